@@ -1,0 +1,50 @@
+/**
+ * Typed errors shared by every layer. They live at the bottom of the stack
+ * (replay-log knows nothing else of ours) so that membrane/, compartments/
+ * and lib/ can all raise them.
+ *
+ * Each error has a stable `code`, a message a user can act on, and optional
+ * structured `details` for tools. `isSnapshotError` works across realms and
+ * across copies of this package (a `Symbol.for` brand, not `instanceof`).
+ */
+
+export type SnapshotErrorCode =
+  | 'LOG_CORRUPT'
+  | 'LOG_TRUNCATED'
+  | 'LOG_VERSION_UNSUPPORTED'
+  | 'INTEGRITY_MISMATCH'
+  | 'REPLAY_DIVERGED'
+  | 'NOT_QUIESCENT'
+  | 'STALE_HANDLE'
+  | 'MODULE_NOT_GRANTED'
+  | 'DETERMINISM_VIOLATION'
+  | 'NOT_PASSABLE'
+  | 'SERVICE_LOAD_FAILED'
+  | 'SNAPSHOT_INVALID'
+  | 'BUILD_FAILED'
+  | 'USAGE';
+
+const brand = Symbol.for('membrane-snapshot.error');
+
+export class SnapshotError extends Error {
+  readonly code: SnapshotErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: SnapshotErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details ?? {};
+    this.name = `SnapshotError[${code}]`;
+  }
+
+  get [brand](): true {
+    return true;
+  }
+}
+
+export const isSnapshotError = (value: unknown): value is SnapshotError =>
+  typeof value === 'object' && value !== null && (value as { [brand]?: unknown })[brand] === true;

@@ -1,0 +1,34 @@
+/**
+ * replay-log: the replay log as data. Entry types, the msgpack codec, the
+ * framed file format with checksums, a streaming writer, a verifying reader
+ * and a readable dump. Usable on its own: tools read logs without loading
+ * any service.
+ */
+export { SnapshotError, isSnapshotError } from './errors.js';
+export type { SnapshotErrorCode } from './errors.js';
+export { Slot, Tagged, wireEqual, describeWire } from './wire.js';
+export type { Side, TagName, ErrorRecord } from './wire.js';
+export { isDelivery } from './entries.js';
+export type {
+  Entry,
+  EntryKind,
+  DeliveryEntry,
+  SyscallEntry,
+  StartEntry,
+  CallEntry,
+  SettleEntry,
+  TimerEntry,
+  SysEntry,
+  SendEntry,
+  RetEntry,
+  Outcome,
+  Wire,
+  LogHeader,
+  LogTrailer,
+} from './entries.js';
+export { packr } from './codec.js';
+export { FORMAT_NAME, FORMAT_VERSION, TAG_NOW, TAG_PERF, TAG_SEED, TAG_RANDOM, TAG_MSG, SEED_BYTES } from './format.js';
+export { LogWriter, fileSink, memorySink } from './writer.js';
+export type { LogSink } from './writer.js';
+export { LogReader, LogCursor } from './reader.js';
+export { describeEntry, dumpLog } from './describe.js';

@@ -1,0 +1,299 @@
+/**
+ * Log reader. `LogReader.open` checks the whole file up front (magic, every
+ * frame's length and CRC, the header's format version) so that a damaged
+ * log is refused before any service code runs; a `LogCursor` then walks the
+ * entries, with allocation-free readers for the fast kinds.
+ */
+import { packr, tupleToEntry } from './codec.js';
+import { frameCrc } from './crc.js';
+import { SnapshotError } from './errors.js';
+import {
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  FRAME_END,
+  FRAME_ENTRIES,
+  FRAME_HEADER,
+  FRAME_OVERHEAD,
+  MAGIC,
+  SEED_BYTES,
+  TAG_MSG,
+  TAG_NOW,
+  TAG_PERF,
+  TAG_RANDOM,
+  TAG_SEED,
+} from './format.js';
+import type { Entry, LogHeader, LogTrailer } from './entries.js';
+
+export class LogReader {
+  /** Where the log came from, for messages. */
+  readonly source: string;
+  readonly header: LogHeader;
+  /** `undefined` when the log has no closing frame (its build did not finish). */
+  readonly trailer: LogTrailer | undefined;
+  /** All entry payloads, concatenated. */
+  readonly body: Uint8Array;
+  /** File offset where the entries of each frame start, and where they start in `body`. */
+  readonly #frameStarts: Array<[bodyOffset: number, fileOffset: number]>;
+  /** File offset just past the last whole frame. */
+  readonly validBytes: number;
+
+  private constructor(
+    source: string,
+    header: LogHeader,
+    trailer: LogTrailer | undefined,
+    body: Uint8Array,
+    frameStarts: Array<[number, number]>,
+    validBytes: number,
+  ) {
+    this.source = source;
+    this.header = header;
+    this.trailer = trailer;
+    this.body = body;
+    this.#frameStarts = frameStarts;
+    this.validBytes = validBytes;
+  }
+
+  /**
+   * Verify and open a log. With `allowUnsealed`, a log whose build did not
+   * finish opens (for `inspect`); otherwise it is refused as LOG_TRUNCATED.
+   */
+  static open(bytes: Uint8Array, source: string, options: { allowUnsealed?: boolean } = {}): LogReader {
+    const fail = (code: 'LOG_CORRUPT' | 'LOG_TRUNCATED', offset: number, why: string): never => {
+      throw new SnapshotError(code, `${source}: ${why} at byte ${offset}. ${code === 'LOG_TRUNCATED' ? 'The file is cut short' : 'The file is damaged'}; rebuild the snapshot with \`snapshot build\`.`, {
+        details: { file: source, offset },
+      });
+    };
+    if (bytes.byteLength < MAGIC.byteLength) {
+      if (MAGIC.subarray(0, bytes.byteLength).every((b, i) => bytes[i] === b)) fail('LOG_TRUNCATED', bytes.byteLength, 'the log ends inside its magic number');
+      fail('LOG_CORRUPT', 0, 'not a membrane-snapshot replay log (bad magic number)');
+    }
+    for (let i = 0; i < MAGIC.byteLength; i += 1) {
+      if (bytes[i] !== MAGIC[i]) fail('LOG_CORRUPT', 0, 'not a membrane-snapshot replay log (bad magic number)');
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let pos = MAGIC.byteLength;
+    let header: LogHeader | undefined;
+    let trailer: LogTrailer | undefined;
+    const payloads: Uint8Array[] = [];
+    const frameStarts: Array<[number, number]> = [];
+    let bodyLength = 0;
+    while (pos < bytes.byteLength) {
+      if (trailer) fail('LOG_CORRUPT', pos, 'data after the closing frame');
+      if (pos + FRAME_OVERHEAD > bytes.byteLength) fail('LOG_TRUNCATED', pos, 'the log ends inside a frame header');
+      const type = bytes[pos];
+      const length = view.getUint32(pos + 1, true);
+      const crc = view.getUint32(pos + 5, true);
+      if (type !== FRAME_HEADER && type !== FRAME_ENTRIES && type !== FRAME_END) fail('LOG_CORRUPT', pos, `unknown frame type ${type}`);
+      if (pos + FRAME_OVERHEAD + length > bytes.byteLength) {
+        fail('LOG_TRUNCATED', pos, `a frame of ${length} bytes runs past the end of the file (${bytes.byteLength} bytes)`);
+      }
+      const payload = bytes.subarray(pos + FRAME_OVERHEAD, pos + FRAME_OVERHEAD + length);
+      if (frameCrc(type, payload) >>> 0 !== crc) fail('LOG_CORRUPT', pos, 'checksum mismatch in a frame');
+      if (type === FRAME_HEADER) {
+        if (header) fail('LOG_CORRUPT', pos, 'a second header frame');
+        header = decodeHeader(payload, source);
+      } else if (!header) {
+        fail('LOG_CORRUPT', pos, 'entries before the header frame');
+      } else if (type === FRAME_ENTRIES) {
+        frameStarts.push([bodyLength, pos + FRAME_OVERHEAD]);
+        payloads.push(payload);
+        bodyLength += payload.byteLength;
+      } else {
+        trailer = packr.unpack(payload) as LogTrailer;
+      }
+      pos += FRAME_OVERHEAD + length;
+    }
+    if (!header) fail('LOG_TRUNCATED', pos, 'the log has no header frame');
+    if (!trailer && !options.allowUnsealed) {
+      fail('LOG_TRUNCATED', pos, 'the log has no closing frame (its build did not finish)');
+    }
+    const body = payloads.length === 1 ? payloads[0] : Buffer.concat(payloads);
+    return new LogReader(source, header as LogHeader, trailer, body, frameStarts, pos);
+  }
+
+  /** The file offset of a body offset, for messages. */
+  fileOffset(bodyOffset: number): number {
+    let lo = 0;
+    let hi = this.#frameStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#frameStarts[mid][0] <= bodyOffset) lo = mid;
+      else hi = mid - 1;
+    }
+    const start = this.#frameStarts[lo];
+    return start ? start[1] + (bodyOffset - start[0]) : bodyOffset;
+  }
+
+  cursor(): LogCursor {
+    return new LogCursor(this);
+  }
+
+  /** Every entry with its file offset and encoded size. */
+  *entries(): Generator<{ index: number; offset: number; size: number; entry: Entry }> {
+    const cursor = this.cursor();
+    while (!cursor.done) {
+      const offset = this.fileOffset(cursor.position);
+      const start = cursor.position;
+      const index = cursor.index;
+      const entry = cursor.next();
+      yield { index, offset, size: cursor.position - start, entry };
+    }
+  }
+}
+
+const decodeHeader = (payload: Uint8Array, source: string): LogHeader => {
+  let header: Partial<LogHeader>;
+  try {
+    header = packr.unpack(payload) as Partial<LogHeader>;
+  } catch (cause) {
+    throw new SnapshotError('LOG_CORRUPT', `${source}: the header frame does not decode`, { cause, details: { file: source } });
+  }
+  if (header?.format !== FORMAT_NAME) {
+    throw new SnapshotError('LOG_CORRUPT', `${source}: the header does not name the ${FORMAT_NAME} format`, { details: { file: source } });
+  }
+  if (header.version !== FORMAT_VERSION) {
+    throw new SnapshotError(
+      'LOG_VERSION_UNSUPPORTED',
+      `${source}: replay log format version ${String(header.version)} is not supported by this membrane-snapshot (it reads version ${FORMAT_VERSION}; the log was written by membrane-snapshot ${String(header.libraryVersion)}). Restore it with that version, or rebuild the snapshot.`,
+      { details: { file: source, version: header.version, supported: FORMAT_VERSION } },
+    );
+  }
+  return header as LogHeader;
+};
+
+/** A position in a log's entries. */
+export class LogCursor {
+  readonly reader: LogReader;
+  /** Index of the next entry. */
+  index = 0;
+  /** Body offset of the next entry. */
+  position = 0;
+  readonly #body: Uint8Array;
+  readonly #view: DataView;
+
+  constructor(reader: LogReader) {
+    this.reader = reader;
+    this.#body = reader.body;
+    this.#view = new DataView(this.#body.buffer, this.#body.byteOffset, this.#body.byteLength);
+  }
+
+  get done(): boolean {
+    return this.position >= this.#body.byteLength;
+  }
+
+  /** Tag of the next entry (0 at the end). */
+  get tag(): number {
+    return this.position < this.#body.byteLength ? this.#body[this.position] : 0;
+  }
+
+  /** Read a `now` or `perf` value; the caller has checked the tag. */
+  takeFloat(): number {
+    const value = this.#view.getFloat64(this.position + 1, true);
+    this.position += 9;
+    this.index += 1;
+    return value;
+  }
+
+  /** Read a `random` entry into `target` if its length matches; false otherwise. */
+  takeRandomInto(target: Uint8Array): boolean {
+    const [length, start] = this.#varuint(this.position + 1);
+    if (length !== target.byteLength) return false;
+    target.set(this.#body.subarray(start, start + length));
+    this.position = start + length;
+    this.index += 1;
+    return true;
+  }
+
+  /** Decode the next entry without consuming it (the decoded entry is kept for `next`). */
+  peek(): Entry {
+    if (this.#peekedAt === this.position && this.#peeked) return this.#peeked;
+    const at = this.position;
+    const index = this.index;
+    const entry = this.#decode();
+    this.#peeked = entry;
+    this.#peekedAt = at;
+    this.#peekedEnd = this.position;
+    this.position = at;
+    this.index = index;
+    return entry;
+  }
+
+  next(): Entry {
+    if (this.#peekedAt === this.position && this.#peeked) {
+      const entry = this.#peeked;
+      this.position = this.#peekedEnd;
+      this.index += 1;
+      this.#peeked = undefined;
+      return entry;
+    }
+    return this.#decode();
+  }
+
+  #peeked: Entry | undefined;
+  #peekedAt = -1;
+  #peekedEnd = -1;
+
+  #decode(): Entry {
+    const at = this.position;
+    const tag = this.#body[at];
+    let entry: Entry | undefined;
+    switch (tag) {
+      case TAG_NOW:
+        return { kind: 'now', value: this.takeFloat() };
+      case TAG_PERF:
+        return { kind: 'perf', value: this.takeFloat() };
+      case TAG_SEED:
+        this.#check(at + 1 + SEED_BYTES <= this.#body.byteLength, at);
+        entry = { kind: 'seed', seed: this.#body.slice(at + 1, at + 1 + SEED_BYTES) };
+        this.position = at + 1 + SEED_BYTES;
+        break;
+      case TAG_RANDOM: {
+        const [length, start] = this.#varuint(at + 1);
+        entry = { kind: 'random', bytes: this.#body.slice(start, start + length) };
+        this.position = start + length;
+        break;
+      }
+      case TAG_MSG: {
+        const [length, start] = this.#varuint(at + 1);
+        let tuple: unknown;
+        try {
+          tuple = packr.unpack(this.#body.subarray(start, start + length));
+        } catch (cause) {
+          this.#check(false, at, cause);
+        }
+        entry = Array.isArray(tuple) ? tupleToEntry(tuple) : undefined;
+        this.#check(entry !== undefined, at);
+        this.position = start + length;
+        break;
+      }
+      default:
+        this.#check(false, at);
+    }
+    this.index += 1;
+    return entry as Entry;
+  }
+
+  #varuint(at: number): [value: number, next: number] {
+    let value = 0;
+    let shift = 0;
+    let pos = at;
+    for (;;) {
+      this.#check(pos < this.#body.byteLength && shift < 35, at);
+      const byte = this.#body[pos++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+      shift += 7;
+    }
+    this.#check(pos + value <= this.#body.byteLength, at);
+    return [value, pos];
+  }
+
+  #check(ok: boolean, at: number, cause?: unknown): asserts ok {
+    if (ok) return;
+    const offset = this.reader.fileOffset(at);
+    throw new SnapshotError('LOG_CORRUPT', `${this.reader.source}: entry ${this.index} at byte ${offset} does not decode. The file is damaged; rebuild the snapshot with \`snapshot build\`.`, {
+      cause,
+      details: { file: this.reader.source, offset, index: this.index },
+    });
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Wire values: what crosses the membrane and what the log stores.
+ *
+ * A wire value is plain data (undefined, null, booleans, numbers, strings,
+ * arrays, plain objects, Uint8Array/Buffer and other typed arrays,
+ * ArrayBuffer, Date, Set, RegExp) plus two marker classes:
+ *
+ * - `Slot` designates an object with behaviour by reference. `side` says on
+ *   which side of the membrane the object lives: `'guest'` (exported by the
+ *   service; `id` indexes its export table) or `'host'` (imported into the
+ *   service; `id` indexes its import table). `iface` is a short human label
+ *   ("function logger", "FileHandle") kept for error messages.
+ * - `Tagged` carries the values msgpack cannot round-trip by itself:
+ *   bigint, -0, Map, Error and registered symbols.
+ *
+ * The codec (codec.ts) encodes both as msgpack extensions; a network
+ * transport can use the same model with another codec.
+ */
+
+export type Side = 'guest' | 'host';
+
+export class Slot {
+  constructor(
+    readonly side: Side,
+    readonly id: number,
+    readonly iface: string = '',
+  ) {}
+}
+
+export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol';
+
+export class Tagged {
+  constructor(
+    readonly tag: TagName,
+    readonly payload: unknown,
+  ) {}
+}
+
+/** The data a copied Error keeps. */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+  stack?: string;
+  /** Own enumerable data properties such as `code`, `errno`, `path`. */
+  props?: Record<string, unknown>;
+}
+
+const { is } = Object;
+const { isView } = ArrayBuffer;
+
+/**
+ * Structural equality of two wire values: what replay uses to check that a
+ * syscall equals the recorded one. NaN equals NaN; slots are equal when they
+ * designate the same object (side and id; the label is ignored).
+ */
+export const wireEqual = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
+    return typeof a === 'number' && typeof b === 'number' && is(a, b);
+  }
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i += 1) if (!wireEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (a instanceof Slot) return b instanceof Slot && a.side === b.side && a.id === b.id;
+  if (a instanceof Tagged) {
+    return b instanceof Tagged && a.tag === b.tag && wireEqual(a.payload, b.payload);
+  }
+  if (isView(a) || a instanceof ArrayBuffer) {
+    if (!(isView(b) || b instanceof ArrayBuffer)) return false;
+    const x = toBytes(a);
+    const y = toBytes(b);
+    if (x.byteLength !== y.byteLength) return false;
+    for (let i = 0; i < x.byteLength; i += 1) if (x[i] !== y[i]) return false;
+    return true;
+  }
+  if (a instanceof Date) return b instanceof Date && is(a.getTime(), b.getTime());
+  if (a instanceof RegExp) return b instanceof RegExp && String(a) === String(b);
+  if (a instanceof Set) return b instanceof Set && wireEqual([...a], [...b]);
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
+    if (!wireEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+};
+
+const toBytes = (v: ArrayBufferView | ArrayBuffer): Uint8Array =>
+  v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+
+/** A short, readable rendering of a wire value for messages and `inspect`. */
+export const describeWire = (value: unknown, budget = 120): string => {
+  const text = render(value, 3);
+  return text.length > budget ? `${text.slice(0, budget - 1)}…` : text;
+};
+
+const render = (v: unknown, depth: number): string => {
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 79)}…` : v);
+  if (typeof v !== 'object' || v === null) return String(v);
+  if (v instanceof Slot) return `<${v.side === 'guest' ? 'service' : 'host'} ref #${v.id}${v.iface ? ` ${v.iface}` : ''}>`;
+  if (v instanceof Tagged) {
+    if (v.tag === 'bigint') return `${String(v.payload)}n`;
+    if (v.tag === '-0') return '-0';
+    if (v.tag === 'error') {
+      const e = v.payload as ErrorRecord;
+      return `${e.name}(${JSON.stringify(e.message)})`;
+    }
+    return `${v.tag}(${depth > 0 ? render(v.payload, depth - 1) : '…'})`;
+  }
+  if (isView(v)) return `${v.constructor.name}(${v.byteLength} bytes)`;
+  if (v instanceof ArrayBuffer) return `ArrayBuffer(${v.byteLength} bytes)`;
+  if (v instanceof Date) return `Date(${Number.isNaN(v.getTime()) ? 'invalid' : v.toISOString()})`;
+  if (depth <= 0) return Array.isArray(v) ? '[…]' : '{…}';
+  if (Array.isArray(v)) return `[${v.map(x => render(x, depth - 1)).join(', ')}]`;
+  if (v instanceof Set) return `Set(${render([...v], depth - 1)})`;
+  if (v instanceof RegExp) return String(v);
+  return `{${Object.entries(v)
+    .map(([k, x]) => `${k}: ${render(x, depth - 1)}`)
+    .join(', ')}}`;
+};

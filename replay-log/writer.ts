@@ -1,0 +1,209 @@
+/**
+ * Streaming log writer. Entries go to an in-memory buffer and leave as one
+ * checksummed frame per `flush()` (the membrane flushes at the end of every
+ * turn); the sink sees whole frames only. A running sha256 gives the content
+ * hash at `seal()` without reading the file back.
+ */
+import fs from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { packr, entryToTuple } from './codec.js';
+import { frameCrc } from './crc.js';
+import {
+  FRAME_END,
+  FRAME_ENTRIES,
+  FRAME_HEADER,
+  FRAME_OVERHEAD,
+  MAGIC,
+  SEED_BYTES,
+  TAG_MSG,
+  TAG_NOW,
+  TAG_PERF,
+  TAG_RANDOM,
+  TAG_SEED,
+} from './format.js';
+import type { Entry, LogHeader } from './entries.js';
+
+/** Where frames go. `write` must have written the bytes when it returns. */
+export interface LogSink {
+  write(bytes: Uint8Array): void;
+  close(): void;
+}
+
+/** A sink that appends to a file with synchronous writes. */
+export const fileSink = (path: string): LogSink => {
+  const fd = fs.openSync(path, 'w');
+  let open = true;
+  return {
+    write(bytes) {
+      let done = 0;
+      while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+    },
+  };
+};
+
+/** A sink that keeps the frames in memory (tests, benchmarks, transports). */
+export const memorySink = (): LogSink & { bytes(): Uint8Array } => {
+  const chunks: Uint8Array[] = [];
+  return {
+    write(bytes) {
+      chunks.push(bytes.slice());
+    },
+    close() {},
+    bytes: () => Buffer.concat(chunks),
+  };
+};
+
+const FLUSH_AT = 64 * 1024;
+
+export class LogWriter {
+  #sink: LogSink;
+  #buf = new Uint8Array(FLUSH_AT + 1024);
+  #view = new DataView(this.#buf.buffer);
+  #pos = FRAME_OVERHEAD;
+  #events = 0;
+  #bytes = 0;
+  #hash: Hash = createHash('sha256');
+  #sealed = false;
+
+  constructor(sink: LogSink, header: LogHeader) {
+    this.#sink = sink;
+    this.#emit(MAGIC);
+    this.#frame(FRAME_HEADER, packr.pack(header));
+  }
+
+  /** Entries written so far. */
+  get events(): number {
+    return this.#events;
+  }
+
+  /** Bytes handed to the sink so far (what survives a crash). */
+  get bytesWritten(): number {
+    return this.#bytes;
+  }
+
+  get sealed(): boolean {
+    return this.#sealed;
+  }
+
+  now(value: number): void {
+    this.#reserve(9);
+    this.#buf[this.#pos] = TAG_NOW;
+    this.#view.setFloat64(this.#pos + 1, value, true);
+    this.#pos += 9;
+    this.#counted();
+  }
+
+  perf(value: number): void {
+    this.#reserve(9);
+    this.#buf[this.#pos] = TAG_PERF;
+    this.#view.setFloat64(this.#pos + 1, value, true);
+    this.#pos += 9;
+    this.#counted();
+  }
+
+  seed(seed: Uint8Array): void {
+    if (seed.byteLength !== SEED_BYTES) throw new RangeError(`a seed is ${SEED_BYTES} bytes`);
+    this.#reserve(1 + SEED_BYTES);
+    this.#buf[this.#pos] = TAG_SEED;
+    this.#buf.set(seed, this.#pos + 1);
+    this.#pos += 1 + SEED_BYTES;
+    this.#counted();
+  }
+
+  random(bytes: Uint8Array): void {
+    this.#blob(TAG_RANDOM, bytes);
+  }
+
+  entry(entry: Entry): void {
+    switch (entry.kind) {
+      case 'now':
+        return this.now(entry.value);
+      case 'perf':
+        return this.perf(entry.value);
+      case 'seed':
+        return this.seed(entry.seed);
+      case 'random':
+        return this.random(entry.bytes);
+      default:
+        return this.#blob(TAG_MSG, packr.pack(entryToTuple(entry)));
+    }
+  }
+
+  /** Write buffered entries as one frame. Cheap when nothing is buffered. */
+  flush(): void {
+    if (this.#pos === FRAME_OVERHEAD || this.#sealed) return;
+    const payloadLength = this.#pos - FRAME_OVERHEAD;
+    const payload = this.#buf.subarray(FRAME_OVERHEAD, this.#pos);
+    this.#buf[0] = FRAME_ENTRIES;
+    this.#view.setUint32(1, payloadLength, true);
+    this.#view.setUint32(5, frameCrc(FRAME_ENTRIES, payload), true);
+    this.#emit(this.#buf.subarray(0, this.#pos));
+    this.#pos = FRAME_OVERHEAD;
+  }
+
+  /** Flush, write the closing frame, close the sink; returns the sha256 of the file. */
+  seal(): { sha256: string; bytes: number; events: number } {
+    this.flush();
+    this.#frame(FRAME_END, packr.pack({ events: this.#events }));
+    this.#sealed = true;
+    this.#sink.close();
+    return { sha256: this.#hash.digest('hex'), bytes: this.#bytes, events: this.#events };
+  }
+
+  /** Flush and close without sealing (the build failed): the log stays readable up to here. */
+  abandon(): void {
+    if (this.#sealed) return;
+    this.flush();
+    this.#sealed = true;
+    this.#sink.close();
+  }
+
+  #counted(): void {
+    this.#events += 1;
+    if (this.#pos >= FLUSH_AT) this.flush();
+  }
+
+  #blob(tag: number, bytes: Uint8Array): void {
+    this.#reserve(1 + 5 + bytes.byteLength);
+    this.#buf[this.#pos++] = tag;
+    let n = bytes.byteLength;
+    while (n >= 0x80) {
+      this.#buf[this.#pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    this.#buf[this.#pos++] = n;
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.byteLength;
+    this.#counted();
+  }
+
+  #reserve(n: number): void {
+    if (this.#sealed) throw new Error('the log is sealed');
+    if (this.#pos + n <= this.#buf.byteLength) return;
+    const next = new Uint8Array(Math.max(this.#buf.byteLength * 2, this.#pos + n));
+    next.set(this.#buf.subarray(0, this.#pos));
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
+  }
+
+  #frame(type: number, payload: Uint8Array): void {
+    const head = new Uint8Array(FRAME_OVERHEAD);
+    const view = new DataView(head.buffer);
+    head[0] = type;
+    view.setUint32(1, payload.byteLength, true);
+    view.setUint32(5, frameCrc(type, payload), true);
+    this.#emit(Buffer.concat([head, payload]));
+  }
+
+  #emit(bytes: Uint8Array): void {
+    this.#sink.write(bytes);
+    this.#hash.update(bytes);
+    this.#bytes += bytes.byteLength;
+  }
+}
