@@ -1,0 +1,102 @@
+/**
+ * Time and randomness inside a service.
+ *
+ * - `Date.now()`, `new Date()`, `Date()` read the recorded clock.
+ * - `performance.now()` (and `process.hrtime`) read the recorded monotonic clock.
+ * - `Math.random()` is a sfc32 generator seeded from one recorded 16-byte
+ *   seed: a million calls cost one log entry. When the service goes live it
+ *   is reseeded from the host's entropy, never from anything in the log.
+ * - Crypto randomness is recorded byte for byte (crypto.ts).
+ */
+import { randomFillSync } from 'node:crypto';
+import { SEED_BYTES } from '../replay-log/index.js';
+import type { Membrane } from '../membrane/index.js';
+
+const HostDate = Date;
+const hostNow = Date.now;
+const { now: hostPerfNow } = performance;
+const hostPerf = () => hostPerfNow.call(performance);
+const realSeed = (): Uint8Array => randomFillSync(new Uint8Array(SEED_BYTES));
+
+export interface Clock {
+  readonly now: () => number;
+  readonly perfNow: () => number;
+  readonly Date: DateConstructor;
+  readonly Math: Math;
+  readonly performance: { now(): number; readonly timeOrigin: number };
+}
+
+export const makeClock = (membrane: Membrane): Clock => {
+  const now = () => membrane.now(hostNow);
+  const perfNow = () => membrane.perf(hostPerf);
+
+  // A Date constructor whose "current time" is recorded. Instances are
+  // ordinary Dates (same prototype), so `instanceof Date` holds everywhere.
+  function GuestDate(this: unknown, ...args: unknown[]): unknown {
+    if (new.target === undefined) return new HostDate(now()).toString();
+    if (args.length === 0) return Reflect.construct(HostDate, [now()], new.target);
+    return Reflect.construct(HostDate, args, new.target);
+  }
+  Object.defineProperties(GuestDate, {
+    prototype: { value: HostDate.prototype },
+    now: { value: now, writable: true, configurable: true },
+    parse: { value: HostDate.parse, writable: true, configurable: true },
+    UTC: { value: HostDate.UTC, writable: true, configurable: true },
+    name: { value: 'Date' },
+    length: { value: 7 },
+  });
+
+  // Math with a recorded-seed generator.
+  let state: Uint32Array | undefined;
+  const random = (): number => {
+    let s = state;
+    if (!s) {
+      const seed = membrane.seed(realSeed);
+      s = state = new Uint32Array(seed.buffer.slice(seed.byteOffset, seed.byteOffset + SEED_BYTES));
+      if ((s[0] | s[1] | s[2] | s[3]) === 0) s[3] = 1;
+      for (let i = 0; i < 12; i += 1) sfc32(s);
+    }
+    return sfc32(s) / 4294967296;
+  };
+  membrane.journal.onLive(() => {
+    state = undefined;
+  });
+  const GuestMath = Object.create(Object.prototype, {
+    ...Object.getOwnPropertyDescriptors(Math),
+    random: { value: random, writable: true, configurable: true, enumerable: false },
+  }) as Math;
+
+  let timeOrigin: number | undefined;
+  const guestPerformance = {
+    now: perfNow,
+    get timeOrigin(): number {
+      timeOrigin ??= membrane.syscall('performance.timeOrigin', [], () => performance.timeOrigin) as number;
+      return timeOrigin;
+    },
+    toJSON() {
+      return { timeOrigin: this.timeOrigin };
+    },
+  };
+
+  return harden({
+    now,
+    perfNow,
+    Date: GuestDate as unknown as DateConstructor,
+    Math: GuestMath,
+    performance: guestPerformance,
+  });
+};
+
+/** One step of sfc32 (Small Fast Counting generator), state updated in place. */
+const sfc32 = (s: Uint32Array): number => {
+  const a = s[0];
+  const b = s[1];
+  const c = s[2];
+  const d = s[3];
+  const t = (((a + b) | 0) + d) | 0;
+  s[3] = (d + 1) | 0;
+  s[0] = b ^ (b >>> 9);
+  s[1] = (c + (c << 3)) | 0;
+  s[2] = ((c << 21) | (c >>> 11)) + t;
+  return t >>> 0;
+};

@@ -1,0 +1,66 @@
+/**
+ * `console` inside a service. Each call is a syscall carrying the formatted
+ * text: printed (to stderr, prefixed with the service's name) at build time
+ * and when live, absorbed silently on replay, and checked like any other
+ * syscall, so a service that logs something different on replay diverges.
+ */
+import { format } from 'node:util';
+import type { Membrane } from '../membrane/index.js';
+
+type Printer = (text: string) => void;
+
+export const defaultPrinter =
+  (service: string): Printer =>
+  (text: string) => {
+    process.stderr.write(`[${service}] ${text}\n`);
+  };
+
+export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Printer): Record<string, unknown> => {
+  let indent = '';
+  const emit = (level: string, args: unknown[]) => {
+    const text = indent + format(...args).split('\n').join(`\n${indent}`);
+    membrane.syscall(`console.${level}`, [text], t => print(level === 'log' || level === 'info' ? (t as string) : `${level}: ${t as string}`));
+  };
+  const timers = new Map<string, number>();
+  const counts = new Map<string, number>();
+  const guestConsole = {
+    log: (...args: unknown[]) => emit('log', args),
+    info: (...args: unknown[]) => emit('info', args),
+    debug: (...args: unknown[]) => emit('debug', args),
+    warn: (...args: unknown[]) => emit('warn', args),
+    error: (...args: unknown[]) => emit('error', args),
+    trace: (...args: unknown[]) => emit('trace', args),
+    dir: (value: unknown) => emit('log', [value]),
+    table: (value: unknown) => emit('log', [value]),
+    assert: (ok: unknown, ...args: unknown[]) => {
+      if (!ok) emit('error', ['Assertion failed', ...args]);
+    },
+    group: (...args: unknown[]) => {
+      if (args.length) emit('log', args);
+      indent += '  ';
+    },
+    groupEnd: () => {
+      indent = indent.slice(2);
+    },
+    count: (label = 'default') => {
+      const n = (counts.get(label) ?? 0) + 1;
+      counts.set(label, n);
+      emit('log', [`${label}: ${n}`]);
+    },
+    countReset: (label = 'default') => counts.delete(label),
+    time: (label = 'default') => {
+      timers.set(label, perfNow());
+    },
+    timeEnd: (label = 'default') => {
+      const start = timers.get(label);
+      if (start === undefined) return;
+      timers.delete(label);
+      emit('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`]);
+    },
+    timeLog: (label = 'default', ...args: unknown[]) => {
+      const start = timers.get(label);
+      if (start !== undefined) emit('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`, ...args]);
+    },
+  };
+  return harden({ ...guestConsole, groupCollapsed: guestConsole.group });
+};

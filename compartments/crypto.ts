@@ -1,0 +1,139 @@
+/**
+ * Crypto inside a service: randomness is recorded byte for byte (and drawn
+ * from the host's entropy again once live); hashing and the other pure
+ * functions of `node:crypto` are offered as they are; `subtle.digest` is an
+ * async syscall, since WebCrypto settles on the host's thread pool.
+ */
+import hostCrypto from 'node:crypto';
+import type { Membrane } from '../membrane/index.js';
+import { determinismViolation } from './errors.js';
+
+const hostFill = (target: Uint8Array): void => {
+  hostCrypto.randomFillSync(target);
+};
+
+const byteView = (value: ArrayBufferView): Uint8Array => new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+
+const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+export interface GuestCrypto {
+  readonly webcrypto: Record<string, unknown>;
+  readonly nodeCrypto: Record<string, unknown>;
+}
+
+export const makeCrypto = (membrane: Membrane): GuestCrypto => {
+  const fill = (target: Uint8Array): Uint8Array => {
+    membrane.randomFill(target, hostFill);
+    return target;
+  };
+
+  const getRandomValues = <T extends ArrayBufferView | null>(array: T): T => {
+    if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView) {
+      throw new TypeError('crypto.getRandomValues: the argument must be an integer typed array');
+    }
+    if (array.byteLength > 65536) throw new RangeError('crypto.getRandomValues: at most 65536 bytes at a time');
+    fill(byteView(array));
+    return array;
+  };
+
+  const randomUUID = (): string => {
+    const b = fill(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    return `${hex[b[0]]}${hex[b[1]]}${hex[b[2]]}${hex[b[3]]}-${hex[b[4]]}${hex[b[5]]}-${hex[b[6]]}${hex[b[7]]}-${hex[b[8]]}${hex[b[9]]}-${hex[b[10]]}${hex[b[11]]}${hex[b[12]]}${hex[b[13]]}${hex[b[14]]}${hex[b[15]]}`;
+  };
+
+    const later = <A extends unknown[]>(callback: (...args: A) => void, ...args: A) => queueMicrotask(() => callback(...args));
+
+  const randomBytes = (size: number, callback?: (err: Error | null, buf: Buffer) => void): Buffer | undefined => {
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`randomBytes: bad size ${String(size)}`);
+    const buf = Buffer.alloc(size);
+    fill(buf);
+    if (typeof callback === 'function') {
+      later(callback, null, buf);
+      return undefined;
+    }
+    return buf;
+  };
+
+  const randomFillSync = <T extends ArrayBufferView>(target: T, offset = 0, size?: number): T => {
+    const bytes = byteView(target);
+    fill(bytes.subarray(offset, size === undefined ? undefined : offset + size));
+    return target;
+  };
+
+  const randomFill = (target: ArrayBufferView, ...rest: unknown[]): void => {
+    const callback = rest.pop() as (err: Error | null, buf: ArrayBufferView) => void;
+    randomFillSync(target, ...(rest as [number?, number?]));
+    later(callback, null, target);
+  };
+
+  const randomInt = (...args: unknown[]): number | undefined => {
+    const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as (err: Error | null, n: number) => void) : undefined;
+    const [min, max] = args.length === 1 ? [0, args[0] as number] : (args as [number, number]);
+    if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || max <= min) throw new RangeError('randomInt: bad range');
+    const range = max - min;
+    const limit = 2 ** 48 - (2 ** 48 % range);
+    const b = new Uint8Array(6);
+    let x: number;
+    do {
+      fill(b);
+      x = b[0] * 2 ** 40 + b[1] * 2 ** 32 + b[2] * 2 ** 24 + b[3] * 2 ** 16 + b[4] * 2 ** 8 + b[5];
+    } while (x >= limit);
+    const n = min + (x % range);
+    if (callback) {
+      later(callback, null, n);
+      return undefined;
+    }
+    return n;
+  };
+
+  const subtle = {
+    digest: (algorithm: unknown, data: ArrayBufferView | ArrayBuffer): Promise<ArrayBuffer> => {
+      const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : byteView(data);
+      return membrane.syscall('crypto.subtle.digest', [algorithm, bytes], (alg, b) =>
+        hostCrypto.webcrypto.subtle.digest(alg as Parameters<typeof hostCrypto.webcrypto.subtle.digest>[0], b as Uint8Array<ArrayBuffer>),
+      ) as Promise<ArrayBuffer>;
+    },
+  };
+
+  const webcrypto = { getRandomValues, randomUUID, subtle };
+
+  const refusedKeygen = (name: string) => () => {
+    throw determinismViolation(`crypto.${name}`, 'key generation draws entropy the replay log cannot hold safely', 'Generate keys outside the service and pass them in, or derive them from recorded randomness (crypto.randomBytes).');
+  };
+
+  const nodeCrypto: Record<string, unknown> = {
+    randomBytes,
+    randomFillSync,
+    randomFill,
+    randomInt,
+    randomUUID,
+    getRandomValues,
+    webcrypto,
+    subtle,
+    pseudoRandomBytes: randomBytes,
+    createHash: hostCrypto.createHash,
+    createHmac: hostCrypto.createHmac,
+    createCipheriv: hostCrypto.createCipheriv,
+    createDecipheriv: hostCrypto.createDecipheriv,
+    createSign: hostCrypto.createSign,
+    createVerify: hostCrypto.createVerify,
+    createPublicKey: hostCrypto.createPublicKey,
+    createPrivateKey: hostCrypto.createPrivateKey,
+    createSecretKey: hostCrypto.createSecretKey,
+    pbkdf2Sync: hostCrypto.pbkdf2Sync,
+    scryptSync: hostCrypto.scryptSync,
+    hkdfSync: hostCrypto.hkdfSync,
+    timingSafeEqual: hostCrypto.timingSafeEqual,
+    getHashes: hostCrypto.getHashes,
+    getCiphers: hostCrypto.getCiphers,
+    hash: (hostCrypto as unknown as { hash?: unknown }).hash,
+    constants: hostCrypto.constants,
+    generateKeyPairSync: refusedKeygen('generateKeyPairSync'),
+    generateKeyPair: refusedKeygen('generateKeyPair'),
+    generateKeySync: refusedKeygen('generateKeySync'),
+  };
+
+  return { webcrypto: harden(webcrypto), nodeCrypto: harden(nodeCrypto) };
+};

@@ -1,0 +1,172 @@
+/**
+ * Everything a service gets from outside, installed in one place: the
+ * globals of its compartments and the Node builtin modules it may import.
+ *
+ * | kind      | what                                                             |
+ * | --------- | ---------------------------------------------------------------- |
+ * | recorded  | Date, Math.random, performance, crypto randomness, timers,       |
+ * |           | console, fetch, process (env, platform, cwd...), fs, os          |
+ * | pure      | URL, URLSearchParams, TextEncoder/Decoder, atob/btoa,            |
+ * |           | structuredClone, AbortController, Event(Target), Headers,        |
+ * |           | Buffer, queueMicrotask; path, url, util, events, buffer,         |
+ * |           | string_decoder, querystring, assert, stream                      |
+ * | refused   | WeakRef, FinalizationRegistry, crypto key generation,            |
+ * |           | process.exit; modules not listed here (granted on request)       |
+ *
+ * docs/environment.md is the user-facing version of this table.
+ */
+import hostOs from 'node:os';
+import path from 'node:path';
+import url from 'node:url';
+import util from 'node:util';
+import events from 'node:events';
+import buffer from 'node:buffer';
+import stringDecoder from 'node:string_decoder';
+import querystring from 'node:querystring';
+import assert from 'node:assert';
+import stream from 'node:stream';
+import type { Membrane } from '../membrane/index.js';
+import { makeClock } from './clock.js';
+import { makeConsole, defaultPrinter } from './console.js';
+import { makeCrypto } from './crypto.js';
+import { makeFetch, GuestResponse } from './fetch.js';
+import { makeFs } from './fs.js';
+import { makeProcess } from './process.js';
+import { makeTimers, type GuestTimers } from './timers.js';
+import { pureGlobals, guestBuffer } from './web.js';
+
+type Namespace = Record<string, unknown>;
+
+/** A module namespace for an exit module: named exports plus `default`. */
+const namespaceOf = (value: Record<string, unknown>): Namespace => {
+  const ns: Namespace = { default: value };
+  for (const key of Object.keys(value)) {
+    // Accessors (process.platform...) are recorded reads: leave them on the default export.
+    const descriptor = Object.getOwnPropertyDescriptor(value, key);
+    if (key !== 'default' && descriptor && 'value' in descriptor) ns[key] = descriptor.value;
+  }
+  return ns;
+};
+
+/** Builtins offered as they are (deterministic), by bare name. */
+const pureModules: Record<string, Record<string, unknown>> = {
+  path,
+  url,
+  util,
+  events: events as unknown as Record<string, unknown>,
+  string_decoder: stringDecoder,
+  querystring,
+  assert: assert as unknown as Record<string, unknown>,
+  stream: stream as unknown as Record<string, unknown>,
+};
+
+/** Every builtin module name a service may import (each also as `node:name`). */
+export const builtinModuleNames: readonly string[] = [
+  ...Object.keys(pureModules),
+  'path/posix',
+  'buffer',
+  'fs',
+  'fs/promises',
+  'crypto',
+  'timers',
+  'timers/promises',
+  'process',
+  'os',
+];
+
+/** Both spellings of a module name: `fs` and `node:fs`. */
+export const spellings = (name: string): string[] => {
+  const bare = name.startsWith('node:') ? name.slice(5) : name;
+  return [bare, `node:${bare}`];
+};
+
+/** Every exit module name a service may import, builtins and granted ones. */
+export const exitModuleNames = (granted: readonly string[] = []): string[] => [
+  ...new Set([...builtinModuleNames, ...granted].flatMap(spellings)),
+];
+
+/**
+ * A granted host module: its functions become syscalls named
+ * `module:<name>.<fn>` (recorded, checked, absorbed on replay), its other
+ * values are copied once.
+ */
+const grantedModule = (membrane: Membrane, name: string, host: Record<string, unknown> | undefined): Namespace => {
+  const out: Record<string, unknown> = {};
+  const source = host ?? {};
+  for (const key of Object.keys(source)) {
+    const value = source[key];
+    if (key === 'default') continue;
+    out[key] =
+      typeof value === 'function'
+        ? (...args: unknown[]) =>
+            membrane.syscall(`module:${name}.${key}`, args, (...a) => {
+              if (!host) throw new Error(`module "${name}" was granted at build time but is not available on this host`);
+              return (value as (...x: unknown[]) => unknown)(...a);
+            })
+        : value;
+  }
+  return namespaceOf(harden(out));
+};
+
+export interface Endowments {
+  readonly globals: Record<string, unknown>;
+  readonly modules: Record<string, Namespace>;
+  readonly timers: GuestTimers;
+}
+
+export interface EndowmentOptions {
+  /** Host modules granted to this service beyond the builtins. */
+  readonly granted?: Readonly<Record<string, Record<string, unknown> | undefined>>;
+  /** Where the service's console output goes. */
+  readonly print?: (text: string) => void;
+}
+
+export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {}): Endowments => {
+  const print = options.print ?? defaultPrinter(membrane.name);
+  const clock = makeClock(membrane);
+  const guestConsole = makeConsole(membrane, clock.perfNow, print);
+  const onUncaught = (error: unknown, where: string) => (guestConsole.error as (...a: unknown[]) => void)(`uncaught exception in ${where}:`, error);
+  const timers = makeTimers(membrane, onUncaught);
+  const crypto = makeCrypto(membrane);
+  const { fs, promises } = makeFs(membrane);
+  const guestProcess = makeProcess(membrane, clock.perfNow, print);
+  const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants };
+  for (const fn of ['platform', 'arch', 'type', 'release', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {
+    const host = (hostOs as unknown as Record<string, (...a: unknown[]) => unknown>)[fn];
+    if (typeof host === 'function') os[fn] = (...args: unknown[]) => membrane.syscall(`os.${fn}`, args, (...a) => host(...a));
+  }
+
+  const globals: Record<string, unknown> = {
+    ...pureGlobals(),
+    ...timers.globals,
+    Date: clock.Date,
+    Math: clock.Math,
+    performance: clock.performance,
+    console: guestConsole,
+    crypto: crypto.webcrypto,
+    fetch: makeFetch(membrane),
+    Response: GuestResponse,
+    process: guestProcess,
+  };
+
+  const modules: Record<string, Namespace> = {};
+  const add = (name: string, ns: Namespace) => {
+    modules[name] = ns;
+    modules[`node:${name}`] = ns;
+  };
+  for (const [name, mod] of Object.entries(pureModules)) add(name, namespaceOf(mod));
+  add('path/posix', namespaceOf(path.posix as unknown as Record<string, unknown>));
+  add('buffer', namespaceOf({ ...buffer, Buffer: guestBuffer() } as Record<string, unknown>));
+  add('fs', namespaceOf(fs));
+  add('fs/promises', namespaceOf(promises));
+  add('crypto', namespaceOf(crypto.nodeCrypto));
+  add('timers', namespaceOf(timers.timersModule));
+  add('timers/promises', namespaceOf(timers.timersPromisesModule));
+  add('process', namespaceOf(guestProcess));
+  add('os', namespaceOf(harden(os)));
+  for (const [name, host] of Object.entries(options.granted ?? {})) {
+    const ns = grantedModule(membrane, name, host);
+    for (const spelling of spellings(name)) modules[spelling] = ns;
+  }
+  return { globals, modules, timers };
+};

@@ -1,0 +1,226 @@
+/**
+ * `node:fs` inside a service: the sync, callback and promise APIs, each call
+ * a syscall named after the operation (`fs.readFileSync`). Sync calls return
+ * synchronously; callback and promise calls are async syscalls whose result
+ * is a delivery. Results cross as data: `Stats` and `Dirent` are rebuilt
+ * inside from plain records; file descriptors are virtual numbers mapped to
+ * real ones on the host, so a descriptor from the build is dead (STALE_HANDLE)
+ * after restore instead of silently meaning another file. `fs.promises.open`
+ * hands out its FileHandle as a reference, which dies the same way.
+ */
+import hostFs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SnapshotError } from '../replay-log/index.js';
+import type { Membrane } from '../membrane/index.js';
+
+type Fn = (...args: unknown[]) => unknown;
+
+/** Operations whose arguments and results are plain data. */
+const plainOps = [
+  'readFile',
+  'writeFile',
+  'appendFile',
+  'access',
+  'mkdir',
+  'mkdtemp',
+  'rm',
+  'rmdir',
+  'unlink',
+  'rename',
+  'copyFile',
+  'realpath',
+  'readlink',
+  'symlink',
+  'chmod',
+  'truncate',
+  'utimes',
+  'cp',
+] as const;
+
+interface StatsRecord {
+  [key: string]: number | string;
+  kind: string;
+}
+
+const statFields = ['dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blksize', 'blocks', 'atimeMs', 'mtimeMs', 'ctimeMs', 'birthtimeMs'] as const;
+
+const kindOf = (s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string =>
+  s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : s.isFIFO() ? 'fifo' : s.isSocket() ? 'socket' : s.isCharacterDevice() ? 'char' : s.isBlockDevice() ? 'block' : 'unknown';
+
+const statsRecord = (s: hostFs.Stats): StatsRecord => {
+  const r: StatsRecord = { kind: kindOf(s) };
+  for (const f of statFields) r[f] = Number(s[f]);
+  return r;
+};
+
+class KindMethods {
+  protected readonly kind: string;
+  constructor(kind: string) {
+    this.kind = kind;
+  }
+  isFile(): boolean {
+    return this.kind === 'file';
+  }
+  isDirectory(): boolean {
+    return this.kind === 'directory';
+  }
+  isSymbolicLink(): boolean {
+    return this.kind === 'symlink';
+  }
+  isFIFO(): boolean {
+    return this.kind === 'fifo';
+  }
+  isSocket(): boolean {
+    return this.kind === 'socket';
+  }
+  isCharacterDevice(): boolean {
+    return this.kind === 'char';
+  }
+  isBlockDevice(): boolean {
+    return this.kind === 'block';
+  }
+}
+
+class GuestStats extends KindMethods {
+  [key: string]: unknown;
+  constructor(record: StatsRecord) {
+    super(record.kind);
+    for (const f of statFields) this[f] = record[f];
+    this.atime = new Date(record.atimeMs as number);
+    this.mtime = new Date(record.mtimeMs as number);
+    this.ctime = new Date(record.ctimeMs as number);
+    this.birthtime = new Date(record.birthtimeMs as number);
+  }
+}
+
+class GuestDirent extends KindMethods {
+  readonly name: string;
+  readonly parentPath: string;
+  readonly path: string;
+  constructor(record: { name: string; kind: string; parentPath: string }) {
+    super(record.kind);
+    this.name = record.name;
+    this.parentPath = record.parentPath;
+    this.path = record.parentPath;
+  }
+}
+harden(GuestStats);
+harden(GuestDirent);
+
+const direntRecords = (entries: unknown): unknown =>
+  Array.isArray(entries) && entries.length > 0 && entries[0] instanceof hostFs.Dirent
+    ? (entries as hostFs.Dirent[]).map(d => ({ name: d.name, kind: kindOf(d as unknown as hostFs.Stats), parentPath: (d as { parentPath?: string }).parentPath ?? '' }))
+    : entries;
+
+const reviveDirents = (entries: unknown): unknown =>
+  Array.isArray(entries) && entries.length > 0 && typeof entries[0] === 'object' && entries[0] !== null && 'kind' in entries[0]
+    ? entries.map(e => new GuestDirent(e as { name: string; kind: string; parentPath: string }))
+    : entries;
+
+/** Paths may be URLs (`new URL('./data.json', import.meta.url)`); they cross as strings. */
+const pathArg = (value: unknown): unknown => (value instanceof URL ? fileURLToPath(value) : value);
+
+export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
+  const fds = new Map<number, number>();
+  let nextFd = 1000;
+
+  const realFd = (fd: unknown): number => {
+    const real = fds.get(fd as number);
+    if (real !== undefined) return real;
+    throw new SnapshotError(
+      'STALE_HANDLE',
+      `service "${membrane.name}" used file descriptor ${String(fd)}, which is not open here: descriptors opened at build time die with the build. Open the file again after restore.`,
+      { details: { service: membrane.name, fd } },
+    );
+  };
+
+  const call = (op: string, args: unknown[], perform: Fn): unknown => membrane.syscall(op, args, perform);
+
+  const fs: Record<string, unknown> = {};
+  const promises: Record<string, unknown> = {};
+
+  const addAll = (name: string, host: { sync: Fn; promise: Fn }, toRecord: (v: unknown) => unknown = v => v, revive: (v: unknown) => unknown = v => v, prepare: (args: unknown[]) => unknown[] = args => args) => {
+    fs[`${name}Sync`] = (...args: unknown[]) => revive(call(`fs.${name}Sync`, prepare(args), (...a) => toRecord(host.sync(...a))));
+    const promised = (...args: unknown[]) =>
+      (call(`fs.promises.${name}`, prepare(args), (...a) => (host.promise(...a) as Promise<unknown>).then(toRecord)) as Promise<unknown>).then(revive);
+    promises[name] = promised;
+    fs[name] = (...args: unknown[]) => {
+      const callback = args.pop();
+      if (typeof callback !== 'function') throw new TypeError(`fs.${name}: the last argument must be a callback`);
+      promised(...args).then(
+        value => (callback as Fn)(null, value),
+        error => (callback as Fn)(error),
+      );
+    };
+  };
+
+  const preparePaths = (args: unknown[]) => args.map((a, i) => (i < 2 ? pathArg(a) : a));
+  for (const name of plainOps) {
+    const sync = (hostFs as unknown as Record<string, Fn>)[`${name}Sync`];
+    const promise = (hostFs.promises as unknown as Record<string, Fn>)[name];
+    if (typeof sync === 'function' && typeof promise === 'function') {
+      addAll(name, { sync: sync.bind(hostFs), promise: promise.bind(hostFs.promises) }, undefined, undefined, preparePaths);
+    }
+  }
+  for (const name of ['stat', 'lstat'] as const) {
+    addAll(
+      name,
+      { sync: hostFs[`${name}Sync`] as Fn, promise: hostFs.promises[name] as Fn },
+      v => statsRecord(v as hostFs.Stats),
+      v => new GuestStats(v as StatsRecord),
+      preparePaths,
+    );
+  }
+  addAll('readdir', { sync: hostFs.readdirSync as Fn, promise: hostFs.promises.readdir as Fn }, direntRecords, reviveDirents, preparePaths);
+
+  fs.existsSync = (path: unknown) => call('fs.existsSync', [pathArg(path)], p => hostFs.existsSync(p as string));
+  fs.exists = (path: unknown, callback: Fn) => {
+    ((promises.access as Fn)(path) as Promise<unknown>).then(
+      () => callback(true),
+      () => callback(false),
+    );
+  };
+
+  // Descriptors: virtual numbers inside, real ones on the host (live only).
+  fs.openSync = (path: unknown, flags?: unknown, mode?: unknown) => {
+    const fd = nextFd++;
+    call('fs.openSync', [pathArg(path), flags, mode, fd], (p, f, m) => {
+      fds.set(fd, hostFs.openSync(p as string, f as string, m as number));
+    });
+    return fd;
+  };
+  fs.closeSync = (fd: unknown) => {
+    call('fs.closeSync', [fd], () => {
+      hostFs.closeSync(realFd(fd));
+      fds.delete(fd as number);
+    });
+  };
+  fs.readSync = (fd: unknown, buffer: ArrayBufferView, offset = 0, length?: number, position: number | null = null) => {
+    const len = length ?? buffer.byteLength - offset;
+    const { bytesRead, bytes } = call('fs.readSync', [fd, len, position], () => {
+      const tmp = Buffer.alloc(len);
+      const n = hostFs.readSync(realFd(fd), tmp, 0, len, position);
+      return { bytesRead: n, bytes: tmp.subarray(0, n) };
+    }) as { bytesRead: number; bytes: Uint8Array };
+    new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(bytes, offset);
+    return bytesRead;
+  };
+  fs.writeSync = (fd: unknown, data: unknown, ...rest: unknown[]) =>
+    call('fs.writeSync', [fd, data, ...rest], (_fd, d, ...r) => hostFs.writeSync(realFd(fd), d as string, ...(r as [])));
+  fs.fstatSync = (fd: unknown) => new GuestStats(call('fs.fstatSync', [fd], () => statsRecord(hostFs.fstatSync(realFd(fd)))) as StatsRecord);
+
+  // FileHandles cross as references: usable at build time, dead after restore.
+  promises.open = (path: unknown, flags?: unknown, mode?: unknown) => call('fs.promises.open', [pathArg(path), flags, mode], (p, f, m) => hostFs.promises.open(p as string, f as string, m as number));
+
+  const unsupported = (name: string) => () => {
+    throw new TypeError(`fs.${name} is not supported inside a service yet: use fs.promises.readFile / writeFile, or open a FileHandle with fs.promises.open`);
+  };
+  for (const name of ['createReadStream', 'createWriteStream', 'watch', 'watchFile', 'unwatchFile', 'opendir', 'opendirSync']) fs[name] = unsupported(name);
+
+  fs.constants = hostFs.constants;
+  fs.promises = promises;
+  promises.constants = hostFs.constants;
+  fs.Stats = GuestStats;
+  fs.Dirent = GuestDirent;
+  return { fs: harden(fs), promises: harden(promises) };
+};

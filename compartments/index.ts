@@ -1,0 +1,9 @@
+/**
+ * compartments: the lockdown bootstrap, loading a service from its location
+ * or its archive, and the endowed environment (deterministic builtins,
+ * console, timers, fetch, env, fs, Node builtin modules).
+ */
+export { archiveService, loadService, packageRootOf, explainLoadError } from './load.js';
+export type { LoadOptions, LoadedService } from './load.js';
+export { makeEndowments, exitModuleNames, builtinModuleNames } from './endowments.js';
+export type { Endowments, EndowmentOptions } from './endowments.js';

@@ -1,0 +1,120 @@
+/**
+ * Loading a service into SES compartments with @endo/compartment-mapper.
+ *
+ * Build time archives the service first (`makeArchive`: exactly the modules
+ * its entry reaches, its npm dependencies included) and then loads it from
+ * that archive, so the build and every restore evaluate the very same bytes
+ * in the very same compartments.
+ */
+import fs from 'node:fs';
+import url from 'node:url';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { makeArchive } from '@endo/compartment-mapper/archive.js';
+import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
+import { makeReadPowers } from '@endo/compartment-mapper/node-powers.js';
+import { SnapshotError } from '../replay-log/index.js';
+import { exitModuleNames } from './endowments.js';
+
+const readPowers = makeReadPowers({ fs, url, crypto });
+
+const stubs = (names: readonly string[]): Record<string, object> => Object.fromEntries(names.map(n => [n, {}]));
+
+/** Build the archive of a service entry module (a file URL). */
+export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
+  try {
+    return await makeArchive(readPowers, entry, { modules: stubs(exitModuleNames(granted)), dev: false });
+  } catch (error) {
+    throw explainLoadError(service, entry, error);
+  }
+};
+
+/** The root of the package that holds `entry`, as a file URL (for import.meta.url). */
+export const packageRootOf = (entry: string): string => {
+  let dir = path.dirname(url.fileURLToPath(entry));
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return url.pathToFileURL(dir + path.sep).href;
+    const parent = path.dirname(dir);
+    if (parent === dir) return url.pathToFileURL(path.dirname(url.fileURLToPath(entry)) + path.sep).href;
+    dir = parent;
+  }
+};
+
+export interface LoadOptions {
+  readonly service: string;
+  readonly archive: Uint8Array;
+  /** Where `import.meta.url` of the entry package points (its build-time root). */
+  readonly entryRoot?: string;
+  readonly granted?: readonly string[];
+}
+
+export interface LoadedService {
+  /** Evaluate the modules with these endowments; resolves to the entry's namespace. */
+  evaluate(globals: Record<string, unknown>, modules: Record<string, object>): Promise<object>;
+}
+
+/**
+ * Parse an archive. `import.meta.url` in the entry package resolves against
+ * its build-time root; in dependencies, against `file:///node_modules/<pkg>/`.
+ */
+export const loadService = async (options: LoadOptions): Promise<LoadedService> => {
+  const { service, archive, entryRoot } = options;
+  let entryCompartment: string | undefined;
+  class ServiceCompartment extends Compartment {
+    constructor(opts: Record<string, unknown> = {}) {
+      const name = String(opts.name ?? '');
+      entryCompartment ??= name;
+      const root = name === entryCompartment && entryRoot ? entryRoot : `file:///node_modules/${name}/`;
+      super({
+        ...opts,
+        importMetaHook: (specifier: string, meta: { url?: string }) => {
+          meta.url = new URL(specifier, root).href;
+        },
+      } as never);
+      const global = this.globalThis as Record<string, unknown>;
+      global.global = global;
+    }
+  }
+  let application: Awaited<ReturnType<typeof parseArchive>>;
+  try {
+    application = await parseArchive(archive, `${service}.zip`, {
+      modules: stubs(exitModuleNames(options.granted)),
+      Compartment: ServiceCompartment as typeof Compartment,
+    });
+  } catch (error) {
+    throw new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}": its archive does not load: ${errorMessage(error)}`, { cause: error, details: { service } });
+  }
+  return {
+    evaluate: async (globals, modules) => {
+      try {
+        const { namespace } = await application.import({ globals, modules, Compartment: ServiceCompartment as typeof Compartment });
+        return namespace as object;
+      } catch (error) {
+        throw explainLoadError(service, `${service}.zip`, error);
+      }
+    },
+  };
+};
+
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Turn compartment-mapper and SES load failures into errors a user can act on. */
+export const explainLoadError = (service: string, entry: string, error: unknown): Error => {
+  const message = errorMessage(error);
+  const missing = /Cannot find external module "([^"]+)"(?: in package (\S+))?/.exec(message);
+  if (missing) {
+    const name = missing[1];
+    return new SnapshotError(
+      'MODULE_NOT_GRANTED',
+      `service "${service}" imports "${name}"${missing[2] ? ` (from ${missing[2]})` : ''}, which services are not given. ` +
+        `Grant it with importService(specifier, { modules: { '${name}': await import('${name}') } }) (its calls are then recorded), or remove the import. ` +
+        `Builtins every service gets: see docs/environment.md.`,
+      { cause: error, details: { service, module: name } },
+    );
+  }
+  if (/SES_HTML_COMMENT_REJECTED|SES_IMPORT_REJECTED|Possible (HTML comment|import expression) rejected/.test(message)) {
+    return new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}": SES rejected a module's source: ${message}`, { cause: error, details: { service } });
+  }
+  if (error instanceof SnapshotError) return error;
+  return new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}" failed to load from ${entry}: ${message}`, { cause: error, details: { service } });
+};

@@ -1,0 +1,39 @@
+/**
+ * Lockdown bootstrap. Import this module before anything else: ESM imports
+ * are hoisted, and `lockdown()` must run before any module that hardens or
+ * captures intrinsics is evaluated.
+ *
+ * - errorTaming 'unsafe-debug': keep V8 stacks (tap's stack helper needs
+ *   them, and divergence reports show the service's frames).
+ * - errorTrapping / unhandledRejectionTrapping 'report': an uncaught error
+ *   in the host must not exit the process before logs are flushed.
+ * - overrideTaming 'severe': packages such as immer assign over frozen
+ *   intrinsic properties (`obj.toString = ...`).
+ * - The process runs in UTC, so that a service's local-time output is the
+ *   same on the build host and on every target.
+ */
+import 'ses';
+
+const already = Symbol.for('membrane-snapshot.lockdown');
+const realm = globalThis as unknown as Record<symbol, boolean>;
+
+if (!realm[already]) {
+  process.env.TZ = 'UTC';
+  try {
+    lockdown({
+      errorTaming: 'unsafe-debug',
+      errorTrapping: 'report',
+      unhandledRejectionTrapping: 'report',
+      overrideTaming: 'severe',
+      consoleTaming: 'unsafe',
+      stackFiltering: 'verbose',
+      evalTaming: 'unsafe-eval',
+    });
+  } catch (error) {
+    // Someone locked the realm down before us: fine, as long as it is locked.
+    if (!Object.isFrozen(Array.prototype)) throw error;
+  }
+  realm[already] = true;
+}
+
+export {};

@@ -1,0 +1,118 @@
+/**
+ * A `process` for services: what packages commonly read, each read of host
+ * state recorded. `env` reads are syscalls (writes stay inside the service);
+ * `platform`, `version`, `cwd()`... are recorded so that replay on another
+ * host sees the build host's answers; `nextTick` is a microtask; `exit` and
+ * signals are refused.
+ */
+import type { Membrane } from '../membrane/index.js';
+import { determinismViolation } from './errors.js';
+
+export const makeProcess = (membrane: Membrane, perfNow: () => number, print: (text: string) => void): Record<string, unknown> => {
+  const overlay = new Map<string, string | undefined>();
+  const envGet = (key: string): string | undefined => {
+    if (overlay.has(key)) return overlay.get(key);
+    return membrane.syscall('env.get', [key], k => process.env[k as string]) as string | undefined;
+  };
+  const envKeys = (): string[] => {
+    const host = membrane.syscall('env.keys', [], () => Object.keys(process.env).sort()) as string[];
+    const keys = new Set(host);
+    for (const [k, v] of overlay) {
+      if (v === undefined) keys.delete(k);
+      else keys.add(k);
+    }
+    return [...keys];
+  };
+  const env = new Proxy({} as Record<string, string | undefined>, {
+    get: (_t, key) => (typeof key === 'string' ? envGet(key) : undefined),
+    has: (_t, key) => typeof key === 'string' && envGet(key) !== undefined,
+    set: (_t, key, value) => {
+      if (typeof key === 'string') overlay.set(key, String(value));
+      return true;
+    },
+    deleteProperty: (_t, key) => {
+      if (typeof key === 'string') overlay.set(key, undefined);
+      return true;
+    },
+    ownKeys: () => envKeys(),
+    getOwnPropertyDescriptor: (_t, key) => {
+      if (typeof key !== 'string') return undefined;
+      const value = envGet(key);
+      return value === undefined ? undefined : { value, writable: true, enumerable: true, configurable: true };
+    },
+    defineProperty: () => false,
+  });
+
+  const hostInfo = (name: string, read: () => unknown) => () => membrane.syscall(`process.${name}`, [], read);
+  const platform = hostInfo('platform', () => process.platform);
+  const arch = hostInfo('arch', () => process.arch);
+  const version = hostInfo('version', () => process.version);
+  const versions = hostInfo('versions', () => ({ ...process.versions }));
+  const release = hostInfo('release', () => ({ ...process.release }));
+
+  const hrtime = (previous?: [number, number]): [number, number] => {
+    const ns = Math.round(perfNow() * 1e6);
+    let sec = Math.floor(ns / 1e9);
+    let nano = ns % 1e9;
+    if (previous) {
+      sec -= previous[0];
+      nano -= previous[1];
+      if (nano < 0) {
+        sec -= 1;
+        nano += 1e9;
+      }
+    }
+    return [sec, nano];
+  };
+  hrtime.bigint = () => BigInt(Math.round(perfNow() * 1e6));
+
+  const self: Record<string, unknown> = {};
+  const noop = () => self;
+  const refuse = (what: string) => () => {
+    throw determinismViolation(`process.${what}`, 'a service does not own the process it runs in', 'Return from your function or throw an error instead.');
+  };
+  const write = (text: unknown) => {
+    membrane.syscall('console.log', [String(text).replace(/\n$/, '')], t => print(t as string));
+    return true;
+  };
+  Object.defineProperties(self, {
+    env: { value: env, enumerable: true },
+    platform: { get: platform, enumerable: true },
+    arch: { get: arch, enumerable: true },
+    version: { get: version, enumerable: true },
+    versions: { get: versions, enumerable: true },
+    release: { get: release, enumerable: true },
+  });
+  Object.assign(self, {
+    argv: ['node', 'service'],
+    execArgv: [],
+    title: 'node',
+    browser: false,
+    exitCode: undefined,
+    cwd: hostInfo('cwd', () => process.cwd()),
+    uptime: () => perfNow() / 1000,
+    memoryUsage: hostInfo('memoryUsage', () => process.memoryUsage()),
+    hrtime,
+    nextTick: (fn: (...args: unknown[]) => void, ...args: unknown[]) => queueMicrotask(() => fn(...args)),
+    emitWarning: (warning: unknown) => write(`warning: ${String(warning instanceof Error ? warning.message : warning)}`),
+    on: noop,
+    once: noop,
+    off: noop,
+    addListener: noop,
+    removeListener: noop,
+    removeAllListeners: noop,
+    prependListener: noop,
+    listeners: () => [],
+    listenerCount: () => 0,
+    emit: () => false,
+    exit: refuse('exit'),
+    reallyExit: refuse('reallyExit'),
+    abort: refuse('abort'),
+    kill: refuse('kill'),
+    chdir: refuse('chdir'),
+    umask: () => 0o022,
+    stdout: { write, isTTY: false, fd: 1 },
+    stderr: { write, isTTY: false, fd: 2 },
+  });
+  return self;
+};

@@ -1,0 +1,64 @@
+/**
+ * Deterministic web and Node globals, offered as they are. They are host
+ * objects, so they are hardened first: a service cannot change them for the
+ * host or for other services. What cannot be made deterministic is refused
+ * with an error that says why.
+ */
+import { Buffer as HostBuffer } from 'node:buffer';
+import { refusedConstructor } from './errors.js';
+
+let shared: Record<string, unknown> | undefined;
+
+/** The pure globals every service gets (built once per process). */
+export const pureGlobals = (): Record<string, unknown> => {
+  if (shared) return shared;
+  const classes = {
+    URL,
+    URLSearchParams,
+    TextEncoder,
+    TextDecoder,
+    AbortController,
+    AbortSignal,
+    Event,
+    EventTarget,
+    Headers,
+    DOMException,
+  };
+  for (const value of Object.values(classes)) harden(value);
+  shared = {
+    ...classes,
+    atob: harden(atob),
+    btoa: harden(btoa),
+    structuredClone: harden(structuredClone),
+    queueMicrotask: harden((fn: () => void) => queueMicrotask(fn)),
+    Buffer: guestBuffer(),
+    WeakRef: refusedConstructor('WeakRef', 'garbage collection timing differs between the build and every replay', 'Keep a strong reference (a Map) instead.'),
+    FinalizationRegistry: refusedConstructor(
+      'FinalizationRegistry',
+      'garbage collection timing differs between the build and every replay',
+      'Release resources explicitly (a close() method) instead.',
+    ),
+  };
+  return shared;
+};
+
+let bufferFacade: typeof HostBuffer | undefined;
+
+/**
+ * Node's Buffer, except that `allocUnsafe` returns zeroed memory (pooled
+ * memory holds whatever the host wrote before, which replay cannot
+ * reproduce). A facade, so the host's own Buffer is left as it is.
+ */
+export const guestBuffer = (): typeof HostBuffer => {
+  bufferFacade ??= new Proxy(HostBuffer, {
+    get: (target, key, receiver) => {
+      if (key === 'allocUnsafe' || key === 'allocUnsafeSlow') return target.alloc;
+      return Reflect.get(target, key, receiver);
+    },
+    set: () => false,
+    defineProperty: () => false,
+    deleteProperty: () => false,
+    setPrototypeOf: () => false,
+  });
+  return bufferFacade;
+};
