@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+/**
+ * The `snapshot` command line: build, restore, inspect, verify.
+ * Every failure prints `snapshot: CODE: message` and exits non-zero
+ * (1 for a failed operation, 2 for a usage error).
+ */
+import './index.js';
+import { parseArgs } from 'node:util';
+import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
+import { buildSnapshot } from './build.js';
+import { restoreSnapshot, callService } from './restore.js';
+import { inspectPath } from './inspect.js';
+import { verifySnapshot } from './verify.js';
+import { libraryVersion } from './version.js';
+
+const help: Record<string, string> = {
+  main: `snapshot ${libraryVersion}: record Node services at build time, replay them on another host.
+
+Usage:
+  snapshot build <script> [--out dir] [--timeout ms]
+  snapshot restore <dir> [--service name...] [--call service.method [--args json-array]]
+  snapshot inspect <log-file | snapshot-dir>
+  snapshot verify <dir>
+
+Run \`snapshot <command> --help\` for the options of each command.`,
+  build: `snapshot build <script> [--out dir] [--timeout ms]
+
+Runs the build script (.js, .mjs, .ts, .mts). Every importService() it makes
+is recorded. When the script has finished and every service is quiescent,
+writes <dir>/manifest.json and, per service, <dir>/<name>/archive.zip and
+<dir>/<name>/replay.log.
+
+  --out dir       the snapshot directory (default: snapshot); replaced if it
+                  holds an older snapshot, refused if it holds anything else
+  --timeout ms    how long to wait for services to finish pending work
+                  after the script ends (default: 30000)`,
+  restore: `snapshot restore <dir> [--service name...] [--call service.method [--args json-array]]
+
+Rebuilds each service from its archive by replaying its log (no network, no
+sources, no node_modules needed), then lets it go live on this host.
+
+  --service name  restore only this service (repeatable)
+  --call s.m      once live, call method m of service s, print the result as
+                  JSON on stdout and exit
+  --args json     the arguments of --call, as a JSON array (default: [])
+  --replay-only   replay, report, and exit before going live
+  --json          with --replay-only: print the report as JSON
+
+Without --call the services stay up until the process is interrupted; one
+line reports the restore time.`,
+  inspect: `snapshot inspect <log-file | snapshot-dir>
+
+For a replay log: a readable timeline, one line per entry with its offset
+and size, and totals by kind. For a snapshot directory: its services, their
+archive and log sizes and hashes.`,
+  verify: `snapshot verify <dir>
+
+Replays every service of the snapshot, each in a fresh process, and reports
+ok or the first divergence or damage found. Exits 1 if any service fails.`,
+};
+
+const fail = (error: unknown): never => {
+  if (isSnapshotError(error)) {
+    process.stderr.write(`snapshot: ${error.code}: ${error.message}\n`);
+    process.exit(error.code === 'USAGE' ? 2 : 1);
+  }
+  process.stderr.write(`snapshot: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+};
+
+const usage = (message: string): never => fail(new SnapshotError('USAGE', `${message}\n\n${help.main}`));
+
+const jsonReplacer = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
+
+const main = async (argv: string[]): Promise<void> => {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${help.main}\n`);
+    return;
+  }
+  if (command === '--version') {
+    process.stdout.write(`${libraryVersion}\n`);
+    return;
+  }
+  if (!(command in help) || command === 'main') usage(`unknown command "${command}"`);
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        out: { type: 'string', short: 'o' },
+        timeout: { type: 'string' },
+        service: { type: 'string', multiple: true },
+        call: { type: 'string' },
+        args: { type: 'string' },
+        'replay-only': { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    return usage(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${help[command]}\n`);
+    return;
+  }
+  const target = positionals[0];
+  if (!target || positionals.length > 1) usage(`${command} takes exactly one path\n\n${help[command]}`);
+
+  switch (command) {
+    case 'build': {
+      const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
+      if (timeoutMs !== undefined && !(timeoutMs > 0)) usage('--timeout takes a positive number of milliseconds');
+      const result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs });
+      const services = Object.values(result.manifest.services);
+      for (const s of services) process.stdout.write(`  ${s.name}: ${s.events} events, log ${s.logBytes} bytes, archive ${s.archiveBytes} bytes\n`);
+      process.stdout.write(`built ${result.dir} (${services.length} service${services.length === 1 ? '' : 's'}) in ${result.ms.toFixed(0)} ms\n`);
+      return;
+    }
+    case 'restore': {
+      let args: unknown[] = [];
+      if (values.args !== undefined) {
+        try {
+          args = JSON.parse(values.args as string) as unknown[];
+        } catch {
+          usage('--args takes a JSON array');
+        }
+        if (!Array.isArray(args)) usage('--args takes a JSON array');
+      }
+      if (values['replay-only']) {
+        try {
+          const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined });
+          const events = [...restored.services.values()].reduce((n, s) => n + s.events, 0);
+          if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, events, ms: restored.ms })}\n`);
+          else process.stdout.write(`ok: replayed ${events} events in ${restored.ms.toFixed(1)} ms\n`);
+          process.exit(0);
+        } catch (error) {
+          if (values.json && isSnapshotError(error)) {
+            process.stdout.write(`${JSON.stringify({ ok: false, error: { code: error.code, message: error.message } })}\n`);
+            process.exit(1);
+          }
+          throw error;
+        }
+      }
+      const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined });
+      if (values.call !== undefined) {
+        const result = await callService(restored, values.call as string, args);
+        process.stdout.write(`${JSON.stringify(result, jsonReplacer) ?? 'null'}\n`);
+        process.exit(0);
+      }
+      const names = [...restored.services.keys()];
+      process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live\n`);
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      const stop = () => {
+        clearInterval(keepAlive);
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+    case 'inspect':
+      process.stdout.write(`${inspectPath(target)}\n`);
+      return;
+    case 'verify': {
+      const reports = await verifySnapshot(target);
+      let bad = 0;
+      for (const r of reports) {
+        if (r.ok) process.stdout.write(`ok    ${r.service}: ${r.events} events replayed (${r.ms.toFixed(0)} ms, fresh process)\n`);
+        else {
+          bad += 1;
+          process.stdout.write(`FAIL  ${r.service}: ${r.error?.code}: ${r.error?.message}\n`);
+        }
+      }
+      if (bad) process.exit(1);
+      return;
+    }
+    default:
+      usage(`unknown command "${command}"`);
+  }
+};
+
+main(process.argv.slice(2)).catch(fail);

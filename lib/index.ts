@@ -1,0 +1,25 @@
+/**
+ * membrane-snapshot: record services at build time inside SES compartments,
+ * replay them on another host.
+ *
+ * - `importService(specifier, options)` loads a service in a build script.
+ * - `buildSnapshot` / `restoreSnapshot` are what `snapshot build` and
+ *   `snapshot restore` do.
+ */
+import '../compartments/lockdown.js';
+
+export { importService } from './import-service.js';
+export type { ImportServiceOptions } from './import-service.js';
+export { buildSnapshot } from './build.js';
+export type { BuildOptions, BuildResult } from './build.js';
+export { restoreSnapshot, callService } from './restore.js';
+export type { RestoreSnapshotOptions, RestoredSnapshot } from './restore.js';
+export { verifySnapshot } from './verify.js';
+export type { VerifyReport } from './verify.js';
+export { inspectPath } from './inspect.js';
+export { readManifest } from './manifest.js';
+export type { Manifest, ServiceManifest } from './manifest.js';
+export type { RestoredService, ServiceExports } from './service.js';
+export { SnapshotError, isSnapshotError } from '../replay-log/index.js';
+export type { SnapshotErrorCode } from '../replay-log/index.js';
+export { libraryVersion } from './version.js';

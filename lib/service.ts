@@ -1,0 +1,226 @@
+/**
+ * One service on this host: its membrane, journal, endowments and log,
+ * assembled for recording (build time) or for replay (restore).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { isBuiltin } from 'node:module';
+import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, fileSink } from '../replay-log/index.js';
+import { Journal, Membrane } from '../membrane/index.js';
+import { archiveService, loadService, makeEndowments, packageRootOf, type Endowments } from '../compartments/index.js';
+import { libraryVersion } from './version.js';
+import { readSnapshotFile, readVerified, sha256, verifyHash, type ServiceManifest } from './manifest.js';
+
+export type ServiceExports = Record<string, unknown>;
+
+export interface RecordOptions {
+  readonly name: string;
+  /** File URL of the entry module. */
+  readonly entry: string;
+  /** The snapshot directory being written. */
+  readonly outDir: string;
+  readonly granted?: Readonly<Record<string, Record<string, unknown>>>;
+  readonly print?: (text: string) => void;
+}
+
+export interface SealResult {
+  readonly manifest: ServiceManifest;
+}
+
+export class RecordedService {
+  readonly name: string;
+  readonly membrane: Membrane;
+  readonly exports: ServiceExports;
+  readonly #writer: LogWriter;
+  readonly #endowments: Endowments;
+  readonly #entry: string;
+  readonly #entryRoot: string;
+  readonly #archive: { file: string; sha256: string; bytes: number };
+  readonly #logFile: string;
+  readonly #granted: string[];
+  readonly #started: number;
+
+  private constructor(init: {
+    name: string;
+    membrane: Membrane;
+    exports: ServiceExports;
+    writer: LogWriter;
+    endowments: Endowments;
+    entry: string;
+    entryRoot: string;
+    archive: { file: string; sha256: string; bytes: number };
+    logFile: string;
+    granted: string[];
+    started: number;
+  }) {
+    this.name = init.name;
+    this.membrane = init.membrane;
+    this.exports = init.exports;
+    this.#writer = init.writer;
+    this.#endowments = init.endowments;
+    this.#entry = init.entry;
+    this.#entryRoot = init.entryRoot;
+    this.#archive = init.archive;
+    this.#logFile = init.logFile;
+    this.#granted = init.granted;
+    this.#started = init.started;
+  }
+
+  static async record(options: RecordOptions): Promise<RecordedService> {
+    const started = performance.now();
+    const { name, entry, outDir } = options;
+    const granted = Object.keys(options.granted ?? {});
+    const archive = await archiveService(name, entry, granted);
+    const dir = path.join(outDir, name);
+    fs.mkdirSync(dir, { recursive: true });
+    const archiveFile = path.join(dir, 'archive.zip');
+    fs.writeFileSync(archiveFile, archive);
+    const archiveSha256 = sha256(archive);
+    const logFile = path.join(dir, 'replay.log');
+    const writer = new LogWriter(fileSink(logFile), { format: FORMAT_NAME, version: FORMAT_VERSION, service: name, archiveSha256, libraryVersion });
+    const entryRoot = packageRootOf(entry);
+    const loaded = await loadService({ service: name, archive, entryRoot, granted });
+    const journal = new Journal({ service: name, record: writer });
+    let endowments: Endowments | undefined;
+    const membrane = new Membrane({
+      name,
+      journal,
+      start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
+    });
+    endowments = makeEndowments(membrane, { granted: options.granted, print: options.print });
+    let exports: ServiceExports;
+    try {
+      exports = await membrane.startService();
+    } catch (error) {
+      writer.abandon();
+      throw error;
+    }
+    return new RecordedService({
+      name,
+      membrane,
+      exports,
+      writer,
+      endowments,
+      entry,
+      entryRoot,
+      archive: { file: archiveFile, sha256: archiveSha256, bytes: archive.byteLength },
+      logFile,
+      granted,
+      started,
+    });
+  }
+
+  /** Events recorded so far, and the bytes safely on disk. */
+  progress(): { events: number; bytes: number; file: string } {
+    return { events: this.#writer.events, bytes: this.#writer.bytesWritten, file: this.#logFile };
+  }
+
+  /** Wait until nothing is queued and no syscall is pending, or fail with NOT_QUIESCENT. */
+  async quiesce(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    const membrane = this.membrane;
+    for (;;) {
+      if (membrane.failure) throw membrane.failure;
+      await membrane.turns.whenIdle();
+      if (membrane.failure) throw membrane.failure;
+      if (membrane.turns.idle && membrane.pendingSyscalls().length === 0) return;
+      if (performance.now() > deadline) {
+        const waiting = [...membrane.pendingSyscalls(), ...(membrane.turns.queued ? [`${membrane.turns.queued} deliveries queued`] : [])];
+        throw new SnapshotError(
+          'NOT_QUIESCENT',
+          `service "${this.name}" was still busy ${timeoutMs} ms after the build script finished; it waits on:\n${waiting.map(w => `  - ${w}`).join('\n')}\n` +
+            'Await that work in the build script (or give it more time with --timeout). Pending timers do not count: they are re-armed when the service goes live.',
+          { details: { service: this.name, waiting } },
+        );
+      }
+      await new Promise(resolve => setTimeout(resolve, 2));
+    }
+  }
+
+  /** Stop host-side activity and seal the log. */
+  seal(): SealResult {
+    this.#endowments.timers.disarmAll();
+    this.membrane.detachHost();
+    const sealed = this.#writer.seal();
+    return {
+      manifest: {
+        name: this.name,
+        entry: this.#entry,
+        entryRoot: this.#entryRoot,
+        archive: `${this.name}/archive.zip`,
+        archiveSha256: this.#archive.sha256,
+        archiveBytes: this.#archive.bytes,
+        log: `${this.name}/replay.log`,
+        logSha256: sealed.sha256,
+        logBytes: sealed.bytes,
+        events: sealed.events,
+        granted: this.#granted,
+        pendingTimers: this.#endowments.timers.pending(),
+        buildMs: Math.round(performance.now() - this.#started),
+      },
+    };
+  }
+
+  /** The build failed: keep what was recorded, stop timers. */
+  abandon(): void {
+    this.#endowments.timers.disarmAll();
+    this.membrane.detachHost();
+    this.#writer.abandon();
+  }
+}
+
+export interface RestoreOptions {
+  readonly dir: string;
+  readonly manifest: ServiceManifest;
+  readonly print?: (text: string) => void;
+  /** Host modules to bind granted modules to (default: Node builtins by name). */
+  readonly granted?: Readonly<Record<string, Record<string, unknown>>>;
+}
+
+export interface RestoredService {
+  readonly name: string;
+  readonly exports: ServiceExports;
+  readonly membrane: Membrane;
+  readonly events: number;
+  readonly restoreMs: number;
+}
+
+/** Rebuild a service from its archive and log, replay it, and let it go live. */
+export const restoreService = async (options: RestoreOptions): Promise<RestoredService> => {
+  const started = performance.now();
+  const { dir, manifest } = options;
+  const name = manifest.name;
+  const archive = readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
+  const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`);
+  const reader = LogReader.open(logBytes, logFile);
+  verifyHash(logFile, logBytes, manifest.logSha256, `the replay log of service "${name}"`);
+  if (reader.header.archiveSha256 !== manifest.archiveSha256 || reader.header.service !== name) {
+    throw new SnapshotError('INTEGRITY_MISMATCH', `${logFile} was recorded for service "${reader.header.service}" with archive ${reader.header.archiveSha256}, not for this service's archive ${manifest.archiveSha256}.`, {
+      details: { file: logFile },
+    });
+  }
+  const granted: Record<string, Record<string, unknown>> = { ...(options.granted ?? {}) };
+  for (const moduleName of manifest.granted) {
+    if (!(moduleName in granted) && isBuiltin(moduleName)) granted[moduleName] = (await import(moduleName)) as Record<string, unknown>;
+  }
+  const loaded = await loadService({ service: name, archive, entryRoot: manifest.entryRoot, granted: manifest.granted });
+  const journal = new Journal({ service: name, replay: reader.cursor() });
+  let endowments: Endowments | undefined;
+  const membrane = new Membrane({
+    name,
+    journal,
+    start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
+  });
+  const grantedForEndowments: Record<string, Record<string, unknown> | undefined> = {};
+  for (const moduleName of manifest.granted) grantedForEndowments[moduleName] = granted[moduleName];
+  endowments = makeEndowments(membrane, { granted: grantedForEndowments as Record<string, Record<string, unknown>>, print: options.print });
+  const live = new Promise<void>((resolve, reject) => {
+    journal.onLive(resolve);
+    membrane.onFailure(reject);
+  });
+  const exports = membrane.startService();
+  exports.catch(() => {}); // a failure surfaces through `live`
+  membrane.turns.replay();
+  await live;
+  return { name, exports: await exports, membrane, events: reader.trailer?.events ?? 0, restoreMs: performance.now() - started };
+};

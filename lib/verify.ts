@@ -1,0 +1,48 @@
+/**
+ * `snapshot verify`: replay every service of a snapshot, each in a fresh
+ * process (nothing shared with this one), and report ok or what went wrong.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { readManifest } from './manifest.js';
+
+export interface VerifyReport {
+  readonly service: string;
+  readonly ok: boolean;
+  readonly ms: number;
+  readonly events: number;
+  /** The error code and message when not ok. */
+  readonly error?: { code: string; message: string };
+}
+
+const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+
+const runChild = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', d => (stdout += d));
+    child.stderr.on('data', d => (stderr += d));
+    child.on('error', reject);
+    child.on('close', code => resolve({ code, stdout, stderr }));
+  });
+
+export const verifySnapshot = async (dir: string): Promise<VerifyReport[]> => {
+  const manifest = readManifest(dir);
+  const reports: VerifyReport[] = [];
+  for (const name of Object.keys(manifest.services)) {
+    const started = performance.now();
+    const { code, stdout, stderr } = await runChild(['restore', dir, '--service', name, '--replay-only', '--json']);
+    const ms = performance.now() - started;
+    let parsed: { ok?: boolean; events?: number; error?: { code: string; message: string } } = {};
+    try {
+      parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as typeof parsed;
+    } catch {
+      parsed = {};
+    }
+    if (code === 0 && parsed.ok) reports.push({ service: name, ok: true, ms, events: parsed.events ?? 0 });
+    else reports.push({ service: name, ok: false, ms, events: parsed.events ?? 0, error: parsed.error ?? { code: 'UNKNOWN', message: stderr.trim() || `exit code ${String(code)}` } });
+  }
+  return reports;
+};
