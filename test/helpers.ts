@@ -1,0 +1,63 @@
+/**
+ * Test helpers: run the real `snapshot` CLI in child processes, so builds
+ * and restores never share memory with each other or with the test.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = fileURLToPath(new URL('..', import.meta.url));
+export const cliPath = path.join(repo, 'dist', 'lib', 'cli.js');
+export const fixture = (...parts: string[]): string => path.join(repo, 'test', 'fixtures', ...parts);
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `node <args>` and collect its output. */
+export const node = (args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: options.cwd ?? repo,
+      env: { ...process.env, NODE_OPTIONS: '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', d => (stdout += d));
+    child.stderr.on('data', d => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', code => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+
+/** Run the `snapshot` CLI. */
+export const snapshot = (args: string[], options: Parameters<typeof node>[1] = {}): Promise<Run> => node([cliPath, ...args], options);
+
+/** A fresh temporary directory, removed when the process exits. */
+export const tempDir = (prefix: string): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-${prefix}-`));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+/** Copy a snapshot directory somewhere with no sources and no node_modules. */
+export const moveToTarget = (snapshotDir: string): string => {
+  const target = tempDir('target');
+  const dest = path.join(target, 'snapshot');
+  fs.cpSync(snapshotDir, dest, { recursive: true });
+  return dest;
+};
+
+/** Parse the last line of stdout as JSON. */
+export const lastJson = (run: Run): unknown => {
+  const lines = run.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+};
