@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import { Turns } from './turns.js';
 
@@ -111,11 +111,11 @@ export class Membrane {
   }
 
   /** Deliver a call on a guest object; always eventual. */
-  deliverCall(target: number, method: string | null, hostArgs: readonly unknown[]): Promise<unknown> {
+  deliverCall(target: number, method: string | null, hostArgs: readonly unknown[], label = `#${target}`): Promise<unknown> {
     if (this.#failure) return Promise.reject(this.#failure);
     let args: Wire[];
     try {
-      args = this.#toWireArray(hostArgs, 'host', `argument of ${method ?? 'call'}()`);
+      args = this.#toWireArray(hostArgs, 'host', `argument of ${method ?? label.replace(/^function /, '')}()`);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -189,7 +189,8 @@ export class Membrane {
   /** A call on a host object the guest holds by reference. */
   send(slot: Slot, method: string | null, guestArgs: readonly unknown[]): unknown {
     const args = this.#toWireArray(guestArgs, 'guest', `argument of ${method ?? 'call'}()`);
-    const what = `${slot.iface || `host ref #${slot.id}`}${method === null ? '' : `.${method}`}()`;
+    const member = method === null ? '()' : method === '[[get]]' ? `.${String(guestArgs[0])}` : `.${method}()`;
+    const what = `${slot.iface || `host reference #${slot.id}`}${member}`;
     const outcome = this.journal.send(slot, method, args, () => {
       const target = this.#liveImport(slot, what);
       return this.#performHost(what, () => {
@@ -349,7 +350,7 @@ export class Membrane {
     if (imported?.value !== undefined) return imported.value;
     throw new SnapshotError(
       'STALE_HANDLE',
-      `service "${this.name}" used ${slot.iface || `host reference #${slot.id}`} (${what}), an object that only existed at build time. ` +
+      `service "${this.name}" used ${what}, but that object only existed at build time. ` +
         'Build-time handles (open files, functions of the build script, sockets) die with the build; reopen or re-request the resource after restore, or pass a host capability by name instead.',
       { details: { service: this.name, id: slot.id, iface: slot.iface } },
     );
@@ -375,7 +376,7 @@ export class Membrane {
     const label = `${this.name} ${iface || `#${id}`}`;
     const target = iface.startsWith('function') ? function serviceFunction() {} : {};
     const proxy = new Proxy(target, {
-      apply: (_t, _this, args) => membrane.deliverCall(id, null, args),
+      apply: (_t, _this, args) => membrane.deliverCall(id, null, args, iface),
       get: (_t, key) => {
         if (key === 'then' || typeof key === 'symbol') {
           return key === Symbol.toStringTag ? `Service ${label}` : undefined;
@@ -452,7 +453,7 @@ export class Membrane {
         throw notPassable(this.name, context, `a unique symbol (${String(value)}) cannot cross the membrane; use a string or Symbol.for()`);
       }
       case 'function':
-        return this.#ref(value, from);
+        return this.#ref(value, from, context);
       default:
         break;
     }
@@ -475,7 +476,7 @@ export class Membrane {
     if (proto === objectPrototype || proto === null) {
       const names = keys(object);
       for (const name of names) {
-        if (typeof (object as Record<string, unknown>)[name] === 'function') return this.#ref(object, from);
+        if (typeof (object as Record<string, unknown>)[name] === 'function') return this.#ref(object, from, context);
       }
       const out: Record<string, Wire> = {};
       for (const name of names) {
@@ -497,7 +498,7 @@ export class Membrane {
     if (isThenable(object)) {
       throw notPassable(this.name, context, 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
     }
-    return this.#ref(object, from);
+    return this.#ref(object, from, context);
   }
 
   #errorRecord(error: Error, from: Side, depth: number, context: string): ErrorRecord {
@@ -516,7 +517,7 @@ export class Membrane {
     return record;
   }
 
-  #ref(object: object, from: Side): Slot {
+  #ref(object: object, from: Side, context: string): Slot {
     if (from === 'guest') {
       let id = this.#exportIds.get(object);
       if (id === undefined) {
@@ -530,7 +531,7 @@ export class Membrane {
     if (id === undefined) {
       id = this.#nextImport++;
       this.#importIds.set(object, id);
-      this.#imports.set(id, { value: object, iface: ifaceOf(object) });
+      this.#imports.set(id, { value: object, iface: `${ifaceOf(object)} (${context})` });
     }
     return new Slot('host', id, this.#imports.get(id)?.iface ?? '');
   }
@@ -579,7 +580,7 @@ export class Membrane {
       }
       return this.#guestProxyFor(slot.id, slot.iface);
     }
-    return this.#liveImport(slot, 'returned to the host');
+    return this.#liveImport(slot, `${slot.iface || `host reference #${slot.id}`}, returned to the host`);
   }
 
   #untag(tagged: Tagged, to: Side, depth: number): unknown {
@@ -612,11 +613,17 @@ const errorConstructors: Record<string, ErrorConstructor> = {
 
 /** An Error equal to the recorded one, including its stack text, on every replay. */
 const reviveError = (record: ErrorRecord, revive: (props: Record<string, unknown> | undefined) => Record<string, unknown> | undefined): Error => {
+  const props = revive(record.props);
+  if (record.name.startsWith('SnapshotError[') && typeof props?.code === 'string') {
+    // Our own typed errors keep their type across the membrane.
+    const error = new SnapshotError(props.code as SnapshotErrorCode, record.message, { details: (props.details ?? {}) as Record<string, unknown> });
+    defineProperty(error, 'stack', { value: record.stack ?? `${record.name}: ${record.message}`, writable: true, configurable: true });
+    return error;
+  }
   const Ctor = errorConstructors[record.name] ?? Error;
   const error = new Ctor(record.message);
   if (!(record.name in errorConstructors)) defineProperty(error, 'name', { value: record.name, writable: true, configurable: true });
   defineProperty(error, 'stack', { value: record.stack ?? `${record.name}: ${record.message}`, writable: true, configurable: true });
-  const props = revive(record.props);
   if (props) for (const name of ownKeys(props) as string[]) (error as unknown as Record<string, unknown>)[name] = props[name];
   return error;
 };
