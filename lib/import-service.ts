@@ -20,6 +20,10 @@ export interface ImportServiceOptions {
 }
 
 const libDir = path.dirname(fileURLToPath(import.meta.url));
+/** Our own code, compiled or (through source maps / tsx) as sources: never "the caller". */
+const packageRoot = path.basename(path.dirname(libDir)) === 'dist' ? path.resolve(libDir, '..', '..') : path.resolve(libDir, '..');
+const ownDirs = ['dist', 'lib', 'membrane', 'compartments', 'replay-log'].map(d => path.join(packageRoot, d) + path.sep);
+const isOwnFile = (file: string): boolean => ownDirs.some(dir => file.startsWith(dir));
 
 /** The URL of the module that called into this package (from the stack). */
 const callerUrl = (): string | undefined => {
@@ -28,7 +32,7 @@ const callerUrl = (): string | undefined => {
     const match = /\(?((?:file:\/\/)?\/[^():]+|[A-Za-z]:\\[^():]+):\d+:\d+\)?\s*$/.exec(line.trim());
     if (!match) continue;
     const file = match[1].startsWith('file://') ? fileURLToPath(match[1]) : match[1];
-    if (file.startsWith(libDir + path.sep) || file.includes(`${path.sep}node_modules${path.sep}tsx${path.sep}`)) continue;
+    if (isOwnFile(file) || file.includes(`${path.sep}node_modules${path.sep}tsx${path.sep}`)) continue;
     return pathToFileURL(file).href;
   }
   return undefined;

@@ -1,0 +1,149 @@
+// The replay log as data: golden bytes for every entry kind, and damage detection.
+import t from 'tap';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  LogReader,
+  LogWriter,
+  Slot,
+  Tagged,
+  describeEntry,
+  isSnapshotError,
+  memorySink,
+  packr,
+  FORMAT_NAME,
+  type Entry,
+  type LogHeader,
+} from '../replay-log/index.js';
+
+const header: LogHeader = { format: FORMAT_NAME, version: 1, service: 'golden', archiveSha256: 'ab'.repeat(32), libraryVersion: '0.0.0-test' };
+
+/** One entry of every kind, with values of every wire type. */
+const everyKind: Entry[] = [
+  { kind: 'start' },
+  { kind: 'now', value: 1795000000123 },
+  { kind: 'perf', value: 12.5 },
+  { kind: 'seed', seed: Uint8Array.from({ length: 16 }, (_, i) => i) },
+  { kind: 'random', bytes: Uint8Array.of(9, 8, 7) },
+  { kind: 'sys', op: 'fs.readFileSync', args: ['/etc/x', 'utf8'], outcome: { type: 'return', value: 'text' } },
+  { kind: 'sys', op: 'fetch', args: [{ url: 'http://h/', method: 'GET', headers: [], body: null }], outcome: { type: 'async', promise: 1 } },
+  { kind: 'sys', op: 'fs.statSync', args: ['/nope'], outcome: { type: 'throw', value: new Tagged('error', { name: 'Error', message: 'ENOENT', props: { code: 'ENOENT' } }) } },
+  { kind: 'settle', promise: 1, ok: true, value: { status: 200, body: Uint8Array.of(1, 2), when: new Date(0), big: new Tagged('bigint', '12345678901234567890'), neg: new Tagged('-0', 0) } },
+  { kind: 'call', target: 3, method: 'init', args: [new Slot('host', 1, 'function log'), [1, 'two', null, undefined, true]], answer: 7 },
+  { kind: 'call', target: 4, method: null, args: [new Tagged('map', [['k', 1]]), new Set([1, 2])], answer: 8 },
+  { kind: 'send', target: new Slot('host', 1, 'function log'), method: null, args: ['hi'], outcome: { type: 'return', value: undefined } },
+  { kind: 'timer', timer: 2 },
+  { kind: 'ret', answer: 7, ok: true, value: new Slot('guest', 5, 'function handler') },
+  { kind: 'ret', answer: 8, ok: false, value: new Tagged('error', { name: 'TypeError', message: 'bad' }) },
+];
+
+const write = (entries: Entry[], seal = true): Uint8Array => {
+  const sink = memorySink();
+  const writer = new LogWriter(sink, header);
+  for (const [i, entry] of entries.entries()) {
+    writer.entry(entry);
+    if (i % 5 === 4) writer.flush(); // several frames
+  }
+  if (seal) writer.seal();
+  else writer.abandon();
+  return sink.bytes();
+};
+
+const goldenFile = fileURLToPath(new URL('./golden/every-kind.log.hex', import.meta.url));
+
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (error) {
+    return isSnapshotError(error) ? error.code : `not a SnapshotError: ${String(error)}`;
+  }
+  return undefined;
+};
+
+t.test('every entry kind encodes to the golden bytes and decodes back', async t => {
+  const bytes = write(everyKind);
+  const hex = Buffer.from(bytes).toString('hex');
+  // After a deliberate format change: UPDATE_GOLDEN=1 npx tap test/replay-log.test.ts, and bump FORMAT_VERSION.
+  if (process.env.UPDATE_GOLDEN) fs.writeFileSync(goldenFile, `${hex.replace(/(.{64})/g, '$1\n')}\n`);
+  const golden = fs.readFileSync(goldenFile, 'utf8').replace(/\s+/g, '');
+  t.equal(hex, golden, 'bytes match test/golden/every-kind.log.hex (format change? bump FORMAT_VERSION)');
+  const reader = LogReader.open(bytes, 'golden.log');
+  t.same(reader.header, header);
+  t.equal(reader.trailer?.events, everyKind.length);
+  const decoded = [...reader.entries()].map(e => e.entry);
+  t.equal(decoded.length, everyKind.length);
+  for (const [i, entry] of decoded.entries()) {
+    t.same(entry, everyKind[i], `entry ${i} (${entry.kind}) round-trips`);
+    t.equal(describeEntry(entry), describeEntry(everyKind[i]), `entry ${i} describes the same`);
+  }
+  t.ok(decoded[9].kind === 'call' && decoded[9].args[0] instanceof Slot, 'slots decode as Slot');
+  t.ok(decoded[8].kind === 'settle' && (decoded[8].value as { when: unknown }).when instanceof Date, 'dates decode as Date');
+});
+
+t.test('the fast kinds cost 9 bytes (now, perf) and a frame costs 9', async t => {
+  const sink = memorySink();
+  const writer = new LogWriter(sink, header);
+  const before = writer.bytesWritten;
+  for (let i = 0; i < 1000; i += 1) writer.now(1795000000000 + i);
+  writer.flush();
+  t.equal(writer.bytesWritten - before, 1000 * 9 + 9);
+});
+
+t.test('a truncated log is refused with LOG_TRUNCATED and the offset', async t => {
+  const bytes = write(everyKind);
+  for (const cut of [3, 8, 12, 40, bytes.byteLength - 20, bytes.byteLength - 1]) {
+    let error: unknown;
+    try {
+      LogReader.open(bytes.subarray(0, cut), 'cut.log');
+    } catch (e) {
+      error = e;
+    }
+    t.ok(isSnapshotError(error), `cut at ${cut}: typed error`);
+    if (isSnapshotError(error)) {
+      t.equal(error.code, 'LOG_TRUNCATED', `cut at ${cut}`);
+      t.match(error.message, /cut\.log: .* at byte \d+/);
+    }
+  }
+  // Cut exactly at a frame boundary: frames all check out, but the closing frame is missing.
+  const unsealed = write(everyKind, false);
+  t.equal(codeOf(() => LogReader.open(unsealed, 'unsealed.log')), 'LOG_TRUNCATED');
+  const open = LogReader.open(unsealed, 'unsealed.log', { allowUnsealed: true });
+  t.equal(open.trailer, undefined, 'inspect can still read an unsealed log');
+  t.equal([...open.entries()].length, everyKind.length, 'nothing already written is lost');
+});
+
+t.test('a flipped byte anywhere is refused with LOG_CORRUPT (or a version/format error in the header)', async t => {
+  const bytes = write(everyKind);
+  const codes = new Set<string | undefined>();
+  for (let at = 0; at < bytes.byteLength; at += 1) {
+    const damaged = Uint8Array.from(bytes);
+    damaged[at] ^= 0x20;
+    const code = codeOf(() => {
+      const reader = LogReader.open(damaged, 'flipped.log');
+      [...reader.entries()];
+    });
+    codes.add(code);
+    if (code === undefined) t.fail(`flipping byte ${at} went unnoticed`);
+  }
+  t.ok(codes.has('LOG_CORRUPT'));
+  t.notOk(codes.has(undefined), 'no flipped byte goes unnoticed');
+  for (const code of codes) t.ok(code === 'LOG_CORRUPT' || code === 'LOG_TRUNCATED', `code ${String(code)} is a log error`);
+});
+
+t.test('an unknown format version is refused clearly', async t => {
+  const sink = memorySink();
+  new LogWriter(sink, { ...header, version: 99 }).seal();
+  let error: unknown;
+  try {
+    LogReader.open(sink.bytes(), 'future.log');
+  } catch (e) {
+    error = e;
+  }
+  t.ok(isSnapshotError(error) && error.code === 'LOG_VERSION_UNSUPPORTED');
+  t.match((error as Error).message, /version 99 is not supported .* reads version 1\b.* written by membrane-snapshot 0\.0\.0-test/);
+});
+
+t.test('not a log at all', async t => {
+  t.equal(codeOf(() => LogReader.open(Buffer.from('{"json": true}'), 'x.json')), 'LOG_CORRUPT');
+  t.equal(codeOf(() => LogReader.open(packr.pack([1, 2, 3]), 'x.bin')), 'LOG_CORRUPT');
+});
