@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, describeWire, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import { Turns } from './turns.js';
 
@@ -40,6 +40,7 @@ interface PendingPromise {
   readonly resolve: (value: unknown) => void;
   readonly reject: (reason: unknown) => void;
   readonly what: string;
+  readonly args: readonly Wire[];
 }
 
 interface Answer {
@@ -147,7 +148,7 @@ export class Membrane {
 
   /** Async syscalls still waiting on the host, described. */
   pendingSyscalls(): string[] {
-    return [...this.#promises.entries()].map(([id, p]) => `promise #${id}: ${p.what}`);
+    return [...this.#promises.entries()].map(([id, p]) => `promise #${id}: ${p.what}(${p.args.map(a => describeWire(a, 80)).join(', ')})`);
   }
 
   /** Forget host-side settlement of pending async syscalls (the build is sealing). */
@@ -183,7 +184,7 @@ export class Membrane {
   syscall(op: string, guestArgs: readonly unknown[], perform: (...hostArgs: unknown[]) => unknown): unknown {
     const args = this.#toWireArray(guestArgs, 'guest', `argument of ${op}()`);
     const outcome = this.journal.sys(op, args, () => this.#performHost(op, () => perform(...this.#fromWireArray(args, 'host'))));
-    return this.#guestOutcome(outcome, op);
+    return this.#guestOutcome(outcome, op, args);
   }
 
   /** A call on a host object the guest holds by reference. */
@@ -201,7 +202,7 @@ export class Membrane {
         return apply(fn, target, this.#fromWireArray(args, 'host'));
       });
     });
-    return this.#guestOutcome(outcome, what);
+    return this.#guestOutcome(outcome, what, args);
   }
 
   // ---- deliveries ---------------------------------------------------------------
@@ -336,12 +337,12 @@ export class Membrane {
     );
   }
 
-  #guestOutcome(outcome: Outcome, what: string): unknown {
+  #guestOutcome(outcome: Outcome, what: string, args: readonly Wire[]): unknown {
     if (outcome.type === 'return') return this.#fromWire(outcome.value, 'guest', 0);
     if (outcome.type === 'throw') throw this.#fromWire(outcome.value, 'guest', 0);
     this.#nextPromise = Math.max(this.#nextPromise, outcome.promise + 1);
     return new Promise((resolve, reject) => {
-      this.#promises.set(outcome.promise, { resolve, reject, what });
+      this.#promises.set(outcome.promise, { resolve, reject, what, args });
     });
   }
 

@@ -1,0 +1,158 @@
+// Bad input gets a clear, typed error from the CLI, and a non-zero exit.
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { LogReader, LogWriter, fileSink } from '../replay-log/index.js';
+import { sha256 } from '../lib/manifest.js';
+import { fixture, moveToTarget, repo, snapshot, tempDir } from './helpers.js';
+
+const work = tempDir('errors');
+
+/** A copy of the misc fixture we may edit, with node_modules reachable. */
+const editableMisc = (): string => {
+  const dir = path.join(tempDir('misc'), 'app');
+  fs.cpSync(fixture('misc'), dir, { recursive: true });
+  fs.symlinkSync(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+};
+
+const buildCounter = async (cwd: string, out: string): Promise<void> => {
+  const built = await snapshot(['build', 'build-counter.mjs', '--out', out], { cwd });
+  if (built.code !== 0) throw new Error(built.stderr);
+};
+
+const readManifest = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+const writeManifest = (dir: string, manifest: unknown) => fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+
+t.test('a service whose code changed diverges from its log, with the event, both syscalls and its stack', async t => {
+  const app = editableMisc();
+  const v1 = path.join(work, 'v1');
+  const v2 = path.join(work, 'v2');
+  await buildCounter(app, v1);
+  const source = path.join(app, 'services', 'counter.js');
+  fs.writeFileSync(source, fs.readFileSync(source, 'utf8').replace("console.log('count is', count);", "console.log('the count is now', count);"));
+  await buildCounter(app, v2);
+
+  // Keep v1's log, take v2's code: rewrite the log's header for the new archive, as a
+  // rebuild of the archive alone would.
+  const target = moveToTarget(v1);
+  const manifest = readManifest(target);
+  const newArchive = fs.readFileSync(path.join(v2, 'counter', 'archive.zip'));
+  fs.writeFileSync(path.join(target, 'counter', 'archive.zip'), newArchive);
+  const logFile = path.join(target, 'counter', 'replay.log');
+  const old = LogReader.open(fs.readFileSync(logFile), logFile);
+  const writer = new LogWriter(fileSink(logFile), { ...old.header, archiveSha256: sha256(newArchive) });
+  for (const { entry } of old.entries()) writer.entry(entry);
+  const sealed = writer.seal();
+  manifest.services.counter.archiveSha256 = sha256(newArchive);
+  manifest.services.counter.logSha256 = sealed.sha256;
+  writeManifest(target, manifest);
+
+  const restored = await snapshot(['restore', target, '--call', 'counter.bump']);
+  t.equal(restored.code, 1);
+  t.match(restored.stderr, /^snapshot: REPLAY_DIVERGED: service "counter" diverged from its replay log at event 4:/m);
+  t.match(restored.stderr, /expected: console\.log\("count is 1"\)/);
+  t.match(restored.stderr, /actual: {3}console\.log\("the count is now 1"\)/);
+  t.match(restored.stderr, /last delivery: deliver call #\d+\(\) answer #1/);
+  t.match(restored.stderr, /service stack:\n\s+at bump \(.*counter\.js:\d+:\d+\)/);
+  t.notMatch(restored.stderr, /node:internal/, 'no raw stack trace from inside the library');
+
+  const verified = await snapshot(['verify', target]);
+  t.equal(verified.code, 1);
+  t.match(verified.stdout, /FAIL\s+counter: REPLAY_DIVERGED/);
+});
+
+t.test('damaged snapshots are refused with their own codes', async t => {
+  const base = path.join(work, 'base');
+  await buildCounter(fixture('misc'), base);
+
+  const flipped = moveToTarget(base);
+  const log = path.join(flipped, 'counter', 'replay.log');
+  const bytes = fs.readFileSync(log);
+  bytes[bytes.length - 30] ^= 0xff;
+  fs.writeFileSync(log, bytes);
+  let run = await snapshot(['restore', flipped, '--call', 'counter.bump']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /^snapshot: LOG_CORRUPT: .*replay\.log: checksum mismatch in a frame at byte \d+/m);
+
+  const truncated = moveToTarget(base);
+  const tlog = path.join(truncated, 'counter', 'replay.log');
+  fs.truncateSync(tlog, fs.statSync(tlog).size - 7);
+  run = await snapshot(['restore', truncated, '--call', 'counter.bump']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /^snapshot: LOG_TRUNCATED: .*replay\.log: .* at byte \d+/m);
+
+  const tampered = moveToTarget(base);
+  const zip = path.join(tampered, 'counter', 'archive.zip');
+  const zipBytes = fs.readFileSync(zip);
+  zipBytes[100] ^= 0x01;
+  fs.writeFileSync(zip, zipBytes);
+  run = await snapshot(['restore', tampered, '--call', 'counter.bump']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: the archive of service "counter" .*archive\.zip does not match the manifest: its sha256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}/m);
+
+  // A log rewritten with valid checksums is caught by its content hash.
+  const rewritten = moveToTarget(base);
+  const rlog = path.join(rewritten, 'counter', 'replay.log');
+  const reader = LogReader.open(fs.readFileSync(rlog), rlog);
+  const writer = new LogWriter(fileSink(rlog), reader.header);
+  for (const { entry } of reader.entries()) writer.entry(entry.kind === 'now' ? { kind: 'now', value: entry.value + 1 } : entry);
+  writer.seal();
+  run = await snapshot(['restore', rewritten, '--call', 'counter.bump']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: the replay log of service "counter"/m);
+
+  const future = moveToTarget(base);
+  const manifest = readManifest(future);
+  manifest.version = 7;
+  writeManifest(future, manifest);
+  run = await snapshot(['restore', future]);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /LOG_VERSION_UNSUPPORTED: .*manifest version 7; this membrane-snapshot reads version 1/);
+
+  run = await snapshot(['restore', path.join(work, 'nowhere')]);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /SNAPSHOT_INVALID: .* is not a snapshot/);
+});
+
+t.test('a build that ends while a service still waits is refused with NOT_QUIESCENT, naming what it waits on', async t => {
+  const run = await snapshot(['build', 'build-hang.mjs', '--out', path.join(work, 'hang'), '--timeout', '300'], { cwd: fixture('misc') });
+  t.equal(run.code, 1);
+  t.match(run.stderr, /^snapshot: NOT_QUIESCENT: service "hang" was still busy 300 ms after the build script finished; it waits on:\n\s+- promise #1: fetch\(\{url: "http:\/\/127\.0\.0\.1:\d+\/never"/m);
+  t.notOk(fs.existsSync(path.join(work, 'hang', 'manifest.json')), 'no manifest for an unsealed build');
+});
+
+t.test('a service that imports a module it was not given is told how to grant it', async t => {
+  const run = await snapshot(['build', 'build-greedy.mjs', '--out', path.join(work, 'greedy')], { cwd: fixture('misc') });
+  t.equal(run.code, 1);
+  t.match(run.stderr, /MODULE_NOT_GRANTED: service "greedy" imports "node:child_process"/);
+  t.match(run.stderr, /Grant it with importService\(specifier, \{ modules: \{ 'node:child_process': await import\('node:child_process'\) \} \}\)/);
+});
+
+t.test('a build script that crashes keeps what was recorded and says how far it got', async t => {
+  const out = path.join(work, 'crash');
+  const run = await snapshot(['build', 'build-crash.mjs', '--out', out], { cwd: fixture('misc') });
+  t.equal(run.code, 1);
+  t.match(run.stderr, /BUILD_FAILED: the build script .*build-crash\.mjs failed; no snapshot was sealed\.\nError: the build script fell over/);
+  t.match(run.stderr, /service "counter": \d+ events recorded, \d+ bytes kept in .*replay\.log/);
+  const inspected = await snapshot(['inspect', path.join(out, 'counter', 'replay.log')]);
+  t.equal(inspected.code, 0);
+  t.match(inspected.stdout, /NOT SEALED: the build did not finish/);
+  t.match(inspected.stdout, /answer #2 returns \{count: 2/, 'both calls made before the crash are in the log');
+  const restored = await snapshot(['restore', out]);
+  t.equal(restored.code, 1);
+  t.match(restored.stderr, /SNAPSHOT_INVALID/);
+});
+
+t.test('the CLI explains itself', async t => {
+  for (const command of ['build', 'restore', 'inspect', 'verify']) {
+    const help = await snapshot([command, '--help']);
+    t.equal(help.code, 0);
+    t.match(help.stdout, new RegExp(`^snapshot ${command} `));
+  }
+  const unknown = await snapshot(['frobnicate']);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /USAGE: unknown command "frobnicate"/);
+  const missing = await snapshot(['restore']);
+  t.equal(missing.code, 2);
+});
