@@ -5,8 +5,10 @@
  *
  * - errorTaming 'unsafe-debug': keep V8 stacks (tap's stack helper needs
  *   them, and divergence reports show the service's frames).
- * - errorTrapping / unhandledRejectionTrapping 'report': an uncaught error
- *   in the host must not exit the process before logs are flushed.
+ * - errorTrapping 'platform', unhandledRejectionTrapping 'none': uncaught
+ *   errors and unhandled rejections behave as Node's own (the process
+ *   fails); logs are flushed at the end of every turn, so nothing already
+ *   recorded is lost.
  * - overrideTaming 'severe': packages such as immer assign over frozen
  *   intrinsic properties (`obj.toString = ...`).
  * - The process runs in UTC, so that a service's local-time output is the
@@ -22,8 +24,8 @@ if (!realm[already]) {
   try {
     lockdown({
       errorTaming: 'unsafe-debug',
-      errorTrapping: 'report',
-      unhandledRejectionTrapping: 'report',
+      errorTrapping: 'platform',
+      unhandledRejectionTrapping: 'none',
       overrideTaming: 'severe',
       consoleTaming: 'unsafe',
       stackFiltering: 'verbose',
