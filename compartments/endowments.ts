@@ -80,9 +80,12 @@ export const spellings = (name: string): string[] => {
   return [bare, `node:${bare}`];
 };
 
+/** The library itself: a service may import services (nested services) at build time. */
+export const LIBRARY_MODULE = 'membrane-snapshot';
+
 /** Every exit module name a service may import, builtins and granted ones. */
 export const exitModuleNames = (granted: readonly string[] = []): string[] => [
-  ...new Set([...builtinModuleNames, ...granted].flatMap(spellings)),
+  ...new Set([...[...builtinModuleNames, ...granted].flatMap(spellings), LIBRARY_MODULE]),
 ];
 
 /**
@@ -119,6 +122,8 @@ export interface EndowmentOptions {
   readonly granted?: Readonly<Record<string, Record<string, unknown> | undefined>>;
   /** Where the service's console output goes. */
   readonly print?: (text: string) => void;
+  /** What `importService` inside the service does on the host (nested services). */
+  readonly importService?: (specifier: string, options: unknown) => Promise<unknown>;
 }
 
 export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {}): Endowments => {
@@ -164,6 +169,13 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   add('timers/promises', namespaceOf(timers.timersPromisesModule));
   add('process', namespaceOf(guestProcess));
   add('os', namespaceOf(harden(os)));
+  const hostImportService = options.importService;
+  const importService = (specifier: unknown, importOptions?: unknown) =>
+    membrane.syscall('service.import', [specifier, importOptions ?? {}], (spec, opts) => {
+      if (!hostImportService) throw new TypeError('importService() is only available inside a service while its snapshot is being built');
+      return hostImportService(spec as string, opts);
+    });
+  modules[LIBRARY_MODULE] = namespaceOf(harden({ importService }));
   for (const [name, host] of Object.entries(options.granted ?? {})) {
     const ns = grantedModule(membrane, name, host);
     for (const spelling of spellings(name)) modules[spelling] = ns;

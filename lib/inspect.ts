@@ -17,8 +17,18 @@ export const inspectPath = (target: string): string => {
     lines.push(`      archive  ${s.archive}  ${kib(s.archiveBytes)}  sha256 ${s.archiveSha256.slice(0, 16)}…`);
     lines.push(`      log      ${s.log}  ${kib(s.logBytes)}  ${s.events} events  sha256 ${s.logSha256.slice(0, 16)}…`);
     if (s.granted.length) lines.push(`      granted  ${s.granted.join(', ')}`);
+    if (s.parent) lines.push(`      parent   ${s.parent} (imported it at build time)`);
+    const held = new Map<string, number>();
+    for (const ref of s.references ?? []) held.set(ref.service, (held.get(ref.service) ?? 0) + 1);
+    if (held.size) lines.push(`      holds    ${[...held].map(([name, n]) => `${name} (${n} reference${n === 1 ? '' : 's'})`).join(', ')}`);
     if (s.pendingTimers) lines.push(`      timers   ${s.pendingTimers} pending (re-armed when live)`);
     lines.push(`      built in ${s.buildMs} ms`);
   }
+  const edges: string[] = [];
+  for (const s of Object.values(manifest.services)) {
+    if (s.parent) edges.push(`    ${s.parent} ─imports→ ${s.name}`);
+    for (const target of new Set((s.references ?? []).map(r => r.service))) edges.push(`    ${s.name} ─calls→ ${target}`);
+  }
+  if (edges.length) lines.push('  graph:', ...edges);
   return lines.join('\n');
 };

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
+import type { ServiceReference } from '../membrane/index.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
@@ -26,6 +27,10 @@ export interface ServiceManifest {
   readonly events: number;
   /** Modules granted beyond the builtins (re-bound by name on restore). */
   readonly granted: readonly string[];
+  /** The service that imported this one at build time (nested services); absent for the build script's. */
+  readonly parent?: string;
+  /** This service's references to other services' exports (re-bound on restore). */
+  readonly references: readonly ServiceReference[];
   /** Timers still pending when the build sealed (re-armed when live). */
   readonly pendingTimers: number;
   readonly buildMs: number;

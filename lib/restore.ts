@@ -1,13 +1,20 @@
 /** `snapshot restore`: rebuild services from a snapshot directory and let them go live. */
 import { SnapshotError } from '../replay-log/index.js';
+import { Directory } from '../membrane/index.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { restoreService, type RestoredService } from './service.js';
+import { prepareService, type PreparedService, type RestoredService } from './service.js';
+import { InProcessTransport, type Transport } from './transport.js';
 
 export interface RestoreSnapshotOptions {
   readonly dir: string;
   /** Restore only these services (default: all). */
   readonly services?: readonly string[];
   readonly print?: (text: string) => void;
+  /**
+   * How references to services not restored here are reached. Default:
+   * in-process only (calls to absent services fail with SERVICE_UNAVAILABLE).
+   */
+  readonly transport?: Transport;
 }
 
 export interface RestoredSnapshot {
@@ -25,10 +32,25 @@ export const restoreSnapshot = async (options: RestoreSnapshotOptions): Promise<
       throw new SnapshotError('USAGE', `the snapshot has no service "${name}"; it has: ${Object.keys(manifest.services).join(', ') || 'none'}`);
     }
   }
-  const services = new Map<string, RestoredService>();
+  // Load every service first, bind the references between them, then replay
+  // them all: a reference is alive the moment its holder goes live.
+  const directory = new Directory();
+  const local = new InProcessTransport();
+  const prepared: PreparedService[] = [];
   for (const name of names) {
-    services.set(name, await restoreService({ dir: options.dir, manifest: manifest.services[name], print: options.print }));
+    const service = await prepareService({ dir: options.dir, manifest: manifest.services[name], print: options.print, directory });
+    local.add(name, service.membrane);
+    prepared.push(service);
   }
+  const restoredHere = new Set(names);
+  for (const service of prepared) {
+    for (const ref of service.manifest.references ?? []) {
+      const transport = restoredHere.has(ref.service) || !options.transport ? local : options.transport;
+      service.membrane.bindImport(ref.import, transport.connect(ref), ref);
+    }
+  }
+  const restored = await Promise.all(prepared.map(service => service.replay()));
+  const services = new Map<string, RestoredService>(restored.map(service => [service.name, service]));
   return { manifest, services, ms: performance.now() - started };
 };
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isBuiltin } from 'node:module';
 import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, fileSink } from '../replay-log/index.js';
-import { Journal, Membrane } from '../membrane/index.js';
+import { Directory, Journal, Membrane } from '../membrane/index.js';
 import { archiveService, loadService, makeEndowments, packageRootOf, type Endowments } from '../compartments/index.js';
 import { libraryVersion } from './version.js';
 import { readSnapshotFile, readVerified, sha256, verifyHash, type ServiceManifest } from './manifest.js';
@@ -21,6 +21,12 @@ export interface RecordOptions {
   readonly outDir: string;
   readonly granted?: Readonly<Record<string, Record<string, unknown>>>;
   readonly print?: (text: string) => void;
+  /** Shared by the services of the build, so references between them are recognised. */
+  readonly directory?: Directory;
+  /** The service that imported this one (nested services). */
+  readonly parent?: string;
+  /** What `importService` inside this service does (records a child service). */
+  readonly importChild?: (specifier: string, options: unknown) => Promise<unknown>;
 }
 
 export interface SealResult {
@@ -39,6 +45,7 @@ export class RecordedService {
   readonly #logFile: string;
   readonly #granted: string[];
   readonly #started: number;
+  readonly #parent: string | undefined;
 
   private constructor(init: {
     name: string;
@@ -52,6 +59,7 @@ export class RecordedService {
     logFile: string;
     granted: string[];
     started: number;
+    parent: string | undefined;
   }) {
     this.name = init.name;
     this.membrane = init.membrane;
@@ -64,6 +72,7 @@ export class RecordedService {
     this.#logFile = init.logFile;
     this.#granted = init.granted;
     this.#started = init.started;
+    this.#parent = init.parent;
   }
 
   static async record(options: RecordOptions): Promise<RecordedService> {
@@ -85,9 +94,10 @@ export class RecordedService {
     const membrane = new Membrane({
       name,
       journal,
+      directory: options.directory,
       start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
     });
-    endowments = makeEndowments(membrane, { granted: options.granted, print: options.print });
+    endowments = makeEndowments(membrane, { granted: options.granted, print: options.print, importService: options.importChild });
     let exports: ServiceExports;
     try {
       exports = await membrane.startService();
@@ -107,6 +117,7 @@ export class RecordedService {
       logFile,
       granted,
       started,
+      parent: options.parent,
     });
   }
 
@@ -116,7 +127,7 @@ export class RecordedService {
   }
 
   /** Wait until nothing is queued and no syscall is pending, or fail with NOT_QUIESCENT. */
-  async quiesce(timeoutMs: number): Promise<void> {
+  async quiesce(timeoutMs: number, reportedTimeoutMs = timeoutMs): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     const membrane = this.membrane;
     for (;;) {
@@ -128,7 +139,7 @@ export class RecordedService {
         const waiting = [...membrane.pendingSyscalls(), ...(membrane.turns.queued ? [`${membrane.turns.queued} deliveries queued`] : [])];
         throw new SnapshotError(
           'NOT_QUIESCENT',
-          `service "${this.name}" was still busy ${timeoutMs} ms after the build script finished; it waits on:\n${waiting.map(w => `  - ${w}`).join('\n')}\n` +
+          `service "${this.name}" was still busy ${reportedTimeoutMs} ms after the build script finished; it waits on:\n${waiting.map(w => `  - ${w}`).join('\n')}\n` +
             'Await that work in the build script (or give it more time with --timeout). Pending timers do not count: they are re-armed when the service goes live.',
           { details: { service: this.name, waiting } },
         );
@@ -155,6 +166,8 @@ export class RecordedService {
         logBytes: sealed.bytes,
         events: sealed.events,
         granted: this.#granted,
+        ...(this.#parent ? { parent: this.#parent } : {}),
+        references: this.membrane.references(),
         pendingTimers: this.#endowments.timers.pending(),
         buildMs: Math.round(performance.now() - this.#started),
       },
@@ -175,6 +188,8 @@ export interface RestoreOptions {
   readonly print?: (text: string) => void;
   /** Host modules to bind granted modules to (default: Node builtins by name). */
   readonly granted?: Readonly<Record<string, Record<string, unknown>>>;
+  /** Shared by the services restored in this process. */
+  readonly directory?: Directory;
 }
 
 export interface RestoredService {
@@ -185,8 +200,21 @@ export interface RestoredService {
   readonly restoreMs: number;
 }
 
-/** Rebuild a service from its archive and log, replay it, and let it go live. */
-export const restoreService = async (options: RestoreOptions): Promise<RestoredService> => {
+/** A service loaded from its snapshot files, not replayed yet. */
+export interface PreparedService {
+  readonly name: string;
+  readonly membrane: Membrane;
+  readonly manifest: ServiceManifest;
+  /** Replay the log, then go live. */
+  replay(): Promise<RestoredService>;
+}
+
+/**
+ * Check a service's files (framing, hashes), load its archive and build its
+ * membrane. References to other services are bound between this and
+ * `replay()`, so they are alive the moment the service goes live.
+ */
+export const prepareService = async (options: RestoreOptions): Promise<PreparedService> => {
   const started = performance.now();
   const { dir, manifest } = options;
   const name = manifest.name;
@@ -209,18 +237,29 @@ export const restoreService = async (options: RestoreOptions): Promise<RestoredS
   const membrane = new Membrane({
     name,
     journal,
+    directory: options.directory,
     start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
   });
   const grantedForEndowments: Record<string, Record<string, unknown> | undefined> = {};
   for (const moduleName of manifest.granted) grantedForEndowments[moduleName] = granted[moduleName];
   endowments = makeEndowments(membrane, { granted: grantedForEndowments as Record<string, Record<string, unknown>>, print: options.print });
-  const live = new Promise<void>((resolve, reject) => {
-    journal.onLive(resolve);
-    membrane.onFailure(reject);
-  });
-  const exports = membrane.startService();
-  exports.catch(() => {}); // a failure surfaces through `live`
-  membrane.turns.replay();
-  await live;
-  return { name, exports: await exports, membrane, events: reader.trailer?.events ?? 0, restoreMs: performance.now() - started };
+  return {
+    name,
+    membrane,
+    manifest,
+    replay: async () => {
+      const live = new Promise<void>((resolve, reject) => {
+        journal.onLive(resolve);
+        membrane.onFailure(reject);
+      });
+      const exports = membrane.startService();
+      exports.catch(() => {}); // a failure surfaces through `live`
+      membrane.turns.replay();
+      await live;
+      return { name, exports: await exports, membrane, events: reader.trailer?.events ?? 0, restoreMs: performance.now() - started };
+    },
+  };
 };
+
+/** Rebuild one service from its archive and log, replay it, and let it go live. */
+export const restoreService = async (options: RestoreOptions): Promise<RestoredService> => (await prepareService(options)).replay();

@@ -7,7 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SnapshotError } from '../replay-log/index.js';
-import { RecordedService } from './service.js';
+import { fileURLToPath } from 'node:url';
+import { Directory } from '../membrane/index.js';
+import { RecordedService, type ServiceExports } from './service.js';
+import { resolveSpecifier } from './resolve.js';
 import { writeManifest, MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type ServiceManifest } from './manifest.js';
 import { libraryVersion } from './version.js';
 
@@ -20,10 +23,33 @@ export class BuildSession {
   readonly services = new Map<string, RecordedService>();
   readonly #reserved = new Set<string>();
   readonly print: ((text: string) => void) | undefined;
+  /** Recognises every service's exported objects, wherever they travel. */
+  readonly directory = new Directory();
 
   constructor(outDir: string, print?: (text: string) => void) {
     this.outDir = path.resolve(outDir);
     this.print = print;
+  }
+
+  /** Record a service; `parent` when a service imports it (nested services). */
+  async record(entry: string, options: RecordServiceOptions = {}): Promise<ServiceExports> {
+    const name = options.name ?? path.basename(fileURLToPath(entry)).replace(/\.[cm]?[jt]s$/, '');
+    this.reserve(name);
+    const service = await RecordedService.record({
+      name,
+      entry,
+      outDir: this.outDir,
+      granted: options.modules,
+      print: this.print,
+      directory: this.directory,
+      parent: options.parent,
+      importChild: (specifier, childOptions) => {
+        const { name: childName } = (childOptions ?? {}) as { name?: unknown };
+        return this.record(resolveSpecifier(specifier, entry), { name: typeof childName === 'string' ? childName : undefined, parent: name });
+      },
+    });
+    this.services.set(name, service);
+    return service.exports;
   }
 
   reserve(name: string): void {
@@ -38,12 +64,25 @@ export class BuildSession {
 
   /** Wait for every service to be quiescent, seal the logs, write the manifest. */
   async seal(timeoutMs: number): Promise<Manifest> {
-    for (const service of this.services.values()) await service.quiesce(timeoutMs);
+    // Services call each other: one becoming idle can wake another. Repeat
+    // until a whole pass finds every service idle with no new delivery.
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const before = this.#deliveries();
+      for (const service of this.services.values()) await service.quiesce(Math.max(1, deadline - performance.now()), timeoutMs);
+      if (this.#deliveries() === before) break;
+    }
     const services: Record<string, ServiceManifest> = {};
     for (const service of this.services.values()) services[service.name] = service.seal().manifest;
     const manifest: Manifest = { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, libraryVersion, createdAt: new Date().toISOString(), services };
     writeManifest(this.outDir, manifest);
     return manifest;
+  }
+
+  #deliveries(): number {
+    let n = 0;
+    for (const service of this.services.values()) n += service.membrane.turns.delivered;
+    return n;
   }
 
   /** The build failed: keep every log as far as it got, and say how far. */
@@ -56,6 +95,12 @@ export class BuildSession {
     }
     return lines;
   }
+}
+
+export interface RecordServiceOptions {
+  readonly name?: string;
+  readonly modules?: Readonly<Record<string, Record<string, unknown>>>;
+  readonly parent?: string;
 }
 
 type Realm = Record<symbol, BuildSession | undefined>;

@@ -26,6 +26,7 @@
  */
 import { SnapshotError, Slot, Tagged, describeWire, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
+import type { Directory, ExportRef } from './directory.js';
 import { Turns } from './turns.js';
 
 const { apply, getPrototypeOf, ownKeys } = Reflect;
@@ -49,9 +50,16 @@ interface Answer {
 }
 
 interface Import {
-  /** The host object; absent after restore (a build-time handle). */
+  /** The host object; absent after restore (a build-time handle) unless re-bound. */
   value: object | undefined;
   readonly iface: string;
+  /** Set when the object is another service's export. */
+  readonly origin?: ExportRef;
+}
+
+/** An import of this service that designates another service's export. */
+export interface ServiceReference extends ExportRef {
+  readonly import: number;
 }
 
 export interface MembraneOptions {
@@ -59,6 +67,8 @@ export interface MembraneOptions {
   readonly journal: Journal;
   /** Evaluates the service's modules (the `start` delivery); resolves to its namespace. */
   readonly start: () => Promise<object>;
+  /** Shared by the services of one process, so references between them are recognised. */
+  readonly directory?: Directory;
 }
 
 export class Membrane {
@@ -66,6 +76,7 @@ export class Membrane {
   readonly journal: Journal;
   readonly turns: Turns;
   readonly #start: () => Promise<object>;
+  readonly #directory: Directory | undefined;
 
   readonly #exportIds = new WeakMap<object, number>();
   readonly #exports: object[] = [];
@@ -93,6 +104,7 @@ export class Membrane {
     this.name = options.name;
     this.journal = options.journal;
     this.#start = options.start;
+    this.#directory = options.directory;
     this.turns = new Turns(this.journal, entry => this.#perform(entry), error => this.fail(error));
     this.journal.onDivergence(error => this.fail(error));
   }
@@ -144,6 +156,27 @@ export class Membrane {
 
   get failure(): unknown {
     return this.#failure;
+  }
+
+  /** The host-side proxy of exported object #id (what another service or a transport calls). */
+  exportProxy(id: number, iface = ''): object {
+    return this.#hostProxyFor(id, iface);
+  }
+
+  /** This service's references to other services' exports, by import id. */
+  references(): ServiceReference[] {
+    const out: ServiceReference[] = [];
+    for (const [id, imported] of this.#imports) if (imported.origin) out.push({ import: id, ...imported.origin });
+    return out;
+  }
+
+  /**
+   * Bind import #id to a live host object (another service's export, through
+   * a transport) before replay, so it is alive when the service goes live.
+   */
+  bindImport(id: number, value: object, origin: ExportRef): void {
+    this.#imports.set(id, { value, iface: serviceIface(origin), origin });
+    this.#nextImport = Math.max(this.#nextImport, id + 1);
   }
 
   /** Async syscalls still waiting on the host, described. */
@@ -395,6 +428,7 @@ export class Membrane {
     });
     this.#hostProxies.set(id, proxy);
     this.#hostProxyIds.set(proxy, id);
+    this.#directory?.register(proxy, { service: this.name, export: id, iface });
     return proxy;
   }
 
@@ -467,6 +501,8 @@ export class Membrane {
     } else {
       const id = this.#hostProxyIds.get(object);
       if (id !== undefined) return new Slot('guest', id);
+      // Another service's object: a reference, whatever its shape.
+      if (this.#directory?.originOf(object)) return this.#ref(object, from, context);
     }
     if (isArray(object)) {
       const out = new Array<Wire>(object.length);
@@ -477,7 +513,9 @@ export class Membrane {
     if (proto === objectPrototype || proto === null) {
       const names = keys(object);
       for (const name of names) {
-        if (typeof (object as Record<string, unknown>)[name] === 'function') return this.#ref(object, from, context);
+        const v = (object as Record<string, unknown>)[name];
+        // A record of references (a service's exports) is data; a method is behaviour.
+        if (typeof v === 'function' && !this.#isReference(v, from)) return this.#ref(object, from, context);
       }
       const out: Record<string, Wire> = {};
       for (const name of names) {
@@ -500,6 +538,12 @@ export class Membrane {
       throw notPassable(this.name, context, 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
     }
     return this.#ref(object, from, context);
+  }
+
+  /** Is `value` already a reference (a proxy of the other side, or of another service)? */
+  #isReference(value: object, from: Side): boolean {
+    if (from === 'guest') return this.#guestProxyIds.has(value);
+    return this.#hostProxyIds.has(value) || this.#directory?.originOf(value) !== undefined;
   }
 
   #errorRecord(error: Error, from: Side, depth: number, context: string): ErrorRecord {
@@ -532,7 +576,8 @@ export class Membrane {
     if (id === undefined) {
       id = this.#nextImport++;
       this.#importIds.set(object, id);
-      this.#imports.set(id, { value: object, iface: `${ifaceOf(object)} (${context})` });
+      const origin = this.#directory?.originOf(object);
+      this.#imports.set(id, origin ? { value: object, iface: serviceIface(origin), origin } : { value: object, iface: `${ifaceOf(object)} (${context})` });
     }
     return new Slot('host', id, this.#imports.get(id)?.iface ?? '');
   }
@@ -628,6 +673,9 @@ const reviveError = (record: ErrorRecord, revive: (props: Record<string, unknown
   if (props) for (const name of ownKeys(props) as string[]) (error as unknown as Record<string, unknown>)[name] = props[name];
   return error;
 };
+
+/** The label of another service's export: "function get of service db". */
+const serviceIface = (origin: ExportRef): string => `${origin.iface || `object #${origin.export}`} of service ${origin.service}`;
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';

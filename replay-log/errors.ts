@@ -21,6 +21,7 @@ export type SnapshotErrorCode =
   | 'NOT_PASSABLE'
   | 'SERVICE_LOAD_FAILED'
   | 'SNAPSHOT_INVALID'
+  | 'SERVICE_UNAVAILABLE'
   | 'BUILD_FAILED'
   | 'USAGE';
 

@@ -1,0 +1,37 @@
+/** Resolving a service specifier as `import()` would, against the calling module. */
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SnapshotError } from '../replay-log/index.js';
+
+const libDir = path.dirname(fileURLToPath(import.meta.url));
+/** Our own code, compiled or (through source maps / tsx) as sources: never "the caller". */
+const packageRoot = path.basename(path.dirname(libDir)) === 'dist' ? path.resolve(libDir, '..', '..') : path.resolve(libDir, '..');
+const ownDirs = ['dist', 'lib', 'membrane', 'compartments', 'replay-log'].map(d => path.join(packageRoot, d) + path.sep);
+const isOwnFile = (file: string): boolean => ownDirs.some(dir => file.startsWith(dir));
+
+/** The URL of the module that called into this package (from the stack). */
+const callerUrl = (): string | undefined => {
+  const stack = new Error('caller').stack ?? '';
+  for (const line of stack.split('\n').slice(1)) {
+    const match = /\(?((?:file:\/\/)?\/[^():]+|[A-Za-z]:\\[^():]+):\d+:\d+\)?\s*$/.exec(line.trim());
+    if (!match) continue;
+    const file = match[1].startsWith('file://') ? fileURLToPath(match[1]) : match[1];
+    if (isOwnFile(file) || file.includes(`${path.sep}node_modules${path.sep}tsx${path.sep}`)) continue;
+    return pathToFileURL(file).href;
+  }
+  return undefined;
+};
+
+export const resolveSpecifier = (specifier: string, base: string | undefined): string => {
+  const from = base === undefined ? (callerUrl() ?? pathToFileURL(`${process.cwd()}${path.sep}`).href) : base.startsWith('file:') ? base : pathToFileURL(path.resolve(base)).href;
+  if (specifier.startsWith('file:')) return specifier;
+  if (path.isAbsolute(specifier)) return pathToFileURL(specifier).href;
+  if (specifier.startsWith('./') || specifier.startsWith('../')) return new URL(specifier, from).href;
+  try {
+    return pathToFileURL(createRequire(from).resolve(specifier)).href;
+  } catch (cause) {
+    throw new SnapshotError('SERVICE_LOAD_FAILED', `cannot resolve service "${specifier}" from ${from}`, { cause });
+  }
+};
+
