@@ -5,10 +5,11 @@
  *
  * - errorTaming 'unsafe-debug': keep V8 stacks (tap's stack helper needs
  *   them, and divergence reports show the service's frames).
- * - errorTrapping 'platform', unhandledRejectionTrapping 'none': uncaught
- *   errors and unhandled rejections behave as Node's own (the process
- *   fails); logs are flushed at the end of every turn, so nothing already
- *   recorded is lost.
+ * - errorTrapping 'platform': an uncaught error fails the process as in
+ *   Node (logs are flushed at the end of every turn, so nothing already
+ *   recorded is lost). unhandledRejectionTrapping 'report': a service's
+ *   forgotten rejected promise is reported, and does not take down the host
+ *   and every other service in it.
  * - overrideTaming 'severe': packages such as immer assign over frozen
  *   intrinsic properties (`obj.toString = ...`).
  * - The process runs in UTC, so that a service's local-time output is the
@@ -25,7 +26,7 @@ if (!realm[already]) {
     lockdown({
       errorTaming: 'unsafe-debug',
       errorTrapping: 'platform',
-      unhandledRejectionTrapping: 'none',
+      unhandledRejectionTrapping: 'report',
       overrideTaming: 'severe',
       consoleTaming: 'unsafe',
       stackFiltering: 'verbose',

@@ -176,6 +176,7 @@ export class Membrane {
    */
   bindImport(id: number, value: object, origin: ExportRef): void {
     this.#imports.set(id, { value, iface: serviceIface(origin), origin });
+    this.#importIds.set(value, id); // the same object crossing again is the same import
     this.#nextImport = Math.max(this.#nextImport, id + 1);
   }
 

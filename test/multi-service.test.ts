@@ -1,0 +1,112 @@
+// A three-service app (db, cache, api) with a nested service (metrics):
+// references both ways, callbacks across services, one log per service.
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { LogReader, LogWriter, fileSink } from '../replay-log/index.js';
+import { restoreSnapshot, isSnapshotError, type RestoredSnapshot } from '../lib/index.js';
+import { lastJson, moveToTarget, repo, snapshot, tempDir } from './helpers.js';
+
+const app = path.join(repo, 'examples', 'app');
+const work = tempDir('app');
+const out = path.join(work, 'snapshot');
+const stateFile = path.join(work, 'state.json');
+type Fn = (...args: unknown[]) => Promise<unknown>;
+let build: Record<string, unknown>;
+
+t.before(async () => {
+  const built = await snapshot(['build', 'build.mjs', '--out', out], { cwd: app, env: { APP_STATE_FILE: stateFile } });
+  if (built.code !== 0) throw new Error(built.stderr);
+  build = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+});
+
+t.test('build-time work across services', async t => {
+  t.match(build, {
+    warmed: { ids: [1, 2, 3], titles: ['Snapshot a service', 'Replay it elsewhere', 'Go live'], remaining: 0 },
+    fresh: { id: 2, title: 'Replay it anywhere', version: 2, from: 'db' },
+    same: true,
+    cache: { hits: 1, misses: 1, keys: [1, 2, 3] },
+    api: { wired: true, invalidated: [2] },
+  });
+});
+
+t.test('each service restores alone, in its own process, from its own log', async t => {
+  const target = moveToTarget(out);
+  const expected: Record<string, unknown> = { db: build.db, cache: build.cache, api: build.api, metrics: { hit: 1, miss: 1 } };
+  for (const [name, state] of Object.entries(expected)) {
+    const run = await snapshot(['restore', target, '--service', name, '--call', `${name}.describe`]);
+    t.equal(run.code, 0, run.stderr);
+    t.same(lastJson(run), state, `${name} alone reaches its build-time state`);
+  }
+});
+
+t.test('the manifest describes the graph, and each archive holds only its own modules', async t => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+  t.same(Object.keys(manifest.services).sort(), ['api', 'cache', 'db', 'metrics']);
+  t.equal(manifest.services.metrics.parent, 'api');
+  const holds = (name: string) => [...new Set(manifest.services[name].references.map((r: { service: string }) => r.service))].sort();
+  t.same(holds('api'), ['cache', 'db', 'metrics']);
+  t.same(holds('db'), ['api'], 'db holds the callback api gave it');
+  t.same(holds('cache'), []);
+  const files = (name: string) => fs.readFileSync(path.join(out, name, 'archive.zip')).toString('latin1');
+  for (const name of ['db', 'cache', 'api', 'metrics']) {
+    const zip = files(name);
+    t.ok(zip.includes(`services/${name}.js`), `${name}'s archive holds ${name}.js`);
+    for (const other of ['db', 'cache', 'api', 'metrics'].filter(o => o !== name)) {
+      t.notOk(zip.includes(`services/${other}.js`), `${name}'s archive does not hold ${other}.js`);
+    }
+  }
+  const inspected = await snapshot(['inspect', out]);
+  t.match(inspected.stdout, /api ─calls→ db/);
+  t.match(inspected.stdout, /api ─imports→ metrics/);
+  t.match(inspected.stdout, /holds\s+api \(2 references\)/);
+  t.match(inspected.stdout, /archive\s+db\/archive\.zip\s+[\d.]+ KiB/);
+});
+
+t.test('whole-app restore in one process: the same states, and live calls flow through the membranes', async t => {
+  const restored: RestoredSnapshot = await restoreSnapshot({ dir: moveToTarget(out), print: () => {} });
+  const svc = (name: string) => restored.services.get(name)?.exports as Record<string, Fn>;
+  t.same(await svc('db').describe(), build.db);
+  t.same(await svc('cache').describe(), build.cache);
+  t.same(await svc('api').describe(), build.api);
+  t.same(await svc('api').lookup(3), { id: 3, title: 'Go live', version: 1, from: 'cache' });
+  // api -> db -> (callback) api -> cache, all live.
+  t.same(await svc('api').update(3, 'Gone live'), { id: 3, title: 'Gone live', version: 2 });
+  await new Promise(resolve => setTimeout(resolve, 50));
+  t.same(await svc('api').describe(), { wired: true, invalidated: [2, 3] }, 'db called back into api');
+  t.same(await svc('api').lookup(3), { id: 3, title: 'Gone live', version: 2, from: 'db' }, 'the cache was invalidated through the callback');
+  t.same(await svc('metrics').describe(), { hit: 2, miss: 2 }, 'the nested service is live too');
+  t.equal(await svc('api').holdsSameDb(svc('db')), true, 'identity is kept after restore');
+});
+
+t.test('restoring part of an app: an unreachable peer fails fast with SERVICE_UNAVAILABLE', async t => {
+  const started = Date.now();
+  const run = await snapshot(['restore', moveToTarget(out), '--service', 'api', '--call', 'api.lookup', '--args', '[1]']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /SERVICE_UNAVAILABLE: service "cache" is not reachable/);
+  t.ok(Date.now() - started < 20_000, 'it does not hang');
+  const restored = await restoreSnapshot({ dir: moveToTarget(out), services: ['api', 'db'], print: () => {} });
+  const api = restored.services.get('api')?.exports as Record<string, Fn>;
+  await t.rejects(api.lookup(1), { code: 'SERVICE_UNAVAILABLE', message: /service "cache"/ });
+  t.match(await api.update(1, 'still reaches db'), { id: 1, version: 2 }, 'peers restored here are reachable');
+});
+
+t.test('a divergence in one service names that service', async t => {
+  const target = moveToTarget(out);
+  const logFile = path.join(target, 'db', 'replay.log');
+  const reader = LogReader.open(fs.readFileSync(logFile), logFile);
+  const writer = new LogWriter(fileSink(logFile), reader.header);
+  for (const { entry } of reader.entries()) {
+    writer.entry(entry.kind === 'sys' && entry.op === 'fs.readFileSync' ? { ...entry, args: [`${String(entry.args[0])}.moved`, ...entry.args.slice(1)] } : entry);
+  }
+  const manifestFile = path.join(target, 'manifest.json');
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+  manifest.services.db.logSha256 = writer.seal().sha256;
+  fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+  const error = await restoreSnapshot({ dir: target, print: () => {} }).then(
+    () => undefined,
+    e => e,
+  );
+  t.ok(isSnapshotError(error) && error.code === 'REPLAY_DIVERGED');
+  t.match((error as Error).message, /^service "db" diverged from its replay log at event \d+:\n\s+expected: fs\.readFileSync\(".*seed\.json\.moved"/);
+});
