@@ -15,6 +15,7 @@ import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
 import { makeReadPowers } from '@endo/compartment-mapper/node-powers.js';
 import { SnapshotError } from '../replay-log/index.js';
 import { exitModuleNames } from './endowments.js';
+import { typescriptOptions } from './typescript.js';
 
 const readPowers = makeReadPowers({ fs, url, crypto });
 
@@ -23,7 +24,7 @@ const stubs = (names: readonly string[]): Record<string, object> => Object.fromE
 /** Build the archive of a service entry module (a file URL). */
 export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
   try {
-    return await makeArchive(readPowers, entry, { modules: stubs(exitModuleNames(granted)), dev: false });
+    return await makeArchive(readPowers, entry, { modules: stubs(exitModuleNames(granted)), dev: false, ...typescriptOptions() } as Parameters<typeof makeArchive>[2]);
   } catch (error) {
     throw explainLoadError(service, entry, error);
   }

@@ -47,14 +47,19 @@ let bufferFacade: typeof HostBuffer | undefined;
 /**
  * Node's Buffer, except that `allocUnsafe` returns zeroed memory (pooled
  * memory holds whatever the host wrote before, which replay cannot
- * reproduce). A facade, so the host's own Buffer is left as it is.
+ * reproduce). A facade, so the host's own Buffer (frozen by lockdown) is
+ * left as it is. Its target is an arrow function, which has no own
+ * properties the proxy would have to report faithfully; `new Buffer()`
+ * (long deprecated) is therefore not supported.
  */
 export const guestBuffer = (): typeof HostBuffer => {
-  bufferFacade ??= new Proxy(HostBuffer, {
-    get: (target, key, receiver) => {
-      if (key === 'allocUnsafe' || key === 'allocUnsafeSlow') return target.alloc;
-      return Reflect.get(target, key, receiver);
+  bufferFacade ??= new Proxy((() => {}) as unknown as typeof HostBuffer, {
+    get: (_target, key) => {
+      if (key === 'allocUnsafe' || key === 'allocUnsafeSlow') return HostBuffer.alloc;
+      return Reflect.get(HostBuffer, key);
     },
+    has: (_target, key) => Reflect.has(HostBuffer, key),
+    apply: (_target, thisArg, args) => Reflect.apply(HostBuffer as unknown as (...a: unknown[]) => unknown, thisArg, args),
     set: () => false,
     defineProperty: () => false,
     deleteProperty: () => false,

@@ -70,6 +70,16 @@ const fail = (error: unknown): never => {
 
 const usage = (message: string): never => fail(new SnapshotError('USAGE', `${message}\n\n${help.main}`));
 
+/** An error a service threw: its message and the service's own frames, not ours. */
+const describeThrown = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error);
+  const frames = (error.stack ?? '')
+    .split('\n')
+    .slice(1)
+    .filter(line => /^\s+at /.test(line) && !/\/dist\/(membrane|compartments|lib|replay-log)\/|node:internal/.test(line));
+  return [`${error.name}: ${error.message}`, ...frames].join('\n');
+};
+
 const jsonReplacer = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
 
 const main = async (argv: string[]): Promise<void> => {
@@ -147,7 +157,14 @@ const main = async (argv: string[]): Promise<void> => {
       }
       const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined });
       if (values.call !== undefined) {
-        const result = await callService(restored, values.call as string, args);
+        let result: unknown;
+        try {
+          result = await callService(restored, values.call as string, args);
+        } catch (error) {
+          if (isSnapshotError(error)) throw error;
+          process.stderr.write(`snapshot: ${values.call as string}(...) threw ${describeThrown(error)}\n`);
+          process.exit(1);
+        }
         process.stdout.write(`${JSON.stringify(result, jsonReplacer) ?? 'null'}\n`);
         process.exit(0);
       }
