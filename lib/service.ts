@@ -7,11 +7,30 @@ import path from 'node:path';
 import { isBuiltin } from 'node:module';
 import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, fileSink } from '../replay-log/index.js';
 import { Directory, Journal, Membrane } from '../membrane/index.js';
-import { archiveService, loadService, makeEndowments, packageRootOf, type Endowments } from '../compartments/index.js';
+import { archiveService, loadService, makeEndowments, packageRootOf, type Endowments, type EndowmentOptions, type LoadOptions } from '../compartments/index.js';
 import { libraryVersion } from './version.js';
 import { readSnapshotFile, readVerified, sha256, verifyHash, type ServiceManifest } from './manifest.js';
 
 export type ServiceExports = Record<string, unknown>;
+
+/** Load a service's archive and wire its membrane, journal and endowments together. */
+const assemble = async (
+  load: LoadOptions,
+  journal: Journal,
+  directory: Directory | undefined,
+  endowmentOptions: EndowmentOptions,
+): Promise<{ membrane: Membrane; endowments: Endowments }> => {
+  const loaded = await loadService(load);
+  let endowments: Endowments | undefined;
+  const membrane = new Membrane({
+    name: load.service,
+    journal,
+    directory,
+    start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
+  });
+  endowments = makeEndowments(membrane, endowmentOptions);
+  return { membrane, endowments };
+};
 
 export interface RecordOptions {
   readonly name: string;
@@ -88,16 +107,13 @@ export class RecordedService {
     const logFile = path.join(dir, 'replay.log');
     const writer = new LogWriter(fileSink(logFile), { format: FORMAT_NAME, version: FORMAT_VERSION, service: name, archiveSha256, libraryVersion });
     const entryRoot = packageRootOf(entry);
-    const loaded = await loadService({ service: name, archive, entryRoot, granted });
     const journal = new Journal({ service: name, record: writer });
-    let endowments: Endowments | undefined;
-    const membrane = new Membrane({
-      name,
+    const { membrane, endowments } = await assemble(
+      { service: name, archive, entryRoot, granted },
       journal,
-      directory: options.directory,
-      start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
-    });
-    endowments = makeEndowments(membrane, { granted: options.granted, print: options.print, importService: options.importChild });
+      options.directory,
+      { granted: options.granted, print: options.print, importService: options.importChild },
+    );
     let exports: ServiceExports;
     try {
       exports = await membrane.startService();
@@ -231,18 +247,11 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   for (const moduleName of manifest.granted) {
     if (!(moduleName in granted) && isBuiltin(moduleName)) granted[moduleName] = (await import(moduleName)) as Record<string, unknown>;
   }
-  const loaded = await loadService({ service: name, archive, entryRoot: manifest.entryRoot, granted: manifest.granted });
   const journal = new Journal({ service: name, replay: reader.cursor() });
-  let endowments: Endowments | undefined;
-  const membrane = new Membrane({
-    name,
-    journal,
-    directory: options.directory,
-    start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
+  const { membrane } = await assemble({ service: name, archive, entryRoot: manifest.entryRoot, granted: manifest.granted }, journal, options.directory, {
+    granted: Object.fromEntries(manifest.granted.map(moduleName => [moduleName, granted[moduleName]])),
+    print: options.print,
   });
-  const grantedForEndowments: Record<string, Record<string, unknown> | undefined> = {};
-  for (const moduleName of manifest.granted) grantedForEndowments[moduleName] = granted[moduleName];
-  endowments = makeEndowments(membrane, { granted: grantedForEndowments as Record<string, Record<string, unknown>>, print: options.print });
   return {
     name,
     membrane,
