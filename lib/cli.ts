@@ -6,6 +6,9 @@
  */
 import './index.js';
 import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { localeIsFixed } from '../compartments/lockdown.js';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
 import { buildSnapshot } from './build.js';
 import { restoreSnapshot, callService } from './restore.js';
@@ -200,4 +203,21 @@ const main = async (argv: string[]): Promise<void> => {
   }
 };
 
-main(process.argv.slice(2)).catch(fail);
+/**
+ * V8 names time zones in the process's locale ("Koordinierte Weltzeit"), and
+ * a service can see that through Date#toString. The CLI therefore runs in
+ * one fixed locale (C.UTF-8) and in UTC, re-executing itself if started
+ * otherwise, so build and restore hosts agree whatever their settings.
+ */
+const reexecInFixedLocale = (): boolean => {
+  if (process.env.MEMBRANE_SNAPSHOT_PINNED === '1' || localeIsFixed()) return false;
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, LC_ALL: 'C.UTF-8', TZ: 'UTC', MEMBRANE_SNAPSHOT_PINNED: '1' },
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  return true;
+};
+
+if (!reexecInFixedLocale()) main(process.argv.slice(2)).catch(fail);

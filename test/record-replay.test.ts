@@ -13,7 +13,7 @@ const stateFile = path.join(work, 'build-state.json');
 t.before(async () => {
   const built = await snapshot(['build', 'build.mjs', '--out', out], {
     cwd: fixture('kitchen'),
-    env: { KITCHEN_SECRET: 's3cret', KITCHEN_STATE_FILE: stateFile },
+    env: { KITCHEN_SECRET: 's3cret', KITCHEN_STATE_FILE: stateFile, TZ: 'America/New_York', LANG: 'en_US.UTF-8' },
   });
   if (built.code !== 0) throw new Error(`build failed: ${built.stderr}`);
 });
@@ -33,7 +33,8 @@ t.test('restore in a directory with no sources, no node_modules and no network r
   const target = moveToTarget(out);
   const cwd = path.dirname(target);
   t.same(fs.readdirSync(cwd), ['snapshot'], 'only the snapshot travelled');
-  const restored = await snapshot(['restore', 'snapshot', '--call', 'kitchen.describe'], { cwd });
+  // Another time zone and locale on the target: local-time output must not change.
+  const restored = await snapshot(['restore', 'snapshot', '--call', 'kitchen.describe'], { cwd, env: { TZ: 'Asia/Tokyo', LANG: 'de_DE.UTF-8' } });
   t.equal(restored.code, 0, restored.stderr);
   const buildState = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
   const state = lastJson(restored) as Record<string, unknown>;
@@ -42,6 +43,7 @@ t.test('restore in a directory with no sources, no node_modules and no network r
   t.match(state, {
     secret: 's3cret',
     localIsUtc: true,
+    dateString: /GMT\+0000 \(Coordinated Universal Time\)$/,
     forecast: { summary: 'sunny', temp: 21 },
     status: 200,
     header: 'yes',

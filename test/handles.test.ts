@@ -1,0 +1,38 @@
+// Build-time handles die with the build; granted modules come back by name.
+import t from 'tap';
+import path from 'node:path';
+import { fixture, lastJson, moveToTarget, snapshot, tempDir } from './helpers.js';
+
+const work = tempDir('handles');
+
+t.test('a build-script function, a FileHandle and a file descriptor are dead after restore, each saying where it came from', async t => {
+  const out = path.join(work, 'handles');
+  const built = await snapshot(['build', 'build-handles.mjs', '--out', out], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  const target = moveToTarget(out);
+  const state = await snapshot(['restore', target, '--call', 'handles.describe']);
+  t.equal(state.code, 0, state.stderr);
+  t.same(lastJson(state), { logged: ['logged 1'], firstLine: '{ "name": "misc-fixture", "private": true, "type": "module" }' }, 'what the handles gave at build time is replayed');
+
+  const logger = await snapshot(['restore', target, '--call', 'handles.useLogger']);
+  t.equal(logger.code, 1);
+  t.match(logger.stderr, /^snapshot: STALE_HANDLE: service "handles" used function anonymous \(argument of hold\(\)\)\(\), but that object only existed at build time\./m);
+  const handle = await snapshot(['restore', target, '--call', 'handles.useFileHandle']);
+  t.equal(handle.code, 1);
+  t.match(handle.stderr, /STALE_HANDLE: service "handles" used FileHandle \(result of fs\.promises\.open\)\.stat, but that object only existed at build time/);
+  const fd = await snapshot(['restore', target, '--call', 'handles.useFd']);
+  t.equal(fd.code, 1);
+  t.match(fd.stderr, /STALE_HANDLE: service "handles" used file descriptor 1000, which is not open here/);
+});
+
+t.test('a granted module is recorded at build time and bound again by name on restore', async t => {
+  const out = path.join(work, 'granted');
+  const built = await snapshot(['build', 'build-granted.mjs', '--out', out], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  t.match(built.stdout, /"granted\\n"/);
+  const inspected = await snapshot(['inspect', path.join(out, 'greedy', 'replay.log')]);
+  t.match(inspected.stdout, /module:node:child_process\.execSync\("echo granted"\)/);
+  const live = await snapshot(['restore', moveToTarget(out), '--call', 'greedy.run']);
+  t.equal(live.code, 0, live.stderr);
+  t.same(lastJson(live), 'granted\n', 'live after restore: the real child_process of this host');
+});
