@@ -1,0 +1,390 @@
+/**
+ * membrane-snapshot benchmark: `npm run bench` (node --import tsx bench/run.ts).
+ *
+ * Every figure is printed beside a baseline measured in the same run, with
+ * "goal met" / "goal MISSED" beside each goal. Missed goals do not fail the
+ * run (this is not a test); the exit code is non-zero only if a measurement
+ * could not be taken at all. Times are medians of several runs; the
+ * in-process figures drive the compiled library (dist/, rebuilt first if
+ * stale) through the same assembly lib/service.ts uses (harness.ts).
+ *
+ * (a) Replay throughput of cheap nondeterminism. The workload service
+ *     (fixtures/workload/workload.js) runs burn(1,000,000): a million calls
+ *     rotating Date.now(), Math.random() and crypto.getRandomValues(new
+ *     Uint8Array(16)). Math.random draws from a generator seeded once, so it
+ *     costs one log event in all: the log holds about 667k events for the
+ *     million calls, counted from the log itself (the entries of the call's
+ *     turn: the call, its syscalls, its answer). Replay time runs from the
+ *     end of module evaluation to the moment the journal goes live, in a
+ *     fresh instance replaying the recorded log. Reported as calls/s and log
+ *     events/s. Goal: >= 2,000,000 log events/s.
+ *     Baseline: the same call on the same service, live and unrecorded (a
+ *     journal with no writer and no log). Reference: the same loop as plain
+ *     host code, without any membrane.
+ *
+ * (b) Replay throughput of small checked syscalls: 100,000 `process.env`
+ *     reads (env.get) and 100,000 `fs.existsSync` calls made by the service,
+ *     each decoded from the log and compared with the recorded one.
+ *     Goal: >= 500,000 events/s. Baseline: the same calls live, unrecorded;
+ *     reference: the same calls in host code.
+ *
+ * (c) Recording overhead: the workloads of (a) and (b) recorded into a log
+ *     file (as a build does) vs the same call live and unrecorded.
+ *     Goal: <= 10% more time.
+ *
+ * (d) Restore time of two realistic services, each in a cold process
+ *     (`snapshot restore --replay-only --json`), against
+ *     - its floor: the same service started cold from the same archive in
+ *       the same compartments and membrane, live, given the build script's
+ *       calls with every outside wait removed (fetch answered from memory by
+ *       the build server's own handler, timers firing at once, files from
+ *       the page cache; floor-child.ts, floor-io.ts), also in plain node.
+ *       This is the fairest floor we found: it keeps everything a restore
+ *       cannot avoid (loading and evaluating the modules, the service's own
+ *       computation, the membrane) and removes only the waiting that the
+ *       log replaces. Restore adds reading and hashing the log and checking
+ *       every syscall; it also skips the host side of every syscall
+ *       (page-cache reads, host entropy, copying results across), so for a
+ *       service with little computation it can come in under this floor.
+ *       Goal: restore <= 1.2x floor.
+ *     - its build time, as `snapshot build` reports it (archiving, real
+ *       loopback HTTP with latency, real timers, sealing).
+ *     The services: fixtures/catalog (fetches a paginated catalogue with a
+ *     rate-limited page, builds an immer store with date-fns and uuid) and
+ *     test/fixtures/kitchen (every recorded builtin).
+ *
+ * (e) Log size: bytes of each log file (framing, header and trailer
+ *     included) per event, against the raw payload of its entries (the
+ *     recorded values: 8 bytes per number, the length of strings and
+ *     buffers; accounting.ts says exactly what counts) and against the same
+ *     entries as JSON lines. Goal: log <= 1.15x raw payload.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { benchDir, bundleForNode, cliPath, ensureFreshDist, goal, int, lastJson, loadAverage, median, ms, pct, rate, ratio, repo, runNodeOk, table, tempDir } from './util.js';
+
+// dist/ must be current before anything imports it (the harness locks the realm down).
+const distStatus = await ensureFreshDist();
+const { archiveFixture, startLive, replayLog } = await import('./harness.js');
+const { accountLog, callTurn } = await import('./accounting.js');
+const { floorSpecs } = await import('./floor-specs.js');
+const { isNativeAccelerationEnabled } = await import('msgpackr');
+type Fixture = Awaited<ReturnType<typeof archiveFixture>>;
+type LogAccount = ReturnType<typeof accountLog>;
+
+const REPS = 5; // measured runs per in-process figure, after one warm-up
+const CHILD_REPS = 5; // cold processes per restore / floor figure
+const BUILD_REPS = 3; // `snapshot build` runs per realistic service
+const BURN_CALLS = 1_000_000;
+const SYSCALLS = 100_000;
+
+const out = (text = ''): void => {
+  process.stdout.write(`${text}\n`);
+};
+
+const started = performance.now();
+let failures = 0;
+/** Run one section; a section that cannot measure says so and the others still run. */
+const section = async (title: string, body: () => Promise<void>): Promise<void> => {
+  out();
+  out(title);
+  try {
+    await body();
+  } catch (error) {
+    failures += 1;
+    out(`    FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  }
+};
+
+// ---- environment ----------------------------------------------------------------
+
+const cpus = os.cpus();
+out('membrane-snapshot benchmark');
+out(
+  `environment: node ${process.version}, ${process.platform} ${process.arch}, CPU ${cpus[0]?.model.trim() ?? 'unknown'} x ${cpus.length} cores ` +
+    `(available parallelism ${os.availableParallelism()}), msgpackr native accelerator ${isNativeAccelerationEnabled ? 'present' : 'ABSENT (pure JS)'}, SES lockdown on`,
+);
+out(`load average at start: ${loadAverage()} (1, 5, 15 min; this machine has ${cpus.length} cores)`);
+out(`library: ${distStatus}; in-process figures: median of ${REPS} runs after 1 warm-up; cold-process figures: median of ${CHILD_REPS}`);
+
+// ---- in-process workloads (a), (b), (c) ----------------------------------------------
+
+interface WorkloadFigures {
+  readonly live: number;
+  readonly recorded: number;
+  readonly replay: number;
+  readonly replayOpen: number;
+  readonly host: number;
+  /** Entries in the call's turn, and by kind. */
+  readonly turnEvents: number;
+  readonly turnKinds: ReadonlyMap<string, number>;
+  readonly trailerEvents: number;
+  readonly logFile: string;
+  /** Every measured run, for the spread. */
+  readonly runs: { readonly live: readonly number[]; readonly recorded: readonly number[]; readonly replay: readonly number[] };
+}
+
+const logDir = tempDir('logs');
+
+/**
+ * Time `method(...args)` on the workload service live, recorded and
+ * replayed, `REPS` times after a warm-up, alternating the order of live and
+ * recorded runs; and the host-code reference.
+ */
+const measureWorkload = async (fixture: Fixture, label: string, method: string, args: readonly unknown[], host: () => unknown): Promise<WorkloadFigures> => {
+  const logFile = path.join(logDir, `${label}.log`);
+  const live: number[] = [];
+  const recorded: number[] = [];
+  const replay: number[] = [];
+  const replayOpen: number[] = [];
+  const hostTimes: number[] = [];
+  const runLive = async (): Promise<number> => {
+    const service = await startLive(fixture);
+    const { ms: t } = await service.call(method, args);
+    await service.finish();
+    return t;
+  };
+  const runRecorded = async (): Promise<number> => {
+    const service = await startLive(fixture, logFile);
+    const { ms: t } = await service.call(method, args);
+    await service.finish();
+    return t;
+  };
+  for (let rep = 0; rep <= REPS; rep += 1) {
+    const warm = rep === 0;
+    let liveMs: number;
+    let recordedMs: number;
+    if (rep % 2 === 0) {
+      liveMs = await runLive();
+      recordedMs = await runRecorded();
+    } else {
+      recordedMs = await runRecorded();
+      liveMs = await runLive();
+    }
+    const replayed = await replayLog(fixture, logFile);
+    const t0 = performance.now();
+    host();
+    const hostMs = performance.now() - t0;
+    if (warm) continue;
+    live.push(liveMs);
+    recorded.push(recordedMs);
+    replay.push(replayed.replayMs);
+    replayOpen.push(replayed.openMs);
+    hostTimes.push(hostMs);
+  }
+  const bytes = fs.readFileSync(logFile);
+  const turn = callTurn(bytes, logFile);
+  return {
+    live: median(live),
+    recorded: median(recorded),
+    replay: median(replay),
+    replayOpen: median(replayOpen),
+    host: median(hostTimes),
+    turnEvents: turn.events,
+    turnKinds: turn.byKind,
+    trailerEvents: turn.logEvents,
+    logFile,
+    runs: { live, recorded, replay },
+  };
+};
+
+/** Every run of a figure, sorted, in ms: how much the machine's load moved it. */
+const spread = (values: readonly number[]): string => [...values].sort((a, b) => a - b).map(v => v.toFixed(0)).join(' ');
+
+const kinds = (byKind: ReadonlyMap<string, number>): string => [...byKind].map(([kind, n]) => `${int(n)} ${kind}`).join(', ');
+
+const workloads = new Map<string, WorkloadFigures>();
+let workloadFixture: Fixture | undefined;
+
+await section(`(a) replay throughput: burn(${int(BURN_CALLS)}), Date.now() / Math.random() / crypto.getRandomValues(16 bytes) in rotation`, async () => {
+  workloadFixture = await archiveFixture('workload', path.join(benchDir, 'fixtures', 'workload', 'workload.js'));
+  const hostBurn = (): number => {
+    let sum = 0;
+    for (let i = 0; i < BURN_CALLS; i += 1) {
+      if (i % 3 === 0) sum = (sum + Date.now()) % 1e9;
+      else if (i % 3 === 1) sum = (sum + Math.random() * 1e6) % 1e9;
+      else {
+        const bytes = crypto.getRandomValues(new Uint8Array(16));
+        sum = (sum + bytes[0] + bytes[15]) % 1e9;
+      }
+    }
+    return sum;
+  };
+  const f = await measureWorkload(workloadFixture, 'burn', 'burn', [BURN_CALLS], hostBurn);
+  workloads.set('burn', f);
+  out(`    log: ${int(f.turnEvents)} events in the call's turn (${kinds(f.turnKinds)}); ${int(f.trailerEvents)} in the whole log (trailer)`);
+  const eventsPerS = f.turnEvents / (f.replay / 1000);
+  out(
+    table([
+      ['', 'time', 'calls/s', 'log events/s', ''],
+      ['replay (from the log)', ms(f.replay), rate(BURN_CALLS / (f.replay / 1000)), rate(eventsPerS), `goal >= 2,000,000 log events/s: ${goal(eventsPerS >= 2_000_000)}`],
+      ['baseline: live, unrecorded', ms(f.live), rate(BURN_CALLS / (f.live / 1000)), '-', `replay takes ${ratio(f.replay / f.live)} the live time`],
+      ['reference: plain host loop', ms(f.host), rate(BURN_CALLS / (f.host / 1000)), '-', ''],
+    ]),
+  );
+  out(`    runs (ms, sorted): replay ${spread(f.runs.replay)}; live ${spread(f.runs.live)}`);
+  out(`    (reading and verifying the ${int(fs.statSync(f.logFile).size)}-byte log before replay: ${ms(f.replayOpen)}, not included above)`);
+});
+
+await section(`(b) replay throughput of small checked syscalls: ${int(SYSCALLS)} calls each`, async () => {
+  const fixture = workloadFixture ?? (await archiveFixture('workload', path.join(benchDir, 'fixtures', 'workload', 'workload.js')));
+  workloadFixture = fixture;
+  process.env.BENCH_ENV_A = 'alpha-value-1234';
+  process.env.BENCH_ENV_B = 'https://api.example.test/v1/items?limit=50';
+  const keys = ['BENCH_ENV_A', 'BENCH_ENV_B', 'BENCH_ENV_UNSET'];
+  const paths = [path.join(repo, 'package.json'), path.join(repo, 'no-such-file.txt'), path.join(repo, 'bench')];
+  const hostEnv = (): number => {
+    let n = 0;
+    for (let i = 0; i < SYSCALLS; i += 1) n += (process.env[keys[i % keys.length]] ?? '').length;
+    return n;
+  };
+  const hostExists = (): number => {
+    let n = 0;
+    for (let i = 0; i < SYSCALLS; i += 1) if (fs.existsSync(paths[i % paths.length])) n += 1;
+    return n;
+  };
+  const env = await measureWorkload(fixture, 'env', 'envReads', [SYSCALLS, keys], hostEnv);
+  const exists = await measureWorkload(fixture, 'exists', 'exists', [SYSCALLS, paths], hostExists);
+  workloads.set('env', env);
+  workloads.set('exists', exists);
+  const rows: string[][] = [['', 'log events', 'replay', 'events/s', 'live, unrecorded', 'calls/s', 'host code', '']];
+  for (const [name, f] of [
+    ['process.env reads', env],
+    ['fs.existsSync', exists],
+  ] as const) {
+    const eventsPerS = f.turnEvents / (f.replay / 1000);
+    rows.push([
+      name,
+      int(f.turnEvents),
+      ms(f.replay),
+      rate(eventsPerS),
+      ms(f.live),
+      rate(SYSCALLS / (f.live / 1000)),
+      ms(f.host),
+      `goal >= 500,000 events/s: ${goal(eventsPerS >= 500_000)}; replay takes ${ratio(f.replay / f.live)} the live time`,
+    ]);
+  }
+  out(table(rows));
+  out(`    runs (ms, sorted): env replay ${spread(env.runs.replay)}, live ${spread(env.runs.live)}; exists replay ${spread(exists.runs.replay)}, live ${spread(exists.runs.live)}`);
+});
+
+await section('(c) recording overhead: the same call recorded into a log file vs live and unrecorded', async () => {
+  if (workloads.size === 0) throw new Error('no workload was measured');
+  const rows: string[][] = [['workload', 'live, unrecorded', 'recorded', 'overhead', '', '']];
+  for (const [name, f] of workloads) {
+    const overhead = f.recorded / f.live - 1;
+    rows.push([name, ms(f.live), ms(f.recorded), pct(overhead), `goal <= +10%: ${goal(overhead <= 0.1)}`, `recorded runs: ${spread(f.runs.recorded)}`]);
+  }
+  out(table(rows));
+});
+
+// ---- (d) restore vs floor vs build, in cold processes ------------------------------------
+
+const snapshots = new Map<string, string>();
+
+const buildTimes = async (script: string, dir: string): Promise<number[]> => {
+  const times: number[] = [];
+  for (let i = 0; i < BUILD_REPS; i += 1) {
+    const result = await runNodeOk([cliPath, 'build', script, '--out', dir]);
+    const match = /built .* in (\d+) ms/.exec(result.stdout);
+    if (!match) throw new Error(`cannot read the build time from:\n${result.stdout}`);
+    times.push(Number(match[1]));
+  }
+  return times;
+};
+
+await section('(d) restore time of realistic services, cold processes (restore vs floor vs build)', async () => {
+  const floorChild = await bundleForNode(path.join(benchDir, 'floor-child.ts'));
+  const rows: string[][] = [['service', 'events', 'build', 'floor', 'restore', 'restore/floor', 'restore/build', '']];
+  const spreads: string[] = [];
+  for (const [fixture, spec] of Object.entries(floorSpecs)) {
+    const dir = path.join(tempDir(fixture), 'snapshot');
+    const builds = await buildTimes(spec.buildScript, dir);
+    snapshots.set(fixture, dir);
+    const restores: number[] = [];
+    const floors: number[] = [];
+    let events = 0;
+    for (let i = 0; i < CHILD_REPS; i += 1) {
+      const restored = lastJson<{ ok: boolean; events: number; ms: number }>(await runNodeOk([cliPath, 'restore', dir, '--replay-only', '--json']));
+      const floor = lastJson<{ ms: number }>(await runNodeOk([floorChild, dir, fixture]));
+      restores.push(restored.ms);
+      floors.push(floor.ms);
+      events = restored.events;
+    }
+    const restore = median(restores);
+    const floor = median(floors);
+    const build = median(builds);
+    rows.push([
+      fixture,
+      int(events),
+      ms(build),
+      ms(floor),
+      ms(restore),
+      ratio(restore / floor),
+      ratio(restore / build),
+      `goal restore <= 1.2x floor: ${goal(restore <= 1.2 * floor)}`,
+    ]);
+    spreads.push(`${fixture} restore ${spread(restores)}, floor ${spread(floors)}, build ${spread(builds)}`);
+  }
+  out(table(rows));
+  out(`    runs (ms, sorted): ${spreads.join('; ')}`);
+  out(`    restore: \`snapshot restore <dir> --replay-only --json\` (its ms: restoreSnapshot(), from reading the manifest to live);`);
+  out(`    floor: floor-child.ts, live from the same archive, fetch answered from memory, timers at once, files from the page cache;`);
+  out(`    both in plain node, alternating, median of ${CHILD_REPS} cold processes each; build: median of ${BUILD_REPS} \`snapshot build\` runs.`);
+  out('    A restore also skips the host side of each syscall (file reads, host entropy), so it can come in under the floor.');
+});
+
+// ---- (e) log size ------------------------------------------------------------------
+
+await section('(e) log size: the log file against the raw payload of its entries and against JSON lines', async () => {
+  const logs = new Map<string, string>();
+  for (const [name, f] of workloads) logs.set(name, f.logFile);
+  for (const [name, dir] of snapshots) logs.set(name, path.join(dir, floorSpecs[name].service, 'replay.log'));
+  if (logs.size === 0) throw new Error('no log was recorded');
+  const rows: string[][] = [['log', 'events', 'file bytes', 'B/event', 'raw payload', 'log/payload', 'JSON lines', 'log/JSON', '']];
+  const kindTotals = new Map<string, { entries: number; logBytes: number; payloadBytes: number; jsonBytes: number }>();
+  for (const [name, file] of logs) {
+    const account: LogAccount = accountLog(fs.readFileSync(file), file);
+    for (const [kind, t] of account.byKind) {
+      const k = kindTotals.get(kind) ?? { entries: 0, logBytes: 0, payloadBytes: 0, jsonBytes: 0 };
+      k.entries += t.entries;
+      k.logBytes += t.logBytes;
+      k.payloadBytes += t.payloadBytes;
+      k.jsonBytes += t.jsonBytes;
+      kindTotals.set(kind, k);
+    }
+    const overPayload = account.fileBytes / account.payloadBytes;
+    rows.push([
+      name,
+      int(account.events),
+      int(account.fileBytes),
+      (account.fileBytes / account.events).toFixed(2),
+      int(account.payloadBytes),
+      ratio(overPayload),
+      int(account.jsonBytes),
+      ratio(account.fileBytes / account.jsonBytes),
+      `goal <= 1.15x payload: ${goal(overPayload <= 1.15)}`,
+    ]);
+  }
+  out(table(rows));
+  out('    by entry kind, all logs above (entry bytes only, without frames, header and trailer):');
+  const kindRows: string[][] = [['kind', 'entries', 'entry bytes', 'B/entry', 'raw payload', 'entry/payload', 'JSON lines', 'entry/JSON']];
+  for (const [kind, t] of [...kindTotals].sort((a, b) => b[1].logBytes - a[1].logBytes)) {
+    kindRows.push([
+      kind,
+      int(t.entries),
+      int(t.logBytes),
+      (t.logBytes / t.entries).toFixed(2),
+      int(t.payloadBytes),
+      t.payloadBytes ? ratio(t.logBytes / t.payloadBytes) : '-',
+      int(t.jsonBytes),
+      ratio(t.logBytes / t.jsonBytes),
+    ]);
+  }
+  out(table(kindRows, '      '));
+});
+
+out();
+out(`done in ${((performance.now() - started) / 1000).toFixed(1)} s, load average at the end: ${loadAverage()}${failures ? `; ${failures} section(s) FAILED to measure` : ''}`);
+process.exit(failures ? 1 : 0);

@@ -1,0 +1,151 @@
+/**
+ * Small helpers for the benchmark: timing, statistics, formatting, child
+ * processes, and the environment line.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = fileURLToPath(new URL('..', import.meta.url));
+export const benchDir = path.join(repo, 'bench');
+export const cliPath = path.join(repo, 'dist', 'lib', 'cli.js');
+
+export const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/** "1,234,567" (by hand: SES lockdown tames toLocaleString into toString). */
+export const int = (n: number): string => {
+  const digits = String(Math.abs(Math.round(n)));
+  const groups: string[] = [];
+  for (let end = digits.length; end > 0; end -= 3) groups.unshift(digits.slice(Math.max(0, end - 3), end));
+  return `${n < 0 ? '-' : ''}${groups.join(',')}`;
+};
+/** "12.3 ms" */
+export const ms = (n: number): string => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
+/** "4.21 M/s" style rates. */
+export const rate = (perSecond: number): string =>
+  perSecond >= 1e6 ? `${(perSecond / 1e6).toFixed(2)} M/s` : perSecond >= 1e3 ? `${(perSecond / 1e3).toFixed(1)} k/s` : `${perSecond.toFixed(0)} /s`;
+export const ratio = (n: number): string => `${n.toFixed(2)}x`;
+export const pct = (n: number): string => `${n >= 0 ? '+' : ''}${(n * 100).toFixed(1)}%`;
+export const goal = (met: boolean): string => (met ? 'goal met' : 'goal MISSED');
+
+/** "0.52 0.61 0.70": the 1, 5 and 15 minute load averages (other work on the machine skews every figure). */
+export const loadAverage = (): string => os.loadavg().map(n => n.toFixed(2)).join(' ');
+
+/**
+ * Format rows (the first one a header) as aligned columns: a column whose
+ * cells below the header are all figures ("1,234", "12.3 ms", "+4.5%", "-")
+ * is right-aligned, any other column left-aligned.
+ */
+export const table = (rows: readonly (readonly string[])[], indent = '    '): string => {
+  const widths: number[] = [];
+  const numeric: boolean[] = [];
+  rows.forEach((row, r) =>
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+      if (r > 0) numeric[i] = (numeric[i] ?? true) && /^([-+]?[\d.,]+|-)( |x|%|$)/.test(cell);
+    }),
+  );
+  return rows.map(row => indent + row.map((cell, i) => (numeric[i] && i > 0 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+};
+
+export interface ChildResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Run `node <args>` in the repository, collecting output. NODE_OPTIONS is cleared so children start plain. */
+export const runNode = (args: readonly string[], env: Record<string, string> = {}): Promise<ChildResult> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', code => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+
+/** Like runNode, but a non-zero exit is an error carrying the child's output. */
+export const runNodeOk = async (args: readonly string[], env?: Record<string, string>): Promise<ChildResult> => {
+  const result = await runNode(args, env);
+  if (result.code !== 0) throw new Error(`node ${args.join(' ')} exited ${String(result.code)}\n${result.stdout}\n${result.stderr}`);
+  return result;
+};
+
+/** The last line of a child's stdout, parsed as JSON. */
+export const lastJson = <T>(result: ChildResult): T => JSON.parse(result.stdout.trim().split('\n').pop() ?? 'null') as T;
+
+/** A fresh temporary directory, removed when the process exits. */
+export const tempDir = (prefix: string): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-bench-${prefix}-`));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+/**
+ * dist/ must match the sources: the CLI children run it, and so do the
+ * in-process figures. Rebuild (as `npm run build` does) when any source is
+ * newer than its compiled file.
+ */
+export const ensureFreshDist = (): Promise<string> => {
+  const stale: string[] = [];
+  for (const dir of ['lib', 'membrane', 'compartments', 'replay-log']) {
+    for (const name of fs.readdirSync(path.join(repo, dir))) {
+      if (!name.endsWith('.ts') || name.endsWith('.d.ts')) continue;
+      const source = path.join(repo, dir, name);
+      const compiled = path.join(repo, 'dist', dir, name.replace(/\.ts$/, '.js'));
+      if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(source).mtimeMs) stale.push(`${dir}/${name}`);
+    }
+  }
+  if (stale.length === 0) return Promise.resolve('dist/ is up to date');
+  return new Promise((resolve, reject) => {
+    const tsc = spawn(path.join(repo, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    tsc.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    tsc.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    tsc.on('error', reject);
+    tsc.on('close', code => {
+      const which = `${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', ...' : ''}`;
+      // tsc emits even when it reports type errors: measure what it emitted, but say so.
+      if (code === 0) resolve(`dist/ was stale (${which}): rebuilt with tsc`);
+      else if (fs.existsSync(cliPath)) resolve(`dist/ was stale (${which}): rebuilt, BUT tsc reported errors:\n${output.trim()}`);
+      else reject(new Error(`tsc failed and dist/ has no CLI:\n${output}`));
+    });
+  });
+};
+
+/**
+ * Bundle a bench entry (TypeScript) into one plain ESM file beside it, so
+ * that a child process runs it with plain `node` (no tsx loader thread, no
+ * source maps) exactly as the `snapshot` CLI runs. The compiled library
+ * (../dist), the fixtures and npm packages stay external, so the child loads
+ * the very same modules the CLI does. The bundle is removed when this process exits.
+ */
+export const bundleForNode = async (entry: string): Promise<string> => {
+  const { build } = await import('esbuild');
+  const outfile = path.join(path.dirname(entry), `.${path.basename(entry, '.ts')}-${process.pid}.mjs`);
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    external: ['../dist/*', './fixtures/*'],
+    logLevel: 'error',
+  });
+  process.once('exit', () => fs.rmSync(outfile, { force: true }));
+  return outfile;
+};
