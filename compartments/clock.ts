@@ -46,20 +46,36 @@ export const makeClock = (membrane: Membrane): Clock => {
     length: { value: 7 },
   });
 
-  // Math with a recorded-seed generator.
-  let state: Uint32Array | undefined;
+  // Math with a recorded-seed generator: sfc32, its state in closure
+  // variables (typed-array stores are slow under lockdown).
+  let seeded = false;
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const step = (): number => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (((c << 21) | (c >>> 11)) + t) | 0;
+    return t >>> 0;
+  };
   const random = (): number => {
-    let s = state;
-    if (!s) {
-      const seed = membrane.seed(realSeed);
-      s = state = new Uint32Array(seed.buffer.slice(seed.byteOffset, seed.byteOffset + SEED_BYTES));
-      if ((s[0] | s[1] | s[2] | s[3]) === 0) s[3] = 1;
-      for (let i = 0; i < 12; i += 1) sfc32(s);
+    if (!seeded) {
+      const seed = new DataView(Uint8Array.from(membrane.seed(realSeed)).buffer);
+      a = seed.getUint32(0, true) | 0;
+      b = seed.getUint32(4, true) | 0;
+      c = seed.getUint32(8, true) | 0;
+      d = seed.getUint32(12, true) | 0;
+      if ((a | b | c | d) === 0) d = 1;
+      seeded = true;
+      for (let i = 0; i < 12; i += 1) step();
     }
-    return sfc32(s) / 4294967296;
+    return step() / 4294967296;
   };
   membrane.journal.onLive(() => {
-    state = undefined;
+    seeded = false;
   });
   const GuestMath = Object.create(Object.prototype, {
     ...Object.getOwnPropertyDescriptors(Math),
@@ -85,18 +101,4 @@ export const makeClock = (membrane: Membrane): Clock => {
     Math: GuestMath,
     performance: guestPerformance,
   });
-};
-
-/** One step of sfc32 (Small Fast Counting generator), state updated in place. */
-const sfc32 = (s: Uint32Array): number => {
-  const a = s[0];
-  const b = s[1];
-  const c = s[2];
-  const d = s[3];
-  const t = (((a + b) | 0) + d) | 0;
-  s[3] = (d + 1) | 0;
-  s[0] = b ^ (b >>> 9);
-  s[1] = (c + (c << 3)) | 0;
-  s[2] = ((c << 21) | (c >>> 11)) + t;
-  return t >>> 0;
 };

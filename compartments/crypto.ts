@@ -12,7 +12,8 @@ const hostFill = (target: Uint8Array): void => {
   hostCrypto.randomFillSync(target);
 };
 
-const byteView = (value: ArrayBufferView): Uint8Array => new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+/** The bytes of a view: a Uint8Array as it is (no new view per call), others wrapped. */
+const byteView = (value: ArrayBufferView): Uint8Array => (value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
 
 const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 

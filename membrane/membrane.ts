@@ -460,15 +460,17 @@ export class Membrane {
 
   // ---- the wire walk ----------------------------------------------------------------
 
+  // Arrays are built with push: under lockdown, `new Array(n)` filled by
+  // index is two orders of magnitude slower on Node 20.
   #toWireArray(values: readonly unknown[], from: Side, context: string): Wire[] {
-    const out = new Array<Wire>(values.length);
-    for (let i = 0; i < values.length; i += 1) out[i] = this.#toWire(values[i], from, 0, context);
+    const out: Wire[] = [];
+    for (let i = 0; i < values.length; i += 1) out.push(this.#toWire(values[i], from, 0, context));
     return out;
   }
 
   #fromWireArray(values: readonly Wire[], to: Side): unknown[] {
-    const out = new Array<unknown>(values.length);
-    for (let i = 0; i < values.length; i += 1) out[i] = this.#fromWire(values[i], to, 0);
+    const out: unknown[] = [];
+    for (let i = 0; i < values.length; i += 1) out.push(this.#fromWire(values[i], to, 0));
     return out;
   }
 
@@ -506,8 +508,8 @@ export class Membrane {
       if (this.#directory?.originOf(object)) return this.#ref(object, from, context);
     }
     if (isArray(object)) {
-      const out = new Array<Wire>(object.length);
-      for (let i = 0; i < object.length; i += 1) out[i] = this.#toWire(object[i], from, depth + 1, context);
+      const out: Wire[] = [];
+      for (let i = 0; i < object.length; i += 1) out.push(this.#toWire(object[i], from, depth + 1, context));
       return out;
     }
     const proto = getPrototypeOf(object);
@@ -587,8 +589,8 @@ export class Membrane {
   #fromWire(wire: Wire, to: Side, depth: number): unknown {
     if (typeof wire !== 'object' || wire === null) return wire;
     if (isArray(wire)) {
-      const out = new Array<unknown>(wire.length);
-      for (let i = 0; i < wire.length; i += 1) out[i] = this.#fromWire(wire[i], to, depth + 1);
+      const out: unknown[] = [];
+      for (let i = 0; i < wire.length; i += 1) out.push(this.#fromWire(wire[i], to, depth + 1));
       return out;
     }
     if (wire instanceof Slot) return this.#slotTo(wire, to);

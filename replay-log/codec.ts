@@ -37,6 +37,12 @@ const unpackOutcome = (code: number, value: unknown): Outcome => {
   return { type: code === 1 ? 'throw' : 'return', value };
 };
 
+/** The msgpack tuple of a sys entry's body (its op is written apart). */
+export const sysTuple = (args: readonly unknown[], outcome: Outcome): unknown[] => [args, ...packOutcome(outcome)];
+
+export const tupleToSys = (op: string, t: unknown): Entry | undefined =>
+  Array.isArray(t) && t.length === 3 ? { kind: 'sys', op, args: t[0] as unknown[], outcome: unpackOutcome(t[1] as number, t[2]) } : undefined;
+
 /** The msgpack tuple of a generic (non-fast) entry. */
 export const entryToTuple = (entry: Entry): unknown[] => {
   switch (entry.kind) {

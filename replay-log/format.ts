@@ -13,8 +13,12 @@
  *            | 0x02 f64le                        perf: performance.now()
  *            | 0x03 byte[16]                     seed: Math.random generator seed
  *            | 0x04 n:varuint byte[n]            random: crypto randomness
- *            | 0x10 n:varuint byte[n]            any other entry, a msgpack tuple
- *                                                (codec.ts)
+ *            | 0x10 n:varuint byte[n]            start, call, settle, timer, send, ret:
+ *                                                a msgpack tuple (codec.ts)
+ *            | 0x11 op:varuint n:varuint byte[n] sys: msgpack [args, outcome, value],
+ *                                                op indexes the log's op names
+ *            | 0x12 n:varuint utf8[n]            defines the next op name (not an event;
+ *                                                it precedes the first sys that uses it)
  *
  * The fast kinds skip msgpack so that replaying a million clock reads costs
  * a tag compare and a float load each. A frame is written whenever the
@@ -38,5 +42,7 @@ export const TAG_PERF = 0x02;
 export const TAG_SEED = 0x03;
 export const TAG_RANDOM = 0x04;
 export const TAG_MSG = 0x10;
+export const TAG_SYS = 0x11;
+export const TAG_OPNAME = 0x12;
 
 export const SEED_BYTES = 16;

@@ -4,7 +4,7 @@
  * log is refused before any service code runs; a `LogCursor` then walks the
  * entries, with allocation-free readers for the fast kinds.
  */
-import { packr, tupleToEntry } from './codec.js';
+import { packr, tupleToEntry, tupleToSys } from './codec.js';
 import { frameCrc } from './crc.js';
 import { SnapshotError } from './errors.js';
 import {
@@ -18,7 +18,9 @@ import {
   SEED_BYTES,
   TAG_MSG,
   TAG_NOW,
+  TAG_OPNAME,
   TAG_PERF,
+  TAG_SYS,
   TAG_RANDOM,
   TAG_SEED,
 } from './format.js';
@@ -168,22 +170,26 @@ export class LogCursor {
   index = 0;
   /** Body offset of the next entry. */
   position = 0;
-  readonly #body: Uint8Array;
+  readonly #body: Buffer;
+  readonly #length: number;
   readonly #view: DataView;
 
   constructor(reader: LogReader) {
     this.reader = reader;
-    this.#body = reader.body;
-    this.#view = new DataView(this.#body.buffer, this.#body.byteOffset, this.#body.byteLength);
+    const body = reader.body;
+    this.#body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    this.#length = body.byteLength;
+    this.#view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    this.#skipDefs();
   }
 
   get done(): boolean {
-    return this.position >= this.#body.byteLength;
+    return this.position >= this.#length;
   }
 
   /** Tag of the next entry (0 at the end). */
   get tag(): number {
-    return this.position < this.#body.byteLength ? this.#body[this.position] : 0;
+    return this.position < this.#length ? this.#view.getUint8(this.position) : 0;
   }
 
   /** Read a `now` or `perf` value; the caller has checked the tag. */
@@ -191,16 +197,22 @@ export class LogCursor {
     const value = this.#view.getFloat64(this.position + 1, true);
     this.position += 9;
     this.index += 1;
+    if (this.position < this.#length && this.#view.getUint8(this.position) === TAG_OPNAME) this.#skipDefs();
     return value;
   }
 
   /** Read a `random` entry into `target` if its length matches; false otherwise. */
   takeRandomInto(target: Uint8Array): boolean {
-    const [length, start] = this.#varuint(this.position + 1);
+    const at = this.position;
+    const first = this.#view.getUint8(at + 1);
+    const length = first < 0x80 ? first : this.#varuint(at + 1);
+    const start = first < 0x80 ? at + 2 : this.#next;
     if (length !== target.byteLength) return false;
-    target.set(this.#body.subarray(start, start + length));
+    this.#check(start + length <= this.#length, at);
+    this.#body.copy(target, 0, start, start + length);
     this.position = start + length;
     this.index += 1;
+    this.#skipDefs();
     return true;
   }
 
@@ -232,10 +244,31 @@ export class LogCursor {
   #peeked: Entry | undefined;
   #peekedAt = -1;
   #peekedEnd = -1;
+  /** Op names defined so far, by index. */
+  readonly #ops: string[] = [];
+  /** Op name definitions before this position have been read. */
+  #defsEnd = 0;
+  /** Where the last varuint read ended. */
+  #next = 0;
+
+  /** Step over op name definitions (they are not events), learning the new names. */
+  #skipDefs(): void {
+    while (this.position < this.#length && this.#view.getUint8(this.position) === TAG_OPNAME) {
+      const at = this.position;
+      const length = this.#varuint(at + 1);
+      const start = this.#next;
+      this.#check(start + length <= this.#length, at);
+      if (at >= this.#defsEnd) {
+        this.#ops.push(this.#body.toString('utf8', start, start + length));
+        this.#defsEnd = start + length;
+      }
+      this.position = start + length;
+    }
+  }
 
   #decode(): Entry {
     const at = this.position;
-    const tag = this.#body[at];
+    const tag = this.#view.getUint8(at);
     let entry: Entry | undefined;
     switch (tag) {
       case TAG_NOW:
@@ -243,25 +276,33 @@ export class LogCursor {
       case TAG_PERF:
         return { kind: 'perf', value: this.takeFloat() };
       case TAG_SEED:
-        this.#check(at + 1 + SEED_BYTES <= this.#body.byteLength, at);
-        entry = { kind: 'seed', seed: this.#body.slice(at + 1, at + 1 + SEED_BYTES) };
+        this.#check(at + 1 + SEED_BYTES <= this.#length, at);
+        entry = { kind: 'seed', seed: Uint8Array.prototype.slice.call(this.#body, at + 1, at + 1 + SEED_BYTES) };
         this.position = at + 1 + SEED_BYTES;
         break;
       case TAG_RANDOM: {
-        const [length, start] = this.#varuint(at + 1);
-        entry = { kind: 'random', bytes: this.#body.slice(start, start + length) };
+        const length = this.#varuint(at + 1);
+        const start = this.#next;
+        this.#check(start + length <= this.#length, at);
+        entry = { kind: 'random', bytes: Uint8Array.prototype.slice.call(this.#body, start, start + length) };
         this.position = start + length;
         break;
       }
       case TAG_MSG: {
-        const [length, start] = this.#varuint(at + 1);
-        let tuple: unknown;
-        try {
-          tuple = packr.unpack(this.#body.subarray(start, start + length));
-        } catch (cause) {
-          this.#check(false, at, cause);
-        }
+        const length = this.#varuint(at + 1);
+        const start = this.#next;
+        const tuple = this.#unpack(at, start, length);
         entry = Array.isArray(tuple) ? tupleToEntry(tuple) : undefined;
+        this.#check(entry !== undefined, at);
+        this.position = start + length;
+        break;
+      }
+      case TAG_SYS: {
+        const op = this.#ops[this.#varuint(at + 1)];
+        this.#check(op !== undefined, at);
+        const length = this.#varuint(this.#next);
+        const start = this.#next;
+        entry = tupleToSys(op, this.#unpack(at, start, length));
         this.#check(entry !== undefined, at);
         this.position = start + length;
         break;
@@ -270,26 +311,41 @@ export class LogCursor {
         this.#check(false, at);
     }
     this.index += 1;
+    this.#skipDefs();
     return entry as Entry;
   }
 
-  #varuint(at: number): [value: number, next: number] {
+  #unpack(at: number, start: number, length: number): unknown {
+    this.#check(start + length <= this.#length, at);
+    try {
+      return packr.unpack(this.#body.subarray(start, start + length));
+    } catch (cause) {
+      return this.#check(false, at, cause);
+    }
+  }
+
+  /** A varuint at `at`; sets `#next` to the byte after it. */
+  #varuint(at: number): number {
     let value = 0;
     let shift = 0;
     let pos = at;
     for (;;) {
-      this.#check(pos < this.#body.byteLength && shift < 35, at);
-      const byte = this.#body[pos++];
+      this.#check(pos < this.#length && shift < 35, at);
+      const byte = this.#view.getUint8(pos++);
       value += (byte & 0x7f) * 2 ** shift;
       if (byte < 0x80) break;
       shift += 7;
     }
-    this.#check(pos + value <= this.#body.byteLength, at);
-    return [value, pos];
+    this.#next = pos;
+    return value;
   }
 
   #check(ok: boolean, at: number, cause?: unknown): asserts ok {
     if (ok) return;
+    this.#fail(at, cause);
+  }
+
+  #fail(at: number, cause?: unknown): never {
     const offset = this.reader.fileOffset(at);
     throw new SnapshotError('LOG_CORRUPT', `${this.reader.source}: entry ${this.index} at byte ${offset} does not decode. The file is damaged; rebuild the snapshot with \`snapshot build\`.`, {
       cause,

@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
-import { packr, entryToTuple } from './codec.js';
+import { packr, entryToTuple, sysTuple } from './codec.js';
+import { MsgWriter } from './msg-writer.js';
 import { frameCrc } from './crc.js';
 import {
   FRAME_END,
@@ -17,11 +18,13 @@ import {
   SEED_BYTES,
   TAG_MSG,
   TAG_NOW,
+  TAG_OPNAME,
   TAG_PERF,
+  TAG_SYS,
   TAG_RANDOM,
   TAG_SEED,
 } from './format.js';
-import type { Entry, LogHeader } from './entries.js';
+import type { Entry, LogHeader, Outcome } from './entries.js';
 
 /** Where frames go. `write` must have written the bytes when it returns. */
 export interface LogSink {
@@ -52,7 +55,7 @@ export const memorySink = (): LogSink & { bytes(): Uint8Array } => {
   const chunks: Uint8Array[] = [];
   return {
     write(bytes) {
-      chunks.push(bytes.slice());
+      chunks.push(Buffer.from(bytes)); // a copy: the writer reuses its buffer
     },
     close() {},
     bytes: () => Buffer.concat(chunks),
@@ -63,9 +66,14 @@ const FLUSH_AT = 64 * 1024;
 
 export class LogWriter {
   #sink: LogSink;
-  #buf = new Uint8Array(FLUSH_AT + 1024);
-  #view = new DataView(this.#buf.buffer);
+  // A Buffer (not a plain Uint8Array) for its native utf8 `write`. Single
+  // bytes go through the DataView: under SES lockdown, indexed stores into
+  // typed arrays are many times slower on Node 20.
+  #buf: Buffer = Buffer.allocUnsafe(FLUSH_AT + 1024);
+  #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
   #pos = FRAME_OVERHEAD;
+  #scratch = new MsgWriter();
+  #ops = new Map<string, number>();
   #events = 0;
   #bytes = 0;
   #hash: Hash = createHash('sha256');
@@ -92,32 +100,29 @@ export class LogWriter {
   }
 
   now(value: number): void {
-    this.#reserve(9);
-    this.#buf[this.#pos] = TAG_NOW;
-    this.#view.setFloat64(this.#pos + 1, value, true);
-    this.#pos += 9;
-    this.#counted();
+    this.#float(TAG_NOW, value);
   }
 
   perf(value: number): void {
-    this.#reserve(9);
-    this.#buf[this.#pos] = TAG_PERF;
-    this.#view.setFloat64(this.#pos + 1, value, true);
-    this.#pos += 9;
-    this.#counted();
+    this.#float(TAG_PERF, value);
   }
 
   seed(seed: Uint8Array): void {
     if (seed.byteLength !== SEED_BYTES) throw new RangeError(`a seed is ${SEED_BYTES} bytes`);
     this.#reserve(1 + SEED_BYTES);
-    this.#buf[this.#pos] = TAG_SEED;
+    this.#view.setUint8(this.#pos, TAG_SEED);
     this.#buf.set(seed, this.#pos + 1);
     this.#pos += 1 + SEED_BYTES;
     this.#counted();
   }
 
   random(bytes: Uint8Array): void {
-    this.#blob(TAG_RANDOM, bytes);
+    this.#reserve(1 + 5 + bytes.byteLength);
+    this.#view.setUint8(this.#pos++, TAG_RANDOM);
+    this.#varuint(bytes.byteLength);
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.byteLength;
+    this.#counted();
   }
 
   entry(entry: Entry): void {
@@ -130,9 +135,41 @@ export class LogWriter {
         return this.seed(entry.seed);
       case 'random':
         return this.random(entry.bytes);
-      default:
-        return this.#blob(TAG_MSG, packr.pack(entryToTuple(entry)));
+      case 'sys':
+        return this.sys(entry.op, entry.args, entry.outcome);
+      default: {
+        const body = this.#scratch.encode(entryToTuple(entry));
+        this.#reserve(1 + 5 + body.byteLength);
+        this.#view.setUint8(this.#pos++, TAG_MSG);
+        this.#varuint(body.byteLength);
+        this.#buf.set(body, this.#pos);
+        this.#pos += body.byteLength;
+        return this.#counted();
+      }
     }
+  }
+
+  /** A syscall by stable name: the name is written once per log, then referred to by index. */
+  sys(op: string, args: readonly unknown[], outcome: Outcome): void {
+    let index = this.#ops.get(op);
+    if (index === undefined) {
+      index = this.#ops.size;
+      this.#ops.set(op, index);
+      const name = Buffer.from(op, 'utf8');
+      this.#reserve(1 + 5 + name.byteLength);
+      this.#view.setUint8(this.#pos++, TAG_OPNAME);
+      this.#varuint(name.byteLength);
+      this.#buf.set(name, this.#pos);
+      this.#pos += name.byteLength;
+    }
+    const body = this.#scratch.encode(sysTuple(args, outcome));
+    this.#reserve(1 + 10 + body.byteLength);
+    this.#view.setUint8(this.#pos++, TAG_SYS);
+    this.#varuint(index);
+    this.#varuint(body.byteLength);
+    this.#buf.set(body, this.#pos);
+    this.#pos += body.byteLength;
+    this.#counted();
   }
 
   /** Write buffered entries as one frame. Cheap when nothing is buffered. */
@@ -140,7 +177,7 @@ export class LogWriter {
     if (this.#pos === FRAME_OVERHEAD || this.#sealed) return;
     const payloadLength = this.#pos - FRAME_OVERHEAD;
     const payload = this.#buf.subarray(FRAME_OVERHEAD, this.#pos);
-    this.#buf[0] = FRAME_ENTRIES;
+    this.#view.setUint8(0, FRAME_ENTRIES);
     this.#view.setUint32(1, payloadLength, true);
     this.#view.setUint32(5, frameCrc(FRAME_ENTRIES, payload), true);
     this.#emit(this.#buf.subarray(0, this.#pos));
@@ -164,38 +201,41 @@ export class LogWriter {
     this.#sink.close();
   }
 
+  #float(tag: number, value: number): void {
+    this.#reserve(9);
+    this.#view.setUint8(this.#pos, tag);
+    this.#view.setFloat64(this.#pos + 1, value, true);
+    this.#pos += 9;
+    this.#counted();
+  }
+
   #counted(): void {
     this.#events += 1;
     if (this.#pos >= FLUSH_AT) this.flush();
   }
 
-  #blob(tag: number, bytes: Uint8Array): void {
-    this.#reserve(1 + 5 + bytes.byteLength);
-    this.#buf[this.#pos++] = tag;
-    let n = bytes.byteLength;
+  #varuint(value: number): void {
+    let n = value;
     while (n >= 0x80) {
-      this.#buf[this.#pos++] = (n & 0x7f) | 0x80;
+      this.#view.setUint8(this.#pos++, (n & 0x7f) | 0x80);
       n >>>= 7;
     }
-    this.#buf[this.#pos++] = n;
-    this.#buf.set(bytes, this.#pos);
-    this.#pos += bytes.byteLength;
-    this.#counted();
+    this.#view.setUint8(this.#pos++, n);
   }
 
   #reserve(n: number): void {
     if (this.#sealed) throw new Error('the log is sealed');
     if (this.#pos + n <= this.#buf.byteLength) return;
-    const next = new Uint8Array(Math.max(this.#buf.byteLength * 2, this.#pos + n));
-    next.set(this.#buf.subarray(0, this.#pos));
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.byteLength * 2, this.#pos + n));
+    this.#buf.copy(next, 0, 0, this.#pos);
     this.#buf = next;
-    this.#view = new DataView(next.buffer);
+    this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
 
   #frame(type: number, payload: Uint8Array): void {
     const head = new Uint8Array(FRAME_OVERHEAD);
     const view = new DataView(head.buffer);
-    head[0] = type;
+    view.setUint8(0, type);
     view.setUint32(1, payload.byteLength, true);
     view.setUint32(5, frameCrc(type, payload), true);
     this.#emit(Buffer.concat([head, payload]));

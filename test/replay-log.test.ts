@@ -35,6 +35,8 @@ const everyKind: Entry[] = [
   { kind: 'timer', timer: 2 },
   { kind: 'ret', answer: 7, ok: true, value: new Slot('guest', 5, 'function handler') },
   { kind: 'ret', answer: 8, ok: false, value: new Tagged('error', { name: 'TypeError', message: 'bad' }) },
+  { kind: 'sys', op: 'fs.readFileSync', args: ['/etc/y', 'utf8'], outcome: { type: 'return', value: 'é'.repeat(40) } },
+  { kind: 'sys', op: 'env.get', args: ['HOME'], outcome: { type: 'return', value: { nested: [1, -1, 300, -70000, 2 ** 40, 0.5], buf: Buffer.from('bytes') } } },
 ];
 
 const write = (entries: Entry[], seal = true): Uint8Array => {
