@@ -100,6 +100,48 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
 
   const webcrypto = { getRandomValues, randomUUID, subtle };
 
+  // Signatures may be randomised (ECDSA, RSA-PSS): a recorded syscall. The
+  // key itself never enters the log, only its sha256 (replay checks that
+  // the same key signs).
+  type KeyArg = Parameters<typeof hostCrypto.sign>[2];
+  const keyFingerprint = (key: KeyArg): string => {
+    const material =
+      key instanceof hostCrypto.KeyObject
+        ? key.type === 'secret'
+          ? key.export()
+          : key.export({ format: 'pem', type: key.type === 'private' ? 'pkcs8' : 'spki' })
+        : typeof key === 'object' && key !== null && 'key' in key
+          ? String((key as { key: unknown }).key)
+          : String(key);
+    return hostCrypto.createHash('sha256').update(material).digest('hex');
+  };
+  const sign = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer =>
+    membrane.syscall('crypto.sign', [algorithm ?? null, Buffer.from(byteView(data)), keyFingerprint(key)], (alg, bytes) =>
+      hostCrypto.sign(alg as string | null, bytes as Buffer, key),
+    ) as Buffer;
+  const createSign = (algorithm: string) => {
+    const chunks: Buffer[] = [];
+    const signer = {
+      update(data: string | ArrayBufferView, encoding?: BufferEncoding) {
+        chunks.push(typeof data === 'string' ? Buffer.from(data, encoding) : Buffer.from(byteView(data)));
+        return signer;
+      },
+      sign(key: KeyArg, outputEncoding?: BufferEncoding) {
+        const signature = membrane.syscall('crypto.createSign.sign', [algorithm, Buffer.concat(chunks), keyFingerprint(key)], (alg, bytes) =>
+          hostCrypto
+            .createSign(alg as string)
+            .update(bytes as Buffer)
+            .sign(key),
+        ) as Buffer;
+        return outputEncoding ? signature.toString(outputEncoding) : signature;
+      },
+      end() {
+        return signer;
+      },
+    };
+    return signer;
+  };
+
   const refusedKeygen = (name: string) => () => {
     throw determinismViolation(`crypto.${name}`, 'key generation draws entropy the replay log cannot hold safely', 'Generate keys outside the service and pass them in, or derive them from recorded randomness (crypto.randomBytes).');
   };
@@ -118,7 +160,9 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     createHmac: hostCrypto.createHmac,
     createCipheriv: hostCrypto.createCipheriv,
     createDecipheriv: hostCrypto.createDecipheriv,
-    createSign: hostCrypto.createSign,
+    createSign,
+    sign,
+    verify: hostCrypto.verify,
     createVerify: hostCrypto.createVerify,
     createPublicKey: hostCrypto.createPublicKey,
     createPrivateKey: hostCrypto.createPrivateKey,

@@ -33,7 +33,7 @@ import { makeFetch, GuestResponse } from './fetch.js';
 import { makeFs } from './fs.js';
 import { makeProcess } from './process.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer } from './web.js';
+import { pureGlobals, guestBuffer, clockedWeb } from './web.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -88,25 +88,47 @@ export const exitModuleNames = (granted: readonly string[] = []): string[] => [
   ...new Set([...[...builtinModuleNames, ...granted].flatMap(spellings), LIBRARY_MODULE]),
 ];
 
+/** What a granted module looks like, as the manifest keeps it. */
+export interface GrantShape {
+  readonly functions: readonly string[];
+  readonly values: readonly string[];
+}
+
+export const grantShape = (host: Record<string, unknown>): GrantShape => {
+  const keys = Object.keys(host).filter(k => k !== 'default');
+  return { functions: keys.filter(k => typeof host[k] === 'function'), values: keys.filter(k => typeof host[k] !== 'function') };
+};
+
+/** A module granted beyond the builtins: its shape, and the host module when this host has it. */
+export interface Grant extends GrantShape {
+  readonly host?: Record<string, unknown>;
+}
+
 /**
  * A granted host module: its functions become syscalls named
  * `module:<name>.<fn>` (recorded, checked, absorbed on replay), its other
- * values are copied once.
+ * values are copied in once through the membrane (never handed over, so
+ * the host's objects are neither shared nor frozen). On a host without the
+ * module, replay still works; live calls say what is missing.
  */
-const grantedModule = (membrane: Membrane, name: string, host: Record<string, unknown> | undefined): Namespace => {
+const grantedModule = (membrane: Membrane, name: string, grant: Grant): Namespace => {
+  const { host } = grant;
   const out: Record<string, unknown> = {};
-  const source = host ?? {};
-  for (const key of Object.keys(source)) {
-    const value = source[key];
-    if (key === 'default') continue;
-    out[key] =
-      typeof value === 'function'
-        ? (...args: unknown[]) =>
-            membrane.syscall(`module:${name}.${key}`, args, (...a) => {
-              if (!host) throw new Error(`module "${name}" was granted at build time but is not available on this host`);
-              return (value as (...x: unknown[]) => unknown)(...a);
-            })
-        : value;
+  const missing = () =>
+    new TypeError(`module "${name}" was granted to service "${membrane.name}" at build time but is not available on this host: pass it to restoreSnapshot({ modules: { '${name}': ... } })`);
+  for (const key of grant.functions) {
+    out[key] = (...args: unknown[]) =>
+      membrane.syscall(`module:${name}.${key}`, args, (...a) => {
+        const fn = host?.[key];
+        if (typeof fn !== 'function') throw missing();
+        return (fn as (...x: unknown[]) => unknown)(...a);
+      });
+  }
+  for (const key of grant.values) {
+    out[key] = membrane.syscall(`module:${name}.${key}`, [], () => {
+      if (!host) throw missing();
+      return host[key];
+    });
   }
   return namespaceOf(harden(out));
 };
@@ -118,8 +140,8 @@ export interface Endowments {
 }
 
 export interface EndowmentOptions {
-  /** Host modules granted to this service beyond the builtins. */
-  readonly granted?: Readonly<Record<string, Record<string, unknown> | undefined>>;
+  /** Modules granted to this service beyond the builtins. */
+  readonly granted?: Readonly<Record<string, Grant>>;
   /** Where the service's console output goes. */
   readonly print?: (text: string) => void;
   /** What `importService` inside the service does on the host (nested services). */
@@ -152,6 +174,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     fetch: makeFetch(membrane),
     Response: GuestResponse,
     process: guestProcess,
+    ...clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms)),
   };
 
   const modules: Record<string, Namespace> = {};
@@ -159,9 +182,22 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     modules[name] = ns;
     modules[`node:${name}`] = ns;
   };
-  for (const [name, mod] of Object.entries(pureModules)) add(name, namespaceOf(mod));
-  add('path/posix', namespaceOf(path.posix as unknown as Record<string, unknown>));
-  add('buffer', namespaceOf({ ...buffer, Buffer: guestBuffer() } as Record<string, unknown>));
+  for (const [name, mod] of Object.entries(pureModules)) add(name, namespaceOf(typeof mod === 'function' ? mod : Object.freeze({ ...mod })));
+  // path and url resolve relative paths against the working directory: the recorded one.
+  const cwd = () => membrane.syscall('process.cwd', [], () => process.cwd()) as string;
+  const guestPosix = Object.freeze({
+    ...path.posix,
+    resolve: (...parts: string[]) => path.posix.resolve(cwd(), ...parts),
+    relative: (from: string, to: string) => path.posix.relative(path.posix.resolve(cwd(), from), path.posix.resolve(cwd(), to)),
+  });
+  const guestPath = Object.freeze({ ...guestPosix, posix: guestPosix, win32: Object.freeze({ ...path.win32 }) });
+  add('path', namespaceOf(guestPath));
+  add('path/posix', namespaceOf(guestPosix));
+  add(
+    'url',
+    namespaceOf(Object.freeze({ ...url, pathToFileURL: (p: string, o?: Parameters<typeof url.pathToFileURL>[1]) => url.pathToFileURL(guestPath.resolve(p), o) })),
+  );
+  add('buffer', namespaceOf(Object.freeze({ ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc })));
   add('fs', namespaceOf(fs));
   add('fs/promises', namespaceOf(promises));
   add('crypto', namespaceOf(crypto.nodeCrypto));
@@ -176,8 +212,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       return hostImportService(spec as string, opts);
     });
   modules[LIBRARY_MODULE] = namespaceOf(harden({ importService }));
-  for (const [name, host] of Object.entries(options.granted ?? {})) {
-    const ns = grantedModule(membrane, name, host);
+  for (const [name, grant] of Object.entries(options.granted ?? {})) {
+    const ns = grantedModule(membrane, name, grant);
     for (const spelling of spellings(name)) modules[spelling] = ns;
   }
   return { globals, modules, timers };

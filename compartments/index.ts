@@ -5,5 +5,5 @@
  */
 export { archiveService, loadService, packageRootOf, explainLoadError } from './load.js';
 export type { LoadOptions, LoadedService } from './load.js';
-export { makeEndowments, exitModuleNames, builtinModuleNames } from './endowments.js';
-export type { Endowments, EndowmentOptions } from './endowments.js';
+export { makeEndowments, exitModuleNames, builtinModuleNames, grantShape } from './endowments.js';
+export type { Endowments, EndowmentOptions, Grant, GrantShape } from './endowments.js';

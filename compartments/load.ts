@@ -107,7 +107,7 @@ export const explainLoadError = (service: string, entry: string, error: unknown)
     const name = missing[1];
     return new SnapshotError(
       'MODULE_NOT_GRANTED',
-      `service "${service}" imports "${name}"${missing[2] ? ` (from ${missing[2]})` : ''}, which services are not given. ` +
+      `service "${service}" imports "${name}"${missing[2] ? ` (in package ${missing[2]})` : ''}, which services are not given. ` +
         `Grant it with importService(specifier, { modules: { '${name}': await import('${name}') } }) (its calls are then recorded), or remove the import. ` +
         `Builtins every service gets: see docs/environment.md.`,
       { cause: error, details: { service, module: name } },
@@ -115,6 +115,13 @@ export const explainLoadError = (service: string, entry: string, error: unknown)
   }
   if (/SES_HTML_COMMENT_REJECTED|SES_IMPORT_REJECTED|Possible (HTML comment|import expression) rejected/.test(message)) {
     return new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}": SES rejected a module's source: ${message}`, { cause: error, details: { service } });
+  }
+  if (/Cannot find package\.json|package\.json.*(name|must)|"name"/.test(message)) {
+    return new SnapshotError(
+      'SERVICE_LOAD_FAILED',
+      `service "${service}" failed to load from ${entry}: ${message}. A service lives in a package: put a package.json with a "name" (and "type": "module" for ESM) beside it or above it.`,
+      { cause: error, details: { service } },
+    );
   }
   if (error instanceof SnapshotError) return error;
   return new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}" failed to load from ${entry}: ${message}`, { cause: error, details: { service } });

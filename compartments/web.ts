@@ -67,3 +67,35 @@ export const guestBuffer = (): typeof HostBuffer => {
   });
   return bufferFacade;
 };
+
+/**
+ * The two web classes that read the host's clock, made per service:
+ * `Event#timeStamp` is the recorded monotonic clock at construction, and
+ * `AbortSignal.timeout(ms)` runs on the service's recorded timers.
+ */
+export const clockedWeb = (
+  perfNow: () => number,
+  setTimeout: (fn: () => void, ms: number) => unknown,
+): { Event: typeof Event; AbortSignal: typeof AbortSignal } => {
+  class GuestEvent extends Event {
+    readonly #timeStamp = perfNow();
+    get timeStamp(): number {
+      return this.#timeStamp;
+    }
+  }
+  harden(GuestEvent);
+  const timeout = (ms: number): AbortSignal => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+    return controller.signal;
+  };
+  const facade = new Proxy((() => {}) as unknown as typeof AbortSignal, {
+    get: (_target, key) => (key === 'timeout' ? timeout : Reflect.get(AbortSignal, key)),
+    has: (_target, key) => Reflect.has(AbortSignal, key),
+    set: () => false,
+    defineProperty: () => false,
+    deleteProperty: () => false,
+    setPrototypeOf: () => false,
+  });
+  return { Event: GuestEvent as typeof Event, AbortSignal: facade };
+};

@@ -16,7 +16,8 @@ export const inspectPath = (target: string): string => {
     lines.push(`      entry    ${s.entry}`);
     lines.push(`      archive  ${s.archive}  ${kib(s.archiveBytes)}  sha256 ${s.archiveSha256.slice(0, 16)}…`);
     lines.push(`      log      ${s.log}  ${kib(s.logBytes)}  ${s.events} events  sha256 ${s.logSha256.slice(0, 16)}…`);
-    if (s.granted.length) lines.push(`      granted  ${s.granted.join(', ')}`);
+    const granted = Object.keys(s.granted ?? {});
+    if (granted.length) lines.push(`      granted  ${granted.join(', ')}`);
     if (s.parent) lines.push(`      parent   ${s.parent} (imported it at build time)`);
     const held = new Map<string, number>();
     for (const ref of s.references ?? []) held.set(ref.service, (held.get(ref.service) ?? 0) + 1);

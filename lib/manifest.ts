@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
 import type { ServiceReference } from '../membrane/index.js';
+import type { GrantShape } from '../compartments/index.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
@@ -25,8 +26,8 @@ export interface ServiceManifest {
   readonly logSha256: string;
   readonly logBytes: number;
   readonly events: number;
-  /** Modules granted beyond the builtins (re-bound by name on restore). */
-  readonly granted: readonly string[];
+  /** Modules granted beyond the builtins, with their exports (re-bound by name on restore). */
+  readonly granted: Readonly<Record<string, GrantShape>>;
   /** The service that imported this one at build time (nested services); absent for the build script's. */
   readonly parent?: string;
   /** This service's references to other services' exports (re-bound on restore). */

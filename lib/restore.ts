@@ -15,6 +15,8 @@ export interface RestoreSnapshotOptions {
    * in-process only (calls to absent services fail with SERVICE_UNAVAILABLE).
    */
   readonly transport?: Transport;
+  /** Modules granted at build time that are not Node builtins, bound again by name. */
+  readonly modules?: Readonly<Record<string, Record<string, unknown>>>;
 }
 
 export interface RestoredSnapshot {
@@ -38,7 +40,7 @@ export const restoreSnapshot = async (options: RestoreSnapshotOptions): Promise<
   const local = new InProcessTransport();
   const prepared: PreparedService[] = [];
   for (const name of names) {
-    const service = await prepareService({ dir: options.dir, manifest: manifest.services[name], print: options.print, directory });
+    const service = await prepareService({ dir: options.dir, manifest: manifest.services[name], print: options.print, directory, granted: options.modules });
     local.add(name, service.membrane);
     prepared.push(service);
   }

@@ -7,7 +7,18 @@ import path from 'node:path';
 import { isBuiltin } from 'node:module';
 import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, fileSink } from '../replay-log/index.js';
 import { Directory, Journal, Membrane } from '../membrane/index.js';
-import { archiveService, loadService, makeEndowments, packageRootOf, type Endowments, type EndowmentOptions, type LoadOptions } from '../compartments/index.js';
+import {
+  archiveService,
+  grantShape,
+  loadService,
+  makeEndowments,
+  packageRootOf,
+  type Endowments,
+  type EndowmentOptions,
+  type Grant,
+  type GrantShape,
+  type LoadOptions,
+} from '../compartments/index.js';
 import { libraryVersion } from './version.js';
 import { readSnapshotFile, readVerified, sha256, verifyHash, type ServiceManifest } from './manifest.js';
 
@@ -62,7 +73,7 @@ export class RecordedService {
   readonly #entryRoot: string;
   readonly #archive: { file: string; sha256: string; bytes: number };
   readonly #logFile: string;
-  readonly #granted: string[];
+  readonly #granted: Record<string, GrantShape>;
   readonly #started: number;
   readonly #parent: string | undefined;
 
@@ -76,7 +87,7 @@ export class RecordedService {
     entryRoot: string;
     archive: { file: string; sha256: string; bytes: number };
     logFile: string;
-    granted: string[];
+    granted: Record<string, GrantShape>;
     started: number;
     parent: string | undefined;
   }) {
@@ -97,8 +108,9 @@ export class RecordedService {
   static async record(options: RecordOptions): Promise<RecordedService> {
     const started = performance.now();
     const { name, entry, outDir } = options;
-    const granted = Object.keys(options.granted ?? {});
-    const archive = await archiveService(name, entry, granted);
+    const grants: Record<string, Grant> = {};
+    for (const [moduleName, host] of Object.entries(options.granted ?? {})) grants[moduleName] = { ...grantShape(host), host };
+    const archive = await archiveService(name, entry, Object.keys(grants));
     const dir = path.join(outDir, name);
     fs.mkdirSync(dir, { recursive: true });
     const archiveFile = path.join(dir, 'archive.zip');
@@ -109,10 +121,10 @@ export class RecordedService {
     const entryRoot = packageRootOf(entry);
     const journal = new Journal({ service: name, record: writer });
     const { membrane, endowments } = await assemble(
-      { service: name, archive, entryRoot, granted },
+      { service: name, archive, entryRoot, granted: Object.keys(grants) },
       journal,
       options.directory,
-      { granted: options.granted, print: options.print, importService: options.importChild },
+      { granted: grants, print: options.print, importService: options.importChild },
     );
     let exports: ServiceExports;
     try {
@@ -131,7 +143,7 @@ export class RecordedService {
       entryRoot,
       archive: { file: archiveFile, sha256: archiveSha256, bytes: archive.byteLength },
       logFile,
-      granted,
+      granted: Object.fromEntries(Object.entries(grants).map(([moduleName, { functions, values }]) => [moduleName, { functions, values }])),
       started,
       parent: options.parent,
     });
@@ -243,13 +255,15 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
       details: { file: logFile },
     });
   }
-  const granted: Record<string, Record<string, unknown>> = { ...(options.granted ?? {}) };
-  for (const moduleName of manifest.granted) {
-    if (!(moduleName in granted) && isBuiltin(moduleName)) granted[moduleName] = (await import(moduleName)) as Record<string, unknown>;
+  // Granted modules are bound again by name: given by the caller, or Node's own builtin.
+  const grants: Record<string, Grant> = {};
+  for (const [moduleName, shape] of Object.entries(manifest.granted)) {
+    const host = options.granted?.[moduleName] ?? (isBuiltin(moduleName) ? ((await import(moduleName)) as Record<string, unknown>) : undefined);
+    grants[moduleName] = { ...shape, host };
   }
   const journal = new Journal({ service: name, replay: reader.cursor() });
-  const { membrane } = await assemble({ service: name, archive, entryRoot: manifest.entryRoot, granted: manifest.granted }, journal, options.directory, {
-    granted: Object.fromEntries(manifest.granted.map(moduleName => [moduleName, granted[moduleName]])),
+  const { membrane } = await assemble({ service: name, archive, entryRoot: manifest.entryRoot, granted: Object.keys(grants) }, journal, options.directory, {
+    granted: grants,
     print: options.print,
   });
   return {

@@ -149,12 +149,12 @@ export class Journal {
   sys(op: string, args: readonly Wire[], perform: () => Outcome): Outcome {
     const cursor = this.#cursor;
     if (cursor) {
-      const entry = this.#peekSyscall(() => describeEntry({ kind: 'sys', op, args, outcome: RETURNED }));
+      const entry = this.#peekSyscall(() => ({ kind: 'sys', op, args, outcome: RETURNED }));
       if (entry.kind === 'sys' && entry.op === op && wireEqual(entry.args, args)) {
         cursor.next();
         return entry.outcome;
       }
-      return this.diverge(describeEntry({ kind: 'sys', op, args, outcome: RETURNED }));
+      return this.diverge({ kind: 'sys', op, args, outcome: RETURNED });
     }
     this.#check();
     const outcome = perform();
@@ -166,12 +166,12 @@ export class Journal {
   send(target: Slot, method: string | null, args: readonly Wire[], perform: () => Outcome): Outcome {
     const cursor = this.#cursor;
     if (cursor) {
-      const entry = this.#peekSyscall(() => describeEntry({ kind: 'send', target, method, args, outcome: RETURNED }));
+      const entry = this.#peekSyscall(() => ({ kind: 'send', target, method, args, outcome: RETURNED }));
       if (entry.kind === 'send' && entry.target.side === target.side && entry.target.id === target.id && entry.method === method && wireEqual(entry.args, args)) {
         cursor.next();
         return entry.outcome;
       }
-      return this.diverge(describeEntry({ kind: 'send', target, method, args, outcome: RETURNED }));
+      return this.diverge({ kind: 'send', target, method, args, outcome: RETURNED });
     }
     this.#check();
     const outcome = perform();
@@ -183,12 +183,12 @@ export class Journal {
   ret(answer: number, ok: boolean, value: Wire): void {
     const cursor = this.#cursor;
     if (cursor) {
-      const entry = this.#peekSyscall(() => describeEntry({ kind: 'ret', answer, ok, value }));
+      const entry = this.#peekSyscall(() => ({ kind: 'ret', answer, ok, value }));
       if (entry.kind === 'ret' && entry.answer === answer && entry.ok === ok && wireEqual(entry.value, value)) {
         cursor.next();
         return;
       }
-      this.diverge(describeEntry({ kind: 'ret', answer, ok, value }));
+      this.diverge({ kind: 'ret', answer, ok, value });
     }
     this.#check();
     this.#writer?.entry({ kind: 'ret', answer, ok, value });
@@ -229,32 +229,33 @@ export class Journal {
   }
 
   /** Raise (and latch) a divergence: the service did `actual` where the log says otherwise. */
-  diverge(actual: string): never {
+  diverge(actual: Entry | string): never {
     if (this.#divergence) throw this.#divergence;
     const cursor = this.#cursor;
     let expected = 'the end of the log';
     if (cursor && !cursor.done) {
       try {
-        expected = describeEntry(cursor.peek());
+        expected = describeEntry(cursor.peek(), true);
       } catch (cause) {
         expected = `an undecodable entry (${String(cause)})`;
       }
     }
+    const [shownExpected, shownActual] = focus(expected, typeof actual === 'string' ? actual : describeEntry(actual, true));
     const index = cursor?.index ?? this.index;
     const stack = serviceStack(new Error('here').stack ?? '');
     const error = new SnapshotError(
       'REPLAY_DIVERGED',
-      `service "${this.service}" diverged from its replay log at event ${index}:\n  expected: ${expected}\n  actual:   ${actual}\n  last delivery: ${this.#lastDelivery}\n` +
+      `service "${this.service}" diverged from its replay log at event ${index}:\n  expected: ${shownExpected}\n  actual:   ${shownActual}\n  last delivery: ${this.#lastDelivery}\n` +
         `The service's code or inputs differ from the build (changed sources, a different archive, or nondeterminism the membrane does not see). Rebuild the snapshot.` +
         (stack ? `\n  service stack:\n${stack}` : ''),
-      { details: { service: this.service, index, expected, actual, stack } },
+      { details: { service: this.service, index, expected, actual: typeof actual === 'string' ? actual : describeEntry(actual, true), stack } },
     );
     this.#divergence = error;
     for (const listener of this.#divergenceListeners) listener(error);
     throw error;
   }
 
-  #peekSyscall(what: () => string): Entry {
+  #peekSyscall(what: () => Entry): Entry {
     const cursor = this.#cursor as LogCursor;
     if (this.#divergence) throw this.#divergence;
     if (cursor.done) return this.diverge(what());
@@ -265,6 +266,17 @@ export class Journal {
     if (this.#divergence) throw this.#divergence;
   }
 }
+
+const SHOWN = 160;
+
+/** Both descriptions cut to a window around their first difference, so it shows. */
+const focus = (expected: string, actual: string): [string, string] => {
+  let at = 0;
+  while (at < expected.length && at < actual.length && expected[at] === actual[at]) at += 1;
+  const from = at > SHOWN / 2 ? at - 40 : 0;
+  const cut = (text: string) => `${from > 0 ? '…' : ''}${text.slice(from, from + SHOWN)}${text.length > from + SHOWN ? '…' : ''}`;
+  return [cut(expected), cut(actual)];
+};
 
 /** The frames of a stack that belong to service code (not this library, not Node). */
 const serviceStack = (stack: string): string =>

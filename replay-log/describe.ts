@@ -3,22 +3,26 @@ import { describeWire } from './wire.js';
 import type { Entry, Outcome } from './entries.js';
 import type { LogReader } from './reader.js';
 
-const args = (values: readonly unknown[]): string => values.map(v => describeWire(v, 60)).join(', ');
-
-const outcome = (o: Outcome): string => {
-  if (o.type === 'async') return ` -> promise #${o.promise}`;
-  if (o.type === 'throw') return ` -> throws ${describeWire(o.value, 80)}`;
-  return o.value === undefined ? '' : ` -> ${describeWire(o.value, 80)}`;
-};
-
-export const describeEntry = (entry: Entry): string => {
+/**
+ * One line for an entry. `wide` renders values whole (divergence reports,
+ * where the difference may lie anywhere); otherwise values are abridged.
+ */
+export const describeEntry = (entry: Entry, wide = false): string => {
+  const budget = wide ? 1_000_000 : 80;
+  const value = (v: unknown) => describeWire(v, budget, wide);
+  const args = (values: readonly unknown[]): string => values.map(v => describeWire(v, wide ? budget : 60, wide)).join(', ');
+  const outcome = (o: Outcome): string => {
+    if (o.type === 'async') return ` -> promise #${o.promise}`;
+    if (o.type === 'throw') return ` -> throws ${value(o.value)}`;
+    return o.value === undefined ? '' : ` -> ${value(o.value)}`;
+  };
   switch (entry.kind) {
     case 'start':
       return 'deliver start (module evaluation)';
     case 'call':
       return `deliver call #${entry.target}${entry.method === null ? '' : `.${entry.method}`}(${args(entry.args)}) answer #${entry.answer}`;
     case 'settle':
-      return `deliver settle promise #${entry.promise} ${entry.ok ? 'fulfilled' : 'rejected'} ${describeWire(entry.value, 80)}`;
+      return `deliver settle promise #${entry.promise} ${entry.ok ? 'fulfilled' : 'rejected'} ${value(entry.value)}`;
     case 'timer':
       return `deliver timer #${entry.timer} fired`;
     case 'now':
@@ -34,7 +38,7 @@ export const describeEntry = (entry: Entry): string => {
     case 'send':
       return `${describeWire(entry.target)}${entry.method === null ? '' : `.${entry.method}`}(${args(entry.args)})${outcome(entry.outcome)}`;
     case 'ret':
-      return `answer #${entry.answer} ${entry.ok ? 'returns' : 'throws'} ${describeWire(entry.value, 80)}`;
+      return `answer #${entry.answer} ${entry.ok ? 'returns' : 'throws'} ${value(entry.value)}`;
     default:
       return 'unknown entry';
   }

@@ -138,7 +138,7 @@ export class LogReader {
       const start = cursor.position;
       const index = cursor.index;
       const entry = cursor.next();
-      yield { index, offset, size: cursor.position - start, entry };
+      yield { index, offset, size: cursor.entryEnd - start, entry };
     }
   }
 }
@@ -225,6 +225,7 @@ export class LogCursor {
     this.#peeked = entry;
     this.#peekedAt = at;
     this.#peekedEnd = this.position;
+    this.#peekedEntryEnd = this.entryEnd;
     this.position = at;
     this.index = index;
     return entry;
@@ -234,6 +235,7 @@ export class LogCursor {
     if (this.#peekedAt === this.position && this.#peeked) {
       const entry = this.#peeked;
       this.position = this.#peekedEnd;
+      this.entryEnd = this.#peekedEntryEnd;
       this.index += 1;
       this.#peeked = undefined;
       return entry;
@@ -244,6 +246,7 @@ export class LogCursor {
   #peeked: Entry | undefined;
   #peekedAt = -1;
   #peekedEnd = -1;
+  #peekedEntryEnd = -1;
   /** Op names defined so far, by index. */
   readonly #ops: string[] = [];
   /** Op name definitions before this position have been read. */
@@ -272,9 +275,9 @@ export class LogCursor {
     let entry: Entry | undefined;
     switch (tag) {
       case TAG_NOW:
-        return { kind: 'now', value: this.takeFloat() };
       case TAG_PERF:
-        return { kind: 'perf', value: this.takeFloat() };
+        this.entryEnd = at + 9;
+        return { kind: tag === TAG_NOW ? 'now' : 'perf', value: this.takeFloat() };
       case TAG_SEED:
         this.#check(at + 1 + SEED_BYTES <= this.#length, at);
         entry = { kind: 'seed', seed: Uint8Array.prototype.slice.call(this.#body, at + 1, at + 1 + SEED_BYTES) };
@@ -311,9 +314,13 @@ export class LogCursor {
         this.#check(false, at);
     }
     this.index += 1;
+    this.entryEnd = this.position;
     this.#skipDefs();
     return entry as Entry;
   }
+
+  /** Where the last decoded entry ended (before any op name definitions after it). */
+  entryEnd = 0;
 
   #unpack(at: number, start: number, length: number): unknown {
     this.#check(start + length <= this.#length, at);

@@ -92,14 +92,14 @@ const toBytes = (v: ArrayBufferView | ArrayBuffer): Uint8Array =>
   v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
 /** A short, readable rendering of a wire value for messages and `inspect`. */
-export const describeWire = (value: unknown, budget = 120): string => {
-  const text = render(value, 3);
+export const describeWire = (value: unknown, budget = 120, wide = false): string => {
+  const text = render(value, wide ? 8 : 3, wide ? 100_000 : 80);
   return text.length > budget ? `${text.slice(0, budget - 1)}…` : text;
 };
 
-const render = (v: unknown, depth: number): string => {
+const render = (v: unknown, depth: number, cap: number): string => {
   if (v === undefined) return 'undefined';
-  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 79)}…` : v);
+  if (typeof v === 'string') return JSON.stringify(v.length > cap ? `${v.slice(0, cap - 1)}…` : v);
   if (typeof v !== 'object' || v === null) return String(v);
   if (v instanceof Slot) return `<${v.side === 'guest' ? 'service' : 'host'} ref #${v.id}${v.iface ? ` ${v.iface}` : ''}>`;
   if (v instanceof Tagged) {
@@ -109,16 +109,16 @@ const render = (v: unknown, depth: number): string => {
       const e = v.payload as ErrorRecord;
       return `${e.name}(${JSON.stringify(e.message)})`;
     }
-    return `${v.tag}(${depth > 0 ? render(v.payload, depth - 1) : '…'})`;
+    return `${v.tag}(${depth > 0 ? render(v.payload, depth - 1, cap) : '…'})`;
   }
   if (isView(v)) return `${v.constructor.name}(${v.byteLength} bytes)`;
   if (v instanceof ArrayBuffer) return `ArrayBuffer(${v.byteLength} bytes)`;
   if (v instanceof Date) return `Date(${Number.isNaN(v.getTime()) ? 'invalid' : v.toISOString()})`;
   if (depth <= 0) return Array.isArray(v) ? '[…]' : '{…}';
-  if (Array.isArray(v)) return `[${v.map(x => render(x, depth - 1)).join(', ')}]`;
-  if (v instanceof Set) return `Set(${render([...v], depth - 1)})`;
+  if (Array.isArray(v)) return `[${v.map(x => render(x, depth - 1, cap)).join(', ')}]`;
+  if (v instanceof Set) return `Set(${render([...v], depth - 1, cap)})`;
   if (v instanceof RegExp) return String(v);
   return `{${Object.entries(v)
-    .map(([k, x]) => `${k}: ${render(x, depth - 1)}`)
+    .map(([k, x]) => `${k}: ${render(x, depth - 1, cap)}`)
     .join(', ')}}`;
 };

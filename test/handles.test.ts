@@ -36,3 +36,23 @@ t.test('a granted module is recorded at build time and bound again by name on re
   t.equal(live.code, 0, live.stderr);
   t.same(lastJson(live), 'granted\n', 'live after restore: the real child_process of this host');
 });
+
+t.test('host state the membrane once missed is recorded: cwd, Event timestamps, AbortSignal.timeout, signatures', async t => {
+  const out = path.join(work, 'holes');
+  const built = await snapshot(['build', 'build-holes.mjs', '--out', out], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  const { state, hostJoin } = lastJson(built) as { state: Record<string, unknown>; hostJoin: string };
+  t.equal(hostJoin, 'a/b', 'a service cannot change path.join for the host');
+  t.equal(state.mutation, 'TypeError');
+  t.equal(state.keygen, 'DETERMINISM_VIOLATION', 'key generation is refused');
+  t.match(state.resolved, /fixtures\/misc\/rel$/);
+  const target = moveToTarget(out);
+  // Another working directory, another process: the replay must not notice.
+  const verified = await snapshot(['verify', target], { cwd: tempDir('elsewhere') });
+  t.equal(verified.code, 0, verified.stdout + verified.stderr);
+  const restored = await snapshot(['restore', target, '--call', 'holes.describe'], { cwd: tempDir('elsewhere') });
+  t.same(lastJson(restored), state, 'same state, ECDSA signature included');
+  const live = await snapshot(['restore', target, '--call', 'holes.greetAgain']);
+  t.equal(live.code, 1);
+  t.match(live.stderr, /module "greeter" was granted to service "holes" at build time but is not available on this host: pass it to restoreSnapshot\(\{ modules/);
+});
