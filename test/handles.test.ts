@@ -41,7 +41,7 @@ t.test('host state the membrane once missed is recorded: cwd, Event timestamps, 
   const out = path.join(work, 'holes');
   const built = await snapshot(['build', 'build-holes.mjs', '--out', out], { cwd: fixture('misc') });
   t.equal(built.code, 0, built.stderr);
-  const { state, hostJoin } = lastJson(built) as { state: Record<string, unknown>; hostJoin: string };
+  const { state, hostJoin } = JSON.parse(built.stdout.split('\n')[0]) as { state: Record<string, unknown>; hostJoin: string };
   t.equal(hostJoin, 'a/b', 'a service cannot change path.join for the host');
   t.equal(state.mutation, 'TypeError');
   t.equal(state.keygen, 'DETERMINISM_VIOLATION', 'key generation is refused');
