@@ -34,7 +34,7 @@ const floor = async (dir: string, fixture: string): Promise<{ ms: number }> => {
   const started = performance.now();
   const manifest = readManifest(dir).services[spec.service];
   const archive = fs.readFileSync(path.join(dir, manifest.archive));
-  const loaded = await loadService({ service: spec.service, archive, entryRoot: manifest.entryRoot, granted: manifest.granted });
+  const loaded = await loadService({ service: spec.service, archive, entryRoot: manifest.entryRoot, granted: Object.keys(manifest.granted) });
   const journal = new Journal({ service: spec.service });
   let endowments: Endowments | undefined;
   const membrane = new Membrane({

@@ -58,6 +58,12 @@
  *     recorded values: 8 bytes per number, the length of strings and
  *     buffers; accounting.ts says exactly what counts) and against the same
  *     entries as JSON lines. Goal: log <= 1.15x raw payload.
+ *
+ * (f) Multi-service apps. A live call from the host into one service that
+ *     calls another (fixtures/pair: front.ping -> back.echo, both restored
+ *     in this process) against a direct async function call; and the
+ *     restore time of the three-service example (examples/app, four logs
+ *     replayed in one cold process) against its build time.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -333,6 +339,62 @@ await section('(d) restore time of realistic services, cold processes (restore v
   out(`    floor: floor-child.ts, live from the same archive, fetch answered from memory, timers at once, files from the page cache;`);
   out(`    both in plain node, alternating, median of ${CHILD_REPS} cold processes each; build: median of ${BUILD_REPS} \`snapshot build\` runs.`);
   out('    A restore also skips the host side of each syscall (file reads, host entropy), so it can come in under the floor.');
+});
+
+// ---- (f) multi-service: live calls between services, restore of a whole app ------------
+
+const CROSS_CALLS = 20_000;
+
+await section('(f) multi-service apps: a live call across two membranes, and restoring the three-service example', async () => {
+  // A live call from the host into `front`, which calls `back` and returns its answer:
+  // host -> front (a delivery) -> back (a syscall of front, a delivery of back) -> back to the host.
+  const pairDir = path.join(tempDir('pair'), 'snapshot');
+  await runNodeOk([cliPath, 'build', path.join(benchDir, 'fixtures', 'pair', 'build.mjs'), '--out', pairDir]);
+  const { restoreSnapshot } = (await import(path.join(repo, 'dist', 'lib', 'index.js'))) as typeof import('../lib/index.js');
+  const restored = await restoreSnapshot({ dir: pairDir, print: () => {} });
+  const ping = restored.services.get('front')?.exports.ping as (v: number) => Promise<number>;
+  const direct = async (v: number): Promise<number> => v;
+  const timeCalls = async (fn: (v: number) => Promise<number>): Promise<number> => {
+    const t0 = performance.now();
+    let sum = 0;
+    for (let i = 0; i < CROSS_CALLS; i += 1) sum += await fn(i);
+    if (sum !== (CROSS_CALLS * (CROSS_CALLS - 1)) / 2) throw new Error('wrong answers');
+    return performance.now() - t0;
+  };
+  await timeCalls(ping);
+  const crossed: number[] = [];
+  const directs: number[] = [];
+  for (let i = 0; i < REPS; i += 1) {
+    crossed.push(await timeCalls(ping));
+    directs.push(await timeCalls(direct));
+  }
+  const perCross = (median(crossed) * 1000) / CROSS_CALLS;
+  const perDirect = (median(directs) * 1000) / CROSS_CALLS;
+  out(
+    table([
+      ['call', 'per call', 'calls/s'],
+      ['front.ping(i) -> back.echo(i), live, in process', `${perCross.toFixed(2)} us`, rate(1e6 / perCross)],
+      ['baseline: a direct async function call', `${perDirect.toFixed(3)} us`, rate(1e6 / perDirect)],
+    ]),
+  );
+  out(`    ${ratio(perCross / perDirect)} a direct call; each crossing waits for a turn (setImmediate) of the service it enters. ${int(CROSS_CALLS)} calls, median of ${REPS}.`);
+
+  const appDir = path.join(tempDir('app'), 'snapshot');
+  const builds = await buildTimes(path.join(repo, 'examples', 'app', 'build.mjs'), appDir);
+  const restores: number[] = [];
+  let events = 0;
+  for (let i = 0; i < CHILD_REPS; i += 1) {
+    const run = lastJson<{ ok: boolean; events: number; ms: number }>(await runNodeOk([cliPath, 'restore', appDir, '--replay-only', '--json']));
+    restores.push(run.ms);
+    events = run.events;
+  }
+  out(
+    table([
+      ['app', 'services', 'events', 'build', 'restore (all, one process)', 'restore/build'],
+      ['examples/app', '4', int(events), ms(median(builds)), ms(median(restores)), ratio(median(restores) / median(builds))],
+    ]),
+  );
+  out(`    runs (ms, sorted): restore ${spread(restores)}, build ${spread(builds)}`);
 });
 
 // ---- (e) log size ------------------------------------------------------------------
