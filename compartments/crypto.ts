@@ -175,6 +175,7 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     getCiphers: hostCrypto.getCiphers,
     hash: (hostCrypto as unknown as { hash?: unknown }).hash,
     constants: hostCrypto.constants,
+    KeyObject: hostCrypto.KeyObject,
     generateKeyPairSync: refusedKeygen('generateKeyPairSync'),
     generateKeyPair: refusedKeygen('generateKeyPair'),
     generateKeySync: refusedKeygen('generateKeySync'),

@@ -12,10 +12,12 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { makeArchive } from '@endo/compartment-mapper/archive.js';
 import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
+import { mapNodeModules } from '@endo/compartment-mapper/node-modules.js';
 import { makeReadPowers } from '@endo/compartment-mapper/node-powers.js';
 import { SnapshotError } from '../replay-log/index.js';
 import { exitModuleNames } from './endowments.js';
 import { typescriptOptions } from './typescript.js';
+import { evasiveTransforms } from './evasion.js';
 
 const readPowers = makeReadPowers({ fs, url, crypto });
 
@@ -24,7 +26,21 @@ const stubs = (names: readonly string[]): Record<string, object> => Object.fromE
 /** Build the archive of a service entry module (a file URL). */
 export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
   try {
-    return await makeArchive(readPowers, entry, { modules: stubs(exitModuleNames(granted)), dev: false, ...typescriptOptions() } as Parameters<typeof makeArchive>[2]);
+    // Every package may use and extend its globals, as in Node: compartment-mapper
+    // freezes a package's globalThis unless its policy says otherwise (zod
+    // keeps its configuration there). A first crawl names the packages.
+    const options = { modules: stubs(exitModuleNames(granted)), dev: false, ...typescriptOptions() } as unknown as Parameters<typeof mapNodeModules>[2];
+    const map = await mapNodeModules(readPowers, entry, options);
+    const open = { globals: 'any', packages: 'any', builtins: 'any', noGlobalFreeze: true } as const;
+    const resources: Record<string, typeof open> = {};
+    for (const compartment of Object.values(map.compartments) as Array<{ label: string }>) {
+      if (compartment.label !== '$root$') resources[compartment.label] = open;
+    }
+    return await makeArchive(readPowers, entry, {
+      ...options,
+      policy: { entry: open, resources },
+      moduleTransforms: evasiveTransforms(),
+    } as unknown as Parameters<typeof makeArchive>[2]);
   } catch (error) {
     throw explainLoadError(service, entry, error);
   }

@@ -13,6 +13,7 @@
 import { createRequire } from 'node:module';
 import { defaultParserForLanguage } from '@endo/compartment-mapper/archive-parsers.js';
 import { SnapshotError } from '../replay-log/index.js';
+import { evade } from './evasion.js';
 
 type Parser = (typeof defaultParserForLanguage)['mjs'];
 type ParseArgs = Parameters<Parser['parse']>;
@@ -50,7 +51,7 @@ const typescriptParser = (base: Parser): Parser => ({
   ...base,
   parse: (...args: ParseArgs) => {
     const [bytes, specifier, location, ...rest] = args;
-    const javascript = encoder.encode(stripTypes(decoder.decode(bytes), location));
+    const javascript = encoder.encode(evade(stripTypes(decoder.decode(bytes), location), base === defaultParserForLanguage.cjs ? 'script' : 'module', location));
     return base.parse(javascript, specifier, location, ...rest);
   },
 });

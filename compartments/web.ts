@@ -24,9 +24,15 @@ export const pureGlobals = (): Record<string, unknown> => {
     Headers,
     DOMException,
   };
+  // SES no longer shares the float typed arrays with compartments; Intl is
+  // as deterministic as the pinned locale and time zone (see lockdown.ts).
+  const more: Record<string, unknown> = { Float32Array, Float64Array, Intl };
+  const float16 = (globalThis as Record<string, unknown>).Float16Array;
+  if (typeof float16 === 'function') more.Float16Array = float16;
   for (const value of Object.values(classes)) harden(value);
   shared = {
     ...classes,
+    ...more,
     atob: harden(atob),
     btoa: harden(btoa),
     structuredClone: harden(structuredClone),

@@ -26,6 +26,8 @@ const packages = [
   'he', 'immer', 'immutable', 'joi', 'js-yaml', 'json5', 'lodash', 'lodash-es', 'mime', 'ms', 'mustache',
   'nanoid', 'object-hash', 'p-limit', 'papaparse', 'pluralize', 'query-string', 'rxjs', 'seedrandom',
   'slugify', 'superstruct', 'ulid', 'underscore', 'uuid', 'valibot', 'validator',
+  // These need the evasive transform, Intl, Float64Array or an unfrozen package global.
+  'marked', 'zod', 'moment', 'ajv', 'luxon', 'crypto-js', 'bignumber.js',
 ];
 
 const UUID = (version: number) => new RegExp(`^[0-9a-f]{8}-[0-9a-f]{4}-${version}[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`);
@@ -53,7 +55,7 @@ t.before(async () => {
 t.test('the build ran every package inside its services', async t => {
   t.same(Object.keys(built).sort(), [...packages].sort());
   const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
-  t.same(Object.keys(manifest.services).sort(), ['core', 'formats', 'packages', 'schemas', 'text', 'time', 'utilities']);
+  t.same(Object.keys(manifest.services).sort(), ['core', 'evasive', 'formats', 'packages', 'schemas', 'text', 'time', 'utilities']);
   t.same(fs.readdirSync(path.dirname(target)), ['snapshot'], 'only the snapshot travelled to the target');
   const core = fs.readFileSync(path.join(target, 'core', 'archive.zip')).toString('latin1');
   for (const file of [/lodash-v[\d.]+\/lodash\.js/, /uuid-v[\d.]+\/dist\/v4\.js/, /date-fns-v[\d.]+\/format\.js/, /immer-v[\d.]+\/dist\/immer\.mjs/]) {
@@ -155,4 +157,15 @@ t.test('deterministic results equal what the packages compute on the host', asyn
   t.same(built['csv-parse'].records[0].a, 1);
   t.equal(built['object-hash'].stable, true);
   t.same(built.immutable.deep, { a: { b: [9, 2] } });
+});
+
+t.test('packages that need the evasive transform, Intl, float arrays or their own globals', async t => {
+  t.match(built.marked.html, /<h1>Built \d{4}-.*<\/h1>\n<!-- a comment -->/, 'marked (its sources hold "<!--")');
+  t.same(built.zod.issues, ['id', 'total', 'at'], 'zod (global configuration)');
+  t.equal(built.zod.good, true);
+  t.equal(built.luxon.zone, 'UTC', 'luxon (Intl, pinned to UTC)');
+  t.same([built.ajv.valid, built.ajv.invalid], [true, false], 'ajv (compiled validators)');
+  t.match(built['crypto-js'].salt, /^[0-9a-f]{32}$/, 'crypto-js (Float64Array, crypto randomness)');
+  t.equal(built['bignumber.js'].sum, '0.3');
+  for (const name of ['marked', 'zod', 'moment', 'ajv', 'luxon', 'crypto-js', 'bignumber.js']) t.same(restored[name], built[name], `${name} replays to the build's result`);
 });
