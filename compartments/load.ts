@@ -129,8 +129,15 @@ export const explainLoadError = (service: string, entry: string, error: unknown)
       { cause: error, details: { service, module: name } },
     );
   }
-  if (/SES_HTML_COMMENT_REJECTED|SES_IMPORT_REJECTED|Possible (HTML comment|import expression) rejected/.test(message)) {
-    return new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}": SES rejected a module's source: ${message}`, { cause: error, details: { service } });
+  const rejected = /Possible (HTML comment|import expression|direct eval expression) rejected at (\S+?):(\d+)/.exec(message);
+  if (rejected) {
+    const [, rule, file, line] = rejected;
+    const where = file === '<unknown>' ? `line ${line} of one of its CommonJS modules` : `${file}:${line}`;
+    const advice =
+      rule === 'direct eval expression'
+        ? 'SES refuses direct eval (eval(...) called by name): use (0, eval)(...) or new Function(...), or use another package.'
+        : 'SES refuses this text outside comments and strings (those are rewritten at build time); rewrite the expression or use another package.';
+    return new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}": SES rejected a ${rule} at ${where}. ${advice}`, { cause: error, details: { service, file, line: Number(line), rule } });
   }
   if (/Cannot find package\.json|package\.json.*(name|must)|"name"/.test(message)) {
     return new SnapshotError(
@@ -140,5 +147,15 @@ export const explainLoadError = (service: string, entry: string, error: unknown)
     );
   }
   if (error instanceof SnapshotError) return error;
-  return new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}" failed to load from ${entry}: ${message}`, { cause: error, details: { service } });
+  // An error thrown while a module evaluated: say where, and what usually causes it.
+  const frame = error instanceof Error ? (error.stack ?? '').split('\n').find(l => /^\s+at /.test(l) && !/node:internal|\/(ses|@endo)\/|\/dist\/(compartments|membrane|lib)\//.test(l)) : undefined;
+  const hint =
+    error instanceof TypeError || error instanceof ReferenceError
+      ? ' A package that reaches for a global services do not get (window, document, XMLHttpRequest, ...) fails like this: docs/environment.md lists what services get; grant a module with importService(spec, { modules }).'
+      : '';
+  return new SnapshotError(
+    'SERVICE_LOAD_FAILED',
+    `service "${service}" failed to load from ${entry}: ${message}${frame ? ` (${frame.trim()})` : ''}.${hint}`,
+    { cause: error, details: { service } },
+  );
 };
