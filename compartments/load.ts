@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import url from 'node:url';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { makeArchive } from '@endo/compartment-mapper/archive.js';
+import { makeArchiveFromMap } from '@endo/compartment-mapper/archive-lite.js';
+import { defaultParserForLanguage } from '@endo/compartment-mapper/archive-parsers.js';
 import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
 import { mapNodeModules } from '@endo/compartment-mapper/node-modules.js';
 import { makeReadPowers } from '@endo/compartment-mapper/node-powers.js';
@@ -26,21 +27,25 @@ const stubs = (names: readonly string[]): Record<string, object> => Object.fromE
 /** Build the archive of a service entry module (a file URL). */
 export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
   try {
-    // Every package may use and extend its globals, as in Node: compartment-mapper
+    // One crawl of node_modules, then the archive from that map. Every
+    // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
-    // keeps its configuration there). A first crawl names the packages.
-    const options = { modules: stubs(exitModuleNames(granted)), dev: false, ...typescriptOptions() } as unknown as Parameters<typeof mapNodeModules>[2];
-    const map = await mapNodeModules(readPowers, entry, options);
+    // keeps its configuration there), so each compartment gets an open policy.
+    const typescript = typescriptOptions();
+    const parserForLanguage = { ...defaultParserForLanguage, ...typescript.parserForLanguage };
+    const map = await mapNodeModules(readPowers, entry, { ...typescript, dev: false, languages: Object.keys(parserForLanguage) } as unknown as Parameters<typeof mapNodeModules>[2]);
     const open = { globals: 'any', packages: 'any', builtins: 'any', noGlobalFreeze: true } as const;
     const resources: Record<string, typeof open> = {};
-    for (const compartment of Object.values(map.compartments) as Array<{ label: string }>) {
+    for (const compartment of Object.values(map.compartments) as Array<{ label: string; policy?: unknown }>) {
+      compartment.policy = open;
       if (compartment.label !== '$root$') resources[compartment.label] = open;
     }
-    return await makeArchive(readPowers, entry, {
-      ...options,
+    return await makeArchiveFromMap(readPowers, map, {
+      modules: stubs(exitModuleNames(granted)),
+      parserForLanguage,
       policy: { entry: open, resources },
       moduleTransforms: evasiveTransforms(),
-    } as unknown as Parameters<typeof makeArchive>[2]);
+    } as unknown as Parameters<typeof makeArchiveFromMap>[2]);
   } catch (error) {
     throw explainLoadError(service, entry, error);
   }
