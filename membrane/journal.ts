@@ -91,26 +91,22 @@ export class Journal {
   // ---- fast kinds ---------------------------------------------------------
 
   now(real: () => number): number {
-    const cursor = this.#cursor;
-    if (cursor) {
-      if (cursor.tag === TAG_NOW) return cursor.takeFloat();
-      return this.diverge('Date.now()');
-    }
-    this.#check();
-    const value = real();
-    this.#writer?.now(value);
-    return value;
+    return this.#clock(TAG_NOW, 'Date.now()', real);
   }
 
   perf(real: () => number): number {
+    return this.#clock(TAG_PERF, 'performance.now()', real);
+  }
+
+  #clock(tag: typeof TAG_NOW | typeof TAG_PERF, what: string, real: () => number): number {
     const cursor = this.#cursor;
     if (cursor) {
-      if (cursor.tag === TAG_PERF) return cursor.takeFloat();
-      return this.diverge('performance.now()');
+      if (cursor.tag === tag) return cursor.takeFloat();
+      return this.diverge(what);
     }
     this.#check();
     const value = real();
-    this.#writer?.perf(value);
+    this.#writer?.clock(tag, value);
     return value;
   }
 
@@ -240,7 +236,8 @@ export class Journal {
         expected = `an undecodable entry (${String(cause)})`;
       }
     }
-    const [shownExpected, shownActual] = focus(expected, typeof actual === 'string' ? actual : describeEntry(actual, true));
+    const actualText = typeof actual === 'string' ? actual : describeEntry(actual, true);
+    const [shownExpected, shownActual] = focus(expected, actualText);
     const index = cursor?.index ?? this.index;
     const stack = serviceStack(new Error('here').stack ?? '');
     const error = new SnapshotError(
@@ -248,7 +245,7 @@ export class Journal {
       `service "${this.service}" diverged from its replay log at event ${index}:\n  expected: ${shownExpected}\n  actual:   ${shownActual}\n  last delivery: ${this.#lastDelivery}\n` +
         `The service's code or inputs differ from the build (changed sources, a different archive, or nondeterminism the membrane does not see). Rebuild the snapshot.` +
         (stack ? `\n  service stack:\n${stack}` : ''),
-      { details: { service: this.service, index, expected, actual: typeof actual === 'string' ? actual : describeEntry(actual, true), stack } },
+      { details: { service: this.service, index, expected, actual: actualText, stack } },
     );
     this.#divergence = error;
     for (const listener of this.#divergenceListeners) listener(error);

@@ -100,11 +100,20 @@ export class LogWriter {
   }
 
   now(value: number): void {
-    this.#float(TAG_NOW, value);
+    this.clock(TAG_NOW, value);
   }
 
   perf(value: number): void {
-    this.#float(TAG_PERF, value);
+    this.clock(TAG_PERF, value);
+  }
+
+  /** A clock read: `now` or `perf`, by tag. */
+  clock(tag: typeof TAG_NOW | typeof TAG_PERF, value: number): void {
+    this.#reserve(9);
+    this.#view.setUint8(this.#pos, tag);
+    this.#view.setFloat64(this.#pos + 1, value, true);
+    this.#pos += 9;
+    this.#counted();
   }
 
   seed(seed: Uint8Array): void {
@@ -117,11 +126,7 @@ export class LogWriter {
   }
 
   random(bytes: Uint8Array): void {
-    this.#reserve(1 + 5 + bytes.byteLength);
-    this.#view.setUint8(this.#pos++, TAG_RANDOM);
-    this.#varuint(bytes.byteLength);
-    this.#buf.set(bytes, this.#pos);
-    this.#pos += bytes.byteLength;
+    this.#blob(TAG_RANDOM, bytes);
     this.#counted();
   }
 
@@ -137,15 +142,9 @@ export class LogWriter {
         return this.random(entry.bytes);
       case 'sys':
         return this.sys(entry.op, entry.args, entry.outcome);
-      default: {
-        const body = this.#scratch.encode(entryToTuple(entry));
-        this.#reserve(1 + 5 + body.byteLength);
-        this.#view.setUint8(this.#pos++, TAG_MSG);
-        this.#varuint(body.byteLength);
-        this.#buf.set(body, this.#pos);
-        this.#pos += body.byteLength;
+      default:
+        this.#blob(TAG_MSG, this.#scratch.encode(entryToTuple(entry)));
         return this.#counted();
-      }
     }
   }
 
@@ -155,20 +154,9 @@ export class LogWriter {
     if (index === undefined) {
       index = this.#ops.size;
       this.#ops.set(op, index);
-      const name = Buffer.from(op, 'utf8');
-      this.#reserve(1 + 5 + name.byteLength);
-      this.#view.setUint8(this.#pos++, TAG_OPNAME);
-      this.#varuint(name.byteLength);
-      this.#buf.set(name, this.#pos);
-      this.#pos += name.byteLength;
+      this.#blob(TAG_OPNAME, Buffer.from(op, 'utf8')); // a definition, not an event
     }
-    const body = this.#scratch.encode(sysTuple(args, outcome));
-    this.#reserve(1 + 10 + body.byteLength);
-    this.#view.setUint8(this.#pos++, TAG_SYS);
-    this.#varuint(index);
-    this.#varuint(body.byteLength);
-    this.#buf.set(body, this.#pos);
-    this.#pos += body.byteLength;
+    this.#blob(TAG_SYS, this.#scratch.encode(sysTuple(args, outcome)), index);
     this.#counted();
   }
 
@@ -201,17 +189,19 @@ export class LogWriter {
     this.#sink.close();
   }
 
-  #float(tag: number, value: number): void {
-    this.#reserve(9);
-    this.#view.setUint8(this.#pos, tag);
-    this.#view.setFloat64(this.#pos + 1, value, true);
-    this.#pos += 9;
-    this.#counted();
-  }
-
   #counted(): void {
     this.#events += 1;
     if (this.#pos >= FLUSH_AT) this.flush();
+  }
+
+  /** tag [prefix:varuint] length:varuint bytes */
+  #blob(tag: number, bytes: Uint8Array, prefix?: number): void {
+    this.#reserve(1 + 10 + bytes.byteLength);
+    this.#view.setUint8(this.#pos++, tag);
+    if (prefix !== undefined) this.#varuint(prefix);
+    this.#varuint(bytes.byteLength);
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.byteLength;
   }
 
   #varuint(value: number): void {
