@@ -89,6 +89,7 @@ export class Membrane {
   readonly #promises = new Map<number, PendingPromise>();
   readonly #answers = new Map<number, Answer>();
   readonly #hostSettlers = new Set<() => void>();
+  readonly #boundMethods = new WeakMap<object, Map<string, { fn: unknown; proxy: object }>>();
   #nextImport = 1;
   #nextPromise = 1;
   #nextAnswer = 1;
@@ -395,10 +396,15 @@ export class Membrane {
   #hostGet(target: object, key: string): unknown {
     const value = (target as Record<string, unknown>)[key];
     if (typeof value !== 'function') return value;
-    const bound = new Proxy(value, {
-      apply: (fn, _this, args) => apply(fn, target, args),
-    });
-    return bound;
+    // The same method read twice is the same bound function (one import, not one per read).
+    let methods = this.#boundMethods.get(target);
+    if (!methods) this.#boundMethods.set(target, (methods = new Map()));
+    let bound = methods.get(key);
+    if (!bound || bound.fn !== value) {
+      bound = { fn: value, proxy: new Proxy(value, { apply: (fn, _this, args) => apply(fn, target, args) }) };
+      methods.set(key, bound);
+    }
+    return bound.proxy;
   }
 
   // ---- proxies --------------------------------------------------------------------
