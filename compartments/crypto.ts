@@ -127,12 +127,7 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
         return signer;
       },
       sign(key: KeyArg, outputEncoding?: BufferEncoding) {
-        const signature = membrane.syscall('crypto.createSign.sign', [algorithm, Buffer.concat(chunks), keyFingerprint(key)], (alg, bytes) =>
-          hostCrypto
-            .createSign(alg as string)
-            .update(bytes as Buffer)
-            .sign(key),
-        ) as Buffer;
+        const signature = sign(algorithm, Buffer.concat(chunks), key);
         return outputEncoding ? signature.toString(outputEncoding) : signature;
       },
       end() {

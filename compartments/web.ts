@@ -53,26 +53,31 @@ let bufferFacade: typeof HostBuffer | undefined;
 /**
  * Node's Buffer, except that `allocUnsafe` returns zeroed memory (pooled
  * memory holds whatever the host wrote before, which replay cannot
- * reproduce). A facade, so the host's own Buffer (frozen by lockdown) is
- * left as it is. Its target is an arrow function, which has no own
- * properties the proxy would have to report faithfully; `new Buffer()`
- * (long deprecated) is therefore not supported.
+ * reproduce). A facade, so the host's own Buffer is left as it is;
+ * `new Buffer()` (long deprecated) is not supported.
  */
 export const guestBuffer = (): typeof HostBuffer => {
-  bufferFacade ??= new Proxy((() => {}) as unknown as typeof HostBuffer, {
-    get: (_target, key) => {
-      if (key === 'allocUnsafe' || key === 'allocUnsafeSlow') return HostBuffer.alloc;
-      return Reflect.get(HostBuffer, key);
-    },
-    has: (_target, key) => Reflect.has(HostBuffer, key),
-    apply: (_target, thisArg, args) => Reflect.apply(HostBuffer as unknown as (...a: unknown[]) => unknown, thisArg, args),
+  bufferFacade ??= facade(HostBuffer, { allocUnsafe: HostBuffer.alloc, allocUnsafeSlow: HostBuffer.alloc });
+  return bufferFacade;
+};
+
+/**
+ * A read-only stand-in for a host class (frozen by lockdown) with some of its
+ * statics replaced. The proxy's target is an arrow function: it has no own
+ * properties the proxy would have to report faithfully, so the replaced
+ * statics do not break Proxy invariants. Calls, `instanceof` (through
+ * `prototype`) and other statics reach the host class; `new` is not supported.
+ */
+const facade = <T extends object>(host: T, overrides: Record<string, unknown>): T =>
+  new Proxy((() => {}) as unknown as T, {
+    get: (_target, key) => (typeof key === 'string' && key in overrides ? overrides[key] : Reflect.get(host, key)),
+    has: (_target, key) => Reflect.has(host, key),
+    apply: (_target, thisArg, args) => Reflect.apply(host as unknown as (...a: unknown[]) => unknown, thisArg, args),
     set: () => false,
     defineProperty: () => false,
     deleteProperty: () => false,
     setPrototypeOf: () => false,
   });
-  return bufferFacade;
-};
 
 /**
  * The two web classes that read the host's clock, made per service:
@@ -95,13 +100,5 @@ export const clockedWeb = (
     setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
     return controller.signal;
   };
-  const facade = new Proxy((() => {}) as unknown as typeof AbortSignal, {
-    get: (_target, key) => (key === 'timeout' ? timeout : Reflect.get(AbortSignal, key)),
-    has: (_target, key) => Reflect.has(AbortSignal, key),
-    set: () => false,
-    defineProperty: () => false,
-    deleteProperty: () => false,
-    setPrototypeOf: () => false,
-  });
-  return { Event: GuestEvent as typeof Event, AbortSignal: facade };
+  return { Event: GuestEvent as typeof Event, AbortSignal: facade(AbortSignal, { timeout }) };
 };
