@@ -54,14 +54,12 @@ export const entryToTuple = (entry: Entry): unknown[] => {
       return ['settle', entry.promise, entry.ok, entry.value];
     case 'timer':
       return ['timer', entry.timer];
-    case 'sys':
-      return ['sys', entry.op, entry.args, ...packOutcome(entry.outcome)];
     case 'send':
       return ['send', entry.target, entry.method, entry.args, ...packOutcome(entry.outcome)];
     case 'ret':
       return ['ret', entry.answer, entry.ok, entry.value];
     default:
-      throw new TypeError(`entry kind ${entry.kind} has a binary encoding of its own`);
+      throw new TypeError(`entry kind ${entry.kind} has an encoding of its own (format.ts)`);
   }
 };
 
@@ -75,8 +73,6 @@ export const tupleToEntry = (t: unknown[]): Entry | undefined => {
       return { kind: 'settle', promise: t[1] as number, ok: t[2] as boolean, value: t[3] };
     case 'timer':
       return { kind: 'timer', timer: t[1] as number };
-    case 'sys':
-      return { kind: 'sys', op: t[1] as string, args: t[2] as unknown[], outcome: unpackOutcome(t[3] as number, t[4]) };
     case 'send':
       return { kind: 'send', target: t[1] as Slot, method: t[2] as string | null, args: t[3] as unknown[], outcome: unpackOutcome(t[4] as number, t[5]) };
     case 'ret':
