@@ -3,6 +3,11 @@
  * are hoisted, and `lockdown()` must run before any module that hardens or
  * captures intrinsics is evaluated.
  *
+ * Lockdown runs in its two SES phases, `repairIntrinsics()` then
+ * `hardenIntrinsics()`, so that the Error constructor every compartment
+ * shares has its V8 statics made inert before it is frozen (see
+ * guest-errors.ts; services get their own).
+ *
  * - errorTaming 'unsafe-debug': keep V8 stacks (tap's stack helper needs
  *   them, and divergence reports show the service's frames).
  * - errorTrapping 'platform': an uncaught error fails the process as in
@@ -11,11 +16,14 @@
  *   forgotten rejected promise is reported, and does not take down the host
  *   and every other service in it.
  * - overrideTaming 'severe': packages such as immer assign over frozen
- *   intrinsic properties (`obj.toString = ...`).
+ *   intrinsic properties (`obj.toString = ...`); overrides.ts extends the
+ *   same treatment to the methods of the other intrinsic prototypes.
  * - The process runs in UTC, so that a service's local-time output is the
  *   same on the build host and on every target.
  */
 import 'ses';
+import { installStackFormatter, neuterSharedErrorStatics } from './guest-errors.js';
+import { enableMoreOverrides } from './overrides.js';
 
 const already = Symbol.for('membrane-snapshot.lockdown');
 const realm = globalThis as unknown as Record<symbol, boolean>;
@@ -23,7 +31,7 @@ const realm = globalThis as unknown as Record<symbol, boolean>;
 if (!realm[already]) {
   process.env.TZ = 'UTC';
   try {
-    lockdown({
+    repairIntrinsics({
       errorTaming: 'unsafe-debug',
       errorTrapping: 'platform',
       unhandledRejectionTrapping: 'report',
@@ -32,10 +40,14 @@ if (!realm[already]) {
       stackFiltering: 'verbose',
       evalTaming: 'unsafe-eval',
     });
+    neuterSharedErrorStatics();
+    enableMoreOverrides();
+    hardenIntrinsics();
   } catch (error) {
     // Someone locked the realm down before us: fine, as long as it is locked.
     if (!Object.isFrozen(Array.prototype)) throw error;
   }
+  installStackFormatter();
   realm[already] = true;
 }
 

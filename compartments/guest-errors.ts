@@ -1,0 +1,348 @@
+/**
+ * Error stacks and the V8 Error statics, as services see them.
+ *
+ * Two problems, one file:
+ *
+ * 1. **Stacks must not depend on the host.** A stack that runs through
+ *    service code also runs through this library (the membrane, the turns)
+ *    and Node's internals, whose paths differ on every host. Such a stack,
+ *    logged or returned by the service, would be recorded with the build
+ *    host's paths and diverge on replay anywhere else. The host-wide
+ *    `Error.prepareStackTrace` installed here renders a stack that contains
+ *    service frames (code SES evaluated: every module of an archive) with
+ *    those frames only; a stack with no service frame is left to Node's own
+ *    formatter, untouched.
+ *
+ * 2. **Statics must not be shared.** V8's `Error.stackTraceLimit`,
+ *    `Error.prepareStackTrace` and `Error.captureStackTrace` live on one
+ *    constructor that every compartment shares. With SES's `unsafe-debug`
+ *    error taming, writing them from a service changes them for the host and
+ *    every other service, and a service's `prepareStackTrace` receives the
+ *    host's call sites (`getThis()`, `getFunction()`: host objects). The
+ *    shared constructor's statics are made inert before lockdown hardens it
+ *    (`neuterSharedErrorStatics`), and each service gets its own `Error`
+ *    (and `TypeError`, ...): a proxy of the shared constructor whose statics
+ *    belong to that service and are honoured for the errors it constructs
+ *    and the stacks it captures. A service's `prepareStackTrace` receives
+ *    copies of its own call sites, with `getThis()` and `getFunction()`
+ *    undefined (as V8 gives them for strict code).
+ *
+ * Setting MEMBRANE_SNAPSHOT_HOST_FRAMES=1 keeps the host frames, to debug
+ * this library (stacks then depend on the host, and replays may diverge).
+ *
+ * Known difference from Node: errors V8 creates by itself (`null.x`) use the
+ * host's limit (10) and Node's formatting, not the service's own statics.
+ */
+
+import { markServiceStack } from '../membrane/marks.js';
+
+const { apply, construct, defineProperty, getOwnPropertyDescriptor } = Reflect;
+const { freeze } = Object;
+
+/** V8's call-site object (https://v8.dev/docs/stack-trace-api#customizing-stack-traces). */
+interface CallSite {
+  getThis(): unknown;
+  getTypeName(): string | null;
+  getFunction(): unknown;
+  getFunctionName(): string | null;
+  getMethodName(): string | null;
+  getFileName(): string | undefined | null;
+  getLineNumber(): number | null;
+  getColumnNumber(): number | null;
+  getEvalOrigin(): string | undefined;
+  getScriptNameOrSourceURL(): string | undefined | null;
+  isToplevel(): boolean;
+  isEval(): boolean;
+  isNative(): boolean;
+  isConstructor(): boolean;
+  isAsync(): boolean;
+  isPromiseAll(): boolean;
+  getPromiseIndex(): number | null;
+  toString(): string;
+}
+
+type Prepare = (error: Error, sites: CallSite[]) => unknown;
+
+interface HostErrorStatics {
+  stackTraceLimit: number;
+  prepareStackTrace?: Prepare;
+  captureStackTrace(target: object, constructorOpt?: unknown): void;
+}
+
+/**
+ * The start compartment's Error after lockdown (SES's InitialError), whose
+ * statics reach V8's own. Read when used: this module is evaluated before
+ * lockdown replaces the global (and freezes the original).
+ */
+let initialError: HostErrorStatics | undefined;
+
+/** V8's own Error, as this module saw it before lockdown (its statics are V8's). */
+const feralError: unknown = Error;
+const host = (): HostErrorStatics => (initialError ??= globalThis.Error as unknown as HostErrorStatics);
+const errorToString = Error.prototype.toString;
+
+/**
+ * A frame of service code: SES evaluates every module of an archive (with a
+ * sourceURL naming the module) and the service's own `eval`/`Function`.
+ * A host frame is one of a file on disk or of Node's internals.
+ */
+const isHostSite = (site: CallSite): boolean => !site.isEval() && typeof site.getFileName() === 'string';
+
+/** One frame the way V8 prints it, without the eval origin (which names where SES is installed). */
+const renderSite = (site: CallSite): string => {
+  const file = site.getScriptNameOrSourceURL() || (site.isNative() ? 'native' : '<anonymous>');
+  const line = site.getLineNumber();
+  const column = site.getColumnNumber();
+  const where = line === null ? file : `${file}:${line}${column === null ? '' : `:${column}`}`;
+  const fn = site.getFunctionName();
+  let call: string | null;
+  if (site.isConstructor()) {
+    call = `new ${fn ?? '<anonymous>'}`;
+  } else if (!site.isToplevel()) {
+    // SES's module namespaces are proxies: a function called as `ns.f()` would read "Proxy.f".
+    const type = site.getTypeName() === 'Proxy' ? null : site.getTypeName();
+    const method = site.getMethodName();
+    if (fn) {
+      call = `${type && !fn.startsWith(`${type}.`) ? `${type}.` : ''}${fn}${method && !fn.endsWith(method) ? ` [as ${method}]` : ''}`;
+    } else {
+      call = `${type ? `${type}.` : ''}${method ?? '<anonymous>'}`;
+    }
+  } else {
+    call = fn;
+  }
+  if (site.isPromiseAll()) call = `Promise.all (index ${site.getPromiseIndex() ?? 0})`;
+  const async = site.isAsync() ? 'async ' : '';
+  return call ? `${async}${call} (${where})` : `${async}${where}`;
+};
+
+const header = (error: unknown): string => {
+  try {
+    return String(apply(errorToString, error, []));
+  } catch {
+    return '<error>';
+  }
+};
+
+let installed = false;
+
+/**
+ * Install the host-wide stack formatter (once). Stacks with no service
+ * frame keep Node's own formatting (source maps included).
+ */
+export const installStackFormatter = (): void => {
+  if (installed) return;
+  installed = true;
+  const nodePrepare = host().prepareStackTrace;
+  // For debugging this library only: keep host frames (replays elsewhere will then diverge).
+  const keepHostFrames = process.env.MEMBRANE_SNAPSHOT_HOST_FRAMES === '1';
+  host().prepareStackTrace = (error, sites) => {
+    let service = keepHostFrames;
+    for (const site of sites) {
+      if (!isHostSite(site)) {
+        service = true;
+        break;
+      }
+    }
+    if (!service) {
+      if (typeof nodePrepare === 'function') return nodePrepare(error, sites);
+      return `${header(error)}${sites.map(site => `\n    at ${String(site)}`).join('')}`;
+    }
+    if (typeof error === 'object' && error !== null) markServiceStack(error);
+    let text = header(error);
+    for (const site of sites) if (keepHostFrames || !isHostSite(site)) text += `\n    at ${isHostSite(site) ? String(site) : renderSite(site)}`;
+    return text;
+  };
+};
+
+/**
+ * Make the statics of the Error constructor that compartments share inert
+ * (call between SES's `repairIntrinsics()` and `hardenIntrinsics()`): a
+ * service that reaches it (`Object.getPrototypeOf(TypeError)`) can neither
+ * read nor change the host's stack settings through it.
+ */
+const inertCaptureStackTrace = function captureStackTrace(target: object): void {
+  defineProperty(target, 'stack', { value: '', writable: true, configurable: true });
+};
+
+export const neuterSharedErrorStatics = (): void => {
+  const shared = Object.getPrototypeOf(TypeError) as object;
+  if (shared === Error) return; // not repaired by SES: nothing shared to neuter
+  Object.defineProperties(shared, {
+    stackTraceLimit: { get: () => 10, set: () => {}, enumerable: false, configurable: true },
+    prepareStackTrace: { get: () => undefined, set: () => {}, enumerable: false, configurable: true },
+    // An accessor, not a data property: once frozen, a data property would
+    // oblige every service's Error proxy to return this very function.
+    captureStackTrace: {
+      get: () => inertCaptureStackTrace,
+      set: () => {},
+      enumerable: false,
+      configurable: true,
+    },
+  });
+};
+
+/**
+ * Harden a host value handed to services (a function, a class, a plain
+ * object of them), first re-parenting every class reachable from it that
+ * extends V8's original Error (Node's `AssertionError`, defined before
+ * lockdown) onto the inert shared Error: hardening must not freeze V8's
+ * own Error (the host's stack settings live on it), and a service must not
+ * reach it through `Object.getPrototypeOf(AssertionError)`.
+ */
+export const hardenHostValue = <T>(value: T): T => {
+  const shared = Object.getPrototypeOf(TypeError) as object;
+  const seen = new Set<unknown>();
+  const visit = (v: unknown): void => {
+    if ((typeof v !== 'object' && typeof v !== 'function') || v === null || seen.has(v) || Object.isFrozen(v)) return;
+    seen.add(v);
+    if (typeof v === 'function' && Object.getPrototypeOf(v) === feralError && shared !== feralError) Object.setPrototypeOf(v, shared);
+    visit(Object.getPrototypeOf(v));
+    for (const key of Reflect.ownKeys(v)) {
+      const descriptor = getOwnPropertyDescriptor(v, key);
+      if (descriptor && 'value' in descriptor) visit(descriptor.value);
+    }
+  };
+  visit(value);
+  return harden(value);
+};
+
+/** A copy of a call site that leads back to no object: what a service's prepareStackTrace receives. */
+const copySite = (site: CallSite): CallSite => {
+  const text = isHostSite(site) ? '<host>' : renderSite(site);
+  const fixed = {
+    typeName: site.getTypeName(),
+    functionName: site.getFunctionName(),
+    methodName: site.getMethodName(),
+    fileName: isHostSite(site) ? '<host>' : (site.getScriptNameOrSourceURL() ?? undefined),
+    line: site.getLineNumber(),
+    column: site.getColumnNumber(),
+    toplevel: site.isToplevel(),
+    eval: site.isEval(),
+    native: site.isNative(),
+    ctor: site.isConstructor(),
+    async: site.isAsync(),
+    promiseAll: site.isPromiseAll(),
+    promiseIndex: site.getPromiseIndex(),
+  };
+  return freeze({
+    getThis: () => undefined,
+    getFunction: () => undefined,
+    getTypeName: () => fixed.typeName,
+    getFunctionName: () => fixed.functionName,
+    getMethodName: () => fixed.methodName,
+    getFileName: () => fixed.fileName,
+    getLineNumber: () => fixed.line,
+    getColumnNumber: () => fixed.column,
+    getEvalOrigin: () => undefined,
+    getScriptNameOrSourceURL: () => fixed.fileName,
+    isToplevel: () => fixed.toplevel,
+    isEval: () => fixed.eval,
+    isNative: () => fixed.native,
+    isConstructor: () => fixed.ctor,
+    isAsync: () => fixed.async,
+    isPromiseAll: () => fixed.promiseAll,
+    getPromiseIndex: () => fixed.promiseIndex,
+    toString: () => text,
+  });
+};
+
+/** Construct an error without V8 capturing a stack (it is captured next, with the service's statics). */
+const constructUncaptured = (target: object, args: unknown[], newTarget: unknown): object => {
+  const saved = host().stackTraceLimit;
+  host().stackTraceLimit = 0;
+  try {
+    return construct(target as new (...a: unknown[]) => object, args, newTarget as new (...a: unknown[]) => object);
+  } finally {
+    host().stackTraceLimit = saved;
+  }
+};
+
+const NATIVE_ERRORS = ['Error', 'TypeError', 'RangeError', 'SyntaxError', 'ReferenceError', 'EvalError', 'URIError', 'AggregateError'] as const;
+
+/**
+ * One service's error constructors, each a proxy of the shared intrinsic
+ * (so `instanceof`, prototypes and subclassing are Node's), with the V8
+ * statics held per service:
+ *
+ * - `stackTraceLimit` (default 10, as in Node) bounds the frames of the
+ *   errors the service constructs and of `captureStackTrace`;
+ * - `prepareStackTrace`, when the service sets one, is called for those
+ *   errors with copies of the call sites (see `copySite`);
+ * - `captureStackTrace(target, fn)` is V8's, with both of the above.
+ *
+ * Shapes: `{ Error, TypeError, RangeError, SyntaxError, ReferenceError,
+ * EvalError, URIError, AggregateError }`, to be installed as the service's
+ * globals.
+ */
+export const makeGuestErrors = (): Record<string, unknown> => {
+  const state: { limit: unknown; prepare: unknown } = { limit: 10, prepare: undefined };
+
+  /** Capture `target`'s stack as of the caller of `above`, with this service's statics. */
+  const capture = (target: object, above: unknown): void => {
+    const savedLimit = host().stackTraceLimit;
+    const savedPrepare = host().prepareStackTrace;
+    const limit = typeof state.limit === 'number' ? state.limit : 0;
+    const prepare = state.prepare;
+    let sites: CallSite[] | undefined;
+    try {
+      host().stackTraceLimit = limit;
+      if (typeof prepare === 'function') {
+        host().prepareStackTrace = (_error, callSites) => {
+          sites = callSites.map(copySite);
+          return '';
+        };
+      }
+      host().captureStackTrace(target, above as never);
+      if (typeof prepare === 'function') void (target as { stack?: unknown }).stack; // formats now, with the capture above
+    } finally {
+      host().stackTraceLimit = savedLimit;
+      host().prepareStackTrace = savedPrepare;
+    }
+    if (typeof prepare === 'function' && sites) {
+      // The service's own function, run as the service: outside our try, with only copies.
+      const value = apply(prepare as Prepare, undefined, [target as Error, sites]);
+      defineProperty(target, 'stack', { value, writable: true, enumerable: false, configurable: true });
+    }
+  };
+
+  const captureStackTrace = function captureStackTrace(target: unknown, constructorOpt?: unknown): void {
+    if ((typeof target !== 'object' && typeof target !== 'function') || target === null) {
+      throw new TypeError('Invalid argument: Error.captureStackTrace needs an object');
+    }
+    capture(target, typeof constructorOpt === 'function' ? constructorOpt : captureStackTrace);
+  };
+
+  const out: Record<string, unknown> = {};
+  for (const name of NATIVE_ERRORS) {
+    const intrinsic = (globalThis as Record<string, unknown>)[name] as (new (...args: unknown[]) => object) | undefined;
+    if (typeof intrinsic !== 'function') continue;
+    const shared = name === 'Error' ? (Object.getPrototypeOf(TypeError) as typeof intrinsic) : intrinsic;
+    const handler: ProxyHandler<typeof shared> = {
+      get: (target, key) => {
+        if (key === 'stackTraceLimit') return state.limit;
+        if (key === 'prepareStackTrace') return state.prepare;
+        if (key === 'captureStackTrace') return captureStackTrace;
+        return Reflect.get(target, key);
+      },
+      set: (target, key, value) => {
+        if (key === 'stackTraceLimit') state.limit = value;
+        else if (key === 'prepareStackTrace') state.prepare = value;
+        else return Reflect.set(target, key, value);
+        return true;
+      },
+      getOwnPropertyDescriptor: (target, key) => getOwnPropertyDescriptor(target, key),
+      construct: (target, args, newTarget) => {
+        const error = constructUncaptured(target, args, newTarget);
+        capture(error, handler.construct);
+        return error;
+      },
+      apply: (target, _this, args) => {
+        const error = constructUncaptured(target, args, target);
+        capture(error, handler.apply);
+        return error;
+      },
+    };
+    out[name] = new Proxy(shared, handler);
+  }
+  return out;
+};

@@ -1,0 +1,37 @@
+/**
+ * Marks this library puts on error objects, kept in WeakSets (a service can
+ * neither add nor remove them). No imports: the lockdown bootstrap uses it.
+ *
+ * - *Library errors*: SnapshotErrors this library raised into a service. A
+ *   service that throws one back out unchanged passes it on as a library
+ *   error; anything else a service throws (whatever its name or `code`) is
+ *   the service's own error.
+ * - *Service stacks*: errors whose `stack` was rendered from service frames
+ *   only (see compartments/guest-errors.ts), so it holds no host path and
+ *   may be recorded as it is.
+ */
+const libraryErrors = new WeakSet<object>();
+const serviceStacks = new WeakSet<object>();
+
+/**
+ * Mark `error` as raised by this library into a service, and freeze it (a
+ * service must not rewrite the message of an error that will be reported
+ * as the library's); returns it.
+ */
+export const markLibraryError = <T>(error: T): T => {
+  if ((typeof error === 'object' || typeof error === 'function') && error !== null) {
+    libraryErrors.add(error);
+    const details = (error as { details?: unknown }).details;
+    if (typeof details === 'object' && details !== null) Object.freeze(details);
+    Object.freeze(error);
+  }
+  return error;
+};
+
+export const isLibraryError = (error: object): boolean => libraryErrors.has(error);
+
+export const markServiceStack = (error: object): void => {
+  serviceStacks.add(error);
+};
+
+export const hasServiceStack = (error: object): boolean => serviceStacks.has(error);
