@@ -4,7 +4,6 @@
  * and when live, absorbed silently on replay, and checked like any other
  * syscall, so a service that logs something different on replay diverges.
  */
-import { format } from 'node:util';
 import type { Membrane } from '../membrane/index.js';
 
 type Printer = (text: string) => void;
@@ -15,7 +14,8 @@ export const defaultPrinter =
     process.stderr.write(`[${service}] ${text}\n`);
   };
 
-export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Printer): Record<string, unknown> => {
+/** `format` is the service's own util.format (its own inspect options). */
+export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Printer, format: (...args: unknown[]) => string): Record<string, unknown> => {
   let indent = '';
   const emit = (level: string, args: unknown[]) => {
     const text = indent + format(...args).split('\n').join(`\n${indent}`);

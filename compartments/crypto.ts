@@ -151,14 +151,14 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     webcrypto,
     subtle,
     pseudoRandomBytes: randomBytes,
-    createHash: hostCrypto.createHash,
-    createHmac: hostCrypto.createHmac,
-    createCipheriv: hostCrypto.createCipheriv,
-    createDecipheriv: hostCrypto.createDecipheriv,
+    createHash: (...args: unknown[]) => facadeOf('Hash', apply(hostCrypto.createHash, undefined, args) as object, HASH_METHODS),
+    createHmac: (...args: unknown[]) => facadeOf('Hmac', apply(hostCrypto.createHmac, undefined, args) as object, HASH_METHODS),
+    createCipheriv: (...args: unknown[]) => facadeOf('Cipheriv', apply(hostCrypto.createCipheriv, undefined, args) as object, CIPHER_METHODS),
+    createDecipheriv: (...args: unknown[]) => facadeOf('Decipheriv', apply(hostCrypto.createDecipheriv, undefined, args) as object, CIPHER_METHODS),
     createSign,
     sign,
     verify: hostCrypto.verify,
-    createVerify: hostCrypto.createVerify,
+    createVerify: (...args: unknown[]) => facadeOf('Verify', apply(hostCrypto.createVerify, undefined, args) as object, ['update', 'verify']),
     createPublicKey: hostCrypto.createPublicKey,
     createPrivateKey: hostCrypto.createPrivateKey,
     createSecretKey: hostCrypto.createSecretKey,
@@ -176,5 +176,75 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     generateKeySync: refusedKeygen('generateKeySync'),
   };
 
+  hardenKeyClasses();
   return { webcrypto: harden(webcrypto), nodeCrypto: harden(nodeCrypto) };
+};
+
+const { apply } = Reflect;
+const HASH_METHODS = ['update', 'digest', 'copy'] as const;
+const CIPHER_METHODS = ['update', 'final', 'setAutoPadding', 'setAAD', 'getAuthTag', 'setAuthTag'] as const;
+
+/**
+ * A service's view of a host Hash, Hmac, Cipheriv or Decipheriv: an object
+ * of its own whose methods call the host object's. The host object is
+ * never handed over: its prototype chain (LazyTransform, the host's stream
+ * classes, EventEmitter) is the host's own, and a service that could reach
+ * it could change hashing, or every stream and emitter, for the host.
+ * Methods that return the host object return the facade (chaining works);
+ * `copy()` returns a new facade. The facade is the service's own object
+ * (extensible, as Node's is). Of the stream interface, Hash and Hmac offer
+ * `write`, `end` and `read` (the digest, once ended); `pipe` is not offered.
+ */
+const facadeOf = (kind: string, host: object, methods: readonly string[]): object => {
+  const facade: Record<string, unknown> = {};
+  for (const method of methods) {
+    const fn = (host as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') continue;
+    facade[method] = (...args: unknown[]) => {
+      const result = apply(fn as (...a: unknown[]) => unknown, host, args);
+      if (result === host) return facade;
+      if (method === 'copy' && typeof result === 'object' && result !== null) return facadeOf(kind, result, methods);
+      return result;
+    };
+  }
+  if (kind === 'Hash' || kind === 'Hmac') {
+    let digest: unknown;
+    facade.write = (chunk: unknown, encoding?: unknown, callback?: unknown) => {
+      apply((host as { update: (...a: unknown[]) => unknown }).update, host, typeof encoding === 'string' ? [chunk, encoding] : [chunk]);
+      if (typeof callback === 'function') queueMicrotask(callback as () => void);
+      else if (typeof encoding === 'function') queueMicrotask(encoding as () => void);
+      return true;
+    };
+    facade.end = (chunk?: unknown, encoding?: unknown) => {
+      if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') (facade.write as (...a: unknown[]) => unknown)(chunk, encoding);
+      digest = apply((host as { digest: (...a: unknown[]) => unknown }).digest, host, []);
+      return facade;
+    };
+    facade.read = () => {
+      const out = digest;
+      digest = null;
+      return out ?? null;
+    };
+  }
+  Object.defineProperty(facade, Symbol.toStringTag, { value: kind, configurable: true });
+  return facade;
+};
+
+let keyClassesHardened = false;
+
+/**
+ * KeyObject and its subclasses reach services (createPublicKey and the
+ * like return them): their prototypes are frozen once, so a service cannot
+ * change keys for the host. Sample keys made here, on the host, only serve
+ * to reach the subclasses' prototypes.
+ */
+const hardenKeyClasses = (): void => {
+  if (keyClassesHardened) return;
+  keyClassesHardened = true;
+  const { publicKey, privateKey } = hostCrypto.generateKeyPairSync('ed25519');
+  for (const sample of [hostCrypto.createSecretKey(Buffer.alloc(16)), publicKey, privateKey]) {
+    for (let proto = Object.getPrototypeOf(sample) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+      harden(proto);
+    }
+  }
 };

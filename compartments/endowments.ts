@@ -8,23 +8,24 @@
  * |           | console, fetch, process (env, platform, cwd...), fs, os          |
  * | pure      | URL, URLSearchParams, TextEncoder/Decoder, atob/btoa,            |
  * |           | structuredClone, AbortController, Event(Target), Headers,        |
- * |           | Buffer, queueMicrotask; path, url, util, events, buffer,         |
- * |           | string_decoder, querystring, assert, stream                      |
+ * |           | Buffer, queueMicrotask; path, url, util, buffer, querystring,    |
+ * |           | assert (host functions, frozen)                                  |
+ * | own       | events, stream, string_decoder (a fresh instance per service,    |
+ * |           | guest-builtins.ts); Error and its statics (guest-errors.ts);     |
+ * |           | util.inspect's options; Reflect (packages extend it)             |
  * | refused   | WeakRef, FinalizationRegistry, crypto key generation,            |
  * |           | process.exit; modules not listed here (granted on request)       |
  *
  * docs/environment.md is the user-facing version of this table.
  */
 import hostOs from 'node:os';
+import hostTty from 'node:tty';
 import path from 'node:path';
 import url from 'node:url';
 import util from 'node:util';
-import events from 'node:events';
 import buffer from 'node:buffer';
-import stringDecoder from 'node:string_decoder';
 import querystring from 'node:querystring';
 import assert from 'node:assert';
-import stream from 'node:stream';
 import type { Membrane } from '../membrane/index.js';
 import { makeClock } from './clock.js';
 import { makeConsole, defaultPrinter } from './console.js';
@@ -34,6 +35,10 @@ import { makeFs } from './fs.js';
 import { makeProcess } from './process.js';
 import { makeTimers, type GuestTimers } from './timers.js';
 import { pureGlobals, guestBuffer, clockedWeb } from './web.js';
+import { refusedConstructor } from './errors.js';
+import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
+import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
+import { makeGuestUtil } from './guest-util.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -48,21 +53,37 @@ const namespaceOf = (value: Record<string, unknown>): Namespace => {
   return ns;
 };
 
-/** Builtins offered as they are (deterministic), by bare name. */
+/**
+ * Host modules whose exports are pure functions and classes. A service gets
+ * a frozen copy of the namespace; the values themselves are the host's,
+ * hardened once (their prototypes and statics frozen), so that no service
+ * can change them for the host or for another service. The module objects
+ * themselves are never handed out, nor frozen.
+ */
 const pureModules: Record<string, Record<string, unknown>> = {
-  path,
-  url,
-  util,
-  events: events as unknown as Record<string, unknown>,
-  string_decoder: stringDecoder,
   querystring,
   assert: assert as unknown as Record<string, unknown>,
-  stream: stream as unknown as Record<string, unknown>,
+};
+
+let hardenedHostModules = false;
+
+/** Harden the values the pure host modules export (once per process). */
+const hardenHostModules = (): void => {
+  if (hardenedHostModules) return;
+  hardenedHostModules = true;
+  const moduleObjects = new Set<unknown>([path, path.posix, path.win32, url, util, buffer, querystring]);
+  const values = (mod: object) => Object.values(mod).filter(v => (typeof v === 'function' || (typeof v === 'object' && v !== null)) && !moduleObjects.has(v));
+  for (const mod of [path.posix, path.win32, url, util, buffer, querystring]) for (const v of values(mod)) hardenHostValue(v);
+  hardenHostValue(assert);
 };
 
 /** Every builtin module name a service may import (each also as `node:name`). */
 export const builtinModuleNames: readonly string[] = [
   ...Object.keys(pureModules),
+  ...guestBuiltinNames,
+  'path',
+  'url',
+  'util',
   'path/posix',
   'buffer',
   'fs',
@@ -72,6 +93,7 @@ export const builtinModuleNames: readonly string[] = [
   'timers/promises',
   'process',
   'os',
+  'tty',
 ];
 
 /** Both spellings of a module name: `fs` and `node:fs`. */
@@ -133,6 +155,17 @@ const grantedModule = (membrane: Membrane, name: string, grant: Grant): Namespac
   return namespaceOf(harden(out));
 };
 
+/** A service's own copy of a namespace object (its methods the shared, frozen intrinsics). */
+const ownCopy = (namespace: object): object => {
+  const descriptors = Object.getOwnPropertyDescriptors(namespace) as Record<PropertyKey, PropertyDescriptor>;
+  for (const key of Reflect.ownKeys(descriptors)) {
+    const descriptor = descriptors[key as string];
+    if ('value' in descriptor) descriptor.writable = true;
+    descriptor.configurable = true;
+  }
+  return Object.create(Object.getPrototypeOf(namespace), descriptors);
+};
+
 export interface Endowments {
   readonly globals: Record<string, unknown>;
   readonly modules: Record<string, Namespace>;
@@ -151,20 +184,39 @@ export interface EndowmentOptions {
 export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {}): Endowments => {
   const print = options.print ?? defaultPrinter(membrane.name);
   const clock = makeClock(membrane);
-  const guestConsole = makeConsole(membrane, clock.perfNow, print);
+  let guestUtilFormat: ((...args: unknown[]) => string) | undefined;
+  const guestConsole = makeConsole(membrane, clock.perfNow, print, (...args) => (guestUtilFormat as (...a: unknown[]) => string)(...args));
+  const guestConsoleError = (...args: unknown[]) => (guestConsole.error as (...a: unknown[]) => void)(...args);
   const onUncaught = (error: unknown, where: string) => (guestConsole.error as (...a: unknown[]) => void)(`uncaught exception in ${where}:`, error);
   const timers = makeTimers(membrane, onUncaught);
   const crypto = makeCrypto(membrane);
   const { fs, promises } = makeFs(membrane);
-  const guestProcess = makeProcess(membrane, clock.perfNow, print);
+  const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught);
   const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants };
   for (const fn of ['platform', 'arch', 'type', 'release', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {
     const host = (hostOs as unknown as Record<string, (...a: unknown[]) => unknown>)[fn];
     if (typeof host === 'function') os[fn] = (...args: unknown[]) => membrane.syscall(`os.${fn}`, args, (...a) => host(...a));
   }
 
+  hardenHostModules();
+  const guestUtil = makeGuestUtil(guestProcess, guestConsoleError);
   const globals: Record<string, unknown> = {
     ...pureGlobals(),
+    ...makeGuestErrors(),
+    // A microtask that throws is reported as uncaught, as a timer callback is (it would end the host process).
+    queueMicrotask: (fn: () => void) => {
+      if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function.');
+      queueMicrotask(() => {
+        try {
+          fn();
+        } catch (error) {
+          onUncaught(error, 'queueMicrotask callback');
+        }
+      });
+    },
+    // Packages extend Reflect (reflect-metadata defines Reflect.metadata): each service its own.
+    Reflect: ownCopy(Reflect),
+    Intl: ownCopy(Intl),
     ...timers.globals,
     Date: clock.Date,
     Math: clock.Math,
@@ -183,14 +235,37 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     modules[`node:${name}`] = ns;
   };
   for (const [name, mod] of Object.entries(pureModules)) add(name, namespaceOf(typeof mod === 'function' ? mod : Object.freeze({ ...mod })));
+  guestUtilFormat = guestUtil.format as (...args: unknown[]) => string;
+  add('util', namespaceOf(guestUtil));
+  // events, stream and string_decoder: the service's own instances, built on first import.
+  const builtins = makeGuestBuiltins(globals, {
+    buffer: { ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc },
+    'safe-buffer': { Buffer: guestBuffer() },
+    process: guestProcess,
+    util: guestUtil,
+    'abort-controller': { AbortController, AbortSignal: globals.AbortSignal, default: AbortController },
+  });
+  for (const name of guestBuiltinNames) {
+    let ns: Namespace | undefined;
+    const get = () => (ns ??= namespaceOf(builtins.load(name) as Record<string, unknown>));
+    for (const spelling of spellings(name)) Object.defineProperty(modules, spelling, { get, enumerable: true, configurable: true });
+  }
   // path and url resolve relative paths against the working directory: the recorded one.
   const cwd = () => membrane.syscall('process.cwd', [], () => process.cwd()) as string;
-  const guestPosix = Object.freeze({
+  // The service's own path objects: a copy of Node's would still hold the host's `posix` and `win32` module objects.
+  const guestPosix: Record<string, unknown> = {
     ...path.posix,
     resolve: (...parts: string[]) => path.posix.resolve(cwd(), ...parts),
     relative: (from: string, to: string) => path.posix.relative(path.posix.resolve(cwd(), from), path.posix.resolve(cwd(), to)),
-  });
-  const guestPath = Object.freeze({ ...guestPosix, posix: guestPosix, win32: Object.freeze({ ...path.win32 }) });
+  };
+  const guestWin32: Record<string, unknown> = { ...path.win32 };
+  guestPosix.posix = guestPosix;
+  guestPosix.win32 = guestWin32;
+  guestWin32.posix = guestPosix;
+  guestWin32.win32 = guestWin32;
+  Object.freeze(guestPosix);
+  Object.freeze(guestWin32);
+  const guestPath = guestPosix as typeof path.posix;
   add('path', namespaceOf(guestPath));
   add('path/posix', namespaceOf(guestPosix));
   add(
@@ -205,6 +280,18 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   add('timers/promises', namespaceOf(timers.timersPromisesModule));
   add('process', namespaceOf(guestProcess));
   add('os', namespaceOf(harden(os)));
+  // tty: whether a descriptor is a terminal is host state (recorded); terminal streams are the host's own.
+  const refusedStream = (name: string) => refusedConstructor(`tty.${name}`, 'a service does not own the terminal of the process it runs in', 'Write through console instead.');
+  add(
+    'tty',
+    namespaceOf(
+      harden({
+        isatty: (fd: unknown) => membrane.syscall('tty.isatty', [fd], f => hostTty.isatty(f as number)),
+        ReadStream: refusedStream('ReadStream'),
+        WriteStream: refusedStream('WriteStream'),
+      }),
+    ),
+  );
   const hostImportService = options.importService;
   const importService = (specifier: unknown, importOptions?: unknown) =>
     membrane.syscall('service.import', [specifier, importOptions ?? {}], (spec, opts) => {

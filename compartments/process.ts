@@ -2,13 +2,21 @@
  * A `process` for services: what packages commonly read, each read of host
  * state recorded. `env` reads are syscalls (writes stay inside the service);
  * `platform`, `version`, `cwd()`... are recorded so that replay on another
- * host sees the build host's answers; `nextTick` is a microtask; `exit` and
- * signals are refused.
+ * host sees the build host's answers; `exit` and signals are refused.
+ * `nextTick` queues on the host's own tick queue, so its callbacks run
+ * before promise jobs exactly as in Node (the turn ends only once both
+ * queues are empty); a callback that throws is reported as uncaught, as a
+ * timer callback is, instead of taking the host process down.
  */
 import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
 
-export const makeProcess = (membrane: Membrane, perfNow: () => number, print: (text: string) => void): Record<string, unknown> => {
+export const makeProcess = (
+  membrane: Membrane,
+  perfNow: () => number,
+  print: (text: string) => void,
+  onUncaught: (error: unknown, where: string) => void,
+): Record<string, unknown> => {
   const overlay = new Map<string, string | undefined>();
   const envGet = (key: string): string | undefined => {
     if (overlay.has(key)) return overlay.get(key);
@@ -93,7 +101,16 @@ export const makeProcess = (membrane: Membrane, perfNow: () => number, print: (t
     uptime: () => perfNow() / 1000,
     memoryUsage: hostInfo('memoryUsage', () => process.memoryUsage()),
     hrtime,
-    nextTick: (fn: (...args: unknown[]) => void, ...args: unknown[]) => queueMicrotask(() => fn(...args)),
+    nextTick: (fn: (...args: unknown[]) => void, ...args: unknown[]) => {
+      if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${fn === null ? 'null' : typeof fn}`);
+      process.nextTick(() => {
+        try {
+          fn(...args);
+        } catch (error) {
+          onUncaught(error, 'process.nextTick callback');
+        }
+      });
+    },
     emitWarning: (warning: unknown) => write(`warning: ${String(warning instanceof Error ? warning.message : warning)}`),
     on: noop,
     once: noop,

@@ -26,7 +26,9 @@ export const pureGlobals = (): Record<string, unknown> => {
   };
   // SES no longer shares the float typed arrays with compartments; Intl is
   // as deterministic as the pinned locale and time zone (see lockdown.ts).
-  const more: Record<string, unknown> = { Float32Array, Float64Array, Intl };
+  // Intl's constructors are the host's: frozen here; its namespace object is each service's own (endowments.ts).
+  for (const value of Object.values(Object.getOwnPropertyDescriptors(Intl))) if (typeof value.value === 'function') harden(value.value);
+  const more: Record<string, unknown> = { Float32Array, Float64Array };
   const float16 = (globalThis as Record<string, unknown>).Float16Array;
   if (typeof float16 === 'function') more.Float16Array = float16;
   for (const value of Object.values(classes)) harden(value);
@@ -50,14 +52,33 @@ export const pureGlobals = (): Record<string, unknown> => {
 
 let bufferFacade: typeof HostBuffer | undefined;
 
+/** A Buffer that owns its memory: small Buffers otherwise share Node's 8 KB pool, whose other bytes are the host's. */
+const unpooled = (buffer: Buffer): Buffer => {
+  if (buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength) return buffer;
+  const copy = HostBuffer.alloc(buffer.byteLength);
+  copy.set(buffer);
+  return copy;
+};
+
+const isArrayBufferLike = (value: unknown): boolean => value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer);
+
 /**
- * Node's Buffer, except that `allocUnsafe` returns zeroed memory (pooled
- * memory holds whatever the host wrote before, which replay cannot
- * reproduce). A facade, so the host's own Buffer is left as it is;
- * `new Buffer()` (long deprecated) is not supported.
+ * Node's Buffer, except that no Buffer a service makes shares memory with
+ * the host: `allocUnsafe` returns zeroed memory, and `from` and `concat`
+ * never return a slice of Node's shared pool (through `buf.buffer` a
+ * service would read what the host wrote there, which replay cannot
+ * reproduce either). `Buffer.from(arrayBuffer)` still views the service's
+ * own ArrayBuffer, as in Node. A facade, so the host's own Buffer is left as
+ * it is; `new Buffer()` (long deprecated) is not supported.
  */
 export const guestBuffer = (): typeof HostBuffer => {
-  bufferFacade ??= facade(HostBuffer, { allocUnsafe: HostBuffer.alloc, allocUnsafeSlow: HostBuffer.alloc });
+  bufferFacade ??= facade(HostBuffer, {
+    allocUnsafe: HostBuffer.alloc,
+    allocUnsafeSlow: HostBuffer.alloc,
+    from: (value: unknown, ...rest: unknown[]) =>
+      isArrayBufferLike(value) ? HostBuffer.from(value as ArrayBuffer, ...(rest as [number, number])) : unpooled(HostBuffer.from(value as string, ...(rest as [BufferEncoding]))),
+    concat: (list: readonly Uint8Array[], totalLength?: number) => unpooled(HostBuffer.concat(list, totalLength)),
+  });
   return bufferFacade;
 };
 

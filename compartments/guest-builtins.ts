@@ -1,0 +1,157 @@
+/**
+ * Node builtin modules that carry state, made per service.
+ *
+ * `events`, `stream` and `string_decoder` hand out classes that services
+ * subclass and prototypes and statics that code writes to
+ * (`EventEmitter.prototype.emit`, `EventEmitter.defaultMaxListeners`). The
+ * host's own module objects must never reach a service: a service that
+ * replaced the host's `EventEmitter.prototype.emit` would run its code the
+ * next time the host emitted anything, with the host's objects as
+ * arguments. So each service gets its own instances, evaluated inside a
+ * compartment with the service's own globals (its recorded `process`,
+ * timers, console), from pure-JavaScript ports of Node's modules:
+ *
+ * | module             | port (npm)                                     |
+ * | ------------------ | ---------------------------------------------- |
+ * | `events`           | `events` (Node's EventEmitter, browserify)     |
+ * | `stream`, `stream/promises` | `readable-stream` 4 (Node's own streams)   |
+ * | `string_decoder`   | `string_decoder` (Node's, ported)              |
+ *
+ * Each is built the first time the service imports it. Frames of their code
+ * are named `node:membrane-snapshot/<package>/<file>`, so stacks do not
+ * depend on where the library is installed.
+ *
+ * Known differences from Node 20's `events`: no `errorMonitor`,
+ * `captureRejections`, `EventEmitter.on` (async iterator) or
+ * `EventEmitterAsyncResource`; `setMaxListeners`, `getEventListeners`,
+ * `getMaxListeners` and `addAbortListener` are provided here.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const hostRequire = createRequire(import.meta.url);
+
+/** Where each port's package lives on this host, and its entry file (relative). */
+const PORTS = {
+  events: { pkg: 'events', entry: 'events.js' },
+  stream: { pkg: 'readable-stream', entry: 'lib/stream.js' },
+  'stream/promises': { pkg: 'readable-stream', entry: 'lib/stream/promises.js' },
+  string_decoder: { pkg: 'string_decoder', entry: 'lib/string_decoder.js' },
+} as const;
+
+export type GuestBuiltinName = keyof typeof PORTS;
+export const guestBuiltinNames = Object.keys(PORTS) as GuestBuiltinName[];
+
+const packageRoots = new Map<string, string>();
+const packageRoot = (pkg: string): string => {
+  let root = packageRoots.get(pkg);
+  if (!root) {
+    root = path.dirname(hostRequire.resolve(`${pkg}/package.json`));
+    packageRoots.set(pkg, root);
+  }
+  return root;
+};
+
+/** Sources are read once per process: every service evaluates the same text. */
+const sources = new Map<string, string>();
+const readSource = (file: string): string => {
+  let text = sources.get(file);
+  if (text === undefined) {
+    text = fs.readFileSync(file, 'utf8');
+    sources.set(file, text);
+  }
+  return text;
+};
+
+const resolveFile = (candidate: string): string | undefined => {
+  for (const file of [candidate, `${candidate}.js`, path.join(candidate, 'index.js')]) {
+    try {
+      if (fs.statSync(file).isFile()) return file;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return undefined;
+};
+
+interface CjsModule {
+  exports: unknown;
+}
+
+/**
+ * One service's stateful builtins. `globals` are the service's globals (the
+ * ports run with the service's `process`, timers and console); `exits` maps
+ * the other modules the ports require (`buffer`, `process`, ...) to the
+ * service's own instances of them.
+ */
+export const makeGuestBuiltins = (
+  globals: Record<string, unknown>,
+  exits: Readonly<Record<string, unknown>>,
+): { load(name: GuestBuiltinName): unknown } => {
+  let compartment: Compartment | undefined;
+  const cache = new Map<string, CjsModule>();
+
+  const evaluate = (file: string, pkg: string): CjsModule => {
+    const cached = cache.get(file);
+    if (cached) return cached;
+    compartment ??= new Compartment({ __options__: true, globals: { ...globals } } as never);
+    const display = `node:membrane-snapshot/${pkg}/${path.relative(packageRoot(pkg), file).split(path.sep).join('/')}`;
+    const functor = compartment.evaluate(`(function (exports, require, module, __filename, __dirname) { ${readSource(file)}\n})\n//# sourceURL=${display}\n`) as (
+      ...args: unknown[]
+    ) => void;
+    const module: CjsModule = { exports: {} };
+    cache.set(file, module); // before running: cycles see the module's current exports, as in Node
+    const require = (specifier: string): unknown => {
+      if (specifier.startsWith('.')) {
+        const target = resolveFile(path.resolve(path.dirname(file), specifier));
+        if (!target || !target.startsWith(packageRoot(pkg))) throw new Error(`Cannot find module '${specifier}' from ${display}`);
+        return evaluate(target, pkg).exports;
+      }
+      const bare = specifier.replace(/^node:/, '').replace(/\/$/, '');
+      if (bare in PORTS) return load(bare as GuestBuiltinName);
+      if (bare in exits) return exits[bare];
+      throw new Error(`Cannot find module '${specifier}' from ${display}`);
+    };
+    functor.call(module.exports, module.exports, require, module, display, path.posix.dirname(display));
+    return module;
+  };
+
+  const load = (name: GuestBuiltinName): unknown => {
+    const { pkg, entry } = PORTS[name];
+    const exports = evaluate(path.join(packageRoot(pkg), entry), pkg).exports;
+    if (name === 'events') completeEvents(exports as EventEmitterClass);
+    return exports;
+  };
+
+  return { load };
+};
+
+interface EventEmitterClass {
+  (): void;
+  prototype: { listeners(name: unknown): unknown[]; getMaxListeners(): number; setMaxListeners(n: number): unknown };
+  defaultMaxListeners: number;
+  [key: string]: unknown;
+}
+
+/** Statics of Node 20's `events` that the port lacks, on the service's own EventEmitter. */
+const completeEvents = (EventEmitter: EventEmitterClass): void => {
+  if (typeof EventEmitter.getEventListeners === 'function') return;
+  const isEventTarget = (value: unknown): value is EventTarget => typeof (value as EventTarget | null)?.addEventListener === 'function' && !('listeners' in (value as object));
+  EventEmitter.getEventListeners = (emitter: { listeners(name: unknown): unknown[] }, name: unknown) => {
+    if (isEventTarget(emitter)) throw new TypeError('getEventListeners on an EventTarget is not supported inside a service');
+    return emitter.listeners(name);
+  };
+  EventEmitter.getMaxListeners = (emitter: { getMaxListeners(): number }) => emitter.getMaxListeners();
+  EventEmitter.setMaxListeners = (n = EventEmitter.defaultMaxListeners, ...targets: Array<{ setMaxListeners(n: number): unknown }>) => {
+    if (typeof n !== 'number' || n < 0 || Number.isNaN(n)) throw new RangeError(`The value of "n" is out of range. It must be a non-negative number. Received ${String(n)}`);
+    if (targets.length === 0) EventEmitter.defaultMaxListeners = n;
+    for (const target of targets) target.setMaxListeners(n);
+  };
+  EventEmitter.addAbortListener = (signal: AbortSignal, listener: (event: Event) => void) => {
+    if (signal.aborted) queueMicrotask(() => listener(new Event('abort')));
+    else signal.addEventListener('abort', listener, { once: true });
+    const dispose = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
+    return { [dispose]: () => signal.removeEventListener('abort', listener) };
+  };
+};
