@@ -12,3 +12,4 @@ export type { JournalOptions } from './journal.js';
 export { Turns } from './turns.js';
 export { Directory } from './directory.js';
 export type { ExportRef } from './directory.js';
+export { markLibraryError, isLibraryError, markServiceStack, hasServiceStack } from './marks.js';

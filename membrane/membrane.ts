@@ -28,13 +28,15 @@ import { SnapshotError, Slot, Tagged, describeWire, type SnapshotErrorCode, type
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef } from './directory.js';
 import { Turns } from './turns.js';
+import { hasServiceStack, isLibraryError, markLibraryError } from './marks.js';
+import { types } from 'node:util';
 
-const { apply, getPrototypeOf, ownKeys } = Reflect;
+const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
 const { is, keys, defineProperty } = Object;
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const objectPrototype = Object.prototype;
-const MAX_DEPTH = 100;
+const MAX_DEPTH = 1000;
 
 /** What a pending async syscall is, for NOT_QUIESCENT messages. */
 interface PendingPromise {
@@ -90,6 +92,8 @@ export class Membrane {
   readonly #answers = new Map<number, Answer>();
   readonly #hostSettlers = new Set<() => void>();
   readonly #boundMethods = new WeakMap<object, Map<string, { fn: unknown; proxy: object }>>();
+  /** Exported functions of the service's namespace: called as `ns.f()`, their `this` is the namespace (as in Node). */
+  readonly #receivers = new WeakMap<object, object>();
   #nextImport = 1;
   #nextPromise = 1;
   #nextAnswer = 1;
@@ -195,20 +199,39 @@ export class Membrane {
   // ---- the guest's view: syscalls ------------------------------------------
 
   /** Clock, randomness: the journal's fast kinds. */
+  // Errors this library raises into the service from here on are marked as
+  // the library's (see marks.ts), so that they keep their type if the
+  // service lets them through, and only they do.
   now(real: () => number): number {
-    return this.journal.now(real);
+    try {
+      return this.journal.now(real);
+    } catch (error) {
+      throw markLibraryError(error);
+    }
   }
 
   perf(real: () => number): number {
-    return this.journal.perf(real);
+    try {
+      return this.journal.perf(real);
+    } catch (error) {
+      throw markLibraryError(error);
+    }
   }
 
   seed(real: () => Uint8Array): Uint8Array {
-    return this.journal.seed(real);
+    try {
+      return this.journal.seed(real);
+    } catch (error) {
+      throw markLibraryError(error);
+    }
   }
 
   randomFill(target: Uint8Array, real: (target: Uint8Array) => void): void {
-    this.journal.randomFill(target, real);
+    try {
+      this.journal.randomFill(target, real);
+    } catch (error) {
+      throw markLibraryError(error);
+    }
   }
 
   /**
@@ -217,13 +240,28 @@ export class Membrane {
    * this an async syscall whose guest promise settles in a later delivery.
    */
   syscall(op: string, guestArgs: readonly unknown[], perform: (...hostArgs: unknown[]) => unknown): unknown {
-    const args = this.#toWireArray(guestArgs, 'guest', `argument of ${op}()`);
-    const outcome = this.journal.sys(op, args, () => this.#performHost(op, () => perform(...this.#fromWireArray(args, 'host'))));
+    let outcome: Outcome;
+    let args: Wire[];
+    try {
+      args = this.#toWireArray(guestArgs, 'guest', `argument of ${op}()`);
+      const wired = args;
+      outcome = this.journal.sys(op, wired, () => this.#performHost(op, () => perform(...this.#fromWireArray(wired, 'host'))));
+    } catch (error) {
+      throw error instanceof SnapshotError ? markLibraryError(error) : error;
+    }
     return this.#guestOutcome(outcome, op, args);
   }
 
   /** A call on a host object the guest holds by reference. */
   send(slot: Slot, method: string | null, guestArgs: readonly unknown[]): unknown {
+    try {
+      return this.#send(slot, method, guestArgs);
+    } catch (error) {
+      throw error instanceof SnapshotError ? markLibraryError(error) : error;
+    }
+  }
+
+  #send(slot: Slot, method: string | null, guestArgs: readonly unknown[]): unknown {
     const args = this.#toWireArray(guestArgs, 'guest', `argument of ${method ?? 'call'}()`);
     const member = method === null ? '()' : method === '[[get]]' ? `.${String(guestArgs[0])}` : `.${method}()`;
     const what = `${slot.iface || `host reference #${slot.id}`}${member}`;
@@ -245,13 +283,24 @@ export class Membrane {
   #perform(entry: DeliveryEntry): void {
     switch (entry.kind) {
       case 'start':
-        return this.#answerWith(0, () => this.#start().then(ns => this.#namespaceToWire(ns)), true);
+        // A load failure is reported by this library (SERVICE_LOAD_FAILED, MODULE_NOT_GRANTED...).
+        return this.#answerWith(
+          0,
+          () =>
+            this.#start().then(
+              ns => this.#namespaceToWire(ns),
+              error => {
+                throw error instanceof SnapshotError ? markLibraryError(error) : error;
+              },
+            ),
+          true,
+        );
       case 'call': {
         const target = this.#exports[entry.target];
         this.#answerWith(entry.answer, () => {
           if (target === undefined) throw new TypeError(`service "${this.name}" has no object #${entry.target}`);
           const args = this.#fromWireArray(entry.args, 'guest');
-          if (entry.method === null) return apply(target as (...a: unknown[]) => unknown, undefined, args);
+          if (entry.method === null) return apply(target as (...a: unknown[]) => unknown, this.#receivers.get(target), args);
           const fn = (target as Record<string, unknown>)[entry.method];
           if (typeof fn !== 'function') throw new TypeError(`${entry.method} is not a function of service "${this.name}"`);
           return apply(fn, target, args);
@@ -326,7 +375,9 @@ export class Membrane {
   #namespaceToWire(namespace: object): Wire {
     const out: Record<string, Wire> = {};
     for (const key of keys(namespace)) {
-      out[key] = this.#toWire((namespace as Record<string, unknown>)[key], 'guest', 0, `export ${key}`);
+      const value = (namespace as Record<string, unknown>)[key];
+      if (typeof value === 'function') this.#receivers.set(value, namespace);
+      out[key] = this.#toWire(value, 'guest', 0, `export ${key}`);
     }
     return out;
   }
@@ -392,8 +443,17 @@ export class Membrane {
     );
   }
 
-  /** Property read on a host object: data comes back by copy, methods bound to the object. */
+  /**
+   * Property read on a host object: data comes back by copy, methods bound
+   * to the object. A reference gives an object's methods and data, never
+   * its class, its prototype or Object.prototype's mutators: through those a
+   * service could change the object (or every object of its class) for the
+   * host (`__defineGetter__`, `constructor.prototype`).
+   */
   #hostGet(target: object, key: string): unknown {
+    if (UNREACHABLE_THROUGH_REFERENCES.has(key)) {
+      throw new TypeError(`service "${this.name}" read .${key} of a host object it holds by reference: a reference gives the object's methods and data, not its class or prototype`);
+    }
     const value = (target as Record<string, unknown>)[key];
     if (typeof value !== 'function') return value;
     // The same method read twice is the same bound function (one import, not one per read).
@@ -415,13 +475,17 @@ export class Membrane {
     const membrane = this;
     const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
     const label = `${this.name} ${iface || `#${id}`}`;
-    const target = iface.startsWith('function') ? function serviceFunction() {} : {};
-    const proxy = new Proxy(target, {
+    const isFunction = iface.startsWith('function');
+    const target = isFunction ? function serviceFunction() {} : {};
+    const handler: ProxyHandler<object> = {
       apply: (_t, _this, args) => membrane.deliverCall(id, null, args, iface),
       get: (_t, key) => {
         if (key === 'then' || typeof key === 'symbol') {
           return key === Symbol.toStringTag ? `Service ${label}` : undefined;
         }
+        const data = this.#readData(id, key);
+        if (data) return data.value;
+        if (data === null) return undefined; // the object has no such property
         let method = methods.get(key);
         if (!method) {
           method = (...args: unknown[]) => membrane.deliverCall(id, key, args);
@@ -432,11 +496,56 @@ export class Membrane {
       set: () => false,
       defineProperty: () => false,
       deleteProperty: () => false,
-    });
+    };
+    if (!isFunction) {
+      // Own keys as the service object has them, so Object.keys and JSON.stringify see its data.
+      handler.ownKeys = () => this.#dataKeys(id);
+      handler.getOwnPropertyDescriptor = (_t, key) => {
+        if (typeof key !== 'string' || !this.#dataKeys(id).includes(key)) return undefined;
+        const value = handler.get?.(target, key, target);
+        return { value, writable: false, enumerable: true, configurable: true };
+      };
+      handler.has = (_t, key) => typeof key === 'string' && this.#has(id, key);
+    }
+    const proxy = new Proxy(target, handler);
     this.#hostProxies.set(id, proxy);
     this.#hostProxyIds.set(proxy, id);
     this.#directory?.register(proxy, { service: this.name, export: id, iface });
     return proxy;
+  }
+
+  /**
+   * The host reads data of a service object it holds by reference: the
+   * value of an own data property, copied, when copying it runs no service
+   * code and hands out no new reference (the export table changes only in
+   * turns, so replay assigns the same ids). `{ value }` for data, `null`
+   * when the object has no such property, `undefined` when it is not data
+   * the host can read that way (a method, a getter, an object with methods:
+   * then a call is delivered, as for any method).
+   */
+  #readData(id: number, key: string): { value: unknown } | null | undefined {
+    const object = this.#exports[id];
+    if (!readable(object)) return undefined;
+    const descriptor = getOwnPropertyDescriptor(object, key);
+    if (!descriptor) return readable(getPrototypeOf(object)) && !(key in object) ? null : undefined;
+    if (!('value' in descriptor) || typeof descriptor.value === 'function') return undefined;
+    try {
+      return { value: this.#copyIn(this.#copyOut(descriptor.value, { from: 'guest', context: `.${key}`, seen: undefined, count: 0, noRefs: true }, 0), { to: 'host', objects: [] }, 0) };
+    } catch (error) {
+      if (error === NEEDS_REFERENCE) return undefined;
+      throw error;
+    }
+  }
+
+  /** Own enumerable string keys of a service object, when it can be read without running its code. */
+  #dataKeys(id: number): string[] {
+    const object = this.#exports[id];
+    return readable(object) ? keys(object) : [];
+  }
+
+  #has(id: number, key: string): boolean {
+    const object = this.#exports[id];
+    return readable(object) && key in object;
   }
 
   #guestProxyFor(id: number, iface: string): object {
@@ -458,6 +567,8 @@ export class Membrane {
       },
       defineProperty: () => false,
       deleteProperty: () => false,
+      setPrototypeOf: () => false,
+      preventExtensions: () => false,
     });
     this.#guestProxies.set(id, proxy);
     this.#guestProxyIds.set(proxy, id);
@@ -469,8 +580,13 @@ export class Membrane {
   // Arrays are built with push: under lockdown, `new Array(n)` filled by
   // index is two orders of magnitude slower on Node 20.
   #toWireArray(values: readonly unknown[], from: Side, context: string): Wire[] {
+    const walk: OutWalk = { from, context, seen: undefined, count: 0 };
     const out: Wire[] = [];
-    for (let i = 0; i < values.length; i += 1) out.push(this.#toWire(values[i], from, 0, context));
+    for (let i = 0; i < values.length; i += 1) {
+      walk.seen = undefined;
+      walk.count = 0;
+      out.push(this.#copyOut(values[i], walk, 0));
+    }
     return out;
   }
 
@@ -480,10 +596,21 @@ export class Membrane {
     return out;
   }
 
-  /** Copy a value leaving side `from`: data by copy, behaviour by reference. */
-  #toWire(value: unknown, from: Side, depth: number, context: string): Wire {
+  /** Copy a value leaving side `from`: data by copy (structured clone), behaviour by reference. */
+  #toWire(value: unknown, from: Side, _depth: number, context: string): Wire {
+    return this.#copyOut(value, { from, context, seen: undefined, count: 0 }, 0);
+  }
+
+  /** Materialise a wire value on side `to`. Always returns fresh copies of data. */
+  #fromWire(wire: Wire, to: Side, _depth: number): unknown {
+    if (typeof wire !== 'object' || wire === null) return wire;
+    return this.#copyIn(wire, { to, objects: [] }, 0);
+  }
+
+  #copyOut(value: unknown, walk: OutWalk, depth: number): Wire {
     switch (typeof value) {
       case 'string':
+        return isWellFormed(value) ? value : new Tagged('utf16', codeUnits(value));
       case 'boolean':
       case 'undefined':
         return value;
@@ -494,16 +621,18 @@ export class Membrane {
       case 'symbol': {
         const key = Symbol.keyFor(value);
         if (key !== undefined) return new Tagged('symbol', key);
-        throw notPassable(this.name, context, `a unique symbol (${String(value)}) cannot cross the membrane; use a string or Symbol.for()`);
+        throw notPassable(this.name, walk.context, `a unique symbol (${String(value)}) cannot cross the membrane; use a string or Symbol.for()`);
       }
       case 'function':
-        return this.#ref(value, from, context);
+        if (walk.noRefs) throw NEEDS_REFERENCE;
+        return this.#ref(value, walk.from, walk.context);
       default:
         break;
     }
     if (value === null) return null;
     const object = value as object;
-    if (depth > MAX_DEPTH) throw notPassable(this.name, context, `a value nested more than ${MAX_DEPTH} deep (a cycle?) cannot be copied`);
+    if (depth > MAX_DEPTH) throw notPassable(this.name, walk.context, `a value nested more than ${MAX_DEPTH} deep cannot be copied`);
+    const { from } = walk;
     if (from === 'guest') {
       const id = this.#guestProxyIds.get(object);
       if (id !== undefined) return new Slot('host', id, this.#imports.get(id)?.iface ?? '');
@@ -511,12 +640,31 @@ export class Membrane {
       const id = this.#hostProxyIds.get(object);
       if (id !== undefined) return new Slot('guest', id);
       // Another service's object: a reference, whatever its shape.
-      if (this.#directory?.originOf(object)) return this.#ref(object, from, context);
+      if (this.#directory?.originOf(object)) return this.#ref(object, from, walk.context);
     }
+    const again = walk.seen?.get(object);
+    if (again !== undefined) return new Tagged('ref', again);
+    // A data read by the host runs no service code: no Proxy traps, no getters.
+    if (walk.noRefs && (isProxy(object) || !dataOnly(object))) throw NEEDS_REFERENCE;
     if (isArray(object)) {
-      const out: Wire[] = [];
-      for (let i = 0; i < object.length; i += 1) out.push(this.#toWire(object[i], from, depth + 1, context));
-      return out;
+      remember(walk, object);
+      const length = object.length;
+      let own = 0;
+      for (const key of keys(object)) if (isIndex(key)) own += 1;
+      if (own === length) {
+        const out: Wire[] = [];
+        for (let i = 0; i < length; i += 1) out.push(this.#copyOut(object[i], walk, depth + 1));
+        return out;
+      }
+      // Holes stay holes.
+      const indices: number[] = [];
+      const values: Wire[] = [];
+      for (const key of keys(object)) {
+        if (!isIndex(key)) continue;
+        indices.push(Number(key));
+        values.push(this.#copyOut((object as unknown as Record<string, unknown>)[key], walk, depth + 1));
+      }
+      return new Tagged('sparse', [length, indices, values]);
     }
     const proto = getPrototypeOf(object);
     if (proto === objectPrototype || proto === null) {
@@ -524,29 +672,84 @@ export class Membrane {
       for (const name of names) {
         const v = (object as Record<string, unknown>)[name];
         // A record of references (a service's exports) is data; a method is behaviour.
-        if (typeof v === 'function' && !this.#isReference(v, from)) return this.#ref(object, from, context);
+        if (typeof v === 'function' && !this.#isReference(v, from)) {
+          if (walk.noRefs) throw NEEDS_REFERENCE;
+          return this.#ref(object, from, walk.context);
+        }
+      }
+      remember(walk, object);
+      if (names.includes('__proto__')) {
+        const entries: Array<[string, Wire]> = [];
+        for (const name of names) entries.push([name, this.#copyOut((object as Record<string, unknown>)[name], walk, depth + 1)]);
+        return new Tagged('object', entries);
       }
       const out: Record<string, Wire> = {};
-      for (const name of names) {
-        const wire = this.#toWire((object as Record<string, unknown>)[name], from, depth + 1, context);
-        if (name === '__proto__') defineProperty(out, name, { value: wire, enumerable: true, writable: true, configurable: true });
-        else out[name] = wire;
-      }
+      for (const name of names) out[name] = this.#copyOut((object as Record<string, unknown>)[name], walk, depth + 1);
       return out;
     }
-    if (isView(object)) return object;
-    if (object instanceof ArrayBuffer) return object.slice(0);
-    if (object instanceof Date) return new Date(object.getTime());
-    if (object instanceof Error) return new Tagged('error', this.#errorRecord(object, from, depth, context));
+    if (isView(object)) {
+      remember(walk, object);
+      return this.#copyView(object, walk, depth);
+    }
+    if (isArrayBuffer(object)) {
+      remember(walk, object);
+      return from === 'guest' ? copyBuffer(object) : object;
+    }
+    if (object instanceof Date) {
+      remember(walk, object);
+      return new Date(apply(dateGetTime, object, []) as number);
+    }
+    if (object instanceof Error) {
+      remember(walk, object);
+      return new Tagged('error', this.#errorRecord(object, walk, depth));
+    }
     if (object instanceof Map) {
-      return new Tagged('map', [...object].map(([k, v]) => [this.#toWire(k, from, depth + 1, context), this.#toWire(v, from, depth + 1, context)]));
+      remember(walk, object);
+      const entries: Array<[Wire, Wire]> = [];
+      for (const [k, v] of iterate(apply(mapEntries, object, []) as Iterator<[unknown, unknown]>)) {
+        entries.push([this.#copyOut(k, walk, depth + 1), this.#copyOut(v, walk, depth + 1)]);
+      }
+      return new Tagged('map', entries);
     }
-    if (object instanceof Set) return new Set([...object].map(v => this.#toWire(v, from, depth + 1, context)));
-    if (object instanceof RegExp) return new RegExp(object.source, object.flags);
+    if (object instanceof Set) {
+      remember(walk, object);
+      const out = new Set<Wire>();
+      for (const v of iterate(apply(setValues, object, []) as Iterator<unknown>)) out.add(this.#copyOut(v, walk, depth + 1));
+      return out;
+    }
+    if (object instanceof RegExp) {
+      remember(walk, object);
+      return new RegExp(apply(regexpSource, object, []) as string, apply(regexpFlags, object, []) as string);
+    }
     if (isThenable(object)) {
-      throw notPassable(this.name, context, 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
+      throw notPassable(this.name, walk.context, 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
     }
-    return this.#ref(object, from, context);
+    if (walk.noRefs) throw NEEDS_REFERENCE;
+    return this.#ref(object, from, walk.context);
+  }
+
+  /**
+   * A typed array or DataView. The bytes are read through the intrinsics
+   * captured at load, never through methods the service may have replaced
+   * on the object; a view that does not span its whole buffer keeps its
+   * buffer, offset and length, as structured clone does.
+   */
+  #copyView(view: ArrayBufferView, walk: OutWalk, depth: number): Wire {
+    if (isBuffer(view)) {
+      // A Buffer is its own bytes (small ones share Node's 8 KB pool, which never crosses).
+      return walk.from === 'host' ? view : unpooledCopy(view);
+    }
+    const isTyped = apply(typedArrayTag, view, []) !== undefined;
+    const buffer = (isTyped ? apply(typedArrayBuffer, view, []) : apply(dataViewBuffer, view, [])) as ArrayBuffer;
+    const offset = (isTyped ? apply(typedArrayByteOffset, view, []) : apply(dataViewByteOffset, view, [])) as number;
+    const bytes = (isTyped ? apply(typedArrayByteLength, view, []) : apply(dataViewByteLength, view, [])) as number;
+    const name = isTyped ? (apply(typedArrayTag, view, []) as string) : 'DataView';
+    if (offset === 0 && bytes === apply(arrayBufferByteLength, buffer, []) && !walk.seen?.has(buffer)) {
+      remember(walk, buffer); // the view, then its buffer: the order #copyIn makes them in
+      return walk.from === 'host' ? view : makeView(name, copyBuffer(buffer), 0, isTyped ? (apply(typedArrayLength, view, []) as number) : bytes);
+    }
+    const length = isTyped ? (apply(typedArrayLength, view, []) as number) : bytes;
+    return new Tagged('view', [name, this.#copyOut(buffer, walk, depth + 1), offset, length]);
   }
 
   /** Is `value` already a reference (a proxy of the other side, or of another service)? */
@@ -555,16 +758,24 @@ export class Membrane {
     return this.#hostProxyIds.has(value) || this.#directory?.originOf(value) !== undefined;
   }
 
-  #errorRecord(error: Error, from: Side, depth: number, context: string): ErrorRecord {
+  /**
+   * What a copied Error keeps. Its stack: a service's own stack as it is
+   * (rendered from service frames only, so free of host paths); a host
+   * error's stack only when it was rendered from service frames, otherwise
+   * its first line. `library` only for errors this library raised.
+   */
+  #errorRecord(error: Error, walk: OutWalk, depth: number): ErrorRecord {
     const record: ErrorRecord = { name: String(error.name), message: String(error.message) };
-    if (typeof error.stack === 'string') record.stack = error.stack;
+    const stack: unknown = error.stack;
+    if (typeof stack === 'string') record.stack = walk.from === 'guest' || hasServiceStack(error) ? stack : stackHeader(stack);
+    if (walk.from === 'host' ? error instanceof SnapshotError : isLibraryError(error)) record.library = true;
     const props: Record<string, unknown> = {};
     let any = false;
     for (const name of keys(error)) {
       if (name === 'stack' || name === 'message') continue;
       const v = (error as unknown as Record<string, unknown>)[name];
       if (typeof v === 'function') continue;
-      props[name] = this.#toWire(v, from, depth + 1, context);
+      props[name] = this.#copyOut(v, walk, depth + 1);
       any = true;
     }
     if (any) record.props = props;
@@ -591,32 +802,60 @@ export class Membrane {
     return new Slot('host', id, this.#imports.get(id)?.iface ?? '');
   }
 
-  /** Materialise a wire value on side `to`. Always returns fresh copies of data. */
-  #fromWire(wire: Wire, to: Side, depth: number): unknown {
+  /**
+   * Materialise one wire node. Objects are registered in the order they are
+   * created, which is the pre-order `#copyOut` counted them in, so that
+   * `ref` tags find them (shared references and cycles come back as such).
+   */
+  #copyIn(wire: Wire, walk: InWalk, depth: number): unknown {
     if (typeof wire !== 'object' || wire === null) return wire;
+    const { to, objects } = walk;
     if (isArray(wire)) {
       const out: unknown[] = [];
-      for (let i = 0; i < wire.length; i += 1) out.push(this.#fromWire(wire[i], to, depth + 1));
+      objects.push(out);
+      for (let i = 0; i < wire.length; i += 1) out.push(this.#copyIn(wire[i], walk, depth + 1));
       return out;
     }
     if (wire instanceof Slot) return this.#slotTo(wire, to);
-    if (wire instanceof Tagged) return this.#untag(wire, to, depth);
+    if (wire instanceof Tagged) return this.#untag(wire, walk, depth);
     const proto = getPrototypeOf(wire);
     if (proto === objectPrototype || proto === null) {
       const out: Record<string, unknown> = {};
-      for (const name of keys(wire)) {
-        const v = this.#fromWire((wire as Record<string, unknown>)[name], to, depth + 1);
-        if (name === '__proto__') defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true });
-        else out[name] = v;
-      }
+      objects.push(out);
+      for (const name of keys(wire)) out[name] = this.#copyIn((wire as Record<string, unknown>)[name], walk, depth + 1);
       return out;
     }
-    if (Buffer.isBuffer(wire)) return Buffer.from(wire);
-    if (isView(wire)) return (wire as unknown as { slice(): unknown }).slice();
-    if (wire instanceof ArrayBuffer) return wire.slice(0);
-    if (wire instanceof Date) return new Date(wire.getTime());
-    if (wire instanceof Set) return new Set([...wire].map(v => this.#fromWire(v, to, depth + 1)));
-    if (wire instanceof RegExp) return new RegExp(wire.source, wire.flags);
+    if (isView(wire)) {
+      if (isBuffer(wire)) {
+        const copy = unpooledCopy(wire);
+        objects.push(copy);
+        return copy;
+      }
+      const copy = copyViewWhole(wire);
+      objects.push(copy, copy.buffer);
+      return copy;
+    }
+    if (isArrayBuffer(wire)) {
+      const copy = copyBuffer(wire);
+      objects.push(copy);
+      return copy;
+    }
+    if (wire instanceof Date) {
+      const copy = new Date(apply(dateGetTime, wire, []) as number);
+      objects.push(copy);
+      return copy;
+    }
+    if (wire instanceof Set) {
+      const out = new Set<unknown>();
+      objects.push(out);
+      for (const v of wire) out.add(this.#copyIn(v, walk, depth + 1));
+      return out;
+    }
+    if (wire instanceof RegExp) {
+      const copy = new RegExp(wire.source, wire.flags);
+      objects.push(copy);
+      return copy;
+    }
     return wire;
   }
 
@@ -638,7 +877,8 @@ export class Membrane {
     return this.#liveImport(slot, `${slot.iface || `host reference #${slot.id}`}, returned to the host`);
   }
 
-  #untag(tagged: Tagged, to: Side, depth: number): unknown {
+  #untag(tagged: Tagged, walk: InWalk, depth: number): unknown {
+    const { objects } = walk;
     switch (tagged.tag) {
       case 'bigint':
         return BigInt(tagged.payload as string);
@@ -646,15 +886,209 @@ export class Membrane {
         return -0;
       case 'symbol':
         return Symbol.for(tagged.payload as string);
-      case 'map':
-        return new Map((tagged.payload as Array<[Wire, Wire]>).map(([k, v]) => [this.#fromWire(k, to, depth + 1), this.#fromWire(v, to, depth + 1)]));
-      case 'error':
-        return reviveError(tagged.payload as ErrorRecord, props => (props ? (this.#fromWire(props, to, depth + 1) as Record<string, unknown>) : undefined));
+      case 'utf16':
+        return fromCodeUnits(tagged.payload as Uint16Array);
+      case 'ref': {
+        const n = tagged.payload as number;
+        if (!(n >= 0 && n < objects.length)) throw new SnapshotError('LOG_CORRUPT', `a copied value refers to object #${String(n)}, which it does not hold`);
+        return objects[n];
+      }
+      case 'map': {
+        const out = new Map<unknown, unknown>();
+        objects.push(out);
+        for (const [k, v] of tagged.payload as Array<[Wire, Wire]>) out.set(this.#copyIn(k, walk, depth + 1), this.#copyIn(v, walk, depth + 1));
+        return out;
+      }
+      case 'sparse': {
+        const [length, indices, values] = tagged.payload as [number, number[], Wire[]];
+        const out: unknown[] = [];
+        out.length = length;
+        objects.push(out);
+        for (let i = 0; i < indices.length; i += 1) out[indices[i]] = this.#copyIn(values[i], walk, depth + 1);
+        return out;
+      }
+      case 'object': {
+        const out: Record<string, unknown> = {};
+        objects.push(out);
+        for (const [k, v] of tagged.payload as Array<[string, Wire]>) {
+          defineProperty(out, k, { value: this.#copyIn(v, walk, depth + 1), enumerable: true, writable: true, configurable: true });
+        }
+        return out;
+      }
+      case 'view': {
+        const [name, bufferWire, offset, length] = tagged.payload as [string, Wire, number, number];
+        const at = objects.length;
+        objects.push(undefined); // the view's place, taken before its buffer's
+        const buffer = this.#copyIn(bufferWire, walk, depth + 1);
+        if (!isArrayBuffer(buffer)) throw new SnapshotError('LOG_CORRUPT', 'a copied typed array has no buffer');
+        const view = makeView(name, buffer, offset, length);
+        objects[at] = view;
+        return view;
+      }
+      case 'error': {
+        const record = tagged.payload as ErrorRecord;
+        const error = reviveError(record);
+        objects.push(error);
+        if (record.props) {
+          // The props record is bookkeeping, not one of the value's objects: its entries are.
+          const props: Record<string, unknown> = {};
+          for (const name of keys(record.props)) props[name] = this.#copyIn(record.props[name] as Wire, walk, depth + 1);
+          assignErrorProps(error, record, props);
+        }
+        if (walk.to === 'guest' && error instanceof SnapshotError) markLibraryError(error);
+        return error;
+      }
       default:
         return tagged.payload;
     }
   }
 }
+
+/** Keys a service may not read through a reference to a host object (see #hostGet). */
+const UNREACHABLE_THROUGH_REFERENCES = new Set(['constructor', 'prototype', '__proto__', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
+
+/** State of one outgoing copy: objects seen so far, numbered in pre-order. */
+interface OutWalk {
+  readonly from: Side;
+  readonly context: string;
+  seen: Map<object, number> | undefined;
+  count: number;
+  /** Copy data only: a value that would need a new reference throws NEEDS_REFERENCE instead. */
+  readonly noRefs?: boolean;
+}
+
+const NEEDS_REFERENCE = Symbol('needs a reference');
+
+/** Every own property is a data property (reading them runs no code). */
+const dataOnly = (object: object): boolean => {
+  if (object instanceof Error) return false;
+  for (const key of ownKeys(object)) {
+    const descriptor = getOwnPropertyDescriptor(object, key);
+    if (descriptor && !('value' in descriptor)) return false;
+  }
+  return true;
+};
+
+/** An object the host may read synchronously: not a Proxy (whose traps are service code), or nothing. */
+const readable = (object: unknown): object is object =>
+  (typeof object === 'object' || typeof object === 'function') && object !== null && !isProxy(object);
+
+/** State of one incoming copy: the objects made so far, in the same order. */
+interface InWalk {
+  readonly to: Side;
+  readonly objects: unknown[];
+}
+
+const remember = (walk: OutWalk, object: object): void => {
+  (walk.seen ??= new Map()).set(object, walk.count);
+  walk.count += 1;
+};
+
+const isIndex = (key: string): boolean => {
+  const n = Number(key);
+  return n >>> 0 === n && n !== 4294967295 && String(n) === key;
+};
+
+// Intrinsics captured once: copies read internal slots, never what a service
+// defined on the object itself (a `slice` of its own, a getter for `source`).
+const typedArrayPrototype = getPrototypeOf(Uint8Array.prototype) as object;
+const getter = (target: object, key: PropertyKey): ((...a: unknown[]) => unknown) =>
+  (getOwnPropertyDescriptor(target, key) as PropertyDescriptor).get as (...a: unknown[]) => unknown;
+const typedArrayTag = getter(typedArrayPrototype, Symbol.toStringTag);
+const typedArrayBuffer = getter(typedArrayPrototype, 'buffer');
+const typedArrayByteOffset = getter(typedArrayPrototype, 'byteOffset');
+const typedArrayByteLength = getter(typedArrayPrototype, 'byteLength');
+const typedArrayLength = getter(typedArrayPrototype, 'length');
+const dataViewBuffer = getter(DataView.prototype, 'buffer');
+const dataViewByteOffset = getter(DataView.prototype, 'byteOffset');
+const dataViewByteLength = getter(DataView.prototype, 'byteLength');
+const arrayBufferByteLength = getter(ArrayBuffer.prototype, 'byteLength');
+const arrayBufferSlice = ArrayBuffer.prototype.slice;
+const dateGetTime = Date.prototype.getTime;
+const mapEntries = Map.prototype.entries;
+const setValues = Set.prototype.values;
+const regexpSource = getter(RegExp.prototype, 'source');
+const regexpFlags = getter(RegExp.prototype, 'flags');
+const stringIsWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const { isBuffer } = Buffer;
+const { isProxy } = types;
+
+const isWellFormed = (text: string): boolean => (stringIsWellFormed ? (apply(stringIsWellFormed, text, []) as boolean) : !LONE_SURROGATE.test(text));
+
+const codeUnits = (text: string): Uint16Array => {
+  const out = new Uint16Array(text.length);
+  for (let i = 0; i < text.length; i += 1) out[i] = text.charCodeAt(i);
+  return out;
+};
+
+const fromCodeUnits = (units: Uint16Array): string => {
+  let text = '';
+  for (let i = 0; i < units.length; i += 8192) text += String.fromCharCode(...units.subarray(i, i + 8192));
+  return text;
+};
+
+const isArrayBuffer = (value: unknown): value is ArrayBuffer => {
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    apply(arrayBufferByteLength, value, []);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A Buffer with its own memory (never a slice of Node's shared pool, which holds other data). */
+const unpooledCopy = (bytes: Uint8Array): Buffer => {
+  const copy = Buffer.alloc(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+};
+
+const copyBuffer = (buffer: ArrayBuffer): ArrayBuffer => apply(arrayBufferSlice, buffer, [0]) as ArrayBuffer;
+
+/** Iterate an intrinsic iterator without touching anything a service can replace. */
+function* iterate<T>(iterator: Iterator<T>): Generator<T> {
+  for (let step = iterator.next(); !step.done; step = iterator.next()) yield step.value;
+}
+
+const viewConstructors: Record<string, new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView> = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+};
+
+const makeView = (name: string, buffer: ArrayBuffer, offset: number, length: number): ArrayBufferView => {
+  const Ctor = viewConstructors[name];
+  if (!Ctor) throw new SnapshotError('LOG_CORRUPT', `a copied value is a ${JSON.stringify(name)}, which is not a typed array`);
+  return new Ctor(buffer, offset, length);
+};
+
+/** A copy of a whole view (its own buffer, offset 0). */
+const copyViewWhole = (view: ArrayBufferView): ArrayBufferView => {
+  const isTyped = apply(typedArrayTag, view, []) !== undefined;
+  const name = isTyped ? (apply(typedArrayTag, view, []) as string) : 'DataView';
+  const buffer = (isTyped ? apply(typedArrayBuffer, view, []) : apply(dataViewBuffer, view, [])) as ArrayBuffer;
+  const offset = (isTyped ? apply(typedArrayByteOffset, view, []) : apply(dataViewByteOffset, view, [])) as number;
+  const bytes = (isTyped ? apply(typedArrayByteLength, view, []) : apply(dataViewByteLength, view, [])) as number;
+  const copy = apply(arrayBufferSlice, buffer, [offset, offset + bytes]) as ArrayBuffer;
+  return makeView(name, copy, 0, isTyped ? (apply(typedArrayLength, view, []) as number) : bytes);
+};
+
+/** The first line(s) of a stack: its header, without frames (which name host paths). */
+const stackHeader = (stack: string): string => {
+  const at = stack.indexOf('\n    at ');
+  return at < 0 ? stack : stack.slice(0, at);
+};
 
 const errorConstructors: Record<string, ErrorConstructor> = {
   Error,
@@ -666,12 +1100,15 @@ const errorConstructors: Record<string, ErrorConstructor> = {
   URIError,
 };
 
-/** An Error equal to the recorded one, including its stack text, on every replay. */
-const reviveError = (record: ErrorRecord, revive: (props: Record<string, unknown> | undefined) => Record<string, unknown> | undefined): Error => {
-  const props = revive(record.props);
-  if (record.name.startsWith('SnapshotError[') && typeof props?.code === 'string') {
-    // Our own typed errors keep their type across the membrane.
-    const error = new SnapshotError(props.code as SnapshotErrorCode, record.message, { details: (props.details ?? {}) as Record<string, unknown> });
+/**
+ * An Error equal to the recorded one, including its stack text, on every
+ * replay. A SnapshotError only when the record says this library raised
+ * it: a service cannot make its own errors pass for the library's.
+ */
+const reviveError = (record: ErrorRecord): Error => {
+  if (record.library && record.name.startsWith('SnapshotError[')) {
+    const code = record.name.slice('SnapshotError['.length, -1) as SnapshotErrorCode;
+    const error = new SnapshotError(code, record.message);
     defineProperty(error, 'stack', { value: record.stack ?? `${record.name}: ${record.message}`, writable: true, configurable: true });
     return error;
   }
@@ -679,8 +1116,17 @@ const reviveError = (record: ErrorRecord, revive: (props: Record<string, unknown
   const error = new Ctor(record.message);
   if (!(record.name in errorConstructors)) defineProperty(error, 'name', { value: record.name, writable: true, configurable: true });
   defineProperty(error, 'stack', { value: record.stack ?? `${record.name}: ${record.message}`, writable: true, configurable: true });
-  if (props) for (const name of ownKeys(props) as string[]) (error as unknown as Record<string, unknown>)[name] = props[name];
   return error;
+};
+
+const assignErrorProps = (error: Error, record: ErrorRecord, props: Record<string, unknown>): void => {
+  if (error instanceof SnapshotError) {
+    // Its code and details are the library's own, and read-only.
+    defineProperty(error, 'details', { value: (props.details ?? {}) as Record<string, unknown>, configurable: true });
+    return;
+  }
+  for (const name of ownKeys(props) as string[]) (error as unknown as Record<string, unknown>)[name] = props[name];
+  void record;
 };
 
 /** The label of another service's export: "function get of service db". */

@@ -47,5 +47,10 @@ export class SnapshotError extends Error {
   }
 }
 
+// Services are handed SnapshotErrors, and through them this class: neither
+// it nor its prototype may be changed by anyone.
+Object.freeze(SnapshotError.prototype);
+Object.freeze(SnapshotError);
+
 export const isSnapshotError = (value: unknown): value is SnapshotError =>
   typeof value === 'object' && value !== null && (value as { [brand]?: unknown })[brand] === true;

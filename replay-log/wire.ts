@@ -11,7 +11,29 @@
  *   service; `id` indexes its import table). `iface` is a short human label
  *   ("function logger", "FileHandle") kept for error messages.
  * - `Tagged` carries the values msgpack cannot round-trip by itself:
- *   bigint, -0, Map, Error and registered symbols.
+ *
+ *   | tag      | payload                                   | for                            |
+ *   | -------- | ----------------------------------------- | ------------------------------ |
+ *   | bigint   | decimal string                            | bigint                         |
+ *   | -0       | 0                                         | negative zero                  |
+ *   | symbol   | registry key                              | `Symbol.for(key)`              |
+ *   | utf16    | Uint16Array of the code units             | a string with lone surrogates  |
+ *   | map      | [[key, value], ...]                       | Map                            |
+ *   | error    | ErrorRecord                               | Error and its subclasses       |
+ *   | sparse   | [length, [index, ...], [value, ...]]      | an array with holes            |
+ *   | object   | [[key, value], ...]                       | a plain object with an own     |
+ *   |          |                                           | `__proto__` key                |
+ *   | view     | [constructor name, buffer, offset, length]| a typed array or DataView that |
+ *   |          |                                           | does not span its whole buffer |
+ *   | ref      | n                                         | the n-th object (pre-order) of |
+ *   |          |                                           | the same value, again          |
+ *
+ * Copies follow the structured clone algorithm (HTML, "StructuredSerialize";
+ * Node's `structuredClone` is the reference): a value that holds the same
+ * object twice, or itself, crosses with that sharing and those cycles
+ * intact. The wire stays a tree: the second and later occurrences of an
+ * object are `ref` tags naming its position, counted in pre-order over the
+ * objects of one top-level value (Slots and primitives do not count).
  *
  * The codec (codec.ts) encodes both as msgpack extensions; a network
  * transport can use the same model with another codec.
@@ -27,7 +49,7 @@ export class Slot {
   ) {}
 }
 
-export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol';
+export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol' | 'utf16' | 'sparse' | 'object' | 'view' | 'ref';
 
 export class Tagged {
   constructor(
@@ -43,6 +65,12 @@ export interface ErrorRecord {
   stack?: string;
   /** Own enumerable data properties such as `code`, `errno`, `path`. */
   props?: Record<string, unknown>;
+  /**
+   * Set when the error is one this library raised (a SnapshotError created
+   * on the host, or handed to the service and thrown back out unchanged):
+   * only then is it revived as a SnapshotError. A service cannot forge it.
+   */
+  library?: true;
 }
 
 const { is } = Object;
@@ -109,6 +137,8 @@ const render = (v: unknown, depth: number, cap: number): string => {
       const e = v.payload as ErrorRecord;
       return `${e.name}(${JSON.stringify(e.message)})`;
     }
+    if (v.tag === 'utf16' && v.payload instanceof Uint16Array) return JSON.stringify(String.fromCharCode(...v.payload.subarray(0, cap)));
+    if (v.tag === 'ref') return `<same as object #${String(v.payload)}>`;
     return `${v.tag}(${depth > 0 ? render(v.payload, depth - 1, cap) : '…'})`;
   }
   if (isView(v)) return `${v.constructor.name}(${v.byteLength} bytes)`;
