@@ -16,9 +16,14 @@ import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
 import { mapNodeModules } from '@endo/compartment-mapper/node-modules.js';
 import { makeReadPowers } from '@endo/compartment-mapper/node-powers.js';
 import { SnapshotError } from '../replay-log/index.js';
+import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
 import { typescriptOptions } from './typescript.js';
 import { evasiveTransforms } from './evasion.js';
+import { preCjsParser } from './cjs.js';
+import { installSloppyThis } from './sloppy-this.js';
+import { applyNodeResolution, nodeConditions } from './node-resolution.js';
+import { ZipReader } from '@endo/zip';
 
 const readPowers = makeReadPowers({ fs, url, crypto });
 
@@ -33,7 +38,13 @@ export const archiveService = async (service: string, entry: string, granted: re
     // keeps its configuration there), so each compartment gets an open policy.
     const typescript = typescriptOptions();
     const parserForLanguage = { ...defaultParserForLanguage, ...typescript.parserForLanguage };
-    const map = await mapNodeModules(readPowers, entry, { ...typescript, dev: false, languages: Object.keys(parserForLanguage) } as unknown as Parameters<typeof mapNodeModules>[2]);
+    const map = await mapNodeModules(readPowers, entry, {
+      ...typescript,
+      dev: false,
+      conditions: nodeConditions(),
+      languages: Object.keys(parserForLanguage),
+    } as unknown as Parameters<typeof mapNodeModules>[2]);
+    applyNodeResolution(map as unknown as Parameters<typeof applyNodeResolution>[0]);
     const open = { globals: 'any', packages: 'any', builtins: 'any', noGlobalFreeze: true } as const;
     const resources: Record<string, typeof open> = {};
     for (const compartment of Object.values(map.compartments) as Array<{ label: string; policy?: unknown }>) {
@@ -81,11 +92,10 @@ export interface LoadedService {
  */
 export const loadService = async (options: LoadOptions): Promise<LoadedService> => {
   const { service, archive, entryRoot } = options;
-  let entryCompartment: string | undefined;
+  const entryCompartment = entryCompartmentOf(archive);
   class ServiceCompartment extends Compartment {
     constructor(opts: Record<string, unknown> = {}) {
       const name = String(opts.name ?? '');
-      entryCompartment ??= name;
       const root = name === entryCompartment && entryRoot ? entryRoot : `file:///node_modules/${name}/`;
       super({
         ...opts,
@@ -95,11 +105,13 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       } as never);
       const global = this.globalThis as Record<string, unknown>;
       global.global = global;
+      installSloppyThis(global);
     }
   }
   let application: Awaited<ReturnType<typeof parseArchive>>;
   try {
     application = await parseArchive(archive, `${service}.zip`, {
+      parserForLanguage: { 'pre-cjs-json': preCjsParser as never },
       modules: stubs(exitModuleNames(options.granted)),
       Compartment: ServiceCompartment as typeof Compartment,
     });
@@ -116,6 +128,16 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       }
     },
   };
+};
+
+/** The name of the compartment that holds the entry module, from the archive's compartment map. */
+const entryCompartmentOf = (archive: Uint8Array): string | undefined => {
+  try {
+    const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as { entry?: { compartment?: unknown } };
+    return typeof map.entry?.compartment === 'string' ? map.entry.compartment : undefined;
+  } catch {
+    return undefined; // parseArchive reports a damaged archive
+  }
 };
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -151,7 +173,9 @@ export const explainLoadError = (service: string, entry: string, error: unknown)
       { cause: error, details: { service } },
     );
   }
-  if (error instanceof SnapshotError) return error;
+  // Only errors this library raised pass as they are: a service's module that throws a
+  // SnapshotError of its own making is reported as the service's failure.
+  if (error instanceof SnapshotError && isLibraryError(error)) return error;
   // An error thrown while a module evaluated: say where, and what usually causes it.
   const frame = error instanceof Error ? (error.stack ?? '').split('\n').find(l => /^\s+at /.test(l) && !/node:internal|\/(ses|@endo)\/|\/dist\/(compartments|membrane|lib)\//.test(l)) : undefined;
   const hint =
