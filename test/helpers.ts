@@ -61,3 +61,44 @@ export const lastJson = (run: Run): unknown => {
   const lines = run.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
 };
+
+let elsewhere: string | undefined;
+
+/**
+ * The library installed at another path, as a user's project would have it
+ * (`<dir>/node_modules/membrane-snapshot`, a copy of package.json and dist/,
+ * its dependencies beside it): restores run from there prove that nothing
+ * recorded depends on where the library was installed at build time.
+ * Returns the path of that copy's CLI and index.
+ */
+export const installElsewhere = (): { cli: string; index: string; root: string } => {
+  if (!elsewhere) {
+    const dir = tempDir('elsewhere');
+    const modules = path.join(dir, 'node_modules');
+    const copy = path.join(modules, 'membrane-snapshot');
+    fs.mkdirSync(copy, { recursive: true });
+    fs.cpSync(path.join(repo, 'dist'), path.join(copy, 'dist'), { recursive: true });
+    fs.copyFileSync(path.join(repo, 'package.json'), path.join(copy, 'package.json'));
+    for (const entry of fs.readdirSync(path.join(repo, 'node_modules'))) {
+      if (entry === 'membrane-snapshot' || entry === '.bin' || entry.startsWith('.')) continue;
+      fs.symlinkSync(path.join(repo, 'node_modules', entry), path.join(modules, entry));
+    }
+    elsewhere = copy;
+  }
+  return { cli: path.join(elsewhere, 'dist', 'lib', 'cli.js'), index: path.join(elsewhere, 'dist', 'lib', 'index.js'), root: elsewhere };
+};
+
+/**
+ * A copy of a fixture project in a temporary directory, with its `deps/`
+ * folder as its node_modules (fixture packages are not committed under a
+ * node_modules folder) and this library linked in for its build script.
+ */
+export const projectFrom = (fixtureName: string): string => {
+  const dir = path.join(tempDir(fixtureName), 'project');
+  fs.cpSync(fixture(fixtureName), dir, { recursive: true });
+  const modules = path.join(dir, 'node_modules');
+  if (fs.existsSync(path.join(dir, 'deps'))) fs.renameSync(path.join(dir, 'deps'), modules);
+  fs.mkdirSync(modules, { recursive: true });
+  fs.symlinkSync(repo, path.join(modules, 'membrane-snapshot'));
+  return dir;
+};
