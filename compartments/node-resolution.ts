@@ -11,6 +11,12 @@
  * | makes every `.js` file of the package ESM     | is the entry; `.js` follows `type`          |
  * | an installed package named like a builtin     | the builtin (`buffer`, `events`...); the    |
  * | (`buffer`) replaces the builtin               | package only as `buffer/`                   |
+ * | `.js` files take the package's language (or   | a `.js` file's language is the `type` of    |
+ * | the `module` field's)                         | its nearest package.json (`es/package.json`)|
+ * | a package's own `exports` patterns            | patterns apply to bare specifiers only      |
+ * | (`"./es/*": "./es/*.js"`) rewrite its relative| (`ramda/es/add`): relative imports resolve  |
+ * | imports, again and again (`add.js.js.js`...): | by path                                     |
+ * | archiving ramda ran out of memory             |                                             |
  *
  * Report upstream (compartment-mapper): "treat `module` as a hint only
  * under a bundler condition; a package with a `module` field but no
@@ -19,7 +25,7 @@
  */
 import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Conditions for `mapNodeModules`: the mapper adds import, default and endo. */
 export const nodeConditions = (): Set<string> => new Set(['node']);
@@ -35,6 +41,7 @@ interface CompartmentDescriptor {
   types?: Record<string, string>;
   modules?: Record<string, ModuleDescriptor>;
   scopes?: Record<string, ModuleDescriptor>;
+  patterns?: Array<{ from: string; to: string; compartment?: string }>;
 }
 
 interface PackageJson {
@@ -55,6 +62,54 @@ const readPackage = (location: string): PackageJson | undefined => {
 };
 
 /**
+ * Record, in the compartment's `types`, the language of every `.js` file
+ * that a nested package.json with a `type` governs (Node's rule: the
+ * nearest package.json decides), skipping node_modules.
+ */
+const nestedTypes = (compartment: CompartmentDescriptor): void => {
+  let root: string;
+  try {
+    root = fileURLToPath(compartment.location);
+  } catch {
+    return;
+  }
+  const walk = (dir: string, relative: string, language: 'cjs' | 'mjs' | undefined): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    let here = language;
+    if (relative !== '' && entries.some(e => e.name === 'package.json' && e.isFile())) {
+      const nested = readPackage(pathToFileURL(`${dir}/`).href);
+      if (nested && typeof nested.type === 'string') here = nested.type === 'module' ? 'mjs' : 'cjs';
+    }
+    for (const entry of entries) {
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) walk(`${dir}/${entry.name}`, `${relative}${entry.name}/`, here);
+      } else if (here && entry.name.endsWith('.js')) {
+        (compartment.types ??= {})[`./${relative}${entry.name}`] = here;
+      }
+    }
+  };
+  walk(root.replace(/\/$/, ''), '', undefined);
+};
+
+/** The language Node gives a file of a package: by extension, else by the nearest package.json's type. */
+const languageOf = (packageLocation: string, file: string, pkg: PackageJson): 'cjs' | 'mjs' | undefined => {
+  if (file.endsWith('.cjs')) return 'cjs';
+  if (file.endsWith('.mjs')) return 'mjs';
+  if (!file.endsWith('.js')) return undefined;
+  const root = new URL(packageLocation);
+  for (let dir = new URL('.', new URL(file, packageLocation)); dir.href.startsWith(root.href) && dir.href !== root.href; dir = new URL('..', dir)) {
+    const nested = readPackage(dir.href);
+    if (nested && typeof nested.type === 'string') return nested.type === 'module' ? 'mjs' : 'cjs';
+  }
+  return pkg.type === 'module' ? 'mjs' : 'cjs';
+};
+
+/**
  * Correct `map` (as returned by `mapNodeModules`) in place to Node's
  * resolution rules, for the differences listed above.
  */
@@ -63,18 +118,26 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
   // Entries the mapper took from a `module` field, per package location: what Node would load instead.
   const redirect = new Map<string, { from: string; to: string }>();
   for (const compartment of compartments) {
+    nestedTypes(compartment);
     const pkg = readPackage(compartment.location);
     if (!pkg || typeof pkg.module !== 'string') continue;
     const moduleEntry = relativize(pkg.module);
     if (pkg.type !== 'module') {
       if (compartment.parsers?.js === 'mjs') compartment.parsers.js = 'cjs';
-      if (compartment.types?.[moduleEntry] === 'mjs') delete compartment.types[moduleEntry];
+      // The mapper marked the `module` entry ESM; Node gives it the language of its nearest package.json.
+      const language = languageOf(compartment.location, moduleEntry, pkg);
+      if (language && compartment.types?.[moduleEntry]) compartment.types[moduleEntry] = language;
     }
     if (pkg.exports === undefined) {
-      redirect.set(compartment.location, { from: moduleEntry, to: relativize(typeof pkg.main === 'string' ? pkg.main : 'index.js') });
+      const main = relativize(typeof pkg.main === 'string' ? pkg.main : 'index.js');
+      redirect.set(compartment.location, { from: moduleEntry, to: main });
+      // Node decides a .js file's language by the nearest package.json (lib/umd/package.json may say commonjs).
+      const language = languageOf(compartment.location, main, pkg);
+      if (language) (compartment.types ??= {})[main] = language;
     }
   }
   for (const compartment of compartments) {
+    if (compartment.patterns) compartment.patterns = compartment.patterns.filter(p => !(p.compartment === undefined && p.from.startsWith('./')));
     // A package named like a builtin is still reachable as `name/...`, not as `name`.
     for (const name of Object.keys(compartment.scopes ?? {})) {
       const scopes = compartment.scopes as Record<string, ModuleDescriptor>;
