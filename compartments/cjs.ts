@@ -129,6 +129,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
         throw error;
       }),
     });
+    // Packages register loaders here (handlebars adds '.handlebars'): writable, as in Node, and without effect.
     const requireExtensions = create(null) as Record<string, unknown>;
     const notImplemented = freeze(() => {
       throw new Error('require.extensions is not available inside a service');
@@ -136,7 +137,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     requireExtensions['.js'] = notImplemented;
     requireExtensions['.json'] = notImplemented;
     requireExtensions['.node'] = notImplemented;
-    defineProperty(require, 'extensions', { value: freeze(requireExtensions) });
+    defineProperty(require, 'extensions', { value: requireExtensions });
     defineProperty(require, 'cache', { value: freeze(create(null)) });
     freeze(require);
 

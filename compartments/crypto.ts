@@ -1,8 +1,9 @@
 /**
  * Crypto inside a service: randomness is recorded byte for byte (and drawn
  * from the host's entropy again once live); hashing and the other pure
- * functions of `node:crypto` are offered as they are; `subtle.digest` is an
- * async syscall, since WebCrypto settles on the host's thread pool.
+ * functions of `node:crypto` are offered as they are; every `crypto.subtle`
+ * operation is an async syscall, since WebCrypto settles on the host's
+ * thread pool.
  */
 import hostCrypto from 'node:crypto';
 import type { Membrane } from '../membrane/index.js';
@@ -89,15 +90,19 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     return n;
   };
 
-  const subtle = {
-    digest: (algorithm: unknown, data: ArrayBufferView | ArrayBuffer): Promise<ArrayBuffer> => {
-      const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : byteView(data);
-      return membrane.syscall('crypto.subtle.digest', [algorithm, bytes], (alg, b) =>
-        hostCrypto.webcrypto.subtle.digest(alg as Parameters<typeof hostCrypto.webcrypto.subtle.digest>[0], b as Uint8Array<ArrayBuffer>),
-      ) as Promise<ArrayBuffer>;
-    },
-  };
-
+  // Web Crypto: every operation settles on the host's thread pool, so each is an async syscall,
+  // recorded with its result. CryptoKeys stay the host's and cross by reference (read as data
+  // through the membrane: key.algorithm, key.usages); keys made at build time are build-time
+  // handles after a restore. Random results (generateKey, encrypt with a fresh IV made by the
+  // caller) are recorded like any other result.
+  const hostSubtle = hostCrypto.webcrypto.subtle as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const subtle: Record<string, unknown> = {};
+  for (const op of ['digest', 'encrypt', 'decrypt', 'sign', 'verify', 'importKey', 'exportKey', 'generateKey', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey'] as const) {
+    subtle[op] = (...args: unknown[]) => {
+      if (op === 'digest' && args.length > 1 && ArrayBuffer.isView(args[1])) args[1] = byteView(args[1]); // bytes, not a view of a larger buffer
+      return membrane.syscall(`crypto.subtle.${op}`, args, (...hostArgs) => apply(hostSubtle[op], hostSubtle, hostArgs));
+    };
+  }
   const webcrypto = { getRandomValues, randomUUID, subtle };
 
   // Signatures may be randomised (ECDSA, RSA-PSS): a recorded syscall. The

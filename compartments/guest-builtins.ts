@@ -21,10 +21,10 @@
  * are named `node:membrane-snapshot/<package>/<file>`, so stacks do not
  * depend on where the library is installed.
  *
- * Known differences from Node 20's `events`: no `errorMonitor`,
- * `captureRejections`, `EventEmitter.on` (async iterator) or
- * `EventEmitterAsyncResource`; `setMaxListeners`, `getEventListeners`,
- * `getMaxListeners` and `addAbortListener` are provided here.
+ * Known differences from Node 20's `events`: no `captureRejections`,
+ * `EventEmitter.on` (async iterator) or `EventEmitterAsyncResource`;
+ * `errorMonitor`, `setMaxListeners`, `getEventListeners`, `getMaxListeners`
+ * and `addAbortListener` are provided here.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -137,6 +137,15 @@ interface EventEmitterClass {
 /** Statics of Node 20's `events` that the port lacks, on the service's own EventEmitter. */
 const completeEvents = (EventEmitter: EventEmitterClass): void => {
   if (typeof EventEmitter.getEventListeners === 'function') return;
+  // errorMonitor: listeners that see 'error' events before the 'error' listeners (or the throw).
+  const errorMonitor = Symbol('events.errorMonitor');
+  EventEmitter.errorMonitor = errorMonitor;
+  const proto = EventEmitter.prototype as unknown as { emit: (this: unknown, type: unknown, ...args: unknown[]) => boolean };
+  const emit = proto.emit;
+  proto.emit = function (this: unknown, type: unknown, ...args: unknown[]) {
+    if (type === 'error') emit.call(this, errorMonitor, ...args);
+    return emit.call(this, type, ...args);
+  };
   const isEventTarget = (value: unknown): value is EventTarget => typeof (value as EventTarget | null)?.addEventListener === 'function' && !('listeners' in (value as object));
   EventEmitter.getEventListeners = (emitter: { listeners(name: unknown): unknown[] }, name: unknown) => {
     if (isEventTarget(emitter)) throw new TypeError('getEventListeners on an EventTarget is not supported inside a service');

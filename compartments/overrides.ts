@@ -38,13 +38,26 @@ const prototypes = (): Array<[string, object]> => [
   ['Function.prototype', Function.prototype],
 ];
 
+/**
+ * The Error prototypes, `constructor` included: ES5 error classes assign it
+ * (`DimensionError.prototype = new RangeError(); ...prototype.constructor =
+ * DimensionError`, mathjs; TypeScript's __extends). SES already turns some
+ * of these into accessors; Node's inspect cannot read them either way.
+ */
+const errorPrototypes = (): Array<[string, object]> =>
+  ['Error', 'EvalError', 'RangeError', 'ReferenceError', 'SyntaxError', 'TypeError', 'URIError', 'AggregateError']
+    .filter(name => typeof (globalThis as Record<string, unknown>)[name] === 'function')
+    .map(name => [`${name}.prototype`, ((globalThis as Record<string, unknown>)[name] as { prototype: object }).prototype]);
+
 /** Call between SES's repairIntrinsics() and hardenIntrinsics(). */
 export const enableMoreOverrides = (): void => {
-  for (const [path, proto] of prototypes()) {
+  const errors = new Set(errorPrototypes().map(([, proto]) => proto));
+  for (const [path, proto] of [...prototypes(), ...errorPrototypes()]) {
     const descriptors = getOwnPropertyDescriptors(proto) as Record<PropertyKey, PropertyDescriptor>;
     for (const key of ownKeys(descriptors)) {
       const descriptor = descriptors[key as string];
-      if (key === 'constructor' || !('value' in descriptor) || !descriptor.configurable || typeof descriptor.value !== 'function') continue;
+      if ((key === 'constructor' && !errors.has(proto)) || !('value' in descriptor) || !descriptor.configurable) continue;
+      if (typeof descriptor.value !== 'function' && !(errors.has(proto) && (key === 'name' || key === 'message'))) continue;
       const value = descriptor.value as unknown;
       const name = typeof key === 'symbol' ? `[${String(key.description)}]` : key;
       const { get, set } = getOwnPropertyDescriptor(

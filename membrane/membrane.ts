@@ -558,7 +558,8 @@ export class Membrane {
       apply: (_t, _this, args) => membrane.send(slot, null, args),
       get: (_t, key) => {
         if (key === 'then' || typeof key === 'symbol') {
-          return key === Symbol.toStringTag ? `Host ${iface}` : undefined;
+          // The host object's class as its tag (jose recognises a CryptoKey by Symbol.toStringTag).
+          return key === Symbol.toStringTag ? (/^[A-Z][\w$]*/.exec(iface)?.[0] ?? `Host ${iface}`) : undefined;
         }
         return membrane.send(slot, '[[get]]', [key]);
       },
