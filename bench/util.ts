@@ -124,28 +124,3 @@ export const ensureFreshDist = (): Promise<string> => {
     });
   });
 };
-
-/**
- * Bundle a bench entry (TypeScript) into one plain ESM file beside it, so
- * that a child process runs it with plain `node` (no tsx loader thread, no
- * source maps) exactly as the `snapshot` CLI runs. The compiled library
- * (../dist), the fixtures and npm packages stay external, so the child loads
- * the very same modules the CLI does. The bundle is removed when this process exits.
- */
-export const bundleForNode = async (entry: string): Promise<string> => {
-  const { build } = await import('esbuild');
-  const outfile = path.join(path.dirname(entry), `.${path.basename(entry, '.ts')}-${process.pid}.mjs`);
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    external: ['../dist/*', './fixtures/*'],
-    logLevel: 'error',
-  });
-  process.once('exit', () => fs.rmSync(outfile, { force: true }));
-  return outfile;
-};
