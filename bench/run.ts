@@ -47,6 +47,10 @@
  *     buffers; accounting.ts says exactly what counts) and against the same
  *     entries as JSON lines. Goal: log <= 1.15x raw payload.
  *
+ * (g) Archive writing (archive.ts): archiveService on generated packages of
+ *     100 to 800 modules of 4 KB, and the zip write alone, ours against
+ *     @endo/zip's own writer. Goal: 800 modules <= 0.5 s, linear.
+ *
  * (f) Multi-service apps. A live call from the host into one service that
  *     calls another (fixtures/pair: front.ping -> back.echo, both restored
  *     in this process) against a direct async function call; and the
@@ -63,6 +67,8 @@ const distStatus = await ensureFreshDist();
 const { archiveFixture, startLive, replayLog } = await import('./harness.js');
 const { accountLog, callTurn } = await import('./accounting.js');
 const { measureRealistic } = await import('./realistic.js');
+const { measureArchive } = await import('./archive.js'); // before anything archives: it keeps @endo/zip's own writer as the baseline
+const { archiveService } = await import('../dist/compartments/index.js');
 const { isNativeAccelerationEnabled } = await import('msgpackr');
 type Fixture = Awaited<ReturnType<typeof archiveFixture>>;
 type LogAccount = ReturnType<typeof accountLog>;
@@ -294,6 +300,12 @@ const buildTimes = async (script: string, dir: string): Promise<number[]> => {
 
 await section('(d) restore of the realistic service (2,000 records fetched in 20 pages, config file, Map + sorted array): whole cold processes', async () => {
   snapshots.set('svc', await measureRealistic({ rounds: CHILD_REPS, out }));
+});
+
+// ---- (g) archive writing ------------------------------------------------------------
+
+await section('(g) archive writing: N generated modules of 4 KB, our zip writer vs @endo/zip 1.1.0', async () => {
+  await measureArchive({ out, archiveService, reps: 3 });
 });
 
 // ---- (f) multi-service: live calls between services, restore of a whole app ------------

@@ -22,7 +22,8 @@ import { ZipReader } from '@endo/zip';
 /**
  * What only archiving needs, loaded the first time a build archives: the
  * archive writer, the node_modules crawler, the full parsers (Babel) and the
- * TypeScript and evasion transforms. A restore never loads them.
+ * TypeScript and evasion transforms. A restore never loads them. Archives
+ * are written by our linear zip writer (zip.ts).
  */
 const loadArchiver = async () => {
   const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeReadPowers }, { typescriptOptions }, { evasiveTransforms }] = await Promise.all([
@@ -32,6 +33,7 @@ const loadArchiver = async () => {
     import('@endo/compartment-mapper/node-powers.js'),
     import('./typescript.js'),
     import('./evasion.js'),
+    import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
   return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: makeReadPowers({ fs, url, crypto }), typescriptOptions, evasiveTransforms };
 };
