@@ -9,22 +9,109 @@
  * stores into typed arrays many times slower, and msgpackr writes short
  * strings byte by byte. Here single bytes go through a DataView and strings
  * through Buffer's native utf8 `write`.
+ *
+ * Typed arrays are written here too, as msgpackr writes them (ext 0x74: a
+ * type byte, then the bytes), and those of `EXTERNAL_BYTES` or more are not
+ * copied at all: `encodeParts` hands them back as parts of the encoding that
+ * point at the caller's memory, so a 50 MB fetch body is written to the log
+ * without an intermediate copy, and no scratch buffer grows to its size.
  */
 import { packr } from './codec.js';
 
 const { getPrototypeOf } = Object;
 const objectPrototype = Object.prototype;
 
+/** Binary values at least this long are referenced by `encodeParts`, not copied. */
+export const EXTERNAL_BYTES = 64 * 1024;
+
+/** msgpackr's type codes of typed arrays in its ext 0x74 (its `typedArrays` order). */
+const typedArrayCodes = new Map<unknown, number>(
+  [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((ctor, code) => [ctor, code]),
+);
+
+/** An encoding in parts: concatenated, they are the msgpack bytes. */
+export interface EncodedParts {
+  readonly parts: readonly Uint8Array[];
+  readonly byteLength: number;
+}
+
 export class MsgWriter {
   #buf: Buffer = Buffer.allocUnsafe(4096);
   #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
   #pos = 0;
+  /** Parts finished so far (when encoding in parts), and where the current one starts in `#buf`. */
+  #parts: Uint8Array[] | undefined;
+  #partStart = 0;
+  #partBytes = 0;
 
   /** The encoding of `value`; valid until the next call. */
   encode(value: unknown): Buffer {
     this.#pos = 0;
+    this.#parts = undefined;
     this.#value(value);
     return this.#buf.subarray(0, this.#pos);
+  }
+
+  /**
+   * The encoding of `value` in parts: binary values of `EXTERNAL_BYTES` or
+   * more are parts of their own that view the caller's memory (do not
+   * change them before the parts are written). Valid until the next call.
+   */
+  encodeParts(value: unknown): EncodedParts {
+    this.#pos = 0;
+    this.#parts = [];
+    this.#partStart = 0;
+    this.#partBytes = 0;
+    this.#value(value);
+    const parts = this.#parts;
+    this.#parts = undefined;
+    if (parts.length === 0) return { parts: [this.#buf.subarray(0, this.#pos)], byteLength: this.#pos };
+    if (this.#pos > this.#partStart) parts.push(this.#buf.subarray(this.#partStart, this.#pos));
+    return { parts, byteLength: this.#partBytes + this.#pos - this.#partStart };
+  }
+
+  /** Bytes of a binary value: copied, or (in parts mode, when large) referenced. */
+  #payload(bytes: Uint8Array): void {
+    if (this.#parts && bytes.byteLength >= EXTERNAL_BYTES) {
+      if (this.#pos > this.#partStart) {
+        this.#parts.push(this.#buf.subarray(this.#partStart, this.#pos));
+        this.#partBytes += this.#pos - this.#partStart;
+      }
+      this.#parts.push(bytes);
+      this.#partBytes += bytes.byteLength;
+      // Later bytes go to a fresh region: earlier parts may still view this buffer.
+      this.#buf = Buffer.allocUnsafe(4096);
+      this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+      this.#pos = 0;
+      this.#partStart = 0;
+      return;
+    }
+    this.#reserve(bytes.byteLength);
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.byteLength;
+  }
+
+  /** A typed array as msgpackr writes it with `moreTypes`: ext 0x74, its type code, its bytes. */
+  #typedArray(array: ArrayBufferView, code: number): void {
+    const length = array.byteLength + 1;
+    this.#reserve(7);
+    if (length < 0x100) {
+      this.#view.setUint8(this.#pos, 0xc7);
+      this.#view.setUint8(this.#pos + 1, length);
+      this.#pos += 2;
+    } else if (length < 0x10000) {
+      this.#view.setUint8(this.#pos, 0xc8);
+      this.#view.setUint16(this.#pos + 1, length);
+      this.#pos += 3;
+    } else {
+      this.#view.setUint8(this.#pos, 0xc9);
+      this.#view.setUint32(this.#pos + 1, length);
+      this.#pos += 5;
+    }
+    this.#view.setUint8(this.#pos, 0x74);
+    this.#view.setUint8(this.#pos + 1, code);
+    this.#pos += 2;
+    this.#payload(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
   }
 
   #value(value: unknown): void {
@@ -49,6 +136,10 @@ export class MsgWriter {
           return;
         }
         if (Buffer.isBuffer(value)) return this.#bin(value);
+        if (ArrayBuffer.isView(value)) {
+          const code = typedArrayCodes.get(value.constructor);
+          if (code !== undefined) return this.#typedArray(value, code);
+        }
         {
           const proto = getPrototypeOf(value);
           if (proto === objectPrototype || proto === null) {
@@ -114,11 +205,11 @@ export class MsgWriter {
   }
 
   #bin(bytes: Buffer): void {
-    this.#reserve(bytes.byteLength + 5);
+    this.#reserve(5);
     this.#view.setUint8(this.#pos, 0xc6);
     this.#view.setUint32(this.#pos + 1, bytes.byteLength);
-    bytes.copy(this.#buf, this.#pos + 5);
-    this.#pos += 5 + bytes.byteLength;
+    this.#pos += 5;
+    this.#payload(bytes);
   }
 
   #header(n: number, fix: number, wide16: number): void {
