@@ -53,22 +53,28 @@ export class MsgWriter {
   }
 
   /**
-   * The encoding of `value` in parts: binary values of `EXTERNAL_BYTES` or
-   * more are parts of their own that view the caller's memory (do not
-   * change them before the parts are written). Valid until the next call.
+   * The encoding of `value`, with binary values of `EXTERNAL_BYTES` or more
+   * left where they are: then the encoding comes in parts, those values
+   * being parts of their own that view the caller's memory (do not change
+   * them before the parts are written). Usually there is no such value and
+   * this is `encode(value)`. Valid until the next call.
    */
-  encodeParts(value: unknown): EncodedParts {
+  encodeParts(value: unknown): Buffer | EncodedParts {
     this.#pos = 0;
-    this.#parts = [];
+    this.#parts = this.#noParts;
     this.#partStart = 0;
     this.#partBytes = 0;
     this.#value(value);
     const parts = this.#parts;
     this.#parts = undefined;
-    if (parts.length === 0) return { parts: [this.#buf.subarray(0, this.#pos)], byteLength: this.#pos };
+    if (parts.length === 0) return this.#buf.subarray(0, this.#pos);
+    this.#noParts = [];
     if (this.#pos > this.#partStart) parts.push(this.#buf.subarray(this.#partStart, this.#pos));
     return { parts, byteLength: this.#partBytes + this.#pos - this.#partStart };
   }
+
+  /** An empty list for the parts of the next encoding (replaced once used). */
+  #noParts: Uint8Array[] = [];
 
   /** Bytes of a binary value: copied, or (in parts mode, when large) referenced. */
   #payload(bytes: Uint8Array): void {

@@ -200,14 +200,18 @@ export class LogWriter {
    * of its own straight to the sink, its parts never copied into the buffer.
    */
   #blob(tag: number, encoded: Uint8Array | EncodedParts, prefix?: number): void {
-    const parts = encoded instanceof Uint8Array ? [encoded] : encoded.parts;
     const byteLength = encoded.byteLength;
-    if (byteLength >= EXTERNAL_BYTES) return this.#largeEntry(tag, parts, byteLength, prefix);
+    if (byteLength >= EXTERNAL_BYTES) return this.#largeEntry(tag, encoded instanceof Uint8Array ? [encoded] : encoded.parts, byteLength, prefix);
     this.#reserve(1 + 10 + byteLength);
     this.#view.setUint8(this.#pos++, tag);
     if (prefix !== undefined) this.#varuint(prefix);
     this.#varuint(byteLength);
-    for (const part of parts) {
+    if (encoded instanceof Uint8Array) {
+      this.#buf.set(encoded, this.#pos);
+      this.#pos += byteLength;
+      return;
+    }
+    for (const part of encoded.parts) {
       this.#buf.set(part, this.#pos);
       this.#pos += part.byteLength;
     }
