@@ -34,7 +34,7 @@ const fixtureDir = path.join(benchDir, 'fixtures', 'records');
 const GNU_TIME = '/usr/bin/time';
 let rssDir: string | undefined;
 
-interface Sample {
+export interface Sample {
   readonly ms: number;
   /** Peak resident set, KiB (undefined without GNU time). */
   readonly maxRssKiB: number | undefined;
@@ -42,7 +42,7 @@ interface Sample {
 }
 
 /** Run `node <args>` cold, timing it from spawn to exit and reading its peak RSS. */
-const timeNode = (args: readonly string[]): Promise<Sample> =>
+export const timeNode = (args: readonly string[]): Promise<Sample> =>
   new Promise((resolve, reject) => {
     const haveTime = fs.existsSync(GNU_TIME);
     const rssFile = haveTime ? path.join((rssDir ??= tempDir('rss')), 'rss') : '';

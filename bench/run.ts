@@ -51,6 +51,11 @@
  *     100 to 800 modules of 4 KB, and the zip write alone, ours against
  *     @endo/zip's own writer. Goal: 800 modules <= 0.5 s, linear.
  *
+ * (h) Memory (memory.ts): peak RSS of restore and build of a service that
+ *     fetches a 50 MiB body, minus the same with 1 KiB, per payload byte;
+ *     plain Node reading the bytes from a file beside it. Goal: restore
+ *     <= 2x the payload.
+ *
  * (f) Multi-service apps. A live call from the host into one service that
  *     calls another (fixtures/pair: front.ping -> back.echo, both restored
  *     in this process) against a direct async function call; and the
@@ -67,6 +72,7 @@ const distStatus = await ensureFreshDist();
 const { archiveFixture, startLive, replayLog } = await import('./harness.js');
 const { accountLog, callTurn } = await import('./accounting.js');
 const { measureRealistic } = await import('./realistic.js');
+const { measureMemory } = await import('./memory.js');
 const { measureArchive } = await import('./archive.js'); // before anything archives: it keeps @endo/zip's own writer as the baseline
 const { archiveService } = await import('../dist/compartments/index.js');
 const { isNativeAccelerationEnabled } = await import('msgpackr');
@@ -306,6 +312,12 @@ await section('(d) restore of the realistic service (2,000 records fetched in 20
 
 await section('(g) archive writing: N generated modules of 4 KB, our zip writer vs @endo/zip 1.1.0', async () => {
   await measureArchive({ out, archiveService, reps: 3 });
+});
+
+// ---- (h) memory with a large payload ----------------------------------------------------
+
+await section('(h) memory: a service that fetches a 50 MiB body and keeps it, peak RSS of whole processes', async () => {
+  await measureMemory({ out, rounds: 3 });
 });
 
 // ---- (f) multi-service: live calls between services, restore of a whole app ------------
