@@ -70,6 +70,7 @@ t.test('logs with large entries among small ones read back equal, also when open
   t.same(copied, entries, 'read back equal');
   const file = Buffer.from(bytes); // a file's buffer the reader may reuse
   const inPlace = LogReader.open(file, 'large.log', { reuseBuffer: true });
+  t.ok(file.equals(Buffer.from(bytes)), 'the file buffer is untouched until the body is asked for (it can still be hashed)');
   t.equal(inPlace.body.buffer, file.buffer, 'the body lives in the file buffer');
   t.same([...inPlace.entries()].map(e => e.entry), entries, 'read back equal in place');
   t.equal(inPlace.trailer?.events, entries.length);
