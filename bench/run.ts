@@ -356,7 +356,7 @@ await section('(f) multi-service apps: a live call across two membranes, and res
       ['baseline: a direct async function call', `${perDirect.toFixed(3)} us`, rate(1e6 / perDirect)],
     ]),
   );
-  out(`    ${ratio(perCross / perDirect)} a direct call; each crossing waits for a turn (setImmediate) of the service it enters. ${int(CROSS_CALLS)} calls, median of ${REPS}.`);
+  out(`    ${ratio(perCross / perDirect)} a direct call; each crossing is a turn of the service it enters (membrane/turns.ts). ${int(CROSS_CALLS)} calls, median of ${REPS}.`);
 
   const appDir = path.join(tempDir('app'), 'snapshot');
   const builds = await buildTimes(path.join(repo, 'examples', 'app', 'build.mjs'), appDir);

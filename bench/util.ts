@@ -87,9 +87,11 @@ export const runNodeOk = async (args: readonly string[], env?: Record<string, st
 export const lastJson = <T>(result: ChildResult): T => JSON.parse(result.stdout.trim().split('\n').pop() ?? 'null') as T;
 
 /** A fresh temporary directory, removed when the process exits. */
+const tempDirs: string[] = [];
 export const tempDir = (prefix: string): string => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-bench-${prefix}-`));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  if (tempDirs.length === 0) process.once('exit', () => tempDirs.forEach(d => fs.rmSync(d, { recursive: true, force: true })));
+  tempDirs.push(dir);
   return dir;
 };
 
