@@ -38,6 +38,8 @@ export interface EncodedParts {
 export class MsgWriter {
   #buf: Buffer = Buffer.allocUnsafe(4096);
   #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+  /** `#buf.byteLength`, kept as a number: the typed-array getter is slow under lockdown. */
+  #capacity = 4096;
   #pos = 0;
   /** Parts finished so far (when encoding in parts), and where the current one starts in `#buf`. */
   #parts: Uint8Array[] | undefined;
@@ -59,7 +61,7 @@ export class MsgWriter {
    * them before the parts are written). Usually there is no such value and
    * this is `encode(value)`. Valid until the next call.
    */
-  encodeParts(value: unknown): Buffer | EncodedParts {
+  encodeParts(value: unknown): Uint8Array | EncodedParts {
     this.#pos = 0;
     this.#parts = this.#noParts;
     this.#partStart = 0;
@@ -67,7 +69,8 @@ export class MsgWriter {
     this.#value(value);
     const parts = this.#parts;
     this.#parts = undefined;
-    if (parts.length === 0) return this.#buf.subarray(0, this.#pos);
+    // A plain view, not Buffer#subarray: that one builds a Buffer through species, several times slower.
+    if (parts.length === 0) return new Uint8Array(this.#buf.buffer, this.#buf.byteOffset, this.#pos);
     this.#noParts = [];
     if (this.#pos > this.#partStart) parts.push(this.#buf.subarray(this.#partStart, this.#pos));
     return { parts, byteLength: this.#partBytes + this.#pos - this.#partStart };
@@ -88,6 +91,7 @@ export class MsgWriter {
       // Later bytes go to a fresh region: earlier parts may still view this buffer.
       this.#buf = Buffer.allocUnsafe(4096);
       this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+      this.#capacity = 4096;
       this.#pos = 0;
       this.#partStart = 0;
       return;
@@ -138,7 +142,7 @@ export class MsgWriter {
         if (value === null) return this.#byte(0xc0);
         if (Array.isArray(value)) {
           this.#header(value.length, 0x90, 0xdc);
-          for (const item of value) this.#value(item);
+          for (let i = 0; i < value.length; i += 1) this.#value(value[i]);
           return;
         }
         if (Buffer.isBuffer(value)) return this.#bin(value);
@@ -151,9 +155,9 @@ export class MsgWriter {
           if (proto === objectPrototype || proto === null) {
             const keys = Object.keys(value);
             this.#header(keys.length, 0x80, 0xde);
-            for (const key of keys) {
-              this.#string(key);
-              this.#value((value as Record<string, unknown>)[key]);
+            for (let i = 0; i < keys.length; i += 1) {
+              this.#string(keys[i]);
+              this.#value((value as Record<string, unknown>)[keys[i]]);
             }
             return;
           }
@@ -197,6 +201,21 @@ export class MsgWriter {
   #string(s: string): void {
     this.#reserve(s.length * 3 + 5);
     if (s.length < 32) {
+      // Short ASCII (keys, names, most small values): byte by byte through
+      // the DataView, cheaper than a call into Buffer's native utf8 writer.
+      const view = this.#view;
+      const at = this.#pos + 1;
+      let i = 0;
+      for (; i < s.length; i += 1) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        view.setUint8(at + i, c);
+      }
+      if (i === s.length) {
+        view.setUint8(this.#pos, 0xa0 | i);
+        this.#pos = at + i;
+        return;
+      }
       const written = this.#buf.write(s, this.#pos + 1, 'utf8');
       if (written < 32) {
         this.#view.setUint8(this.#pos, 0xa0 | written);
@@ -245,10 +264,11 @@ export class MsgWriter {
   }
 
   #reserve(n: number): void {
-    if (this.#pos + n <= this.#buf.byteLength) return;
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.byteLength * 2, this.#pos + n));
+    if (this.#pos + n <= this.#capacity) return;
+    const next = Buffer.allocUnsafe(Math.max(this.#capacity * 2, this.#pos + n));
     this.#buf.copy(next, 0, 0, this.#pos);
     this.#buf = next;
     this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.#capacity = next.byteLength;
   }
 }

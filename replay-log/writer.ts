@@ -71,6 +71,8 @@ export class LogWriter {
   // typed arrays are many times slower on Node 20.
   #buf: Buffer = Buffer.allocUnsafe(FLUSH_AT + 1024);
   #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+  /** `#buf.byteLength`, kept as a number: the typed-array getter is slow under lockdown. */
+  #capacity = this.#buf.byteLength;
   #pos = FRAME_OVERHEAD;
   #scratch = new MsgWriter();
   #ops = new Map<string, number>();
@@ -246,11 +248,12 @@ export class LogWriter {
 
   #reserve(n: number): void {
     if (this.#sealed) throw new Error('the log is sealed');
-    if (this.#pos + n <= this.#buf.byteLength) return;
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.byteLength * 2, this.#pos + n));
+    if (this.#pos + n <= this.#capacity) return;
+    const next = Buffer.allocUnsafe(Math.max(this.#capacity * 2, this.#pos + n));
     this.#buf.copy(next, 0, 0, this.#pos);
     this.#buf = next;
     this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.#capacity = next.byteLength;
   }
 
   #frame(type: number, payload: Uint8Array): void {
