@@ -7,10 +7,15 @@
  * How a turn's end is found: after a delivery runs, a microtask queued
  * behind the service's own asks for a `process.nextTick`. Node runs
  * nextTick callbacks only once V8's microtask queue is empty (its tick loop
- * is "run the ticks, then drain every microtask, then again if a tick was
- * queued meanwhile"), and services cannot reach the real nextTick (their
- * `process.nextTick` is a microtask), so when that tick runs every microtask
- * of the turn has run, however many it chained. The next delivery then
+ * is "run every queued tick, then drain every microtask, then again if a
+ * tick was queued meanwhile"), so when that tick runs every microtask of
+ * the turn has run, however many it chained. Services queue on the same
+ * tick queue (their `process.nextTick`, through `nextTick` here, so that
+ * it runs before promise jobs as in Node): a service tick queued after ours
+ * has not run yet, and one that ran before ours may have queued microtasks
+ * that have not. So the turn ends only at a tick of ours with no service
+ * tick pending and none run since the microtask that queued it; otherwise
+ * the check goes round again (microtask, then tick). The next delivery then
  * starts right there: a turn costs a microtask and a tick, not a trip round
  * the event loop (setImmediate, ~20 us per call across two membranes). To
  * let I/O in, every `BURST` turns the next one waits for setImmediate.
@@ -38,6 +43,10 @@ export class Turns {
   #idleWaiters: Array<() => void> = [];
   #delivered = 0;
   #burst = 0;
+  /** Service ticks queued and run so far, and the runs counted when our check was queued. */
+  #ticksQueued = 0;
+  #ticksRun = 0;
+  #ticksRunAtCheck = 0;
 
   constructor(journal: Journal, perform: (entry: DeliveryEntry) => void, fatal: (error: unknown) => void) {
     this.#journal = journal;
@@ -89,12 +98,33 @@ export class Turns {
     void settled.then(this.#afterMicrotasks);
   }
 
+  /**
+   * The service's `process.nextTick`: `callback` runs on the host's tick
+   * queue (before promise jobs, as in Node), counted so that a turn does
+   * not end while one is pending or its microtasks may be.
+   */
+  nextTick(callback: () => void): void {
+    this.#ticksQueued += 1;
+    process.nextTick(this.#runTick, callback);
+  }
+
+  readonly #runTick = (callback: () => void): void => {
+    this.#ticksRun += 1;
+    callback();
+  };
+
   /** Queued behind the microtasks of the turn: ticks run once they have all drained. */
   readonly #afterMicrotasks = (): void => {
+    this.#ticksRunAtCheck = this.#ticksRun;
     process.nextTick(this.#drained);
   };
 
   readonly #drained = (): void => {
+    if (this.#ticksQueued !== this.#ticksRun || this.#ticksRunAtCheck !== this.#ticksRun) {
+      // A service tick is still queued behind ours, or one ran and its microtasks may not have: check again.
+      void settled.then(this.#afterMicrotasks);
+      return;
+    }
     if (this.#burst < BURST) {
       this.#burst += 1;
       this.#tick();
