@@ -32,32 +32,29 @@
  *     file (as a build does) vs the same call live and unrecorded.
  *     Goal: <= 10% more time.
  *
- * (d) Restore time of two realistic services, each in a cold process
- *     (`snapshot restore --replay-only --json`), against
- *     - its floor: the same service started cold from the same archive in
- *       the same compartments and membrane, live, given the build script's
- *       calls with every outside wait removed (fetch answered from memory by
- *       the build server's own handler, timers firing at once, files from
- *       the page cache; floor-child.ts, floor-io.ts), also in plain node.
- *       This is the fairest floor we found: it keeps everything a restore
- *       cannot avoid (loading and evaluating the modules, the service's own
- *       computation, the membrane) and removes only the waiting that the
- *       log replaces. Restore adds reading and hashing the log and checking
- *       every syscall; it also skips the host side of every syscall
- *       (page-cache reads, host entropy, copying results across), so for a
- *       service with little computation it can come in under this floor.
- *       Goal: restore <= 1.2x floor.
- *     - its build time, as `snapshot build` reports it (archiving, real
- *       loopback HTTP with latency, real timers, sealing).
- *     The services: fixtures/catalog (fetches a paginated catalogue with a
- *     rate-limited page, builds an immer store with date-fns and uuid) and
- *     test/fixtures/kitchen (every recorded builtin).
+ * (d) Restore of the realistic service of issue 10, whole cold processes
+ *     (realistic.ts): `snapshot restore --call svc.count` against plain
+ *     Node without the library reading the same data from a local JSON file
+ *     (the floor), plain Node fetching it from the API (5 ms per page), a V8
+ *     startup snapshot of the same state and `node -e 0`; and `snapshot
+ *     --version` against `node -e 0`. Interleaved rounds, medians.
+ *     Goals: restore <= 1.5x floor, <= 0.5x plain Node with the API up;
+ *     --version <= 1.5x `node -e 0`.
  *
  * (e) Log size: bytes of each log file (framing, header and trailer
  *     included) per event, against the raw payload of its entries (the
  *     recorded values: 8 bytes per number, the length of strings and
  *     buffers; accounting.ts says exactly what counts) and against the same
  *     entries as JSON lines. Goal: log <= 1.15x raw payload.
+ *
+ * (g) Archive writing (archive.ts): archiveService on generated packages of
+ *     100 to 800 modules of 4 KB, and the zip write alone, ours against
+ *     @endo/zip's own writer. Goal: 800 modules <= 0.5 s, linear.
+ *
+ * (h) Memory (memory.ts): peak RSS of restore and build of a service that
+ *     fetches a 50 MiB body, minus the same with 1 KiB, per payload byte;
+ *     plain Node reading the bytes from a file beside it. Goal: restore
+ *     <= 2x the payload.
  *
  * (f) Multi-service apps. A live call from the host into one service that
  *     calls another (fixtures/pair: front.ping -> back.echo, both restored
@@ -68,20 +65,23 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchDir, bundleForNode, cliPath, ensureFreshDist, goal, int, lastJson, loadAverage, median, ms, pct, rate, ratio, repo, runNodeOk, table, tempDir } from './util.js';
+import { benchDir, cliPath, ensureFreshDist, goal, int, lastJson, loadAverage, median, ms, pct, rate, ratio, repo, runNodeOk, table, tempDir } from './util.js';
 
 // dist/ must be current before anything imports it (the harness locks the realm down).
 const distStatus = await ensureFreshDist();
 const { archiveFixture, startLive, replayLog } = await import('./harness.js');
 const { accountLog, callTurn } = await import('./accounting.js');
-const { floorSpecs } = await import('./floor-specs.js');
+const { measureRealistic } = await import('./realistic.js');
+const { measureMemory } = await import('./memory.js');
+const { measureArchive } = await import('./archive.js'); // before anything archives: it keeps @endo/zip's own writer as the baseline
+const { archiveService } = await import('../dist/compartments/index.js');
 const { isNativeAccelerationEnabled } = await import('msgpackr');
 type Fixture = Awaited<ReturnType<typeof archiveFixture>>;
 type LogAccount = ReturnType<typeof accountLog>;
 
 const REPS = 5; // measured runs per in-process figure, after one warm-up
-const CHILD_REPS = 5; // cold processes per restore / floor figure
-const BUILD_REPS = 3; // `snapshot build` runs per realistic service
+const CHILD_REPS = 5; // cold processes per restore figure, and interleaved rounds of (d)
+const BUILD_REPS = 3; // `snapshot build` runs of the example app
 const BURN_CALLS = 1_000_000;
 const SYSCALLS = 100_000;
 
@@ -91,8 +91,12 @@ const out = (text = ''): void => {
 
 const started = performance.now();
 let failures = 0;
+// `npm run bench -- d f` runs only sections (d) and (f); no argument runs them all.
+const only = new Set(process.argv.slice(2).map(a => a.toLowerCase()));
 /** Run one section; a section that cannot measure says so and the others still run. */
 const section = async (title: string, body: () => Promise<void>): Promise<void> => {
+  const letter = /^\((\w)\)/.exec(title)?.[1] ?? '';
+  if (only.size > 0 && !only.has(letter)) return;
   out();
   out(title);
   try {
@@ -285,8 +289,6 @@ await section('(c) recording overhead: the same call recorded into a log file vs
   out(table(rows));
 });
 
-// ---- (d) restore vs floor vs build, in cold processes ------------------------------------
-
 const snapshots = new Map<string, string>();
 
 const buildTimes = async (script: string, dir: string): Promise<number[]> => {
@@ -300,45 +302,22 @@ const buildTimes = async (script: string, dir: string): Promise<number[]> => {
   return times;
 };
 
-await section('(d) restore time of realistic services, cold processes (restore vs floor vs build)', async () => {
-  const floorChild = await bundleForNode(path.join(benchDir, 'floor-child.ts'));
-  const rows: string[][] = [['service', 'events', 'build', 'floor', 'restore', 'restore/floor', 'restore/build', '']];
-  const spreads: string[] = [];
-  for (const [fixture, spec] of Object.entries(floorSpecs)) {
-    const dir = path.join(tempDir(fixture), 'snapshot');
-    const builds = await buildTimes(spec.buildScript, dir);
-    snapshots.set(fixture, dir);
-    const restores: number[] = [];
-    const floors: number[] = [];
-    let events = 0;
-    for (let i = 0; i < CHILD_REPS; i += 1) {
-      const restored = lastJson<{ ok: boolean; events: number; ms: number }>(await runNodeOk([cliPath, 'restore', dir, '--replay-only', '--json']));
-      const floor = lastJson<{ ms: number }>(await runNodeOk([floorChild, dir, fixture]));
-      restores.push(restored.ms);
-      floors.push(floor.ms);
-      events = restored.events;
-    }
-    const restore = median(restores);
-    const floor = median(floors);
-    const build = median(builds);
-    rows.push([
-      fixture,
-      int(events),
-      ms(build),
-      ms(floor),
-      ms(restore),
-      ratio(restore / floor),
-      ratio(restore / build),
-      `goal restore <= 1.2x floor: ${goal(restore <= 1.2 * floor)}`,
-    ]);
-    spreads.push(`${fixture} restore ${spread(restores)}, floor ${spread(floors)}, build ${spread(builds)}`);
-  }
-  out(table(rows));
-  out(`    runs (ms, sorted): ${spreads.join('; ')}`);
-  out(`    restore: \`snapshot restore <dir> --replay-only --json\` (its ms: restoreSnapshot(), from reading the manifest to live);`);
-  out(`    floor: floor-child.ts, live from the same archive, fetch answered from memory, timers at once, files from the page cache;`);
-  out(`    both in plain node, alternating, median of ${CHILD_REPS} cold processes each; build: median of ${BUILD_REPS} \`snapshot build\` runs.`);
-  out('    A restore also skips the host side of each syscall (file reads, host entropy), so it can come in under the floor.');
+// ---- (d) the realistic service, whole cold processes -------------------------------
+
+await section('(d) restore of the realistic service (2,000 records fetched in 20 pages, config file, Map + sorted array): whole cold processes', async () => {
+  snapshots.set('svc', await measureRealistic({ rounds: CHILD_REPS, out }));
+});
+
+// ---- (g) archive writing ------------------------------------------------------------
+
+await section('(g) archive writing: N generated modules of 4 KB, our zip writer vs @endo/zip 1.1.0', async () => {
+  await measureArchive({ out, archiveService, reps: 3 });
+});
+
+// ---- (h) memory with a large payload ----------------------------------------------------
+
+await section('(h) memory: a service that fetches a 50 MiB body and keeps it, peak RSS of whole processes', async () => {
+  await measureMemory({ out, rounds: 3 });
 });
 
 // ---- (f) multi-service: live calls between services, restore of a whole app ------------
@@ -377,7 +356,7 @@ await section('(f) multi-service apps: a live call across two membranes, and res
       ['baseline: a direct async function call', `${perDirect.toFixed(3)} us`, rate(1e6 / perDirect)],
     ]),
   );
-  out(`    ${ratio(perCross / perDirect)} a direct call; each crossing waits for a turn (setImmediate) of the service it enters. ${int(CROSS_CALLS)} calls, median of ${REPS}.`);
+  out(`    ${ratio(perCross / perDirect)} a direct call; each crossing is a turn of the service it enters (membrane/turns.ts). ${int(CROSS_CALLS)} calls, median of ${REPS}.`);
 
   const appDir = path.join(tempDir('app'), 'snapshot');
   const builds = await buildTimes(path.join(repo, 'examples', 'app', 'build.mjs'), appDir);
@@ -402,7 +381,7 @@ await section('(f) multi-service apps: a live call across two membranes, and res
 await section('(e) log size: the log file against the raw payload of its entries and against JSON lines', async () => {
   const logs = new Map<string, string>();
   for (const [name, f] of workloads) logs.set(name, f.logFile);
-  for (const [name, dir] of snapshots) logs.set(name, path.join(dir, floorSpecs[name].service, 'replay.log'));
+  for (const [name, dir] of snapshots) logs.set(name, path.join(dir, name, 'replay.log'));
   if (logs.size === 0) throw new Error('no log was recorded');
   const rows: string[][] = [['log', 'events', 'file bytes', 'B/event', 'raw payload', 'log/payload', 'JSON lines', 'log/JSON', '']];
   const kindTotals = new Map<string, { entries: number; logBytes: number; payloadBytes: number; jsonBytes: number }>();

@@ -87,9 +87,11 @@ export const runNodeOk = async (args: readonly string[], env?: Record<string, st
 export const lastJson = <T>(result: ChildResult): T => JSON.parse(result.stdout.trim().split('\n').pop() ?? 'null') as T;
 
 /** A fresh temporary directory, removed when the process exits. */
+const tempDirs: string[] = [];
 export const tempDir = (prefix: string): string => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-bench-${prefix}-`));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  if (tempDirs.length === 0) process.once('exit', () => tempDirs.forEach(d => fs.rmSync(d, { recursive: true, force: true })));
+  tempDirs.push(dir);
   return dir;
 };
 
@@ -123,29 +125,4 @@ export const ensureFreshDist = (): Promise<string> => {
       else reject(new Error(`tsc failed and dist/ has no CLI:\n${output}`));
     });
   });
-};
-
-/**
- * Bundle a bench entry (TypeScript) into one plain ESM file beside it, so
- * that a child process runs it with plain `node` (no tsx loader thread, no
- * source maps) exactly as the `snapshot` CLI runs. The compiled library
- * (../dist), the fixtures and npm packages stay external, so the child loads
- * the very same modules the CLI does. The bundle is removed when this process exits.
- */
-export const bundleForNode = async (entry: string): Promise<string> => {
-  const { build } = await import('esbuild');
-  const outfile = path.join(path.dirname(entry), `.${path.basename(entry, '.ts')}-${process.pid}.mjs`);
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    external: ['../dist/*', './fixtures/*'],
-    logLevel: 'error',
-  });
-  process.once('exit', () => fs.rmSync(outfile, { force: true }));
-  return outfile;
 };

@@ -26,6 +26,8 @@ type HeadersInit = ConstructorParameters<typeof Headers>[0];
 type BodyInit = NonNullable<RequestInit["body"]>;
 
 const decoder = new TextDecoder();
+/** Bodies of fetched responses: fresh copies no one else holds. */
+const fetchedBodies = new WeakSet<Uint8Array>();
 
 /** A fully-buffered Response, enough of the Fetch API for services. */
 export class GuestResponse {
@@ -76,6 +78,8 @@ export class GuestResponse {
   arrayBuffer(): Promise<ArrayBuffer> {
     try {
       const body = this.#take();
+      // A fetched body is this response's own copy, read once: hand its buffer over (a 50 MB body is not copied again).
+      if (fetchedBodies.has(body) && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) return Promise.resolve(body.buffer);
       return Promise.resolve(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer);
     } catch (error) {
       return Promise.reject(error);
@@ -156,16 +160,16 @@ export const makeFetch = (membrane: Membrane) => {
       return Promise.reject(error);
     }
     const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord)) as Promise<ResponseRecord>;
-    return pending.then(
-      r =>
-        new GuestResponse(r.body, {
-          status: r.status,
-          statusText: r.statusText,
-          headers: r.headers,
-          url: r.url,
-          redirected: r.redirected,
-        }),
-    );
+    return pending.then(r => {
+      fetchedBodies.add(r.body);
+      return new GuestResponse(r.body, {
+        status: r.status,
+        statusText: r.statusText,
+        headers: r.headers,
+        url: r.url,
+        redirected: r.redirected,
+      });
+    });
   };
   return harden(guestFetch);
 };

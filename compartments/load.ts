@@ -10,28 +10,41 @@ import fs from 'node:fs';
 import url from 'node:url';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { makeArchiveFromMap } from '@endo/compartment-mapper/archive-lite.js';
-import { defaultParserForLanguage } from '@endo/compartment-mapper/archive-parsers.js';
 import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
-import { mapNodeModules } from '@endo/compartment-mapper/node-modules.js';
-import { makeReadPowers } from '@endo/compartment-mapper/node-powers.js';
 import { SnapshotError } from '../replay-log/index.js';
 import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
-import { typescriptOptions } from './typescript.js';
-import { evasiveTransforms } from './evasion.js';
 import { preCjsParser } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
 
-const readPowers = makeReadPowers({ fs, url, crypto });
+/**
+ * What only archiving needs, loaded the first time a build archives: the
+ * archive writer, the node_modules crawler, the full parsers (Babel) and the
+ * TypeScript and evasion transforms. A restore never loads them. Archives
+ * are written by our linear zip writer (zip.ts).
+ */
+const loadArchiver = async () => {
+  const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeReadPowers }, { typescriptOptions }, { evasiveTransforms }] = await Promise.all([
+    import('@endo/compartment-mapper/archive-lite.js'),
+    import('@endo/compartment-mapper/archive-parsers.js'),
+    import('@endo/compartment-mapper/node-modules.js'),
+    import('@endo/compartment-mapper/node-powers.js'),
+    import('./typescript.js'),
+    import('./evasion.js'),
+    import('./zip.js').then(zip => zip.installLinearZipWriter()),
+  ]);
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: makeReadPowers({ fs, url, crypto }), typescriptOptions, evasiveTransforms };
+};
+let archiver: ReturnType<typeof loadArchiver> | undefined;
 
 const stubs = (names: readonly string[]): Record<string, object> => Object.fromEntries(names.map(n => [n, {}]));
 
 /** Build the archive of a service entry module (a file URL). */
 export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
   try {
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms } = await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod

@@ -52,8 +52,8 @@ if (!realm[already]) {
 }
 
 /**
- * Whether local-time text is the same on every host: V8 names time zones in
- * the process's ICU locale, fixed at startup (LC_ALL / LANG). The CLI
- * re-executes itself under LC_ALL=C.UTF-8 when this is false.
+ * Whether local-time text is the same on every host: the ICU default
+ * locale is the pinned one (locale.ts; the CLI re-executes itself under
+ * LC_ALL=C.UTF-8 when it is not).
  */
-export const localeIsFixed = (): boolean => new Date(0).toString() === 'Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)';
+export { localeIsFixed } from './locale.js';

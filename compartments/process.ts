@@ -103,7 +103,7 @@ export const makeProcess = (
     hrtime,
     nextTick: (fn: (...args: unknown[]) => void, ...args: unknown[]) => {
       if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${fn === null ? 'null' : typeof fn}`);
-      process.nextTick(() => {
+      membrane.turns.nextTick(() => {
         try {
           fn(...args);
         } catch (error) {

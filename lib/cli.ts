@@ -4,17 +4,26 @@
  * Every failure prints `snapshot: CODE: message` and exits non-zero
  * (1 for a failed operation, 2 for a usage error).
  */
-import './index.js';
-import { parseArgs } from 'node:util';
+// Only what every start needs is imported here: --help, --version and usage
+// errors run without SES, compartment-mapper or msgpackr. A command loads
+// its own modules (and locks the realm down first) when it runs.
 import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { localeIsFixed } from '../compartments/lockdown.js';
-import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
-import { buildSnapshot } from './build.js';
-import { restoreSnapshot, callService } from './restore.js';
-import { inspectPath } from './inspect.js';
-import { verifySnapshot } from './verify.js';
+import { localeIsFixed } from '../compartments/locale.js';
+import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { libraryVersion } from './version.js';
+
+/**
+ * Lock the realm down, then load the library. `lockdown()` must run before
+ * any module that hardens or captures intrinsics is evaluated, and dynamic
+ * imports evaluate in order, so this is the only way the CLI loads it.
+ */
+const library = async () => {
+  await import('../compartments/lockdown.js');
+  return import('./index.js');
+};
 
 const help: Record<string, string> = {
   main: `snapshot ${libraryVersion}: record Node services at build time, replay them on another host.
@@ -122,11 +131,14 @@ const main = async (argv: string[]): Promise<void> => {
   }
   const target = positionals[0];
   if (!target || positionals.length > 1) usage(`${command} takes exactly one path\n\n${help[command]}`);
+  // Commands that run services run in the pinned locale (inspect only reads files).
+  if (command !== 'inspect' && process.env[PINNED] !== '1' && !localeIsFixed()) return reexecPinned();
 
   switch (command) {
     case 'build': {
       const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
       if (timeoutMs !== undefined && !(timeoutMs > 0)) usage('--timeout takes a positive number of milliseconds');
+      const { buildSnapshot } = await library();
       const result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs });
       const services = Object.values(result.manifest.services);
       for (const s of services) process.stdout.write(`  ${s.name}: ${s.events} events, log ${s.logBytes} bytes, archive ${s.archiveBytes} bytes\n`);
@@ -143,6 +155,7 @@ const main = async (argv: string[]): Promise<void> => {
         }
         if (!Array.isArray(args)) usage('--args takes a JSON array');
       }
+      const { restoreSnapshot, callService } = await library();
       if (values['replay-only']) {
         try {
           const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined });
@@ -182,10 +195,13 @@ const main = async (argv: string[]): Promise<void> => {
       process.once('SIGTERM', stop);
       return;
     }
-    case 'inspect':
+    case 'inspect': {
+      const { inspectPath } = await library();
       process.stdout.write(`${inspectPath(target)}\n`);
       return;
+    }
     case 'verify': {
+      const { verifySnapshot } = await library();
       const reports = await verifySnapshot(target);
       let bad = 0;
       for (const r of reports) {
@@ -203,21 +219,51 @@ const main = async (argv: string[]): Promise<void> => {
   }
 };
 
+const PINNED = 'MEMBRANE_SNAPSHOT_PINNED';
+const WATCH_FD = 'MEMBRANE_SNAPSHOT_PARENT_FD';
+
 /**
- * V8 names time zones in the process's locale ("Koordinierte Weltzeit"), and
- * a service can see that through Date#toString. The CLI therefore runs in
- * one fixed locale (C.UTF-8) and in UTC, re-executing itself if started
- * otherwise, so build and restore hosts agree whatever their settings.
+ * Run this command again in a child under LC_ALL=C.UTF-8 and TZ=UTC (a
+ * service sees the locale through Intl and Date#toString, and the ICU
+ * default locale cannot change once a process runs: compartments/locale.ts),
+ * and mirror its exit. Only when the locale is not already en-US, and only
+ * for the commands that run services: --help, --version, usage errors and
+ * inspect never start a second process.
+ *
+ * The child holds the read end of a pipe (fd 3) whose write end only this
+ * process holds: when this process dies, even by SIGKILL, the child sees
+ * the pipe close and stops (watchParent), so no orphan goes on building or
+ * serving.
  */
-const reexecInFixedLocale = (): boolean => {
-  if (process.env.MEMBRANE_SNAPSHOT_PINNED === '1' || localeIsFixed()) return false;
+const reexecPinned = (): void => {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, LC_ALL: 'C.UTF-8', TZ: 'UTC', MEMBRANE_SNAPSHOT_PINNED: '1' },
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    env: { ...process.env, LC_ALL: 'C.UTF-8', TZ: 'UTC', [PINNED]: '1', [WATCH_FD]: '3' },
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
-  return true;
 };
 
-if (!reexecInFixedLocale()) main(process.argv.slice(2)).catch(fail);
+/** In a re-executed child: stop when the parent's end of the watch pipe closes. */
+const watchParent = (): void => {
+  const fd = Number(process.env[WATCH_FD]);
+  delete process.env[WATCH_FD]; // not for services, build scripts or verify's children
+  if (!Number.isInteger(fd) || fd < 3) return;
+  let pipe: net.Socket;
+  try {
+    pipe = new net.Socket({ fd, readable: true, writable: false });
+  } catch {
+    return;
+  }
+  const orphaned = () => {
+    process.stderr.write('snapshot: the parent process ended; stopping\n');
+    process.exit(1);
+  };
+  pipe.on('end', orphaned);
+  pipe.on('error', orphaned);
+  pipe.resume();
+  pipe.unref(); // watching must not keep the process alive
+};
+
+watchParent();
+main(process.argv.slice(2)).catch(fail);

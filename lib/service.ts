@@ -248,8 +248,10 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   const name = manifest.name;
   const archive = readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
   const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`);
-  const reader = LogReader.open(logBytes, logFile);
+  // The file's bytes become the log's body when the cursor is made, after the hash check (no second copy of a large payload).
+  const reader = LogReader.open(logBytes, logFile, { reuseBuffer: true });
   verifyHash(logFile, logBytes, manifest.logSha256, `the replay log of service "${name}"`);
+  const events = reader.trailer?.events ?? 0;
   if (reader.header.archiveSha256 !== manifest.archiveSha256 || reader.header.service !== name) {
     throw new SnapshotError('INTEGRITY_MISMATCH', `${logFile} was recorded for service "${reader.header.service}" with archive ${reader.header.archiveSha256}, not for this service's archive ${manifest.archiveSha256}.`, {
       details: { file: logFile },
@@ -279,7 +281,8 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
       exports.catch(() => {}); // a failure surfaces through `live`
       membrane.turns.replay();
       await live;
-      return { name, exports: await exports, membrane, events: reader.trailer?.events ?? 0, restoreMs: performance.now() - started };
+      // `events`, not `reader`: the closure must not keep the log's body alive once live.
+      return { name, exports: await exports, membrane, events, restoreMs: performance.now() - started };
     },
   };
 };

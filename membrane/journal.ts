@@ -49,7 +49,12 @@ export class Journal {
   #divergence: SnapshotError | undefined;
   #liveListeners: Array<() => void> = [];
   #divergenceListeners: Array<(error: SnapshotError) => void> = [];
-  #lastDelivery = 'none yet';
+  /** The last delivery, described only when a message needs it. */
+  #lastDeliveryEntry: DeliveryEntry | undefined;
+
+  #lastDelivery(): string {
+    return this.#lastDeliveryEntry ? describeEntry(this.#lastDeliveryEntry) : 'none yet';
+  }
 
   constructor(options: JournalOptions) {
     this.service = options.service;
@@ -200,17 +205,17 @@ export class Journal {
     const cursor = this.#cursor as LogCursor;
     const entry = cursor.peek();
     if (!isDelivery(entry)) {
-      return this.diverge(`nothing: the service ended its turn (after ${this.#lastDelivery})`);
+      return this.diverge(`nothing: the service ended its turn (after ${this.#lastDelivery()})`);
     }
     cursor.next();
-    this.#lastDelivery = describeEntry(entry);
+    this.#lastDeliveryEntry = entry;
     return entry;
   }
 
   /** A delivery is about to run (recorded when recording). */
   delivered(entry: DeliveryEntry): void {
     this.#check();
-    this.#lastDelivery = describeEntry(entry);
+    this.#lastDeliveryEntry = entry;
     this.#writer?.entry(entry);
   }
 
@@ -242,7 +247,7 @@ export class Journal {
     const stack = serviceStack(new Error('here').stack ?? '');
     const error = new SnapshotError(
       'REPLAY_DIVERGED',
-      `service "${this.service}" diverged from its replay log at event ${index}:\n  expected: ${shownExpected}\n  actual:   ${shownActual}\n  last delivery: ${this.#lastDelivery}\n` +
+      `service "${this.service}" diverged from its replay log at event ${index}:\n  expected: ${shownExpected}\n  actual:   ${shownActual}\n  last delivery: ${this.#lastDelivery()}\n` +
         `The service's code or inputs differ from the build (changed sources, a different archive, or nondeterminism the membrane does not see). Rebuild the snapshot.` +
         (stack ? `\n  service stack:\n${stack}` : ''),
       { details: { service: this.service, index, expected, actual: actualText, stack } },

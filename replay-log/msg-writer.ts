@@ -9,22 +9,119 @@
  * stores into typed arrays many times slower, and msgpackr writes short
  * strings byte by byte. Here single bytes go through a DataView and strings
  * through Buffer's native utf8 `write`.
+ *
+ * Typed arrays are written here too, as msgpackr writes them (ext 0x74: a
+ * type byte, then the bytes), and those of `EXTERNAL_BYTES` or more are not
+ * copied at all: `encodeParts` hands them back as parts of the encoding that
+ * point at the caller's memory, so a 50 MB fetch body is written to the log
+ * without an intermediate copy, and no scratch buffer grows to its size.
  */
 import { packr } from './codec.js';
 
 const { getPrototypeOf } = Object;
 const objectPrototype = Object.prototype;
 
+/** Binary values at least this long are referenced by `encodeParts`, not copied. */
+export const EXTERNAL_BYTES = 64 * 1024;
+
+/** msgpackr's type codes of typed arrays in its ext 0x74 (its `typedArrays` order). */
+const typedArrayCodes = new Map<unknown, number>(
+  [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((ctor, code) => [ctor, code]),
+);
+
+/** An encoding in parts: concatenated, they are the msgpack bytes. */
+export interface EncodedParts {
+  readonly parts: readonly Uint8Array[];
+  readonly byteLength: number;
+}
+
 export class MsgWriter {
   #buf: Buffer = Buffer.allocUnsafe(4096);
   #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+  /** `#buf.byteLength`, kept as a number: the typed-array getter is slow under lockdown. */
+  #capacity = 4096;
   #pos = 0;
+  /** Parts finished so far (when encoding in parts), and where the current one starts in `#buf`. */
+  #parts: Uint8Array[] | undefined;
+  #partStart = 0;
+  #partBytes = 0;
 
   /** The encoding of `value`; valid until the next call. */
   encode(value: unknown): Buffer {
     this.#pos = 0;
+    this.#parts = undefined;
     this.#value(value);
     return this.#buf.subarray(0, this.#pos);
+  }
+
+  /**
+   * The encoding of `value`, with binary values of `EXTERNAL_BYTES` or more
+   * left where they are: then the encoding comes in parts, those values
+   * being parts of their own that view the caller's memory (do not change
+   * them before the parts are written). Usually there is no such value and
+   * this is `encode(value)`. Valid until the next call.
+   */
+  encodeParts(value: unknown): Uint8Array | EncodedParts {
+    this.#pos = 0;
+    this.#parts = this.#noParts;
+    this.#partStart = 0;
+    this.#partBytes = 0;
+    this.#value(value);
+    const parts = this.#parts;
+    this.#parts = undefined;
+    // A plain view, not Buffer#subarray: that one builds a Buffer through species, several times slower.
+    if (parts.length === 0) return new Uint8Array(this.#buf.buffer, this.#buf.byteOffset, this.#pos);
+    this.#noParts = [];
+    if (this.#pos > this.#partStart) parts.push(this.#buf.subarray(this.#partStart, this.#pos));
+    return { parts, byteLength: this.#partBytes + this.#pos - this.#partStart };
+  }
+
+  /** An empty list for the parts of the next encoding (replaced once used). */
+  #noParts: Uint8Array[] = [];
+
+  /** Bytes of a binary value: copied, or (in parts mode, when large) referenced. */
+  #payload(bytes: Uint8Array): void {
+    if (this.#parts && bytes.byteLength >= EXTERNAL_BYTES) {
+      if (this.#pos > this.#partStart) {
+        this.#parts.push(this.#buf.subarray(this.#partStart, this.#pos));
+        this.#partBytes += this.#pos - this.#partStart;
+      }
+      this.#parts.push(bytes);
+      this.#partBytes += bytes.byteLength;
+      // Later bytes go to a fresh region: earlier parts may still view this buffer.
+      this.#buf = Buffer.allocUnsafe(4096);
+      this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+      this.#capacity = 4096;
+      this.#pos = 0;
+      this.#partStart = 0;
+      return;
+    }
+    this.#reserve(bytes.byteLength);
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.byteLength;
+  }
+
+  /** A typed array as msgpackr writes it with `moreTypes`: ext 0x74, its type code, its bytes. */
+  #typedArray(array: ArrayBufferView, code: number): void {
+    const length = array.byteLength + 1;
+    this.#reserve(7);
+    if (length < 0x100) {
+      this.#view.setUint8(this.#pos, 0xc7);
+      this.#view.setUint8(this.#pos + 1, length);
+      this.#pos += 2;
+    } else if (length < 0x10000) {
+      this.#view.setUint8(this.#pos, 0xc8);
+      this.#view.setUint16(this.#pos + 1, length);
+      this.#pos += 3;
+    } else {
+      this.#view.setUint8(this.#pos, 0xc9);
+      this.#view.setUint32(this.#pos + 1, length);
+      this.#pos += 5;
+    }
+    this.#view.setUint8(this.#pos, 0x74);
+    this.#view.setUint8(this.#pos + 1, code);
+    this.#pos += 2;
+    this.#payload(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
   }
 
   #value(value: unknown): void {
@@ -45,18 +142,22 @@ export class MsgWriter {
         if (value === null) return this.#byte(0xc0);
         if (Array.isArray(value)) {
           this.#header(value.length, 0x90, 0xdc);
-          for (const item of value) this.#value(item);
+          for (let i = 0; i < value.length; i += 1) this.#value(value[i]);
           return;
         }
         if (Buffer.isBuffer(value)) return this.#bin(value);
+        if (ArrayBuffer.isView(value)) {
+          const code = typedArrayCodes.get(value.constructor);
+          if (code !== undefined) return this.#typedArray(value, code);
+        }
         {
           const proto = getPrototypeOf(value);
           if (proto === objectPrototype || proto === null) {
             const keys = Object.keys(value);
             this.#header(keys.length, 0x80, 0xde);
-            for (const key of keys) {
-              this.#string(key);
-              this.#value((value as Record<string, unknown>)[key]);
+            for (let i = 0; i < keys.length; i += 1) {
+              this.#string(keys[i]);
+              this.#value((value as Record<string, unknown>)[keys[i]]);
             }
             return;
           }
@@ -100,6 +201,21 @@ export class MsgWriter {
   #string(s: string): void {
     this.#reserve(s.length * 3 + 5);
     if (s.length < 32) {
+      // Short ASCII (keys, names, most small values): byte by byte through
+      // the DataView, cheaper than a call into Buffer's native utf8 writer.
+      const view = this.#view;
+      const at = this.#pos + 1;
+      let i = 0;
+      for (; i < s.length; i += 1) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        view.setUint8(at + i, c);
+      }
+      if (i === s.length) {
+        view.setUint8(this.#pos, 0xa0 | i);
+        this.#pos = at + i;
+        return;
+      }
       const written = this.#buf.write(s, this.#pos + 1, 'utf8');
       if (written < 32) {
         this.#view.setUint8(this.#pos, 0xa0 | written);
@@ -114,11 +230,11 @@ export class MsgWriter {
   }
 
   #bin(bytes: Buffer): void {
-    this.#reserve(bytes.byteLength + 5);
+    this.#reserve(5);
     this.#view.setUint8(this.#pos, 0xc6);
     this.#view.setUint32(this.#pos + 1, bytes.byteLength);
-    bytes.copy(this.#buf, this.#pos + 5);
-    this.#pos += 5 + bytes.byteLength;
+    this.#pos += 5;
+    this.#payload(bytes);
   }
 
   #header(n: number, fix: number, wide16: number): void {
@@ -148,10 +264,11 @@ export class MsgWriter {
   }
 
   #reserve(n: number): void {
-    if (this.#pos + n <= this.#buf.byteLength) return;
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.byteLength * 2, this.#pos + n));
+    if (this.#pos + n <= this.#capacity) return;
+    const next = Buffer.allocUnsafe(Math.max(this.#capacity * 2, this.#pos + n));
     this.#buf.copy(next, 0, 0, this.#pos);
     this.#buf = next;
     this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.#capacity = next.byteLength;
   }
 }

@@ -32,8 +32,11 @@ export class LogReader {
   readonly header: LogHeader;
   /** `undefined` when the log has no closing frame (its build did not finish). */
   readonly trailer: LogTrailer | undefined;
-  /** All entry payloads, concatenated. */
-  readonly body: Uint8Array;
+  /** The entry payloads of every frame, in order, until `body` joins them. */
+  #payloads: readonly Uint8Array[];
+  #body: Uint8Array | undefined;
+  /** Join the payloads inside the file's buffer (see `open`). */
+  readonly #reuse: Uint8Array | undefined;
   /** File offset where the entries of each frame start, and where they start in `body`. */
   readonly #frameStarts: Array<[bodyOffset: number, fileOffset: number]>;
   /** File offset just past the last whole frame. */
@@ -43,14 +46,16 @@ export class LogReader {
     source: string,
     header: LogHeader,
     trailer: LogTrailer | undefined,
-    body: Uint8Array,
+    payloads: readonly Uint8Array[],
+    reuse: Uint8Array | undefined,
     frameStarts: Array<[number, number]>,
     validBytes: number,
   ) {
     this.source = source;
     this.header = header;
     this.trailer = trailer;
-    this.body = body;
+    this.#payloads = payloads;
+    this.#reuse = reuse;
     this.#frameStarts = frameStarts;
     this.validBytes = validBytes;
   }
@@ -58,8 +63,13 @@ export class LogReader {
   /**
    * Verify and open a log. With `allowUnsealed`, a log whose build did not
    * finish opens (for `inspect`); otherwise it is refused as LOG_TRUNCATED.
+   * With `reuseBuffer`, the entries of all frames are moved together inside
+   * `bytes` instead of being copied into a new body, the first time `body`
+   * (or a cursor) is asked for: a log holding a 50 MB payload then costs its
+   * file's size once, not twice. `bytes` stay as they are until then (hash
+   * them first), and must not be used after.
    */
-  static open(bytes: Uint8Array, source: string, options: { allowUnsealed?: boolean } = {}): LogReader {
+  static open(bytes: Uint8Array, source: string, options: { allowUnsealed?: boolean; reuseBuffer?: boolean } = {}): LogReader {
     const fail = (code: 'LOG_CORRUPT' | 'LOG_TRUNCATED', offset: number, why: string): never => {
       throw new SnapshotError(code, `${source}: ${why} at byte ${offset}. ${code === 'LOG_TRUNCATED' ? 'The file is cut short' : 'The file is damaged'}; rebuild the snapshot with \`snapshot build\`.`, {
         details: { file: source, offset },
@@ -109,8 +119,17 @@ export class LogReader {
     if (!trailer && !options.allowUnsealed) {
       fail('LOG_TRUNCATED', pos, 'the log has no closing frame (its build did not finish)');
     }
-    const body = payloads.length === 1 ? payloads[0] : Buffer.concat(payloads);
-    return new LogReader(source, header as LogHeader, trailer, body, frameStarts, pos);
+    return new LogReader(source, header as LogHeader, trailer, payloads, options.reuseBuffer ? bytes : undefined, frameStarts, pos);
+  }
+
+  /** All entry payloads, one after the other. */
+  get body(): Uint8Array {
+    if (this.#body === undefined) {
+      const payloads = this.#payloads;
+      this.#body = payloads.length === 1 ? payloads[0] : this.#reuse ? compactInPlace(this.#reuse, payloads) : Buffer.concat(payloads);
+      this.#payloads = [];
+    }
+    return this.#body;
   }
 
   /** The file offset of a body offset, for messages. */
@@ -142,6 +161,19 @@ export class LogReader {
     }
   }
 }
+
+/** Move `payloads` (views of `bytes`, in order) next to each other at the first one's place; the body they make. */
+const compactInPlace = (bytes: Uint8Array, payloads: readonly Uint8Array[]): Uint8Array => {
+  if (payloads.length === 0) return bytes.subarray(0, 0);
+  const start = payloads[0].byteOffset - bytes.byteOffset;
+  let end = start;
+  for (const payload of payloads) {
+    const from = payload.byteOffset - bytes.byteOffset;
+    if (from !== end) bytes.copyWithin(end, from, from + payload.byteLength);
+    end += payload.byteLength;
+  }
+  return bytes.subarray(start, end);
+};
 
 const decodeHeader = (payload: Uint8Array, source: string): LogHeader => {
   let header: Partial<LogHeader>;

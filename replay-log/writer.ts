@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { packr, entryToTuple, sysTuple } from './codec.js';
-import { MsgWriter } from './msg-writer.js';
-import { frameCrc } from './crc.js';
+import { EXTERNAL_BYTES, MsgWriter, type EncodedParts } from './msg-writer.js';
+import { crc32, frameCrc } from './crc.js';
 import {
   FRAME_END,
   FRAME_ENTRIES,
@@ -71,6 +71,8 @@ export class LogWriter {
   // typed arrays are many times slower on Node 20.
   #buf: Buffer = Buffer.allocUnsafe(FLUSH_AT + 1024);
   #view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
+  /** `#buf.byteLength`, kept as a number: the typed-array getter is slow under lockdown. */
+  #capacity = this.#buf.byteLength;
   #pos = FRAME_OVERHEAD;
   #scratch = new MsgWriter();
   #ops = new Map<string, number>();
@@ -143,7 +145,7 @@ export class LogWriter {
       case 'sys':
         return this.sys(entry.op, entry.args, entry.outcome);
       default:
-        this.#blob(TAG_MSG, this.#scratch.encode(entryToTuple(entry)));
+        this.#blob(TAG_MSG, this.#scratch.encodeParts(entryToTuple(entry)));
         return this.#counted();
     }
   }
@@ -156,7 +158,7 @@ export class LogWriter {
       this.#ops.set(op, index);
       this.#blob(TAG_OPNAME, Buffer.from(op, 'utf8')); // a definition, not an event
     }
-    this.#blob(TAG_SYS, this.#scratch.encode(sysTuple(args, outcome)), index);
+    this.#blob(TAG_SYS, this.#scratch.encodeParts(sysTuple(args, outcome)), index);
     this.#counted();
   }
 
@@ -194,14 +196,45 @@ export class LogWriter {
     if (this.#pos >= FLUSH_AT) this.flush();
   }
 
-  /** tag [prefix:varuint] length:varuint bytes */
-  #blob(tag: number, bytes: Uint8Array, prefix?: number): void {
-    this.#reserve(1 + 10 + bytes.byteLength);
+  /**
+   * tag [prefix:varuint] length:varuint bytes. A large entry (a part of
+   * `EXTERNAL_BYTES` or more: a big fetch body, a file) is written as a frame
+   * of its own straight to the sink, its parts never copied into the buffer.
+   */
+  #blob(tag: number, encoded: Uint8Array | EncodedParts, prefix?: number): void {
+    const byteLength = encoded.byteLength;
+    if (byteLength >= EXTERNAL_BYTES) return this.#largeEntry(tag, encoded instanceof Uint8Array ? [encoded] : encoded.parts, byteLength, prefix);
+    this.#reserve(1 + 10 + byteLength);
     this.#view.setUint8(this.#pos++, tag);
     if (prefix !== undefined) this.#varuint(prefix);
-    this.#varuint(bytes.byteLength);
-    this.#buf.set(bytes, this.#pos);
-    this.#pos += bytes.byteLength;
+    this.#varuint(byteLength);
+    if (encoded instanceof Uint8Array) {
+      this.#buf.set(encoded, this.#pos);
+      this.#pos += byteLength;
+      return;
+    }
+    for (const part of encoded.parts) {
+      this.#buf.set(part, this.#pos);
+      this.#pos += part.byteLength;
+    }
+  }
+
+  /** One entry as one frame, written part by part (the CRC runs over the parts in turn). */
+  #largeEntry(tag: number, parts: readonly Uint8Array[], byteLength: number, prefix: number | undefined): void {
+    this.flush();
+    this.#reserve(1 + 10);
+    this.#view.setUint8(this.#pos++, tag);
+    if (prefix !== undefined) this.#varuint(prefix);
+    this.#varuint(byteLength);
+    const head = this.#buf.subarray(FRAME_OVERHEAD, this.#pos);
+    let crc = frameCrc(FRAME_ENTRIES, head);
+    for (const part of parts) crc = crc32(part, crc);
+    this.#view.setUint8(0, FRAME_ENTRIES);
+    this.#view.setUint32(1, head.byteLength + byteLength, true);
+    this.#view.setUint32(5, crc, true);
+    this.#emit(this.#buf.subarray(0, this.#pos));
+    for (const part of parts) this.#emit(part);
+    this.#pos = FRAME_OVERHEAD;
   }
 
   #varuint(value: number): void {
@@ -215,11 +248,12 @@ export class LogWriter {
 
   #reserve(n: number): void {
     if (this.#sealed) throw new Error('the log is sealed');
-    if (this.#pos + n <= this.#buf.byteLength) return;
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.byteLength * 2, this.#pos + n));
+    if (this.#pos + n <= this.#capacity) return;
+    const next = Buffer.allocUnsafe(Math.max(this.#capacity * 2, this.#pos + n));
     this.#buf.copy(next, 0, 0, this.#pos);
     this.#buf = next;
     this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.#capacity = next.byteLength;
   }
 
   #frame(type: number, payload: Uint8Array): void {

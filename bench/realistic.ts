@@ -1,0 +1,173 @@
+/**
+ * Figure (d): the realistic service of issue 10, whole processes, cold.
+ *
+ * The service (fixtures/records/svc.js) fetches 2,000 JSON records (about
+ * 2 MB) in 20 pages of 100 from an API with 5 ms latency per page, reads a
+ * config file, and builds a Map plus a sorted array (fixtures/records/
+ * state.js). Every variant below prints the same summary line; the run
+ * fails if one differs.
+ *
+ * | variant        | command                                                     |
+ * | -------------- | ----------------------------------------------------------- |
+ * | restore        | `node dist/lib/cli.js restore <dir> --call svc.count`       |
+ * | floor          | `node floor.mjs records.json`: plain Node, no library, the  |
+ * |                | records read from a local JSON file                         |
+ * | plain + API    | `node plain-api.mjs <base>`: plain Node, no library, the    |
+ * |                | same module fetching from the live API (served by this     |
+ * |                | process, 5 ms per page)                                     |
+ * | V8 snapshot    | `node --snapshot-blob <blob>`: a V8 startup snapshot taken  |
+ * |                | with the state built (`--build-snapshot`)                   |
+ * | node -e 0      | an empty Node start                                         |
+ * | --version      | `node dist/lib/cli.js --version`                            |
+ *
+ * Runs are interleaved (one of each per round, the order rotating every
+ * round) and the figures are medians. Wall time is measured by this process
+ * from spawn to exit; peak RSS by GNU time (`/usr/bin/time -f %M`) when it
+ * is installed.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { benchDir, cliPath, goal, median, ms, ratio, repo, runNodeOk, table, tempDir } from './util.js';
+
+const fixtureDir = path.join(benchDir, 'fixtures', 'records');
+const GNU_TIME = '/usr/bin/time';
+let rssDir: string | undefined;
+
+export interface Sample {
+  readonly ms: number;
+  /** Peak resident set, KiB (undefined without GNU time). */
+  readonly maxRssKiB: number | undefined;
+  /** CPU time, user + system, ms (undefined without GNU time): less moved by other load than wall time. */
+  readonly cpuMs: number | undefined;
+  readonly stdout: string;
+}
+
+/** Run `node <args>` cold, timing it from spawn to exit and reading its peak RSS. */
+export const timeNode = (args: readonly string[]): Promise<Sample> =>
+  new Promise((resolve, reject) => {
+    const haveTime = fs.existsSync(GNU_TIME);
+    const rssFile = haveTime ? path.join((rssDir ??= tempDir('rss')), 'rss') : '';
+    const command = haveTime ? GNU_TIME : process.execPath;
+    const argv = haveTime ? ['-q', '-f', '%M %U %S', '-o', rssFile, process.execPath, ...args] : [...args];
+    const started = performance.now();
+    const child = spawn(command, argv, { cwd: repo, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', code => {
+      const elapsed = performance.now() - started;
+      if (code !== 0) {
+        reject(new Error(`node ${args.join(' ')} exited ${String(code)}\n${stdout}\n${stderr}`));
+        return;
+      }
+      const [rss, user, system] = haveTime ? (fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number) : [];
+      const cpu = (user ?? Number.NaN) * 1000 + (system ?? Number.NaN) * 1000;
+      resolve({ ms: elapsed, maxRssKiB: Number.isFinite(rss) ? rss : undefined, cpuMs: Number.isFinite(cpu) ? cpu : undefined, stdout: stdout.trim() });
+    });
+  });
+
+/** Bundle the V8 snapshot entry into one CommonJS file (--build-snapshot takes a single script). */
+const bundleSnapshotEntry = async (outDir: string): Promise<string> => {
+  const { build } = await import('esbuild');
+  const outfile = path.join(outDir, 'v8-entry.cjs');
+  await build({ entryPoints: [path.join(fixtureDir, 'v8-entry.mjs')], outfile, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'error' });
+  return outfile;
+};
+
+export interface RealisticOptions {
+  readonly rounds: number;
+  readonly out: (text?: string) => void;
+}
+
+/**
+ * Measure figure (d) and print it; resolves to the snapshot directory built
+ * (for the log-size figure). Throws if a variant cannot be measured or
+ * prints something else than the others.
+ */
+export const measureRealistic = async ({ rounds, out }: RealisticOptions): Promise<string> => {
+  const work = tempDir('records');
+  const snapshotDir = path.join(work, 'snapshot');
+
+  // Build the snapshot (its build script serves the API itself), time it too.
+  const build = await timeNode([cliPath, 'build', path.join(fixtureDir, 'build.mjs'), '--out', snapshotDir]);
+
+  // The floor's local data: the very records the API serves.
+  const api = (await import(path.join(fixtureDir, 'api.mjs'))) as typeof import('./fixtures/records/api.mjs');
+  const recordsFile = path.join(work, 'records.json');
+  fs.writeFileSync(recordsFile, JSON.stringify(api.makeRecords()));
+
+  // The V8 startup snapshot of the same state.
+  const blob = path.join(work, 'state.blob');
+  const entry = await bundleSnapshotEntry(work);
+  await runNodeOk(['--snapshot-blob', blob, '--build-snapshot', entry, recordsFile]);
+
+  // The API for "plain Node with the API up", served from this process.
+  const { server, base } = await api.serve();
+  try {
+    const variants: Array<[name: string, args: string[], checked: boolean]> = [
+      ['restore', [cliPath, 'restore', snapshotDir, '--call', 'svc.count'], true],
+      ['floor', [path.join(fixtureDir, 'floor.mjs'), recordsFile], true],
+      ['plain + API', [path.join(fixtureDir, 'plain-api.mjs'), base], true],
+      ['V8 snapshot', ['--snapshot-blob', blob], true],
+      ['node -e 0', ['-e', '0'], false],
+      ['--version', [cliPath, '--version'], false],
+    ];
+    const samples = new Map<string, Sample[]>(variants.map(([name]) => [name, []]));
+    for (let round = 0; round <= rounds; round += 1) {
+      for (let k = 0; k < variants.length; k += 1) {
+        const [name, args] = variants[(k + round) % variants.length];
+        const sample = await timeNode(args);
+        if (round > 0) samples.get(name)?.push(sample); // round 0 warms the page cache
+      }
+    }
+    const expected = samples.get('floor')?.[0]?.stdout;
+    for (const [name, , checked] of variants) {
+      for (const s of samples.get(name) ?? []) {
+        if (checked && s.stdout !== expected) throw new Error(`${name} printed ${s.stdout}, the floor printed ${expected}`);
+      }
+    }
+    const wall = (name: string): number => median((samples.get(name) ?? []).map(s => s.ms));
+    const rss = (name: string): string => {
+      const values = (samples.get(name) ?? []).map(s => s.maxRssKiB).filter((v): v is number => v !== undefined);
+      return values.length ? `${(median(values) / 1024).toFixed(0)} MiB` : '-';
+    };
+    const restore = wall('restore');
+    const floor = wall('floor');
+    const plain = wall('plain + API');
+    const cpu = (name: string): number => median((samples.get(name) ?? []).map(s => s.cpuMs ?? Number.NaN));
+    const rows: string[][] = [['whole process', 'wall (median)', 'peak RSS', 'restore / this', 'CPU (median)', 'restore / this', 'wall runs (ms, sorted)']];
+    const sorted = (name: string) => (samples.get(name) ?? []).map(s => s.ms).sort((a, b) => a - b).map(v => v.toFixed(0)).join(' ');
+    const labels: Record<string, string> = {
+      restore: 'snapshot restore --call svc.count',
+      floor: 'floor: plain Node, data from a local JSON file',
+      'plain + API': 'plain Node, API up (5 ms per page)',
+      'V8 snapshot': 'V8 startup snapshot of the state',
+      'node -e 0': 'node -e 0',
+      '--version': 'snapshot --version',
+    };
+    for (const [name] of variants) {
+      const other = name === 'restore';
+      rows.push([labels[name], ms(wall(name)), rss(name), other ? '' : ratio(restore / wall(name)), ms(cpu(name)), other ? '' : ratio(cpu('restore') / cpu(name)), sorted(name)]);
+    }
+    rows.push([`snapshot build (1 run, for reference)`, ms(build.ms), build.maxRssKiB ? `${(build.maxRssKiB / 1024).toFixed(0)} MiB` : '-', ratio(restore / build.ms), build.cpuMs === undefined ? '-' : ms(build.cpuMs), '', '']);
+    out(table(rows));
+    out(`    every variant printed ${JSON.stringify(expected)}; ${rounds} interleaved rounds after 1 warm-up round, order rotating each round;`);
+    out('    CPU is user + system time (GNU time): on a loaded machine it moves less than wall time, but it also counts work on other threads.');
+    const version = wall('--version') / wall('node -e 0');
+    out(
+      table([
+        ['goal', 'figure', ''],
+        ['restore / floor <= 1.5x (stretch 1.2x), wall', ratio(restore / floor), goal(restore <= 1.5 * floor)],
+        ['restore / plain Node with the API up <= 0.5x, wall', ratio(restore / plain), goal(restore <= 0.5 * plain)],
+        ['snapshot --version / node -e 0 <= 1.5x, wall', ratio(version), goal(version <= 1.5)],
+        ['(the same three in CPU time)', `${ratio(cpu('restore') / cpu('floor'))}, ${ratio(cpu('restore') / cpu('plain + API'))}, ${ratio(cpu('--version') / cpu('node -e 0'))}`, ''],
+      ]),
+    );
+  } finally {
+    server.close();
+  }
+  return snapshotDir;
+};

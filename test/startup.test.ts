@@ -1,0 +1,156 @@
+// What the CLI loads and how many processes it starts: --help, --version
+// and usage errors load no SES; a restore loads no archiving code; the
+// locale is pinned in one process when it is already English, and by a
+// child that dies with its parent otherwise.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { cliPath, fixture, lastJson, moveToTarget, node, snapshot, tempDir } from './helpers.js';
+
+const work = tempDir('startup');
+
+// A loader hook that appends every module URL the process resolves to a file.
+const hooks = path.join(work, 'trace-hooks.mjs');
+fs.writeFileSync(
+  hooks,
+  `import fs from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  fs.appendFileSync(process.env.TRACE_FILE, result.url + '\\n');
+  return result;
+}
+`,
+);
+const register = path.join(work, 'trace-register.mjs');
+fs.writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+
+/** Run the CLI with the module trace on; its exit code and every module URL it resolved. */
+const traced = async (args: string[], env: Record<string, string> = {}) => {
+  const traceFile = path.join(work, `trace-${Math.random().toString(36).slice(2)}.txt`);
+  fs.writeFileSync(traceFile, '');
+  const run = await node(['--import', pathToFileURL(register).href, cliPath, ...args], { env: { TRACE_FILE: traceFile, ...env } });
+  return { ...run, modules: fs.readFileSync(traceFile, 'utf8').split('\n').filter(Boolean) };
+};
+
+const loaded = (modules: string[], pattern: RegExp): string[] => modules.filter(url => pattern.test(url));
+
+const heavyForStartup = /\/node_modules\/(ses|@endo|msgpackr|@babel|amaro|tsx)\//;
+const archivingOnly = /\/node_modules\/(@babel|@endo\/evasive-transform|amaro)\/|\/compartment-mapper\/(src\/)?(archive|archive-lite|archive-parsers|node-modules)\.js$|\/compartments\/(evasion|typescript)\.js$/;
+
+const snapshotDir = path.join(work, 'snapshot');
+const textsFile = path.join(work, 'texts.json');
+const pidFile = path.join(work, 'pid');
+
+t.before(async () => {
+  // Built under German: the child re-executed under C.UTF-8 records English text.
+  const built = await snapshot(['build', 'build.mjs', '--out', snapshotDir], {
+    cwd: fixture('locale'),
+    env: { LC_ALL: 'de_DE.UTF-8', LOCALE_TEXTS_FILE: textsFile, LOCALE_PID_FILE: pidFile },
+  });
+  if (built.code !== 0) throw new Error(`build failed: ${built.stderr}`);
+});
+
+const english = [
+  'Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)',
+  '00:00:00 GMT+0000 (Coordinated Universal Time)',
+  'Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)',
+  '1/1/1970',
+  '1,234.5',
+  'en-US',
+];
+
+t.test('--help, --version and usage errors load neither SES nor compartment-mapper nor msgpackr', async t => {
+  for (const [args, code] of [
+    [['--version'], 0],
+    [['--help'], 0],
+    [['restore', '--help'], 0],
+    [['frobnicate'], 2],
+    [['restore'], 2],
+    [['restore', '--no-such-flag', 'x'], 2],
+  ] as const) {
+    const run = await traced([...args], { LC_ALL: 'de_DE.UTF-8' });
+    t.equal(run.code, code, `snapshot ${args.join(' ')} exits ${code}: ${run.stderr}`);
+    t.ok(run.modules.some(url => url.endsWith('/dist/lib/cli.js')), 'the trace saw the CLI');
+    t.same(loaded(run.modules, heavyForStartup), [], `snapshot ${args.join(' ')} loads no library dependency`);
+  }
+});
+
+t.test('a restore loads no archiving code (no Babel, no archive writer, no node_modules crawler)', async t => {
+  const target = moveToTarget(snapshotDir);
+  const run = await traced(['restore', target, '--call', 'svc.texts']);
+  t.equal(run.code, 0, run.stderr);
+  t.same(lastJson(run), english);
+  t.ok(loaded(run.modules, /\/node_modules\/ses\//).length > 0, 'the trace saw SES');
+  t.same(loaded(run.modules, archivingOnly), [], 'nothing only archiving needs');
+});
+
+t.test('a build under another locale records English Date text and en-US Intl defaults', async t => {
+  t.same(JSON.parse(fs.readFileSync(textsFile, 'utf8')), english);
+  for (const locale of ['ja_JP.UTF-8', 'C.UTF-8', 'en_GB.UTF-8']) {
+    const run = await snapshot(['restore', moveToTarget(snapshotDir), '--call', 'svc.texts'], { env: { LC_ALL: locale } });
+    t.equal(run.code, 0, run.stderr);
+    t.same(lastJson(run), english, `live after a restore under ${locale}`);
+  }
+});
+
+/** The process ids whose parent is `pid` (from /proc). */
+const childrenOf = (pid: number): number[] =>
+  fs
+    .readdirSync('/proc')
+    .filter(name => /^\d+$/.test(name))
+    .filter(name => {
+      try {
+        const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+
+/** Running (neither gone nor a zombie)? */
+const running = (pid: number): boolean => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+t.test('under an English or C locale the CLI builds in one process', async t => {
+  const out = path.join(work, 'one-process');
+  const child = spawn(process.execPath, [cliPath, 'build', 'build.mjs', '--out', out], {
+    cwd: fixture('locale'),
+    env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'C.UTF-8', LOCALE_PID_FILE: path.join(work, 'one-pid') },
+    stdio: 'ignore',
+  });
+  const code = await new Promise(resolve => child.on('close', resolve));
+  t.equal(code, 0);
+  t.equal(Number(fs.readFileSync(path.join(work, 'one-pid'), 'utf8')), child.pid, 'the build script ran in the process that was started');
+});
+
+t.test('kill -9 of the CLI also ends the child it re-executed to pin the locale', { skip: process.platform !== 'linux' && 'reads /proc' }, async t => {
+  const parent = spawn(process.execPath, [cliPath, 'restore', moveToTarget(snapshotDir)], {
+    env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'de_DE.UTF-8' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  await new Promise<void>((resolve, reject) => {
+    parent.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('ready:')) resolve();
+    });
+    parent.on('close', code => reject(new Error(`restore ended (${code}) before it was ready: ${stdout}`)));
+  });
+  const children = childrenOf(parent.pid as number);
+  t.equal(children.length, 1, 'the CLI re-executed itself once (German locale)');
+  const [pinned] = children;
+  t.ok(running(pinned), 'the child serves');
+  parent.kill('SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while (running(pinned) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50));
+  t.notOk(running(pinned), 'the child stopped when its parent was killed');
+});

@@ -1,0 +1,50 @@
+// The turn discipline: a delivery starts only when the previous one's
+// microtasks and process.nextTick callbacks have all run, however they
+// chain, at build time and on replay; and a storm of deliveries does not starve the host's event loop.
+import t, { type Test } from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fixture, lastJson, moveToTarget, snapshot, tempDir } from './helpers.js';
+
+const work = tempDir('turns');
+const out = path.join(work, 'snapshot');
+const resultFile = path.join(work, 'result.json');
+
+interface Result {
+  trace: string[];
+  immediateAfter: number;
+  calls: number;
+}
+
+/** Each call's entries, all of them, before any entry of the next call. */
+const checkTurns = (t: Test, trace: string[], calls: number): void => {
+  t.equal(trace.length, calls * 4, 'start, early, chained and end of every call');
+  let call = 0;
+  let seen = 0;
+  const misplaced: string[] = [];
+  for (const entry of trace) {
+    const index = Number(/^c(\d+):/.exec(entry)?.[1]);
+    if (index !== call) misplaced.push(`${entry} while call ${call} had ${seen} of 4 entries`);
+    seen += 1;
+    if (seen === 4) {
+      call += 1;
+      seen = 0;
+    }
+  }
+  t.same(misplaced.slice(0, 5), [], 'no call started before the previous one had drained its microtasks and ticks');
+};
+
+t.test('2,000 deliveries fired at once run one turn each, in order, microtasks drained between them', async t => {
+  const built = await snapshot(['build', 'build.mjs', '--out', out], { cwd: fixture('turns'), env: { TURNS_OUT: resultFile } });
+  t.equal(built.code, 0, built.stderr);
+  const result = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as Result;
+  checkTurns(t, result.trace, result.calls);
+  fs.writeFileSync(path.join(work, 'build-trace.json'), JSON.stringify(result.trace));
+  t.ok(result.immediateAfter >= 0 && result.immediateAfter < result.calls, `a host setImmediate ran among the deliveries (after ${result.immediateAfter} of ${result.calls})`);
+});
+
+t.test('replay runs the same turns', async t => {
+  const restored = await snapshot(['restore', moveToTarget(out), '--call', 'turns.getTrace']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), JSON.parse(fs.readFileSync(path.join(work, 'build-trace.json'), 'utf8')), 'the build\'s very trace');
+});
