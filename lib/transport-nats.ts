@@ -201,10 +201,7 @@ export class NatsTransport implements Transport {
   async serve(local: ReadonlyMap<string, Membrane>): Promise<void> {
     this.#local = new Map(local);
     for (const [name, membrane] of local) {
-      const invoke: Invoke = (target, method, args) => {
-        const proxy = membrane.exportProxy(target) as Record<string, (...a: unknown[]) => Promise<unknown>> & ((...a: unknown[]) => Promise<unknown>);
-        return method === null ? proxy(...args) : proxy[method](...args);
-      };
+      const invoke: Invoke = (target, method, args) => membrane.deliverCall(target, method, args);
       this.#subscriptions.push(this.#nc.subscribe(serviceSubject(this.app, name), { queue: subjectToken(name), callback: (_e, msg) => this.#answer(msg, invoke) }));
     }
     const invokeObject: Invoke = (target, method, args) => {

@@ -38,6 +38,9 @@ t.test('calls cross hosts: a cursor handed across stays a reference, callbacks c
   const visit = await callApi('visit');
   t.same(visit.value, { count: 3, seen: ['one', 'two', 'three'] }, 'db called back an object of api\'s host');
 
+  const notified = await callApi('notify', ['live']);
+  t.same(notified.value, [1], 'db called the callback api gave it at build time, on api\'s host');
+
   const missing = await callApi('tryGet', [9]);
   t.match(missing.value, { ok: false, name: 'RangeError', code: 'ENOROW', message: 'no row 9', range: true }, 'a thrown RangeError keeps name, code and message');
 
