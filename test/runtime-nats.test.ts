@@ -8,6 +8,9 @@ import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
 import { fixture, lastJson, moveToTarget, snapshot, tempDir, type Run } from './helpers.js';
 import { startHost, startNats, type NatsServer } from './hosts.js';
+import { readManifest } from '../lib/index.js';
+import { NatsTransport } from '../lib/transport-nats.js';
+import { Directory, type ExportRef } from '../membrane/index.js';
 
 const work = tempDir('runtime-nats');
 const out = path.join(work, 'snapshot');
@@ -115,6 +118,21 @@ t.test('a call with no reply within --call-timeout fails with CALL_TIMEOUT', asy
   t.ok(ms >= 290 && ms < 2000, `failed after ${ms.toFixed(0)} ms`);
   const quick = await callApi('trySlow', [50], ['--call-timeout', '2000']);
   t.same((quick.value as { value: number }).value, 50, 'a call within the limit answers');
+
+  // A caller host shutting down cancels the calls it is still waiting on.
+  const slowRef = readManifest(target).services.api.references.find(r => r.service === 'db' && r.iface === 'function slow');
+  t.ok(slowRef, 'api holds db.slow');
+  const transport = await NatsTransport.connect({ servers: nats.url, app: 'live-fixture' });
+  transport.attach(new Directory());
+  const slowCall = (transport.connect(slowRef as ExportRef) as (ms: number) => Promise<number>)(5000);
+  const outcome = slowCall.then(
+    () => 'answered',
+    (error: { code?: string }) => error.code,
+  );
+  await new Promise(resolve => setTimeout(resolve, 100));
+  const closing = transport.close();
+  t.equal(await outcome, 'CALL_CANCELLED', 'the waiting call is cancelled, not left hanging');
+  await closing;
   await db.stop();
 });
 
@@ -142,7 +160,7 @@ t.test('push, then restore from the object store; two apps on one server never c
   t.match(noApp.stderr, /SNAPSHOT_INVALID: app "no-such-app" has no snapshot on this NATS server/);
 
   // A store changed behind our back is refused before anything is loaded.
-  const manifest = JSON.parse(JSON.stringify((await import('../lib/index.js')).readManifest(out))) as { services: Record<string, { logSha256: string }> };
+  const manifest = readManifest(out);
   const nc = await connect({ servers: nats.url });
   try {
     const store = await new Objm(nc).open('msnap-other-app');
