@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { cliPath, repo } from './helpers.js';
+import { cliPath, fixture, lastJson, moveToTarget, repo, snapshot, tempDir, type Run } from './helpers.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -99,4 +99,27 @@ export const startHost = async (t: Teardown, args: string[]): Promise<Host> => {
   }
   const httpUrl = /^http: \S+ listening on (\S+)$/m.exec(out)?.[1];
   return { child, output: () => out, ...(httpUrl ? { httpUrl } : {}), stop };
+};
+
+export interface LiveApp {
+  /** The built snapshot directory, and a copy of only it (what restore hosts read). */
+  readonly out: string;
+  readonly target: string;
+  readonly nats: NatsServer;
+  /** `snapshot restore <source> --service api --nats <url> --call api.<method>`: a caller host, its answer. */
+  callApi(method: string, args?: unknown[], extra?: string[], source?: string): Promise<{ run: Run; value: unknown }>;
+}
+
+/** Build test/fixtures/live (db and an HTTP api), copy the snapshot away, start a nats-server. */
+export const liveApp = async (t: Teardown, name: string): Promise<LiveApp> => {
+  const out = path.join(tempDir(name), 'snapshot');
+  const built = await snapshot(['build', fixture('live', 'build.mjs'), '--out', out]);
+  if (built.code !== 0) throw new Error(built.stderr);
+  const target = moveToTarget(out);
+  const nats = await startNats(t);
+  const callApi = async (method: string, args: unknown[] = [], extra: string[] = [], source = target) => {
+    const run = await snapshot(['restore', source, '--service', 'api', '--nats', nats.url, ...extra, '--call', `api.${method}`, '--args', JSON.stringify(args)], { timeoutMs: 60_000 });
+    return { run, value: run.code === 0 ? lastJson(run) : undefined };
+  };
+  return { out, target, nats, callApi };
 };
