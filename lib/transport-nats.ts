@@ -21,12 +21,30 @@
  * Objects handed to other hosts stay in this host's table for the life of
  * the process (there is no distributed garbage collection).
  */
-import { connect, NoRespondersError, RequestError, TimeoutError, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
+import { connect, createInbox, NoRespondersError, RequestError, TimeoutError, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import { SnapshotError, isSnapshotError, packr } from '../replay-log/index.js';
 import type { Directory, ExportRef, Membrane } from '../membrane/index.js';
 import { unreachable, type Transport } from './transport.js';
 import { decodeValues, encodeValues, RemoteRef, type RefTable } from './transport-codec.js';
+
+/** While a call waits longer than this (ms), the host that took it is checked every PROBE_MS. */
+const PROBE_MS = 250;
+/**
+ * A service call not acknowledged within this many ms was lost on its way
+ * (sent to a replica as it died) and is sent to the queue group again. A
+ * live replica acknowledges as soon as its event loop sees the call, so only
+ * one blocked for longer than this could run a call another replica also runs.
+ */
+const ACK_WAIT_MS = 1000;
+/** How many times one call is handed to another replica after the one that took it died. */
+const MAX_RESENDS = 3;
+/** First element of a replica's acknowledgement `[ACK, host]`, sent when it takes a service call. */
+const ACK = 2;
+/** A liveness probe: a call on object -1 of a host, answered by the host itself. */
+const PING = packr.pack([-1, null, []]);
+
+const isNoResponders = (error: unknown): boolean => error instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders());
 
 /** Default limit on one call between hosts, in ms. */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -57,7 +75,10 @@ export class NatsTransport implements Transport {
   readonly host = randomUUID();
   readonly callTimeoutMs: number;
   readonly #nc: NatsConnection;
+  /** Queue group subscriptions (dropped first at shutdown), then the object subject's. */
+  readonly #serviceSubscriptions: Subscription[] = [];
   readonly #subscriptions: Subscription[] = [];
+  readonly #ack = packr.pack([ACK, this.host]);
   /** Objects this host handed out, by id, and back. */
   readonly #objects: object[] = [];
   readonly #objectIds = new WeakMap<object, number>();
@@ -65,6 +86,10 @@ export class NatsTransport implements Transport {
   readonly #stubs = new Map<string, object>();
   readonly #stubRefs = new WeakMap<object, RemoteRef>();
   readonly #pending = new Set<(error: SnapshotError) => void>();
+  /** This host's reply subject prefix, and the calls waiting on it by token. */
+  readonly #inbox = createInbox();
+  readonly #waiting = new Map<string, (msg: Msg) => void>();
+  #nextToken = 1;
   readonly #inFlight = new Set<Promise<unknown>>();
   #local = new Map<string, Membrane>();
   #directory: Directory | undefined;
@@ -74,7 +99,12 @@ export class NatsTransport implements Transport {
     this.#nc = nc;
     this.app = options.app;
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.#replies = nc.subscribe(`${this.#inbox}.*`, {
+      callback: (_error, msg) => this.#waiting.get(msg.subject.slice(this.#inbox.length + 1))?.(msg),
+    });
   }
+
+  readonly #replies: Subscription;
 
   /** Connect to NATS. Throws TRANSPORT_FAILED when no server answers. */
   static async connect(options: NatsTransportOptions): Promise<NatsTransport> {
@@ -147,30 +177,90 @@ export class NatsTransport implements Transport {
     return stub;
   }
 
-  async #request(subject: string, target: number, method: string | null, args: unknown[], ref: RemoteRef): Promise<unknown> {
+  /**
+   * Send a call and wait for its reply on this host's inbox. A replica that
+   * takes a service call acknowledges it with its host id first; while the
+   * reply is awaited past PROBE_MS, the taker is probed: if its host has
+   * left the bus (no responders on its object subject: it died), the call
+   * goes to the queue group again, so another replica answers it; so does a
+   * call no replica acknowledged within ACK_WAIT_MS. A call on an object
+   * whose host died fails with SERVICE_UNAVAILABLE instead.
+   */
+  #request(subject: string, target: number, method: string | null, args: unknown[], ref: RemoteRef): Promise<unknown> {
     const what = `${ref.iface || `object #${target}`}${method ? `.${method}()` : '()'}${ref.service ? ` of service ${ref.service}` : ''}`;
-    if (this.#closed) throw new SnapshotError('CALL_CANCELLED', `${what} was not sent: this host is shutting down`);
-    const payload = encodeValues([target, method, args], this.#refs);
-    let cancel!: (error: SnapshotError) => void;
-    const cancelled = new Promise<never>((_, reject) => (cancel = reject));
-    this.#pending.add(cancel);
-    let decoded: unknown;
+    if (this.#closed) return Promise.reject(new SnapshotError('CALL_CANCELLED', `${what} was not sent: this host is shutting down`));
+    let payload: Uint8Array;
     try {
-      const reply = await Promise.race([this.#nc.request(subject, payload, { timeout: this.callTimeoutMs }), cancelled]);
-      decoded = decodeValues(reply.data, this.#refs);
+      payload = encodeValues([target, method, args], this.#refs);
     } catch (error) {
-      throw this.#explain(error, what, ref);
-    } finally {
-      this.#pending.delete(cancel);
+      return Promise.reject(error);
     }
-    if (!Array.isArray(decoded) || typeof decoded[0] !== 'boolean') throw new SnapshotError('TRANSPORT_FAILED', `${what}: the reply was malformed`);
-    if (decoded[0]) return decoded[1];
-    throw decoded[1]; // what the remote service threw, as it threw it
+    const token = String(this.#nextToken++);
+    const reply = `${this.#inbox}.${token}`;
+    return new Promise((resolve, reject) => {
+      let taker: string | undefined = ref.service ? undefined : ref.host;
+      let probing = false;
+      let resends = 0;
+      let sentAt = performance.now();
+      const finish = (error: unknown, value?: unknown) => {
+        if (!this.#waiting.delete(token)) return;
+        clearTimeout(deadline);
+        clearInterval(probe);
+        this.#pending.delete(cancel);
+        if (error === undefined) resolve(value);
+        else reject(error);
+      };
+      const cancel = (error: SnapshotError) => finish(error);
+      const send = () => {
+        sentAt = performance.now();
+        this.#nc.publish(subject, payload, { reply });
+      };
+      const deadline = setTimeout(() => finish(this.#explain(new TimeoutError(), what, ref)), this.callTimeoutMs);
+      const probe = setInterval(() => {
+        if (taker === undefined && ref.service && performance.now() - sentAt > ACK_WAIT_MS && resends < MAX_RESENDS) {
+          resends += 1; // nobody took it: the replica it went to died with it
+          send();
+          return;
+        }
+        if (taker === undefined || probing) return;
+        probing = true;
+        const host = taker;
+        this.#nc.request(objectSubject(this.app, host), PING, { timeout: PROBE_MS * 4 }).then(
+          () => (probing = false),
+          (error: unknown) => {
+            probing = false;
+            if (!isNoResponders(error) || taker !== host) return;
+            if (!ref.service) return finish(this.#explain(error, what, ref));
+            if (resends++ >= MAX_RESENDS) return;
+            taker = undefined; // the replica that took the call is gone: another one takes it
+            send();
+          },
+        );
+      }, PROBE_MS);
+      this.#pending.add(cancel);
+      this.#waiting.set(token, msg => {
+        if (msg.data.length === 0 && msg.headers?.code === 503) return finish(this.#explain(new NoRespondersError(subject), what, ref));
+        let decoded: unknown;
+        try {
+          decoded = decodeValues(msg.data, this.#refs);
+        } catch (error) {
+          return finish(error);
+        }
+        if (Array.isArray(decoded) && decoded[0] === ACK && typeof decoded[1] === 'string') {
+          taker = decoded[1];
+          return;
+        }
+        if (!Array.isArray(decoded) || typeof decoded[0] !== 'boolean') return finish(new SnapshotError('TRANSPORT_FAILED', `${what}: the reply was malformed`));
+        if (decoded[0]) finish(undefined, decoded[1]);
+        else finish(decoded[1] ?? new Error(`${what} failed`)); // what the remote service threw, as it threw it
+      });
+      send();
+    });
   }
 
   #explain(error: unknown, what: string, ref: RemoteRef): unknown {
     if (isSnapshotError(error) || !(error instanceof Error)) return error;
-    const noResponders = error instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders());
+    const noResponders = isNoResponders(error);
     const timeout = error instanceof TimeoutError || error.cause instanceof TimeoutError;
     if (noResponders) {
       return new SnapshotError(
@@ -202,9 +292,18 @@ export class NatsTransport implements Transport {
     this.#local = new Map(local);
     for (const [name, membrane] of local) {
       const invoke: Invoke = (target, method, args) => membrane.deliverCall(target, method, args);
-      this.#subscriptions.push(this.#nc.subscribe(serviceSubject(this.app, name), { queue: subjectToken(name), callback: (_e, msg) => this.#answer(msg, invoke) }));
+      this.#serviceSubscriptions.push(
+        this.#nc.subscribe(serviceSubject(this.app, name), {
+          queue: subjectToken(name),
+          callback: (_e, msg) => {
+            if (msg.reply) msg.respond(this.#ack); // taken: the caller now watches this host
+            this.#answer(msg, invoke);
+          },
+        }),
+      );
     }
     const invokeObject: Invoke = (target, method, args) => {
+      if (target === -1) return Promise.resolve(true); // a liveness probe
       const object = this.#objects[target];
       if (object === undefined) throw new SnapshotError('TRANSPORT_FAILED', `no object #${target} on this host`);
       if (method === null) return Promise.resolve((object as (...a: unknown[]) => unknown)(...args));
@@ -247,8 +346,12 @@ export class NatsTransport implements Transport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const sub of this.#subscriptions) sub.unsubscribe();
+    // New calls go to other replicas; this host still answers probes and
+    // object calls until the calls it took are answered.
+    for (const sub of this.#serviceSubscriptions) sub.unsubscribe();
+    await this.#nc.flush().catch(() => {});
     await Promise.allSettled([...this.#inFlight]);
+    for (const sub of this.#subscriptions) sub.unsubscribe();
     for (const cancel of this.#pending) cancel(new SnapshotError('CALL_CANCELLED', 'the call was cancelled: this host is shutting down'));
     await this.#nc.drain().catch(() => this.#nc.close());
   }

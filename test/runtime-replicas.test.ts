@@ -15,7 +15,7 @@ t.test('replicas share calls; a replica killed mid-load; the only replica gone i
   t.equal(spread.value, 2, 'both replicas of the queue group answered');
 
   // Load through the api's HTTP handler, four requests at a time; kill one replica half-way.
-  const api = await startHost(t, [app.target, '--service', 'api', '--nats', app.nats.url, '--port', 'api=0', '--call-timeout', '1500']);
+  const api = await startHost(t, [app.target, '--service', 'api', '--nats', app.nats.url, '--port', 'api=0', '--call-timeout', '10000']);
   const url = api.httpUrl as string;
   const results: Array<{ i: number; status: number; replica?: string; afterKill: boolean }> = [];
   let killed = false;
@@ -29,8 +29,9 @@ t.test('replicas share calls; a replica killed mid-load; the only replica gone i
         await one.stop('SIGKILL');
       }
       const afterKill = killed;
+      const sentAt = performance.now();
       const response = await fetch(`${url}/replica`);
-      const body = response.status === 200 ? ((await response.json()) as { replica: string }) : (await response.text(), undefined);
+      const body = response.status === 200 ? ((await response.json()) as { replica: string }) : { replica: `${await response.text()} after ${(performance.now() - sentAt).toFixed(0)} ms` };
       results.push({ i, status: response.status, replica: body?.replica, afterKill });
     }
   };
@@ -39,11 +40,9 @@ t.test('replicas share calls; a replica killed mid-load; the only replica gone i
   const before = new Set(results.filter(r => !r.afterKill && r.replica).map(r => r.replica));
   t.equal(before.size, 2, 'both replicas took calls before the kill');
   const failed = results.filter(r => r.status !== 200);
-  t.ok(failed.length <= 4, `only calls already taken by the killed replica can fail (failed: ${failed.length})`);
-  t.ok(failed.every(r => r.status === 503), 'a lost call is a typed 503 (CALL_TIMEOUT), not a hang');
+  t.equal(failed.length, 0, `no call lost: calls the killed replica had taken were answered by the other ${JSON.stringify(failed)}`);
   const lastHalf = results.sort((a, b) => a.i - b.i).slice(-60); // by the order they were sent
-  t.ok(lastHalf.every(r => r.status === 200), 'every later call is answered by the surviving replica');
-  t.equal(new Set(lastHalf.map(r => r.replica)).size, 1, 'by one replica');
+  t.equal(new Set(lastHalf.map(r => r.replica)).size, 1, 'later calls are all answered by the surviving replica');
 
   // A replica stopped with SIGTERM finishes what it took: no call lost.
   const three = await startHost(t, [app.target, '--service', 'db', '--nats', app.nats.url]);
