@@ -50,7 +50,16 @@ t.test('replicas share calls; a replica killed mid-load; the only replica gone i
   await new Promise(resolve => setTimeout(resolve, 100));
   t.equal(await two.stop('SIGTERM'), 0, 'the replica exits 0 on SIGTERM');
   t.same(await slow, [200, 200, 200, 200, 200, 200], 'calls in flight at a stopping replica are answered');
-  await three.stop('SIGTERM');
+  // An object handed out by a replica lives and dies with it: calls on it then fail at once.
+  t.equal((await fetch(`${url}/cursor/open`)).status, 200);
+  const first = await fetch(`${url}/cursor/next`);
+  t.match(await first.json(), { ok: true, value: { id: 1 } }, 'the cursor of the one replica left answers');
+  await three.stop('SIGKILL');
+  const orphan = await fetch(`${url}/cursor/next`);
+  t.equal(orphan.status, 503);
+  const failure = (await orphan.json()) as { code: string; message: string; ms: number };
+  t.match(failure, { code: 'SERVICE_UNAVAILABLE', message: /the host that handed out this object is gone/ });
+  t.ok(failure.ms < 1000, `a call on an object of a dead host fails in ${failure.ms.toFixed(1)} ms`);
 
   const gone = await app.callApi('tryGet', [1]);
   t.match(gone.value, { ok: false, code: 'SERVICE_UNAVAILABLE', name: 'SnapshotError[SERVICE_UNAVAILABLE]' });
