@@ -12,7 +12,7 @@
  * responses therefore cross as data, never as references.
  */
 import { SnapshotError } from '../replay-log/index.js';
-import type { Membrane } from '../membrane/index.js';
+import { markLibraryError, type Membrane } from '../membrane/index.js';
 
 const { freeze, keys, getPrototypeOf } = Object;
 const { isInteger } = Number;
@@ -45,8 +45,9 @@ export interface ResponseRecord {
 
 export const MAX_REPLICAS = 64;
 
+/** Raised into the service, marked as the library's so it keeps its code on the way out. */
 const invalid = (message: string, value: unknown): SnapshotError =>
-  new SnapshotError('DECLARATION_INVALID', `runtime.declare(): ${message} (got ${describe(value)}). Example: runtime.declare({ http: { port: 8080 }, replicas: 2 })`);
+  markLibraryError(new SnapshotError('DECLARATION_INVALID', `runtime.declare(): ${message} (got ${describe(value)}). Example: runtime.declare({ http: { port: 8080 }, replicas: 2 })`));
 
 const describe = (value: unknown): string => {
   try {
