@@ -39,7 +39,12 @@ const PROBE_MS = 250;
 const ACK_WAIT_MS = 1000;
 /** How many times one call is handed to another replica after the one that took it died. */
 const MAX_RESENDS = 3;
-/** First element of a replica's acknowledgement `[ACK, host]`, sent when it takes a service call. */
+/**
+ * A replica acknowledges a service call it has not answered within this
+ * many ms (quick calls need no acknowledgement: the answer says it all).
+ */
+const ACK_DELAY_MS = 50;
+/** First element of a replica's acknowledgement `[ACK, host]`. */
 const ACK = 2;
 /** A liveness probe: a call on object -1 of a host, answered by the host itself. */
 const PING = packr.pack([-1, null, []]);
@@ -179,7 +184,8 @@ export class NatsTransport implements Transport {
 
   /**
    * Send a call and wait for its reply on this host's inbox. A replica that
-   * takes a service call acknowledges it with its host id first; while the
+   * takes a service call and has not answered it within ACK_DELAY_MS
+   * acknowledges it with its host id; while the
    * reply is awaited past PROBE_MS, the taker is probed: if its host has
    * left the bus (no responders on its object subject: it died), the call
    * goes to the queue group again, so another replica answers it; so does a
@@ -296,8 +302,9 @@ export class NatsTransport implements Transport {
         this.#nc.subscribe(serviceSubject(this.app, name), {
           queue: subjectToken(name),
           callback: (_e, msg) => {
-            if (msg.reply) msg.respond(this.#ack); // taken: the caller now watches this host
-            this.#answer(msg, invoke);
+            // Taken: a call not answered within ACK_DELAY_MS is acknowledged, and the caller then watches this host.
+            const ack = msg.reply ? setTimeout(() => msg.respond(this.#ack), ACK_DELAY_MS) : undefined;
+            this.#answer(msg, invoke, ack);
           },
         }),
       );
@@ -315,7 +322,7 @@ export class NatsTransport implements Transport {
     await this.#nc.flush();
   }
 
-  #answer(msg: Msg, invoke: Invoke): void {
+  #answer(msg: Msg, invoke: Invoke, ack?: ReturnType<typeof setTimeout>): void {
     const run = (async () => {
       let reply: Uint8Array;
       try {
@@ -332,6 +339,7 @@ export class NatsTransport implements Transport {
           reply = packr.pack([false, null]);
         }
       }
+      clearTimeout(ack);
       if (msg.reply) msg.respond(reply);
     })();
     this.#inFlight.add(run);
