@@ -426,6 +426,8 @@ await section('(e) log size: the log file against the raw payload of its entries
   out(table(kindRows, '      '));
 });
 
+await section('(g) the live runtime over NATS: a cross-host call vs bare request/reply; calls/s with one and two replicas', async () => (await import('./nats.js')).benchNats(out));
+
 out();
 out(`done in ${((performance.now() - started) / 1000).toFixed(1)} s, load average at the end: ${loadAverage()}${failures ? `; ${failures} section(s) FAILED to measure` : ''}`);
 process.exit(failures ? 1 : 0);

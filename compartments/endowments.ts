@@ -39,6 +39,7 @@ import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
 import { makeGuestUtil } from './guest-util.js';
+import { makeRuntime, type DeclareHost } from './runtime.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -179,6 +180,8 @@ export interface EndowmentOptions {
   readonly print?: (text: string) => void;
   /** What `importService` inside the service does on the host (nested services). */
   readonly importService?: (specifier: string, options: unknown) => Promise<unknown>;
+  /** What `runtime.declare` inside the service does on the host (build time only). */
+  readonly declare?: DeclareHost;
 }
 
 export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {}): Endowments => {
@@ -298,7 +301,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       if (!hostImportService) throw new TypeError('importService() is only available inside a service while its snapshot is being built');
       return hostImportService(spec as string, opts);
     });
-  modules[LIBRARY_MODULE] = namespaceOf(harden({ importService }));
+  modules[LIBRARY_MODULE] = namespaceOf(harden({ importService, runtime: makeRuntime(membrane, options.declare) }));
   for (const [name, grant] of Object.entries(options.granted ?? {})) {
     const ns = grantedModule(membrane, name, grant);
     for (const spelling of spellings(name)) modules[spelling] = ns;

@@ -7,3 +7,5 @@ export { archiveService, loadService, packageRootOf, explainLoadError } from './
 export type { LoadOptions, LoadedService } from './load.js';
 export { makeEndowments, exitModuleNames, builtinModuleNames, grantShape } from './endowments.js';
 export type { Endowments, EndowmentOptions, Grant, GrantShape } from './endowments.js';
+export { validateDeclaration, MAX_REPLICAS } from './runtime.js';
+export type { RuntimeDeclaration, RequestRecord, ResponseRecord } from './runtime.js';

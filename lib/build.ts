@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
 import { beginSession, endSession } from './session.js';
 import type { Manifest } from './manifest.js';
+import { appNameOf } from './runtime.js';
 
 export interface BuildOptions {
   /** The build script (.js, .mjs, .ts, .mts). */
@@ -49,7 +50,7 @@ export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult>
     }
     let manifest: Manifest;
     try {
-      manifest = await session.seal(options.timeoutMs ?? 30_000);
+      manifest = await session.seal(options.timeoutMs ?? 30_000, appNameOf(script));
     } catch (error) {
       session.abandon();
       throw error;

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { localeIsFixed } from '../compartments/locale.js';
 import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { libraryVersion } from './version.js';
@@ -33,6 +34,8 @@ Usage:
   snapshot restore <dir> [--service name...] [--call service.method [--args json-array]]
   snapshot inspect <log-file | snapshot-dir>
   snapshot verify <dir>
+  snapshot plan <dir> [--out dir] [--app name]
+  snapshot push <dir> --nats url [--app name]
 
 Run \`snapshot <command> --help\` for the options of each command.`,
   build: `snapshot build <script> [--out dir] [--timeout ms]
@@ -46,7 +49,7 @@ writes <dir>/manifest.json and, per service, <dir>/<name>/archive.zip and
                   holds an older snapshot, refused if it holds anything else
   --timeout ms    how long to wait for services to finish pending work
                   after the script ends (default: 30000)`,
-  restore: `snapshot restore <dir> [--service name...] [--call service.method [--args json-array]]
+  restore: `snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]]
 
 Rebuilds each service from its archive by replaying its log (no network, no
 sources, no node_modules needed), then lets it go live on this host.
@@ -58,8 +61,38 @@ sources, no node_modules needed), then lets it go live on this host.
   --replay-only   replay, report, and exit before going live
   --json          with --replay-only: print the report as JSON
 
-Without --call the services stay up until the process is interrupted; one
-line reports the restore time.`,
+  --nats url      join the app's other hosts over NATS: services restored
+                  here answer calls from them (replicas share a queue group),
+                  and references to services not restored here travel as
+                  NATS requests
+  --app name      the app's subject namespace (default: the manifest's app,
+                  from the build project's package name)
+  --call-timeout ms  limit on one call to another host (default: 30000)
+  --port s=port   serve service s's HTTP handler on this port instead of the
+                  declared one (0: a free port); repeatable
+  --http-host h   address HTTP services bind (default: 127.0.0.1)
+
+A nats://host:port/app source fetches the snapshot pushed by \`snapshot push\`
+(only the files of the services asked for) and implies --nats.
+
+Without --call the services stay up until SIGINT or SIGTERM, serving the
+HTTP handlers they declared; one line per HTTP service gives its URL, one
+line reports the restore time. On SIGTERM the host stops taking requests
+and calls, finishes those in flight, and exits 0.`,
+  plan: `snapshot plan <dir> [--out dir] [--app name]
+
+Turns the runtime declarations of the snapshot's services
+(runtime.declare({ http: { port }, replicas })) into deploy files:
+<out>/compose.yaml (a NATS server with JetStream, one container per service
+replica restoring from the object store, declared ports published) and
+<out>/plan.txt (the same in words, with the commands to run it). Prints the
+summary. Default --out: <dir>/deploy.`,
+  push: `snapshot push <dir> --nats url [--app name]
+
+Stores the snapshot's manifest, archives and logs in the JetStream object
+store msnap-<app> on the server (content-addressed: files already there are
+not sent again; hashes are checked first). Target hosts then restore with
+\`snapshot restore nats://host:port/<app> --service name\`.`,
   inspect: `snapshot inspect <log-file | snapshot-dir>
 
 For a replay log: a readable timeline, one line per entry with its offset
@@ -119,6 +152,11 @@ const main = async (argv: string[]): Promise<void> => {
         args: { type: 'string' },
         'replay-only': { type: 'boolean' },
         json: { type: 'boolean' },
+        nats: { type: 'string' },
+        app: { type: 'string' },
+        'call-timeout': { type: 'string' },
+        port: { type: 'string', multiple: true },
+        'http-host': { type: 'string' },
       },
     });
   } catch (error) {
@@ -171,33 +209,88 @@ const main = async (argv: string[]): Promise<void> => {
           throw error;
         }
       }
-      const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined });
+      const callTimeoutMs = values['call-timeout'] === undefined ? undefined : Number(values['call-timeout']);
+      if (callTimeoutMs !== undefined && !(callTimeoutMs > 0)) usage('--call-timeout takes a positive number of milliseconds');
+      const ports: Record<string, number> = {};
+      for (const spec of (values.port as string[] | undefined) ?? []) {
+        const match = /^([^=]+)=(\d+)$/.exec(spec);
+        if (!match || Number(match[2]) > 65535) usage(`--port takes service=port (0 to 65535), got "${spec}"`);
+        else ports[match[1]] = Number(match[2]);
+      }
+      const { goLive } = await import('./live.js');
+      const live = await goLive({
+        source: target,
+        services: values.service as string[] | undefined,
+        nats: values.nats as string | undefined,
+        app: values.app as string | undefined,
+        callTimeoutMs,
+        http: values.call === undefined,
+        ports,
+        httpHost: values['http-host'] as string | undefined,
+      });
+      const restored = live.restored;
       if (values.call !== undefined) {
         let result: unknown;
         try {
           result = await callService(restored, values.call as string, args);
         } catch (error) {
+          await live.stop();
           if (isSnapshotError(error)) throw error;
           process.stderr.write(`snapshot: ${values.call as string}(...) threw ${describeThrown(error)}\n`);
           process.exit(1);
         }
+        await live.stop();
         process.stdout.write(`${JSON.stringify(result, jsonReplacer) ?? 'null'}\n`);
         process.exit(0);
       }
       const names = [...restored.services.keys()];
-      process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live\n`);
+      for (const server of live.http) process.stdout.write(`http: ${server.service} listening on ${server.url}\n`);
+      const over = values.nats !== undefined || live.app !== undefined ? `, joined app ${live.app} over NATS` : '';
+      process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live${over}\n`);
       const keepAlive = setInterval(() => {}, 1 << 30);
-      const stop = () => {
+      const stop = (signal: string) => {
+        process.stdout.write(`${signal}: stopping (finishing requests and calls in flight)\n`);
         clearInterval(keepAlive);
-        process.exit(0);
+        live.stop().then(
+          () => process.exit(0),
+          error => fail(error),
+        );
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
       return;
     }
     case 'inspect': {
       const { inspectPath } = await library();
       process.stdout.write(`${inspectPath(target)}\n`);
+      return;
+    }
+    case 'plan': {
+      const { makePlan, writePlan } = await import('./plan.js');
+      const { readManifest } = await import('./manifest.js');
+      const { checkAppName } = await import('./runtime.js');
+      const manifest = readManifest(target);
+      const app = checkAppName((values.app as string | undefined) ?? manifest.app ?? 'app');
+      const plan = makePlan(manifest, app, libraryVersion);
+      const written = writePlan(plan, (values.out as string | undefined) ?? path.join(target, 'deploy'));
+      process.stdout.write(`${plan.summary}\nwrote ${written.compose} and ${written.summary}\n`);
+      return;
+    }
+    case 'push': {
+      if (values.nats === undefined) usage('push takes --nats <url>');
+      const { pushSnapshot } = await import('./push.js');
+      const { NatsTransport } = await import('./transport-nats.js');
+      const { readManifest } = await import('./manifest.js');
+      const { checkAppName } = await import('./runtime.js');
+      const manifest = readManifest(target);
+      const app = checkAppName((values.app as string | undefined) ?? manifest.app ?? 'app');
+      const transport = await NatsTransport.connect({ servers: values.nats as string, app, name: 'snapshot push' });
+      try {
+        const pushed = await pushSnapshot(transport.connection, target, app);
+        process.stdout.write(`pushed ${target} as app ${app}: ${pushed.stored} objects stored (${pushed.bytes} bytes), ${pushed.present} already present\n`);
+      } finally {
+        await transport.close();
+      }
       return;
     }
     case 'verify': {

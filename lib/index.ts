@@ -23,3 +23,6 @@ export type { RestoredService, ServiceExports } from './service.js';
 export { SnapshotError, isSnapshotError } from '../replay-log/index.js';
 export type { SnapshotErrorCode } from '../replay-log/index.js';
 export { libraryVersion } from './version.js';
+export { runtime } from './runtime.js';
+export type { RuntimeDeclaration } from '../compartments/index.js';
+export type { ServiceRuntime } from './manifest.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
 import type { ServiceReference } from '../membrane/index.js';
-import type { GrantShape } from '../compartments/index.js';
+import type { GrantShape, RuntimeDeclaration } from '../compartments/index.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
@@ -35,6 +35,17 @@ export interface ServiceManifest {
   /** Timers still pending when the build sealed (re-armed when live). */
   readonly pendingTimers: number;
   readonly buildMs: number;
+  /** What the service declared with `runtime.declare()` at build time; absent if it declared nothing. */
+  readonly runtime?: ServiceRuntime;
+}
+
+/** A service's runtime declaration as the manifest keeps it. */
+export interface ServiceRuntime extends RuntimeDeclaration {
+  /**
+   * The export id of the service's HTTP adapter (set with `http`): the
+   * object the HTTP runtime delivers requests to, with the fetch handler.
+   */
+  readonly httpAdapter?: number;
 }
 
 export interface Manifest {
@@ -42,6 +53,8 @@ export interface Manifest {
   readonly version: number;
   readonly libraryVersion: string;
   readonly createdAt: string;
+  /** The app's name (subjects and object store bucket): the build project's package name, or --app. */
+  readonly app?: string;
   readonly services: Readonly<Record<string, ServiceManifest>>;
 }
 

@@ -37,6 +37,7 @@ export const restoreSnapshot = async (options: RestoreSnapshotOptions): Promise<
   // Load every service first, bind the references between them, then replay
   // them all: a reference is alive the moment its holder goes live.
   const directory = new Directory();
+  options.transport?.attach?.(directory);
   const local = new InProcessTransport();
   const prepared: PreparedService[] = [];
   for (const name of names) {
@@ -53,6 +54,7 @@ export const restoreSnapshot = async (options: RestoreSnapshotOptions): Promise<
   }
   const restored = await Promise.all(prepared.map(service => service.replay()));
   const services = new Map<string, RestoredService>(restored.map(service => [service.name, service]));
+  await options.transport?.serve?.(new Map(restored.map(service => [service.name, service.membrane])));
   return { manifest, services, ms: performance.now() - started };
 };
 

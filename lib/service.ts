@@ -18,9 +18,10 @@ import {
   type Grant,
   type GrantShape,
   type LoadOptions,
+  type RuntimeDeclaration,
 } from '../compartments/index.js';
 import { libraryVersion } from './version.js';
-import { readSnapshotFile, readVerified, sha256, verifyHash, type ServiceManifest } from './manifest.js';
+import { readSnapshotFile, readVerified, sha256, verifyHash, type ServiceManifest, type ServiceRuntime } from './manifest.js';
 
 export type ServiceExports = Record<string, unknown>;
 
@@ -76,6 +77,7 @@ export class RecordedService {
   readonly #granted: Record<string, GrantShape>;
   readonly #started: number;
   readonly #parent: string | undefined;
+  readonly #runtime: { value?: ServiceRuntime };
 
   private constructor(init: {
     name: string;
@@ -90,6 +92,7 @@ export class RecordedService {
     granted: Record<string, GrantShape>;
     started: number;
     parent: string | undefined;
+    runtime: { value?: ServiceRuntime };
   }) {
     this.name = init.name;
     this.membrane = init.membrane;
@@ -103,6 +106,7 @@ export class RecordedService {
     this.#granted = init.granted;
     this.#started = init.started;
     this.#parent = init.parent;
+    this.#runtime = init.runtime;
   }
 
   static async record(options: RecordOptions): Promise<RecordedService> {
@@ -120,11 +124,17 @@ export class RecordedService {
     const writer = new LogWriter(fileSink(logFile), { format: FORMAT_NAME, version: FORMAT_VERSION, service: name, archiveSha256, libraryVersion });
     const entryRoot = packageRootOf(entry);
     const journal = new Journal({ service: name, record: writer });
+    const runtime: { value?: ServiceRuntime } = {};
+    const declare = (declaration: RuntimeDeclaration, adapter: unknown) => {
+      if (runtime.value) throw new SnapshotError('DECLARATION_INVALID', `service "${name}" called runtime.declare() twice; declare everything in one call`);
+      const httpAdapter = declaration.http ? options.directory?.originOf(adapter)?.export : undefined;
+      runtime.value = { ...declaration, ...(httpAdapter !== undefined ? { httpAdapter } : {}) };
+    };
     const { membrane, endowments } = await assemble(
       { service: name, archive, entryRoot, granted: Object.keys(grants) },
       journal,
       options.directory,
-      { granted: grants, print: options.print, importService: options.importChild },
+      { granted: grants, print: options.print, importService: options.importChild, declare },
     );
     let exports: ServiceExports;
     try {
@@ -146,6 +156,7 @@ export class RecordedService {
       granted: Object.fromEntries(Object.entries(grants).map(([moduleName, { functions, values }]) => [moduleName, { functions, values }])),
       started,
       parent: options.parent,
+      runtime,
     });
   }
 
@@ -198,6 +209,7 @@ export class RecordedService {
         references: this.membrane.references(),
         pendingTimers: this.#endowments.timers.pending(),
         buildMs: Math.round(performance.now() - this.#started),
+        ...(this.#runtime.value ? { runtime: this.#runtime.value } : {}),
       },
     };
   }

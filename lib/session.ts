@@ -13,6 +13,7 @@ import { RecordedService, type ServiceExports } from './service.js';
 import { resolveSpecifier } from './resolve.js';
 import { writeManifest, MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type ServiceManifest } from './manifest.js';
 import { libraryVersion } from './version.js';
+import { checkDeclarations } from './runtime.js';
 
 const key = Symbol.for('membrane-snapshot.build-session');
 /** Marks a directory as a snapshot (finished or not), so a rebuild may replace it. */
@@ -63,7 +64,7 @@ export class BuildSession {
   }
 
   /** Wait for every service to be quiescent, seal the logs, write the manifest. */
-  async seal(timeoutMs: number): Promise<Manifest> {
+  async seal(timeoutMs: number, app?: string): Promise<Manifest> {
     // Services call each other: one becoming idle can wake another. Repeat
     // until a whole pass finds every service idle with no new delivery.
     const deadline = performance.now() + timeoutMs;
@@ -74,7 +75,8 @@ export class BuildSession {
     }
     const services: Record<string, ServiceManifest> = {};
     for (const service of this.services.values()) services[service.name] = service.seal().manifest;
-    const manifest: Manifest = { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, libraryVersion, createdAt: new Date().toISOString(), services };
+    checkDeclarations(Object.values(services), name => this.services.get(name)?.exports ?? {});
+    const manifest: Manifest = { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, libraryVersion, createdAt: new Date().toISOString(), ...(app ? { app } : {}), services };
     writeManifest(this.outDir, manifest);
     return manifest;
   }

@@ -3,15 +3,25 @@
  * The membrane only ever sees host objects; a transport decides what host
  * object stands for "export #M of service db": today the service's own
  * proxy when it runs in this process, or a stub that fails fast with
- * SERVICE_UNAVAILABLE. A network transport (NATS request/reply) will
- * implement the same interface.
+ * SERVICE_UNAVAILABLE. The NATS transport (transport-nats.ts) implements
+ * the same interface between hosts.
  */
 import { SnapshotError } from '../replay-log/index.js';
-import type { ExportRef, Membrane } from '../membrane/index.js';
+import type { Directory, ExportRef, Membrane } from '../membrane/index.js';
 
 export interface Transport {
   /** A host object whose calls reach `ref`; calls reject with SERVICE_UNAVAILABLE when it cannot. */
   connect(ref: ExportRef): object;
+  /**
+   * Called once before any `connect`, with the directory of this process's
+   * service references (so the transport's stand-ins are recognised as
+   * references by every membrane here).
+   */
+  attach?(directory: Directory): void;
+  /** Start answering calls for the services restored in this process (once they are live). */
+  serve?(local: ReadonlyMap<string, Membrane>): Promise<void>;
+  /** Stop answering, finish calls being answered, cancel calls waiting, disconnect. */
+  close?(): Promise<void>;
 }
 
 const unavailable = (ref: ExportRef, transport: string): SnapshotError =>

@@ -1,5 +1,8 @@
-// The api service: holds references to db and cache, and owns a metrics sub-service.
-import { importService } from 'membrane-snapshot';
+// The api service: holds references to db and cache, owns a metrics sub-service,
+// and serves HTTP once restored (a WinterCG fetch handler on the port it declares).
+import { importService, runtime } from 'membrane-snapshot';
+
+runtime.declare({ http: { port: 8080 } });
 
 let db;
 let cache;
@@ -48,4 +51,26 @@ export const holdsSameDb = other => other.get === db.get;
 
 export function describe() {
   return { wired: db !== undefined, invalidated };
+}
+
+/**
+ * HTTP, once live: GET /rows/:id, PUT /rows/:id {"title": ...}, GET /stats.
+ * Each request is a delivery into this service, like any other call.
+ */
+export async function fetch(request) {
+  const url = new URL(request.url);
+  const row = /^\/rows\/(\d+)$/.exec(url.pathname);
+  if (row && request.method === 'GET') {
+    const found = await lookup(Number(row[1]));
+    return found.id === undefined ? Response.json({ error: 'no such row' }, { status: 404 }) : Response.json(found);
+  }
+  if (row && request.method === 'PUT') {
+    const { title } = await request.json();
+    if (typeof title !== 'string') return Response.json({ error: 'PUT takes {"title": "..."}' }, { status: 400 });
+    return Response.json(await update(Number(row[1]), title));
+  }
+  if (url.pathname === '/stats' && request.method === 'GET') {
+    return Response.json({ metrics: await metrics.describe(), cache: await cache.describe(), invalidated });
+  }
+  return Response.json({ error: 'not found', routes: ['GET /rows/:id', 'PUT /rows/:id', 'GET /stats'] }, { status: 404 });
 }

@@ -1,0 +1,108 @@
+/**
+ * A host going live: restore the services asked for (from a snapshot
+ * directory, or from an app pushed to NATS), join the app's other hosts
+ * over NATS when asked, and serve the HTTP handlers the services declared.
+ * `stop()` is the graceful shutdown: no new requests or calls, in-flight
+ * ones finished, then the connection drained.
+ */
+import fs from 'node:fs';
+import { SnapshotError } from '../replay-log/index.js';
+import { readManifest } from './manifest.js';
+import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
+import { serveHttp, type HttpServer } from './http.js';
+import { checkAppName } from './runtime.js';
+import type { Transport } from './transport.js';
+
+export interface GoLiveOptions {
+  /** A snapshot directory, or `nats://host:port/app` (implies `nats`). */
+  readonly source: string;
+  readonly services?: readonly string[];
+  /** NATS server URL: join the app's other hosts. */
+  readonly nats?: string;
+  /** Subject namespace; default: the manifest's app. */
+  readonly app?: string;
+  /** Limit on one call to another host, in ms. */
+  readonly callTimeoutMs?: number;
+  /** Serve HTTP handlers (default true). */
+  readonly http?: boolean;
+  /** Per-service port overrides (0: a free port). */
+  readonly ports?: Readonly<Record<string, number>>;
+  /** Address HTTP services bind (default 127.0.0.1). */
+  readonly httpHost?: string;
+  readonly print?: (text: string) => void;
+}
+
+export interface LiveHost {
+  readonly restored: RestoredSnapshot;
+  readonly app: string | undefined;
+  readonly http: readonly HttpServer[];
+  /** Stop accepting, finish what is in flight, disconnect. */
+  stop(): Promise<void>;
+}
+
+/** Restore and go live. Throws what restore throws, TRANSPORT_FAILED for NATS or port trouble. */
+export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
+  let dir = options.source;
+  let pulledDir: string | undefined;
+  let transport: (Transport & { close(): Promise<void> }) | undefined;
+  let app = options.app;
+  const { parseNatsSource } = /^(nats|tls):\/\//.test(options.source) ? await import('./push.js') : { parseNatsSource: () => undefined };
+  const remote = parseNatsSource(options.source);
+  if (/^(nats|tls):\/\//.test(options.source) && !remote) {
+    throw new SnapshotError('USAGE', `${options.source} is not a snapshot source: use nats://host:port/<app>`);
+  }
+  const natsUrl = options.nats ?? remote?.server;
+  if (natsUrl) {
+    const { NatsTransport } = await import('./transport-nats.js');
+    if (remote) app ??= remote.app;
+    if (!app) app = readManifest(dir).app;
+    app = checkAppName(app ?? 'app');
+    const nats = await NatsTransport.connect({ servers: natsUrl, app, callTimeoutMs: options.callTimeoutMs });
+    transport = nats;
+    if (remote) {
+      try {
+        const { pullSnapshot } = await import('./push.js');
+        pulledDir = (await pullSnapshot(nats.connection, remote.app, options.services ?? [])).dir;
+        dir = pulledDir;
+      } catch (error) {
+        await nats.close();
+        throw error;
+      }
+    }
+  }
+  let restored: RestoredSnapshot;
+  try {
+    restored = await restoreSnapshot({ dir, services: options.services, transport, print: options.print });
+  } catch (error) {
+    await transport?.close();
+    throw error;
+  } finally {
+    if (pulledDir) fs.rmSync(pulledDir, { recursive: true, force: true });
+  }
+  const http: HttpServer[] = [];
+  try {
+    if (options.http !== false) {
+      for (const service of restored.services.values()) {
+        const declared = restored.manifest.services[service.name]?.runtime;
+        if (!declared?.http) continue;
+        const port = options.ports?.[service.name];
+        http.push(await serveHttp(service, declared.http.port, declared.httpAdapter, { port, host: options.httpHost }));
+      }
+    }
+  } catch (error) {
+    await Promise.all(http.map(server => server.close()));
+    await transport?.close();
+    throw error;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    restored,
+    app,
+    http,
+    stop: () =>
+      (stopping ??= (async () => {
+        await Promise.all(http.map(server => server.close()));
+        await transport?.close();
+      })()),
+  };
+};

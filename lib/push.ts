@@ -1,0 +1,122 @@
+/**
+ * Snapshots in a JetStream object store, so a target host needs only the
+ * library and a NATS URL.
+ *
+ * Bucket `msnap-<app>` holds:
+ *
+ * | object              | what                                                  |
+ * | ------------------- | ----------------------------------------------------- |
+ * | `sha256-<hex>`      | an archive or a replay log, named by its content hash |
+ * | `manifest.json`     | the manifest of the last push                         |
+ *
+ * `pushSnapshot` stores what is not there yet; `pullSnapshot` fetches the
+ * manifest and only the files of the services asked for, checks every
+ * hash, and writes an ordinary snapshot directory that restore reads (and
+ * checks again).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { SnapshotError } from '../replay-log/index.js';
+import { readManifest, readVerified, sha256, type Manifest } from './manifest.js';
+import { checkAppName } from './runtime.js';
+
+/** Object store bucket of an app. */
+export const bucketOf = (app: string): string => `msnap-${app}`;
+
+const openStore = async (nc: NatsConnection, app: string, create: boolean): Promise<ObjectStore> => {
+  const objm = new Objm(nc);
+  try {
+    return create ? await objm.create(bucketOf(app), { description: `membrane-snapshot app ${app}` }) : await objm.open(bucketOf(app));
+  } catch (cause) {
+    const message = (cause as Error).message;
+    throw new SnapshotError(
+      create ? 'TRANSPORT_FAILED' : 'SNAPSHOT_INVALID',
+      create
+        ? `cannot create the object store ${bucketOf(app)}: ${message}. Is JetStream enabled on the server (nats-server -js)?`
+        : `app "${app}" has no snapshot on this NATS server (object store ${bucketOf(app)}: ${message}). Push one: snapshot push <dir> --nats <url> --app ${app}.`,
+      { cause },
+    );
+  }
+};
+
+export interface PushResult {
+  readonly app: string;
+  /** Objects written by this push, and objects already present (same content). */
+  readonly stored: number;
+  readonly present: number;
+  readonly bytes: number;
+}
+
+/** Store a snapshot directory's manifest, archives and logs (hashes checked before anything is sent). */
+export const pushSnapshot = async (nc: NatsConnection, dir: string, app: string): Promise<PushResult> => {
+  const manifest = readManifest(dir);
+  const files: Array<{ sha: string; bytes: Uint8Array }> = [];
+  for (const s of Object.values(manifest.services)) {
+    files.push({ sha: s.archiveSha256, bytes: readVerified(dir, s.archive, s.archiveSha256, `the archive of service "${s.name}"`) });
+    files.push({ sha: s.logSha256, bytes: readVerified(dir, s.log, s.logSha256, `the replay log of service "${s.name}"`) });
+  }
+  const store = await openStore(nc, app, true);
+  let stored = 0;
+  let present = 0;
+  let bytes = 0;
+  for (const file of files) {
+    const name = `sha256-${file.sha}`;
+    const info = await store.info(name);
+    if (info && !info.deleted && info.size === file.bytes.byteLength) {
+      present += 1;
+      continue;
+    }
+    await store.putBlob({ name }, file.bytes);
+    stored += 1;
+    bytes += file.bytes.byteLength;
+  }
+  const text = new TextEncoder().encode(`${JSON.stringify({ ...manifest, app }, null, 2)}\n`);
+  await store.putBlob({ name: 'manifest.json' }, text);
+  return { app, stored: stored + 1, present, bytes: bytes + text.byteLength };
+};
+
+/** `nats://host:port/app` split into a server URL and an app name; undefined for anything else. */
+export const parseNatsSource = (source: string): { server: string; app: string } | undefined => {
+  const match = /^(nats|tls):\/\/([^/]+)\/([^/]+)\/?$/.exec(source);
+  return match ? { server: `${match[1]}://${match[2]}`, app: checkAppName(match[3]) } : undefined;
+};
+
+/**
+ * Fetch the manifest and the files of `services` (all when empty) into a
+ * fresh temporary directory and return it. Throws SNAPSHOT_INVALID when the
+ * app or a file is missing, INTEGRITY_MISMATCH when a hash differs.
+ */
+export const pullSnapshot = async (nc: NatsConnection, app: string, services: readonly string[] = []): Promise<{ dir: string; manifest: Manifest }> => {
+  const store = await openStore(nc, app, false);
+  const manifestBytes = await store.getBlob('manifest.json');
+  if (!manifestBytes) throw new SnapshotError('SNAPSHOT_INVALID', `app "${app}" has no manifest in ${bucketOf(app)}; push the snapshot again.`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-pull-${app}-`));
+  fs.writeFileSync(path.join(dir, 'manifest.json'), manifestBytes);
+  const manifest = readManifest(dir);
+  const names = services.length ? services : Object.keys(manifest.services);
+  for (const name of names) {
+    const s = manifest.services[name];
+    if (!s) throw new SnapshotError('USAGE', `app "${app}" has no service "${name}"; it has: ${Object.keys(manifest.services).join(', ')}`);
+    for (const [relative, sha, what] of [
+      [s.archive, s.archiveSha256, `the archive of service "${name}"`],
+      [s.log, s.logSha256, `the replay log of service "${name}"`],
+    ] as const) {
+      const file = path.resolve(dir, relative);
+      if (!file.startsWith(dir + path.sep) || !/^[0-9a-f]{64}$/.test(sha)) throw new SnapshotError('SNAPSHOT_INVALID', `the manifest in ${bucketOf(app)} names ${relative} with hash ${sha}: refused`);
+      const bytes = await store.getBlob(`sha256-${sha}`);
+      if (!bytes) throw new SnapshotError('SNAPSHOT_INVALID', `${what} (sha256-${sha}) is missing from ${bucketOf(app)}; push the snapshot again.`);
+      const actual = sha256(bytes);
+      if (actual !== sha) {
+        throw new SnapshotError('INTEGRITY_MISMATCH', `${what} in ${bucketOf(app)} has sha256 ${actual}, the manifest says ${sha}: the store was changed; push the snapshot again.`, {
+          details: { expected: sha, actual },
+        });
+      }
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, bytes);
+    }
+  }
+  return { dir, manifest };
+};

@@ -1,0 +1,334 @@
+/**
+ * How host values travel between hosts: the membrane's copy rules, with
+ * references that stay references.
+ *
+ * A call's arguments and result are host values (the caller's membrane has
+ * already copied the data out of its service). They are walked the same way
+ * the membrane walks a value: primitives, arrays, plain records, typed
+ * arrays, ArrayBuffer, Date, Set, Map, RegExp, bigint, -0, registered
+ * symbols and errors cross by copy; functions, objects with methods and
+ * class instances cross by reference. The walk produces replay-log wire
+ * values (`Tagged` for what msgpack cannot keep) and one more class,
+ * `RemoteRef`, encoded by msgpackr as extension 0x53:
+ *
+ * | RemoteRef field | meaning                                                  |
+ * | --------------- | -------------------------------------------------------- |
+ * | host            | the host that holds the object ('' for a service export) |
+ * | id              | the object's id in that host's reference table           |
+ * | service, export | set for a service export: any replica can answer it      |
+ * | iface           | a label for messages ("function next")                   |
+ *
+ * Errors keep name, message, `code` and other data properties; our typed
+ * `SnapshotError`s come back as `SnapshotError` with the same code.
+ */
+import { addExtension } from 'msgpackr';
+import { SnapshotError, Tagged, packr, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
+
+const { getPrototypeOf, keys, defineProperty, is } = Object;
+const { isArray } = Array;
+const { isView } = ArrayBuffer;
+const objectPrototype = Object.prototype;
+const MAX_DEPTH = 100;
+
+/** An object living on another host (or a service export any replica holds). */
+export class RemoteRef {
+  constructor(
+    readonly host: string,
+    readonly id: number,
+    readonly iface: string,
+    readonly service = '',
+    readonly exportId = -1,
+  ) {}
+}
+
+addExtension({
+  Class: RemoteRef,
+  type: 0x53,
+  write: (ref: RemoteRef) => [ref.host, ref.id, ref.iface, ref.service, ref.exportId],
+  read: (data: unknown) => {
+    if (!isArray(data) || typeof data[0] !== 'string' || typeof data[1] !== 'number' || typeof data[2] !== 'string' || typeof data[3] !== 'string' || typeof data[4] !== 'number') {
+      throw new SnapshotError('TRANSPORT_FAILED', 'a message carried a malformed reference');
+    }
+    return new RemoteRef(data[0], data[1], data[2], data[3], data[4]);
+  },
+});
+
+/** How the codec turns objects with behaviour into references and back. */
+export interface RefTable {
+  /** The reference that stands for `object` when it leaves this host. */
+  toRef(object: object): RemoteRef;
+  /** Is `object` already a reference (a stub, or a service's proxy)? */
+  isRef(object: object): boolean;
+  /** The host object that stands for `ref` here. */
+  fromRef(ref: RemoteRef): object;
+}
+
+/** Encode host values for the wire: msgpack bytes. Throws NOT_PASSABLE. */
+export const encodeValues = (values: unknown, refs: RefTable): Uint8Array => packr.pack(toWire(values, { refs, seen: new Map() }, 0));
+
+/** Decode bytes from `encodeValues` into fresh host values. Throws TRANSPORT_FAILED on malformed input. */
+export const decodeValues = (bytes: Uint8Array, refs: RefTable): unknown => {
+  let wire: unknown;
+  try {
+    wire = packr.unpack(bytes);
+  } catch (cause) {
+    throw new SnapshotError('TRANSPORT_FAILED', 'a message from another host could not be decoded', { cause });
+  }
+  try {
+    return fromWire(wire, { refs, objects: [] }, 0);
+  } catch (cause) {
+    if (cause instanceof SnapshotError) throw cause;
+    throw new SnapshotError('TRANSPORT_FAILED', `a message from another host is malformed: ${(cause as Error)?.message}`, { cause });
+  }
+};
+
+const notPassable = (why: string): SnapshotError => new SnapshotError('NOT_PASSABLE', `a value cannot cross to another host: ${why}`);
+
+/**
+ * One encoding walk. Objects copied so far are numbered in pre-order
+ * (containers before their contents; a whole typed array, then its
+ * buffer); an object met again becomes Tagged('ref', n), so sharing and
+ * cycles cross as structured clone keeps them.
+ */
+interface OutWalk {
+  readonly refs: RefTable;
+  readonly seen: Map<object, number>;
+}
+
+interface InWalk {
+  readonly refs: RefTable;
+  readonly objects: unknown[];
+}
+
+const remember = (walk: OutWalk, object: object): void => {
+  walk.seen.set(object, walk.seen.size);
+};
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const isIndex = (key: string): boolean => /^(0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1;
+
+const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
+  switch (typeof value) {
+    case 'string':
+      if (!LONE_SURROGATE.test(value)) return value;
+      return new Tagged('utf16', codeUnits(value));
+    case 'boolean':
+    case 'undefined':
+      return value;
+    case 'number':
+      return value === 0 && is(value, -0) ? new Tagged('-0', 0) : value;
+    case 'bigint':
+      return new Tagged('bigint', value.toString());
+    case 'symbol': {
+      const key = Symbol.keyFor(value);
+      if (key !== undefined) return new Tagged('symbol', key);
+      throw notPassable(`a unique symbol (${String(value)}); use a string or Symbol.for()`);
+    }
+    case 'function':
+      return walk.refs.toRef(value);
+    default:
+      break;
+  }
+  if (value === null) return null;
+  const object = value as object;
+  if (depth > MAX_DEPTH) throw notPassable(`a value nested more than ${MAX_DEPTH} deep`);
+  if (walk.refs.isRef(object)) return walk.refs.toRef(object);
+  const again = walk.seen.get(object);
+  if (again !== undefined) return new Tagged('ref', again);
+  if (isArray(object)) {
+    remember(walk, object);
+    const indices = keys(object).filter(isIndex);
+    if (indices.length === object.length) return object.map(v => toWire(v, walk, depth + 1));
+    return new Tagged('sparse', [object.length, indices.map(Number), indices.map(i => toWire((object as unknown as Record<string, unknown>)[i], walk, depth + 1))]);
+  }
+  const proto = getPrototypeOf(object);
+  if (proto === objectPrototype || proto === null) {
+    const names = keys(object);
+    for (const name of names) {
+      const v = (object as Record<string, unknown>)[name];
+      if (typeof v === 'function' && !walk.refs.isRef(v)) return walk.refs.toRef(object);
+    }
+    remember(walk, object);
+    if (names.includes('__proto__')) return new Tagged('object', names.map(name => [name, toWire((object as Record<string, unknown>)[name], walk, depth + 1)]));
+    const out: Record<string, unknown> = {};
+    for (const name of names) out[name] = toWire((object as Record<string, unknown>)[name], walk, depth + 1);
+    return out;
+  }
+  if (isView(object)) {
+    remember(walk, object);
+    if (Buffer.isBuffer(object)) return object; // its own bytes (a pooled Buffer's pool never crosses)
+    const name = object instanceof DataView ? 'DataView' : (object as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag];
+    const buffer = object.buffer as ArrayBuffer;
+    if (object.byteOffset === 0 && object.byteLength === buffer.byteLength && !walk.seen.has(buffer) && name !== 'DataView') {
+      remember(walk, buffer);
+      return object;
+    }
+    const length = object instanceof DataView ? object.byteLength : (object as unknown as { length: number }).length;
+    return new Tagged('view', [name, toWire(buffer, walk, depth + 1), object.byteOffset, length]);
+  }
+  if (object instanceof ArrayBuffer || object instanceof Date || object instanceof RegExp) {
+    remember(walk, object);
+    return object;
+  }
+  if (object instanceof Set) {
+    remember(walk, object);
+    return new Set([...object].map(v => toWire(v, walk, depth + 1)));
+  }
+  if (object instanceof Map) {
+    remember(walk, object);
+    return new Tagged('map', [...object].map(([k, v]) => [toWire(k, walk, depth + 1), toWire(v, walk, depth + 1)]));
+  }
+  if (object instanceof Error) {
+    remember(walk, object);
+    const record: ErrorRecord = { name: String(object.name), message: String(object.message) };
+    const props: Record<string, unknown> = {};
+    for (const name of keys(object)) {
+      const v = (object as unknown as Record<string, unknown>)[name];
+      if (name !== 'stack' && name !== 'message' && typeof v !== 'function') props[name] = toWire(v, walk, depth + 1);
+    }
+    if (keys(props).length) record.props = props;
+    return new Tagged('error', record);
+  }
+  if (typeof (object as { then?: unknown }).then === 'function') throw notPassable('a promise inside a value; await it first');
+  return walk.refs.toRef(object);
+};
+
+const codeUnits = (text: string): Uint16Array => {
+  const out = new Uint16Array(text.length);
+  for (let i = 0; i < text.length; i += 1) out[i] = text.charCodeAt(i);
+  return out;
+};
+
+const viewConstructors: Record<string, new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView> = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+};
+
+const errorConstructors: Record<string, ErrorConstructor> = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+
+const malformed = (why: string): SnapshotError => new SnapshotError('TRANSPORT_FAILED', `a message from another host is malformed: ${why}`);
+
+const fromWire = (wire: unknown, walk: InWalk, depth: number): unknown => {
+  if (typeof wire !== 'object' || wire === null) return wire;
+  if (depth > MAX_DEPTH + 1) throw malformed('it nests too deep');
+  const { objects } = walk;
+  if (isArray(wire)) {
+    const out: unknown[] = [];
+    objects.push(out);
+    for (const v of wire) out.push(fromWire(v, walk, depth + 1));
+    return out;
+  }
+  if (wire instanceof RemoteRef) return walk.refs.fromRef(wire);
+  if (wire instanceof Tagged) {
+    const payload = wire.payload as never;
+    switch (wire.tag) {
+      case 'bigint':
+        return BigInt(String(payload));
+      case '-0':
+        return -0;
+      case 'symbol':
+        return Symbol.for(String(payload));
+      case 'utf16': {
+        const units = payload as Uint16Array;
+        if (!(units instanceof Uint16Array)) throw malformed('a string without code units');
+        let text = '';
+        for (let i = 0; i < units.length; i += 1) text += String.fromCharCode(units[i]);
+        return text;
+      }
+      case 'ref': {
+        const n = payload as number;
+        if (!(typeof n === 'number' && n >= 0 && n < objects.length)) throw malformed(`a reference to object #${String(n)}, which it does not hold`);
+        return objects[n];
+      }
+      case 'sparse': {
+        const [length, indices, values] = payload as [number, number[], unknown[]];
+        if (!isArray(indices) || !isArray(values) || typeof length !== 'number' || length > 2 ** 32 - 1) throw malformed('a bad sparse array');
+        const out: unknown[] = [];
+        out.length = length;
+        objects.push(out);
+        for (let i = 0; i < indices.length; i += 1) out[indices[i]] = fromWire(values[i], walk, depth + 1);
+        return out;
+      }
+      case 'object': {
+        const out: Record<string, unknown> = {};
+        objects.push(out);
+        for (const [name, v] of payload as Array<[string, unknown]>) defineProperty(out, String(name), { value: fromWire(v, walk, depth + 1), enumerable: true, writable: true, configurable: true });
+        return out;
+      }
+      case 'view': {
+        const [name, bufferWire, offset, length] = payload as [string, unknown, number, number];
+        const at = objects.length;
+        objects.push(undefined);
+        const buffer = fromWire(bufferWire, walk, depth + 1);
+        const Ctor = viewConstructors[name];
+        if (!Ctor || !(buffer instanceof ArrayBuffer)) throw malformed(`a view of type ${String(name)}`);
+        const view = new Ctor(buffer, offset, length);
+        objects[at] = view;
+        return view;
+      }
+      case 'map': {
+        const out = new Map<unknown, unknown>();
+        objects.push(out);
+        for (const [k, v] of payload as Array<[unknown, unknown]>) out.set(fromWire(k, walk, depth + 1), fromWire(v, walk, depth + 1));
+        return out;
+      }
+      case 'error':
+        return reviveError(payload as ErrorRecord, walk, depth);
+      default:
+        throw malformed(`an unknown tag ${String(wire.tag)}`);
+    }
+  }
+  const proto = getPrototypeOf(wire);
+  if (proto === objectPrototype || proto === null) {
+    const out: Record<string, unknown> = {};
+    objects.push(out);
+    for (const name of keys(wire)) out[name] = fromWire((wire as Record<string, unknown>)[name], walk, depth + 1);
+    return out;
+  }
+  if (wire instanceof Set) {
+    const out = new Set<unknown>();
+    objects.push(out);
+    for (const v of wire) out.add(fromWire(v, walk, depth + 1));
+    return out;
+  }
+  if (isView(wire)) {
+    objects.push(wire);
+    if (!Buffer.isBuffer(wire)) objects.push(wire.buffer);
+    return wire;
+  }
+  objects.push(wire); // ArrayBuffer, Date, RegExp: fresh from the decoder
+  return wire;
+};
+
+const reviveError = (record: ErrorRecord, walk: InWalk, depth: number): Error => {
+  const name = String(record?.name ?? 'Error');
+  const message = String(record?.message ?? '');
+  const at = walk.objects.length;
+  walk.objects.push(undefined);
+  let props: Record<string, unknown> | undefined;
+  if (typeof record?.props === 'object' && record.props !== null) {
+    props = {};
+    for (const key of keys(record.props)) props[key] = fromWire((record.props as Record<string, unknown>)[key], walk, depth + 1);
+  }
+  let error: Error;
+  if (name.startsWith('SnapshotError[') && typeof props?.code === 'string') {
+    error = new SnapshotError(props.code as SnapshotErrorCode, message, { details: (props.details ?? {}) as Record<string, unknown> });
+  } else {
+    const Ctor = errorConstructors[name] ?? Error;
+    error = new Ctor(message);
+    if (!(name in errorConstructors)) defineProperty(error, 'name', { value: name, writable: true, configurable: true });
+    if (props) for (const key of keys(props)) (error as unknown as Record<string, unknown>)[key] = props[key];
+  }
+  walk.objects[at] = error;
+  return error;
+};
