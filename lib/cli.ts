@@ -266,6 +266,7 @@ const main = async (argv: string[]): Promise<void> => {
       return;
     }
     case 'plan': {
+      await library(); // lockdown first: plan's modules reach compartment-mapper
       const { makePlan, writePlan } = await import('./plan.js');
       const { readManifest } = await import('./manifest.js');
       const { checkAppName } = await import('./runtime.js');
@@ -278,6 +279,7 @@ const main = async (argv: string[]): Promise<void> => {
     }
     case 'push': {
       if (values.nats === undefined) usage('push takes --nats <url>');
+      await library();
       const { pushSnapshot } = await import('./push.js');
       const { NatsTransport } = await import('./transport-nats.js');
       const { readManifest } = await import('./manifest.js');
