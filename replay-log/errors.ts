@@ -23,6 +23,12 @@ export type SnapshotErrorCode =
   | 'SNAPSHOT_INVALID'
   | 'SERVICE_UNAVAILABLE'
   | 'BUILD_FAILED'
+  | 'REACH_DENIED'
+  | 'SIGNATURE_MISSING'
+  | 'SIGNATURE_INVALID'
+  | 'KEY_INVALID'
+  | 'SEAL_KEY_MISSING'
+  | 'SEAL_KEY_INVALID'
   | 'USAGE';
 
 const brand = Symbol.for('membrane-snapshot.error');
