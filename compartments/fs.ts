@@ -7,11 +7,16 @@
  * real ones on the host, so a descriptor from the build is dead (STALE_HANDLE)
  * after restore instead of silently meaning another file. `fs.promises.open`
  * hands out its FileHandle as a reference, which dies the same way.
+ *
+ * The host side of every call that names a path checks the service's reach
+ * policy first (compartments/reach.ts): `pathRoles` says which arguments
+ * are read and which are written.
  */
 import hostFs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SnapshotError } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
+import { makeReach, type Reach } from './reach.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -36,6 +41,39 @@ const plainOps = [
   'utimes',
   'cp',
 ] as const;
+
+/** Which path arguments of an operation are read (`r`) or written (`w`). */
+const pathRoles: Record<string, readonly ('r' | 'w' | '-')[]> = {
+  readFile: ['r'],
+  access: ['r'],
+  realpath: ['r'],
+  readlink: ['r'],
+  stat: ['r'],
+  lstat: ['r'],
+  readdir: ['r'],
+  exists: ['r'],
+  writeFile: ['w'],
+  appendFile: ['w'],
+  mkdir: ['w'],
+  mkdtemp: ['w'],
+  rm: ['w'],
+  rmdir: ['w'],
+  unlink: ['w'],
+  chmod: ['w'],
+  truncate: ['w'],
+  utimes: ['w'],
+  rename: ['w', 'w'],
+  copyFile: ['r', 'w'],
+  cp: ['r', 'w'],
+  symlink: ['-', 'w'],
+};
+
+/** Does opening with `flags` write? (`r` and `rs` only read; `r+` both.) */
+const opensForWrite = (flags: unknown): boolean => {
+  if (flags === undefined || flags === null) return false;
+  if (typeof flags === 'number') return (flags & (hostFs.constants.O_WRONLY | hostFs.constants.O_RDWR | hostFs.constants.O_CREAT | hostFs.constants.O_TRUNC | hostFs.constants.O_APPEND)) !== 0;
+  return !/^r?s?$/.test(String(flags).replace('b', ''));
+};
 
 interface StatsRecord {
   [key: string]: number | string;
@@ -120,7 +158,18 @@ const reviveDirents = (entries: unknown): unknown =>
 /** Paths may be URLs (`new URL('./data.json', import.meta.url)`); they cross as strings. */
 const pathArg = (value: unknown): unknown => (value instanceof URL ? fileURLToPath(value) : value);
 
-export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
+export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.name, undefined)): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
+  /** Check the path arguments of `op` against the reach policy (host side, live only). */
+  const guard = (op: string, args: readonly unknown[]): void => {
+    const roles = pathRoles[op] ?? [];
+    for (let i = 0; i < roles.length; i += 1) if (roles[i] !== '-') reach.checkPath(args[i], roles[i] === 'w', `${roles[i] === 'w' ? 'write' : 'read'} (fs.${op})`);
+  };
+  const guardOpen = (op: string, target: unknown, flags: unknown): void => {
+    const write = opensForWrite(flags);
+    reach.checkPath(target, false, `open (fs.${op})`);
+    if (write) reach.checkPath(target, true, `open for writing (fs.${op})`);
+  };
+
   const fds = new Map<number, number>();
   let nextFd = 1000;
 
@@ -140,9 +189,20 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
   const promises: Record<string, unknown> = {};
 
   const addAll = (name: string, host: { sync: Fn; promise: Fn }, toRecord: (v: unknown) => unknown = v => v, revive: (v: unknown) => unknown = v => v, prepare: (args: unknown[]) => unknown[] = args => args) => {
-    fs[`${name}Sync`] = (...args: unknown[]) => revive(call(`fs.${name}Sync`, prepare(args), (...a) => toRecord(host.sync(...a))));
+    fs[`${name}Sync`] = (...args: unknown[]) =>
+      revive(
+        call(`fs.${name}Sync`, prepare(args), (...a) => {
+          guard(name, a);
+          return toRecord(host.sync(...a));
+        }),
+      );
     const promised = (...args: unknown[]) =>
-      (call(`fs.promises.${name}`, prepare(args), (...a) => (host.promise(...a) as Promise<unknown>).then(toRecord)) as Promise<unknown>).then(revive);
+      (
+        call(`fs.promises.${name}`, prepare(args), (...a) => {
+          guard(name, a);
+          return (host.promise(...a) as Promise<unknown>).then(toRecord);
+        }) as Promise<unknown>
+      ).then(revive);
     promises[name] = promised;
     fs[name] = (...args: unknown[]) => {
       const callback = args.pop();
@@ -173,7 +233,11 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
   }
   addAll('readdir', { sync: hostFs.readdirSync as Fn, promise: hostFs.promises.readdir as Fn }, direntRecords, reviveDirents, preparePaths);
 
-  fs.existsSync = (path: unknown) => call('fs.existsSync', [pathArg(path)], p => hostFs.existsSync(p as string));
+  fs.existsSync = (path: unknown) =>
+    call('fs.existsSync', [pathArg(path)], p => {
+      guard('exists', [p]);
+      return hostFs.existsSync(p as string);
+    });
   fs.exists = (path: unknown, callback: Fn) => {
     ((promises.access as Fn)(path) as Promise<unknown>).then(
       () => callback(true),
@@ -185,6 +249,7 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
   fs.openSync = (path: unknown, flags?: unknown, mode?: unknown) => {
     const fd = nextFd++;
     call('fs.openSync', [pathArg(path), flags, mode, fd], (p, f, m) => {
+      guardOpen('openSync', p, f);
       fds.set(fd, hostFs.openSync(p as string, f as string, m as number));
     });
     return fd;
@@ -210,7 +275,11 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
   fs.fstatSync = (fd: unknown) => new GuestStats(call('fs.fstatSync', [fd], () => statsRecord(hostFs.fstatSync(realFd(fd)))) as StatsRecord);
 
   // FileHandles cross as references: usable at build time, dead after restore.
-  promises.open = (path: unknown, flags?: unknown, mode?: unknown) => call('fs.promises.open', [pathArg(path), flags, mode], (p, f, m) => hostFs.promises.open(p as string, f as string, m as number));
+  promises.open = (path: unknown, flags?: unknown, mode?: unknown) =>
+    call('fs.promises.open', [pathArg(path), flags, mode], (p, f, m) => {
+      guardOpen('promises.open', p, f);
+      return hostFs.promises.open(p as string, f as string, m as number);
+    });
 
   const unsupported = (name: string) => () => {
     throw new TypeError(`fs.${name} is not supported inside a service yet: use fs.promises.readFile / writeFile, or open a FileHandle with fs.promises.open`);

@@ -7,3 +7,7 @@ export { archiveService, loadService, packageRootOf, explainLoadError } from './
 export type { LoadOptions, LoadedService } from './load.js';
 export { makeEndowments, exitModuleNames, builtinModuleNames, grantShape } from './endowments.js';
 export type { Endowments, EndowmentOptions, Grant, GrantShape } from './endowments.js';
+export { reachPolicy, makeReach, realPath } from './reach.js';
+export type { ReachPolicy, Reach } from './reach.js';
+export { secretsPolicy, makeSecretMatcher, DEFAULT_SECRET_ENV, DEFAULT_SECRET_HEADERS } from './secrets.js';
+export type { SecretsPolicy, SecretsOptions, SecretMatcher } from './secrets.js';
