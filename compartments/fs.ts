@@ -68,6 +68,9 @@ const pathRoles: Record<string, readonly ('r' | 'w' | '-')[]> = {
   symlink: ['-', 'w'],
 };
 
+/** Operations that take a descriptor in place of their path. */
+const descriptorOps = new Set(['readFile', 'writeFile', 'appendFile', 'truncate']);
+
 /** Does opening with `flags` write? (`r` and `rs` only read; `r+` both.) */
 const opensForWrite = (flags: unknown): boolean => {
   if (flags === undefined || flags === null) return false;
@@ -162,6 +165,8 @@ export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.nam
   /** Check the path arguments of `op` against the reach policy (host side, live only). */
   const guard = (op: string, args: readonly unknown[]): void => {
     const roles = pathRoles[op] ?? [];
+    // A descriptor was checked when it was opened (descriptorArgs maps it).
+    if (descriptorOps.has(op) && typeof args[0] === 'number') return;
     for (let i = 0; i < roles.length; i += 1) if (roles[i] !== '-') reach.checkPath(args[i], roles[i] === 'w', `${roles[i] === 'w' ? 'write' : 'read'} (fs.${op})`);
   };
   const guardOpen = (op: string, target: unknown, flags: unknown): void => {
@@ -183,6 +188,19 @@ export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.nam
     );
   };
 
+  /**
+   * `readFile(fd)`, `writeFile(fd)`...: a descriptor argument is a virtual
+   * number; it becomes the real one here. Any other number (0, 1, 2, or a
+   * descriptor of the host's own) is refused as Node refuses a closed one,
+   * so a service never reaches a descriptor it did not open.
+   */
+  const descriptorArgs = (op: string, args: unknown[]): unknown[] => {
+    if (!descriptorOps.has(op) || typeof args[0] !== 'number') return args;
+    const fd = args[0];
+    if (fd >= 1000 && fd < nextFd) return [realFd(fd), ...args.slice(1)];
+    throw Object.assign(new Error(`EBADF: bad file descriptor, ${op}`), { errno: -9, code: 'EBADF', syscall: op });
+  };
+
   const call = (op: string, args: unknown[], perform: Fn): unknown => membrane.syscall(op, args, perform);
 
   const fs: Record<string, unknown> = {};
@@ -193,14 +211,14 @@ export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.nam
       revive(
         call(`fs.${name}Sync`, prepare(args), (...a) => {
           guard(name, a);
-          return toRecord(host.sync(...a));
+          return toRecord(host.sync(...descriptorArgs(name, a)));
         }),
       );
     const promised = (...args: unknown[]) =>
       (
         call(`fs.promises.${name}`, prepare(args), (...a) => {
           guard(name, a);
-          return (host.promise(...a) as Promise<unknown>).then(toRecord);
+          return (host.promise(...descriptorArgs(name, a)) as Promise<unknown>).then(toRecord);
         }) as Promise<unknown>
       ).then(revive);
     promises[name] = promised;

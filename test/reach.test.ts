@@ -64,6 +64,14 @@ t.test('what the policy names is reached', async t => {
   t.same(results.writeAllowed, {});
   t.equal(fs.readFileSync(path.join(root, 'out', 'new.txt'), 'utf8'), 'written');
   t.same(results.openReadOnly, { ok: 'r' });
+  t.same(results.readOpened, { ok: 'ok' }, 'a descriptor it opened within the policy');
+  t.same(results.unlimitedRead, { ok: 'outside secret' }, 'without a policy, fs stays open');
+});
+
+t.test('a service never reaches the host\'s own descriptors, policy or not', async t => {
+  t.match(results.readDescriptor, { code: 'EBADF' });
+  t.match(results.unlimitedStdin, { code: 'EBADF' });
+  t.match(results.unlimitedStderr, { code: 'EBADF' });
 });
 
 t.test('fetch beyond the policy is refused before any request leaves', async t => {
@@ -76,7 +84,7 @@ t.test('fetch beyond the policy is refused before any request leaves', async t =
 });
 
 t.test('files beyond the policy are refused, however they are named', async t => {
-  for (const key of ['readOutside', 'readAsyncOutside', 'readDotDot', 'readFileLink', 'readDirLink', 'readDirLinkDotDot', 'readDescriptor', 'copyIn']) {
+  for (const key of ['readOutside', 'readAsyncOutside', 'readDotDot', 'readFileLink', 'readDirLink', 'readDirLinkDotDot', 'copyIn']) {
     t.match(results[key], { code: 'REACH_DENIED' }, key);
   }
   for (const key of ['writeOutside', 'writeReadOnly', 'writeThroughLink', 'openForWrite', 'renameOut']) {
