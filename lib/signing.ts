@@ -67,7 +67,14 @@ export const loadSigningKey = (file: string): SigningKey => {
   try {
     key = createPrivateKey(text);
   } catch (cause) {
-    throw new SnapshotError('KEY_INVALID', `${file} is not a PEM private key: make one with \`openssl genpkey -algorithm ed25519 -out ${file}\`.`, { cause, details: { file } });
+    const encrypted = /passphrase/i.test((cause as Error).message) || /ENCRYPTED/.test(text);
+    throw new SnapshotError(
+      'KEY_INVALID',
+      encrypted
+        ? `${file} is an encrypted private key; snapshot signs with an unencrypted PEM key (keep it readable by its owner only): \`openssl pkey -in ${file} -out plain.pem\`.`
+        : `${file} is not a PEM private key: make one with \`openssl genpkey -algorithm ed25519 -out ${file}\`.`,
+      { cause, details: { file } },
+    );
   }
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new SnapshotError('KEY_INVALID', `${file} is a ${String(key.asymmetricKeyType)} key; snapshots are signed with ed25519 keys (\`openssl genpkey -algorithm ed25519\`).`, { details: { file } });
