@@ -78,6 +78,14 @@ const opensForWrite = (flags: unknown): boolean => {
   return !/^r?s?$/.test(String(flags).replace('b', ''));
 };
 
+/** Does opening with `flags` read? (Everything but `w`, `wx`, `a`, `ax` and O_WRONLY.) */
+const opensForRead = (flags: unknown): boolean => {
+  if (flags === undefined || flags === null) return true;
+  if (typeof flags === 'number') return (flags & hostFs.constants.O_WRONLY) === 0;
+  const text = String(flags);
+  return text.includes('r') || text.includes('+');
+};
+
 interface StatsRecord {
   [key: string]: number | string;
   kind: string;
@@ -170,9 +178,8 @@ export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.nam
     for (let i = 0; i < roles.length; i += 1) if (roles[i] !== '-') reach.checkPath(args[i], roles[i] === 'w', `${roles[i] === 'w' ? 'write' : 'read'} (fs.${op})`);
   };
   const guardOpen = (op: string, target: unknown, flags: unknown): void => {
-    const write = opensForWrite(flags);
-    reach.checkPath(target, false, `open (fs.${op})`);
-    if (write) reach.checkPath(target, true, `open for writing (fs.${op})`);
+    if (opensForRead(flags)) reach.checkPath(target, false, `open (fs.${op})`);
+    if (opensForWrite(flags)) reach.checkPath(target, true, `open for writing (fs.${op})`);
   };
 
   const fds = new Map<number, number>();
