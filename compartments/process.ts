@@ -20,6 +20,9 @@ import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 
+/** The library's own configuration: never shown to services (the seal key would let one read every sealed value). */
+const hiddenEnv: ReadonlySet<string> = new Set(['SNAPSHOT_SEAL_KEY', 'MEMBRANE_SNAPSHOT_PINNED']);
+
 export const makeProcess = (
   membrane: Membrane,
   perfNow: () => number,
@@ -30,10 +33,12 @@ export const makeProcess = (
   const overlay = new Map<string, string | undefined>();
   const envGet = (key: string): string | undefined => {
     if (overlay.has(key)) return overlay.get(key);
+    if (hiddenEnv.has(key)) return undefined;
     return membrane.syscall('env.get', [key], k => secrets.mark(process.env[k as string], secrets.isSecretEnv(k as string), `environment variable ${String(k)}`)) as string | undefined;
   };
   const envHas = (key: string): boolean => {
     if (overlay.has(key)) return overlay.get(key) !== undefined;
+    if (hiddenEnv.has(key)) return false;
     return membrane.syscall('env.has', [key], k => Object.prototype.hasOwnProperty.call(process.env, k as string)) as boolean;
   };
   const accessors = new Map<string, PropertyDescriptor>();
@@ -53,7 +58,7 @@ export const makeProcess = (
     return { ...descriptor };
   };
   const envKeys = (): string[] => {
-    const host = membrane.syscall('env.keys', [], () => Object.keys(process.env).sort()) as string[];
+    const host = membrane.syscall('env.keys', [], () => Object.keys(process.env).filter(k => !hiddenEnv.has(k)).sort()) as string[];
     const keys = new Set(host);
     for (const [k, v] of overlay) {
       if (v === undefined) keys.delete(k);

@@ -32,6 +32,11 @@ let results: Record<string, { ok?: unknown; code?: string; message?: string }>;
 t.before(async () => {
   other = await serve((_req, res) => res.end('other'));
   allowed = await serve((req, res) => {
+    if (req.url === '/redirect-home') {
+      res.statusCode = 302;
+      res.setHeader('location', '/hello');
+      return res.end();
+    }
     if (req.url === '/redirect') {
       res.statusCode = 302;
       res.setHeader('location', `${other.url}/hello`);
@@ -60,6 +65,7 @@ t.teardown(() => {
 
 t.test('what the policy names is reached', async t => {
   t.same(results.fetchAllowed, { ok: 'allowed' });
+  t.same(results.fetchRedirectHome, { ok: 'allowed' }, 'a redirect within the policy is followed');
   t.same(results.readAllowed, { ok: 'ok' });
   t.same(results.writeAllowed, {});
   t.equal(fs.readFileSync(path.join(root, 'out', 'new.txt'), 'utf8'), 'written');

@@ -26,7 +26,8 @@ const secrets = {
   BODY_SECRET: unique('body'),
 };
 const plain = unique('plain');
-const buildEnv = { ...secrets, VAULT_PLAIN: plain, VAULT_STATE_FILE: stateFile };
+const unread = unique('unread');
+const buildEnv = { ...secrets, VAULT_PLAIN: plain, VAULT_UNREAD: unread, VAULT_STATE_FILE: stateFile };
 
 /** Every form of `secret` a `strings` or base64/hex search of the files would find. */
 const encodings = (secret: string): string[] => {
@@ -74,13 +75,19 @@ t.test('no file of the snapshot holds a secret, in plain text, base64 or hex', a
 });
 
 t.test('enumerating the environment records names; values only as they are read', async t => {
-  const inspected = await snapshot(['inspect', path.join(out, 'vault', 'replay.log')], { env: { SNAPSHOT_SEAL_KEY: sealKey } });
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  t.same(state.enumerated, { names: ['VAULT_PLAIN', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false], sealKey: null, listsSealKey: false }, 'the seal key is not visible to services');
+  const names = fs.readFileSync(path.join(out, 'names', 'replay.log')).toString('latin1');
+  t.ok(names.includes('VAULT_UNREAD'), 'the name is recorded');
+  t.notOk(names.includes(unread), 'the value of an enumerated, unread variable is not');
+  const inspected = await snapshot(['inspect', path.join(out, 'vault', 'replay.log')]);
   t.equal(inspected.code, 0, inspected.stderr);
   t.match(inspected.stdout, /env\.keys\(\)/);
   t.match(inspected.stdout, /env\.has\("VAULT_TOKEN"\) -> true/);
   t.match(inspected.stdout, /env\.get\("VAULT_TOKEN"\) -> sealed\(/);
   t.match(inspected.stdout, /env\.get\("AWS_SECRET_ACCESS_KEY"\) -> sealed\(/, 'a secret read by spreading process.env is sealed');
   t.match(inspected.stdout, new RegExp(`env\\.get\\("VAULT_PLAIN"\\) -> "${plain}"`));
+  t.notMatch(inspected.stdout, /SNAPSHOT_SEAL_KEY/, 'the spread did not read the seal key');
 });
 
 t.test('restore with the key gives the build\'s state', async t => {
@@ -88,9 +95,10 @@ t.test('restore with the key gives the build\'s state', async t => {
   const restored = await snapshot(['restore', target, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: sealKey } });
   t.equal(restored.code, 0, restored.stderr);
   const state = lastJson(restored) as Record<string, unknown>;
-  const buildState = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  const { enumerated, ...buildState } = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  t.ok(enumerated);
   t.same(state, buildState, 'the same state');
-  t.match(state, { login: 'welcome back', hasToken: true, plain, names: ['VAULT_PLAIN', 'VAULT_STATE_FILE', 'VAULT_TOKEN'] });
+  t.match(state, { login: 'welcome back', hasToken: true, plain, names: ['VAULT_PLAIN', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
   t.equal(state.token, `${secrets.VAULT_TOKEN.length}:${djb(secrets.VAULT_TOKEN)}`, 'the service saw the real value');
   t.equal(state.aws, `${secrets.AWS_SECRET_ACCESS_KEY.length}:${djb(secrets.AWS_SECRET_ACCESS_KEY)}`);
   t.equal(state.passed, `${secrets.PASSED_SECRET.length}:${djb(secrets.PASSED_SECRET)}`, 'a secret() argument arrives as its value');

@@ -56,7 +56,9 @@ t.test('a signed snapshot restores and verifies with the signer\'s public key', 
   const target = moveToTarget(out);
   const restored = await restore(target, '--trust', signer.pub);
   t.equal(restored.code, 0, restored.stderr);
-  t.same(lastJson(restored), JSON.parse(fs.readFileSync(stateFile, 'utf8')));
+  const { enumerated, ...state } = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  t.ok(enumerated);
+  t.same(lastJson(restored), state);
   // A trusted-keys file: several PEM keys, one after another.
   const keysFile = path.join(work, 'trusted.pem');
   fs.writeFileSync(keysFile, fs.readFileSync(stranger.pub, 'utf8') + fs.readFileSync(signer.pub, 'utf8'));
