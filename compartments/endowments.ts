@@ -198,7 +198,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const crypto = makeCrypto(membrane);
   const reach = makeReach(membrane.name, options.reach);
   const secrets = makeSecretMatcher(options.secrets);
-  const { fs, promises } = makeFs(membrane, reach);
+  const { fs, promises } = makeFs(membrane, reach, secrets);
   const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
   const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants };
   for (const fn of ['platform', 'arch', 'type', 'release', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {

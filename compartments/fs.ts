@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { SnapshotError } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
+import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -169,7 +170,16 @@ const reviveDirents = (entries: unknown): unknown =>
 /** Paths may be URLs (`new URL('./data.json', import.meta.url)`); they cross as strings. */
 const pathArg = (value: unknown): unknown => (value instanceof URL ? fileURLToPath(value) : value);
 
-export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.name, undefined)): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
+export const makeFs = (
+  membrane: Membrane,
+  reach: Reach = makeReach(membrane.name, undefined),
+  secrets: SecretMatcher = makeSecretMatcher(),
+): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
+  /** Descriptors (virtual numbers) opened on secret files: what is read from them is sealed. */
+  const secretFds = new Set<number>();
+  /** The contents of a secret file, marked so that the log keeps them sealed. */
+  const markRead = (op: string, target: unknown, value: unknown): unknown =>
+    op === 'readFile' && (typeof target === 'number' ? secretFds.has(target) : secrets.isSecretFile(target)) ? secrets.mark(value, true, `the contents of ${String(target)}`) : value;
   /** Check the path arguments of `op` against the reach policy (host side, live only). */
   const guard = (op: string, args: readonly unknown[]): void => {
     const roles = pathRoles[op] ?? [];
@@ -218,14 +228,14 @@ export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.nam
       revive(
         call(`fs.${name}Sync`, prepare(args), (...a) => {
           guard(name, a);
-          return toRecord(host.sync(...descriptorArgs(name, a)));
+          return markRead(name, a[0], toRecord(host.sync(...descriptorArgs(name, a))));
         }),
       );
     const promised = (...args: unknown[]) =>
       (
         call(`fs.promises.${name}`, prepare(args), (...a) => {
           guard(name, a);
-          return (host.promise(...descriptorArgs(name, a)) as Promise<unknown>).then(toRecord);
+          return (host.promise(...descriptorArgs(name, a)) as Promise<unknown>).then(v => markRead(name, a[0], toRecord(v)));
         }) as Promise<unknown>
       ).then(revive);
     promises[name] = promised;
@@ -275,6 +285,7 @@ export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.nam
     const fd = nextFd++;
     call('fs.openSync', [pathArg(path), flags, mode, fd], (p, f, m) => {
       guardOpen('openSync', p, f);
+      if (secrets.isSecretFile(p)) secretFds.add(fd);
       fds.set(fd, hostFs.openSync(p as string, f as string, m as number));
     });
     return fd;
@@ -283,6 +294,7 @@ export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.nam
     call('fs.closeSync', [fd], () => {
       hostFs.closeSync(realFd(fd));
       fds.delete(fd as number);
+      secretFds.delete(fd as number);
     });
   };
   fs.readSync = (fd: unknown, buffer: ArrayBufferView, offset = 0, length?: number, position: number | null = null) => {
@@ -290,7 +302,7 @@ export const makeFs = (membrane: Membrane, reach: Reach = makeReach(membrane.nam
     const { bytesRead, bytes } = call('fs.readSync', [fd, len, position], () => {
       const tmp = Buffer.alloc(len);
       const n = hostFs.readSync(realFd(fd), tmp, 0, len, position);
-      return { bytesRead: n, bytes: tmp.subarray(0, n) };
+      return { bytesRead: n, bytes: secrets.mark(tmp.subarray(0, n), secretFds.has(fd as number), `bytes read from ${String(fd)}`) };
     }) as { bytesRead: number; bytes: Uint8Array };
     new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(bytes, offset);
     return bytesRead;

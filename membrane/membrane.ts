@@ -783,7 +783,12 @@ export class Membrane {
       this.fail(error);
       throw error;
     }
-    return packr.unpack(this.#sealer.open(sealed as Uint8Array)) as Wire;
+    try {
+      return packr.unpack(this.#sealer.open(sealed as Uint8Array)) as Wire;
+    } catch (error) {
+      this.fail(error); // the service cannot go on without what the log holds
+      throw error;
+    }
   }
 
   /** Is `value` already a reference (a proxy of the other side, or of another service)? */

@@ -24,10 +24,12 @@ const secrets = {
   PASSED_SECRET: unique('passed'),
   COOKIE_SECRET: unique('cookie'),
   BODY_SECRET: unique('body'),
+  FILE_SECRET: unique('file'),
 };
 const plain = unique('plain');
 const unread = unique('unread');
-const buildEnv = { ...secrets, VAULT_PLAIN: plain, VAULT_UNREAD: unread, VAULT_STATE_FILE: stateFile };
+const secretDir = path.join(work, 'secret-files');
+const buildEnv = { ...secrets, VAULT_PLAIN: plain, VAULT_UNREAD: unread, VAULT_STATE_FILE: stateFile, VAULT_SECRET_DIR: secretDir };
 
 /** Every form of `secret` a `strings` or base64/hex search of the files would find. */
 const encodings = (secret: string): string[] => {
@@ -47,6 +49,8 @@ const filesOf = (dir: string): string[] =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? filesOf(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 
 t.before(async () => {
+  fs.mkdirSync(secretDir);
+  fs.writeFileSync(path.join(secretDir, 'credentials'), secrets.FILE_SECRET);
   const built = await snapshot(['build', 'build-vault.mjs', '--out', out], { cwd: fixture('trust'), env: { ...buildEnv, SNAPSHOT_SEAL_KEY: sealKey } });
   if (built.code !== 0) throw new Error(`build failed: ${built.stderr}`);
 });
@@ -76,7 +80,7 @@ t.test('no file of the snapshot holds a secret, in plain text, base64 or hex', a
 
 t.test('enumerating the environment records names; values only as they are read', async t => {
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
-  t.same(state.enumerated, { names: ['VAULT_PLAIN', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false], sealKey: null, listsSealKey: false }, 'the seal key is not visible to services');
+  t.same(state.enumerated, { names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false], sealKey: null, listsSealKey: false }, 'the seal key is not visible to services');
   const names = fs.readFileSync(path.join(out, 'names', 'replay.log')).toString('latin1');
   t.ok(names.includes('VAULT_UNREAD'), 'the name is recorded');
   t.notOk(names.includes(unread), 'the value of an enumerated, unread variable is not');
@@ -98,10 +102,12 @@ t.test('restore with the key gives the build\'s state', async t => {
   const { enumerated, ...buildState } = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
   t.ok(enumerated);
   t.same(state, buildState, 'the same state');
-  t.match(state, { login: 'welcome back', hasToken: true, plain, names: ['VAULT_PLAIN', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
+  t.match(state, { login: 'welcome back', hasToken: true, plain, names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
   t.equal(state.token, `${secrets.VAULT_TOKEN.length}:${djb(secrets.VAULT_TOKEN)}`, 'the service saw the real value');
   t.equal(state.aws, `${secrets.AWS_SECRET_ACCESS_KEY.length}:${djb(secrets.AWS_SECRET_ACCESS_KEY)}`);
   t.equal(state.passed, `${secrets.PASSED_SECRET.length}:${djb(secrets.PASSED_SECRET)}`, 'a secret() argument arrives as its value');
+  t.equal(state.file, `${secrets.FILE_SECRET.length}:${djb(secrets.FILE_SECRET)}`, 'a secret file read whole');
+  t.equal(state.fileBytes, state.file, 'and through a descriptor');
   const keyFile = path.join(work, 'seal.key');
   fs.writeFileSync(keyFile, `${sealKey}\n`, { mode: 0o600 });
   const fromFile = await snapshot(['restore', target, '--seal-key', keyFile, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: '' } });

@@ -36,6 +36,7 @@ const env = {
   COOKIE_SECRET: 'k',
   BODY_SECRET: 'b',
   VAULT_PLAIN: 'plain',
+  VAULT_SECRET_DIR: work,
 };
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -45,6 +46,7 @@ const writeManifest = (dir: string, manifest: unknown) => fs.writeFileSync(path.
 const restore = (dir: string, ...extra: string[]) => snapshot(['restore', dir, '--call', 'vault.describe', ...extra], { env: { SNAPSHOT_SEAL_KEY: sealKey } });
 
 t.before(async () => {
+  fs.writeFileSync(path.join(work, 'credentials'), 'file secret');
   const built = await snapshot(['build', 'build-vault.mjs', '--out', out, '--sign', signer.priv], { cwd: fixture('trust'), env: { ...env, VAULT_STATE_FILE: stateFile } });
   if (built.code !== 0) throw new Error(`build failed: ${built.stderr}`);
 });
