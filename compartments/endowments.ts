@@ -33,6 +33,8 @@ import { makeCrypto } from './crypto.js';
 import { makeFetch, GuestResponse } from './fetch.js';
 import { makeFs } from './fs.js';
 import { makeProcess } from './process.js';
+import { makeReach, type ReachPolicy } from './reach.js';
+import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
 import { pureGlobals, guestBuffer, clockedWeb } from './web.js';
 import { refusedConstructor } from './errors.js';
@@ -182,6 +184,10 @@ export interface EndowmentOptions {
   readonly importService?: (specifier: string, options: unknown) => Promise<unknown>;
   /** What `runtime.declare` inside the service does on the host (build time only). */
   readonly declare?: DeclareHost;
+  /** What fetch and fs may reach (default: everything). */
+  readonly reach?: ReachPolicy;
+  /** Which env values, headers and fetch hosts are secrets, sealed in the log (default: the defaults of secrets.ts). */
+  readonly secrets?: SecretsPolicy;
 }
 
 export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {}): Endowments => {
@@ -193,8 +199,10 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const onUncaught = (error: unknown, where: string) => (guestConsole.error as (...a: unknown[]) => void)(`uncaught exception in ${where}:`, error);
   const timers = makeTimers(membrane, onUncaught);
   const crypto = makeCrypto(membrane);
-  const { fs, promises } = makeFs(membrane);
-  const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught);
+  const reach = makeReach(membrane.name, options.reach);
+  const secrets = makeSecretMatcher(options.secrets);
+  const { fs, promises } = makeFs(membrane, reach, secrets);
+  const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
   const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants };
   for (const fn of ['platform', 'arch', 'type', 'release', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {
     const host = (hostOs as unknown as Record<string, (...a: unknown[]) => unknown>)[fn];
@@ -226,7 +234,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     performance: clock.performance,
     console: guestConsole,
     crypto: crypto.webcrypto,
-    fetch: makeFetch(membrane),
+    fetch: makeFetch(membrane, { reach, secrets }),
     Response: GuestResponse,
     process: guestProcess,
     ...clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms)),

@@ -3,8 +3,15 @@
  * the request and reads the whole response (status, headers, body) before
  * the result crosses, so the log holds the response and replay needs no
  * network. The service gets a `Response` whose body is already in memory.
+ *
+ * Secret headers (and, for secret hosts, every header and both bodies) are
+ * marked `secret()` on their way into the log, so they are sealed there
+ * (compartments/secrets.ts). The reach policy is checked on the host before
+ * each request and each redirect it follows (compartments/reach.ts).
  */
 import type { Membrane } from '../membrane/index.js';
+import { makeReach, type Reach } from './reach.js';
+import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 
 interface RequestRecord {
   url: string;
@@ -116,7 +123,7 @@ const toBody = (body: unknown): string | Uint8Array | null => {
   throw new TypeError('fetch inside a service takes a string, URLSearchParams, ArrayBuffer or typed array body (streams and FormData are not supported yet)');
 };
 
-const normalize = (input: unknown, init: Record<string, unknown> = {}): RequestRecord => {
+const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?: SecretMatcher): RequestRecord => {
   let url: string;
   let method = 'GET';
   let headers = new Headers();
@@ -130,36 +137,73 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}): RequestR
   } else throw new TypeError('fetch: the first argument must be a URL or a string');
   if (typeof init.method === 'string') method = init.method.toUpperCase();
   if (init.headers !== undefined) headers = new Headers(init.headers as HeadersInit);
-  const pairs = [...headers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return { url: new URL(url).href, method, headers: pairs, body: toBody(init.body) };
+  const href = new URL(url).href;
+  const secretHost = secrets?.isSecretHost(href) ?? false;
+  const pairs = [...headers]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]): [string, string] => [name, secrets ? secrets.mark(value, secretHost || secrets.isSecretHeader(name), `request header ${name}`) : value]);
+  const body = toBody(init.body);
+  return { url: href, method, headers: pairs, body: secrets ? secrets.mark(body, secretHost, `request body for ${href}`) : body };
 };
 
-const hostFetch = async (request: RequestRecord): Promise<ResponseRecord> => {
-  const response = await fetch(request.url, {
-    method: request.method,
-    headers: request.headers,
-    body: request.body as BodyInit | null,
-  });
-  const body = new Uint8Array(await response.arrayBuffer());
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 20;
+
+/** Fetch on the host; with a reach policy, redirects are followed here so each hop is checked. */
+const hostFetch = async (request: RequestRecord, reach: Reach, secrets: SecretMatcher): Promise<ResponseRecord> => {
+  reach.checkFetch(request.url);
+  let url = request.url;
+  let method = request.method;
+  let body = request.body as BodyInit | null;
+  let headers = request.headers;
+  let response: Response;
+  let redirected = false;
+  for (let hops = 0; ; hops += 1) {
+    response = await fetch(url, { method, headers, body, redirect: reach.policy?.fetch ? 'manual' : 'follow' });
+    const location = response.headers.get('location');
+    if (!reach.policy?.fetch || !redirectStatuses.has(response.status) || location === null) break;
+    if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded');
+    await response.arrayBuffer();
+    const next = new URL(location, url);
+    reach.checkFetch(next.href);
+    if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+      method = method === 'HEAD' ? 'HEAD' : 'GET';
+      body = null;
+      headers = headers.filter(([name]) => !/^content-/.test(name));
+    }
+    if (next.origin !== new URL(url).origin) headers = headers.filter(([name]) => !['authorization', 'proxy-authorization', 'cookie'].includes(name));
+    url = next.href;
+    redirected = true;
+  }
+  const secretHost = secrets.isSecretHost(response.url || url);
+  const responseBody = new Uint8Array(await response.arrayBuffer());
   return {
-    url: response.url,
+    url: response.url || url,
     status: response.status,
     statusText: response.statusText,
-    redirected: response.redirected,
-    headers: [...response.headers],
-    body,
+    redirected: redirected || response.redirected,
+    headers: [...response.headers].map(([name, value]): [string, string] => [name, secrets.mark(value, secretHost || secrets.isSecretHeader(name), `response header ${name}`)]),
+    body: secrets.mark(responseBody, secretHost, `response body from ${response.url || url}`),
   };
 };
 
-export const makeFetch = (membrane: Membrane) => {
+/** Options of the fetch endowment: the service's reach policy and secrets. */
+export interface FetchOptions {
+  readonly reach?: Reach;
+  readonly secrets?: SecretMatcher;
+}
+
+export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
+  const reach = options.reach ?? makeReach(membrane.name, undefined);
+  const secrets = options.secrets ?? makeSecretMatcher();
   const guestFetch = (input: unknown, init?: Record<string, unknown>): Promise<GuestResponse> => {
     let request: RequestRecord;
     try {
-      request = normalize(input, init);
+      request = normalize(input, init, secrets);
     } catch (error) {
       return Promise.reject(error);
     }
-    const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord)) as Promise<ResponseRecord>;
+    const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord, reach, secrets)) as Promise<ResponseRecord>;
     return pending.then(r => {
       fetchedBodies.add(r.body);
       return new GuestResponse(r.body, {

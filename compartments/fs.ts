@@ -7,11 +7,17 @@
  * real ones on the host, so a descriptor from the build is dead (STALE_HANDLE)
  * after restore instead of silently meaning another file. `fs.promises.open`
  * hands out its FileHandle as a reference, which dies the same way.
+ *
+ * The host side of every call that names a path checks the service's reach
+ * policy first (compartments/reach.ts): `pathRoles` says which arguments
+ * are read and which are written.
  */
 import hostFs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SnapshotError } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
+import { makeReach, type Reach } from './reach.js';
+import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -36,6 +42,50 @@ const plainOps = [
   'utimes',
   'cp',
 ] as const;
+
+/** Which path arguments of an operation are read (`r`) or written (`w`). */
+const pathRoles: Record<string, readonly ('r' | 'w' | '-')[]> = {
+  readFile: ['r'],
+  access: ['r'],
+  realpath: ['r'],
+  readlink: ['r'],
+  stat: ['r'],
+  lstat: ['r'],
+  readdir: ['r'],
+  exists: ['r'],
+  writeFile: ['w'],
+  appendFile: ['w'],
+  mkdir: ['w'],
+  mkdtemp: ['w'],
+  rm: ['w'],
+  rmdir: ['w'],
+  unlink: ['w'],
+  chmod: ['w'],
+  truncate: ['w'],
+  utimes: ['w'],
+  rename: ['w', 'w'],
+  copyFile: ['r', 'w'],
+  cp: ['r', 'w'],
+  symlink: ['-', 'w'],
+};
+
+/** Operations that take a descriptor in place of their path. */
+const descriptorOps = new Set(['readFile', 'writeFile', 'appendFile', 'truncate']);
+
+/** Does opening with `flags` write? (`r` and `rs` only read; `r+` both.) */
+const opensForWrite = (flags: unknown): boolean => {
+  if (flags === undefined || flags === null) return false;
+  if (typeof flags === 'number') return (flags & (hostFs.constants.O_WRONLY | hostFs.constants.O_RDWR | hostFs.constants.O_CREAT | hostFs.constants.O_TRUNC | hostFs.constants.O_APPEND)) !== 0;
+  return !/^r?s?$/.test(String(flags).replace('b', ''));
+};
+
+/** Does opening with `flags` read? (Everything but `w`, `wx`, `a`, `ax` and O_WRONLY.) */
+const opensForRead = (flags: unknown): boolean => {
+  if (flags === undefined || flags === null) return true;
+  if (typeof flags === 'number') return (flags & hostFs.constants.O_WRONLY) === 0;
+  const text = String(flags);
+  return text.includes('r') || text.includes('+');
+};
 
 interface StatsRecord {
   [key: string]: number | string;
@@ -120,7 +170,28 @@ const reviveDirents = (entries: unknown): unknown =>
 /** Paths may be URLs (`new URL('./data.json', import.meta.url)`); they cross as strings. */
 const pathArg = (value: unknown): unknown => (value instanceof URL ? fileURLToPath(value) : value);
 
-export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
+export const makeFs = (
+  membrane: Membrane,
+  reach: Reach = makeReach(membrane.name, undefined),
+  secrets: SecretMatcher = makeSecretMatcher(),
+): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
+  /** Descriptors (virtual numbers) opened on secret files: what is read from them is sealed. */
+  const secretFds = new Set<number>();
+  /** The contents of a secret file, marked so that the log keeps them sealed. */
+  const markRead = (op: string, target: unknown, value: unknown): unknown =>
+    op === 'readFile' && (typeof target === 'number' ? secretFds.has(target) : secrets.isSecretFile(target)) ? secrets.mark(value, true, `the contents of ${String(target)}`) : value;
+  /** Check the path arguments of `op` against the reach policy (host side, live only). */
+  const guard = (op: string, args: readonly unknown[]): void => {
+    const roles = pathRoles[op] ?? [];
+    // A descriptor was checked when it was opened (descriptorArgs maps it).
+    if (descriptorOps.has(op) && typeof args[0] === 'number') return;
+    for (let i = 0; i < roles.length; i += 1) if (roles[i] !== '-') reach.checkPath(args[i], roles[i] === 'w', `${roles[i] === 'w' ? 'write' : 'read'} (fs.${op})`);
+  };
+  const guardOpen = (op: string, target: unknown, flags: unknown): void => {
+    if (opensForRead(flags)) reach.checkPath(target, false, `open (fs.${op})`);
+    if (opensForWrite(flags)) reach.checkPath(target, true, `open for writing (fs.${op})`);
+  };
+
   const fds = new Map<number, number>();
   let nextFd = 1000;
 
@@ -134,15 +205,39 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
     );
   };
 
+  /**
+   * `readFile(fd)`, `writeFile(fd)`...: a descriptor argument is a virtual
+   * number; it becomes the real one here. Any other number (0, 1, 2, or a
+   * descriptor of the host's own) is refused as Node refuses a closed one,
+   * so a service never reaches a descriptor it did not open.
+   */
+  const descriptorArgs = (op: string, args: unknown[]): unknown[] => {
+    if (!descriptorOps.has(op) || typeof args[0] !== 'number') return args;
+    const fd = args[0];
+    if (fd >= 1000 && fd < nextFd) return [realFd(fd), ...args.slice(1)];
+    throw Object.assign(new Error(`EBADF: bad file descriptor, ${op}`), { errno: -9, code: 'EBADF', syscall: op });
+  };
+
   const call = (op: string, args: unknown[], perform: Fn): unknown => membrane.syscall(op, args, perform);
 
   const fs: Record<string, unknown> = {};
   const promises: Record<string, unknown> = {};
 
   const addAll = (name: string, host: { sync: Fn; promise: Fn }, toRecord: (v: unknown) => unknown = v => v, revive: (v: unknown) => unknown = v => v, prepare: (args: unknown[]) => unknown[] = args => args) => {
-    fs[`${name}Sync`] = (...args: unknown[]) => revive(call(`fs.${name}Sync`, prepare(args), (...a) => toRecord(host.sync(...a))));
+    fs[`${name}Sync`] = (...args: unknown[]) =>
+      revive(
+        call(`fs.${name}Sync`, prepare(args), (...a) => {
+          guard(name, a);
+          return markRead(name, a[0], toRecord(host.sync(...descriptorArgs(name, a))));
+        }),
+      );
     const promised = (...args: unknown[]) =>
-      (call(`fs.promises.${name}`, prepare(args), (...a) => (host.promise(...a) as Promise<unknown>).then(toRecord)) as Promise<unknown>).then(revive);
+      (
+        call(`fs.promises.${name}`, prepare(args), (...a) => {
+          guard(name, a);
+          return (host.promise(...descriptorArgs(name, a)) as Promise<unknown>).then(v => markRead(name, a[0], toRecord(v)));
+        }) as Promise<unknown>
+      ).then(revive);
     promises[name] = promised;
     fs[name] = (...args: unknown[]) => {
       const callback = args.pop();
@@ -173,7 +268,11 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
   }
   addAll('readdir', { sync: hostFs.readdirSync as Fn, promise: hostFs.promises.readdir as Fn }, direntRecords, reviveDirents, preparePaths);
 
-  fs.existsSync = (path: unknown) => call('fs.existsSync', [pathArg(path)], p => hostFs.existsSync(p as string));
+  fs.existsSync = (path: unknown) =>
+    call('fs.existsSync', [pathArg(path)], p => {
+      guard('exists', [p]);
+      return hostFs.existsSync(p as string);
+    });
   fs.exists = (path: unknown, callback: Fn) => {
     ((promises.access as Fn)(path) as Promise<unknown>).then(
       () => callback(true),
@@ -185,6 +284,8 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
   fs.openSync = (path: unknown, flags?: unknown, mode?: unknown) => {
     const fd = nextFd++;
     call('fs.openSync', [pathArg(path), flags, mode, fd], (p, f, m) => {
+      guardOpen('openSync', p, f);
+      if (secrets.isSecretFile(p)) secretFds.add(fd);
       fds.set(fd, hostFs.openSync(p as string, f as string, m as number));
     });
     return fd;
@@ -193,6 +294,7 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
     call('fs.closeSync', [fd], () => {
       hostFs.closeSync(realFd(fd));
       fds.delete(fd as number);
+      secretFds.delete(fd as number);
     });
   };
   fs.readSync = (fd: unknown, buffer: ArrayBufferView, offset = 0, length?: number, position: number | null = null) => {
@@ -200,7 +302,7 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
     const { bytesRead, bytes } = call('fs.readSync', [fd, len, position], () => {
       const tmp = Buffer.alloc(len);
       const n = hostFs.readSync(realFd(fd), tmp, 0, len, position);
-      return { bytesRead: n, bytes: tmp.subarray(0, n) };
+      return { bytesRead: n, bytes: secrets.mark(tmp.subarray(0, n), secretFds.has(fd as number), `bytes read from ${String(fd)}`) };
     }) as { bytesRead: number; bytes: Uint8Array };
     new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(bytes, offset);
     return bytesRead;
@@ -210,7 +312,11 @@ export const makeFs = (membrane: Membrane): { fs: Record<string, unknown>; promi
   fs.fstatSync = (fd: unknown) => new GuestStats(call('fs.fstatSync', [fd], () => statsRecord(hostFs.fstatSync(realFd(fd)))) as StatsRecord);
 
   // FileHandles cross as references: usable at build time, dead after restore.
-  promises.open = (path: unknown, flags?: unknown, mode?: unknown) => call('fs.promises.open', [pathArg(path), flags, mode], (p, f, m) => hostFs.promises.open(p as string, f as string, m as number));
+  promises.open = (path: unknown, flags?: unknown, mode?: unknown) =>
+    call('fs.promises.open', [pathArg(path), flags, mode], (p, f, m) => {
+      guardOpen('promises.open', p, f);
+      return hostFs.promises.open(p as string, f as string, m as number);
+    });
 
   const unsupported = (name: string) => () => {
     throw new TypeError(`fs.${name} is not supported inside a service yet: use fs.promises.readFile / writeFile, or open a FileHandle with fs.promises.open`);

@@ -39,6 +39,8 @@ const loadArchiver = async () => {
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
+const sha512Hex = (bytes: Uint8Array): string => crypto.createHash('sha512').update(bytes).digest('hex');
+
 const stubs = (names: readonly string[]): Record<string, object> => Object.fromEntries(names.map(n => [n, {}]));
 
 /** Build the archive of a service entry module (a file URL). */
@@ -125,10 +127,21 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
   try {
     application = await parseArchive(archive, `${service}.zip`, {
       parserForLanguage: { 'pre-cjs-json': preCjsParser as never },
+      // Check every module against the sha512 its compartment map records,
+      // and that the archive holds no file the map does not use.
+      computeSha512: sha512Hex,
       modules: stubs(exitModuleNames(options.granted)),
       Compartment: ServiceCompartment as typeof Compartment,
     });
   } catch (error) {
+    const altered = /Module "([^"]+)" of package "([^"]*)" in archive "[^"]*" failed a SHA-512 integrity check/.exec(errorMessage(error));
+    if (altered) {
+      throw new SnapshotError(
+        'INTEGRITY_MISMATCH',
+        `service "${service}": module ${altered[1]} of package ${altered[2]} in its archive does not match the sha512 its compartment map records: the archive was altered after the build. Rebuild the snapshot or copy it again.`,
+        { cause: error, details: { service, module: altered[1], package: altered[2] } },
+      );
+    }
     throw new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}": its archive does not load: ${errorMessage(error)}`, { cause: error, details: { service } });
   }
   return {

@@ -7,23 +7,58 @@
  * before promise jobs exactly as in Node (the turn ends only once both
  * queues are empty); a callback that throws is reported as uncaught, as a
  * timer callback is, instead of taking the host process down.
+ *
+ * The environment records only what the service reads: enumerating it
+ * (`Object.keys(process.env)`, `for...in`) records the names (`env.keys`),
+ * `name in process.env` records a boolean (`env.has`), and a value is
+ * recorded when it is read (`env.get`). Its properties are therefore
+ * accessors, not data properties as in Node (only
+ * `Object.getOwnPropertyDescriptor(process.env, name)` shows the difference).
+ * Values of secret names (compartments/secrets.ts) are sealed in the log.
  */
 import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
+import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
+
+/** The library's own configuration: never shown to services (the seal key would let one read every sealed value). */
+const hiddenEnv: ReadonlySet<string> = new Set(['SNAPSHOT_SEAL_KEY', 'MEMBRANE_SNAPSHOT_PINNED']);
 
 export const makeProcess = (
   membrane: Membrane,
   perfNow: () => number,
   print: (text: string) => void,
   onUncaught: (error: unknown, where: string) => void,
+  secrets: SecretMatcher = makeSecretMatcher(),
 ): Record<string, unknown> => {
   const overlay = new Map<string, string | undefined>();
   const envGet = (key: string): string | undefined => {
     if (overlay.has(key)) return overlay.get(key);
-    return membrane.syscall('env.get', [key], k => process.env[k as string]) as string | undefined;
+    if (hiddenEnv.has(key)) return undefined;
+    return membrane.syscall('env.get', [key], k => secrets.mark(process.env[k as string], secrets.isSecretEnv(k as string), `environment variable ${String(k)}`)) as string | undefined;
+  };
+  const envHas = (key: string): boolean => {
+    if (overlay.has(key)) return overlay.get(key) !== undefined;
+    if (hiddenEnv.has(key)) return false;
+    return membrane.syscall('env.has', [key], k => Object.prototype.hasOwnProperty.call(process.env, k as string)) as boolean;
+  };
+  const accessors = new Map<string, PropertyDescriptor>();
+  const accessor = (key: string): PropertyDescriptor => {
+    let descriptor = accessors.get(key);
+    if (!descriptor) {
+      descriptor = {
+        get: () => envGet(key),
+        set: (value: unknown) => {
+          overlay.set(key, String(value));
+        },
+        enumerable: true,
+        configurable: true,
+      };
+      accessors.set(key, descriptor);
+    }
+    return { ...descriptor };
   };
   const envKeys = (): string[] => {
-    const host = membrane.syscall('env.keys', [], () => Object.keys(process.env).sort()) as string[];
+    const host = membrane.syscall('env.keys', [], () => Object.keys(process.env).filter(k => !hiddenEnv.has(k)).sort()) as string[];
     const keys = new Set(host);
     for (const [k, v] of overlay) {
       if (v === undefined) keys.delete(k);
@@ -33,7 +68,7 @@ export const makeProcess = (
   };
   const env = new Proxy({} as Record<string, string | undefined>, {
     get: (_t, key) => (typeof key === 'string' ? envGet(key) : undefined),
-    has: (_t, key) => typeof key === 'string' && envGet(key) !== undefined,
+    has: (_t, key) => typeof key === 'string' && envHas(key),
     set: (_t, key, value) => {
       if (typeof key === 'string') overlay.set(key, String(value));
       return true;
@@ -43,11 +78,7 @@ export const makeProcess = (
       return true;
     },
     ownKeys: () => envKeys(),
-    getOwnPropertyDescriptor: (_t, key) => {
-      if (typeof key !== 'string') return undefined;
-      const value = envGet(key);
-      return value === undefined ? undefined : { value, writable: true, enumerable: true, configurable: true };
-    },
+    getOwnPropertyDescriptor: (_t, key) => (typeof key === 'string' && envHas(key) ? accessor(key) : undefined),
     defineProperty: () => false,
   });
 

@@ -5,6 +5,8 @@ import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
 import { beginSession, endSession } from './session.js';
 import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
+import { loadSigningKey } from './signing.js';
+import { loadSealer } from './seal-key.js';
 
 export interface BuildOptions {
   /** The build script (.js, .mjs, .ts, .mts). */
@@ -14,6 +16,10 @@ export interface BuildOptions {
   /** How long to wait for services to become quiescent after the script ends. */
   readonly timeoutMs?: number;
   readonly print?: (text: string) => void;
+  /** An ed25519 private key (PEM file) to sign the manifest with (manifest.sig). */
+  readonly sign?: string;
+  /** A file holding the seal key (32 bytes, base64). Default: the SNAPSHOT_SEAL_KEY environment variable. */
+  readonly sealKeyFile?: string;
 }
 
 export interface BuildResult {
@@ -35,7 +41,10 @@ const ensureTypeScript = async (script: string): Promise<void> => {
 export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult> => {
   const started = performance.now();
   const script = path.resolve(options.script);
-  const session = beginSession(options.out ?? 'snapshot', options.print);
+  // Keys first: a bad key fails before anything is run or written.
+  const signer = options.sign === undefined ? undefined : loadSigningKey(options.sign);
+  const sealer = loadSealer(options.sealKeyFile);
+  const session = beginSession(options.out ?? 'snapshot', options.print, { signer, sealer });
   try {
     try {
       await ensureTypeScript(script);

@@ -30,15 +30,15 @@ const help: Record<string, string> = {
   main: `snapshot ${libraryVersion}: record Node services at build time, replay them on another host.
 
 Usage:
-  snapshot build <script> [--out dir] [--timeout ms]
-  snapshot restore <dir> [--service name...] [--call service.method [--args json-array]]
+  snapshot build <script> [--out dir] [--timeout ms] [--sign key.pem] [--seal-key file]
+  snapshot restore <dir> [--service name...] [--call service.method [--args json-array]] [--trust pub.pem] [--seal-key file]
   snapshot inspect <log-file | snapshot-dir>
-  snapshot verify <dir>
+  snapshot verify <dir> [--trust pub.pem] [--seal-key file]
   snapshot plan <dir> [--out dir] [--app name]
   snapshot push <dir> --nats url [--app name]
 
 Run \`snapshot <command> --help\` for the options of each command.`,
-  build: `snapshot build <script> [--out dir] [--timeout ms]
+  build: `snapshot build <script> [--out dir] [--timeout ms] [--sign key.pem] [--seal-key file]
 
 Runs the build script (.js, .mjs, .ts, .mts). Every importService() it makes
 is recorded. When the script has finished and every service is quiescent,
@@ -48,8 +48,16 @@ writes <dir>/manifest.json and, per service, <dir>/<name>/archive.zip and
   --out dir       the snapshot directory (default: snapshot); replaced if it
                   holds an older snapshot, refused if it holds anything else
   --timeout ms    how long to wait for services to finish pending work
-                  after the script ends (default: 30000)`,
-  restore: `snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]]
+                  after the script ends (default: 30000)
+  --sign key.pem  sign the manifest with this ed25519 private key (PEM, as
+                  \`openssl genpkey -algorithm ed25519\` writes it): writes
+                  <dir>/manifest.sig
+  --seal-key file the seal key (32 random bytes in base64, as
+                  \`openssl rand -base64 32\` prints): secrets the services
+                  read are sealed in the logs with it (AES-256-GCM). Default:
+                  the SNAPSHOT_SEAL_KEY environment variable. A build that
+                  meets a secret without a key fails (SEAL_KEY_MISSING).`,
+  restore: `snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]] [--trust pub.pem] [--seal-key file]
 
 Rebuilds each service from its archive by replaying its log (no network, no
 sources, no node_modules needed), then lets it go live on this host.
@@ -60,6 +68,12 @@ sources, no node_modules needed), then lets it go live on this host.
   --args json     the arguments of --call, as a JSON array (default: [])
   --replay-only   replay, report, and exit before going live
   --json          with --replay-only: print the report as JSON
+  --trust file    trusted ed25519 public keys (PEM, one or more per file;
+                  repeatable): refuse a snapshot that is not signed by one
+                  of them, before any service code runs
+  --seal-key file the seal key the snapshot was built with (default: the
+                  SNAPSHOT_SEAL_KEY environment variable); needed when its
+                  logs hold sealed secrets
 
   --nats url      join the app's other hosts over NATS: services restored
                   here answer calls from them (replicas share a queue group),
@@ -98,10 +112,13 @@ not sent again; hashes are checked first). Target hosts then restore with
 For a replay log: a readable timeline, one line per entry with its offset
 and size, and totals by kind. For a snapshot directory: its services, their
 archive and log sizes and hashes.`,
-  verify: `snapshot verify <dir>
+  verify: `snapshot verify <dir> [--trust pub.pem] [--seal-key file]
 
 Replays every service of the snapshot, each in a fresh process, and reports
-ok or the first divergence or damage found. Exits 1 if any service fails.`,
+ok or the first divergence or damage found. Exits 1 if any service fails.
+
+  --trust file    check the signature first, as restore --trust does
+  --seal-key file the seal key, as for restore`,
 };
 
 const fail = (error: unknown): never => {
@@ -157,6 +174,9 @@ const main = async (argv: string[]): Promise<void> => {
         'call-timeout': { type: 'string' },
         port: { type: 'string', multiple: true },
         'http-host': { type: 'string' },
+        sign: { type: 'string' },
+        trust: { type: 'string', multiple: true },
+        'seal-key': { type: 'string' },
       },
     });
   } catch (error) {
@@ -177,7 +197,7 @@ const main = async (argv: string[]): Promise<void> => {
       const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
       if (timeoutMs !== undefined && !(timeoutMs > 0)) usage('--timeout takes a positive number of milliseconds');
       const { buildSnapshot } = await library();
-      const result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs });
+      const result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs, sign: values.sign as string | undefined, sealKeyFile: values['seal-key'] as string | undefined });
       const services = Object.values(result.manifest.services);
       for (const s of services) process.stdout.write(`  ${s.name}: ${s.events} events, log ${s.logBytes} bytes, archive ${s.archiveBytes} bytes\n`);
       process.stdout.write(`built ${result.dir} (${services.length} service${services.length === 1 ? '' : 's'}) in ${result.ms.toFixed(0)} ms\n`);
@@ -196,7 +216,7 @@ const main = async (argv: string[]): Promise<void> => {
       const { restoreSnapshot, callService } = await library();
       if (values['replay-only']) {
         try {
-          const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined });
+          const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined, trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined });
           const events = [...restored.services.values()].reduce((n, s) => n + s.events, 0);
           if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, events, ms: restored.ms })}\n`);
           else process.stdout.write(`ok: replayed ${events} events in ${restored.ms.toFixed(1)} ms\n`);
@@ -227,6 +247,8 @@ const main = async (argv: string[]): Promise<void> => {
         http: values.call === undefined,
         ports,
         httpHost: values['http-host'] as string | undefined,
+        trust: values.trust as string[] | undefined,
+        sealKeyFile: values['seal-key'] as string | undefined,
       });
       const restored = live.restored;
       if (values.call !== undefined) {
@@ -297,7 +319,7 @@ const main = async (argv: string[]): Promise<void> => {
     }
     case 'verify': {
       const { verifySnapshot } = await library();
-      const reports = await verifySnapshot(target);
+      const reports = await verifySnapshot(target, { trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined });
       let bad = 0;
       for (const r of reports) {
         if (r.ok) process.stdout.write(`ok    ${r.service}: ${r.events} events replayed (${r.ms.toFixed(0)} ms, fresh process)\n`);

@@ -7,6 +7,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import { currentSession } from './session.js';
 import { resolveSpecifier } from './resolve.js';
 import type { ServiceExports } from './service.js';
+import type { ReachPolicy, SecretsOptions } from '../compartments/index.js';
 
 export interface ImportServiceOptions {
   /** Unique within the app; names the service's directory in the snapshot. Default: the file's base name. */
@@ -15,6 +16,25 @@ export interface ImportServiceOptions {
   readonly base?: string;
   /** Host modules granted to the service beyond the builtins; their calls are recorded. */
   readonly modules?: Readonly<Record<string, Record<string, unknown>>>;
+  /**
+   * What the service may reach, at build time and when live; recorded in the
+   * manifest. `fetch`: hosts (`api.example.com`, `api.example.com:8443`,
+   * `*.example.com`, `https://host`); `read` / `write`: files or directories
+   * (relative to the working directory), links resolved. A capability left
+   * out stays open; one listed is limited to the list. Anything else is
+   * refused with REACH_DENIED. Nested services get the same policy.
+   */
+  readonly reach?: ReachPolicy;
+  /**
+   * What the service sees that is secret, sealed in its log with the seal
+   * key (AES-256-GCM): env names (glob patterns, ignoring case), header
+   * names, fetch hosts (all of their headers and bodies). Added to the
+   * defaults (`*_SECRET*`, `*_TOKEN*`, `*_KEY`, `*PASSWORD*`...,
+   * `authorization`, `cookie`, `set-cookie`, `proxy-authorization`...)
+   * unless `defaults: false`. Values passed in calls are marked with
+   * `secret(value)`.
+   */
+  readonly secrets?: SecretsOptions;
 }
 
 export const importService = async <T extends ServiceExports = ServiceExports>(specifier: string, options: ImportServiceOptions = {}): Promise<T> => {
@@ -22,5 +42,5 @@ export const importService = async <T extends ServiceExports = ServiceExports>(s
   if (!session) {
     throw new SnapshotError('USAGE', 'importService() records into a snapshot: run your build script with `snapshot build <script>` (or call buildSnapshot()).');
   }
-  return (await session.record(resolveSpecifier(specifier, options.base), { name: options.name, modules: options.modules })) as T;
+  return (await session.record(resolveSpecifier(specifier, options.base), { name: options.name, modules: options.modules, reach: options.reach, secrets: options.secrets })) as T;
 };

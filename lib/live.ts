@@ -29,6 +29,10 @@ export interface GoLiveOptions {
   readonly ports?: Readonly<Record<string, number>>;
   /** Address HTTP services bind (default 127.0.0.1). */
   readonly httpHost?: string;
+  /** Files of trusted ed25519 public keys: the snapshot must be signed by one (restoreSnapshot's `trust`). */
+  readonly trust?: readonly string[];
+  /** The seal key's file (restoreSnapshot's `sealKeyFile`). */
+  readonly sealKeyFile?: string;
   readonly print?: (text: string) => void;
 }
 
@@ -72,7 +76,7 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
   }
   let restored: RestoredSnapshot;
   try {
-    restored = await restoreSnapshot({ dir, services: options.services, transport, print: options.print });
+    restored = await restoreSnapshot({ dir, services: options.services, transport, print: options.print, trust: options.trust, sealKeyFile: options.sealKeyFile });
   } catch (error) {
     await transport?.close();
     throw error;

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
 import type { ServiceReference } from '../membrane/index.js';
-import type { GrantShape, RuntimeDeclaration } from '../compartments/index.js';
+import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from '../compartments/index.js';
+import { SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
@@ -37,6 +38,12 @@ export interface ServiceManifest {
   readonly buildMs: number;
   /** What the service declared with `runtime.declare()` at build time; absent if it declared nothing. */
   readonly runtime?: ServiceRuntime;
+  /** What fetch and fs may reach, live (absent: everything). Paths are absolute. */
+  readonly reach?: ReachPolicy;
+  /** Which env names, headers and fetch hosts are secrets (defaults expanded); replay marks the same values. */
+  readonly secrets?: SecretsPolicy;
+  /** How many values were sealed in this service's log; restore needs the seal key when this is not 0. */
+  readonly sealedValues?: number;
 }
 
 /** A service's runtime declaration as the manifest keeps it. */
@@ -48,6 +55,13 @@ export interface ServiceRuntime extends RuntimeDeclaration {
   readonly httpAdapter?: number;
 }
 
+/** The seal key the logs' sealed values were sealed with (never the key itself). */
+export interface ManifestSeal {
+  readonly cipher: 'aes-256-gcm-siv-hmac';
+  /** `hmac-sha256:<hex>`, as replay-log's `sealKeyId(key)` computes it. */
+  readonly keyId: string;
+}
+
 export interface Manifest {
   readonly format: typeof MANIFEST_FORMAT;
   readonly version: number;
@@ -56,24 +70,59 @@ export interface Manifest {
   /** The app's name (subjects and object store bucket): the build project's package name, or --app. */
   readonly app?: string;
   readonly services: Readonly<Record<string, ServiceManifest>>;
+  /** Present when the build had a seal key. */
+  readonly seal?: ManifestSeal;
 }
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-export const writeManifest = (dir: string, manifest: Manifest): void => {
+/** Snapshot files are readable by their owner only; directories are 0700. */
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
+/**
+ * Write `<dir>/manifest.json` (mode 0600), and with `signer` its signature
+ * `<dir>/manifest.sig` (signing.ts), each through a rename so that a reader
+ * never sees half a file.
+ */
+export const writeManifest = (dir: string, manifest: Manifest, signer?: SigningKey): void => {
   const file = path.join(dir, 'manifest.json');
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
+  const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+  const sigFile = path.join(dir, SIGNATURE_FILE);
+  if (signer) {
+    fs.writeFileSync(`${sigFile}.tmp`, `${JSON.stringify(signManifest(bytes, signer), null, 2)}\n`, { mode: FILE_MODE });
+    fs.renameSync(`${sigFile}.tmp`, sigFile);
+  } else {
+    fs.rmSync(sigFile, { force: true });
+  }
+  fs.writeFileSync(`${file}.tmp`, bytes, { mode: FILE_MODE });
   fs.renameSync(`${file}.tmp`, file);
 };
 
-export const readManifest = (dir: string): Manifest => {
+/**
+ * Read and parse `<dir>/manifest.json`. With `trusted` keys, its signature
+ * is checked on the very bytes that are then parsed, before anything else
+ * is read. Throws SNAPSHOT_INVALID, LOG_VERSION_UNSUPPORTED, and with
+ * trusted keys SIGNATURE_MISSING or SIGNATURE_INVALID.
+ */
+export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Manifest => {
   const file = path.join(dir, 'manifest.json');
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (cause) {
     throw new SnapshotError('SNAPSHOT_INVALID', `${dir} is not a snapshot: ${file} cannot be read. Build one with \`snapshot build <script> --out ${dir}\`.`, { cause, details: { file } });
   }
+  if (trusted) {
+    let signature: string | undefined;
+    try {
+      signature = fs.readFileSync(path.join(dir, SIGNATURE_FILE), 'utf8');
+    } catch {
+      signature = undefined;
+    }
+    verifyManifestSignature(bytes, signature, trusted, dir);
+  }
+  const text = bytes.toString('utf8');
   let manifest: Manifest;
   try {
     manifest = JSON.parse(text) as Manifest;

@@ -2,6 +2,8 @@
 import { SnapshotError } from '../replay-log/index.js';
 import { Directory } from '../membrane/index.js';
 import { readManifest, type Manifest } from './manifest.js';
+import { loadTrustedKeys } from './signing.js';
+import { loadSealer } from './seal-key.js';
 import { prepareService, type PreparedService, type RestoredService } from './service.js';
 import { InProcessTransport, type Transport } from './transport.js';
 
@@ -17,6 +19,15 @@ export interface RestoreSnapshotOptions {
   readonly transport?: Transport;
   /** Modules granted at build time that are not Node builtins, bound again by name. */
   readonly modules?: Readonly<Record<string, Record<string, unknown>>>;
+  /**
+   * Files of trusted ed25519 public keys (PEM, one or more per file). When
+   * given, an unsigned snapshot (SIGNATURE_MISSING) or one whose signature
+   * does not verify with one of these keys (SIGNATURE_INVALID) is refused
+   * before anything but its manifest is read.
+   */
+  readonly trust?: readonly string[];
+  /** A file holding the seal key (32 bytes, base64). Default: the SNAPSHOT_SEAL_KEY environment variable. */
+  readonly sealKeyFile?: string;
 }
 
 export interface RestoredSnapshot {
@@ -27,11 +38,32 @@ export interface RestoredSnapshot {
 
 export const restoreSnapshot = async (options: RestoreSnapshotOptions): Promise<RestoredSnapshot> => {
   const started = performance.now();
-  const manifest = readManifest(options.dir);
+  const trusted = options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
+  const manifest = readManifest(options.dir, trusted);
   const names = options.services?.length ? options.services : Object.keys(manifest.services);
   for (const name of names) {
-    if (!manifest.services[name]) {
+    if (!Object.hasOwn(manifest.services, name)) {
       throw new SnapshotError('USAGE', `the snapshot has no service "${name}"; it has: ${Object.keys(manifest.services).join(', ') || 'none'}`);
+    }
+  }
+  // The seal key is checked before any service is loaded.
+  const sealer = loadSealer(options.sealKeyFile);
+  const sealedIn = names.filter(name => (manifest.services[name].sealedValues ?? 0) > 0);
+  if (sealedIn.length > 0) {
+    if (!sealer) {
+      throw new SnapshotError(
+        'SEAL_KEY_MISSING',
+        `the replay logs of ${sealedIn.map(n => `"${n}"`).join(', ')} hold sealed secrets; restore needs the seal key they were built with (${manifest.seal?.keyId ?? 'unknown key id'}): ` +
+          'set SNAPSHOT_SEAL_KEY or pass --seal-key <file>. No service was loaded.',
+        { details: { services: sealedIn, keyId: manifest.seal?.keyId } },
+      );
+    }
+    if (manifest.seal?.keyId !== sealer.keyId) {
+      throw new SnapshotError(
+        'SEAL_KEY_INVALID',
+        `the snapshot was sealed with key ${manifest.seal?.keyId ?? '(none recorded)'}, and the seal key given is ${sealer.keyId}: give the key it was built with. No service was loaded.`,
+        { details: { expected: manifest.seal?.keyId, actual: sealer.keyId } },
+      );
     }
   }
   // Load every service first, bind the references between them, then replay
@@ -41,7 +73,7 @@ export const restoreSnapshot = async (options: RestoreSnapshotOptions): Promise<
   const local = new InProcessTransport();
   const prepared: PreparedService[] = [];
   for (const name of names) {
-    const service = await prepareService({ dir: options.dir, manifest: manifest.services[name], print: options.print, directory, granted: options.modules });
+    const service = await prepareService({ dir: options.dir, manifest: manifest.services[name], print: options.print, directory, granted: options.modules, sealer });
     local.add(name, service.membrane);
     prepared.push(service);
   }

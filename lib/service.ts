@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isBuiltin } from 'node:module';
-import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, fileSink } from '../replay-log/index.js';
+import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, fileSink, type Sealer } from '../replay-log/index.js';
 import { Directory, Journal, Membrane } from '../membrane/index.js';
 import {
   archiveService,
@@ -19,9 +19,21 @@ import {
   type GrantShape,
   type LoadOptions,
   type RuntimeDeclaration,
+  type ReachPolicy,
+  type SecretsPolicy,
 } from '../compartments/index.js';
 import { libraryVersion } from './version.js';
-import { readSnapshotFile, readVerified, sha256, verifyHash, type ServiceManifest, type ServiceRuntime } from './manifest.js';
+import { readSnapshotFile, readVerified, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
+
+/** A sealer that counts what it seals (the manifest says whether restore needs the key). */
+const countingSealer = (sealer: Sealer | undefined): { sealer: Sealer | undefined; count: () => number } => {
+  if (!sealer) return { sealer, count: () => 0 };
+  let sealed = 0;
+  return {
+    sealer: { keyId: sealer.keyId, open: bytes => sealer.open(bytes), seal: bytes => ((sealed += 1), sealer.seal(bytes)) },
+    count: () => sealed,
+  };
+};
 
 export type ServiceExports = Record<string, unknown>;
 
@@ -31,6 +43,7 @@ const assemble = async (
   journal: Journal,
   directory: Directory | undefined,
   endowmentOptions: EndowmentOptions,
+  sealer?: Sealer,
 ): Promise<{ membrane: Membrane; endowments: Endowments }> => {
   const loaded = await loadService(load);
   let endowments: Endowments | undefined;
@@ -38,6 +51,7 @@ const assemble = async (
     name: load.service,
     journal,
     directory,
+    sealer,
     start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
   });
   endowments = makeEndowments(membrane, endowmentOptions);
@@ -58,6 +72,12 @@ export interface RecordOptions {
   readonly parent?: string;
   /** What `importService` inside this service does (records a child service). */
   readonly importChild?: (specifier: string, options: unknown) => Promise<unknown>;
+  /** What fetch and fs may reach (absent: everything). */
+  readonly reach?: ReachPolicy;
+  /** Which env names, headers and hosts are secrets. */
+  readonly secrets?: SecretsPolicy;
+  /** Seals secrets in the log; without one, a secret fails the build (SEAL_KEY_MISSING). */
+  readonly sealer?: Sealer;
 }
 
 export interface SealResult {
@@ -78,8 +98,14 @@ export class RecordedService {
   readonly #started: number;
   readonly #parent: string | undefined;
   readonly #runtime: { value?: ServiceRuntime };
+  readonly #reach: ReachPolicy | undefined;
+  readonly #secrets: SecretsPolicy | undefined;
+  readonly #sealedValues: () => number;
 
   private constructor(init: {
+    reach: ReachPolicy | undefined;
+    secrets: SecretsPolicy | undefined;
+    sealedValues: () => number;
     name: string;
     membrane: Membrane;
     exports: ServiceExports;
@@ -107,6 +133,9 @@ export class RecordedService {
     this.#started = init.started;
     this.#parent = init.parent;
     this.#runtime = init.runtime;
+    this.#reach = init.reach;
+    this.#secrets = init.secrets;
+    this.#sealedValues = init.sealedValues;
   }
 
   static async record(options: RecordOptions): Promise<RecordedService> {
@@ -116,9 +145,9 @@ export class RecordedService {
     for (const [moduleName, host] of Object.entries(options.granted ?? {})) grants[moduleName] = { ...grantShape(host), host };
     const archive = await archiveService(name, entry, Object.keys(grants));
     const dir = path.join(outDir, name);
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
     const archiveFile = path.join(dir, 'archive.zip');
-    fs.writeFileSync(archiveFile, archive);
+    fs.writeFileSync(archiveFile, archive, { mode: FILE_MODE });
     const archiveSha256 = sha256(archive);
     const logFile = path.join(dir, 'replay.log');
     const writer = new LogWriter(fileSink(logFile), { format: FORMAT_NAME, version: FORMAT_VERSION, service: name, archiveSha256, libraryVersion });
@@ -130,11 +159,13 @@ export class RecordedService {
       const httpAdapter = declaration.http ? options.directory?.originOf(adapter)?.export : undefined;
       runtime.value = { ...declaration, ...(httpAdapter !== undefined ? { httpAdapter } : {}) };
     };
+    const sealing = countingSealer(options.sealer);
     const { membrane, endowments } = await assemble(
       { service: name, archive, entryRoot, granted: Object.keys(grants) },
       journal,
       options.directory,
-      { granted: grants, print: options.print, importService: options.importChild, declare },
+      { granted: grants, print: options.print, importService: options.importChild, declare, reach: options.reach, secrets: options.secrets },
+      sealing.sealer,
     );
     let exports: ServiceExports;
     try {
@@ -144,6 +175,9 @@ export class RecordedService {
       throw error;
     }
     return new RecordedService({
+      reach: options.reach,
+      secrets: options.secrets,
+      sealedValues: sealing.count,
       name,
       membrane,
       exports,
@@ -210,6 +244,9 @@ export class RecordedService {
         pendingTimers: this.#endowments.timers.pending(),
         buildMs: Math.round(performance.now() - this.#started),
         ...(this.#runtime.value ? { runtime: this.#runtime.value } : {}),
+        ...(this.#reach ? { reach: this.#reach } : {}),
+        ...(this.#secrets ? { secrets: this.#secrets } : {}),
+        sealedValues: this.#sealedValues(),
       },
     };
   }
@@ -230,6 +267,8 @@ export interface RestoreOptions {
   readonly granted?: Readonly<Record<string, Record<string, unknown>>>;
   /** Shared by the services restored in this process. */
   readonly directory?: Directory;
+  /** Opens the log's sealed values (and seals secrets the replay checks). */
+  readonly sealer?: Sealer;
 }
 
 export interface RestoredService {
@@ -276,10 +315,13 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
     grants[moduleName] = { ...shape, host };
   }
   const journal = new Journal({ service: name, replay: reader.cursor() });
-  const { membrane } = await assemble({ service: name, archive, entryRoot: manifest.entryRoot, granted: Object.keys(grants) }, journal, options.directory, {
-    granted: grants,
-    print: options.print,
-  });
+  const { membrane } = await assemble(
+    { service: name, archive, entryRoot: manifest.entryRoot, granted: Object.keys(grants) },
+    journal,
+    options.directory,
+    { granted: grants, print: options.print, reach: manifest.reach, secrets: manifest.secrets ?? { env: [], headers: [], hosts: [] } },
+    options.sealer,
+  );
   return {
     name,
     membrane,

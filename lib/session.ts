@@ -6,12 +6,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SnapshotError } from '../replay-log/index.js';
+import { SnapshotError, type Sealer } from '../replay-log/index.js';
 import { fileURLToPath } from 'node:url';
 import { Directory } from '../membrane/index.js';
 import { RecordedService, type ServiceExports } from './service.js';
 import { resolveSpecifier } from './resolve.js';
-import { writeManifest, MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type ServiceManifest } from './manifest.js';
+import { writeManifest, MANIFEST_FORMAT, MANIFEST_VERSION, DIR_MODE, FILE_MODE, type Manifest, type ServiceManifest } from './manifest.js';
+import { reachPolicy, secretsPolicy, type ReachPolicy, type SecretsOptions, type SecretsPolicy } from '../compartments/index.js';
+import type { SigningKey } from './signing.js';
 import { libraryVersion } from './version.js';
 import { checkDeclarations } from './runtime.js';
 
@@ -26,17 +28,35 @@ export class BuildSession {
   readonly print: ((text: string) => void) | undefined;
   /** Recognises every service's exported objects, wherever they travel. */
   readonly directory = new Directory();
+  readonly #trust: SessionTrust;
 
-  constructor(outDir: string, print?: (text: string) => void) {
+  constructor(outDir: string, print?: (text: string) => void, trust: SessionTrust = {}) {
     this.outDir = path.resolve(outDir);
     this.print = print;
+    this.#trust = trust;
   }
 
-  /** Record a service; `parent` when a service imports it (nested services). */
+  /**
+   * Record a service; `parent` when a service imports it (nested services).
+   * A nested service gets its parent's reach and secrets policies: a
+   * service cannot widen what it may reach by importing another.
+   * Throws USAGE for a malformed reach or secrets option.
+   */
   async record(entry: string, options: RecordServiceOptions = {}): Promise<ServiceExports> {
     const name = options.name ?? path.basename(fileURLToPath(entry)).replace(/\.[cm]?[jt]s$/, '');
+    let reach: ReachPolicy | undefined;
+    let secrets: SecretsPolicy;
+    try {
+      reach = options.inherited ? options.inherited.reach : reachPolicy(options.reach, process.cwd());
+      secrets = options.inherited ? options.inherited.secrets : secretsPolicy(options.secrets);
+    } catch (error) {
+      throw new SnapshotError('USAGE', `importService("${name}"): ${(error as Error).message}.`, { cause: error });
+    }
     this.reserve(name);
     const service = await RecordedService.record({
+      reach,
+      secrets,
+      sealer: this.#trust.sealer,
       name,
       entry,
       outDir: this.outDir,
@@ -46,7 +66,7 @@ export class BuildSession {
       parent: options.parent,
       importChild: (specifier, childOptions) => {
         const { name: childName } = (childOptions ?? {}) as { name?: unknown };
-        return this.record(resolveSpecifier(specifier, entry), { name: typeof childName === 'string' ? childName : undefined, parent: name });
+        return this.record(resolveSpecifier(specifier, entry), { name: typeof childName === 'string' ? childName : undefined, parent: name, inherited: { reach, secrets } });
       },
     });
     this.services.set(name, service);
@@ -76,8 +96,17 @@ export class BuildSession {
     const services: Record<string, ServiceManifest> = {};
     for (const service of this.services.values()) services[service.name] = service.seal().manifest;
     checkDeclarations(Object.values(services), name => this.services.get(name)?.exports ?? {});
-    const manifest: Manifest = { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, libraryVersion, createdAt: new Date().toISOString(), ...(app ? { app } : {}), services };
-    writeManifest(this.outDir, manifest);
+    const seal = this.#trust.sealer ? { seal: { cipher: 'aes-256-gcm-siv-hmac' as const, keyId: this.#trust.sealer.keyId } } : {};
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      libraryVersion,
+      createdAt: new Date().toISOString(),
+      ...(app ? { app } : {}),
+      services,
+      ...seal,
+    };
+    writeManifest(this.outDir, manifest, this.#trust.signer);
     return manifest;
   }
 
@@ -103,13 +132,27 @@ export interface RecordServiceOptions {
   readonly name?: string;
   readonly modules?: Readonly<Record<string, Record<string, unknown>>>;
   readonly parent?: string;
+  /** What fetch and fs may reach (relative paths against the working directory). */
+  readonly reach?: ReachPolicy;
+  /** What is secret, beyond (or instead of) the defaults. */
+  readonly secrets?: SecretsOptions;
+  /** A nested service's policies, taken from its parent as they are. */
+  readonly inherited?: { readonly reach: ReachPolicy | undefined; readonly secrets: SecretsPolicy };
+}
+
+/** How a build protects what it writes. */
+export interface SessionTrust {
+  /** Seals secrets in the logs; without it a build that meets a secret fails with SEAL_KEY_MISSING. */
+  readonly sealer?: Sealer;
+  /** Signs the manifest (manifest.sig). */
+  readonly signer?: SigningKey;
 }
 
 type Realm = Record<symbol, BuildSession | undefined>;
 
 export const currentSession = (): BuildSession | undefined => (globalThis as unknown as Realm)[key];
 
-export const beginSession = (outDir: string, print?: (text: string) => void): BuildSession => {
+export const beginSession = (outDir: string, print?: (text: string) => void, trust: SessionTrust = {}): BuildSession => {
   if (currentSession()) throw new SnapshotError('USAGE', 'a snapshot build is already running in this process');
   const resolved = path.resolve(outDir);
   if (fs.existsSync(resolved)) {
@@ -119,9 +162,10 @@ export const beginSession = (outDir: string, print?: (text: string) => void): Bu
     }
     fs.rmSync(resolved, { recursive: true, force: true });
   }
-  fs.mkdirSync(resolved, { recursive: true });
-  fs.writeFileSync(path.join(resolved, MARKER), 'This directory is written by `snapshot build`; it may be replaced by the next build.\n');
-  const session = new BuildSession(resolved, print);
+  fs.mkdirSync(resolved, { recursive: true, mode: DIR_MODE });
+  fs.chmodSync(resolved, DIR_MODE);
+  fs.writeFileSync(path.join(resolved, MARKER), 'This directory is written by `snapshot build`; it may be replaced by the next build.\n', { mode: FILE_MODE });
+  const session = new BuildSession(resolved, print, trust);
   (globalThis as unknown as Realm)[key] = session;
   return session;
 };

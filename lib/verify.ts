@@ -5,6 +5,14 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readManifest } from './manifest.js';
+import { loadTrustedKeys } from './signing.js';
+
+export interface VerifyOptions {
+  /** Trusted public key files: the signature is checked first (SIGNATURE_MISSING, SIGNATURE_INVALID), then by each replay. */
+  readonly trust?: readonly string[];
+  /** A file holding the seal key, passed on to each replay (default: SNAPSHOT_SEAL_KEY, inherited). */
+  readonly sealKeyFile?: string;
+}
 
 export interface VerifyReport {
   readonly service: string;
@@ -28,12 +36,18 @@ const runChild = (args: string[]): Promise<{ code: number | null; stdout: string
     child.on('close', code => resolve({ code, stdout, stderr }));
   });
 
-export const verifySnapshot = async (dir: string): Promise<VerifyReport[]> => {
-  const manifest = readManifest(dir);
+/**
+ * Replay every service in a fresh process. Throws (SIGNATURE_MISSING,
+ * SIGNATURE_INVALID, SNAPSHOT_INVALID...) when the snapshot as a whole is
+ * refused; per-service failures are reports.
+ */
+export const verifySnapshot = async (dir: string, options: VerifyOptions = {}): Promise<VerifyReport[]> => {
+  const manifest = readManifest(dir, options.trust?.length ? loadTrustedKeys(options.trust) : undefined);
+  const extra = [...(options.trust ?? []).flatMap(file => ['--trust', file]), ...(options.sealKeyFile ? ['--seal-key', options.sealKeyFile] : [])];
   const reports: VerifyReport[] = [];
   for (const name of Object.keys(manifest.services)) {
     const started = performance.now();
-    const { code, stdout, stderr } = await runChild(['restore', dir, '--service', name, '--replay-only', '--json']);
+    const { code, stdout, stderr } = await runChild(['restore', dir, '--service', name, '--replay-only', '--json', ...extra]);
     const ms = performance.now() - started;
     let parsed: { ok?: boolean; events?: number; error?: { code: string; message: string } } = {};
     try {

@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, describeWire, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, describeWire, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef } from './directory.js';
 import { Turns } from './turns.js';
@@ -71,6 +71,8 @@ export interface MembraneOptions {
   readonly start: () => Promise<object>;
   /** Shared by the services of one process, so references between them are recognised. */
   readonly directory?: Directory;
+  /** Seals secrets (`secret(value)`) in what is recorded and opens sealed values on replay. */
+  readonly sealer?: Sealer;
 }
 
 export class Membrane {
@@ -79,6 +81,7 @@ export class Membrane {
   readonly turns: Turns;
   readonly #start: () => Promise<object>;
   readonly #directory: Directory | undefined;
+  readonly #sealer: Sealer | undefined;
 
   readonly #exportIds = new WeakMap<object, number>();
   readonly #exports: object[] = [];
@@ -110,6 +113,7 @@ export class Membrane {
     this.journal = options.journal;
     this.#start = options.start;
     this.#directory = options.directory;
+    this.#sealer = options.sealer;
     this.turns = new Turns(this.journal, entry => this.#perform(entry), error => this.fail(error));
     this.journal.onDivergence(error => this.fail(error));
   }
@@ -725,6 +729,8 @@ export class Membrane {
     if (isThenable(object)) {
       throw notPassable(this.name, walk.context, 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
     }
+    // A secret is sealed on its own: its objects are numbered apart from the value around it.
+    if (isSecret(object)) return this.#seal(this.#copyOut(object.reveal(), { from, context: walk.context, seen: undefined, count: 0 }, depth + 1), object.label);
     if (walk.noRefs) throw NEEDS_REFERENCE;
     return this.#ref(object, from, walk.context);
   }
@@ -751,6 +757,39 @@ export class Membrane {
     }
     const length = isTyped ? (apply(typedArrayLength, view, []) as number) : bytes;
     return new Tagged('view', [name, this.#copyOut(buffer, walk, depth + 1), offset, length]);
+  }
+
+  /** A secret's wire form, sealed when it is recorded or checked against a log (seal.ts). */
+  #seal(wire: Wire, label: string): Wire {
+    if (!this.journal.recording && !this.journal.replaying) return wire; // live: nothing is written
+    if (!this.#sealer) {
+      const error = new SnapshotError(
+        'SEAL_KEY_MISSING',
+        `service "${this.name}": ${label} is a secret, and no seal key is set to seal it in the replay log (nothing of it was written). ` +
+          'Set SNAPSHOT_SEAL_KEY to 32 random bytes in base64 (`openssl rand -base64 32`) or pass --seal-key <file>, at build and at restore; ' +
+          'or, if it is not secret, narrow what is: importService(spec, { secrets: { defaults: false, ... } }).',
+        { details: { service: this.name, secret: label } },
+      );
+      this.fail(error);
+      throw error;
+    }
+    return new Tagged('sealed', this.#sealer.seal(packr.pack(wire)));
+  }
+
+  #unseal(sealed: unknown): Wire {
+    if (!this.#sealer) {
+      const error = new SnapshotError('SEAL_KEY_MISSING', `service "${this.name}": its replay log holds sealed secrets and no seal key is set: set SNAPSHOT_SEAL_KEY or pass --seal-key <file>.`, {
+        details: { service: this.name },
+      });
+      this.fail(error);
+      throw error;
+    }
+    try {
+      return packr.unpack(this.#sealer.open(sealed as Uint8Array)) as Wire;
+    } catch (error) {
+      this.fail(error); // the service cannot go on without what the log holds
+      throw error;
+    }
   }
 
   /** Is `value` already a reference (a proxy of the other side, or of another service)? */
@@ -889,6 +928,9 @@ export class Membrane {
         return Symbol.for(tagged.payload as string);
       case 'utf16':
         return fromCodeUnits(tagged.payload as Uint16Array);
+      case 'sealed':
+        // Its objects are numbered apart, as #copyOut sealed them.
+        return this.#copyIn(this.#unseal(tagged.payload), { to: walk.to, objects: [] }, depth + 1);
       case 'ref': {
         const n = tagged.payload as number;
         if (!(n >= 0 && n < objects.length)) throw new SnapshotError('LOG_CORRUPT', `a copied value refers to object #${String(n)}, which it does not hold`);

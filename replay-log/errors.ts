@@ -27,6 +27,12 @@ export type SnapshotErrorCode =
   | 'DECLARATION_INVALID'
   | 'TRANSPORT_FAILED'
   | 'BUILD_FAILED'
+  | 'REACH_DENIED'
+  | 'SIGNATURE_MISSING'
+  | 'SIGNATURE_INVALID'
+  | 'KEY_INVALID'
+  | 'SEAL_KEY_MISSING'
+  | 'SEAL_KEY_INVALID'
   | 'USAGE';
 
 const brand = Symbol.for('membrane-snapshot.error');

@@ -27,6 +27,8 @@
  *   |          |                                           | does not span its whole buffer |
  *   | ref      | n                                         | the n-th object (pre-order) of |
  *   |          |                                           | the same value, again          |
+ *   | sealed   | bytes (replay-log/seal.ts)                | a secret: its own wire value,  |
+ *   |          |                                           | msgpack-encoded and encrypted  |
  *
  * Copies follow the structured clone algorithm (HTML, "StructuredSerialize";
  * Node's `structuredClone` is the reference): a value that holds the same
@@ -49,7 +51,7 @@ export class Slot {
   ) {}
 }
 
-export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol' | 'utf16' | 'sparse' | 'object' | 'view' | 'ref';
+export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol' | 'utf16' | 'sparse' | 'object' | 'view' | 'ref' | 'sealed';
 
 export class Tagged {
   constructor(

@@ -34,7 +34,7 @@ export interface LogSink {
 
 /** A sink that appends to a file with synchronous writes. */
 export const fileSink = (path: string): LogSink => {
-  const fd = fs.openSync(path, 'w');
+  const fd = fs.openSync(path, 'w', 0o600); // only the owner: a log holds what the service saw
   let open = true;
   return {
     write(bytes) {

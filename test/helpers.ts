@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 
 export const repo = fileURLToPath(new URL('..', import.meta.url));
 export const cliPath = path.join(repo, 'dist', 'lib', 'cli.js');
@@ -101,4 +102,15 @@ export const projectFrom = (fixtureName: string): string => {
   fs.mkdirSync(modules, { recursive: true });
   fs.symlinkSync(repo, path.join(modules, 'membrane-snapshot'));
   return dir;
+};
+
+/** Recompute the CRC of every frame of a replay log (replay-log/format.ts), as an attacker editing it would. */
+export const repairLogFrames = (log: Uint8Array): Buffer => {
+  const out = Buffer.from(log);
+  for (let pos = 8; pos + 9 <= out.length; ) {
+    const length = out.readUInt32LE(pos + 1);
+    out.writeUInt32LE(zlib.crc32(out.subarray(pos + 9, pos + 9 + length), zlib.crc32(out.subarray(pos, pos + 1))), pos + 5);
+    pos += 9 + length;
+  }
+  return out;
 };

@@ -3,12 +3,16 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { LogReader } from '../replay-log/index.js';
 import { fixture, lastJson, moveToTarget, snapshot, tempDir } from './helpers.js';
 
 const work = tempDir('kitchen');
 const out = path.join(work, 'snapshot');
 const stateFile = path.join(work, 'build-state.json');
+// KITCHEN_SECRET is a secret by the default patterns (*_SECRET*): the build
+// seals it, and every restore and verify below needs the seal key.
+process.env.SNAPSHOT_SEAL_KEY = randomBytes(32).toString('base64');
 
 t.before(async () => {
   const built = await snapshot(['build', 'build.mjs', '--out', out], {

@@ -1,0 +1,155 @@
+/**
+ * What a service may reach on its host: the origins it may `fetch`, the
+ * paths it may read and write with `fs`. A build declares it with
+ * `importService(spec, { reach })`; the manifest keeps it; the host side of
+ * every fetch and fs syscall checks it, at build time and when live (replay
+ * reaches nothing: the log answers). A capability the policy leaves out
+ * stays open; one it names (even with an empty list) is limited to what it
+ * lists. A refusal is a REACH_DENIED error thrown to the service.
+ *
+ * Paths are compared after resolving symbolic links and `..` the way the
+ * operating system does (component by component, from the real directory),
+ * so neither a link inside an allowed directory nor `allowed/link/..` leads
+ * out of it. A path that does not exist yet is checked through its nearest
+ * existing ancestor.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SnapshotError } from '../replay-log/index.js';
+
+/** A service's reach policy. Absent fields leave that capability open. */
+export interface ReachPolicy {
+  /**
+   * Where `fetch` may go: `host` (any port), `host:port`, `*.example.com`, or
+   * an origin `https://host[:port]` (that scheme only). `data:` URLs reach
+   * nothing and are always allowed.
+   */
+  readonly fetch?: readonly string[];
+  /** Files and directories (with everything below them) the service may read. Absolute in the manifest. */
+  readonly read?: readonly string[];
+  /** Files and directories (with everything below them) the service may create, change or remove. */
+  readonly write?: readonly string[];
+}
+
+/** Normalise a policy from a build script: paths made absolute against `base`. Throws TypeError when malformed. */
+export const reachPolicy = (options: ReachPolicy | undefined, base: string): ReachPolicy | undefined => {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) throw new TypeError('reach takes { fetch?, read?, write? }');
+  const list = (value: unknown, what: string): string[] | undefined => {
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || !value.every(v => typeof v === 'string' && v.length > 0)) throw new TypeError(`reach.${what} takes an array of non-empty strings`);
+    return value as string[];
+  };
+  const out: { fetch?: string[]; read?: string[]; write?: string[] } = {};
+  const fetchList = list(options.fetch, 'fetch');
+  if (fetchList) out.fetch = fetchList.map(parseOrigin).map(o => o.text);
+  const read = list(options.read, 'read');
+  if (read) out.read = read.map(p => path.resolve(base, p));
+  const write = list(options.write, 'write');
+  if (write) out.write = write.map(p => path.resolve(base, p));
+  return Object.freeze(out);
+};
+
+interface Origin {
+  readonly text: string;
+  readonly protocol?: string;
+  readonly host: RegExp;
+  readonly port?: string;
+}
+
+const defaultPorts: Record<string, string> = { 'http:': '80', 'https:': '443' };
+
+const parseOrigin = (entry: string): Origin => {
+  let protocol: string | undefined;
+  let rest = entry.trim().toLowerCase();
+  const scheme = /^([a-z][a-z0-9+.-]*:)\/\//.exec(rest);
+  if (scheme) {
+    protocol = scheme[1];
+    rest = rest.slice(scheme[0].length).replace(/\/.*$/, '');
+  }
+  const bracket = /^(\[[^\]]+\])(?::(\d+))?$/.exec(rest);
+  const plain = /^([^:/\s]+)(?::(\d+))?$/.exec(rest);
+  const match = bracket ?? plain;
+  if (!match) throw new TypeError(`reach.fetch: "${entry}" is not a host, host:port or origin`);
+  const [, host, explicitPort] = match;
+  const port = explicitPort ?? (protocol ? defaultPorts[protocol] : undefined);
+  const hostRe = new RegExp(`^${host.split('*').map(p => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*(?:\\.[^.]*)*')}$`);
+  const text = `${protocol ? `${protocol}//` : ''}${host}${explicitPort ? `:${explicitPort}` : ''}`;
+  return { text, protocol, host: hostRe, port };
+};
+
+/** The real path of `p` as the OS would resolve it, following links component by component. */
+export const realPath = (p: string, cwd: string = process.cwd()): string => {
+  const absolute = path.isAbsolute(p) ? p : `${cwd}${path.sep}${p}`;
+  const parts = absolute.split(path.sep).filter(part => part.length > 0);
+  let current = path.parse(absolute).root || path.sep;
+  for (let i = 0; i < parts.length; i += 1) {
+    const part = parts[i];
+    if (part === '.') continue;
+    if (part === '..') {
+      current = path.dirname(current);
+      continue;
+    }
+    const next = path.join(current, part);
+    try {
+      current = fs.realpathSync(next);
+    } catch {
+      // It does not exist (yet): nothing below it can be a link.
+      return path.join(next, ...parts.slice(i + 1));
+    }
+  }
+  return current;
+};
+
+const within = (target: string, root: string): boolean => target === root || target.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+
+/** The checks a service's endowments make before reaching the host. */
+export interface Reach {
+  readonly policy: ReachPolicy | undefined;
+  /** Throws REACH_DENIED unless `url` may be fetched. */
+  checkFetch(url: string): void;
+  /** Throws REACH_DENIED unless `target` (a path, URL or Buffer; a descriptor number is refused under a policy) may be read (`write` false) or written. */
+  checkPath(target: unknown, write: boolean, op: string): void;
+}
+
+export const makeReach = (service: string, policy: ReachPolicy | undefined): Reach => {
+  const origins = policy?.fetch?.map(parseOrigin);
+  const deny = (kind: 'fetch' | 'read' | 'write', what: string, allowed: readonly string[], how: string): never => {
+    throw new SnapshotError(
+      'REACH_DENIED',
+      `service "${service}" tried to ${what}, outside its reach policy (${kind}: ${allowed.length ? allowed.join(', ') : 'nothing'}). ` +
+        `If it should, add ${how} to importService(spec, { reach: { ${kind}: [...] } }) in the build script and rebuild.`,
+      { details: { service, kind, target: what, allowed: [...allowed] } },
+    );
+  };
+  return Object.freeze({
+    policy,
+    checkFetch(url: string): void {
+      if (!origins || !policy?.fetch) return;
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        return; // fetch itself rejects it
+      }
+      if (parsed.protocol === 'data:') return;
+      const port = parsed.port || defaultPorts[parsed.protocol] || '';
+      const hostname = parsed.hostname;
+      const ok = origins.some(o => (!o.protocol || o.protocol === parsed.protocol) && o.host.test(hostname) && (!o.port || o.port === port));
+      if (!ok) deny('fetch', `fetch ${parsed.origin}${parsed.pathname}`, policy.fetch, `'${hostname}:${port}'`);
+    },
+    checkPath(target: unknown, write: boolean, op: string): void {
+      const allowed = write ? policy?.write : policy?.read;
+      if (!allowed) return;
+      const kind = write ? 'write' : 'read';
+      let text: string;
+      if (typeof target === 'string') text = target;
+      else if (target instanceof URL && target.protocol === 'file:') text = decodeURIComponent(target.pathname);
+      else if (target instanceof Uint8Array) text = Buffer.from(target).toString();
+      else return deny(kind, `${op} ${typeof target === 'number' ? `descriptor ${target}` : String(target)} (only paths can be checked)`, allowed, 'the path');
+      if (text.includes('\0')) return deny(kind, `${op} a path with a NUL byte`, allowed, 'the path');
+      const real = realPath(text);
+      if (!allowed.some(root => within(real, realPath(root)))) deny(kind, `${op} ${text}${real !== path.resolve(text) ? ` (really ${real})` : ''}`, allowed, `'${path.dirname(real)}'`);
+    },
+  });
+};

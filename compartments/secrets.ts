@@ -1,0 +1,100 @@
+/**
+ * Which values a service sees are secrets, sealed in its replay log
+ * (replay-log/seal.ts): environment variables by name pattern, HTTP headers
+ * by name, and everything exchanged with some fetch hosts. The policy is
+ * recorded in the manifest, so replay marks the same values as the build.
+ */
+import path from 'node:path';
+import { secret } from '../replay-log/index.js';
+import { realPath } from './reach.js';
+
+/** A service's secrets policy, as the manifest keeps it (defaults expanded). */
+export interface SecretsPolicy {
+  /** Glob patterns (`*` for any run of characters) of env names, matched ignoring case. */
+  readonly env: readonly string[];
+  /** Header names (lower case) whose values are sealed, in requests and responses. */
+  readonly headers: readonly string[];
+  /** Host patterns (`api.example.com`, `*.example.com`) whose request and response bodies and headers are all sealed. */
+  readonly hosts: readonly string[];
+  /** Files and directories (absolute) whose contents, read with fs, are sealed. */
+  readonly files?: readonly string[];
+}
+
+/** What a build script says (`importService(spec, { secrets })`). */
+export interface SecretsOptions {
+  readonly env?: readonly string[];
+  readonly headers?: readonly string[];
+  readonly hosts?: readonly string[];
+  /** Files or directories (relative to the working directory) whose contents are secret: `readFile` results and bytes read from descriptors opened on them. */
+  readonly files?: readonly string[];
+  /** Include the default env patterns and header names. Default: true. */
+  readonly defaults?: boolean;
+}
+
+export const DEFAULT_SECRET_ENV: readonly string[] = ['*_SECRET*', 'SECRET*', '*_TOKEN*', 'TOKEN*', '*_KEY', '*PASSWORD*', '*PASSWD*', '*CREDENTIALS*', '*APIKEY*'];
+export const DEFAULT_SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token'];
+
+/** Expand the defaults, normalise case, make file paths absolute against `base`; throws TypeError for a malformed option. */
+export const secretsPolicy = (options: SecretsOptions = {}, base: string = process.cwd()): SecretsPolicy => {
+  const list = (value: unknown, what: string): string[] => {
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || !value.every(v => typeof v === 'string' && v.length > 0)) throw new TypeError(`secrets.${what} takes an array of non-empty strings`);
+    return value as string[];
+  };
+  const defaults = options.defaults !== false;
+  const unique = (items: string[]) => [...new Set(items)];
+  return Object.freeze({
+    env: unique([...(defaults ? DEFAULT_SECRET_ENV : []), ...list(options.env, 'env')]),
+    headers: unique([...(defaults ? DEFAULT_SECRET_HEADERS : []), ...list(options.headers, 'headers')].map(h => h.toLowerCase())),
+    hosts: unique(list(options.hosts, 'hosts').map(h => h.toLowerCase())),
+    ...(options.files === undefined ? {} : { files: unique(list(options.files, 'files').map(f => path.resolve(base, f))) }),
+  });
+};
+
+const globRegExp = (pattern: string): RegExp => new RegExp(`^${pattern.split('*').map(part => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+
+/** Host patterns match a URL's hostname, `*.example.com` any subdomain (not example.com itself). */
+export const hostMatches = (pattern: string, hostname: string): boolean => globRegExp(pattern).test(hostname);
+
+/** The matchers of a policy, and the marking of values as secrets. */
+export interface SecretMatcher {
+  readonly policy: SecretsPolicy;
+  isSecretEnv(name: string): boolean;
+  isSecretHeader(name: string): boolean;
+  isSecretHost(url: string): boolean;
+  /** Is `file` (a path as the service gave it) one of the secret files, or below one, links resolved? */
+  isSecretFile(file: unknown): boolean;
+  /** `value`, marked secret when `secret` holds (an absent value stays as it is). */
+  mark<T>(value: T, isSecret: boolean, label: string): T;
+}
+
+export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): SecretMatcher => {
+  const env = policy.env.map(globRegExp);
+  const headers = new Set(policy.headers);
+  return Object.freeze({
+    policy,
+    isSecretEnv: (name: string) => env.some(re => re.test(name)),
+    isSecretHeader: (name: string) => headers.has(name.toLowerCase()),
+    isSecretHost: (url: string) => {
+      if (policy.hosts.length === 0) return false;
+      let hostname: string;
+      try {
+        hostname = new URL(url).hostname;
+      } catch {
+        return false;
+      }
+      return policy.hosts.some(p => hostMatches(p, hostname));
+    },
+    isSecretFile: (file: unknown) => {
+      if (!policy.files?.length) return false;
+      const text = typeof file === 'string' ? file : file instanceof Uint8Array ? Buffer.from(file).toString() : undefined;
+      if (text === undefined) return false;
+      const real = realPath(text);
+      return policy.files.some(root => {
+        const base = realPath(root);
+        return real === base || real.startsWith(base.endsWith(path.sep) ? base : base + path.sep);
+      });
+    },
+    mark: <T>(value: T, isSecret: boolean, label: string): T => (isSecret && value !== undefined && value !== null ? (secret(value, label) as unknown as T) : value),
+  });
+};

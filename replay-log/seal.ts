@@ -1,0 +1,155 @@
+/**
+ * Sealed values: secrets kept encrypted in a replay log.
+ *
+ * The host marks a value with `secret(value)` (the build script, or an
+ * endowment for an env variable or a header it knows to be secret). When a
+ * secret crosses the membrane, the wire walk writes it as
+ * `Tagged('sealed', bytes)` instead of the value, and the other side gets the
+ * value itself back. The bytes are:
+ *
+ * | bytes  | what                                                        |
+ * | ------ | ----------------------------------------------------------- |
+ * | 1      | 0x01, the version of this layout                           |
+ * | 12     | iv = HMAC-SHA256(ivKey, plain)[0..12]                       |
+ * | 16     | the AES-256-GCM authentication tag                          |
+ * | rest   | AES-256-GCM(encKey, iv, plain), aad `membrane-snapshot/sealed/v1` |
+ *
+ * where `plain` is the msgpack encoding of the value's wire form, and
+ * encKey and ivKey are derived from the 32-byte seal key with HKDF-SHA256.
+ * The iv is synthetic (derived from the plaintext), so one value always
+ * seals to the same bytes under one key: replay compares sealed syscall
+ * arguments without opening them. What this reveals is which sealed values
+ * of a snapshot are equal to each other; nothing about the values.
+ */
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { SnapshotError } from './errors.js';
+
+const VERSION = 1;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const HEAD = 1 + IV_BYTES + TAG_BYTES;
+const AAD = Buffer.from('membrane-snapshot/sealed/v1');
+/** Seal keys are 32 bytes (AES-256). */
+export const SEAL_KEY_BYTES = 32;
+
+/** Encrypts and opens sealed values under one seal key. */
+export interface Sealer {
+  /** Names the key without revealing it: `hmac-sha256:<32 hex>`. Recorded in the manifest. */
+  readonly keyId: string;
+  /** Deterministic authenticated encryption of `plain` (layout above). */
+  seal(plain: Uint8Array): Uint8Array;
+  /** The plaintext of `sealed`; throws SEAL_KEY_INVALID when it was sealed under another key or altered. */
+  open(sealed: Uint8Array): Uint8Array;
+}
+
+/** The key id of a seal key, as `makeSealer(key).keyId` gives it. */
+export const sealKeyId = (key: Uint8Array): string =>
+  `hmac-sha256:${createHmac('sha256', key).update('membrane-snapshot seal key id').digest('hex').slice(0, 32)}`;
+
+/** A sealer for a 32-byte key. Throws SEAL_KEY_INVALID for a key of another length. */
+export const makeSealer = (key: Uint8Array): Sealer => {
+  if (key.byteLength !== SEAL_KEY_BYTES) {
+    throw new SnapshotError('SEAL_KEY_INVALID', `a seal key is ${SEAL_KEY_BYTES} bytes, this one is ${key.byteLength}: make one with \`openssl rand -base64 32\`.`);
+  }
+  const encKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'membrane-snapshot seal enc', 32));
+  const ivKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'membrane-snapshot seal iv', 32));
+  const keyId = sealKeyId(key);
+  const invalid = (why: string) =>
+    new SnapshotError('SEAL_KEY_INVALID', `a sealed value does not open with seal key ${keyId}: ${why}. Restore with the key the snapshot was built with, or rebuild.`, {
+      details: { keyId },
+    });
+  return Object.freeze({
+    keyId,
+    seal(plain: Uint8Array): Uint8Array {
+      const iv = createHmac('sha256', ivKey).update(plain).digest().subarray(0, IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', encKey, iv, { authTagLength: TAG_BYTES });
+      cipher.setAAD(AAD);
+      const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+      return Buffer.concat([Buffer.of(VERSION), iv, cipher.getAuthTag(), body]);
+    },
+    open(sealed: Uint8Array): Uint8Array {
+      if (!(sealed instanceof Uint8Array) || sealed.byteLength < HEAD || sealed[0] !== VERSION) throw invalid('it is not a sealed value of this version');
+      const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+      const iv = bytes.subarray(1, 1 + IV_BYTES);
+      const decipher = createDecipheriv('aes-256-gcm', encKey, iv, { authTagLength: TAG_BYTES });
+      decipher.setAAD(AAD);
+      decipher.setAuthTag(bytes.subarray(1 + IV_BYTES, HEAD));
+      let plain: Buffer;
+      try {
+        plain = Buffer.concat([decipher.update(bytes.subarray(HEAD)), decipher.final()]);
+      } catch {
+        throw invalid('its authentication tag does not match (another key, or the bytes were altered)');
+      }
+      const expected = createHmac('sha256', ivKey).update(plain).digest().subarray(0, IV_BYTES);
+      if (!timingSafeEqual(expected, iv)) throw invalid('its iv does not derive from its content');
+      return plain;
+    },
+  });
+};
+
+/**
+ * A seal key from its text form: 32 bytes in base64 (what
+ * `openssl rand -base64 32` prints), surrounding white space ignored.
+ * `where` names the source for messages. Throws SEAL_KEY_INVALID.
+ */
+export const parseSealKey = (text: string, where: string): Uint8Array => {
+  const trimmed = text.trim();
+  const key = Buffer.from(trimmed, 'base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || key.byteLength !== SEAL_KEY_BYTES) {
+    throw new SnapshotError('SEAL_KEY_INVALID', `${where} is not a seal key: a seal key is ${SEAL_KEY_BYTES} random bytes in base64 (make one with \`openssl rand -base64 32\`).`, {
+      details: { where },
+    });
+  }
+  return key;
+};
+
+// ---- secret values ----------------------------------------------------------
+
+/** A value marked secret by the host: sealed when it crosses the membrane into a log. */
+export class Secret<T = unknown> {
+  readonly #value: T;
+  /** What the value is, for messages (`environment variable API_TOKEN`); never the value. */
+  readonly label: string;
+  constructor(value: T, label = 'a secret value') {
+    this.#value = value;
+    this.label = label;
+    secrets.add(this);
+    Object.freeze(this);
+  }
+  /** The value itself. */
+  reveal(): T {
+    return this.#value;
+  }
+  toString(): string {
+    return '[secret]';
+  }
+  toJSON(): string {
+    return '[secret]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Secret(${this.label})`;
+  }
+}
+Object.freeze(Secret.prototype);
+Object.freeze(Secret);
+
+// One registry per process, so a secret made by another copy of this package
+// (a build script's own dependency) is still recognised. A WeakSet: checking
+// a guest object never runs guest code.
+const registryKey = Symbol.for('membrane-snapshot.secrets');
+const realm = globalThis as unknown as Record<symbol, WeakSet<object> | undefined>;
+const secrets: WeakSet<object> = (realm[registryKey] ??= new WeakSet<object>());
+
+/**
+ * Mark `value` secret: passed to a service (an argument of a call), it
+ * reaches the service as `value` itself, and the replay log keeps it sealed
+ * with the build's seal key (AES-256-GCM). Without a seal key the build
+ * fails with SEAL_KEY_MISSING rather than writing it in plain text.
+ */
+export const secret = <T>(value: T, label?: string): Secret<T> => new Secret(value, label);
+
+/** Is `value` a `Secret` (made by any copy of this package in this process)? */
+export const isSecret = (value: unknown): value is Secret => typeof value === 'object' && value !== null && secrets.has(value);
+
+/** The value of a secret made by any copy of this package. */
+export const revealSecret = (value: Secret): unknown => value.reveal();

@@ -1,0 +1,131 @@
+// Reach policy: a build declares what a service may fetch, read and write;
+// everything else is refused with REACH_DENIED, at build time and when the
+// restored service is live. Each attempt stands for a route out: another
+// host, a redirect, a name alias, a nested service, `..`, links to files and
+// directories, descriptors, writes through open flags, rename and copy.
+import t from 'tap';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { fixture, lastJson, moveToTarget, snapshot, tempDir } from './helpers.js';
+
+const work = tempDir('reach');
+const root = path.join(work, 'root');
+const out = path.join(work, 'snapshot');
+const resultsFile = path.join(work, 'results.json');
+
+const serve = async (handler: http.RequestListener): Promise<{ url: string; hits: string[]; close: () => void }> => {
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    hits.push(req.url ?? '');
+    handler(req, res);
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits, close: () => server.close() };
+};
+
+let allowed: Awaited<ReturnType<typeof serve>>;
+let other: Awaited<ReturnType<typeof serve>>;
+let results: Record<string, { ok?: unknown; code?: string; message?: string }>;
+
+t.before(async () => {
+  other = await serve((_req, res) => res.end('other'));
+  allowed = await serve((req, res) => {
+    if (req.url === '/redirect-home') {
+      res.statusCode = 302;
+      res.setHeader('location', '/hello');
+      return res.end();
+    }
+    if (req.url === '/redirect') {
+      res.statusCode = 302;
+      res.setHeader('location', `${other.url}/hello`);
+      return res.end();
+    }
+    res.end('allowed');
+  });
+  for (const dir of ['data', 'out', 'outside']) fs.mkdirSync(path.join(root, dir), { recursive: true });
+  fs.writeFileSync(path.join(root, 'data', 'ok.txt'), 'ok');
+  fs.writeFileSync(path.join(root, 'outside', 'secret.txt'), 'outside secret');
+  fs.symlinkSync(path.join(root, 'outside', 'secret.txt'), path.join(root, 'data', 'file-link'));
+  fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'data', 'dir-link'));
+  fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'out', 'out-link'));
+  const built = await snapshot(['build', 'build-reach.mjs', '--out', out], {
+    cwd: fixture('trust'),
+    env: { REACH_ALLOWED: allowed.url, REACH_OTHER: other.url, REACH_ROOT: root, REACH_RESULTS: resultsFile },
+  });
+  if (built.code !== 0) throw new Error(`build failed: ${built.stderr}`);
+  results = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as typeof results;
+});
+
+t.teardown(() => {
+  allowed.close();
+  other.close();
+});
+
+t.test('what the policy names is reached', async t => {
+  t.same(results.fetchAllowed, { ok: 'allowed' });
+  t.same(results.fetchRedirectHome, { ok: 'allowed' }, 'a redirect within the policy is followed');
+  t.same(results.readAllowed, { ok: 'ok' });
+  t.same(results.writeAllowed, {});
+  t.equal(fs.readFileSync(path.join(root, 'out', 'new.txt'), 'utf8'), 'written');
+  t.same(results.openReadOnly, { ok: 'r' });
+  t.same(results.readOpened, { ok: 'ok' }, 'a descriptor it opened within the policy');
+  t.same(results.unlimitedRead, { ok: 'outside secret' }, 'without a policy, fs stays open');
+});
+
+t.test('a service never reaches the host\'s own descriptors, policy or not', async t => {
+  t.match(results.readDescriptor, { code: 'EBADF' });
+  t.match(results.unlimitedStdin, { code: 'EBADF' });
+  t.match(results.unlimitedStderr, { code: 'EBADF' });
+});
+
+t.test('fetch beyond the policy is refused before any request leaves', async t => {
+  t.match(results.fetchOther, { code: 'REACH_DENIED' }, 'a loopback server the build never named');
+  t.match(results.fetchRedirect, { code: 'REACH_DENIED' }, 'an allowed host redirecting elsewhere');
+  t.match(results.fetchLocalhostAlias, { code: 'REACH_DENIED' }, 'another name for an allowed address');
+  t.match(results.fetchViaChild, { code: 'REACH_DENIED' }, 'a nested service gets its parent\'s reach');
+  t.same(other.hits, [], 'the other server never saw a request');
+  t.same(allowed.hits.filter(h => h === '/redirect').length, 1, 'the redirect itself was fetched, its target was not');
+});
+
+t.test('files beyond the policy are refused, however they are named', async t => {
+  for (const key of ['readOutside', 'readAsyncOutside', 'readDotDot', 'readFileLink', 'readDirLink', 'readDirLinkDotDot', 'copyIn']) {
+    t.match(results[key], { code: 'REACH_DENIED' }, key);
+  }
+  for (const key of ['writeOutside', 'writeReadOnly', 'writeThroughLink', 'openForWrite', 'renameOut']) {
+    t.match(results[key], { code: 'REACH_DENIED' }, key);
+  }
+  t.same(fs.readdirSync(path.join(root, 'outside')), ['secret.txt'], 'nothing was written outside');
+  t.notOk(fs.existsSync(path.join(root, 'data', 'new.txt')), 'nothing was written in the read-only directory');
+  t.notOk(fs.existsSync(path.join(root, 'out', 'copied.txt')), 'nothing was copied in');
+});
+
+t.test('the manifest records the policy, with absolute paths', async t => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+  t.same(manifest.services.reacher.reach, {
+    fetch: [new URL(allowed.url).host],
+    read: [path.join(root, 'data'), path.join(root, 'out')],
+    write: [path.join(root, 'out')],
+  });
+  t.same(manifest.services.child.reach, manifest.services.reacher.reach, 'the nested service inherited it');
+});
+
+t.test('the error says which service, what it tried and how to allow it', async t => {
+  const restored = await snapshot(['restore', moveToTarget(out), '--service', 'reacher', '--call', 'reacher.fetchUrl', '--args', JSON.stringify([`${other.url}/live`])]);
+  t.equal(restored.code, 0, restored.stderr);
+  t.match(lastJson(restored), { code: 'REACH_DENIED', message: /^service "reacher" tried to fetch http:\/\/127\.0\.0\.1:\d+\/live, outside its reach policy \(fetch: 127\.0\.0\.1:\d+\)\. If it should, add '127\.0\.0\.1:\d+' to importService\(spec, \{ reach: \{ fetch: \[\.\.\.\] \} \}\)/ }, 'enforced when live after restore');
+  t.same(other.hits, [], 'the live call did not reach the server either');
+  const dir = moveToTarget(out);
+  const message = await snapshot(['restore', dir, '--service', 'reacher', '--call', 'reacher.read', '--args', JSON.stringify([path.join(root, 'outside', 'secret.txt')])]);
+  t.match(lastJson(message), { code: 'REACH_DENIED', message: /tried to read \(fs\.readFile\) .*secret\.txt, outside its reach policy \(read: / }, 'file reads are enforced when live too');
+  const allowedLive = await snapshot(['restore', dir, '--service', 'reacher', '--call', 'reacher.fetchUrl', '--args', JSON.stringify([`${allowed.url}/live`])]);
+  t.same(lastJson(allowedLive), { ok: 'allowed' }, 'what the policy names is reached when live');
+});
+
+t.test('a build script with a malformed policy gets a usage error', async t => {
+  const dir = tempDir('reach-bad');
+  const built = await snapshot(['build', 'build-reach-bad.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust') });
+  t.equal(built.code, 1);
+  t.match(built.stderr, /USAGE: importService\("child"\): reach\.fetch takes an array/);
+});

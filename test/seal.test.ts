@@ -1,0 +1,180 @@
+// Sealed secrets: what a service sees that is secret (env values by name or
+// by spreading the environment, values passed with secret(), secret request
+// and response headers, the traffic of a secret host) is encrypted in its
+// replay log. No file of the snapshot holds a secret in any encoding a
+// `strings` or base64 search would find; restore with the key gives the
+// build's state; restore without it fails before any service is loaded.
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { fixture, lastJson, moveToTarget, repairLogFrames, snapshot, tempDir } from './helpers.js';
+
+const work = tempDir('seal');
+const out = path.join(work, 'snapshot');
+const stateFile = path.join(work, 'build-state.json');
+const sealKey = randomBytes(32).toString('base64');
+const unique = (what: string) => `${what}-${randomBytes(12).toString('hex')}`;
+
+const secrets = {
+  VAULT_TOKEN: unique('token'),
+  DB_PASSWORD: unique('password'),
+  MY_CONFIDENTIAL: unique('confidential'),
+  AWS_SECRET_ACCESS_KEY: unique('aws'),
+  PASSED_SECRET: unique('passed'),
+  COOKIE_SECRET: unique('cookie'),
+  BODY_SECRET: unique('body'),
+  FILE_SECRET: unique('file'),
+};
+const plain = unique('plain');
+const unread = unique('unread');
+const secretDir = path.join(work, 'secret-files');
+const buildEnv = { ...secrets, VAULT_PLAIN: plain, VAULT_UNREAD: unread, VAULT_STATE_FILE: stateFile, VAULT_SECRET_DIR: secretDir };
+
+/** Every form of `secret` a `strings` or base64/hex search of the files would find. */
+const encodings = (secret: string): string[] => {
+  const bytes = Buffer.from(secret);
+  const forms = [secret, bytes.toString('hex'), bytes.toString('hex').toUpperCase(), Buffer.from(secret, 'utf16le').toString('latin1'), encodeURIComponent(secret)];
+  // base64 at each of the three alignments, without the partial characters at either end.
+  for (let shift = 0; shift < 3; shift += 1) {
+    const b64 = Buffer.concat([Buffer.alloc(shift), bytes]).toString('base64');
+    const from = Math.ceil((shift * 4) / 3) + 1;
+    const to = Math.floor(((shift + bytes.length) * 4) / 3) - 1;
+    forms.push(b64.slice(from, to), b64.slice(from, to).replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return forms;
+};
+
+const filesOf = (dir: string): string[] =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? filesOf(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+
+t.before(async () => {
+  fs.mkdirSync(secretDir);
+  fs.writeFileSync(path.join(secretDir, 'credentials'), secrets.FILE_SECRET);
+  const built = await snapshot(['build', 'build-vault.mjs', '--out', out], { cwd: fixture('trust'), env: { ...buildEnv, SNAPSHOT_SEAL_KEY: sealKey } });
+  if (built.code !== 0) throw new Error(`build failed: ${built.stderr}`);
+});
+
+t.test('no file of the snapshot holds a secret, in plain text, base64 or hex', async t => {
+  const files = filesOf(out);
+  t.ok(files.length >= 4, 'manifest, marker, archive and log were scanned');
+  let scanned = 0;
+  for (const file of files) {
+    const text = fs.readFileSync(file).toString('latin1');
+    for (const [name, value] of Object.entries(secrets)) {
+      for (const form of encodings(value)) {
+        scanned += 1;
+        if (text.includes(form)) t.fail(`${path.relative(out, file)} holds ${name} as ${form}`);
+      }
+    }
+  }
+  t.ok(scanned > 100, `${scanned} searches`);
+  // The search itself finds what is there: a value that is not secret is in the log as it is.
+  t.ok(fs.readFileSync(path.join(out, 'vault', 'replay.log')).toString('latin1').includes(plain), 'a plain env value is found by the same search');
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+  t.match(manifest.seal, { cipher: 'aes-256-gcm-siv-hmac', keyId: /^hmac-sha256:[0-9a-f]{32}$/ });
+  t.ok(manifest.services.vault.sealedValues >= 9, `${manifest.services.vault.sealedValues} values sealed`);
+  t.ok(manifest.services.vault.secrets.env.includes('MY_CONFIDENTIAL'), 'the policy is in the manifest');
+  t.ok(manifest.services.vault.secrets.hosts.includes('localhost'));
+});
+
+t.test('enumerating the environment records names; values only as they are read', async t => {
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  t.same(state.enumerated, { names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false], sealKey: null, listsSealKey: false }, 'the seal key is not visible to services');
+  const names = fs.readFileSync(path.join(out, 'names', 'replay.log')).toString('latin1');
+  t.ok(names.includes('VAULT_UNREAD'), 'the name is recorded');
+  t.notOk(names.includes(unread), 'the value of an enumerated, unread variable is not');
+  const inspected = await snapshot(['inspect', path.join(out, 'vault', 'replay.log')]);
+  t.equal(inspected.code, 0, inspected.stderr);
+  t.match(inspected.stdout, /env\.keys\(\)/);
+  t.match(inspected.stdout, /env\.has\("VAULT_TOKEN"\) -> true/);
+  t.match(inspected.stdout, /env\.get\("VAULT_TOKEN"\) -> sealed\(/);
+  t.match(inspected.stdout, /env\.get\("AWS_SECRET_ACCESS_KEY"\) -> sealed\(/, 'a secret read by spreading process.env is sealed');
+  t.match(inspected.stdout, new RegExp(`env\\.get\\("VAULT_PLAIN"\\) -> "${plain}"`));
+  t.notMatch(inspected.stdout, /SNAPSHOT_SEAL_KEY/, 'the spread did not read the seal key');
+});
+
+t.test('restore with the key gives the build\'s state', async t => {
+  const target = moveToTarget(out);
+  const restored = await snapshot(['restore', target, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: sealKey } });
+  t.equal(restored.code, 0, restored.stderr);
+  const state = lastJson(restored) as Record<string, unknown>;
+  const { enumerated, ...buildState } = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  t.ok(enumerated);
+  t.same(state, buildState, 'the same state');
+  t.match(state, { login: 'welcome back', hasToken: true, plain, names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
+  t.equal(state.token, `${secrets.VAULT_TOKEN.length}:${djb(secrets.VAULT_TOKEN)}`, 'the service saw the real value');
+  t.equal(state.aws, `${secrets.AWS_SECRET_ACCESS_KEY.length}:${djb(secrets.AWS_SECRET_ACCESS_KEY)}`);
+  t.equal(state.passed, `${secrets.PASSED_SECRET.length}:${djb(secrets.PASSED_SECRET)}`, 'a secret() argument arrives as its value');
+  t.equal(state.file, `${secrets.FILE_SECRET.length}:${djb(secrets.FILE_SECRET)}`, 'a secret file read whole');
+  t.equal(state.fileBytes, state.file, 'and through a descriptor');
+  const keyFile = path.join(work, 'seal.key');
+  fs.writeFileSync(keyFile, `${sealKey}\n`, { mode: 0o600 });
+  const fromFile = await snapshot(['restore', target, '--seal-key', keyFile, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: '' } });
+  t.equal(fromFile.code, 0, fromFile.stderr);
+  t.same(lastJson(fromFile), buildState, 'the key from --seal-key');
+  const verified = await snapshot(['verify', target, '--seal-key', keyFile], { env: { SNAPSHOT_SEAL_KEY: '' } });
+  t.equal(verified.code, 0, verified.stdout);
+});
+
+t.test('restore without the key, or with another, fails before any service is loaded', async t => {
+  const target = moveToTarget(out);
+  const without = await snapshot(['restore', target, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: '' } });
+  t.equal(without.code, 1);
+  t.match(without.stderr, /^snapshot: SEAL_KEY_MISSING: the replay logs of "vault" hold sealed secrets; restore needs the seal key they were built with \(hmac-sha256:[0-9a-f]+\): set SNAPSHOT_SEAL_KEY or pass --seal-key <file>\. No service was loaded\./);
+  const other = await snapshot(['restore', target, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: randomBytes(32).toString('base64') } });
+  t.equal(other.code, 1);
+  t.match(other.stderr, /^snapshot: SEAL_KEY_INVALID: the snapshot was sealed with key hmac-sha256:/);
+  const short = await snapshot(['restore', target, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: randomBytes(16).toString('base64') } });
+  t.equal(short.code, 1);
+  t.match(short.stderr, /^snapshot: SEAL_KEY_INVALID: the SNAPSHOT_SEAL_KEY environment variable is not a seal key: a seal key is 32 random bytes in base64/);
+  const missingFile = await snapshot(['restore', target, '--seal-key', path.join(work, 'nope.key')]);
+  t.match(missingFile.stderr, /^snapshot: SEAL_KEY_MISSING: the seal key file .*nope\.key cannot be read/);
+});
+
+t.test('a sealed value altered in the log does not open', async t => {
+  // Flip one byte inside a sealed value, fix the manifest's hash: the cipher's tag refuses it.
+  const target = moveToTarget(out);
+  const logFile = path.join(target, 'vault', 'replay.log');
+  const log = fs.readFileSync(logFile);
+  // Sealed values start with version byte 1 after a msgpack bin header (0xc4, length).
+  let at = -1;
+  for (let i = 0; i < log.length - 2; i += 1) if (log[i] === 0xc4 && log[i + 2] === 0x01 && log[i + 1] > 29) at = i + 2 + 20;
+  t.ok(at > 0, 'found a sealed value');
+  log[at] ^= 0xff;
+  // The frame's CRC must stay right, or the reader reports the damage first: recompute it.
+  const repaired = repairLogFrames(log);
+  fs.writeFileSync(logFile, repaired);
+  const manifestFile = path.join(target, 'manifest.json');
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+  manifest.services.vault.logSha256 = createHash('sha256').update(repaired).digest('hex');
+  fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+  const restored = await snapshot(['restore', target, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: sealKey } });
+  t.equal(restored.code, 1);
+  t.match(restored.stderr, /SEAL_KEY_INVALID: a sealed value does not open with seal key hmac-sha256:[0-9a-f]+: its authentication tag does not match/);
+});
+
+t.test('a build that meets a secret without a seal key fails and writes no snapshot', async t => {
+  const dir = path.join(tempDir('seal-nokey'), 'snapshot');
+  const built = await snapshot(['build', 'build-vault.mjs', '--out', dir], { cwd: fixture('trust'), env: { ...buildEnv, VAULT_STATE_FILE: '', SNAPSHOT_SEAL_KEY: '' } });
+  t.equal(built.code, 1);
+  t.match(built.stderr, /BUILD_FAILED: .*\nSEAL_KEY_MISSING: service "vault": environment variable VAULT_TOKEN is a secret, and no seal key is set to seal it in the replay log \(nothing of it was written\)\. Set SNAPSHOT_SEAL_KEY/);
+  t.notOk(fs.existsSync(path.join(dir, 'manifest.json')), 'no manifest');
+  const log = fs.readFileSync(path.join(dir, 'vault', 'replay.log')).toString('latin1');
+  for (const value of Object.values(secrets)) t.notOk(log.includes(value), 'the partial log holds no secret');
+});
+
+t.test('snapshot files are readable by their owner only', async t => {
+  const check = (p: string) => {
+    const stat = fs.statSync(p);
+    t.equal(stat.mode & 0o777, stat.isDirectory() ? 0o700 : 0o600, `${path.relative(work, p) || '.'} is ${(stat.mode & 0o777).toString(8)}`);
+    if (stat.isDirectory()) for (const name of fs.readdirSync(p)) check(path.join(p, name));
+  };
+  check(out);
+});
+
+const djb = (text: string): string => {
+  let h = 5381;
+  for (const c of text) h = ((h * 33) ^ (c.codePointAt(0) as number)) >>> 0;
+  return h.toString(16);
+};
