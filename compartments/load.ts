@@ -47,18 +47,56 @@ export const archiveService = async (service: string, entry: string, granted: re
     applyNodeResolution(map as unknown as Parameters<typeof applyNodeResolution>[0]);
     const open = { globals: 'any', packages: 'any', builtins: 'any', noGlobalFreeze: true } as const;
     const resources: Record<string, typeof open> = {};
-    for (const compartment of Object.values(map.compartments) as Array<{ label: string; policy?: unknown }>) {
+    const exits = exitModuleNames(granted);
+    for (const compartment of Object.values(map.compartments) as MappedCompartment[]) {
       compartment.policy = open;
       if (compartment.label !== '$root$') resources[compartment.label] = open;
+      preferExitModules(compartment, exits);
     }
     return await makeArchiveFromMap(readPowers, map, {
-      modules: stubs(exitModuleNames(granted)),
+      modules: stubs(exits),
       parserForLanguage,
       policy: { entry: open, resources },
       moduleTransforms: evasiveTransforms(),
     } as unknown as Parameters<typeof makeArchiveFromMap>[2]);
   } catch (error) {
     throw explainLoadError(service, entry, error);
+  }
+};
+
+/** The parts of a compartment-map entry that `archiveService` adjusts. */
+interface MappedCompartment {
+  label: string;
+  policy?: unknown;
+  modules?: Record<string, unknown>;
+  scopes?: Record<string, unknown>;
+  patterns?: ReadonlyArray<{ from: string }>;
+}
+
+/**
+ * An exit module wins over a package of the same name in node_modules, as a
+ * builtin does in Node (`require('events')` is the builtin even when the
+ * `events` polyfill is installed). Without this, compartment-mapper follows
+ * the installed package: a service importing `membrane-snapshot` in a project
+ * that depends on it (nested services) would load the whole library from
+ * node_modules instead of the importService the service is given, and a
+ * granted module would be shadowed by its installed copy. Subpaths of such a
+ * package (`events/foo`) still resolve to the package.
+ *
+ * The `{ exit }` descriptor makes the linker fall through to the exit-module
+ * hook. It must not reach the archive: compartment-mapper 2.4 writes every
+ * descriptor marked `retained`, and `parseArchive` then fails on an exit
+ * descriptor ("missing parser"), so this one stays unretained (an exit
+ * module needs no entry in the archive: it is offered again at load time).
+ */
+const exitDescriptor = (name: string): object =>
+  Object.defineProperty({ exit: name }, 'retained', { get: () => false, set: () => {}, enumerable: true });
+
+const preferExitModules = (compartment: MappedCompartment, exits: readonly string[]): void => {
+  const modules = (compartment.modules ??= {});
+  for (const name of exits) {
+    const shadowed = name in modules || (compartment.scopes !== undefined && name in compartment.scopes) || (compartment.patterns ?? []).some(p => p.from === name);
+    if (shadowed) modules[name] = exitDescriptor(name);
   }
 };
 
