@@ -74,3 +74,13 @@ t.test('every file the code and the docs point to is in the package', async t =>
   t.ok(pointers.has('docs/environment.md'), 'the environment document is pointed to');
   t.same([...pointers].filter(p => !fs.existsSync(path.join(installed, p))), [], `${pointers.size} pointers, all shipped`);
 });
+
+t.test('a load failure points at the installed environment document', async t => {
+  fs.writeFileSync(path.join(project, 'services', 'greedy.js'), "import { exec } from 'node:child_process';\nexport const run = () => exec;\n");
+  fs.writeFileSync(path.join(project, 'build-greedy.mjs'), "import { importService } from 'membrane-snapshot';\nawait importService('./services/greedy.js');\n");
+  const run = await projectSnapshot(project, ['build', 'build-greedy.mjs', '--out', 'greedy']);
+  t.equal(run.code, 1);
+  const doc = /listed in (\S+\.md)/.exec(run.stderr)?.[1];
+  t.equal(doc, path.join(fs.realpathSync(installed), 'docs', 'environment.md'), run.stderr);
+  t.ok(doc && fs.existsSync(doc));
+});
