@@ -10,6 +10,7 @@ import '../compartments/lockdown.js';
 
 export { importService } from './import-service.js';
 export type { ImportServiceOptions } from './import-service.js';
+export type { Remote, RemoteFunction, RemoteObject, Returned, UntypedService } from './remote.js';
 export { buildSnapshot } from './build.js';
 export type { BuildOptions, BuildResult } from './build.js';
 export { restoreSnapshot, callService } from './restore.js';
