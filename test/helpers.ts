@@ -131,7 +131,8 @@ export const freshProject = async (prefix: string, tarball: string, files: Recor
   const dir = tempDir(prefix);
   await run('npm', ['init', '-y'], dir);
   await run('npm', ['pkg', 'set', 'type=module'], dir);
-  await run('npm', ['install', '--prefer-offline', tarball], dir);
+  // --engine-strict: npm refuses a package (ours or a dependency) whose "engines" exclude this Node.
+  await run('npm', ['install', '--prefer-offline', '--engine-strict', tarball], dir);
   for (const [file, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     fs.writeFileSync(path.join(dir, file), text);
