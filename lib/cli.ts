@@ -15,18 +15,22 @@ import { restoreSnapshot, callService } from './restore.js';
 import { inspectPath } from './inspect.js';
 import { verifySnapshot } from './verify.js';
 import { libraryVersion } from './version.js';
+import { readManifest } from './manifest.js';
+import { formatBytes, startProgressView } from './progress-view.js';
 
 const help: Record<string, string> = {
   main: `snapshot ${libraryVersion}: record Node services at build time, replay them on another host.
 
 Usage:
-  snapshot build <script> [--out dir] [--timeout ms]
-  snapshot restore <dir> [--service name...] [--call service.method [--args json-array]]
-  snapshot inspect <log-file | snapshot-dir>
-  snapshot verify <dir>
+  snapshot build <script> [--out dir] [--timeout ms] [--json] [--quiet]
+  snapshot restore <dir> [--service name...] [--call service.method [--args json-array]] [--quiet]
+  snapshot inspect <log-file | snapshot-dir> [--json]
+  snapshot verify <dir> [--json] [--quiet]
 
-Run \`snapshot <command> --help\` for the options of each command.`,
-  build: `snapshot build <script> [--out dir] [--timeout ms]
+Progress goes to stderr, one line per service and step (a live status line
+on a terminal); --quiet prints none of it. Run \`snapshot <command> --help\`
+for the options of each command.`,
+  build: `snapshot build <script> [--out dir] [--timeout ms] [--json] [--quiet]
 
 Runs the build script (.js, .mjs, .ts, .mts). Every importService() it makes
 is recorded. When the script has finished and every service is quiescent,
@@ -36,8 +40,14 @@ writes <dir>/manifest.json and, per service, <dir>/<name>/archive.zip and
   --out dir       the snapshot directory (default: snapshot); replaced if it
                   holds an older snapshot, refused if it holds anything else
   --timeout ms    how long to wait for services to finish pending work
-                  after the script ends (default: 30000)`,
-  restore: `snapshot restore <dir> [--service name...] [--call service.method [--args json-array]]
+                  after the script ends (default: 30000)
+  --json          print a summary as one JSON line on stdout (after the
+                  build script's own output)
+  --quiet         no progress and no summary on stderr
+
+Stdout is the build script's own; progress (a line per service as it is
+archived and recorded) and the summary go to stderr.`,
+  restore: `snapshot restore <dir> [--service name...] [--call service.method [--args json-array]] [--quiet]
 
 Rebuilds each service from its archive by replaying its log (no network, no
 sources, no node_modules needed), then lets it go live on this host.
@@ -48,18 +58,28 @@ sources, no node_modules needed), then lets it go live on this host.
   --args json     the arguments of --call, as a JSON array (default: [])
   --replay-only   replay, report, and exit before going live
   --json          with --replay-only: print the report as JSON
+  --quiet         no progress lines (one per service replayed) on stderr
 
 Without --call the services stay up until the process is interrupted; one
 line reports the restore time.`,
-  inspect: `snapshot inspect <log-file | snapshot-dir>
+  inspect: `snapshot inspect <log-file | snapshot-dir> [--json]
 
 For a replay log: a readable timeline, one line per entry with its offset
 and size, and totals by kind. For a snapshot directory: its services, their
-archive and log sizes and hashes.`,
-  verify: `snapshot verify <dir>
+archive and log sizes and hashes.
+
+  --json          one JSON document: for a log its header, entries (index,
+                  offset, size, kind, text) and totals; for a directory its
+                  manifest`,
+  verify: `snapshot verify <dir> [--json] [--quiet]
 
 Replays every service of the snapshot, each in a fresh process, and reports
-ok or the first divergence or damage found. Exits 1 if any service fails.`,
+ok or the first divergence or damage found, one line per service as it is
+verified. Exits 1 if any service fails.
+
+  --json          print { ok, services: [{ service, ok, events, ms, error }] }
+                  as one JSON document instead of the lines
+  --quiet         no live status line`,
 };
 
 const fail = (error: unknown): never => {
@@ -110,6 +130,7 @@ const main = async (argv: string[]): Promise<void> => {
         args: { type: 'string' },
         'replay-only': { type: 'boolean' },
         json: { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
       },
     });
   } catch (error) {
@@ -127,10 +148,38 @@ const main = async (argv: string[]): Promise<void> => {
     case 'build': {
       const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
       if (timeoutMs !== undefined && !(timeoutMs > 0)) usage('--timeout takes a positive number of milliseconds');
-      const result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs });
+      const { currentSession } = await import('./session.js');
+      const view = startProgressView({
+        quiet: values.quiet as boolean | undefined,
+        activity: 'building',
+        sample: () => {
+          const services = [...(currentSession()?.services.values() ?? [])].map(s => s.progress());
+          return { services: services.length, events: services.reduce((n, p) => n + p.events, 0), bytes: services.reduce((n, p) => n + p.bytes, 0) };
+        },
+      });
+      let result: Awaited<ReturnType<typeof buildSnapshot>>;
+      try {
+        result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs });
+      } finally {
+        view.stop();
+      }
       const services = Object.values(result.manifest.services);
-      for (const s of services) process.stdout.write(`  ${s.name}: ${s.events} events, log ${s.logBytes} bytes, archive ${s.archiveBytes} bytes\n`);
-      process.stdout.write(`built ${result.dir} (${services.length} service${services.length === 1 ? '' : 's'}) in ${result.ms.toFixed(0)} ms\n`);
+      const sum = (f: (s: (typeof services)[number]) => number) => services.reduce((n, s) => n + f(s), 0);
+      if (values.json) {
+        const summary = {
+          ok: true,
+          dir: result.dir,
+          ms: Math.round(result.ms),
+          services: services.map(s => ({ name: s.name, events: s.events, logBytes: s.logBytes, archiveBytes: s.archiveBytes, ...(s.parent ? { parent: s.parent } : {}) })),
+        };
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      }
+      if (!values.quiet) {
+        process.stderr.write(
+          `built ${result.dir} (${services.length} service${services.length === 1 ? '' : 's'}, ${sum(s => s.events)} events, ` +
+            `logs ${formatBytes(sum(s => s.logBytes))}, archives ${formatBytes(sum(s => s.archiveBytes))}) in ${result.ms.toFixed(0)} ms\n`,
+        );
+      }
       return;
     }
     case 'restore': {
@@ -143,9 +192,15 @@ const main = async (argv: string[]): Promise<void> => {
         }
         if (!Array.isArray(args)) usage('--args takes a JSON array');
       }
+      const selected = values.service as string[] | undefined;
+      const restoring = () => {
+        const total = selected?.length ?? Object.keys(readManifest(target).services).length;
+        const view = startProgressView({ quiet: values.quiet as boolean | undefined, activity: 'replaying', total });
+        return restoreSnapshot({ dir: target, services: selected }).finally(() => view.stop());
+      };
       if (values['replay-only']) {
         try {
-          const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined });
+          const restored = await restoring();
           const events = [...restored.services.values()].reduce((n, s) => n + s.events, 0);
           if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, events, ms: restored.ms })}\n`);
           else process.stdout.write(`ok: replayed ${events} events in ${restored.ms.toFixed(1)} ms\n`);
@@ -158,7 +213,7 @@ const main = async (argv: string[]): Promise<void> => {
           throw error;
         }
       }
-      const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined });
+      const restored = await restoring();
       if (values.call !== undefined) {
         let result: unknown;
         try {
@@ -183,18 +238,30 @@ const main = async (argv: string[]): Promise<void> => {
       return;
     }
     case 'inspect':
-      process.stdout.write(`${inspectPath(target)}\n`);
+      if (values.json) {
+        const { inspectJson } = await import('./inspect-json.js');
+        process.stdout.write(`${JSON.stringify(inspectJson(target))}\n`);
+      } else process.stdout.write(`${inspectPath(target)}\n`);
       return;
     case 'verify': {
-      const reports = await verifySnapshot(target);
-      let bad = 0;
-      for (const r of reports) {
-        if (r.ok) process.stdout.write(`ok    ${r.service}: ${r.events} events replayed (${r.ms.toFixed(0)} ms, fresh process)\n`);
-        else {
-          bad += 1;
-          process.stdout.write(`FAIL  ${r.service}: ${r.error?.code}: ${r.error?.message}\n`);
-        }
+      const total = Object.keys(readManifest(target).services).length;
+      const view = startProgressView({ quiet: (values.quiet as boolean | undefined) || (values.json as boolean | undefined), activity: 'verifying', total });
+      const { onProgress } = await import('./progress.js');
+      const stopLines = values.json
+        ? () => {}
+        : onProgress(e => {
+            if (e.phase !== 'verified') return;
+            view.line(e.ok ? `ok    ${e.service}: ${e.events} events replayed (${(e.ms ?? 0).toFixed(0)} ms, fresh process)` : `FAIL  ${e.service}: ${e.error?.code}: ${e.error?.message}`);
+          });
+      let reports: Awaited<ReturnType<typeof verifySnapshot>>;
+      try {
+        reports = await verifySnapshot(target);
+      } finally {
+        stopLines();
+        view.stop();
       }
+      const bad = reports.filter(r => !r.ok).length;
+      if (values.json) process.stdout.write(`${JSON.stringify({ ok: bad === 0, services: reports.map(r => ({ ...r, ms: Math.round(r.ms) })) })}\n`);
       if (bad) process.exit(1);
       return;
     }

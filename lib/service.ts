@@ -20,6 +20,7 @@ import {
   type LoadOptions,
 } from '../compartments/index.js';
 import { libraryVersion } from './version.js';
+import { reportProgress } from './progress.js';
 import { readSnapshotFile, readVerified, sha256, verifyHash, type ServiceManifest } from './manifest.js';
 
 export type ServiceExports = Record<string, unknown>;
@@ -111,6 +112,7 @@ export class RecordedService {
     const grants: Record<string, Grant> = {};
     for (const [moduleName, host] of Object.entries(options.granted ?? {})) grants[moduleName] = { ...grantShape(host), host };
     const archive = await archiveService(name, entry, Object.keys(grants));
+    reportProgress({ phase: 'archived', service: name, bytes: archive.byteLength, ms: performance.now() - started });
     const dir = path.join(outDir, name);
     fs.mkdirSync(dir, { recursive: true });
     const archiveFile = path.join(dir, 'archive.zip');
@@ -156,13 +158,20 @@ export class RecordedService {
 
   /** Wait until nothing is queued and no syscall is pending, or fail with NOT_QUIESCENT. */
   async quiesce(timeoutMs: number, reportedTimeoutMs = timeoutMs): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
+    const begun = performance.now();
+    const deadline = begun + timeoutMs;
     const membrane = this.membrane;
+    let announced = false;
     for (;;) {
       if (membrane.failure) throw membrane.failure;
       await membrane.turns.whenIdle();
       if (membrane.failure) throw membrane.failure;
       if (membrane.turns.idle && membrane.pendingSyscalls().length === 0) return;
+      if (!announced && performance.now() - begun > 1000) {
+        // Busy for a second: say on what, once (the build would otherwise look stuck).
+        announced = true;
+        reportProgress({ phase: 'waiting', service: this.name, waitingOn: [...membrane.pendingSyscalls(), ...(membrane.turns.queued ? [`${membrane.turns.queued} deliveries queued`] : [])] });
+      }
       if (performance.now() > deadline) {
         const waiting = [...membrane.pendingSyscalls(), ...(membrane.turns.queued ? [`${membrane.turns.queued} deliveries queued`] : [])];
         throw new SnapshotError(
@@ -181,6 +190,7 @@ export class RecordedService {
     this.#endowments.timers.disarmAll();
     this.membrane.detachHost();
     const sealed = this.#writer.seal();
+    reportProgress({ phase: 'recorded', service: this.name, events: sealed.events, bytes: sealed.bytes, ms: performance.now() - this.#started });
     return {
       manifest: {
         name: this.name,
@@ -279,7 +289,9 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
       exports.catch(() => {}); // a failure surfaces through `live`
       membrane.turns.replay();
       await live;
-      return { name, exports: await exports, membrane, events: reader.trailer?.events ?? 0, restoreMs: performance.now() - started };
+      const restored = { name, exports: await exports, membrane, events: reader.trailer?.events ?? 0, restoreMs: performance.now() - started };
+      reportProgress({ phase: 'replayed', service: name, events: restored.events, ms: restored.restoreMs });
+      return restored;
     },
   };
 };

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readManifest } from './manifest.js';
+import { reportProgress } from './progress.js';
 
 export interface VerifyReport {
   readonly service: string;
@@ -33,7 +34,7 @@ export const verifySnapshot = async (dir: string): Promise<VerifyReport[]> => {
   const reports: VerifyReport[] = [];
   for (const name of Object.keys(manifest.services)) {
     const started = performance.now();
-    const { code, stdout, stderr } = await runChild(['restore', dir, '--service', name, '--replay-only', '--json']);
+    const { code, stdout, stderr } = await runChild(['restore', dir, '--service', name, '--replay-only', '--json', '--quiet']);
     const ms = performance.now() - started;
     let parsed: { ok?: boolean; events?: number; error?: { code: string; message: string } } = {};
     try {
@@ -41,8 +42,12 @@ export const verifySnapshot = async (dir: string): Promise<VerifyReport[]> => {
     } catch {
       parsed = {};
     }
-    if (code === 0 && parsed.ok) reports.push({ service: name, ok: true, ms, events: parsed.events ?? 0 });
-    else reports.push({ service: name, ok: false, ms, events: parsed.events ?? 0, error: parsed.error ?? { code: 'UNKNOWN', message: stderr.trim() || `exit code ${String(code)}` } });
+    const report: VerifyReport =
+      code === 0 && parsed.ok
+        ? { service: name, ok: true, ms, events: parsed.events ?? 0 }
+        : { service: name, ok: false, ms, events: parsed.events ?? 0, error: parsed.error ?? { code: 'UNKNOWN', message: stderr.trim() || `exit code ${String(code)}` } };
+    reports.push(report);
+    reportProgress({ phase: 'verified', service: name, events: report.events, ms, ok: report.ok, ...(report.error ? { error: report.error } : {}) });
   }
   return reports;
 };
