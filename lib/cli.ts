@@ -25,7 +25,7 @@ Usage:
   snapshot build <script> [--out dir] [--timeout ms] [--json] [--quiet]
   snapshot restore <dir> [--service name...] [--call service.method [--args json-array]] [--quiet]
   snapshot inspect <log-file | snapshot-dir> [--json]
-  snapshot verify <dir> [--json] [--quiet]
+  snapshot verify <dir> [--sources dir] [--json] [--quiet]
 
 Progress goes to stderr, one line per service and step (a live status line
 on a terminal); --quiet prints none of it. Run \`snapshot <command> --help\`
@@ -71,12 +71,16 @@ archive and log sizes and hashes.
   --json          one JSON document: for a log its header, entries (index,
                   offset, size, kind, text) and totals; for a directory its
                   manifest`,
-  verify: `snapshot verify <dir> [--json] [--quiet]
+  verify: `snapshot verify <dir> [--sources dir] [--json] [--quiet]
 
 Replays every service of the snapshot, each in a fresh process, and reports
 ok or the first divergence or damage found, one line per service as it is
 verified. Exits 1 if any service fails.
 
+  --sources dir   replay each recorded log through the code as it is now:
+                  rebuild each service's archive from the package in dir
+                  (its entry module at the same path as at build time) and
+                  report compatible (ok) or the first divergence
   --json          print { ok, services: [{ service, ok, events, ms, error }] }
                   as one JSON document instead of the lines
   --quiet         no live status line`,
@@ -131,6 +135,7 @@ const main = async (argv: string[]): Promise<void> => {
         'replay-only': { type: 'boolean' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
+        sources: { type: 'string' },
       },
     });
   } catch (error) {
@@ -251,18 +256,22 @@ const main = async (argv: string[]): Promise<void> => {
         ? () => {}
         : onProgress(e => {
             if (e.phase !== 'verified') return;
-            view.line(e.ok ? `ok    ${e.service}: ${e.events} events replayed (${(e.ms ?? 0).toFixed(0)} ms, fresh process)` : `FAIL  ${e.service}: ${e.error?.code}: ${e.error?.message}`);
+            view.line(e.ok ? `ok    ${e.service}: ${e.events} events replayed (${(e.ms ?? 0).toFixed(0)} ms, ${values.sources === undefined ? "fresh process" : "through the current sources"})` : `FAIL  ${e.service}: ${e.error?.code}: ${e.error?.message}`);
           });
       let reports: Awaited<ReturnType<typeof verifySnapshot>>;
       try {
-        reports = await verifySnapshot(target);
+        if (values.sources !== undefined) {
+          const { verifySources } = await import('./verify-sources.js');
+          reports = await verifySources(target, values.sources as string);
+        } else reports = await verifySnapshot(target);
       } finally {
         stopLines();
         view.stop();
       }
       const bad = reports.filter(r => !r.ok).length;
       if (values.json) process.stdout.write(`${JSON.stringify({ ok: bad === 0, services: reports.map(r => ({ ...r, ms: Math.round(r.ms) })) })}\n`);
-      if (bad) process.exit(1);
+      // With --sources the replayed services went live in this process: stop them.
+      if (bad || values.sources !== undefined) process.exit(bad ? 1 : 0);
       return;
     }
     default:

@@ -228,6 +228,11 @@ export interface RestoreOptions {
   readonly granted?: Readonly<Record<string, Record<string, unknown>>>;
   /** Shared by the services restored in this process. */
   readonly directory?: Directory;
+  /**
+   * Replay against this archive instead of the snapshot's (`verify --sources`:
+   * the service rebuilt from changed code); the log is still checked.
+   */
+  readonly archive?: Uint8Array;
 }
 
 export interface RestoredService {
@@ -256,7 +261,7 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   const started = performance.now();
   const { dir, manifest } = options;
   const name = manifest.name;
-  const archive = readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
+  const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
   const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`);
   const reader = LogReader.open(logBytes, logFile);
   verifyHash(logFile, logBytes, manifest.logSha256, `the replay log of service "${name}"`);
