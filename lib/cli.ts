@@ -24,7 +24,7 @@ const help: Record<string, string> = {
 Usage:
   snapshot build <script> [--out dir] [--timeout ms] [--json] [--quiet]
   snapshot restore <dir> [--service name...] [--call service.method [--args json-array]] [--quiet]
-  snapshot inspect <log-file | snapshot-dir> [--json]
+  snapshot inspect <log-file | snapshot-dir> [--json | --html out.html [--mark event]]
   snapshot verify <dir> [--sources dir] [--json] [--quiet]
 
 Progress goes to stderr, one line per service and step (a live status line
@@ -62,7 +62,7 @@ sources, no node_modules needed), then lets it go live on this host.
 
 Without --call the services stay up until the process is interrupted; one
 line reports the restore time.`,
-  inspect: `snapshot inspect <log-file | snapshot-dir> [--json]
+  inspect: `snapshot inspect <log-file | snapshot-dir> [--json | --html out.html [--mark event]]
 
 For a replay log: a readable timeline, one line per entry with its offset
 and size, and totals by kind. For a snapshot directory: its services, their
@@ -70,7 +70,12 @@ archive and log sizes and hashes.
 
   --json          one JSON document: for a log its header, entries (index,
                   offset, size, kind, text) and totals; for a directory its
-                  manifest`,
+                  manifest
+  --html file     for a log: write a self-contained HTML page with its
+                  timeline (turns, syscalls by kind, sizes, timers, calls to
+                  other services) to file
+  --mark event    with --html: mark this event index in red (the event a
+                  REPLAY_DIVERGED error names)`,
   verify: `snapshot verify <dir> [--sources dir] [--json] [--quiet]
 
 Replays every service of the snapshot, each in a fresh process, and reports
@@ -136,6 +141,8 @@ const main = async (argv: string[]): Promise<void> => {
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         sources: { type: 'string' },
+        html: { type: 'string' },
+        mark: { type: 'string' },
       },
     });
   } catch (error) {
@@ -243,7 +250,15 @@ const main = async (argv: string[]): Promise<void> => {
       return;
     }
     case 'inspect':
-      if (values.json) {
+      if (values.html !== undefined) {
+        const mark = values.mark === undefined ? undefined : Number(values.mark);
+        if (mark !== undefined && !(Number.isInteger(mark) && mark >= 0)) usage('--mark takes an event index (0, 1, ...)');
+        const fs = await import('node:fs');
+        if (!fs.statSync(target).isFile()) usage(`--html draws one replay log: give a log file (<dir>/<service>/replay.log), not ${target}`);
+        const { logToHtml } = await import('./inspect-html.js');
+        fs.writeFileSync(values.html as string, logToHtml(target, { mark }));
+        if (!values.quiet) process.stderr.write(`wrote ${values.html as string}\n`);
+      } else if (values.json) {
         const { inspectJson } = await import('./inspect-json.js');
         process.stdout.write(`${JSON.stringify(inspectJson(target))}\n`);
       } else process.stdout.write(`${inspectPath(target)}\n`);
