@@ -132,7 +132,9 @@ interface MappedCompartment {
  * that depends on it (nested services) would load the whole library from
  * node_modules instead of the importService the service is given, and a
  * granted module would be shadowed by its installed copy. Subpaths of such a
- * package (`events/foo`) still resolve to the package.
+ * package (`events/foo`) still resolve to the package. Builtins services are
+ * not given (`punycode`) become exit modules too, so importing one says so
+ * (MODULE_NOT_GRANTED) instead of loading a package of that name.
  *
  * The `{ exit }` descriptor makes the linker fall through to the exit-module
  * hook. It must not reach the archive: compartment-mapper 2.4 writes every
@@ -145,7 +147,8 @@ const exitDescriptor = (name: string): object =>
 
 const preferExitModules = (compartment: MappedCompartment, exits: readonly string[]): void => {
   const modules = (compartment.modules ??= {});
-  for (const name of exits) {
+  const names = new Set([...exits, ...Object.keys(modules), ...Object.keys(compartment.scopes ?? {})].filter(n => exits.includes(n) || isBuiltin(n)));
+  for (const name of names) {
     const shadowed = name in modules || (compartment.scopes !== undefined && name in compartment.scopes) || (compartment.patterns ?? []).some(p => p.from === name);
     if (shadowed) modules[name] = exitDescriptor(name);
   }
