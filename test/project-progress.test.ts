@@ -118,9 +118,11 @@ t.test('on a terminal, a live status line is drawn and erased around the lines',
   t.equal(verified.code, 0, verified.stdout);
   t.match(verified.stdout, /verifying \[#{24}\] 2\/2 services/);
   t.match(verified.stdout, /verifying \[\.{24}\] 0\/2 services/);
-  const quiet = await onTerminal(['verify', 'snap-tty', '--quiet']);
-  t.notMatch(quiet.stdout, /verifying|\x1b\[/, '--quiet draws nothing');
-  t.match(quiet.stdout, /^ok {4}a: /m);
+  const restored = await onTerminal(['restore', 'snap-tty', '--call', 'a.add', '--args', '[1]']);
+  t.match(restored.stdout, /replaying \[#{24}\] 2\/2 services/);
+  const quiet = await onTerminal(['restore', 'snap-tty', '--call', 'a.add', '--args', '[1]', '--quiet']);
+  t.notMatch(quiet.stdout, /replay|\x1b\[/, '--quiet draws nothing');
+  t.match(quiet.stdout, /^3\r?$/m, 'only the result');
 });
 
 t.test('a build that waits on a busy service says on what', async t => {
