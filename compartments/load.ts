@@ -10,10 +10,12 @@ import fs from 'node:fs';
 import url from 'node:url';
 import crypto from 'node:crypto';
 import path from 'node:path';
+import { isBuiltin } from 'node:module';
 import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
 import { SnapshotError } from '../replay-log/index.js';
 import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
+import { libraryDoc } from './docs.js';
 import { preCjsParser } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
@@ -45,6 +47,7 @@ const stubs = (names: readonly string[]): Record<string, object> => Object.fromE
 
 /** Build the archive of a service entry module (a file URL). */
 export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
+  const syntaxErrors: SnapshotError[] = [];
   try {
     const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms } = await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
@@ -52,7 +55,7 @@ export const archiveService = async (service: string, entry: string, granted: re
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
     const typescript = typescriptOptions();
-    const parserForLanguage = { ...defaultParserForLanguage, ...typescript.parserForLanguage };
+    const parserForLanguage = reportingParsers({ ...defaultParserForLanguage, ...typescript.parserForLanguage }, syntaxErrors);
     const map = await mapNodeModules(readPowers, entry, {
       ...typescript,
       dev: false,
@@ -62,18 +65,107 @@ export const archiveService = async (service: string, entry: string, granted: re
     applyNodeResolution(map as unknown as Parameters<typeof applyNodeResolution>[0]);
     const open = { globals: 'any', packages: 'any', builtins: 'any', noGlobalFreeze: true } as const;
     const resources: Record<string, typeof open> = {};
-    for (const compartment of Object.values(map.compartments) as Array<{ label: string; policy?: unknown }>) {
+    const exits = exitModuleNames(granted);
+    for (const compartment of Object.values(map.compartments) as MappedCompartment[]) {
       compartment.policy = open;
       if (compartment.label !== '$root$') resources[compartment.label] = open;
+      preferExitModules(compartment, exits);
     }
     return await makeArchiveFromMap(readPowers, map, {
-      modules: stubs(exitModuleNames(granted)),
+      modules: stubs(exits),
       parserForLanguage,
       policy: { entry: open, resources },
       moduleTransforms: evasiveTransforms(),
     } as unknown as Parameters<typeof makeArchiveFromMap>[2]);
   } catch (error) {
+    const [syntax] = syntaxErrors;
+    if (syntax && !sesRejection.test(errorMessage(error))) {
+      throw new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}" does not load: ${syntax.message}`, { cause: error, details: { ...syntax.details, service } });
+    }
     throw explainLoadError(service, entry, error);
+  }
+};
+
+type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
+
+/**
+ * The same parsers, each noting a syntax error with the module's file, line
+ * and column in `failures` (compartment-mapper folds the errors of a load
+ * into one message and loses where they happened). Babel's `(line:column)`
+ * has a 0-based column; failures carry 1-based columns.
+ */
+const reportingParsers = <T extends ParserTable>(parsers: T, failures: SnapshotError[]): T => {
+  const note = (error: unknown, location: unknown): void => {
+    if (error instanceof SnapshotError) {
+      failures.push(error);
+      return;
+    }
+    const message = errorMessage(error);
+    const at = /\((\d+):(\d+)\)\s*$/.exec(message);
+    if (!at || sesRejection.test(message)) return;
+    const file = typeof location === 'string' && location.startsWith('file:') ? url.fileURLToPath(location) : String(location);
+    const [line, column] = [Number(at[1]), Number(at[2]) + 1];
+    const reason = message.slice(0, at.index).replace(/^Error transforming source in \S+: /, '').trim();
+    failures.push(new SnapshotError('SERVICE_LOAD_FAILED', `${file}:${line}:${column}: syntax error: ${reason}`, { cause: error, details: { file, line, column } }));
+  };
+  const out: ParserTable = {};
+  for (const [language, parser] of Object.entries(parsers)) {
+    out[language] = {
+      ...parser,
+      parse: (...args: never[]) => {
+        try {
+          const result = parser.parse(...args);
+          if (!(result instanceof Promise)) return result;
+          return result.catch((error: unknown) => {
+            note(error, args[2]);
+            throw error;
+          });
+        } catch (error) {
+          note(error, args[2]);
+          throw error;
+        }
+      },
+    };
+  }
+  return out as T;
+};
+
+/** The parts of a compartment-map entry that `archiveService` adjusts. */
+interface MappedCompartment {
+  label: string;
+  policy?: unknown;
+  modules?: Record<string, unknown>;
+  scopes?: Record<string, unknown>;
+  patterns?: ReadonlyArray<{ from: string }>;
+}
+
+/**
+ * An exit module wins over a package of the same name in node_modules, as a
+ * builtin does in Node (`require('events')` is the builtin even when the
+ * `events` polyfill is installed). Without this, compartment-mapper follows
+ * the installed package: a service importing `membrane-snapshot` in a project
+ * that depends on it (nested services) would load the whole library from
+ * node_modules instead of the importService the service is given, and a
+ * granted module would be shadowed by its installed copy. Subpaths of such a
+ * package (`events/foo`) still resolve to the package. Builtins services are
+ * not given (`punycode`) become exit modules too, so importing one says so
+ * (MODULE_NOT_GRANTED) instead of loading a package of that name.
+ *
+ * The `{ exit }` descriptor makes the linker fall through to the exit-module
+ * hook. It must not reach the archive: compartment-mapper 2.4 writes every
+ * descriptor marked `retained`, and `parseArchive` then fails on an exit
+ * descriptor ("missing parser"), so this one stays unretained (an exit
+ * module needs no entry in the archive: it is offered again at load time).
+ */
+const exitDescriptor = (name: string): object =>
+  Object.defineProperty({ exit: name }, 'retained', { get: () => false, set: () => {}, enumerable: true });
+
+const preferExitModules = (compartment: MappedCompartment, exits: readonly string[]): void => {
+  const modules = (compartment.modules ??= {});
+  const names = new Set([...exits, ...Object.keys(modules), ...Object.keys(compartment.scopes ?? {})].filter(n => exits.includes(n) || isBuiltin(n)));
+  for (const name of names) {
+    const shadowed = name in modules || (compartment.scopes !== undefined && name in compartment.scopes) || (compartment.patterns ?? []).some(p => p.from === name);
+    if (shadowed) modules[name] = exitDescriptor(name);
   }
 };
 
@@ -150,7 +242,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
         const { namespace } = await application.import({ globals, modules, Compartment: ServiceCompartment as typeof Compartment });
         return namespace as object;
       } catch (error) {
-        throw explainLoadError(service, `${service}.zip`, error);
+        throw explainLoadError(service, undefined, error, entryRoot);
       }
     },
   };
@@ -168,21 +260,132 @@ const entryCompartmentOf = (archive: Uint8Array): string | undefined => {
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** Turn compartment-mapper and SES load failures into errors a user can act on. */
-export const explainLoadError = (service: string, entry: string, error: unknown): Error => {
+const sesRejection = /Possible (HTML comment|import expression|direct eval expression) rejected at (\S+?):(\d+)/;
+
+/** `lodash/fp` -> `lodash`, `@scope/pkg/x` -> `@scope/pkg`. */
+const packageNameOf = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+
+/** A directory from a compartment-mapper package location (a file URL) or path. */
+const directoryOf = (location: string): string => (location.startsWith('file:') ? url.fileURLToPath(location) : location);
+
+/** Is `name` installed where Node would look for it from `dir` (any node_modules above it)? Its package.json then. */
+const installedFrom = (dir: string, name: string): string | undefined => {
+  for (let at = dir; ; at = path.dirname(at)) {
+    const candidate = path.join(at, 'node_modules', name, 'package.json');
+    if (fs.existsSync(candidate)) return candidate;
+    if (path.dirname(at) === at) return undefined;
+  }
+};
+
+/**
+ * Globals a package may reach for that services do not get: the browser's,
+ * and Node's that are not deterministic or not offered. Inside a compartment
+ * reading an unknown global gives `undefined`, so the failure is usually a
+ * TypeError on the next property access or call.
+ */
+const absentGlobals = [
+  'window', 'document', 'navigator', 'location', 'self', 'localStorage', 'sessionStorage', 'XMLHttpRequest', 'WebSocket',
+  'requestAnimationFrame', 'cancelAnimationFrame', 'HTMLElement', 'Element', 'Image', 'FileReader', 'indexedDB', 'alert',
+  'setImmediate', 'clearImmediate', 'require', '__dirname', '__filename', 'WebAssembly', 'Worker', 'MessageChannel', 'BroadcastChannel',
+];
+const absentGlobal = new RegExp(`(?<![\\w$.])(${absentGlobals.map(g => g.replace(/\$/g, '\\$')).join('|')})(?![\\w$])`);
+
+/** Where an error thrown while a service's modules evaluated comes from: its first frame in the service's own code. */
+interface GuestFrame {
+  /** The frame as printed, with the module shown as `<package>/<path>` (or a file on this host). */
+  readonly text: string;
+  /** `<package>/<path>` of the module (compartment-mapper names it `.../<package>/<path>`). */
+  readonly module: string;
+  readonly line: number;
+  readonly column: number;
+  /** The module's file on this host, when it is still there (at build time). */
+  readonly file?: string;
+}
+
+const guestFrame = (error: unknown, entryRoot: string | undefined): GuestFrame | undefined => {
+  if (!(error instanceof Error)) return undefined;
+  for (const line of (error.stack ?? '').split('\n')) {
+    const m = /^\s+at (?:(.*?) \()?\.\.\.\/(.+?):(\d+):(\d+)\)?$/.exec(line);
+    if (!m) continue;
+    const [, fn, module, lineNo, column] = m;
+    let file: string | undefined;
+    if (entryRoot) {
+      // The entry package's modules: `<package>/<path>` is `<entryRoot>/<path>` when the package is the entry's.
+      const root = directoryOf(entryRoot);
+      const rest = module.slice(module.indexOf('/') + 1);
+      const candidate = path.join(root, rest);
+      if (module.split('/')[0] === entryPackageBase(root) && fs.existsSync(candidate)) file = candidate;
+    }
+    const where = `${file ?? module}:${lineNo}:${column}`;
+    return { text: fn ? `${fn} (${where})` : where, module, line: Number(lineNo), column: Number(column), file };
+  }
+  return undefined;
+};
+
+/** The last segment of the package name at `root` (what compartment-mapper prints for it). */
+const entryPackageBase = (root: string): string | undefined => {
+  try {
+    const { name } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name?: unknown };
+    return typeof name === 'string' ? name.split('/').pop() : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Turn compartment-mapper and SES load failures into errors a user can act
+ * on. `entry` is the entry module's file URL at build time; `entryRoot` the
+ * entry package's root (file URL), used to name the real file of a frame.
+ * Returns (never throws) a SnapshotError:
+ * - `MODULE_NOT_INSTALLED`: a package is imported but not installed, or
+ *   installed but not in the importing package's dependencies;
+ * - `MODULE_NOT_GRANTED`: a Node builtin services are not given;
+ * - `SERVICE_LOAD_FAILED`: anything else (missing file, SES rejection,
+ *   an error thrown while the modules evaluated, with the module's frame).
+ */
+export const explainLoadError = (service: string, entry: string | undefined, error: unknown, entryRoot?: string): Error => {
+  // Only errors this library raised pass as they are: a service's module that throws a
+  // SnapshotError of its own making is reported as the service's failure.
+  if (error instanceof SnapshotError && isLibraryError(error)) return error;
   const message = errorMessage(error);
-  const missing = /Cannot find external module "([^"]+)"(?: in package (\S+))?/.exec(message);
+  const environmentDoc = libraryDoc('docs/environment.md');
+  const missing = /Cannot find external module "([^"]+)"(?: in package "?([^"\s]+)"?)?/.exec(message);
   if (missing) {
-    const name = missing[1];
+    const [, name, importer] = missing;
+    if (isBuiltin(name) || exitModuleNames().includes(name)) {
+      return new SnapshotError(
+        'MODULE_NOT_GRANTED',
+        `service "${service}" imports "${name}"${importer ? ` (in package ${directoryOf(importer)})` : ''}, a Node builtin services are not given. ` +
+          `Grant it with importService(specifier, { modules: { '${name}': await import('${name}') } }) (its calls are then recorded), or remove the import. ` +
+          `The builtins every service gets are listed in ${environmentDoc}.`,
+        { cause: error, details: { service, module: name } },
+      );
+    }
+    const pkg = packageNameOf(name);
+    const dir = importer ? directoryOf(importer) : undefined;
+    const installed = dir ? installedFrom(dir, pkg) : undefined;
+    const importerText = dir ? `the package in ${dir}` : 'one of its packages';
     return new SnapshotError(
-      'MODULE_NOT_GRANTED',
-      `service "${service}" imports "${name}"${missing[2] ? ` (in package ${missing[2]})` : ''}, which services are not given. ` +
-        `Grant it with importService(specifier, { modules: { '${name}': await import('${name}') } }) (its calls are then recorded), or remove the import. ` +
-        `Builtins every service gets: see docs/environment.md.`,
-      { cause: error, details: { service, module: name } },
+      'MODULE_NOT_INSTALLED',
+      installed
+        ? `service "${service}": ${importerText} imports "${name}", and the package "${pkg}" is installed (${path.dirname(installed)}) but is not in the "dependencies" of ${dir ? path.join(dir, 'package.json') : 'that package'}. Services load only declared dependencies: add it there (npm install ${pkg}) and build again.`
+        : `service "${service}": ${importerText} imports "${name}", but the package "${pkg}" is not installed. Install it${dir ? ` in ${dir}` : ''} (npm install ${pkg}) and build again.`,
+      { cause: error, details: { service, module: name, package: pkg, installed: installed !== undefined } },
     );
   }
-  const rejected = /Possible (HTML comment|import expression|direct eval expression) rejected at (\S+?):(\d+)/.exec(message);
+  const notFound = /Cannot find file for internal module "([^"]+)"(?: \(with candidates ([^)]*)\))? in package (\S+)/.exec(message);
+  if (notFound) {
+    const [, specifier, candidates, pkgLocation] = notFound;
+    const loading = /Failed to load module "([^"]+)"/.exec(message);
+    const dir = directoryOf(pkgLocation);
+    return new SnapshotError(
+      'SERVICE_LOAD_FAILED',
+      `service "${service}" does not load: the module ${specifier} does not exist in ${dir}` +
+        `${loading && loading[1] !== specifier ? ` (needed while loading ${loading[1]})` : ''}${candidates ? `; tried ${candidates.replace(/"/g, '')}` : ''}.`,
+      { cause: error, details: { service, module: specifier, package: dir } },
+    );
+  }
+  const rejected = sesRejection.exec(message);
   if (rejected) {
     const [, rule, file, line] = rejected;
     const where = file === '<unknown>' ? `line ${line} of one of its CommonJS modules` : `${file}:${line}`;
@@ -195,22 +398,31 @@ export const explainLoadError = (service: string, entry: string, error: unknown)
   if (/Cannot find package\.json|package\.json.*(name|must)|"name"/.test(message)) {
     return new SnapshotError(
       'SERVICE_LOAD_FAILED',
-      `service "${service}" failed to load from ${entry}: ${message}. A service lives in a package: put a package.json with a "name" (and "type": "module" for ESM) beside it or above it.`,
+      `service "${service}" failed to load from ${entry ?? 'its archive'}: ${message}. A service lives in a package: put a package.json with a "name" (and "type": "module" for ESM) beside it or above it.`,
       { cause: error, details: { service } },
     );
   }
-  // Only errors this library raised pass as they are: a service's module that throws a
-  // SnapshotError of its own making is reported as the service's failure.
-  if (error instanceof SnapshotError && isLibraryError(error)) return error;
-  // An error thrown while a module evaluated: say where, and what usually causes it.
-  const frame = error instanceof Error ? (error.stack ?? '').split('\n').find(l => /^\s+at /.test(l) && !/node:internal|\/(ses|@endo)\/|\/dist\/(compartments|membrane|lib)\//.test(l)) : undefined;
-  const hint =
-    error instanceof TypeError || error instanceof ReferenceError
-      ? ' A package that reaches for a global services do not get (window, document, XMLHttpRequest, ...) fails like this: docs/environment.md lists what services get; grant a module with importService(spec, { modules }).'
-      : '';
+  // An error thrown while a module evaluated: which module, where, and (only
+  // when the failing line reaches for a global services lack) the usual cause.
+  const frame = guestFrame(error, entryRoot);
+  const thrown = error instanceof Error ? `${error.name}: ${message}` : message;
+  let hint = '';
+  if (error instanceof TypeError || error instanceof ReferenceError) {
+    const named = /^([\w$]+) is not (?:defined|a function|a constructor)/.exec(message)?.[1];
+    let culprit = named && absentGlobals.includes(named) ? named : undefined;
+    if (!culprit && frame?.file) {
+      const sourceLine = fs.readFileSync(frame.file, 'utf8').split('\n')[frame.line - 1] ?? '';
+      culprit = absentGlobal.exec(sourceLine.slice(0, frame.column))?.[1];
+    }
+    if (culprit) {
+      hint = ` "${culprit}" is a global services do not get (${environmentDoc} lists what they get); a package that reaches for it needs another build of the package, or grant what it needs with importService(spec, { modules }).`;
+    }
+  }
   return new SnapshotError(
     'SERVICE_LOAD_FAILED',
-    `service "${service}" failed to load from ${entry}: ${message}${frame ? ` (${frame.trim()})` : ''}.${hint}`,
-    { cause: error, details: { service } },
+    frame
+      ? `service "${service}": ${frame.file ?? frame.module} threw while its modules were evaluated: ${thrown}\n    at ${frame.text}${hint ? `\n${hint.trim()}` : ''}`
+      : `service "${service}" threw while its modules were evaluated: ${thrown}.${hint}`,
+    { cause: error, details: { service, ...(frame ? { module: frame.file ?? frame.module, line: frame.line, column: frame.column } : {}) } },
   );
 };

@@ -138,11 +138,8 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
   }
   for (const compartment of compartments) {
     if (compartment.patterns) compartment.patterns = compartment.patterns.filter(p => !(p.compartment === undefined && p.from.startsWith('./')));
-    // A package named like a builtin is still reachable as `name/...`, not as `name`.
-    for (const name of Object.keys(compartment.scopes ?? {})) {
-      const scopes = compartment.scopes as Record<string, ModuleDescriptor>;
-      if (isBuiltin(name) && scopes[name]?.compartment !== compartment.location) delete scopes[name];
-    }
+    // A package named like a builtin stays reachable as `name/...` (its scope is
+    // kept); `name` alone is made the builtin by archiveService (preferExitModules).
     const modules = compartment.modules;
     if (!modules) continue;
     for (const [specifier, descriptor] of Object.entries(modules)) {

@@ -15,6 +15,8 @@ import path from 'node:path';
 import { localeIsFixed } from '../compartments/locale.js';
 import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { libraryVersion } from './version.js';
+import { readManifest } from './manifest.js';
+import { formatBytes, startProgressView } from './progress-view.js';
 
 /**
  * Lock the realm down, then load the library. `lockdown()` must run before
@@ -30,15 +32,17 @@ const help: Record<string, string> = {
   main: `snapshot ${libraryVersion}: record Node services at build time, replay them on another host.
 
 Usage:
-  snapshot build <script> [--out dir] [--timeout ms] [--sign key.pem] [--seal-key file]
-  snapshot restore <dir> [--service name...] [--call service.method [--args json-array]] [--trust pub.pem] [--seal-key file]
-  snapshot inspect <log-file | snapshot-dir>
-  snapshot verify <dir> [--trust pub.pem] [--seal-key file]
+  snapshot build <script> [--out dir] [--timeout ms] [--sign key.pem] [--seal-key file] [--json] [--quiet]
+  snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]] [--trust pub.pem] [--seal-key file] [--quiet]
+  snapshot inspect <log-file | snapshot-dir> [--json | --html out.html [--mark event]]
+  snapshot verify <dir> [--sources dir] [--trust pub.pem] [--seal-key file] [--json] [--quiet]
   snapshot plan <dir> [--out dir] [--app name]
   snapshot push <dir> --nats url [--app name]
 
-Run \`snapshot <command> --help\` for the options of each command.`,
-  build: `snapshot build <script> [--out dir] [--timeout ms] [--sign key.pem] [--seal-key file]
+Progress goes to stderr, one line per service and step (a live status line
+on a terminal); --quiet prints none of it. Run \`snapshot <command> --help\`
+for the options of each command.`,
+  build: `snapshot build <script> [--out dir] [--timeout ms] [--sign key.pem] [--seal-key file] [--json] [--quiet]
 
 Runs the build script (.js, .mjs, .ts, .mts). Every importService() it makes
 is recorded. When the script has finished and every service is quiescent,
@@ -56,8 +60,14 @@ writes <dir>/manifest.json and, per service, <dir>/<name>/archive.zip and
                   \`openssl rand -base64 32\` prints): secrets the services
                   read are sealed in the logs with it (AES-256-GCM). Default:
                   the SNAPSHOT_SEAL_KEY environment variable. A build that
-                  meets a secret without a key fails (SEAL_KEY_MISSING).`,
-  restore: `snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]] [--trust pub.pem] [--seal-key file]
+                  meets a secret without a key fails (SEAL_KEY_MISSING).
+  --json          print a summary as one JSON line on stdout (after the
+                  build script's own output)
+  --quiet         no progress and no summary on stderr
+
+Stdout is the build script's own; progress (a line per service as it is
+archived and recorded) and the summary go to stderr.`,
+  restore: `snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]] [--trust pub.pem] [--seal-key file] [--quiet]
 
 Rebuilds each service from its archive by replaying its log (no network, no
 sources, no node_modules needed), then lets it go live on this host.
@@ -85,6 +95,7 @@ sources, no node_modules needed), then lets it go live on this host.
   --port s=port   serve service s's HTTP handler on this port instead of the
                   declared one (0: a free port); repeatable
   --http-host h   address HTTP services bind (default: 127.0.0.1)
+  --quiet         no progress lines (one per service replayed) on stderr
 
 A nats://host:port/app source fetches the snapshot pushed by \`snapshot push\`
 (only the files of the services asked for) and implies --nats.
@@ -107,16 +118,33 @@ Stores the snapshot's manifest, archives and logs in the JetStream object
 store msnap-<app> on the server (content-addressed: files already there are
 not sent again; hashes are checked first). Target hosts then restore with
 \`snapshot restore nats://host:port/<app> --service name\`.`,
-  inspect: `snapshot inspect <log-file | snapshot-dir>
+  inspect: `snapshot inspect <log-file | snapshot-dir> [--json | --html out.html [--mark event]]
 
 For a replay log: a readable timeline, one line per entry with its offset
 and size, and totals by kind. For a snapshot directory: its services, their
-archive and log sizes and hashes.`,
-  verify: `snapshot verify <dir> [--trust pub.pem] [--seal-key file]
+archive and log sizes and hashes.
+
+  --json          one JSON document: for a log its header, entries (index,
+                  offset, size, kind, text) and totals; for a directory its
+                  manifest
+  --html file     for a log: write a self-contained HTML page with its
+                  timeline (turns, syscalls by kind, sizes, timers, calls to
+                  other services) to file
+  --mark event    with --html: mark this event index in red (the event a
+                  REPLAY_DIVERGED error names)`,
+  verify: `snapshot verify <dir> [--sources dir] [--trust pub.pem] [--seal-key file] [--json] [--quiet]
 
 Replays every service of the snapshot, each in a fresh process, and reports
-ok or the first divergence or damage found. Exits 1 if any service fails.
+ok or the first divergence or damage found, one line per service as it is
+verified. Exits 1 if any service fails.
 
+  --sources dir   replay each recorded log through the code as it is now:
+                  rebuild each service's archive from the package in dir
+                  (its entry module at the same path as at build time) and
+                  report compatible (ok) or the first divergence
+  --json          print { ok, services: [{ service, ok, events, ms, error }] }
+                  as one JSON document instead of the lines
+  --quiet         no live status line
   --trust file    check the signature first, as restore --trust does
   --seal-key file the seal key, as for restore`,
 };
@@ -177,6 +205,10 @@ const main = async (argv: string[]): Promise<void> => {
         sign: { type: 'string' },
         trust: { type: 'string', multiple: true },
         'seal-key': { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
+        sources: { type: 'string' },
+        html: { type: 'string' },
+        mark: { type: 'string' },
       },
     });
   } catch (error) {
@@ -197,10 +229,38 @@ const main = async (argv: string[]): Promise<void> => {
       const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
       if (timeoutMs !== undefined && !(timeoutMs > 0)) usage('--timeout takes a positive number of milliseconds');
       const { buildSnapshot } = await library();
-      const result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs, sign: values.sign as string | undefined, sealKeyFile: values['seal-key'] as string | undefined });
+      const { currentSession } = await import('./session.js');
+      const view = startProgressView({
+        quiet: values.quiet as boolean | undefined,
+        activity: 'building',
+        sample: () => {
+          const services = [...(currentSession()?.services.values() ?? [])].map(s => s.progress());
+          return { services: services.length, events: services.reduce((n, p) => n + p.events, 0), bytes: services.reduce((n, p) => n + p.bytes, 0) };
+        },
+      });
+      let result: Awaited<ReturnType<typeof buildSnapshot>>;
+      try {
+        result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs, sign: values.sign as string | undefined, sealKeyFile: values['seal-key'] as string | undefined });
+      } finally {
+        view.stop();
+      }
       const services = Object.values(result.manifest.services);
-      for (const s of services) process.stdout.write(`  ${s.name}: ${s.events} events, log ${s.logBytes} bytes, archive ${s.archiveBytes} bytes\n`);
-      process.stdout.write(`built ${result.dir} (${services.length} service${services.length === 1 ? '' : 's'}) in ${result.ms.toFixed(0)} ms\n`);
+      const sum = (f: (s: (typeof services)[number]) => number) => services.reduce((n, s) => n + f(s), 0);
+      if (values.json) {
+        const summary = {
+          ok: true,
+          dir: result.dir,
+          ms: Math.round(result.ms),
+          services: services.map(s => ({ name: s.name, events: s.events, logBytes: s.logBytes, archiveBytes: s.archiveBytes, ...(s.parent ? { parent: s.parent } : {}) })),
+        };
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      }
+      if (!values.quiet) {
+        process.stderr.write(
+          `built ${result.dir} (${services.length} service${services.length === 1 ? '' : 's'}, ${sum(s => s.events)} events, ` +
+            `logs ${formatBytes(sum(s => s.logBytes))}, archives ${formatBytes(sum(s => s.archiveBytes))}) in ${result.ms.toFixed(0)} ms\n`,
+        );
+      }
       return;
     }
     case 'restore': {
@@ -214,9 +274,15 @@ const main = async (argv: string[]): Promise<void> => {
         if (!Array.isArray(args)) usage('--args takes a JSON array');
       }
       const { restoreSnapshot, callService } = await library();
+      const selected = values.service as string[] | undefined;
+      const restoring = () => {
+        const total = selected?.length ?? Object.keys(readManifest(target).services).length;
+        const view = startProgressView({ quiet: values.quiet as boolean | undefined, activity: 'replaying', total });
+        return restoreSnapshot({ dir: target, services: selected, trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined }).finally(() => view.stop());
+      };
       if (values['replay-only']) {
         try {
-          const restored = await restoreSnapshot({ dir: target, services: values.service as string[] | undefined, trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined });
+          const restored = await restoring();
           const events = [...restored.services.values()].reduce((n, s) => n + s.events, 0);
           if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, events, ms: restored.ms })}\n`);
           else process.stdout.write(`ok: replayed ${events} events in ${restored.ms.toFixed(1)} ms\n`);
@@ -284,7 +350,18 @@ const main = async (argv: string[]): Promise<void> => {
     }
     case 'inspect': {
       const { inspectPath } = await library();
-      process.stdout.write(`${inspectPath(target)}\n`);
+      if (values.html !== undefined) {
+        const mark = values.mark === undefined ? undefined : Number(values.mark);
+        if (mark !== undefined && !(Number.isInteger(mark) && mark >= 0)) usage('--mark takes an event index (0, 1, ...)');
+        const fs = await import('node:fs');
+        if (!fs.statSync(target).isFile()) usage(`--html draws one replay log: give a log file (<dir>/<service>/replay.log), not ${target}`);
+        const { logToHtml } = await import('./inspect-html.js');
+        fs.writeFileSync(values.html as string, logToHtml(target, { mark }));
+        if (!values.quiet) process.stderr.write(`wrote ${values.html as string}\n`);
+      } else if (values.json) {
+        const { inspectJson } = await import('./inspect-json.js');
+        process.stdout.write(`${JSON.stringify(inspectJson(target))}\n`);
+      } else process.stdout.write(`${inspectPath(target)}\n`);
       return;
     }
     case 'plan': {
@@ -319,16 +396,29 @@ const main = async (argv: string[]): Promise<void> => {
     }
     case 'verify': {
       const { verifySnapshot } = await library();
-      const reports = await verifySnapshot(target, { trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined });
-      let bad = 0;
-      for (const r of reports) {
-        if (r.ok) process.stdout.write(`ok    ${r.service}: ${r.events} events replayed (${r.ms.toFixed(0)} ms, fresh process)\n`);
-        else {
-          bad += 1;
-          process.stdout.write(`FAIL  ${r.service}: ${r.error?.code}: ${r.error?.message}\n`);
-        }
+      const total = Object.keys(readManifest(target).services).length;
+      const view = startProgressView({ quiet: (values.quiet as boolean | undefined) || (values.json as boolean | undefined), activity: 'verifying', total });
+      const { onProgress } = await import('./progress.js');
+      const stopLines = values.json
+        ? () => {}
+        : onProgress(e => {
+            if (e.phase !== 'verified') return;
+            view.line(e.ok ? `ok    ${e.service}: ${e.events} events replayed (${(e.ms ?? 0).toFixed(0)} ms, ${values.sources === undefined ? "fresh process" : "through the current sources"})` : `FAIL  ${e.service}: ${e.error?.code}: ${e.error?.message}`);
+          });
+      let reports: Awaited<ReturnType<typeof verifySnapshot>>;
+      try {
+        if (values.sources !== undefined) {
+          const { verifySources } = await import('./verify-sources.js');
+          reports = await verifySources(target, values.sources as string);
+        } else reports = await verifySnapshot(target, { trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined });
+      } finally {
+        stopLines();
+        view.stop();
       }
-      if (bad) process.exit(1);
+      const bad = reports.filter(r => !r.ok).length;
+      if (values.json) process.stdout.write(`${JSON.stringify({ ok: bad === 0, services: reports.map(r => ({ ...r, ms: Math.round(r.ms) })) })}\n`);
+      // With --sources the replayed services went live in this process: stop them.
+      if (bad || values.sources !== undefined) process.exit(bad ? 1 : 0);
       return;
     }
     default:

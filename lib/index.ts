@@ -10,12 +10,16 @@ import '../compartments/lockdown.js';
 
 export { importService } from './import-service.js';
 export type { ImportServiceOptions } from './import-service.js';
+export type { Remote, RemoteFunction, RemoteObject, Returned, UntypedService } from './remote.js';
 export { buildSnapshot } from './build.js';
 export type { BuildOptions, BuildResult } from './build.js';
 export { restoreSnapshot, callService } from './restore.js';
 export type { RestoreSnapshotOptions, RestoredSnapshot } from './restore.js';
 export { verifySnapshot } from './verify.js';
 export type { VerifyReport, VerifyOptions } from './verify.js';
+export { verifySources } from './verify-sources.js';
+export { onProgress, PROGRESS_CHANNEL } from './progress.js';
+export type { ProgressEvent, ProgressPhase } from './progress.js';
 export { inspectPath } from './inspect.js';
 export { readManifest } from './manifest.js';
 export type { Manifest, ServiceManifest } from './manifest.js';

@@ -23,6 +23,7 @@ import {
   type SecretsPolicy,
 } from '../compartments/index.js';
 import { libraryVersion } from './version.js';
+import { reportProgress } from './progress.js';
 import { readSnapshotFile, readVerified, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
 
 /** A sealer that counts what it seals (the manifest says whether restore needs the key). */
@@ -144,6 +145,7 @@ export class RecordedService {
     const grants: Record<string, Grant> = {};
     for (const [moduleName, host] of Object.entries(options.granted ?? {})) grants[moduleName] = { ...grantShape(host), host };
     const archive = await archiveService(name, entry, Object.keys(grants));
+    reportProgress({ phase: 'archived', service: name, bytes: archive.byteLength, ms: performance.now() - started });
     const dir = path.join(outDir, name);
     fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
     const archiveFile = path.join(dir, 'archive.zip');
@@ -201,13 +203,20 @@ export class RecordedService {
 
   /** Wait until nothing is queued and no syscall is pending, or fail with NOT_QUIESCENT. */
   async quiesce(timeoutMs: number, reportedTimeoutMs = timeoutMs): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
+    const begun = performance.now();
+    const deadline = begun + timeoutMs;
     const membrane = this.membrane;
+    let announced = false;
     for (;;) {
       if (membrane.failure) throw membrane.failure;
       await membrane.turns.whenIdle();
       if (membrane.failure) throw membrane.failure;
       if (membrane.turns.idle && membrane.pendingSyscalls().length === 0) return;
+      if (!announced && performance.now() - begun > 1000) {
+        // Busy for a second: say on what, once (the build would otherwise look stuck).
+        announced = true;
+        reportProgress({ phase: 'waiting', service: this.name, waitingOn: [...membrane.pendingSyscalls(), ...(membrane.turns.queued ? [`${membrane.turns.queued} deliveries queued`] : [])] });
+      }
       if (performance.now() > deadline) {
         const waiting = [...membrane.pendingSyscalls(), ...(membrane.turns.queued ? [`${membrane.turns.queued} deliveries queued`] : [])];
         throw new SnapshotError(
@@ -226,6 +235,7 @@ export class RecordedService {
     this.#endowments.timers.disarmAll();
     this.membrane.detachHost();
     const sealed = this.#writer.seal();
+    reportProgress({ phase: 'recorded', service: this.name, events: sealed.events, bytes: sealed.bytes, ms: performance.now() - this.#started });
     return {
       manifest: {
         name: this.name,
@@ -269,6 +279,11 @@ export interface RestoreOptions {
   readonly directory?: Directory;
   /** Opens the log's sealed values (and seals secrets the replay checks). */
   readonly sealer?: Sealer;
+  /**
+   * Replay against this archive instead of the snapshot's (`verify --sources`:
+   * the service rebuilt from changed code); the log is still checked.
+   */
+  readonly archive?: Uint8Array;
 }
 
 export interface RestoredService {
@@ -297,7 +312,7 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   const started = performance.now();
   const { dir, manifest } = options;
   const name = manifest.name;
-  const archive = readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
+  const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
   const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`);
   // The file's bytes become the log's body when the cursor is made, after the hash check (no second copy of a large payload).
   const reader = LogReader.open(logBytes, logFile, { reuseBuffer: true });
@@ -336,7 +351,9 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
       membrane.turns.replay();
       await live;
       // `events`, not `reader`: the closure must not keep the log's body alive once live.
-      return { name, exports: await exports, membrane, events, restoreMs: performance.now() - started };
+      const restored = { name, exports: await exports, membrane, events, restoreMs: performance.now() - started };
+      reportProgress({ phase: 'replayed', service: name, events: restored.events, ms: restored.restoreMs });
+      return restored;
     },
   };
 };

@@ -13,6 +13,7 @@ export interface VerifyOptions {
   /** A file holding the seal key, passed on to each replay (default: SNAPSHOT_SEAL_KEY, inherited). */
   readonly sealKeyFile?: string;
 }
+import { reportProgress } from './progress.js';
 
 export interface VerifyReport {
   readonly service: string;
@@ -47,7 +48,7 @@ export const verifySnapshot = async (dir: string, options: VerifyOptions = {}): 
   const reports: VerifyReport[] = [];
   for (const name of Object.keys(manifest.services)) {
     const started = performance.now();
-    const { code, stdout, stderr } = await runChild(['restore', dir, '--service', name, '--replay-only', '--json', ...extra]);
+    const { code, stdout, stderr } = await runChild(['restore', dir, '--service', name, '--replay-only', '--json', '--quiet', ...extra]);
     const ms = performance.now() - started;
     let parsed: { ok?: boolean; events?: number; error?: { code: string; message: string } } = {};
     try {
@@ -55,8 +56,12 @@ export const verifySnapshot = async (dir: string, options: VerifyOptions = {}): 
     } catch {
       parsed = {};
     }
-    if (code === 0 && parsed.ok) reports.push({ service: name, ok: true, ms, events: parsed.events ?? 0 });
-    else reports.push({ service: name, ok: false, ms, events: parsed.events ?? 0, error: parsed.error ?? { code: 'UNKNOWN', message: stderr.trim() || `exit code ${String(code)}` } });
+    const report: VerifyReport =
+      code === 0 && parsed.ok
+        ? { service: name, ok: true, ms, events: parsed.events ?? 0 }
+        : { service: name, ok: false, ms, events: parsed.events ?? 0, error: parsed.error ?? { code: 'UNKNOWN', message: stderr.trim() || `exit code ${String(code)}` } };
+    reports.push(report);
+    reportProgress({ phase: 'verified', service: name, events: report.events, ms, ok: report.ok, ...(report.error ? { error: report.error } : {}) });
   }
   return reports;
 };

@@ -114,3 +114,43 @@ export const repairLogFrames = (log: Uint8Array): Buffer => {
   }
   return out;
 };
+const run = (command: string, args: string[], cwd: string): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, NODE_OPTIONS: '', npm_config_audit: 'false', npm_config_fund: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', d => (stdout += d));
+    child.stderr.on('data', d => (stderr += d));
+    child.on('error', reject);
+    child.on('close', code => (code === 0 ? resolve({ code, stdout, stderr }) : reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr}`))));
+  });
+
+/** Pack this repository as npm would publish it (dist/ must be built); the tarball's path. */
+export const packTarball = async (): Promise<string> => {
+  const dir = tempDir('pack');
+  await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], repo);
+  const [file] = fs.readdirSync(dir).filter(f => f.endsWith('.tgz'));
+  return path.join(dir, file);
+};
+
+/**
+ * A fresh ESM project with the packed library installed as a dependency,
+ * as a user gets it from `npm i membrane-snapshot`; `files` are written
+ * into it (relative paths). Returns the project directory.
+ */
+export const freshProject = async (prefix: string, tarball: string, files: Record<string, string> = {}): Promise<string> => {
+  const dir = tempDir(prefix);
+  await run('npm', ['init', '-y'], dir);
+  await run('npm', ['pkg', 'set', 'type=module'], dir);
+  // --engine-strict: npm refuses a package (ours or a dependency) whose "engines" exclude this Node.
+  await run('npm', ['install', '--prefer-offline', '--engine-strict', tarball], dir);
+  for (const [file, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    fs.writeFileSync(path.join(dir, file), text);
+  }
+  return dir;
+};
+
+/** Run the installed `snapshot` CLI of a project made by freshProject. */
+export const projectSnapshot = (project: string, args: string[], options: Parameters<typeof node>[1] = {}): Promise<Run> =>
+  node([path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.js'), ...args], { cwd: project, ...options });

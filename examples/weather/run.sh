@@ -22,7 +22,7 @@ heading() {
 }
 
 if [[ ! -f "$cli" ]]; then
-  echo "run.sh: $cli is missing: run \`npm install\` (or \`npm run build\`) in $repo first." >&2
+  echo "run.sh: $cli is missing: run \`npm run build\` in $repo first." >&2
   exit 1
 fi
 

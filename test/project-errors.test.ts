@@ -1,0 +1,98 @@
+// Load failures in a user's project (the packed library installed as a
+// dependency): each says what happened, in which file, and what to do.
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freshProject, node, packTarball, projectSnapshot } from './helpers.js';
+
+const services: Record<string, string> = {
+  'uninstalled.js': "import pad from 'left-pad';\nexport const f = () => pad('a', 3);\n",
+  'undeclared.js': "import { greet } from 'greet';\nexport const f = () => greet('x');\n",
+  'deep.js': "import { g } from 'uses-missing';\nexport const f = () => g;\n",
+  'broken.ts': 'export const ok = 1;\nexport const f = (x: number): = x + 1;\n',
+  'broken.js': 'export const ok = 1;\nconst x = ;\n',
+  'missing-file.js': "import './nope.js';\nexport const f = () => 1;\n",
+  'bug.js': 'export const f = () => 1;\nconst settings = undefined;\nconst port = settings.port;\n',
+  'browser.js': "export const f = () => 1;\nconst el = document.createElement('div');\n",
+  'throws.js': "export const f = () => 1;\nfunction check(config) {\n  if (!config.ok) throw new Error('bad config');\n}\n  check({ ok: false });\n",
+  'throws.ts': "type Config = { ok: boolean };\nexport const f = (): number => 1;\nfunction check(config: Config): void {\n  if (!config.ok)   throw new Error('bad ts config');\n}\ncheck({ ok: false } as Config);\n",
+};
+
+const files: Record<string, string> = {
+  'build.mjs': "import { importService } from 'membrane-snapshot';\nawait importService(`./services/${process.env.SERVICE}`);\n",
+  // Installed but not in package.json's dependencies: Node would find it, compartment-mapper does not.
+  'node_modules/greet/package.json': JSON.stringify({ name: 'greet', version: '1.0.0', type: 'module', exports: './index.js' }),
+  'node_modules/greet/index.js': "export const greet = n => 'hi ' + n;\n",
+  // A declared dependency that itself imports a package nobody installed.
+  'node_modules/uses-missing/package.json': JSON.stringify({ name: 'uses-missing', version: '1.0.0', type: 'module', exports: './index.js', dependencies: { 'not-here': '1' } }),
+  'node_modules/uses-missing/index.js': "import x from 'not-here';\nexport const g = x;\n",
+};
+for (const [name, text] of Object.entries(services)) files[`services/${name}`] = text;
+
+let project: string;
+t.before(async () => {
+  project = await freshProject('errors', await packTarball(), files);
+  const pkgFile = path.join(project, 'package.json');
+  const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
+  pkg.dependencies = { ...pkg.dependencies, 'uses-missing': '1.0.0' };
+  fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2));
+});
+
+const build = async (service: string) => {
+  const run = await projectSnapshot(project, ['build', 'build.mjs', '--out', 'snap'], { env: { SERVICE: service } });
+  return { code: run.code, stderr: run.stderr };
+};
+const file = (name: string) => path.join(project, 'services', name);
+const q = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+t.test('a package that is not installed is reported as not installed, wherever it is imported', async t => {
+  const own = await build('uninstalled.js');
+  t.equal(own.code, 1);
+  t.match(own.stderr, new RegExp(`MODULE_NOT_INSTALLED: service "uninstalled": the package in ${q(project)}/? imports "left-pad", but the package "left-pad" is not installed\\. Install it in ${q(project)}/? \\(npm install left-pad\\)`));
+  t.notMatch(own.stderr, /grant|not given/i);
+  const deep = await build('deep.js');
+  t.match(deep.stderr, /MODULE_NOT_INSTALLED: service "deep": the package in \S*node_modules\/uses-missing\/? imports "not-here", but the package "not-here" is not installed/);
+  const undeclared = await build('undeclared.js');
+  t.match(undeclared.stderr, new RegExp(`MODULE_NOT_INSTALLED: service "undeclared": .* imports "greet", and the package "greet" is installed \\(${q(path.join(project, 'node_modules', 'greet'))}\\) but is not in the "dependencies" of ${q(path.join(project, 'package.json'))}`));
+});
+
+t.test('syntax errors name the file, line and column', async t => {
+  const ts = await build('broken.ts');
+  t.equal(ts.code, 1);
+  t.match(ts.stderr, new RegExp(`SERVICE_LOAD_FAILED: service "broken" does not load: ${q(file('broken.ts'))}:2:29: TypeScript syntax error: Expected '=>', got ':'`));
+  t.notMatch(ts.stderr, /\[object Object\]/);
+  const js = await build('broken.js');
+  t.match(js.stderr, new RegExp(`SERVICE_LOAD_FAILED: service "broken" does not load: ${q(file('broken.js'))}:2:11: syntax error: Unexpected token`));
+  for (const run of [ts, js]) t.notMatch(run.stderr, /reaches for a global|is a global services do not get/);
+});
+
+t.test('a missing module file says which, and nothing about globals', async t => {
+  const run = await build('missing-file.js');
+  t.match(run.stderr, /SERVICE_LOAD_FAILED: service "missing-file" does not load: the module \.\/services\/nope\.js does not exist in /);
+  t.notMatch(run.stderr, /global/);
+});
+
+t.test('an error thrown while evaluating names the module file and the frame, as plain Node does', async t => {
+  for (const name of ['throws.js', 'throws.ts']) {
+    const run = await build(name);
+    t.equal(run.code, 1);
+    t.notMatch(run.stderr, /\.zip/, 'no internal archive name');
+    // The same module in plain Node (type stripping for .ts is what Node 22 does; here the
+    // .ts frame is compared with the .js one, whose text has the same positions).
+    const plain = await node(['--input-type=module', '-e', `await import(${JSON.stringify(file('throws.js'))})`], { cwd: project });
+    const nodeFrame = /at check \((?:file:\/\/)?(.*):(\d+):(\d+)\)/.exec(plain.stderr);
+    t.ok(nodeFrame, 'plain Node names the frame');
+    const line = name === 'throws.js' ? nodeFrame?.[2] : '4';
+    const column = name === 'throws.js' ? nodeFrame?.[3] : String(Number(nodeFrame?.[3]) + 2);
+    t.match(run.stderr, new RegExp(`service "throws": ${q(file(name))} threw while its modules were evaluated: Error: bad (ts )?config\\n\\s+at check \\(${q(file(name))}:${line}:${column}\\)`));
+    t.notMatch(run.stderr, /global/);
+  }
+});
+
+t.test('the hint about globals appears only when the failing line reaches for one', async t => {
+  const bug = await build('bug.js');
+  t.match(bug.stderr, new RegExp(`${q(file('bug.js'))} threw while its modules were evaluated: TypeError: Cannot read properties of undefined \\(reading 'port'\\)\\n\\s+at .*bug\\.js:3:\\d+`));
+  t.notMatch(bug.stderr, /global/);
+  const browser = await build('browser.js');
+  t.match(browser.stderr, /TypeError: Cannot read properties of undefined \(reading 'createElement'\)\n\s+at .*browser\.js:2:\d+\)?\n"document" is a global services do not get \(\S+docs\/environment\.md lists what they get\)/);
+});
