@@ -8,10 +8,17 @@ import type { Membrane } from '../membrane/index.js';
 
 type Printer = (text: string) => void;
 
+/**
+ * Print a service's line on stderr: every line of it prefixed with the
+ * service's name, carriage returns and escape sequences made visible (a
+ * service must not be able to print a line that looks like the library's,
+ * nor rewrite the terminal).
+ */
 export const defaultPrinter =
   (service: string): Printer =>
   (text: string) => {
-    process.stderr.write(`[${service}] ${text}\n`);
+    const safe = text.replace(/\r/g, '\\r').replace(/\x1b/g, '\\x1b');
+    process.stderr.write(`${safe.split('\n').map(line => `[${service}] ${line}`).join('\n')}\n`);
   };
 
 /** `format` is the service's own util.format (its own inspect options). */

@@ -75,6 +75,10 @@ const hardenHostModules = (): void => {
   if (hardenedHostModules) return;
   hardenedHostModules = true;
   const moduleObjects = new Set<unknown>([path, path.posix, path.win32, url, util, buffer, querystring]);
+  // Node hands its own inspect to custom inspectors ([util.inspect.custom](depth, options, inspect)), and
+  // its defaultOptions getter returns Node's own options object: frozen, so that no service can change
+  // how the host prints through it. (The host cannot change its inspect defaults after this either.)
+  Object.freeze(util.inspect.defaultOptions);
   const values = (mod: object) => Object.values(mod).filter(v => (typeof v === 'function' || (typeof v === 'object' && v !== null)) && !moduleObjects.has(v));
   for (const mod of [path.posix, path.win32, url, util, buffer, querystring]) for (const v of values(mod)) hardenHostValue(v);
   hardenHostValue(assert);
@@ -210,7 +214,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   }
 
   hardenHostModules();
-  const guestUtil = makeGuestUtil(guestProcess, guestConsoleError);
+  const guestUtil = makeGuestUtil(guestProcess, guestConsoleError, (...args) => (guestConsole.log as (...a: unknown[]) => void)(...args), () => clock.Date.now());
   const globals: Record<string, unknown> = {
     ...pureGlobals(),
     ...makeGuestErrors(),

@@ -34,7 +34,7 @@
  * host's limit (10) and Node's formatting, not the service's own statics.
  */
 
-import { markServiceStack } from '../membrane/marks.js';
+import { hasServiceStack, markServiceStack } from '../membrane/marks.js';
 
 const { apply, construct, defineProperty, getOwnPropertyDescriptor } = Reflect;
 const { freeze } = Object;
@@ -152,6 +152,24 @@ export const installStackFormatter = (): void => {
     for (const site of sites) if (keepHostFrames || !isHostSite(site)) text += `\n    at ${isHostSite(site) ? String(site) : renderSite(site)}`;
     return text;
   };
+};
+
+/**
+ * The process's uncaught-exception handler (lockdown uses errorTrapping
+ * 'none'): an error thrown by service code is reported on stderr and the
+ * process goes on; anything else is printed and ends the process with code
+ * 1, as Node does.
+ */
+export const installUncaughtHandler = (): void => {
+  process.on('uncaughtException', error => {
+    const stack = typeof error === 'object' && error !== null ? (error as { stack?: unknown }).stack : undefined;
+    if (typeof error === 'object' && error !== null && hasServiceStack(error)) {
+      process.stderr.write(`uncaught exception in service code (reported; the process goes on): ${String(stack).replace(/\r|\x1b/g, '?')}\n`);
+      return;
+    }
+    process.stderr.write(`${typeof stack === 'string' ? stack : String(error)}\n`);
+    process.exit(1);
+  });
 };
 
 /**

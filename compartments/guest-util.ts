@@ -24,7 +24,12 @@ import util from 'node:util';
 
 type InspectOptions = util.InspectOptions;
 
-export const makeGuestUtil = (guestProcess: Record<string, unknown>, printError: (...args: unknown[]) => void): Record<string, unknown> => {
+export const makeGuestUtil = (
+  guestProcess: Record<string, unknown>,
+  printError: (...args: unknown[]) => void,
+  printLog: (...args: unknown[]) => void,
+  now: () => number,
+): Record<string, unknown> => {
   const defaults: InspectOptions = { ...util.inspect.defaultOptions };
 
   /** Node's legacy signature: inspect(value, showHidden, depth, colors). */
@@ -108,6 +113,31 @@ export const makeGuestUtil = (guestProcess: Record<string, unknown>, printError:
     return deprecated as unknown as F;
   };
 
-  const guestUtil: Record<string, unknown> = { ...util, inspect, format, formatWithOptions, debuglog, debug: debuglog, deprecate };
+  // callbackify: the callback runs on the service's own nextTick (a throwing callback is reported, not fatal to the host).
+  const callbackify = (original: (...args: unknown[]) => Promise<unknown>) => {
+    if (typeof original !== 'function') throw new TypeError('The "original" argument must be of type function');
+    const nextTick = guestProcess.nextTick as (fn: (...a: unknown[]) => void, ...args: unknown[]) => void;
+    return function callbackified(this: unknown, ...args: unknown[]) {
+      const callback = args.pop();
+      if (typeof callback !== 'function') throw new TypeError('The last argument must be of type function');
+      Reflect.apply(original, this, args).then(
+        (value: unknown) => nextTick(callback as (...a: unknown[]) => void, null, value),
+        (reason: unknown) => {
+          const error = reason ? reason : Object.assign(new Error('Promise was rejected with a falsy value'), { code: 'ERR_FALSY_VALUE_REJECTION', reason });
+          nextTick(callback as (...a: unknown[]) => void, error);
+        },
+      );
+    };
+  };
+
+  // util.log: Node's format (`30 Nov 06:41:32 - message`) on the recorded clock, through the service's console.
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const log = (...args: unknown[]) => {
+    const d = new Date(now());
+    const pad = (n: number) => String(n).padStart(2, '0');
+    printLog('%s - %s', `${d.getDate()} ${months[d.getMonth()]} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`, format(...args));
+  };
+
+  const guestUtil: Record<string, unknown> = { ...util, inspect, format, formatWithOptions, debuglog, debug: debuglog, deprecate, callbackify, log };
   return guestUtil;
 };

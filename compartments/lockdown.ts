@@ -10,11 +10,15 @@
  *
  * - errorTaming 'unsafe-debug': keep V8 stacks (tap's stack helper needs
  *   them, and divergence reports show the service's frames).
- * - errorTrapping 'platform': an uncaught error fails the process as in
- *   Node (logs are flushed at the end of every turn, so nothing already
- *   recorded is lost). unhandledRejectionTrapping 'report': a service's
- *   forgotten rejected promise is reported, and does not take down the host
- *   and every other service in it.
+ * - Uncaught exceptions (errorTrapping 'none', and our own handler,
+ *   guest-errors.ts): one thrown by service code (its stack has service
+ *   frames) is reported and the process goes on, so a service cannot take
+ *   the host and every other service down from a listener or callback whose
+ *   error Node rethrows on its own tick queue (EventTarget, AbortSignal).
+ *   Any other uncaught exception ends the process with code 1, as in Node
+ *   (logs are flushed at the end of every turn, so nothing already recorded
+ *   is lost). unhandledRejectionTrapping 'report': a service's forgotten
+ *   rejected promise is reported, and does not take down the host.
  * - overrideTaming 'severe': packages such as immer assign over frozen
  *   intrinsic properties (`obj.toString = ...`); overrides.ts extends the
  *   same treatment to the methods of the other intrinsic prototypes.
@@ -22,7 +26,7 @@
  *   same on the build host and on every target.
  */
 import 'ses';
-import { installStackFormatter, neuterSharedErrorStatics } from './guest-errors.js';
+import { installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
 import { enableMoreOverrides } from './overrides.js';
 
 const already = Symbol.for('membrane-snapshot.lockdown');
@@ -33,7 +37,7 @@ if (!realm[already]) {
   try {
     repairIntrinsics({
       errorTaming: 'unsafe-debug',
-      errorTrapping: 'platform',
+      errorTrapping: 'none',
       unhandledRejectionTrapping: 'report',
       overrideTaming: 'severe',
       consoleTaming: 'unsafe',
@@ -48,6 +52,7 @@ if (!realm[already]) {
     if (!Object.isFrozen(Array.prototype)) throw error;
   }
   installStackFormatter();
+  installUncaughtHandler();
   realm[already] = true;
 }
 

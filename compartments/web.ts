@@ -5,7 +5,7 @@
  * with an error that says why.
  */
 import { Buffer as HostBuffer } from 'node:buffer';
-import { refusedConstructor } from './errors.js';
+import { refusedConstructor, determinismViolation } from './errors.js';
 
 let shared: Record<string, unknown> | undefined;
 
@@ -32,8 +32,11 @@ export const pureGlobals = (): Record<string, unknown> => {
   const float16 = (globalThis as Record<string, unknown>).Float16Array;
   if (typeof float16 === 'function') more.Float16Array = float16;
   for (const value of Object.values(classes)) harden(value);
+  hardenReturnedPrototypes();
   shared = {
     ...classes,
+    // Blob URLs are process-wide state (and draw host randomness): not for services.
+    URL: facade(URL, { createObjectURL: refusedStatic('URL.createObjectURL'), revokeObjectURL: refusedStatic('URL.revokeObjectURL') }),
     ...more,
     atob: harden(atob),
     btoa: harden(btoa),
@@ -48,6 +51,35 @@ export const pureGlobals = (): Record<string, unknown> => {
     ),
   };
   return shared;
+};
+
+const refusedStatic = (name: string) =>
+  harden(() => {
+    throw determinismViolation(name, 'it keeps state in the host process, shared with every service', 'Keep the Blob and pass it around instead of a URL.');
+  });
+
+/**
+ * The host classes services get return objects of other host classes
+ * (iterators of Headers and URLSearchParams, the ReadableStream of a Blob
+ * and its reader, Intl.Segmenter's segments): their prototypes are the
+ * host's too, shared with the host's own fetch and streams. Each is frozen
+ * once, found from a sample object, walking up its prototype chain.
+ */
+const hardenReturnedPrototypes = (): void => {
+  const samples: unknown[] = [
+    new Headers({ a: '1' }).entries(),
+    new URLSearchParams('a=1').entries(),
+    new URLSearchParams('a=1')[Symbol.iterator](),
+  ];
+  const blobStream = new Blob(['x']).stream();
+  samples.push(blobStream, blobStream.getReader());
+  if (typeof (Intl as { Segmenter?: unknown }).Segmenter === 'function') {
+    const segments = new (Intl as unknown as { Segmenter: new () => { segment(text: string): Iterable<unknown> } }).Segmenter().segment('ab');
+    samples.push(segments, segments[Symbol.iterator]());
+  }
+  for (const sample of samples) {
+    for (let proto = Object.getPrototypeOf(sample) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) harden(proto);
+  }
 };
 
 let bufferFacade: typeof HostBuffer | undefined;
@@ -78,22 +110,32 @@ export const guestBuffer = (): typeof HostBuffer => {
     from: (value: unknown, ...rest: unknown[]) =>
       isArrayBufferLike(value) ? HostBuffer.from(value as ArrayBuffer, ...(rest as [number, number])) : unpooled(HostBuffer.from(value as string, ...(rest as [BufferEncoding]))),
     concat: (list: readonly Uint8Array[], totalLength?: number) => unpooled(HostBuffer.concat(list, totalLength)),
+    copyBytesFrom: (...args: unknown[]) => unpooled(Reflect.apply(HostBuffer.copyBytesFrom, HostBuffer, args) as Buffer),
+  });
+  // Buffer(...) called as a function (long deprecated): as Buffer.from / Buffer.alloc, never pooled.
+  const from = (bufferFacade as unknown as { from: (...a: unknown[]) => Buffer }).from;
+  bufferFacade = new Proxy(bufferFacade, {
+    apply: (_target, _this, args: unknown[]) => (typeof args[0] === 'number' ? HostBuffer.alloc(args[0]) : from(...args)),
   });
   return bufferFacade;
 };
 
 /**
  * A read-only stand-in for a host class (frozen by lockdown) with some of its
- * statics replaced. The proxy's target is an arrow function: it has no own
- * properties the proxy would have to report faithfully, so the replaced
- * statics do not break Proxy invariants. Calls, `instanceof` (through
- * `prototype`) and other statics reach the host class; `new` is not supported.
+ * statics replaced. The proxy's target is a frozen bound function: it has no
+ * own `prototype` the proxy would have to report faithfully (so the replaced
+ * statics do not break Proxy invariants), and nothing reachable through it is
+ * mutable. Calls, `new`, `instanceof` (through `prototype`) and other statics
+ * reach the host class.
  */
 const facade = <T extends object>(host: T, overrides: Record<string, unknown>): T =>
-  new Proxy((() => {}) as unknown as T, {
+  // The target: constructible, with no own `prototype` (a bound function) and frozen, so that
+  // nothing reachable through the proxy's own properties is mutable or shared.
+  new Proxy(Object.freeze(function facade() {}.bind(null)) as unknown as T, {
     get: (_target, key) => (typeof key === 'string' && key in overrides ? overrides[key] : Reflect.get(host, key)),
     has: (_target, key) => Reflect.has(host, key),
     apply: (_target, thisArg, args) => Reflect.apply(host as unknown as (...a: unknown[]) => unknown, thisArg, args),
+    construct: (_target, args, newTarget) => Reflect.construct(host as unknown as new (...a: unknown[]) => object, args, newTarget === _target ? (host as unknown as new () => object) : newTarget),
     set: () => false,
     defineProperty: () => false,
     deleteProperty: () => false,

@@ -149,12 +149,20 @@ verified. Exits 1 if any service fails.
   --seal-key file the seal key, as for restore`,
 };
 
+/**
+ * Text that may carry a service's words (its error messages, names quoted in
+ * ours), as one block: continuation lines indented, carriage returns and
+ * escape sequences made visible, so that no line of it can pass for a line
+ * of ours (`snapshot: CODE: ...`) or rewrite the terminal.
+ */
+const block = (text: string): string => text.replace(/\r/g, '\\r').replace(/\x1b/g, '\\x1b').split('\n').join('\n  ');
+
 const fail = (error: unknown): never => {
   if (isSnapshotError(error)) {
-    process.stderr.write(`snapshot: ${error.code}: ${error.message}\n`);
+    process.stderr.write(`snapshot: ${error.code}: ${block(error.message)}\n`);
     process.exit(error.code === 'USAGE' ? 2 : 1);
   }
-  process.stderr.write(`snapshot: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`snapshot: unexpected error: ${block(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
   process.exit(1);
 };
 
@@ -324,7 +332,7 @@ const main = async (argv: string[]): Promise<void> => {
         } catch (error) {
           await live.stop();
           if (isSnapshotError(error)) throw error;
-          process.stderr.write(`snapshot: ${values.call as string}(...) threw ${describeThrown(error)}\n`);
+          process.stderr.write(`snapshot: ${values.call as string}(...) threw ${block(describeThrown(error))}\n`);
           process.exit(1);
         }
         await live.stop();

@@ -87,8 +87,15 @@ t.test('no route leads to the host process or its modules', async t => {
 
 t.test('callbacks that throw do not take the host process down', async t => {
   t.equal(report.alive, true);
+  for (const from of ['an EventTarget listener', 'an abort listener', 'onabort', 'a callbackify callback']) {
+    t.match(buildStderr, new RegExp(`Error: from ${from}`), `${from}: reported`);
+  }
   t.match(buildStderr, /uncaught exception in process\.nextTick callback: Error: from nextTick/);
   t.match(buildStderr, /uncaught exception in queueMicrotask callback: Error: from queueMicrotask/);
+});
+
+t.test("no Buffer a service makes is a view of Node's shared pool", async t => {
+  t.same(report.bufferPools, { call: 1, from: 1, copyBytesFrom: 1, concat: 1 });
 });
 
 t.test('after a restore elsewhere, the replayed and the live attacker reach nothing either', async t => {
