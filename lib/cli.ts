@@ -15,7 +15,7 @@ import path from 'node:path';
 import { localeIsFixed } from '../compartments/locale.js';
 import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { libraryVersion } from './version.js';
-import { readManifest } from './manifest.js';
+import { withNats } from './nats-modules.js';
 import { formatBytes, startProgressView } from './progress-view.js';
 
 /**
@@ -281,10 +281,10 @@ const main = async (argv: string[]): Promise<void> => {
         }
         if (!Array.isArray(args)) usage('--args takes a JSON array');
       }
-      const { restoreSnapshot, callService } = await library();
+      const { restoreSnapshot, callService, readManifest: readManifestOf } = await library();
       const selected = values.service as string[] | undefined;
       const restoring = () => {
-        const total = selected?.length ?? Object.keys(readManifest(target).services).length;
+        const total = selected?.length ?? Object.keys(readManifestOf(target).services).length;
         const view = startProgressView({ quiet: values.quiet as boolean | undefined, activity: 'replaying', total });
         return restoreSnapshot({ dir: target, services: selected, trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined }).finally(() => view.stop());
       };
@@ -387,8 +387,8 @@ const main = async (argv: string[]): Promise<void> => {
     case 'push': {
       if (values.nats === undefined) usage('push takes --nats <url>');
       await library();
-      const { pushSnapshot } = await import('./push.js');
-      const { NatsTransport } = await import('./transport-nats.js');
+      const { pushSnapshot } = await withNats(() => import('./push.js'));
+      const { NatsTransport } = await withNats(() => import('./transport-nats.js'));
       const { readManifest } = await import('./manifest.js');
       const { checkAppName } = await import('./runtime.js');
       const manifest = readManifest(target);
@@ -404,6 +404,7 @@ const main = async (argv: string[]): Promise<void> => {
     }
     case 'verify': {
       const { verifySnapshot } = await library();
+      const { readManifest } = await import('./manifest.js');
       const total = Object.keys(readManifest(target).services).length;
       const view = startProgressView({ quiet: (values.quiet as boolean | undefined) || (values.json as boolean | undefined), activity: 'verifying', total });
       const { onProgress } = await import('./progress.js');

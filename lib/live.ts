@@ -12,6 +12,7 @@ import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
 import { serveHttp, type HttpServer } from './http.js';
 import { checkAppName } from './runtime.js';
 import type { Transport } from './transport.js';
+import { withNats } from './nats-modules.js';
 
 export interface GoLiveOptions {
   /** A snapshot directory, or `nats://host:port/app` (implies `nats`). */
@@ -50,14 +51,14 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
   let pulledDir: string | undefined;
   let transport: (Transport & { close(): Promise<void> }) | undefined;
   let app = options.app;
-  const { parseNatsSource } = /^(nats|tls):\/\//.test(options.source) ? await import('./push.js') : { parseNatsSource: () => undefined };
+  const { parseNatsSource } = /^(nats|tls):\/\//.test(options.source) ? await withNats(() => import('./push.js')) : { parseNatsSource: () => undefined };
   const remote = parseNatsSource(options.source);
   if (/^(nats|tls):\/\//.test(options.source) && !remote) {
     throw new SnapshotError('USAGE', `${options.source} is not a snapshot source: use nats://host:port/<app>`);
   }
   const natsUrl = options.nats ?? remote?.server;
   if (natsUrl) {
-    const { NatsTransport } = await import('./transport-nats.js');
+    const { NatsTransport } = await withNats(() => import('./transport-nats.js'));
     if (remote) app ??= remote.app;
     if (!app) app = readManifest(dir).app;
     app = checkAppName(app ?? 'app');
@@ -65,7 +66,7 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
     transport = nats;
     if (remote) {
       try {
-        const { pullSnapshot } = await import('./push.js');
+        const { pullSnapshot } = await withNats(() => import('./push.js'));
         pulledDir = (await pullSnapshot(nats.connection, remote.app, options.services ?? [])).dir;
         dir = pulledDir;
       } catch (error) {

@@ -133,7 +133,7 @@ t.test('a build script that crashes keeps what was recorded and says how far it 
   const out = path.join(work, 'crash');
   const run = await snapshot(['build', 'build-crash.mjs', '--out', out], { cwd: fixture('misc') });
   t.equal(run.code, 1);
-  t.match(run.stderr, /BUILD_FAILED: the build script .*build-crash\.mjs failed; no snapshot was sealed\.\nError: the build script fell over/);
+  t.match(run.stderr, /BUILD_FAILED: the build script .*build-crash\.mjs failed; no snapshot was sealed\.\n\s*Error: the build script fell over/);
   t.match(run.stderr, /service "counter": \d+ events recorded, \d+ bytes kept in .*replay\.log/);
   const inspected = await snapshot(['inspect', path.join(out, 'counter', 'replay.log')]);
   t.equal(inspected.code, 0);
@@ -160,7 +160,7 @@ t.test('the CLI explains itself', async t => {
 t.test('a service that cannot load says where and why', async t => {
   const browserish = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'browserish')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'browserish' } });
   t.equal(browserish.code, 1);
-  t.match(browserish.stderr, /SERVICE_LOAD_FAILED: service "browserish": \S*\/services\/browserish\.js threw while its modules were evaluated: TypeError: Cannot read properties of undefined \(reading 'location'\)\n\s+at .*browserish\.js:2:\d+\)?\n"window" is a global services do not get/);
+  t.match(browserish.stderr, /SERVICE_LOAD_FAILED: service "browserish": \S*\/services\/browserish\.js threw while its modules were evaluated: TypeError: Cannot read properties of undefined \(reading 'location'\)\n\s+at .*browserish\.js:2:\d+\)?\n\s*"window" is a global services do not get/);
   const evil = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'evil')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'evil' } });
   t.equal(evil.code, 1);
   t.match(evil.stderr, /SERVICE_LOAD_FAILED: service "evil": SES rejected a direct eval expression at \S*services\/evil\.cjs:3\. SES refuses direct eval .* use \(0, eval\)/);

@@ -158,7 +158,7 @@ t.test('a build that meets a secret without a seal key fails and writes no snaps
   const dir = path.join(tempDir('seal-nokey'), 'snapshot');
   const built = await snapshot(['build', 'build-vault.mjs', '--out', dir], { cwd: fixture('trust'), env: { ...buildEnv, VAULT_STATE_FILE: '', SNAPSHOT_SEAL_KEY: '' } });
   t.equal(built.code, 1);
-  t.match(built.stderr, /BUILD_FAILED: .*\nSEAL_KEY_MISSING: service "vault": environment variable VAULT_TOKEN is a secret, and no seal key is set to seal it in the replay log \(nothing of it was written\)\. Set SNAPSHOT_SEAL_KEY/);
+  t.match(built.stderr, /BUILD_FAILED: .*\n\s*SEAL_KEY_MISSING: service "vault": environment variable VAULT_TOKEN is a secret, and no seal key is set to seal it in the replay log \(nothing of it was written\)\. Set SNAPSHOT_SEAL_KEY/);
   t.notOk(fs.existsSync(path.join(dir, 'manifest.json')), 'no manifest');
   const log = fs.readFileSync(path.join(dir, 'vault', 'replay.log')).toString('latin1');
   for (const value of Object.values(secrets)) t.notOk(log.includes(value), 'the partial log holds no secret');
