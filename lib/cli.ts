@@ -312,6 +312,12 @@ const main = async (argv: string[]): Promise<void> => {
         else ports[match[1]] = Number(match[2]);
       }
       const { goLive } = await import('./live.js');
+      const local = !/^(nats|tls):\/\//.test(target);
+      const view = startProgressView({
+        quiet: values.quiet as boolean | undefined,
+        activity: 'replaying',
+        total: selected?.length ?? (local ? Object.keys(readManifestOf(target).services).length : undefined),
+      });
       const live = await goLive({
         source: target,
         services: values.service as string[] | undefined,
@@ -323,7 +329,7 @@ const main = async (argv: string[]): Promise<void> => {
         httpHost: values['http-host'] as string | undefined,
         trust: values.trust as string[] | undefined,
         sealKeyFile: values['seal-key'] as string | undefined,
-      });
+      }).finally(() => view.stop());
       const restored = live.restored;
       if (values.call !== undefined) {
         let result: unknown;

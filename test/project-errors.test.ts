@@ -94,5 +94,5 @@ t.test('the hint about globals appears only when the failing line reaches for on
   t.match(bug.stderr, new RegExp(`${q(file('bug.js'))} threw while its modules were evaluated: TypeError: Cannot read properties of undefined \\(reading 'port'\\)\\n\\s+at .*bug\\.js:3:\\d+`));
   t.notMatch(bug.stderr, /global/);
   const browser = await build('browser.js');
-  t.match(browser.stderr, /TypeError: Cannot read properties of undefined \(reading 'createElement'\)\n\s+at .*browser\.js:2:\d+\)?\n"document" is a global services do not get \(\S+docs\/environment\.md lists what they get\)/);
+  t.match(browser.stderr, /TypeError: Cannot read properties of undefined \(reading 'createElement'\)\n\s+at .*browser\.js:2:\d+\)?\n\s*"document" is a global services do not get \(\S+docs\/environment\.md lists what they get\)/);
 });
