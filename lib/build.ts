@@ -1,8 +1,16 @@
-/** `snapshot build`: run a build script, then seal every service it imported. */
+/**
+ * `snapshot build`: run a build script, then seal every service it imported.
+ *
+ * A build is all or nothing: it writes into a work directory beside the
+ * output and replaces the output only once every log is sealed and the
+ * manifest written (BuildSession.replace), so a build that fails, runs out
+ * of disk or is killed leaves the previous snapshot exactly as it was.
+ */
+import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
-import { beginSession, endSession } from './session.js';
+import { beginSession, endSession, type BuildSession } from './session.js';
 import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
 import { loadSigningKey } from './signing.js';
@@ -13,18 +21,28 @@ export interface BuildOptions {
   readonly script: string;
   /** The snapshot directory to write. Default: `snapshot`. */
   readonly out?: string;
-  /** How long to wait for services to become quiescent after the script ends. */
+  /** How long to wait for services to become quiescent after the script ends, in ms. Default 30000. */
   readonly timeoutMs?: number;
   readonly print?: (text: string) => void;
   /** An ed25519 private key (PEM file) to sign the manifest with (manifest.sig). */
   readonly sign?: string;
   /** A file holding the seal key (32 bytes, base64). Default: the SNAPSHOT_SEAL_KEY environment variable. */
   readonly sealKeyFile?: string;
+  /**
+   * Before replacing the output, wait until the process has nothing left to
+   * do (Node's `beforeExit`), so that work the script did not await (a timer,
+   * an unawaited async function) that calls importService or rejects fails
+   * the build instead of being lost. For a process that runs nothing else
+   * (the CLI); a program with servers or intervals of its own must leave it
+   * off (default: false).
+   */
+  readonly awaitScript?: boolean;
 }
 
 export interface BuildResult {
   readonly dir: string;
   readonly manifest: Manifest;
+  /** Wall time of the build, in ms. */
   readonly ms: number;
 }
 
@@ -38,34 +56,126 @@ const ensureTypeScript = async (script: string): Promise<void> => {
   tsxRegistered = true;
 };
 
+/** Errors that mean the disk (or a quota, or a file-size limit) refused our writes. */
+const diskFullCodes = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+const errnoOf = (error: unknown): string | undefined => {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && diskFullCodes.has(code)) return code;
+  }
+  return undefined;
+};
+
+const describeFailure = (error: unknown): string => {
+  const errno = errnoOf(error);
+  if (errno) {
+    const what = errno === 'EFBIG' ? 'a file grew past the file-size limit (ulimit -f)' : errno === 'EDQUOT' ? 'the disk quota is exhausted' : 'the disk is full';
+    return `${errno}: ${what} while writing the snapshot (${error instanceof Error ? error.message : String(error)}). Free space or raise the limit, then build again.`;
+  }
+  if (isSnapshotError(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+};
+
+/**
+ * Which unhandled rejections belong to the build script (and fail the
+ * build): our own typed errors (an importService that failed or came too
+ * late, a call on a service that failed), and errors thrown by the
+ * script's own code (its file is on their stack). A service's own
+ * forgotten rejection is reported by SES and does not fail the build.
+ */
+const isScriptRejection = (reason: unknown, script: string): boolean => {
+  if (isSnapshotError(reason)) return true;
+  const stack = reason instanceof Error ? String(reason.stack ?? '') : '';
+  return stack.includes(script) || stack.includes(pathToFileURL(script).href);
+};
+
+/**
+ * Run a build script and write the snapshot. Throws USAGE when the script
+ * does not exist or `out` is not a snapshot directory, BUILD_FAILED when
+ * the script throws, leaves a rejection unhandled, imports nothing, imports
+ * after sealing, or the disk refuses a write (the previous snapshot in `out`
+ * is kept in every case), NOT_QUIESCENT when a service stays busy past
+ * `timeoutMs`.
+ */
 export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult> => {
   const started = performance.now();
   const script = path.resolve(options.script);
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(script);
+  } catch {
+    stat = undefined;
+  }
+  if (!stat?.isFile()) {
+    throw new SnapshotError('USAGE', `the build script ${script} ${stat ? 'is not a file' : 'does not exist'}. Give the path of a .js, .mjs, .ts or .mts file that calls importService().`, {
+      details: { script },
+    });
+  }
   // Keys first: a bad key fails before anything is run or written.
   const signer = options.sign === undefined ? undefined : loadSigningKey(options.sign);
   const sealer = loadSealer(options.sealKeyFile);
-  const session = beginSession(options.out ?? 'snapshot', options.print, { signer, sealer });
+  const out = options.out ?? 'snapshot';
+  const session = beginSession(out, options.print, { signer, sealer });
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown): void => {
+    if (isScriptRejection(reason, script)) rejections.push(reason);
+    else process.stderr.write(`snapshot: a service left a promise rejection unhandled: ${describeFailure(reason)}\n`);
+  };
+  process.on('unhandledRejection', onRejection);
+  const failed = (error: unknown, phase: string): SnapshotError => {
+    const keep = errnoOf(error) === undefined; // on a full disk, give the space back
+    const progress = session.discard({ keep });
+    if (isSnapshotError(error) && (error.code === 'BUILD_FAILED' || error.code === 'NOT_QUIESCENT')) return error;
+    const reason = describeFailure(error);
+    const kept = fs.existsSync(session.outDir) ? ` ${session.outDir} is unchanged.` : '';
+    return new SnapshotError(
+      'BUILD_FAILED',
+      `the build script ${script} failed; no snapshot was sealed.${kept}\n${reason}${progress.length ? `\nRecorded so far:\n${progress.map(p => `  ${p}`).join('\n')}` : ''}`,
+      { cause: error, details: { script, progress, phase } },
+    );
+  };
   try {
     try {
       await ensureTypeScript(script);
       await import(pathToFileURL(script).href);
     } catch (error) {
-      const progress = session.abandon();
-      const reason = isSnapshotError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.stack ?? error.message : String(error);
-      throw new SnapshotError('BUILD_FAILED', `the build script ${script} failed; no snapshot was sealed.\n${reason}${progress.length ? `\nRecorded so far:\n${progress.map(p => `  ${p}`).join('\n')}` : ''}`, {
-        cause: error,
-        details: { script, progress },
-      });
+      throw failed(error, 'script');
     }
     let manifest: Manifest;
     try {
       manifest = await session.seal(options.timeoutMs ?? 30_000, appNameOf(script));
+      await settleRejections();
+      if (rejections.length) throw rejections[0];
+      if (options.awaitScript) await scriptDone(session, rejections);
     } catch (error) {
-      session.abandon();
-      throw error;
+      throw failed(error, 'seal');
+    }
+    try {
+      session.replace();
+    } catch (error) {
+      throw failed(error, 'replace');
     }
     return { dir: session.outDir, manifest, ms: performance.now() - started };
   } finally {
+    process.off('unhandledRejection', onRejection);
     endSession(session);
+  }
+};
+
+/** Let Node report rejections left unhandled by the last turn (it does so after the microtask queue drains). */
+const settleRejections = (): Promise<void> => new Promise(resolve => setImmediate(resolve));
+
+/**
+ * Resolve when the process has nothing left to do, after sealing: work the
+ * script did not await has then run. Throws the first unhandled rejection
+ * of the script, or USAGE for an importService that came too late.
+ */
+const scriptDone = async (session: BuildSession, rejections: unknown[]): Promise<void> => {
+  await new Promise<void>(resolve => process.once('beforeExit', () => resolve()));
+  await settleRejections();
+  if (rejections.length) throw rejections[0];
+  if (session.late.length) {
+    throw new SnapshotError('USAGE', `importService(${JSON.stringify(session.late[0])}) came after the snapshot was sealed; await it from the top level of the build script.`);
   }
 };

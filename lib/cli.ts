@@ -248,7 +248,7 @@ const main = async (argv: string[]): Promise<void> => {
       });
       let result: Awaited<ReturnType<typeof buildSnapshot>>;
       try {
-        result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs, sign: values.sign as string | undefined, sealKeyFile: values['seal-key'] as string | undefined });
+        result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs, sign: values.sign as string | undefined, sealKeyFile: values['seal-key'] as string | undefined, awaitScript: true });
       } finally {
         view.stop();
       }
@@ -363,7 +363,7 @@ const main = async (argv: string[]): Promise<void> => {
       return;
     }
     case 'inspect': {
-      const { inspectPath } = await library();
+      if (values.html !== undefined || values.json) await library(); // the streamed text dump needs no lockdown
       if (values.html !== undefined) {
         const mark = values.mark === undefined ? undefined : Number(values.mark);
         if (mark !== undefined && !(Number.isInteger(mark) && mark >= 0)) usage('--mark takes an event index (0, 1, ...)');
@@ -375,7 +375,16 @@ const main = async (argv: string[]): Promise<void> => {
       } else if (values.json) {
         const { inspectJson } = await import('./inspect-json.js');
         process.stdout.write(`${JSON.stringify(inspectJson(target))}\n`);
-      } else process.stdout.write(`${inspectPath(target)}\n`);
+      } else {
+        // Streamed, each chunk written before the next is made: memory stays bounded.
+        const { inspectTo, writeFully } = await import('./inspect.js');
+        try {
+          inspectTo(target, text => writeFully(text));
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0); // `snapshot inspect log | head`
+          throw error;
+        }
+      }
       return;
     }
     case 'plan': {

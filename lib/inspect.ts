@@ -1,14 +1,35 @@
 /** `snapshot inspect`: a log's timeline, or a snapshot's services. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LogReader, dumpLog } from '../replay-log/index.js';
+import { SnapshotError, dumpLogFile } from '../replay-log/index.js';
 import { readManifest } from './manifest.js';
 
 const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 
+/**
+ * Stream a log's timeline to `write` (see dumpLogFile: bounded memory; a
+ * damaged log shows what comes before the damage, then throws LOG_CORRUPT
+ * or LOG_TRUNCATED), or describe a snapshot directory. Throws USAGE when
+ * `target` does not exist.
+ */
+export const inspectTo = (target: string, write: (text: string) => void): void => {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(target);
+  } catch (cause) {
+    throw new SnapshotError('USAGE', `${target} does not exist: give a replay log (<snapshot>/<service>/replay.log) or a snapshot directory.`, { cause });
+  }
+  if (stat.isFile()) return dumpLogFile(target, write);
+  write(`${inspectPath(target)}\n`);
+};
+
+/** A snapshot directory's services, sizes and hashes, as text (a log file: see inspectTo). */
 export const inspectPath = (target: string): string => {
-  const stat = fs.statSync(target);
-  if (stat.isFile()) return dumpLog(LogReader.open(fs.readFileSync(target), target, { allowUnsealed: true }));
+  if (fs.statSync(target).isFile()) {
+    const chunks: string[] = [];
+    dumpLogFile(target, text => chunks.push(text));
+    return chunks.join('').replace(/\n$/, '');
+  }
   const manifest = readManifest(target);
   const lines = [`snapshot ${path.resolve(target)}`, `  built ${manifest.createdAt} by membrane-snapshot ${manifest.libraryVersion}`, '  services:'];
   for (const s of Object.values(manifest.services)) {

@@ -99,6 +99,24 @@ export const writeManifest = (dir: string, manifest: Manifest, signer?: SigningK
   fs.renameSync(`${file}.tmp`, file);
 };
 
+/** Why `<dir>/manifest.json` cannot be read, and what to give instead. */
+const missingManifestAdvice = (dir: string, file: string): string => {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    stat = undefined;
+  }
+  if (stat?.isFile()) {
+    return `${dir} is a file; give the snapshot directory that holds manifest.json (${path.dirname(dir)}, if this is one of its files).`;
+  }
+  if (fs.existsSync(`${path.resolve(dir)}.partial`)) {
+    return `the last build to ${dir} failed (its partial recording is in ${path.resolve(dir)}.partial). Fix the build script and run \`snapshot build <script> --out ${dir}\` again.`;
+  }
+  if (!stat) return `${dir} does not exist. Give the directory \`snapshot build\` wrote (build one with \`snapshot build <script> --out ${dir}\`).`;
+  return `${file} is missing. Give the directory \`snapshot build\` wrote (build one with \`snapshot build <script> --out ${dir}\`).`;
+};
+
 /**
  * Read and parse `<dir>/manifest.json`. With `trusted` keys, its signature
  * is checked on the very bytes that are then parsed, before anything else
@@ -111,7 +129,7 @@ export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Mani
   try {
     bytes = fs.readFileSync(file);
   } catch (cause) {
-    throw new SnapshotError('SNAPSHOT_INVALID', `${dir} is not a snapshot: ${file} cannot be read. Build one with \`snapshot build <script> --out ${dir}\`.`, { cause, details: { file } });
+    throw new SnapshotError('SNAPSHOT_INVALID', `${dir} is not a snapshot: ${missingManifestAdvice(dir, file)}`, { cause, details: { file } });
   }
   if (trusted) {
     let signature: string | undefined;

@@ -314,9 +314,10 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   const name = manifest.name;
   const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
   const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`);
-  // The file's bytes become the log's body when the cursor is made, after the hash check (no second copy of a large payload).
-  const reader = LogReader.open(logBytes, logFile, { reuseBuffer: true });
+  // The hash first: nothing from a file is parsed before it is known to be the one the manifest names.
   verifyHash(logFile, logBytes, manifest.logSha256, `the replay log of service "${name}"`);
+  // The file's bytes become the log's body when the cursor is made (no second copy of a large payload).
+  const reader = LogReader.open(logBytes, logFile, { reuseBuffer: true });
   const events = reader.trailer?.events ?? 0;
   if (reader.header.archiveSha256 !== manifest.archiveSha256 || reader.header.service !== name) {
     throw new SnapshotError('INTEGRITY_MISMATCH', `${logFile} was recorded for service "${reader.header.service}" with archive ${reader.header.archiveSha256}, not for this service's archive ${manifest.archiveSha256}.`, {

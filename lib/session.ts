@@ -21,28 +21,68 @@ const key = Symbol.for('membrane-snapshot.build-session');
 /** Marks a directory as a snapshot (finished or not), so a rebuild may replace it. */
 const MARKER = '.membrane-snapshot';
 
+/**
+ * A build writes into a work directory beside its output (`<out>.building-<pid>`)
+ * and replaces `<out>` only once everything is sealed (see `replace`), so a
+ * failed or interrupted build never touches the last good snapshot.
+ */
 export class BuildSession {
+  /** The snapshot directory the build will replace once sealed. */
   readonly outDir: string;
+  /** Where this build writes until it is sealed. */
+  readonly workDir: string;
   readonly services = new Map<string, RecordedService>();
   readonly #reserved = new Set<string>();
   readonly print: ((text: string) => void) | undefined;
   /** Recognises every service's exported objects, wherever they travel. */
   readonly directory = new Directory();
   readonly #trust: SessionTrust;
+  /** importService calls started and not settled yet. */
+  #inflight = 0;
+  #inflightWaiters: Array<() => void> = [];
+  #sealed = false;
+  /** importService calls that came after sealing (the build script did not await them). */
+  readonly late: string[] = [];
 
-  constructor(outDir: string, print?: (text: string) => void, trust: SessionTrust = {}) {
+  constructor(outDir: string, workDir: string, print?: (text: string) => void, trust: SessionTrust = {}) {
     this.outDir = path.resolve(outDir);
+    this.workDir = path.resolve(workDir);
     this.print = print;
     this.#trust = trust;
+  }
+
+  /** True once `seal` has begun: no service may join the snapshot any more. */
+  get sealed(): boolean {
+    return this.#sealed;
   }
 
   /**
    * Record a service; `parent` when a service imports it (nested services).
    * A nested service gets its parent's reach and secrets policies: a
    * service cannot widen what it may reach by importing another.
-   * Throws USAGE for a malformed reach or secrets option.
+   * Throws USAGE for a malformed reach or secrets option, and after the snapshot was sealed (an importService the build
+   * script did not await).
    */
   async record(entry: string, options: RecordServiceOptions = {}): Promise<ServiceExports> {
+    if (this.#sealed) {
+      this.late.push(entry);
+      throw new SnapshotError(
+        'USAGE',
+        `importService(${JSON.stringify(entry)}) came after the build had sealed the snapshot (the build script's top level had finished and every service was idle), so it cannot be part of it. ` +
+          'Await every importService from the top level of the build script (for example `await main();` instead of `main();`).',
+        { details: { entry } },
+      );
+    }
+    this.#inflight += 1;
+    try {
+      return await this.#record(entry, options);
+    } finally {
+      this.#inflight -= 1;
+      if (this.#inflight === 0) for (const wake of this.#inflightWaiters.splice(0)) wake();
+    }
+  }
+
+  async #record(entry: string, options: RecordServiceOptions): Promise<ServiceExports> {
     const name = options.name ?? path.basename(fileURLToPath(entry)).replace(/\.[cm]?[jt]s$/, '');
     let reach: ReachPolicy | undefined;
     let secrets: SecretsPolicy;
@@ -59,7 +99,7 @@ export class BuildSession {
       sealer: this.#trust.sealer,
       name,
       entry,
-      outDir: this.outDir,
+      outDir: this.workDir,
       granted: options.modules,
       print: this.print,
       directory: this.directory,
@@ -83,16 +123,32 @@ export class BuildSession {
     this.#reserved.add(name);
   }
 
-  /** Wait for every service to be quiescent, seal the logs, write the manifest. */
+  /**
+   * Wait until every importService started has settled and every service is
+   * quiescent, then seal the logs and write the manifest into the work
+   * directory. Throws NOT_QUIESCENT after `timeoutMs` (ms), BUILD_FAILED
+   * when no service was imported at all (a build script that does not
+   * await its work).
+   */
   async seal(timeoutMs: number, app?: string): Promise<Manifest> {
-    // Services call each other: one becoming idle can wake another. Repeat
-    // until a whole pass finds every service idle with no new delivery.
+    // Services call each other and may import services: one becoming idle
+    // can wake another. Repeat until a whole pass finds no import in flight
+    // and every service idle with no new delivery.
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const before = this.#deliveries();
+      const servicesBefore = this.services.size;
+      if (this.#inflight > 0) await new Promise<void>(resolve => this.#inflightWaiters.push(resolve));
       for (const service of this.services.values()) await service.quiesce(Math.max(1, deadline - performance.now()), timeoutMs);
-      if (this.#deliveries() === before) break;
+      if (this.#deliveries() === before && this.services.size === servicesBefore && this.#inflight === 0) break;
     }
+    if (this.services.size === 0) {
+      throw new SnapshotError(
+        'BUILD_FAILED',
+        'the build script finished without importing any service, so there is nothing to seal. If it imports them from an async function or a callback, await that work at its top level (for example `await main();` instead of `main();`).',
+      );
+    }
+    this.#sealed = true;
     const services: Record<string, ServiceManifest> = {};
     for (const service of this.services.values()) services[service.name] = service.seal().manifest;
     checkDeclarations(Object.values(services), name => this.services.get(name)?.exports ?? {});
@@ -106,8 +162,56 @@ export class BuildSession {
       services,
       ...seal,
     };
-    writeManifest(this.outDir, manifest, this.#trust.signer);
+    writeManifest(this.workDir, manifest, this.#trust.signer);
     return manifest;
+  }
+
+  /**
+   * Put the sealed snapshot in place: the old `outDir` is renamed aside, the
+   * work directory renamed in, then the old one deleted. A manifest never
+   * outlives its logs, and if the second rename fails the old snapshot is
+   * put back. Throws BUILD_FAILED when the directories cannot be renamed.
+   */
+  replace(): void {
+    const aside = `${this.outDir}.old-${process.pid}`;
+    let movedAside = false;
+    try {
+      if (fs.existsSync(this.outDir)) {
+        fs.rmSync(aside, { recursive: true, force: true });
+        fs.renameSync(this.outDir, aside);
+        movedAside = true;
+      }
+      fs.renameSync(this.workDir, this.outDir);
+    } catch (cause) {
+      if (movedAside && !fs.existsSync(this.outDir)) fs.renameSync(aside, this.outDir);
+      throw new SnapshotError('BUILD_FAILED', `the sealed snapshot in ${this.workDir} could not replace ${this.outDir}: ${(cause as Error).message}. The previous snapshot is unchanged.`, {
+        cause,
+        details: { workDir: this.workDir, outDir: this.outDir },
+      });
+    }
+    if (movedAside) fs.rmSync(aside, { recursive: true, force: true });
+  }
+
+  /**
+   * The build failed: stop every service and close its log. The work
+   * directory is kept as `<out>.partial` for inspection (or deleted with
+   * `keep: false`, when the disk is full); `outDir` is never touched.
+   * Returns one line per service saying how far it got, and never throws.
+   */
+  discard(options: { keep: boolean }): string[] {
+    const lines = this.abandon();
+    const partial = `${this.outDir}.partial`;
+    try {
+      fs.rmSync(partial, { recursive: true, force: true });
+      if (options.keep && fs.existsSync(this.workDir)) {
+        fs.renameSync(this.workDir, partial);
+        return lines.map(line => line.split(this.workDir).join(partial));
+      }
+      fs.rmSync(this.workDir, { recursive: true, force: true });
+    } catch {
+      // Best effort: the work directory stays where it is, named in the lines.
+    }
+    return options.keep ? lines : [];
   }
 
   #deliveries(): number {
@@ -116,11 +220,16 @@ export class BuildSession {
     return n;
   }
 
-  /** The build failed: keep every log as far as it got, and say how far. */
+  /** The build failed: keep every log as far as it got (closing each as it can), and say how far. Never throws. */
   abandon(): string[] {
+    this.#sealed = true;
     const lines: string[] = [];
     for (const service of this.services.values()) {
-      service.abandon();
+      try {
+        service.abandon();
+      } catch {
+        // A full disk can refuse the last flush: what was written stays.
+      }
       const { events, bytes, file } = service.progress();
       lines.push(`service "${service.name}": ${events} events recorded, ${bytes} bytes kept in ${file}`);
     }
@@ -152,20 +261,28 @@ type Realm = Record<symbol, BuildSession | undefined>;
 
 export const currentSession = (): BuildSession | undefined => (globalThis as unknown as Realm)[key];
 
+/**
+ * Start a build that will replace `outDir` once sealed. Refuses (USAGE) an
+ * `outDir` that exists and is not a snapshot directory; writes nothing there.
+ */
 export const beginSession = (outDir: string, print?: (text: string) => void, trust: SessionTrust = {}): BuildSession => {
   if (currentSession()) throw new SnapshotError('USAGE', 'a snapshot build is already running in this process');
   const resolved = path.resolve(outDir);
   if (fs.existsSync(resolved)) {
+    if (!fs.statSync(resolved).isDirectory()) {
+      throw new SnapshotError('USAGE', `${resolved} exists and is not a directory; choose another --out (nothing was written).`);
+    }
     const entries = fs.readdirSync(resolved);
     if (entries.length > 0 && !entries.includes('manifest.json') && !entries.includes(MARKER)) {
       throw new SnapshotError('USAGE', `${resolved} exists and is not a snapshot directory; choose another --out (nothing was written).`);
     }
-    fs.rmSync(resolved, { recursive: true, force: true });
   }
-  fs.mkdirSync(resolved, { recursive: true, mode: DIR_MODE });
-  fs.chmodSync(resolved, DIR_MODE);
-  fs.writeFileSync(path.join(resolved, MARKER), 'This directory is written by `snapshot build`; it may be replaced by the next build.\n', { mode: FILE_MODE });
-  const session = new BuildSession(resolved, print, trust);
+  const workDir = `${resolved}.building-${process.pid}`;
+  fs.rmSync(workDir, { recursive: true, force: true });
+  fs.mkdirSync(workDir, { recursive: true, mode: DIR_MODE });
+  fs.chmodSync(workDir, DIR_MODE);
+  fs.writeFileSync(path.join(workDir, MARKER), 'This directory is written by `snapshot build`; it may be replaced by the next build.\n', { mode: FILE_MODE });
+  const session = new BuildSession(resolved, workDir, print, trust);
   (globalThis as unknown as Realm)[key] = session;
   return session;
 };

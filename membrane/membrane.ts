@@ -313,7 +313,7 @@ export class Membrane {
       }
       case 'settle': {
         const pending = this.#promises.get(entry.promise);
-        if (!pending) throw new Error(`settle for unknown promise #${entry.promise}`);
+        if (!pending) throw new SnapshotError('LOG_CORRUPT', `service "${this.name}": the log settles promise #${entry.promise} at event ${this.journal.index - 1}, but the service waits on no such promise. The log is damaged or does not belong to this archive; rebuild the snapshot.`, { details: { service: this.name, promise: entry.promise } });
         this.#promises.delete(entry.promise);
         const value = this.#fromWire(entry.value, 'guest', 0);
         if (entry.ok) pending.resolve(value);
@@ -903,7 +903,7 @@ export class Membrane {
     if (slot.side === 'guest') {
       if (to === 'host') return this.#hostProxyFor(slot.id, slot.iface);
       const object = this.#exports[slot.id];
-      if (object === undefined) throw new Error(`service "${this.name}" has no object #${slot.id}`);
+      if (object === undefined) throw new SnapshotError('LOG_CORRUPT', `service "${this.name}" has no object #${slot.id}, yet the log hands it one; rebuild the snapshot.`, { details: { service: this.name, id: slot.id } });
       return object;
     }
     if (to === 'guest') {

@@ -13,18 +13,79 @@ import type { Entry, Outcome } from './entries.js';
 
 export const packr = new Packr({ useRecords: false, moreTypes: true, int64AsType: 'number' });
 
+/**
+ * Thrown while decoding a value whose shape no writer produces. The reader
+ * turns it (like any other decoding failure) into LOG_CORRUPT at the entry's
+ * offset; it never escapes replay-log.
+ */
+export class ShapeError extends Error {}
+
+const shape = (ok: boolean, why: string): void => {
+  if (!ok) throw new ShapeError(why);
+};
+
+const { isArray } = Array;
+const { isSafeInteger } = Number;
+const { getPrototypeOf } = Object;
+const objectPrototype = Object.prototype;
+
+/** A plain record (what msgpack maps decode to), not a class instance. */
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !isArray(v) && (getPrototypeOf(v) === objectPrototype || getPrototypeOf(v) === null);
+
+/** An id: a non-negative safe integer. */
+export const isId = (v: unknown): v is number => typeof v === 'number' && isSafeInteger(v) && v >= 0;
+
+const readSlot = (data: unknown): Slot => {
+  shape(isArray(data) && (data.length === 2 || data.length === 3), 'a slot is [side, id, iface?]');
+  const [side, id, iface] = data as unknown[];
+  shape(side === 0 || side === 1, 'a slot side is 0 or 1');
+  shape(isId(id), 'a slot id is a non-negative integer');
+  shape(iface === undefined || typeof iface === 'string', 'a slot label is a string');
+  return new Slot((side === 0 ? 'guest' : 'host') as Side, id as number, (iface as string | undefined) ?? '');
+};
+
+const readTagged = (data: unknown): Tagged => {
+  shape(isArray(data) && data.length === 2, 'a tagged value is [tag, payload]');
+  const [tag, payload] = data as [unknown, unknown];
+  switch (tag) {
+    case 'bigint':
+      shape(typeof payload === 'string' && /^-?[0-9]{1,100000}$/.test(payload), 'a bigint is a string of digits');
+      break;
+    case '-0':
+      break;
+    case 'symbol':
+      shape(typeof payload === 'string', 'a registered symbol has a string key');
+      break;
+    case 'map':
+      shape(isArray(payload) && payload.every(pair => isArray(pair) && pair.length === 2), 'a map is a list of [key, value] pairs');
+      break;
+    case 'error': {
+      shape(isRecord(payload), 'an error is a record');
+      const { name, message, stack, props } = payload as Record<string, unknown>;
+      shape(typeof name === 'string' && typeof message === 'string', 'an error has a string name and message');
+      shape(stack === undefined || typeof stack === 'string', 'an error stack is a string');
+      shape(props === undefined || isRecord(props), 'error properties are a record');
+      break;
+    }
+    default:
+      shape(false, `unknown tag ${String(tag)}`);
+  }
+  return new Tagged(tag as TagName, payload);
+};
+
 addExtension({
   Class: Slot,
   type: 0x51,
   write: (slot: Slot) => (slot.iface ? [slot.side === 'guest' ? 0 : 1, slot.id, slot.iface] : [slot.side === 'guest' ? 0 : 1, slot.id]),
-  read: (data: [number, number, string?]) => new Slot((data[0] === 0 ? 'guest' : 'host') as Side, data[1], data[2] ?? ''),
+  read: readSlot,
 });
 
 addExtension({
   Class: Tagged,
   type: 0x52,
   write: (tagged: Tagged) => [tagged.tag, tagged.payload],
-  read: (data: [TagName, unknown]) => new Tagged(data[0], data[1]),
+  read: readTagged,
 });
 
 const outcomeCode = { return: 0, throw: 1, async: 2 } as const;
@@ -32,16 +93,33 @@ const outcomeCode = { return: 0, throw: 1, async: 2 } as const;
 const packOutcome = (o: Outcome): [number, unknown] =>
   o.type === 'async' ? [outcomeCode.async, o.promise] : [outcomeCode[o.type], o.value];
 
-const unpackOutcome = (code: number, value: unknown): Outcome => {
-  if (code === 2) return { type: 'async', promise: value as number };
+const unpackOutcome = (code: unknown, value: unknown): Outcome => {
+  if (code === 2) {
+    shape(isId(value) && (value as number) > 0, 'an async outcome names a promise id');
+    return { type: 'async', promise: value as number };
+  }
+  shape(code === 0 || code === 1, 'an outcome is 0 (return), 1 (throw) or 2 (async)');
   return { type: code === 1 ? 'throw' : 'return', value };
 };
+
+const isMethod = (v: unknown): v is string | null => v === null || typeof v === 'string';
 
 /** The msgpack tuple of a sys entry's body (its op is written apart). */
 export const sysTuple = (args: readonly unknown[], outcome: Outcome): unknown[] => [args, ...packOutcome(outcome)];
 
-export const tupleToSys = (op: string, t: unknown): Entry | undefined =>
-  Array.isArray(t) && t.length === 3 ? { kind: 'sys', op, args: t[0] as unknown[], outcome: unpackOutcome(t[1] as number, t[2]) } : undefined;
+/**
+ * A sys entry from its decoded tuple; `undefined` when the tuple does not
+ * have the shape the writer gives it (a list of arguments, a valid outcome).
+ */
+export const tupleToSys = (op: string, t: unknown): Entry | undefined => {
+  if (!isArray(t) || t.length !== 3 || !isArray(t[0])) return undefined;
+  try {
+    return { kind: 'sys', op, args: t[0] as unknown[], outcome: unpackOutcome(t[1], t[2]) };
+  } catch (error) {
+    if (error instanceof ShapeError) return undefined;
+    throw error;
+  }
+};
 
 /** The msgpack tuple of a generic (non-fast) entry. */
 export const entryToTuple = (entry: Entry): unknown[] => {
@@ -63,20 +141,38 @@ export const entryToTuple = (entry: Entry): unknown[] => {
   }
 };
 
+/**
+ * A generic entry from its decoded tuple; `undefined` when the tuple is not
+ * one the writer produces: every field is checked (ids are non-negative
+ * integers, `ok` a boolean, `args` a list, `target` of a send a host slot),
+ * so the membrane never meets a value of the wrong type.
+ */
 export const tupleToEntry = (t: unknown[]): Entry | undefined => {
-  switch (t[0]) {
+  try {
+    return decodeTuple(t);
+  } catch (error) {
+    if (error instanceof ShapeError) return undefined;
+    throw error;
+  }
+};
+
+const decodeTuple = (t: unknown[]): Entry | undefined => {
+  const [kind, a, b, c, d, e] = t;
+  switch (kind) {
     case 'start':
-      return { kind: 'start' };
+      return t.length === 1 ? { kind: 'start' } : undefined;
     case 'call':
-      return { kind: 'call', target: t[1] as number, method: t[2] as string | null, args: t[3] as unknown[], answer: t[4] as number };
+      return t.length === 5 && isId(a) && isMethod(b) && isArray(c) && isId(d) ? { kind: 'call', target: a, method: b, args: c, answer: d } : undefined;
     case 'settle':
-      return { kind: 'settle', promise: t[1] as number, ok: t[2] as boolean, value: t[3] };
+      return t.length === 4 && isId(a) && a > 0 && typeof b === 'boolean' ? { kind: 'settle', promise: a, ok: b, value: c } : undefined;
     case 'timer':
-      return { kind: 'timer', timer: t[1] as number };
+      return t.length === 2 && isId(a) ? { kind: 'timer', timer: a } : undefined;
     case 'send':
-      return { kind: 'send', target: t[1] as Slot, method: t[2] as string | null, args: t[3] as unknown[], outcome: unpackOutcome(t[4] as number, t[5]) };
+      return t.length === 6 && a instanceof Slot && a.side === 'host' && isMethod(b) && isArray(c)
+        ? { kind: 'send', target: a, method: b, args: c, outcome: unpackOutcome(d, e) }
+        : undefined;
     case 'ret':
-      return { kind: 'ret', answer: t[1] as number, ok: t[2] as boolean, value: t[3] };
+      return t.length === 4 && isId(a) && typeof b === 'boolean' ? { kind: 'ret', answer: a, ok: b, value: c } : undefined;
     default:
       return undefined;
   }

@@ -4,10 +4,13 @@
  *   file    := magic frame*
  *   magic   := "MSNPLOG\n"                      8 bytes
  *   frame   := type:u8 length:u32le crc:u32le payload[length]
- *              crc is CRC-32 of the type byte followed by the payload
- *   type    := 1 header   payload = msgpack LogHeader
- *            | 2 entries  payload = entry*       (entries never span frames)
- *            | 3 end      payload = msgpack LogTrailer (a sealed log ends here)
+ *              crc is CRC-32 of the type byte followed by the payload;
+ *              length is at most MAX_FRAME_BYTES (1 GiB): a larger one is
+ *              damage, not a frame cut short
+ *   type    := 1 header   payload = msgpack LogHeader (the first frame, once)
+ *            | 2 entries  payload = entry+       (entries never span frames)
+ *            | 3 end      payload = msgpack LogTrailer (a sealed log ends here;
+ *                                                its event count is checked)
  *
  *   entry   := 0x01 f64le                        now: Date.now() / new Date()
  *            | 0x02 f64le                        perf: performance.now()
@@ -36,6 +39,10 @@ export const FRAME_HEADER = 1;
 export const FRAME_ENTRIES = 2;
 export const FRAME_END = 3;
 export const FRAME_OVERHEAD = 9;
+/** The largest frame payload a reader accepts, in bytes (1 GiB). */
+export const MAX_FRAME_BYTES = 2 ** 30;
+/** The range of a recorded `Date.now()`, in ms (what `new Date(ms)` accepts). */
+export const MAX_TIME_MS = 8.64e15;
 
 export const TAG_NOW = 0x01;
 export const TAG_PERF = 0x02;

@@ -29,8 +29,11 @@ export type {
 export { packr } from './codec.js';
 export { Secret, secret, isSecret, revealSecret, makeSealer, parseSealKey, sealKeyId, SEAL_KEY_BYTES } from './seal.js';
 export type { Sealer } from './seal.js';
-export { FORMAT_NAME, FORMAT_VERSION, TAG_NOW, TAG_PERF, TAG_SEED, TAG_RANDOM, TAG_MSG, SEED_BYTES } from './format.js';
+export { MAX_FRAME_BYTES, FORMAT_NAME, FORMAT_VERSION, TAG_NOW, TAG_PERF, TAG_SEED, TAG_RANDOM, TAG_MSG, SEED_BYTES } from './format.js';
 export { LogWriter, fileSink, memorySink } from './writer.js';
 export type { LogSink } from './writer.js';
-export { LogReader, LogCursor } from './reader.js';
-export { describeEntry, dumpLog } from './describe.js';
+export { LogReader, LogCursor, cursorEntries } from './reader.js';
+export type { CursorSource } from './reader.js';
+export { walkLog, readLogFile, memorySource } from './frames.js';
+export type { ByteSource, LogItem } from './frames.js';
+export { describeEntry, dumpLog, dumpLogFile } from './describe.js';

@@ -1,32 +1,29 @@
 /**
  * Log reader. `LogReader.open` checks the whole file up front (magic, every
- * frame's length and CRC, the header's format version) so that a damaged
- * log is refused before any service code runs; a `LogCursor` then walks the
- * entries, with allocation-free readers for the fast kinds.
+ * frame's length and CRC, the header's format version, the structure of
+ * every entry, the closing frame's event count; see frames.ts) so that a
+ * damaged log is refused before any service code runs; a `LogCursor` then
+ * walks the entries, with allocation-free readers for the fast kinds, and
+ * checks each decoded entry's shape (a tuple no writer produces is
+ * LOG_CORRUPT, never a value of the wrong type handed to the membrane).
  */
 import { packr, tupleToEntry, tupleToSys } from './codec.js';
-import { frameCrc } from './crc.js';
 import { SnapshotError } from './errors.js';
-import {
-  FORMAT_NAME,
-  FORMAT_VERSION,
-  FRAME_END,
-  FRAME_ENTRIES,
-  FRAME_HEADER,
-  FRAME_OVERHEAD,
-  MAGIC,
-  SEED_BYTES,
-  TAG_MSG,
-  TAG_NOW,
-  TAG_OPNAME,
-  TAG_PERF,
-  TAG_SYS,
-  TAG_RANDOM,
-  TAG_SEED,
-} from './format.js';
+import { SEED_BYTES, TAG_MSG, TAG_NOW, TAG_OPNAME, TAG_PERF, TAG_SYS, TAG_RANDOM, TAG_SEED } from './format.js';
+import { memorySource, walkLog } from './frames.js';
 import type { Entry, LogHeader, LogTrailer } from './entries.js';
 
-export class LogReader {
+/** What a cursor reads: entry bytes, and how to name a position in messages. */
+export interface CursorSource {
+  /** Where the log came from, for messages. */
+  readonly source: string;
+  /** Entry payloads, concatenated. */
+  readonly body: Uint8Array;
+  /** The file offset of a body offset. */
+  fileOffset(bodyOffset: number): number;
+}
+
+export class LogReader implements CursorSource {
   /** Where the log came from, for messages. */
   readonly source: string;
   readonly header: LogHeader;
@@ -60,68 +57,6 @@ export class LogReader {
     this.validBytes = validBytes;
   }
 
-  /**
-   * Verify and open a log. With `allowUnsealed`, a log whose build did not
-   * finish opens (for `inspect`); otherwise it is refused as LOG_TRUNCATED.
-   * With `reuseBuffer`, the entries of all frames are moved together inside
-   * `bytes` instead of being copied into a new body, the first time `body`
-   * (or a cursor) is asked for: a log holding a 50 MB payload then costs its
-   * file's size once, not twice. `bytes` stay as they are until then (hash
-   * them first), and must not be used after.
-   */
-  static open(bytes: Uint8Array, source: string, options: { allowUnsealed?: boolean; reuseBuffer?: boolean } = {}): LogReader {
-    const fail = (code: 'LOG_CORRUPT' | 'LOG_TRUNCATED', offset: number, why: string): never => {
-      throw new SnapshotError(code, `${source}: ${why} at byte ${offset}. ${code === 'LOG_TRUNCATED' ? 'The file is cut short' : 'The file is damaged'}; rebuild the snapshot with \`snapshot build\`.`, {
-        details: { file: source, offset },
-      });
-    };
-    if (bytes.byteLength < MAGIC.byteLength) {
-      if (MAGIC.subarray(0, bytes.byteLength).every((b, i) => bytes[i] === b)) fail('LOG_TRUNCATED', bytes.byteLength, 'the log ends inside its magic number');
-      fail('LOG_CORRUPT', 0, 'not a membrane-snapshot replay log (bad magic number)');
-    }
-    for (let i = 0; i < MAGIC.byteLength; i += 1) {
-      if (bytes[i] !== MAGIC[i]) fail('LOG_CORRUPT', 0, 'not a membrane-snapshot replay log (bad magic number)');
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let pos = MAGIC.byteLength;
-    let header: LogHeader | undefined;
-    let trailer: LogTrailer | undefined;
-    const payloads: Uint8Array[] = [];
-    const frameStarts: Array<[number, number]> = [];
-    let bodyLength = 0;
-    while (pos < bytes.byteLength) {
-      if (trailer) fail('LOG_CORRUPT', pos, 'data after the closing frame');
-      if (pos + FRAME_OVERHEAD > bytes.byteLength) fail('LOG_TRUNCATED', pos, 'the log ends inside a frame header');
-      const type = bytes[pos];
-      const length = view.getUint32(pos + 1, true);
-      const crc = view.getUint32(pos + 5, true);
-      if (type !== FRAME_HEADER && type !== FRAME_ENTRIES && type !== FRAME_END) fail('LOG_CORRUPT', pos, `unknown frame type ${type}`);
-      if (pos + FRAME_OVERHEAD + length > bytes.byteLength) {
-        fail('LOG_TRUNCATED', pos, `a frame of ${length} bytes runs past the end of the file (${bytes.byteLength} bytes)`);
-      }
-      const payload = bytes.subarray(pos + FRAME_OVERHEAD, pos + FRAME_OVERHEAD + length);
-      if (frameCrc(type, payload) >>> 0 !== crc) fail('LOG_CORRUPT', pos, 'checksum mismatch in a frame');
-      if (type === FRAME_HEADER) {
-        if (header) fail('LOG_CORRUPT', pos, 'a second header frame');
-        header = decodeHeader(payload, source);
-      } else if (!header) {
-        fail('LOG_CORRUPT', pos, 'entries before the header frame');
-      } else if (type === FRAME_ENTRIES) {
-        frameStarts.push([bodyLength, pos + FRAME_OVERHEAD]);
-        payloads.push(payload);
-        bodyLength += payload.byteLength;
-      } else {
-        trailer = packr.unpack(payload) as LogTrailer;
-      }
-      pos += FRAME_OVERHEAD + length;
-    }
-    if (!header) fail('LOG_TRUNCATED', pos, 'the log has no header frame');
-    if (!trailer && !options.allowUnsealed) {
-      fail('LOG_TRUNCATED', pos, 'the log has no closing frame (its build did not finish)');
-    }
-    return new LogReader(source, header as LogHeader, trailer, payloads, options.reuseBuffer ? bytes : undefined, frameStarts, pos);
-  }
-
   /** All entry payloads, one after the other. */
   get body(): Uint8Array {
     if (this.#body === undefined) {
@@ -130,6 +65,36 @@ export class LogReader {
       this.#payloads = [];
     }
     return this.#body;
+  }
+
+  /**
+   * Verify and open a log held in memory. With `allowUnsealed`, a log whose
+   * build did not finish opens; otherwise it is refused as LOG_TRUNCATED.
+   * Throws LOG_CORRUPT, LOG_TRUNCATED or LOG_VERSION_UNSUPPORTED (a
+   * SnapshotError whose `details` carry `file` and `offset`).
+   * With `reuseBuffer`, the entries of all frames are moved together inside
+   * `bytes` instead of being copied into a new body, the first time `body`
+   * (or a cursor) is asked for: a log holding a 50 MB payload then costs its
+   * file's size once, not twice. `bytes` stay as they are until then (hash
+   * them first), and must not be used after.
+   */
+  static open(bytes: Uint8Array, source: string, options: { allowUnsealed?: boolean; reuseBuffer?: boolean } = {}): LogReader {
+    let header: LogHeader | undefined;
+    let trailer: LogTrailer | undefined;
+    const payloads: Uint8Array[] = [];
+    const frameStarts: Array<[number, number]> = [];
+    let bodyLength = 0;
+    let validBytes = bytes.byteLength;
+    for (const item of walkLog(memorySource(bytes), source, options)) {
+      if (item.kind === 'header') header = item.header;
+      else if (item.kind === 'entries') {
+        frameStarts.push([bodyLength, item.bodyOffset]);
+        payloads.push(item.payload);
+        bodyLength += item.payload.byteLength;
+      } else if (item.kind === 'end') trailer = item.trailer;
+      else validBytes = item.offset;
+    }
+    return new LogReader(source, header as LogHeader, trailer, payloads, options.reuseBuffer ? bytes : undefined, frameStarts, validBytes);
   }
 
   /** The file offset of a body offset, for messages. */
@@ -149,16 +114,9 @@ export class LogReader {
     return new LogCursor(this);
   }
 
-  /** Every entry with its file offset and encoded size. */
+  /** Every entry with its file offset and encoded size (bytes). Throws LOG_CORRUPT on an entry that does not decode. */
   *entries(): Generator<{ index: number; offset: number; size: number; entry: Entry }> {
-    const cursor = this.cursor();
-    while (!cursor.done) {
-      const offset = this.fileOffset(cursor.position);
-      const start = cursor.position;
-      const index = cursor.index;
-      const entry = cursor.next();
-      yield { index, offset, size: cursor.entryEnd - start, entry };
-    }
+    yield* cursorEntries(this.cursor());
   }
 }
 
@@ -175,29 +133,20 @@ const compactInPlace = (bytes: Uint8Array, payloads: readonly Uint8Array[]): Uin
   return bytes.subarray(start, end);
 };
 
-const decodeHeader = (payload: Uint8Array, source: string): LogHeader => {
-  let header: Partial<LogHeader>;
-  try {
-    header = packr.unpack(payload) as Partial<LogHeader>;
-  } catch (cause) {
-    throw new SnapshotError('LOG_CORRUPT', `${source}: the header frame does not decode`, { cause, details: { file: source } });
+/** The entries of a cursor, each with its file offset and encoded size (bytes). */
+export function* cursorEntries(cursor: LogCursor): Generator<{ index: number; offset: number; size: number; entry: Entry }> {
+  while (!cursor.done) {
+    const offset = cursor.reader.fileOffset(cursor.position);
+    const start = cursor.position;
+    const index = cursor.index;
+    const entry = cursor.next();
+    yield { index, offset, size: cursor.entryEnd - start, entry };
   }
-  if (header?.format !== FORMAT_NAME) {
-    throw new SnapshotError('LOG_CORRUPT', `${source}: the header does not name the ${FORMAT_NAME} format`, { details: { file: source } });
-  }
-  if (header.version !== FORMAT_VERSION) {
-    throw new SnapshotError(
-      'LOG_VERSION_UNSUPPORTED',
-      `${source}: replay log format version ${String(header.version)} is not supported by this membrane-snapshot (it reads version ${FORMAT_VERSION}; the log was written by membrane-snapshot ${String(header.libraryVersion)}). Restore it with that version, or rebuild the snapshot.`,
-      { details: { file: source, version: header.version, supported: FORMAT_VERSION } },
-    );
-  }
-  return header as LogHeader;
-};
+}
 
 /** A position in a log's entries. */
 export class LogCursor {
-  readonly reader: LogReader;
+  readonly reader: CursorSource;
   /** Index of the next entry. */
   index = 0;
   /** Body offset of the next entry. */
@@ -206,8 +155,15 @@ export class LogCursor {
   readonly #length: number;
   readonly #view: DataView;
 
-  constructor(reader: LogReader) {
+  /**
+   * A cursor over `reader`'s entries. A reader of one frame at a time
+   * (inspect) passes the op names defined by earlier frames in `ops` (the
+   * cursor adds the ones it meets) and the index of its first entry.
+   */
+  constructor(reader: CursorSource, options: { ops?: string[]; index?: number } = {}) {
     this.reader = reader;
+    this.#ops = options.ops ?? [];
+    this.index = options.index ?? 0;
     const body = reader.body;
     this.#body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     this.#length = body.byteLength;
@@ -280,7 +236,7 @@ export class LogCursor {
   #peekedEnd = -1;
   #peekedEntryEnd = -1;
   /** Op names defined so far, by index. */
-  readonly #ops: string[] = [];
+  readonly #ops: string[];
   /** Op name definitions before this position have been read. */
   #defsEnd = 0;
   /** Where the last varuint read ended. */

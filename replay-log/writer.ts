@@ -9,12 +9,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { packr, entryToTuple, sysTuple } from './codec.js';
 import { EXTERNAL_BYTES, MsgWriter, type EncodedParts } from './msg-writer.js';
 import { crc32, frameCrc } from './crc.js';
+import { SnapshotError } from './errors.js';
 import {
   FRAME_END,
   FRAME_ENTRIES,
   FRAME_HEADER,
   FRAME_OVERHEAD,
   MAGIC,
+  MAX_FRAME_BYTES,
   SEED_BYTES,
   TAG_MSG,
   TAG_NOW,
@@ -203,6 +205,11 @@ export class LogWriter {
    */
   #blob(tag: number, encoded: Uint8Array | EncodedParts, prefix?: number): void {
     const byteLength = encoded.byteLength;
+    if (byteLength > MAX_FRAME_BYTES - 64) {
+      throw new SnapshotError('NOT_PASSABLE', `one recorded value is ${byteLength} bytes; a replay log entry holds at most ${MAX_FRAME_BYTES - 64} bytes (1 GiB).`, {
+        details: { bytes: byteLength },
+      });
+    }
     if (byteLength >= EXTERNAL_BYTES) return this.#largeEntry(tag, encoded instanceof Uint8Array ? [encoded] : encoded.parts, byteLength, prefix);
     this.#reserve(1 + 10 + byteLength);
     this.#view.setUint8(this.#pos++, tag);
