@@ -285,6 +285,8 @@ export class LogCursor {
         const tuple = this.#unpack(at, start, length);
         entry = Array.isArray(tuple) ? tupleToEntry(tuple) : undefined;
         this.#check(entry !== undefined, at);
+        // Every log opens with the start delivery (module evaluation), and has one.
+        this.#check((entry.kind === 'start') === (this.index === 0), at);
         this.position = start + length;
         break;
       }

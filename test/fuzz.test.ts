@@ -1,0 +1,552 @@
+// Fuzz: damaged logs and archives end in a typed SnapshotError or a restore,
+// never a raw exception, a hang or runaway memory. Each run draws a fresh seed
+// (printed; FUZZ_SEED=<n> replays one) and stops at a count or a time budget.
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
+import {
+  FORMAT_NAME,
+  LogReader,
+  LogWriter,
+  Slot,
+  Tagged,
+  describeEntry,
+  dumpLogFile,
+  isSnapshotError,
+  memorySink,
+  packr,
+  type Entry,
+  type LogHeader,
+} from '../replay-log/index.js';
+import { fixture, moveToTarget, snapshot, tempDir } from './helpers.js';
+
+const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+t.comment(`FUZZ_SEED=${seed}`);
+
+/** mulberry32: a small seeded generator, so a failure replays with its seed. */
+const rng = (() => {
+  let a = seed >>> 0;
+  return (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+})();
+const int = (n: number): number => Math.floor(rng() * n);
+const pick = <T>(items: readonly T[]): T => items[int(items.length)];
+
+const work = tempDir('fuzz');
+const LOG_CODES = new Set(['LOG_CORRUPT', 'LOG_TRUNCATED', 'LOG_VERSION_UNSUPPORTED']);
+
+// ---- frames: parse a valid log, rebuild one with recomputed CRCs -------------
+
+interface Frame {
+  type: number;
+  payload: Uint8Array;
+}
+
+const splitFrames = (bytes: Uint8Array): Frame[] => {
+  const frames: Frame[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let pos = 8; pos < bytes.byteLength; ) {
+    const length = view.getUint32(pos + 1, true);
+    frames.push({ type: bytes[pos], payload: bytes.subarray(pos + 9, pos + 9 + length) });
+    pos += 9 + length;
+  }
+  return frames;
+};
+
+const crc = (type: number, payload: Uint8Array): number =>
+  (zlib as unknown as { crc32(d: Uint8Array, v?: number): number }).crc32(payload, (zlib as unknown as { crc32(d: Uint8Array): number }).crc32(Uint8Array.of(type)));
+
+const joinFrames = (frames: Frame[]): Uint8Array => {
+  const parts: Uint8Array[] = [Buffer.from('MSNPLOG\n', 'latin1')];
+  for (const { type, payload } of frames) {
+    const head = Buffer.alloc(9);
+    head[0] = type;
+    head.writeUInt32LE(payload.byteLength, 1);
+    head.writeUInt32LE(crc(type, payload) >>> 0, 5);
+    parts.push(head, payload);
+  }
+  return Buffer.concat(parts);
+};
+
+/** Entries of a frame payload, as [start, end) byte ranges (structure only). */
+const entryRanges = (payload: Uint8Array): Array<[number, number]> => {
+  const out: Array<[number, number]> = [];
+  const varuint = (at: number): [number, number] => {
+    let value = 0;
+    let shift = 0;
+    let pos = at;
+    for (;;) {
+      if (pos >= payload.byteLength || shift > 28) throw new RangeError('not an entry');
+      const byte = payload[pos++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return [value, pos];
+      shift += 7;
+    }
+  };
+  for (let pos = 0; pos < payload.byteLength; ) {
+    const tag = payload[pos];
+    let end: number;
+    if (tag === 1 || tag === 2) end = pos + 9;
+    else if (tag === 3) end = pos + 17;
+    else if (tag === 0x11) {
+      const [, after] = varuint(pos + 1);
+      const [n, start] = varuint(after);
+      end = start + n;
+    } else {
+      const [n, start] = varuint(pos + 1);
+      end = start + n;
+    }
+    if (end > payload.byteLength) throw new RangeError('not an entry');
+    out.push([pos, end]);
+    pos = end;
+  }
+  return out;
+};
+
+const varuintBytes = (value: number): number[] => {
+  const out: number[] = [];
+  let n = value;
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+};
+
+// ---- random values --------------------------------------------------------------
+
+const randomValue = (depth = 0): unknown => {
+  switch (int(depth > 2 ? 9 : 14)) {
+    case 0:
+      return int(2 ** 32) - 2 ** 31;
+    case 1:
+      return pick([NaN, Infinity, -Infinity, -0, 1e300, 0.5, 2 ** 53 + 2, -1]);
+    case 2:
+      return pick(['', 'start', 'call', 'settle', 'timer', 'send', 'ret', 'x'.repeat(int(300)), '\ud800']);
+    case 3:
+      return pick([true, false, null, undefined]);
+    case 4:
+      return Buffer.from(Array.from({ length: int(20) }, () => int(256)));
+    case 5:
+      return new Slot(pick(['guest', 'host'] as const), pick([0, 1, 2, 7, 2 ** 31]), pick(['', 'function f']));
+    case 6:
+      return new Tagged(pick(['bigint', '-0', 'map', 'error', 'symbol'] as const), randomValue(depth + 1));
+    case 7:
+      return new Date(pick([0, NaN, 8.64e15, 1e20]));
+    case 8:
+      return int(8);
+    case 9:
+      return Array.from({ length: int(5) }, () => randomValue(depth + 1));
+    case 10:
+      return Object.fromEntries(Array.from({ length: int(4) }, () => [pick(['name', 'message', 'events', '__proto__', 'k']), randomValue(depth + 1)]));
+    case 11:
+      return new Set([randomValue(depth + 1)]);
+    case 12:
+      return new Tagged('error', { name: randomValue(depth + 1), message: randomValue(depth + 1) } as never);
+    default:
+      return new Uint16Array(int(4));
+  }
+};
+
+/** A tuple shaped like an entry, with fields of random types (sometimes right, often wrong). */
+const randomTuple = (): unknown[] => {
+  const kind = pick(['start', 'call', 'settle', 'timer', 'send', 'ret', 'nope']);
+  const length = pick([1, 2, 4, 5, 6, int(8)]);
+  return [kind, ...Array.from({ length: length - 1 }, () => (rng() < 0.5 ? int(4) : randomValue()))];
+};
+
+const pack = (value: unknown): Uint8Array => {
+  try {
+    return packr.pack(value);
+  } catch {
+    return packr.pack(null);
+  }
+};
+
+/** One random entry of the right frame type: msgpack or fast kinds, sometimes structurally off. */
+const randomEntryBytes = (): Uint8Array => {
+  switch (int(6)) {
+    case 0: {
+      const body = pack(randomTuple());
+      return Uint8Array.from([0x10, ...varuintBytes(body.byteLength), ...body]);
+    }
+    case 1: {
+      const body = pack(rng() < 0.5 ? [randomValue(), int(4), randomValue()] : randomValue());
+      return Uint8Array.from([0x11, ...varuintBytes(int(3)), ...varuintBytes(body.byteLength), ...body]);
+    }
+    case 2: {
+      const b = Buffer.alloc(9);
+      b[0] = pick([1, 2]);
+      b.writeDoubleLE(pick([NaN, Infinity, 1e300, -1, 1.7e12, 8.64e15 + 1]), 1);
+      return b;
+    }
+    case 3:
+      return Uint8Array.from([pick([0x04, 0x12]), ...varuintBytes(int(6)), ...Array.from({ length: int(6) }, () => int(256))]);
+    case 4:
+      return Uint8Array.from(Array.from({ length: 1 + int(12) }, () => int(256)));
+    default: {
+      const body = pack(randomValue());
+      return Uint8Array.from([0x10, ...varuintBytes(body.byteLength), ...body]);
+    }
+  }
+};
+
+/** Re-count the events of `frames` and rewrite the closing frame to agree (so the damage reaches the decoder). */
+const fixTrailer = (frames: Frame[]): Frame[] => {
+  let events = 0;
+  for (const f of frames) {
+    if (f.type !== 2) continue;
+    try {
+      for (const [s] of entryRanges(f.payload)) if (f.payload[s] !== 0x12) events += 1;
+    } catch {
+      // not structurally sound: the reader will say so
+    }
+  }
+  return frames.map(f => (f.type === 3 ? { type: 3, payload: packr.pack({ events }) } : f));
+};
+
+// ---- mutators -------------------------------------------------------------------------
+
+type Mutator = (bytes: Uint8Array) => Uint8Array;
+
+const mutators: Record<string, Mutator> = {
+  bitFlips: bytes => {
+    const out = Uint8Array.from(bytes);
+    for (let i = 1 + int(8); i > 0; i -= 1) out[int(out.length)] ^= 1 << int(8);
+    return out;
+  },
+  truncate: bytes => bytes.subarray(0, int(bytes.byteLength)),
+  payloadFlipRecrc: bytes => {
+    const frames = splitFrames(bytes).map(f => ({ ...f, payload: Uint8Array.from(f.payload) }));
+    const f = pick(frames);
+    if (f.payload.byteLength) f.payload[int(f.payload.byteLength)] ^= 1 << int(8);
+    return joinFrames(frames);
+  },
+  swapFrames: bytes => {
+    const frames = splitFrames(bytes);
+    const i = int(frames.length);
+    const j = int(frames.length);
+    [frames[i], frames[j]] = [frames[j], frames[i]];
+    return joinFrames(rng() < 0.5 ? fixTrailer(frames) : frames);
+  },
+  removeFrame: bytes => {
+    const frames = splitFrames(bytes);
+    frames.splice(int(frames.length), 1);
+    return joinFrames(rng() < 0.5 ? fixTrailer(frames) : frames);
+  },
+  duplicateFrame: bytes => {
+    const frames = splitFrames(bytes);
+    const i = int(frames.length);
+    frames.splice(i, 0, frames[i]);
+    return joinFrames(rng() < 0.5 ? fixTrailer(frames) : frames);
+  },
+  swapEntries: bytes => {
+    // Entries moved within a frame: the CRC and the count hold, the meaning does not.
+    const frames = splitFrames(bytes);
+    const entryFrames = frames.filter(f => f.type === 2);
+    if (!entryFrames.length) return bytes;
+    const f = pick(entryFrames);
+    const ranges = entryRanges(f.payload);
+    const pieces = ranges.map(([s, e]) => f.payload.subarray(s, e));
+    const i = int(pieces.length);
+    const j = int(pieces.length);
+    [pieces[i], pieces[j]] = [pieces[j], pieces[i]];
+    if (rng() < 0.3) pieces.splice(int(pieces.length), 1);
+    f.payload = Buffer.concat(pieces);
+    return joinFrames(fixTrailer(frames));
+  },
+  randomEntry: bytes => {
+    const frames = splitFrames(bytes);
+    const entryFrames = frames.filter(f => f.type === 2);
+    if (!entryFrames.length) return bytes;
+    const f = pick(entryFrames);
+    const ranges = entryRanges(f.payload);
+    const at = ranges.length ? pick(ranges)[int(2)] : 0;
+    const inserted = randomEntryBytes();
+    if (rng() < 0.5 && ranges.length) {
+      const [s, e] = pick(ranges);
+      f.payload = Buffer.concat([f.payload.subarray(0, s), inserted, f.payload.subarray(e)]);
+    } else {
+      f.payload = Buffer.concat([f.payload.subarray(0, at), inserted, f.payload.subarray(at)]);
+    }
+    return joinFrames(fixTrailer(frames));
+  },
+  trailerOrHeader: bytes => {
+    const frames = splitFrames(bytes);
+    const type = pick([1, 3]);
+    const value = pick([() => randomValue(), () => ({ events: randomValue() }), () => ({}), () => ({ events: 3, extra: 1 })])();
+    const payload = rng() < 0.2 ? new Uint8Array(0) : pack(value);
+    const i = frames.findIndex(f => f.type === type);
+    if (i >= 0) frames[i] = { type, payload };
+    else frames.push({ type, payload });
+    return joinFrames(frames);
+  },
+  frameLength: bytes => {
+    const out = Buffer.from(bytes);
+    const offsets: number[] = [];
+    for (let pos = 8; pos + 9 <= out.length; pos += 9 + out.readUInt32LE(pos + 1)) offsets.push(pos);
+    const at = pick(offsets);
+    out.writeUInt32LE(pick([0xffffffff, 0x7fffffff, 2 ** 30 + 1, 0, int(2 ** 32)]), at + 1);
+    return out;
+  },
+};
+
+/** Apply a mutator; one that needs structure the input has lost leaves it as it is. */
+const mutate = (name: string, bytes: Uint8Array): Uint8Array => {
+  try {
+    return mutators[name](bytes);
+  } catch {
+    return bytes;
+  }
+};
+
+// ---- base logs ------------------------------------------------------------------------
+
+const header: LogHeader = { format: FORMAT_NAME, version: 1, service: 'fuzz', archiveSha256: 'ab'.repeat(32), libraryVersion: '0.0.0-fuzz' };
+
+const syntheticLog = (): Uint8Array => {
+  const entries: Entry[] = [
+    { kind: 'start' },
+    { kind: 'seed', seed: Uint8Array.from({ length: 16 }, (_, i) => i) },
+    { kind: 'now', value: 1795000000123 },
+    { kind: 'sys', op: 'fetch', args: [{ url: 'http://h/' }], outcome: { type: 'async', promise: 1 } },
+    { kind: 'ret', answer: 0, ok: true, value: { get: new Slot('guest', 0, 'function get') } },
+    { kind: 'settle', promise: 1, ok: true, value: { status: 200, big: new Tagged('bigint', '123'), m: new Tagged('map', [['k', 1]]) } },
+    { kind: 'perf', value: 12.5 },
+    { kind: 'call', target: 0, method: null, args: [new Slot('host', 1, 'function log'), [1, 'two']], answer: 1 },
+    { kind: 'send', target: new Slot('host', 1, 'function log'), method: null, args: ['hi'], outcome: { type: 'return', value: undefined } },
+    { kind: 'random', bytes: Uint8Array.of(9, 8, 7) },
+    { kind: 'sys', op: 'fs.statSync', args: ['/nope'], outcome: { type: 'throw', value: new Tagged('error', { name: 'Error', message: 'ENOENT', props: { code: 'ENOENT' } }) } },
+    { kind: 'ret', answer: 1, ok: false, value: new Tagged('error', { name: 'TypeError', message: 'bad' }) },
+    { kind: 'timer', timer: 2 },
+    { kind: 'sys', op: 'fetch', args: [{ url: 'http://h/2' }], outcome: { type: 'return', value: new Set([1]) } },
+  ];
+  const sink = memorySink();
+  const writer = new LogWriter(sink, header);
+  for (const [i, entry] of entries.entries()) {
+    writer.entry(entry);
+    if (i % 3 === 2) writer.flush();
+  }
+  writer.seal();
+  return sink.bytes();
+};
+
+/** Open and read a log as restore and inspect do; return the error code, or 'ok'. */
+const readOutcome = (bytes: Uint8Array, allowUnsealed: boolean): string => {
+  try {
+    const reader = LogReader.open(bytes, 'fuzz.log', { allowUnsealed });
+    for (const { entry } of reader.entries()) describeEntry(entry, true);
+    return 'ok';
+  } catch (error) {
+    if (isSnapshotError(error)) return error.code;
+    throw error;
+  }
+};
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+t.test('the log reader: every mutated log is read or refused with a typed error', async t => {
+  const bases = [syntheticLog()];
+  const budgetMs = 15_000;
+  const started = performance.now();
+  const counts: Record<string, Record<string, number>> = {};
+  const names = Object.keys(mutators);
+  let n = 0;
+  const streamFile = path.join(work, 'stream.log');
+  while (n < 6000 && performance.now() - started < budgetMs) {
+    const name = names[n % names.length];
+    const base = pick(bases);
+    let input = mutate(name, base);
+    if (rng() < 0.2) input = mutate(pick(names), input); // sometimes two kinds of damage at once
+    const caseStarted = performance.now();
+    let outcome: string;
+    try {
+      outcome = readOutcome(input, rng() < 0.5);
+      if (n % 10 === 0) {
+        // inspect's streaming path reads from disk, one frame at a time
+        fs.writeFileSync(streamFile, input);
+        try {
+          dumpLogFile(streamFile, () => {});
+        } catch (error) {
+          if (!isSnapshotError(error)) throw error;
+        }
+      }
+    } catch (error) {
+      fs.writeFileSync(path.join(work, `crash-${n}.log`), input);
+      t.fail(`${name} #${n} (FUZZ_SEED=${seed}): raw ${String((error as Error)?.stack ?? error)}`);
+      break;
+    }
+    const caseMs = performance.now() - caseStarted;
+    if (caseMs > 2000) t.fail(`${name} #${n} (FUZZ_SEED=${seed}) took ${caseMs.toFixed(0)} ms`);
+    if (outcome !== 'ok' && !LOG_CODES.has(outcome)) t.fail(`${name} #${n}: unexpected code ${outcome}`);
+    (counts[name] ??= {})[outcome] = (counts[name]?.[outcome] ?? 0) + 1;
+    n += 1;
+  }
+  t.comment(`${n} mutated logs in ${(performance.now() - started).toFixed(0)} ms: ${JSON.stringify(counts)}`);
+  t.ok(n >= 1000, `at least a thousand mutated logs were read (${n})`);
+  t.ok(process.memoryUsage().rss < 1024 * 1024 * 1024, 'memory stayed bounded (rss < 1 GiB)');
+  for (const name of names) t.ok(counts[name], `mutator ${name} ran`);
+  const refused = Object.values(counts).reduce((sum, c) => sum + Object.entries(c).filter(([k]) => k !== 'ok').reduce((s, [, v]) => s + v, 0), 0);
+  t.ok(refused > n / 2, 'most damage is refused');
+});
+
+// ---- replay and archives: a real service, restored in-process ------------------------
+
+interface Snapshot {
+  dir: string;
+  manifest: { services: Record<string, { archiveSha256: string; logSha256: string; logBytes: number; archiveBytes: number }> };
+  log: Uint8Array;
+  archive: Uint8Array;
+}
+
+const buildBase = async (): Promise<Snapshot> => {
+  const dir = path.join(work, 'base');
+  const built = await snapshot(['build', 'build-counter.mjs', '--out', dir], { cwd: fixture('misc') });
+  if (built.code !== 0) throw new Error(built.stderr);
+  return {
+    dir,
+    manifest: JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')),
+    log: fs.readFileSync(path.join(dir, 'counter', 'replay.log')),
+    archive: fs.readFileSync(path.join(dir, 'counter', 'archive.zip')),
+  };
+};
+
+/** Write a snapshot whose manifest (and log header) agree with the given files, as an attacker would. */
+const writeCase = (base: Snapshot, dir: string, files: { log?: Uint8Array; archive?: Uint8Array }): void => {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'counter'), { recursive: true });
+  const archive = files.archive ?? base.archive;
+  let log = files.log ?? base.log;
+  if (files.archive) {
+    // The log names its archive: rewrite its header for the new one.
+    const reader = LogReader.open(base.log, 'base.log');
+    const sink = memorySink();
+    const writer = new LogWriter(sink, { ...reader.header, archiveSha256: sha256(archive) });
+    for (const { entry } of reader.entries()) writer.entry(entry);
+    writer.seal();
+    log = sink.bytes();
+  }
+  const manifest = structuredClone(base.manifest);
+  Object.assign(manifest.services.counter, { archiveSha256: sha256(archive), logSha256: sha256(log), logBytes: log.byteLength, archiveBytes: archive.byteLength });
+  fs.writeFileSync(path.join(dir, 'counter', 'archive.zip'), archive);
+  fs.writeFileSync(path.join(dir, 'counter', 'replay.log'), log);
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+};
+
+const archiveMutators: Record<string, Mutator> = {
+  bitFlips: mutators.bitFlips,
+  truncate: mutators.truncate,
+  /** Damage the zip's structure: local headers, central directory, end record. */
+  zipFields: bytes => {
+    const out = Uint8Array.from(bytes);
+    const signatures = [0x04034b50, 0x02014b50, 0x06054b50];
+    const view = new DataView(out.buffer);
+    const offsets: number[] = [];
+    for (let i = 0; i + 4 <= out.length; i += 1) if (signatures.includes(view.getUint32(i, true))) offsets.push(i);
+    const at = pick(offsets) + int(46);
+    if (at < out.length) out[at] = int(256);
+    return out;
+  },
+  /** A stored entry's bytes changed: its CRC no longer matches. */
+  content: bytes => {
+    const out = Uint8Array.from(bytes);
+    out[Math.floor(out.length / 4) + int(Math.floor(out.length / 2))] ^= 0x20;
+    return out;
+  },
+};
+
+t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fail with a typed error', async t => {
+  const base = await buildBase();
+  const { restoreSnapshot } = await import('../lib/index.js');
+  const dir = path.join(work, 'case');
+  const outcomes: Record<string, Record<string, number>> = {};
+  const samples: Array<{ what: string; code: string; log?: Uint8Array; archive?: Uint8Array }> = [];
+  const tryRestore = async (what: string, files: { log?: Uint8Array; archive?: Uint8Array }): Promise<boolean> => {
+    writeCase(base, dir, files);
+    let timer: NodeJS.Timeout | undefined;
+    const hang = new Promise<'hang'>(resolve => (timer = setTimeout(() => resolve('hang'), 10_000)));
+    let outcome: string;
+    try {
+      const result = await Promise.race([restoreSnapshot({ dir }).then(() => 'restored'), hang]);
+      outcome = result;
+    } catch (error) {
+      if (!isSnapshotError(error)) {
+        const file = path.join(work, `raw-${Object.keys(samples).length}-${what}`);
+        fs.cpSync(dir, file, { recursive: true });
+        t.fail(`${what} (FUZZ_SEED=${seed}): raw ${String((error as Error)?.stack ?? error)} (kept in ${file})`);
+        return false;
+      }
+      outcome = error.code;
+      if (samples.length < 40 && LOG_CODES.has(outcome) === Boolean(files.log)) samples.push({ what, code: outcome, ...files });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (outcome === 'hang') {
+      t.fail(`${what} (FUZZ_SEED=${seed}): restore neither finished nor failed in 10 s`);
+      return false;
+    }
+    (outcomes[what] ??= {})[outcome] = (outcomes[what]?.[outcome] ?? 0) + 1;
+    return true;
+  };
+
+  t.ok(await tryRestore('unchanged', {}), 'the base snapshot restores');
+  t.same(outcomes.unchanged, { restored: 1 });
+
+  const started = performance.now();
+  const names = Object.keys(mutators);
+  let n = 0;
+  while (performance.now() - started < 15_000 && n < 2000) {
+    const name = names[n % names.length];
+    if (!(await tryRestore(`log:${name}`, { log: mutate(name, base.log) }))) break;
+    n += 1;
+  }
+  const archiveNames = Object.keys(archiveMutators);
+  let m = 0;
+  const archiveStarted = performance.now();
+  while (performance.now() - archiveStarted < 10_000 && m < 500) {
+    const name = archiveNames[m % archiveNames.length];
+    let archive: Uint8Array;
+    try {
+      archive = archiveMutators[name](base.archive);
+    } catch {
+      archive = base.archive;
+    }
+    if (!(await tryRestore(`archive:${name}`, { archive }))) break;
+    m += 1;
+  }
+  t.comment(`${n} mutated logs and ${m} mutated archives restored in-process in ${(performance.now() - started).toFixed(0)} ms: ${JSON.stringify(outcomes)}`);
+  t.ok(n >= 100, `at least a hundred mutated logs were replayed (${n})`);
+  t.ok(m >= 30, `at least thirty mutated archives were loaded (${m})`);
+  t.ok(process.memoryUsage().rss < 1024 * 1024 * 1024, 'memory stayed bounded (rss < 1 GiB)');
+  const archiveCodes = new Set(Object.entries(outcomes).filter(([k]) => k.startsWith('archive:')).flatMap(([, v]) => Object.keys(v)));
+  for (const code of archiveCodes) t.ok(code === 'restored' || code === 'SERVICE_LOAD_FAILED' || code === 'REPLAY_DIVERGED' || code === 'MODULE_NOT_GRANTED', `archive damage ends as ${code}`);
+
+  // A sample through the real CLI: the same typed line and exit code 1, never "unexpected error".
+  const cliSamples = [...samples.filter(s => s.log).slice(0, 3), ...samples.filter(s => s.archive).slice(0, 2)];
+  t.ok(cliSamples.length >= 3, `failing samples for the CLI (${cliSamples.length})`);
+  for (const sample of cliSamples) {
+    const caseDir = path.join(work, `cli-${cliSamples.indexOf(sample)}`);
+    writeCase(base, caseDir, sample);
+    const target = moveToTarget(caseDir);
+    const restored = await snapshot(['restore', target, '--call', 'counter.bump']);
+    t.equal(restored.code, 1, `restore of ${sample.what} exits 1`);
+    t.match(restored.stderr, new RegExp(`^snapshot: ${sample.code}: `, 'm'), `restore of ${sample.what} says ${sample.code}`);
+    t.notMatch(restored.stderr, /unexpected error/);
+    if (sample.log) {
+      const inspected = await snapshot(['inspect', path.join(target, 'counter', 'replay.log')]);
+      t.notMatch(inspected.stderr, /unexpected error/, `inspect of ${sample.what} gives a typed error or a timeline`);
+      if (inspected.code !== 0) {
+        t.equal(inspected.code, 1);
+        t.match(inspected.stderr, /^snapshot: (LOG_CORRUPT|LOG_TRUNCATED|LOG_VERSION_UNSUPPORTED): /m);
+      }
+    }
+  }
+});
