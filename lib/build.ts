@@ -153,6 +153,7 @@ export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult>
     }
     try {
       session.replace();
+      session.clearPartial();
     } catch (error) {
       throw failed(error, 'replace');
     }

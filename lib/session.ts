@@ -194,8 +194,9 @@ export class BuildSession {
 
   /**
    * The build failed: stop every service and close its log. The work
-   * directory is kept as `<out>.partial` for inspection (or deleted with
-   * `keep: false`, when the disk is full); `outDir` is never touched.
+   * directory is kept as `<out>.partial` for inspection when a service was
+   * recorded (deleted with `keep: false`, when the disk is full, or when
+   * there is nothing to see); `outDir` is never touched.
    * Returns one line per service saying how far it got, and never throws.
    */
   discard(options: { keep: boolean }): string[] {
@@ -203,7 +204,7 @@ export class BuildSession {
     const partial = `${this.outDir}.partial`;
     try {
       fs.rmSync(partial, { recursive: true, force: true });
-      if (options.keep && fs.existsSync(this.workDir)) {
+      if (options.keep && this.services.size > 0 && fs.existsSync(this.workDir)) {
         fs.renameSync(this.workDir, partial);
         return lines.map(line => line.split(this.workDir).join(partial));
       }
@@ -212,6 +213,11 @@ export class BuildSession {
       // Best effort: the work directory stays where it is, named in the lines.
     }
     return options.keep ? lines : [];
+  }
+
+  /** After a successful build: a partial recording of an earlier failed one is stale. */
+  clearPartial(): void {
+    fs.rmSync(`${this.outDir}.partial`, { recursive: true, force: true });
   }
 
   #deliveries(): number {
