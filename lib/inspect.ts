@@ -23,6 +23,26 @@ export const inspectTo = (target: string, write: (text: string) => void): void =
   write(`${inspectPath(target)}\n`);
 };
 
+/**
+ * Write `text` to a file descriptor before returning (stdout by default),
+ * whatever it is: a file, a terminal, or a pipe in non-blocking mode (EAGAIN
+ * waits a millisecond and retries). So a streamed dump never queues output
+ * in memory faster than its reader takes it.
+ */
+export const writeFully = (text: string, fd = 1): void => {
+  const bytes = Buffer.from(text, 'utf8');
+  let done = 0;
+  while (done < bytes.byteLength) {
+    try {
+      done += fs.writeSync(fd, bytes, done, bytes.byteLength - done);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+};
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
 /** A snapshot directory's services, sizes and hashes, as text (a log file: see inspectTo). */
 export const inspectPath = (target: string): string => {
   if (fs.statSync(target).isFile()) {
