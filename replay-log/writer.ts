@@ -185,12 +185,15 @@ export class LogWriter {
     return { sha256: this.#hash.digest('hex'), bytes: this.#bytes, events: this.#events };
   }
 
-  /** Flush and close without sealing (the build failed): the log stays readable up to here. */
+  /** Flush and close without sealing (the build failed): the log stays readable up to its last whole frame. */
   abandon(): void {
     if (this.#sealed) return;
-    this.flush();
-    this.#sealed = true;
-    this.#sink.close();
+    try {
+      if (this.#broken === undefined) this.flush();
+    } finally {
+      this.#sealed = true;
+      this.#sink.close();
+    }
   }
 
   #counted(): void {
@@ -272,9 +275,23 @@ export class LogWriter {
     this.#emit(Buffer.concat([head, payload]));
   }
 
+  /**
+   * Hand bytes to the sink. A sink that fails (a full disk, a file-size
+   * limit) may have written part of them, so the file no longer ends on a
+   * frame: the failure is latched, and every later write, flush or seal
+   * throws it again, so a damaged log is never sealed as a good one.
+   */
   #emit(bytes: Uint8Array): void {
-    this.#sink.write(bytes);
+    if (this.#broken !== undefined) throw this.#broken;
+    try {
+      this.#sink.write(bytes);
+    } catch (error) {
+      this.#broken = error;
+      throw error;
+    }
     this.#hash.update(bytes);
     this.#bytes += bytes.byteLength;
   }
+
+  #broken: unknown;
 }

@@ -144,6 +144,32 @@ t.test('frames and the closing frame: damage that keeps valid checksums is still
   t.equal(codeOf(readAll(cut)), 'LOG_TRUNCATED', 'a file cut inside a frame is a truncation');
 });
 
+t.test('a writer whose sink failed never writes or seals again (a half-written frame is never sealed as good)', async t => {
+  const written: Uint8Array[] = [];
+  let fail = false;
+  const sink = {
+    write(bytes: Uint8Array) {
+      if (fail) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      written.push(Buffer.from(bytes));
+    },
+    close() {},
+  };
+  const writer = new LogWriter(sink, header);
+  writer.entry({ kind: 'start' });
+  writer.flush();
+  const good = written.length;
+  fail = true;
+  writer.now(1);
+  t.throws(() => writer.flush(), { code: 'ENOSPC' });
+  fail = false; // the disk has room again: the log must still not be sealed
+  writer.now(2);
+  t.throws(() => writer.flush(), { code: 'ENOSPC' }, 'the failure is latched');
+  t.throws(() => writer.seal(), { code: 'ENOSPC' }, 'and sealing refuses');
+  t.doesNotThrow(() => writer.abandon(), 'abandoning closes what there is');
+  t.equal(written.length, good, 'nothing written after the failure');
+  t.equal(codeOf(() => LogReader.open(Buffer.concat(written), 'x', { allowUnsealed: true })), 'ok', 'what was written before is a readable log');
+});
+
 const runInspect = (file: string, nodeArgs: string[] = []): Promise<{ code: number | null; lines: number; head: string; tail: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     // Count the output instead of keeping it: it may be hundreds of megabytes.
