@@ -10,6 +10,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import type { ServiceReference } from '../membrane/index.js';
 import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from '../compartments/index.js';
 import { SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
+import { checkServiceRecords } from './manifest-shape.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
@@ -155,6 +156,7 @@ export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Mani
       details: { file, version: manifest.version },
     });
   }
+  checkServiceRecords(file, manifest.services as Record<string, unknown>);
   return manifest;
 };
 

@@ -522,7 +522,40 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
     if (!(await tryRestore(`archive:${name}`, { archive }))) break;
     m += 1;
   }
-  t.comment(`${n} mutated logs and ${m} mutated archives restored in-process in ${(performance.now() - started).toFixed(0)} ms: ${JSON.stringify(outcomes)}`);
+  // Manifests: a field of a service record replaced by a random JSON value, or removed.
+  const { inspectPath } = await import('../lib/index.js');
+  const jsonValues = [null, -1, 0.5, 2 ** 60, '', 'x', '../../etc/passwd', [], [1], {}, { functions: 1 }, true];
+  let k = 0;
+  const manifestStarted = performance.now();
+  while (performance.now() - manifestStarted < 5_000 && k < 300) {
+    writeCase(base, dir, {});
+    const manifestFile = path.join(dir, 'manifest.json');
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+    const record = manifest.services.counter;
+    const field = pick([...Object.keys(record), 'name', 'services']);
+    if (field === 'services') manifest.services = pick(jsonValues);
+    else if (rng() < 0.2) delete record[field];
+    else record[field] = pick(jsonValues);
+    fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+    for (const what of ['restore', 'inspect'] as const) {
+      let outcome = what === 'inspect' ? 'inspected' : 'restored';
+      try {
+        if (what === 'restore') await restoreSnapshot({ dir });
+        else inspectPath(dir);
+      } catch (error) {
+        if (!isSnapshotError(error)) {
+          t.fail(`manifest ${field} = ${JSON.stringify(record[field])} (FUZZ_SEED=${seed}): ${what} threw raw ${String((error as Error)?.stack ?? error)}`);
+          break;
+        }
+        outcome = error.code;
+      }
+      (outcomes[`manifest:${what}`] ??= {})[outcome] = (outcomes[`manifest:${what}`]?.[outcome] ?? 0) + 1;
+    }
+    k += 1;
+  }
+  t.ok(k >= 30, `at least thirty damaged manifests were read (${k})`);
+
+  t.comment(`${n} mutated logs, ${m} mutated archives and ${k} damaged manifests restored in-process in ${(performance.now() - started).toFixed(0)} ms: ${JSON.stringify(outcomes)}`);
   t.ok(n >= 100, `at least a hundred mutated logs were replayed (${n})`);
   t.ok(m >= 30, `at least thirty mutated archives were loaded (${m})`);
   t.ok(process.memoryUsage().rss < 1024 * 1024 * 1024, 'memory stayed bounded (rss < 1 GiB)');
