@@ -267,6 +267,39 @@ type Realm = Record<symbol, BuildSession | undefined>;
 
 export const currentSession = (): BuildSession | undefined => (globalThis as unknown as Realm)[key];
 
+/** Whether process `pid` is still running. */
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Tidy what an interrupted build (killed between its renames, or while
+ * writing) left beside `outDir`: a previous snapshot renamed aside comes
+ * back if `outDir` is missing; work directories of dead builds are removed.
+ */
+const recoverInterrupted = (outDir: string): void => {
+  const parent = path.dirname(outDir);
+  const base = path.basename(outDir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = /^(.*)\.(building|old)-(\d+)$/.exec(name);
+    if (!match || match[1] !== base || alive(Number(match[3]))) continue;
+    const full = path.join(parent, name);
+    if (match[2] === 'old' && !fs.existsSync(outDir) && fs.existsSync(path.join(full, 'manifest.json'))) fs.renameSync(full, outDir);
+    else fs.rmSync(full, { recursive: true, force: true });
+  }
+};
+
 /**
  * Start a build that will replace `outDir` once sealed. Refuses (USAGE) an
  * `outDir` that exists and is not a snapshot directory; writes nothing there.
@@ -283,6 +316,7 @@ export const beginSession = (outDir: string, print?: (text: string) => void, tru
       throw new SnapshotError('USAGE', `${resolved} exists and is not a snapshot directory; choose another --out (nothing was written).`);
     }
   }
+  recoverInterrupted(resolved);
   const workDir = `${resolved}.building-${process.pid}`;
   fs.rmSync(workDir, { recursive: true, force: true });
   fs.mkdirSync(workDir, { recursive: true, mode: DIR_MODE });

@@ -128,6 +128,19 @@ for (const { where, mode, kib } of [
   });
 }
 
+t.test('a build killed between its two renames: the next build puts the old snapshot back first', async t => {
+  const { out, before } = await goodKeep('interrupted');
+  // What a kill -9 after "rename the old one aside" leaves: no <out>, <out>.old-<dead pid>,
+  // and the dead build's work directory.
+  const dead = 2 ** 22 + 12345; // above Linux's largest pid_max (4194304): never a running process
+  fs.renameSync(out, `${out}.old-${dead}`);
+  fs.mkdirSync(`${out}.building-${dead}`);
+  const typo = await build(out, 'typo');
+  t.equal(typo.code, 1);
+  t.same(fingerprint(out).files, before.files, 'the previous snapshot is back in place, unchanged');
+  t.same(leftovers(out), [], 'and the dead build left nothing behind');
+});
+
 t.test('usage errors: a missing build script, a manifest path given for a directory', async t => {
   const missing = await snapshot(['build', 'no-such-build.mjs', '--out', path.join(work, 'never')], { cwd: misc });
   t.equal(missing.code, 2);
