@@ -117,14 +117,14 @@ export const dumpLogFile = (file: string, write: (text: string) => void): void =
     chunkLength = 0;
   };
   const timeline = new Timeline(line);
-  const ops: string[] = [];
+  const shared = { ops: [] as string[], startIndex: -1 };
   let index = 0;
   try {
     for (const item of readLogFile(file, { allowUnsealed: true })) {
       if (item.kind === 'header') timeline.header(file, item.header);
       else if (item.kind === 'entries') {
         const { payload, bodyOffset } = item;
-        const cursor = new LogCursor({ source: file, body: payload, fileOffset: at => bodyOffset + at }, { ops, index });
+        const cursor = new LogCursor({ source: file, body: payload, fileOffset: at => bodyOffset + at }, { shared, index });
         for (const e of cursorEntries(cursor)) timeline.entry(e.index, e.offset, e.size, e.entry);
         index = cursor.index;
       } else if (item.kind === 'end') line(sealedLine(item.trailer.events, item.bytes));

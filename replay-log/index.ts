@@ -33,7 +33,7 @@ export { MAX_FRAME_BYTES, FORMAT_NAME, FORMAT_VERSION, TAG_NOW, TAG_PERF, TAG_SE
 export { LogWriter, fileSink, memorySink } from './writer.js';
 export type { LogSink } from './writer.js';
 export { LogReader, LogCursor, cursorEntries } from './reader.js';
-export type { CursorSource } from './reader.js';
+export type { CursorSource, CursorShared } from './reader.js';
 export { walkLog, readLogFile, memorySource } from './frames.js';
 export type { ByteSource, LogItem } from './frames.js';
 export { describeEntry, dumpLog, dumpLogFile } from './describe.js';

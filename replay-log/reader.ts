@@ -144,6 +144,14 @@ export function* cursorEntries(cursor: LogCursor): Generator<{ index: number; of
   }
 }
 
+/** What the cursors over consecutive frames of one log share. */
+export interface CursorShared {
+  /** Op names defined so far, by index. */
+  readonly ops: string[];
+  /** Index of the start delivery, -1 before it is read. */
+  startIndex: number;
+}
+
 /** A position in a log's entries. */
 export class LogCursor {
   readonly reader: CursorSource;
@@ -157,12 +165,14 @@ export class LogCursor {
 
   /**
    * A cursor over `reader`'s entries. A reader of one frame at a time
-   * (inspect) passes the op names defined by earlier frames in `ops` (the
-   * cursor adds the ones it meets) and the index of its first entry.
+   * (inspect) passes the state of the cursor over earlier frames in `shared`
+   * (op names defined, where the start delivery was) and the index of its
+   * first entry.
    */
-  constructor(reader: CursorSource, options: { ops?: string[]; index?: number } = {}) {
+  constructor(reader: CursorSource, options: { shared?: CursorShared; index?: number } = {}) {
     this.reader = reader;
-    this.#ops = options.ops ?? [];
+    this.#shared = options.shared ?? { ops: [], startIndex: -1 };
+    this.#ops = this.#shared.ops;
     this.index = options.index ?? 0;
     const body = reader.body;
     this.#body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -237,6 +247,7 @@ export class LogCursor {
   #peekedEntryEnd = -1;
   /** Op names defined so far, by index. */
   readonly #ops: string[];
+  readonly #shared: CursorShared;
   /** Op name definitions before this position have been read. */
   #defsEnd = 0;
   /** Where the last varuint read ended. */
@@ -285,8 +296,14 @@ export class LogCursor {
         const tuple = this.#unpack(at, start, length);
         entry = Array.isArray(tuple) ? tupleToEntry(tuple) : undefined;
         this.#check(entry !== undefined, at);
-        // Every log opens with the start delivery (module evaluation), and has one.
-        this.#check((entry.kind === 'start') === (this.index === 0), at);
+        // One start delivery (module evaluation), and no delivery before it
+        // (syscalls may come first: a granted module's values are read then).
+        if (entry.kind === 'start') {
+          this.#check(this.#shared.startIndex === -1 || this.#shared.startIndex === this.index, at);
+          this.#shared.startIndex = this.index;
+        } else if (entry.kind === 'call' || entry.kind === 'settle' || entry.kind === 'timer') {
+          this.#check(this.#shared.startIndex !== -1 && this.#shared.startIndex < this.index, at);
+        }
         this.position = start + length;
         break;
       }

@@ -107,6 +107,12 @@ t.test('entries of the wrong shape are LOG_CORRUPT, whatever field is wrong', as
   }
 });
 
+t.test('syscalls may come before the start delivery (the values of a granted module are read then)', async t => {
+  const bytes = write([{ kind: 'sys', op: 'module:greeter.version', args: [], outcome: { type: 'return', value: '1.0' } }, ...base]);
+  t.equal(codeOf(readAll(bytes)), 'ok');
+  t.same([...LogReader.open(bytes, 'x').entries()].map(e => e.entry.kind).slice(0, 2), ['sys', 'start']);
+});
+
 t.test('frames and the closing frame: damage that keeps valid checksums is still LOG_CORRUPT', async t => {
   const good = write(base);
   t.equal(codeOf(readAll(good)), 'ok', 'the undamaged log reads');
@@ -114,7 +120,8 @@ t.test('frames and the closing frame: damage that keeps valid checksums is still
   const frames = offsets.map((at, i) => good.subarray(at, offsets[i + 1] ?? good.length));
   const [magic, headerFrame, e1, e2, e3, end] = [good.subarray(0, 8), ...frames];
   const join = (...parts: Buffer[]) => Buffer.concat(parts);
-  t.equal(codeOf(readAll(join(magic, headerFrame, e2, e1, e3, end))), 'LOG_CORRUPT', 'frames swapped so that start is not first');
+  t.equal(codeOf(readAll(join(magic, headerFrame, e3, e2, e1, end))), 'LOG_CORRUPT', 'frames swapped so that a delivery (settle) comes before start');
+  t.equal(codeOf(readAll(join(magic, headerFrame, e1, e2, e1, end))), 'LOG_CORRUPT', 'a frame swapped for a copy of the first: a second start');
   // Later frames swapped keep a readable log; replay then diverges or finds the settle
   // of an unknown promise (the restore test below, and the fuzz test).
   t.equal(codeOf(readAll(join(magic, headerFrame, e1, e3, e2, end))), 'ok', 'later frames swapped still read');
@@ -240,6 +247,24 @@ t.test('inspect shows every whole frame before the damage, then says where and w
   run = await runInspect(unsealedFile);
   t.equal(run.code, 0, run.stderr);
   t.match(run.tail, /NOT SEALED: the build did not finish; \d+ bytes are readable\n  totals by kind:/);
+});
+
+t.test('inspect piped into a reader that stops early (| head) exits quietly', async t => {
+  const file = path.join(work, 'head.log');
+  const writer = new LogWriter(fileSink(file), header);
+  writer.entry({ kind: 'start' });
+  for (let i = 1; i < 50_000; i += 1) writer.now(1795000000000 + i);
+  writer.seal();
+  const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, 'inspect', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    let stderr = '';
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.stderr.on('data', d => (stderr += d));
+    child.on('error', reject);
+    child.on('close', code => resolve({ code, stderr }));
+  });
+  t.equal(run.code, 0);
+  t.equal(run.stderr, '', 'no EPIPE stack');
 });
 
 t.test('restore: a log that settles a promise the service never made is LOG_CORRUPT, not a raw error', async t => {

@@ -1,0 +1,46 @@
+// A build waits for the work its script started, and fails (keeping the last good
+// snapshot) when the script leaves work it cannot wait for or a rejection unhandled.
+import t from 'tap';
+import path from 'node:path';
+import { tempDir } from './helpers.js';
+import { build, fingerprint, goodKeep, leftovers, restoresCounter } from './build-helpers.js';
+
+const work = tempDir('build-await');
+
+t.test('a build script that does not await its work', async t => {
+  await t.test('main(); without await: the build waits for the importService it started', async t => {
+    const out = path.join(work, 'no-await');
+    const run = await build(out, 'no-await');
+    t.equal(run.code, 0, run.stderr);
+    t.match(run.stdout, /counter: \d+ events/);
+    t.match(run.stdout, /\(1 service\)/);
+    t.ok(await restoresCounter(out, 2), 'both bumps were recorded before sealing');
+  });
+
+  await t.test('an importService only after a delay: nothing to seal is a failure that says to await', async t => {
+    const { out, before } = await goodKeep(work, 'late-only');
+    const run = await build(out, 'late-only');
+    t.equal(run.code, 1);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script finished without importing any service, .*await that work at its top level \(for example `await main\(\);` instead of `main\(\);`\)/m);
+    t.same(fingerprint(out), before);
+  });
+
+  await t.test('an importService after sealing fails the build, and the previous snapshot survives', async t => {
+    const { out, before } = await goodKeep(work, 'late-second');
+    const run = await build(out, 'late-second');
+    t.equal(run.code, 1);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: .*\nUSAGE: importService\(".*counter\.js"\) came after the build had sealed the snapshot .*Await every importService from the top level/m);
+    t.notMatch(run.stdout, /^built /m, 'no "built" line');
+    t.same(fingerprint(out), before);
+    t.same(leftovers(out), []);
+  });
+
+  await t.test('an unhandled rejection in the build script fails the build', async t => {
+    const { out, before } = await goodKeep(work, 'rejection');
+    const run = await build(out, 'rejection');
+    t.equal(run.code, 1);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .* failed; no snapshot was sealed\..*\nError: a promise the build script forgot/m);
+    t.same(fingerprint(out), before);
+  });
+});
+
