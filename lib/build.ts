@@ -147,7 +147,7 @@ export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult>
       manifest = await session.seal(options.timeoutMs ?? 30_000, appNameOf(script));
       await settleRejections();
       if (rejections.length) throw rejections[0];
-      if (options.awaitScript) await scriptDone(session, rejections);
+      if (options.awaitScript) await scriptDone(session, rejections, options.timeoutMs ?? 30_000);
     } catch (error) {
       throw failed(error, 'seal');
     }
@@ -170,13 +170,29 @@ const settleRejections = (): Promise<void> => new Promise(resolve => setImmediat
 /**
  * Resolve when the process has nothing left to do, after sealing: work the
  * script did not await has then run. Throws the first unhandled rejection
- * of the script, or USAGE for an importService that came too late.
+ * of the script, USAGE for an importService that came too late, and
+ * BUILD_FAILED when the script still keeps the process busy `timeoutMs`
+ * (ms) later (a server or an interval it never closes).
  */
-const scriptDone = async (session: BuildSession, rejections: unknown[]): Promise<void> => {
-  await new Promise<void>(resolve => process.once('beforeExit', () => resolve()));
+const scriptDone = async (session: BuildSession, rejections: unknown[], timeoutMs: number): Promise<void> => {
+  let timer: NodeJS.Timeout | undefined;
+  const finished = await new Promise<boolean>(resolve => {
+    process.once('beforeExit', () => resolve(true));
+    timer = setTimeout(() => resolve(false), timeoutMs).unref(); // unref: it must not itself keep the process busy
+  });
+  clearTimeout(timer);
   await settleRejections();
   if (rejections.length) throw rejections[0];
   if (session.late.length) {
     throw new SnapshotError('USAGE', `importService(${JSON.stringify(session.late[0])}) came after the snapshot was sealed; await it from the top level of the build script.`);
+  }
+  if (!finished) {
+    const active = process.getActiveResourcesInfo().filter(r => r !== 'TTYWrap');
+    throw new SnapshotError(
+      'BUILD_FAILED',
+      `the build script still kept the process busy ${timeoutMs} ms after every service was idle and sealed (active: ${active.join(', ') || 'unknown'}), so it may still call importService. ` +
+        'A build script must finish: close the servers and intervals it opens (or unref() them) and await its work.',
+      { details: { active } },
+    );
   }
 };

@@ -2,8 +2,8 @@
 // snapshot) when the script leaves work it cannot wait for or a rejection unhandled.
 import t from 'tap';
 import path from 'node:path';
-import { tempDir } from './helpers.js';
-import { build, fingerprint, goodKeep, leftovers, restoresCounter } from './build-helpers.js';
+import { snapshot, tempDir } from './helpers.js';
+import { build, fingerprint, goodKeep, leftovers, misc, restoresCounter } from './build-helpers.js';
 
 const work = tempDir('build-await');
 
@@ -42,5 +42,13 @@ t.test('a build script that does not await its work', async t => {
     t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .* failed; no snapshot was sealed\..*\nError: a promise the build script forgot/m);
     t.same(fingerprint(out), before);
   });
-});
 
+  await t.test('a script that keeps the process busy after sealing (an interval never cleared) fails, naming what is active', async t => {
+    const { out, before } = await goodKeep(work, 'busy');
+    const run = await snapshot(['build', 'build-modes.mjs', '--out', out, '--timeout', '1500'], { cwd: misc, env: { MISC_MODE: 'busy' } });
+    t.equal(run.code, 1);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script still kept the process busy 1500 ms after every service was idle and sealed \(active: [^)]*Timeout[^)]*\).*close the servers and intervals it opens/m);
+    t.same(fingerprint(out), before);
+    t.same(leftovers(out), []);
+  });
+});
