@@ -66,8 +66,8 @@ t.test('damaged snapshots are refused with their own codes', async t => {
   const base = path.join(work, 'base');
   await buildCounter(fixture('misc'), base);
 
-  // A damaged log is caught by its hash before it is parsed; with the manifest's hash
-  // recomputed (someone edited both), the reader's own checks catch it.
+  // A damaged log is caught by its hash before it is parsed (with the hash recomputed,
+  // the reader's own checks: test/damaged-logs.test.ts).
   const flipped = moveToTarget(base);
   const log = path.join(flipped, 'counter', 'replay.log');
   const bytes = fs.readFileSync(log);
@@ -76,22 +76,13 @@ t.test('damaged snapshots are refused with their own codes', async t => {
   let run = await snapshot(['restore', flipped, '--call', 'counter.bump']);
   t.equal(run.code, 1);
   t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: the replay log of service "counter" .*replay\.log does not match the manifest/m);
-  const flippedManifest = readManifest(flipped);
-  flippedManifest.services.counter.logSha256 = sha256(bytes);
-  writeManifest(flipped, flippedManifest);
-  run = await snapshot(['restore', flipped, '--call', 'counter.bump']);
-  t.equal(run.code, 1);
-  t.match(run.stderr, /^snapshot: LOG_CORRUPT: .*replay\.log: checksum mismatch in a frame at byte \d+/m);
 
   const truncated = moveToTarget(base);
   const tlog = path.join(truncated, 'counter', 'replay.log');
   fs.truncateSync(tlog, fs.statSync(tlog).size - 7);
-  const truncatedManifest = readManifest(truncated);
-  truncatedManifest.services.counter.logSha256 = sha256(fs.readFileSync(tlog));
-  writeManifest(truncated, truncatedManifest);
   run = await snapshot(['restore', truncated, '--call', 'counter.bump']);
   t.equal(run.code, 1);
-  t.match(run.stderr, /^snapshot: LOG_TRUNCATED: .*replay\.log: .* at byte \d+/m);
+  t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: the replay log of service "counter"/m);
 
   const tampered = moveToTarget(base);
   const zip = path.join(tampered, 'counter', 'archive.zip');

@@ -355,7 +355,7 @@ const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes)
 
 t.test('the log reader: every mutated log is read or refused with a typed error', async t => {
   const bases = [syntheticLog()];
-  const budgetMs = 15_000;
+  const budgetMs = 10_000;
   const started = performance.now();
   const counts: Record<string, Record<string, number>> = {};
   const names = Object.keys(mutators);
@@ -503,7 +503,7 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
   const started = performance.now();
   const names = Object.keys(mutators);
   let n = 0;
-  while (performance.now() - started < 15_000 && n < 2000) {
+  while (performance.now() - started < 12_000 && n < 2000) {
     const name = names[n % names.length];
     if (!(await tryRestore(`log:${name}`, { log: mutate(name, base.log) }))) break;
     n += 1;
@@ -511,7 +511,7 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
   const archiveNames = Object.keys(archiveMutators);
   let m = 0;
   const archiveStarted = performance.now();
-  while (performance.now() - archiveStarted < 10_000 && m < 500) {
+  while (performance.now() - archiveStarted < 8_000 && m < 500) {
     const name = archiveNames[m % archiveNames.length];
     let archive: Uint8Array;
     try {
@@ -563,8 +563,8 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
   for (const code of archiveCodes) t.ok(code === 'restored' || code === 'SERVICE_LOAD_FAILED' || code === 'REPLAY_DIVERGED' || code === 'MODULE_NOT_GRANTED', `archive damage ends as ${code}`);
 
   // A sample through the real CLI: the same typed line and exit code 1, never "unexpected error".
-  const cliSamples = [...samples.filter(s => s.log).slice(0, 3), ...samples.filter(s => s.archive).slice(0, 2)];
-  t.ok(cliSamples.length >= 3, `failing samples for the CLI (${cliSamples.length})`);
+  const cliSamples = [...samples.filter(s => s.log).slice(0, 2), ...samples.filter(s => s.archive).slice(0, 1)];
+  t.ok(cliSamples.length === 3, `failing samples for the CLI (${cliSamples.length})`);
   for (const sample of cliSamples) {
     const caseDir = path.join(work, `cli-${cliSamples.indexOf(sample)}`);
     writeCase(base, caseDir, sample);
