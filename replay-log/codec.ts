@@ -45,6 +45,23 @@ const readSlot = (data: unknown): Slot => {
   return new Slot((side === 0 ? 'guest' : 'host') as Side, id as number, (iface as string | undefined) ?? '');
 };
 
+/** Bytes per element of each view a `view` tag may name (a DataView's length is in bytes). */
+const viewElementBytes: Record<string, number> = {
+  Int8Array: 1,
+  Uint8Array: 1,
+  Uint8ClampedArray: 1,
+  Int16Array: 2,
+  Uint16Array: 2,
+  Float16Array: 2,
+  Int32Array: 4,
+  Uint32Array: 4,
+  Float32Array: 4,
+  Float64Array: 8,
+  BigInt64Array: 8,
+  BigUint64Array: 8,
+  DataView: 1,
+};
+
 const readTagged = (data: unknown): Tagged => {
   shape(isArray(data) && data.length === 2, 'a tagged value is [tag, payload]');
   const [tag, payload] = data as [unknown, unknown];
@@ -62,10 +79,37 @@ const readTagged = (data: unknown): Tagged => {
       break;
     case 'error': {
       shape(isRecord(payload), 'an error is a record');
-      const { name, message, stack, props } = payload as Record<string, unknown>;
+      const { name, message, stack, props, library } = payload as Record<string, unknown>;
       shape(typeof name === 'string' && typeof message === 'string', 'an error has a string name and message');
       shape(stack === undefined || typeof stack === 'string', 'an error stack is a string');
       shape(props === undefined || isRecord(props), 'error properties are a record');
+      shape(library === undefined || library === true, 'an error library mark is true');
+      break;
+    }
+    case 'utf16':
+      shape(payload instanceof Uint16Array, 'a utf16 string is a Uint16Array of code units');
+      break;
+    case 'ref':
+      shape(isId(payload), 'a ref names an object by its pre-order number');
+      break;
+    case 'object':
+      shape(isArray(payload) && payload.every(pair => isArray(pair) && pair.length === 2 && typeof pair[0] === 'string'), 'an object is a list of [key, value] pairs');
+      break;
+    case 'sparse': {
+      shape(isArray(payload) && payload.length === 3, 'a sparse array is [length, indices, values]');
+      const [length, indices, values] = payload as unknown[];
+      shape(isId(length) && (length as number) <= 2 ** 32 - 1, 'a sparse array length is a valid array length');
+      shape(isArray(indices) && isArray(values) && indices.length === values.length, 'a sparse array has one value per index');
+      shape((indices as unknown[]).every(i => isId(i) && (i as number) < (length as number)), 'a sparse array index is inside its length');
+      break;
+    }
+    case 'view': {
+      shape(isArray(payload) && payload.length === 4, 'a view is [constructor name, buffer, offset, length]');
+      const [name, buffer, offset, length] = payload as unknown[];
+      const size = typeof name === 'string' && Object.hasOwn(viewElementBytes, name) ? viewElementBytes[name] : undefined;
+      shape(size !== undefined, 'a view names a typed array or DataView');
+      shape(isId(offset) && isId(length) && (offset as number) % (size as number) === 0, 'a view offset and length are aligned counts');
+      if (buffer instanceof ArrayBuffer) shape((offset as number) + (length as number) * (size as number) <= buffer.byteLength, 'a view stays inside its buffer');
       break;
     }
     default:

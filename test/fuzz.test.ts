@@ -138,7 +138,15 @@ const randomValue = (depth = 0): unknown => {
     case 5:
       return new Slot(pick(['guest', 'host'] as const), pick([0, 1, 2, 7, 2 ** 31]), pick(['', 'function f']));
     case 6:
-      return new Tagged(pick(['bigint', '-0', 'map', 'error', 'symbol'] as const), randomValue(depth + 1));
+      return rng() < 0.5
+        ? new Tagged(pick(['bigint', '-0', 'map', 'error', 'symbol', 'utf16', 'sparse', 'object', 'view', 'ref'] as const), randomValue(depth + 1))
+        : pick([
+            () => new Tagged('sparse', [pick([3, 2 ** 32, -1]), [int(5)], [randomValue(depth + 1)]]),
+            () => new Tagged('view', [pick(['Uint16Array', 'DataView', 'Nope']), new ArrayBuffer(int(8)), int(4), int(6)]),
+            () => new Tagged('ref', pick([0, 1, 99, -1])),
+            () => new Tagged('object', [[pick(['__proto__', 'k', 1]), randomValue(depth + 1)]]),
+            () => new Tagged('utf16', pick([Uint16Array.of(0xd800), 'x'])),
+          ])();
     case 7:
       return new Date(pick([0, NaN, 8.64e15, 1e20]));
     case 8:
@@ -485,7 +493,8 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
         return false;
       }
       outcome = error.code;
-      if (samples.length < 40 && LOG_CODES.has(outcome) === Boolean(files.log)) samples.push({ what, code: outcome, ...files });
+      const kind = files.log ? 'log' : 'archive';
+      if (samples.filter(x => (x.log ? 'log' : 'archive') === kind).length < 10 && LOG_CODES.has(outcome) === Boolean(files.log)) samples.push({ what, code: outcome, ...files });
     } finally {
       clearTimeout(timer);
     }
