@@ -22,6 +22,10 @@ const grants: Check = v => record(v) && Object.values(v).every(g => record(g) &&
 const references: Check = v =>
   isArray(v) && v.every(r => record(r) && count(r.import) && typeof r.service === 'string' && count(r.export) && (r.iface === undefined || typeof r.iface === 'string'));
 
+const optionalStrings = (v: unknown): boolean => v === undefined || strings(v);
+const secrets: Check = v => record(v) && strings(v.env) && strings(v.headers) && strings(v.hosts) && optionalStrings(v.files);
+const reach: Check = v => record(v) && Object.values(v).every(optionalStrings);
+
 const fields: ReadonlyArray<[name: string, check: Check, what: string, optional?: boolean]> = [
   ['entry', string, 'a string'],
   ['entryRoot', string, 'a string'],
@@ -37,6 +41,9 @@ const fields: ReadonlyArray<[name: string, check: Check, what: string, optional?
   ['references', references, 'a list of { import, service, export, iface }'],
   ['pendingTimers', count, 'a count'],
   ['buildMs', duration, 'a duration in ms'],
+  ['reach', reach, 'a record of lists of strings', true],
+  ['secrets', secrets, 'a record of env, headers and hosts lists', true],
+  ['sealedValues', count, 'a count', true],
 ];
 
 /**

@@ -86,6 +86,9 @@ const readTagged = (data: unknown): Tagged => {
       shape(library === undefined || library === true, 'an error library mark is true');
       break;
     }
+    case 'sealed':
+      shape(payload instanceof Uint8Array, 'a sealed value is bytes');
+      break;
     case 'utf16':
       shape(payload instanceof Uint16Array, 'a utf16 string is a Uint16Array of code units');
       break;
