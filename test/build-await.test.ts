@@ -28,7 +28,7 @@ t.test('a build script that does not await its work', async t => {
     const { out, before } = await goodKeep(work, 'late-second');
     const run = await build(out, 'late-second');
     t.equal(run.code, 1);
-    t.match(run.stderr, /^snapshot: BUILD_FAILED: .*\nUSAGE: importService\(".*counter\.js"\) came after the build had sealed the snapshot .*Await every importService from the top level/m);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: .*\n\s*USAGE: importService\(".*counter\.js"\) came after the build had sealed the snapshot .*Await every importService from the top level/m);
     t.notMatch(run.stderr, /^built /m, 'no "built" line');
     t.same(fingerprint(out), before);
     t.same(leftovers(out), []);
@@ -38,7 +38,7 @@ t.test('a build script that does not await its work', async t => {
     const { out, before } = await goodKeep(work, 'rejection');
     const run = await build(out, 'rejection');
     t.equal(run.code, 1);
-    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .* failed; no snapshot was sealed\..*\nError: a promise the build script forgot/m);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .* failed; no snapshot was sealed\..*\n\s*Error: a promise the build script forgot/m);
     t.same(fingerprint(out), before);
   });
 

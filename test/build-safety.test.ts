@@ -49,7 +49,7 @@ for (const { where, mode, kib } of [
       child.on('close', code => resolve({ code, stdout, stderr }));
     });
     t.equal(run.code, 1, `exit code 1; stderr: ${run.stderr}`);
-    t.match(run.stderr, /^snapshot: BUILD_FAILED: .*\nEFBIG: a file grew past the file-size limit \(ulimit -f\) while writing the snapshot/m);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: .*\n\s*EFBIG: a file grew past the file-size limit \(ulimit -f\) while writing the snapshot/m);
     t.notMatch(run.stderr, /unexpected error|SES_UNCAUGHT/);
     t.same(fingerprint(out), before);
     t.same(leftovers(out), [], 'the work directory is removed to give the space back');
