@@ -194,8 +194,8 @@ export class BuildSession {
 
   /**
    * The build failed: stop every service and close its log. The work
-   * directory is kept as `<out>.partial` for inspection when a service was
-   * recorded (deleted with `keep: false`, when the disk is full, or when
+   * directory is kept as `<out>.partial` for inspection when a service wrote
+   * anything (deleted with `keep: false`, when the disk is full, or when
    * there is nothing to see); `outDir` is never touched.
    * Returns one line per service saying how far it got, and never throws.
    */
@@ -204,7 +204,8 @@ export class BuildSession {
     const partial = `${this.outDir}.partial`;
     try {
       fs.rmSync(partial, { recursive: true, force: true });
-      if (options.keep && this.services.size > 0 && fs.existsSync(this.workDir)) {
+      const recorded = fs.existsSync(this.workDir) && fs.readdirSync(this.workDir).some(name => name !== MARKER);
+      if (options.keep && recorded) {
         fs.renameSync(this.workDir, partial);
         return lines.map(line => line.split(this.workDir).join(partial));
       }
