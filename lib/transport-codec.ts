@@ -22,7 +22,7 @@
  * `SnapshotError`s come back as `SnapshotError` with the same code.
  */
 import { addExtension } from 'msgpackr';
-import { SnapshotError, Tagged, packr, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
+import { SnapshotError, Tagged, packr, codeUnits, fromCodeUnits, viewConstructors, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
 
 const { getPrototypeOf, keys, defineProperty, is } = Object;
 const { isArray } = Array;
@@ -193,26 +193,7 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
   return walk.refs.toRef(object);
 };
 
-const codeUnits = (text: string): Uint16Array => {
-  const out = new Uint16Array(text.length);
-  for (let i = 0; i < text.length; i += 1) out[i] = text.charCodeAt(i);
-  return out;
-};
 
-const viewConstructors: Record<string, new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView> = {
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  DataView,
-};
 
 const errorConstructors: Record<string, ErrorConstructor> = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
 
@@ -241,9 +222,7 @@ const fromWire = (wire: unknown, walk: InWalk, depth: number): unknown => {
       case 'utf16': {
         const units = payload as Uint16Array;
         if (!(units instanceof Uint16Array)) throw malformed('a string without code units');
-        let text = '';
-        for (let i = 0; i < units.length; i += 1) text += String.fromCharCode(units[i]);
-        return text;
+        return fromCodeUnits(units);
       }
       case 'ref': {
         const n = payload as number;

@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, describeWire, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, describeWire, codeUnits, fromCodeUnits, viewConstructors, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef } from './directory.js';
 import { Turns } from './turns.js';
@@ -1059,17 +1059,7 @@ const { isProxy } = types;
 
 const isWellFormed = (text: string): boolean => (stringIsWellFormed ? (apply(stringIsWellFormed, text, []) as boolean) : !LONE_SURROGATE.test(text));
 
-const codeUnits = (text: string): Uint16Array => {
-  const out = new Uint16Array(text.length);
-  for (let i = 0; i < text.length; i += 1) out[i] = text.charCodeAt(i);
-  return out;
-};
 
-const fromCodeUnits = (units: Uint16Array): string => {
-  let text = '';
-  for (let i = 0; i < units.length; i += 8192) text += String.fromCharCode(...units.subarray(i, i + 8192));
-  return text;
-};
 
 const isArrayBuffer = (value: unknown): value is ArrayBuffer => {
   if (typeof value !== 'object' || value === null) return false;
@@ -1095,20 +1085,6 @@ function* iterate<T>(iterator: Iterator<T>): Generator<T> {
   for (let step = iterator.next(); !step.done; step = iterator.next()) yield step.value;
 }
 
-const viewConstructors: Record<string, new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView> = {
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  DataView,
-};
 
 const makeView = (name: string, buffer: ArrayBuffer, offset: number, length: number): ArrayBufferView => {
   const Ctor = viewConstructors[name];

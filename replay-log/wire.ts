@@ -75,6 +75,36 @@ export interface ErrorRecord {
   library?: true;
 }
 
+/** The code units of a string: the payload of a `utf16` tag (UTF-8 would lose lone surrogates). */
+export const codeUnits = (text: string): Uint16Array => {
+  const out = new Uint16Array(text.length);
+  for (let i = 0; i < text.length; i += 1) out[i] = text.charCodeAt(i);
+  return out;
+};
+
+/** The string of a `utf16` tag's payload. */
+export const fromCodeUnits = (units: Uint16Array): string => {
+  let text = '';
+  for (let i = 0; i < units.length; i += 8192) text += String.fromCharCode(...units.subarray(i, i + 8192));
+  return text;
+};
+
+/** The constructors a `view` tag may name, by name. */
+export const viewConstructors: Readonly<Record<string, new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView>> = Object.freeze({
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+});
+
 const { is } = Object;
 const { isView } = ArrayBuffer;
 
