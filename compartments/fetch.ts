@@ -11,6 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
+import { BufferedBody, ownBody } from './buffered-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 
 interface RequestRecord {
@@ -32,23 +33,18 @@ interface ResponseRecord {
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 type BodyInit = NonNullable<RequestInit["body"]>;
 
-const decoder = new TextDecoder();
-/** Bodies of fetched responses: fresh copies no one else holds. */
-const fetchedBodies = new WeakSet<Uint8Array>();
 
 /** A fully-buffered Response, enough of the Fetch API for services. */
-export class GuestResponse {
+export class GuestResponse extends BufferedBody {
   readonly status: number;
   readonly statusText: string;
   readonly url: string;
   readonly redirected: boolean;
   readonly headers: Headers;
   readonly type = 'basic';
-  #body: Uint8Array;
-  #used = false;
 
   constructor(body?: string | Uint8Array | ArrayBuffer | null, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string; redirected?: boolean } = {}) {
-    this.#body = typeof body === 'string' ? new TextEncoder().encode(body) : body instanceof ArrayBuffer ? new Uint8Array(body) : (body ?? new Uint8Array(0));
+    super(typeof body === 'string' ? new TextEncoder().encode(body) : body instanceof ArrayBuffer ? new Uint8Array(body) : (body ?? new Uint8Array(0)));
     this.status = init.status ?? 200;
     this.statusText = init.statusText ?? '';
     this.headers = new Headers(init.headers);
@@ -60,50 +56,8 @@ export class GuestResponse {
     return this.status >= 200 && this.status < 300;
   }
 
-  get bodyUsed(): boolean {
-    return this.#used;
-  }
-
-  #take(): Uint8Array {
-    if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
-    this.#used = true;
-    return this.#body;
-  }
-
-  text(): Promise<string> {
-    try {
-      return Promise.resolve(decoder.decode(this.#take()));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  json(): Promise<unknown> {
-    return this.text().then(text => JSON.parse(text) as unknown);
-  }
-
-  arrayBuffer(): Promise<ArrayBuffer> {
-    try {
-      const body = this.#take();
-      // A fetched body is this response's own copy, read once: hand its buffer over (a 50 MB body is not copied again).
-      if (fetchedBodies.has(body) && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) return Promise.resolve(body.buffer);
-      return Promise.resolve(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  bytes(): Promise<Uint8Array> {
-    try {
-      return Promise.resolve(this.#take().slice());
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
   clone(): GuestResponse {
-    if (this.#used) throw new TypeError('Response.clone: Body has already been consumed.');
-    return new GuestResponse(this.#body.slice(), { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url, redirected: this.redirected });
+    return new GuestResponse(this.copyBody('Response.clone'), { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url, redirected: this.redirected });
   }
 
   static json(data: unknown, init: { status?: number; headers?: HeadersInit } = {}): GuestResponse {
@@ -205,8 +159,7 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     }
     const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord, reach, secrets)) as Promise<ResponseRecord>;
     return pending.then(r => {
-      fetchedBodies.add(r.body);
-      return new GuestResponse(r.body, {
+      return new GuestResponse(ownBody(r.body), {
         status: r.status,
         statusText: r.statusText,
         headers: r.headers,

@@ -13,6 +13,7 @@
  */
 import { SnapshotError } from '../replay-log/index.js';
 import { markLibraryError, type Membrane } from '../membrane/index.js';
+import { BufferedBody } from './buffered-body.js';
 
 const { freeze, keys, getPrototypeOf } = Object;
 const { isInteger } = Number;
@@ -88,60 +89,17 @@ export const validateDeclaration = (value: unknown): RuntimeDeclaration => {
   return freeze(out);
 };
 
-const decoder = new TextDecoder();
-
 /** A fully buffered WinterCG `Request`, built inside the service from a request record. */
-export class GuestRequest {
+export class GuestRequest extends BufferedBody {
   readonly url: string;
   readonly method: string;
   readonly headers: Headers;
-  #body: Uint8Array | undefined;
-  #used = false;
 
   constructor(record: RequestRecord) {
+    super(record.body instanceof Uint8Array ? record.body : new Uint8Array(0));
     this.url = String(record.url);
     this.method = String(record.method);
     this.headers = new Headers(record.headers as Array<[string, string]>);
-    this.#body = record.body instanceof Uint8Array ? record.body : undefined;
-  }
-
-  get bodyUsed(): boolean {
-    return this.#used;
-  }
-
-  #take(): Uint8Array {
-    if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
-    this.#used = true;
-    return this.#body ?? new Uint8Array(0);
-  }
-
-  text(): Promise<string> {
-    try {
-      return Promise.resolve(decoder.decode(this.#take()));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  json(): Promise<unknown> {
-    return this.text().then(text => JSON.parse(text) as unknown);
-  }
-
-  arrayBuffer(): Promise<ArrayBuffer> {
-    try {
-      const body = this.#take();
-      return Promise.resolve(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  bytes(): Promise<Uint8Array> {
-    try {
-      return Promise.resolve(this.#take().slice());
-    } catch (error) {
-      return Promise.reject(error);
-    }
   }
 }
 harden(GuestRequest);
