@@ -34,7 +34,7 @@
  * host's limit (10) and Node's formatting, not the service's own statics.
  */
 
-import { hasServiceStack, markServiceStack } from '../membrane/marks.js';
+import { anyServiceLoaded, hasServiceStack, markServiceStack } from '../membrane/marks.js';
 
 const { apply, construct, defineProperty, getOwnPropertyDescriptor } = Reflect;
 const { freeze } = Object;
@@ -157,14 +157,29 @@ export const installStackFormatter = (): void => {
 /**
  * The process's uncaught-exception handler (lockdown uses errorTrapping
  * 'none'): an error thrown by service code is reported on stderr and the
- * process goes on; anything else is printed and ends the process with code
- * 1, as Node does.
+ * process goes on, and so is a thrown value that is not an Error once a
+ * service is loaded (it has no stack to attribute; this library throws
+ * none); anything else is printed and ends the process with code 1, as Node
+ * does.
  */
 export const installUncaughtHandler = (): void => {
   process.on('uncaughtException', error => {
     const stack = typeof error === 'object' && error !== null ? (error as { stack?: unknown }).stack : undefined;
     if (typeof error === 'object' && error !== null && hasServiceStack(error)) {
       process.stderr.write(`uncaught exception in service code (reported; the process goes on): ${String(stack).replace(/\r|\x1b/g, '?')}\n`);
+      return;
+    }
+    // A value that is not an Error has no stack to tell where it came from. This library never
+    // throws one; once services run here, one of them may (from an EventTarget listener, whose
+    // error Node rethrows on its own tick queue): reported, so that no service can end the host.
+    if (!(error instanceof Error) && anyServiceLoaded()) {
+      let text: string;
+      try {
+        text = typeof error === 'string' ? JSON.stringify(error) : String(error);
+      } catch {
+        text = Object.prototype.toString.call(error);
+      }
+      process.stderr.write(`uncaught non-Error value thrown (by a service's callback, as only services run code here that throws such values; reported, the process goes on): ${text.replace(/\r|\x1b|\n/g, '?')}\n`);
       return;
     }
     process.stderr.write(`${typeof stack === 'string' ? stack : String(error)}\n`);

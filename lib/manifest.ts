@@ -128,15 +128,17 @@ export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Mani
   const file = path.join(dir, 'manifest.json');
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readInsideSnapshot(dir, file, 'the manifest');
   } catch (cause) {
+    rethrowOurs(cause);
     throw new SnapshotError('SNAPSHOT_INVALID', `${dir} is not a snapshot: ${missingManifestAdvice(dir, file)}`, { cause, details: { file } });
   }
   if (trusted) {
     let signature: string | undefined;
     try {
-      signature = fs.readFileSync(path.join(dir, SIGNATURE_FILE), 'utf8');
-    } catch {
+      signature = readInsideSnapshot(dir, path.join(dir, SIGNATURE_FILE), 'the signature').toString('utf8');
+    } catch (error) {
+      rethrowOurs(error);
       signature = undefined;
     }
     verifyManifestSignature(bytes, signature, trusted, dir);
@@ -167,6 +169,36 @@ export const readVerified = (dir: string, relative: string, expected: string, wh
   return bytes;
 };
 
+/**
+ * Read a file of a snapshot directory as an untrusted input: it must be a
+ * regular file inside the directory once links are resolved (a link to
+ * /etc/passwd would have its hash printed; /dev/zero or a FIFO would never
+ * end). Opened non-blocking, so a FIFO cannot hang the read. Throws
+ * SNAPSHOT_INVALID for a link out of the directory or a file that is not
+ * regular; a missing file throws Node's ENOENT error, for the caller to say
+ * what is missing.
+ */
+export const readInsideSnapshot = (dir: string, file: string, what: string): Buffer => {
+  const real = fs.realpathSync(file);
+  const root = fs.realpathSync(dir);
+  if (!real.startsWith(root + path.sep)) {
+    throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} leads outside the snapshot directory (a symbolic link): copy the snapshot without links.`, { details: { file } });
+  }
+  const fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+  try {
+    if (!fs.fstatSync(fd).isFile()) {
+      throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is not a regular file: copy the snapshot again.`, { details: { file } });
+    }
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+};
+
+const rethrowOurs = (error: unknown): void => {
+  if (error instanceof SnapshotError) throw error;
+};
+
 /** Read a file named by the manifest (no hash check yet). */
 export const readSnapshotFile = (dir: string, relative: string, what: string): { file: string; bytes: Uint8Array } => {
   const file = path.resolve(dir, relative);
@@ -175,8 +207,9 @@ export const readSnapshotFile = (dir: string, relative: string, what: string): {
   }
   let bytes: Uint8Array;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readInsideSnapshot(dir, file, what);
   } catch (cause) {
+    rethrowOurs(cause);
     throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });
   }
   return { file, bytes };

@@ -35,3 +35,13 @@ export const markServiceStack = (error: object): void => {
 };
 
 export const hasServiceStack = (error: object): boolean => serviceStacks.has(error);
+
+let loadedServices = 0;
+
+/** A membrane was made in this process (a service is loaded here). */
+export const noteServiceLoaded = (): void => {
+  loadedServices += 1;
+};
+
+/** Whether any service was loaded in this process. */
+export const anyServiceLoaded = (): boolean => loadedServices > 0;

@@ -28,7 +28,7 @@ import { SnapshotError, Slot, Tagged, describeWire, codeUnits, fromCodeUnits, vi
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef } from './directory.js';
 import { Turns } from './turns.js';
-import { hasServiceStack, isLibraryError, markLibraryError } from './marks.js';
+import { hasServiceStack, isLibraryError, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
 
 const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
@@ -110,6 +110,7 @@ export class Membrane {
 
   constructor(options: MembraneOptions) {
     this.name = options.name;
+    noteServiceLoaded();
     this.journal = options.journal;
     this.#start = options.start;
     this.#directory = options.directory;

@@ -90,6 +90,9 @@ t.test('callbacks that throw do not take the host process down', async t => {
   for (const from of ['an EventTarget listener', 'an abort listener', 'onabort', 'a callbackify callback']) {
     t.match(buildStderr, new RegExp(`Error: from ${from}`), `${from}: reported`);
   }
+  for (const value of ['42', '"a string"', 'null', '\\[object Object\\]']) {
+    t.match(buildStderr, new RegExp(`uncaught non-Error value thrown .*: ${value}`), `a thrown ${value} from a listener: reported`);
+  }
   t.match(buildStderr, /uncaught exception in process\.nextTick callback: Error: from nextTick/);
   t.match(buildStderr, /uncaught exception in queueMicrotask callback: Error: from queueMicrotask/);
 });

@@ -62,6 +62,49 @@ t.test('a service whose code changed diverges from its log, with the event, both
   t.match(verified.stdout, /FAIL\s+counter: REPLAY_DIVERGED/);
 });
 
+t.test('links out of the snapshot and files that are not regular are refused, never followed or read forever', async t => {
+  const base = path.join(work, 'links-base');
+  await buildCounter(fixture('misc'), base);
+  const outside = path.join(work, 'outside.txt');
+  fs.writeFileSync(outside, 'a file of the restoring host');
+  const cases: Array<[string, (dir: string) => void]> = [
+    ['a log linked to a host file', dir => {
+      fs.rmSync(path.join(dir, 'counter', 'replay.log'));
+      fs.symlinkSync(outside, path.join(dir, 'counter', 'replay.log'));
+    }],
+    ['a manifest linked to a host file', dir => {
+      fs.rmSync(path.join(dir, 'manifest.json'));
+      fs.symlinkSync(outside, path.join(dir, 'manifest.json'));
+    }],
+    ['a service directory linked outside', dir => {
+      const moved = path.join(path.dirname(dir), 'moved-away');
+      fs.renameSync(path.join(dir, 'counter'), moved);
+      fs.symlinkSync(moved, path.join(dir, 'counter'));
+    }],
+    ['a log that is /dev/zero', dir => {
+      fs.rmSync(path.join(dir, 'counter', 'replay.log'));
+      fs.symlinkSync('/dev/zero', path.join(dir, 'counter', 'replay.log'));
+    }],
+  ];
+  for (const [what, damage] of cases) {
+    const dir = moveToTarget(base);
+    damage(dir);
+    for (const command of [['restore', dir, '--call', 'counter.bump'], ['verify', dir]]) {
+      const run = await snapshot(command, { timeoutMs: 60_000 });
+      t.equal(run.code, 1, `${what}: ${command[0]} fails`);
+      t.match(`${run.stdout}${run.stderr}`, /SNAPSHOT_INVALID: .*(outside the snapshot directory|not a regular file)/, `${what}: ${command[0]} says why`);
+      t.notMatch(`${run.stdout}${run.stderr}`, /sha256 is/, `${what}: no hash of a host file is printed`);
+    }
+  }
+  const fifo = moveToTarget(base);
+  fs.rmSync(path.join(fifo, 'counter', 'replay.log'));
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('mkfifo', [path.join(fifo, 'counter', 'replay.log')]);
+  const run = await snapshot(['restore', fifo, '--call', 'counter.bump'], { timeoutMs: 60_000 });
+  t.equal(run.code, 1, 'a FIFO in place of a log: fails at once instead of hanging');
+  t.match(run.stderr, /SNAPSHOT_INVALID: .*not a regular file/);
+});
+
 t.test('damaged snapshots are refused with their own codes', async t => {
   const base = path.join(work, 'base');
   await buildCounter(fixture('misc'), base);
