@@ -295,8 +295,8 @@ const buildTimes = async (script: string, dir: string): Promise<number[]> => {
   const times: number[] = [];
   for (let i = 0; i < BUILD_REPS; i += 1) {
     const result = await runNodeOk([cliPath, 'build', script, '--out', dir]);
-    const match = /built .* in (\d+) ms/.exec(result.stdout);
-    if (!match) throw new Error(`cannot read the build time from:\n${result.stdout}`);
+    const match = /built .* in (\d+) ms/.exec(result.stderr);
+    if (!match) throw new Error(`cannot read the build time from:\n${result.stderr}`);
     times.push(Number(match[1]));
   }
   return times;
