@@ -95,12 +95,28 @@ export const tempDir = (prefix: string): string => {
   return dir;
 };
 
+/** Run a command in the repository; resolves to its exit code and output. */
+const runTool = (command: string, args: readonly string[]): Promise<{ code: number | null; output: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', code => resolve({ code, output }));
+  });
+
+const restoreBundle = path.join(repo, 'dist', 'lib', 'restore-entry.bundle.cjs');
+const restoreEntry = path.join(repo, 'dist', 'lib', 'restore-entry.js');
+
 /**
  * dist/ must match the sources: the CLI children run it, and so do the
- * in-process figures. Rebuild (as `npm run build` does) when any source is
- * newer than its compiled file.
+ * in-process figures. Rebuild (as `npm run build` does: tsc, then the
+ * restore bundle) when any source is newer than its compiled file, or the
+ * restore bundle is missing or older than the modules (the CLI would then
+ * restore from the modules, not from what users run).
  */
-export const ensureFreshDist = (): Promise<string> => {
+export const ensureFreshDist = async (): Promise<string> => {
   const stale: string[] = [];
   for (const dir of ['lib', 'membrane', 'compartments', 'replay-log']) {
     for (const name of fs.readdirSync(path.join(repo, dir))) {
@@ -110,19 +126,19 @@ export const ensureFreshDist = (): Promise<string> => {
       if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(source).mtimeMs) stale.push(`${dir}/${name}`);
     }
   }
-  if (stale.length === 0) return Promise.resolve('dist/ is up to date');
-  return new Promise((resolve, reject) => {
-    const tsc = spawn(path.join(repo, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    tsc.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    tsc.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    tsc.on('error', reject);
-    tsc.on('close', code => {
-      const which = `${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', ...' : ''}`;
-      // tsc emits even when it reports type errors: measure what it emitted, but say so.
-      if (code === 0) resolve(`dist/ was stale (${which}): rebuilt with tsc`);
-      else if (fs.existsSync(cliPath)) resolve(`dist/ was stale (${which}): rebuilt, BUT tsc reported errors:\n${output.trim()}`);
-      else reject(new Error(`tsc failed and dist/ has no CLI:\n${output}`));
-    });
-  });
+  const notes: string[] = [];
+  if (stale.length > 0) {
+    const tsc = await runTool(path.join(repo, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json']);
+    const which = `${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', ...' : ''}`;
+    // tsc emits even when it reports type errors: measure what it emitted, but say so.
+    if (tsc.code === 0) notes.push(`dist/ was stale (${which}): rebuilt with tsc`);
+    else if (fs.existsSync(cliPath)) notes.push(`dist/ was stale (${which}): rebuilt, BUT tsc reported errors:\n${tsc.output.trim()}`);
+    else throw new Error(`tsc failed and dist/ has no CLI:\n${tsc.output}`);
+  }
+  if (!fs.existsSync(restoreBundle) || fs.statSync(restoreBundle).mtimeMs < fs.statSync(restoreEntry).mtimeMs) {
+    const bundled = await runTool(process.execPath, [path.join(repo, 'tools', 'bundle-restore.mjs')]);
+    if (bundled.code !== 0) throw new Error(`the restore bundle could not be built:\n${bundled.output}`);
+    notes.push('restore bundle rebuilt');
+  }
+  return notes.length > 0 ? notes.join('; ') : 'dist/ is up to date';
 };

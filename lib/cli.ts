@@ -5,10 +5,9 @@
  * (1 for a failed operation, 2 for a usage error).
  */
 // Only what every start needs is imported here: --help, --version and usage
-// errors run without SES, compartment-mapper or msgpackr. A command loads
+// errors run without SES, compartment-mapper or msgpackr (nor node:child_process
+// and node:net, which only a re-executed start needs). A command loads
 // its own modules (and locks the realm down first) when it runs.
-import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -281,7 +280,12 @@ const main = async (argv: string[]): Promise<void> => {
         }
         if (!Array.isArray(args)) usage('--args takes a JSON array');
       }
-      const { restoreSnapshot, callService, readManifest: readManifestOf } = await library();
+      // Restore loads only what restore needs (restore-entry.ts), bundled when `npm run build` made
+      // the bundle; a restore that joins NATS loads the modules (the bundle does not carry the client).
+      const nats = values.nats !== undefined || /^(nats|tls):\/\//.test(target);
+      const bundle = nats ? undefined : (await import('./restore-bundle.js')).loadRestoreBundle();
+      const { restoreSnapshot, callService, readManifest: readManifestOf, goLive } = bundle?.library ?? (await import('./restore-entry.js'));
+      const saveCache = () => bundle?.saveCache();
       const selected = values.service as string[] | undefined;
       const restoring = () => {
         const total = selected?.length ?? Object.keys(readManifestOf(target).services).length;
@@ -294,6 +298,7 @@ const main = async (argv: string[]): Promise<void> => {
           const events = [...restored.services.values()].reduce((n, s) => n + s.events, 0);
           if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, events, ms: restored.ms })}\n`);
           else process.stdout.write(`ok: replayed ${events} events in ${restored.ms.toFixed(1)} ms\n`);
+          saveCache();
           process.exit(0);
         } catch (error) {
           if (values.json && isSnapshotError(error)) {
@@ -311,7 +316,6 @@ const main = async (argv: string[]): Promise<void> => {
         if (!match || Number(match[2]) > 65535) usage(`--port takes service=port (0 to 65535), got "${spec}"`);
         else ports[match[1]] = Number(match[2]);
       }
-      const { goLive } = await import('./live.js');
       const local = !/^(nats|tls):\/\//.test(target);
       const view = startProgressView({
         quiet: values.quiet as boolean | undefined,
@@ -343,12 +347,14 @@ const main = async (argv: string[]): Promise<void> => {
         }
         await live.stop();
         process.stdout.write(`${JSON.stringify(result, jsonReplacer) ?? 'null'}\n`);
+        saveCache();
         process.exit(0);
       }
       const names = [...restored.services.keys()];
       for (const server of live.http) process.stdout.write(`http: ${server.service} listening on ${server.url}\n`);
       const over = values.nats !== undefined || live.app !== undefined ? `, joined app ${live.app} over NATS` : '';
       process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live${over}\n`);
+      saveCache();
       const keepAlive = setInterval(() => {}, 1 << 30);
       const stop = (signal: string) => {
         process.stdout.write(`${signal}: stopping (finishing requests and calls in flight)\n`);
@@ -466,7 +472,8 @@ const WATCH_FD = 'MEMBRANE_SNAPSHOT_PARENT_FD';
  * the pipe close and stops (watchParent), so no orphan goes on building or
  * serving.
  */
-const reexecPinned = (): void => {
+const reexecPinned = async (): Promise<void> => {
+  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
     env: { ...process.env, LC_ALL: 'C.UTF-8', TZ: 'UTC', [PINNED]: '1', [WATCH_FD]: '3' },
@@ -476,11 +483,13 @@ const reexecPinned = (): void => {
 };
 
 /** In a re-executed child: stop when the parent's end of the watch pipe closes. */
-const watchParent = (): void => {
+const watchParent = async (): Promise<void> => {
+  if (process.env[WATCH_FD] === undefined) return;
   const fd = Number(process.env[WATCH_FD]);
   delete process.env[WATCH_FD]; // not for services, build scripts or verify's children
   if (!Number.isInteger(fd) || fd < 3) return;
-  let pipe: net.Socket;
+  const { default: net } = await import('node:net');
+  let pipe: import('node:net').Socket;
   try {
     pipe = new net.Socket({ fd, readable: true, writable: false });
   } catch {
@@ -496,5 +505,4 @@ const watchParent = (): void => {
   pipe.unref(); // watching must not keep the process alive
 };
 
-watchParent();
-main(process.argv.slice(2)).catch(fail);
+watchParent().then(() => main(process.argv.slice(2))).catch(fail);

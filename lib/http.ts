@@ -12,7 +12,6 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener } from '@hono/node-server';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
 import type { RequestRecord, ResponseRecord } from '../compartments/index.js';
 import type { RestoredService } from './service.js';
@@ -54,6 +53,8 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const report = options.report ?? ((text: string) => process.stderr.write(`${text}\n`));
 
+  // Loaded here, not at the top: a restore that serves no HTTP never loads the adapter.
+  const { getRequestListener } = await import('@hono/node-server');
   const listener = getRequestListener(
     async (request: Request): Promise<Response> => {
       const length = Number(request.headers.get('content-length') ?? 0);

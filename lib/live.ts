@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { SnapshotError } from '../replay-log/index.js';
 import { readManifest } from './manifest.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
-import { serveHttp, type HttpServer } from './http.js';
+import type { HttpServer } from './http.js';
 import { checkAppName } from './runtime.js';
 import type { Transport } from './transport.js';
 import { withNats } from './nats-modules.js';
@@ -91,6 +91,8 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
         const declared = restored.manifest.services[service.name]?.runtime;
         if (!declared?.http) continue;
         const port = options.ports?.[service.name];
+        // node:http and @hono/node-server only for a host that serves HTTP.
+        const { serveHttp } = await import('./http.js');
         http.push(await serveHttp(service, declared.http.port, declared.httpAdapter, { port, host: options.httpHost }));
       }
     }

@@ -285,7 +285,7 @@ const serviceStack = (stack: string): string =>
   stack
     .split('\n')
     .slice(1)
-    .filter(line => !/membrane-snapshot\/(dist|membrane|compartments|lib|replay-log)\/|node:internal|\/(membrane|compartments|replay-log|lib)\/[^/]+\.(ts|js)|@endo\/|\/ses\//.test(line))
+    .filter(line => !/membrane-snapshot\/(dist|membrane|compartments|lib|replay-log)\/|node:internal|\/(membrane|compartments|replay-log|lib)\/[^/]+\.(ts|js|cjs)|@endo\/|\/ses\//.test(line))
     .slice(0, 12)
     .map(line => `    ${line.trim()}`)
     .join('\n');

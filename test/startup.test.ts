@@ -82,8 +82,19 @@ t.test('a restore loads no archiving code (no Babel, no archive writer, no node_
   const run = await traced(['restore', target, '--call', 'svc.texts']);
   t.equal(run.code, 0, run.stderr);
   t.same(lastJson(run), english);
-  t.ok(loaded(run.modules, /\/node_modules\/ses\//).length > 0, 'the trace saw SES');
   t.same(loaded(run.modules, archivingOnly), [], 'nothing only archiving needs');
+  // `npm run build` bundles what restore loads (tools/bundle-restore.mjs): the trace then sees
+  // the bundle's loader instead of SES's modules, and the bundle's module list is checked instead.
+  const bundle = path.join(path.dirname(cliPath), 'restore-entry.bundle.cjs');
+  if (!fs.existsSync(bundle)) {
+    t.ok(loaded(run.modules, /\/node_modules\/ses\//).length > 0, 'the trace saw SES');
+    return;
+  }
+  t.ok(loaded(run.modules, /\/dist\/lib\/restore-bundle\.js$/).length > 0, 'the restore ran from the bundle');
+  t.same(loaded(run.modules, /\/node_modules\/ses\//), [], 'SES came from the bundle, not from its modules');
+  const bundled = [...fs.readFileSync(bundle, 'utf8').matchAll(/^\/\/ ((?:node_modules|dist)\/\S+\.js)$/gm)].map(m => `/${m[1]}`);
+  t.ok(bundled.some(file => /\/node_modules\/ses\//.test(file)), 'the bundle holds SES');
+  t.same(bundled.filter(file => archivingOnly.test(file)), [], 'the bundle holds nothing only archiving needs');
 });
 
 t.test('a build under another locale records English Date text and en-US Intl defaults', async t => {
