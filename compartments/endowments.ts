@@ -36,7 +36,7 @@ import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, clockedWeb } from './web.js';
+import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
@@ -173,6 +173,14 @@ const ownCopy = (namespace: object): object => {
   return Object.create(Object.getPrototypeOf(namespace), descriptors);
 };
 
+/** A service's own Intl, its Segmenter behind a stand-in (web.ts: guestSegmenter). */
+const guestIntl = (): object => {
+  const intl = ownCopy(Intl) as Record<string, unknown>;
+  const segmenter = guestSegmenter();
+  if (segmenter !== undefined) intl.Segmenter = segmenter;
+  return intl;
+};
+
 export interface Endowments {
   readonly globals: Record<string, unknown>;
   readonly modules: Record<string, Namespace>;
@@ -231,7 +239,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     },
     // Packages extend Reflect (reflect-metadata defines Reflect.metadata): each service its own.
     Reflect: ownCopy(Reflect),
-    Intl: ownCopy(Intl),
+    Intl: guestIntl(),
     ...timers.globals,
     Date: clock.Date,
     Math: clock.Math,

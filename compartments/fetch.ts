@@ -13,6 +13,7 @@ import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { BufferedBody, ownBody } from './buffered-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
+import { hostHeaders } from './web.js';
 
 interface RequestRecord {
   url: string;
@@ -34,22 +35,37 @@ type HeadersInit = ConstructorParameters<typeof Headers>[0];
 type BodyInit = NonNullable<RequestInit["body"]>;
 
 
+/**
+ * Header lists of recorded responses (fetch below): arrays this module made
+ * and no service holds, so their Headers may be made on first use.
+ */
+const recordedHeaders = new WeakSet<object>();
+
 /** A fully-buffered Response, enough of the Fetch API for services. */
 export class GuestResponse extends BufferedBody {
   readonly status: number;
   readonly statusText: string;
   readonly url: string;
   readonly redirected: boolean;
-  readonly headers: Headers;
   readonly type = 'basic';
+  #headers: Headers | undefined;
+  readonly #headerList: Array<[string, string]> | undefined;
 
   constructor(body?: string | Uint8Array | ArrayBuffer | null, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string; redirected?: boolean } = {}) {
     super(typeof body === 'string' ? new TextEncoder().encode(body) : body instanceof ArrayBuffer ? new Uint8Array(body) : (body ?? new Uint8Array(0)));
     this.status = init.status ?? 200;
     this.statusText = init.statusText ?? '';
-    this.headers = new Headers(init.headers);
+    // A service's own init is read now (as Node does: later changes to it do not show, bad
+    // names throw here); a recorded response's list is made into Headers when first read.
+    if (typeof init.headers === 'object' && init.headers !== null && recordedHeaders.has(init.headers)) this.#headerList = init.headers as Array<[string, string]>;
+    else this.#headers = new (hostHeaders())(init.headers);
     this.url = init.url ?? '';
     this.redirected = init.redirected ?? false;
+  }
+
+  /** A getter, as on Node's Response (the same Headers every time). */
+  get headers(): Headers {
+    return (this.#headers ??= new (hostHeaders())(this.#headerList));
   }
 
   get ok(): boolean {
@@ -61,7 +77,7 @@ export class GuestResponse extends BufferedBody {
   }
 
   static json(data: unknown, init: { status?: number; headers?: HeadersInit } = {}): GuestResponse {
-    const headers = new Headers(init.headers);
+    const headers = new (hostHeaders())(init.headers);
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
     return new GuestResponse(JSON.stringify(data), { ...init, headers });
   }
@@ -80,17 +96,18 @@ const toBody = (body: unknown): string | Uint8Array | null => {
 const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?: SecretMatcher): RequestRecord => {
   let url: string;
   let method = 'GET';
-  let headers = new Headers();
+  // No headers given: none (without loading Headers, see hostHeaders).
+  let headers: Iterable<[string, string]> = [];
   if (typeof input === 'string') url = input;
   else if (input instanceof URL) url = input.href;
   else if (input && typeof input === 'object' && typeof (input as { url?: unknown }).url === 'string') {
     const req = input as { url: string; method?: string; headers?: HeadersInit };
     url = req.url;
     method = req.method ?? method;
-    headers = new Headers(req.headers);
+    headers = new (hostHeaders())(req.headers);
   } else throw new TypeError('fetch: the first argument must be a URL or a string');
   if (typeof init.method === 'string') method = init.method.toUpperCase();
-  if (init.headers !== undefined) headers = new Headers(init.headers as HeadersInit);
+  if (init.headers !== undefined) headers = new (hostHeaders())(init.headers as HeadersInit);
   const href = new URL(url).href;
   const secretHost = secrets?.isSecretHost(href) ?? false;
   const pairs = [...headers]
@@ -159,6 +176,7 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     }
     const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord, reach, secrets)) as Promise<ResponseRecord>;
     return pending.then(r => {
+      if (typeof r.headers === 'object' && r.headers !== null) recordedHeaders.add(r.headers);
       return new GuestResponse(ownBody(r.body), {
         status: r.status,
         statusText: r.statusText,

@@ -14,6 +14,7 @@
 import { SnapshotError } from '../replay-log/index.js';
 import { markLibraryError, type Membrane } from '../membrane/index.js';
 import { BufferedBody } from './buffered-body.js';
+import { hostHeaders } from './web.js';
 
 const { freeze, keys, getPrototypeOf } = Object;
 const { isInteger } = Number;
@@ -99,7 +100,7 @@ export class GuestRequest extends BufferedBody {
     super(record.body instanceof Uint8Array ? record.body : new Uint8Array(0));
     this.url = String(record.url);
     this.method = String(record.method);
-    this.headers = new Headers(record.headers as Array<[string, string]>);
+    this.headers = new (hostHeaders())(record.headers as Array<[string, string]>);
   }
 }
 harden(GuestRequest);
@@ -113,7 +114,7 @@ const toResponseRecord = async (response: unknown): Promise<ResponseRecord> => {
     throw new TypeError(`the fetch handler returned ${describe(response)}, not a Response: return new Response(body, { status, headers })`);
   }
   const headers: Array<[string, string]> = [];
-  if (r.headers instanceof Headers) r.headers.forEach((v, k) => headers.push([k, v]));
+  if (r.headers instanceof hostHeaders()) r.headers.forEach((v, k) => headers.push([k, v]));
   const body = new Uint8Array((await (r.arrayBuffer as () => Promise<ArrayBuffer>).call(r)) as ArrayBuffer);
   return { status: r.status, statusText: typeof r.statusText === 'string' ? r.statusText : '', headers, body };
 };

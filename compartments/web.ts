@@ -21,7 +21,6 @@ export const pureGlobals = (): Record<string, unknown> => {
     AbortSignal,
     Event,
     EventTarget,
-    Headers,
     DOMException,
   };
   // SES no longer shares the float typed arrays with compartments; Intl is
@@ -35,6 +34,7 @@ export const pureGlobals = (): Record<string, unknown> => {
   hardenReturnedPrototypes();
   shared = {
     ...classes,
+    Headers: standIn(hostHeaders, {}),
     // Blob URLs are process-wide state (and draw host randomness): not for services.
     URL: facade(URL, { createObjectURL: refusedStatic('URL.createObjectURL'), revokeObjectURL: refusedStatic('URL.revokeObjectURL') }),
     ...more,
@@ -63,23 +63,59 @@ const refusedStatic = (name: string) =>
  * (iterators of Headers and URLSearchParams, the ReadableStream of a Blob
  * and its reader, Intl.Segmenter's segments): their prototypes are the
  * host's too, shared with the host's own fetch and streams. Each is frozen
- * once, found from a sample object, walking up its prototype chain.
+ * once, found from a sample object, walking up its prototype chain: here
+ * for the cheap ones, on first use for Headers (hostHeaders) and
+ * Intl.Segmenter (guestSegmenter).
  */
 const hardenReturnedPrototypes = (): void => {
-  const samples: unknown[] = [
-    new Headers({ a: '1' }).entries(),
-    new URLSearchParams('a=1').entries(),
-    new URLSearchParams('a=1')[Symbol.iterator](),
-  ];
   const blobStream = new Blob(['x']).stream();
-  samples.push(blobStream, blobStream.getReader());
-  if (typeof (Intl as { Segmenter?: unknown }).Segmenter === 'function') {
-    const segments = new (Intl as unknown as { Segmenter: new () => { segment(text: string): Iterable<unknown> } }).Segmenter().segment('ab');
-    samples.push(segments, segments[Symbol.iterator]());
-  }
+  hardenChains([new URLSearchParams('a=1').entries(), new URLSearchParams('a=1')[Symbol.iterator](), blobStream, blobStream.getReader()]);
+};
+
+const hardenChains = (samples: readonly unknown[]): void => {
   for (const sample of samples) {
     for (let proto = Object.getPrototypeOf(sample) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) harden(proto);
   }
+};
+
+let hostHeadersClass: typeof Headers | undefined;
+
+/**
+ * The host's Headers, frozen with the prototype of its iterators, on first
+ * use: Node loads it (undici) only when it is first read, which costs more
+ * than a small restore's whole replay, and most services never touch a
+ * header. Everything that hands a Headers to a service goes through here.
+ */
+export const hostHeaders = (): typeof Headers => {
+  if (hostHeadersClass) return hostHeadersClass;
+  const headers = globalThis.Headers;
+  harden(headers);
+  hardenChains([new headers({ a: '1' }).entries()]);
+  hostHeadersClass = headers;
+  return headers;
+};
+
+type SegmenterClass = new () => { segment(text: string): Iterable<unknown> };
+let segmenterReady = false;
+
+/**
+ * A service's Intl.Segmenter: the host's (frozen with the other Intl
+ * constructors), behind a stand-in that freezes the prototypes of its
+ * segments and their iterator before the service can make any. Finding
+ * them means segmenting a sample, which loads ICU's break rules: on first
+ * use only. Undefined when this Node has no Segmenter.
+ */
+export const guestSegmenter = (): unknown => {
+  const host = (Intl as unknown as { Segmenter?: SegmenterClass }).Segmenter;
+  if (typeof host !== 'function') return undefined;
+  return standIn(() => {
+    if (!segmenterReady) {
+      const segments = new host().segment('ab');
+      hardenChains([segments, segments[Symbol.iterator]()]);
+      segmenterReady = true;
+    }
+    return host;
+  }, {});
 };
 
 let bufferFacade: typeof HostBuffer | undefined;
@@ -128,14 +164,24 @@ export const guestBuffer = (): typeof HostBuffer => {
  * mutable. Calls, `new`, `instanceof` (through `prototype`) and other statics
  * reach the host class.
  */
-const facade = <T extends object>(host: T, overrides: Record<string, unknown>): T =>
+const facade = <T extends object>(host: T, overrides: Record<string, unknown>): T => standIn(() => host, overrides);
+
+/**
+ * A facade whose host class is `ready()`'s answer, asked for by every trap
+ * that reaches the class (the first one may load it and freeze what it
+ * returns); `typeof`, freezing and copying the stand-in do not.
+ */
+const standIn = <T extends object>(ready: () => T, overrides: Record<string, unknown>): T =>
   // The target: constructible, with no own `prototype` (a bound function) and frozen, so that
   // nothing reachable through the proxy's own properties is mutable or shared.
   new Proxy(Object.freeze(function facade() {}.bind(null)) as unknown as T, {
-    get: (_target, key) => (typeof key === 'string' && key in overrides ? overrides[key] : Reflect.get(host, key)),
-    has: (_target, key) => Reflect.has(host, key),
-    apply: (_target, thisArg, args) => Reflect.apply(host as unknown as (...a: unknown[]) => unknown, thisArg, args),
-    construct: (_target, args, newTarget) => Reflect.construct(host as unknown as new (...a: unknown[]) => object, args, newTarget === _target ? (host as unknown as new () => object) : newTarget),
+    get: (_target, key) => (typeof key === 'string' && key in overrides ? overrides[key] : Reflect.get(ready(), key)),
+    has: (_target, key) => Reflect.has(ready(), key),
+    apply: (_target, thisArg, args) => Reflect.apply(ready() as unknown as (...a: unknown[]) => unknown, thisArg, args),
+    construct: (_target, args, newTarget) => {
+      const host = ready() as unknown as new (...a: unknown[]) => object;
+      return Reflect.construct(host, args, newTarget === _target ? host : newTarget);
+    },
     set: () => false,
     defineProperty: () => false,
     deleteProperty: () => false,
