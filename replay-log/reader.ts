@@ -7,7 +7,7 @@
  * checks each decoded entry's shape (a tuple no writer produces is
  * LOG_CORRUPT, never a value of the wrong type handed to the membrane).
  */
-import { packr, tupleToEntry, tupleToSys } from './codec.js';
+import { tupleToEntry, tupleToSys, unpackViewing } from './codec.js';
 import { SnapshotError } from './errors.js';
 import { SEED_BYTES, TAG_MSG, TAG_NOW, TAG_OPNAME, TAG_PERF, TAG_SYS, TAG_RANDOM, TAG_SEED } from './format.js';
 import { memorySource, walkLog } from './frames.js';
@@ -332,7 +332,8 @@ export class LogCursor {
   #unpack(at: number, start: number, length: number): unknown {
     this.#check(start + length <= this.#length, at);
     try {
-      return packr.unpack(this.#body.subarray(start, start + length));
+      // The log's buffer is never written once read: its typed arrays may view it (see unpackViewing).
+      return unpackViewing(this.#body.subarray(start, start + length));
     } catch (cause) {
       return this.#check(false, at, cause);
     }
