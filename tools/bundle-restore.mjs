@@ -19,8 +19,13 @@
  *   stay external;
  * - the NATS client (an optional dependency): our NATS modules are replaced
  *   by a module that throws;
- * - @hono/node-server stays external (imported when a service is served
- *   over HTTP), as does msgpackr's native accelerator.
+ * - msgpackr's native accelerator: finding its prebuilt binary loads
+ *   detect-libc, which loads child_process and reads the ELF header of the
+ *   node binary; on the logs a restore reads that costs more than the
+ *   accelerator saves (msgpackr then decodes in JS, as it does when the
+ *   binary is absent);
+ * - @hono/node-server stays external (required when a service is served
+ *   over HTTP).
  * The run fails if the bundle would statically import anything but a Node
  * builtin, so a new static import cannot slip build-time code (or a missing
  * optional package) into every restore.
@@ -44,6 +49,8 @@ const leftOut = new Map([
   ['lib/transport-nats.js', 'NATS'],
   ['lib/push.js', 'NATS'],
 ]);
+/** Packages a restore does without (see above); msgpackr requires its accelerator inside a try. */
+const leftOutPackages = new Map([['msgpackr-extract', 'msgpackr decodes in JS']]);
 
 /** Packages imported only dynamically, on paths a restore rarely or never takes. */
 const external = [
@@ -54,12 +61,12 @@ const external = [
   '@endo/evasive-transform',
   '@hono/node-server',
   '@nats-io/*',
-  'msgpackr-extract',
 ];
 
 const leaveOut = {
   name: 'leave-out',
   setup(b) {
+    b.onResolve({ filter: /^msgpackr-extract$/ }, args => ({ path: args.path, namespace: 'left-out', pluginData: leftOutPackages.get(args.path) }));
     b.onResolve({ filter: /^\.\.?\// }, args => {
       const rel = path.relative(dist, path.resolve(args.resolveDir, args.path)).split(path.sep).join('/');
       const why = leftOut.get(rel);
@@ -96,8 +103,8 @@ const result = await build({
 });
 
 const [output] = Object.values(result.metafile.outputs);
-// The externals are loaded where they are used (import() became require(); msgpackr requires its
-// native accelerator inside a try): a static import of anything but a builtin would load at start.
+// The externals are loaded where they are used (import() became require()): a static import of
+// anything but a builtin would load at start.
 const statics = output.imports.filter(i => !isBuiltin(i.path) && !(i.kind === 'require-call' && external.some(e => i.path === e || (e.endsWith('/*') && i.path.startsWith(e.slice(0, -1))))));
 if (statics.length > 0) {
   fs.rmSync(outfile, { force: true });
