@@ -19,13 +19,12 @@
  * docs/environment.md is the user-facing version of this table.
  */
 import hostOs from 'node:os';
-import hostTty from 'node:tty';
 import path from 'node:path';
 import url from 'node:url';
 import util from 'node:util';
 import buffer from 'node:buffer';
 import querystring from 'node:querystring';
-import assert from 'node:assert';
+import { createRequire } from 'node:module';
 import type { Membrane } from '../membrane/index.js';
 import { makeClock } from './clock.js';
 import { makeConsole, defaultPrinter } from './console.js';
@@ -65,7 +64,20 @@ const namespaceOf = (value: Record<string, unknown>): Namespace => {
  */
 const pureModules: Record<string, Record<string, unknown>> = {
   querystring,
-  assert: assert as unknown as Record<string, unknown>,
+};
+
+/** Node builtins loaded when first used: node:assert and node:tty cost more to load than most endowments. */
+const hostRequire = createRequire(import.meta.url);
+let hostAssert: Record<string, unknown> | undefined;
+
+/** node:assert, one of the pure modules, hardened as they are, when a service first imports it. */
+const lazyAssert = (): Record<string, unknown> => {
+  if (!hostAssert) {
+    const assert = hostRequire('node:assert') as Record<string, unknown>;
+    hardenHostValue(assert);
+    hostAssert = assert;
+  }
+  return hostAssert;
 };
 
 let hardenedHostModules = false;
@@ -81,12 +93,12 @@ const hardenHostModules = (): void => {
   Object.freeze(util.inspect.defaultOptions);
   const values = (mod: object) => Object.values(mod).filter(v => (typeof v === 'function' || (typeof v === 'object' && v !== null)) && !moduleObjects.has(v));
   for (const mod of [path.posix, path.win32, url, util, buffer, querystring]) for (const v of values(mod)) hardenHostValue(v);
-  hardenHostValue(assert);
 };
 
 /** Every builtin module name a service may import (each also as `node:name`). */
 export const builtinModuleNames: readonly string[] = [
   ...Object.keys(pureModules),
+  'assert',
   ...guestBuiltinNames,
   'path',
   'url',
@@ -258,6 +270,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     modules[`node:${name}`] = ns;
   };
   for (const [name, mod] of Object.entries(pureModules)) add(name, namespaceOf(typeof mod === 'function' ? mod : Object.freeze({ ...mod })));
+  let assertNs: Namespace | undefined;
+  const getAssert = () => (assertNs ??= namespaceOf(lazyAssert()));
+  for (const spelling of spellings('assert')) Object.defineProperty(modules, spelling, { get: getAssert, enumerable: true, configurable: true });
   guestUtilFormat = guestUtil.format as (...args: unknown[]) => string;
   add('util', namespaceOf(guestUtil));
   // events, stream and string_decoder: the service's own instances, built on first import.
@@ -309,7 +324,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     'tty',
     namespaceOf(
       harden({
-        isatty: (fd: unknown) => membrane.syscall('tty.isatty', [fd], f => hostTty.isatty(f as number)),
+        isatty: (fd: unknown) => membrane.syscall('tty.isatty', [fd], f => (hostRequire('node:tty') as typeof import('node:tty')).isatty(f as number)),
         ReadStream: refusedStream('ReadStream'),
         WriteStream: refusedStream('WriteStream'),
       }),
