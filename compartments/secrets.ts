@@ -71,9 +71,19 @@ export interface SecretMatcher {
 export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): SecretMatcher => {
   const env = policy.env.map(globRegExp);
   const headers = new Set(policy.headers);
+  // Every env read asks (nine patterns by default): the answer per name, for the names a service
+  // reads (bounded, so a service reading endless names cannot grow it).
+  const envVerdicts = new Map<string, boolean>();
   return Object.freeze({
     policy,
-    isSecretEnv: (name: string) => env.some(re => re.test(name)),
+    isSecretEnv: (name: string) => {
+      let secret = envVerdicts.get(name);
+      if (secret === undefined) {
+        secret = env.some(re => re.test(name));
+        if (envVerdicts.size < 1024) envVerdicts.set(name, secret);
+      }
+      return secret;
+    },
     isSecretHeader: (name: string) => headers.has(name.toLowerCase()),
     isSecretHost: (url: string) => {
       if (policy.hosts.length === 0) return false;
