@@ -19,6 +19,9 @@ import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 
+/** Calls go through `apply`, not spread: under lockdown V8 runs a spread call through the (frozen) array iterator, about 0.5 us a call. */
+const { apply } = Reflect;
+
 type Fn = (...args: unknown[]) => unknown;
 
 /** Operations whose arguments and results are plain data. */
@@ -228,21 +231,21 @@ export const makeFs = (
       revive(
         call(`fs.${name}Sync`, prepare(args), (...a) => {
           guard(name, a);
-          return markRead(name, a[0], toRecord(host.sync(...descriptorArgs(name, a))));
+          return markRead(name, a[0], toRecord(apply(host.sync, host, descriptorArgs(name, a))));
         }),
       );
     const promised = (...args: unknown[]) =>
       (
         call(`fs.promises.${name}`, prepare(args), (...a) => {
           guard(name, a);
-          return (host.promise(...descriptorArgs(name, a)) as Promise<unknown>).then(v => markRead(name, a[0], toRecord(v)));
+          return (apply(host.promise, host, descriptorArgs(name, a)) as Promise<unknown>).then(v => markRead(name, a[0], toRecord(v)));
         }) as Promise<unknown>
       ).then(revive);
     promises[name] = promised;
     fs[name] = (...args: unknown[]) => {
       const callback = args.pop();
       if (typeof callback !== 'function') throw new TypeError(`fs.${name}: the last argument must be a callback`);
-      promised(...args).then(
+      (apply(promised, undefined, args) as Promise<unknown>).then(
         value => (callback as Fn)(null, value),
         error => (callback as Fn)(error),
       );

@@ -20,6 +20,9 @@ import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 
+/** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
+const { apply } = Reflect;
+
 /** The library's own configuration: never shown to services (the seal key would let one read every sealed value). */
 const hiddenEnv: ReadonlySet<string> = new Set(['SNAPSHOT_SEAL_KEY', 'MEMBRANE_SNAPSHOT_PINNED']);
 
@@ -136,7 +139,7 @@ export const makeProcess = (
       if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${fn === null ? 'null' : typeof fn}`);
       membrane.turns.nextTick(() => {
         try {
-          fn(...args);
+          apply(fn, undefined, args);
         } catch (error) {
           onUncaught(error, 'process.nextTick callback');
         }

@@ -8,6 +8,9 @@
 import hostTimers from 'node:timers';
 import type { Membrane } from '../membrane/index.js';
 
+/** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
+const { apply } = Reflect;
+
 type Kind = 'timeout' | 'interval' | 'immediate';
 
 interface GuestTimerRecord {
@@ -90,7 +93,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
       armed.delete(id);
     }
     try {
-      timer.fn(...timer.args);
+      apply(timer.fn, undefined, timer.args);
     } catch (error) {
       onUncaught(error, `${timer.kind} callback`);
     }

@@ -159,7 +159,7 @@ export class Journal {
     }
     this.#check();
     const outcome = perform();
-    this.#writer?.entry({ kind: 'sys', op, args, outcome });
+    this.#writer?.sys(op, args, outcome);
     return outcome;
   }
 

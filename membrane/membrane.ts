@@ -138,7 +138,7 @@ export class Membrane {
     if (this.#failure) return Promise.reject(this.#failure);
     let args: Wire[];
     try {
-      args = this.#toWireArray(hostArgs, 'host', `argument of ${method ?? label.replace(/^function /, '')}()`);
+      args = this.#toWireArray(hostArgs, 'host', () => `argument of ${method ?? label.replace(/^function /, '')}()`);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -248,9 +248,9 @@ export class Membrane {
     let outcome: Outcome;
     let args: Wire[];
     try {
-      args = this.#toWireArray(guestArgs, 'guest', `argument of ${op}()`);
+      args = this.#toWireArray(guestArgs, 'guest', () => `argument of ${op}()`);
       const wired = args;
-      outcome = this.journal.sys(op, wired, () => this.#performHost(op, () => perform(...this.#fromWireArray(wired, 'host'))));
+      outcome = this.journal.sys(op, wired, () => this.#performHost(op, () => apply(perform, undefined, this.#fromWireArray(wired, 'host'))));
     } catch (error) {
       throw error instanceof SnapshotError ? markLibraryError(error) : error;
     }
@@ -267,7 +267,7 @@ export class Membrane {
   }
 
   #send(slot: Slot, method: string | null, guestArgs: readonly unknown[]): unknown {
-    const args = this.#toWireArray(guestArgs, 'guest', `argument of ${method ?? 'call'}()`);
+    const args = this.#toWireArray(guestArgs, 'guest', () => `argument of ${method ?? 'call'}()`);
     const member = method === null ? '()' : method === '[[get]]' ? `.${String(guestArgs[0])}` : `.${method}()`;
     const what = `${slot.iface || `host reference #${slot.id}`}${member}`;
     const outcome = this.journal.send(slot, method, args, () => {
@@ -346,7 +346,7 @@ export class Membrane {
   #ret(answer: number, ok: boolean, value: unknown, preWired: boolean): void {
     let wire: Wire;
     try {
-      wire = preWired ? value : this.#toWire(value, 'guest', 0, `result of call #${answer}`);
+      wire = preWired ? value : this.#toWire(value, 'guest', 0, () => `result of call #${answer}`);
     } catch (error) {
       ok = false;
       wire = this.#toWire(error, 'guest', 0, 'error');
@@ -401,7 +401,7 @@ export class Membrane {
       this.#settleLater(promise, result, what);
       return { type: 'async', promise };
     }
-    return { type: 'return', value: this.#toWire(result, 'host', 0, `result of ${what}`) };
+    return { type: 'return', value: this.#toWire(result, 'host', 0, () => `result of ${what}`) };
   }
 
   #settleLater(promise: number, hostPromise: PromiseLike<unknown>, what: string): void {
@@ -415,7 +415,7 @@ export class Membrane {
       if (cancelled) return;
       let wire: Wire;
       try {
-        wire = this.#toWire(value, 'host', 0, `result of ${what}`);
+        wire = this.#toWire(value, 'host', 0, () => `result of ${what}`);
       } catch (error) {
         ok = false;
         wire = this.#toWire(error, 'host', 0, 'error');
@@ -585,7 +585,7 @@ export class Membrane {
 
   // Arrays are built with push: under lockdown, `new Array(n)` filled by
   // index is two orders of magnitude slower on Node 20.
-  #toWireArray(values: readonly unknown[], from: Side, context: string): Wire[] {
+  #toWireArray(values: readonly unknown[], from: Side, context: Context): Wire[] {
     const walk: OutWalk = { from, context, seen: undefined, count: 0 };
     const out: Wire[] = [];
     for (let i = 0; i < values.length; i += 1) {
@@ -603,7 +603,7 @@ export class Membrane {
   }
 
   /** Copy a value leaving side `from`: data by copy (structured clone), behaviour by reference. */
-  #toWire(value: unknown, from: Side, _depth: number, context: string): Wire {
+  #toWire(value: unknown, from: Side, _depth: number, context: Context): Wire {
     return this.#copyOut(value, { from, context, seen: undefined, count: 0 }, 0);
   }
 
@@ -627,7 +627,7 @@ export class Membrane {
       case 'symbol': {
         const key = Symbol.keyFor(value);
         if (key !== undefined) return new Tagged('symbol', key);
-        throw notPassable(this.name, walk.context, `a unique symbol (${String(value)}) cannot cross the membrane; use a string or Symbol.for()`);
+        throw notPassable(this.name, contextText(walk.context), `a unique symbol (${String(value)}) cannot cross the membrane; use a string or Symbol.for()`);
       }
       case 'function':
         if (walk.noRefs) throw NEEDS_REFERENCE;
@@ -637,7 +637,7 @@ export class Membrane {
     }
     if (value === null) return null;
     const object = value as object;
-    if (depth > MAX_DEPTH) throw notPassable(this.name, walk.context, `a value nested more than ${MAX_DEPTH} deep cannot be copied`);
+    if (depth > MAX_DEPTH) throw notPassable(this.name, contextText(walk.context), `a value nested more than ${MAX_DEPTH} deep cannot be copied`);
     const { from } = walk;
     if (from === 'guest') {
       const id = this.#guestProxyIds.get(object);
@@ -728,7 +728,7 @@ export class Membrane {
       return new RegExp(apply(regexpSource, object, []) as string, apply(regexpFlags, object, []) as string);
     }
     if (isThenable(object)) {
-      throw notPassable(this.name, walk.context, 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
+      throw notPassable(this.name, contextText(walk.context), 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
     }
     // A secret is sealed on its own: its objects are numbered apart from the value around it.
     if (isSecret(object)) return this.#seal(this.#copyOut(object.reveal(), { from, context: walk.context, seen: undefined, count: 0 }, depth + 1), object.label);
@@ -823,7 +823,7 @@ export class Membrane {
     return record;
   }
 
-  #ref(object: object, from: Side, context: string): Slot {
+  #ref(object: object, from: Side, context: Context): Slot {
     if (from === 'guest') {
       let id = this.#exportIds.get(object);
       if (id === undefined) {
@@ -838,7 +838,7 @@ export class Membrane {
       id = this.#nextImport++;
       this.#importIds.set(object, id);
       const origin = this.#directory?.originOf(object);
-      this.#imports.set(id, origin ? { value: object, iface: serviceIface(origin), origin } : { value: object, iface: `${ifaceOf(object)} (${context})` });
+      this.#imports.set(id, origin ? { value: object, iface: serviceIface(origin), origin } : { value: object, iface: `${ifaceOf(object)} (${contextText(context)})` });
     }
     return new Slot('host', id, this.#imports.get(id)?.iface ?? '');
   }
@@ -992,9 +992,17 @@ export class Membrane {
 const UNREACHABLE_THROUGH_REFERENCES = new Set(['constructor', 'prototype', '__proto__', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
 
 /** State of one outgoing copy: objects seen so far, numbered in pre-order. */
+/**
+ * What a value is, for messages (`argument of fetch()`): text, or a function
+ * making it, so that a crossing that raises no error builds none (these run
+ * on every call and syscall).
+ */
+type Context = string | (() => string);
+const contextText = (context: Context): string => (typeof context === 'string' ? context : context());
+
 interface OutWalk {
   readonly from: Side;
-  readonly context: string;
+  readonly context: Context;
   seen: Map<object, number> | undefined;
   count: number;
   /** Copy data only: a value that would need a new reference throws NEEDS_REFERENCE instead. */

@@ -199,7 +199,13 @@ const unpackOutcome = (code: unknown, value: unknown): Outcome => {
 const isMethod = (v: unknown): v is string | null => v === null || typeof v === 'string';
 
 /** The msgpack tuple of a sys entry's body (its op is written apart). */
-export const sysTuple = (args: readonly unknown[], outcome: Outcome): unknown[] => [args, ...packOutcome(outcome)];
+/** An outcome's code and payload, the last two items of its entry's tuple. */
+export const outcomeCodeOf = (o: Outcome): number => (o.type === 'async' ? 2 : o.type === 'throw' ? 1 : 0);
+export const outcomePayload = (o: Outcome): unknown => (o.type === 'async' ? o.promise : o.value);
+
+// Built without spread: under lockdown V8 spreads through the (frozen) array iterator, slowly.
+export const sysTuple = (args: readonly unknown[], outcome: Outcome): unknown[] =>
+  outcome.type === 'async' ? [args, outcomeCode.async, outcome.promise] : [args, outcomeCode[outcome.type], outcome.value];
 
 /**
  * A sys entry from its decoded tuple; `undefined` when the tuple does not
@@ -226,8 +232,10 @@ export const entryToTuple = (entry: Entry): unknown[] => {
       return ['settle', entry.promise, entry.ok, entry.value];
     case 'timer':
       return ['timer', entry.timer];
-    case 'send':
-      return ['send', entry.target, entry.method, entry.args, ...packOutcome(entry.outcome)];
+    case 'send': {
+      const outcome = packOutcome(entry.outcome);
+      return ['send', entry.target, entry.method, entry.args, outcome[0], outcome[1]];
+    }
     case 'ret':
       return ['ret', entry.answer, entry.ok, entry.value];
     default:

@@ -62,12 +62,30 @@ export class MsgWriter {
    * this is `encode(value)`. Valid until the next call.
    */
   encodeParts(value: unknown): Uint8Array | EncodedParts {
+    this.#beginParts();
+    this.#value(value);
+    return this.#endParts();
+  }
+
+  /** `encodeParts([first, second, third])`, without making the array (a sys entry's tuple, per syscall). */
+  encodeTripleParts(first: unknown, second: unknown, third: unknown): Uint8Array | EncodedParts {
+    this.#beginParts();
+    this.#byte(0x93);
+    this.#value(first);
+    this.#value(second);
+    this.#value(third);
+    return this.#endParts();
+  }
+
+  #beginParts(): void {
     this.#pos = 0;
     this.#parts = this.#noParts;
     this.#partStart = 0;
     this.#partBytes = 0;
-    this.#value(value);
-    const parts = this.#parts;
+  }
+
+  #endParts(): Uint8Array | EncodedParts {
+    const parts = this.#parts as Uint8Array[];
     this.#parts = undefined;
     // A plain view, not Buffer#subarray: that one builds a Buffer through species, several times slower.
     if (parts.length === 0) return new Uint8Array(this.#buf.buffer, this.#buf.byteOffset, this.#pos);

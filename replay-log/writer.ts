@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
-import { packr, entryToTuple, sysTuple } from './codec.js';
+import { packr, entryToTuple, outcomeCodeOf, outcomePayload } from './codec.js';
 import { EXTERNAL_BYTES, MsgWriter, type EncodedParts } from './msg-writer.js';
 import { crc32, frameCrc } from './crc.js';
 import { SnapshotError } from './errors.js';
@@ -160,7 +160,8 @@ export class LogWriter {
       this.#ops.set(op, index);
       this.#blob(TAG_OPNAME, Buffer.from(op, 'utf8')); // a definition, not an event
     }
-    this.#blob(TAG_SYS, this.#scratch.encodeParts(sysTuple(args, outcome)), index);
+    // The tuple codec.ts's sysTuple makes, encoded without making it.
+    this.#blob(TAG_SYS, this.#scratch.encodeTripleParts(args, outcomeCodeOf(outcome), outcomePayload(outcome)), index);
     this.#counted();
   }
 
