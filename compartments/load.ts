@@ -16,7 +16,8 @@ import { SnapshotError } from '../replay-log/index.js';
 import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
 import { libraryDoc } from './docs.js';
-import { preCjsParser } from './cjs.js';
+import { preCjsParser, moduleRoots } from './cjs.js';
+import { withNodeCjsExports } from './cjs-archive.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
@@ -37,9 +38,32 @@ const loadArchiver = async () => {
     import('./evasion.js'),
     import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: makeReadPowers({ fs, url, crypto }), typescriptOptions, evasiveTransforms };
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: skipNamelessPackages(makeReadPowers({ fs, url, crypto })), typescriptOptions, evasiveTransforms };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
+
+/**
+ * Read powers under which a package.json without a `name` does not exist.
+ * For Node such a file (`dist/package.json` holding only `{"type":
+ * "commonjs"}`) only sets the language of the files below it, which
+ * node-resolution.ts applies; the package is the nearest package.json with a
+ * name. compartment-mapper would take it as the service's package and
+ * refuse it for having no name.
+ */
+const skipNamelessPackages = <P extends { maybeRead: (location: string) => Promise<Uint8Array | undefined> }>(powers: P): P => ({
+  ...powers,
+  maybeRead: async (location: string) => {
+    const bytes = await powers.maybeRead(location);
+    if (bytes === undefined || !location.endsWith('/package.json')) return bytes;
+    try {
+      const json = JSON.parse(new TextDecoder().decode(bytes)) as { name?: unknown };
+      if (typeof json === 'object' && json !== null && (json.name === undefined || json.name === '')) return undefined;
+    } catch {
+      // compartment-mapper reports an unreadable package.json itself.
+    }
+    return bytes;
+  },
+});
 
 const sha512Hex = (bytes: Uint8Array): string => crypto.createHash('sha512').update(bytes).digest('hex');
 
@@ -55,7 +79,7 @@ export const archiveService = async (service: string, entry: string, granted: re
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
     const typescript = typescriptOptions();
-    const parserForLanguage = reportingParsers({ ...defaultParserForLanguage, ...typescript.parserForLanguage }, syntaxErrors);
+    const parserForLanguage = reportingParsers(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage }), syntaxErrors);
     const map = await mapNodeModules(readPowers, entry, {
       ...typescript,
       dev: false,
@@ -210,6 +234,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
           meta.url = new URL(specifier, root).href;
         },
       } as never);
+      moduleRoots.set(this, root);
       const global = this.globalThis as Record<string, unknown>;
       global.global = global;
       installSloppyThis(global);
