@@ -17,7 +17,6 @@ import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
 import { libraryDoc } from './docs.js';
 import { preCjsParser, moduleRoots } from './cjs.js';
-import { withNodeCjsExports } from './cjs-archive.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
@@ -38,7 +37,9 @@ const loadArchiver = async () => {
     import('./evasion.js'),
     import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: skipNamelessPackages(makeReadPowers({ fs, url, crypto })), typescriptOptions, evasiveTransforms };
+  const [{ withNodeStarExports, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
+  await esmLexerReady;
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: skipNamelessPackages(makeReadPowers({ fs, url, crypto })), typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
@@ -73,13 +74,13 @@ const stubs = (names: readonly string[]): Record<string, object> => Object.fromE
 export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
-    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms } = await (archiver ??= loadArchiver());
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports } = await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
     const typescript = typescriptOptions();
-    const parserForLanguage = reportingParsers(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage }), syntaxErrors);
+    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage })), syntaxErrors);
     const map = await mapNodeModules(readPowers, entry, {
       ...typescript,
       dev: false,

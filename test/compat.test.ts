@@ -16,7 +16,6 @@ const KNOWN: Record<string, string> = {
   got: 'needs node:http: HTTP clients are not recorded at the request level yet',
   'node-fetch': 'needs node:http: HTTP clients are not recorded at the request level yet',
   ky: 'needs the Request global (WinterCG Request/Response are not offered yet)',
-  typebox: "SES links `export *` through an import cycle without some names (IntersectEvaluated): an SES module-linking difference, to report upstream",
 };
 
 const app = fixture('compat');

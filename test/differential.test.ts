@@ -17,6 +17,8 @@ type Outcome = { result?: string; state?: string; error?: string };
  * asserts they still differ: when one is fixed it fails, and the entry goes.
  */
 const KNOWN: Record<string, string> = {
+  'star-export-cycle-order':
+    "inside an import cycle, a name imported through `export *` is imported from the module that declares it (SES wires `export *` names only after a barrel's imports have run: compartments/esm-archive.ts), so that module runs before the importer, where Node runs it after",
 };
 
 const project = projectFrom('differential');
