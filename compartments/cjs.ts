@@ -131,17 +131,16 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     const promote = (prop: PropertyKey, value: unknown) => {
       if (prop !== 'default' && named.has(prop)) moduleEnvironmentRecord[prop as string] = value;
     };
-    const redefined = new Set<PropertyKey>();
+    // `exports` stays the original object even once module.exports is replaced, as in Node.
     const originalExports = new Proxy(moduleEnvironmentRecord.default as object, {
-      set(_target, prop, value) {
+      set(target, prop, value) {
         promote(prop, value);
-        (moduleEnvironmentRecord.default as Record<PropertyKey, unknown>)[prop] = value;
+        (target as Record<PropertyKey, unknown>)[prop] = value;
         return true;
       },
       defineProperty(target, prop, descriptor) {
         if (has(descriptor, 'value')) promote(prop, descriptor.value);
         defineProperty(target, prop, descriptor);
-        redefined.add(prop);
         return true;
       },
     });
@@ -240,22 +239,22 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     apply(functor, originalExports, [require, originalExports, module, filename, dirname]);
     module.loaded = true;
 
+    // Once the module has run, each named export is what Node gives it: the own property of the final
+    // module.exports, read once, or undefined (a name written on the original exports object, which
+    // module.exports then replaced, is not kept: validator's __esModule).
     const finalExports = currentExports;
-    if (finalExports !== originalExports) {
-      moduleEnvironmentRecord.default = finalExports;
-      // Node reads each named export that is an own property of the final exports.
-      if (typeof finalExports === 'object' || typeof finalExports === 'function') {
-        for (const prop of namedStrings) {
-          if (finalExports === null || !has(finalExports, prop)) continue;
-          try {
-            moduleEnvironmentRecord[prop] = (finalExports as Record<string, unknown>)[prop];
-          } catch {
-            // Node skips a named export whose getter throws.
-          }
+    if (finalExports !== originalExports) moduleEnvironmentRecord.default = finalExports;
+    const readable = (typeof finalExports === 'object' && finalExports !== null) || typeof finalExports === 'function';
+    for (const prop of namedStrings) {
+      let value: unknown;
+      if (readable && has(finalExports as object, prop)) {
+        try {
+          value = (finalExports as Record<string, unknown>)[prop];
+        } catch {
+          // Node leaves a named export whose getter throws undefined.
         }
       }
-    } else {
-      for (const prop of redefined) promote(prop, (moduleEnvironmentRecord.default as Record<PropertyKey, unknown>)[prop]);
+      if (moduleEnvironmentRecord[prop] !== value) moduleEnvironmentRecord[prop] = value;
     }
   };
 
