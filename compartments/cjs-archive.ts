@@ -70,7 +70,7 @@ const reexportedNames = (specifier: string, from: string, seen: Set<string>, int
  * prefix (`'./locale/' + name`, `` `./locale/${name}` ``), the files of
  * that directory (and below, when the prefix ends with `/`) whose names
  * start with the rest of it; otherwise the files of the module's own
- * directory. Only `.js`, `.cjs` and `.json` files, at most
+ * directory; never outside the module's package. Only `.js`, `.cjs` and `.json` files, at most
  * MAX_CONTEXT_FILES per module. They are linked, not run: each runs when
  * it is first required, as in Node; one that does not load fails only
  * then (compartment-mapper defers CommonJS import errors).
@@ -99,9 +99,14 @@ const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into:
 };
 
 /** Relative specifiers of the files the computed requires of `source` (at `file`) may reach. */
-const computedRequireTargets = (source: string, file: string): string[] => {
+const computedRequireTargets = (source: string, file: string, packageRoot: string): string[] => {
   const files = new Set<string>();
   const here = path.dirname(file);
+  // Never outside the module's own package (a prefix such as '../../../etc/' reaches nothing).
+  const inside = (dir: string): boolean => {
+    const relative = path.relative(packageRoot, dir);
+    return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+  };
   for (const match of source.matchAll(/(?<![\w$.])require\s*\(/g)) {
     const rest = source.slice(match.index + match[0].length, match.index + match[0].length + 300);
     if (literalRequire.test(rest) || templateRequire.test(rest)) continue;
@@ -109,8 +114,9 @@ const computedRequireTargets = (source: string, file: string): string[] => {
     if (prefix) {
       const literal = prefix[2] ?? prefix[3];
       const slash = literal.lastIndexOf('/');
-      contextFiles(path.resolve(here, literal.slice(0, slash + 1)), literal.slice(slash + 1), literal.endsWith('/'), files);
-    } else contextFiles(here, '', false, files);
+      const dir = path.resolve(here, literal.slice(0, slash + 1));
+      if (inside(dir)) contextFiles(dir, literal.slice(slash + 1), literal.endsWith('/'), files);
+    } else if (inside(here)) contextFiles(here, '', false, files);
   }
   files.delete(file);
   return [...files].sort().map(target => {
@@ -131,7 +137,7 @@ interface PreCjsResult {
   record: { imports: readonly string[]; exports: readonly string[]; reexports: readonly string[]; [key: string]: unknown };
 }
 
-const withLexerExports = (result: PreCjsResult, location: unknown): PreCjsResult => {
+const withLexerExports = (result: PreCjsResult, location: unknown, packageLocation: unknown): PreCjsResult => {
   if (result?.parser !== 'pre-cjs-json') return result;
   const pre = JSON.parse(decoder.decode(result.bytes)) as { source: string; imports: string[]; exports: string[]; reexports: string[] };
   if (!pre.source.startsWith(functorHead) || !pre.source.endsWith(functorTail)) return result;
@@ -142,7 +148,8 @@ const withLexerExports = (result: PreCjsResult, location: unknown): PreCjsResult
   if (typeof location === 'string' && location.startsWith('file:')) {
     const file = url.fileURLToPath(location);
     for (const specifier of found.reexports) reexportedNames(specifier, file, new Set([file]), names);
-    const extra = computedRequireTargets(source, file).filter(specifier => !imports.includes(specifier));
+    const root = typeof packageLocation === 'string' && packageLocation.startsWith('file:') ? url.fileURLToPath(packageLocation) : path.dirname(file);
+    const extra = computedRequireTargets(source, file, root).filter(specifier => !imports.includes(specifier));
     if (extra.length > 0) imports = [...imports, ...extra];
   }
   names.add('default');
@@ -166,8 +173,10 @@ export const withNodeCjsExports = <T extends ParserTable>(parsers: T): T => {
       ...parser,
       parse: (...args: never[]) => {
         const result = parser.parse(...args);
-        const location = (args as unknown[])[2];
-        return result instanceof Promise ? result.then(r => withLexerExports(r as PreCjsResult, location)) : withLexerExports(result as PreCjsResult, location);
+        const [, , location, packageLocation] = args as unknown[];
+        return result instanceof Promise
+          ? result.then(r => withLexerExports(r as PreCjsResult, location, packageLocation))
+          : withLexerExports(result as PreCjsResult, location, packageLocation);
       },
     };
   }

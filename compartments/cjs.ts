@@ -183,15 +183,23 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
         namespace = compartment.importNow(resolvedImports[imported]);
       } else {
         // Only modules found when the archive was made exist: a computed require reaches one of those or fails.
-        const candidate = spec.startsWith('./') || spec.startsWith('../') ? resolveRelative(spec, referrer) : spec;
+        // A module the archive does not hold fails as Node's require fails for a missing one.
+        const notFound = () => {
+          const missing = new Error(`Cannot find module '${spec}': a service's computed require reaches only the modules its archive holds`);
+          defineProperty(missing, 'code', { value: 'MODULE_NOT_FOUND', writable: true, enumerable: true, configurable: true });
+          return missing;
+        };
+        let candidate: string;
+        try {
+          candidate = spec.startsWith('./') || spec.startsWith('../') ? resolveRelative(spec, referrer) : spec;
+        } catch {
+          throw notFound(); // it leaves its package
+        }
         try {
           namespace = compartment.importNow(candidate);
         } catch (error) {
-          // A module the archive does not hold fails as Node's require fails for a missing one.
           if (!(error instanceof Error) || !error.message.startsWith(`Failed to load module ${JSON.stringify(candidate)}`)) throw error;
-          const missing = new Error(`Cannot find module '${spec}': a service's computed require reaches only the modules its archive holds`);
-          defineProperty(missing, 'code', { value: 'MODULE_NOT_FOUND', writable: true, enumerable: true, configurable: true });
-          throw missing;
+          throw notFound();
         }
       }
       return has(namespace, 'default') ? namespace.default : namespace;
