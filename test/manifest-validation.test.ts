@@ -1,6 +1,7 @@
 // A snapshot directory is untrusted input: its whole manifest is checked on
 // read, and every command that reads one (restore, verify, inspect, plan)
 // refuses a hostile or damaged one with a typed error naming the field.
+// inspect and verify also check the files the manifest names.
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -145,4 +146,46 @@ t.test('every command that reads a manifest refuses a hostile one, and plan writ
   const appPlan = await snapshot(['plan', app]);
   t.equal(appPlan.code, 1);
   t.match(appPlan.stderr, /SNAPSHOT_INVALID: .*"app"/);
+});
+
+t.test('inspect checks the files it describes: missing and damaged ones are named, with a typed error', async t => {
+  const good = await snapshot(['inspect', base]);
+  t.equal(good.code, 0, good.stderr);
+  t.match(good.stdout, /archive\s+counter\/archive\.zip .* ok/);
+  t.match(good.stdout, /log\s+counter\/replay\.log .* ok/);
+
+  const missing = moveToTarget(base);
+  fs.rmSync(path.join(missing, 'counter', 'replay.log'));
+  let run = await snapshot(['inspect', missing]);
+  t.equal(run.code, 1);
+  t.match(run.stdout, /log\s+counter\/replay\.log .* MISSING/);
+  t.match(run.stderr, /^snapshot: SNAPSHOT_INVALID: .*the replay log of service "counter" .*replay\.log is missing/m);
+
+  const damaged = moveToTarget(base);
+  const archive = path.join(damaged, 'counter', 'archive.zip');
+  const bytes = fs.readFileSync(archive);
+  bytes[50] ^= 0xff;
+  fs.writeFileSync(archive, bytes);
+  run = await snapshot(['inspect', damaged]);
+  t.equal(run.code, 1);
+  t.match(run.stdout, /archive\s+counter\/archive\.zip .* DAMAGED/);
+  t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: the archive of service "counter" .*does not match the manifest/m);
+
+  const json = await snapshot(['inspect', damaged, '--json']);
+  t.equal(json.code, 1);
+  const report = JSON.parse(json.stdout) as { files: Array<{ service: string; kind: string; status: string; error?: { code: string } }> };
+  t.match(report.files, [
+    { service: 'counter', kind: 'archive', status: 'damaged', error: { code: 'INTEGRITY_MISMATCH' } },
+    { service: 'counter', kind: 'log', status: 'ok' },
+  ]);
+});
+
+t.test('verify checks every file the manifest names before it replays', async t => {
+  const dir = moveToTarget(base);
+  fs.rmSync(path.join(dir, 'counter', 'archive.zip'));
+  const run = await snapshot(['verify', dir]);
+  t.equal(run.code, 1);
+  t.match(run.stdout, /FAIL\s+counter: SNAPSHOT_INVALID: the archive of service "counter" .*archive\.zip is missing/);
+  const ok = await snapshot(['verify', base]);
+  t.equal(ok.code, 0, ok.stderr);
 });
