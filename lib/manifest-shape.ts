@@ -89,7 +89,8 @@ export const shown = (value: unknown): string => {
   return json.length > 80 ? `${json.slice(0, 77)}...` : json;
 };
 
-const kind = (value: unknown): string =>
+/** What kind of JSON value this is, for messages: "a string", "a list", "null"... */
+export const kind = (value: unknown): string =>
   value === null ? 'null' : isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : typeof value === 'string' ? 'a string' : typeof value === 'number' ? 'a number' : `a ${typeof value}`;
 
 const advice = 'The manifest was damaged or edited: copy the snapshot again, or rebuild it.';

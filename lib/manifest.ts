@@ -10,7 +10,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import type { ServiceReference } from '../membrane/index.js';
 import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from '../compartments/index.js';
 import { SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
-import { MAX_MANIFEST_BYTES, checkManifest, shown } from './manifest-shape.js';
+import { MAX_MANIFEST_BYTES, checkManifest, kind, shown } from './manifest-shape.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
@@ -129,7 +129,7 @@ export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Mani
   const file = path.join(dir, 'manifest.json');
   let bytes: Buffer;
   try {
-    bytes = readInsideSnapshot(dir, file, 'the manifest', MAX_MANIFEST_BYTES);
+    bytes = readInsideSnapshot(dir, file, 'the manifest', { maxBytes: MAX_MANIFEST_BYTES });
   } catch (cause) {
     rethrowOurs(cause);
     throw new SnapshotError('SNAPSHOT_INVALID', `${dir} is not a snapshot: ${missingManifestAdvice(dir, file)}`, { cause, details: { file } });
@@ -179,10 +179,9 @@ const checkVersion = (file: string, manifest: Record<string, unknown>): void => 
     });
   }
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
-    const kind = version === null ? 'null' : Array.isArray(version) ? 'a list' : typeof version === 'string' ? 'a string' : typeof version === 'object' ? 'an object' : `a ${typeof version}`;
     throw new SnapshotError(
       'SNAPSHOT_INVALID',
-      `${file}: "version" is ${shown(version)} (${kind}), not a whole number; this membrane-snapshot reads manifest version ${MANIFEST_VERSION}. The manifest was damaged or edited: copy the snapshot again, or rebuild it.`,
+      `${file}: "version" is ${shown(version)} (${kind(version)}), not a whole number; this membrane-snapshot reads manifest version ${MANIFEST_VERSION}. The manifest was damaged or edited: copy the snapshot again, or rebuild it.`,
       { details: { file, field: 'version' } },
     );
   }
@@ -192,9 +191,9 @@ const checkVersion = (file: string, manifest: Record<string, unknown>): void => 
   });
 };
 
-/** Read a file named by the manifest and check its hash. */
-export const readVerified = (dir: string, relative: string, expected: string, what: string): Uint8Array => {
-  const { file, bytes } = readSnapshotFile(dir, relative, what);
+/** Read a file named by the manifest and check its size (when given, before reading) and hash. */
+export const readVerified = (dir: string, relative: string, expected: string, what: string, size?: number): Uint8Array => {
+  const { file, bytes } = readSnapshotFile(dir, relative, what, size);
   verifyHash(file, bytes, expected, what);
   return bytes;
 };
@@ -203,12 +202,15 @@ export const readVerified = (dir: string, relative: string, expected: string, wh
  * Read a file of a snapshot directory as an untrusted input: it must be a
  * regular file inside the directory once links are resolved (a link to
  * /etc/passwd would have its hash printed; /dev/zero or a FIFO would never
- * end). Opened non-blocking, so a FIFO cannot hang the read. Throws
- * SNAPSHOT_INVALID for a link out of the directory or a file that is not
- * regular; a missing file throws Node's ENOENT error, for the caller to say
- * what is missing.
+ * end). Opened non-blocking, so a FIFO cannot hang the read. With `maxBytes`
+ * a larger file is refused, with `size` a file of another size (the
+ * manifest's), before a byte is read. Throws SNAPSHOT_INVALID for a link out
+ * of the directory, a file that is not regular or larger than `maxBytes`,
+ * INTEGRITY_MISMATCH for a file of another `size`; a missing file throws
+ * Node's ENOENT error, for the caller to say what is missing.
  */
-export const readInsideSnapshot = (dir: string, file: string, what: string, maxBytes?: number): Buffer => {
+export const readInsideSnapshot = (dir: string, file: string, what: string, limits: { maxBytes?: number; size?: number } = {}): Buffer => {
+  const { maxBytes, size } = limits;
   const real = fs.realpathSync(file);
   const root = fs.realpathSync(dir);
   if (!real.startsWith(root + path.sep)) {
@@ -226,6 +228,13 @@ export const readInsideSnapshot = (dir: string, file: string, what: string, maxB
         details: { file, bytes: stat.size },
       });
     }
+    if (size !== undefined && stat.size !== size) {
+      throw new SnapshotError(
+        'INTEGRITY_MISMATCH',
+        `${what} ${file} does not match the manifest: it is ${stat.size} bytes, the manifest says ${size}. The file was changed or damaged after the build; rebuild the snapshot or copy it again.`,
+        { details: { file, expectedBytes: size, actualBytes: stat.size } },
+      );
+    }
     return fs.readFileSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -236,15 +245,15 @@ const rethrowOurs = (error: unknown): void => {
   if (error instanceof SnapshotError) throw error;
 };
 
-/** Read a file named by the manifest (no hash check yet). */
-export const readSnapshotFile = (dir: string, relative: string, what: string): { file: string; bytes: Uint8Array } => {
+/** Read a file named by the manifest (no hash check yet; with `size`, a file of another size is refused unread). */
+export const readSnapshotFile = (dir: string, relative: string, what: string, size?: number): { file: string; bytes: Uint8Array } => {
   const file = path.resolve(dir, relative);
   if (!file.startsWith(path.resolve(dir) + path.sep)) {
     throw new SnapshotError('SNAPSHOT_INVALID', `the manifest names ${relative}, outside the snapshot directory`, { details: { file: relative } });
   }
   let bytes: Uint8Array;
   try {
-    bytes = readInsideSnapshot(dir, file, what);
+    bytes = readInsideSnapshot(dir, file, what, { size });
   } catch (cause) {
     rethrowOurs(cause);
     throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });

@@ -1,7 +1,8 @@
 /**
  * The files a manifest names, checked as restore would check them, without
  * loading anything: each service's archive and log is a regular file inside
- * the snapshot directory, its sha256 is the manifest's (so its size is too),
+ * the snapshot directory, its size (checked before it is read) and sha256
+ * are the manifest's,
  * and the log was recorded for this service and this archive. `inspect`
  * shows the result of each file; `verify` replays no service whose files
  * fail.
@@ -43,12 +44,12 @@ export const checkServiceFiles = (dir: string, service: ServiceManifest): Checke
   const { name } = service;
   const archive = checkOne(name, 'archive', service.archive, () => {
     const what = `the archive of service "${name}"`;
-    const { file, bytes } = readSnapshotFile(dir, service.archive, what);
+    const { file, bytes } = readSnapshotFile(dir, service.archive, what, service.archiveBytes);
     verifyHash(file, bytes, service.archiveSha256, what);
   });
   const log = checkOne(name, 'log', service.log, () => {
     const what = `the replay log of service "${name}"`;
-    const { file, bytes } = readSnapshotFile(dir, service.log, what);
+    const { file, bytes } = readSnapshotFile(dir, service.log, what, service.logBytes);
     verifyHash(file, bytes, service.logSha256, what);
     const { header } = LogReader.open(bytes, file, { allowUnsealed: true });
     if (header.service !== name || header.archiveSha256 !== service.archiveSha256) {

@@ -189,3 +189,11 @@ t.test('verify checks every file the manifest names before it replays', async t 
   const ok = await snapshot(['verify', base]);
   t.equal(ok.code, 0, ok.stderr);
 });
+
+t.test('a file whose size differs from the manifest is refused before it is read', async t => {
+  const dir = moveToTarget(base);
+  fs.appendFileSync(path.join(dir, 'counter', 'archive.zip'), Buffer.alloc(1024 * 1024));
+  const run = await snapshot(['restore', dir, '--call', 'counter.bump']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: the archive of service "counter" .*archive\.zip does not match the manifest: it is \d+ bytes, the manifest says \d+\./m);
+});
