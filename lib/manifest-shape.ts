@@ -75,7 +75,8 @@ const grants: Check = v =>
 const secrets: Check = v => record(v) && texts(v.env) && texts(v.headers) && texts(v.hosts) && optionalTexts(v.files);
 const reach: Check = v => record(v) && Object.values(v).every(optionalTexts);
 const isoDate: Check = v => text(v) && (v as string).length <= 64 && !Number.isNaN(Date.parse(v as string));
-const libraryVersionText: Check = v => typeof v === 'string' && /^[0-9A-Za-z.+-]{1,64}$/.test(v);
+/** A library version as the manifest names its writer: "0.1.0", "1.2.3-beta.1". */
+export const isLibraryVersion = (v: unknown): v is string => typeof v === 'string' && /^[0-9A-Za-z.+-]{1,64}$/.test(v);
 
 /** A value as a message shows it: JSON, escaped, at most 80 characters, with its kind when that is the point. */
 export const shown = (value: unknown): string => {
@@ -181,7 +182,7 @@ const checkService = (file: string, key: string, service: unknown, names: Readon
  * what the field must be.
  */
 export const checkManifest = (file: string, manifest: Record<string, unknown>): void => {
-  if (!libraryVersionText(manifest.libraryVersion)) throw invalid(file, 'libraryVersion', manifest.libraryVersion, 'a version such as "0.1.0"');
+  if (!isLibraryVersion(manifest.libraryVersion)) throw invalid(file, 'libraryVersion', manifest.libraryVersion, 'a version such as "0.1.0"');
   if (!isoDate(manifest.createdAt)) throw invalid(file, 'createdAt', manifest.createdAt, 'a date such as "2026-11-30T08:00:00.000Z"');
   if (manifest.app !== undefined && !(typeof manifest.app === 'string' && APP_NAME.test(manifest.app))) {
     throw invalid(file, 'app', manifest.app, '1 to 64 letters, digits, "-" and "_"');

@@ -10,7 +10,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import type { ServiceReference } from '../membrane/index.js';
 import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from '../compartments/index.js';
 import { SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
-import { MAX_MANIFEST_BYTES, checkManifest, kind, shown } from './manifest-shape.js';
+import { MAX_MANIFEST_BYTES, checkManifest, isLibraryVersion, kind, shown } from './manifest-shape.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
@@ -185,7 +185,7 @@ const checkVersion = (file: string, manifest: Record<string, unknown>): void => 
       { details: { file, field: 'version' } },
     );
   }
-  const writer = typeof libraryVersion === 'string' && /^[0-9A-Za-z.+-]{1,64}$/.test(libraryVersion) ? `membrane-snapshot ${libraryVersion}` : 'the membrane-snapshot that built it';
+  const writer = isLibraryVersion(libraryVersion) ? `membrane-snapshot ${libraryVersion}` : 'the membrane-snapshot that built it';
   throw new SnapshotError('LOG_VERSION_UNSUPPORTED', `${file} has manifest version ${version}; this membrane-snapshot reads version ${MANIFEST_VERSION}. Restore with ${writer}, or rebuild.`, {
     details: { file, version },
   });
