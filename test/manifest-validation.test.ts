@@ -197,3 +197,16 @@ t.test('a file whose size differs from the manifest is refused before it is read
   t.equal(run.code, 1);
   t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: the archive of service "counter" .*archive\.zip does not match the manifest: it is \d+ bytes, the manifest says \d+\./m);
 });
+
+t.test('plan gives services whose names differ only in case or punctuation their own containers', async t => {
+  const dir = edited(m => {
+    for (const name of ['a.b', 'a_b', 'A-b']) m.services[name] = { ...m.services.counter, name, archive: `${name}/archive.zip`, log: `${name}/replay.log` };
+  });
+  const run = await snapshot(['plan', dir]);
+  t.equal(run.code, 0, run.stderr);
+  const compose = fs.readFileSync(path.join(dir, 'deploy', 'compose.yaml'), 'utf8');
+  const containers = [...compose.matchAll(/^ {2}([^\s:]+):$/gm)].map(m => m[1]);
+  t.equal(new Set(containers).size, containers.length, `no container is declared twice: ${containers.join(', ')}`);
+  t.equal(containers.length, 5, 'nats and four services');
+  for (const name of ['counter', 'a.b', 'a_b', 'A-b']) t.match(compose, `"--service", ${JSON.stringify(name)}`);
+});
