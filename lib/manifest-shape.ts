@@ -72,8 +72,10 @@ const fileUrl: Check = v => {
 };
 const grants: Check = v =>
   record(v) && Object.keys(v).length <= MAX_LIST && Object.entries(v).every(([name, g]) => text(name) && name.length <= 214 && record(g) && texts(g.functions) && texts(g.values));
-const secrets: Check = v => record(v) && texts(v.env) && texts(v.headers) && texts(v.hosts) && optionalTexts(v.files);
-const reach: Check = v => record(v) && Object.values(v).every(optionalTexts);
+const absolutePaths: Check = v => v === undefined || (texts(v) && (v as string[]).every(p => p.startsWith('/')));
+const secrets: Check = v => record(v) && texts(v.env) && texts(v.headers) && texts(v.hosts) && absolutePaths(v.files);
+const reach: Check = v =>
+  record(v) && Object.keys(v).every(k => k === 'fetch' || k === 'read' || k === 'write') && optionalTexts(v.fetch) && absolutePaths(v.read) && absolutePaths(v.write);
 const isoDate: Check = v => text(v) && (v as string).length <= 64 && !Number.isNaN(Date.parse(v as string));
 /** A library version as the manifest names its writer: "0.1.0", "1.2.3-beta.1". */
 export const isLibraryVersion = (v: unknown): v is string => typeof v === 'string' && /^[0-9A-Za-z.+-]{1,64}$/.test(v);
@@ -116,8 +118,8 @@ const fields: ReadonlyArray<[name: string, check: Check, what: string, optional?
   ['references', v => isArray(v) && v.length <= MAX_LIST, 'a list of { import, service, export, iface }'],
   ['pendingTimers', count, 'a count'],
   ['buildMs', duration, 'a duration in ms'],
-  ['reach', reach, 'a record of lists of strings', true],
-  ['secrets', secrets, 'a record of env, headers, hosts (and files) lists', true],
+  ['reach', reach, 'a record { fetch, read, write } of lists (read and write of absolute paths)', true],
+  ['secrets', secrets, 'a record of env, headers, hosts (and files, absolute paths) lists', true],
   ['sealedValues', count, 'a count', true],
 ];
 
