@@ -312,8 +312,8 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   const started = performance.now();
   const { dir, manifest } = options;
   const name = manifest.name;
-  const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
-  const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`);
+  const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`, manifest.archiveBytes);
+  const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`, manifest.logBytes);
   // The hash first: nothing from a file is parsed before it is known to be the one the manifest names.
   verifyHash(logFile, logBytes, manifest.logSha256, `the replay log of service "${name}"`);
   // The file's bytes become the log's body when the cursor is made (no second copy of a large payload).

@@ -46,6 +46,8 @@ t.test('a service whose code changed diverges from its log, with the event, both
   const sealed = writer.seal();
   manifest.services.counter.archiveSha256 = sha256(newArchive);
   manifest.services.counter.logSha256 = sealed.sha256;
+  manifest.services.counter.archiveBytes = newArchive.byteLength;
+  manifest.services.counter.logBytes = sealed.bytes;
   writeManifest(target, manifest);
 
   const restored = await snapshot(['restore', target, '--call', 'counter.bump']);
