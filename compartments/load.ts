@@ -71,7 +71,22 @@ const sha512Hex = (bytes: Uint8Array): string => crypto.createHash('sha512').upd
 const stubs = (names: readonly string[]): Record<string, object> => Object.fromEntries(names.map(n => [n, {}]));
 
 /** Build the archive of a service entry module (a file URL). */
-export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
+export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> =>
+  (await archiveServiceWithRoots(service, entry, granted)).archive;
+
+/**
+ * An archive of a service's entry module (a file URL), with where each of
+ * its dependencies' packages was at build time: `packageRoots` maps the
+ * archive's compartment names to file URLs (with a trailing slash), so that
+ * `import.meta.url`, `__filename` and `__dirname` in a dependency name its
+ * build-time files as they do in Node (see loadService). Throws
+ * SERVICE_LOAD_FAILED, MODULE_NOT_GRANTED or MODULE_NOT_INSTALLED.
+ */
+export const archiveServiceWithRoots = async (
+  service: string,
+  entry: string,
+  granted: readonly string[] = [],
+): Promise<{ archive: Uint8Array; packageRoots: Record<string, string> }> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
     const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports } = await (archiver ??= loadArchiver());
@@ -96,12 +111,23 @@ export const archiveService = async (service: string, entry: string, granted: re
       if (compartment.label !== '$root$') resources[compartment.label] = open;
       preferExitModules(compartment, exits);
     }
-    return await makeArchiveFromMap(readPowers, map, {
+    const archive = await makeArchiveFromMap(readPowers, map, {
       modules: stubs(exits),
       parserForLanguage,
       policy: { entry: open, resources },
       moduleTransforms: evasiveTransforms(),
     } as unknown as Parameters<typeof makeArchiveFromMap>[2]);
+    // The archive names compartments `<package>-v<version>`; both maps label them by their dependency path.
+    const locationOfLabel = new Map<string, string>();
+    for (const [location, compartment] of Object.entries(map.compartments) as Array<[string, MappedCompartment]>) {
+      if (typeof compartment.label === 'string' && location.startsWith('file:')) locationOfLabel.set(compartment.label, location.endsWith('/') ? location : `${location}/`);
+    }
+    const packageRoots: Record<string, string> = {};
+    for (const [name, compartment] of Object.entries(compartmentsOf(archive))) {
+      const location = compartment.label === undefined ? undefined : locationOfLabel.get(compartment.label);
+      if (location !== undefined && compartment.label !== '$root$') packageRoots[name] = location;
+    }
+    return { archive, packageRoots };
   } catch (error) {
     const [syntax] = syntaxErrors;
     if (syntax && !sesRejection.test(errorMessage(error))) {
@@ -210,6 +236,8 @@ export interface LoadOptions {
   readonly archive: Uint8Array;
   /** Where `import.meta.url` of the entry package points (its build-time root). */
   readonly entryRoot?: string;
+  /** Where each dependency's package was at build time, by archive compartment name (archiveServiceWithRoots). */
+  readonly packageRoots?: Readonly<Record<string, string>>;
   readonly granted?: readonly string[];
 }
 
@@ -219,16 +247,20 @@ export interface LoadedService {
 }
 
 /**
- * Parse an archive. `import.meta.url` in the entry package resolves against
- * its build-time root; in dependencies, against `file:///node_modules/<pkg>/`.
+ * Parse an archive. `import.meta.url` (and a CommonJS module's
+ * `__filename`) in the entry package resolves against its build-time root;
+ * in a dependency, against the build-time root its snapshot records
+ * (`packageRoots`), else against `file:///node_modules/<compartment>/`.
  */
 export const loadService = async (options: LoadOptions): Promise<LoadedService> => {
-  const { service, archive, entryRoot } = options;
+  const { service, archive, entryRoot, packageRoots } = options;
   const entryCompartment = entryCompartmentOf(archive);
+  const packageRootOfCompartment = (name: string): string | undefined =>
+    packageRoots !== undefined && Object.prototype.hasOwnProperty.call(packageRoots, name) ? packageRoots[name] : undefined;
   class ServiceCompartment extends Compartment {
     constructor(opts: Record<string, unknown> = {}) {
       const name = String(opts.name ?? '');
-      const root = name === entryCompartment && entryRoot ? entryRoot : `file:///node_modules/${name}/`;
+      const root = name === entryCompartment && entryRoot ? entryRoot : (packageRootOfCompartment(name) ?? `file:///node_modules/${name}/`);
       super({
         ...opts,
         importMetaHook: (specifier: string, meta: { url?: string }) => {
@@ -275,6 +307,16 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
 };
 
 /** The name of the compartment that holds the entry module, from the archive's compartment map. */
+/** The compartments of an archive's compartment map, by name (empty when it cannot be read). */
+const compartmentsOf = (archive: Uint8Array): Record<string, { label?: string }> => {
+  try {
+    const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as { compartments?: unknown };
+    return typeof map.compartments === 'object' && map.compartments !== null ? (map.compartments as Record<string, { label?: string }>) : {};
+  } catch {
+    return {};
+  }
+};
+
 const entryCompartmentOf = (archive: Uint8Array): string | undefined => {
   try {
     const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as { entry?: { compartment?: unknown } };

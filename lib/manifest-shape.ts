@@ -72,6 +72,8 @@ const fileUrl: Check = v => {
 };
 const grants: Check = v =>
   record(v) && Object.keys(v).length <= MAX_LIST && Object.entries(v).every(([name, g]) => text(name) && name.length <= 214 && record(g) && texts(g.functions) && texts(g.values));
+const packageRoots: Check = v =>
+  v === undefined || (record(v) && Object.keys(v).length <= MAX_LIST && Object.entries(v).every(([name, root]) => text(name) && name.length <= 300 && fileUrl(root) && (root as string).endsWith('/')));
 const absolutePaths: Check = v => v === undefined || (texts(v) && (v as string[]).every(p => p.startsWith('/')));
 const secrets: Check = v => record(v) && texts(v.env) && texts(v.headers) && texts(v.hosts) && absolutePaths(v.files);
 const reach: Check = v =>
@@ -109,6 +111,7 @@ const invalid = (file: string, field: string, value: unknown, what: string, serv
 const fields: ReadonlyArray<[name: string, check: Check, what: string, optional?: boolean]> = [
   ['entry', fileUrl, 'the file URL of the entry module'],
   ['entryRoot', fileUrl, 'the file URL of the entry package'],
+  ['packageRoots', packageRoots, "a record of compartment names to the file URLs (ending in '/') of their packages", true],
   ['archiveSha256', hex64, 'a sha256 in hex'],
   ['archiveBytes', fileSize, `a byte count up to ${MAX_FILE_BYTES}`],
   ['logSha256', hex64, 'a sha256 in hex'],

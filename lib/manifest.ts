@@ -21,6 +21,12 @@ export interface ServiceManifest {
   readonly entry: string;
   /** Where `import.meta.url` of the entry package pointed at build time. */
   readonly entryRoot: string;
+  /**
+   * Where each dependency's package was at build time (file URLs, by archive
+   * compartment name): its `import.meta.url`, `__filename` and `__dirname`.
+   * Absent in snapshots made before it was recorded.
+   */
+  readonly packageRoots?: Readonly<Record<string, string>>;
   readonly archive: string;
   readonly archiveSha256: string;
   readonly archiveBytes: number;
