@@ -42,6 +42,10 @@ import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
 import { makeGuestUtil } from './guest-util.js';
 import { makeRuntime, type DeclareHost } from './runtime.js';
+import { makeGuestHttp, type GuestStreamModule, type GuestEventEmitter } from './http.js';
+import { makeGuestZlib } from './zlib.js';
+import { makeSocketModules } from './sockets.js';
+import { makeDiagnosticsChannel } from './diagnostics-channel.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -101,6 +105,14 @@ export const builtinModuleNames: readonly string[] = [
   'process',
   'os',
   'tty',
+  'http',
+  'https',
+  'zlib',
+  'net',
+  'tls',
+  'dns',
+  'http2',
+  'diagnostics_channel',
 ];
 
 /** Both spellings of a module name: `fs` and `node:fs`. */
@@ -307,6 +319,31 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       }),
     ),
   );
+  // The HTTP client and what clients import beside it: built on first import, on the service's own stream and events.
+  const lazy = (names: readonly string[], make: () => Namespace) => {
+    let ns: Namespace | undefined;
+    const get = () => (ns ??= make());
+    for (const name of names) for (const spelling of spellings(name)) Object.defineProperty(modules, spelling, { get, enumerable: true, configurable: true });
+  };
+  let httpModules: ReturnType<typeof makeGuestHttp> | undefined;
+  const guestHttp = () =>
+    (httpModules ??= makeGuestHttp({
+      membrane,
+      reach,
+      secrets,
+      stream: builtins.load('stream') as GuestStreamModule,
+      EventEmitter: builtins.load('events') as GuestEventEmitter,
+      Buffer: guestBuffer(),
+      setTimeout: timers.globals.setTimeout as (fn: () => void, ms: number) => unknown,
+      clearTimeout: timers.globals.clearTimeout as (handle: unknown) => void,
+      nextTick: guestProcess.nextTick as (fn: () => void) => void,
+    }));
+  lazy(['http'], () => namespaceOf(guestHttp().http));
+  lazy(['https'], () => namespaceOf(guestHttp().https));
+  lazy(['zlib'], () => namespaceOf(makeGuestZlib(builtins.load('stream') as Parameters<typeof makeGuestZlib>[0])));
+  lazy(['diagnostics_channel'], () => namespaceOf(makeDiagnosticsChannel(onUncaught)));
+  let socketModules: ReturnType<typeof makeSocketModules> | undefined;
+  for (const name of ['net', 'tls', 'dns', 'http2'] as const) lazy([name], () => namespaceOf((socketModules ??= makeSocketModules(membrane))[name]));
   const hostImportService = options.importService;
   const importService = (specifier: unknown, importOptions?: unknown) =>
     membrane.syscall('service.import', [specifier, importOptions ?? {}], (spec, opts) => {
