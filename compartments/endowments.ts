@@ -30,7 +30,7 @@ import type { Membrane } from '../membrane/index.js';
 import { makeClock } from './clock.js';
 import { makeConsole, defaultPrinter } from './console.js';
 import { makeCrypto } from './crypto.js';
-import { makeFetch, GuestResponse } from './fetch.js';
+import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
 import { makeFs } from './fs.js';
 import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
@@ -252,6 +252,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     crypto: crypto.webcrypto,
     fetch: makeFetch(membrane, { reach, secrets }),
     Response: GuestResponse,
+    Request: GuestRequest,
+    Blob: buffer.Blob,
+    File: buffer.File,
     process: guestProcess,
     ...clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms)),
   };
