@@ -36,7 +36,7 @@ import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, clockedWeb } from './web.js';
+import { pureGlobals, guestBuffer, clockedWeb, webStreams } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
@@ -113,6 +113,7 @@ export const builtinModuleNames: readonly string[] = [
   'dns',
   'http2',
   'diagnostics_channel',
+  'stream/web',
 ];
 
 /** Both spellings of a module name: `fs` and `node:fs`. */
@@ -344,6 +345,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   lazy(['http'], () => namespaceOf(guestHttp().http));
   lazy(['https'], () => namespaceOf(guestHttp().https));
   lazy(['zlib'], () => namespaceOf(makeGuestZlib(builtins.load('stream') as Parameters<typeof makeGuestZlib>[0])));
+  lazy(['stream/web'], () => namespaceOf(Object.freeze(webStreams())));
   lazy(['diagnostics_channel'], () => namespaceOf(makeDiagnosticsChannel(onUncaught)));
   let socketModules: ReturnType<typeof makeSocketModules> | undefined;
   for (const name of ['net', 'tls', 'dns', 'http2'] as const) lazy([name], () => namespaceOf((socketModules ??= makeSocketModules(membrane))[name]));
