@@ -397,7 +397,7 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
       const protocol = typeof opts.protocol === 'string' ? opts.protocol : agentProtocol;
       if (protocol !== agentProtocol) throw nodeError(TypeError, 'ERR_INVALID_PROTOCOL', `Protocol "${protocol}" not supported. Expected "${agentProtocol}"`);
       if (opts.socketPath !== undefined) throw refusedConstructor('http.request with socketPath', 'a service does not reach host sockets', 'Request a TCP URL instead.')();
-      if (typeof opts.createConnection === 'function' && opts.agent === undefined) {
+      if (typeof opts.createConnection === 'function') {
         throw refusedConstructor('http.request with createConnection', 'a service does not hold host sockets', 'Leave connections to the host (remove createConnection).')();
       }
       this.agent = agent;
