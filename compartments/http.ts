@@ -387,6 +387,7 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
     #timer: unknown;
     #done = false;
     #viaProxy = false;
+    #finalDone: ((error?: Error | null) => void) | undefined;
 
     constructor(input?: unknown, ...rest: unknown[]) {
       super({ autoDestroy: false, decodeStrings: true });
@@ -425,6 +426,11 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
       if (opts.setHost !== false && !this.hasHeader('host') && !isArray(given)) this.setHeader('Host', `${bracketed}${portPart}`);
       if (typeof opts.auth === 'string' && !this.hasHeader('authorization')) this.setHeader('Authorization', `Basic ${GuestBuffer.from(opts.auth).toString('base64')}`);
       if (callback) this.once('response', callback as (...a: unknown[]) => void);
+      // Expect: 100-continue: the service may wait for 'continue' before it writes the body; the host
+      // sends the whole request at once, so it may go on at once.
+      options.nextTick(() => {
+        if (/100-continue/i.test(String(this.getHeader('expect') ?? ''))) this.emit('continue');
+      });
       if (typeof opts.timeout === 'number') this.setTimeout(opts.timeout);
       const signal = opts.signal as AbortSignal | undefined;
       if (signal) {
@@ -520,16 +526,18 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
 
     _final(done: (error?: Error | null) => void): void {
       this.headersSent = true;
-      done();
+      // 'finish' when the response arrives (Node: when the request was written to a socket, which a
+      // request that fails to connect never is).
+      this.#finalDone = done;
       this.#send();
     }
 
     _destroy(error: Error | null, done: (error?: Error | null) => void): void {
-      this.#finish();
       if (!error && !this.res && !this.aborted && !this.#done) {
         // As Node: a request destroyed before its response fails with "socket hang up".
         error = nodeError(Error, 'ECONNRESET', 'socket hang up', true);
       }
+      this.#finish();
       done(error);
     }
 
@@ -588,12 +596,22 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
       bodies.set(res, outcome.body);
       this.res = res;
       this.#finish();
-      // The request closes after its response (Node: res 'end', res 'close', req 'close').
-      res.once('close', () => {
+      // The request closes when its response ends, before the response does (Node: res 'end',
+      // req 'close', res 'close'), except after a HEAD (res 'close', then req 'close').
+      res.once(this.method === 'HEAD' ? 'close' : 'end', () => {
         if (!this.destroyed) this.destroy();
       });
-      // With no 'response' listener Node dumps the body.
-      if (!this.emit('response', res)) res.resume();
+      const respond = () => {
+        if (this.destroyed) return;
+        // With no 'response' listener Node dumps the body.
+        if (!this.emit('response', res)) res.resume();
+      };
+      const finalDone = this.#finalDone;
+      this.#finalDone = undefined;
+      if (!finalDone) return respond();
+      // 'finish' (a tick after _final is done), then 'response'.
+      this.once('finish', respond);
+      finalDone();
     }
   }
 
