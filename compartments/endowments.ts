@@ -5,16 +5,20 @@
  * | kind      | what                                                             |
  * | --------- | ---------------------------------------------------------------- |
  * | recorded  | Date, Math.random, performance, crypto randomness, timers,       |
- * |           | console, fetch, process (env, platform, cwd...), fs, os          |
+ * |           | console, fetch, process (env, platform, cwd...), fs, os,         |
+ * |           | http/https requests (http.ts)                                     |
  * | pure      | URL, URLSearchParams, TextEncoder/Decoder, atob/btoa,            |
  * |           | structuredClone, AbortController, Event(Target), Headers,        |
- * |           | Buffer, queueMicrotask; path, url, util, buffer, querystring,    |
- * |           | assert (host functions, frozen)                                  |
+ * |           | Request, Response, Blob, File, web streams, Buffer,              |
+ * |           | queueMicrotask; path, url, util, buffer, querystring, assert,    |
+ * |           | zlib's functions, net.isIP... (host functions, frozen)           |
  * | own       | events, stream, string_decoder (a fresh instance per service,    |
- * |           | guest-builtins.ts); Error and its statics (guest-errors.ts);     |
+ * |           | guest-builtins.ts); http, https, zlib streams,                   |
+ * |           | diagnostics_channel; Error and its statics (guest-errors.ts);    |
  * |           | util.inspect's options; Reflect (packages extend it)             |
  * | refused   | WeakRef, FinalizationRegistry, crypto key generation,            |
- * |           | process.exit; modules not listed here (granted on request)       |
+ * |           | process.exit; sockets, servers, name lookups (sockets.ts);       |
+ * |           | modules not listed here (granted on request)                     |
  *
  * docs/environment.md is the user-facing version of this table.
  */
