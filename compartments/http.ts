@@ -405,7 +405,7 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
       this.protocol = protocol;
       const defaultPort = (typeof opts.defaultPort === 'number' ? opts.defaultPort : undefined) ?? (agent instanceof Agent ? agent.defaultPort : protocol === 'https:' ? 443 : 80);
       const port = Number(opts.port ?? defaultPort) || defaultPort;
-      const hostname = String(opts.hostname ?? (typeof opts.host === 'string' ? opts.host.replace(/:\d+$/, '') : undefined) ?? 'localhost');
+      const hostname = String(opts.hostname || opts.host || 'localhost');
       this.host = hostname;
       const path = typeof opts.path === 'string' ? opts.path : '/';
       if (/[\u0000-\u0020]/.test(path)) throw nodeError(TypeError, 'ERR_UNESCAPED_CHARACTERS', 'Request path contains unescaped characters');
