@@ -628,8 +628,9 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
   const refuseServer = (name: string) =>
     refusedConstructor(`${name}`, 'a service does not listen on sockets of the host', 'Export fetch(request) from the service and call runtime.declare({ http: { port } }) to serve HTTP after restore.');
 
-  const STATUS_CODES = Object.freeze({ ...hostHttp.STATUS_CODES });
-  const METHODS = Object.freeze([...hostHttp.METHODS]);
+  // The service's own copies, writable as Node's are (code adds its own status texts).
+  const STATUS_CODES: Record<string, string | undefined> = { ...hostHttp.STATUS_CODES };
+  const METHODS = [...hostHttp.METHODS];
 
   const makeModule = (defaultAgent: Agent, AgentClass: typeof Agent, prefix: string): Record<string, unknown> => {
     const request = (input?: unknown, ...rest: unknown[]) => new ClientRequest(input, ...rest, defaultAgent);

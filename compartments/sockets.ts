@@ -73,11 +73,11 @@ export const makeSocketModules = (membrane: Membrane): Record<'net' | 'tls' | 'd
     setDefaultResultOrder: dnsRefused('setDefaultResultOrder'),
     setServers: dnsRefused('setServers'),
     Resolver: dnsRefused('Resolver'),
-    promises: harden(dnsPromises),
+    promises: dnsPromises,
   };
   for (const name of resolvers) dns[name] = dnsRefused(name);
   const http2 = {
-    constants: Object.freeze({ ...hostHttp2.constants }),
+    constants: { ...hostHttp2.constants },
     sensitiveHeaders: hostHttp2.sensitiveHeaders,
     connect: refused('http2.connect', NO_SOCKETS, USE_HTTP),
     createServer: refused('http2.createServer', NO_SOCKETS, USE_RUNTIME),
@@ -86,5 +86,6 @@ export const makeSocketModules = (membrane: Membrane): Record<'net' | 'tls' | 'd
     Http2ServerResponse: refused('http2.Http2ServerResponse', NO_SOCKETS, USE_RUNTIME),
     getDefaultSettings: () => ({ ...hostHttp2.getDefaultSettings() }),
   };
-  return { net: harden(net), tls: harden(tls), dns: harden(dns), http2: harden(http2) };
+  // Each service's own module objects (as writable as Node's); the host functions in them are hardened.
+  return { net, tls, dns, http2 };
 };

@@ -8,7 +8,7 @@
  * | `gzipSync`, `inflateSync`, ... `*Sync`    | the host's function, its `info` option refused |
  * | `gzip(buf, [opts], cb)`, ... callbacks    | the sync function, the callback a microtask later |
  * | `createGunzip()`, `Gunzip`, ... streams   | a Transform of the service's own `stream` port  |
- * | `constants`, `codes`                      | frozen copies of the host's                     |
+ * | `constants`, `codes`                      | the service's own copies of the host's          |
  *
  * The streams buffer their input and compress or decompress it when the
  * input ends (one chunk out): HTTP clients pipe a response through
@@ -66,7 +66,7 @@ interface TransformLike {
  */
 export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => {
   const zlib: Record<string, unknown> = {
-    constants: Object.freeze({ ...hostZlib.constants }),
+    constants: { ...hostZlib.constants },
     codes: Object.freeze({ ...(hostZlib as unknown as { codes: Record<string, unknown> }).codes }),
   };
   for (const [className, name] of ALGORITHMS) {
