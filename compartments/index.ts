@@ -13,3 +13,4 @@ export { reachPolicy, makeReach, realPath } from './reach.js';
 export type { ReachPolicy, Reach } from './reach.js';
 export { secretsPolicy, makeSecretMatcher, DEFAULT_SECRET_ENV, DEFAULT_SECRET_HEADERS } from './secrets.js';
 export type { SecretsPolicy, SecretsOptions, SecretMatcher } from './secrets.js';
+export type { HttpRequestRecord, HttpOutcome } from './http.js';
