@@ -11,6 +11,11 @@
  *   gives the cycle `X`, as Node does. compartment-mapper publishes the
  *   reassigned exports only when the module has finished, so the cycle saw
  *   `{}` and `semver.satisfies('1.2.3', '^1.0.0')` answered false.
+ * - Only the module's named exports (those Node's cjs-module-lexer finds,
+ *   recorded at archive time by cjs-archive.ts) reach its namespace.
+ * - `__filename` and `__dirname` name the module's file as `import.meta.url`
+ *   does (the build-time path in the service's own package,
+ *   `/node_modules/<package>/...` in a dependency): the same on every host.
  * - Each module is evaluated with a `//# sourceURL` naming it, so its stack
  *   frames name the module (not `<anonymous>`, nor the place SES is
  *   installed on this host, which would make recorded stacks differ from
@@ -26,8 +31,11 @@
  * are strict ones inside services.
  */
 
+import { posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 const { apply } = Reflect;
-const { freeze, keys, create, defineProperty, prototype: objectPrototype } = Object;
+const { freeze, create, defineProperty, prototype: objectPrototype } = Object;
 const { hasOwnProperty } = objectPrototype;
 
 const has = (object: object, key: PropertyKey): boolean => apply(hasOwnProperty, object, [key]) as boolean;
@@ -65,6 +73,42 @@ const resolveRelative = (specifier: string, referrer: string): string => {
 };
 
 /**
+ * Each compartment's root as a file URL (load.ts: the entry package's
+ * build-time root, `file:///node_modules/<name>/` for a dependency), the
+ * same base as `import.meta.url`: `__filename` and `__dirname` name the
+ * module's file under it.
+ */
+export const moduleRoots = new WeakMap<object, string>();
+
+interface CjsModule {
+  id: string;
+  filename: string | null;
+  loaded: boolean;
+  exports: unknown;
+}
+
+/** Per compartment, each CommonJS module that has run: its require.cache key, its module object, and how to run it again. */
+const registries = new WeakMap<object, Map<string, { key: string; module: CjsModule; rerun: () => CjsModule }>>();
+const moduleRegistry = (compartment: object) => {
+  let registry = registries.get(compartment);
+  if (!registry) registries.set(compartment, (registry = new Map()));
+  return registry;
+};
+
+/**
+ * One `require.cache` per compartment, shared by its modules as Node's is:
+ * each module that has run is there under its file name (as `__filename`),
+ * and a module whose entry is deleted runs again at its next require
+ * (prismjs's loadLanguages reloads a language so).
+ */
+const requireCaches = new WeakMap<object, object>();
+const requireCache = (compartment: object): object => {
+  let cache = requireCaches.get(compartment);
+  if (!cache) requireCaches.set(compartment, (cache = create(null) as object));
+  return cache;
+};
+
+/**
  * Parse an archived CommonJS module (`pre-cjs-json`): the same inputs and
  * record shape as compartment-mapper's parser. Signature per
  * compartment-mapper's `ParseFn`: (bytes, specifier, location,
@@ -73,33 +117,40 @@ const resolveRelative = (specifier: string, referrer: string): string => {
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
   const { source, imports, exports, reexports } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
   const referrer = specifier.startsWith('./') ? specifier : `./${specifier}`;
+  const named = new Set<PropertyKey>(exports);
+  const namedStrings = exports.filter(name => name !== 'default');
 
   const execute = (moduleEnvironmentRecord: ModuleEnvironmentRecord, compartment: CompartmentLike, resolvedImports: Record<string, string>) => {
     const functor = compartment.evaluate(`${source}//# sourceURL=${location}\n`) as (...args: unknown[]) => void;
+    const root = moduleRoots.get(compartment);
+    const registry = moduleRegistry(compartment);
 
     // The initial exports object: ordinary, with the compartment's Object.prototype.
     moduleEnvironmentRecord.default = create(compartment.globalThis.Object.prototype);
+    // Only the named exports Node would offer (cjs-archive.ts) reach the namespace.
     const promote = (prop: PropertyKey, value: unknown) => {
-      if (prop !== 'default') moduleEnvironmentRecord[prop as string] = value;
+      if (prop !== 'default' && named.has(prop)) moduleEnvironmentRecord[prop as string] = value;
     };
-    const redefined = new Set<PropertyKey>();
+    // `exports` stays the original object even once module.exports is replaced, as in Node.
     const originalExports = new Proxy(moduleEnvironmentRecord.default as object, {
-      set(_target, prop, value) {
+      set(target, prop, value) {
         promote(prop, value);
-        (moduleEnvironmentRecord.default as Record<PropertyKey, unknown>)[prop] = value;
+        (target as Record<PropertyKey, unknown>)[prop] = value;
         return true;
       },
       defineProperty(target, prop, descriptor) {
         if (has(descriptor, 'value')) promote(prop, descriptor.value);
         defineProperty(target, prop, descriptor);
-        redefined.add(prop);
         return true;
       },
     });
 
     // module.exports: reassigning it publishes the new value at once (Node's require cycles see it).
     let currentExports: unknown = originalExports;
-    const module = {} as { exports: unknown };
+    const filename = root === undefined ? null : fileURLToPath(new URL(referrer, root));
+    const dirname = filename === null ? null : posix.dirname(filename);
+    const cacheKey = filename ?? referrer;
+    const module = { id: cacheKey, filename, loaded: false } as CjsModule;
     defineProperty(module, 'exports', {
       get: () => currentExports,
       set: value => {
@@ -110,21 +161,58 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       configurable: true,
     });
 
+    // A computed require names a module as Node would find it ('./prism-python'): the archive's
+    // imports name files ('./prism-python.js', cjs-archive.ts), so Node's extensions are tried.
+    const importedAs = (spec: string): string | undefined => {
+      for (const candidate of [spec, `${spec}.js`, `${spec}.json`, `${spec}.cjs`, `${spec}/index.js`, `${spec}/index.json`]) {
+        if (has(resolvedImports, candidate)) return candidate;
+      }
+      return undefined;
+    };
     const require = (importSpecifier: unknown) => {
       const spec = `${String(importSpecifier)}`;
       let namespace: Record<string, unknown>;
-      if (has(resolvedImports, spec)) {
-        namespace = compartment.importNow(resolvedImports[spec]);
+      const imported = importedAs(spec);
+      // A CommonJS module of this package that has run: from require.cache, run again if its entry was deleted (as Node).
+      const ran = imported === undefined ? undefined : registry.get(resolvedImports[imported]);
+      if (ran !== undefined) {
+        const cached = cache[ran.key] as CjsModule | undefined;
+        return cached !== undefined ? cached.exports : ran.rerun().exports;
+      }
+      if (imported !== undefined) {
+        namespace = compartment.importNow(resolvedImports[imported]);
       } else {
         // Only modules found when the archive was made exist: a computed require reaches one of those or fails.
-        const candidate = spec.startsWith('./') || spec.startsWith('../') ? resolveRelative(spec, referrer) : spec;
-        namespace = compartment.importNow(candidate);
+        // A module the archive does not hold fails as Node's require fails for a missing one.
+        const notFound = () => {
+          const missing = new Error(`Cannot find module '${spec}': a service's computed require reaches only the modules its archive holds`);
+          defineProperty(missing, 'code', { value: 'MODULE_NOT_FOUND', writable: true, enumerable: true, configurable: true });
+          return missing;
+        };
+        let candidate: string;
+        try {
+          candidate = spec.startsWith('./') || spec.startsWith('../') ? resolveRelative(spec, referrer) : spec;
+        } catch {
+          throw notFound(); // it leaves its package
+        }
+        try {
+          namespace = compartment.importNow(candidate);
+        } catch (error) {
+          if (!(error instanceof Error) || !error.message.startsWith(`Failed to load module ${JSON.stringify(candidate)}`)) throw error;
+          throw notFound();
+        }
       }
       return has(namespace, 'default') ? namespace.default : namespace;
     };
+    // require.resolve of a relative module the archive has: its path under the module root (as __filename).
     defineProperty(require, 'resolve', {
       value: freeze((spec: string) => {
-        const error = new Error(`Cannot find module '${spec}': require.resolve is not available inside a service`);
+        const name = `${String(spec)}`;
+        const imported = importedAs(name);
+        if (imported !== undefined && (imported.startsWith('./') || imported.startsWith('../')) && root !== undefined) {
+          return fileURLToPath(new URL(resolveRelative(imported, referrer), root));
+        }
+        const error = new Error(`Cannot find module '${name}': inside a service, require.resolve finds only relative modules the archive holds`);
         defineProperty(error, 'code', { value: 'MODULE_NOT_FOUND' });
         throw error;
       }),
@@ -138,22 +226,43 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     requireExtensions['.json'] = notImplemented;
     requireExtensions['.node'] = notImplemented;
     defineProperty(require, 'extensions', { value: requireExtensions });
-    defineProperty(require, 'cache', { value: freeze(create(null)) });
+    // Node's module cache: here an empty object whose entries change nothing (prismjs deletes from it).
+    defineProperty(require, 'cache', { value: requireCache(compartment) });
     freeze(require);
 
     // In CommonJS, the top-level `this` is the original `module.exports`.
-    apply(functor, originalExports, [require, originalExports, module, null, null]);
+    const cache = requireCache(compartment) as Record<string, unknown>;
+    // Running the module again (after `delete require.cache[file]`): a fresh module and exports, as Node's Module._load.
+    const rerun = (): CjsModule => {
+      const exports = create(compartment.globalThis.Object.prototype) as object;
+      const again = { id: cacheKey, filename, loaded: false, exports } as CjsModule;
+      cache[cacheKey] = again;
+      registry.set(referrer, { key: cacheKey, module: again, rerun });
+      apply(functor, exports, [require, exports, again, filename, dirname]);
+      again.loaded = true;
+      return again;
+    };
+    cache[cacheKey] = module;
+    registry.set(referrer, { key: cacheKey, module, rerun });
+    apply(functor, originalExports, [require, originalExports, module, filename, dirname]);
+    module.loaded = true;
 
+    // Once the module has run, each named export is what Node gives it: the own property of the final
+    // module.exports, read once, or undefined (a name written on the original exports object, which
+    // module.exports then replaced, is not kept: validator's __esModule).
     const finalExports = currentExports;
-    if (finalExports !== originalExports) {
-      moduleEnvironmentRecord.default = finalExports;
-      for (const prop of keys((finalExports ?? {}) as object)) {
-        if (prop !== 'default') moduleEnvironmentRecord[prop] = (finalExports as Record<string, unknown>)[prop];
+    if (finalExports !== originalExports) moduleEnvironmentRecord.default = finalExports;
+    const readable = (typeof finalExports === 'object' && finalExports !== null) || typeof finalExports === 'function';
+    for (const prop of namedStrings) {
+      let value: unknown;
+      if (readable && has(finalExports as object, prop)) {
+        try {
+          value = (finalExports as Record<string, unknown>)[prop];
+        } catch {
+          // Node leaves a named export whose getter throws undefined.
+        }
       }
-    } else {
-      for (const prop of redefined) {
-        if (prop !== 'default') moduleEnvironmentRecord[prop as string] = (moduleEnvironmentRecord.default as Record<PropertyKey, unknown>)[prop];
-      }
+      if (moduleEnvironmentRecord[prop] !== value) moduleEnvironmentRecord[prop] = value;
     }
   };
 

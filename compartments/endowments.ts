@@ -5,16 +5,20 @@
  * | kind      | what                                                             |
  * | --------- | ---------------------------------------------------------------- |
  * | recorded  | Date, Math.random, performance, crypto randomness, timers,       |
- * |           | console, fetch, process (env, platform, cwd...), fs, os          |
+ * |           | console, fetch, process (env, platform, cwd...), fs, os,         |
+ * |           | http/https requests (http.ts)                                     |
  * | pure      | URL, URLSearchParams, TextEncoder/Decoder, atob/btoa,            |
  * |           | structuredClone, AbortController, Event(Target), Headers,        |
- * |           | Buffer, queueMicrotask; path, url, util, buffer, querystring,    |
- * |           | assert (host functions, frozen)                                  |
+ * |           | Request, Response, Blob, File, web streams, Buffer,              |
+ * |           | queueMicrotask; path, url, util, buffer, querystring, assert,    |
+ * |           | zlib's functions, net.isIP... (host functions, frozen)           |
  * | own       | events, stream, string_decoder (a fresh instance per service,    |
- * |           | guest-builtins.ts); Error and its statics (guest-errors.ts);     |
+ * |           | guest-builtins.ts); http, https, zlib streams,                   |
+ * |           | diagnostics_channel; Error and its statics (guest-errors.ts);    |
  * |           | util.inspect's options; Reflect (packages extend it)             |
  * | refused   | WeakRef, FinalizationRegistry, crypto key generation,            |
- * |           | process.exit; modules not listed here (granted on request)       |
+ * |           | process.exit; sockets, servers, name lookups (sockets.ts);       |
+ * |           | modules not listed here (granted on request)                     |
  *
  * docs/environment.md is the user-facing version of this table.
  */
@@ -29,18 +33,22 @@ import type { Membrane } from '../membrane/index.js';
 import { makeClock } from './clock.js';
 import { makeConsole, defaultPrinter } from './console.js';
 import { makeCrypto } from './crypto.js';
-import { makeFetch, GuestResponse } from './fetch.js';
+import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
 import { makeFs } from './fs.js';
 import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb } from './web.js';
+import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb, webStreams } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
 import { makeGuestUtil } from './guest-util.js';
 import { makeRuntime, type DeclareHost } from './runtime.js';
+import { makeGuestHttp, type GuestStreamModule, type GuestEventEmitter } from './http.js';
+import { makeGuestZlib } from './zlib.js';
+import { makeSocketModules } from './sockets.js';
+import { makeDiagnosticsChannel } from './diagnostics-channel.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -113,6 +121,15 @@ export const builtinModuleNames: readonly string[] = [
   'process',
   'os',
   'tty',
+  'http',
+  'https',
+  'zlib',
+  'net',
+  'tls',
+  'dns',
+  'http2',
+  'diagnostics_channel',
+  'stream/web',
 ];
 
 /** Both spellings of a module name: `fs` and `node:fs`. */
@@ -260,6 +277,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     crypto: crypto.webcrypto,
     fetch: makeFetch(membrane, { reach, secrets }),
     Response: GuestResponse,
+    Request: GuestRequest,
+    Blob: buffer.Blob,
+    File: buffer.File,
     process: guestProcess,
     ...clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms)),
   };
@@ -330,6 +350,32 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       }),
     ),
   );
+  // The HTTP client and what clients import beside it: built on first import, on the service's own stream and events.
+  const lazy = (names: readonly string[], make: () => Namespace) => {
+    let ns: Namespace | undefined;
+    const get = () => (ns ??= make());
+    for (const name of names) for (const spelling of spellings(name)) Object.defineProperty(modules, spelling, { get, enumerable: true, configurable: true });
+  };
+  let httpModules: ReturnType<typeof makeGuestHttp> | undefined;
+  const guestHttp = () =>
+    (httpModules ??= makeGuestHttp({
+      membrane,
+      reach,
+      secrets,
+      stream: builtins.load('stream') as GuestStreamModule,
+      EventEmitter: builtins.load('events') as GuestEventEmitter,
+      Buffer: guestBuffer(),
+      setTimeout: timers.globals.setTimeout as (fn: () => void, ms: number) => unknown,
+      clearTimeout: timers.globals.clearTimeout as (handle: unknown) => void,
+      nextTick: guestProcess.nextTick as (fn: () => void) => void,
+    }));
+  lazy(['http'], () => namespaceOf(guestHttp().http));
+  lazy(['https'], () => namespaceOf(guestHttp().https));
+  lazy(['zlib'], () => namespaceOf(makeGuestZlib(builtins.load('stream') as Parameters<typeof makeGuestZlib>[0])));
+  lazy(['stream/web'], () => namespaceOf(Object.freeze(webStreams())));
+  lazy(['diagnostics_channel'], () => namespaceOf(makeDiagnosticsChannel(onUncaught)));
+  let socketModules: ReturnType<typeof makeSocketModules> | undefined;
+  for (const name of ['net', 'tls', 'dns', 'http2'] as const) lazy([name], () => namespaceOf((socketModules ??= makeSocketModules(membrane))[name]));
   const hostImportService = options.importService;
   const importService = (specifier: unknown, importOptions?: unknown) =>
     membrane.syscall('service.import', [specifier, importOptions ?? {}], (spec, opts) => {

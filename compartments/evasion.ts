@@ -1,8 +1,8 @@
 /**
- * SES refuses sources in which `<!--`, `-->` or `import(` appear anywhere,
- * comments and strings included (SES_HTML_COMMENT_REJECTED,
- * SES_IMPORT_REJECTED): popular packages such as marked, moment, semver and
- * zod trip on it. @endo/evasive-transform rewrites just those comments,
+ * SES refuses sources in which `<!--`, `-->`, `import(` or `eval(` appear
+ * anywhere, comments and strings included (SES_HTML_COMMENT_REJECTED,
+ * SES_IMPORT_REJECTED, SES_EVAL_REJECTED): popular packages such as marked,
+ * moment, semver, zod and highlight.js trip on it. @endo/evasive-transform rewrites just those comments,
  * strings and regular expressions so they keep their meaning and pass. It
  * runs at build time, only on sources that match SES's own patterns (one
  * regular-expression test per module, ses/src/transforms.js); the archive
@@ -22,13 +22,67 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { evadeCensorSync } from '@endo/evasive-transform';
 
-/** SES's rejection patterns (html comments, import expressions), as one test. */
-const censored = /<!--|-->|(^|[^.]|\.\.\.)\bimport(\s*(?:\(|\/[/*]))/;
+/** SES's rejection patterns (html comments, import expressions, direct eval), as one test. */
+const censored = /<!--|-->|(^|[^.]|\.\.\.)\bimport(\s*(?:\(|\/[/*]))|(^|[^.])\beval(\s*\()/;
+/** SES's direct-eval pattern (ses/src/transforms.js, someDirectEvalPattern), global. */
+const evalText = /(^|[^.])\beval(\s*\()/g;
+
+type Comment = { value: string };
+type BabelNode = {
+  type: string;
+  value?: unknown;
+  extra?: Record<string, unknown>;
+  callee?: BabelNode;
+  name?: string;
+  quasis?: Array<{ value: { raw: string; cooked?: string } }>;
+  loc?: { start: { line: number; column: number } };
+  leadingComments?: Comment[];
+  innerComments?: Comment[];
+  trailingComments?: Comment[];
+};
+type BabelPath = { node: BabelNode; parent: BabelNode; replaceWith(node: unknown): void };
+
+/**
+ * What @endo/evasive-transform leaves to SES's direct-eval test, rewritten:
+ * `eval(` in comments (julia.js of highlight.js) becomes `EVAL(`; in a
+ * string or an untagged template, its `e` is written `\u0065` (same
+ * value); a direct `eval(...)` call, which SES cannot run, becomes a call
+ * that throws a SyntaxError naming the file and line when (and only if) it
+ * runs, so a module that merely contains one (@iarna/toml) loads.
+ */
+const evadeEval = (location: string) => (path: BabelPath): void => {
+  const { node } = path;
+  for (const comments of [node.leadingComments, node.innerComments, node.trailingComments]) {
+    for (const comment of comments ?? []) comment.value = comment.value.replace(evalText, '$1EVAL$2');
+  }
+  if (node.type === 'StringLiteral' && typeof node.value === 'string' && evalText.test(node.value)) {
+    evalText.lastIndex = 0;
+    node.extra = { rawValue: node.value, raw: JSON.stringify(node.value).replace(evalText, '$1\\u0065val$2') };
+  } else if (node.type === 'TemplateLiteral' && path.parent.type !== 'TaggedTemplateExpression') {
+    for (const quasi of node.quasis ?? []) quasi.value.raw = quasi.value.raw.replace(evalText, '$1\\u0065val$2');
+  } else if (node.type === 'CallExpression' && node.callee?.type === 'Identifier' && node.callee.name === 'eval') {
+    const line = node.loc?.start.line ?? 0;
+    const message = `direct eval is not supported inside a service (SES cannot run it): ${location}:${line}; use (0, eval)(...) or new Function(...)`;
+    node.callee = {
+      type: 'SequenceExpression',
+      expressions: [
+        { type: 'NumericLiteral', value: 0 },
+        {
+          type: 'FunctionExpression',
+          id: null,
+          params: [],
+          body: { type: 'BlockStatement', body: [{ type: 'ThrowStatement', argument: { type: 'NewExpression', callee: { type: 'Identifier', name: 'SyntaxError' }, arguments: [{ type: 'StringLiteral', value: message }] } }], directives: [] },
+        },
+      ],
+    } as unknown as BabelNode;
+  }
+  evalText.lastIndex = 0;
+};
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Bump when the rewrite's output may change for the same input. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 /** Where rewrites are cached (undefined when there is no node_modules to keep them in). */
 export const evasionCacheDir = ((): string | undefined => {
@@ -83,9 +137,9 @@ export const evade = (source: string, sourceType: 'module' | 'script', location:
   let code: string;
   try {
     // No sourceUrl: it would make a source map we do not keep (a third of the time).
-    ({ code } = evadeCensorSync(source, { sourceType }));
+    ({ code } = evadeCensorSync(source, { sourceType, customVisitor: evadeEval(location) as never }));
   } catch (cause) {
-    throw new Error(`${location}: the rewrite of text SES refuses (<!--, -->, import) failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    throw new Error(`${location}: the rewrite of text SES refuses (<!--, -->, import, eval) failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
   remember(key, code);
   return code;

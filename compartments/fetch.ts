@@ -90,8 +90,137 @@ const toBody = (body: unknown): string | Uint8Array | null => {
   if (body instanceof URLSearchParams) return body.toString();
   if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
   if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
-  throw new TypeError('fetch inside a service takes a string, URLSearchParams, ArrayBuffer or typed array body (streams and FormData are not supported yet)');
+  throw new TypeError('fetch inside a service takes a string, URLSearchParams, ArrayBuffer or typed array body (streams, Blob and FormData are not supported yet)');
 };
+
+/** The Content-Type a body implies (https://fetch.spec.whatwg.org/#concept-bodyinit-extract), when it implies one. */
+const impliedContentType = (body: unknown): string | undefined =>
+  typeof body === 'string' ? 'text/plain;charset=UTF-8' : body instanceof URLSearchParams ? 'application/x-www-form-urlencoded;charset=UTF-8' : undefined;
+
+/** What `new Request(input, init)` reads from `init`. */
+export interface GuestRequestInit {
+  readonly method?: string;
+  readonly headers?: HeadersInit;
+  readonly body?: unknown;
+  readonly signal?: AbortSignal | null;
+  readonly redirect?: 'follow' | 'manual' | 'error';
+  readonly [key: string]: unknown;
+}
+
+const standardMethods = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+const requestBodies = new WeakMap<object, string | Uint8Array | null>();
+/** Requests whose body is a ReadableStream (`duplex: 'half'`): read to its end when fetched or read. */
+const requestStreams = new WeakMap<object, ReadableStream>();
+
+const isReadableStream = (value: unknown): value is ReadableStream => typeof ReadableStream === 'function' && value instanceof ReadableStream;
+
+/** Read a stream of byte chunks to its end; TypeError for a chunk that is not bytes. */
+const readAll = async (stream: ReadableStream): Promise<Uint8Array> => {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = (await reader.read()) as { done: boolean; value: unknown };
+    if (done) break;
+    if (!(value instanceof Uint8Array)) throw new TypeError('Received non-Uint8Array chunk');
+    chunks.push(value);
+    length += value.byteLength;
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+};
+const textDecoder = new TextDecoder();
+
+/**
+ * The WinterCG `Request` services get (the global `Request`): a URL, a
+ * method, the service's Headers and a fully buffered body (a string,
+ * URLSearchParams, ArrayBuffer or typed array; no streams). `fetch` takes
+ * it as its input, body included. `url` must be absolute (there is no
+ * document base), as in Node.
+ */
+export class GuestRequest extends BufferedBody {
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Headers;
+  readonly signal: AbortSignal;
+  readonly redirect: string;
+  readonly credentials = 'same-origin';
+  readonly mode = 'cors';
+  readonly cache = 'default';
+  readonly referrer = 'about:client';
+  readonly referrerPolicy = '';
+  readonly integrity = '';
+  readonly keepalive = false;
+  readonly destination = '';
+  readonly duplex = 'half';
+
+  constructor(input: unknown, init: GuestRequestInit = {}) {
+    const base = input instanceof GuestRequest ? input : undefined;
+    let body: string | Uint8Array | null;
+    let stream: ReadableStream | undefined;
+    if (isReadableStream(init.body)) {
+      if (init.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
+      stream = init.body;
+      body = null;
+    } else if (init.body !== undefined && init.body !== null) body = toBody(init.body);
+    else if (base) {
+      body = requestBodies.get(base) ?? null;
+      stream = requestStreams.get(base);
+    } else body = null;
+    super(body === null ? new Uint8Array(0) : typeof body === 'string' ? new TextEncoder().encode(body) : body);
+    if (base?.bodyUsed) throw new TypeError('Cannot construct a Request with a Request object that has already been used.');
+    this.url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
+    const method = typeof init.method === 'string' ? init.method : (base?.method ?? 'GET');
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(method)) throw new TypeError(`'${method}' is not a valid HTTP method.`);
+    this.method = standardMethods.has(method.toUpperCase()) ? method.toUpperCase() : method;
+    if ((body !== null || stream) && (this.method === 'GET' || this.method === 'HEAD')) throw new TypeError('Request with GET/HEAD method cannot have body.');
+    this.headers = new (hostHeaders())(init.headers ?? base?.headers);
+    const implied = init.body === undefined ? undefined : impliedContentType(init.body);
+    if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
+    this.signal = init.signal ?? base?.signal ?? new AbortController().signal;
+    this.redirect = init.redirect ?? base?.redirect ?? 'follow';
+    requestBodies.set(this, body);
+    if (stream) requestStreams.set(this, stream);
+  }
+
+  clone(): GuestRequest {
+    if (this.bodyUsed) throw new TypeError('Request.clone: Body has already been consumed.');
+    const stream = requestStreams.get(this);
+    if (!stream) return new GuestRequest(this);
+    // As the Fetch standard does: tee the stream, one branch each.
+    const [mine, theirs] = stream.tee();
+    requestStreams.set(this, mine);
+    const copy = new GuestRequest(this);
+    requestStreams.set(copy, theirs);
+    return copy;
+  }
+
+  // A stream body is read to its end first.
+  text(): Promise<string> {
+    const stream = requestStreams.get(this);
+    return stream ? readAll(stream).then(bytes => textDecoder.decode(bytes)) : super.text();
+  }
+
+  json(): Promise<unknown> {
+    return this.text().then(text => JSON.parse(text) as unknown);
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    const stream = requestStreams.get(this);
+    return stream ? readAll(stream).then(bytes => bytes.buffer as ArrayBuffer) : super.arrayBuffer();
+  }
+
+  bytes(): Promise<Uint8Array> {
+    const stream = requestStreams.get(this);
+    return stream ? readAll(stream) : super.bytes();
+  }
+}
+harden(GuestRequest);
 
 const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?: SecretMatcher): RequestRecord => {
   let url: string;
@@ -110,10 +239,16 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?:
   if (init.headers !== undefined) headers = new (hostHeaders())(init.headers as HeadersInit);
   const href = new URL(url).href;
   const secretHost = secrets?.isSecretHost(href) ?? false;
+  let body = toBody(init.body);
+  if (body === null && input instanceof GuestRequest) {
+    // Fetching a Request uses its body up, as in Node.
+    if (input.bodyUsed) throw new TypeError('Cannot fetch a Request whose body has already been used.');
+    body = requestBodies.get(input) ?? null;
+    if (body !== null) void input.arrayBuffer();
+  }
   const pairs = [...headers]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, value]): [string, string] => [name, secrets ? secrets.mark(value, secretHost || secrets.isSecretHeader(name), `request header ${name}`) : value]);
-  const body = toBody(init.body);
   return { url: href, method, headers: pairs, body: secrets ? secrets.mark(body, secretHost, `request body for ${href}`) : body };
 };
 
@@ -168,6 +303,9 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
   const reach = options.reach ?? makeReach(membrane.name, undefined);
   const secrets = options.secrets ?? makeSecretMatcher();
   const guestFetch = (input: unknown, init?: Record<string, unknown>): Promise<GuestResponse> => {
+    // A stream body (init.body, or a Request's) is read to its end first: the request crosses whole.
+    const stream = isReadableStream(init?.body) ? init.body : input instanceof GuestRequest && init?.body === undefined ? requestStreams.get(input) : undefined;
+    if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     let request: RequestRecord;
     try {
       request = normalize(input, init, secrets);

@@ -21,10 +21,10 @@
  * are named `node:membrane-snapshot/<package>/<file>`, so stacks do not
  * depend on where the library is installed.
  *
- * Known differences from Node 20's `events`: no `captureRejections`,
- * `EventEmitter.on` (async iterator) or `EventEmitterAsyncResource`;
- * `errorMonitor`, `setMaxListeners`, `getEventListeners`, `getMaxListeners`
- * and `addAbortListener` are provided here.
+ * Known differences from Node 20's `events`: no `captureRejections` or
+ * `EventEmitterAsyncResource`; `errorMonitor`, `setMaxListeners`,
+ * `getEventListeners`, `getMaxListeners`, `addAbortListener` and `on` (the
+ * async iterator get-stream reads responses with) are provided here.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -157,10 +157,83 @@ const completeEvents = (EventEmitter: EventEmitterClass): void => {
     if (targets.length === 0) EventEmitter.defaultMaxListeners = n;
     for (const target of targets) target.setMaxListeners(n);
   };
+  EventEmitter.on = (emitter: Listenable, event: string | symbol, options: { signal?: AbortSignal; close?: readonly (string | symbol)[] } = {}) =>
+    eventIterator(emitter, event, options);
   EventEmitter.addAbortListener = (signal: AbortSignal, listener: (event: Event) => void) => {
     if (signal.aborted) queueMicrotask(() => listener(new Event('abort')));
     else signal.addEventListener('abort', listener, { once: true });
     const dispose = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
     return { [dispose]: () => signal.removeEventListener('abort', listener) };
   };
+};
+
+interface Listenable {
+  on(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
+}
+
+/**
+ * Node's `events.on(emitter, event, { signal, close })`: an async iterator
+ * of the argument lists `event` is emitted with. An 'error' event ends it
+ * with that error; an event named in `close`, or `return()`, ends it.
+ */
+const eventIterator = (emitter: Listenable, event: string | symbol, options: { signal?: AbortSignal; close?: readonly (string | symbol)[] }): AsyncIterableIterator<unknown[]> => {
+  const { signal } = options;
+  const abortError = () => Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR', cause: signal?.reason });
+  if (signal?.aborted) throw abortError();
+  const queue: unknown[][] = [];
+  const waiting: Array<{ resolve: (r: IteratorResult<unknown[]>) => void; reject: (e: unknown) => void }> = [];
+  let failure: unknown;
+  let finished = false;
+  const listeners: Array<[string | symbol, (...args: unknown[]) => void]> = [];
+  const listen = (name: string | symbol, fn: (...args: unknown[]) => void) => {
+    emitter.on(name, fn);
+    listeners.push([name, fn]);
+  };
+  const close = (): void => {
+    finished = true;
+    for (const [name, fn] of listeners) emitter.removeListener(name, fn);
+    signal?.removeEventListener('abort', onAbort);
+    while (waiting.length > 0) (waiting.shift() as (typeof waiting)[number]).resolve({ value: undefined, done: true } as IteratorResult<unknown[]>);
+  };
+  const fail = (error: unknown): void => {
+    const next = waiting.shift();
+    if (next) next.reject(error);
+    else failure = error;
+    close();
+  };
+  const onAbort = () => fail(abortError());
+  listen(event, (...args: unknown[]) => {
+    const next = waiting.shift();
+    if (next) next.resolve({ value: args, done: false });
+    else queue.push(args);
+  });
+  if (event !== 'error') listen('error', fail);
+  for (const name of options.close ?? []) listen(name, close);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const iterator: AsyncIterableIterator<unknown[]> = {
+    next(): Promise<IteratorResult<unknown[]>> {
+      const value = queue.shift();
+      if (value) return Promise.resolve({ value, done: false });
+      if (failure !== undefined) {
+        const error = failure;
+        failure = undefined;
+        return Promise.reject(error);
+      }
+      if (finished) return Promise.resolve({ value: undefined, done: true } as IteratorResult<unknown[]>);
+      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+    },
+    return(): Promise<IteratorResult<unknown[]>> {
+      close();
+      return Promise.resolve({ value: undefined, done: true } as IteratorResult<unknown[]>);
+    },
+    throw(error: unknown): Promise<IteratorResult<unknown[]>> {
+      fail(error);
+      return Promise.reject(error);
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
 };

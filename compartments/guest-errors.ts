@@ -357,7 +357,10 @@ export const makeGuestErrors = (): Record<string, unknown> => {
         if (key === 'captureStackTrace') return captureStackTrace;
         return Reflect.get(target, key);
       },
-      set: (target, key, value) => {
+      set: (target, key, value, receiver) => {
+        // A subclass's own static (`AxiosError.ERR_NETWORK = ...` reaches here through the
+        // subclass's prototype chain): set on the subclass, as in Node.
+        if (receiver !== out[name]) return Reflect.set(target, key, value, receiver);
         if (key === 'stackTraceLimit') state.limit = value;
         else if (key === 'prepareStackTrace') state.prepare = value;
         else return Reflect.set(target, key, value);

@@ -13,16 +13,61 @@
  * - `deprecate(fn, msg, code)`: warns once through the service's
  *   `process.emitWarning`.
  *
- * Errors given to `inspect`, `format` and the console are printed as Node
- * prints them (the stack, then own properties such as `code`): under
- * lockdown the shared Error prototypes' `constructor` is an accessor, which
- * Node's inspect does not recognise (it would print `{}`). Errors nested
- * inside other values, and Map, Set and Promise, still print differently
- * (see the differential test's known differences).
+ * Errors, Maps, Sets and Promises print as in Node, nested or not: see
+ * inspection.ts for how, under lockdown. `format`'s `%s` inspects the
+ * objects Node inspects (those with a built-in `toString`), which under
+ * lockdown it would turn into `[object Object]`.
  */
 import util from 'node:util';
 
 type InspectOptions = util.InspectOptions;
+
+const { getOwnPropertyDescriptor, getPrototypeOf } = Object;
+const hasOwn = (object: object, key: PropertyKey): boolean => Object.prototype.hasOwnProperty.call(object, key);
+/** Node's set of built-in constructor names (lib/internal/util/inspect.js, `builtInObjects`). */
+const builtInNames = new Set(Object.getOwnPropertyNames(globalThis).filter(name => /^[A-Z][a-zA-Z0-9]+$/.test(name)));
+
+/**
+ * Whether Node's `%s` would inspect `value` (its `hasBuiltInToString`: the
+ * object whose own `toString` or `Symbol.toPrimitive` it inherits has a
+ * built-in constructor) where, under lockdown, it calls `String(value)`
+ * because that `constructor` is an override accessor (`{ a: 1 }` would
+ * print as `[object Object]`, a Map as `[object Map]`).
+ */
+const hiddenBuiltInToString = (value: object): boolean => {
+  if (util.types.isProxy(value)) return false;
+  const record = value as Record<PropertyKey, unknown>;
+  if (typeof record.toString !== 'function' && typeof record[Symbol.toPrimitive] !== 'function') return false;
+  if (hasOwn(value, 'toString') || hasOwn(value, Symbol.toPrimitive)) return false;
+  let pointer: object | null = value;
+  do pointer = getPrototypeOf(pointer) as object | null;
+  while (pointer !== null && !hasOwn(pointer, 'toString') && !hasOwn(pointer, Symbol.toPrimitive));
+  if (pointer === null) return false;
+  const descriptor = getOwnPropertyDescriptor(pointer, 'constructor');
+  const original = descriptor && !('value' in descriptor) ? (descriptor.get as { originalValue?: unknown } | undefined)?.originalValue : undefined;
+  return typeof original === 'function' && builtInNames.has(original.name);
+};
+
+/** The arguments of util.format with each object that `%s` would inspect in Node already inspected, as Node does it. */
+const inspectForS = (options: InspectOptions, args: unknown[]): unknown[] => {
+  const [first] = args;
+  if (typeof first !== 'string' || args.length < 2) return args;
+  let out: unknown[] | undefined;
+  let a = 0;
+  for (let i = 0; i < first.length - 1 && a < args.length - 1; i++) {
+    if (first.charCodeAt(i) !== 37) continue; // '%'
+    const directive = first[++i];
+    if (directive === '%') continue;
+    if (!'sjdOoifc'.includes(directive)) continue;
+    a++;
+    const arg = args[a];
+    if (directive === 's' && typeof arg === 'object' && arg !== null && hiddenBuiltInToString(arg)) {
+      out ??= [...args];
+      out[a] = util.inspect(arg, { ...options, depth: 0, colors: false, compact: 3 });
+    }
+  }
+  return out ?? args;
+};
 
 export const makeGuestUtil = (
   guestProcess: Record<string, unknown>,
@@ -43,23 +88,9 @@ export const makeGuestUtil = (
     return legacy;
   };
 
-  /** An Error as Node's inspect prints it: its stack (or header), then its own enumerable properties. */
-  const renderError = (error: Error, options: InspectOptions): string => {
-    const stack = typeof error.stack === 'string' && error.stack !== '' ? error.stack : String(Error.prototype.toString.call(error));
-    const own = Object.keys(error).filter(key => key !== 'stack' && key !== 'message');
-    if (own.length === 0) return stack;
-    const props: Record<string, unknown> = {};
-    for (const key of own) props[key] = (error as unknown as Record<string, unknown>)[key];
-    const body = util.inspect(props, { ...options, breakLength: 0 });
-    return `${stack} ${body}`;
-  };
-  const isError = (value: unknown): value is Error => util.types.isNativeError(value) || value instanceof Error;
-  // Node inspects an error given to %s or %o as it inspects one given alone: rendered either way.
-  const renderArgs = (options: InspectOptions, args: unknown[]): unknown[] => args.map(arg => (isError(arg) ? renderError(arg, options) : arg));
-
   const inspect = function inspect(value: unknown, ...args: unknown[]): string {
     const options = { ...defaults, ...optionsOf(args) };
-    return isError(value) ? renderError(value, options) : util.inspect(value, options);
+    return util.inspect(value, options);
   } as ((value: unknown, ...args: unknown[]) => string) & Record<string, unknown>;
   Object.defineProperty(inspect, 'defaultOptions', {
     get: () => defaults,
@@ -76,9 +107,9 @@ export const makeGuestUtil = (
 
   const formatWithOptions = (options: InspectOptions, ...args: unknown[]): string => {
     const merged = { ...defaults, ...options };
-    return util.formatWithOptions(merged, ...renderArgs(merged, args));
+    return util.formatWithOptions(merged, ...inspectForS(merged, args));
   };
-  const format = (...args: unknown[]): string => util.formatWithOptions(defaults, ...renderArgs(defaults, args));
+  const format = (...args: unknown[]): string => util.formatWithOptions(defaults, ...inspectForS(defaults, args));
 
   const env = () => guestProcess.env as Record<string, string | undefined>;
   const debuglog = (section: string, callback?: (fn: (...args: unknown[]) => void) => void) => {

@@ -16,7 +16,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
 import { libraryDoc } from './docs.js';
-import { preCjsParser } from './cjs.js';
+import { preCjsParser, moduleRoots } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
@@ -37,25 +37,65 @@ const loadArchiver = async () => {
     import('./evasion.js'),
     import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: makeReadPowers({ fs, url, crypto }), typescriptOptions, evasiveTransforms };
+  const [{ withNodeStarExports, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
+  await esmLexerReady;
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: skipNamelessPackages(makeReadPowers({ fs, url, crypto })), typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
+
+/**
+ * Read powers under which a package.json without a `name` does not exist.
+ * For Node such a file (`dist/package.json` holding only `{"type":
+ * "commonjs"}`) only sets the language of the files below it, which
+ * node-resolution.ts applies; the package is the nearest package.json with a
+ * name. compartment-mapper would take it as the service's package and
+ * refuse it for having no name.
+ */
+const skipNamelessPackages = <P extends { maybeRead: (location: string) => Promise<Uint8Array | undefined> }>(powers: P): P => ({
+  ...powers,
+  maybeRead: async (location: string) => {
+    const bytes = await powers.maybeRead(location);
+    if (bytes === undefined || !location.endsWith('/package.json')) return bytes;
+    try {
+      const json = JSON.parse(new TextDecoder().decode(bytes)) as { name?: unknown };
+      if (typeof json === 'object' && json !== null && (json.name === undefined || json.name === '')) return undefined;
+    } catch {
+      // compartment-mapper reports an unreadable package.json itself.
+    }
+    return bytes;
+  },
+});
 
 const sha512Hex = (bytes: Uint8Array): string => crypto.createHash('sha512').update(bytes).digest('hex');
 
 const stubs = (names: readonly string[]): Record<string, object> => Object.fromEntries(names.map(n => [n, {}]));
 
 /** Build the archive of a service entry module (a file URL). */
-export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> => {
+export const archiveService = async (service: string, entry: string, granted: readonly string[] = []): Promise<Uint8Array> =>
+  (await archiveServiceWithRoots(service, entry, granted)).archive;
+
+/**
+ * An archive of a service's entry module (a file URL), with where each of
+ * its dependencies' packages was at build time: `packageRoots` maps the
+ * archive's compartment names to file URLs (with a trailing slash), so that
+ * `import.meta.url`, `__filename` and `__dirname` in a dependency name its
+ * build-time files as they do in Node (see loadService). Throws
+ * SERVICE_LOAD_FAILED, MODULE_NOT_GRANTED or MODULE_NOT_INSTALLED.
+ */
+export const archiveServiceWithRoots = async (
+  service: string,
+  entry: string,
+  granted: readonly string[] = [],
+): Promise<{ archive: Uint8Array; packageRoots: Record<string, string> }> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
-    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms } = await (archiver ??= loadArchiver());
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports } = await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
     const typescript = typescriptOptions();
-    const parserForLanguage = reportingParsers({ ...defaultParserForLanguage, ...typescript.parserForLanguage }, syntaxErrors);
+    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage })), syntaxErrors);
     const map = await mapNodeModules(readPowers, entry, {
       ...typescript,
       dev: false,
@@ -71,12 +111,23 @@ export const archiveService = async (service: string, entry: string, granted: re
       if (compartment.label !== '$root$') resources[compartment.label] = open;
       preferExitModules(compartment, exits);
     }
-    return await makeArchiveFromMap(readPowers, map, {
+    const archive = await makeArchiveFromMap(readPowers, map, {
       modules: stubs(exits),
       parserForLanguage,
       policy: { entry: open, resources },
       moduleTransforms: evasiveTransforms(),
     } as unknown as Parameters<typeof makeArchiveFromMap>[2]);
+    // The archive names compartments `<package>-v<version>`; both maps label them by their dependency path.
+    const locationOfLabel = new Map<string, string>();
+    for (const [location, compartment] of Object.entries(map.compartments) as Array<[string, MappedCompartment]>) {
+      if (typeof compartment.label === 'string' && location.startsWith('file:')) locationOfLabel.set(compartment.label, location.endsWith('/') ? location : `${location}/`);
+    }
+    const packageRoots: Record<string, string> = {};
+    for (const [name, compartment] of Object.entries(compartmentsOf(archive))) {
+      const location = compartment.label === undefined ? undefined : locationOfLabel.get(compartment.label);
+      if (location !== undefined && compartment.label !== '$root$') packageRoots[name] = location;
+    }
+    return { archive, packageRoots };
   } catch (error) {
     const [syntax] = syntaxErrors;
     if (syntax && !sesRejection.test(errorMessage(error))) {
@@ -185,6 +236,8 @@ export interface LoadOptions {
   readonly archive: Uint8Array;
   /** Where `import.meta.url` of the entry package points (its build-time root). */
   readonly entryRoot?: string;
+  /** Where each dependency's package was at build time, by archive compartment name (archiveServiceWithRoots). */
+  readonly packageRoots?: Readonly<Record<string, string>>;
   readonly granted?: readonly string[];
 }
 
@@ -194,22 +247,27 @@ export interface LoadedService {
 }
 
 /**
- * Parse an archive. `import.meta.url` in the entry package resolves against
- * its build-time root; in dependencies, against `file:///node_modules/<pkg>/`.
+ * Parse an archive. `import.meta.url` (and a CommonJS module's
+ * `__filename`) in the entry package resolves against its build-time root;
+ * in a dependency, against the build-time root its snapshot records
+ * (`packageRoots`), else against `file:///node_modules/<compartment>/`.
  */
 export const loadService = async (options: LoadOptions): Promise<LoadedService> => {
-  const { service, archive, entryRoot } = options;
+  const { service, archive, entryRoot, packageRoots } = options;
   const entryCompartment = entryCompartmentOf(archive);
+  const packageRootOfCompartment = (name: string): string | undefined =>
+    packageRoots !== undefined && Object.prototype.hasOwnProperty.call(packageRoots, name) ? packageRoots[name] : undefined;
   class ServiceCompartment extends Compartment {
     constructor(opts: Record<string, unknown> = {}) {
       const name = String(opts.name ?? '');
-      const root = name === entryCompartment && entryRoot ? entryRoot : `file:///node_modules/${name}/`;
+      const root = name === entryCompartment && entryRoot ? entryRoot : (packageRootOfCompartment(name) ?? `file:///node_modules/${name}/`);
       super({
         ...opts,
         importMetaHook: (specifier: string, meta: { url?: string }) => {
           meta.url = new URL(specifier, root).href;
         },
       } as never);
+      moduleRoots.set(this, root);
       const global = this.globalThis as Record<string, unknown>;
       global.global = global;
       installSloppyThis(global);
@@ -249,6 +307,16 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
 };
 
 /** The name of the compartment that holds the entry module, from the archive's compartment map. */
+/** The compartments of an archive's compartment map, by name (empty when it cannot be read). */
+const compartmentsOf = (archive: Uint8Array): Record<string, { label?: string }> => {
+  try {
+    const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as { compartments?: unknown };
+    return typeof map.compartments === 'object' && map.compartments !== null ? (map.compartments as Record<string, { label?: string }>) : {};
+  } catch {
+    return {};
+  }
+};
+
 const entryCompartmentOf = (archive: Uint8Array): string | undefined => {
   try {
     const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as { entry?: { compartment?: unknown } };

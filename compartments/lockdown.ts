@@ -21,13 +21,16 @@
  *   rejected promise is reported, and does not take down the host.
  * - overrideTaming 'severe': packages such as immer assign over frozen
  *   intrinsic properties (`obj.toString = ...`); overrides.ts extends the
- *   same treatment to the methods of the other intrinsic prototypes.
+ *   same treatment to the methods of the other intrinsic prototypes, and
+ *   inspection.ts keeps Node's util.inspect naming Maps, Sets, Promises and
+ *   errors as it does without lockdown.
  * - The process runs in UTC, so that a service's local-time output is the
  *   same on the build host and on every target.
  */
 import 'ses';
 import { installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
 import { enableMoreOverrides } from './overrides.js';
+import { repairInspection } from './inspection.js';
 
 const already = Symbol.for('membrane-snapshot.lockdown');
 const realm = globalThis as unknown as Record<symbol, boolean>;
@@ -46,6 +49,7 @@ if (!realm[already]) {
     });
     neuterSharedErrorStatics();
     enableMoreOverrides();
+    repairInspection();
     hardenIntrinsics();
   } catch (error) {
     // Someone locked the realm down before us: fine, as long as it is locked.

@@ -18,6 +18,15 @@
  * | imports, again and again (`add.js.js.js`...): | by path                                     |
  * | archiving ramda ran out of memory             |                                             |
  *
+ * TypeScript's NodeNext convention (and tsx's): a relative import names the
+ * file the compiler would emit (`./util.js`, `./esm.mjs`, `./legacy.cjs`)
+ * while only its source (`util.ts`, `esm.mts`, `legacy.cts`) is on disk.
+ * Where that `.js`/`.mjs`/`.cjs` file does not exist, its specifier is
+ * made an alias of the TypeScript file (`typescriptAliases`). Where both
+ * exist, the JavaScript file is loaded, as Node would (tsx prefers the `.ts`
+ * when the importer is TypeScript; the two differ only if the `.js` is not
+ * the `.ts` compiled).
+ *
  * Report upstream (compartment-mapper): "treat `module` as a hint only
  * under a bundler condition; a package with a `module` field but no
  * `type: module` has CommonJS `.js` files in Node"; "packages named like
@@ -51,6 +60,16 @@ interface PackageJson {
   exports?: unknown;
 }
 
+/** A TypeScript source's extension, and the extension of the file its compiler emits. */
+const emittedExtension: Readonly<Record<string, string>> = { '.ts': '.js', '.mts': '.mjs', '.cts': '.cjs' };
+
+/** `./dir/util.ts` -> `./dir/util.js` (TypeScript's declaration files, `.d.ts`, are not modules). */
+const emittedName = (file: string): string | undefined => {
+  if (/\.d\.[cm]?ts$/.test(file)) return undefined;
+  const extension = /\.[cm]?ts$/.exec(file)?.[0];
+  return extension ? file.slice(0, -extension.length) + emittedExtension[extension] : undefined;
+};
+
 const relativize = (path: string): string => (path.startsWith('./') || path.startsWith('../') ? path : `./${path}`);
 
 const readPackage = (location: string): PackageJson | undefined => {
@@ -64,9 +83,12 @@ const readPackage = (location: string): PackageJson | undefined => {
 /**
  * Record, in the compartment's `types`, the language of every `.js` file
  * that a nested package.json with a `type` governs (Node's rule: the
- * nearest package.json decides), skipping node_modules.
+ * nearest package.json decides), and in its `modules` an alias from the
+ * emitted name of every TypeScript file to that file where nothing has that
+ * name (TypeScript's rule, above), skipping node_modules. The aliases reach
+ * the archive only when something imports them.
  */
-const nestedTypes = (compartment: CompartmentDescriptor): void => {
+const walkPackage = (compartment: CompartmentDescriptor): void => {
   let root: string;
   try {
     root = fileURLToPath(compartment.location);
@@ -85,11 +107,17 @@ const nestedTypes = (compartment: CompartmentDescriptor): void => {
       const nested = readPackage(pathToFileURL(`${dir}/`).href);
       if (nested && typeof nested.type === 'string') here = nested.type === 'module' ? 'mjs' : 'cjs';
     }
+    const names = new Set(entries.map(e => e.name));
     for (const entry of entries) {
       if (entry.isDirectory()) {
         if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) walk(`${dir}/${entry.name}`, `${relative}${entry.name}/`, here);
-      } else if (here && entry.name.endsWith('.js')) {
-        (compartment.types ??= {})[`./${relative}${entry.name}`] = here;
+        continue;
+      }
+      if (here && entry.name.endsWith('.js')) (compartment.types ??= {})[`./${relative}${entry.name}`] = here;
+      const emitted = emittedName(entry.name);
+      if (emitted && !names.has(emitted)) {
+        const modules = (compartment.modules ??= {});
+        modules[`./${relative}${emitted}`] ??= { compartment: compartment.location, module: `./${relative}${entry.name}` };
       }
     }
   };
@@ -118,7 +146,7 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
   // Entries the mapper took from a `module` field, per package location: what Node would load instead.
   const redirect = new Map<string, { from: string; to: string }>();
   for (const compartment of compartments) {
-    nestedTypes(compartment);
+    walkPackage(compartment);
     const pkg = readPackage(compartment.location);
     if (!pkg || typeof pkg.module !== 'string') continue;
     const moduleEntry = relativize(pkg.module);

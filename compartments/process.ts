@@ -124,6 +124,8 @@ export const makeProcess = (
     version: { get: version, enumerable: true },
     versions: { get: versions, enumerable: true },
     release: { get: release, enumerable: true },
+    // Object.prototype.toString.call(process) is '[object process]' in Node (axios picks its http adapter by it).
+    [Symbol.toStringTag]: { value: 'process', configurable: true },
   });
   Object.assign(self, {
     argv: ['node', 'service'],

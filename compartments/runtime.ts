@@ -15,9 +15,9 @@ import { SnapshotError } from '../replay-log/index.js';
 import { markLibraryError, type Membrane } from '../membrane/index.js';
 import { BufferedBody } from './buffered-body.js';
 import { hostHeaders } from './web.js';
+import { MAX_REPLICAS, isPort, isReplicaCount } from './runtime-limits.js';
 
 const { freeze, keys, getPrototypeOf } = Object;
-const { isInteger } = Number;
 const objectPrototype = Object.prototype;
 
 /** What a service may declare. Every field is optional; nothing else is accepted. */
@@ -45,7 +45,7 @@ export interface ResponseRecord {
   readonly body: Uint8Array;
 }
 
-export const MAX_REPLICAS = 64;
+export { MAX_REPLICAS } from './runtime-limits.js';
 
 /** Raised into the service, marked as the library's so it keeps its code on the way out. */
 const invalid = (message: string, value: unknown): SnapshotError =>
@@ -77,12 +77,12 @@ export const validateDeclaration = (value: unknown): RuntimeDeclaration => {
     if (!isRecord(http)) throw invalid('http takes an object { port }', http);
     for (const key of keys(http)) if (key !== 'port') throw invalid(`unknown field "http.${key}"; http takes { port }`, http);
     const port = http.port;
-    if (typeof port !== 'number' || !isInteger(port) || port < 1 || port > 65535) throw invalid('http.port takes an integer TCP port from 1 to 65535', port);
+    if (!isPort(port)) throw invalid('http.port takes an integer TCP port from 1 to 65535', port);
     out.http = freeze({ port });
   }
   if (value.replicas !== undefined) {
     const replicas = value.replicas;
-    if (typeof replicas !== 'number' || !isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
+    if (!isReplicaCount(replicas)) {
       throw invalid(`replicas takes an integer from 1 to ${MAX_REPLICAS}`, replicas);
     }
     out.replicas = replicas;

@@ -7,11 +7,29 @@
  * divergence reports point at the TypeScript source; the archive then holds
  * the compiled JavaScript module records, and restore needs no TypeScript.
  *
- * Type-only syntax is supported; syntax that needs code generation (enum,
- * namespace, parameter properties) falls back to swc's transform mode,
- * whose output may shift lines.
+ * Syntax that needs code generation (enum, namespace, parameter
+ * properties) is compiled by esbuild, the compiler tsx runs (tsx is a
+ * dependency: build scripts run through it), so such a module computes
+ * what it computes under tsx; its lines may shift. swc's own transform
+ * mode is not used: it leaves a merged namespace's references to members
+ * of its other declarations unqualified (`pi` instead of `Geometry.pi`).
+ *
+ * Two things of the environment the compilers run in:
+ * - After lockdown on Node 20, SES's `ArrayBuffer.prototype.detached` shim
+ *   answers false even for a detached buffer, and wasm-bindgen's glue
+ *   trusts it: once swc's memory grows (a large module, or a syntax
+ *   error), every later call reads a detached buffer. swc's glue is
+ *   therefore evaluated in a realm of its own (`node:vm`), whose
+ *   intrinsics lockdown never touched.
+ * - SES's module transform (@endo/module-source) initialises an exported
+ *   `var` where its declaration stands, not at the top of the module as
+ *   JavaScript does: esbuild's `export var Geometry;` for a namespace would
+ *   leave `Geometry` in its TDZ above that line (`typeof Geometry` throws
+ *   instead of giving "undefined"). Those declarations are moved to the top.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import vm from 'node:vm';
 import { defaultParserForLanguage } from '@endo/compartment-mapper/archive-parsers.js';
 import { SnapshotError } from '../replay-log/index.js';
 import { evade } from './evasion.js';
@@ -20,14 +38,55 @@ type Parser = (typeof defaultParserForLanguage)['mjs'];
 type ParseArgs = Parameters<Parser['parse']>;
 
 interface Stripper {
-  transformSync(code: string, options: { mode: 'strip-only' | 'transform'; filename?: string }): { code: string };
+  transformSync(code: string, options: { mode: 'strip-only'; filename?: string }): { code: string };
 }
+
+interface Compiler {
+  transformSync(code: string, options: { loader: 'ts'; sourcefile: string }): { code: string };
+}
+
+const require = createRequire(import.meta.url);
+
+/** swc's CommonJS glue evaluated in a fresh realm (see above), with the host's require for its own imports. */
+const loadStripperInOwnRealm = (): Stripper => {
+  const file = require.resolve('@swc/wasm-typescript');
+  const glue = vm.compileFunction(fs.readFileSync(file, 'utf8'), ['module', 'exports', 'require', '__filename', '__dirname'], {
+    filename: file,
+    parsingContext: vm.createContext({}),
+  });
+  const module = { exports: {} as Record<string, unknown> };
+  glue(module, module.exports, createRequire(file), file, file.slice(0, file.lastIndexOf('/')));
+  return module.exports as unknown as Stripper;
+};
 
 let stripper: Stripper | undefined;
 /** Loaded on first use: builds without TypeScript services never pay for the WebAssembly module. */
-const loadStripper = (): Stripper => {
-  stripper ??= createRequire(import.meta.url)('@swc/wasm-typescript') as Stripper;
-  return stripper;
+const loadStripper = (): Stripper => (stripper ??= loadStripperInOwnRealm());
+
+let compiler: Compiler | undefined;
+/** tsx's own esbuild (resolved from tsx, which depends on it). */
+const loadCompiler = (): Compiler => (compiler ??= createRequire(require.resolve('tsx/package.json'))('esbuild') as Compiler);
+
+const identifier = '[\\p{ID_Start}$_][\\p{ID_Continue}$\\u200c\\u200d]*';
+/** `export var N;` of a namespace, which the next line fills: `((N2) => {`. */
+const namespaceDeclaration = new RegExp(`^export var (${identifier});\\n(?=\\(\\(\\1\\d*\\) => \\{$)`, 'gmu');
+/** `export var E = ((E2) => {` of an enum (`var E = ...` when it merges with an earlier `E`), which reads `E` as it starts. */
+const enumDeclaration = new RegExp(`^(export )?var (${identifier}) = (?=(?:/\\* @__PURE__ \\*/ )?\\(\\(\\2\\d*\\) => \\{$)`, 'gmu');
+
+/**
+ * esbuild's declarations of exported namespaces and enums, made one
+ * `export var` on the first line of the module (each declaration left in
+ * place becomes an assignment), as JavaScript would hoist them.
+ */
+const hoistExportedVars = (code: string): string => {
+  const exported = new Set<string>();
+  for (const [, name] of code.matchAll(namespaceDeclaration)) exported.add(name);
+  for (const [, keyword, name] of code.matchAll(enumDeclaration)) if (keyword) exported.add(name);
+  if (exported.size === 0) return code;
+  const body = code
+    .replace(namespaceDeclaration, (line, name: string) => (exported.has(name) ? '' : line))
+    .replace(enumDeclaration, (line, _keyword, name: string) => (exported.has(name) ? `${name} = ` : line));
+  return `export var ${[...exported].join(', ')};\n${body}`;
 };
 
 /** What swc throws for a syntax error: a plain object, not an Error. Lines 1-based, columns 0-based. */
@@ -51,26 +110,28 @@ const displayPath = (location: string): string => (location.startsWith('file://'
  * column }` (1-based) when the source does not parse.
  */
 export const stripTypes = (source: string, filename: string): string => {
-  const { transformSync } = loadStripper();
   try {
-    return transformSync(source, { mode: 'strip-only', filename }).code;
+    return loadStripper().transformSync(source, { mode: 'strip-only', filename }).code;
   } catch (stripError) {
+    let compiled: string | undefined;
     try {
-      return transformSync(source, { mode: 'transform', filename }).code;
+      compiled = loadCompiler().transformSync(source, { loader: 'ts', sourcefile: displayPath(filename) }).code;
     } catch {
-      const file = displayPath(filename);
-      if (isSwcError(stripError) && stripError.startLine !== undefined) {
-        const line = stripError.startLine;
-        const column = (stripError.startColumn ?? 0) + 1;
-        const snippet = stripError.snippet ? `\n${stripError.snippet.replace(/\n$/, '').replace(/^/gm, '    ')}` : '';
-        throw new SnapshotError('SERVICE_LOAD_FAILED', `${file}:${line}:${column}: TypeScript syntax error: ${stripError.message}${snippet}`, {
-          cause: stripError,
-          details: { file, line, column },
-        });
-      }
-      const reason = isSwcError(stripError) ? stripError.message : String(stripError);
-      throw new SnapshotError('SERVICE_LOAD_FAILED', `${file}: TypeScript does not parse: ${reason}`, { cause: stripError, details: { file } });
+      compiled = undefined;
     }
+    if (compiled !== undefined) return hoistExportedVars(compiled);
+    const file = displayPath(filename);
+    if (isSwcError(stripError) && stripError.startLine !== undefined) {
+      const line = stripError.startLine;
+      const column = (stripError.startColumn ?? 0) + 1;
+      const snippet = stripError.snippet ? `\n${stripError.snippet.replace(/\n$/, '').replace(/^/gm, '    ')}` : '';
+      throw new SnapshotError('SERVICE_LOAD_FAILED', `${file}:${line}:${column}: TypeScript syntax error: ${stripError.message}${snippet}`, {
+        cause: stripError,
+        details: { file, line, column },
+      });
+    }
+    const reason = isSwcError(stripError) ? stripError.message : String(stripError);
+    throw new SnapshotError('SERVICE_LOAD_FAILED', `${file}: TypeScript does not parse: ${reason}`, { cause: stripError, details: { file } });
   }
 };
 

@@ -22,6 +22,9 @@ export const pureGlobals = (): Record<string, unknown> => {
     Event,
     EventTarget,
     DOMException,
+    // WHATWG streams: promise jobs only, no host timing (Compression/DecompressionStream, which
+    // settle on the host's thread pool, are left out). got and ky test for them.
+    ...webStreams(),
   };
   // SES no longer shares the float typed arrays with compartments; Intl is
   // as deterministic as the pinned locale and time zone (see lockdown.ts).
@@ -51,6 +54,21 @@ export const pureGlobals = (): Record<string, unknown> => {
     ),
   };
   return shared;
+};
+
+/** The WHATWG stream classes of Node's globals (`stream/web`), the deterministic ones. */
+export const webStreams = (): Record<string, unknown> => {
+  const names = [
+    'ReadableStream', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest', 'ReadableByteStreamController',
+    'ReadableStreamDefaultController', 'WritableStream', 'WritableStreamDefaultWriter', 'WritableStreamDefaultController', 'TransformStream',
+    'TransformStreamDefaultController', 'ByteLengthQueuingStrategy', 'CountQueuingStrategy', 'TextEncoderStream', 'TextDecoderStream',
+  ];
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const value = (globalThis as Record<string, unknown>)[name];
+    if (typeof value === 'function') out[name] = harden(value);
+  }
+  return out;
 };
 
 const refusedStatic = (name: string) =>

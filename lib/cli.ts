@@ -121,11 +121,14 @@ not sent again; hashes are checked first). Target hosts then restore with
 
 For a replay log: a readable timeline, one line per entry with its offset
 and size, and totals by kind. For a snapshot directory: its services, their
-archive and log sizes and hashes.
+archive and log sizes and hashes, each file checked as restore checks it
+(ok, MISSING, DAMAGED or REFUSED); exits 1 with SNAPSHOT_INVALID or
+INTEGRITY_MISMATCH if one is not ok.
 
   --json          one JSON document: for a log its header, entries (index,
                   offset, size, kind, text) and totals; for a directory its
-                  manifest
+                  manifest, ok, and files (service, kind, path, status,
+                  error)
   --html file     for a log: write a self-contained HTML page with its
                   timeline (turns, syscalls by kind, sizes, timers, calls to
                   other services) to file
@@ -133,9 +136,10 @@ archive and log sizes and hashes.
                   REPLAY_DIVERGED error names)`,
   verify: `snapshot verify <dir> [--sources dir] [--trust pub.pem] [--seal-key file] [--json] [--quiet]
 
-Replays every service of the snapshot, each in a fresh process, and reports
-ok or the first divergence or damage found, one line per service as it is
-verified. Exits 1 if any service fails.
+Checks every file the manifest names, then replays every service of the
+snapshot, each in a fresh process, and reports ok or the first divergence
+or damage found, one line per service as it is verified. Exits 1 if any
+service fails, or if the manifest lists none (nothing to verify).
 
   --sources dir   replay each recorded log through the code as it is now:
                   rebuild each service's archive from the package in dir
@@ -380,7 +384,12 @@ const main = async (argv: string[]): Promise<void> => {
         if (!values.quiet) process.stderr.write(`wrote ${values.html as string}\n`);
       } else if (values.json) {
         const { inspectJson } = await import('./inspect-json.js');
-        process.stdout.write(`${JSON.stringify(inspectJson(target))}\n`);
+        const inspected = inspectJson(target);
+        process.stdout.write(`${JSON.stringify(inspected)}\n`);
+        if (inspected.type === 'snapshot' && !inspected.ok) {
+          const { filesError } = await import('./snapshot-files.js');
+          throw filesError(inspected.files);
+        }
       } else {
         // Streamed, each chunk written before the next is made: memory stays bounded.
         const { inspectTo, writeFully } = await import('./inspect.js');

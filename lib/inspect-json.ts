@@ -5,8 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LogReader, describeEntry } from '../replay-log/index.js';
+import { LogReader, describeEntry, type SnapshotErrorCode } from '../replay-log/index.js';
 import { readManifest, type Manifest } from './manifest.js';
+import { checkSnapshotFiles, type FileStatus } from './snapshot-files.js';
 
 /** One entry of a log: index, byte offset in the file and size in bytes, kind, whether it starts a delivery, text. */
 export interface InspectedEntry {
@@ -33,11 +34,22 @@ export interface InspectedLog {
   readonly totals: Readonly<Record<string, { entries: number; bytes: number }>>;
 }
 
-/** A snapshot directory as `inspect --json` prints it: its path and manifest. */
+/** A file the manifest names, as checked (snapshot-files.ts); `error` says why when not ok. */
+export interface InspectedFile {
+  readonly service: string;
+  readonly kind: 'archive' | 'log';
+  readonly path: string;
+  readonly status: FileStatus;
+  readonly error?: { readonly code: SnapshotErrorCode; readonly message: string };
+}
+
+/** A snapshot directory as `inspect --json` prints it: its path, manifest, and each file it names, checked. */
 export interface InspectedSnapshot {
   readonly type: 'snapshot';
   readonly dir: string;
   readonly manifest: Manifest;
+  readonly ok: boolean;
+  readonly files: readonly InspectedFile[];
 }
 
 const deliveries = new Set(['start', 'call', 'settle', 'timer']);
@@ -47,7 +59,17 @@ const deliveries = new Set(['start', 'call', 'settle', 'timer']);
  * and `readManifest` throw (`LOG_CORRUPT`, `SNAPSHOT_INVALID`, ...).
  */
 export const inspectJson = (target: string): InspectedLog | InspectedSnapshot => {
-  if (!fs.statSync(target).isFile()) return { type: 'snapshot', dir: path.resolve(target), manifest: readManifest(target) };
+  if (!fs.statSync(target).isFile()) {
+    const manifest = readManifest(target);
+    const files = checkSnapshotFiles(target, manifest).map(({ service, kind, path: file, status, error }) => ({
+      service,
+      kind,
+      path: file,
+      status,
+      ...(error ? { error: { code: error.code, message: error.message } } : {}),
+    }));
+    return { type: 'snapshot', dir: path.resolve(target), manifest, ok: files.every(f => f.status === 'ok'), files };
+  }
   const reader = LogReader.open(fs.readFileSync(target), target, { allowUnsealed: true });
   const entries: InspectedEntry[] = [];
   const totals: Record<string, { entries: number; bytes: number }> = {};

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SnapshotError, dumpLogFile } from '../replay-log/index.js';
 import { readManifest } from './manifest.js';
+import { checkSnapshotFiles, filesError, type CheckedFile } from './snapshot-files.js';
 
 const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 
@@ -20,7 +21,10 @@ export const inspectTo = (target: string, write: (text: string) => void): void =
     throw new SnapshotError('USAGE', `${target} does not exist: give a replay log (<snapshot>/<service>/replay.log) or a snapshot directory.`, { cause });
   }
   if (stat.isFile()) return dumpLogFile(target, write);
-  write(`${inspectPath(target)}\n`);
+  const { text, files } = describeSnapshot(target);
+  write(`${text}\n`);
+  const error = filesError(files);
+  if (error) throw error;
 };
 
 /**
@@ -43,20 +47,34 @@ export const writeFully = (text: string, fd = 1): void => {
 };
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-/** A snapshot directory's services, sizes and hashes, as text (a log file: see inspectTo). */
+/**
+ * A snapshot directory's services, sizes and hashes, as text, each file
+ * followed by what checking it found (ok, MISSING, DAMAGED, REFUSED: see
+ * snapshot-files.ts); a log file's timeline. Throws what readManifest throws;
+ * a bad file is shown, not thrown (`snapshot inspect` exits non-zero for it).
+ */
 export const inspectPath = (target: string): string => {
   if (fs.statSync(target).isFile()) {
     const chunks: string[] = [];
     dumpLogFile(target, text => chunks.push(text));
     return chunks.join('').replace(/\n$/, '');
   }
+  return describeSnapshot(target).text;
+};
+
+const describeSnapshot = (target: string): { text: string; files: CheckedFile[] } => {
   const manifest = readManifest(target);
+  const files = checkSnapshotFiles(target, manifest);
+  const found = (service: string, kind: CheckedFile['kind']): string => {
+    const status = files.find(f => f.service === service && f.kind === kind)?.status ?? 'ok';
+    return status === 'ok' ? 'ok' : status.toUpperCase();
+  };
   const lines = [`snapshot ${path.resolve(target)}`, `  built ${manifest.createdAt} by membrane-snapshot ${manifest.libraryVersion}`, '  services:'];
   for (const s of Object.values(manifest.services)) {
     lines.push(`    ${s.name}`);
     lines.push(`      entry    ${s.entry}`);
-    lines.push(`      archive  ${s.archive}  ${kib(s.archiveBytes)}  sha256 ${s.archiveSha256.slice(0, 16)}…`);
-    lines.push(`      log      ${s.log}  ${kib(s.logBytes)}  ${s.events} events  sha256 ${s.logSha256.slice(0, 16)}…`);
+    lines.push(`      archive  ${s.archive}  ${kib(s.archiveBytes)}  sha256 ${s.archiveSha256.slice(0, 16)}…  ${found(s.name, 'archive')}`);
+    lines.push(`      log      ${s.log}  ${kib(s.logBytes)}  ${s.events} events  sha256 ${s.logSha256.slice(0, 16)}…  ${found(s.name, 'log')}`);
     const granted = Object.keys(s.granted ?? {});
     if (granted.length) lines.push(`      granted  ${granted.join(', ')}`);
     if (s.parent) lines.push(`      parent   ${s.parent} (imported it at build time)`);
@@ -72,5 +90,7 @@ export const inspectPath = (target: string): string => {
     for (const target of new Set((s.references ?? []).map(r => r.service))) edges.push(`    ${s.name} ─calls→ ${target}`);
   }
   if (edges.length) lines.push('  graph:', ...edges);
-  return lines.join('\n');
+  const bad = files.filter(f => f.status !== 'ok');
+  if (bad.length) lines.push(`  ${bad.length} file${bad.length === 1 ? '' : 's'} of this snapshot ${bad.length === 1 ? 'is' : 'are'} missing or damaged: restore refuses ${bad.length === 1 ? 'it' : 'them'}.`);
+  return { text: lines.join('\n'), files };
 };

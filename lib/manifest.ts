@@ -10,7 +10,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import type { ServiceReference } from '../membrane/index.js';
 import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from '../compartments/index.js';
 import { SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
-import { checkServiceRecords } from './manifest-shape.js';
+import { MAX_MANIFEST_BYTES, checkManifest, isLibraryVersion, kind, shown } from './manifest-shape.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
@@ -21,6 +21,12 @@ export interface ServiceManifest {
   readonly entry: string;
   /** Where `import.meta.url` of the entry package pointed at build time. */
   readonly entryRoot: string;
+  /**
+   * Where each dependency's package was at build time (file URLs, by archive
+   * compartment name): its `import.meta.url`, `__filename` and `__dirname`.
+   * Absent in snapshots made before it was recorded.
+   */
+  readonly packageRoots?: Readonly<Record<string, string>>;
   readonly archive: string;
   readonly archiveSha256: string;
   readonly archiveBytes: number;
@@ -121,14 +127,15 @@ const missingManifestAdvice = (dir: string, file: string): string => {
 /**
  * Read and parse `<dir>/manifest.json`. With `trusted` keys, its signature
  * is checked on the very bytes that are then parsed, before anything else
- * is read. Throws SNAPSHOT_INVALID, LOG_VERSION_UNSUPPORTED, and with
+ * is read; then the whole manifest is checked (manifest-shape.ts). Throws
+ * SNAPSHOT_INVALID naming the field, LOG_VERSION_UNSUPPORTED, and with
  * trusted keys SIGNATURE_MISSING or SIGNATURE_INVALID.
  */
 export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Manifest => {
   const file = path.join(dir, 'manifest.json');
   let bytes: Buffer;
   try {
-    bytes = readInsideSnapshot(dir, file, 'the manifest');
+    bytes = readInsideSnapshot(dir, file, 'the manifest', { maxBytes: MAX_MANIFEST_BYTES });
   } catch (cause) {
     rethrowOurs(cause);
     throw new SnapshotError('SNAPSHOT_INVALID', `${dir} is not a snapshot: ${missingManifestAdvice(dir, file)}`, { cause, details: { file } });
@@ -144,27 +151,55 @@ export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Mani
     verifyManifestSignature(bytes, signature, trusted, dir);
   }
   const text = bytes.toString('utf8');
-  let manifest: Manifest;
+  let parsed: unknown;
   try {
-    manifest = JSON.parse(text) as Manifest;
+    parsed = JSON.parse(text);
   } catch (cause) {
     throw new SnapshotError('SNAPSHOT_INVALID', `${file} is not valid JSON; rebuild the snapshot.`, { cause, details: { file } });
   }
-  if (manifest?.format !== MANIFEST_FORMAT || typeof manifest.services !== 'object' || manifest.services === null) {
-    throw new SnapshotError('SNAPSHOT_INVALID', `${file} is not a membrane-snapshot manifest.`, { details: { file } });
+  const manifest = parsed as Record<string, unknown>;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || manifest.format !== MANIFEST_FORMAT) {
+    const format = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? manifest.format : undefined;
+    throw new SnapshotError(
+      'SNAPSHOT_INVALID',
+      `${file} is not a membrane-snapshot manifest (${format === undefined ? 'it has no "format"' : `its "format" is ${shown(format)}`}, not "${MANIFEST_FORMAT}").`,
+      { details: { file } },
+    );
   }
-  if (manifest.version !== MANIFEST_VERSION) {
-    throw new SnapshotError('LOG_VERSION_UNSUPPORTED', `${file} has manifest version ${String(manifest.version)}; this membrane-snapshot reads version ${MANIFEST_VERSION}. Restore with membrane-snapshot ${manifest.libraryVersion}, or rebuild.`, {
-      details: { file, version: manifest.version },
-    });
-  }
-  checkServiceRecords(file, manifest.services as Record<string, unknown>);
-  return manifest;
+  checkVersion(file, manifest);
+  checkManifest(file, manifest);
+  return parsed as Manifest;
 };
 
-/** Read a file named by the manifest and check its hash. */
-export const readVerified = (dir: string, relative: string, expected: string, what: string): Uint8Array => {
-  const { file, bytes } = readSnapshotFile(dir, relative, what);
+/**
+ * A manifest's `version`: a whole number (SNAPSHOT_INVALID otherwise), and
+ * the one this library reads (LOG_VERSION_UNSUPPORTED otherwise, naming
+ * the membrane-snapshot that wrote it when the manifest says so plainly).
+ */
+const checkVersion = (file: string, manifest: Record<string, unknown>): void => {
+  const { version, libraryVersion } = manifest;
+  if (version === MANIFEST_VERSION) return;
+  if (version === undefined) {
+    throw new SnapshotError('SNAPSHOT_INVALID', `${file} has no "version"; this membrane-snapshot reads manifest version ${MANIFEST_VERSION}. The manifest was damaged or edited: copy the snapshot again, or rebuild it.`, {
+      details: { file, field: 'version' },
+    });
+  }
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
+    throw new SnapshotError(
+      'SNAPSHOT_INVALID',
+      `${file}: "version" is ${shown(version)} (${kind(version)}), not a whole number; this membrane-snapshot reads manifest version ${MANIFEST_VERSION}. The manifest was damaged or edited: copy the snapshot again, or rebuild it.`,
+      { details: { file, field: 'version' } },
+    );
+  }
+  const writer = isLibraryVersion(libraryVersion) ? `membrane-snapshot ${libraryVersion}` : 'the membrane-snapshot that built it';
+  throw new SnapshotError('LOG_VERSION_UNSUPPORTED', `${file} has manifest version ${version}; this membrane-snapshot reads version ${MANIFEST_VERSION}. Restore with ${writer}, or rebuild.`, {
+    details: { file, version },
+  });
+};
+
+/** Read a file named by the manifest and check its size (when given, before reading) and hash. */
+export const readVerified = (dir: string, relative: string, expected: string, what: string, size?: number): Uint8Array => {
+  const { file, bytes } = readSnapshotFile(dir, relative, what, size);
   verifyHash(file, bytes, expected, what);
   return bytes;
 };
@@ -173,12 +208,15 @@ export const readVerified = (dir: string, relative: string, expected: string, wh
  * Read a file of a snapshot directory as an untrusted input: it must be a
  * regular file inside the directory once links are resolved (a link to
  * /etc/passwd would have its hash printed; /dev/zero or a FIFO would never
- * end). Opened non-blocking, so a FIFO cannot hang the read. Throws
- * SNAPSHOT_INVALID for a link out of the directory or a file that is not
- * regular; a missing file throws Node's ENOENT error, for the caller to say
- * what is missing.
+ * end). Opened non-blocking, so a FIFO cannot hang the read. With `maxBytes`
+ * a larger file is refused, with `size` a file of another size (the
+ * manifest's), before a byte is read. Throws SNAPSHOT_INVALID for a link out
+ * of the directory, a file that is not regular or larger than `maxBytes`,
+ * INTEGRITY_MISMATCH for a file of another `size`; a missing file throws
+ * Node's ENOENT error, for the caller to say what is missing.
  */
-export const readInsideSnapshot = (dir: string, file: string, what: string): Buffer => {
+export const readInsideSnapshot = (dir: string, file: string, what: string, limits: { maxBytes?: number; size?: number } = {}): Buffer => {
+  const { maxBytes, size } = limits;
   const real = fs.realpathSync(file);
   const root = fs.realpathSync(dir);
   if (!real.startsWith(root + path.sep)) {
@@ -186,8 +224,22 @@ export const readInsideSnapshot = (dir: string, file: string, what: string): Buf
   }
   const fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
   try {
-    if (!fs.fstatSync(fd).isFile()) {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) {
       throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is not a regular file: copy the snapshot again.`, { details: { file } });
+    }
+    if (maxBytes !== undefined && stat.size > maxBytes) {
+      const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+      throw new SnapshotError('SNAPSHOT_INVALID', `${file} is ${mib(stat.size)}; ${what} is at most ${mib(maxBytes)}, so it was not read. Copy the snapshot again, or rebuild it.`, {
+        details: { file, bytes: stat.size },
+      });
+    }
+    if (size !== undefined && stat.size !== size) {
+      throw new SnapshotError(
+        'INTEGRITY_MISMATCH',
+        `${what} ${file} does not match the manifest: it is ${stat.size} bytes, the manifest says ${size}. The file was changed or damaged after the build; rebuild the snapshot or copy it again.`,
+        { details: { file, expectedBytes: size, actualBytes: stat.size } },
+      );
     }
     return fs.readFileSync(fd);
   } finally {
@@ -199,15 +251,15 @@ const rethrowOurs = (error: unknown): void => {
   if (error instanceof SnapshotError) throw error;
 };
 
-/** Read a file named by the manifest (no hash check yet). */
-export const readSnapshotFile = (dir: string, relative: string, what: string): { file: string; bytes: Uint8Array } => {
+/** Read a file named by the manifest (no hash check yet; with `size`, a file of another size is refused unread). */
+export const readSnapshotFile = (dir: string, relative: string, what: string, size?: number): { file: string; bytes: Uint8Array } => {
   const file = path.resolve(dir, relative);
   if (!file.startsWith(path.resolve(dir) + path.sep)) {
     throw new SnapshotError('SNAPSHOT_INVALID', `the manifest names ${relative}, outside the snapshot directory`, { details: { file: relative } });
   }
   let bytes: Uint8Array;
   try {
-    bytes = readInsideSnapshot(dir, file, what);
+    bytes = readInsideSnapshot(dir, file, what, { size });
   } catch (cause) {
     rethrowOurs(cause);
     throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });

@@ -33,15 +33,34 @@ export interface Plan {
 
 const q = (value: string): string => JSON.stringify(value); // a JSON string is a YAML scalar
 
+/**
+ * Container name stems, one per service: lower case letters, digits and
+ * `-` (compose's rule), made unique where two names differ only in case
+ * or punctuation (`a.b`, `a_b` and `A-b` are `a-2eb`, `a-b` and `a-b-2`).
+ */
+const containerStems = (names: readonly string[]): Map<string, string> => {
+  const stems = new Map<string, string>();
+  const used = new Set<string>();
+  for (const name of names) {
+    const base = subjectToken(name).toLowerCase().replace(/[^a-z0-9-]/g, '-');
+    let stem = base;
+    for (let n = 2; used.has(stem); n += 1) stem = `${base}-${n}`;
+    used.add(stem);
+    stems.set(name, stem);
+  }
+  return stems;
+};
+
 /** Containers for an app: one per service replica. The first replica of an HTTP service publishes its port. */
 export const makePlan = (manifest: Manifest, app: string, libraryVersion: string): Plan => {
   const replicas: PlannedReplica[] = [];
+  const stems = containerStems(Object.keys(manifest.services));
   for (const service of Object.values(manifest.services)) {
     const count = service.runtime?.replicas ?? 1;
     for (let i = 1; i <= count; i += 1) {
       const port = service.runtime?.http?.port;
       replicas.push({
-        container: `${subjectToken(service.name).toLowerCase().replace(/[^a-z0-9-]/g, '-')}-${i}`,
+        container: `${stems.get(service.name)}-${i}`,
         service: service.name,
         replica: i,
         ...(port !== undefined ? { http: { port, ...(i === 1 ? { published: port } : {}) } } : {}),

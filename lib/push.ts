@@ -55,8 +55,8 @@ export const pushSnapshot = async (nc: NatsConnection, dir: string, app: string)
   const manifest = readManifest(dir);
   const files: Array<{ sha: string; bytes: Uint8Array }> = [];
   for (const s of Object.values(manifest.services)) {
-    files.push({ sha: s.archiveSha256, bytes: readVerified(dir, s.archive, s.archiveSha256, `the archive of service "${s.name}"`) });
-    files.push({ sha: s.logSha256, bytes: readVerified(dir, s.log, s.logSha256, `the replay log of service "${s.name}"`) });
+    files.push({ sha: s.archiveSha256, bytes: readVerified(dir, s.archive, s.archiveSha256, `the archive of service "${s.name}"`, s.archiveBytes) });
+    files.push({ sha: s.logSha256, bytes: readVerified(dir, s.log, s.logSha256, `the replay log of service "${s.name}"`, s.logBytes) });
   }
   const store = await openStore(nc, app, true);
   let stored = 0;

@@ -1,4 +1,5 @@
 /** Resolving a service specifier as `import()` would, against the calling module. */
+import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -23,11 +24,28 @@ const callerUrl = (): string | undefined => {
   return undefined;
 };
 
+/**
+ * TypeScript's NodeNext convention, as for the imports inside a service
+ * (compartments/node-resolution.ts): `./svc.js` names `svc.ts` when there is
+ * no `svc.js` (`.mjs` for `.mts`, `.cjs` for `.cts`).
+ */
+const typescriptSource = (url: string): string => {
+  const emitted = /\.([cm]?)js$/.exec(url);
+  if (!emitted) return url;
+  try {
+    if (fs.existsSync(fileURLToPath(url))) return url;
+    const source = `${url.slice(0, -emitted[0].length)}.${emitted[1]}ts`;
+    return fs.existsSync(fileURLToPath(source)) ? source : url;
+  } catch {
+    return url;
+  }
+};
+
 export const resolveSpecifier = (specifier: string, base: string | undefined): string => {
   const from = base === undefined ? (callerUrl() ?? pathToFileURL(`${process.cwd()}${path.sep}`).href) : base.startsWith('file:') ? base : pathToFileURL(path.resolve(base)).href;
-  if (specifier.startsWith('file:')) return specifier;
-  if (path.isAbsolute(specifier)) return pathToFileURL(specifier).href;
-  if (specifier.startsWith('./') || specifier.startsWith('../')) return new URL(specifier, from).href;
+  if (specifier.startsWith('file:')) return typescriptSource(specifier);
+  if (path.isAbsolute(specifier)) return typescriptSource(pathToFileURL(specifier).href);
+  if (specifier.startsWith('./') || specifier.startsWith('../')) return typescriptSource(new URL(specifier, from).href);
   try {
     return pathToFileURL(createRequire(from).resolve(specifier)).href;
   } catch (cause) {

@@ -8,11 +8,12 @@ import { validateDeclaration, type RuntimeDeclaration } from '../compartments/in
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ServiceManifest } from './manifest.js';
+import { APP_NAME } from './manifest-shape.js';
 
 /** An app name usable in subjects and bucket names: letters, digits, `-`, `_`. Throws USAGE. */
 export const checkAppName = (app: string): string => {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(app)) {
-    throw new SnapshotError('USAGE', `"${app}" is not a valid app name: use 1 to 64 letters, digits, "-" and "_" (--app name).`);
+  if (!APP_NAME.test(app)) {
+    throw new SnapshotError('USAGE', `${JSON.stringify(app)} is not a valid app name: use 1 to 64 letters, digits, "-" and "_" (--app name).`);
   }
   return app;
 };

@@ -8,7 +8,7 @@ import { isBuiltin } from 'node:module';
 import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, fileSink, type Sealer } from '../replay-log/index.js';
 import { Directory, Journal, Membrane } from '../membrane/index.js';
 import {
-  archiveService,
+  archiveServiceWithRoots,
   grantShape,
   loadService,
   makeEndowments,
@@ -93,6 +93,7 @@ export class RecordedService {
   readonly #endowments: Endowments;
   readonly #entry: string;
   readonly #entryRoot: string;
+  readonly #packageRoots: Record<string, string>;
   readonly #archive: { file: string; sha256: string; bytes: number };
   readonly #logFile: string;
   readonly #granted: Record<string, GrantShape>;
@@ -114,6 +115,7 @@ export class RecordedService {
     endowments: Endowments;
     entry: string;
     entryRoot: string;
+    packageRoots: Record<string, string>;
     archive: { file: string; sha256: string; bytes: number };
     logFile: string;
     granted: Record<string, GrantShape>;
@@ -128,6 +130,7 @@ export class RecordedService {
     this.#endowments = init.endowments;
     this.#entry = init.entry;
     this.#entryRoot = init.entryRoot;
+    this.#packageRoots = init.packageRoots;
     this.#archive = init.archive;
     this.#logFile = init.logFile;
     this.#granted = init.granted;
@@ -144,7 +147,7 @@ export class RecordedService {
     const { name, entry, outDir } = options;
     const grants: Record<string, Grant> = {};
     for (const [moduleName, host] of Object.entries(options.granted ?? {})) grants[moduleName] = { ...grantShape(host), host };
-    const archive = await archiveService(name, entry, Object.keys(grants));
+    const { archive, packageRoots } = await archiveServiceWithRoots(name, entry, Object.keys(grants));
     reportProgress({ phase: 'archived', service: name, bytes: archive.byteLength, ms: performance.now() - started });
     const dir = path.join(outDir, name);
     fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
@@ -163,7 +166,7 @@ export class RecordedService {
     };
     const sealing = countingSealer(options.sealer);
     const { membrane, endowments } = await assemble(
-      { service: name, archive, entryRoot, granted: Object.keys(grants) },
+      { service: name, archive, entryRoot, packageRoots, granted: Object.keys(grants) },
       journal,
       options.directory,
       { granted: grants, print: options.print, importService: options.importChild, declare, reach: options.reach, secrets: options.secrets },
@@ -187,6 +190,7 @@ export class RecordedService {
       endowments,
       entry,
       entryRoot,
+      packageRoots,
       archive: { file: archiveFile, sha256: archiveSha256, bytes: archive.byteLength },
       logFile,
       granted: Object.fromEntries(Object.entries(grants).map(([moduleName, { functions, values }]) => [moduleName, { functions, values }])),
@@ -241,6 +245,7 @@ export class RecordedService {
         name: this.name,
         entry: this.#entry,
         entryRoot: this.#entryRoot,
+        ...(Object.keys(this.#packageRoots).length > 0 ? { packageRoots: this.#packageRoots } : {}),
         archive: `${this.name}/archive.zip`,
         archiveSha256: this.#archive.sha256,
         archiveBytes: this.#archive.bytes,
@@ -312,8 +317,8 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   const started = performance.now();
   const { dir, manifest } = options;
   const name = manifest.name;
-  const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`);
-  const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`);
+  const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`, manifest.archiveBytes);
+  const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`, manifest.logBytes);
   // The hash first: nothing from a file is parsed before it is known to be the one the manifest names.
   verifyHash(logFile, logBytes, manifest.logSha256, `the replay log of service "${name}"`);
   // The file's bytes become the log's body when the cursor is made (no second copy of a large payload).
@@ -332,7 +337,7 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   }
   const journal = new Journal({ service: name, replay: reader.cursor() });
   const { membrane } = await assemble(
-    { service: name, archive, entryRoot: manifest.entryRoot, granted: Object.keys(grants) },
+    { service: name, archive, entryRoot: manifest.entryRoot, packageRoots: manifest.packageRoots, granted: Object.keys(grants) },
     journal,
     options.directory,
     { granted: grants, print: options.print, reach: manifest.reach, secrets: manifest.secrets ?? { env: [], headers: [], hosts: [] } },

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Directory } from '../membrane/index.js';
 import { RecordedService, type ServiceExports } from './service.js';
 import { resolveSpecifier } from './resolve.js';
+import { isServiceName } from './manifest-shape.js';
 import { writeManifest, MANIFEST_FORMAT, MANIFEST_VERSION, DIR_MODE, FILE_MODE, type Manifest, type ServiceManifest } from './manifest.js';
 import { reachPolicy, secretsPolicy, type ReachPolicy, type SecretsOptions, type SecretsPolicy } from '../compartments/index.js';
 import type { SigningKey } from './signing.js';
@@ -114,8 +115,8 @@ export class BuildSession {
   }
 
   reserve(name: string): void {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
-      throw new SnapshotError('USAGE', `"${name}" is not a valid service name: use letters, digits, ".", "_" and "-" (it names a directory of the snapshot).`);
+    if (!isServiceName(name)) {
+      throw new SnapshotError('USAGE', `${JSON.stringify(name)} is not a valid service name: use 1 to 128 letters, digits, ".", "_" and "-", starting with a letter or digit (it names a directory of the snapshot).`);
     }
     if (this.#reserved.has(name)) {
       throw new SnapshotError('USAGE', `a service named "${name}" was already imported in this build; give each service a unique { name }.`);

@@ -1,10 +1,14 @@
 /**
- * `snapshot verify`: replay every service of a snapshot, each in a fresh
- * process (nothing shared with this one), and report ok or what went wrong.
+ * `snapshot verify`: check every file the manifest names (snapshot-files.ts),
+ * then replay every service whose files are sound, each in a fresh process
+ * (nothing shared with this one), and report ok or what went wrong. A
+ * manifest that lists no services is refused by readManifest: there is
+ * nothing to verify, and verify never says ok for it.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readManifest } from './manifest.js';
+import { checkServiceFiles, filesError } from './snapshot-files.js';
 import { loadTrustedKeys } from './signing.js';
 
 export interface VerifyOptions {
@@ -48,6 +52,13 @@ export const verifySnapshot = async (dir: string, options: VerifyOptions = {}): 
   const reports: VerifyReport[] = [];
   for (const name of Object.keys(manifest.services)) {
     const started = performance.now();
+    const damaged = filesError(checkServiceFiles(dir, manifest.services[name]));
+    if (damaged) {
+      const ms = performance.now() - started;
+      reports.push({ service: name, ok: false, ms, events: 0, error: { code: damaged.code, message: damaged.message } });
+      reportProgress({ phase: 'verified', service: name, events: 0, ms, ok: false, error: { code: damaged.code, message: damaged.message } });
+      continue;
+    }
     const { code, stdout, stderr } = await runChild(['restore', dir, '--service', name, '--replay-only', '--json', '--quiet', ...extra]);
     const ms = performance.now() - started;
     let parsed: { ok?: boolean; events?: number; error?: { code: string; message: string } } = {};

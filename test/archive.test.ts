@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ZipReader, ZipWriter } from '@endo/zip';
 import { installLinearZipWriter, writeStoredZip, type ZipFile } from '../compartments/zip.js';
 import { evade, evasionCacheDir, evasionCacheKey, wouldReject } from '../compartments/evasion.js';
+import { projectFrom, snapshot } from './helpers.js';
 
 /** Files of every shape the zip format has a field for. */
 const fileSets = (): Array<[string, ZipFile[]]> => {
@@ -85,4 +86,18 @@ t.test('the evasive rewrite runs only on text SES refuses, and is cached by cont
   t.equal(evade(refused, 'module', 'file:///refused.js'), 'export const fromCache = true;\n', 'a second rewrite reads the cache');
   fs.rmSync(entry);
   t.not(evasionCacheKey(refused, 'script'), evasionCacheKey(refused, 'module'), 'the source type is part of the key');
+});
+
+t.test("a computed require's files come from its own package only, never from outside it", async t => {
+  const project = projectFrom('context');
+  const build = await snapshot(['build', 'build.mjs', '--out', 'snapshot'], { cwd: project });
+  t.equal(build.code, 0, build.stderr);
+  t.same(JSON.parse(build.stdout.trim().split('\n').pop() as string), ['helper loaded', 'MODULE_NOT_FOUND'], 'the sibling loads; the file outside the package is not found, as no archive holds it');
+  const archives = fs.readdirSync(path.join(project, 'snapshot'), { recursive: true, encoding: 'utf8' }).filter(name => name.endsWith('.zip'));
+  t.ok(archives.length > 0, 'the service has an archive');
+  for (const archive of archives) {
+    const names = [...new ZipReader(fs.readFileSync(path.join(project, 'snapshot', archive))).files.keys()];
+    t.ok(names.some(name => name.endsWith('ctx-v1.0.0/helper.js')), `${archive} holds the package's own file`);
+    t.notOk(names.some(name => name.includes('secret-note')), `${archive} holds nothing from outside the package`);
+  }
 });

@@ -285,6 +285,7 @@ t.test('restore: a log that settles a promise the service never made is LOG_CORR
   const manifestFile = path.join(target, 'manifest.json');
   const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
   manifest.services.counter.logSha256 = sha256(fs.readFileSync(logFile));
+  manifest.services.counter.logBytes = fs.statSync(logFile).size;
   fs.writeFileSync(manifestFile, JSON.stringify(manifest));
   let run = await snapshot(['restore', target, '--call', 'counter.bump']);
   t.equal(run.code, 1);
@@ -303,6 +304,7 @@ t.test('restore: a log that settles a promise the service never made is LOG_CORR
   for (const [what, bytes, expected] of damages) {
     fs.writeFileSync(logFile, bytes);
     manifest.services.counter.logSha256 = sha256(bytes);
+    manifest.services.counter.logBytes = bytes.byteLength;
     fs.writeFileSync(manifestFile, JSON.stringify(manifest));
     run = await snapshot(['restore', target, '--call', 'counter.bump']);
     t.equal(run.code, 1, what);

@@ -101,7 +101,9 @@ t.test('a divergence in one service names that service', async t => {
   }
   const manifestFile = path.join(target, 'manifest.json');
   const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
-  manifest.services.db.logSha256 = writer.seal().sha256;
+  const sealed = writer.seal();
+  manifest.services.db.logSha256 = sealed.sha256;
+  manifest.services.db.logBytes = sealed.bytes;
   fs.writeFileSync(manifestFile, JSON.stringify(manifest));
   const error = await restoreSnapshot({ dir: target, print: () => {} }).then(
     () => undefined,

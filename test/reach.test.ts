@@ -37,7 +37,7 @@ t.before(async () => {
       res.setHeader('location', '/hello');
       return res.end();
     }
-    if (req.url === '/redirect') {
+    if (req.url === '/redirect' || req.url === '/http-redirect') {
       res.statusCode = 302;
       res.setHeader('location', `${other.url}/hello`);
       return res.end();
@@ -66,6 +66,7 @@ t.teardown(() => {
 t.test('what the policy names is reached', async t => {
   t.same(results.fetchAllowed, { ok: 'allowed' });
   t.same(results.fetchRedirectHome, { ok: 'allowed' }, 'a redirect within the policy is followed');
+  t.same(results.httpAllowed, { ok: 'allowed' }, 'node:http within the policy');
   t.same(results.readAllowed, { ok: 'ok' });
   t.same(results.writeAllowed, {});
   t.equal(fs.readFileSync(path.join(root, 'out', 'new.txt'), 'utf8'), 'written');
@@ -85,6 +86,8 @@ t.test('fetch beyond the policy is refused before any request leaves', async t =
   t.match(results.fetchRedirect, { code: 'REACH_DENIED' }, 'an allowed host redirecting elsewhere');
   t.match(results.fetchLocalhostAlias, { code: 'REACH_DENIED' }, 'another name for an allowed address');
   t.match(results.fetchViaChild, { code: 'REACH_DENIED' }, 'a nested service gets its parent\'s reach');
+  t.match(results.httpOther, { code: 'REACH_DENIED' }, 'node:http to a server the build never named');
+  t.match(results.httpRedirect, { code: 'REACH_DENIED' }, "node:http: the redirect's target, requested by the service, is checked as a request of its own");
   t.same(other.hits, [], 'the other server never saw a request');
   t.same(allowed.hits.filter(h => h === '/redirect').length, 1, 'the redirect itself was fetched, its target was not');
 });

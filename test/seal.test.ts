@@ -102,12 +102,14 @@ t.test('restore with the key gives the build\'s state', async t => {
   const { enumerated, ...buildState } = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
   t.ok(enumerated);
   t.same(state, buildState, 'the same state');
-  t.match(state, { login: 'welcome back', hasToken: true, plain, names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
+  t.match(state, { login: 'welcome back', httpLogin: 'welcome back', hasToken: true, plain, names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
   t.equal(state.token, `${secrets.VAULT_TOKEN.length}:${djb(secrets.VAULT_TOKEN)}`, 'the service saw the real value');
   t.equal(state.aws, `${secrets.AWS_SECRET_ACCESS_KEY.length}:${djb(secrets.AWS_SECRET_ACCESS_KEY)}`);
   t.equal(state.passed, `${secrets.PASSED_SECRET.length}:${djb(secrets.PASSED_SECRET)}`, 'a secret() argument arrives as its value');
   t.equal(state.file, `${secrets.FILE_SECRET.length}:${djb(secrets.FILE_SECRET)}`, 'a secret file read whole');
   t.equal(state.fileBytes, state.file, 'and through a descriptor');
+  t.equal(state.httpCookie, state.cookie, 'node:http saw the secret set-cookie fetch saw');
+  t.equal(state.httpVault, state.vault, "and the secret host's body");
   const keyFile = path.join(work, 'seal.key');
   fs.writeFileSync(keyFile, `${sealKey}\n`, { mode: 0o600 });
   const fromFile = await snapshot(['restore', target, '--seal-key', keyFile, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: '' } });

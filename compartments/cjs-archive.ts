@@ -1,0 +1,184 @@
+/**
+ * CommonJS at archive time: the named exports of a module as Node finds
+ * them, and the modules its computed requires may reach.
+ *
+ * When ESM imports CommonJS, Node offers as named exports exactly the names
+ * that `cjs-module-lexer` detects in the module's source (plus `default`,
+ * which is `module.exports`), and re-exports those of a module assigned
+ * with `module.exports = require('./other')`; a source the lexer cannot
+ * read has no named exports (Node's lib/internal/modules/esm/translators.js,
+ * `cjsPreparseModuleExports`). compartment-mapper finds its names with
+ * `@endo/cjs-module-analyzer`, which sees more (every key of an object
+ * literal assigned to `module.exports`, say): a service could then import a
+ * name that is a SyntaxError in Node, and `Object.keys(namespace)` differed.
+ *
+ * At archive time, every module parsed to `pre-cjs-json` (JavaScript and
+ * TypeScript alike) gets the lexer's `exports` and `reexports` in its
+ * record. The lexer is Node's own (nodejs/cjs-module-lexer, the 1.x line
+ * that Node 20 bundles), in its pure-JavaScript build; a restore does not
+ * load it. cjs.ts then publishes only these names.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import url from 'node:url';
+import { createRequire } from 'node:module';
+
+type Lexer = { parse(source: string, name?: string): { exports: string[]; reexports: string[] } };
+let lexer: Lexer | undefined;
+const lex = (source: string): { exports: string[]; reexports: string[] } => {
+  lexer ??= createRequire(import.meta.url)('cjs-module-lexer') as Lexer;
+  try {
+    return lexer.parse(source);
+  } catch {
+    return { exports: [], reexports: [] };
+  }
+};
+
+/**
+ * The names a re-exported module adds (Node's `cjsPreparseModuleExports`):
+ * its lexer names and, recursively, those of its own re-exports; only
+ * CommonJS files (`.js`, `.cjs` or an unknown extension) count, and a
+ * specifier Node cannot resolve from `from` (or a builtin) adds nothing.
+ */
+const reexportedNames = (specifier: string, from: string, seen: Set<string>, into: Set<string>): void => {
+  let file: string;
+  try {
+    file = createRequire(from).resolve(specifier);
+  } catch {
+    return;
+  }
+  if (!path.isAbsolute(file) || seen.has(file)) return;
+  const ext = path.extname(file);
+  if (ext === '.mjs' || ext === '.json' || ext === '.node' || ext === '.mts') return;
+  seen.add(file);
+  let source: string;
+  try {
+    source = fs.readFileSync(file, 'utf8');
+  } catch {
+    return;
+  }
+  const found = lex(source);
+  for (const name of found.exports) into.add(name);
+  for (const next of found.reexports) reexportedNames(next, file, seen, into);
+};
+
+/**
+ * Computed requires (`require('./prism-' + lang)`, `require(pathToLanguage)`):
+ * an archive holds only the modules its import graph reaches, so the files
+ * such a require may name are added to the module's imports, as bundlers
+ * do with a "context" (webpack's require.context): with a literal relative
+ * prefix (`'./locale/' + name`, `` `./locale/${name}` ``), the files of
+ * that directory (and below, when the prefix ends with `/`) whose names
+ * start with the rest of it; otherwise the files of the module's own
+ * directory; never outside the module's package. Only `.js`, `.cjs` and `.json` files, at most
+ * MAX_CONTEXT_FILES per module. They are linked, not run: each runs when
+ * it is first required, as in Node; one that does not load fails only
+ * then (compartment-mapper defers CommonJS import errors).
+ */
+const MAX_CONTEXT_FILES = 2000;
+const CONTEXT_EXTENSIONS = new Set(['.js', '.cjs', '.json']);
+const literalRequire = /^\s*(['"])[^'"\\\n]*\1\s*\)/;
+const templateRequire = /^\s*`[^`$\\]*`\s*\)/;
+const computedPrefix = /^\s*(?:(['"])((?:\.\.?\/)[^'"\\\n]*)\1\s*\+|`((?:\.\.?\/)[^`$\\]*)\$\{)/;
+
+const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into: Set<string>): void => {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (into.size >= MAX_CONTEXT_FILES) return;
+    if (!entry.name.startsWith(filePrefix)) continue;
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (recursive && entry.name !== 'node_modules') contextFiles(full, '', true, into);
+    } else if (entry.isFile() && CONTEXT_EXTENSIONS.has(path.extname(entry.name))) into.add(full);
+  }
+};
+
+/** Relative specifiers of the files the computed requires of `source` (at `file`) may reach. */
+const computedRequireTargets = (source: string, file: string, packageRoot: string): string[] => {
+  const files = new Set<string>();
+  const here = path.dirname(file);
+  // Never outside the module's own package (a prefix such as '../../../etc/' reaches nothing).
+  const inside = (dir: string): boolean => {
+    const relative = path.relative(packageRoot, dir);
+    return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+  };
+  for (const match of source.matchAll(/(?<![\w$.])require\s*\(/g)) {
+    const rest = source.slice(match.index + match[0].length, match.index + match[0].length + 300);
+    if (literalRequire.test(rest) || templateRequire.test(rest)) continue;
+    const prefix = computedPrefix.exec(rest);
+    if (prefix) {
+      const literal = prefix[2] ?? prefix[3];
+      const slash = literal.lastIndexOf('/');
+      const dir = path.resolve(here, literal.slice(0, slash + 1));
+      if (inside(dir)) contextFiles(dir, literal.slice(slash + 1), literal.endsWith('/'), files);
+    } else if (inside(here)) contextFiles(here, '', false, files);
+  }
+  files.delete(file);
+  return [...files].sort().map(target => {
+    const relative = path.relative(here, target).split(path.sep).join('/');
+    return relative.startsWith('../') ? relative : `./${relative}`;
+  });
+};
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+/** How compartment-mapper's archive parser wraps a CommonJS source (parse-archive-cjs.js). */
+const functorHead = "(function (require, exports, module, __filename, __dirname) { 'use strict'; ";
+const functorTail = ' //*/\n})\n';
+
+interface PreCjsResult {
+  parser: string;
+  bytes: Uint8Array;
+  record: { imports: readonly string[]; exports: readonly string[]; reexports: readonly string[]; [key: string]: unknown };
+}
+
+const withLexerExports = (result: PreCjsResult, location: unknown, packageLocation: unknown): PreCjsResult => {
+  if (result?.parser !== 'pre-cjs-json') return result;
+  const pre = JSON.parse(decoder.decode(result.bytes)) as { source: string; imports: string[]; exports: string[]; reexports: string[] };
+  if (!pre.source.startsWith(functorHead) || !pre.source.endsWith(functorTail)) return result;
+  const found = lex(pre.source.slice(functorHead.length, -functorTail.length));
+  const source = pre.source.slice(functorHead.length, -functorTail.length);
+  const names = new Set(found.exports);
+  let imports = pre.imports;
+  if (typeof location === 'string' && location.startsWith('file:')) {
+    const file = url.fileURLToPath(location);
+    for (const specifier of found.reexports) reexportedNames(specifier, file, new Set([file]), names);
+    const root = typeof packageLocation === 'string' && packageLocation.startsWith('file:') ? url.fileURLToPath(packageLocation) : path.dirname(file);
+    const extra = computedRequireTargets(source, file, root).filter(specifier => !imports.includes(specifier));
+    if (extra.length > 0) imports = [...imports, ...extra];
+  }
+  names.add('default');
+  // Re-exported names are plain named exports here: their values are read from module.exports, as Node reads them.
+  // Sorted: a module namespace lists its names in code-unit order (ECMA-262, [[OwnPropertyKeys]]).
+  const exports = [...names].sort();
+  return {
+    ...result,
+    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [] })),
+    record: Object.freeze({ ...result.record, imports: Object.freeze(imports), exports: Object.freeze(exports), reexports: Object.freeze([]) }),
+  };
+};
+
+type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
+
+/** The same parsers, each CommonJS result carrying Node's named exports. */
+export const withNodeCjsExports = <T extends ParserTable>(parsers: T): T => {
+  const out: ParserTable = {};
+  for (const [language, parser] of Object.entries(parsers)) {
+    out[language] = {
+      ...parser,
+      parse: (...args: never[]) => {
+        const result = parser.parse(...args);
+        const [, , location, packageLocation] = args as unknown[];
+        return result instanceof Promise
+          ? result.then(r => withLexerExports(r as PreCjsResult, location, packageLocation))
+          : withLexerExports(result as PreCjsResult, location, packageLocation);
+      },
+    };
+  }
+  return out as T;
+};

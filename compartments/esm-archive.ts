@@ -1,0 +1,297 @@
+/**
+ * `export *` through an import cycle, linked as Node links it.
+ *
+ * Node resolves a name that a module gets through `export * from` when it
+ * links the module graph, before anything runs (ECMA-262 ResolveExport). SES
+ * wires a module's `export *` names only once all its imports have run, so
+ * a module that imports such a name from a barrel still being linked
+ * higher up a cycle (`indexed.mjs` imports `IntersectEvaluated` from
+ * `intersect/index.mjs`, whose `export *` leads back to it:
+ * @sinclair/typebox) failed with "does not provide an export named".
+ *
+ * At archive time, an ES module's `import { a, b as c } from './barrel.js'`
+ * (and `export { a } from './barrel.js'`) whose names the barrel only
+ * re-exports with `export *` is rewritten to import each name from the
+ * module that declares it, after importing the barrel itself for its
+ * effects, so modules still run in Node's order where there is no cycle:
+ *
+ *     import './barrel.js'; import { a } from './a.js'; import { b as c } from './b.js';
+ *
+ * Only relative specifiers of files inside the same package, only names
+ * resolved to exactly one module (an ambiguous name, or a barrel that
+ * cannot be read, is left as it was), and the statement keeps its line
+ * count. Modules are read with es-module-lexer (the lexer Vite uses), so
+ * TypeScript barrels are left alone. SES issue to report: "`export *`
+ * names are wired after the module's imports have executed, so an importer
+ * inside an import cycle does not see them (module-instance.js, imports())".
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import url from 'node:url';
+import { init, parse } from 'es-module-lexer';
+
+/** es-module-lexer's WebAssembly start: await it once before parsing. */
+export const esmLexerReady: Promise<void> = init;
+
+/** Where an explicitly exported name comes from: declared here, or imported (`'*'`: a namespace). */
+type Target = { kind: 'local'; local: string } | { kind: 'import'; file: string | null; name: string };
+
+interface ModuleFacts {
+  /** The names the module exports itself (declared, or re-exported by name). */
+  exports: Map<string, Target>;
+  /** Files of its `export * from` targets, in order; null where one is not a relative file. */
+  stars: Array<string | null>;
+}
+
+const relativeFile = (specifier: string, from: string): string | null => {
+  if (!specifier.startsWith('./') && !specifier.startsWith('../')) return null;
+  const file = path.resolve(path.dirname(from), specifier);
+  return fs.existsSync(file) && fs.statSync(file).isFile() ? file : null;
+};
+
+const lexed = (source: string) => {
+  try {
+    return parse(source);
+  } catch {
+    return undefined;
+  }
+};
+
+const identifier = '[A-Za-z_$][\\w$]*';
+const clauseEntry = new RegExp(`^\\s*(${identifier})(?:\\s+as\\s+(${identifier}))?\\s*$`);
+
+/** The `{ a, b as c }` entries of a clause: [imported or local name, exported or local alias]. */
+const entriesOf = (list: string): Array<[string, string]> | undefined => {
+  const out: Array<[string, string]> = [];
+  for (const part of list.split(',')) {
+    if (part.trim() === '') continue;
+    const names = clauseEntry.exec(part);
+    if (!names) return undefined;
+    out.push([names[1], names[2] ?? names[1]]);
+  }
+  return out;
+};
+
+const UNKNOWN = Symbol('unknown');
+const AMBIGUOUS = Symbol('ambiguous');
+/** A binding: the module that declares it, its local name there, and a name it is exported under there. */
+interface Binding {
+  file: string;
+  binding: string;
+  exportName: string;
+}
+type Resolution = Binding | null | typeof UNKNOWN | typeof AMBIGUOUS;
+
+/** Facts about modules read from disk, and Node's ResolveExport over them, for one archive. */
+const makeFacts = () => {
+  const cache = new Map<string, ModuleFacts | undefined>();
+  const read = (file: string): ModuleFacts | undefined => {
+    const source = fs.readFileSync(file, 'utf8');
+    const parsed = lexed(source);
+    if (!parsed) return undefined;
+    const [imports, exported] = parsed;
+    const bindings = new Map<string, { file: string | null; name: string }>();
+    const stars: Array<string | null> = [];
+    const statements: Array<{ ss: number; se: number; file: string | null; text: string }> = [];
+    for (const entry of imports) {
+      if (entry.t !== 1 || entry.n === undefined) continue;
+      const target = relativeFile(entry.n, file);
+      const text = source.slice(entry.ss, entry.s - 1);
+      statements.push({ ss: entry.ss, se: entry.se, file: target, text });
+      if (/^export\s*\*\s*from\s*$/.test(text)) stars.push(target);
+      const clause = /^import\s*([^]*?)\s*from\s*$/.exec(text);
+      if (!clause) continue;
+      let rest = clause[1];
+      const fallback = new RegExp(`^(${identifier})\\s*(?:,\\s*|$)`).exec(rest);
+      if (fallback) {
+        bindings.set(fallback[1], { file: target, name: 'default' });
+        rest = rest.slice(fallback[0].length);
+      }
+      const namespace = new RegExp(`^\\*\\s*as\\s+(${identifier})`).exec(rest);
+      if (namespace) bindings.set(namespace[1], { file: target, name: '*' });
+      const named = /^\{([^}]*)\}/.exec(rest);
+      for (const [name, local] of (named && entriesOf(named[1])) ?? []) bindings.set(local, { file: target, name });
+    }
+    const exports = new Map<string, Target>();
+    for (const entry of exported) {
+      if (entry.ln !== undefined) {
+        const imported = bindings.get(entry.ln);
+        exports.set(entry.n, imported ? { kind: 'import', ...imported } : { kind: 'local', local: entry.ln });
+        continue;
+      }
+      const statement = statements.find(st => st.ss <= entry.s && entry.s < st.se);
+      if (!statement) {
+        exports.set(entry.n, { kind: 'local', local: entry.n });
+        continue;
+      }
+      if (/^export\s*\*\s*as\b/.test(statement.text)) {
+        exports.set(entry.n, { kind: 'import', file: statement.file, name: '*' });
+        continue;
+      }
+      const named = /^export\s*\{([^}]*)\}/.exec(statement.text);
+      const found = named && entriesOf(named[1])?.find(([, alias]) => alias === entry.n);
+      exports.set(entry.n, found ? { kind: 'import', file: statement.file, name: found[0] } : { kind: 'import', file: null, name: entry.n });
+    }
+    return { exports, stars };
+  };
+  const facts = (file: string): ModuleFacts | undefined => {
+    if (!cache.has(file)) {
+      let result: ModuleFacts | undefined;
+      try {
+        result = read(file);
+      } catch {
+        result = undefined;
+      }
+      cache.set(file, result);
+    }
+    return cache.get(file);
+  };
+
+  /** ECMA-262 ResolveExport (16.2.1.6.3), on what the lexer tells of each module. */
+  const resolve = (file: string, name: string, resolveSet = new Set<string>()): Resolution => {
+    const key = `${file}\0${name}`;
+    if (resolveSet.has(key)) return null;
+    resolveSet.add(key);
+    const module = facts(file);
+    if (!module) return UNKNOWN;
+    const target = module.exports.get(name);
+    if (target) {
+      if (target.kind === 'local') return { file, binding: target.local, exportName: name };
+      if (target.file === null) return UNKNOWN;
+      if (target.name === '*') return { file: target.file, binding: '*', exportName: '*' };
+      return resolve(target.file, target.name, resolveSet);
+    }
+    if (name === 'default') return null;
+    let found: Binding | null = null;
+    for (const star of module.stars) {
+      if (star === null) return UNKNOWN;
+      const resolution = resolve(star, name, resolveSet);
+      if (resolution === UNKNOWN || resolution === AMBIGUOUS) return resolution;
+      if (resolution === null) continue;
+      if (found === null) found = resolution;
+      else if (found.file !== resolution.file || found.binding !== resolution.binding) return AMBIGUOUS;
+    }
+    return found;
+  };
+
+  /** Every name a module's `export *` targets offer (their own and, recursively, their stars'). */
+  const starNames = (file: string, seen = new Set<string>()): Set<string> => {
+    const names = new Set<string>();
+    const module = facts(file);
+    if (!module || seen.has(file)) return names;
+    seen.add(file);
+    for (const star of module.stars) {
+      if (star === null) continue;
+      const starFacts = facts(star);
+      for (const name of starFacts?.exports.keys() ?? []) if (name !== 'default') names.add(name);
+      for (const name of starNames(star, seen)) names.add(name);
+    }
+    return names;
+  };
+  return { facts, resolve, starNames };
+};
+type Facts = ReturnType<typeof makeFacts>;
+
+const namedFrom = /^(import|export)\s*\{([^}]*)\}\s*from\s*$/;
+
+const specifierOf = (from: string, target: string): string => {
+  const relative = path.relative(path.dirname(from), target).split(path.sep).join('/');
+  return relative.startsWith('../') ? relative : `./${relative}`;
+};
+
+const usable = (resolution: Resolution, from: string): resolution is Binding =>
+  typeof resolution === 'object' && resolution !== null && resolution.binding !== '*' && !specifierOf(from, resolution.file).includes('node_modules');
+
+/**
+ * The source with each named import or re-export that goes through
+ * `export *` redirected, and, in a barrel, an explicit re-export for each
+ * name its `export *` targets offer more than once for the same binding
+ * (ECMA-262 exports it; SES counts it ambiguous and drops it: date-fns's
+ * longFormatters). Unchanged when there is neither.
+ */
+export const linkStarExports = (source: string, file: string, facts: Facts = makeFacts()): string => {
+  if (!source.includes('import') && !source.includes('export')) return source;
+  const parsed = lexed(source);
+  if (!parsed) return source;
+  const quote = JSON.stringify;
+  const edits: Array<{ start: number; end: number; text: string }> = [];
+  for (const entry of parsed[0]) {
+    if (entry.t !== 1 || entry.n === undefined) continue;
+    const barrel = relativeFile(entry.n, file);
+    if (barrel === null) continue;
+    const barrelFacts = facts.facts(barrel);
+    if (!barrelFacts || barrelFacts.stars.length === 0) continue;
+    // The statement up to its specifier's opening quote: `import { a, b as c } from `.
+    const clause = namedFrom.exec(source.slice(entry.ss, entry.s - 1));
+    if (!clause) continue;
+    const [, keyword, list] = clause;
+    const entries = entriesOf(list);
+    if (!entries) continue;
+    const groups = new Map<string, string[]>();
+    const kept: string[] = [];
+    for (const [name, alias] of entries) {
+      const spelled = name === alias ? name : `${name} as ${alias}`;
+      const resolution = name === 'default' || barrelFacts.exports.has(name) ? null : facts.resolve(barrel, name);
+      if (!usable(resolution, file)) {
+        kept.push(spelled);
+        continue;
+      }
+      const target = specifierOf(file, resolution.file);
+      const redirected = resolution.exportName === alias ? alias : `${resolution.exportName} as ${alias}`;
+      groups.set(target, [...(groups.get(target) ?? []), redirected]);
+    }
+    if (groups.size === 0) continue;
+    const parts = [`import ${quote(entry.n)};`];
+    for (const [target, names] of groups) parts.push(`${keyword} { ${names.join(', ')} } from ${quote(target)};`);
+    if (kept.length > 0) parts.push(`${keyword} { ${kept.join(', ')} } from ${quote(entry.n)};`);
+    const newlines = source.slice(entry.ss, entry.se).split('\n').length - 1;
+    edits.push({ start: entry.ss, end: entry.se, text: parts.join(' ') + '\n'.repeat(newlines) });
+  }
+  let out = '';
+  let at = 0;
+  for (const edit of edits.sort((a, b) => a.start - b.start)) {
+    // A statement's own `;` (outside what the lexer spans) stays: an empty statement.
+    out += source.slice(at, edit.start) + edit.text;
+    at = edit.end;
+  }
+  out += source.slice(at);
+
+  // This module as a barrel: names offered twice for one binding get an explicit re-export.
+  const own = facts.facts(file);
+  if (own && own.stars.length > 1) {
+    const additions: string[] = [];
+    for (const name of facts.starNames(file)) {
+      if (own.exports.has(name)) continue;
+      const offered = own.stars.filter(star => star !== null && facts.resolve(star, name) !== null).length;
+      if (offered < 2) continue;
+      const resolution = facts.resolve(file, name);
+      if (!usable(resolution, file)) continue;
+      const spelled = resolution.exportName === name ? name : `${resolution.exportName} as ${name}`;
+      additions.push(`export { ${spelled} } from ${quote(specifierOf(file, resolution.file))};`);
+    }
+    if (additions.length > 0) out += `\n${additions.join(' ')}\n`;
+  }
+  return out;
+};
+
+type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** The same parsers, the `mjs` one linking `export *` names as Node does (one fact cache per archive). */
+export const withNodeStarExports = <T extends ParserTable>(parsers: T): T => {
+  const mjs = parsers.mjs;
+  if (!mjs) return parsers;
+  const facts = makeFacts();
+  const parse = (...args: never[]) => {
+    const [bytes, specifier, location, ...rest] = args as unknown as [Uint8Array, string, string, ...unknown[]];
+    if (typeof location === 'string' && location.startsWith('file:')) {
+      const source = decoder.decode(bytes);
+      const linked = linkStarExports(source, url.fileURLToPath(location), facts);
+      if (linked !== source) return mjs.parse(...([encoder.encode(linked), specifier, location, ...rest] as unknown as never[]));
+    }
+    return mjs.parse(...args);
+  };
+  return { ...parsers, mjs: { ...mjs, parse } };
+};

@@ -1,0 +1,178 @@
+/**
+ * Printing as Node prints, under lockdown.
+ *
+ * Node's `util.inspect` names an object after the first `constructor` *data*
+ * property on its prototype chain (lib/internal/util/inspect.js,
+ * `getConstructorName`). SES's override taming (and overrides.ts) turns the
+ * `constructor` of the shared Error prototypes, `Map.prototype` and
+ * `Set.prototype` into accessors, so that ES5-style subclasses can assign
+ * their own (`Sub.prototype.constructor = Sub`, TypeScript's `__extends`,
+ * immer before 9.0.16). Node then found no name: a Map printed as
+ * `Object(1) [Map] {...}` and an error inside another value as `{}`, in
+ * services and on the host alike.
+ *
+ * Two repairs, made between SES's `repairIntrinsics()` and
+ * `hardenIntrinsics()`:
+ *
+ * - `Promise.prototype.constructor`, and that of `%Generator%` (the
+ *   prototype of generator functions), stay data properties (SES enables
+ *   the first for core-js, which on Node finds the native Promise good and
+ *   leaves it). Node's inspect then reads a Promise's state itself
+ *   (`Promise { 3 }`) and names generator functions as it does.
+ * - `Error.prototype`, `Map.prototype` and `Set.prototype` get a
+ *   `[Symbol.for('nodejs.util.inspect.custom')]` hook (as an override
+ *   accessor, so a subclass may still assign its own). When Node would find
+ *   no data constructor, the hook hands inspect a stand-in: an object of the
+ *   same kind (a native error, a Map, a Set) with the same own properties
+ *   and entries, whose prototype sits on the original's and carries the
+ *   data `constructor` Node looks for, named after the intrinsic. Node
+ *   formats the stand-in in the same pass (same depth, indentation and
+ *   circular references: a value's stand-in is reused while it still
+ *   matches). Otherwise the hook returns its receiver and Node prints as
+ *   usual.
+ *
+ * What still differs from Node: the hook is visible
+ * (`Reflect.ownKeys(Error.prototype)` lists it); with `showHidden`, an ES5
+ * error subclass without its own `constructor` does not list its
+ * prototype's properties; `customInspect: false` prints the old way; an
+ * error whose `cause` shares its stack frames lists them all (a service's
+ * stacks hold only its own frames, too few for Node's `... N lines matching
+ * cause stack trace ...`).
+ */
+import { types } from 'node:util';
+
+const { create, defineProperty, freeze, getOwnPropertyDescriptor, getPrototypeOf, setPrototypeOf } = Object;
+const { apply, construct, ownKeys } = Reflect;
+const custom = Symbol.for('nodejs.util.inspect.custom');
+const mapEntries = Map.prototype.entries;
+const setValues = Set.prototype.values;
+const mapSet = Map.prototype.set;
+const setAdd = Set.prototype.add;
+
+type Kind = 'error' | 'map' | 'set';
+
+/** Node's `isInstanceof`: a throwing `Symbol.hasInstance` answers false. */
+const isInstance = (value: object, ctor: Function): boolean => {
+  try {
+    return value instanceof ctor;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The name Node's inspect would give `value` were the intrinsics' constructors
+ * data, when it finds none itself (the intrinsic's accessor is first on the
+ * chain); undefined when Node names it on its own.
+ */
+const hiddenConstructorName = (value: object): string | undefined => {
+  let object: object | null = value;
+  while (object !== null) {
+    const descriptor = getOwnPropertyDescriptor(object, 'constructor');
+    if (descriptor !== undefined) {
+      if ('value' in descriptor) {
+        const ctor = descriptor.value as unknown;
+        if (typeof ctor === 'function' && ctor.name !== '' && isInstance(value, ctor)) return undefined;
+      } else {
+        const original = (descriptor.get as { originalValue?: unknown } | undefined)?.originalValue;
+        if (typeof original === 'function' && original.name !== '' && isInstance(value, original)) return original.name;
+      }
+    }
+    object = getPrototypeOf(object);
+  }
+  return undefined;
+};
+
+/** Per original prototype and name: the stand-in prototype with a data `constructor`. */
+const standInPrototypes = new WeakMap<object, Map<string, object>>();
+const standInPrototype = (proto: object, name: string): object => {
+  let byName = standInPrototypes.get(proto);
+  if (!byName) standInPrototypes.set(proto, (byName = new Map()));
+  let standIn = byName.get(name);
+  if (!standIn) {
+    const ctor = { [name]: function () {} }[name] as () => void;
+    standIn = create(proto, {
+      constructor: { value: ctor, writable: false, enumerable: false, configurable: false },
+      [custom]: { value: undefined, writable: false, enumerable: false, configurable: false },
+    }) as object;
+    defineProperty(ctor, 'prototype', { value: standIn, writable: false, enumerable: false, configurable: false });
+    freeze(ctor);
+    freeze(standIn);
+    byName.set(name, standIn);
+  }
+  return standIn;
+};
+
+const contents = (kind: Kind, value: object): unknown[][] =>
+  kind === 'map' ? [...(apply(mapEntries, value, []) as Iterable<[unknown, unknown]>)] : kind === 'set' ? [...(apply(setValues, value, []) as Iterable<unknown>)].map(v => [v]) : [];
+
+const sameAs = (kind: Kind, value: object, standIn: object): boolean => {
+  if (getPrototypeOf(getPrototypeOf(standIn)) !== getPrototypeOf(value)) return false;
+  const keys = ownKeys(value);
+  if (keys.length !== ownKeys(standIn).length) return false;
+  for (const key of keys) {
+    const a = getOwnPropertyDescriptor(value, key);
+    const b = getOwnPropertyDescriptor(standIn, key);
+    if (!a || !b || a.value !== b.value || a.get !== b.get || a.set !== b.set || a.enumerable !== b.enumerable) return false;
+  }
+  const left = contents(kind, value);
+  const right = contents(kind, standIn);
+  return left.length === right.length && left.every((entry, i) => entry.every((item, j) => item === right[i][j]));
+};
+
+const makeStandIn = (kind: Kind, value: object, name: string): object => {
+  // An error that is not a native one (an ES5 subclass that never called Error) stays an ordinary object.
+  const standIn: object = kind === 'error' ? (types.isNativeError(value) ? construct(Error, []) : {}) : kind === 'map' ? new Map() : new Set();
+  if (types.isNativeError(standIn)) delete (standIn as { stack?: unknown }).stack;
+  for (const entry of contents(kind, value)) apply(kind === 'map' ? mapSet : setAdd, standIn, entry);
+  for (const key of ownKeys(value)) defineProperty(standIn, key, getOwnPropertyDescriptor(value, key) as PropertyDescriptor);
+  setPrototypeOf(standIn, standInPrototype(getPrototypeOf(value) as object, name));
+  return freeze(standIn);
+};
+
+/** The stand-in last made for a value, reused while it matches (circular references print as Node prints them). */
+const standIns = new WeakMap<object, object>();
+
+const hookFor = (kind: Kind) =>
+  function inspectAsNode(this: unknown): unknown {
+    if (typeof this !== 'object' || this === null || types.isProxy(this)) return this;
+    // Node's isError(): a native error, or any object inheriting from Error.prototype.
+    const isKind = kind === 'error' ? types.isNativeError(this) || isInstance(this, Error) : kind === 'map' ? types.isMap(this) : types.isSet(this);
+    if (!isKind) return this;
+    const name = hiddenConstructorName(this);
+    if (name === undefined) return this;
+    const previous = standIns.get(this);
+    if (previous && sameAs(kind, this, previous)) return previous;
+    const standIn = makeStandIn(kind, this, name);
+    standIns.set(this, standIn);
+    return standIn;
+  };
+
+/**
+ * An override accessor (SES's shape: the getter carries `originalValue`), so
+ * that `Sub.prototype[util.inspect.custom] = f` still makes an own property.
+ */
+const defineOverridable = (proto: object, key: symbol, value: unknown, where: string): void => {
+  const get = function () {
+    return value;
+  };
+  const set = function (this: object, newValue: unknown) {
+    if (this === proto) throw new TypeError(`Cannot assign to read only property 'Symbol(nodejs.util.inspect.custom)' of '${where}'`);
+    if (Object.prototype.hasOwnProperty.call(this, key)) (this as Record<symbol, unknown>)[key] = newValue;
+    else defineProperty(this, key, { value: newValue, writable: true, enumerable: true, configurable: true });
+  };
+  defineProperty(get, 'originalValue', { value, writable: false, enumerable: false, configurable: false });
+  defineProperty(proto, key, { get, set, enumerable: false, configurable: true });
+};
+
+/** Call between SES's repairIntrinsics() and hardenIntrinsics(). */
+export const repairInspection = (): void => {
+  // Not configurable: SES's override taming (in hardenIntrinsics) then leaves them data properties.
+  for (const proto of [Promise.prototype, getPrototypeOf(function* () {}) as object]) {
+    const descriptor = getOwnPropertyDescriptor(proto, 'constructor');
+    if (descriptor && 'value' in descriptor && descriptor.configurable) defineProperty(proto, 'constructor', { ...descriptor, configurable: false });
+  }
+  defineOverridable(Error.prototype, custom, hookFor('error'), 'Error.prototype');
+  defineOverridable(Map.prototype, custom, hookFor('map'), 'Map.prototype');
+  defineOverridable(Set.prototype, custom, hookFor('set'), 'Set.prototype');
+};
