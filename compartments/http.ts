@@ -42,8 +42,8 @@
  * form, as axios sends when `HTTP_PROXY` is set) is recorded and performed
  * as a direct request to its target, without the proxy's credentials.
  */
-import hostHttp from 'node:http';
-import hostHttps from 'node:https';
+import { createRequire } from 'node:module';
+import type { ClientRequest as HostClientRequest, OutgoingHttpHeaders } from 'node:http';
 import type { Membrane } from '../membrane/index.js';
 import type { Reach } from './reach.js';
 import type { SecretMatcher } from './secrets.js';
@@ -84,6 +84,10 @@ export type HttpOutcome =
       readonly hostname?: string;
     };
 
+// node:http and node:https load when a service first imports http or makes a request: a restore
+// that never does skips them (and the tls, net and dns modules they load).
+const hostRequire = createRequire(import.meta.url);
+
 const errorFields = ['errno', 'syscall', 'address', 'port', 'hostname'] as const;
 
 /**
@@ -94,7 +98,7 @@ const errorFields = ['errno', 'syscall', 'address', 'port', 'hostname'] as const
 export const hostHttpRequest = async (request: HttpRequestRecord, reach: Reach, secrets: SecretMatcher): Promise<HttpOutcome> => {
   reach.checkFetch(request.url);
   const url = new URL(request.url);
-  const transport = url.protocol === 'https:' ? hostHttps : hostHttp;
+  const transport = hostRequire(url.protocol === 'https:' ? 'node:https' : 'node:http') as typeof import('node:http');
   const secretHost = secrets.isSecretHost(url.href);
   const headers: string[] = [];
   for (const [name, value] of request.headers) headers.push(name, value);
@@ -109,9 +113,9 @@ export const hostHttpRequest = async (request: HttpRequestRecord, reach: Reach, 
       }
       resolve(outcome as HttpOutcome);
     };
-    let req: hostHttp.ClientRequest;
+    let req: HostClientRequest;
     try {
-      req = transport.request(url, { method: request.method, headers: headers as unknown as hostHttp.OutgoingHttpHeaders, setHost: false }, res => {
+      req = transport.request(url, { method: request.method, headers: headers as unknown as OutgoingHttpHeaders, setHost: false }, res => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', failed);
@@ -629,6 +633,7 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
     refusedConstructor(`${name}`, 'a service does not listen on sockets of the host', 'Export fetch(request) from the service and call runtime.declare({ http: { port } }) to serve HTTP after restore.');
 
   // The service's own copies, writable as Node's are (code adds its own status texts).
+  const hostHttp = hostRequire('node:http') as typeof import('node:http');
   const STATUS_CODES: Record<string, string | undefined> = { ...hostHttp.STATUS_CODES };
   const METHODS = [...hostHttp.METHODS];
 

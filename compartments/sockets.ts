@@ -16,12 +16,19 @@
  * | `dns`   | the lookup flag constants; getDefaultResultOrder (recorded) | lookup, resolve*, Resolver, promises.* |
  * | `http2` | constants, sensitiveHeaders                       | connect, createServer, createSecureServer, Http2ServerRequest/Response |
  */
-import hostNet from 'node:net';
-import hostTls from 'node:tls';
-import hostDns from 'node:dns';
-import hostHttp2 from 'node:http2';
+import { createRequire } from 'node:module';
 import type { Membrane } from '../membrane/index.js';
 import { refusedConstructor } from './errors.js';
+
+// The host modules are loaded when a service first imports one of these (Node loads tls, http2
+// and dns with them, which costs a restore that never uses them more than its endowments).
+const hostRequire = createRequire(import.meta.url);
+const hostModules = () => ({
+  hostNet: hostRequire('node:net') as typeof import('node:net'),
+  hostTls: hostRequire('node:tls') as typeof import('node:tls'),
+  hostDns: hostRequire('node:dns') as typeof import('node:dns'),
+  hostHttp2: hostRequire('node:http2') as typeof import('node:http2'),
+});
 
 const NO_SOCKETS = 'a service does not hold host sockets (they could not be recorded nor replayed)';
 const USE_HTTP = 'Use fetch or http.request (recorded at the request level) instead.';
@@ -35,12 +42,14 @@ let hardened = false;
 const hardenHelpers = (): void => {
   if (hardened) return;
   hardened = true;
+  const { hostNet, hostTls } = hostModules();
   for (const fn of [hostNet.isIP, hostNet.isIPv4, hostNet.isIPv6, hostTls.checkServerIdentity]) harden(fn);
 };
 
 /** `net`, `tls`, `dns` and `http2` for one service. */
 export const makeSocketModules = (membrane: Membrane): Record<'net' | 'tls' | 'dns' | 'http2', Record<string, unknown>> => {
   hardenHelpers();
+  const { hostNet, hostTls, hostDns, hostHttp2 } = hostModules();
   const net = {
     isIP: hostNet.isIP,
     isIPv4: hostNet.isIPv4,
