@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { SnapshotError } from '../replay-log/index.js';
 import { readManifest } from './manifest.js';
+import { loadTrustedKeys } from './signing.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
 import { serveHttp, type HttpServer } from './http.js';
 import { checkAppName } from './runtime.js';
@@ -57,6 +58,8 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
     throw new SnapshotError('USAGE', `${options.source} is not a snapshot source: use nats://host:port/<app>`);
   }
   const natsUrl = options.nats ?? remote?.server;
+  // Keys are read before anything is fetched: a bad key file fails first (KEY_INVALID).
+  const trusted = remote && options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
   if (natsUrl) {
     const { NatsTransport } = await withNats(() => import('./transport-nats.js'));
     if (remote) app ??= remote.app;
@@ -67,7 +70,7 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
     if (remote) {
       try {
         const { pullSnapshot } = await withNats(() => import('./push.js'));
-        pulledDir = (await pullSnapshot(nats.connection, remote.app, options.services ?? [])).dir;
+        pulledDir = (await pullSnapshot(nats.connection, remote.app, { services: options.services, trusted, source: options.source })).dir;
         dir = pulledDir;
       } catch (error) {
         await nats.close();
