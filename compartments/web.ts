@@ -23,6 +23,8 @@ export const pureGlobals = (): Record<string, unknown> => {
     EventTarget,
     Headers,
     DOMException,
+    // Streamed request and response bodies (fetch-body.ts); its objects' prototypes are frozen below.
+    ReadableStream,
   };
   // SES no longer shares the float typed arrays with compartments; Intl is
   // as deterministic as the pinned locale and time zone (see lockdown.ts).
@@ -73,6 +75,13 @@ const hardenReturnedPrototypes = (): void => {
   ];
   const blobStream = new Blob(['x']).stream();
   samples.push(blobStream, blobStream.getReader());
+  // What a ReadableStream hands the code that makes or reads it: its
+  // controllers, readers and BYOB requests (Node's globals), its async iterator.
+  for (const name of ['ReadableStreamDefaultController', 'ReadableByteStreamController', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest']) {
+    const hostClass = (globalThis as Record<string, unknown>)[name];
+    if (typeof hostClass === 'function') harden(hostClass);
+  }
+  samples.push(new ReadableStream().values());
   if (typeof (Intl as { Segmenter?: unknown }).Segmenter === 'function') {
     const segments = new (Intl as unknown as { Segmenter: new () => { segment(text: string): Iterable<unknown> } }).Segmenter().segment('ab');
     samples.push(segments, segments[Symbol.iterator]());
