@@ -90,7 +90,7 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
             return;
           }
           if (flight.tooLarge) return flight.answer(tooLarge());
-          const status = isSnapshotError(error) && (error.code === 'SERVICE_UNAVAILABLE' || error.code === 'CALL_TIMEOUT') ? 503 : 500;
+          const status = isSnapshotError(error) && (error.code === 'SERVICE_UNAVAILABLE' || error.code === 'CALL_TIMEOUT' || error.code === 'CALL_INTERRUPTED') ? 503 : 500;
           flight.answer(new Response(`${status === 503 ? 'service unavailable' : 'internal error'}\n`, { status }));
         },
       ).finally(() => {

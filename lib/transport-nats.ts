@@ -16,7 +16,18 @@
  *
  * Failures are typed: SERVICE_UNAVAILABLE at once when no replica listens
  * (the server's "no responders"), CALL_TIMEOUT after `callTimeoutMs`,
- * CALL_CANCELLED for calls still waiting when the transport closes.
+ * CALL_CANCELLED for calls still waiting when the transport closes,
+ * CALL_INTERRUPTED when the replica running a call died before answering.
+ *
+ * A service call runs at most once. The replica that takes a call from the
+ * queue group acknowledges it (`[ACK, host]`, written to the connection
+ * before the call is delivered to the service), and the caller then watches
+ * that host. A call no replica acknowledged was never delivered and is sent
+ * to the queue group again, so killing a replica loses none of the calls
+ * it had not started; a call it had started fails with CALL_INTERRUPTED,
+ * because it may have run in part or in whole (its effects on other
+ * services, files or the network may have happened). It is not run again
+ * behind the caller's back: the caller decides whether it is safe to retry.
  *
  * Objects handed to other hosts stay in this host's table for the life of
  * the process (there is no distributed garbage collection).
@@ -31,19 +42,16 @@ import { decodeValues, encodeValues, RemoteRef, type RefTable } from './transpor
 /** While a call waits longer than this (ms), the host that took it is checked every PROBE_MS. */
 const PROBE_MS = 250;
 /**
- * A service call not acknowledged within this many ms was lost on its way
- * (sent to a replica as it died) and is sent to the queue group again. A
- * live replica acknowledges as soon as its event loop sees the call, so only
- * one blocked for longer than this could run a call another replica also runs.
+ * A service call that no replica acknowledged within this many ms never
+ * reached one (it was sent to a replica as it died) and is sent to the
+ * queue group again. A replica acknowledges a call as soon as it reads it,
+ * before the service runs it; so only a replica whose event loop is blocked
+ * for longer than this with the call unread could run a call that another
+ * replica also runs.
  */
 const ACK_WAIT_MS = 1000;
-/** How many times one call is handed to another replica after the one that took it died. */
+/** How many times one unacknowledged call is sent to the queue group again. */
 const MAX_RESENDS = 3;
-/**
- * A replica acknowledges a service call it has not answered within this
- * many ms (quick calls need no acknowledgement: the answer says it all).
- */
-const ACK_DELAY_MS = 50;
 /** First element of a replica's acknowledgement `[ACK, host]`. */
 const ACK = 2;
 /** A liveness probe: a call on object -1 of a host, answered by the host itself. */
@@ -183,14 +191,13 @@ export class NatsTransport implements Transport {
   }
 
   /**
-   * Send a call and wait for its reply on this host's inbox. A replica that
-   * takes a service call and has not answered it within ACK_DELAY_MS
-   * acknowledges it with its host id; while the
+   * Send a call and wait for its reply on this host's inbox. The replica
+   * that takes a service call acknowledges it with its host id; while the
    * reply is awaited past PROBE_MS, the taker is probed: if its host has
    * left the bus (no responders on its object subject: it died), the call
-   * goes to the queue group again, so another replica answers it; so does a
-   * call no replica acknowledged within ACK_WAIT_MS. A call on an object
-   * whose host died fails with SERVICE_UNAVAILABLE instead.
+   * fails with CALL_INTERRUPTED (it may have run). A call no replica
+   * acknowledged within ACK_WAIT_MS goes to the queue group again. A call
+   * on an object whose host died fails with SERVICE_UNAVAILABLE.
    */
   #request(subject: string, target: number, method: string | null, args: unknown[], ref: RemoteRef): Promise<unknown> {
     const what = `${ref.iface || `object #${target}`}${method ? `.${method}()` : '()'}${ref.service ? ` of service ${ref.service}` : ''}`;
@@ -237,9 +244,14 @@ export class NatsTransport implements Transport {
             probing = false;
             if (!isNoResponders(error) || taker !== host) return;
             if (!ref.service) return finish(this.#explain(error, what, ref));
-            if (resends++ >= MAX_RESENDS) return;
-            taker = undefined; // the replica that took the call is gone: another one takes it
-            send();
+            // The replica that took the call is gone, and the call may have run there: not run again.
+            finish(
+              new SnapshotError(
+                'CALL_INTERRUPTED',
+                `${what}: the replica that took the call (host ${host.slice(0, 8)}) stopped before answering; the call may have run there in part or in whole, and was not run again. Retry it if it is safe to run twice.`,
+                { cause: error, details: { service: ref.service, app: this.app, host } },
+              ),
+            );
           },
         );
       }, PROBE_MS);
@@ -302,9 +314,10 @@ export class NatsTransport implements Transport {
         this.#nc.subscribe(serviceSubject(this.app, name), {
           queue: subjectToken(name),
           callback: (_e, msg) => {
-            // Taken: a call not answered within ACK_DELAY_MS is acknowledged, and the caller then watches this host.
-            const ack = msg.reply ? setTimeout(() => msg.respond(this.#ack), ACK_DELAY_MS) : undefined;
-            this.#answer(msg, invoke, ack);
+            // Taken: acknowledged before the call is delivered (the client writes it out in a
+            // microtask, before the delivery's turn), so the caller knows the call may run here.
+            if (msg.reply) msg.respond(this.#ack);
+            this.#answer(msg, invoke);
           },
         }),
       );
@@ -322,7 +335,7 @@ export class NatsTransport implements Transport {
     await this.#nc.flush();
   }
 
-  #answer(msg: Msg, invoke: Invoke, ack?: ReturnType<typeof setTimeout>): void {
+  #answer(msg: Msg, invoke: Invoke): void {
     const run = (async () => {
       let reply: Uint8Array;
       try {
@@ -339,7 +352,6 @@ export class NatsTransport implements Transport {
           reply = packr.pack([false, null]);
         }
       }
-      clearTimeout(ack);
       if (msg.reply) msg.respond(reply);
     })();
     this.#inFlight.add(run);
