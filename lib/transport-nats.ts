@@ -34,10 +34,10 @@
  */
 import { connect, createInbox, NoRespondersError, RequestError, TimeoutError, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
-import { SnapshotError, isSnapshotError, packr } from '../replay-log/index.js';
+import { SnapshotError, isSnapshotError, packr, type Slot } from '../replay-log/index.js';
 import type { Directory, ExportRef, Membrane } from '../membrane/index.js';
 import { unreachable, type Transport } from './transport.js';
-import { decodeValues, encodeValues, RemoteRef, type RefTable } from './transport-codec.js';
+import { ACK, decodeCall, decodeReply, decodeWireCall, encodeCall, encodeReply, encodeWireAnswer, RemoteRef, type RefTable, type Reply } from './transport-codec.js';
 
 /** While a call waits longer than this (ms), the host that took it is checked every PROBE_MS. */
 const PROBE_MS = 250;
@@ -52,8 +52,6 @@ const PROBE_MS = 250;
 const ACK_WAIT_MS = 1000;
 /** How many times one unacknowledged call is sent to the queue group again. */
 const MAX_RESENDS = 3;
-/** First element of a replica's acknowledgement `[ACK, host]`. */
-const ACK = 2;
 /** A liveness probe: a call on object -1 of a host, answered by the host itself. */
 const PING = packr.pack([-1, null, []]);
 
@@ -82,6 +80,35 @@ export const objectSubject = (app: string, host: string): string => `msnap.${sub
 
 type Invoke = (target: number, method: string | null, args: unknown[]) => Promise<unknown>;
 
+/** How often waiting calls are checked (deadlines, resends, probes), in ms. */
+const TICK_MS = 25;
+
+/** A call sent and waiting for its reply on this host's inbox. */
+interface PendingCall {
+  readonly token: string;
+  readonly subject: string;
+  readonly payload: Uint8Array;
+  /** This host's inbox subject for the reply. */
+  readonly reply: string;
+  readonly ref: RemoteRef;
+  readonly target: number;
+  readonly method: string | null;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  /** performance.now() past which the call fails with CALL_TIMEOUT. */
+  readonly deadline: number;
+  sentAt: number;
+  probedAt: number;
+  /** The host that acknowledged the call (for an object call: the object's host). */
+  taker: string | undefined;
+  probing: boolean;
+  resends: number;
+}
+
+/** A call, for messages: `function echo() of service db`. */
+const describeCall = (ref: RemoteRef, target: number, method: string | null): string =>
+  `${ref.iface || `object #${target}`}${method ? `.${method}()` : '()'}${ref.service ? ` of service ${ref.service}` : ''}`;
+
 export class NatsTransport implements Transport {
   readonly app: string;
   /** This process's id on the bus (objects it hands out are routed here). */
@@ -98,11 +125,12 @@ export class NatsTransport implements Transport {
   /** Stubs of remote objects, by "host/id" or "service#export", and their refs. */
   readonly #stubs = new Map<string, object>();
   readonly #stubRefs = new WeakMap<object, RemoteRef>();
-  readonly #pending = new Set<(error: SnapshotError) => void>();
   /** This host's reply subject prefix, and the calls waiting on it by token. */
   readonly #inbox = createInbox();
-  readonly #waiting = new Map<string, (msg: Msg) => void>();
+  readonly #calls = new Map<string, PendingCall>();
   #nextToken = 1;
+  /** One timer for every waiting call (deadlines, probes, resends), running while any waits. */
+  #ticker: ReturnType<typeof setInterval> | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
   #local = new Map<string, Membrane>();
   #directory: Directory | undefined;
@@ -113,7 +141,10 @@ export class NatsTransport implements Transport {
     this.app = options.app;
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.#replies = nc.subscribe(`${this.#inbox}.*`, {
-      callback: (_error, msg) => this.#waiting.get(msg.subject.slice(this.#inbox.length + 1))?.(msg),
+      callback: (_error, msg) => {
+        const call = this.#calls.get(msg.subject.slice(this.#inbox.length + 1));
+        if (call) this.#onReply(call, msg);
+      },
     });
   }
 
@@ -200,84 +231,121 @@ export class NatsTransport implements Transport {
    * on an object whose host died fails with SERVICE_UNAVAILABLE.
    */
   #request(subject: string, target: number, method: string | null, args: unknown[], ref: RemoteRef): Promise<unknown> {
-    const what = `${ref.iface || `object #${target}`}${method ? `.${method}()` : '()'}${ref.service ? ` of service ${ref.service}` : ''}`;
-    if (this.#closed) return Promise.reject(new SnapshotError('CALL_CANCELLED', `${what} was not sent: this host is shutting down`));
+    if (this.#closed) return Promise.reject(new SnapshotError('CALL_CANCELLED', `${describeCall(ref, target, method)} was not sent: this host is shutting down`));
     let payload: Uint8Array;
     try {
-      payload = encodeValues([target, method, args], this.#refs);
+      payload = encodeCall(target, method, args, this.#refs);
     } catch (error) {
       return Promise.reject(error);
     }
     const token = String(this.#nextToken++);
-    const reply = `${this.#inbox}.${token}`;
     return new Promise((resolve, reject) => {
-      let taker: string | undefined = ref.service ? undefined : ref.host;
-      let probing = false;
-      let resends = 0;
-      let sentAt = performance.now();
-      const finish = (error: unknown, value?: unknown) => {
-        if (!this.#waiting.delete(token)) return;
-        clearTimeout(deadline);
-        clearInterval(probe);
-        this.#pending.delete(cancel);
-        if (error === undefined) resolve(value);
-        else reject(error);
+      const now = performance.now();
+      const call: PendingCall = {
+        token,
+        subject,
+        payload,
+        reply: `${this.#inbox}.${token}`,
+        ref,
+        target,
+        method,
+        resolve,
+        reject,
+        deadline: now + this.callTimeoutMs,
+        sentAt: now,
+        probedAt: now,
+        taker: ref.service ? undefined : ref.host,
+        probing: false,
+        resends: 0,
       };
-      const cancel = (error: SnapshotError) => finish(error);
-      const send = () => {
-        sentAt = performance.now();
-        this.#nc.publish(subject, payload, { reply });
-      };
-      const deadline = setTimeout(() => finish(this.#explain(new TimeoutError(), what, ref)), this.callTimeoutMs);
-      const probe = setInterval(() => {
-        if (taker === undefined && ref.service && performance.now() - sentAt > ACK_WAIT_MS && resends < MAX_RESENDS) {
-          resends += 1; // nobody took it: the replica it went to died with it
-          send();
-          return;
-        }
-        if (taker === undefined || probing) return;
-        probing = true;
-        const host = taker;
-        this.#nc.request(objectSubject(this.app, host), PING, { timeout: PROBE_MS * 4 }).then(
-          () => (probing = false),
-          (error: unknown) => {
-            probing = false;
-            if (!isNoResponders(error) || taker !== host) return;
-            if (!ref.service) return finish(this.#explain(error, what, ref));
-            // The replica that took the call is gone, and the call may have run there: not run again.
-            finish(
-              new SnapshotError(
-                'CALL_INTERRUPTED',
-                `${what}: the replica that took the call (host ${host.slice(0, 8)}) stopped before answering; the call may have run there in part or in whole, and was not run again. Retry it if it is safe to run twice.`,
-                { cause: error, details: { service: ref.service, app: this.app, host } },
-              ),
-            );
-          },
-        );
-      }, PROBE_MS);
-      this.#pending.add(cancel);
-      this.#waiting.set(token, msg => {
-        if (msg.data.length === 0 && msg.headers?.code === 503) return finish(this.#explain(new NoRespondersError(subject), what, ref));
-        let decoded: unknown;
-        try {
-          decoded = decodeValues(msg.data, this.#refs);
-        } catch (error) {
-          return finish(error);
-        }
-        if (Array.isArray(decoded) && decoded[0] === ACK && typeof decoded[1] === 'string') {
-          taker = decoded[1];
-          return;
-        }
-        if (!Array.isArray(decoded) || typeof decoded[0] !== 'boolean') return finish(new SnapshotError('TRANSPORT_FAILED', `${what}: the reply was malformed`));
-        if (decoded[0]) finish(undefined, decoded[1]);
-        else finish(decoded[1] ?? new Error(`${what} failed`)); // what the remote service threw, as it threw it
-      });
-      send();
+      this.#calls.set(token, call);
+      if (this.#ticker === undefined) {
+        this.#ticker = setInterval(this.#tick, TICK_MS);
+        this.#ticker.unref();
+      }
+      this.#nc.publish(subject, payload, { reply: call.reply });
     });
   }
 
-  #explain(error: unknown, what: string, ref: RemoteRef): unknown {
+  #finish(call: PendingCall, error: unknown, value?: unknown): void {
+    if (!this.#calls.delete(call.token)) return;
+    if (error === undefined) call.resolve(value);
+    else call.reject(error);
+  }
+
+  #onReply(call: PendingCall, msg: Msg): void {
+    if (msg.data.length === 0 && msg.headers?.code === 503) return this.#finish(call, this.#explain(new NoRespondersError(call.subject), call));
+    let reply: Reply;
+    try {
+      reply = decodeReply(msg.data, this.#refs);
+    } catch (error) {
+      return this.#finish(call, error);
+    }
+    if ('ack' in reply) {
+      call.taker = reply.ack;
+      return;
+    }
+    if (reply.ok) this.#finish(call, undefined, reply.value);
+    else this.#finish(call, reply.value ?? new Error(`${describeCall(call.ref, call.target, call.method)} failed`)); // what the remote service threw, as it threw it
+  }
+
+  /** Every TICK_MS while calls wait: time out, resend what no replica took, probe the hosts that took the others. */
+  readonly #tick = (): void => {
+    if (this.#calls.size === 0) {
+      // Stopped once idle for a whole tick, not after each call: a call costs no timer of its own.
+      clearInterval(this.#ticker);
+      this.#ticker = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const call of this.#calls.values()) {
+      if (now >= call.deadline) {
+        this.#finish(call, this.#explain(new TimeoutError(), call));
+        continue;
+      }
+      if (call.taker === undefined) {
+        if (call.ref.service && now - call.sentAt > ACK_WAIT_MS && call.resends < MAX_RESENDS) {
+          call.resends += 1; // nobody took it: the replica it went to died before reading it
+          call.sentAt = now;
+          this.#nc.publish(call.subject, call.payload, { reply: call.reply });
+        }
+        continue;
+      }
+      if (call.probing || now - call.probedAt < PROBE_MS) continue;
+      this.#probe(call, call.taker);
+    }
+  };
+
+  /** Is the host that took `call` still on the bus? If it left (died), the call fails: it may have run there. */
+  #probe(call: PendingCall, host: string): void {
+    call.probing = true;
+    this.#nc.request(objectSubject(this.app, host), PING, { timeout: PROBE_MS * 4 }).then(
+      () => {
+        call.probing = false;
+        call.probedAt = performance.now();
+      },
+      (error: unknown) => {
+        call.probing = false;
+        call.probedAt = performance.now();
+        if (!isNoResponders(error) || call.taker !== host) return;
+        if (!call.ref.service) return this.#finish(call, this.#explain(error, call));
+        // The replica that took the call is gone, and the call may have run there: not run again.
+        this.#finish(
+          call,
+          new SnapshotError(
+            'CALL_INTERRUPTED',
+            `${describeCall(call.ref, call.target, call.method)}: the replica that took the call (host ${host.slice(0, 8)}) stopped before answering; the call may have run there in part or in whole, and was not run again. Retry it if it is safe to run twice.`,
+            { cause: error, details: { service: call.ref.service, app: this.app, host } },
+          ),
+        );
+      },
+    );
+  }
+
+  #explain(error: unknown, call: PendingCall): unknown {
     if (isSnapshotError(error) || !(error instanceof Error)) return error;
+    const { ref } = call;
+    const what = describeCall(ref, call.target, call.method);
     const noResponders = isNoResponders(error);
     const timeout = error instanceof TimeoutError || error.cause instanceof TimeoutError;
     if (noResponders) {
@@ -309,7 +377,12 @@ export class NatsTransport implements Transport {
   async serve(local: ReadonlyMap<string, Membrane>): Promise<void> {
     this.#local = new Map(local);
     for (const [name, membrane] of local) {
-      const invoke: Invoke = (target, method, args) => membrane.deliverCall(target, method, args);
+      // Service calls go straight from the message to the membrane's wire values and back (transport-codec.ts).
+      const toSlot = (ref: RemoteRef): Slot => membrane.hostSlot(this.#refs.fromRef(ref));
+      const toRef = (slot: Slot): RemoteRef => {
+        const object = membrane.hostObjectOf(slot);
+        return this.#refs.toRef(object as object);
+      };
       this.#serviceSubscriptions.push(
         this.#nc.subscribe(serviceSubject(this.app, name), {
           queue: subjectToken(name),
@@ -317,7 +390,7 @@ export class NatsTransport implements Transport {
             // Taken: acknowledged before the call is delivered (the client writes it out in a
             // microtask, before the delivery's turn), so the caller knows the call may run here.
             if (msg.reply) msg.respond(this.#ack);
-            this.#answer(msg, invoke);
+            this.#track(this.#answerWire(msg, membrane, toSlot, toRef));
           },
         }),
       );
@@ -331,29 +404,46 @@ export class NatsTransport implements Transport {
       if (typeof fn !== 'function') throw new TypeError(`${method} is not a function`);
       return Promise.resolve((fn as (...a: unknown[]) => unknown).apply(object, args));
     };
-    this.#subscriptions.push(this.#nc.subscribe(objectSubject(this.app, this.host), { callback: (_e, msg) => this.#answer(msg, invokeObject) }));
+    this.#subscriptions.push(this.#nc.subscribe(objectSubject(this.app, this.host), { callback: (_e, msg) => this.#track(this.#answer(msg, invokeObject)) }));
     await this.#nc.flush();
   }
 
-  #answer(msg: Msg, invoke: Invoke): void {
-    const run = (async () => {
-      let reply: Uint8Array;
-      try {
-        const decoded = decodeValues(msg.data, this.#refs);
-        if (!Array.isArray(decoded) || typeof decoded[0] !== 'number' || (decoded[1] !== null && typeof decoded[1] !== 'string') || !Array.isArray(decoded[2])) {
-          throw new SnapshotError('TRANSPORT_FAILED', 'a malformed call arrived over NATS');
-        }
-        const value = await invoke(decoded[0], decoded[1] as string | null, decoded[2] as unknown[]);
-        reply = encodeValues([true, value], this.#refs);
-      } catch (error) {
-        try {
-          reply = encodeValues([false, error], this.#refs);
-        } catch {
-          reply = packr.pack([false, null]);
-        }
-      }
-      if (msg.reply) msg.respond(reply);
-    })();
+  /** Answer a call on an object this host handed out (host values, through the codec's walk). */
+  async #answer(msg: Msg, invoke: Invoke): Promise<void> {
+    let reply: Uint8Array;
+    try {
+      const call = decodeCall(msg.data, this.#refs);
+      const value = await invoke(call.target, call.method, call.args);
+      reply = encodeReply(true, value, this.#refs);
+    } catch (error) {
+      reply = this.#failureReply(error);
+    }
+    if (msg.reply) msg.respond(reply);
+  }
+
+  /** Answer a call on a service's export: wire values in, the membrane's wire answer out. */
+  async #answerWire(msg: Msg, membrane: Membrane, toSlot: (ref: RemoteRef) => Slot, toRef: (slot: Slot) => RemoteRef): Promise<void> {
+    let reply: Uint8Array;
+    try {
+      const call = decodeWireCall(msg.data, toSlot);
+      const answer = await membrane.deliverWireCall(call.target, call.method, call.args);
+      reply = encodeWireAnswer(answer.ok, answer.value, toRef);
+    } catch (error) {
+      reply = this.#failureReply(error);
+    }
+    if (msg.reply) msg.respond(reply);
+  }
+
+  #failureReply(error: unknown): Uint8Array {
+    try {
+      return encodeReply(false, error, this.#refs);
+    } catch {
+      return packr.pack([false, null]);
+    }
+  }
+
+  /** Calls being answered: close() waits for them. */
+  #track(run: Promise<void>): void {
     this.#inFlight.add(run);
     void run.finally(() => this.#inFlight.delete(run));
   }
@@ -372,7 +462,7 @@ export class NatsTransport implements Transport {
     await this.#nc.flush().catch(() => {});
     await Promise.allSettled([...this.#inFlight]);
     for (const sub of this.#subscriptions) sub.unsubscribe();
-    for (const cancel of this.#pending) cancel(new SnapshotError('CALL_CANCELLED', 'the call was cancelled: this host is shutting down'));
+    for (const call of [...this.#calls.values()]) this.#finish(call, new SnapshotError('CALL_CANCELLED', `${describeCall(call.ref, call.target, call.method)} was cancelled: this host is shutting down`));
     await this.#nc.drain().catch(() => this.#nc.close());
   }
 

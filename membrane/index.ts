@@ -6,7 +6,7 @@
  * lets the membranes of one process recognise each other's references.
  */
 export { Membrane } from './membrane.js';
-export type { MembraneOptions, ServiceReference } from './membrane.js';
+export type { MembraneOptions, ServiceReference, WireAnswer } from './membrane.js';
 export { Journal } from './journal.js';
 export type { JournalOptions } from './journal.js';
 export { Turns } from './turns.js';

@@ -49,6 +49,14 @@ interface PendingPromise {
 interface Answer {
   readonly resolve: (value: unknown) => void;
   readonly reject: (reason: unknown) => void;
+  /** Resolve with the answer's wire value (`WireAnswer`) instead of a host copy of it. */
+  readonly wire?: true;
+}
+
+/** A call's outcome as a wire value, as the journal records it: what it returned (`ok`) or threw. */
+export interface WireAnswer {
+  readonly ok: boolean;
+  readonly value: Wire;
 }
 
 interface Import {
@@ -146,6 +154,38 @@ export class Membrane {
     const promise = this.#awaitAnswer(answer);
     this.turns.enqueue({ kind: 'call', target, method, args, answer });
     return promise;
+  }
+
+  /**
+   * Deliver a call whose arguments are wire values already: a transport that
+   * decoded them from bytes hands them over as they are, so they are not
+   * walked into host values and back. In `args`, Slot('guest', id) is this
+   * service's export #id and Slot('host', id) its import #id (`hostSlot`
+   * makes them); the caller vouches for their shape, as a journal's reader
+   * does for a log. Resolves to the answer's wire value (`hostObjectOf`
+   * turns its Slots into host objects); rejects only when the service has
+   * failed.
+   */
+  deliverWireCall(target: number, method: string | null, args: Wire[]): Promise<WireAnswer> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const answer = this.#nextAnswer++;
+    const promise = new Promise<WireAnswer>((resolve, reject) => {
+      this.#answers.set(answer, { resolve: resolve as (value: unknown) => void, reject, wire: true });
+    });
+    this.turns.enqueue({ kind: 'call', target, method, args, answer });
+    return promise;
+  }
+
+  /** The Slot host object `object` crosses into the service as: an import, or the export it is a proxy of. */
+  hostSlot(object: object): Slot {
+    const id = this.#hostProxyIds.get(object);
+    if (id !== undefined) return new Slot('guest', id);
+    return this.#ref(object, 'host', 'an argument from another host');
+  }
+
+  /** The host object a Slot of a wire value leaving the service stands for (what the host would get). */
+  hostObjectOf(slot: Slot): unknown {
+    return this.#slotTo(slot, 'host');
   }
 
   /** Stop the service: every later delivery and waiting caller gets `error`. */
@@ -360,6 +400,10 @@ export class Membrane {
     const waiter = this.#answers.get(answer);
     if (!waiter) return;
     this.#answers.delete(answer);
+    if (waiter.wire) {
+      waiter.resolve({ ok, value: wire });
+      return;
+    }
     let hostValue: unknown;
     try {
       hostValue = this.#fromWire(wire, 'host', 0);
