@@ -46,6 +46,32 @@ export interface LiveHost {
   stop(): Promise<void>;
 }
 
+const isNatsSource = (source: string): boolean => /^(nats|tls):\/\//.test(source);
+
+/**
+ * A snapshot directory for `source`: the directory itself, or for
+ * `nats://host:port/app` a temporary copy of what `services` need, pulled
+ * from the app's object store with the checks of pullSnapshot (signature
+ * with `trust`, every hash). `done()` removes the copy. For the commands
+ * that read a directory and need no live NATS: `restore --replay-only`,
+ * `verify`.
+ */
+export const openSource = async (source: string, options: { services?: readonly string[]; trust?: readonly string[] } = {}): Promise<{ dir: string; done(): void }> => {
+  if (!isNatsSource(source)) return { dir: source, done: () => {} };
+  const { parseNatsSource, pullSnapshot } = await withNats(() => import('./push.js'));
+  const remote = parseNatsSource(source);
+  if (!remote) throw new SnapshotError('USAGE', `${source} is not a snapshot source: use nats://host:port/<app>`);
+  const trusted = options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
+  const { NatsTransport } = await withNats(() => import('./transport-nats.js'));
+  const nats = await NatsTransport.connect({ servers: remote.server, app: remote.app, name: 'snapshot pull' });
+  try {
+    const { dir } = await pullSnapshot(nats.connection, remote.app, { services: options.services, trusted, source });
+    return { dir, done: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  } finally {
+    await nats.close();
+  }
+};
+
 /** Restore and go live. Throws what restore throws, TRANSPORT_FAILED for NATS or port trouble. */
 export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
   let dir = options.source;

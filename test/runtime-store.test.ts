@@ -34,7 +34,11 @@ t.test('push, then restore from the object store; two apps on one server never c
   await db.stop();
 
   const missing = await snapshot(['restore', `${app.nats.url}/no-such-app`, '--service', 'db', '--replay-only']);
-  t.not(missing.code, 0);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /SNAPSHOT_INVALID: app "no-such-app" has no snapshot on this NATS server/);
+  const replayed = await snapshot(['restore', `${app.nats.url}/live-fixture`, '--service', 'db', '--replay-only']);
+  t.equal(replayed.code, 0, replayed.stderr);
+  t.match(replayed.stdout, /^ok: replayed 19 events in/, '--replay-only restores from the store too');
   const noApp = await snapshot(['restore', `${app.nats.url}/no-such-app`, '--service', 'db', '--call', 'db.get', '--args', '[1]']);
   t.match(noApp.stderr, /SNAPSHOT_INVALID: app "no-such-app" has no snapshot on this NATS server/);
 
@@ -80,6 +84,13 @@ t.test('a signed snapshot from the object store is checked as a signed directory
   const trusted = await getOne('--trust', signer.pub);
   t.equal(trusted.code, 0, trusted.stderr);
   t.same(lastJson(trusted), { id: 1, title: 'one' }, 'a signed snapshot restores from the store with the signer\'s key');
+
+  const verified = await snapshot(['verify', source, '--trust', signer.pub]);
+  t.equal(verified.code, 0, verified.stdout + verified.stderr);
+  t.match(verified.stdout, /^ok {4}db: \d+ events replayed/m, 'verify reads the store, signature checked');
+  const strangeReplay = await snapshot(['restore', source, '--replay-only', '--trust', stranger.pub]);
+  t.equal(strangeReplay.code, 1);
+  t.match(strangeReplay.stderr, /SIGNATURE_INVALID: the signature of nats:\/\/.* is by key/, '--replay-only checks the signature as restore does');
 
   const strange = await getOne('--trust', stranger.pub);
   t.equal(strange.code, 1);
