@@ -80,6 +80,7 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
       adapter(handler, record, io).then(
         response => {
           if (response.streamed) closeQuietly(() => flight.body?.close());
+          else if (flight.tooLarge && !flight.answered) flight.answer(tooLarge()); // even if the handler caught BODY_TOO_LARGE
           else if (!flight.answered) flight.answer(new Response(request.method === 'HEAD' ? null : (response.body ?? null), headInit(response)));
         },
         error => {
