@@ -23,12 +23,17 @@
  * those this library raised, marked `library` as the membrane marks them:
  * a service cannot forge one by naming its error so).
  *
- * A replica answering a service call skips both walks: `decodeWireCall`
- * turns the message into the membrane's own wire values (RemoteRefs become
- * Slots, nothing else is copied), the membrane delivers them as they are
- * (`Membrane.deliverWireCall`), and `encodeWireAnswer` sends the wire value
- * the membrane answered with (its Slots become RemoteRefs). The copy the
- * service gets is made once, by the membrane, as for any delivery.
+ * Between two membranes no host values are made at all. A service calling
+ * a stub sends its membrane's wire values (`encodeWireCall`: Slots become
+ * RemoteRefs) and gets the reply as wire values (`decodeWireReply`), which
+ * settle its promise as they are (directory.ts `WireCall`). A replica
+ * answering skips both walks too: `decodeWireCall` turns the message into
+ * the membrane's own wire values (RemoteRefs become Slots, nothing else is
+ * copied, the message is checked in place), the membrane delivers them as
+ * they are (`Membrane.deliverWireCall`), and `encodeWireAnswer` sends the
+ * wire value it answered with. Each side's service gets its copy from its
+ * membrane, once, as for any crossing. encodeCall/decodeReply (host values)
+ * remain for callers that are not a membrane (the CLI, a benchmark).
  */
 import { addExtension } from 'msgpackr';
 import { SnapshotError, Slot, Tagged, packr, codeUnits, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
@@ -383,16 +388,48 @@ export const decodeWireCall = (bytes: Uint8Array, toSlot: (ref: RemoteRef) => Sl
   const call = unpack(bytes);
   if (!isCall(call)) throw new SnapshotError('TRANSPORT_FAILED', 'a malformed call arrived over NATS');
   const args = call[2];
-  for (let i = 0; i < args.length; i += 1) args[i] = checkIn(args[i], toSlot, 0);
+  for (let i = 0; i < args.length; i += 1) args[i] = checkIn(args[i], toSlot, 0, false);
   return { target: call[0], method: call[1], args };
 };
 
+/**
+ * A reply (or an acknowledgement) decoded into the calling membrane's wire
+ * values, checked in place as decodeWireCall checks a call. An error the
+ * answering host's membrane or library marked as the library's keeps that
+ * mark: the hosts of one app vouch for each other's library, as they did
+ * when its errors were revived by name.
+ */
+export const decodeWireReply = (bytes: Uint8Array, toSlot: (ref: RemoteRef) => Slot): Reply => {
+  const reply = unpack(bytes);
+  if (isArray(reply) && reply.length === 2 && reply[0] === ACK && typeof reply[1] === 'string') return { ack: reply[1] };
+  if (!isArray(reply) || reply.length !== 2 || typeof reply[0] !== 'boolean') throw new SnapshotError('TRANSPORT_FAILED', 'a malformed reply arrived over NATS');
+  return { ok: reply[0], value: checkIn(reply[1], toSlot, 0, true) };
+};
+
+/** Thrown inside swapSlots for a value that cannot go out as it is (a sealed secret): the caller falls back to host values. */
+const NOT_AS_WIRE = Symbol('not as wire');
+
+/**
+ * A call whose arguments are the calling membrane's wire values (their
+ * Slots become RemoteRefs through `toRef`, in copies). Undefined when one
+ * cannot go as it is (a sealed secret of a recording membrane): the caller
+ * then sends host values.
+ */
+export const encodeWireCall = (target: number, method: string | null, args: readonly unknown[], toRef: (slot: Slot) => RemoteRef): Uint8Array | undefined => {
+  try {
+    return packr.pack([target, method, args.map(arg => swapSlots(arg, toRef, 0, true))]);
+  } catch (error) {
+    if (error === NOT_AS_WIRE) return undefined;
+    throw error;
+  }
+};
+
 /** Check one decoded node in place; returns it, or the Slot that replaces a RemoteRef. */
-const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number): unknown => {
+const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number, keepLibrary: boolean): unknown => {
   if (typeof wire !== 'object' || wire === null) return wire;
   if (depth > MAX_DEPTH + 1) throw malformed('it nests too deep');
   if (isArray(wire)) {
-    for (let i = 0; i < wire.length; i += 1) wire[i] = checkIn(wire[i], toSlot, depth + 1);
+    for (let i = 0; i < wire.length; i += 1) wire[i] = checkIn(wire[i], toSlot, depth + 1, keepLibrary);
     return wire;
   }
   if (wire instanceof RemoteRef) return toSlot(wire);
@@ -415,26 +452,26 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number)
         if (typeof length !== 'number' || !isArray(indices) || !isArray(values) || length > 2 ** 32 - 1 || indices.length !== values.length || !indices.every(i => typeof i === 'number' && i >= 0 && i < length)) {
           throw malformed('a bad sparse array');
         }
-        checkIn(values, toSlot, depth + 1);
+        checkIn(values, toSlot, depth + 1, keepLibrary);
         break;
       }
       case 'object':
       case 'map':
         if (!isArray(payload) || !payload.every(entry => isArray(entry) && entry.length === 2 && (wire.tag === 'map' || typeof entry[0] === 'string'))) throw malformed(`a bad ${wire.tag}`);
-        checkIn(payload, toSlot, depth + 1);
+        checkIn(payload, toSlot, depth + 1, keepLibrary);
         break;
       case 'view': {
         const [name, buffer, offset, length] = (isArray(payload) ? payload : []) as [unknown, unknown, unknown, unknown];
         if (typeof name !== 'string' || !viewConstructors[name] || typeof offset !== 'number' || typeof length !== 'number') throw malformed(`a view of type ${String(name)}`);
         if (!(buffer instanceof ArrayBuffer) && !(buffer instanceof Tagged && buffer.tag === 'ref')) throw malformed('a view without its buffer');
-        checkIn(buffer, toSlot, depth + 1);
+        checkIn(buffer, toSlot, depth + 1, keepLibrary);
         break;
       }
       case 'error': {
         const record = payload as ErrorRecord | null;
         if (typeof record !== 'object' || record === null || typeof record.name !== 'string' || typeof record.message !== 'string') throw malformed('a bad error');
-        delete record.library; // only this host's membrane and library mark their own errors
-        if (record.props !== undefined) checkIn(record.props, toSlot, depth + 1);
+        if (!keepLibrary || record.library !== true) delete record.library; // a call's arguments: only this host's membrane and library mark errors as ours
+        if (record.props !== undefined) checkIn(record.props, toSlot, depth + 1, keepLibrary);
         break;
       }
       default:
@@ -444,12 +481,12 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number)
   }
   const proto = getPrototypeOf(wire);
   if (proto === objectPrototype || proto === null) {
-    for (const name of keys(wire)) (wire as Record<string, unknown>)[name] = checkIn((wire as Record<string, unknown>)[name], toSlot, depth + 1);
+    for (const name of keys(wire)) (wire as Record<string, unknown>)[name] = checkIn((wire as Record<string, unknown>)[name], toSlot, depth + 1, keepLibrary);
     return wire;
   }
   if (wire instanceof Set) {
     const values = [...wire];
-    const checked = values.map(v => checkIn(v, toSlot, depth + 1));
+    const checked = values.map(v => checkIn(v, toSlot, depth + 1, keepLibrary));
     return checked.every((v, i) => v === values[i]) ? wire : new Set(checked);
   }
   if (isView(wire) || wire instanceof ArrayBuffer || wire instanceof Date || wire instanceof RegExp) return wire;
@@ -463,47 +500,50 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number)
  * RemoteRefs in a copy (the journal may hold the original).
  */
 export const encodeWireAnswer = (ok: boolean, value: unknown, toRef: (slot: Slot) => RemoteRef): Uint8Array => {
-  const swapped = swapSlots(value, toRef, 0);
+  const swapped = swapSlots(value, toRef, 0, false);
   return packr.pack([ok, swapped]);
 };
 
 /** `wire` with its Slots replaced by RemoteRefs: the same object when it holds none. */
-const swapSlots = (wire: unknown, toRef: (slot: Slot) => RemoteRef, depth: number): unknown => {
+const swapSlots = (wire: unknown, toRef: (slot: Slot) => RemoteRef, depth: number, sealedFallsBack: boolean): unknown => {
   if (typeof wire !== 'object' || wire === null) return wire;
   if (depth > MAX_DEPTH * 10) throw notPassable(`a value nested more than ${MAX_DEPTH * 10} deep`);
   if (wire instanceof Slot) return toRef(wire);
   if (isArray(wire)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < wire.length; i += 1) {
-      const v = swapSlots(wire[i], toRef, depth + 1);
+      const v = swapSlots(wire[i], toRef, depth + 1, sealedFallsBack);
       if (v !== wire[i]) (out ??= wire.slice())[i] = v;
     }
     return out ?? wire;
   }
   if (wire instanceof Tagged) {
-    if (wire.tag === 'sealed') throw notPassable('a sealed secret (a recording host) cannot be sent as it is');
+    if (wire.tag === 'sealed') {
+      if (sealedFallsBack) throw NOT_AS_WIRE;
+      throw notPassable('a sealed secret (a recording host) cannot be sent as it is');
+    }
     if (wire.tag === 'error') {
       const record = wire.payload as ErrorRecord;
-      const props = record.props === undefined ? undefined : swapSlots(record.props, toRef, depth + 1);
+      const props = record.props === undefined ? undefined : swapSlots(record.props, toRef, depth + 1, sealedFallsBack);
       // The service's stack stays on its host: the caller's error is its own.
       const { stack: _stack, ...rest } = record;
       return new Tagged('error', props === record.props ? rest : { ...rest, props: props as Record<string, unknown> });
     }
-    const payload = swapSlots(wire.payload, toRef, depth + 1);
+    const payload = swapSlots(wire.payload, toRef, depth + 1, sealedFallsBack);
     return payload === wire.payload ? wire : new Tagged(wire.tag, payload);
   }
   const proto = getPrototypeOf(wire);
   if (proto === objectPrototype || proto === null) {
     let out: Record<string, unknown> | undefined;
     for (const name of keys(wire)) {
-      const v = swapSlots((wire as Record<string, unknown>)[name], toRef, depth + 1);
+      const v = swapSlots((wire as Record<string, unknown>)[name], toRef, depth + 1, sealedFallsBack);
       if (v !== (wire as Record<string, unknown>)[name]) (out ??= { ...(wire as Record<string, unknown>) })[name] = v;
     }
     return out ?? wire;
   }
   if (wire instanceof Set) {
     const values = [...wire];
-    const swapped = values.map(v => swapSlots(v, toRef, depth + 1));
+    const swapped = values.map(v => swapSlots(v, toRef, depth + 1, sealedFallsBack));
     return swapped.every((v, i) => v === values[i]) ? wire : new Set(swapped);
   }
   return wire;

@@ -34,10 +34,10 @@
  */
 import { connect, createInbox, NoRespondersError, RequestError, TimeoutError, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
-import { SnapshotError, isSnapshotError, packr, type Slot } from '../replay-log/index.js';
-import type { Directory, ExportRef, Membrane } from '../membrane/index.js';
+import { SnapshotError, isSnapshotError, packr, type Slot, type Wire } from '../replay-log/index.js';
+import type { Directory, ExportRef, Membrane, WireAnswer, WireCall, WireSide } from '../membrane/index.js';
 import { unreachable, type Transport } from './transport.js';
-import { ACK, decodeCall, decodeReply, decodeWireCall, encodeCall, encodeReply, encodeWireAnswer, RemoteRef, type RefTable, type Reply } from './transport-codec.js';
+import { ACK, decodeCall, decodeReply, decodeWireCall, decodeWireReply, encodeCall, encodeReply, encodeWireAnswer, encodeWireCall, RemoteRef, type RefTable, type Reply } from './transport-codec.js';
 
 /** While a call waits longer than this (ms), the host that took it is checked every PROBE_MS. */
 const PROBE_MS = 250;
@@ -93,7 +93,11 @@ interface PendingCall {
   readonly ref: RemoteRef;
   readonly target: number;
   readonly method: string | null;
-  readonly resolve: (value: unknown) => void;
+  /** Decodes the reply (host values, or the calling membrane's wire values). */
+  readonly decode: (bytes: Uint8Array) => Reply;
+  /** What the remote call returned (`ok`) or threw. */
+  readonly answer: (ok: boolean, value: unknown) => void;
+  /** The transport failed the call (timeout, interrupted, cancelled...). */
   readonly reject: (error: unknown) => void;
   /** performance.now() past which the call fails with CALL_TIMEOUT. */
   readonly deadline: number;
@@ -201,13 +205,21 @@ export class NatsTransport implements Transport {
     const existing = this.#stubs.get(key);
     if (existing) return existing;
     const call: Invoke = (t, method, args) => this.#request(subject, t, method, args, ref);
+    // A membrane of this process calls the stub, and each method of it, with the wire values of its service.
+    const wireCall =
+      (method: string | null): WireCall =>
+      (args, side) =>
+        this.#requestWire(subject, target, method, args, ref, side);
     const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
     const stub = new Proxy(ref.iface.startsWith('function') ? function remote() {} : {}, {
       apply: (_t, _this, args) => call(target, null, args),
       get: (_t, key) => {
         if (key === 'then' || typeof key === 'symbol') return undefined;
         let method = methods.get(key);
-        if (!method) methods.set(key, (method = (...args: unknown[]) => call(target, key, args)));
+        if (!method) {
+          methods.set(key, (method = (...args: unknown[]) => call(target, key, args)));
+          this.#directory?.registerWireCall(method, wireCall(key));
+        }
         return method;
       },
       set: () => false,
@@ -218,6 +230,7 @@ export class NatsTransport implements Transport {
     this.#stubRefs.set(stub, ref);
     // The membranes of this process then treat the stub as another service's object: a reference.
     this.#directory?.register(stub, { service: ref.service || `host ${ref.host.slice(0, 8)}`, export: target, iface: ref.iface });
+    this.#directory?.registerWireCall(stub, wireCall(null));
     return stub;
   }
 
@@ -231,45 +244,82 @@ export class NatsTransport implements Transport {
    * on an object whose host died fails with SERVICE_UNAVAILABLE.
    */
   #request(subject: string, target: number, method: string | null, args: unknown[], ref: RemoteRef): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new SnapshotError('CALL_CANCELLED', `${describeCall(ref, target, method)} was not sent: this host is shutting down`));
     let payload: Uint8Array;
     try {
       payload = encodeCall(target, method, args, this.#refs);
     } catch (error) {
       return Promise.reject(error);
     }
-    const token = String(this.#nextToken++);
-    return new Promise((resolve, reject) => {
-      const now = performance.now();
-      const call: PendingCall = {
-        token,
-        subject,
-        payload,
-        reply: `${this.#inbox}.${token}`,
-        ref,
-        target,
-        method,
-        resolve,
-        reject,
-        deadline: now + this.callTimeoutMs,
-        sentAt: now,
-        probedAt: now,
-        taker: ref.service ? undefined : ref.host,
-        probing: false,
-        resends: 0,
-      };
-      this.#calls.set(token, call);
-      if (this.#ticker === undefined) {
-        this.#ticker = setInterval(this.#tick, TICK_MS);
-        this.#ticker.unref();
-      }
-      this.#nc.publish(subject, payload, { reply: call.reply });
-    });
+    return new Promise((resolve, reject) =>
+      this.#send(subject, payload, ref, target, method, reject, bytes => decodeReply(bytes, this.#refs), (ok, value) =>
+        ok ? resolve(value) : reject(value ?? new Error(`${describeCall(ref, target, method)} failed`)), // what the remote service threw, as it threw it
+      ),
+    );
   }
 
-  #finish(call: PendingCall, error: unknown, value?: unknown): void {
+  /**
+   * The same call with the calling membrane's wire values (`side` names its
+   * Slots): no walk into host values and back on this host. Undefined when
+   * the arguments cannot go as they are (the membrane then calls the stub).
+   */
+  #requestWire(subject: string, target: number, method: string | null, args: readonly Wire[], ref: RemoteRef, side: WireSide): Promise<WireAnswer> | undefined {
+    let payload: Uint8Array | undefined;
+    try {
+      payload = encodeWireCall(target, method, args, slot => this.#refs.toRef(side.hostObjectOf(slot) as object));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (payload === undefined) return undefined;
+    const sent = payload;
+    const toSlot = (remote: RemoteRef): Slot => side.hostSlot(this.#refs.fromRef(remote));
+    return new Promise((resolve, reject) =>
+      this.#send(subject, sent, ref, target, method, reject, bytes => decodeWireReply(bytes, toSlot), (ok, value) => resolve({ ok, value: value as Wire })),
+    );
+  }
+
+  #send(
+    subject: string,
+    payload: Uint8Array,
+    ref: RemoteRef,
+    target: number,
+    method: string | null,
+    reject: (error: unknown) => void,
+    decode: (bytes: Uint8Array) => Reply,
+    answer: (ok: boolean, value: unknown) => void,
+  ): void {
+    if (this.#closed) return reject(new SnapshotError('CALL_CANCELLED', `${describeCall(ref, target, method)} was not sent: this host is shutting down`));
+    const token = String(this.#nextToken++);
+    const now = performance.now();
+    const call: PendingCall = {
+      token,
+      subject,
+      payload,
+      reply: `${this.#inbox}.${token}`,
+      ref,
+      target,
+      method,
+      decode,
+      answer,
+      reject,
+      deadline: now + this.callTimeoutMs,
+      sentAt: now,
+      probedAt: now,
+      taker: ref.service ? undefined : ref.host,
+      probing: false,
+      resends: 0,
+    };
+    this.#calls.set(token, call);
+    if (this.#ticker === undefined) {
+      this.#ticker = setInterval(this.#tick, TICK_MS);
+      this.#ticker.unref();
+    }
+    this.#nc.publish(subject, payload, { reply: call.reply });
+  }
+
+  /** A call ends: with the transport's `error`, or with what the remote call returned or threw. */
+  #finish(call: PendingCall, error: unknown, answer?: { ok: boolean; value: unknown }): void {
     if (!this.#calls.delete(call.token)) return;
-    if (error === undefined) call.resolve(value);
+    if (answer) call.answer(answer.ok, answer.value);
     else call.reject(error);
   }
 
@@ -277,7 +327,7 @@ export class NatsTransport implements Transport {
     if (msg.data.length === 0 && msg.headers?.code === 503) return this.#finish(call, this.#explain(new NoRespondersError(call.subject), call));
     let reply: Reply;
     try {
-      reply = decodeReply(msg.data, this.#refs);
+      reply = call.decode(msg.data);
     } catch (error) {
       return this.#finish(call, error);
     }
@@ -285,8 +335,7 @@ export class NatsTransport implements Transport {
       call.taker = reply.ack;
       return;
     }
-    if (reply.ok) this.#finish(call, undefined, reply.value);
-    else this.#finish(call, reply.value ?? new Error(`${describeCall(call.ref, call.target, call.method)} failed`)); // what the remote service threw, as it threw it
+    this.#finish(call, undefined, reply);
   }
 
   /** Every TICK_MS while calls wait: time out, resend what no replica took, probe the hosts that took the others. */

@@ -6,10 +6,10 @@
  * lets the membranes of one process recognise each other's references.
  */
 export { Membrane } from './membrane.js';
-export type { MembraneOptions, ServiceReference, WireAnswer } from './membrane.js';
+export type { MembraneOptions, ServiceReference } from './membrane.js';
 export { Journal } from './journal.js';
 export type { JournalOptions } from './journal.js';
 export { Turns } from './turns.js';
 export { Directory } from './directory.js';
-export type { ExportRef } from './directory.js';
+export type { ExportRef, WireAnswer, WireCall, WireSide } from './directory.js';
 export { markLibraryError, isLibraryError, markServiceStack, hasServiceStack } from './marks.js';

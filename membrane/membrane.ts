@@ -26,7 +26,7 @@
  */
 import { SnapshotError, Slot, Tagged, describeWire, codeUnits, fromCodeUnits, viewConstructors, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
-import type { Directory, ExportRef } from './directory.js';
+import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
 import { hasServiceStack, isLibraryError, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
@@ -53,11 +53,6 @@ interface Answer {
   readonly wire?: true;
 }
 
-/** A call's outcome as a wire value, as the journal records it: what it returned (`ok`) or threw. */
-export interface WireAnswer {
-  readonly ok: boolean;
-  readonly value: Wire;
-}
 
 interface Import {
   /** The host object; absent after restore (a build-time handle) unless re-bound. */
@@ -83,7 +78,7 @@ export interface MembraneOptions {
   readonly sealer?: Sealer;
 }
 
-export class Membrane {
+export class Membrane implements WireSide {
   readonly name: string;
   readonly journal: Journal;
   readonly turns: Turns;
@@ -312,6 +307,11 @@ export class Membrane {
     const what = `${slot.iface || `host reference #${slot.id}`}${member}`;
     const outcome = this.journal.send(slot, method, args, () => {
       const target = this.#liveImport(slot, what);
+      if (method === null) {
+        // A stand-in for an object elsewhere (a transport's) takes the arguments as they crossed.
+        const answer = this.#directory?.wireCallOf(target)?.(args, this);
+        if (answer) return this.#performWire(what, answer);
+      }
       return this.#performHost(what, () => {
         if (method === null) return apply(target as (...a: unknown[]) => unknown, undefined, this.#fromWireArray(args, 'host'));
         if (method === '[[get]]') return this.#hostGet(target, args[0] as string);
@@ -448,6 +448,34 @@ export class Membrane {
     return { type: 'return', value: this.#toWire(result, 'host', 0, `result of ${what}`) };
   }
 
+  /** An async syscall answered in wire values (a WireCall): settled with them as they are. */
+  #performWire(what: string, answer: Promise<WireAnswer>): Outcome {
+    const promise = this.#nextPromise++;
+    let cancelled = false;
+    const cancel = () => {
+      cancelled = true;
+    };
+    this.#hostSettlers.add(cancel);
+    answer.then(
+      ({ ok, value }) => {
+        this.#hostSettlers.delete(cancel);
+        if (!cancelled) this.turns.enqueue({ kind: 'settle', promise, ok, value });
+      },
+      (error: unknown) => {
+        this.#hostSettlers.delete(cancel);
+        if (cancelled) return;
+        let wire: Wire;
+        try {
+          wire = this.#toWire(error, 'host', 0, `error of ${what}`);
+        } catch {
+          wire = this.#toWire(new Error(`${what} failed`), 'host', 0, 'error');
+        }
+        this.turns.enqueue({ kind: 'settle', promise, ok: false, value: wire });
+      },
+    );
+    return { type: 'async', promise };
+  }
+
   #settleLater(promise: number, hostPromise: PromiseLike<unknown>, what: string): void {
     let cancelled = false;
     const cancel = () => {
@@ -512,6 +540,8 @@ export class Membrane {
     if (!bound || bound.fn !== value) {
       bound = { fn: value, proxy: new Proxy(value, { apply: (fn, _this, args) => apply(fn, target, args) }) };
       methods.set(key, bound);
+      const wireCall = this.#directory?.wireCallOf(value);
+      if (wireCall) this.#directory?.registerWireCall(bound.proxy, wireCall); // bound to nothing it needs: it names its target itself
     }
     return bound.proxy;
   }
