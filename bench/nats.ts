@@ -57,6 +57,12 @@ export const benchNats = async (out: (text?: string) => void): Promise<void> => 
     const echo = transport.connect(echoRef) as (value: unknown) => Promise<typeof PAYLOAD>;
     const nc = transport.connection;
     const bareEcho = async (value: unknown) => packr.unpack((await nc.request('bench.echo', packr.pack(value), { timeout: 5000 })).data) as typeof PAYLOAD;
+    // api restored in this process, joined over NATS as a host of its own: api.relay(record) is db.echo(record)
+    // called from api's membrane, so both ends of the call are membranes.
+    const apiTransport = await NatsTransport.connect({ servers: nats.url, app: 'live-fixture' });
+    teardowns.push(() => apiTransport.close());
+    const api = await restoreSnapshot({ dir, services: ['api'], transport: apiTransport, print: () => {} });
+    const relay = (api.services.get('api') as { exports: Record<string, unknown> }).exports.relay as (value: unknown) => Promise<typeof PAYLOAD>;
 
     const sequential = async (fn: (v: unknown) => Promise<typeof PAYLOAD>): Promise<number> => {
       const t0 = performance.now();
@@ -77,14 +83,18 @@ export const benchNats = async (out: (text?: string) => void): Promise<void> => 
     };
 
     await sequential(echo);
+    await sequential(relay);
     await sequential(bareEcho);
     const crossed: number[] = [];
+    const relayed: number[] = [];
     const bares: number[] = [];
     for (let i = 0; i < REPS; i += 1) {
       crossed.push(await sequential(echo));
+      relayed.push(await sequential(relay));
       bares.push(await sequential(bareEcho));
     }
     const perCross = (median(crossed) * 1000) / CALLS;
+    const perRelay = (median(relayed) * 1000) / CALLS;
     const perBare = (median(bares) * 1000) / CALLS;
 
     const oneReplica: number[] = [];
@@ -102,10 +112,11 @@ export const benchNats = async (out: (text?: string) => void): Promise<void> => 
       table([
         ['call (same record, msgpack, loopback)', 'per call', 'calls/s', ''],
         ['db.echo(record) across hosts over NATS', `${perCross.toFixed(1)} us`, rate(1e6 / perCross), `${ratio(perCross / perBare)} bare: goal <= 1.3x: ${goal(perCross / perBare <= 1.3)}`],
+        ['api.relay(record): db.echo from api\'s membrane', `${perRelay.toFixed(1)} us`, rate(1e6 / perRelay), `${ratio(perRelay / perBare)} bare (adds api's delivery and turn)`],
         ['baseline: bare NATS request/reply, echo process', `${perBare.toFixed(1)} us`, rate(1e6 / perBare), ''],
       ]),
     );
-    out(`    sequential, ${int(CALLS)} calls, median of ${REPS}; the cross-host call adds the codec, db's membrane and one turn of db.`);
+    out(`    sequential, ${int(CALLS)} calls, median of ${REPS}, interleaved; the cross-host call adds the codec, db's membrane and one turn of db.`);
     out(
       table([
         [`throughput, ${CONCURRENCY} calls in flight`, 'calls/s'],
