@@ -385,11 +385,30 @@ const WIRE_TAGS = new Set(['bigint', '-0', 'symbol', 'utf16', 'ref', 'sparse', '
  * by the Slot `toSlot` gives. Throws TRANSPORT_FAILED on anything else.
  */
 export const decodeWireCall = (bytes: Uint8Array, toSlot: (ref: RemoteRef) => Slot): { target: number; method: string | null; args: unknown[] } => {
+  const call = decodeCallFor(bytes, undefined, () => toSlot);
+  return { target: call.target, method: call.method, args: call.args };
+};
+
+/**
+ * A call decoded for whoever answers its target: as wire values when
+ * `wireFor(target)` gives the Slots of the membrane that holds it, as host
+ * values (with `refs`) otherwise.
+ */
+export const decodeCallFor = (
+  bytes: Uint8Array,
+  refs: RefTable | undefined,
+  wireFor: (target: number) => ((ref: RemoteRef) => Slot) | undefined,
+): { target: number; method: string | null; args: unknown[]; wire: boolean } => {
   const call = unpack(bytes);
   if (!isCall(call)) throw new SnapshotError('TRANSPORT_FAILED', 'a malformed call arrived over NATS');
-  const args = call[2];
-  for (let i = 0; i < args.length; i += 1) args[i] = checkIn(args[i], toSlot, 0, false);
-  return { target: call[0], method: call[1], args };
+  const [target, method, args] = call;
+  const toSlot = wireFor(target);
+  if (toSlot) {
+    for (let i = 0; i < args.length; i += 1) args[i] = checkIn(args[i], toSlot, 0, false);
+    return { target, method, args, wire: true };
+  }
+  if (!refs) throw new SnapshotError('TRANSPORT_FAILED', `a call for object #${target}, which takes no call here`);
+  return { target, method, args: args.map(arg => revive(arg, refs)), wire: false };
 };
 
 /**

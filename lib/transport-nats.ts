@@ -37,7 +37,7 @@ import { randomUUID } from 'node:crypto';
 import { SnapshotError, isSnapshotError, packr, type Slot, type Wire } from '../replay-log/index.js';
 import type { Directory, ExportRef, Membrane, WireAnswer, WireCall, WireSide } from '../membrane/index.js';
 import { unreachable, type Transport } from './transport.js';
-import { ACK, decodeCall, decodeReply, decodeWireCall, decodeWireReply, encodeCall, encodeReply, encodeWireAnswer, encodeWireCall, RemoteRef, type RefTable, type Reply } from './transport-codec.js';
+import { ACK, decodeCallFor, decodeReply, decodeWireCall, decodeWireReply, encodeCall, encodeReply, encodeWireAnswer, encodeWireCall, RemoteRef, type RefTable, type Reply } from './transport-codec.js';
 
 /** While a call waits longer than this (ms), the host that took it is checked every PROBE_MS. */
 const PROBE_MS = 250;
@@ -444,30 +444,55 @@ export class NatsTransport implements Transport {
         }),
       );
     }
-    const invokeObject: Invoke = (target, method, args) => {
-      if (target === -1) return Promise.resolve(true); // a liveness probe
-      const object = this.#objects[target];
-      if (object === undefined) throw new SnapshotError('TRANSPORT_FAILED', `no object #${target} on this host`);
-      if (method === null) return Promise.resolve((object as (...a: unknown[]) => unknown)(...args));
-      const fn = (object as Record<string, unknown>)[method];
-      if (typeof fn !== 'function') throw new TypeError(`${method} is not a function`);
-      return Promise.resolve((fn as (...a: unknown[]) => unknown).apply(object, args));
-    };
-    this.#subscriptions.push(this.#nc.subscribe(objectSubject(this.app, this.host), { callback: (_e, msg) => this.#track(this.#answer(msg, invokeObject)) }));
+    this.#subscriptions.push(this.#nc.subscribe(objectSubject(this.app, this.host), { callback: (_e, msg) => this.#track(this.#answerObject(msg)) }));
     await this.#nc.flush();
   }
 
-  /** Answer a call on an object this host handed out (host values, through the codec's walk). */
-  async #answer(msg: Msg, invoke: Invoke): Promise<void> {
+  /**
+   * The service of this process whose export `object` is (its membrane and
+   * export id): calls on it then go in and out as wire values.
+   */
+  #exportOf(object: object | undefined): { membrane: Membrane; id: number } | undefined {
+    const origin = this.#directory?.originOf(object);
+    const membrane = origin && this.#local.get(origin.service);
+    return membrane && membrane.exportProxy(origin.export) === object ? { membrane, id: origin.export } : undefined;
+  }
+
+  /**
+   * Answer a call on an object this host handed out: a service's object
+   * (a cursor) as wire values, through its membrane; anything else (a
+   * liveness probe, a stub handed on) with host values.
+   */
+  async #answerObject(msg: Msg): Promise<void> {
     let reply: Uint8Array;
     try {
-      const call = decodeCall(msg.data, this.#refs);
-      const value = await invoke(call.target, call.method, call.args);
-      reply = encodeReply(true, value, this.#refs);
+      let local: { membrane: Membrane; id: number } | undefined;
+      const call = decodeCallFor(msg.data, this.#refs, target => {
+        local = target >= 0 ? this.#exportOf(this.#objects[target]) : undefined;
+        const membrane = local?.membrane;
+        return membrane && ((ref: RemoteRef) => membrane.hostSlot(this.#refs.fromRef(ref)));
+      });
+      if (local && call.wire) {
+        const { membrane } = local;
+        const answer = await membrane.deliverWireCall(local.id, call.method, call.args);
+        reply = encodeWireAnswer(answer.ok, answer.value, slot => this.#refs.toRef(membrane.hostObjectOf(slot) as object));
+      } else {
+        reply = encodeReply(true, await this.#invokeObject(call.target, call.method, call.args), this.#refs);
+      }
     } catch (error) {
       reply = this.#failureReply(error);
     }
     if (msg.reply) msg.respond(reply);
+  }
+
+  #invokeObject(target: number, method: string | null, args: unknown[]): Promise<unknown> {
+    if (target === -1) return Promise.resolve(true); // a liveness probe
+    const object = this.#objects[target];
+    if (object === undefined) throw new SnapshotError('TRANSPORT_FAILED', `no object #${target} on this host`);
+    if (method === null) return Promise.resolve((object as (...a: unknown[]) => unknown)(...args));
+    const fn = (object as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') throw new TypeError(`${method} is not a function`);
+    return Promise.resolve((fn as (...a: unknown[]) => unknown).apply(object, args));
   }
 
   /** Answer a call on a service's export: wire values in, the membrane's wire answer out. */
