@@ -9,6 +9,12 @@
  * host's `ReadableStream` (hardened, web.ts), driven by the service's own
  * code and by syscalls, never read by the host directly.
  */
+import { Readable } from 'node:stream';
+import { teeStream } from './readable-stream.js';
+
+// Captured once: a stream read from is disturbed (node:stream knows it for web streams too).
+const { isDisturbed } = Readable;
+
 const decoder = new TextDecoder();
 const { isView } = ArrayBuffer;
 
@@ -92,15 +98,16 @@ export class FetchBody {
     return this.#stream;
   }
 
+  /** Read, through the methods below or through `body` (a stream read from is disturbed, as in undici). */
   get bodyUsed(): boolean {
-    return this.#used;
+    return this.#used || (this.#stream !== undefined && isDisturbed(this.#stream));
   }
 
   /** A copy of the body for clone(): bytes copied, a stream teed. TypeError once it was read. */
   protected copyBody(what: string): BodySource {
-    if (this.#used || this.#stream?.locked) throw new TypeError(`${what}: Body has already been consumed.`);
+    if (this.bodyUsed || this.#stream?.locked) throw new TypeError(`${what}: Body has already been consumed.`);
     if (this.#stream) {
-      const [mine, theirs] = this.#stream.tee();
+      const [mine, theirs] = teeStream(this.#stream); // not the host's tee: see readable-stream.ts
       this.#stream = mine;
       return theirs;
     }
@@ -109,7 +116,7 @@ export class FetchBody {
 
   /** The whole body, once; bytes that may be this body's own (callers copy when they hand them out). */
   async #take(): Promise<Uint8Array> {
-    if (this.#used || this.#stream?.locked) throw new TypeError('Body is unusable: Body has already been read');
+    if (this.bodyUsed || this.#stream?.locked) throw new TypeError('Body is unusable: Body has already been read');
     this.#used = true;
     if (this.#stream) return readAll(this.#stream);
     return this.#bytes ?? new Uint8Array(0);

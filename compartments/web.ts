@@ -6,6 +6,7 @@
  */
 import { Buffer as HostBuffer } from 'node:buffer';
 import { refusedConstructor, determinismViolation } from './errors.js';
+import { GuestReadableStream } from './readable-stream.js';
 
 let shared: Record<string, unknown> | undefined;
 
@@ -23,8 +24,9 @@ export const pureGlobals = (): Record<string, unknown> => {
     EventTarget,
     Headers,
     DOMException,
-    // Streamed request and response bodies (fetch-body.ts); its objects' prototypes are frozen below.
-    ReadableStream,
+    // Streamed request and response bodies (fetch-body.ts): Node's, with a tee() that stays in the turn
+    // (readable-stream.ts); the prototypes of the objects it hands out are frozen below.
+    ReadableStream: GuestReadableStream,
   };
   // SES no longer shares the float typed arrays with compartments; Intl is
   // as deterministic as the pinned locale and time zone (see lockdown.ts).
