@@ -11,7 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { BufferedBody, ownBody } from './buffered-body.js';
+import { FetchBody, ownBody, toBodySource } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { hostHeaders } from './web.js';
 
@@ -41,8 +41,12 @@ type BodyInit = NonNullable<RequestInit["body"]>;
  */
 const recordedHeaders = new WeakSet<object>();
 
-/** A fully-buffered Response, enough of the Fetch API for services. */
-export class GuestResponse extends BufferedBody {
+/**
+ * A Response, enough of the Fetch API for services: its body is bytes (a
+ * fetched response, a string...) or a ReadableStream the service produces,
+ * which the HTTP runtime sends as it comes (lib/http.ts).
+ */
+export class GuestResponse extends FetchBody {
   readonly status: number;
   readonly statusText: string;
   readonly url: string;
@@ -51,8 +55,8 @@ export class GuestResponse extends BufferedBody {
   #headers: Headers | undefined;
   readonly #headerList: Array<[string, string]> | undefined;
 
-  constructor(body?: string | Uint8Array | ArrayBuffer | null, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string; redirected?: boolean } = {}) {
-    super(typeof body === 'string' ? new TextEncoder().encode(body) : body instanceof ArrayBuffer ? new Uint8Array(body) : (body ?? new Uint8Array(0)));
+  constructor(body?: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string; redirected?: boolean } = {}) {
+    super(toBodySource(body, 'new Response()'));
     this.status = init.status ?? 200;
     this.statusText = init.statusText ?? '';
     // A service's own init is read now (as Node does: later changes to it do not show, bad
@@ -143,7 +147,7 @@ const textDecoder = new TextDecoder();
  * it as its input, body included. `url` must be absolute (there is no
  * document base), as in Node.
  */
-export class GuestRequest extends BufferedBody {
+export class GuestRequest extends FetchBody {
   readonly url: string;
   readonly method: string;
   readonly headers: Headers;
@@ -172,7 +176,7 @@ export class GuestRequest extends BufferedBody {
       body = requestBodies.get(base) ?? null;
       stream = requestStreams.get(base);
     } else body = null;
-    super(body === null ? new Uint8Array(0) : typeof body === 'string' ? new TextEncoder().encode(body) : body);
+    super(body === null ? null : typeof body === 'string' ? new TextEncoder().encode(body) : body);
     if (base?.bodyUsed) throw new TypeError('Cannot construct a Request with a Request object that has already been used.');
     this.url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
     const method = typeof init.method === 'string' ? init.method : (base?.method ?? 'GET');

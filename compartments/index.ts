@@ -8,7 +8,7 @@ export type { LoadOptions, LoadedService } from './load.js';
 export { makeEndowments, exitModuleNames, builtinModuleNames, grantShape } from './endowments.js';
 export type { Endowments, EndowmentOptions, Grant, GrantShape } from './endowments.js';
 export { validateDeclaration, MAX_REPLICAS } from './runtime.js';
-export type { RuntimeDeclaration, RequestRecord, ResponseRecord } from './runtime.js';
+export type { RuntimeDeclaration, RequestRecord, ResponseRecord, ResponseHead, HttpIo } from './runtime.js';
 export { reachPolicy, makeReach, realPath } from './reach.js';
 export type { ReachPolicy, Reach } from './reach.js';
 export { secretsPolicy, makeSecretMatcher, DEFAULT_SECRET_ENV, DEFAULT_SECRET_HEADERS } from './secrets.js';

@@ -13,9 +13,9 @@
  */
 import { SnapshotError } from '../replay-log/index.js';
 import { markLibraryError, type Membrane } from '../membrane/index.js';
-import { BufferedBody } from './buffered-body.js';
 import { hostHeaders } from './web.js';
 import { MAX_REPLICAS, isPort, isReplicaCount } from './runtime-limits.js';
+import { FetchBody, type BodySource } from './fetch-body.js';
 
 const { freeze, keys, getPrototypeOf } = Object;
 const objectPrototype = Object.prototype;
@@ -28,21 +28,56 @@ export interface RuntimeDeclaration {
   readonly replicas?: number;
 }
 
-/** A request as it crosses into a service: bytes and strings only. */
+/**
+ * A request as it crosses into a service: bytes and strings only. Its body
+ * is either here whole (`body`) or streamed (`stream`: the service pulls
+ * each chunk with `io.read(id)` as it reads the body).
+ */
 export interface RequestRecord {
+  /** The request's number on its server, for `HttpIo` calls. */
+  readonly id: number;
   readonly url: string;
   readonly method: string;
   readonly headers: ReadonlyArray<readonly [string, string]>;
-  /** The whole body (absent for GET/HEAD). */
+  /** The whole body. */
   readonly body?: Uint8Array;
+  /** The body is streamed through `io.read(id)`. */
+  readonly stream?: true;
 }
 
-/** A response as it leaves a service. */
-export interface ResponseRecord {
+/** A response head: what is sent before the body. */
+export interface ResponseHead {
   readonly status: number;
   readonly statusText: string;
   readonly headers: Array<[string, string]>;
-  readonly body: Uint8Array;
+}
+
+/**
+ * A response as it leaves a service: its head with the whole body, or with
+ * `streamed` when the head and each chunk were sent through `io` (a
+ * ReadableStream body) and the body has ended.
+ */
+export interface ResponseRecord extends ResponseHead {
+  readonly body?: Uint8Array;
+  readonly streamed?: true;
+}
+
+/**
+ * The HTTP runtime's side of streamed bodies, one object per server,
+ * handed to the adapter with each request (it crosses once, so it is one
+ * import however many requests come). The service reaches it only through
+ * the membrane: each call is a syscall with copied arguments, and each
+ * promise it returns settles in a delivery.
+ */
+export interface HttpIo {
+  /** The next chunk of request `id`'s body, or null at its end. */
+  read(id: number): Promise<Uint8Array | null>;
+  /** Stop reading request `id`'s body (the service cancelled its stream). */
+  cancel(id: number): void;
+  /** Send request `id`'s response head; the body follows with write(). */
+  respond(id: number, head: ResponseHead): void;
+  /** Send one chunk of the body; resolves when the client can take more. */
+  write(id: number, chunk: Uint8Array): Promise<void>;
 }
 
 export { MAX_REPLICAS } from './runtime-limits.js';
@@ -90,14 +125,14 @@ export const validateDeclaration = (value: unknown): RuntimeDeclaration => {
   return freeze(out);
 };
 
-/** A fully buffered WinterCG `Request`, built inside the service from a request record. */
-export class GuestRequest extends BufferedBody {
+/** A WinterCG `Request`, built inside the service from a request record; its body may still be arriving. */
+export class GuestRequest extends FetchBody {
   readonly url: string;
   readonly method: string;
   readonly headers: Headers;
 
-  constructor(record: RequestRecord) {
-    super(record.body instanceof Uint8Array ? record.body : new Uint8Array(0));
+  constructor(record: RequestRecord, body: BodySource = record.body instanceof Uint8Array ? record.body : null) {
+    super(body);
     this.url = String(record.url);
     this.method = String(record.method);
     this.headers = new (hostHeaders())(record.headers as Array<[string, string]>);
@@ -107,29 +142,74 @@ harden(GuestRequest);
 
 type Handler = (request: GuestRequest) => unknown;
 
-/** Read what a handler answered into a response record (inside the service's turn). */
-const toResponseRecord = async (response: unknown): Promise<ResponseRecord> => {
+/** The body of a streamed request: each chunk is pulled from the host as the service reads. */
+const requestStream = (io: HttpIo, id: number): ReadableStream<Uint8Array> =>
+  new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const chunk = await io.read(id);
+        if (chunk === null) controller.close();
+        else controller.enqueue(chunk);
+      },
+      cancel() {
+        io.cancel(id);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+
+/** The head of what a handler answered (inside the service's turn). */
+const headOf = (response: unknown): ResponseHead => {
   const r = response as { status?: unknown; statusText?: unknown; headers?: unknown; arrayBuffer?: unknown } | null;
   if (typeof r !== 'object' || r === null || typeof r.status !== 'number' || typeof r.arrayBuffer !== 'function') {
     throw new TypeError(`the fetch handler returned ${describe(response)}, not a Response: return new Response(body, { status, headers })`);
   }
   const headers: Array<[string, string]> = [];
   if (r.headers instanceof hostHeaders()) r.headers.forEach((v, k) => headers.push([k, v]));
-  const body = new Uint8Array((await (r.arrayBuffer as () => Promise<ArrayBuffer>).call(r)) as ArrayBuffer);
-  return { status: r.status, statusText: typeof r.statusText === 'string' ? r.statusText : '', headers, body };
+  return { status: r.status, statusText: typeof r.statusText === 'string' ? r.statusText : '', headers };
+};
+
+/**
+ * Send a ReadableStream body as it is produced: the head first, then each
+ * chunk, waiting for the client to take it (backpressure) before reading
+ * the next. The stream is cancelled if the client goes away.
+ */
+const sendStream = async (io: HttpIo, id: number, head: ResponseHead, stream: ReadableStream<Uint8Array>): Promise<ResponseRecord> => {
+  const reader = stream.getReader();
+  io.respond(id, head);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!(value instanceof Uint8Array)) throw new TypeError('Received non-Uint8Array chunk: a Response body stream must produce Uint8Array chunks (encode strings with TextEncoder)');
+      await io.write(id, value);
+    }
+  } catch (error) {
+    reader.cancel(error).catch(() => {});
+    throw error;
+  }
+  return { ...head, streamed: true };
 };
 
 /**
  * Delivered by the HTTP runtime: `target` is the service's `fetch` export
  * (a function) or its default export (an object with a `fetch` method).
+ * A response whose body is bytes crosses back whole, in the answer; one
+ * whose body is a ReadableStream is sent through `io` as it is produced.
  */
-const httpAdapter = harden(async function httpAdapter(target: unknown, record: RequestRecord): Promise<ResponseRecord> {
+const httpAdapter = harden(async function httpAdapter(target: unknown, record: RequestRecord, io: HttpIo): Promise<ResponseRecord> {
   let handler: Handler;
   if (typeof target === 'function') handler = target as Handler;
   else if (typeof target === 'object' && target !== null && typeof (target as { fetch?: unknown }).fetch === 'function') {
     handler = request => (target as { fetch: Handler }).fetch(request);
   } else throw new TypeError('the service exports no fetch(request) handler');
-  return toResponseRecord(await handler(new GuestRequest(record)));
+  const body = record.stream ? requestStream(io, record.id) : undefined;
+  const response = await handler(new GuestRequest(record, body));
+  const head = headOf(response);
+  const stream = FetchBody.streamOf(response);
+  if (stream && record.method !== 'HEAD') return sendStream(io, record.id, head, stream);
+  const bytes = new Uint8Array((await (response as { arrayBuffer: () => Promise<ArrayBuffer> }).arrayBuffer()) as ArrayBuffer);
+  return { ...head, body: bytes };
 });
 
 /** What the host does with a declaration (build time only); absent on restore hosts. */

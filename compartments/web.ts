@@ -6,6 +6,7 @@
  */
 import { Buffer as HostBuffer } from 'node:buffer';
 import { refusedConstructor, determinismViolation } from './errors.js';
+import { GuestReadableStream } from './readable-stream.js';
 
 let shared: Record<string, unknown> | undefined;
 
@@ -25,6 +26,9 @@ export const pureGlobals = (): Record<string, unknown> => {
     // WHATWG streams: promise jobs only, no host timing (Compression/DecompressionStream, which
     // settle on the host's thread pool, are left out). got and ky test for them.
     ...webStreams(),
+    // ReadableStream is Node's with a tee() and from() that stay in the turn (readable-stream.ts):
+    // streamed request and response bodies (fetch-body.ts) are of this class.
+    ReadableStream: GuestReadableStream,
   };
   // SES no longer shares the float typed arrays with compartments; Intl is
   // as deterministic as the pinned locale and time zone (see lockdown.ts).
@@ -87,7 +91,13 @@ const refusedStatic = (name: string) =>
  */
 const hardenReturnedPrototypes = (): void => {
   const blobStream = new Blob(['x']).stream();
-  hardenChains([new URLSearchParams('a=1').entries(), new URLSearchParams('a=1')[Symbol.iterator](), blobStream, blobStream.getReader()]);
+  // What a ReadableStream hands the code that makes or reads it: its
+  // controllers, readers and BYOB requests (Node's globals), its async iterator.
+  for (const name of ['ReadableStreamDefaultController', 'ReadableByteStreamController', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest']) {
+    const hostClass = (globalThis as Record<string, unknown>)[name];
+    if (typeof hostClass === 'function') harden(hostClass);
+  }
+  hardenChains([new URLSearchParams('a=1').entries(), new URLSearchParams('a=1')[Symbol.iterator](), blobStream, blobStream.getReader(), new ReadableStream().values()]);
 };
 
 const hardenChains = (samples: readonly unknown[]): void => {

@@ -34,7 +34,7 @@ Usage:
   snapshot build <script> [--out dir] [--timeout ms] [--sign key.pem] [--seal-key file] [--json] [--quiet]
   snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]] [--trust pub.pem] [--seal-key file] [--quiet]
   snapshot inspect <log-file | snapshot-dir> [--json | --html out.html [--mark event]]
-  snapshot verify <dir> [--sources dir] [--trust pub.pem] [--seal-key file] [--json] [--quiet]
+  snapshot verify <dir | nats://host:port/app> [--sources dir] [--trust pub.pem] [--seal-key file] [--json] [--quiet]
   snapshot plan <dir> [--out dir] [--app name]
   snapshot push <dir> --nats url [--app name]
 
@@ -134,12 +134,14 @@ INTEGRITY_MISMATCH if one is not ok.
                   other services) to file
   --mark event    with --html: mark this event index in red (the event a
                   REPLAY_DIVERGED error names)`,
-  verify: `snapshot verify <dir> [--sources dir] [--trust pub.pem] [--seal-key file] [--json] [--quiet]
+  verify: `snapshot verify <dir | nats://host:port/app> [--sources dir] [--trust pub.pem] [--seal-key file] [--json] [--quiet]
 
 Checks every file the manifest names, then replays every service of the
 snapshot, each in a fresh process, and reports ok or the first divergence
 or damage found, one line per service as it is verified. Exits 1 if any
-service fails, or if the manifest lists none (nothing to verify).
+service fails, or if the manifest lists none (nothing to verify). A
+nats://host:port/app source is the snapshot \`snapshot push\` stored,
+fetched and checked as restore does.
 
   --sources dir   replay each recorded log through the code as it is now:
                   rebuild each service's archive from the package in dir
@@ -291,10 +293,16 @@ const main = async (argv: string[]): Promise<void> => {
       const { restoreSnapshot, callService, readManifest: readManifestOf, goLive } = bundle?.library ?? (await import('./restore-entry.js'));
       const saveCache = () => bundle?.saveCache();
       const selected = values.service as string[] | undefined;
-      const restoring = () => {
-        const total = selected?.length ?? Object.keys(readManifestOf(target).services).length;
+      const restoring = async () => {
+        // A nats://host:port/app source is pulled (and checked) into a temporary directory first.
+        const { openSource } = await import('./live.js');
+        const source = await openSource(target, { services: selected, trust: values.trust as string[] | undefined });
+        const total = selected?.length ?? Object.keys(readManifestOf(source.dir).services).length;
         const view = startProgressView({ quiet: values.quiet as boolean | undefined, activity: 'replaying', total });
-        return restoreSnapshot({ dir: target, services: selected, trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined }).finally(() => view.stop());
+        return restoreSnapshot({ dir: source.dir, services: selected, trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined }).finally(() => {
+          view.stop();
+          source.done();
+        });
       };
       if (values['replay-only']) {
         try {
@@ -435,7 +443,11 @@ const main = async (argv: string[]): Promise<void> => {
     case 'verify': {
       const { verifySnapshot } = await library();
       const { readManifest } = await import('./manifest.js');
-      const total = Object.keys(readManifest(target).services).length;
+      const { openSource } = await import('./live.js');
+      const source = await openSource(target, { trust: values.trust as string[] | undefined });
+      process.once('exit', () => source.done());
+      const dir = source.dir;
+      const total = Object.keys(readManifest(dir).services).length;
       const view = startProgressView({ quiet: (values.quiet as boolean | undefined) || (values.json as boolean | undefined), activity: 'verifying', total });
       const { onProgress } = await import('./progress.js');
       const stopLines = values.json
@@ -448,8 +460,8 @@ const main = async (argv: string[]): Promise<void> => {
       try {
         if (values.sources !== undefined) {
           const { verifySources } = await import('./verify-sources.js');
-          reports = await verifySources(target, values.sources as string);
-        } else reports = await verifySnapshot(target, { trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined });
+          reports = await verifySources(dir, values.sources as string);
+        } else reports = await verifySnapshot(dir, { trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined });
       } finally {
         stopLines();
         view.stop();

@@ -3,17 +3,25 @@
  * exports a WinterCG `fetch(request)` handler is served on its port once
  * live. `@hono/node-server` adapts node:http to the Fetch API; each request
  * becomes one delivery into the service (through its HTTP adapter, see
- * compartments/runtime.ts), crossing as a record of bytes and strings, and
- * the response comes back the same way.
+ * compartments/runtime.ts), crossing as a record of bytes and strings.
  *
- * Bodies are buffered: a request body is read whole (up to
- * `maxBodyBytes`) before the delivery, and the service's response body is
- * complete when it crosses back.
+ * Bodies stream both ways, through one `HttpIo` object per server that the
+ * adapter receives with each request:
+ *
+ *   client --chunks--> node:http --> io.read(id)   <--syscall-- service's request.body
+ *   client <-chunked-- node:http <-- io.respond/write(id) <--  service's ReadableStream
+ *
+ * The service pulls each request chunk when it reads (a syscall whose
+ * promise settles in a delivery, as any other), and a response whose body
+ * is a ReadableStream is sent chunk by chunk as the service produces it,
+ * each write waiting until the client can take more. A response whose body
+ * is bytes comes back whole in the adapter's answer (one crossing). The
+ * service never holds a host stream: only copies of chunks cross.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
-import type { RequestRecord, ResponseRecord } from '../compartments/index.js';
+import type { HttpIo, RequestRecord, ResponseHead, ResponseRecord } from '../compartments/index.js';
 import type { RestoredService } from './service.js';
 
 /** Default cap on a request body, in bytes (16 MiB). */
@@ -24,7 +32,7 @@ export interface ServeHttpOptions {
   readonly port?: number;
   /** Address to bind (default 127.0.0.1; use 0.0.0.0 in a container). */
   readonly host?: string;
-  /** Largest request body accepted, in bytes (default 16 MiB); larger ones get 413. */
+  /** Largest request body accepted, in bytes (default 16 MiB); larger ones get 413 (BODY_TOO_LARGE in the service). */
   readonly maxBodyBytes?: number;
   /** Where failures of the handler are reported (default: stderr). */
   readonly report?: (text: string) => void;
@@ -49,31 +57,49 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
     throw new SnapshotError('USAGE', `service "${service.name}" declared no http port at build time: add runtime.declare({ http: { port } }) to it and rebuild.`);
   }
   const handler = typeof service.exports.fetch === 'function' ? service.exports.fetch : service.exports.default;
-  const adapter = service.membrane.exportProxy(adapterId, 'function httpAdapter') as (target: unknown, record: RequestRecord) => Promise<ResponseRecord>;
+  const adapter = service.membrane.exportProxy(adapterId, 'function httpAdapter') as (target: unknown, record: RequestRecord, io: HttpIo) => Promise<ResponseRecord>;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const report = options.report ?? ((text: string) => process.stderr.write(`${text}\n`));
+  const tooLarge = () => new Response(`request body over ${maxBodyBytes} bytes\n`, { status: 413 });
+  const inFlight = new Map<number, InFlight>();
+  const io = makeIo(service.name, inFlight, maxBodyBytes);
+  let nextId = 1;
 
   // Loaded here, not at the top: a restore that serves no HTTP never loads the adapter.
   const { getRequestListener } = await import('@hono/node-server');
   const listener = getRequestListener(
     async (request: Request): Promise<Response> => {
       const length = Number(request.headers.get('content-length') ?? 0);
-      if (length > maxBodyBytes) return new Response(`request body over ${maxBodyBytes} bytes\n`, { status: 413 });
-      let body: Uint8Array | undefined;
-      if (request.method !== 'GET' && request.method !== 'HEAD' && request.body) {
-        body = new Uint8Array(await request.arrayBuffer());
-        if (body.byteLength > maxBodyBytes) return new Response(`request body over ${maxBodyBytes} bytes\n`, { status: 413 });
-      }
-      const record: RequestRecord = { url: request.url, method: request.method, headers: [...request.headers], ...(body ? { body } : {}) };
-      try {
-        const answer = await adapter(handler, record);
-        return new Response(request.method === 'HEAD' ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
-      } catch (error) {
-        const what = isSnapshotError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} failed: ${what}`);
-        const status = isSnapshotError(error) && (error.code === 'SERVICE_UNAVAILABLE' || error.code === 'CALL_TIMEOUT') ? 503 : 500;
-        return new Response(`${status === 503 ? 'service unavailable' : 'internal error'}\n`, { status });
-      }
+      if (length > maxBodyBytes) return tooLarge();
+      const id = nextId++;
+      const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== null;
+      const record: RequestRecord = { id, url: request.url, method: request.method, headers: [...request.headers], ...(hasBody ? { stream: true } : {}) };
+      let answer!: (response: Response) => void;
+      const head = new Promise<Response>(resolve => (answer = resolve));
+      const flight: InFlight = { reader: hasBody ? (request.body as ReadableStream<Uint8Array>).getReader() : undefined, received: 0, tooLarge: false, answer, answered: false, closed: false };
+      inFlight.set(id, flight);
+      adapter(handler, record, io).then(
+        response => {
+          if (response.streamed) closeQuietly(() => flight.body?.close());
+          else if (flight.tooLarge && !flight.answered) flight.answer(tooLarge()); // even if the handler caught BODY_TOO_LARGE
+          else if (!flight.answered) flight.answer(new Response(request.method === 'HEAD' ? null : (response.body ?? null), headInit(response)));
+        },
+        error => {
+          const what = isSnapshotError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} failed${flight.answered ? ' while streaming its response' : ''}: ${what}`);
+          if (flight.answered) {
+            closeQuietly(() => flight.body?.error(error)); // the client sees the response cut short, not a complete one
+            return;
+          }
+          if (flight.tooLarge) return flight.answer(tooLarge());
+          const status = isSnapshotError(error) && (error.code === 'SERVICE_UNAVAILABLE' || error.code === 'CALL_TIMEOUT' || error.code === 'CALL_INTERRUPTED') ? 503 : 500;
+          flight.answer(new Response(`${status === 503 ? 'service unavailable' : 'internal error'}\n`, { status }));
+        },
+      ).finally(() => {
+        inFlight.delete(id);
+        flight.reader?.cancel().catch(() => {});
+      });
+      return head;
     },
     { overrideGlobalObjects: false },
   );
@@ -96,4 +122,98 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
         server.closeIdleConnections();
       }),
   };
+};
+
+/** A request being served: its body as it arrives, its response as it leaves. */
+interface InFlight {
+  /** The request body, read as the service pulls it. */
+  readonly reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  received: number;
+  tooLarge: boolean;
+  /** Hands the response (head, and body or body stream) to node:http, once. */
+  readonly answer: (response: Response) => void;
+  answered: boolean;
+  /** The response body stream, once the head was sent. */
+  body?: ReadableStreamDefaultController<Uint8Array>;
+  /** Resolves the write waiting for the client to take more. */
+  more?: () => void;
+  /** The client went away: further writes fail. */
+  closed: boolean;
+}
+
+/** Close or error a response stream the client may already have cancelled. */
+const closeQuietly = (close: () => void): void => {
+  try {
+    close();
+  } catch {
+    // already cancelled by node:http (the client went away)
+  }
+};
+
+const headInit = (head: ResponseHead): ResponseInit => ({ status: head.status, statusText: head.statusText, headers: head.headers });
+
+/**
+ * The host side of streamed bodies (compartments/runtime.ts `HttpIo`). Its
+ * arguments come from the service: each is checked before it is used.
+ */
+const makeIo = (serviceName: string, inFlight: Map<number, InFlight>, maxBodyBytes: number): HttpIo => {
+  const find = (id: unknown, what: string): InFlight => {
+    const flight = typeof id === 'number' ? inFlight.get(id) : undefined;
+    if (!flight) throw new TypeError(`${what}: request ${String(id)} is not in flight on service "${serviceName}" (its response was already sent)`);
+    return flight;
+  };
+  return Object.freeze({
+    async read(id: number): Promise<Uint8Array | null> {
+      const flight = find(id, 'request.body');
+      if (!flight.reader) return null;
+      const { done, value } = await flight.reader.read();
+      if (done) return null;
+      // A chunk of its own: a Buffer may view Node's shared pool, whose other bytes are the host's.
+      const chunk = new Uint8Array(value.byteLength);
+      chunk.set(value);
+      flight.received += chunk.byteLength;
+      if (flight.received > maxBodyBytes) {
+        flight.tooLarge = true;
+        flight.reader.cancel().catch(() => {});
+        throw new SnapshotError('BODY_TOO_LARGE', `the request body is over ${maxBodyBytes} bytes, the limit of this server; the client gets 413. Send less, or raise the limit (serveHttp's maxBodyBytes).`, {
+          details: { limit: maxBodyBytes },
+        });
+      }
+      return chunk;
+    },
+    cancel(id: number): void {
+      find(id, 'request.body.cancel()').reader?.cancel().catch(() => {});
+    },
+    respond(id: number, head: ResponseHead): void {
+      const flight = find(id, 'response');
+      if (flight.answered) throw new TypeError('response: its head was already sent');
+      flight.answered = true;
+      const body = new ReadableStream<Uint8Array>(
+        {
+          start: controller => void (flight.body = controller),
+          pull: () => {
+            flight.more?.();
+            flight.more = undefined;
+          },
+          cancel: () => {
+            flight.closed = true;
+            flight.more?.();
+            flight.more = undefined;
+          },
+        },
+        { highWaterMark: 1 },
+      );
+      flight.answer(new Response(body, headInit(head)));
+    },
+    async write(id: number, chunk: Uint8Array): Promise<void> {
+      const flight = find(id, 'response body');
+      if (!flight.body) throw new TypeError('response body: write before the head was sent');
+      if (!(chunk instanceof Uint8Array)) throw new TypeError('response body: chunks are Uint8Array');
+      if (flight.closed) throw new SnapshotError('CALL_CANCELLED', 'the HTTP client closed the connection before the response ended; stop producing it.');
+      flight.body.enqueue(chunk);
+      if ((flight.body.desiredSize ?? 0) > 0) return;
+      await new Promise<void>(resolve => (flight.more = resolve));
+      if (flight.closed) throw new SnapshotError('CALL_CANCELLED', 'the HTTP client closed the connection before the response ended; stop producing it.');
+    },
+  });
 };

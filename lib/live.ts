@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { SnapshotError } from '../replay-log/index.js';
 import { readManifest } from './manifest.js';
+import { loadTrustedKeys } from './signing.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
 import type { HttpServer } from './http.js';
 import { checkAppName } from './runtime.js';
@@ -45,6 +46,32 @@ export interface LiveHost {
   stop(): Promise<void>;
 }
 
+const isNatsSource = (source: string): boolean => /^(nats|tls):\/\//.test(source);
+
+/**
+ * A snapshot directory for `source`: the directory itself, or for
+ * `nats://host:port/app` a temporary copy of what `services` need, pulled
+ * from the app's object store with the checks of pullSnapshot (signature
+ * with `trust`, every hash). `done()` removes the copy. For the commands
+ * that read a directory and need no live NATS: `restore --replay-only`,
+ * `verify`.
+ */
+export const openSource = async (source: string, options: { services?: readonly string[]; trust?: readonly string[] } = {}): Promise<{ dir: string; done(): void }> => {
+  if (!isNatsSource(source)) return { dir: source, done: () => {} };
+  const { parseNatsSource, pullSnapshot } = await withNats(() => import('./push.js'));
+  const remote = parseNatsSource(source);
+  if (!remote) throw new SnapshotError('USAGE', `${source} is not a snapshot source: use nats://host:port/<app>`);
+  const trusted = options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
+  const { NatsTransport } = await withNats(() => import('./transport-nats.js'));
+  const nats = await NatsTransport.connect({ servers: remote.server, app: remote.app, name: 'snapshot pull' });
+  try {
+    const { dir } = await pullSnapshot(nats.connection, remote.app, { services: options.services, trusted, source });
+    return { dir, done: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  } finally {
+    await nats.close();
+  }
+};
+
 /** Restore and go live. Throws what restore throws, TRANSPORT_FAILED for NATS or port trouble. */
 export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
   let dir = options.source;
@@ -57,6 +84,8 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
     throw new SnapshotError('USAGE', `${options.source} is not a snapshot source: use nats://host:port/<app>`);
   }
   const natsUrl = options.nats ?? remote?.server;
+  // Keys are read before anything is fetched: a bad key file fails first (KEY_INVALID).
+  const trusted = remote && options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
   if (natsUrl) {
     const { NatsTransport } = await withNats(() => import('./transport-nats.js'));
     if (remote) app ??= remote.app;
@@ -67,7 +96,7 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
     if (remote) {
       try {
         const { pullSnapshot } = await withNats(() => import('./push.js'));
-        pulledDir = (await pullSnapshot(nats.connection, remote.app, options.services ?? [])).dir;
+        pulledDir = (await pullSnapshot(nats.connection, remote.app, { services: options.services, trusted, source: options.source })).dir;
         dir = pulledDir;
       } catch (error) {
         await nats.close();

@@ -7,12 +7,19 @@
  * | object              | what                                                  |
  * | ------------------- | ----------------------------------------------------- |
  * | `sha256-<hex>`      | an archive or a replay log, named by its content hash |
- * | `manifest.json`     | the manifest of the last push                         |
+ * | `manifest.json`     | the manifest of the last push, its very bytes         |
+ * | `manifest.sig`      | its signature (signing.ts), when the snapshot is signed |
  *
- * `pushSnapshot` stores what is not there yet; `pullSnapshot` fetches the
- * manifest and only the files of the services asked for, checks every
- * hash, and writes an ordinary snapshot directory that restore reads (and
- * checks again).
+ * The manifest is stored byte for byte as the build wrote it, so its
+ * signature still verifies; the app is the bucket's name, not a field.
+ *
+ * `pushSnapshot` stores what is not there yet; `pullSnapshot` treats the
+ * store as untrusted input, as restore treats a directory: with trusted
+ * keys the manifest's signature is checked on the bytes fetched before
+ * they are parsed (SIGNATURE_MISSING, SIGNATURE_INVALID), then only the
+ * files of the services asked for are fetched and each hash is checked
+ * (INTEGRITY_MISMATCH). It writes an ordinary snapshot directory that
+ * restore reads (and checks again).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,7 +27,8 @@ import path from 'node:path';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SnapshotError } from '../replay-log/index.js';
-import { readManifest, readVerified, sha256, type Manifest } from './manifest.js';
+import { DIR_MODE, FILE_MODE, readInsideSnapshot, readManifest, readVerified, sha256, type Manifest } from './manifest.js';
+import { SIGNATURE_FILE, verifyManifestSignature, type TrustedKey } from './signing.js';
 import { checkAppName } from './runtime.js';
 
 /** Object store bucket of an app. */
@@ -53,6 +61,9 @@ export interface PushResult {
 /** Store a snapshot directory's manifest, archives and logs (hashes checked before anything is sent). */
 export const pushSnapshot = async (nc: NatsConnection, dir: string, app: string): Promise<PushResult> => {
   const manifest = readManifest(dir);
+  const manifestBytes = readInsideSnapshot(dir, path.join(dir, 'manifest.json'), 'the manifest');
+  const sigFile = path.join(dir, SIGNATURE_FILE);
+  const signature = fs.existsSync(sigFile) ? readInsideSnapshot(dir, sigFile, 'the signature') : undefined;
   const files: Array<{ sha: string; bytes: Uint8Array }> = [];
   for (const s of Object.values(manifest.services)) {
     files.push({ sha: s.archiveSha256, bytes: readVerified(dir, s.archive, s.archiveSha256, `the archive of service "${s.name}"`, s.archiveBytes) });
@@ -73,9 +84,16 @@ export const pushSnapshot = async (nc: NatsConnection, dir: string, app: string)
     stored += 1;
     bytes += file.bytes.byteLength;
   }
-  const text = new TextEncoder().encode(`${JSON.stringify({ ...manifest, app }, null, 2)}\n`);
-  await store.putBlob({ name: 'manifest.json' }, text);
-  return { app, stored: stored + 1, present, bytes: bytes + text.byteLength };
+  // The signature goes first and a stale one is removed: a host pulling in
+  // between sees a manifest and signature that do not match, and refuses it.
+  if (signature) {
+    await store.putBlob({ name: SIGNATURE_FILE }, signature);
+    bytes += signature.byteLength;
+  } else if ((await store.info(SIGNATURE_FILE))?.deleted === false) {
+    await store.delete(SIGNATURE_FILE);
+  }
+  await store.putBlob({ name: 'manifest.json' }, manifestBytes);
+  return { app, stored: stored + 1 + (signature ? 1 : 0), present, bytes: bytes + manifestBytes.byteLength };
 };
 
 /** `nats://host:port/app` split into a server URL and an app name; undefined for anything else. */
@@ -84,17 +102,45 @@ export const parseNatsSource = (source: string): { server: string; app: string }
   return match ? { server: `${match[1]}://${match[2]}`, app: checkAppName(match[3]) } : undefined;
 };
 
+export interface PullOptions {
+  /** Services whose files are fetched (default: all). */
+  readonly services?: readonly string[];
+  /**
+   * Trusted ed25519 public keys (signing.ts `loadTrustedKeys`): when given,
+   * the manifest must be signed by one of them, checked before it is parsed
+   * and before any other object is fetched.
+   */
+  readonly trusted?: readonly TrustedKey[];
+  /** How messages name the source (default `nats:<bucket>`), e.g. `nats://host:port/app`. */
+  readonly source?: string;
+}
+
 /**
- * Fetch the manifest and the files of `services` (all when empty) into a
- * fresh temporary directory and return it. Throws SNAPSHOT_INVALID when the
- * app or a file is missing, INTEGRITY_MISMATCH when a hash differs.
+ * Fetch the manifest and the files of the services asked for into a fresh
+ * temporary directory and return it. Throws SNAPSHOT_INVALID when the app
+ * or a file is missing, INTEGRITY_MISMATCH when a hash differs, and with
+ * trusted keys SIGNATURE_MISSING or SIGNATURE_INVALID, as restore of a
+ * directory does. Nothing is left on disk when it throws.
  */
-export const pullSnapshot = async (nc: NatsConnection, app: string, services: readonly string[] = []): Promise<{ dir: string; manifest: Manifest }> => {
+export const pullSnapshot = async (nc: NatsConnection, app: string, options: PullOptions = {}): Promise<{ dir: string; manifest: Manifest }> => {
+  const source = options.source ?? `nats:${bucketOf(app)}`;
   const store = await openStore(nc, app, false);
   const manifestBytes = await store.getBlob('manifest.json');
   if (!manifestBytes) throw new SnapshotError('SNAPSHOT_INVALID', `app "${app}" has no manifest in ${bucketOf(app)}; push the snapshot again.`);
+  const signature = await store.getBlob(SIGNATURE_FILE);
+  if (options.trusted) verifyManifestSignature(manifestBytes, signature ? Buffer.from(signature).toString('utf8') : undefined, options.trusted, source);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-pull-${app}-`));
-  fs.writeFileSync(path.join(dir, 'manifest.json'), manifestBytes);
+  try {
+    return await pullInto(store, dir, app, manifestBytes, signature, options.services ?? []);
+  } catch (error) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+};
+
+const pullInto = async (store: ObjectStore, dir: string, app: string, manifestBytes: Uint8Array, signature: Uint8Array | null, services: readonly string[]): Promise<{ dir: string; manifest: Manifest }> => {
+  fs.writeFileSync(path.join(dir, 'manifest.json'), manifestBytes, { mode: FILE_MODE });
+  if (signature) fs.writeFileSync(path.join(dir, SIGNATURE_FILE), signature, { mode: FILE_MODE });
   const manifest = readManifest(dir);
   const names = services.length ? services : Object.keys(manifest.services);
   for (const name of names) {
@@ -114,8 +160,8 @@ export const pullSnapshot = async (nc: NatsConnection, app: string, services: re
           details: { expected: sha, actual },
         });
       }
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, bytes);
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: DIR_MODE });
+      fs.writeFileSync(file, bytes, { mode: FILE_MODE });
     }
   }
   return { dir, manifest };

@@ -19,10 +19,24 @@
  * | iface           | a label for messages ("function next")                   |
  *
  * Errors keep name, message, `code` and other data properties; our typed
- * `SnapshotError`s come back as `SnapshotError` with the same code.
+ * `SnapshotError`s come back as `SnapshotError` with the same code (only
+ * those this library raised, marked `library` as the membrane marks them:
+ * a service cannot forge one by naming its error so).
+ *
+ * Between two membranes no host values are made at all. A service calling
+ * a stub sends its membrane's wire values (`encodeWireCall`: Slots become
+ * RemoteRefs) and gets the reply as wire values (`decodeWireReply`), which
+ * settle its promise as they are (directory.ts `WireCall`). A replica
+ * answering skips both walks too: `decodeWireCall` turns the message into
+ * the membrane's own wire values (RemoteRefs become Slots, nothing else is
+ * copied, the message is checked in place), the membrane delivers them as
+ * they are (`Membrane.deliverWireCall`), and `encodeWireAnswer` sends the
+ * wire value it answered with. Each side's service gets its copy from its
+ * membrane, once, as for any crossing. encodeCall/decodeReply (host values)
+ * remain for callers that are not a membrane (the CLI, a benchmark).
  */
 import { addExtension } from 'msgpackr';
-import { SnapshotError, Tagged, packr, codeUnits, fromCodeUnits, viewConstructors, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, packr, codeUnits, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
 
 const { getPrototypeOf, keys, defineProperty, is } = Object;
 const { isArray } = Array;
@@ -63,17 +77,29 @@ export interface RefTable {
   fromRef(ref: RemoteRef): object;
 }
 
-/** Encode host values for the wire: msgpack bytes. Throws NOT_PASSABLE. */
-export const encodeValues = (values: unknown, refs: RefTable): Uint8Array => packr.pack(toWire(values, { refs, seen: new Map() }, 0));
+/*
+ * Messages (msgpack):
+ *
+ * | message | shape                    | numbering of `ref` tags                        |
+ * | ------- | ------------------------ | ---------------------------------------------- |
+ * | call    | [target, method, [args]] | each argument its own value, as the membrane   |
+ * |         |                          | numbers the arguments of a delivery            |
+ * | reply   | [ok, value]              | the value alone                                |
+ * | ack     | [2, host]                | -                                              |
+ *
+ * So a call's arguments and a reply's value are the membrane's wire values
+ * as they are, and a replica passes them through without a walk.
+ */
 
-/** Decode bytes from `encodeValues` into fresh host values. Throws TRANSPORT_FAILED on malformed input. */
-export const decodeValues = (bytes: Uint8Array, refs: RefTable): unknown => {
-  let wire: unknown;
+const unpack = (bytes: Uint8Array): unknown => {
   try {
-    wire = packr.unpack(bytes);
+    return packr.unpack(bytes);
   } catch (cause) {
     throw new SnapshotError('TRANSPORT_FAILED', 'a message from another host could not be decoded', { cause });
   }
+};
+
+const revive = (wire: unknown, refs: RefTable): unknown => {
   try {
     return fromWire(wire, { refs, objects: [] }, 0);
   } catch (cause) {
@@ -81,6 +107,40 @@ export const decodeValues = (bytes: Uint8Array, refs: RefTable): unknown => {
     throw new SnapshotError('TRANSPORT_FAILED', `a message from another host is malformed: ${(cause as Error)?.message}`, { cause });
   }
 };
+
+const isCall = (call: unknown): call is [number, string | null, unknown[]] =>
+  isArray(call) && call.length === 3 && typeof call[0] === 'number' && (call[1] === null || typeof call[1] === 'string') && isArray(call[2]);
+
+/** Encode a call of host values: `target` (an object id), `method` (null: call the target itself). Throws NOT_PASSABLE. */
+export const encodeCall = (target: number, method: string | null, args: readonly unknown[], refs: RefTable): Uint8Array => {
+  const wired: unknown[] = [];
+  for (const arg of args) wired.push(toWire(arg, { refs, seen: new Map() }, 0));
+  return packr.pack([target, method, wired]);
+};
+
+/** Decode a call into fresh host values. Throws TRANSPORT_FAILED on malformed input. */
+export const decodeCall = (bytes: Uint8Array, refs: RefTable): { target: number; method: string | null; args: unknown[] } => {
+  const call = unpack(bytes);
+  if (!isCall(call)) throw new SnapshotError('TRANSPORT_FAILED', 'a malformed call arrived over NATS');
+  return { target: call[0], method: call[1], args: call[2].map(arg => revive(arg, refs)) };
+};
+
+/** Encode a reply: what the call returned (`ok`) or threw. Throws NOT_PASSABLE. */
+export const encodeReply = (ok: boolean, value: unknown, refs: RefTable): Uint8Array => packr.pack([ok, toWire(value, { refs, seen: new Map() }, 0)]);
+
+/** A decoded reply, or the acknowledgement of the host that took the call. */
+export type Reply = { readonly ok: boolean; readonly value: unknown } | { readonly ack: string };
+
+/** Decode a reply (or an acknowledgement `[2, host]`) into fresh host values. Throws TRANSPORT_FAILED on malformed input. */
+export const decodeReply = (bytes: Uint8Array, refs: RefTable): Reply => {
+  const reply = unpack(bytes);
+  if (isArray(reply) && reply.length === 2 && reply[0] === ACK && typeof reply[1] === 'string') return { ack: reply[1] };
+  if (!isArray(reply) || reply.length !== 2 || typeof reply[0] !== 'boolean') throw new SnapshotError('TRANSPORT_FAILED', 'a malformed reply arrived over NATS');
+  return { ok: reply[0], value: revive(reply[1], refs) };
+};
+
+/** First element of a replica's acknowledgement `[ACK, host]`. */
+export const ACK = 2;
 
 const notPassable = (why: string): SnapshotError => new SnapshotError('NOT_PASSABLE', `a value cannot cross to another host: ${why}`);
 
@@ -181,6 +241,7 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
   if (object instanceof Error) {
     remember(walk, object);
     const record: ErrorRecord = { name: String(object.name), message: String(object.message) };
+    if (isSnapshotError(object)) record.library = true;
     const props: Record<string, unknown> = {};
     for (const name of keys(object)) {
       const v = (object as unknown as Record<string, unknown>)[name];
@@ -300,7 +361,7 @@ const reviveError = (record: ErrorRecord, walk: InWalk, depth: number): Error =>
     for (const key of keys(record.props)) props[key] = fromWire((record.props as Record<string, unknown>)[key], walk, depth + 1);
   }
   let error: Error;
-  if (name.startsWith('SnapshotError[') && typeof props?.code === 'string') {
+  if (record?.library === true && name.startsWith('SnapshotError[') && typeof props?.code === 'string') {
     error = new SnapshotError(props.code as SnapshotErrorCode, message, { details: (props.details ?? {}) as Record<string, unknown> });
   } else {
     const Ctor = errorConstructors[name] ?? Error;
@@ -310,4 +371,199 @@ const reviveError = (record: ErrorRecord, walk: InWalk, depth: number): Error =>
   }
   walk.objects[at] = error;
   return error;
+};
+
+// ---- the membrane's wire values, as they are -------------------------------------
+
+const WIRE_TAGS = new Set(['bigint', '-0', 'symbol', 'utf16', 'ref', 'sparse', 'object', 'view', 'map', 'error']);
+
+/**
+ * A call `[target, method, args]` from another host, decoded into the
+ * membrane's wire values without a copy: the message is checked in place
+ * (only data, known tags and RemoteRefs; never a Slot or a sealed value,
+ * which only this host's membrane may make), and each RemoteRef is replaced
+ * by the Slot `toSlot` gives. Throws TRANSPORT_FAILED on anything else.
+ */
+export const decodeWireCall = (bytes: Uint8Array, toSlot: (ref: RemoteRef) => Slot): { target: number; method: string | null; args: unknown[] } => {
+  const call = decodeCallFor(bytes, undefined, () => toSlot);
+  return { target: call.target, method: call.method, args: call.args };
+};
+
+/**
+ * A call decoded for whoever answers its target: as wire values when
+ * `wireFor(target)` gives the Slots of the membrane that holds it, as host
+ * values (with `refs`) otherwise.
+ */
+export const decodeCallFor = (
+  bytes: Uint8Array,
+  refs: RefTable | undefined,
+  wireFor: (target: number) => ((ref: RemoteRef) => Slot) | undefined,
+): { target: number; method: string | null; args: unknown[]; wire: boolean } => {
+  const call = unpack(bytes);
+  if (!isCall(call)) throw new SnapshotError('TRANSPORT_FAILED', 'a malformed call arrived over NATS');
+  const [target, method, args] = call;
+  const toSlot = wireFor(target);
+  if (toSlot) {
+    for (let i = 0; i < args.length; i += 1) args[i] = checkIn(args[i], toSlot, 0, false);
+    return { target, method, args, wire: true };
+  }
+  if (!refs) throw new SnapshotError('TRANSPORT_FAILED', `a call for object #${target}, which takes no call here`);
+  return { target, method, args: args.map(arg => revive(arg, refs)), wire: false };
+};
+
+/**
+ * A reply (or an acknowledgement) decoded into the calling membrane's wire
+ * values, checked in place as decodeWireCall checks a call. An error the
+ * answering host's membrane or library marked as the library's keeps that
+ * mark: the hosts of one app vouch for each other's library, as they did
+ * when its errors were revived by name.
+ */
+export const decodeWireReply = (bytes: Uint8Array, toSlot: (ref: RemoteRef) => Slot): Reply => {
+  const reply = unpack(bytes);
+  if (isArray(reply) && reply.length === 2 && reply[0] === ACK && typeof reply[1] === 'string') return { ack: reply[1] };
+  if (!isArray(reply) || reply.length !== 2 || typeof reply[0] !== 'boolean') throw new SnapshotError('TRANSPORT_FAILED', 'a malformed reply arrived over NATS');
+  return { ok: reply[0], value: checkIn(reply[1], toSlot, 0, true) };
+};
+
+/** Thrown inside swapSlots for a value that cannot go out as it is (a sealed secret): the caller falls back to host values. */
+const NOT_AS_WIRE = Symbol('not as wire');
+
+/**
+ * A call whose arguments are the calling membrane's wire values (their
+ * Slots become RemoteRefs through `toRef`, in copies). Undefined when one
+ * cannot go as it is (a sealed secret of a recording membrane): the caller
+ * then sends host values.
+ */
+export const encodeWireCall = (target: number, method: string | null, args: readonly unknown[], toRef: (slot: Slot) => RemoteRef): Uint8Array | undefined => {
+  try {
+    return packr.pack([target, method, args.map(arg => swapSlots(arg, toRef, 0, true))]);
+  } catch (error) {
+    if (error === NOT_AS_WIRE) return undefined;
+    throw error;
+  }
+};
+
+/** Check one decoded node in place; returns it, or the Slot that replaces a RemoteRef. */
+const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number, keepLibrary: boolean): unknown => {
+  if (typeof wire !== 'object' || wire === null) return wire;
+  if (depth > MAX_DEPTH + 1) throw malformed('it nests too deep');
+  if (isArray(wire)) {
+    for (let i = 0; i < wire.length; i += 1) wire[i] = checkIn(wire[i], toSlot, depth + 1, keepLibrary);
+    return wire;
+  }
+  if (wire instanceof RemoteRef) return toSlot(wire);
+  if (wire instanceof Tagged) {
+    if (!WIRE_TAGS.has(wire.tag)) throw malformed(`a value tagged ${String(wire.tag)}`);
+    const payload = wire.payload as unknown;
+    switch (wire.tag) {
+      case 'bigint':
+      case 'symbol':
+        if (typeof payload !== 'string') throw malformed(`a ${wire.tag} without its text`);
+        break;
+      case 'utf16':
+        if (!(payload instanceof Uint16Array)) throw malformed('a string without code units');
+        break;
+      case 'ref':
+        if (typeof payload !== 'number') throw malformed('a reference without its number');
+        break;
+      case 'sparse': {
+        const [length, indices, values] = (isArray(payload) ? payload : []) as [unknown, unknown, unknown];
+        if (typeof length !== 'number' || !isArray(indices) || !isArray(values) || length > 2 ** 32 - 1 || indices.length !== values.length || !indices.every(i => typeof i === 'number' && i >= 0 && i < length)) {
+          throw malformed('a bad sparse array');
+        }
+        checkIn(values, toSlot, depth + 1, keepLibrary);
+        break;
+      }
+      case 'object':
+      case 'map':
+        if (!isArray(payload) || !payload.every(entry => isArray(entry) && entry.length === 2 && (wire.tag === 'map' || typeof entry[0] === 'string'))) throw malformed(`a bad ${wire.tag}`);
+        checkIn(payload, toSlot, depth + 1, keepLibrary);
+        break;
+      case 'view': {
+        const [name, buffer, offset, length] = (isArray(payload) ? payload : []) as [unknown, unknown, unknown, unknown];
+        if (typeof name !== 'string' || !viewConstructors[name] || typeof offset !== 'number' || typeof length !== 'number') throw malformed(`a view of type ${String(name)}`);
+        if (!(buffer instanceof ArrayBuffer) && !(buffer instanceof Tagged && buffer.tag === 'ref')) throw malformed('a view without its buffer');
+        checkIn(buffer, toSlot, depth + 1, keepLibrary);
+        break;
+      }
+      case 'error': {
+        const record = payload as ErrorRecord | null;
+        if (typeof record !== 'object' || record === null || typeof record.name !== 'string' || typeof record.message !== 'string') throw malformed('a bad error');
+        if (!keepLibrary || record.library !== true) delete record.library; // a call's arguments: only this host's membrane and library mark errors as ours
+        if (record.props !== undefined) checkIn(record.props, toSlot, depth + 1, keepLibrary);
+        break;
+      }
+      default:
+        break;
+    }
+    return wire;
+  }
+  const proto = getPrototypeOf(wire);
+  if (proto === objectPrototype || proto === null) {
+    for (const name of keys(wire)) (wire as Record<string, unknown>)[name] = checkIn((wire as Record<string, unknown>)[name], toSlot, depth + 1, keepLibrary);
+    return wire;
+  }
+  if (wire instanceof Set) {
+    const values = [...wire];
+    const checked = values.map(v => checkIn(v, toSlot, depth + 1, keepLibrary));
+    return checked.every((v, i) => v === values[i]) ? wire : new Set(checked);
+  }
+  if (isView(wire) || wire instanceof ArrayBuffer || wire instanceof Date || wire instanceof RegExp) return wire;
+  throw malformed(`an object of type ${String((proto as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'unknown')}`);
+};
+
+/**
+ * A reply `[ok, value]` whose value is a wire value the membrane answered
+ * with: packed as it is, unless it holds Slots (references to the
+ * service's objects or to host objects), which `toRef` turns into
+ * RemoteRefs in a copy (the journal may hold the original).
+ */
+export const encodeWireAnswer = (ok: boolean, value: unknown, toRef: (slot: Slot) => RemoteRef): Uint8Array => {
+  const swapped = swapSlots(value, toRef, 0, false);
+  return packr.pack([ok, swapped]);
+};
+
+/** `wire` with its Slots replaced by RemoteRefs: the same object when it holds none. */
+const swapSlots = (wire: unknown, toRef: (slot: Slot) => RemoteRef, depth: number, sealedFallsBack: boolean): unknown => {
+  if (typeof wire !== 'object' || wire === null) return wire;
+  if (depth > MAX_DEPTH * 10) throw notPassable(`a value nested more than ${MAX_DEPTH * 10} deep`);
+  if (wire instanceof Slot) return toRef(wire);
+  if (isArray(wire)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < wire.length; i += 1) {
+      const v = swapSlots(wire[i], toRef, depth + 1, sealedFallsBack);
+      if (v !== wire[i]) (out ??= wire.slice())[i] = v;
+    }
+    return out ?? wire;
+  }
+  if (wire instanceof Tagged) {
+    if (wire.tag === 'sealed') {
+      if (sealedFallsBack) throw NOT_AS_WIRE;
+      throw notPassable('a sealed secret (a recording host) cannot be sent as it is');
+    }
+    if (wire.tag === 'error') {
+      const record = wire.payload as ErrorRecord;
+      const props = record.props === undefined ? undefined : swapSlots(record.props, toRef, depth + 1, sealedFallsBack);
+      // The service's stack stays on its host: the caller's error is its own.
+      const { stack: _stack, ...rest } = record;
+      return new Tagged('error', props === record.props ? rest : { ...rest, props: props as Record<string, unknown> });
+    }
+    const payload = swapSlots(wire.payload, toRef, depth + 1, sealedFallsBack);
+    return payload === wire.payload ? wire : new Tagged(wire.tag, payload);
+  }
+  const proto = getPrototypeOf(wire);
+  if (proto === objectPrototype || proto === null) {
+    let out: Record<string, unknown> | undefined;
+    for (const name of keys(wire)) {
+      const v = swapSlots((wire as Record<string, unknown>)[name], toRef, depth + 1, sealedFallsBack);
+      if (v !== (wire as Record<string, unknown>)[name]) (out ??= { ...(wire as Record<string, unknown>) })[name] = v;
+    }
+    return out ?? wire;
+  }
+  if (wire instanceof Set) {
+    const values = [...wire];
+    const swapped = values.map(v => swapSlots(v, toRef, depth + 1, sealedFallsBack));
+    return swapped.every((v, i) => v === values[i]) ? wire : new Set(swapped);
+  }
+  return wire;
 };

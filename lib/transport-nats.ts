@@ -16,36 +16,42 @@
  *
  * Failures are typed: SERVICE_UNAVAILABLE at once when no replica listens
  * (the server's "no responders"), CALL_TIMEOUT after `callTimeoutMs`,
- * CALL_CANCELLED for calls still waiting when the transport closes.
+ * CALL_CANCELLED for calls still waiting when the transport closes,
+ * CALL_INTERRUPTED when the replica running a call died before answering.
+ *
+ * A service call runs at most once. The replica that takes a call from the
+ * queue group acknowledges it (`[ACK, host]`, written to the connection
+ * before the call is delivered to the service), and the caller then watches
+ * that host. A call no replica acknowledged was never delivered and is sent
+ * to the queue group again, so killing a replica loses none of the calls
+ * it had not started; a call it had started fails with CALL_INTERRUPTED,
+ * because it may have run in part or in whole (its effects on other
+ * services, files or the network may have happened). It is not run again
+ * behind the caller's back: the caller decides whether it is safe to retry.
  *
  * Objects handed to other hosts stay in this host's table for the life of
  * the process (there is no distributed garbage collection).
  */
 import { connect, createInbox, NoRespondersError, RequestError, TimeoutError, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
-import { SnapshotError, isSnapshotError, packr } from '../replay-log/index.js';
-import type { Directory, ExportRef, Membrane } from '../membrane/index.js';
+import { SnapshotError, isSnapshotError, packr, type Slot, type Wire } from '../replay-log/index.js';
+import type { Directory, ExportRef, Membrane, WireAnswer, WireCall, WireSide } from '../membrane/index.js';
 import { unreachable, type Transport } from './transport.js';
-import { decodeValues, encodeValues, RemoteRef, type RefTable } from './transport-codec.js';
+import { ACK, decodeCallFor, decodeReply, decodeWireCall, decodeWireReply, encodeCall, encodeReply, encodeWireAnswer, encodeWireCall, RemoteRef, type RefTable, type Reply } from './transport-codec.js';
 
 /** While a call waits longer than this (ms), the host that took it is checked every PROBE_MS. */
 const PROBE_MS = 250;
 /**
- * A service call not acknowledged within this many ms was lost on its way
- * (sent to a replica as it died) and is sent to the queue group again. A
- * live replica acknowledges as soon as its event loop sees the call, so only
- * one blocked for longer than this could run a call another replica also runs.
+ * A service call that no replica acknowledged within this many ms never
+ * reached one (it was sent to a replica as it died) and is sent to the
+ * queue group again. A replica acknowledges a call as soon as it reads it,
+ * before the service runs it; so only a replica whose event loop is blocked
+ * for longer than this with the call unread could run a call that another
+ * replica also runs.
  */
 const ACK_WAIT_MS = 1000;
-/** How many times one call is handed to another replica after the one that took it died. */
+/** How many times one unacknowledged call is sent to the queue group again. */
 const MAX_RESENDS = 3;
-/**
- * A replica acknowledges a service call it has not answered within this
- * many ms (quick calls need no acknowledgement: the answer says it all).
- */
-const ACK_DELAY_MS = 50;
-/** First element of a replica's acknowledgement `[ACK, host]`. */
-const ACK = 2;
 /** A liveness probe: a call on object -1 of a host, answered by the host itself. */
 const PING = packr.pack([-1, null, []]);
 
@@ -74,6 +80,39 @@ export const objectSubject = (app: string, host: string): string => `msnap.${sub
 
 type Invoke = (target: number, method: string | null, args: unknown[]) => Promise<unknown>;
 
+/** How often waiting calls are checked (deadlines, resends, probes), in ms. */
+const TICK_MS = 25;
+
+/** A call sent and waiting for its reply on this host's inbox. */
+interface PendingCall {
+  readonly token: string;
+  readonly subject: string;
+  readonly payload: Uint8Array;
+  /** This host's inbox subject for the reply. */
+  readonly reply: string;
+  readonly ref: RemoteRef;
+  readonly target: number;
+  readonly method: string | null;
+  /** Decodes the reply (host values, or the calling membrane's wire values). */
+  readonly decode: (bytes: Uint8Array) => Reply;
+  /** What the remote call returned (`ok`) or threw. */
+  readonly answer: (ok: boolean, value: unknown) => void;
+  /** The transport failed the call (timeout, interrupted, cancelled...). */
+  readonly reject: (error: unknown) => void;
+  /** performance.now() past which the call fails with CALL_TIMEOUT. */
+  readonly deadline: number;
+  sentAt: number;
+  probedAt: number;
+  /** The host that acknowledged the call (for an object call: the object's host). */
+  taker: string | undefined;
+  probing: boolean;
+  resends: number;
+}
+
+/** A call, for messages: `function echo() of service db`. */
+const describeCall = (ref: RemoteRef, target: number, method: string | null): string =>
+  `${ref.iface || `object #${target}`}${method ? `.${method}()` : '()'}${ref.service ? ` of service ${ref.service}` : ''}`;
+
 export class NatsTransport implements Transport {
   readonly app: string;
   /** This process's id on the bus (objects it hands out are routed here). */
@@ -90,11 +129,12 @@ export class NatsTransport implements Transport {
   /** Stubs of remote objects, by "host/id" or "service#export", and their refs. */
   readonly #stubs = new Map<string, object>();
   readonly #stubRefs = new WeakMap<object, RemoteRef>();
-  readonly #pending = new Set<(error: SnapshotError) => void>();
   /** This host's reply subject prefix, and the calls waiting on it by token. */
   readonly #inbox = createInbox();
-  readonly #waiting = new Map<string, (msg: Msg) => void>();
+  readonly #calls = new Map<string, PendingCall>();
   #nextToken = 1;
+  /** One timer for every waiting call (deadlines, probes, resends), running while any waits. */
+  #ticker: ReturnType<typeof setInterval> | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
   #local = new Map<string, Membrane>();
   #directory: Directory | undefined;
@@ -105,7 +145,10 @@ export class NatsTransport implements Transport {
     this.app = options.app;
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.#replies = nc.subscribe(`${this.#inbox}.*`, {
-      callback: (_error, msg) => this.#waiting.get(msg.subject.slice(this.#inbox.length + 1))?.(msg),
+      callback: (_error, msg) => {
+        const call = this.#calls.get(msg.subject.slice(this.#inbox.length + 1));
+        if (call) this.#onReply(call, msg);
+      },
     });
   }
 
@@ -162,13 +205,21 @@ export class NatsTransport implements Transport {
     const existing = this.#stubs.get(key);
     if (existing) return existing;
     const call: Invoke = (t, method, args) => this.#request(subject, t, method, args, ref);
+    // A membrane of this process calls the stub, and each method of it, with the wire values of its service.
+    const wireCall =
+      (method: string | null): WireCall =>
+      (args, side) =>
+        this.#requestWire(subject, target, method, args, ref, side);
     const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
     const stub = new Proxy(ref.iface.startsWith('function') ? function remote() {} : {}, {
       apply: (_t, _this, args) => call(target, null, args),
       get: (_t, key) => {
         if (key === 'then' || typeof key === 'symbol') return undefined;
         let method = methods.get(key);
-        if (!method) methods.set(key, (method = (...args: unknown[]) => call(target, key, args)));
+        if (!method) {
+          methods.set(key, (method = (...args: unknown[]) => call(target, key, args)));
+          this.#directory?.registerWireCall(method, wireCall(key));
+        }
         return method;
       },
       set: () => false,
@@ -179,93 +230,171 @@ export class NatsTransport implements Transport {
     this.#stubRefs.set(stub, ref);
     // The membranes of this process then treat the stub as another service's object: a reference.
     this.#directory?.register(stub, { service: ref.service || `host ${ref.host.slice(0, 8)}`, export: target, iface: ref.iface });
+    this.#directory?.registerWireCall(stub, wireCall(null));
     return stub;
   }
 
   /**
-   * Send a call and wait for its reply on this host's inbox. A replica that
-   * takes a service call and has not answered it within ACK_DELAY_MS
-   * acknowledges it with its host id; while the
+   * Send a call and wait for its reply on this host's inbox. The replica
+   * that takes a service call acknowledges it with its host id; while the
    * reply is awaited past PROBE_MS, the taker is probed: if its host has
    * left the bus (no responders on its object subject: it died), the call
-   * goes to the queue group again, so another replica answers it; so does a
-   * call no replica acknowledged within ACK_WAIT_MS. A call on an object
-   * whose host died fails with SERVICE_UNAVAILABLE instead.
+   * fails with CALL_INTERRUPTED (it may have run). A call no replica
+   * acknowledged within ACK_WAIT_MS goes to the queue group again. A call
+   * on an object whose host died fails with SERVICE_UNAVAILABLE.
    */
   #request(subject: string, target: number, method: string | null, args: unknown[], ref: RemoteRef): Promise<unknown> {
-    const what = `${ref.iface || `object #${target}`}${method ? `.${method}()` : '()'}${ref.service ? ` of service ${ref.service}` : ''}`;
-    if (this.#closed) return Promise.reject(new SnapshotError('CALL_CANCELLED', `${what} was not sent: this host is shutting down`));
     let payload: Uint8Array;
     try {
-      payload = encodeValues([target, method, args], this.#refs);
+      payload = encodeCall(target, method, args, this.#refs);
     } catch (error) {
       return Promise.reject(error);
     }
-    const token = String(this.#nextToken++);
-    const reply = `${this.#inbox}.${token}`;
-    return new Promise((resolve, reject) => {
-      let taker: string | undefined = ref.service ? undefined : ref.host;
-      let probing = false;
-      let resends = 0;
-      let sentAt = performance.now();
-      const finish = (error: unknown, value?: unknown) => {
-        if (!this.#waiting.delete(token)) return;
-        clearTimeout(deadline);
-        clearInterval(probe);
-        this.#pending.delete(cancel);
-        if (error === undefined) resolve(value);
-        else reject(error);
-      };
-      const cancel = (error: SnapshotError) => finish(error);
-      const send = () => {
-        sentAt = performance.now();
-        this.#nc.publish(subject, payload, { reply });
-      };
-      const deadline = setTimeout(() => finish(this.#explain(new TimeoutError(), what, ref)), this.callTimeoutMs);
-      const probe = setInterval(() => {
-        if (taker === undefined && ref.service && performance.now() - sentAt > ACK_WAIT_MS && resends < MAX_RESENDS) {
-          resends += 1; // nobody took it: the replica it went to died with it
-          send();
-          return;
-        }
-        if (taker === undefined || probing) return;
-        probing = true;
-        const host = taker;
-        this.#nc.request(objectSubject(this.app, host), PING, { timeout: PROBE_MS * 4 }).then(
-          () => (probing = false),
-          (error: unknown) => {
-            probing = false;
-            if (!isNoResponders(error) || taker !== host) return;
-            if (!ref.service) return finish(this.#explain(error, what, ref));
-            if (resends++ >= MAX_RESENDS) return;
-            taker = undefined; // the replica that took the call is gone: another one takes it
-            send();
-          },
-        );
-      }, PROBE_MS);
-      this.#pending.add(cancel);
-      this.#waiting.set(token, msg => {
-        if (msg.data.length === 0 && msg.headers?.code === 503) return finish(this.#explain(new NoRespondersError(subject), what, ref));
-        let decoded: unknown;
-        try {
-          decoded = decodeValues(msg.data, this.#refs);
-        } catch (error) {
-          return finish(error);
-        }
-        if (Array.isArray(decoded) && decoded[0] === ACK && typeof decoded[1] === 'string') {
-          taker = decoded[1];
-          return;
-        }
-        if (!Array.isArray(decoded) || typeof decoded[0] !== 'boolean') return finish(new SnapshotError('TRANSPORT_FAILED', `${what}: the reply was malformed`));
-        if (decoded[0]) finish(undefined, decoded[1]);
-        else finish(decoded[1] ?? new Error(`${what} failed`)); // what the remote service threw, as it threw it
-      });
-      send();
-    });
+    return new Promise((resolve, reject) =>
+      this.#send(subject, payload, ref, target, method, reject, bytes => decodeReply(bytes, this.#refs), (ok, value) =>
+        ok ? resolve(value) : reject(value ?? new Error(`${describeCall(ref, target, method)} failed`)), // what the remote service threw, as it threw it
+      ),
+    );
   }
 
-  #explain(error: unknown, what: string, ref: RemoteRef): unknown {
+  /**
+   * The same call with the calling membrane's wire values (`side` names its
+   * Slots): no walk into host values and back on this host. Undefined when
+   * the arguments cannot go as they are (the membrane then calls the stub).
+   */
+  #requestWire(subject: string, target: number, method: string | null, args: readonly Wire[], ref: RemoteRef, side: WireSide): Promise<WireAnswer> | undefined {
+    let payload: Uint8Array | undefined;
+    try {
+      payload = encodeWireCall(target, method, args, slot => this.#refs.toRef(side.hostObjectOf(slot) as object));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (payload === undefined) return undefined;
+    const sent = payload;
+    const toSlot = (remote: RemoteRef): Slot => side.hostSlot(this.#refs.fromRef(remote));
+    return new Promise((resolve, reject) =>
+      this.#send(subject, sent, ref, target, method, reject, bytes => decodeWireReply(bytes, toSlot), (ok, value) => resolve({ ok, value: value as Wire })),
+    );
+  }
+
+  #send(
+    subject: string,
+    payload: Uint8Array,
+    ref: RemoteRef,
+    target: number,
+    method: string | null,
+    reject: (error: unknown) => void,
+    decode: (bytes: Uint8Array) => Reply,
+    answer: (ok: boolean, value: unknown) => void,
+  ): void {
+    if (this.#closed) return reject(new SnapshotError('CALL_CANCELLED', `${describeCall(ref, target, method)} was not sent: this host is shutting down`));
+    const token = String(this.#nextToken++);
+    const now = performance.now();
+    const call: PendingCall = {
+      token,
+      subject,
+      payload,
+      reply: `${this.#inbox}.${token}`,
+      ref,
+      target,
+      method,
+      decode,
+      answer,
+      reject,
+      deadline: now + this.callTimeoutMs,
+      sentAt: now,
+      probedAt: now,
+      taker: ref.service ? undefined : ref.host,
+      probing: false,
+      resends: 0,
+    };
+    this.#calls.set(token, call);
+    if (this.#ticker === undefined) {
+      this.#ticker = setInterval(this.#tick, TICK_MS);
+      this.#ticker.unref();
+    }
+    this.#nc.publish(subject, payload, { reply: call.reply });
+  }
+
+  /** A call ends: with the transport's `error`, or with what the remote call returned or threw. */
+  #finish(call: PendingCall, error: unknown, answer?: { ok: boolean; value: unknown }): void {
+    if (!this.#calls.delete(call.token)) return;
+    if (answer) call.answer(answer.ok, answer.value);
+    else call.reject(error);
+  }
+
+  #onReply(call: PendingCall, msg: Msg): void {
+    if (msg.data.length === 0 && msg.headers?.code === 503) return this.#finish(call, this.#explain(new NoRespondersError(call.subject), call));
+    let reply: Reply;
+    try {
+      reply = call.decode(msg.data);
+    } catch (error) {
+      return this.#finish(call, error);
+    }
+    if ('ack' in reply) {
+      call.taker = reply.ack;
+      return;
+    }
+    this.#finish(call, undefined, reply);
+  }
+
+  /** Every TICK_MS while calls wait: time out, resend what no replica took, probe the hosts that took the others. */
+  readonly #tick = (): void => {
+    if (this.#calls.size === 0) {
+      // Stopped once idle for a whole tick, not after each call: a call costs no timer of its own.
+      clearInterval(this.#ticker);
+      this.#ticker = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const call of this.#calls.values()) {
+      if (now >= call.deadline) {
+        this.#finish(call, this.#explain(new TimeoutError(), call));
+        continue;
+      }
+      if (call.taker === undefined) {
+        if (call.ref.service && now - call.sentAt > ACK_WAIT_MS && call.resends < MAX_RESENDS) {
+          call.resends += 1; // nobody took it: the replica it went to died before reading it
+          call.sentAt = now;
+          this.#nc.publish(call.subject, call.payload, { reply: call.reply });
+        }
+        continue;
+      }
+      if (call.probing || now - call.probedAt < PROBE_MS) continue;
+      this.#probe(call, call.taker);
+    }
+  };
+
+  /** Is the host that took `call` still on the bus? If it left (died), the call fails: it may have run there. */
+  #probe(call: PendingCall, host: string): void {
+    call.probing = true;
+    this.#nc.request(objectSubject(this.app, host), PING, { timeout: PROBE_MS * 4 }).then(
+      () => {
+        call.probing = false;
+        call.probedAt = performance.now();
+      },
+      (error: unknown) => {
+        call.probing = false;
+        call.probedAt = performance.now();
+        if (!isNoResponders(error) || call.taker !== host) return;
+        if (!call.ref.service) return this.#finish(call, this.#explain(error, call));
+        // The replica that took the call is gone, and the call may have run there: not run again.
+        this.#finish(
+          call,
+          new SnapshotError(
+            'CALL_INTERRUPTED',
+            `${describeCall(call.ref, call.target, call.method)}: the replica that took the call (host ${host.slice(0, 8)}) stopped before answering; the call may have run there in part or in whole, and was not run again. Retry it if it is safe to run twice.`,
+            { cause: error, details: { service: call.ref.service, app: this.app, host } },
+          ),
+        );
+      },
+    );
+  }
+
+  #explain(error: unknown, call: PendingCall): unknown {
     if (isSnapshotError(error) || !(error instanceof Error)) return error;
+    const { ref } = call;
+    const what = describeCall(ref, call.target, call.method);
     const noResponders = isNoResponders(error);
     const timeout = error instanceof TimeoutError || error.cause instanceof TimeoutError;
     if (noResponders) {
@@ -297,51 +426,98 @@ export class NatsTransport implements Transport {
   async serve(local: ReadonlyMap<string, Membrane>): Promise<void> {
     this.#local = new Map(local);
     for (const [name, membrane] of local) {
-      const invoke: Invoke = (target, method, args) => membrane.deliverCall(target, method, args);
+      // Service calls go straight from the message to the membrane's wire values and back (transport-codec.ts).
+      const toSlot = (ref: RemoteRef): Slot => membrane.hostSlot(this.#refs.fromRef(ref));
+      const toRef = (slot: Slot): RemoteRef => {
+        const object = membrane.hostObjectOf(slot);
+        return this.#refs.toRef(object as object);
+      };
       this.#serviceSubscriptions.push(
         this.#nc.subscribe(serviceSubject(this.app, name), {
           queue: subjectToken(name),
           callback: (_e, msg) => {
-            // Taken: a call not answered within ACK_DELAY_MS is acknowledged, and the caller then watches this host.
-            const ack = msg.reply ? setTimeout(() => msg.respond(this.#ack), ACK_DELAY_MS) : undefined;
-            this.#answer(msg, invoke, ack);
+            // Taken: acknowledged before the call is delivered (the client writes it out in a
+            // microtask, before the delivery's turn), so the caller knows the call may run here.
+            if (msg.reply) msg.respond(this.#ack);
+            this.#track(this.#answerWire(msg, membrane, toSlot, toRef));
           },
         }),
       );
     }
-    const invokeObject: Invoke = (target, method, args) => {
-      if (target === -1) return Promise.resolve(true); // a liveness probe
-      const object = this.#objects[target];
-      if (object === undefined) throw new SnapshotError('TRANSPORT_FAILED', `no object #${target} on this host`);
-      if (method === null) return Promise.resolve((object as (...a: unknown[]) => unknown)(...args));
-      const fn = (object as Record<string, unknown>)[method];
-      if (typeof fn !== 'function') throw new TypeError(`${method} is not a function`);
-      return Promise.resolve((fn as (...a: unknown[]) => unknown).apply(object, args));
-    };
-    this.#subscriptions.push(this.#nc.subscribe(objectSubject(this.app, this.host), { callback: (_e, msg) => this.#answer(msg, invokeObject) }));
+    this.#subscriptions.push(this.#nc.subscribe(objectSubject(this.app, this.host), { callback: (_e, msg) => this.#track(this.#answerObject(msg)) }));
     await this.#nc.flush();
   }
 
-  #answer(msg: Msg, invoke: Invoke, ack?: ReturnType<typeof setTimeout>): void {
-    const run = (async () => {
-      let reply: Uint8Array;
-      try {
-        const decoded = decodeValues(msg.data, this.#refs);
-        if (!Array.isArray(decoded) || typeof decoded[0] !== 'number' || (decoded[1] !== null && typeof decoded[1] !== 'string') || !Array.isArray(decoded[2])) {
-          throw new SnapshotError('TRANSPORT_FAILED', 'a malformed call arrived over NATS');
-        }
-        const value = await invoke(decoded[0], decoded[1] as string | null, decoded[2] as unknown[]);
-        reply = encodeValues([true, value], this.#refs);
-      } catch (error) {
-        try {
-          reply = encodeValues([false, error], this.#refs);
-        } catch {
-          reply = packr.pack([false, null]);
-        }
+  /**
+   * The service of this process whose export `object` is (its membrane and
+   * export id): calls on it then go in and out as wire values.
+   */
+  #exportOf(object: object | undefined): { membrane: Membrane; id: number } | undefined {
+    const origin = this.#directory?.originOf(object);
+    const membrane = origin && this.#local.get(origin.service);
+    return membrane && membrane.exportProxy(origin.export) === object ? { membrane, id: origin.export } : undefined;
+  }
+
+  /**
+   * Answer a call on an object this host handed out: a service's object
+   * (a cursor) as wire values, through its membrane; anything else (a
+   * liveness probe, a stub handed on) with host values.
+   */
+  async #answerObject(msg: Msg): Promise<void> {
+    let reply: Uint8Array;
+    try {
+      let local: { membrane: Membrane; id: number } | undefined;
+      const call = decodeCallFor(msg.data, this.#refs, target => {
+        local = target >= 0 ? this.#exportOf(this.#objects[target]) : undefined;
+        const membrane = local?.membrane;
+        return membrane && ((ref: RemoteRef) => membrane.hostSlot(this.#refs.fromRef(ref)));
+      });
+      if (local && call.wire) {
+        const { membrane } = local;
+        const answer = await membrane.deliverWireCall(local.id, call.method, call.args);
+        reply = encodeWireAnswer(answer.ok, answer.value, slot => this.#refs.toRef(membrane.hostObjectOf(slot) as object));
+      } else {
+        reply = encodeReply(true, await this.#invokeObject(call.target, call.method, call.args), this.#refs);
       }
-      clearTimeout(ack);
-      if (msg.reply) msg.respond(reply);
-    })();
+    } catch (error) {
+      reply = this.#failureReply(error);
+    }
+    if (msg.reply) msg.respond(reply);
+  }
+
+  #invokeObject(target: number, method: string | null, args: unknown[]): Promise<unknown> {
+    if (target === -1) return Promise.resolve(true); // a liveness probe
+    const object = this.#objects[target];
+    if (object === undefined) throw new SnapshotError('TRANSPORT_FAILED', `no object #${target} on this host`);
+    if (method === null) return Promise.resolve((object as (...a: unknown[]) => unknown)(...args));
+    const fn = (object as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') throw new TypeError(`${method} is not a function`);
+    return Promise.resolve((fn as (...a: unknown[]) => unknown).apply(object, args));
+  }
+
+  /** Answer a call on a service's export: wire values in, the membrane's wire answer out. */
+  async #answerWire(msg: Msg, membrane: Membrane, toSlot: (ref: RemoteRef) => Slot, toRef: (slot: Slot) => RemoteRef): Promise<void> {
+    let reply: Uint8Array;
+    try {
+      const call = decodeWireCall(msg.data, toSlot);
+      const answer = await membrane.deliverWireCall(call.target, call.method, call.args);
+      reply = encodeWireAnswer(answer.ok, answer.value, toRef);
+    } catch (error) {
+      reply = this.#failureReply(error);
+    }
+    if (msg.reply) msg.respond(reply);
+  }
+
+  #failureReply(error: unknown): Uint8Array {
+    try {
+      return encodeReply(false, error, this.#refs);
+    } catch {
+      return packr.pack([false, null]);
+    }
+  }
+
+  /** Calls being answered: close() waits for them. */
+  #track(run: Promise<void>): void {
     this.#inFlight.add(run);
     void run.finally(() => this.#inFlight.delete(run));
   }
@@ -360,7 +536,7 @@ export class NatsTransport implements Transport {
     await this.#nc.flush().catch(() => {});
     await Promise.allSettled([...this.#inFlight]);
     for (const sub of this.#subscriptions) sub.unsubscribe();
-    for (const cancel of this.#pending) cancel(new SnapshotError('CALL_CANCELLED', 'the call was cancelled: this host is shutting down'));
+    for (const call of [...this.#calls.values()]) this.#finish(call, new SnapshotError('CALL_CANCELLED', `${describeCall(call.ref, call.target, call.method)} was cancelled: this host is shutting down`));
     await this.#nc.drain().catch(() => this.#nc.close());
   }
 

@@ -5,7 +5,14 @@
  * the receiving membrane knows it is a reference to "export #M of service
  * db" and not an anonymous host object. That is what lets a restored app
  * re-bind its references between services by name.
+ *
+ * It also knows which host objects take a call as wire values (a
+ * transport's stand-in for an object on another host): a membrane calling
+ * one hands it the arguments as they crossed and settles the service's
+ * promise with the wire answer, so no copy walk runs on this host between
+ * the service and the network.
  */
+import type { Slot, Wire } from '../replay-log/index.js';
 
 /** Where a service reference points: an exported object of a named service. */
 export interface ExportRef {
@@ -14,8 +21,39 @@ export interface ExportRef {
   readonly iface: string;
 }
 
+/** A call's outcome as a wire value: what it returned (`ok`) or threw. */
+export interface WireAnswer {
+  readonly ok: boolean;
+  readonly value: Wire;
+}
+
+/** How a wire caller names the calling membrane's objects: its Slots to host objects and back. */
+export interface WireSide {
+  /** The Slot host object `object` enters the service as. */
+  hostSlot(object: object): Slot;
+  /** The host object a Slot of a leaving wire value stands for. */
+  hostObjectOf(slot: Slot): unknown;
+}
+
+/**
+ * Call a host object with wire arguments (the service's Slots as `side`
+ * names them). Returns undefined when it cannot take these arguments as
+ * wire values: the membrane then calls it with host values.
+ */
+export type WireCall = (args: readonly Wire[], side: WireSide) => Promise<WireAnswer> | undefined;
+
 export class Directory {
   readonly #origins = new WeakMap<object, ExportRef>();
+  readonly #wireCalls = new WeakMap<object, WireCall>();
+
+  /** `object`, when called, takes its arguments as wire values through `call`. */
+  registerWireCall(object: object, call: WireCall): void {
+    this.#wireCalls.set(object, call);
+  }
+
+  wireCallOf(value: unknown): WireCall | undefined {
+    return (typeof value === 'object' || typeof value === 'function') && value !== null ? this.#wireCalls.get(value) : undefined;
+  }
 
   register(proxy: object, ref: ExportRef): void {
     this.#origins.set(proxy, ref);

@@ -11,5 +11,5 @@ export { Journal } from './journal.js';
 export type { JournalOptions } from './journal.js';
 export { Turns } from './turns.js';
 export { Directory } from './directory.js';
-export type { ExportRef } from './directory.js';
+export type { ExportRef, WireAnswer, WireCall, WireSide } from './directory.js';
 export { markLibraryError, isLibraryError, markServiceStack, hasServiceStack } from './marks.js';

@@ -26,7 +26,7 @@
  */
 import { SnapshotError, Slot, Tagged, describeWire, codeUnits, fromCodeUnits, viewConstructors, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
-import type { Directory, ExportRef } from './directory.js';
+import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
 import { hasServiceStack, isLibraryError, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
@@ -49,7 +49,10 @@ interface PendingPromise {
 interface Answer {
   readonly resolve: (value: unknown) => void;
   readonly reject: (reason: unknown) => void;
+  /** Resolve with the answer's wire value (`WireAnswer`) instead of a host copy of it. */
+  readonly wire?: true;
 }
+
 
 interface Import {
   /** The host object; absent after restore (a build-time handle) unless re-bound. */
@@ -75,7 +78,7 @@ export interface MembraneOptions {
   readonly sealer?: Sealer;
 }
 
-export class Membrane {
+export class Membrane implements WireSide {
   readonly name: string;
   readonly journal: Journal;
   readonly turns: Turns;
@@ -146,6 +149,38 @@ export class Membrane {
     const promise = this.#awaitAnswer(answer);
     this.turns.enqueue({ kind: 'call', target, method, args, answer });
     return promise;
+  }
+
+  /**
+   * Deliver a call whose arguments are wire values already: a transport that
+   * decoded them from bytes hands them over as they are, so they are not
+   * walked into host values and back. In `args`, Slot('guest', id) is this
+   * service's export #id and Slot('host', id) its import #id (`hostSlot`
+   * makes them); the caller vouches for their shape, as a journal's reader
+   * does for a log. Resolves to the answer's wire value (`hostObjectOf`
+   * turns its Slots into host objects); rejects only when the service has
+   * failed.
+   */
+  deliverWireCall(target: number, method: string | null, args: Wire[]): Promise<WireAnswer> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const answer = this.#nextAnswer++;
+    const promise = new Promise<WireAnswer>((resolve, reject) => {
+      this.#answers.set(answer, { resolve: resolve as (value: unknown) => void, reject, wire: true });
+    });
+    this.turns.enqueue({ kind: 'call', target, method, args, answer });
+    return promise;
+  }
+
+  /** The Slot host object `object` crosses into the service as: an import, or the export it is a proxy of. */
+  hostSlot(object: object): Slot {
+    const id = this.#hostProxyIds.get(object);
+    if (id !== undefined) return new Slot('guest', id);
+    return this.#ref(object, 'host', 'an argument from another host');
+  }
+
+  /** The host object a Slot of a wire value leaving the service stands for (what the host would get). */
+  hostObjectOf(slot: Slot): unknown {
+    return this.#slotTo(slot, 'host');
   }
 
   /** Stop the service: every later delivery and waiting caller gets `error`. */
@@ -272,6 +307,11 @@ export class Membrane {
     const what = `${slot.iface || `host reference #${slot.id}`}${member}`;
     const outcome = this.journal.send(slot, method, args, () => {
       const target = this.#liveImport(slot, what);
+      if (method === null) {
+        // A stand-in for an object elsewhere (a transport's) takes the arguments as they crossed.
+        const answer = this.#directory?.wireCallOf(target)?.(args, this);
+        if (answer) return this.#performWire(what, answer);
+      }
       return this.#performHost(what, () => {
         if (method === null) return apply(target as (...a: unknown[]) => unknown, undefined, this.#fromWireArray(args, 'host'));
         if (method === '[[get]]') return this.#hostGet(target, args[0] as string);
@@ -360,6 +400,10 @@ export class Membrane {
     const waiter = this.#answers.get(answer);
     if (!waiter) return;
     this.#answers.delete(answer);
+    if (waiter.wire) {
+      waiter.resolve({ ok, value: wire });
+      return;
+    }
     let hostValue: unknown;
     try {
       hostValue = this.#fromWire(wire, 'host', 0);
@@ -402,6 +446,34 @@ export class Membrane {
       return { type: 'async', promise };
     }
     return { type: 'return', value: this.#toWire(result, 'host', 0, () => `result of ${what}`) };
+  }
+
+  /** An async syscall answered in wire values (a WireCall): settled with them as they are. */
+  #performWire(what: string, answer: Promise<WireAnswer>): Outcome {
+    const promise = this.#nextPromise++;
+    let cancelled = false;
+    const cancel = () => {
+      cancelled = true;
+    };
+    this.#hostSettlers.add(cancel);
+    answer.then(
+      ({ ok, value }) => {
+        this.#hostSettlers.delete(cancel);
+        if (!cancelled) this.turns.enqueue({ kind: 'settle', promise, ok, value });
+      },
+      (error: unknown) => {
+        this.#hostSettlers.delete(cancel);
+        if (cancelled) return;
+        let wire: Wire;
+        try {
+          wire = this.#toWire(error, 'host', 0, `error of ${what}`);
+        } catch {
+          wire = this.#toWire(new Error(`${what} failed`), 'host', 0, 'error');
+        }
+        this.turns.enqueue({ kind: 'settle', promise, ok: false, value: wire });
+      },
+    );
+    return { type: 'async', promise };
   }
 
   #settleLater(promise: number, hostPromise: PromiseLike<unknown>, what: string): void {
@@ -468,6 +540,8 @@ export class Membrane {
     if (!bound || bound.fn !== value) {
       bound = { fn: value, proxy: new Proxy(value, { apply: (fn, _this, args) => apply(fn, target, args) }) };
       methods.set(key, bound);
+      const wireCall = this.#directory?.wireCallOf(value);
+      if (wireCall) this.#directory?.registerWireCall(bound.proxy, wireCall); // bound to nothing it needs: it names its target itself
     }
     return bound.proxy;
   }

@@ -2,6 +2,7 @@
 // fetch handler in one process (no NATS): the README's first command.
 import t from 'tap';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { readManifest } from '../lib/index.js';
 import { fixture, moveToTarget, snapshot, tempDir } from './helpers.js';
@@ -83,4 +84,95 @@ t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight
   t.same(await slow, { status: 200, body: { slept: 400 } }, 'the request in flight finished');
   t.equal(await code, 0, 'exit 0 after SIGTERM');
   await t.rejects(fetch(`${url}/rows?id=1`), 'no longer accepting');
+});
+
+/** A response's bytes as they arrive, and a way to wait for a given text among them. */
+const collect = (res: http.IncomingMessage) => {
+  let text = '';
+  const waiters: Array<() => void> = [];
+  res.setEncoding('utf8');
+  res.on('data', chunk => {
+    text += chunk;
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const ended = new Promise<string>((resolve, reject) => {
+    res.on('end', () => resolve(text));
+    res.on('error', reject);
+    res.on('aborted', () => reject(new Error(`response cut short after ${JSON.stringify(text)}`)));
+  });
+  const waitFor = async (expected: string): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (!text.includes(expected)) {
+      if (Date.now() > deadline) throw new Error(`waited 10 s for ${JSON.stringify(expected)}; got ${JSON.stringify(text)}`);
+      await new Promise<void>(resolve => {
+        waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  };
+  return { waitFor, ended, text: () => text };
+};
+
+t.test('request and response bodies stream: each chunk reaches the handler as it arrives, each chunk it produces is sent at once', async t => {
+  const target = moveToTarget(out);
+  const host = await startHost(t, [target, '--port', 'api=0']);
+  const url = new URL(host.httpUrl as string);
+
+  // Duplex over HTTP/1.1: the client sends the next chunk only after the
+  // handler's answer to the previous one came back. Buffering on either side
+  // would deadlock here.
+  const req = http.request({ host: url.hostname, port: url.port, path: '/stream-echo', method: 'POST', headers: { 'content-type': 'text/plain' } });
+  req.flushHeaders();
+  const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+  req.write('first');
+  const res = await response;
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers['transfer-encoding'], 'chunked', 'the response is sent chunked, as produced');
+  const body = collect(res);
+  await body.waitFor('got first\n');
+  req.write('second chunk');
+  await body.waitFor('got second chunk\n');
+  req.write('3');
+  await body.waitFor('got 3\n');
+  req.end();
+  t.equal(await body.ended, 'got first\ngot second chunk\ngot 3\nend 3 chunks 18 bytes\n', 'every chunk answered as it came, then the total');
+
+  // A buffered request body is still a stream for the handler, and text() still works.
+  const echo = await fetch(`${url.href}echo`, { method: 'POST', body: 'x'.repeat(100_000) });
+  t.equal((await echo.text()).length, 'POST '.length + 100_000, 'a 100 kB body, read whole with text()');
+
+  // A response produced over time; SIGTERM arrives after its first chunk: it still ends whole, then exit 0.
+  const ticks = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${url.href}ticks?n=5&ms=200`, resolve).once('error', reject));
+  const tickBody = collect(ticks);
+  await tickBody.waitFor('tick 1\n');
+  const firstAt = Date.now();
+  const code = host.stop('SIGTERM');
+  t.equal(await tickBody.ended, 'tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n', 'the streamed response in flight finished');
+  // The four later ticks are 200 ms apart: sent as produced, the last comes at least 800 ms after the first.
+  const restAfter = Date.now() - firstAt;
+  t.ok(restAfter >= 750, `the first chunk came before the others were produced (the rest took ${restAfter} ms more)`);
+  t.equal(await code, 0, 'exit 0 after SIGTERM');
+});
+
+t.test('a request body over the limit gets 413 while streaming; the service sees BODY_TOO_LARGE', async t => {
+  const target = moveToTarget(out);
+  const host = await startHost(t, [target, '--port', 'api=0']);
+  const url = new URL(host.httpUrl as string);
+  // No content-length: the limit is found while the body streams in (16 MiB + 1 byte, in 1 MiB chunks).
+  const req = http.request({ host: url.hostname, port: url.port, path: '/echo', method: 'POST' });
+  const chunk = Buffer.alloc(1024 * 1024, 0x61);
+  const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+  for (let i = 0; i < 16; i += 1) req.write(chunk);
+  req.end('!');
+  const res = await response;
+  t.equal(res.statusCode, 413);
+  t.equal(await collect(res).ended, 'request body over 16777216 bytes\n');
+  await host.stop('SIGTERM');
+  t.match(host.output(), /snapshot: api: POST \/echo failed: BODY_TOO_LARGE: the request body is over 16777216 bytes/);
 });

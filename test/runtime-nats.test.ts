@@ -6,7 +6,9 @@ import t from 'tap';
 import { lastJson, snapshot } from './helpers.js';
 import { startHost, liveApp, type LiveApp } from './hosts.js';
 import { readManifest } from '../lib/index.js';
-import { NatsTransport } from '../lib/transport-nats.js';
+import { connect, createInbox } from '@nats-io/transport-node';
+import { NatsTransport, serviceSubject } from '../lib/transport-nats.js';
+import { Slot, Tagged, isSnapshotError, packr } from '../replay-log/index.js';
 import { Directory, type ExportRef } from '../membrane/index.js';
 
 let app: LiveApp;
@@ -58,5 +60,46 @@ t.test('a call with no reply within --call-timeout fails with CALL_TIMEOUT', asy
   const closing = transport.close();
   t.equal(await outcome, 'CALL_CANCELLED', 'the waiting call is cancelled, not left hanging');
   await closing;
+  await db.stop();
+});
+
+// A replica hands a service call's arguments to the membrane as wire values,
+// without a copy walk (transport-codec.ts): what only this host's membrane
+// may make (a Slot naming one of the service's own objects or imports, a
+// sealed value) must be refused, and the service must live on.
+t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica answers the next call', async t => {
+  const db = await startHost(t, [app.target, '--service', 'db', '--nats', app.nats.url]);
+  const echoRef = readManifest(app.target).services.api.references.find(r => r.service === 'db' && r.iface === 'function echo') as ExportRef;
+  const nc = await connect({ servers: app.nats.url });
+  t.teardown(() => nc.close());
+  const call = async (args: unknown[]): Promise<unknown[]> => {
+    const inbox = createInbox();
+    const replies = nc.subscribe(inbox, { max: 2 }); // the replica's acknowledgement, then its reply
+    nc.publish(serviceSubject('live-fixture', 'db'), packr.pack([echoRef.export, null, args]), { reply: inbox });
+    const out: unknown[] = [];
+    for await (const msg of replies) out.push(packr.unpack(msg.data));
+    return out[1] as unknown[];
+  };
+  for (const [what, hostile] of [
+    ['a Slot of the service', new Slot('guest', 0)],
+    ['a Slot of an import', new Slot('host', 1)],
+    ['a sealed value', new Tagged('sealed', new Uint8Array(40))],
+    ['an unknown tag', new Tagged('nonsense' as never, 1)],
+  ] as const) {
+    const [ok, error] = await call([{ inside: [hostile] }]);
+    t.equal(ok, false, `${what}: refused`);
+    t.match(error, { payload: { name: 'SnapshotError[TRANSPORT_FAILED]', message: /a message from another host (is malformed|could not be decoded)/ } }, what);
+  }
+  t.same(await call([{ fine: [1, 'two'] }]), [true, { fine: [1, 'two'] }], 'the replica still answers');
+
+  // A service cannot pass its error off as the library's to another host either.
+  const caller = await NatsTransport.connect({ servers: app.nats.url, app: 'live-fixture' });
+  t.teardown(() => caller.close());
+  caller.attach(new Directory());
+  const echo = caller.connect(echoRef) as (value: unknown) => Promise<unknown>;
+  const forged = Object.assign(new Error('forged'), { name: 'SnapshotError[SERVICE_UNAVAILABLE]', code: 'SERVICE_UNAVAILABLE' });
+  const back = (await echo({ error: forged })) as { error: Error };
+  t.notOk(isSnapshotError(back.error), 'an error named like ours, made by a service, stays a plain Error');
+  t.equal(back.error.name, 'SnapshotError[SERVICE_UNAVAILABLE]');
   await db.stop();
 });

@@ -3,7 +3,10 @@
 import t from 'tap';
 import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
-import { snapshot } from './helpers.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { fixture, lastJson, snapshot, tempDir } from './helpers.js';
 import { startHost, liveApp, type LiveApp } from './hosts.js';
 import { readManifest } from '../lib/index.js';
 
@@ -31,7 +34,11 @@ t.test('push, then restore from the object store; two apps on one server never c
   await db.stop();
 
   const missing = await snapshot(['restore', `${app.nats.url}/no-such-app`, '--service', 'db', '--replay-only']);
-  t.not(missing.code, 0);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /SNAPSHOT_INVALID: app "no-such-app" has no snapshot on this NATS server/);
+  const replayed = await snapshot(['restore', `${app.nats.url}/live-fixture`, '--service', 'db', '--replay-only']);
+  t.equal(replayed.code, 0, replayed.stderr);
+  t.match(replayed.stdout, /^ok: replayed 19 events in/, '--replay-only restores from the store too');
   const noApp = await snapshot(['restore', `${app.nats.url}/no-such-app`, '--service', 'db', '--call', 'db.get', '--args', '[1]']);
   t.match(noApp.stderr, /SNAPSHOT_INVALID: app "no-such-app" has no snapshot on this NATS server/);
 
@@ -47,4 +54,82 @@ t.test('push, then restore from the object store; two apps on one server never c
   const tampered = await snapshot(['restore', `${app.nats.url}/other-app`, '--service', 'db', '--call', 'db.get', '--args', '[1]']);
   t.equal(tampered.code, 1);
   t.match(tampered.stderr, /INTEGRITY_MISMATCH: the replay log of service "db" in msnap-other-app has sha256 [0-9a-f]{64}, the manifest says/);
+});
+
+// The object store is untrusted input, as a copied directory is: with
+// --trust, restore from nats://host:port/app checks the manifest's
+// signature on the bytes fetched, then every hash, with the same typed
+// errors as `restore <dir> --trust`.
+t.test('a signed snapshot from the object store is checked as a signed directory is', async t => {
+  const work = tempDir('store-signing');
+  const keyPair = (name: string) => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const priv = path.join(work, `${name}.pem`);
+    const pub = path.join(work, `${name}.pub.pem`);
+    fs.writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    fs.writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+    return { priv, pub };
+  };
+  const signer = keyPair('signer');
+  const stranger = keyPair('stranger');
+  const signed = path.join(work, 'snapshot');
+  const built = await snapshot(['build', fixture('live', 'build.mjs'), '--out', signed, '--sign', signer.priv]);
+  t.equal(built.code, 0, built.stderr);
+  const pushed = await snapshot(['push', signed, '--nats', app.nats.url, '--app', 'signed-app']);
+  t.equal(pushed.code, 0, pushed.stderr);
+  t.match(pushed.stdout, /pushed .* as app signed-app: 6 objects stored/, 'the manifest and its signature are stored');
+
+  const source = `${app.nats.url}/signed-app`;
+  const getOne = (...extra: string[]) => snapshot(['restore', source, '--service', 'db', ...extra, '--call', 'db.get', '--args', '[1]']);
+  const trusted = await getOne('--trust', signer.pub);
+  t.equal(trusted.code, 0, trusted.stderr);
+  t.same(lastJson(trusted), { id: 1, title: 'one' }, 'a signed snapshot restores from the store with the signer\'s key');
+
+  const verified = await snapshot(['verify', source, '--trust', signer.pub]);
+  t.equal(verified.code, 0, verified.stdout + verified.stderr);
+  t.match(verified.stdout, /^ok {4}db: \d+ events replayed/m, 'verify reads the store, signature checked');
+  const strangeReplay = await snapshot(['restore', source, '--replay-only', '--trust', stranger.pub]);
+  t.equal(strangeReplay.code, 1);
+  t.match(strangeReplay.stderr, /SIGNATURE_INVALID: the signature of nats:\/\/.* is by key/, '--replay-only checks the signature as restore does');
+
+  const strange = await getOne('--trust', stranger.pub);
+  t.equal(strange.code, 1);
+  t.match(strange.stderr, new RegExp(`^snapshot: SIGNATURE_INVALID: the signature of ${source} is by key sha256:[0-9a-f]{64}, which is not among the trusted keys`));
+
+  const nc = await connect({ servers: app.nats.url });
+  const store = await new Objm(nc).open('msnap-signed-app');
+  t.teardown(() => nc.close());
+  const original = (await store.getBlob('manifest.json'))!;
+  const manifest = JSON.parse(new TextDecoder().decode(original));
+
+  // A log object changed behind the manifest's back: the signature holds, the hash does not.
+  const log = (await store.getBlob(`sha256-${manifest.services.db.logSha256}`))!;
+  await store.putBlob({ name: `sha256-${manifest.services.db.logSha256}` }, new TextEncoder().encode('not the log'));
+  const changedLog = await getOne('--trust', signer.pub);
+  t.equal(changedLog.code, 1);
+  t.match(changedLog.stderr, /^snapshot: INTEGRITY_MISMATCH: the replay log of service "db" in msnap-signed-app has sha256 [0-9a-f]{64}, the manifest says/);
+  await store.putBlob({ name: `sha256-${manifest.services.db.logSha256}` }, log);
+
+  // An attacker stores another log and rewrites the manifest's hash to match: the signature no longer does.
+  const forged = new TextEncoder().encode('a log of the attacker');
+  const forgedSha = createHash('sha256').update(forged).digest('hex');
+  await store.putBlob({ name: `sha256-${forgedSha}` }, forged);
+  manifest.services.db.logSha256 = forgedSha;
+  manifest.services.db.logBytes = forged.byteLength;
+  await store.putBlob({ name: 'manifest.json' }, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
+  const rewritten = await getOne('--trust', signer.pub);
+  t.equal(rewritten.code, 1);
+  t.match(rewritten.stderr, new RegExp(`^snapshot: SIGNATURE_INVALID: the signature of ${source} does not match its manifest: manifest.json \\(or manifest.sig\\) was changed after signing; nothing was loaded`));
+  t.notMatch(rewritten.stderr, /LOG_CORRUPT|INTEGRITY/, 'refused before the forged log is fetched');
+
+  // An unsigned push over a signed one leaves no stale signature behind.
+  await store.putBlob({ name: 'manifest.json' }, original);
+  t.equal((await getOne('--trust', signer.pub)).code, 0, 'the original manifest verifies again');
+  const unsigned = await snapshot(['push', app.out, '--nats', app.nats.url, '--app', 'signed-app']);
+  t.equal(unsigned.code, 0, unsigned.stderr);
+  const missing = await getOne('--trust', signer.pub);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, new RegExp(`^snapshot: SIGNATURE_MISSING: ${source} is not signed \\(no manifest.sig\\), and trusted keys were given: refusing to restore it`));
+  const untrusting = await getOne();
+  t.equal(untrusting.code, 0, 'without --trust an unsigned snapshot restores, as a directory does');
 });

@@ -54,8 +54,9 @@ export function describe() {
 }
 
 /**
- * HTTP, once live: GET /rows/:id, PUT /rows/:id {"title": ...}, GET /stats.
- * Each request is a delivery into this service, like any other call.
+ * HTTP, once live: GET /rows (streamed), GET /rows/:id, PUT /rows/:id
+ * {"title": ...}, GET /stats. Each request is a delivery into this service,
+ * like any other call.
  */
 export async function fetch(request) {
   const url = new URL(request.url);
@@ -69,8 +70,28 @@ export async function fetch(request) {
     if (typeof title !== 'string') return Response.json({ error: 'PUT takes {"title": "..."}' }, { status: 400 });
     return Response.json(await update(Number(row[1]), title));
   }
+  if (url.pathname === '/rows' && request.method === 'GET') return streamRows();
   if (url.pathname === '/stats' && request.method === 'GET') {
     return Response.json({ metrics: await metrics.describe(), cache: await cache.describe(), invalidated });
   }
-  return Response.json({ error: 'not found', routes: ['GET /rows/:id', 'PUT /rows/:id', 'GET /stats'] }, { status: 404 });
+  return Response.json({ error: 'not found', routes: ['GET /rows', 'GET /rows/:id', 'PUT /rows/:id', 'GET /stats'] }, { status: 404 });
+}
+
+/**
+ * Every row as a line of JSON, sent as it is read: each chunk is one call on
+ * db's cursor (a reference, on whichever host db runs), made only when the
+ * client is ready for more.
+ */
+function streamRows() {
+  const encoder = new TextEncoder();
+  let cursor;
+  const body = new ReadableStream({
+    async pull(controller) {
+      cursor ??= await db.openCursor();
+      const row = await cursor.next();
+      if (row) controller.enqueue(encoder.encode(`${JSON.stringify(row)}\n`));
+      else controller.close();
+    },
+  });
+  return new Response(body, { headers: { 'content-type': 'application/x-ndjson' } });
 }

@@ -1,0 +1,155 @@
+/**
+ * The body of a Fetch `Request` or `Response` inside a service (the Body
+ * mixin of https://fetch.spec.whatwg.org/#body-mixin): either bytes already
+ * in memory, or a `ReadableStream` of `Uint8Array` chunks (a request body
+ * arriving over HTTP, a response body the service produces as it goes).
+ * Read once: as text, JSON, an ArrayBuffer or bytes, or through `body`.
+ *
+ * Everything here runs inside the service's turn; the streams are the
+ * host's `ReadableStream` (hardened, web.ts), driven by the service's own
+ * code and by syscalls, never read by the host directly.
+ */
+import { Readable } from 'node:stream';
+import { teeStream } from './readable-stream.js';
+
+// Captured once: a stream read from is disturbed (node:stream knows it for web streams too).
+const { isDisturbed } = Readable;
+
+const decoder = new TextDecoder();
+const { isView } = ArrayBuffer;
+
+/** Bodies no one else holds (a fetched response's fresh copy): arrayBuffer() may hand their buffer over. */
+const ownedBodies = new WeakSet<Uint8Array>();
+
+/** Mark a body as this body's own copy, so that reading it as an ArrayBuffer copies nothing (a 50 MB fetch). */
+export const ownBody = (body: Uint8Array): Uint8Array => {
+  ownedBodies.add(body);
+  return body;
+};
+
+/** What a body is made from: bytes, a stream of Uint8Array chunks, or nothing (`body` is null). */
+export type BodySource = Uint8Array | ReadableStream<Uint8Array> | null;
+
+const concat = (chunks: readonly Uint8Array[], total: number): Uint8Array => {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+};
+
+/** Read a stream of Uint8Array chunks to its end, into fresh bytes. */
+export const readAll = async (stream: ReadableStream<Uint8Array>): Promise<Uint8Array> => {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!(value instanceof Uint8Array)) throw new TypeError('Received non-Uint8Array chunk: a body stream must produce Uint8Array chunks (encode strings with TextEncoder)');
+    chunks.push(value.slice());
+    total += value.byteLength;
+  }
+  return ownBody(concat(chunks, total));
+};
+
+/** A stream of one chunk. */
+const streamOfBytes = (bytes: Uint8Array): ReadableStream<Uint8Array> =>
+  new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (bytes.byteLength > 0) controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+
+export class FetchBody {
+  #bytes: Uint8Array | undefined;
+  #stream: ReadableStream<Uint8Array> | undefined;
+  #used = false;
+
+  constructor(source: BodySource) {
+    if (source instanceof ReadableStream) this.#stream = source;
+    else if (source !== null) this.#bytes = source;
+  }
+
+  /**
+   * The stream of a body made from one (or whose `body` was read), or
+   * undefined for bytes: how the HTTP runtime tells a response to stream
+   * from one to send whole. Private state, so no other object passes.
+   */
+  static streamOf(body: unknown): ReadableStream<Uint8Array> | undefined {
+    return typeof body === 'object' && body !== null && #stream in body ? (body as FetchBody).#stream : undefined;
+  }
+
+  /** The body as a stream (made on first use for a body held as bytes); null for no body. */
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#stream) return this.#stream;
+    if (this.#bytes === undefined) return null;
+    if (this.#used) {
+      const spent = new ReadableStream<Uint8Array>();
+      void spent.getReader(); // locked, as a consumed body's stream is
+      return spent;
+    }
+    this.#stream = streamOfBytes(this.#bytes);
+    this.#bytes = undefined;
+    return this.#stream;
+  }
+
+  /** Read, through the methods below or through `body` (a stream read from is disturbed, as in undici). */
+  get bodyUsed(): boolean {
+    return this.#used || (this.#stream !== undefined && isDisturbed(this.#stream));
+  }
+
+  /** A copy of the body for clone(): bytes copied, a stream teed. TypeError once it was read. */
+  protected copyBody(what: string): BodySource {
+    if (this.bodyUsed || this.#stream?.locked) throw new TypeError(`${what}: Body has already been consumed.`);
+    if (this.#stream) {
+      const [mine, theirs] = teeStream(this.#stream); // not the host's tee: see readable-stream.ts
+      this.#stream = mine;
+      return theirs;
+    }
+    return this.#bytes === undefined ? null : ownBody(this.#bytes.slice());
+  }
+
+  /** The whole body, once; bytes that may be this body's own (callers copy when they hand them out). */
+  async #take(): Promise<Uint8Array> {
+    if (this.bodyUsed || this.#stream?.locked) throw new TypeError('Body is unusable: Body has already been read');
+    this.#used = true;
+    if (this.#stream) return readAll(this.#stream);
+    return this.#bytes ?? new Uint8Array(0);
+  }
+
+  async text(): Promise<string> {
+    return decoder.decode(await this.#take());
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text()) as unknown;
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const body = await this.#take();
+    if (ownedBodies.has(body) && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) return body.buffer;
+    return body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    const body = await this.#take();
+    return ownedBodies.has(body) ? body : body.slice();
+  }
+}
+
+/** A body given to `new Response(body)` or a guest `Request`, as a body source. */
+export const toBodySource = (body: unknown, what: string): BodySource => {
+  if (body === undefined || body === null) return null;
+  if (typeof body === 'string') return new TextEncoder().encode(body);
+  if (body instanceof ReadableStream) return body as ReadableStream<Uint8Array>;
+  if (body instanceof Uint8Array && ownedBodies.has(body)) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
+  if (isView(body)) return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+  if (body instanceof URLSearchParams) return new TextEncoder().encode(body.toString());
+  throw new TypeError(`${what}: the body must be a string, ArrayBuffer, typed array, URLSearchParams or ReadableStream`);
+};

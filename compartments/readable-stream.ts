@@ -1,0 +1,86 @@
+/**
+ * `ReadableStream` for services: Node's, except `tee()` and `from()`.
+ *
+ * Node's `tee()` hands chunks to its branches through `process.nextTick`,
+ * which no service's turn sees (compartments/timers.ts counts only the
+ * service's own ticks): a turn could end with a teed read still on its way,
+ * at a point that differs between the build and a replay, and the replay
+ * diverges. `teeStream` does the same with promises only, so every step
+ * stays in the turn that reads. `from()` builds a stream of this class, so
+ * that its `tee()` is this one too.
+ */
+const HostReadableStream = ReadableStream;
+
+/**
+ * Two streams that each yield every chunk of `stream` (the same chunk
+ * objects, as the Streams standard's tee does), read from it as the faster
+ * branch asks; a branch cancelled stops receiving, both cancelled cancel
+ * the source.
+ */
+export const teeStream = <T>(stream: ReadableStream<T>, Make: typeof ReadableStream = HostReadableStream): [ReadableStream<T>, ReadableStream<T>] => {
+  const reader = stream.getReader();
+  const queues: [T[], T[]] = [[], []];
+  const cancelled = [false, false];
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  let reading: Promise<void> | undefined;
+  const readMore = (): Promise<void> =>
+    (reading ??= reader.read().then(
+      ({ done, value }) => {
+        reading = undefined;
+        if (done) ended = true;
+        else for (const i of [0, 1]) if (!cancelled[i]) queues[i].push(value);
+      },
+      (error: unknown) => {
+        reading = undefined;
+        failure = { error };
+      },
+    ));
+  const branch = (i: 0 | 1): ReadableStream<T> =>
+    new Make<T>(
+      {
+        async pull(controller) {
+          while (queues[i].length === 0 && !ended && !failure) await readMore();
+          if (queues[i].length > 0) controller.enqueue(queues[i].shift() as T);
+          else if (failure) controller.error(failure.error);
+          else controller.close();
+        },
+        cancel(reason) {
+          cancelled[i] = true;
+          queues[i].length = 0;
+          return cancelled[0] && cancelled[1] ? reader.cancel(reason) : undefined;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  return [branch(0), branch(1)];
+};
+
+type Source<T> = AsyncIterable<T> | Iterable<T | PromiseLike<T>>;
+
+/** The ReadableStream class services get (hardened with the other globals, web.ts). */
+export class GuestReadableStream<T = unknown> extends HostReadableStream<T> {
+  tee(): [ReadableStream<T>, ReadableStream<T>] {
+    return teeStream(this, GuestReadableStream as typeof ReadableStream);
+  }
+
+  static from<T>(source: Source<T>): GuestReadableStream<T> {
+    const async = (source as AsyncIterable<T>)?.[Symbol.asyncIterator];
+    const sync = (source as Iterable<T>)?.[Symbol.iterator];
+    if (typeof async !== 'function' && typeof sync !== 'function') throw new TypeError('ReadableStream.from() takes an iterable or an async iterable');
+    const iterator = (typeof async === 'function' ? async.call(source) : (sync as () => Iterator<T>).call(source)) as AsyncIterator<T> | Iterator<T | PromiseLike<T>>;
+    return new GuestReadableStream<T>(
+      {
+        async pull(controller) {
+          const { done, value } = await iterator.next();
+          if (done) controller.close();
+          else controller.enqueue(await value);
+        },
+        async cancel(reason) {
+          await iterator.return?.(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+}
