@@ -31,6 +31,7 @@ import querystring from 'node:querystring';
 import { createRequire } from 'node:module';
 import type { Membrane } from '../membrane/index.js';
 import { makeClock } from './clock.js';
+import { hardenNodeErrorPrototypes } from './node-errors.js';
 import { makeConsole, defaultPrinter } from './console.js';
 import { makeCrypto } from './crypto.js';
 import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
@@ -39,7 +40,7 @@ import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb, webStreams } from './web.js';
+import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
@@ -203,8 +204,9 @@ const ownCopy = (namespace: object): object => {
 };
 
 /** A service's own Intl, its Segmenter behind a stand-in (web.ts: guestSegmenter). */
-const guestIntl = (): object => {
+const guestIntl = (now: () => number): object => {
   const intl = ownCopy(Intl) as Record<string, unknown>;
+  intl.DateTimeFormat = clockedDateTimeFormat(now);
   const segmenter = guestSegmenter();
   if (segmenter !== undefined) intl.Segmenter = segmenter;
   return intl;
@@ -232,6 +234,8 @@ export interface EndowmentOptions {
 }
 
 export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {}): Endowments => {
+  // Node's internal error classes are shared with the host: frozen before the first service runs (node-errors.ts).
+  hardenNodeErrorPrototypes();
   const print = options.print ?? defaultPrinter(membrane.name);
   const clock = makeClock(membrane);
   let guestUtilFormat: ((...args: unknown[]) => string) | undefined;
@@ -268,7 +272,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     },
     // Packages extend Reflect (reflect-metadata defines Reflect.metadata): each service its own.
     Reflect: ownCopy(Reflect),
-    Intl: guestIntl(),
+    Intl: guestIntl(() => clock.Date.now()),
     ...timers.globals,
     Date: clock.Date,
     Math: clock.Math,
@@ -279,9 +283,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     Response: GuestResponse,
     Request: GuestRequest,
     Blob: buffer.Blob,
-    File: buffer.File,
     process: guestProcess,
-    ...clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms)),
+    ...clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms), () => clock.Date.now()),
   };
 
   const modules: Record<string, Namespace> = {};
