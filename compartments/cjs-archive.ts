@@ -69,19 +69,24 @@ const reexportedNames = (specifier: string, from: string, seen: Set<string>, int
  * do with a "context" (webpack's require.context): with a literal relative
  * prefix (`'./locale/' + name`, `` `./locale/${name}` ``), the files of
  * that directory (and below, when the prefix ends with `/`) whose names
- * start with the rest of it; otherwise the files of the module's own
- * directory; never outside the module's package. Only `.js`, `.cjs` and `.json` files, at most
+ * start with the rest of it (`.js`, `.cjs`, and `.json` when the name has
+ * a file prefix or the call says `.json`); otherwise the code
+ * files of the module's own directory (`.js`, `.cjs`: a JSON file beside
+ * it, such as credentials, is not taken along); never outside the module's
+ * package, symbolic links resolved, nor a linked file. At most
  * MAX_CONTEXT_FILES per module. They are linked, not run: each runs when
  * it is first required, as in Node; one that does not load fails only
  * then (compartment-mapper defers CommonJS import errors).
  */
 const MAX_CONTEXT_FILES = 2000;
 const CONTEXT_EXTENSIONS = new Set(['.js', '.cjs', '.json']);
+/** Without a literal prefix, only code: data files beside a module (credentials.json) are not taken along. */
+const CODE_EXTENSIONS = new Set(['.js', '.cjs']);
 const literalRequire = /^\s*(['"])[^'"\\\n]*\1\s*\)/;
 const templateRequire = /^\s*`[^`$\\]*`\s*\)/;
 const computedPrefix = /^\s*(?:(['"])((?:\.\.?\/)[^'"\\\n]*)\1\s*\+|`((?:\.\.?\/)[^`$\\]*)\$\{)/;
 
-const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into: Set<string>): void => {
+const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into: Set<string>, extensions: ReadonlySet<string>): void => {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -93,8 +98,8 @@ const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into:
     if (!entry.name.startsWith(filePrefix)) continue;
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (recursive && entry.name !== 'node_modules') contextFiles(full, '', true, into);
-    } else if (entry.isFile() && CONTEXT_EXTENSIONS.has(path.extname(entry.name))) into.add(full);
+      if (recursive && entry.name !== 'node_modules') contextFiles(full, '', true, into, extensions);
+    } else if (entry.isFile() && extensions.has(path.extname(entry.name))) into.add(full);
   }
 };
 
@@ -102,9 +107,19 @@ const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into:
 const computedRequireTargets = (source: string, file: string, packageRoot: string): string[] => {
   const files = new Set<string>();
   const here = path.dirname(file);
-  // Never outside the module's own package (a prefix such as '../../../etc/' reaches nothing).
+  // Never outside the module's own package (a prefix such as '../../../etc/' reaches nothing), symbolic links resolved.
+  const real = (dir: string): string | undefined => {
+    try {
+      return fs.realpathSync(dir);
+    } catch {
+      return undefined;
+    }
+  };
+  const root = real(packageRoot);
   const inside = (dir: string): boolean => {
-    const relative = path.relative(packageRoot, dir);
+    const resolved = real(dir);
+    if (root === undefined || resolved === undefined) return false;
+    const relative = path.relative(root, resolved);
     return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
   };
   for (const match of source.matchAll(/(?<![\w$.])require\s*\(/g)) {
@@ -115,8 +130,12 @@ const computedRequireTargets = (source: string, file: string, packageRoot: strin
       const literal = prefix[2] ?? prefix[3];
       const slash = literal.lastIndexOf('/');
       const dir = path.resolve(here, literal.slice(0, slash + 1));
-      if (inside(dir)) contextFiles(dir, literal.slice(slash + 1), literal.endsWith('/'), files);
-    } else if (inside(here)) contextFiles(here, '', false, files);
+      const filePrefix = literal.slice(slash + 1);
+      // Data files only where the name says so: a file prefix ('./data-' + x) or '.json' in the call.
+      const call = rest.slice(0, rest.indexOf(')') + 1 || 200);
+      const extensions = filePrefix !== '' || call.includes('.json') ? CONTEXT_EXTENSIONS : CODE_EXTENSIONS;
+      if (inside(dir)) contextFiles(dir, filePrefix, literal.endsWith('/'), files, extensions);
+    } else if (inside(here)) contextFiles(here, '', false, files, CODE_EXTENSIONS);
   }
   files.delete(file);
   return [...files].sort().map(target => {
@@ -145,12 +164,25 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   const source = pre.source.slice(functorHead.length, -functorTail.length);
   const names = new Set(found.exports);
   let imports = pre.imports;
+  // Each relative require's file, as Node resolves it ('./lib/counter' -> './lib/counter.js', package-relative):
+  // require.resolve names it, and require.cache keeps the module under it (cjs.ts).
+  const files: Record<string, string> = {};
   if (typeof location === 'string' && location.startsWith('file:')) {
     const file = url.fileURLToPath(location);
     for (const specifier of found.reexports) reexportedNames(specifier, file, new Set([file]), names);
     const root = typeof packageLocation === 'string' && packageLocation.startsWith('file:') ? url.fileURLToPath(packageLocation) : path.dirname(file);
     const extra = computedRequireTargets(source, file, root).filter(specifier => !imports.includes(specifier));
     if (extra.length > 0) imports = [...imports, ...extra];
+    const nodeRequire = createRequire(file);
+    for (const specifier of imports) {
+      if (!specifier.startsWith('./') && !specifier.startsWith('../')) continue;
+      try {
+        const relative = path.relative(root, nodeRequire.resolve(specifier)).split(path.sep).join('/');
+        if (!relative.startsWith('../') && !path.isAbsolute(relative)) files[specifier] = `./${relative}`;
+      } catch {
+        // Node would not find it either: require fails then.
+      }
+    }
   }
   names.add('default');
   // Re-exported names are plain named exports here: their values are read from module.exports, as Node reads them.
@@ -158,7 +190,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   const exports = [...names].sort();
   return {
     ...result,
-    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [] })),
+    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [], files })),
     record: Object.freeze({ ...result.record, imports: Object.freeze(imports), exports: Object.freeze(exports), reexports: Object.freeze([]) }),
   };
 };

@@ -47,6 +47,8 @@ interface ParsedPreCjs {
   imports: string[];
   exports: string[];
   reexports: string[];
+  /** Each relative require's file, package-relative, as Node resolves it (cjs-archive.ts); absent in older archives. */
+  files?: Record<string, string>;
 }
 
 interface CompartmentLike {
@@ -115,7 +117,7 @@ const requireCache = (compartment: object): object => {
  * packageLocation) => { parser, bytes, record }.
  */
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
-  const { source, imports, exports, reexports } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
+  const { source, imports, exports, reexports, files = {} } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
   const referrer = specifier.startsWith('./') ? specifier : `./${specifier}`;
   const named = new Set<PropertyKey>(exports);
   const namedStrings = exports.filter(name => name !== 'default');
@@ -128,8 +130,10 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     // The initial exports object: ordinary, with the compartment's Object.prototype.
     moduleEnvironmentRecord.default = create(compartment.globalThis.Object.prototype);
     // Only the named exports Node would offer (cjs-archive.ts) reach the namespace.
+    // Once the module has run, Node has read its named exports for good: later writes do not reach them.
+    let finished = false;
     const promote = (prop: PropertyKey, value: unknown) => {
-      if (prop !== 'default' && named.has(prop)) moduleEnvironmentRecord[prop as string] = value;
+      if (!finished && prop !== 'default' && named.has(prop)) moduleEnvironmentRecord[prop as string] = value;
     };
     // `exports` stays the original object even once module.exports is replaced, as in Node.
     const originalExports = new Proxy(moduleEnvironmentRecord.default as object, {
@@ -164,7 +168,8 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     // A computed require names a module as Node would find it ('./prism-python'): the archive's
     // imports name files ('./prism-python.js', cjs-archive.ts), so Node's extensions are tried.
     const importedAs = (spec: string): string | undefined => {
-      for (const candidate of [spec, `${spec}.js`, `${spec}.json`, `${spec}.cjs`, `${spec}/index.js`, `${spec}/index.json`]) {
+      // Node's order (Module._findPath): the name, then .js, .json (and .node), then a directory's index.
+      for (const candidate of [spec, `${spec}.js`, `${spec}.json`, `${spec}/index.js`, `${spec}/index.json`]) {
         if (has(resolvedImports, candidate)) return candidate;
       }
       return undefined;
@@ -174,7 +179,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       let namespace: Record<string, unknown>;
       const imported = importedAs(spec);
       // A CommonJS module of this package that has run: from require.cache, run again if its entry was deleted (as Node).
-      const ran = imported === undefined ? undefined : registry.get(resolvedImports[imported]);
+      const ran = imported === undefined ? undefined : registry.get(files[imported] ?? resolvedImports[imported]);
       if (ran !== undefined) {
         const cached = cache[ran.key] as CjsModule | undefined;
         return cached !== undefined ? cached.exports : ran.rerun().exports;
@@ -209,8 +214,10 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       value: freeze((spec: string) => {
         const name = `${String(spec)}`;
         const imported = importedAs(name);
-        if (imported !== undefined && (imported.startsWith('./') || imported.startsWith('../')) && root !== undefined) {
-          return fileURLToPath(new URL(resolveRelative(imported, referrer), root));
+        const target = imported === undefined ? undefined : (files[imported] ?? resolvedImports[imported]);
+        if (target !== undefined && target.startsWith('./') && root !== undefined && (imported as string).startsWith('.')) {
+          // The file it resolves to (./lib/counter -> .../lib/counter.js), the key require.cache has it under.
+          return fileURLToPath(new URL(target, root));
         }
         const error = new Error(`Cannot find module '${name}': inside a service, require.resolve finds only relative modules the archive holds`);
         defineProperty(error, 'code', { value: 'MODULE_NOT_FOUND' });
@@ -246,6 +253,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     registry.set(referrer, { key: cacheKey, module, rerun });
     apply(functor, originalExports, [require, originalExports, module, filename, dirname]);
     module.loaded = true;
+    finished = true;
 
     // Once the module has run, each named export is what Node gives it: the own property of the final
     // module.exports, read once, or undefined (a name written on the original exports object, which

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ZipReader, ZipWriter } from '@endo/zip';
 import { installLinearZipWriter, writeStoredZip, type ZipFile } from '../compartments/zip.js';
 import { evade, evasionCacheDir, evasionCacheKey, wouldReject } from '../compartments/evasion.js';
-import { projectFrom, snapshot } from './helpers.js';
+import { projectFrom, snapshot, tempDir } from './helpers.js';
 
 /** Files of every shape the zip format has a field for. */
 const fileSets = (): Array<[string, ZipFile[]]> => {
@@ -90,14 +90,23 @@ t.test('the evasive rewrite runs only on text SES refuses, and is cached by cont
 
 t.test("a computed require's files come from its own package only, never from outside it", async t => {
   const project = projectFrom('context');
+  // A link inside the package to a directory outside it (a hostile package can ship one).
+  const outside = tempDir('outside');
+  fs.writeFileSync(path.join(outside, 'outside.js'), "module.exports = 'read through a link';");
+  fs.symlinkSync(outside, path.join(project, 'node_modules', 'ctx', 'linked'));
   const build = await snapshot(['build', 'build.mjs', '--out', 'snapshot'], { cwd: project });
   t.equal(build.code, 0, build.stderr);
-  t.same(JSON.parse(build.stdout.trim().split('\n').pop() as string), ['helper loaded', 'MODULE_NOT_FOUND'], 'the sibling loads; the file outside the package is not found, as no archive holds it');
+  t.same(
+    JSON.parse(build.stdout.trim().split('\n').pop() as string),
+    ['helper loaded', 'MODULE_NOT_FOUND', 'MODULE_NOT_FOUND', 'MODULE_NOT_FOUND'],
+    'the sibling loads; a file outside the package, one behind a link out of it, and a data file named by a variable are not found, as no archive holds them',
+  );
   const archives = fs.readdirSync(path.join(project, 'snapshot'), { recursive: true, encoding: 'utf8' }).filter(name => name.endsWith('.zip'));
   t.ok(archives.length > 0, 'the service has an archive');
   for (const archive of archives) {
     const names = [...new ZipReader(fs.readFileSync(path.join(project, 'snapshot', archive))).files.keys()];
     t.ok(names.some(name => name.endsWith('ctx-v1.0.0/helper.js')), `${archive} holds the package's own file`);
-    t.notOk(names.some(name => name.includes('secret-note')), `${archive} holds nothing from outside the package`);
+    t.notOk(names.some(name => name.includes('secret-note') || name.includes('outside.js')), `${archive} holds nothing from outside the package`);
+    t.notOk(names.some(name => name.includes('beside.json')), `${archive} holds no data file a variable name could reach`);
   }
 });
