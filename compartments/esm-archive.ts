@@ -89,7 +89,9 @@ const makeFacts = () => {
     const source = fs.readFileSync(file, 'utf8');
     const parsed = lexed(source);
     if (!parsed) return undefined;
-    const [imports, exported] = parsed;
+    const [imports, exported, , hasModuleSyntax] = parsed;
+    // A CommonJS module (or one with no import or export): its names are not known here.
+    if (!hasModuleSyntax) return undefined;
     const bindings = new Map<string, { file: string | null; name: string }>();
     const stars: Array<string | null> = [];
     const statements: Array<{ ss: number; se: number; file: string | null; text: string }> = [];

@@ -263,8 +263,13 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       const root = name === entryCompartment && entryRoot ? entryRoot : (packageRootOfCompartment(name) ?? `file:///node_modules/${name}/`);
       super({
         ...opts,
-        importMetaHook: (specifier: string, meta: { url?: string }) => {
+        importMetaHook: (specifier: string, meta: { url?: string; filename?: string; dirname?: string }) => {
           meta.url = new URL(specifier, root).href;
+          // Node 20.11's import.meta.filename and dirname, for file URLs.
+          if (meta.url.startsWith('file:')) {
+            meta.filename = url.fileURLToPath(meta.url);
+            meta.dirname = path.dirname(meta.filename);
+          }
         },
       } as never);
       moduleRoots.set(this, root);
