@@ -46,11 +46,13 @@ type BabelPath = { node: BabelNode; parent: BabelNode; replaceWith(node: unknown
  * What @endo/evasive-transform leaves to SES's direct-eval test, rewritten:
  * `eval(` in comments (julia.js of highlight.js) becomes `EVAL(`; in a
  * string or an untagged template, its `e` is written `\u0065` (same
- * value); a direct `eval(...)` call, which SES cannot run, becomes a call
- * that throws a SyntaxError naming the file and line when (and only if) it
- * runs, so a module that merely contains one (@iarna/toml) loads.
+ * value); a direct `eval(...)` call, which SES cannot run, becomes an
+ * indirect one, `(0, eval)(...)`: a feature test (`eval('(async () =>
+ * {})')`) or `eval('(' + json + ')')` computes what it computes in Node,
+ * and code that reads the caller's local variables does not see them
+ * (a ReferenceError, or `typeof local` answering 'undefined').
  */
-const evadeEval = (location: string) => (path: BabelPath): void => {
+const evadeEval = (path: BabelPath): void => {
   const { node } = path;
   for (const comments of [node.leadingComments, node.innerComments, node.trailingComments]) {
     for (const comment of comments ?? []) comment.value = comment.value.replace(evalText, '$1EVAL$2');
@@ -61,20 +63,9 @@ const evadeEval = (location: string) => (path: BabelPath): void => {
   } else if (node.type === 'TemplateLiteral' && path.parent.type !== 'TaggedTemplateExpression') {
     for (const quasi of node.quasis ?? []) quasi.value.raw = quasi.value.raw.replace(evalText, '$1\\u0065val$2');
   } else if (node.type === 'CallExpression' && node.callee?.type === 'Identifier' && node.callee.name === 'eval') {
-    const line = node.loc?.start.line ?? 0;
-    const message = `direct eval is not supported inside a service (SES cannot run it): ${location}:${line}; use (0, eval)(...) or new Function(...)`;
-    node.callee = {
-      type: 'SequenceExpression',
-      expressions: [
-        { type: 'NumericLiteral', value: 0 },
-        {
-          type: 'FunctionExpression',
-          id: null,
-          params: [],
-          body: { type: 'BlockStatement', body: [{ type: 'ThrowStatement', argument: { type: 'NewExpression', callee: { type: 'Identifier', name: 'SyntaxError' }, arguments: [{ type: 'StringLiteral', value: message }] } }], directives: [] },
-        },
-      ],
-    } as unknown as BabelNode;
+    // SES cannot run a direct eval: it becomes an indirect one, `(0, eval)(...)`, which sees the
+    // compartment's globals but not the caller's local variables.
+    node.callee = { type: 'SequenceExpression', expressions: [{ type: 'NumericLiteral', value: 0 }, node.callee] } as unknown as BabelNode;
   }
   evalText.lastIndex = 0;
 };
@@ -82,7 +73,7 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Bump when the rewrite's output may change for the same input. */
-const CACHE_FORMAT = 2;
+const CACHE_FORMAT = 3;
 
 /** Where rewrites are cached (undefined when there is no node_modules to keep them in). */
 export const evasionCacheDir = ((): string | undefined => {
@@ -137,7 +128,7 @@ export const evade = (source: string, sourceType: 'module' | 'script', location:
   let code: string;
   try {
     // No sourceUrl: it would make a source map we do not keep (a third of the time).
-    ({ code } = evadeCensorSync(source, { sourceType, customVisitor: evadeEval(location) as never }));
+    ({ code } = evadeCensorSync(source, { sourceType, customVisitor: evadeEval as never }));
   } catch (cause) {
     throw new Error(`${location}: the rewrite of text SES refuses (<!--, -->, import, eval) failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }

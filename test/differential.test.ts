@@ -17,7 +17,7 @@ type Outcome = { result?: string; state?: string; error?: string };
  * asserts they still differ: when one is fixed it fails, and the entry goes.
  */
 const KNOWN: Record<string, string> = {
-  'direct-eval-runs': 'a direct eval that runs throws a SyntaxError naming its file and line: SES cannot run direct eval (compartments/evasion.ts)',
+  'direct-eval-locals': "a direct eval runs as an indirect one (SES cannot run direct eval: compartments/evasion.ts), so it does not see the caller's local variables",
   'star-export-cycle-order':
     "inside an import cycle, a name imported through `export *` is imported from the module that declares it (SES wires `export *` names only after a barrel's imports have run: compartments/esm-archive.ts), so that module runs before the importer, where Node runs it after",
 };
