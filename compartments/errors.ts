@@ -14,3 +14,14 @@ export const refusedConstructor = (name: string, why: string, instead: string): 
   Object.defineProperty(refused, 'name', { value: name });
   return harden(refused);
 };
+
+/**
+ * Give a class the name (and, with `tag`, the `Symbol.toStringTag`) of the
+ * Node class it stands for: `Response.name` is 'Response' and
+ * `Object.prototype.toString.call(response)` is '[object Response]', as in
+ * Node. Call before hardening.
+ */
+export const nameAs = (klass: Function, name: string, tag = true): void => {
+  Object.defineProperty(klass, 'name', { value: name, writable: false, enumerable: false, configurable: true });
+  if (tag) Object.defineProperty(klass.prototype, Symbol.toStringTag, { value: name, writable: false, enumerable: false, configurable: true });
+};

@@ -13,6 +13,7 @@ import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { FetchBody, ownBody, toBodySource } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
+import { nameAs } from './errors.js';
 import { hostHeaders } from './web.js';
 
 interface RequestRecord {
@@ -86,6 +87,8 @@ export class GuestResponse extends FetchBody {
     return new GuestResponse(JSON.stringify(data), { ...init, headers });
   }
 }
+// Named and tagged as Node's: `Response.name`, `String(response)` is [object Response].
+nameAs(GuestResponse, 'Response');
 harden(GuestResponse);
 
 const toBody = (body: unknown): string | Uint8Array | null => {
@@ -224,6 +227,7 @@ export class GuestRequest extends FetchBody {
     return stream ? readAll(stream) : super.bytes();
   }
 }
+nameAs(GuestRequest, 'Request');
 harden(GuestRequest);
 
 const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?: SecretMatcher): RequestRecord => {

@@ -9,6 +9,8 @@
  * stays in the turn that reads. `from()` builds a stream of this class, so
  * that its `tee()` is this one too.
  */
+import { nameAs } from './errors.js';
+
 const HostReadableStream = ReadableStream;
 
 /**
@@ -84,3 +86,4 @@ export class GuestReadableStream<T = unknown> extends HostReadableStream<T> {
     );
   }
 }
+nameAs(GuestReadableStream, 'ReadableStream', false);

@@ -15,6 +15,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import { markLibraryError, type Membrane } from '../membrane/index.js';
 import { hostHeaders } from './web.js';
 import { MAX_REPLICAS, isPort, isReplicaCount } from './runtime-limits.js';
+import { nameAs } from './errors.js';
 import { FetchBody, type BodySource } from './fetch-body.js';
 
 const { freeze, keys, getPrototypeOf } = Object;
@@ -138,6 +139,7 @@ export class GuestRequest extends FetchBody {
     this.headers = new (hostHeaders())(record.headers as Array<[string, string]>);
   }
 }
+nameAs(GuestRequest, 'Request');
 harden(GuestRequest);
 
 type Handler = (request: GuestRequest) => unknown;

@@ -5,7 +5,7 @@
  * with an error that says why.
  */
 import { Buffer as HostBuffer } from 'node:buffer';
-import { refusedConstructor, determinismViolation } from './errors.js';
+import { refusedConstructor, determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream } from './readable-stream.js';
 
 let shared: Record<string, unknown> | undefined;
@@ -217,25 +217,70 @@ const standIn = <T extends object>(ready: () => T, overrides: Record<string, unk
   });
 
 /**
- * The two web classes that read the host's clock, made per service:
- * `Event#timeStamp` is the recorded monotonic clock at construction, and
- * `AbortSignal.timeout(ms)` runs on the service's recorded timers.
+ * The web classes that read the host's clock, made per service:
+ * `Event#timeStamp` is the recorded monotonic clock at construction,
+ * `AbortSignal.timeout(ms)` runs on the service's recorded timers, and a
+ * `File`'s default `lastModified` is the recorded wall clock.
  */
 export const clockedWeb = (
   perfNow: () => number,
   setTimeout: (fn: () => void, ms: number) => unknown,
-): { Event: typeof Event; AbortSignal: typeof AbortSignal } => {
+  now: () => number,
+): { Event: typeof Event; AbortSignal: typeof AbortSignal; File: typeof File } => {
+  // A File made without lastModified takes the recorded wall clock (Node reads the host's).
+  class GuestFile extends File {
+    constructor(bits: ConstructorParameters<typeof File>[0], name: string, options?: FilePropertyBag) {
+      super(bits, name, { ...options, lastModified: options?.lastModified ?? now() });
+    }
+  }
+  Object.defineProperty(GuestFile, 'name', { value: 'File' });
+  harden(GuestFile);
   class GuestEvent extends Event {
     readonly #timeStamp = perfNow();
     get timeStamp(): number {
       return this.#timeStamp;
     }
   }
+  nameAs(GuestEvent, 'Event', false);
   harden(GuestEvent);
   const timeout = (ms: number): AbortSignal => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
     return controller.signal;
   };
-  return { Event: GuestEvent as typeof Event, AbortSignal: facade(AbortSignal, { timeout }) };
+  return { Event: GuestEvent as typeof Event, AbortSignal: facade(AbortSignal, { timeout }), File: GuestFile as typeof File };
+};
+
+/**
+ * A service's `Intl.DateTimeFormat`: `format()` and `formatToParts()`
+ * without a date format the recorded wall clock (`now`), where Node's read
+ * the host's. Callable with or without `new`, as Node's; instances are
+ * `instanceof` it.
+ */
+export const clockedDateTimeFormat = (now: () => number): typeof Intl.DateTimeFormat => {
+  const Host = Intl.DateTimeFormat;
+  class GuestDateTimeFormat extends Host {
+    formatToParts(date?: Date | number): Intl.DateTimeFormatPart[] {
+      return super.formatToParts(date === undefined ? now() : date);
+    }
+  }
+  // `format` is an accessor that returns a bound function (ECMA-402), so it stays one.
+  const hostFormat = Object.getOwnPropertyDescriptor(Host.prototype, 'format')?.get as (this: Intl.DateTimeFormat) => (date?: Date | number) => string;
+  Object.defineProperty(GuestDateTimeFormat.prototype, 'format', {
+    get(this: Intl.DateTimeFormat) {
+      const format = hostFormat.call(this);
+      return (date?: Date | number) => format(date === undefined ? now() : date);
+    },
+    enumerable: false,
+    configurable: true,
+  });
+  const DateTimeFormat = function DateTimeFormat(locales?: string | string[], options?: Intl.DateTimeFormatOptions) {
+    return new GuestDateTimeFormat(locales, options);
+  } as unknown as typeof Intl.DateTimeFormat;
+  Object.defineProperties(DateTimeFormat, {
+    prototype: { value: GuestDateTimeFormat.prototype, writable: false, enumerable: false, configurable: false },
+    supportedLocalesOf: { value: Host.supportedLocalesOf, writable: true, enumerable: false, configurable: true },
+  });
+  Object.defineProperty(GuestDateTimeFormat.prototype, 'constructor', { value: DateTimeFormat, writable: true, enumerable: false, configurable: true });
+  return harden(DateTimeFormat);
 };

@@ -37,7 +37,7 @@ t.test('a granted module is recorded at build time and bound again by name on re
   t.same(lastJson(live), 'granted\n', 'live after restore: the real child_process of this host');
 });
 
-t.test('host state the membrane once missed is recorded: cwd, Event timestamps, AbortSignal.timeout, signatures', async t => {
+t.test('host state the membrane once missed is recorded: cwd, Event timestamps, AbortSignal.timeout, File and DateTimeFormat clocks, signatures', async t => {
   const out = path.join(work, 'holes');
   const built = await snapshot(['build', 'build-holes.mjs', '--out', out], { cwd: fixture('misc') });
   t.equal(built.code, 0, built.stderr);
@@ -46,6 +46,8 @@ t.test('host state the membrane once missed is recorded: cwd, Event timestamps, 
   t.equal(state.mutation, 'TypeError');
   t.equal(state.keygen, 'DETERMINISM_VIOLATION', 'key generation is refused');
   t.match(state.resolved, /fixtures\/misc\/rel$/);
+  t.equal(state.isFormat, true, 'Intl.DateTimeFormat() is callable without new, and its instances are instances of it');
+  t.match(state.formatted, /^\d{1,2}:\d{2}:\d{2}\.\d{3} [AP]M$/);
   const target = moveToTarget(out);
   // Another working directory, another process: the replay must not notice.
   const verified = await snapshot(['verify', target], { cwd: tempDir('elsewhere') });
