@@ -11,23 +11,134 @@
  * when the host or another service printed such an error, with the host's
  * error (its stack) in hand.
  *
- * No public API lists those classes, so the heap is asked, once, through
- * the inspector protocol (`Runtime.queryObjects`, in process, no port
- * opened): every object whose prototype chain holds `Error.prototype` and
- * that is not itself an error is a prototype of some error class, and is
- * hardened. Costs one heap walk (about 50 ms), made when the first service
- * of the process is assembled.
+ * No public API lists those classes. They are found through the inspector
+ * protocol, in process (no port is opened):
+ *
+ * 1. Fast path (about 5 ms): the `constructor` getter of a NodeError's
+ *    prototype is a closure of lib/internal/errors.js; its `[[Scopes]]`
+ *    hold that module's `codes` table (every NodeError class, with the
+ *    variants attached to each) and its other classes. Each is hardened.
+ * 2. If Node's layout is not the one expected, or a probe error is still
+ *    not frozen after step 1: the heap is asked (`Runtime.queryObjects` on
+ *    `Error.prototype`, 30 to 80 ms), and every object in it that is not an
+ *    error itself (so, a prototype of some error class) is hardened.
+ *
+ * Classes that extend V8's own Error are re-parented onto the shared one
+ * first (hardenHostValue): the host's stack settings live on V8's Error.
  */
 import inspector from 'node:inspector';
+import path from 'node:path';
 import { hardenHostValue } from './guest-errors.js';
 
 let done = false;
 
+type Post = <T>(method: string, params: object) => T;
+interface RemoteObject {
+  objectId?: string;
+  type?: string;
+}
+interface PropertyDescriptor {
+  name: string;
+  value?: RemoteObject;
+}
+
+/** The error `path.join(1)` throws (ERR_INVALID_ARG_TYPE): a probe of Node's internal error classes. */
+const probeError = (): Error => {
+  try {
+    path.join(1 as unknown as string);
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('path.join(1) did not throw');
+};
+
+const probeIsFrozen = (): boolean => {
+  let proto = Object.getPrototypeOf(probeError()) as object | null;
+  while (proto !== null && proto !== Error.prototype) {
+    if (!Object.isFrozen(proto)) return false;
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  return true;
+};
+
+/** Hand a remote object back to this code (through a global slot, filled and emptied at once). */
+const fetchObject = (post: Post, objectId: string): unknown => {
+  const slot = '__membraneSnapshotFetched';
+  post('Runtime.callFunctionOn', { objectId, functionDeclaration: `function () { globalThis.${slot} = this; }` });
+  const value = (globalThis as Record<string, unknown>)[slot];
+  delete (globalThis as Record<string, unknown>)[slot];
+  return value;
+};
+
+/** Step 1: Node's `codes` table and the other classes of lib/internal/errors.js, through a closure's scopes. */
+const hardenFromErrorsModule = (post: Post): number => {
+  let proto = Object.getPrototypeOf(probeError()) as object | null;
+  let getter: unknown;
+  while (proto !== null && getter === undefined) {
+    getter = Object.getOwnPropertyDescriptor(proto, 'constructor')?.get;
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  if (typeof getter !== 'function') return 0;
+  const slot = '__membraneSnapshotGetter';
+  (globalThis as Record<string, unknown>)[slot] = getter;
+  let getterId: string | undefined;
+  try {
+    getterId = post<{ result: RemoteObject }>('Runtime.evaluate', { expression: `globalThis.${slot}` }).result.objectId;
+  } finally {
+    delete (globalThis as Record<string, unknown>)[slot];
+  }
+  if (!getterId) return 0;
+  const { internalProperties = [] } = post<{ internalProperties?: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: getterId, ownProperties: true });
+  const scopes = internalProperties.find(p => p.name === '[[Scopes]]')?.value?.objectId;
+  if (!scopes) return 0;
+  const { result: scopeList } = post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scopes, ownProperties: true });
+  let hardened = 0;
+  for (const scope of scopeList) {
+    if (!scope.value?.objectId) continue;
+    const { result: variables } = post<{ result: PropertyDescriptor[] }>('Runtime.getProperties', { objectId: scope.value.objectId, ownProperties: true });
+    if (!variables.some(v => v.name === 'codes')) continue; // not lib/internal/errors.js's module scope
+    for (const variable of variables) {
+      const id = variable.value?.objectId;
+      if (!id || (variable.value?.type !== 'function' && variable.name !== 'codes')) continue;
+      const value = fetchObject(post, id);
+      if (variable.name === 'codes') {
+        // The table itself stays as Node keeps it; every class in it is hardened.
+        for (const klass of Object.values(value as Record<string, unknown>)) if (typeof klass === 'function') {
+          hardenHostValue(klass);
+          hardened += 1;
+        }
+      } else if (typeof value === 'function' && (value as { prototype?: unknown }).prototype instanceof Error) {
+        hardenHostValue(value);
+        hardened += 1;
+      }
+    }
+  }
+  return hardened;
+};
+
+/** Step 2: every prototype of an error class on the heap. */
+const hardenFromHeap = (post: Post): number => {
+  const { result: prototype } = post<{ result: RemoteObject }>('Runtime.evaluate', { expression: 'Error.prototype' });
+  const { objects } = post<{ objects: RemoteObject }>('Runtime.queryObjects', { prototypeObjectId: prototype.objectId });
+  const slot = '__membraneSnapshotErrorPrototypes';
+  post('Runtime.callFunctionOn', {
+    objectId: objects.objectId,
+    functionDeclaration: `function () {
+      const toString = Object.prototype.toString;
+      globalThis.${slot} = Array.prototype.filter.call(this, object => !Object.isFrozen(object) && toString.call(object) !== '[object Error]');
+    }`,
+  });
+  const found = ((globalThis as Record<string, unknown>)[slot] ?? []) as object[];
+  delete (globalThis as Record<string, unknown>)[slot];
+  for (const object of found) hardenHostValue(object);
+  return found.length;
+};
+
 /**
- * Harden every prototype of an error class that exists in this process.
- * Idempotent; returns how many objects were hardened now (0 after the first
- * call). A Node built without the inspector cannot be asked: a warning is
- * printed once and nothing is hardened.
+ * Harden Node's internal error classes (their prototypes and statics).
+ * Idempotent; returns how many classes or prototypes were hardened now (0
+ * after the first call). A Node built without the inspector cannot be
+ * asked: a warning is emitted once and nothing is hardened.
  */
 export const hardenNodeErrorPrototypes = (): number => {
   if (done) return 0;
@@ -40,36 +151,28 @@ export const hardenNodeErrorPrototypes = (): number => {
     process.emitWarning(`membrane-snapshot: this Node has no inspector (${error instanceof Error ? error.message : String(error)}): the prototypes of Node's internal errors stay unfrozen, and services share them`);
     return 0;
   }
-  try {
-    const post = <T>(method: string, params: object): T => {
-      let result: T | undefined;
-      let failure: unknown;
-      session.post(method, params, (error: Error | null, value: unknown) => {
-        failure = error;
-        result = value as T;
-      });
-      if (failure) throw failure;
-      if (result === undefined) throw new Error(`inspector: ${method} did not answer synchronously`);
-      return result;
-    };
-    const { result: prototype } = post<{ result: { objectId: string } }>('Runtime.evaluate', { expression: 'Error.prototype' });
-    const { objects } = post<{ objects: { objectId: string } }>('Runtime.queryObjects', { prototypeObjectId: prototype.objectId });
-    // The objects come back to this code through a global slot, filled and emptied at once.
-    const slot = '__membraneSnapshotErrorPrototypes';
-    post('Runtime.callFunctionOn', {
-      objectId: objects.objectId,
-      functionDeclaration: `function () {
-        const toString = Object.prototype.toString;
-        globalThis.${slot} = Array.prototype.filter.call(this, object => !Object.isFrozen(object) && toString.call(object) !== '[object Error]');
-      }`,
+  const post: Post = <T>(method: string, params: object): T => {
+    let result: T | undefined;
+    let failure: unknown;
+    session.post(method, params, (error: Error | null, value: unknown) => {
+      failure = error;
+      result = value as T;
     });
-    post('Runtime.releaseObjectGroup', { objectGroup: 'console' });
-    const found = ((globalThis as Record<string, unknown>)[slot] ?? []) as object[];
-    delete (globalThis as Record<string, unknown>)[slot];
-    // hardenHostValue re-parents classes that extend V8's own Error first (its statics are the host's).
-    for (const object of found) hardenHostValue(object);
-    return found.length;
+    if (failure) throw failure;
+    if (result === undefined) throw new Error(`inspector: ${method} did not answer synchronously`);
+    return result;
+  };
+  try {
+    let hardened = 0;
+    try {
+      hardened = hardenFromErrorsModule(post);
+    } catch {
+      hardened = 0; // another Node layout: the heap is asked instead
+    }
+    if (hardened === 0 || !probeIsFrozen()) hardened += hardenFromHeap(post);
+    return hardened;
   } finally {
+    post('Runtime.releaseObjectGroup', { objectGroup: 'console' });
     session.disconnect();
   }
 };
