@@ -136,6 +136,20 @@ const makeFacts = () => {
     }
     return { exports, stars };
   };
+  /** Whether a file may be a barrel (its text has `export *`): read once, no lexing. */
+  const starCache = new Map<string, boolean>();
+  const mayHaveStars = (file: string): boolean => {
+    let answer = starCache.get(file);
+    if (answer === undefined) {
+      try {
+        answer = /\bexport\s*\*/.test(fs.readFileSync(file, 'utf8'));
+      } catch {
+        answer = false;
+      }
+      starCache.set(file, answer);
+    }
+    return answer;
+  };
   const facts = (file: string): ModuleFacts | undefined => {
     if (!cache.has(file)) {
       let result: ModuleFacts | undefined;
@@ -190,7 +204,7 @@ const makeFacts = () => {
     }
     return names;
   };
-  return { facts, resolve, starNames };
+  return { facts, resolve, starNames, mayHaveStars };
 };
 type Facts = ReturnType<typeof makeFacts>;
 
@@ -213,6 +227,12 @@ const usable = (resolution: Resolution, from: string): resolution is Binding =>
  */
 export const linkStarExports = (source: string, file: string, facts: Facts = makeFacts()): string => {
   if (!source.includes('import') && !source.includes('export')) return source;
+  // Lex only a module that imports from a possible barrel, or that has two `export *` itself.
+  const importsFromBarrel = [...source.matchAll(/\bfrom\s*(['"])(\.{1,2}\/[^'"\n]+)\1/g)].some(match => {
+    const target = relativeFile(match[2], file);
+    return target !== null && facts.mayHaveStars(target);
+  });
+  if (!importsFromBarrel && (source.match(/\bexport\s*\*/g) ?? []).length < 2) return source;
   const parsed = lexed(source);
   if (!parsed) return source;
   const quote = JSON.stringify;
