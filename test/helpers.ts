@@ -3,6 +3,7 @@
  * and restores never share memory with each other or with the test.
  */
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -114,16 +115,32 @@ export const repairLogFrames = (log: Uint8Array): Buffer => {
   }
   return out;
 };
-const run = (command: string, args: string[], cwd: string): Promise<Run> =>
+/** Run a command (npm, npx, ...) in `cwd` without tap's NODE_OPTIONS or npm's audit and fund chatter; resolves whatever its exit code. */
+export const command = (name: string, args: string[], cwd: string): Promise<Run> =>
   new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, NODE_OPTIONS: '', npm_config_audit: 'false', npm_config_fund: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(name, args, { cwd, env: { ...process.env, NODE_OPTIONS: '', npm_config_audit: 'false', npm_config_fund: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', d => (stdout += d));
     child.stderr.on('data', d => (stderr += d));
     child.on('error', reject);
-    child.on('close', code => (code === 0 ? resolve({ code, stdout, stderr }) : reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr}`))));
+    child.on('close', code => resolve({ code, stdout, stderr }));
   });
+const run = async (name: string, args: string[], cwd: string): Promise<Run> => {
+  const ran = await command(name, args, cwd);
+  if (ran.code !== 0) throw new Error(`${name} ${args.join(' ')} exited ${ran.code}:\n${ran.stderr}`);
+  return ran;
+};
+
+/** An ed25519 key pair written into `dir` as `<name>.pem` (private, mode 600) and `<name>.pub.pem`; their paths. */
+export const keyPair = (dir: string, name: string): { priv: string; pub: string } => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const priv = path.join(dir, `${name}.pem`);
+  const pub = path.join(dir, `${name}.pub.pem`);
+  fs.writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  fs.writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+  return { priv, pub };
+};
 
 /** Pack this repository as npm would publish it (dist/ must be built); the tarball's path. */
 export const packTarball = async (): Promise<string> => {

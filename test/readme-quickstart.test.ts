@@ -2,10 +2,9 @@
 // commands are taken from README.md itself and run in a fresh project that
 // installed the packed library, so a copy-paste that fails fails here first.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freshProject, node, packTarball, repo, type Run } from './helpers.js';
+import { command, freshProject, node, packTarball, repo, type Run } from './helpers.js';
 
 const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
 const section = readme.slice(readme.indexOf('## Quick start in your project'), readme.indexOf('## What it does'));
@@ -23,16 +22,6 @@ const blockAfter = (phrase: string, lang: string): string => {
 /** A shell command line as words (single quotes only, `#` comments dropped). */
 const words = (line: string): string[] => [...line.replace(/\s+#.*$/, '').matchAll(/'([^']*)'|(\S+)/g)].map(m => m[1] ?? m[2]);
 
-const sh = (command: string, args: string[], cwd: string): Promise<Run> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, NODE_OPTIONS: '', npm_config_audit: 'false', npm_config_fund: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', d => (stdout += d));
-    child.stderr.on('data', d => (stderr += d));
-    child.on('error', reject);
-    child.on('close', code => resolve({ code, stdout, stderr }));
-  });
 
 const files = {
   'services/calc.ts': blockAfter('A service, `services/calc.ts`', 'ts'),
@@ -59,7 +48,7 @@ t.test('the type-checking setup it gives works: tsc passes, and rejects the misu
   const [install] = blockAfter('the compiler and Node', 'sh').trim().split('\n');
   const [npm, ...args] = words(install);
   t.equal(npm, 'npm');
-  const installed = await sh('npm', [...args, '--prefer-offline'], project);
+  const installed = await command('npm', [...args, '--prefer-offline'], project);
   t.equal(installed.code, 0, installed.stderr);
   t.match(section, /`npx tsc` then checks/);
   const checked = await tsc(project);
@@ -77,10 +66,10 @@ t.test('the type-checking setup it gives works: tsc passes, and rejects the misu
 
 t.test('its build and restore print what it says', async t => {
   const [buildLine, restoreLine] = blockAfter('Build the snapshot, then restore it', 'sh').trim().split('\n');
-  const built = await sh('npx', words(buildLine).slice(1), project);
+  const built = await command('npx', words(buildLine).slice(1), project);
   t.equal(built.code, 0, built.stderr);
   t.match(built.stdout, /\{ total: 3, count: 1 \}/);
-  const restored = await sh('npx', words(restoreLine).slice(1), project);
+  const restored = await command('npx', words(restoreLine).slice(1), project);
   t.equal(restored.code, 0, restored.stderr);
   const printed = /# prints (.*)$/.exec(restoreLine)?.[1];
   t.equal(restored.stdout.trim().split('\n').pop(), printed);

@@ -5,8 +5,8 @@ import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { fixture, lastJson, snapshot, tempDir } from './helpers.js';
+import { createHash } from 'node:crypto';
+import { fixture, keyPair, lastJson, snapshot, tempDir } from './helpers.js';
 import { startHost, liveApp, type LiveApp } from './hosts.js';
 import { readManifest } from '../lib/index.js';
 
@@ -62,16 +62,8 @@ t.test('push, then restore from the object store; two apps on one server never c
 // errors as `restore <dir> --trust`.
 t.test('a signed snapshot from the object store is checked as a signed directory is', async t => {
   const work = tempDir('store-signing');
-  const keyPair = (name: string) => {
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const priv = path.join(work, `${name}.pem`);
-    const pub = path.join(work, `${name}.pub.pem`);
-    fs.writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    fs.writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
-    return { priv, pub };
-  };
-  const signer = keyPair('signer');
-  const stranger = keyPair('stranger');
+  const signer = keyPair(work, 'signer');
+  const stranger = keyPair(work, 'stranger');
   const signed = path.join(work, 'snapshot');
   const built = await snapshot(['build', fixture('live', 'build.mjs'), '--out', signed, '--sign', signer.priv]);
   t.equal(built.code, 0, built.stderr);

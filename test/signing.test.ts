@@ -9,22 +9,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { ZipReader, ZipWriter } from '@endo/zip';
-import { fixture, lastJson, moveToTarget, repairLogFrames, snapshot, tempDir } from './helpers.js';
+import { fixture, keyPair, lastJson, moveToTarget, repairLogFrames, snapshot, tempDir } from './helpers.js';
 
 const work = tempDir('signing');
 const out = path.join(work, 'snapshot');
 const stateFile = path.join(work, 'state.json');
 
-const keyPair = (name: string) => {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const priv = path.join(work, `${name}.pem`);
-  const pub = path.join(work, `${name}.pub.pem`);
-  fs.writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  fs.writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
-  return { priv, pub };
-};
-const signer = keyPair('signer');
-const stranger = keyPair('stranger');
+const signer = keyPair(work, 'signer');
+const stranger = keyPair(work, 'stranger');
 const sealKey = randomBytes(32).toString('base64');
 const env = {
   SNAPSHOT_SEAL_KEY: sealKey,
