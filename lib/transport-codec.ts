@@ -36,9 +36,9 @@
  * remain for callers that are not a membrane (the CLI, a benchmark).
  */
 import { addExtension } from 'msgpackr';
-import { SnapshotError, Slot, Tagged, packr, codeUnits, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, packr, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
 
-const { getPrototypeOf, keys, defineProperty, is } = Object;
+const { getPrototypeOf, keys, defineProperty } = Object;
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const objectPrototype = Object.prototype;
@@ -164,32 +164,13 @@ const remember = (walk: OutWalk, object: object): void => {
   walk.seen.set(object, walk.seen.size);
 };
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const isIndex = (key: string): boolean => /^(0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1;
 
 const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
-  switch (typeof value) {
-    case 'string':
-      if (!LONE_SURROGATE.test(value)) return value;
-      return new Tagged('utf16', codeUnits(value));
-    case 'boolean':
-    case 'undefined':
-      return value;
-    case 'number':
-      return value === 0 && is(value, -0) ? new Tagged('-0', 0) : value;
-    case 'bigint':
-      return new Tagged('bigint', value.toString());
-    case 'symbol': {
-      const key = Symbol.keyFor(value);
-      if (key !== undefined) return new Tagged('symbol', key);
-      throw notPassable(`a unique symbol (${String(value)}); use a string or Symbol.for()`);
-    }
-    case 'function':
-      return walk.refs.toRef(value);
-    default:
-      break;
-  }
-  if (value === null) return null;
+  if (typeof value === 'function') return walk.refs.toRef(value);
+  const primitive = primitiveWire(value);
+  if (primitive === UNIQUE_SYMBOL) throw notPassable(`a unique symbol (${String(value)}); use a string or Symbol.for()`);
+  if (primitive !== NOT_PRIMITIVE) return primitive;
   const object = value as object;
   if (depth > MAX_DEPTH) throw notPassable(`a value nested more than ${MAX_DEPTH} deep`);
   if (walk.refs.isRef(object)) return walk.refs.toRef(object);

@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, describeWire, codeUnits, fromCodeUnits, viewConstructors, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, describeWire, fromCodeUnits, viewConstructors, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
@@ -32,7 +32,7 @@ import { hasServiceStack, isLibraryError, markLibraryError, noteServiceLoaded } 
 import { types } from 'node:util';
 
 const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
-const { is, keys, defineProperty } = Object;
+const { keys, defineProperty } = Object;
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const objectPrototype = Object.prototype;
@@ -688,28 +688,13 @@ export class Membrane implements WireSide {
   }
 
   #copyOut(value: unknown, walk: OutWalk, depth: number): Wire {
-    switch (typeof value) {
-      case 'string':
-        return isWellFormed(value) ? value : new Tagged('utf16', codeUnits(value));
-      case 'boolean':
-      case 'undefined':
-        return value;
-      case 'number':
-        return value === 0 && is(value, -0) ? new Tagged('-0', 0) : value;
-      case 'bigint':
-        return new Tagged('bigint', value.toString());
-      case 'symbol': {
-        const key = Symbol.keyFor(value);
-        if (key !== undefined) return new Tagged('symbol', key);
-        throw notPassable(this.name, contextText(walk.context), `a unique symbol (${String(value)}) cannot cross the membrane; use a string or Symbol.for()`);
-      }
-      case 'function':
-        if (walk.noRefs) throw NEEDS_REFERENCE;
-        return this.#ref(value, walk.from, walk.context);
-      default:
-        break;
+    if (typeof value === 'function') {
+      if (walk.noRefs) throw NEEDS_REFERENCE;
+      return this.#ref(value, walk.from, walk.context);
     }
-    if (value === null) return null;
+    const primitive = primitiveWire(value);
+    if (primitive === UNIQUE_SYMBOL) throw notPassable(this.name, contextText(walk.context), `a unique symbol (${String(value)}) cannot cross the membrane; use a string or Symbol.for()`);
+    if (primitive !== NOT_PRIMITIVE) return primitive as Wire;
     const object = value as object;
     if (depth > MAX_DEPTH) throw notPassable(this.name, contextText(walk.context), `a value nested more than ${MAX_DEPTH} deep cannot be copied`);
     const { from } = walk;
@@ -1135,12 +1120,9 @@ const mapEntries = Map.prototype.entries;
 const setValues = Set.prototype.values;
 const regexpSource = getter(RegExp.prototype, 'source');
 const regexpFlags = getter(RegExp.prototype, 'flags');
-const stringIsWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const { isBuffer } = Buffer;
 const { isProxy } = types;
 
-const isWellFormed = (text: string): boolean => (stringIsWellFormed ? (apply(stringIsWellFormed, text, []) as boolean) : !LONE_SURROGATE.test(text));
 
 
 

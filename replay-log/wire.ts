@@ -107,6 +107,44 @@ export const viewConstructors: Readonly<Record<string, new (buffer: ArrayBuffer,
 
 const { is } = Object;
 const { isView } = ArrayBuffer;
+const { apply } = Reflect;
+
+const stringIsWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Whether a string has no lone surrogate (String.prototype.isWellFormed, captured, where Node has it). */
+export const isWellFormed = (text: string): boolean => (stringIsWellFormed ? (apply(stringIsWellFormed, text, []) as boolean) : !LONE_SURROGATE.test(text));
+
+/** What primitiveWire returns for an object or a function: not a primitive. */
+export const NOT_PRIMITIVE: unique symbol = Symbol('not a primitive');
+/** What primitiveWire returns for a symbol not in the registry: it cannot cross (the caller says why, in its context). */
+export const UNIQUE_SYMBOL: unique symbol = Symbol('a unique symbol');
+
+/**
+ * The wire form of a primitive, as structured clone keeps it: strings with
+ * lone surrogates as `utf16` code units, -0, bigints and registered symbols
+ * tagged; null and undefined as they are. Objects and functions give
+ * NOT_PRIMITIVE, a unique symbol UNIQUE_SYMBOL. Shared by the membrane's
+ * copies and the NATS codec.
+ */
+export const primitiveWire = (value: unknown): unknown => {
+  switch (typeof value) {
+    case 'string':
+      return isWellFormed(value) ? value : new Tagged('utf16', codeUnits(value));
+    case 'boolean':
+    case 'undefined':
+      return value;
+    case 'number':
+      return value === 0 && is(value, -0) ? new Tagged('-0', 0) : value;
+    case 'bigint':
+      return new Tagged('bigint', value.toString());
+    case 'symbol': {
+      const key = Symbol.keyFor(value);
+      return key === undefined ? UNIQUE_SYMBOL : new Tagged('symbol', key);
+    }
+    default:
+      return value === null ? null : NOT_PRIMITIVE;
+  }
+};
 
 /**
  * Structural equality of two wire values: what replay uses to check that a
