@@ -3,8 +3,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { cliPath, snapshot, tempDir, type Run } from './helpers.js';
+import { cliPath, command, snapshot, tempDir } from './helpers.js';
 import { build, fingerprint, goodKeep, leftovers, misc, restoresCounter } from './build-helpers.js';
 
 const work = tempDir('build-safety');
@@ -35,19 +34,7 @@ for (const { where, mode, kib } of [
   t.test(`a file-size limit hit while writing ${where} is BUILD_FAILED with the reason, and the previous snapshot survives`, async t => {
     const { out, before } = await goodKeep(work, `efbig-${mode}`);
     // ulimit -f counts 1024-byte blocks.
-    const run = await new Promise<Run>((resolve, reject) => {
-      const child = spawn('bash', ['-c', `ulimit -f ${kib}; exec "${process.execPath}" "${cliPath}" build build-modes.mjs --out "${out}"`], {
-        cwd: misc,
-        env: { ...process.env, NODE_OPTIONS: '', MISC_MODE: mode },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', d => (stdout += d));
-      child.stderr.on('data', d => (stderr += d));
-      child.on('error', reject);
-      child.on('close', code => resolve({ code, stdout, stderr }));
-    });
+    const run = await command('bash', ['-c', `ulimit -f ${kib}; exec "${process.execPath}" "${cliPath}" build build-modes.mjs --out "${out}"`], misc, { MISC_MODE: mode });
     t.equal(run.code, 1, `exit code 1; stderr: ${run.stderr}`);
     t.match(run.stderr, /^snapshot: BUILD_FAILED: .*\n\s*EFBIG: a file grew past the file-size limit \(ulimit -f\) while writing the snapshot/m);
     t.notMatch(run.stderr, /unexpected error|SES_UNCAUGHT/);

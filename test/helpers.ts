@@ -115,10 +115,10 @@ export const repairLogFrames = (log: Uint8Array): Buffer => {
   }
   return out;
 };
-/** Run a command (npm, npx, ...) in `cwd` without tap's NODE_OPTIONS or npm's audit and fund chatter; resolves whatever its exit code. */
-export const command = (name: string, args: string[], cwd: string): Promise<Run> =>
+/** Run a command (npm, npx, bash, ...) in `cwd` without tap's NODE_OPTIONS or npm's audit and fund chatter, `env` added; resolves whatever its exit code. */
+export const command = (name: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> =>
   new Promise((resolve, reject) => {
-    const child = spawn(name, args, { cwd, env: { ...process.env, NODE_OPTIONS: '', npm_config_audit: 'false', npm_config_fund: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(name, args, { cwd, env: { ...process.env, NODE_OPTIONS: '', npm_config_audit: 'false', npm_config_fund: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', d => (stdout += d));
