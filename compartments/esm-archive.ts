@@ -85,8 +85,23 @@ type Resolution = Binding | null | typeof UNKNOWN | typeof AMBIGUOUS;
 /** Facts about modules read from disk, and Node's ResolveExport over them, for one archive. */
 const makeFacts = () => {
   const cache = new Map<string, ModuleFacts | undefined>();
+  // A barrel's text, kept from mayHaveStars for facts (other files are read once and not kept).
+  const barrelSources = new Map<string, string>();
+  const sourceOf = (file: string): string | undefined => {
+    const kept = barrelSources.get(file);
+    if (kept !== undefined) {
+      barrelSources.delete(file);
+      return kept;
+    }
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
   const read = (file: string): ModuleFacts | undefined => {
-    const source = fs.readFileSync(file, 'utf8');
+    const source = sourceOf(file);
+    if (source === undefined) return undefined;
     const parsed = lexed(source);
     if (!parsed) return undefined;
     const [imports, exported, , hasModuleSyntax] = parsed;
@@ -141,11 +156,9 @@ const makeFacts = () => {
   const mayHaveStars = (file: string): boolean => {
     let answer = starCache.get(file);
     if (answer === undefined) {
-      try {
-        answer = /\bexport\s*\*/.test(fs.readFileSync(file, 'utf8'));
-      } catch {
-        answer = false;
-      }
+      const source = sourceOf(file);
+      answer = source !== undefined && /\bexport\s*\*/.test(source);
+      if (answer && !cache.has(file)) barrelSources.set(file, source as string);
       starCache.set(file, answer);
     }
     return answer;

@@ -312,23 +312,25 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
 };
 
 /** The name of the compartment that holds the entry module, from the archive's compartment map. */
-/** The compartments of an archive's compartment map, by name (empty when it cannot be read). */
-const compartmentsOf = (archive: Uint8Array): Record<string, { label?: string }> => {
+/** An archive's compartment map, or an empty one when it cannot be read (parseArchive reports a damaged archive). */
+const compartmentMapOf = (archive: Uint8Array): { entry?: { compartment?: unknown }; compartments?: unknown } => {
   try {
-    const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as { compartments?: unknown };
-    return typeof map.compartments === 'object' && map.compartments !== null ? (map.compartments as Record<string, { label?: string }>) : {};
+    const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as unknown;
+    return typeof map === 'object' && map !== null ? map : {};
   } catch {
     return {};
   }
 };
 
+/** The compartments of an archive's compartment map, by name. */
+const compartmentsOf = (archive: Uint8Array): Record<string, { label?: string }> => {
+  const { compartments } = compartmentMapOf(archive);
+  return typeof compartments === 'object' && compartments !== null ? (compartments as Record<string, { label?: string }>) : {};
+};
+
 const entryCompartmentOf = (archive: Uint8Array): string | undefined => {
-  try {
-    const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as { entry?: { compartment?: unknown } };
-    return typeof map.entry?.compartment === 'string' ? map.entry.compartment : undefined;
-  } catch {
-    return undefined; // parseArchive reports a damaged archive
-  }
+  const { entry } = compartmentMapOf(archive);
+  return typeof entry?.compartment === 'string' ? entry.compartment : undefined;
 };
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
