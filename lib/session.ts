@@ -303,6 +303,36 @@ const recoverInterrupted = (outDir: string): void => {
 };
 
 /**
+ * What in an existing `--out` directory shows it is not a snapshot (which
+ * a build would replace whole), or undefined when it is one or is empty:
+ * a snapshot holds only the build's marker or a manifest of ours,
+ * `manifest.sig`, `snapshot plan`'s `deploy/`, and per service a directory
+ * of `archive.zip` and `replay.log`.
+ */
+const foreignEntry = (dir: string): string | undefined => {
+  const entries = fs.readdirSync(dir, { withFileTypes: true });
+  if (entries.length === 0) return undefined;
+  const names = new Set(entries.map(e => e.name));
+  let ours = names.has(MARKER);
+  if (!ours && names.has('manifest.json')) {
+    try {
+      ours = (JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { format?: unknown }).format === MANIFEST_FORMAT;
+    } catch {
+      ours = false;
+    }
+  }
+  if (!ours) return names.has('manifest.json') ? 'a manifest.json that is not a snapshot manifest' : `"${entries[0].name}"`;
+  for (const entry of entries) {
+    if (entry.isFile() && (entry.name === MARKER || entry.name === 'manifest.json' || entry.name === 'manifest.sig')) continue;
+    if (!entry.isDirectory()) return `"${entry.name}"`;
+    if (entry.name === 'deploy') continue;
+    const inside = fs.readdirSync(path.join(dir, entry.name), { withFileTypes: true }).find(e => !e.isFile() || (e.name !== 'archive.zip' && e.name !== 'replay.log'));
+    if (inside) return `"${entry.name}/${inside.name}"`;
+  }
+  return undefined;
+};
+
+/**
  * Start a build that will replace `outDir` once sealed. Refuses (USAGE) an
  * `outDir` that exists and is not a snapshot directory; writes nothing there.
  */
@@ -313,9 +343,9 @@ export const beginSession = (outDir: string, print?: (text: string) => void, tru
     if (!fs.statSync(resolved).isDirectory()) {
       throw new SnapshotError('USAGE', `${resolved} exists and is not a directory; choose another --out (nothing was written).`);
     }
-    const entries = fs.readdirSync(resolved);
-    if (entries.length > 0 && !entries.includes('manifest.json') && !entries.includes(MARKER)) {
-      throw new SnapshotError('USAGE', `${resolved} exists and is not a snapshot directory; choose another --out (nothing was written).`);
+    const foreign = foreignEntry(resolved);
+    if (foreign !== undefined) {
+      throw new SnapshotError('USAGE', `${resolved} exists and is not a snapshot directory (it holds ${foreign}, which no build wrote); choose another --out (nothing was written).`);
     }
   }
   recoverInterrupted(resolved);

@@ -73,3 +73,33 @@ t.test('usage errors: a missing build script, a manifest path given for a direct
   const nowhere = await snapshot(['restore', path.join(work, 'nowhere')]);
   t.match(nowhere.stderr, /SNAPSHOT_INVALID: .*nowhere does not exist\./);
 });
+
+t.test('an --out directory that holds anything a build did not write is refused, and kept as it was', async t => {
+  const cases: Array<[string, (dir: string) => void]> = [
+    ['a web app folder with its own manifest.json', dir => {
+      fs.writeFileSync(path.join(dir, 'manifest.json'), '{"name":"My PWA"}');
+      fs.writeFileSync(path.join(dir, 'index.html'), '<html>');
+    }],
+    ['a copied snapshot with notes and photos beside it', dir => {
+      fs.cpSync(path.join(work, 'copied-source'), dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+      fs.mkdirSync(path.join(dir, 'photos'));
+    }],
+    ['a service directory with a file of its own', dir => {
+      fs.cpSync(path.join(work, 'copied-source'), dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'counter', 'keep.me'), 'mine');
+    }],
+  ];
+  const made = await build(path.join(work, 'copied-source'), 'good');
+  t.equal(made.code, 0, made.stderr);
+  for (const [label, fill] of cases) {
+    const dir = path.join(work, `foreign-${cases.findIndex(c => c[0] === label)}`);
+    fs.mkdirSync(dir);
+    fill(dir);
+    const before = fingerprint(dir);
+    const run = await build(dir, 'good');
+    t.equal(run.code, 2, `${label}: usage error`);
+    t.match(run.stderr, /USAGE: .* exists and is not a snapshot directory \(it holds .*\); choose another --out/, label);
+    t.same(fingerprint(dir), before, `${label}: nothing changed`);
+  }
+});
