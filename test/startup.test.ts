@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cliPath, fixture, lastJson, moveToTarget, node, snapshot, tempDir } from './helpers.js';
+import { cliPath, fixture, lastJson, moveToTarget, node, projectFrom, snapshot, tempDir } from './helpers.js';
 
 const work = tempDir('startup');
 
@@ -164,4 +164,33 @@ t.test('kill -9 of the CLI also ends the child it re-executed to pin the locale'
   const deadline = Date.now() + 10_000;
   while (running(pinned) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50));
   t.notOk(running(pinned), 'the child stopped when its parent was killed');
+});
+
+t.test("a restore from the bundle computes what plain Node computes with the intrinsics' names, and survives a damaged code cache", async t => {
+  const project = projectFrom('names');
+  const plain = await node(['plain.mjs'], { cwd: project });
+  t.equal(plain.code, 0, plain.stderr);
+  const built = await snapshot(['build', 'build.mjs', '--out', 'snapshot'], { cwd: project });
+  t.equal(built.code, 0, built.stderr);
+  t.same(lastJson(built), lastJson(plain), 'at build time');
+  const target = moveToTarget(path.join(project, 'snapshot'));
+  const first = await snapshot(['restore', target, '--call', 'names.names']);
+  t.equal(first.code, 0, first.stderr);
+  t.same(lastJson(first), lastJson(plain), 'after a restore');
+  const dir = path.dirname(cliPath);
+  const caches = fs.readdirSync(dir).filter(name => name.startsWith('restore-entry.bundle.cjs.') && name.endsWith('.cache'));
+  if (!fs.existsSync(path.join(dir, 'restore-entry.bundle.cjs'))) return;
+  t.equal(caches.length, 1, 'the bundle has one code cache');
+  const cache = path.join(dir, caches[0]);
+  const original = fs.readFileSync(cache);
+  try {
+    const damaged = Buffer.from(original);
+    for (let i = 64; i < damaged.length; i += 997) damaged[i] ^= 0xff;
+    fs.writeFileSync(cache, damaged);
+    const again = await snapshot(['restore', target, '--call', 'names.names']);
+    t.equal(again.code, 0, again.stderr);
+    t.same(lastJson(again), lastJson(plain), 'a damaged code cache is ignored (and written again)');
+  } finally {
+    fs.writeFileSync(cache, original);
+  }
 });

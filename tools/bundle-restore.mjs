@@ -80,7 +80,7 @@ const leaveOut = {
 };
 
 if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run tsc first`);
-// Code caches of an earlier bundle (lib/restore-bundle.ts names them after the bundle's size and time).
+// Code caches of an earlier bundle (lib/restore-bundle.ts names them after a hash of the bundle).
 for (const name of fs.readdirSync(path.dirname(outfile))) if (name.startsWith(`${path.basename(outfile)}.`) && name.endsWith('.cache')) fs.rmSync(path.join(path.dirname(outfile), name), { force: true });
 const result = await build({
   entryPoints: [entry],
@@ -98,6 +98,9 @@ const result = await build({
   supported: { 'dynamic-import': false },
   banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   legalComments: 'none',
+  // Keep every function's and class's own name: SES's Error, RegExp, Date... are services' intrinsics,
+  // and a renamed one (Error4) changed what services computed after a CLI restore.
+  keepNames: true,
   logLevel: 'warning',
   metafile: true,
 });
