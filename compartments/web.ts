@@ -199,12 +199,25 @@ const facade = <T extends object>(host: T, overrides: Record<string, unknown>): 
  * that reaches the class (the first one may load it and freeze what it
  * returns); `typeof`, freezing and copying the stand-in do not.
  */
-const standIn = <T extends object>(ready: () => T, overrides: Record<string, unknown>): T =>
-  // The target: constructible, with no own `prototype` (a bound function) and frozen, so that
-  // nothing reachable through the proxy's own properties is mutable or shared.
-  new Proxy(Object.freeze(function facade() {}.bind(null)) as unknown as T, {
+const standIn = <T extends object>(ready: () => T, overrides: Record<string, unknown>): T => {
+  // The target: constructible (a bound function) with no own property at all, so that the proxy may
+  // report the class's own properties (name, length, statics) as they are; it is never handed out,
+  // and every trap that would change it refuses.
+  // Its own functions are shared as the class is: frozen (Buffer.from was writable behind the proxy).
+  for (const value of Object.values(overrides)) if ((typeof value === 'function' || typeof value === 'object') && value !== null) harden(value);
+  const target = function facade() {}.bind(null);
+  delete (target as { name?: string }).name;
+  delete (target as { length?: number }).length;
+  const own = (key: PropertyKey): PropertyDescriptor | undefined => {
+    const descriptor = Reflect.getOwnPropertyDescriptor(ready(), key);
+    if (typeof key === 'string' && key in overrides) return { value: overrides[key], writable: false, enumerable: descriptor?.enumerable ?? false, configurable: true };
+    return descriptor && { ...descriptor, configurable: true };
+  };
+  return new Proxy(target as unknown as T, {
     get: (_target, key) => (typeof key === 'string' && key in overrides ? overrides[key] : Reflect.get(ready(), key)),
     has: (_target, key) => Reflect.has(ready(), key),
+    ownKeys: () => [...new Set([...Reflect.ownKeys(ready()), ...Object.keys(overrides)])],
+    getOwnPropertyDescriptor: (_target, key) => own(key),
     apply: (_target, thisArg, args) => Reflect.apply(ready() as unknown as (...a: unknown[]) => unknown, thisArg, args),
     construct: (_target, args, newTarget) => {
       const host = ready() as unknown as new (...a: unknown[]) => object;
@@ -214,7 +227,9 @@ const standIn = <T extends object>(ready: () => T, overrides: Record<string, unk
     defineProperty: () => false,
     deleteProperty: () => false,
     setPrototypeOf: () => false,
+    preventExtensions: () => false,
   });
+};
 
 /**
  * The web classes that read the host's clock, made per service:
