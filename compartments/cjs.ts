@@ -31,6 +31,7 @@
  * are strict ones inside services.
  */
 
+import { isBuiltin } from 'node:module';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -184,28 +185,30 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
         const cached = cache[ran.key] as CjsModule | undefined;
         return cached !== undefined ? cached.exports : ran.rerun().exports;
       }
-      if (imported !== undefined) {
-        namespace = compartment.importNow(resolvedImports[imported]);
-      } else {
-        // Only modules found when the archive was made exist: a computed require reaches one of those or fails.
-        // A module the archive does not hold fails as Node's require fails for a missing one.
-        const notFound = () => {
-          const missing = new Error(`Cannot find module '${spec}': a service's computed require reaches only the modules its archive holds`);
-          defineProperty(missing, 'code', { value: 'MODULE_NOT_FOUND', writable: true, enumerable: true, configurable: true });
-          return missing;
-        };
-        let candidate: string;
-        try {
-          candidate = spec.startsWith('./') || spec.startsWith('../') ? resolveRelative(spec, referrer) : spec;
-        } catch {
-          throw notFound(); // it leaves its package
-        }
-        try {
-          namespace = compartment.importNow(candidate);
-        } catch (error) {
-          if (!(error instanceof Error) || !error.message.startsWith(`Failed to load module ${JSON.stringify(candidate)}`)) throw error;
-          throw notFound();
-        }
+      // A module the archive does not hold fails as Node's require fails for a missing one.
+      const notFound = () => {
+        const why = isBuiltin(spec)
+          ? `the Node builtin is not given to services (grant it with importService(specifier, { modules: { '${spec}': ... } }), or see docs/environment.md)`
+          : "a service's require reaches only the modules its archive holds (a package that was not installed at build time is not there)";
+        const missing = new Error(`Cannot find module '${spec}': ${why}`);
+        defineProperty(missing, 'code', { value: 'MODULE_NOT_FOUND', writable: true, enumerable: true, configurable: true });
+        return missing;
+      };
+      // Only modules found when the archive was made exist: a computed require reaches one of those or fails.
+      let candidate: string;
+      try {
+        candidate = imported !== undefined ? resolvedImports[imported] : spec.startsWith('./') || spec.startsWith('../') ? resolveRelative(spec, referrer) : spec;
+      } catch {
+        throw notFound(); // it leaves its package
+      }
+      try {
+        namespace = compartment.importNow(candidate);
+      } catch (error) {
+        // Not in the archive (a relative path, or a package or builtin it does not hold): Node's MODULE_NOT_FOUND,
+        // which optional-dependency code tests for. An error the module threw while running passes as it is.
+        const message = error instanceof Error ? error.message : '';
+        if (!message.startsWith(`Failed to load module ${JSON.stringify(candidate)}`) && !message.startsWith(`Cannot find external module ${JSON.stringify(candidate)}`)) throw error;
+        throw notFound();
       }
       return has(namespace, 'default') ? namespace.default : namespace;
     };
