@@ -100,6 +100,11 @@ const hardenHostModules = (): void => {
   // its defaultOptions getter returns Node's own options object: frozen, so that no service can change
   // how the host prints through it. (The host cannot change its inspect defaults after this either.)
   Object.freeze(util.inspect.defaultOptions);
+  // Node hands a custom inspector its own stylize function (with colors or without): frozen, or a
+  // service could hang values on it for another service's hook, or the host's, to read.
+  for (const colors of [false, true]) {
+    util.inspect({ [util.inspect.custom]: (_depth: number, options: { stylize?: unknown }) => (harden(options.stylize), '') }, { colors });
+  }
   const values = (mod: object) => Object.values(mod).filter(v => (typeof v === 'function' || (typeof v === 'object' && v !== null)) && !moduleObjects.has(v));
   for (const mod of [path.posix, path.win32, url, util, buffer, querystring]) for (const v of values(mod)) hardenHostValue(v);
 };

@@ -193,9 +193,10 @@ export const installUncaughtHandler = (): void => {
  * service that reaches it (`Object.getPrototypeOf(TypeError)`) can neither
  * read nor change the host's stack settings through it.
  */
-const inertCaptureStackTrace = function captureStackTrace(target: object): void {
+// Shared by every service through the inert statics' getter: frozen (it was a writable object between them).
+const inertCaptureStackTrace = Object.freeze(function captureStackTrace(target: object): void {
   defineProperty(target, 'stack', { value: '', writable: true, configurable: true });
-};
+});
 
 export const neuterSharedErrorStatics = (): void => {
   const shared = Object.getPrototypeOf(TypeError) as object;
