@@ -82,7 +82,17 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
         response => {
           if (response.streamed) closeQuietly(() => flight.body?.close());
           else if (flight.tooLarge && !flight.answered) flight.answer(tooLarge()); // even if the handler caught BODY_TOO_LARGE
-          else if (!flight.answered) flight.answer(new Response(request.method === 'HEAD' ? null : (response.body ?? null), headInit(response)));
+          else if (!flight.answered) {
+            let answer: Response;
+            try {
+              answer = new Response(request.method === 'HEAD' ? null : (response.body ?? null), headInit(response));
+            } catch (error) {
+              // A response Node's Response refuses (a 204 with a body, status 999): the client gets a 500, not silence.
+              report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} answered a response HTTP cannot carry: ${error instanceof Error ? error.message : String(error)}`);
+              answer = new Response('internal error\n', { status: 500 });
+            }
+            flight.answer(answer);
+          }
         },
         error => {
           const what = isSnapshotError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);

@@ -77,6 +77,10 @@ t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight
   t.equal(notFound.status, 404);
   t.equal(await notFound.text(), 'not found\n');
 
+  const impossible = await fetch(`${url}/no-content-with-body`, { signal: AbortSignal.timeout(10_000) });
+  t.equal(impossible.status, 500, 'a response HTTP cannot carry is answered 500, not left hanging');
+  t.equal(await impossible.text(), 'internal error\n');
+
   // A slow request is in flight when SIGTERM arrives: it still gets its answer.
   const slow = fetch(`${url}/slow?ms=400`).then(async r => ({ status: r.status, body: await r.json() }));
   await new Promise(resolve => setTimeout(resolve, 100));
