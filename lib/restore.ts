@@ -98,9 +98,11 @@ export const callService = async (snapshot: RestoredSnapshot, target: string, ar
   const method = target.slice(dot + 1);
   const service = snapshot.services.get(name);
   if (!service) throw new SnapshotError('USAGE', `no restored service "${name}" (restored: ${[...snapshot.services.keys()].join(', ')})`);
-  const fn = service.exports[method];
+  // Only the service's own exports: not what every object inherits (toString, constructor, __proto__).
+  const exported = Object.prototype.hasOwnProperty.call(service.exports, method);
+  const fn = exported ? service.exports[method] : undefined;
   if (typeof fn !== 'function') {
-    if (method in service.exports) return service.exports[method];
+    if (exported) return service.exports[method];
     throw new SnapshotError('USAGE', `service "${name}" exports no "${method}"; it exports: ${Object.keys(service.exports).join(', ')}`);
   }
   return (fn as (...a: unknown[]) => Promise<unknown>)(...args);

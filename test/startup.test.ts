@@ -177,6 +177,11 @@ t.test("a restore from the bundle computes what plain Node computes with the int
   const first = await snapshot(['restore', target, '--call', 'names.names']);
   t.equal(first.code, 0, first.stderr);
   t.same(lastJson(first), lastJson(plain), 'after a restore');
+  for (const inherited of ['toString', 'constructor', '__proto__']) {
+    const call = await snapshot(['restore', target, '--call', `names.${inherited}`]);
+    t.equal(call.code, 2, `--call names.${inherited} is a usage error`);
+    t.match(call.stderr, new RegExp(`USAGE: service "names" exports no "${inherited}"; it exports: names`));
+  }
   const dir = path.dirname(cliPath);
   const caches = fs.readdirSync(dir).filter(name => name.startsWith('restore-entry.bundle.cjs.') && name.endsWith('.cache'));
   if (!fs.existsSync(path.join(dir, 'restore-entry.bundle.cjs'))) return;
