@@ -18,11 +18,12 @@ t.test('a failed build leaves the previous snapshot exactly as it was', async t 
   t.same(leftovers(out), [], 'no work directory left beside it');
   t.ok(await restoresCounter(out), 'the previous snapshot still restores');
 
-  // A good build replaces it whole: a new directory, no stale files.
-  fs.writeFileSync(path.join(out, 'stale.txt'), 'from an older build');
+  // A good build replaces it whole: a new directory, no stale files (here, a service an older build had).
+  fs.mkdirSync(path.join(out, 'stale'));
+  fs.writeFileSync(path.join(out, 'stale', 'replay.log'), 'from an older build');
   const again = await build(out, 'good');
   t.equal(again.code, 0, again.stderr);
-  t.notOk(fs.existsSync(path.join(out, 'stale.txt')), 'the old directory was replaced, not written over');
+  t.notOk(fs.existsSync(path.join(out, 'stale')), 'the old directory was replaced, not written over');
   t.notOk(fs.existsSync(`${out}.partial`), 'the typo build kept no partial recording (it recorded nothing)');
   t.same(leftovers(out), []);
 });
