@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
 import type { ServiceReference } from '../membrane/index.js';
 import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from '../compartments/index.js';
-import { SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
+import { MAX_SIGNATURE_BYTES, SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
 import { MAX_MANIFEST_BYTES, checkManifest, isLibraryVersion, kind, shown } from './manifest-shape.js';
 
 export const MANIFEST_FORMAT = 'membrane-snapshot';
@@ -143,7 +143,7 @@ export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Mani
   if (trusted) {
     let signature: string | undefined;
     try {
-      signature = readInsideSnapshot(dir, path.join(dir, SIGNATURE_FILE), 'the signature').toString('utf8');
+      signature = readInsideSnapshot(dir, path.join(dir, SIGNATURE_FILE), 'the signature', { maxBytes: MAX_SIGNATURE_BYTES }).toString('utf8');
     } catch (error) {
       rethrowOurs(error);
       signature = undefined;

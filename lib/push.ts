@@ -18,8 +18,11 @@
  * keys the manifest's signature is checked on the bytes fetched before
  * they are parsed (SIGNATURE_MISSING, SIGNATURE_INVALID), then only the
  * files of the services asked for are fetched and each hash is checked
- * (INTEGRITY_MISMATCH). It writes an ordinary snapshot directory that
- * restore reads (and checks again).
+ * (INTEGRITY_MISMATCH). No object is read past its bound (the manifest's
+ * and signature's limits, each file's size as the manifest gives it), and
+ * links to other objects are refused, so a store cannot make a host hold
+ * more than the snapshot it names. It writes an ordinary snapshot
+ * directory that restore reads (and checks again).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,7 +31,8 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SnapshotError } from '../replay-log/index.js';
 import { DIR_MODE, FILE_MODE, readInsideSnapshot, readManifest, readVerified, sha256, type Manifest } from './manifest.js';
-import { SIGNATURE_FILE, verifyManifestSignature, type TrustedKey } from './signing.js';
+import { MAX_SIGNATURE_BYTES, SIGNATURE_FILE, verifyManifestSignature, type TrustedKey } from './signing.js';
+import { MAX_MANIFEST_BYTES } from './manifest-shape.js';
 import { checkAppName } from './runtime.js';
 
 /** Object store bucket of an app. */
@@ -125,9 +129,9 @@ export interface PullOptions {
 export const pullSnapshot = async (nc: NatsConnection, app: string, options: PullOptions = {}): Promise<{ dir: string; manifest: Manifest }> => {
   const source = options.source ?? `nats:${bucketOf(app)}`;
   const store = await openStore(nc, app, false);
-  const manifestBytes = await store.getBlob('manifest.json');
+  const manifestBytes = await readObject(store, app, 'manifest.json', 'the manifest', { maxBytes: MAX_MANIFEST_BYTES });
   if (!manifestBytes) throw new SnapshotError('SNAPSHOT_INVALID', `app "${app}" has no manifest in ${bucketOf(app)}; push the snapshot again.`);
-  const signature = await store.getBlob(SIGNATURE_FILE);
+  const signature = await readObject(store, app, SIGNATURE_FILE, 'the signature', { maxBytes: MAX_SIGNATURE_BYTES });
   if (options.trusted) verifyManifestSignature(manifestBytes, signature ? Buffer.from(signature).toString('utf8') : undefined, options.trusted, source);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-pull-${app}-`));
   try {
@@ -144,15 +148,15 @@ const pullInto = async (store: ObjectStore, dir: string, app: string, manifestBy
   const manifest = readManifest(dir);
   const names = services.length ? services : Object.keys(manifest.services);
   for (const name of names) {
-    const s = manifest.services[name];
+    const s = Object.hasOwn(manifest.services, name) ? manifest.services[name] : undefined;
     if (!s) throw new SnapshotError('USAGE', `app "${app}" has no service "${name}"; it has: ${Object.keys(manifest.services).join(', ')}`);
-    for (const [relative, sha, what] of [
-      [s.archive, s.archiveSha256, `the archive of service "${name}"`],
-      [s.log, s.logSha256, `the replay log of service "${name}"`],
+    for (const [relative, sha, size, what] of [
+      [s.archive, s.archiveSha256, s.archiveBytes, `the archive of service "${name}"`],
+      [s.log, s.logSha256, s.logBytes, `the replay log of service "${name}"`],
     ] as const) {
       const file = path.resolve(dir, relative);
       if (!file.startsWith(dir + path.sep) || !/^[0-9a-f]{64}$/.test(sha)) throw new SnapshotError('SNAPSHOT_INVALID', `the manifest in ${bucketOf(app)} names ${relative} with hash ${sha}: refused`);
-      const bytes = await store.getBlob(`sha256-${sha}`);
+      const bytes = await readObject(store, app, `sha256-${sha}`, what, { size });
       if (!bytes) throw new SnapshotError('SNAPSHOT_INVALID', `${what} (sha256-${sha}) is missing from ${bucketOf(app)}; push the snapshot again.`);
       const actual = sha256(bytes);
       if (actual !== sha) {
@@ -165,4 +169,41 @@ const pullInto = async (store: ObjectStore, dir: string, app: string, manifestBy
     }
   }
   return { dir, manifest };
+};
+
+/**
+ * One object of the store, read no further than its bound: `maxBytes`, or
+ * exactly `size` bytes as the manifest gives it. Null when the object is
+ * absent or deleted. Throws SNAPSHOT_INVALID for a link (a link may name
+ * another bucket, or itself, and the store's getter follows links without end),
+ * for an object whose metadata gives another size, and for one whose
+ * chunks run past the bound (the metadata can lie); the read stops there.
+ */
+const readObject = async (store: ObjectStore, app: string, name: string, what: string, bound: { maxBytes: number } | { size: number }): Promise<Uint8Array | null> => {
+  const refused = (why: string) =>
+    new SnapshotError('SNAPSHOT_INVALID', `${what} (${name}) in ${bucketOf(app)} ${why}: refused, nothing was restored. Push the snapshot again.`, { details: { object: name, ...bound } });
+  const limit = 'size' in bound ? bound.size : bound.maxBytes;
+  const info = await store.info(name);
+  if (!info || info.deleted) return null;
+  if (info.options?.link) throw refused('is a link to another object');
+  if ('size' in bound ? info.size !== bound.size : info.size > bound.maxBytes) throw refused(`has ${info.size} bytes where ${'size' in bound ? `the manifest gives ${bound.size}` : `at most ${bound.maxBytes} are read`}`);
+  const result = await store.get(name);
+  if (!result) return null;
+  const reader = result.data.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw refused(`runs past ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  const failure = await result.error;
+  if (failure) throw failure;
+  if (total !== info.size) throw refused(`has ${total} bytes where its metadata gives ${info.size}`);
+  return Buffer.concat(chunks, total);
 };

@@ -22,6 +22,8 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyOb
 import { SnapshotError } from '../replay-log/index.js';
 
 export const SIGNATURE_FILE = 'manifest.sig';
+/** Upper bound of `manifest.sig` (bytes): the record is about 250; anything larger is refused unread. */
+export const MAX_SIGNATURE_BYTES = 64 * 1024;
 const SIGNATURE_FORMAT = 'membrane-snapshot/signature';
 const DOMAIN = Buffer.from('membrane-snapshot/manifest/v1\n');
 

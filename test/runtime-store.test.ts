@@ -42,18 +42,47 @@ t.test('push, then restore from the object store; two apps on one server never c
   const noApp = await snapshot(['restore', `${app.nats.url}/no-such-app`, '--service', 'db', '--call', 'db.get', '--args', '[1]']);
   t.match(noApp.stderr, /SNAPSHOT_INVALID: app "no-such-app" has no snapshot on this NATS server/);
 
+  // A name that is no service of the app (Object.prototype's own included) is a usage error.
+  for (const name of ['__proto__', 'toString', 'nope']) {
+    const wrong = await snapshot(['restore', `${app.nats.url}/other-app`, '--service', name, '--replay-only']);
+    t.equal(wrong.code, 2, 'a usage error');
+    t.match(wrong.stderr, new RegExp(`^snapshot: USAGE: app "other-app" has no service "${name}"; it has: `), `--service ${name}`);
+  }
+
   // A store changed behind our back is refused before anything is loaded.
   const manifest = readManifest(app.out);
+  const logName = `sha256-${manifest.services.db.logSha256}`;
+  const restoreDb = () => snapshot(['restore', `${app.nats.url}/other-app`, '--service', 'db', '--call', 'db.get', '--args', '[1]']);
   const nc = await connect({ servers: app.nats.url });
-  try {
-    const store = await new Objm(nc).open('msnap-other-app');
-    await store.putBlob({ name: `sha256-${manifest.services.db.logSha256}` }, new TextEncoder().encode('not the log'));
-  } finally {
-    await nc.close();
-  }
-  const tampered = await snapshot(['restore', `${app.nats.url}/other-app`, '--service', 'db', '--call', 'db.get', '--args', '[1]']);
+  t.teardown(() => nc.close());
+  const store = await new Objm(nc).open('msnap-other-app');
+  const log = (await store.getBlob(logName))!;
+  const flipped = Uint8Array.from(log);
+  flipped[flipped.length - 1] ^= 1;
+  await store.putBlob({ name: logName }, flipped);
+  const tampered = await restoreDb();
   t.equal(tampered.code, 1);
   t.match(tampered.stderr, /INTEGRITY_MISMATCH: the replay log of service "db" in msnap-other-app has sha256 [0-9a-f]{64}, the manifest says/);
+
+  // An object larger than the manifest says is refused from its metadata, before its bytes are fetched.
+  await store.putBlob({ name: logName }, new Uint8Array(log.byteLength + 4 * 1024 * 1024));
+  const larger = await restoreDb();
+  t.equal(larger.code, 1);
+  t.match(larger.stderr, new RegExp(`^snapshot: SNAPSHOT_INVALID: the replay log of service "db" \\(${logName}\\) in msnap-other-app has ${log.byteLength + 4 * 1024 * 1024} bytes where the manifest gives ${log.byteLength}: refused`));
+
+  // A link is refused (the store's reader follows links to other buckets, and round a loop forever).
+  await store.delete(logName);
+  const archiveName = `sha256-${manifest.services.db.archiveSha256}`;
+  await store.link(logName, (await store.info(archiveName))!);
+  const linked = await restoreDb();
+  t.equal(linked.code, 1);
+  t.match(linked.stderr, new RegExp(`^snapshot: SNAPSHOT_INVALID: the replay log of service "db" \\(${logName}\\) in msnap-other-app is a link to another object: refused`));
+
+  // Put right again, it restores.
+  await store.delete(logName);
+  await store.putBlob({ name: logName }, log);
+  const mended = await restoreDb();
+  t.equal(mended.code, 0, mended.stderr);
 });
 
 // The object store is untrusted input, as a copied directory is: with
@@ -96,7 +125,9 @@ t.test('a signed snapshot from the object store is checked as a signed directory
 
   // A log object changed behind the manifest's back: the signature holds, the hash does not.
   const log = (await store.getBlob(`sha256-${manifest.services.db.logSha256}`))!;
-  await store.putBlob({ name: `sha256-${manifest.services.db.logSha256}` }, new TextEncoder().encode('not the log'));
+  const changed = Uint8Array.from(log);
+  changed[0] ^= 1;
+  await store.putBlob({ name: `sha256-${manifest.services.db.logSha256}` }, changed);
   const changedLog = await getOne('--trust', signer.pub);
   t.equal(changedLog.code, 1);
   t.match(changedLog.stderr, /^snapshot: INTEGRITY_MISMATCH: the replay log of service "db" in msnap-signed-app has sha256 [0-9a-f]{64}, the manifest says/);

@@ -141,6 +141,13 @@ t.test('each altered part of a signed snapshot is refused', async t => {
     sig.signature = bytes.toString('base64');
     fs.writeFileSync(file, JSON.stringify(sig));
   });
+
+  // A signature file of 1 GiB (sparse) is refused by its size, unread.
+  const dir = moveToTarget(out);
+  fs.truncateSync(path.join(dir, 'manifest.sig'), 1024 ** 3);
+  const huge = await restore(dir, '--trust', signer.pub);
+  t.equal(huge.code, 1);
+  t.match(huge.stderr, /^snapshot: SNAPSHOT_INVALID: .*manifest\.sig is 1024\.0 MiB; the signature is at most 0\.1 MiB, so it was not read/, 'a huge manifest.sig');
 });
 
 t.test('bad keys get a typed error before anything is built', async t => {
