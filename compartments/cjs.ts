@@ -85,13 +85,101 @@ export const moduleRoots = new WeakMap<object, string>();
 
 interface CjsModule {
   id: string;
+  path: string;
+  exports: unknown;
   filename: string | null;
   loaded: boolean;
-  exports: unknown;
+  children: CjsModule[];
+  paths: string[];
 }
 
+/**
+ * The directories Node would search for packages from `from`, as its
+ * `Module._nodeModulePaths` gives them on POSIX (`module.paths`): each
+ * ancestor's `node_modules`, skipping directories themselves named
+ * `node_modules`. Computed from the build-time path, so the same on every host.
+ */
+const nodeModulePaths = (from: string): string[] => {
+  const parts = from.split('/');
+  const paths: string[] = [];
+  for (let end = parts.length; end > 1; end--) {
+    if (parts[end - 1] !== 'node_modules') paths.push(`${parts.slice(0, end).join('/')}/node_modules`);
+  }
+  paths.push('/node_modules');
+  return paths;
+};
+
+/**
+ * The CommonJS module whose `require` is running now (Node's `parent` of
+ * the module that call loads), or undefined: a module loaded by an
+ * `import` has no parent, as in Node. Modules run synchronously, so one
+ * slot serves every compartment.
+ */
+let requiring: CjsModule | undefined;
+
+/** The module a `module` object belongs to: its parent and its require (for `module.parent`, `module.require`). */
+const moduleLinks = new WeakMap<object, { parent: CjsModule | undefined; require: (specifier: unknown) => unknown }>();
+
+/**
+ * Per compartment, the prototype of its `module` objects, as Node's
+ * Module.prototype is theirs: `parent` (an accessor, deprecated in Node but
+ * still answered; `!module.parent` is how older code asks "am I the main
+ * module?"), `require` and `isPreloading`. One per compartment, so a package
+ * that changes it changes only its own modules.
+ */
+const modulePrototypes = new WeakMap<object, object>();
+const modulePrototype = (compartment: CompartmentLike): object => {
+  let prototype = modulePrototypes.get(compartment);
+  if (prototype) return prototype;
+  prototype = create(compartment.globalThis.Object.prototype) as object;
+  defineProperty(prototype, 'isPreloading', { get: () => false, enumerable: false, configurable: true });
+  defineProperty(prototype, 'parent', {
+    get(this: object) {
+      return moduleLinks.get(this)?.parent;
+    },
+    enumerable: false,
+    configurable: true,
+  });
+  defineProperty(prototype, 'require', {
+    value(this: object, id: unknown) {
+      const links = moduleLinks.get(this);
+      if (!links) throw new TypeError('module.require called on an object that is not a module');
+      return links.require(id);
+    },
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
+  modulePrototypes.set(compartment, prototype);
+  return prototype;
+};
+
+/**
+ * A `module` object with Node's own properties in Node's order (id, path,
+ * exports, filename, loaded, children, paths), `exports` an accessor that
+ * publishes a reassignment at once. Its parent is pushed its child, as
+ * Node's Module constructor does.
+ */
+const makeModule = (
+  compartment: CompartmentLike,
+  fields: { id: string; filename: string | null; dirname: string | null; parent: CjsModule | undefined; require: (specifier: unknown) => unknown },
+  exportsProperty: PropertyDescriptor,
+): CjsModule => {
+  const module = create(modulePrototype(compartment)) as CjsModule;
+  module.id = fields.id;
+  module.path = fields.dirname ?? '.';
+  defineProperty(module, 'exports', { enumerable: true, configurable: true, ...exportsProperty });
+  module.filename = fields.filename;
+  module.loaded = false;
+  module.children = [];
+  module.paths = fields.dirname === null ? [] : nodeModulePaths(fields.dirname);
+  moduleLinks.set(module, { parent: fields.parent, require: fields.require });
+  if (fields.parent && !fields.parent.children.includes(module)) fields.parent.children.push(module);
+  return module;
+};
+
 /** Per compartment, each CommonJS module that has run: its require.cache key, its module object, and how to run it again. */
-const registries = new WeakMap<object, Map<string, { key: string; module: CjsModule; rerun: () => CjsModule }>>();
+const registries = new WeakMap<object, Map<string, { key: string; module: CjsModule; rerun: (requirer: CjsModule) => CjsModule }>>();
 const moduleRegistry = (compartment: object) => {
   let registry = registries.get(compartment);
   if (!registry) registries.set(compartment, (registry = new Map()));
@@ -120,7 +208,6 @@ const requireCache = (compartment: object): object => {
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
   const { source, imports, exports, reexports, files = {} } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
   const referrer = specifier.startsWith('./') ? specifier : `./${specifier}`;
-  const named = new Set<PropertyKey>(exports);
   const namedStrings = exports.filter(name => name !== 'default');
 
   const execute = (moduleEnvironmentRecord: ModuleEnvironmentRecord, compartment: CompartmentLike, resolvedImports: Record<string, string>) => {
@@ -130,41 +217,35 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
 
     // The initial exports object: ordinary, with the compartment's Object.prototype.
     moduleEnvironmentRecord.default = create(compartment.globalThis.Object.prototype);
-    // Only the named exports Node would offer (cjs-archive.ts) reach the namespace.
-    // Once the module has run, Node has read its named exports for good: later writes do not reach them.
-    let finished = false;
-    const promote = (prop: PropertyKey, value: unknown) => {
-      if (!finished && prop !== 'default' && named.has(prop)) moduleEnvironmentRecord[prop as string] = value;
-    };
-    // `exports` stays the original object even once module.exports is replaced, as in Node.
-    const originalExports = new Proxy(moduleEnvironmentRecord.default as object, {
-      set(target, prop, value) {
-        promote(prop, value);
-        (target as Record<PropertyKey, unknown>)[prop] = value;
-        return true;
-      },
-      defineProperty(target, prop, descriptor) {
-        if (has(descriptor, 'value')) promote(prop, descriptor.value);
-        defineProperty(target, prop, descriptor);
-        return true;
-      },
-    });
+    // Only the named exports Node would offer (cjs-archive.ts) reach the namespace, read once the module has
+    // run (below): Node reads them then, and an importer cannot see the module before (ES modules run after
+    // their dependencies). `exports` is this very object, the one every require returns unless
+    // module.exports is replaced, so `require(x) === require(x)` from any module and require.cache agree.
+    const originalExports = moduleEnvironmentRecord.default as object;
 
     // module.exports: reassigning it publishes the new value at once (Node's require cycles see it).
     let currentExports: unknown = originalExports;
     const filename = root === undefined ? null : fileURLToPath(new URL(referrer, root));
     const dirname = filename === null ? null : posix.dirname(filename);
     const cacheKey = filename ?? referrer;
-    const module = { id: cacheKey, filename, loaded: false } as CjsModule;
-    defineProperty(module, 'exports', {
-      get: () => currentExports,
-      set: value => {
-        currentExports = value;
-        moduleEnvironmentRecord.default = value;
+    const parent = requiring;
+    requiring = undefined;
+    // Assigned below; the module object's require and the functor's are the same function.
+    let require: ((specifier: unknown) => unknown) & Record<string, unknown>;
+    const requireOf = (specifier: unknown) => require(specifier);
+    const module = makeModule(
+      compartment,
+      { id: cacheKey, filename, dirname, parent, require: requireOf },
+      {
+        get: () => currentExports,
+        set: (value: unknown) => {
+          currentExports = value;
+          moduleEnvironmentRecord.default = value;
+        },
       },
-      enumerable: true,
-      configurable: true,
-    });
+    );
+    // The module object of this file now (a fresh one each time it runs again).
+    let self = module;
 
     // A computed require names a module as Node would find it ('./prism-python'): the archive's
     // imports name files ('./prism-python.js', cjs-archive.ts), so Node's extensions are tried.
@@ -175,7 +256,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       }
       return undefined;
     };
-    const require = (importSpecifier: unknown) => {
+    require = ((importSpecifier: unknown) => {
       const spec = `${String(importSpecifier)}`;
       let namespace: Record<string, unknown>;
       const imported = importedAs(spec);
@@ -183,7 +264,10 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       const ran = imported === undefined ? undefined : registry.get(files[imported] ?? resolvedImports[imported]);
       if (ran !== undefined) {
         const cached = cache[ran.key] as CjsModule | undefined;
-        return cached !== undefined ? cached.exports : ran.rerun().exports;
+        if (cached === undefined) return ran.rerun(self).exports;
+        // Node's Module._load: a cached module joins the children of each module that requires it.
+        if (!self.children.includes(cached)) self.children.push(cached);
+        return cached.exports;
       }
       // A module the archive does not hold fails as Node's require fails for a missing one.
       const notFound = () => {
@@ -201,6 +285,8 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       } catch {
         throw notFound(); // it leaves its package
       }
+      const outer = requiring;
+      requiring = self;
       try {
         namespace = compartment.importNow(candidate);
       } catch (error) {
@@ -209,11 +295,14 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
         const message = error instanceof Error ? error.message : '';
         if (!message.startsWith(`Failed to load module ${JSON.stringify(candidate)}`) && !message.startsWith(`Cannot find external module ${JSON.stringify(candidate)}`)) throw error;
         throw notFound();
+      } finally {
+        requiring = outer;
       }
       return has(namespace, 'default') ? namespace.default : namespace;
-    };
+    }) as typeof require;
     // require.resolve of a relative module the archive has: its path under the module root (as __filename).
     defineProperty(require, 'resolve', {
+      enumerable: true,
       value: freeze((spec: string) => {
         const name = `${String(spec)}`;
         const imported = importedAs(name);
@@ -235,17 +324,20 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     requireExtensions['.js'] = notImplemented;
     requireExtensions['.json'] = notImplemented;
     requireExtensions['.node'] = notImplemented;
-    defineProperty(require, 'extensions', { value: requireExtensions });
-    // Node's module cache: here an empty object whose entries change nothing (prismjs deletes from it).
-    defineProperty(require, 'cache', { value: requireCache(compartment) });
+    // A module that a service loads is never Node's main module (as for a module an ES module imports).
+    defineProperty(require, 'main', { value: undefined, enumerable: true });
+    defineProperty(require, 'extensions', { value: requireExtensions, enumerable: true });
+    // Node's module cache, shared by the package's modules (prismjs deletes from it to load a module again).
+    defineProperty(require, 'cache', { value: requireCache(compartment), enumerable: true });
     freeze(require);
 
     // In CommonJS, the top-level `this` is the original `module.exports`.
     const cache = requireCache(compartment) as Record<string, unknown>;
     // Running the module again (after `delete require.cache[file]`): a fresh module and exports, as Node's Module._load.
-    const rerun = (): CjsModule => {
+    const rerun = (requirer: CjsModule): CjsModule => {
       const exports = create(compartment.globalThis.Object.prototype) as object;
-      const again = { id: cacheKey, filename, loaded: false, exports } as CjsModule;
+      const again = makeModule(compartment, { id: cacheKey, filename, dirname, parent: requirer, require: requireOf }, { value: exports, writable: true });
+      self = again;
       cache[cacheKey] = again;
       registry.set(referrer, { key: cacheKey, module: again, rerun });
       apply(functor, exports, [require, exports, again, filename, dirname]);
@@ -256,7 +348,6 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     registry.set(referrer, { key: cacheKey, module, rerun });
     apply(functor, originalExports, [require, originalExports, module, filename, dirname]);
     module.loaded = true;
-    finished = true;
 
     // Once the module has run, each named export is what Node gives it: the own property of the final
     // module.exports, read once, or undefined (a name written on the original exports object, which
