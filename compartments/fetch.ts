@@ -42,30 +42,79 @@ type BodyInit = NonNullable<RequestInit["body"]>;
  */
 const recordedHeaders = new WeakSet<object>();
 
+/** What only this module sets on a Response: a service's init cannot (Node ignores `init.url` and the like). */
+interface ResponseInternals {
+  readonly url: string;
+  readonly redirected: boolean;
+  readonly type: 'basic' | 'default' | 'error';
+}
+/** The internals of the Response being made by this module now (construction is synchronous). */
+let makingInternals: ResponseInternals | undefined;
+const makeResponse = (body: unknown, init: ResponseInitLike, internals: ResponseInternals): GuestResponse => {
+  makingInternals = internals;
+  try {
+    return new GuestResponse(body, init);
+  } finally {
+    makingInternals = undefined;
+  }
+};
+
+type ResponseInitLike = { status?: unknown; statusText?: unknown; headers?: HeadersInit } | null | undefined;
+
+/** A status as WebIDL's `unsigned short` converts it (ToNumber, truncated, modulo 2^16; NaN and infinities are 0). */
+const unsignedShort = (value: unknown): number => {
+  const n = Math.trunc(Number(value));
+  return Number.isFinite(n) ? ((n % 65536) + 65536) % 65536 : 0;
+};
+/** HTTP's reason-phrase: tabs, spaces, visible ASCII and obs-text (RFC 9112 section 4). */
+const reasonPhrase = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Statuses whose response has no body (Fetch standard: null body status). */
+const nullBodyStatus = new Set([101, 103, 204, 205, 304]);
+const redirectStatus = new Set([301, 302, 303, 307, 308]);
+
 /**
  * A Response, enough of the Fetch API for services: its body is bytes (a
  * fetched response, a string...) or a ReadableStream the service produces,
- * which the HTTP runtime sends as it comes (lib/http.ts).
+ * which the HTTP runtime sends as it comes (lib/http.ts). The constructor
+ * checks its init as Node's (undici's) does, with the same errors: a
+ * status outside 200 to 599 is a RangeError, a bad statusText or a body
+ * with a null body status (204...) a TypeError. `Response.error()`,
+ * `Response.redirect()` and `Response.json()` as in the Fetch standard.
  */
 export class GuestResponse extends FetchBody {
   readonly status: number;
   readonly statusText: string;
   readonly url: string;
   readonly redirected: boolean;
-  readonly type = 'basic';
+  readonly type: 'basic' | 'default' | 'error';
   #headers: Headers | undefined;
   readonly #headerList: Array<[string, string]> | undefined;
 
-  constructor(body?: unknown, init: { status?: number; statusText?: string; headers?: HeadersInit; url?: string; redirected?: boolean } = {}) {
+  constructor(body?: unknown, init?: ResponseInitLike) {
+    const internals = makingInternals;
+    makingInternals = undefined;
+    const options = init ?? {};
+    const status = options.status === undefined ? 200 : unsignedShort(options.status);
+    const statusText = options.statusText === undefined ? '' : `${options.statusText as string}`;
+    // A service's own init is checked as Node checks it; a response this module makes (fetched: any status a server sent) is not.
+    if (internals === undefined) {
+      if (status < 200 || status > 599) throw new RangeError('init["status"] must be in the range of 200 to 599, inclusive.');
+      if (!reasonPhrase.test(statusText)) throw new TypeError('Invalid statusText');
+      if (body !== undefined && body !== null && nullBodyStatus.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
+    }
     super(toBodySource(body, 'new Response()'));
-    this.status = init.status ?? 200;
-    this.statusText = init.statusText ?? '';
+    this.status = internals?.type === 'error' ? 0 : status;
+    this.statusText = statusText;
     // A service's own init is read now (as Node does: later changes to it do not show, bad
     // names throw here); a recorded response's list is made into Headers when first read.
-    if (typeof init.headers === 'object' && init.headers !== null && recordedHeaders.has(init.headers)) this.#headerList = init.headers as Array<[string, string]>;
-    else this.#headers = new (hostHeaders())(init.headers);
-    this.url = init.url ?? '';
-    this.redirected = init.redirected ?? false;
+    if (typeof options.headers === 'object' && options.headers !== null && recordedHeaders.has(options.headers)) this.#headerList = options.headers as Array<[string, string]>;
+    else this.#headers = new (hostHeaders())(options.headers);
+    // As Node's: a string or URLSearchParams body implies its Content-Type unless the init gives one.
+    const implied = internals === undefined ? impliedContentType(body) : undefined;
+    if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
+    this.url = internals?.url ?? '';
+    this.redirected = internals?.redirected ?? false;
+    this.type = internals?.type ?? 'default';
   }
 
   /** A getter, as on Node's Response (the same Headers every time). */
@@ -78,13 +127,35 @@ export class GuestResponse extends FetchBody {
   }
 
   clone(): GuestResponse {
-    return new GuestResponse(this.copyBody('Response.clone'), { status: this.status, statusText: this.statusText, headers: this.headers, url: this.url, redirected: this.redirected });
+    return makeResponse(this.copyBody('Response.clone'), { status: this.type === 'error' ? undefined : this.status, statusText: this.statusText, headers: this.headers }, this);
   }
 
-  static json(data: unknown, init: { status?: number; headers?: HeadersInit } = {}): GuestResponse {
-    const headers = new (hostHeaders())(init.headers);
+  static json(data: unknown, init: ResponseInitLike = {}): GuestResponse {
+    const headers = new (hostHeaders())(init?.headers);
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
     return new GuestResponse(JSON.stringify(data), { ...init, headers });
+  }
+
+  /** A network error (Fetch standard): type 'error', status 0, no body. */
+  static error(): GuestResponse {
+    return makeResponse(null, {}, { url: '', redirected: false, type: 'error' });
+  }
+
+  /**
+   * A redirect to `url` (absolute: a service has no base URL, as in Node)
+   * with `status` 301, 302 (the default), 303, 307 or 308. Throws
+   * TypeError for a URL that does not parse, RangeError for another status.
+   */
+  static redirect(url: unknown, status: unknown = 302): GuestResponse {
+    let parsed: URL;
+    try {
+      parsed = new URL(`${url as string}`);
+    } catch (cause) {
+      throw new TypeError(`Failed to parse URL from ${url as string}`, { cause });
+    }
+    const code = unsignedShort(status);
+    if (!redirectStatus.has(code)) throw new RangeError(`Invalid status code ${code}`);
+    return makeResponse(null, { status: code, headers: [['location', parsed.href]] }, { url: '', redirected: false, type: 'default' });
   }
 }
 // Named and tagged as Node's: `Response.name`, `String(response)` is [object Response].
@@ -115,6 +186,19 @@ export interface GuestRequestInit {
 }
 
 const standardMethods = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+const forbiddenMethods = new Set(['CONNECT', 'TRACE', 'TRACK']);
+/**
+ * A request method as the Fetch standard normalizes it (and Node's fetch):
+ * a token, never CONNECT, TRACE or TRACK (TypeError otherwise); the six
+ * standard methods upper-cased, any other kept as written ('patch' is sent
+ * as 'patch').
+ */
+const normalizeMethod = (method: string): string => {
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(method)) throw new TypeError(`'${method}' is not a valid HTTP method.`);
+  const upper = method.toUpperCase();
+  if (forbiddenMethods.has(upper)) throw new TypeError(`'${method}' HTTP method is unsupported.`);
+  return standardMethods.has(upper) ? upper : method;
+};
 const requestBodies = new WeakMap<object, string | Uint8Array | null>();
 /** Requests whose body is a ReadableStream (`duplex: 'half'`): read to its end when fetched or read. */
 const requestStreams = new WeakMap<object, ReadableStream>();
@@ -182,9 +266,7 @@ export class GuestRequest extends FetchBody {
     super(body === null ? null : typeof body === 'string' ? new TextEncoder().encode(body) : body);
     if (base?.bodyUsed) throw new TypeError('Cannot construct a Request with a Request object that has already been used.');
     this.url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
-    const method = typeof init.method === 'string' ? init.method : (base?.method ?? 'GET');
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(method)) throw new TypeError(`'${method}' is not a valid HTTP method.`);
-    this.method = standardMethods.has(method.toUpperCase()) ? method.toUpperCase() : method;
+    this.method = typeof init.method === 'string' ? normalizeMethod(init.method) : (base?.method ?? 'GET');
     if ((body !== null || stream) && (this.method === 'GET' || this.method === 'HEAD')) throw new TypeError('Request with GET/HEAD method cannot have body.');
     this.headers = new (hostHeaders())(init.headers ?? base?.headers);
     const implied = init.body === undefined ? undefined : impliedContentType(init.body);
@@ -243,7 +325,7 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?:
     method = req.method ?? method;
     headers = new (hostHeaders())(req.headers);
   } else throw new TypeError('fetch: the first argument must be a URL or a string');
-  if (typeof init.method === 'string') method = init.method.toUpperCase();
+  if (typeof init.method === 'string') method = normalizeMethod(init.method);
   if (init.headers !== undefined) headers = new (hostHeaders())(init.headers as HeadersInit);
   const href = new URL(url).href;
   const secretHost = secrets?.isSecretHost(href) ?? false;
@@ -323,13 +405,9 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord, reach, secrets)) as Promise<ResponseRecord>;
     return pending.then(r => {
       if (typeof r.headers === 'object' && r.headers !== null) recordedHeaders.add(r.headers);
-      return new GuestResponse(ownBody(r.body), {
-        status: r.status,
-        statusText: r.statusText,
-        headers: r.headers,
-        url: r.url,
-        redirected: r.redirected,
-      });
+      // As Node's fetch: no body at all (null, not an empty stream) for a HEAD request or a status that has none.
+      const bodiless = request.method === 'HEAD' || nullBodyStatus.has(r.status);
+      return makeResponse(bodiless ? null : ownBody(r.body), { status: r.status, statusText: r.statusText, headers: r.headers }, { url: r.url, redirected: r.redirected, type: 'basic' });
     });
   };
   return harden(guestFetch);

@@ -242,10 +242,32 @@ export const clockedWeb = (
   setTimeout: (fn: () => void, ms: number) => unknown,
   now: () => number,
 ): { Event: typeof Event; AbortSignal: typeof AbortSignal; File: typeof File } => {
-  // A File made without lastModified takes the recorded wall clock (Node reads the host's).
+  // A File made without lastModified takes the recorded wall clock (Node reads the host's). Node's
+  // constructor reads `options.lastModified` once, after Blob has read the rest, and calls Date.now()
+  // only when it is undefined: the options it is given answer that one read (inherited properties,
+  // getters and a lastModified of null, which Node makes 0, pass as they are); missing arguments
+  // throw Node's own error.
   class GuestFile extends File {
-    constructor(bits: ConstructorParameters<typeof File>[0], name: string, options?: FilePropertyBag) {
-      super(bits, name, { ...options, lastModified: options?.lastModified ?? now() });
+    constructor(...args: [ConstructorParameters<typeof File>[0], string, FilePropertyBag?]) {
+      const options = args[2];
+      if (args.length < 2 || (options !== undefined && options !== null && typeof options !== 'object' && typeof options !== 'function')) {
+        super(...args); // Node's own TypeError
+        return;
+      }
+      if (options === undefined || options === null) {
+        super(args[0], args[1], { lastModified: now() });
+        return;
+      }
+      super(
+        args[0],
+        args[1],
+        new Proxy(options, {
+          get(target, key) {
+            const value: unknown = Reflect.get(target, key);
+            return key === 'lastModified' && value === undefined ? now() : value;
+          },
+        }),
+      );
     }
   }
   Object.defineProperty(GuestFile, 'name', { value: 'File' });
