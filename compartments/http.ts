@@ -51,8 +51,14 @@ import { refusedConstructor } from './errors.js';
 
 /** A request as the log holds it (the argument of the `http.request` syscall). */
 export interface HttpRequestRecord {
-  /** Absolute URL: protocol, host, port when not the default, path and query. */
+  /** Absolute URL: protocol, host, port when not the default, path and query (normalized, as a URL is; for the reach policy and messages). */
   readonly url: string;
+  /**
+   * The request target as the service wrote it (`/a/../b`, `abc`, `/x#y`), sent as it is, as
+   * Node sends `options.path`; absent for a request in absolute form (to a proxy) and in logs
+   * written before it was recorded (the URL's path and query are sent then).
+   */
+  readonly path?: string;
   /** Upper-case method. */
   readonly method: string;
   /** Header [name, value] pairs, names as the service spelled them, in the order it set them. */
@@ -115,7 +121,13 @@ export const hostHttpRequest = async (request: HttpRequestRecord, reach: Reach, 
     };
     let req: HostClientRequest;
     try {
-      req = transport.request(url, { method: request.method, headers: headers as unknown as OutgoingHttpHeaders, setHost: false }, res => {
+      const target = {
+        protocol: url.protocol,
+        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+        port: url.port === '' ? undefined : Number(url.port),
+        path: typeof request.path === 'string' ? request.path : `${url.pathname}${url.search}`,
+      };
+      req = transport.request({ ...target, method: request.method, headers: headers as unknown as OutgoingHttpHeaders, setHost: false }, res => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', failed);
@@ -422,7 +434,9 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
       // A path in absolute form (`http://target/x`, sent to an HTTP proxy): the record names the
       // target, which the host requests directly (proxies are the host's business, not the log's).
       this.#viaProxy = /^[a-z][a-z0-9+.-]*:\/\//i.test(path);
-      this.#url = this.#viaProxy ? new URL(path).href : `${protocol}//${bracketed}${portPart}${path}`;
+      // Otherwise the path goes as written (#path); the URL only names where it goes: a path that does
+      // not start with '/' ('abc', '@elsewhere/x') is still sent to this host, as Node sends it.
+      this.#url = this.#viaProxy ? new URL(path).href : `${protocol}//${bracketed}${portPart}${path.startsWith('/') ? '' : '/'}${path}`;
       // Headers: an object, or a flat [name, value, ...] list as Node takes them.
       const given = opts.headers;
       if (isArray(given)) for (let i = 0; i + 1 < given.length; i += 2) this.#append(String(given[i]), String(given[i + 1]));
@@ -561,7 +575,13 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
         for (const v of isArray(value) ? value : [value]) headers.push([name, secrets.mark(v, secretHost || secrets.isSecretHeader(name), `request header ${name}`)]);
       }
       const body = this.#chunks.length === 0 ? null : concat(this.#chunks);
-      const record: HttpRequestRecord = { url: this.#url, method: this.method, headers, body: secrets.mark(body, secretHost, `request body for ${this.#url}`) };
+      const record: HttpRequestRecord = {
+        url: this.#url,
+        ...(this.#viaProxy ? {} : { path: String(this.path) }),
+        method: this.method,
+        headers,
+        body: secrets.mark(body, secretHost, `request body for ${this.#url}`),
+      };
       let pending: Promise<HttpOutcome>;
       try {
         pending = membrane.syscall('http.request', [record], r => hostHttpRequest(r as HttpRequestRecord, reach, secrets)) as Promise<HttpOutcome>;
@@ -600,9 +620,19 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
       bodies.set(res, outcome.body);
       this.res = res;
       this.#finish();
-      // The request closes when its response ends, before the response does (Node: res 'end',
-      // req 'close', res 'close'), except after a HEAD (res 'close', then req 'close').
-      res.once(this.method === 'HEAD' ? 'close' : 'end', () => {
+      // When the connection is kept alive, the request closes as its response ends, before the
+      // response does (Node: res 'end', req 'close', res 'close'); when it is not (an agent without
+      // keepAlive, `Connection: close` either way, HTTP/1.0 without keep-alive) and after a HEAD,
+      // the socket's close comes first to the response (res 'close', then req 'close').
+      const agentKeepsAlive = this.agent instanceof Agent ? this.agent.keepAlive : false;
+      const closing = (value: unknown) => /(^|,)\s*close\s*(,|$)/i.test(String(value ?? ''));
+      const responseKeepsAlive = closing(headers.connection)
+        ? false
+        : outcome.httpVersion === '1.0'
+          ? /(^|,)\s*keep-alive\s*(,|$)/i.test(String(headers.connection ?? ''))
+          : true;
+      const keptAlive = this.method !== 'HEAD' && agentKeepsAlive && !closing(this.getHeader('connection')) && responseKeepsAlive;
+      res.once(keptAlive ? 'end' : 'close', () => {
         if (!this.destroyed) this.destroy();
       });
       const respond = () => {
