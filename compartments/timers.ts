@@ -20,33 +20,71 @@ interface GuestTimerRecord {
   readonly delay: number;
 }
 
-/** What `setTimeout` returns inside a service: Node's shape, a number when coerced. */
-class GuestTimeout {
+/**
+ * What `setTimeout` and `setInterval` return inside a service: Node's
+ * `Timeout` (its name and methods; a number when coerced, which
+ * clearTimeout takes too; `close()` clears it; `hasRef()` answers what
+ * `ref()`/`unref()` last set). Whether a timer is referenced changes
+ * nothing else here: a service's timers run as recorded.
+ */
+class Timeout {
   readonly #id: number;
-  constructor(id: number) {
+  readonly #clear: (id: number) => void;
+  #referenced = true;
+  constructor(id: number, clear: (id: number) => void) {
     this.#id = id;
+    this.#clear = clear;
   }
   ref(): this {
+    this.#referenced = true;
     return this;
   }
   unref(): this {
+    this.#referenced = false;
     return this;
   }
   hasRef(): boolean {
-    return true;
+    return this.#referenced;
   }
   refresh(): this {
+    return this;
+  }
+  close(): this {
+    this.#clear(this.#id);
     return this;
   }
   [Symbol.toPrimitive](): number {
     return this.#id;
   }
   static idOf(value: unknown): number {
-    if (value instanceof GuestTimeout) return value.#id;
-    return Number(value);
+    return value instanceof Timeout ? value.#id : Number(value);
   }
 }
-harden(GuestTimeout);
+harden(Timeout);
+
+/** What `setImmediate` returns inside a service: Node's `Immediate` (no number when coerced, no refresh or close). */
+class Immediate {
+  readonly #id: number;
+  #referenced = true;
+  constructor(id: number) {
+    this.#id = id;
+  }
+  ref(): this {
+    this.#referenced = true;
+    return this;
+  }
+  unref(): this {
+    this.#referenced = false;
+    return this;
+  }
+  hasRef(): boolean {
+    return this.#referenced;
+  }
+  static idOf(value: Immediate): number {
+    return value.#id;
+  }
+}
+harden(Immediate);
 
 export interface GuestTimers {
   readonly globals: Record<string, unknown>;
@@ -103,21 +141,33 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     for (const id of table.keys()) arm(id);
   });
 
-  const set = (kind: Kind, fn: unknown, delay: unknown, args: unknown[]): GuestTimeout => {
+  const set = (kind: Kind, fn: unknown, delay: unknown, args: unknown[]): Timeout | Immediate => {
     if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
     const ms = kind === 'immediate' ? 0 : Math.max(1, Math.min(2 ** 31 - 1, Number(delay) || 0));
     const id = nextId++;
     table.set(id, { fn: fn as (...a: unknown[]) => unknown, args, kind, delay: ms });
     membrane.syscall('timer.set', [id, kind, ms], () => arm(id));
-    return new GuestTimeout(id);
+    return kind === 'immediate' ? new Immediate(id) : new Timeout(id, clearId);
   };
 
-  const clear = (handle: unknown): void => {
-    if (handle === undefined || handle === null) return;
-    const id = GuestTimeout.idOf(handle);
+  const clearId = (id: number): void => {
     if (!table.has(id)) return;
     table.delete(id);
     membrane.syscall('timer.clear', [id], () => disarm(id));
+  };
+  // As Node's: clearTimeout and clearInterval take a Timeout or its number, not an Immediate;
+  // clearImmediate takes an Immediate, and a Timeout never runs once given to it (Node unlinks it).
+  const clear = (handle: unknown): void => {
+    if (handle === undefined || handle === null || handle instanceof Immediate) return;
+    clearId(Timeout.idOf(handle));
+  };
+  const clearImmediate = (handle: unknown): void => {
+    if (handle instanceof Immediate) clearId(Immediate.idOf(handle));
+    else if (handle instanceof Timeout) clearId(Timeout.idOf(handle));
+    // Node marks what it is given as destroyed: on a number or another primitive, that throws.
+    else if (handle && typeof handle !== 'object' && typeof handle !== 'function') {
+      throw new TypeError(`Cannot create property '_destroyed' on ${typeof handle} '${String(handle)}'`);
+    }
   };
 
   const setTimeout = (fn: unknown, delay?: unknown, ...args: unknown[]) => set('timeout', fn, delay, args);
@@ -130,7 +180,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     setImmediate,
     clearTimeout: clear,
     clearInterval: clear,
-    clearImmediate: clear,
+    clearImmediate,
   };
 
   const timersPromisesModule = {
