@@ -143,7 +143,9 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
 
   const set = (kind: Kind, fn: unknown, delay: unknown, args: unknown[]): Timeout | Immediate => {
     if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
-    const ms = kind === 'immediate' ? 0 : Math.max(1, Math.min(2 ** 31 - 1, Number(delay) || 0));
+    // Node's rule (lib/internal/timers.js): a delay that is not a number from 1 to 2^31-1 ms is 1 ms.
+    const after = Number(delay);
+    const ms = kind === 'immediate' ? 0 : after >= 1 && after <= 2 ** 31 - 1 ? after : 1;
     const id = nextId++;
     table.set(id, { fn: fn as (...a: unknown[]) => unknown, args, kind, delay: ms });
     membrane.syscall('timer.set', [id, kind, ms], () => arm(id));
