@@ -20,21 +20,9 @@ interface GuestTimerRecord {
   readonly delay: number;
 }
 
-/**
- * What `setTimeout` and `setInterval` return inside a service: Node's
- * `Timeout` (its name and methods; a number when coerced, which
- * clearTimeout takes too; `close()` clears it; `hasRef()` answers what
- * `ref()`/`unref()` last set). Whether a timer is referenced changes
- * nothing else here: a service's timers run as recorded.
- */
-class Timeout {
-  readonly #id: number;
-  readonly #clear: (id: number) => void;
+/** What Node's timer handles share: `ref()`, `unref()`, and `hasRef()` answering what they last set. */
+class TimerHandle {
   #referenced = true;
-  constructor(id: number, clear: (id: number) => void) {
-    this.#id = id;
-    this.#clear = clear;
-  }
   ref(): this {
     this.#referenced = true;
     return this;
@@ -45,6 +33,22 @@ class Timeout {
   }
   hasRef(): boolean {
     return this.#referenced;
+  }
+}
+
+/**
+ * What `setTimeout` and `setInterval` return inside a service: Node's
+ * `Timeout` (its name and methods; a number when coerced, which
+ * clearTimeout takes too; `close()` clears it). Whether a timer is
+ * referenced changes nothing else here: a service's timers run as recorded.
+ */
+class Timeout extends TimerHandle {
+  readonly #id: number;
+  readonly #clear: (id: number) => void;
+  constructor(id: number, clear: (id: number) => void) {
+    super();
+    this.#id = id;
+    this.#clear = clear;
   }
   refresh(): this {
     return this;
@@ -63,22 +67,11 @@ class Timeout {
 harden(Timeout);
 
 /** What `setImmediate` returns inside a service: Node's `Immediate` (no number when coerced, no refresh or close). */
-class Immediate {
+class Immediate extends TimerHandle {
   readonly #id: number;
-  #referenced = true;
   constructor(id: number) {
+    super();
     this.#id = id;
-  }
-  ref(): this {
-    this.#referenced = true;
-    return this;
-  }
-  unref(): this {
-    this.#referenced = false;
-    return this;
-  }
-  hasRef(): boolean {
-    return this.#referenced;
   }
   static idOf(value: Immediate): number {
     return value.#id;
