@@ -482,7 +482,10 @@ export const explainLoadError = (service: string, entry: string | undefined, err
   const frame = guestFrame(error, entryRoot);
   const thrown = error instanceof Error ? `${error.name}: ${message}` : message;
   let hint = '';
-  if (error instanceof TypeError || error instanceof ReferenceError) {
+  if (error instanceof SyntaxError && /await is only valid in async functions and the top level bodies of modules/.test(message)) {
+    // SES runs a module's body as a synchronous function: no top-level await (endojs/endo#306).
+    hint = ` Top-level await is not supported inside a service (SES runs each module body as a synchronous function; endojs/endo#306): move the awaited work into an exported async function (init()) that the build script calls, or into a promise the module exports.`;
+  } else if (error instanceof TypeError || error instanceof ReferenceError) {
     const named = /^([\w$]+) is not (?:defined|a function|a constructor)/.exec(message)?.[1];
     let culprit = named && absentGlobals.includes(named) ? named : undefined;
     if (!culprit && frame?.file) {

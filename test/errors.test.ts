@@ -209,6 +209,10 @@ t.test('a service that cannot load says where and why', async t => {
   const browserish = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'browserish')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'browserish' } });
   t.equal(browserish.code, 1);
   t.match(browserish.stderr, /SERVICE_LOAD_FAILED: service "browserish": \S*\/services\/browserish\.js threw while its modules were evaluated: TypeError: Cannot read properties of undefined \(reading 'location'\)\n\s+at .*browserish\.js:2:\d+\)?\n\s*"window" is a global services do not get/);
+  const awaits = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'awaits')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'awaits' } });
+  t.equal(awaits.code, 1);
+  t.match(awaits.stderr, /SERVICE_LOAD_FAILED: service "awaits".*SyntaxError: await is only valid .* Top-level await is not supported inside a service .*move the awaited work into an exported async function/s);
+  t.notOk(fs.existsSync(path.join(work, 'awaits', 'manifest.json')), 'nothing was sealed');
 });
 
 t.test('a direct eval loads and runs as an indirect eval: it does not see the local variables of its caller', async t => {
