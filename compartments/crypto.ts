@@ -8,6 +8,7 @@
 import hostCrypto from 'node:crypto';
 import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
+import { hardenSharedInternals } from './host-internals.js';
 
 const hostFill = (target: Uint8Array): void => {
   hostCrypto.randomFillSync(target);
@@ -246,10 +247,10 @@ let keyClassesHardened = false;
 const hardenKeyClasses = (): void => {
   if (keyClassesHardened) return;
   keyClassesHardened = true;
-  const { publicKey, privateKey } = hostCrypto.generateKeyPairSync('ed25519');
-  for (const sample of [hostCrypto.createSecretKey(Buffer.alloc(16)), publicKey, privateKey]) {
-    for (let proto = Object.getPrototypeOf(sample) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
-      harden(proto);
-    }
-  }
+  // The classes' prototypes and what their instances share: the native KeyObjectHandle's prototype
+  // (its init() sees every key the host makes) among them (host-internals.ts).
+  const pair = hostCrypto.generateKeyPairSync('ed25519');
+  const other = hostCrypto.generateKeyPairSync('ed25519');
+  let turn = 0;
+  hardenSharedInternals([() => hostCrypto.createSecretKey(Buffer.alloc(16)), () => (turn++ === 0 ? pair : other)]);
 };

@@ -7,6 +7,7 @@
 import { Buffer as HostBuffer } from 'node:buffer';
 import { refusedConstructor, determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream } from './readable-stream.js';
+import { hardenSharedInternals } from './host-internals.js';
 
 let shared: Record<string, unknown> | undefined;
 
@@ -90,20 +91,49 @@ const refusedStatic = (name: string) =>
  * Intl.Segmenter (guestSegmenter).
  */
 const hardenReturnedPrototypes = (): void => {
-  const blobStream = new Blob(['x']).stream();
   // What a ReadableStream hands the code that makes or reads it: its
   // controllers, readers and BYOB requests (Node's globals), its async iterator.
   for (const name of ['ReadableStreamDefaultController', 'ReadableByteStreamController', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest']) {
     const hostClass = (globalThis as Record<string, unknown>)[name];
     if (typeof hostClass === 'function') harden(hostClass);
   }
-  hardenChains([new URLSearchParams('a=1').entries(), new URLSearchParams('a=1')[Symbol.iterator](), blobStream, blobStream.getReader(), new ReadableStream().values()]);
-};
-
-const hardenChains = (samples: readonly unknown[]): void => {
-  for (const sample of samples) {
-    for (let proto = Object.getPrototypeOf(sample) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) harden(proto);
-  }
+  // Everything these share with the host's own objects of the same classes, their internals included
+  // (a Blob's native handle, a TransformStream's internal readable and writable, a TextDecoder's ICU
+  // converter, the streams' algorithms, an AbortSignal.any's set of sources): host-internals.ts.
+  hardenSharedInternals([
+    () => new URLSearchParams('a=1').entries(),
+    () => new URLSearchParams('a=1')[Symbol.iterator](),
+    () => new URL('http://x/?a=1'),
+    () => new Blob(['x']),
+    () => new Blob([new Blob(['x'])]).slice(1),
+    () => new File(['x'], 'n'),
+    () => new Blob(['x']).stream(),
+    () => new Blob(['x']).stream().getReader(),
+    () => new ReadableStream({ start: controller => controller.enqueue(1) }),
+    () => new ReadableStream().values(),
+    () => new ReadableStream().tee(),
+    () => new ReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' }),
+    () => new WritableStream().getWriter(),
+    () => new TransformStream(),
+    () => new ReadableStream().pipeThrough(new TransformStream()),
+    () => new TextEncoderStream(),
+    () => new TextDecoderStream(),
+    () => new TextEncoder(),
+    () => new TextDecoder(),
+    () => new TextDecoder('utf-8', { fatal: true }),
+    () => new TextDecoder('utf-16le'),
+    () => new TextDecoder('latin1'),
+    () => {
+      const controller = new AbortController();
+      controller.signal.addEventListener('abort', () => {});
+      return [controller, AbortSignal.any([controller.signal]), AbortSignal.abort()];
+    },
+    () => {
+      const target = new EventTarget();
+      target.addEventListener('x', () => {});
+      return [target, new Event('x'), new DOMException('x')];
+    },
+  ]);
 };
 
 let hostHeadersClass: typeof Headers | undefined;
@@ -118,7 +148,7 @@ export const hostHeaders = (): typeof Headers => {
   if (hostHeadersClass) return hostHeadersClass;
   const headers = globalThis.Headers;
   harden(headers);
-  hardenChains([new headers({ a: '1' }).entries()]);
+  hardenSharedInternals([() => new headers({ a: '1' }), () => new headers({ a: '1' }).entries()]);
   hostHeadersClass = headers;
   return headers;
 };
@@ -138,8 +168,10 @@ export const guestSegmenter = (): unknown => {
   if (typeof host !== 'function') return undefined;
   return standIn(() => {
     if (!segmenterReady) {
-      const segments = new host().segment('ab');
-      hardenChains([segments, segments[Symbol.iterator]()]);
+      hardenSharedInternals([
+        () => new host().segment('ab'),
+        () => new host().segment('ab')[Symbol.iterator](),
+      ]);
       segmenterReady = true;
     }
     return host;

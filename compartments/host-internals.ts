@@ -1,0 +1,87 @@
+/**
+ * Host objects a service is handed carry Node's internals with them: a
+ * Blob its native handle (`Symbol(kHandle)`), a KeyObject its
+ * `KeyObjectHandle`, a TransformStream its readable and writable sides of
+ * Node's internal classes, a TextDecoder its ICU converter, each stream
+ * its algorithm functions. Those internals' prototypes and functions are
+ * shared by the whole process: left unfrozen, a service could redefine
+ * `getReader` for every TransformStream of the host, hook the handle's
+ * `init` to read every key the host makes later, or mark them to talk to
+ * another service (found by the adversarial review).
+ *
+ * What is shared is found by making each sample twice and walking both
+ * side by side: an object met at the same place in both (a prototype, a
+ * module's function, a common record) is shared, and is frozen; objects
+ * that differ are each sample's own, and the walk goes on into them.
+ */
+
+const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, isFrozen, prototype: objectPrototype } = Object;
+const { ownKeys, apply } = Reflect;
+const { hasOwnProperty } = objectPrototype;
+
+/**
+ * Make a prototype's `constructor` an accessor before freezing it, as SES's
+ * overrideTaming does for the intrinsics: Node's own code assigns
+ * `stream.constructor = WritableStream` on instances of its internal
+ * classes, which throws once the data property it shadows is frozen (the
+ * "override mistake"). Reading gives the same value; assigning on an
+ * instance defines the instance's own property, as it did.
+ */
+const tameConstructor = (object: object): void => {
+  const descriptor = getOwnPropertyDescriptor(object, 'constructor');
+  if (!descriptor || !('value' in descriptor) || !descriptor.writable || !descriptor.configurable) return;
+  const { value } = descriptor;
+  defineProperty(object, 'constructor', {
+    get: () => value,
+    set(this: object, replacement: unknown) {
+      if (this === object) throw new TypeError('Cannot assign to read only property \'constructor\' of a frozen prototype');
+      if (apply(hasOwnProperty, this, ['constructor'])) {
+        if (!Reflect.set(this, 'constructor', replacement)) throw new TypeError('Cannot assign to read only property \'constructor\'');
+      }
+      else defineProperty(this, 'constructor', { value: replacement, writable: true, enumerable: true, configurable: true });
+    },
+    enumerable: descriptor.enumerable,
+    configurable: false,
+  });
+};
+
+/** How deep the walk goes from a sample (the adversarial review reached everything it found within 8). */
+const MAX_DEPTH = 12;
+
+const isObject = (value: unknown): value is object => (typeof value === 'object' && value !== null) || typeof value === 'function';
+
+/**
+ * Harden (`harden`, SES) every object two samples made by `make` share,
+ * walking their own properties (symbol-keyed included; accessors are not
+ * called) and prototypes side by side. `globalThis` and `process` are
+ * never frozen nor entered. Returns how many objects were not frozen yet.
+ */
+export const hardenSharedInternals = (makers: ReadonlyArray<() => unknown>): number => {
+  const never = new Set<unknown>([globalThis, process]);
+  const seen = new Set<unknown>();
+  let hardened = 0;
+  const visit = (a: unknown, b: unknown, depth: number): void => {
+    if (!isObject(a) || !isObject(b) || never.has(a) || never.has(b) || depth > MAX_DEPTH) return;
+    if (a === b) {
+      if (!isFrozen(a)) {
+        hardened += 1;
+        tameConstructor(a);
+      }
+      harden(a);
+      return;
+    }
+    if (seen.has(a)) return;
+    seen.add(a);
+    visit(getPrototypeOf(a), getPrototypeOf(b), depth + 1);
+    for (const key of ownKeys(a)) {
+      const left = getOwnPropertyDescriptor(a, key);
+      const right = getOwnPropertyDescriptor(b, key);
+      if (!left || !right) continue;
+      visit(left.value, right.value, depth + 1);
+      visit(left.get, right.get, depth + 1);
+      visit(left.set, right.set, depth + 1);
+    }
+  };
+  for (const make of makers) visit(make(), make(), 0);
+  return hardened;
+};
