@@ -117,6 +117,12 @@ export interface PullOptions {
   readonly trusted?: readonly TrustedKey[];
   /** How messages name the source (default `nats:<bucket>`), e.g. `nats://host:port/app`. */
   readonly source?: string;
+  /**
+   * How long (ms) an object may make no progress (its lookup, then each
+   * chunk) before the pull gives up with SNAPSHOT_INVALID (default 30,000):
+   * a store whose metadata names chunks that never come must not hang the host.
+   */
+  readonly idleMs?: number;
 }
 
 /**
@@ -129,20 +135,29 @@ export interface PullOptions {
 export const pullSnapshot = async (nc: NatsConnection, app: string, options: PullOptions = {}): Promise<{ dir: string; manifest: Manifest }> => {
   const source = options.source ?? `nats:${bucketOf(app)}`;
   const store = await openStore(nc, app, false);
-  const manifestBytes = await readObject(store, app, 'manifest.json', 'the manifest', { maxBytes: MAX_MANIFEST_BYTES });
+  const idleMs = options.idleMs ?? 30_000;
+  const manifestBytes = await readObject(store, app, 'manifest.json', 'the manifest', { maxBytes: MAX_MANIFEST_BYTES }, idleMs);
   if (!manifestBytes) throw new SnapshotError('SNAPSHOT_INVALID', `app "${app}" has no manifest in ${bucketOf(app)}; push the snapshot again.`);
-  const signature = await readObject(store, app, SIGNATURE_FILE, 'the signature', { maxBytes: MAX_SIGNATURE_BYTES });
+  const signature = await readObject(store, app, SIGNATURE_FILE, 'the signature', { maxBytes: MAX_SIGNATURE_BYTES }, idleMs);
   if (options.trusted) verifyManifestSignature(manifestBytes, signature ? Buffer.from(signature).toString('utf8') : undefined, options.trusted, source);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-pull-${app}-`));
   try {
-    return await pullInto(store, dir, app, manifestBytes, signature, options.services ?? []);
+    return await pullInto(store, dir, app, manifestBytes, signature, options.services ?? [], idleMs);
   } catch (error) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw error;
   }
 };
 
-const pullInto = async (store: ObjectStore, dir: string, app: string, manifestBytes: Uint8Array, signature: Uint8Array | null, services: readonly string[]): Promise<{ dir: string; manifest: Manifest }> => {
+const pullInto = async (
+  store: ObjectStore,
+  dir: string,
+  app: string,
+  manifestBytes: Uint8Array,
+  signature: Uint8Array | null,
+  services: readonly string[],
+  idleMs: number,
+): Promise<{ dir: string; manifest: Manifest }> => {
   fs.writeFileSync(path.join(dir, 'manifest.json'), manifestBytes, { mode: FILE_MODE });
   if (signature) fs.writeFileSync(path.join(dir, SIGNATURE_FILE), signature, { mode: FILE_MODE });
   const manifest = readManifest(dir);
@@ -156,7 +171,7 @@ const pullInto = async (store: ObjectStore, dir: string, app: string, manifestBy
     ] as const) {
       const file = path.resolve(dir, relative);
       if (!file.startsWith(dir + path.sep) || !/^[0-9a-f]{64}$/.test(sha)) throw new SnapshotError('SNAPSHOT_INVALID', `the manifest in ${bucketOf(app)} names ${relative} with hash ${sha}: refused`);
-      const bytes = await readObject(store, app, `sha256-${sha}`, what, { size });
+      const bytes = await readObject(store, app, `sha256-${sha}`, what, { size }, idleMs);
       if (!bytes) throw new SnapshotError('SNAPSHOT_INVALID', `${what} (sha256-${sha}) is missing from ${bucketOf(app)}; push the snapshot again.`);
       const actual = sha256(bytes);
       if (actual !== sha) {
@@ -172,38 +187,72 @@ const pullInto = async (store: ObjectStore, dir: string, app: string, manifestBy
 };
 
 /**
+ * `promise`, or a rejection with `onTimeout()` when it has not settled
+ * within `ms`. The timer never keeps the process alive.
+ */
+const within = <T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+};
+
+/**
  * One object of the store, read no further than its bound: `maxBytes`, or
  * exactly `size` bytes as the manifest gives it. Null when the object is
  * absent or deleted. Throws SNAPSHOT_INVALID for a link (a link may name
- * another bucket, or itself, and the store's getter follows links without end),
- * for an object whose metadata gives another size, and for one whose
- * chunks run past the bound (the metadata can lie); the read stops there.
+ * another bucket, or itself, and the store's getter follows links without
+ * end), for an object whose metadata gives another size or that the store
+ * cannot describe, for one whose chunks run past the bound (the metadata
+ * can lie) or stop coming for `idleMs`; INTEGRITY_MISMATCH when the store's
+ * own digest of the chunks fails. The read stops there.
  */
-const readObject = async (store: ObjectStore, app: string, name: string, what: string, bound: { maxBytes: number } | { size: number }): Promise<Uint8Array | null> => {
-  const refused = (why: string) =>
-    new SnapshotError('SNAPSHOT_INVALID', `${what} (${name}) in ${bucketOf(app)} ${why}: refused, nothing was restored. Push the snapshot again.`, { details: { object: name, ...bound } });
+const readObject = async (
+  store: ObjectStore,
+  app: string,
+  name: string,
+  what: string,
+  bound: { maxBytes: number } | { size: number },
+  idleMs: number,
+): Promise<Uint8Array | null> => {
+  const refused = (why: string, code: 'SNAPSHOT_INVALID' | 'INTEGRITY_MISMATCH' = 'SNAPSHOT_INVALID', cause?: unknown) =>
+    new SnapshotError(code, `${what} (${name}) in ${bucketOf(app)} ${why}: refused, nothing was restored. Push the snapshot again.`, { cause, details: { object: name, ...bound } });
+  const stalled = () => refused(`made no progress for ${idleMs} ms`);
   const limit = 'size' in bound ? bound.size : bound.maxBytes;
-  const info = await store.info(name);
-  if (!info || info.deleted) return null;
-  if (info.options?.link) throw refused('is a link to another object');
-  if ('size' in bound ? info.size !== bound.size : info.size > bound.maxBytes) throw refused(`has ${info.size} bytes where ${'size' in bound ? `the manifest gives ${bound.size}` : `at most ${bound.maxBytes} are read`}`);
-  const result = await store.get(name);
+  let info: Awaited<ReturnType<ObjectStore['info']>>;
+  let result: Awaited<ReturnType<ObjectStore['get']>>;
+  try {
+    info = await within(store.info(name), idleMs, stalled);
+    if (!info || info.deleted) return null;
+    if (info.options?.link) throw refused('is a link to another object');
+    if ('size' in bound ? info.size !== bound.size : info.size > bound.maxBytes) throw refused(`has ${info.size} bytes where ${'size' in bound ? `the manifest gives ${bound.size}` : `at most ${bound.maxBytes} are read`}`);
+    // The lookup again (the store's getter reads the metadata anew, and would follow a link swapped in meanwhile): bounded too.
+    result = await within(store.get(name), idleMs, stalled);
+  } catch (error) {
+    throw error instanceof SnapshotError ? error : refused(`cannot be read (${(error as Error).message})`, 'SNAPSHOT_INVALID', error);
+  }
   if (!result) return null;
   const reader = result.data.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel();
-      throw refused(`runs past ${limit} bytes`);
+  try {
+    for (;;) {
+      const { done, value } = await within(reader.read(), idleMs, stalled);
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) throw refused(`runs past ${limit} bytes`);
+      chunks.push(value);
     }
-    chunks.push(value);
+    const failure = await within(result.error, idleMs, stalled);
+    if (failure) throw failure;
+  } catch (error) {
+    void reader.cancel().catch(() => {});
+    if (error instanceof SnapshotError) throw error;
+    const message = (error as Error).message;
+    throw /digests do not match|corrupt/i.test(message) ? refused(`does not match its digest (${message.split('\n')[0]})`, 'INTEGRITY_MISMATCH', error) : refused(`cannot be read (${message})`, 'SNAPSHOT_INVALID', error);
   }
-  const failure = await result.error;
-  if (failure) throw failure;
   if (total !== info.size) throw refused(`has ${total} bytes where its metadata gives ${info.size}`);
   return Buffer.concat(chunks, total);
 };

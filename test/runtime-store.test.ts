@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { fixture, keyPair, lastJson, snapshot, tempDir } from './helpers.js';
 import { startHost, liveApp, type LiveApp } from './hosts.js';
 import { readManifest } from '../lib/index.js';
+import { pullSnapshot } from '../lib/push.js';
 
 let app: LiveApp;
 t.before(async () => {
@@ -77,6 +78,40 @@ t.test('push, then restore from the object store; two apps on one server never c
   const linked = await restoreDb();
   t.equal(linked.code, 1);
   t.match(linked.stderr, new RegExp(`^snapshot: SNAPSHOT_INVALID: the replay log of service "db" \\(${logName}\\) in msnap-other-app is a link to another object: refused`));
+
+  // Metadata the store cannot follow (an unknown digest), chunks that do not match the digest, and
+  // chunks that never come: typed errors, and no hang.
+  const metaOf = async () => {
+    const raw = (await (store as unknown as { rawInfo(n: string): Promise<Record<string, unknown>> }).rawInfo(logName)) as Record<string, unknown>;
+    delete raw.revision;
+    return raw;
+  };
+  const publishMeta = (raw: Record<string, unknown>) =>
+    (store as unknown as { js: { publish(subject: string, data: string | Uint8Array): Promise<unknown> }; _metaSubject(n: string): string }).js.publish(
+      (store as unknown as { _metaSubject(n: string): string })._metaSubject(logName),
+      JSON.stringify(raw),
+    );
+  await store.delete(logName);
+  await store.putBlob({ name: logName }, log);
+  const good = await metaOf();
+  await publishMeta({ ...good, digest: 'MD5=abc' });
+  const unknownDigest = await restoreDb();
+  t.equal(unknownDigest.code, 1);
+  t.match(unknownDigest.stderr, /^snapshot: SNAPSHOT_INVALID: the replay log of service "db" \(sha256-[0-9a-f]+\) in msnap-other-app cannot be read \(unknown digest type/);
+  const js = (store as unknown as { js: { publish(subject: string, data: Uint8Array): Promise<unknown> } }).js;
+  await js.publish(`$O.msnap-other-app.C.WRONGCHUNKS00000000000`, new Uint8Array(log.byteLength).fill(0x20));
+  await publishMeta({ ...good, nuid: 'WRONGCHUNKS00000000000' });
+  const wrongChunks = await restoreDb();
+  t.equal(wrongChunks.code, 1);
+  t.match(wrongChunks.stderr, /^snapshot: INTEGRITY_MISMATCH: the replay log of service "db" \(sha256-[0-9a-f]+\) in msnap-other-app does not match its digest/);
+  await publishMeta({ ...good, nuid: 'NOCHUNKSEVER0000000000' });
+  const started = Date.now();
+  const stalled = await pullSnapshot(nc, 'other-app', { services: ['db'], idleMs: 1500 }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  t.match(stalled, { code: 'SNAPSHOT_INVALID', message: /the replay log of service "db" .* made no progress for 1500 ms: refused/ }, 'chunks that never come: refused after idleMs');
+  t.ok(Date.now() - started < 20_000, 'without waiting for the store');
 
   // Put right again, it restores.
   await store.delete(logName);
