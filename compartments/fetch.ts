@@ -61,6 +61,17 @@ const makeResponse = (body: unknown, init: ResponseInitLike, internals: Response
 
 type ResponseInitLike = { status?: unknown; statusText?: unknown; headers?: HeadersInit } | null | undefined;
 
+/**
+ * A WebIDL dictionary argument: undefined and null are an empty one, an
+ * object is itself, anything else a TypeError (Node's message).
+ */
+const dictionary = (value: unknown, where: string): object => {
+  if (value === undefined || value === null) return {};
+  if (typeof value === 'object' || typeof value === 'function') return value;
+  // Node's text, 'undefined' prefix included (undici names no context for Response's init).
+  throw new TypeError(`${where}: Expected ${`${value as string}`} to be one of: Null, Undefined, Object.`);
+};
+
 /** A status as WebIDL's `unsigned short` converts it (ToNumber, truncated, modulo 2^16; NaN and infinities are 0). */
 const unsignedShort = (value: unknown): number => {
   const n = Math.trunc(Number(value));
@@ -82,18 +93,20 @@ const redirectStatus = new Set([301, 302, 303, 307, 308]);
  * `Response.redirect()` and `Response.json()` as in the Fetch standard.
  */
 export class GuestResponse extends FetchBody {
-  readonly status: number;
-  readonly statusText: string;
-  readonly url: string;
-  readonly redirected: boolean;
-  readonly type: 'basic' | 'default' | 'error';
+  // Node's Response keeps these in internal slots behind getters: no own properties (JSON.stringify gives {}), none writable.
+  readonly #status: number;
+  readonly #statusText: string;
+  readonly #url: string;
+  readonly #redirected: boolean;
+  readonly #type: 'basic' | 'default' | 'error';
   #headers: Headers | undefined;
   readonly #headerList: Array<[string, string]> | undefined;
 
-  constructor(body?: unknown, init?: ResponseInitLike) {
+  // Defaults as Node's (Response.length is 0).
+  constructor(body: unknown = null, init: ResponseInitLike = undefined) {
     const internals = makingInternals;
     makingInternals = undefined;
-    const options = init ?? {};
+    const options = dictionary(init, 'undefined') as NonNullable<ResponseInitLike>;
     const status = options.status === undefined ? 200 : unsignedShort(options.status);
     const statusText = options.statusText === undefined ? '' : `${options.statusText as string}`;
     // A service's own init is checked as Node checks it; a response this module makes (fetched: any status a server sent) is not.
@@ -103,8 +116,8 @@ export class GuestResponse extends FetchBody {
       if (body !== undefined && body !== null && nullBodyStatus.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
     }
     super(toBodySource(body, 'new Response()'));
-    this.status = internals?.type === 'error' ? 0 : status;
-    this.statusText = statusText;
+    this.#status = internals?.type === 'error' ? 0 : status;
+    this.#statusText = statusText;
     // A service's own init is read now (as Node does: later changes to it do not show, bad
     // names throw here); a recorded response's list is made into Headers when first read.
     if (typeof options.headers === 'object' && options.headers !== null && recordedHeaders.has(options.headers)) this.#headerList = options.headers as Array<[string, string]>;
@@ -112,9 +125,25 @@ export class GuestResponse extends FetchBody {
     // As Node's: a string or URLSearchParams body implies its Content-Type unless the init gives one.
     const implied = internals === undefined ? impliedContentType(body) : undefined;
     if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
-    this.url = internals?.url ?? '';
-    this.redirected = internals?.redirected ?? false;
-    this.type = internals?.type ?? 'default';
+    this.#url = internals?.url ?? '';
+    this.#redirected = internals?.redirected ?? false;
+    this.#type = internals?.type ?? 'default';
+  }
+
+  get status(): number {
+    return this.#status;
+  }
+  get statusText(): string {
+    return this.#statusText;
+  }
+  get url(): string {
+    return this.#url;
+  }
+  get redirected(): boolean {
+    return this.#redirected;
+  }
+  get type(): 'basic' | 'default' | 'error' {
+    return this.#type;
   }
 
   /** A getter, as on Node's Response (the same Headers every time). */
@@ -127,13 +156,19 @@ export class GuestResponse extends FetchBody {
   }
 
   clone(): GuestResponse {
-    return makeResponse(this.copyBody('Response.clone'), { status: this.type === 'error' ? undefined : this.status, statusText: this.statusText, headers: this.headers }, this);
+    return makeResponse(
+      this.copyBody('Response.clone'),
+      { status: this.#type === 'error' ? undefined : this.#status, statusText: this.#statusText, headers: this.headers },
+      { url: this.#url, redirected: this.#redirected, type: this.#type },
+    );
   }
 
-  static json(data: unknown, init: ResponseInitLike = {}): GuestResponse {
-    const headers = new (hostHeaders())(init?.headers);
+  static json(data: unknown, init: ResponseInitLike = undefined): GuestResponse {
+    const options = dictionary(init, 'undefined') as NonNullable<ResponseInitLike>;
+    const headers = new (hostHeaders())(options.headers);
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
-    return new GuestResponse(JSON.stringify(data), { ...init, headers });
+    // The init's fields are read as the constructor reads them (inherited ones too), not spread.
+    return new GuestResponse(JSON.stringify(data), { status: options.status, statusText: options.statusText, headers });
   }
 
   /** A network error (Fetch standard): type 'error', status 0, no body. */
@@ -235,46 +270,82 @@ const textDecoder = new TextDecoder();
  * document base), as in Node.
  */
 export class GuestRequest extends FetchBody {
-  readonly url: string;
-  readonly method: string;
-  readonly headers: Headers;
-  readonly signal: AbortSignal;
-  readonly redirect: string;
-  readonly credentials = 'same-origin';
-  readonly mode = 'cors';
-  readonly cache = 'default';
-  readonly referrer = 'about:client';
-  readonly referrerPolicy = '';
-  readonly integrity = '';
-  readonly keepalive = false;
-  readonly destination = '';
-  readonly duplex = 'half';
+  // Node's Request keeps these in internal slots behind getters: no own properties (JSON.stringify gives {}), none writable.
+  readonly #url: string;
+  readonly #method: string;
+  readonly #headers: Headers;
+  readonly #signal: AbortSignal;
+  readonly #redirect: string;
 
-  constructor(input: unknown, init: GuestRequestInit = {}) {
+  constructor(input: unknown, init: GuestRequestInit | null | undefined = undefined) {
+    const options = dictionary(init, 'Request constructor') as GuestRequestInit;
     const base = input instanceof GuestRequest ? input : undefined;
     let body: string | Uint8Array | null;
     let stream: ReadableStream | undefined;
-    if (isReadableStream(init.body)) {
-      if (init.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
-      stream = init.body;
+    if (isReadableStream(options.body)) {
+      if (options.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
+      stream = options.body;
       body = null;
-    } else if (init.body !== undefined && init.body !== null) body = toBody(init.body);
+    } else if (options.body !== undefined && options.body !== null) body = toBody(options.body);
     else if (base) {
       body = requestBodies.get(base) ?? null;
       stream = requestStreams.get(base);
     } else body = null;
     super(body === null ? null : typeof body === 'string' ? new TextEncoder().encode(body) : body);
     if (base?.bodyUsed) throw new TypeError('Cannot construct a Request with a Request object that has already been used.');
-    this.url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
-    this.method = typeof init.method === 'string' ? normalizeMethod(init.method) : (base?.method ?? 'GET');
-    if ((body !== null || stream) && (this.method === 'GET' || this.method === 'HEAD')) throw new TypeError('Request with GET/HEAD method cannot have body.');
-    this.headers = new (hostHeaders())(init.headers ?? base?.headers);
-    const implied = init.body === undefined ? undefined : impliedContentType(init.body);
-    if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
-    this.signal = init.signal ?? base?.signal ?? new AbortController().signal;
-    this.redirect = init.redirect ?? base?.redirect ?? 'follow';
+    this.#url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
+    this.#method = options.method !== undefined ? normalizeMethod(`${options.method as string}`) : (base?.method ?? 'GET');
+    if ((body !== null || stream) && (this.#method === 'GET' || this.#method === 'HEAD')) throw new TypeError('Request with GET/HEAD method cannot have body.');
+    this.#headers = new (hostHeaders())(options.headers ?? base?.headers);
+    const implied = options.body === undefined ? undefined : impliedContentType(options.body);
+    if (implied && !this.#headers.has('content-type')) this.#headers.set('content-type', implied);
+    this.#signal = options.signal ?? base?.signal ?? new AbortController().signal;
+    this.#redirect = options.redirect ?? base?.redirect ?? 'follow';
     requestBodies.set(this, body);
     if (stream) requestStreams.set(this, stream);
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+  get method(): string {
+    return this.#method;
+  }
+  get headers(): Headers {
+    return this.#headers;
+  }
+  get signal(): AbortSignal {
+    return this.#signal;
+  }
+  get redirect(): string {
+    return this.#redirect;
+  }
+  get credentials(): string {
+    return 'same-origin';
+  }
+  get mode(): string {
+    return 'cors';
+  }
+  get cache(): string {
+    return 'default';
+  }
+  get referrer(): string {
+    return 'about:client';
+  }
+  get referrerPolicy(): string {
+    return '';
+  }
+  get integrity(): string {
+    return '';
+  }
+  get keepalive(): boolean {
+    return false;
+  }
+  get destination(): string {
+    return '';
+  }
+  get duplex(): string {
+    return 'half';
   }
 
   clone(): GuestRequest {
@@ -325,7 +396,7 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?:
     method = req.method ?? method;
     headers = new (hostHeaders())(req.headers);
   } else throw new TypeError('fetch: the first argument must be a URL or a string');
-  if (typeof init.method === 'string') method = normalizeMethod(init.method);
+  if (init.method !== undefined) method = normalizeMethod(`${init.method as string}`);
   if (init.headers !== undefined) headers = new (hostHeaders())(init.headers as HeadersInit);
   const href = new URL(url).href;
   const secretHost = secrets?.isSecretHost(href) ?? false;

@@ -280,19 +280,20 @@ export const clockedWeb = (
   // getters and a lastModified of null, which Node makes 0, pass as they are); missing arguments
   // throw Node's own error.
   class GuestFile extends File {
-    constructor(...args: [ConstructorParameters<typeof File>[0], string, FilePropertyBag?]) {
-      const options = args[2];
-      if (args.length < 2 || (options !== undefined && options !== null && typeof options !== 'object' && typeof options !== 'function')) {
-        super(...args); // Node's own TypeError
+    // Two named parameters, as Node's (File.length is 2).
+    constructor(bits: ConstructorParameters<typeof File>[0], name: string, ...rest: [FilePropertyBag?]) {
+      const options = rest[0];
+      if (arguments.length < 2 || (options !== undefined && options !== null && typeof options !== 'object' && typeof options !== 'function')) {
+        super(...([bits, name, ...rest].slice(0, arguments.length) as [ConstructorParameters<typeof File>[0], string])); // Node's own TypeError
         return;
       }
       if (options === undefined || options === null) {
-        super(args[0], args[1], { lastModified: now() });
+        super(bits, name, { lastModified: now() });
         return;
       }
       super(
-        args[0],
-        args[1],
+        bits,
+        name,
         new Proxy(options, {
           get(target, key) {
             const value: unknown = Reflect.get(target, key);
