@@ -190,7 +190,8 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   const exports = [...names].sort();
   return {
     ...result,
-    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [], files })),
+    // `preparse`: the re-exports as written, which Node's ESM loader preparses (cjs.ts: their module.parent).
+    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [], files, preparse: found.reexports })),
     record: Object.freeze({ ...result.record, imports: Object.freeze(imports), exports: Object.freeze(exports), reexports: Object.freeze([]) }),
   };
 };

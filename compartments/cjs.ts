@@ -50,6 +50,8 @@ interface ParsedPreCjs {
   reexports: string[];
   /** Each relative require's file, package-relative, as Node resolves it (cjs-archive.ts); absent in older archives. */
   files?: Record<string, string>;
+  /** The re-exports cjs-module-lexer finds, as written (`module.exports = require('./x')`): what Node's ESM loader preparses. */
+  preparse?: string[];
 }
 
 interface CompartmentLike {
@@ -116,6 +118,14 @@ const nodeModulePaths = (from: string): string[] => {
  * slot serves every compartment.
  */
 let requiring: CjsModule | undefined;
+
+/** Per compartment, the modules (by referrer) Node's ESM loader would have preparsed: see `execute`. */
+const preparsed = new WeakMap<object, Set<string>>();
+const preparsedOf = (compartment: object): Set<string> => {
+  let set = preparsed.get(compartment);
+  if (!set) preparsed.set(compartment, (set = new Set()));
+  return set;
+};
 
 /** The module a `module` object belongs to: its parent and its require (for `module.parent`, `module.require`). */
 const moduleLinks = new WeakMap<object, { parent: CjsModule | undefined; require: (specifier: unknown) => unknown }>();
@@ -206,7 +216,7 @@ const requireCache = (compartment: object): object => {
  * packageLocation) => { parser, bytes, record }.
  */
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
-  const { source, imports, exports, reexports, files = {} } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
+  const { source, imports, exports, reexports, files = {}, preparse = [] } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
   const referrer = specifier.startsWith('./') ? specifier : `./${specifier}`;
   const namedStrings = exports.filter(name => name !== 'default');
 
@@ -228,8 +238,12 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     const filename = root === undefined ? null : fileURLToPath(new URL(referrer, root));
     const dirname = filename === null ? null : posix.dirname(filename);
     const cacheKey = filename ?? referrer;
-    const parent = requiring;
+    const requirer = requiring;
     requiring = undefined;
+    // A module Node's ESM loader preparsed as a re-export of an imported CommonJS module has no parent
+    // (Node makes its module object then), though the module that requires it lists it as a child.
+    const preparsedHere = preparsedOf(compartment);
+    const parent = preparsedHere.has(referrer) ? undefined : requirer;
     // Assigned below; the module object's require and the functor's are the same function.
     let require: ((specifier: unknown) => unknown) & Record<string, unknown>;
     const requireOf = (specifier: unknown) => require(specifier);
@@ -246,6 +260,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     );
     // The module object of this file now (a fresh one each time it runs again).
     let self = module;
+    if (parent === undefined && requirer !== undefined && !requirer.children.includes(module)) requirer.children.push(module);
 
     // A computed require names a module as Node would find it ('./prism-python'): the archive's
     // imports name files ('./prism-python.js', cjs-archive.ts), so Node's extensions are tried.
@@ -256,6 +271,15 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       }
       return undefined;
     };
+    // Loaded without a parent (by an import, or preparsed itself): Node's ESM loader preparses the
+    // re-exports this module's source declares (cjs-module-lexer), transitively, before it runs.
+    if (parent === undefined) {
+      for (const spec of preparse) {
+        const imported = importedAs(spec);
+        const target = imported === undefined ? undefined : (files[imported] ?? resolvedImports[imported]);
+        if (target !== undefined && target.startsWith('./') && !registry.has(target)) preparsedHere.add(target);
+      }
+    }
     require = ((importSpecifier: unknown) => {
       const spec = `${String(importSpecifier)}`;
       let namespace: Record<string, unknown>;
