@@ -57,13 +57,20 @@ export const readAll = async (stream: ReadableStream<Uint8Array>): Promise<Uint8
 };
 
 /** A stream of one chunk. */
+/**
+ * A body's stream, as Node's (undici's) extractBody makes one: a byte
+ * stream (`supportsBYOB`, a BYOB reader works) holding the bytes as one
+ * chunk. A copy is enqueued: a byte stream transfers (detaches) the whole
+ * buffer of what it is given, and a recorded body is a view of the log's.
+ */
 const streamOfBytes = (bytes: Uint8Array): ReadableStream<Uint8Array> =>
-  new ReadableStream<Uint8Array>({
+  new ReadableStream({
+    type: 'bytes',
     start(controller) {
-      if (bytes.byteLength > 0) controller.enqueue(bytes);
+      if (bytes.byteLength > 0) controller.enqueue(bytes.slice());
       controller.close();
     },
-  });
+  }) as ReadableStream<Uint8Array>;
 
 export class FetchBody {
   #bytes: Uint8Array | undefined;

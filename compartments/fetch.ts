@@ -15,6 +15,15 @@ import { FetchBody, ownBody, toBodySource } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders } from './web.js';
+import { formatWithOptions, type InspectOptions } from 'node:util';
+
+const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
+/** How Node's (undici's) Response and Request print: their name, then their fields as an object. */
+const printed = (name: string, options: InspectOptions, properties: Record<string, unknown>): string => {
+  if (options.depth === null) options.depth = 2;
+  options.colors ??= true;
+  return `${name} ${formatWithOptions(options, properties)}`;
+};
 
 interface RequestRecord {
   url: string;
@@ -153,6 +162,21 @@ export class GuestResponse extends FetchBody {
 
   get ok(): boolean {
     return this.status >= 200 && this.status < 300;
+  }
+
+  /** Printed as Node prints a Response (undici's inspect hook: the same fields, in its order). */
+  [inspectCustom](_depth: number, options: InspectOptions): string {
+    return printed('Response', options, {
+      status: this.status,
+      statusText: this.statusText,
+      headers: this.headers,
+      body: this.body,
+      bodyUsed: this.bodyUsed,
+      ok: this.ok,
+      redirected: this.redirected,
+      type: this.type,
+      url: this.url,
+    });
   }
 
   clone(): GuestResponse {
@@ -346,6 +370,27 @@ export class GuestRequest extends FetchBody {
   }
   get duplex(): string {
     return 'half';
+  }
+
+  /** Printed as Node prints a Request (undici's inspect hook: the same fields, in its order). */
+  [inspectCustom](_depth: number, options: InspectOptions): string {
+    return printed('Request', options, {
+      method: this.method,
+      url: this.url,
+      headers: this.headers,
+      destination: this.destination,
+      referrer: this.referrer,
+      referrerPolicy: this.referrerPolicy,
+      mode: this.mode,
+      credentials: this.credentials,
+      cache: this.cache,
+      redirect: this.redirect,
+      integrity: this.integrity,
+      keepalive: this.keepalive,
+      isReloadNavigation: false,
+      isHistoryNavigation: false,
+      signal: this.signal,
+    });
   }
 
   clone(): GuestRequest {
