@@ -334,18 +334,26 @@ export const clockedDateTimeFormat = (now: () => number): typeof Intl.DateTimeFo
       return super.formatToParts(date === undefined ? now() : date);
     }
   }
-  // `format` is an accessor that returns a bound function (ECMA-402), so it stays one.
+  // `format` is an accessor that returns a bound function (ECMA-402), the same one at every read.
   const hostFormat = Object.getOwnPropertyDescriptor(Host.prototype, 'format')?.get as (this: Intl.DateTimeFormat) => (date?: Date | number) => string;
+  const boundFormats = new WeakMap<object, (date?: Date | number) => string>();
   Object.defineProperty(GuestDateTimeFormat.prototype, 'format', {
     get(this: Intl.DateTimeFormat) {
-      const format = hostFormat.call(this);
-      return (date?: Date | number) => format(date === undefined ? now() : date);
+      let bound = boundFormats.get(this);
+      if (!bound) {
+        const format = hostFormat.call(this);
+        bound = (date?: Date | number) => format(date === undefined ? now() : date);
+        Object.defineProperty(bound, 'name', { value: '' }); // anonymous, as ECMA-402's bound format
+        boundFormats.set(this, bound);
+      }
+      return bound;
     },
     enumerable: false,
     configurable: true,
   });
-  const DateTimeFormat = function DateTimeFormat(locales?: string | string[], options?: Intl.DateTimeFormatOptions) {
-    return new GuestDateTimeFormat(locales, options);
+  // Called or constructed, as Node's (length 0); a subclass's `new` makes an instance of the subclass.
+  const DateTimeFormat = function DateTimeFormat(this: unknown, ...args: [(string | string[])?, Intl.DateTimeFormatOptions?]) {
+    return Reflect.construct(GuestDateTimeFormat, args, new.target ?? GuestDateTimeFormat) as Intl.DateTimeFormat;
   } as unknown as typeof Intl.DateTimeFormat;
   Object.defineProperties(DateTimeFormat, {
     prototype: { value: GuestDateTimeFormat.prototype, writable: false, enumerable: false, configurable: false },
