@@ -91,62 +91,94 @@ const opensForRead = (flags: unknown): boolean => {
 };
 
 interface StatsRecord {
-  [key: string]: number | string;
+  [key: string]: number | bigint | string | boolean;
   kind: string;
 }
 
-const statFields = ['dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blksize', 'blocks', 'atimeMs', 'mtimeMs', 'ctimeMs', 'birthtimeMs'] as const;
+/** Node's Stats fields, in Node's order (Object.keys and JSON.stringify of a Stats list them so). */
+const statFields = ['dev', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'blksize', 'ino', 'size', 'blocks', 'atimeMs', 'mtimeMs', 'ctimeMs', 'birthtimeMs'] as const;
+/** BigIntStats has these too, in nanoseconds. */
+const nsFields = ['atimeNs', 'mtimeNs', 'ctimeNs', 'birthtimeNs'] as const;
 
 const kindOf = (s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string =>
   s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : s.isFIFO() ? 'fifo' : s.isSocket() ? 'socket' : s.isCharacterDevice() ? 'char' : s.isBlockDevice() ? 'block' : 'unknown';
 
-const statsRecord = (s: hostFs.Stats): StatsRecord => {
-  const r: StatsRecord = { kind: kindOf(s) };
-  for (const f of statFields) r[f] = Number(s[f]);
+/**
+ * What the log keeps of a Stats (undefined stays undefined: `throwIfNoEntry: false`).
+ * A BigIntStats (`{ bigint: true }`) keeps its bigints and nanosecond fields.
+ */
+const statsRecord = (s: hostFs.Stats | hostFs.BigIntStats | undefined): StatsRecord | undefined => {
+  if (s === undefined) return undefined;
+  const r: StatsRecord = { kind: kindOf(s as hostFs.Stats) };
+  if (typeof s.size === 'bigint') {
+    r.bigint = true;
+    for (const f of [...statFields, ...nsFields]) r[f] = (s as hostFs.BigIntStats)[f];
+  } else for (const f of statFields) r[f] = Number((s as hostFs.Stats)[f]);
   return r;
 };
 
 class KindMethods {
-  protected readonly kind: string;
+  readonly #kind: string;
   constructor(kind: string) {
-    this.kind = kind;
+    this.#kind = kind;
   }
   isFile(): boolean {
-    return this.kind === 'file';
+    return this.#kind === 'file';
   }
   isDirectory(): boolean {
-    return this.kind === 'directory';
+    return this.#kind === 'directory';
   }
   isSymbolicLink(): boolean {
-    return this.kind === 'symlink';
+    return this.#kind === 'symlink';
   }
   isFIFO(): boolean {
-    return this.kind === 'fifo';
+    return this.#kind === 'fifo';
   }
   isSocket(): boolean {
-    return this.kind === 'socket';
+    return this.#kind === 'socket';
   }
   isCharacterDevice(): boolean {
-    return this.kind === 'char';
+    return this.#kind === 'char';
   }
   isBlockDevice(): boolean {
-    return this.kind === 'block';
+    return this.#kind === 'block';
   }
 }
 
-class GuestStats extends KindMethods {
+/** A Date from a time in ms (number or bigint) as Node makes one (lib/internal/fs/utils.js dateFromMs: rounded). */
+const dateFromMs = (ms: unknown): Date => new Date(Math.round(Number(ms)));
+
+/** fs.Stats as a service sees it: Node's fields in Node's order, its Dates rounded as Node's. */
+class Stats extends KindMethods {
   [key: string]: unknown;
   constructor(record: StatsRecord) {
     super(record.kind);
     for (const f of statFields) this[f] = record[f];
-    this.atime = new Date(record.atimeMs as number);
-    this.mtime = new Date(record.mtimeMs as number);
-    this.ctime = new Date(record.ctimeMs as number);
-    this.birthtime = new Date(record.birthtimeMs as number);
+    this.atime = dateFromMs(record.atimeMs);
+    this.mtime = dateFromMs(record.mtimeMs);
+    this.ctime = dateFromMs(record.ctimeMs);
+    this.birthtime = dateFromMs(record.birthtimeMs);
   }
 }
 
-class GuestDirent extends KindMethods {
+/** fs.BigIntStats: bigint fields, the nanosecond ones too. */
+class BigIntStats extends KindMethods {
+  [key: string]: unknown;
+  constructor(record: StatsRecord) {
+    super(record.kind);
+    for (const f of statFields) this[f] = record[f];
+    for (const f of nsFields) this[f] = record[f];
+    this.atime = dateFromMs(record.atimeMs);
+    this.mtime = dateFromMs(record.mtimeMs);
+    this.ctime = dateFromMs(record.ctimeMs);
+    this.birthtime = dateFromMs(record.birthtimeMs);
+  }
+}
+
+const reviveStats = (record: unknown): Stats | BigIntStats | undefined =>
+  record === undefined ? undefined : (record as StatsRecord).bigint === true ? new BigIntStats(record as StatsRecord) : new Stats(record as StatsRecord);
+
+class Dirent extends KindMethods {
   readonly name: string;
   readonly parentPath: string;
   readonly path: string;
@@ -157,8 +189,9 @@ class GuestDirent extends KindMethods {
     this.path = record.parentPath;
   }
 }
-harden(GuestStats);
-harden(GuestDirent);
+harden(Stats);
+harden(BigIntStats);
+harden(Dirent);
 
 const direntRecords = (entries: unknown): unknown =>
   Array.isArray(entries) && entries.length > 0 && entries[0] instanceof hostFs.Dirent
@@ -167,7 +200,7 @@ const direntRecords = (entries: unknown): unknown =>
 
 const reviveDirents = (entries: unknown): unknown =>
   Array.isArray(entries) && entries.length > 0 && typeof entries[0] === 'object' && entries[0] !== null && 'kind' in entries[0]
-    ? entries.map(e => new GuestDirent(e as { name: string; kind: string; parentPath: string }))
+    ? entries.map(e => new Dirent(e as { name: string; kind: string; parentPath: string }))
     : entries;
 
 /** Paths may be URLs (`new URL('./data.json', import.meta.url)`); they cross as strings. */
@@ -264,8 +297,8 @@ export const makeFs = (
     addAll(
       name,
       { sync: hostFs[`${name}Sync`] as Fn, promise: hostFs.promises[name] as Fn },
-      v => statsRecord(v as hostFs.Stats),
-      v => new GuestStats(v as StatsRecord),
+      v => statsRecord(v as hostFs.Stats | hostFs.BigIntStats | undefined),
+      reviveStats,
       preparePaths,
     );
   }
@@ -312,7 +345,8 @@ export const makeFs = (
   };
   fs.writeSync = (fd: unknown, data: unknown, ...rest: unknown[]) =>
     call('fs.writeSync', [fd, data, ...rest], (_fd, d, ...r) => hostFs.writeSync(realFd(fd), d as string, ...(r as [])));
-  fs.fstatSync = (fd: unknown) => new GuestStats(call('fs.fstatSync', [fd], () => statsRecord(hostFs.fstatSync(realFd(fd)))) as StatsRecord);
+  fs.fstatSync = (fd: unknown, options?: unknown) =>
+    reviveStats(call('fs.fstatSync', [fd, options], () => statsRecord(hostFs.fstatSync(realFd(fd), options as hostFs.StatOptions & { bigint: false }))));
 
   // FileHandles cross as references: usable at build time, dead after restore.
   promises.open = (path: unknown, flags?: unknown, mode?: unknown) =>
@@ -329,7 +363,7 @@ export const makeFs = (
   fs.constants = hostFs.constants;
   fs.promises = promises;
   promises.constants = hostFs.constants;
-  fs.Stats = GuestStats;
-  fs.Dirent = GuestDirent;
+  fs.Stats = Stats;
+  fs.Dirent = Dirent;
   return { fs: harden(fs), promises: harden(promises) };
 };
