@@ -32,9 +32,10 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
 
   const getRandomValues = <T extends ArrayBufferView | null>(array: T): T => {
     if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView) {
-      throw new TypeError('crypto.getRandomValues: the argument must be an integer typed array');
+      // Node's errors (WebCrypto: DOMExceptions with these names and texts).
+      throw new DOMException('The data argument must be an integer-type TypedArray', 'TypeMismatchError');
     }
-    if (array.byteLength > 65536) throw new RangeError('crypto.getRandomValues: at most 65536 bytes at a time');
+    if (array.byteLength > 65536) throw new DOMException('The requested length exceeds 65,536 bytes', 'QuotaExceededError');
     fill(byteView(array));
     return array;
   };

@@ -273,7 +273,7 @@ export const clockedWeb = (
   perfNow: () => number,
   setTimeout: (fn: () => void, ms: number) => unknown,
   now: () => number,
-): { Event: typeof Event; AbortSignal: typeof AbortSignal; File: typeof File } => {
+): { Event: typeof Event; CustomEvent: typeof CustomEvent; AbortSignal: typeof AbortSignal; File: typeof File } => {
   // A File made without lastModified takes the recorded wall clock (Node reads the host's). Node's
   // constructor reads `options.lastModified` once, after Blob has read the rest, and calls Date.now()
   // only when it is undefined: the options it is given answer that one read (inherited properties,
@@ -313,12 +313,30 @@ export const clockedWeb = (
   }
   nameAs(GuestEvent, 'Event', false);
   harden(GuestEvent);
+  // Node's CustomEvent (a global since Node 19), on the service's Event: its timeStamp is recorded too.
+  class GuestCustomEvent extends GuestEvent {
+    readonly #detail: unknown;
+    constructor(type: string, options?: { bubbles?: boolean; cancelable?: boolean; composed?: boolean; detail?: unknown }) {
+      if (arguments.length === 0) {
+        const missing = new TypeError('The "type" argument must be specified');
+        Object.defineProperty(missing, 'code', { value: 'ERR_MISSING_ARGS', writable: true, enumerable: false, configurable: true });
+        throw missing;
+      }
+      super(type, options);
+      this.#detail = options?.detail ?? null;
+    }
+    get detail(): unknown {
+      return this.#detail;
+    }
+  }
+  nameAs(GuestCustomEvent, 'CustomEvent', false);
+  harden(GuestCustomEvent);
   const timeout = (ms: number): AbortSignal => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
     return controller.signal;
   };
-  return { Event: GuestEvent as typeof Event, AbortSignal: facade(AbortSignal, { timeout }), File: GuestFile as typeof File };
+  return { Event: GuestEvent as typeof Event, CustomEvent: GuestCustomEvent as typeof CustomEvent, AbortSignal: facade(AbortSignal, { timeout }), File: GuestFile as typeof File };
 };
 
 /**
