@@ -88,17 +88,19 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
               answer = new Response(request.method === 'HEAD' ? null : (response.body ?? null), headInit(response));
             } catch (error) {
               // A response Node's Response refuses (a 204 with a body, status 999): the client gets a 500, not silence.
-              report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} answered a response HTTP cannot carry: ${error instanceof Error ? error.message : String(error)}`);
+              report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} answered a response HTTP cannot carry: ${describeFailure(error)}`);
               answer = new Response('internal error\n', { status: 500 });
             }
             flight.answer(answer);
           }
         },
         error => {
-          const what = isSnapshotError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          const what = describeFailure(error);
           report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} failed${flight.answered ? ' while streaming its response' : ''}: ${what}`);
           if (flight.answered) {
-            closeQuietly(() => flight.body?.error(error)); // the client sees the response cut short, not a complete one
+            // The client sees the response cut short, not a complete one; the service's message stays in the
+            // report (before the first chunk, the HTTP layer would send it to the client as the body).
+            closeQuietly(() => flight.body?.error(new Error('internal error')));
             return;
           }
           if (flight.tooLarge) return flight.answer(tooLarge());
@@ -108,6 +110,8 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
       ).finally(() => {
         inFlight.delete(id);
         flight.reader?.cancel().catch(() => {});
+        // Whatever happened above, the client gets an answer (a no-op when it has one).
+        flight.answer(new Response('internal error\n', { status: 500 }));
       });
       return head;
     },
@@ -152,6 +156,23 @@ interface InFlight {
 }
 
 /** Close or error a response stream the client may already have cancelled. */
+/**
+ * A failure as a report line: `CODE: message` for a SnapshotError,
+ * `Name: message` for an Error, the value's text otherwise. Never throws:
+ * a service's thrown value may have a toString or a message getter that does.
+ */
+const describeFailure = (error: unknown): string => {
+  try {
+    return isSnapshotError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    try {
+      return Object.prototype.toString.call(error);
+    } catch {
+      return 'a value that cannot be printed';
+    }
+  }
+};
+
 const closeQuietly = (close: () => void): void => {
   try {
     close();

@@ -43,6 +43,11 @@ const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const objectPrototype = Object.prototype;
 const MAX_DEPTH = 100;
+/** A reference's strings (host id, interface label, service name): longer ones are refused (characters). */
+const MAX_REF_TEXT = 256;
+/** References in one message: more are refused, so a message cannot make a host keep unbounded stubs. */
+export const MAX_REFS_PER_MESSAGE = 1000;
+let refsInMessage = 0;
 
 /** An object living on another host (or a service export any replica holds). */
 export class RemoteRef {
@@ -63,6 +68,10 @@ addExtension({
     if (!isArray(data) || typeof data[0] !== 'string' || typeof data[1] !== 'number' || typeof data[2] !== 'string' || typeof data[3] !== 'string' || typeof data[4] !== 'number') {
       throw new SnapshotError('TRANSPORT_FAILED', 'a message carried a malformed reference');
     }
+    if (data[0].length > MAX_REF_TEXT || data[2].length > MAX_REF_TEXT || data[3].length > MAX_REF_TEXT) {
+      throw new SnapshotError('TRANSPORT_FAILED', `a message carried a reference with a name over ${MAX_REF_TEXT} characters`);
+    }
+    if (++refsInMessage > MAX_REFS_PER_MESSAGE) throw new SnapshotError('TRANSPORT_FAILED', `a message carried more than ${MAX_REFS_PER_MESSAGE} references`);
     return new RemoteRef(data[0], data[1], data[2], data[3], data[4]);
   },
 });
@@ -92,9 +101,11 @@ export interface RefTable {
  */
 
 const unpack = (bytes: Uint8Array): unknown => {
+  refsInMessage = 0;
   try {
     return packr.unpack(bytes);
   } catch (cause) {
+    if (cause instanceof SnapshotError) throw cause;
     throw new SnapshotError('TRANSPORT_FAILED', 'a message from another host could not be decoded', { cause });
   }
 };

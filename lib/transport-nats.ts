@@ -81,6 +81,8 @@ export const objectSubject = (app: string, host: string): string => `msnap.${sub
 type Invoke = (target: number, method: string | null, args: unknown[]) => Promise<unknown>;
 
 /** How often waiting calls are checked (deadlines, resends, probes), in ms. */
+/** References to other hosts' objects a host keeps at most (each is a stub its services may hold for good). */
+const MAX_STUBS = 100_000;
 const TICK_MS = 25;
 
 /** A call sent and waiting for its reply on this host's inbox. */
@@ -204,6 +206,12 @@ export class NatsTransport implements Transport {
   #stub(key: string, ref: RemoteRef, subject: string, target: number): object {
     const existing = this.#stubs.get(key);
     if (existing) return existing;
+    // Every stub is kept (a service may hold it for good): a bound, so that messages cannot grow a host without end.
+    if (this.#stubs.size >= MAX_STUBS) {
+      throw new SnapshotError('TRANSPORT_FAILED', `this host already holds ${MAX_STUBS} references to objects of other hosts, the most it keeps; refused one more (${ref.iface.slice(0, 40)})`, {
+        details: { maxStubs: MAX_STUBS },
+      });
+    }
     const call: Invoke = (t, method, args) => this.#request(subject, t, method, args, ref);
     // A membrane of this process calls the stub, and each method of it, with the wire values of its service.
     const wireCall =
@@ -313,7 +321,43 @@ export class NatsTransport implements Transport {
       this.#ticker = setInterval(this.#tick, TICK_MS);
       this.#ticker.unref();
     }
-    this.#nc.publish(subject, payload, { reply: call.reply });
+    const refused = this.#oversize(payload.byteLength, 'the call');
+    if (refused) {
+      this.#calls.delete(token);
+      return reject(refused);
+    }
+    try {
+      this.#nc.publish(subject, payload, { reply: call.reply });
+    } catch (cause) {
+      this.#calls.delete(token);
+      reject(new SnapshotError('TRANSPORT_FAILED', `${describeCall(ref, target, method)} could not be sent: ${(cause as Error).message}`, { cause }));
+    }
+  }
+
+  /** TRANSPORT_FAILED when a message of `bytes` is over the NATS server's max_payload (it would be refused). */
+  #oversize(bytes: number, what: string): SnapshotError | undefined {
+    const max = this.#nc.info?.max_payload;
+    if (max === undefined || bytes <= max) return undefined;
+    return new SnapshotError(
+      'TRANSPORT_FAILED',
+      `${what} is ${bytes} bytes, over the NATS server's max_payload of ${max}: pass less in one call (a cursor, pages), or raise max_payload on the server.`,
+      { details: { bytes, maxPayload: max } },
+    );
+  }
+
+  /** Reply to a call: a reply over max_payload, or one the connection refuses, becomes a TRANSPORT_FAILED reply. */
+  #respond(msg: Msg, reply: Uint8Array): void {
+    if (!msg.reply) return;
+    const refused = this.#oversize(reply.byteLength, 'the reply');
+    try {
+      msg.respond(refused ? this.#failureReply(refused) : reply);
+    } catch (cause) {
+      try {
+        msg.respond(this.#failureReply(new SnapshotError('TRANSPORT_FAILED', `the reply could not be sent: ${(cause as Error).message}`)));
+      } catch {
+        // the connection is gone: the caller's own deadline answers it
+      }
+    }
   }
 
   /** A call ends: with the transport's `error`, or with what the remote call returned or threw. */
@@ -356,7 +400,11 @@ export class NatsTransport implements Transport {
         if (call.ref.service && now - call.sentAt > ACK_WAIT_MS && call.resends < MAX_RESENDS) {
           call.resends += 1; // nobody took it: the replica it went to died before reading it
           call.sentAt = now;
-          this.#nc.publish(call.subject, call.payload, { reply: call.reply });
+          try {
+            this.#nc.publish(call.subject, call.payload, { reply: call.reply });
+          } catch (cause) {
+            this.#finish(call, new SnapshotError('TRANSPORT_FAILED', `${describeCall(call.ref, call.target, call.method)} could not be sent again: ${(cause as Error).message}`, { cause }));
+          }
         }
         continue;
       }
@@ -482,7 +530,7 @@ export class NatsTransport implements Transport {
     } catch (error) {
       reply = this.#failureReply(error);
     }
-    if (msg.reply) msg.respond(reply);
+    this.#respond(msg, reply);
   }
 
   #invokeObject(target: number, method: string | null, args: unknown[]): Promise<unknown> {
@@ -505,7 +553,7 @@ export class NatsTransport implements Transport {
     } catch (error) {
       reply = this.#failureReply(error);
     }
-    if (msg.reply) msg.respond(reply);
+    this.#respond(msg, reply);
   }
 
   #failureReply(error: unknown): Uint8Array {

@@ -81,6 +81,12 @@ t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight
   t.equal(impossible.status, 500, 'a response HTTP cannot carry is answered 500, not left hanging');
   t.equal(await impossible.text(), 'internal error\n');
 
+  const unprintable = await fetch(`${url}/throw-unprintable`, { signal: AbortSignal.timeout(10_000) });
+  t.equal(unprintable.status, 500, 'a thrown value the host cannot print is answered 500, not left hanging');
+  const failsFirst = await fetch(`${url}/stream-fails-first`, { signal: AbortSignal.timeout(10_000) });
+  const failedText = await failsFirst.text().catch((error: Error) => `cut short: ${error.message}`);
+  t.notMatch(failedText, /hunter2|postgres/, "a streamed response that fails early does not send the service's error to the client");
+
   // A slow request is in flight when SIGTERM arrives: it still gets its answer.
   const slow = fetch(`${url}/slow?ms=400`).then(async r => ({ status: r.status, body: await r.json() }));
   await new Promise(resolve => setTimeout(resolve, 100));

@@ -8,6 +8,7 @@ import { startHost, liveApp, type LiveApp } from './hosts.js';
 import { readManifest } from '../lib/index.js';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { NatsTransport, serviceSubject } from '../lib/transport-nats.js';
+import { RemoteRef } from '../lib/transport-codec.js';
 import { Slot, Tagged, isSnapshotError, packr } from '../replay-log/index.js';
 import { Directory, type ExportRef } from '../membrane/index.js';
 
@@ -90,6 +91,14 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
     t.equal(ok, false, `${what}: refused`);
     t.match(error, { payload: { name: 'SnapshotError[TRANSPORT_FAILED]', message: /a message from another host (is malformed|could not be decoded)/ } }, what);
   }
+  // References in a message become stubs the host keeps: their number and their names are bounded.
+  const many = Array.from({ length: 1001 }, (_, i) => new RemoteRef(`host-${i}`, i, 'function f'));
+  const [manyOk, manyError] = await call([many]);
+  t.equal(manyOk, false, '1,001 references in one message: refused');
+  t.match(manyError, { payload: { message: /more than 1000 references/ } });
+  const [longOk, longError] = await call([new RemoteRef('h', 1, `function ${'x'.repeat(300)}`)]);
+  t.equal(longOk, false, 'a reference with a 300-character interface name: refused');
+  t.match(longError, { payload: { message: /a reference with a name over 256 characters/ } });
   t.same(await call([{ fine: [1, 'two'] }]), [true, { fine: [1, 'two'] }], 'the replica still answers');
 
   // A service cannot pass its error off as the library's to another host either.
@@ -101,5 +110,10 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
   const back = (await echo({ error: forged })) as { error: Error };
   t.notOk(isSnapshotError(back.error), 'an error named like ours, made by a service, stays a plain Error');
   t.equal(back.error.name, 'SnapshotError[SERVICE_UNAVAILABLE]');
+
+  // A call over the server's max_payload (1 MiB here) fails at once with TRANSPORT_FAILED, not a raw error or a timeout.
+  const started = Date.now();
+  await t.rejects(echo('x'.repeat(2 * 1024 * 1024)), { code: 'TRANSPORT_FAILED', message: /over the NATS server's max_payload of \d+/ });
+  t.ok(Date.now() - started < 5000, 'refused before any wait');
   await db.stop();
 });
