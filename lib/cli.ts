@@ -91,6 +91,9 @@ sources, no node_modules needed), then lets it go live on this host.
   --app name      the app's subject namespace (default: the manifest's app,
                   from the build project's package name)
   --call-timeout ms  limit on one call to another host (default: 30000)
+  --shutdown-timeout ms  after SIGINT/SIGTERM, how long requests and calls in
+                     flight may take before the host exits anyway, with code 1
+                     (default: 30000); a second signal exits at once
   --port s=port   serve service s's HTTP handler on this port instead of the
                   declared one (0: a free port); repeatable
   --http-host h   address HTTP services bind (default: 127.0.0.1)
@@ -102,7 +105,8 @@ A nats://host:port/app source fetches the snapshot pushed by \`snapshot push\`
 Without --call the services stay up until SIGINT or SIGTERM, serving the
 HTTP handlers they declared; one line per HTTP service gives its URL, one
 line reports the restore time. On SIGTERM the host stops taking requests
-and calls, finishes those in flight, and exits 0.`,
+and calls, finishes those in flight, and exits 0; what is still in flight
+after --shutdown-timeout (30 s) is cut off, and the host exits 1.`,
   plan: `snapshot plan <dir> [--out dir] [--app name]
 
 Turns the runtime declarations of the snapshot's services
@@ -213,6 +217,7 @@ const main = async (argv: string[]): Promise<void> => {
         nats: { type: 'string' },
         app: { type: 'string' },
         'call-timeout': { type: 'string' },
+        'shutdown-timeout': { type: 'string' },
         port: { type: 'string', multiple: true },
         'http-host': { type: 'string' },
         sign: { type: 'string' },
@@ -322,6 +327,8 @@ const main = async (argv: string[]): Promise<void> => {
       }
       const callTimeoutMs = values['call-timeout'] === undefined ? undefined : Number(values['call-timeout']);
       if (callTimeoutMs !== undefined && !(callTimeoutMs > 0)) usage('--call-timeout takes a positive number of milliseconds');
+      const shutdownMs = values['shutdown-timeout'] === undefined ? 30_000 : Number(values['shutdown-timeout']);
+      if (!(shutdownMs > 0)) usage('--shutdown-timeout takes a positive number of milliseconds');
       const ports: Record<string, number> = {};
       for (const spec of (values.port as string[] | undefined) ?? []) {
         const match = /^([^=]+)=(\d+)$/.exec(spec);
@@ -368,16 +375,28 @@ const main = async (argv: string[]): Promise<void> => {
       process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live${over}\n`);
       saveCache();
       const keepAlive = setInterval(() => {}, 1 << 30);
+      let stopping = false;
       const stop = (signal: string) => {
-        process.stdout.write(`${signal}: stopping (finishing requests and calls in flight)\n`);
+        if (stopping) {
+          // A second signal: the operator does not want to wait.
+          process.stderr.write(`snapshot: ${signal} again: exiting now, requests and calls still in flight are cut off\n`);
+          process.exit(1);
+        }
+        stopping = true;
+        process.stdout.write(`${signal}: stopping (finishing requests and calls in flight, for at most ${shutdownMs} ms)\n`);
         clearInterval(keepAlive);
+        // A handler that never settles, or a client that never reads its streamed response, must not keep the host up.
+        setTimeout(() => {
+          process.stderr.write(`snapshot: requests or calls were still in flight ${shutdownMs} ms after ${signal}: exiting anyway (raise --shutdown-timeout to wait longer)\n`);
+          process.exit(1);
+        }, shutdownMs);
         live.stop().then(
           () => process.exit(0),
           error => fail(error),
         );
       };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
       return;
     }
     case 'inspect': {

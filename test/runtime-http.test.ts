@@ -186,3 +186,20 @@ t.test('a request body over the limit gets 413 while streaming; the service sees
   await host.stop('SIGTERM');
   t.match(host.output(), /snapshot: api: POST \/echo failed: BODY_TOO_LARGE: the request body is over 16777216 bytes/);
 });
+
+t.test('SIGTERM waits at most --shutdown-timeout for what is in flight, then exits 1 saying so', async t => {
+  const target = moveToTarget(out);
+  const host = await startHost(t, [target, '--port', 'api=0', '--shutdown-timeout', '500']);
+  const url = host.httpUrl as string;
+  const stuck = fetch(`${url}/slow?ms=20000`).then(
+    r => r.status,
+    () => 'cut off',
+  );
+  await new Promise(resolve => setTimeout(resolve, 200));
+  const started = Date.now();
+  const code = await host.stop('SIGTERM');
+  t.equal(code, 1, 'exit 1: something was cut off');
+  t.ok(Date.now() - started < 10_000, `exited within the timeout (${Date.now() - started} ms)`);
+  t.match(host.output(), /requests or calls were still in flight 500 ms after SIGTERM: exiting anyway/);
+  t.equal(await stuck, 'cut off', 'the request in flight was cut off');
+});
