@@ -4,7 +4,7 @@
  * Either holds 32 random bytes in base64 (`openssl rand -base64 32`).
  */
 import fs from 'node:fs';
-import { SnapshotError, makeSealer, parseSealKey, type Sealer } from '../replay-log/index.js';
+import { SnapshotError, makeSealer, parseSealKey, type SealKey } from '../replay-log/index.js';
 
 export const SEAL_KEY_ENV = 'SNAPSHOT_SEAL_KEY';
 
@@ -13,7 +13,7 @@ export const SEAL_KEY_ENV = 'SNAPSHOT_SEAL_KEY';
  * Throws SEAL_KEY_INVALID for a key that is not 32 bytes of base64, and
  * SEAL_KEY_MISSING for a key file that cannot be read.
  */
-export const loadSealer = (file: string | undefined, env: NodeJS.ProcessEnv = process.env): Sealer | undefined => {
+export const loadSealer = (file: string | undefined, env: NodeJS.ProcessEnv = process.env): SealKey | undefined => {
   if (file !== undefined) {
     let text: string;
     try {

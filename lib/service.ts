@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isBuiltin } from 'node:module';
-import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, fileSink, type Sealer } from '../replay-log/index.js';
+import { LogReader, LogWriter, FORMAT_NAME, FORMAT_VERSION, SnapshotError, bindSealer, fileSink, type SealKey } from '../replay-log/index.js';
 import { Directory, Journal, Membrane } from '../membrane/index.js';
 import {
   archiveServiceWithRoots,
@@ -27,11 +27,11 @@ import { reportProgress } from './progress.js';
 import { readSnapshotFile, readVerified, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
 
 /** A sealer that counts what it seals (the manifest says whether restore needs the key). */
-const countingSealer = (sealer: Sealer | undefined): { sealer: Sealer | undefined; count: () => number } => {
+const countingSealer = (sealer: SealKey | undefined): { sealer: SealKey | undefined; count: () => number } => {
   if (!sealer) return { sealer, count: () => 0 };
   let sealed = 0;
   return {
-    sealer: { keyId: sealer.keyId, open: bytes => sealer.open(bytes), seal: bytes => ((sealed += 1), sealer.seal(bytes)) },
+    sealer: { keyId: sealer.keyId, open: (bytes, context) => sealer.open(bytes, context), seal: (bytes, context) => ((sealed += 1), sealer.seal(bytes, context)) },
     count: () => sealed,
   };
 };
@@ -44,7 +44,7 @@ const assemble = async (
   journal: Journal,
   directory: Directory | undefined,
   endowmentOptions: EndowmentOptions,
-  sealer?: Sealer,
+  sealer?: SealKey,
 ): Promise<{ membrane: Membrane; endowments: Endowments }> => {
   const loaded = await loadService(load);
   let endowments: Endowments | undefined;
@@ -52,7 +52,8 @@ const assemble = async (
     name: load.service,
     journal,
     directory,
-    sealer,
+    // Bound to the service: a value sealed for it opens for it only (replay-log/seal.ts).
+    sealer: sealer && bindSealer(sealer, load.service),
     start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
   });
   endowments = makeEndowments(membrane, endowmentOptions);
@@ -78,7 +79,7 @@ export interface RecordOptions {
   /** Which env names, headers and hosts are secrets. */
   readonly secrets?: SecretsPolicy;
   /** Seals secrets in the log; without one, a secret fails the build (SEAL_KEY_MISSING). */
-  readonly sealer?: Sealer;
+  readonly sealer?: SealKey;
 }
 
 export interface SealResult {
@@ -283,7 +284,7 @@ export interface RestoreOptions {
   /** Shared by the services restored in this process. */
   readonly directory?: Directory;
   /** Opens the log's sealed values (and seals secrets the replay checks). */
-  readonly sealer?: Sealer;
+  readonly sealer?: SealKey;
   /**
    * Replay against this archive instead of the snapshot's (`verify --sources`:
    * the service rebuilt from changed code); the log is still checked.

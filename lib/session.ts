@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SnapshotError, type Sealer } from '../replay-log/index.js';
+import { SnapshotError, type SealKey } from '../replay-log/index.js';
 import { fileURLToPath } from 'node:url';
 import { Directory } from '../membrane/index.js';
 import { RecordedService, type ServiceExports } from './service.js';
@@ -260,7 +260,7 @@ export interface RecordServiceOptions {
 /** How a build protects what it writes. */
 export interface SessionTrust {
   /** Seals secrets in the logs; without it a build that meets a secret fails with SEAL_KEY_MISSING. */
-  readonly sealer?: Sealer;
+  readonly sealer?: SealKey;
   /** Signs the manifest (manifest.sig). */
   readonly signer?: SigningKey;
 }

@@ -32,8 +32,9 @@
  * Objects handed to other hosts stay in this host's table for the life of
  * the process (there is no distributed garbage collection).
  */
-import { connect, createInbox, NoRespondersError, RequestError, TimeoutError, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
+import { connect, createInbox, credsAuthenticator, NoRespondersError, RequestError, TimeoutError, type ConnectionOptions, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import { SnapshotError, isSnapshotError, packr, type Slot, type Wire } from '../replay-log/index.js';
 import type { Directory, ExportRef, Membrane, WireAnswer, WireCall, WireSide } from '../membrane/index.js';
 import { unreachable, type Transport } from './transport.js';
@@ -71,6 +72,44 @@ export interface NatsTransportOptions {
   readonly name?: string;
 }
 
+/**
+ * Server URLs without their credentials, the same for messages (no
+ * password shown), and the credentials as nats.js takes them: user and
+ * password or a token from a URL's user info, or the `.creds` file that
+ * NATS_CREDS names. Throws TRANSPORT_FAILED when that file cannot be read.
+ */
+export const natsAuth = (given: string | readonly string[], env: NodeJS.ProcessEnv = process.env): { servers: string[]; shown: string; auth: Partial<ConnectionOptions> } => {
+  const auth: Partial<ConnectionOptions> = {};
+  const servers = (typeof given === 'string' ? [given] : [...given]).map(server => {
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      return server;
+    }
+    if (url.username !== '' || url.password !== '') {
+      const user = decodeURIComponent(url.username);
+      const pass = decodeURIComponent(url.password);
+      if (pass !== '') Object.assign(auth, { user, pass });
+      else Object.assign(auth, { token: user });
+      url.username = '';
+      url.password = '';
+    }
+    return url.href.replace(/\/$/, '');
+  });
+  const credsFile = env.NATS_CREDS;
+  if (credsFile) {
+    let creds: Uint8Array;
+    try {
+      creds = fs.readFileSync(credsFile);
+    } catch (cause) {
+      throw new SnapshotError('TRANSPORT_FAILED', `NATS_CREDS names ${credsFile}, which cannot be read: ${(cause as Error).message}.`, { cause });
+    }
+    auth.authenticator = credsAuthenticator(creds);
+  }
+  return { servers, shown: servers.join(', '), auth };
+};
+
 /** One subject token: letters, digits, `-` and `_` kept, anything else escaped as `=XX`. */
 export const subjectToken = (name: string): string =>
   name.replace(/[^A-Za-z0-9_-]/g, c => [...Buffer.from(c, 'utf8')].map(b => `=${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
@@ -80,9 +119,9 @@ export const objectSubject = (app: string, host: string): string => `msnap.${sub
 
 type Invoke = (target: number, method: string | null, args: unknown[]) => Promise<unknown>;
 
-/** How often waiting calls are checked (deadlines, resends, probes), in ms. */
 /** References to other hosts' objects a host keeps at most (each is a stub its services may hold for good). */
 const MAX_STUBS = 100_000;
+/** How often waiting calls are checked (deadlines, resends, probes), in ms. */
 const TICK_MS = 25;
 
 /** A call sent and waiting for its reply on this host's inbox. */
@@ -156,13 +195,20 @@ export class NatsTransport implements Transport {
 
   readonly #replies: Subscription;
 
-  /** Connect to NATS. Throws TRANSPORT_FAILED when no server answers. */
+  /**
+   * Connect to NATS. Credentials come from the server URL
+   * (`nats://user:password@host:port`, or `nats://token@host:port`) or from
+   * the NATS_CREDS environment variable naming a `.creds` file (a user JWT
+   * and its nkey seed, as `nsc` writes them). Throws TRANSPORT_FAILED when no
+   * server answers or the credentials are refused.
+   */
   static async connect(options: NatsTransportOptions): Promise<NatsTransport> {
     let nc: NatsConnection;
+    const { servers, shown, auth } = natsAuth(options.servers);
     try {
-      nc = await connect({ servers: options.servers as string | string[], name: options.name ?? 'membrane-snapshot', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      nc = await connect({ servers, name: options.name ?? 'membrane-snapshot', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...auth });
     } catch (cause) {
-      throw new SnapshotError('TRANSPORT_FAILED', `cannot connect to NATS at ${String(options.servers)}: ${(cause as Error).message}. Start a server (nats-server -js) or fix --nats.`, { cause });
+      throw new SnapshotError('TRANSPORT_FAILED', `cannot connect to NATS at ${shown}: ${(cause as Error).message}. Start a server (nats-server -js), or fix --nats and the credentials.`, { cause });
     }
     return new NatsTransport(nc, options);
   }

@@ -9,13 +9,16 @@
  *
  * | bytes  | what                                                        |
  * | ------ | ----------------------------------------------------------- |
- * | 1      | 0x01, the version of this layout                           |
- * | 12     | iv = HMAC-SHA256(ivKey, plain)[0..12]                       |
+ * | 1      | 0x02, the version of this layout                           |
+ * | 12     | iv = HMAC-SHA256(ivKey, context, plain)[0..12]              |
  * | 16     | the AES-256-GCM authentication tag                          |
- * | rest   | AES-256-GCM(encKey, iv, plain), aad `membrane-snapshot/sealed/v1` |
+ * | rest   | AES-256-GCM(encKey, iv, plain), aad `membrane-snapshot/sealed/v2` + context |
  *
- * where `plain` is the msgpack encoding of the value's wire form, and
- * encKey and ivKey are derived from the 32-byte seal key with HKDF-SHA256.
+ * where `plain` is the msgpack encoding of the value's wire form, `context`
+ * names the service the value belongs to (a value sealed for one service
+ * does not open in another: a blob spliced from one service's log into
+ * another's is refused), and encKey and ivKey are derived from the 32-byte
+ * seal key with HKDF-SHA256. Version 1 (no context) is refused.
  * The iv is synthetic (derived from the plaintext), so one value always
  * seals to the same bytes under one key: replay compares sealed syscall
  * arguments without opening them. What this reveals is which sealed values
@@ -24,30 +27,48 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { SnapshotError } from './errors.js';
 
-const VERSION = 1;
+const VERSION = 2;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const HEAD = 1 + IV_BYTES + TAG_BYTES;
-const AAD = Buffer.from('membrane-snapshot/sealed/v1');
+const AAD_PREFIX = 'membrane-snapshot/sealed/v2\n';
+/** The context as the iv's HMAC takes it: its UTF-8 bytes after their length, so no context is a prefix of another. */
+const contextBytes = (context: string): Buffer => {
+  const text = Buffer.from(context, 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(text.byteLength);
+  return Buffer.concat([length, text]);
+};
 /** Seal keys are 32 bytes (AES-256). */
 export const SEAL_KEY_BYTES = 32;
 
-/** Encrypts and opens sealed values under one seal key. */
-export interface Sealer {
+/** Encrypts and opens sealed values under one seal key, each for a context (a service). */
+export interface SealKey {
   /** Names the key without revealing it: `hmac-sha256:<32 hex>`. Recorded in the manifest. */
   readonly keyId: string;
-  /** Deterministic authenticated encryption of `plain` (layout above). */
+  /** Deterministic authenticated encryption of `plain` for `context` (the service's name; layout above). */
+  seal(plain: Uint8Array, context: string): Uint8Array;
+  /** The plaintext of `sealed`; throws SEAL_KEY_INVALID when it was sealed under another key, for another context, or altered. */
+  open(sealed: Uint8Array, context: string): Uint8Array;
+}
+
+/** A seal key bound to one service: what its membrane seals and opens with. */
+export interface Sealer {
+  readonly keyId: string;
   seal(plain: Uint8Array): Uint8Array;
-  /** The plaintext of `sealed`; throws SEAL_KEY_INVALID when it was sealed under another key or altered. */
   open(sealed: Uint8Array): Uint8Array;
 }
+
+/** `key` bound to the service `service`: values it seals open for that service only. */
+export const bindSealer = (key: SealKey, service: string): Sealer =>
+  Object.freeze({ keyId: key.keyId, seal: (plain: Uint8Array) => key.seal(plain, service), open: (sealed: Uint8Array) => key.open(sealed, service) });
 
 /** The key id of a seal key, as `makeSealer(key).keyId` gives it. */
 export const sealKeyId = (key: Uint8Array): string =>
   `hmac-sha256:${createHmac('sha256', key).update('membrane-snapshot seal key id').digest('hex').slice(0, 32)}`;
 
-/** A sealer for a 32-byte key. Throws SEAL_KEY_INVALID for a key of another length. */
-export const makeSealer = (key: Uint8Array): Sealer => {
+/** A sealer for a 32-byte key (bind it to a service with bindSealer). Throws SEAL_KEY_INVALID for a key of another length. */
+export const makeSealer = (key: Uint8Array): SealKey => {
   if (key.byteLength !== SEAL_KEY_BYTES) {
     throw new SnapshotError('SEAL_KEY_INVALID', `a seal key is ${SEAL_KEY_BYTES} bytes, this one is ${key.byteLength}: make one with \`openssl rand -base64 32\`.`);
   }
@@ -60,27 +81,27 @@ export const makeSealer = (key: Uint8Array): Sealer => {
     });
   return Object.freeze({
     keyId,
-    seal(plain: Uint8Array): Uint8Array {
-      const iv = createHmac('sha256', ivKey).update(plain).digest().subarray(0, IV_BYTES);
+    seal(plain: Uint8Array, context: string): Uint8Array {
+      const iv = createHmac('sha256', ivKey).update(contextBytes(context)).update(plain).digest().subarray(0, IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', encKey, iv, { authTagLength: TAG_BYTES });
-      cipher.setAAD(AAD);
+      cipher.setAAD(Buffer.from(AAD_PREFIX + context, 'utf8'));
       const body = Buffer.concat([cipher.update(plain), cipher.final()]);
       return Buffer.concat([Buffer.of(VERSION), iv, cipher.getAuthTag(), body]);
     },
-    open(sealed: Uint8Array): Uint8Array {
-      if (!(sealed instanceof Uint8Array) || sealed.byteLength < HEAD || sealed[0] !== VERSION) throw invalid('it is not a sealed value of this version');
+    open(sealed: Uint8Array, context: string): Uint8Array {
+      if (!(sealed instanceof Uint8Array) || sealed.byteLength < HEAD || sealed[0] !== VERSION) throw invalid('it is not a sealed value of this version (a snapshot built before version 2 of sealed values: rebuild it)');
       const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
       const iv = bytes.subarray(1, 1 + IV_BYTES);
       const decipher = createDecipheriv('aes-256-gcm', encKey, iv, { authTagLength: TAG_BYTES });
-      decipher.setAAD(AAD);
+      decipher.setAAD(Buffer.from(AAD_PREFIX + context, 'utf8'));
       decipher.setAuthTag(bytes.subarray(1 + IV_BYTES, HEAD));
       let plain: Buffer;
       try {
         plain = Buffer.concat([decipher.update(bytes.subarray(HEAD)), decipher.final()]);
       } catch {
-        throw invalid('its authentication tag does not match (another key, or the bytes were altered)');
+        throw invalid(`its authentication tag does not match (another key, a value sealed for another service than "${context}", or the bytes were altered)`);
       }
-      const expected = createHmac('sha256', ivKey).update(plain).digest().subarray(0, IV_BYTES);
+      const expected = createHmac('sha256', ivKey).update(contextBytes(context)).update(plain).digest().subarray(0, IV_BYTES);
       if (!timingSafeEqual(expected, iv)) throw invalid('its iv does not derive from its content');
       return plain;
     },

@@ -42,11 +42,11 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** Start `nats-server -js` on a free loopback port with a temporary store; stopped at teardown. */
-export const startNats = async (t: Teardown): Promise<NatsServer> => {
+/** Start `nats-server -js` on a free loopback port with a temporary store (`extra`: more options, e.g. --user/--pass); stopped at teardown. */
+export const startNats = async (t: Teardown, extra: readonly string[] = []): Promise<NatsServer> => {
   const port = await freePort();
   const store = fs.mkdtempSync(path.join(os.tmpdir(), 'msnap-nats-'));
-  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr?.on('data', d => (log += d));
   const stop = async () => {

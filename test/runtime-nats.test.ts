@@ -4,7 +4,7 @@
 // the snapshot directory.
 import t from 'tap';
 import { lastJson, snapshot } from './helpers.js';
-import { startHost, liveApp, type LiveApp } from './hosts.js';
+import { startHost, startNats, liveApp, type LiveApp } from './hosts.js';
 import { readManifest } from '../lib/index.js';
 import { connect, createInbox } from '@nats-io/transport-node';
 import { NatsTransport, serviceSubject } from '../lib/transport-nats.js';
@@ -116,4 +116,23 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
   await t.rejects(echo('x'.repeat(2 * 1024 * 1024)), { code: 'TRANSPORT_FAILED', message: /over the NATS server's max_payload of \d+/ });
   t.ok(Date.now() - started < 5000, 'refused before any wait');
   await db.stop();
+});
+
+// A NATS server that asks for credentials: they come from the URL (never printed), or a .creds file
+// named by NATS_CREDS; the wrong ones fail with TRANSPORT_FAILED, not a raw error.
+t.test('credentials in the NATS URL reach the server and are not printed', async t => {
+  const secured = await startNats(t, ['--user', 'svc-user', '--pass', 's3cret-pass']);
+  const withCredentials = secured.url.replace('nats://', 'nats://svc-user:s3cret-pass@');
+  const transport = await NatsTransport.connect({ servers: withCredentials, app: 'secured' });
+  await transport.close();
+  await t.rejects(NatsTransport.connect({ servers: secured.url.replace('nats://', 'nats://svc-user:wrong@'), app: 'secured' }), { code: 'TRANSPORT_FAILED' }, 'a wrong password is TRANSPORT_FAILED');
+  const pushed = await snapshot(['push', app.target, '--nats', withCredentials, '--app', 'secured']);
+  t.equal(pushed.code, 0, pushed.stderr);
+  t.notMatch(pushed.stdout + pushed.stderr, /s3cret-pass/, 'the password is not printed');
+  const replayed = await snapshot(['restore', `${withCredentials}/secured`, '--service', 'db', '--replay-only']);
+  t.equal(replayed.code, 0, replayed.stderr);
+  const refused = await snapshot(['restore', `${secured.url}/secured`, '--service', 'db', '--replay-only']);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /TRANSPORT_FAILED: cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/, 'without credentials: refused by the server, typed');
+  t.notMatch(refused.stderr, /s3cret-pass/);
 });

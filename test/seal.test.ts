@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { fixture, lastJson, moveToTarget, repairLogFrames, snapshot, tempDir } from './helpers.js';
+import { bindSealer, makeSealer } from '../replay-log/index.js';
 
 const work = tempDir('seal');
 const out = path.join(work, 'snapshot');
@@ -139,9 +140,9 @@ t.test('a sealed value altered in the log does not open', async t => {
   const target = moveToTarget(out);
   const logFile = path.join(target, 'vault', 'replay.log');
   const log = fs.readFileSync(logFile);
-  // Sealed values start with version byte 1 after a msgpack bin header (0xc4, length).
+  // Sealed values start with version byte 2 after a msgpack bin header (0xc4, length).
   let at = -1;
-  for (let i = 0; i < log.length - 2; i += 1) if (log[i] === 0xc4 && log[i + 2] === 0x01 && log[i + 1] > 29) at = i + 2 + 20;
+  for (let i = 0; i < log.length - 2; i += 1) if (log[i] === 0xc4 && log[i + 2] === 0x02 && log[i + 1] > 29) at = i + 2 + 20;
   t.ok(at > 0, 'found a sealed value');
   log[at] ^= 0xff;
   // The frame's CRC must stay right, or the reader reports the damage first: recompute it.
@@ -180,3 +181,16 @@ const djb = (text: string): string => {
   for (const c of text) h = ((h * 33) ^ (c.codePointAt(0) as number)) >>> 0;
   return h.toString(16);
 };
+
+t.test('a value sealed for one service does not open in another (a blob spliced between logs is refused)', async t => {
+  const key = makeSealer(randomBytes(32));
+  const peer = bindSealer(key, 'peer');
+  const thief = bindSealer(key, 'thief');
+  const sealed = peer.seal(Buffer.from('s3cr3t'));
+  t.equal(Buffer.from(peer.open(sealed)).toString(), 's3cr3t', 'it opens for its own service');
+  t.throws(() => thief.open(sealed), { code: 'SEAL_KEY_INVALID', message: /sealed for another service than "thief"/ }, 'not for another');
+  t.notSame(Buffer.from(thief.seal(Buffer.from('s3cr3t'))), Buffer.from(sealed), 'equal values seal differently for different services');
+  const older = Buffer.from(sealed);
+  older[0] = 1;
+  t.throws(() => peer.open(older), { code: 'SEAL_KEY_INVALID', message: /before version 2 of sealed values: rebuild it/ }, 'version 1 (no service bound) is refused');
+});
