@@ -28,18 +28,18 @@ import { ZipReader } from '@endo/zip';
  * are written by our linear zip writer (zip.ts).
  */
 const loadArchiver = async () => {
-  const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeReadPowers }, { typescriptOptions }, { evasiveTransforms }] = await Promise.all([
+  const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeArchiveReadPowers }, { typescriptOptions }, { evasiveTransforms }] = await Promise.all([
     import('@endo/compartment-mapper/archive-lite.js'),
     import('@endo/compartment-mapper/archive-parsers.js'),
     import('@endo/compartment-mapper/node-modules.js'),
-    import('@endo/compartment-mapper/node-powers.js'),
+    import('./archive-powers.js'),
     import('./typescript.js'),
     import('./evasion.js'),
     import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
   const [{ withNodeStarExports, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
   await esmLexerReady;
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: skipNamelessPackages(makeReadPowers({ fs, url, crypto })), typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports };
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: skipNamelessPackages(makeArchiveReadPowers()), typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
