@@ -6,7 +6,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZipReader, ZipWriter } from '@endo/zip';
-import { installLinearZipWriter, writeStoredZip, type ZipFile } from '../compartments/zip.js';
+import { installLinearZipWriter, readStoredZipFile, writeStoredZip, type ZipFile } from '../compartments/zip.js';
 import { evade, evasionCacheDir, evasionCacheKey, wouldReject } from '../compartments/evasion.js';
 import { projectFrom, snapshot, tempDir } from './helpers.js';
 
@@ -45,6 +45,18 @@ t.test("writeStoredZip writes the bytes @endo/zip's writer writes, and ZipReader
     const reader = new ZipReader(ours);
     t.equal(reader.files.size, new Set(files.map(f => f.name.replace(/\\/g, '/'))).size, `${label}: every file listed`);
     for (const file of files) t.same(reader.read(file.name.replace(/\\/g, '/')), file.content, `${label}: ${file.name} reads back`);
+  }
+});
+
+t.test('readStoredZipFile finds a file of an archive writeStoredZip wrote, and nothing else', async t => {
+  for (const [label, files] of fileSets()) {
+    for (const comment of ['', 'an archive comment ✓']) {
+      const archive = writeStoredZip(files, comment);
+      const misread = files.filter(file => !Buffer.from(readStoredZipFile(archive, file.name.replace(/\\/g, '/')) ?? []).equals(Buffer.from(file.content)));
+      t.same(misread.map(file => file.name), [], `${label}${comment && ', commented'}: every file reads back`);
+      t.equal(readStoredZipFile(archive, 'absent.js'), undefined, `${label}${comment && ', commented'}: no such file`);
+      t.equal(readStoredZipFile(archive.subarray(0, archive.byteLength - 1), files[0]?.name ?? 'x'), undefined, `${label}${comment && ', commented'}: cut short`);
+    }
   }
 });
 
