@@ -46,7 +46,7 @@ interface ModuleFacts {
 const relativeFile = (specifier: string, from: string): string | null => {
   if (!specifier.startsWith('./') && !specifier.startsWith('../')) return null;
   const file = path.resolve(path.dirname(from), specifier);
-  return fs.existsSync(file) && fs.statSync(file).isFile() ? file : null;
+  return fs.statSync(file, { throwIfNoEntry: false })?.isFile() ? file : null;
 };
 
 const lexed = (source: string) => {
@@ -82,8 +82,19 @@ interface Binding {
 }
 type Resolution = Binding | null | typeof UNKNOWN | typeof AMBIGUOUS;
 
+/** Reads a file's bytes (undefined if it cannot be read); the archive's own read of it is then spared (archive-powers.ts). */
+export type ReadAhead = (file: string) => Uint8Array | undefined;
+
+const readFromDisk: ReadAhead = file => {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return undefined;
+  }
+};
+
 /** Facts about modules read from disk, and Node's ResolveExport over them, for one archive. */
-const makeFacts = () => {
+const makeFacts = (readAhead: ReadAhead = readFromDisk) => {
   const cache = new Map<string, ModuleFacts | undefined>();
   // A barrel's text, kept from mayHaveStars for facts (other files are read once and not kept).
   const barrelSources = new Map<string, string>();
@@ -93,11 +104,8 @@ const makeFacts = () => {
       barrelSources.delete(file);
       return kept;
     }
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch {
-      return undefined;
-    }
+    const bytes = readAhead(file);
+    return bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   };
   const read = (file: string): ModuleFacts | undefined => {
     const source = sourceOf(file);
@@ -314,11 +322,15 @@ type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-/** The same parsers, the `mjs` one linking `export *` names as Node does (one fact cache per archive). */
-export const withNodeStarExports = <T extends ParserTable>(parsers: T): T => {
+/**
+ * The same parsers, the `mjs` one linking `export *` names as Node does
+ * (one fact cache per archive). Modules it looks into are read with
+ * `readAhead` (by default, from disk).
+ */
+export const withNodeStarExports = <T extends ParserTable>(parsers: T, readAhead?: ReadAhead): T => {
   const mjs = parsers.mjs;
   if (!mjs) return parsers;
-  const facts = makeFacts();
+  const facts = makeFacts(readAhead);
   const parse = (...args: never[]) => {
     const [bytes, specifier, location, ...rest] = args as unknown as [Uint8Array, string, string, ...unknown[]];
     if (typeof location === 'string' && location.startsWith('file:')) {

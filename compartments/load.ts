@@ -42,7 +42,7 @@ const loadArchiver = async () => {
   ]);
   const [{ withNodeStarExports, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
   await esmLexerReady;
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: skipNamelessPackages(makeArchiveReadPowers()), typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, readStoredZipFile };
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, readStoredZipFile };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
@@ -92,13 +92,15 @@ export const archiveServiceWithRoots = async (
 ): Promise<{ archive: Uint8Array; packageRoots: Record<string, string> }> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
-    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, readStoredZipFile } = await (archiver ??= loadArchiver());
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, readStoredZipFile } = await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
     const typescript = typescriptOptions();
-    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage })), syntaxErrors);
+    const { powers, readAhead } = makeArchiveReadPowers();
+    const readPowers = skipNamelessPackages(powers);
+    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage }), readAhead), syntaxErrors);
     const map = await mapNodeModules(readPowers, entry, {
       ...typescript,
       dev: false,
