@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ZipReader, ZipWriter } from '@endo/zip';
 import { installLinearZipWriter, readStoredZipFile, writeStoredZip, type ZipFile } from '../compartments/zip.js';
 import { evade, evasionCacheDir, evasionCacheKey, wouldReject } from '../compartments/evasion.js';
+import { esmLexerReady, linkStarExports } from '../compartments/esm-archive.js';
 import { projectFrom, snapshot, tempDir } from './helpers.js';
 
 /** Files of every shape the zip format has a field for. */
@@ -121,4 +122,25 @@ t.test("a computed require's files come from its own package only, never from ou
     t.notOk(names.some(name => name.includes('secret-note') || name.includes('outside.js')), `${archive} holds nothing from outside the package`);
     t.notOk(names.some(name => name.includes('beside.json')), `${archive} holds no data file a variable name could reach`);
   }
+});
+
+t.test('a barrel whose `export *` targets offer one binding twice re-exports it by name, also through nested `export *`, and not where a target is unknown', async t => {
+  await esmLexerReady;
+  const dir = tempDir('barrels');
+  const write = (name: string, text: string): string => {
+    fs.writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  write('common.js', 'export const shared = 1;\n');
+  write('a.js', "export { shared } from './common.js';\nexport const onlyA = 2;\n");
+  write('b.js', "export { shared } from './common.js';\n");
+  write('deep.js', "export * from './common.js';\n");
+  write('c.js', 'export const other = 3;\n');
+  write('opaque.js', "export * from 'some-package';\n");
+  const plain = "export * from './a.js';\nexport * from './b.js';\nexport * from './c.js';\n";
+  t.equal(linkStarExports(plain, write('plain.js', plain)), `${plain}\nexport { shared } from "./common.js";\n`, 'two targets offering the same binding');
+  const nested = "export * from './a.js';\nexport * from './deep.js';\n";
+  t.equal(linkStarExports(nested, write('nested.js', nested)), `${nested}\nexport { shared } from "./common.js";\n`, 'one of them through a nested export *');
+  const unknown = "export * from './a.js';\nexport * from './b.js';\nexport * from './opaque.js';\n";
+  t.equal(linkStarExports(unknown, write('unknown.js', unknown)), unknown, 'a target whose names are unknown: left as it is');
 });
