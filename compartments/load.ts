@@ -28,18 +28,21 @@ import { ZipReader } from '@endo/zip';
  * are written by our linear zip writer (zip.ts).
  */
 const loadArchiver = async () => {
-  const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeReadPowers }, { typescriptOptions }, { evasiveTransforms }] = await Promise.all([
+  const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeArchiveReadPowers }, { typescriptOptions }, { evasiveTransforms }, { readStoredZipFile }] = await Promise.all([
     import('@endo/compartment-mapper/archive-lite.js'),
     import('@endo/compartment-mapper/archive-parsers.js'),
     import('@endo/compartment-mapper/node-modules.js'),
-    import('@endo/compartment-mapper/node-powers.js'),
+    import('./archive-powers.js'),
     import('./typescript.js'),
     import('./evasion.js'),
-    import('./zip.js').then(zip => zip.installLinearZipWriter()),
+    import('./zip.js').then(async zip => {
+      await zip.installLinearZipWriter();
+      return zip;
+    }),
   ]);
   const [{ withNodeStarExports, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
   await esmLexerReady;
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers: skipNamelessPackages(makeReadPowers({ fs, url, crypto })), typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports };
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, readStoredZipFile };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
@@ -89,13 +92,15 @@ export const archiveServiceWithRoots = async (
 ): Promise<{ archive: Uint8Array; packageRoots: Record<string, string> }> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
-    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, readPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports } = await (archiver ??= loadArchiver());
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, readStoredZipFile } = await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
     const typescript = typescriptOptions();
-    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage })), syntaxErrors);
+    const { powers, readAhead } = makeArchiveReadPowers();
+    const readPowers = skipNamelessPackages(powers);
+    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage }), readAhead), syntaxErrors);
     const map = await mapNodeModules(readPowers, entry, {
       ...typescript,
       dev: false,
@@ -123,7 +128,9 @@ export const archiveServiceWithRoots = async (
       if (typeof compartment.label === 'string' && location.startsWith('file:')) locationOfLabel.set(compartment.label, location.endsWith('/') ? location : `${location}/`);
     }
     const packageRoots: Record<string, string> = {};
-    for (const [name, compartment] of Object.entries(compartmentsOf(archive))) {
+    // The compartment map alone, from the archive just written (ZipReader would check every file's CRC).
+    const mapBytes = readStoredZipFile(archive, 'compartment-map.json');
+    for (const [name, compartment] of Object.entries(mapBytes === undefined ? compartmentsOf(archive) : compartmentsOfMap(mapBytes))) {
       const location = compartment.label === undefined ? undefined : locationOfLabel.get(compartment.label);
       if (location !== undefined && compartment.label !== '$root$') packageRoots[name] = location;
     }
@@ -323,10 +330,20 @@ const compartmentMapOf = (archive: Uint8Array): { entry?: { compartment?: unknow
 };
 
 /** The compartments of an archive's compartment map, by name. */
-const compartmentsOf = (archive: Uint8Array): Record<string, { label?: string }> => {
-  const { compartments } = compartmentMapOf(archive);
-  return typeof compartments === 'object' && compartments !== null ? (compartments as Record<string, { label?: string }>) : {};
+const compartmentsOf = (archive: Uint8Array): Record<string, { label?: string }> => compartmentsIn(compartmentMapOf(archive));
+
+/** The compartments of a compartment map's bytes (compartment-map.json), by name; none when they do not parse. */
+const compartmentsOfMap = (bytes: Uint8Array): Record<string, { label?: string }> => {
+  try {
+    const map = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    return compartmentsIn(typeof map === 'object' && map !== null ? map : {});
+  } catch {
+    return {};
+  }
 };
+
+const compartmentsIn = ({ compartments }: { compartments?: unknown }): Record<string, { label?: string }> =>
+  typeof compartments === 'object' && compartments !== null ? (compartments as Record<string, { label?: string }>) : {};
 
 const entryCompartmentOf = (archive: Uint8Array): string | undefined => {
   const { entry } = compartmentMapOf(archive);

@@ -133,6 +133,40 @@ export const writeStoredZip = (files: readonly ZipFile[], comment = ''): Uint8Ar
   return bytes;
 };
 
+/**
+ * The content of the file `name` in a zip that `writeStoredZip` wrote (an
+ * archive this process just made: sizes and offsets are trusted, and no
+ * CRC is checked), found through the central directory; undefined when the
+ * archive has no such file or is not one of ours (compressed, zip64, cut
+ * short). Untrusted archives go through @endo/zip's ZipReader instead.
+ */
+export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array | undefined => {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // The end record is the last 22 bytes, before an archive comment of at most 65,535 bytes.
+  let end = bytes.byteLength - END_FIXED;
+  const lowest = Math.max(0, end - 0xffff);
+  while (end >= lowest && !(view.getUint32(end, true) === END && end + END_FIXED + view.getUint16(end + 20, true) === bytes.byteLength)) end -= 1;
+  if (end < lowest) return undefined;
+  const wanted = encoder.encode(name);
+  const count = view.getUint16(end + 10, true);
+  let pos = view.getUint32(end + 16, true);
+  for (let i = 0; i < count; i += 1) {
+    if (pos + CENTRAL_FIXED > end || view.getUint32(pos, true) !== CENTRAL) return undefined;
+    const nameLength = view.getUint16(pos + 28, true);
+    const entryLength = CENTRAL_FIXED + nameLength + view.getUint16(pos + 30, true) + view.getUint16(pos + 32, true);
+    if (nameLength === wanted.byteLength && Buffer.compare(bytes.subarray(pos + CENTRAL_FIXED, pos + CENTRAL_FIXED + nameLength), wanted) === 0) {
+      if (view.getUint16(pos + 10, true) !== 0) return undefined; // not STORE
+      const size = view.getUint32(pos + 20, true);
+      const local = view.getUint32(pos + 42, true);
+      if (local + LOCAL_FIXED > end || view.getUint32(local, true) !== LOCAL) return undefined;
+      const start = local + LOCAL_FIXED + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+      return start + size <= end ? bytes.subarray(start, start + size) : undefined;
+    }
+    pos += entryLength;
+  }
+  return undefined;
+};
+
 interface EndoZipWriter {
   files: Map<string, ZipFile>;
   snapshot(): Uint8Array;

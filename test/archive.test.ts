@@ -6,8 +6,9 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZipReader, ZipWriter } from '@endo/zip';
-import { installLinearZipWriter, writeStoredZip, type ZipFile } from '../compartments/zip.js';
+import { installLinearZipWriter, readStoredZipFile, writeStoredZip, type ZipFile } from '../compartments/zip.js';
 import { evade, evasionCacheDir, evasionCacheKey, wouldReject } from '../compartments/evasion.js';
+import { esmLexerReady, linkStarExports } from '../compartments/esm-archive.js';
 import { projectFrom, snapshot, tempDir } from './helpers.js';
 
 /** Files of every shape the zip format has a field for. */
@@ -45,6 +46,18 @@ t.test("writeStoredZip writes the bytes @endo/zip's writer writes, and ZipReader
     const reader = new ZipReader(ours);
     t.equal(reader.files.size, new Set(files.map(f => f.name.replace(/\\/g, '/'))).size, `${label}: every file listed`);
     for (const file of files) t.same(reader.read(file.name.replace(/\\/g, '/')), file.content, `${label}: ${file.name} reads back`);
+  }
+});
+
+t.test('readStoredZipFile finds a file of an archive writeStoredZip wrote, and nothing else', async t => {
+  for (const [label, files] of fileSets()) {
+    for (const comment of ['', 'an archive comment ✓']) {
+      const archive = writeStoredZip(files, comment);
+      const misread = files.filter(file => !Buffer.from(readStoredZipFile(archive, file.name.replace(/\\/g, '/')) ?? []).equals(Buffer.from(file.content)));
+      t.same(misread.map(file => file.name), [], `${label}${comment && ', commented'}: every file reads back`);
+      t.equal(readStoredZipFile(archive, 'absent.js'), undefined, `${label}${comment && ', commented'}: no such file`);
+      t.equal(readStoredZipFile(archive.subarray(0, archive.byteLength - 1), files[0]?.name ?? 'x'), undefined, `${label}${comment && ', commented'}: cut short`);
+    }
   }
 });
 
@@ -109,4 +122,25 @@ t.test("a computed require's files come from its own package only, never from ou
     t.notOk(names.some(name => name.includes('secret-note') || name.includes('outside.js')), `${archive} holds nothing from outside the package`);
     t.notOk(names.some(name => name.includes('beside.json')), `${archive} holds no data file a variable name could reach`);
   }
+});
+
+t.test('a barrel whose `export *` targets offer one binding twice re-exports it by name, also through nested `export *`, and not where a target is unknown', async t => {
+  await esmLexerReady;
+  const dir = tempDir('barrels');
+  const write = (name: string, text: string): string => {
+    fs.writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  write('common.js', 'export const shared = 1;\n');
+  write('a.js', "export { shared } from './common.js';\nexport const onlyA = 2;\n");
+  write('b.js', "export { shared } from './common.js';\n");
+  write('deep.js', "export * from './common.js';\n");
+  write('c.js', 'export const other = 3;\n');
+  write('opaque.js', "export * from 'some-package';\n");
+  const plain = "export * from './a.js';\nexport * from './b.js';\nexport * from './c.js';\n";
+  t.equal(linkStarExports(plain, write('plain.js', plain)), `${plain}\nexport { shared } from "./common.js";\n`, 'two targets offering the same binding');
+  const nested = "export * from './a.js';\nexport * from './deep.js';\n";
+  t.equal(linkStarExports(nested, write('nested.js', nested)), `${nested}\nexport { shared } from "./common.js";\n`, 'one of them through a nested export *');
+  const unknown = "export * from './a.js';\nexport * from './b.js';\nexport * from './opaque.js';\n";
+  t.equal(linkStarExports(unknown, write('unknown.js', unknown)), unknown, 'a target whose names are unknown: left as it is');
 });
