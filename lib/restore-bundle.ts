@@ -25,11 +25,15 @@
  * stale (a tsc run after the bundling rewrote the modules) and is not
  * used: the modules are. An installed package's bundle is always used.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import vm from 'node:vm';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+
+// Builtins required, not imported: an ESM import of a builtin first builds a module facade of all
+// its exports, which the restore fast path (cli.ts) is there to avoid.
+const require = createRequire(import.meta.url);
+const fs = require('node:fs') as typeof import('node:fs');
+const path = require('node:path') as typeof import('node:path');
+const vm = require('node:vm') as typeof import('node:vm');
+const { crc32 } = require('node:zlib') as { crc32: (data: Uint8Array) => number };
 
 export type RestoreLibrary = typeof import('./restore-entry.js');
 
@@ -41,15 +45,12 @@ export interface RestoreBundle {
 
 const BUNDLE = 'restore-entry.bundle.cjs';
 
-// Required, not imported: an ESM import of a builtin builds a module facade of all its exports first.
-const { crc32 } = createRequire(import.meta.url)('node:zlib') as { crc32: (data: Uint8Array) => number };
-
 /** The cache's header: the CRC-32 of the V8 data after it, big-endian. */
 const HEADER_BYTES = 4;
 
 /** Load the bundle beside this module, or undefined when there is none or it is stale. */
 export const loadRestoreBundle = (): RestoreBundle | undefined => {
-  const dir = path.dirname(fileURLToPath(import.meta.url));
+  const dir = import.meta.dirname;
   const file = path.join(dir, BUNDLE);
   try {
     const stat = fs.statSync(file);
