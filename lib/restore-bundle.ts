@@ -8,23 +8,32 @@
  *
  * It is compiled with V8's code cache. The cache is written beside the
  * bundle after the first restore that ran without a valid one (the
- * functions a restore runs are compiled by then), named after a hash of
- * the bundle's text so that a rebuilt bundle never meets an older cache
- * (the bundler also deletes them), and checked against the sha256 it
- * starts with (a damaged cache is ignored and written again); V8 itself
- * rejects a cache made by another V8 or with other flags, and the bundle
- * is then compiled from source as if there were none.
+ * functions a restore runs are compiled by then), named after the CRC-32
+ * and the length of the bundle's bytes so that a rebuilt or edited bundle
+ * never meets an older cache (the bundler also deletes them), and checked
+ * against the CRC-32 it starts with (a damaged cache is ignored and written
+ * again); V8 itself rejects a cache made by another V8 or with other flags,
+ * and the bundle is then compiled from source as if there were none.
+ *
+ * CRC-32 (zlib's, as the replay log's frames use) and not a cryptographic
+ * hash: these checks catch accidents (a rebuild, an edit, a damaged disk),
+ * not an attacker, who could as well rewrite the bundle beside the cache;
+ * sha256 of the bundle and its cache (1.4 MB) cost about a tenth of a small
+ * restore's instructions.
  *
  * In a checkout, a bundle older than the compiled restore-entry.js is
  * stale (a tsc run after the bundling rewrote the modules) and is not
  * used: the modules are. An installed package's bundle is always used.
  */
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import vm from 'node:vm';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+
+// Builtins required, not imported: an ESM import of a builtin first builds a module facade of all
+// its exports, which the restore fast path (cli.ts) is there to avoid.
+const require = createRequire(import.meta.url);
+const fs = require('node:fs') as typeof import('node:fs');
+const path = require('node:path') as typeof import('node:path');
+const vm = require('node:vm') as typeof import('node:vm');
+const { crc32 } = require('node:zlib') as { crc32: (data: Uint8Array) => number };
 
 export type RestoreLibrary = typeof import('./restore-entry.js');
 
@@ -36,9 +45,12 @@ export interface RestoreBundle {
 
 const BUNDLE = 'restore-entry.bundle.cjs';
 
+/** The cache's header: the CRC-32 of the V8 data after it, big-endian. */
+const HEADER_BYTES = 4;
+
 /** Load the bundle beside this module, or undefined when there is none or it is stale. */
 export const loadRestoreBundle = (): RestoreBundle | undefined => {
-  const dir = path.dirname(fileURLToPath(import.meta.url));
+  const dir = import.meta.dirname;
   const file = path.join(dir, BUNDLE);
   try {
     const stat = fs.statSync(file);
@@ -49,15 +61,17 @@ export const loadRestoreBundle = (): RestoreBundle | undefined => {
   } catch {
     return undefined;
   }
-  const source = fs.readFileSync(file, 'utf8');
-  // Named after the bundle's content; holds the sha256 of the V8 data, then the data (V8 does not
+  const bytes = fs.readFileSync(file);
+  const source = bytes.toString('utf8');
+  // Named after the bundle's content; holds the CRC-32 of the V8 data, then the data (V8 does not
   // checksum a code cache in release builds: a damaged one would crash the process).
-  const cacheFile = `${file}.${createHash('sha256').update(source).digest('hex').slice(0, 16)}.cache`;
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  const cacheFile = `${file}.${hex(crc32(bytes))}${hex(bytes.length)}.cache`;
   let cachedData: Buffer | undefined;
   try {
     const stored = fs.readFileSync(cacheFile);
-    const data = stored.subarray(32);
-    if (stored.length > 32 && createHash('sha256').update(data).digest().equals(stored.subarray(0, 32))) cachedData = data;
+    const data = stored.subarray(HEADER_BYTES);
+    if (stored.length > HEADER_BYTES && crc32(data) === stored.readUInt32BE(0)) cachedData = data;
   } catch {
     cachedData = undefined;
   }
@@ -78,7 +92,9 @@ export const loadRestoreBundle = (): RestoreBundle | undefined => {
       const temp = `${cacheFile}.${process.pid}.tmp`;
       try {
         const data = script.createCachedData();
-        fs.writeFileSync(temp, Buffer.concat([createHash('sha256').update(data).digest(), data]));
+        const header = Buffer.alloc(HEADER_BYTES);
+        header.writeUInt32BE(crc32(data), 0);
+        fs.writeFileSync(temp, Buffer.concat([header, data]));
         fs.renameSync(temp, cacheFile);
       } catch {
         fs.rmSync(temp, { force: true }); // a read-only install: compile from source every time

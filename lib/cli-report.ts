@@ -1,0 +1,38 @@
+/**
+ * How the `snapshot` command line reports what went wrong: every failure
+ * prints `snapshot: CODE: message` and exits non-zero (1 for a failed
+ * operation, 2 for a usage error). Shared by the CLI's modules and the
+ * restore bundle (which carries its own copy of this module).
+ */
+import { isSnapshotError } from '../replay-log/errors.js';
+
+/**
+ * Text that may carry a service's words (its error messages, names quoted in
+ * ours), as one block: continuation lines indented, carriage returns and
+ * escape sequences made visible, so that no line of it can pass for a line
+ * of ours (`snapshot: CODE: ...`) or rewrite the terminal.
+ */
+export const block = (text: string): string => text.replace(/\r/g, '\\r').replace(/\x1b/g, '\\x1b').split('\n').join('\n  ');
+
+/** Print `error` as the CLI's failure and exit: 2 for a USAGE error, 1 for any other. */
+export const fail = (error: unknown): never => {
+  if (isSnapshotError(error)) {
+    process.stderr.write(`snapshot: ${error.code}: ${block(error.message)}\n`);
+    process.exit(error.code === 'USAGE' ? 2 : 1);
+  }
+  process.stderr.write(`snapshot: unexpected error: ${block(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
+  process.exit(1);
+};
+
+/** An error a service threw: its message and the service's own frames, not ours. */
+export const describeThrown = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error);
+  const frames = (error.stack ?? '')
+    .split('\n')
+    .slice(1)
+    .filter(line => /^\s+at /.test(line) && !/\/dist\/(membrane|compartments|lib|replay-log)\/|node:internal/.test(line));
+  return [`${error.name}: ${error.message}`, ...frames].join('\n');
+};
+
+/** JSON.stringify's replacer for results printed by the CLI: bigints as their decimal text. */
+export const jsonReplacer = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);

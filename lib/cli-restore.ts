@@ -1,0 +1,112 @@
+/**
+ * The `snapshot restore` command, once its options are checked
+ * (cli-start.ts): replay, then report (--replay-only), call (--call) or
+ * serve until SIGINT or SIGTERM. Loaded after lockdown, through
+ * restore-entry.ts: from the restore bundle, or as modules when there is
+ * none (and for NATS, which the bundle does not carry).
+ */
+import { isSnapshotError } from '../replay-log/errors.js';
+import { restoreSnapshot, callService } from './restore.js';
+import { readManifest } from './manifest.js';
+import { goLive, openSource } from './live.js';
+import { startProgressView } from './progress-view.js';
+import { block, describeThrown, fail, jsonReplacer } from './cli-report.js';
+import type { RestoreInputs } from './cli-start.js';
+
+/**
+ * Run `snapshot restore` with checked inputs. `saveCache` is called once
+ * the restore has run (the restore bundle writes its code cache then).
+ * Resolves when the command is done or serving; exits the process itself
+ * after --replay-only and --call. Throws what restore throws (SnapshotError
+ * codes: SNAPSHOT_INVALID, INTEGRITY_MISMATCH, REPLAY_DIVERGED, ...).
+ */
+export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = () => {}): Promise<void> => {
+  const { target, values, args, callTimeoutMs, ports } = inputs;
+  const selected = values.service;
+  if (values['replay-only']) {
+    try {
+      // A nats://host:port/app source is pulled (and checked) into a temporary directory first.
+      const source = await openSource(target, { services: selected, trust: values.trust });
+      const total = selected?.length ?? Object.keys(readManifest(source.dir).services).length;
+      const view = startProgressView({ quiet: values.quiet, activity: 'replaying', total });
+      const restored = await restoreSnapshot({ dir: source.dir, services: selected, trust: values.trust, sealKeyFile: values['seal-key'] }).finally(() => {
+        view.stop();
+        source.done();
+      });
+      const events = [...restored.services.values()].reduce((n, s) => n + s.events, 0);
+      if (values.json) process.stdout.write(`${JSON.stringify({ ok: true, events, ms: restored.ms })}\n`);
+      else process.stdout.write(`ok: replayed ${events} events in ${restored.ms.toFixed(1)} ms\n`);
+      saveCache();
+      process.exit(0);
+    } catch (error) {
+      if (values.json && isSnapshotError(error)) {
+        process.stdout.write(`${JSON.stringify({ ok: false, error: { code: error.code, message: error.message } })}\n`);
+        process.exit(1);
+      }
+      throw error;
+    }
+  }
+  const local = !/^(nats|tls):\/\//.test(target);
+  const view = startProgressView({
+    quiet: values.quiet,
+    activity: 'replaying',
+    total: selected?.length ?? (local ? Object.keys(readManifest(target).services).length : undefined),
+  });
+  const live = await goLive({
+    source: target,
+    services: selected,
+    nats: values.nats,
+    app: values.app,
+    callTimeoutMs,
+    http: values.call === undefined,
+    ports,
+    httpHost: values['http-host'],
+    trust: values.trust,
+    sealKeyFile: values['seal-key'],
+  }).finally(() => view.stop());
+  const restored = live.restored;
+  if (values.call !== undefined) {
+    let result: unknown;
+    try {
+      result = await callService(restored, values.call, args);
+    } catch (error) {
+      await live.stop();
+      if (isSnapshotError(error)) throw error;
+      process.stderr.write(`snapshot: ${values.call}(...) threw ${block(describeThrown(error))}\n`);
+      process.exit(1);
+    }
+    await live.stop();
+    process.stdout.write(`${JSON.stringify(result, jsonReplacer) ?? 'null'}\n`);
+    saveCache();
+    process.exit(0);
+  }
+  const names = [...restored.services.keys()];
+  for (const server of live.http) process.stdout.write(`http: ${server.service} listening on ${server.url}\n`);
+  const over = values.nats !== undefined || live.app !== undefined ? `, joined app ${live.app} over NATS` : '';
+  process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live${over}\n`);
+  saveCache();
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const { shutdownMs } = inputs;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      // A second signal: the operator does not want to wait.
+      process.stderr.write(`snapshot: ${signal} again: exiting now, requests and calls still in flight are cut off\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(`${signal}: stopping (finishing requests and calls in flight, for at most ${shutdownMs} ms)\n`);
+    clearInterval(keepAlive);
+    // A handler that never settles, or a client that never reads its streamed response, must not keep the host up.
+    setTimeout(() => {
+      process.stderr.write(`snapshot: requests or calls were still in flight ${shutdownMs} ms after ${signal}: exiting anyway (raise --shutdown-timeout to wait longer)\n`);
+      process.exit(1);
+    }, shutdownMs);
+    live.stop().then(
+      () => process.exit(0),
+      error => fail(error),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+};

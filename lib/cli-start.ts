@@ -1,0 +1,142 @@
+/**
+ * What every `snapshot` start needs before it knows which code to load: the
+ * command line's options, the checks of `restore`'s own options, and the
+ * process arrangements (the pinned locale, the watch on the parent). No
+ * SES, no library module, and Node builtins through require() (an ESM
+ * import of a builtin first builds a module facade of all its exports):
+ * the restore fast path (cli.ts) runs this, then the restore bundle.
+ */
+import { createRequire } from 'node:module';
+import { localeIsFixed } from '../compartments/locale.js';
+
+const require = createRequire(import.meta.url);
+const { parseArgs } = require('node:util') as typeof import('node:util');
+
+const options = {
+  help: { type: 'boolean', short: 'h' },
+  out: { type: 'string', short: 'o' },
+  timeout: { type: 'string' },
+  service: { type: 'string', multiple: true },
+  call: { type: 'string' },
+  args: { type: 'string' },
+  'replay-only': { type: 'boolean' },
+  json: { type: 'boolean' },
+  nats: { type: 'string' },
+  app: { type: 'string' },
+  'call-timeout': { type: 'string' },
+  'shutdown-timeout': { type: 'string' },
+  port: { type: 'string', multiple: true },
+  'http-host': { type: 'string' },
+  sign: { type: 'string' },
+  trust: { type: 'string', multiple: true },
+  'seal-key': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  sources: { type: 'string' },
+  html: { type: 'string' },
+  mark: { type: 'string' },
+} as const;
+
+export type CommandLine = ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof options }>>;
+export type OptionValues = CommandLine['values'];
+
+/** The options and positionals after a command. Throws parseArgs' TypeError (a usage error) on an unknown or malformed option. */
+export const parseCommandLine = (rest: string[]): CommandLine => parseArgs({ args: rest, allowPositionals: true, options });
+
+/** A restore from a NATS server (nats:// or tls:// source) or one that joins NATS: never from the bundle. */
+export const isNatsRestore = (target: string, values: OptionValues): boolean => values.nats !== undefined || /^(nats|tls):\/\//.test(target);
+
+/** `restore`'s own options, checked. */
+export interface RestoreInputs {
+  readonly target: string;
+  readonly values: OptionValues;
+  /** --args, parsed (default []). */
+  readonly args: unknown[];
+  /** --call-timeout, ms. */
+  readonly callTimeoutMs: number | undefined;
+  /** --port service=port, repeatable. */
+  readonly ports: Record<string, number>;
+  /** --shutdown-timeout, ms (default 30000): how long SIGTERM waits for what is in flight. */
+  readonly shutdownMs: number;
+}
+
+/** Check `restore`'s options: the inputs, or the message of the usage error to report. */
+export const restoreInputs = (target: string, values: OptionValues): RestoreInputs | { usage: string } => {
+  let args: unknown[] = [];
+  if (values.args !== undefined) {
+    try {
+      args = JSON.parse(values.args) as unknown[];
+    } catch {
+      return { usage: '--args takes a JSON array' };
+    }
+    if (!Array.isArray(args)) return { usage: '--args takes a JSON array' };
+  }
+  // --replay-only never goes live: what only going live reads is not looked at.
+  if (values['replay-only']) return { target, values, args, callTimeoutMs: undefined, ports: {}, shutdownMs: 30_000 };
+  const callTimeoutMs = values['call-timeout'] === undefined ? undefined : Number(values['call-timeout']);
+  if (callTimeoutMs !== undefined && !(callTimeoutMs > 0)) return { usage: '--call-timeout takes a positive number of milliseconds' };
+  const shutdownMs = values['shutdown-timeout'] === undefined ? 30_000 : Number(values['shutdown-timeout']);
+  if (!(shutdownMs > 0)) return { usage: '--shutdown-timeout takes a positive number of milliseconds' };
+  const ports: Record<string, number> = {};
+  for (const spec of values.port ?? []) {
+    const match = /^([^=]+)=(\d+)$/.exec(spec);
+    if (!match || Number(match[2]) > 65535) return { usage: `--port takes service=port (0 to 65535), got "${spec}"` };
+    ports[match[1]] = Number(match[2]);
+  }
+  return { target, values, args, callTimeoutMs, ports, shutdownMs };
+};
+
+const PINNED = 'MEMBRANE_SNAPSHOT_PINNED';
+const WATCH_FD = 'MEMBRANE_SNAPSHOT_PARENT_FD';
+
+/**
+ * Whether `command` must first run again in the pinned locale: the commands
+ * that run services do (inspect only reads files), unless the ICU default
+ * locale is already en-US or this is the re-executed child.
+ */
+export const needsPinnedLocale = (command: string): boolean => command !== 'inspect' && process.env[PINNED] !== '1' && !localeIsFixed();
+
+/**
+ * Run the CLI (`entry`, the file Node started) again in a child under
+ * LC_ALL=C.UTF-8 and TZ=UTC (a service sees the locale through Intl and
+ * Date#toString, and the ICU default locale cannot change once a process
+ * runs: compartments/locale.ts), and mirror its exit. Only when the locale
+ * is not already en-US, and only for the commands that run services:
+ * --help, --version, usage errors and inspect never start a second process.
+ *
+ * The child holds the read end of a pipe (fd 3) whose write end only this
+ * process holds: when this process dies, even by SIGKILL, the child sees
+ * the pipe close and stops (watchParent), so no orphan goes on building or
+ * serving.
+ */
+export const reexecPinned = (entry: string): void => {
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const child = spawn(process.execPath, [...process.execArgv, entry, ...process.argv.slice(2)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    env: { ...process.env, LC_ALL: 'C.UTF-8', TZ: 'UTC', [PINNED]: '1', [WATCH_FD]: '3' },
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+};
+
+/** In a re-executed child: stop when the parent's end of the watch pipe closes. */
+export const watchParent = (): void => {
+  if (process.env[WATCH_FD] === undefined) return;
+  const fd = Number(process.env[WATCH_FD]);
+  delete process.env[WATCH_FD]; // not for services, build scripts or verify's children
+  if (!Number.isInteger(fd) || fd < 3) return;
+  const net = require('node:net') as typeof import('node:net');
+  let pipe: import('node:net').Socket;
+  try {
+    pipe = new net.Socket({ fd, readable: true, writable: false });
+  } catch {
+    return;
+  }
+  const orphaned = () => {
+    process.stderr.write('snapshot: the parent process ended; stopping\n');
+    process.exit(1);
+  };
+  pipe.on('end', orphaned);
+  pipe.on('error', orphaned);
+  pipe.resume();
+  pipe.unref(); // watching must not keep the process alive
+};
