@@ -29,6 +29,9 @@ const typedArrayCodes = new Map<unknown, number>(
   [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((ctor, code) => [ctor, code]),
 );
 
+/** Thrown inside `encodeTripleInto` when the encoding may grow too large for it (never escapes). */
+const TOO_LARGE = Symbol('too large to encode in place');
+
 /** An encoding in parts: concatenated, they are the msgpack bytes. */
 export interface EncodedParts {
   readonly parts: readonly Uint8Array[];
@@ -76,6 +79,53 @@ export class MsgWriter {
     this.#value(third);
     return this.#endParts();
   }
+
+  /**
+   * Encode `[first, second, third]` straight into `buf` (a log writer's
+   * frame buffer, `view` over it, `capacity` its byte length) from byte
+   * `at`, growing it as needed (the bytes before `at` are kept). Returns
+   * where the encoding ends; the buffer then holding it is `directBuffer`
+   * (a new one if it grew, with `directView`). Returns -1 when the encoding
+   * might take `EXTERNAL_BYTES` or more (a large value): nothing from `at`
+   * on counts then, and the caller encodes in parts instead, so the bytes
+   * are always those of `encodeTripleParts`. Saves the copy out of this
+   * writer's own buffer, and the view over it, per syscall.
+   */
+  encodeTripleInto(buf: Buffer, view: DataView, capacity: number, at: number, first: unknown, second: unknown, third: unknown): number {
+    const ownBuf = this.#buf;
+    const ownView = this.#view;
+    const ownCapacity = this.#capacity;
+    this.#buf = buf;
+    this.#view = view;
+    this.#directLimit = at + EXTERNAL_BYTES;
+    // Capped at the limit, so that `#reserve`'s one compare also keeps the encoding below it.
+    this.#capacity = Math.min(capacity, this.#directLimit);
+    this.#pos = at;
+    this.#parts = undefined;
+    try {
+      this.#byte(0x93);
+      this.#value(first);
+      this.#value(second);
+      this.#value(third);
+      return this.#pos;
+    } catch (error) {
+      if (error === TOO_LARGE) return -1;
+      throw error;
+    } finally {
+      this.directBuffer = this.#buf;
+      this.directView = this.#view;
+      this.#buf = ownBuf;
+      this.#view = ownView;
+      this.#capacity = ownCapacity;
+      this.#directLimit = Infinity;
+    }
+  }
+
+  /** The buffer (and a view of it) the last `encodeTripleInto` left its bytes in. */
+  directBuffer: Buffer = this.#buf;
+  directView: DataView = this.#view;
+  /** While encoding into a caller's buffer: the offset the encoding must stay below. */
+  #directLimit = Infinity;
 
   #beginParts(): void {
     this.#pos = 0;
@@ -283,10 +333,14 @@ export class MsgWriter {
 
   #reserve(n: number): void {
     if (this.#pos + n <= this.#capacity) return;
-    const next = Buffer.allocUnsafe(Math.max(this.#capacity * 2, this.#pos + n));
-    this.#buf.copy(next, 0, 0, this.#pos);
-    this.#buf = next;
-    this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
-    this.#capacity = next.byteLength;
+    if (this.#pos + n >= this.#directLimit) throw TOO_LARGE;
+    const size = this.#buf.byteLength;
+    if (this.#pos + n > size) {
+      const next = Buffer.allocUnsafe(Math.max(size * 2, this.#pos + n));
+      this.#buf.copy(next, 0, 0, this.#pos);
+      this.#buf = next;
+      this.#view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    }
+    this.#capacity = Math.min(this.#buf.byteLength, this.#directLimit);
   }
 }

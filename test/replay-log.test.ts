@@ -91,6 +91,32 @@ t.test('the fast kinds cost 9 bytes (now, perf) and a frame costs 9', async t =>
   t.equal(writer.bytesWritten - before, 1000 * 9 + 9);
 });
 
+t.test('sys entries of every size decode back: a long length prefix, a growing frame buffer, one too large to encode in place', async t => {
+  // The writer encodes a sys entry straight into its frame buffer, guessing a
+  // one-byte length; these sizes take two and three bytes, grow the buffer
+  // while encoding, and cross the size at which an entry gets a frame of its own.
+  const sizes = [0, 100, 118, 119, 120, 127, 128, 200, 16_000, 16_400, 60_000, 65_400, 65_600, 70_000, 200_000];
+  const entries: Entry[] = [];
+  for (const [i, size] of sizes.entries()) {
+    entries.push({ kind: 'sys', op: 'fs.readFileSync', args: [`/f${i}`], outcome: { type: 'return', value: 'x'.repeat(size) } });
+    entries.push({ kind: 'sys', op: 'fs.readFileSync', args: [`/b${i}`], outcome: { type: 'return', value: Buffer.alloc(size, i) } });
+    entries.push({ kind: 'now', value: i });
+  }
+  const sink = memorySink();
+  const writer = new LogWriter(sink, header);
+  for (const entry of entries) writer.entry(entry);
+  writer.seal();
+  const decoded = [...LogReader.open(sink.bytes(), 'sizes.log').entries()];
+  t.equal(decoded.length, entries.length);
+  for (const [i, { entry, size }] of decoded.entries()) {
+    t.same(entry, entries[i], `entry ${i} round-trips`);
+    if (entry.kind === 'sys' && entry.outcome.type === 'return' && typeof entry.outcome.value === 'string') {
+      const n = entry.outcome.value.length;
+      t.ok(size > n && size <= n + 20, `entry ${i}: ${size} bytes for a string of ${n}`);
+    }
+  }
+});
+
 t.test('a truncated log is refused with LOG_TRUNCATED and the offset', async t => {
   const bytes = write(everyKind);
   for (const cut of [3, 8, 12, 40, bytes.byteLength - 20, bytes.byteLength - 1]) {
