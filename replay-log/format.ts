@@ -27,7 +27,7 @@
  *                                                dictionary (version 2; not an event)
  *
  * In version 2, a string value inside a sys entry's msgpack may be a
- * reference to the dictionary: ext 0x53 with the string's index, big-endian
+ * reference to the dictionary: ext 0x54 with the string's index, big-endian
  * (fixext 1 below 256, fixext 2 below 65,536). The writer defines a short
  * string (4 to 64 UTF-16 units) after the entry in which it occurs a second
  * time, and refers to it from then on: a service reading the same
@@ -65,7 +65,12 @@ export const TAG_SYS = 0x11;
 export const TAG_OPNAME = 0x12;
 export const TAG_STRING = 0x13;
 
-/** msgpack ext type of a reference to the log's string dictionary (inside sys entries, version 2). */
-export const EXT_STRING_REF = 0x53;
+/**
+ * msgpack ext type of a reference to the log's string dictionary (inside
+ * sys entries, version 2). msgpackr's extensions are global to the process:
+ * 0x51 (Slot) and 0x52 (Tagged) are codec.ts's, 0x53 the transport's
+ * RemoteRef (lib/transport-codec.ts), the rest msgpackr's own.
+ */
+export const EXT_STRING_REF = 0x54;
 
 export const SEED_BYTES = 16;
