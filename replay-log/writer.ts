@@ -25,6 +25,7 @@ import {
   TAG_SYS,
   TAG_RANDOM,
   TAG_SEED,
+  TAG_STRING,
 } from './format.js';
 import type { Entry, LogHeader, Outcome } from './entries.js';
 
@@ -66,6 +67,13 @@ export const memorySink = (): LogSink & { bytes(): Uint8Array } => {
 
 const FLUSH_AT = 64 * 1024;
 
+/** Bytes of `value` as a varuint. */
+const varuintBytes = (value: number): number => {
+  let n = 1;
+  for (let v = value; v >= 0x80; v = Math.floor(v / 128)) n += 1;
+  return n;
+};
+
 export class LogWriter {
   #sink: LogSink;
   // A Buffer (not a plain Uint8Array) for its native utf8 `write`. Single
@@ -77,14 +85,21 @@ export class LogWriter {
   #capacity = this.#buf.byteLength;
   #pos = FRAME_OVERHEAD;
   #scratch = new MsgWriter();
+  /** Repeated short strings of sys entries become references (format version 2). */
+  readonly #dictionary: boolean;
   #ops = new Map<string, number>();
   #events = 0;
   #bytes = 0;
   #hash: Hash = createHash('sha256');
   #sealed = false;
 
+  /**
+   * Writes the format version `header` names: a version 1 log (what
+   * earlier releases read) has no string dictionary.
+   */
   constructor(sink: LogSink, header: LogHeader) {
     this.#sink = sink;
+    this.#dictionary = header.version >= 2;
     this.#emit(MAGIC);
     this.#frame(FRAME_HEADER, packr.pack(header));
   }
@@ -160,9 +175,52 @@ export class LogWriter {
       this.#ops.set(op, index);
       this.#blob(TAG_OPNAME, Buffer.from(op, 'utf8')); // a definition, not an event
     }
-    // The tuple codec.ts's sysTuple makes, encoded without making it.
-    this.#blob(TAG_SYS, this.#scratch.encodeTripleParts(args, outcomeCodeOf(outcome), outcomePayload(outcome)), index);
+    // The tuple codec.ts's sysTuple makes, encoded without making it, straight
+    // into the frame: tag, op, a length byte guessed short, then the tuple.
+    const start = this.#pos;
+    this.#reserve(1 + 5 + 1);
+    this.#view.setUint8(this.#pos++, TAG_SYS);
+    this.#varuint(index);
+    const body = this.#pos + 1;
+    const scratch = this.#scratch;
+    const end = scratch.encodeTripleInto(this.#buf, this.#view, this.#capacity, body, args, outcomeCodeOf(outcome), outcomePayload(outcome), this.#dictionary);
+    if (scratch.directBuffer !== this.#buf) this.#adopt(scratch.directBuffer, scratch.directView);
+    if (end < 0) {
+      // A large entry: encoded in parts, maybe as a frame of its own (see #blob).
+      this.#pos = start;
+      this.#blob(TAG_SYS, scratch.encodeTripleParts(args, outcomeCodeOf(outcome), outcomePayload(outcome)), index);
+      this.#counted();
+      return;
+    }
+    const length = end - body;
+    if (length < 0x80) {
+      this.#view.setUint8(body - 1, length);
+      this.#pos = end;
+    } else {
+      // The length takes more than the byte left for it: move the tuple up.
+      const more = varuintBytes(length) - 1;
+      this.#pos = end;
+      this.#reserve(more);
+      this.#buf.copyWithin(body + more, body, end);
+      this.#pos = body - 1;
+      this.#varuint(length);
+      this.#pos = end + more;
+    }
+    if (scratch.pendingStrings.length > 0) this.#defineStrings(scratch);
     this.#counted();
+  }
+
+  /** Define the strings the entry just written met a second time (definitions, not events). */
+  #defineStrings(scratch: MsgWriter): void {
+    for (const s of scratch.pendingStrings) this.#blob(TAG_STRING, Buffer.from(s, 'utf8'));
+    scratch.definePending();
+  }
+
+  /** Take over a frame buffer the encoder grew (it holds this one's bytes). */
+  #adopt(buf: Buffer, view: DataView): void {
+    this.#buf = buf;
+    this.#view = view;
+    this.#capacity = buf.byteLength;
   }
 
   /** Write buffered entries as one frame. Cheap when nothing is buffered. */
