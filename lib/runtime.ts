@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ServiceManifest } from './manifest.js';
 import { APP_NAME } from './manifest-shape.js';
+import { currentSession } from './session.js';
 
 /** An app name usable in subjects and bucket names: letters, digits, `-`, `_`. Throws USAGE. */
 export const checkAppName = (app: string): string => {
@@ -35,14 +36,20 @@ export const appNameOf = (script: string): string | undefined => {
 };
 
 /**
- * `runtime` as the build script or any code outside a service sees it: the
- * same type as the one services import, but a declaration only means
- * something inside a service (it is recorded there). Throws USAGE.
+ * `runtime` as code outside a service sees it: the same type as the one
+ * services import. A declaration only means something inside a service (it
+ * is recorded there), so outside one it is checked and has no effect: a
+ * service module still runs in plain Node (its tests, a local run). Throws
+ * DECLARATION_INVALID for a bad declaration, and USAGE when a build is
+ * running in this process (the build script itself declaring: a mistake,
+ * the declaration belongs in the service).
  */
 export const runtime = Object.freeze({
   declare(declaration: RuntimeDeclaration): void {
     validateDeclaration(declaration);
-    throw new SnapshotError('USAGE', 'runtime.declare() describes a service: call it inside a module loaded with importService(), at its top level, while `snapshot build` records it.');
+    if (currentSession()) {
+      throw new SnapshotError('USAGE', 'runtime.declare() describes a service: call it inside a module loaded with importService(), at its top level, while `snapshot build` records it.');
+    }
   },
 });
 

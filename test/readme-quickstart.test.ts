@@ -39,8 +39,10 @@ const tsc = (project: string): Promise<Run> => node([path.join(project, 'node_mo
 let project: string;
 t.before(async () => {
   const setup = blocks[0].text;
-  // freshProject runs exactly these (npm init -y, npm pkg set type=module, npm i <the packed library>).
-  if (!setup.includes('npm init -y && npm pkg set type=module') || !/^npm i membrane-snapshot$/m.test(setup)) throw new Error(`the quick start's setup changed:\n${setup}`);
+  // freshProject runs exactly these (npm pack of this clone, npm init -y, npm pkg set type=module, npm i <the packed library>).
+  if (!setup.includes('npm install && npm pack') || !setup.includes('npm init -y && npm pkg set type=module') || !setup.includes(`/membrane-snapshot-${(JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version}.tgz\n`)) {
+    throw new Error(`the quick start's setup changed:\n${setup}`);
+  }
   project = await freshProject('quickstart', await packTarball(), files);
 });
 

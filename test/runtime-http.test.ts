@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { readManifest } from '../lib/index.js';
-import { fixture, moveToTarget, snapshot, tempDir } from './helpers.js';
+import { fixture, moveToTarget, node, snapshot, tempDir } from './helpers.js';
 import { startHost } from './hosts.js';
 
 const work = tempDir('runtime-http');
@@ -39,11 +39,20 @@ t.test('snapshot plan writes a compose file: NATS with JetStream, one container 
   t.equal(fs.readFileSync(path.join(deploy, 'plan.txt'), 'utf8'), run.stdout.slice(0, run.stdout.indexOf('\nwrote ')));
 });
 
+t.test('a service module that declares its runtime still runs in plain Node (the declaration does nothing there)', async t => {
+  const run = await node(['--input-type=module', '-e', "const db = await import('./services/db.js'); await db.load([{ id: 1, title: 'one' }]); console.log(JSON.stringify(await db.get(1)))"], {
+    cwd: fixture('live'),
+  });
+  t.equal(run.code, 0, run.stderr);
+  t.same(JSON.parse(run.stdout), { id: 1, title: 'one' });
+});
+
 t.test('bad declarations fail the build with DECLARATION_INVALID saying what to fix', async t => {
   const cases: Array<[string, RegExp]> = [
     ['replicas.mjs', /DECLARATION_INVALID: runtime\.declare\(\): replicas takes an integer from 1 to 64 \(got 0\)/],
     ['unknown-field.mjs', /DECLARATION_INVALID: runtime\.declare\(\): unknown field "cpu"; known fields: http, replicas/],
     ['no-handler.mjs', /DECLARATION_INVALID: service "no-handler-service" declares http on port 8080 but exports no fetch handler/],
+    ['declare-in-build.mjs', /USAGE: runtime\.declare\(\) describes a service: call it inside a module loaded with importService\(\)/],
   ];
   for (const [script, message] of cases) {
     const dir = path.join(work, `bad-${script}`);
