@@ -203,6 +203,9 @@ t.test('the CLI explains itself', async t => {
   t.match(unknown.stderr, /USAGE: unknown command "frobnicate"/);
   const missing = await snapshot(['restore']);
   t.equal(missing.code, 2);
+  const typo = await snapshot(['build', 'build.mjs', '--ouy', 'snap']);
+  t.equal(typo.code, 2);
+  t.match(typo.stderr, /^snapshot: USAGE: build has no option --ouy; did you mean --out\?\n[\s\S]*snapshot build <script>/, 'a mistyped option is named, with the nearest one and the command\'s own help');
 });
 
 t.test('a service that cannot load says where and why', async t => {
