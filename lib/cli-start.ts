@@ -65,10 +65,10 @@ export const restoreInputs = (target: string, values: OptionValues): RestoreInpu
   if (values.args !== undefined) {
     try {
       args = JSON.parse(values.args) as unknown[];
-    } catch {
-      return { usage: '--args takes a JSON array' };
+    } catch (error) {
+      return { usage: `--args takes a JSON array, and ${JSON.stringify(values.args)} is not JSON (${(error as Error).message})` };
     }
-    if (!Array.isArray(args)) return { usage: '--args takes a JSON array' };
+    if (!Array.isArray(args)) return { usage: `--args takes a JSON array of the call's arguments, got ${JSON.stringify(values.args)}: write '[${values.args}]'` };
   }
   // --replay-only never goes live: what only going live reads is not looked at.
   if (values['replay-only']) return { target, values, args, callTimeoutMs: undefined, ports: {}, shutdownMs: 30_000 };
