@@ -18,6 +18,8 @@ type Outcome = { result?: string; state?: string; error?: string };
  */
 const KNOWN: Record<string, string> = {
   'direct-eval-locals': "a direct eval runs as an indirect one (SES cannot run direct eval: compartments/evasion.ts), so it does not see the caller's local variables",
+  'sloppy-arguments':
+    "SES runs CommonJS modules in strict mode, where a function's `arguments` is not aliased to its parameters (in Node's sloppy mode, `callback = options` also changes `arguments[1]`); emulating the aliasing would mean rewriting every sloppy function that uses `arguments`",
   'star-export-cycle-order':
     "inside an import cycle, a name imported through `export *` is imported from the module that declares it (SES wires `export *` names only after a barrel's imports have run: compartments/esm-archive.ts), so that module runs before the importer, where Node runs it after",
 };
