@@ -63,7 +63,8 @@ const reexportedNames = (specifier: string, from: string, seen: Set<string>, int
 };
 
 /**
- * Computed requires (`require('./prism-' + lang)`, `require(pathToLanguage)`):
+ * Computed requires (`require('./prism-' + lang)`, `require(pathToLanguage)`,
+ * and calls of a copy of `require`: `aliasedRequire('./locale/' + name)`):
  * an archive holds only the modules its import graph reaches, so the files
  * such a require may name are added to the module's imports, as bundlers
  * do with a "context" (webpack's require.context): with a literal relative
@@ -103,6 +104,17 @@ const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into:
   }
 };
 
+/** `aliasedRequire = require;`, `var req = require,`: names `require` is copied to (moment loads its locales so). */
+const requireAlias = /(?<![\w$.])([A-Za-z_$][\w$]*)\s*=\s*require\s*(?=[;,)}\n]|$)/gm;
+
+/** Calls of `require`, and of the names it is copied to. */
+const requireCalls = (source: string): RegExp => {
+  const names = new Set(['require']);
+  for (const match of source.matchAll(requireAlias)) names.add(match[1]);
+  const alternatives = [...names].map(name => name.replace(/\$/g, '\\$')).join('|');
+  return new RegExp(`(?<![\\w$.])(?:${alternatives})\\s*\\(`, 'g');
+};
+
 /** Relative specifiers of the files the computed requires of `source` (at `file`) may reach. */
 const computedRequireTargets = (source: string, file: string, packageRoot: string): string[] => {
   const files = new Set<string>();
@@ -122,7 +134,7 @@ const computedRequireTargets = (source: string, file: string, packageRoot: strin
     const relative = path.relative(root, resolved);
     return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
   };
-  for (const match of source.matchAll(/(?<![\w$.])require\s*\(/g)) {
+  for (const match of source.matchAll(requireCalls(source))) {
     const rest = source.slice(match.index + match[0].length, match.index + match[0].length + 300);
     if (literalRequire.test(rest) || templateRequire.test(rest)) continue;
     const prefix = computedPrefix.exec(rest);
