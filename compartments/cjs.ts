@@ -352,7 +352,9 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     // Once the module has run, each named export is what Node gives it: the own property of the final
     // module.exports, read once, or undefined (a name written on the original exports object, which
     // module.exports then replaced, is not kept: validator's __esModule).
-    const finalExports = currentExports;
+    // module.exports is read as Node's require reads it, through the property: a module may have put its own
+    // accessor there (ansi-styles 4, which chalk 4 reads: Object.defineProperty(module, 'exports', { get })).
+    const finalExports = module.exports;
     if (finalExports !== originalExports) moduleEnvironmentRecord.default = finalExports;
     const readable = (typeof finalExports === 'object' && finalExports !== null) || typeof finalExports === 'function';
     for (const prop of namedStrings) {
