@@ -20,8 +20,8 @@ interface GuestTimerRecord {
   readonly delay: number;
 }
 
-/** What `setTimeout` returns inside a service: Node's shape, a number when coerced. */
-class GuestTimeout {
+/** What `setTimeout` returns inside a service: Node's shape, a number when coerced; named as Node's class (inspect prints `Timeout {...}`). */
+class Timeout {
   readonly #id: number;
   constructor(id: number) {
     this.#id = id;
@@ -42,11 +42,14 @@ class GuestTimeout {
     return this.#id;
   }
   static idOf(value: unknown): number {
-    if (value instanceof GuestTimeout) return value.#id;
+    if (value instanceof Timeout) return value.#id;
     return Number(value);
   }
 }
-harden(GuestTimeout);
+/** What `setImmediate` returns (Node's class is `Immediate`). */
+class Immediate extends Timeout {}
+harden(Timeout);
+harden(Immediate);
 
 export interface GuestTimers {
   readonly globals: Record<string, unknown>;
@@ -103,18 +106,18 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     for (const id of table.keys()) arm(id);
   });
 
-  const set = (kind: Kind, fn: unknown, delay: unknown, args: unknown[]): GuestTimeout => {
+  const set = (kind: Kind, fn: unknown, delay: unknown, args: unknown[]): Timeout => {
     if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
     const ms = kind === 'immediate' ? 0 : Math.max(1, Math.min(2 ** 31 - 1, Number(delay) || 0));
     const id = nextId++;
     table.set(id, { fn: fn as (...a: unknown[]) => unknown, args, kind, delay: ms });
     membrane.syscall('timer.set', [id, kind, ms], () => arm(id));
-    return new GuestTimeout(id);
+    return kind === 'immediate' ? new Immediate(id) : new Timeout(id);
   };
 
   const clear = (handle: unknown): void => {
     if (handle === undefined || handle === null) return;
-    const id = GuestTimeout.idOf(handle);
+    const id = Timeout.idOf(handle);
     if (!table.has(id)) return;
     table.delete(id);
     membrane.syscall('timer.clear', [id], () => disarm(id));
@@ -141,6 +144,20 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
       yield: () => new Promise(resolve => setImmediate(resolve)),
     },
   };
+
+  // util.promisify(setTimeout) and util.promisify(setImmediate) give timers/promises' functions, as in Node
+  // (which defines util.promisify.custom on them; without it promisify passed its callback as the delay).
+  // A getter, as Node's: promisify marks the function it returns, so each read makes a fresh one (not frozen,
+  // and never shared: it only calls the service's own timers).
+  const custom = Symbol.for('nodejs.util.promisify.custom');
+  Object.defineProperty(setTimeout, custom, {
+    enumerable: true,
+    get: () => Object.defineProperty((delay?: number, value?: unknown) => timersPromisesModule.setTimeout(delay, value), 'name', { value: 'setTimeout' }),
+  });
+  Object.defineProperty(setImmediate, custom, {
+    enumerable: true,
+    get: () => Object.defineProperty((value?: unknown) => timersPromisesModule.setImmediate(value), 'name', { value: 'setImmediate' }),
+  });
 
   return {
     globals: harden(globals),
