@@ -15,6 +15,8 @@ type Kind = 'timeout' | 'interval' | 'immediate';
 
 interface GuestTimerRecord {
   readonly fn: (...args: unknown[]) => unknown;
+  /** The handle `set` returned: Node calls the callback with it as `this` (`clearInterval(this)`). */
+  readonly handle: object;
   readonly args: unknown[];
   readonly kind: Kind;
   readonly delay: number;
@@ -96,7 +98,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
       armed.delete(id);
     }
     try {
-      apply(timer.fn, undefined, timer.args);
+      apply(timer.fn, timer.handle, timer.args);
     } catch (error) {
       onUncaught(error, `${timer.kind} callback`);
     }
@@ -110,9 +112,10 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
     const ms = kind === 'immediate' ? 0 : Math.max(1, Math.min(2 ** 31 - 1, Number(delay) || 0));
     const id = nextId++;
-    table.set(id, { fn: fn as (...a: unknown[]) => unknown, args, kind, delay: ms });
+    const handle = kind === 'immediate' ? new Immediate(id) : new Timeout(id);
+    table.set(id, { fn: fn as (...a: unknown[]) => unknown, handle, args, kind, delay: ms });
     membrane.syscall('timer.set', [id, kind, ms], () => arm(id));
-    return kind === 'immediate' ? new Immediate(id) : new Timeout(id);
+    return handle;
   };
 
   const clear = (handle: unknown): void => {
