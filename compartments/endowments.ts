@@ -253,8 +253,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const secrets = makeSecretMatcher(options.secrets);
   const { fs, promises } = makeFs(membrane, reach, secrets);
   const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
-  const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants };
-  for (const fn of ['platform', 'arch', 'type', 'release', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {
+  const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants, devNull: hostOs.devNull };
+  for (const fn of ['platform', 'arch', 'type', 'release', 'version', 'machine', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {
     const host = (hostOs as unknown as Record<string, (...a: unknown[]) => unknown>)[fn];
     if (typeof host === 'function') os[fn] = (...args: unknown[]) => membrane.syscall(`os.${fn}`, args, (...a) => host(...a));
   }
@@ -336,7 +336,15 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   add('path/posix', namespaceOf(guestPosix));
   add(
     'url',
-    namespaceOf(Object.freeze({ ...url, pathToFileURL: (p: string, o?: Parameters<typeof url.pathToFileURL>[1]) => url.pathToFileURL(guestPath.resolve(p), o) })),
+    // url.URL and url.URLSearchParams are the globals, as in Node (url.URL === URL).
+    namespaceOf(
+      Object.freeze({
+        ...url,
+        URL: globals.URL,
+        URLSearchParams: globals.URLSearchParams,
+        pathToFileURL: (p: string, o?: Parameters<typeof url.pathToFileURL>[1]) => url.pathToFileURL(guestPath.resolve(p), o),
+      }),
+    ),
   );
   add('buffer', namespaceOf(Object.freeze({ ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc })));
   add('fs', namespaceOf(fs));
