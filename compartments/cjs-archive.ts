@@ -156,6 +156,24 @@ const computedRequireTargets = (source: string, file: string, packageRoot: strin
   });
 };
 
+/** Is this file an ES module to Node: `.mjs`, or `.js` under a package.json whose type is "module"? */
+const isEsmFile = (file: string): boolean => {
+  if (!path.isAbsolute(file)) return false; // a builtin
+  if (file.endsWith('.mjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try {
+        return (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { type?: unknown }).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    if (path.dirname(dir) === dir) return false;
+  }
+};
+
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 /** How compartment-mapper's archive parser wraps a CommonJS source (parse-archive-cjs.js). */
@@ -179,6 +197,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   // Each relative require's file, as Node resolves it ('./lib/counter' -> './lib/counter.js', package-relative):
   // require.resolve names it, and require.cache keeps the module under it (cjs.ts).
   const files: Record<string, string> = {};
+  const esm: string[] = [];
   if (typeof location === 'string' && location.startsWith('file:')) {
     const file = url.fileURLToPath(location);
     for (const specifier of found.reexports) reexportedNames(specifier, file, new Set([file]), names);
@@ -187,6 +206,12 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
     if (extra.length > 0) imports = [...imports, ...extra];
     const nodeRequire = createRequire(file);
     for (const specifier of imports) {
+      // A require Node resolves to an ES module (Node 20.19's require(esm)) returns its namespace, not its default.
+      try {
+        if (isEsmFile(nodeRequire.resolve(specifier))) esm.push(specifier);
+      } catch {
+        // not found, or a builtin: not an ES module
+      }
       if (!specifier.startsWith('./') && !specifier.startsWith('../')) continue;
       try {
         const relative = path.relative(root, nodeRequire.resolve(specifier)).split(path.sep).join('/');
@@ -202,7 +227,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   const exports = [...names].sort();
   return {
     ...result,
-    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [], files })),
+    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [], files, ...(esm.length > 0 ? { esm } : {}) })),
     record: Object.freeze({ ...result.record, imports: Object.freeze(imports), exports: Object.freeze(exports), reexports: Object.freeze([]) }),
   };
 };
