@@ -18,6 +18,10 @@ type Outcome = { result?: string; state?: string; error?: string };
  */
 const KNOWN: Record<string, string> = {
   'direct-eval-locals': "a direct eval runs as an indirect one (SES cannot run direct eval: compartments/evasion.ts), so it does not see the caller's local variables",
+  'legacy-intrinsics':
+    "SES's lockdown removes RegExp's legacy static match state (RegExp.$1, lastMatch, input: one RegExp is shared by every service, so it would carry one service's matches to another) and RegExp.prototype.compile; code reading RegExp.$1 after a match gets undefined",
+  'namespace-descriptors':
+    "SES's module namespaces report their exports as accessors (Node: writable data properties) and the namespace as frozen; the values and keys are Node's",
   'sloppy-arguments':
     "SES runs CommonJS modules in strict mode, where a function's `arguments` is not aliased to its parameters (in Node's sloppy mode, `callback = options` also changes `arguments[1]`); emulating the aliasing would mean rewriting every sloppy function that uses `arguments`",
   'star-export-cycle-order':
