@@ -220,7 +220,10 @@ const completeEvents = (EventEmitter: EventEmitterClass, util: { inspect?: (valu
   EventEmitter.on = (emitter: Listenable, event: string | symbol, options: { signal?: AbortSignal; close?: readonly (string | symbol)[] } = {}) =>
     eventIterator(emitter, event, options);
   // The port's once() takes no options: once(emitter, name, { signal }) never settled where Node rejects with an AbortError.
-  EventEmitter.once = eventOnce;
+  // Per service, as every function here: a shared one could be written by one service and read by another.
+  EventEmitter.once = async function once(emitter: Target, name: string | symbol, options: { signal?: AbortSignal } = {}) {
+    return eventOnce(emitter, name, options);
+  };
   EventEmitter.addAbortListener = (signal: AbortSignal, listener: (event: Event) => void) => {
     if (signal.aborted) queueMicrotask(() => listener(new Event('abort')));
     else signal.addEventListener('abort', listener, { once: true });
