@@ -388,7 +388,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   lazy(['http'], () => namespaceOf(guestHttp().http));
   lazy(['https'], () => namespaceOf(guestHttp().https));
   lazy(['zlib'], () => namespaceOf(makeGuestZlib(builtins.load('stream') as Parameters<typeof makeGuestZlib>[0])));
-  lazy(['stream/web'], () => namespaceOf(Object.freeze(webStreams())));
+  // stream/web's classes are the globals (its ReadableStream is the service's, with tee() and from() in the turn).
+  lazy(['stream/web'], () => namespaceOf(Object.freeze({ ...webStreams(), ReadableStream: globals.ReadableStream })));
   lazy(['diagnostics_channel'], () => namespaceOf(makeDiagnosticsChannel(onUncaught)));
   let socketModules: ReturnType<typeof makeSocketModules> | undefined;
   for (const name of ['net', 'tls', 'dns', 'http2'] as const) lazy([name], () => namespaceOf((socketModules ??= makeSocketModules(membrane))[name]));
