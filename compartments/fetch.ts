@@ -52,7 +52,8 @@ export class GuestResponse extends FetchBody {
   readonly statusText: string;
   readonly url: string;
   readonly redirected: boolean;
-  readonly type = 'basic';
+  /** 'basic' for a fetched response, 'default' for one the service made, as in Node. */
+  readonly type: 'basic' | 'default';
   #headers: Headers | undefined;
   readonly #headerList: Array<[string, string]> | undefined;
 
@@ -62,8 +63,15 @@ export class GuestResponse extends FetchBody {
     this.statusText = init.statusText ?? '';
     // A service's own init is read now (as Node does: later changes to it do not show, bad
     // names throw here); a recorded response's list is made into Headers when first read.
-    if (typeof init.headers === 'object' && init.headers !== null && recordedHeaders.has(init.headers)) this.#headerList = init.headers as Array<[string, string]>;
-    else this.#headers = new (hostHeaders())(init.headers);
+    const fetched = typeof init.headers === 'object' && init.headers !== null && recordedHeaders.has(init.headers);
+    if (fetched) this.#headerList = init.headers as Array<[string, string]>;
+    else {
+      this.#headers = new (hostHeaders())(init.headers);
+      // The Content-Type its body implies, as Node's Response sets it ('text/plain;charset=UTF-8' for a string).
+      const implied = impliedContentType(body);
+      if (implied !== undefined && !this.#headers.has('content-type')) this.#headers.set('content-type', implied);
+    }
+    this.type = fetched ? 'basic' : 'default';
     this.url = init.url ?? '';
     this.redirected = init.redirected ?? false;
   }
@@ -245,6 +253,13 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?:
   } else throw new TypeError('fetch: the first argument must be a URL or a string');
   if (typeof init.method === 'string') method = init.method.toUpperCase();
   if (init.headers !== undefined) headers = new (hostHeaders())(init.headers as HeadersInit);
+  // A URLSearchParams body crosses as its text: the form Content-Type it implies is set here, as Node's
+  // fetch sets it (the host's fetch would send text/plain). A string implies text/plain there too.
+  if (init.body instanceof URLSearchParams) {
+    const withType = new (hostHeaders())(headers as HeadersInit);
+    if (!withType.has('content-type')) withType.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
+    headers = withType;
+  }
   const href = new URL(url).href;
   const secretHost = secrets?.isSecretHost(href) ?? false;
   let body = toBody(init.body);
