@@ -35,12 +35,14 @@ let restored: Record<string, Outcome>;
 
 t.before(async () => {
   const plainFile = path.join(project, 'plain.json');
-  const ran = await node(['plain.mjs', plainFile], { cwd: project });
+  // Two variables in an order that is not alphabetical (the env-order case enumerates them).
+  const envOrder = { DIFFERENTIAL_ENV_B: 'b', DIFFERENTIAL_ENV_A: 'a' };
+  const ran = await node(['plain.mjs', plainFile], { cwd: project, env: envOrder });
   if (ran.code !== 0) throw new Error(`plain Node run failed:\n${ran.stderr}`);
   plain = JSON.parse(fs.readFileSync(plainFile, 'utf8'));
 
   const buildFile = path.join(project, 'built.json');
-  const build = await snapshot(['build', 'build.mjs', '--out', 'snapshot'], { cwd: project, env: { DIFFERENTIAL_OUT: buildFile }, timeoutMs: 120_000 });
+  const build = await snapshot(['build', 'build.mjs', '--out', 'snapshot'], { cwd: project, env: { ...envOrder, DIFFERENTIAL_OUT: buildFile }, timeoutMs: 120_000 });
   if (build.code !== 0) throw new Error(`build failed:\n${build.stderr}`);
   built = JSON.parse(fs.readFileSync(buildFile, 'utf8'));
 
