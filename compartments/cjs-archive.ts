@@ -63,7 +63,8 @@ const reexportedNames = (specifier: string, from: string, seen: Set<string>, int
 };
 
 /**
- * Computed requires (`require('./prism-' + lang)`, `require(pathToLanguage)`):
+ * Computed requires (`require('./prism-' + lang)`, `require(pathToLanguage)`,
+ * and calls of a copy of `require`: `aliasedRequire('./locale/' + name)`):
  * an archive holds only the modules its import graph reaches, so the files
  * such a require may name are added to the module's imports, as bundlers
  * do with a "context" (webpack's require.context): with a literal relative
@@ -103,6 +104,17 @@ const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into:
   }
 };
 
+/** `aliasedRequire = require;`, `var req = require,`: names `require` is copied to (moment loads its locales so). */
+const requireAlias = /(?<![\w$.])([A-Za-z_$][\w$]*)\s*=\s*require\s*(?=[;,)}\n]|$)/gm;
+
+/** Calls of `require`, and of the names it is copied to. */
+const requireCalls = (source: string): RegExp => {
+  const names = new Set(['require']);
+  for (const match of source.matchAll(requireAlias)) names.add(match[1]);
+  const alternatives = [...names].map(name => name.replace(/\$/g, '\\$')).join('|');
+  return new RegExp(`(?<![\\w$.])(?:${alternatives})\\s*\\(`, 'g');
+};
+
 /** Relative specifiers of the files the computed requires of `source` (at `file`) may reach. */
 const computedRequireTargets = (source: string, file: string, packageRoot: string): string[] => {
   const files = new Set<string>();
@@ -122,7 +134,7 @@ const computedRequireTargets = (source: string, file: string, packageRoot: strin
     const relative = path.relative(root, resolved);
     return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
   };
-  for (const match of source.matchAll(/(?<![\w$.])require\s*\(/g)) {
+  for (const match of source.matchAll(requireCalls(source))) {
     const rest = source.slice(match.index + match[0].length, match.index + match[0].length + 300);
     if (literalRequire.test(rest) || templateRequire.test(rest)) continue;
     const prefix = computedPrefix.exec(rest);
@@ -142,6 +154,24 @@ const computedRequireTargets = (source: string, file: string, packageRoot: strin
     const relative = path.relative(here, target).split(path.sep).join('/');
     return relative.startsWith('../') ? relative : `./${relative}`;
   });
+};
+
+/** Is this file an ES module to Node: `.mjs`, or `.js` under a package.json whose type is "module"? */
+const isEsmFile = (file: string): boolean => {
+  if (!path.isAbsolute(file)) return false; // a builtin
+  if (file.endsWith('.mjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try {
+        return (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { type?: unknown }).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    if (path.dirname(dir) === dir) return false;
+  }
 };
 
 const decoder = new TextDecoder();
@@ -167,6 +197,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   // Each relative require's file, as Node resolves it ('./lib/counter' -> './lib/counter.js', package-relative):
   // require.resolve names it, and require.cache keeps the module under it (cjs.ts).
   const files: Record<string, string> = {};
+  const esm: string[] = [];
   if (typeof location === 'string' && location.startsWith('file:')) {
     const file = url.fileURLToPath(location);
     for (const specifier of found.reexports) reexportedNames(specifier, file, new Set([file]), names);
@@ -175,6 +206,12 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
     if (extra.length > 0) imports = [...imports, ...extra];
     const nodeRequire = createRequire(file);
     for (const specifier of imports) {
+      // A require Node resolves to an ES module (Node 20.19's require(esm)) returns its namespace, not its default.
+      try {
+        if (isEsmFile(nodeRequire.resolve(specifier))) esm.push(specifier);
+      } catch {
+        // not found, or a builtin: not an ES module
+      }
       if (!specifier.startsWith('./') && !specifier.startsWith('../')) continue;
       try {
         const relative = path.relative(root, nodeRequire.resolve(specifier)).split(path.sep).join('/');
@@ -191,7 +228,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   return {
     ...result,
     // `preparse`: the re-exports as written, which Node's ESM loader preparses (cjs.ts: their module.parent).
-    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [], files, preparse: found.reexports })),
+    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [], files, preparse: found.reexports, ...(esm.length > 0 ? { esm } : {}) })),
     record: Object.freeze({ ...result.record, imports: Object.freeze(imports), exports: Object.freeze(exports), reexports: Object.freeze([]) }),
   };
 };

@@ -52,6 +52,8 @@ interface ParsedPreCjs {
   files?: Record<string, string>;
   /** The re-exports cjs-module-lexer finds, as written (`module.exports = require('./x')`): what Node's ESM loader preparses. */
   preparse?: string[];
+  /** The requires Node resolves to an ES module (cjs-archive.ts): they return its namespace, as Node 20.19's require(esm). */
+  esm?: string[];
 }
 
 interface CompartmentLike {
@@ -216,7 +218,8 @@ const requireCache = (compartment: object): object => {
  * packageLocation) => { parser, bytes, record }.
  */
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
-  const { source, imports, exports, reexports, files = {}, preparse = [] } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
+  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [] } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
+  const esmImports = new Set(esm);
   const referrer = specifier.startsWith('./') ? specifier : `./${specifier}`;
   const namedStrings = exports.filter(name => name !== 'default');
 
@@ -322,6 +325,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       } finally {
         requiring = outer;
       }
+      if (esmImports.has(imported ?? spec)) return requiredEsm(namespace);
       return has(namespace, 'default') ? namespace.default : namespace;
     }) as typeof require;
     // require.resolve of a relative module the archive has: its path under the module root (as __filename).
@@ -376,7 +380,9 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     // Once the module has run, each named export is what Node gives it: the own property of the final
     // module.exports, read once, or undefined (a name written on the original exports object, which
     // module.exports then replaced, is not kept: validator's __esModule).
-    const finalExports = currentExports;
+    // module.exports is read as Node's require reads it, through the property: a module may have put its own
+    // accessor there (ansi-styles 4, which chalk 4 reads: Object.defineProperty(module, 'exports', { get })).
+    const finalExports = module.exports;
     if (finalExports !== originalExports) moduleEnvironmentRecord.default = finalExports;
     const readable = (typeof finalExports === 'object' && finalExports !== null) || typeof finalExports === 'function';
     for (const prop of namedStrings) {
@@ -397,6 +403,28 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     bytes,
     record: { imports, reexports, exports, execute },
   };
+};
+
+/**
+ * What Node 20.19's require(esm) returns for an ES module's namespace: the
+ * namespace itself, or, when it has a default export and no `__esModule`,
+ * a namespace-like object that adds `__esModule: true` (Node's
+ * createRequiredModuleFacade), with live bindings, the same one each time.
+ */
+const esmFacades = new WeakMap<object, object>();
+const requiredEsm = (namespace: Record<string, unknown>): unknown => {
+  if (!has(namespace, 'default') || has(namespace, '__esModule')) return namespace;
+  let facade = esmFacades.get(namespace);
+  if (!facade) {
+    facade = create(null) as object;
+    for (const key of [...Object.keys(namespace), '__esModule'].sort()) {
+      defineProperty(facade, key, { get: key === '__esModule' ? () => true : () => namespace[key], enumerable: true, configurable: false });
+    }
+    defineProperty(facade, Symbol.toStringTag, { value: 'Module', writable: false, enumerable: false, configurable: false });
+    Object.preventExtensions(facade);
+    esmFacades.set(namespace, facade);
+  }
+  return facade;
 };
 
 /** The parser entry, as compartment-mapper's `parserForLanguage` takes it. */

@@ -253,8 +253,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const secrets = makeSecretMatcher(options.secrets);
   const { fs, promises } = makeFs(membrane, reach, secrets);
   const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
-  const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants };
-  for (const fn of ['platform', 'arch', 'type', 'release', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {
+  const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants, devNull: hostOs.devNull };
+  for (const fn of ['platform', 'arch', 'type', 'release', 'version', 'machine', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {
     const host = (hostOs as unknown as Record<string, (...a: unknown[]) => unknown>)[fn];
     if (typeof host === 'function') os[fn] = (...args: unknown[]) => membrane.syscall(`os.${fn}`, args, (...a) => host(...a));
   }
@@ -336,7 +336,15 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   add('path/posix', namespaceOf(guestPosix));
   add(
     'url',
-    namespaceOf(Object.freeze({ ...url, pathToFileURL: (p: string, o?: Parameters<typeof url.pathToFileURL>[1]) => url.pathToFileURL(guestPath.resolve(p), o) })),
+    // url.URL and url.URLSearchParams are the globals, as in Node (url.URL === URL).
+    namespaceOf(
+      Object.freeze({
+        ...url,
+        URL: globals.URL,
+        URLSearchParams: globals.URLSearchParams,
+        pathToFileURL: (p: string, o?: Parameters<typeof url.pathToFileURL>[1]) => url.pathToFileURL(guestPath.resolve(p), o),
+      }),
+    ),
   );
   add('buffer', namespaceOf(Object.freeze({ ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc })));
   add('fs', namespaceOf(fs));
@@ -380,7 +388,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   lazy(['http'], () => namespaceOf(guestHttp().http));
   lazy(['https'], () => namespaceOf(guestHttp().https));
   lazy(['zlib'], () => namespaceOf(makeGuestZlib(builtins.load('stream') as Parameters<typeof makeGuestZlib>[0])));
-  lazy(['stream/web'], () => namespaceOf(Object.freeze(webStreams())));
+  // stream/web's classes are the globals (its ReadableStream is the service's, with tee() and from() in the turn).
+  lazy(['stream/web'], () => namespaceOf(Object.freeze({ ...webStreams(), ReadableStream: globals.ReadableStream })));
   lazy(['diagnostics_channel'], () => namespaceOf(makeDiagnosticsChannel(onUncaught)));
   let socketModules: ReturnType<typeof makeSocketModules> | undefined;
   for (const name of ['net', 'tls', 'dns', 'http2'] as const) lazy([name], () => namespaceOf((socketModules ??= makeSocketModules(membrane))[name]));

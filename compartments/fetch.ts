@@ -443,6 +443,13 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?:
   } else throw new TypeError('fetch: the first argument must be a URL or a string');
   if (init.method !== undefined) method = normalizeMethod(`${init.method as string}`);
   if (init.headers !== undefined) headers = new (hostHeaders())(init.headers as HeadersInit);
+  // A URLSearchParams body crosses as its text: the form Content-Type it implies is set here, as Node's
+  // fetch sets it (the host's fetch would send text/plain). A string implies text/plain there too.
+  if (init.body instanceof URLSearchParams) {
+    const withType = new (hostHeaders())(headers as HeadersInit);
+    if (!withType.has('content-type')) withType.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
+    headers = withType;
+  }
   const href = new URL(url).href;
   const secretHost = secrets?.isSecretHost(href) ?? false;
   let body = toBody(init.body);

@@ -24,7 +24,8 @@
  * Known differences from Node 20's `events`: no `captureRejections` or
  * `EventEmitterAsyncResource`; `errorMonitor`, `setMaxListeners`,
  * `getEventListeners`, `getMaxListeners`, `addAbortListener` and `on` (the
- * async iterator get-stream reads responses with) are provided here.
+ * async iterator get-stream reads responses with) are provided here, and
+ * `once` is Node's (the port's takes no `signal`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -120,7 +121,7 @@ export const makeGuestBuiltins = (
   const load = (name: GuestBuiltinName): unknown => {
     const { pkg, entry } = PORTS[name];
     const exports = evaluate(path.join(packageRoot(pkg), entry), pkg).exports;
-    if (name === 'events') completeEvents(exports as EventEmitterClass);
+    if (name === 'events') completeEvents(exports as EventEmitterClass, exits.util as { inspect?: (value: unknown) => string } | undefined);
     return exports;
   };
 
@@ -134,16 +135,75 @@ interface EventEmitterClass {
   [key: string]: unknown;
 }
 
-/** Statics of Node 20's `events` that the port lacks, on the service's own EventEmitter. */
-const completeEvents = (EventEmitter: EventEmitterClass): void => {
+/**
+ * What Node 20's `events` has and the port lacks or does otherwise, on the
+ * service's own EventEmitter: statics, the instance fields Node's `init`
+ * sets (`Symbol(shapeMode)` and `Symbol(kCapture)`, which Node's inspect
+ * prints), `listenerCount(name, listener)`, and the ERR_UNHANDLED_ERROR an
+ * 'error' event that is not an Error throws with no listener.
+ */
+const completeEvents = (EventEmitter: EventEmitterClass, util: { inspect?: (value: unknown) => string } | undefined): void => {
   if (typeof EventEmitter.getEventListeners === 'function') return;
+  const kShapeMode = Symbol('shapeMode');
+  const kCapture = Symbol('kCapture');
+  const proto = EventEmitter.prototype as unknown as Record<PropertyKey, unknown> & {
+    emit: (this: unknown, type: unknown, ...args: unknown[]) => boolean;
+  };
+  proto[kCapture] = false;
+  EventEmitter.init = function (this: Record<PropertyKey, unknown>) {
+    if (this._events === undefined || this._events === (Object.getPrototypeOf(this) as Record<string, unknown>)._events) {
+      this._events = Object.create(null);
+      this._eventsCount = 0;
+      this[kShapeMode] = false;
+    } else {
+      this[kShapeMode] = true;
+    }
+    this._maxListeners = this._maxListeners || undefined;
+    this[kCapture] = proto[kCapture];
+  };
+  EventEmitter.captureRejectionSymbol = Symbol.for('nodejs.rejection');
+  EventEmitter.usingDomains = false;
+  proto.listenerCount = function listenerCount(this: { _events?: Record<PropertyKey, unknown> }, type: PropertyKey, listener?: unknown): number {
+    const listeners = this._events?.[type] as undefined | ((...a: unknown[]) => unknown) | Array<{ listener?: unknown }>;
+    if (typeof listeners === 'function') {
+      if (listener != null) return listener === listeners || listener === (listeners as { listener?: unknown }).listener ? 1 : 0;
+      return 1;
+    }
+    if (listeners === undefined) return 0;
+    if (listener != null) return listeners.filter(each => each === listener || each.listener === listener).length;
+    return listeners.length;
+  };
   // errorMonitor: listeners that see 'error' events before the 'error' listeners (or the throw).
   const errorMonitor = Symbol('events.errorMonitor');
   EventEmitter.errorMonitor = errorMonitor;
-  const proto = EventEmitter.prototype as unknown as { emit: (this: unknown, type: unknown, ...args: unknown[]) => boolean };
   const emit = proto.emit;
   proto.emit = function (this: unknown, type: unknown, ...args: unknown[]) {
-    if (type === 'error') emit.call(this, errorMonitor, ...args);
+    const self = this as { _events?: Record<PropertyKey, unknown> };
+    if (type === 'error') {
+      emit.call(this, errorMonitor, ...args);
+      const error = args[0];
+      if (self._events?.error === undefined && !(error instanceof Error)) {
+        // Node: new ERR_UNHANDLED_ERROR(inspect(er)), with the value as `context` (the port said "(undefined)" and had no code).
+        let text: unknown;
+        try {
+          text = util?.inspect ? util.inspect(error) : String(error);
+        } catch {
+          text = error;
+        }
+        const unhandled = new Error(`Unhandled error. (${String(text)})`) as Error & { code: string; context: unknown };
+        unhandled.code = 'ERR_UNHANDLED_ERROR';
+        unhandled.context = error;
+        Object.defineProperty(unhandled, 'toString', {
+          value: function toString(this: Error & { code: string }) {
+            return `${this.name} [${this.code}]: ${this.message}`;
+          },
+          writable: true,
+          enumerable: false,
+          configurable: true,
+        });
+        throw unhandled;
+      }
+    }
     return emit.call(this, type, ...args);
   };
   const isEventTarget = (value: unknown): value is EventTarget => typeof (value as EventTarget | null)?.addEventListener === 'function' && !('listeners' in (value as object));
@@ -159,12 +219,77 @@ const completeEvents = (EventEmitter: EventEmitterClass): void => {
   };
   EventEmitter.on = (emitter: Listenable, event: string | symbol, options: { signal?: AbortSignal; close?: readonly (string | symbol)[] } = {}) =>
     eventIterator(emitter, event, options);
+  // The port's once() takes no options: once(emitter, name, { signal }) never settled where Node rejects with an AbortError.
+  // Per service, as every function here: a shared one could be written by one service and read by another.
+  EventEmitter.once = async function once(emitter: Target, name: string | symbol, options: { signal?: AbortSignal } = {}) {
+    return eventOnce(emitter, name, options);
+  };
   EventEmitter.addAbortListener = (signal: AbortSignal, listener: (event: Event) => void) => {
     if (signal.aborted) queueMicrotask(() => listener(new Event('abort')));
     else signal.addEventListener('abort', listener, { once: true });
     const dispose = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
     return { [dispose]: () => signal.removeEventListener('abort', listener) };
   };
+};
+
+/** Node's AbortError, as events makes it: `code` and `name` own and enumerable, `cause` the signal's reason. */
+const abortError = (signal: AbortSignal | undefined): Error => {
+  const error = new Error('The operation was aborted', { cause: signal?.reason }) as Error & { code: string };
+  error.code = 'ABORT_ERR';
+  error.name = 'AbortError';
+  return error;
+};
+
+type Target = Partial<Listenable> & {
+  once?(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
+  addEventListener?(event: string | symbol, listener: (...args: unknown[]) => void, options?: object): unknown;
+  removeEventListener?(event: string | symbol, listener: (...args: unknown[]) => void): unknown;
+};
+
+/**
+ * Node 20's `events.once(emitter, name, { signal })`: a promise of the
+ * arguments of the next `name` event (of an EventEmitter or an
+ * EventTarget), rejected by an 'error' event of an EventEmitter, or with an
+ * AbortError when `signal` aborts (at once if it already has).
+ */
+const eventOnce = async (emitter: Target, name: string | symbol, options: { signal?: AbortSignal } = {}): Promise<unknown[]> => {
+  if (options === null || typeof options !== 'object') {
+    throw Object.assign(new TypeError(`The "options" argument must be of type object. Received ${options === null ? 'null' : `type ${typeof options} (${String(options)})`}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  const { signal } = options;
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
+    throw Object.assign(new TypeError(`The "options.signal" property must be an instance of AbortSignal. Received ${String(signal)}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  if (signal?.aborted) throw abortError(signal);
+  const add = (target: Target, event: string | symbol, listener: (...args: unknown[]) => void) => {
+    if (typeof target.on === 'function') (target.once as NonNullable<Target['once']>).call(target, event, listener);
+    else if (typeof target.addEventListener === 'function') target.addEventListener(event, listener, { once: true });
+    else throw Object.assign(new TypeError(`The "emitter" argument must be an instance of EventEmitter or EventTarget. Received ${typeof target}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  };
+  const remove = (target: Target, event: string | symbol, listener: (...args: unknown[]) => void) => {
+    if (typeof target.removeListener === 'function') target.removeListener(event, listener);
+    else if (typeof target.removeEventListener === 'function') target.removeEventListener(event, listener);
+  };
+  return new Promise((resolve, reject) => {
+    const errorListener = (error: unknown) => {
+      remove(emitter, name, resolver);
+      if (signal) remove(signal as unknown as Target, 'abort', abortListener);
+      reject(error);
+    };
+    const resolver = (...args: unknown[]) => {
+      if (typeof emitter.removeListener === 'function') emitter.removeListener('error', errorListener);
+      if (signal) remove(signal as unknown as Target, 'abort', abortListener);
+      resolve(args);
+    };
+    const abortListener = () => {
+      remove(emitter, name, resolver);
+      remove(emitter, 'error', errorListener);
+      reject(abortError(signal));
+    };
+    add(emitter, name, resolver);
+    if (name !== 'error' && typeof emitter.once === 'function') emitter.once('error', errorListener);
+    if (signal) add(signal as unknown as Target, 'abort', abortListener);
+  });
 };
 
 interface Listenable {
@@ -179,8 +304,7 @@ interface Listenable {
  */
 const eventIterator = (emitter: Listenable, event: string | symbol, options: { signal?: AbortSignal; close?: readonly (string | symbol)[] }): AsyncIterableIterator<unknown[]> => {
   const { signal } = options;
-  const abortError = () => Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR', cause: signal?.reason });
-  if (signal?.aborted) throw abortError();
+  if (signal?.aborted) throw abortError(signal);
   const queue: unknown[][] = [];
   const waiting: Array<{ resolve: (r: IteratorResult<unknown[]>) => void; reject: (e: unknown) => void }> = [];
   let failure: unknown;
@@ -202,7 +326,7 @@ const eventIterator = (emitter: Listenable, event: string | symbol, options: { s
     else failure = error;
     close();
   };
-  const onAbort = () => fail(abortError());
+  const onAbort = () => fail(abortError(signal));
   listen(event, (...args: unknown[]) => {
     const next = waiting.shift();
     if (next) next.resolve({ value: args, done: false });

@@ -282,6 +282,8 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       moduleRoots.set(this, root);
       const global = this.globalThis as Record<string, unknown>;
       global.global = global;
+      // Object.prototype.toString.call(globalThis) is '[object global]' in Node (a Node check some packages make).
+      Object.defineProperty(global, Symbol.toStringTag, { value: 'global', writable: false, enumerable: false, configurable: true });
       installSloppyThis(global);
     }
   }

@@ -26,6 +26,11 @@
  *   errors as it does without lockdown.
  * - The process runs in UTC, so that a service's local-time output is the
  *   same on the build host and on every target.
+ * - localeTaming 'unsafe': `toLocaleString`, `localeCompare`,
+ *   `toLocaleUpperCase`... stay V8's, so they answer as in Node
+ *   (`(1234.5).toLocaleString()` is '1,234.5', not '1234.5'). Their output
+ *   depends on the ICU default locale, as `Intl`'s does, and the CLI pins
+ *   that (locale.ts). They hold no authority, and they stay frozen.
  */
 import 'ses';
 import { installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
@@ -46,6 +51,7 @@ if (!realm[already]) {
       consoleTaming: 'unsafe',
       stackFiltering: 'verbose',
       evalTaming: 'unsafe-eval',
+      localeTaming: 'unsafe',
     });
     neuterSharedErrorStatics();
     enableMoreOverrides();

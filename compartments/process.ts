@@ -61,7 +61,8 @@ export const makeProcess = (
     return { ...descriptor };
   };
   const envKeys = (): string[] => {
-    const host = membrane.syscall('env.keys', [], () => Object.keys(process.env).filter(k => !hiddenEnv.has(k)).sort()) as string[];
+    // In the host's order, as Node enumerates process.env (the order of the process's environment), not sorted.
+    const host = membrane.syscall('env.keys', [], () => Object.keys(process.env).filter(k => !hiddenEnv.has(k))) as string[];
     const keys = new Set(host);
     for (const [k, v] of overlay) {
       if (v === undefined) keys.delete(k);

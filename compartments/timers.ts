@@ -15,6 +15,8 @@ type Kind = 'timeout' | 'interval' | 'immediate';
 
 interface GuestTimerRecord {
   readonly fn: (...args: unknown[]) => unknown;
+  /** The handle `set` returned: Node calls the callback with it as `this` (`clearInterval(this)`). */
+  readonly handle: object;
   readonly args: unknown[];
   readonly kind: Kind;
   readonly delay: number;
@@ -124,7 +126,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
       armed.delete(id);
     }
     try {
-      apply(timer.fn, undefined, timer.args);
+      apply(timer.fn, timer.handle, timer.args);
     } catch (error) {
       onUncaught(error, `${timer.kind} callback`);
     }
@@ -140,9 +142,10 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     const after = Number(delay);
     const ms = kind === 'immediate' ? 0 : after >= 1 && after <= 2 ** 31 - 1 ? after : 1;
     const id = nextId++;
-    table.set(id, { fn: fn as (...a: unknown[]) => unknown, args, kind, delay: ms });
+    const handle = kind === 'immediate' ? new Immediate(id) : new Timeout(id, clearId);
+    table.set(id, { fn: fn as (...a: unknown[]) => unknown, handle, args, kind, delay: ms });
     membrane.syscall('timer.set', [id, kind, ms], () => arm(id));
-    return kind === 'immediate' ? new Immediate(id) : new Timeout(id, clearId);
+    return handle;
   };
 
   const clearId = (id: number): void => {
@@ -186,6 +189,20 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
       yield: () => new Promise(resolve => setImmediate(resolve)),
     },
   };
+
+  // util.promisify(setTimeout) and util.promisify(setImmediate) give timers/promises' functions, as in Node
+  // (which defines util.promisify.custom on them; without it promisify passed its callback as the delay).
+  // A getter, as Node's: promisify marks the function it returns, so each read makes a fresh one (not frozen,
+  // and never shared: it only calls the service's own timers).
+  const custom = Symbol.for('nodejs.util.promisify.custom');
+  Object.defineProperty(setTimeout, custom, {
+    enumerable: true,
+    get: () => Object.defineProperty((delay?: number, value?: unknown) => timersPromisesModule.setTimeout(delay, value), 'name', { value: 'setTimeout' }),
+  });
+  Object.defineProperty(setImmediate, custom, {
+    enumerable: true,
+    get: () => Object.defineProperty((value?: unknown) => timersPromisesModule.setImmediate(value), 'name', { value: 'setImmediate' }),
+  });
 
   return {
     globals: harden(globals),

@@ -200,7 +200,9 @@ const isArrayBufferLike = (value: unknown): boolean => value instanceof ArrayBuf
  * it is; `new Buffer()` (long deprecated) is not supported.
  */
 export const guestBuffer = (): typeof HostBuffer => {
-  bufferFacade ??= facade(HostBuffer, {
+  // One stand-in for the process: the global Buffer and buffer.Buffer are the same (each call wrapped it again).
+  if (bufferFacade) return bufferFacade;
+  bufferFacade = facade(HostBuffer, {
     allocUnsafe: HostBuffer.alloc,
     allocUnsafeSlow: HostBuffer.alloc,
     from: (value: unknown, ...rest: unknown[]) =>

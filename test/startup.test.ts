@@ -55,7 +55,7 @@ t.before(async () => {
 const english = [
   'Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)',
   '00:00:00 GMT+0000 (Coordinated Universal Time)',
-  'Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)',
+  '1/1/1970, 12:00:00 AM',
   '1/1/1970',
   '1,234.5',
   'en-US',
