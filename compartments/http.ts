@@ -110,46 +110,54 @@ export const hostHttpRequest = async (request: HttpRequestRecord, reach: Reach, 
   for (const [name, value] of request.headers) headers.push(name, value);
   // Headers as a list: Node adds no Host of its own then (the service's ClientRequest sets one, as Node's does).
   if (!request.headers.some(([name]) => name.toLowerCase() === 'host')) headers.unshift('Host', url.host);
-  return new Promise<HttpOutcome>(resolve => {
-    const failed = (error: NodeJS.ErrnoException) => {
-      const outcome: Record<string, unknown> = { ok: false, code: typeof error.code === 'string' ? error.code : 'ERR_HTTP_REQUEST', message: String(error.message) };
-      for (const key of errorFields) {
-        const value = (error as unknown as Record<string, unknown>)[key];
-        if (typeof value === 'string' || typeof value === 'number') outcome[key] = value;
-      }
-      resolve(outcome as HttpOutcome);
-    };
-    let req: HostClientRequest;
-    try {
-      const target = {
-        protocol: url.protocol,
-        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-        port: url.port === '' ? undefined : Number(url.port),
-        path: typeof request.path === 'string' ? request.path : `${url.pathname}${url.search}`,
+  const once = (fresh: boolean) =>
+    new Promise<HttpOutcome & { staleSocket?: true }>(resolve => {
+      const failed = (error: NodeJS.ErrnoException) => {
+        const outcome: Record<string, unknown> = { ok: false, code: typeof error.code === 'string' ? error.code : 'ERR_HTTP_REQUEST', message: String(error.message) };
+        for (const key of errorFields) {
+          const value = (error as unknown as Record<string, unknown>)[key];
+          if (typeof value === 'string' || typeof value === 'number') outcome[key] = value;
+        }
+        resolve(outcome as HttpOutcome);
       };
-      req = transport.request({ ...target, method: request.method, headers: headers as unknown as OutgoingHttpHeaders, setHost: false }, res => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', failed);
-        res.on('end', () => {
-          const rawHeaders = res.rawHeaders.map((text, i) => (i % 2 === 0 ? text : secrets.mark(text, secretHost || secrets.isSecretHeader(res.rawHeaders[i - 1]), `response header ${res.rawHeaders[i - 1]}`)));
-          resolve({
-            ok: true,
-            status: res.statusCode ?? 0,
-            statusMessage: res.statusMessage ?? '',
-            httpVersion: res.httpVersion,
-            rawHeaders,
-            body: secrets.mark(new Uint8Array(Buffer.concat(chunks)), secretHost, `response body from ${url.href}`),
+      let req: HostClientRequest;
+      try {
+        const target = {
+          protocol: url.protocol,
+          hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+          port: url.port === '' ? undefined : Number(url.port),
+          path: typeof request.path === 'string' ? request.path : `${url.pathname}${url.search}`,
+        };
+        req = transport.request({ ...target, method: request.method, headers: headers as unknown as OutgoingHttpHeaders, setHost: false, ...(fresh ? { agent: false } : {}) }, res => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', failed);
+          res.on('end', () => {
+            const rawHeaders = res.rawHeaders.map((text, i) => (i % 2 === 0 ? text : secrets.mark(text, secretHost || secrets.isSecretHeader(res.rawHeaders[i - 1]), `response header ${res.rawHeaders[i - 1]}`)));
+            resolve({
+              ok: true,
+              status: res.statusCode ?? 0,
+              statusMessage: res.statusMessage ?? '',
+              httpVersion: res.httpVersion,
+              rawHeaders,
+              body: secrets.mark(new Uint8Array(Buffer.concat(chunks)), secretHost, `response body from ${url.href}`),
+            });
           });
         });
+      } catch (error) {
+        failed(error as NodeJS.ErrnoException);
+        return;
+      }
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed as it was reused: the request never reached it (Node's
+        // documented race, `request.reusedSocket`). Sent again once on a new connection, below.
+        if (!fresh && req.reusedSocket && error.code === 'ECONNRESET') resolve({ ok: false, code: 'ECONNRESET', message: String(error.message), staleSocket: true } as HttpOutcome & { staleSocket: true });
+        else failed(error);
       });
-    } catch (error) {
-      failed(error as NodeJS.ErrnoException);
-      return;
-    }
-    req.on('error', failed);
-    req.end(request.body ?? undefined);
-  });
+      req.end(request.body ?? undefined);
+    });
+  const outcome = await once(false);
+  return 'staleSocket' in outcome ? once(true) : outcome;
 };
 
 // ---- the service's side ------------------------------------------------------------
