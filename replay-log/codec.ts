@@ -10,7 +10,6 @@
 import { Packr, addExtension } from 'msgpackr';
 import { Slot, Tagged, type Side, type TagName } from './wire.js';
 import type { Entry, Outcome } from './entries.js';
-import { EXT_STRING_REF } from './format.js';
 
 export const packr = new Packr({ useRecords: false, moreTypes: true, int64AsType: 'number' });
 
@@ -142,27 +141,6 @@ const { slice: uint8Slice } = Uint8Array.prototype;
 const { apply } = Reflect;
 let viewing = false;
 
-/** The string dictionary of the log being read, inside `unpackSys` only. */
-let dictionary: readonly string[] | undefined;
-
-/**
- * A reference to the log's string dictionary (format.ts): the index,
- * big-endian, in one or two bytes. Outside a sys entry of a version 2 log
- * (no dictionary), or past the strings defined so far, it is a shape error.
- */
-addExtension({
-  type: EXT_STRING_REF,
-  unpack: (data: Uint8Array): unknown => {
-    const strings = dictionary;
-    shape(strings !== undefined, 'a string reference outside a sys entry');
-    const length = data.byteLength;
-    shape(length === 1 || length === 2, 'a string reference is one or two bytes');
-    const index = length === 1 ? data[0] : data[0] * 256 + data[1];
-    shape(index < (strings as readonly string[]).length, 'a string reference to a string not defined yet');
-    return (strings as readonly string[])[index];
-  },
-} as unknown as Parameters<typeof addExtension>[0]);
-
 /**
  * msgpackr's own decoding of ext 0x74 (typed arrays, ArrayBuffer, DataView:
  * a type code, then the bytes), which always copies the bytes; inside
@@ -201,16 +179,6 @@ export const unpackViewing = (bytes: Uint8Array): unknown => {
     return packr.unpack(bytes);
   } finally {
     viewing = false;
-  }
-};
-
-/** `unpackViewing` of a sys entry's body, its string references read from `strings` (the log's dictionary so far). */
-export const unpackSys = (bytes: Uint8Array, strings: readonly string[] | undefined): unknown => {
-  dictionary = strings;
-  try {
-    return unpackViewing(bytes);
-  } finally {
-    dictionary = undefined;
   }
 };
 

@@ -117,7 +117,7 @@ export const dumpLogFile = (file: string, write: (text: string) => void): void =
     chunkLength = 0;
   };
   const timeline = new Timeline(line);
-  const shared = { ops: [] as string[], strings: [] as string[], startIndex: -1 };
+  const shared = { ops: [] as string[], startIndex: -1 };
   let index = 0;
   try {
     for (const item of readLogFile(file, { allowUnsealed: true })) {

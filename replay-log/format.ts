@@ -1,6 +1,5 @@
 /**
- * The replay log file format, version 2 (version 1 still reads: it is
- * version 2 without string definitions and references).
+ * The replay log file format, version 1.
  *
  *   file    := magic frame*
  *   magic   := "MSNPLOG\n"                      8 bytes
@@ -23,15 +22,6 @@
  *                                                op indexes the log's op names
  *            | 0x12 n:varuint utf8[n]            defines the next op name (not an event;
  *                                                it precedes the first sys that uses it)
- *            | 0x13 n:varuint utf8[n]            defines the next string of the log's
- *                                                dictionary (version 2; not an event)
- *
- * In version 2, a string value inside a sys entry's msgpack may be a
- * reference to the dictionary: ext 0x54 with the string's index, big-endian
- * (fixext 1 below 256, fixext 2 below 65,536). The writer defines a short
- * string (4 to 64 UTF-16 units) after the entry in which it occurs a second
- * time, and refers to it from then on: a service reading the same
- * environment variable or path again costs a few bytes, not its text.
  *
  * The fast kinds skip msgpack so that replaying a million clock reads costs
  * a tag compare and a float load each. A frame is written whenever the
@@ -43,9 +33,7 @@
 
 export const MAGIC = Uint8Array.from(Buffer.from('MSNPLOG\n', 'latin1'));
 export const FORMAT_NAME = 'membrane-snapshot/replay-log';
-export const FORMAT_VERSION = 2;
-/** Versions this library reads. */
-export const READABLE_VERSIONS: readonly number[] = [1, 2];
+export const FORMAT_VERSION = 1;
 
 export const FRAME_HEADER = 1;
 export const FRAME_ENTRIES = 2;
@@ -63,14 +51,5 @@ export const TAG_RANDOM = 0x04;
 export const TAG_MSG = 0x10;
 export const TAG_SYS = 0x11;
 export const TAG_OPNAME = 0x12;
-export const TAG_STRING = 0x13;
-
-/**
- * msgpack ext type of a reference to the log's string dictionary (inside
- * sys entries, version 2). msgpackr's extensions are global to the process:
- * 0x51 (Slot) and 0x52 (Tagged) are codec.ts's, 0x53 the transport's
- * RemoteRef (lib/transport-codec.ts), the rest msgpackr's own.
- */
-export const EXT_STRING_REF = 0x54;
 
 export const SEED_BYTES = 16;

@@ -33,9 +33,7 @@ import {
   TAG_PERF,
   TAG_RANDOM,
   TAG_SEED,
-  TAG_STRING,
   TAG_SYS,
-  READABLE_VERSIONS,
 } from './format.js';
 import type { LogHeader, LogTrailer } from './entries.js';
 
@@ -86,7 +84,7 @@ export function* walkLog(src: ByteSource, source: string, options: { allowUnseal
   let pos = MAGIC.byteLength;
   let header = false;
   let sealed = false;
-  const state: ScanState = { ops: 0, events: 0, version: FORMAT_VERSION };
+  const state: ScanState = { ops: 0, events: 0 };
   while (pos < size) {
     if (sealed) fail('LOG_CORRUPT', pos, 'data after the closing frame');
     if (pos + FRAME_OVERHEAD > size) fail('LOG_TRUNCATED', pos, 'the log ends inside a frame header');
@@ -105,9 +103,7 @@ export function* walkLog(src: ByteSource, source: string, options: { allowUnseal
     if (type === FRAME_HEADER) {
       if (header) fail('LOG_CORRUPT', pos, 'a second header frame');
       header = true;
-      const decoded = decodeHeader(payload, source, pos);
-      state.version = decoded.version;
-      yield { kind: 'header', header: decoded, offset: pos };
+      yield { kind: 'header', header: decodeHeader(payload, source, pos), offset: pos };
     } else if (!header) {
       fail('LOG_CORRUPT', pos, `${type === FRAME_END ? 'a closing frame' : 'entries'} before the header frame`);
     } else if (type === FRAME_ENTRIES) {
@@ -180,17 +176,17 @@ const decodeHeader = (payload: Uint8Array, source: string, offset: number): LogH
   }
   const h = (typeof header === 'object' && header !== null ? header : {}) as Partial<Record<keyof LogHeader, unknown>>;
   if (h.format !== FORMAT_NAME) throw logError('LOG_CORRUPT', source, offset, `the header does not name the ${FORMAT_NAME} format`);
-  if (typeof h.version !== 'number' || !READABLE_VERSIONS.includes(h.version)) {
+  if (h.version !== FORMAT_VERSION) {
     throw new SnapshotError(
       'LOG_VERSION_UNSUPPORTED',
-      `${source}: replay log format version ${String(h.version)} is not supported by this membrane-snapshot (it reads versions ${READABLE_VERSIONS.join(' and ')}; the log was written by membrane-snapshot ${String(h.libraryVersion)}). Restore it with that version, or rebuild the snapshot.`,
+      `${source}: replay log format version ${String(h.version)} is not supported by this membrane-snapshot (it reads version ${FORMAT_VERSION}; the log was written by membrane-snapshot ${String(h.libraryVersion)}). Restore it with that version, or rebuild the snapshot.`,
       { details: { file: source, version: h.version, supported: FORMAT_VERSION } },
     );
   }
   if (typeof h.service !== 'string' || typeof h.archiveSha256 !== 'string' || typeof h.libraryVersion !== 'string') {
     throw logError('LOG_CORRUPT', source, offset, 'the header lacks its service name, archive hash or library version');
   }
-  return { format: FORMAT_NAME, version: h.version, service: h.service, archiveSha256: h.archiveSha256, libraryVersion: h.libraryVersion };
+  return { format: FORMAT_NAME, version: FORMAT_VERSION, service: h.service, archiveSha256: h.archiveSha256, libraryVersion: h.libraryVersion };
 };
 
 const decodeTrailer = (payload: Uint8Array, source: string, offset: number): LogTrailer => {
@@ -210,10 +206,8 @@ const decodeTrailer = (payload: Uint8Array, source: string, offset: number): Log
 interface ScanState {
   /** Op names defined so far. */
   ops: number;
-  /** Events (entries other than op name and string definitions) so far. */
+  /** Events (entries other than op name definitions) so far. */
   events: number;
-  /** The header's format version. */
-  version: number;
 }
 
 /**
@@ -278,10 +272,6 @@ const scanEntries = (payload: Uint8Array, at: number, state: ScanState, source: 
       case TAG_OPNAME:
         skip(varuint());
         state.ops += 1;
-        continue; // a definition, not an event
-      case TAG_STRING:
-        if (state.version < 2) bad('a string definition in a version 1 log');
-        skip(varuint());
         continue; // a definition, not an event
       default:
         bad(`unknown entry tag 0x${tag.toString(16)}`);

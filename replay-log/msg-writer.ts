@@ -17,7 +17,6 @@
  * without an intermediate copy, and no scratch buffer grows to its size.
  */
 import { packr } from './codec.js';
-import { EXT_STRING_REF } from './format.js';
 
 const { getPrototypeOf } = Object;
 const objectPrototype = Object.prototype;
@@ -29,16 +28,6 @@ export const EXTERNAL_BYTES = 64 * 1024;
 const typedArrayCodes = new Map<unknown, number>(
   [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((ctor, code) => [ctor, code]),
 );
-
-/** Strings of this many UTF-16 units are put in the dictionary (shorter ones cost no more inline than a reference). */
-const DICTIONARY_MIN = 4;
-const DICTIONARY_MAX = 64;
-/** Strings a dictionary holds at most (a reference takes at most 2 bytes of index). */
-const MAX_DEFINED = 0x10000;
-/** Distinct strings followed at most, defined or not (bounds a writer's memory: a few MB at worst). */
-const MAX_TRACKED = 0x20000;
-const SEEN_ONCE = -1;
-const PENDING = -2;
 
 /** Thrown inside `encodeTripleInto` when the encoding may grow too large for it (never escapes). */
 const TOO_LARGE = Symbol('too large to encode in place');
@@ -101,12 +90,8 @@ export class MsgWriter {
    * on counts then, and the caller encodes in parts instead, so the bytes
    * are always those of `encodeTripleParts`. Saves the copy out of this
    * writer's own buffer, and the view over it, per syscall.
-   * With `strings` (a version 2 log), string values of 4 to 64 UTF-16 units
-   * already defined are written as references to the log's dictionary, and
-   * those met a second time are listed in `pendingStrings`: the caller
-   * defines them after the entry, then calls `definePending`.
    */
-  encodeTripleInto(buf: Buffer, view: DataView, capacity: number, at: number, first: unknown, second: unknown, third: unknown, strings = false): number {
+  encodeTripleInto(buf: Buffer, view: DataView, capacity: number, at: number, first: unknown, second: unknown, third: unknown): number {
     const ownBuf = this.#buf;
     const ownView = this.#view;
     const ownCapacity = this.#capacity;
@@ -117,7 +102,6 @@ export class MsgWriter {
     this.#capacity = Math.min(capacity, this.#directLimit);
     this.#pos = at;
     this.#parts = undefined;
-    this.#useStrings = strings;
     try {
       this.#byte(0x93);
       this.#value(first);
@@ -125,11 +109,9 @@ export class MsgWriter {
       this.#value(third);
       return this.#pos;
     } catch (error) {
-      this.#dropPending();
       if (error === TOO_LARGE) return -1;
       throw error;
     } finally {
-      this.#useStrings = false;
       this.directBuffer = this.#buf;
       this.directView = this.#view;
       this.#buf = ownBuf;
@@ -137,59 +119,6 @@ export class MsgWriter {
       this.#capacity = ownCapacity;
       this.#directLimit = Infinity;
     }
-  }
-
-  // ---- the string dictionary (format.ts, version 2) ----------------------------
-
-  /**
-   * Strings met as values: their dictionary index once defined, SEEN_ONCE
-   * after a first occurrence, PENDING after a second (to be defined after
-   * the entry). At most MAX_TRACKED of them.
-   */
-  readonly #strings = new Map<string, number>();
-  #defined = 0;
-  #useStrings = false;
-  /**
-   * Strings to define after the entry just encoded, in order (the writer
-   * writes their definitions, then calls `definePending`). Empty almost always.
-   */
-  readonly pendingStrings: string[] = [];
-
-  /** The strings of `pendingStrings` are defined (the writer wrote them, in order): later entries refer to them. */
-  definePending(): void {
-    for (const s of this.pendingStrings) this.#strings.set(s, this.#defined++);
-    this.pendingStrings.length = 0;
-  }
-
-  #dropPending(): void {
-    for (const s of this.pendingStrings) this.#strings.set(s, SEEN_ONCE);
-    this.pendingStrings.length = 0;
-  }
-
-  /** A string value in a sys entry: a reference when defined, else its text (noting it for definition). */
-  #stringValue(s: string): void {
-    const length = s.length;
-    if (length < DICTIONARY_MIN || length > DICTIONARY_MAX) return this.#string(s);
-    const index = this.#strings.get(s);
-    if (index === undefined) {
-      if (this.#strings.size < MAX_TRACKED) this.#strings.set(s, SEEN_ONCE);
-    } else if (index >= 0) {
-      this.#reserve(4);
-      if (index < 0x100) {
-        this.#view.setUint16(this.#pos, 0xd400 | EXT_STRING_REF);
-        this.#view.setUint8(this.#pos + 2, index);
-        this.#pos += 3;
-      } else {
-        this.#view.setUint16(this.#pos, 0xd500 | EXT_STRING_REF);
-        this.#view.setUint16(this.#pos + 2, index);
-        this.#pos += 4;
-      }
-      return;
-    } else if (index === SEEN_ONCE && this.#defined + this.pendingStrings.length < MAX_DEFINED) {
-      this.#strings.set(s, PENDING);
-      this.pendingStrings.push(s);
-    }
-    this.#string(s);
   }
 
   /** The buffer (and a view of it) the last `encodeTripleInto` left its bytes in. */
@@ -266,7 +195,7 @@ export class MsgWriter {
   #value(value: unknown): void {
     switch (typeof value) {
       case 'string':
-        return this.#useStrings ? this.#stringValue(value) : this.#string(value);
+        return this.#string(value);
       case 'number':
         return this.#number(value);
       case 'boolean':

@@ -7,9 +7,9 @@
  * checks each decoded entry's shape (a tuple no writer produces is
  * LOG_CORRUPT, never a value of the wrong type handed to the membrane).
  */
-import { tupleToEntry, tupleToSys, unpackSys, unpackViewing } from './codec.js';
+import { tupleToEntry, tupleToSys, unpackViewing } from './codec.js';
 import { SnapshotError } from './errors.js';
-import { SEED_BYTES, TAG_MSG, TAG_NOW, TAG_OPNAME, TAG_PERF, TAG_SYS, TAG_RANDOM, TAG_SEED, TAG_STRING } from './format.js';
+import { SEED_BYTES, TAG_MSG, TAG_NOW, TAG_OPNAME, TAG_PERF, TAG_SYS, TAG_RANDOM, TAG_SEED } from './format.js';
 import { memorySource, walkLog } from './frames.js';
 import type { Entry, LogHeader, LogTrailer } from './entries.js';
 
@@ -148,8 +148,6 @@ export function* cursorEntries(cursor: LogCursor): Generator<{ index: number; of
 export interface CursorShared {
   /** Op names defined so far, by index. */
   readonly ops: string[];
-  /** The log's dictionary strings defined so far, by index (format version 2). */
-  readonly strings: string[];
   /** Index of the start delivery, -1 before it is read. */
   startIndex: number;
 }
@@ -173,9 +171,8 @@ export class LogCursor {
    */
   constructor(reader: CursorSource, options: { shared?: CursorShared; index?: number } = {}) {
     this.reader = reader;
-    this.#shared = options.shared ?? { ops: [], strings: [], startIndex: -1 };
+    this.#shared = options.shared ?? { ops: [], startIndex: -1 };
     this.#ops = this.#shared.ops;
-    this.#strings = this.#shared.strings;
     this.index = options.index ?? 0;
     const body = reader.body;
     this.#body = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -198,7 +195,7 @@ export class LogCursor {
     const value = this.#view.getFloat64(this.position + 1, true);
     this.position += 9;
     this.index += 1;
-    if (this.position < this.#length && this.#view.getUint8(this.position) >= TAG_OPNAME) this.#skipDefs();
+    if (this.position < this.#length && this.#view.getUint8(this.position) === TAG_OPNAME) this.#skipDefs();
     return value;
   }
 
@@ -250,26 +247,21 @@ export class LogCursor {
   #peekedEntryEnd = -1;
   /** Op names defined so far, by index. */
   readonly #ops: string[];
-  /** Dictionary strings defined so far, by index. */
-  readonly #strings: string[];
   readonly #shared: CursorShared;
   /** Op name definitions before this position have been read. */
   #defsEnd = 0;
   /** Where the last varuint read ended. */
   #next = 0;
 
-  /** Step over op name and string definitions (they are not events), learning the new ones. */
+  /** Step over op name definitions (they are not events), learning the new names. */
   #skipDefs(): void {
-    for (;;) {
-      if (this.position >= this.#length) return;
-      const tag = this.#view.getUint8(this.position);
-      if (tag !== TAG_OPNAME && tag !== TAG_STRING) return;
+    while (this.position < this.#length && this.#view.getUint8(this.position) === TAG_OPNAME) {
       const at = this.position;
       const length = this.#varuint(at + 1);
       const start = this.#next;
       this.#check(start + length <= this.#length, at);
       if (at >= this.#defsEnd) {
-        (tag === TAG_OPNAME ? this.#ops : this.#strings).push(this.#body.toString('utf8', start, start + length));
+        this.#ops.push(this.#body.toString('utf8', start, start + length));
         this.#defsEnd = start + length;
       }
       this.position = start + length;
@@ -320,7 +312,7 @@ export class LogCursor {
         this.#check(op !== undefined, at);
         const length = this.#varuint(this.#next);
         const start = this.#next;
-        entry = tupleToSys(op, this.#unpack(at, start, length, this.#strings));
+        entry = tupleToSys(op, this.#unpack(at, start, length));
         this.#check(entry !== undefined, at);
         this.position = start + length;
         break;
@@ -337,13 +329,11 @@ export class LogCursor {
   /** Where the last decoded entry ended (before any op name definitions after it). */
   entryEnd = 0;
 
-  /** Decode msgpack; with `strings`, references to the log's dictionary may occur (a sys entry). */
-  #unpack(at: number, start: number, length: number, strings?: readonly string[]): unknown {
+  #unpack(at: number, start: number, length: number): unknown {
     this.#check(start + length <= this.#length, at);
     try {
       // The log's buffer is never written once read: its typed arrays may view it (see unpackViewing).
-      const bytes = this.#body.subarray(start, start + length);
-      return strings ? unpackSys(bytes, strings) : unpackViewing(bytes);
+      return unpackViewing(this.#body.subarray(start, start + length));
     } catch (cause) {
       return this.#check(false, at, cause);
     }

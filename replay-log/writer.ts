@@ -25,7 +25,6 @@ import {
   TAG_SYS,
   TAG_RANDOM,
   TAG_SEED,
-  TAG_STRING,
 } from './format.js';
 import type { Entry, LogHeader, Outcome } from './entries.js';
 
@@ -85,21 +84,14 @@ export class LogWriter {
   #capacity = this.#buf.byteLength;
   #pos = FRAME_OVERHEAD;
   #scratch = new MsgWriter();
-  /** Repeated short strings of sys entries become references (format version 2). */
-  readonly #dictionary: boolean;
   #ops = new Map<string, number>();
   #events = 0;
   #bytes = 0;
   #hash: Hash = createHash('sha256');
   #sealed = false;
 
-  /**
-   * Writes the format version `header` names: a version 1 log (what
-   * earlier releases read) has no string dictionary.
-   */
   constructor(sink: LogSink, header: LogHeader) {
     this.#sink = sink;
-    this.#dictionary = header.version >= 2;
     this.#emit(MAGIC);
     this.#frame(FRAME_HEADER, packr.pack(header));
   }
@@ -183,7 +175,7 @@ export class LogWriter {
     this.#varuint(index);
     const body = this.#pos + 1;
     const scratch = this.#scratch;
-    const end = scratch.encodeTripleInto(this.#buf, this.#view, this.#capacity, body, args, outcomeCodeOf(outcome), outcomePayload(outcome), this.#dictionary);
+    const end = scratch.encodeTripleInto(this.#buf, this.#view, this.#capacity, body, args, outcomeCodeOf(outcome), outcomePayload(outcome));
     if (scratch.directBuffer !== this.#buf) this.#adopt(scratch.directBuffer, scratch.directView);
     if (end < 0) {
       // A large entry: encoded in parts, maybe as a frame of its own (see #blob).
@@ -206,14 +198,7 @@ export class LogWriter {
       this.#varuint(length);
       this.#pos = end + more;
     }
-    if (scratch.pendingStrings.length > 0) this.#defineStrings(scratch);
     this.#counted();
-  }
-
-  /** Define the strings the entry just written met a second time (definitions, not events). */
-  #defineStrings(scratch: MsgWriter): void {
-    for (const s of scratch.pendingStrings) this.#blob(TAG_STRING, Buffer.from(s, 'utf8'));
-    scratch.definePending();
   }
 
   /** Take over a frame buffer the encoder grew (it holds this one's bytes). */
