@@ -13,6 +13,10 @@
  * and a restore without a usable bundle, runs the full CLI, which checks
  * the command line again and reports what is wrong with it.
  */
+// A write past the file-size limit (ulimit -f) must fail with EFBIG, which a build reports and
+// recovers from: by default SIGXFSZ kills the process first (unless its parent ignored the signal).
+process.on('SIGXFSZ', () => {});
+
 const argv = process.argv.slice(2);
 const entry = import.meta.filename;
 
