@@ -32,8 +32,8 @@
  * Objects handed to other hosts stay in this host's table for the life of
  * the process (there is no distributed garbage collection).
  */
-import { connect, createInbox, credsAuthenticator, NoRespondersError, RequestError, TimeoutError, type ConnectionOptions, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
-import { randomUUID } from 'node:crypto';
+import { connect, createInbox, credsAuthenticator, headers as natsHeaders, NoRespondersError, RequestError, TimeoutError, type ConnectionOptions, type MsgHdrs, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import { SnapshotError, isSnapshotError, packr, type Slot, type Wire } from '../replay-log/index.js';
 import type { Directory, ExportRef, Membrane, WireAnswer, WireCall, WireSide } from '../membrane/index.js';
@@ -70,7 +70,78 @@ export interface NatsTransportOptions {
   readonly callTimeoutMs?: number;
   /** Name of this host in the server's connection list. */
   readonly name?: string;
+  /**
+   * The app's message key, 32 bytes (default: the SNAPSHOT_APP_KEY
+   * environment variable, base64). With it, every call, reply and
+   * acknowledgement carries an HMAC over its subject, reply subject, time and
+   * a nonce, and a message without a valid one, older than a minute, or seen
+   * before, is dropped: a client of the bus without the key can neither call
+   * the app's services, answer in their place, nor send a call again.
+   * Messages are authenticated, not encrypted (use TLS for that).
+   */
+  readonly appKey?: Uint8Array;
 }
+
+/** The header that carries a message's authentication: `<ms>.<nonce>.<reply bound: 1|0>.<mac>`. */
+const AUTH_HEADER = 'Msnap-Auth';
+/** How far a message's time may be from this host's clock, ms. */
+const AUTH_WINDOW_MS = 60_000;
+
+/**
+ * Signs and checks the app's messages with its key (HMAC-SHA256, 128 bits
+ * kept). A nonce is accepted once within the time window (replay cache).
+ */
+class MessageAuth {
+  readonly #key: Buffer;
+  /** Nonces seen, in arrival order, with the time they carried. */
+  readonly #seen = new Map<string, number>();
+  constructor(key: Uint8Array) {
+    this.#key = Buffer.from(key);
+  }
+  #mac(subject: string, reply: string, stamp: string, payload: Uint8Array): string {
+    return createHmac('sha256', this.#key).update(`${subject}\n${reply}\n${stamp}\n`).update(payload).digest().subarray(0, 16).toString('base64url');
+  }
+  /** Headers for a message on `subject`, bound to `reply` when it is known (a request's reply subject is nats.js's own). */
+  sign(subject: string, reply: string | undefined, payload: Uint8Array): MsgHdrs {
+    const stamp = `${Date.now()}.${randomBytes(12).toString('base64url')}.${reply === undefined ? 0 : 1}`;
+    const h = natsHeaders();
+    h.set(AUTH_HEADER, `${stamp}.${this.#mac(subject, reply ?? '', stamp, payload)}`);
+    return h;
+  }
+  /** Whether `msg` carries a valid, fresh authentication it did not carry before. */
+  verify(msg: Msg): boolean {
+    const value = msg.headers?.get(AUTH_HEADER);
+    if (!value) return false;
+    const parts = value.split('.');
+    if (parts.length !== 4) return false;
+    const [ms, nonce, bound, mac] = parts;
+    const at = Number(ms);
+    const now = Date.now();
+    if (!Number.isFinite(at) || Math.abs(now - at) > AUTH_WINDOW_MS || (bound !== '0' && bound !== '1')) return false;
+    const expected = Buffer.from(this.#mac(msg.subject, bound === '1' ? (msg.reply ?? '') : '', `${ms}.${nonce}.${bound}`, msg.data));
+    const given = Buffer.from(mac);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    if (this.#seen.has(nonce)) return false;
+    this.#seen.set(nonce, at);
+    // Forget nonces whose time is out of the window (they would be refused by time anyway).
+    for (const [old, time] of this.#seen) {
+      if (now - time <= 2 * AUTH_WINDOW_MS) break;
+      this.#seen.delete(old);
+    }
+    return true;
+  }
+}
+
+/** The app key from SNAPSHOT_APP_KEY (base64 of 32 bytes), or undefined. Throws USAGE for a malformed one. */
+const appKeyFromEnv = (env: NodeJS.ProcessEnv = process.env): Uint8Array | undefined => {
+  const text = env.SNAPSHOT_APP_KEY?.trim();
+  if (!text) return undefined;
+  const key = Buffer.from(text, 'base64');
+  if (key.byteLength !== 32 || key.toString('base64') !== text) {
+    throw new SnapshotError('USAGE', `SNAPSHOT_APP_KEY must be 32 bytes in base64 (\`openssl rand -base64 32\`); this one is ${key.byteLength} bytes.`);
+  }
+  return key;
+};
 
 /**
  * Server URLs without their credentials, the same for messages (no
@@ -181,16 +252,33 @@ export class NatsTransport implements Transport {
   #directory: Directory | undefined;
   #closed = false;
 
+  /** Signs and checks messages when the app has a key. */
+  readonly #auth: MessageAuth | undefined;
+
   private constructor(nc: NatsConnection, options: NatsTransportOptions) {
     this.#nc = nc;
     this.app = options.app;
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    const key = options.appKey ?? appKeyFromEnv();
+    this.#auth = key && new MessageAuth(key);
     this.#replies = nc.subscribe(`${this.#inbox}.*`, {
       callback: (_error, msg) => {
         const call = this.#calls.get(msg.subject.slice(this.#inbox.length + 1));
-        if (call) this.#onReply(call, msg);
+        // The server's "no responders" status carries no body and is not the app's to sign.
+        const serverStatus = msg.data.length === 0 && msg.headers?.code === 503;
+        if (call && (serverStatus || !this.#auth || this.#auth.verify(msg))) this.#onReply(call, msg);
       },
     });
+  }
+
+  /** Publish options for a message on `subject`: its reply subject, and its signature when the app has a key. */
+  #signed(subject: string, payload: Uint8Array, reply?: string): { reply?: string; headers?: MsgHdrs } {
+    return { ...(reply === undefined ? {} : { reply }), ...(this.#auth ? { headers: this.#auth.sign(subject, reply, payload) } : {}) };
+  }
+
+  /** Is `msg` the app's (signed with its key, fresh, not seen before)? Always, when the app has no key. */
+  #accepted(msg: Msg): boolean {
+    return !this.#auth || this.#auth.verify(msg);
   }
 
   readonly #replies: Subscription;
@@ -373,7 +461,7 @@ export class NatsTransport implements Transport {
       return reject(refused);
     }
     try {
-      this.#nc.publish(subject, payload, { reply: call.reply });
+      this.#nc.publish(subject, payload, this.#signed(subject, payload, call.reply));
     } catch (cause) {
       this.#calls.delete(token);
       reject(new SnapshotError('TRANSPORT_FAILED', `${describeCall(ref, target, method)} could not be sent: ${(cause as Error).message}`, { cause }));
@@ -396,10 +484,12 @@ export class NatsTransport implements Transport {
     if (!msg.reply) return;
     const refused = this.#oversize(reply.byteLength, 'the reply');
     try {
-      msg.respond(refused ? this.#failureReply(refused) : reply);
+      const data = refused ? this.#failureReply(refused) : reply;
+      msg.respond(data, this.#signed(msg.reply, data));
     } catch (cause) {
       try {
-        msg.respond(this.#failureReply(new SnapshotError('TRANSPORT_FAILED', `the reply could not be sent: ${(cause as Error).message}`)));
+        const data = this.#failureReply(new SnapshotError('TRANSPORT_FAILED', `the reply could not be sent: ${(cause as Error).message}`));
+        msg.respond(data, this.#signed(msg.reply, data));
       } catch {
         // the connection is gone: the caller's own deadline answers it
       }
@@ -447,7 +537,7 @@ export class NatsTransport implements Transport {
           call.resends += 1; // nobody took it: the replica it went to died before reading it
           call.sentAt = now;
           try {
-            this.#nc.publish(call.subject, call.payload, { reply: call.reply });
+            this.#nc.publish(call.subject, call.payload, this.#signed(call.subject, call.payload, call.reply));
           } catch (cause) {
             this.#finish(call, new SnapshotError('TRANSPORT_FAILED', `${describeCall(call.ref, call.target, call.method)} could not be sent again: ${(cause as Error).message}`, { cause }));
           }
@@ -462,7 +552,8 @@ export class NatsTransport implements Transport {
   /** Is the host that took `call` still on the bus? If it left (died), the call fails: it may have run there. */
   #probe(call: PendingCall, host: string): void {
     call.probing = true;
-    this.#nc.request(objectSubject(this.app, host), PING, { timeout: PROBE_MS * 4 }).then(
+    const subject = objectSubject(this.app, host);
+    this.#nc.request(subject, PING, { timeout: PROBE_MS * 4, ...this.#signed(subject, PING) }).then(
       () => {
         call.probing = false;
         call.probedAt = performance.now();
@@ -532,13 +623,20 @@ export class NatsTransport implements Transport {
           callback: (_e, msg) => {
             // Taken: acknowledged before the call is delivered (the client writes it out in a
             // microtask, before the delivery's turn), so the caller knows the call may run here.
-            if (msg.reply) msg.respond(this.#ack);
+            if (!this.#accepted(msg)) return; // not the app's: no acknowledgement, no call
+            if (msg.reply) msg.respond(this.#ack, this.#signed(msg.reply, this.#ack));
             this.#track(this.#answerWire(msg, membrane, toSlot, toRef));
           },
         }),
       );
     }
-    this.#subscriptions.push(this.#nc.subscribe(objectSubject(this.app, this.host), { callback: (_e, msg) => this.#track(this.#answerObject(msg)) }));
+    this.#subscriptions.push(
+      this.#nc.subscribe(objectSubject(this.app, this.host), {
+        callback: (_e, msg) => {
+          if (this.#accepted(msg)) this.#track(this.#answerObject(msg));
+        },
+      }),
+    );
     await this.#nc.flush();
   }
 

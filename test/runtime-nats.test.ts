@@ -136,3 +136,51 @@ t.test('credentials in the NATS URL reach the server and are not printed', async
   t.match(refused.stderr, /TRANSPORT_FAILED: cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/, 'without credentials: refused by the server, typed');
   t.notMatch(refused.stderr, /s3cret-pass/);
 });
+
+// With an app key (SNAPSHOT_APP_KEY), every message is signed and checked: a bus client without the
+// key cannot call a service, and a captured call sent again is dropped.
+t.test('with an app key, a client of the bus without it cannot call, and a captured call cannot be sent again', async t => {
+  const appKey = Buffer.alloc(32, 7).toString('base64');
+  process.env.SNAPSHOT_APP_KEY = appKey;
+  t.teardown(() => {
+    delete process.env.SNAPSHOT_APP_KEY;
+  });
+  const db = await startHost(t, [app.target, '--service', 'db', '--nats', app.nats.url]);
+  const echoRef = readManifest(app.target).services.api.references.find(r => r.service === 'db' && r.iface === 'function echo') as ExportRef;
+
+  const member = await NatsTransport.connect({ servers: app.nats.url, app: 'live-fixture' });
+  t.teardown(() => member.close());
+  member.attach(new Directory());
+  const echo = member.connect(echoRef) as (value: unknown) => Promise<unknown>;
+
+  // Capture the signed call on the bus as it goes by.
+  const nc = await connect({ servers: app.nats.url });
+  t.teardown(() => nc.close());
+  const captured: Array<{ data: Uint8Array; headers: unknown; reply?: string }> = [];
+  const snoop = nc.subscribe(serviceSubject('live-fixture', 'db'), { callback: (_e, msg) => captured.push({ data: msg.data, headers: msg.headers, reply: msg.reply }) });
+  await nc.flush();
+  t.same(await echo({ n: 1 }), { n: 1 }, 'a host with the key calls as before');
+  snoop.unsubscribe();
+  t.ok(captured.length >= 1 && captured[0].headers, 'the call carried its signature');
+
+  const answered = async (payload: Uint8Array, headers?: unknown): Promise<boolean> => {
+    const inbox = createInbox();
+    const replies = nc.subscribe(inbox, { max: 1, timeout: 1500 });
+    nc.publish(serviceSubject('live-fixture', 'db'), payload, { reply: inbox, ...(headers ? { headers: headers as never } : {}) });
+    try {
+      for await (const _ of replies) return true;
+    } catch {
+      return false;
+    }
+    return false;
+  };
+  t.notOk(await answered(packr.pack([echoRef.export, null, [{ forged: true }]])), 'an unsigned call gets no acknowledgement and does not run');
+  t.notOk(await answered(captured[0].data, captured[0].headers), 'the captured call sent again (to another reply subject) is dropped');
+
+  const stranger = await NatsTransport.connect({ servers: app.nats.url, app: 'live-fixture', appKey: Buffer.alloc(32, 9), callTimeoutMs: 1500 });
+  t.teardown(() => stranger.close());
+  stranger.attach(new Directory());
+  await t.rejects((stranger.connect(echoRef) as (v: unknown) => Promise<unknown>)({ n: 2 }), { code: 'CALL_TIMEOUT' }, 'a host with another key is not answered');
+  t.same(await echo({ n: 3 }), { n: 3 }, 'the app still answers its own hosts');
+  await db.stop();
+});
