@@ -11,7 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { FetchBody, ownBody, toBodySource } from './fetch-body.js';
+import { FetchBody, ownBody, readAll, toBodySource } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders } from './web.js';
@@ -264,26 +264,6 @@ const requestStreams = new WeakMap<object, ReadableStream>();
 
 const isReadableStream = (value: unknown): value is ReadableStream => typeof ReadableStream === 'function' && value instanceof ReadableStream;
 
-/** Read a stream of byte chunks to its end; TypeError for a chunk that is not bytes. */
-const readAll = async (stream: ReadableStream): Promise<Uint8Array> => {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for (;;) {
-    const { done, value } = (await reader.read()) as { done: boolean; value: unknown };
-    if (done) break;
-    if (!(value instanceof Uint8Array)) throw new TypeError('Received non-Uint8Array chunk');
-    chunks.push(value);
-    length += value.byteLength;
-  }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
-};
 const textDecoder = new TextDecoder();
 
 /**
