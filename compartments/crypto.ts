@@ -250,8 +250,5 @@ const hardenKeyClasses = (): void => {
   keyClassesHardened = true;
   // The classes' prototypes and what their instances share: the native KeyObjectHandle's prototype
   // (its init() sees every key the host makes) among them (host-internals.ts).
-  const pair = hostCrypto.generateKeyPairSync('ed25519');
-  const other = hostCrypto.generateKeyPairSync('ed25519');
-  let turn = 0;
-  hardenSharedInternals([() => hostCrypto.createSecretKey(Buffer.alloc(16)), () => (turn++ === 0 ? pair : other)]);
+  hardenSharedInternals([() => hostCrypto.createSecretKey(Buffer.alloc(16)), () => hostCrypto.generateKeyPairSync('ed25519')]);
 };

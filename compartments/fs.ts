@@ -148,16 +148,21 @@ class KindMethods {
 /** A Date from a time in ms (number or bigint) as Node makes one (lib/internal/fs/utils.js dateFromMs: rounded). */
 const dateFromMs = (ms: unknown): Date => new Date(Math.round(Number(ms)));
 
+/** A Stats's fields from its record, in Node's order: `fields`, then the four Dates (rounded as Node's). */
+const fillStats = (stats: Record<string, unknown>, record: StatsRecord, fields: readonly string[]): void => {
+  for (const f of fields) stats[f] = record[f];
+  stats.atime = dateFromMs(record.atimeMs);
+  stats.mtime = dateFromMs(record.mtimeMs);
+  stats.ctime = dateFromMs(record.ctimeMs);
+  stats.birthtime = dateFromMs(record.birthtimeMs);
+};
+
 /** fs.Stats as a service sees it: Node's fields in Node's order, its Dates rounded as Node's. */
 class Stats extends KindMethods {
   [key: string]: unknown;
   constructor(record: StatsRecord) {
     super(record.kind);
-    for (const f of statFields) this[f] = record[f];
-    this.atime = dateFromMs(record.atimeMs);
-    this.mtime = dateFromMs(record.mtimeMs);
-    this.ctime = dateFromMs(record.ctimeMs);
-    this.birthtime = dateFromMs(record.birthtimeMs);
+    fillStats(this, record, statFields);
   }
 }
 
@@ -166,12 +171,7 @@ class BigIntStats extends KindMethods {
   [key: string]: unknown;
   constructor(record: StatsRecord) {
     super(record.kind);
-    for (const f of statFields) this[f] = record[f];
-    for (const f of nsFields) this[f] = record[f];
-    this.atime = dateFromMs(record.atimeMs);
-    this.mtime = dateFromMs(record.mtimeMs);
-    this.ctime = dateFromMs(record.ctimeMs);
-    this.birthtime = dateFromMs(record.birthtimeMs);
+    fillStats(this, record, [...statFields, ...nsFields]);
   }
 }
 
