@@ -4,7 +4,7 @@
  * operation, 2 for a usage error). Shared by the CLI's modules and the
  * restore bundle (which carries its own copy of this module).
  */
-import { isSnapshotError } from '../replay-log/errors.js';
+import { describeError, isSnapshotError } from '../replay-log/errors.js';
 
 /**
  * Text that may carry a service's words (its error messages, names quoted in
@@ -26,12 +26,18 @@ export const fail = (error: unknown): never => {
 
 /** An error a service threw: its message and the service's own frames, not ours. */
 export const describeThrown = (error: unknown): string => {
-  if (!(error instanceof Error)) return String(error);
-  const frames = (error.stack ?? '')
+  if (!(error instanceof Error)) return describeError(error);
+  let stack: string;
+  try {
+    stack = error.stack ?? '';
+  } catch {
+    return describeError(error);
+  }
+  const frames = stack
     .split('\n')
     .slice(1)
     .filter(line => /^\s+at /.test(line) && !/\/dist\/(membrane|compartments|lib|replay-log)\/|node:internal/.test(line));
-  return [`${error.name}: ${error.message}`, ...frames].join('\n');
+  return [describeError(error), ...frames].join('\n');
 };
 
 /** JSON.stringify's replacer for results printed by the CLI: bigints as their decimal text. */

@@ -20,7 +20,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
+import { SnapshotError, describeError, isSnapshotError } from '../replay-log/index.js';
 import type { HttpIo, RequestRecord, ResponseHead, ResponseRecord } from '../compartments/index.js';
 import type { RestoredService } from './service.js';
 
@@ -88,14 +88,14 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
               answer = new Response(request.method === 'HEAD' ? null : (response.body ?? null), headInit(response));
             } catch (error) {
               // A response Node's Response refuses (a 204 with a body, status 999): the client gets a 500, not silence.
-              report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} answered a response HTTP cannot carry: ${describeFailure(error)}`);
+              report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} answered a response HTTP cannot carry: ${describeError(error)}`);
               answer = new Response('internal error\n', { status: 500 });
             }
             flight.answer(answer);
           }
         },
         error => {
-          const what = describeFailure(error);
+          const what = describeError(error);
           report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} failed${flight.answered ? ' while streaming its response' : ''}: ${what}`);
           if (flight.answered) {
             // The client sees the response cut short, not a complete one; the service's message stays in the
@@ -156,23 +156,6 @@ interface InFlight {
 }
 
 /** Close or error a response stream the client may already have cancelled. */
-/**
- * A failure as a report line: `CODE: message` for a SnapshotError,
- * `Name: message` for an Error, the value's text otherwise. Never throws:
- * a service's thrown value may have a toString or a message getter that does.
- */
-const describeFailure = (error: unknown): string => {
-  try {
-    return isSnapshotError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  } catch {
-    try {
-      return Object.prototype.toString.call(error);
-    } catch {
-      return 'a value that cannot be printed';
-    }
-  }
-};
-
 const closeQuietly = (close: () => void): void => {
   try {
     close();

@@ -67,3 +67,21 @@ Object.freeze(SnapshotError);
 
 export const isSnapshotError = (value: unknown): value is SnapshotError =>
   typeof value === 'object' && value !== null && (value as { [brand]?: unknown })[brand] === true;
+
+/**
+ * A thrown value as one line of text for a report: `CODE: message` for a
+ * SnapshotError, `Name: message` for an Error, the value's text otherwise.
+ * Never throws: a service's thrown value may have a toString or a message
+ * getter that does, or be a proxy that cannot become a string.
+ */
+export const describeError = (error: unknown): string => {
+  try {
+    return isSnapshotError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    try {
+      return Object.prototype.toString.call(error);
+    } catch {
+      return 'a value that cannot be printed';
+    }
+  }
+};

@@ -4,7 +4,7 @@
  * and a readable dump. Usable on its own: tools read logs without loading
  * any service.
  */
-export { SnapshotError, isSnapshotError } from './errors.js';
+export { SnapshotError, isSnapshotError, describeError } from './errors.js';
 export type { SnapshotErrorCode } from './errors.js';
 export { Slot, Tagged, wireEqual, describeWire, codeUnits, fromCodeUnits, viewConstructors, isWellFormed, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL } from './wire.js';
 export type { Side, TagName, ErrorRecord } from './wire.js';
