@@ -40,7 +40,7 @@ import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams } from './web.js';
+import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
@@ -71,8 +71,12 @@ const namespaceOf = (value: Record<string, unknown>): Namespace => {
  * can change them for the host or for another service. The module objects
  * themselves are never handed out, nor frozen.
  */
+/** Node's querystring.unescapeBuffer (public, not in @types/node). */
+const hostUnescapeBuffer = (querystring as unknown as { unescapeBuffer: (s: string, decodeSpaces?: boolean) => Buffer }).unescapeBuffer;
 const pureModules: Record<string, Record<string, unknown>> = {
-  querystring,
+  // unescapeBuffer slices its result from Node's shared 8 KB pool, whose other bytes are the host's
+  // (found by the adversarial review): the service gets a copy that owns its memory.
+  querystring: { ...querystring, unescapeBuffer: harden((s: string, decodeSpaces?: boolean) => unpooled(hostUnescapeBuffer(s, decodeSpaces))) },
 };
 
 /** Node builtins loaded when first used: node:assert and node:tty cost more to load than most endowments. */

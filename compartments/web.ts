@@ -116,6 +116,8 @@ const hardenReturnedPrototypes = (): void => {
     () => new WritableStream().getWriter(),
     () => new TransformStream(),
     () => new ReadableStream().pipeThrough(new TransformStream()),
+    // A strategy's size is a getter (not walked) returning one function for the whole process.
+    () => [new CountQueuingStrategy({ highWaterMark: 1 }).size, new ByteLengthQueuingStrategy({ highWaterMark: 1 }).size],
     () => new TextEncoderStream(),
     () => new TextDecoderStream(),
     () => new TextEncoder(),
@@ -181,7 +183,7 @@ export const guestSegmenter = (): unknown => {
 let bufferFacade: typeof HostBuffer | undefined;
 
 /** A Buffer that owns its memory: small Buffers otherwise share Node's 8 KB pool, whose other bytes are the host's. */
-const unpooled = (buffer: Buffer): Buffer => {
+export const unpooled = (buffer: Buffer): Buffer => {
   if (buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength) return buffer;
   const copy = HostBuffer.alloc(buffer.byteLength);
   copy.set(buffer);
