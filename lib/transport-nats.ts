@@ -151,22 +151,24 @@ const appKeyFromEnv = (env: NodeJS.ProcessEnv = process.env): Uint8Array | undef
  */
 export const natsAuth = (given: string | readonly string[], env: NodeJS.ProcessEnv = process.env): { servers: string[]; shown: string; auth: Partial<ConnectionOptions> } => {
   const auth: Partial<ConnectionOptions> = {};
-  const servers = (typeof given === 'string' ? [given] : [...given]).map(server => {
-    let url: URL;
+  // A list may come as one comma-separated string; a server with or without its scheme.
+  const list = (typeof given === 'string' ? given.split(',') : [...given]).map(server => server.trim()).filter(server => server !== '');
+  const servers = list.map(server => {
+    const userInfo = /^((?:[a-z][a-z0-9+.-]*:\/\/)?)([^@/]*)@(.*)$/i.exec(server);
+    if (!userInfo) return server;
+    const [, scheme, credentials, rest] = userInfo;
+    const at = credentials.indexOf(':');
+    let user: string;
+    let pass: string;
     try {
-      url = new URL(server);
+      user = decodeURIComponent(at < 0 ? credentials : credentials.slice(0, at));
+      pass = at < 0 ? '' : decodeURIComponent(credentials.slice(at + 1));
     } catch {
-      return server;
+      throw new SnapshotError('USAGE', `the credentials in the NATS URL ${scheme}...@${rest} are not valid URL encoding (escape % as %25).`);
     }
-    if (url.username !== '' || url.password !== '') {
-      const user = decodeURIComponent(url.username);
-      const pass = decodeURIComponent(url.password);
-      if (pass !== '') Object.assign(auth, { user, pass });
-      else Object.assign(auth, { token: user });
-      url.username = '';
-      url.password = '';
-    }
-    return url.href.replace(/\/$/, '');
+    if (pass !== '') Object.assign(auth, { user, pass });
+    else Object.assign(auth, { token: user });
+    return `${scheme}${rest}`;
   });
   const credsFile = env.NATS_CREDS;
   if (credsFile) {
@@ -197,6 +199,8 @@ const TICK_MS = 25;
 
 /** A call sent and waiting for its reply on this host's inbox. */
 interface PendingCall {
+  /** A "no responders" status came (with an app key, final only once no replica acknowledged after the resends). */
+  noResponders?: boolean;
   readonly token: string;
   readonly subject: string;
   readonly payload: Uint8Array;
@@ -504,7 +508,13 @@ export class NatsTransport implements Transport {
   }
 
   #onReply(call: PendingCall, msg: Msg): void {
-    if (msg.data.length === 0 && msg.headers?.code === 503) return this.#finish(call, this.#explain(new NoRespondersError(call.subject), call));
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      // The server's "no responders". Any client can publish such a status to a reply subject it saw,
+      // so with an app key it only counts once no replica acknowledged the call after its resends.
+      if (!this.#auth) return this.#finish(call, this.#explain(new NoRespondersError(call.subject), call));
+      call.noResponders = true;
+      return;
+    }
     let reply: Reply;
     try {
       reply = call.decode(msg.data);
@@ -541,6 +551,8 @@ export class NatsTransport implements Transport {
           } catch (cause) {
             this.#finish(call, new SnapshotError('TRANSPORT_FAILED', `${describeCall(call.ref, call.target, call.method)} could not be sent again: ${(cause as Error).message}`, { cause }));
           }
+        } else if (call.noResponders && now - call.sentAt > ACK_WAIT_MS) {
+          this.#finish(call, this.#explain(new NoRespondersError(call.subject), call));
         }
         continue;
       }

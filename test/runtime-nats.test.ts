@@ -183,4 +183,8 @@ t.test('with an app key, a client of the bus without it cannot call, and a captu
   await t.rejects((stranger.connect(echoRef) as (v: unknown) => Promise<unknown>)({ n: 2 }), { code: 'CALL_TIMEOUT' }, 'a host with another key is not answered');
   t.same(await echo({ n: 3 }), { n: 3 }, 'the app still answers its own hosts');
   await db.stop();
+  // "No responders" is a status any client could forge: with a key it counts once nobody acknowledged the resends.
+  const started = Date.now();
+  await t.rejects(echo({ n: 4 }), { code: 'SERVICE_UNAVAILABLE' }, 'no replica left: SERVICE_UNAVAILABLE');
+  t.ok(Date.now() - started >= 1000 && Date.now() - started < 20_000, `after the resends, not at the first status (${Date.now() - started} ms)`);
 });
