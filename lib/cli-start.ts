@@ -75,7 +75,8 @@ export const restoreInputs = (target: string, values: OptionValues): RestoreInpu
   const callTimeoutMs = values['call-timeout'] === undefined ? undefined : Number(values['call-timeout']);
   if (callTimeoutMs !== undefined && !(callTimeoutMs > 0)) return { usage: '--call-timeout takes a positive number of milliseconds' };
   const shutdownMs = values['shutdown-timeout'] === undefined ? 30_000 : Number(values['shutdown-timeout']);
-  if (!(shutdownMs > 0)) return { usage: '--shutdown-timeout takes a positive number of milliseconds' };
+  // A timer takes at most 2^31-1 ms (a longer one fires after 1 ms).
+  if (!(shutdownMs > 0 && shutdownMs <= 2 ** 31 - 1)) return { usage: '--shutdown-timeout takes a number of milliseconds from 1 to 2147483647' };
   const ports: Record<string, number> = {};
   for (const spec of values.port ?? []) {
     const match = /^([^=]+)=(\d+)$/.exec(spec);

@@ -203,6 +203,9 @@ t.test('the CLI explains itself', async t => {
   t.match(unknown.stderr, /USAGE: unknown command "frobnicate"/);
   const missing = await snapshot(['restore']);
   t.equal(missing.code, 2);
+  const longWait = await snapshot(['restore', 'snap', '--shutdown-timeout', '3000000000']);
+  t.equal(longWait.code, 2);
+  t.match(longWait.stderr, /USAGE: --shutdown-timeout takes a number of milliseconds from 1 to 2147483647/, 'a timeout no timer can hold is refused');
   const typo = await snapshot(['build', 'build.mjs', '--ouy', 'snap']);
   t.equal(typo.code, 2);
   t.match(typo.stderr, /^snapshot: USAGE: build has no option --ouy; did you mean --out\?\n[\s\S]*snapshot build <script>/, 'a mistyped option is named, with the nearest one and the command\'s own help');
