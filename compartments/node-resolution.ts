@@ -82,8 +82,8 @@ const readPackage = (location: string): PackageJson | undefined => {
 
 /**
  * Record, in the compartment's `types`, the language of every `.js` file
- * that a nested package.json with a `type` governs (Node's rule: the
- * nearest package.json decides), and in its `modules` an alias from the
+ * that a nested package.json governs (Node's rule: the nearest package.json
+ * decides, and one without a `type` means CommonJS), and in its `modules` an alias from the
  * emitted name of every TypeScript file to that file where nothing has that
  * name (TypeScript's rule, above), skipping node_modules. The aliases reach
  * the archive only when something imports them.
@@ -105,7 +105,8 @@ const walkPackage = (compartment: CompartmentDescriptor): void => {
     let here = language;
     if (relative !== '' && entries.some(e => e.name === 'package.json' && e.isFile())) {
       const nested = readPackage(pathToFileURL(`${dir}/`).href);
-      if (nested && typeof nested.type === 'string') here = nested.type === 'module' ? 'mjs' : 'cjs';
+      // The nearest package.json decides, with or without a type: no type is CommonJS (Node's rule).
+      if (nested) here = nested.type === 'module' ? 'mjs' : 'cjs';
     }
     const names = new Set(entries.map(e => e.name));
     for (const entry of entries) {
@@ -132,7 +133,7 @@ const languageOf = (packageLocation: string, file: string, pkg: PackageJson): 'c
   const root = new URL(packageLocation);
   for (let dir = new URL('.', new URL(file, packageLocation)); dir.href.startsWith(root.href) && dir.href !== root.href; dir = new URL('..', dir)) {
     const nested = readPackage(dir.href);
-    if (nested && typeof nested.type === 'string') return nested.type === 'module' ? 'mjs' : 'cjs';
+    if (nested) return nested.type === 'module' ? 'mjs' : 'cjs';
   }
   return pkg.type === 'module' ? 'mjs' : 'cjs';
 };
