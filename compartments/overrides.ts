@@ -49,6 +49,29 @@ const errorPrototypes = (): Array<[string, object]> =>
     .filter(name => typeof (globalThis as Record<string, unknown>)[name] === 'function')
     .map(name => [`${name}.prototype`, ((globalThis as Record<string, unknown>)[name] as { prototype: object }).prototype]);
 
+/**
+ * Give `proto` fast (not dictionary) properties again, as far as V8 lets
+ * JavaScript ask for it.
+ *
+ * V8 turns an object into a dictionary when one of its data properties that
+ * is not the last one added becomes an accessor, which is what the override
+ * accessors below do to every prototype. It makes a prototype fast again
+ * only when a property load through an object inheriting from it misses an
+ * inline cache (JSObject::MakePrototypesFast, v8/src/objects/js-objects.cc);
+ * loads on primitives never take that path, so String.prototype and
+ * Number.prototype stayed dictionaries for the life of the process: every
+ * `s.charCodeAt(i)`, in services and in the host, was a dictionary lookup
+ * (recording 100,000 `process.env` reads took 130 ms instead of 105).
+ * A few missed loads through a plain object inheriting from the prototype,
+ * in a function run often enough to have inline caches, let V8 migrate it
+ * back. Only speed depends on this: the properties are the same either way.
+ */
+const refasten = (proto: object): void => {
+  const heir = Object.create(proto) as Record<string, unknown>;
+  const load = (o: Record<string, unknown>): unknown => o.__membraneSnapshotNoSuchProperty__;
+  for (let i = 0; i < 64; i += 1) load(heir);
+};
+
 /** Call between SES's repairIntrinsics() and hardenIntrinsics(). */
 export const enableMoreOverrides = (): void => {
   const errors = new Set(errorPrototypes().map(([, proto]) => proto));
@@ -77,4 +100,14 @@ export const enableMoreOverrides = (): void => {
       defineProperty(proto, key, { get, set, enumerable: descriptor.enumerable, configurable: true });
     }
   }
+};
+
+/**
+ * Call last before hardenIntrinsics(), after every repair that reshapes an
+ * intrinsic prototype (these overrides, inspection.ts): see `refasten`.
+ */
+export const refastenPrototypes = (): void => {
+  for (const [, proto] of [...prototypes(), ...errorPrototypes()]) refasten(proto);
+  refasten(getPrototypeOf(function* () {}) as object);
+  refasten(Object.prototype);
 };
