@@ -137,7 +137,12 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
   });
 
   const set = (kind: Kind, fn: unknown, delay: unknown, args: unknown[]): Timeout | Immediate => {
-    if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
+    if (typeof fn !== 'function') {
+      // Node's own validation error (ERR_INVALID_ARG_TYPE, its message naming the value as Node
+      // names it): the host's setTimeout checks the callback before it arms anything.
+      hostTimers.setTimeout(fn as () => void, 0);
+      throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
+    }
     // Node's rule (lib/internal/timers.js): a delay that is not a number from 1 to 2^31-1 ms is 1 ms.
     const after = Number(delay);
     const ms = kind === 'immediate' ? 0 : after >= 1 && after <= 2 ** 31 - 1 ? after : 1;
