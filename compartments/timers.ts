@@ -211,7 +211,8 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
 
   return {
     globals: harden(globals),
-    timersModule: harden({ ...globals }),
+    // As Node's `timers`, with `promises` (timers/promises); not its deprecated active/enroll/unenroll.
+    timersModule: harden({ ...globals, promises: timersPromisesModule }),
     timersPromisesModule: harden(timersPromisesModule),
     pending: () => table.size,
     disarmAll: () => {
