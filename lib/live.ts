@@ -27,7 +27,11 @@ export interface GoLiveOptions {
   readonly callTimeoutMs?: number;
   /** Serve HTTP handlers (default true). */
   readonly http?: boolean;
-  /** Per-service port overrides (0: a free port). */
+  /**
+   * Per-service port overrides (0: a free port). Each must name a restored
+   * service that serves HTTP: otherwise USAGE (a mistyped name or a service
+   * without HTTP was silently left on no port).
+   */
   readonly ports?: Readonly<Record<string, number>>;
   /** Address HTTP services bind (default 127.0.0.1). */
   readonly httpHost?: string;
@@ -115,6 +119,14 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
   }
   const http: HttpServer[] = [];
   try {
+    for (const [name, port] of Object.entries(options.ports ?? {})) {
+      if (!restored.services.has(name)) {
+        throw new SnapshotError('USAGE', `--port ${name}=${port}: no service "${name}" is restored here (restored: ${[...restored.services.keys()].join(', ') || 'none'})`);
+      }
+      if (!restored.manifest.services[name]?.runtime?.http) {
+        throw new SnapshotError('USAGE', `--port ${name}=${port}: service "${name}" serves no HTTP (its build declared none: runtime.declare({ http: ... }) and a fetch handler); drop --port ${name}`);
+      }
+    }
     if (options.http !== false) {
       for (const service of restored.services.values()) {
         const declared = restored.manifest.services[service.name]?.runtime;

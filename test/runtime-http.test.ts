@@ -63,6 +63,19 @@ t.test('bad declarations fail the build with DECLARATION_INVALID saying what to 
   }
 });
 
+t.test('--port naming no restored service, or one without HTTP, is a usage error before anything listens', async t => {
+  const target = moveToTarget(out);
+  for (const [port, message] of [
+    ['apj=0', /USAGE: --port apj=0: no service "apj" is restored here \(restored: .*api/],
+    ['db=8081', /USAGE: --port db=8081: service "db" serves no HTTP/],
+  ] as const) {
+    const run = await snapshot(['restore', target, '--port', port, '--port', 'api=0']);
+    t.equal(run.code, 2, `--port ${port}: exit 2`);
+    t.match(run.stderr, message, `--port ${port}`);
+    t.notMatch(run.stdout, /listening/, 'nothing served');
+  }
+});
+
 t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight finish and exits 0', async t => {
   const target = moveToTarget(out);
   const host = await startHost(t, [target, '--port', 'api=0']);
