@@ -22,6 +22,35 @@ import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
 
 /**
+ * The package.json nearest above `entry` (a file URL or path) when it has
+ * no string "name" (compartment-mapper then reports "Cannot find
+ * package.json", though there is one); undefined otherwise.
+ */
+const unnamedPackageJson = (entry: string | undefined): string | undefined => {
+  if (!entry) return undefined;
+  let dir: string;
+  try {
+    dir = path.dirname(entry.startsWith('file:') ? url.fileURLToPath(entry) : entry);
+  } catch {
+    return undefined;
+  }
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      try {
+        const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown };
+        return typeof parsed?.name === 'string' ? undefined : file;
+      } catch {
+        return undefined;
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+};
+
+/**
  * What only archiving needs, loaded the first time a build archives: the
  * archive writer, the node_modules crawler, the full parsers (Babel) and the
  * TypeScript and evasion transforms. A restore never loads them. Archives
@@ -490,6 +519,14 @@ export const explainLoadError = (service: string, entry: string | undefined, err
     return new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}": SES rejected a ${rule} at ${where}. ${advice}`, { cause: error, details: { service, file, line: Number(line), rule } });
   }
   if (/Cannot find package\.json|package\.json.*(name|must)|"name"/.test(message)) {
+    const unnamed = unnamedPackageJson(entry);
+    if (unnamed) {
+      return new SnapshotError(
+        'SERVICE_LOAD_FAILED',
+        `service "${service}" failed to load from ${entry}: its package.json (${unnamed}) has no "name", and a service lives in a named package. Add one: "name": ${JSON.stringify(path.basename(path.dirname(unnamed)).toLowerCase())}.`,
+        { cause: error, details: { service, packageJson: unnamed } },
+      );
+    }
     return new SnapshotError(
       'SERVICE_LOAD_FAILED',
       `service "${service}" failed to load from ${entry ?? 'its archive'}: ${message}. A service lives in a package: put a package.json with a "name" (and "type": "module" for ESM) beside it or above it.`,

@@ -56,6 +56,19 @@ t.test('a package that is not installed is reported as not installed, wherever i
   t.match(undeclared.stderr, new RegExp(`MODULE_NOT_INSTALLED: service "undeclared": .* imports "greet", and the package "greet" is installed \\(${q(path.join(project, 'node_modules', 'greet'))}\\) but is not in the "dependencies" of ${q(path.join(project, 'package.json'))}`));
 });
 
+t.test('a project whose package.json has no name is told so, with the fix', async t => {
+  // compartment-mapper then says "Cannot find package.json", though there is one.
+  const pkgFile = path.join(project, 'package.json');
+  const pkg = fs.readFileSync(pkgFile, 'utf8');
+  const { name: _name, ...unnamed } = JSON.parse(pkg) as Record<string, unknown>;
+  fs.writeFileSync(pkgFile, JSON.stringify(unnamed, null, 2));
+  t.teardown(() => fs.writeFileSync(pkgFile, pkg));
+  const run = await build('throws.js');
+  t.equal(run.code, 1);
+  t.match(run.stderr, new RegExp(`SERVICE_LOAD_FAILED: service "throws" failed to load from \\S+/services/throws\\.js: its package\\.json \\(${q(pkgFile)}\\) has no "name", and a service lives in a named package\\. Add one: "name": "${q(path.basename(project).toLowerCase())}"\\.`));
+  t.notMatch(run.stderr, /Cannot find package\.json/);
+});
+
 t.test('syntax errors name the file, line and column', async t => {
   const ts = await build('broken.ts');
   t.equal(ts.code, 1);
