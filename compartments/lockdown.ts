@@ -34,7 +34,7 @@
  */
 import 'ses';
 import { installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
-import { enableMoreOverrides, refastenPrototypes } from './overrides.js';
+import { enableMoreOverrides, freezeElementPrototypes, refastenPrototypes } from './overrides.js';
 import { repairInspection } from './inspection.js';
 
 const already = Symbol.for('membrane-snapshot.lockdown');
@@ -56,6 +56,7 @@ if (!realm[already]) {
     neuterSharedErrorStatics();
     enableMoreOverrides();
     repairInspection();
+    freezeElementPrototypes();
     refastenPrototypes();
     hardenIntrinsics();
   } catch (error) {
