@@ -56,6 +56,13 @@
  *     plain Node reading the bytes from a file beside it. Goal: restore
  *     <= 2x the payload.
  *
+ * (i) What lockdown costs V8 (bench/fixtures/lockdown-ops.mjs): a few
+ *     everyday operations timed in plain Node and in a process locked down
+ *     as every build and restore is, both cold children. No goal: it says
+ *     where service code runs slower under SES for reasons outside this
+ *     library (frozen intrinsics leave V8's fast paths), and so where a
+ *     service's own time goes.
+ *
  * (f) Multi-service apps. A live call from the host into one service that
  *     calls another (fixtures/pair: front.ping -> back.echo, both restored
  *     in this process) against a direct async function call; and the
@@ -377,6 +384,18 @@ await section('(f) multi-service apps: a live call across two membranes, and res
 });
 
 // ---- (e) log size ------------------------------------------------------------------
+
+await section('(i) what lockdown costs V8: everyday operations in plain Node and under the library\'s lockdown (ns per operation, best of 5)', async () => {
+  const script = path.join(benchDir, 'fixtures', 'lockdown-ops.mjs');
+  const plain = lastJson<{ result: Record<string, number> }>(await runNodeOk([script])).result;
+  const locked = lastJson<{ result: Record<string, number> }>(await runNodeOk([script, 'lockdown'])).result;
+  const rows: string[][] = [['operation', 'plain Node', 'locked down', 'ratio']];
+  for (const name of Object.keys(plain)) rows.push([name, `${plain[name].toFixed(0)} ns`, `${locked[name].toFixed(0)} ns`, ratio(locked[name] / plain[name])]);
+  out(table(rows));
+  out('    V8 leaves its fast paths when these intrinsics are frozen or reconfigured: RegExp.prototype (any change to it: replace, split),');
+  out('    the typed array prototypes (stores to every typed array, Node\'s async-context fields on each nextTick), and');
+  out('    Array.prototype[Symbol.iterator] made an override accessor (spreads). Arrays built by index stay fast (overrides.ts).');
+});
 
 await section('(e) log size: the log file against the raw payload of its entries and against JSON lines', async () => {
   const logs = new Map<string, string>();
