@@ -114,44 +114,81 @@ export const enableMoreOverrides = (): void => {
 };
 
 /**
- * Freeze Array.prototype and Object.prototype ahead of SES, without the
- * cost V8 attaches to `Object.freeze` on them. V8's freeze moves an
- * object's (here empty) elements to a dictionary, and doing that to either
- * of these invalidates the isolate's NoElementsProtector for good: every
- * store past the end of any array (`a[a.length] = x`, Node's async-context
- * stack on each `process.nextTick`) then walks the prototype chain (an
- * append and pop 5 -> 53 ns, a nextTick 95 -> 500 ns, measured on Node 20).
- * Making each property non-writable and non-configurable, then sealing,
- * gives the same frozen objects (`Object.isFrozen` is true, and SES's
- * harden freezes them again as a no-op) and leaves the elements alone.
+ * Make every property of `proto` non-writable and non-configurable, then
+ * make it non-extensible: frozen by the spec's definition, so that a later
+ * `Object.freeze` (SES's harden) finds nothing to change and returns at once
+ * (V8: JSReceiver::SetIntegrityLevel tests the level first).
  *
- * SES's 'severe' override taming would turn every configurable data
- * property of Object.prototype into an override accessor in
- * hardenIntrinsics() (its enablements.js: `'%ObjectPrototype%': '*'`), and
- * it skips a property that is no longer configurable: they are made here
- * first, in SES's shape and with SES's path in their message. Array.prototype's
+ * Why not `Object.freeze` itself: V8's freeze gives the object a frozen
+ * elements kind (its elements here are empty), and V8 then treats every
+ * object inheriting from it as possibly holding read-only elements. On
+ * Array.prototype and Object.prototype that invalidated the isolate's
+ * NoElementsProtector for good (every store past the end of any array,
+ * `a[a.length] = x`: 5 -> 53 ns); on the typed array prototypes, every
+ * store into every typed array and Buffer took V8's slow path (256 byte
+ * stores 100 ns -> 9.9 us, and Node's async-context fields on each
+ * `process.nextTick` 270 -> 660 ns). Measured on Node 20 (bench (i)).
+ *
+ * `keep` names properties left to the final freeze, because redefining
+ * them invalidates a V8 protector that freezing leaves alone
+ * (Array.prototype.constructor: ArraySpeciesProtector, which every
+ * `map`/`filter`/`slice` of an array checks).
+ */
+const freezeInPlace = (proto: object, keep: ReadonlySet<PropertyKey> = new Set()): void => {
+  const descriptors = getOwnPropertyDescriptors(proto) as Record<PropertyKey, PropertyDescriptor>;
+  for (const key of ownKeys(descriptors)) {
+    if (keep.has(key)) continue;
+    const descriptor = descriptors[key as string];
+    defineProperty(proto, key, 'value' in descriptor ? { writable: false, configurable: false } : { configurable: false });
+  }
+  Object.preventExtensions(proto);
+};
+
+/**
+ * SES's 'severe' override taming turns every configurable data property of
+ * Object.prototype and of %TypedArray%.prototype into an override accessor
+ * in hardenIntrinsics() (its enablements.js: `'%ObjectPrototype%': '*'`,
+ * `'%TypedArrayPrototype%': '*'`), and skips a property that is no longer
+ * configurable: freezeElementPrototypes makes them here first, in SES's
+ * shape and with SES's path in their message.
+ */
+const sesSevereAccessors = (proto: object, path: string): void => {
+  const descriptors = getOwnPropertyDescriptors(proto) as Record<PropertyKey, PropertyDescriptor>;
+  for (const key of ownKeys(descriptors)) {
+    const descriptor = descriptors[key as string];
+    if ('value' in descriptor && descriptor.configurable) defineOverrideAccessor(proto, key, descriptor, path, String(key));
+  }
+};
+
+/** The prototypes of the typed array classes: %TypedArray%.prototype and one per element type. */
+const typedArrayPrototypes = (): object[] => {
+  const classes = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array];
+  return [getPrototypeOf(Uint8Array.prototype) as object, ...classes.map(c => c.prototype)];
+};
+
+/**
+ * Freeze the prototypes that arrays, typed arrays (Buffers too) and plain
+ * objects inherit from ahead of SES, in place (`freezeInPlace`: the same frozen
+ * objects, without V8's slow element stores). Their override accessors are
+ * the ones SES would give them (`sesSevereAccessors`; Array.prototype's
  * entries in SES's plan are methods, which enableMoreOverrides has made
- * accessors already. Call after the other repairs, just before
+ * accessors already). Redefining a concrete typed array prototype's
+ * `constructor` invalidates V8's TypedArraySpeciesProtector (`subarray`,
+ * `slice` of a typed array: about 25 ns more each), far less than what a
+ * freeze costs every store. Call after the other repairs, just before
  * hardenIntrinsics().
  */
 export const freezeElementPrototypes = (): void => {
-  const objectPath = 'root.%ObjectPrototype%';
-  const objectDescriptors = getOwnPropertyDescriptors(Object.prototype) as Record<PropertyKey, PropertyDescriptor>;
-  for (const key of ownKeys(objectDescriptors)) {
-    const descriptor = objectDescriptors[key as string];
-    if ('value' in descriptor && descriptor.configurable) defineOverrideAccessor(Object.prototype, key, descriptor, objectPath, String(key));
-  }
-  for (const proto of [Object.prototype, Array.prototype]) {
-    const descriptors = getOwnPropertyDescriptors(proto) as Record<PropertyKey, PropertyDescriptor>;
-    for (const key of ownKeys(descriptors)) {
-      // `constructor` is left to the freeze: redefining Array.prototype.constructor invalidates V8's ArraySpeciesProtector.
-      if (key === 'constructor') continue;
-      const descriptor = descriptors[key as string];
-      defineProperty(proto, key, 'value' in descriptor ? { writable: false, configurable: false } : { configurable: false });
-    }
-    Object.seal(proto);
-  }
+  const [typedArrayPrototype] = typedArrayPrototypes();
+  sesSevereAccessors(Object.prototype, 'root.%ObjectPrototype%');
+  sesSevereAccessors(typedArrayPrototype, 'root.%TypedArrayPrototype%');
+  freezeInPlace(Object.prototype);
+  freezeInPlace(Array.prototype, new Set(['constructor']));
+  for (const proto of typedArrayPrototypes()) freezeInPlace(proto);
+  // Node's Buffer.prototype (a Uint8Array subclass's): SES's hardenIntrinsics reaches and freezes it too.
+  if (typeof Buffer === 'function' && !Object.isFrozen(Buffer.prototype)) freezeInPlace(Buffer.prototype);
 };
+
 
 /**
  * Call last before hardenIntrinsics(), after every repair that reshapes an
