@@ -392,9 +392,9 @@ await section('(i) what lockdown costs V8: everyday operations in plain Node and
   const rows: string[][] = [['operation', 'plain Node', 'locked down', 'ratio']];
   for (const name of Object.keys(plain)) rows.push([name, `${plain[name].toFixed(0)} ns`, `${locked[name].toFixed(0)} ns`, ratio(locked[name] / plain[name])]);
   out(table(rows));
-  out('    V8 leaves its fast paths when these intrinsics are frozen or reconfigured: RegExp.prototype (any change to it: replace, split),');
-  out('    the typed array prototypes (stores to every typed array, Node\'s async-context fields on each nextTick), and');
-  out('    Array.prototype[Symbol.iterator] made an override accessor (spreads). Arrays built by index stay fast (overrides.ts).');
+  out('    V8 leaves its fast paths for intrinsics that lockdown freezes or reconfigures: any change to RegExp.prototype (replace, split),');
+  out('    Array.prototype[Symbol.iterator] made an override accessor (spreads), a non-extensible Array.prototype (arrays grown by index).');
+  out('    Typed arrays, Buffers and nextTick keep theirs because their prototypes are frozen in place (compartments/overrides.ts).');
 });
 
 await section('(e) log size: the log file against the raw payload of its entries and against JSON lines', async () => {
