@@ -400,6 +400,35 @@ const installedFrom = (dir: string, name: string): string | undefined => {
   }
 };
 
+/** Does the package.json in `dir` list `name` among the dependencies a service's packages may load? */
+const declaresDependency = (dir: string, name: string): boolean => {
+  try {
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
+    return ['dependencies', 'peerDependencies', 'optionalDependencies'].some(field => {
+      const deps = manifest[field];
+      return typeof deps === 'object' && deps !== null && Object.hasOwn(deps, name);
+    });
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The subpaths a package's "exports" offers ('.', './sub'...), or undefined
+ * when it has no "exports" (then any file of it may be imported).
+ */
+const exportedSubpaths = (packageJson: string): string[] | undefined => {
+  try {
+    const { exports } = JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { exports?: unknown };
+    if (exports === undefined || exports === null) return undefined;
+    if (typeof exports === 'string' || Array.isArray(exports)) return ['.'];
+    const keys = Object.keys(exports as object);
+    return keys.some(key => key.startsWith('.')) ? keys : ['.'];
+  } catch {
+    return undefined;
+  }
+};
+
 /**
  * Globals a package may reach for that services do not get: the browser's,
  * and Node's that are not deterministic or not offered. Inside a compartment
@@ -488,6 +517,23 @@ export const explainLoadError = (service: string, entry: string | undefined, err
     const dir = importer ? directoryOf(importer) : undefined;
     const installed = dir ? installedFrom(dir, pkg) : undefined;
     const importerText = dir ? `the package in ${dir}` : 'one of its packages';
+    if (installed && dir && declaresDependency(dir, pkg)) {
+      // Installed and declared: the subpath is what is missing (Node: ERR_PACKAGE_PATH_NOT_EXPORTED).
+      const subpath = name === pkg ? '.' : `./${name.slice(pkg.length + 1)}`;
+      const offered = exportedSubpaths(installed);
+      if (offered && !offered.includes(subpath)) {
+        return new SnapshotError(
+          'SERVICE_LOAD_FAILED',
+          `service "${service}": ${importerText} imports "${name}", and the package "${pkg}" (${path.dirname(installed)}) does not export "${subpath}": its package.json "exports" offers ${offered.map(key => `"${key}"`).join(', ')}. Import one of those.`,
+          { cause: error, details: { service, module: name, package: pkg, subpath, exports: offered } },
+        );
+      }
+      return new SnapshotError(
+        'SERVICE_LOAD_FAILED',
+        `service "${service}": ${importerText} imports "${name}"; the package "${pkg}" is installed (${path.dirname(installed)}) and declared, yet it did not load: ${message}`,
+        { cause: error, details: { service, module: name, package: pkg } },
+      );
+    }
     return new SnapshotError(
       'MODULE_NOT_INSTALLED',
       installed

@@ -9,6 +9,7 @@ const services: Record<string, string> = {
   'uninstalled.js': "import pad from 'left-pad';\nexport const f = () => pad('a', 3);\n",
   'undeclared.js': "import { greet } from 'greet';\nexport const f = () => greet('x');\n",
   'deep.js': "import { g } from 'uses-missing';\nexport const f = () => g;\n",
+  'subpath.js': "import { runtime } from 'membrane-snapshot/runtime';\nexport const f = () => runtime;\n",
   'broken.ts': 'export const ok = 1;\nexport const f = (x: number): = x + 1;\n',
   'broken.js': 'export const ok = 1;\nconst x = ;\n',
   'missing-file.js': "import './nope.js';\nexport const f = () => 1;\n",
@@ -54,6 +55,14 @@ t.test('a package that is not installed is reported as not installed, wherever i
   t.match(deep.stderr, /MODULE_NOT_INSTALLED: service "deep": the package in \S*node_modules\/uses-missing\/? imports "not-here", but the package "not-here" is not installed/);
   const undeclared = await build('undeclared.js');
   t.match(undeclared.stderr, new RegExp(`MODULE_NOT_INSTALLED: service "undeclared": .* imports "greet", and the package "greet" is installed \\(${q(path.join(project, 'node_modules', 'greet'))}\\) but is not in the "dependencies" of ${q(path.join(project, 'package.json'))}`));
+});
+
+t.test('a subpath the installed, declared package does not export is named, with what it does export', async t => {
+  // Node says ERR_PACKAGE_PATH_NOT_EXPORTED; compartment-mapper only "Cannot find external module".
+  const run = await build('subpath.js');
+  t.equal(run.code, 1);
+  t.match(run.stderr, /SERVICE_LOAD_FAILED: service "subpath": the package in \S+ imports "membrane-snapshot\/runtime", and the package "membrane-snapshot" \(\S+\) does not export "\.\/runtime": its package\.json "exports" offers "\.", "\.\/replay-log", "\.\/package\.json"\. Import one of those\./);
+  t.notMatch(run.stderr, /not in the "dependencies"|not installed/);
 });
 
 t.test('a project whose package.json has no name is told so, with the fix', async t => {
