@@ -36,6 +36,7 @@ import { makeConsole, defaultPrinter } from './console.js';
 import { makeCrypto } from './crypto.js';
 import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
 import { makeFs } from './fs.js';
+import type { StreamModule } from './fs-streams.js';
 import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
@@ -255,7 +256,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const crypto = makeCrypto(membrane);
   const reach = makeReach(membrane.name, options.reach);
   const secrets = makeSecretMatcher(options.secrets);
-  const { fs, promises } = makeFs(membrane, reach, secrets);
+  // The file streams are made of the service's own stream module, loaded when first used (builtins is made below).
+  const { fs, promises } = makeFs(membrane, reach, secrets, { stream: () => builtins.load('stream') as StreamModule, Buffer: guestBuffer() as typeof Buffer });
   const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
   const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants, devNull: hostOs.devNull };
   for (const fn of ['platform', 'arch', 'type', 'release', 'version', 'machine', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {

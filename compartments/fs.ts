@@ -18,6 +18,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
+import { makeFileStreams, type StreamFs, type StreamModule } from './fs-streams.js';
 
 /** Calls go through `apply`, not spread: under lockdown V8 runs a spread call through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -210,6 +211,7 @@ export const makeFs = (
   membrane: Membrane,
   reach: Reach = makeReach(membrane.name, undefined),
   secrets: SecretMatcher = makeSecretMatcher(),
+  streams?: { readonly stream: () => StreamModule; readonly Buffer: typeof Buffer },
 ): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
   /** Descriptors (virtual numbers) opened on secret files: what is read from them is sealed. */
   const secretFds = new Set<number>();
@@ -358,7 +360,16 @@ export const makeFs = (
   const unsupported = (name: string) => () => {
     throw new TypeError(`fs.${name} is not supported inside a service yet: use fs.promises.readFile / writeFile, or open a FileHandle with fs.promises.open`);
   };
-  for (const name of ['createReadStream', 'createWriteStream', 'watch', 'watchFile', 'unwatchFile', 'opendir', 'opendirSync']) fs[name] = unsupported(name);
+  for (const name of ['watch', 'watchFile', 'unwatchFile', 'opendir', 'opendirSync']) fs[name] = unsupported(name);
+  if (streams) {
+    // Node's file streams, on the calls above (fs-streams.ts); ReadStream and WriteStream are getters, as in Node.
+    const files = makeFileStreams(fs as unknown as StreamFs, streams.stream, pathArg, streams.Buffer);
+    fs.createReadStream = files.createReadStream;
+    fs.createWriteStream = files.createWriteStream;
+    for (const name of ['ReadStream', 'WriteStream'] as const) Object.defineProperty(fs, name, { get: () => files[name], enumerable: true, configurable: true });
+  } else {
+    for (const name of ['createReadStream', 'createWriteStream']) fs[name] = unsupported(name);
+  }
 
   fs.constants = hostFs.constants;
   fs.promises = promises;
