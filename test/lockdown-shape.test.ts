@@ -8,7 +8,9 @@
 // - no frozen elements kind on the prototypes arrays, typed arrays and
 //   objects inherit from (%DebugPrint): V8 then sends every store into an
 //   array past its end, and every store into a typed array or Buffer, down
-//   its slow path (256 byte stores: 100 ns -> 9.9 us).
+//   its slow path (256 byte stores: 100 ns -> 9.9 us);
+// - the species protectors of arrays and promises (%ArraySpeciesProtector,
+//   %PromiseSpeciesProtector), which redefining `constructor` invalidates.
 import t from 'tap';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,15 +47,19 @@ const prototypes = {
   '%GeneratorFunction.prototype%': getPrototypeOf(function* () {}),
 };
 const slow = Object.entries(prototypes).filter(([, proto]) => !fast(proto)).map(([name]) => name);
-process.stdout.write(JSON.stringify({ frozen: Object.isFrozen(String.prototype), slow }));
+// V8's protectors that freezing leaves alone and redefining one property would invalidate for good.
+const protectors = { ArraySpecies: new Function('return %ArraySpeciesProtector()')(), PromiseSpecies: new Function('return %PromiseSpeciesProtector()')() };
+process.stdout.write(JSON.stringify({ frozen: Object.isFrozen(String.prototype), slow, protectors }));
 `;
 
 t.test('the intrinsic prototypes keep fast properties after lockdown', async t => {
   const run = await node(['--allow-natives-syntax', '--input-type=module', '-e', probe]);
   t.equal(run.code, 0, run.stderr);
-  const { frozen, slow } = JSON.parse(run.stdout) as { frozen: boolean; slow: string[] };
+  const { frozen, slow, protectors } = JSON.parse(run.stdout) as { frozen: boolean; slow: string[]; protectors: Record<string, boolean> };
   t.ok(frozen, 'the realm is locked down');
   t.same(slow, [], 'no intrinsic prototype is a V8 dictionary');
+  // Array#map/filter/slice and every Promise#then look their species up when these are invalid.
+  t.same(protectors, { ArraySpecies: true, PromiseSpecies: true }, 'the species protectors hold');
 });
 
 t.test('the prototypes arrays, typed arrays, Buffers and objects inherit from are frozen without a frozen elements kind', async t => {
