@@ -122,10 +122,21 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
           : String(key);
     return hostCrypto.createHash('sha256').update(material).digest('hex');
   };
-  const sign = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer =>
+  const signNow = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer =>
     membrane.syscall('crypto.sign', [algorithm ?? null, Buffer.from(byteView(data)), keyFingerprint(key)], (alg, bytes) =>
       hostCrypto.sign(alg as string | null, bytes as Buffer, key),
     ) as Buffer;
+  /** `crypto.sign(algorithm, data, key[, callback])`: with a callback, signed now and called back in a microtask (see withCallback). */
+  const sign = (...args: unknown[]): Buffer | undefined =>
+    withCallback(args, 3, rest => signNow(...(rest as Parameters<typeof signNow>)), invalid => apply(hostCrypto.sign, hostCrypto, invalid));
+  /** `crypto.verify(algorithm, data, key, signature[, callback])`, the host's, its callback form as sign's. */
+  const verify = (...args: unknown[]): boolean | undefined =>
+    withCallback(
+      args,
+      4,
+      rest => apply(hostCrypto.verify, hostCrypto, rest) as boolean,
+      invalid => apply(hostCrypto.verify, hostCrypto, invalid),
+    );
   const createSign = (algorithm: string) => {
     const chunks: Buffer[] = [];
     const signer = {
@@ -134,7 +145,7 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
         return signer;
       },
       sign(key: KeyArg, outputEncoding?: BufferEncoding) {
-        const signature = sign(algorithm, Buffer.concat(chunks), key);
+        const signature = signNow(algorithm, Buffer.concat(chunks), key);
         return outputEncoding ? signature.toString(outputEncoding) : signature;
       },
       end() {
@@ -164,7 +175,7 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     createDecipheriv: (...args: unknown[]) => facadeOf('Decipheriv', apply(hostCrypto.createDecipheriv, undefined, args) as object, CIPHER_METHODS),
     createSign,
     sign,
-    verify: hostCrypto.verify,
+    verify,
     createVerify: (...args: unknown[]) => facadeOf('Verify', apply(hostCrypto.createVerify, undefined, args) as object, ['update', 'verify']),
     createPublicKey: hostCrypto.createPublicKey,
     createPrivateKey: hostCrypto.createPrivateKey,
@@ -188,6 +199,31 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
 };
 
 const { apply } = Reflect;
+
+/**
+ * The callback form of a one-shot crypto function (`sign`, `verify`):
+ * Node runs it on its thread pool and calls back whenever that finishes,
+ * which no log entry places (a restore diverged; the recorded `sign`
+ * ignored its callback, which never came). Here the work is done at once,
+ * `run(args)`, and the callback called in a microtask with
+ * `(null, result)`, as the random functions do. Errors are thrown at once,
+ * as Node throws its validation errors (an error Node would pass to the
+ * callback, from OpenSSL, is thrown too). A callback that is not a
+ * function goes to `host` as it is, which throws Node's own
+ * ERR_INVALID_ARG_TYPE before it starts anything. `at` is the callback's
+ * position.
+ */
+const withCallback = <R>(args: unknown[], at: number, run: (args: unknown[]) => R, host: (args: unknown[]) => unknown): R | undefined => {
+  if (args.length <= at || args[at] === undefined) return run(args.slice(0, at));
+  const callback = args[at];
+  if (typeof callback !== 'function') {
+    host(args);
+    throw new TypeError('The "callback" argument must be of type function'); // not reached: the host threw
+  }
+  const result = run(args.slice(0, at));
+  queueMicrotask(() => (callback as (error: null, value: R) => void)(null, result));
+  return undefined;
+};
 const HASH_METHODS = ['update', 'digest', 'copy'] as const;
 const CIPHER_METHODS = ['update', 'final', 'setAutoPadding', 'setAAD', 'getAuthTag', 'setAuthTag'] as const;
 
