@@ -146,6 +146,12 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
     zlib[name] = callback;
     zlib[`${name}Sync`] = sync;
   }
+  // Node's legacy constants (zlib.Z_SYNC_FLUSH, zlib.Z_BEST_COMPRESSION, zlib.DEFLATE...): numbers on the
+  // module object, neither enumerable nor writable, and not named exports. node-fetch 2 reads them; without
+  // them a `level: zlib.Z_BEST_COMPRESSION` was undefined, and the data compressed at the default level.
+  for (const [key, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(hostZlib))) {
+    if ('value' in descriptor && typeof descriptor.value === 'number' && !descriptor.enumerable && !(key in zlib)) Object.defineProperty(zlib, key, descriptor);
+  }
   if (typeof (hostZlib as unknown as { crc32?: unknown }).crc32 === 'function') {
     const crc32 = (hostZlib as unknown as { crc32: (data: unknown, value?: number) => number }).crc32;
     zlib.crc32 = (data: unknown, value?: number) => crc32(data, value);
