@@ -102,6 +102,14 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
   for (const op of ['digest', 'encrypt', 'decrypt', 'sign', 'verify', 'importKey', 'exportKey', 'generateKey', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey'] as const) {
     subtle[op] = (...args: unknown[]) => {
       if (op === 'digest' && args.length > 1 && ArrayBuffer.isView(args[1])) args[1] = byteView(args[1]); // bytes, not a view of a larger buffer
+      if (op === 'importKey' && args.length > 1) {
+        // The key material (a JWT secret from a sealed env value...) never enters the log: its sha256 does,
+        // as crypto.sign records its key's; the host imports the service's own copy of it.
+        const material = keyMaterial(args[1]);
+        return membrane.syscall(`crypto.subtle.${op}`, [args[0], { sha256: material.sha256 }, ...args.slice(2)], (format, _fingerprint, ...rest) =>
+          apply(hostSubtle[op], hostSubtle, [format, material.data, ...rest]),
+        );
+      }
       return membrane.syscall(`crypto.subtle.${op}`, args, (...hostArgs) => apply(hostSubtle[op], hostSubtle, hostArgs));
     };
   }
@@ -199,6 +207,25 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
 };
 
 const { apply } = Reflect;
+
+/**
+ * The key data of `crypto.subtle.importKey`, copied (bytes, or a JWK as
+ * JSON has it), with the sha256 that the log records in its place: of the
+ * bytes, or of the JWK's JSON text. Anything else is passed on as it is,
+ * for the host to refuse as Node does.
+ */
+const keyMaterial = (data: unknown): { data: unknown; sha256: string } => {
+  let copy: unknown = data;
+  let bytes: Uint8Array | undefined;
+  if (ArrayBuffer.isView(data)) bytes = copy = new Uint8Array(byteView(data));
+  else if (data instanceof ArrayBuffer) bytes = copy = new Uint8Array(data.slice(0));
+  else if (typeof data === 'object' && data !== null) {
+    const text = JSON.stringify(data);
+    copy = JSON.parse(text);
+    bytes = Buffer.from(text);
+  }
+  return { data: copy, sha256: bytes ? hostCrypto.createHash('sha256').update(bytes).digest('hex') : typeof data };
+};
 
 /**
  * The callback form of a one-shot crypto function (`sign`, `verify`):
