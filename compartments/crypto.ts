@@ -14,6 +14,36 @@ const hostFill = (target: Uint8Array): void => {
   hostCrypto.randomFillSync(target);
 };
 
+/** Node's largest `randomFillSync` offset and size, in bytes (kMaxPossibleLength). */
+const MAX_FILL = 2 ** 31 - 1;
+
+/**
+ * The bytes `crypto.randomFillSync(target, offset, size)` fills, as Node
+ * picks them: `offset` and `size` count elements of a typed array (bytes of
+ * anything else), an ArrayBuffer is filled as a whole, `size` defaults to
+ * the rest. Undefined for what Node refuses (a target that is neither, an
+ * offset or size that is not a number, a range outside the target).
+ */
+const fillRegion = (target: unknown, offset: unknown, size: unknown): Uint8Array | undefined => {
+  const isView = ArrayBuffer.isView(target);
+  if (!isView && !(target instanceof ArrayBuffer)) return undefined;
+  const length = (target as ArrayBufferView | ArrayBuffer).byteLength;
+  const element = (isView ? (target as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT : undefined) || 1;
+  if (typeof offset !== 'number') return undefined;
+  const start = offset * element;
+  if (Number.isNaN(start) || start > Math.min(length, MAX_FILL) || start < 0) return undefined;
+  let count: number;
+  if (size === undefined) count = length - (start >>> 0);
+  else {
+    if (typeof size !== 'number') return undefined;
+    const bytes = size * element;
+    if (Number.isNaN(bytes) || bytes > MAX_FILL || bytes < 0 || bytes + start > length) return undefined;
+    count = bytes >>> 0;
+  }
+  const whole = isView ? byteView(target as ArrayBufferView) : new Uint8Array(target as ArrayBuffer);
+  return whole.subarray(start >>> 0, (start >>> 0) + count);
+};
+
 /** The bytes of a view: a Uint8Array as it is (no new view per call), others wrapped. */
 const byteView = (value: ArrayBufferView): Uint8Array => (value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
 
@@ -60,9 +90,14 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     return buf;
   };
 
-  const randomFillSync = <T extends ArrayBufferView>(target: T, offset = 0, size?: number): T => {
-    const bytes = byteView(target);
-    fill(bytes.subarray(offset, size === undefined ? undefined : offset + size));
+  const randomFillSync = <T extends ArrayBufferView | ArrayBuffer>(target: T, offset: unknown = 0, size?: unknown): T => {
+    const region = fillRegion(target, offset, size);
+    if (region === undefined) {
+      // Node's own error (its checks come before it fills anything; fillRegion refuses exactly what they refuse).
+      apply(hostCrypto.randomFillSync, hostCrypto, [target, offset, size]);
+      throw new RangeError('randomFillSync: bad arguments');
+    }
+    if (region.byteLength > 0) fill(region);
     return target;
   };
 
