@@ -14,8 +14,10 @@ const hostFill = (target: Uint8Array): void => {
   hostCrypto.randomFillSync(target);
 };
 
-/** Node's largest `randomFillSync` offset and size, in bytes (kMaxPossibleLength). */
+/** Node's largest `randomFillSync` offset and size, and `randomBytes` size, in bytes (kMaxPossibleLength). */
 const MAX_FILL = 2 ** 31 - 1;
+/** Node's largest `randomInt` range (its RAND_MAX: six bytes). */
+const RAND_MAX = 2 ** 48 - 1;
 
 /**
  * The bytes `crypto.randomFillSync(target, offset, size)` fills, as Node
@@ -79,12 +81,16 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
 
     const later = <A extends unknown[]>(callback: (...args: A) => void, ...args: A) => queueMicrotask(() => callback(...args));
 
-  const randomBytes = (size: number, callback?: (err: Error | null, buf: Buffer) => void): Buffer | undefined => {
-    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`randomBytes: bad size ${String(size)}`);
-    const buf = Buffer.alloc(size);
+  const randomBytes = (size: unknown, callback?: unknown): Buffer | undefined => {
+    // Node's checks (assertSize, then the callback's type), with Node's own errors: the host throws them before it draws anything.
+    if (typeof size !== 'number' || Number.isNaN(size) || size < 0 || size > MAX_FILL || (callback !== undefined && typeof callback !== 'function')) {
+      apply(hostCrypto.randomBytes, hostCrypto, [size, callback]);
+      throw new RangeError('randomBytes: bad arguments');
+    }
+    const buf = Buffer.alloc(size >>> 0); // a fraction is cut off, as in Node
     fill(buf);
     if (typeof callback === 'function') {
-      later(callback, null, buf);
+      later(callback as (err: Error | null, buf: Buffer) => void, null, buf);
       return undefined;
     }
     return buf;
@@ -108,10 +114,20 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
   };
 
   const randomInt = (...args: unknown[]): number | undefined => {
-    const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as (err: Error | null, n: number) => void) : undefined;
-    const [min, max] = args.length === 1 ? [0, args[0] as number] : (args as [number, number]);
-    if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || max <= min) throw new RangeError('randomInt: bad range');
-    const range = max - min;
+    // Node's reading of (min, max, callback) and its checks, with Node's own errors (the host throws them before it draws).
+    let [min, max, callback] = args;
+    if (max === undefined || typeof max === 'function') [min, max, callback] = [0, min, max];
+    if (
+      (callback !== undefined && typeof callback !== 'function') ||
+      !Number.isSafeInteger(min) ||
+      !Number.isSafeInteger(max) ||
+      (max as number) <= (min as number) ||
+      (max as number) - (min as number) > RAND_MAX
+    ) {
+      apply(hostCrypto.randomInt, hostCrypto, args);
+      throw new RangeError('randomInt: bad range');
+    }
+    const range = (max as number) - (min as number);
     const limit = 2 ** 48 - (2 ** 48 % range);
     const b = new Uint8Array(6);
     let x: number;
@@ -119,9 +135,9 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
       fill(b);
       x = b[0] * 2 ** 40 + b[1] * 2 ** 32 + b[2] * 2 ** 24 + b[3] * 2 ** 16 + b[4] * 2 ** 8 + b[5];
     } while (x >= limit);
-    const n = min + (x % range);
+    const n = (min as number) + (x % range);
     if (callback) {
-      later(callback, null, n);
+      later(callback as (err: Error | null, n: number) => void, null, n);
       return undefined;
     }
     return n;
