@@ -309,6 +309,18 @@ const standIn = <T extends object>(ready: () => T, overrides: Record<string, unk
 };
 
 /**
+ * `error` with a stack of its first line only: for an error made for a
+ * service later than anything it called (in a timer of its, a listener),
+ * whose stack has no frame of the service to show and would name this
+ * library's files where it is installed, a host path that differs on every
+ * host (in Node, such a stack holds only Node's own frames).
+ */
+export const laterError = <E extends Error>(error: E): E => {
+  Object.defineProperty(error, 'stack', { value: `${error.name}: ${error.message}`, writable: true, enumerable: false, configurable: true });
+  return error;
+};
+
+/**
  * The web classes that read the host's clock, made per service:
  * `Event#timeStamp` is the recorded monotonic clock at construction,
  * `AbortSignal.timeout(ms)` runs on the service's recorded timers, and a
@@ -378,7 +390,7 @@ export const clockedWeb = (
   harden(GuestCustomEvent);
   const timeout = (ms: number): AbortSignal => {
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+    setTimeout(() => controller.abort(laterError(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))), ms);
     return controller.signal;
   };
   return { Event: GuestEvent as typeof Event, CustomEvent: GuestCustomEvent as typeof CustomEvent, AbortSignal: facade(AbortSignal, { timeout }), File: GuestFile as typeof File };
