@@ -33,7 +33,16 @@ const secrets = {
 const plain = unique('plain');
 const unread = unique('unread');
 const secretDir = path.join(work, 'secret-files');
-const buildEnv = { ...secrets, VAULT_PLAIN: plain, VAULT_UNREAD: unread, VAULT_STATE_FILE: stateFile, VAULT_SECRET_DIR: secretDir };
+const buildEnv = {
+  ...secrets,
+  VAULT_PLAIN: plain,
+  VAULT_UNREAD: unread,
+  VAULT_STATE_FILE: stateFile,
+  VAULT_SECRET_DIR: secretDir,
+  // The library's other configuration, which services must not see either.
+  SNAPSHOT_APP_KEY: randomBytes(32).toString('base64'),
+  NATS_CREDS: path.join(work, 'app.creds'),
+};
 
 /** Every form of `secret` a `strings` or base64/hex search of the files would find. */
 const encodings = (secret: string): string[] => {
@@ -84,7 +93,11 @@ t.test('no file of the snapshot holds a secret, in plain text, base64 or hex', a
 
 t.test('enumerating the environment records names; values only as they are read', async t => {
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
-  t.same(state.enumerated, { names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false], sealKey: null, listsSealKey: false }, 'the seal key is not visible to services');
+  t.same(
+    state.enumerated,
+    { names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false, false, false], sealKey: null, appKey: null, listsSealKey: false, listsAppKey: false },
+    "neither the seal key nor the app's bus key (nor its NATS credentials file) is visible to services",
+  );
   const names = fs.readFileSync(path.join(out, 'names', 'replay.log')).toString('latin1');
   t.ok(names.includes('VAULT_UNREAD'), 'the name is recorded');
   t.notOk(names.includes(unread), 'the value of an enumerated, unread variable is not');
