@@ -101,6 +101,25 @@ export const realPath = (p: string, cwd: string = process.cwd()): string => {
   return current;
 };
 
+/**
+ * What under /proc opens the inside of a process: its environment (the
+ * seal key, the app key), its memory (written, the host's code) and its
+ * descriptors. Any process's: the CLI's parent has the same environment.
+ */
+const processInternals = /^\/proc\/\d+(?:\/task\/\d+)?\/(?:environ|mem|fd|fdinfo|map_files|pagemap)(?:\/|$)/;
+
+/** Whether the path `text` leads, links followed, into a process's environment, memory or descriptors (Linux). */
+const intoProcess = (text: string): boolean => {
+  if (process.platform !== 'linux') return false;
+  let real: string;
+  try {
+    real = fs.realpathSync.native(text);
+  } catch {
+    real = realPath(text); // it does not exist, or is a descriptor's link to no file: resolved as far as it goes
+  }
+  return processInternals.test(real);
+};
+
 const within = (target: string, root: string): boolean => target === root || target.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 
 /** The checks a service's endowments make before reaching the host. */
@@ -140,13 +159,21 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
     },
     checkPath(target: unknown, write: boolean, op: string): void {
       const allowed = write ? policy?.write : policy?.read;
-      if (!allowed) return;
       const kind = write ? 'write' : 'read';
-      let text: string;
+      let text: string | undefined;
       if (typeof target === 'string') text = target;
       else if (target instanceof URL && target.protocol === 'file:') text = decodeURIComponent(target.pathname);
       else if (target instanceof Uint8Array) text = Buffer.from(target).toString();
-      else return deny(kind, `${op} ${typeof target === 'number' ? `descriptor ${target}` : String(target)} (only paths can be checked)`, allowed, 'the path');
+      // Policy or not: the host process's environment, memory and descriptors (/proc/self/environ...).
+      if (text !== undefined && !text.includes('\0') && intoProcess(text)) {
+        throw new SnapshotError(
+          'REACH_DENIED',
+          `service "${service}" tried to ${op} ${text}: the host process's own environment, memory and descriptors (/proc/<pid>/environ, mem, fd...) are never within a service's reach, whatever its policy.`,
+          { details: { service, kind, target: `${op} ${text}`, allowed: [...(allowed ?? [])] } },
+        );
+      }
+      if (!allowed) return;
+      if (text === undefined) return deny(kind, `${op} ${typeof target === 'number' ? `descriptor ${target}` : String(target)} (only paths can be checked)`, allowed, 'the path');
       if (text.includes('\0')) return deny(kind, `${op} a path with a NUL byte`, allowed, 'the path');
       const real = realPath(text);
       if (!allowed.some(root => within(real, realPath(root)))) deny(kind, `${op} ${text}${real !== path.resolve(text) ? ` (really ${real})` : ''}`, allowed, `'${path.dirname(real)}'`);

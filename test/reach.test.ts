@@ -81,6 +81,13 @@ t.test('a service never reaches the host\'s own descriptors, policy or not', asy
   t.match(results.unlimitedStderr, { code: 'EBADF' });
 });
 
+t.test("no policy opens the host process's own environment, memory or descriptors under /proc", { skip: process.platform !== 'linux' && 'Linux only' }, async t => {
+  for (const route of ['unlimitedEnviron', 'unlimitedPidEnviron', 'unlimitedParentEnviron', 'unlimitedFdList']) {
+    t.match(results[route], { code: 'REACH_DENIED', message: /the host process's own/ }, route);
+  }
+  t.type(results.unlimitedCgroup.ok, 'string', 'the rest of /proc stays open without a policy');
+});
+
 t.test('fetch beyond the policy is refused before any request leaves', async t => {
   t.match(results.fetchOther, { code: 'REACH_DENIED' }, 'a loopback server the build never named');
   t.match(results.fetchRedirect, { code: 'REACH_DENIED' }, 'an allowed host redirecting elsewhere');
