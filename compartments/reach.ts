@@ -108,16 +108,41 @@ export const realPath = (p: string, cwd: string = process.cwd()): string => {
  */
 const processInternals = /^\/proc\/\d+(?:\/task\/\d+)?\/(?:environ|mem|fd|fdinfo|map_files|pagemap)(?:\/|$)/;
 
-/** Whether the path `text` leads, links followed, into a process's environment, memory or descriptors (Linux). */
-const intoProcess = (text: string): boolean => {
-  if (process.platform !== 'linux') return false;
-  let real: string;
+/** The library's own key and credentials files on this host (keepFromServices), by real path. */
+const libraryFiles = new Set<string>();
+
+/** The real path of `text`: links followed, as far as it exists (a descriptor's link to no file stops there). */
+const resolved = (text: string): string => {
   try {
-    real = fs.realpathSync.native(text);
+    return fs.realpathSync.native(text);
   } catch {
-    real = realPath(text); // it does not exist, or is a descriptor's link to no file: resolved as far as it goes
+    return realPath(text);
   }
-  return processInternals.test(real);
+};
+
+/**
+ * Keep `file` out of every service's reach, whatever its policy: a file of
+ * the library's own that holds a key or credentials (the seal key file, the
+ * signing key, the NATS credentials). Without a policy a service could read
+ * it (its path is on the host's command line).
+ */
+export const keepFromServices = (file: string): void => {
+  libraryFiles.add(resolved(file));
+};
+
+/**
+ * Why the path `text` is out of reach whatever the policy, or undefined: it
+ * leads, links followed, into a process's environment, memory or
+ * descriptors (Linux), or to one of the library's own key files.
+ */
+const neverReachable = (text: string): string | undefined => {
+  if (process.platform !== 'linux' && libraryFiles.size === 0) return undefined;
+  const real = resolved(text);
+  if (process.platform === 'linux' && processInternals.test(real)) {
+    return "the host process's own environment, memory and descriptors (/proc/<pid>/environ, mem, fd...) are never within a service's reach, whatever its policy";
+  }
+  if (libraryFiles.has(real)) return "it holds a key of the library's own (the seal key, the signing key or the NATS credentials), never within a service's reach, whatever its policy";
+  return undefined;
 };
 
 const within = (target: string, root: string): boolean => target === root || target.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
@@ -164,13 +189,12 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
       if (typeof target === 'string') text = target;
       else if (target instanceof URL && target.protocol === 'file:') text = decodeURIComponent(target.pathname);
       else if (target instanceof Uint8Array) text = Buffer.from(target).toString();
-      // Policy or not: the host process's environment, memory and descriptors (/proc/self/environ...).
-      if (text !== undefined && !text.includes('\0') && intoProcess(text)) {
-        throw new SnapshotError(
-          'REACH_DENIED',
-          `service "${service}" tried to ${op} ${text}: the host process's own environment, memory and descriptors (/proc/<pid>/environ, mem, fd...) are never within a service's reach, whatever its policy.`,
-          { details: { service, kind, target: `${op} ${text}`, allowed: [...(allowed ?? [])] } },
-        );
+      // Policy or not: the host process's environment, memory and descriptors (/proc/self/environ...), the library's key files.
+      const never = text !== undefined && !text.includes('\0') ? neverReachable(text) : undefined;
+      if (never !== undefined) {
+        throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${text}: ${never}.`, {
+          details: { service, kind, target: `${op} ${text}`, allowed: [...(allowed ?? [])] },
+        });
       }
       if (!allowed) return;
       if (text === undefined) return deny(kind, `${op} ${typeof target === 'number' ? `descriptor ${target}` : String(target)} (only paths can be checked)`, allowed, 'the path');
