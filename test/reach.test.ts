@@ -89,12 +89,16 @@ t.test("no policy opens the host process's own environment, memory or descriptor
   for (const route of ['unlimitedEnviron', 'unlimitedPidEnviron', 'unlimitedParentEnviron', 'unlimitedFdList']) {
     t.match(results[route], { code: 'REACH_DENIED', message: /the host process's own/ }, route);
   }
+  for (const route of ['unlimitedLinkEnviron', 'unlimitedLinkProc', 'unlimitedLinkRelative', 'unlimitedCopyDev']) {
+    t.match(results[route], { code: 'REACH_DENIED', message: /never within a service's reach, whatever its policy/ }, `${route}: nor through a link or a copy it makes`);
+  }
   t.type(results.unlimitedCgroup.ok, 'string', 'the rest of /proc stays open without a policy');
 });
 
 t.test("the library's own key files are out of reach, policy or not", async t => {
   t.match(results.sealKeyFile, { code: 'REACH_DENIED', message: /a key of the library's own/ }, 'in a directory the policy opens');
   t.match(results.unlimitedSealKeyFile, { code: 'REACH_DENIED', message: /a key of the library's own/ }, 'without a policy');
+  t.match(results.unlimitedLinkSealKey, { code: 'REACH_DENIED', message: /key files/ }, 'nor through a link it makes');
 });
 
 t.test('fetch beyond the policy is refused before any request leaves', async t => {
