@@ -14,6 +14,38 @@ const hostFill = (target: Uint8Array): void => {
   hostCrypto.randomFillSync(target);
 };
 
+/** Node's largest `randomFillSync` offset and size, and `randomBytes` size, in bytes (kMaxPossibleLength). */
+const MAX_FILL = 2 ** 31 - 1;
+/** Node's largest `randomInt` range (its RAND_MAX: six bytes). */
+const RAND_MAX = 2 ** 48 - 1;
+
+/**
+ * The bytes `crypto.randomFillSync(target, offset, size)` fills, as Node
+ * picks them: `offset` and `size` count elements of a typed array (bytes of
+ * anything else), an ArrayBuffer is filled as a whole, `size` defaults to
+ * the rest. Undefined for what Node refuses (a target that is neither, an
+ * offset or size that is not a number, a range outside the target).
+ */
+const fillRegion = (target: unknown, offset: unknown, size: unknown): Uint8Array | undefined => {
+  const isView = ArrayBuffer.isView(target);
+  if (!isView && !(target instanceof ArrayBuffer)) return undefined;
+  const length = (target as ArrayBufferView | ArrayBuffer).byteLength;
+  const element = (isView ? (target as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT : undefined) || 1;
+  if (typeof offset !== 'number') return undefined;
+  const start = offset * element;
+  if (Number.isNaN(start) || start > Math.min(length, MAX_FILL) || start < 0) return undefined;
+  let count: number;
+  if (size === undefined) count = length - (start >>> 0);
+  else {
+    if (typeof size !== 'number') return undefined;
+    const bytes = size * element;
+    if (Number.isNaN(bytes) || bytes > MAX_FILL || bytes < 0 || bytes + start > length) return undefined;
+    count = bytes >>> 0;
+  }
+  const whole = isView ? byteView(target as ArrayBufferView) : new Uint8Array(target as ArrayBuffer);
+  return whole.subarray(start >>> 0, (start >>> 0) + count);
+};
+
 /** The bytes of a view: a Uint8Array as it is (no new view per call), others wrapped. */
 const byteView = (value: ArrayBufferView): Uint8Array => (value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
 
@@ -49,20 +81,29 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
 
     const later = <A extends unknown[]>(callback: (...args: A) => void, ...args: A) => queueMicrotask(() => callback(...args));
 
-  const randomBytes = (size: number, callback?: (err: Error | null, buf: Buffer) => void): Buffer | undefined => {
-    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`randomBytes: bad size ${String(size)}`);
-    const buf = Buffer.alloc(size);
+  const randomBytes = (size: unknown, callback?: unknown): Buffer | undefined => {
+    // Node's checks (assertSize, then the callback's type), with Node's own errors: the host throws them before it draws anything.
+    if (typeof size !== 'number' || Number.isNaN(size) || size < 0 || size > MAX_FILL || (callback !== undefined && typeof callback !== 'function')) {
+      apply(hostCrypto.randomBytes, hostCrypto, [size, callback]);
+      throw new RangeError('randomBytes: bad arguments');
+    }
+    const buf = Buffer.alloc(size >>> 0); // a fraction is cut off, as in Node
     fill(buf);
     if (typeof callback === 'function') {
-      later(callback, null, buf);
+      later(callback as (err: Error | null, buf: Buffer) => void, null, buf);
       return undefined;
     }
     return buf;
   };
 
-  const randomFillSync = <T extends ArrayBufferView>(target: T, offset = 0, size?: number): T => {
-    const bytes = byteView(target);
-    fill(bytes.subarray(offset, size === undefined ? undefined : offset + size));
+  const randomFillSync = <T extends ArrayBufferView | ArrayBuffer>(target: T, offset: unknown = 0, size?: unknown): T => {
+    const region = fillRegion(target, offset, size);
+    if (region === undefined) {
+      // Node's own error (its checks come before it fills anything; fillRegion refuses exactly what they refuse).
+      apply(hostCrypto.randomFillSync, hostCrypto, [target, offset, size]);
+      throw new RangeError('randomFillSync: bad arguments');
+    }
+    if (region.byteLength > 0) fill(region);
     return target;
   };
 
@@ -73,10 +114,20 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
   };
 
   const randomInt = (...args: unknown[]): number | undefined => {
-    const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as (err: Error | null, n: number) => void) : undefined;
-    const [min, max] = args.length === 1 ? [0, args[0] as number] : (args as [number, number]);
-    if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || max <= min) throw new RangeError('randomInt: bad range');
-    const range = max - min;
+    // Node's reading of (min, max, callback) and its checks, with Node's own errors (the host throws them before it draws).
+    let [min, max, callback] = args;
+    if (max === undefined || typeof max === 'function') [min, max, callback] = [0, min, max];
+    if (
+      (callback !== undefined && typeof callback !== 'function') ||
+      !Number.isSafeInteger(min) ||
+      !Number.isSafeInteger(max) ||
+      (max as number) <= (min as number) ||
+      (max as number) - (min as number) > RAND_MAX
+    ) {
+      apply(hostCrypto.randomInt, hostCrypto, args);
+      throw new RangeError('randomInt: bad range');
+    }
+    const range = (max as number) - (min as number);
     const limit = 2 ** 48 - (2 ** 48 % range);
     const b = new Uint8Array(6);
     let x: number;
@@ -84,9 +135,9 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
       fill(b);
       x = b[0] * 2 ** 40 + b[1] * 2 ** 32 + b[2] * 2 ** 24 + b[3] * 2 ** 16 + b[4] * 2 ** 8 + b[5];
     } while (x >= limit);
-    const n = min + (x % range);
+    const n = (min as number) + (x % range);
     if (callback) {
-      later(callback, null, n);
+      later(callback as (err: Error | null, n: number) => void, null, n);
       return undefined;
     }
     return n;
@@ -102,6 +153,14 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
   for (const op of ['digest', 'encrypt', 'decrypt', 'sign', 'verify', 'importKey', 'exportKey', 'generateKey', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey'] as const) {
     subtle[op] = (...args: unknown[]) => {
       if (op === 'digest' && args.length > 1 && ArrayBuffer.isView(args[1])) args[1] = byteView(args[1]); // bytes, not a view of a larger buffer
+      if (op === 'importKey' && args.length > 1) {
+        // The key material (a JWT secret from a sealed env value...) never enters the log: its sha256 does,
+        // as crypto.sign records its key's; the host imports the service's own copy of it.
+        const material = keyMaterial(args[1]);
+        return membrane.syscall(`crypto.subtle.${op}`, [args[0], { sha256: material.sha256 }, ...args.slice(2)], (format, _fingerprint, ...rest) =>
+          apply(hostSubtle[op], hostSubtle, [format, material.data, ...rest]),
+        );
+      }
       return membrane.syscall(`crypto.subtle.${op}`, args, (...hostArgs) => apply(hostSubtle[op], hostSubtle, hostArgs));
     };
   }
@@ -122,10 +181,21 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
           : String(key);
     return hostCrypto.createHash('sha256').update(material).digest('hex');
   };
-  const sign = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer =>
+  const signNow = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer =>
     membrane.syscall('crypto.sign', [algorithm ?? null, Buffer.from(byteView(data)), keyFingerprint(key)], (alg, bytes) =>
       hostCrypto.sign(alg as string | null, bytes as Buffer, key),
     ) as Buffer;
+  /** `crypto.sign(algorithm, data, key[, callback])`: with a callback, signed now and called back in a microtask (see withCallback). */
+  const sign = (...args: unknown[]): Buffer | undefined =>
+    withCallback(args, 3, rest => signNow(...(rest as Parameters<typeof signNow>)), invalid => apply(hostCrypto.sign, hostCrypto, invalid));
+  /** `crypto.verify(algorithm, data, key, signature[, callback])`, the host's, its callback form as sign's. */
+  const verify = (...args: unknown[]): boolean | undefined =>
+    withCallback(
+      args,
+      4,
+      rest => apply(hostCrypto.verify, hostCrypto, rest) as boolean,
+      invalid => apply(hostCrypto.verify, hostCrypto, invalid),
+    );
   const createSign = (algorithm: string) => {
     const chunks: Buffer[] = [];
     const signer = {
@@ -134,7 +204,7 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
         return signer;
       },
       sign(key: KeyArg, outputEncoding?: BufferEncoding) {
-        const signature = sign(algorithm, Buffer.concat(chunks), key);
+        const signature = signNow(algorithm, Buffer.concat(chunks), key);
         return outputEncoding ? signature.toString(outputEncoding) : signature;
       },
       end() {
@@ -164,7 +234,7 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     createDecipheriv: (...args: unknown[]) => facadeOf('Decipheriv', apply(hostCrypto.createDecipheriv, undefined, args) as object, CIPHER_METHODS),
     createSign,
     sign,
-    verify: hostCrypto.verify,
+    verify,
     createVerify: (...args: unknown[]) => facadeOf('Verify', apply(hostCrypto.createVerify, undefined, args) as object, ['update', 'verify']),
     createPublicKey: hostCrypto.createPublicKey,
     createPrivateKey: hostCrypto.createPrivateKey,
@@ -188,6 +258,50 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
 };
 
 const { apply } = Reflect;
+
+/**
+ * The key data of `crypto.subtle.importKey`, copied (bytes, or a JWK as
+ * JSON has it), with the sha256 that the log records in its place: of the
+ * bytes, or of the JWK's JSON text. Anything else is passed on as it is,
+ * for the host to refuse as Node does.
+ */
+const keyMaterial = (data: unknown): { data: unknown; sha256: string } => {
+  let copy: unknown = data;
+  let bytes: Uint8Array | undefined;
+  if (ArrayBuffer.isView(data)) bytes = copy = new Uint8Array(byteView(data));
+  else if (data instanceof ArrayBuffer) bytes = copy = new Uint8Array(data.slice(0));
+  else if (typeof data === 'object' && data !== null) {
+    const text = JSON.stringify(data);
+    copy = JSON.parse(text);
+    bytes = Buffer.from(text);
+  }
+  return { data: copy, sha256: bytes ? hostCrypto.createHash('sha256').update(bytes).digest('hex') : typeof data };
+};
+
+/**
+ * The callback form of a one-shot crypto function (`sign`, `verify`):
+ * Node runs it on its thread pool and calls back whenever that finishes,
+ * which no log entry places (a restore diverged; the recorded `sign`
+ * ignored its callback, which never came). Here the work is done at once,
+ * `run(args)`, and the callback called in a microtask with
+ * `(null, result)`, as the random functions do. Errors are thrown at once,
+ * as Node throws its validation errors (an error Node would pass to the
+ * callback, from OpenSSL, is thrown too). A callback that is not a
+ * function goes to `host` as it is, which throws Node's own
+ * ERR_INVALID_ARG_TYPE before it starts anything. `at` is the callback's
+ * position.
+ */
+const withCallback = <R>(args: unknown[], at: number, run: (args: unknown[]) => R, host: (args: unknown[]) => unknown): R | undefined => {
+  if (args.length <= at || args[at] === undefined) return run(args.slice(0, at));
+  const callback = args[at];
+  if (typeof callback !== 'function') {
+    host(args);
+    throw new TypeError('The "callback" argument must be of type function'); // not reached: the host threw
+  }
+  const result = run(args.slice(0, at));
+  queueMicrotask(() => (callback as (error: null, value: R) => void)(null, result));
+  return undefined;
+};
 const HASH_METHODS = ['update', 'digest', 'copy'] as const;
 const CIPHER_METHODS = ['update', 'final', 'setAutoPadding', 'setAAD', 'getAuthTag', 'setAuthTag'] as const;
 

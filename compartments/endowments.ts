@@ -310,8 +310,11 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   guestUtilFormat = guestUtil.format as (...args: unknown[]) => string;
   add('util', namespaceOf(guestUtil));
   // events, stream and string_decoder: the service's own instances, built on first import.
+  // node:buffer as the service sees it: its Buffer, and its File (the global, on the recorded clock: Node's
+  // buffer.File is the global File, and the host's reads the host's clock, which diverged on replay).
+  const guestBufferModule = { ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc, File: globals.File };
   const builtins = makeGuestBuiltins(globals, {
-    buffer: { ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc },
+    buffer: guestBufferModule,
     'safe-buffer': { Buffer: guestBuffer() },
     process: guestProcess,
     util: guestUtil,
@@ -352,7 +355,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       }),
     ),
   );
-  add('buffer', namespaceOf(Object.freeze({ ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc })));
+  add('buffer', namespaceOf(Object.freeze({ ...guestBufferModule })));
   add('fs', namespaceOf(fs));
   add('fs/promises', namespaceOf(promises));
   add('crypto', namespaceOf(crypto.nodeCrypto));

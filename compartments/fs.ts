@@ -224,6 +224,9 @@ export const makeFs = (
     // A descriptor was checked when it was opened (descriptorArgs maps it).
     if (descriptorOps.has(op) && typeof args[0] === 'number') return;
     for (let i = 0; i < roles.length; i += 1) if (roles[i] !== '-') reach.checkPath(args[i], roles[i] === 'w', `${roles[i] === 'w' ? 'write' : 'read'} (fs.${op})`);
+    // A link into /proc or /dev (or a copy of a tree holding such links) would lead there from a path the checks do not resolve.
+    if (op === 'symlink') reach.checkLinkTarget(args[0], args[1], 'link to (fs.symlink)');
+    if (op === 'cp') reach.checkLinkTarget(args[0], undefined, 'copy (fs.cp)');
   };
   const guardOpen = (op: string, target: unknown, flags: unknown): void => {
     if (opensForRead(flags)) reach.checkPath(target, false, `open (fs.${op})`);

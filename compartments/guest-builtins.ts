@@ -30,6 +30,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { laterError } from './web.js';
 
 const hostRequire = createRequire(import.meta.url);
 
@@ -232,12 +233,16 @@ const completeEvents = (EventEmitter: EventEmitterClass, util: { inspect?: (valu
   };
 };
 
-/** Node's AbortError, as events makes it: `code` and `name` own and enumerable, `cause` the signal's reason. */
-const abortError = (signal: AbortSignal | undefined): Error => {
+/**
+ * Node's AbortError, as events makes it: `code` and `name` own and
+ * enumerable, `cause` the signal's reason. `later`: made in the signal's
+ * abort listener, with no frame of the service's to show (laterError).
+ */
+const abortError = (signal: AbortSignal | undefined, later = false): Error => {
   const error = new Error('The operation was aborted', { cause: signal?.reason }) as Error & { code: string };
   error.code = 'ABORT_ERR';
   error.name = 'AbortError';
-  return error;
+  return later ? laterError(error) : error;
 };
 
 type Target = Partial<Listenable> & {
@@ -284,7 +289,7 @@ const eventOnce = async (emitter: Target, name: string | symbol, options: { sign
     const abortListener = () => {
       remove(emitter, name, resolver);
       remove(emitter, 'error', errorListener);
-      reject(abortError(signal));
+      reject(abortError(signal, true));
     };
     add(emitter, name, resolver);
     if (name !== 'error' && typeof emitter.once === 'function') emitter.once('error', errorListener);
@@ -326,7 +331,7 @@ const eventIterator = (emitter: Listenable, event: string | symbol, options: { s
     else failure = error;
     close();
   };
-  const onAbort = () => fail(abortError(signal));
+  const onAbort = () => fail(abortError(signal, true));
   listen(event, (...args: unknown[]) => {
     const next = waiting.shift();
     if (next) next.resolve({ value: args, done: false });

@@ -18,6 +18,31 @@
 const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, isFrozen, prototype: objectPrototype } = Object;
 const { ownKeys, apply } = Reflect;
 const { hasOwnProperty } = objectPrototype;
+const mapEntries = Map.prototype.entries;
+const setValues = Set.prototype.values;
+
+/**
+ * What a Map or a Set holds, keys and values in order (empty for anything
+ * else): Node keeps internals there, as an EventTarget's listeners (a
+ * linked list of its internal `Listener` class) and an `AbortSignal.any`'s
+ * WeakRefs to its sources. Read with the intrinsic iterators, so a
+ * subclass (Node's SafeMap) is read as what it holds.
+ */
+const collectionEntries = (value: object): unknown[] => {
+  const out: unknown[] = [];
+  try {
+    for (const [key, entry] of apply(mapEntries, value, []) as Iterable<[unknown, unknown]>) out.push(key, entry);
+    return out;
+  } catch {
+    // not a Map
+  }
+  try {
+    for (const entry of apply(setValues, value, []) as Iterable<unknown>) out.push(entry);
+  } catch {
+    // not a Set
+  }
+  return out;
+};
 
 /**
  * Make a prototype's `constructor` an accessor before freezing it, as SES's
@@ -53,8 +78,9 @@ const isObject = (value: unknown): value is object => (typeof value === 'object'
 /**
  * Harden (`harden`, SES) every object two samples made by `make` share,
  * walking their own properties (symbol-keyed included; accessors are not
- * called) and prototypes side by side. `globalThis` and `process` are
- * never frozen nor entered. Returns how many objects were not frozen yet.
+ * called), the entries of Maps and Sets, and prototypes side by side.
+ * `globalThis` and `process` are never frozen nor entered. Returns how
+ * many objects were not frozen yet.
  */
 export const hardenSharedInternals = (makers: ReadonlyArray<() => unknown>): number => {
   const never = new Set<unknown>([globalThis, process]);
@@ -81,6 +107,9 @@ export const hardenSharedInternals = (makers: ReadonlyArray<() => unknown>): num
       visit(left.get, right.get, depth + 1);
       visit(left.set, right.set, depth + 1);
     }
+    const leftEntries = collectionEntries(a);
+    const rightEntries = collectionEntries(b);
+    for (let i = 0; i < leftEntries.length && i < rightEntries.length; i += 1) visit(leftEntries[i], rightEntries[i], depth + 1);
   };
   for (const make of makers) visit(make(), make(), 0);
   return hardened;

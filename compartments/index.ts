@@ -6,6 +6,7 @@
 export { archiveService, archiveServiceWithRoots, loadService, packageRootOf, explainLoadError } from './load.js';
 export type { LoadOptions, LoadedService } from './load.js';
 export { makeEndowments, exitModuleNames, builtinModuleNames, grantShape } from './endowments.js';
+export { hardenLateInternals } from './web.js';
 export type { Endowments, EndowmentOptions, Grant, GrantShape } from './endowments.js';
 export { validateDeclaration, MAX_REPLICAS } from './runtime.js';
 export type { RuntimeDeclaration, RequestRecord, ResponseRecord, ResponseHead, HttpIo } from './runtime.js';

@@ -165,6 +165,22 @@ const defineOverridable = (proto: object, key: symbol, value: unknown, where: st
   defineProperty(proto, key, { get, set, enumerable: false, configurable: true });
 };
 
+/**
+ * Node's own `[util.inspect.custom]` of TextEncoder and TextDecoder, which
+ * SES's repairIntrinsics() removes (its permits list them as not
+ * permitted): without them `util.inspect(new TextDecoder())` printed Node's
+ * internal fields (`[Symbol(decoder)]: true, [Symbol(flags)]: 0, ...`)
+ * where Node prints `TextDecoder { encoding: 'utf-8', fatal: false,
+ * ignoreBOM: false }`. Read when this module is evaluated, before
+ * lockdown.ts runs SES; put back, as override accessors, by
+ * repairInspection(). They print only what the object's getters give.
+ */
+const nodeInspectors: Array<readonly [proto: object, inspector: unknown]> = [];
+for (const ctor of [globalThis.TextEncoder, globalThis.TextDecoder] as unknown[]) {
+  const proto = typeof ctor === 'function' ? (ctor as { prototype?: unknown }).prototype : undefined;
+  if (typeof proto === 'object' && proto !== null) nodeInspectors.push([proto, getOwnPropertyDescriptor(proto, custom)?.value]);
+}
+
 /** Call between SES's repairIntrinsics() and hardenIntrinsics(). */
 export const repairInspection = (): void => {
   // Not configurable: SES's override taming (in hardenIntrinsics) then leaves them data properties.
@@ -178,4 +194,9 @@ export const repairInspection = (): void => {
   defineOverridable(Error.prototype, custom, hookFor('error'), 'Error.prototype');
   defineOverridable(Map.prototype, custom, hookFor('map'), 'Map.prototype');
   defineOverridable(Set.prototype, custom, hookFor('set'), 'Set.prototype');
+  for (const [proto, inspector] of nodeInspectors) {
+    if (typeof inspector === 'function' && getOwnPropertyDescriptor(proto, custom) === undefined) {
+      defineOverridable(proto, custom, inspector, `${(proto as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] ?? 'Text'}.prototype`);
+    }
+  }
 };

@@ -23,8 +23,14 @@ import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
 
-/** The library's own configuration: never shown to services (the seal key would let one read every sealed value). */
-const hiddenEnv: ReadonlySet<string> = new Set(['SNAPSHOT_SEAL_KEY', 'MEMBRANE_SNAPSHOT_PINNED']);
+/**
+ * The library's own configuration: never shown to services. The seal key
+ * would let one read every sealed value; the app's bus key
+ * (SNAPSHOT_APP_KEY) would let it, or whoever it sent the key to, sign
+ * calls and replies on the bus as any host of the app; NATS_CREDS names
+ * the bus credentials file.
+ */
+const hiddenEnv: ReadonlySet<string> = new Set(['SNAPSHOT_SEAL_KEY', 'SNAPSHOT_APP_KEY', 'NATS_CREDS', 'MEMBRANE_SNAPSHOT_PINNED', 'MEMBRANE_SNAPSHOT_PARENT_FD']);
 
 export const makeProcess = (
   membrane: Membrane,

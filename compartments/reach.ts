@@ -101,6 +101,79 @@ export const realPath = (p: string, cwd: string = process.cwd()): string => {
   return current;
 };
 
+/**
+ * What under /proc opens the inside of a process: its environment (the
+ * seal key, the app key), its memory (written, the host's code) and its
+ * descriptors. Any process's: the CLI's parent has the same environment.
+ */
+const processInternals = /^\/proc\/\d+(?:\/task\/\d+)?\/(?:environ|mem|fd|fdinfo|map_files|pagemap)(?:\/|$)/;
+
+/** The library's own key and credentials files on this host (keepFromServices), by real path. */
+const libraryFiles = new Set<string>();
+
+/** The real path of `text`: links followed, as far as it exists (a descriptor's link to no file stops there). */
+const resolved = (text: string): string => {
+  try {
+    return fs.realpathSync.native(text);
+  } catch {
+    return realPath(text);
+  }
+};
+
+/**
+ * Keep `file` out of every service's reach, whatever its policy: a file of
+ * the library's own that holds a key or credentials (the seal key file, the
+ * signing key, the NATS credentials). Without a policy a service could read
+ * it (its path is on the host's command line).
+ */
+export const keepFromServices = (file: string): void => {
+  libraryFiles.add(resolved(file));
+};
+
+/** Whether the absolute path `p` is /proc or /dev or below them (where the links into a process are: /proc/self, /dev/fd, /dev/stdin). */
+const underProcOrDev = (p: string): boolean => p === '/proc' || p.startsWith('/proc/') || p === '/dev' || p.startsWith('/dev/');
+
+/**
+ * Why the path `text` is out of reach whatever the policy, or undefined:
+ * it leads, links followed, into a process's environment, memory or
+ * descriptors (Linux), or to one of the library's own key files. Only a
+ * path under /proc or /dev, or naming such a file, is resolved (a link
+ * elsewhere to them can only be one a service made: fs.symlink and fs.cp
+ * refuse those, see linkTargetRefusal), so an ordinary path costs no
+ * system call.
+ */
+const neverReachable = (text: string): string | undefined => {
+  const linux = process.platform === 'linux';
+  if (!linux && libraryFiles.size === 0) return undefined;
+  const lexical = path.resolve(text);
+  if (!(linux && underProcOrDev(lexical)) && !libraryFiles.has(lexical)) return undefined;
+  const real = resolved(text);
+  if (linux && processInternals.test(real)) {
+    return "the host process's own environment, memory and descriptors (/proc/<pid>/environ, mem, fd...) are never within a service's reach, whatever its policy";
+  }
+  if (libraryFiles.has(real) || libraryFiles.has(lexical)) {
+    return "it holds a key of the library's own (the seal key, the signing key or the NATS credentials), never within a service's reach, whatever its policy";
+  }
+  return undefined;
+};
+
+/**
+ * Why a link a service makes to `target` (fs.symlink; as it is written,
+ * relative to the link's directory), or a copy it makes of `target`
+ * (fs.cp, which copies the links inside it as they are), is refused
+ * whatever the policy, or undefined: what is under /proc or /dev, and the
+ * library's key files. Through such a link, a path elsewhere would lead
+ * there unseen (neverReachable resolves only paths under them).
+ */
+const linkTargetRefusal = (target: string, from: string): string | undefined => {
+  const lexical = path.resolve(from, target);
+  const real = resolved(lexical);
+  if ((process.platform === 'linux' && (underProcOrDev(lexical) || underProcOrDev(real))) || libraryFiles.has(lexical) || libraryFiles.has(real)) {
+    return 'links into /proc or /dev, and to the library\'s own key files, are never within a service\'s reach, whatever its policy';
+  }
+  return undefined;
+};
+
 const within = (target: string, root: string): boolean => target === root || target.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 
 /** The checks a service's endowments make before reaching the host. */
@@ -110,6 +183,8 @@ export interface Reach {
   checkFetch(url: string): void;
   /** Throws REACH_DENIED unless `target` (a path, URL or Buffer; a descriptor number is refused under a policy) may be read (`write` false) or written. */
   checkPath(target: unknown, write: boolean, op: string): void;
+  /** Throws REACH_DENIED for a link to `target` made at `link` (fs.symlink), or a copy of `target` (fs.cp, `link` undefined), into /proc, /dev or a key file of the library's, whatever the policy. */
+  checkLinkTarget(target: unknown, link: unknown, op: string): void;
 }
 
 export const makeReach = (service: string, policy: ReachPolicy | undefined): Reach => {
@@ -138,15 +213,31 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
       const ok = origins.some(o => (!o.protocol || o.protocol === parsed.protocol) && o.host.test(hostname) && (!o.port || o.port === port));
       if (!ok) deny('fetch', `fetch ${parsed.origin}${parsed.pathname}`, policy.fetch, `'${hostname}:${port}'`);
     },
+    checkLinkTarget(target: unknown, link: unknown, op: string): void {
+      const text = typeof target === 'string' ? target : target instanceof URL && target.protocol === 'file:' ? decodeURIComponent(target.pathname) : target instanceof Uint8Array ? Buffer.from(target).toString() : undefined;
+      const from = typeof link === 'string' ? path.dirname(path.resolve(link)) : link instanceof URL && link.protocol === 'file:' ? path.dirname(decodeURIComponent(link.pathname)) : process.cwd();
+      if (text === undefined || text.includes('\0')) return;
+      const refusal = linkTargetRefusal(text, from);
+      if (refusal !== undefined) {
+        throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${text}: ${refusal}.`, { details: { service, kind: 'write', target: `${op} ${text}`, allowed: [...(policy?.write ?? [])] } });
+      }
+    },
     checkPath(target: unknown, write: boolean, op: string): void {
       const allowed = write ? policy?.write : policy?.read;
-      if (!allowed) return;
       const kind = write ? 'write' : 'read';
-      let text: string;
+      let text: string | undefined;
       if (typeof target === 'string') text = target;
       else if (target instanceof URL && target.protocol === 'file:') text = decodeURIComponent(target.pathname);
       else if (target instanceof Uint8Array) text = Buffer.from(target).toString();
-      else return deny(kind, `${op} ${typeof target === 'number' ? `descriptor ${target}` : String(target)} (only paths can be checked)`, allowed, 'the path');
+      // Policy or not: the host process's environment, memory and descriptors (/proc/self/environ...), the library's key files.
+      const never = text !== undefined && !text.includes('\0') ? neverReachable(text) : undefined;
+      if (never !== undefined) {
+        throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${text}: ${never}.`, {
+          details: { service, kind, target: `${op} ${text}`, allowed: [...(allowed ?? [])] },
+        });
+      }
+      if (!allowed) return;
+      if (text === undefined) return deny(kind, `${op} ${typeof target === 'number' ? `descriptor ${target}` : String(target)} (only paths can be checked)`, allowed, 'the path');
       if (text.includes('\0')) return deny(kind, `${op} a path with a NUL byte`, allowed, 'the path');
       const real = realPath(text);
       if (!allowed.some(root => within(real, realPath(root)))) deny(kind, `${op} ${text}${real !== path.resolve(text) ? ` (really ${real})` : ''}`, allowed, `'${path.dirname(real)}'`);

@@ -113,6 +113,24 @@ const hardenReturnedPrototypes = (): void => {
     () => new ReadableStream().values(),
     () => new ReadableStream().tee(),
     () => new ReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' }),
+    // Readers with a read pending hold Node's internal read requests (DefaultReadRequest, ReadIntoRequest,
+    // the async iterator's), whose [kChunk] every read of the host's own streams calls.
+    () => {
+      const reader = new ReadableStream().getReader();
+      void reader.read();
+      return reader;
+    },
+    () => {
+      const reader = new ReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' });
+      void reader.read(new Uint8Array(1));
+      return reader;
+    },
+    () => {
+      const stream = new ReadableStream();
+      const iterator = stream.values();
+      void iterator.next();
+      return [stream, iterator];
+    },
     () => new WritableStream().getWriter(),
     () => new TransformStream(),
     () => new ReadableStream().pipeThrough(new TransformStream()),
@@ -137,6 +155,29 @@ const hardenReturnedPrototypes = (): void => {
     },
   ]);
 };
+
+let lateInternals: Promise<void> | undefined;
+
+/**
+ * Harden what Node's streams make only a turn after they are asked to:
+ * `pipeTo`'s read request (its internal PipeToReadableStreamReadRequest,
+ * which every piped read of the host's calls), requested once the pipe's
+ * writer is ready. Resolves when done; once per process. Every service
+ * waits for it before it is evaluated (lib/service.ts), as a service could
+ * otherwise start a pipe and reach the class before the host froze it.
+ */
+export const hardenLateInternals = (): Promise<void> =>
+  (lateInternals ??= (async () => {
+    const pipe = () => {
+      const source = new ReadableStream();
+      void source.pipeTo(new WritableStream()).catch(() => {});
+      return source;
+    };
+    const samples = [pipe(), pipe()];
+    await new Promise(resolve => setImmediate(resolve));
+    let next = 0;
+    hardenSharedInternals([() => samples[next++]]);
+  })());
 
 let hostHeadersClass: typeof Headers | undefined;
 
@@ -268,6 +309,18 @@ const standIn = <T extends object>(ready: () => T, overrides: Record<string, unk
 };
 
 /**
+ * `error` with a stack of its first line only: for an error made for a
+ * service later than anything it called (in a timer of its, a listener),
+ * whose stack has no frame of the service to show and would name this
+ * library's files where it is installed, a host path that differs on every
+ * host (in Node, such a stack holds only Node's own frames).
+ */
+export const laterError = <E extends Error>(error: E): E => {
+  Object.defineProperty(error, 'stack', { value: `${error.name}: ${error.message}`, writable: true, enumerable: false, configurable: true });
+  return error;
+};
+
+/**
  * The web classes that read the host's clock, made per service:
  * `Event#timeStamp` is the recorded monotonic clock at construction,
  * `AbortSignal.timeout(ms)` runs on the service's recorded timers, and a
@@ -337,7 +390,7 @@ export const clockedWeb = (
   harden(GuestCustomEvent);
   const timeout = (ms: number): AbortSignal => {
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+    setTimeout(() => controller.abort(laterError(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))), ms);
     return controller.signal;
   };
   return { Event: GuestEvent as typeof Event, CustomEvent: GuestCustomEvent as typeof CustomEvent, AbortSignal: facade(AbortSignal, { timeout }), File: GuestFile as typeof File };

@@ -15,10 +15,14 @@
  * `createUnzip()` and read it whole, which this serves; a service that
  * needs output before its input ends (an endless stream) does not get it.
  * The host's zlib stream objects (with their shared prototypes and native
- * handles) never reach a service.
+ * handles) never reach a service, nor does the memory around a result:
+ * Node returns a slice of a 16 KiB output buffer from `allocUnsafe`, whose
+ * other bytes are whatever the host's heap held there (found by the
+ * adversarial review), so every result is a copy that owns its memory.
  */
 import hostZlib from 'node:zlib';
 import { Buffer as HostBuffer } from 'node:buffer';
+import { unpooled } from './web.js';
 
 type SyncFn = (buffer: Uint8Array | string, options?: Record<string, unknown>) => Buffer;
 
@@ -74,7 +78,7 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
     if (!work) continue; // zstd: Node 22.15 and later
     const sync = (buffer: unknown, options?: unknown): Buffer => {
       const input = typeof buffer === 'string' || buffer instanceof Uint8Array ? buffer : ArrayBuffer.isView(buffer) ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : buffer;
-      return work(input as Uint8Array, hostOptions(options));
+      return unpooled(work(input as Uint8Array, hostOptions(options)));
     };
     Object.defineProperty(sync, 'name', { value: `${name}Sync` });
     const callback = (buffer: unknown, options: unknown, cb?: unknown): void => {
@@ -111,7 +115,7 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
       _flush(done: (error?: Error | null, data?: Buffer) => void): void {
         let out: Buffer;
         try {
-          out = work(HostBuffer.concat(this.#chunks), this.#options);
+          out = unpooled(work(HostBuffer.concat(this.#chunks), this.#options));
         } catch (error) {
           done(error as Error);
           return;
@@ -141,6 +145,12 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
     zlib[`create${className}`] = (options?: Record<string, unknown>) => new Stream(options);
     zlib[name] = callback;
     zlib[`${name}Sync`] = sync;
+  }
+  // Node's legacy constants (zlib.Z_SYNC_FLUSH, zlib.Z_BEST_COMPRESSION, zlib.DEFLATE...): numbers on the
+  // module object, neither enumerable nor writable, and not named exports. node-fetch 2 reads them; without
+  // them a `level: zlib.Z_BEST_COMPRESSION` was undefined, and the data compressed at the default level.
+  for (const [key, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(hostZlib))) {
+    if ('value' in descriptor && typeof descriptor.value === 'number' && !descriptor.enumerable && !(key in zlib)) Object.defineProperty(zlib, key, descriptor);
   }
   if (typeof (hostZlib as unknown as { crc32?: unknown }).crc32 === 'function') {
     const crc32 = (hostZlib as unknown as { crc32: (data: unknown, value?: number) => number }).crc32;

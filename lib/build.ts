@@ -138,7 +138,7 @@ export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult>
   try {
     try {
       await ensureTypeScript(script);
-      await import(pathToFileURL(script).href);
+      await (options.awaitScript ? importScript(script) : import(pathToFileURL(script).href));
     } catch (error) {
       throw failed(error, 'script');
     }
@@ -163,6 +163,38 @@ export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult>
     endSession(session);
   }
 };
+
+/**
+ * Run the build script (its module, top-level awaits included), failing
+ * with BUILD_FAILED if the process runs out of work while it is still
+ * pending: its top-level await then waits for a promise nothing is left to
+ * settle (a service call whose promise never settles, an event that never
+ * comes). Node itself would exit with code 13 and a warning; the CLI exited
+ * 0, printing nothing and writing no snapshot. For a process that runs
+ * nothing else (the CLI, `awaitScript`).
+ */
+const importScript = (script: string): Promise<unknown> =>
+  new Promise((resolve, reject) => {
+    const stuck = (): void =>
+      reject(
+        new SnapshotError(
+          'BUILD_FAILED',
+          `the build script ${script} never finished: its top-level await waits for a promise that nothing is left to settle (no timer, request or service call is pending). Make sure every promise it awaits settles (a service call that returns one that never does, an event that never comes).`,
+          { details: { script } },
+        ),
+      );
+    process.once('beforeExit', stuck);
+    import(pathToFileURL(script).href).then(
+      module => {
+        process.off('beforeExit', stuck);
+        resolve(module);
+      },
+      (error: unknown) => {
+        process.off('beforeExit', stuck);
+        reject(error);
+      },
+    );
+  });
 
 /** Let Node report rejections left unhandled by the last turn (it does so after the microtask queue drains). */
 const settleRejections = (): Promise<void> => new Promise(resolve => setImmediate(resolve));

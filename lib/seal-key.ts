@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { SnapshotError, makeSealer, parseSealKey, type SealKey } from '../replay-log/index.js';
+import { keepFromServices } from '../compartments/reach.js';
 
 export const SEAL_KEY_ENV = 'SNAPSHOT_SEAL_KEY';
 
@@ -21,6 +22,7 @@ export const loadSealer = (file: string | undefined, env: NodeJS.ProcessEnv = pr
     } catch (cause) {
       throw new SnapshotError('SEAL_KEY_MISSING', `the seal key file ${file} cannot be read: ${(cause as Error).message}.`, { cause, details: { file } });
     }
+    keepFromServices(file);
     return makeSealer(parseSealKey(text, `the seal key file ${file}`));
   }
   const text = env[SEAL_KEY_ENV];

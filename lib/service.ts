@@ -10,6 +10,7 @@ import { Directory, Journal, Membrane } from '../membrane/index.js';
 import {
   archiveServiceWithRoots,
   grantShape,
+  hardenLateInternals,
   loadService,
   makeEndowments,
   packageRootOf,
@@ -47,6 +48,7 @@ const assemble = async (
   sealer?: SealKey,
 ): Promise<{ membrane: Membrane; endowments: Endowments }> => {
   const loaded = await loadService(load);
+  await hardenLateInternals();
   let endowments: Endowments | undefined;
   const membrane = new Membrane({
     name: load.service,

@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
+import { keepFromServices } from '../compartments/reach.js';
 
 export const SIGNATURE_FILE = 'manifest.sig';
 /** Upper bound of `manifest.sig` (bytes): the record is about 250; anything larger is refused unread. */
@@ -65,6 +66,7 @@ const readKeyFile = (file: string, what: string): string => {
 /** Load an ed25519 private key (PEM). Throws KEY_INVALID for a missing file or another kind of key. */
 export const loadSigningKey = (file: string): SigningKey => {
   const text = readKeyFile(file, 'signing key');
+  keepFromServices(file);
   let key: KeyObject;
   try {
     key = createPrivateKey(text);

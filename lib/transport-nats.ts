@@ -38,6 +38,7 @@ import fs from 'node:fs';
 import { SnapshotError, isSnapshotError, packr, type Slot, type Wire } from '../replay-log/index.js';
 import type { Directory, ExportRef, Membrane, WireAnswer, WireCall, WireSide } from '../membrane/index.js';
 import { unreachable, type Transport } from './transport.js';
+import { keepFromServices } from '../compartments/reach.js';
 import { ACK, decodeCallFor, decodeReply, decodeWireCall, decodeWireReply, encodeCall, encodeReply, encodeWireAnswer, encodeWireCall, RemoteRef, type RefTable, type Reply } from './transport-codec.js';
 
 /** While a call waits longer than this (ms), the host that took it is checked every PROBE_MS. */
@@ -175,6 +176,7 @@ export const natsAuth = (given: string | readonly string[], env: NodeJS.ProcessE
     let creds: Uint8Array;
     try {
       creds = fs.readFileSync(credsFile);
+      keepFromServices(credsFile);
     } catch (cause) {
       throw new SnapshotError('TRANSPORT_FAILED', `NATS_CREDS names ${credsFile}, which cannot be read: ${(cause as Error).message}.`, { cause });
     }

@@ -42,6 +42,16 @@ t.test('a build script that does not await its work', async t => {
     t.same(fingerprint(out), before);
   });
 
+  await t.test('a top-level await that nothing settles fails the build (it exited 0, writing nothing)', async t => {
+    const { out, before } = await goodKeep(work, 'stuck');
+    const run = await build(out, 'stuck');
+    t.equal(run.code, 1);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .*build-modes\.mjs never finished: its top-level await waits for a promise that nothing is left to settle/m);
+    t.notMatch(run.stderr, /^built /m, 'no "built" line');
+    t.same(fingerprint(out), before);
+    t.same(leftovers(out), []);
+  });
+
   await t.test('a script that keeps the process busy after sealing (an interval never cleared) fails, naming what is active', async t => {
     const { out, before } = await goodKeep(work, 'busy');
     const run = await snapshot(['build', 'build-modes.mjs', '--out', out, '--timeout', '1500'], { cwd: misc, env: { MISC_MODE: 'busy' } });

@@ -6,6 +6,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { fixture, lastJson, moveToTarget, snapshot, tempDir } from './helpers.js';
@@ -50,9 +51,12 @@ t.before(async () => {
   fs.symlinkSync(path.join(root, 'outside', 'secret.txt'), path.join(root, 'data', 'file-link'));
   fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'data', 'dir-link'));
   fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'out', 'out-link'));
-  const built = await snapshot(['build', 'build-reach.mjs', '--out', out], {
+  // The seal key file, in a directory the policy opens: services reach it neither way.
+  const sealKeyFile = path.join(root, 'data', 'seal.key');
+  fs.writeFileSync(sealKeyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+  const built = await snapshot(['build', 'build-reach.mjs', '--out', out, '--seal-key', sealKeyFile], {
     cwd: fixture('trust'),
-    env: { REACH_ALLOWED: allowed.url, REACH_OTHER: other.url, REACH_ROOT: root, REACH_RESULTS: resultsFile },
+    env: { REACH_ALLOWED: allowed.url, REACH_OTHER: other.url, REACH_ROOT: root, REACH_RESULTS: resultsFile, REACH_SEAL_KEY_FILE: sealKeyFile },
   });
   if (built.code !== 0) throw new Error(`build failed: ${built.stderr}`);
   results = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as typeof results;
@@ -79,6 +83,22 @@ t.test('a service never reaches the host\'s own descriptors, policy or not', asy
   t.match(results.readDescriptor, { code: 'EBADF' });
   t.match(results.unlimitedStdin, { code: 'EBADF' });
   t.match(results.unlimitedStderr, { code: 'EBADF' });
+});
+
+t.test("no policy opens the host process's own environment, memory or descriptors under /proc", { skip: process.platform !== 'linux' && 'Linux only' }, async t => {
+  for (const route of ['unlimitedEnviron', 'unlimitedPidEnviron', 'unlimitedParentEnviron', 'unlimitedFdList']) {
+    t.match(results[route], { code: 'REACH_DENIED', message: /the host process's own/ }, route);
+  }
+  for (const route of ['unlimitedLinkEnviron', 'unlimitedLinkProc', 'unlimitedLinkRelative', 'unlimitedCopyDev']) {
+    t.match(results[route], { code: 'REACH_DENIED', message: /never within a service's reach, whatever its policy/ }, `${route}: nor through a link or a copy it makes`);
+  }
+  t.type(results.unlimitedCgroup.ok, 'string', 'the rest of /proc stays open without a policy');
+});
+
+t.test("the library's own key files are out of reach, policy or not", async t => {
+  t.match(results.sealKeyFile, { code: 'REACH_DENIED', message: /a key of the library's own/ }, 'in a directory the policy opens');
+  t.match(results.unlimitedSealKeyFile, { code: 'REACH_DENIED', message: /a key of the library's own/ }, 'without a policy');
+  t.match(results.unlimitedLinkSealKey, { code: 'REACH_DENIED', message: /key files/ }, 'nor through a link it makes');
 });
 
 t.test('fetch beyond the policy is refused before any request leaves', async t => {

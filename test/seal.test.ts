@@ -1,13 +1,14 @@
 // Sealed secrets: what a service sees that is secret (env values by name or
 // by spreading the environment, values passed with secret(), secret request
-// and response headers, the traffic of a secret host) is encrypted in its
+// and response headers, the traffic of a secret host, WebCrypto key material
+// imported from them: only its sha256 is recorded) is encrypted in its
 // replay log. No file of the snapshot holds a secret in any encoding a
 // `strings` or base64 search would find; restore with the key gives the
 // build's state; restore without it fails before any service is loaded.
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { fixture, lastJson, moveToTarget, repairLogFrames, snapshot, tempDir } from './helpers.js';
 import { bindSealer, makeSealer } from '../replay-log/index.js';
 
@@ -26,11 +27,22 @@ const secrets = {
   COOKIE_SECRET: unique('cookie'),
   BODY_SECRET: unique('body'),
   FILE_SECRET: unique('file'),
+  JWT_SECRET: unique('jwt'),
+  JWK_SECRET: unique('jwk'),
 };
 const plain = unique('plain');
 const unread = unique('unread');
 const secretDir = path.join(work, 'secret-files');
-const buildEnv = { ...secrets, VAULT_PLAIN: plain, VAULT_UNREAD: unread, VAULT_STATE_FILE: stateFile, VAULT_SECRET_DIR: secretDir };
+const buildEnv = {
+  ...secrets,
+  VAULT_PLAIN: plain,
+  VAULT_UNREAD: unread,
+  VAULT_STATE_FILE: stateFile,
+  VAULT_SECRET_DIR: secretDir,
+  // The library's other configuration, which services must not see either.
+  SNAPSHOT_APP_KEY: randomBytes(32).toString('base64'),
+  NATS_CREDS: path.join(work, 'app.creds'),
+};
 
 /** Every form of `secret` a `strings` or base64/hex search of the files would find. */
 const encodings = (secret: string): string[] => {
@@ -81,7 +93,11 @@ t.test('no file of the snapshot holds a secret, in plain text, base64 or hex', a
 
 t.test('enumerating the environment records names; values only as they are read', async t => {
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
-  t.same(state.enumerated, { names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false], sealKey: null, listsSealKey: false }, 'the seal key is not visible to services');
+  t.same(
+    state.enumerated,
+    { names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false, false, false], sealKey: null, appKey: null, listsSealKey: false, listsAppKey: false },
+    "neither the seal key nor the app's bus key (nor its NATS credentials file) is visible to services",
+  );
   const names = fs.readFileSync(path.join(out, 'names', 'replay.log')).toString('latin1');
   t.ok(names.includes('VAULT_UNREAD'), 'the name is recorded');
   t.notOk(names.includes(unread), 'the value of an enumerated, unread variable is not');
@@ -111,6 +127,8 @@ t.test('restore with the key gives the build\'s state', async t => {
   t.equal(state.fileBytes, state.file, 'and through a descriptor');
   t.equal(state.httpCookie, state.cookie, 'node:http saw the secret set-cookie fetch saw');
   t.equal(state.httpVault, state.vault, "and the secret host's body");
+  const mac = (key: string) => createHmac('sha256', key).update('payload').digest('hex');
+  t.same(state.macs, [mac(secrets.JWT_SECRET), mac(secrets.JWK_SECRET)].map(hex => `${hex.length}:${djb(hex)}`), 'WebCrypto keys imported from secrets sign as those secrets');
   const keyFile = path.join(work, 'seal.key');
   fs.writeFileSync(keyFile, `${sealKey}\n`, { mode: 0o600 });
   const fromFile = await snapshot(['restore', target, '--seal-key', keyFile, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: '' } });
