@@ -15,9 +15,12 @@
  * that differ are each sample's own, and the walk goes on into them.
  */
 
+import { types as utilTypes } from 'node:util';
+
 const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, isFrozen, prototype: objectPrototype } = Object;
 const { ownKeys, apply } = Reflect;
 const { hasOwnProperty } = objectPrototype;
+const { isMap, isSet } = utilTypes;
 const mapEntries = Map.prototype.entries;
 const setValues = Set.prototype.values;
 
@@ -29,18 +32,11 @@ const setValues = Set.prototype.values;
  * subclass (Node's SafeMap) is read as what it holds.
  */
 const collectionEntries = (value: object): unknown[] => {
+  // Brand checks that do not throw: a thrown TypeError per object walked (most are neither) cost the
+  // walk more than the rest of its work (a restore's hardening took 20 ms instead of 9).
   const out: unknown[] = [];
-  try {
-    for (const [key, entry] of apply(mapEntries, value, []) as Iterable<[unknown, unknown]>) out.push(key, entry);
-    return out;
-  } catch {
-    // not a Map
-  }
-  try {
-    for (const entry of apply(setValues, value, []) as Iterable<unknown>) out.push(entry);
-  } catch {
-    // not a Set
-  }
+  if (isMap(value)) for (const [key, entry] of apply(mapEntries, value, []) as Iterable<[unknown, unknown]>) out.push(key, entry);
+  else if (isSet(value)) for (const entry of apply(setValues, value, []) as Iterable<unknown>) out.push(entry);
   return out;
 };
 
