@@ -42,7 +42,7 @@ import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
 import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled } from './web.js';
 import { refusedConstructor } from './errors.js';
-import { makeGuestErrors, hardenHostValue } from './guest-errors.js';
+import { makeGuestErrors, hardenHostValue, hardenHostValues } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
 import { makeGuestUtil } from './guest-util.js';
 import { makeRuntime, type DeclareHost } from './runtime.js';
@@ -110,7 +110,7 @@ const hardenHostModules = (): void => {
     util.inspect({ [util.inspect.custom]: (_depth: number, options: { stylize?: unknown }) => (harden(options.stylize), '') }, { colors });
   }
   const values = (mod: object) => Object.values(mod).filter(v => (typeof v === 'function' || (typeof v === 'object' && v !== null)) && !moduleObjects.has(v));
-  for (const mod of [path.posix, path.win32, url, util, buffer, querystring]) for (const v of values(mod)) hardenHostValue(v);
+  hardenHostValues([path.posix, path.win32, url, util, buffer, querystring].flatMap(values));
 };
 
 /** Every builtin module name a service may import (each also as `node:name`). */

@@ -224,6 +224,17 @@ export const neuterSharedErrorStatics = (): void => {
  * reach it through `Object.getPrototypeOf(AssertionError)`.
  */
 export const hardenHostValue = <T>(value: T): T => {
+  hardenHostValues([value]);
+  return value;
+};
+
+/**
+ * `hardenHostValue` for many values in one walk and one `harden`: values
+ * that share prototypes and statics (Node's hundreds of error classes) are
+ * visited once, and SES's hardener is set up once (about a third of the
+ * time, per call, for small values).
+ */
+export const hardenHostValues = (values: readonly unknown[]): void => {
   const shared = Object.getPrototypeOf(TypeError) as object;
   const seen = new Set<unknown>();
   const visit = (v: unknown): void => {
@@ -236,8 +247,8 @@ export const hardenHostValue = <T>(value: T): T => {
       if (descriptor && 'value' in descriptor) visit(descriptor.value);
     }
   };
-  visit(value);
-  return harden(value);
+  for (const value of values) visit(value);
+  harden([...values]);
 };
 
 /** A copy of a call site that leads back to no object: what a service's prepareStackTrace receives. */

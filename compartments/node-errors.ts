@@ -25,11 +25,11 @@
  *    error itself (so, a prototype of some error class) is hardened.
  *
  * Classes that extend V8's own Error are re-parented onto the shared one
- * first (hardenHostValue): the host's stack settings live on V8's Error.
+ * first (hardenHostValues): the host's stack settings live on V8's Error.
  */
 import inspector from 'node:inspector';
 import path from 'node:path';
-import { hardenHostValue } from './guest-errors.js';
+import { hardenHostValues } from './guest-errors.js';
 
 let done = false;
 
@@ -109,19 +109,18 @@ const hardenFromErrorsModule = (post: Post): number => {
     if (!variables.some(v => v.name === 'codes')) continue; // not lib/internal/errors.js's module scope
     const wanted = variables.filter(v => v.value?.objectId && (v.value.type === 'function' || v.name === 'codes'));
     const values = fetchObjects(post, wanted.map(v => v.value?.objectId as string));
+    const classes: unknown[] = [];
     wanted.forEach((variable, i) => {
       const value = values[i];
       if (variable.name === 'codes') {
         // The table itself stays as Node keeps it; every class in it is hardened.
-        for (const klass of Object.values(value as Record<string, unknown>)) if (typeof klass === 'function') {
-          hardenHostValue(klass);
-          hardened += 1;
-        }
+        for (const klass of Object.values(value as Record<string, unknown>)) if (typeof klass === 'function') classes.push(klass);
       } else if (typeof value === 'function' && (value as { prototype?: unknown }).prototype instanceof Error) {
-        hardenHostValue(value);
-        hardened += 1;
+        classes.push(value);
       }
     });
+    hardenHostValues(classes);
+    hardened += classes.length;
     // The scopes beyond the module's (the global one) hold none of its classes, and listing the
     // global scope costs more than all the rest.
     break;
@@ -143,7 +142,7 @@ const hardenFromHeap = (post: Post): number => {
   });
   const found = ((globalThis as Record<string, unknown>)[slot] ?? []) as object[];
   delete (globalThis as Record<string, unknown>)[slot];
-  for (const object of found) hardenHostValue(object);
+  hardenHostValues(found);
   return found.length;
 };
 
