@@ -40,7 +40,7 @@ import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled } from './web.js';
+import { pureGlobals, guestBuffer, guestSlowBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue, hardenHostValues } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
@@ -309,7 +309,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   add('util', namespaceOf(guestUtil));
   // events, stream and string_decoder: the service's own instances, built on first import.
   const builtins = makeGuestBuiltins(globals, {
-    buffer: { ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc },
+    buffer: { ...buffer, Buffer: guestBuffer(), SlowBuffer: guestSlowBuffer() },
     'safe-buffer': { Buffer: guestBuffer() },
     process: guestProcess,
     util: guestUtil,
@@ -350,7 +350,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       }),
     ),
   );
-  add('buffer', namespaceOf(Object.freeze({ ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc })));
+  add('buffer', namespaceOf(Object.freeze({ ...buffer, Buffer: guestBuffer(), SlowBuffer: guestSlowBuffer() })));
   add('fs', namespaceOf(fs));
   add('fs/promises', namespaceOf(promises));
   add('crypto', namespaceOf(crypto.nodeCrypto));
