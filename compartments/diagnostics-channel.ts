@@ -13,7 +13,7 @@
  * `tracePromise`, `traceCallback`; lru-cache 11 imports it). Not offered:
  * stores (`bindStore` binds nothing).
  */
-import { inspect } from 'node:util';
+import { invalidArgType, validateFunction } from './node-style-errors.js';
 
 type Subscriber = (message: unknown, name: string | symbol) => void;
 
@@ -21,20 +21,6 @@ type Subscriber = (message: unknown, name: string | symbol) => void;
 const traceEvents = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as const;
 type TraceEvent = (typeof traceEvents)[number];
 
-/** Node's ERR_INVALID_ARG_TYPE (lib/internal/errors.js), `what` being `"name" argument` or `"name" property`, its text ending as Node's determineSpecificType does. */
-const invalidArgType = (what: string, expected: string, actual: unknown): TypeError => {
-  let received: string;
-  if (actual === null || actual === undefined) received = String(actual);
-  else if (typeof actual === 'function' && actual.name) received = `function ${actual.name}`;
-  else if (typeof actual === 'object') {
-    const name = (actual as { constructor?: { name?: unknown } }).constructor?.name;
-    received = name ? `an instance of ${String(name)}` : inspect(actual, { depth: -1 });
-  } else {
-    const text = inspect(actual, { colors: false });
-    received = `type ${typeof actual} (${text.length > 28 ? `${text.slice(0, 25)}...` : text})`;
-  }
-  return Object.assign(new TypeError(`The ${what} must be ${expected}. Received ${received}`), { code: 'ERR_INVALID_ARG_TYPE' });
-};
 
 /** A service's `diagnostics_channel` namespace; a subscriber's error goes to `onUncaught` (the service's console). */
 export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: string) => void): Record<string, unknown> => {
@@ -43,7 +29,7 @@ export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: strin
     readonly #subscribers: Subscriber[] = [];
 
     constructor(name: string | symbol) {
-      if (typeof name !== 'string' && typeof name !== 'symbol') throw new TypeError('The "channel" argument must be one of type string or symbol.');
+      if (typeof name !== 'string' && typeof name !== 'symbol') throw invalidArgType('channel', 'one of type string or symbol', name);
       this.name = name;
     }
 
@@ -52,7 +38,7 @@ export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: strin
     }
 
     subscribe(subscriber: Subscriber): void {
-      if (typeof subscriber !== 'function') throw new TypeError('The "subscription" argument must be of type function.');
+      validateFunction(subscriber, 'subscription');
       this.#subscribers.push(subscriber);
     }
 
@@ -103,9 +89,9 @@ export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: strin
       // Node's Channel[Symbol.hasInstance] reads the prototype of what it is given, and so throws on a missing channel.
       if (given === undefined || given === null) throw new TypeError('Cannot convert undefined or null to object');
       if (given instanceof Channel) return given;
-      throw invalidArgType(`"nameOrChannels.${event}" property`, 'an instance of Channel', given);
+      throw invalidArgType(`nameOrChannels.${event}`, 'an instance of Channel', given);
     }
-    throw invalidArgType('"nameOrChannels" argument', 'of type string or an instance of TracingChannel or Object', nameOrChannels);
+    throw invalidArgType('nameOrChannels', 'of type string or an instance of TracingChannel or Object', nameOrChannels);
   };
   type Context = Record<string, unknown>;
   class TracingChannel {
@@ -186,7 +172,7 @@ export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: strin
       if (!this.hasSubscribers) return Reflect.apply(fn, thisArg, args);
       const { start, end, asyncStart, asyncEnd, error } = this;
       const callback = args.at(position);
-      if (typeof callback !== 'function') throw invalidArgType('"callback" argument', 'of type function', callback);
+      validateFunction(callback, 'callback');
       function wrappedCallback(this: unknown, err: unknown, res: unknown): void {
         if (err) {
           context.error = err;

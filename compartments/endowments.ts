@@ -50,6 +50,7 @@ import { makeGuestHttp, type GuestStreamModule, type GuestEventEmitter } from '.
 import { makeGuestZlib } from './zlib.js';
 import { makeSocketModules } from './sockets.js';
 import { makeDiagnosticsChannel } from './diagnostics-channel.js';
+import { validateFunction } from './node-style-errors.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -270,7 +271,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     ...makeGuestErrors(),
     // A microtask that throws is reported as uncaught, as a timer callback is (it would end the host process).
     queueMicrotask: (fn: () => void) => {
-      if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function.');
+      validateFunction(fn, 'callback');
       queueMicrotask(() => {
         try {
           fn();

@@ -48,7 +48,7 @@ export const nodeStackHeader = (error: unknown, errorToString: () => string): st
 const prototypes = new Map<object, object>();
 
 /** Between `Base.prototype` and an error: Node's mark and `toString`, as the prototypes of Node's error classes carry them. */
-const nodeStylePrototype = (Base: new (message?: string) => Error): object => {
+const nodeStylePrototype = (Base: new (message: string) => Error): object => {
   let proto = prototypes.get(Base.prototype);
   if (!proto) {
     const symbol = nodeErrorMark();
@@ -71,7 +71,7 @@ const nodeStylePrototype = (Base: new (message?: string) => Error): object => {
  * An error as Node raises one of its own: an instance of `Base` (TypeError,
  * RangeError, Error) with `code`, printed `Name [CODE]: message`.
  */
-export const nodeError = <E extends Error>(Base: new (message?: string) => E, code: string, message: string): E => {
+export const nodeError = <E extends Error>(Base: new (message: string) => E, code: string, message: string): E => {
   const error = new Base(message);
   Object.setPrototypeOf(error, nodeStylePrototype(Base));
   Object.defineProperty(error, 'code', { value: code, writable: true, enumerable: true, configurable: true });
@@ -126,3 +126,12 @@ export const validateFunction: (value: unknown, name: string) => asserts value i
 /** Node's ERR_OUT_OF_RANGE: `The value of "name" is out of range. It must be <range>. Received <value>`. */
 export const outOfRange = (name: string, range: string, received: unknown): RangeError =>
   nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${typeof received === 'bigint' ? `${received}n` : inspect(received)}`);
+
+/** Node's validateNumber(value, name, min, max): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE outside [min, max] (NaN included). */
+export const validateNumber = (value: unknown, name: string, min?: number, max?: number): void => {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  const bounded = min !== undefined || max !== undefined;
+  if ((min !== undefined && value < min) || (max !== undefined && value > max) || (bounded && Number.isNaN(value))) {
+    throw outOfRange(name, `${min !== undefined ? `>= ${min}` : ''}${min !== undefined && max !== undefined ? ' && ' : ''}${max !== undefined ? `<= ${max}` : ''}`, value);
+  }
+};

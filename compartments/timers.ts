@@ -7,6 +7,7 @@
  */
 import hostTimers from 'node:timers';
 import type { Membrane } from '../membrane/index.js';
+import { validateFunction } from './node-style-errors.js';
 
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -137,7 +138,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
   });
 
   const set = (kind: Kind, fn: unknown, delay: unknown, args: unknown[]): Timeout | Immediate => {
-    if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
+    validateFunction(fn, 'callback');
     // Node's rule (lib/internal/timers.js): a delay that is not a number from 1 to 2^31-1 ms is 1 ms.
     const after = Number(delay);
     const ms = kind === 'immediate' ? 0 : after >= 1 && after <= 2 ** 31 - 1 ? after : 1;
