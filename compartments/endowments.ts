@@ -248,6 +248,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   hardenNodeErrorPrototypes();
   const print = options.print ?? defaultPrinter(membrane.name);
   const clock = makeClock(membrane);
+  membrane.guestDatePrototype = clock.datePrototype;
   let guestUtilFormat: ((...args: unknown[]) => string) | undefined;
   const guestConsole = makeConsole(membrane, clock.perfNow, print, (...args) => (guestUtilFormat as (...a: unknown[]) => string)(...args));
   const guestConsoleError = (...args: unknown[]) => (guestConsole.error as (...a: unknown[]) => void)(...args);
@@ -285,6 +286,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     Intl: guestIntl(() => clock.Date.now()),
     ...timers.globals,
     Date: clock.Date,
+    structuredClone: clock.structuredClone,
     Math: clock.Math,
     performance: clock.performance,
     console: guestConsole,
