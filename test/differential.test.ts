@@ -18,6 +18,8 @@ type Outcome = { result?: string; state?: string; error?: string };
  */
 const KNOWN: Record<string, string> = {
   'direct-eval-locals': "a direct eval runs as an indirect one (SES cannot run direct eval: compartments/evasion.ts), so it does not see the caller's local variables",
+  'intrinsic-constructors':
+    "a service's Error, TypeError... are its own (proxies of the shared constructors, for their own stackTraceLimit and prepareStackTrace: compartments/guest-errors.ts), and a proxy cannot be its target, so `new Error().constructor === Error` and `Object.getPrototypeOf(TypeError) === Error` are false; the shared Function, AsyncFunction, GeneratorFunction and AsyncGeneratorFunction constructors (`(async () => {}).constructor`) are SES's inert ones, which throw 'Function.prototype.constructor is not a valid constructor.' (they would evaluate code outside every compartment)",
   'legacy-intrinsics':
     "SES's lockdown removes RegExp's legacy static match state (RegExp.$1, lastMatch, input: one RegExp is shared by every service, so it would carry one service's matches to another) and RegExp.prototype.compile; code reading RegExp.$1 after a match gets undefined",
   'namespace-descriptors':
