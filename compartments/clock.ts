@@ -100,7 +100,10 @@ export const makeClock = (membrane: Membrane): Clock => {
 
   let timeOrigin: number | undefined;
   const guestPerformance = {
-    now: perfNow,
+    // A method, so named 'now' as Node's.
+    now() {
+      return perfNow();
+    },
     get timeOrigin(): number {
       timeOrigin ??= membrane.syscall('performance.timeOrigin', [], () => performance.timeOrigin) as number;
       return timeOrigin;

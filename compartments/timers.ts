@@ -172,13 +172,17 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
   const setTimeout = (fn: unknown, delay?: unknown, ...args: unknown[]) => set('timeout', fn, delay, args);
   const setInterval = (fn: unknown, delay?: unknown, ...args: unknown[]) => set('interval', fn, delay, args);
   const setImmediate = (fn: unknown, ...args: unknown[]) => set('immediate', fn, 0, args);
+  // Node's: two functions, each with its name; and Node's lengths (setTimeout(callback, after, arg1, arg2, arg3)).
+  const clearTimeout = (handle: unknown): void => clear(handle);
+  const clearInterval = (handle: unknown): void => clear(handle);
+  for (const [fn, length] of [[setTimeout, 5], [setInterval, 5], [setImmediate, 4]] as const) Object.defineProperty(fn, 'length', { value: length });
 
   const globals = {
     setTimeout,
     setInterval,
     setImmediate,
-    clearTimeout: clear,
-    clearInterval: clear,
+    clearTimeout,
+    clearInterval,
     clearImmediate,
   };
 

@@ -51,11 +51,12 @@ export const pureGlobals = (): Record<string, unknown> => {
     structuredClone: harden(structuredClone),
     queueMicrotask: harden((fn: () => void) => queueMicrotask(fn)),
     Buffer: guestBuffer(),
-    WeakRef: refusedConstructor('WeakRef', 'garbage collection timing differs between the build and every replay', 'Keep a strong reference (a Map) instead.'),
+    WeakRef: refusedConstructor('WeakRef', 'garbage collection timing differs between the build and every replay', 'Keep a strong reference (a Map) instead.', 1),
     FinalizationRegistry: refusedConstructor(
       'FinalizationRegistry',
       'garbage collection timing differs between the build and every replay',
       'Release resources explicitly (a close() method) instead.',
+      1,
     ),
   };
   return shared;
