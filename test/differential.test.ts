@@ -18,6 +18,8 @@ type Outcome = { result?: string; state?: string; error?: string };
  */
 const KNOWN: Record<string, string> = {
   'direct-eval-locals': "a direct eval runs as an indirect one (SES cannot run direct eval: compartments/evasion.ts), so it does not see the caller's local variables",
+  'global-members':
+    "SES's lockdown adds ArrayBuffer.prototype.transfer, transferToFixedLength and detached (Node 21's) and transferToImmutable, sliceToImmutable and immutable (a proposal) to the intrinsics every service and the host share, and a service has no Performance, Crypto, SubtleCrypto or performance timeline classes (docs/environment.md, Absent)",
   'intrinsic-constructors':
     "a service's Error, TypeError... are its own (proxies of the shared constructors, for their own stackTraceLimit and prepareStackTrace: compartments/guest-errors.ts), and a proxy cannot be its target, so `new Error().constructor === Error` and `Object.getPrototypeOf(TypeError) === Error` are false; the shared Function, AsyncFunction, GeneratorFunction and AsyncGeneratorFunction constructors (`(async () => {}).constructor`) are SES's inert ones, which throw 'Function.prototype.constructor is not a valid constructor.' (they would evaluate code outside every compartment)",
   'legacy-intrinsics':
