@@ -16,7 +16,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
 import { libraryDoc } from './docs.js';
-import { preCjsParser, moduleRoots } from './cjs.js';
+import { preCjsParser, moduleRoots, exitModulesOf } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
@@ -264,6 +264,8 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
   const entryCompartment = entryCompartmentOf(archive);
   const packageRootOfCompartment = (name: string): string | undefined =>
     packageRoots !== undefined && Object.prototype.hasOwnProperty.call(packageRoots, name) ? packageRoots[name] : undefined;
+  // The builtin modules given to the service, once evaluate() has them (its compartments are made after).
+  let exitModules: Record<string, object> | undefined;
   class ServiceCompartment extends Compartment {
     constructor(opts: Record<string, unknown> = {}) {
       const name = String(opts.name ?? '');
@@ -280,6 +282,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
         },
       } as never);
       moduleRoots.set(this, root);
+      if (exitModules !== undefined) exitModulesOf.set(this, exitModules);
       const global = this.globalThis as Record<string, unknown>;
       global.global = global;
       // Object.prototype.toString.call(globalThis) is '[object global]' in Node (a Node check some packages make).
@@ -310,6 +313,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
   }
   return {
     evaluate: async (globals, modules) => {
+      exitModules = modules;
       try {
         const { namespace } = await application.import({ globals, modules, Compartment: ServiceCompartment as typeof Compartment });
         return namespace as object;
