@@ -371,6 +371,8 @@ export const makeFs = (
   for (const name of ['createReadStream', 'createWriteStream', 'watch', 'watchFile', 'unwatchFile', 'opendir', 'opendirSync']) fs[name] = unsupported(name);
 
   fs.constants = hostFs.constants;
+  // The access modes Node also puts on fs itself (fs.accessSync(path, fs.R_OK)): undefined, the check was F_OK's.
+  for (const mode of ['F_OK', 'R_OK', 'W_OK', 'X_OK'] as const) fs[mode] = hostFs.constants[mode];
   fs.promises = promises;
   promises.constants = hostFs.constants;
   fs.Stats = Stats;
