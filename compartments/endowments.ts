@@ -22,6 +22,7 @@
  *
  * docs/environment.md is the user-facing version of this table.
  */
+import { isBuiltin } from 'node:module';
 import hostOs from 'node:os';
 import path from 'node:path';
 import url from 'node:url';
@@ -50,7 +51,7 @@ import { makeGuestHttp, type GuestStreamModule, type GuestEventEmitter } from '.
 import { makeGuestZlib } from './zlib.js';
 import { makeSocketModules } from './sockets.js';
 import { makeDiagnosticsChannel } from './diagnostics-channel.js';
-import { validateFunction } from './node-style-errors.js';
+import { invalidArgType, validateFunction } from './node-style-errors.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -300,6 +301,18 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   };
 
   const modules: Record<string, Namespace> = {};
+  // Node 20.16's process.getBuiltinModule(id): the builtin modules this service is given, as its require finds them;
+  // undefined for what is no builtin, as in Node; a builtin services are not given fails as a require of it does.
+  guestProcess.getBuiltinModule = function getBuiltinModule(id: unknown): unknown {
+    if (typeof id !== 'string') throw invalidArgType('id', 'of type string', id);
+    if (!isBuiltin(id)) return undefined;
+    const ns = Object.prototype.hasOwnProperty.call(modules, id) ? modules[id] : undefined;
+    if (ns === undefined) {
+      const missing = new Error(`Cannot find module '${id}': the Node builtin is not given to services (grant it with importService(specifier, { modules: { '${id}': ... } }), or see docs/environment.md)`);
+      throw Object.assign(missing, { code: 'MODULE_NOT_FOUND' });
+    }
+    return Object.prototype.hasOwnProperty.call(ns, 'default') ? ns.default : ns;
+  };
   const add = (name: string, ns: Namespace) => {
     modules[name] = ns;
     modules[`node:${name}`] = ns;
