@@ -703,6 +703,8 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
     };
   };
   const http = makeModule(globalAgent, Agent, 'http');
-  const https = makeModule(httpsGlobalAgent, HttpsAgent, 'https');
+  // Node's https has only these (no STATUS_CODES, ClientRequest...: code that reads https.STATUS_CODES gets undefined).
+  const full = makeModule(httpsGlobalAgent, HttpsAgent, 'https');
+  const https = Object.fromEntries(['Agent', 'globalAgent', 'Server', 'createServer', 'get', 'request'].map(name => [name, full[name]]));
   return { http, https };
 };
