@@ -211,7 +211,8 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
 
   return {
     globals: harden(globals),
-    timersModule: harden({ ...globals }),
+    // timers.promises is timers/promises, as in Node.
+    timersModule: harden({ ...globals, promises: timersPromisesModule }),
     timersPromisesModule: harden(timersPromisesModule),
     pending: () => table.size,
     disarmAll: () => {
