@@ -87,6 +87,14 @@ const resolveRelative = (specifier: string, referrer: string): string => {
  */
 export const moduleRoots = new WeakMap<object, string>();
 
+/**
+ * The builtin modules a service is given (its exit modules, by name), by
+ * the compartments of its archive: a computed require of one
+ * (`require(name)`, a copy of require) reaches it even where no literal
+ * require or import named it when the archive was made, as in Node.
+ */
+export const exitModulesOf = new WeakMap<object, Readonly<Record<string, object>>>();
+
 interface CjsModule {
   id: string;
   path: string;
@@ -305,6 +313,14 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
         defineProperty(missing, 'code', { value: 'MODULE_NOT_FOUND', writable: true, enumerable: true, configurable: true });
         return missing;
       };
+      // A builtin the service is given, named at run time only: as Node's require finds it.
+      if (imported === undefined && isBuiltin(spec)) {
+        const exits = exitModulesOf.get(compartment);
+        if (exits !== undefined && has(exits, spec)) {
+          const exit = exits[spec] as Record<string, unknown>;
+          return has(exit, 'default') ? exit.default : exit;
+        }
+      }
       // Only modules found when the archive was made exist: a computed require reaches one of those or fails.
       let candidate: string;
       try {

@@ -22,6 +22,10 @@ export interface Clock {
   readonly now: () => number;
   readonly perfNow: () => number;
   readonly Date: DateConstructor;
+  /** `Date.prototype` inside the service: its own, inheriting the shared one, whose `constructor` is the service's Date. */
+  readonly datePrototype: object;
+  /** structuredClone inside the service: copied Dates have its Date.prototype. */
+  readonly structuredClone: (value: unknown, options?: { transfer?: unknown[] }) => unknown;
   readonly Math: Math;
   readonly performance: { now(): number; readonly timeOrigin: number };
 }
@@ -30,15 +34,27 @@ export const makeClock = (membrane: Membrane): Clock => {
   const now = () => membrane.now(hostNow);
   const perfNow = () => membrane.perf(hostPerf);
 
-  // A Date constructor whose "current time" is recorded. Instances are
-  // ordinary Dates (same prototype), so `instanceof Date` holds everywhere.
+  // A Date constructor whose "current time" is recorded. Its prototype is
+  // the service's own, inheriting the shared Date.prototype (every method),
+  // so that `date.constructor === Date` and `Date.prototype.constructor ===
+  // Date` hold as in Node (papaparse, dequal and klona compare constructors).
+  // `instanceof Date` holds for every Date, made here or by the host
+  // (structuredClone), as it did when the prototype was the shared one.
   function GuestDate(this: unknown, ...args: unknown[]): unknown {
     if (new.target === undefined) return new HostDate(now()).toString();
     if (args.length === 0) return Reflect.construct(HostDate, [now()], new.target);
     return Reflect.construct(HostDate, args, new.target);
   }
+  // The shared prototype's members are its own too (as Date.prototype's in Node: getOwnPropertyNames, hasOwnProperty).
+  const datePrototype = Object.create(HostDate.prototype, {
+    ...Object.getOwnPropertyDescriptors(HostDate.prototype),
+    constructor: { value: GuestDate, writable: true, enumerable: false, configurable: true },
+  }) as object;
+  const isPrototypeOf = Object.prototype.isPrototypeOf;
   Object.defineProperties(GuestDate, {
-    prototype: { value: HostDate.prototype },
+    prototype: { value: datePrototype },
+    // What OrdinaryHasInstance answers in Node, for Dates of either prototype.
+    [Symbol.hasInstance]: { value: (value: unknown): boolean => value !== datePrototype && Reflect.apply(isPrototypeOf, HostDate.prototype, [value]) },
     now: { value: now, writable: true, configurable: true },
     parse: { value: HostDate.parse, writable: true, configurable: true },
     UTC: { value: HostDate.UTC, writable: true, configurable: true },
@@ -84,7 +100,10 @@ export const makeClock = (membrane: Membrane): Clock => {
 
   let timeOrigin: number | undefined;
   const guestPerformance = {
-    now: perfNow,
+    // A method, so named 'now' as Node's.
+    now() {
+      return perfNow();
+    },
     get timeOrigin(): number {
       timeOrigin ??= membrane.syscall('performance.timeOrigin', [], () => performance.timeOrigin) as number;
       return timeOrigin;
@@ -94,10 +113,43 @@ export const makeClock = (membrane: Membrane): Clock => {
     },
   };
 
+  // structuredClone, whose Dates get the service's Date.prototype as its own Dates have it.
+  const hostClone = structuredClone;
+  const withGuestDates = (root: unknown): void => {
+    const seen = new Set<object>();
+    const visit = (value: unknown): void => {
+      if (typeof value !== 'object' || value === null || seen.has(value)) return;
+      seen.add(value);
+      if (value instanceof HostDate) {
+        if (Object.getPrototypeOf(value) === HostDate.prototype) Object.setPrototypeOf(value, datePrototype);
+      } else if (value instanceof Map) {
+        for (const [key, entry] of value) {
+          visit(key);
+          visit(entry);
+        }
+      } else if (value instanceof Set) {
+        for (const entry of value) visit(entry);
+      } else if (!ArrayBuffer.isView(value)) {
+        for (const key of Object.keys(value)) visit((value as Record<string, unknown>)[key]);
+        if (value instanceof Error) visit((value as { cause?: unknown }).cause);
+      }
+    };
+    visit(root);
+  };
+  const guestStructuredClone = {
+    structuredClone(...args: unknown[]): unknown {
+      const copy = Reflect.apply(hostClone, undefined, args);
+      withGuestDates(copy);
+      return copy;
+    },
+  }.structuredClone;
+
   return harden({
     now,
     perfNow,
+    structuredClone: guestStructuredClone,
     Date: GuestDate as unknown as DateConstructor,
+    datePrototype,
     Math: GuestMath,
     performance: guestPerformance,
   });

@@ -22,6 +22,7 @@
  *
  * docs/environment.md is the user-facing version of this table.
  */
+import { isBuiltin } from 'node:module';
 import hostOs from 'node:os';
 import path from 'node:path';
 import url from 'node:url';
@@ -41,7 +42,7 @@ import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled } from './web.js';
+import { pureGlobals, guestBuffer, guestSlowBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue, hardenHostValues } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
@@ -51,6 +52,7 @@ import { makeGuestHttp, type GuestStreamModule, type GuestEventEmitter } from '.
 import { makeGuestZlib } from './zlib.js';
 import { makeSocketModules } from './sockets.js';
 import { makeDiagnosticsChannel } from './diagnostics-channel.js';
+import { invalidArgType, validateFunction } from './node-style-errors.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -248,6 +250,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   hardenNodeErrorPrototypes();
   const print = options.print ?? defaultPrinter(membrane.name);
   const clock = makeClock(membrane);
+  membrane.guestDatePrototype = clock.datePrototype;
   let guestUtilFormat: ((...args: unknown[]) => string) | undefined;
   const guestConsole = makeConsole(membrane, clock.perfNow, print, (...args) => (guestUtilFormat as (...a: unknown[]) => string)(...args));
   const guestConsoleError = (...args: unknown[]) => (guestConsole.error as (...a: unknown[]) => void)(...args);
@@ -272,7 +275,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     ...makeGuestErrors(),
     // A microtask that throws is reported as uncaught, as a timer callback is (it would end the host process).
     queueMicrotask: (fn: () => void) => {
-      if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function.');
+      validateFunction(fn, 'callback');
       queueMicrotask(() => {
         try {
           fn();
@@ -286,6 +289,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     Intl: guestIntl(() => clock.Date.now()),
     ...timers.globals,
     Date: clock.Date,
+    structuredClone: clock.structuredClone,
     Math: clock.Math,
     performance: clock.performance,
     console: guestConsole,
@@ -299,6 +303,18 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   };
 
   const modules: Record<string, Namespace> = {};
+  // Node 20.16's process.getBuiltinModule(id): the builtin modules this service is given, as its require finds them;
+  // undefined for what is no builtin, as in Node; a builtin services are not given fails as a require of it does.
+  guestProcess.getBuiltinModule = function getBuiltinModule(id: unknown): unknown {
+    if (typeof id !== 'string') throw invalidArgType('id', 'of type string', id);
+    if (!isBuiltin(id)) return undefined;
+    const ns = Object.prototype.hasOwnProperty.call(modules, id) ? modules[id] : undefined;
+    if (ns === undefined) {
+      const missing = new Error(`Cannot find module '${id}': the Node builtin is not given to services (grant it with importService(specifier, { modules: { '${id}': ... } }), or see docs/environment.md)`);
+      throw Object.assign(missing, { code: 'MODULE_NOT_FOUND' });
+    }
+    return Object.prototype.hasOwnProperty.call(ns, 'default') ? ns.default : ns;
+  };
   const add = (name: string, ns: Namespace) => {
     modules[name] = ns;
     modules[`node:${name}`] = ns;
@@ -312,7 +328,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   // events, stream and string_decoder: the service's own instances, built on first import.
   // node:buffer as the service sees it: its Buffer, and its File (the global, on the recorded clock: Node's
   // buffer.File is the global File, and the host's reads the host's clock, which diverged on replay).
-  const guestBufferModule = { ...buffer, Buffer: guestBuffer(), SlowBuffer: guestBuffer().alloc, File: globals.File };
+  const guestBufferModule = { ...buffer, Buffer: guestBuffer(), SlowBuffer: guestSlowBuffer(), File: globals.File };
   const builtins = makeGuestBuiltins(globals, {
     buffer: guestBufferModule,
     'safe-buffer': { Buffer: guestBuffer() },

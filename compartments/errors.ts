@@ -7,11 +7,12 @@ export const determinismViolation = (what: string, why: string, instead: string)
   markLibraryError(new SnapshotError('DETERMINISM_VIOLATION', `${what} is not available inside a service: ${why}. ${instead}`, { details: { what } }));
 
 /** A constructor that refuses to be used, saying why. */
-export const refusedConstructor = (name: string, why: string, instead: string): (() => never) => {
+export const refusedConstructor = (name: string, why: string, instead: string, length = 0): (() => never) => {
   const refused = function () {
     throw determinismViolation(name, why, instead);
   };
   Object.defineProperty(refused, 'name', { value: name });
+  Object.defineProperty(refused, 'length', { value: length });
   return harden(refused);
 };
 

@@ -513,5 +513,7 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
       return makeResponse(bodiless ? null : ownBody(r.body), { status: r.status, statusText: r.statusText, headers: r.headers }, { url: r.url, redirected: r.redirected, type: 'basic' });
     });
   };
+  // Named and shaped as Node's fetch (fetch(input, init = undefined)).
+  Object.defineProperties(guestFetch, { name: { value: 'fetch' }, length: { value: 1 } });
   return harden(guestFetch);
 };

@@ -146,38 +146,45 @@ class KindMethods {
   }
 }
 
-/** A Date from a time in ms (number or bigint) as Node makes one (lib/internal/fs/utils.js dateFromMs: rounded). */
-const dateFromMs = (ms: unknown): Date => new Date(Math.round(Number(ms)));
+/**
+ * A Date from a time in ms (number or bigint) as Node makes one (lib/internal/fs/utils.js dateFromMs: rounded),
+ * with the service's Date.prototype when it is given (`stats.mtime.constructor === Date` inside the service).
+ */
+const dateFromMs = (ms: unknown, prototype: object | undefined): Date => {
+  const date = new Date(Math.round(Number(ms)));
+  if (prototype) Object.setPrototypeOf(date, prototype);
+  return date;
+};
 
 /** A Stats's fields from its record, in Node's order: `fields`, then the four Dates (rounded as Node's). */
-const fillStats = (stats: Record<string, unknown>, record: StatsRecord, fields: readonly string[]): void => {
+const fillStats = (stats: Record<string, unknown>, record: StatsRecord, fields: readonly string[], datePrototype: object | undefined): void => {
   for (const f of fields) stats[f] = record[f];
-  stats.atime = dateFromMs(record.atimeMs);
-  stats.mtime = dateFromMs(record.mtimeMs);
-  stats.ctime = dateFromMs(record.ctimeMs);
-  stats.birthtime = dateFromMs(record.birthtimeMs);
+  stats.atime = dateFromMs(record.atimeMs, datePrototype);
+  stats.mtime = dateFromMs(record.mtimeMs, datePrototype);
+  stats.ctime = dateFromMs(record.ctimeMs, datePrototype);
+  stats.birthtime = dateFromMs(record.birthtimeMs, datePrototype);
 };
 
 /** fs.Stats as a service sees it: Node's fields in Node's order, its Dates rounded as Node's. */
 class Stats extends KindMethods {
   [key: string]: unknown;
-  constructor(record: StatsRecord) {
+  constructor(record: StatsRecord, datePrototype?: object) {
     super(record.kind);
-    fillStats(this, record, statFields);
+    fillStats(this, record, statFields, datePrototype);
   }
 }
 
 /** fs.BigIntStats: bigint fields, the nanosecond ones too. */
 class BigIntStats extends KindMethods {
   [key: string]: unknown;
-  constructor(record: StatsRecord) {
+  constructor(record: StatsRecord, datePrototype?: object) {
     super(record.kind);
-    fillStats(this, record, [...statFields, ...nsFields]);
+    fillStats(this, record, [...statFields, ...nsFields], datePrototype);
   }
 }
 
-const reviveStats = (record: unknown): Stats | BigIntStats | undefined =>
-  record === undefined ? undefined : (record as StatsRecord).bigint === true ? new BigIntStats(record as StatsRecord) : new Stats(record as StatsRecord);
+const reviveStats = (record: unknown, datePrototype: object | undefined): Stats | BigIntStats | undefined =>
+  record === undefined ? undefined : (record as StatsRecord).bigint === true ? new BigIntStats(record as StatsRecord, datePrototype) : new Stats(record as StatsRecord, datePrototype);
 
 class Dirent extends KindMethods {
   readonly name: string;
@@ -303,7 +310,7 @@ export const makeFs = (
       name,
       { sync: hostFs[`${name}Sync`] as Fn, promise: hostFs.promises[name] as Fn },
       v => statsRecord(v as hostFs.Stats | hostFs.BigIntStats | undefined),
-      reviveStats,
+      record => reviveStats(record, membrane.guestDatePrototype),
       preparePaths,
     );
   }
@@ -351,7 +358,10 @@ export const makeFs = (
   fs.writeSync = (fd: unknown, data: unknown, ...rest: unknown[]) =>
     call('fs.writeSync', [fd, data, ...rest], (_fd, d, ...r) => hostFs.writeSync(realFd(fd), d as string, ...(r as [])));
   fs.fstatSync = (fd: unknown, options?: unknown) =>
-    reviveStats(call('fs.fstatSync', [fd, options], () => statsRecord(hostFs.fstatSync(realFd(fd), options as hostFs.StatOptions & { bigint: false }))));
+    reviveStats(
+      call('fs.fstatSync', [fd, options], () => statsRecord(hostFs.fstatSync(realFd(fd), options as hostFs.StatOptions & { bigint: false }))),
+      membrane.guestDatePrototype,
+    );
 
   // FileHandles cross as references: usable at build time, dead after restore.
   promises.open = (path: unknown, flags?: unknown, mode?: unknown) =>
@@ -375,6 +385,8 @@ export const makeFs = (
   }
 
   fs.constants = hostFs.constants;
+  // The access modes Node also puts on fs itself (fs.accessSync(path, fs.R_OK)): undefined, the check was F_OK's.
+  for (const mode of ['F_OK', 'R_OK', 'W_OK', 'X_OK'] as const) fs[mode] = hostFs.constants[mode];
   fs.promises = promises;
   promises.constants = hostFs.constants;
   fs.Stats = Stats;

@@ -31,6 +31,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { laterError } from './web.js';
+import { invalidArgType, validateFunction, validateNumber } from './node-style-errors.js';
 
 const hostRequire = createRequire(import.meta.url);
 
@@ -214,10 +215,29 @@ const completeEvents = (EventEmitter: EventEmitterClass, util: { inspect?: (valu
   };
   EventEmitter.getMaxListeners = (emitter: { getMaxListeners(): number }) => emitter.getMaxListeners();
   EventEmitter.setMaxListeners = (n = EventEmitter.defaultMaxListeners, ...targets: Array<{ setMaxListeners(n: number): unknown }>) => {
-    if (typeof n !== 'number' || n < 0 || Number.isNaN(n)) throw new RangeError(`The value of "n" is out of range. It must be a non-negative number. Received ${String(n)}`);
+    validateNumber(n, 'setMaxListeners', 0);
     if (targets.length === 0) EventEmitter.defaultMaxListeners = n;
-    for (const target of targets) target.setMaxListeners(n);
+    for (const target of targets) {
+      if (typeof target?.setMaxListeners !== 'function') throw invalidArgType('eventTargets', 'an instance of EventEmitter or EventTarget', target);
+      target.setMaxListeners(n);
+    }
   };
+  // Node's checks and messages where the port has its own ("must be of type Function", "a non-negative number").
+  const portSetMaxListeners = proto.setMaxListeners as (this: unknown, n: number) => unknown;
+  proto.setMaxListeners = function setMaxListeners(this: unknown, n: unknown) {
+    validateNumber(n, 'setMaxListeners', 0);
+    return Reflect.apply(portSetMaxListeners, this, [n]);
+  };
+  const checked = (name: string, method: (this: unknown, type: unknown, listener: unknown) => unknown) =>
+    ({
+      [name](this: unknown, type: unknown, listener: unknown) {
+        validateFunction(listener, 'listener');
+        return Reflect.apply(method, this, [type, listener]);
+      },
+    })[name];
+  for (const name of ['addListener', 'prependListener', 'once', 'prependOnceListener', 'removeListener']) proto[name] = checked(name, proto[name] as (this: unknown, type: unknown, listener: unknown) => unknown);
+  proto.on = proto.addListener;
+  proto.off = proto.removeListener;
   EventEmitter.on = (emitter: Listenable, event: string | symbol, options: { signal?: AbortSignal; close?: readonly (string | symbol)[] } = {}) =>
     eventIterator(emitter, event, options);
   // The port's once() takes no options: once(emitter, name, { signal }) never settled where Node rejects with an AbortError.
@@ -231,6 +251,11 @@ const completeEvents = (EventEmitter: EventEmitterClass, util: { inspect?: (valu
     const dispose = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
     return { [dispose]: () => signal.removeEventListener('abort', listener) };
   };
+};
+
+/** Node's validateAbortSignal: undefined, or an object with `aborted`. */
+const validateAbortSignal = (signal: unknown, name: string): void => {
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) throw invalidArgType(name, 'an instance of AbortSignal', signal);
 };
 
 /**
@@ -258,18 +283,13 @@ type Target = Partial<Listenable> & {
  * AbortError when `signal` aborts (at once if it already has).
  */
 const eventOnce = async (emitter: Target, name: string | symbol, options: { signal?: AbortSignal } = {}): Promise<unknown[]> => {
-  if (options === null || typeof options !== 'object') {
-    throw Object.assign(new TypeError(`The "options" argument must be of type object. Received ${options === null ? 'null' : `type ${typeof options} (${String(options)})`}`), { code: 'ERR_INVALID_ARG_TYPE' });
-  }
-  const { signal } = options;
-  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
-    throw Object.assign(new TypeError(`The "options.signal" property must be an instance of AbortSignal. Received ${String(signal)}`), { code: 'ERR_INVALID_ARG_TYPE' });
-  }
+  const signal = (options as { signal?: AbortSignal } | null | undefined)?.signal;
+  validateAbortSignal(signal, 'options.signal');
   if (signal?.aborted) throw abortError(signal);
   const add = (target: Target, event: string | symbol, listener: (...args: unknown[]) => void) => {
     if (typeof target.on === 'function') (target.once as NonNullable<Target['once']>).call(target, event, listener);
     else if (typeof target.addEventListener === 'function') target.addEventListener(event, listener, { once: true });
-    else throw Object.assign(new TypeError(`The "emitter" argument must be an instance of EventEmitter or EventTarget. Received ${typeof target}`), { code: 'ERR_INVALID_ARG_TYPE' });
+    else throw invalidArgType('emitter', 'an instance of EventEmitter', target);
   };
   const remove = (target: Target, event: string | symbol, listener: (...args: unknown[]) => void) => {
     if (typeof target.removeListener === 'function') target.removeListener(event, listener);
@@ -309,6 +329,7 @@ interface Listenable {
  */
 const eventIterator = (emitter: Listenable, event: string | symbol, options: { signal?: AbortSignal; close?: readonly (string | symbol)[] }): AsyncIterableIterator<unknown[]> => {
   const { signal } = options;
+  validateAbortSignal(signal, 'options.signal');
   if (signal?.aborted) throw abortError(signal);
   const queue: unknown[][] = [];
   const waiting: Array<{ resolve: (r: IteratorResult<unknown[]>) => void; reject: (e: unknown) => void }> = [];

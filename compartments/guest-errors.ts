@@ -35,6 +35,7 @@
  */
 
 import { anyServiceLoaded, hasServiceStack, markServiceStack } from '../membrane/marks.js';
+import { nodeErrorMark, nodeStackHeader } from './node-style-errors.js';
 
 const { apply, construct, defineProperty, getOwnPropertyDescriptor } = Reflect;
 const { freeze } = Object;
@@ -115,9 +116,10 @@ const renderSite = (site: CallSite): string => {
   return call ? `${async}${call} (${where})` : `${async}${where}`;
 };
 
+/** The stack's first line, as Node writes it: `TypeError [ERR_INVALID_ARG_TYPE]: ...` for Node's own errors. */
 const header = (error: unknown): string => {
   try {
-    return String(apply(errorToString, error, []));
+    return nodeStackHeader(error, () => String(apply(errorToString, error, [])));
   } catch {
     return '<error>';
   }
@@ -132,6 +134,7 @@ let installed = false;
 export const installStackFormatter = (): void => {
   if (installed) return;
   installed = true;
+  nodeErrorMark(); // found now, with Node's formatter: finding it raises one of Node's errors
   const nodePrepare = host().prepareStackTrace;
   // For debugging this library only: keep host frames (replays elsewhere will then diverge).
   const keepHostFrames = process.env.MEMBRANE_SNAPSHOT_HOST_FRAMES === '1';

@@ -19,6 +19,7 @@
  * lockdown it would turn into `[object Object]`.
  */
 import util from 'node:util';
+import { invalidArgType, nodeError, validateFunction } from './node-style-errors.js';
 
 type InspectOptions = util.InspectOptions;
 
@@ -95,7 +96,7 @@ export const makeGuestUtil = (
   Object.defineProperty(inspect, 'defaultOptions', {
     get: () => defaults,
     set: (options: unknown) => {
-      if (typeof options !== 'object' || options === null) throw new TypeError('The "options" argument must be of type object.');
+      if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
       Object.assign(defaults, options);
     },
     enumerable: true,
@@ -130,12 +131,18 @@ export const makeGuestUtil = (
     return logger;
   };
 
+  // As Node's: a code is a string, and a code warns once however many functions carry it.
+  const codesWarned = new Set<string>();
   const deprecate = <F extends (...args: unknown[]) => unknown>(fn: F, message: string, code?: string): F => {
+    if (code !== undefined && typeof code !== 'string') throw invalidArgType('code', 'of type string', code);
     let warned = false;
     function deprecated(this: unknown, ...args: unknown[]): unknown {
       if (!warned && !guestProcess.noDeprecation) {
         warned = true;
-        (guestProcess.emitWarning as (m: string, t: string, c?: string) => void)(message, 'DeprecationWarning', code);
+        if (code === undefined || !codesWarned.has(code)) {
+          (guestProcess.emitWarning as (m: string, t: string, c?: string) => void)(message, 'DeprecationWarning', code);
+          if (code !== undefined) codesWarned.add(code);
+        }
       }
       return new.target ? Reflect.construct(fn, args, new.target) : Reflect.apply(fn, this, args);
     }
@@ -144,21 +151,35 @@ export const makeGuestUtil = (
     return deprecated as unknown as F;
   };
 
-  // callbackify: the callback runs on the service's own nextTick (a throwing callback is reported, not fatal to the host).
-  const callbackify = (original: (...args: unknown[]) => Promise<unknown>) => {
-    if (typeof original !== 'function') throw new TypeError('The "original" argument must be of type function');
+  // callbackify, as Node's: the callback is bound to the callbackified function's `this` and runs on the
+  // service's own nextTick (a throwing callback is reported, not fatal to the host); a falsy rejection becomes
+  // ERR_FALSY_VALUE_REJECTION; the function carries the original's properties, `name` + 'Callbackified' and `length` + 1.
+  const callbackify = (original: unknown) => {
+    validateFunction(original, 'original');
     const nextTick = guestProcess.nextTick as (fn: (...a: unknown[]) => void, ...args: unknown[]) => void;
-    return function callbackified(this: unknown, ...args: unknown[]) {
-      const callback = args.pop();
-      if (typeof callback !== 'function') throw new TypeError('The last argument must be of type function');
-      Reflect.apply(original, this, args).then(
-        (value: unknown) => nextTick(callback as (...a: unknown[]) => void, null, value),
-        (reason: unknown) => {
-          const error = reason ? reason : Object.assign(new Error('Promise was rejected with a falsy value'), { code: 'ERR_FALSY_VALUE_REJECTION', reason });
-          nextTick(callback as (...a: unknown[]) => void, error);
-        },
-      );
+    const onRejected = (reason: unknown, callback: (error: unknown) => void): void => {
+      if (!reason) {
+        const error = nodeError(Error, 'ERR_FALSY_VALUE_REJECTION', 'Promise was rejected with falsy value') as Error & { reason?: unknown };
+        error.reason = reason;
+        callback(error);
+        return;
+      }
+      callback(reason);
     };
+    function callbackified(this: unknown, ...args: unknown[]): void {
+      const maybeCallback = args.pop();
+      validateFunction(maybeCallback, 'last argument');
+      const callback = Function.prototype.bind.call(maybeCallback, this) as (...a: unknown[]) => void;
+      (Reflect.apply(original as (...a: unknown[]) => unknown, this, args) as Promise<unknown>).then(
+        (value: unknown) => nextTick(callback, null, value),
+        (reason: unknown) => nextTick(onRejected as (...a: unknown[]) => void, reason, callback),
+      );
+    }
+    const descriptors = Object.getOwnPropertyDescriptors(original) as Record<string, PropertyDescriptor>;
+    if (typeof descriptors.length?.value === 'number') descriptors.length.value += 1;
+    if (typeof descriptors.name?.value === 'string') descriptors.name.value += 'Callbackified';
+    Object.defineProperties(callbackified, descriptors);
+    return callbackified;
   };
 
   // util.log: Node's format (`30 Nov 06:41:32 - message`) on the recorded clock, through the service's console.

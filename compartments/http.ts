@@ -48,6 +48,7 @@ import type { Membrane } from '../membrane/index.js';
 import type { Reach } from './reach.js';
 import type { SecretMatcher } from './secrets.js';
 import { refusedConstructor } from './errors.js';
+import { nodeError as nodeStyleError } from './node-style-errors.js';
 
 /** A request as the log holds it (the argument of the `http.request` syscall). */
 export interface HttpRequestRecord {
@@ -239,9 +240,11 @@ const headersOf = (raw: readonly string[]): { headers: Record<string, string | s
  * of its first line only, the same on every host.
  */
 const nodeError = (ErrorClass: new (message: string) => Error, code: string, message: string, later = false): Error => {
-  const error = new ErrorClass(message);
-  Object.defineProperty(error, 'code', { value: code, writable: true, enumerable: true, configurable: true });
-  if (later) Object.defineProperty(error, 'stack', { value: `${error.name}: ${message}`, writable: true, enumerable: false, configurable: true });
+  // Node's ERR_* errors print as `TypeError [ERR_INVALID_PROTOCOL]: ...`; the others (ECONNRESET, ABORT_ERR) are errors with a code.
+  const internal = code.startsWith('ERR_');
+  const error = internal ? nodeStyleError(ErrorClass, code, message) : new ErrorClass(message);
+  if (!internal) Object.defineProperty(error, 'code', { value: code, writable: true, enumerable: true, configurable: true });
+  if (later) Object.defineProperty(error, 'stack', { value: internal ? `${error.name} [${code}]: ${message}` : `${error.name}: ${message}`, writable: true, enumerable: false, configurable: true });
   return error;
 };
 
@@ -700,6 +703,8 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
     };
   };
   const http = makeModule(globalAgent, Agent, 'http');
-  const https = makeModule(httpsGlobalAgent, HttpsAgent, 'https');
+  // Node's https has only these (no STATUS_CODES, ClientRequest...: code that reads https.STATUS_CODES gets undefined).
+  const full = makeModule(httpsGlobalAgent, HttpsAgent, 'https');
+  const https = Object.fromEntries(['Agent', 'globalAgent', 'Server', 'createServer', 'get', 'request'].map(name => [name, full[name]]));
   return { http, https };
 };

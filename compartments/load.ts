@@ -16,7 +16,7 @@ import { SnapshotError } from '../replay-log/index.js';
 import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
 import { libraryDoc } from './docs.js';
-import { preCjsParser, moduleRoots } from './cjs.js';
+import { preCjsParser, moduleRoots, exitModulesOf } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
@@ -256,6 +256,24 @@ const preferExitModules = (compartment: MappedCompartment, exits: readonly strin
   }
 };
 
+/**
+ * A module's `import.meta.resolve` (Node 20.6): a relative or absolute
+ * path resolves against the module's URL (without looking at the disk, as
+ * in Node), a URL is itself, a builtin is `node:<name>`. A package name
+ * would need Node's resolution from the build-time location, which the
+ * archive does not keep: it throws, saying so.
+ */
+const resolverFor = (moduleUrl: string): ((specifier: string) => string) =>
+  ({
+    resolve(specifier: string): string {
+      const spec = String(specifier);
+      if (spec.startsWith('./') || spec.startsWith('../') || spec.startsWith('/')) return new URL(spec, moduleUrl).href;
+      if (isBuiltin(spec)) return spec.startsWith('node:') ? spec : `node:${spec}`;
+      if (URL.canParse(spec)) return new URL(spec).href;
+      throw new Error(`import.meta.resolve('${spec}'): resolving a package name is not supported inside a service (its archive keeps the modules, not Node's resolution from the build-time location); resolve a relative path, or import the package`);
+    },
+  }).resolve;
+
 /** The root of the package that holds `entry`, as a file URL (for import.meta.url). */
 export const packageRootOf = (entry: string): string => {
   let dir = path.dirname(url.fileURLToPath(entry));
@@ -293,22 +311,26 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
   const entryCompartment = entryCompartmentOf(archive);
   const packageRootOfCompartment = (name: string): string | undefined =>
     packageRoots !== undefined && Object.prototype.hasOwnProperty.call(packageRoots, name) ? packageRoots[name] : undefined;
+  // The builtin modules given to the service, once evaluate() has them (its compartments are made after).
+  let exitModules: Record<string, object> | undefined;
   class ServiceCompartment extends Compartment {
     constructor(opts: Record<string, unknown> = {}) {
       const name = String(opts.name ?? '');
       const root = name === entryCompartment && entryRoot ? entryRoot : (packageRootOfCompartment(name) ?? `file:///node_modules/${name}/`);
       super({
         ...opts,
-        importMetaHook: (specifier: string, meta: { url?: string; filename?: string; dirname?: string }) => {
+        importMetaHook: (specifier: string, meta: { url?: string; filename?: string; dirname?: string; resolve?: (specifier: string) => string }) => {
           meta.url = new URL(specifier, root).href;
           // Node 20.11's import.meta.filename and dirname, for file URLs.
           if (meta.url.startsWith('file:')) {
             meta.filename = url.fileURLToPath(meta.url);
             meta.dirname = path.dirname(meta.filename);
           }
+          meta.resolve = resolverFor(meta.url);
         },
       } as never);
       moduleRoots.set(this, root);
+      if (exitModules !== undefined) exitModulesOf.set(this, exitModules);
       const global = this.globalThis as Record<string, unknown>;
       global.global = global;
       // Object.prototype.toString.call(globalThis) is '[object global]' in Node (a Node check some packages make).
@@ -339,6 +361,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
   }
   return {
     evaluate: async (globals, modules) => {
+      exitModules = modules;
       try {
         const { namespace } = await application.import({ globals, modules, Compartment: ServiceCompartment as typeof Compartment });
         return namespace as object;

@@ -19,6 +19,7 @@
 import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
+import { validateFunction } from './node-style-errors.js';
 
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -145,7 +146,7 @@ export const makeProcess = (
     memoryUsage: hostInfo('memoryUsage', () => process.memoryUsage()),
     hrtime,
     nextTick: (fn: (...args: unknown[]) => void, ...args: unknown[]) => {
-      if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${fn === null ? 'null' : typeof fn}`);
+      validateFunction(fn, 'callback');
       membrane.turns.nextTick(() => {
         try {
           apply(fn, undefined, args);

@@ -7,6 +7,7 @@
  */
 import hostTimers from 'node:timers';
 import type { Membrane } from '../membrane/index.js';
+import { validateFunction } from './node-style-errors.js';
 
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -137,12 +138,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
   });
 
   const set = (kind: Kind, fn: unknown, delay: unknown, args: unknown[]): Timeout | Immediate => {
-    if (typeof fn !== 'function') {
-      // Node's own validation error (ERR_INVALID_ARG_TYPE, its message naming the value as Node
-      // names it): the host's setTimeout checks the callback before it arms anything.
-      hostTimers.setTimeout(fn as () => void, 0);
-      throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
-    }
+    validateFunction(fn, 'callback');
     // Node's rule (lib/internal/timers.js): a delay that is not a number from 1 to 2^31-1 ms is 1 ms.
     const after = Number(delay);
     const ms = kind === 'immediate' ? 0 : after >= 1 && after <= 2 ** 31 - 1 ? after : 1;
@@ -176,13 +172,17 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
   const setTimeout = (fn: unknown, delay?: unknown, ...args: unknown[]) => set('timeout', fn, delay, args);
   const setInterval = (fn: unknown, delay?: unknown, ...args: unknown[]) => set('interval', fn, delay, args);
   const setImmediate = (fn: unknown, ...args: unknown[]) => set('immediate', fn, 0, args);
+  // Node's: two functions, each with its name; and Node's lengths (setTimeout(callback, after, arg1, arg2, arg3)).
+  const clearTimeout = (handle: unknown): void => clear(handle);
+  const clearInterval = (handle: unknown): void => clear(handle);
+  for (const [fn, length] of [[setTimeout, 5], [setInterval, 5], [setImmediate, 4]] as const) Object.defineProperty(fn, 'length', { value: length });
 
   const globals = {
     setTimeout,
     setInterval,
     setImmediate,
-    clearTimeout: clear,
-    clearInterval: clear,
+    clearTimeout,
+    clearInterval,
     clearImmediate,
   };
 
@@ -211,7 +211,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
 
   return {
     globals: harden(globals),
-    // As Node's `timers`, with `promises` (timers/promises); not its deprecated active/enroll/unenroll.
+    // timers.promises is timers/promises, as in Node.
     timersModule: harden({ ...globals, promises: timersPromisesModule }),
     timersPromisesModule: harden(timersPromisesModule),
     pending: () => table.size,

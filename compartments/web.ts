@@ -51,11 +51,12 @@ export const pureGlobals = (): Record<string, unknown> => {
     structuredClone: harden(structuredClone),
     queueMicrotask: harden((fn: () => void) => queueMicrotask(fn)),
     Buffer: guestBuffer(),
-    WeakRef: refusedConstructor('WeakRef', 'garbage collection timing differs between the build and every replay', 'Keep a strong reference (a Map) instead.'),
+    WeakRef: refusedConstructor('WeakRef', 'garbage collection timing differs between the build and every replay', 'Keep a strong reference (a Map) instead.', 1),
     FinalizationRegistry: refusedConstructor(
       'FinalizationRegistry',
       'garbage collection timing differs between the build and every replay',
       'Release resources explicitly (a close() method) instead.',
+      1,
     ),
   };
   return shared;
@@ -245,9 +246,18 @@ const isArrayBufferLike = (value: unknown): boolean => value instanceof ArrayBuf
 export const guestBuffer = (): typeof HostBuffer => {
   // One stand-in for the process: the global Buffer and buffer.Buffer are the same (each call wrapped it again).
   if (bufferFacade) return bufferFacade;
+  // Zeroed, and with Node's shape: one parameter, so a second argument is not a fill as alloc's would be.
+  const zeroed = {
+    allocUnsafe(size: number): Buffer {
+      return HostBuffer.alloc(size);
+    },
+    allocUnsafeSlow(size: number): Buffer {
+      return HostBuffer.alloc(size);
+    },
+  };
   bufferFacade = facade(HostBuffer, {
-    allocUnsafe: HostBuffer.alloc,
-    allocUnsafeSlow: HostBuffer.alloc,
+    allocUnsafe: harden(zeroed.allocUnsafe),
+    allocUnsafeSlow: harden(zeroed.allocUnsafeSlow),
     from: (value: unknown, ...rest: unknown[]) =>
       isArrayBufferLike(value) ? HostBuffer.from(value as ArrayBuffer, ...(rest as [number, number])) : unpooled(HostBuffer.from(value as string, ...(rest as [BufferEncoding]))),
     concat: (list: readonly Uint8Array[], totalLength?: number) => unpooled(HostBuffer.concat(list, totalLength)),
@@ -259,6 +269,24 @@ export const guestBuffer = (): typeof HostBuffer => {
     apply: (_target, _this, args: unknown[]) => (typeof args[0] === 'number' ? HostBuffer.alloc(args[0]) : from(...args)),
   });
   return bufferFacade;
+};
+
+let slowBuffer: ((size: number) => Buffer) | undefined;
+
+/**
+ * `buffer.SlowBuffer` (deprecated) as Node 20's: a function of one
+ * parameter, callable with or without `new`, whose prototype chain is
+ * Uint8Array's; its memory is zeroed, as allocUnsafeSlow's is here.
+ */
+export const guestSlowBuffer = (): ((size: number) => Buffer) => {
+  if (slowBuffer) return slowBuffer;
+  function SlowBuffer(size: number): Buffer {
+    return HostBuffer.alloc(size);
+  }
+  Object.setPrototypeOf(SlowBuffer.prototype, Uint8Array.prototype);
+  Object.setPrototypeOf(SlowBuffer, Uint8Array);
+  slowBuffer = harden(SlowBuffer);
+  return slowBuffer;
 };
 
 /**

@@ -23,6 +23,7 @@
 import hostZlib from 'node:zlib';
 import { Buffer as HostBuffer } from 'node:buffer';
 import { unpooled } from './web.js';
+import { validateFunction } from './node-style-errors.js';
 
 type SyncFn = (buffer: Uint8Array | string, options?: Record<string, unknown>) => Buffer;
 
@@ -46,10 +47,9 @@ const hostSync = (name: string): SyncFn | undefined => {
   return typeof fn === 'function' ? (fn as SyncFn) : undefined;
 };
 
-/** Options as the host function gets them: a copy, without `info` (its engine is a host object). */
+/** Options as the host function gets them: a copy, without `info` (its engine is a host object); options that are not an object are the defaults, as in Node. */
 const hostOptions = (options: unknown): Record<string, unknown> | undefined => {
-  if (options === undefined || options === null) return undefined;
-  if (typeof options !== 'object') throw new TypeError(`The "options" argument must be of type object. Received type ${typeof options}`);
+  if (options === undefined || options === null || typeof options !== 'object') return undefined;
   const copy: Record<string, unknown> = { ...(options as Record<string, unknown>) };
   if (copy.info) throw new TypeError('zlib inside a service does not support the info option (it would hand out the host engine)');
   delete copy.info;
@@ -83,7 +83,7 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
     Object.defineProperty(sync, 'name', { value: `${name}Sync` });
     const callback = (buffer: unknown, options: unknown, cb?: unknown): void => {
       const done = (typeof options === 'function' ? options : cb) as ((error: Error | null, result?: Buffer) => void) | undefined;
-      if (typeof done !== 'function') throw new TypeError('The "callback" argument must be of type function.');
+      validateFunction(done, 'callback');
       let result: Buffer;
       try {
         result = sync(buffer, typeof options === 'function' ? undefined : options);

@@ -106,6 +106,9 @@ export class Membrane implements WireSide {
   #failure: unknown;
   readonly #failureListeners: Array<(error: unknown) => void> = [];
 
+  /** The service's own Date.prototype (compartments/clock.ts): Dates copied into the service get it, as its own Dates have it. */
+  guestDatePrototype: object | undefined;
+
   /** Called when a recorded timer fires (installed by the timers endowment). */
   onTimer: (id: number) => void = id => {
     throw new Error(`timer #${id} fired but the service has no timers`);
@@ -942,6 +945,7 @@ export class Membrane implements WireSide {
     }
     if (wire instanceof Date) {
       const copy = new Date(apply(dateGetTime, wire, []) as number);
+      if (walk.to === 'guest' && this.guestDatePrototype) Object.setPrototypeOf(copy, this.guestDatePrototype);
       objects.push(copy);
       return copy;
     }

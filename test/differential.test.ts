@@ -18,12 +18,18 @@ type Outcome = { result?: string; state?: string; error?: string };
  */
 const KNOWN: Record<string, string> = {
   'direct-eval-locals': "a direct eval runs as an indirect one (SES cannot run direct eval: compartments/evasion.ts), so it does not see the caller's local variables",
+  'global-members':
+    "SES's lockdown adds ArrayBuffer.prototype.transfer, transferToFixedLength and detached (Node 21's) and transferToImmutable, sliceToImmutable and immutable (a proposal) to the intrinsics every service and the host share, and a service has no Performance, Crypto, SubtleCrypto or performance timeline classes (docs/environment.md, Absent)",
+  'intrinsic-constructors':
+    "a service's Error, TypeError... are its own (proxies of the shared constructors, for their own stackTraceLimit and prepareStackTrace: compartments/guest-errors.ts), and a proxy cannot be its target, so `new Error().constructor === Error` and `Object.getPrototypeOf(TypeError) === Error` are false; the shared Function, AsyncFunction, GeneratorFunction and AsyncGeneratorFunction constructors (`(async () => {}).constructor`) are SES's inert ones, which throw 'Function.prototype.constructor is not a valid constructor.' (they would evaluate code outside every compartment)",
   'legacy-intrinsics':
     "SES's lockdown removes RegExp's legacy static match state (RegExp.$1, lastMatch, input: one RegExp is shared by every service, so it would carry one service's matches to another) and RegExp.prototype.compile; code reading RegExp.$1 after a match gets undefined",
   'namespace-descriptors':
     "SES's module namespaces report their exports as accessors (Node: writable data properties) and the namespace as frozen; the values and keys are Node's",
   'sloppy-arguments':
     "SES runs CommonJS modules in strict mode, where a function's `arguments` is not aliased to its parameters (in Node's sloppy mode, `callback = options` also changes `arguments[1]`); emulating the aliasing would mean rewriting every sloppy function that uses `arguments`",
+  'v8-messages':
+    "V8's own error messages name an object `#<Foo>` (or `#<Object>`) only when the `toString` it inherits is Object.prototype's as a data property (Object::NoSideEffectsToString); lockdown makes it an accessor so that `obj.toString = f` keeps working (the override mistake), so such messages read `[object Object]`: \"Cannot assign to read only property 'a' of object '[object Object]'\"",
   'star-export-cycle-order':
     "inside an import cycle, a name imported through `export *` is imported from the module that declares it (SES wires `export *` names only after a barrel's imports have run: compartments/esm-archive.ts), so that module runs before the importer, where Node runs it after",
 };

@@ -1,0 +1,137 @@
+/**
+ * Errors shaped as Node's internal ones (lib/internal/errors.js), for the
+ * parts of Node's API this library implements itself (timers, util,
+ * zlib, events, diagnostics_channel, http).
+ *
+ * A Node error has its `code` as an own enumerable property, prints as
+ * `TypeError [ERR_INVALID_ARG_TYPE]: message` (its `toString()`, and the
+ * first line of its stack: Node's stack formatter writes that header for
+ * any error that inherits its `kIsNodeError` symbol), and its messages end
+ * with what was received, written by Node's `determineSpecificType`.
+ */
+import path from 'node:path';
+import { inspect } from 'node:util';
+
+let mark: symbol | null | undefined;
+
+/**
+ * Node's `kIsNodeError` symbol, found on the prototype chain of an error
+ * Node raises (`path.join(1)`); null if this Node has none.
+ */
+export const nodeErrorMark = (): symbol | null => {
+  if (mark !== undefined) return mark;
+  mark = null;
+  try {
+    path.join(1 as unknown as string);
+  } catch (error) {
+    for (let proto = Object.getPrototypeOf(error) as object | null; proto !== null && mark === null; proto = Object.getPrototypeOf(proto) as object | null) {
+      mark = Object.getOwnPropertySymbols(proto).find(symbol => symbol.description === 'kIsNodeError') ?? null;
+    }
+  }
+  return mark;
+};
+
+/**
+ * The first line Node writes in the stack of `error`: `Name [CODE]: message`
+ * for one of Node's errors (or one made by `nodeError`), otherwise
+ * Error.prototype.toString's text.
+ */
+export const nodeStackHeader = (error: unknown, errorToString: () => string): string => {
+  const symbol = nodeErrorMark();
+  if (symbol !== null && typeof error === 'object' && error !== null && symbol in error) {
+    const { name, code, message } = error as { name?: unknown; code?: unknown; message?: unknown };
+    return `${String(name)} [${String(code)}]: ${String(message)}`;
+  }
+  return errorToString();
+};
+
+const prototypes = new Map<object, object>();
+
+/** Between `Base.prototype` and an error: Node's mark and `toString`, as the prototypes of Node's error classes carry them. */
+const nodeStylePrototype = (Base: new (message: string) => Error): object => {
+  let proto = prototypes.get(Base.prototype);
+  if (!proto) {
+    const symbol = nodeErrorMark();
+    const methods = {
+      toString(this: { name?: unknown; code?: unknown; message?: unknown }): string {
+        return `${String(this.name)} [${String(this.code)}]: ${String(this.message)}`;
+      },
+    };
+    proto = Object.create(Base.prototype, {
+      ...(symbol === null ? {} : { [symbol]: { value: true } }),
+      toString: { value: methods.toString, writable: true, enumerable: false, configurable: true },
+    }) as object;
+    harden(proto);
+    prototypes.set(Base.prototype, proto);
+  }
+  return proto;
+};
+
+/**
+ * An error as Node raises one of its own: an instance of `Base` (TypeError,
+ * RangeError, Error) with `code`, printed `Name [CODE]: message`.
+ */
+export const nodeError = <E extends Error>(Base: new (message: string) => E, code: string, message: string): E => {
+  const error = new Base(message);
+  Object.setPrototypeOf(error, nodeStylePrototype(Base));
+  Object.defineProperty(error, 'code', { value: code, writable: true, enumerable: true, configurable: true });
+  return error;
+};
+
+/** What Node's messages say was received (lib/internal/errors.js, determineSpecificType). */
+export const describeReceived = (value: unknown): string => {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  switch (typeof value) {
+    case 'bigint':
+      return `type bigint (${value}n)`;
+    case 'number':
+      return `type number (${Object.is(value, -0) ? '-0' : String(value)})`;
+    case 'boolean':
+      return `type boolean (${value})`;
+    case 'symbol':
+      return `type symbol (${String(value)})`;
+    case 'function':
+      return `function ${value.name}`;
+    case 'object': {
+      const ctor = (value as { constructor?: { name?: unknown } }).constructor;
+      if (ctor && 'name' in ctor) return `an instance of ${String(ctor.name)}`;
+      return inspect(value, { depth: -1 });
+    }
+    case 'string': {
+      const text = value.length > 28 ? `${value.slice(0, 25)}...` : value;
+      return text.includes("'") ? `type string (${JSON.stringify(text)})` : `type string ('${text}')`;
+    }
+    default:
+      return `type ${typeof value}`;
+  }
+};
+
+/**
+ * Node's ERR_INVALID_ARG_TYPE: `name` is an argument's name (`"callback"
+ * argument`), a property's when it has a dot (`"options.signal" property`),
+ * or taken as written when it ends in ' argument' (`last argument`);
+ * `expected` is the rest of the sentence (`of type function`).
+ */
+export const invalidArgType = (name: string, expected: string, actual: unknown): TypeError => {
+  const subject = name.endsWith(' argument') ? name : `"${name}" ${name.includes('.') ? 'property' : 'argument'}`;
+  return nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The ${subject} must be ${expected}. Received ${describeReceived(actual)}`);
+};
+
+/** Node's validateFunction: throws ERR_INVALID_ARG_TYPE unless `value` is a function. */
+export const validateFunction: (value: unknown, name: string) => asserts value is (...args: unknown[]) => unknown = (value, name) => {
+  if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value);
+};
+
+/** Node's ERR_OUT_OF_RANGE: `The value of "name" is out of range. It must be <range>. Received <value>`. */
+export const outOfRange = (name: string, range: string, received: unknown): RangeError =>
+  nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${typeof received === 'bigint' ? `${received}n` : inspect(received)}`);
+
+/** Node's validateNumber(value, name, min, max): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE outside [min, max] (NaN included). */
+export const validateNumber = (value: unknown, name: string, min?: number, max?: number): void => {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  const bounded = min !== undefined || max !== undefined;
+  if ((min !== undefined && value < min) || (max !== undefined && value > max) || (bounded && Number.isNaN(value))) {
+    throw outOfRange(name, `${min !== undefined ? `>= ${min}` : ''}${min !== undefined && max !== undefined ? ' && ' : ''}${max !== undefined ? `<= ${max}` : ''}`, value);
+  }
+};
