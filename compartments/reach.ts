@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SnapshotError } from '../replay-log/index.js';
+import { checkOptionKeys } from '../replay-log/errors.js';
 
 /** A service's reach policy. Absent fields leave that capability open. */
 export interface ReachPolicy {
@@ -35,6 +36,7 @@ export interface ReachPolicy {
 export const reachPolicy = (options: ReachPolicy | undefined, base: string): ReachPolicy | undefined => {
   if (options === undefined) return undefined;
   if (typeof options !== 'object' || options === null) throw new TypeError('reach takes { fetch?, read?, write? }');
+  checkOptionKeys(options, ['fetch', 'read', 'write'], 'reach');
   const list = (value: unknown, what: string): string[] | undefined => {
     if (value === undefined) return undefined;
     if (!Array.isArray(value) || !value.every(v => typeof v === 'string' && v.length > 0)) throw new TypeError(`reach.${what} takes an array of non-empty strings`);

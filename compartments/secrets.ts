@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { secret } from '../replay-log/index.js';
+import { checkOptionKeys } from '../replay-log/errors.js';
 import { realPath } from './reach.js';
 
 /** A service's secrets policy, as the manifest keeps it (defaults expanded). */
@@ -36,6 +37,8 @@ export const DEFAULT_SECRET_HEADERS: readonly string[] = ['authorization', 'prox
 
 /** Expand the defaults, normalise case, make file paths absolute against `base`; throws TypeError for a malformed option. */
 export const secretsPolicy = (options: SecretsOptions = {}, base: string = process.cwd()): SecretsPolicy => {
+  if (typeof options !== 'object' || options === null) throw new TypeError('secrets takes { env?, headers?, hosts?, files?, defaults? }');
+  checkOptionKeys(options, ['env', 'headers', 'hosts', 'files', 'defaults'], 'secrets');
   const list = (value: unknown, what: string): string[] => {
     if (value === undefined) return [];
     if (!Array.isArray(value) || !value.every(v => typeof v === 'string' && v.length > 0)) throw new TypeError(`secrets.${what} takes an array of non-empty strings`);

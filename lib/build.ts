@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
+import { refuseUnknownOptions } from '../replay-log/errors.js';
 import { beginSession, endSession, type BuildSession } from './session.js';
 import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
@@ -100,6 +101,7 @@ const isScriptRejection = (reason: unknown, script: string): boolean => {
  */
 export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult> => {
   const started = performance.now();
+  refuseUnknownOptions(options, ['script', 'out', 'timeoutMs', 'print', 'sign', 'sealKeyFile', 'awaitScript'], 'buildSnapshot()');
   const script = path.resolve(options.script);
   let stat: fs.Stats | undefined;
   try {

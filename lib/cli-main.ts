@@ -9,7 +9,7 @@
 // and node:net, which only a re-executed start needs). A command loads
 // its own modules (and locks the realm down first) when it runs.
 import path from 'node:path';
-import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
+import { SnapshotError, closestWord, isSnapshotError } from '../replay-log/errors.js';
 import { libraryVersion } from './version.js';
 import { withNats } from './nats-modules.js';
 import { formatBytes, startProgressView } from './progress-view.js';
@@ -159,29 +159,6 @@ fetched and checked as restore does.
 
 const usage = (message: string): never => fail(new SnapshotError('USAGE', `${message}\n\n${help.main}`));
 
-/** The candidate within edit distance 2 of `word` (the nearest), if any: for "did you mean". */
-const closest = (word: string, candidates: readonly string[]): string | undefined => {
-  const distance = (a: string, b: string): number => {
-    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i += 1) {
-      let previous = row[0];
-      row[0] = i;
-      for (let j = 1; j <= b.length; j += 1) {
-        const saved = row[j];
-        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-        previous = saved;
-      }
-    }
-    return row[b.length];
-  };
-  let best: { candidate: string; d: number } | undefined;
-  for (const candidate of candidates) {
-    const d = distance(word, candidate);
-    if (d <= 2 && (!best || d < best.d)) best = { candidate, d };
-  }
-  return best?.candidate;
-};
-
 /**
  * Run the command line `argv` (process.argv without node and the script).
  * `entry` is the file Node started (cli.js), run again when the locale must
@@ -209,7 +186,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
     const unknown = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(-{1,2}[^']+)'/.exec((error as Error).message)?.[1] : undefined;
     if (unknown) {
       const known = [...help[command as keyof typeof help].matchAll(/^\s+(--[a-z][a-z-]*)/gm)].map(m => m[1]);
-      const near = closest(unknown.split('=')[0], known);
+      const near = closestWord(unknown.split('=')[0], known);
       return fail(new SnapshotError('USAGE', `${command} has no option ${unknown}${near ? `; did you mean ${near}?` : ''}\n\n${help[command as keyof typeof help]}`));
     }
     return usage(error instanceof Error ? error.message : String(error));

@@ -4,6 +4,7 @@
  * calling module, as `import()` would.
  */
 import { SnapshotError } from '../replay-log/index.js';
+import { refuseUnknownOptions } from '../replay-log/errors.js';
 import { currentSession } from './session.js';
 import { resolveSpecifier } from './resolve.js';
 import type { ServiceExports } from './service.js';
@@ -47,7 +48,8 @@ export interface ImportServiceOptions {
  * returns `Promise<unknown>`.
  *
  * Throws SnapshotError `USAGE` outside `snapshot build` / `buildSnapshot()`
- * or for a bad or duplicate name; `SERVICE_LOAD_FAILED`,
+ * or for a bad or duplicate name, an unknown option (at any level: a
+ * misspelt `reach` or `secrets` field is refused, never read as "no limit"); `SERVICE_LOAD_FAILED`,
  * `MODULE_NOT_INSTALLED`, `MODULE_NOT_GRANTED` when the service does not
  * load.
  */
@@ -56,5 +58,7 @@ export const importService = async <T extends object = UntypedService>(specifier
   if (!session) {
     throw new SnapshotError('USAGE', 'importService() records into a snapshot: run your build script with `snapshot build <script>` (or call buildSnapshot()).');
   }
+  if (typeof options !== 'object' || options === null) throw new SnapshotError('USAGE', `importService("${specifier}") takes an options object, got ${options === null ? 'null' : typeof options}.`);
+  refuseUnknownOptions(options, ['name', 'base', 'modules', 'reach', 'secrets'], `importService("${specifier}")`);
   return (await session.record(resolveSpecifier(specifier, options.base), { name: options.name, modules: options.modules, reach: options.reach, secrets: options.secrets })) as Remote<T>;
 };

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import { SnapshotError } from '../replay-log/index.js';
+import { refuseUnknownOptions } from '../replay-log/errors.js';
 import { readManifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
@@ -78,6 +79,7 @@ export const openSource = async (source: string, options: { services?: readonly 
 
 /** Restore and go live. Throws what restore throws, TRANSPORT_FAILED for NATS or port trouble. */
 export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
+  refuseUnknownOptions(options, ['source', 'services', 'nats', 'app', 'callTimeoutMs', 'http', 'ports', 'httpHost', 'trust', 'sealKeyFile', 'print'], 'goLive()');
   let dir = options.source;
   let pulledDir: string | undefined;
   let transport: (Transport & { close(): Promise<void> }) | undefined;

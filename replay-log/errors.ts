@@ -85,3 +85,52 @@ export const describeError = (error: unknown): string => {
     }
   }
 };
+
+/**
+ * The candidate within edit distance 2 of `word` (the nearest; Levenshtein),
+ * if any: for "did you mean" in usage errors.
+ */
+export const closestWord = (word: string, candidates: readonly string[]): string | undefined => {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i += 1) {
+      let previous = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j += 1) {
+        const saved = row[j];
+        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+        previous = saved;
+      }
+    }
+    return row[b.length];
+  };
+  let best: { candidate: string; d: number } | undefined;
+  for (const candidate of candidates) {
+    const d = distance(word, candidate);
+    if (d <= 2 && (!best || d < best.d)) best = { candidate, d };
+  }
+  return best?.candidate;
+};
+
+/**
+ * Throw a TypeError naming the first own key of `options` that is not in
+ * `known` (with the nearest known one, and the full list): an option
+ * misspelt in a policy (`reach: { host: [...] }`) must not silently mean
+ * "no limit". `what` names the option object in the message.
+ */
+export const checkOptionKeys = (options: object, known: readonly string[], what: string): void => {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const near = closestWord(key, known);
+    throw new TypeError(`${what} has no option "${key}"${near ? `; did you mean "${near}"?` : ''} (it takes ${known.join(', ')})`);
+  }
+};
+
+/** `checkOptionKeys` for a public function's options: a SnapshotError `USAGE` instead of a TypeError. */
+export const refuseUnknownOptions = (options: object, known: readonly string[], what: string): void => {
+  try {
+    checkOptionKeys(options, known, what);
+  } catch (error) {
+    throw new SnapshotError('USAGE', `${(error as Error).message}.`, { cause: error });
+  }
+};

@@ -146,6 +146,23 @@ t.test('the error says which service, what it tried and how to allow it', async 
   t.same(lastJson(allowedLive), { ok: 'allowed' }, 'what the policy names is reached when live');
 });
 
+t.test('a misspelt option, at any level, is a usage error naming it (not a policy that limits nothing)', async t => {
+  for (const [which, message] of [
+    ['top', /USAGE: importService\("\.\/services\/child\.js"\) has no option "nmae"; did you mean "name"\? \(it takes name, base, modules, reach, secrets\)/],
+    ['reach', /USAGE: importService\("child"\): reach has no option "host" \(it takes fetch, read, write\)/],
+    ['secrets', /USAGE: importService\("child"\): secrets has no option "header"; did you mean "headers"\?/],
+  ] as const) {
+    const dir = tempDir(`options-${which}`);
+    const built = await snapshot(['build', 'build-options-typo.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust'), env: { OPTIONS_CASE: which } });
+    t.equal(built.code, 1, `${which}: the build fails`);
+    t.match(built.stderr, message, which);
+    t.notOk(fs.existsSync(path.join(dir, 'snap', 'manifest.json')), `${which}: nothing sealed`);
+  }
+  const { restoreSnapshot, buildSnapshot } = await import('../lib/index.js');
+  await t.rejects(restoreSnapshot({ dir: tempDir('options-restore'), trusted: ['key.pem'] } as never), { code: 'USAGE', message: /restoreSnapshot\(\) has no option "trusted"; did you mean "trust"\?/ }, 'restoreSnapshot: a misspelt trust is refused, not skipped');
+  await t.rejects(buildSnapshot({ script: 'x.mjs', sealkeyFile: 'k' } as never), { code: 'USAGE', message: /buildSnapshot\(\) has no option "sealkeyFile"; did you mean "sealKeyFile"\?/ });
+});
+
 t.test('a build script with a malformed policy gets a usage error', async t => {
   const dir = tempDir('reach-bad');
   const built = await snapshot(['build', 'build-reach-bad.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust') });
