@@ -19,6 +19,11 @@ export interface SecretsPolicy {
   readonly hosts: readonly string[];
   /** Files and directories (absolute) whose contents, read with fs, are sealed. */
   readonly files?: readonly string[];
+  /**
+   * Glob patterns of file base names whose contents are sealed wherever the
+   * file is (by default dotenv's: `.env`, `.env.*`).
+   */
+  readonly fileNames?: readonly string[];
 }
 
 /** What a build script says (`importService(spec, { secrets })`). */
@@ -28,12 +33,19 @@ export interface SecretsOptions {
   readonly hosts?: readonly string[];
   /** Files or directories (relative to the working directory) whose contents are secret: `readFile` results and bytes read from descriptors opened on them. */
   readonly files?: readonly string[];
-  /** Include the default env patterns and header names. Default: true. */
+  /** Include the default env patterns, header names and file names. Default: true. */
   readonly defaults?: boolean;
 }
 
 export const DEFAULT_SECRET_ENV: readonly string[] = ['*_SECRET*', 'SECRET*', '*_TOKEN*', 'TOKEN*', '*_KEY', '*PASSWORD*', '*PASSWD*', '*CREDENTIALS*', '*APIKEY*'];
 export const DEFAULT_SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token'];
+/**
+ * dotenv's files (https://github.com/motdotla/dotenv: `.env`, and
+ * `.env.local`, `.env.production`... by convention): what `import
+ * 'dotenv/config'` reads into process.env holds the same secrets that the
+ * env defaults seal when they come from the real environment.
+ */
+export const DEFAULT_SECRET_FILE_NAMES: readonly string[] = ['.env', '.env.*'];
 
 /** Expand the defaults, normalise case, make file paths absolute against `base`; throws TypeError for a malformed option. */
 export const secretsPolicy = (options: SecretsOptions = {}, base: string = process.cwd()): SecretsPolicy => {
@@ -51,10 +63,13 @@ export const secretsPolicy = (options: SecretsOptions = {}, base: string = proce
     headers: unique([...(defaults ? DEFAULT_SECRET_HEADERS : []), ...list(options.headers, 'headers')].map(h => h.toLowerCase())),
     hosts: unique(list(options.hosts, 'hosts').map(h => h.toLowerCase())),
     ...(options.files === undefined ? {} : { files: unique(list(options.files, 'files').map(f => path.resolve(base, f))) }),
+    ...(defaults ? { fileNames: DEFAULT_SECRET_FILE_NAMES } : {}),
   });
 };
 
-const globRegExp = (pattern: string): RegExp => new RegExp(`^${pattern.split('*').map(part => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+/** A glob (`*` any run of characters) as a whole-string RegExp, ignoring case unless `ignoreCase` is false. */
+const globRegExp = (pattern: string, ignoreCase = true): RegExp =>
+  new RegExp(`^${pattern.split('*').map(part => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, ignoreCase ? 'i' : '');
 
 /** Host patterns match a URL's hostname, `*.example.com` any subdomain (not example.com itself). */
 export const hostMatches = (pattern: string, hostname: string): boolean => globRegExp(pattern).test(hostname);
@@ -72,8 +87,10 @@ export interface SecretMatcher {
 }
 
 export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): SecretMatcher => {
-  const env = policy.env.map(globRegExp);
+  const env = policy.env.map(pattern => globRegExp(pattern));
   const headers = new Set(policy.headers);
+  // Base names matched as they are written (case and all), as dotenv finds them.
+  const fileNames = (policy.fileNames ?? []).map(name => globRegExp(name, false));
   // Every env read asks (nine patterns by default): the answer per name, for the names a service
   // reads (bounded, so a service reading endless names cannot grow it).
   const envVerdicts = new Map<string, boolean>();
@@ -99,9 +116,11 @@ export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): Secr
       return policy.hosts.some(p => hostMatches(p, hostname));
     },
     isSecretFile: (file: unknown) => {
-      if (!policy.files?.length) return false;
+      if (!policy.files?.length && !fileNames.length) return false;
       const text = typeof file === 'string' ? file : file instanceof Uint8Array ? Buffer.from(file).toString() : undefined;
       if (text === undefined) return false;
+      if (fileNames.some(pattern => pattern.test(path.basename(text)))) return true;
+      if (!policy.files?.length) return false;
       const real = realPath(text);
       return policy.files.some(root => {
         const base = realPath(root);

@@ -75,7 +75,7 @@ const grants: Check = v =>
 const packageRoots: Check = v =>
   v === undefined || (record(v) && Object.keys(v).length <= MAX_LIST && Object.entries(v).every(([name, root]) => text(name) && name.length <= 300 && fileUrl(root) && (root as string).endsWith('/')));
 const absolutePaths: Check = v => v === undefined || (texts(v) && (v as string[]).every(p => p.startsWith('/')));
-const secrets: Check = v => record(v) && texts(v.env) && texts(v.headers) && texts(v.hosts) && absolutePaths(v.files);
+const secrets: Check = v => record(v) && texts(v.env) && texts(v.headers) && texts(v.hosts) && absolutePaths(v.files) && optionalTexts(v.fileNames);
 const reach: Check = v =>
   record(v) && Object.keys(v).every(k => k === 'fetch' || k === 'read' || k === 'write') && optionalTexts(v.fetch) && absolutePaths(v.read) && absolutePaths(v.write);
 const isoDate: Check = v => text(v) && (v as string).length <= 64 && !Number.isNaN(Date.parse(v as string));
@@ -122,7 +122,7 @@ const fields: ReadonlyArray<[name: string, check: Check, what: string, optional?
   ['pendingTimers', count, 'a count'],
   ['buildMs', duration, 'a duration in ms'],
   ['reach', reach, 'a record { fetch, read, write } of lists (read and write of absolute paths)', true],
-  ['secrets', secrets, 'a record of env, headers, hosts (and files, absolute paths) lists', true],
+  ['secrets', secrets, 'a record of env, headers, hosts (and files, absolute paths, and fileNames) lists', true],
   ['sealedValues', count, 'a count', true],
 ];
 

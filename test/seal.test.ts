@@ -27,18 +27,22 @@ const secrets = {
   COOKIE_SECRET: unique('cookie'),
   BODY_SECRET: unique('body'),
   FILE_SECRET: unique('file'),
+  DOTENV_SECRET: unique('dotenv'),
   JWT_SECRET: unique('jwt'),
   JWK_SECRET: unique('jwk'),
 };
 const plain = unique('plain');
 const unread = unique('unread');
 const secretDir = path.join(work, 'secret-files');
+// A dotenv file outside every secret directory: sealed by its name alone.
+const dotenvFile = path.join(work, 'app', '.env');
 const buildEnv = {
   ...secrets,
   VAULT_PLAIN: plain,
   VAULT_UNREAD: unread,
   VAULT_STATE_FILE: stateFile,
   VAULT_SECRET_DIR: secretDir,
+  VAULT_DOTENV: dotenvFile,
   // The library's other configuration, which services must not see either.
   SNAPSHOT_APP_KEY: randomBytes(32).toString('base64'),
   NATS_CREDS: path.join(work, 'app.creds'),
@@ -64,6 +68,8 @@ const filesOf = (dir: string): string[] =>
 t.before(async () => {
   fs.mkdirSync(secretDir);
   fs.writeFileSync(path.join(secretDir, 'credentials'), secrets.FILE_SECRET);
+  fs.mkdirSync(path.dirname(dotenvFile));
+  fs.writeFileSync(dotenvFile, `DOTENV_SECRET=${secrets.DOTENV_SECRET}\n`);
   const built = await snapshot(['build', 'build-vault.mjs', '--out', out], { cwd: fixture('trust'), env: { ...buildEnv, SNAPSHOT_SEAL_KEY: sealKey } });
   if (built.code !== 0) throw new Error(`build failed: ${built.stderr}`);
 });
@@ -95,7 +101,7 @@ t.test('enumerating the environment records names; values only as they are read'
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
   t.same(
     state.enumerated,
-    { names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false, false, false], sealKey: null, appKey: null, listsSealKey: false, listsAppKey: false },
+    { names: ['VAULT_DOTENV', 'VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false, false, false], sealKey: null, appKey: null, listsSealKey: false, listsAppKey: false },
     "neither the seal key nor the app's bus key (nor its NATS credentials file) is visible to services",
   );
   const names = fs.readFileSync(path.join(out, 'names', 'replay.log')).toString('latin1');
@@ -119,12 +125,14 @@ t.test('restore with the key gives the build\'s state', async t => {
   const { enumerated, ...buildState } = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
   t.ok(enumerated);
   t.same(state, buildState, 'the same state');
-  t.match(state, { login: 'welcome back', httpLogin: 'welcome back', hasToken: true, plain, names: ['VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
+  t.match(state, { login: 'welcome back', httpLogin: 'welcome back', hasToken: true, plain, names: ['VAULT_DOTENV', 'VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
   t.equal(state.token, `${secrets.VAULT_TOKEN.length}:${djb(secrets.VAULT_TOKEN)}`, 'the service saw the real value');
   t.equal(state.aws, `${secrets.AWS_SECRET_ACCESS_KEY.length}:${djb(secrets.AWS_SECRET_ACCESS_KEY)}`);
   t.equal(state.passed, `${secrets.PASSED_SECRET.length}:${djb(secrets.PASSED_SECRET)}`, 'a secret() argument arrives as its value');
   t.equal(state.file, `${secrets.FILE_SECRET.length}:${djb(secrets.FILE_SECRET)}`, 'a secret file read whole');
   t.equal(state.fileBytes, state.file, 'and through a descriptor');
+  const dotenvText = `DOTENV_SECRET=${secrets.DOTENV_SECRET}\n`;
+  t.equal(state.dotenv, `${dotenvText.length}:${djb(dotenvText)}`, 'a .env file read whole');
   t.equal(state.httpCookie, state.cookie, 'node:http saw the secret set-cookie fetch saw');
   t.equal(state.httpVault, state.vault, "and the secret host's body");
   const mac = (key: string) => createHmac('sha256', key).update('payload').digest('hex');
