@@ -153,10 +153,12 @@ export const spellings = (name: string): string[] => {
 
 /** The library itself: a service may import services (nested services) at build time. */
 export const LIBRARY_MODULE = 'membrane-snapshot';
+/** The library's side-effect-free `runtime` entry (lib/runtime-entry.ts): the same `runtime` inside a service. */
+export const LIBRARY_RUNTIME_MODULE = 'membrane-snapshot/runtime';
 
 /** Every exit module name a service may import, builtins and granted ones. */
 export const exitModuleNames = (granted: readonly string[] = []): string[] => [
-  ...new Set([...[...builtinModuleNames, ...granted].flatMap(spellings), LIBRARY_MODULE]),
+  ...new Set([...[...builtinModuleNames, ...granted].flatMap(spellings), LIBRARY_MODULE, LIBRARY_RUNTIME_MODULE]),
 ];
 
 /** What a granted module looks like, as the manifest keeps it. */
@@ -424,7 +426,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       if (!hostImportService) throw new TypeError('importService() is only available inside a service while its snapshot is being built');
       return hostImportService(spec as string, opts);
     });
-  modules[LIBRARY_MODULE] = namespaceOf(harden({ importService, runtime: makeRuntime(membrane, options.declare) }));
+  const serviceRuntime = makeRuntime(membrane, options.declare);
+  modules[LIBRARY_MODULE] = namespaceOf(harden({ importService, runtime: serviceRuntime }));
+  modules[LIBRARY_RUNTIME_MODULE] = namespaceOf(harden({ runtime: serviceRuntime }));
   for (const [name, grant] of Object.entries(options.granted ?? {})) {
     const ns = grantedModule(membrane, name, grant);
     for (const spelling of spellings(name)) modules[spelling] = ns;

@@ -14,20 +14,11 @@
 import { SnapshotError } from '../replay-log/index.js';
 import { markLibraryError, type Membrane } from '../membrane/index.js';
 import { hostHeaders } from './web.js';
-import { MAX_REPLICAS, isPort, isReplicaCount } from './runtime-limits.js';
+import { checkDeclaration, describeValue, type RuntimeDeclaration } from './runtime-limits.js';
+
+export type { RuntimeDeclaration } from './runtime-limits.js';
 import { nameAs } from './errors.js';
 import { FetchBody, type BodySource } from './fetch-body.js';
-
-const { freeze, keys, getPrototypeOf } = Object;
-const objectPrototype = Object.prototype;
-
-/** What a service may declare. Every field is optional; nothing else is accepted. */
-export interface RuntimeDeclaration {
-  /** Serve the service's `fetch(request)` handler over HTTP on this TCP port (1..65535). */
-  readonly http?: { readonly port: number };
-  /** How many copies run at once behind one queue group (1..64; default 1). */
-  readonly replicas?: number;
-}
 
 /**
  * A request as it crosses into a service: bytes and strings only. Its body
@@ -84,47 +75,13 @@ export interface HttpIo {
 export { MAX_REPLICAS } from './runtime-limits.js';
 
 /** Raised into the service, marked as the library's so it keeps its code on the way out. */
-const invalid = (message: string, value: unknown): SnapshotError =>
-  markLibraryError(new SnapshotError('DECLARATION_INVALID', `runtime.declare(): ${message} (got ${describe(value)}). Example: runtime.declare({ http: { port: 8080 }, replicas: 2 })`));
-
-const describe = (value: unknown): string => {
-  try {
-    return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' && value !== null ? JSON.stringify(value) ?? String(value) : String(value);
-  } catch {
-    return String(value);
-  }
-};
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && (getPrototypeOf(value) === objectPrototype || getPrototypeOf(value) === null);
+const invalid = (error: SnapshotError): SnapshotError => markLibraryError(error);
 
 /**
  * Check a declaration and return a frozen copy holding only known fields.
  * Throws DECLARATION_INVALID saying which field is wrong and what it takes.
  */
-export const validateDeclaration = (value: unknown): RuntimeDeclaration => {
-  if (!isRecord(value)) throw invalid('takes one plain object', value);
-  for (const key of keys(value)) {
-    if (key !== 'http' && key !== 'replicas') throw invalid(`unknown field "${key}"; known fields: http, replicas`, value);
-  }
-  const out: { http?: { port: number }; replicas?: number } = {};
-  if (value.http !== undefined) {
-    const http = value.http;
-    if (!isRecord(http)) throw invalid('http takes an object { port }', http);
-    for (const key of keys(http)) if (key !== 'port') throw invalid(`unknown field "http.${key}"; http takes { port }`, http);
-    const port = http.port;
-    if (!isPort(port)) throw invalid('http.port takes an integer TCP port from 1 to 65535', port);
-    out.http = freeze({ port });
-  }
-  if (value.replicas !== undefined) {
-    const replicas = value.replicas;
-    if (!isReplicaCount(replicas)) {
-      throw invalid(`replicas takes an integer from 1 to ${MAX_REPLICAS}`, replicas);
-    }
-    out.replicas = replicas;
-  }
-  return freeze(out);
-};
+export const validateDeclaration = (value: unknown): RuntimeDeclaration => checkDeclaration(value, invalid);
 
 /** A WinterCG `Request`, built inside the service from a request record; its body may still be arriving. */
 export class GuestRequest extends FetchBody {
@@ -164,7 +121,7 @@ const requestStream = (io: HttpIo, id: number): ReadableStream<Uint8Array> =>
 const headOf = (response: unknown): ResponseHead => {
   const r = response as { status?: unknown; statusText?: unknown; headers?: unknown; arrayBuffer?: unknown } | null;
   if (typeof r !== 'object' || r === null || typeof r.status !== 'number' || typeof r.arrayBuffer !== 'function') {
-    throw new TypeError(`the fetch handler returned ${describe(response)}, not a Response: return new Response(body, { status, headers })`);
+    throw new TypeError(`the fetch handler returned ${describeValue(response)}, not a Response: return new Response(body, { status, headers })`);
   }
   const headers: Array<[string, string]> = [];
   if (r.headers instanceof hostHeaders()) r.headers.forEach((v, k) => headers.push([k, v]));

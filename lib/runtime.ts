@@ -52,6 +52,8 @@ export const runtime = Object.freeze({
     }
   },
 });
+// `membrane-snapshot/runtime` (runtime-entry.ts) hands its calls here when the library is loaded in this process.
+(globalThis as Record<symbol, unknown>)[Symbol.for('membrane-snapshot.runtime')] = runtime;
 
 /**
  * Check the declarations of an app's services together, at build time:

@@ -9,7 +9,7 @@ const services: Record<string, string> = {
   'uninstalled.js': "import pad from 'left-pad';\nexport const f = () => pad('a', 3);\n",
   'undeclared.js': "import { greet } from 'greet';\nexport const f = () => greet('x');\n",
   'deep.js': "import { g } from 'uses-missing';\nexport const f = () => g;\n",
-  'subpath.js': "import { runtime } from 'membrane-snapshot/runtime';\nexport const f = () => runtime;\n",
+  'subpath.js': "import { session } from 'membrane-snapshot/session';\nexport const f = () => session;\n",
   'broken.ts': 'export const ok = 1;\nexport const f = (x: number): = x + 1;\n',
   'broken.js': 'export const ok = 1;\nconst x = ;\n',
   'missing-file.js': "import './nope.js';\nexport const f = () => 1;\n",
@@ -61,7 +61,7 @@ t.test('a subpath the installed, declared package does not export is named, with
   // Node says ERR_PACKAGE_PATH_NOT_EXPORTED; compartment-mapper only "Cannot find external module".
   const run = await build('subpath.js');
   t.equal(run.code, 1);
-  t.match(run.stderr, /SERVICE_LOAD_FAILED: service "subpath": the package in \S+ imports "membrane-snapshot\/runtime", and the package "membrane-snapshot" \(\S+\) does not export "\.\/runtime": its package\.json "exports" offers "\.", "\.\/replay-log", "\.\/package\.json"\. Import one of those\./);
+  t.match(run.stderr, /SERVICE_LOAD_FAILED: service "subpath": the package in \S+ imports "membrane-snapshot\/session", and the package "membrane-snapshot" \(\S+\) does not export "\.\/session": its package\.json "exports" offers "\.", "\.\/runtime", "\.\/replay-log", "\.\/package\.json"\. Import one of those\./);
   t.notMatch(run.stderr, /not in the "dependencies"|not installed/);
 });
 

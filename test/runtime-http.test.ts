@@ -40,11 +40,17 @@ t.test('snapshot plan writes a compose file: NATS with JetStream, one container 
 });
 
 t.test('a service module that declares its runtime still runs in plain Node (the declaration does nothing there)', async t => {
-  const run = await node(['--input-type=module', '-e', "const db = await import('./services/db.js'); await db.load([{ id: 1, title: 'one' }]); console.log(JSON.stringify(await db.get(1)))"], {
-    cwd: fixture('live'),
-  });
+  // db.js imports runtime from 'membrane-snapshot/runtime', which has no side effect: no lockdown, no TZ.
+  const run = await node(
+    [
+      '--input-type=module',
+      '-e',
+      "const db = await import('./services/db.js'); await db.load([{ id: 1, title: 'one' }]); console.log(JSON.stringify({ row: await db.get(1), lockedDown: Object.isFrozen(Array.prototype), tz: process.env.TZ ?? null }))",
+    ],
+    { cwd: fixture('live'), env: { TZ: undefined } },
+  );
   t.equal(run.code, 0, run.stderr);
-  t.same(JSON.parse(run.stdout), { id: 1, title: 'one' });
+  t.same(JSON.parse(run.stdout), { row: { id: 1, title: 'one' }, lockedDown: false, tz: null });
 });
 
 t.test('bad declarations fail the build with DECLARATION_INVALID saying what to fix', async t => {
