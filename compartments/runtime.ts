@@ -88,6 +88,23 @@ export class GuestRequest extends FetchBody {
   readonly url: string;
   readonly method: string;
   readonly headers: Headers;
+  /**
+   * As a server's `new Request(url, { method, headers, body })` (Node's
+   * undici; what @hono/node-server hands its handler): a signal, and the
+   * other fields at their defaults. The signal is never aborted: a client
+   * that goes away is not told to the handler (its response is dropped).
+   */
+  readonly signal: AbortSignal = new AbortController().signal;
+  readonly cache = 'default';
+  readonly credentials = 'same-origin';
+  readonly destination = '';
+  readonly integrity = '';
+  readonly keepalive = false;
+  readonly mode = 'cors';
+  readonly redirect = 'follow';
+  readonly referrer = 'about:client';
+  readonly referrerPolicy = '';
+  readonly duplex = 'half';
 
   constructor(record: RequestRecord, body: BodySource = record.body instanceof Uint8Array ? record.body : null) {
     super(body);

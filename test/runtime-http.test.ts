@@ -101,6 +101,12 @@ t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight
   t.equal(echo.headers.get('x-echo'), 'header value');
   t.equal(await echo.text(), 'POST hello body');
 
+  // The request a handler gets has what Node's new Request(url, { method, headers }) has.
+  const plainRequest = new Request(`${url}/request`, { method: 'GET', headers: { accept: '*/*' } }) as unknown as Record<string, unknown>;
+  const fields = ['cache', 'credentials', 'destination', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy', 'duplex'];
+  const described = await fetch(`${url}/request`);
+  t.same(await described.json(), { signal: true, aborted: false, ...Object.fromEntries(fields.map(f => [f, plainRequest[f]])) }, "a handler's request has a signal and Node's Request fields");
+
   const notFound = await fetch(`${url}/nowhere`);
   t.equal(notFound.status, 404);
   t.equal(await notFound.text(), 'not found\n');
