@@ -1,9 +1,10 @@
 /**
  * The NATS client (@nats-io/transport-node, @nats-io/obj) is an optional
- * dependency: its packages declare Node >= 22 although they run on Node 20,
- * so an `npm install --engine-strict` on Node 20 skips them, and only the
- * NATS commands and options need them. Loading a module that needs them goes
- * through here, so that their absence is a clear USAGE error.
+ * dependency: one of its packages (@nats-io/nuid) declares Node >= 22
+ * although it runs on Node 20, so npm skips the client when it installs
+ * this package on Node 20, and only the NATS commands and options need it.
+ * Loading a module that needs it goes through here, so that its absence is
+ * a clear USAGE error saying what to install.
  */
 import { SnapshotError } from '../replay-log/errors.js';
 
@@ -15,7 +16,7 @@ export const withNats = async <T>(load: () => Promise<T>): Promise<T> => {
     if ((error as { code?: unknown })?.code === 'ERR_MODULE_NOT_FOUND' && /@nats-io\//.test(String((error as Error).message))) {
       throw new SnapshotError(
         'USAGE',
-        'NATS needs the optional packages @nats-io/transport-node and @nats-io/obj, which are not installed here (npm skips them under --engine-strict on Node 20). Install them: npm install @nats-io/transport-node @nats-io/obj',
+        'NATS needs the optional packages @nats-io/transport-node and @nats-io/obj, which are not installed here (npm leaves them out on Node 20: a package of theirs declares Node >= 22, though they run on 20). Install them beside this package: npm install @nats-io/transport-node @nats-io/obj',
         { cause: error },
       );
     }

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Manifest } from './manifest.js';
-import { subjectToken } from './transport-nats.js';
+import { subjectToken } from './subjects.js';
 
 /** The NATS image the plan runs (JetStream enabled by `-js`). */
 export const NATS_IMAGE = 'nats:2.10-alpine';

@@ -40,6 +40,7 @@ import type { Directory, ExportRef, Membrane, WireAnswer, WireCall, WireSide } f
 import { unreachable, type Transport } from './transport.js';
 import { keepFromServices } from '../compartments/reach.js';
 import { ACK, decodeCallFor, decodeReply, decodeWireCall, decodeWireReply, encodeCall, encodeReply, encodeWireAnswer, encodeWireCall, RemoteRef, type RefTable, type Reply } from './transport-codec.js';
+import { subjectToken } from './subjects.js';
 
 /** While a call waits longer than this (ms), the host that took it is checked every PROBE_MS. */
 const PROBE_MS = 250;
@@ -185,9 +186,6 @@ export const natsAuth = (given: string | readonly string[], env: NodeJS.ProcessE
   return { servers, shown: servers.join(', '), auth };
 };
 
-/** One subject token: letters, digits, `-` and `_` kept, anything else escaped as `=XX`. */
-export const subjectToken = (name: string): string =>
-  name.replace(/[^A-Za-z0-9_-]/g, c => [...Buffer.from(c, 'utf8')].map(b => `=${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
 
 export const serviceSubject = (app: string, service: string): string => `msnap.${subjectToken(app)}.svc.${subjectToken(service)}`;
 export const objectSubject = (app: string, host: string): string => `msnap.${subjectToken(app)}.obj.${subjectToken(host)}`;

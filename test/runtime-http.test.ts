@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { readManifest } from '../lib/index.js';
-import { fixture, moveToTarget, node, snapshot, tempDir } from './helpers.js';
+import { pathToFileURL } from 'node:url';
+import { cliPath, fixture, moveToTarget, node, snapshot, tempDir } from './helpers.js';
 import { startHost } from './hosts.js';
 
 const work = tempDir('runtime-http');
@@ -37,6 +38,21 @@ t.test('snapshot plan writes a compose file: NATS with JetStream, one container 
   t.match(compose, /"restore", "nats:\/\/nats:4222\/live-fixture", "--service", "api"/);
   t.match(compose, /ports: \["18080:18080"\]/);
   t.equal(fs.readFileSync(path.join(deploy, 'plan.txt'), 'utf8'), run.stdout.slice(0, run.stdout.indexOf('\nwrote ')));
+});
+
+t.test('snapshot plan needs no NATS client (npm leaves it out on Node 20); push says what to install', async t => {
+  // A loader hook makes @nats-io/* missing, as on a host where npm skipped the optional packages.
+  const hooks = path.join(work, 'no-nats-hooks.mjs');
+  fs.writeFileSync(hooks, "export async function resolve(s, c, next) { if (s.startsWith('@nats-io/')) throw Object.assign(new Error(`Cannot find package '${s}'`), { code: 'ERR_MODULE_NOT_FOUND' }); return next(s, c); }\n");
+  const register = path.join(work, 'no-nats.mjs');
+  fs.writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  const deploy = path.join(work, 'deploy-no-nats');
+  const plan = await node(['--import', pathToFileURL(register).href, cliPath, 'plan', out, '--out', deploy]);
+  t.equal(plan.code, 0, plan.stderr);
+  t.ok(fs.existsSync(path.join(deploy, 'compose.yaml')), 'the plan is written');
+  const push = await node(['--import', pathToFileURL(register).href, cliPath, 'push', out, '--nats', 'nats://127.0.0.1:1']);
+  t.equal(push.code, 2);
+  t.match(push.stderr, /USAGE: NATS needs the optional packages @nats-io\/transport-node and @nats-io\/obj, which are not installed here .* npm install @nats-io\/transport-node @nats-io\/obj/);
 });
 
 t.test('a service module that declares its runtime still runs in plain Node (the declaration does nothing there)', async t => {
