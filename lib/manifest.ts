@@ -137,7 +137,7 @@ export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Mani
   try {
     bytes = readInsideSnapshot(dir, file, 'the manifest', { maxBytes: MAX_MANIFEST_BYTES });
   } catch (cause) {
-    rethrowOurs(cause);
+    rethrowOurs(cause, file);
     throw new SnapshotError('SNAPSHOT_INVALID', `${dir} is not a snapshot: ${missingManifestAdvice(dir, file)}`, { cause, details: { file } });
   }
   if (trusted) {
@@ -247,8 +247,23 @@ export const readInsideSnapshot = (dir: string, file: string, what: string, limi
   }
 };
 
-const rethrowOurs = (error: unknown): void => {
+/**
+ * Rethrow our own errors as they are, and a file this user may not read as
+ * what it is (it was reported missing): snapshot files are the owner's only
+ * (FILE_MODE), and a restore as another user (a container's non-root USER)
+ * cannot read them.
+ */
+const rethrowOurs = (error: unknown, file?: string): void => {
   if (error instanceof SnapshotError) throw error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (file !== undefined && (code === 'EACCES' || code === 'EPERM')) {
+    const user = typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : '';
+    throw new SnapshotError(
+      'SNAPSHOT_INVALID',
+      `${file} cannot be read by this user${user}: permission denied. Snapshot files are readable by their owner only; restore as that user, or give this one the files (chown -R, or chmod -R u+rwX,go+rX for a snapshot that holds no secrets).`,
+      { cause: error, details: { file, code } },
+    );
+  }
 };
 
 /** Read a file named by the manifest (no hash check yet; with `size`, a file of another size is refused unread). */
@@ -261,7 +276,7 @@ export const readSnapshotFile = (dir: string, relative: string, what: string, si
   try {
     bytes = readInsideSnapshot(dir, file, what, { size });
   } catch (cause) {
-    rethrowOurs(cause);
+    rethrowOurs(cause, file);
     throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });
   }
   return { file, bytes };

@@ -9,7 +9,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { fixture, lastJson, moveToTarget, repairLogFrames, snapshot, tempDir } from './helpers.js';
+import { cliPath, fixture, lastJson, moveToTarget, repairLogFrames, snapshot, tempDir } from './helpers.js';
 import { bindSealer, makeSealer } from '../replay-log/index.js';
 
 const work = tempDir('seal');
@@ -200,6 +200,25 @@ t.test('snapshot files are readable by their owner only', async t => {
     if (stat.isDirectory()) for (const name of fs.readdirSync(p)) check(path.join(p, name));
   };
   check(out);
+});
+
+/** Can any user reach and read `file` (every directory above it searchable by others, the file readable)? */
+const readableByOthers = (file: string): boolean => {
+  for (let at = file; ; at = path.dirname(at)) {
+    const mode = fs.statSync(at).mode;
+    if (!(mode & (at === file ? 0o004 : 0o001))) return false;
+    if (path.dirname(at) === at) return true;
+  }
+};
+const asAnotherUser = process.getuid?.() === 0 && fs.existsSync('/usr/bin/setpriv') && readableByOthers(cliPath);
+
+t.test('another user restoring is told the files are not readable, not that they are missing', { skip: asAnotherUser ? false : 'needs root, setpriv, and the library readable by other users' }, async t => {
+  // As a container's non-root USER restoring files a root build wrote (0600, 0700).
+  const { spawnSync } = await import('node:child_process');
+  const run = spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath, 'restore', out, '--call', 'vault.describe'], { encoding: 'utf8', cwd: '/' });
+  t.equal(run.status, 1, run.stderr);
+  t.match(run.stderr, /SNAPSHOT_INVALID: \S+manifest\.json cannot be read by this user \(uid 65534\): permission denied\. Snapshot files are readable by their owner only; restore as that user, or give this one the files/);
+  t.notMatch(run.stderr, /missing/);
 });
 
 const djb = (text: string): string => {
