@@ -292,3 +292,31 @@ export const verifyHash = (file: string, bytes: Uint8Array, expected: string, wh
     );
   }
 };
+
+/**
+ * Check that a replay log belongs where the manifest puts it: recorded for
+ * this service, with the archive the manifest names, and (when its trailer
+ * is known) holding as many events as the manifest says. Throws
+ * INTEGRITY_MISMATCH saying which of them disagree: the log or the
+ * manifest was changed after the build, or they come from two builds.
+ */
+export const checkLogBelongs = (file: string, header: { readonly service: string; readonly archiveSha256: string }, events: number | undefined, service: ServiceManifest): void => {
+  const fix = 'One of them was changed after the build, or they come from different builds: rebuild the snapshot, or copy it again.';
+  if (header.service !== service.name) {
+    throw new SnapshotError('INTEGRITY_MISMATCH', `${file} is the replay log of service "${header.service}", and the manifest has it as service "${service.name}"'s. ${fix}`, {
+      details: { file, logService: header.service, service: service.name },
+    });
+  }
+  if (header.archiveSha256 !== service.archiveSha256) {
+    throw new SnapshotError(
+      'INTEGRITY_MISMATCH',
+      `${file} and the manifest disagree about service "${service.name}"'s archive: the log was recorded with archive ${header.archiveSha256}, the manifest names ${service.archiveSha256}. ${fix}`,
+      { details: { file, logArchive: header.archiveSha256, manifestArchive: service.archiveSha256 } },
+    );
+  }
+  if (events !== undefined && events !== service.events) {
+    throw new SnapshotError('INTEGRITY_MISMATCH', `${file} holds ${events} events, and the manifest says service "${service.name}" recorded ${service.events}. ${fix}`, {
+      details: { file, logEvents: events, manifestEvents: service.events },
+    });
+  }
+};

@@ -25,7 +25,7 @@ import {
 } from '../compartments/index.js';
 import { libraryVersion } from './version.js';
 import { reportProgress } from './progress.js';
-import { readSnapshotFile, readVerified, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
+import { checkLogBelongs, readSnapshotFile, readVerified, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
 
 /** A sealer that counts what it seals (the manifest says whether restore needs the key). */
 const countingSealer = (sealer: SealKey | undefined): { sealer: SealKey | undefined; count: () => number } => {
@@ -327,11 +327,7 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   // The file's bytes become the log's body when the cursor is made (no second copy of a large payload).
   const reader = LogReader.open(logBytes, logFile, { reuseBuffer: true });
   const events = reader.trailer?.events ?? 0;
-  if (reader.header.archiveSha256 !== manifest.archiveSha256 || reader.header.service !== name) {
-    throw new SnapshotError('INTEGRITY_MISMATCH', `${logFile} was recorded for service "${reader.header.service}" with archive ${reader.header.archiveSha256}, not for this service's archive ${manifest.archiveSha256}.`, {
-      details: { file: logFile },
-    });
-  }
+  checkLogBelongs(logFile, reader.header, reader.trailer?.events, manifest);
   // Granted modules are bound again by name: given by the caller, or Node's own builtin.
   const grants: Record<string, Grant> = {};
   for (const [moduleName, shape] of Object.entries(manifest.granted)) {

@@ -8,7 +8,7 @@
  * fail.
  */
 import { LogReader, SnapshotError, isSnapshotError, type SnapshotErrorCode } from '../replay-log/index.js';
-import { readSnapshotFile, verifyHash, type Manifest, type ServiceManifest } from './manifest.js';
+import { checkLogBelongs, readSnapshotFile, verifyHash, type Manifest, type ServiceManifest } from './manifest.js';
 
 /** ok; missing (absent); damaged (other bytes than the manifest's); refused (a link out of the directory, not a regular file...). */
 export type FileStatus = 'ok' | 'missing' | 'damaged' | 'refused';
@@ -51,12 +51,8 @@ export const checkServiceFiles = (dir: string, service: ServiceManifest): Checke
     const what = `the replay log of service "${name}"`;
     const { file, bytes } = readSnapshotFile(dir, service.log, what, service.logBytes);
     verifyHash(file, bytes, service.logSha256, what);
-    const { header } = LogReader.open(bytes, file, { allowUnsealed: true });
-    if (header.service !== name || header.archiveSha256 !== service.archiveSha256) {
-      throw new SnapshotError('INTEGRITY_MISMATCH', `${file} was recorded for service "${header.service}" with archive ${header.archiveSha256}, not for this service's archive ${service.archiveSha256}.`, {
-        details: { file },
-      });
-    }
+    const { header, trailer } = LogReader.open(bytes, file, { allowUnsealed: true });
+    checkLogBelongs(file, header, trailer?.events, service);
   });
   return [archive, log];
 };

@@ -149,6 +149,31 @@ t.test('damaged snapshots are refused with their own codes', async t => {
   t.equal(run.code, 1);
   t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: the replay log of service "counter"/m);
 
+  // A manifest whose event count, or archive, disagrees with the log (each file matching its own hash).
+  const recounted = moveToTarget(base);
+  const recountedManifest = readManifest(recounted);
+  const counter = recountedManifest.services.counter as { events: number };
+  counter.events -= 1;
+  writeManifest(recounted, recountedManifest);
+  run = await snapshot(['restore', recounted, '--call', 'counter.bump']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: \S+replay\.log holds (\d+) events, and the manifest says service "counter" recorded \d+\. One of them was changed after the build, or they come from different builds: rebuild the snapshot, or copy it again\./m);
+  const verified = await snapshot(['verify', recounted]);
+  t.equal(verified.code, 1, 'verify finds it too');
+  t.match(verified.stderr + verified.stdout, /INTEGRITY_MISMATCH: \S+replay\.log holds \d+ events/);
+
+  const rearchived = moveToTarget(base);
+  const zipFile = path.join(rearchived, 'counter', 'archive.zip');
+  const other = fs.readFileSync(zipFile);
+  other[100] ^= 0x01;
+  fs.writeFileSync(zipFile, other);
+  const rearchivedManifest = readManifest(rearchived);
+  (rearchivedManifest.services.counter as { archiveSha256: string }).archiveSha256 = sha256(other);
+  writeManifest(rearchived, rearchivedManifest);
+  run = await snapshot(['restore', rearchived, '--call', 'counter.bump']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /^snapshot: INTEGRITY_MISMATCH: \S+replay\.log and the manifest disagree about service "counter"'s archive: the log was recorded with archive [0-9a-f]{64}, the manifest names [0-9a-f]{64}\. One of them was changed after the build/m);
+
   const future = moveToTarget(base);
   const manifest = readManifest(future);
   manifest.version = 7;
