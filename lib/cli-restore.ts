@@ -5,13 +5,37 @@
  * restore-entry.ts: from the restore bundle, or as modules when there is
  * none (and for NATS, which the bundle does not carry).
  */
-import { isSnapshotError } from '../replay-log/errors.js';
+import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { restoreSnapshot, callService } from './restore.js';
-import { readManifest } from './manifest.js';
+import { readManifest, type Manifest } from './manifest.js';
 import { goLive, openSource } from './live.js';
 import { startProgressView } from './progress-view.js';
 import { block, describeThrown, fail, jsonReplacer } from './cli-report.js';
 import type { RestoreInputs } from './cli-start.js';
+
+/**
+ * Refuse, before any replay, a --call or --port naming a service the
+ * snapshot (or the --service selection) does not restore, or --port for a
+ * service that declared no HTTP (USAGE). Whether the called method exists is
+ * known only once the service has run.
+ */
+const checkNamedServices = (manifest: Manifest, selected: readonly string[] | undefined, call: string | undefined, ports: Readonly<Record<string, number>>): void => {
+  const restored = selected ?? Object.keys(manifest.services);
+  const unknown = (flag: string, name: string) =>
+    new SnapshotError('USAGE', `${flag}: no service "${name}" is restored here (restored: ${restored.join(', ') || 'none'})`);
+  if (call !== undefined) {
+    const dot = call.indexOf('.');
+    if (dot <= 0) throw new SnapshotError('USAGE', `--call takes service.method, got "${call}"`);
+    const name = call.slice(0, dot);
+    if (!restored.includes(name) || !Object.hasOwn(manifest.services, name)) throw unknown(`--call ${call}`, name);
+  }
+  for (const [name, port] of Object.entries(ports)) {
+    if (!restored.includes(name) || !Object.hasOwn(manifest.services, name)) throw unknown(`--port ${name}=${port}`, name);
+    if (!manifest.services[name].runtime?.http) {
+      throw new SnapshotError('USAGE', `--port ${name}=${port}: service "${name}" serves no HTTP (its build declared none: runtime.declare({ http: ... }) and a fetch handler); drop --port ${name}`);
+    }
+  }
+};
 
 /**
  * Run `snapshot restore` with checked inputs. `saveCache` is called once
@@ -47,10 +71,13 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
     }
   }
   const local = !/^(nats|tls):\/\//.test(target);
+  const manifest = local ? readManifest(target) : undefined;
+  // What names services is checked against the manifest before anything is replayed.
+  if (manifest) checkNamedServices(manifest, selected, values.call, ports);
   const view = startProgressView({
     quiet: values.quiet,
     activity: 'replaying',
-    total: selected?.length ?? (local ? Object.keys(readManifest(target).services).length : undefined),
+    total: selected?.length ?? (manifest ? Object.keys(manifest.services).length : undefined),
   });
   const live = await goLive({
     source: target,

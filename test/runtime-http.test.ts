@@ -85,7 +85,7 @@ t.test('bad declarations fail the build with DECLARATION_INVALID saying what to 
   }
 });
 
-t.test('--port naming no restored service, or one without HTTP, is a usage error before anything listens', async t => {
+t.test('--port or --call naming no restored service, and --port for one without HTTP, are usage errors before any replay', async t => {
   const target = moveToTarget(out);
   for (const [port, message] of [
     ['apj=0', /USAGE: --port apj=0: no service "apj" is restored here \(restored: .*api/],
@@ -95,7 +95,12 @@ t.test('--port naming no restored service, or one without HTTP, is a usage error
     t.equal(run.code, 2, `--port ${port}: exit 2`);
     t.match(run.stderr, message, `--port ${port}`);
     t.notMatch(run.stdout, /listening/, 'nothing served');
+    t.notMatch(run.stderr, /replayed/, 'refused before any replay');
   }
+  const call = await snapshot(['restore', target, '--call', 'apj.fetch']);
+  t.equal(call.code, 2, '--call naming no restored service: exit 2');
+  t.match(call.stderr, /USAGE: --call apj\.fetch: no service "apj" is restored here \(restored: .*api/);
+  t.notMatch(call.stderr, /replayed/, 'refused before any replay');
 });
 
 t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight finish and exits 0', async t => {
