@@ -21,6 +21,15 @@ import { installSloppyThis } from './sloppy-this.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
 
+/** The package.json nearest above `file` (a path), or undefined. */
+const nearestPackageJson = (file: string): string | undefined => {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'package.json');
+    if (fs.existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+};
+
 /**
  * The package.json nearest above `entry` (a file URL or path) when it has
  * no string "name" (compartment-mapper then reports "Cannot find
@@ -610,6 +619,11 @@ export const explainLoadError = (service: string, entry: string | undefined, err
   if (error instanceof SyntaxError && /await is only valid in async functions and the top level bodies of modules/.test(message)) {
     // SES runs a module's body as a synchronous function: no top-level await (endojs/endo#306).
     hint = ` Top-level await is not supported inside a service (SES runs each module body as a synchronous function; endojs/endo#306): move the awaited work into an exported async function (init()) that the build script calls, or into a promise the module exports.`;
+  } else if (/Unexpected (?:export|import) statement in CJS module|Cannot use import statement outside a module/.test(message)) {
+    // Node 20 detects the module syntax and loads such a file as an ES module, with a warning.
+    const file = /at (file:\/\/\S+?):\d+:\d+/.exec(message)?.[1];
+    const unnamed = file ? nearestPackageJson(url.fileURLToPath(file)) : undefined;
+    hint = ` The file uses import/export in a package without "type": "module", so it is loaded as CommonJS (Node 20 reparses it as an ES module, with a warning). Add "type": "module" to ${unnamed ?? 'its package.json'}, or name the file .mjs.`;
   } else if (error instanceof TypeError || error instanceof ReferenceError) {
     const named = /^([\w$]+) is not (?:defined|a function|a constructor)/.exec(message)?.[1];
     let culprit = named && absentGlobals.includes(named) ? named : undefined;

@@ -29,6 +29,9 @@ const files: Record<string, string> = {
   'node_modules/uses-missing/index.js': "import x from 'not-here';\nexport const g = x;\n",
 };
 for (const [name, text] of Object.entries(services)) files[`services/${name}`] = text;
+// A package without "type": "module" whose file uses export (Node 20 reparses it as an ES module).
+files['notype/package.json'] = JSON.stringify({ name: 'notype', version: '1.0.0' });
+files['notype/svc.js'] = 'export const f = () => 1;\n';
 
 let project: string;
 t.before(async () => {
@@ -76,6 +79,12 @@ t.test('a project whose package.json has no name is told so, with the fix', asyn
   t.equal(run.code, 1);
   t.match(run.stderr, new RegExp(`SERVICE_LOAD_FAILED: service "throws" failed to load from \\S+/services/throws\\.js: its package\\.json \\(${q(pkgFile)}\\) has no "name", and a service lives in a named package\\. Add one: "name": "${q(path.basename(project).toLowerCase())}"\\.`));
   t.notMatch(run.stderr, /Cannot find package\.json/);
+});
+
+t.test('module syntax in a package without "type": "module" says to add it', async t => {
+  const run = await build('../notype/svc.js');
+  t.equal(run.code, 1);
+  t.match(run.stderr, new RegExp(`Unexpected export statement in CJS module[\\s\\S]*The file uses import/export in a package without "type": "module", so it is loaded as CommonJS \\(Node 20 reparses it as an ES module, with a warning\\)\\. Add "type": "module" to ${q(path.join(project, 'notype', 'package.json'))}, or name the file \\.mjs\\.`));
 });
 
 t.test('syntax errors name the file, line and column', async t => {
