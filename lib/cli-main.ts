@@ -8,6 +8,7 @@
 // errors run without SES, compartment-mapper or msgpackr (nor node:child_process
 // and node:net, which only a re-executed start needs). A command loads
 // its own modules (and locks the realm down first) when it runs.
+import fs from 'node:fs';
 import path from 'node:path';
 import { SnapshotError, closestWord, isSnapshotError } from '../replay-log/errors.js';
 import { libraryVersion } from './version.js';
@@ -215,6 +216,16 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
           return { services: services.length, events: services.reduce((n, p) => n + p.events, 0), bytes: services.reduce((n, p) => n + p.bytes, 0) };
         },
       });
+      // Interrupted (Ctrl-C, a stopped container): the work directory goes, the last snapshot stays as it was.
+      const interrupted = (signal: 'SIGINT' | 'SIGTERM') => {
+        view.stop();
+        const session = currentSession();
+        if (session) fs.rmSync(session.workDir, { recursive: true, force: true });
+        process.stderr.write(`snapshot: the build was interrupted (${signal}); nothing was written${session ? ` (${session.outDir} is as it was)` : ''}.\n`);
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      };
+      process.once('SIGINT', interrupted);
+      process.once('SIGTERM', interrupted);
       let result: Awaited<ReturnType<typeof buildSnapshot>>;
       try {
         result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs, sign: values.sign as string | undefined, sealKeyFile: values['seal-key'] as string | undefined, awaitScript: true });

@@ -2,6 +2,7 @@
 // disk-starved build leaves it exactly as it was, with a typed error.
 import t from 'tap';
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { cliPath, command, snapshot, tempDir } from './helpers.js';
 import { build, fingerprint, goodKeep, leftovers, misc, restoresCounter } from './build-helpers.js';
@@ -42,6 +43,25 @@ for (const { where, mode, kib } of [
     t.same(fingerprint(out), before);
     t.same(leftovers(out), [], 'the work directory is removed to give the space back');
     t.notOk(fs.existsSync(`${out}.partial`));
+  });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  t.test(`a build stopped by ${signal} removes its work directory, says so, and leaves the previous snapshot as it was`, async t => {
+    const { out, before } = await goodKeep(work, `stopped-${signal}`);
+    // build-hang.mjs records a service that waits for an answer that never comes: the build waits on it.
+    const child = spawn(process.execPath, [cliPath, 'build', 'build-hang.mjs', '--out', out, '--timeout', '60000'], { cwd: misc, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', d => (stderr += d));
+    const exited = new Promise<number | null>(resolve => child.on('close', resolve));
+    for (let i = 0; i < 200 && !/archived\s+hang/.test(stderr); i += 1) await new Promise(resolve => setTimeout(resolve, 50));
+    t.ok(leftovers(out).some(name => name.includes('.building-')), 'the build was writing its work directory');
+    child.kill(signal);
+    t.equal(await exited, signal === 'SIGINT' ? 130 : 143);
+    t.match(stderr, new RegExp(`snapshot: the build was interrupted \\(${signal}\\); nothing was written \\(.*${path.basename(out)} is as it was\\)\\.`));
+    t.same(leftovers(out), [], 'no work directory left beside it');
+    t.notOk(fs.existsSync(`${out}.partial`), 'no partial recording kept');
+    t.same(fingerprint(out), before, 'the previous snapshot is as it was');
   });
 }
 
