@@ -7,6 +7,7 @@
  * of disk or is killed leaves the previous snapshot exactly as it was.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
@@ -222,11 +223,36 @@ const scriptDone = async (session: BuildSession, rejections: unknown[], timeoutM
   }
   if (!finished) {
     const active = process.getActiveResourcesInfo().filter(r => r !== 'TTYWrap');
+    const busy = describeBusy();
     throw new SnapshotError(
       'BUILD_FAILED',
-      `the build script still kept the process busy ${timeoutMs} ms after every service was idle and sealed (active: ${active.join(', ') || 'unknown'}), so it may still call importService. ` +
-        'A build script must finish: close the servers and intervals it opens (or unref() them) and await its work.',
-      { details: { active } },
+      `the build script still kept the process busy ${timeoutMs} ms after every service was idle and sealed (${busy.join(', ') || `active: ${active.join(', ') || 'unknown'}`}), so it may still call importService. ` +
+        'A build script must finish: close the servers and intervals it opens (server.close(), clearInterval, or unref() them) and await its work.',
+      { details: { active, busy } },
     );
   }
+};
+
+/**
+ * What keeps the process busy, as a build script's author knows it: its
+ * servers (with their addresses), connections, and timers; not the
+ * process's own stdio (Node's PipeWrap or TTYWrap for stdout and stderr).
+ */
+const describeBusy = (): string[] => {
+  const out: string[] = [];
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  for (const handle of handles) {
+    if (handle === process.stdout || handle === process.stderr || handle === process.stdin) continue;
+    if (handle instanceof net.Server) {
+      const address = handle.address();
+      out.push(`a server listening on ${typeof address === 'string' ? address : address ? `${address.address}:${address.port}` : 'an unknown address'}`);
+    } else if (handle instanceof net.Socket) {
+      out.push(handle.remoteAddress ? `a connection with ${handle.remoteAddress}:${handle.remotePort}` : 'a socket');
+    } else {
+      out.push(`a ${(handle as { constructor?: { name?: string } })?.constructor?.name ?? 'handle'}`);
+    }
+  }
+  const timers = process.getActiveResourcesInfo().filter(r => r === 'Timeout').length;
+  if (timers) out.push(`${timers} timer${timers === 1 ? '' : 's'} (setTimeout or setInterval)`);
+  return out;
 };

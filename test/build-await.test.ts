@@ -56,7 +56,17 @@ t.test('a build script that does not await its work', async t => {
     const { out, before } = await goodKeep(work, 'busy');
     const run = await snapshot(['build', 'build-modes.mjs', '--out', out, '--timeout', '1500'], { cwd: misc, env: { MISC_MODE: 'busy' } });
     t.equal(run.code, 1);
-    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script still kept the process busy 1500 ms after every service was idle and sealed \(active: [^)]*Timeout[^)]*\).*close the servers and intervals it opens/m);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script still kept the process busy 1500 ms after every service was idle and sealed \(1 timer \(setTimeout or setInterval\)\).*close the servers and intervals it opens/m);
+    t.same(fingerprint(out), before);
+    t.same(leftovers(out), []);
+  });
+
+  await t.test('a server the script never closes is named with its address (not as Node handle names)', async t => {
+    const { out, before } = await goodKeep(work, 'server');
+    const run = await snapshot(['build', 'build-modes.mjs', '--out', out, '--timeout', '1500'], { cwd: misc, env: { MISC_MODE: 'server' } });
+    t.equal(run.code, 1);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script still kept the process busy 1500 ms after every service was idle and sealed \(a server listening on 127\.0\.0\.1:\d+\).*server\.close\(\)/m);
+    t.notMatch(run.stderr, /PipeWrap|TCPServerWrap/);
     t.same(fingerprint(out), before);
     t.same(leftovers(out), []);
   });
