@@ -286,6 +286,7 @@ t.test('restore: a log that settles a promise the service never made is LOG_CORR
   const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
   manifest.services.counter.logSha256 = sha256(fs.readFileSync(logFile));
   manifest.services.counter.logBytes = fs.statSync(logFile).size;
+  manifest.services.counter.events = LogReader.open(fs.readFileSync(logFile), logFile).trailer?.events; // its event count too
   fs.writeFileSync(manifestFile, JSON.stringify(manifest));
   let run = await snapshot(['restore', target, '--call', 'counter.bump']);
   t.equal(run.code, 1);
