@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { refuseUnknownOptions } from '../replay-log/errors.js';
 import { SnapshotError, type SealKey } from '../replay-log/index.js';
 import { fileURLToPath } from 'node:url';
 import { Directory } from '../membrane/index.js';
@@ -106,8 +107,20 @@ export class BuildSession {
       directory: this.directory,
       parent: options.parent,
       importChild: (specifier, childOptions) => {
-        const { name: childName } = (childOptions ?? {}) as { name?: unknown };
-        return this.record(resolveSpecifier(specifier, entry), { name: typeof childName === 'string' ? childName : undefined, parent: name, inherited: { reach, secrets } });
+        // A nested service runs under its parent's reach and secrets: it takes a name, and nothing
+        // else (a policy or a grant given here was silently dropped, and read as "no limit").
+        const given = (childOptions ?? {}) as Record<string, unknown>;
+        if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', `importService("${specifier}") inside service "${name}" takes { name }, got ${given === null ? 'null' : typeof given}.`);
+        const inheritedOptions = ['reach', 'secrets', 'modules'].filter(key => Object.hasOwn(given, key));
+        if (inheritedOptions.length) {
+          throw new SnapshotError(
+            'USAGE',
+            `importService("${specifier}") inside service "${name}": a nested service has its parent's ${inheritedOptions.join(' and ')}, so it takes no ${inheritedOptions.map(k => `"${k}"`).join(' or ')} option; set it on "${name}" in the build script.`,
+          );
+        }
+        refuseUnknownOptions(given, ['name'], `importService("${specifier}") inside service "${name}"`);
+        if (given.name !== undefined && typeof given.name !== 'string') throw new SnapshotError('USAGE', `importService("${specifier}") inside service "${name}": name takes a string, got ${typeof given.name}.`);
+        return this.record(resolveSpecifier(specifier, entry), { name: given.name as string | undefined, parent: name, inherited: { reach, secrets } });
       },
     });
     this.services.set(name, service);

@@ -163,6 +163,18 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   await t.rejects(buildSnapshot({ script: 'x.mjs', sealkeyFile: 'k' } as never), { code: 'USAGE', message: /buildSnapshot\(\) has no option "sealkeyFile"; did you mean "sealKeyFile"\?/ });
 });
 
+t.test('a nested service takes only a name: a policy, a grant or a misspelt option given to it is refused, not dropped', async t => {
+  const dir = tempDir('nest-options');
+  const built = await snapshot(['build', 'build-nest-options.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust') });
+  t.equal(built.code, 0, built.stderr);
+  const results = JSON.parse(built.stdout.trim().split('\n').pop() as string) as Array<{ code?: string; message?: string } | string>;
+  t.match(results[0], { code: 'USAGE', message: /inside service "nester": a nested service has its parent's reach, so it takes no "reach" option; set it on "nester" in the build script/ });
+  t.match(results[1], { code: 'USAGE', message: /takes no "secrets" option/ });
+  t.match(results[2], { code: 'USAGE', message: /has no option "nmae"; did you mean "name"\?/ });
+  t.match(results[3], { code: 'USAGE', message: /name takes a string, got number/ });
+  t.equal(results[4], 'imported', 'a name alone is fine');
+});
+
 t.test('a build script with a malformed policy gets a usage error', async t => {
   const dir = tempDir('reach-bad');
   const built = await snapshot(['build', 'build-reach-bad.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust') });
