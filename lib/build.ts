@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
-import { refuseUnknownOptions } from '../replay-log/errors.js';
+import { checkOptionTypes, refuseUnknownOptions } from '../replay-log/errors.js';
 import { beginSession, endSession, type BuildSession } from './session.js';
 import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
@@ -103,6 +103,7 @@ const isScriptRejection = (reason: unknown, script: string): boolean => {
 export const buildSnapshot = async (options: BuildOptions): Promise<BuildResult> => {
   const started = performance.now();
   refuseUnknownOptions(options, ['script', 'out', 'timeoutMs', 'print', 'sign', 'sealKeyFile', 'awaitScript'], 'buildSnapshot()');
+  checkOptionTypes(options as unknown as Record<string, unknown>, { script: 'string', out: 'string', timeoutMs: 'number', print: 'function', sign: 'string', sealKeyFile: 'string', awaitScript: 'boolean' }, 'buildSnapshot()');
   const script = path.resolve(options.script);
   let stat: fs.Stats | undefined;
   try {

@@ -77,7 +77,8 @@ export const restoreInputs = (target: string, values: OptionValues): RestoreInpu
   const shutdownMs = values['shutdown-timeout'] === undefined ? 30_000 : Number(values['shutdown-timeout']);
   // A timer takes at most 2^31-1 ms (a longer one fires after 1 ms).
   if (!(shutdownMs > 0 && shutdownMs <= 2 ** 31 - 1)) return { usage: '--shutdown-timeout takes a number of milliseconds from 1 to 2147483647' };
-  const ports: Record<string, number> = {};
+  // No prototype: --port __proto__=8080 is an entry (refused later as no such service), not the object's prototype.
+  const ports: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const spec of values.port ?? []) {
     const match = /^([^=]+)=(\d+)$/.exec(spec);
     if (!match || Number(match[2]) > 65535) return { usage: `--port takes service=port (0 to 65535), got "${spec}"` };

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { SnapshotError } from '../replay-log/index.js';
-import { refuseUnknownOptions } from '../replay-log/errors.js';
+import { checkOptionTypes, refuseUnknownOptions } from '../replay-log/errors.js';
 import { readManifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
@@ -80,6 +80,11 @@ export const openSource = async (source: string, options: { services?: readonly 
 /** Restore and go live. Throws what restore throws, TRANSPORT_FAILED for NATS or port trouble. */
 export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
   refuseUnknownOptions(options, ['source', 'services', 'nats', 'app', 'callTimeoutMs', 'http', 'ports', 'httpHost', 'trust', 'sealKeyFile', 'print'], 'goLive()');
+  checkOptionTypes(
+    options as unknown as Record<string, unknown>,
+    { source: 'string', services: 'strings', nats: 'string', app: 'string', callTimeoutMs: 'number', http: 'boolean', ports: 'object', httpHost: 'string', trust: 'strings', sealKeyFile: 'string', print: 'function' },
+    'goLive()',
+  );
   let dir = options.source;
   let pulledDir: string | undefined;
   let transport: (Transport & { close(): Promise<void> }) | undefined;
@@ -133,7 +138,8 @@ export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
       for (const service of restored.services.values()) {
         const declared = restored.manifest.services[service.name]?.runtime;
         if (!declared?.http) continue;
-        const port = options.ports?.[service.name];
+        // Own entries only: a service named toString must not get Object.prototype's function as its port.
+        const port = options.ports && Object.hasOwn(options.ports, service.name) ? options.ports[service.name] : undefined;
         // node:http and @hono/node-server only for a host that serves HTTP.
         const { serveHttp } = await import('./http.js');
         http.push(await serveHttp(service, declared.http.port, declared.httpAdapter, { port, host: options.httpHost }));

@@ -1,6 +1,6 @@
 /** `snapshot restore`: rebuild services from a snapshot directory and let them go live. */
 import { SnapshotError } from '../replay-log/index.js';
-import { refuseUnknownOptions } from '../replay-log/errors.js';
+import { checkOptionTypes, refuseUnknownOptions } from '../replay-log/errors.js';
 import { Directory } from '../membrane/index.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
@@ -40,6 +40,7 @@ export interface RestoredSnapshot {
 export const restoreSnapshot = async (options: RestoreSnapshotOptions): Promise<RestoredSnapshot> => {
   const started = performance.now();
   refuseUnknownOptions(options, ['dir', 'services', 'print', 'transport', 'modules', 'trust', 'sealKeyFile'], 'restoreSnapshot()');
+  checkOptionTypes(options as unknown as Record<string, unknown>, { dir: 'string', services: 'strings', print: 'function', transport: 'object', modules: 'object', trust: 'strings', sealKeyFile: 'string' }, 'restoreSnapshot()');
   const trusted = options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
   const manifest = readManifest(options.dir, trusted);
   const names = options.services?.length ? options.services : Object.keys(manifest.services);

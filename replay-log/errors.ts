@@ -134,3 +134,31 @@ export const refuseUnknownOptions = (options: object, known: readonly string[], 
     throw new SnapshotError('USAGE', `${(error as Error).message}.`, { cause: error });
   }
 };
+
+/** The kinds of option value `checkOptionTypes` knows. */
+export type OptionKind = 'string' | 'strings' | 'number' | 'boolean' | 'function' | 'object';
+
+/**
+ * Throw SnapshotError `USAGE` for the first option of `options` whose value
+ * is not of the kind `kinds` gives it (undefined is always allowed): a list
+ * of files given as a Set, or a key file as a number, must not be read as
+ * "no list" (restoreSnapshot({ trust: new Set(...) }) skipped the
+ * signature check) or as a descriptor.
+ */
+export const checkOptionTypes = (options: Readonly<Record<string, unknown>>, kinds: Readonly<Record<string, OptionKind>>, what: string): void => {
+  for (const [key, kind] of Object.entries(kinds)) {
+    const value = options[key];
+    if (value === undefined) continue;
+    const ok =
+      kind === 'strings'
+        ? Array.isArray(value) && value.every(v => typeof v === 'string' && v.length > 0)
+        : kind === 'object'
+          ? typeof value === 'object' && value !== null && !Array.isArray(value)
+          : typeof value === kind;
+    if (!ok) {
+      const shown = Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' ? `a ${(value as object).constructor?.name ?? 'object'}` : typeof value;
+      const wanted = { string: 'a string', strings: 'an array of non-empty strings', number: 'a number', boolean: 'true or false', function: 'a function', object: 'an object' }[kind];
+      throw new SnapshotError('USAGE', `${what}: ${key} takes ${wanted}, got ${shown}.`);
+    }
+  }
+};

@@ -161,6 +161,9 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   const { restoreSnapshot, buildSnapshot } = await import('../lib/index.js');
   await t.rejects(restoreSnapshot({ dir: tempDir('options-restore'), trusted: ['key.pem'] } as never), { code: 'USAGE', message: /restoreSnapshot\(\) has no option "trusted"; did you mean "trust"\?/ }, 'restoreSnapshot: a misspelt trust is refused, not skipped');
   await t.rejects(buildSnapshot({ script: 'x.mjs', sealkeyFile: 'k' } as never), { code: 'USAGE', message: /buildSnapshot\(\) has no option "sealkeyFile"; did you mean "sealKeyFile"\?/ });
+  // A value of the wrong kind is refused too, not read as "none": trust as a Set skipped the signature check.
+  await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-set'), trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /restoreSnapshot\(\): trust takes an array of non-empty strings, got a Set/ });
+  await t.rejects(buildSnapshot({ script: 'x.mjs', sign: 5 } as never), { code: 'USAGE', message: /buildSnapshot\(\): sign takes a string, got number/ });
 });
 
 t.test('a nested service takes only a name: a policy, a grant or a misspelt option given to it is refused, not dropped', async t => {

@@ -90,6 +90,7 @@ t.test('--port or --call naming no restored service, and --port for one without 
   for (const [port, message] of [
     ['apj=0', /USAGE: --port apj=0: no service "apj" is restored here \(restored: .*api/],
     ['db=8081', /USAGE: --port db=8081: service "db" serves no HTTP/],
+    ['__proto__=8082', /USAGE: --port __proto__=8082: no service "__proto__" is restored here/],
   ] as const) {
     const run = await snapshot(['restore', target, '--port', port, '--port', 'api=0']);
     t.equal(run.code, 2, `--port ${port}: exit 2`);
