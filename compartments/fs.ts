@@ -234,6 +234,8 @@ export const makeFs = (
     // A link into /proc or /dev (or a copy of a tree holding such links) would lead there from a path the checks do not resolve.
     if (op === 'symlink') reach.checkLinkTarget(args[0], args[1], 'link to (fs.symlink)');
     if (op === 'cp') reach.checkLinkTarget(args[0], undefined, 'copy (fs.cp)');
+    // A copy or a new name of a secret file is as secret (its contents are read later under that name).
+    if (op === 'copyFile' || op === 'cp' || op === 'rename') secrets.deriveFile(args[0], args[1]);
   };
   const guardOpen = (op: string, target: unknown, flags: unknown): void => {
     if (opensForRead(flags)) reach.checkPath(target, false, `open (fs.${op})`);
@@ -367,6 +369,12 @@ export const makeFs = (
   promises.open = (path: unknown, flags?: unknown, mode?: unknown) =>
     call('fs.promises.open', [pathArg(path), flags, mode], (p, f, m) => {
       guardOpen('promises.open', p, f);
+      // A FileHandle's reads cross as results of calls on a reference, which the log keeps as they are.
+      if (secrets.isSecretFile(p)) {
+        return Promise.reject(
+          new TypeError(`fs.promises.open on ${String(p)}, a secret file, is not supported inside a service (what its FileHandle read would be logged unsealed): read it with fs.promises.readFile, fs.readFileSync or fs.createReadStream, which seal it`),
+        );
+      }
       return hostFs.promises.open(p as string, f as string, m as number);
     });
 

@@ -82,19 +82,29 @@ export interface SecretMatcher {
   isSecretHost(url: string): boolean;
   /** Is `file` (a path as the service gave it) one of the secret files, or below one, links resolved? */
   isSecretFile(file: unknown): boolean;
+  /**
+   * The service copied, renamed or linked `from` to `to` (a path): when
+   * `from` is a secret file, `to` is one too from now on (host side, live).
+   */
+  deriveFile(from: unknown, to: unknown): void;
   /** `value`, marked secret when `secret` holds (an absent value stays as it is). */
   mark<T>(value: T, isSecret: boolean, label: string): T;
 }
+
+/** Copies of secret files remembered per service (bounded: a service copying endlessly cannot grow it). */
+const MAX_DERIVED_FILES = 10_000;
 
 export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): SecretMatcher => {
   const env = policy.env.map(pattern => globRegExp(pattern));
   const headers = new Set(policy.headers);
   // Base names matched as they are written (case and all), as dotenv finds them.
   const fileNames = (policy.fileNames ?? []).map(name => globRegExp(name, false));
+  /** Files the service made from a secret file (a copy, a rename, a link): secret too, for this process. */
+  const derived = new Set<string>();
   // Every env read asks (nine patterns by default): the answer per name, for the names a service
   // reads (bounded, so a service reading endless names cannot grow it).
   const envVerdicts = new Map<string, boolean>();
-  return Object.freeze({
+  const matcher: SecretMatcher = Object.freeze({
     policy,
     isSecretEnv: (name: string) => {
       let secret = envVerdicts.get(name);
@@ -116,17 +126,29 @@ export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): Secr
       return policy.hosts.some(p => hostMatches(p, hostname));
     },
     isSecretFile: (file: unknown) => {
-      if (!policy.files?.length && !fileNames.length) return false;
+      if (!policy.files?.length && !fileNames.length && !derived.size) return false;
       const text = typeof file === 'string' ? file : file instanceof Uint8Array ? Buffer.from(file).toString() : undefined;
       if (text === undefined) return false;
       if (fileNames.some(pattern => pattern.test(path.basename(text)))) return true;
-      if (!policy.files?.length) return false;
       const real = realPath(text);
+      // A link named otherwise that leads to such a file, and copies the service made of a secret file.
+      if (fileNames.some(pattern => pattern.test(path.basename(real)))) return true;
+      if (derived.size) for (let at = real; ; at = path.dirname(at)) {
+        if (derived.has(at)) return true;
+        if (path.dirname(at) === at) break;
+      }
+      if (!policy.files?.length) return false;
       return policy.files.some(root => {
         const base = realPath(root);
         return real === base || real.startsWith(base.endsWith(path.sep) ? base : base + path.sep);
       });
     },
+    deriveFile: (from: unknown, to: unknown) => {
+      if (typeof to !== 'string' || derived.size >= MAX_DERIVED_FILES) return;
+      const self = matcher as SecretMatcher;
+      if (self.isSecretFile(from)) derived.add(realPath(path.resolve(to)));
+    },
     mark: <T>(value: T, isSecret: boolean, label: string): T => (isSecret && value !== undefined && value !== null ? (secret(value, label) as unknown as T) : value),
   });
+  return matcher;
 };

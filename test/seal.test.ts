@@ -133,6 +133,8 @@ t.test('restore with the key gives the build\'s state', async t => {
   t.equal(state.fileBytes, state.file, 'and through a descriptor');
   const dotenvText = `DOTENV_SECRET=${secrets.DOTENV_SECRET}\n`;
   t.equal(state.dotenv, `${dotenvText.length}:${djb(dotenvText)}`, 'a .env file read whole');
+  t.same([state.dotenvCopy, state.dotenvRenamed, state.dotenvLinked], [state.dotenv, state.dotenv, state.dotenv], 'and through a copy, a new name and a link');
+  t.equal(state.dotenvOpen, true, 'fs.promises.open on it is refused');
   t.equal(state.httpCookie, state.cookie, 'node:http saw the secret set-cookie fetch saw');
   t.equal(state.httpVault, state.vault, "and the secret host's body");
   const mac = (key: string) => createHmac('sha256', key).update('payload').digest('hex');
