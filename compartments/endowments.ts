@@ -262,7 +262,12 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const reach = makeReach(membrane.name, options.reach);
   const secrets = makeSecretMatcher(options.secrets);
   // The file streams are made of the service's own stream module, loaded when first used (builtins is made below).
-  const { fs, promises } = makeFs(membrane, reach, secrets, { stream: () => builtins.load('stream') as StreamModule, Buffer: guestBuffer() as typeof Buffer });
+  const { fs, promises } = makeFs(membrane, reach, secrets, {
+    stream: () => builtins.load('stream') as StreamModule,
+    Buffer: guestBuffer() as typeof Buffer,
+    // The service's process.nextTick (counted by its turns), made just below: called only once a stream reads.
+    nextTick: callback => (guestProcess.nextTick as (fn: () => void) => void)(callback),
+  });
   const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
   const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants, devNull: hostOs.devNull };
   for (const fn of ['platform', 'arch', 'type', 'release', 'version', 'machine', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {

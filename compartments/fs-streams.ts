@@ -16,10 +16,11 @@
  * the `fs` option (a custom file system) and `signal`.
  *
  * Where Node reads and writes on its thread pool, these do so synchronously
- * when the stream asks (the stream still hands out its data on later ticks),
- * so a slow disk holds the service's turn.
+ * (a read on the tick after the stream asks, one chunk at a time), so a slow
+ * disk holds the service's turn.
  */
 import type { Readable as ReadableType, Writable as WritableType } from 'node:stream';
+import { describeReceived, invalidArgType, nodeError, outOfRange } from './node-style-errors.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -38,18 +39,19 @@ export interface StreamModule {
   readonly finished: (stream: unknown, callback: Fn) => unknown;
 }
 
-/** Node's ERR_OUT_OF_RANGE, as its validators word it. */
-const outOfRange = (name: string, range: string, received: unknown): RangeError =>
-  Object.assign(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(received)}`), { code: 'ERR_OUT_OF_RANGE' });
-
-/** Node's validateInteger(value, name, min). */
+/** Node's validateInteger(value, name, min): ERR_INVALID_ARG_TYPE, or ERR_OUT_OF_RANGE. */
 const checkInteger = (value: unknown, name: string, min: number): number => {
-  if (typeof value !== 'number') {
-    throw Object.assign(new TypeError(`The "${name}" argument must be of type number. Received type ${typeof value} (${String(value)})`), { code: 'ERR_INVALID_ARG_TYPE' });
-  }
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
   if (value < min || value > Number.MAX_SAFE_INTEGER) throw outOfRange(name, `>= ${min} && <= ${Number.MAX_SAFE_INTEGER}`, value);
   return value;
+};
+
+/** Node's validateEncoding for stream options: ERR_INVALID_ARG_VALUE for an encoding Buffer does not know. */
+const checkEncoding = (encoding: unknown): void => {
+  if (encoding !== undefined && encoding !== null && (typeof encoding !== 'string' || !Buffer.isEncoding(encoding))) {
+    throw nodeError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument 'encoding' is invalid encoding. Received ${describeReceived(encoding).replace(/^type string \((.*)\)$/, '$1')}`);
+  }
 };
 
 interface StreamOptions {
@@ -67,11 +69,7 @@ interface StreamOptions {
 const optionsOf = (options: unknown): StreamOptions => {
   if (options === undefined || options === null) return {};
   if (typeof options === 'string') return { encoding: options as BufferEncoding };
-  if (typeof options !== 'object') {
-    throw Object.assign(new TypeError(`The "options" argument must be one of type string or an instance of Object. Received type ${typeof options} (${String(options)})`), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
-  }
+  if (typeof options !== 'object') throw invalidArgType('options', 'one of type string or an instance of Object', options);
   return { ...(options as StreamOptions) };
 };
 
@@ -79,10 +77,11 @@ const optionsOf = (options: unknown): StreamOptions => {
  * The file stream classes and factories of one service, built on its fs
  * calls and its stream module (made on first use: `stream` is read then);
  * `toPath` turns a `file:` URL into its path, as Node does for `stream.path`;
- * chunks read are the service's `Buffer`s.
+ * chunks read are the service's `Buffer`s; `nextTick` is the service's
+ * `process.nextTick` (a read's chunk is pushed on it).
  */
-export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath: (path: unknown) => unknown, ServiceBuffer: typeof Buffer) => {
-  let classes: { ReadStream: new (path: unknown, options?: unknown) => ReadableType; WriteStream: new (path: unknown, options?: unknown) => WritableType } | undefined;
+export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath: (path: unknown) => unknown, ServiceBuffer: typeof Buffer, nextTick: (callback: () => void) => void) => {
+  let classes: { ReadStream: unknown; WriteStream: unknown } | undefined;
   const make = () => {
     const { Readable, Writable, finished } = stream();
 
@@ -119,7 +118,8 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
       callback(error);
     };
 
-    class ReadStream extends Readable {
+    type Callback = (error?: Error | null) => void;
+    interface FileReadStream extends ReadableType {
       fd: number | null;
       path: unknown;
       flags: string;
@@ -127,139 +127,184 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
       start: number | undefined;
       end: number;
       pos: number | undefined;
-      bytesRead = 0;
+      bytesRead: number;
       autoClose: boolean;
-
-      constructor(path: unknown, options?: unknown) {
-        const opts = optionsOf(options);
-        super({ ...opts, highWaterMark: opts.highWaterMark ?? 64 * 1024, autoDestroy: opts.autoClose ?? true, emitClose: opts.emitClose ?? true });
-        this.fd = opts.fd ?? null;
-        this.path = toPath(path);
-        this.flags = opts.flags ?? 'r';
-        this.mode = opts.mode ?? 0o666;
-        this.autoClose = opts.autoClose ?? true;
-        this.start = opts.start;
-        this.end = opts.end ?? Infinity;
-        this.pos = undefined;
-        if (this.start !== undefined) {
-          checkInteger(this.start, 'start', 0);
-          this.pos = this.start;
-        }
-        if (this.end !== Infinity) {
-          checkInteger(this.end, 'end', 0);
-          if (this.start !== undefined && this.start > this.end) throw outOfRange('start', `<= "end" (here: ${this.end})`, this.start);
-        }
-      }
-
-      get pending(): boolean {
-        return this.fd === null;
-      }
-
-      _construct(callback: (error?: Error | null) => void): void {
-        openFor(this, callback);
-      }
-
-      _read(size: number): void {
-        const n = this.pos !== undefined ? Math.min(this.end - this.pos + 1, size) : Math.min(this.end - this.bytesRead + 1, size);
-        if (n <= 0) {
-          this.push(null);
-          return;
-        }
-        const buffer = ServiceBuffer.alloc(n);
-        let bytesRead: number;
-        try {
-          bytesRead = fs.readSync(this.fd, buffer, 0, n, this.pos ?? null);
-        } catch (error) {
-          this.destroy(error as Error);
-          return;
-        }
-        if (bytesRead > 0) {
-          if (this.pos !== undefined) this.pos += bytesRead;
-          this.bytesRead += bytesRead;
-          this.push(bytesRead === n ? buffer : buffer.subarray(0, bytesRead));
-        } else {
-          this.push(null);
-        }
-      }
-
-      _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-        closeFor(this, error, callback);
-      }
-
-      close(callback?: Fn): void {
-        if (typeof callback === 'function') finished(this, callback);
-        this.destroy();
-      }
     }
-
-    class WriteStream extends Writable {
+    interface FileWriteStream extends WritableType {
       fd: number | null;
       path: unknown;
       flags: string;
       mode: number;
       start: number | undefined;
       pos: number | undefined;
-      bytesWritten = 0;
+      bytesWritten: number;
       autoClose: boolean;
-
-      constructor(path: unknown, options?: unknown) {
-        const opts = optionsOf(options);
-        super({ ...opts, decodeStrings: true, autoDestroy: opts.autoClose ?? true, emitClose: opts.emitClose ?? true });
-        this.fd = opts.fd ?? null;
-        this.path = toPath(path);
-        this.flags = opts.flags ?? 'w';
-        this.mode = opts.mode ?? 0o666;
-        this.autoClose = opts.autoClose ?? true;
-        this.start = opts.start;
-        this.pos = undefined;
-        if (opts.encoding) this.setDefaultEncoding(opts.encoding);
-        if (this.start !== undefined) {
-          checkInteger(this.start, 'start', 0);
-          this.pos = this.start;
-        }
+    }
+    const common = (self: FileReadStream | FileWriteStream, path: unknown, opts: StreamOptions, flags: string): void => {
+      self.fd = opts.fd ?? null;
+      self.path = toPath(path);
+      self.flags = opts.flags ?? flags;
+      self.mode = opts.mode ?? 0o666;
+      self.autoClose = opts.autoClose ?? true;
+      self.start = opts.start;
+      self.pos = undefined;
+      if (self.start !== undefined) {
+        checkInteger(self.start, 'start', 0);
+        self.pos = self.start;
       }
+    };
 
-      get pending(): boolean {
-        return this.fd === null;
-      }
-
-      _construct(callback: (error?: Error | null) => void): void {
-        openFor(this, callback);
-      }
-
-      _write(chunk: Buffer, _encoding: string, callback: (error?: Error | null) => void): void {
-        let written: number;
-        try {
-          written = fs.writeSync(this.fd, chunk, 0, chunk.length, this.pos ?? null);
-        } catch (error) {
-          callback(error as Error);
-          return;
-        }
-        this.bytesWritten += written;
-        if (this.pos !== undefined) this.pos += written;
-        callback();
-      }
-
-      _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-        closeFor(this, error, callback);
-      }
-
-      close(callback?: Fn): void {
-        if (callback) {
-          if (this.closed) {
-            queueMicrotask(() => callback(null));
-            return;
-          }
-          this.on('close', callback);
-        }
-        if (!this.autoClose) this.on('finish', () => this.destroy());
-        this.end();
-      }
-
-      destroySoon(): void {
-        this.end();
+    // Function constructors, as Node's: `fs.ReadStream(path)` without `new`, and
+    // `fs.ReadStream.call(this, path)` from an ES5 subclass, work as in Node.
+    function ReadStream(this: FileReadStream, path: unknown, options?: unknown): FileReadStream | void {
+      if (!(this instanceof ReadStream)) return new (ReadStream as unknown as new (p: unknown, o?: unknown) => FileReadStream)(path, options);
+      const opts = optionsOf(options);
+      checkEncoding(opts.encoding);
+      (Readable as unknown as (this: unknown, o: unknown) => void).call(this, { ...opts, highWaterMark: opts.highWaterMark ?? 64 * 1024, autoDestroy: opts.autoClose ?? true, emitClose: opts.emitClose ?? true });
+      common(this, path, opts, 'r');
+      this.bytesRead = 0;
+      this.end = opts.end ?? Infinity;
+      if (this.end !== Infinity) {
+        checkInteger(this.end, 'end', 0);
+        if (this.start !== undefined && this.start > this.end) throw outOfRange('start', `<= "end" (here: ${this.end})`, this.start);
       }
     }
+    Object.setPrototypeOf(ReadStream.prototype, Readable.prototype);
+    Object.setPrototypeOf(ReadStream, Readable);
+    Object.defineProperties(ReadStream.prototype, {
+      pending: {
+        get(this: FileReadStream) {
+          return this.fd === null;
+        },
+        configurable: true,
+      },
+      _construct: {
+        value(this: FileReadStream, callback: Callback) {
+          openFor(this, callback);
+        },
+        writable: true,
+        configurable: true,
+      },
+      // One read per call, its chunk pushed on a later tick (Node reads on its thread pool): the
+      // stream asks again only then, so chunks are at most highWaterMark bytes, and a stream
+      // destroyed meanwhile gets nothing more.
+      _read: {
+        value(this: FileReadStream, size: number) {
+          nextTick(() => {
+            if (this.destroyed) return;
+            const n = this.pos !== undefined ? Math.min(this.end - this.pos + 1, size) : Math.min(this.end - this.bytesRead + 1, size);
+            if (n <= 0) {
+              this.push(null);
+              return;
+            }
+            const buffer = ServiceBuffer.alloc(n);
+            let bytesRead: number;
+            try {
+              bytesRead = fs.readSync(this.fd, buffer, 0, n, this.pos ?? null);
+            } catch (error) {
+              this.destroy(error as Error);
+              return;
+            }
+            if (bytesRead > 0) {
+              if (this.pos !== undefined) this.pos += bytesRead;
+              this.bytesRead += bytesRead;
+              this.push(bytesRead === n ? buffer : buffer.subarray(0, bytesRead));
+            } else {
+              this.push(null);
+            }
+          });
+        },
+        writable: true,
+        configurable: true,
+      },
+      _destroy: {
+        value(this: FileReadStream, error: Error | null, callback: Callback) {
+          closeFor(this, error, callback);
+        },
+        writable: true,
+        configurable: true,
+      },
+      close: {
+        value(this: FileReadStream, callback?: Fn) {
+          if (typeof callback === 'function') finished(this, callback);
+          this.destroy();
+        },
+        writable: true,
+        configurable: true,
+      },
+    });
+
+    function WriteStream(this: FileWriteStream, path: unknown, options?: unknown): FileWriteStream | void {
+      if (!(this instanceof WriteStream)) return new (WriteStream as unknown as new (p: unknown, o?: unknown) => FileWriteStream)(path, options);
+      const opts = optionsOf(options);
+      checkEncoding(opts.encoding);
+      (Writable as unknown as (this: unknown, o: unknown) => void).call(this, { ...opts, decodeStrings: true, autoDestroy: opts.autoClose ?? true, emitClose: opts.emitClose ?? true });
+      common(this, path, opts, 'w');
+      this.bytesWritten = 0;
+      if (opts.encoding) this.setDefaultEncoding(opts.encoding);
+    }
+    Object.setPrototypeOf(WriteStream.prototype, Writable.prototype);
+    Object.setPrototypeOf(WriteStream, Writable);
+    Object.defineProperties(WriteStream.prototype, {
+      pending: {
+        get(this: FileWriteStream) {
+          return this.fd === null;
+        },
+        configurable: true,
+      },
+      _construct: {
+        value(this: FileWriteStream, callback: Callback) {
+          openFor(this, callback);
+        },
+        writable: true,
+        configurable: true,
+      },
+      _write: {
+        value(this: FileWriteStream, chunk: Buffer, _encoding: string, callback: Callback) {
+          let written: number;
+          try {
+            written = fs.writeSync(this.fd, chunk, 0, chunk.length, this.pos ?? null);
+          } catch (error) {
+            callback(error as Error);
+            return;
+          }
+          this.bytesWritten += written;
+          if (this.pos !== undefined) this.pos += written;
+          callback();
+        },
+        writable: true,
+        configurable: true,
+      },
+      _destroy: {
+        value(this: FileWriteStream, error: Error | null, callback: Callback) {
+          closeFor(this, error, callback);
+        },
+        writable: true,
+        configurable: true,
+      },
+      close: {
+        value(this: FileWriteStream, callback?: Fn) {
+          if (callback) {
+            if (this.closed) {
+              nextTick(() => callback(null));
+              return;
+            }
+            this.on('close', callback as () => void);
+          }
+          if (!this.autoClose) this.on('finish', () => this.destroy());
+          this.end();
+        },
+        writable: true,
+        configurable: true,
+      },
+      destroySoon: {
+        value(this: FileWriteStream) {
+          this.end();
+        },
+        writable: true,
+        configurable: true,
+      },
+    });
     return { ReadStream, WriteStream };
   };
   const get = () => (classes ??= make());
@@ -272,7 +317,13 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
     get WriteStream() {
       return get().WriteStream;
     },
-    createReadStream: (path: unknown, options?: unknown) => new (get().ReadStream)(path, options),
-    createWriteStream: (path: unknown, options?: unknown) => new (get().WriteStream)(path, options),
+    createReadStream: (path: unknown, options?: unknown): ReadableType => {
+      const ReadStream = get().ReadStream as new (p: unknown, o?: unknown) => ReadableType;
+      return new ReadStream(path, options);
+    },
+    createWriteStream: (path: unknown, options?: unknown): WritableType => {
+      const WriteStream = get().WriteStream as new (p: unknown, o?: unknown) => WritableType;
+      return new WriteStream(path, options);
+    },
   };
 };

@@ -218,7 +218,7 @@ export const makeFs = (
   membrane: Membrane,
   reach: Reach = makeReach(membrane.name, undefined),
   secrets: SecretMatcher = makeSecretMatcher(),
-  streams?: { readonly stream: () => StreamModule; readonly Buffer: typeof Buffer },
+  streams?: { readonly stream: () => StreamModule; readonly Buffer: typeof Buffer; readonly nextTick: (callback: () => void) => void },
 ): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
   /** Descriptors (virtual numbers) opened on secret files: what is read from them is sealed. */
   const secretFds = new Set<number>();
@@ -384,7 +384,7 @@ export const makeFs = (
   for (const name of ['watch', 'watchFile', 'unwatchFile', 'opendir', 'opendirSync']) fs[name] = unsupported(name);
   if (streams) {
     // Node's file streams, on the calls above (fs-streams.ts); ReadStream and WriteStream are getters, as in Node.
-    const files = makeFileStreams(fs as unknown as StreamFs, streams.stream, pathArg, streams.Buffer);
+    const files = makeFileStreams(fs as unknown as StreamFs, streams.stream, pathArg, streams.Buffer, streams.nextTick);
     fs.createReadStream = files.createReadStream;
     fs.createWriteStream = files.createWriteStream;
     for (const name of ['ReadStream', 'WriteStream'] as const) Object.defineProperty(fs, name, { get: () => files[name], enumerable: true, configurable: true });
