@@ -13,7 +13,7 @@
  * (inclusive), `highWaterMark` (64 KiB by default); a string for options is
  * the encoding. The same events in the same order: `open` (the descriptor)
  * and `ready` once the file is open, then the stream's own. Not supported:
- * the `fs` option (a custom file system) and `signal`.
+ * the `fs` option (a custom file system: refused with a TypeError).
  *
  * Where Node reads and writes on its thread pool, these do so synchronously
  * (a read on the tick after the stream asks, one chunk at a time), so a slow
@@ -70,7 +70,10 @@ const optionsOf = (options: unknown): StreamOptions => {
   if (options === undefined || options === null) return {};
   if (typeof options === 'string') return { encoding: options as BufferEncoding };
   if (typeof options !== 'object') throw invalidArgType('options', 'one of type string or an instance of Object', options);
-  return { ...(options as StreamOptions) };
+  const copy = { ...(options as StreamOptions & { fs?: unknown; signal?: unknown }) };
+  // Refused, not ignored: a stream that silently read through the real fs instead would differ from Node.
+  if (copy.fs !== undefined) throw new TypeError("the fs option of a file stream (a custom file system) is not supported inside a service");
+  return copy;
 };
 
 /**

@@ -149,8 +149,10 @@ const freezeInPlace = (proto: object, keep: ReadonlySet<PropertyKey> = new Set()
  * Object.prototype and of %TypedArray%.prototype into an override accessor
  * in hardenIntrinsics() (its enablements.js: `'%ObjectPrototype%': '*'`,
  * `'%TypedArrayPrototype%': '*'`), and skips a property that is no longer
- * configurable: freezeElementPrototypes makes them here first, in SES's
- * shape and with SES's path in their message.
+ * configurable: freezeElementPrototypes makes here first, in SES's shape
+ * and with SES's path in their message, those enableMoreOverrides left
+ * (%TypedArray%.prototype's methods are enableMoreOverrides', and their
+ * messages name 'TypedArray.prototype', as before this freeze).
  */
 const sesSevereAccessors = (proto: object, path: string): void => {
   const descriptors = getOwnPropertyDescriptors(proto) as Record<PropertyKey, PropertyDescriptor>;

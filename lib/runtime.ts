@@ -53,7 +53,8 @@ export const runtime = Object.freeze({
   },
 });
 // `membrane-snapshot/runtime` (runtime-entry.ts) hands its calls here when the library is loaded in this process.
-(globalThis as Record<symbol, unknown>)[Symbol.for('membrane-snapshot.runtime')] = runtime;
+// Fixed once set: other code in the process cannot put its own declare() in its place.
+Object.defineProperty(globalThis, Symbol.for('membrane-snapshot.runtime'), { value: runtime, writable: false, enumerable: false, configurable: false });
 
 /**
  * Check the declarations of an app's services together, at build time:
