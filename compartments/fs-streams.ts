@@ -174,20 +174,31 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
     }
     Object.setPrototypeOf(ReadStream.prototype, Readable.prototype);
     Object.setPrototypeOf(ReadStream, Readable);
-    Object.defineProperties(ReadStream.prototype, {
+    /** What both file streams have: `pending` until the file is open, opening, and closing. */
+    const fileMembers: PropertyDescriptorMap = {
       pending: {
-        get(this: FileReadStream) {
+        get(this: FileReadStream | FileWriteStream) {
           return this.fd === null;
         },
         configurable: true,
       },
       _construct: {
-        value(this: FileReadStream, callback: Callback) {
+        value(this: FileReadStream | FileWriteStream, callback: Callback) {
           openFor(this, callback);
         },
         writable: true,
         configurable: true,
       },
+      _destroy: {
+        value(this: FileReadStream | FileWriteStream, error: Error | null, callback: Callback) {
+          closeFor(this, error, callback);
+        },
+        writable: true,
+        configurable: true,
+      },
+    };
+    Object.defineProperties(ReadStream.prototype, {
+      ...fileMembers,
       // One read per call, its chunk pushed on a later tick (Node reads on its thread pool): the
       // stream asks again only then, so chunks are at most highWaterMark bytes, and a stream
       // destroyed meanwhile gets nothing more.
@@ -220,13 +231,6 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
         writable: true,
         configurable: true,
       },
-      _destroy: {
-        value(this: FileReadStream, error: Error | null, callback: Callback) {
-          closeFor(this, error, callback);
-        },
-        writable: true,
-        configurable: true,
-      },
       close: {
         value(this: FileReadStream, callback?: Fn) {
           if (typeof callback === 'function') finished(this, callback);
@@ -249,19 +253,7 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
     Object.setPrototypeOf(WriteStream.prototype, Writable.prototype);
     Object.setPrototypeOf(WriteStream, Writable);
     Object.defineProperties(WriteStream.prototype, {
-      pending: {
-        get(this: FileWriteStream) {
-          return this.fd === null;
-        },
-        configurable: true,
-      },
-      _construct: {
-        value(this: FileWriteStream, callback: Callback) {
-          openFor(this, callback);
-        },
-        writable: true,
-        configurable: true,
-      },
+      ...fileMembers,
       _write: {
         value(this: FileWriteStream, chunk: Buffer, _encoding: string, callback: Callback) {
           let written: number;
@@ -274,13 +266,6 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
           this.bytesWritten += written;
           if (this.pos !== undefined) this.pos += written;
           callback();
-        },
-        writable: true,
-        configurable: true,
-      },
-      _destroy: {
-        value(this: FileWriteStream, error: Error | null, callback: Callback) {
-          closeFor(this, error, callback);
         },
         writable: true,
         configurable: true,
