@@ -53,8 +53,11 @@ export const runtime = Object.freeze({
   },
 });
 // `membrane-snapshot/runtime` (runtime-entry.ts) hands its calls here when the library is loaded in this process.
-// Fixed once set: other code in the process cannot put its own declare() in its place.
-Object.defineProperty(globalThis, Symbol.for('membrane-snapshot.runtime'), { value: runtime, writable: false, enumerable: false, configurable: false });
+// Fixed once set: other code in the process cannot put its own declare() in its place. A second
+// copy of the library in the process (another install path, or the restore bundle beside the
+// modules) leaves the first one's.
+const runtimeHook = Symbol.for('membrane-snapshot.runtime');
+if (!Object.hasOwn(globalThis, runtimeHook)) Object.defineProperty(globalThis, runtimeHook, { value: runtime, writable: false, enumerable: false, configurable: false });
 
 /**
  * Check the declarations of an app's services together, at build time:
