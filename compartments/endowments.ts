@@ -269,6 +269,16 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     nextTick: callback => (guestProcess.nextTick as (fn: () => void) => void)(callback),
   });
   const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
+  // Node 20.12's process.loadEnvFile(path = '.env'): the file read with the service's own fs (so a
+  // .env stays sealed in the log), parsed as Node parses it, each variable set unless already set.
+  const parseEnv = (util as unknown as { parseEnv?: (text: string) => Record<string, string> }).parseEnv;
+  if (typeof parseEnv === 'function') {
+    guestProcess.loadEnvFile = function loadEnvFile(path: unknown = '.env') {
+      const text = (fs.readFileSync as (p: unknown, encoding: string) => string)(path, 'utf8');
+      const env = guestProcess.env as Record<string, string | undefined>;
+      for (const [key, value] of Object.entries(parseEnv(text))) if (!(key in env)) env[key] = value;
+    };
+  }
   const os: Record<string, unknown> = { EOL: hostOs.EOL, constants: hostOs.constants, devNull: hostOs.devNull };
   for (const fn of ['platform', 'arch', 'type', 'release', 'version', 'machine', 'hostname', 'homedir', 'tmpdir', 'cpus', 'totalmem', 'freemem', 'uptime', 'endianness', 'availableParallelism', 'loadavg', 'networkInterfaces', 'userInfo'] as const) {
     const host = (hostOs as unknown as Record<string, (...a: unknown[]) => unknown>)[fn];
