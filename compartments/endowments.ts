@@ -274,6 +274,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const parseEnv = (util as unknown as { parseEnv?: (text: string) => Record<string, string> }).parseEnv;
   if (typeof parseEnv === 'function') {
     guestProcess.loadEnvFile = function loadEnvFile(path: unknown = '.env') {
+      // Node's path validation: a descriptor is not a path here.
+      if (typeof path !== 'string' && !(path instanceof URL) && !(path instanceof Uint8Array)) throw invalidArgType('path', 'of type string or an instance of Buffer or URL', path);
       const text = (fs.readFileSync as (p: unknown, encoding: string) => string)(path, 'utf8');
       const env = guestProcess.env as Record<string, string | undefined>;
       for (const [key, value] of Object.entries(parseEnv(text))) if (!(key in env)) env[key] = value;

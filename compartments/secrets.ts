@@ -144,9 +144,26 @@ export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): Secr
       });
     },
     deriveFile: (from: unknown, to: unknown) => {
-      if (typeof to !== 'string' || derived.size >= MAX_DERIVED_FILES) return;
+      const asText = (p: unknown): string | undefined => (typeof p === 'string' ? p : p instanceof Uint8Array ? Buffer.from(p).toString() : undefined);
+      const source = asText(from);
+      const target = asText(to);
+      if (source === undefined || target === undefined) return;
       const self = matcher as SecretMatcher;
-      if (self.isSecretFile(from)) derived.add(realPath(path.resolve(to)));
+      const sourceReal = realPath(path.resolve(source));
+      const targetReal = realPath(path.resolve(target));
+      // The new places: the target itself when the source is secret, and, when the source is a
+      // directory holding secret files or copies (moved or copied whole), where those land.
+      const landed: string[] = [];
+      if (self.isSecretFile(source)) landed.push(targetReal);
+      const inside = sourceReal.endsWith(path.sep) ? sourceReal : sourceReal + path.sep;
+      for (const root of [...(policy.files ?? []).map(f => realPath(f)), ...derived]) {
+        if (root.startsWith(inside)) landed.push(path.join(targetReal, path.relative(sourceReal, root)));
+      }
+      for (const place of landed) {
+        // Refused past the bound, rather than let a copy go unsealed.
+        if (derived.size >= MAX_DERIVED_FILES) throw new TypeError(`more than ${MAX_DERIVED_FILES} copies or new names of secret files in one service: refused, as the next one could not be kept secret`);
+        derived.add(place);
+      }
     },
     mark: <T>(value: T, isSecret: boolean, label: string): T => (isSecret && value !== undefined && value !== null ? (secret(value, label) as unknown as T) : value),
   });

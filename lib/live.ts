@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { SnapshotError } from '../replay-log/index.js';
-import { checkOptionTypes, refuseUnknownOptions } from '../replay-log/errors.js';
+import { checkOptionTypes, readOptions, refuseUnknownOptions } from '../replay-log/errors.js';
 import { readManifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
@@ -78,13 +78,17 @@ export const openSource = async (source: string, options: { services?: readonly 
 };
 
 /** Restore and go live. Throws what restore throws, TRANSPORT_FAILED for NATS or port trouble. */
-export const goLive = async (options: GoLiveOptions): Promise<LiveHost> => {
-  refuseUnknownOptions(options, ['source', 'services', 'nats', 'app', 'callTimeoutMs', 'http', 'ports', 'httpHost', 'trust', 'sealKeyFile', 'print'], 'goLive()');
+export const goLive = async (given: GoLiveOptions): Promise<LiveHost> => {
+  if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', 'goLive() takes an options object ({ source, ... }).');
+  refuseUnknownOptions(given, ['source', 'services', 'nats', 'app', 'callTimeoutMs', 'http', 'ports', 'httpHost', 'trust', 'sealKeyFile', 'print'], 'goLive()');
+  // Read once: what is checked is what is used.
+  const options: GoLiveOptions = readOptions(given);
   checkOptionTypes(
     options as unknown as Record<string, unknown>,
     { source: 'string', services: 'strings', nats: 'string', app: 'string', callTimeoutMs: 'number', http: 'boolean', ports: 'object', httpHost: 'string', trust: 'strings', sealKeyFile: 'string', print: 'function' },
     'goLive()',
   );
+  if (options.trust !== undefined && options.trust.length === 0) throw new SnapshotError('USAGE', 'goLive(): trust takes one or more files of trusted keys; an empty list would check nothing.');
   let dir = options.source;
   let pulledDir: string | undefined;
   let transport: (Transport & { close(): Promise<void> }) | undefined;

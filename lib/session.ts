@@ -107,6 +107,7 @@ export class BuildSession {
       directory: this.directory,
       parent: options.parent,
       importChild: (specifier, childOptions) => {
+        if (typeof specifier !== 'string') throw new SnapshotError('USAGE', `importService() inside service "${name}" takes a module specifier (a string), got ${specifier === null ? 'null' : typeof specifier}.`);
         // A nested service runs under its parent's reach and secrets: it takes a name, and nothing
         // else (a policy or a grant given here was silently dropped, and read as "no limit").
         const given = (childOptions ?? {}) as Record<string, unknown>;
@@ -128,6 +129,9 @@ export class BuildSession {
   }
 
   reserve(name: string): void {
+    if (name === 'manifest.json' || name === 'manifest.sig') {
+      throw new SnapshotError('USAGE', `"${name}" cannot name a service: the snapshot's own ${name} is there. Give the service another { name }.`);
+    }
     if (!isServiceName(name)) {
       throw new SnapshotError('USAGE', `${JSON.stringify(name)} is not a valid service name: use 1 to 128 letters, digits, ".", "_" and "-", starting with a letter or digit (it names a directory of the snapshot).`);
     }

@@ -119,7 +119,8 @@ export const closestWord = (word: string, candidates: readonly string[]): string
  * "no limit". `what` names the option object in the message.
  */
 export const checkOptionKeys = (options: object, known: readonly string[], what: string): void => {
-  for (const key of Object.keys(options)) {
+  // Every own string key, enumerable or not.
+  for (const key of Object.getOwnPropertyNames(options)) {
     if (known.includes(key)) continue;
     const near = closestWord(key, known);
     throw new TypeError(`${what} has no option "${key}"${near ? `; did you mean "${near}"?` : ''} (it takes ${known.join(', ')})`);
@@ -151,7 +152,7 @@ export const checkOptionTypes = (options: Readonly<Record<string, unknown>>, kin
     if (value === undefined) continue;
     const ok =
       kind === 'strings'
-        ? Array.isArray(value) && value.every(v => typeof v === 'string' && v.length > 0)
+        ? Array.isArray(value) && Array.from(value as unknown[]).every(v => typeof v === 'string' && v.length > 0)
         : kind === 'object'
           ? typeof value === 'object' && value !== null && !Array.isArray(value)
           : typeof value === kind;
@@ -162,3 +163,11 @@ export const checkOptionTypes = (options: Readonly<Record<string, unknown>>, kin
     }
   }
 };
+
+/**
+ * A plain copy of an options object's own string-keyed values, each read
+ * once (enumerable or not): what is checked is then what is used, whatever
+ * getters the caller's object has.
+ */
+export const readOptions = <T extends object>(given: T): T =>
+  Object.fromEntries(Object.getOwnPropertyNames(given).map(key => [key, (given as Record<string, unknown>)[key]])) as T;

@@ -151,6 +151,7 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
     ['top', /USAGE: importService\("\.\/services\/child\.js"\) has no option "nmae"; did you mean "name"\? \(it takes name, base, modules, reach, secrets\)/],
     ['reach', /USAGE: importService\("child"\): reach has no option "host" \(it takes fetch, read, write\)/],
     ['secrets', /USAGE: importService\("child"\): secrets has no option "header"; did you mean "headers"\?/],
+    ['reserved', /USAGE: "manifest\.json" cannot name a service: the snapshot's own manifest\.json is there/],
   ] as const) {
     const dir = tempDir(`options-${which}`);
     const built = await snapshot(['build', 'build-options-typo.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust'), env: { OPTIONS_CASE: which } });
@@ -164,6 +165,8 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   // A value of the wrong kind is refused too, not read as "none": trust as a Set skipped the signature check.
   await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-set'), trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /restoreSnapshot\(\): trust takes an array of non-empty strings, got a Set/ });
   await t.rejects(buildSnapshot({ script: 'x.mjs', sign: 5 } as never), { code: 'USAGE', message: /buildSnapshot\(\): sign takes a string, got number/ });
+  await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-empty'), trust: [] }), { code: 'USAGE', message: /trust takes one or more files of trusted keys; an empty list would check nothing/ }, 'an empty trust list is refused, not read as no check');
+  await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-sparse'), trust: [, 'k.pem'] as string[] }), { code: 'USAGE', message: /trust takes an array of non-empty strings/ }, 'a sparse list too');
 });
 
 t.test('a nested service takes only a name: a policy, a grant or a misspelt option given to it is refused, not dropped', async t => {

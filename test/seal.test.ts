@@ -134,6 +134,7 @@ t.test('restore with the key gives the build\'s state', async t => {
   const dotenvText = `DOTENV_SECRET=${secrets.DOTENV_SECRET}\n`;
   t.equal(state.dotenv, `${dotenvText.length}:${djb(dotenvText)}`, 'a .env file read whole');
   t.same([state.dotenvCopy, state.dotenvRenamed, state.dotenvLinked], [state.dotenv, state.dotenv, state.dotenv], 'and through a copy, a new name and a link');
+  t.same(state.dotenvMoved, [state.dotenv, state.dotenv], 'and a copy named by a Buffer, and one in a directory renamed since');
   t.equal(state.dotenvOpen, true, 'fs.promises.open on it is refused');
   t.equal(state.httpCookie, state.cookie, 'node:http saw the secret set-cookie fetch saw');
   t.equal(state.httpVault, state.vault, "and the secret host's body");
