@@ -83,6 +83,12 @@ const parseOrigin = (entry: string): Origin => {
 /** The real path of `p` as the OS would resolve it, following links component by component. */
 export const realPath = (p: string, cwd: string = process.cwd()): string => {
   const absolute = path.isAbsolute(p) ? p : `${cwd}${path.sep}${p}`;
+  // A path that exists: one call (the walk below asked once per component, on every checked fs call).
+  try {
+    return fs.realpathSync.native(absolute);
+  } catch {
+    // Some part does not exist (yet), or cannot be resolved: the walk says how far it does.
+  }
   const parts = absolute.split(path.sep).filter(part => part.length > 0);
   let current = path.parse(absolute).root || path.sep;
   for (let i = 0; i < parts.length; i += 1) {
