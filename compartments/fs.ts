@@ -223,16 +223,11 @@ export const makeFs = (
   /** Descriptors (virtual numbers) opened on secret files: what is read from them is sealed. */
   const secretFds = new Set<number>();
   /** The contents of a secret file, marked so that the log keeps them sealed. */
-  /** Is what `op` reads from `target` secret? Asked before the read (and again after it, see markRead). */
+  /** Is what `op` reads from `target` secret? */
   const readsSecret = (op: string, target: unknown): boolean =>
     op === 'readFile' && (typeof target === 'number' ? secretFds.has(target) : secrets.isSecretFile(target));
-  /**
-   * The contents of a secret file, marked so that the log keeps them sealed. `before` is what
-   * readsSecret said when the read began: a link the service removes while an async read runs
-   * must not make the answer "not secret" by the time it is marked.
-   */
-  const markRead = (op: string, target: unknown, value: unknown, before = false): unknown =>
-    before || readsSecret(op, target) ? secrets.mark(value, true, `the contents of ${String(target)}`) : value;
+  /** `value`, the contents `op` read from `target`, marked so that the log keeps them sealed when `secret`. */
+  const markRead = (target: unknown, value: unknown, secret: boolean): unknown => (secret ? secrets.mark(value, true, `the contents of ${String(target)}`) : value);
   /** Check the path arguments of `op` against the reach policy (host side, live only). */
   const guard = (op: string, args: readonly unknown[]): void => {
     const roles = pathRoles[op] ?? [];
@@ -286,16 +281,19 @@ export const makeFs = (
       revive(
         call(`fs.${name}Sync`, prepare(args), (...a) => {
           guard(name, a);
-          const secretBefore = readsSecret(name, a[0]);
-          return markRead(name, a[0], toRecord(apply(host.sync, host, descriptorArgs(name, a))), secretBefore);
+          // Asked once: nothing of the service runs while a sync read does.
+          const secret = readsSecret(name, a[0]);
+          return markRead(a[0], toRecord(apply(host.sync, host, descriptorArgs(name, a))), secret);
         }),
       );
     const promised = (...args: unknown[]) =>
       (
         call(`fs.promises.${name}`, prepare(args), (...a) => {
           guard(name, a);
+          // Asked when the read begins and again when it ends: the service runs meanwhile, and may
+          // remove the link it read through, or point it at a secret file.
           const secretBefore = readsSecret(name, a[0]);
-          return (apply(host.promise, host, descriptorArgs(name, a)) as Promise<unknown>).then(v => markRead(name, a[0], toRecord(v), secretBefore));
+          return (apply(host.promise, host, descriptorArgs(name, a)) as Promise<unknown>).then(v => markRead(a[0], toRecord(v), secretBefore || readsSecret(name, a[0])));
         }) as Promise<unknown>
       ).then(revive);
     promises[name] = promised;

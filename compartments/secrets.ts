@@ -91,6 +91,9 @@ export interface SecretMatcher {
   mark<T>(value: T, isSecret: boolean, label: string): T;
 }
 
+/** A path as fs takes it, a string or a Buffer, as text (undefined for anything else: a descriptor). */
+const pathText = (p: unknown): string | undefined => (typeof p === 'string' ? p : p instanceof Uint8Array ? Buffer.from(p).toString() : undefined);
+
 /** Copies of secret files remembered per service (bounded: a service copying endlessly cannot grow it). */
 const MAX_DERIVED_FILES = 10_000;
 
@@ -127,7 +130,7 @@ export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): Secr
     },
     isSecretFile: (file: unknown) => {
       if (!policy.files?.length && !fileNames.length && !derived.size) return false;
-      const text = typeof file === 'string' ? file : file instanceof Uint8Array ? Buffer.from(file).toString() : undefined;
+      const text = pathText(file);
       if (text === undefined) return false;
       if (fileNames.some(pattern => pattern.test(path.basename(text)))) return true;
       const real = realPath(text);
@@ -144,9 +147,8 @@ export const makeSecretMatcher = (policy: SecretsPolicy = secretsPolicy()): Secr
       });
     },
     deriveFile: (from: unknown, to: unknown) => {
-      const asText = (p: unknown): string | undefined => (typeof p === 'string' ? p : p instanceof Uint8Array ? Buffer.from(p).toString() : undefined);
-      const source = asText(from);
-      const target = asText(to);
+      const source = pathText(from);
+      const target = pathText(to);
       if (source === undefined || target === undefined) return;
       const self = matcher as SecretMatcher;
       const sourceReal = realPath(path.resolve(source));
