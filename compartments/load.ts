@@ -37,25 +37,18 @@ const nearestPackageJson = (file: string): string | undefined => {
  */
 const unnamedPackageJson = (entry: string | undefined): string | undefined => {
   if (!entry) return undefined;
-  let dir: string;
+  let file: string | undefined;
   try {
-    dir = path.dirname(entry.startsWith('file:') ? url.fileURLToPath(entry) : entry);
+    file = nearestPackageJson(entry.startsWith('file:') ? url.fileURLToPath(entry) : entry);
   } catch {
     return undefined;
   }
-  for (;;) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) {
-      try {
-        const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown };
-        return typeof parsed?.name === 'string' ? undefined : file;
-      } catch {
-        return undefined;
-      }
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
+  if (!file) return undefined;
+  try {
+    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown };
+    return typeof parsed?.name === 'string' ? undefined : file;
+  } catch {
+    return undefined;
   }
 };
 
