@@ -8,7 +8,7 @@
 import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { restoreSnapshot, callService } from './restore.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { goLive, openSource } from './live.js';
+import { checkPorts, goLive, openSource } from './live.js';
 import { startProgressView } from './progress-view.js';
 import { block, describeThrown, fail, jsonReplacer } from './cli-report.js';
 import type { RestoreInputs } from './cli-start.js';
@@ -21,20 +21,15 @@ import type { RestoreInputs } from './cli-start.js';
  */
 const checkNamedServices = (manifest: Manifest, selected: readonly string[] | undefined, call: string | undefined, ports: Readonly<Record<string, number>>): void => {
   const restored = selected ?? Object.keys(manifest.services);
-  const unknown = (flag: string, name: string) =>
-    new SnapshotError('USAGE', `${flag}: no service "${name}" is restored here (restored: ${restored.join(', ') || 'none'})`);
   if (call !== undefined) {
     const dot = call.indexOf('.');
     if (dot <= 0) throw new SnapshotError('USAGE', `--call takes service.method, got "${call}"`);
     const name = call.slice(0, dot);
-    if (!restored.includes(name) || !Object.hasOwn(manifest.services, name)) throw unknown(`--call ${call}`, name);
-  }
-  for (const [name, port] of Object.entries(ports)) {
-    if (!restored.includes(name) || !Object.hasOwn(manifest.services, name)) throw unknown(`--port ${name}=${port}`, name);
-    if (!manifest.services[name].runtime?.http) {
-      throw new SnapshotError('USAGE', `--port ${name}=${port}: service "${name}" serves no HTTP (its build declared none: runtime.declare({ http: ... }) and a fetch handler); drop --port ${name}`);
+    if (!restored.includes(name) || !Object.hasOwn(manifest.services, name)) {
+      throw new SnapshotError('USAGE', `--call ${call}: no service "${name}" is restored here (restored: ${restored.join(', ') || 'none'})`);
     }
   }
+  checkPorts(manifest, restored, ports);
 };
 
 /**

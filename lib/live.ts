@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { SnapshotError } from '../replay-log/index.js';
 import { checkOptionTypes, readOptions, refuseUnknownOptions } from '../replay-log/errors.js';
-import { readManifest } from './manifest.js';
+import { readManifest, type Manifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
 import type { HttpServer } from './http.js';
@@ -78,6 +78,23 @@ export const openSource = async (source: string, options: { services?: readonly 
 };
 
 /** Restore and go live. Throws what restore throws, TRANSPORT_FAILED for NATS or port trouble. */
+/**
+ * Refuse (USAGE) a port override for a service not in `restored` (names the
+ * manifest has), or for one that declared no HTTP: a mistyped name must not
+ * leave the service on its declared port unnoticed. Used before a replay
+ * (the CLI, from the manifest) and after one (goLive, any source).
+ */
+export const checkPorts = (manifest: Manifest, restored: readonly string[], ports: Readonly<Record<string, number>>): void => {
+  for (const [name, port] of Object.entries(ports)) {
+    if (!restored.includes(name) || !Object.hasOwn(manifest.services, name)) {
+      throw new SnapshotError('USAGE', `--port ${name}=${port}: no service "${name}" is restored here (restored: ${restored.join(', ') || 'none'})`);
+    }
+    if (!manifest.services[name].runtime?.http) {
+      throw new SnapshotError('USAGE', `--port ${name}=${port}: service "${name}" serves no HTTP (its build declared none: runtime.declare({ http: ... }) and a fetch handler); drop --port ${name}`);
+    }
+  }
+};
+
 export const goLive = async (given: GoLiveOptions): Promise<LiveHost> => {
   if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', 'goLive() takes an options object ({ source, ... }).');
   refuseUnknownOptions(given, ['source', 'services', 'nats', 'app', 'callTimeoutMs', 'http', 'ports', 'httpHost', 'trust', 'sealKeyFile', 'print'], 'goLive()');
@@ -130,14 +147,7 @@ export const goLive = async (given: GoLiveOptions): Promise<LiveHost> => {
   }
   const http: HttpServer[] = [];
   try {
-    for (const [name, port] of Object.entries(options.ports ?? {})) {
-      if (!restored.services.has(name)) {
-        throw new SnapshotError('USAGE', `--port ${name}=${port}: no service "${name}" is restored here (restored: ${[...restored.services.keys()].join(', ') || 'none'})`);
-      }
-      if (!restored.manifest.services[name]?.runtime?.http) {
-        throw new SnapshotError('USAGE', `--port ${name}=${port}: service "${name}" serves no HTTP (its build declared none: runtime.declare({ http: ... }) and a fetch handler); drop --port ${name}`);
-      }
-    }
+    checkPorts(restored.manifest, [...restored.services.keys()], options.ports ?? {});
     if (options.http !== false) {
       for (const service of restored.services.values()) {
         const declared = restored.manifest.services[service.name]?.runtime;
