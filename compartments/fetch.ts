@@ -324,33 +324,16 @@ export class GuestRequest extends FetchBody {
   get redirect(): string {
     return this.#redirect;
   }
-  get credentials(): string {
-    return 'same-origin';
-  }
-  get mode(): string {
-    return 'cors';
-  }
-  get cache(): string {
-    return 'default';
-  }
-  get referrer(): string {
-    return 'about:client';
-  }
-  get referrerPolicy(): string {
-    return '';
-  }
-  get integrity(): string {
-    return '';
-  }
-  get keepalive(): boolean {
-    return false;
-  }
-  get destination(): string {
-    return '';
-  }
-  get duplex(): string {
-    return 'half';
-  }
+  // The fields a script or a server never sets, getters on the prototype (defineRequestDefaults).
+  declare readonly credentials: string;
+  declare readonly mode: string;
+  declare readonly cache: string;
+  declare readonly referrer: string;
+  declare readonly referrerPolicy: string;
+  declare readonly integrity: string;
+  declare readonly keepalive: boolean;
+  declare readonly destination: string;
+  declare readonly duplex: string;
 
   /** Printed as Node prints a Request (undici's inspect hook: the same fields, in its order). */
   [inspectCustom](_depth: number, options: InspectOptions): string {
@@ -405,6 +388,30 @@ export class GuestRequest extends FetchBody {
     return stream ? readAll(stream) : super.bytes();
   }
 }
+/**
+ * What Node's `new Request(url, init)` answers for the fields neither a
+ * script nor a server sets (undici's defaults), as getters on `proto`, named
+ * as Node's (`get mode`): the service's Request and the request an HTTP
+ * handler gets (runtime.ts) share them.
+ */
+export const defineRequestDefaults = (proto: object): void => {
+  const defaults: Record<string, string | boolean> = {
+    credentials: 'same-origin',
+    mode: 'cors',
+    cache: 'default',
+    referrer: 'about:client',
+    referrerPolicy: '',
+    integrity: '',
+    keepalive: false,
+    destination: '',
+    duplex: 'half',
+  };
+  for (const [key, value] of Object.entries(defaults)) {
+    const { get } = Object.getOwnPropertyDescriptor({ get [key]() { return value; } }, key) as PropertyDescriptor;
+    Object.defineProperty(proto, key, { get, enumerable: false, configurable: true });
+  }
+};
+defineRequestDefaults(GuestRequest.prototype);
 nameAs(GuestRequest, 'Request');
 harden(GuestRequest);
 

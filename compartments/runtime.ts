@@ -19,6 +19,7 @@ import { checkDeclaration, describeValue, type RuntimeDeclaration } from './runt
 export type { RuntimeDeclaration } from './runtime-limits.js';
 import { nameAs } from './errors.js';
 import { FetchBody, type BodySource } from './fetch-body.js';
+import { defineRequestDefaults } from './fetch.js';
 
 /**
  * A request as it crosses into a service: bytes and strings only. Its body
@@ -91,20 +92,17 @@ export class GuestRequest extends FetchBody {
   /**
    * As a server's `new Request(url, { method, headers, body })` (Node's
    * undici; what @hono/node-server hands its handler): a signal, and the
-   * other fields at their defaults. The signal is never aborted: a client
-   * that goes away is not told to the handler (its response is dropped).
+   * other fields at their defaults, the service's Request's
+   * (defineRequestDefaults). The signal is never aborted: a client that goes
+   * away is not told to the handler (its response is dropped).
    */
-  readonly signal: AbortSignal = new AbortController().signal;
-  readonly cache = 'default';
-  readonly credentials = 'same-origin';
-  readonly destination = '';
-  readonly integrity = '';
-  readonly keepalive = false;
-  readonly mode = 'cors';
-  readonly redirect = 'follow';
-  readonly referrer = 'about:client';
-  readonly referrerPolicy = '';
-  readonly duplex = 'half';
+  readonly #signal: AbortSignal = new AbortController().signal;
+  get signal(): AbortSignal {
+    return this.#signal;
+  }
+  get redirect(): string {
+    return 'follow';
+  }
 
   constructor(record: RequestRecord, body: BodySource = record.body instanceof Uint8Array ? record.body : null) {
     super(body);
@@ -113,6 +111,7 @@ export class GuestRequest extends FetchBody {
     this.headers = new (hostHeaders())(record.headers as Array<[string, string]>);
   }
 }
+defineRequestDefaults(GuestRequest.prototype);
 nameAs(GuestRequest, 'Request');
 harden(GuestRequest);
 
