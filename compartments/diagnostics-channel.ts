@@ -121,12 +121,23 @@ export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: strin
 
     traceSync<T>(fn: (...args: unknown[]) => T, context: Context = {}, thisArg?: unknown, ...args: unknown[]): T {
       if (!this.hasSubscribers) return Reflect.apply(fn, thisArg, args);
+      return this.#traced(context, () => {
+        const result = Reflect.apply(fn, thisArg, args);
+        context.result = result;
+        return result;
+      });
+    }
+
+    /**
+     * Run `body` in the start channel's stores, as Node's tracing does: an
+     * error it throws is published on `error` (and rethrown), and `end` is
+     * published when it returns or throws.
+     */
+    #traced<R>(context: Context, body: () => R): R {
       const { start, end, error } = this;
       return start.runStores(context, () => {
         try {
-          const result = Reflect.apply(fn, thisArg, args);
-          context.result = result;
-          return result;
+          return body();
         } catch (err) {
           context.error = err;
           error.publish(context);
@@ -139,7 +150,7 @@ export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: strin
 
     tracePromise<T>(fn: (...args: unknown[]) => PromiseLike<T> | T, context: Context = {}, thisArg?: unknown, ...args: unknown[]): Promise<T> {
       if (!this.hasSubscribers) return Reflect.apply(fn, thisArg, args) as Promise<T>;
-      const { start, end, asyncStart, asyncEnd, error } = this;
+      const { asyncStart, asyncEnd, error } = this;
       const reject = (err: unknown): Promise<never> => {
         context.error = err;
         error.publish(context);
@@ -153,24 +164,16 @@ export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: strin
         asyncEnd.publish(context);
         return result;
       };
-      return start.runStores(context, () => {
-        try {
-          let promise = Reflect.apply(fn, thisArg, args) as Promise<T>;
-          if (!(promise instanceof Promise)) promise = Promise.resolve(promise);
-          return promise.then(resolve, reject);
-        } catch (err) {
-          context.error = err;
-          error.publish(context);
-          throw err;
-        } finally {
-          end.publish(context);
-        }
+      return this.#traced(context, () => {
+        let promise = Reflect.apply(fn, thisArg, args) as Promise<T>;
+        if (!(promise instanceof Promise)) promise = Promise.resolve(promise);
+        return promise.then(resolve, reject);
       });
     }
 
     traceCallback<T>(fn: (...args: unknown[]) => T, position = -1, context: Context = {}, thisArg?: unknown, ...args: unknown[]): T {
       if (!this.hasSubscribers) return Reflect.apply(fn, thisArg, args);
-      const { start, end, asyncStart, asyncEnd, error } = this;
+      const { asyncStart, asyncEnd, error } = this;
       const callback = args.at(position);
       validateFunction(callback, 'callback');
       function wrappedCallback(this: unknown, err: unknown, res: unknown): void {
@@ -190,17 +193,7 @@ export const makeDiagnosticsChannel = (onUncaught: (error: unknown, where: strin
         });
       }
       args.splice(position, 1, wrappedCallback);
-      return start.runStores(context, () => {
-        try {
-          return Reflect.apply(fn, thisArg, args);
-        } catch (err) {
-          context.error = err;
-          error.publish(context);
-          throw err;
-        } finally {
-          end.publish(context);
-        }
-      });
+      return this.#traced(context, () => Reflect.apply(fn, thisArg, args));
     }
   }
 
