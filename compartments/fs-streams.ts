@@ -20,7 +20,7 @@
  * disk holds the service's turn.
  */
 import type { Readable as ReadableType, Writable as WritableType } from 'node:stream';
-import { describeReceived, invalidArgType, nodeError, outOfRange } from './node-style-errors.js';
+import { describeReceived, invalidArgType, nodeError, outOfRange, validateInteger } from './node-style-errors.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -38,14 +38,6 @@ export interface StreamModule {
   readonly Writable: typeof WritableType;
   readonly finished: (stream: unknown, callback: Fn) => unknown;
 }
-
-/** Node's validateInteger(value, name, min): ERR_INVALID_ARG_TYPE, or ERR_OUT_OF_RANGE. */
-const checkInteger = (value: unknown, name: string, min: number): number => {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
-  if (value < min || value > Number.MAX_SAFE_INTEGER) throw outOfRange(name, `>= ${min} && <= ${Number.MAX_SAFE_INTEGER}`, value);
-  return value;
-};
 
 /** Node's validateEncoding for stream options: ERR_INVALID_ARG_VALUE for an encoding Buffer does not know. */
 const checkEncoding = (encoding: unknown): void => {
@@ -152,7 +144,7 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
       self.start = opts.start;
       self.pos = undefined;
       if (self.start !== undefined) {
-        checkInteger(self.start, 'start', 0);
+        validateInteger(self.start, 'start', 0);
         self.pos = self.start;
       }
     };
@@ -168,7 +160,7 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
       this.bytesRead = 0;
       this.end = opts.end ?? Infinity;
       if (this.end !== Infinity) {
-        checkInteger(this.end, 'end', 0);
+        validateInteger(this.end, 'end', 0);
         if (this.start !== undefined && this.start > this.end) throw outOfRange('start', `<= "end" (here: ${this.end})`, this.start);
       }
     }

@@ -127,6 +127,14 @@ export const validateFunction: (value: unknown, name: string) => asserts value i
 export const outOfRange = (name: string, range: string, received: unknown): RangeError =>
   nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${typeof received === 'bigint' ? `${received}n` : inspect(received)}`);
 
+/** Node's validateInteger(value, name, min = MIN_SAFE_INTEGER): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE for one that is not an integer from `min` to MAX_SAFE_INTEGER. */
+export const validateInteger = (value: unknown, name: string, min: number = Number.MIN_SAFE_INTEGER): number => {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < min || value > Number.MAX_SAFE_INTEGER) throw outOfRange(name, `>= ${min} && <= ${Number.MAX_SAFE_INTEGER}`, value);
+  return value;
+};
+
 /** Node's validateNumber(value, name, min, max): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE outside [min, max] (NaN included). */
 export const validateNumber = (value: unknown, name: string, min?: number, max?: number): void => {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
