@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
-import { checkOptionTypes, readOptions, refuseUnknownOptions } from '../replay-log/errors.js';
+import { readCheckedOptions } from '../replay-log/errors.js';
 import { beginSession, endSession, type BuildSession } from './session.js';
 import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
@@ -102,11 +102,12 @@ const isScriptRejection = (reason: unknown, script: string): boolean => {
  */
 export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> => {
   const started = performance.now();
-  if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', 'buildSnapshot() takes an options object ({ script, ... }).');
-  refuseUnknownOptions(given, ['script', 'out', 'timeoutMs', 'print', 'sign', 'sealKeyFile', 'awaitScript'], 'buildSnapshot()');
   // Read once: what is checked is what is used.
-  const options: BuildOptions = readOptions(given);
-  checkOptionTypes(options as unknown as Record<string, unknown>, { script: 'string', out: 'string', timeoutMs: 'number', print: 'function', sign: 'string', sealKeyFile: 'string', awaitScript: 'boolean' }, 'buildSnapshot()');
+  const options = readCheckedOptions(
+    given,
+    { script: 'string', out: 'string', timeoutMs: 'number', print: 'function', sign: 'string', sealKeyFile: 'string', awaitScript: 'boolean' },
+    'buildSnapshot()',
+  );
   const script = path.resolve(options.script);
   let stat: fs.Stats | undefined;
   try {

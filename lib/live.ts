@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { SnapshotError } from '../replay-log/index.js';
-import { checkOptionTypes, readOptions, refuseUnknownOptions } from '../replay-log/errors.js';
+import { readCheckedOptions } from '../replay-log/errors.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
 import { restoreSnapshot, type RestoredSnapshot } from './restore.js';
@@ -96,12 +96,9 @@ export const checkPorts = (manifest: Manifest, restored: readonly string[], port
 };
 
 export const goLive = async (given: GoLiveOptions): Promise<LiveHost> => {
-  if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', 'goLive() takes an options object ({ source, ... }).');
-  refuseUnknownOptions(given, ['source', 'services', 'nats', 'app', 'callTimeoutMs', 'http', 'ports', 'httpHost', 'trust', 'sealKeyFile', 'print'], 'goLive()');
   // Read once: what is checked is what is used.
-  const options: GoLiveOptions = readOptions(given);
-  checkOptionTypes(
-    options as unknown as Record<string, unknown>,
+  const options = readCheckedOptions(
+    given,
     { source: 'string', services: 'strings', nats: 'string', app: 'string', callTimeoutMs: 'number', http: 'boolean', ports: 'object', httpHost: 'string', trust: 'strings', sealKeyFile: 'string', print: 'function' },
     'goLive()',
   );

@@ -1,6 +1,6 @@
 /** `snapshot restore`: rebuild services from a snapshot directory and let them go live. */
 import { SnapshotError } from '../replay-log/index.js';
-import { checkOptionTypes, readOptions, refuseUnknownOptions } from '../replay-log/errors.js';
+import { readCheckedOptions } from '../replay-log/errors.js';
 import { Directory } from '../membrane/index.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
@@ -39,11 +39,12 @@ export interface RestoredSnapshot {
 
 export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<RestoredSnapshot> => {
   const started = performance.now();
-  if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', 'restoreSnapshot() takes an options object ({ dir, ... }).');
-  refuseUnknownOptions(given, ['dir', 'services', 'print', 'transport', 'modules', 'trust', 'sealKeyFile'], 'restoreSnapshot()');
   // Read once: what is checked is what is used (a getter could answer differently the second time).
-  const options: RestoreSnapshotOptions = readOptions(given);
-  checkOptionTypes(options as unknown as Record<string, unknown>, { dir: 'string', services: 'strings', print: 'function', transport: 'object', modules: 'object', trust: 'strings', sealKeyFile: 'string' }, 'restoreSnapshot()');
+  const options = readCheckedOptions(
+    given,
+    { dir: 'string', services: 'strings', print: 'function', transport: 'object', modules: 'object', trust: 'strings', sealKeyFile: 'string' },
+    'restoreSnapshot()',
+  );
   if (options.trust !== undefined && options.trust.length === 0) throw new SnapshotError('USAGE', 'restoreSnapshot(): trust takes one or more files of trusted keys; an empty list would check nothing.');
   const trusted = options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
   const manifest = readManifest(options.dir, trusted);

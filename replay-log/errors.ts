@@ -171,3 +171,18 @@ export const checkOptionTypes = (options: Readonly<Record<string, unknown>>, kin
  */
 export const readOptions = <T extends object>(given: T): T =>
   Object.fromEntries(Object.getOwnPropertyNames(given).map(key => [key, (given as Record<string, unknown>)[key]])) as T;
+
+/**
+ * A public function's options, checked and read once: SnapshotError
+ * `USAGE` for something that is not an object, for a key `kinds` does not
+ * name (checkOptionKeys), or for a value of the wrong kind
+ * (checkOptionTypes); otherwise a plain copy (readOptions), which is what
+ * the function then uses.
+ */
+export const readCheckedOptions = <T extends object>(given: T, kinds: Readonly<Record<keyof T & string, OptionKind>>, what: string): T => {
+  if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', `${what} takes an options object.`);
+  refuseUnknownOptions(given, Object.keys(kinds), what);
+  const options = readOptions(given);
+  checkOptionTypes(options as Readonly<Record<string, unknown>>, kinds, what);
+  return options;
+};
