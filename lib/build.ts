@@ -17,6 +17,7 @@ import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
 import { loadSigningKey } from './signing.js';
 import { loadSealer } from './seal-key.js';
+import { isHostAnswer } from '../membrane/index.js';
 
 export interface BuildOptions {
   /** The build script (.js, .mjs, .ts, .mts). */
@@ -87,7 +88,8 @@ const describeFailure = (error: unknown): string => {
  * forgotten rejection is reported by SES and does not fail the build.
  */
 const isScriptRejection = (reason: unknown, script: string): boolean => {
-  if (isSnapshotError(reason)) return true;
+  // A service's failed answer to a call the script made and never awaited: the script's rejection.
+  if (isSnapshotError(reason) || isHostAnswer(reason)) return true;
   const stack = reason instanceof Error ? String(reason.stack ?? '') : '';
   return stack.includes(script) || stack.includes(pathToFileURL(script).href);
 };

@@ -30,6 +30,20 @@ export const markLibraryError = <T>(error: T): T => {
 
 export const isLibraryError = (error: object): boolean => libraryErrors.has(error);
 
+/** Rejection reasons this library handed to host callers (a service's failed answer to the host). */
+const hostAnswers = new WeakSet<object>();
+
+/** Mark `reason` as the rejection of a promise a host caller got for a call into a service. */
+export const markHostAnswer = (reason: unknown): void => {
+  if ((typeof reason === 'object' || typeof reason === 'function') && reason !== null) hostAnswers.add(reason);
+};
+
+/**
+ * Is `reason` the rejection of a call a host caller made (the build script
+ * owns that promise: left unhandled, the script left it so)?
+ */
+export const isHostAnswer = (reason: unknown): boolean => (typeof reason === 'object' || typeof reason === 'function') && reason !== null && hostAnswers.has(reason);
+
 export const markServiceStack = (error: object): void => {
   serviceStacks.add(error);
 };

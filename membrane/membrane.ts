@@ -28,7 +28,7 @@ import { SnapshotError, Slot, Tagged, describeWire, fromCodeUnits, viewConstruct
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
-import { hasServiceStack, isLibraryError, markLibraryError, noteServiceLoaded } from './marks.js';
+import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
 
 const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
@@ -415,7 +415,10 @@ export class Membrane implements WireSide {
       return;
     }
     if (ok) waiter.resolve(hostValue);
-    else waiter.reject(hostValue);
+    else {
+      markHostAnswer(hostValue);
+      waiter.reject(hostValue);
+    }
   }
 
   #awaitAnswer(answer: number): Promise<unknown> {

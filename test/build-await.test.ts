@@ -42,6 +42,16 @@ t.test('a build script that does not await its work', async t => {
     t.same(fingerprint(out), before);
   });
 
+  await t.test("a service call's rejection the script never handles fails the build too (it was reported as the service's, and the build sealed)", async t => {
+    const { out, before } = await goodKeep(work, 'call-rejection');
+    const run = await build(out, 'call-rejection');
+    t.equal(run.code, 1);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .* failed; no snapshot was sealed\..*\n\s*Error: the service refused/m);
+    t.notMatch(run.stderr, /a service left a promise rejection unhandled/);
+    t.notMatch(run.stderr, /^built /m, 'no "built" line');
+    t.same(fingerprint(out), before);
+  });
+
   await t.test('a top-level await that nothing settles fails the build (it exited 0, writing nothing)', async t => {
     const { out, before } = await goodKeep(work, 'stuck');
     const run = await build(out, 'stuck');
