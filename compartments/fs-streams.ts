@@ -20,6 +20,7 @@
  * disk holds the service's turn.
  */
 import type { Readable as ReadableType, Writable as WritableType } from 'node:stream';
+import { inspect } from 'node:util';
 import { describeReceived, invalidArgType, nodeError, outOfRange, validateInteger } from './node-style-errors.js';
 
 type Fn = (...args: unknown[]) => unknown;
@@ -136,6 +137,16 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
       autoClose: boolean;
     }
     const common = (self: FileReadStream | FileWriteStream, path: unknown, opts: StreamOptions, flags: string): void => {
+      // Node validates a path (without a descriptor) or the descriptor when the stream is made, not when it opens.
+      if (opts.fd === undefined || opts.fd === null) {
+        const given = toPath(path);
+        if (typeof given !== 'string' && !(given instanceof Uint8Array)) throw invalidArgType('path', 'of type string or an instance of Buffer or URL', given);
+        if ((typeof given === 'string' ? given : Buffer.from(given).toString('latin1')).includes('\0')) {
+          throw nodeError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument 'path' must be a string, Uint8Array, or URL without null bytes. Received ${inspect(given)}`);
+        }
+      } else if (typeof opts.fd !== 'number') {
+        throw invalidArgType('options.fd', 'of type number or an instance of FileHandle', opts.fd);
+      }
       self.fd = opts.fd ?? null;
       self.path = toPath(path);
       self.flags = opts.flags ?? flags;
