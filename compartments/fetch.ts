@@ -259,18 +259,15 @@ const normalizeMethod = (method: string): string => {
   return standardMethods.has(upper) ? upper : method;
 };
 const requestBodies = new WeakMap<object, string | Uint8Array | null>();
-/** Requests whose body is a ReadableStream (`duplex: 'half'`): read to its end when fetched or read. */
-const requestStreams = new WeakMap<object, ReadableStream>();
 
 const isReadableStream = (value: unknown): value is ReadableStream => typeof ReadableStream === 'function' && value instanceof ReadableStream;
 
-const textDecoder = new TextDecoder();
-
 /**
  * The WinterCG `Request` services get (the global `Request`): a URL, a
- * method, the service's Headers and a fully buffered body (a string,
- * URLSearchParams, ArrayBuffer or typed array; no streams). `fetch` takes
- * it as its input, body included. `url` must be absolute (there is no
+ * method, the service's Headers and a body (a string, URLSearchParams,
+ * ArrayBuffer, typed array, or a ReadableStream with `duplex: 'half'`,
+ * which `body` answers and `fetch` reads to its end before the request
+ * crosses). `fetch` takes it as its input, body included. `url` must be absolute (there is no
  * document base), as in Node.
  */
 export class GuestRequest extends FetchBody {
@@ -293,9 +290,10 @@ export class GuestRequest extends FetchBody {
     } else if (options.body !== undefined && options.body !== null) body = toBody(options.body);
     else if (base) {
       body = requestBodies.get(base) ?? null;
-      stream = requestStreams.get(base);
+      if (body === null) stream = FetchBody.streamOf(base);
     } else body = null;
-    super(body === null ? null : typeof body === 'string' ? new TextEncoder().encode(body) : body);
+    // A stream body is FetchBody's own: `body` answers it, reading it makes `bodyUsed` true, as in Node.
+    super(stream ?? (body === null ? null : typeof body === 'string' ? new TextEncoder().encode(body) : body));
     if (base?.bodyUsed) throw new TypeError('Cannot construct a Request with a Request object that has already been used.');
     this.#url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
     this.#method = options.method !== undefined ? normalizeMethod(`${options.method as string}`) : (base?.method ?? 'GET');
@@ -306,7 +304,6 @@ export class GuestRequest extends FetchBody {
     this.#signal = options.signal ?? base?.signal ?? new AbortController().signal;
     this.#redirect = options.redirect ?? base?.redirect ?? 'follow';
     requestBodies.set(this, body);
-    if (stream) requestStreams.set(this, stream);
   }
 
   get url(): string {
@@ -358,34 +355,9 @@ export class GuestRequest extends FetchBody {
 
   clone(): GuestRequest {
     if (this.bodyUsed) throw new TypeError('Request.clone: Body has already been consumed.');
-    const stream = requestStreams.get(this);
-    if (!stream) return new GuestRequest(this);
-    // As the Fetch standard does: tee the stream, one branch each.
-    const [mine, theirs] = stream.tee();
-    requestStreams.set(this, mine);
-    const copy = new GuestRequest(this);
-    requestStreams.set(copy, theirs);
-    return copy;
-  }
-
-  // A stream body is read to its end first.
-  text(): Promise<string> {
-    const stream = requestStreams.get(this);
-    return stream ? readAll(stream).then(bytes => textDecoder.decode(bytes)) : super.text();
-  }
-
-  json(): Promise<unknown> {
-    return this.text().then(text => JSON.parse(text) as unknown);
-  }
-
-  arrayBuffer(): Promise<ArrayBuffer> {
-    const stream = requestStreams.get(this);
-    return stream ? readAll(stream).then(bytes => bytes.buffer as ArrayBuffer) : super.arrayBuffer();
-  }
-
-  bytes(): Promise<Uint8Array> {
-    const stream = requestStreams.get(this);
-    return stream ? readAll(stream) : super.bytes();
+    if (requestBodies.get(this) !== null || !FetchBody.streamOf(this)) return new GuestRequest(this);
+    // As the Fetch standard does: tee the stream, one branch each (copyBody).
+    return new GuestRequest(this, { body: this.copyBody('Request.clone'), duplex: 'half' });
   }
 }
 /**
@@ -504,7 +476,7 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
   const secrets = options.secrets ?? makeSecretMatcher();
   const guestFetch = (input: unknown, init?: Record<string, unknown>): Promise<GuestResponse> => {
     // A stream body (init.body, or a Request's) is read to its end first: the request crosses whole.
-    const stream = isReadableStream(init?.body) ? init.body : input instanceof GuestRequest && init?.body === undefined ? requestStreams.get(input) : undefined;
+    const stream = isReadableStream(init?.body) ? init.body : input instanceof GuestRequest && init?.body === undefined && requestBodies.get(input) === null ? FetchBody.streamOf(input) : undefined;
     if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     let request: RequestRecord;
     try {
