@@ -107,7 +107,7 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
   // Read once: what is checked is what is used.
   const options = readCheckedOptions(
     given,
-    { script: 'string', out: 'string', timeoutMs: 'number', print: 'function', sign: 'string', sealKeyFile: 'string', awaitScript: 'boolean' },
+    { script: 'string', out: 'string', timeoutMs: 'ms', print: 'function', sign: 'string', sealKeyFile: 'string', awaitScript: 'boolean' },
     'buildSnapshot()',
   );
   const script = path.resolve(options.script);

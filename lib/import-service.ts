@@ -4,7 +4,7 @@
  * calling module, as `import()` would.
  */
 import { SnapshotError } from '../replay-log/index.js';
-import { checkOptionTypes, refuseUnknownOptions } from '../replay-log/errors.js';
+import { readCheckedOptions } from '../replay-log/errors.js';
 import { currentSession } from './session.js';
 import { resolveSpecifier } from './resolve.js';
 import type { ServiceExports } from './service.js';
@@ -59,8 +59,6 @@ export const importService = async <T extends object = UntypedService>(specifier
     throw new SnapshotError('USAGE', 'importService() records into a snapshot: run your build script with `snapshot build <script>` (or call buildSnapshot()).');
   }
   if (typeof specifier !== 'string') throw new SnapshotError('USAGE', `importService() takes a module specifier (a string), got ${specifier === null ? 'null' : typeof specifier}.`);
-  if (typeof options !== 'object' || options === null) throw new SnapshotError('USAGE', `importService("${specifier}") takes an options object, got ${options === null ? 'null' : typeof options}.`);
-  refuseUnknownOptions(options, ['name', 'base', 'modules', 'reach', 'secrets'], `importService("${specifier}")`);
-  checkOptionTypes(options as Readonly<Record<string, unknown>>, { name: 'string', base: 'string', modules: 'object', reach: 'object', secrets: 'object' }, `importService("${specifier}")`);
-  return (await session.record(resolveSpecifier(specifier, options.base), { name: options.name, modules: options.modules, reach: options.reach, secrets: options.secrets })) as Remote<T>;
+  const given = readCheckedOptions(options, { name: 'string', base: 'string', modules: 'object', reach: 'object', secrets: 'object' }, `importService("${specifier}")`);
+  return (await session.record(resolveSpecifier(specifier, given.base), { name: given.name, modules: given.modules, reach: given.reach, secrets: given.secrets })) as Remote<T>;
 };

@@ -136,8 +136,8 @@ export const refuseUnknownOptions = (options: object, known: readonly string[], 
   }
 };
 
-/** The kinds of option value `checkOptionTypes` knows. */
-export type OptionKind = 'string' | 'strings' | 'number' | 'boolean' | 'function' | 'object';
+/** The kinds of option value `checkOptionTypes` knows; `ms` is a duration a timer can hold, a number of milliseconds over 0 and at most 2147483647 (Node's TIMEOUT_MAX). */
+export type OptionKind = 'string' | 'strings' | 'ms' | 'boolean' | 'function' | 'object';
 
 /**
  * Throw SnapshotError `USAGE` for the first option of `options` whose value
@@ -155,10 +155,12 @@ export const checkOptionTypes = (options: Readonly<Record<string, unknown>>, kin
         ? Array.isArray(value) && Array.from(value as unknown[]).every(v => typeof v === 'string' && v.length > 0)
         : kind === 'object'
           ? typeof value === 'object' && value !== null && !Array.isArray(value)
-          : typeof value === kind;
+          : kind === 'ms'
+            ? typeof value === 'number' && value > 0 && value <= 2 ** 31 - 1
+            : typeof value === kind;
     if (!ok) {
-      const shown = Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' ? `a ${(value as object).constructor?.name ?? 'object'}` : typeof value;
-      const wanted = { string: 'a string', strings: 'an array of non-empty strings', number: 'a number', boolean: 'true or false', function: 'a function', object: 'an object' }[kind];
+      const shown = typeof value === 'number' && kind === 'ms' ? String(value) : Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' ? `a ${(value as object).constructor?.name ?? 'object'}` : typeof value;
+      const wanted = { string: 'a string', strings: 'an array of non-empty strings', ms: 'a number of milliseconds over 0, at most 2147483647', boolean: 'true or false', function: 'a function', object: 'an object' }[kind];
       throw new SnapshotError('USAGE', `${what}: ${key} takes ${wanted}, got ${shown}.`);
     }
   }
