@@ -149,7 +149,13 @@ export class RecordedService {
     const started = performance.now();
     const { name, entry, outDir } = options;
     const grants: Record<string, Grant> = {};
-    for (const [moduleName, host] of Object.entries(options.granted ?? {})) grants[moduleName] = { ...grantShape(host), host };
+    for (const [moduleName, host] of Object.entries(options.granted ?? {})) {
+      // A grant is the host module itself: a number or null would be granted as an empty module.
+      if (typeof host !== 'object' || host === null) {
+        throw new SnapshotError('USAGE', `importService(${JSON.stringify(name)}): modules[${JSON.stringify(moduleName)}] takes the host module (an object, e.g. await import(${JSON.stringify(moduleName)})), got ${host === null ? 'null' : typeof host}.`);
+      }
+      grants[moduleName] = { ...grantShape(host), host };
+    }
     const { archive, packageRoots } = await archiveServiceWithRoots(name, entry, Object.keys(grants));
     reportProgress({ phase: 'archived', service: name, bytes: archive.byteLength, ms: performance.now() - started });
     const dir = path.join(outDir, name);

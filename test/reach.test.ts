@@ -153,6 +153,7 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
     ['secrets', /USAGE: importService\("child"\): secrets has no option "header"; did you mean "headers"\?/],
     ['reserved', /USAGE: "manifest\.json" cannot name a service: the snapshot's own manifest\.json is there/],
     ['kinds', /USAGE: importService\("\.\/services\/child\.js"\): base takes a string, got number/],
+    ['grant', /USAGE: importService\("child"\): modules\["node:fs"\] takes the host module \(an object, e\.g\. await import\("node:fs"\)\), got number/],
   ] as const) {
     const dir = tempDir(`options-${which}`);
     const built = await snapshot(['build', 'build-options-typo.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust'), env: { OPTIONS_CASE: which } });
