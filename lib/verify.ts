@@ -7,6 +7,8 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { SnapshotError } from '../replay-log/index.js';
+import { readCheckedOptions } from '../replay-log/errors.js';
 import { readManifest } from './manifest.js';
 import { checkServiceFiles, filesError } from './snapshot-files.js';
 import { loadTrustedKeys } from './signing.js';
@@ -44,9 +46,14 @@ const runChild = (args: string[]): Promise<{ code: number | null; stdout: string
 /**
  * Replay every service in a fresh process. Throws (SIGNATURE_MISSING,
  * SIGNATURE_INVALID, SNAPSHOT_INVALID...) when the snapshot as a whole is
- * refused; per-service failures are reports.
+ * refused, USAGE for a `dir` that is not a string or an option of the wrong
+ * kind (an empty or non-array `trust`); per-service failures are reports.
  */
-export const verifySnapshot = async (dir: string, options: VerifyOptions = {}): Promise<VerifyReport[]> => {
+export const verifySnapshot = async (dir: string, given: VerifyOptions = {}): Promise<VerifyReport[]> => {
+  if (typeof dir !== 'string') throw new SnapshotError('USAGE', `verifySnapshot() takes the snapshot directory (a string), got ${dir === null ? 'null' : typeof dir}.`);
+  // Read once and checked: trust given as a Set (no length) skipped the signature check.
+  const options = readCheckedOptions(given, { trust: 'strings', sealKeyFile: 'string' }, 'verifySnapshot()');
+  if (options.trust !== undefined && options.trust.length === 0) throw new SnapshotError('USAGE', 'verifySnapshot(): trust takes one or more files of trusted keys; an empty list would check nothing.');
   const manifest = readManifest(dir, options.trust?.length ? loadTrustedKeys(options.trust) : undefined);
   const extra = [...(options.trust ?? []).flatMap(file => ['--trust', file]), ...(options.sealKeyFile ? ['--seal-key', options.sealKeyFile] : [])];
   const reports: VerifyReport[] = [];

@@ -167,6 +167,10 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   // A value of the wrong kind is refused too, not read as "none": trust as a Set skipped the signature check.
   await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-set'), trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /restoreSnapshot\(\): trust takes an array of non-empty strings, got a Set/ });
   await t.rejects(buildSnapshot({ script: 'x.mjs', sign: 5 } as never), { code: 'USAGE', message: /buildSnapshot\(\): sign takes a string, got number/ });
+  const { verifySnapshot } = await import('../lib/index.js');
+  await t.rejects(verifySnapshot(tempDir('verify-trust-set'), { trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /verifySnapshot\(\): trust takes an array of non-empty strings, got a Set/ }, 'verifySnapshot: trust as a Set is refused, not read as no check');
+  await t.rejects(verifySnapshot(tempDir('verify-trust-empty'), { trust: [] }), { code: 'USAGE', message: /verifySnapshot\(\): trust takes one or more files/ });
+  await t.rejects(verifySnapshot(5 as never), { code: 'USAGE', message: /verifySnapshot\(\) takes the snapshot directory \(a string\), got number/ });
   // A duration no timer can hold is refused, not waited 1 ms (Node's TimeoutOverflowWarning) or never.
   for (const timeoutMs of [-1, 0, Number.NaN, 2 ** 31]) {
     await t.rejects(buildSnapshot({ script: 'x.mjs', timeoutMs }), { code: 'USAGE', message: /buildSnapshot\(\): timeoutMs takes a number of milliseconds over 0, at most 2147483647, got/ }, `timeoutMs ${timeoutMs}`);
