@@ -113,14 +113,29 @@ export const closestWord = (word: string, candidates: readonly string[]): string
 };
 
 /**
+ * The option names an options object answers: every string key, enumerable
+ * or not, its own and its prototypes' below the root (a class's
+ * getters, `Object.create(defaults)`), without prototypes' `constructor`.
+ * Reading only own keys dropped an inherited `trust`, skipping the
+ * signature check.
+ */
+export const optionKeys = (options: object): string[] => {
+  const keys = new Set(Object.getOwnPropertyNames(options));
+  // Up to the root, any realm's Object.prototype (a service's options object has its own realm's).
+  for (let proto = Object.getPrototypeOf(options) as object | null; proto !== null && Object.getPrototypeOf(proto) !== null; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const key of Object.getOwnPropertyNames(proto)) if (key !== 'constructor') keys.add(key);
+  }
+  return [...keys];
+};
+
+/**
  * Throw a TypeError naming the first own key of `options` that is not in
  * `known` (with the nearest known one, and the full list): an option
  * misspelt in a policy (`reach: { host: [...] }`) must not silently mean
  * "no limit". `what` names the option object in the message.
  */
 export const checkOptionKeys = (options: object, known: readonly string[], what: string): void => {
-  // Every own string key, enumerable or not.
-  for (const key of Object.getOwnPropertyNames(options)) {
+  for (const key of optionKeys(options)) {
     if (known.includes(key)) continue;
     const near = closestWord(key, known);
     throw new TypeError(`${what} has no option "${key}"${near ? `; did you mean "${near}"?` : ''} (it takes ${known.join(', ')})`);
@@ -167,12 +182,12 @@ export const checkOptionTypes = (options: Readonly<Record<string, unknown>>, kin
 };
 
 /**
- * A plain copy of an options object's own string-keyed values, each read
- * once (enumerable or not): what is checked is then what is used, whatever
+ * A plain copy of an options object's values (optionKeys: inherited ones
+ * too), each read once: what is checked is then what is used, whatever
  * getters the caller's object has.
  */
 export const readOptions = <T extends object>(given: T): T =>
-  Object.fromEntries(Object.getOwnPropertyNames(given).map(key => [key, (given as Record<string, unknown>)[key]])) as T;
+  Object.fromEntries(optionKeys(given).map(key => [key, (given as Record<string, unknown>)[key]])) as T;
 
 /**
  * A public function's options, checked and read once: SnapshotError
@@ -185,6 +200,11 @@ export const readCheckedOptions = <T extends object>(given: T, kinds: Readonly<R
   if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', `${what} takes an options object.`);
   refuseUnknownOptions(given, Object.keys(kinds), what);
   const options = readOptions(given);
+  // A list is copied once: what is checked is what is used (a Proxy could answer a later read otherwise).
+  for (const [key, kind] of Object.entries(kinds)) {
+    const value = (options as Record<string, unknown>)[key];
+    if (kind === 'strings' && Array.isArray(value)) (options as Record<string, unknown>)[key] = Array.from(value as unknown[]);
+  }
   checkOptionTypes(options as Readonly<Record<string, unknown>>, kinds, what);
   return options;
 };

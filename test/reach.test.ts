@@ -170,6 +170,20 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   const { verifySnapshot } = await import('../lib/index.js');
   await t.rejects(verifySnapshot(tempDir('verify-trust-set'), { trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /verifySnapshot\(\): trust takes an array of non-empty strings, got a Set/ }, 'verifySnapshot: trust as a Set is refused, not read as no check');
   await t.rejects(verifySnapshot(tempDir('verify-trust-empty'), { trust: [] }), { code: 'USAGE', message: /verifySnapshot\(\): trust takes one or more files/ });
+  // Inherited options are options: a trust from a prototype or a class getter was dropped, and the signature went unchecked.
+  class TrustOptions {
+    get trust(): string[] {
+      return [];
+    }
+  }
+  await t.rejects(verifySnapshot(tempDir('verify-trust-inherited'), Object.create({ trust: [] }) as never), { code: 'USAGE', message: /verifySnapshot\(\): trust takes one or more files/ }, 'an inherited trust is read');
+  await t.rejects(verifySnapshot(tempDir('verify-trust-getter'), new TrustOptions()), { code: 'USAGE', message: /verifySnapshot\(\): trust takes one or more files/ }, "a class's getter is read");
+  await t.rejects(restoreSnapshot(Object.create({ trust: new Set(['k.pem']) }, { dir: { value: tempDir('restore-trust-inherited'), enumerable: true } }) as never), { code: 'USAGE', message: /trust takes an array of non-empty strings, got a Set/ });
+  await t.rejects(restoreSnapshot(Object.create({ trusted: ['k.pem'] }, { dir: { value: tempDir('restore-trusted-inherited'), enumerable: true } }) as never), { code: 'USAGE', message: /has no option "trusted"; did you mean "trust"/ });
+  // A list is read once: a Proxy whose length turns 0 after the check does not skip the signature.
+  let reads = 0;
+  const flipping = new Proxy(['k.pem'], { get: (target, key, receiver) => (key === 'length' && ++reads > 2 ? 0 : Reflect.get(target, key, receiver)) });
+  await t.rejects(verifySnapshot(tempDir('verify-trust-proxy'), { trust: flipping }), { code: 'KEY_INVALID' }, 'the key file is loaded from the copy that was checked');
   await t.rejects(verifySnapshot(5 as never), { code: 'USAGE', message: /verifySnapshot\(\) takes the snapshot directory \(a string\), got number/ });
   // A duration no timer can hold is refused, not waited 1 ms (Node's TimeoutOverflowWarning) or never.
   for (const timeoutMs of [-1, 0, Number.NaN, 2 ** 31]) {
