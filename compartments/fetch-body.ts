@@ -72,6 +72,21 @@ const streamOfBytes = (bytes: Uint8Array): ReadableStream<Uint8Array> =>
     },
   }) as ReadableStream<Uint8Array>;
 
+/**
+ * The stream of a body made from one (or whose `body` was read), or
+ * undefined for bytes: how the HTTP runtime tells a response to stream
+ * from one to send whole. Private state, so no other object passes.
+ */
+export let bodyStreamOf: (body: unknown) => ReadableStream<Uint8Array> | undefined;
+/** Read, or its stream locked by a reader: what Node calls an unusable body (clone, fetch and new Request refuse it). */
+export let bodyUnusable: (body: FetchBody) => boolean;
+/**
+ * Hand a body over to a new Request made from its Request (`new
+ * Request(request)`), as the Fetch standard does: the old body is used from
+ * then on and its `body` a locked stream. Callers check bodyUnusable first.
+ */
+export let takeBody: (from: FetchBody) => BodySource;
+
 export class FetchBody {
   #bytes: Uint8Array | undefined;
   #stream: ReadableStream<Uint8Array> | undefined;
@@ -82,13 +97,21 @@ export class FetchBody {
     else if (source !== null) this.#bytes = source;
   }
 
-  /**
-   * The stream of a body made from one (or whose `body` was read), or
-   * undefined for bytes: how the HTTP runtime tells a response to stream
-   * from one to send whole. Private state, so no other object passes.
-   */
-  static streamOf(body: unknown): ReadableStream<Uint8Array> | undefined {
-    return typeof body === 'object' && body !== null && #stream in body ? (body as FetchBody).#stream : undefined;
+  // Module functions with access to the private state, not statics: a
+  // service's Response and Request inherit FetchBody's statics, and must have
+  // only Node's.
+  static {
+    bodyStreamOf = body => (typeof body === 'object' && body !== null && #stream in body ? (body as FetchBody).#stream : undefined);
+    bodyUnusable = body => body.bodyUsed || body.#stream?.locked === true;
+    takeBody = from => {
+      const source = from.#stream ?? from.#bytes ?? null;
+      from.#used = true;
+      if (from.#stream) {
+        from.#stream = new ReadableStream<Uint8Array>();
+        void from.#stream.getReader(); // locked, as a taken body's stream is
+      }
+      return source;
+    };
   }
 
   /** The body as a stream (made on first use for a body held as bytes); null for no body. */
@@ -149,11 +172,17 @@ export class FetchBody {
   }
 }
 
+/** A stream given as a body, checked as Node's extractBody does: TypeError when something read it or holds its reader. */
+export const usableStream = (stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
+  if (stream.locked || isDisturbed(stream)) throw new TypeError('Response body object should not be disturbed or locked');
+  return stream;
+};
+
 /** A body given to `new Response(body)` or a guest `Request`, as a body source. */
 export const toBodySource = (body: unknown, what: string): BodySource => {
   if (body === undefined || body === null) return null;
   if (typeof body === 'string') return new TextEncoder().encode(body);
-  if (body instanceof ReadableStream) return body as ReadableStream<Uint8Array>;
+  if (body instanceof ReadableStream) return usableStream(body as ReadableStream<Uint8Array>);
   if (body instanceof Uint8Array && ownedBodies.has(body)) return body;
   if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
   if (isView(body)) return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));

@@ -11,7 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { FetchBody, ownBody, readAll, toBodySource } from './fetch-body.js';
+import { FetchBody, bodyStreamOf, bodyUnusable, ownBody, readAll, takeBody, toBodySource, usableStream } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders } from './web.js';
@@ -283,21 +283,29 @@ export class GuestRequest extends FetchBody {
     const base = input instanceof GuestRequest ? input : undefined;
     let body: string | Uint8Array | null;
     let stream: ReadableStream | undefined;
+    let taken: GuestRequest | undefined;
     if (isReadableStream(options.body)) {
       if (options.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
-      stream = options.body;
+      stream = usableStream(options.body);
       body = null;
     } else if (options.body !== undefined && options.body !== null) body = toBody(options.body);
     else if (base) {
       body = requestBodies.get(base) ?? null;
-      if (body === null) stream = FetchBody.streamOf(base);
+      if (body === null) stream = bodyStreamOf(base);
+      // The Fetch standard: a Request made from one with a body takes that body over (undici's message).
+      if (body !== null || stream) {
+        if (bodyUnusable(base)) throw new TypeError('Cannot construct a Request with a Request object that has already been used.');
+        taken = base;
+      }
     } else body = null;
+    const url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
+    const method = options.method !== undefined ? normalizeMethod(`${options.method as string}`) : (base?.method ?? 'GET');
+    if ((body !== null || stream) && (method === 'GET' || method === 'HEAD')) throw new TypeError('Request with GET/HEAD method cannot have body.');
+    if (taken) takeBody(taken);
     // A stream body is FetchBody's own: `body` answers it, reading it makes `bodyUsed` true, as in Node.
     super(stream ?? (body === null ? null : typeof body === 'string' ? new TextEncoder().encode(body) : body));
-    if (base?.bodyUsed) throw new TypeError('Cannot construct a Request with a Request object that has already been used.');
-    this.#url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
-    this.#method = options.method !== undefined ? normalizeMethod(`${options.method as string}`) : (base?.method ?? 'GET');
-    if ((body !== null || stream) && (this.#method === 'GET' || this.#method === 'HEAD')) throw new TypeError('Request with GET/HEAD method cannot have body.');
+    this.#url = url;
+    this.#method = method;
     this.#headers = new (hostHeaders())(options.headers ?? base?.headers);
     const implied = options.body === undefined ? undefined : impliedContentType(options.body);
     if (implied && !this.#headers.has('content-type')) this.#headers.set('content-type', implied);
@@ -354,10 +362,10 @@ export class GuestRequest extends FetchBody {
   }
 
   clone(): GuestRequest {
-    if (this.bodyUsed) throw new TypeError('Request.clone: Body has already been consumed.');
-    if (requestBodies.get(this) !== null || !FetchBody.streamOf(this)) return new GuestRequest(this);
-    // As the Fetch standard does: tee the stream, one branch each (copyBody).
-    return new GuestRequest(this, { body: this.copyBody('Request.clone'), duplex: 'half' });
+    if (bodyUnusable(this)) throw new TypeError('Request.clone: Body has already been consumed.');
+    // A copy of the body (bytes copied, a stream teed: copyBody), not the body taken over as new Request(this) would.
+    const body = this.copyBody('Request.clone');
+    return new GuestRequest(this, body === null ? {} : { body, duplex: 'half' });
   }
 }
 /**
@@ -413,10 +421,9 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?:
   const secretHost = secrets?.isSecretHost(href) ?? false;
   let body = toBody(init.body);
   if (body === null && input instanceof GuestRequest) {
-    // Fetching a Request uses its body up, as in Node.
-    if (input.bodyUsed) throw new TypeError('Cannot fetch a Request whose body has already been used.');
+    // Fetching a Request uses its body up, as in Node (guestFetch refused an unusable one).
     body = requestBodies.get(input) ?? null;
-    if (body !== null) void input.arrayBuffer();
+    if (body !== null) takeBody(input);
   }
   const pairs = [...headers]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -475,8 +482,11 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
   const reach = options.reach ?? makeReach(membrane.name, undefined);
   const secrets = options.secrets ?? makeSecretMatcher();
   const guestFetch = (input: unknown, init?: Record<string, unknown>): Promise<GuestResponse> => {
+    const requestBody = input instanceof GuestRequest && (init?.body === undefined || init.body === null);
+    // Fetching a Request uses its body (undici makes a new Request of it): one read, or locked by a reader, is refused.
+    if (requestBody && bodyUnusable(input)) return Promise.reject(new TypeError('Cannot construct a Request with a Request object that has already been used.'));
     // A stream body (init.body, or a Request's) is read to its end first: the request crosses whole.
-    const stream = isReadableStream(init?.body) ? init.body : input instanceof GuestRequest && init?.body === undefined && requestBodies.get(input) === null ? FetchBody.streamOf(input) : undefined;
+    const stream = isReadableStream(init?.body) ? usableStream(init.body) : requestBody && requestBodies.get(input) === null ? bodyStreamOf(input) : undefined;
     if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     let request: RequestRecord;
     try {

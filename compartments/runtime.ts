@@ -18,7 +18,7 @@ import { checkDeclaration, describeValue, type RuntimeDeclaration } from './runt
 
 export type { RuntimeDeclaration } from './runtime-limits.js';
 import { nameAs } from './errors.js';
-import { FetchBody, type BodySource } from './fetch-body.js';
+import { FetchBody, bodyStreamOf, type BodySource } from './fetch-body.js';
 import { defineRequestDefaults } from './fetch.js';
 
 /**
@@ -181,7 +181,7 @@ const httpAdapter = harden(async function httpAdapter(target: unknown, record: R
   const body = record.stream ? requestStream(io, record.id) : undefined;
   const response = await handler(new GuestRequest(record, body));
   const head = headOf(response);
-  const stream = FetchBody.streamOf(response);
+  const stream = bodyStreamOf(response);
   if (stream && record.method !== 'HEAD') return sendStream(io, record.id, head, stream);
   const bytes = new Uint8Array((await (response as { arrayBuffer: () => Promise<ArrayBuffer> }).arrayBuffer()) as ArrayBuffer);
   return { ...head, body: bytes };
