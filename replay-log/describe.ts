@@ -71,8 +71,18 @@ class Timeline {
     kindCount.bytes += size;
     this.#counts.set(entry.kind, kindCount);
     const turnMark = entry.kind === 'start' || entry.kind === 'call' || entry.kind === 'settle' || entry.kind === 'timer' ? '▶' : ' ';
-    this.#write(`${String(index).padStart(7)} @${String(offset).padStart(8)} ${String(size).padStart(5)}B ${turnMark} ${describeEntry(entry)}`);
+    // A repeat (format.ts) decodes as the very entry it repeats: say which.
+    let repeats = '';
+    if (entry.kind === 'sys') {
+      const first = this.#firstIndex.get(entry);
+      if (first === undefined) this.#firstIndex.set(entry, index);
+      else repeats = ` (repeats ${first})`;
+    }
+    this.#write(`${String(index).padStart(7)} @${String(offset).padStart(8)} ${String(size).padStart(5)}B ${turnMark} ${describeEntry(entry)}${repeats}`);
   }
+
+  /** The index each sys entry was first met at (the cursor gives a repeat the kept entry's object). */
+  readonly #firstIndex = new WeakMap<Entry, number>();
 
   totals(): void {
     this.#write('  totals by kind:');
@@ -117,7 +127,7 @@ export const dumpLogFile = (file: string, write: (text: string) => void): void =
     chunkLength = 0;
   };
   const timeline = new Timeline(line);
-  const shared = { ops: [] as string[], startIndex: -1 };
+  const shared = { ops: [] as string[], startIndex: -1, kept: new Map() };
   let index = 0;
   try {
     for (const item of readLogFile(file, { allowUnsealed: true })) {

@@ -22,9 +22,22 @@
  *                                                op indexes the log's op names
  *            | 0x12 n:varuint utf8[n]            defines the next op name (not an event;
  *                                                it precedes the first sys that uses it)
+ *            | 0x13 op:varuint was:varuint n:varuint byte[n]
+ *                                                sys, kept (version 2): as 0x11, and later
+ *                                                0x14 entries may repeat it; its one argument
+ *                                                is a string and its outcome a returned
+ *                                                primitive. was = 0, or 1 + the event index
+ *                                                of the kept entry of the same op and
+ *                                                argument that it replaces (a new outcome)
+ *            | 0x14 of:varuint                    repeat (version 2): a sys event identical to
+ *                                                the kept event `of` (op, argument, outcome)
  *
  * The fast kinds skip msgpack so that replaying a million clock reads costs
- * a tag compare and a float load each. A frame is written whenever the
+ * a tag compare and a float load each. A repeated read (the same
+ * `process.env` key or `existsSync` path, answered the same) costs a tag and
+ * a back-reference: a service reading `NODE_ENV` in a hot path records 2 to
+ * 4 bytes per read, not an encoded entry. At most MAX_KEPT entries are kept
+ * at a time (the reader holds them decoded), each of at most KEPT_MAX_BYTES. A frame is written whenever the
  * service ends a turn (or the buffer fills), so a build that dies loses at
  * most the turn in progress; the reader verifies every frame before replay
  * starts, and tells a truncated file (LOG_TRUNCATED) from a damaged one
@@ -33,7 +46,10 @@
 
 export const MAGIC = Uint8Array.from(Buffer.from('MSNPLOG\n', 'latin1'));
 export const FORMAT_NAME = 'membrane-snapshot/replay-log';
-export const FORMAT_VERSION = 1;
+/** The version written. Version 2 added kept and repeat entries (0x13, 0x14). */
+export const FORMAT_VERSION = 2;
+/** The versions read: version 1 is version 2 without kept and repeat entries. */
+export const READ_VERSIONS: readonly number[] = [1, 2];
 
 export const FRAME_HEADER = 1;
 export const FRAME_ENTRIES = 2;
@@ -51,5 +67,14 @@ export const TAG_RANDOM = 0x04;
 export const TAG_MSG = 0x10;
 export const TAG_SYS = 0x11;
 export const TAG_OPNAME = 0x12;
+export const TAG_SYS_KEPT = 0x13;
+export const TAG_REPEAT = 0x14;
+
+/** Kept sys entries alive at once (a reader holds each decoded). */
+export const MAX_KEPT = 1024;
+/** The largest encoded kept entry, in bytes (its tuple: an argument and a value of at most KEPT_MAX_CHARS each). */
+export const KEPT_MAX_BYTES = 8192;
+/** The longest argument or returned string a writer keeps, in UTF-16 code units. */
+export const KEPT_MAX_CHARS = 1024;
 
 export const SEED_BYTES = 16;

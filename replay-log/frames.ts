@@ -19,6 +19,9 @@ import { SnapshotError } from './errors.js';
 import {
   FORMAT_NAME,
   FORMAT_VERSION,
+  KEPT_MAX_BYTES,
+  MAX_KEPT,
+  READ_VERSIONS,
   FRAME_END,
   FRAME_ENTRIES,
   FRAME_HEADER,
@@ -33,7 +36,9 @@ import {
   TAG_PERF,
   TAG_RANDOM,
   TAG_SEED,
+  TAG_REPEAT,
   TAG_SYS,
+  TAG_SYS_KEPT,
 } from './format.js';
 import type { LogHeader, LogTrailer } from './entries.js';
 
@@ -84,7 +89,7 @@ export function* walkLog(src: ByteSource, source: string, options: { allowUnseal
   let pos = MAGIC.byteLength;
   let header = false;
   let sealed = false;
-  const state: ScanState = { ops: 0, events: 0 };
+  const state: ScanState = { ops: 0, events: 0, kept: new Set(), version: FORMAT_VERSION };
   while (pos < size) {
     if (sealed) fail('LOG_CORRUPT', pos, 'data after the closing frame');
     if (pos + FRAME_OVERHEAD > size) fail('LOG_TRUNCATED', pos, 'the log ends inside a frame header');
@@ -103,7 +108,9 @@ export function* walkLog(src: ByteSource, source: string, options: { allowUnseal
     if (type === FRAME_HEADER) {
       if (header) fail('LOG_CORRUPT', pos, 'a second header frame');
       header = true;
-      yield { kind: 'header', header: decodeHeader(payload, source, pos), offset: pos };
+      const decoded = decodeHeader(payload, source, pos);
+      state.version = decoded.version;
+      yield { kind: 'header', header: decoded, offset: pos };
     } else if (!header) {
       fail('LOG_CORRUPT', pos, `${type === FRAME_END ? 'a closing frame' : 'entries'} before the header frame`);
     } else if (type === FRAME_ENTRIES) {
@@ -176,17 +183,17 @@ const decodeHeader = (payload: Uint8Array, source: string, offset: number): LogH
   }
   const h = (typeof header === 'object' && header !== null ? header : {}) as Partial<Record<keyof LogHeader, unknown>>;
   if (h.format !== FORMAT_NAME) throw logError('LOG_CORRUPT', source, offset, `the header does not name the ${FORMAT_NAME} format`);
-  if (h.version !== FORMAT_VERSION) {
+  if (typeof h.version !== 'number' || !READ_VERSIONS.includes(h.version)) {
     throw new SnapshotError(
       'LOG_VERSION_UNSUPPORTED',
-      `${source}: replay log format version ${String(h.version)} is not supported by this membrane-snapshot (it reads version ${FORMAT_VERSION}; the log was written by membrane-snapshot ${String(h.libraryVersion)}). Restore it with that version, or rebuild the snapshot.`,
-      { details: { file: source, version: h.version, supported: FORMAT_VERSION } },
+      `${source}: replay log format version ${String(h.version)} is not supported by this membrane-snapshot (it reads versions ${READ_VERSIONS.join(' and ')}; the log was written by membrane-snapshot ${String(h.libraryVersion)}). Restore it with that version, or rebuild the snapshot.`,
+      { details: { file: source, version: h.version, supported: READ_VERSIONS } },
     );
   }
   if (typeof h.service !== 'string' || typeof h.archiveSha256 !== 'string' || typeof h.libraryVersion !== 'string') {
     throw logError('LOG_CORRUPT', source, offset, 'the header lacks its service name, archive hash or library version');
   }
-  return { format: FORMAT_NAME, version: FORMAT_VERSION, service: h.service, archiveSha256: h.archiveSha256, libraryVersion: h.libraryVersion };
+  return { format: FORMAT_NAME, version: h.version, service: h.service, archiveSha256: h.archiveSha256, libraryVersion: h.libraryVersion };
 };
 
 const decodeTrailer = (payload: Uint8Array, source: string, offset: number): LogTrailer => {
@@ -208,6 +215,10 @@ interface ScanState {
   ops: number;
   /** Events (entries other than op name definitions) so far. */
   events: number;
+  /** Indexes of the kept sys events a repeat may name (see format.ts). */
+  kept: Set<number>;
+  /** The header's format version. */
+  version: number;
 }
 
 /**
@@ -267,6 +278,28 @@ const scanEntries = (payload: Uint8Array, at: number, state: ScanState, source: 
         const n = varuint();
         if (n === 0) bad('an empty entry');
         skip(n);
+        break;
+      }
+      case TAG_SYS_KEPT: {
+        if (state.version < 2) bad('a kept entry in a version 1 log');
+        const op = varuint();
+        if (op >= state.ops) bad(`op name #${op} used before it is defined`);
+        const was = varuint();
+        if (was > 0) {
+          if (!state.kept.delete(was - 1)) bad(`it replaces event ${was - 1}, which is not a kept entry`);
+        }
+        const n = varuint();
+        if (n === 0) bad('an empty entry');
+        if (n > KEPT_MAX_BYTES) bad(`a kept entry of ${n} bytes (at most ${KEPT_MAX_BYTES})`);
+        skip(n);
+        state.kept.add(state.events);
+        if (state.kept.size > MAX_KEPT) bad(`more than ${MAX_KEPT} kept entries at once`);
+        break;
+      }
+      case TAG_REPEAT: {
+        if (state.version < 2) bad('a repeat entry in a version 1 log');
+        const of = varuint();
+        if (!state.kept.has(of)) bad(`it repeats event ${of}, which is not a kept entry`);
         break;
       }
       case TAG_OPNAME:

@@ -9,7 +9,7 @@
  */
 import { tupleToEntry, tupleToSys, unpackViewing } from './codec.js';
 import { SnapshotError } from './errors.js';
-import { SEED_BYTES, TAG_MSG, TAG_NOW, TAG_OPNAME, TAG_PERF, TAG_SYS, TAG_RANDOM, TAG_SEED } from './format.js';
+import { SEED_BYTES, TAG_MSG, TAG_NOW, TAG_OPNAME, TAG_PERF, TAG_REPEAT, TAG_SYS, TAG_SYS_KEPT, TAG_RANDOM, TAG_SEED } from './format.js';
 import { memorySource, walkLog } from './frames.js';
 import type { Entry, LogHeader, LogTrailer } from './entries.js';
 
@@ -144,12 +144,21 @@ export function* cursorEntries(cursor: LogCursor): Generator<{ index: number; of
   }
 }
 
+/** A sys entry a writer may keep for repeats: one string argument, a returned primitive (format.ts). */
+export const isKeepable = (entry: Entry): boolean => {
+  if (entry.kind !== 'sys' || entry.args.length !== 1 || typeof entry.args[0] !== 'string' || entry.outcome.type !== 'return') return false;
+  const value = entry.outcome.value;
+  return value === undefined || value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+};
+
 /** What the cursors over consecutive frames of one log share. */
 export interface CursorShared {
   /** Op names defined so far, by index. */
   readonly ops: string[];
   /** Index of the start delivery, -1 before it is read. */
   startIndex: number;
+  /** The kept sys entries a repeat may name, by event index (format.ts). */
+  readonly kept: Map<number, Entry>;
 }
 
 /** A position in a log's entries. */
@@ -171,7 +180,7 @@ export class LogCursor {
    */
   constructor(reader: CursorSource, options: { shared?: CursorShared; index?: number } = {}) {
     this.reader = reader;
-    this.#shared = options.shared ?? { ops: [], startIndex: -1 };
+    this.#shared = options.shared ?? { ops: [], startIndex: -1, kept: new Map() };
     this.#ops = this.#shared.ops;
     this.index = options.index ?? 0;
     const body = reader.body;
@@ -307,14 +316,33 @@ export class LogCursor {
         this.position = start + length;
         break;
       }
-      case TAG_SYS: {
+      case TAG_SYS:
+      case TAG_SYS_KEPT: {
         const op = this.#ops[this.#varuint(at + 1)];
         this.#check(op !== undefined, at);
+        const was = tag === TAG_SYS_KEPT ? this.#varuint(this.#next) : 0;
         const length = this.#varuint(this.#next);
         const start = this.#next;
         entry = tupleToSys(op, this.#unpack(at, start, length));
         this.#check(entry !== undefined, at);
+        if (tag === TAG_SYS_KEPT) {
+          // What a writer keeps (writer.ts): one string argument, a returned primitive.
+          this.#check(isKeepable(entry), at);
+          const kept = this.#shared.kept;
+          if (!kept.has(this.index)) {
+            // (Decoded again, as after a peek by another cursor, it is kept already.)
+            if (was > 0) this.#check(kept.delete(was - 1), at);
+            kept.set(this.index, entry);
+          }
+        }
         this.position = start + length;
+        break;
+      }
+      case TAG_REPEAT: {
+        // The same entry object again: entries are never written to once decoded.
+        entry = this.#shared.kept.get(this.#varuint(at + 1));
+        this.#check(entry !== undefined, at);
+        this.position = this.#next;
         break;
       }
       default:

@@ -22,7 +22,12 @@ import {
   TAG_NOW,
   TAG_OPNAME,
   TAG_PERF,
+  TAG_REPEAT,
   TAG_SYS,
+  TAG_SYS_KEPT,
+  KEPT_MAX_BYTES,
+  KEPT_MAX_CHARS,
+  MAX_KEPT,
   TAG_RANDOM,
   TAG_SEED,
 } from './format.js';
@@ -66,6 +71,20 @@ export const memorySink = (): LogSink & { bytes(): Uint8Array } => {
 
 const FLUSH_AT = 64 * 1024;
 
+/** Reads in a row that miss, with MAX_KEPT kept, before lookups pause; and how many reads they pause for. */
+const KEPT_MISS_RUN = 4096;
+const KEPT_SKIP = 65536;
+
+/** A kept sys entry: the event that recorded it, and the primitive it returned. */
+interface Kept {
+  readonly event: number;
+  readonly value: unknown;
+}
+
+/** undefined, null, a boolean, a number, or a string of at most KEPT_MAX_CHARS (a -0 crosses as a Tagged, not a number). */
+const isShortPrimitive = (value: unknown): boolean =>
+  value === undefined || value === null || typeof value === 'boolean' || typeof value === 'number' || (typeof value === 'string' && value.length <= KEPT_MAX_CHARS);
+
 /** Bytes of `value` as a varuint. */
 const varuintBytes = (value: number): number => {
   let n = 1;
@@ -85,6 +104,13 @@ export class LogWriter {
   #pos = FRAME_OVERHEAD;
   #scratch = new MsgWriter();
   #ops = new Map<string, number>();
+  /** Kept sys entries (format.ts), per op index: argument -> the event and what it returned. */
+  #kept: Array<Map<string, Kept> | undefined> = [];
+  #keptCount = 0;
+  /** Lookups in a row that found nothing with no room left to keep it (see #keepLookups). */
+  #keptMisses = 0;
+  /** Kept and repeat entries exist from format version 2. */
+  #keeps: boolean;
   #events = 0;
   #bytes = 0;
   #hash: Hash = createHash('sha256');
@@ -92,6 +118,7 @@ export class LogWriter {
 
   constructor(sink: LogSink, header: LogHeader) {
     this.#sink = sink;
+    this.#keeps = header.version >= 2;
     this.#emit(MAGIC);
     this.#frame(FRAME_HEADER, packr.pack(header));
   }
@@ -159,7 +186,13 @@ export class LogWriter {
     }
   }
 
-  /** A syscall by stable name: the name is written once per log, then referred to by index. */
+  /**
+   * A syscall by stable name: the name is written once per log, then referred
+   * to by index. A read with one string argument that returns a short
+   * primitive is kept: the same read answered the same later is written as a
+   * repeat of it (2 to 4 bytes), so a hot `process.env.NODE_ENV` or
+   * `existsSync` costs no encoding (format.ts).
+   */
   sys(op: string, args: readonly unknown[], outcome: Outcome): void {
     let index = this.#ops.get(op);
     if (index === undefined) {
@@ -167,22 +200,73 @@ export class LogWriter {
       this.#ops.set(op, index);
       this.#blob(TAG_OPNAME, Buffer.from(op, 'utf8')); // a definition, not an event
     }
+    if (args.length === 1 && outcome.type === 'return' && this.#keeps) {
+      const key = args[0];
+      const value = outcome.value;
+      if (typeof key === 'string' && key.length <= KEPT_MAX_CHARS && isShortPrimitive(value) && this.#keepLookups()) {
+        let byKey = this.#kept[index];
+        const kept = byKey?.get(key);
+        if (kept === undefined && this.#keptCount >= MAX_KEPT) this.#keptMisses += 1;
+        // Object.is, spelt out: a -0 never gets here (it crosses as a Tagged), and NaN is itself.
+        if (kept !== undefined && (kept.value === value || (value !== value && kept.value !== kept.value))) {
+          this.#reserve(1 + 5);
+          this.#keptMisses = 0;
+          this.#view.setUint8(this.#pos++, TAG_REPEAT);
+          this.#varuint(kept.event);
+          this.#counted();
+          return;
+        }
+        if (kept !== undefined || this.#keptCount < MAX_KEPT) {
+          const event = this.#events;
+          if (this.#sysEntry(TAG_SYS_KEPT, index, kept === undefined ? 0 : kept.event + 1, args, outcome)) {
+            if (byKey === undefined) this.#kept[index] = byKey = new Map();
+            if (kept === undefined) this.#keptCount += 1;
+            byKey.set(key, { event, value });
+            return;
+          }
+        }
+      }
+    }
+    this.#sysEntry(TAG_SYS, index, -1, args, outcome);
+  }
+
+  /**
+   * Whether to look the read up among the kept ones. Once MAX_KEPT are kept,
+   * a run of reads that are all new (a service walking many paths) stops
+   * the lookups for a while: each costs hashing the argument and could only
+   * miss. Skipping one only writes the entry whole.
+   */
+  #keepLookups(): boolean {
+    if (this.#keptMisses < KEPT_MISS_RUN) return true;
+    if (++this.#keptMisses < KEPT_MISS_RUN + KEPT_SKIP) return false;
+    this.#keptMisses = 0;
+    return true;
+  }
+
+  /**
+   * tag op [was] length tuple, encoded straight into the frame. A kept entry
+   * (`was` >= 0) is written only if it encodes in place within
+   * KEPT_MAX_BYTES: false, and nothing written, otherwise.
+   */
+  #sysEntry(tag: number, index: number, was: number, args: readonly unknown[], outcome: Outcome): boolean {
     // The tuple codec.ts's sysTuple makes, encoded without making it, straight
     // into the frame: tag, op, a length byte guessed short, then the tuple.
     const start = this.#pos;
-    this.#reserve(1 + 5 + 1);
-    this.#view.setUint8(this.#pos++, TAG_SYS);
+    this.#reserve(1 + 5 + 5 + 1);
+    this.#view.setUint8(this.#pos++, tag);
     this.#varuint(index);
+    if (was >= 0) this.#varuint(was);
     const body = this.#pos + 1;
     const scratch = this.#scratch;
     const end = scratch.encodeTripleInto(this.#buf, this.#view, this.#capacity, body, args, outcomeCodeOf(outcome), outcomePayload(outcome));
     if (scratch.directBuffer !== this.#buf) this.#adopt(scratch.directBuffer, scratch.directView);
-    if (end < 0) {
-      // A large entry: encoded in parts, maybe as a frame of its own (see #blob).
+    if (end < 0 || (was >= 0 && end - body > KEPT_MAX_BYTES)) {
       this.#pos = start;
+      if (was >= 0) return false;
+      // A large entry: encoded in parts, maybe as a frame of its own (see #blob).
       this.#blob(TAG_SYS, scratch.encodeTripleParts(args, outcomeCodeOf(outcome), outcomePayload(outcome)), index);
       this.#counted();
-      return;
+      return true;
     }
     const length = end - body;
     if (length < 0x80) {
@@ -199,6 +283,7 @@ export class LogWriter {
       this.#pos = end + more;
     }
     this.#counted();
+    return true;
   }
 
   /** Take over a frame buffer the encoder grew (it holds this one's bytes). */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { FORMAT_NAME, LogReader, LogWriter, fileSink, isSnapshotError, memorySink, packr, Slot, Tagged, type Entry, type LogHeader } from '../replay-log/index.js';
+import { FORMAT_NAME, FORMAT_VERSION, LogReader, LogWriter, fileSink, isSnapshotError, memorySink, packr, Slot, Tagged, type Entry, type LogHeader } from '../replay-log/index.js';
 import { cliPath, fixture, moveToTarget, snapshot, tempDir } from './helpers.js';
 
 const work = tempDir('damaged');
@@ -15,9 +15,9 @@ const header: LogHeader = { format: FORMAT_NAME, version: 1, service: 'damaged',
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** A log with one frame per `perFrame` entries. */
-const write = (entries: Entry[], perFrame = 2, seal = true): Buffer => {
+const write = (entries: Entry[], perFrame = 2, seal = true, head: LogHeader = header): Buffer => {
   const sink = memorySink();
-  const writer = new LogWriter(sink, header);
+  const writer = new LogWriter(sink, head);
   for (const [i, entry] of entries.entries()) {
     writer.entry(entry);
     if (i % perFrame === perFrame - 1) writer.flush();
@@ -102,6 +102,42 @@ t.test('entries of the wrong shape are LOG_CORRUPT, whatever field is wrong', as
     // Replace the single entries frame, and make the closing count agree with the damaged one.
     bytes = withFrame(bytes, 1, payload);
     const events = what === 'a log that does not open with start' ? 1 : 2;
+    bytes = withFrame(bytes, 2, packr.pack({ events }));
+    t.equal(codeOf(readAll(bytes)), 'LOG_CORRUPT', what);
+  }
+});
+
+t.test('kept and repeat entries that no writer produces are LOG_CORRUPT', async t => {
+  const v2: LogHeader = { ...header, version: FORMAT_VERSION };
+  const startEntry = (() => {
+    const body = packr.pack(['start']);
+    return Buffer.concat([Buffer.from([0x10, body.byteLength]), body]);
+  })();
+  const opName = Buffer.concat([Buffer.from([0x12, 7]), Buffer.from('env.get')]);
+  /** A kept entry (0x13) of op 0 replacing `was`, with this tuple. */
+  const kept = (was: number, tuple: unknown[]): Buffer => {
+    const body = packr.pack(tuple);
+    const length = body.byteLength < 0x80 ? [body.byteLength] : [(body.byteLength & 0x7f) | 0x80, body.byteLength >> 7];
+    return Buffer.concat([Buffer.from([0x13, 0, was, ...length]), body]);
+  };
+  const good = kept(0, [['HOME'], 0, '/root']);
+  const cases: Record<string, [Buffer, number, LogHeader?]> = {
+    'a repeat of an entry that is not kept (the start)': [Buffer.concat([startEntry, opName, good, Buffer.from([0x14, 0])]), 3],
+    'a repeat of a later entry': [Buffer.concat([startEntry, Buffer.from([0x14, 2]), opName, good]), 3],
+    'a kept entry in a version 1 log': [Buffer.concat([startEntry, opName, good]), 2, header],
+    'a repeat in a version 1 log': [Buffer.concat([startEntry, opName, good, Buffer.from([0x14, 1])]), 3, header],
+    'a kept entry replacing one that is not kept': [Buffer.concat([startEntry, opName, kept(1, [['HOME'], 0, '/root'])]), 2],
+    'a kept entry replacing one already replaced': [Buffer.concat([startEntry, opName, good, kept(2, [['HOME'], 0, '/x']), kept(2, [['HOME'], 0, '/y'])]), 4],
+    'a kept entry with two arguments': [Buffer.concat([startEntry, opName, kept(0, [['a', 'b'], 0, 'v'])]), 2],
+    'a kept entry that threw': [Buffer.concat([startEntry, opName, kept(0, [['a'], 1, 'v'])]), 2],
+    'a kept entry returning an object': [Buffer.concat([startEntry, opName, kept(0, [['a'], 0, { v: 1 }])]), 2],
+    'a kept entry larger than KEPT_MAX_BYTES': [Buffer.concat([startEntry, opName, kept(0, [['a'], 0, 'v'.repeat(9000)])]), 2],
+    'more than MAX_KEPT kept entries at once': [Buffer.concat([startEntry, opName, ...Array.from({ length: 1025 }, (_, i) => kept(0, [[`k${i}`], 0, true]))]), 1026],
+  };
+  t.equal(codeOf(readAll(withFrame(withFrame(write(base.slice(0, 1), 1, true, v2), 1, Buffer.concat([startEntry, opName, good, Buffer.from([0x14, 1])])), 2, packr.pack({ events: 3 })))), 'ok', 'the well-formed version reads');
+  for (const [what, [payload, events, head]] of Object.entries(cases)) {
+    let bytes = write(base.slice(0, 1), 1, true, head ?? v2);
+    bytes = withFrame(bytes, 1, payload);
     bytes = withFrame(bytes, 2, packr.pack({ events }));
     t.equal(codeOf(readAll(bytes)), 'LOG_CORRUPT', what);
   }

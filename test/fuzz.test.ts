@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import {
   FORMAT_NAME,
+  FORMAT_VERSION,
   LogReader,
   LogWriter,
   Slot,
@@ -318,7 +319,7 @@ const mutate = (name: string, bytes: Uint8Array): Uint8Array => {
 
 // ---- base logs ------------------------------------------------------------------------
 
-const header: LogHeader = { format: FORMAT_NAME, version: 1, service: 'fuzz', archiveSha256: 'ab'.repeat(32), libraryVersion: '0.0.0-fuzz' };
+const header: LogHeader = { format: FORMAT_NAME, version: FORMAT_VERSION, service: 'fuzz', archiveSha256: 'ab'.repeat(32), libraryVersion: '0.0.0-fuzz' };
 
 const syntheticLog = (): Uint8Array => {
   const entries: Entry[] = [
@@ -336,6 +337,11 @@ const syntheticLog = (): Uint8Array => {
     { kind: 'ret', answer: 1, ok: false, value: new Tagged('error', { name: 'TypeError', message: 'bad' }) },
     { kind: 'timer', timer: 2 },
     { kind: 'sys', op: 'fetch', args: [{ url: 'http://h/2' }], outcome: { type: 'return', value: new Set([1]) } },
+    // Kept entries and repeats of them (format version 2).
+    { kind: 'sys', op: 'env.get', args: ['HOME'], outcome: { type: 'return', value: '/root' } },
+    { kind: 'sys', op: 'env.get', args: ['HOME'], outcome: { type: 'return', value: '/root' } },
+    { kind: 'sys', op: 'env.get', args: ['HOME'], outcome: { type: 'return', value: '/home' } },
+    { kind: 'sys', op: 'env.get', args: ['HOME'], outcome: { type: 'return', value: '/home' } },
   ];
   const sink = memorySink();
   const writer = new LogWriter(sink, header);

@@ -8,10 +8,12 @@ import {
   Slot,
   Tagged,
   describeEntry,
+  dumpLog,
   isSnapshotError,
   memorySink,
   packr,
   FORMAT_NAME,
+  FORMAT_VERSION,
   type Entry,
   type LogHeader,
 } from '../replay-log/index.js';
@@ -158,6 +160,122 @@ t.test('a flipped byte anywhere is refused with LOG_CORRUPT (or a version/format
   for (const code of codes) t.ok(code === 'LOG_CORRUPT' || code === 'LOG_TRUNCATED', `code ${String(code)} is a log error`);
 });
 
+t.test('a repeated read is written as a back-reference to the entry it repeats, and decodes as that entry', async t => {
+  const v2: LogHeader = { ...header, version: FORMAT_VERSION };
+  const env = (key: string, value: string | undefined): Entry => ({ kind: 'sys', op: 'env.get', args: [key], outcome: { type: 'return', value } });
+  const exists = (path: string, value: boolean): Entry => ({ kind: 'sys', op: 'fs.existsSync', args: [path], outcome: { type: 'return', value } });
+  const entries: Entry[] = [{ kind: 'start' }];
+  for (let i = 0; i < 3000; i += 1) {
+    entries.push(env('NODE_ENV', 'production'), env('UNSET', undefined));
+    // The answer changes twice: each change is a new entry, which later repeats name.
+    entries.push(exists('/tmp/lock', i >= 1000 && i < 2000));
+    if (i % 700 === 0) entries.push({ kind: 'now', value: 1795000000000 + i });
+  }
+  const sink = memorySink();
+  const writer = new LogWriter(sink, v2);
+  for (const [i, entry] of entries.entries()) {
+    writer.entry(entry);
+    if (i % 1000 === 999) writer.flush();
+  }
+  writer.seal();
+  const bytes = sink.bytes();
+  const decoded = [...LogReader.open(bytes, 'repeats.log').entries()];
+  t.equal(decoded.length, entries.length);
+  t.same(
+    decoded.map(d => d.entry),
+    entries,
+    'every entry decodes as written',
+  );
+  const sizes = decoded.filter(d => d.entry.kind === 'sys').map(d => d.size);
+  const full = sizes.filter(n => n > 4);
+  t.equal(full.length, 5, 'five full entries: NODE_ENV, UNSET, and /tmp/lock false, true, false again');
+  t.ok(
+    sizes.every(n => n > 4 || n <= 3),
+    'the other 8,995 are repeats of 2 or 3 bytes',
+  );
+  t.ok(bytes.byteLength < 9000 * 3 + 200, `${bytes.byteLength} bytes for 9,000 reads`);
+  const timeline = dumpLog(LogReader.open(bytes, 'repeats.log')).split('\n');
+  t.match(timeline.find(line => /^\s+5 @/.test(line)), /2B {3}env\.get\("NODE_ENV"\) -> "production" \(repeats 1\)$/, 'inspect says which entry a repeat repeats');
+  t.match(timeline.find(line => /^\s+1 @/.test(line)), /env\.get\("NODE_ENV"\) -> "production"$/);
+
+  // What is not kept is written whole every time.
+  const notKept: Entry[] = [
+    { kind: 'sys', op: 'fs.readFileSync', args: ['/etc/x', 'utf8'], outcome: { type: 'return', value: 'text' } }, // two arguments
+    { kind: 'sys', op: 'fs.statSync', args: ['/nope'], outcome: { type: 'throw', value: 'ENOENT' } }, // thrown
+    { kind: 'sys', op: 'env.keys', args: ['x'], outcome: { type: 'return', value: ['A', 'B'] } }, // an object
+    { kind: 'sys', op: 'env.get', args: ['LONG'], outcome: { type: 'return', value: 'v'.repeat(1025) } }, // longer than KEPT_MAX_CHARS
+    { kind: 'sys', op: 'env.get', args: ['k'.repeat(1025)], outcome: { type: 'return', value: 'v' } },
+    { kind: 'sys', op: 'env.get', args: [new Tagged('sealed', Uint8Array.of(1, 2, 3))], outcome: { type: 'return', value: 'v' } },
+    { kind: 'sys', op: 'env.get', args: ['NEG'], outcome: { type: 'return', value: new Tagged('-0', 0) } },
+  ];
+  const sink2 = memorySink();
+  const writer2 = new LogWriter(sink2, v2);
+  for (let i = 0; i < 3; i += 1) for (const entry of notKept) writer2.entry(entry);
+  writer2.seal();
+  const again = [...LogReader.open(sink2.bytes(), 'whole.log').entries()];
+  t.same(
+    again.map(d => d.entry),
+    [...notKept, ...notKept, ...notKept],
+  );
+  for (let i = 0; i < notKept.length; i += 1) t.equal(again[i + notKept.length].size, again[i].size, `entry ${i} is written whole again`);
+
+  // A version 1 log (an older writer) never holds them; this library still reads it.
+  const sink1 = memorySink();
+  const writer1 = new LogWriter(sink1, header);
+  for (let i = 0; i < 10; i += 1) writer1.entry(env('NODE_ENV', 'production'));
+  writer1.seal();
+  const v1 = [...LogReader.open(sink1.bytes(), 'v1.log').entries()];
+  t.equal(v1.length, 10);
+  t.equal(new Set(v1.map(d => d.size)).size, 1, 'version 1: every read written whole');
+});
+
+t.test('at most MAX_KEPT (1,024) reads are kept at once; a new one past that is written whole', async t => {
+  const v2: LogHeader = { ...header, version: FORMAT_VERSION };
+  const entries: Entry[] = [];
+  for (let round = 0; round < 2; round += 1) {
+    for (let i = 0; i < 1100; i += 1) entries.push({ kind: 'sys', op: 'fs.existsSync', args: [`/f/${i}`], outcome: { type: 'return', value: i % 2 === 0 } });
+  }
+  const sink = memorySink();
+  const writer = new LogWriter(sink, v2);
+  for (const entry of entries) writer.entry(entry);
+  writer.seal();
+  const decoded = [...LogReader.open(sink.bytes(), 'many.log').entries()];
+  t.same(
+    decoded.map(d => d.entry),
+    entries,
+  );
+  const second = decoded.slice(1100).map(d => d.size);
+  t.ok(
+    second.slice(0, 1024).every(n => n <= 3),
+    'the first 1,024 repeat',
+  );
+  t.ok(
+    second.slice(1024).every(n => n > 4),
+    'the 76 past the bound are whole',
+  );
+
+  // A long run of new reads pauses the lookups (each could only miss); repeats come back after it.
+  const run: Entry[] = [];
+  const existsEntry = (p: string, value: boolean): Entry => ({ kind: 'sys', op: 'fs.existsSync', args: [p], outcome: { type: 'return', value } });
+  for (let i = 0; i < 1024; i += 1) run.push(existsEntry(`/kept/${i}`, true));
+  for (let i = 0; i < 4096 + 65536 + 10; i += 1) run.push(existsEntry(`/new/${i}`, false));
+  for (let i = 0; i < 10; i += 1) run.push(existsEntry(`/kept/${i}`, true));
+  const sink2 = memorySink();
+  const writer2 = new LogWriter(sink2, v2);
+  for (const entry of run) writer2.entry(entry);
+  writer2.seal();
+  const decoded2 = [...LogReader.open(sink2.bytes(), 'run.log').entries()];
+  t.equal(decoded2.length, run.length);
+  t.ok(
+    decoded2.every((d, i) => d.entry.kind === 'sys' && d.entry.args[0] === (run[i] as { args: string[] }).args[0] && d.entry.outcome.type === 'return' && d.entry.outcome.value === (run[i] as { outcome: { value: boolean } }).outcome.value),
+    'every entry decodes as written',
+  );
+  t.ok(
+    decoded2.slice(-10).every(d => d.size <= 3),
+    'after the pause, repeats are back-references again',
+  );
+});
+
 t.test('an unknown format version is refused clearly', async t => {
   const sink = memorySink();
   new LogWriter(sink, { ...header, version: 99 }).seal();
@@ -168,7 +286,7 @@ t.test('an unknown format version is refused clearly', async t => {
     error = e;
   }
   t.ok(isSnapshotError(error) && error.code === 'LOG_VERSION_UNSUPPORTED');
-  t.match((error as Error).message, /version 99 is not supported .* reads version 1\b.* written by membrane-snapshot 0\.0\.0-test/);
+  t.match((error as Error).message, /version 99 is not supported .* reads versions 1 and 2\b.* written by membrane-snapshot 0\.0\.0-test/);
 });
 
 t.test('not a log at all', async t => {
