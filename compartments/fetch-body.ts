@@ -11,6 +11,7 @@
  */
 import { Readable } from 'node:stream';
 import { teeStream } from './readable-stream.js';
+import { hostHeaders } from './web.js';
 
 // Captured once: a stream read from is disturbed (node:stream knows it for web streams too).
 const { isDisturbed } = Readable;
@@ -169,6 +170,23 @@ export class FetchBody {
   async bytes(): Promise<Uint8Array> {
     const body = await this.#take();
     return ownedBodies.has(body) ? body : body.slice();
+  }
+
+  /**
+   * The body as a `Blob` (Node's, the service's global), typed as Node
+   * types it: the MIME type the Content-Type header gives, by the Fetch
+   * standard's "extract a MIME type" (the last valid type of a list;
+   * https://fetch.spec.whatwg.org/#concept-header-extract-mime-type), as
+   * Blob lowercases it; '' without a valid one. Node's own Response, made
+   * from the bytes and that one header, does the extraction.
+   */
+  async blob(): Promise<Blob> {
+    const body = await this.#take();
+    const headers = (this as { headers?: unknown }).headers;
+    const type = headers instanceof hostHeaders() ? headers.get('content-type') : null;
+    // Read here, not at load: Node loads its fetch (undici) on the first read of the global.
+    const HostResponse = (globalThis as { Response: typeof Response }).Response;
+    return new HostResponse(body, { headers: type === null ? [] : [['content-type', type]] }).blob();
   }
 }
 

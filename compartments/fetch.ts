@@ -371,10 +371,9 @@ export class GuestRequest extends FetchBody {
 /**
  * What Node's `new Request(url, init)` answers for the fields neither a
  * script nor a server sets (undici's defaults), as getters on `proto`, named
- * as Node's (`get mode`): the service's Request and the request an HTTP
- * handler gets (runtime.ts) share them.
+ * as Node's (`get mode`).
  */
-export const defineRequestDefaults = (proto: object): void => {
+const defineRequestDefaults = (proto: object): void => {
   const defaults: Record<string, string | boolean> = {
     credentials: 'same-origin',
     mode: 'cors',

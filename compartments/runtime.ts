@@ -17,9 +17,8 @@ import { hostHeaders } from './web.js';
 import { checkDeclaration, describeValue, type RuntimeDeclaration } from './runtime-limits.js';
 
 export type { RuntimeDeclaration } from './runtime-limits.js';
-import { nameAs } from './errors.js';
-import { FetchBody, bodyStreamOf, type BodySource } from './fetch-body.js';
-import { defineRequestDefaults } from './fetch.js';
+import { bodyStreamOf } from './fetch-body.js';
+import { GuestRequest } from './fetch.js';
 
 /**
  * A request as it crosses into a service: bytes and strings only. Its body
@@ -71,6 +70,13 @@ export interface HttpIo {
   respond(id: number, head: ResponseHead): void;
   /** Send one chunk of the body; resolves when the client can take more. */
   write(id: number, chunk: Uint8Array): Promise<void>;
+  /**
+   * Register the adapter's abort callback (once per server): the host calls
+   * `abort(id, reason)` when request `id`'s client goes away before its
+   * response ended, and the handler's `request.signal` aborts with `reason`
+   * (@hono/node-server's: 'Client connection prematurely closed.').
+   */
+  watch(abort: (id: number, reason: string) => void): void;
 }
 
 export { MAX_REPLICAS } from './runtime-limits.js';
@@ -83,37 +89,6 @@ const invalid = (error: SnapshotError): SnapshotError => markLibraryError(error)
  * Throws DECLARATION_INVALID saying which field is wrong and what it takes.
  */
 export const validateDeclaration = (value: unknown): RuntimeDeclaration => checkDeclaration(value, invalid);
-
-/** A WinterCG `Request`, built inside the service from a request record; its body may still be arriving. */
-export class GuestRequest extends FetchBody {
-  readonly url: string;
-  readonly method: string;
-  readonly headers: Headers;
-  /**
-   * As a server's `new Request(url, { method, headers, body })` (Node's
-   * undici; what @hono/node-server hands its handler): a signal, and the
-   * other fields at their defaults, the service's Request's
-   * (defineRequestDefaults). The signal is never aborted: a client that goes
-   * away is not told to the handler (its response is dropped).
-   */
-  readonly #signal: AbortSignal = new AbortController().signal;
-  get signal(): AbortSignal {
-    return this.#signal;
-  }
-  get redirect(): string {
-    return 'follow';
-  }
-
-  constructor(record: RequestRecord, body: BodySource = record.body instanceof Uint8Array ? record.body : null) {
-    super(body);
-    this.url = String(record.url);
-    this.method = String(record.method);
-    this.headers = new (hostHeaders())(record.headers as Array<[string, string]>);
-  }
-}
-defineRequestDefaults(GuestRequest.prototype);
-nameAs(GuestRequest, 'Request');
-harden(GuestRequest);
 
 type Handler = (request: GuestRequest) => unknown;
 
@@ -132,6 +107,43 @@ const requestStream = (io: HttpIo, id: number): ReadableStream<Uint8Array> =>
     },
     { highWaterMark: 0 },
   );
+
+/**
+ * The request a handler gets: the service's own `Request` (the global, so
+ * `request instanceof Request`, `clone()` and every body method are the
+ * ones it has), made as a server built on Node makes it (@hono/node-server:
+ * `new Request(url, { method, headers, body, duplex: 'half' })`, no body
+ * for GET and HEAD). A method Node's Request refuses (TRACE) fails the
+ * request before the handler runs, as it does there.
+ */
+const requestOf = (record: RequestRecord, io: HttpIo, signal: AbortSignal): GuestRequest => {
+  const method = String(record.method);
+  const bodyless = method === 'GET' || method === 'HEAD';
+  const body = bodyless ? null : record.stream ? requestStream(io, record.id) : record.body instanceof Uint8Array ? record.body : null;
+  return new GuestRequest(String(record.url), { method, headers: record.headers as Array<[string, string]>, signal, ...(body === null ? {} : { body, duplex: 'half' }) });
+};
+
+/** Per server (its HttpIo, which crosses once): the abort controllers of its requests in flight, by id. */
+const inFlight = new WeakMap<HttpIo, Map<number, AbortController>>();
+
+/** The signal of request `id`, aborted when the host says its client went away (HttpIo.watch). */
+const signalOf = (io: HttpIo, id: number): { signal: AbortSignal; done(): void } => {
+  let controllers = inFlight.get(io);
+  if (controllers === undefined) {
+    const byId = new Map<number, AbortController>();
+    inFlight.set(io, byId);
+    controllers = byId;
+    io.watch(
+      harden((aborted: number, reason: string) => {
+        byId.get(aborted)?.abort(reason);
+      }),
+    );
+  }
+  const controller = new AbortController();
+  controllers.set(id, controller);
+  const owner = controllers;
+  return { signal: controller.signal, done: () => void owner.delete(id) };
+};
 
 /** The head of what a handler answered (inside the service's turn). */
 const headOf = (response: unknown): ResponseHead => {
@@ -178,13 +190,17 @@ const httpAdapter = harden(async function httpAdapter(target: unknown, record: R
   else if (typeof target === 'object' && target !== null && typeof (target as { fetch?: unknown }).fetch === 'function') {
     handler = request => (target as { fetch: Handler }).fetch(request);
   } else throw new TypeError('the service exports no fetch(request) handler');
-  const body = record.stream ? requestStream(io, record.id) : undefined;
-  const response = await handler(new GuestRequest(record, body));
-  const head = headOf(response);
-  const stream = bodyStreamOf(response);
-  if (stream && record.method !== 'HEAD') return sendStream(io, record.id, head, stream);
-  const bytes = new Uint8Array((await (response as { arrayBuffer: () => Promise<ArrayBuffer> }).arrayBuffer()) as ArrayBuffer);
-  return { ...head, body: bytes };
+  const { signal, done } = signalOf(io, record.id);
+  try {
+    const response = await handler(requestOf(record, io, signal));
+    const head = headOf(response);
+    const stream = bodyStreamOf(response);
+    if (stream && record.method !== 'HEAD') return await sendStream(io, record.id, head, stream);
+    const bytes = new Uint8Array((await (response as { arrayBuffer: () => Promise<ArrayBuffer> }).arrayBuffer()) as ArrayBuffer);
+    return { ...head, body: bytes };
+  } finally {
+    done();
+  }
 });
 
 /** What the host does with a declaration (build time only); absent on restore hosts. */

@@ -62,7 +62,7 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
   const report = options.report ?? ((text: string) => process.stderr.write(`${text}\n`));
   const tooLarge = () => new Response(`request body over ${maxBodyBytes} bytes\n`, { status: 413 });
   const inFlight = new Map<number, InFlight>();
-  const io = makeIo(service.name, inFlight, maxBodyBytes);
+  const { io, abort } = makeIo(service.name, inFlight, maxBodyBytes);
   let nextId = 1;
 
   // Loaded here, not at the top: a restore that serves no HTTP never loads the adapter.
@@ -78,6 +78,9 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
       const head = new Promise<Response>(resolve => (answer = resolve));
       const flight: InFlight = { reader: hasBody ? (request.body as ReadableStream<Uint8Array>).getReader() : undefined, received: 0, tooLarge: false, answer, answered: false, closed: false };
       inFlight.set(id, flight);
+      // The client went away before the response ended (@hono/node-server aborts the signal then): tell the handler.
+      const onAbort = () => abort(id, request.signal.reason);
+      request.signal.addEventListener('abort', onAbort, { once: true });
       adapter(handler, record, io).then(
         response => {
           if (response.streamed) closeQuietly(() => flight.body?.close());
@@ -108,6 +111,7 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
           flight.answer(new Response(`${status === 503 ? 'service unavailable' : 'internal error'}\n`, { status }));
         },
       ).finally(() => {
+        request.signal.removeEventListener('abort', onAbort);
         inFlight.delete(id);
         flight.reader?.cancel().catch(() => {});
         // Whatever happened above, the client gets an answer (a no-op when it has one).
@@ -170,13 +174,27 @@ const headInit = (head: ResponseHead): ResponseInit => ({ status: head.status, s
  * The host side of streamed bodies (compartments/runtime.ts `HttpIo`). Its
  * arguments come from the service: each is checked before it is used.
  */
-const makeIo = (serviceName: string, inFlight: Map<number, InFlight>, maxBodyBytes: number): HttpIo => {
+const makeIo = (serviceName: string, inFlight: Map<number, InFlight>, maxBodyBytes: number): { io: HttpIo; abort(id: number, reason: unknown): void } => {
+  /** The adapter's abort callback (HttpIo.watch), a function of the service. */
+  let aborter: ((id: number, reason: string) => Promise<unknown>) | undefined;
+  const abort = (id: number, reason: unknown): void => {
+    if (!inFlight.has(id) || aborter === undefined) return;
+    // A delivery into the service; it fails only if the service did (reported with the request).
+    const callback = aborter;
+    void Promise.resolve()
+      .then(() => callback(id, typeof reason === 'string' ? reason : 'This operation was aborted'))
+      .catch(() => {});
+  };
   const find = (id: unknown, what: string): InFlight => {
     const flight = typeof id === 'number' ? inFlight.get(id) : undefined;
     if (!flight) throw new TypeError(`${what}: request ${String(id)} is not in flight on service "${serviceName}" (its response was already sent)`);
     return flight;
   };
-  return Object.freeze({
+  const io: HttpIo = Object.freeze({
+    watch(callback: (id: number, reason: string) => void): void {
+      if (typeof callback !== 'function') throw new TypeError('watch: the abort callback is a function');
+      aborter = callback as (id: number, reason: string) => Promise<unknown>;
+    },
     async read(id: number): Promise<Uint8Array | null> {
       const flight = find(id, 'request.body');
       if (!flight.reader) return null;
@@ -230,4 +248,5 @@ const makeIo = (serviceName: string, inFlight: Map<number, InFlight>, maxBodyByt
       if (flight.closed) throw new SnapshotError('CALL_CANCELLED', 'the HTTP client closed the connection before the response ended; stop producing it.');
     },
   });
+  return { io, abort };
 };

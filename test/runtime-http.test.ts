@@ -127,7 +127,51 @@ t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight
   const plainRequest = new Request(`${url}/request`, { method: 'GET', headers: { accept: '*/*' } }) as unknown as Record<string, unknown>;
   const fields = ['cache', 'credentials', 'destination', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy', 'duplex'];
   const described = await fetch(`${url}/request`);
-  t.same(await described.json(), { signal: true, aborted: false, ...Object.fromEntries(fields.map(f => [f, plainRequest[f]])) }, "a handler's request has a signal and Node's Request fields");
+  t.same(
+    await described.json(),
+    { signal: true, aborted: false, ...Object.fromEntries(fields.map(f => [f, plainRequest[f]])), isRequest: true, clone: true },
+    "a handler's request is the service's Request, with a signal and Node's fields",
+  );
+  // Its body methods are Node's: blob() typed by the Content-Type header, clone() a copy.
+  const init = { method: 'POST', body: 'hello blob', headers: { 'content-type': 'Text/Plain; Charset=UTF-8' } };
+  const plainBlob = await new Request(`${url}/blob`, init).blob();
+  const blobbed = await fetch(`${url}/blob`, init);
+  t.same(await blobbed.json(), { type: plainBlob.type, size: plainBlob.size, text: await plainBlob.text(), isBlob: true, copy: 'hello blob', used: true }, "request.blob() and clone() answer what Node's do");
+
+  // A client that goes away aborts the handler's request.signal, as a handler served by @hono/node-server in
+  // plain Node sees it (the oracle, served from this process).
+  const leave = async (base: string): Promise<string> => {
+    const leaving = new AbortController();
+    const left = fetch(`${base}/wait-abort`, { signal: leaving.signal }).then(
+      () => 'answered',
+      (error: Error) => error.name,
+    );
+    await new Promise(resolve => setTimeout(resolve, 200));
+    leaving.abort();
+    return left;
+  };
+  let plainSeen: unknown;
+  const { getRequestListener } = await import('@hono/node-server');
+  const plainServer = http.createServer(
+    getRequestListener(async request => {
+      plainSeen = { before: request.signal.aborted };
+      const reason = await new Promise(resolve => request.signal.addEventListener('abort', () => resolve(request.signal.reason), { once: true }));
+      plainSeen = { ...(plainSeen as object), aborted: request.signal.aborted, reason };
+      return new Response('nobody reads this');
+    }),
+  );
+  await new Promise<void>(resolve => plainServer.listen(0, '127.0.0.1', resolve));
+  t.equal(await leave(`http://127.0.0.1:${(plainServer.address() as { port: number }).port}`), 'AbortError');
+  t.equal(await leave(url), 'AbortError');
+  let seen: unknown;
+  for (let i = 0; i < 100; i += 1) {
+    seen = await (await fetch(`${url}/last-abort`)).json();
+    if ((seen as { aborted?: boolean } | null)?.aborted && (plainSeen as { aborted?: boolean } | undefined)?.aborted) break;
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
+  plainServer.close();
+  t.match(plainSeen, { before: false, aborted: true }, 'plain Node: the signal aborts');
+  t.same(seen, plainSeen, "the handler's request.signal aborted when its client went away, with the reason plain Node gives");
 
   const notFound = await fetch(`${url}/nowhere`);
   t.equal(notFound.status, 404);
