@@ -19,6 +19,17 @@ import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { makeFileStreams, type StreamFs, type StreamModule } from './fs-streams.js';
+import { invalidArgType, invalidArgValue, outOfRange, validateInteger } from './node-style-errors.js';
+
+/** A descriptor no process has open (past every RLIMIT_NOFILE): a host call on it fails with EBADF, Node's own error for its syscall. */
+const BAD_FD = 2 ** 31 - 1;
+
+/** Node's validateInt32(value, name, min): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE for one that is not an integer from `min` to 2^31-1. */
+const validateInt32 = (value: unknown, name: string, min: number): void => {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < min || value > 2 ** 31 - 1) throw outOfRange(name, `>= ${min} && <= ${2 ** 31 - 1}`, value);
+};
 
 /** Calls go through `apply`, not spread: under lockdown V8 runs a spread call through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -248,9 +259,19 @@ export const makeFs = (
   const fds = new Map<number, number>();
   let nextFd = 1000;
 
+  /** Descriptors the service opened in a replayed turn (before this process went live): open in its state, not on this host. */
+  const replayedFds = new Set<number>();
+
+  /**
+   * The host descriptor of a service's one. One it opened before restore is
+   * STALE_HANDLE (it died with the build); any other it does not hold (never
+   * opened, closed, 0 to 2, a host's own) is BAD_FD, on which the host's own
+   * call fails with Node's EBADF for its syscall, as Node's does.
+   */
   const realFd = (fd: unknown): number => {
     const real = fds.get(fd as number);
     if (real !== undefined) return real;
+    if (!replayedFds.has(fd as number)) return BAD_FD;
     throw new SnapshotError(
       'STALE_HANDLE',
       `service "${membrane.name}" used file descriptor ${String(fd)}, which is not open here: descriptors opened at build time die with the build. Open the file again after restore.`,
@@ -266,9 +287,7 @@ export const makeFs = (
    */
   const descriptorArgs = (op: string, args: unknown[]): unknown[] => {
     if (!descriptorOps.has(op) || typeof args[0] !== 'number') return args;
-    const fd = args[0];
-    if (fd >= 1000 && fd < nextFd) return [realFd(fd), ...args.slice(1)];
-    throw Object.assign(new Error(`EBADF: bad file descriptor, ${op}`), { errno: -9, code: 'EBADF', syscall: op });
+    return [realFd(args[0]), ...args.slice(1)];
   };
 
   const call = (op: string, args: unknown[], perform: Fn): unknown => membrane.syscall(op, args, perform);
@@ -346,6 +365,8 @@ export const makeFs = (
       if (secrets.isSecretFile(p)) secretFds.add(fd);
       fds.set(fd, hostFs.openSync(p as string, f as string, m as number));
     });
+    // Opened in a replayed turn: the service holds it, this host does not (realFd).
+    if (!fds.has(fd)) replayedFds.add(fd);
     return fd;
   };
   fs.closeSync = (fd: unknown) => {
@@ -354,15 +375,46 @@ export const makeFs = (
       fds.delete(fd as number);
       secretFds.delete(fd as number);
     });
+    replayedFds.delete(fd as number);
   };
-  fs.readSync = (fd: unknown, buffer: ArrayBufferView, offset = 0, length?: number, position: number | null = null) => {
-    const len = length ?? buffer.byteLength - offset;
-    const { bytesRead, bytes } = call('fs.readSync', [fd, len, position], () => {
+  // Node's readSync (lib/fs.js), its checks in its order with its errors, before anything is recorded;
+  // then the bytes are read on the host into a buffer of the length asked, and copied in at the offset.
+  fs.readSync = function readSync(fd: unknown, buffer: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): number {
+    validateInt32(fd, 'fd', 0);
+    if (!ArrayBuffer.isView(buffer)) throw invalidArgType('buffer', 'an instance of Buffer, TypedArray, or DataView', buffer);
+    let offset = offsetOrOptions;
+    if (arguments.length <= 3 || typeof offsetOrOptions === 'object') {
+      if (offsetOrOptions !== undefined && (typeof offsetOrOptions !== 'object' || Array.isArray(offsetOrOptions))) throw invalidArgType('options', 'of type object', offsetOrOptions);
+      const options = (offsetOrOptions ?? {}) as { offset?: unknown; length?: unknown; position?: unknown };
+      // As Node's destructuring with defaults: each read once, in this order.
+      offset = options.offset;
+      if (offset === undefined) offset = 0;
+      length = options.length;
+      if (length === undefined) length = buffer.byteLength - (offset as number);
+      position = options.position;
+      if (position === undefined) position = null;
+    }
+    if (offset === undefined) offset = 0;
+    else validateInteger(offset, 'offset', 0);
+    const len = (length as number) | 0;
+    if (len === 0) return 0;
+    if (buffer.byteLength === 0) throw invalidArgValue('buffer', buffer, 'is empty and cannot be written');
+    const at = offset as number;
+    if (len < 0) throw outOfRange('length', '>= 0', len);
+    if (at + len > buffer.byteLength) throw outOfRange('length', `<= ${buffer.byteLength - at}`, len);
+    let from = position;
+    if (from === null || from === undefined) from = -1;
+    if (typeof from === 'number') validateInteger(from, 'position', -1);
+    else if (typeof from === 'bigint') {
+      if (!(from >= -(2n ** 63n) && from <= 2n ** 63n - 1n)) throw outOfRange('position', `>= ${-(2n ** 63n)} && <= ${2n ** 63n - 1n}`, from);
+    } else throw invalidArgType('position', 'of type bigint or integer', from);
+    // Recorded as before: null for the current position.
+    const { bytesRead, bytes } = call('fs.readSync', [fd, len, position ?? null], () => {
       const tmp = Buffer.alloc(len);
-      const n = hostFs.readSync(realFd(fd), tmp, 0, len, position);
+      const n = hostFs.readSync(realFd(fd), tmp, 0, len, from as number | bigint);
       return { bytesRead: n, bytes: secrets.mark(tmp.subarray(0, n), secretFds.has(fd as number), `bytes read from ${String(fd)}`) };
     }) as { bytesRead: number; bytes: Uint8Array };
-    new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(bytes, offset);
+    new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(bytes, at);
     return bytesRead;
   };
   fs.writeSync = (fd: unknown, data: unknown, ...rest: unknown[]) =>

@@ -123,9 +123,34 @@ export const validateFunction: (value: unknown, name: string) => asserts value i
   if (typeof value !== 'function') throw invalidArgType(name, 'of type function', value);
 };
 
-/** Node's ERR_OUT_OF_RANGE: `The value of "name" is out of range. It must be <range>. Received <value>`. */
-export const outOfRange = (name: string, range: string, received: unknown): RangeError =>
-  nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${typeof received === 'bigint' ? `${received}n` : inspect(received)}`);
+/** Digits grouped by threes with underscores, as Node's messages print a large integer (lib/internal/errors.js addNumericalSeparator). */
+const withSeparators = (digits: string): string => {
+  let out = '';
+  let i = digits.length;
+  const start = digits[0] === '-' ? 1 : 0;
+  for (; i >= start + 4; i -= 3) out = `_${digits.slice(i - 3, i)}${out}`;
+  return `${digits.slice(0, i)}${out}`;
+};
+
+/**
+ * Node's ERR_OUT_OF_RANGE: `The value of "name" is out of range. It must be
+ * <range>. Received <value>`, the value printed as Node prints it (an
+ * integer beyond 2^32 with underscores, a bigint with `n`).
+ */
+export const outOfRange = (name: string, range: string, received: unknown): RangeError => {
+  let text: string;
+  if (typeof received === 'number' && Number.isInteger(received) && Math.abs(received) > 2 ** 32) text = withSeparators(String(received));
+  else if (typeof received === 'bigint') text = `${received > 2n ** 32n || received < -(2n ** 32n) ? withSeparators(String(received)) : String(received)}n`;
+  else text = inspect(received);
+  return nodeError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be ${range}. Received ${text}`);
+};
+
+/** Node's ERR_INVALID_ARG_VALUE: `The argument 'name' <reason>. Received <value>` (the value inspected, cut at 128 characters). */
+export const invalidArgValue = (name: string, value: unknown, reason: string): TypeError => {
+  let shown = inspect(value);
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
+  return nodeError(TypeError, 'ERR_INVALID_ARG_VALUE', `The ${name.includes('.') ? 'property' : 'argument'} '${name}' ${reason}. Received ${shown}`);
+};
 
 /** Node's validateInteger(value, name, min = MIN_SAFE_INTEGER): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE for one that is not an integer from `min` to MAX_SAFE_INTEGER. */
 export const validateInteger = (value: unknown, name: string, min: number = Number.MIN_SAFE_INTEGER): number => {
