@@ -51,6 +51,25 @@ export interface BuildResult {
 
 let tsxRegistered = false;
 
+/** Builds of each script made in this process so far, by path. */
+const scriptBuilds = new Map<string, number>();
+
+/**
+ * The URL a build imports its script by. Node evaluates a module once per
+ * URL: a second build of the same script in one process (a test suite, a
+ * watch loop) would find it evaluated already and import no service. Each
+ * later build adds a query (`?membrane-snapshot-build=2`), which relative
+ * imports, `import.meta.filename` and `fileURLToPath(import.meta.url)`
+ * ignore; the first keeps the plain URL, as `node script.mjs` has it.
+ */
+const scriptUrl = (script: string): string => {
+  const key = path.resolve(script);
+  const n = (scriptBuilds.get(key) ?? 0) + 1;
+  scriptBuilds.set(key, n);
+  const href = pathToFileURL(key).href;
+  return n === 1 ? href : `${href}?membrane-snapshot-build=${n}`;
+};
+
 /** TypeScript build scripts run through tsx's loader. */
 const ensureTypeScript = async (script: string): Promise<void> => {
   if (tsxRegistered || !/\.[cm]?ts$/.test(script)) return;
@@ -148,7 +167,8 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
   try {
     try {
       await ensureTypeScript(script);
-      await (options.awaitScript ? importScript(script) : import(pathToFileURL(script).href));
+      const url = scriptUrl(script);
+      await (options.awaitScript ? importScript(script, url) : import(url));
     } catch (error) {
       throw failed(error, 'script');
     }
@@ -183,7 +203,7 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
  * 0, printing nothing and writing no snapshot. For a process that runs
  * nothing else (the CLI, `awaitScript`).
  */
-const importScript = (script: string): Promise<unknown> =>
+const importScript = (script: string, url: string): Promise<unknown> =>
   new Promise((resolve, reject) => {
     const stuck = (): void =>
       reject(
@@ -194,7 +214,7 @@ const importScript = (script: string): Promise<unknown> =>
         ),
       );
     process.once('beforeExit', stuck);
-    import(pathToFileURL(script).href).then(
+    import(url).then(
       module => {
         process.off('beforeExit', stuck);
         resolve(module);
