@@ -43,15 +43,17 @@ export interface Sample {
   readonly stdout: string;
 }
 
-/** Run `node <args>` cold, timing it from spawn to exit and reading its peak RSS. */
-export const timeNode = (args: readonly string[]): Promise<Sample> =>
+/** Run `node <args>` cold, timing it from spawn to exit and reading its peak RSS; `unset` names variables taken out of its environment. */
+export const timeNode = (args: readonly string[], unset: readonly string[] = []): Promise<Sample> =>
   new Promise((resolve, reject) => {
     const haveTime = fs.existsSync(GNU_TIME);
     const rssFile = haveTime ? path.join((rssDir ??= tempDir('rss')), 'rss') : '';
     const command = haveTime ? GNU_TIME : process.execPath;
     const argv = haveTime ? ['-q', '-f', '%M %U %S', '-o', rssFile, process.execPath, ...args] : [...args];
     const started = performance.now();
-    const child = spawn(command, argv, { cwd: repo, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
+    for (const name of unset) delete env[name];
+    const child = spawn(command, argv, { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -107,7 +109,7 @@ export const measureRealistic = async ({ rounds, out }: RealisticOptions): Promi
   // The API for "plain Node with the API up", served from this process.
   const { server, base } = await api.serve();
   try {
-    const variants: Array<[name: string, args: string[], checked: boolean]> = [
+    const variants: Array<[name: string, args: string[], checked: boolean, unset?: string[]]> = [
       ['restore', [cliPath, 'restore', snapshotDir, '--call', 'svc.count'], true],
       ['floor', [path.join(fixtureDir, 'floor.mjs'), recordsFile], true],
       ['plain + API', [path.join(fixtureDir, 'plain-api.mjs'), base], true],
@@ -115,11 +117,21 @@ export const measureRealistic = async ({ rounds, out }: RealisticOptions): Promi
       ['node -e 0', ['-e', '0'], false],
       ['--version', [cliPath, '--version'], false],
     ];
+    // Node reads NODE_EXTRA_CA_CERTS as it starts (it parses every certificate in the file), before any
+    // of the code measured: where it is set, the same processes are also timed without it.
+    const extraCa = process.env.NODE_EXTRA_CA_CERTS ? ['NODE_EXTRA_CA_CERTS'] : undefined;
+    if (extraCa) {
+      variants.push(
+        ['restore, no extra CA', [cliPath, 'restore', snapshotDir, '--call', 'svc.count'], true, extraCa],
+        ['floor, no extra CA', [path.join(fixtureDir, 'floor.mjs'), recordsFile], true, extraCa],
+        ['node -e 0, no extra CA', ['-e', '0'], false, extraCa],
+      );
+    }
     const samples = new Map<string, Sample[]>(variants.map(([name]) => [name, []]));
     for (let round = 0; round <= rounds; round += 1) {
       for (let k = 0; k < variants.length; k += 1) {
-        const [name, args] = variants[(k + round) % variants.length];
-        const sample = await timeNode(args);
+        const [name, args, , unset] = variants[(k + round) % variants.length];
+        const sample = await timeNode(args, unset);
         if (round > 0) samples.get(name)?.push(sample); // round 0 warms the page cache
       }
     }
@@ -147,15 +159,26 @@ export const measureRealistic = async ({ rounds, out }: RealisticOptions): Promi
       'V8 snapshot': 'V8 startup snapshot of the state',
       'node -e 0': 'node -e 0',
       '--version': 'snapshot --version',
+      'restore, no extra CA': 'the same restore, without NODE_EXTRA_CA_CERTS',
+      'floor, no extra CA': 'the floor, without NODE_EXTRA_CA_CERTS',
+      'node -e 0, no extra CA': 'node -e 0, without NODE_EXTRA_CA_CERTS',
     };
     for (const [name] of variants) {
-      const other = name === 'restore';
-      rows.push([labels[name], ms(wall(name)), rss(name), other ? '' : ratio(restore / wall(name)), ms(cpu(name)), other ? '' : ratio(cpu('restore') / cpu(name)), sorted(name)]);
+      const other = name === 'restore' || name === 'restore, no extra CA';
+      // Each row against the restore run in the same environment.
+      const base = name.endsWith('no extra CA') ? 'restore, no extra CA' : 'restore';
+      rows.push([labels[name], ms(wall(name)), rss(name), other ? '' : ratio(wall(base) / wall(name)), ms(cpu(name)), other ? '' : ratio(cpu(base) / cpu(name)), sorted(name)]);
     }
     rows.push([`snapshot build (1 run, for reference)`, ms(build.ms), build.maxRssKiB ? `${(build.maxRssKiB / 1024).toFixed(0)} MiB` : '-', ratio(restore / build.ms), build.cpuMs === undefined ? '-' : ms(build.cpuMs), '', '']);
     out(table(rows));
     out(`    every variant printed ${JSON.stringify(expected)}; ${rounds} interleaved rounds after 1 warm-up round, order rotating each round;`);
     out('    CPU is user + system time (GNU time): on a loaded machine it moves less than wall time, but it also counts work on other threads.');
+    if (extraCa) {
+      const bare = wall('restore, no extra CA') / wall('floor, no extra CA');
+      out(`    NODE_EXTRA_CA_CERTS is set here (${process.env.NODE_EXTRA_CA_CERTS}): every Node process parses its certificates as it starts,`);
+      out(`    ${ms(wall('node -e 0') - wall('node -e 0, no extra CA'))} of each start above. Without it: restore ${ms(wall('restore, no extra CA'))}, floor ${ms(wall('floor, no extra CA'))}, restore / floor ${ratio(bare)}`);
+      out('    (the goals below are read on the runs with it, as the environment is).');
+    }
     const version = wall('--version') / wall('node -e 0');
     out(
       table([

@@ -41,7 +41,9 @@
  *     Node without the library reading the same data from a local JSON file
  *     (the floor), plain Node fetching it from the API (5 ms per page), a V8
  *     startup snapshot of the same state and `node -e 0`; and `snapshot
- *     --version` against `node -e 0`. Interleaved rounds, medians.
+ *     --version` against `node -e 0`. Interleaved rounds, medians. Where
+ *     NODE_EXTRA_CA_CERTS is set (Node parses that file as every process
+ *     starts), restore, the floor and `node -e 0` are also run without it.
  *     Goals: restore <= 1.5x floor, <= 0.5x plain Node with the API up;
  *     --version <= 1.5x `node -e 0`.
  *
