@@ -128,6 +128,7 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
     given,
     { script: 'string', out: 'string', timeoutMs: 'ms', print: 'function', sign: 'string', sealKeyFile: 'string', awaitScript: 'boolean' },
     'buildSnapshot()',
+    ['script'],
   );
   const script = path.resolve(options.script);
   let stat: fs.Stats | undefined;

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SnapshotError, dumpLogFile } from '../replay-log/index.js';
+import { checkStringArgument } from '../replay-log/errors.js';
 import { readManifest } from './manifest.js';
 import { checkSnapshotFiles, filesError, type CheckedFile } from './snapshot-files.js';
 
@@ -51,9 +52,11 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * A snapshot directory's services, sizes and hashes, as text, each file
  * followed by what checking it found (ok, MISSING, DAMAGED, REFUSED: see
  * snapshot-files.ts); a log file's timeline. Throws what readManifest throws;
- * a bad file is shown, not thrown (`snapshot inspect` exits non-zero for it).
+ * a bad file is shown, not thrown (`snapshot inspect` exits non-zero for it);
+ * USAGE for a `target` that is not a non-empty string.
  */
 export const inspectPath = (target: string): string => {
+  checkStringArgument(target, 'inspectPath()', 'the snapshot directory or log file');
   if (fs.statSync(target).isFile()) {
     const chunks: string[] = [];
     dumpLogFile(target, text => chunks.push(text));

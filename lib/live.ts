@@ -101,6 +101,7 @@ export const goLive = async (given: GoLiveOptions): Promise<LiveHost> => {
     given,
     { source: 'string', services: 'strings', nats: 'string', app: 'string', callTimeoutMs: 'ms', http: 'boolean', ports: 'object', httpHost: 'string', trust: 'strings', sealKeyFile: 'string', print: 'function' },
     'goLive()',
+    ['source'],
   );
   if (options.trust !== undefined && options.trust.length === 0) throw new SnapshotError('USAGE', 'goLive(): trust takes one or more files of trusted keys; an empty list would check nothing.');
   let dir = options.source;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
+import { checkStringArgument } from '../replay-log/errors.js';
 import type { ServiceReference } from '../membrane/index.js';
 import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from '../compartments/index.js';
 import { MAX_SIGNATURE_BYTES, SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
@@ -129,9 +130,12 @@ const missingManifestAdvice = (dir: string, file: string): string => {
  * is checked on the very bytes that are then parsed, before anything else
  * is read; then the whole manifest is checked (manifest-shape.ts). Throws
  * SNAPSHOT_INVALID naming the field, LOG_VERSION_UNSUPPORTED, and with
- * trusted keys SIGNATURE_MISSING or SIGNATURE_INVALID.
+ * trusted keys SIGNATURE_MISSING or SIGNATURE_INVALID; USAGE for a `dir`
+ * that is not a non-empty string, or `trusted` that is not an array.
  */
 export const readManifest = (dir: string, trusted?: readonly TrustedKey[]): Manifest => {
+  checkStringArgument(dir, 'readManifest()', 'the snapshot directory');
+  if (trusted !== undefined && !Array.isArray(trusted)) throw new SnapshotError('USAGE', 'readManifest(): trusted keys are an array (loadTrustedKeys()).');
   const file = path.join(dir, 'manifest.json');
   let bytes: Buffer;
   try {

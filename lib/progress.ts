@@ -15,6 +15,7 @@
  * Durations are in milliseconds, sizes in bytes.
  */
 import diagnostics from 'node:diagnostics_channel';
+import { SnapshotError } from '../replay-log/errors.js';
 
 export type ProgressPhase = 'archived' | 'recorded' | 'waiting' | 'replayed' | 'verified';
 
@@ -39,8 +40,9 @@ export const reportProgress = (event: ProgressEvent): void => {
   if (channel.hasSubscribers) channel.publish(event);
 };
 
-/** Call `listener` for every progress event until the returned function is called. */
+/** Call `listener` for every progress event until the returned function is called. Throws USAGE for a `listener` that is not a function. */
 export const onProgress = (listener: (event: ProgressEvent) => void): (() => void) => {
+  if (typeof listener !== 'function') throw new SnapshotError('USAGE', `onProgress() takes a listener function, got ${listener === null ? 'null' : typeof listener}.`);
   const handler = (message: unknown) => listener(message as ProgressEvent);
   diagnostics.subscribe(PROGRESS_CHANNEL, handler);
   return () => diagnostics.unsubscribe(PROGRESS_CHANNEL, handler);

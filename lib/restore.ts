@@ -1,6 +1,6 @@
 /** `snapshot restore`: rebuild services from a snapshot directory and let them go live. */
 import { SnapshotError } from '../replay-log/index.js';
-import { readCheckedOptions } from '../replay-log/errors.js';
+import { checkStringArgument, readCheckedOptions } from '../replay-log/errors.js';
 import { Directory } from '../membrane/index.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
@@ -44,6 +44,7 @@ export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<Re
     given,
     { dir: 'string', services: 'strings', print: 'function', transport: 'object', modules: 'object', trust: 'strings', sealKeyFile: 'string' },
     'restoreSnapshot()',
+    ['dir'],
   );
   if (options.trust !== undefined && options.trust.length === 0) throw new SnapshotError('USAGE', 'restoreSnapshot(): trust takes one or more files of trusted keys; an empty list would check nothing.');
   const trusted = options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
@@ -98,8 +99,16 @@ export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<Re
   return { manifest, services, ms: performance.now() - started };
 };
 
-/** Call `service.method(...args)` on a restored snapshot. */
-export const callService = async (snapshot: RestoredSnapshot, target: string, args: readonly unknown[]): Promise<unknown> => {
+/**
+ * Call `service.method(...args)` on a restored snapshot; a non-function
+ * export is returned as it is. Throws USAGE for a `target` that is not
+ * `service.method` naming a restored service's export, or arguments of the
+ * wrong kind; otherwise what the call throws.
+ */
+export const callService = async (snapshot: RestoredSnapshot, target: string, args: readonly unknown[] = []): Promise<unknown> => {
+  if (!(snapshot?.services instanceof Map)) throw new SnapshotError('USAGE', 'callService(): the first argument is what restoreSnapshot() resolved to.');
+  checkStringArgument(target, 'callService()', 'the target (service.method)');
+  if (!Array.isArray(args)) throw new SnapshotError('USAGE', `callService(): the arguments are an array, got ${typeof args}.`);
   const dot = target.indexOf('.');
   if (dot <= 0) throw new SnapshotError('USAGE', `--call takes service.method, got "${target}"`);
   const name = target.slice(0, dot);

@@ -18,8 +18,9 @@
  * file is one or more public keys, PEM blocks one after another.
  */
 import fs from 'node:fs';
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { KeyObject, createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
+import { checkStringArgument } from '../replay-log/errors.js';
 import { keepFromServices } from '../compartments/reach.js';
 
 export const SIGNATURE_FILE = 'manifest.sig';
@@ -53,7 +54,15 @@ export interface TrustedKey {
   readonly source: string;
 }
 
-export const publicKeyId = (key: KeyObject): string => `sha256:${createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+/**
+ * A key's id as the manifest's signature names it: `sha256:` and the hex
+ * sha256 of its public half in SPKI DER. Throws USAGE for anything but a
+ * public or private KeyObject.
+ */
+export const publicKeyId = (key: KeyObject): string => {
+  if (!(key instanceof KeyObject) || key.type === 'secret') throw new SnapshotError('USAGE', 'publicKeyId() takes a public or private KeyObject (node:crypto).');
+  return `sha256:${createHash('sha256').update(createPublicKey(key).export({ type: 'spki', format: 'der' })).digest('hex')}`;
+};
 
 const readKeyFile = (file: string, what: string): string => {
   try {
@@ -63,8 +72,9 @@ const readKeyFile = (file: string, what: string): string => {
   }
 };
 
-/** Load an ed25519 private key (PEM). Throws KEY_INVALID for a missing file or another kind of key. */
+/** Load an ed25519 private key (PEM). Throws KEY_INVALID for a missing file or another kind of key, USAGE for a `file` that is not a non-empty string (a number is never read as a descriptor). */
 export const loadSigningKey = (file: string): SigningKey => {
+  checkStringArgument(file, 'loadSigningKey()', 'the key file');
   const text = readKeyFile(file, 'signing key');
   keepFromServices(file);
   let key: KeyObject;
@@ -89,9 +99,12 @@ export const loadSigningKey = (file: string): SigningKey => {
 /**
  * Load trusted public keys: each file holds one or more PEM public keys
  * (a private key is accepted too, and only its public half is used).
- * Throws KEY_INVALID when a file holds no ed25519 key.
+ * Throws KEY_INVALID when a file holds no ed25519 key, USAGE for `files`
+ * that are not an array of one or more non-empty strings.
  */
 export const loadTrustedKeys = (files: readonly string[]): TrustedKey[] => {
+  if (!Array.isArray(files) || files.length === 0) throw new SnapshotError('USAGE', 'loadTrustedKeys() takes an array of one or more key files.');
+  for (const file of files) checkStringArgument(file, 'loadTrustedKeys()', 'each key file');
   const keys: TrustedKey[] = [];
   for (const file of files) {
     const text = readKeyFile(file, 'trusted key file');

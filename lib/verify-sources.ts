@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isSnapshotError } from '../replay-log/index.js';
+import { checkStringArgument } from '../replay-log/errors.js';
 import { Directory } from '../membrane/index.js';
 import { archiveService } from '../compartments/index.js';
 import { readManifest } from './manifest.js';
@@ -23,10 +24,13 @@ import type { VerifyReport } from './verify.js';
  * Replay every service of the snapshot in `dir` through archives rebuilt
  * from `sourcesDir`, in this process, one service at a time. Never throws
  * for a service that fails: its report says why (`ok: false`, `error`).
- * Throws what `readManifest` throws for a bad snapshot directory.
+ * Throws what `readManifest` throws for a bad snapshot directory, USAGE
+ * for an argument that is not a non-empty string.
  * Replayed services go live in this process: callers exit when done.
  */
 export const verifySources = async (dir: string, sourcesDir: string): Promise<VerifyReport[]> => {
+  checkStringArgument(dir, 'verifySources()', 'the snapshot directory');
+  checkStringArgument(sourcesDir, 'verifySources()', 'the sources directory');
   const manifest = readManifest(dir);
   const reports: VerifyReport[] = [];
   for (const service of Object.values(manifest.services)) {

@@ -174,7 +174,7 @@ export const checkOptionTypes = (options: Readonly<Record<string, unknown>>, kin
             ? typeof value === 'number' && value > 0 && value <= 2 ** 31 - 1
             : typeof value === kind;
     if (!ok) {
-      const shown = typeof value === 'number' && kind === 'ms' ? String(value) : Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' ? `a ${(value as object).constructor?.name ?? 'object'}` : typeof value;
+      const shown = typeof value === 'number' && kind === 'ms' ? String(value) : shownKind(value);
       const wanted = { string: 'a string', strings: 'an array of non-empty strings', ms: 'a number of milliseconds over 0, at most 2147483647', boolean: 'true or false', function: 'a function', object: 'an object' }[kind];
       throw new SnapshotError('USAGE', `${what}: ${key} takes ${wanted}, got ${shown}.`);
     }
@@ -189,14 +189,38 @@ export const checkOptionTypes = (options: Readonly<Record<string, unknown>>, kin
 export const readOptions = <T extends object>(given: T): T =>
   Object.fromEntries(optionKeys(given).map(key => [key, (given as Record<string, unknown>)[key]])) as T;
 
+/** How a value is shown in a USAGE message: its type, or null, an array, or its class. */
+const shownKind = (value: unknown): string =>
+  Array.isArray(value)
+    ? 'an array'
+    : value === null
+      ? 'null'
+      : typeof value === 'object'
+        ? `an instance of ${(value as object).constructor?.name ?? 'Object'}`
+        : value === ''
+          ? 'an empty string'
+          : typeof value;
+
+/**
+ * A public function's string argument (a path, a name): returned when it is
+ * a non-empty string, SnapshotError `USAGE` otherwise, saying `what` (the
+ * function) and `name` (which argument, and what it is) took: a number
+ * must not be read as a file descriptor, nor undefined as the current
+ * directory.
+ */
+export const checkStringArgument = (value: unknown, what: string, name: string): string => {
+  if (typeof value === 'string' && value.length > 0) return value;
+  throw new SnapshotError('USAGE', `${what}: ${name} must be a non-empty string, got ${shownKind(value)}.`);
+};
+
 /**
  * A public function's options, checked and read once: SnapshotError
  * `USAGE` for something that is not an object, for a key `kinds` does not
- * name (checkOptionKeys), or for a value of the wrong kind
- * (checkOptionTypes); otherwise a plain copy (readOptions), which is what
- * the function then uses.
+ * name (checkOptionKeys), for a value of the wrong kind (checkOptionTypes),
+ * or for a `required` one that is missing; otherwise a plain copy
+ * (readOptions), which is what the function then uses.
  */
-export const readCheckedOptions = <T extends object>(given: T, kinds: Readonly<Record<keyof T & string, OptionKind>>, what: string): T => {
+export const readCheckedOptions = <T extends object>(given: T, kinds: Readonly<Record<keyof T & string, OptionKind>>, what: string, required: ReadonlyArray<keyof T & string> = []): T => {
   if (typeof given !== 'object' || given === null) throw new SnapshotError('USAGE', `${what} takes an options object.`);
   refuseUnknownOptions(given, Object.keys(kinds), what);
   const options = readOptions(given);
@@ -206,5 +230,8 @@ export const readCheckedOptions = <T extends object>(given: T, kinds: Readonly<R
     if (kind === 'strings' && Array.isArray(value)) (options as Record<string, unknown>)[key] = Array.from(value as unknown[]);
   }
   checkOptionTypes(options as Readonly<Record<string, unknown>>, kinds, what);
+  for (const key of required) {
+    if ((options as Record<string, unknown>)[key] === undefined) throw new SnapshotError('USAGE', `${what}: the option ${key} is required.`);
+  }
   return options;
 };

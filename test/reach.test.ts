@@ -165,10 +165,10 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   await t.rejects(restoreSnapshot({ dir: tempDir('options-restore'), trusted: ['key.pem'] } as never), { code: 'USAGE', message: /restoreSnapshot\(\) has no option "trusted"; did you mean "trust"\?/ }, 'restoreSnapshot: a misspelt trust is refused, not skipped');
   await t.rejects(buildSnapshot({ script: 'x.mjs', sealkeyFile: 'k' } as never), { code: 'USAGE', message: /buildSnapshot\(\) has no option "sealkeyFile"; did you mean "sealKeyFile"\?/ });
   // A value of the wrong kind is refused too, not read as "none": trust as a Set skipped the signature check.
-  await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-set'), trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /restoreSnapshot\(\): trust takes an array of non-empty strings, got a Set/ });
+  await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-set'), trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /restoreSnapshot\(\): trust takes an array of non-empty strings, got an instance of Set/ });
   await t.rejects(buildSnapshot({ script: 'x.mjs', sign: 5 } as never), { code: 'USAGE', message: /buildSnapshot\(\): sign takes a string, got number/ });
   const { verifySnapshot } = await import('../lib/index.js');
-  await t.rejects(verifySnapshot(tempDir('verify-trust-set'), { trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /verifySnapshot\(\): trust takes an array of non-empty strings, got a Set/ }, 'verifySnapshot: trust as a Set is refused, not read as no check');
+  await t.rejects(verifySnapshot(tempDir('verify-trust-set'), { trust: new Set(['key.pem']) } as never), { code: 'USAGE', message: /verifySnapshot\(\): trust takes an array of non-empty strings, got an instance of Set/ }, 'verifySnapshot: trust as a Set is refused, not read as no check');
   await t.rejects(verifySnapshot(tempDir('verify-trust-empty'), { trust: [] }), { code: 'USAGE', message: /verifySnapshot\(\): trust takes one or more files/ });
   // Inherited options are options: a trust from a prototype or a class getter was dropped, and the signature went unchecked.
   class TrustOptions {
@@ -178,7 +178,7 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   }
   await t.rejects(verifySnapshot(tempDir('verify-trust-inherited'), Object.create({ trust: [] }) as never), { code: 'USAGE', message: /verifySnapshot\(\): trust takes one or more files/ }, 'an inherited trust is read');
   await t.rejects(verifySnapshot(tempDir('verify-trust-getter'), new TrustOptions()), { code: 'USAGE', message: /verifySnapshot\(\): trust takes one or more files/ }, "a class's getter is read");
-  await t.rejects(restoreSnapshot(Object.create({ trust: new Set(['k.pem']) }, { dir: { value: tempDir('restore-trust-inherited'), enumerable: true } }) as never), { code: 'USAGE', message: /trust takes an array of non-empty strings, got a Set/ });
+  await t.rejects(restoreSnapshot(Object.create({ trust: new Set(['k.pem']) }, { dir: { value: tempDir('restore-trust-inherited'), enumerable: true } }) as never), { code: 'USAGE', message: /trust takes an array of non-empty strings, got an instance of Set/ });
   await t.rejects(restoreSnapshot(Object.create({ trusted: ['k.pem'] }, { dir: { value: tempDir('restore-trusted-inherited'), enumerable: true } }) as never), { code: 'USAGE', message: /has no option "trusted"; did you mean "trust"/ });
   // A list is read once: a Proxy whose length turns 0 after the check does not skip the signature.
   let reads = 0;
@@ -193,6 +193,33 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   await t.rejects(goLive({ source: tempDir('options-live'), callTimeoutMs: -5 }), { code: 'USAGE', message: /callTimeoutMs takes a number of milliseconds over 0, at most 2147483647, got -5/ });
   await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-empty'), trust: [] }), { code: 'USAGE', message: /trust takes one or more files of trusted keys; an empty list would check nothing/ }, 'an empty trust list is refused, not read as no check');
   await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-sparse'), trust: [, 'k.pem'] as string[] }), { code: 'USAGE', message: /trust takes an array of non-empty strings/ }, 'a sparse list too');
+});
+
+t.test('every public function given arguments of the wrong kind throws USAGE saying which, before it reads or opens anything', async t => {
+  const lib = await import('../lib/index.js');
+  const { goLive } = await import('../lib/live.js');
+  // Never a descriptor read (loadSigningKey(5) read fd 5), the current directory (readManifest()) or a raw TypeError.
+  const calls: Array<[string, () => unknown, RegExp]> = [
+    ['buildSnapshot({})', () => lib.buildSnapshot({} as never), /buildSnapshot\(\): the option script is required/],
+    ['restoreSnapshot({})', () => lib.restoreSnapshot({} as never), /restoreSnapshot\(\): the option dir is required/],
+    ['goLive({})', () => goLive({} as never), /goLive\(\): the option source is required/],
+    ['readManifest(5)', () => lib.readManifest(5 as never), /readManifest\(\): the snapshot directory must be a non-empty string, got number/],
+    ['readManifest()', () => (lib.readManifest as () => unknown)(), /got undefined/],
+    ["readManifest('')", () => lib.readManifest(''), /got an empty string/],
+    ['readManifest(dir, {})', () => lib.readManifest(tempDir('usage-manifest'), {} as never), /readManifest\(\): trusted keys are an array/],
+    ['inspectPath({})', () => lib.inspectPath({} as never), /inspectPath\(\): the snapshot directory or log file must be a non-empty string, got an instance of Object/],
+    ['verifySources(5, dir)', () => lib.verifySources(5 as never, 'x'), /verifySources\(\): the snapshot directory must be/],
+    ['verifySources(dir)', () => (lib.verifySources as (d: string) => unknown)('x'), /verifySources\(\): the sources directory must be/],
+    ['loadSigningKey(5)', () => lib.loadSigningKey(5 as never), /loadSigningKey\(\): the key file must be a non-empty string, got number/],
+    ["loadTrustedKeys('k.pem')", () => lib.loadTrustedKeys('k.pem' as never), /loadTrustedKeys\(\) takes an array of one or more key files/],
+    ['loadTrustedKeys([5])', () => lib.loadTrustedKeys([5] as never), /loadTrustedKeys\(\): each key file must be a non-empty string, got number/],
+    ["publicKeyId('key')", () => lib.publicKeyId('key' as never), /publicKeyId\(\) takes a public or private KeyObject/],
+    ['callService(5, ...)', () => lib.callService(5 as never, 'svc.f', []), /callService\(\): the first argument is what restoreSnapshot\(\) resolved to/],
+    ['onProgress(5)', () => lib.onProgress(5 as never), /onProgress\(\) takes a listener function, got number/],
+  ];
+  for (const [what, call, message] of calls) {
+    await t.rejects(async () => call(), { code: 'USAGE', message }, what);
+  }
 });
 
 t.test('a nested service takes only a name: a policy, a grant or a misspelt option given to it is refused, not dropped', async t => {
