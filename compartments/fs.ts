@@ -266,10 +266,14 @@ export const makeFs = (
    * The host descriptor of a service's one. One it opened before restore is
    * STALE_HANDLE (it died with the build); any other it does not hold (never
    * opened, closed, 0 to 2, a host's own) is BAD_FD, on which the host's own
-   * call fails with Node's EBADF for its syscall, as Node's does.
+   * call fails with Node's EBADF for its syscall, as Node's does. A value
+   * that is no descriptor (not an integer from 0 to 2^31-1) goes as it is,
+   * for the host call to refuse as Node does.
    */
   const realFd = (fd: unknown): number => {
-    const real = fds.get(fd as number);
+    // Not a descriptor at all ('x', 1.5, -1): the host's own call refuses it with Node's error for it.
+    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > BAD_FD) return fd as number;
+    const real = fds.get(fd);
     if (real !== undefined) return real;
     if (!replayedFds.has(fd as number)) return BAD_FD;
     throw new SnapshotError(
