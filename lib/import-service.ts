@@ -14,7 +14,12 @@ import type { Remote, UntypedService } from './remote.js';
 export interface ImportServiceOptions {
   /** Unique within the app; names the service's directory in the snapshot. Default: the file's base name. */
   readonly name?: string;
-  /** Resolve the specifier against this URL or path instead of the caller's module. */
+  /**
+   * Resolve the specifier against this instead of the caller's module: a
+   * path (relative to the working directory) or a file: URL, of a module or
+   * of a directory (`./svc.js` is then found inside it). Another URL
+   * (`http://...`) is USAGE: services load from files.
+   */
   readonly base?: string;
   /** Host modules granted to the service beyond the builtins; their calls are recorded. */
   readonly modules?: Readonly<Record<string, Record<string, unknown>>>;

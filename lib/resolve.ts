@@ -41,8 +41,37 @@ const typescriptSource = (url: string): string => {
   }
 };
 
+/**
+ * importService's `base` as the URL specifiers resolve against: a file:
+ * URL or a path (relative to the working directory), of a module or of a
+ * directory (a directory's URL ends with a slash, so that `./svc.js` is
+ * found inside it, not beside it). Any other URL (`http://...`) is USAGE:
+ * services load from files.
+ */
+const baseUrl = (base: string): string => {
+  let url: URL;
+  if (/^[a-z][a-z0-9+.-]+:/i.test(base)) {
+    try {
+      url = new URL(base);
+    } catch (cause) {
+      throw new SnapshotError('USAGE', `importService(): base ${JSON.stringify(base)} is not a valid URL; give a file path or a file: URL.`, { cause });
+    }
+    if (url.protocol !== 'file:') throw new SnapshotError('USAGE', `importService(): base ${JSON.stringify(base)} is a ${url.protocol} URL; services load from files: give a file path or a file: URL.`);
+  } else url = pathToFileURL(path.resolve(base));
+  if (!url.pathname.endsWith('/')) {
+    let directory = false;
+    try {
+      directory = fs.statSync(url).isDirectory();
+    } catch {
+      directory = false; // a module that does not exist yet resolves as a file's URL
+    }
+    if (directory) url.pathname += '/';
+  }
+  return url.href;
+};
+
 export const resolveSpecifier = (specifier: string, base: string | undefined): string => {
-  const from = base === undefined ? (callerUrl() ?? pathToFileURL(`${process.cwd()}${path.sep}`).href) : base.startsWith('file:') ? base : pathToFileURL(path.resolve(base)).href;
+  const from = base === undefined ? (callerUrl() ?? pathToFileURL(`${process.cwd()}${path.sep}`).href) : baseUrl(base);
   if (specifier.startsWith('file:')) return typescriptSource(specifier);
   if (path.isAbsolute(specifier)) return typescriptSource(pathToFileURL(specifier).href);
   if (specifier.startsWith('./') || specifier.startsWith('../')) return typescriptSource(new URL(specifier, from).href);

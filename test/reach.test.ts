@@ -154,6 +154,7 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
     ['reserved', /USAGE: "manifest\.json" cannot name a service: the snapshot's own manifest\.json is there/],
     ['kinds', /USAGE: importService\("\.\/services\/child\.js"\): base takes a string, got number/],
     ['grant', /USAGE: importService\("child"\): modules\["node:fs"\] takes the host module \(an object, e\.g\. await import\("node:fs"\)\), got number/],
+    ['remoteBase', /USAGE: importService\(\): base "https:\/\/example\.com\/lib\/" is a https: URL; services load from files/],
   ] as const) {
     const dir = tempDir(`options-${which}`);
     const built = await snapshot(['build', 'build-options-typo.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust'), env: { OPTIONS_CASE: which } });
@@ -193,6 +194,14 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
   await t.rejects(goLive({ source: tempDir('options-live'), callTimeoutMs: -5 }), { code: 'USAGE', message: /callTimeoutMs takes a number of milliseconds over 0, at most 2147483647, got -5/ });
   await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-empty'), trust: [] }), { code: 'USAGE', message: /trust takes one or more files of trusted keys; an empty list would check nothing/ }, 'an empty trust list is refused, not read as no check');
   await t.rejects(restoreSnapshot({ dir: tempDir('options-trust-sparse'), trust: [, 'k.pem'] as string[] }), { code: 'USAGE', message: /trust takes an array of non-empty strings/ }, 'a sparse list too');
+});
+
+t.test("importService's base may name a directory, by path or file: URL, or a module", async t => {
+  const dir = tempDir('base');
+  const built = await snapshot(['build', 'build-base.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust') });
+  t.equal(built.code, 0, built.stderr);
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'snap', 'manifest.json'), 'utf8')) as { services: Record<string, unknown> };
+  t.same(Object.keys(manifest.services).sort(), ['from-module', 'from-path', 'from-url'], 'each found services/child.js');
 });
 
 t.test('every public function given arguments of the wrong kind throws USAGE saying which, before it reads or opens anything', async t => {
