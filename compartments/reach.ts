@@ -248,7 +248,9 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
       if (text === undefined) return deny(kind, `${op} ${typeof target === 'number' ? `descriptor ${target}` : String(target)} (only paths can be checked)`, allowed, 'the path');
       if (text.includes('\0')) return deny(kind, `${op} a path with a NUL byte`, allowed, 'the path');
       const real = realPath(text);
-      if (!allowed.some(root => within(real, realPath(root)))) deny(kind, `${op} ${text}${real !== path.resolve(text) ? ` (really ${real})` : ''}`, allowed, `'${path.dirname(real)}'`);
+      // A relative path is shown with where it leads (process.loadEnvFile() reads '.env' of the working directory).
+      const shown = real !== path.resolve(text) ? `${text} (really ${real})` : path.isAbsolute(text) ? text : `${text} (${real})`;
+      if (!allowed.some(root => within(real, realPath(root)))) deny(kind, `${op} ${shown}`, allowed, `'${path.dirname(real)}'`);
     },
   });
 };

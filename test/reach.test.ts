@@ -142,6 +142,9 @@ t.test('the error says which service, what it tried and how to allow it', async 
   const dir = moveToTarget(out);
   const message = await snapshot(['restore', dir, '--service', 'reacher', '--call', 'reacher.read', '--args', JSON.stringify([path.join(root, 'outside', 'secret.txt')])]);
   t.match(lastJson(message), { code: 'REACH_DENIED', message: /tried to read \(fs\.readFile\) .*secret\.txt, outside its reach policy \(read: / }, 'file reads are enforced when live too');
+  // A relative path is named with where it leads (process.loadEnvFile() reads '.env' of the working directory).
+  const relative = await snapshot(['restore', dir, '--service', 'reacher', '--call', 'reacher.read', '--args', JSON.stringify(['.env'])], { cwd: path.dirname(dir) });
+  t.match(lastJson(relative), { code: 'REACH_DENIED', message: new RegExp(`tried to read \\(fs\\.readFile\\) \\.env \\(${path.join(fs.realpathSync(path.dirname(dir)), '.env').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\), outside its reach policy`) }, 'a relative path is shown resolved');
   const allowedLive = await snapshot(['restore', dir, '--service', 'reacher', '--call', 'reacher.fetchUrl', '--args', JSON.stringify([`${allowed.url}/live`])]);
   t.same(lastJson(allowedLive), { ok: 'allowed' }, 'what the policy names is reached when live');
 });
