@@ -10,8 +10,7 @@
  * code and by syscalls, never read by the host directly.
  */
 import { Readable } from 'node:stream';
-import { teeStream } from './readable-stream.js';
-import { hostHeaders } from './web.js';
+import { GuestReadableStream, teeStream } from './readable-stream.js';
 
 // Captured once: a stream read from is disturbed (node:stream knows it for web streams too).
 const { isDisturbed } = Readable;
@@ -65,7 +64,7 @@ export const readAll = async (stream: ReadableStream<Uint8Array>): Promise<Uint8
  * buffer of what it is given, and a recorded body is a view of the log's.
  */
 const streamOfBytes = (bytes: Uint8Array): ReadableStream<Uint8Array> =>
-  new ReadableStream({
+  new GuestReadableStream({
     type: 'bytes',
     start(controller) {
       if (bytes.byteLength > 0) controller.enqueue(bytes.slice());
@@ -88,6 +87,17 @@ export let bodyUnusable: (body: FetchBody) => boolean;
  */
 export let takeBody: (from: FetchBody) => BodySource;
 
+/**
+ * A Request's or Response's own headers, for blob() (fetch.ts sets it): not
+ * its `headers` getter, which a subclass may answer differently (Node reads
+ * its internal header list).
+ */
+let headersOf: (body: FetchBody) => Headers | undefined = () => undefined;
+/** Set how blob() reads a body's own headers (fetch.ts, once, for its Request and Response). */
+export const readHeadersWith = (read: (body: FetchBody) => Headers | undefined): void => {
+  headersOf = read;
+};
+
 export class FetchBody {
   #bytes: Uint8Array | undefined;
   #stream: ReadableStream<Uint8Array> | undefined;
@@ -108,7 +118,7 @@ export class FetchBody {
       const source = from.#stream ?? from.#bytes ?? null;
       from.#used = true;
       if (from.#stream) {
-        from.#stream = new ReadableStream<Uint8Array>();
+        from.#stream = new GuestReadableStream<Uint8Array>();
         void from.#stream.getReader(); // locked, as a taken body's stream is
       }
       return source;
@@ -120,7 +130,7 @@ export class FetchBody {
     if (this.#stream) return this.#stream;
     if (this.#bytes === undefined) return null;
     if (this.#used) {
-      const spent = new ReadableStream<Uint8Array>();
+      const spent = new GuestReadableStream<Uint8Array>();
       void spent.getReader(); // locked, as a consumed body's stream is
       return spent;
     }
@@ -138,7 +148,7 @@ export class FetchBody {
   protected copyBody(what: string): BodySource {
     if (this.bodyUsed || this.#stream?.locked) throw new TypeError(`${what}: Body has already been consumed.`);
     if (this.#stream) {
-      const [mine, theirs] = teeStream(this.#stream); // not the host's tee: see readable-stream.ts
+      const [mine, theirs] = teeStream(this.#stream, GuestReadableStream as typeof ReadableStream); // not the host's tee: see readable-stream.ts
       this.#stream = mine;
       return theirs;
     }
@@ -182,8 +192,7 @@ export class FetchBody {
    */
   async blob(): Promise<Blob> {
     const body = await this.#take();
-    const headers = (this as { headers?: unknown }).headers;
-    const type = headers instanceof hostHeaders() ? headers.get('content-type') : null;
+    const type = headersOf(this)?.get('content-type') ?? null;
     // Read here, not at load: Node loads its fetch (undici) on the first read of the global.
     const HostResponse = (globalThis as { Response: typeof Response }).Response;
     return new HostResponse(body, { headers: type === null ? [] : [['content-type', type]] }).blob();

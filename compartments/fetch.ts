@@ -11,7 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { FetchBody, bodyStreamOf, bodyUnusable, ownBody, readAll, takeBody, toBodySource, usableStream } from './fetch-body.js';
+import { FetchBody, bodyStreamOf, bodyUnusable, ownBody, readAll, readHeadersWith, takeBody, toBodySource, usableStream } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders } from './web.js';
@@ -101,6 +101,11 @@ const redirectStatus = new Set([301, 302, 303, 307, 308]);
  * with a null body status (204...) a TypeError. `Response.error()`,
  * `Response.redirect()` and `Response.json()` as in the Fetch standard.
  */
+/** A Response's own headers, read with its private state (the static block below). */
+let responseHeaders: (body: object) => Headers | undefined;
+/** A Request's own headers, likewise. */
+let requestHeaders: (body: object) => Headers | undefined;
+
 export class GuestResponse extends FetchBody {
   // Node's Response keeps these in internal slots behind getters: no own properties (JSON.stringify gives {}), none writable.
   readonly #status: number;
@@ -158,6 +163,10 @@ export class GuestResponse extends FetchBody {
   /** A getter, as on Node's Response (the same Headers every time). */
   get headers(): Headers {
     return (this.#headers ??= new (hostHeaders())(this.#headerList));
+  }
+
+  static {
+    responseHeaders = response => (#headers in response ? (response.#headers ??= new (hostHeaders())(response.#headerList)) : undefined);
   }
 
   get ok(): boolean {
@@ -323,6 +332,9 @@ export class GuestRequest extends FetchBody {
   get headers(): Headers {
     return this.#headers;
   }
+  static {
+    requestHeaders = request => (#headers in request ? request.#headers : undefined);
+  }
   get signal(): AbortSignal {
     return this.#signal;
   }
@@ -393,6 +405,7 @@ const defineRequestDefaults = (proto: object): void => {
 defineRequestDefaults(GuestRequest.prototype);
 nameAs(GuestRequest, 'Request');
 harden(GuestRequest);
+readHeadersWith(body => responseHeaders(body) ?? requestHeaders(body));
 
 const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?: SecretMatcher): RequestRecord => {
   let url: string;

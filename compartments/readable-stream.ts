@@ -62,6 +62,16 @@ type Source<T> = AsyncIterable<T> | Iterable<T | PromiseLike<T>>;
 
 /** The ReadableStream class services get (hardened with the other globals, web.ts). */
 export class GuestReadableStream<T = unknown> extends HostReadableStream<T> {
+  /**
+   * Every ReadableStream is one: those Node makes for a service (a Blob's
+   * stream(), a TransformStream's readable side, a TextDecoderStream's) are
+   * of Node's class, this one's parent, and `x instanceof ReadableStream`
+   * is true for them as it is in Node.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return value instanceof HostReadableStream;
+  }
+
   tee(): [ReadableStream<T>, ReadableStream<T>] {
     return teeStream(this, GuestReadableStream as typeof ReadableStream);
   }

@@ -18,6 +18,7 @@ import { checkDeclaration, describeValue, type RuntimeDeclaration } from './runt
 
 export type { RuntimeDeclaration } from './runtime-limits.js';
 import { bodyStreamOf } from './fetch-body.js';
+import { GuestReadableStream } from './readable-stream.js';
 import { GuestRequest } from './fetch.js';
 
 /**
@@ -94,7 +95,7 @@ type Handler = (request: GuestRequest) => unknown;
 
 /** The body of a streamed request: each chunk is pulled from the host as the service reads. */
 const requestStream = (io: HttpIo, id: number): ReadableStream<Uint8Array> =>
-  new ReadableStream<Uint8Array>(
+  new GuestReadableStream<Uint8Array>(
     {
       async pull(controller) {
         const chunk = await io.read(id);
