@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
 import { readCheckedOptions } from '../replay-log/errors.js';
 import { beginSession, endSession, type BuildSession } from './session.js';
@@ -51,23 +51,38 @@ export interface BuildResult {
 
 let tsxRegistered = false;
 
-/** Builds of each script made in this process so far, by path. */
-const scriptBuilds = new Map<string, number>();
+/** The builds of each script made in this process so far, by real path: how many, and the modules the last one imported services from. */
+const scriptBuilds = new Map<string, { builds: number; callers: ReadonlySet<string> }>();
 
 /**
  * The URL a build imports its script by. Node evaluates a module once per
- * URL: a second build of the same script in one process (a test suite, a
- * watch loop) would find it evaluated already and import no service. Each
- * later build adds a query (`?membrane-snapshot-build=2`), which relative
- * imports, `import.meta.filename` and `fileURLToPath(import.meta.url)`
- * ignore; the first keeps the plain URL, as `node script.mjs` has it.
+ * URL (its real path): a second build of the same script in one process (a
+ * test suite, a watch loop) would find it evaluated already and import no
+ * service. Each later build adds a query (`?membrane-snapshot-build=2`),
+ * which relative imports, `import.meta.filename` and
+ * `fileURLToPath(import.meta.url)` ignore; the first keeps the plain URL, as
+ * `node script.mjs` has it. The modules the script imports are not
+ * evaluated again, so a later build is refused (USAGE) when the last one
+ * imported services from another module than the script: their
+ * importService calls would not run again, and the snapshot would lack
+ * those services without a word.
  */
-const scriptUrl = (script: string): string => {
-  const key = path.resolve(script);
-  const n = (scriptBuilds.get(key) ?? 0) + 1;
-  scriptBuilds.set(key, n);
+const scriptUrl = (script: string): { url: string; key: string } => {
+  const key = fs.realpathSync(script);
+  const before = scriptBuilds.get(key);
   const href = pathToFileURL(key).href;
-  return n === 1 ? href : `${href}?membrane-snapshot-build=${n}`;
+  if (before === undefined) return { url: href, key };
+  const others = [...before.callers].filter(caller => caller !== href);
+  if (others.length > 0) {
+    throw new SnapshotError(
+      'USAGE',
+      `the build script ${script} was built in this process already, and its services were imported from ${others.map(c => fileURLToPath(c)).join(', ')} as well as from the script: ` +
+        'Node evaluates a module once per process, so those importService calls would not run again and the snapshot would lack their services. ' +
+        'Build it in a new process (`snapshot build`, or a child process), or call importService from the build script itself.',
+      { details: { script, modules: others } },
+    );
+  }
+  return { url: `${href}?membrane-snapshot-build=${before.builds + 1}`, key };
 };
 
 /** TypeScript build scripts run through tsx's loader. */
@@ -146,7 +161,10 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
   const signer = options.sign === undefined ? undefined : loadSigningKey(options.sign);
   const sealer = loadSealer(options.sealKeyFile);
   const out = options.out ?? 'snapshot';
+  // Refused before anything runs when a later build of this script would miss services (scriptUrl).
+  const { url, key } = scriptUrl(script);
   const session = beginSession(out, options.print, { signer, sealer });
+  scriptBuilds.set(key, { builds: (scriptBuilds.get(key)?.builds ?? 0) + 1, callers: session.callers });
   const rejections: unknown[] = [];
   const onRejection = (reason: unknown): void => {
     if (isScriptRejection(reason, script)) rejections.push(reason);
@@ -168,7 +186,6 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
   try {
     try {
       await ensureTypeScript(script);
-      const url = scriptUrl(script);
       await (options.awaitScript ? importScript(script, url) : import(url));
     } catch (error) {
       throw failed(error, 'script');

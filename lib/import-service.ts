@@ -6,7 +6,7 @@
 import { SnapshotError } from '../replay-log/index.js';
 import { readCheckedOptions } from '../replay-log/errors.js';
 import { currentSession } from './session.js';
-import { resolveSpecifier } from './resolve.js';
+import { callerUrl, resolveSpecifier } from './resolve.js';
 import type { ServiceExports } from './service.js';
 import type { ReachPolicy, SecretsOptions } from '../compartments/index.js';
 import type { Remote, UntypedService } from './remote.js';
@@ -65,5 +65,7 @@ export const importService = async <T extends object = UntypedService>(specifier
   }
   if (typeof specifier !== 'string') throw new SnapshotError('USAGE', `importService() takes a module specifier (a string), got ${specifier === null ? 'null' : typeof specifier}.`);
   const given = readCheckedOptions(options, { name: 'string', base: 'string', modules: 'object', reach: 'object', secrets: 'object' }, `importService("${specifier}")`);
+  const caller = callerUrl();
+  if (caller !== undefined) session.callers.add(caller.replace(/[?#].*$/, ''));
   return (await session.record(resolveSpecifier(specifier, given.base), { name: given.name, modules: given.modules, reach: given.reach, secrets: given.secrets })) as Remote<T>;
 };

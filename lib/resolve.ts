@@ -12,7 +12,7 @@ const ownDirs = ['dist', 'lib', 'membrane', 'compartments', 'replay-log'].map(d 
 const isOwnFile = (file: string): boolean => ownDirs.some(dir => file.startsWith(dir));
 
 /** The URL of the module that called into this package (from the stack). */
-const callerUrl = (): string | undefined => {
+export const callerUrl = (): string | undefined => {
   const stack = new Error('caller').stack ?? '';
   for (const line of stack.split('\n').slice(1)) {
     const match = /\(?((?:file:\/\/)?\/[^():]+|[A-Za-z]:\\[^():]+):\d+:\d+\)?\s*$/.exec(line.trim());

@@ -45,6 +45,8 @@ export class BuildSession {
   #sealed = false;
   /** importService calls that came after sealing (the build script did not await them). */
   readonly late: string[] = [];
+  /** The modules importService was called from (their URLs without query), for a later build of the same script (build.ts). */
+  readonly callers = new Set<string>();
 
   constructor(outDir: string, workDir: string, print?: (text: string) => void, trust: SessionTrust = {}) {
     this.outDir = path.resolve(outDir);

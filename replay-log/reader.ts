@@ -331,7 +331,12 @@ export class LogCursor {
           const kept = this.#shared.kept;
           if (!kept.has(this.index)) {
             // (Decoded again, as after a peek by another cursor, it is kept already.)
-            if (was > 0) this.#check(kept.delete(was - 1), at);
+            if (was > 0) {
+              // It replaces the kept entry of its own op and argument, as a writer does (format.ts).
+              const replaced = kept.get(was - 1);
+              this.#check(replaced !== undefined && replaced.kind === 'sys' && entry.kind === 'sys' && replaced.op === entry.op && replaced.args[0] === entry.args[0], at);
+              kept.delete(was - 1);
+            }
             kept.set(this.index, entry);
           }
         }

@@ -111,6 +111,8 @@ export class LogWriter {
   #keptMisses = 0;
   /** Kept and repeat entries exist from format version 2. */
   #keeps: boolean;
+  /** The service whose log this is, for messages. */
+  #service: string;
   #events = 0;
   #bytes = 0;
   #hash: Hash = createHash('sha256');
@@ -119,6 +121,7 @@ export class LogWriter {
   constructor(sink: LogSink, header: LogHeader) {
     this.#sink = sink;
     this.#keeps = header.version >= 2;
+    this.#service = header.service;
     this.#emit(MAGIC);
     this.#frame(FRAME_HEADER, packr.pack(header));
   }
@@ -386,7 +389,13 @@ export class LogWriter {
   }
 
   #reserve(n: number): void {
-    if (this.#sealed) throw new Error('the log is sealed');
+    if (this.#sealed) {
+      throw new SnapshotError(
+        'USAGE',
+        `service "${this.#service}" was used after its build ended (its replay log is sealed): what it did now would not be in the snapshot. Use a service only while its build script runs.`,
+        { details: { service: this.#service } },
+      );
+    }
     if (this.#pos + n <= this.#capacity) return;
     const next = Buffer.allocUnsafe(Math.max(this.#capacity * 2, this.#pos + n));
     this.#buf.copy(next, 0, 0, this.#pos);

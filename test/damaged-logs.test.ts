@@ -128,6 +128,7 @@ t.test('kept and repeat entries that no writer produces are LOG_CORRUPT', async 
     'a repeat in a version 1 log': [Buffer.concat([startEntry, opName, good, Buffer.from([0x14, 1])]), 3, header],
     'a kept entry replacing one that is not kept': [Buffer.concat([startEntry, opName, kept(1, [['HOME'], 0, '/root'])]), 2],
     'a kept entry replacing one already replaced': [Buffer.concat([startEntry, opName, good, kept(2, [['HOME'], 0, '/x']), kept(2, [['HOME'], 0, '/y'])]), 4],
+    'a kept entry replacing one of another argument': [Buffer.concat([startEntry, opName, good, kept(2, [['PATH'], 0, '/bin'])]), 3],
     'a kept entry with two arguments': [Buffer.concat([startEntry, opName, kept(0, [['a', 'b'], 0, 'v'])]), 2],
     'a kept entry that threw': [Buffer.concat([startEntry, opName, kept(0, [['a'], 1, 'v'])]), 2],
     'a kept entry returning an object': [Buffer.concat([startEntry, opName, kept(0, [['a'], 0, { v: 1 }])]), 2],
