@@ -61,7 +61,8 @@ export interface TrustedKey {
  */
 export const publicKeyId = (key: KeyObject): string => {
   if (!(key instanceof KeyObject) || key.type === 'secret') throw new SnapshotError('USAGE', 'publicKeyId() takes a public or private KeyObject (node:crypto).');
-  return `sha256:${createHash('sha256').update(createPublicKey(key).export({ type: 'spki', format: 'der' })).digest('hex')}`;
+  const publicKey = key.type === 'public' ? key : createPublicKey(key);
+  return `sha256:${createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
 };
 
 const readKeyFile = (file: string, what: string): string => {

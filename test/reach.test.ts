@@ -232,6 +232,10 @@ t.test('every public function given arguments of the wrong kind throws USAGE say
   for (const [what, call, message] of calls) {
     await t.rejects(async () => call(), { code: 'USAGE', message }, what);
   }
+  // What they do take still works: a key's id from its private or its public half.
+  const { generateKeyPairSync } = await import('node:crypto');
+  const pair = generateKeyPairSync('ed25519');
+  t.equal(lib.publicKeyId(pair.privateKey), lib.publicKeyId(pair.publicKey), 'publicKeyId: the same id from either half');
 });
 
 t.test('a nested service takes only a name: a policy, a grant or a misspelt option given to it is refused, not dropped', async t => {
