@@ -86,6 +86,8 @@ export let bodyUnusable: (body: FetchBody) => boolean;
  * then on and its `body` a locked stream. Callers check bodyUnusable first.
  */
 export let takeBody: (from: FetchBody) => BodySource;
+/** Whether `body` (a Request or Response) was made with no body at all (`new Response(null)`, a 204): undefined for an object of another class. */
+export let isNullBody: (body: unknown) => boolean | undefined;
 
 /**
  * A Request's or Response's own headers, for blob() (fetch.ts sets it): not
@@ -114,6 +116,7 @@ export class FetchBody {
   static {
     bodyStreamOf = body => (typeof body === 'object' && body !== null && #stream in body ? (body as FetchBody).#stream : undefined);
     bodyUnusable = body => body.bodyUsed || body.#stream?.locked === true;
+    isNullBody = body => (typeof body === 'object' && body !== null && #bytes in body ? (body as FetchBody).#bytes === undefined && (body as FetchBody).#stream === undefined && !(body as FetchBody).#used : undefined);
     takeBody = from => {
       const source = from.#stream ?? from.#bytes ?? null;
       from.#used = true;
@@ -158,6 +161,8 @@ export class FetchBody {
   /** The whole body, once; bytes that may be this body's own (callers copy when they hand them out). */
   async #take(): Promise<Uint8Array> {
     if (this.bodyUsed || this.#stream?.locked) throw new TypeError('Body is unusable: Body has already been read');
+    // No body at all: reading it uses nothing (Node: bodyUsed stays false, it reads '' again, it clones).
+    if (this.#stream === undefined && this.#bytes === undefined) return new Uint8Array(0);
     this.#used = true;
     if (this.#stream) return readAll(this.#stream);
     return this.#bytes ?? new Uint8Array(0);

@@ -17,7 +17,7 @@ import { hostHeaders } from './web.js';
 import { checkDeclaration, describeValue, type RuntimeDeclaration } from './runtime-limits.js';
 
 export type { RuntimeDeclaration } from './runtime-limits.js';
-import { bodyStreamOf } from './fetch-body.js';
+import { bodyStreamOf, isNullBody } from './fetch-body.js';
 import { GuestReadableStream } from './readable-stream.js';
 import { GuestRequest } from './fetch.js';
 
@@ -195,6 +195,8 @@ const httpAdapter = harden(async function httpAdapter(target: unknown, record: R
   try {
     const response = await handler(requestOf(record, io, signal));
     const head = headOf(response);
+    // No body at all (a 204, a 304, new Response(null)): none is sent, as Node sends none (a body, even empty, is refused for those statuses).
+    if (isNullBody(response) ?? (response as { body?: unknown }).body === null) return head;
     const stream = bodyStreamOf(response);
     if (stream && record.method !== 'HEAD') return await sendStream(io, record.id, head, stream);
     const bytes = new Uint8Array((await (response as { arrayBuffer: () => Promise<ArrayBuffer> }).arrayBuffer()) as ArrayBuffer);

@@ -88,7 +88,8 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
           else if (!flight.answered) {
             let answer: Response;
             try {
-              answer = new Response(request.method === 'HEAD' ? null : (response.body ?? null), headInit(response));
+              // A HEAD response keeps its body here: node:http sends its length and drops the bytes, as for a handler in plain Node.
+              answer = new Response(response.body ?? null, headInit(response));
             } catch (error) {
               // A response Node's Response refuses (a 204 with a body, status 999): the client gets a 500, not silence.
               report(`snapshot: ${service.name}: ${request.method} ${new URL(request.url).pathname} answered a response HTTP cannot carry: ${describeError(error)}`);

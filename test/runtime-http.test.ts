@@ -158,7 +158,7 @@ t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight
       const reason = await new Promise(resolve => request.signal.addEventListener('abort', () => resolve(request.signal.reason), { once: true }));
       plainSeen = { ...(plainSeen as object), aborted: request.signal.aborted, reason };
       return new Response('nobody reads this');
-    }),
+    }, { overrideGlobalObjects: false }),
   );
   await new Promise<void>(resolve => plainServer.listen(0, '127.0.0.1', resolve));
   t.equal(await leave(`http://127.0.0.1:${(plainServer.address() as { port: number }).port}`), 'AbortError');
@@ -172,6 +172,32 @@ t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight
   plainServer.close();
   t.match(plainSeen, { before: false, aborted: true }, 'plain Node: the signal aborts');
   t.same(seen, plainSeen, "the handler's request.signal aborted when its client went away, with the reason plain Node gives");
+
+  // A response with no body (204, 304) and a HEAD request, as @hono/node-server answers them in plain Node.
+  const nullBodies = http.createServer(
+    getRequestListener(request => {
+      const path = new URL(request.url).pathname;
+      if (path === '/no-content') return new Response(null, { status: 204 });
+      if (path === '/not-modified') return new Response(null, { status: 304, headers: { etag: '"v1"' } });
+      return new Response('eighteen bytes!!!!');
+    }, { overrideGlobalObjects: false }), // Node's own Response (undici), as the service's Request and Response follow
+  );
+  await new Promise<void>(resolve => nullBodies.listen(0, '127.0.0.1', resolve));
+  const plainUrl = `http://127.0.0.1:${(nullBodies.address() as { port: number }).port}`;
+  const answer = (base: string, path: string, method = 'GET') =>
+    new Promise<unknown>((resolve, reject) => {
+      const req = http.request(`${base}${path}`, { method }, res => {
+        let body = '';
+        res.on('data', chunk => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, length: res.headers['content-length'], type: res.headers['content-type'], etag: res.headers.etag, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  for (const [path, method] of [['/no-content', 'GET'], ['/not-modified', 'GET'], ['/sized', 'HEAD'], ['/sized', 'GET']] as const) {
+    t.same(await answer(url, path, method), await answer(plainUrl, path, method), `${method} ${path} answered as plain Node answers it`);
+  }
+  nullBodies.close();
 
   const notFound = await fetch(`${url}/nowhere`);
   t.equal(notFound.status, 404);
