@@ -19,7 +19,7 @@
 import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
-import { validateFunction } from './node-style-errors.js';
+import { nodeError, validateFunction } from './node-style-errors.js';
 
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -44,7 +44,10 @@ export const makeProcess = (
   const envGet = (key: string): string | undefined => {
     if (overlay.has(key)) return overlay.get(key);
     if (hiddenEnv.has(key)) return undefined;
-    return membrane.syscall('env.get', [key], k => secrets.mark(process.env[k as string], secrets.isSecretEnv(k as string), `environment variable ${String(k)}`)) as string | undefined;
+    // Variables only: not what the host's process.env inherits (its hasOwnProperty is the host's function).
+    return membrane.syscall('env.get', [key], k => secrets.mark(Object.prototype.hasOwnProperty.call(process.env, k as string) ? process.env[k as string] : undefined, secrets.isSecretEnv(k as string), `environment variable ${String(k)}`)) as
+      | string
+      | undefined;
   };
   const envHas = (key: string): boolean => {
     if (overlay.has(key)) return overlay.get(key) !== undefined;
@@ -77,11 +80,20 @@ export const makeProcess = (
     }
     return [...keys];
   };
+  // As Node's process.env: a variable, else what objects inherit (process.env.hasOwnProperty('X'),
+  // String(process.env)); values set are strings; a Symbol key is refused, as Node refuses it.
   const env = new Proxy({} as Record<string, string | undefined>, {
-    get: (_t, key) => (typeof key === 'string' ? envGet(key) : undefined),
-    has: (_t, key) => typeof key === 'string' && envHas(key),
+    get: (target, key, receiver) => {
+      if (typeof key === 'string') {
+        const value = envGet(key);
+        if (value !== undefined) return value;
+      }
+      return Reflect.get(target, key, receiver);
+    },
+    has: (target, key) => (typeof key === 'string' && envHas(key)) || Reflect.has(target, key),
     set: (_t, key, value) => {
-      if (typeof key === 'string') overlay.set(key, String(value));
+      if (typeof key === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
+      overlay.set(key, String(value));
       return true;
     },
     deleteProperty: (_t, key) => {
@@ -90,7 +102,16 @@ export const makeProcess = (
     },
     ownKeys: () => envKeys(),
     getOwnPropertyDescriptor: (_t, key) => (typeof key === 'string' && envHas(key) ? accessor(key) : undefined),
-    defineProperty: () => false,
+    // Node's rule: a data descriptor that is configurable, writable and enumerable sets the variable (as a string).
+    defineProperty: (_t, key, descriptor) => {
+      if (typeof key === 'symbol') return false;
+      if ('get' in descriptor || 'set' in descriptor) throw nodeError(TypeError, 'ERR_INVALID_OBJECT_DEFINE_PROPERTY', "'process.env' does not accept an accessor(getter/setter) descriptor");
+      if (!descriptor.configurable || !descriptor.writable || !descriptor.enumerable) {
+        throw nodeError(TypeError, 'ERR_INVALID_OBJECT_DEFINE_PROPERTY', "'process.env' only accepts a configurable, writable, and enumerable data descriptor");
+      }
+      overlay.set(key, String(descriptor.value));
+      return true;
+    },
   });
 
   const hostInfo = (name: string, read: () => unknown) => () => membrane.syscall(`process.${name}`, [], read);
