@@ -210,14 +210,68 @@ export const usableStream = (stream: ReadableStream<Uint8Array>): ReadableStream
   return stream;
 };
 
-/** A body given to `new Response(body)` or a guest `Request`, as a body source. */
-export const toBodySource = (body: unknown, what: string): BodySource => {
-  if (body === undefined || body === null) return null;
-  if (typeof body === 'string') return new TextEncoder().encode(body);
-  if (body instanceof ReadableStream) return usableStream(body as ReadableStream<Uint8Array>);
-  if (body instanceof Uint8Array && ownedBodies.has(body)) return body;
-  if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
-  if (isView(body)) return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
-  if (body instanceof URLSearchParams) return new TextEncoder().encode(body.toString());
-  throw new TypeError(`${what}: the body must be a string, ArrayBuffer, typed array, URLSearchParams or ReadableStream`);
+/** The Content-Type a string body implies, and a URLSearchParams body (https://fetch.spec.whatwg.org/#concept-bodyinit-extract). */
+export const TEXT_TYPE = 'text/plain;charset=UTF-8';
+export const FORM_TYPE = 'application/x-www-form-urlencoded;charset=UTF-8';
+
+/** An object with Symbol.asyncIterator that is not a stream (an async generator, a Node Readable): Node's fetch takes it as a stream body. */
+export const isAsyncIterableBody = (body: unknown): body is AsyncIterable<unknown> =>
+  typeof body === 'object' && body !== null && !(body instanceof ReadableStream) && typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+
+/**
+ * An async iterable's chunks as a body stream, as undici's
+ * ReadableStreamFrom makes one: each chunk through Buffer.from (a string is
+ * its UTF-8 bytes; a number is Node's TypeError), empty ones skipped.
+ */
+export const iterableStream = (iterable: AsyncIterable<unknown>): ReadableStream<Uint8Array> => {
+  let iterator: AsyncIterator<unknown> | undefined;
+  return new GuestReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        iterator ??= iterable[Symbol.asyncIterator]();
+        const { done, value } = await iterator.next();
+        if (done) {
+          controller.close();
+          return;
+        }
+        const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value as string);
+        if (bytes.byteLength > 0) controller.enqueue(new Uint8Array(bytes));
+      },
+      async cancel(reason) {
+        await iterator?.return?.(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+};
+
+/** Blob and FormData bodies, which Node takes and a service cannot give yet. */
+const refusedBody = (body: object): boolean => body instanceof Blob || Object.prototype.toString.call(body) === '[object FormData]';
+
+/**
+ * A body given to `new Response(body)`, as the Fetch standard's "extract a
+ * body" takes it in Node (undici): the source (bytes or a stream) and the
+ * Content-Type it implies. A string, URLSearchParams, ArrayBuffer or view,
+ * or ReadableStream; an async iterable as a stream; any other value as the
+ * string WebIDL makes of it (`new Response(12345)` is the text '12345',
+ * text/plain). Throws TypeError for a Symbol, a disturbed or locked
+ * stream, and a Blob or FormData (not supported in a service yet).
+ */
+export const extractBody = (body: unknown, what: string): { source: BodySource; type: string | undefined } => {
+  if (body === undefined || body === null) return { source: null, type: undefined };
+  if (typeof body === 'string') return { source: new TextEncoder().encode(body), type: TEXT_TYPE };
+  if (body instanceof ReadableStream) return { source: usableStream(body as ReadableStream<Uint8Array>), type: undefined };
+  if (body instanceof Uint8Array && ownedBodies.has(body)) return { source: body, type: undefined };
+  if (body instanceof ArrayBuffer) return { source: new Uint8Array(body.slice(0)), type: undefined };
+  if (isView(body)) return { source: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)), type: undefined };
+  if (body instanceof URLSearchParams) return { source: new TextEncoder().encode(body.toString()), type: FORM_TYPE };
+  if (typeof body === 'object' && refusedBody(body)) throw new TypeError(`${what}: a Blob or FormData body is not supported inside a service yet (Node accepts them)`);
+  if (isAsyncIterableBody(body)) return { source: iterableStream(body), type: undefined };
+  return { source: new TextEncoder().encode(bodyString(body)), type: TEXT_TYPE };
+};
+
+/** WebIDL's string of any other body value, as Node converts it (a Symbol: undici's TypeError; a lone surrogate becomes U+FFFD when encoded). */
+export const bodyString = (body: unknown): string => {
+  if (typeof body === 'symbol') throw new TypeError('undefined: undefined is a symbol, which cannot be converted to a DOMString.');
+  return String(body);
 };

@@ -11,7 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { FetchBody, bodyStreamOf, bodyUnusable, ownBody, readAll, readHeadersWith, takeBody, toBodySource, usableStream } from './fetch-body.js';
+import { FORM_TYPE, FetchBody, TEXT_TYPE, bodyStreamOf, bodyString, bodyUnusable, extractBody, isAsyncIterableBody, iterableStream, ownBody, readAll, readHeadersWith, takeBody, usableStream } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders } from './web.js';
@@ -129,7 +129,8 @@ export class GuestResponse extends FetchBody {
       if (!reasonPhrase.test(statusText)) throw new TypeError('Invalid statusText');
       if (body !== undefined && body !== null && nullBodyStatus.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
     }
-    super(toBodySource(body, 'new Response()'));
+    const extracted = extractBody(body, 'new Response()');
+    super(extracted.source);
     this.#status = internals?.type === 'error' ? 0 : status;
     this.#statusText = statusText;
     // A service's own init is read now (as Node does: later changes to it do not show, bad
@@ -137,7 +138,7 @@ export class GuestResponse extends FetchBody {
     if (typeof options.headers === 'object' && options.headers !== null && recordedHeaders.has(options.headers)) this.#headerList = options.headers as Array<[string, string]>;
     else this.#headers = new (hostHeaders())(options.headers);
     // As Node's: a string or URLSearchParams body implies its Content-Type unless the init gives one.
-    const implied = internals === undefined ? impliedContentType(body) : undefined;
+    const implied = internals === undefined ? extracted.type : undefined;
     if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
     this.#url = internals?.url ?? '';
     this.#redirected = internals?.redirected ?? false;
@@ -198,10 +199,13 @@ export class GuestResponse extends FetchBody {
 
   static json(data: unknown, init: ResponseInitLike = undefined): GuestResponse {
     const options = dictionary(init, 'undefined') as NonNullable<ResponseInitLike>;
+    // As undici: undefined, a function or a symbol has no JSON (a 200 with an empty body otherwise).
+    const text = JSON.stringify(data) as string | undefined;
+    if (text === undefined) throw new TypeError('Value is not JSON serializable');
     const headers = new (hostHeaders())(options.headers);
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
     // The init's fields are read as the constructor reads them (inherited ones too), not spread.
-    return new GuestResponse(JSON.stringify(data), { status: options.status, statusText: options.statusText, headers });
+    return new GuestResponse(text, { status: options.status, statusText: options.statusText, headers });
   }
 
   /** A network error (Fetch standard): type 'error', status 0, no body. */
@@ -230,18 +234,31 @@ export class GuestResponse extends FetchBody {
 nameAs(GuestResponse, 'Response');
 harden(GuestResponse);
 
+/**
+ * A body that is not a stream, as a request carries it: text stays text (the
+ * request record keeps strings as strings), bytes are copied. Any value
+ * other than bytes, URLSearchParams or a stream is the string WebIDL makes
+ * of it, as in Node (`body: 42` sends '42'). Throws TypeError for a Symbol,
+ * a Blob or a FormData (not supported inside a service yet).
+ */
 const toBody = (body: unknown): string | Uint8Array | null => {
   if (body === undefined || body === null) return null;
   if (typeof body === 'string') return body;
   if (body instanceof URLSearchParams) return body.toString();
   if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
   if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
-  throw new TypeError('fetch inside a service takes a string, URLSearchParams, ArrayBuffer or typed array body (streams, Blob and FormData are not supported yet)');
+  if (typeof body === 'object' && (body instanceof Blob || Object.prototype.toString.call(body) === '[object FormData]')) {
+    throw new TypeError('fetch inside a service takes no Blob or FormData body yet (Node accepts them): send its bytes or text');
+  }
+  return bodyString(body);
 };
 
-/** The Content-Type a body implies (https://fetch.spec.whatwg.org/#concept-bodyinit-extract), when it implies one. */
+/** The Content-Type a body that is not a stream implies (https://fetch.spec.whatwg.org/#concept-bodyinit-extract): text/plain for text and any value made text, the form type for URLSearchParams. */
 const impliedContentType = (body: unknown): string | undefined =>
-  typeof body === 'string' ? 'text/plain;charset=UTF-8' : body instanceof URLSearchParams ? 'application/x-www-form-urlencoded;charset=UTF-8' : undefined;
+  body === undefined || body === null || body instanceof ArrayBuffer || ArrayBuffer.isView(body) ? undefined : body instanceof URLSearchParams ? FORM_TYPE : TEXT_TYPE;
+
+/** A stream body of a Request or fetch: a ReadableStream as it is, an async iterable made one (undici's ReadableStreamFrom). */
+const streamBody = (body: unknown): ReadableStream | undefined => (isReadableStream(body) ? usableStream(body) : isAsyncIterableBody(body) ? iterableStream(body) : undefined);
 
 /** What `new Request(input, init)` reads from `init`. */
 export interface GuestRequestInit {
@@ -293,9 +310,10 @@ export class GuestRequest extends FetchBody {
     let body: string | Uint8Array | null;
     let stream: ReadableStream | undefined;
     let taken: GuestRequest | undefined;
-    if (isReadableStream(options.body)) {
+    const initStream = streamBody(options.body);
+    if (initStream) {
       if (options.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
-      stream = usableStream(options.body);
+      stream = initStream;
       body = null;
     } else if (options.body !== undefined && options.body !== null) body = toBody(options.body);
     else if (base) {
@@ -316,7 +334,7 @@ export class GuestRequest extends FetchBody {
     this.#url = url;
     this.#method = method;
     this.#headers = new (hostHeaders())(options.headers ?? base?.headers);
-    const implied = options.body === undefined ? undefined : impliedContentType(options.body);
+    const implied = initStream ? undefined : impliedContentType(options.body);
     if (implied && !this.#headers.has('content-type')) this.#headers.set('content-type', implied);
     this.#signal = options.signal ?? base?.signal ?? new AbortController().signal;
     this.#redirect = options.redirect ?? base?.redirect ?? 'follow';
@@ -497,8 +515,16 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     const requestBody = input instanceof GuestRequest && (init?.body === undefined || init.body === null);
     // Fetching a Request uses its body (undici makes a new Request of it): one read, or locked by a reader, is refused.
     if (requestBody && bodyUnusable(input)) return Promise.reject(new TypeError('Cannot construct a Request with a Request object that has already been used.'));
-    // A stream body (init.body, or a Request's) is read to its end first: the request crosses whole.
-    const stream = isReadableStream(init?.body) ? usableStream(init.body) : requestBody && requestBodies.get(input) === null ? bodyStreamOf(input) : undefined;
+    // A stream body (init.body, an async iterable, or a Request's) is read to its end first: the request crosses whole.
+    let stream: ReadableStream<Uint8Array> | undefined;
+    try {
+      const initStream = streamBody(init?.body);
+      // As Node's fetch (it makes a Request of its arguments): a stream body needs duplex: 'half'.
+      if (initStream && init?.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
+      stream = initStream ?? (requestBody && requestBodies.get(input) === null ? bodyStreamOf(input) : undefined);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     let request: RequestRecord;
     try {
