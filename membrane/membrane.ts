@@ -32,7 +32,7 @@ import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, note
 import { types } from 'node:util';
 
 const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
-const { keys, defineProperty } = Object;
+const { keys, defineProperty, hasOwn } = Object;
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const objectPrototype = Object.prototype;
@@ -885,6 +885,8 @@ export class Membrane implements WireSide {
       any = true;
     }
     if (any) record.props = props;
+    // A service's error keeps its cause, as structuredClone keeps it (a host error's does not cross: docs/environment.md).
+    if (walk.from === 'guest' && hasOwn(error, 'cause') && !hasOwn(props, 'cause')) record.cause = this.#copyOut((error as { cause?: unknown }).cause, walk, depth + 1);
     return record;
   }
 
@@ -1044,6 +1046,11 @@ export class Membrane implements WireSide {
           const props: Record<string, unknown> = {};
           for (const name of keys(record.props)) props[name] = this.#copyIn(record.props[name] as Wire, walk, depth + 1);
           assignErrorProps(error, record, props);
+        }
+        if (hasOwn(record, 'cause')) {
+          // Copied in whatever it is attached to: the objects it holds are numbered in the order they were copied out.
+          const cause = this.#copyIn(record.cause as Wire, walk, depth + 1);
+          if (!(error instanceof SnapshotError)) defineProperty(error, 'cause', { value: cause, writable: true, enumerable: false, configurable: true });
         }
         if (walk.to === 'guest' && error instanceof SnapshotError) markLibraryError(error);
         return error;

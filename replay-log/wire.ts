@@ -67,6 +67,8 @@ export interface ErrorRecord {
   stack?: string;
   /** Own enumerable data properties such as `code`, `errno`, `path`. */
   props?: Record<string, unknown>;
+  /** A service's error's own `cause` (`new Error(m, { cause })`), copied as structuredClone copies it; absent when it has none. */
+  cause?: unknown;
   /**
    * Set when the error is one this library raised (a SnapshotError created
    * on the host, or handed to the service and thrown back out unchanged):
