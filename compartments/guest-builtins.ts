@@ -32,6 +32,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { laterError } from './web.js';
 import { invalidArgType, validateFunction, validateNumber } from './node-style-errors.js';
+import { addWebAdapters } from './stream-web.js';
 
 const hostRequire = createRequire(import.meta.url);
 
@@ -120,10 +121,15 @@ export const makeGuestBuiltins = (
     return module;
   };
 
+  const adapted = new WeakSet<object>();
   const load = (name: GuestBuiltinName): unknown => {
     const { pkg, entry } = PORTS[name];
     const exports = evaluate(path.join(packageRoot(pkg), entry), pkg).exports;
     if (name === 'events') completeEvents(exports as EventEmitterClass, exits.util as { inspect?: (value: unknown) => string } | undefined);
+    if (name === 'stream' && !adapted.has(exports as object)) {
+      adapted.add(exports as object);
+      addWebAdapters(exports as Parameters<typeof addWebAdapters>[0], (exits.buffer as { Buffer: Parameters<typeof addWebAdapters>[1] }).Buffer);
+    }
     return exports;
   };
 
