@@ -270,6 +270,67 @@ export interface GuestRequestInit {
   readonly [key: string]: unknown;
 }
 
+/** RequestInit's enumerations, as undici lists them in its messages. */
+const requestEnums: Record<string, readonly string[]> = {
+  cache: ['default', 'no-store', 'reload', 'no-cache', 'force-cache', 'only-if-cached'],
+  credentials: ['omit', 'same-origin', 'include'],
+  mode: ['navigate', 'same-origin', 'no-cors', 'cors'],
+  redirect: ['follow', 'manual', 'error'],
+  referrerPolicy: ['', 'no-referrer', 'no-referrer-when-downgrade', 'same-origin', 'origin', 'strict-origin', 'origin-when-cross-origin', 'strict-origin-when-cross-origin', 'unsafe-url'],
+};
+
+/** The fields of a Request a script sets and a server never does, with undici's defaults. */
+interface RequestFields {
+  readonly cache: string;
+  readonly credentials: string;
+  readonly integrity: string;
+  readonly keepalive: boolean;
+  readonly mode: string;
+  readonly redirect: string;
+  readonly referrer: string;
+  readonly referrerPolicy: string;
+}
+/** RequestInit's members (https://fetch.spec.whatwg.org/#requestinit). */
+const initMembers = ['body', 'cache', 'credentials', 'duplex', 'headers', 'integrity', 'keepalive', 'method', 'mode', 'redirect', 'referrer', 'referrerPolicy', 'signal', 'window'] as const;
+const defaultFields: RequestFields = { cache: 'default', credentials: 'same-origin', integrity: '', keepalive: false, mode: 'cors', redirect: 'follow', referrer: 'about:client', referrerPolicy: '' };
+
+/**
+ * RequestInit's fields as undici reads them: its WebIDL conversion first
+ * (members in their dictionary's order; an enumeration value it does not
+ * list is a TypeError naming them), then the constructor's own checks
+ * (mode 'navigate', 'only-if-cached' outside 'same-origin', a referrer that
+ * is not a URL). Unset fields come from `base` (new Request(request)).
+ */
+const requestFields = (options: GuestRequestInit, base: RequestFields): RequestFields => {
+  const fields: Record<string, unknown> = { ...base };
+  // The Fetch standard: an init with any member resets the referrer and its policy of the request it copies.
+  if (initMembers.some(key => options[key] !== undefined)) {
+    fields.referrer = defaultFields.referrer;
+    fields.referrerPolicy = defaultFields.referrerPolicy;
+  }
+  for (const key of ['cache', 'credentials', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy'] as const) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (key === 'keepalive') fields.keepalive = Boolean(value);
+    else {
+      const text = `${value as string}`;
+      const allowed = requestEnums[key];
+      if (allowed && !allowed.includes(text)) throw new TypeError(`Request constructor: ${text} is not an accepted type. Expected one of ${allowed.join(', ')}.`);
+      fields[key] = text;
+    }
+  }
+  if (options.mode === 'navigate') throw new TypeError('Request constructor: invalid request mode navigate.');
+  if (fields.cache === 'only-if-cached' && fields.mode !== 'same-origin') throw new TypeError("'only-if-cached' can be set only with 'same-origin' mode");
+  if (options.referrer !== undefined && fields.referrer !== '' && fields.referrer !== 'about:client') {
+    try {
+      fields.referrer = new URL(fields.referrer as string).href;
+    } catch (cause) {
+      throw new TypeError(`Referrer "${fields.referrer as string}" is not a valid URL.`, { cause });
+    }
+  }
+  return fields as unknown as RequestFields;
+};
+
 const standardMethods = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 const forbiddenMethods = new Set(['CONNECT', 'TRACE', 'TRACK']);
 /**
@@ -302,11 +363,15 @@ export class GuestRequest extends FetchBody {
   readonly #method: string;
   readonly #headers: Headers;
   readonly #signal: AbortSignal;
-  readonly #redirect: string;
+  #fields: RequestFields;
 
   constructor(input: unknown, init: GuestRequestInit | null | undefined = undefined) {
     const options = dictionary(init, 'Request constructor') as GuestRequestInit;
     const base = input instanceof GuestRequest ? input : undefined;
+    const fields = requestFields(options, base ? base.#fields : defaultFields);
+    // A signal of its own that follows the one given (or the original request's), as undici's.
+    const parent = options.signal !== undefined ? options.signal : base?.signal;
+    if (parent !== undefined && parent !== null && !(parent instanceof AbortSignal)) throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
     let body: string | Uint8Array | null;
     let stream: ReadableStream | undefined;
     let taken: GuestRequest | undefined;
@@ -336,8 +401,8 @@ export class GuestRequest extends FetchBody {
     this.#headers = new (hostHeaders())(options.headers ?? base?.headers);
     const implied = initStream ? undefined : impliedContentType(options.body);
     if (implied && !this.#headers.has('content-type')) this.#headers.set('content-type', implied);
-    this.#signal = options.signal ?? base?.signal ?? new AbortController().signal;
-    this.#redirect = options.redirect ?? base?.redirect ?? 'follow';
+    this.#signal = parent ? AbortSignal.any([parent]) : new AbortController().signal;
+    this.#fields = fields;
     requestBodies.set(this, body);
   }
 
@@ -357,16 +422,31 @@ export class GuestRequest extends FetchBody {
     return this.#signal;
   }
   get redirect(): string {
-    return this.#redirect;
+    return this.#fields.redirect;
   }
-  // The fields a script or a server never sets, getters on the prototype (defineRequestDefaults).
-  declare readonly credentials: string;
-  declare readonly mode: string;
-  declare readonly cache: string;
-  declare readonly referrer: string;
-  declare readonly referrerPolicy: string;
-  declare readonly integrity: string;
-  declare readonly keepalive: boolean;
+  get credentials(): string {
+    return this.#fields.credentials;
+  }
+  get mode(): string {
+    return this.#fields.mode;
+  }
+  get cache(): string {
+    return this.#fields.cache;
+  }
+  /** '' for no referrer, 'about:client' by default, else the URL given. */
+  get referrer(): string {
+    return this.#fields.referrer;
+  }
+  get referrerPolicy(): string {
+    return this.#fields.referrerPolicy;
+  }
+  get integrity(): string {
+    return this.#fields.integrity;
+  }
+  get keepalive(): boolean {
+    return this.#fields.keepalive;
+  }
+  // What no Request made in Node sets otherwise: getters on the prototype (defineRequestDefaults).
   declare readonly destination: string;
   declare readonly duplex: string;
 
@@ -395,7 +475,9 @@ export class GuestRequest extends FetchBody {
     if (bodyUnusable(this)) throw new TypeError('Request.clone: Body has already been consumed.');
     // A copy of the body (bytes copied, a stream teed: copyBody), not the body taken over as new Request(this) would.
     const body = this.copyBody('Request.clone');
-    return new GuestRequest(this, body === null ? {} : { body, duplex: 'half' });
+    const copy = new GuestRequest(this, body === null ? {} : { body, duplex: 'half' });
+    copy.#fields = this.#fields; // all of them: the init that carried the body reset the referrer
+    return copy;
   }
 }
 /**
@@ -405,13 +487,6 @@ export class GuestRequest extends FetchBody {
  */
 const defineRequestDefaults = (proto: object): void => {
   const defaults: Record<string, string | boolean> = {
-    credentials: 'same-origin',
-    mode: 'cors',
-    cache: 'default',
-    referrer: 'about:client',
-    referrerPolicy: '',
-    integrity: '',
-    keepalive: false,
     destination: '',
     duplex: 'half',
   };
