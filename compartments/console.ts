@@ -39,8 +39,10 @@ export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Pr
     trace: (...args: unknown[]) => emit('trace', args),
     dir: (value: unknown) => emit('log', [value]),
     table: (value: unknown) => emit('log', [value]),
+    // As Node's: the first argument joins 'Assertion failed: ' as text, and the rest format against it (%s...).
     assert: (ok: unknown, ...args: unknown[]) => {
-      if (!ok) emit('error', ['Assertion failed', ...args]);
+      if (ok) return;
+      emit('warn', args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${String(args[0])}`, ...args.slice(1)]);
     },
     group: (...args: unknown[]) => {
       if (args.length) emit('log', args);

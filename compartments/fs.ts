@@ -19,7 +19,7 @@ import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { makeFileStreams, type StreamFs, type StreamModule } from './fs-streams.js';
-import { invalidArgType, invalidArgValue, outOfRange, validateInteger } from './node-style-errors.js';
+import { invalidArgType, invalidArgValue, outOfRange, validateFunction, validateInteger } from './node-style-errors.js';
 
 /** A descriptor no process has open (past every RLIMIT_NOFILE): a host call on it fails with EBADF, Node's own error for its syscall. */
 const BAD_FD = 2 ** 31 - 1;
@@ -354,12 +354,29 @@ export const makeFs = (
       guard('exists', [p]);
       return hostFs.existsSync(p as string);
     });
-  fs.exists = (path: unknown, callback: Fn) => {
-    ((promises.access as Fn)(path) as Promise<unknown>).then(
+  // As Node's: the callback is checked, and util.promisify(fs.exists) resolves with the boolean (its promisify.custom).
+  const exists = function exists(path: unknown, callback: Fn) {
+    validateFunction(callback, 'cb');
+    let checking: Promise<unknown>;
+    try {
+      checking = (promises.access as Fn)(path) as Promise<unknown>;
+    } catch {
+      callback(false);
+      return;
+    }
+    checking.then(
       () => callback(true),
       () => callback(false),
     );
   };
+  const promisified = function exists(path: unknown) {
+    return new Promise(resolve => (fs.exists as Fn)(path, resolve));
+  };
+  // Marked as its own promisified form, as util.promisify marks it (the service's util finds it so once frozen).
+  for (const target of [exists, promisified]) {
+    Object.defineProperty(target, Symbol.for('nodejs.util.promisify.custom'), { value: promisified, writable: false, enumerable: false, configurable: true });
+  }
+  fs.exists = exists;
 
   // Descriptors: virtual numbers inside, real ones on the host (live only).
   fs.openSync = (path: unknown, flags?: unknown, mode?: unknown) => {

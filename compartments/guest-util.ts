@@ -190,6 +190,18 @@ export const makeGuestUtil = (
     printLog('%s - %s', `${d.getDate()} ${months[d.getMonth()]} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`, format(...args));
   };
 
-  const guestUtil: Record<string, unknown> = { ...util, inspect, format, formatWithOptions, debuglog, debug: debuglog, deprecate, callbackify, log };
+  // Node's promisify, except for a function whose promisified form is frozen with the service's module
+  // (fs.exists): Node's marks that form with defineProperty, which a frozen one refuses; it is marked already.
+  const customPromisified = util.promisify.custom;
+  const promisify = Object.defineProperty(
+    function promisify(original: unknown): unknown {
+      const custom = typeof original === 'function' ? (original as unknown as Record<symbol, unknown>)[customPromisified] : undefined;
+      if (typeof custom === 'function' && Object.isFrozen(custom) && (custom as unknown as Record<symbol, unknown>)[customPromisified] === custom) return custom;
+      return util.promisify(original as (...args: unknown[]) => void);
+    },
+    'custom',
+    { value: customPromisified, writable: true, enumerable: true, configurable: true },
+  );
+  const guestUtil: Record<string, unknown> = { ...util, inspect, format, formatWithOptions, debuglog, debug: debuglog, deprecate, callbackify, log, promisify };
   return guestUtil;
 };

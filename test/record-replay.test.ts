@@ -75,6 +75,8 @@ t.test('replay is silent, and the build printed the service console', async t =>
   const rebuilt = await snapshot(['build', 'build.mjs', '--out', path.join(work, 'again')], { cwd: fixture('kitchen') });
   t.equal(rebuilt.code, 0, rebuilt.stderr);
   t.match(rebuilt.stderr, /\[kitchen\] kitchen ready: sunny/);
+  // As plain Node prints console.assert(false, 'kitchen %s at %d', 'checked', 2).
+  t.match(rebuilt.stderr, /\[kitchen\] warn: Assertion failed: kitchen checked at 2\n/, "printed as a warning, as Node prints it");
 });
 
 t.test('the log holds every kind of entry the service produced', async t => {
