@@ -42,7 +42,8 @@ export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Pr
     // As Node's: the first argument joins 'Assertion failed: ' as text, and the rest format against it (%s...).
     assert: (ok: unknown, ...args: unknown[]) => {
       if (ok) return;
-      emit('warn', args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${String(args[0])}`, ...args.slice(1)]);
+      // A template literal, as Node's: a Symbol throws.
+      emit('warn', args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${args[0] as string}`, ...args.slice(1)]);
     },
     group: (...args: unknown[]) => {
       if (args.length) emit('log', args);

@@ -245,8 +245,19 @@ export const iterableStream = (iterable: AsyncIterable<unknown>): ReadableStream
   );
 };
 
-/** Blob and FormData bodies, which Node takes and a service cannot give yet. */
-const refusedBody = (body: object): boolean => body instanceof Blob || Object.prototype.toString.call(body) === '[object FormData]';
+/**
+ * Blob and FormData bodies, which Node takes and a service cannot give yet:
+ * Blobs as undici's isBlobLike knows them (a Blob, or an object with stream()
+ * or arrayBuffer() tagged Blob or File, as fetch-blob's), never sent as the
+ * text '[object Blob]'.
+ */
+export const isRefusedBody = (body: object): boolean => {
+  if (body instanceof Blob) return true;
+  const tag = (body as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
+  if (tag === 'FormData') return true;
+  const { stream, arrayBuffer } = body as { stream?: unknown; arrayBuffer?: unknown };
+  return (typeof stream === 'function' || typeof arrayBuffer === 'function') && (tag === 'Blob' || tag === 'File');
+};
 
 /**
  * A body given to `new Response(body)`, as the Fetch standard's "extract a
@@ -265,7 +276,7 @@ export const extractBody = (body: unknown, what: string): { source: BodySource; 
   if (body instanceof ArrayBuffer) return { source: new Uint8Array(body.slice(0)), type: undefined };
   if (isView(body)) return { source: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)), type: undefined };
   if (body instanceof URLSearchParams) return { source: new TextEncoder().encode(body.toString()), type: FORM_TYPE };
-  if (typeof body === 'object' && refusedBody(body)) throw new TypeError(`${what}: a Blob or FormData body is not supported inside a service yet (Node accepts them)`);
+  if (typeof body === 'object' && isRefusedBody(body)) throw new TypeError(`${what}: a Blob or FormData body is not supported inside a service yet (Node accepts them)`);
   if (isAsyncIterableBody(body)) return { source: iterableStream(body), type: undefined };
   return { source: new TextEncoder().encode(bodyString(body)), type: TEXT_TYPE };
 };

@@ -11,7 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { FORM_TYPE, FetchBody, TEXT_TYPE, bodyStreamOf, bodyString, bodyUnusable, extractBody, isAsyncIterableBody, iterableStream, ownBody, readAll, readHeadersWith, takeBody, usableStream } from './fetch-body.js';
+import { FORM_TYPE, FetchBody, TEXT_TYPE, bodyStreamOf, bodyString, bodyUnusable, extractBody, isAsyncIterableBody, isRefusedBody, iterableStream, ownBody, readAll, readHeadersWith, takeBody, usableStream } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders } from './web.js';
@@ -247,7 +247,7 @@ const toBody = (body: unknown): string | Uint8Array | null => {
   if (body instanceof URLSearchParams) return body.toString();
   if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
   if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
-  if (typeof body === 'object' && (body instanceof Blob || Object.prototype.toString.call(body) === '[object FormData]')) {
+  if (typeof body === 'object' && isRefusedBody(body)) {
     throw new TypeError('fetch inside a service takes no Blob or FormData body yet (Node accepts them): send its bytes or text');
   }
   return bodyString(body);

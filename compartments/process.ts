@@ -101,10 +101,17 @@ export const makeProcess = (
       return true;
     },
     ownKeys: () => envKeys(),
+    // An accessor, not a data property as Node's: a data descriptor holds the value, and Object.keys(process.env)
+    // asks for every descriptor, so every value would be recorded where only the names were read.
     getOwnPropertyDescriptor: (_t, key) => (typeof key === 'string' && envHas(key) ? accessor(key) : undefined),
+    // Node's process.env cannot be made non-extensible (nor frozen, nor sealed): the target stays extensible,
+    // or the traps above would break the proxy's invariants for good.
+    preventExtensions: () => {
+      throw new TypeError('Cannot prevent extensions');
+    },
     // Node's rule: a data descriptor that is configurable, writable and enumerable sets the variable (as a string).
     defineProperty: (_t, key, descriptor) => {
-      if (typeof key === 'symbol') return false;
+      if (typeof key === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
       if ('get' in descriptor || 'set' in descriptor) throw nodeError(TypeError, 'ERR_INVALID_OBJECT_DEFINE_PROPERTY', "'process.env' does not accept an accessor(getter/setter) descriptor");
       if (!descriptor.configurable || !descriptor.writable || !descriptor.enumerable) {
         throw nodeError(TypeError, 'ERR_INVALID_OBJECT_DEFINE_PROPERTY', "'process.env' only accepts a configurable, writable, and enumerable data descriptor");

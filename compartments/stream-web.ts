@@ -70,6 +70,8 @@ export const addWebAdapters = (stream: StreamModule, Buffer: BufferClass): void 
     };
     const onFinished = (error?: unknown): void => {
       cleanup();
+      // As Node's: a legacy stream that emits 'error' again after it finished is not an uncaught error.
+      streamReadable.on('error', () => {});
       streamReadable.off('data', onData as (...args: unknown[]) => void);
       if ((error as { code?: unknown } | undefined)?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
         controller.error(abortError(error));

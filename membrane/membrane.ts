@@ -392,7 +392,9 @@ export class Membrane implements WireSide {
       wire = preWired ? value : this.#toWire(value, 'guest', 0, () => `result of call #${answer}`);
     } catch (error) {
       ok = false;
-      wire = this.#toWire(error, 'guest', 0, 'error');
+      // The answer could not be copied (NOT_PASSABLE...): this library's error, copied as a host error is,
+      // so that its stack (this library's frames, where it is installed) is not logged and compared on replay.
+      wire = this.#toWire(error, error instanceof SnapshotError ? 'host' : 'guest', 0, 'error');
     }
     try {
       this.journal.ret(answer, ok, wire);
@@ -885,8 +887,21 @@ export class Membrane implements WireSide {
       any = true;
     }
     if (any) record.props = props;
-    // A service's error keeps its cause, as structuredClone keeps it (a host error's does not cross: docs/environment.md).
-    if (walk.from === 'guest' && hasOwn(error, 'cause') && !hasOwn(props, 'cause')) record.cause = this.#copyOut((error as { cause?: unknown }).cause, walk, depth + 1);
+    // A service's error keeps its cause, as structuredClone keeps it (a host error's does not cross: docs/environment.md):
+    // an own data property only (a getter is not run), and only if it can be copied; otherwise the error crosses without it,
+    // the objects the attempt numbered forgotten so that the copy's pre-order stays whole.
+    if (walk.from === 'guest' && !hasOwn(props, 'cause')) {
+      const cause = getOwnPropertyDescriptor(error, 'cause');
+      if (cause && 'value' in cause) {
+        const count = walk.count;
+        try {
+          record.cause = this.#copyOut(cause.value, walk, depth + 1);
+        } catch {
+          walk.count = count;
+          if (walk.seen) for (const [object, n] of walk.seen) if (n >= count) walk.seen.delete(object);
+        }
+      }
+    }
     return record;
   }
 

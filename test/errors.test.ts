@@ -252,3 +252,20 @@ t.test('a direct eval loads and runs as an indirect eval: it does not see the lo
   // Node gives 1 (the local x). Under SES, an undeclared global reads as undefined (no ReferenceError).
   t.match(evil.stdout, /^value: undefined$/m);
 });
+
+t.test('an answer that cannot cross whole is a typed error or crosses without its cause, and the snapshot restores without divergence', async t => {
+  const out = path.join(work, 'answers');
+  const built = await snapshot(['build', 'build-answers.mjs', '--out', out], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  t.same(JSON.parse(built.stdout.trim().split('\n').pop() as string), [
+    ['promiseInside', 'threw', 'NOT_PASSABLE'],
+    ['promiseCause', ['p', false, null]],
+    ['getterCause', ['g', false, null]],
+    ['plainCause', ['c', true, { at: 1 }]],
+    ['blobLikeBody', 'TypeError: new Response(): a Blob or FormData body is not supported inside a service yet (Node accepts them)'],
+  ]);
+  const log = fs.readFileSync(path.join(out, 'answers', 'replay.log'));
+  t.notOk(log.includes(Buffer.from(repo)), "no path of this library's install is in the log");
+  const restored = await snapshot(['restore', moveToTarget(out), '--replay-only']);
+  t.equal(restored.code, 0, `the snapshot restores (it diverged on the NOT_PASSABLE answer's stack): ${restored.stderr}`);
+});
