@@ -301,6 +301,36 @@ const defaultFields: RequestFields = { cache: 'default', credentials: 'same-orig
  * (mode 'navigate', 'only-if-cached' outside 'same-origin', a referrer that
  * is not a URL). Unset fields come from `base` (new Request(request)).
  */
+/**
+ * A RequestInit read as undici's WebIDL conversion reads it: each member
+ * once, in its order (method, headers, body, referrer, referrerPolicy, mode,
+ * credentials, cache, redirect, integrity, keepalive, signal, window,
+ * duplex, dispatcher), strings and enumerations converted as they are read
+ * (an enumeration value it does not list is a TypeError naming them), a
+ * signal that is not an AbortSignal refused. The constructor then uses this
+ * copy only: a getter in the init runs once, as in Node.
+ */
+const readRequestInit = (init: GuestRequestInit): GuestRequestInit => {
+  const out: Record<string, unknown> = {};
+  for (const key of ['method', 'headers', 'body', 'referrer', 'referrerPolicy', 'mode', 'credentials', 'cache', 'redirect', 'integrity', 'keepalive', 'signal', 'window', 'duplex', 'dispatcher'] as const) {
+    const value = init[key];
+    if (value === undefined) continue;
+    if (key === 'keepalive') out.keepalive = Boolean(value);
+    else if (key === 'signal') {
+      if (value !== null && !(value instanceof AbortSignal)) throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
+      out.signal = value;
+    } else if (key === 'method' || key === 'referrer' || key === 'integrity') out[key] = `${value as string}`;
+    else if (key === 'duplex' || key in requestEnums) {
+      const text = `${value as string}`;
+      const allowed = key === 'duplex' ? ['half'] : requestEnums[key];
+      if (!allowed.includes(text)) throw new TypeError(`Request constructor: ${text} is not an accepted type. Expected one of ${allowed.join(', ')}.`);
+      out[key] = text;
+    } else out[key] = value;
+  }
+  if (out.window !== undefined && out.window !== null) throw new TypeError("'window' option 'client' must be null");
+  return out as GuestRequestInit;
+};
+
 const requestFields = (options: GuestRequestInit, base: RequestFields): RequestFields => {
   const fields: Record<string, unknown> = { ...base };
   // The Fetch standard: an init with any member resets the referrer and its policy of the request it copies.
@@ -309,15 +339,7 @@ const requestFields = (options: GuestRequestInit, base: RequestFields): RequestF
     fields.referrerPolicy = defaultFields.referrerPolicy;
   }
   for (const key of ['cache', 'credentials', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy'] as const) {
-    const value = options[key];
-    if (value === undefined) continue;
-    if (key === 'keepalive') fields.keepalive = Boolean(value);
-    else {
-      const text = `${value as string}`;
-      const allowed = requestEnums[key];
-      if (allowed && !allowed.includes(text)) throw new TypeError(`Request constructor: ${text} is not an accepted type. Expected one of ${allowed.join(', ')}.`);
-      fields[key] = text;
-    }
+    if (options[key] !== undefined) fields[key] = options[key];
   }
   if (options.mode === 'navigate') throw new TypeError('Request constructor: invalid request mode navigate.');
   if (fields.cache === 'only-if-cached' && fields.mode !== 'same-origin') throw new TypeError("'only-if-cached' can be set only with 'same-origin' mode");
@@ -366,17 +388,17 @@ export class GuestRequest extends FetchBody {
   #fields: RequestFields;
 
   constructor(input: unknown, init: GuestRequestInit | null | undefined = undefined) {
-    const options = dictionary(init, 'Request constructor') as GuestRequestInit;
+    const options = readRequestInit(dictionary(init, 'Request constructor') as GuestRequestInit);
     const base = input instanceof GuestRequest ? input : undefined;
     const fields = requestFields(options, base ? base.#fields : defaultFields);
     // A signal of its own that follows the one given (or the original request's), as undici's.
     const parent = options.signal !== undefined ? options.signal : base?.signal;
-    if (parent !== undefined && parent !== null && !(parent instanceof AbortSignal)) throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
     let body: string | Uint8Array | null;
     let stream: ReadableStream | undefined;
     let taken: GuestRequest | undefined;
     const initStream = streamBody(options.body);
     if (initStream) {
+      if (fields.keepalive) throw new TypeError('keepalive');
       if (options.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
       stream = initStream;
       body = null;
