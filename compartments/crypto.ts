@@ -56,7 +56,15 @@ export interface GuestCrypto {
   readonly nodeCrypto: Record<string, unknown>;
 }
 
-export const makeCrypto = (membrane: Membrane): GuestCrypto => {
+/**
+ * The service's stream Transform (its own `stream` module, loaded when a
+ * Hash or a Cipher is first used as a stream), or undefined where there is
+ * none (the facades then have no stream methods).
+ */
+export type TransformLoader = () => (new (options?: object) => object) | undefined;
+
+export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = () => undefined): GuestCrypto => {
+  const facades = makeFacades(loadTransform);
   const fill = (target: Uint8Array): Uint8Array => {
     membrane.randomFill(target, hostFill);
     return target;
@@ -228,14 +236,14 @@ export const makeCrypto = (membrane: Membrane): GuestCrypto => {
     webcrypto,
     subtle,
     pseudoRandomBytes: randomBytes,
-    createHash: (...args: unknown[]) => facadeOf('Hash', apply(hostCrypto.createHash, undefined, args) as object, HASH_METHODS),
-    createHmac: (...args: unknown[]) => facadeOf('Hmac', apply(hostCrypto.createHmac, undefined, args) as object, HASH_METHODS),
-    createCipheriv: (...args: unknown[]) => facadeOf('Cipheriv', apply(hostCrypto.createCipheriv, undefined, args) as object, CIPHER_METHODS),
-    createDecipheriv: (...args: unknown[]) => facadeOf('Decipheriv', apply(hostCrypto.createDecipheriv, undefined, args) as object, CIPHER_METHODS),
+    createHash: (...args: unknown[]) => facades.make('Hash', apply(hostCrypto.createHash, undefined, args) as object),
+    createHmac: (...args: unknown[]) => facades.make('Hmac', apply(hostCrypto.createHmac, undefined, args) as object),
+    createCipheriv: (...args: unknown[]) => facades.make('Cipheriv', apply(hostCrypto.createCipheriv, undefined, args) as object),
+    createDecipheriv: (...args: unknown[]) => facades.make('Decipheriv', apply(hostCrypto.createDecipheriv, undefined, args) as object),
     createSign,
     sign,
     verify,
-    createVerify: (...args: unknown[]) => facadeOf('Verify', apply(hostCrypto.createVerify, undefined, args) as object, ['update', 'verify']),
+    createVerify: (...args: unknown[]) => plainFacade('Verify', apply(hostCrypto.createVerify, undefined, args) as object, ['update', 'verify']),
     createPublicKey: hostCrypto.createPublicKey,
     createPrivateKey: hostCrypto.createPrivateKey,
     createSecretKey: hostCrypto.createSecretKey,
@@ -302,8 +310,10 @@ const withCallback = <R>(args: unknown[], at: number, run: (args: unknown[]) => 
   queueMicrotask(() => (callback as (error: null, value: R) => void)(null, result));
   return undefined;
 };
+
 const HASH_METHODS = ['update', 'digest', 'copy'] as const;
 const CIPHER_METHODS = ['update', 'final', 'setAutoPadding', 'setAAD', 'getAuthTag', 'setAuthTag'] as const;
+type FacadeKind = 'Hash' | 'Hmac' | 'Cipheriv' | 'Decipheriv';
 
 /**
  * A service's view of a host Hash, Hmac, Cipheriv or Decipheriv: an object
@@ -312,39 +322,109 @@ const CIPHER_METHODS = ['update', 'final', 'setAutoPadding', 'setAAD', 'getAuthT
  * classes, EventEmitter) is the host's own, and a service that could reach
  * it could change hashing, or every stream and emitter, for the host.
  * Methods that return the host object return the facade (chaining works);
- * `copy()` returns a new facade. The facade is the service's own object
- * (extensible, as Node's is). Of the stream interface, Hash and Hmac offer
- * `write`, `end` and `read` (the digest, once ended); `pipe` is not offered.
+ * `copy()` returns a new facade.
+ *
+ * As Node's, each is a lazy Transform stream (lib/internal/streams/lazy_transform.js):
+ * of the service's own `stream` module, set up only when a stream property is
+ * first used, so that createHash(...).update(x).digest() costs no stream. A
+ * Hash written to pushes its digest when it ends (pipeline(file, hash),
+ * hash.end(); hash.read()); a Cipher pushes what update() and final() give.
  */
-const facadeOf = (kind: string, host: object, methods: readonly string[]): object => {
+const makeFacades = (loadTransform: TransformLoader) => {
+  const hosts = new WeakMap<object, object>();
+  const hostOf = (facade: object, what: string): Record<string, (...a: unknown[]) => unknown> => {
+    const host = hosts.get(facade);
+    if (!host) throw new TypeError(`${what} called on an object that is not a Hash or Cipher of this service`);
+    return host as Record<string, (...a: unknown[]) => unknown>;
+  };
+  const prototypes = new Map<FacadeKind, object>();
+  const prototypeOf = (kind: FacadeKind): object => {
+    let proto = prototypes.get(kind);
+    if (proto) return proto;
+    const Transform = loadTransform() as unknown as ((this: object, options?: object) => void) & { prototype: object } | undefined;
+    // LazyTransform: the stream state is made on its first read (Node's own getters and setters).
+    const lazy: object = Object.create(Transform ? Transform.prototype : Object.prototype);
+    if (Transform) {
+      for (const name of ['_readableState', '_writableState', '_transformState']) {
+        Object.defineProperty(lazy, name, {
+          get(this: Record<string, unknown>) {
+            apply(Transform, this, [this._options]);
+            (this._writableState as { decodeStrings: boolean }).decodeStrings = false;
+            return this[name];
+          },
+          set(this: object, value: unknown) {
+            Object.defineProperty(this, name, { value, enumerable: true, configurable: true, writable: true });
+          },
+          enumerable: true,
+          configurable: true,
+        });
+      }
+    }
+    proto = Object.create(lazy) as object;
+    const methods: Record<string, unknown> = {};
+    for (const method of kind === 'Hash' || kind === 'Hmac' ? HASH_METHODS : CIPHER_METHODS) {
+      methods[method] = function (this: object, ...args: unknown[]) {
+        const host = hostOf(this, `${kind}.${method}()`);
+        const result = apply(host[method], host, args);
+        if (result === host) return this;
+        if (method === 'copy' && typeof result === 'object' && result !== null) return make(kind, result);
+        return result;
+      };
+    }
+    if (Transform) {
+      // As Node's Hash and Cipher (lib/internal/crypto/hash.js, cipher.js).
+      if (kind === 'Hash' || kind === 'Hmac') {
+        methods._transform = function (this: object, chunk: unknown, encoding: unknown, callback: (error?: unknown) => void) {
+          const host = hostOf(this, `${kind}.write()`);
+          apply(host.update, host, [chunk, encoding]);
+          callback();
+        };
+        methods._flush = function (this: { push(chunk: unknown): boolean }, callback: (error?: unknown) => void) {
+          const host = hostOf(this, `${kind}.end()`);
+          this.push(apply(host.digest, host, []));
+          callback();
+        };
+      } else {
+        methods._transform = function (this: { push(chunk: unknown): boolean }, chunk: unknown, encoding: unknown, callback: (error?: unknown) => void) {
+          const host = hostOf(this, `${kind}.write()`);
+          this.push(apply(host.update, host, [chunk, encoding]));
+          callback();
+        };
+        methods._flush = function (this: { push(chunk: unknown): boolean }, callback: (error?: unknown) => void) {
+          const host = hostOf(this, `${kind}.end()`);
+          try {
+            this.push(apply(host.final, host, []));
+          } catch (error) {
+            callback(error);
+            return;
+          }
+          callback();
+        };
+      }
+    }
+    for (const [name, fn] of Object.entries(methods)) Object.defineProperty(proto, name, { value: fn, writable: true, enumerable: false, configurable: true });
+    prototypes.set(kind, proto);
+    return proto;
+  };
+  const make = (kind: FacadeKind, host: object): object => {
+    const facade = Object.create(prototypeOf(kind)) as Record<string, unknown>;
+    // LazyTransform's own options (Object.keys(hash) is ['_options'] in Node): the stream is made with them.
+    facade._options = undefined;
+    hosts.set(facade, host);
+    return facade;
+  };
+  return { make };
+};
+
+/** A host object's methods on an object of the service's own (Verify: its stream side is not offered). */
+const plainFacade = (kind: string, host: object, methods: readonly string[]): object => {
   const facade: Record<string, unknown> = {};
   for (const method of methods) {
     const fn = (host as Record<string, unknown>)[method];
     if (typeof fn !== 'function') continue;
     facade[method] = (...args: unknown[]) => {
       const result = apply(fn as (...a: unknown[]) => unknown, host, args);
-      if (result === host) return facade;
-      if (method === 'copy' && typeof result === 'object' && result !== null) return facadeOf(kind, result, methods);
-      return result;
-    };
-  }
-  if (kind === 'Hash' || kind === 'Hmac') {
-    let digest: unknown;
-    facade.write = (chunk: unknown, encoding?: unknown, callback?: unknown) => {
-      apply((host as { update: (...a: unknown[]) => unknown }).update, host, typeof encoding === 'string' ? [chunk, encoding] : [chunk]);
-      if (typeof callback === 'function') queueMicrotask(callback as () => void);
-      else if (typeof encoding === 'function') queueMicrotask(encoding as () => void);
-      return true;
-    };
-    facade.end = (chunk?: unknown, encoding?: unknown) => {
-      if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') (facade.write as (...a: unknown[]) => unknown)(chunk, encoding);
-      digest = apply((host as { digest: (...a: unknown[]) => unknown }).digest, host, []);
-      return facade;
-    };
-    facade.read = () => {
-      const out = digest;
-      digest = null;
-      return out ?? null;
+      return result === host ? facade : result;
     };
   }
   Object.defineProperty(facade, Symbol.toStringTag, { value: kind, configurable: true });
