@@ -19,7 +19,7 @@
 import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
-import { nodeError, validateFunction } from './node-style-errors.js';
+import { invalidArgType, nodeError, outOfRange, validateFunction } from './node-style-errors.js';
 
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -129,6 +129,11 @@ export const makeProcess = (
   const release = hostInfo('release', () => ({ ...process.release }));
 
   const hrtime = (previous?: [number, number]): [number, number] => {
+    // Node's checks: an array of two numbers, or nothing.
+    if (previous !== undefined) {
+      if (!Array.isArray(previous)) throw invalidArgType('time', 'an instance of Array', previous);
+      if (previous.length !== 2) throw outOfRange('time', '2', previous.length);
+    }
     const ns = Math.round(perfNow() * 1e6);
     let sec = Math.floor(ns / 1e9);
     let nano = ns % 1e9;
