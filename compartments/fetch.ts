@@ -56,7 +56,40 @@ interface ResponseInternals {
   readonly url: string;
   readonly redirected: boolean;
   readonly type: 'basic' | 'default' | 'error';
+  /** Its headers cannot be changed (a fetched response, Response.error(), Response.redirect()): undici's 'immutable' guard. */
+  readonly immutable?: boolean;
 }
+
+let immutableHeadersClass: typeof Headers | undefined;
+/**
+ * Headers whose set, append and delete throw TypeError 'immutable', as
+ * undici's with the immutable guard: the headers of a fetched response, of
+ * Response.error() and Response.redirect(). A subclass of the host's
+ * Headers, named and tagged as it, made on first use.
+ */
+const immutableHeaders = (): typeof Headers => {
+  if (immutableHeadersClass) return immutableHeadersClass;
+  const refuse = (): never => {
+    throw new TypeError('immutable');
+  };
+  class ImmutableHeaders extends hostHeaders() {}
+  // Named and shaped as Node's methods (their names and lengths), each refusing.
+  const refusing = {
+    append(_name: unknown, _value: unknown): void {
+      refuse();
+    },
+    set(_name: unknown, _value: unknown): void {
+      refuse();
+    },
+    delete(_name: unknown): void {
+      refuse();
+    },
+  };
+  for (const [name, method] of Object.entries(refusing)) Object.defineProperty(ImmutableHeaders.prototype, name, { value: method, writable: true, enumerable: true, configurable: true });
+  nameAs(ImmutableHeaders, 'Headers', false);
+  immutableHeadersClass = harden(ImmutableHeaders);
+  return immutableHeadersClass;
+};
 /** The internals of the Response being made by this module now (construction is synchronous). */
 let makingInternals: ResponseInternals | undefined;
 const makeResponse = (body: unknown, init: ResponseInitLike, internals: ResponseInternals): GuestResponse => {
@@ -115,6 +148,7 @@ export class GuestResponse extends FetchBody {
   readonly #type: 'basic' | 'default' | 'error';
   #headers: Headers | undefined;
   readonly #headerList: Array<[string, string]> | undefined;
+  readonly #immutable: boolean;
 
   // Defaults as Node's (Response.length is 0).
   constructor(body: unknown = null, init: ResponseInitLike = undefined) {
@@ -135,8 +169,9 @@ export class GuestResponse extends FetchBody {
     this.#statusText = statusText;
     // A service's own init is read now (as Node does: later changes to it do not show, bad
     // names throw here); a recorded response's list is made into Headers when first read.
+    this.#immutable = internals?.immutable === true;
     if (typeof options.headers === 'object' && options.headers !== null && recordedHeaders.has(options.headers)) this.#headerList = options.headers as Array<[string, string]>;
-    else this.#headers = new (hostHeaders())(options.headers);
+    else this.#headers = new (this.#immutable ? immutableHeaders() : hostHeaders())(options.headers);
     // As Node's: a string or URLSearchParams body implies its Content-Type unless the init gives one.
     const implied = internals === undefined ? extracted.type : undefined;
     if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
@@ -163,11 +198,11 @@ export class GuestResponse extends FetchBody {
 
   /** A getter, as on Node's Response (the same Headers every time). */
   get headers(): Headers {
-    return (this.#headers ??= new (hostHeaders())(this.#headerList));
+    return (this.#headers ??= new (this.#immutable ? immutableHeaders() : hostHeaders())(this.#headerList));
   }
 
   static {
-    responseHeaders = response => (#headers in response ? (response.#headers ??= new (hostHeaders())(response.#headerList)) : undefined);
+    responseHeaders = response => (#headers in response ? (response.#headers ??= new (response.#immutable ? immutableHeaders() : hostHeaders())(response.#headerList)) : undefined);
   }
 
   get ok(): boolean {
@@ -193,7 +228,7 @@ export class GuestResponse extends FetchBody {
     return makeResponse(
       this.copyBody('Response.clone'),
       { status: this.#type === 'error' ? undefined : this.#status, statusText: this.#statusText, headers: this.headers },
-      { url: this.#url, redirected: this.#redirected, type: this.#type },
+      { url: this.#url, redirected: this.#redirected, type: this.#type, immutable: this.#immutable },
     );
   }
 
@@ -210,7 +245,7 @@ export class GuestResponse extends FetchBody {
 
   /** A network error (Fetch standard): type 'error', status 0, no body. */
   static error(): GuestResponse {
-    return makeResponse(null, {}, { url: '', redirected: false, type: 'error' });
+    return makeResponse(null, {}, { url: '', redirected: false, type: 'error', immutable: true });
   }
 
   /**
@@ -227,7 +262,7 @@ export class GuestResponse extends FetchBody {
     }
     const code = unsignedShort(status);
     if (!redirectStatus.has(code)) throw new RangeError(`Invalid status code ${code}`);
-    return makeResponse(null, { status: code, headers: [['location', parsed.href]] }, { url: '', redirected: false, type: 'default' });
+    return makeResponse(null, { status: code, headers: [['location', parsed.href]] }, { url: '', redirected: false, type: 'default', immutable: true });
   }
 }
 // Named and tagged as Node's: `Response.name`, `String(response)` is [object Response].
@@ -634,7 +669,7 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
       if (typeof r.headers === 'object' && r.headers !== null) recordedHeaders.add(r.headers);
       // As Node's fetch: no body at all (null, not an empty stream) for a HEAD request or a status that has none.
       const bodiless = request.method === 'HEAD' || nullBodyStatus.has(r.status);
-      return makeResponse(bodiless ? null : ownBody(r.body), { status: r.status, statusText: r.statusText, headers: r.headers }, { url: r.url, redirected: r.redirected, type: 'basic' });
+      return makeResponse(bodiless ? null : ownBody(r.body), { status: r.status, statusText: r.statusText, headers: r.headers }, { url: r.url, redirected: r.redirected, type: 'basic', immutable: true });
     });
   };
   // Named and shaped as Node's fetch (fetch(input, init = undefined)).
