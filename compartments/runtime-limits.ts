@@ -53,7 +53,8 @@ export const checkDeclaration = (value: unknown, raise: (error: SnapshotError) =
     if (!isRecord(http)) throw invalid('http takes an object { port }', http);
     for (const key of Object.keys(http)) if (key !== 'port') throw invalid(`unknown field "http.${key}"; http takes { port }`, http);
     const port = http.port;
-    if (!isPort(port)) throw invalid('http.port takes an integer TCP port from 1 to 65535', port);
+    // 0 (any free port) is chosen where the service runs: `snapshot restore --port <service>=0`.
+    if (!isPort(port)) throw invalid(`http.port takes an integer TCP port from 1 to 65535${port === 0 ? '; for any free port, declare one and restore with --port <service>=0' : ''}`, port);
     out.http = Object.freeze({ port });
   }
   if (value.replicas !== undefined) {

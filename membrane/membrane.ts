@@ -345,6 +345,11 @@ export class Membrane implements WireSide {
         );
       case 'call': {
         const target = this.#exports[entry.target];
+        // For messages about its answer (NOT_PASSABLE...): what was called.
+        // The function's own name as data (a getter of the service's is not run here).
+        const name = typeof target === 'function' ? getOwnPropertyDescriptor(target, 'name')?.value : undefined;
+        const called = entry.method !== null ? `${entry.method}()` : typeof name === 'string' && name ? `${name}()` : `call of export #${entry.target}`;
+        this.#calledAs.set(entry.answer, called);
         this.#answerWith(entry.answer, () => {
           if (target === undefined) throw new TypeError(`service "${this.name}" has no object #${entry.target}`);
           const args = this.#fromWireArray(entry.args, 'guest');
@@ -386,10 +391,15 @@ export class Membrane implements WireSide {
     );
   }
 
+  /** What each call waiting for its answer called, by answer id (for messages). */
+  readonly #calledAs = new Map<number, string>();
+
   #ret(answer: number, ok: boolean, value: unknown, preWired: boolean): void {
     let wire: Wire;
+    const called = this.#calledAs.get(answer);
+    this.#calledAs.delete(answer);
     try {
-      wire = preWired ? value : this.#toWire(value, 'guest', 0, () => `result of call #${answer}`);
+      wire = preWired ? value : this.#toWire(value, 'guest', 0, () => `${ok ? 'result' : 'error'} of ${called ?? `call #${answer}`}`);
     } catch (error) {
       ok = false;
       // The answer could not be copied (NOT_PASSABLE...): this library's error, copied as a host error is,

@@ -75,6 +75,7 @@ t.test('bad declarations fail the build with DECLARATION_INVALID saying what to 
     ['unknown-field.mjs', /DECLARATION_INVALID: runtime\.declare\(\): unknown field "cpu"; known fields: http, replicas/],
     ['no-handler.mjs', /DECLARATION_INVALID: service "no-handler-service" declares http on port 8080 but exports no fetch handler/],
     ['declare-in-build.mjs', /USAGE: runtime\.declare\(\) describes a service: call it inside a module loaded with importService\(\)/],
+    ['port-zero.mjs', /DECLARATION_INVALID: runtime\.declare\(\): http\.port takes an integer TCP port from 1 to 65535; for any free port, declare one and restore with --port <service>=0 \(got 0\)/],
   ];
   for (const [script, message] of cases) {
     const dir = path.join(work, `bad-${script}`);
