@@ -345,11 +345,12 @@ export class Membrane implements WireSide {
         );
       case 'call': {
         const target = this.#exports[entry.target];
-        // For messages about its answer (NOT_PASSABLE...): what was called.
-        // The function's own name as data (a getter of the service's is not run here).
-        const name = typeof target === 'function' ? getOwnPropertyDescriptor(target, 'name')?.value : undefined;
-        const called = entry.method !== null ? `${entry.method}()` : typeof name === 'string' && name ? `${name}()` : `call of export #${entry.target}`;
-        this.#calledAs.set(entry.answer, called);
+        // For messages about its answer (NOT_PASSABLE...), made only if one is: what was called, a
+        // function by its own name read as data (a getter of the service's is not run here).
+        const called = (): string => {
+          const name = typeof target === 'function' ? getOwnPropertyDescriptor(target, 'name')?.value : undefined;
+          return entry.method !== null ? `${entry.method}()` : typeof name === 'string' && name ? `${name}()` : `call of export #${entry.target}`;
+        };
         this.#answerWith(entry.answer, () => {
           if (target === undefined) throw new TypeError(`service "${this.name}" has no object #${entry.target}`);
           const args = this.#fromWireArray(entry.args, 'guest');
@@ -357,7 +358,7 @@ export class Membrane implements WireSide {
           const fn = (target as Record<string, unknown>)[entry.method];
           if (typeof fn !== 'function') throw new TypeError(`${entry.method} is not a function of service "${this.name}"`);
           return apply(fn, target, args);
-        });
+        }, false, called);
         return;
       }
       case 'settle': {
@@ -377,29 +378,25 @@ export class Membrane implements WireSide {
   }
 
   /** Run guest code for answer `answer`, then report its outcome (a checked `ret`). */
-  #answerWith(answer: number, run: () => unknown, preWired = false): void {
+  #answerWith(answer: number, run: () => unknown, preWired = false, called?: () => string): void {
     let result: unknown;
     try {
       result = run();
     } catch (error) {
-      this.#ret(answer, false, error, false);
+      this.#ret(answer, false, error, false, called);
       return;
     }
     Promise.resolve(result).then(
-      value => this.#ret(answer, true, value, preWired),
-      error => this.#ret(answer, false, error, false),
+      value => this.#ret(answer, true, value, preWired, called),
+      error => this.#ret(answer, false, error, false, called),
     );
   }
 
-  /** What each call waiting for its answer called, by answer id (for messages). */
-  readonly #calledAs = new Map<number, string>();
-
-  #ret(answer: number, ok: boolean, value: unknown, preWired: boolean): void {
+  /** `called` says what was called, for messages (NOT_PASSABLE...). */
+  #ret(answer: number, ok: boolean, value: unknown, preWired: boolean, called?: () => string): void {
     let wire: Wire;
-    const called = this.#calledAs.get(answer);
-    this.#calledAs.delete(answer);
     try {
-      wire = preWired ? value : this.#toWire(value, 'guest', 0, () => `${ok ? 'result' : 'error'} of ${called ?? `call #${answer}`}`);
+      wire = preWired ? value : this.#toWire(value, 'guest', 0, () => `${ok ? 'result' : 'error'} of ${called ? called() : `call #${answer}`}`);
     } catch (error) {
       ok = false;
       // The answer could not be copied (NOT_PASSABLE...): this library's error, copied as a host error is,
