@@ -17,7 +17,7 @@ import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
 import { loadSigningKey } from './signing.js';
 import { loadSealer } from './seal-key.js';
-import { isHostAnswer } from '../membrane/index.js';
+import { hostAnswerCall, isHostAnswer } from '../membrane/index.js';
 
 export interface BuildOptions {
   /** The build script (.js, .mjs, .ts, .mts). */
@@ -194,7 +194,7 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
     try {
       manifest = await session.seal(options.timeoutMs ?? 30_000, appNameOf(script));
       await settleRejections();
-      if (rejections.length) throw rejections[0];
+      if (rejections.length) throw unawaited(rejections[0]);
       if (options.awaitScript) await scriptDone(session, rejections, options.timeoutMs ?? 30_000);
     } catch (error) {
       throw failed(error, 'seal');
@@ -244,6 +244,17 @@ const importScript = (script: string, url: string): Promise<unknown> =>
     );
   });
 
+/**
+ * A rejection the build script left unhandled: when it is a service's
+ * failed answer to a call the script made, USAGE saying which call and that
+ * nothing awaited it (the usual cause: a missing `await`).
+ */
+const unawaited = (reason: unknown): unknown => {
+  const call = hostAnswerCall(reason);
+  if (call === undefined) return reason;
+  return new SnapshotError('USAGE', `${call} failed, and the build script did not await it: await every call of a service (await svc.method()), or catch its error. It failed with ${describeFailure(reason)}`, { cause: reason });
+};
+
 /** Let Node report rejections left unhandled by the last turn (it does so after the microtask queue drains). */
 const settleRejections = (): Promise<void> => new Promise(resolve => setImmediate(resolve));
 
@@ -262,7 +273,7 @@ const scriptDone = async (session: BuildSession, rejections: unknown[], timeoutM
   });
   clearTimeout(timer);
   await settleRejections();
-  if (rejections.length) throw rejections[0];
+  if (rejections.length) throw unawaited(rejections[0]);
   if (session.late.length) {
     throw new SnapshotError('USAGE', `importService(${JSON.stringify(session.late[0])}) came after the snapshot was sealed; await it from the top level of the build script.`);
   }

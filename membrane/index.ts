@@ -12,4 +12,4 @@ export type { JournalOptions } from './journal.js';
 export { Turns } from './turns.js';
 export { Directory } from './directory.js';
 export type { ExportRef, WireAnswer, WireCall, WireSide } from './directory.js';
-export { markLibraryError, isLibraryError, markServiceStack, hasServiceStack, isHostAnswer } from './marks.js';
+export { markLibraryError, isLibraryError, markServiceStack, hasServiceStack, isHostAnswer, hostAnswerCall } from './marks.js';

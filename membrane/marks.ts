@@ -30,19 +30,23 @@ export const markLibraryError = <T>(error: T): T => {
 
 export const isLibraryError = (error: object): boolean => libraryErrors.has(error);
 
-/** Rejection reasons this library handed to host callers (a service's failed answer to the host). */
-const hostAnswers = new WeakSet<object>();
+/** Rejection reasons this library handed to host callers (a service's failed answer to the host), with what was called. */
+const hostAnswers = new WeakMap<object, string>();
 
-/** Mark `reason` as the rejection of a promise a host caller got for a call into a service. */
-export const markHostAnswer = (reason: unknown): void => {
-  if ((typeof reason === 'object' || typeof reason === 'function') && reason !== null) hostAnswers.add(reason);
+/** Mark `reason` as the rejection of a promise a host caller got for a call into a service (`call`: `svc.init()`). */
+export const markHostAnswer = (reason: unknown, call = 'a call of a service'): void => {
+  if ((typeof reason === 'object' || typeof reason === 'function') && reason !== null) hostAnswers.set(reason, call);
 };
+
+/** What was called, for a reason markHostAnswer marked (`svc.init()`); undefined for any other. */
+export const hostAnswerCall = (reason: unknown): string | undefined =>
+  (typeof reason === 'object' || typeof reason === 'function') && reason !== null ? hostAnswers.get(reason) : undefined;
 
 /**
  * Is `reason` the rejection of a call a host caller made (the build script
  * owns that promise: left unhandled, the script left it so)?
  */
-export const isHostAnswer = (reason: unknown): boolean => (typeof reason === 'object' || typeof reason === 'function') && reason !== null && hostAnswers.has(reason);
+export const isHostAnswer = (reason: unknown): boolean => hostAnswerCall(reason) !== undefined;
 
 export const markServiceStack = (error: object): void => {
   serviceStacks.add(error);

@@ -425,7 +425,7 @@ export class Membrane implements WireSide {
     }
     if (ok) waiter.resolve(hostValue);
     else {
-      markHostAnswer(hostValue);
+      markHostAnswer(hostValue, `${this.name}.${called ? called() : `call #${answer}`}`);
       waiter.reject(hostValue);
     }
   }

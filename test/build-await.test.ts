@@ -46,7 +46,7 @@ t.test('a build script that does not await its work', async t => {
     const { out, before } = await goodKeep(work, 'call-rejection');
     const run = await build(out, 'call-rejection');
     t.equal(run.code, 1);
-    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .* failed; no snapshot was sealed\..*\n\s*Error: the service refused/m);
+    t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .* failed; no snapshot was sealed\..*\n\s*USAGE: refuser\.refuse\(\) failed, and the build script did not await it: await every call of a service \(await svc\.method\(\)\), or catch its error\. It failed with Error: the service refused/m, 'it names the call that nothing awaited');
     t.notMatch(run.stderr, /a service left a promise rejection unhandled/);
     t.notMatch(run.stderr, /^built /m, 'no "built" line');
     t.same(fingerprint(out), before);
