@@ -44,10 +44,12 @@ export const makeProcess = (
   const envGet = (key: string): string | undefined => {
     if (overlay.has(key)) return overlay.get(key);
     if (hiddenEnv.has(key)) return undefined;
-    // Variables only: not what the host's process.env inherits (its hasOwnProperty is the host's function).
-    return membrane.syscall('env.get', [key], k => secrets.mark(Object.prototype.hasOwnProperty.call(process.env, k as string) ? process.env[k as string] : undefined, secrets.isSecretEnv(k as string), `environment variable ${String(k)}`)) as
-      | string
-      | undefined;
+    // Variables only, one lookup: a variable's value is a string, what the host's process.env inherits is not
+    // (its hasOwnProperty is the host's function).
+    return membrane.syscall('env.get', [key], k => {
+      const value: unknown = process.env[k as string];
+      return secrets.mark(typeof value === 'string' ? value : undefined, secrets.isSecretEnv(k as string), `environment variable ${String(k)}`);
+    }) as string | undefined;
   };
   const envHas = (key: string): boolean => {
     if (overlay.has(key)) return overlay.get(key) !== undefined;
