@@ -58,8 +58,37 @@ export interface ImportServiceOptions {
  * `MODULE_NOT_INSTALLED`, `MODULE_NOT_GRANTED` when the service does not
  * load.
  */
-export const importService = async <T extends object = UntypedService>(specifier: string, options: ImportServiceOptions = {}): Promise<Remote<T>> => {
+export const importService = <T extends object = UntypedService>(specifier: string, options: ImportServiceOptions = {}): Promise<Remote<T>> => {
   const session = currentSession();
+  const imported = importInto(session, specifier, options) as Promise<Remote<T>>;
+  if (!session) return imported;
+  // Until the script awaits it, a failing build may be one that forgot to (x.init is not a function).
+  const label = String(specifier);
+  const promise = ServicePromise.resolve(imported) as ServicePromise<Remote<T>>;
+  session.unawaited.add(label);
+  awaitedBy.set(promise, () => session.unawaited.delete(label));
+  return promise;
+};
+
+/** What marks an importService promise awaited, by promise (ServicePromise.then runs it). */
+const awaitedBy = new WeakMap<object, () => void>();
+
+/**
+ * The promise importService returns: a Promise whose `then` (which `await`,
+ * `catch` and `finally` call) notes that the script took its result.
+ * Promises made from it (then, catch, finally) are plain ones.
+ */
+class ServicePromise<T> extends Promise<T> {
+  static get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+  then<A = T, B = never>(onFulfilled?: ((value: T) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    awaitedBy.get(this)?.();
+    return super.then(onFulfilled, onRejected);
+  }
+}
+
+const importInto = async <T extends object>(session: ReturnType<typeof currentSession>, specifier: string, options: ImportServiceOptions): Promise<Remote<T>> => {
   if (!session) {
     throw new SnapshotError('USAGE', 'importService() records into a snapshot: run your build script with `snapshot build <script>` (or call buildSnapshot()).');
   }

@@ -52,6 +52,15 @@ t.test('a build script that does not await its work', async t => {
     t.same(fingerprint(out), before);
   });
 
+  await t.test('a method called on an importService promise that was not awaited: the failure says to await it', async t => {
+    const { out, before } = await goodKeep(work, 'import-not-awaited');
+    const run = await build(out, 'import-not-awaited');
+    t.equal(run.code, 1);
+    t.match(run.stderr, /TypeError: counter\.bump is not a function/);
+    t.match(run.stderr, /importService\(\) returns a promise, and the build script did not await the one for "\.\/services\/counter\.js": write `const svc = await importService\(\.\.\.\)`/);
+    t.same(fingerprint(out), before);
+  });
+
   await t.test('a top-level await that nothing settles fails the build (it exited 0, writing nothing)', async t => {
     const { out, before } = await goodKeep(work, 'stuck');
     const run = await build(out, 'stuck');
