@@ -184,7 +184,10 @@ export class FetchBody {
 
   async bytes(): Promise<Uint8Array> {
     const body = await this.#take();
-    return ownedBodies.has(body) ? body : body.slice();
+    if (!ownedBodies.has(body)) return body.slice();
+    // Handed over: the service holds it now, so a body made from it later is a copy (Node copies one).
+    ownedBodies.delete(body);
+    return body;
   }
 
   /**
