@@ -208,17 +208,17 @@ export class FetchBody {
 }
 
 /** A stream given as a body, checked as Node's extractBody does: TypeError when something read it or holds its reader. */
-export const usableStream = (stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
+const usableStream = (stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
   if (stream.locked || isDisturbed(stream)) throw new TypeError('Response body object should not be disturbed or locked');
   return stream;
 };
 
 /** The Content-Type a string body implies, and a URLSearchParams body (https://fetch.spec.whatwg.org/#concept-bodyinit-extract). */
-export const TEXT_TYPE = 'text/plain;charset=UTF-8';
+const TEXT_TYPE = 'text/plain;charset=UTF-8';
 export const FORM_TYPE = 'application/x-www-form-urlencoded;charset=UTF-8';
 
 /** An object with Symbol.asyncIterator that is not a stream (an async generator, a Node Readable): Node's fetch takes it as a stream body. */
-export const isAsyncIterableBody = (body: unknown): body is AsyncIterable<unknown> =>
+const isAsyncIterableBody = (body: unknown): body is AsyncIterable<unknown> =>
   typeof body === 'object' && body !== null && !(body instanceof ReadableStream) && typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 
 /**
@@ -226,7 +226,7 @@ export const isAsyncIterableBody = (body: unknown): body is AsyncIterable<unknow
  * ReadableStreamFrom makes one: each chunk through Buffer.from (a string is
  * its UTF-8 bytes; a number is Node's TypeError), empty ones skipped.
  */
-export const iterableStream = (iterable: AsyncIterable<unknown>): ReadableStream<Uint8Array> => {
+const iterableStream = (iterable: AsyncIterable<unknown>): ReadableStream<Uint8Array> => {
   let iterator: AsyncIterator<unknown> | undefined;
   return new GuestReadableStream<Uint8Array>(
     {
@@ -254,7 +254,7 @@ export const iterableStream = (iterable: AsyncIterable<unknown>): ReadableStream
  * or arrayBuffer() tagged Blob or File, as fetch-blob's), never sent as the
  * text '[object Blob]'.
  */
-export const isRefusedBody = (body: object): boolean => {
+const isRefusedBody = (body: object): boolean => {
   if (body instanceof Blob) return true;
   const tag = (body as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
   if (tag === 'FormData') return true;
@@ -262,30 +262,42 @@ export const isRefusedBody = (body: object): boolean => {
   return (typeof stream === 'function' || typeof arrayBuffer === 'function') && (tag === 'Blob' || tag === 'File');
 };
 
+/** What a body given to a Request, a Response or fetch is (bodyContent). */
+export type BodyContent =
+  | { readonly kind: 'text'; readonly text: string; readonly type: string }
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
+  | { readonly kind: 'stream'; readonly stream: ReadableStream<Uint8Array> };
+
 /**
- * A body given to `new Response(body)`, as the Fetch standard's "extract a
- * body" takes it in Node (undici): the source (bytes or a stream) and the
- * Content-Type it implies. A string, URLSearchParams, ArrayBuffer or view,
- * or ReadableStream; an async iterable as a stream; any other value as the
- * string WebIDL makes of it (`new Response(12345)` is the text '12345',
- * text/plain). Throws TypeError for a Symbol, a disturbed or locked
- * stream, and a Blob or FormData (not supported in a service yet).
+ * A body as the Fetch standard's "extract a body" takes it in Node
+ * (undici), classified once for Request, Response and fetch: text (a
+ * string, URLSearchParams, or any other value as the string WebIDL makes of
+ * it: `new Response(12345)` is '12345'), with the Content-Type it implies;
+ * bytes (a copy of an ArrayBuffer or view, or a fetched body this module
+ * owns); a stream (a ReadableStream nothing read or locked, or an async
+ * iterable made one). null for no body. Throws TypeError for a Symbol, a
+ * disturbed or locked stream, and `refused` for a Blob or FormData (not
+ * supported inside a service yet).
  */
-export const extractBody = (body: unknown, what: string): { source: BodySource; type: string | undefined } => {
-  if (body === undefined || body === null) return { source: null, type: undefined };
-  if (typeof body === 'string') return { source: new TextEncoder().encode(body), type: TEXT_TYPE };
-  if (body instanceof ReadableStream) return { source: usableStream(body as ReadableStream<Uint8Array>), type: undefined };
-  if (body instanceof Uint8Array && ownedBodies.has(body)) return { source: body, type: undefined };
-  if (body instanceof ArrayBuffer) return { source: new Uint8Array(body.slice(0)), type: undefined };
-  if (isView(body)) return { source: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)), type: undefined };
-  if (body instanceof URLSearchParams) return { source: new TextEncoder().encode(body.toString()), type: FORM_TYPE };
-  if (typeof body === 'object' && isRefusedBody(body)) throw new TypeError(`${what}: a Blob or FormData body is not supported inside a service yet (Node accepts them)`);
-  if (isAsyncIterableBody(body)) return { source: iterableStream(body), type: undefined };
-  return { source: new TextEncoder().encode(bodyString(body)), type: TEXT_TYPE };
+export const bodyContent = (body: unknown, refused: string): BodyContent | null => {
+  if (body === undefined || body === null) return null;
+  if (typeof body === 'string') return { kind: 'text', text: body, type: TEXT_TYPE };
+  if (body instanceof ReadableStream) return { kind: 'stream', stream: usableStream(body as ReadableStream<Uint8Array>) };
+  if (body instanceof Uint8Array && ownedBodies.has(body)) return { kind: 'bytes', bytes: body };
+  if (body instanceof ArrayBuffer) return { kind: 'bytes', bytes: new Uint8Array(body.slice(0)) };
+  if (isView(body)) return { kind: 'bytes', bytes: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)) };
+  if (body instanceof URLSearchParams) return { kind: 'text', text: body.toString(), type: FORM_TYPE };
+  if (typeof body === 'object' && isRefusedBody(body)) throw new TypeError(refused);
+  if (isAsyncIterableBody(body)) return { kind: 'stream', stream: iterableStream(body) };
+  return { kind: 'text', text: bodyString(body), type: TEXT_TYPE };
 };
 
+/** A body's content as FetchBody holds it: bytes (text encoded) or a stream. */
+export const bodySource = (content: BodyContent | null): BodySource =>
+  content === null ? null : content.kind === 'text' ? new TextEncoder().encode(content.text) : content.kind === 'bytes' ? content.bytes : content.stream;
+
 /** WebIDL's string of any other body value, as Node converts it (a Symbol: undici's TypeError; a lone surrogate becomes U+FFFD when encoded). */
-export const bodyString = (body: unknown): string => {
+const bodyString = (body: unknown): string => {
   if (typeof body === 'symbol') throw new TypeError('undefined: undefined is a symbol, which cannot be converted to a DOMString.');
   return String(body);
 };

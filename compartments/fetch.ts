@@ -11,7 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { FORM_TYPE, FetchBody, TEXT_TYPE, bodyStreamOf, bodyString, bodyUnusable, extractBody, isAsyncIterableBody, isRefusedBody, iterableStream, ownBody, readAll, readHeadersWith, takeBody, usableStream } from './fetch-body.js';
+import { FORM_TYPE, FetchBody, bodyContent, bodySource, bodyStreamOf, bodyUnusable, ownBody, readAll, readHeadersWith, takeBody, type BodyContent } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders } from './web.js';
@@ -163,8 +163,8 @@ export class GuestResponse extends FetchBody {
       if (!reasonPhrase.test(statusText)) throw new TypeError('Invalid statusText');
       if (body !== undefined && body !== null && nullBodyStatus.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
     }
-    const extracted = extractBody(body, 'new Response()');
-    super(extracted.source);
+    const content = bodyContent(body, 'new Response(): a Blob or FormData body is not supported inside a service yet (Node accepts them)');
+    super(bodySource(content));
     this.#status = internals?.type === 'error' ? 0 : status;
     this.#statusText = statusText;
     // A service's own init is read now (as Node does: later changes to it do not show, bad
@@ -173,7 +173,7 @@ export class GuestResponse extends FetchBody {
     if (typeof options.headers === 'object' && options.headers !== null && recordedHeaders.has(options.headers)) this.#headerList = options.headers as Array<[string, string]>;
     else this.#headers = new (this.#immutable ? immutableHeaders() : hostHeaders())(options.headers);
     // As Node's: a string or URLSearchParams body implies its Content-Type unless the init gives one.
-    const implied = internals === undefined ? extracted.type : undefined;
+    const implied = internals === undefined && content?.kind === 'text' ? content.type : undefined;
     if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
     this.#url = internals?.url ?? '';
     this.#redirected = internals?.redirected ?? false;
@@ -269,31 +269,11 @@ export class GuestResponse extends FetchBody {
 nameAs(GuestResponse, 'Response');
 harden(GuestResponse);
 
-/**
- * A body that is not a stream, as a request carries it: text stays text (the
- * request record keeps strings as strings), bytes are copied. Any value
- * other than bytes, URLSearchParams or a stream is the string WebIDL makes
- * of it, as in Node (`body: 42` sends '42'). Throws TypeError for a Symbol,
- * a Blob or a FormData (not supported inside a service yet).
- */
-const toBody = (body: unknown): string | Uint8Array | null => {
-  if (body === undefined || body === null) return null;
-  if (typeof body === 'string') return body;
-  if (body instanceof URLSearchParams) return body.toString();
-  if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
-  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
-  if (typeof body === 'object' && isRefusedBody(body)) {
-    throw new TypeError('fetch inside a service takes no Blob or FormData body yet (Node accepts them): send its bytes or text');
-  }
-  return bodyString(body);
-};
+/** What a Request or fetch refuses (bodyContent). */
+const REFUSED_BODY = 'fetch inside a service takes no Blob or FormData body yet (Node accepts them): send its bytes or text';
 
-/** The Content-Type a body that is not a stream implies (https://fetch.spec.whatwg.org/#concept-bodyinit-extract): text/plain for text and any value made text, the form type for URLSearchParams. */
-const impliedContentType = (body: unknown): string | undefined =>
-  body === undefined || body === null || body instanceof ArrayBuffer || ArrayBuffer.isView(body) ? undefined : body instanceof URLSearchParams ? FORM_TYPE : TEXT_TYPE;
-
-/** A stream body of a Request or fetch: a ReadableStream as it is, an async iterable made one (undici's ReadableStreamFrom). */
-const streamBody = (body: unknown): ReadableStream | undefined => (isReadableStream(body) ? usableStream(body) : isAsyncIterableBody(body) ? iterableStream(body) : undefined);
+/** A body that is not a stream, as a request carries it: text stays text (the request record keeps strings as strings), bytes as they are. */
+const requestBody = (content: BodyContent | null): string | Uint8Array | null => (content === null || content.kind === 'stream' ? null : content.kind === 'text' ? content.text : content.bytes);
 
 /** What `new Request(input, init)` reads from `init`. */
 export interface GuestRequestInit {
@@ -330,13 +310,6 @@ const initMembers = ['body', 'cache', 'credentials', 'duplex', 'headers', 'integ
 const defaultFields: RequestFields = { cache: 'default', credentials: 'same-origin', integrity: '', keepalive: false, mode: 'cors', redirect: 'follow', referrer: 'about:client', referrerPolicy: '' };
 
 /**
- * RequestInit's fields as undici reads them: its WebIDL conversion first
- * (members in their dictionary's order; an enumeration value it does not
- * list is a TypeError naming them), then the constructor's own checks
- * (mode 'navigate', 'only-if-cached' outside 'same-origin', a referrer that
- * is not a URL). Unset fields come from `base` (new Request(request)).
- */
-/**
  * A RequestInit read as undici's WebIDL conversion reads it: each member
  * once, in its order (method, headers, body, referrer, referrerPolicy, mode,
  * credentials, cache, redirect, integrity, keepalive, signal, window,
@@ -366,6 +339,12 @@ const readRequestInit = (init: GuestRequestInit): GuestRequestInit => {
   return out as GuestRequestInit;
 };
 
+/**
+ * A Request's fields from its init as readRequestInit read it, then the
+ * constructor's own checks (mode 'navigate', 'only-if-cached' outside
+ * 'same-origin', a referrer that is not a URL). Unset fields come from
+ * `base` (new Request(request)).
+ */
 const requestFields = (options: GuestRequestInit, base: RequestFields): RequestFields => {
   const fields: Record<string, unknown> = { ...base };
   // The Fetch standard: an init with any member resets the referrer and its policy of the request it copies.
@@ -404,7 +383,6 @@ const normalizeMethod = (method: string): string => {
 };
 const requestBodies = new WeakMap<object, string | Uint8Array | null>();
 
-const isReadableStream = (value: unknown): value is ReadableStream => typeof ReadableStream === 'function' && value instanceof ReadableStream;
 
 /**
  * The WinterCG `Request` services get (the global `Request`): a URL, a
@@ -431,13 +409,13 @@ export class GuestRequest extends FetchBody {
     let body: string | Uint8Array | null;
     let stream: ReadableStream | undefined;
     let taken: GuestRequest | undefined;
-    const initStream = streamBody(options.body);
-    if (initStream) {
+    const content = bodyContent(options.body, REFUSED_BODY);
+    if (content?.kind === 'stream') {
       if (fields.keepalive) throw new TypeError('keepalive');
       if (options.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
-      stream = initStream;
+      stream = content.stream;
       body = null;
-    } else if (options.body !== undefined && options.body !== null) body = toBody(options.body);
+    } else if (content !== null) body = requestBody(content);
     else if (base) {
       body = requestBodies.get(base) ?? null;
       if (body === null) stream = bodyStreamOf(base);
@@ -456,8 +434,7 @@ export class GuestRequest extends FetchBody {
     this.#url = url;
     this.#method = method;
     this.#headers = new (hostHeaders())(options.headers ?? base?.headers);
-    const implied = initStream ? undefined : impliedContentType(options.body);
-    if (implied && !this.#headers.has('content-type')) this.#headers.set('content-type', implied);
+    if (content?.kind === 'text' && !this.#headers.has('content-type')) this.#headers.set('content-type', content.type);
     this.#signal = parent ? AbortSignal.any([parent]) : new AbortController().signal;
     this.#fields = fields;
     requestBodies.set(this, body);
@@ -557,7 +534,8 @@ nameAs(GuestRequest, 'Request');
 harden(GuestRequest);
 readHeadersWith(body => responseHeaders(body) ?? requestHeaders(body));
 
-const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?: SecretMatcher): RequestRecord => {
+/** A fetch's request as it crosses: `content` is init.body (bodyContent), a stream already read to bytes. */
+const normalize = (input: unknown, init: Record<string, unknown> = {}, content: BodyContent | null, secrets?: SecretMatcher): RequestRecord => {
   let url: string;
   let method = 'GET';
   // No headers given: none (without loading Headers, see hostHeaders).
@@ -574,14 +552,14 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}, secrets?:
   if (init.headers !== undefined) headers = new (hostHeaders())(init.headers as HeadersInit);
   // A URLSearchParams body crosses as its text: the form Content-Type it implies is set here, as Node's
   // fetch sets it (the host's fetch would send text/plain). A string implies text/plain there too.
-  if (init.body instanceof URLSearchParams) {
+  if (content?.kind === 'text' && content.type === FORM_TYPE) {
     const withType = new (hostHeaders())(headers as HeadersInit);
-    if (!withType.has('content-type')) withType.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
+    if (!withType.has('content-type')) withType.set('content-type', FORM_TYPE);
     headers = withType;
   }
   const href = new URL(url).href;
   const secretHost = secrets?.isSecretHost(href) ?? false;
-  let body = toBody(init.body);
+  let body = requestBody(content);
   if (body === null && input instanceof GuestRequest) {
     // Fetching a Request uses its body up, as in Node (guestFetch refused an unusable one).
     body = requestBodies.get(input) ?? null;
@@ -644,23 +622,24 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
   const reach = options.reach ?? makeReach(membrane.name, undefined);
   const secrets = options.secrets ?? makeSecretMatcher();
   const guestFetch = (input: unknown, init?: Record<string, unknown>): Promise<GuestResponse> => {
-    const requestBody = input instanceof GuestRequest && (init?.body === undefined || init.body === null);
+    const takesRequestBody = input instanceof GuestRequest && (init?.body === undefined || init.body === null);
     // Fetching a Request uses its body (undici makes a new Request of it): one read, or locked by a reader, is refused.
-    if (requestBody && bodyUnusable(input)) return Promise.reject(new TypeError('Cannot construct a Request with a Request object that has already been used.'));
+    if (takesRequestBody && bodyUnusable(input)) return Promise.reject(new TypeError('Cannot construct a Request with a Request object that has already been used.'));
     // A stream body (init.body, an async iterable, or a Request's) is read to its end first: the request crosses whole.
     let stream: ReadableStream<Uint8Array> | undefined;
+    let content: BodyContent | null;
     try {
-      const initStream = streamBody(init?.body);
+      content = bodyContent(init?.body, REFUSED_BODY);
       // As Node's fetch (it makes a Request of its arguments): a stream body needs duplex: 'half'.
-      if (initStream && init?.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
-      stream = initStream ?? (requestBody && requestBodies.get(input) === null ? bodyStreamOf(input) : undefined);
+      if (content?.kind === 'stream' && init?.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
+      stream = content?.kind === 'stream' ? content.stream : takesRequestBody && requestBodies.get(input) === null ? bodyStreamOf(input) : undefined;
     } catch (error) {
       return Promise.reject(error);
     }
     if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     let request: RequestRecord;
     try {
-      request = normalize(input, init, secrets);
+      request = normalize(input, init, content, secrets);
     } catch (error) {
       return Promise.reject(error);
     }
