@@ -19,17 +19,11 @@ import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { makeFileStreams, type StreamFs, type StreamModule } from './fs-streams.js';
-import { invalidArgType, invalidArgValue, outOfRange, validateFunction, validateInteger } from './node-style-errors.js';
+import { invalidArgType, invalidArgValue, outOfRange, validateFunction, validateInt32, validateInteger } from './node-style-errors.js';
 
 /** A descriptor no process has open (past every RLIMIT_NOFILE): a host call on it fails with EBADF, Node's own error for its syscall. */
 const BAD_FD = 2 ** 31 - 1;
 
-/** Node's validateInt32(value, name, min): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE for one that is not an integer from `min` to 2^31-1. */
-const validateInt32 = (value: unknown, name: string, min: number): void => {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
-  if (value < min || value > 2 ** 31 - 1) throw outOfRange(name, `>= ${min} && <= ${2 ** 31 - 1}`, value);
-};
 
 /** Calls go through `apply`, not spread: under lockdown V8 runs a spread call through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;

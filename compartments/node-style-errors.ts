@@ -160,6 +160,13 @@ export const validateInteger = (value: unknown, name: string, min: number = Numb
   return value;
 };
 
+/** Node's validateInt32(value, name, min = -2^31): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE for one that is not an integer from `min` to 2^31-1. */
+export const validateInt32 = (value: unknown, name: string, min: number = -(2 ** 31)): void => {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < min || value > 2 ** 31 - 1) throw outOfRange(name, `>= ${min} && <= ${2 ** 31 - 1}`, value);
+};
+
 /** Node's validateNumber(value, name, min, max): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE outside [min, max] (NaN included). */
 export const validateNumber = (value: unknown, name: string, min?: number, max?: number): void => {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
