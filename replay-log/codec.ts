@@ -200,6 +200,10 @@ const isMethod = (v: unknown): v is string | null => v === null || typeof v === 
 
 /** The msgpack tuple of a sys entry's body (its op is written apart). */
 /** An outcome's code and payload, the last two items of its entry's tuple. */
+/** What a kept sys entry (format.ts) may return: undefined, null, a boolean, a number or a string (a -0 crosses as a Tagged, not a number). */
+export const isKeptValue = (value: unknown): boolean =>
+  value === undefined || value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string';
+
 export const outcomeCodeOf = (o: Outcome): number => (o.type === 'async' ? 2 : o.type === 'throw' ? 1 : 0);
 export const outcomePayload = (o: Outcome): unknown => (o.type === 'async' ? o.promise : o.value);
 

@@ -7,7 +7,7 @@
  * checks each decoded entry's shape (a tuple no writer produces is
  * LOG_CORRUPT, never a value of the wrong type handed to the membrane).
  */
-import { tupleToEntry, tupleToSys, unpackViewing } from './codec.js';
+import { isKeptValue, tupleToEntry, tupleToSys, unpackViewing } from './codec.js';
 import { SnapshotError } from './errors.js';
 import { SEED_BYTES, TAG_MSG, TAG_NOW, TAG_OPNAME, TAG_PERF, TAG_REPEAT, TAG_SYS, TAG_SYS_KEPT, TAG_RANDOM, TAG_SEED } from './format.js';
 import { memorySource, walkLog } from './frames.js';
@@ -147,8 +147,7 @@ export function* cursorEntries(cursor: LogCursor): Generator<{ index: number; of
 /** A sys entry a writer may keep for repeats: one string argument, a returned primitive (format.ts). */
 export const isKeepable = (entry: Entry): boolean => {
   if (entry.kind !== 'sys' || entry.args.length !== 1 || typeof entry.args[0] !== 'string' || entry.outcome.type !== 'return') return false;
-  const value = entry.outcome.value;
-  return value === undefined || value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+  return isKeptValue(entry.outcome.value);
 };
 
 /** What the cursors over consecutive frames of one log share. */

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
-import { packr, entryToTuple, outcomeCodeOf, outcomePayload } from './codec.js';
+import { isKeptValue, packr, entryToTuple, outcomeCodeOf, outcomePayload } from './codec.js';
 import { EXTERNAL_BYTES, MsgWriter, type EncodedParts } from './msg-writer.js';
 import { crc32, frameCrc } from './crc.js';
 import { SnapshotError } from './errors.js';
@@ -81,9 +81,8 @@ interface Kept {
   readonly value: unknown;
 }
 
-/** undefined, null, a boolean, a number, or a string of at most KEPT_MAX_CHARS (a -0 crosses as a Tagged, not a number). */
-const isShortPrimitive = (value: unknown): boolean =>
-  value === undefined || value === null || typeof value === 'boolean' || typeof value === 'number' || (typeof value === 'string' && value.length <= KEPT_MAX_CHARS);
+/** A value a kept entry may return (isKeptValue), a string of at most KEPT_MAX_CHARS. */
+const isShortPrimitive = (value: unknown): boolean => isKeptValue(value) && (typeof value !== 'string' || value.length <= KEPT_MAX_CHARS);
 
 /** Bytes of `value` as a varuint. */
 const varuintBytes = (value: number): number => {
