@@ -176,9 +176,9 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
     const progress = session.discard({ keep });
     if (isSnapshotError(error) && (error.code === 'BUILD_FAILED' || error.code === 'NOT_QUIESCENT')) return error;
     // A TypeError from the script while an importService promise was never awaited: the usual missing await.
-    const unawaited = error instanceof TypeError && session.unawaited.size > 0 ? [...session.unawaited] : [];
-    const hint = unawaited.length
-      ? `\nimportService() returns a promise, and the build script did not await the one for ${unawaited.map(s => JSON.stringify(s)).join(', ')}: write \`const svc = await importService(...)\`.`
+    const notAwaited = error instanceof TypeError ? [...new Set(session.unawaited.values())] : [];
+    const hint = notAwaited.length
+      ? `\nimportService() returns a promise, and the build script did not await the one for ${notAwaited.map(s => JSON.stringify(s)).join(', ')}: write \`const svc = await importService(...)\`.`
       : '';
     const reason = describeFailure(error) + hint;
     const kept = fs.existsSync(session.outDir) ? ` ${session.outDir} is unchanged.` : '';

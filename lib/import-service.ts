@@ -63,10 +63,9 @@ export const importService = <T extends object = UntypedService>(specifier: stri
   const imported = importInto(session, specifier, options) as Promise<Remote<T>>;
   if (!session) return imported;
   // Until the script awaits it, a failing build may be one that forgot to (x.init is not a function).
-  const label = String(specifier);
   const promise = ServicePromise.resolve(imported) as ServicePromise<Remote<T>>;
-  session.unawaited.add(label);
-  awaitedBy.set(promise, () => session.unawaited.delete(label));
+  session.unawaited.set(promise, String(specifier));
+  awaitedBy.set(promise, () => session.unawaited.delete(promise));
   return promise;
 };
 

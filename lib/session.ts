@@ -47,8 +47,8 @@ export class BuildSession {
   readonly late: string[] = [];
   /** The modules importService was called from (their URLs without query), for a later build of the same script (build.ts). */
   readonly callers = new Set<string>();
-  /** importService calls whose promise the build script has not awaited (nor called then or catch on), by specifier: a hint when the build fails. */
-  readonly unawaited = new Set<string>();
+  /** importService promises the build script has not awaited (nor called then or catch on), with their specifiers: a hint when the build fails. */
+  readonly unawaited = new Map<object, string>();
 
   constructor(outDir: string, workDir: string, print?: (text: string) => void, trust: SessionTrust = {}) {
     this.outDir = path.resolve(outDir);
