@@ -14,7 +14,7 @@ import { makeReach, type Reach } from './reach.js';
 import { FORM_TYPE, FetchBody, bodyContent, bodySource, bodyStreamOf, bodyUnusable, ownBody, readAll, readHeadersWith, takeBody, type BodyContent } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
-import { hostHeaders } from './web.js';
+import { hostHeaders, markImmutable } from './web.js';
 import { formatWithOptions, type InspectOptions } from 'node:util';
 
 const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
@@ -60,36 +60,12 @@ interface ResponseInternals {
   readonly immutable?: boolean;
 }
 
-let immutableHeadersClass: typeof Headers | undefined;
-/**
- * Headers whose set, append and delete throw TypeError 'immutable', as
- * undici's with the immutable guard: the headers of a fetched response, of
- * Response.error() and Response.redirect(). A subclass of the host's
- * Headers, named and tagged as it, made on first use.
- */
-const immutableHeaders = (): typeof Headers => {
-  if (immutableHeadersClass) return immutableHeadersClass;
-  const refuse = (): never => {
-    throw new TypeError('immutable');
-  };
-  class ImmutableHeaders extends hostHeaders() {}
-  // Named and shaped as Node's methods (their names and lengths), each refusing.
-  const refusing = {
-    append(_name: unknown, _value: unknown): void {
-      refuse();
-    },
-    set(_name: unknown, _value: unknown): void {
-      refuse();
-    },
-    delete(_name: unknown): void {
-      refuse();
-    },
-  };
-  for (const [name, method] of Object.entries(refusing)) Object.defineProperty(ImmutableHeaders.prototype, name, { value: method, writable: true, enumerable: true, configurable: true });
-  nameAs(ImmutableHeaders, 'Headers', false);
-  immutableHeadersClass = harden(ImmutableHeaders);
-  return immutableHeadersClass;
+/** The host's Headers of `list`, marked immutable when `immutable` (web.ts). */
+const headersFrom = (list: HeadersInit | undefined, immutable: boolean): Headers => {
+  const headers = new (hostHeaders())(list);
+  return immutable ? markImmutable(headers) : headers;
 };
+
 /** The internals of the Response being made by this module now (construction is synchronous). */
 let makingInternals: ResponseInternals | undefined;
 const makeResponse = (body: unknown, init: ResponseInitLike, internals: ResponseInternals): GuestResponse => {
@@ -171,7 +147,7 @@ export class GuestResponse extends FetchBody {
     // names throw here); a recorded response's list is made into Headers when first read.
     this.#immutable = internals?.immutable === true;
     if (typeof options.headers === 'object' && options.headers !== null && recordedHeaders.has(options.headers)) this.#headerList = options.headers as Array<[string, string]>;
-    else this.#headers = new (this.#immutable ? immutableHeaders() : hostHeaders())(options.headers);
+    else this.#headers = headersFrom(options.headers, this.#immutable);
     // As Node's: a string or URLSearchParams body implies its Content-Type unless the init gives one.
     const implied = internals === undefined && content?.kind === 'text' ? content.type : undefined;
     if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
@@ -198,11 +174,11 @@ export class GuestResponse extends FetchBody {
 
   /** A getter, as on Node's Response (the same Headers every time). */
   get headers(): Headers {
-    return (this.#headers ??= new (this.#immutable ? immutableHeaders() : hostHeaders())(this.#headerList));
+    return (this.#headers ??= headersFrom(this.#headerList, this.#immutable));
   }
 
   static {
-    responseHeaders = response => (#headers in response ? (response.#headers ??= new (response.#immutable ? immutableHeaders() : hostHeaders())(response.#headerList)) : undefined);
+    responseHeaders = response => (#headers in response ? (response.#headers ??= headersFrom(response.#headerList, response.#immutable)) : undefined);
   }
 
   get ok(): boolean {

@@ -182,6 +182,40 @@ export const hardenLateInternals = (): Promise<void> =>
 
 let hostHeadersClass: typeof Headers | undefined;
 
+/** Headers that cannot be changed (markImmutable): undici's 'immutable' guard. */
+const immutableHeaders = new WeakSet<object>();
+
+/**
+ * Mark `headers` immutable, as undici guards the headers of a fetched
+ * response, Response.error() and Response.redirect(): append, set and delete
+ * throw TypeError 'immutable', however they are called
+ * (Headers.prototype.set.call(headers, ...) too). It stays an ordinary
+ * Headers (its prototype is Headers.prototype).
+ */
+export const markImmutable = (headers: Headers): Headers => {
+  immutableHeaders.add(headers);
+  return headers;
+};
+
+/**
+ * Headers.prototype's append, set and delete, each first refusing a marked
+ * Headers (before the class is frozen; named and sized as the originals;
+ * any other Headers, the host's own included, is handled as before).
+ */
+const guardMutators = (proto: Record<string, unknown>): void => {
+  for (const name of ['append', 'set', 'delete']) {
+    const original = proto[name] as (...args: unknown[]) => unknown;
+    const guarded = {
+      [name](this: object, ...args: unknown[]): unknown {
+        if (immutableHeaders.has(this)) throw new TypeError('immutable');
+        return Reflect.apply(original, this, args);
+      },
+    }[name];
+    Object.defineProperty(guarded, 'length', { value: original.length });
+    Object.defineProperty(proto, name, { ...Object.getOwnPropertyDescriptor(proto, name), value: guarded });
+  }
+};
+
 /**
  * The host's Headers, frozen with the prototype of its iterators, on first
  * use: Node loads it (undici) only when it is first read, which costs more
@@ -191,6 +225,7 @@ let hostHeadersClass: typeof Headers | undefined;
 export const hostHeaders = (): typeof Headers => {
   if (hostHeadersClass) return hostHeadersClass;
   const headers = globalThis.Headers;
+  guardMutators(headers.prototype as unknown as Record<string, unknown>);
   harden(headers);
   hardenSharedInternals([() => new headers({ a: '1' }), () => new headers({ a: '1' }).entries()]);
   hostHeadersClass = headers;
