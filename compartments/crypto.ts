@@ -332,6 +332,8 @@ type FacadeKind = 'Hash' | 'Hmac' | 'Cipheriv' | 'Decipheriv';
  */
 const makeFacades = (loadTransform: TransformLoader) => {
   const hosts = new WeakMap<object, object>();
+  /** The raw digest of a Hash or Hmac whose digest() was called. */
+  const digests = new WeakMap<object, Buffer>();
   const hostOf = (facade: object, what: string): Record<string, (...a: unknown[]) => unknown> => {
     const host = hosts.get(facade);
     if (!host) throw new TypeError(`${what} called on an object that is not a Hash or Cipher of this service`);
@@ -365,6 +367,14 @@ const makeFacades = (loadTransform: TransformLoader) => {
     for (const method of kind === 'Hash' || kind === 'Hmac' ? HASH_METHODS : CIPHER_METHODS) {
       methods[method] = function (this: object, ...args: unknown[]) {
         const host = hostOf(this, `${kind}.${method}()`);
+        if (method === 'digest') {
+          // The raw digest, kept: Node's handle gives it again to a stream that ends after digest() (_flush).
+          const raw = apply(host.digest, host, []) as Buffer;
+          digests.set(this, raw);
+          // As Node's digest(encoding): a falsy one or one Buffer does not know ('buffer') gives the bytes.
+          const encoding = args[0] ? String(args[0]) : '';
+          return encoding && encoding !== 'buffer' && Buffer.isEncoding(encoding) ? raw.toString(encoding) : raw;
+        }
         const result = apply(host[method], host, args);
         if (result === host) return this;
         if (method === 'copy' && typeof result === 'object' && result !== null) return make(kind, result);
@@ -376,12 +386,17 @@ const makeFacades = (loadTransform: TransformLoader) => {
       if (kind === 'Hash' || kind === 'Hmac') {
         methods._transform = function (this: object, chunk: unknown, encoding: unknown, callback: (error?: unknown) => void) {
           const host = hostOf(this, `${kind}.write()`);
-          apply(host.update, host, [chunk, encoding]);
+          try {
+            apply(host.update, host, [chunk, encoding]);
+          } catch (error) {
+            // Node's _transform updates the native handle, which takes a write after digest() without a word.
+            if ((error as { code?: unknown }).code !== 'ERR_CRYPTO_HASH_FINALIZED') throw error;
+          }
           callback();
         };
         methods._flush = function (this: { push(chunk: unknown): boolean }, callback: (error?: unknown) => void) {
           const host = hostOf(this, `${kind}.end()`);
-          this.push(apply(host.digest, host, []));
+          this.push(digests.get(this) ?? apply(host.digest, host, []));
           callback();
         };
       } else {
