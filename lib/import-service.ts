@@ -61,10 +61,11 @@ export interface ImportServiceOptions {
 export const importService = <T extends object = UntypedService>(specifier: string, options: ImportServiceOptions = {}): Promise<Remote<T>> => {
   const session = currentSession();
   const imported = importInto(session, specifier, options) as Promise<Remote<T>>;
-  if (!session) return imported;
+  // No build, or a specifier that is no string: the promise rejects with USAGE, as it is.
+  if (!session || typeof specifier !== 'string') return imported;
   // Until the script awaits it, a failing build may be one that forgot to (x.init is not a function).
   const promise = ServicePromise.resolve(imported) as ServicePromise<Remote<T>>;
-  session.unawaited.set(promise, String(specifier));
+  session.unawaited.set(promise, specifier);
   awaitedBy.set(promise, () => session.unawaited.delete(promise));
   return promise;
 };

@@ -61,6 +61,14 @@ t.test('a build script that does not await its work', async t => {
     t.same(fingerprint(out), before);
   });
 
+  await t.test('an importService of a specifier that is no string rejects with USAGE, and a script that handles it builds', async t => {
+    const out = path.join(work, 'bad-specifier');
+    const run = await build(out, 'bad-specifier');
+    t.equal(run.code, 0, run.stderr);
+    t.match(run.stdout, /^bad specifier: USAGE$/m);
+    t.ok(await restoresCounter(out, 1));
+  });
+
   await t.test('a top-level await that nothing settles fails the build (it exited 0, writing nothing)', async t => {
     const { out, before } = await goodKeep(work, 'stuck');
     const run = await build(out, 'stuck');
