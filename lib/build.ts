@@ -55,6 +55,22 @@ let tsxRegistered = false;
 const scriptBuilds = new Map<string, { builds: number; callers: ReadonlySet<string> }>();
 
 /**
+ * For a build that imported no service: the modules that imported services
+ * in an earlier build in this process other than this script (a helper it
+ * imports is not evaluated again), as a sentence; '' when there are none.
+ */
+const evaluatedImporters = (key: string): string => {
+  const script = pathToFileURL(key).href;
+  const modules = new Set<string>();
+  for (const [built, { callers }] of scriptBuilds) {
+    for (const caller of callers) if (caller !== pathToFileURL(built).href && caller !== script) modules.add(fileURLToPath(caller));
+  }
+  return modules.size === 0
+    ? ''
+    : ` Or it imports them from a module that an earlier build in this process evaluated already (${[...modules].join(', ')}): Node evaluates a module once per process, so its importService calls do not run again. Build in a new process (\`snapshot build\`, or a child process).`;
+};
+
+/**
  * The URL a build imports its script by. Node evaluates a module once per
  * URL (its real path): a second build of the same script in one process (a
  * test suite, a watch loop) would find it evaluated already and import no
@@ -197,7 +213,7 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
     }
     let manifest: Manifest;
     try {
-      manifest = await session.seal(options.timeoutMs ?? 30_000, appNameOf(script));
+      manifest = await session.seal(options.timeoutMs ?? 30_000, appNameOf(script), evaluatedImporters(key));
       await settleRejections();
       if (rejections.length) throw unawaited(rejections[0]);
       if (options.awaitScript) await scriptDone(session, rejections, options.timeoutMs ?? 30_000);

@@ -152,7 +152,7 @@ export class BuildSession {
    * when no service was imported at all (a build script that does not
    * await its work).
    */
-  async seal(timeoutMs: number, app?: string): Promise<Manifest> {
+  async seal(timeoutMs: number, app?: string, noServiceHint = ''): Promise<Manifest> {
     // Services call each other and may import services: one becoming idle
     // can wake another. Repeat until a whole pass finds no import in flight
     // and every service idle with no new delivery.
@@ -167,7 +167,8 @@ export class BuildSession {
     if (this.services.size === 0) {
       throw new SnapshotError(
         'BUILD_FAILED',
-        'the build script finished without importing any service, so there is nothing to seal. If it imports them from an async function or a callback, await that work at its top level (for example `await main();` instead of `main();`).',
+        'the build script finished without importing any service, so there is nothing to seal. If it imports them from an async function or a callback, await that work at its top level (for example `await main();` instead of `main();`).' +
+          noServiceHint,
       );
     }
     this.#sealed = true;

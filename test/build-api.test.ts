@@ -83,6 +83,27 @@ console.log(JSON.stringify(results));
   t.notOk(fs.existsSync(path.join(dir, 'two', 'manifest.json')), 'no snapshot without the service');
   t.ok(await restoresCounter(path.join(dir, 'one'), 1), 'the first snapshot restores');
 
+  // Another script that imports the helper: it is not evaluated again, and the failure says so.
+  fs.writeFileSync(path.join(dir, 'build-other.mjs'), `import './more.mjs';\n`);
+  const other = path.join(dir, 'other.mjs');
+  fs.writeFileSync(
+    other,
+    `import { buildSnapshot } from 'membrane-snapshot';
+await buildSnapshot({ script: './build.mjs', out: 'four', print: () => {} });
+try {
+  await buildSnapshot({ script: './build-other.mjs', out: 'five', print: () => {} });
+} catch (error) {
+  console.log(JSON.stringify({ code: error.code, message: error.message }));
+}
+`,
+  );
+  const otherRun = await node([other], { cwd: dir, timeoutMs: 120_000 });
+  t.equal(otherRun.code, 0, otherRun.stderr);
+  t.match(JSON.parse(otherRun.stdout.trim().split('\n').pop() as string), {
+    code: 'BUILD_FAILED',
+    message: /finished without importing any service.* Or it imports them from a module that an earlier build in this process evaluated already \(.*more\.mjs\)/s,
+  });
+
   // A service used after its build ended (its handle kept by the program): a typed error.
   fs.writeFileSync(path.join(dir, 'build-export.mjs'), `import { importService } from 'membrane-snapshot';\nexport const counter = await importService(${service}, { name: 'counter' });\n`);
   const after = path.join(dir, 'after.mjs');
