@@ -49,6 +49,7 @@ const typescriptSource = (url: string): string => {
  * services load from files.
  */
 const baseUrl = (base: string): string => {
+  if (base === '') throw new SnapshotError('USAGE', 'importService(): base is an empty string; give a file path or a file: URL, or leave it out to resolve against the calling module.');
   let url: URL;
   if (/^[a-z][a-z0-9+.-]+:/i.test(base)) {
     try {

@@ -158,6 +158,7 @@ t.test('a misspelt option, at any level, is a usage error naming it (not a polic
     ['kinds', /USAGE: importService\("\.\/services\/child\.js"\): base takes a string, got number/],
     ['grant', /USAGE: importService\("child"\): modules\["node:fs"\] takes the host module \(an object, e\.g\. await import\("node:fs"\)\), got number/],
     ['remoteBase', /USAGE: importService\(\): base "https:\/\/example\.com\/lib\/" is a https: URL; services load from files/],
+    ['emptyBase', /USAGE: importService\(\): base is an empty string; give a file path or a file: URL/],
   ] as const) {
     const dir = tempDir(`options-${which}`);
     const built = await snapshot(['build', 'build-options-typo.mjs', '--out', path.join(dir, 'snap')], { cwd: fixture('trust'), env: { OPTIONS_CASE: which } });
