@@ -9,7 +9,7 @@
  *
  * | variant        | command                                                     |
  * | -------------- | ----------------------------------------------------------- |
- * | restore        | `node dist/lib/cli.js restore <dir> --call svc.count`       |
+ * | restore        | `node dist/lib/cli.cjs restore <dir> --call svc.count`      |
  * | floor          | `node floor.mjs records.json`: plain Node, no library, the  |
  * |                | records read from a local JSON file                         |
  * | plain + API    | `node plain-api.mjs <base>`: plain Node, no library, the    |
@@ -18,7 +18,7 @@
  * | V8 snapshot    | `node --snapshot-blob <blob>`: a V8 startup snapshot taken  |
  * |                | with the state built (`--build-snapshot`)                   |
  * | node -e 0      | an empty Node start                                         |
- * | --version      | `node dist/lib/cli.js --version`                            |
+ * | --version      | `node dist/lib/cli.cjs --version`                           |
  *
  * Runs are interleaved (one of each per round, the order rotating every
  * round) and the figures are medians. Wall time is measured by this process

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const repo = fileURLToPath(new URL('..', import.meta.url));
 export const benchDir = path.join(repo, 'bench');
-export const cliPath = path.join(repo, 'dist', 'lib', 'cli.js');
+/** The CLI as users run it: the package's bin (dist/lib/cli.cjs). */
+export const cliPath = path.join(repo, 'dist', 'lib', 'cli.cjs');
 
 export const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);

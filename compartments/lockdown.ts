@@ -30,7 +30,7 @@
  *   `toLocaleUpperCase`... stay V8's, so they answer as in Node
  *   (`(1234.5).toLocaleString()` is '1,234.5', not '1234.5'). Their output
  *   depends on the ICU default locale, as `Intl`'s does, and the CLI pins
- *   that (locale.ts). They hold no authority, and they stay frozen.
+ *   that (locale.cts). They hold no authority, and they stay frozen.
  */
 import 'ses';
 import { installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
@@ -70,7 +70,7 @@ if (!realm[already]) {
 
 /**
  * Whether local-time text is the same on every host: the ICU default
- * locale is the pinned one (locale.ts; the CLI re-executes itself under
+ * locale is the pinned one (locale.cts; the CLI re-executes itself under
  * LC_ALL=C.UTF-8 when it is not).
  */
-export { localeIsFixed } from './locale.js';
+export { localeIsFixed } from './locale.cjs';

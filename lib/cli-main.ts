@@ -1,6 +1,6 @@
 /**
  * The `snapshot` command line: build, restore, inspect, verify, plan, push
- * (cli.ts starts it, after trying its restore fast path). Every failure
+ * (cli.cts starts it, after trying its restore fast path). Every failure
  * prints `snapshot: CODE: message` and exits non-zero (1 for a failed
  * operation, 2 for a usage error).
  */
@@ -15,7 +15,7 @@ import { libraryVersion } from './version.js';
 import { withNats } from './nats-modules.js';
 import { formatBytes, startProgressView } from './progress-view.js';
 import { fail } from './cli-report.js';
-import type { CommandLine } from './cli-start.js';
+import type { CommandLine } from './cli-start.cjs';
 
 /**
  * Lock the realm down, then load the library. `lockdown()` must run before
@@ -177,8 +177,8 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
     return;
   }
   if (!(command in help) || command === 'main') usage(`unknown command "${command}"`);
-  const { needsPinnedLocale, parseCommandLine, reexecPinned, restoreInputs, isNatsRestore, watchParent } = await import('./cli-start.js');
-  watchParent(); // in a re-executed child (a no-op when cli.ts already watches)
+  const { needsPinnedLocale, parseCommandLine, reexecPinned, restoreInputs, isNatsRestore, watchParent } = await import('./cli-start.cjs');
+  watchParent(); // in a re-executed child (a no-op when cli.cts already watches)
   let parsed: CommandLine;
   try {
     parsed = parseCommandLine(rest);
@@ -256,7 +256,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
       if ('usage' in inputs) return usage(inputs.usage);
       // Restore loads only what restore needs (restore-entry.ts), bundled when `npm run build` made
       // the bundle; a restore that joins NATS loads the modules (the bundle does not carry the client).
-      const bundle = isNatsRestore(target, values) ? undefined : (await import('./restore-bundle.js')).loadRestoreBundle();
+      const bundle = isNatsRestore(target, values) ? undefined : (await import('./restore-bundle.cjs')).loadRestoreBundle();
       const { runRestore } = bundle?.library ?? (await import('./restore-entry.js'));
       return runRestore(inputs, () => bundle?.saveCache());
     }

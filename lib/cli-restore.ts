@@ -1,6 +1,6 @@
 /**
  * The `snapshot restore` command, once its options are checked
- * (cli-start.ts): replay, then report (--replay-only), call (--call) or
+ * (cli-start.cts): replay, then report (--replay-only), call (--call) or
  * serve until SIGINT or SIGTERM. Loaded after lockdown, through
  * restore-entry.ts: from the restore bundle, or as modules when there is
  * none (and for NATS, which the bundle does not carry).
@@ -11,7 +11,7 @@ import { readManifest, type Manifest } from './manifest.js';
 import { checkPorts, goLive, openSource } from './live.js';
 import { startProgressView } from './progress-view.js';
 import { block, describeThrown, fail, jsonReplacer } from './cli-report.js';
-import type { RestoreInputs } from './cli-start.js';
+import type { RestoreInputs } from './cli-start.cjs';
 
 /**
  * Refuse, before any replay, a --call or --port naming a service the

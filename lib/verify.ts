@@ -30,7 +30,7 @@ export interface VerifyReport {
   readonly error?: { code: string; message: string };
 }
 
-const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+const cli = fileURLToPath(new URL('./cli.cjs', import.meta.url));
 
 const runChild = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 
 export const repo = fileURLToPath(new URL('..', import.meta.url));
-export const cliPath = path.join(repo, 'dist', 'lib', 'cli.js');
+/** The CLI as users run it: the package's bin (dist/lib/cli.cjs). */
+export const cliPath = path.join(repo, 'dist', 'lib', 'cli.cjs');
 export const fixture = (...parts: string[]): string => path.join(repo, 'test', 'fixtures', ...parts);
 
 export interface Run {
@@ -87,7 +88,7 @@ export const installElsewhere = (): { cli: string; index: string; root: string }
     }
     elsewhere = copy;
   }
-  return { cli: path.join(elsewhere, 'dist', 'lib', 'cli.js'), index: path.join(elsewhere, 'dist', 'lib', 'index.js'), root: elsewhere };
+  return { cli: path.join(elsewhere, 'dist', 'lib', 'cli.cjs'), index: path.join(elsewhere, 'dist', 'lib', 'index.js'), root: elsewhere };
 };
 
 /**
@@ -170,4 +171,4 @@ export const freshProject = async (prefix: string, tarball: string, files: Recor
 
 /** Run the installed `snapshot` CLI of a project made by freshProject. */
 export const projectSnapshot = (project: string, args: string[], options: Parameters<typeof node>[1] = {}): Promise<Run> =>
-  node([path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.js'), ...args], { cwd: project, ...options });
+  node([path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.cjs'), ...args], { cwd: project, ...options });

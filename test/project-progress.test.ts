@@ -99,7 +99,7 @@ t.test('restore reports each service replayed; verify and inspect speak JSON', a
 /** Run the installed CLI under a pseudo-terminal (util-linux `script`); its output as the terminal got it. */
 const onTerminal = (args: string[]): Promise<Run> =>
   new Promise((resolve, reject) => {
-    const cli = path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.js');
+    const cli = path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.cjs');
     const command = [process.execPath, cli, ...args].map(a => `'${a}'`).join(' ');
     const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: project, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -127,7 +127,7 @@ t.test('on a terminal, a live status line is drawn and erased around the lines',
 
 t.test('a build that waits on a busy service says on what', async t => {
   // Run without the locale re-exec so that the signal reaches the build script's process.
-  const cli = path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.js');
+  const cli = path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.cjs');
   const child = spawn(process.execPath, [cli, 'build', 'build-busy.mjs', '--out', 'snap-busy'], {
     cwd: project,
     env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'C.UTF-8', TZ: 'UTC', MEMBRANE_SNAPSHOT_PINNED: '1' },

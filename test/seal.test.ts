@@ -224,7 +224,7 @@ const cliForOthers = (): string | undefined => {
   fs.chmodSync(dir, 0o755);
   fs.cpSync(path.join(repo, 'dist'), path.join(dir, 'dist'), { recursive: true });
   fs.copyFileSync(path.join(repo, 'package.json'), path.join(dir, 'package.json'));
-  const copied = path.join(dir, 'dist', 'lib', 'cli.js');
+  const copied = path.join(dir, 'dist', 'lib', 'cli.cjs');
   return readableByOthers(copied) ? copied : undefined;
 };
 const asAnotherUser = process.getuid?.() === 0 && fs.existsSync('/usr/bin/setpriv');

@@ -5,10 +5,10 @@
  * (`npm run build`). Node's ESM loader then has one file to read instead of
  * about 180 modules to resolve, read and compile, which was most of a small
  * restore's time. The bundle is a function body (CommonJS shape, strict)
- * that lib/restore-bundle.ts compiles with V8's code cache; it has
+ * that lib/restore-bundle.cts compiles with V8's code cache; it has
  * require() (from its own location) but no import(). The CLI uses it
  * only while it is newer than restore-entry.js (tsc rewrites every module,
- * so a later tsc makes it stale), and never for NATS (see lib/cli.ts).
+ * so a later tsc makes it stale), and never for NATS (see lib/cli.cts).
  *
  * The bundle evaluates the same modules in the same order as the modules
  * themselves (esbuild keeps ESM evaluation order; dynamic imports become
@@ -80,7 +80,7 @@ const leaveOut = {
 };
 
 if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run tsc first`);
-// Code caches of an earlier bundle (lib/restore-bundle.ts names them after a hash of the bundle).
+// Code caches of an earlier bundle (lib/restore-bundle.cts names them after a hash of the bundle).
 for (const name of fs.readdirSync(path.dirname(outfile))) if (name.startsWith(`${path.basename(outfile)}.`) && name.endsWith('.cache')) fs.rmSync(path.join(path.dirname(outfile), name), { force: true });
 const result = await build({
   entryPoints: [entry],

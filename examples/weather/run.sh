@@ -15,7 +15,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 example="$repo/examples/weather"
-cli="$repo/dist/lib/cli.js"
+cli="$repo/dist/lib/cli.cjs"
 
 heading() {
   printf '\n==> %s\n' "$*"

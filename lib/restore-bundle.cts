@@ -25,15 +25,13 @@
  * stale (a tsc run after the bundling rewrote the modules) and is not
  * used: the modules are. An installed package's bundle is always used.
  */
-import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+import zlib from 'node:zlib';
 
-// Builtins required, not imported: an ESM import of a builtin first builds a module facade of all
-// its exports, which the restore fast path (cli.ts) is there to avoid.
-const require = createRequire(import.meta.url);
-const fs = require('node:fs') as typeof import('node:fs');
-const path = require('node:path') as typeof import('node:path');
-const vm = require('node:vm') as typeof import('node:vm');
-const { crc32 } = require('node:zlib') as { crc32: (data: Uint8Array) => number };
+// @types/node 20 does not declare zlib.crc32 (Node 20.15).
+const { crc32 } = zlib as unknown as { crc32: (data: Uint8Array) => number };
 
 export type RestoreLibrary = typeof import('./restore-entry.js');
 
@@ -50,7 +48,7 @@ const HEADER_BYTES = 4;
 
 /** Load the bundle beside this module, or undefined when there is none or it is stale. */
 export const loadRestoreBundle = (): RestoreBundle | undefined => {
-  const dir = import.meta.dirname;
+  const dir = __dirname;
   const file = path.join(dir, BUNDLE);
   try {
     const stat = fs.statSync(file);
@@ -80,9 +78,10 @@ export const loadRestoreBundle = (): RestoreBundle | undefined => {
     cachedData,
   });
   // The bundle has no import() (Node 20 gives a vm.Script none without a flag): the bundler made its
-  // dynamic imports of packages require() calls, answered from the bundle's own location.
+  // dynamic imports of packages require() calls, answered from the bundle's own location (this
+  // module's directory, so this module's require).
   const module = { exports: {} as RestoreLibrary };
-  (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, dir);
+  (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, require, module, file, dir);
   let saved = cachedData !== undefined && !script.cachedDataRejected;
   return {
     library: module.exports,

@@ -2,15 +2,12 @@
  * What every `snapshot` start needs before it knows which code to load: the
  * command line's options, the checks of `restore`'s own options, and the
  * process arrangements (the pinned locale, the watch on the parent). No
- * SES, no library module, and Node builtins through require() (an ESM
- * import of a builtin first builds a module facade of all its exports):
- * the restore fast path (cli.ts) runs this, then the restore bundle.
+ * SES, no library module. CommonJS, as the CLI's entry (cli.cts) is: the
+ * restore fast path runs this, then the restore bundle, without Node's ESM
+ * loader.
  */
-import { createRequire } from 'node:module';
-import { localeIsFixed } from '../compartments/locale.js';
-
-const require = createRequire(import.meta.url);
-const { parseArgs } = require('node:util') as typeof import('node:util');
+import { parseArgs } from 'node:util';
+import { localeIsFixed } from '../compartments/locale.cjs';
 
 const options = {
   help: { type: 'boolean', short: 'h' },
@@ -101,7 +98,7 @@ export const needsPinnedLocale = (command: string): boolean => command !== 'insp
  * Run the CLI (`entry`, the file Node started) again in a child under
  * LC_ALL=C.UTF-8 and TZ=UTC (a service sees the locale through Intl and
  * Date#toString, and the ICU default locale cannot change once a process
- * runs: compartments/locale.ts), and mirror its exit. Only when the locale
+ * runs: compartments/locale.cts), and mirror its exit. Only when the locale
  * is not already en-US, and only for the commands that run services:
  * --help, --version, usage errors and inspect never start a second process.
  *
