@@ -19,6 +19,18 @@
 import { packr } from './codec.js';
 
 const { getPrototypeOf } = Object;
+
+/**
+ * Node's Buffer#utf8Write(string, offset): Buffer#write's native writer
+ * without its argument checks and encoding lookup, most of a short
+ * string's cost (msgpackr writes with it too). Buffer#write where a Node
+ * lacks it. Returns the bytes written; the caller reserved room for them.
+ */
+const utf8Write: (this: Buffer, s: string, offset: number) => number =
+  (Buffer.prototype as unknown as { utf8Write?: (this: Buffer, s: string, offset: number) => number }).utf8Write ??
+  function write(this: Buffer, s: string, offset: number): number {
+    return this.write(s, offset, 'utf8');
+  };
 const objectPrototype = Object.prototype;
 
 /** Binary values at least this long are referenced by `encodeParts`, not copied. */
@@ -267,34 +279,42 @@ export class MsgWriter {
   }
 
   #string(s: string): void {
-    this.#reserve(s.length * 3 + 5);
-    if (s.length < 32) {
-      // Short ASCII (keys, names, most small values): byte by byte through
-      // the DataView, cheaper than a call into Buffer's native utf8 writer.
-      const view = this.#view;
-      const at = this.#pos + 1;
+    const length = s.length;
+    this.#reserve(length * 3 + 5);
+    const buf = this.#buf;
+    const pos = this.#pos;
+    if (length < 256) {
+      // ASCII up to 255 characters (keys, names, paths, most small values): byte by byte, cheaper
+      // than a call into Buffer's utf8 writer; a fixstr header up to 31 bytes, a str8 one up to 255.
+      const at = pos + (length < 32 ? 1 : 2);
       let i = 0;
-      for (; i < s.length; i += 1) {
+      for (; i < length; i += 1) {
         const c = s.charCodeAt(i);
         if (c >= 0x80) break;
-        view.setUint8(at + i, c);
+        buf[at + i] = c;
       }
-      if (i === s.length) {
-        view.setUint8(this.#pos, 0xa0 | i);
-        this.#pos = at + i;
+      if (i === length) {
+        if (length < 32) buf[pos] = 0xa0 | length;
+        else {
+          buf[pos] = 0xd9;
+          buf[pos + 1] = length;
+        }
+        this.#pos = at + length;
         return;
       }
-      const written = this.#buf.write(s, this.#pos + 1, 'utf8');
-      if (written < 32) {
-        this.#view.setUint8(this.#pos, 0xa0 | written);
-        this.#pos += 1 + written;
-        return;
+      if (length < 32) {
+        const written = utf8Write.call(buf, s, pos + 1);
+        if (written < 32) {
+          buf[pos] = 0xa0 | written;
+          this.#pos = pos + 1 + written;
+          return;
+        }
       }
     }
-    const written = this.#buf.write(s, this.#pos + 5, 'utf8');
-    this.#view.setUint8(this.#pos, 0xdb);
-    this.#view.setUint32(this.#pos + 1, written);
-    this.#pos += 5 + written;
+    const written = utf8Write.call(buf, s, pos + 5);
+    this.#view.setUint8(pos, 0xdb);
+    this.#view.setUint32(pos + 1, written);
+    this.#pos = pos + 5 + written;
   }
 
   #bin(bytes: Buffer): void {

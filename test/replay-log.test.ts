@@ -119,6 +119,38 @@ t.test('sys entries of every size decode back: a long length prefix, a growing f
   }
 });
 
+t.test('strings of every header size and encoding decode back, in arguments and answers', async t => {
+  // msgpack's fixstr (< 32 bytes), str8 (< 256) and str32 headers, each with ASCII text, with text that
+  // turns multibyte partway (the writer's ASCII loop stops and starts over), and all-multibyte text
+  // whose UTF-8 outgrows the header its length in characters suggests.
+  const lengths = [0, 1, 10, 11, 31, 32, 33, 85, 86, 127, 128, 254, 255, 256, 257, 1000, 70_000];
+  const texts: string[] = [];
+  for (const n of lengths) {
+    texts.push('a'.repeat(n));
+    if (n > 0) {
+      texts.push(`${'p'.repeat(n - 1)}é`, `é${'q'.repeat(n - 1)}`, '€'.repeat(n), `${'r'.repeat(Math.max(0, n - 2))}😀`);
+    }
+  }
+  const entries: Entry[] = texts.map(text => ({ kind: 'sys', op: 'env.get', args: [text], outcome: { type: 'return', value: `${text}!` } }));
+  const sink = memorySink();
+  const writer = new LogWriter(sink, header);
+  for (const entry of entries) writer.entry(entry);
+  writer.seal();
+  const decoded = [...LogReader.open(sink.bytes(), 'strings.log').entries()];
+  t.equal(decoded.length, entries.length);
+  let mismatches = 0;
+  for (const [i, { entry, size }] of decoded.entries()) {
+    if (JSON.stringify(entry) !== JSON.stringify(entries[i])) {
+      mismatches += 1;
+      t.same(entry, entries[i], `entry ${i} (a string of ${texts[i].length}) round-trips`);
+    }
+    const text = texts[i];
+    // ASCII up to 255 characters takes a one- or two-byte header (str8, not str32).
+    if (/^a*$/.test(text) && text.length < 255) t.ok(size <= 2 * text.length + 12, `entry ${i}: ${size} bytes for two ASCII strings of ${text.length}`);
+  }
+  t.equal(mismatches, 0, `all ${entries.length} entries round-trip`);
+});
+
 t.test('a truncated log is refused with LOG_TRUNCATED and the offset', async t => {
   const bytes = write(everyKind);
   for (const cut of [3, 8, 12, 40, bytes.byteLength - 20, bytes.byteLength - 1]) {
