@@ -41,17 +41,21 @@ export interface Sample {
   /** CPU time, user + system, ms (undefined without GNU time): less moved by other load than wall time. */
   readonly cpuMs: number | undefined;
   readonly stdout: string;
+  readonly stderr: string;
 }
 
-/** Run `node <args>` cold, timing it from spawn to exit and reading its peak RSS; `unset` names variables taken out of its environment. */
-export const timeNode = (args: readonly string[], unset: readonly string[] = []): Promise<Sample> =>
+/**
+ * Run `node <args>` cold, timing it from spawn to exit and reading its peak RSS; `unset` names variables
+ * taken out of its environment, `set` adds some.
+ */
+export const timeNode = (args: readonly string[], unset: readonly string[] = [], set: Record<string, string> = {}): Promise<Sample> =>
   new Promise((resolve, reject) => {
     const haveTime = fs.existsSync(GNU_TIME);
     const rssFile = haveTime ? path.join((rssDir ??= tempDir('rss')), 'rss') : '';
     const command = haveTime ? GNU_TIME : process.execPath;
     const argv = haveTime ? ['-q', '-f', '%M %U %S', '-o', rssFile, process.execPath, ...args] : [...args];
     const started = performance.now();
-    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', ...set };
     for (const name of unset) delete env[name];
     const child = spawn(command, argv, { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -67,7 +71,7 @@ export const timeNode = (args: readonly string[], unset: readonly string[] = [])
       }
       const [rss, user, system] = haveTime ? (fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number) : [];
       const cpu = (user ?? Number.NaN) * 1000 + (system ?? Number.NaN) * 1000;
-      resolve({ ms: elapsed, maxRssKiB: Number.isFinite(rss) ? rss : undefined, cpuMs: Number.isFinite(cpu) ? cpu : undefined, stdout: stdout.trim() });
+      resolve({ ms: elapsed, maxRssKiB: Number.isFinite(rss) ? rss : undefined, cpuMs: Number.isFinite(cpu) ? cpu : undefined, stdout: stdout.trim(), stderr });
     });
   });
 
@@ -77,6 +81,50 @@ const bundleSnapshotEntry = async (outDir: string): Promise<string> => {
   const outfile = path.join(outDir, 'v8-entry.cjs');
   await build({ entryPoints: [path.join(fixtureDir, 'v8-entry.mjs')], outfile, bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'error' });
   return outfile;
+};
+
+/** What each phase a restore marks (MEMBRANE_SNAPSHOT_PHASES=1, compartments/phases.cts) covers, in order. */
+const PHASES: Record<string, string> = {
+  node: "Node's own start, as `node -e 0` (the CA file included)",
+  'bundle-read': "the CLI's option checks; the restore bundle and its code cache read and checked",
+  'bundle-compiled': 'V8 compiles the bundle from its code cache',
+  'ses-evaluated': 'SES and the lockdown helpers evaluated',
+  lockdown: 'lockdown: the intrinsics repaired and frozen, their override accessors',
+  'modules-evaluated': "the rest of the bundle's modules; Node's crypto, zlib, inspector loaded",
+  manifest: 'the manifest read and checked',
+  'files-verified': "archive and log read, SHA-256 checked, the log's frames checked",
+  'archive-loaded': 'the archive parsed, the compartments laid out',
+  'late-internals-hardened': "Node's pipeTo internals frozen (one event-loop turn)",
+  'node-errors-hardened': "Node's internal error classes found (inspector protocol) and frozen",
+  'host-modules-hardened': "the service's clock, console, timers, crypto, fs, process; pure host modules frozen",
+  'web-classes-hardened': 'web classes (streams, Blob, URL, encoders, events) and the internals they share with the host frozen',
+  endowments: "the rest of the service's globals and modules",
+  replayed: "the service evaluated and its log replayed: its own work (records parsed, the state built)",
+  called: 'the --call answered',
+  exit: 'the answer printed, the code cache checked',
+};
+
+/** Run `args` (a restore) with its phases marked, `rounds` times, and print the median time of each phase. */
+const printPhases = async (args: string[], rounds: number, out: (text?: string) => void): Promise<void> => {
+  const runs: Array<Map<string, number>> = [];
+  for (let i = 0; i <= rounds; i += 1) {
+    const sample = await timeNode(args, [], { MEMBRANE_SNAPSHOT_PHASES: '1' });
+    const phases = new Map<string, number>();
+    for (const [, name, , since] of sample.stderr.matchAll(/^membrane-snapshot phase (\S+) ([\d.]+) \+([\d.]+)$/gm)) phases.set(name, Number(since));
+    if (!phases.has('exit')) throw new Error(`the restore marked no exit phase:\n${sample.stderr}`);
+    if (i > 0) runs.push(phases); // the first run warms the page cache
+  }
+  const names = [...runs[0].keys()];
+  const rows: string[][] = [['phase (MEMBRANE_SNAPSHOT_PHASES=1)', 'ms (median)', 'what it covers']];
+  let total = 0;
+  for (const name of names) {
+    const value = median(runs.map(r => r.get(name) ?? Number.NaN));
+    total += value;
+    rows.push([name, ms(value), PHASES[name] ?? '']);
+  }
+  rows.push(['total, process start to exit', ms(total), '']);
+  out(`    where the restore's time goes, ${rounds} runs after 1 warm-up (process.uptime() at each phase's end; the process's own exit is not in it):`);
+  out(table(rows));
 };
 
 export interface RealisticOptions {
@@ -189,6 +237,7 @@ export const measureRealistic = async ({ rounds, out }: RealisticOptions): Promi
         ['(the same three in CPU time)', `${ratio(cpu('restore') / cpu('floor'))}, ${ratio(cpu('restore') / cpu('plain + API'))}, ${ratio(cpu('--version') / cpu('node -e 0'))}`, ''],
       ]),
     );
+    await printPhases([cliPath, 'restore', snapshotDir, '--call', 'svc.count'], rounds, out);
   } finally {
     server.close();
   }

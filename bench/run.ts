@@ -45,7 +45,9 @@
  *     NODE_EXTRA_CA_CERTS is set (Node parses that file as every process
  *     starts), restore, the floor and `node -e 0` are also run without it.
  *     Goals: restore <= 1.5x floor, <= 0.5x plain Node with the API up;
- *     --version <= 1.5x `node -e 0`.
+ *     --version <= 1.5x `node -e 0`. Then where the restore's time goes:
+ *     the median of each phase it marks (MEMBRANE_SNAPSHOT_PHASES=1,
+ *     compartments/phases.cts) over as many more restores.
  *
  * (e) Log size: bytes of each log file (framing, header and trailer
  *     included) per event, against the raw payload of its entries (the

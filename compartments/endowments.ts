@@ -53,6 +53,7 @@ import { makeGuestZlib } from './zlib.js';
 import { makeSocketModules } from './sockets.js';
 import { makeDiagnosticsChannel } from './diagnostics-channel.js';
 import { invalidArgType, validateFunction } from './node-style-errors.js';
+import { markPhase } from './phases.cjs';
 
 type Namespace = Record<string, unknown>;
 
@@ -250,6 +251,7 @@ export interface EndowmentOptions {
 export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {}): Endowments => {
   // Node's internal error classes are shared with the host: frozen before the first service runs (node-errors.ts).
   hardenNodeErrorPrototypes();
+  markPhase('node-errors-hardened');
   const print = options.print ?? defaultPrinter(membrane.name);
   const clock = makeClock(membrane);
   membrane.guestDatePrototype = clock.datePrototype;
@@ -289,9 +291,12 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   }
 
   hardenHostModules();
+  markPhase('host-modules-hardened');
   const guestUtil = makeGuestUtil(guestProcess, guestConsoleError, (...args) => (guestConsole.log as (...a: unknown[]) => void)(...args), () => clock.Date.now());
+  const webGlobals = pureGlobals();
+  markPhase('web-classes-hardened');
   const globals: Record<string, unknown> = {
-    ...pureGlobals(),
+    ...webGlobals,
     ...makeGuestErrors(),
     // A microtask that throws is reported as uncaught, as a timer callback is (it would end the host process).
     queueMicrotask: (fn: () => void) => {

@@ -36,11 +36,13 @@ import 'ses';
 import { installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
 import { enableMoreOverrides, freezeElementPrototypes, refastenPrototypes } from './overrides.js';
 import { repairInspection } from './inspection.js';
+import { markPhase } from './phases.cjs';
 
 const already = Symbol.for('membrane-snapshot.lockdown');
 const realm = globalThis as unknown as Record<symbol, boolean>;
 
 if (!realm[already]) {
+  markPhase('ses-evaluated');
   process.env.TZ = 'UTC';
   try {
     repairIntrinsics({
@@ -66,6 +68,7 @@ if (!realm[already]) {
   installStackFormatter();
   installUncaughtHandler();
   realm[already] = true;
+  markPhase('lockdown');
 }
 
 /**

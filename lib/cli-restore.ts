@@ -5,6 +5,7 @@
  * restore-entry.ts: from the restore bundle, or as modules when there is
  * none (and for NATS, which the bundle does not carry).
  */
+import { markPhase } from '../compartments/phases.cjs';
 import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { restoreSnapshot, callService } from './restore.js';
 import { readManifest, type Manifest } from './manifest.js';
@@ -91,6 +92,7 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
     let result: unknown;
     try {
       result = await callService(restored, values.call, args);
+      markPhase('called');
     } catch (error) {
       await live.stop();
       if (isSnapshotError(error)) throw error;
@@ -100,12 +102,14 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
     await live.stop();
     process.stdout.write(`${JSON.stringify(result, jsonReplacer) ?? 'null'}\n`);
     saveCache();
+    markPhase('exit');
     process.exit(0);
   }
   const names = [...restored.services.keys()];
   for (const server of live.http) process.stdout.write(`http: ${server.service} listening on ${server.url}\n`);
   const over = values.nats !== undefined || live.app !== undefined ? `, joined app ${live.app} over NATS` : '';
   process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live${over}\n`);
+  markPhase('live');
   saveCache();
   const keepAlive = setInterval(() => {}, 1 << 30);
   const { shutdownMs } = inputs;

@@ -13,11 +13,15 @@
  * and a restore without a usable bundle, imports the full CLI (ES modules),
  * which checks the command line again and reports what is wrong with it.
  */
+import { markPhase } from '../compartments/phases.cjs';
+import { isNatsRestore, parseCommandLine, needsPinnedLocale, restoreInputs, watchParent } from './cli-start.cjs';
+
+// Node's own start ends where this module begins (MEMBRANE_SNAPSHOT_PHASES=1 prints when).
+markPhase('node');
+
 // A write past the file-size limit (ulimit -f) must fail with EFBIG, which a build reports and
 // recovers from: by default SIGXFSZ kills the process first (unless its parent ignored the signal).
 process.on('SIGXFSZ', () => {});
-
-import { isNatsRestore, parseCommandLine, needsPinnedLocale, restoreInputs, watchParent } from './cli-start.cjs';
 
 const argv = process.argv.slice(2);
 const entry = __filename;

@@ -29,6 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
 import zlib from 'node:zlib';
+import { markPhase } from '../compartments/phases.cjs';
 
 // @types/node 20 does not declare zlib.crc32 (Node 20.15).
 const { crc32 } = zlib as unknown as { crc32: (data: Uint8Array) => number };
@@ -73,15 +74,18 @@ export const loadRestoreBundle = (): RestoreBundle | undefined => {
   } catch {
     cachedData = undefined;
   }
+  markPhase('bundle-read');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {'use strict';${source}\n})`, {
     filename: file,
     cachedData,
   });
+  markPhase('bundle-compiled');
   // The bundle has no import() (Node 20 gives a vm.Script none without a flag): the bundler made its
   // dynamic imports of packages require() calls, answered from the bundle's own location (this
   // module's directory, so this module's require).
   const module = { exports: {} as RestoreLibrary };
   (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, require, module, file, dir);
+  markPhase('modules-evaluated');
   let saved = cachedData !== undefined && !script.cachedDataRejected;
   return {
     library: module.exports,

@@ -6,6 +6,7 @@ import { readManifest, type Manifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
 import { loadSealer } from './seal-key.js';
 import { prepareService, type PreparedService, type RestoredService } from './service.js';
+import { markPhase } from '../compartments/phases.cjs';
 import { InProcessTransport, type Transport } from './transport.js';
 
 export interface RestoreSnapshotOptions {
@@ -75,6 +76,7 @@ export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<Re
       );
     }
   }
+  markPhase('manifest');
   // Load every service first, bind the references between them, then replay
   // them all: a reference is alive the moment its holder goes live.
   const directory = new Directory();

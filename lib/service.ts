@@ -25,6 +25,7 @@ import {
 } from '../compartments/index.js';
 import { libraryVersion } from './version.js';
 import { reportProgress } from './progress.js';
+import { markPhase } from '../compartments/phases.cjs';
 import { checkLogBelongs, readSnapshotFile, readVerified, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
 
 /** A sealer that counts what it seals (the manifest says whether restore needs the key). */
@@ -48,7 +49,9 @@ const assemble = async (
   sealer?: SealKey,
 ): Promise<{ membrane: Membrane; endowments: Endowments }> => {
   const loaded = await loadService(load);
+  markPhase('archive-loaded');
   await hardenLateInternals();
+  markPhase('late-internals-hardened');
   let endowments: Endowments | undefined;
   const membrane = new Membrane({
     name: load.service,
@@ -59,6 +62,7 @@ const assemble = async (
     start: () => loaded.evaluate((endowments as Endowments).globals, (endowments as Endowments).modules),
   });
   endowments = makeEndowments(membrane, endowmentOptions);
+  markPhase('endowments');
   return { membrane, endowments };
 };
 
@@ -334,6 +338,7 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   const reader = LogReader.open(logBytes, logFile, { reuseBuffer: true });
   const events = reader.trailer?.events ?? 0;
   checkLogBelongs(logFile, reader.header, reader.trailer?.events, manifest);
+  markPhase('files-verified');
   // Granted modules are bound again by name: given by the caller, or Node's own builtin.
   const grants: Record<string, Grant> = {};
   for (const [moduleName, shape] of Object.entries(manifest.granted)) {
@@ -361,6 +366,7 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
       exports.catch(() => {}); // a failure surfaces through `live`
       membrane.turns.replay();
       await live;
+      markPhase('replayed');
       // `events`, not `reader`: the closure must not keep the log's body alive once live.
       const restored = { name, exports: await exports, membrane, events, restoreMs: performance.now() - started };
       reportProgress({ phase: 'replayed', service: name, events: restored.events, ms: restored.restoreMs });

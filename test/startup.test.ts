@@ -98,6 +98,28 @@ t.test('a restore loads no archiving code (no Babel, no archive writer, no node_
   t.same(bundled.filter(file => archivingOnly.test(file)), [], 'the bundle holds nothing only archiving needs');
 });
 
+t.test('MEMBRANE_SNAPSHOT_PHASES=1 makes a restore say where its time goes, phase by phase; without it nothing is said', async t => {
+  const target = moveToTarget(snapshotDir);
+  const marked = await snapshot(['restore', target, '--call', 'svc.texts'], { env: { MEMBRANE_SNAPSHOT_PHASES: '1' } });
+  t.equal(marked.code, 0, marked.stderr);
+  t.same(lastJson(marked), english, 'the answer is the same');
+  const phases = [...marked.stderr.matchAll(/^membrane-snapshot phase (\S+) ([\d.]+) \+([\d.]+)$/gm)].map(m => ({ name: m[1], at: Number(m[2]), since: Number(m[3]) }));
+  t.same(
+    phases.map(p => p.name),
+    ['node', 'bundle-read', 'bundle-compiled', 'ses-evaluated', 'lockdown', 'modules-evaluated', 'manifest', 'files-verified', 'archive-loaded', 'late-internals-hardened',
+      'node-errors-hardened', 'host-modules-hardened', 'web-classes-hardened', 'endowments', 'replayed', 'called', 'exit'],
+    'every phase of a restore from the bundle, in order',
+  );
+  for (const [i, phase] of phases.entries()) {
+    const before = i === 0 ? 0 : phases[i - 1].at;
+    t.ok(phase.at >= before, `${phase.name} ends after the phase before it`);
+    t.ok(Math.abs(phase.at - before - phase.since) < 0.02, `${phase.name}: +${phase.since} is the time since the phase before`);
+  }
+  const quiet = await snapshot(['restore', target, '--call', 'svc.texts']);
+  t.equal(quiet.code, 0, quiet.stderr);
+  t.notMatch(quiet.stderr, /membrane-snapshot phase/, 'without the variable no phase is printed');
+});
+
 t.test('a build under another locale records English Date text and en-US Intl defaults', async t => {
   t.same(JSON.parse(fs.readFileSync(textsFile, 'utf8')), english);
   for (const locale of ['ja_JP.UTF-8', 'C.UTF-8', 'en_GB.UTF-8']) {
