@@ -14,8 +14,13 @@ import type { Membrane } from '../membrane/index.js';
 
 const HostDate = Date;
 const hostNow = Date.now;
-const { now: hostPerfNow } = performance;
-const hostPerf = () => hostPerfNow.call(performance);
+let hostPerfNow: (() => number) | undefined;
+/**
+ * The host's performance.now(), captured when first read: Node loads its perf_hooks modules (about a
+ * millisecond) the first time the global is touched, which a restore that never reads the live clock
+ * does without.
+ */
+const hostPerf = (): number => (hostPerfNow ??= performance.now.bind(performance))();
 const realSeed = (): Uint8Array => randomFillSync(new Uint8Array(SEED_BYTES));
 
 export interface Clock {

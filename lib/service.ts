@@ -327,7 +327,8 @@ export interface PreparedService {
  * `replay()`, so they are alive the moment the service goes live.
  */
 export const prepareService = async (options: RestoreOptions): Promise<PreparedService> => {
-  const started = performance.now();
+  // process.uptime(), not performance.now(): the first read of Node's performance global loads its perf_hooks.
+  const started = process.uptime();
   const { dir, manifest } = options;
   const name = manifest.name;
   const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`, manifest.archiveBytes);
@@ -368,7 +369,7 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
       await live;
       markPhase('replayed');
       // `events`, not `reader`: the closure must not keep the log's body alive once live.
-      const restored = { name, exports: await exports, membrane, events, restoreMs: performance.now() - started };
+      const restored = { name, exports: await exports, membrane, events, restoreMs: (process.uptime() - started) * 1000 };
       reportProgress({ phase: 'replayed', service: name, events: restored.events, ms: restored.restoreMs });
       return restored;
     },
