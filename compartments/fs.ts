@@ -289,6 +289,15 @@ export const makeFs = (
   };
 
   const call = (op: string, args: unknown[], perform: Fn): unknown => membrane.syscall(op, args, perform);
+  /**
+   * The host's fs.promises[name], looked up when first called: the first read of fs.promises loads
+   * Node's fs/promises and readline modules (about a millisecond), which a restore whose service
+   * never awaits a file does without.
+   */
+  const hostPromise =
+    (name: string): Fn =>
+    (...args: unknown[]) =>
+      apply((hostFs.promises as unknown as Record<string, Fn>)[name], hostFs.promises, args);
 
   const fs: Record<string, unknown> = {};
   const promises: Record<string, unknown> = {};
@@ -325,23 +334,21 @@ export const makeFs = (
   };
 
   const preparePaths = (args: unknown[]) => args.map((a, i) => (i < 2 ? pathArg(a) : a));
+  // Every one of these has its fs.promises twin on the Nodes this library supports (20.15 and later).
   for (const name of plainOps) {
     const sync = (hostFs as unknown as Record<string, Fn>)[`${name}Sync`];
-    const promise = (hostFs.promises as unknown as Record<string, Fn>)[name];
-    if (typeof sync === 'function' && typeof promise === 'function') {
-      addAll(name, { sync: sync.bind(hostFs), promise: promise.bind(hostFs.promises) }, undefined, undefined, preparePaths);
-    }
+    if (typeof sync === 'function') addAll(name, { sync: sync.bind(hostFs), promise: hostPromise(name) }, undefined, undefined, preparePaths);
   }
   for (const name of ['stat', 'lstat'] as const) {
     addAll(
       name,
-      { sync: hostFs[`${name}Sync`] as Fn, promise: hostFs.promises[name] as Fn },
+      { sync: hostFs[`${name}Sync`] as Fn, promise: hostPromise(name) },
       v => statsRecord(v as hostFs.Stats | hostFs.BigIntStats | undefined),
       record => reviveStats(record, membrane.guestDatePrototype),
       preparePaths,
     );
   }
-  addAll('readdir', { sync: hostFs.readdirSync as Fn, promise: hostFs.promises.readdir as Fn }, direntRecords, reviveDirents, preparePaths);
+  addAll('readdir', { sync: hostFs.readdirSync as Fn, promise: hostPromise('readdir') }, direntRecords, reviveDirents, preparePaths);
 
   fs.existsSync = (path: unknown) =>
     call('fs.existsSync', [pathArg(path)], p => {
