@@ -36,7 +36,7 @@
  * remain for callers that are not a membrane (the CLI, a benchmark).
  */
 import { addExtension } from 'msgpackr';
-import { SnapshotError, Slot, Tagged, packr, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, packr, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
 
 const { getPrototypeOf, keys, defineProperty } = Object;
 const { isArray } = Array;
@@ -201,7 +201,7 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
       if (typeof v === 'function' && !walk.refs.isRef(v)) return walk.refs.toRef(object);
     }
     remember(walk, object);
-    if (names.includes('__proto__')) return new Tagged('object', names.map(name => [name, toWire((object as Record<string, unknown>)[name], walk, depth + 1)]));
+    if (!names.every(isRecordKey)) return objectWire(names.map(name => [name, toWire((object as Record<string, unknown>)[name], walk, depth + 1)]));
     const out: Record<string, unknown> = {};
     for (const name of names) out[name] = toWire((object as Record<string, unknown>)[name], walk, depth + 1);
     return out;
@@ -234,12 +234,12 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
     remember(walk, object);
     const record: ErrorRecord = { name: String(object.name), message: String(object.message) };
     if (isSnapshotError(object)) record.library = true;
-    const props: Record<string, unknown> = {};
+    const props: Array<[string, unknown]> = [];
     for (const name of keys(object)) {
       const v = (object as unknown as Record<string, unknown>)[name];
-      if (name !== 'stack' && name !== 'message' && typeof v !== 'function') props[name] = toWire(v, walk, depth + 1);
+      if (name !== 'stack' && name !== 'message' && typeof v !== 'function') props.push([name, toWire(v, walk, depth + 1)]);
     }
-    if (keys(props).length) record.props = props;
+    if (props.length > 0) record.props = objectWire(props);
     return new Tagged('error', record);
   }
   if (typeof (object as { then?: unknown }).then === 'function') throw notPassable('a promise inside a value; await it first');
@@ -294,7 +294,7 @@ const fromWire = (wire: unknown, walk: InWalk, depth: number): unknown => {
       case 'object': {
         const out: Record<string, unknown> = {};
         objects.push(out);
-        for (const [name, v] of payload as Array<[string, unknown]>) defineProperty(out, String(name), { value: fromWire(v, walk, depth + 1), enumerable: true, writable: true, configurable: true });
+        for (const [name, v] of objectEntries(wire) ?? []) defineProperty(out, name, { value: fromWire(v, walk, depth + 1), enumerable: true, writable: true, configurable: true });
         return out;
       }
       case 'view': {
@@ -347,19 +347,18 @@ const reviveError = (record: ErrorRecord, walk: InWalk, depth: number): Error =>
   const message = String(record?.message ?? '');
   const at = walk.objects.length;
   walk.objects.push(undefined);
-  let props: Record<string, unknown> | undefined;
-  if (typeof record?.props === 'object' && record.props !== null) {
-    props = {};
-    for (const key of keys(record.props)) props[key] = fromWire((record.props as Record<string, unknown>)[key], walk, depth + 1);
-  }
+  const props = new Map<string, unknown>();
+  for (const [key, v] of objectEntries(record?.props) ?? []) props.set(key, fromWire(v, walk, depth + 1));
   let error: Error;
-  if (record?.library === true && name.startsWith('SnapshotError[') && typeof props?.code === 'string') {
-    error = new SnapshotError(props.code as SnapshotErrorCode, message, { details: (props.details ?? {}) as Record<string, unknown> });
+  const code = props.get('code');
+  if (record?.library === true && name.startsWith('SnapshotError[') && typeof code === 'string') {
+    error = new SnapshotError(code as SnapshotErrorCode, message, { details: (props.get('details') ?? {}) as Record<string, unknown> });
   } else {
     const Ctor = errorConstructors[name] ?? Error;
     error = new Ctor(message);
     if (!(name in errorConstructors)) defineProperty(error, 'name', { value: name, writable: true, configurable: true });
-    if (props) for (const key of keys(props)) (error as unknown as Record<string, unknown>)[key] = props[key];
+    // Own enumerable data properties, as they were (an own `__proto__` too).
+    for (const [key, value] of props) defineProperty(error, key, { value, writable: true, enumerable: true, configurable: true });
   }
   walk.objects[at] = error;
   return error;
@@ -468,7 +467,7 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number,
       }
       case 'object':
       case 'map':
-        if (!isArray(payload) || !payload.every(entry => isArray(entry) && entry.length === 2 && (wire.tag === 'map' || typeof entry[0] === 'string'))) throw malformed(`a bad ${wire.tag}`);
+        if (!isArray(payload) || !payload.every(entry => isArray(entry) && entry.length === 2) || (wire.tag === 'object' && objectEntries(wire) === undefined)) throw malformed(`a bad ${wire.tag}`);
         checkIn(payload, toSlot, depth + 1, keepLibrary);
         break;
       case 'view': {
@@ -482,7 +481,10 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number,
         const record = payload as ErrorRecord | null;
         if (typeof record !== 'object' || record === null || typeof record.name !== 'string' || typeof record.message !== 'string') throw malformed('a bad error');
         if (!keepLibrary || record.library !== true) delete record.library; // a call's arguments: only this host's membrane and library mark errors as ours
-        if (record.props !== undefined) checkIn(record.props, toSlot, depth + 1, keepLibrary);
+        if (record.props !== undefined) {
+          if (objectEntries(record.props) === undefined) throw malformed('bad error properties');
+          checkIn(record.props, toSlot, depth + 1, keepLibrary);
+        }
         break;
       }
       default:
@@ -538,7 +540,7 @@ const swapSlots = (wire: unknown, toRef: (slot: Slot) => RemoteRef, depth: numbe
       const props = record.props === undefined ? undefined : swapSlots(record.props, toRef, depth + 1, sealedFallsBack);
       // The service's stack stays on its host: the caller's error is its own.
       const { stack: _stack, ...rest } = record;
-      return new Tagged('error', props === record.props ? rest : { ...rest, props: props as Record<string, unknown> });
+      return new Tagged('error', props === record.props ? rest : { ...rest, props: props as ErrorRecord['props'] });
     }
     const payload = swapSlots(wire.payload, toRef, depth + 1, sealedFallsBack);
     return payload === wire.payload ? wire : new Tagged(wire.tag, payload);

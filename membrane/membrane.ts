@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, describeWire, fromCodeUnits, viewConstructors, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, describeWire, fromCodeUnits, viewConstructors, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
@@ -758,10 +758,10 @@ export class Membrane implements WireSide {
         }
       }
       remember(walk, object);
-      if (names.includes('__proto__')) {
+      if (!names.every(isRecordKey)) {
         const entries: Array<[string, Wire]> = [];
         for (const name of names) entries.push([name, this.#copyOut((object as Record<string, unknown>)[name], walk, depth + 1)]);
-        return new Tagged('object', entries);
+        return objectWire(entries) as Wire;
       }
       const out: Record<string, Wire> = {};
       for (const name of names) out[name] = this.#copyOut((object as Record<string, unknown>)[name], walk, depth + 1);
@@ -884,20 +884,18 @@ export class Membrane implements WireSide {
     const stack: unknown = error.stack;
     if (typeof stack === 'string') record.stack = walk.from === 'guest' || hasServiceStack(error) ? stack : stackHeader(stack);
     if (walk.from === 'host' ? error instanceof SnapshotError : isLibraryError(error)) record.library = true;
-    const props: Record<string, unknown> = {};
-    let any = false;
+    const props: Array<[string, Wire]> = [];
     for (const name of keys(error)) {
       if (name === 'stack' || name === 'message') continue;
       const v = (error as unknown as Record<string, unknown>)[name];
       if (typeof v === 'function') continue;
-      props[name] = this.#copyOut(v, walk, depth + 1);
-      any = true;
+      props.push([name, this.#copyOut(v, walk, depth + 1)]);
     }
-    if (any) record.props = props;
+    if (props.length > 0) record.props = objectWire(props);
     // A service's error keeps its cause, as structuredClone keeps it (a host error's does not cross: docs/environment.md):
     // an own data property only (a getter is not run), and only if it can be copied; otherwise the error crosses without it,
     // the objects the attempt numbered forgotten so that the copy's pre-order stays whole.
-    if (walk.from === 'guest' && !hasOwn(props, 'cause')) {
+    if (walk.from === 'guest' && !props.some(([name]) => name === 'cause')) {
       const cause = getOwnPropertyDescriptor(error, 'cause');
       if (cause && 'value' in cause) {
         const count = walk.count;
@@ -1044,8 +1042,8 @@ export class Membrane implements WireSide {
       case 'object': {
         const out: Record<string, unknown> = {};
         objects.push(out);
-        for (const [k, v] of tagged.payload as Array<[string, Wire]>) {
-          defineProperty(out, k, { value: this.#copyIn(v, walk, depth + 1), enumerable: true, writable: true, configurable: true });
+        for (const [k, v] of objectEntries(tagged) ?? []) {
+          defineProperty(out, k, { value: this.#copyIn(v as Wire, walk, depth + 1), enumerable: true, writable: true, configurable: true });
         }
         return out;
       }
@@ -1065,9 +1063,9 @@ export class Membrane implements WireSide {
         objects.push(error);
         if (record.props) {
           // The props record is bookkeeping, not one of the value's objects: its entries are.
-          const props: Record<string, unknown> = {};
-          for (const name of keys(record.props)) props[name] = this.#copyIn(record.props[name] as Wire, walk, depth + 1);
-          assignErrorProps(error, record, props);
+          const props: Array<[string, unknown]> = [];
+          for (const [name, v] of objectEntries(record.props) ?? []) props.push([name, this.#copyIn(v as Wire, walk, depth + 1)]);
+          assignErrorProps(error, props);
         }
         if (hasOwn(record, 'cause')) {
           // Copied in whatever it is attached to: the objects it holds are numbered in the order they were copied out.
@@ -1239,14 +1237,15 @@ const reviveError = (record: ErrorRecord): Error => {
   return error;
 };
 
-const assignErrorProps = (error: Error, record: ErrorRecord, props: Record<string, unknown>): void => {
+/** An error's copied own properties back on it, as own enumerable data properties (an own `__proto__` too). */
+const assignErrorProps = (error: Error, props: ReadonlyArray<readonly [string, unknown]>): void => {
   if (error instanceof SnapshotError) {
     // Its code and details are the library's own, and read-only.
-    defineProperty(error, 'details', { value: (props.details ?? {}) as Record<string, unknown>, configurable: true });
+    const details = props.find(([name]) => name === 'details')?.[1];
+    defineProperty(error, 'details', { value: (details ?? {}) as Record<string, unknown>, configurable: true });
     return;
   }
-  for (const name of ownKeys(props) as string[]) (error as unknown as Record<string, unknown>)[name] = props[name];
-  void record;
+  for (const [name, value] of props) defineProperty(error, name, { value, writable: true, enumerable: true, configurable: true });
 };
 
 /** The label of another service's export: "function get of service db". */

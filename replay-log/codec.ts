@@ -8,7 +8,7 @@
  * payload]).
  */
 import { Packr, addExtension } from 'msgpackr';
-import { Slot, Tagged, type Side, type TagName } from './wire.js';
+import { Slot, Tagged, objectEntries, type Side, type TagName } from './wire.js';
 import type { Entry, Outcome } from './entries.js';
 
 export const packr = new Packr({ useRecords: false, moreTypes: true, int64AsType: 'number' });
@@ -82,7 +82,7 @@ const readTagged = (data: unknown): Tagged => {
       const { name, message, stack, props, library } = payload as Record<string, unknown>;
       shape(typeof name === 'string' && typeof message === 'string', 'an error has a string name and message');
       shape(stack === undefined || typeof stack === 'string', 'an error stack is a string');
-      shape(props === undefined || isRecord(props), 'error properties are a record');
+      shape(props === undefined || objectEntries(props) !== undefined, 'error properties are a record or an object tag');
       shape(library === undefined || library === true, 'an error library mark is true');
       break;
     }
@@ -96,7 +96,8 @@ const readTagged = (data: unknown): Tagged => {
       shape(isId(payload), 'a ref names an object by its pre-order number');
       break;
     case 'object':
-      shape(isArray(payload) && payload.every(pair => isArray(pair) && pair.length === 2 && typeof pair[0] === 'string'), 'an object is a list of [key, value] pairs');
+      // Its keys: strings, or utf16 tags (decoded, and so checked, before this one).
+      shape(objectEntries(new Tagged('object', payload)) !== undefined, 'an object is a list of [key, value] pairs, each key a string or a utf16 tag');
       break;
     case 'sparse': {
       shape(isArray(payload) && payload.length === 3, 'a sparse array is [length, indices, values]');

@@ -21,8 +21,10 @@
  *   | map      | [[key, value], ...]                       | Map                            |
  *   | error    | ErrorRecord                               | Error and its subclasses       |
  *   | sparse   | [length, [index, ...], [value, ...]]      | an array with holes            |
- *   | object   | [[key, value], ...]                       | a plain object with an own     |
- *   |          |                                           | `__proto__` key                |
+ *   | object   | [[key, value], ...]; a key with lone      | a plain object with an own     |
+ *   |          | surrogates as a utf16 tag                 | `__proto__` key, or a key with |
+ *   |          |                                           | lone surrogates (msgpack keys  |
+ *   |          |                                           | are UTF-8, which loses them)   |
  *   | view     | [constructor name, buffer, offset, length]| a typed array or DataView that |
  *   |          |                                           | does not span its whole buffer |
  *   | ref      | n                                         | the n-th object (pre-order) of |
@@ -65,8 +67,8 @@ export interface ErrorRecord {
   name: string;
   message: string;
   stack?: string;
-  /** Own enumerable data properties such as `code`, `errno`, `path`. */
-  props?: Record<string, unknown>;
+  /** Own enumerable data properties such as `code`, `errno`, `path`: a plain object's wire form (objectWire). */
+  props?: Record<string, unknown> | Tagged;
   /** A service's error's own `cause` (`new Error(m, { cause })`), copied as structuredClone copies it; absent when it has none. */
   cause?: unknown;
   /**
@@ -115,6 +117,47 @@ const stringIsWellFormed = (String.prototype as { isWellFormed?: () => boolean }
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 /** Whether a string has no lone surrogate (String.prototype.isWellFormed, captured, where Node has it). */
 export const isWellFormed = (text: string): boolean => (stringIsWellFormed ? (apply(stringIsWellFormed, text, []) as boolean) : !LONE_SURROGATE.test(text));
+
+/** Whether `key` comes back as itself as the key of a wire record (objectWire). */
+export const isRecordKey = (key: string): boolean => key !== '__proto__' && isWellFormed(key);
+
+/**
+ * The wire form of a plain object from its own enumerable properties as
+ * [key, wire value] entries, in order: a record of them, or an `object` tag
+ * when a key would not come back as itself from a record (an own
+ * `__proto__`, which assigning would make the prototype; a key with lone
+ * surrogates, which msgpack's UTF-8 keys turn into U+FFFD), that key then as
+ * a `utf16` tag. Shared by the membrane's copies and the NATS codec.
+ */
+export const objectWire = (entries: ReadonlyArray<readonly [string, unknown]>): Record<string, unknown> | Tagged => {
+  if (!entries.every(([key]) => isRecordKey(key))) return new Tagged('object', entries.map(([key, value]) => [isWellFormed(key) ? key : new Tagged('utf16', codeUnits(key)), value]));
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of entries) out[key] = value;
+  return out;
+};
+
+/**
+ * The [key, wire value] entries of a plain object's wire form (objectWire's
+ * record or `object` tag), keys as strings again; undefined when `wire` is
+ * neither or a key is not a string or a `utf16` tag (the caller says what
+ * was malformed).
+ */
+export const objectEntries = (wire: unknown): Array<[string, unknown]> | undefined => {
+  if (wire instanceof Tagged) {
+    if (wire.tag !== 'object' || !Array.isArray(wire.payload)) return undefined;
+    const out: Array<[string, unknown]> = [];
+    for (const pair of wire.payload as unknown[]) {
+      if (!Array.isArray(pair) || pair.length !== 2) return undefined;
+      const [key, value] = pair as [unknown, unknown];
+      if (typeof key === 'string') out.push([key, value]);
+      else if (key instanceof Tagged && key.tag === 'utf16' && key.payload instanceof Uint16Array) out.push([fromCodeUnits(key.payload), value]);
+      else return undefined;
+    }
+    return out;
+  }
+  if (typeof wire !== 'object' || wire === null || Array.isArray(wire)) return undefined;
+  return Object.keys(wire).map(key => [key, (wire as Record<string, unknown>)[key]]);
+};
 
 /** What primitiveWire returns for an object or a function: not a primitive. */
 export const NOT_PRIMITIVE: unique symbol = Symbol('not a primitive');

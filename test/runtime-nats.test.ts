@@ -32,7 +32,7 @@ t.test('calls cross hosts: a cursor handed across stays a reference, callbacks c
   const local = await snapshot(['restore', app.target, '--call', 'api.roundTrip']);
   t.equal(local.code, 0, local.stderr);
   t.same(checks.roundTrip, lastJson(local), 'values cross hosts with the same copy semantics as in one process');
-  t.match(checks.roundTrip, { big: true, negZero: true, date: 86400000, sym: true, fresh: true, twiceSameObject: true, cycle: true, holes: true, lone: true });
+  t.match(checks.roundTrip, { big: true, negZero: true, date: 86400000, sym: true, fresh: true, twiceSameObject: true, cycle: true, holes: true, lone: true, loneKey: true, errorKey: true });
   await db.stop();
 });
 
