@@ -27,6 +27,7 @@ const BAD_FD = 2 ** 31 - 1;
 
 /** Calls go through `apply`, not spread: under lockdown V8 runs a spread call through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
+const { defineProperty } = Object;
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -302,8 +303,17 @@ export const makeFs = (
   const fs: Record<string, unknown> = {};
   const promises: Record<string, unknown> = {};
 
+  /** `fn` named as Node names the function it stands for, and as long (when given: the host's, where reading it loads nothing). */
+  const named = (fn: Fn, name: string, length?: number): Fn => {
+    defineProperty(fn, 'name', { value: name, configurable: true });
+    if (length !== undefined) defineProperty(fn, 'length', { value: length, configurable: true });
+    return fn;
+  };
+
   const addAll = (name: string, host: { sync: Fn; promise: Fn }, toRecord: (v: unknown) => unknown = v => v, revive: (v: unknown) => unknown = v => v, prepare: (args: unknown[]) => unknown[] = args => args) => {
-    fs[`${name}Sync`] = (...args: unknown[]) =>
+    const hostSync = (hostFs as unknown as Record<string, Fn>)[`${name}Sync`];
+    const hostCallback = (hostFs as unknown as Record<string, Fn>)[name];
+    fs[`${name}Sync`] = named((...args: unknown[]) =>
       revive(
         call(`fs.${name}Sync`, prepare(args), (...a) => {
           guard(name, a);
@@ -311,7 +321,8 @@ export const makeFs = (
           const secret = readsSecret(name, a[0]);
           return markRead(a[0], toRecord(apply(host.sync, host, descriptorArgs(name, a))), secret);
         }),
-      );
+      ), `${name}Sync`, hostSync.length);
+    // The promises API takes no descriptor (a number is Node's own argument error, with that number in it).
     const promised = (...args: unknown[]) =>
       (
         call(`fs.promises.${name}`, prepare(args), (...a) => {
@@ -319,18 +330,26 @@ export const makeFs = (
           // Asked when the read begins and again when it ends: the service runs meanwhile, and may
           // remove the link it read through, or point it at a secret file.
           const secretBefore = readsSecret(name, a[0]);
-          return (apply(host.promise, host, descriptorArgs(name, a)) as Promise<unknown>).then(v => markRead(a[0], toRecord(v), secretBefore || readsSecret(name, a[0])));
+          return (apply(host.promise, host, a) as Promise<unknown>).then(v => markRead(a[0], toRecord(v), secretBefore || readsSecret(name, a[0])));
         }) as Promise<unknown>
       ).then(revive);
-    promises[name] = promised;
-    fs[name] = (...args: unknown[]) => {
-      const callback = args.pop();
-      if (typeof callback !== 'function') throw new TypeError(`fs.${name}: the last argument must be a callback`);
-      (apply(promised, undefined, args) as Promise<unknown>).then(
+    promises[name] = named(promised, name);
+    // Node takes the callback after the path arguments: fs.readFile(path) or fs.rename(a, b) has none.
+    const paths = pathRoles[name]?.length ?? 1;
+    fs[name] = named((...args: unknown[]) => {
+      const callback = args.length > paths ? args.pop() : undefined;
+      validateFunction(callback, 'cb');
+      // The callback API takes a descriptor where the promises API does not (fs.readFile(fd, cb)): the
+      // sync call then, its answer handed to the callback later, as Node's would be.
+      const settled =
+        descriptorOps.has(name) && typeof args[0] === 'number'
+          ? new Promise(resolve => resolve(apply(fs[`${name}Sync`] as Fn, undefined, args)))
+          : (apply(promised, undefined, args) as Promise<unknown>);
+      settled.then(
         value => (callback as Fn)(null, value),
         error => (callback as Fn)(error),
       );
-    };
+    }, name, hostCallback.length);
   };
 
   const preparePaths = (args: unknown[]) => args.map((a, i) => (i < 2 ? pathArg(a) : a));
