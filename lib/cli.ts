@@ -1,6 +1,5 @@
-#!/usr/bin/env node
 /**
  * `node dist/lib/cli.js` as before: the CLI is dist/lib/cli.cjs (the
- * package's bin), which this runs.
+ * package's bin, the file to execute), which this runs.
  */
 import './cli.cjs';
