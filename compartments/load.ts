@@ -616,7 +616,9 @@ export const explainLoadError = (service: string, entry: string | undefined, err
     // Node 20 detects the module syntax and loads such a file as an ES module, with a warning.
     const file = /at (file:\/\/\S+?):\d+:\d+/.exec(message)?.[1];
     const unnamed = file ? nearestPackageJson(url.fileURLToPath(file)) : undefined;
-    hint = ` The file uses import/export in a package without "type": "module", so it is loaded as CommonJS (Node 20 reparses it as an ES module, with a warning). Add "type": "module" to ${unnamed ?? 'its package.json'}, or name the file .mjs.`;
+    // A TypeScript file's ES module name is .mts, a JavaScript file's .mjs.
+    const esmExtension = file && /\.[cm]?tsx?$/.test(file) ? '.mts' : '.mjs';
+    hint = ` The file uses import/export in a package without "type": "module", so it is loaded as CommonJS (Node 20 reparses it as an ES module, with a warning). Add "type": "module" to ${unnamed ?? 'its package.json'}, or name the file ${esmExtension}.`;
   } else if (error instanceof TypeError || error instanceof ReferenceError) {
     const named = /^([\w$]+) is not (?:defined|a function|a constructor)/.exec(message)?.[1];
     let culprit = named && absentGlobals.includes(named) ? named : undefined;

@@ -193,9 +193,15 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
     if (isSnapshotError(error) && (error.code === 'BUILD_FAILED' || error.code === 'NOT_QUIESCENT')) return error;
     // A TypeError from the script while an importService promise was never awaited: the usual missing await.
     const notAwaited = error instanceof TypeError ? [...new Set(session.unawaited.values())] : [];
+    // An ES module build script in a package without "type": "module": Node loads it as CommonJS, and its own
+    // error (ERR_REQUIRE_CYCLE_MODULE for a .ts script) does not say so.
+    const esm =
+      ['ERR_REQUIRE_CYCLE_MODULE', 'ERR_REQUIRE_ESM'].includes(String((error as { code?: unknown } | null)?.code)) && /\.[jt]sx?$/.test(script)
+        ? `\n${script} is an ES module (import/export) in a package without "type": "module", so Node loads it as CommonJS: add "type": "module" to the package.json beside it, or name it ${/\.tsx?$/.test(script) ? '.mts' : '.mjs'}.`
+        : '';
     const hint = notAwaited.length
       ? `\nimportService() returns a promise, and the build script did not await the one for ${notAwaited.map(s => JSON.stringify(s)).join(', ')}: write \`const svc = await importService(...)\`.`
-      : '';
+      : esm;
     const reason = describeFailure(error) + hint;
     const kept = fs.existsSync(session.outDir) ? ` ${session.outDir} is unchanged.` : '';
     return new SnapshotError(

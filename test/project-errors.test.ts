@@ -32,6 +32,8 @@ for (const [name, text] of Object.entries(services)) files[`services/${name}`] =
 // A package without "type": "module" whose file uses export (Node 20 reparses it as an ES module).
 files['notype/package.json'] = JSON.stringify({ name: 'notype', version: '1.0.0' });
 files['notype/svc.js'] = 'export const f = () => 1;\n';
+files['notype/svc.ts'] = 'export const f = (): number => 1;\n';
+files['notype/build.ts'] = "import { importService } from 'membrane-snapshot';\nawait importService('./svc.js');\n";
 
 let project: string;
 t.before(async () => {
@@ -85,6 +87,15 @@ t.test('module syntax in a package without "type": "module" says to add it', asy
   const run = await build('../notype/svc.js');
   t.equal(run.code, 1);
   t.match(run.stderr, new RegExp(`Unexpected export statement in CJS module[\\s\\S]*The file uses import/export in a package without "type": "module", so it is loaded as CommonJS \\(Node 20 reparses it as an ES module, with a warning\\)\\. Add "type": "module" to ${q(path.join(project, 'notype', 'package.json'))}, or name the file \\.mjs\\.`));
+});
+
+t.test('a TypeScript file in such a package is told to be .mts, and so is a build script', async t => {
+  const run = await build('../notype/svc.ts');
+  t.equal(run.code, 1);
+  t.match(run.stderr, /Add "type": "module" to \S+, or name the file \.mts\./);
+  const script = await node([path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.cjs'), 'build', 'build.ts', '--out', 'snap'], { cwd: path.join(project, 'notype') });
+  t.equal(script.code, 1, script.stderr);
+  t.match(script.stderr, new RegExp(`${q(path.join(project, 'notype', 'build.ts'))} is an ES module \\(import/export\\) in a package without "type": "module", so Node loads it as CommonJS: add "type": "module" to the package\\.json beside it, or name it \\.mts\\.`));
 });
 
 t.test('syntax errors name the file, line and column', async t => {
