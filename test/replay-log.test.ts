@@ -132,11 +132,7 @@ t.test('strings of every header size and encoding decode back, in arguments and 
     }
   }
   const entries: Entry[] = texts.map(text => ({ kind: 'sys', op: 'env.get', args: [text], outcome: { type: 'return', value: `${text}!` } }));
-  const sink = memorySink();
-  const writer = new LogWriter(sink, header);
-  for (const entry of entries) writer.entry(entry);
-  writer.seal();
-  const decoded = [...LogReader.open(sink.bytes(), 'strings.log').entries()];
+  const decoded = [...LogReader.open(write(entries), 'strings.log').entries()];
   t.equal(decoded.length, entries.length);
   let mismatches = 0;
   for (const [i, { entry, size }] of decoded.entries()) {
