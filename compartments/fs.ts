@@ -79,6 +79,49 @@ const pathRoles: Record<string, readonly ('r' | 'w' | '-')[]> = {
   symlink: ['-', 'w'],
 };
 
+/**
+ * Where Node's callback API finds each operation's callback (lib/fs.js):
+ * [arguments it requires, the callback's position]. When nothing is at that
+ * position, an optional argument before it that is a function is the
+ * callback (`fs.stat(p, cb)`); for readFile, writeFile and appendFile any
+ * value there is (`callback || options`: `fs.readFile(p, 'x')` names 'x' in
+ * its error). Arguments after the callback are ignored, as Node ignores them.
+ */
+const callbackAt: Record<string, readonly [required: number, position: number]> = {
+  readFile: [1, 2],
+  writeFile: [2, 3],
+  appendFile: [2, 3],
+  access: [1, 2],
+  mkdir: [1, 2],
+  mkdtemp: [1, 2],
+  rm: [1, 2],
+  rmdir: [1, 2],
+  unlink: [1, 1],
+  rename: [2, 2],
+  copyFile: [2, 3],
+  realpath: [1, 2],
+  readlink: [1, 2],
+  symlink: [2, 3],
+  chmod: [2, 2],
+  truncate: [1, 2],
+  utimes: [3, 3],
+  cp: [2, 3],
+  stat: [1, 2],
+  lstat: [1, 2],
+  readdir: [1, 2],
+};
+const callbackOrOptions = new Set(['readFile', 'writeFile', 'appendFile']);
+
+/** The callback of a callback-API call of `op`, as Node finds it, and the arguments before it. */
+const splitCallback = (op: string, args: readonly unknown[]): { callback: unknown; rest: unknown[] } => {
+  const [required, position] = callbackAt[op] ?? [1, args.length - 1];
+  if (args[position] !== undefined) return { callback: args[position], rest: args.slice(0, position) };
+  for (let i = position - 1; i >= required; i -= 1) {
+    if (typeof args[i] === 'function' || (callbackOrOptions.has(op) && i === position - 1 && args[i])) return { callback: args[i], rest: args.slice(0, i) };
+  }
+  return { callback: undefined, rest: args.slice(0, position) };
+};
+
 /** Operations that take a descriptor in place of their path. */
 const descriptorOps = new Set(['readFile', 'writeFile', 'appendFile', 'truncate']);
 
@@ -322,29 +365,29 @@ export const makeFs = (
           return markRead(a[0], toRecord(apply(host.sync, host, descriptorArgs(name, a))), secret);
         }),
       ), `${name}Sync`, hostSync.length);
+    /** An asynchronous call `op`, performed by `perform` on the host, answered in a later turn. */
+    const asynchronous =
+      (op: string, perform: (a: unknown[]) => Promise<unknown>) =>
+      (...args: unknown[]): Promise<unknown> =>
+        (
+          call(op, prepare(args), (...a) => {
+            guard(name, a);
+            // Asked when the read begins and again when it ends: the service runs meanwhile, and may
+            // remove the link it read through, or point it at a secret file.
+            const secretBefore = readsSecret(name, a[0]);
+            return perform(a).then(v => markRead(a[0], toRecord(v), secretBefore || readsSecret(name, a[0])));
+          }) as Promise<unknown>
+        ).then(revive);
     // The promises API takes no descriptor (a number is Node's own argument error, with that number in it).
-    const promised = (...args: unknown[]) =>
-      (
-        call(`fs.promises.${name}`, prepare(args), (...a) => {
-          guard(name, a);
-          // Asked when the read begins and again when it ends: the service runs meanwhile, and may
-          // remove the link it read through, or point it at a secret file.
-          const secretBefore = readsSecret(name, a[0]);
-          return (apply(host.promise, host, a) as Promise<unknown>).then(v => markRead(a[0], toRecord(v), secretBefore || readsSecret(name, a[0])));
-        }) as Promise<unknown>
-      ).then(revive);
+    const promised = asynchronous(`fs.promises.${name}`, a => apply(host.promise, host, a) as Promise<unknown>);
+    // The callback API does (fs.readFile(fd, cb)): the host's sync call on the real descriptor, answered as
+    // any asynchronous call is, in a later turn.
+    const byDescriptor = asynchronous(`fs.${name}`, a => new Promise(resolve => resolve(apply(host.sync, host, descriptorArgs(name, a)))));
     promises[name] = named(promised, name);
-    // Node takes the callback after the path arguments: fs.readFile(path) or fs.rename(a, b) has none.
-    const paths = pathRoles[name]?.length ?? 1;
     fs[name] = named((...args: unknown[]) => {
-      const callback = args.length > paths ? args.pop() : undefined;
+      const { callback, rest } = splitCallback(name, args);
       validateFunction(callback, 'cb');
-      // The callback API takes a descriptor where the promises API does not (fs.readFile(fd, cb)): the
-      // sync call then, its answer handed to the callback later, as Node's would be.
-      const settled =
-        descriptorOps.has(name) && typeof args[0] === 'number'
-          ? new Promise(resolve => resolve(apply(fs[`${name}Sync`] as Fn, undefined, args)))
-          : (apply(promised, undefined, args) as Promise<unknown>);
+      const settled = apply(descriptorOps.has(name) && typeof rest[0] === 'number' ? byDescriptor : promised, undefined, rest) as Promise<unknown>;
       settled.then(
         value => (callback as Fn)(null, value),
         error => (callback as Fn)(error),
