@@ -155,7 +155,10 @@ export const objectEntries = (wire: unknown): Array<[string, unknown]> | undefin
     }
     return out;
   }
+  // A record is a plain object (what msgpack decodes a map to), not a typed array, Date, Set or Slot.
   if (typeof wire !== 'object' || wire === null || Array.isArray(wire)) return undefined;
+  const proto = Object.getPrototypeOf(wire) as unknown;
+  if (proto !== Object.prototype && proto !== null) return undefined;
   return Object.keys(wire).map(key => [key, (wire as Record<string, unknown>)[key]]);
 };
 

@@ -317,6 +317,25 @@ t.test('an unknown format version is refused clearly', async t => {
   t.match((error as Error).message, /version 99 is not supported .* reads versions 1 and 2\b.* written by membrane-snapshot 0\.0\.0-test/);
 });
 
+t.test('an object or error whose keys are not a record or a list of string and utf16 keys is LOG_CORRUPT', async t => {
+  const thrown = (value: unknown): Entry => ({ kind: 'sys', op: 'env.get', args: ['A'], outcome: { type: 'throw', value } as Entry extends { outcome: infer O } ? O : never });
+  const bad = [
+    new Tagged('error', { name: 'E', message: 'm', props: new Uint16Array([1]) }),
+    new Tagged('error', { name: 'E', message: 'm', props: new Date(0) }),
+    new Tagged('error', { name: 'E', message: 'm', props: [['a', 1]] }),
+    new Tagged('object', [[1, 'number key']]),
+    new Tagged('object', [[new Tagged('utf16', [0xd800]), 'utf16 key whose payload is no Uint16Array']]),
+    new Tagged('object', [[new Tagged('bigint', '1'), 'bigint key']]),
+  ];
+  for (const value of bad) t.equal(codeOf(() => [...LogReader.open(write([thrown(value)]), 'bad.log').entries()]), 'LOG_CORRUPT', describeEntry(thrown(value)));
+  const good = [
+    new Tagged('error', { name: 'E', message: 'm', props: { code: 'X' } }),
+    new Tagged('error', { name: 'E', message: 'm', props: new Tagged('object', [[new Tagged('utf16', new Uint16Array([0xd800])), 1]]) }),
+    new Tagged('object', [['__proto__', 1], [new Tagged('utf16', new Uint16Array([0xdc00])), 2]]),
+  ];
+  for (const value of good) t.equal(codeOf(() => [...LogReader.open(write([thrown(value)]), 'good.log').entries()]), undefined, describeEntry(thrown(value)));
+});
+
 t.test('not a log at all', async t => {
   t.equal(codeOf(() => LogReader.open(Buffer.from('{"json": true}'), 'x.json')), 'LOG_CORRUPT');
   t.equal(codeOf(() => LogReader.open(packr.pack([1, 2, 3]), 'x.bin')), 'LOG_CORRUPT');
