@@ -345,22 +345,27 @@ const fromWire = (wire: unknown, walk: InWalk, depth: number): unknown => {
 const reviveError = (record: ErrorRecord, walk: InWalk, depth: number): Error => {
   const name = String(record?.name ?? 'Error');
   const message = String(record?.message ?? '');
-  const at = walk.objects.length;
-  walk.objects.push(undefined);
-  const props = new Map<string, unknown>();
-  for (const [key, v] of objectEntries(record?.props) ?? []) props.set(key, fromWire(v, walk, depth + 1));
+  // The error is made, and numbered, before its properties are revived: one of them may be the error itself.
+  const entries = objectEntries(record?.props) ?? [];
+  const code = entries.find(([key]) => key === 'code')?.[1];
+  const library = record?.library === true && name.startsWith('SnapshotError[') && typeof code === 'string';
   let error: Error;
-  const code = props.get('code');
-  if (record?.library === true && name.startsWith('SnapshotError[') && typeof code === 'string') {
-    error = new SnapshotError(code as SnapshotErrorCode, message, { details: (props.get('details') ?? {}) as Record<string, unknown> });
+  if (library) {
+    error = new SnapshotError(code as SnapshotErrorCode, message);
   } else {
     const Ctor = errorConstructors[name] ?? Error;
     error = new Ctor(message);
     if (!(name in errorConstructors)) defineProperty(error, 'name', { value: name, writable: true, configurable: true });
+  }
+  walk.objects.push(error);
+  const props: Array<[string, unknown]> = entries.map(([key, v]) => [key, fromWire(v, walk, depth + 1)]);
+  if (library) {
+    // Its code and details are the library's own.
+    defineProperty(error, 'details', { value: (props.find(([key]) => key === 'details')?.[1] ?? {}) as Record<string, unknown>, configurable: true });
+  } else {
     // Own enumerable data properties, as they were (an own `__proto__` too).
     for (const [key, value] of props) defineProperty(error, key, { value, writable: true, enumerable: true, configurable: true });
   }
-  walk.objects[at] = error;
   return error;
 };
 

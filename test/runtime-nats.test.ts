@@ -32,10 +32,29 @@ t.test('calls cross hosts: a cursor handed across stays a reference, callbacks c
   const local = await snapshot(['restore', app.target, '--call', 'api.roundTrip']);
   t.equal(local.code, 0, local.stderr);
   t.same(checks.roundTrip, lastJson(local), 'values cross hosts with the same copy semantics as in one process');
-  t.match(checks.roundTrip, { big: true, negZero: true, date: 86400000, sym: true, fresh: true, twiceSameObject: true, cycle: true, holes: true, lone: true, loneKey: true, errorKey: true });
+  t.match(checks.roundTrip, { big: true, negZero: true, date: 86400000, sym: true, fresh: true, twiceSameObject: true, cycle: true, holes: true, lone: true, loneKey: true, errorKey: true, selfError: true });
   await db.stop();
 });
 
+
+t.test('a reply of host values decodes to the same graph: an error whose own property is itself, odd keys', async t => {
+  const { encodeReply, decodeReply } = await import('../lib/transport-codec.js');
+  const refs = {
+    toRef: () => {
+      throw new Error('no reference expected');
+    },
+    isRef: () => false,
+    fromRef: () => ({}),
+  };
+  const error = Object.assign(new RangeError('self'), { code: 'E_SELF', 'k\uDC00': 1 });
+  (error as unknown as { me: unknown }).me = error;
+  const reply = decodeReply(encodeReply(false, { error, list: [error] }, refs), refs) as { ok: boolean; value: { error: Error & { me: unknown; code: string }; list: unknown[] } };
+  const back = reply.value.error;
+  t.ok(back instanceof RangeError);
+  t.equal(back.me, back, 'the property that was the error is the revived error');
+  t.equal(reply.value.list[0], back, 'and so is a later reference to it');
+  t.same([back.code, (back as unknown as Record<string, unknown>)['k\uDC00']], ['E_SELF', 1]);
+});
 
 t.test('a call with no reply within --call-timeout fails with CALL_TIMEOUT', async t => {
   const db = await startHost(t, [app.target, '--service', 'db', '--nats', app.nats.url]);
