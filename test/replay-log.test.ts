@@ -41,12 +41,13 @@ const everyKind: Entry[] = [
   { kind: 'sys', op: 'env.get', args: ['HOME'], outcome: { type: 'return', value: { nested: [1, -1, 300, -70000, 2 ** 40, 0.5], buf: Buffer.from('bytes') } } },
 ];
 
-const write = (entries: Entry[], seal = true): Uint8Array => {
+/** A log of `entries` under `to` (the version 1 header by default), a frame flushed every `flushEvery` entries, sealed or abandoned. */
+const write = (entries: Entry[], { seal = true, to = header, flushEvery = 5 }: { seal?: boolean; to?: LogHeader; flushEvery?: number } = {}): Uint8Array => {
   const sink = memorySink();
-  const writer = new LogWriter(sink, header);
+  const writer = new LogWriter(sink, to);
   for (const [i, entry] of entries.entries()) {
     writer.entry(entry);
-    if (i % 5 === 4) writer.flush(); // several frames
+    if (i % flushEvery === flushEvery - 1) writer.flush(); // several frames
   }
   if (seal) writer.seal();
   else writer.abandon();
@@ -104,11 +105,7 @@ t.test('sys entries of every size decode back: a long length prefix, a growing f
     entries.push({ kind: 'sys', op: 'fs.readFileSync', args: [`/b${i}`], outcome: { type: 'return', value: Buffer.alloc(size, i) } });
     entries.push({ kind: 'now', value: i });
   }
-  const sink = memorySink();
-  const writer = new LogWriter(sink, header);
-  for (const entry of entries) writer.entry(entry);
-  writer.seal();
-  const decoded = [...LogReader.open(sink.bytes(), 'sizes.log').entries()];
+  const decoded = [...LogReader.open(write(entries, { flushEvery: Infinity }), 'sizes.log').entries()];
   t.equal(decoded.length, entries.length);
   for (const [i, { entry, size }] of decoded.entries()) {
     t.same(entry, entries[i], `entry ${i} round-trips`);
@@ -163,7 +160,7 @@ t.test('a truncated log is refused with LOG_TRUNCATED and the offset', async t =
     }
   }
   // Cut exactly at a frame boundary: frames all check out, but the closing frame is missing.
-  const unsealed = write(everyKind, false);
+  const unsealed = write(everyKind, { seal: false });
   t.equal(codeOf(() => LogReader.open(unsealed, 'unsealed.log')), 'LOG_TRUNCATED');
   const open = LogReader.open(unsealed, 'unsealed.log', { allowUnsealed: true });
   t.equal(open.trailer, undefined, 'inspect can still read an unsealed log');
@@ -199,14 +196,7 @@ t.test('a repeated read is written as a back-reference to the entry it repeats, 
     entries.push(exists('/tmp/lock', i >= 1000 && i < 2000));
     if (i % 700 === 0) entries.push({ kind: 'now', value: 1795000000000 + i });
   }
-  const sink = memorySink();
-  const writer = new LogWriter(sink, v2);
-  for (const [i, entry] of entries.entries()) {
-    writer.entry(entry);
-    if (i % 1000 === 999) writer.flush();
-  }
-  writer.seal();
-  const bytes = sink.bytes();
+  const bytes = write(entries, { to: v2, flushEvery: 1000 });
   const decoded = [...LogReader.open(bytes, 'repeats.log').entries()];
   t.equal(decoded.length, entries.length);
   t.same(
@@ -236,11 +226,7 @@ t.test('a repeated read is written as a back-reference to the entry it repeats, 
     { kind: 'sys', op: 'env.get', args: [new Tagged('sealed', Uint8Array.of(1, 2, 3))], outcome: { type: 'return', value: 'v' } },
     { kind: 'sys', op: 'env.get', args: ['NEG'], outcome: { type: 'return', value: new Tagged('-0', 0) } },
   ];
-  const sink2 = memorySink();
-  const writer2 = new LogWriter(sink2, v2);
-  for (let i = 0; i < 3; i += 1) for (const entry of notKept) writer2.entry(entry);
-  writer2.seal();
-  const again = [...LogReader.open(sink2.bytes(), 'whole.log').entries()];
+  const again = [...LogReader.open(write([...notKept, ...notKept, ...notKept], { to: v2, flushEvery: Infinity }), 'whole.log').entries()];
   t.same(
     again.map(d => d.entry),
     [...notKept, ...notKept, ...notKept],
@@ -248,11 +234,7 @@ t.test('a repeated read is written as a back-reference to the entry it repeats, 
   for (let i = 0; i < notKept.length; i += 1) t.equal(again[i + notKept.length].size, again[i].size, `entry ${i} is written whole again`);
 
   // A version 1 log (an older writer) never holds them; this library still reads it.
-  const sink1 = memorySink();
-  const writer1 = new LogWriter(sink1, header);
-  for (let i = 0; i < 10; i += 1) writer1.entry(env('NODE_ENV', 'production'));
-  writer1.seal();
-  const v1 = [...LogReader.open(sink1.bytes(), 'v1.log').entries()];
+  const v1 = [...LogReader.open(write(Array.from({ length: 10 }, () => env('NODE_ENV', 'production')), { flushEvery: Infinity }), 'v1.log').entries()];
   t.equal(v1.length, 10);
   t.equal(new Set(v1.map(d => d.size)).size, 1, 'version 1: every read written whole');
 });
@@ -263,11 +245,7 @@ t.test('at most MAX_KEPT (1,024) reads are kept at once; a new one past that is 
   for (let round = 0; round < 2; round += 1) {
     for (let i = 0; i < 1100; i += 1) entries.push({ kind: 'sys', op: 'fs.existsSync', args: [`/f/${i}`], outcome: { type: 'return', value: i % 2 === 0 } });
   }
-  const sink = memorySink();
-  const writer = new LogWriter(sink, v2);
-  for (const entry of entries) writer.entry(entry);
-  writer.seal();
-  const decoded = [...LogReader.open(sink.bytes(), 'many.log').entries()];
+  const decoded = [...LogReader.open(write(entries, { to: v2, flushEvery: Infinity }), 'many.log').entries()];
   t.same(
     decoded.map(d => d.entry),
     entries,
@@ -288,11 +266,7 @@ t.test('at most MAX_KEPT (1,024) reads are kept at once; a new one past that is 
   for (let i = 0; i < 1024; i += 1) run.push(existsEntry(`/kept/${i}`, true));
   for (let i = 0; i < 4096 + 65536 + 10; i += 1) run.push(existsEntry(`/new/${i}`, false));
   for (let i = 0; i < 10; i += 1) run.push(existsEntry(`/kept/${i}`, true));
-  const sink2 = memorySink();
-  const writer2 = new LogWriter(sink2, v2);
-  for (const entry of run) writer2.entry(entry);
-  writer2.seal();
-  const decoded2 = [...LogReader.open(sink2.bytes(), 'run.log').entries()];
+  const decoded2 = [...LogReader.open(write(run, { to: v2, flushEvery: Infinity }), 'run.log').entries()];
   t.equal(decoded2.length, run.length);
   t.ok(
     decoded2.every((d, i) => d.entry.kind === 'sys' && d.entry.args[0] === (run[i] as { args: string[] }).args[0] && d.entry.outcome.type === 'return' && d.entry.outcome.value === (run[i] as { outcome: { value: boolean } }).outcome.value),
