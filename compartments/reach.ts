@@ -138,6 +138,35 @@ export const keepFromServices = (file: string): void => {
   libraryFiles.add(resolved(file));
 };
 
+/** Snapshot directories a build or restore of this process holds (keepWritesFromServices), by real path. */
+const snapshotDirs = new Set<string>();
+
+/**
+ * Keep `dir` (a snapshot directory, or a build's work directory beside it)
+ * out of every service's writes, whatever its policy: the last good
+ * snapshot survives a failed rebuild only if no service of that build can
+ * write into it, delete it, or move it away (an rm, rename or cp of a
+ * directory above it included). Reads stay as the policy says.
+ */
+export const keepWritesFromServices = (dir: string): void => {
+  snapshotDirs.add(resolved(dir));
+};
+
+/** Operations that delete, move or overwrite a whole tree: refused on a directory that holds a snapshot directory too. */
+const treeOps = /\(fs\.(?:rm|rmdir|rename|cp)\)$/;
+
+/** Why a write to `text` by `op` reaches into a snapshot directory, or undefined (links followed). */
+const intoSnapshot = (text: string, op: string): string | undefined => {
+  if (snapshotDirs.size === 0) return undefined;
+  const real = resolved(path.resolve(text));
+  for (const dir of snapshotDirs) {
+    if (within(real, dir) || (treeOps.test(op) && within(dir, real))) {
+      return `it ${within(real, dir) ? 'is inside' : 'holds'} ${dir}, a snapshot directory of this process, which no service writes to, whatever its policy`;
+    }
+  }
+  return undefined;
+};
+
 /** Whether the absolute path `p` is /proc or /dev or below them (where the links into a process are: /proc/self, /dev/fd, /dev/stdin). */
 const underProcOrDev = (p: string): boolean => p === '/proc' || p.startsWith('/proc/') || p === '/dev' || p.startsWith('/dev/');
 
@@ -238,7 +267,7 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
       else if (target instanceof URL && target.protocol === 'file:') text = decodeURIComponent(target.pathname);
       else if (target instanceof Uint8Array) text = Buffer.from(target).toString();
       // Policy or not: the host process's environment, memory and descriptors (/proc/self/environ...), the library's key files.
-      const never = text !== undefined && !text.includes('\0') ? neverReachable(text) : undefined;
+      const never = text !== undefined && !text.includes('\0') ? (neverReachable(text) ?? (write ? intoSnapshot(text, op) : undefined)) : undefined;
       if (never !== undefined) {
         throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${text}: ${never}.`, {
           details: { service, kind, target: `${op} ${text}`, allowed: [...(allowed ?? [])] },

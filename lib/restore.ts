@@ -6,6 +6,7 @@ import { readManifest, type Manifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
 import { loadSealer } from './seal-key.js';
 import { prepareService, type PreparedService, type RestoredService } from './service.js';
+import { keepWritesFromServices } from '../compartments/reach.js';
 import { markPhase } from '../compartments/phases.cjs';
 import { InProcessTransport, type Transport } from './transport.js';
 
@@ -51,6 +52,8 @@ export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<Re
   if (options.trust !== undefined && options.trust.length === 0) throw new SnapshotError('USAGE', 'restoreSnapshot(): trust takes one or more files of trusted keys; an empty list would check nothing.');
   const trusted = options.trust?.length ? loadTrustedKeys(options.trust) : undefined;
   const manifest = readManifest(options.dir, trusted);
+  // A live service never writes into the snapshot it came from (the next restore reads it).
+  keepWritesFromServices(options.dir);
   const names = options.services?.length ? options.services : Object.keys(manifest.services);
   for (const name of names) {
     if (!Object.hasOwn(manifest.services, name)) {

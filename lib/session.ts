@@ -18,6 +18,7 @@ import { reachPolicy, secretsPolicy, type ReachPolicy, type SecretsOptions, type
 import type { SigningKey } from './signing.js';
 import { libraryVersion } from './version.js';
 import { checkDeclarations } from './runtime.js';
+import { keepWritesFromServices } from '../compartments/reach.js';
 
 const key = Symbol.for('membrane-snapshot.build-session');
 /** Marks a directory as a snapshot (finished or not), so a rebuild may replace it. */
@@ -53,6 +54,8 @@ export class BuildSession {
   constructor(outDir: string, workDir: string, print?: (text: string) => void, trust: SessionTrust = {}) {
     this.outDir = path.resolve(outDir);
     this.workDir = path.resolve(workDir);
+    // The last good snapshot, this build's work directory and a failed build's partial one: no service writes there.
+    for (const dir of [this.outDir, this.workDir, `${this.outDir}.partial`]) keepWritesFromServices(dir);
     this.print = print;
     this.#trust = trust;
   }

@@ -29,6 +29,26 @@ t.test('a failed build leaves the previous snapshot exactly as it was', async t 
   t.same(leftovers(out), []);
 });
 
+t.test('a service of a failed rebuild cannot write into, delete or move the last good snapshot', async t => {
+  const { out, before } = await goodKeep(work, 'vandalised');
+  const run = await snapshot(['build', 'build-modes.mjs', '--out', out], { cwd: misc, env: { MISC_MODE: 'vandal', MISC_OUT: out } });
+  t.equal(run.code, 1, run.stderr);
+  t.match(run.stderr, /BUILD_FAILED: .*vandalised is unchanged\./);
+  t.same(JSON.parse(run.stdout.trim().split('\n')[0]), {
+    append: 'REACH_DENIED',
+    viaLink: 'REACH_DENIED',
+    remove: 'REACH_DENIED',
+    removeParent: 'REACH_DENIED',
+    renameParent: 'REACH_DENIED',
+    partial: 'REACH_DENIED',
+    besideDir: 'done',
+    beside: 'done',
+    read: 'done',
+  });
+  t.same(fingerprint(out), before, 'same directory, same files, same bytes');
+  t.ok(await restoresCounter(out), 'the previous snapshot still restores');
+});
+
 for (const { where, mode, kib } of [
   { where: 'the archive', mode: 'good', kib: 1 }, // the archive is about 1.7 KiB
   { where: 'the log, mid-turn', mode: 'many', kib: 2 }, // the archive fits, the log (tens of KiB) does not
