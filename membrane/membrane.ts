@@ -892,10 +892,11 @@ export class Membrane implements WireSide {
       props.push([name, this.#copyOut(v, walk, depth + 1)]);
     }
     if (props.length > 0) record.props = objectWire(props);
-    // A service's error keeps its cause, as structuredClone keeps it (a host error's does not cross: docs/environment.md):
-    // an own data property only (a getter is not run), and only if it can be copied; otherwise the error crosses without it,
-    // the objects the attempt numbered forgotten so that the copy's pre-order stays whole.
-    if (walk.from === 'guest' && !props.some(([name]) => name === 'cause')) {
+    // An error keeps its cause, as structuredClone keeps it (a service reads `error.cause.code === 'ECONNREFUSED'` on
+    // a failed fetch, as in Node): an own data property only (a getter is not run), and only if it can be copied;
+    // otherwise the error crosses without it, the objects the attempt numbered forgotten so that the copy's pre-order
+    // stays whole. A host error's cause is copied as the error itself is (its stack's first line only).
+    if (!props.some(([name]) => name === 'cause')) {
       const cause = getOwnPropertyDescriptor(error, 'cause');
       if (cause && 'value' in cause) {
         const count = walk.count;

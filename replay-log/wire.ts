@@ -69,7 +69,7 @@ export interface ErrorRecord {
   stack?: string;
   /** Own enumerable data properties such as `code`, `errno`, `path`: a plain object's wire form (objectWire). */
   props?: Record<string, unknown> | Tagged;
-  /** A service's error's own `cause` (`new Error(m, { cause })`), copied as structuredClone copies it; absent when it has none. */
+  /** The error's own `cause` (`new Error(m, { cause })`, a failed fetch's network error), copied as structuredClone copies it; absent when it has none. */
   cause?: unknown;
   /**
    * Set when the error is one this library raised (a SnapshotError created
