@@ -63,14 +63,30 @@ export const readAll = async (stream: ReadableStream<Uint8Array>): Promise<Uint8
  * chunk. A copy is enqueued: a byte stream transfers (detaches) the whole
  * buffer of what it is given, and a recorded body is a view of the log's.
  */
-const streamOfBytes = (bytes: Uint8Array): ReadableStream<Uint8Array> =>
-  new GuestReadableStream({
+const streamOfBytes = (bytes: Uint8Array): ReadableStream<Uint8Array> => {
+  let control: ReadableByteStreamController | undefined;
+  const stream = new GuestReadableStream({
     type: 'bytes',
     start(controller) {
+      control = controller as ReadableByteStreamController;
       if (bytes.byteLength > 0) controller.enqueue(bytes.slice());
       controller.close();
     },
   }) as ReadableStream<Uint8Array>;
+  if (control) byteControllers.set(stream, control);
+  return stream;
+};
+
+/** The controllers of the streams made of bytes here: an aborted fetch errors its response's stream (abortBody). */
+const byteControllers = new WeakMap<ReadableStream<Uint8Array>, ReadableByteStreamController>();
+
+/** A stream that is errored with `reason` from the start. */
+const erroredStream = (reason: unknown): ReadableStream<Uint8Array> =>
+  new GuestReadableStream<Uint8Array>({
+    start(controller) {
+      controller.error(reason);
+    },
+  });
 
 /**
  * The stream of a body made from one (or whose `body` was read), or
@@ -88,6 +104,21 @@ export let bodyUnusable: (body: FetchBody) => boolean;
 export let takeBody: (from: FetchBody) => BodySource;
 /** Whether `body` (a Request or Response) was made with no body at all (`new Response(null)`, a 204): undefined for an object of another class. */
 export let isNullBody: (body: unknown) => boolean | undefined;
+/**
+ * What an abort of a fetch's signal does to its response once it arrived,
+ * as Node's fetch (undici) does: unless its body was already read, reading
+ * it (`text()`, `json()`...) rejects with `DOMException [AbortError]: The
+ * operation was aborted.`, and its `body` stream errors with the signal's
+ * reason. Nothing once the body was read.
+ */
+export let abortBody: (body: FetchBody, reason: unknown) => void;
+
+/** Callbacks run once when a body is read whole through text(), json()... (fetch then stops listening to its signal). */
+const takenCallbacks = new WeakMap<FetchBody, () => void>();
+/** Run `then` once `body` is read through text(), json(), arrayBuffer(), bytes() or blob(). */
+export const onBodyTaken = (body: FetchBody, then: () => void): void => {
+  takenCallbacks.set(body, then);
+};
 
 /**
  * A Request's or Response's own headers, for blob() (fetch.ts sets it): not
@@ -104,6 +135,8 @@ export class FetchBody {
   #bytes: Uint8Array | undefined;
   #stream: ReadableStream<Uint8Array> | undefined;
   #used = false;
+  /** Set by abortBody: the reason of the fetch's signal. */
+  #aborted: { readonly reason: unknown } | undefined;
 
   constructor(source: BodySource) {
     if (source instanceof ReadableStream) this.#stream = source;
@@ -117,6 +150,21 @@ export class FetchBody {
     bodyStreamOf = body => (typeof body === 'object' && body !== null && #stream in body ? (body as FetchBody).#stream : undefined);
     bodyUnusable = body => body.bodyUsed || body.#stream?.locked === true;
     isNullBody = body => (typeof body === 'object' && body !== null && #bytes in body ? (body as FetchBody).#bytes === undefined && (body as FetchBody).#stream === undefined && !(body as FetchBody).#used : undefined);
+    abortBody = (body, reason) => {
+      if (body.#aborted || body.#used || (body.#stream === undefined && body.#bytes === undefined)) return;
+      const stream = body.#stream;
+      if (stream && isDisturbed(stream)) {
+        // Being read through `body`: the reads not yet answered fail with the reason (a read to its end changes nothing).
+        try {
+          byteControllers.get(stream)?.error(reason);
+        } catch {
+          // closed and drained already: the body was read
+        }
+        return;
+      }
+      body.#aborted = { reason };
+      if (stream) byteControllers.get(stream)?.error(reason);
+    };
     takeBody = from => {
       const source = from.#stream ?? from.#bytes ?? null;
       from.#used = true;
@@ -131,6 +179,11 @@ export class FetchBody {
   /** The body as a stream (made on first use for a body held as bytes); null for no body. */
   get body(): ReadableStream<Uint8Array> | null {
     if (this.#stream) return this.#stream;
+    if (this.#aborted) {
+      this.#stream = erroredStream(this.#aborted.reason);
+      this.#bytes = undefined;
+      return this.#stream;
+    }
     if (this.#bytes === undefined) return null;
     if (this.#used) {
       const spent = new GuestReadableStream<Uint8Array>();
@@ -160,10 +213,17 @@ export class FetchBody {
 
   /** The whole body, once; bytes that may be this body's own (callers copy when they hand them out). */
   async #take(): Promise<Uint8Array> {
+    // Node's Body mixin checks an aborted fetch first (undici: throwIfAborted), with its own message.
+    if (this.#aborted) throw new DOMException('The operation was aborted.', 'AbortError');
     if (this.bodyUsed || this.#stream?.locked) throw new TypeError('Body is unusable: Body has already been read');
     // No body at all: reading it uses nothing (Node: bodyUsed stays false, it reads '' again, it clones).
     if (this.#stream === undefined && this.#bytes === undefined) return new Uint8Array(0);
     this.#used = true;
+    const taken = takenCallbacks.get(this);
+    if (taken) {
+      takenCallbacks.delete(this);
+      taken();
+    }
     if (this.#stream) return readAll(this.#stream);
     return this.#bytes ?? new Uint8Array(0);
   }

@@ -11,7 +11,7 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { FORM_TYPE, FetchBody, bodyContent, bodySource, bodyStreamOf, bodyUnusable, ownBody, readAll, readHeadersWith, takeBody, type BodyContent } from './fetch-body.js';
+import { FORM_TYPE, FetchBody, abortBody, onBodyTaken, bodyContent, bodySource, bodyStreamOf, bodyUnusable, ownBody, readAll, readHeadersWith, takeBody, type BodyContent } from './fetch-body.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders, markImmutable } from './web.js';
@@ -30,6 +30,8 @@ interface RequestRecord {
   method: string;
   headers: Array<[string, string]>;
   body: string | Uint8Array | null;
+  /** The request's redirect mode when it is not 'follow' (absent for 'follow', as logs before it hold it). */
+  redirect?: 'manual' | 'error';
 }
 
 interface ResponseRecord {
@@ -114,6 +116,8 @@ const redirectStatus = new Set([301, 302, 303, 307, 308]);
 let responseHeaders: (body: object) => Headers | undefined;
 /** A Request's own headers, likewise. */
 let requestHeaders: (body: object) => Headers | undefined;
+/** A Request's fields (redirect, mode...), for fetch: what `new Request(input, init)` would hold. */
+let requestFieldsOf: (request: GuestRequest) => RequestFields;
 
 export class GuestResponse extends FetchBody {
   // Node's Response keeps these in internal slots behind getters: no own properties (JSON.stringify gives {}), none writable.
@@ -427,6 +431,7 @@ export class GuestRequest extends FetchBody {
   }
   static {
     requestHeaders = request => (#headers in request ? request.#headers : undefined);
+    requestFieldsOf = request => request.#fields;
   }
   get signal(): AbortSignal {
     return this.#signal;
@@ -511,7 +516,7 @@ harden(GuestRequest);
 readHeadersWith(body => responseHeaders(body) ?? requestHeaders(body));
 
 /** A fetch's request as it crosses: `content` is init.body (bodyContent), a stream already read to bytes. */
-const normalize = (input: unknown, init: Record<string, unknown> = {}, content: BodyContent | null, secrets?: SecretMatcher): RequestRecord => {
+const normalize = (input: unknown, init: Record<string, unknown> = {}, content: BodyContent | null, secrets?: SecretMatcher, redirect = 'follow'): RequestRecord => {
   let url: string;
   let method = 'GET';
   // No headers given: none (without loading Headers, see hostHeaders).
@@ -544,14 +549,16 @@ const normalize = (input: unknown, init: Record<string, unknown> = {}, content: 
   const pairs = [...headers]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, value]): [string, string] => [name, secrets ? secrets.mark(value, secretHost || secrets.isSecretHeader(name), `request header ${name}`) : value]);
-  return { url: href, method, headers: pairs, body: secrets ? secrets.mark(body, secretHost, `request body for ${href}`) : body };
+  const record: RequestRecord = { url: href, method, headers: pairs, body: secrets ? secrets.mark(body, secretHost, `request body for ${href}`) : body };
+  if (redirect === 'manual' || redirect === 'error') record.redirect = redirect;
+  return record;
 };
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
 
 /** Fetch on the host; with a reach policy, redirects are followed here so each hop is checked. */
-const hostFetch = async (request: RequestRecord, reach: Reach, secrets: SecretMatcher): Promise<ResponseRecord> => {
+const hostFetch = async (request: RequestRecord, reach: Reach, secrets: SecretMatcher, signal?: AbortSignal): Promise<ResponseRecord> => {
   reach.checkFetch(request.url);
   let url = request.url;
   let method = request.method;
@@ -559,11 +566,13 @@ const hostFetch = async (request: RequestRecord, reach: Reach, secrets: SecretMa
   let headers = request.headers;
   let response: Response;
   let redirected = false;
+  const mode = request.redirect ?? 'follow';
   for (let hops = 0; ; hops += 1) {
-    response = await fetch(url, { method, headers, body, redirect: reach.policy?.fetch ? 'manual' : 'follow' });
+    response = await fetch(url, { method, headers, body, redirect: reach.policy?.fetch && mode === 'follow' ? 'manual' : mode, signal });
     const location = response.headers.get('location');
-    if (!reach.policy?.fetch || !redirectStatuses.has(response.status) || location === null) break;
-    if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded');
+    if (!reach.policy?.fetch || mode !== 'follow' || !redirectStatuses.has(response.status) || location === null) break;
+    // Node's errors (undici): 'fetch failed', the reason its cause.
+    if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed', { cause: new Error('redirect count exceeded') });
     await response.arrayBuffer();
     const next = new URL(location, url);
     reach.checkFetch(next.href);
@@ -594,20 +603,39 @@ export interface FetchOptions {
   readonly secrets?: SecretMatcher;
 }
 
+const { addEventListener, removeEventListener } = EventTarget.prototype;
+
+
 export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
   const reach = options.reach ?? makeReach(membrane.name, undefined);
   const secrets = options.secrets ?? makeSecretMatcher();
-  const guestFetch = (input: unknown, init?: Record<string, unknown>): Promise<GuestResponse> => {
-    const takesRequestBody = input instanceof GuestRequest && (init?.body === undefined || init.body === null);
+  const guestFetch = (input: unknown, given?: unknown): Promise<GuestResponse> => {
+    // As Node's fetch, which makes a Request of its arguments: the init read once and checked as the Request
+    // constructor checks it (an unknown redirect or mode, a window, a bad referrer: its TypeError), the
+    // signal and the redirect mode the init's or else the Request's.
+    let init: GuestRequestInit;
+    let signal: AbortSignal | null;
+    let redirect: string;
+    try {
+      init = readRequestInit(dictionary(given, 'Request constructor') as GuestRequestInit);
+      const base = input instanceof GuestRequest ? input : undefined;
+      redirect = requestFields(init, base ? requestFieldsOf(base) : defaultFields).redirect;
+      signal = init.signal !== undefined ? init.signal : (base?.signal ?? null);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // An aborted signal: Node's fetch rejects with its reason, and sends nothing.
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const takesRequestBody = input instanceof GuestRequest && (init.body === undefined || init.body === null);
     // Fetching a Request uses its body (undici makes a new Request of it): one read, or locked by a reader, is refused.
     if (takesRequestBody && bodyUnusable(input)) return Promise.reject(new TypeError('Cannot construct a Request with a Request object that has already been used.'));
     // A stream body (init.body, an async iterable, or a Request's) is read to its end first: the request crosses whole.
     let stream: ReadableStream<Uint8Array> | undefined;
     let content: BodyContent | null;
     try {
-      content = bodyContent(init?.body, REFUSED_BODY);
+      content = bodyContent(init.body, REFUSED_BODY);
       // As Node's fetch (it makes a Request of its arguments): a stream body needs duplex: 'half'.
-      if (content?.kind === 'stream' && init?.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
+      if (content?.kind === 'stream' && init.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
       stream = content?.kind === 'stream' ? content.stream : takesRequestBody && requestBodies.get(input) === null ? bodyStreamOf(input) : undefined;
     } catch (error) {
       return Promise.reject(error);
@@ -615,16 +643,62 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     let request: RequestRecord;
     try {
-      request = normalize(input, init, content, secrets);
+      request = normalize(input, init, content, secrets, redirect);
     } catch (error) {
       return Promise.reject(error);
     }
-    const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord, reach, secrets)) as Promise<ResponseRecord>;
-    return pending.then(r => {
+    // At build time the host's request is stopped when the service aborts (on replay there is none to stop).
+    const hostAbort = signal ? new AbortController() : undefined;
+    const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord, reach, secrets, hostAbort?.signal)) as Promise<ResponseRecord>;
+    const respond = (r: ResponseRecord): GuestResponse => {
       if (typeof r.headers === 'object' && r.headers !== null) recordedHeaders.add(r.headers);
       // As Node's fetch: no body at all (null, not an empty stream) for a HEAD request or a status that has none.
       const bodiless = request.method === 'HEAD' || nullBodyStatus.has(r.status);
       return makeResponse(bodiless ? null : ownBody(r.body), { status: r.status, statusText: r.statusText, headers: r.headers }, { url: r.url, redirected: r.redirected, type: 'basic', immutable: true });
+    };
+    if (!signal) return pending.then(respond);
+    // The service's signal, as in Node: an abort while the request is out rejects with its reason (the
+    // answer, recorded or replayed, then goes to no one); once the response is here, its unread body fails.
+    // Both the abort (the service's own code or recorded timer) and the answer come in recorded turns,
+    // so replay settles the race as the build did.
+    // The listener holds the response weakly, and goes once the body is read whole (a signal shared by
+    // many requests, a service's shutdown signal, keeps no response alive).
+    const aborting = signal;
+    return new Promise<GuestResponse>((resolve, reject) => {
+      let response: WeakRef<GuestResponse> | undefined;
+      let settled = false;
+      const onAbort = () => {
+        hostAbort?.abort(); // the host's own AbortError (the service's reason stays the service's)
+        const arrived = response?.deref();
+        if (arrived) abortBody(arrived, aborting.reason);
+        else if (!settled) {
+          settled = true;
+          reject(aborting.reason);
+        }
+      };
+      const stopListening = () => Reflect.apply(removeEventListener, aborting, ['abort', onAbort]);
+      Reflect.apply(addEventListener, aborting, ['abort', onAbort, { once: true }]);
+      pending.then(
+        r => {
+          if (settled) return;
+          settled = true;
+          try {
+            const made = respond(r);
+            response = new WeakRef(made);
+            onBodyTaken(made, stopListening);
+            resolve(made);
+          } catch (error) {
+            stopListening();
+            reject(error);
+          }
+        },
+        (error: unknown) => {
+          if (settled) return;
+          settled = true;
+          stopListening();
+          reject(error);
+        },
+      );
     });
   };
   // Named and shaped as Node's fetch (fetch(input, init = undefined)).

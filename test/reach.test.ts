@@ -109,7 +109,9 @@ t.test('fetch beyond the policy is refused before any request leaves', async t =
   t.match(results.httpOther, { code: 'REACH_DENIED' }, 'node:http to a server the build never named');
   t.match(results.httpRedirect, { code: 'REACH_DENIED' }, "node:http: the redirect's target, requested by the service, is checked as a request of its own");
   t.same(other.hits, [], 'the other server never saw a request');
-  t.same(allowed.hits.filter(h => h === '/redirect').length, 1, 'the redirect itself was fetched, its target was not');
+  t.same(results.fetchRedirectManual, { ok: `302 to ${other.url}/hello` }, "redirect: 'manual': the redirect is the answer, its target is not fetched (so not refused)");
+  t.same(results.fetchRedirectError, { code: 'TypeError', message: 'fetch failed' }, "redirect: 'error': Node's TypeError, not a refusal");
+  t.same(allowed.hits.filter(h => h === '/redirect').length, 3, 'the redirect itself was fetched (three times), its target never');
 });
 
 t.test('files beyond the policy are refused, however they are named', async t => {
