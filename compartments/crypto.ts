@@ -244,9 +244,9 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
     sign,
     verify,
     createVerify: (...args: unknown[]) => plainFacade('Verify', apply(hostCrypto.createVerify, undefined, args) as object, ['update', 'verify']),
-    createPublicKey: hostCrypto.createPublicKey,
-    createPrivateKey: hostCrypto.createPrivateKey,
-    createSecretKey: hostCrypto.createSecretKey,
+    createPublicKey: keyMaker('createPublicKey'),
+    createPrivateKey: keyMaker('createPrivateKey'),
+    createSecretKey: keyMaker('createSecretKey'),
     pbkdf2Sync: hostCrypto.pbkdf2Sync,
     scryptSync: hostCrypto.scryptSync,
     hkdfSync: hostCrypto.hkdfSync,
@@ -261,7 +261,6 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
     generateKeySync: refusedKeygen('generateKeySync'),
   };
 
-  hardenKeyClasses();
   return { webcrypto: harden(webcrypto), nodeCrypto: harden(nodeCrypto) };
 };
 
@@ -452,7 +451,10 @@ let keyClassesHardened = false;
  * KeyObject and its subclasses reach services (createPublicKey and the
  * like return them): their prototypes are frozen once, so a service cannot
  * change keys for the host. Sample keys made here, on the host, only serve
- * to reach the subclasses' prototypes.
+ * to reach the subclasses' prototypes. Done when a service first makes a
+ * key (keyMaker): nothing else hands a service a KeyObject (CryptoKeys of
+ * crypto.subtle cross by reference, key generation is refused), and most
+ * services never make one (1 to 2 ms of a restore).
  */
 const hardenKeyClasses = (): void => {
   if (keyClassesHardened) return;
@@ -460,4 +462,17 @@ const hardenKeyClasses = (): void => {
   // The classes' prototypes and what their instances share: the native KeyObjectHandle's prototype
   // (its init() sees every key the host makes) among them (host-internals.ts).
   hardenSharedInternals([() => hostCrypto.createSecretKey(Buffer.alloc(16)), () => hostCrypto.generateKeyPairSync('ed25519')]);
+};
+
+/** Node's createPublicKey, createPrivateKey or createSecretKey (its name and length), the key classes hardened first. */
+const keyMaker = (name: 'createPublicKey' | 'createPrivateKey' | 'createSecretKey'): ((...args: unknown[]) => unknown) => {
+  const host = hostCrypto[name] as (...args: unknown[]) => unknown;
+  const maker = {
+    [name](...args: unknown[]): unknown {
+      hardenKeyClasses();
+      return apply(host, hostCrypto, args);
+    },
+  }[name];
+  Object.defineProperty(maker, 'length', { value: host.length });
+  return maker;
 };
