@@ -30,8 +30,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { laterError } from './web.js';
-import { invalidArgType, validateFunction, validateNumber } from './node-style-errors.js';
+import { abortError, invalidArgType, listenerError, validateFunction, validateNumber } from './node-style-errors.js';
 import { addWebAdapters } from './stream-web.js';
 
 const hostRequire = createRequire(import.meta.url);
@@ -265,15 +264,13 @@ const validateAbortSignal = (signal: unknown, name: string): void => {
 };
 
 /**
- * Node's AbortError, as events makes it: `code` and `name` own and
- * enumerable, `cause` the signal's reason. `later`: made in the signal's
- * abort listener, with no frame of the service's to show (laterError).
+ * Node's AbortError, as events makes it (node-style-errors.ts), `cause`
+ * the signal's reason. `later`: made in the signal's abort listener
+ * (listenerError: its stack only as far as the service's own frames show).
  */
-const abortError = (signal: AbortSignal | undefined, later = false): Error => {
-  const error = new Error('The operation was aborted', { cause: signal?.reason }) as Error & { code: string };
-  error.code = 'ABORT_ERR';
-  error.name = 'AbortError';
-  return later ? laterError(error) : error;
+const abortErrorOf = (signal: AbortSignal | undefined, later = false): Error => {
+  const error = abortError(signal?.reason);
+  return later ? listenerError(error) : error;
 };
 
 type Target = Partial<Listenable> & {
@@ -291,7 +288,7 @@ type Target = Partial<Listenable> & {
 const eventOnce = async (emitter: Target, name: string | symbol, options: { signal?: AbortSignal } = {}): Promise<unknown[]> => {
   const signal = (options as { signal?: AbortSignal } | null | undefined)?.signal;
   validateAbortSignal(signal, 'options.signal');
-  if (signal?.aborted) throw abortError(signal);
+  if (signal?.aborted) throw abortErrorOf(signal);
   const add = (target: Target, event: string | symbol, listener: (...args: unknown[]) => void) => {
     if (typeof target.on === 'function') (target.once as NonNullable<Target['once']>).call(target, event, listener);
     else if (typeof target.addEventListener === 'function') target.addEventListener(event, listener, { once: true });
@@ -315,7 +312,7 @@ const eventOnce = async (emitter: Target, name: string | symbol, options: { sign
     const abortListener = () => {
       remove(emitter, name, resolver);
       remove(emitter, 'error', errorListener);
-      reject(abortError(signal, true));
+      reject(abortErrorOf(signal, true));
     };
     add(emitter, name, resolver);
     if (name !== 'error' && typeof emitter.once === 'function') emitter.once('error', errorListener);
@@ -336,7 +333,7 @@ interface Listenable {
 const eventIterator = (emitter: Listenable, event: string | symbol, options: { signal?: AbortSignal; close?: readonly (string | symbol)[] }): AsyncIterableIterator<unknown[]> => {
   const { signal } = options;
   validateAbortSignal(signal, 'options.signal');
-  if (signal?.aborted) throw abortError(signal);
+  if (signal?.aborted) throw abortErrorOf(signal);
   const queue: unknown[][] = [];
   const waiting: Array<{ resolve: (r: IteratorResult<unknown[]>) => void; reject: (e: unknown) => void }> = [];
   let failure: unknown;
@@ -358,7 +355,7 @@ const eventIterator = (emitter: Listenable, event: string | symbol, options: { s
     else failure = error;
     close();
   };
-  const onAbort = () => fail(abortError(signal, true));
+  const onAbort = () => fail(abortErrorOf(signal, true));
   listen(event, (...args: unknown[]) => {
     const next = waiting.shift();
     if (next) next.resolve({ value: args, done: false });

@@ -48,7 +48,7 @@ import type { Membrane } from '../membrane/index.js';
 import type { Reach } from './reach.js';
 import type { SecretMatcher } from './secrets.js';
 import { refusedConstructor } from './errors.js';
-import { nodeError as nodeStyleError } from './node-style-errors.js';
+import { abortError, listenerError, nodeError as nodeStyleError } from './node-style-errors.js';
 
 /** A request as the log holds it (the argument of the `http.request` syscall). */
 export interface HttpRequestRecord {
@@ -463,7 +463,7 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
       if (typeof opts.timeout === 'number') this.setTimeout(opts.timeout);
       const signal = opts.signal as AbortSignal | undefined;
       if (signal) {
-        const onAbort = () => this.destroy(Object.assign(nodeError(Error, 'ABORT_ERR', 'The operation was aborted', true), { name: 'AbortError', cause: signal.reason }));
+        const onAbort = () => this.destroy(listenerError(abortError(signal.reason)));
         if (signal.aborted) options.nextTick(onAbort);
         else signal.addEventListener('abort', onAbort, { once: true });
       }

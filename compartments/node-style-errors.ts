@@ -11,6 +11,7 @@
  */
 import path from 'node:path';
 import { inspect } from 'node:util';
+import { hasServiceStack } from '../membrane/marks.js';
 
 let mark: symbol | null | undefined;
 
@@ -116,6 +117,66 @@ export const describeReceived = (value: unknown): string => {
 export const invalidArgType = (name: string, expected: string, actual: unknown): TypeError => {
   const subject = name.endsWith(' argument') ? name : `"${name}" ${name.includes('.') ? 'property' : 'argument'}`;
   return nodeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The ${subject} must be ${expected}. Received ${describeReceived(actual)}`);
+};
+
+/**
+ * `error` with a stack of its first line only: for an error made for a
+ * service later than anything it called (in a timer of its, a listener),
+ * whose stack has no frame of the service to show and would name this
+ * library's files where it is installed, a host path that differs on every
+ * host (in Node, such a stack holds only Node's own frames).
+ */
+export const laterError = <E extends Error>(error: E): E => {
+  Object.defineProperty(error, 'stack', { value: `${error.name}: ${error.message}`, writable: true, enumerable: false, configurable: true });
+  return error;
+};
+
+/**
+ * `error`, made for a service in a listener (an abort): its stack as it is
+ * when it shows a frame of the service's (the service's own call led here,
+ * `controller.abort()`), as Node's shows that call; otherwise its first line
+ * only (laterError), never this library's frames.
+ */
+export const listenerError = <E extends Error>(error: E): E => {
+  void error.stack; // formatted now, which marks a stack with service frames
+  return hasServiceStack(error) ? error : laterError(error);
+};
+
+/**
+ * Node's AbortError (lib/internal/errors.js), as `new AbortError(undefined,
+ * { cause: signal.reason })` makes it for an aborted operation: an Error
+ * named 'AbortError', message 'The operation was aborted', `code`
+ * 'ABORT_ERR' and `name` own and enumerable (assigned, as Node's
+ * constructor does), `cause` the reason (own, not enumerable).
+ */
+export const abortError = (reason: unknown): Error & { code: string } => new (abortErrorClass())('The operation was aborted', { cause: reason });
+
+type AbortErrorClass = new (message?: string, options?: ErrorOptions) => Error & { code: string };
+let AbortError: AbortErrorClass | undefined;
+
+/**
+ * Node's AbortError class, made once and hardened (services share it, as
+ * `error.constructor`): it extends the Error every compartment shares, never
+ * the host's own, whose statics set how the host's stacks are made.
+ */
+const abortErrorClass = (): AbortErrorClass => {
+  if (!AbortError) {
+    const SharedError = Object.getPrototypeOf(TypeError) as ErrorConstructor;
+    AbortError = class AbortError extends SharedError {
+      constructor(message = 'The operation was aborted', options?: ErrorOptions) {
+        super(message, options);
+        (this as unknown as { code: string }).code = 'ABORT_ERR';
+        this.name = 'AbortError';
+      }
+    } as unknown as AbortErrorClass;
+    harden(AbortError);
+  }
+  return AbortError;
+};
+
+/** Node's validateAbortSignal: undefined, or an AbortSignal (ERR_INVALID_ARG_TYPE otherwise). */
+export const validateAbortSignal = (value: unknown, name: string): void => {
+  if (value !== undefined && (value === null || typeof value !== 'object' || !('aborted' in value))) throw invalidArgType(name, 'an instance of AbortSignal', value);
 };
 
 /** Node's validateFunction: throws ERR_INVALID_ARG_TYPE unless `value` is a function. */

@@ -11,7 +11,7 @@
  * saying they are not supported inside a service yet.
  */
 import { GuestReadableStream } from './readable-stream.js';
-import { invalidArgType, invalidArgValue, nodeError } from './node-style-errors.js';
+import { abortError, invalidArgType, invalidArgValue } from './node-style-errors.js';
 
 interface NodeReadable {
   _readableState?: unknown;
@@ -39,13 +39,6 @@ interface BufferClass {
   isEncoding(value: unknown): boolean;
 }
 
-/** Node's AbortError for a stream closed before its end (ABORT_ERR, the close as its cause). */
-const abortError = (cause: unknown): Error => {
-  const error = nodeError(Error, 'ABORT_ERR', 'The operation was aborted');
-  Object.defineProperty(error, 'name', { value: 'AbortError', writable: true, configurable: true });
-  Object.defineProperty(error, 'cause', { value: cause, writable: true, configurable: true });
-  return error;
-};
 
 /** Put the adapters on the service's `stream` module (its Readable, Writable and Duplex classes). */
 export const addWebAdapters = (stream: StreamModule, Buffer: BufferClass): void => {

@@ -7,7 +7,7 @@
  */
 import hostTimers from 'node:timers';
 import type { Membrane } from '../membrane/index.js';
-import { validateFunction } from './node-style-errors.js';
+import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction } from './node-style-errors.js';
 
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -186,12 +186,93 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     clearImmediate,
   };
 
+  // timers/promises, as Node's lib/timers/promises.js: options checked ({ signal, ref }), an aborted signal
+  // rejecting with Node's AbortError (its reason the cause) before or while the timer waits. The signal is the
+  // service's; its abort comes from the service's own code or recorded timers, so replay settles as the build did.
+  // The callback timers, under names the functions below (named as Node's) do not shadow.
+  const setTimeoutFn = setTimeout;
+  const setIntervalFn = setInterval;
+  const setImmediateFn = setImmediate;
+  type SignalLike = { aborted: boolean; reason?: unknown; addEventListener(type: string, fn: () => void, options?: object): void; removeEventListener(type: string, fn: () => void): void };
+  /** The options of a timers/promises function, checked as Node checks them: their signal, or the error to reject with. */
+  const timerOptions = (options: unknown): { signal?: SignalLike; ref: boolean } => {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
+    const { signal, ref = true } = options as { signal?: unknown; ref?: unknown };
+    validateAbortSignal(signal, 'options.signal');
+    if (typeof ref !== 'boolean') throw invalidArgType('options.ref', 'of type boolean', ref);
+    return { signal: signal as SignalLike | undefined, ref };
+  };
+  const waitFor = (arm: (resolve: (value: unknown) => void) => Timeout | Immediate, options: unknown): Promise<unknown> => {
+    let signal: SignalLike | undefined;
+    let ref: boolean;
+    try {
+      ({ signal, ref } = timerOptions(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+    let onAbort: (() => void) | undefined;
+    const waiting = new Promise((resolve, reject) => {
+      const handle = arm(resolve);
+      if (!ref) handle.unref();
+      if (signal) {
+        const aborting = signal;
+        onAbort = () => {
+          clearImmediate(handle);
+          reject(listenerError(abortError(aborting.reason)));
+        };
+        aborting.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    return onAbort === undefined ? waiting : waiting.finally(() => (signal as SignalLike).removeEventListener('abort', onAbort as () => void));
+  };
+  // Named as Node's (setTimeout(delay, value, options), setImmediate(value, options)).
+  const promiseTimeout = function setTimeout(delay?: unknown, value?: unknown, options: unknown = {}): Promise<unknown> {
+    return waitFor(resolve => setTimeoutFn(() => resolve(value), delay), options);
+  };
+  const promiseImmediate = function setImmediate(value?: unknown, options: unknown = {}): Promise<unknown> {
+    return waitFor(resolve => setImmediateFn(() => resolve(value)), options);
+  };
+  /** Node's setInterval of timers/promises: an async iterator yielding `value` each `delay` ms, until its signal aborts or it is returned. */
+  const promiseInterval = async function* setInterval(delay?: unknown, value?: unknown, options: unknown = {}): AsyncGenerator<unknown, void, unknown> {
+    const { signal, ref } = timerOptions(options);
+    if (signal?.aborted) throw abortError(signal.reason);
+    let notYielded = 0;
+    let wake: ((failure?: Promise<never>) => void) | undefined;
+    let handle: Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      handle = setIntervalFn(() => {
+        notYielded += 1;
+        wake?.();
+        wake = undefined;
+      }, delay) as Timeout;
+      if (!ref) handle.unref();
+      if (signal) {
+        onAbort = () => {
+          clearInterval(handle);
+          wake?.(Promise.reject(listenerError(abortError(signal.reason))));
+          wake = undefined;
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      while (!signal?.aborted) {
+        if (notYielded === 0) await new Promise<void>(resolve => (wake = resolve as (failure?: Promise<never>) => void));
+        for (; notYielded > 0; notYielded -= 1) yield value;
+      }
+      throw abortError(signal?.reason);
+    } finally {
+      clearInterval(handle);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  };
   const timersPromisesModule = {
-    setTimeout: (delay?: number, value?: unknown) => new Promise(resolve => setTimeout(() => resolve(value), delay)),
-    setImmediate: (value?: unknown) => new Promise(resolve => setImmediate(() => resolve(value))),
+    setTimeout: promiseTimeout,
+    setImmediate: promiseImmediate,
+    setInterval: promiseInterval,
     scheduler: {
-      wait: (delay?: number) => new Promise(resolve => setTimeout(resolve, delay)),
-      yield: () => new Promise(resolve => setImmediate(resolve)),
+      wait: (delay?: unknown, options?: unknown) => promiseTimeout(delay, undefined, options),
+      yield: () => promiseImmediate(),
     },
   };
 
@@ -202,11 +283,11 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
   const custom = Symbol.for('nodejs.util.promisify.custom');
   Object.defineProperty(setTimeout, custom, {
     enumerable: true,
-    get: () => Object.defineProperty((delay?: number, value?: unknown) => timersPromisesModule.setTimeout(delay, value), 'name', { value: 'setTimeout' }),
+    get: () => Object.defineProperty((delay?: number, value?: unknown, options?: unknown) => promiseTimeout(delay, value, options), 'name', { value: 'setTimeout' }),
   });
   Object.defineProperty(setImmediate, custom, {
     enumerable: true,
-    get: () => Object.defineProperty((value?: unknown) => timersPromisesModule.setImmediate(value), 'name', { value: 'setImmediate' }),
+    get: () => Object.defineProperty((value?: unknown, options?: unknown) => promiseImmediate(value, options), 'name', { value: 'setImmediate' }),
   });
 
   return {

@@ -8,6 +8,7 @@ import { Buffer as HostBuffer } from 'node:buffer';
 import { refusedConstructor, determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream } from './readable-stream.js';
 import { hardenSharedInternals } from './host-internals.js';
+import { laterError } from './node-style-errors.js';
 
 let shared: Record<string, unknown> | undefined;
 
@@ -371,17 +372,7 @@ const standIn = <T extends object>(ready: () => T, overrides: Record<string, unk
   });
 };
 
-/**
- * `error` with a stack of its first line only: for an error made for a
- * service later than anything it called (in a timer of its, a listener),
- * whose stack has no frame of the service to show and would name this
- * library's files where it is installed, a host path that differs on every
- * host (in Node, such a stack holds only Node's own frames).
- */
-export const laterError = <E extends Error>(error: E): E => {
-  Object.defineProperty(error, 'stack', { value: `${error.name}: ${error.message}`, writable: true, enumerable: false, configurable: true });
-  return error;
-};
+export { laterError };
 
 /**
  * The web classes that read the host's clock, made per service:
