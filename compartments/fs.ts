@@ -19,7 +19,7 @@ import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { makeFileStreams, type StreamFs, type StreamModule } from './fs-streams.js';
-import { invalidArgType, invalidArgValue, outOfRange, validateFunction, validateInt32, validateInteger } from './node-style-errors.js';
+import { invalidArgType, invalidArgValue, nodeError, outOfRange, validateFunction, validateInt32, validateInteger } from './node-style-errors.js';
 
 /** A descriptor no process has open (past every RLIMIT_NOFILE): a host call on it fails with EBADF, Node's own error for its syscall. */
 const BAD_FD = 2 ** 31 - 1;
@@ -250,6 +250,93 @@ harden(Stats);
 harden(BigIntStats);
 harden(Dirent);
 
+/**
+ * An error of readdir ('scandir') as opendir raises it ('opendir'), as Node
+ * names the call; opendirSync's (`sync`) names no path, in its message or
+ * as a property, as Node's does not.
+ */
+const asOpendirError = (error: unknown, sync: boolean): unknown => {
+  const e = error as { syscall?: unknown; message?: unknown; path?: unknown };
+  if (e && typeof e === 'object' && e.syscall === 'scandir' && typeof e.message === 'string') {
+    e.syscall = 'opendir';
+    e.message = sync ? e.message.replace(/, scandir .*$/s, ', opendir') : e.message.replace(', scandir ', ', opendir ');
+    if (sync) delete e.path;
+  }
+  return error;
+};
+
+/**
+ * fs.Dir as a service sees it (fs.opendir, opendirSync, promises.opendir):
+ * the directory's entries (Dirents) as listed when it was opened, one
+ * listing recorded as readdir records it, handed out one by one by
+ * read() / readSync() and its async iterator (which closes it at the end).
+ * Reads are answered on the next tick (Node reads in batches, and answers
+ * buffered entries so). After close, Node's ERR_DIR_CLOSED.
+ */
+class Dir {
+  readonly #path: string;
+  readonly #entries: unknown[];
+  readonly #nextTick: (callback: () => void) => void;
+  #closed = false;
+  constructor(path: string, entries: unknown[], nextTick: (callback: () => void) => void) {
+    this.#path = path;
+    this.#entries = entries;
+    this.#nextTick = nextTick;
+  }
+  get path(): string {
+    return this.#path;
+  }
+  readSync(): unknown {
+    if (this.#closed) throw nodeError(Error, 'ERR_DIR_CLOSED', 'Directory handle was closed');
+    return this.#entries.length > 0 ? this.#entries.shift() : null;
+  }
+  read(callback?: unknown): Promise<unknown> | undefined {
+    if (callback === undefined) return new Promise((resolve, reject) => this.read((error: unknown, entry: unknown) => (error ? reject(error) : resolve(entry))));
+    validateFunction(callback, 'callback');
+    let outcome: unknown[];
+    try {
+      outcome = [null, this.readSync()];
+    } catch (error) {
+      outcome = [error];
+    }
+    this.#nextTick(() => apply(callback, undefined, outcome));
+    return undefined;
+  }
+  closeSync(): void {
+    if (this.#closed) throw nodeError(Error, 'ERR_DIR_CLOSED', 'Directory handle was closed');
+    this.#closed = true;
+    this.#entries.length = 0;
+  }
+  close(callback?: unknown): Promise<void> | undefined {
+    if (callback === undefined) return new Promise((resolve, reject) => this.close((error: unknown) => (error ? reject(error) : resolve())));
+    validateFunction(callback, 'callback');
+    let outcome: unknown[];
+    try {
+      this.closeSync();
+      outcome = [null];
+    } catch (error) {
+      outcome = [error];
+    }
+    this.#nextTick(() => apply(callback, undefined, outcome));
+    return undefined;
+  }
+  async *entries(): AsyncGenerator<unknown, void, unknown> {
+    try {
+      for (;;) {
+        const entry = await (this.read() as Promise<unknown>);
+        if (entry === null) break;
+        yield entry;
+      }
+    } finally {
+      if (!this.#closed) this.closeSync();
+    }
+  }
+  [Symbol.asyncIterator](): AsyncGenerator<unknown, void, unknown> {
+    return this.entries();
+  }
+}
+harden(Dir);
+
 const direntRecords = (entries: unknown): unknown =>
   Array.isArray(entries) && entries.length > 0 && entries[0] instanceof hostFs.Dirent
     ? (entries as hostFs.Dirent[]).map(d => ({ name: d.name, kind: kindOf(d as unknown as hostFs.Stats), parentPath: (d as { parentPath?: string }).parentPath ?? '' }))
@@ -268,7 +355,19 @@ export const makeFs = (
   reach: Reach = makeReach(membrane.name, undefined),
   secrets: SecretMatcher = makeSecretMatcher(),
   streams?: { readonly stream: () => StreamModule; readonly Buffer: typeof Buffer; readonly nextTick: (callback: () => void) => void },
+  /** Where an error a callback of the service throws goes (Node: an uncaught exception); default: rethrown in a microtask. */
+  onUncaught: (error: unknown, where: string) => void = error => queueMicrotask(() => {
+    throw error;
+  }),
 ): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
+  /** Call the service's callback as Node's fs calls it: what it throws is an uncaught exception, not a rejection. */
+  const callBack = (where: string, callback: Fn, ...args: unknown[]): void => {
+    try {
+      apply(callback, undefined, args);
+    } catch (error) {
+      onUncaught(error, `${where} callback`);
+    }
+  };
   /** Descriptors (virtual numbers) opened on secret files: what is read from them is sealed. */
   const secretFds = new Set<number>();
   /** The contents of a secret file, marked so that the log keeps them sealed. */
@@ -295,6 +394,8 @@ export const makeFs = (
   };
 
   const fds = new Map<number, number>();
+  /** The path each live descriptor was opened on: what fchmod, futimes and ftruncate change is checked as a write to it. */
+  const fdPaths = new Map<number, unknown>();
   let nextFd = 1000;
 
   /** Descriptors the service opened in a replayed turn (before this process went live): open in its state, not on this host. */
@@ -389,8 +490,8 @@ export const makeFs = (
       validateFunction(callback, 'cb');
       const settled = apply(descriptorOps.has(name) && typeof rest[0] === 'number' ? byDescriptor : promised, undefined, rest) as Promise<unknown>;
       settled.then(
-        value => (callback as Fn)(null, value),
-        error => (callback as Fn)(error),
+        value => callBack(`fs.${name}`, callback as Fn, null, value),
+        error => callBack(`fs.${name}`, callback as Fn, error),
       );
     }, name, hostCallback.length);
   };
@@ -428,12 +529,13 @@ export const makeFs = (
       return;
     }
     checking.then(
-      () => callback(true),
-      () => callback(false),
+      () => callBack('fs.exists', callback, true),
+      () => callBack('fs.exists', callback, false),
     );
   };
+  const callbackExists = exists; // named apart: the function below is named exists too, as Node's
   const promisified = function exists(path: unknown) {
-    return new Promise(resolve => (fs.exists as Fn)(path, resolve));
+    return new Promise(resolve => callbackExists(path, resolve));
   };
   // Marked as its own promisified form, as util.promisify marks it (the service's util finds it so once frozen).
   for (const target of [exists, promisified]) {
@@ -448,6 +550,7 @@ export const makeFs = (
       guardOpen('openSync', p, f);
       if (secrets.isSecretFile(p)) secretFds.add(fd);
       fds.set(fd, hostFs.openSync(p as string, f as string, m as number));
+      fdPaths.set(fd, p);
     });
     // Opened in a replayed turn: the service holds it, this host does not (realFd).
     if (!fds.has(fd)) replayedFds.add(fd);
@@ -457,6 +560,7 @@ export const makeFs = (
     call('fs.closeSync', [fd], () => {
       hostFs.closeSync(realFd(fd));
       fds.delete(fd as number);
+      fdPaths.delete(fd as number);
       secretFds.delete(fd as number);
     });
     replayedFds.delete(fd as number);
@@ -509,6 +613,62 @@ export const makeFs = (
       membrane.guestDatePrototype,
     );
 
+  // The other descriptor calls Node has (graceful-fs, write-file-atomic and proper-lockfile use them).
+  // fchmod, futimes and ftruncate change the file whatever the descriptor was opened for: checked as writes to its path.
+  const onDescriptor = (name: string, length: number, changes: boolean, perform: (real: number, ...rest: unknown[]) => unknown) =>
+    named((fd: unknown, ...rest: unknown[]) => {
+      validateInt32(fd, 'fd', 0);
+      return call(`fs.${name}Sync`, [fd, ...rest], (...a: unknown[]) => {
+        const real = realFd(fd);
+        if (changes) reach.checkPath(fdPaths.get(fd as number), true, `write (fs.${name})`);
+        return perform(real, ...a.slice(1));
+      });
+    }, `${name}Sync`, length);
+  fs.fsyncSync = onDescriptor('fsync', 1, false, real => hostFs.fsyncSync(real));
+  fs.fdatasyncSync = onDescriptor('fdatasync', 1, false, real => hostFs.fdatasyncSync(real));
+  fs.ftruncateSync = onDescriptor('ftruncate', 1, true, (real, len) => hostFs.ftruncateSync(real, len as number | undefined));
+  fs.futimesSync = onDescriptor('futimes', 3, true, (real, atime, mtime) => hostFs.futimesSync(real, atime as number, mtime as number));
+  fs.fchmodSync = onDescriptor('fchmod', 2, true, (real, mode) => hostFs.fchmodSync(real, mode as number));
+
+  // Their callback forms, as Node's: the callback checked first; an argument error (ERR_*) thrown at once, as
+  // Node's checks throw; otherwise the call made now (recorded as its Sync twin) and the callback called with
+  // its outcome in a later turn, as a callback of Node's thread pool is (after the microtasks queued before).
+  const inLaterTurn = (op: string): Promise<unknown> => call(`fs.${op}.callback`, [], () => Promise.resolve(null)) as Promise<unknown>;
+  const callbackForm = (name: string, length: number, run: (args: unknown[]) => unknown[], optionalCallback = false) =>
+    named((...args: unknown[]) => {
+      let callback = args.length > 0 ? args[args.length - 1] : undefined;
+      if (optionalCallback && typeof callback !== 'function') callback = () => {};
+      else args.pop();
+      validateFunction(callback, 'cb');
+      let outcome: unknown[];
+      try {
+        outcome = [null, ...run(args)];
+      } catch (error) {
+        if (typeof (error as { code?: unknown })?.code === 'string' && (error as { code: string }).code.startsWith('ERR_')) throw error;
+        outcome = [error];
+      }
+      void inLaterTurn(name).then(() => callBack(`fs.${name}`, callback as Fn, ...outcome));
+    }, name, length);
+  const sync = (name: string) => fs[`${name}Sync`] as Fn;
+  fs.open = callbackForm('open', 4, args => [apply(sync('open'), undefined, args)]);
+  fs.close = callbackForm('close', 1, args => (apply(sync('close'), undefined, args.slice(0, 1)), []), true);
+  fs.fstat = callbackForm('fstat', 1, args => [apply(sync('fstat'), undefined, args)]);
+  // read(fd, buffer, offset, length, position, cb), read(fd, buffer[, options], cb), read(fd[, options], cb).
+  fs.read = callbackForm('read', 6, args => {
+    let [fd, buffer, ...rest] = args;
+    if (!ArrayBuffer.isView(buffer)) {
+      const options = (buffer ?? {}) as { buffer?: unknown; offset?: unknown; length?: unknown; position?: unknown };
+      buffer = options.buffer ?? Buffer.alloc(16384);
+      rest = [{ offset: options.offset, length: options.length, position: options.position }];
+    }
+    return [apply(sync('read'), undefined, [fd, buffer, ...rest]), buffer];
+  });
+  // write(fd, buffer[, offset[, length[, position]]], cb), write(fd, string[, position[, encoding]], cb).
+  fs.write = callbackForm('write', 6, args => [apply(sync('write'), undefined, args), args[1]]);
+  for (const [name, length] of [['fsync', 2], ['fdatasync', 2], ['ftruncate', 1], ['futimes', 4], ['fchmod', 3]] as const) {
+    fs[name] = callbackForm(name, length, args => (apply(sync(name), undefined, args), []));
+  }
+
   // FileHandles cross as references: usable at build time, dead after restore.
   promises.open = (path: unknown, flags?: unknown, mode?: unknown) =>
     call('fs.promises.open', [pathArg(path), flags, mode], (p, f, m) => {
@@ -525,10 +685,45 @@ export const makeFs = (
   const unsupported = (name: string) => () => {
     throw new TypeError(`fs.${name} is not supported inside a service yet: use fs.promises.readFile / writeFile, or open a FileHandle with fs.promises.open`);
   };
-  for (const name of ['watch', 'watchFile', 'unwatchFile', 'opendir', 'opendirSync']) fs[name] = unsupported(name);
+  for (const name of ['watch', 'watchFile', 'unwatchFile']) fs[name] = unsupported(name);
+  // opendir: the listing readdir gives (withFileTypes, recursive as asked), in a Dir.
+  const tick = streams?.nextTick ?? ((callback: () => void) => queueMicrotask(callback));
+  const listingOptions = (options: unknown): object => ({
+    withFileTypes: true,
+    recursive: typeof options === 'object' && options !== null && (options as { recursive?: unknown }).recursive === true,
+  });
+  const dirPath = (path: unknown): string => {
+    const p = pathArg(path);
+    return typeof p === 'string' ? p : p instanceof Uint8Array ? Buffer.from(p).toString() : String(p);
+  };
+  const openDir = (path: unknown, options: unknown, sync: boolean): Dir => {
+    let entries: unknown[];
+    try {
+      entries = (fs.readdirSync as Fn)(path, listingOptions(options)) as unknown[];
+    } catch (error) {
+      throw asOpendirError(error, sync);
+    }
+    return new Dir(dirPath(path), entries, tick);
+  };
+  fs.opendirSync = named((path: unknown, options?: unknown) => openDir(path, options, true), 'opendirSync', 2);
+  fs.opendir = callbackForm('opendir', 3, args => [openDir(args[0], args[1], false)]);
+  promises.opendir = named(async (path: unknown, options?: unknown) => {
+    const listing = (promises.readdir as Fn)(path, listingOptions(options)) as Promise<unknown[]>;
+    const entries = await listing.catch((error: unknown) => {
+      throw asOpendirError(error, false);
+    });
+    return new Dir(dirPath(path), entries, tick);
+  }, 'opendir', 3);
+  fs.Dir = Dir;
+  // fs.realpath.native and fs.realpathSync.native: the same calls (realpath(3) and Node's own walk agree on what exists).
+  for (const name of ['realpath', 'realpathSync'] as const) {
+    const fn = fs[name] as Fn & { native?: Fn };
+    fn.native = named((...args: unknown[]) => apply(fn, undefined, args), '', name === 'realpath' ? 3 : 2); // anonymous in Node too
+  }
   if (streams) {
     // Node's file streams, on the calls above (fs-streams.ts); ReadStream and WriteStream are getters, as in Node.
-    const files = makeFileStreams(fs as unknown as StreamFs, streams.stream, pathArg, streams.Buffer, streams.nextTick);
+    // On the functions as made here: the module object is the service's to patch (graceful-fs), its streams stay ours.
+    const files = makeFileStreams(Object.freeze({ ...fs }) as unknown as StreamFs, streams.stream, pathArg, streams.Buffer, streams.nextTick);
     fs.createReadStream = files.createReadStream;
     fs.createWriteStream = files.createWriteStream;
     for (const name of ['ReadStream', 'WriteStream'] as const) Object.defineProperty(fs, name, { get: () => files[name], enumerable: true, configurable: true });
@@ -543,5 +738,20 @@ export const makeFs = (
   promises.constants = hostFs.constants;
   fs.Stats = Stats;
   fs.Dirent = Dirent;
-  return { fs: harden(fs), promises: harden(promises) };
+  // The module objects are the service's own, and stay open to it as Node's are (graceful-fs defines a symbol on
+  // fs and wraps fs.close as it loads); what they hold is hardened (fs.constants, the Stats classes are shared).
+  hardenMembers(fs);
+  hardenMembers(promises);
+  return { fs, promises };
+};
+
+/** Harden every value of `object`'s own properties (an accessor's functions, without calling them), not the object. */
+const hardenMembers = (object: object): void => {
+  for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(object))) {
+    if ('value' in descriptor) harden(descriptor.value);
+    else {
+      if (descriptor.get) harden(descriptor.get);
+      if (descriptor.set) harden(descriptor.set);
+    }
+  }
 };

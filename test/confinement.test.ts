@@ -95,6 +95,9 @@ t.test('callbacks that throw do not take the host process down', async t => {
   }
   t.match(buildStderr, /uncaught exception in process\.nextTick callback: Error: from nextTick/);
   t.match(buildStderr, /uncaught exception in queueMicrotask callback: Error: from queueMicrotask/);
+  t.match(buildStderr, /uncaught exception in fs\.readFile callback: Error: from an fs callback/);
+  t.match(buildStderr, /uncaught exception in fs\.open callback: Error: from a descriptor callback/);
+  t.notMatch(buildStderr, /unhandled.*from an fs callback|SES_UNHANDLED_REJECTION: Error: from an fs callback/, 'not reported as a rejection');
 });
 
 t.test("no Buffer a service makes is a view of Node's shared pool or of memory it did not write", async t => {
