@@ -254,7 +254,7 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
     getHashes: hostCrypto.getHashes,
     getCiphers: hostCrypto.getCiphers,
     hash: (hostCrypto as unknown as { hash?: unknown }).hash,
-    constants: hostCrypto.constants,
+    constants: cryptoConstants(),
     KeyObject: hostCrypto.KeyObject,
     generateKeyPairSync: refusedKeygen('generateKeyPairSync'),
     generateKeyPair: refusedKeygen('generateKeyPair'),
@@ -443,6 +443,25 @@ const plainFacade = (kind: string, host: object, methods: readonly string[]): ob
   }
   Object.defineProperty(facade, Symbol.toStringTag, { value: kind, configurable: true });
   return facade;
+};
+
+let constantsCopy: Readonly<Record<string, unknown>> | undefined;
+
+/**
+ * `crypto.constants` as services see it: a frozen copy of Node's, every
+ * value read once. Not Node's object itself: its `defaultCipherList` is an
+ * accessor that redefines itself when first read, which throws ('Cannot
+ * redefine property') once the object is frozen, for services and for the
+ * host alike.
+ */
+export const cryptoConstants = (): Readonly<Record<string, unknown>> => {
+  if (!constantsCopy) {
+    const host = hostCrypto.constants as unknown as Record<string, unknown>;
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(host)) copy[key] = host[key];
+    constantsCopy = Object.freeze(copy);
+  }
+  return constantsCopy;
 };
 
 let keyClassesHardened = false;

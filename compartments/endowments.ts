@@ -34,7 +34,7 @@ import type { Membrane } from '../membrane/index.js';
 import { makeClock } from './clock.js';
 import { hardenNodeErrorPrototypes } from './node-errors.js';
 import { makeConsole, defaultPrinter } from './console.js';
-import { makeCrypto } from './crypto.js';
+import { cryptoConstants, makeCrypto } from './crypto.js';
 import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
 import { makeFs } from './fs.js';
 import type { StreamModule } from './fs-streams.js';
@@ -117,6 +117,32 @@ const hardenHostModules = (): void => {
   hardenHostValues([path.posix, path.win32, url, util, buffer, querystring].flatMap(values));
 };
 
+/**
+ * Node's stream/consumers (lib/stream/consumers.js): read an async iterable
+ * (a web or Node stream) to its end, as a Blob, ArrayBuffer, Buffer, text
+ * or JSON, with the service's own Blob, Buffer and TextDecoder.
+ */
+const makeStreamConsumers = (globals: Record<string, unknown>): Record<string, (stream: AsyncIterable<unknown>) => Promise<unknown>> => {
+  const GuestBlob = globals.Blob as typeof Blob;
+  const GuestBuffer = globals.Buffer as typeof Buffer;
+  const GuestTextDecoder = globals.TextDecoder as typeof TextDecoder;
+  const blob = async (stream: AsyncIterable<unknown>): Promise<Blob> => {
+    const chunks: unknown[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return new GuestBlob(chunks as ConstructorParameters<typeof Blob>[0]);
+  };
+  const arrayBuffer = async (stream: AsyncIterable<unknown>): Promise<ArrayBuffer> => (await blob(stream)).arrayBuffer();
+  const buffer = async (stream: AsyncIterable<unknown>): Promise<Buffer> => GuestBuffer.from(await arrayBuffer(stream));
+  const text = async (stream: AsyncIterable<unknown>): Promise<string> => {
+    const decoder = new GuestTextDecoder();
+    let out = '';
+    for await (const chunk of stream) out += typeof chunk === 'string' ? chunk : decoder.decode(chunk as Uint8Array, { stream: true });
+    return out + decoder.decode(undefined, { stream: false });
+  };
+  const json = async (stream: AsyncIterable<unknown>): Promise<unknown> => JSON.parse(await text(stream)) as unknown;
+  return { arrayBuffer, blob, buffer, text, json };
+};
+
 /** Every builtin module name a service may import (each also as `node:name`). */
 export const builtinModuleNames: readonly string[] = [
   ...Object.keys(pureModules),
@@ -144,6 +170,17 @@ export const builtinModuleNames: readonly string[] = [
   'http2',
   'diagnostics_channel',
   'stream/web',
+  // Pure modules, or other names of what services have (graceful-fs requires 'constants' as it loads).
+  'constants',
+  'assert/strict',
+  'path/win32',
+  'util/types',
+  'sys',
+  'stream/consumers',
+  'perf_hooks',
+  'punycode',
+  'console',
+  'dns/promises',
 ];
 
 /** Both spellings of a module name: `fs` and `node:fs`. */
@@ -443,6 +480,27 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   lazy(['diagnostics_channel'], () => namespaceOf(makeDiagnosticsChannel(onUncaught)));
   let socketModules: ReturnType<typeof makeSocketModules> | undefined;
   for (const name of ['net', 'tls', 'dns', 'http2'] as const) lazy([name], () => namespaceOf((socketModules ??= makeSocketModules(membrane))[name]));
+  // Node's `constants` (deprecated, still required by graceful-fs and others): os, fs and crypto constants in one frozen
+  // object, assembled as lib/constants.js assembles it (Node's own module fails to load once crypto.constants is frozen).
+  lazy(['constants'], () => {
+    const { dlopen, errno, priority, signals } = hostOs.constants as unknown as Record<string, object>;
+    const hostFs = hostRequire('node:fs') as { constants: object };
+    // Node assembles it before crypto adds its lazy defaultCipherList: not in it.
+    const { defaultCipherList: _notInNode, ...cryptoPart } = cryptoConstants();
+    return namespaceOf(Object.freeze(Object.assign({}, dlopen, errno, priority, signals, hostFs.constants, cryptoPart)));
+  });
+  lazy(['assert/strict'], () => namespaceOf(lazyAssert().strict as Record<string, unknown>));
+  add('path/win32', namespaceOf(guestWin32));
+  add('util/types', namespaceOf(guestUtil.types as Record<string, unknown>));
+  // sys: Node's old name of util.
+  add('sys', namespaceOf(guestUtil));
+  // stream/consumers: Node's (lib/stream/consumers.js), on the service's own Blob, Buffer and TextDecoder.
+  lazy(['stream/consumers'], () => namespaceOf(harden(makeStreamConsumers(globals))));
+  // perf_hooks: the service's performance (the recorded clock); the timeline classes are absent, as the globals are.
+  lazy(['perf_hooks'], () => namespaceOf(harden({ performance: globals.performance, constants: (hostRequire('node:perf_hooks') as { constants: object }).constants })));
+  lazy(['punycode'], () => namespaceOf(hardenHostValue({ ...(hostRequire('node:punycode') as Record<string, unknown>) })));
+  add('console', namespaceOf(guestConsole));
+  lazy(['dns/promises'], () => namespaceOf((socketModules ??= makeSocketModules(membrane)).dns.promises as Record<string, unknown>));
   const hostImportService = options.importService;
   const importService = (specifier: unknown, importOptions?: unknown) =>
     membrane.syscall('service.import', [specifier, importOptions ?? {}], (spec, opts) => {
