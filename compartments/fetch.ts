@@ -605,7 +605,6 @@ export interface FetchOptions {
 
 const { addEventListener, removeEventListener } = EventTarget.prototype;
 
-
 export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
   const reach = options.reach ?? makeReach(membrane.name, undefined);
   const secrets = options.secrets ?? makeSecretMatcher();
