@@ -307,7 +307,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     Buffer: guestBuffer() as typeof Buffer,
     // The service's process.nextTick (counted by its turns), made just below: called only once a stream reads.
     nextTick: callback => (guestProcess.nextTick as (fn: () => void) => void)(callback),
-  }, onUncaught);
+  }, onUncaught, (fd, text) => ((guestProcess[fd === 1 ? 'stdout' : 'stderr'] as { write: (t: string) => void }).write(text)));
   const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
   // Node 20.12's process.loadEnvFile(path = '.env'): the file read with the service's own fs (so a
   // .env stays sealed in the log), parsed as Node parses it, each variable set unless already set.

@@ -359,6 +359,8 @@ export const makeFs = (
   onUncaught: (error: unknown, where: string) => void = error => queueMicrotask(() => {
     throw error;
   }),
+  /** Where writes to descriptors 1 and 2 go (the service's process.stdout and stderr); without it, EBADF as for any descriptor it does not hold. */
+  standardWrite?: (fd: 1 | 2, text: string) => void,
 ): { fs: Record<string, unknown>; promises: Record<string, unknown> } => {
   /** Call the service's callback as Node's fs calls it: what it throws is an uncaught exception, not a rejection. */
   const callBack = (where: string, callback: Fn, ...args: unknown[]): void => {
@@ -605,8 +607,24 @@ export const makeFs = (
     new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).set(bytes, at);
     return bytesRead;
   };
+  // Descriptors 1 and 2 are the service's standard output and error (pino's sonic-boom writes to
+  // process.stdout.fd): what is written there goes where its process.stdout.write goes, recorded as it is.
+  const writeStandard = (fd: 1 | 2, data: unknown, rest: unknown[]): number => {
+    let bytes: Buffer;
+    if (ArrayBuffer.isView(data)) {
+      const offset = typeof rest[0] === 'number' ? rest[0] : 0;
+      const length = typeof rest[1] === 'number' ? rest[1] : data.byteLength - offset;
+      if (offset < 0 || length < 0 || offset + length > data.byteLength) throw outOfRange('length', `<= ${data.byteLength - offset}`, length);
+      bytes = Buffer.from(data.buffer, data.byteOffset + offset, length);
+    } else if (typeof data === 'string') bytes = Buffer.from(data, (typeof rest[1] === 'string' ? rest[1] : 'utf8') as BufferEncoding);
+    else throw invalidArgType('buffer', 'of type string or an instance of Buffer, TypedArray, or DataView', data);
+    (standardWrite as (fd: 1 | 2, text: string) => void)(fd, bytes.toString('utf8'));
+    return bytes.byteLength;
+  };
   fs.writeSync = (fd: unknown, data: unknown, ...rest: unknown[]) =>
-    call('fs.writeSync', [fd, data, ...rest], (_fd, d, ...r) => hostFs.writeSync(realFd(fd), d as string, ...(r as [])));
+    standardWrite && (fd === 1 || fd === 2)
+      ? writeStandard(fd, data, rest)
+      : call('fs.writeSync', [fd, data, ...rest], (_fd, d, ...r) => hostFs.writeSync(realFd(fd), d as string, ...(r as [])));
   fs.fstatSync = (fd: unknown, options?: unknown) =>
     reviveStats(
       call('fs.fstatSync', [fd, options], () => statsRecord(hostFs.fstatSync(realFd(fd), options as hostFs.StatOptions & { bigint: false }))),
