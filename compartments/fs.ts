@@ -251,21 +251,6 @@ harden(BigIntStats);
 harden(Dirent);
 
 /**
- * An error of readdir ('scandir') as opendir raises it ('opendir'), as Node
- * names the call; opendirSync's (`sync`) names no path, in its message or
- * as a property, as Node's does not.
- */
-const asOpendirError = (error: unknown, sync: boolean): unknown => {
-  const e = error as { syscall?: unknown; message?: unknown; path?: unknown };
-  if (e && typeof e === 'object' && e.syscall === 'scandir' && typeof e.message === 'string') {
-    e.syscall = 'opendir';
-    e.message = sync ? e.message.replace(/, scandir .*$/s, ', opendir') : e.message.replace(', scandir ', ', opendir ');
-    if (sync) delete e.path;
-  }
-  return error;
-};
-
-/**
  * fs.Dir as a service sees it (fs.opendir, opendirSync, promises.opendir):
  * the directory's entries (Dirents) as listed when it was opened, one
  * listing recorded as readdir records it, handed out one by one by
@@ -286,24 +271,41 @@ class Dir {
   get path(): string {
     return this.#path;
   }
-  readSync(): unknown {
+  /** Reads asked and not yet answered: Node refuses synchronous work on the handle meanwhile. */
+  #pending = 0;
+  #checkOpen(): void {
     if (this.#closed) throw nodeError(Error, 'ERR_DIR_CLOSED', 'Directory handle was closed');
+  }
+  #checkIdle(): void {
+    if (this.#pending > 0) throw nodeError(Error, 'ERR_DIR_CONCURRENT_OPERATION', 'Cannot do synchronous work on directory handle with concurrent asynchronous operations');
+  }
+  readSync(): unknown {
+    this.#checkOpen();
+    this.#checkIdle();
     return this.#entries.length > 0 ? this.#entries.shift() : null;
   }
   read(callback?: unknown): Promise<unknown> | undefined {
+    // As Node's: a closed handle throws at once, whichever form.
+    this.#checkOpen();
     if (callback === undefined) return new Promise((resolve, reject) => this.read((error: unknown, entry: unknown) => (error ? reject(error) : resolve(entry))));
     validateFunction(callback, 'callback');
-    let outcome: unknown[];
-    try {
-      outcome = [null, this.readSync()];
-    } catch (error) {
-      outcome = [error];
-    }
-    this.#nextTick(() => apply(callback, undefined, outcome));
+    this.#pending += 1;
+    this.#nextTick(() => {
+      this.#pending -= 1;
+      let outcome: unknown[];
+      try {
+        this.#checkOpen();
+        outcome = [null, this.#entries.length > 0 ? this.#entries.shift() : null];
+      } catch (error) {
+        outcome = [error];
+      }
+      apply(callback, undefined, outcome);
+    });
     return undefined;
   }
   closeSync(): void {
-    if (this.#closed) throw nodeError(Error, 'ERR_DIR_CLOSED', 'Directory handle was closed');
+    this.#checkOpen();
+    this.#checkIdle();
     this.#closed = true;
     this.#entries.length = 0;
   }
@@ -393,6 +395,28 @@ export const makeFs = (
   const guardOpen = (op: string, target: unknown, flags: unknown): void => {
     if (opensForRead(flags)) reach.checkPath(target, false, `open (fs.${op})`);
     if (opensForWrite(flags)) reach.checkPath(target, true, `open for writing (fs.${op})`);
+  };
+
+  /**
+   * The file a descriptor is open on must still be the one at the path it was opened on, for a change
+   * checked as a write to that path (fchmod, futimes, ftruncate, a FileHandle's chmod, chown, utimes):
+   * a service that moved the path's directory away and put another file there would pass the check and
+   * change a file the check never saw (found by the adversarial review).
+   */
+  const sameFileStill = (op: string, handle: unknown, path: unknown, opened: { dev: number; ino: number }, named: () => { dev: number; ino: number }): void => {
+    let now: { dev: number; ino: number } | undefined;
+    try {
+      now = named();
+    } catch {
+      now = undefined;
+    }
+    if (now === undefined || now.dev !== opened.dev || now.ino !== opened.ino) {
+      throw new SnapshotError(
+        'REACH_DENIED',
+        `service "${membrane.name}" tried to ${op} ${String(handle)}, opened on ${String(path)}, which now names another file (or none): refused, as the change would land on a file no check saw. Open the file again and change it through the new descriptor.`,
+        { details: { service: membrane.name, kind: 'write', target: `${op} ${String(path)}`, allowed: [] } },
+      );
+    }
   };
 
   const fds = new Map<number, number>();
@@ -638,7 +662,11 @@ export const makeFs = (
       validateInt32(fd, 'fd', 0);
       return call(`fs.${name}Sync`, [fd, ...rest], (...a: unknown[]) => {
         const real = realFd(fd);
-        if (changes) reach.checkPath(fdPaths.get(fd as number), true, `write (fs.${name})`);
+        if (changes) {
+          const path = fdPaths.get(fd as number);
+          reach.checkPath(path, true, `write (fs.${name})`);
+          sameFileStill(`fs.${name}`, fd, path, hostFs.fstatSync(real), () => hostFs.statSync(path as string));
+        }
         return perform(real, ...a.slice(1));
       });
     }, `${name}Sync`, length);
@@ -652,11 +680,14 @@ export const makeFs = (
   // Node's checks throw; otherwise the call made now (recorded as its Sync twin) and the callback called with
   // its outcome in a later turn, as a callback of Node's thread pool is (after the microtasks queued before).
   const inLaterTurn = (op: string): Promise<unknown> => call(`fs.${op}.callback`, [], () => Promise.resolve(null)) as Promise<unknown>;
-  const callbackForm = (name: string, length: number, run: (args: unknown[]) => unknown[], optionalCallback = false) =>
-    named((...args: unknown[]) => {
-      let callback = args.length > 0 ? args[args.length - 1] : undefined;
-      if (optionalCallback && typeof callback !== 'function') callback = () => {};
-      else args.pop();
+  /**
+   * A callback form: `split` finds the callback and the call's arguments where Node's lib/fs.js finds them
+   * (arguments after the callback ignored), `run` makes the call (its Sync twin) and gives the callback's
+   * arguments after the error.
+   */
+  const callbackForm = (name: string, length: number, split: (args: unknown[]) => [callback: unknown, args: unknown[]], run: (args: unknown[]) => unknown[]) =>
+    named((...given: unknown[]) => {
+      const [callback, args] = split(given);
       validateFunction(callback, 'cb');
       let outcome: unknown[];
       try {
@@ -667,25 +698,55 @@ export const makeFs = (
       }
       void inLaterTurn(name).then(() => callBack(`fs.${name}`, callback as Fn, ...outcome));
     }, name, length);
+  /** The callback at `at`, the arguments before it. */
+  const at = (position: number) => (args: unknown[]): [unknown, unknown[]] => [args[position], args.slice(0, position)];
+  /** The callback at `at`, or one place earlier when the optional argument there is a function (fs.fstat(fd, cb)). */
+  const atOrBefore = (position: number) => (args: unknown[]): [unknown, unknown[]] =>
+    typeof args[position - 1] === 'function' ? [args[position - 1], args.slice(0, position - 1)] : at(position)(args);
   const sync = (name: string) => fs[`${name}Sync`] as Fn;
-  fs.open = callbackForm('open', 4, args => [apply(sync('open'), undefined, args)]);
-  fs.close = callbackForm('close', 1, args => (apply(sync('close'), undefined, args.slice(0, 1)), []), true);
-  fs.fstat = callbackForm('fstat', 1, args => [apply(sync('fstat'), undefined, args)]);
-  // read(fd, buffer, offset, length, position, cb), read(fd, buffer[, options], cb), read(fd[, options], cb).
-  fs.read = callbackForm('read', 6, args => {
-    let [fd, buffer, ...rest] = args;
-    if (!ArrayBuffer.isView(buffer)) {
-      const options = (buffer ?? {}) as { buffer?: unknown; offset?: unknown; length?: unknown; position?: unknown };
-      buffer = options.buffer ?? Buffer.alloc(16384);
-      rest = [{ offset: options.offset, length: options.length, position: options.position }];
-    }
-    return [apply(sync('read'), undefined, [fd, buffer, ...rest]), buffer];
-  });
-  // write(fd, buffer[, offset[, length[, position]]], cb), write(fd, string[, position[, encoding]], cb).
-  fs.write = callbackForm('write', 6, args => [apply(sync('write'), undefined, args), args[1]]);
-  for (const [name, length] of [['fsync', 2], ['fdatasync', 2], ['ftruncate', 1], ['futimes', 4], ['fchmod', 3]] as const) {
-    fs[name] = callbackForm(name, length, args => (apply(sync(name), undefined, args), []));
-  }
+  // open(path[, flags[, mode]], cb): Node takes the second argument when there are fewer than three, else the
+  // third when it is a function, else the fourth.
+  fs.open = callbackForm('open', 4, args => (args.length < 3 ? at(1)(args) : atOrBefore(3)(args)), args => [apply(sync('open'), undefined, args)]);
+  // close(fd[, cb]): no callback is Node's default one.
+  fs.close = callbackForm('close', 1, args => [args[1] === undefined ? () => {} : args[1], args.slice(0, 1)], args => (apply(sync('close'), undefined, args), []));
+  fs.fstat = callbackForm('fstat', 1, atOrBefore(2), args => [apply(sync('fstat'), undefined, args)]);
+  // read(fd, buffer, offset, length, position, cb) with more than four arguments; read(fd, buffer, options, cb),
+  // read(fd, bufferOrOptions, cb), read(fd, cb) with four or fewer (Node's lib/fs.js read).
+  fs.read = callbackForm(
+    'read',
+    6,
+    args => (args.length > 4 ? at(5)(args) : [args[args.length - 1], args.slice(0, -1)]),
+    args => {
+      let [fd, buffer, ...rest] = args;
+      if (!ArrayBuffer.isView(buffer)) {
+        const options = (buffer ?? {}) as { buffer?: unknown; offset?: unknown; length?: unknown; position?: unknown };
+        buffer = options.buffer ?? Buffer.alloc(16384);
+        rest = [{ offset: options.offset, length: options.length, position: options.position }];
+      }
+      return [apply(sync('read'), undefined, [fd, buffer, ...rest]), buffer];
+    },
+  );
+  // write(fd, buffer[, offset[, length[, position]]], cb): the first of cb, position, length, offset that is set
+  // (Node: `callback || position || length || offset`); write(fd, string[, position[, encoding]], cb): the
+  // fifth argument when it is a function, else the third when it is one, else the fourth.
+  fs.write = callbackForm(
+    'write',
+    6,
+    args => {
+      if (ArrayBuffer.isView(args[1])) {
+        for (const position of [5, 4, 3, 2]) if (args[position]) return at(position)(args);
+        return at(2)(args);
+      }
+      if (typeof args[4] === 'function') return at(4)(args);
+      return typeof args[2] === 'function' ? at(2)(args) : at(3)(args);
+    },
+    args => [apply(sync('write'), undefined, args), args[1]],
+  );
+  fs.fsync = callbackForm('fsync', 2, at(1), args => (apply(sync('fsync'), undefined, args), []));
+  fs.fdatasync = callbackForm('fdatasync', 2, at(1), args => (apply(sync('fdatasync'), undefined, args), []));
+  fs.ftruncate = callbackForm('ftruncate', 1, atOrBefore(2), args => (apply(sync('ftruncate'), undefined, args), []));
+  fs.futimes = callbackForm('futimes', 4, at(3), args => (apply(sync('futimes'), undefined, args), []));
+  fs.fchmod = callbackForm('fchmod', 3, at(2), args => (apply(sync('fchmod'), undefined, args), []));
 
   // FileHandles cross as references: usable at build time, dead after restore.
   promises.open = (path: unknown, flags?: unknown, mode?: unknown) =>
@@ -697,47 +758,92 @@ export const makeFs = (
           new TypeError(`fs.promises.open on ${String(p)}, a secret file, is not supported inside a service (what its FileHandle read would be logged unsealed): read it with fs.promises.readFile, fs.readFileSync or fs.createReadStream, which seal it`),
         );
       }
-      return hostFs.promises.open(p as string, f as string, m as number);
+      return hostFs.promises.open(p as string, f as string, m as number).then(handle => guardedHandle(handle, p));
     });
+  /**
+   * A FileHandle as the service gets it (by reference): Node's, its chmod, chown and utimes (which change a
+   * file whatever it was opened for) first checked as writes to its path, and that the path still names it.
+   */
+  const guardedHandle = (handle: hostFs.promises.FileHandle, path: unknown): object => {
+    const changes = new Set<PropertyKey>(['chmod', 'chown', 'utimes']);
+    return new Proxy(handle, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target) as unknown;
+        if (typeof value !== 'function') return value;
+        if (!changes.has(key)) return (...args: unknown[]) => apply(value as Fn, target, args);
+        return async (...args: unknown[]) => {
+          reach.checkPath(path, true, `${String(key)} (a FileHandle)`);
+          const opened = await target.stat();
+          let named: hostFs.Stats | undefined;
+          try {
+            named = await hostFs.promises.stat(path as string);
+          } catch {
+            named = undefined;
+          }
+          sameFileStill(`${String(key)} (a FileHandle)`, `FileHandle ${target.fd}`, path, opened, () => named as hostFs.Stats);
+          return apply(value as Fn, target, args);
+        };
+      },
+    });
+  };
 
   const unsupported = (name: string) => () => {
     throw new TypeError(`fs.${name} is not supported inside a service yet: use fs.promises.readFile / writeFile, or open a FileHandle with fs.promises.open`);
   };
   for (const name of ['watch', 'watchFile', 'unwatchFile']) fs[name] = unsupported(name);
-  // opendir: the listing readdir gives (withFileTypes, recursive as asked), in a Dir.
+  // opendir: Node's own, read to its end on the host in one call (its entries in the order the OS gives them,
+  // its errors Node's: opendirSync's name no path), then handed out one by one by a Dir.
   const tick = streams?.nextTick ?? ((callback: () => void) => queueMicrotask(callback));
-  const listingOptions = (options: unknown): object => ({
-    withFileTypes: true,
-    recursive: typeof options === 'object' && options !== null && (options as { recursive?: unknown }).recursive === true,
-  });
   const dirPath = (path: unknown): string => {
     const p = pathArg(path);
     return typeof p === 'string' ? p : p instanceof Uint8Array ? Buffer.from(p).toString() : String(p);
   };
-  const openDir = (path: unknown, options: unknown, sync: boolean): Dir => {
-    let entries: unknown[];
+  const readWhole = (dir: hostFs.Dir): unknown => {
+    const entries: hostFs.Dirent[] = [];
     try {
-      entries = (fs.readdirSync as Fn)(path, listingOptions(options)) as unknown[];
-    } catch (error) {
-      throw asOpendirError(error, sync);
+      for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) entries.push(entry);
+    } finally {
+      dir.closeSync();
     }
-    return new Dir(dirPath(path), entries, tick);
+    return direntRecords(entries);
   };
-  fs.opendirSync = named((path: unknown, options?: unknown) => openDir(path, options, true), 'opendirSync', 2);
-  fs.opendir = callbackForm('opendir', 3, args => [openDir(args[0], args[1], false)]);
-  promises.opendir = named(async (path: unknown, options?: unknown) => {
-    const listing = (promises.readdir as Fn)(path, listingOptions(options)) as Promise<unknown[]>;
-    const entries = await listing.catch((error: unknown) => {
-      throw asOpendirError(error, false);
+  const openDir = (path: unknown, options: unknown): Dir => {
+    const entries = call('fs.opendirSync', [pathArg(path), options], (p, o) => {
+      guard('readdir', [p]);
+      return readWhole(hostFs.opendirSync(p as string, o as hostFs.OpenDirOptions));
     });
-    return new Dir(dirPath(path), entries, tick);
+    return new Dir(dirPath(path), reviveDirents(entries) as unknown[], tick);
+  };
+  const openDirLater = (path: unknown, options: unknown): Promise<Dir> =>
+    (
+      call('fs.promises.opendir', [pathArg(path), options], (p, o) => {
+        guard('readdir', [p]);
+        return hostFs.promises.opendir(p as string, o as hostFs.OpenDirOptions).then(readWhole);
+      }) as Promise<unknown>
+    ).then(entries => new Dir(dirPath(path), reviveDirents(entries) as unknown[], tick));
+  fs.opendirSync = named((path: unknown, options?: unknown) => openDir(path, options), 'opendirSync', 2);
+  fs.opendir = named((...args: unknown[]) => {
+    const [callback, rest] = atOrBefore(2)(args);
+    validateFunction(callback, 'cb');
+    openDirLater(rest[0], rest[1]).then(
+      dir => callBack('fs.opendir', callback as Fn, null, dir),
+      (error: unknown) => callBack('fs.opendir', callback as Fn, error),
+    );
   }, 'opendir', 3);
+  promises.opendir = named((path: unknown, options?: unknown) => openDirLater(path, options), 'opendir', 3);
   fs.Dir = Dir;
-  // fs.realpath.native and fs.realpathSync.native: the same calls (realpath(3) and Node's own walk agree on what exists).
-  for (const name of ['realpath', 'realpathSync'] as const) {
-    const fn = fs[name] as Fn & { native?: Fn };
-    fn.native = named((...args: unknown[]) => apply(fn, undefined, args), '', name === 'realpath' ? 3 : 2); // anonymous in Node too
-  }
+  // fs.realpathSync.native and fs.realpath.native: Node's (realpath(3), its errors), recorded; anonymous in Node too.
+  const nativeRealpath = named(
+    (path: unknown, options?: unknown) =>
+      call('fs.realpathSync.native', [pathArg(path), options], (p, o) => {
+        guard('realpath', [p]);
+        return hostFs.realpathSync.native(p as string, o as BufferEncoding);
+      }),
+    '',
+    2,
+  );
+  (fs.realpathSync as Fn & { native?: Fn }).native = nativeRealpath;
+  (fs.realpath as Fn & { native?: Fn }).native = named(callbackForm('realpath.native', 3, atOrBefore(2), args => [apply(nativeRealpath, undefined, args)]), '');
   if (streams) {
     // Node's file streams, on the calls above (fs-streams.ts); ReadStream and WriteStream are getters, as in Node.
     // On the functions as made here: the module object is the service's to patch (graceful-fs), its streams stay ours.
@@ -758,16 +864,20 @@ export const makeFs = (
   fs.Dirent = Dirent;
   // The module objects are the service's own, and stay open to it as Node's are (graceful-fs defines a symbol on
   // fs and wraps fs.close as it loads); what they hold is hardened (fs.constants, the Stats classes are shared).
-  hardenMembers(fs);
+  hardenMembers(fs, promises);
   hardenMembers(promises);
   return { fs, promises };
 };
 
-/** Harden every value of `object`'s own properties (an accessor's functions, without calling them), not the object. */
-const hardenMembers = (object: object): void => {
+/**
+ * Harden every value of `object`'s own properties (an accessor's functions, without calling them), not the
+ * object, nor `open` (an object of its own there, fs.promises on fs, hardened likewise).
+ */
+const hardenMembers = (object: object, open?: object): void => {
   for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(object))) {
-    if ('value' in descriptor) harden(descriptor.value);
-    else {
+    if ('value' in descriptor) {
+      if (descriptor.value !== open) harden(descriptor.value);
+    } else {
       if (descriptor.get) harden(descriptor.get);
       if (descriptor.set) harden(descriptor.set);
     }

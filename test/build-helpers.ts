@@ -10,18 +10,21 @@ import { fixture, moveToTarget, snapshot, type Run } from './helpers.js';
 
 export const misc = fixture('misc');
 
-/** Every file under `dir` with the sha256 of its content, and the directory's inode. */
-export const fingerprint = (dir: string): { inode: number; files: Record<string, string> } => {
+/** Every file under `dir` with the sha256 of its content, its mode and mtime (ms), and the directory's inode and mode. */
+export const fingerprint = (dir: string): { inode: number; mode: string; files: Record<string, string> } => {
   const files: Record<string, string> = {};
   const walk = (d: string): void => {
     for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
       const full = path.join(d, entry.name);
       if (entry.isDirectory()) walk(full);
-      else files[path.relative(dir, full)] = createHash('sha256').update(fs.readFileSync(full)).digest('hex');
+      else {
+        const stats = fs.statSync(full);
+        files[path.relative(dir, full)] = `${createHash('sha256').update(fs.readFileSync(full)).digest('hex')} ${stats.mode.toString(8)} ${stats.mtimeMs}`;
+      }
     }
   };
   walk(dir);
-  return { inode: fs.statSync(dir).ino, files };
+  return { inode: fs.statSync(dir).ino, mode: fs.statSync(dir).mode.toString(8), files };
 };
 
 export const build = (out: string, mode: string): Promise<Run> => snapshot(['build', 'build-modes.mjs', '--out', out], { cwd: misc, env: { MISC_MODE: mode } });

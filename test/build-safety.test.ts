@@ -15,7 +15,7 @@ t.test('a failed build leaves the previous snapshot exactly as it was', async t 
   t.equal(typo.code, 1);
   t.match(typo.stderr, /^snapshot: BUILD_FAILED: the build script .*build-modes\.mjs failed; no snapshot was sealed\. .*keep is unchanged\./m);
   t.notMatch(typo.stderr, /unexpected error/);
-  t.same(fingerprint(out), before, 'same directory, same files, same bytes');
+  t.same(fingerprint(out), before, 'same directory, same files, same bytes, modes and times');
   t.same(leftovers(out), [], 'no work directory left beside it');
   t.ok(await restoresCounter(out), 'the previous snapshot still restores');
 
@@ -35,6 +35,12 @@ t.test('a service of a failed rebuild cannot write into, delete or move the last
   t.equal(run.code, 1, run.stderr);
   t.match(run.stderr, /BUILD_FAILED: .*vandalised is unchanged\./);
   t.same(JSON.parse(run.stdout.trim().split('\n')[0]), {
+    fchmodSwapped: 'REACH_DENIED',
+    futimesSwapped: 'REACH_DENIED',
+    fchmodDirect: 'REACH_DENIED',
+    handleChmod: 'REACH_DENIED',
+    handleUtimes: 'REACH_DENIED',
+    handleChmodDir: 'REACH_DENIED',
     append: 'REACH_DENIED',
     viaLink: 'REACH_DENIED',
     remove: 'REACH_DENIED',
