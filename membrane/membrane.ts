@@ -895,10 +895,11 @@ export class Membrane implements WireSide {
     // An error keeps its cause, as structuredClone keeps it (a service reads `error.cause.code === 'ECONNREFUSED'` on
     // a failed fetch, as in Node): an own data property only (a getter is not run), and only if it can be copied;
     // otherwise the error crosses without it, the objects the attempt numbered forgotten so that the copy's pre-order
-    // stays whole. A host error's cause is copied as the error itself is (its stack's first line only).
+    // stays whole. A host error's cause is copied as the error itself is (its stack's first line only), and only
+    // when it is data all through: a cause holding a host object with methods (a socket) would cross as a reference.
     if (!props.some(([name]) => name === 'cause')) {
       const cause = getOwnPropertyDescriptor(error, 'cause');
-      if (cause && 'value' in cause) {
+      if (cause && 'value' in cause && (walk.from === 'guest' || isPlainData(cause.value))) {
         const count = walk.count;
         try {
           record.cause = this.#copyOut(cause.value, walk, depth + 1);
@@ -1081,6 +1082,28 @@ export class Membrane implements WireSide {
     }
   }
 }
+
+/**
+ * Whether `value` is data all through, as a host error's cause must be to
+ * cross (Node's network errors: code, errno, syscall, address, a nested
+ * cause): primitives, and plain objects, arrays, errors and dates holding
+ * only such values (own data properties; at most `budget` values, 8 deep).
+ * No functions, no accessors, no other class.
+ */
+const isPlainData = (value: unknown, depth = 0, budget = { left: 256 }): boolean => {
+  if (typeof value === 'function') return false;
+  if (typeof value !== 'object' || value === null) return true;
+  budget.left -= 1;
+  if (depth > 8 || budget.left < 0) return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  const plain = proto === null || proto === Object.prototype || Array.isArray(value) || types.isNativeError(value) || types.isDate(value);
+  if (!plain) return false;
+  for (const key of Reflect.ownKeys(value)) {
+    const descriptor = getOwnPropertyDescriptor(value, key) as PropertyDescriptor;
+    if (!('value' in descriptor) || !isPlainData(descriptor.value, depth + 1, budget)) return false;
+  }
+  return true;
+};
 
 /** Keys a service may not read through a reference to a host object (see #hostGet). */
 const UNREACHABLE_THROUGH_REFERENCES = new Set(['constructor', 'prototype', '__proto__', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
