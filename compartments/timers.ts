@@ -6,6 +6,7 @@
  * pending is armed again on the host, with its full delay.
  */
 import hostTimers from 'node:timers';
+import { addAbortListener } from 'node:events';
 import type { Membrane } from '../membrane/index.js';
 import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction } from './node-style-errors.js';
 
@@ -202,45 +203,63 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     if (typeof ref !== 'boolean') throw invalidArgType('options.ref', 'of type boolean', ref);
     return { signal: signal as SignalLike | undefined, ref };
   };
-  const waitFor = (arm: (resolve: (value: unknown) => void) => Timeout | Immediate, options: unknown): Promise<unknown> => {
+  /**
+   * Listen for the signal's abort as Node's timers do: an AbortSignal through events.addAbortListener, which
+   * an earlier listener's stopImmediatePropagation() cannot stop (Node's kResistStopPropagation); another
+   * object with addEventListener (Node checks only for `aborted`) through that. Returns how to stop listening.
+   */
+  const onAbortOf = (signal: SignalLike, listener: () => void): (() => void) => {
+    if (signal instanceof AbortSignal) {
+      const listening = addAbortListener(signal, listener);
+      return () => listening[Symbol.dispose]();
+    }
+    signal.addEventListener('abort', listener, { once: true });
+    return () => signal.removeEventListener('abort', listener);
+  };
+  /** Node's check of a timers/promises delay: undefined, or a number (ERR_INVALID_ARG_TYPE otherwise). */
+  const checkDelay = (delay: unknown): void => {
+    if (delay !== undefined && typeof delay !== 'number') throw invalidArgType('delay', 'of type number', delay);
+  };
+  const waitFor = (arm: (resolve: (value: unknown) => void) => Timeout | Immediate, options: unknown, delay?: unknown): Promise<unknown> => {
     let signal: SignalLike | undefined;
     let ref: boolean;
     try {
+      checkDelay(delay);
       ({ signal, ref } = timerOptions(options));
     } catch (error) {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
-    let onAbort: (() => void) | undefined;
+    let stopListening: (() => void) | undefined;
     const waiting = new Promise((resolve, reject) => {
       const handle = arm(resolve);
       if (!ref) handle.unref();
       if (signal) {
         const aborting = signal;
-        onAbort = () => {
+        stopListening = onAbortOf(aborting, () => {
           clearImmediate(handle);
           reject(listenerError(abortError(aborting.reason)));
-        };
-        aborting.addEventListener('abort', onAbort, { once: true });
+        });
       }
     });
-    return onAbort === undefined ? waiting : waiting.finally(() => (signal as SignalLike).removeEventListener('abort', onAbort as () => void));
+    return stopListening === undefined ? waiting : waiting.finally(stopListening);
   };
   // Named as Node's (setTimeout(delay, value, options), setImmediate(value, options)).
   const promiseTimeout = function setTimeout(delay?: unknown, value?: unknown, options: unknown = {}): Promise<unknown> {
-    return waitFor(resolve => setTimeoutFn(() => resolve(value), delay), options);
+    return waitFor(resolve => setTimeoutFn(() => resolve(value), delay), options, delay);
   };
   const promiseImmediate = function setImmediate(value?: unknown, options: unknown = {}): Promise<unknown> {
     return waitFor(resolve => setImmediateFn(() => resolve(value)), options);
   };
   /** Node's setInterval of timers/promises: an async iterator yielding `value` each `delay` ms, until its signal aborts or it is returned. */
   const promiseInterval = async function* setInterval(delay?: unknown, value?: unknown, options: unknown = {}): AsyncGenerator<unknown, void, unknown> {
+    checkDelay(delay);
     const { signal, ref } = timerOptions(options);
     if (signal?.aborted) throw abortError(signal.reason);
     let notYielded = 0;
     let wake: ((failure?: Promise<never>) => void) | undefined;
     let handle: Timeout | undefined;
-    let onAbort: (() => void) | undefined;
+    let stopListening: (() => void) | undefined;
     try {
       handle = setIntervalFn(() => {
         notYielded += 1;
@@ -249,12 +268,11 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
       }, delay) as Timeout;
       if (!ref) handle.unref();
       if (signal) {
-        onAbort = () => {
+        stopListening = onAbortOf(signal, () => {
           clearInterval(handle);
           wake?.(Promise.reject(listenerError(abortError(signal.reason))));
           wake = undefined;
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
+        });
       }
       while (!signal?.aborted) {
         if (notYielded === 0) await new Promise<void>(resolve => (wake = resolve as (failure?: Promise<never>) => void));
@@ -263,7 +281,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
       throw abortError(signal?.reason);
     } finally {
       clearInterval(handle);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      stopListening?.();
     }
   };
   const timersPromisesModule = {
