@@ -411,7 +411,12 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     resolve: (...parts: string[]) => path.posix.resolve(cwd(), ...parts),
     relative: (from: string, to: string) => path.posix.relative(path.posix.resolve(cwd(), from), path.posix.resolve(cwd(), to)),
   };
-  const guestWin32: Record<string, unknown> = { ...path.win32 };
+  // win32's resolve and relative read the working directory too (Node's on POSIX: '\\tmp\\x'): the recorded one.
+  const guestWin32: Record<string, unknown> = {
+    ...path.win32,
+    resolve: (...parts: string[]) => path.win32.resolve(cwd(), ...parts),
+    relative: (from: string, to: string) => path.win32.relative(path.win32.resolve(cwd(), from), path.win32.resolve(cwd(), to)),
+  };
   guestPosix.posix = guestPosix;
   guestPosix.win32 = guestWin32;
   guestWin32.posix = guestPosix;
