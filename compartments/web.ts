@@ -5,10 +5,11 @@
  * with an error that says why.
  */
 import { Buffer as HostBuffer } from 'node:buffer';
-import { refusedConstructor, determinismViolation, nameAs } from './errors.js';
+import { determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream } from './readable-stream.js';
 import { hardenSharedInternals } from './host-internals.js';
 import { laterError } from './node-style-errors.js';
+import { deterministicWeakRefs } from './weak.js';
 
 let shared: Record<string, unknown> | undefined;
 
@@ -52,13 +53,8 @@ export const pureGlobals = (): Record<string, unknown> => {
     structuredClone: harden(structuredClone),
     queueMicrotask: harden((fn: () => void) => queueMicrotask(fn)),
     Buffer: guestBuffer(),
-    WeakRef: refusedConstructor('WeakRef', 'garbage collection timing differs between the build and every replay', 'Keep a strong reference (a Map) instead.', 1),
-    FinalizationRegistry: refusedConstructor(
-      'FinalizationRegistry',
-      'garbage collection timing differs between the build and every replay',
-      'Release resources explicitly (a close() method) instead.',
-      1,
-    ),
+    // Never collecting, so that the build and every replay agree (weak.ts).
+    ...deterministicWeakRefs(),
   };
   return shared;
 };
