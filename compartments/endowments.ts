@@ -22,7 +22,7 @@
  *
  * docs/environment.md is the user-facing version of this table.
  */
-import { isBuiltin } from 'node:module';
+import { builtinModules, isBuiltin } from 'node:module';
 import hostOs from 'node:os';
 import path from 'node:path';
 import url from 'node:url';
@@ -181,6 +181,8 @@ export const builtinModuleNames: readonly string[] = [
   'punycode',
   'console',
   'dns/promises',
+  'worker_threads',
+  'module',
 ];
 
 /** Both spellings of a module name: `fs` and `node:fs`. */
@@ -506,6 +508,64 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   lazy(['punycode'], () => namespaceOf(hardenHostValue({ ...(hostRequire('node:punycode') as Record<string, unknown>) })));
   add('console', namespaceOf(guestConsole));
   lazy(['dns/promises'], () => namespaceOf((socketModules ??= makeSocketModules(membrane)).dns.promises as Record<string, unknown>));
+  // worker_threads: what a package asks as it loads (pino: isMainThread), answered as on the main thread,
+  // where a service runs; starting a thread or talking to one is refused.
+  lazy(['worker_threads'], () => {
+    const host = hostRequire('node:worker_threads') as typeof import('node:worker_threads');
+    const noThreads = (name: string, length = 0) =>
+      refusedConstructor(`worker_threads.${name}`, 'a service runs on the thread its host gives it, and cannot start or talk to another', 'Do the work in the service itself, or in a service of its own.', length);
+    const environmentData = new Map<unknown, unknown>();
+    return namespaceOf(
+      harden({
+        isMainThread: membrane.syscall('worker_threads.isMainThread', [], () => host.isMainThread),
+        threadId: membrane.syscall('worker_threads.threadId', [], () => host.threadId),
+        parentPort: null,
+        workerData: null,
+        resourceLimits: {},
+        SHARE_ENV: host.SHARE_ENV,
+        Worker: noThreads('Worker', 2),
+        MessageChannel: noThreads('MessageChannel'),
+        MessagePort: noThreads('MessagePort'),
+        BroadcastChannel: noThreads('BroadcastChannel', 1),
+        markAsUntransferable: noThreads('markAsUntransferable', 1),
+        moveMessagePortToContext: noThreads('moveMessagePortToContext', 2),
+        receiveMessageOnPort: noThreads('receiveMessageOnPort', 1),
+        postMessageToThread: noThreads('postMessageToThread'),
+        // This service's own: no other thread would read it.
+        setEnvironmentData: (key: unknown, value: unknown) => {
+          if (value === undefined) environmentData.delete(key);
+          else environmentData.set(key, value);
+        },
+        getEnvironmentData: (key: unknown) => environmentData.get(key),
+      }),
+    );
+  });
+  // module: createRequire for the builtins a service is given (pino makes one as it loads); a service's other
+  // modules are the ones its archive holds, imported statically. builtinModules and isBuiltin are Node's.
+  lazy(['module'], () => {
+    const notFound = (id: string) =>
+      Object.assign(new Error(`Cannot find module '${id}': inside a service, a require made by createRequire finds only the Node builtins it is given (import the package statically, so that its archive holds it)`), {
+        code: 'MODULE_NOT_FOUND',
+      });
+    const getBuiltin = guestProcess.getBuiltinModule as (id: string) => unknown;
+    const createRequire = function createRequire(filename: unknown) {
+      if (typeof filename !== 'string' && !(filename instanceof URL)) throw invalidArgType('filename', 'a file URL object, file URL string, or absolute path string', filename);
+      const require = (id: unknown) => {
+        if (typeof id !== 'string') throw invalidArgType('id', 'of type string', id);
+        if (!isBuiltin(id)) throw notFound(id);
+        return getBuiltin(id);
+      };
+      require.resolve = (id: unknown) => {
+        if (typeof id !== 'string') throw invalidArgType('request', 'of type string', id);
+        if (!isBuiltin(id)) throw notFound(id);
+        getBuiltin(id);
+        return id;
+      };
+      require.cache = Object.create(null) as Record<string, unknown>;
+      return require;
+    };
+    return namespaceOf(harden({ createRequire, builtinModules: [...builtinModules], isBuiltin, syncBuiltinESMExports: () => {}, findSourceMap: () => undefined }));
+  });
   const hostImportService = options.importService;
   const importService = (specifier: unknown, importOptions?: unknown) =>
     membrane.syscall('service.import', [specifier, importOptions ?? {}], (spec, opts) => {
@@ -517,7 +577,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   modules[LIBRARY_RUNTIME_MODULE] = namespaceOf(harden({ runtime: serviceRuntime }));
   for (const [name, grant] of Object.entries(options.granted ?? {})) {
     const ns = grantedModule(membrane, name, grant);
-    for (const spelling of spellings(name)) modules[spelling] = ns;
+    // Over a builtin's stand-in too (worker_threads, module): defined, as those are getters.
+    for (const spelling of spellings(name)) Object.defineProperty(modules, spelling, { value: ns, writable: true, enumerable: true, configurable: true });
   }
   return { globals, modules, timers };
 };
