@@ -16,6 +16,7 @@ import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders, markImmutable } from './web.js';
 import { formatWithOptions, type InspectOptions } from 'node:util';
+import { createHash } from 'node:crypto';
 
 const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
 /** How Node's (undici's) Response and Request print: their name, then their fields as an object. */
@@ -347,6 +348,32 @@ const requestFields = (options: GuestRequestInit, base: RequestFields): RequestF
   return fields as unknown as RequestFields;
 };
 
+/** The Request constructor's check (undici's text, its stray quote included): no-cors allows GET, HEAD and POST only. */
+const refuseNoCorsMethod = (mode: string, method: string): void => {
+  if (mode === 'no-cors' && method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw new TypeError(`'${method} is unsupported in no-cors mode.`);
+};
+
+const integrityAlgorithms = ['sha256', 'sha384', 'sha512'] as const;
+
+/**
+ * Whether `bytes` match a Request's `integrity` metadata, as Node's fetch
+ * (undici's bytesMatch, https://w3c.github.io/webappsec-subresource-integrity/):
+ * no valid `sha256-`/`sha384-`/`sha512-` token matches anything; otherwise
+ * only the strongest algorithm listed counts, and one of its digests must
+ * equal the body's (base64 or base64url).
+ */
+const integrityMatches = (metadata: string, bytes: Uint8Array): boolean => {
+  const tokens = metadata
+    .split(/\s+/)
+    .map(token => /^(sha256|sha384|sha512)-([A-Za-z0-9+/_=-]+)$/.exec(token))
+    .filter((match): match is RegExpExecArray => match !== null);
+  if (tokens.length === 0) return true;
+  const strongest = integrityAlgorithms.filter(algorithm => tokens.some(([, name]) => name === algorithm)).pop() as string;
+  const digest = createHash(strongest).update(bytes).digest('base64');
+  const url = digest.replace(/\+/g, '-').replace(/\//g, '_');
+  return tokens.some(([, name, value]) => name === strongest && (value === digest || value === url || value === url.replace(/=+$/, '') || value === digest.replace(/=+$/, '')));
+};
+
 const standardMethods = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 const forbiddenMethods = new Set(['CONNECT', 'TRACE', 'TRACK']);
 /**
@@ -408,6 +435,7 @@ export class GuestRequest extends FetchBody {
     const url = base ? base.url : new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : String(input)).href;
     const method = options.method !== undefined ? normalizeMethod(`${options.method as string}`) : (base?.method ?? 'GET');
     if ((body !== null || stream) && (method === 'GET' || method === 'HEAD')) throw new TypeError('Request with GET/HEAD method cannot have body.');
+    refuseNoCorsMethod(fields.mode, method);
     if (taken) takeBody(taken);
     // A stream body is FetchBody's own: `body` answers it, reading it makes `bodyUsed` true, as in Node.
     super(stream ?? (body === null ? null : typeof body === 'string' ? new TextEncoder().encode(body) : body));
@@ -614,11 +642,11 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     // signal and the redirect mode the init's or else the Request's.
     let init: GuestRequestInit;
     let signal: AbortSignal | null;
-    let redirect: string;
+    let fields: RequestFields;
     try {
       init = readRequestInit(dictionary(given, 'Request constructor') as GuestRequestInit);
       const base = input instanceof GuestRequest ? input : undefined;
-      redirect = requestFields(init, base ? requestFieldsOf(base) : defaultFields).redirect;
+      fields = requestFields(init, base ? requestFieldsOf(base) : defaultFields);
       signal = init.signal !== undefined ? init.signal : (base?.signal ?? null);
     } catch (error) {
       return Promise.reject(error);
@@ -642,7 +670,8 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     let request: RequestRecord;
     try {
-      request = normalize(input, init, content, secrets, redirect);
+      request = normalize(input, init, content, secrets, fields.redirect);
+      refuseNoCorsMethod(fields.mode, request.method);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -650,6 +679,8 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     const hostAbort = signal ? new AbortController() : undefined;
     const pending = membrane.syscall('fetch', [request], req => hostFetch(req as RequestRecord, reach, secrets, hostAbort?.signal)) as Promise<ResponseRecord>;
     const respond = (r: ResponseRecord): GuestResponse => {
+      // As Node's fetch: a body that does not match the request's integrity fails the fetch.
+      if (fields.integrity !== '' && !integrityMatches(fields.integrity, r.body ?? new Uint8Array(0))) throw new TypeError('fetch failed', { cause: new Error('integrity mismatch') });
       if (typeof r.headers === 'object' && r.headers !== null) recordedHeaders.add(r.headers);
       // As Node's fetch: no body at all (null, not an empty stream) for a HEAD request or a status that has none.
       const bodiless = request.method === 'HEAD' || nullBodyStatus.has(r.status);
