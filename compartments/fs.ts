@@ -125,6 +125,37 @@ const splitCallback = (op: string, args: readonly unknown[]): { callback: unknow
 /** Operations that take a descriptor in place of their path. */
 const descriptorOps = new Set(['readFile', 'writeFile', 'appendFile', 'truncate']);
 
+/** Node's open flags as a number (lib/internal/fs/utils.js stringToFlags); a number as it is. */
+const openFlags = (flags: unknown): number => {
+  if (typeof flags === 'number') return flags;
+  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_SYNC } = hostFs.constants;
+  const table: Record<string, number> = {
+    r: O_RDONLY,
+    rs: O_RDONLY | O_SYNC,
+    sr: O_RDONLY | O_SYNC,
+    'r+': O_RDWR,
+    'rs+': O_RDWR | O_SYNC,
+    'sr+': O_RDWR | O_SYNC,
+    w: O_TRUNC | O_CREAT | O_WRONLY,
+    wx: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
+    xw: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
+    'w+': O_TRUNC | O_CREAT | O_RDWR,
+    'wx+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
+    'xw+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
+    a: O_APPEND | O_CREAT | O_WRONLY,
+    ax: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
+    xa: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
+    as: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
+    sa: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
+    'a+': O_APPEND | O_CREAT | O_RDWR,
+    'ax+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
+    'xa+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
+    'as+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
+    'sa+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
+  };
+  return table[flags === undefined || flags === null ? 'r' : String(flags)] ?? O_RDONLY;
+};
+
 /** Does opening with `flags` write? (`r` and `rs` only read; `r+` both.) */
 const opensForWrite = (flags: unknown): boolean => {
   if (flags === undefined || flags === null) return false;
@@ -349,6 +380,10 @@ const reviveDirents = (entries: unknown): unknown =>
     ? entries.map(e => new Dirent(e as { name: string; kind: string; parentPath: string }))
     : entries;
 
+/** An options object whose `signal` is already aborted. */
+const abortedSignal = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && typeof (value as { signal?: { aborted?: unknown } }).signal === 'object' && (value as { signal: { aborted?: unknown } }).signal?.aborted === true;
+
 /** Paths may be URLs (`new URL('./data.json', import.meta.url)`); they cross as strings. */
 const pathArg = (value: unknown): unknown => (value instanceof URL ? fileURLToPath(value) : value);
 
@@ -506,7 +541,17 @@ export const makeFs = (
           }) as Promise<unknown>
         ).then(revive);
     // The promises API takes no descriptor (a number is Node's own argument error, with that number in it).
-    const promised = asynchronous(`fs.promises.${name}`, a => apply(host.promise, host, a) as Promise<unknown>);
+    // Performed with the host's sync call, in the same turn as the checks of guard: with Node's promise call
+    // the file is opened later on the thread pool, and a service that moved a directory in between had its
+    // checked path lead elsewhere (the last good snapshot's manifest, found by the adversarial review). Node's
+    // promise call only where the sync one would not do the same: a number in place of a path (Node's own
+    // argument error, no descriptor read), a signal already aborted (Node's AbortError), data that is not a
+    // string or bytes (an async iterable given to writeFile).
+    const promised = asynchronous(`fs.promises.${name}`, a =>
+      typeof a[0] === 'number' || a.some(abortedSignal) || ((name === 'writeFile' || name === 'appendFile') && typeof a[1] !== 'string' && !ArrayBuffer.isView(a[1]))
+        ? (apply(host.promise, host, a) as Promise<unknown>)
+        : new Promise(resolve => resolve(apply(host.sync, host, a))),
+    );
     // The callback API does (fs.readFile(fd, cb)): the host's sync call on the real descriptor, answered as
     // any asynchronous call is, in a later turn.
     const byDescriptor = asynchronous(`fs.${name}`, a => new Promise(resolve => resolve(apply(host.sync, host, descriptorArgs(name, a)))));
@@ -758,8 +803,27 @@ export const makeFs = (
           new TypeError(`fs.promises.open on ${String(p)}, a secret file, is not supported inside a service (what its FileHandle read would be logged unsealed): read it with fs.promises.readFile, fs.readFileSync or fs.createReadStream, which seal it`),
         );
       }
-      return hostFs.promises.open(p as string, f as string, m as number).then(handle => guardedHandle(handle, p));
+      return openChecked(p, f, m).then(handle => guardedHandle(handle, p));
     });
+  /**
+   * fs.promises.open, the file opened in the turn its path was checked: Node's promise call opens it later on
+   * the thread pool, where a path the service moved meanwhile leads elsewhere (see promised in addAll). The
+   * descriptor opened now is opened again as a FileHandle through /proc/self/fd (the same open file, whatever
+   * the path names by then; creating, exclusive and truncating flags already applied), then closed. Without
+   * /proc (not Linux), Node's call as it is: the window stays open there (docs/trust.md).
+   */
+  const openChecked = (p: unknown, f: unknown, m: unknown): Promise<hostFs.promises.FileHandle> => {
+    if (!hostFs.existsSync('/proc/self/fd')) return hostFs.promises.open(p as string, f as string, m as number);
+    let fd: number;
+    try {
+      fd = hostFs.openSync(p as string, f as string, m as number);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { O_CREAT, O_EXCL, O_TRUNC } = hostFs.constants;
+    const again = openFlags(f) & ~(O_CREAT | O_EXCL | O_TRUNC);
+    return hostFs.promises.open(`/proc/self/fd/${fd}`, again).finally(() => hostFs.closeSync(fd));
+  };
   /**
    * A FileHandle as the service gets it (by reference): Node's, its chmod, chown and utimes (which change a
    * file whatever it was opened for) first checked as writes to its path, and that the path still names it.
@@ -771,16 +835,15 @@ export const makeFs = (
         const value = Reflect.get(target, key, target) as unknown;
         if (typeof value !== 'function') return value;
         if (!changes.has(key)) return (...args: unknown[]) => apply(value as Fn, target, args);
-        return async (...args: unknown[]) => {
-          reach.checkPath(path, true, `${String(key)} (a FileHandle)`);
-          const opened = await target.stat();
-          let named: hostFs.Stats | undefined;
+        // Checked in one turn, nothing awaited (the service could move the path between the steps of an
+        // asynchronous check, found by the adversarial review); the change then goes to the descriptor.
+        return (...args: unknown[]) => {
           try {
-            named = await hostFs.promises.stat(path as string);
-          } catch {
-            named = undefined;
+            reach.checkPath(path, true, `${String(key)} (a FileHandle)`);
+            sameFileStill(`${String(key)} (a FileHandle)`, `FileHandle ${target.fd}`, path, hostFs.fstatSync(target.fd), () => hostFs.statSync(path as string));
+          } catch (error) {
+            return Promise.reject(error);
           }
-          sameFileStill(`${String(key)} (a FileHandle)`, `FileHandle ${target.fd}`, path, opened, () => named as hostFs.Stats);
           return apply(value as Fn, target, args);
         };
       },
@@ -818,7 +881,22 @@ export const makeFs = (
     (
       call('fs.promises.opendir', [pathArg(path), options], (p, o) => {
         guard('readdir', [p]);
-        return hostFs.promises.opendir(p as string, o as hostFs.OpenDirOptions).then(readWhole);
+        // Opened and read in this turn, as the checks were (see promised in addAll); its error as Node's
+        // asynchronous opendir words it, the path named (the synchronous one names none).
+        return new Promise(resolve => {
+          try {
+            resolve(readWhole(hostFs.opendirSync(p as string, o as hostFs.OpenDirOptions)));
+          } catch (error) {
+            const e = error as { syscall?: unknown; path?: unknown; message?: unknown; stack?: unknown };
+            if (e && e.syscall === 'opendir' && e.path === undefined && typeof e.message === 'string') {
+              const before = e.message;
+              e.message = `${before} '${String(p)}'`;
+              e.path = p;
+              if (typeof e.stack === 'string') e.stack = e.stack.replace(before, e.message as string);
+            }
+            throw error;
+          }
+        });
       }) as Promise<unknown>
     ).then(entries => new Dir(dirPath(path), reviveDirents(entries) as unknown[], tick));
   fs.opendirSync = named((path: unknown, options?: unknown) => openDir(path, options), 'opendirSync', 2);

@@ -115,6 +115,8 @@ export const realPath = (p: string, cwd: string = process.cwd()): string => {
  * descriptors. Any process's: the CLI's parent has the same environment.
  */
 const processInternals = /^\/proc\/\d+(?:\/task\/\d+)?\/(?:environ|mem|fd|fdinfo|map_files|pagemap)(?:\/|$)/;
+/** The names of a process's descriptors and internals as written: /dev/stdin, stdout, stderr, /dev/fd, /proc/self, /proc/thread-self. */
+const descriptorLinks = /^\/(?:dev\/(?:stdin|stdout|stderr|fd)|proc\/(?:self|thread-self|\d+)(?:\/task\/\d+)?\/(?:environ|mem|fd|fdinfo|map_files|pagemap))(?:\/|$)/;
 
 /** The library's own key and credentials files on this host (keepFromServices), by real path. */
 const libraryFiles = new Set<string>();
@@ -185,7 +187,10 @@ const neverReachable = (text: string): string | undefined => {
   const lexical = path.resolve(text);
   if (!(linux && underProcOrDev(lexical)) && !libraryFiles.has(lexical)) return undefined;
   const real = resolved(text);
-  if (linux && processInternals.test(real)) {
+  // Named, not only resolved: a descriptor's link (/dev/stdout, /dev/fd/1, /proc/self/fd/1) resolves to the
+  // file the host's descriptor is open on, a file like any other (found by the adversarial review: a service
+  // truncated and rewrote the build's redirected standard output through it).
+  if (linux && (processInternals.test(real) || descriptorLinks.test(lexical))) {
     return "the host process's own environment, memory and descriptors (/proc/<pid>/environ, mem, fd...) are never within a service's reach, whatever its policy";
   }
   if (libraryFiles.has(real) || libraryFiles.has(lexical)) {

@@ -41,6 +41,7 @@ t.test('a service of a failed rebuild cannot write into, delete or move the last
     handleChmod: 'REACH_DENIED',
     handleUtimes: 'REACH_DENIED',
     handleChmodDir: 'REACH_DENIED',
+    handleChmodSwapped: 'REACH_DENIED',
     append: 'REACH_DENIED',
     viaLink: 'REACH_DENIED',
     remove: 'REACH_DENIED',

@@ -86,7 +86,7 @@ t.test('a service never reaches the host\'s own descriptors, policy or not', asy
 });
 
 t.test("no policy opens the host process's own environment, memory or descriptors under /proc", { skip: process.platform !== 'linux' && 'Linux only' }, async t => {
-  for (const route of ['unlimitedEnviron', 'unlimitedPidEnviron', 'unlimitedParentEnviron', 'unlimitedFdList']) {
+  for (const route of ['unlimitedEnviron', 'unlimitedPidEnviron', 'unlimitedParentEnviron', 'unlimitedFdList', 'unlimitedDevStdout', 'unlimitedDevFd', 'unlimitedProcSelfFd']) {
     t.match(results[route], { code: 'REACH_DENIED', message: /the host process's own/ }, route);
   }
   for (const route of ['unlimitedLinkEnviron', 'unlimitedLinkProc', 'unlimitedLinkRelative', 'unlimitedCopyDev']) {
