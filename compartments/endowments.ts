@@ -544,11 +544,12 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   // modules are the ones its archive holds, imported statically. builtinModules and isBuiltin are Node's.
   lazy(['module'], () => {
     const notFound = (id: string) =>
-      Object.assign(new Error(`Cannot find module '${id}': inside a service, a require made by createRequire finds only the Node builtins it is given (import the package statically, so that its archive holds it)`), {
+      Object.assign(new Error(`Cannot find module '${id}': inside a service, a require made by createRequire finds only the Node builtins it is given; import the module statically instead (import x from '${id}')`), {
         code: 'MODULE_NOT_FOUND',
       });
     const getBuiltin = guestProcess.getBuiltinModule as (id: string) => unknown;
-    const createRequire = function createRequire(filename: unknown) {
+    // Named apart (and given Node's name below): the restore bundle would rename a function named like an import.
+    const guestCreateRequire = function (filename: unknown) {
       if (typeof filename !== 'string' && !(filename instanceof URL)) throw invalidArgType('filename', 'a file URL object, file URL string, or absolute path string', filename);
       const require = (id: unknown) => {
         if (typeof id !== 'string') throw invalidArgType('id', 'of type string', id);
@@ -564,7 +565,17 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       require.cache = Object.create(null) as Record<string, unknown>;
       return require;
     };
-    return namespaceOf(harden({ createRequire, builtinModules: [...builtinModules], isBuiltin, syncBuiltinESMExports: () => {}, findSourceMap: () => undefined }));
+    Object.defineProperty(guestCreateRequire, 'name', { value: 'createRequire' });
+    return namespaceOf(
+      harden({
+        createRequire: guestCreateRequire,
+        builtinModules: [...builtinModules],
+        // The service's own function (the host's stays unfrozen): Node's answer.
+        isBuiltin: (id: unknown) => isBuiltin(id as string),
+        syncBuiltinESMExports: () => {},
+        findSourceMap: () => undefined,
+      }),
+    );
   });
   const hostImportService = options.importService;
   const importService = (specifier: unknown, importOptions?: unknown) =>

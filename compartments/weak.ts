@@ -29,8 +29,12 @@ const canBeHeldWeakly = (value: unknown): boolean =>
 
 const invalidToken = (token: unknown): TypeError => new TypeError(`Invalid unregisterToken ('${typeof token === 'symbol' ? token.description ?? '' : String(token)}')`);
 
-/** A WeakRef that keeps its target: deref() gives it back for as long as the WeakRef lives. */
-class WeakRef<T extends object = object> {
+/**
+ * A WeakRef that keeps its target: deref() gives it back for as long as the WeakRef lives. Named apart
+ * (and given Node's name below): the restore bundle would rename a class named like the global
+ * (WeakRef2), and V8's messages name a class by its source name, so build and replay would differ.
+ */
+class DeterministicWeakRef<T extends object = object> {
   readonly #target: T;
   constructor(target: T) {
     if (!canBeHeldWeakly(target)) throw new TypeError('WeakRef: invalid target');
@@ -40,10 +44,11 @@ class WeakRef<T extends object = object> {
     return this.#target;
   }
 }
-Object.defineProperty(WeakRef.prototype, Symbol.toStringTag, { value: 'WeakRef', configurable: true });
+Object.defineProperty(DeterministicWeakRef, 'name', { value: 'WeakRef' });
+Object.defineProperty(DeterministicWeakRef.prototype, Symbol.toStringTag, { value: 'WeakRef', configurable: true });
 
 /** A FinalizationRegistry that never calls back: its registrations are only counted by token, for unregister. */
-class FinalizationRegistry {
+class DeterministicFinalizationRegistry {
   readonly #tokens = new WeakMap<object, number>();
   constructor(cleanup: unknown) {
     if (typeof cleanup !== 'function') throw new TypeError('FinalizationRegistry: cleanup must be callable');
@@ -63,7 +68,9 @@ class FinalizationRegistry {
     return this.#tokens.delete(unregisterToken as object);
   }
 }
-Object.defineProperty(FinalizationRegistry.prototype, Symbol.toStringTag, { value: 'FinalizationRegistry', configurable: true });
+Object.defineProperty(DeterministicFinalizationRegistry, 'name', { value: 'FinalizationRegistry' });
+Object.defineProperty(DeterministicFinalizationRegistry.prototype, Symbol.toStringTag, { value: 'FinalizationRegistry', configurable: true });
 
 /** The services' WeakRef and FinalizationRegistry (hardened, shared). */
-export const deterministicWeakRefs = (): { WeakRef: unknown; FinalizationRegistry: unknown } => harden({ WeakRef, FinalizationRegistry });
+export const deterministicWeakRefs = (): { WeakRef: unknown; FinalizationRegistry: unknown } =>
+  harden({ WeakRef: DeterministicWeakRef, FinalizationRegistry: DeterministicFinalizationRegistry });
