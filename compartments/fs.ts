@@ -125,37 +125,6 @@ const splitCallback = (op: string, args: readonly unknown[]): { callback: unknow
 /** Operations that take a descriptor in place of their path. */
 const descriptorOps = new Set(['readFile', 'writeFile', 'appendFile', 'truncate']);
 
-/** Node's open flags as a number (lib/internal/fs/utils.js stringToFlags); a number as it is. */
-const openFlags = (flags: unknown): number => {
-  if (typeof flags === 'number') return flags;
-  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_SYNC } = hostFs.constants;
-  const table: Record<string, number> = {
-    r: O_RDONLY,
-    rs: O_RDONLY | O_SYNC,
-    sr: O_RDONLY | O_SYNC,
-    'r+': O_RDWR,
-    'rs+': O_RDWR | O_SYNC,
-    'sr+': O_RDWR | O_SYNC,
-    w: O_TRUNC | O_CREAT | O_WRONLY,
-    wx: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
-    xw: O_TRUNC | O_CREAT | O_WRONLY | O_EXCL,
-    'w+': O_TRUNC | O_CREAT | O_RDWR,
-    'wx+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
-    'xw+': O_TRUNC | O_CREAT | O_RDWR | O_EXCL,
-    a: O_APPEND | O_CREAT | O_WRONLY,
-    ax: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
-    xa: O_APPEND | O_CREAT | O_WRONLY | O_EXCL,
-    as: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
-    sa: O_APPEND | O_CREAT | O_WRONLY | O_SYNC,
-    'a+': O_APPEND | O_CREAT | O_RDWR,
-    'ax+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
-    'xa+': O_APPEND | O_CREAT | O_RDWR | O_EXCL,
-    'as+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
-    'sa+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
-  };
-  return table[flags === undefined || flags === null ? 'r' : String(flags)] ?? O_RDONLY;
-};
-
 /** Does opening with `flags` write? (`r` and `rs` only read; `r+` both.) */
 const opensForWrite = (flags: unknown): boolean => {
   if (flags === undefined || flags === null) return false;
@@ -292,6 +261,8 @@ harden(Dirent);
 class Dir {
   readonly #path: string;
   readonly #entries: unknown[];
+  /** The next entry to hand out (an index: shift() moves the rest of a large listing each read). */
+  #next = 0;
   readonly #nextTick: (callback: () => void) => void;
   #closed = false;
   constructor(path: string, entries: unknown[], nextTick: (callback: () => void) => void) {
@@ -313,7 +284,10 @@ class Dir {
   readSync(): unknown {
     this.#checkOpen();
     this.#checkIdle();
-    return this.#entries.length > 0 ? this.#entries.shift() : null;
+    return this.#take();
+  }
+  #take(): unknown {
+    return this.#next < this.#entries.length ? this.#entries[this.#next++] : null;
   }
   read(callback?: unknown): Promise<unknown> | undefined {
     // As Node's: a closed handle throws at once, whichever form.
@@ -326,7 +300,7 @@ class Dir {
       let outcome: unknown[];
       try {
         this.#checkOpen();
-        outcome = [null, this.#entries.length > 0 ? this.#entries.shift() : null];
+        outcome = [null, this.#take()];
       } catch (error) {
         outcome = [error];
       }
@@ -820,9 +794,10 @@ export const makeFs = (
     } catch (error) {
       return Promise.reject(error);
     }
+    // The flags the kernel keeps for the open file (/proc/self/fdinfo, octal), less those that act only when opening.
     const { O_CREAT, O_EXCL, O_TRUNC } = hostFs.constants;
-    const again = openFlags(f) & ~(O_CREAT | O_EXCL | O_TRUNC);
-    return hostFs.promises.open(`/proc/self/fd/${fd}`, again).finally(() => hostFs.closeSync(fd));
+    const kept = Number.parseInt(/flags:\s*([0-7]+)/.exec(hostFs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1] ?? '0', 8);
+    return hostFs.promises.open(`/proc/self/fd/${fd}`, kept & ~(O_CREAT | O_EXCL | O_TRUNC)).finally(() => hostFs.closeSync(fd));
   };
   /**
    * A FileHandle as the service gets it (by reference): Node's, its chmod, chown and utimes (which change a

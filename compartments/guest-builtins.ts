@@ -30,7 +30,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { abortError, invalidArgType, listenerError, validateFunction, validateNumber } from './node-style-errors.js';
+import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
 import { addWebAdapters } from './stream-web.js';
 
 const hostRequire = createRequire(import.meta.url);
@@ -258,10 +258,6 @@ const completeEvents = (EventEmitter: EventEmitterClass, util: { inspect?: (valu
   };
 };
 
-/** Node's validateAbortSignal: undefined, or an object with `aborted`. */
-const validateAbortSignal = (signal: unknown, name: string): void => {
-  if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) throw invalidArgType(name, 'an instance of AbortSignal', signal);
-};
 
 /**
  * Node's AbortError, as events makes it (node-style-errors.ts), `cause`

@@ -8,7 +8,7 @@
 import hostTimers from 'node:timers';
 import { addAbortListener } from 'node:events';
 import type { Membrane } from '../membrane/index.js';
-import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction } from './node-style-errors.js';
+import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
 
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -218,7 +218,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
   };
   /** Node's check of a timers/promises delay: undefined, or a number (ERR_INVALID_ARG_TYPE otherwise). */
   const checkDelay = (delay: unknown): void => {
-    if (delay !== undefined && typeof delay !== 'number') throw invalidArgType('delay', 'of type number', delay);
+    if (delay !== undefined) validateNumber(delay, 'delay');
   };
   const waitFor = (arm: (resolve: (value: unknown) => void) => Timeout | Immediate, options: unknown, delay?: unknown): Promise<unknown> => {
     let signal: SignalLike | undefined;
