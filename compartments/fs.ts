@@ -110,15 +110,20 @@ const callbackAt: Record<string, readonly [required: number, position: number]> 
   lstat: [1, 2],
   readdir: [1, 2],
 };
-const callbackOrOptions = new Set(['readFile', 'writeFile', 'appendFile']);
+const callbackOrOptions = new Set(['readFile', 'writeFile', 'appendFile', 'symlink']);
 
-/** The callback of a callback-API call of `op`, as Node finds it, and the arguments before it. */
+/**
+ * The callback of a callback-API call of `op`, as Node finds it, and the arguments before it. Two rules in
+ * lib/fs.js: readFile, writeFile, appendFile and symlink take `callback || options` (what is at the callback's
+ * place when set, else what is before it); the others take a function at the optional argument's place as
+ * the callback (`typeof options === 'function'`), whatever follows it, else what is at the callback's place.
+ */
 const splitCallback = (op: string, args: readonly unknown[]): { callback: unknown; rest: unknown[] } => {
   const [required, position] = callbackAt[op] ?? [1, args.length - 1];
-  if (args[position] !== undefined) return { callback: args[position], rest: args.slice(0, position) };
-  for (let i = position - 1; i >= required; i -= 1) {
-    if (typeof args[i] === 'function' || (callbackOrOptions.has(op) && i === position - 1 && args[i])) return { callback: args[i], rest: args.slice(0, i) };
-  }
+  const optional = position - 1 >= required ? position - 1 : undefined;
+  if (optional !== undefined && !callbackOrOptions.has(op) && typeof args[optional] === 'function') return { callback: args[optional], rest: args.slice(0, optional) };
+  if (args[position] !== undefined && (!callbackOrOptions.has(op) || args[position])) return { callback: args[position], rest: args.slice(0, position) };
+  if (optional !== undefined && callbackOrOptions.has(op) && args[optional]) return { callback: args[optional], rest: args.slice(0, optional) };
   return { callback: undefined, rest: args.slice(0, position) };
 };
 
