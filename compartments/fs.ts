@@ -403,6 +403,8 @@ export const makeFs = (
     // A link into /proc or /dev (or a copy of a tree holding such links) would lead there from a path the checks do not resolve.
     if (op === 'symlink') reach.checkLinkTarget(args[0], args[1], 'link to (fs.symlink)');
     if (op === 'cp') reach.checkLinkTarget(args[0], undefined, 'copy (fs.cp)');
+    // Links followed (Node's `stat` in place of `lstat`, on both sides): the files of the tree must be checked one by one.
+    if (op === 'cp' && typeof args[2] === 'object' && args[2] !== null && (args[2] as { dereference?: unknown }).dereference) reach.checkTree(args[0], args[1], 'copy, links followed (fs.cp)');
     // A copy or a new name of a secret file is as secret (its contents are read later under that name).
     if (op === 'copyFile' || op === 'cp' || op === 'rename') secrets.deriveFile(args[0], args[1]);
   };

@@ -51,6 +51,12 @@ t.before(async () => {
   fs.symlinkSync(path.join(root, 'outside', 'secret.txt'), path.join(root, 'data', 'file-link'));
   fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'data', 'dir-link'));
   fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'out', 'out-link'));
+  // Trees to copy with fs.cp following links: one holds a link out of data/, the other a directory named as out/'s link.
+  fs.mkdirSync(path.join(root, 'data', 'tree'));
+  fs.writeFileSync(path.join(root, 'data', 'tree', 'ok.txt'), 'ok');
+  fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'data', 'tree', 'inner-link'));
+  fs.mkdirSync(path.join(root, 'data', 'planting', 'out-link'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'data', 'planting', 'out-link', 'planted.txt'), 'escaped');
   // The seal key file, in a directory the policy opens: services reach it neither way.
   const sealKeyFile = path.join(root, 'data', 'seal.key');
   fs.writeFileSync(sealKeyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
@@ -89,6 +95,9 @@ t.test("no policy opens the host process's own environment, memory or descriptor
   for (const route of ['unlimitedEnviron', 'unlimitedPidEnviron', 'unlimitedParentEnviron', 'unlimitedFdList', 'unlimitedDevStdout', 'unlimitedDevFd', 'unlimitedProcSelfFd']) {
     t.match(results[route], { code: 'REACH_DENIED', message: /the host process's own/ }, route);
   }
+  for (const route of ['unlimitedRootLinkEnviron', 'unlimitedRootLinkParentEnviron', 'unlimitedRootLinkStderr', 'unlimitedRootLinkFd']) {
+    t.match(results[route], { code: 'REACH_DENIED', message: /the host process's own/ }, `${route}: through a link to the root, checked where it leads`);
+  }
   for (const route of ['unlimitedLinkEnviron', 'unlimitedLinkProc', 'unlimitedLinkRelative', 'unlimitedCopyDev']) {
     t.match(results[route], { code: 'REACH_DENIED', message: /never within a service's reach, whatever its policy/ }, `${route}: nor through a link or a copy it makes`);
   }
@@ -121,6 +130,13 @@ t.test('files beyond the policy are refused, however they are named', async t =>
   for (const key of ['writeOutside', 'writeReadOnly', 'writeThroughLink', 'openForWrite', 'renameOut']) {
     t.match(results[key], { code: 'REACH_DENIED' }, key);
   }
+  for (const [key, copy] of [['copyFollowingOut', 'tree-sync'], ['copyFollowingOutAsync', 'tree-promises'], ['copyFollowingOutCallback', 'tree-callback']]) {
+    t.match(results[key], { code: 'REACH_DENIED', message: /inner-link/ }, `${key}: fs.cp following a link in the tree it reads`);
+    t.notOk(fs.existsSync(path.join(root, 'out', copy)), `${key}: nothing copied`);
+  }
+  t.match(results.copyFollowingInto, { code: 'REACH_DENIED', message: /out-link/ }, 'fs.cp following a link in the tree it writes into');
+  t.same(results.copyFollowingWithin, {}, 'fs.cp following links within the policy copies');
+  t.equal(fs.readFileSync(path.join(root, 'out', 'planted', 'out-link', 'planted.txt'), 'utf8'), 'escaped');
   t.same(fs.readdirSync(path.join(root, 'outside')), ['secret.txt'], 'nothing was written outside');
   t.notOk(fs.existsSync(path.join(root, 'data', 'new.txt')), 'nothing was written in the read-only directory');
   t.notOk(fs.existsSync(path.join(root, 'out', 'copied.txt')), 'nothing was copied in');
