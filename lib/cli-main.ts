@@ -9,6 +9,7 @@
 // and node:net, which only a re-executed start needs). A command loads
 // its own modules (and locks the realm down first) when it runs.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { SnapshotError, closestWord, isSnapshotError } from '../replay-log/errors.js';
 import { libraryVersion } from './version.js';
@@ -158,6 +159,45 @@ fetched and checked as restore does.
   --seal-key file the seal key, as for restore`,
 };
 
+/** The real path of the package directory (its package.json named membrane-snapshot) holding `file`, or undefined. */
+const packageDirOf = (file: string): string | undefined => {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+      if (pkg.name === 'membrane-snapshot') return fs.realpathSync(dir);
+    } catch {
+      // no package.json here, or not one we can read: look further up
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+};
+
+/**
+ * The CLI of the copy of this library that the build script `script`
+ * imports, when it is another copy than the one running (`entry`, this
+ * CLI): a CLI installed globally or by npx, the library installed in the
+ * project. Two copies cannot share one process (each locks the realm down
+ * and hardens what it finds), so the script's own copy runs the build, as
+ * eslint and jest hand a command over to the project's own copy.
+ * Undefined when the script resolves this copy, or none (Node's own
+ * ERR_MODULE_NOT_FOUND then says so when the script imports it).
+ */
+const scriptCopyCli = (script: string, entry: string): { cli: string; dir: string; version: string } | undefined => {
+  let resolved: string;
+  try {
+    resolved = createRequire(path.resolve(script)).resolve('membrane-snapshot');
+  } catch {
+    return undefined;
+  }
+  const theirs = packageDirOf(resolved);
+  const ours = packageDirOf(fs.realpathSync(entry));
+  if (theirs === undefined || theirs === ours) return undefined;
+  const pkg = JSON.parse(fs.readFileSync(path.join(theirs, 'package.json'), 'utf8')) as { version?: unknown; bin?: unknown };
+  const bin = typeof pkg.bin === 'object' && pkg.bin !== null ? (pkg.bin as Record<string, unknown>).snapshot : undefined;
+  if (typeof bin !== 'string') return undefined;
+  return { cli: path.join(theirs, bin), dir: theirs, version: String(pkg.version) };
+};
+
 const usage = (message: string): never => fail(new SnapshotError('USAGE', `${message}\n\n${help.main}`));
 
 /**
@@ -199,6 +239,15 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
   }
   const target = positionals[0];
   if (!target || positionals.length > 1) usage(`${command} takes exactly one path\n\n${help[command]}`);
+  if (command === 'build') {
+    const theirs = scriptCopyCli(target, entry);
+    if (theirs !== undefined) {
+      if (!values.quiet && !values.json) process.stderr.write(`snapshot: ${target} imports membrane-snapshot ${theirs.version} from ${theirs.dir}; that copy runs the build (this CLI is ${libraryVersion}).\n`);
+      // Nothing of this copy has locked the realm down or hardened anything yet: the other copy's CLI starts as if Node had started it.
+      createRequire(import.meta.url)(theirs.cli);
+      return;
+    }
+  }
   // Commands that run services run in the pinned locale (inspect only reads files).
   if (needsPinnedLocale(command)) return reexecPinned(entry);
 

@@ -41,6 +41,19 @@ t.test('a TypeScript service builds in the project and restores elsewhere', asyn
   t.same(lastJson(restored), { total: 12, count: 3 });
 });
 
+t.test("another copy's CLI (global, npx) hands a build over to the copy the build script imports", async t => {
+  const built = await snapshot(['build', 'build.mjs', '--out', 'snap-other-cli'], { cwd: project });
+  t.equal(built.code, 0, built.stderr);
+  t.match(built.stderr, `build.mjs imports membrane-snapshot ${JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).version} from ${fs.realpathSync(installed)}; that copy runs the build`);
+  t.notMatch(built.stderr, /Cannot redefine/);
+  const restored = await snapshot(['restore', moveToTarget(path.join(project, 'snap-other-cli')), '--call', 'calc.add', '--args', '[5]']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), { total: 12, count: 3 });
+  const quiet = await snapshot(['build', 'build.mjs', '--out', 'snap-other-cli', '--quiet'], { cwd: project });
+  t.equal(quiet.code, 0, quiet.stderr);
+  t.equal(quiet.stderr, '', '--quiet says nothing of the hand-over either');
+});
+
 t.test('installing runs no script of ours, and engines hold for this Node', async t => {
   const pkg = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
   for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) t.notOk(pkg.scripts?.[hook], `no ${hook} script`);
