@@ -19,6 +19,7 @@ import type { SigningKey } from './signing.js';
 import { libraryVersion } from './version.js';
 import { checkDeclarations } from './runtime.js';
 import { keepWritesFromServices } from '../compartments/reach.js';
+import { recoverInterrupted } from './interrupted.js';
 
 const key = Symbol.for('membrane-snapshot.build-session');
 /** Marks a directory as a snapshot (finished or not), so a rebuild may replace it. */
@@ -293,39 +294,6 @@ export interface SessionTrust {
 type Realm = Record<symbol, BuildSession | undefined>;
 
 export const currentSession = (): BuildSession | undefined => (globalThis as unknown as Realm)[key];
-
-/** Whether process `pid` is still running. */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/**
- * Tidy what an interrupted build (killed between its renames, or while
- * writing) left beside `outDir`: a previous snapshot renamed aside comes
- * back if `outDir` is missing; work directories of dead builds are removed.
- */
-const recoverInterrupted = (outDir: string): void => {
-  const parent = path.dirname(outDir);
-  const base = path.basename(outDir);
-  let names: string[];
-  try {
-    names = fs.readdirSync(parent);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const match = /^(.*)\.(building|old)-(\d+)$/.exec(name);
-    if (!match || match[1] !== base || alive(Number(match[3]))) continue;
-    const full = path.join(parent, name);
-    if (match[2] === 'old' && !fs.existsSync(outDir) && fs.existsSync(path.join(full, 'manifest.json'))) fs.renameSync(full, outDir);
-    else fs.rmSync(full, { recursive: true, force: true });
-  }
-};
 
 /**
  * What in an existing `--out` directory shows it is not a snapshot (which
