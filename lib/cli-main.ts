@@ -16,6 +16,7 @@ import { libraryVersion } from './version.js';
 import { withNats } from './nats-modules.js';
 import { formatBytes, startProgressView } from './progress-view.js';
 import { fail } from './cli-report.js';
+import { recoverInterrupted } from './interrupted.js';
 import type { CommandLine } from './cli-start.cjs';
 
 /**
@@ -198,6 +199,9 @@ const scriptCopyCli = (script: string, entry: string): { cli: string; dir: strin
   return { cli: path.join(theirs, bin), dir: theirs, version: String(pkg.version) };
 };
 
+/** How long a build has after SIGINT or SIGTERM to stop by itself before the CLI kills it, in ms. */
+const BUILD_STOP_MS = 3000;
+
 const usage = (message: string): never => fail(new SnapshotError('USAGE', `${message}\n\n${help.main}`));
 
 /**
@@ -217,7 +221,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
     return;
   }
   if (!(command in help) || command === 'main') usage(`unknown command "${command}"`);
-  const { needsPinnedLocale, parseCommandLine, reexecPinned, restoreInputs, isNatsRestore, watchParent } = await import('./cli-start.cjs');
+  const { needsPinnedLocale, needsWatchedChild, parseCommandLine, reexecPinned, restoreInputs, isNatsRestore, watchParent } = await import('./cli-start.cjs');
   watchParent(); // in a re-executed child (a no-op when cli.cts already watches)
   let parsed: CommandLine;
   try {
@@ -249,6 +253,18 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
     }
   }
   // Commands that run services run in the pinned locale (inspect only reads files).
+  if (command === 'build' && (needsPinnedLocale(command) || needsWatchedChild(command))) {
+    const out = path.resolve((values.out as string | undefined) ?? 'snapshot');
+    return reexecPinned(entry, {
+      graceMs: BUILD_STOP_MS,
+      killed: signal => {
+        recoverInterrupted(out);
+        process.stderr.write(
+          `snapshot: the build did not stop within ${BUILD_STOP_MS / 1000} s of ${signal}, so it was killed: a service was still running without returning to the event loop (an endless loop?). Nothing was written (${out} is as it was).\n`,
+        );
+      },
+    });
+  }
   if (needsPinnedLocale(command)) return reexecPinned(entry);
 
   switch (command) {
@@ -273,8 +289,10 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
         process.stderr.write(`snapshot: the build was interrupted (${signal}); nothing was written${session ? ` (${session.outDir} is as it was)` : ''}.\n`);
         process.exit(signal === 'SIGINT' ? 130 : 143);
       };
-      process.once('SIGINT', interrupted);
-      process.once('SIGTERM', interrupted);
+      // `on`, not `once`: a second signal (a terminal's Ctrl-C reaches the parent's process group too, which
+      // passes it on) must not find Node's default, which would kill the build halfway through tidying.
+      process.on('SIGINT', interrupted);
+      process.on('SIGTERM', interrupted);
       let result: Awaited<ReturnType<typeof buildSnapshot>>;
       try {
         result = await buildSnapshot({ script: target, out: values.out as string | undefined, timeoutMs, sign: values.sign as string | undefined, sealKeyFile: values['seal-key'] as string | undefined, awaitScript: true });

@@ -107,15 +107,55 @@ export const needsPinnedLocale = (command: string): boolean => command !== 'insp
  * the pipe close and stops (watchParent), so no orphan goes on building or
  * serving.
  */
-export const reexecPinned = (entry: string): void => {
+export const reexecPinned = (entry: string, stop?: ChildStop): void => {
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(process.execPath, [...process.execArgv, entry, ...process.argv.slice(2)], {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
     env: { ...process.env, LC_ALL: 'C.UTF-8', TZ: 'UTC', [PINNED]: '1', [WATCH_FD]: '3' },
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  let deadline: NodeJS.Timeout | undefined;
+  let killedAfter: 'SIGINT' | 'SIGTERM' | undefined;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      child.kill(signal);
+      if (stop && deadline === undefined) {
+        deadline = setTimeout(() => {
+          killedAfter = signal;
+          child.kill('SIGKILL');
+        }, stop.graceMs);
+      }
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (deadline !== undefined) clearTimeout(deadline);
+    if (stop && killedAfter !== undefined) {
+      stop.killed(killedAfter);
+      process.exit(killedAfter === 'SIGINT' ? 130 : 143);
+    }
+    process.exit(code ?? (signal ? 1 : 0));
+  });
 };
+
+/**
+ * What the parent does when its child does not stop after SIGINT or
+ * SIGTERM: JavaScript that never returns to the event loop (a service's
+ * endless loop) runs no signal handler, so the child is killed (SIGKILL)
+ * after `graceMs`, and `killed` tidies up after it and says so.
+ */
+export interface ChildStop {
+  /** How long the child has to stop by itself, in ms. */
+  readonly graceMs: number;
+  /** Called once the child was killed, with the signal the parent got; the parent then exits 130 (SIGINT) or 143. */
+  readonly killed: (signal: 'SIGINT' | 'SIGTERM') => void;
+}
+
+/**
+ * Whether `command` runs in a child of this process whatever the locale:
+ * a build, which runs services that may never return to the event loop,
+ * where no signal handler of the build's own runs (reexecPinned's `stop`
+ * stops it). Never in the child itself.
+ */
+export const needsWatchedChild = (command: string): boolean => command === 'build' && process.env[PINNED] !== '1';
 
 /** In a re-executed child: stop when the parent's end of the watch pipe closes. */
 export const watchParent = (): void => {

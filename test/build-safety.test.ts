@@ -96,6 +96,26 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+t.test('a build whose service never returns to the event loop is killed 3 s after SIGINT, and the previous snapshot stays', async t => {
+  const { out, before } = await goodKeep(work, 'spun');
+  const child = spawn(process.execPath, [cliPath, 'build', 'build-modes.mjs', '--out', out], { cwd: misc, env: { ...process.env, MISC_MODE: 'spin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', d => (stdout += d));
+  child.stderr.on('data', d => (stderr += d));
+  const exited = new Promise<number | null>(resolve => child.on('close', resolve));
+  for (let i = 0; i < 400 && !stdout.includes('spinning'); i += 1) await new Promise(resolve => setTimeout(resolve, 50));
+  await new Promise(resolve => setTimeout(resolve, 300));
+  t.ok(leftovers(out).some(name => name.includes('.building-')), 'the build was writing its work directory');
+  const sent = Date.now();
+  child.kill('SIGINT');
+  t.equal(await exited, 130, stderr);
+  t.ok(Date.now() - sent < 10_000, 'it stopped in seconds');
+  t.match(stderr, /snapshot: the build did not stop within 3 s of SIGINT, so it was killed: a service was still running without returning to the event loop \(an endless loop\?\)\. Nothing was written \(.*spun is as it was\)\./);
+  t.same(leftovers(out), [], 'no work directory left beside it');
+  t.same(fingerprint(out), before, 'the previous snapshot is as it was');
+});
+
 t.test('a build killed between its two renames: the next build puts the old snapshot back first', async t => {
   const { out, before } = await goodKeep(work, 'interrupted');
   // What a kill -9 after "rename the old one aside" leaves: no <out>, <out>.old-<dead pid>,
