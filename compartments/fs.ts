@@ -13,6 +13,8 @@
  * are read and which are written.
  */
 import hostFs from 'node:fs';
+import hostPath from 'node:path';
+import { types } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { SnapshotError } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
@@ -363,6 +365,17 @@ const reviveDirents = (entries: unknown): unknown =>
 const abortedSignal = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && typeof (value as { signal?: { aborted?: unknown } }).signal === 'object' && (value as { signal: { aborted?: unknown } }).signal?.aborted === true;
 
+/** The key under which fs.cp's options carry to the host the entries the service's filter left out (skipping). */
+const cpLeftOut = 'membraneSnapshotLeftOut';
+
+/** fs.cp's options on the host: the entries the service's filter left out (cpLeftOut) become the host's own filter. */
+const skipping = (options: unknown): hostFs.CopyOptions | undefined => {
+  if (typeof options !== 'object' || options === null || !Array.isArray((options as Record<string, unknown>)[cpLeftOut])) return options as hostFs.CopyOptions | undefined;
+  const { [cpLeftOut]: leftOut, filter: _filter, ...rest } = options as Record<string, unknown>;
+  const skipped = new Set(leftOut as unknown[]);
+  return { ...rest, filter: (source: string) => !skipped.has(source) };
+};
+
 /** Paths may be URLs (`new URL('./data.json', import.meta.url)`); they cross as strings. */
 const pathArg = (value: unknown): unknown => (value instanceof URL ? fileURLToPath(value) : value);
 
@@ -552,7 +565,10 @@ export const makeFs = (
   // Every one of these has its fs.promises twin on the Nodes this library supports (20.15 and later).
   for (const name of plainOps) {
     const sync = (hostFs as unknown as Record<string, Fn>)[`${name}Sync`];
-    if (typeof sync === 'function') addAll(name, { sync: sync.bind(hostFs), promise: hostPromise(name) }, undefined, undefined, preparePaths);
+    if (name === 'cp') {
+      // The entries the service's filter left out (cpFiltered) cross as a list; the host's cp skips them.
+      addAll(name, { sync: (...a: unknown[]) => hostFs.cpSync(a[0] as string, a[1] as string, skipping(a[2]) as hostFs.CopySyncOptions | undefined), promise: (...a: unknown[]) => hostFs.promises.cp(a[0] as string, a[1] as string, skipping(a[2])) }, undefined, undefined, preparePaths);
+    } else if (typeof sync === 'function') addAll(name, { sync: sync.bind(hostFs), promise: hostPromise(name) }, undefined, undefined, preparePaths);
   }
   for (const name of ['stat', 'lstat'] as const) {
     addAll(
@@ -564,6 +580,87 @@ export const makeFs = (
     );
   }
   addAll('readdir', { sync: hostFs.readdirSync as Fn, promise: hostPromise('readdir') }, direntRecords, reviveDirents, preparePaths);
+
+  /**
+   * fs.cp with a `filter`: the filter is the service's, called in the service's turn as Node calls it: for
+   * the top path, then (`recursive`) for each entry of a directory it let in, depth first, in directory
+   * order, with source and destination joined as Node joins them. fs.cp and fs.promises.cp await each
+   * answer; from fs.cpSync a Promise is Node's ERR_INVALID_RETURN_VALUE. The walk reads the tree with the
+   * service's own (checked, recorded) lstat, or stat when following links, and opendir; the host's cp then
+   * copies all but the entries left out (cpLeftOut). Unlike Node, every filter call comes before the first
+   * copy, and a filter that throws leaves nothing copied.
+   */
+  const cpWalk = function* (src: string, dest: string, options: { recursive?: unknown; dereference?: unknown }): Generator<[string, string], void, unknown> {
+    const include = yield [src, dest];
+    if (!include || !options.recursive) return;
+    let names: string[];
+    try {
+      const stat = (options.dereference ? fs.statSync : fs.lstatSync) as (p: string) => { isDirectory(): boolean };
+      if (!stat(src).isDirectory()) return;
+      // opendir, as Node's cp reads a directory: in the order the directory holds its entries (readdir sorts them).
+      const dir = (fs.opendirSync as (p: string) => { readSync(): { name: string } | null; closeSync(): void })(src);
+      names = [];
+      try {
+        for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) names.push(entry.name);
+      } finally {
+        dir.closeSync();
+      }
+    } catch {
+      return; // the host's cp fails on it with Node's own error
+    }
+    for (const name of names) yield* cpWalk(hostPath.join(src, name), hostPath.join(dest, name), options);
+  };
+  /** The arguments of an fs.cp call whose `filter` is the service's, or undefined (no filter, or paths fs.cp refuses itself). */
+  const filteredCp = (args: readonly unknown[]): { src: string; dest: string; options: Record<string, unknown>; filter: Fn } | undefined => {
+    const [src, dest, options] = [pathArg(args[0]), pathArg(args[1]), args[2]];
+    if (typeof options !== 'object' || options === null || typeof src !== 'string' || typeof dest !== 'string') return undefined;
+    const filter = (options as { filter?: unknown }).filter;
+    return typeof filter === 'function' ? { src, dest, options: { ...options }, filter: filter as Fn } : undefined;
+  };
+  /** The options the host's cp gets: the service's, its filter replaced by the list of what it left out. */
+  const leavingOut = (options: Record<string, unknown>, leftOut: string[]): Record<string, unknown> => ({ ...options, filter: undefined, [cpLeftOut]: leftOut });
+  const hostCpSync = fs.cpSync as Fn;
+  fs.cpSync = named((...args: unknown[]) => {
+    const filtered = filteredCp(args);
+    if (!filtered) return apply(hostCpSync, undefined, args);
+    const leftOut: string[] = [];
+    const walk = cpWalk(filtered.src, filtered.dest, filtered.options);
+    for (let step = walk.next(); !step.done; ) {
+      const include = apply(filtered.filter, undefined, step.value);
+      if (types.isPromise(include)) throw nodeError(TypeError, 'ERR_INVALID_RETURN_VALUE', `Expected boolean to be returned from the "filter" function but got an instance of Promise.`);
+      if (!include) leftOut.push(step.value[0]);
+      step = walk.next(include);
+    }
+    return apply(hostCpSync, undefined, [filtered.src, filtered.dest, leavingOut(filtered.options, leftOut)]);
+  }, 'cpSync', hostFs.cpSync.length);
+  /** Call the filter on each path of the walk, awaiting each answer: the paths it left out. */
+  const leftOutAsync = async (filtered: NonNullable<ReturnType<typeof filteredCp>>): Promise<string[]> => {
+    const leftOut: string[] = [];
+    const walk = cpWalk(filtered.src, filtered.dest, filtered.options);
+    for (let step = walk.next(); !step.done; ) {
+      const include = await apply(filtered.filter, undefined, step.value);
+      if (!include) leftOut.push(step.value[0]);
+      step = walk.next(include);
+    }
+    return leftOut;
+  };
+  const hostCpPromise = promises.cp as Fn;
+  promises.cp = named(async (...args: unknown[]) => {
+    const filtered = filteredCp(args);
+    if (!filtered) return apply(hostCpPromise, undefined, args);
+    return apply(hostCpPromise, undefined, [filtered.src, filtered.dest, leavingOut(filtered.options, await leftOutAsync(filtered))]);
+  }, 'cp');
+  const hostCpCallback = fs.cp as Fn;
+  fs.cp = named((...args: unknown[]) => {
+    const { callback, rest } = splitCallback('cp', args);
+    const filtered = filteredCp(rest);
+    if (!filtered) return apply(hostCpCallback, undefined, args);
+    validateFunction(callback, 'cb');
+    leftOutAsync(filtered).then(
+      leftOut => apply(hostCpCallback, undefined, [filtered.src, filtered.dest, leavingOut(filtered.options, leftOut), callback]),
+      error => callBack('fs.cp', callback, error),
+    );
+  }, 'cp', hostFs.cp.length);
 
   fs.existsSync = (path: unknown) =>
     call('fs.existsSync', [pathArg(path)], p => {
