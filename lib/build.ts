@@ -182,9 +182,13 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
   const session = beginSession(out, options.print, { signer, sealer });
   scriptBuilds.set(key, { builds: (scriptBuilds.get(key)?.builds ?? 0) + 1, callers: session.callers });
   const rejections: unknown[] = [];
-  const onRejection = (reason: unknown): void => {
+  const onRejection = (reason: unknown, promise: Promise<unknown>): void => {
     if (isScriptRejection(reason, script)) rejections.push(reason);
-    else process.stderr.write(`snapshot: a service left a promise rejection unhandled: ${describeFailure(reason)}\n`);
+    else {
+      process.stderr.write(`snapshot: a service left a promise rejection unhandled: ${describeFailure(reason)}\n`);
+      // Reported: handled now, so that SES's own report of what is still unhandled at exit does not say it again.
+      promise.catch(() => {});
+    }
   };
   process.on('unhandledRejection', onRejection);
   const failed = (error: unknown, phase: string): SnapshotError => {

@@ -52,6 +52,16 @@ t.test('a build script that does not await its work', async t => {
     t.same(fingerprint(out), before);
   });
 
+  await t.test("a service's own unhandled rejection is reported once, and the build goes on", async t => {
+    const out = path.join(work, 'service-rejection');
+    const run = await build(out, 'service-rejection');
+    t.equal(run.code, 0, run.stderr);
+    t.equal(run.stdout, 'left\n');
+    t.equal(run.stderr.match(/a rejection the service forgot/g)?.length, 1, run.stderr);
+    t.match(run.stderr, /^snapshot: a service left a promise rejection unhandled: Error: a rejection the service forgot\n\s+at leak /m);
+    t.notMatch(run.stderr, /SES_UNHANDLED_REJECTION/);
+  });
+
   await t.test('a method called on an importService promise that was not awaited: the failure says to await it', async t => {
     const { out, before } = await goodKeep(work, 'import-not-awaited');
     const run = await build(out, 'import-not-awaited');
