@@ -221,8 +221,10 @@ export interface Grant extends GrantShape {
  * A granted host module: its functions become syscalls named
  * `module:<name>.<fn>` (recorded, checked, absorbed on replay), its other
  * values are copied in once through the membrane (never handed over, so
- * the host's objects are neither shared nor frozen). On a host without the
- * module, replay still works; live calls say what is missing.
+ * the host's objects are neither shared nor frozen: an object with methods,
+ * such as v8.promiseHooks, crosses as a reference, which dies with the
+ * build). On a host without the module, replay still works; live calls say
+ * what is missing.
  */
 const grantedModule = (membrane: Membrane, name: string, grant: Grant): Namespace => {
   const { host } = grant;
@@ -243,7 +245,9 @@ const grantedModule = (membrane: Membrane, name: string, grant: Grant): Namespac
       return host[key];
     });
   }
-  return namespaceOf(harden(out));
+  // The module object stays the service's own to change, as Node's module objects are; what it holds is hardened.
+  for (const value of Object.values(out)) harden(value);
+  return namespaceOf(out);
 };
 
 /** A service's own copy of a namespace object (its methods the shared, frozen intrinsics). */

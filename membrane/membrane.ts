@@ -663,7 +663,9 @@ export class Membrane implements WireSide {
       defineProperty: () => false,
       deleteProperty: () => false,
       setPrototypeOf: () => false,
-      preventExtensions: () => false,
+      // Freezing it (harden) freezes the service's view, never the host's object: the proxy's target is an
+      // empty object of its own, and every read and call still goes to the host.
+      preventExtensions: t => Reflect.preventExtensions(t),
     });
     this.#guestProxies.set(id, proxy);
     this.#guestProxyIds.set(proxy, id);

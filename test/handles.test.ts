@@ -1,6 +1,7 @@
 // Build-time handles die with the build; granted modules come back by name.
 import t from 'tap';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { fixture, lastJson, moveToTarget, snapshot, tempDir } from './helpers.js';
 
 const work = tempDir('handles');
@@ -35,6 +36,24 @@ t.test('a granted module is recorded at build time and bound again by name on re
   const live = await snapshot(['restore', moveToTarget(out), '--call', 'greedy.run']);
   t.equal(live.code, 0, live.stderr);
   t.same(lastJson(live), 'granted\n', 'live after restore: the real child_process of this host');
+});
+
+t.test("a granted builtin with data and objects of methods (node:v8, the README's example) is granted, and works after restore", async t => {
+  const out = path.join(work, 'granted-v8');
+  const built = await snapshot(['build', 'build-granted-v8.mjs', '--out', out], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  // Plain Node, the oracle: the same value through this process's own v8.
+  const roundTrip = { bytes: v8.serialize({ a: 1, list: [1, 2], map: new Map([[1, 'x']]) }).length, back: [1, [1, 2], true, 'x'] };
+  t.same(JSON.parse(built.stdout), {
+    roundTrip,
+    describe: { heap: 'number', hooks: 'function', frozen: false, annotated: 'the service may add to its module object, as in Node' },
+  });
+  const live = await snapshot(['restore', moveToTarget(out), '--call', 'serializer.roundTrip']);
+  t.equal(live.code, 0, live.stderr);
+  t.same(lastJson(live), roundTrip, "live after restore: this host's node:v8, bound again by name");
+  const again = await snapshot(['restore', moveToTarget(out), '--call', 'serializer.describe']);
+  t.equal(again.code, 1);
+  t.match(again.stderr, /STALE_HANDLE: service "serializer" used object \(result of module:node:v8\.promiseHooks\)\.onInit, but that object only existed at build time/, 'an object of methods is a build-time handle');
 });
 
 t.test('host state the membrane once missed is recorded: cwd, Event timestamps, AbortSignal.timeout, File and DateTimeFormat clocks, signatures', async t => {
