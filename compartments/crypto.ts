@@ -250,6 +250,12 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
     pbkdf2Sync: hostCrypto.pbkdf2Sync,
     scryptSync: hostCrypto.scryptSync,
     hkdfSync: hostCrypto.hkdfSync,
+    // pbkdf2(password, salt, iterations, keylen, digest, callback); Node takes a function in digest's place as the callback.
+    pbkdf2: namedDerivation(hostCrypto.pbkdf2 as never, hostCrypto.pbkdf2Sync as never, args => (typeof args[4] === 'function' ? 4 : 5)),
+    // scrypt(password, salt, keylen[, options], callback)
+    scrypt: namedDerivation(hostCrypto.scrypt as never, hostCrypto.scryptSync as never, args => (typeof args[3] === 'function' ? 3 : 4)),
+    // hkdf(digest, ikm, salt, info, keylen, callback)
+    hkdf: namedDerivation(hostCrypto.hkdf as never, hostCrypto.hkdfSync as never, () => 5),
     timingSafeEqual: hostCrypto.timingSafeEqual,
     getHashes: hostCrypto.getHashes,
     getCiphers: hostCrypto.getCiphers,
@@ -308,6 +314,37 @@ const withCallback = <R>(args: unknown[], at: number, run: (args: unknown[]) => 
   const result = run(args.slice(0, at));
   queueMicrotask(() => (callback as (error: null, value: R) => void)(null, result));
   return undefined;
+};
+
+/**
+ * An asynchronous one-shot key derivation (`pbkdf2`, `scrypt`, `hkdf`): Node
+ * runs it on its thread pool and calls back later (withCallback says why
+ * that cannot be placed). Here `sync`, the host's synchronous twin, derives
+ * the key at once with Node's own checks and errors, and the callback, at
+ * position `callbackAt(args)`, is called in a microtask with `(null, key)`
+ * (a Buffer; an ArrayBuffer from hkdf, as Node's). Without a function
+ * there, the host's own `async` call throws Node's error before it starts
+ * anything. Pure: nothing is recorded.
+ */
+const derivation =
+  (async: (...args: unknown[]) => unknown, sync: (...args: unknown[]) => unknown, callbackAt: (args: unknown[]) => number) =>
+  (...args: unknown[]): void => {
+    const at = callbackAt(args);
+    const callback = args[at];
+    if (typeof callback !== 'function') {
+      apply(async, hostCrypto, args);
+      throw new TypeError('The "callback" argument must be of type function'); // not reached: the host threw
+    }
+    const key = apply(sync, hostCrypto, args.slice(0, at));
+    queueMicrotask(() => (callback as (error: null, value: unknown) => void)(null, key));
+  };
+
+/** derivation(...), named and as long as Node's function (`crypto.pbkdf2.length` is 6). */
+const namedDerivation = (async: (...args: unknown[]) => unknown, sync: (...args: unknown[]) => unknown, callbackAt: (args: unknown[]) => number): ((...args: unknown[]) => void) => {
+  const fn = derivation(async, sync, callbackAt);
+  Object.defineProperty(fn, 'name', { value: async.name, configurable: true });
+  Object.defineProperty(fn, 'length', { value: async.length, configurable: true });
+  return fn;
 };
 
 const HASH_METHODS = ['update', 'digest', 'copy'] as const;
