@@ -70,15 +70,28 @@ export const makeSocketModules = (membrane: Membrane): Record<'net' | 'tls' | 'd
     createServer: refused('tls.createServer', NO_SOCKETS, USE_RUNTIME),
   };
   const dnsRefused = (name: string) => refused(`dns.${name}`, NO_DNS, USE_HTTP);
-  const resolvers = ['lookup', 'lookupService', 'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCname', 'resolveMx', 'resolveNs', 'resolveTxt', 'resolveSrv', 'reverse'];
-  const dnsPromises: Record<string, unknown> = { Resolver: dnsRefused('promises.Resolver') };
+  const resolvers = ['lookup', 'lookupService', 'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname', 'resolveMx', 'resolveNaptr', 'resolveNs', 'resolvePtr', 'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse'];
+  // Host configuration (--dns-result-order, /etc/resolv.conf): recorded.
+  const getDefaultResultOrder = () => membrane.syscall('dns.getDefaultResultOrder', [], () => hostDns.getDefaultResultOrder());
+  const getServers = () => membrane.syscall('dns.getServers', [], () => hostDns.getServers());
+  // The error codes (dns.NOTFOUND is 'ENOTFOUND'...), on both modules as in Node: code compares an error's code with them.
+  const errorCodes = Object.fromEntries(Object.entries(hostDns).filter(([key, value]) => /^[A-Z0-9_]+$/.test(key) && typeof value === 'string'));
+  const dnsPromises: Record<string, unknown> = {
+    ...errorCodes,
+    getDefaultResultOrder,
+    getServers,
+    setDefaultResultOrder: dnsRefused('promises.setDefaultResultOrder'),
+    setServers: dnsRefused('promises.setServers'),
+    Resolver: dnsRefused('promises.Resolver'),
+  };
   for (const name of resolvers) dnsPromises[name] = dnsRefused(`promises.${name}`);
   const dns: Record<string, unknown> = {
     ADDRCONFIG: hostDns.ADDRCONFIG,
     V4MAPPED: hostDns.V4MAPPED,
     ALL: hostDns.ALL,
-    // Host configuration (--dns-result-order): recorded.
-    getDefaultResultOrder: () => membrane.syscall('dns.getDefaultResultOrder', [], () => hostDns.getDefaultResultOrder()),
+    ...errorCodes,
+    getDefaultResultOrder,
+    getServers,
     setDefaultResultOrder: dnsRefused('setDefaultResultOrder'),
     setServers: dnsRefused('setServers'),
     Resolver: dnsRefused('Resolver'),
