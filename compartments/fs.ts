@@ -55,30 +55,35 @@ const plainOps = [
   'cp',
 ] as const;
 
-/** Which path arguments of an operation are read (`r`) or written (`w`). */
-const pathRoles: Record<string, readonly ('r' | 'w' | '-')[]> = {
+/**
+ * Which path arguments of an operation are read (`r`) or written (`w`), checked where they lead; in capitals,
+ * where the operation acts on the last part itself, a link included (unlink, rename, rm, lstat, readlink:
+ * checked at the link, not its target, found by the adversarial review); `wW` both (fs.cp replaces a link
+ * at its destination with a file, and copies a directory into where a link leads).
+ */
+const pathRoles: Record<string, readonly ('r' | 'w' | 'R' | 'W' | 'wW' | '-')[]> = {
   readFile: ['r'],
   access: ['r'],
   realpath: ['r'],
-  readlink: ['r'],
+  readlink: ['R'],
   stat: ['r'],
-  lstat: ['r'],
+  lstat: ['R'],
   readdir: ['r'],
   exists: ['r'],
   writeFile: ['w'],
   appendFile: ['w'],
   mkdir: ['w'],
   mkdtemp: ['w'],
-  rm: ['w'],
-  rmdir: ['w'],
-  unlink: ['w'],
+  rm: ['W'],
+  rmdir: ['W'],
+  unlink: ['W'],
   chmod: ['w'],
   truncate: ['w'],
   utimes: ['w'],
-  rename: ['w', 'w'],
+  rename: ['W', 'W'],
   copyFile: ['r', 'w'],
-  cp: ['r', 'w'],
-  symlink: ['-', 'w'],
+  cp: ['r', 'wW'],
+  symlink: ['-', 'W'],
 };
 
 /**
@@ -361,6 +366,23 @@ const reviveDirents = (entries: unknown): unknown =>
     ? entries.map(e => new Dirent(e as { name: string; kind: string; parentPath: string }))
     : entries;
 
+/** The operations whose promise form takes a `signal` (Node's lib/internal/fs/promises.js). */
+const takesSignal = new Set(['readFile', 'writeFile', 'appendFile']);
+
+/** Node's isCustomIterable: what promises.writeFile writes chunk by chunk (an iterable or async iterable, no string or bytes). */
+const isCustomIterable = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && (typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function' || typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function');
+
+/** The bytes an iterable yields, each chunk as Node's writeFileHandle takes it: bytes as they are, anything else through Buffer.from with the options' encoding. */
+const collected = async (data: unknown, options: unknown): Promise<Buffer> => {
+  const encoding = (typeof options === 'string' ? options : typeof options === 'object' && options !== null ? (options as { encoding?: unknown }).encoding : undefined) ?? 'utf8';
+  const chunks: Buffer[] = [];
+  for await (const chunk of data as AsyncIterable<unknown>) {
+    chunks.push(ArrayBuffer.isView(chunk) ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.from(chunk as string, encoding as BufferEncoding));
+  }
+  return Buffer.concat(chunks);
+};
+
 /** An options object whose `signal` is already aborted. */
 const abortedSignal = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && typeof (value as { signal?: { aborted?: unknown } }).signal === 'object' && (value as { signal: { aborted?: unknown } }).signal?.aborted === true;
@@ -377,7 +399,16 @@ const skipping = (options: unknown): hostFs.CopyOptions | undefined => {
 };
 
 /** Paths may be URLs (`new URL('./data.json', import.meta.url)`); they cross as strings. */
-const pathArg = (value: unknown): unknown => (value instanceof URL ? fileURLToPath(value) : value);
+const pathArg = (value: unknown): unknown => (value instanceof URL || isUrlLike(value) ? fileURLToPath(value as URL) : value);
+
+/**
+ * Node's isURL (lib/internal/url.js): what fs takes for a URL, a URL or any object shaped like one (an
+ * href and a protocol, no auth, no path), whose hostname and pathname fileURLToPath then reads. Made a
+ * string here, in the service's turn, as Node makes it: an object shaped like a URL crossed to the host
+ * as an object no check read as a path (found by the adversarial review).
+ */
+const isUrlLike = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && Boolean((value as { href?: unknown }).href && (value as { protocol?: unknown }).protocol && (value as { auth?: unknown }).auth === undefined && (value as { path?: unknown }).path === undefined);
 
 export const makeFs = (
   membrane: Membrane,
@@ -412,7 +443,12 @@ export const makeFs = (
     const roles = pathRoles[op] ?? [];
     // A descriptor was checked when it was opened (descriptorArgs maps it).
     if (descriptorOps.has(op) && typeof args[0] === 'number') return;
-    for (let i = 0; i < roles.length; i += 1) if (roles[i] !== '-') reach.checkPath(args[i], roles[i] === 'w', `${roles[i] === 'w' ? 'write' : 'read'} (fs.${op})`);
+    for (let i = 0; i < roles.length; i += 1) {
+      for (const role of roles[i] === '-' ? [] : roles[i]) {
+        const write = role === 'w' || role === 'W';
+        reach.checkPath(args[i], write, `${write ? 'write' : 'read'} (fs.${op})`, role === 'r' || role === 'w');
+      }
+    }
     // A link into /proc or /dev (or a copy of a tree holding such links) would lead there from a path the checks do not resolve.
     if (op === 'symlink') reach.checkLinkTarget(args[0], args[1], 'link to (fs.symlink)');
     if (op === 'cp') reach.checkLinkTarget(args[0], undefined, 'copy (fs.cp)');
@@ -538,18 +574,27 @@ export const makeFs = (
     // Performed with the host's sync call, in the same turn as the checks of guard: with Node's promise call
     // the file is opened later on the thread pool, and a service that moved a directory in between had its
     // checked path lead elsewhere (the last good snapshot's manifest, found by the adversarial review). Node's
-    // promise call only where the sync one would not do the same: a number in place of a path (Node's own
-    // argument error, no descriptor read), a signal already aborted (Node's AbortError), data that is not a
-    // string or bytes (an async iterable given to writeFile).
+    // promise call only where it fails before it opens anything: a number in place of a path (Node's own
+    // argument error), a signal already aborted given to an operation that takes one (readFile, writeFile,
+    // appendFile: Node's AbortError; the others ignore a signal, and a service gave one to send them to the
+    // thread pool, found by the adversarial review). Data to write that is neither a string nor bytes is
+    // collected first (promises.writeFile below), or refused by the sync call as Node's callback API does.
     const promised = asynchronous(`fs.promises.${name}`, a =>
-      typeof a[0] === 'number' || a.some(abortedSignal) || ((name === 'writeFile' || name === 'appendFile') && typeof a[1] !== 'string' && !ArrayBuffer.isView(a[1]))
+      typeof a[0] === 'number' || (takesSignal.has(name) && a.some(abortedSignal))
         ? (apply(host.promise, host, a) as Promise<unknown>)
         : new Promise(resolve => resolve(apply(host.sync, host, a))),
     );
     // The callback API does (fs.readFile(fd, cb)): the host's sync call on the real descriptor, answered as
     // any asynchronous call is, in a later turn.
     const byDescriptor = asynchronous(`fs.${name}`, a => new Promise(resolve => resolve(apply(host.sync, host, descriptorArgs(name, a)))));
-    promises[name] = named(promised, name);
+    // Node's promises.writeFile and appendFile write what an iterable or async iterable yields (a Readable,
+    // a generator): collected here, in the service's turns, and written in one checked call.
+    promises[name] = named(
+      name === 'writeFile' || name === 'appendFile'
+        ? (...args: unknown[]) => (isCustomIterable(args[1]) ? collected(args[1], args[2]).then(data => promised(args[0], data, ...args.slice(2))) : promised(...args))
+        : promised,
+      name,
+    );
     fs[name] = named((...args: unknown[]) => {
       const { callback, rest } = splitCallback(name, args);
       validateFunction(callback, 'cb');
@@ -662,11 +707,18 @@ export const makeFs = (
     );
   }, 'cp', hostFs.cp.length);
 
-  fs.existsSync = (path: unknown) =>
-    call('fs.existsSync', [pathArg(path)], p => {
+  fs.existsSync = (path: unknown) => {
+    let p: unknown;
+    try {
+      p = pathArg(path);
+    } catch {
+      return false; // as Node's: a path it cannot take is a file that does not exist
+    }
+    return call('fs.existsSync', [p], p => {
       guard('exists', [p]);
       return hostFs.existsSync(p as string);
     });
+  };
   // As Node's: the callback is checked, and util.promisify(fs.exists) resolves with the boolean (its promisify.custom).
   const exists = function exists(path: unknown, callback: Fn) {
     validateFunction(callback, 'cb');

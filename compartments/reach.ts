@@ -121,8 +121,15 @@ const unchanged = (absolute: string, lexical: string): boolean => {
  * (/dev/fd, /proc/self/fd...), which leads wherever the host's descriptor
  * does. Most paths take two to four system calls (unchanged) and no walk.
  */
-const lead = (p: string, cwd: string = process.cwd()): Lead => {
+const lead = (p: string, cwd: string = process.cwd(), follow = true): Lead => {
   const absolute = path.isAbsolute(p) ? p : `${cwd}${path.sep}${p}`;
+  // The last part itself (unlink, rename, rm, lstat act on a link, not where it leads): its directory resolved,
+  // its own name kept. Not for a trailing `/`, `.` or `..`, which the system follows.
+  const last = path.basename(absolute);
+  if (!follow && last !== '' && last !== '.' && last !== '..' && !absolute.endsWith(path.sep)) {
+    const parent = lead(path.dirname(absolute), cwd);
+    return { real: path.join(parent.real, last), ...(parent.through === undefined ? {} : { through: parent.through }) };
+  }
   const lexical = path.resolve(absolute);
   if (unchanged(absolute, lexical)) return { real: lexical };
   const linux = process.platform === 'linux';
@@ -272,8 +279,12 @@ export interface Reach {
   readonly policy: ReachPolicy | undefined;
   /** Throws REACH_DENIED unless `url` may be fetched. */
   checkFetch(url: string): void;
-  /** Throws REACH_DENIED unless `target` (a path, URL or Buffer; a descriptor number is refused under a policy) may be read (`write` false) or written. */
-  checkPath(target: unknown, write: boolean, op: string): void;
+  /**
+   * Throws REACH_DENIED unless `target` (a path, URL or Buffer; a descriptor number is refused under a policy) may be
+   * read (`write` false) or written. `follow` false: the operation acts on the last part itself, a link included
+   * (unlink, rename, rm, lstat, readlink), so that part is checked where it is, not where it leads.
+   */
+  checkPath(target: unknown, write: boolean, op: string, follow?: boolean): void;
   /** Throws REACH_DENIED for a link to `target` made at `link` (fs.symlink), or a copy of `target` (fs.cp, `link` undefined), into /proc, /dev or a key file of the library's, whatever the policy. */
   checkLinkTarget(target: unknown, link: unknown, op: string): void;
   /**
@@ -286,9 +297,35 @@ export interface Reach {
   checkTree(source: unknown, target: unknown, op: string): void;
 }
 
-/** The path a string, file URL or Buffer names, or undefined (a descriptor, or something fs refuses). */
-const pathText = (target: unknown): string | undefined =>
-  typeof target === 'string' ? target : target instanceof URL && target.protocol === 'file:' ? decodeURIComponent(target.pathname) : target instanceof Uint8Array ? Buffer.from(target).toString() : undefined;
+/** The path a string, file URL or bytes name, or undefined (a descriptor, something fs refuses, or what uncheckable says). */
+const pathText = (target: unknown): string | undefined => {
+  if (typeof target === 'string') return target;
+  if (target instanceof URL) return target.protocol === 'file:' ? decodeURIComponent(target.pathname) : undefined;
+  if (target instanceof Uint8Array) {
+    const text = Buffer.from(target.buffer, target.byteOffset, target.byteLength).toString();
+    return uncheckable(target) === undefined ? text : undefined;
+  }
+  return undefined;
+};
+
+/**
+ * Why fs would take `target` for a path that no check can read the way the kernel does, or undefined:
+ * bytes that are not UTF-8 (a check reads them decoded, U+FFFD in place of each bad byte, and the kernel
+ * takes them as they are: another name), or an object shaped like a URL that is no URL (Node's fs reads
+ * its hostname and pathname; the service's fs makes such objects strings before they cross, so one here
+ * came another way). Found by the adversarial review, both of them.
+ */
+const uncheckable = (target: unknown): string | undefined => {
+  if (target instanceof Uint8Array) {
+    const bytes = Buffer.from(target.buffer, target.byteOffset, target.byteLength);
+    return Buffer.from(bytes.toString()).equals(bytes) ? undefined : 'a path of bytes that are not UTF-8';
+  }
+  if (typeof target === 'object' && target !== null && !(target instanceof URL)) {
+    const like = target as { href?: unknown; protocol?: unknown; auth?: unknown; path?: unknown };
+    if (like.href && like.protocol && like.auth === undefined && like.path === undefined) return 'an object shaped like a URL that is no URL';
+  }
+  return undefined;
+};
 
 export const makeReach = (service: string, policy: ReachPolicy | undefined): Reach => {
   const origins = policy?.fetch?.map(parseOrigin);
@@ -318,19 +355,27 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
     },
     checkLinkTarget(target: unknown, link: unknown, op: string): void {
       const text = pathText(target);
-      const from = typeof link === 'string' ? path.dirname(path.resolve(link)) : link instanceof URL && link.protocol === 'file:' ? path.dirname(decodeURIComponent(link.pathname)) : process.cwd();
-      if (text === undefined || text.includes('\0')) return;
-      const refusal = linkTargetRefusal(text, from);
+      const linkText = pathText(link);
+      const from = linkText === undefined ? process.cwd() : path.dirname(path.resolve(linkText));
+      const odd = uncheckable(target);
+      if (text === undefined && odd === undefined) return; // fs refuses it itself
+      const refusal = odd !== undefined ? `${odd} cannot be checked as the system would read it` : (text as string).includes('\0') ? undefined : linkTargetRefusal(text as string, from);
       if (refusal !== undefined) {
-        throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${text}: ${refusal}.`, { details: { service, kind: 'write', target: `${op} ${text}`, allowed: [...(policy?.write ?? [])] } });
+        throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${text ?? odd}: ${refusal}.`, { details: { service, kind: 'write', target: `${op} ${text ?? odd}`, allowed: [...(policy?.write ?? [])] } });
       }
     },
-    checkPath(target: unknown, write: boolean, op: string): void {
+    checkPath(target: unknown, write: boolean, op: string, follow = true): void {
       const allowed = write ? policy?.write : policy?.read;
       const kind = write ? 'write' : 'read';
       const text = pathText(target);
+      const odd = uncheckable(target);
+      if (odd !== undefined) {
+        throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${odd}, which no check can read as the system would: refused, whatever its policy. Name files with strings (or UTF-8 bytes, or file: URLs).`, {
+          details: { service, kind, target: `${op} ${odd}`, allowed: [...(allowed ?? [])] },
+        });
+      }
       // Policy or not: the host process's environment, memory and descriptors (/proc/self/environ...), the library's key files.
-      const where = text !== undefined && !text.includes('\0') ? lead(text) : undefined;
+      const where = text !== undefined && !text.includes('\0') ? lead(text, process.cwd(), follow) : undefined;
       const never = text !== undefined && where !== undefined ? (neverReachable(text, where) ?? (write ? intoSnapshot(where.real, op) : undefined)) : undefined;
       if (never !== undefined) {
         throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${text}: ${never}.`, {

@@ -55,6 +55,10 @@ t.before(async () => {
   fs.mkdirSync(path.join(root, 'data', 'tree'));
   fs.writeFileSync(path.join(root, 'data', 'tree', 'ok.txt'), 'ok');
   fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'data', 'tree', 'inner-link'));
+  // A link outside the policy into out/, and one in out/ to outside/: the service may remove the second, not the first.
+  fs.writeFileSync(path.join(root, 'out', 'victim.txt'), 'victim');
+  fs.symlinkSync(path.join(root, 'out', 'victim.txt'), path.join(root, 'outside', 'link-in'));
+  fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'out', 'doomed-link'));
   fs.mkdirSync(path.join(root, 'data', 'planting', 'out-link'), { recursive: true });
   fs.writeFileSync(path.join(root, 'data', 'planting', 'out-link', 'planted.txt'), 'escaped');
   // The seal key file, in a directory the policy opens: services reach it neither way.
@@ -137,7 +141,13 @@ t.test('files beyond the policy are refused, however they are named', async t =>
   t.match(results.copyFollowingInto, { code: 'REACH_DENIED', message: /out-link/ }, 'fs.cp following a link in the tree it writes into');
   t.same(results.copyFollowingWithin, {}, 'fs.cp following links within the policy copies');
   t.equal(fs.readFileSync(path.join(root, 'out', 'planted', 'out-link', 'planted.txt'), 'utf8'), 'escaped');
-  t.same(fs.readdirSync(path.join(root, 'outside')), ['secret.txt'], 'nothing was written outside');
+  t.match(results.unlinkOutsideLink, { code: 'REACH_DENIED', message: /outside\/link-in/ }, 'a link outside the policy is not removed, whatever it leads to');
+  t.match(results.renameOverOutsideLink, { code: 'REACH_DENIED', message: /outside\/link-in/ }, 'nor renamed over');
+  t.same(results.unlinkOwnLink, {}, 'a link within the policy is removed, wherever it leads');
+  t.notOk(fs.existsSync(path.join(root, 'out', 'doomed-link')));
+  t.same(results.lstatLinkOut, { ok: true }, "lstat reads the link within the policy, not its target's");
+  t.ok(fs.lstatSync(path.join(root, 'outside', 'link-in')).isSymbolicLink(), 'the outside link is still there');
+  t.same(fs.readdirSync(path.join(root, 'outside')).sort(), ['link-in', 'secret.txt'], 'nothing was written outside');
   t.notOk(fs.existsSync(path.join(root, 'data', 'new.txt')), 'nothing was written in the read-only directory');
   t.notOk(fs.existsSync(path.join(root, 'out', 'copied.txt')), 'nothing was copied in');
 });
