@@ -157,25 +157,56 @@ export interface ChildStop {
  */
 export const needsWatchedChild = (command: string): boolean => command === 'build' && process.env[PINNED] !== '1';
 
-/** In a re-executed child: stop when the parent's end of the watch pipe closes. */
+/** How long a child whose parent died has to stop by itself before its watcher kills it, in ms. */
+const ORPHAN_STOP_MS = 3000;
+
+/**
+ * The watcher of a re-executed child, in a thread of its own: the main
+ * thread may be running a service that never returns to the event loop
+ * (found by the adversarial review: a build's child, its parent killed,
+ * spun on for ever). When the parent's end of the pipe closes it tells the
+ * main thread, which stops as it does for a signal, and kills the process
+ * ORPHAN_STOP_MS later if it is still there.
+ */
+const watcherSource = `
+const { workerData, parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const net = require('node:net');
+let pipe;
+try {
+  pipe = new net.Socket({ fd: workerData.fd, readable: true, writable: false });
+} catch {
+  return;
+}
+let orphaned = false;
+const gone = () => {
+  if (orphaned) return;
+  orphaned = true;
+  parentPort.postMessage('orphaned');
+  setTimeout(() => {
+    try {
+      fs.writeSync(2, 'snapshot: the parent process ended, and this one did not stop (a service still running?): killed\\n');
+    } catch {}
+    process.kill(process.pid, 'SIGKILL');
+  }, workerData.graceMs);
+};
+pipe.on('end', gone);
+pipe.on('error', gone);
+pipe.resume();
+`;
+
+/** In a re-executed child: stop when the parent's end of the watch pipe closes (watcherSource). */
 export const watchParent = (): void => {
   if (process.env[WATCH_FD] === undefined) return;
   const fd = Number(process.env[WATCH_FD]);
   delete process.env[WATCH_FD]; // not for services, build scripts or verify's children
   if (!Number.isInteger(fd) || fd < 3) return;
-  const net = require('node:net') as typeof import('node:net');
-  let pipe: import('node:net').Socket;
-  try {
-    pipe = new net.Socket({ fd, readable: true, writable: false });
-  } catch {
-    return;
-  }
-  const orphaned = () => {
+  const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const watcher = new Worker(`(() => {${watcherSource}})()`, { eval: true, workerData: { fd, graceMs: ORPHAN_STOP_MS }, stdout: false, stderr: false });
+  watcher.on('message', () => {
     process.stderr.write('snapshot: the parent process ended; stopping\n');
     process.exit(1);
-  };
-  pipe.on('end', orphaned);
-  pipe.on('error', orphaned);
-  pipe.resume();
-  pipe.unref(); // watching must not keep the process alive
+  });
+  watcher.on('error', () => {});
+  watcher.unref(); // watching must not keep the process alive
 };

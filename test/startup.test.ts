@@ -154,7 +154,7 @@ const running = (pid: number): boolean => {
   }
 };
 
-t.test('under an English or C locale the CLI builds in one process', async t => {
+t.test('a build runs in one child of the CLI whatever the locale (the CLI stops it when a service never returns to the event loop)', async t => {
   const out = path.join(work, 'one-process');
   const child = spawn(process.execPath, [cliPath, 'build', 'build.mjs', '--out', out], {
     cwd: fixture('locale'),
@@ -163,7 +163,30 @@ t.test('under an English or C locale the CLI builds in one process', async t => 
   });
   const code = await new Promise(resolve => child.on('close', resolve));
   t.equal(code, 0);
-  t.equal(Number(fs.readFileSync(path.join(work, 'one-pid'), 'utf8')), child.pid, 'the build script ran in the process that was started');
+  t.not(Number(fs.readFileSync(path.join(work, 'one-pid'), 'utf8')), child.pid, 'the build script ran in a child of the process that was started');
+});
+
+t.test('kill -9 of the CLI ends its build child, even one whose service never returns to the event loop', { skip: process.platform !== 'linux' && 'reads /proc' }, async t => {
+  const out = path.join(work, 'orphan');
+  const parent = spawn(process.execPath, [cliPath, 'build', 'build-modes.mjs', '--out', out], {
+    cwd: fixture('misc'),
+    env: { ...process.env, NODE_OPTIONS: '', MISC_MODE: 'spin' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  await new Promise<void>((resolve, reject) => {
+    parent.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('spinning')) resolve();
+    });
+    parent.on('close', code => reject(new Error(`the build ended (${code}) before its service spun: ${stdout}`)));
+  });
+  const [building] = childrenOf(parent.pid as number);
+  t.ok(building !== undefined && running(building), 'the build child runs');
+  parent.kill('SIGKILL');
+  const deadline = Date.now() + 15_000;
+  while (running(building) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50));
+  t.notOk(running(building), 'the child stopped when its parent was killed, though its main thread never came back');
 });
 
 t.test('kill -9 of the CLI also ends the child it re-executed to pin the locale', { skip: process.platform !== 'linux' && 'reads /proc' }, async t => {
