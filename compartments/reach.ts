@@ -213,6 +213,21 @@ export const keepWritesFromServices = (dir: string): void => {
   snapshotDirs.add(resolved(dir));
 };
 
+/**
+ * Where an interrupted build leaves a snapshot directory's old copy and its work (`<dir>.old-<pid>`,
+ * `<dir>.building-<pid>`), which the next build puts back in place or removes (lib/interrupted.ts): no
+ * service makes or changes them either, or one could plant a snapshot of its own there that a later build
+ * would take for the last good one.
+ */
+const leftoverOf = (real: string): string | undefined => {
+  for (const dir of snapshotDirs) {
+    const relative = path.relative(path.dirname(dir), real);
+    const first = relative.split(path.sep)[0];
+    if (!relative.startsWith('..') && first.startsWith(`${path.basename(dir)}.`) && /\.(?:old|building)-\d+$/.test(first)) return path.join(path.dirname(dir), first);
+  }
+  return undefined;
+};
+
 /** Operations that delete, move or overwrite a whole tree: refused on a directory that holds a snapshot directory too. */
 const treeOps = /\(fs\.(?:rm|rmdir|rename|cp)\)$/;
 
@@ -224,6 +239,8 @@ const intoSnapshot = (real: string, op: string): string | undefined => {
       return `it ${within(real, dir) ? 'is inside' : 'holds'} ${dir}, a snapshot directory of this process, which no service writes to, whatever its policy`;
     }
   }
+  const leftover = leftoverOf(real);
+  if (leftover !== undefined) return `it is ${leftover}, where an interrupted build of this process's snapshot leaves its work, which no service writes to, whatever its policy`;
   return undefined;
 };
 

@@ -57,6 +57,8 @@ t.test('a service of a failed rebuild cannot write into, delete or move the last
     notUtf8Link: ['REACH_DENIED', 'REACH_DENIED'],
     iterableSwapped: 'REACH_DENIED',
     abortedSignalRm: 'removed in the checked turn',
+    plantOld: 'REACH_DENIED',
+    plantBuilding: 'REACH_DENIED',
     besideDir: 'done',
     beside: 'done',
     read: 'done',
