@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
-import { readCheckedOptions } from '../replay-log/errors.js';
+import { causeLines, readCheckedOptions } from '../replay-log/errors.js';
 import { beginSession, endSession, type BuildSession } from './session.js';
 import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
@@ -126,8 +126,8 @@ const describeFailure = (error: unknown): string => {
     const what = errno === 'EFBIG' ? 'a file grew past the file-size limit (ulimit -f)' : errno === 'EDQUOT' ? 'the disk quota is exhausted' : 'the disk is full';
     return `${errno}: ${what} while writing the snapshot (${error instanceof Error ? error.message : String(error)}). Free space or raise the limit, then build again.`;
   }
-  if (isSnapshotError(error)) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+  if (isSnapshotError(error)) return [`${error.code}: ${error.message}`, ...causeLines(error)].join('\n');
+  return [error instanceof Error ? (error.stack ?? error.message) : String(error), ...causeLines(error)].join('\n');
 };
 
 /**

@@ -4,7 +4,7 @@
  * operation, 2 for a usage error). Shared by the CLI's modules and the
  * restore bundle (which carries its own copy of this module).
  */
-import { describeError, isSnapshotError } from '../replay-log/errors.js';
+import { causeLines, describeError, isSnapshotError } from '../replay-log/errors.js';
 
 /**
  * Text that may carry a service's words (its error messages, names quoted in
@@ -37,7 +37,7 @@ export const describeThrown = (error: unknown): string => {
     .split('\n')
     .slice(1)
     .filter(line => /^\s+at /.test(line) && !/\/dist\/(membrane|compartments|lib|replay-log)\/|node:internal/.test(line));
-  return [describeError(error), ...frames].join('\n');
+  return [describeError(error), ...frames, ...causeLines(error)].join('\n');
 };
 
 /** JSON.stringify's replacer for results printed by the CLI: bigints as their decimal text. */

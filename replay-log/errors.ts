@@ -87,6 +87,25 @@ export const describeError = (error: unknown): string => {
 };
 
 /**
+ * The causes of `error` (its `cause`, that one's, up to 5), a line each as
+ * Node prints them, `[cause]: Name: message` (a failed fetch says why in
+ * its cause: `Error: connect ECONNREFUSED 127.0.0.1:8080`). Never throws.
+ */
+export const causeLines = (error: unknown): string[] => {
+  const lines: string[] = [];
+  try {
+    for (let cause = (error as { cause?: unknown } | null)?.cause, depth = 0; cause !== undefined && depth < 5; cause = (cause as { cause?: unknown } | null)?.cause, depth += 1) {
+      const code = (cause as { code?: unknown } | null)?.code;
+      const text = describeError(cause);
+      lines.push(`[cause]: ${text}${typeof code === 'string' && !text.includes(code) ? ` (${code})` : ''}`);
+    }
+  } catch {
+    // a cause that cannot be read: what was read is said
+  }
+  return lines;
+};
+
+/**
  * The candidate within edit distance 2 of `word` (the nearest; Levenshtein),
  * if any: for "did you mean" in usage errors.
  */

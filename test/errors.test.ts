@@ -1,6 +1,7 @@
 // Bad input gets a clear, typed error from the CLI, and a non-zero exit.
 import t from 'tap';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { LogReader, LogWriter, fileSink } from '../replay-log/index.js';
 import { sha256 } from '../lib/manifest.js';
@@ -234,6 +235,24 @@ t.test('the CLI explains itself', async t => {
   const typo = await snapshot(['build', 'build.mjs', '--ouy', 'snap']);
   t.equal(typo.code, 2);
   t.match(typo.stderr, /^snapshot: USAGE: build has no option --ouy; did you mean --out\?\n[\s\S]*snapshot build <script>/, 'a mistyped option is named, with the nearest one and the command\'s own help');
+});
+
+t.test("a failed fetch says why (its cause), at build time and from a call after restore", async t => {
+  const closed = await new Promise<string>(resolve => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(`http://127.0.0.1:${port}/`));
+    });
+  });
+  const failed = await snapshot(['build', 'build-modes.mjs', '--out', path.join(work, 'fetch-down')], { cwd: fixture('misc'), env: { MISC_MODE: 'fetch-down', MISC_URL: closed } });
+  t.equal(failed.code, 1);
+  t.match(failed.stderr, /^\s+TypeError: fetch failed\n\s+\[cause\]: Error: connect ECONNREFUSED 127\.0\.0\.1:\d+/m);
+  const out = path.join(work, 'fetcher');
+  const built = await snapshot(['build', 'build-modes.mjs', '--out', out], { cwd: fixture('misc'), env: { MISC_MODE: 'fetch-down' } });
+  t.equal(built.code, 0, built.stderr);
+  const called = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.get', '--args', JSON.stringify([closed])]);
+  t.equal(called.code, 1);
+  t.match(called.stderr, /^snapshot: fetcher\.get\(\.\.\.\) threw TypeError: fetch failed\n(?:.*\n)*?\s+\[cause\]: Error: connect ECONNREFUSED 127\.0\.0\.1:\d+/m);
 });
 
 t.test('a service that cannot load says where and why', async t => {
