@@ -40,5 +40,11 @@ export const describeThrown = (error: unknown): string => {
   return [describeError(error), ...frames, ...causeLines(error)].join('\n');
 };
 
-/** JSON.stringify's replacer for results printed by the CLI: bigints as their decimal text. */
-export const jsonReplacer = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
+/** JSON.stringify's replacer for results printed by the CLI: bigints as their decimal text, a Map as an object (or as [key, value] pairs when a key is neither a string nor a number), a Set as a list. */
+export const jsonReplacer = (_key: string, value: unknown): unknown => {
+  if (typeof value === 'bigint') return value.toString();
+  // JSON.stringify writes a Map or a Set as {} (found by the new-user trial: kept state looked lost).
+  if (value instanceof Map) return [...value.entries()].every(([key]) => typeof key === 'string' || typeof key === 'number') ? Object.fromEntries(value) : [...value.entries()];
+  if (value instanceof Set) return [...value];
+  return value;
+};

@@ -56,6 +56,23 @@ t.test("a granted builtin with data and objects of methods (node:v8, the README'
   t.match(again.stderr, /STALE_HANDLE: service "serializer" used object \(result of module:node:v8\.promiseHooks\)\.onInit, but that object only existed at build time/, 'an object of methods is a build-time handle');
 });
 
+t.test('--call prints a Map, a Set and a bigint in its JSON, not as {}', async t => {
+  const out = path.join(work, 'collections');
+  const built = await snapshot(['build', 'build-collections.mjs', '--out', out], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  const called = await snapshot(['restore', moveToTarget(out), '--call', 'collections.state']);
+  t.equal(called.code, 0, called.stderr);
+  t.same(lastJson(called), {
+    byName: { apples: 3, pears: 5, plums: 7 },
+    byId: [
+      [1, 'one'],
+      [true, 'yes'],
+    ],
+    tags: ['fresh', 'local'],
+    total: '100000000000000000000',
+  });
+});
+
 t.test('host state the membrane once missed is recorded: cwd, Event timestamps, AbortSignal.timeout, File and DateTimeFormat clocks, signatures', async t => {
   const out = path.join(work, 'holes');
   const built = await snapshot(['build', 'build-holes.mjs', '--out', out], { cwd: fixture('misc') });
