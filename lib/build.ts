@@ -126,7 +126,7 @@ const describeFailure = (error: unknown): string => {
     const what = errno === 'EFBIG' ? 'a file grew past the file-size limit (ulimit -f)' : errno === 'EDQUOT' ? 'the disk quota is exhausted' : 'the disk is full';
     return `${errno}: ${what} while writing the snapshot (${error instanceof Error ? error.message : String(error)}). Free space or raise the limit, then build again.`;
   }
-  if (isSnapshotError(error)) return [`${error.code}: ${error.message}`, ...causeLines(error)].join('\n');
+  if (isSnapshotError(error)) return `${error.code}: ${error.message}`;
   return [error instanceof Error ? (error.stack ?? error.message) : String(error), ...causeLines(error)].join('\n');
 };
 

@@ -89,10 +89,13 @@ export const describeError = (error: unknown): string => {
 /**
  * The causes of `error` (its `cause`, that one's, up to 5), a line each as
  * Node prints them, `[cause]: Name: message` (a failed fetch says why in
- * its cause: `Error: connect ECONNREFUSED 127.0.0.1:8080`). Never throws.
+ * its cause: `Error: connect ECONNREFUSED 127.0.0.1:8080`). None for a
+ * SnapshotError: its message already says what its cause meant, in words
+ * for this library's user. Never throws.
  */
 export const causeLines = (error: unknown): string[] => {
   const lines: string[] = [];
+  if (isSnapshotError(error)) return lines;
   try {
     for (let cause = (error as { cause?: unknown } | null)?.cause, depth = 0; cause !== undefined && depth < 5; cause = (cause as { cause?: unknown } | null)?.cause, depth += 1) {
       const code = (cause as { code?: unknown } | null)?.code;
