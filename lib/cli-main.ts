@@ -202,7 +202,8 @@ const scriptCopyCli = (script: string, entry: string): { cli: string; dir: strin
 /** How long a build has after SIGINT or SIGTERM to stop by itself before the CLI kills it, in ms. */
 const BUILD_STOP_MS = 3000;
 
-const usage = (message: string): never => fail(new SnapshotError('USAGE', `${message}\n\n${help.main}`));
+/** A usage error: the message, then the help of `command` (that command's options) or, without one, the usage of all commands. */
+const usage = (message: string, command?: string): never => fail(new SnapshotError('USAGE', `${message}\n\n${help[command !== undefined && command in help ? command : 'main']}`));
 
 /**
  * Run the command line `argv` (process.argv without node and the script).
@@ -234,7 +235,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
       const near = closestWord(unknown.split('=')[0], known);
       return fail(new SnapshotError('USAGE', `${command} has no option ${unknown}${near ? `; did you mean ${near}?` : ''}\n\n${help[command as keyof typeof help]}`));
     }
-    return usage(error instanceof Error ? error.message : String(error));
+    return usage(error instanceof Error ? error.message : String(error), command);
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -242,7 +243,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
     return;
   }
   const target = positionals[0];
-  if (!target || positionals.length > 1) usage(`${command} takes exactly one path\n\n${help[command]}`);
+  if (!target || positionals.length > 1) usage(`${command} takes exactly one path`, command);
   if (command === 'build') {
     const theirs = scriptCopyCli(target, entry);
     if (theirs !== undefined) {
@@ -270,7 +271,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
   switch (command) {
     case 'build': {
       const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
-      if (timeoutMs !== undefined && !(timeoutMs > 0)) usage('--timeout takes a positive number of milliseconds');
+      if (timeoutMs !== undefined && !(timeoutMs > 0)) usage('--timeout takes a positive number of milliseconds', command);
       const { buildSnapshot } = await library();
       const { currentSession } = await import('./session.js');
       const view = startProgressView({
@@ -320,7 +321,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
     }
     case 'restore': {
       const inputs = restoreInputs(target, values);
-      if ('usage' in inputs) return usage(inputs.usage);
+      if ('usage' in inputs) return usage(inputs.usage, command);
       // Restore loads only what restore needs (restore-entry.ts), bundled when `npm run build` made
       // the bundle; a restore that joins NATS loads the modules (the bundle does not carry the client).
       const bundle = isNatsRestore(target, values) ? undefined : (await import('./restore-bundle.cjs')).loadRestoreBundle();
@@ -331,9 +332,9 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
       if (values.html !== undefined || values.json) await library(); // the streamed text dump needs no lockdown
       if (values.html !== undefined) {
         const mark = values.mark === undefined ? undefined : Number(values.mark);
-        if (mark !== undefined && !(Number.isInteger(mark) && mark >= 0)) usage('--mark takes an event index (0, 1, ...)');
+        if (mark !== undefined && !(Number.isInteger(mark) && mark >= 0)) usage('--mark takes an event index (0, 1, ...)', command);
         const fs = await import('node:fs');
-        if (!fs.statSync(target).isFile()) usage(`--html draws one replay log: give a log file (<dir>/<service>/replay.log), not ${target}`);
+        if (!fs.statSync(target).isFile()) usage(`--html draws one replay log: give a log file (<dir>/<service>/replay.log), not ${target}`, command);
         const { logToHtml } = await import('./inspect-html.js');
         fs.writeFileSync(values.html as string, logToHtml(target, { mark }));
         if (!values.quiet) process.stderr.write(`wrote ${values.html as string}\n`);
@@ -370,7 +371,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
       return;
     }
     case 'push': {
-      if (values.nats === undefined) usage('push takes --nats <url>');
+      if (values.nats === undefined) usage('push takes --nats <url>', command);
       await library();
       const { pushSnapshot } = await withNats(() => import('./push.js'));
       const { NatsTransport } = await withNats(() => import('./transport-nats.js'));
