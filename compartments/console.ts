@@ -5,6 +5,7 @@
  * syscall, so a service that logs something different on replay diverges.
  */
 import type { Membrane } from '../membrane/index.js';
+import { nodeError } from './node-style-errors.js';
 
 type Printer = (text: string) => void;
 
@@ -21,32 +22,33 @@ export const defaultPrinter =
     process.stderr.write(`${safe.split('\n').map(line => `[${service}] ${line}`).join('\n')}\n`);
   };
 
-/** `format` is the service's own util.format (its own inspect options). */
-export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Printer, format: (...args: unknown[]) => string): Record<string, unknown> => {
+/**
+ * The methods of a console, as Node's (lib/internal/console/constructor.js),
+ * over `emit(level, text)`: `text` formatted by `format` (the service's own
+ * util.format) and indented by group(), without its trailing newline.
+ */
+const consoleMethods = (emit: (level: string, text: string) => void, perfNow: () => number, format: (...args: unknown[]) => string): Record<string, (...args: never[]) => unknown> => {
   let indent = '';
-  const emit = (level: string, args: unknown[]) => {
-    const text = indent + format(...args).split('\n').join(`\n${indent}`);
-    membrane.syscall(`console.${level}`, [text], t => print(level === 'log' || level === 'info' ? (t as string) : `${level}: ${t as string}`));
-  };
+  const say = (level: string, args: unknown[]) => emit(level, indent + format(...args).split('\n').join(`\n${indent}`));
   const timers = new Map<string, number>();
   const counts = new Map<string, number>();
-  const guestConsole = {
-    log: (...args: unknown[]) => emit('log', args),
-    info: (...args: unknown[]) => emit('info', args),
-    debug: (...args: unknown[]) => emit('debug', args),
-    warn: (...args: unknown[]) => emit('warn', args),
-    error: (...args: unknown[]) => emit('error', args),
-    trace: (...args: unknown[]) => emit('trace', args),
-    dir: (value: unknown) => emit('log', [value]),
-    table: (value: unknown) => emit('log', [value]),
+  const methods = {
+    log: (...args: unknown[]) => say('log', args),
+    info: (...args: unknown[]) => say('info', args),
+    debug: (...args: unknown[]) => say('debug', args),
+    warn: (...args: unknown[]) => say('warn', args),
+    error: (...args: unknown[]) => say('error', args),
+    trace: (...args: unknown[]) => say('trace', args),
+    dir: (value: unknown) => say('log', [value]),
+    table: (value: unknown) => say('log', [value]),
     // As Node's: the first argument joins 'Assertion failed: ' as text, and the rest format against it (%s...).
     assert: (ok: unknown, ...args: unknown[]) => {
       if (ok) return;
       // A template literal, as Node's: a Symbol throws.
-      emit('warn', args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${args[0] as string}`, ...args.slice(1)]);
+      say('warn', args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${args[0] as string}`, ...args.slice(1)]);
     },
     group: (...args: unknown[]) => {
-      if (args.length) emit('log', args);
+      if (args.length) say('log', args);
       indent += '  ';
     },
     groupEnd: () => {
@@ -55,7 +57,7 @@ export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Pr
     count: (label = 'default') => {
       const n = (counts.get(label) ?? 0) + 1;
       counts.set(label, n);
-      emit('log', [`${label}: ${n}`]);
+      say('log', [`${label}: ${n}`]);
     },
     countReset: (label = 'default') => counts.delete(label),
     time: (label = 'default') => {
@@ -65,12 +67,71 @@ export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Pr
       const start = timers.get(label);
       if (start === undefined) return;
       timers.delete(label);
-      emit('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`]);
+      say('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`]);
     },
     timeLog: (label = 'default', ...args: unknown[]) => {
       const start = timers.get(label);
-      if (start !== undefined) emit('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`, ...args]);
+      if (start !== undefined) say('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`, ...args]);
     },
   };
-  return harden({ ...guestConsole, groupCollapsed: guestConsole.group });
+  return { ...methods, groupCollapsed: methods.group };
+};
+
+/** The levels Node's Console writes to its stderr stream. */
+const toStderr = new Set(['warn', 'error', 'trace']);
+
+/**
+ * Node's `console.Console`: a console writing to the streams it is given
+ * (`new Console(stdout[, stderr])` or `new Console({ stdout, stderr })`;
+ * stderr defaults to stdout), each call one `write` of its text and a
+ * newline, as Node's; unless `ignoreErrors` is false, what the stream
+ * throws or emits as an error is ignored. Callable without `new`, as
+ * Node's. A stream without `write` is Node's ERR_CONSOLE_WRITABLE_STREAM.
+ */
+const makeConsoleClass = (perfNow: () => number, format: (...args: unknown[]) => string) => {
+  type Writable = { write: (text: string, callback?: () => void) => unknown };
+  const writable = (stream: unknown): stream is Writable => typeof stream === 'object' && stream !== null && typeof (stream as { write?: unknown }).write === 'function';
+  type Listening = Writable & { once: (event: string, listener: () => void) => unknown; removeListener: (event: string, listener: () => void) => unknown };
+  const noop = () => {};
+  function Console(this: Record<string, unknown>, stdoutOrOptions?: unknown, stderrArg?: unknown, ignoreErrorsArg?: unknown): unknown {
+    if (!new.target) return Reflect.construct(Console, [stdoutOrOptions, stderrArg, ignoreErrorsArg]);
+    const options = writable(stdoutOrOptions)
+      ? { stdout: stdoutOrOptions, stderr: stderrArg, ignoreErrors: ignoreErrorsArg }
+      : ((stdoutOrOptions ?? {}) as { stdout?: unknown; stderr?: unknown; ignoreErrors?: unknown });
+    const { stdout } = options;
+    const stderr = options.stderr ?? stdout;
+    for (const [name, stream] of [['stdout', stdout], ['stderr', stderr]] as const) {
+      if (!writable(stream)) throw nodeError(TypeError, 'ERR_CONSOLE_WRITABLE_STREAM', `Console expects a writable stream instance for ${name}`);
+    }
+    const ignoreErrors = options.ignoreErrors !== false;
+    // As Node's kWriteToConsole: unless told not to, errors of the stream (thrown by write, or emitted) are ignored.
+    const write = (stream: Listening, text: string): void => {
+      if (!ignoreErrors) {
+        stream.write(text);
+        return;
+      }
+      stream.once('error', noop);
+      try {
+        stream.write(text, noop as never);
+      } catch {
+        // ignored, as Node's ignoreErrors does (it rethrows only a stack overflow)
+      } finally {
+        stream.removeListener('error', noop);
+      }
+    };
+    const methods = consoleMethods((level, text) => write((toStderr.has(level) ? stderr : stdout) as Listening, `${level === 'trace' ? 'Trace: ' : ''}${text}\n`), perfNow, format);
+    for (const [name, method] of Object.entries(methods)) {
+      Object.defineProperty(this, name, { value: method, writable: true, enumerable: true, configurable: true });
+    }
+    return this;
+  }
+  return Console;
+};
+
+/** `format` is the service's own util.format (its own inspect options). */
+export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Printer, format: (...args: unknown[]) => string): Record<string, unknown> => {
+  const emit = (level: string, text: string) => {
+    membrane.syscall(`console.${level}`, [text], t => print(level === 'log' || level === 'info' ? (t as string) : `${level}: ${t as string}`));
+  };
+  return harden({ ...consoleMethods(emit, perfNow, format), Console: makeConsoleClass(perfNow, format) });
 };
