@@ -144,6 +144,17 @@ const childrenOf = (pid: number): number[] =>
     })
     .map(Number);
 
+/** Resolves once `child` has printed `text` on its stdout; rejects if it ends first. */
+const printed = (child: ReturnType<typeof spawn>, text: string): Promise<void> =>
+  new Promise<void>((resolve, reject) => {
+    let stdout = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes(text)) resolve();
+    });
+    child.on('close', code => reject(new Error(`it ended (${code}) before it printed ${JSON.stringify(text)}: ${stdout}`)));
+  });
+
 /** Running (neither gone nor a zombie)? */
 const running = (pid: number): boolean => {
   try {
@@ -173,14 +184,7 @@ t.test('kill -9 of the CLI ends its build child, even one whose service never re
     env: { ...process.env, NODE_OPTIONS: '', MISC_MODE: 'spin' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  await new Promise<void>((resolve, reject) => {
-    parent.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (stdout.includes('spinning')) resolve();
-    });
-    parent.on('close', code => reject(new Error(`the build ended (${code}) before its service spun: ${stdout}`)));
-  });
+  await printed(parent, 'spinning');
   const [building] = childrenOf(parent.pid as number);
   t.ok(building !== undefined && running(building), 'the build child runs');
   parent.kill('SIGKILL');
@@ -194,14 +198,7 @@ t.test('kill -9 of the CLI also ends the child it re-executed to pin the locale'
     env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'de_DE.UTF-8' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  await new Promise<void>((resolve, reject) => {
-    parent.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (stdout.includes('ready:')) resolve();
-    });
-    parent.on('close', code => reject(new Error(`restore ended (${code}) before it was ready: ${stdout}`)));
-  });
+  await printed(parent, 'ready:');
   const children = childrenOf(parent.pid as number);
   t.equal(children.length, 1, 'the CLI re-executed itself once (German locale)');
   const [pinned] = children;
