@@ -106,10 +106,11 @@ export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<Re
 };
 
 /**
- * Call `service.method(...args)` on a restored snapshot; a non-function
- * export is returned as it is. Throws USAGE for a `target` that is not
- * `service.method` naming a restored service's export, or arguments of the
- * wrong kind; otherwise what the call throws.
+ * Call `service.method(...args)` on a restored snapshot, or
+ * `service.object.method(...args)` for a method of an exported object; a
+ * value that is no function is returned as it is. Throws USAGE for a
+ * `target` that names no restored service's export that way, or arguments
+ * of the wrong kind; otherwise what the call throws.
  */
 export const callService = async (snapshot: RestoredSnapshot, target: string, args: readonly unknown[] = []): Promise<unknown> => {
   if (!(snapshot?.services instanceof Map)) throw new SnapshotError('USAGE', 'callService(): the first argument is what restoreSnapshot() resolved to.');
@@ -121,12 +122,23 @@ export const callService = async (snapshot: RestoredSnapshot, target: string, ar
   const method = target.slice(dot + 1);
   const service = snapshot.services.get(name);
   if (!service) throw new SnapshotError('USAGE', `no restored service "${name}" (restored: ${[...snapshot.services.keys()].join(', ')})`);
+  // service.object.method: a method of an exported object (its methods are called on it, as svc.counter.inc()).
+  const [exportName, member, ...deeper] = method.split('.');
+  if (deeper.length > 0) throw new SnapshotError('USAGE', `--call takes service.method or service.object.method, got "${target}"`);
   // Only the service's own exports: not what every object inherits (toString, constructor, __proto__).
-  const exported = Object.prototype.hasOwnProperty.call(service.exports, method);
-  const fn = exported ? service.exports[method] : undefined;
+  const exported = Object.prototype.hasOwnProperty.call(service.exports, exportName);
+  if (member !== undefined) {
+    const object = exported ? service.exports[exportName] : undefined;
+    if (typeof object !== 'object' || object === null || !(member in object)) {
+      throw new SnapshotError('USAGE', `service "${name}" exports no object "${exportName}" with "${member}"; it exports: ${Object.keys(service.exports).join(', ')}`);
+    }
+    const value = (object as Record<string, unknown>)[member];
+    return typeof value === 'function' ? (value as (...a: unknown[]) => Promise<unknown>)(...args) : value;
+  }
+  const fn = exported ? service.exports[exportName] : undefined;
   if (typeof fn !== 'function') {
-    if (exported) return service.exports[method];
-    throw new SnapshotError('USAGE', `service "${name}" exports no "${method}"; it exports: ${Object.keys(service.exports).join(', ')}`);
+    if (exported) return service.exports[exportName];
+    throw new SnapshotError('USAGE', `service "${name}" exports no "${exportName}"; it exports: ${Object.keys(service.exports).join(', ')}`);
   }
   return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
 };

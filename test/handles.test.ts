@@ -56,7 +56,7 @@ t.test("a granted builtin with data and objects of methods (node:v8, the README'
   t.match(again.stderr, /STALE_HANDLE: service "serializer" used object \(result of module:node:v8\.promiseHooks\)\.onInit, but that object only existed at build time/, 'an object of methods is a build-time handle');
 });
 
-t.test('--call prints a Map, a Set and a bigint in its JSON, not as {}', async t => {
+t.test('--call prints a Map, a Set and a bigint in its JSON, not as {}, and calls a method of an exported object', async t => {
   const out = path.join(work, 'collections');
   const built = await snapshot(['build', 'build-collections.mjs', '--out', out], { cwd: fixture('misc') });
   t.equal(built.code, 0, built.stderr);
@@ -71,6 +71,12 @@ t.test('--call prints a Map, a Set and a bigint in its JSON, not as {}', async t
     tags: ['fresh', 'local'],
     total: '100000000000000000000',
   });
+  const nested = await snapshot(['restore', moveToTarget(out), '--call', 'collections.shelf.count']);
+  t.equal(nested.code, 0, nested.stderr);
+  t.same(lastJson(nested), 3, 'a method of an exported object');
+  const missing = await snapshot(['restore', moveToTarget(out), '--call', 'collections.shelf.weigh']);
+  t.equal(missing.code, 2, 'a usage error');
+  t.match(missing.stderr, /USAGE: service "collections" exports no object "shelf" with "weigh"; it exports: /);
 });
 
 t.test('host state the membrane once missed is recorded: cwd, Event timestamps, AbortSignal.timeout, File and DateTimeFormat clocks, signatures', async t => {
