@@ -366,8 +366,12 @@ const reviveDirents = (entries: unknown): unknown =>
     ? entries.map(e => new Dirent(e as { name: string; kind: string; parentPath: string }))
     : entries;
 
-/** The operations whose promise form takes a `signal` (Node's lib/internal/fs/promises.js). */
-const takesSignal = new Set(['readFile', 'writeFile', 'appendFile']);
+/**
+ * The operations whose promise form takes a `signal`, and where: the position of the options that hold it
+ * (Node's lib/internal/fs/promises.js). Only there: an aborted signal anywhere else is ignored by Node, which
+ * then opens the file later (found by the adversarial review).
+ */
+const signalAt: Record<string, number> = { readFile: 1, writeFile: 2, appendFile: 2 };
 
 /** Node's isCustomIterable: what promises.writeFile writes chunk by chunk (an iterable or async iterable, no string or bytes). */
 const isCustomIterable = (value: unknown): boolean =>
@@ -454,6 +458,8 @@ export const makeFs = (
     if (op === 'cp') reach.checkLinkTarget(args[0], undefined, 'copy (fs.cp)');
     // Links followed (Node's `stat` in place of `lstat`, on both sides): the files of the tree must be checked one by one.
     if (op === 'cp' && typeof args[2] === 'object' && args[2] !== null && (args[2] as { dereference?: unknown }).dereference) reach.checkTree(args[0], args[1], 'copy, links followed (fs.cp)');
+    // Node's recursive readdir goes into the directories links lead to (found by the adversarial review): each is checked.
+    if (op === 'readdir' && typeof args[1] === 'object' && args[1] !== null && (args[1] as { recursive?: unknown }).recursive) reach.checkTree(args[0], undefined, 'list, recursively (fs.readdir)');
     // A copy or a new name of a secret file is as secret (its contents are read later under that name).
     if (op === 'copyFile' || op === 'cp' || op === 'rename') secrets.deriveFile(args[0], args[1]);
   };
@@ -580,7 +586,7 @@ export const makeFs = (
     // thread pool, found by the adversarial review). Data to write that is neither a string nor bytes is
     // collected first (promises.writeFile below), or refused by the sync call as Node's callback API does.
     const promised = asynchronous(`fs.promises.${name}`, a =>
-      typeof a[0] === 'number' || (takesSignal.has(name) && a.some(abortedSignal))
+      typeof a[0] === 'number' || (signalAt[name] !== undefined && abortedSignal(a[signalAt[name]]))
         ? (apply(host.promise, host, a) as Promise<unknown>)
         : new Promise(resolve => resolve(apply(host.sync, host, a))),
     );
@@ -1003,7 +1009,7 @@ export const makeFs = (
   };
   const openDir = (path: unknown, options: unknown): Dir => {
     const entries = call('fs.opendirSync', [pathArg(path), options], (p, o) => {
-      guard('readdir', [p]);
+      guard('readdir', [p, o]);
       return readWhole(hostFs.opendirSync(p as string, o as hostFs.OpenDirOptions));
     });
     return new Dir(dirPath(path), reviveDirents(entries) as unknown[], tick);
@@ -1011,7 +1017,7 @@ export const makeFs = (
   const openDirLater = (path: unknown, options: unknown): Promise<Dir> =>
     (
       call('fs.promises.opendir', [pathArg(path), options], (p, o) => {
-        guard('readdir', [p]);
+        guard('readdir', [p, o]);
         // Opened and read in this turn, as the checks were (see promised in addAll); its error as Node's
         // asynchronous opendir words it, the path named (the synchronous one names none).
         return new Promise(resolve => {

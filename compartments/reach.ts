@@ -228,8 +228,12 @@ const leftoverOf = (real: string): string | undefined => {
   return undefined;
 };
 
-/** Operations that delete, move or overwrite a whole tree: refused on a directory that holds a snapshot directory too. */
-const treeOps = /\(fs\.(?:rm|rmdir|rename|cp)\)$/;
+/**
+ * Operations that delete, move, overwrite or close off a whole tree: refused on a directory that holds a
+ * snapshot directory too (chmod: a mode of 0 on a directory above the last good snapshot makes it
+ * unreachable, found by the adversarial review).
+ */
+const treeOps = /\(fs\.(?:rm|rmdir|rename|cp|chmod)\)$/;
 
 /** Why a write by `op` to the path whose real path is `real` reaches into a snapshot directory, or undefined. */
 const intoSnapshot = (real: string, op: string): string | undefined => {
@@ -273,6 +277,19 @@ const neverReachable = (text: string, where: Lead): string | undefined => {
 };
 
 /**
+ * Why `op` on the directory whose real path is `real` reaches one of the library's key files inside it, or
+ * undefined: a copy or a move of a directory that holds one (its contents would then be read under another
+ * name, found by the adversarial review), or its removal.
+ */
+const holdsLibraryFile = (real: string, op: string): string | undefined => {
+  if (!treeOps.test(op)) return undefined;
+  for (const file of libraryFiles) {
+    if (within(file, real) && file !== real) return `it holds ${file}, a key of the library's own (the seal key, the signing key or the NATS credentials), never within a service's reach, whatever its policy`;
+  }
+  return undefined;
+};
+
+/**
  * Why a link a service makes to `target` (fs.symlink; as it is written,
  * relative to the link's directory), or a copy it makes of `target`
  * (fs.cp, which copies the links inside it as they are), is refused
@@ -282,7 +299,9 @@ const neverReachable = (text: string, where: Lead): string | undefined => {
  */
 const linkTargetRefusal = (target: string, from: string): string | undefined => {
   const lexical = path.resolve(from, target);
-  const real = resolved(lexical);
+  // From the link's real directory, `..` and links in the target taken as the system takes them (found by the
+  // adversarial review: ../../proc/self/environ from a directory reached through a link).
+  const real = path.isAbsolute(target) ? lead(target).real : lead(`${realPath(from)}${path.sep}${target}`).real;
   if ((process.platform === 'linux' && (underProcOrDev(lexical) || underProcOrDev(real))) || libraryFiles.has(lexical) || libraryFiles.has(real)) {
     return 'links into /proc or /dev, and to the library\'s own key files, are never within a service\'s reach, whatever its policy';
   }
@@ -309,9 +328,9 @@ export interface Reach {
    * followed, and the path its copy takes under `target` written (checkPath for each): what fs.cp with
    * `dereference: true` reads and writes, where the checks of its two paths alone see neither the links
    * inside the source nor those inside an existing target. A directory met again through a link is not
-   * walked twice.
+   * walked twice. Without a `target`, only the reads are checked (a recursive readdir).
    */
-  checkTree(source: unknown, target: unknown, op: string): void;
+  checkTree(source: unknown, target: unknown | undefined, op: string): void;
 }
 
 /** The path a string, file URL or bytes name, or undefined (a descriptor, something fs refuses, or what uncheckable says). */
@@ -393,7 +412,7 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
       }
       // Policy or not: the host process's environment, memory and descriptors (/proc/self/environ...), the library's key files.
       const where = text !== undefined && !text.includes('\0') ? lead(text, process.cwd(), follow) : undefined;
-      const never = text !== undefined && where !== undefined ? (neverReachable(text, where) ?? (write ? intoSnapshot(where.real, op) : undefined)) : undefined;
+      const never = text !== undefined && where !== undefined ? (neverReachable(text, where) ?? holdsLibraryFile(where.real, op) ?? (write ? intoSnapshot(where.real, op) : undefined)) : undefined;
       if (never !== undefined) {
         throw new SnapshotError('REACH_DENIED', `service "${service}" tried to ${op} ${text}: ${never}.`, {
           details: { service, kind, target: `${op} ${text}`, allowed: [...(allowed ?? [])] },
@@ -409,13 +428,13 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
     },
     checkTree(source: unknown, target: unknown, op: string): void {
       const from = pathText(source);
-      const to = pathText(target);
-      if (from === undefined || to === undefined) return;
+      const to = target === undefined ? undefined : pathText(target);
+      if (from === undefined || (target !== undefined && to === undefined)) return;
       /** Directories on the walk's current branch, by device and inode: a link back up is not walked again. */
       const branch = new Set<string>();
-      const visit = (file: string, copy: string): void => {
+      const visit = (file: string, copy: string | undefined): void => {
         reach.checkPath(file, false, op);
-        reach.checkPath(copy, true, op);
+        if (copy !== undefined) reach.checkPath(copy, true, op);
         let stat: fs.Stats;
         try {
           stat = fs.statSync(file);
@@ -432,7 +451,7 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
         } catch {
           names = [];
         }
-        for (const name of names) visit(path.join(file, name), path.join(copy, name));
+        for (const name of names) visit(path.join(file, name), copy === undefined ? undefined : path.join(copy, name));
         branch.delete(key);
       };
       visit(from, to);

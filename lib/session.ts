@@ -14,7 +14,7 @@ import { RecordedService, type ServiceExports } from './service.js';
 import { resolveSpecifier } from './resolve.js';
 import { isServiceName } from './manifest-shape.js';
 import { writeManifest, MANIFEST_FORMAT, MANIFEST_VERSION, DIR_MODE, FILE_MODE, type Manifest, type ServiceManifest } from './manifest.js';
-import { reachPolicy, secretsPolicy, type ReachPolicy, type SecretsOptions, type SecretsPolicy } from '../compartments/index.js';
+import { realPath, reachPolicy, secretsPolicy, type ReachPolicy, type SecretsOptions, type SecretsPolicy } from '../compartments/index.js';
 import type { SigningKey } from './signing.js';
 import { libraryVersion } from './version.js';
 import { checkDeclarations } from './runtime.js';
@@ -331,7 +331,9 @@ const foreignEntry = (dir: string): string | undefined => {
  */
 export const beginSession = (outDir: string, print?: (text: string) => void, trust: SessionTrust = {}): BuildSession => {
   if (currentSession()) throw new SnapshotError('USAGE', 'a snapshot build is already running in this process');
-  const resolved = path.resolve(outDir);
+  // Its real path, once: a service that renamed a linked directory above it must not redirect the build's own
+  // later renames (found by the adversarial review: --out link/snap, then link moved and made again).
+  const resolved = realPath(path.resolve(outDir));
   if (fs.existsSync(resolved)) {
     if (!fs.statSync(resolved).isDirectory()) {
       throw new SnapshotError('USAGE', `${resolved} exists and is not a directory; choose another --out (nothing was written).`);

@@ -57,6 +57,8 @@ t.test('a service of a failed rebuild cannot write into, delete or move the last
     notUtf8Link: ['REACH_DENIED', 'REACH_DENIED'],
     iterableSwapped: 'REACH_DENIED',
     abortedSignalRm: 'removed in the checked turn',
+    extraSignalSwapped: ['done', true],
+    chmodParent: 'REACH_DENIED',
     plantOld: 'REACH_DENIED',
     plantBuilding: 'REACH_DENIED',
     besideDir: 'done',
@@ -121,6 +123,19 @@ t.test('a build whose service never returns to the event loop is killed 3 s afte
   t.match(stderr, /snapshot: the build did not stop within 3 s of SIGINT, so it was killed: a service was still running without returning to the event loop \(an endless loop\?\)\. Nothing was written \(.*spun is as it was\)\./);
   t.same(leftovers(out), [], 'no work directory left beside it');
   t.same(fingerprint(out), before, 'the previous snapshot is as it was');
+});
+
+t.test('a build writes where --out led when it began, though a service moved a linked directory above it', async t => {
+  const real = path.join(work, 'relink-real');
+  const link = path.join(work, 'relink-link');
+  fs.mkdirSync(real);
+  fs.symlinkSync(real, link);
+  const run = await snapshot(['build', 'build-modes.mjs', '--out', path.join(link, 'snap')], { cwd: misc, env: { MISC_MODE: 'relink', MISC_LINK: link } });
+  t.equal(run.code, 0, run.stderr);
+  t.equal(run.stdout, 'relinked\n');
+  t.match(run.stderr, new RegExp(`built ${path.join(real, 'snap').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(1 service`));
+  t.ok(JSON.parse(fs.readFileSync(path.join(real, 'snap', 'manifest.json'), 'utf8')).services.relinker, 'the snapshot is where --out led');
+  t.same(JSON.parse(fs.readFileSync(path.join(link, 'snap', 'manifest.json'), 'utf8')), { forged: true }, "the service's directory is its own, not the build's");
 });
 
 t.test('a build killed between its two renames: the next build puts the old snapshot back first', async t => {

@@ -60,6 +60,9 @@ t.before(async () => {
   fs.symlinkSync(path.join(root, 'out', 'victim.txt'), path.join(root, 'outside', 'link-in'));
   fs.symlinkSync(path.join(root, 'outside'), path.join(root, 'out', 'doomed-link'));
   fs.mkdirSync(path.join(root, 'data', 'planting', 'out-link'), { recursive: true });
+  // A link deep down to the root of the layout: what is relative to it climbs from there, not from where it is.
+  fs.mkdirSync(path.join(root, 'a', 'b', 'c'), { recursive: true });
+  fs.symlinkSync(root, path.join(root, 'a', 'b', 'c', 'up-link'));
   fs.writeFileSync(path.join(root, 'data', 'planting', 'out-link', 'planted.txt'), 'escaped');
   // The seal key file, in a directory the policy opens: services reach it neither way.
   const sealKeyFile = path.join(root, 'data', 'seal.key');
@@ -102,6 +105,8 @@ t.test("no policy opens the host process's own environment, memory or descriptor
   for (const route of ['unlimitedRootLinkEnviron', 'unlimitedRootLinkParentEnviron', 'unlimitedRootLinkStderr', 'unlimitedRootLinkFd']) {
     t.match(results[route], { code: 'REACH_DENIED', message: /the host process's own/ }, `${route}: through a link to the root, checked where it leads`);
   }
+  t.match(results.unlimitedLinkClimbing, { code: 'REACH_DENIED', message: /links into \/proc or \/dev/ }, 'a relative link target climbs from the real directory');
+  t.match(results.unlimitedListDev, { code: 'REACH_DENIED', message: /the host process's own/ }, "a recursive listing of /dev goes into /dev/fd, the host's descriptors");
   for (const route of ['unlimitedLinkEnviron', 'unlimitedLinkProc', 'unlimitedLinkRelative', 'unlimitedCopyDev']) {
     t.match(results[route], { code: 'REACH_DENIED', message: /never within a service's reach, whatever its policy/ }, `${route}: nor through a link or a copy it makes`);
   }
@@ -112,6 +117,8 @@ t.test("the library's own key files are out of reach, policy or not", async t =>
   t.match(results.sealKeyFile, { code: 'REACH_DENIED', message: /a key of the library's own/ }, 'in a directory the policy opens');
   t.match(results.unlimitedSealKeyFile, { code: 'REACH_DENIED', message: /a key of the library's own/ }, 'without a policy');
   t.match(results.unlimitedLinkSealKey, { code: 'REACH_DENIED', message: /key files/ }, 'nor through a link it makes');
+  t.match(results.unlimitedCopyKeyDir, { code: 'REACH_DENIED', message: /holds .*seal\.key, a key of the library's own/ }, 'nor by copying the directory that holds it');
+  t.match(results.unlimitedRenameKeyDir, { code: 'REACH_DENIED', message: /holds .*seal\.key/ }, 'nor by moving it');
 });
 
 t.test('fetch beyond the policy is refused before any request leaves', async t => {
@@ -146,6 +153,8 @@ t.test('files beyond the policy are refused, however they are named', async t =>
   t.same(results.unlinkOwnLink, {}, 'a link within the policy is removed, wherever it leads');
   t.notOk(fs.existsSync(path.join(root, 'out', 'doomed-link')));
   t.same(results.lstatLinkOut, { ok: true }, "lstat reads the link within the policy, not its target's");
+  t.match(results.listThroughLink, { code: 'REACH_DENIED', message: /dir-link|file-link/ }, 'a recursive listing does not go through a link out of the policy');
+  t.same(results.listWithin, { ok: 2 }, 'one within it lists');
   t.ok(fs.lstatSync(path.join(root, 'outside', 'link-in')).isSymbolicLink(), 'the outside link is still there');
   t.same(fs.readdirSync(path.join(root, 'outside')).sort(), ['link-in', 'secret.txt'], 'nothing was written outside');
   t.notOk(fs.existsSync(path.join(root, 'data', 'new.txt')), 'nothing was written in the read-only directory');
