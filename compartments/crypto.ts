@@ -222,6 +222,17 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
     return signer;
   };
 
+  /**
+   * `crypto.publicEncrypt(key, data)`: its padding is random (OAEP, PKCS#1 v1.5), so the ciphertext is
+   * recorded (syscall `crypto.publicEncrypt`: the padding options, the data and a sha256 of the key, as sign's).
+   */
+  const publicEncrypt = (key: Parameters<typeof hostCrypto.publicEncrypt>[0], data: string | ArrayBufferView): Buffer => {
+    const options = typeof key === 'object' && key !== null && 'key' in key ? (key as { padding?: unknown; oaepHash?: unknown; oaepLabel?: unknown; encoding?: unknown }) : {};
+    const bytes = typeof data === 'string' ? Buffer.from(data, (options.encoding as BufferEncoding | undefined) ?? 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(byteView(data)) : data;
+    const shown = { padding: options.padding ?? null, oaepHash: options.oaepHash ?? null, oaepLabel: ArrayBuffer.isView(options.oaepLabel) ? Buffer.from(byteView(options.oaepLabel)) : null };
+    return membrane.syscall('crypto.publicEncrypt', [shown, bytes, keyFingerprint(key as KeyArg)], () => hostCrypto.publicEncrypt(key, bytes as Buffer)) as Buffer;
+  };
+
   const refusedKeygen = (name: string) => () => {
     throw determinismViolation(`crypto.${name}`, 'key generation draws entropy the replay log cannot hold safely', 'Generate keys outside the service and pass them in, or derive them from recorded randomness (crypto.randomBytes).');
   };
@@ -257,6 +268,13 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
     // hkdf(digest, ikm, salt, info, keylen, callback)
     hkdf: namedDerivation(hostCrypto.hkdf as never, hostCrypto.hkdfSync as never, () => 5),
     timingSafeEqual: hostCrypto.timingSafeEqual,
+    publicEncrypt,
+    // Deterministic, given the key: the host's.
+    privateDecrypt: hostCrypto.privateDecrypt,
+    privateEncrypt: hostCrypto.privateEncrypt,
+    publicDecrypt: hostCrypto.publicDecrypt,
+    getCurves: hostCrypto.getCurves,
+    X509Certificate: hostCrypto.X509Certificate,
     getHashes: hostCrypto.getHashes,
     getCiphers: hostCrypto.getCiphers,
     hash: (hostCrypto as unknown as { hash?: unknown }).hash,
