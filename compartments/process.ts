@@ -33,6 +33,16 @@ const { apply } = Reflect;
  */
 const hiddenEnv: ReadonlySet<string> = new Set(['SNAPSHOT_SEAL_KEY', 'SNAPSHOT_APP_KEY', 'NATS_CREDS', 'MEMBRANE_SNAPSHOT_PINNED', 'MEMBRANE_SNAPSHOT_PARENT_FD']);
 
+/**
+ * The name of an environment variable as the system reads it: up to its first NUL (Node hands the name to
+ * getenv/setenv as a C string). A service asking for 'SNAPSHOT_SEAL_KEY\0' read the seal key, past a check of
+ * the name as written (found by the adversarial review).
+ */
+const envName = (key: string): string => {
+  const nul = key.indexOf('\0');
+  return nul === -1 ? key : key.slice(0, nul);
+};
+
 export const makeProcess = (
   membrane: Membrane,
   perfNow: () => number,
@@ -41,20 +51,27 @@ export const makeProcess = (
   secrets: SecretMatcher = makeSecretMatcher(),
 ): Record<string, unknown> => {
   const overlay = new Map<string, string | undefined>();
-  const envGet = (key: string): string | undefined => {
+  const envGet = (written: string): string | undefined => {
+    const key = envName(written);
     if (overlay.has(key)) return overlay.get(key);
     if (hiddenEnv.has(key)) return undefined;
     // Variables only, one lookup: a variable's value is a string, what the host's process.env inherits is not
     // (its hasOwnProperty is the host's function).
     return membrane.syscall('env.get', [key], k => {
-      const value: unknown = process.env[k as string];
-      return secrets.mark(typeof value === 'string' ? value : undefined, secrets.isSecretEnv(k as string), `environment variable ${String(k)}`);
+      const name = envName(String(k));
+      if (hiddenEnv.has(name)) return undefined;
+      const value: unknown = process.env[name];
+      return secrets.mark(typeof value === 'string' ? value : undefined, secrets.isSecretEnv(name), `environment variable ${name}`);
     }) as string | undefined;
   };
-  const envHas = (key: string): boolean => {
+  const envHas = (written: string): boolean => {
+    const key = envName(written);
     if (overlay.has(key)) return overlay.get(key) !== undefined;
     if (hiddenEnv.has(key)) return false;
-    return membrane.syscall('env.has', [key], k => Object.prototype.hasOwnProperty.call(process.env, k as string)) as boolean;
+    return membrane.syscall('env.has', [key], k => {
+      const name = envName(String(k));
+      return !hiddenEnv.has(name) && Object.prototype.hasOwnProperty.call(process.env, name);
+    }) as boolean;
   };
   const accessors = new Map<string, PropertyDescriptor>();
   const accessor = (key: string): PropertyDescriptor => {
@@ -63,7 +80,7 @@ export const makeProcess = (
       descriptor = {
         get: () => envGet(key),
         set: (value: unknown) => {
-          overlay.set(key, String(value));
+          overlay.set(envName(key), String(value));
         },
         enumerable: true,
         configurable: true,
@@ -95,11 +112,11 @@ export const makeProcess = (
     has: (target, key) => (typeof key === 'string' && envHas(key)) || Reflect.has(target, key),
     set: (_t, key, value) => {
       if (typeof key === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
-      overlay.set(key, String(value));
+      overlay.set(envName(key), String(value));
       return true;
     },
     deleteProperty: (_t, key) => {
-      if (typeof key === 'string') overlay.set(key, undefined);
+      if (typeof key === 'string') overlay.set(envName(key), undefined);
       return true;
     },
     ownKeys: () => envKeys(),
@@ -118,7 +135,7 @@ export const makeProcess = (
       if (!descriptor.configurable || !descriptor.writable || !descriptor.enumerable) {
         throw nodeError(TypeError, 'ERR_INVALID_OBJECT_DEFINE_PROPERTY', "'process.env' only accepts a configurable, writable, and enumerable data descriptor");
       }
-      overlay.set(key, String(descriptor.value));
+      overlay.set(envName(key), String(descriptor.value));
       return true;
     },
   });

@@ -87,6 +87,10 @@ t.test('no file of the snapshot holds a secret, in plain text, base64 or hex', a
       }
     }
   }
+  for (const file of files) {
+    const text = fs.readFileSync(file).toString('latin1');
+    for (const form of encodings(sealKey)) if (text.includes(form)) t.fail(`${path.relative(out, file)} holds the seal key as ${form}`);
+  }
   t.ok(scanned > 100, `${scanned} searches`);
   // The search itself finds what is there: a value that is not secret is in the log as it is.
   t.ok(fs.readFileSync(path.join(out, 'vault', 'replay.log')).toString('latin1').includes(plain), 'a plain env value is found by the same search');
@@ -101,8 +105,16 @@ t.test('enumerating the environment records names; values only as they are read'
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
   t.same(
     state.enumerated,
-    { names: ['VAULT_DOTENV', 'VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'], has: [true, false, false, false], sealKey: null, appKey: null, listsSealKey: false, listsAppKey: false },
-    "neither the seal key nor the app's bus key (nor its NATS credentials file) is visible to services",
+    {
+      names: ['VAULT_DOTENV', 'VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'],
+      has: [true, false, false, false],
+      sealKey: null,
+      appKey: null,
+      listsSealKey: false,
+      listsAppKey: false,
+      nul: { sealKey: null, appKey: null, has: false, token: 'string' },
+    },
+    "neither the seal key nor the app's bus key (nor its NATS credentials file) is visible to services, however its name is written",
   );
   const names = fs.readFileSync(path.join(out, 'names', 'replay.log')).toString('latin1');
   t.ok(names.includes('VAULT_UNREAD'), 'the name is recorded');
@@ -153,7 +165,7 @@ t.test('restore without the key, or with another, fails before any service is lo
   const target = moveToTarget(out);
   const without = await snapshot(['restore', target, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: '' } });
   t.equal(without.code, 1);
-  t.match(without.stderr, /^snapshot: SEAL_KEY_MISSING: the replay logs of "vault" hold sealed secrets; restore needs the seal key they were built with \(hmac-sha256:[0-9a-f]+\): set SNAPSHOT_SEAL_KEY or pass --seal-key <file>\. No service was loaded\./);
+  t.match(without.stderr, /^snapshot: SEAL_KEY_MISSING: the replay logs of "vault", "names" hold sealed secrets; restore needs the seal key they were built with \(hmac-sha256:[0-9a-f]+\): set SNAPSHOT_SEAL_KEY or pass --seal-key <file>\. No service was loaded\./);
   const other = await snapshot(['restore', target, '--call', 'vault.describe'], { env: { SNAPSHOT_SEAL_KEY: randomBytes(32).toString('base64') } });
   t.equal(other.code, 1);
   t.match(other.stderr, /^snapshot: SEAL_KEY_INVALID: the snapshot was sealed with key hmac-sha256:/);
