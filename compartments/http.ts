@@ -44,6 +44,7 @@
  */
 import { createRequire } from 'node:module';
 import type { ClientRequest as HostClientRequest, OutgoingHttpHeaders } from 'node:http';
+import { SnapshotError } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
 import type { Reach } from './reach.js';
 import type { SecretMatcher } from './secrets.js';
@@ -105,6 +106,26 @@ const errorFields = ['errno', 'syscall', 'address', 'port', 'hostname'] as const
 export const hostHttpRequest = async (request: HttpRequestRecord, reach: Reach, secrets: SecretMatcher): Promise<HttpOutcome> => {
   reach.checkFetch(request.url);
   const url = new URL(request.url);
+  // The site a Host header names is reached as much as the address is (a shared ingress serves many by name):
+  // under a fetch policy it must be allowed too (found by the adversarial review). Without a port, the request's.
+  if (reach.policy?.fetch) {
+    for (const [name, value] of request.headers) {
+      if (name.toLowerCase() !== 'host') continue;
+      let named: URL | undefined;
+      try {
+        named = new URL(`${url.protocol}//${value}/`);
+      } catch {
+        named = undefined;
+      }
+      if (named === undefined || named.username !== '' || named.password !== '') {
+        throw new SnapshotError('REACH_DENIED', `a request to ${url.origin} with the Host header ${JSON.stringify(value)}, which names no host the policy could check: refused. Send the Host the URL names.`, {
+          details: { kind: 'fetch', target: `${url.origin} (Host: ${value})`, allowed: [...reach.policy.fetch] },
+        });
+      }
+      if (named.port === '' && url.port !== '') named.port = url.port;
+      reach.checkFetch(named.href);
+    }
+  }
   const transport = hostRequire(url.protocol === 'https:' ? 'node:https' : 'node:http') as typeof import('node:http');
   const secretHost = secrets.isSecretHost(url.href);
   const headers: string[] = [];

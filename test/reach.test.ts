@@ -128,6 +128,9 @@ t.test('fetch beyond the policy is refused before any request leaves', async t =
   t.match(results.fetchViaChild, { code: 'REACH_DENIED' }, 'a nested service gets its parent\'s reach');
   t.match(results.httpOther, { code: 'REACH_DENIED' }, 'node:http to a server the build never named');
   t.match(results.httpRedirect, { code: 'REACH_DENIED' }, "node:http: the redirect's target, requested by the service, is checked as a request of its own");
+  t.match(results.httpHostOther, { code: 'REACH_DENIED', message: /evil\.example/ }, 'node:http: a Host header naming a site the policy does not');
+  t.same(results.httpHostSame, { ok: 'allowed' }, 'the Host the URL names');
+  t.same(results.httpHostNoPort, { ok: 'allowed' }, "the Host without a port: the request's");
   t.same(other.hits, [], 'the other server never saw a request');
   t.same(results.fetchRedirectManual, { ok: `302 to ${other.url}/hello` }, "redirect: 'manual': the redirect is the answer, its target is not fetched (so not refused)");
   t.same(results.fetchRedirectError, { code: 'TypeError', message: 'fetch failed' }, "redirect: 'error': Node's TypeError, not a refusal");
