@@ -34,6 +34,7 @@ import type { Membrane } from '../membrane/index.js';
 import { makeClock } from './clock.js';
 import { hardenNodeErrorPrototypes } from './node-errors.js';
 import { makeConsole, defaultPrinter } from './console.js';
+import { guestWebAssembly } from './wasm.js';
 import { cryptoConstants, makeCrypto } from './crypto.js';
 import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
 import { makeFs } from './fs.js';
@@ -367,6 +368,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     Request: GuestRequest,
     Blob: buffer.Blob,
     process: guestProcess,
+    WebAssembly: guestWebAssembly(),
     ...clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms), () => clock.Date.now()),
   };
 

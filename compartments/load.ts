@@ -463,7 +463,7 @@ const exportedSubpaths = (packageJson: string): string[] | undefined => {
 const absentGlobals = [
   'window', 'document', 'navigator', 'location', 'self', 'localStorage', 'sessionStorage', 'XMLHttpRequest', 'WebSocket',
   'requestAnimationFrame', 'cancelAnimationFrame', 'HTMLElement', 'Element', 'Image', 'FileReader', 'indexedDB', 'alert',
-  'setImmediate', 'clearImmediate', 'require', '__dirname', '__filename', 'WebAssembly', 'Worker', 'MessageChannel', 'BroadcastChannel',
+  'setImmediate', 'clearImmediate', 'require', '__dirname', '__filename', 'Worker', 'MessageChannel', 'BroadcastChannel',
 ];
 const absentGlobal = new RegExp(`(?<![\\w$.])(${absentGlobals.map(g => g.replace(/\$/g, '\\$')).join('|')})(?![\\w$])`);
 
