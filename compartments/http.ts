@@ -99,6 +99,28 @@ const hostRequire = createRequire(import.meta.url);
 const errorFields = ['errno', 'syscall', 'address', 'port', 'hostname'] as const;
 
 /**
+ * Whether a request to `url` with these Host header values goes to a secret host (secrets.hosts): the URL's
+ * host, or the site a Host header names (a shared ingress serves many by name; found by the adversarial
+ * review: a Vault token sent to an address with Host: vault.internal was logged in clear).
+ */
+const isSecretSite = (secrets: SecretMatcher, url: string, hostHeaders: readonly string[]): boolean => {
+  if (secrets.isSecretHost(url)) return true;
+  let protocol = 'http:';
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // the request fails on it anyway
+  }
+  return hostHeaders.some(value => {
+    try {
+      return secrets.isSecretHost(new URL(`${protocol}//${value}/`).href);
+    } catch {
+      return false; // names no host a server could route by
+    }
+  });
+};
+
+/**
  * The host side of `http.request`: check the reach policy, perform one hop
  * with Node's client, read the whole response. Resolves to an HttpOutcome
  * (network errors included); rejects with REACH_DENIED when refused.
@@ -127,7 +149,7 @@ export const hostHttpRequest = async (request: HttpRequestRecord, reach: Reach, 
     }
   }
   const transport = hostRequire(url.protocol === 'https:' ? 'node:https' : 'node:http') as typeof import('node:http');
-  const secretHost = secrets.isSecretHost(url.href);
+  const secretHost = isSecretSite(secrets, url.href, request.headers.filter(([name]) => name.toLowerCase() === 'host').map(([, value]) => value));
   const headers: string[] = [];
   for (const [name, value] of request.headers) headers.push(name, value);
   // Headers as a list: Node adds no Host of its own then (the service's ClientRequest sets one, as Node's does).
@@ -599,7 +621,7 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
 
     /** Cross once: the whole request out, the whole response (or the network error) back. */
     #send(): void {
-      const secretHost = secrets.isSecretHost(this.#url);
+      const secretHost = isSecretSite(secrets, this.#url, [...this.#headers].filter(([key]) => key === 'host').flatMap(([, [, value]]) => (isArray(value) ? value : [value]).map(String)));
       const headers: Array<[string, string]> = [];
       for (const [key, [name, value]] of this.#headers) {
         // Through a proxy: the target gets neither the proxy's credentials nor the proxy's Host.

@@ -61,7 +61,7 @@ export const secretsPolicy = (options: SecretsOptions = {}, base: string = proce
   return Object.freeze({
     env: unique([...(defaults ? DEFAULT_SECRET_ENV : []), ...list(options.env, 'env')]),
     headers: unique([...(defaults ? DEFAULT_SECRET_HEADERS : []), ...list(options.headers, 'headers')].map(h => h.toLowerCase())),
-    hosts: unique(list(options.hosts, 'hosts').map(h => h.toLowerCase())),
+    hosts: unique(list(options.hosts, 'hosts').map(hostPattern)),
     ...(options.files === undefined ? {} : { files: unique(list(options.files, 'files').map(f => path.resolve(base, f))) }),
     ...(defaults ? { fileNames: DEFAULT_SECRET_FILE_NAMES } : {}),
   });
@@ -71,8 +71,19 @@ export const secretsPolicy = (options: SecretsOptions = {}, base: string = proce
 const globRegExp = (pattern: string, ignoreCase = true): RegExp =>
   new RegExp(`^${pattern.split('*').map(part => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, ignoreCase ? 'i' : '');
 
-/** Host patterns match a URL's hostname, `*.example.com` any subdomain (not example.com itself). */
-export const hostMatches = (pattern: string, hostname: string): boolean => globRegExp(pattern).test(hostname);
+/** Host patterns match a URL's hostname, `*.example.com` any subdomain (not example.com itself); a final dot is the same host. */
+export const hostMatches = (pattern: string, hostname: string): boolean => globRegExp(pattern).test(hostname.replace(/\.$/, ''));
+
+/**
+ * A `secrets.hosts` entry as the host name it names, lowercased: `host:port` and an origin
+ * (`https://host[:port]`) name their host, any port (as `reach.fetch` takes them; compared with the
+ * hostname alone, they never matched, and what they named went unsealed: found by the adversarial review).
+ */
+const hostPattern = (entry: string): string => {
+  let host = entry.trim().toLowerCase().replace(/^[a-z][a-z0-9+.-]*:\/\//, '').replace(/[/?#].*$/, '');
+  host = host.startsWith('[') ? host.replace(/^(\[[^\]]*\]).*$/, '$1') : host.replace(/:\d*$/, '');
+  return host.replace(/\.$/, '');
+};
 
 /** The matchers of a policy, and the marking of values as secrets. */
 export interface SecretMatcher {

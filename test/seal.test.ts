@@ -98,7 +98,7 @@ t.test('no file of the snapshot holds a secret, in plain text, base64 or hex', a
   t.match(manifest.seal, { cipher: 'aes-256-gcm-siv-hmac', keyId: /^hmac-sha256:[0-9a-f]{32}$/ });
   t.ok(manifest.services.vault.sealedValues >= 9, `${manifest.services.vault.sealedValues} values sealed`);
   t.ok(manifest.services.vault.secrets.env.includes('MY_CONFIDENTIAL'), 'the policy is in the manifest');
-  t.ok(manifest.services.vault.secrets.hosts.includes('localhost'));
+  t.same(manifest.services.vault.secrets.hosts, ['localhost', 'other.example'], 'an origin names its host, any port, as reach.fetch takes it');
 });
 
 t.test('enumerating the environment records names; values only as they are read', async t => {
