@@ -152,8 +152,8 @@ export const hostHttpRequest = async (request: HttpRequestRecord, reach: Reach, 
   const secretHost = isSecretSite(secrets, url.href, request.headers.filter(([name]) => name.toLowerCase() === 'host').map(([, value]) => value));
   const headers: string[] = [];
   for (const [name, value] of request.headers) headers.push(name, value);
-  // Headers as a list: Node adds no Host of its own then (the service's ClientRequest sets one, as Node's does).
-  if (!request.headers.some(([name]) => name.toLowerCase() === 'host')) headers.unshift('Host', url.host);
+  // Headers as a list: Node adds no Host of its own then. The service's ClientRequest sets one as Node's does;
+  // without one (headers given as a flat list, or setHost: false), none is sent, as from Node.
   const once = (fresh: boolean) =>
     new Promise<HttpOutcome & { staleSocket?: true }>(resolve => {
       const failed = (error: NodeJS.ErrnoException) => {
@@ -410,9 +410,11 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
 
   /** Request options as Node reads them from (url, options, callback). */
   const requestArguments = (input: unknown, rest: unknown[], defaultAgent: Agent): { opts: Record<string, unknown>; callback?: Callback } => {
+    // Node's ClientRequest(input, options, cb): a URL's fields, then the options over them; a function in the
+    // options' place is the callback, whatever follows; options left undefined keep the callback after them.
     let opts: Record<string, unknown> = {};
-    let callback: Callback | undefined;
-    let args = rest;
+    let options = rest[0];
+    let callback = rest[1] as Callback | undefined;
     if (typeof input === 'string' || input instanceof URL) {
       const url = new URL(String(input instanceof URL ? input.href : input));
       opts = {
@@ -426,13 +428,13 @@ export const makeGuestHttp = (options: GuestHttpOptions): { http: Record<string,
       };
       if (url.port !== '') opts.port = Number(url.port);
       if (url.username || url.password) opts.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    } else if (input !== null && typeof input === 'object') {
-      args = [input, ...rest];
-    } else if (typeof input === 'function') {
-      args = [input, ...rest];
+    } else {
+      callback = options as Callback | undefined;
+      options = input;
     }
-    if (args[0] !== null && typeof args[0] === 'object') opts = { ...opts, ...(args.shift() as Record<string, unknown>) };
-    if (typeof args[0] === 'function') callback = args[0] as Callback;
+    if (typeof options === 'function') callback = options as Callback;
+    else if (options !== null && typeof options === 'object') opts = { ...opts, ...(options as Record<string, unknown>) };
+    if (typeof callback !== 'function') callback = undefined;
     if (opts.agent === undefined) opts.agent = defaultAgent;
     return { opts, callback };
   };
