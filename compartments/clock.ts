@@ -31,6 +31,11 @@ export interface Clock {
   readonly datePrototype: object;
   /** structuredClone inside the service: copied Dates have its Date.prototype. */
   readonly structuredClone: (value: unknown, options?: { transfer?: unknown[] }) => unknown;
+  /**
+   * Clone `object` (a Proxy of the service's, which V8 cannot clone: process.env) as what `plain()` makes
+   * when it is the value given to structuredClone, as Node clones its own exotic object.
+   */
+  readonly cloneAs: (object: object, plain: () => unknown) => void;
   readonly Math: Math;
   readonly performance: { now(): number; readonly timeOrigin: number };
 }
@@ -141,9 +146,11 @@ export const makeClock = (membrane: Membrane): Clock => {
     };
     visit(root);
   };
+  const clonedAs = new WeakMap<object, () => unknown>();
   const guestStructuredClone = {
     structuredClone(...args: unknown[]): unknown {
-      const copy = Reflect.apply(hostClone, undefined, args);
+      const plain = typeof args[0] === 'object' && args[0] !== null ? clonedAs.get(args[0]) : undefined;
+      const copy = Reflect.apply(hostClone, undefined, plain ? [plain(), ...args.slice(1)] : args);
       withGuestDates(copy);
       return copy;
     },
@@ -153,6 +160,9 @@ export const makeClock = (membrane: Membrane): Clock => {
     now,
     perfNow,
     structuredClone: guestStructuredClone,
+    cloneAs: (object: object, plain: () => unknown) => {
+      clonedAs.set(object, plain);
+    },
     Date: GuestDate as unknown as DateConstructor,
     datePrototype,
     Math: GuestMath,

@@ -316,6 +316,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     nextTick: callback => (guestProcess.nextTick as (fn: () => void) => void)(callback),
   }, onUncaught, (fd, text) => ((guestProcess[fd === 1 ? 'stdout' : 'stderr'] as { write: (t: string) => void }).write(text)));
   const guestProcess = makeProcess(membrane, clock.perfNow, print, onUncaught, secrets);
+  // structuredClone(process.env) copies every variable, as Node's does (the service's env is a Proxy, which V8 cannot clone).
+  clock.cloneAs(guestProcess.env as object, () => ({ ...(guestProcess.env as Record<string, string>) }));
   // Node 20.12's process.loadEnvFile(path = '.env'): the file read with the service's own fs (so a
   // .env stays sealed in the log), parsed as Node parses it, each variable set unless already set.
   const parseEnv = (util as unknown as { parseEnv?: (text: string) => Record<string, string> }).parseEnv;

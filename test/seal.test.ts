@@ -138,6 +138,7 @@ t.test('restore with the key gives the build\'s state', async t => {
   t.ok(enumerated);
   t.same(state, buildState, 'the same state');
   t.match(state, { login: 'welcome back', httpLogin: 'welcome back', hasToken: true, plain, names: ['VAULT_DOTENV', 'VAULT_PLAIN', 'VAULT_SECRET_DIR', 'VAULT_STATE_FILE', 'VAULT_TOKEN', 'VAULT_UNREAD'] });
+  t.same(state.cloned, [true, true, true], 'structuredClone(process.env) copies the environment, as Node does');
   t.equal(state.token, `${secrets.VAULT_TOKEN.length}:${djb(secrets.VAULT_TOKEN)}`, 'the service saw the real value');
   t.equal(state.aws, `${secrets.AWS_SECRET_ACCESS_KEY.length}:${djb(secrets.AWS_SECRET_ACCESS_KEY)}`);
   t.equal(state.passed, `${secrets.PASSED_SECRET.length}:${djb(secrets.PASSED_SECRET)}`, 'a secret() argument arrives as its value');
