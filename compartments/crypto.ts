@@ -274,7 +274,6 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
     privateEncrypt: hostCrypto.privateEncrypt,
     publicDecrypt: hostCrypto.publicDecrypt,
     getCurves: hostCrypto.getCurves,
-    X509Certificate: hostCrypto.X509Certificate,
     getHashes: hostCrypto.getHashes,
     getCiphers: hostCrypto.getCiphers,
     hash: (hostCrypto as unknown as { hash?: unknown }).hash,
