@@ -93,7 +93,10 @@ export const guestWebAssembly = (): object => {
     Object.defineProperty(wasm, name, { ...Object.getOwnPropertyDescriptor(host, name), value: fn });
   }
   // Its error classes extend the host's own Error, which harden would freeze (stackTraceLimit with it):
-  // hardenHostValue moves them onto the shared Error first, as it does Node's error classes.
+  // hardenHostValue moves them onto the shared Error first, as it does Node's error classes. A shared memory's
+  // buffer is a SharedArrayBuffer, a global services do not get, so lockdown never froze it (found by the
+  // adversarial review: one service planted on its prototype what another, and the host, then saw).
+  hardenHostValue(SharedArrayBuffer);
   shared = hardenHostValue(wasm);
   return shared;
 };
