@@ -36,7 +36,9 @@ const hiddenEnv: ReadonlySet<string> = new Set(['SNAPSHOT_SEAL_KEY', 'SNAPSHOT_A
 /**
  * The name of an environment variable as the system reads it: up to its first NUL (Node hands the name to
  * getenv/setenv as a C string). A service asking for 'SNAPSHOT_SEAL_KEY\0' read the seal key, past a check of
- * the name as written (found by the adversarial review).
+ * the name as written (found by the adversarial review). A name with '=' in it names no variable here: glibc's
+ * getenv('N=p') answers what follows 'p=' in N's value, a part of N read under another name (found by the
+ * adversarial review: SERVICE_KEY's secret read as 'SERVICE_KEY=id', unsealed).
  */
 const envName = (key: string): string => {
   const nul = key.indexOf('\0');
@@ -54,12 +56,12 @@ export const makeProcess = (
   const envGet = (written: string): string | undefined => {
     const key = envName(written);
     if (overlay.has(key)) return overlay.get(key);
-    if (hiddenEnv.has(key)) return undefined;
+    if (hiddenEnv.has(key) || key.includes('=')) return undefined;
     // Variables only, one lookup: a variable's value is a string, what the host's process.env inherits is not
     // (its hasOwnProperty is the host's function).
     return membrane.syscall('env.get', [key], k => {
       const name = envName(String(k));
-      if (hiddenEnv.has(name)) return undefined;
+      if (hiddenEnv.has(name) || name.includes('=')) return undefined;
       const value: unknown = process.env[name];
       return secrets.mark(typeof value === 'string' ? value : undefined, secrets.isSecretEnv(name), `environment variable ${name}`);
     }) as string | undefined;
@@ -67,10 +69,10 @@ export const makeProcess = (
   const envHas = (written: string): boolean => {
     const key = envName(written);
     if (overlay.has(key)) return overlay.get(key) !== undefined;
-    if (hiddenEnv.has(key)) return false;
+    if (hiddenEnv.has(key) || key.includes('=')) return false;
     return membrane.syscall('env.has', [key], k => {
       const name = envName(String(k));
-      return !hiddenEnv.has(name) && Object.prototype.hasOwnProperty.call(process.env, name);
+      return !hiddenEnv.has(name) && !name.includes('=') && Object.prototype.hasOwnProperty.call(process.env, name);
     }) as boolean;
   };
   const accessors = new Map<string, PropertyDescriptor>();

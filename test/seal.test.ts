@@ -20,6 +20,8 @@ const unique = (what: string) => `${what}-${randomBytes(12).toString('hex')}`;
 
 const secrets = {
   VAULT_TOKEN: unique('token'),
+  // A value of name=value pairs (glibc's getenv('PAIRED_KEY=id') answered the rest).
+  PAIRED_KEY: `id=${unique('paired')}`,
   DB_PASSWORD: unique('password'),
   MY_CONFIDENTIAL: unique('confidential'),
   AWS_SECRET_ACCESS_KEY: unique('aws'),
@@ -112,7 +114,7 @@ t.test('enumerating the environment records names; values only as they are read'
       appKey: null,
       listsSealKey: false,
       listsAppKey: false,
-      nul: { sealKey: null, appKey: null, has: false, token: 'string' },
+      nul: { sealKey: null, appKey: null, has: false, token: 'string', paired: null, pairedHas: false },
     },
     "neither the seal key nor the app's bus key (nor its NATS credentials file) is visible to services, however its name is written",
   );
