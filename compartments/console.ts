@@ -13,12 +13,14 @@ type Printer = (text: string) => void;
  * Print a service's line on stderr: every line of it prefixed with the
  * service's name, carriage returns and escape sequences made visible (a
  * service must not be able to print a line that looks like the library's,
- * nor rewrite the terminal).
+ * nor rewrite the terminal: every control character but newline and tab
+ * is shown escaped).
  */
 export const defaultPrinter =
   (service: string): Printer =>
   (text: string) => {
-    const safe = text.replace(/\r/g, '\\r').replace(/\x1b/g, '\\x1b');
+    // Every control character but the newline and tab, C1 included (\b erased the prefix on a terminal, \u009b is a CSI).
+    const safe = text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, c => (c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
     process.stderr.write(`${safe.split('\n').map(line => `[${service}] ${line}`).join('\n')}\n`);
   };
 
@@ -106,7 +108,8 @@ const makeConsoleClass = (perfNow: () => number, format: (...args: unknown[]) =>
     const ignoreErrors = options.ignoreErrors !== false;
     // As Node's kWriteToConsole: unless told not to, errors of the stream (thrown by write, or emitted) are ignored.
     const write = (stream: Listening, text: string): void => {
-      if (!ignoreErrors) {
+      // A stream that is no EventEmitter (the service's process.stdout) is written to as it is.
+      if (!ignoreErrors || typeof stream.once !== 'function' || typeof stream.removeListener !== 'function') {
         stream.write(text);
         return;
       }

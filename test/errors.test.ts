@@ -255,6 +255,16 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   t.match(called.stderr, /^snapshot: fetcher\.get\(\.\.\.\) threw TypeError: fetch failed\n(?:.*\n)*?\s+\[cause\]: Error: connect ECONNREFUSED 127\.0\.0\.1:\d+/m);
 });
 
+t.test("a service's output cannot pass for the library's own lines: control characters are shown escaped, every line prefixed", async t => {
+  const run = await snapshot(['build', 'build-modes.mjs', '--out', path.join(work, 'spoof')], { cwd: fixture('misc'), env: { MISC_MODE: 'spoof' } });
+  t.equal(run.code, 0, run.stderr);
+  t.equal(run.stdout, 'spoke\n');
+  t.notMatch(run.stderr, /[\x08\x9b]/, 'no backspace or CSI reaches the terminal');
+  t.match(run.stderr, /^\[spoofer\] (\\x08){12}built \/elsewhere/m);
+  t.match(run.stderr, /^\[spoofer\] \\x9b2Ksnapshot: spoofed$/m);
+  t.match(run.stderr, /^\[spoofer\] through a Console of its own$/m, 'a Console over the service\'s process.stdout writes there');
+});
+
 t.test('a service that cannot load says where and why', async t => {
   const browserish = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'browserish')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'browserish' } });
   t.equal(browserish.code, 1);
