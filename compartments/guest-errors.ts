@@ -244,6 +244,19 @@ export const hardenHostValues = (values: readonly unknown[]): void => {
     if ((typeof v !== 'object' && typeof v !== 'function') || v === null || seen.has(v) || Object.isFrozen(v)) return;
     seen.add(v);
     if (typeof v === 'function' && Object.getPrototypeOf(v) === feralError && shared !== feralError) Object.setPrototypeOf(v, shared);
+    // Node's error prototypes answer `constructor` with a getter returning the Error they were made from, V8's
+    // own (harden calls no getter): it answers the inert shared Error instead, or a service reading
+    // error.constructor held the process's stack settings (found by the adversarial review).
+    const ctor = getOwnPropertyDescriptor(v, 'constructor');
+    if (ctor?.get && ctor.configurable && shared !== feralError) {
+      let answer: unknown;
+      try {
+        answer = apply(ctor.get, v, []);
+      } catch {
+        answer = undefined;
+      }
+      if (answer === feralError) defineProperty(v, 'constructor', { get: () => shared, set: ctor.set, enumerable: ctor.enumerable, configurable: false });
+    }
     visit(Object.getPrototypeOf(v));
     for (const key of Reflect.ownKeys(v)) {
       const descriptor = getOwnPropertyDescriptor(v, key);

@@ -16,6 +16,7 @@
  */
 
 import { types as utilTypes } from 'node:util';
+import { hardenHostValue } from './guest-errors.js';
 
 const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, isFrozen, prototype: objectPrototype } = Object;
 const { ownKeys, apply } = Reflect;
@@ -51,7 +52,11 @@ const collectionEntries = (value: object): unknown[] => {
 const tameConstructor = (object: object): void => {
   const descriptor = getOwnPropertyDescriptor(object, 'constructor');
   if (!descriptor || !('value' in descriptor) || !descriptor.writable || !descriptor.configurable) return;
-  const { value } = descriptor;
+  // The class itself is hardened too: harden calls no getter, so the accessor would hand out a class no one
+  // froze (found by the adversarial review: Node's key classes re-parented to steal every key made later, an
+  // internal stream class's prototype replaced). The host's own Error (Node's errors are made from it, and its
+  // stack settings are the process's) is never handed out: the shared Error stands for it.
+  const value = isFeralError(descriptor.value) ? sharedError : descriptor.value;
   defineProperty(object, 'constructor', {
     get: () => value,
     set(this: object, replacement: unknown) {
@@ -64,7 +69,18 @@ const tameConstructor = (object: object): void => {
     enumerable: descriptor.enumerable,
     configurable: false,
   });
+  // After the accessor: hardening the class freezes its prototype, this object.
+  if (isObject(value) && value !== sharedError) hardenHostValue(value);
 };
+
+/** The shared Error SES gives compartments (the intrinsic TypeError inherits it), its statics inert. */
+const sharedError: unknown = getPrototypeOf(TypeError);
+/**
+ * V8's own Error (Node's internal errors are made from the one its modules captured before lockdown; the
+ * global is another by then): the one with the process's stack settings as its own, never frozen.
+ */
+const isFeralError = (value: unknown): boolean =>
+  value === Error || (typeof value === 'function' && value !== sharedError && !isFrozen(value) && apply(hasOwnProperty, value, ['captureStackTrace']) && apply(hasOwnProperty, value, ['stackTraceLimit']));
 
 /** How deep the walk goes from a sample (the adversarial review reached everything it found within 8). */
 const MAX_DEPTH = 12;

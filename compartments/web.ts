@@ -171,10 +171,19 @@ export const hardenLateInternals = (): Promise<void> =>
       void source.pipeTo(new WritableStream()).catch(() => {});
       return source;
     };
+    // A `for await` over a stream: its read request exists only once the read is pending, a turn later
+    // (found by the adversarial review: one service hooked its chunk handler and read every chunk read so).
+    const iterated = () => {
+      const source = new ReadableStream();
+      void (source.values() as AsyncIterator<unknown>).next().catch(() => {});
+      return source;
+    };
     const samples = [pipe(), pipe()];
+    const iterations = [iterated(), iterated()];
     await new Promise(resolve => setImmediate(resolve));
     let next = 0;
-    hardenSharedInternals([() => samples[next++]]);
+    let nextIteration = 0;
+    hardenSharedInternals([() => samples[next++], () => iterations[nextIteration++]]);
   })());
 
 let hostHeadersClass: typeof Headers | undefined;
