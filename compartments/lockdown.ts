@@ -33,7 +33,8 @@
  *   that (locale.cts). They hold no authority, and they stay frozen.
  */
 import 'ses';
-import { installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
+import { hardenHostValue, installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
+import { SnapshotError } from '../replay-log/errors.js';
 import { enableMoreOverrides, freezeElementPrototypes, refastenPrototypes } from './overrides.js';
 import { repairInspection } from './inspection.js';
 import { markPhase } from './phases.cjs';
@@ -67,6 +68,10 @@ if (!realm[already]) {
   }
   installStackFormatter();
   installUncaughtHandler();
+  // The library's error class, which services catch (REACH_DENIED...), extends V8's own Error: onto the shared
+  // one, then hardened, or error.constructor's parent held the process's stack settings (found by the
+  // adversarial review: its prepareStackTrace, set from a service, formatted every stack in the process).
+  hardenHostValue(SnapshotError);
   realm[already] = true;
   markPhase('lockdown');
 }

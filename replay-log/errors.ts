@@ -61,9 +61,10 @@ export class SnapshotError extends Error {
 }
 
 // Services are handed SnapshotErrors, and through them this class: neither
-// it nor its prototype may be changed by anyone.
+// it nor its prototype may be changed by anyone. The class itself is
+// hardened by lockdown (compartments/lockdown.ts), after it is moved off
+// V8's own Error, whose statics are the process's stack settings.
 Object.freeze(SnapshotError.prototype);
-Object.freeze(SnapshotError);
 
 export const isSnapshotError = (value: unknown): value is SnapshotError =>
   typeof value === 'object' && value !== null && (value as { [brand]?: unknown })[brand] === true;
