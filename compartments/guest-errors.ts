@@ -232,22 +232,24 @@ export const hardenHostValue = <T>(value: T): T => {
 };
 
 /**
+ * Whether `value` is V8's own Error, not the shared one SES gives compartments (`Object.getPrototypeOf(TypeError)`):
+ * the global one when this module loaded, or the one a module that loaded before lockdown captured (Node's
+ * internal errors, the library's SnapshotError). The process's stack settings are its own properties.
+ */
+export const isV8Error = (value: unknown): boolean =>
+  value !== Object.getPrototypeOf(TypeError) &&
+  (value === feralError ||
+    (typeof value === 'function' &&
+      !Object.isFrozen(value) &&
+      Object.prototype.hasOwnProperty.call(value, 'captureStackTrace') &&
+      Object.prototype.hasOwnProperty.call(value, 'stackTraceLimit')));
+
+/**
  * `hardenHostValue` for many values in one walk and one `harden`: values
  * that share prototypes and statics (Node's hundreds of error classes) are
  * visited once, and SES's hardener is set up once (about a third of the
  * time, per call, for small values).
  */
-/**
- * V8's own Error: the global one when this module loaded, or the one a module that loaded before lockdown
- * captured (the library's SnapshotError extends it): the process's stack settings are its own properties.
- */
-const isV8Error = (value: unknown, shared: unknown): boolean =>
-  value === feralError ||
-  (typeof value === 'function' &&
-    value !== shared &&
-    !Object.isFrozen(value) &&
-    Object.prototype.hasOwnProperty.call(value, 'captureStackTrace') &&
-    Object.prototype.hasOwnProperty.call(value, 'stackTraceLimit'));
 
 export const hardenHostValues = (values: readonly unknown[]): void => {
   const shared = Object.getPrototypeOf(TypeError) as object;
@@ -255,7 +257,7 @@ export const hardenHostValues = (values: readonly unknown[]): void => {
   const visit = (v: unknown): void => {
     if ((typeof v !== 'object' && typeof v !== 'function') || v === null || seen.has(v) || Object.isFrozen(v)) return;
     seen.add(v);
-    if (typeof v === 'function' && shared !== feralError && isV8Error(Object.getPrototypeOf(v), shared)) Object.setPrototypeOf(v, shared);
+    if (typeof v === 'function' && shared !== feralError && isV8Error(Object.getPrototypeOf(v))) Object.setPrototypeOf(v, shared);
     // Node's error prototypes answer `constructor` with a getter returning the Error they were made from, V8's
     // own (harden calls no getter): it answers the inert shared Error instead, or a service reading
     // error.constructor held the process's stack settings (found by the adversarial review).
@@ -267,7 +269,7 @@ export const hardenHostValues = (values: readonly unknown[]): void => {
       } catch {
         answer = undefined;
       }
-      if (isV8Error(answer, shared)) defineProperty(v, 'constructor', { get: () => shared, set: ctor.set, enumerable: ctor.enumerable, configurable: false });
+      if (isV8Error(answer)) defineProperty(v, 'constructor', { get: () => shared, set: ctor.set, enumerable: ctor.enumerable, configurable: false });
     }
     visit(Object.getPrototypeOf(v));
     for (const key of Reflect.ownKeys(v)) {

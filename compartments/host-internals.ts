@@ -16,7 +16,7 @@
  */
 
 import { types as utilTypes } from 'node:util';
-import { hardenHostValue } from './guest-errors.js';
+import { hardenHostValue, isV8Error } from './guest-errors.js';
 
 const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, isFrozen, prototype: objectPrototype } = Object;
 const { ownKeys, apply } = Reflect;
@@ -56,7 +56,7 @@ const tameConstructor = (object: object): void => {
   // froze (found by the adversarial review: Node's key classes re-parented to steal every key made later, an
   // internal stream class's prototype replaced). The host's own Error (Node's errors are made from it, and its
   // stack settings are the process's) is never handed out: the shared Error stands for it.
-  const value = isFeralError(descriptor.value) ? sharedError : descriptor.value;
+  const value = isV8Error(descriptor.value) ? sharedError : descriptor.value;
   defineProperty(object, 'constructor', {
     get: () => value,
     set(this: object, replacement: unknown) {
@@ -75,12 +75,6 @@ const tameConstructor = (object: object): void => {
 
 /** The shared Error SES gives compartments (the intrinsic TypeError inherits it), its statics inert. */
 const sharedError: unknown = getPrototypeOf(TypeError);
-/**
- * V8's own Error (Node's internal errors are made from the one its modules captured before lockdown; the
- * global is another by then): the one with the process's stack settings as its own, never frozen.
- */
-const isFeralError = (value: unknown): boolean =>
-  value === Error || (typeof value === 'function' && value !== sharedError && !isFrozen(value) && apply(hasOwnProperty, value, ['captureStackTrace']) && apply(hasOwnProperty, value, ['stackTraceLimit']));
 
 /** How deep the walk goes from a sample (the adversarial review reached everything it found within 8). */
 const MAX_DEPTH = 12;

@@ -105,19 +105,30 @@ const errorFields = ['errno', 'syscall', 'address', 'port', 'hostname'] as const
  */
 const isSecretSite = (secrets: SecretMatcher, url: string, hostHeaders: readonly string[]): boolean => {
   if (secrets.isSecretHost(url)) return true;
-  let protocol = 'http:';
+  let target: URL;
   try {
-    protocol = new URL(url).protocol;
+    target = new URL(url);
   } catch {
-    // the request fails on it anyway
+    return false; // the request fails on it anyway
   }
-  return hostHeaders.some(value => {
-    try {
-      return secrets.isSecretHost(new URL(`${protocol}//${value}/`).href);
-    } catch {
-      return false; // names no host a server could route by
-    }
-  });
+  // A Host that names no host a server could route by is no secret host.
+  return hostHeaders.some(value => secrets.isSecretHost(hostSite(target, value)?.href ?? ''));
+};
+
+/**
+ * The site a Host header `value` names for a request to `url`: its host, with the request's port when it gives
+ * none; undefined when it names no host (or carries credentials).
+ */
+const hostSite = (url: URL, value: string): URL | undefined => {
+  let named: URL;
+  try {
+    named = new URL(`${url.protocol}//${value}/`);
+  } catch {
+    return undefined;
+  }
+  if (named.username !== '' || named.password !== '') return undefined;
+  if (named.port === '' && url.port !== '') named.port = url.port;
+  return named;
 };
 
 /**
@@ -133,18 +144,12 @@ export const hostHttpRequest = async (request: HttpRequestRecord, reach: Reach, 
   if (reach.policy?.fetch) {
     for (const [name, value] of request.headers) {
       if (name.toLowerCase() !== 'host') continue;
-      let named: URL | undefined;
-      try {
-        named = new URL(`${url.protocol}//${value}/`);
-      } catch {
-        named = undefined;
-      }
-      if (named === undefined || named.username !== '' || named.password !== '') {
+      const named = hostSite(url, value);
+      if (named === undefined) {
         throw new SnapshotError('REACH_DENIED', `a request to ${url.origin} with the Host header ${JSON.stringify(value)}, which names no host the policy could check: refused. Send the Host the URL names.`, {
           details: { kind: 'fetch', target: `${url.origin} (Host: ${value})`, allowed: [...reach.policy.fetch] },
         });
       }
-      if (named.port === '' && url.port !== '') named.port = url.port;
       reach.checkFetch(named.href);
     }
   }

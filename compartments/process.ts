@@ -45,6 +45,9 @@ const envName = (key: string): string => {
   return nul === -1 ? key : key.slice(0, nul);
 };
 
+/** A name no service reads: one of the library's own, or one with '=' (see envName). */
+const unreadable = (name: string): boolean => hiddenEnv.has(name) || name.includes('=');
+
 export const makeProcess = (
   membrane: Membrane,
   perfNow: () => number,
@@ -56,12 +59,12 @@ export const makeProcess = (
   const envGet = (written: string): string | undefined => {
     const key = envName(written);
     if (overlay.has(key)) return overlay.get(key);
-    if (hiddenEnv.has(key) || key.includes('=')) return undefined;
+    if (unreadable(key)) return undefined;
     // Variables only, one lookup: a variable's value is a string, what the host's process.env inherits is not
     // (its hasOwnProperty is the host's function).
     return membrane.syscall('env.get', [key], k => {
       const name = envName(String(k));
-      if (hiddenEnv.has(name) || name.includes('=')) return undefined;
+      if (unreadable(name)) return undefined;
       const value: unknown = process.env[name];
       return secrets.mark(typeof value === 'string' ? value : undefined, secrets.isSecretEnv(name), `environment variable ${name}`);
     }) as string | undefined;
@@ -69,10 +72,10 @@ export const makeProcess = (
   const envHas = (written: string): boolean => {
     const key = envName(written);
     if (overlay.has(key)) return overlay.get(key) !== undefined;
-    if (hiddenEnv.has(key) || key.includes('=')) return false;
+    if (unreadable(key)) return false;
     return membrane.syscall('env.has', [key], k => {
       const name = envName(String(k));
-      return !hiddenEnv.has(name) && !name.includes('=') && Object.prototype.hasOwnProperty.call(process.env, name);
+      return !unreadable(name) && Object.prototype.hasOwnProperty.call(process.env, name);
     }) as boolean;
   };
   const accessors = new Map<string, PropertyDescriptor>();

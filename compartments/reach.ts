@@ -180,15 +180,6 @@ const descriptorLinks = /^\/(?:dev\/(?:stdin|stdout|stderr|fd)|proc\/(?:self|thr
 /** The library's own key and credentials files on this host (keepFromServices), by real path. */
 const libraryFiles = new Set<string>();
 
-/** The real path of `text`: links followed, as far as it exists (a descriptor's link to no file stops there). */
-const resolved = (text: string): string => {
-  try {
-    return fs.realpathSync.native(text);
-  } catch {
-    return realPath(text);
-  }
-};
-
 /**
  * Keep `file` out of every service's reach, whatever its policy: a file of
  * the library's own that holds a key or credentials (the seal key file, the
@@ -196,7 +187,7 @@ const resolved = (text: string): string => {
  * it (its path is on the host's command line).
  */
 export const keepFromServices = (file: string): void => {
-  libraryFiles.add(resolved(file));
+  libraryFiles.add(realPath(file));
 };
 
 /** Snapshot directories a build or restore of this process holds (keepWritesFromServices), by real path. */
@@ -210,7 +201,7 @@ const snapshotDirs = new Set<string>();
  * directory above it included). Reads stay as the policy says.
  */
 export const keepWritesFromServices = (dir: string): void => {
-  snapshotDirs.add(resolved(dir));
+  snapshotDirs.add(realPath(dir));
 };
 
 /**
