@@ -196,10 +196,15 @@ export const installUncaughtHandler = (): void => {
  * service that reaches it (`Object.getPrototypeOf(TypeError)`) can neither
  * read nor change the host's stack settings through it.
  */
-// Shared by every service through the inert statics' getter: frozen (it was a writable object between them).
-const inertCaptureStackTrace = Object.freeze(function captureStackTrace(target: object): void {
-  defineProperty(target, 'stack', { value: '', writable: true, configurable: true });
-});
+// Shared by every service through the inert statics' getter: frozen (it was a writable object between them),
+// and a method, so it has no `prototype` object (a function's was shared and writable, found by the adversarial review).
+const inertCaptureStackTrace = Object.freeze(
+  {
+    captureStackTrace(target: object): void {
+      defineProperty(target, 'stack', { value: '', writable: true, configurable: true });
+    },
+  }.captureStackTrace,
+);
 
 export const neuterSharedErrorStatics = (): void => {
   const shared = Object.getPrototypeOf(TypeError) as object;

@@ -8,6 +8,7 @@ import { Buffer as HostBuffer } from 'node:buffer';
 import { determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream } from './readable-stream.js';
 import { hardenSharedInternals } from './host-internals.js';
+import { hardenHostValue } from './guest-errors.js';
 import { laterError } from './node-style-errors.js';
 import { deterministicWeakRefs } from './weak.js';
 
@@ -345,6 +346,12 @@ const facade = <T extends object>(host: T, overrides: Record<string, unknown>): 
  * that reaches the class (the first one may load it and freeze what it
  * returns); `typeof`, freezing and copying the stand-in do not.
  */
+/** `value`, hardened (as a host value: classes moved off V8's own Error first) when it is an object not frozen yet. */
+const hardenedValue = (value: unknown): unknown => {
+  if (((typeof value === 'object' && value !== null) || typeof value === 'function') && !Object.isFrozen(value)) hardenHostValue(value);
+  return value;
+};
+
 const standIn = <T extends object>(ready: () => T, overrides: Record<string, unknown>): T => {
   // The target: constructible (a bound function) with no own property at all, so that the proxy may
   // report the class's own properties (name, length, statics) as they are; it is never handed out,
@@ -360,7 +367,9 @@ const standIn = <T extends object>(ready: () => T, overrides: Record<string, unk
     return descriptor && { ...descriptor, configurable: true };
   };
   return new Proxy(target as unknown as T, {
-    get: (_target, key) => (typeof key === 'string' && key in overrides ? overrides[key] : Reflect.get(ready(), key)),
+    // What the class hands out is hardened as it is handed out: a static getter's value too (Buffer[Symbol.species]
+    // is Node's FastBuffer, whose re-parenting captured every Buffer made afterwards; found by the adversarial review).
+    get: (_target, key) => (typeof key === 'string' && key in overrides ? overrides[key] : hardenedValue(Reflect.get(ready(), key))),
     has: (_target, key) => Reflect.has(ready(), key),
     ownKeys: () => [...new Set([...Reflect.ownKeys(ready()), ...Object.keys(overrides)])],
     getOwnPropertyDescriptor: (_target, key) => own(key),
