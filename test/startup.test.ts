@@ -215,15 +215,22 @@ t.test("a restore from the bundle computes what plain Node computes with the int
   t.equal(plain.code, 0, plain.stderr);
   const built = await snapshot(['build', 'build.mjs', '--out', 'snapshot'], { cwd: project });
   t.equal(built.code, 0, built.stderr);
-  t.same(lastJson(built), lastJson(plain), 'at build time');
+  const builtLines = built.stdout.trim().split('\n');
+  t.same(JSON.parse(builtLines[builtLines.length - 2] ?? 'null'), lastJson(plain), 'at build time');
   const target = moveToTarget(path.join(project, 'snapshot'));
   const first = await snapshot(['restore', target, '--call', 'names.names']);
   t.equal(first.code, 0, first.stderr);
   t.same(lastJson(first), lastJson(plain), 'after a restore');
+  // The functions the library hands the service keep their names and lengths in the bundle.
+  const hostNames = await snapshot(['restore', target, '--call', 'names.hostNames']);
+  t.equal(hostNames.code, 0, hostNames.stderr);
+  const builtNames = lastJson(built) as Record<string, string>;
+  t.ok(Object.keys(builtNames).length > 500, `the service reached ${Object.keys(builtNames).length} functions`);
+  t.same(lastJson(hostNames), builtNames, 'the same names and lengths at build time and after a restore');
   for (const inherited of ['toString', 'constructor', '__proto__']) {
     const call = await snapshot(['restore', target, '--call', `names.${inherited}`]);
     t.equal(call.code, 2, `--call names.${inherited} is a usage error`);
-    t.match(call.stderr, new RegExp(`USAGE: service "names" exports no "${inherited}"; it exports: names`));
+    t.match(call.stderr, new RegExp(`USAGE: service "names" exports no "${inherited}"; it exports: hostNames, names`));
   }
   const dir = path.dirname(cliPath);
   const caches = fs.readdirSync(dir).filter(name => name.startsWith('restore-entry.bundle.cjs.') && name.endsWith('.cache'));

@@ -35,6 +35,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isBuiltin } from 'node:module';
 import { build } from 'esbuild';
+import { parse } from 'acorn';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
@@ -113,5 +114,104 @@ if (statics.length > 0) {
   fs.rmSync(outfile, { force: true });
   throw new Error(`the restore bundle would import ${statics.map(i => i.path).join(', ')} at load time: import them dynamically where they are used, or leave their module out`);
 }
+
+/**
+ * Two of esbuild's helpers cost a restore about 7 ms (bench d's phases), so the bundle is rewritten
+ * where they do nothing a plain property lookup would not:
+ * - `keepNames` wraps every function in `__name(fn, "name")`, which redefines its `name`; V8 then
+ *   gives the function its own shape, and hardening (a walk over every function a service can
+ *   reach) is slower on each. Where the name it sets is the one JavaScript gives the function
+ *   anyway (`var f = __name(() => {}, "f")`, `function f() {} __name(f, "f")`, `class C {
+ *   static { __name(this, "C") } }`), the wrapper is dropped; where esbuild renamed the binding
+ *   (Error4, path12) or the function is not named by its binding, it stays.
+ * - `__toESM(require("node:fs"), 1)` copies every export of a builtin into a new object of getters,
+ *   once per importing module (fs nine times). A builtin's interop object is now an object whose
+ *   prototype is the module, with its `default`: the same values read by the same names.
+ */
+const rewriteHelpers = source => {
+  if (!source.includes('var __name = (') || !source.includes('var __toESM = (')) throw new Error("esbuild's __name or __toESM helper is not where tools/bundle-restore.mjs expects it: check rewriteHelpers against this esbuild");
+  const cuts = [];
+  const isName = (node, name) => node?.type === 'CallExpression' && node.callee.type === 'Identifier' && node.callee.name === '__name' && node.arguments.length === 2 && node.arguments[1].type === 'Literal' && node.arguments[1].value === name;
+  const unwrapped = new Set();
+  const unwrap = (call, inner) => {
+    dropped++;
+    unwrapped.add(call);
+    cuts.push([call.start, inner.start], [inner.end, call.end]);
+  };
+  const staticName = cls => cls.body.body.some(m => m.static && !m.computed && (m.key?.name === 'name' || m.key?.value === 'name'));
+  const dropNameBlock = (cls, name) => {
+    if (name === undefined || staticName(cls)) return;
+    for (const member of cls.body.body) {
+      const [only] = member.type === 'StaticBlock' && member.body.length === 1 ? member.body : [];
+      if (only?.type === 'ExpressionStatement' && isName(only.expression, name) && only.expression.arguments[0].type === 'ThisExpression') {
+        dropped++;
+        cuts.push([member.start, member.end]);
+      }
+    }
+  };
+  let wrappers = 0;
+  let dropped = 0;
+  let renamed = 0;
+  let builtins = 0;
+  const visit = node => {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (typeof node.type !== 'string') return;
+    if (isName(node, node.arguments?.[1]?.value)) wrappers++;
+    // A binding's initializer, or `=` to a plain identifier, names an anonymous function or class (ECMA-262 NamedEvaluation).
+    const [binding, value] = node.type === 'VariableDeclarator' ? [node.id, node.init] : node.type === 'AssignmentExpression' && node.operator === '=' ? [node.left, node.right] : [];
+    if (binding?.type === 'Identifier' && isName(value, binding.name)) {
+      const fn = value.arguments[0];
+      if ((fn.type === 'ArrowFunctionExpression' || fn.type === 'FunctionExpression') && fn.id === null) unwrap(value, fn);
+    }
+    if (binding?.type === 'Identifier' && value?.type === 'ClassExpression' && value.id === null) dropNameBlock(value, binding.name);
+    if ((node.type === 'ClassDeclaration' || node.type === 'ClassExpression') && node.id !== null) dropNameBlock(node, node.id.name);
+    // Anywhere else (a renamed binding, a property of another key, an argument), an object literal's
+    // property names the function as __name would, when it is made: `({ "get": () => 10 }).get`
+    // (not `__proto__`, which an object literal takes as its prototype).
+    const fn = node.arguments?.[0];
+    if (isName(node, node.arguments?.[1]?.value) && node.arguments[1].value !== '__proto__' && !unwrapped.has(node) && (fn.type === 'ArrowFunctionExpression' || fn.type === 'FunctionExpression') && fn.id === null) {
+      const key = JSON.stringify(node.arguments[1].value);
+      renamed++;
+      cuts.push([node.start, fn.start, `({ ${key}: `], [fn.end, node.end, ` })[${key}]`]);
+    }
+    if (Array.isArray(node.body) && (node.type === 'Program' || node.type === 'BlockStatement' || node.type === 'StaticBlock')) {
+      const declared = new Set(node.body.filter(s => s.type === 'FunctionDeclaration').map(s => s.id.name));
+      for (const statement of node.body) {
+        const call = statement.type === 'ExpressionStatement' ? statement.expression : undefined;
+        const target = call?.arguments?.[0];
+        if (target?.type === 'Identifier' && declared.has(target.name) && isName(call, target.name)) {
+          dropped++;
+          cuts.push([statement.start, statement.end]);
+        }
+      }
+    }
+    if (node.type === 'CallExpression' && node.callee.type === 'Identifier' && node.callee.name === '__toESM' && node.arguments.length === 2) {
+      const [required, mode] = node.arguments;
+      const isBuiltinRequire = required.type === 'CallExpression' && required.callee.type === 'Identifier' && required.callee.name === 'require' && required.arguments.length === 1 && required.arguments[0].type === 'Literal' && typeof required.arguments[0].value === 'string' && isBuiltin(required.arguments[0].value);
+      if (isBuiltinRequire && mode.type === 'Literal' && mode.value === 1) {
+        builtins++;
+        cuts.push([node.callee.start, node.callee.end, '__builtinESM'], [required.end, mode.end]);
+      }
+    }
+    for (const key of Object.keys(node)) if (key !== 'type' && key !== 'start' && key !== 'end') visit(node[key]);
+  };
+  visit(parse(source, { ecmaVersion: 'latest', sourceType: 'script', allowReturnOutsideFunction: true }));
+  cuts.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let at = 0;
+  for (const [start, end, text = ''] of cuts) {
+    if (start < at) throw new Error(`tools/bundle-restore.mjs: overlapping rewrites at ${start}`);
+    out += source.slice(at, start) + text;
+    at = end;
+  }
+  out += source.slice(at);
+  out = out.replace('var __name = (', 'var __builtinESM = (mod) => __create(mod, { default: { value: mod, enumerable: true } });\nvar __name = (');
+  parse(out, { ecmaVersion: 'latest', sourceType: 'script', allowReturnOutsideFunction: true });
+  return { out, wrappers, dropped, renamed, builtins };
+};
+const rewritten = rewriteHelpers(fs.readFileSync(outfile, 'utf8'));
+fs.writeFileSync(outfile, rewritten.out);
+
 const inputs = Object.keys(result.metafile.inputs).length;
-process.stdout.write(`bundled ${inputs} modules into ${path.relative(root, outfile)} (${(output.bytes / 1024).toFixed(0)} KiB)\n`);
+process.stdout.write(`bundled ${inputs} modules into ${path.relative(root, outfile)} (${(Buffer.byteLength(rewritten.out) / 1024).toFixed(0)} KiB; ${rewritten.dropped} of ${rewritten.wrappers} __name wrappers dropped, ${rewritten.renamed} named by an object literal, ${rewritten.builtins} builtin imports without copies)\n`);
