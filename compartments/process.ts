@@ -145,13 +145,31 @@ export const makeProcess = (
     },
   });
 
-  const hostInfo = (name: string, read: () => unknown) => () => membrane.syscall(`process.${name}`, [], read);
+  // Named as Node's function (memoryUsage.rss is 'rss').
+  const hostInfo = (name: string, read: () => unknown) =>
+    Object.defineProperty(() => membrane.syscall(`process.${name}`, [], read), 'name', { value: name.slice(name.lastIndexOf('.') + 1) });
   const platform = hostInfo('platform', () => process.platform);
   const arch = hostInfo('arch', () => process.arch);
   const version = hostInfo('version', () => process.version);
   const versions = hostInfo('versions', () => ({ ...process.versions }));
   const release = hostInfo('release', () => ({ ...process.release }));
 
+  const memoryUsage = hostInfo('memoryUsage', () => process.memoryUsage());
+  (memoryUsage as typeof memoryUsage & { rss: () => unknown }).rss = hostInfo('memoryUsage.rss', () => process.memoryUsage.rss());
+  /**
+   * Node's `process.cpuUsage(previousValue?)`: `{ user, system }` in microseconds, the host's CPU
+   * time (recorded), less `previousValue`'s when one is given; a bad previous value throws Node's
+   * own errors (the host's cpuUsage checks it; its reading is not used).
+   */
+  const cpuUsage = (previousValue?: unknown): { user: number; system: number } => {
+    const previous = previousValue as NodeJS.CpuUsage;
+    if (previous) process.cpuUsage(previous);
+    const [user, system] = membrane.syscall('process.cpuUsage', [], () => {
+      const usage = process.cpuUsage();
+      return [usage.user, usage.system];
+    }) as [number, number];
+    return previous ? { user: user - previous.user, system: system - previous.system } : { user, system };
+  };
   const hrtime = (previous?: [number, number]): [number, number] => {
     // Node's checks: an array of two numbers, or nothing.
     if (previous !== undefined) {
@@ -200,7 +218,12 @@ export const makeProcess = (
     exitCode: undefined,
     cwd: hostInfo('cwd', () => process.cwd()),
     uptime: () => perfNow() / 1000,
-    memoryUsage: hostInfo('memoryUsage', () => process.memoryUsage()),
+    memoryUsage,
+    // What metrics libraries read (prom-client's default metrics): the host's, recorded, as memoryUsage.
+    cpuUsage,
+    resourceUsage: hostInfo('resourceUsage', () => process.resourceUsage()),
+    availableMemory: hostInfo('availableMemory', () => process.availableMemory()),
+    constrainedMemory: hostInfo('constrainedMemory', () => process.constrainedMemory()),
     hrtime,
     nextTick: (fn: (...args: unknown[]) => void, ...args: unknown[]) => {
       validateFunction(fn, 'callback');
