@@ -224,6 +224,26 @@ const guardMutators = (proto: Record<string, unknown>): void => {
 };
 
 /**
+ * Headers.prototype.forEach without undici's default receiver: undici's
+ * `forEach(callbackfn, thisArg = globalThis)` called a service's callback
+ * with the host's global object (its `process`, every builtin) as `this`.
+ * The callback gets `thisArg`, undefined when none is given (a service's
+ * code is strict: its own global is not one object, each package
+ * compartment has its own). The same checks and messages as undici's,
+ * then the entries in order, as its iterator gives them.
+ */
+const guardForEach = (proto: Record<string, unknown>): void => {
+  const entries = proto.entries as (this: unknown) => Iterable<[string, string]>;
+  const forEach = function forEach(this: unknown, callbackfn: unknown, thisArg: unknown = undefined): void {
+    const iterator = Reflect.apply(entries, this, []); // undici's brand check: TypeError 'Illegal invocation'
+    if (arguments.length < 1) throw new TypeError('Headers.forEach: 1 argument required, but 0 found.');
+    if (typeof callbackfn !== 'function') throw new TypeError("Failed to execute 'forEach' on 'Headers': parameter 1 is not of type 'Function'.");
+    for (const [key, value] of iterator) Reflect.apply(callbackfn, thisArg, [value, key, this]);
+  };
+  Object.defineProperty(proto, 'forEach', { ...Object.getOwnPropertyDescriptor(proto, 'forEach'), value: forEach });
+};
+
+/**
  * The host's Headers, frozen with the prototype of its iterators, on first
  * use: Node loads it (undici) only when it is first read, which costs more
  * than a small restore's whole replay, and most services never touch a
@@ -233,6 +253,7 @@ export const hostHeaders = (): typeof Headers => {
   if (hostHeadersClass) return hostHeadersClass;
   const headers = globalThis.Headers;
   guardMutators(headers.prototype as unknown as Record<string, unknown>);
+  guardForEach(headers.prototype as unknown as Record<string, unknown>);
   harden(headers);
   hardenSharedInternals([() => new headers({ a: '1' }), () => new headers({ a: '1' }).entries()]);
   hostHeadersClass = headers;
