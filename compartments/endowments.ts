@@ -37,6 +37,7 @@ import { makeConsole, defaultPrinter } from './console.js';
 import { guestWebAssembly } from './wasm.js';
 import { cryptoConstants, makeCrypto } from './crypto.js';
 import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
+import { makeFormData } from './form-data.js';
 import { makeFs } from './fs.js';
 import type { StreamModule } from './fs-streams.js';
 import { makeProcess } from './process.js';
@@ -340,6 +341,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   markPhase('host-modules-hardened');
   const guestUtil = makeGuestUtil(guestProcess, guestConsoleError, (...args) => (guestConsole.log as (...a: unknown[]) => void)(...args), () => clock.Date.now());
   const webGlobals = pureGlobals();
+  const web = clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms), () => clock.Date.now());
+  // The service's FormData: its File, its recorded crypto.randomInt for a multipart boundary (form-data.ts).
+  const form = makeFormData(web.File, (min, max) => (crypto.nodeCrypto.randomInt as (a: number, b: number) => number)(min, max));
   markPhase('web-classes-hardened');
   const globals: Record<string, unknown> = {
     ...webGlobals,
@@ -365,13 +369,14 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     performance: clock.performance,
     console: guestConsole,
     crypto: crypto.webcrypto,
-    fetch: makeFetch(membrane, { reach, secrets }),
+    fetch: makeFetch(membrane, { reach, secrets, form }),
     Response: GuestResponse,
     Request: GuestRequest,
     Blob: buffer.Blob,
     process: guestProcess,
     WebAssembly: guestWebAssembly(),
-    ...clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms), () => clock.Date.now()),
+    ...web,
+    FormData: form.FormData,
   };
 
   const modules: Record<string, Namespace> = {};
@@ -591,7 +596,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       if (!hostImportService) throw new TypeError('importService() is only available inside a service while its snapshot is being built');
       return hostImportService(spec as string, opts);
     });
-  const serviceRuntime = makeRuntime(membrane, options.declare);
+  const serviceRuntime = makeRuntime(membrane, options.declare, form);
   modules[LIBRARY_MODULE] = namespaceOf(harden({ importService, runtime: serviceRuntime }));
   modules[LIBRARY_RUNTIME_MODULE] = namespaceOf(harden({ runtime: serviceRuntime }));
   for (const [name, grant] of Object.entries(options.granted ?? {})) {

@@ -11,6 +11,7 @@
  */
 import { Readable } from 'node:stream';
 import { GuestReadableStream, teeStream } from './readable-stream.js';
+import { formFromBody, formParts, isBlobLike, isFormDataLike, kitOf, readParts, type BodyPart, type FormKit } from './form-data.js';
 
 // Captured once: a stream read from is disturbed (node:stream knows it for web streams too).
 const { isDisturbed } = Readable;
@@ -130,6 +131,26 @@ let headersOf: (body: FetchBody) => Headers | undefined = () => undefined;
 export const readHeadersWith = (read: (body: FetchBody) => Headers | undefined): void => {
   headersOf = read;
 };
+
+/**
+ * The service a Request or Response belongs to, for formData() (whose answer
+ * is made of the service's FormData and File, form-data.ts): known for what
+ * the library makes for a service (a fetched response, a request it serves)
+ * and for a body made of the service's own form. The classes are shared by
+ * every service, so a body made from text or bytes by `new Response()` has none.
+ */
+const formKits = new WeakMap<FetchBody, FormKit>();
+
+/** Say which service's FormData and File `body.formData()` answers with. */
+export const useFormKit = (body: FetchBody, kit: FormKit | undefined): void => {
+  if (kit !== undefined) formKits.set(body, kit);
+};
+
+/** The service `from` belongs to, given to `to` (a clone, a Request made of another). */
+export const shareFormKit = (from: FetchBody, to: FetchBody): void => useFormKit(to, formKits.get(from));
+
+const NO_FORM_KIT =
+  "formData() inside a service reads a fetched response, a request the service serves, or a body made of the service's FormData; this body was made from text or bytes by the service: parse them (new URLSearchParams(await body.text()) for a urlencoded form)";
 
 export class FetchBody {
   #bytes: Uint8Array | undefined;
@@ -251,6 +272,19 @@ export class FetchBody {
   }
 
   /**
+   * The body as the service's `FormData`, parsed by Node's own parser
+   * (multipart/form-data or application/x-www-form-urlencoded, by the
+   * Content-Type; its TypeError otherwise). A body with no known service
+   * (see formKits) is refused with a TypeError before it is read.
+   */
+  async formData(): Promise<FormData> {
+    const kit = formKits.get(this);
+    if (kit === undefined) throw new TypeError(NO_FORM_KIT);
+    const type = headersOf(this)?.get('content-type') ?? null;
+    return formFromBody(await this.#take(), type, kit);
+  }
+
+  /**
    * The body as a `Blob` (Node's, the service's global), typed as Node
    * types it: the MIME type the Content-Type header gives, by the Fetch
    * standard's "extract a MIME type" (the last valid type of a list;
@@ -308,25 +342,12 @@ const iterableStream = (iterable: AsyncIterable<unknown>): ReadableStream<Uint8A
   );
 };
 
-/**
- * Blob and FormData bodies, which Node takes and a service cannot give yet:
- * Blobs as undici's isBlobLike knows them (a Blob, or an object with stream()
- * or arrayBuffer() tagged Blob or File, as fetch-blob's), never sent as the
- * text '[object Blob]'.
- */
-const isRefusedBody = (body: object): boolean => {
-  if (body instanceof Blob) return true;
-  const tag = (body as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
-  if (tag === 'FormData') return true;
-  const { stream, arrayBuffer } = body as { stream?: unknown; arrayBuffer?: unknown };
-  return (typeof stream === 'function' || typeof arrayBuffer === 'function') && (tag === 'Blob' || tag === 'File');
-};
-
 /** What a body given to a Request, a Response or fetch is (bodyContent). */
 export type BodyContent =
   | { readonly kind: 'text'; readonly text: string; readonly type: string }
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
-  | { readonly kind: 'stream'; readonly stream: ReadableStream<Uint8Array> };
+  | { readonly kind: 'stream'; readonly stream: ReadableStream<Uint8Array> }
+  | { readonly kind: 'parts'; readonly parts: readonly BodyPart[]; readonly type: string | null; readonly kit?: FormKit };
 
 /**
  * A body as the Fetch standard's "extract a body" takes it in Node
@@ -335,11 +356,11 @@ export type BodyContent =
  * it: `new Response(12345)` is '12345'), with the Content-Type it implies;
  * bytes (a copy of an ArrayBuffer or view, or a fetched body this module
  * owns); a stream (a ReadableStream nothing read or locked, or an async
- * iterable made one). null for no body. Throws TypeError for a Symbol, a
- * disturbed or locked stream, and `refused` for a Blob or FormData (not
- * supported inside a service yet).
+ * iterable made one); parts (a FormData, encoded as multipart/form-data, or
+ * a Blob, with its type: read when the body is, as undici streams them).
+ * null for no body. Throws TypeError for a Symbol, a disturbed or locked stream.
  */
-export const bodyContent = (body: unknown, refused: string): BodyContent | null => {
+export const bodyContent = (body: unknown): BodyContent | null => {
   if (body === undefined || body === null) return null;
   if (typeof body === 'string') return { kind: 'text', text: body, type: TEXT_TYPE };
   if (body instanceof ReadableStream) return { kind: 'stream', stream: usableStream(body as ReadableStream<Uint8Array>) };
@@ -347,14 +368,23 @@ export const bodyContent = (body: unknown, refused: string): BodyContent | null 
   if (body instanceof ArrayBuffer) return { kind: 'bytes', bytes: new Uint8Array(body.slice(0)) };
   if (isView(body)) return { kind: 'bytes', bytes: new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)) };
   if (body instanceof URLSearchParams) return { kind: 'text', text: body.toString(), type: FORM_TYPE };
-  if (typeof body === 'object' && isRefusedBody(body)) throw new TypeError(refused);
+  if (isFormDataLike(body)) return { kind: 'parts', ...formParts(body), kit: kitOf(body) };
+  if (isBlobLike(body)) return { kind: 'parts', parts: [body], type: body.type || null };
   if (isAsyncIterableBody(body)) return { kind: 'stream', stream: iterableStream(body) };
   return { kind: 'text', text: bodyString(body), type: TEXT_TYPE };
 };
 
 /** A body's content as FetchBody holds it: bytes (text encoded) or a stream. */
 export const bodySource = (content: BodyContent | null): BodySource =>
-  content === null ? null : content.kind === 'text' ? new TextEncoder().encode(content.text) : content.kind === 'bytes' ? content.bytes : content.stream;
+  content === null
+    ? null
+    : content.kind === 'text'
+      ? new TextEncoder().encode(content.text)
+      : content.kind === 'bytes'
+        ? content.bytes
+        : content.kind === 'parts'
+          ? iterableStream(readParts(content.parts))
+          : content.stream;
 
 /** WebIDL's string of any other body value, as Node converts it (a Symbol: undici's TypeError; a lone surrogate becomes U+FFFD when encoded). */
 const bodyString = (body: unknown): string => {

@@ -11,7 +11,8 @@
  */
 import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
-import { FORM_TYPE, FetchBody, abortBody, onBodyTaken, bodyContent, bodySource, bodyStreamOf, bodyUnusable, ownBody, readAll, readHeadersWith, takeBody, type BodyContent } from './fetch-body.js';
+import { FORM_TYPE, FetchBody, abortBody, onBodyTaken, bodyContent, bodySource, bodyStreamOf, bodyUnusable, ownBody, readAll, readHeadersWith, shareFormKit, takeBody, useFormKit, type BodyContent } from './fetch-body.js';
+import type { FormKit } from './form-data.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders, markImmutable } from './web.js';
@@ -144,8 +145,9 @@ export class GuestResponse extends FetchBody {
       if (!reasonPhrase.test(statusText)) throw new TypeError('Invalid statusText');
       if (body !== undefined && body !== null && nullBodyStatus.has(status)) throw new TypeError(`Response constructor: Invalid response status code ${status}`);
     }
-    const content = bodyContent(body, 'new Response(): a Blob or FormData body is not supported inside a service yet (Node accepts them)');
+    const content = bodyContent(body);
     super(bodySource(content));
+    if (content?.kind === 'parts') useFormKit(this, content.kit);
     this.#status = internals?.type === 'error' ? 0 : status;
     this.#statusText = statusText;
     // A service's own init is read now (as Node does: later changes to it do not show, bad
@@ -153,8 +155,8 @@ export class GuestResponse extends FetchBody {
     this.#immutable = internals?.immutable === true;
     if (typeof options.headers === 'object' && options.headers !== null && recordedHeaders.has(options.headers)) this.#headerList = options.headers as Array<[string, string]>;
     else this.#headers = headersFrom(options.headers, this.#immutable);
-    // As Node's: a string or URLSearchParams body implies its Content-Type unless the init gives one.
-    const implied = internals === undefined && content?.kind === 'text' ? content.type : undefined;
+    // As Node's: a string, URLSearchParams, FormData or typed Blob body implies its Content-Type unless the init gives one.
+    const implied = internals === undefined && (content?.kind === 'text' || content?.kind === 'parts') ? content.type : undefined;
     if (implied && !this.headers.has('content-type')) this.headers.set('content-type', implied);
     this.#url = internals?.url ?? '';
     this.#redirected = internals?.redirected ?? false;
@@ -206,11 +208,13 @@ export class GuestResponse extends FetchBody {
   }
 
   clone(): GuestResponse {
-    return makeResponse(
+    const copy = makeResponse(
       this.copyBody('Response.clone'),
       { status: this.#type === 'error' ? undefined : this.#status, statusText: this.#statusText, headers: this.headers },
       { url: this.#url, redirected: this.#redirected, type: this.#type, immutable: this.#immutable },
     );
+    shareFormKit(this, copy);
+    return copy;
   }
 
   static json(data: unknown, init: ResponseInitLike = undefined): GuestResponse {
@@ -250,11 +254,9 @@ export class GuestResponse extends FetchBody {
 nameAs(GuestResponse, 'Response');
 harden(GuestResponse);
 
-/** What a Request or fetch refuses (bodyContent). */
-const REFUSED_BODY = 'fetch inside a service takes no Blob or FormData body yet (Node accepts them): send its bytes or text';
 
 /** A body that is not a stream, as a request carries it: text stays text (the request record keeps strings as strings), bytes as they are. */
-const requestBody = (content: BodyContent | null): string | Uint8Array | null => (content === null || content.kind === 'stream' ? null : content.kind === 'text' ? content.text : content.bytes);
+const requestBody = (content: BodyContent | null): string | Uint8Array | null => (content === null || content.kind === 'stream' || content.kind === 'parts' ? null : content.kind === 'text' ? content.text : content.bytes);
 
 /** What `new Request(input, init)` reads from `init`. */
 export interface GuestRequestInit {
@@ -416,11 +418,15 @@ export class GuestRequest extends FetchBody {
     let body: string | Uint8Array | null;
     let stream: ReadableStream | undefined;
     let taken: GuestRequest | undefined;
-    const content = bodyContent(options.body, REFUSED_BODY);
+    const content = bodyContent(options.body);
     if (content?.kind === 'stream') {
       if (fields.keepalive) throw new TypeError('keepalive');
       if (options.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
       stream = content.stream;
+      body = null;
+    } else if (content?.kind === 'parts') {
+      // A FormData or Blob body: read when the body is (no duplex needed, as in Node).
+      stream = bodySource(content) as ReadableStream;
       body = null;
     } else if (content !== null) body = requestBody(content);
     else if (base) {
@@ -442,7 +448,9 @@ export class GuestRequest extends FetchBody {
     this.#url = url;
     this.#method = method;
     this.#headers = new (hostHeaders())(options.headers ?? base?.headers);
-    if (content?.kind === 'text' && !this.#headers.has('content-type')) this.#headers.set('content-type', content.type);
+    if ((content?.kind === 'text' || content?.kind === 'parts') && content.type !== null && !this.#headers.has('content-type')) this.#headers.set('content-type', content.type);
+    if (content?.kind === 'parts') useFormKit(this, content.kit);
+    else if (taken) shareFormKit(taken, this);
     this.#signal = parent ? AbortSignal.any([parent]) : new AbortController().signal;
     this.#fields = fields;
     requestBodies.set(this, body);
@@ -520,6 +528,7 @@ export class GuestRequest extends FetchBody {
     const body = this.copyBody('Request.clone');
     const copy = new GuestRequest(this, body === null ? {} : { body, duplex: 'half' });
     copy.#fields = this.#fields; // all of them: the init that carried the body reset the referrer
+    shareFormKit(this, copy);
     return copy;
   }
 }
@@ -629,6 +638,8 @@ const hostFetch = async (request: RequestRecord, reach: Reach, secrets: SecretMa
 export interface FetchOptions {
   readonly reach?: Reach;
   readonly secrets?: SecretMatcher;
+  /** The service's FormData and File, for the formData() of the responses it fetches (form-data.ts). */
+  readonly form?: FormKit;
 }
 
 const { addEventListener, removeEventListener } = EventTarget.prototype;
@@ -660,7 +671,7 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     let stream: ReadableStream<Uint8Array> | undefined;
     let content: BodyContent | null;
     try {
-      content = bodyContent(init.body, REFUSED_BODY);
+      content = bodyContent(init.body);
       // As Node's fetch (it makes a Request of its arguments): a stream body needs duplex: 'half'.
       if (content?.kind === 'stream' && init.duplex !== 'half') throw new TypeError('RequestInit: duplex option is required when sending a body.');
       stream = content?.kind === 'stream' ? content.stream : takesRequestBody && requestBodies.get(input) === null ? bodyStreamOf(input) : undefined;
@@ -668,6 +679,15 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
       return Promise.reject(error);
     }
     if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
+    // A FormData or Blob body is read first too, and sent with the Content-Type it implies (unless one is set), as Node sends it.
+    if (content?.kind === 'parts') {
+      const { type } = content;
+      return readAll(bodySource(content) as ReadableStream<Uint8Array>).then(bytes => {
+        const headers = new (hostHeaders())((init.headers ?? (input instanceof GuestRequest ? input.headers : undefined)) as HeadersInit | undefined);
+        if (type !== null && !headers.has('content-type')) headers.set('content-type', type);
+        return guestFetch(input, { ...init, headers, body: bytes });
+      });
+    }
     let request: RequestRecord;
     try {
       request = normalize(input, init, content, secrets, fields.redirect);
@@ -684,7 +704,9 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
       if (typeof r.headers === 'object' && r.headers !== null) recordedHeaders.add(r.headers);
       // As Node's fetch: no body at all (null, not an empty stream) for a HEAD request or a status that has none.
       const bodiless = request.method === 'HEAD' || nullBodyStatus.has(r.status);
-      return makeResponse(bodiless ? null : ownBody(r.body), { status: r.status, statusText: r.statusText, headers: r.headers }, { url: r.url, redirected: r.redirected, type: 'basic', immutable: true });
+      const made = makeResponse(bodiless ? null : ownBody(r.body), { status: r.status, statusText: r.statusText, headers: r.headers }, { url: r.url, redirected: r.redirected, type: 'basic', immutable: true });
+      useFormKit(made, options.form);
+      return made;
     };
     if (!signal) return pending.then(respond);
     // The service's signal, as in Node: an abort while the request is out rejects with its reason (the

@@ -17,7 +17,8 @@ import { hostHeaders } from './web.js';
 import { checkDeclaration, describeValue, type RuntimeDeclaration } from './runtime-limits.js';
 
 export type { RuntimeDeclaration } from './runtime-limits.js';
-import { bodyStreamOf, isNullBody } from './fetch-body.js';
+import { bodyStreamOf, isNullBody, useFormKit } from './fetch-body.js';
+import type { FormKit } from './form-data.js';
 import { GuestReadableStream } from './readable-stream.js';
 import { GuestRequest } from './fetch.js';
 
@@ -117,11 +118,13 @@ const requestStream = (io: HttpIo, id: number): ReadableStream<Uint8Array> =>
  * for GET and HEAD). A method Node's Request refuses (TRACE) fails the
  * request before the handler runs, as it does there.
  */
-const requestOf = (record: RequestRecord, io: HttpIo, signal: AbortSignal): GuestRequest => {
+const requestOf = (record: RequestRecord, io: HttpIo, signal: AbortSignal, form: FormKit | undefined): GuestRequest => {
   const method = String(record.method);
   const bodyless = method === 'GET' || method === 'HEAD';
   const body = bodyless ? null : record.stream ? requestStream(io, record.id) : record.body instanceof Uint8Array ? record.body : null;
-  return new GuestRequest(String(record.url), { method, headers: record.headers as Array<[string, string]>, signal, ...(body === null ? {} : { body, duplex: 'half' }) });
+  const request = new GuestRequest(String(record.url), { method, headers: record.headers as Array<[string, string]>, signal, ...(body === null ? {} : { body, duplex: 'half' }) });
+  useFormKit(request, form); // request.formData() answers with the service's FormData (a form posted to it)
+  return request;
 };
 
 /** Per server (its HttpIo, which crosses once): the abort controllers of its requests in flight, by id. */
@@ -185,33 +188,35 @@ const sendStream = async (io: HttpIo, id: number, head: ResponseHead, stream: Re
  * A response whose body is bytes crosses back whole, in the answer; one
  * whose body is a ReadableStream is sent through `io` as it is produced.
  */
-const httpAdapter = harden(async function httpAdapter(target: unknown, record: RequestRecord, io: HttpIo): Promise<ResponseRecord> {
-  let handler: Handler;
-  if (typeof target === 'function') handler = target as Handler;
-  else if (typeof target === 'object' && target !== null && typeof (target as { fetch?: unknown }).fetch === 'function') {
-    handler = request => (target as { fetch: Handler }).fetch(request);
-  } else throw new TypeError('the service exports no fetch(request) handler');
-  const { signal, done } = signalOf(io, record.id);
-  try {
-    const response = await handler(requestOf(record, io, signal));
-    const head = headOf(response);
-    // No body at all (a 204, a 304, new Response(null)): none is sent, as Node sends none (a body, even empty, is refused for those statuses).
-    if (isNullBody(response) ?? (response as { body?: unknown }).body === null) return head;
-    const stream = bodyStreamOf(response);
-    if (stream && record.method !== 'HEAD') return await sendStream(io, record.id, head, stream);
-    const bytes = new Uint8Array((await (response as { arrayBuffer: () => Promise<ArrayBuffer> }).arrayBuffer()) as ArrayBuffer);
-    return { ...head, body: bytes };
-  } finally {
-    done();
-  }
-});
+const makeHttpAdapter = (form: FormKit | undefined) =>
+  harden(async function httpAdapter(target: unknown, record: RequestRecord, io: HttpIo): Promise<ResponseRecord> {
+    let handler: Handler;
+    if (typeof target === 'function') handler = target as Handler;
+    else if (typeof target === 'object' && target !== null && typeof (target as { fetch?: unknown }).fetch === 'function') {
+      handler = request => (target as { fetch: Handler }).fetch(request);
+    } else throw new TypeError('the service exports no fetch(request) handler');
+    const { signal, done } = signalOf(io, record.id);
+    try {
+      const response = await handler(requestOf(record, io, signal, form));
+      const head = headOf(response);
+      // No body at all (a 204, a 304, new Response(null)): none is sent, as Node sends none (a body, even empty, is refused for those statuses).
+      if (isNullBody(response) ?? (response as { body?: unknown }).body === null) return head;
+      const stream = bodyStreamOf(response);
+      if (stream && record.method !== 'HEAD') return await sendStream(io, record.id, head, stream);
+      const bytes = new Uint8Array((await (response as { arrayBuffer: () => Promise<ArrayBuffer> }).arrayBuffer()) as ArrayBuffer);
+      return { ...head, body: bytes };
+    } finally {
+      done();
+    }
+  });
 
 /** What the host does with a declaration (build time only); absent on restore hosts. */
 export type DeclareHost = (declaration: RuntimeDeclaration, httpAdapter: unknown) => void;
 
-/** The `runtime` object of the library module, for one service. */
-export const makeRuntime = (membrane: Membrane, declareHost: DeclareHost | undefined): { declare(declaration: unknown): void } =>
-  harden({
+/** The `runtime` object of the library module, for one service (`form`: its FormData and File, for the requests it serves). */
+export const makeRuntime = (membrane: Membrane, declareHost: DeclareHost | undefined, form?: FormKit): { declare(declaration: unknown): void } => {
+  const httpAdapter = makeHttpAdapter(form);
+  return harden({
     declare(declaration: unknown): void {
       const checked = validateDeclaration(declaration);
       membrane.syscall('runtime.declare', [checked, httpAdapter], (d, adapter) => {
@@ -220,3 +225,4 @@ export const makeRuntime = (membrane: Membrane, declareHost: DeclareHost | undef
       });
     },
   });
+};

@@ -139,6 +139,21 @@ t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight
   const blobbed = await fetch(`${url}/blob`, init);
   t.same(await blobbed.json(), { type: plainBlob.type, size: plainBlob.size, text: await plainBlob.text(), isBlob: true, copy: 'hello blob', used: true }, "request.blob() and clone() answer what Node's do");
 
+  // A form posted to it (multipart, with a file; urlencoded) reads as Node's request.formData() reads it.
+  const form = new FormData();
+  form.append('field', 'value');
+  form.append('upload', new Blob(['file body'], { type: 'text/x-thing' }), 'u.txt');
+  const posted = await (await fetch(`${url}/form`, { method: 'POST', body: form })).json();
+  t.same(
+    posted.entries,
+    [['field', 'value'], ['upload', { file: true, name: 'u.txt', type: 'text/x-thing', text: 'file body', lastModified: 'number' }]],
+    "request.formData() of a multipart form: the service's FormData and File",
+  );
+  t.equal(posted.isForm, true);
+  t.match(posted.own, /^TypeError: formData\(\) inside a service reads a fetched response, a request the service serves, or a body made of the service's FormData/);
+  const urlencoded = await (await fetch(`${url}/form`, { method: 'POST', body: new URLSearchParams('a=1&b=two+words') })).json();
+  t.same(urlencoded.entries, [['a', '1'], ['b', 'two words']], 'request.formData() of a urlencoded form');
+
   // A client that goes away aborts the handler's request.signal, as a handler served by @hono/node-server in
   // plain Node sees it (the oracle, served from this process).
   const leave = async (base: string): Promise<string> => {
