@@ -10,10 +10,8 @@
  * | `createGunzip()`, `Gunzip`, ... streams   | a Transform of the service's own `stream` port  |
  * | `constants`, `codes`                      | the service's own copies of the host's          |
  *
- * The streams buffer their input and compress or decompress it when the
- * input ends (one chunk out): HTTP clients pipe a response through
- * `createUnzip()` and read it whole, which this serves; a service that
- * needs output before its input ends (an endless stream) does not get it.
+ * The streams are Node's, run synchronously (zlibStream): the same chunks
+ * out at the same points, flush(), params(), reset().
  * The host's zlib stream objects (with their shared prototypes and native
  * handles) never reach a service, nor does the memory around a result:
  * Node returns a slice of a 16 KiB output buffer from `allocUnsafe`, whose
@@ -23,7 +21,7 @@
 import hostZlib from 'node:zlib';
 import { Buffer as HostBuffer } from 'node:buffer';
 import { unpooled } from './web.js';
-import { validateFunction } from './node-style-errors.js';
+import { invalidArgType, outOfRange, validateFunction } from './node-style-errors.js';
 
 type SyncFn = (buffer: Uint8Array | string, options?: Record<string, unknown>) => Buffer;
 
@@ -64,6 +62,221 @@ interface TransformLike {
   push(chunk: unknown): boolean;
 }
 
+/** What a host zlib stream holds that the service's stream drives: its native engine, never handed out. */
+interface HostEngine {
+  _handle: ZlibHandle | null;
+  readonly _writeState: Uint32Array;
+  readonly _chunkSize: number;
+  readonly _defaultFlushFlag: number;
+  readonly _finishFlushFlag: number;
+  readonly _defaultFullFlushFlag: number;
+  readonly _level?: number;
+  readonly _strategy?: number;
+}
+interface ZlibHandle {
+  onerror: (message: string, errno: number, code: string) => void;
+  writeSync(flush: number, input: Uint8Array, inOffset: number, inLength: number, output: Uint8Array, outOffset: number, outLength: number): void;
+  params(level: number, strategy: number): void;
+  reset(): void;
+  close(): void;
+}
+
+const { Z_NO_FLUSH, Z_BLOCK, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH, Z_FULL_FLUSH, Z_FINISH, Z_MIN_LEVEL, Z_MAX_LEVEL, Z_DEFAULT_STRATEGY, Z_FIXED } = hostZlib.constants;
+/** Node's flush order (lib/zlib.js maxFlush): the stronger of two flushes. */
+const flushiness = [Z_NO_FLUSH, Z_BLOCK, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH, Z_FULL_FLUSH, Z_FINISH];
+const maxFlush = (a: number, b: number): number => (flushiness.indexOf(a) > flushiness.indexOf(b) ? a : b);
+
+/** The empty chunks flush(kind) writes, with their flush flag (Node's kFlushBuffers). */
+const flushMarks = new WeakMap<object, number>();
+
+/** Node's checkRangesOrGetDefault for params(level, strategy): undefined and NaN pass, other values are checked. */
+const checkRange = (value: unknown, name: string, lower: number, upper: number): void => {
+  if (value === undefined || Number.isNaN(value)) return;
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isFinite(value)) throw outOfRange(name, 'a finite number', value);
+  if (value < lower || value > upper) throw outOfRange(name, `>= ${lower} and <= ${upper}`, value);
+};
+
+/**
+ * A zlib stream class of the service's own `stream` module, as Node's
+ * (lib/zlib.js ZlibBase and Zlib): the same options and checks (a host
+ * engine is made of them, Node's errors for bad ones), the same output
+ * chunks at the same points (each piece the engine writes into a 16 KiB
+ * output buffer, one chunk; the 2-byte header of a deflate stream before
+ * its body), flush(kind), params(), reset() and close(). Node runs the
+ * engine on its thread pool; here each write runs it synchronously in the
+ * service's turn (the same bytes, nothing to record), and its output is
+ * pushed before the write's callback. Each chunk is a copy (Node's are
+ * slices of a buffer from allocUnsafe, whose other bytes are the host's).
+ */
+const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<string, unknown>) => HostEngine): new (options?: Record<string, unknown>) => object => {
+  let setParams: (target: ZlibStream, level: unknown, strategy: unknown, callback?: () => void) => void;
+  class ZlibStream extends stream.Transform {
+    #handle: ZlibHandle | null;
+    readonly #state: Uint32Array;
+    readonly #chunkSize: number;
+    #out: Buffer;
+    #outOffset = 0;
+    readonly #defaultFlushFlag: number;
+    readonly #finishFlushFlag: number;
+    readonly #fullFlushFlag: number;
+    #level: number | undefined;
+    #strategy: number | undefined;
+    #failure: Error | undefined;
+    bytesWritten = 0;
+
+    constructor(options?: Record<string, unknown>) {
+      const engine = new HostEngine(hostOptions(options));
+      let opts = options;
+      if (opts && (opts.encoding || opts.objectMode || opts.writableObjectMode)) opts = { ...opts, encoding: null, objectMode: false, writableObjectMode: false };
+      super({ autoDestroy: true, ...opts });
+      const handle = engine._handle as ZlibHandle;
+      // Node's zlibOnError, here: the error is thrown by the write that met it (Node's message, errno and code).
+      handle.onerror = (message, errno, code) => {
+        this.#failure = Object.assign(new Error(message), { errno, code });
+      };
+      this.#handle = handle;
+      this.#state = engine._writeState;
+      this.#chunkSize = engine._chunkSize;
+      this.#out = HostBuffer.alloc(this.#chunkSize);
+      this.#defaultFlushFlag = engine._defaultFlushFlag;
+      this.#finishFlushFlag = engine._finishFlushFlag;
+      this.#fullFlushFlag = engine._defaultFullFlushFlag;
+      this.#level = engine._level;
+      this.#strategy = engine._strategy;
+    }
+
+    get _closed(): boolean {
+      return !this.#handle;
+    }
+
+    _transform(chunk: Uint8Array, _encoding: string, done: (error?: Error | null) => void): void {
+      let flushFlag = flushMarks.get(chunk) ?? this.#defaultFlushFlag;
+      const self = this as unknown as { writableEnded: boolean; writableLength: number };
+      // For the last chunk, also the finishing flush (Node's _transform).
+      if (self.writableEnded && self.writableLength === chunk.byteLength) flushFlag = maxFlush(flushFlag, this.#finishFlushFlag);
+      try {
+        this.#process(chunk, flushFlag);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      done();
+    }
+
+    _flush(done: (error?: Error | null) => void): void {
+      this._transform(HostBuffer.alloc(0), '', done);
+    }
+
+    _final(done: () => void): void {
+      done();
+    }
+
+    _destroy(error: Error | null, done: (error: Error | null) => void): void {
+      this.#handle?.close();
+      this.#handle = null;
+      done(error);
+    }
+
+    /** Node's processCallback loop, run to its end: each piece of output pushed as one chunk. */
+    #process(chunk: Uint8Array, flushFlag: number): void {
+      const handle = this.#handle;
+      if (!handle) return;
+      let inOffset = 0;
+      let availInBefore = chunk.byteLength;
+      let availOutBefore = this.#chunkSize - this.#outOffset;
+      for (;;) {
+        this.#failure = undefined;
+        handle.writeSync(flushFlag, chunk, inOffset, availInBefore, this.#out, this.#outOffset, availOutBefore);
+        if (this.#failure) {
+          const failure = this.#failure;
+          this.#handle?.close();
+          this.#handle = null;
+          throw failure;
+        }
+        const availOutAfter = this.#state[0];
+        const availInAfter = this.#state[1];
+        const inDelta = availInBefore - availInAfter;
+        this.bytesWritten += inDelta;
+        const have = availOutBefore - availOutAfter;
+        if (have > 0) {
+          const piece = HostBuffer.from(this.#out.subarray(this.#outOffset, this.#outOffset + have));
+          this.#outOffset += have;
+          this.push(piece);
+        }
+        if (availOutAfter === 0 || this.#outOffset >= this.#chunkSize) {
+          availOutBefore = this.#chunkSize;
+          this.#outOffset = 0;
+        }
+        if (availOutAfter === 0) {
+          inOffset += inDelta;
+          availInBefore = availInAfter;
+          continue;
+        }
+        // Input left over with room to write: the compressed stream ended early (Node ends the readable side).
+        if (availInAfter > 0) this.push(null);
+        return;
+      }
+    }
+
+    flush(kind?: unknown, callback?: unknown): void {
+      let flag = kind;
+      let done = callback as (() => void) | undefined;
+      if (typeof kind === 'function' || (kind === undefined && !callback)) {
+        done = kind as (() => void) | undefined;
+        flag = this.#fullFlushFlag;
+      }
+      const self = this as unknown as { writableFinished: boolean; writableEnded: boolean; once(event: string, f: () => void): void; write(chunk: unknown, encoding: string, cb?: () => void): boolean };
+      if (self.writableFinished) {
+        if (done) queueMicrotask(done);
+      } else if (self.writableEnded) {
+        if (done) self.once('end', done);
+      } else {
+        const mark = HostBuffer.alloc(0);
+        flushMarks.set(mark, flag as number);
+        self.write(mark, '', done);
+      }
+    }
+
+    static {
+      // Node's Zlib.prototype.params (deflate and inflate streams only; Brotli's have none).
+      setParams = (target, level, strategy, callback) => {
+        checkRange(level, 'level', Z_MIN_LEVEL, Z_MAX_LEVEL);
+        checkRange(strategy, 'strategy', Z_DEFAULT_STRATEGY, Z_FIXED);
+        if (target.#level === level && target.#strategy === strategy) {
+          if (callback) queueMicrotask(callback);
+          return;
+        }
+        target.flush(Z_SYNC_FLUSH, () => {
+          if (!target.#handle) throw new Error('zlib binding closed');
+          target.#handle.params(level as number, strategy as number);
+          if (!(target as unknown as { destroyed: boolean }).destroyed) {
+            target.#level = level as number;
+            target.#strategy = strategy as number;
+            callback?.();
+          }
+        });
+      };
+    }
+
+    reset(): void {
+      if (!this.#handle) throw new Error('zlib binding closed');
+      this.#handle.reset();
+    }
+
+    close(callback?: () => void): void {
+      if (typeof callback === 'function') (this as unknown as { once(e: string, f: () => void): void }).once('close', callback);
+      (this as unknown as { destroy(): void }).destroy();
+    }
+  }
+  if (!('params' in HostEngine.prototype)) return ZlibStream;
+  return class extends ZlibStream {
+    params(level: unknown, strategy: unknown, callback?: () => void): void {
+      setParams(this, level, strategy, callback);
+    }
+  };
+};
+
 /**
  * A service's `zlib` namespace. `stream` is the service's own stream
  * module (guest-builtins.ts), loaded when zlib is first imported.
@@ -94,52 +307,9 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
       queueMicrotask(() => done(null, result));
     };
     Object.defineProperty(callback, 'name', { value: name });
-    // The stream: collect, then do the work once when the input ends.
-    const Stream = class extends stream.Transform {
-      readonly #options: Record<string, unknown> | undefined;
-      readonly #chunks: Buffer[] = [];
-      bytesWritten = 0;
-
-      constructor(options?: Record<string, unknown>) {
-        super({ ...(options ?? {}), objectMode: false });
-        this.#options = hostOptions(options);
-      }
-
-      _transform(chunk: unknown, encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-        const bytes = typeof chunk === 'string' ? HostBuffer.from(chunk, encoding) : HostBuffer.from(chunk as Uint8Array);
-        this.bytesWritten += bytes.byteLength;
-        this.#chunks.push(bytes);
-        done();
-      }
-
-      _flush(done: (error?: Error | null, data?: Buffer) => void): void {
-        let out: Buffer;
-        try {
-          out = unpooled(work(HostBuffer.concat(this.#chunks), this.#options));
-        } catch (error) {
-          done(error as Error);
-          return;
-        }
-        this.#chunks.length = 0;
-        if (out.byteLength > 0) this.push(out);
-        done();
-      }
-
-      /** Node's zlib streams take these; with the whole input buffered they have nothing to do. */
-      flush(_kind?: unknown, cb?: () => void): void {
-        if (typeof _kind === 'function') queueMicrotask(_kind as () => void);
-        else if (typeof cb === 'function') queueMicrotask(cb);
-      }
-
-      params(_level: unknown, _strategy: unknown, cb?: () => void): void {
-        if (typeof cb === 'function') queueMicrotask(cb);
-      }
-
-      close(cb?: () => void): void {
-        if (typeof cb === 'function') (this as unknown as { once(e: string, f: () => void): void }).once('close', cb);
-        (this as unknown as { destroy(): void }).destroy();
-      }
-    };
+    const HostEngine = (hostZlib as unknown as Record<string, new (options?: Record<string, unknown>) => HostEngine>)[className];
+    // The stream: Node's (lib/zlib.js ZlibBase), its engine driven synchronously (see ZlibStream).
+    const Stream = class extends zlibStream(stream, HostEngine) {};
     Object.defineProperty(Stream, 'name', { value: className });
     zlib[className] = Stream;
     zlib[`create${className}`] = (options?: Record<string, unknown>) => new Stream(options);
