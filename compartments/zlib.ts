@@ -86,6 +86,9 @@ const { Z_NO_FLUSH, Z_BLOCK, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH, Z_FULL_FLUSH, Z_FINI
 const flushiness = [Z_NO_FLUSH, Z_BLOCK, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH, Z_FULL_FLUSH, Z_FINISH];
 const maxFlush = (a: number, b: number): number => (flushiness.indexOf(a) > flushiness.indexOf(b) ? a : b);
 
+/** A typed array's own length, not what a subclass's getter says (the native engine trusts the length it is given). */
+const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')?.get as (this: unknown) => number;
+
 /** The empty chunks flush(kind) writes, with their flush flag (Node's kFlushBuffers). */
 const flushMarks = new WeakMap<object, number>();
 
@@ -153,10 +156,17 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
     _transform(chunk: Uint8Array, _encoding: string, done: (error?: Error | null) => void): void {
       let flushFlag = flushMarks.get(chunk) ?? this.#defaultFlushFlag;
       const self = this as unknown as { writableEnded: boolean; writableLength: number };
-      // For the last chunk, also the finishing flush (Node's _transform).
-      if (self.writableEnded && self.writableLength === chunk.byteLength) flushFlag = maxFlush(flushFlag, this.#finishFlushFlag);
+      let length: number;
       try {
-        this.#process(chunk, flushFlag);
+        length = Reflect.apply(byteLengthOf, chunk, []);
+      } catch {
+        done(invalidArgType('chunk', 'an instance of Buffer or Uint8Array', chunk));
+        return;
+      }
+      // For the last chunk, also the finishing flush (Node's _transform).
+      if (self.writableEnded && self.writableLength === length) flushFlag = maxFlush(flushFlag, this.#finishFlushFlag);
+      try {
+        this.#process(chunk, length, flushFlag);
       } catch (error) {
         done(error as Error);
         return;
@@ -179,11 +189,11 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
     }
 
     /** Node's processCallback loop, run to its end: each piece of output pushed as one chunk. */
-    #process(chunk: Uint8Array, flushFlag: number): void {
+    #process(chunk: Uint8Array, length: number, flushFlag: number): void {
       const handle = this.#handle;
       if (!handle) return;
       let inOffset = 0;
-      let availInBefore = chunk.byteLength;
+      let availInBefore = length;
       let availOutBefore = this.#chunkSize - this.#outOffset;
       for (;;) {
         this.#failure = undefined;
