@@ -41,10 +41,11 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
     warn: (...args: unknown[]) => say('warn', args),
     error: (...args: unknown[]) => say('error', args),
     trace: (...args: unknown[]) => say('trace', args),
-    dir: (value: unknown) => say('log', [value]),
-    table: (value: unknown) => say('log', [value]),
+    dir: (...args: unknown[]) => say('log', args.slice(0, 1)),
+    table: (...args: unknown[]) => say('log', args.slice(0, 1)),
     // As Node's: the first argument joins 'Assertion failed: ' as text, and the rest format against it (%s...).
-    assert: (ok: unknown, ...args: unknown[]) => {
+    assert: (...all: unknown[]) => {
+      const [ok, ...args] = all;
       if (ok) return;
       // A template literal, as Node's: a Symbol throws.
       say('warn', args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${args[0] as string}`, ...args.slice(1)]);
@@ -53,6 +54,11 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
       if (args.length) say('log', args);
       indent += '  ';
     },
+    groupCollapsed: (...args: unknown[]) => methods.group(...args),
+    dirxml: (...args: unknown[]) => say('log', args),
+    // A service's output is no terminal (its process.stdout.isTTY is false): Node's clear() does nothing there.
+    clear: () => {},
+
     groupEnd: () => {
       indent = indent.slice(2);
     },
@@ -76,7 +82,34 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
       if (start !== undefined) say('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`, ...args]);
     },
   };
-  return { ...methods, groupCollapsed: methods.group };
+  return methods;
+};
+
+/**
+ * What the global console has beside Node's Console methods (V8's): for an
+ * inspector only, so nothing happens without an inspector session, as in
+ * Node; createTask(name).run(f) calls f (async stack tagging).
+ */
+const v8Methods = () => ({
+  profile: () => {},
+  profileEnd: () => {},
+  timeStamp: () => {},
+  context: (_name?: unknown) => inspectorContext(),
+  createTask: (...args: unknown[]) => {
+    if (typeof args[0] !== 'string' || args[0] === '') throw new Error('First argument must be a non-empty string.');
+    return {
+      run: (...call: unknown[]) => {
+        if (typeof call[0] !== 'function') throw new Error('First argument must be a function.');
+        return Reflect.apply(call[0], undefined, []);
+      },
+    };
+  },
+});
+
+/** What V8's console.context(name) answers: a console whose methods reach an inspector only (none here: they do nothing, as in Node without one). */
+const inspectorContext = (): Record<string, () => void> => {
+  const names = ['dir', 'dirXml', 'table', 'groupEnd', 'clear', 'count', 'countReset', 'profile', 'profileEnd', 'timeLog', 'debug', 'error', 'info', 'log', 'warn', 'trace', 'group', 'groupCollapsed', 'assert', 'time', 'timeEnd', 'timeStamp'];
+  return Object.fromEntries(names.map(name => [name, Object.defineProperty(() => {}, 'name', { value: name })]));
 };
 
 /** The levels Node's Console writes to its stderr stream. */
@@ -136,5 +169,5 @@ export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Pr
   const emit = (level: string, text: string) => {
     membrane.syscall(`console.${level}`, [text], t => print(level === 'log' || level === 'info' ? (t as string) : `${level}: ${t as string}`));
   };
-  return harden({ ...consoleMethods(emit, perfNow, format), Console: makeConsoleClass(perfNow, format) });
+  return harden({ ...consoleMethods(emit, perfNow, format), ...v8Methods(), Console: makeConsoleClass(perfNow, format) });
 };
