@@ -4,7 +4,7 @@
  * host or for other services. What cannot be made deterministic is refused
  * with an error that says why.
  */
-import { Buffer as HostBuffer } from 'node:buffer';
+import { Blob as HostBlob, Buffer as HostBuffer } from 'node:buffer';
 import { determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream } from './readable-stream.js';
 import { hardenSharedInternals } from './host-internals.js';
@@ -13,6 +13,64 @@ import { laterError } from './node-style-errors.js';
 import { deterministicWeakRefs } from './weak.js';
 
 let shared: Record<string, unknown> | undefined;
+
+/**
+ * WebIDL's `[Clamp] long long` (https://webidl.spec.whatwg.org/#abstract-opdef-converttoint):
+ * NaN is 0, the value clamped to the range and rounded half to even.
+ */
+const clampLongLong = (value: unknown): number => {
+  const x = Number(value);
+  if (Number.isNaN(x)) return 0;
+  const clamped = Math.min(Math.max(x, -Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
+  const floor = Math.floor(clamped);
+  const rounded = clamped - floor > 0.5 || (clamped - floor === 0.5 && floor % 2 !== 0) ? floor + 1 : floor;
+  return rounded === 0 ? 0 : rounded;
+};
+
+/**
+ * Blob.prototype.slice with its bounds converted as the File API says
+ * (`[Clamp] long long`), before Node's: Node 20's passes a bound that is
+ * not a number (`blob.slice('a')`, NaN) to its native code, whose assertion
+ * ends the process (found by the adversarial review: a service's bad
+ * argument took the host and every service down). The Blob class is the
+ * host's, shared with the host: changed once, before anything freezes it.
+ */
+const guardBlobSlice = (): void => {
+  const proto = HostBlob.prototype as unknown as Record<string, unknown>;
+  if (Object.isFrozen(proto)) return;
+  const original = proto.slice as (this: unknown, start?: number, end?: number, contentType?: string) => Blob;
+  const slice = function slice(this: unknown, ...args: unknown[]): Blob {
+    const bounds = args.slice(0, 2).map(bound => (bound === undefined ? undefined : clampLongLong(bound)));
+    return Reflect.apply(original, this, [...bounds, ...args.slice(2)]);
+  };
+  Object.defineProperty(slice, 'length', { value: original.length });
+  Object.defineProperty(proto, 'slice', { ...Object.getOwnPropertyDescriptor(proto, 'slice'), value: slice });
+};
+guardBlobSlice();
+
+/**
+ * Node's web streams are transferable (structuredClone with `transfer`,
+ * postMessage): their symbol-keyed transfer methods make a MessageChannel,
+ * whose ports (and their shared prototypes) a service would then hold, and
+ * whose messages arrive on the host's event loop, outside the service's
+ * turns (found by the adversarial review). Inside a process that runs
+ * services they throw a DataCloneError instead; changed on the host's
+ * classes once, before they are frozen.
+ */
+const refuseStreamTransfer = (): void => {
+  for (const name of ['ReadableStream', 'WritableStream', 'TransformStream']) {
+    const proto = ((globalThis as Record<string, unknown>)[name] as { prototype?: object } | undefined)?.prototype;
+    if (proto === undefined || Object.isFrozen(proto)) continue;
+    for (const symbol of Object.getOwnPropertySymbols(proto)) {
+      if (!/^Symbol\(messaging_(?:transfer|transfer_list|deserialize)_symbol\)$/.test(String(symbol))) continue;
+      const refuse = function refuse(): never {
+        throw new DOMException(`a ${name} cannot be transferred in a process that runs services: its chunks would arrive over a MessagePort, outside the service's turns`, 'DataCloneError');
+      };
+      Object.defineProperty(proto, symbol, { ...Object.getOwnPropertyDescriptor(proto, symbol), value: refuse });
+    }
+  }
+};
+refuseStreamTransfer();
 
 /** The pure globals every service gets (built once per process). */
 export const pureGlobals = (): Record<string, unknown> => {
