@@ -411,7 +411,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     'safe-buffer': { Buffer: guestBuffer() },
     process: guestProcess,
     util: guestUtil,
-    'abort-controller': { AbortController, AbortSignal: globals.AbortSignal, default: AbortController },
+    'abort-controller': { AbortController: globals.AbortController, AbortSignal: globals.AbortSignal, default: globals.AbortController },
   });
   for (const name of guestBuiltinNames) {
     let ns: Namespace | undefined;

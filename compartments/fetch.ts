@@ -15,7 +15,7 @@ import { FORM_TYPE, FetchBody, abortBody, onBodyTaken, bodyContent, bodySource, 
 import type { FormKit } from './form-data.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
-import { hostHeaders, markImmutable } from './web.js';
+import { hostHeaders, markImmutable, withoutEventStamps } from './web.js';
 import { formatWithOptions, type InspectOptions } from 'node:util';
 import { createHash } from 'node:crypto';
 
@@ -720,7 +720,7 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
       let response: WeakRef<GuestResponse> | undefined;
       let settled = false;
       const onAbort = () => {
-        hostAbort?.abort(); // the host's own AbortError (the service's reason stays the service's)
+        if (hostAbort) withoutEventStamps(() => hostAbort.abort()); // the host's own AbortError (the service's reason stays the service's)
         const arrived = response?.deref();
         if (arrived) abortBody(arrived, aborting.reason);
         else if (!settled) {
