@@ -241,6 +241,10 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
         if (done) queueMicrotask(done);
       } else if (self.writableEnded) {
         if (done) self.once('end', done);
+      } else if (!flushiness.includes(flag as number)) {
+        // Node writes kFlushBuffers[kind]: no such buffer, and write(undefined) throws (the native engine
+        // would end the process on a flush value it does not know).
+        throw invalidArgType('chunk', 'of type string or an instance of Buffer, TypedArray, or DataView', undefined);
       } else {
         const mark = HostBuffer.alloc(0);
         flushMarks.set(mark, flag as number);
