@@ -81,6 +81,15 @@ export const makeFormData = (GuestFile: typeof File, randomInt: (min: number, ma
     return { name, value: file };
   };
 
+  /** The entry append() and set() make of their arguments, with undici's checks and messages. */
+  const argumentEntry = (method: 'append' | 'set', args: ArrayLike<unknown>): Entry => {
+    argumentsRequired(args.length, 2, `FormData.${method}`);
+    const [name, value, filename] = Array.from(args);
+    if (args.length === 3 && !isBlobLike(value)) throw new TypeError(`Failed to execute '${method}' on 'FormData': parameter 2 is not of type 'Blob'`);
+    const key = usv(name);
+    return makeEntry(key, isBlobLike(value) ? value : usv(value), args.length === 3 ? usv(filename) : undefined);
+  };
+
   let entriesOf: (form: FormData) => Entry[];
   let replaceEntries: (form: FormData, entries: Entry[]) => void;
 
@@ -129,13 +138,10 @@ export const makeFormData = (GuestFile: typeof File, randomInt: (min: number, ma
       kits.set(this, kit);
     }
 
-    append(name: unknown, value: unknown, filename: unknown = undefined): void {
+    // Two named parameters, as undici's (the length is 2); the arguments are read as undici reads them.
+    append(_name: unknown, _value: unknown, _filename: unknown = undefined): void {
       const entries = entriesOf(this as unknown as FormData);
-      argumentsRequired(arguments.length, 2, 'FormData.append');
-      if (arguments.length === 3 && !isBlobLike(value)) throw new TypeError("Failed to execute 'append' on 'FormData': parameter 2 is not of type 'Blob'");
-      const key = usv(name);
-      const converted = isBlobLike(value) ? value : usv(value);
-      entries.push(makeEntry(key, converted, arguments.length === 3 ? usv(filename) : undefined));
+      entries.push(argumentEntry('append', arguments));
     }
 
     delete(name: unknown): void {
@@ -166,16 +172,13 @@ export const makeFormData = (GuestFile: typeof File, randomInt: (min: number, ma
       return entries.some(entry => entry.name === key);
     }
 
-    set(name: unknown, value: unknown, filename: unknown = undefined): void {
+    // Two named parameters, as undici's (the length is 2); the arguments are read as undici reads them.
+    set(_name: unknown, _value: unknown, _filename: unknown = undefined): void {
       const entries = entriesOf(this as unknown as FormData);
-      argumentsRequired(arguments.length, 2, 'FormData.set');
-      if (arguments.length === 3 && !isBlobLike(value)) throw new TypeError("Failed to execute 'set' on 'FormData': parameter 2 is not of type 'Blob'");
-      const key = usv(name);
-      const converted = isBlobLike(value) ? value : usv(value);
-      const entry = makeEntry(key, converted, arguments.length === 3 ? usv(filename) : undefined);
-      const at = entries.findIndex(e => e.name === key);
+      const entry = argumentEntry('set', arguments);
+      const at = entries.findIndex(e => e.name === entry.name);
       if (at === -1) entries.push(entry);
-      else replaceEntries(this as unknown as FormData, [...entries.slice(0, at), entry, ...entries.slice(at + 1).filter(e => e.name !== key)]);
+      else replaceEntries(this as unknown as FormData, [...entries.slice(0, at), entry, ...entries.slice(at + 1).filter(e => e.name !== entry.name)]);
     }
 
     /** As undici's: `FormData { name: value, repeated: [a, b] }`. */
