@@ -234,12 +234,22 @@ const grantedModule = (membrane: Membrane, name: string, grant: Grant): Namespac
   const missing = () =>
     new TypeError(`module "${name}" was granted to service "${membrane.name}" at build time but is not available on this host: pass it to restoreSnapshot({ modules: { '${name}': ... } })`);
   for (const key of grant.functions) {
-    out[key] = (...args: unknown[]) =>
-      membrane.syscall(`module:${name}.${key}`, args, (...a) => {
-        const fn = host?.[key];
-        if (typeof fn !== 'function') throw missing();
-        return (fn as (...x: unknown[]) => unknown)(...a);
-      });
+    // Named as the module's function. A class of the module (v8.Serializer, async_hooks.AsyncResource) is a
+    // recorded call too: a service may name it in `extends` (undici does as it loads), and making one says why not.
+    out[key] = {
+      [key]: function (...args: unknown[]): unknown {
+        if (new.target !== undefined) {
+          throw new TypeError(
+            `${name}.${key} cannot be constructed or extended inside service "${membrane.name}": the functions of a granted module are recorded calls to the host's, and its classes are not passed in (their objects would be the host's). Call its functions, or leave the module to the build script.`,
+          );
+        }
+        return membrane.syscall(`module:${name}.${key}`, args, (...a) => {
+          const fn = host?.[key];
+          if (typeof fn !== 'function') throw missing();
+          return (fn as (...x: unknown[]) => unknown)(...a);
+        });
+      },
+    }[key];
   }
   for (const key of grant.values) {
     out[key] = membrane.syscall(`module:${name}.${key}`, [], () => {

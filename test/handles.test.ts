@@ -54,6 +54,9 @@ t.test("a granted builtin with data and objects of methods (node:v8, the README'
   const again = await snapshot(['restore', moveToTarget(out), '--call', 'serializer.describe']);
   t.equal(again.code, 1);
   t.match(again.stderr, /STALE_HANDLE: service "serializer" used object \(result of module:node:v8\.promiseHooks\)\.onInit, but that object only existed at build time/, 'an object of methods is a build-time handle');
+  const classes = await snapshot(['restore', moveToTarget(out), '--call', 'serializer.classes']);
+  t.equal(classes.code, 0, classes.stderr);
+  t.match(lastJson(classes), /^TypeError: node:v8\.Serializer cannot be constructed or extended inside service "serializer": the functions of a granted module are recorded calls/, "a granted module's class loads in extends, and making one says why it cannot");
 });
 
 t.test('--call prints a Map, a Set and a bigint in its JSON, not as {}, and calls a method of an exported object', async t => {
