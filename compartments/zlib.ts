@@ -21,7 +21,7 @@
 import hostZlib from 'node:zlib';
 import { Buffer as HostBuffer } from 'node:buffer';
 import { unpooled } from './web.js';
-import { invalidArgType, outOfRange, validateFunction } from './node-style-errors.js';
+import { invalidArgType, nodeError, outOfRange, validateFunction } from './node-style-errors.js';
 
 type SyncFn = (buffer: Uint8Array | string, options?: Record<string, unknown>) => Buffer;
 
@@ -85,9 +85,22 @@ const { Z_NO_FLUSH, Z_BLOCK, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH, Z_FULL_FLUSH, Z_FINI
 /** Node's flush order (lib/zlib.js maxFlush): the stronger of two flushes. */
 const flushiness = [Z_NO_FLUSH, Z_BLOCK, Z_PARTIAL_FLUSH, Z_SYNC_FLUSH, Z_FULL_FLUSH, Z_FINISH];
 const maxFlush = (a: number, b: number): number => (flushiness.indexOf(a) > flushiness.indexOf(b) ? a : b);
+/** The flush values flush(kind) knows, each at its own index (Node's kFlushBuffers). */
+const flushByKind: number[] = [];
+for (const flag of flushiness) flushByKind[flag] = flag;
+/** Brotli's operations (PROCESS, FLUSH, FINISH, EMIT_METADATA): what its engine takes as a flush value. */
+const brotliOperations = new Set([0, 1, 2, 3]);
 
 /** A typed array's own length, not what a subclass's getter says (the native engine trusts the length it is given). */
 const byteLengthOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')?.get as (this: unknown) => number;
+
+/** Node's assert(this._handle, 'zlib binding closed'), as it throws it. */
+const bindingClosed = (): Error =>
+  nodeError(
+    Error,
+    'ERR_INTERNAL_ASSERTION',
+    'zlib binding closed\nThis is caused by either a bug in Node.js or incorrect usage of Node.js internals.\nPlease open an issue with this stack trace at https://github.com/nodejs/node/issues\n',
+  );
 
 /** The empty chunks flush(kind) writes, with their flush flag (Node's kFlushBuffers). */
 const flushMarks = new WeakMap<object, number>();
@@ -112,7 +125,7 @@ const checkRange = (value: unknown, name: string, lower: number, upper: number):
  * pushed before the write's callback. Each chunk is a copy (Node's are
  * slices of a buffer from allocUnsafe, whose other bytes are the host's).
  */
-const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<string, unknown>) => HostEngine): new (options?: Record<string, unknown>) => object => {
+const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<string, unknown>) => HostEngine, brotli: boolean): new (options?: Record<string, unknown>) => object => {
   let setParams: (target: ZlibStream, level: unknown, strategy: unknown, callback?: () => void) => void;
   class ZlibStream extends stream.Transform {
     #handle: ZlibHandle | null;
@@ -165,13 +178,22 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
       }
       // For the last chunk, also the finishing flush (Node's _transform).
       if (self.writableEnded && self.writableLength === length) flushFlag = maxFlush(flushFlag, this.#finishFlushFlag);
-      try {
-        this.#process(chunk, length, flushFlag);
-      } catch (error) {
-        done(error as Error);
-        return;
-      }
-      done();
+      // A zlib flush value Brotli has no operation for (flush(Z_FINISH) on a Brotli stream): Node's engine
+      // never answers that write, and the stream stalls; so does this one (the engine would spin).
+      if (brotli && !brotliOperations.has(flushFlag)) return;
+      // Node's engine works on the chunk on its thread pool and the write is done when that comes back:
+      // after the code that wrote (a reset() right after it acts first; its next write(), flush(), end()
+      // queue behind it and decide their flush then). Here the work, its output and the write's end
+      // come a microtask later, the flush decided now as Node decides it.
+      queueMicrotask(() => {
+        try {
+          this.#process(chunk, length, flushFlag);
+        } catch (error) {
+          done(error as Error);
+          return;
+        }
+        done();
+      });
     }
 
     _flush(done: (error?: Error | null) => void): void {
@@ -190,12 +212,15 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
 
     /** Node's processCallback loop, run to its end: each piece of output pushed as one chunk. */
     #process(chunk: Uint8Array, length: number, flushFlag: number): void {
-      const handle = this.#handle;
-      if (!handle) return;
       let inOffset = 0;
       let availInBefore = length;
       let availOutBefore = this.#chunkSize - this.#outOffset;
       for (;;) {
+        // Each time: a 'data' listener may have destroyed, closed or reset the stream, or shrunk the
+        // chunk's resizable buffer, since the last piece (the engine would end the process on either).
+        const handle = this.#handle;
+        if (!handle || (this as unknown as { destroyed: boolean }).destroyed) return;
+        if (inOffset + availInBefore > Reflect.apply(byteLengthOf, chunk, [])) throw outOfRange('chunk', `a buffer of at least ${inOffset + availInBefore} bytes, as it was written`, Reflect.apply(byteLengthOf, chunk, []));
         this.#failure = undefined;
         handle.writeSync(flushFlag, chunk, inOffset, availInBefore, this.#out, this.#outOffset, availOutBefore);
         if (this.#failure) {
@@ -219,6 +244,7 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
           this.#outOffset = 0;
         }
         if (availOutAfter === 0) {
+          if (have === 0 && inDelta === 0) throw new Error('zlib: the engine took no input and gave no output');
           inOffset += inDelta;
           availInBefore = availInAfter;
           continue;
@@ -241,13 +267,13 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
         if (done) queueMicrotask(done);
       } else if (self.writableEnded) {
         if (done) self.once('end', done);
-      } else if (!flushiness.includes(flag as number)) {
-        // Node writes kFlushBuffers[kind]: no such buffer, and write(undefined) throws (the native engine
-        // would end the process on a flush value it does not know).
-        throw invalidArgType('chunk', 'of type string or an instance of Buffer, TypedArray, or DataView', undefined);
       } else {
+        // Node writes kFlushBuffers[kind] (a property lookup: '2' is 2); none, and write(undefined) throws
+        // (the native engine would end the process on a flush value it does not know).
+        const known = flushByKind[flag as number];
+        if (known === undefined) throw invalidArgType('chunk', 'of type string or an instance of Buffer, TypedArray, or DataView', undefined);
         const mark = HostBuffer.alloc(0);
-        flushMarks.set(mark, flag as number);
+        flushMarks.set(mark, known);
         self.write(mark, '', done);
       }
     }
@@ -262,7 +288,7 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
           return;
         }
         target.flush(Z_SYNC_FLUSH, () => {
-          if (!target.#handle) throw new Error('zlib binding closed');
+          if (!target.#handle) throw bindingClosed();
           target.#handle.params(level as number, strategy as number);
           if (!(target as unknown as { destroyed: boolean }).destroyed) {
             target.#level = level as number;
@@ -274,7 +300,7 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
     }
 
     reset(): void {
-      if (!this.#handle) throw new Error('zlib binding closed');
+      if (!this.#handle) throw bindingClosed();
       this.#handle.reset();
     }
 
@@ -323,7 +349,7 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
     Object.defineProperty(callback, 'name', { value: name });
     const HostEngine = (hostZlib as unknown as Record<string, new (options?: Record<string, unknown>) => HostEngine>)[className];
     // The stream: Node's (lib/zlib.js ZlibBase), its engine driven synchronously (see ZlibStream).
-    const Stream = class extends zlibStream(stream, HostEngine) {};
+    const Stream = class extends zlibStream(stream, HostEngine, className.startsWith('Brotli')) {};
     Object.defineProperty(Stream, 'name', { value: className });
     zlib[className] = Stream;
     zlib[`create${className}`] = (options?: Record<string, unknown>) => new Stream(options);
