@@ -19,7 +19,7 @@ let shared: Record<string, unknown> | undefined;
  * NaN is 0, the value clamped to the range and rounded half to even.
  */
 const clampLongLong = (value: unknown): number => {
-  const x = Number(value);
+  const x = +(value as number); // ToNumber: a BigInt or a Symbol throws a TypeError, as WebIDL's conversion does
   if (Number.isNaN(x)) return 0;
   const clamped = Math.min(Math.max(x, -Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
   const floor = Math.floor(clamped);
