@@ -15,7 +15,7 @@ import { FORM_TYPE, FetchBody, abortBody, onBodyTaken, bodyContent, bodySource, 
 import type { FormKit } from './form-data.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
-import { hostHeaders, markImmutable, withoutEventStamps } from './web.js';
+import { hostHeaders, markImmutable, withEventStamps } from './web.js';
 import { formatWithOptions, type InspectOptions } from 'node:util';
 import { createHash } from 'node:crypto';
 
@@ -678,16 +678,14 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     // A FormData or Blob body is read first too, and sent with the Content-Type it implies (unless one is set), as Node sends it.
     if (content?.kind === 'parts') {
-      const { type } = content;
-      return readAll(bodySource(content) as ReadableStream<Uint8Array>).then(bytes => {
-        const headers = new (hostHeaders())((init.headers ?? (input instanceof GuestRequest ? input.headers : undefined)) as HeadersInit | undefined);
-        if (type !== null && !headers.has('content-type')) headers.set('content-type', type);
-        return guestFetch(input, { ...init, headers, body: bytes });
-      });
+      const headers = new (hostHeaders())((init.headers ?? (input instanceof GuestRequest ? input.headers : undefined)) as HeadersInit | undefined);
+      if (content.type !== null && !headers.has('content-type')) headers.set('content-type', content.type);
+      init = { ...init, headers };
+      stream = bodySource(content) as ReadableStream<Uint8Array>;
     }
+    if (stream) return readAll(stream).then(bytes => guestFetch(input, { ...init, body: bytes }));
     let request: RequestRecord;
     try {
       request = normalize(input, init, content, secrets, fields.redirect);
@@ -720,7 +718,7 @@ export const makeFetch = (membrane: Membrane, options: FetchOptions = {}) => {
       let response: WeakRef<GuestResponse> | undefined;
       let settled = false;
       const onAbort = () => {
-        if (hostAbort) withoutEventStamps(() => hostAbort.abort()); // the host's own AbortError (the service's reason stays the service's)
+        if (hostAbort) withEventStamps(undefined, () => hostAbort.abort()); // the host's own AbortError (the service's reason stays the service's)
         const arrived = response?.deref();
         if (arrived) abortBody(arrived, aborting.reason);
         else if (!settled) {

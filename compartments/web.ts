@@ -14,6 +14,11 @@ import { deterministicWeakRefs } from './weak.js';
 
 let shared: Record<string, unknown> | undefined;
 
+/** Give `proto[key]` another value, its other attributes kept: a host method replaced before the class is frozen. */
+const redefine = (proto: object, key: PropertyKey, value: unknown): void => {
+  Object.defineProperty(proto, key, { ...Object.getOwnPropertyDescriptor(proto, key), value });
+};
+
 /**
  * WebIDL's `[Clamp] long long` (https://webidl.spec.whatwg.org/#abstract-opdef-converttoint):
  * NaN is 0, the value clamped to the range and rounded half to even.
@@ -44,7 +49,7 @@ const guardBlobSlice = (): void => {
     return Reflect.apply(original, this, [...bounds, ...args.slice(2)]);
   };
   Object.defineProperty(slice, 'length', { value: original.length });
-  Object.defineProperty(proto, 'slice', { ...Object.getOwnPropertyDescriptor(proto, 'slice'), value: slice });
+  redefine(proto, 'slice', slice);
 };
 guardBlobSlice();
 
@@ -66,7 +71,7 @@ const refuseStreamTransfer = (): void => {
       const refuse = function refuse(): never {
         throw new DOMException(`a ${name} cannot be transferred in a process that runs services: its chunks would arrive over a MessagePort, outside the service's turns`, 'DataCloneError');
       };
-      Object.defineProperty(proto, symbol, { ...Object.getOwnPropertyDescriptor(proto, symbol), value: refuse });
+      redefine(proto, symbol, refuse);
     }
   }
 };
@@ -77,46 +82,32 @@ let stampClock: (() => number) | undefined;
 /** The timeStamp of the events Node made while a service's abort was dispatched: the service's clock then. */
 const eventStamps = new WeakMap<object, number>();
 
-/**
- * Run `abort`, an abort of the host's own (the host's fetch stopped when a
- * service aborts it, at build time only), with no stamps: its events (and
- * those of undici's signals that follow it) reach no service, and reading
- * the service's clock for them would make the build read it more often
- * than a replay, where there is no such fetch.
- */
-export const withoutEventStamps = (abort: () => void): void => {
-  const outer = stampWith(undefined);
-  try {
-    abort();
-  } finally {
-    stampWith(outer);
-  }
-};
-
-/**
- * Run `abort` (a service's controller.abort(), its AbortSignal.timeout) so
- * that the events Node makes and dispatches meanwhile (a signal's 'abort',
- * and those of the signals following it, AbortSignal.any) have the
- * service's recorded clock as their `timeStamp`: Node stamps them with the
- * host's performance.now(), which a replay does not repeat (found by the
- * adversarial review: a listener that kept `event.timeStamp` held another
- * value after a restore, silently).
- */
-export const withEventStamps = <T>(clock: () => number, abort: () => T): T => {
-  const outer = stampClock;
-  stampClock = clock;
-  try {
-    return abort();
-  } finally {
-    stampClock = outer;
-  }
-};
-
 /** Which clock stamps the events dispatched until the next call (undefined: Node's), and what it replaced. */
 const stampWith = (clock: (() => number) | undefined): (() => number) | undefined => {
   const outer = stampClock;
   stampClock = clock;
   return outer;
+};
+
+/**
+ * Run `abort` so that the events Node makes and dispatches meanwhile (a
+ * signal's 'abort', and those of the signals following it, AbortSignal.any)
+ * have `clock` as their `timeStamp`: a service's abort (its
+ * AbortSignal.timeout) with the service's recorded clock, where Node stamps
+ * them with the host's performance.now(), which a replay does not repeat
+ * (found by the adversarial review: a listener that kept `event.timeStamp`
+ * held another value after a restore, silently). `undefined` for an abort
+ * of the host's own (its fetch stopped when a service aborts it, at build
+ * time only): its events reach no service, and reading the service's clock
+ * for them would make the build read it more often than a replay.
+ */
+export const withEventStamps = <T>(clock: (() => number) | undefined, abort: () => T): T => {
+  const outer = stampWith(clock);
+  try {
+    return abort();
+  } finally {
+    stampWith(outer);
+  }
 };
 
 /** EventTarget#dispatchEvent stamps an event it dispatches within withEventStamps; Event#timeStamp answers that stamp. */
@@ -131,7 +122,7 @@ const guardEventStamps = (): void => {
     return Reflect.apply(dispatch, this, args);
   };
   Object.defineProperty(dispatchEvent, 'length', { value: dispatch.length });
-  Object.defineProperty(targetProto, 'dispatchEvent', { ...Object.getOwnPropertyDescriptor(targetProto, 'dispatchEvent'), value: dispatchEvent });
+  redefine(targetProto, 'dispatchEvent', dispatchEvent);
   const descriptor = Object.getOwnPropertyDescriptor(eventProto, 'timeStamp') as PropertyDescriptor;
   const hostStamp = descriptor.get as (this: unknown) => number;
   const timeStamp = {
@@ -349,7 +340,7 @@ const guardMutators = (proto: Record<string, unknown>): void => {
       },
     }[name];
     Object.defineProperty(guarded, 'length', { value: original.length });
-    Object.defineProperty(proto, name, { ...Object.getOwnPropertyDescriptor(proto, name), value: guarded });
+    redefine(proto, name, guarded);
   }
 };
 
@@ -370,7 +361,7 @@ const guardForEach = (proto: Record<string, unknown>): void => {
     if (typeof callbackfn !== 'function') throw new TypeError("Failed to execute 'forEach' on 'Headers': parameter 1 is not of type 'Function'.");
     for (const [key, value] of iterator) Reflect.apply(callbackfn, thisArg, [value, key, this]);
   };
-  Object.defineProperty(proto, 'forEach', { ...Object.getOwnPropertyDescriptor(proto, 'forEach'), value: forEach });
+  redefine(proto, 'forEach', forEach);
 };
 
 /**
@@ -492,17 +483,17 @@ export const guestSlowBuffer = (): ((size: number) => Buffer) => {
  */
 const facade = <T extends object>(host: T, overrides: Record<string, unknown>): T => standIn(() => host, overrides);
 
-/**
- * A facade whose host class is `ready()`'s answer, asked for by every trap
- * that reaches the class (the first one may load it and freeze what it
- * returns); `typeof`, freezing and copying the stand-in do not.
- */
 /** `value`, hardened (as a host value: classes moved off V8's own Error first) when it is an object not frozen yet. */
 const hardenedValue = (value: unknown): unknown => {
   if (((typeof value === 'object' && value !== null) || typeof value === 'function') && !Object.isFrozen(value)) hardenHostValue(value);
   return value;
 };
 
+/**
+ * A facade whose host class is `ready()`'s answer, asked for by every trap
+ * that reaches the class (the first one may load it and freeze what it
+ * returns); `typeof`, freezing and copying the stand-in do not.
+ */
 const standIn = <T extends object>(ready: () => T, overrides: Record<string, unknown>): T => {
   // The target: constructible (a bound function) with no own property at all, so that the proxy may
   // report the class's own properties (name, length, statics) as they are; it is never handed out,

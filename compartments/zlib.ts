@@ -120,13 +120,12 @@ const checkRange = (value: unknown, name: string, lower: number, upper: number):
  * chunks at the same points (each piece the engine writes into a 16 KiB
  * output buffer, one chunk; the 2-byte header of a deflate stream before
  * its body), flush(kind), params(), reset() and close(). Node runs the
- * engine on its thread pool; here each write runs it synchronously in the
- * service's turn (the same bytes, nothing to record), and its output is
- * pushed before the write's callback. Each chunk is a copy (Node's are
- * slices of a buffer from allocUnsafe, whose other bytes are the host's).
+ * engine on its thread pool; here it runs synchronously in the service's
+ * turn, a microtask after the write (the same bytes, nothing to record).
+ * Each chunk is a copy (Node's are slices of a buffer from allocUnsafe,
+ * whose other bytes are the host's).
  */
-const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<string, unknown>) => HostEngine, brotli: boolean): new (options?: Record<string, unknown>) => object => {
-  let setParams: (target: ZlibStream, level: unknown, strategy: unknown, callback?: () => void) => void;
+const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<string, unknown>) => HostEngine, brotli: boolean): new (options?: Record<string, unknown>) => object =>
   class ZlibStream extends stream.Transform {
     #handle: ZlibHandle | null;
     readonly #state: Uint32Array;
@@ -220,7 +219,8 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
         // chunk's resizable buffer, since the last piece (the engine would end the process on either).
         const handle = this.#handle;
         if (!handle || (this as unknown as { destroyed: boolean }).destroyed) return;
-        if (inOffset + availInBefore > Reflect.apply(byteLengthOf, chunk, [])) throw outOfRange('chunk', `a buffer of at least ${inOffset + availInBefore} bytes, as it was written`, Reflect.apply(byteLengthOf, chunk, []));
+        const byteLength = Reflect.apply(byteLengthOf, chunk, []);
+        if (inOffset + availInBefore > byteLength) throw outOfRange('chunk', `a buffer of at least ${inOffset + availInBefore} bytes, as it was written`, byteLength);
         this.#failure = undefined;
         handle.writeSync(flushFlag, chunk, inOffset, availInBefore, this.#out, this.#outOffset, availOutBefore);
         if (this.#failure) {
@@ -278,25 +278,23 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
       }
     }
 
-    static {
-      // Node's Zlib.prototype.params (deflate and inflate streams only; Brotli's have none).
-      setParams = (target, level, strategy, callback) => {
-        checkRange(level, 'level', Z_MIN_LEVEL, Z_MAX_LEVEL);
-        checkRange(strategy, 'strategy', Z_DEFAULT_STRATEGY, Z_FIXED);
-        if (target.#level === level && target.#strategy === strategy) {
-          if (callback) queueMicrotask(callback);
-          return;
+    /** Node's Zlib.prototype.params (Brotli's streams inherit it too). */
+    params(level: unknown, strategy: unknown, callback?: () => void): void {
+      checkRange(level, 'level', Z_MIN_LEVEL, Z_MAX_LEVEL);
+      checkRange(strategy, 'strategy', Z_DEFAULT_STRATEGY, Z_FIXED);
+      if (this.#level === level && this.#strategy === strategy) {
+        if (callback) queueMicrotask(callback);
+        return;
+      }
+      this.flush(Z_SYNC_FLUSH, () => {
+        if (!this.#handle) throw bindingClosed();
+        this.#handle.params(level as number, strategy as number);
+        if (!(this as unknown as { destroyed: boolean }).destroyed) {
+          this.#level = level as number;
+          this.#strategy = strategy as number;
+          callback?.();
         }
-        target.flush(Z_SYNC_FLUSH, () => {
-          if (!target.#handle) throw bindingClosed();
-          target.#handle.params(level as number, strategy as number);
-          if (!(target as unknown as { destroyed: boolean }).destroyed) {
-            target.#level = level as number;
-            target.#strategy = strategy as number;
-            callback?.();
-          }
-        });
-      };
+      });
     }
 
     reset(): void {
@@ -308,14 +306,7 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
       if (typeof callback === 'function') (this as unknown as { once(e: string, f: () => void): void }).once('close', callback);
       (this as unknown as { destroy(): void }).destroy();
     }
-  }
-  if (!('params' in HostEngine.prototype)) return ZlibStream;
-  return class extends ZlibStream {
-    params(level: unknown, strategy: unknown, callback?: () => void): void {
-      setParams(this, level, strategy, callback);
-    }
   };
-};
 
 /**
  * A service's `zlib` namespace. `stream` is the service's own stream

@@ -116,7 +116,7 @@ if (statics.length > 0) {
 }
 
 /**
- * Two of esbuild's helpers cost a restore about 7 ms (bench d's phases), so the bundle is rewritten
+ * Two of esbuild's helpers cost a restore about 3 ms (bench d's phases, A/B runs), so the bundle is rewritten
  * where they do nothing a plain property lookup would not:
  * - `keepNames` wraps every function in `__name(fn, "name")`, which redefines its `name`; V8 then
  *   gives the function its own shape, and hardening (a walk over every function a service can
@@ -132,6 +132,7 @@ const rewriteHelpers = source => {
   if (!source.includes('var __name = (') || !source.includes('var __toESM = (')) throw new Error("esbuild's __name or __toESM helper is not where tools/bundle-restore.mjs expects it: check rewriteHelpers against this esbuild");
   const cuts = [];
   const isName = (node, name) => node?.type === 'CallExpression' && node.callee.type === 'Identifier' && node.callee.name === '__name' && node.arguments.length === 2 && node.arguments[1].type === 'Literal' && node.arguments[1].value === name;
+  const anonymousFunction = fn => (fn.type === 'ArrowFunctionExpression' || fn.type === 'FunctionExpression') && fn.id === null;
   const unwrapped = new Set();
   const unwrap = (call, inner) => {
     dropped++;
@@ -162,7 +163,7 @@ const rewriteHelpers = source => {
     const [binding, value] = node.type === 'VariableDeclarator' ? [node.id, node.init] : node.type === 'AssignmentExpression' && node.operator === '=' ? [node.left, node.right] : [];
     if (binding?.type === 'Identifier' && isName(value, binding.name)) {
       const fn = value.arguments[0];
-      if ((fn.type === 'ArrowFunctionExpression' || fn.type === 'FunctionExpression') && fn.id === null) unwrap(value, fn);
+      if (anonymousFunction(fn)) unwrap(value, fn);
     }
     if (binding?.type === 'Identifier' && value?.type === 'ClassExpression' && value.id === null) dropNameBlock(value, binding.name);
     if ((node.type === 'ClassDeclaration' || node.type === 'ClassExpression') && node.id !== null) dropNameBlock(node, node.id.name);
@@ -170,7 +171,7 @@ const rewriteHelpers = source => {
     // property names the function as __name would, when it is made: `({ "get": () => 10 }).get`
     // (not `__proto__`, which an object literal takes as its prototype).
     const fn = node.arguments?.[0];
-    if (isName(node, node.arguments?.[1]?.value) && node.arguments[1].value !== '__proto__' && !unwrapped.has(node) && (fn.type === 'ArrowFunctionExpression' || fn.type === 'FunctionExpression') && fn.id === null) {
+    if (isName(node, node.arguments?.[1]?.value) && node.arguments[1].value !== '__proto__' && !unwrapped.has(node) && anonymousFunction(fn)) {
       const key = JSON.stringify(node.arguments[1].value);
       renamed++;
       cuts.push([node.start, fn.start, `({ ${key}: `], [fn.end, node.end, ` })[${key}]`]);
