@@ -77,15 +77,19 @@ const refuseStreamTransfer = (): void => {
 };
 refuseStreamTransfer();
 
-/** The recorded clock of the service whose abort is being dispatched (withEventStamps), if any. */
-let stampClock: (() => number) | undefined;
+/** The service's recorded clock, read once when its abort began (withEventStamps), if an abort is being dispatched. */
+let stampTime: number | undefined;
 /** The timeStamp of the events Node made while a service's abort was dispatched: the service's clock then. */
 const eventStamps = new WeakMap<object, number>();
 
-/** Which clock stamps the events dispatched until the next call (undefined: Node's), and what it replaced. */
-const stampWith = (clock: (() => number) | undefined): (() => number) | undefined => {
-  const outer = stampClock;
-  stampClock = clock;
+/**
+ * Which time stamps the events dispatched until the next call (undefined: Node's), and what it
+ * replaced: one reading for a whole abort, however many signals follow it (AbortSignal.any keeps
+ * its followers weakly, so how many are dispatched to depends on the host's garbage collection).
+ */
+const stampWith = (time: number | undefined): number | undefined => {
+  const outer = stampTime;
+  stampTime = time;
   return outer;
 };
 
@@ -102,7 +106,7 @@ const stampWith = (clock: (() => number) | undefined): (() => number) | undefine
  * for them would make the build read it more often than a replay.
  */
 export const withEventStamps = <T>(clock: (() => number) | undefined, abort: () => T): T => {
-  const outer = stampWith(clock);
+  const outer = stampWith(clock?.());
   try {
     return abort();
   } finally {
@@ -118,7 +122,7 @@ const guardEventStamps = (): void => {
   const dispatch = targetProto.dispatchEvent as (this: unknown, ...args: unknown[]) => boolean;
   const dispatchEvent = function dispatchEvent(this: unknown, ...args: unknown[]): boolean {
     const [event] = args;
-    if (stampClock !== undefined && typeof event === 'object' && event !== null && !eventStamps.has(event)) eventStamps.set(event, stampClock());
+    if (stampTime !== undefined && typeof event === 'object' && event !== null && !eventStamps.has(event)) eventStamps.set(event, stampTime);
     return Reflect.apply(dispatch, this, args);
   };
   Object.defineProperty(dispatchEvent, 'length', { value: dispatch.length });
@@ -608,7 +612,7 @@ export const clockedWeb = (
   const hostAbort = AbortController.prototype.abort;
   class GuestAbortController extends AbortController {
     abort(...args: unknown[]): void {
-      const outer = stampWith(perfNow);
+      const outer = stampWith(perfNow());
       try {
         Reflect.apply(hostAbort, this, args);
       } finally {

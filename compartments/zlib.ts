@@ -188,7 +188,8 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
         try {
           this.#process(chunk, length, flushFlag);
         } catch (error) {
-          done(error as Error);
+          // Node's zlibOnError: the stream is destroyed with the error, and the write's callback is never called.
+          (this as unknown as { destroy(error: Error): void }).destroy(error as Error);
           return;
         }
         done();
@@ -270,8 +271,9 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
       } else {
         // Node writes kFlushBuffers[kind] (a property lookup: '2' is 2); none, and write(undefined) throws
         // (the native engine would end the process on a flush value it does not know).
-        const known = flushByKind[flag as number];
-        if (known === undefined) throw invalidArgType('chunk', 'of type string or an instance of Buffer, TypedArray, or DataView', undefined);
+        // (flushByKind.length is 6, as Node's kFlushBuffers.length: written, and refused, as Node refuses it).
+        const known: unknown = flushByKind[flag as number];
+        if (typeof known !== 'number' || !flushiness.includes(known)) throw invalidArgType('chunk', 'of type string or an instance of Buffer, TypedArray, or DataView', known);
         const mark = HostBuffer.alloc(0);
         flushMarks.set(mark, known);
         self.write(mark, '', done);
