@@ -44,7 +44,7 @@ import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, guestSlowBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled } from './web.js';
+import { pureGlobals, guestBuffer, guestSlowBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled, hardenLateInternals } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue, hardenHostValues } from './guest-errors.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
@@ -303,10 +303,34 @@ export interface EndowmentOptions {
   readonly secrets?: SecretsPolicy;
 }
 
+let hostHardened: Promise<void> | undefined;
+
+/**
+ * Freeze what services share with the host, once per process, before the
+ * first service is evaluated: Node's internal error classes
+ * (node-errors.ts), the pure host modules, the web classes and the
+ * internals they share with the host (web.ts), and the stream internals
+ * Node makes only a turn later (hardenLateInternals). The synchronous part
+ * (about 15 ms) runs in the call, so a caller's reads on Node's thread pool
+ * go on meanwhile; resolves a turn later. Idempotent. Throws what the
+ * hardening throws (a host whose internals cannot be frozen).
+ */
+export const hardenHost = (): Promise<void> =>
+  (hostHardened ??= (() => {
+    hardenNodeErrorPrototypes();
+    markPhase('node-errors-hardened');
+    hardenHostModules();
+    markPhase('host-modules-hardened');
+    pureGlobals();
+    markPhase('web-classes-hardened');
+    return hardenLateInternals().then(() => markPhase('late-internals-hardened'));
+  })());
+
+/** A service's globals and builtin modules. Call after `hardenHost()` has resolved (lib/service.ts does). */
 export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {}): Endowments => {
   // Node's internal error classes are shared with the host: frozen before the first service runs (node-errors.ts).
+  // Each of these returns at once after hardenHost().
   hardenNodeErrorPrototypes();
-  markPhase('node-errors-hardened');
   const print = options.print ?? defaultPrinter(membrane.name);
   const clock = makeClock(membrane);
   membrane.guestDatePrototype = clock.datePrototype;
@@ -348,13 +372,11 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   }
 
   hardenHostModules();
-  markPhase('host-modules-hardened');
   const guestUtil = makeGuestUtil(guestProcess, guestConsoleError, (...args) => (guestConsole.log as (...a: unknown[]) => void)(...args), () => clock.Date.now());
   const webGlobals = pureGlobals();
   const web = clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms), () => clock.Date.now());
   // The service's FormData: its File, its recorded crypto.randomInt for a multipart boundary (form-data.ts).
   const form = makeFormData(web.File, (min, max) => (crypto.nodeCrypto.randomInt as (a: number, b: number) => number)(min, max));
-  markPhase('web-classes-hardened');
   const globals: Record<string, unknown> = {
     ...webGlobals,
     ...makeGuestErrors(),

@@ -5,8 +5,7 @@
  */
 export { archiveService, archiveServiceWithRoots, loadService, packageRootOf, explainLoadError } from './load.js';
 export type { LoadOptions, LoadedService } from './load.js';
-export { makeEndowments, exitModuleNames, builtinModuleNames, grantShape } from './endowments.js';
-export { hardenLateInternals } from './web.js';
+export { makeEndowments, hardenHost, exitModuleNames, builtinModuleNames, grantShape } from './endowments.js';
 export type { Endowments, EndowmentOptions, Grant, GrantShape } from './endowments.js';
 export { validateDeclaration, MAX_REPLICAS } from './runtime.js';
 export type { RuntimeDeclaration, RequestRecord, ResponseRecord, ResponseHead, HttpIo } from './runtime.js';

@@ -220,6 +220,54 @@ export const readVerified = (dir: string, relative: string, expected: string, wh
  * Node's ENOENT error, for the caller to say what is missing.
  */
 export const readInsideSnapshot = (dir: string, file: string, what: string, limits: { maxBytes?: number; size?: number } = {}): Buffer => {
+  const { fd } = openInsideSnapshot(dir, file, what, limits);
+  try {
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+};
+
+/**
+ * `readInsideSnapshot`, the bytes read on Node's thread pool: the checks
+ * (links, file kind, size) are made at once, synchronously, and the read
+ * goes on while the caller works. The bytes are the file's size when it
+ * was opened. Rejects with what `readInsideSnapshot` throws, and
+ * INTEGRITY_MISMATCH for a file that shrank while it was read.
+ */
+export const readInsideSnapshotAsync = (dir: string, file: string, what: string, limits: { maxBytes?: number; size?: number } = {}): Promise<Buffer> => {
+  let opened: { fd: number; size: number };
+  try {
+    opened = openInsideSnapshot(dir, file, what, limits);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const { fd, size } = opened;
+  const bytes = Buffer.allocUnsafe(size);
+  return new Promise<Buffer>((resolve, reject) => {
+    let filled = 0;
+    const done = (error: unknown): void => fs.close(fd, () => (error ? reject(error) : resolve(bytes)));
+    const step = (): void => {
+      if (filled === size) return done(undefined);
+      fs.read(fd, bytes, filled, size - filled, filled, (error, read) => {
+        if (error) return done(error);
+        if (read === 0) {
+          return done(
+            new SnapshotError('INTEGRITY_MISMATCH', `${what} ${file} shrank while it was read (${size} bytes when opened, ${filled} there): copy the snapshot again, and restore when nothing writes to it.`, {
+              details: { file, bytes: size, read: filled },
+            }),
+          );
+        }
+        filled += read;
+        step();
+      });
+    };
+    step();
+  });
+};
+
+/** The checks of `readInsideSnapshot`: an open, read-only descriptor of a regular file inside `dir` (for the caller to close), and its size. */
+const openInsideSnapshot = (dir: string, file: string, what: string, limits: { maxBytes?: number; size?: number }): { fd: number; size: number } => {
   const { maxBytes, size } = limits;
   const real = fs.realpathSync(file);
   const root = fs.realpathSync(dir);
@@ -245,9 +293,10 @@ export const readInsideSnapshot = (dir: string, file: string, what: string, limi
         { details: { file, expectedBytes: size, actualBytes: stat.size } },
       );
     }
-    return fs.readFileSync(fd);
-  } finally {
+    return { fd, size: stat.size };
+  } catch (error) {
     fs.closeSync(fd);
+    throw error;
   }
 };
 
@@ -284,6 +333,20 @@ export const readSnapshotFile = (dir: string, relative: string, what: string, si
     throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });
   }
   return { file, bytes };
+};
+
+/** `readSnapshotFile`, the bytes read on Node's thread pool (readInsideSnapshotAsync); rejects with what it throws. */
+export const readSnapshotFileAsync = async (dir: string, relative: string, what: string, size?: number): Promise<{ file: string; bytes: Uint8Array }> => {
+  const file = path.resolve(dir, relative);
+  if (!file.startsWith(path.resolve(dir) + path.sep)) {
+    throw new SnapshotError('SNAPSHOT_INVALID', `the manifest names ${relative}, outside the snapshot directory`, { details: { file: relative } });
+  }
+  try {
+    return { file, bytes: await readInsideSnapshotAsync(dir, file, what, { size }) };
+  } catch (cause) {
+    rethrowOurs(cause, file);
+    throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });
+  }
 };
 
 export const verifyHash = (file: string, bytes: Uint8Array, expected: string, what: string): void => {

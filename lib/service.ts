@@ -10,7 +10,7 @@ import { Directory, Journal, Membrane } from '../membrane/index.js';
 import {
   archiveServiceWithRoots,
   grantShape,
-  hardenLateInternals,
+  hardenHost,
   loadService,
   makeEndowments,
   packageRootOf,
@@ -26,7 +26,7 @@ import {
 import { libraryVersion } from './version.js';
 import { reportProgress } from './progress.js';
 import { markPhase } from '../compartments/phases.cjs';
-import { checkLogBelongs, readSnapshotFile, readVerified, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
+import { checkLogBelongs, readSnapshotFileAsync, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
 
 /** A sealer that counts what it seals (the manifest says whether restore needs the key). */
 const countingSealer = (sealer: SealKey | undefined): { sealer: SealKey | undefined; count: () => number } => {
@@ -48,10 +48,10 @@ const assemble = async (
   endowmentOptions: EndowmentOptions,
   sealer?: SealKey,
 ): Promise<{ membrane: Membrane; endowments: Endowments }> => {
+  // What every service shares with the host is frozen before the first is loaded (at once after that).
+  await hardenHost();
   const loaded = await loadService(load);
   markPhase('archive-loaded');
-  await hardenLateInternals();
-  markPhase('late-internals-hardened');
   let endowments: Endowments | undefined;
   const membrane = new Membrane({
     name: load.service,
@@ -331,10 +331,21 @@ export const prepareService = async (options: RestoreOptions): Promise<PreparedS
   const started = process.uptime();
   const { dir, manifest } = options;
   const name = manifest.name;
-  const archive = options.archive ?? readVerified(dir, manifest.archive, manifest.archiveSha256, `the archive of service "${name}"`, manifest.archiveBytes);
-  const { file: logFile, bytes: logBytes } = readSnapshotFile(dir, manifest.log, `the replay log of service "${name}"`, manifest.logBytes);
-  // The hash first: nothing from a file is parsed before it is known to be the one the manifest names.
-  verifyHash(logFile, logBytes, manifest.logSha256, `the replay log of service "${name}"`);
+  const archiveWhat = `the archive of service "${name}"`;
+  const logWhat = `the replay log of service "${name}"`;
+  // The files are read on Node's thread pool while this thread freezes what services share with the host
+  // (hardenHost: about 15 ms of the first restore of a process, and as long as a 2 MB log takes to read).
+  const reads = Promise.all([
+    options.archive ? undefined : readSnapshotFileAsync(dir, manifest.archive, archiveWhat, manifest.archiveBytes),
+    readSnapshotFileAsync(dir, manifest.log, logWhat, manifest.logBytes),
+  ]);
+  reads.catch(() => {}); // awaited below, after hardenHost: not an unhandled rejection meanwhile
+  await hardenHost();
+  const [archiveRead, { file: logFile, bytes: logBytes }] = await reads;
+  // The hashes first: nothing from a file is parsed before it is known to be the one the manifest names.
+  if (archiveRead) verifyHash(archiveRead.file, archiveRead.bytes, manifest.archiveSha256, archiveWhat);
+  const archive = options.archive ?? (archiveRead as { bytes: Uint8Array }).bytes;
+  verifyHash(logFile, logBytes, manifest.logSha256, logWhat);
   // The file's bytes become the log's body when the cursor is made (no second copy of a large payload).
   const reader = LogReader.open(logBytes, logFile, { reuseBuffer: true });
   const events = reader.trailer?.events ?? 0;

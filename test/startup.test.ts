@@ -106,8 +106,8 @@ t.test('MEMBRANE_SNAPSHOT_PHASES=1 makes a restore say where its time goes, phas
   const phases = [...marked.stderr.matchAll(/^membrane-snapshot phase (\S+) ([\d.]+) \+([\d.]+)$/gm)].map(m => ({ name: m[1], at: Number(m[2]), since: Number(m[3]) }));
   t.same(
     phases.map(p => p.name),
-    ['node', 'bundle-read', 'bundle-compiled', 'ses-evaluated', 'lockdown', 'modules-evaluated', 'manifest', 'files-verified', 'archive-loaded', 'late-internals-hardened',
-      'node-errors-hardened', 'host-modules-hardened', 'web-classes-hardened', 'endowments', 'replayed', 'called', 'exit'],
+    ['node', 'bundle-read', 'bundle-compiled', 'ses-evaluated', 'lockdown', 'modules-evaluated', 'manifest', 'node-errors-hardened', 'host-modules-hardened',
+      'web-classes-hardened', 'late-internals-hardened', 'files-verified', 'archive-loaded', 'endowments', 'replayed', 'called', 'exit'],
     'every phase of a restore from the bundle, in order',
   );
   for (const [i, phase] of phases.entries()) {
