@@ -11,6 +11,7 @@
 import { randomFillSync } from 'node:crypto';
 import { SEED_BYTES } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
+import { guardedStructuredClone } from './structured-clone.js';
 
 const HostDate = Date;
 const hostNow = Date.now;
@@ -149,8 +150,10 @@ export const makeClock = (membrane: Membrane): Clock => {
   const clonedAs = new WeakMap<object, () => unknown>();
   const guestStructuredClone = {
     structuredClone(...args: unknown[]): unknown {
+      // Without a value Node throws its own TypeError.
+      if (args.length === 0) return Reflect.apply(hostClone, undefined, []);
       const plain = typeof args[0] === 'object' && args[0] !== null ? clonedAs.get(args[0]) : undefined;
-      const copy = Reflect.apply(hostClone, undefined, plain ? [plain(), ...args.slice(1)] : args);
+      const copy = guardedStructuredClone(hostClone as (value: unknown, options?: unknown) => unknown, plain ? plain() : args[0], args[1]);
       withGuestDates(copy);
       return copy;
     },

@@ -20,6 +20,7 @@
  */
 import util from 'node:util';
 import { invalidArgType, nodeError, validateFunction } from './node-style-errors.js';
+import { refusedConstructor } from './errors.js';
 
 type InspectOptions = util.InspectOptions;
 
@@ -202,6 +203,26 @@ export const makeGuestUtil = (
     'custom',
     { value: customPromisified, writable: true, enumerable: true, configurable: true },
   );
-  const guestUtil: Record<string, unknown> = { ...util, inspect, format, formatWithOptions, debuglog, debug: debuglog, deprecate, callbackify, log, promisify };
+  // Node's transferableAbortSignal marks any object it is given as transferable (lib/internal/abort_controller.js:
+  // markTransferMode), after which structuredClone hands Node's deserializer what the object's own
+  // messaging methods answer: a module and class of Node's internals to construct (found by the adversarial
+  // review: FileHandle, CryptoKey, X509Certificate, their prototypes the host's). A transfer only serves
+  // another thread, which a service cannot have (worker_threads).
+  const noTransfer = (name: string, length: number) =>
+    refusedConstructor(`util.${name}`, 'a transferable signal serves a MessagePort to another thread, which a service cannot have', 'Use the AbortSignal itself: pass it to what should stop.', length);
+  const guestUtil: Record<string, unknown> = {
+    ...util,
+    inspect,
+    format,
+    formatWithOptions,
+    debuglog,
+    debug: debuglog,
+    deprecate,
+    callbackify,
+    log,
+    promisify,
+    transferableAbortSignal: noTransfer('transferableAbortSignal', 1),
+    transferableAbortController: noTransfer('transferableAbortController', 0),
+  };
   return guestUtil;
 };

@@ -54,28 +54,37 @@ const guardBlobSlice = (): void => {
 guardBlobSlice();
 
 /**
- * Node's web streams are transferable (structuredClone with `transfer`,
- * postMessage): their symbol-keyed transfer methods make a MessageChannel,
- * whose ports (and their shared prototypes) a service would then hold, and
- * whose messages arrive on the host's event loop, outside the service's
- * turns (found by the adversarial review). Inside a process that runs
- * services they throw a DataCloneError instead; changed on the host's
- * classes once, before they are frozen.
+ * Node's web streams and AbortSignal are transferable (structuredClone with
+ * `transfer`, postMessage): their symbol-keyed transfer methods make a
+ * MessageChannel, whose ports (and their shared prototypes) a service would
+ * then hold, and whose messages arrive on the host's event loop, outside the
+ * service's turns (found by the adversarial reviews: a stream's, then
+ * `signal[Symbol(messaging_transfer_list_symbol)]()`, called directly, gave
+ * a host MessagePort, whose prototype's postMessage the host's module
+ * loader hooks use). Inside a process that runs services these methods
+ * throw a DataCloneError instead; changed on the host's classes once,
+ * before they are frozen.
  */
-const refuseStreamTransfer = (): void => {
-  for (const name of ['ReadableStream', 'WritableStream', 'TransformStream']) {
+const refuseTransfer = (): void => {
+  const what: Record<string, string> = {
+    ReadableStream: 'its chunks',
+    WritableStream: 'its chunks',
+    TransformStream: 'its chunks',
+    AbortSignal: 'its abort',
+  };
+  for (const [name, carried] of Object.entries(what)) {
     const proto = ((globalThis as Record<string, unknown>)[name] as { prototype?: object } | undefined)?.prototype;
     if (proto === undefined || Object.isFrozen(proto)) continue;
     for (const symbol of Object.getOwnPropertySymbols(proto)) {
       if (!/^Symbol\(messaging_(?:transfer|transfer_list|deserialize)_symbol\)$/.test(String(symbol))) continue;
       const refuse = function refuse(): never {
-        throw new DOMException(`a ${name} cannot be transferred in a process that runs services: its chunks would arrive over a MessagePort, outside the service's turns`, 'DataCloneError');
+        throw new DOMException(`${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name} cannot be transferred in a process that runs services: ${carried} would arrive over a MessagePort, outside the service's turns`, 'DataCloneError');
       };
       redefine(proto, symbol, refuse);
     }
   }
 };
-refuseStreamTransfer();
+refuseTransfer();
 
 /** The service's recorded clock, read once when its abort began (withEventStamps), if an abort is being dispatched. */
 let stampTime: number | undefined;

@@ -1,0 +1,213 @@
+/**
+ * A service's `structuredClone`: Node's, handed a copy of the value that no
+ * service code can change while Node serializes it.
+ *
+ * Node's serializer asks an object that Node made cloneable or
+ * transferable (a Blob, a CryptoKey, a web stream, an AbortSignal given to
+ * util.transferableAbortSignal) what to send through its symbol-keyed
+ * messaging methods, looked up on the object as any property is, and the
+ * deserializer then constructs the class of Node's internals the answer
+ * names (lib/internal/worker/js_transferable.js). A service that defined
+ * such a method on its own Blob, or from a getter that ran during the
+ * serialization, chose that class and what it was given (found by the
+ * adversarial review: a FileHandle, a CryptoKey, an X509Certificate, their
+ * prototypes the host's).
+ *
+ * So the value is first read the way V8's serializer reads it
+ * (v8/src/objects/value-serializer.cc; the HTML structured clone algorithm,
+ * https://html.spec.whatwg.org/multipage/structured-data.html#structuredserializeinternal):
+ * each object once, its own enumerable string keys in order, each got once
+ * (a getter runs once, as in Node; a key a getter deleted meanwhile is
+ * skipped, as V8 skips it), Map and Set entries as they are when reached,
+ * an error's name, message, stack and cause as V8 reads them. What it reads
+ * becomes new plain objects, arrays, Maps, Sets and errors of this
+ * library's making; what V8 copies from internal slots alone (buffers,
+ * typed arrays, Dates, RegExps, boxed primitives, WebAssembly modules) and
+ * what V8 refuses without running any code (functions, proxies, promises,
+ * weak collections, iterators) is passed as it is, once its kind is known
+ * from V8 itself (util.types, brand-checking getters), never from what the
+ * object says of itself.
+ *
+ * Known differences from Node, each a DataCloneError where Node clones:
+ * Node's platform objects (Blob, File, CryptoKey, KeyObject,
+ * X509Certificate, BlockList, SocketAddress) cannot be cloned in a service;
+ * Node clones them by asking them, which is what is refused.
+ */
+import util from 'node:util';
+import { KeyObject } from 'node:crypto';
+
+const { isProxy, isArrayBuffer, isSharedArrayBuffer, isDate, isRegExp, isBoxedPrimitive, isMap, isSet, isNativeError, isPromise, isWeakMap, isWeakSet, isMapIterator, isSetIterator, isGeneratorObject, isModuleNamespaceObject, isArgumentsObject, isExternal } =
+  util.types;
+const { apply, defineProperty, getOwnPropertyDescriptor, ownKeys } = Reflect;
+const { hasOwn, keys } = Object;
+
+/** One of Node's messaging symbols, found on a host prototype that has it (they are not registered: Symbol.for cannot name them). */
+const messagingSymbol = (proto: object | undefined, name: string): symbol | undefined =>
+  proto === undefined ? undefined : Object.getOwnPropertySymbols(proto).find(symbol => String(symbol) === `Symbol(${name})`);
+
+const kClone = messagingSymbol(globalThis.Blob?.prototype, 'messaging_clone_symbol');
+const kTransfer = messagingSymbol(globalThis.ReadableStream?.prototype, 'messaging_transfer_symbol');
+
+/** A brand check: whether V8 or Node's own getter accepts `value` as `this` (no code of the value's runs). */
+const branded = (getter: ((this: unknown) => unknown) | undefined, value: object): boolean => {
+  if (getter === undefined) return false;
+  try {
+    apply(getter, value, []);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const getterOf = (proto: object | undefined, key: string): ((this: unknown) => unknown) | undefined =>
+  proto === undefined ? undefined : (getOwnPropertyDescriptor(proto, key)?.get as ((this: unknown) => unknown) | undefined);
+
+interface WasmClasses {
+  Module: { exports: (module: unknown) => unknown };
+  Memory: { prototype: object };
+  Table: { prototype: object };
+  Global: { prototype: object };
+  Instance: { prototype: object };
+}
+const wasm = (globalThis as { WebAssembly?: WasmClasses }).WebAssembly;
+const wasmModuleExports = wasm?.Module.exports;
+/** Brand checks of V8's own objects that util.types does not name: each is given to V8, which copies or refuses it itself. */
+const nativeBrands: ReadonlyArray<(value: object) => boolean> = [
+  value => wasmModuleExports !== undefined && branded(function (this: unknown) {
+    return (wasmModuleExports as (m: unknown) => unknown)(this);
+  }, value),
+  value => branded(getterOf(wasm?.Memory.prototype, 'buffer'), value),
+  value => branded(getterOf(wasm?.Table.prototype, 'length'), value),
+  value => branded(getterOf(wasm?.Global.prototype, 'value'), value),
+  value => branded(getterOf(wasm?.Instance.prototype, 'exports'), value),
+  ...(['Collator', 'DateTimeFormat', 'DisplayNames', 'ListFormat', 'NumberFormat', 'PluralRules', 'RelativeTimeFormat', 'Segmenter'] as const).map(name => {
+    const resolvedOptions = (Intl as unknown as Record<string, { prototype: { resolvedOptions?: () => unknown } } | undefined>)[name]?.prototype.resolvedOptions;
+    return (value: object) => resolvedOptions !== undefined && branded(resolvedOptions, value);
+  }),
+  value => branded(getterOf(Intl.Locale?.prototype, 'baseName'), value),
+  value => typeof WeakRef === 'function' && branded(WeakRef.prototype.deref, value),
+];
+
+/** V8 copies or refuses these itself, reading internal slots only. */
+const isNative = (value: object): boolean =>
+  isArrayBuffer(value) ||
+  isSharedArrayBuffer(value) ||
+  ArrayBuffer.isView(value) ||
+  isDate(value) ||
+  isRegExp(value) ||
+  isBoxedPrimitive(value) ||
+  isPromise(value) ||
+  isWeakMap(value) ||
+  isWeakSet(value) ||
+  isMapIterator(value) ||
+  isSetIterator(value) ||
+  isGeneratorObject(value) ||
+  isModuleNamespaceObject(value) ||
+  isArgumentsObject(value) ||
+  isExternal(value) ||
+  nativeBrands.some(brand => brand(value));
+
+const dataCloneError = (message: string): DOMException => new DOMException(message, 'DataCloneError');
+
+/** Error classes V8 gives a copied error, by the name it reads (value-serializer.cc: WriteJSError). */
+const errorClasses: Record<string, ErrorConstructor> = { EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
+
+/** ToString, as V8 applies it (a Symbol throws TypeError; an object's toString runs). */
+const toStringOf = (value: unknown): string => `${value as string}`;
+
+/**
+ * The copy of `root` that Node's serializer is given: see the module's
+ * comment. Throws what reading the value throws (a getter's error), and a
+ * DataCloneError for a platform object of Node's.
+ */
+const copyForClone = (root: unknown): unknown => {
+  const copies = new Map<object, unknown>();
+  const copy = (value: unknown): unknown => {
+    if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return value;
+    // Functions and proxies: V8 refuses them (DataCloneError) without calling them or their traps.
+    if (typeof value === 'function' || isProxy(value)) return value;
+    if (copies.has(value)) return copies.get(value);
+    if (isNative(value)) {
+      copies.set(value, value);
+      return value;
+    }
+    if (isMap(value)) {
+      const out = new Map<unknown, unknown>();
+      copies.set(value, out);
+      // V8 takes the entries as they are when it reaches the Map, then writes each.
+      const entries = [...apply(Map.prototype.entries, value, []) as IterableIterator<[unknown, unknown]>];
+      for (const [key, entry] of entries) out.set(copy(key), copy(entry));
+      return out;
+    }
+    if (isSet(value)) {
+      const out = new Set<unknown>();
+      copies.set(value, out);
+      const entries = [...apply(Set.prototype.values, value, []) as IterableIterator<unknown>];
+      for (const entry of entries) out.add(copy(entry));
+      return out;
+    }
+    if (isNativeError(value)) return copyError(value as Error);
+    if ((kClone !== undefined && kClone in value) || (kTransfer !== undefined && kTransfer in value) || value instanceof KeyObject) {
+      const tag = typeof (value as { constructor?: { name?: unknown } }).constructor?.name === 'string' ? (value as { constructor: { name: string } }).constructor.name : 'object';
+      throw dataCloneError(
+        `${tag} could not be cloned: inside a service, structuredClone copies plain data (objects, arrays, Maps, Sets, errors, buffers, dates), not Node's platform objects (Blob, CryptoKey, KeyObject, streams), which Node clones by asking the object itself`,
+      );
+    }
+    const out: Record<string, unknown> | unknown[] = Array.isArray(value) ? new Array((value as unknown[]).length) : {};
+    copies.set(value, out);
+    for (const key of keys(value)) {
+      // A getter that ran before may have deleted this key: V8 skips it then.
+      if (!hasOwn(value, key)) continue;
+      defineProperty(out, key, { value: copy((value as Record<string, unknown>)[key]), writable: true, enumerable: true, configurable: true });
+    }
+    return out;
+  };
+
+  /** An error as V8 writes one: its name read, its own message and cause, its stack read (which formats it, reading the name again). */
+  const copyError = (error: Error): Error => {
+    const messageDescriptor = getOwnPropertyDescriptor(error, 'message');
+    const causeDescriptor = getOwnPropertyDescriptor(error, 'cause');
+    const name = toStringOf(error.name);
+    const message = messageDescriptor && 'value' in messageDescriptor ? toStringOf(messageDescriptor.value) : undefined;
+    const stack = error.stack as unknown;
+    const Class = hasOwn(errorClasses, name) ? errorClasses[name] : Error;
+    const out = new Class();
+    copies.set(error, out);
+    for (const key of ownKeys(out)) delete (out as unknown as Record<PropertyKey, unknown>)[key];
+    if (message !== undefined) defineProperty(out, 'message', { value: message, writable: true, enumerable: false, configurable: true });
+    if (typeof stack === 'string') defineProperty(out, 'stack', { value: stack, writable: true, enumerable: false, configurable: true });
+    if (causeDescriptor && 'value' in causeDescriptor) defineProperty(out, 'cause', { value: copy(causeDescriptor.value), writable: true, enumerable: false, configurable: true });
+    return out;
+  };
+
+  return copy(root);
+};
+
+/**
+ * `structuredClone(value, options)` for a service, made of the host's
+ * (`hostClone`): options are read first, as Node reads them (`transfer`,
+ * iterated once into an array), then the value is copied (copyForClone)
+ * and the copy given to Node, with the same transfer list (an ArrayBuffer
+ * transferred is the service's own, detached as in Node). Throws what Node
+ * throws, and DataCloneError for Node's platform objects.
+ */
+type HostClone = (value: unknown, options?: unknown) => unknown;
+
+export const guardedStructuredClone = (hostClone: HostClone, value: unknown, options?: unknown): unknown => {
+  let transfer: unknown[] | undefined;
+  if (options !== undefined && options !== null) {
+    if (typeof options !== 'object' && typeof options !== 'function') return hostClone(value, options);
+    const list = (options as { transfer?: unknown }).transfer;
+    if (list !== undefined && list !== null) {
+      if (typeof list !== 'object' && typeof list !== 'function') return hostClone(value, { transfer: list as unknown[] });
+      transfer = Array.from(list as Iterable<unknown>);
+      // Node asks a transferable object of its own (a web stream) for what to send, as it asks a cloneable one.
+      for (const item of transfer) {
+        if (((typeof item === 'object' && item !== null) || typeof item === 'function') && !isArrayBuffer(item) && !isProxy(item) && ((kTransfer !== undefined && kTransfer in item) || (kClone !== undefined && kClone in item))) {
+          throw dataCloneError('inside a service only ArrayBuffers can be transferred: a stream or another platform object of Node would be asked, by itself, what to send');
+        }
+      }
+    }
+  }
+  const copied = copyForClone(value);
+  return transfer === undefined ? hostClone(copied) : hostClone(copied, { transfer });
+};
