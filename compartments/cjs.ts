@@ -422,13 +422,15 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
 };
 
 /**
- * What Node 20.19's require(esm) returns for an ES module's namespace: the
- * namespace itself, or, when it has a default export and no `__esModule`,
+ * What Node 20.19's require(esm) returns for an ES module's namespace: its
+ * export named 'module.exports' when it has one; the namespace itself, or, when it has a default export and no `__esModule`,
  * a namespace-like object that adds `__esModule: true` (Node's
  * createRequiredModuleFacade), with live bindings, the same one each time.
  */
 const esmFacades = new WeakMap<object, object>();
 const requiredEsm = (namespace: Record<string, unknown>): unknown => {
+  // Node 20.19: a module that exports a name 'module.exports' (export { f as 'module.exports' }) is required as that value.
+  if (has(namespace, 'module.exports')) return namespace['module.exports'];
   if (!has(namespace, 'default') || has(namespace, '__esModule')) return namespace;
   let facade = esmFacades.get(namespace);
   if (!facade) {

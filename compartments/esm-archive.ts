@@ -28,6 +28,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import url from 'node:url';
+import { createRequire } from 'node:module';
 import { init, parse } from 'es-module-lexer';
 
 /** es-module-lexer's WebAssembly start: await it once before parsing. */
@@ -380,4 +381,112 @@ export const withNodeStarExports = <T extends ParserTable>(parsers: T, readAhead
     return mjs.parse(...args);
   };
   return { ...parsers, mjs: { ...mjs, parse } };
+};
+
+const STRING_NAME = '__membraneSnapshotStringName';
+/** Where a module may use a string as an import or export name (a quote inside `{...}` or after `* as`). */
+const mayUseStringNames = /\b(?:import|export)\s*(?:type\s+)?(?:\*\s*as\s*["']|\{[^}]*["'])/;
+
+interface BabelNode {
+  type: string;
+  start: number;
+  end: number;
+  value?: unknown;
+  specifiers?: Array<{ type: string; imported?: BabelNode; local?: BabelNode; exported?: BabelNode }>;
+  source?: BabelNode | null;
+}
+
+/**
+ * The source with each string used as an import or export name (ES2022's
+ * arbitrary module namespace names: `export { a as 'hello world' }`,
+ * `import { 'a b' as c }`, `export * as 'ns' from`) replaced by an
+ * identifier of ours, and what each stands for; undefined when there is
+ * none, or the source does not parse (its own parser reports that).
+ */
+const renameStringNames = (source: string, typescript: boolean): { source: string; names: Map<string, string> } | undefined => {
+  let program: { body: BabelNode[] };
+  try {
+    const babel = createRequire(import.meta.url)('@babel/parser') as { parse: (text: string, options: object) => { program: { body: BabelNode[] } } };
+    program = babel.parse(source, { sourceType: 'module', errorRecovery: false, plugins: typescript ? ['typescript'] : [] }).program;
+  } catch {
+    return undefined;
+  }
+  const strings: BabelNode[] = [];
+  for (const statement of program.body) {
+    if (statement.type !== 'ImportDeclaration' && statement.type !== 'ExportNamedDeclaration' && statement.type !== 'ExportAllDeclaration') continue;
+    for (const specifier of statement.specifiers ?? []) {
+      for (const node of [specifier.imported, specifier.exported, statement.source ? specifier.local : undefined]) {
+        if (node?.type === 'StringLiteral' && typeof node.value === 'string') strings.push(node);
+      }
+    }
+    const exported = (statement as { exported?: BabelNode | null }).exported;
+    if (exported?.type === 'StringLiteral' && typeof exported.value === 'string') strings.push(exported);
+  }
+  if (strings.length === 0) return undefined;
+  const names = new Map<string, string>();
+  const placeholders = new Map<string, string>();
+  let out = source;
+  // `export { 'a b' } from` has one string as both its local and its exported name: one node each, one place.
+  const byStart = new Map(strings.map(node => [node.start, node]));
+  for (const node of [...byStart.values()].sort((a, b) => b.start - a.start)) {
+    const value = node.value as string;
+    let placeholder = placeholders.get(value);
+    if (placeholder === undefined) {
+      placeholder = `${STRING_NAME}${placeholders.size}__`;
+      placeholders.set(value, placeholder);
+      names.set(placeholder, value);
+    }
+    out = out.slice(0, node.start) + placeholder + out.slice(node.end);
+  }
+  return { source: out, names };
+};
+
+/** `value` with each of our identifiers put back: as strings, as keys, and quoted in the module's program text. */
+const withNamesBack = (value: unknown, names: ReadonlyMap<string, string>): unknown => {
+  if (typeof value === 'string') {
+    if (names.has(value)) return names.get(value);
+    if (!value.includes(STRING_NAME)) return value;
+    return value.replace(new RegExp(`(["'])(${STRING_NAME}\\d+__)\\1`, 'g'), (whole, _quote, name: string) => (names.has(name) ? JSON.stringify(names.get(name)) : whole));
+  }
+  if (Array.isArray(value)) return value.map(item => withNamesBack(item, names));
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[names.get(key) ?? key] = withNamesBack(item, names);
+    return out;
+  }
+  return value;
+};
+
+/**
+ * The same parsers, the `mjs` one reading strings used as import and export
+ * names (ES2022) as Node does. @endo/module-source 1.x reads such a name as
+ * an identifier's, so that it became the export "undefined" (`export { a as
+ * 'hello world' }` made `ns['hello world']` undefined, silently; found by
+ * the fidelity review, in the async-function package that get-intrinsic
+ * loads, and Node 20.19's `export { f as 'module.exports' }`). Each is
+ * replaced by an identifier of ours before the module is transformed, and
+ * put back, as the string it was, in the record the archive keeps.
+ */
+export const withStringExportNames = <T extends ParserTable>(parsers: T): T => {
+  const out: ParserTable = { ...parsers };
+  for (const language of ['mjs', 'ts-mjs']) {
+    const base = parsers[language];
+    if (!base) continue;
+    const parse = (...args: never[]) => {
+      const [bytes, ...rest] = args as unknown as [Uint8Array, ...unknown[]];
+      const source = decoder.decode(bytes);
+      if (!mayUseStringNames.test(source) || source.includes(STRING_NAME)) return base.parse(...args);
+      const renamed = renameStringNames(source, language === 'ts-mjs');
+      if (renamed === undefined) return base.parse(...args);
+      const parsed = base.parse(...([encoder.encode(renamed.source), ...rest] as unknown as never[])) as { parser: string; bytes: Uint8Array; record: object };
+      if (parsed.parser !== 'pre-mjs-json') {
+        throw new Error(`${String(rest[1])}: a module that uses strings as import or export names is archived as pre-mjs-json, not ${parsed.parser}`);
+      }
+      const record = withNamesBack(JSON.parse(decoder.decode(parsed.bytes)), renamed.names);
+      const live = Object.assign(Object.create(Object.getPrototypeOf(parsed.record) as object | null) as object, withNamesBack({ ...parsed.record }, renamed.names));
+      return { ...parsed, bytes: encoder.encode(JSON.stringify(record)), record: live };
+    };
+    out[language] = { ...base, parse };
+  }
+  return out as T;
 };

@@ -71,9 +71,9 @@ const loadArchiver = async () => {
       return zip;
     }),
   ]);
-  const [{ withNodeStarExports, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
+  const [{ withNodeStarExports, withStringExportNames, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
   await esmLexerReady;
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, readStoredZipFile };
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, readStoredZipFile };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
@@ -123,7 +123,7 @@ export const archiveServiceWithRoots = async (
 ): Promise<{ archive: Uint8Array; packageRoots: Record<string, string> }> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
-    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, readStoredZipFile } = await (archiver ??= loadArchiver());
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, readStoredZipFile } = await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
@@ -131,7 +131,7 @@ export const archiveServiceWithRoots = async (
     const typescript = typescriptOptions();
     const { powers, readAhead } = makeArchiveReadPowers();
     const readPowers = skipNamelessPackages(powers);
-    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports({ ...defaultParserForLanguage, ...typescript.parserForLanguage }), readAhead), syntaxErrors);
+    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports(withStringExportNames({ ...defaultParserForLanguage, ...typescript.parserForLanguage })), readAhead), syntaxErrors);
     const map = await mapNodeModules(readPowers, entry, {
       ...typescript,
       dev: false,
