@@ -14,6 +14,7 @@
  */
 import hostFs from 'node:fs';
 import hostPath from 'node:path';
+import hostTimers from 'node:timers';
 import { types } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { SnapshotError } from '../replay-log/index.js';
@@ -551,6 +552,26 @@ export const makeFs = (
     return fn;
   };
 
+  /**
+   * Resolves after `trips` more trips round the host's event loop (its check phase, where the service's
+   * immediates run: they are the host's setImmediate too).
+   */
+  const afterTrips = (trips: number): Promise<void> =>
+    trips <= 0 ? Promise.resolve() : new Promise<void>(resolve => hostTimers.setImmediate(() => resolve(afterTrips(trips - 1))));
+
+  /**
+   * The trips round the event loop Node's asynchronous `name` takes beyond the first: readFile opens,
+   * stats, reads and closes the file on the thread pool, a step a trip (lib/fs.js ReadFileContext,
+   * lib/internal/fs/promises.js readFileHandle); writeFile and appendFile open, write and close. A
+   * service's immediate queued with the call so runs before its answer, as in Node, where it always does
+   * (found by the fidelity review: the answer came first, which no run of Node gives). The others take
+   * one trip. `byDescriptor`: given a descriptor, there is no open and no close.
+   */
+  const tripsOf = (name: string, byDescriptor: boolean): number => {
+    const steps = name === 'readFile' ? 4 : name === 'writeFile' || name === 'appendFile' ? 3 : 1;
+    return Math.max(0, steps - (byDescriptor ? 2 : 0) - 1);
+  };
+
   const addAll = (name: string, host: { sync: Fn; promise: Fn }, toRecord: (v: unknown) => unknown = v => v, revive: (v: unknown) => unknown = v => v, prepare: (args: unknown[]) => unknown[] = args => args) => {
     const hostSync = (hostFs as unknown as Record<string, Fn>)[`${name}Sync`];
     const hostCallback = (hostFs as unknown as Record<string, Fn>)[name];
@@ -563,9 +584,12 @@ export const makeFs = (
           return markRead(a[0], toRecord(apply(host.sync, host, descriptorArgs(name, a))), secret);
         }),
       ), `${name}Sync`, hostSync.length);
-    /** An asynchronous call `op`, performed by `perform` on the host, answered in a later turn. */
+    /**
+     * An asynchronous call `op`, performed by `perform` on the host, answered in a later turn: after
+     * `trips` more trips round the event loop, as many as Node's takes beyond the first (tripsOf).
+     */
     const asynchronous =
-      (op: string, perform: (a: unknown[]) => Promise<unknown>) =>
+      (op: string, perform: (a: unknown[]) => Promise<unknown>, trips: (a: unknown[]) => number = () => 0) =>
       (...args: unknown[]): Promise<unknown> =>
         (
           call(op, prepare(args), (...a) => {
@@ -573,7 +597,11 @@ export const makeFs = (
             // Asked when the read begins and again when it ends: the service runs meanwhile, and may
             // remove the link it read through, or point it at a secret file.
             const secretBefore = readsSecret(name, a[0]);
-            return perform(a).then(v => markRead(a[0], toRecord(v), secretBefore || readsSecret(name, a[0])));
+            return perform(a).then(async v => {
+              const record = markRead(a[0], toRecord(v), secretBefore || readsSecret(name, a[0]));
+              await afterTrips(trips(a));
+              return record;
+            });
           }) as Promise<unknown>
         ).then(revive);
     // The promises API takes no descriptor (a number is Node's own argument error, with that number in it).
@@ -585,14 +613,17 @@ export const makeFs = (
     // appendFile: Node's AbortError; the others ignore a signal, and a service gave one to send them to the
     // thread pool, found by the adversarial review). Data to write that is neither a string nor bytes is
     // collected first (promises.writeFile below), or refused by the sync call as Node's callback API does.
-    const promised = asynchronous(`fs.promises.${name}`, a =>
-      typeof a[0] === 'number' || (signalAt[name] !== undefined && abortedSignal(a[signalAt[name]]))
-        ? (apply(host.promise, host, a) as Promise<unknown>)
-        : new Promise(resolve => resolve(apply(host.sync, host, a))),
+    const promised = asynchronous(
+      `fs.promises.${name}`,
+      a =>
+        typeof a[0] === 'number' || (signalAt[name] !== undefined && abortedSignal(a[signalAt[name]]))
+          ? (apply(host.promise, host, a) as Promise<unknown>)
+          : new Promise(resolve => resolve(apply(host.sync, host, a))),
+      () => tripsOf(name, false),
     );
     // The callback API does (fs.readFile(fd, cb)): the host's sync call on the real descriptor, answered as
     // any asynchronous call is, in a later turn.
-    const byDescriptor = asynchronous(`fs.${name}`, a => new Promise(resolve => resolve(apply(host.sync, host, descriptorArgs(name, a)))));
+    const byDescriptor = asynchronous(`fs.${name}`, a => new Promise(resolve => resolve(apply(host.sync, host, descriptorArgs(name, a)))), () => tripsOf(name, true));
     // Node's promises.writeFile and appendFile write what an iterable or async iterable yields (a Readable,
     // a generator): collected here, in the service's turns, and written in one checked call.
     promises[name] = named(
