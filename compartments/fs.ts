@@ -562,13 +562,15 @@ export const makeFs = (
   /**
    * The trips round the event loop Node's asynchronous `name` takes beyond the first: readFile opens,
    * stats, reads and closes the file on the thread pool, a step a trip (lib/fs.js ReadFileContext,
-   * lib/internal/fs/promises.js readFileHandle); writeFile and appendFile open, write and close. A
+   * lib/internal/fs/promises.js readFileHandle); writeFile and appendFile open, write and close; rm
+   * lstats the path to check its options, then again, then unlinks it (lib/internal/fs/rimraf.js). A
    * service's immediate queued with the call so runs before its answer, as in Node, where it always does
    * (found by the fidelity review: the answer came first, which no run of Node gives). The others take
-   * one trip. `byDescriptor`: given a descriptor, there is no open and no close.
+   * one trip here (cp and the callback realpath take more in Node, a step per file or path part).
+   * `byDescriptor`: given a descriptor, there is no open and no close.
    */
   const tripsOf = (name: string, byDescriptor: boolean): number => {
-    const steps = name === 'readFile' ? 4 : name === 'writeFile' || name === 'appendFile' ? 3 : 1;
+    const steps = name === 'readFile' ? 4 : name === 'writeFile' || name === 'appendFile' || name === 'rm' ? 3 : 1;
     return Math.max(0, steps - (byDescriptor ? 2 : 0) - 1);
   };
 
