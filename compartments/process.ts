@@ -78,6 +78,23 @@ export const makeProcess = (
       return !unreadable(name) && Object.prototype.hasOwnProperty.call(process.env, name);
     }) as boolean;
   };
+  /**
+   * Set variable `key` for the service. TZ takes UTC only: the process runs in UTC (lockdown.ts), and
+   * V8 reads TZ for the whole process, so another zone cannot be the service's alone; where Node would
+   * move every local-time reading (getHours, toString) to that zone, a service's would silently stay
+   * in UTC (found by the fidelity review): refused with DETERMINISM_VIOLATION instead.
+   */
+  const setVariable = (key: string, value: string): void => {
+    const name = envName(key);
+    if (name === 'TZ' && !/^:?(?:Etc\/)?UTC$/.test(value)) {
+      throw determinismViolation(
+        `process.env.TZ = ${JSON.stringify(value)}`,
+        "a service's local time is UTC on every host (the process runs in UTC, and a time zone is the whole process's)",
+        "Read the time in a zone with Intl.DateTimeFormat(locale, { timeZone }) or toLocaleString(locale, { timeZone }), or a date library's time-zone support.",
+      );
+    }
+    overlay.set(name, value);
+  };
   const accessors = new Map<string, PropertyDescriptor>();
   const accessor = (key: string): PropertyDescriptor => {
     let descriptor = accessors.get(key);
@@ -85,7 +102,7 @@ export const makeProcess = (
       descriptor = {
         get: () => envGet(key),
         set: (value: unknown) => {
-          overlay.set(envName(key), String(value));
+          setVariable(key, String(value));
         },
         enumerable: true,
         configurable: true,
@@ -117,7 +134,7 @@ export const makeProcess = (
     has: (target, key) => (typeof key === 'string' && envHas(key)) || Reflect.has(target, key),
     set: (_t, key, value) => {
       if (typeof key === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
-      overlay.set(envName(key), String(value));
+      setVariable(key, String(value));
       return true;
     },
     deleteProperty: (_t, key) => {
@@ -140,7 +157,7 @@ export const makeProcess = (
       if (!descriptor.configurable || !descriptor.writable || !descriptor.enumerable) {
         throw nodeError(TypeError, 'ERR_INVALID_OBJECT_DEFINE_PROPERTY', "'process.env' only accepts a configurable, writable, and enumerable data descriptor");
       }
-      overlay.set(envName(key), String(descriptor.value));
+      setVariable(key, String(descriptor.value));
       return true;
     },
   });

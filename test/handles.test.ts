@@ -90,6 +90,8 @@ t.test('host state the membrane once missed is recorded: cwd, Event timestamps, 
   t.equal(hostJoin, 'a/b', 'a service cannot change path.join for the host');
   t.equal(state.mutation, 'TypeError');
   t.equal(state.keygen, 'DETERMINISM_VIOLATION', 'key generation is refused');
+  t.same(state.utc, ['UTC', 0], 'TZ may be set to UTC');
+  t.same(state.tokyo, ['DETERMINISM_VIOLATION', 'UTC', 0], 'TZ set to another zone is refused, not silently ignored');
   t.match(state.resolved, /fixtures\/misc\/rel$/);
   t.equal(state.isFormat, true, 'Intl.DateTimeFormat() is callable without new, and its instances are instances of it');
   t.match(state.formatted, /^\d{1,2}:\d{2}:\d{2}\.\d{3} [AP]M$/);
