@@ -56,12 +56,30 @@ const packageRoot = (pkg: string): string => {
   return root;
 };
 
+/**
+ * Where a port throws what Node's module does not: Node 20's StringDecoder refuses an unknown
+ * encoding with its TypeError ERR_UNKNOWN_ENCODING (lib/internal/util.js normalizeEncoding), the
+ * string_decoder package with a plain Error (found by the fidelity review). Applied where the text
+ * is found (another version of the package is left as it is).
+ */
+const SOURCE_FIXES: ReadonlyArray<[file: RegExp, find: string, replace: string]> = [
+  [
+    /[\\/]string_decoder[\\/]lib[\\/]string_decoder\.js$/,
+    "throw new Error('Unknown encoding: ' + enc);",
+    // As Node's NodeError shows itself: its code an own property, and in String(error) and the stack's first line.
+    "throw (function () { var e = new TypeError('Unknown encoding: ' + enc); e.code = 'ERR_UNKNOWN_ENCODING'; var s = e.stack; " +
+      "if (typeof s === 'string') Object.defineProperty(e, 'stack', { value: s.replace(/^TypeError/, 'TypeError [ERR_UNKNOWN_ENCODING]'), writable: true, configurable: true }); " +
+      "Object.defineProperty(e, 'toString', { value: function toString() { return this.name + ' [' + this.code + ']: ' + this.message; }, writable: true, configurable: true }); return e; })();",
+  ],
+];
+
 /** Sources are read once per process: every service evaluates the same text. */
 const sources = new Map<string, string>();
 const readSource = (file: string): string => {
   let text = sources.get(file);
   if (text === undefined) {
     text = fs.readFileSync(file, 'utf8');
+    for (const [pattern, find, replace] of SOURCE_FIXES) if (pattern.test(file)) text = text.replace(find, replace);
     sources.set(file, text);
   }
   return text;
