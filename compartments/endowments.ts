@@ -47,6 +47,7 @@ import { makeTimers, type GuestTimers } from './timers.js';
 import { pureGlobals, guestBuffer, guestSlowBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled, hardenLateInternals } from './web.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue, hardenHostValues } from './guest-errors.js';
+import { makeGuestAssert } from './guest-assert.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
 import { makeGuestUtil } from './guest-util.js';
 import { makeRuntime, type DeclareHost } from './runtime.js';
@@ -89,12 +90,15 @@ const pureModules: Record<string, Record<string, unknown>> = {
 const hostRequire = createRequire(import.meta.url);
 let hostAssert: Record<string, unknown> | undefined;
 
-/** node:assert, one of the pure modules, hardened as they are, when a service first imports it. */
+/**
+ * node:assert, hardened as the pure modules are, when a service first imports it: Node's, its error
+ * checks knowing a service's Error classes (guest-assert.ts).
+ */
 const lazyAssert = (): Record<string, unknown> => {
   if (!hostAssert) {
-    const assert = hostRequire('node:assert') as Record<string, unknown>;
+    const assert = hostRequire('node:assert') as Parameters<typeof makeGuestAssert>[0];
     hardenHostValue(assert);
-    hostAssert = assert;
+    hostAssert = harden(makeGuestAssert(assert));
   }
   return hostAssert;
 };

@@ -448,6 +448,27 @@ export const makeGuestErrors = (): Record<string, unknown> => {
       },
     };
     out[name] = new Proxy(shared, handler);
+    errorConstructors.add(out[name] as object);
   }
   return out;
+};
+
+/** Every service's Error constructors (makeGuestErrors), and the shared ones they stand for. */
+const errorConstructors = new WeakSet<object>();
+for (const name of NATIVE_ERRORS) {
+  const intrinsic = (globalThis as Record<string, unknown>)[name];
+  if (typeof intrinsic === 'function') errorConstructors.add(intrinsic);
+}
+errorConstructors.add(Object.getPrototypeOf(TypeError) as object);
+
+/**
+ * Whether `value` is an Error class to a service: one of its Error constructors, or a class that
+ * extends one, as `Error.isPrototypeOf(value)` says in Node (a service's Error is its own, which
+ * Node's checks against the host's Error do not know: node:assert, guest-assert.ts).
+ */
+export const isServiceErrorClass = (value: unknown): boolean => {
+  for (let current = value; typeof current === 'function'; current = Object.getPrototypeOf(current)) {
+    if (errorConstructors.has(current)) return true;
+  }
+  return false;
 };
