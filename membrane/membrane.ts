@@ -732,7 +732,24 @@ export class Membrane implements WireSide {
       remember(walk, object);
       const length = object.length;
       let own = 0;
-      for (const key of keys(object)) if (isIndex(key)) own += 1;
+      let named = false;
+      for (const key of keys(object)) {
+        if (isIndex(key)) own += 1;
+        else named = true;
+      }
+      if (named) {
+        // Its own named properties cross too, as structuredClone copies them (a RegExp match's index, input, groups).
+        const indices: number[] = [];
+        const values: Wire[] = [];
+        const entries: Array<[string, Wire]> = [];
+        for (const key of keys(object)) {
+          if (!isIndex(key)) continue;
+          indices.push(Number(key));
+          values.push(this.#copyOut((object as unknown as Record<string, unknown>)[key], walk, depth + 1));
+        }
+        for (const key of keys(object)) if (!isIndex(key)) entries.push([key, this.#copyOut((object as unknown as Record<string, unknown>)[key], walk, depth + 1)]);
+        return new Tagged('array', [length, indices, values, objectWire(entries)]);
+      }
       if (own === length) {
         const out: Wire[] = [];
         for (let i = 0; i < length; i += 1) out.push(this.#copyOut(object[i], walk, depth + 1));
@@ -802,6 +819,13 @@ export class Membrane implements WireSide {
     if (object instanceof RegExp) {
       remember(walk, object);
       return new RegExp(apply(regexpSource, object, []) as string, apply(regexpFlags, object, []) as string);
+    }
+    if (isBoxedPrimitive(object)) {
+      // Object(5), Object('s'), Object(true), Object(1n): their primitive, as structuredClone copies them.
+      const primitive = boxedValue(object);
+      if (typeof primitive === 'symbol') throw notPassable(this.name, contextText(walk.context), 'a Symbol object cannot be copied (structuredClone refuses it too)');
+      remember(walk, object);
+      return new Tagged('boxed', primitiveWire(primitive));
     }
     if (isThenable(object)) {
       throw notPassable(this.name, contextText(walk.context), 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
@@ -1043,6 +1067,22 @@ export class Membrane implements WireSide {
         for (let i = 0; i < indices.length; i += 1) out[indices[i]] = this.#copyIn(values[i], walk, depth + 1);
         return out;
       }
+      case 'array': {
+        const [length, indices, values, named] = tagged.payload as [number, number[], Wire[], Wire];
+        const out: unknown[] = [];
+        out.length = length;
+        objects.push(out);
+        for (let i = 0; i < indices.length; i += 1) out[indices[i]] = this.#copyIn(values[i], walk, depth + 1);
+        for (const [k, v] of objectEntries(named) ?? []) {
+          defineProperty(out, k, { value: this.#copyIn(v as Wire, walk, depth + 1), enumerable: true, writable: true, configurable: true });
+        }
+        return out;
+      }
+      case 'boxed': {
+        const out = Object(this.#copyIn(tagged.payload as Wire, walk, depth + 1)) as object;
+        objects.push(out);
+        return out;
+      }
       case 'object': {
         const out: Record<string, unknown> = {};
         objects.push(out);
@@ -1181,7 +1221,20 @@ const setValues = Set.prototype.values;
 const regexpSource = getter(RegExp.prototype, 'source');
 const regexpFlags = getter(RegExp.prototype, 'flags');
 const { isBuffer } = Buffer;
-const { isProxy } = types;
+const { isProxy, isBoxedPrimitive, isNumberObject, isStringObject, isBooleanObject, isBigIntObject } = types;
+const numberValueOf = Number.prototype.valueOf;
+const stringValueOf = String.prototype.valueOf;
+const booleanValueOf = Boolean.prototype.valueOf;
+const bigintValueOf = BigInt.prototype.valueOf;
+const symbolValueOf = Symbol.prototype.valueOf;
+
+/** The primitive a boxed primitive holds, read through the intrinsics (not the object's own valueOf). */
+const boxedValue = (object: object): unknown =>
+  apply(
+    isNumberObject(object) ? numberValueOf : isStringObject(object) ? stringValueOf : isBooleanObject(object) ? booleanValueOf : isBigIntObject(object) ? bigintValueOf : symbolValueOf,
+    object,
+    [],
+  );
 
 
 

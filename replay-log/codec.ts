@@ -107,6 +107,21 @@ const readTagged = (data: unknown): Tagged => {
       shape((indices as unknown[]).every(i => isId(i) && (i as number) < (length as number)), 'a sparse array index is inside its length');
       break;
     }
+    case 'array': {
+      shape(isArray(payload) && payload.length === 4, 'an array with named properties is [length, indices, values, named]');
+      const [length, indices, values, named] = payload as unknown[];
+      shape(isId(length) && (length as number) <= 2 ** 32 - 1, 'an array length is a valid array length');
+      shape(isArray(indices) && isArray(values) && indices.length === values.length, 'an array has one value per index');
+      shape((indices as unknown[]).every(i => isId(i) && (i as number) < (length as number)), 'an array index is inside its length');
+      shape(objectEntries(named) !== undefined, "an array's named properties are a record or an object tag");
+      break;
+    }
+    case 'boxed':
+      shape(
+        typeof payload === 'number' || typeof payload === 'string' || typeof payload === 'boolean' || (payload instanceof Tagged && (payload.tag === 'bigint' || payload.tag === '-0' || payload.tag === 'utf16')),
+        'a boxed primitive holds a number, string, boolean or bigint',
+      );
+      break;
     case 'view': {
       shape(isArray(payload) && payload.length === 4, 'a view is [constructor name, buffer, offset, length]');
       const [name, buffer, offset, length] = payload as unknown[];

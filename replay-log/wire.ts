@@ -21,6 +21,10 @@
  *   | map      | [[key, value], ...]                       | Map                            |
  *   | error    | ErrorRecord                               | Error and its subclasses       |
  *   | sparse   | [length, [index, ...], [value, ...]]      | an array with holes            |
+ *   | array    | [length, [index, ...], [value, ...],      | an array with own named        |
+ *   |          |  named: a record or an object tag]        | properties (a RegExp match's   |
+ *   |          |                                           | index, input, groups)          |
+ *   | boxed    | the primitive                             | Object(5), Object('s'), ...    |
  *   | object   | [[key, value], ...]; a key with lone      | a plain object with an own     |
  *   |          | surrogates as a utf16 tag                 | `__proto__` key, or a key with |
  *   |          |                                           | lone surrogates (msgpack keys  |
@@ -53,7 +57,7 @@ export class Slot {
   ) {}
 }
 
-export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol' | 'utf16' | 'sparse' | 'object' | 'view' | 'ref' | 'sealed';
+export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol' | 'utf16' | 'sparse' | 'array' | 'boxed' | 'object' | 'view' | 'ref' | 'sealed';
 
 export class Tagged {
   constructor(

@@ -140,9 +140,11 @@ const randomValue = (depth = 0): unknown => {
       return new Slot(pick(['guest', 'host'] as const), pick([0, 1, 2, 7, 2 ** 31]), pick(['', 'function f']));
     case 6:
       return rng() < 0.5
-        ? new Tagged(pick(['bigint', '-0', 'map', 'error', 'symbol', 'utf16', 'sparse', 'object', 'view', 'ref'] as const), randomValue(depth + 1))
+        ? new Tagged(pick(['bigint', '-0', 'map', 'error', 'symbol', 'utf16', 'sparse', 'array', 'boxed', 'object', 'view', 'ref'] as const), randomValue(depth + 1))
         : pick([
             () => new Tagged('sparse', [pick([3, 2 ** 32, -1]), [int(5)], [randomValue(depth + 1)]]),
+            () => new Tagged('array', [pick([3, 2 ** 32, -1]), [int(5)], [randomValue(depth + 1)], pick([{ k: 1 }, [['__proto__', 2]], 7])]),
+            () => new Tagged('boxed', pick([5, 's', true, new Tagged('bigint', '12'), {}, null])),
             () => new Tagged('view', [pick(['Uint16Array', 'DataView', 'Nope']), new ArrayBuffer(int(8)), int(4), int(6)]),
             () => new Tagged('ref', pick([0, 1, 99, -1])),
             () => new Tagged('object', [[pick(['__proto__', 'k', 1]), randomValue(depth + 1)]]),
