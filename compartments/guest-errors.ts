@@ -319,7 +319,9 @@ const copySite = (site: CallSite): CallSite => {
     line: site.getLineNumber(),
     column: site.getColumnNumber(),
     toplevel: site.isToplevel(),
-    eval: site.isEval(),
+    // A service's modules are code SES evaluated, each named by its sourceURL: V8 says eval, Node (which loads
+    // them as files) does not (depd read it so, found by the fidelity review). Code a service evaluates itself has no name.
+    eval: site.isEval() && !site.getScriptNameOrSourceURL(),
     native: site.isNative(),
     ctor: site.isConstructor(),
     async: site.isAsync(),
