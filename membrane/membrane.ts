@@ -910,6 +910,7 @@ export class Membrane implements WireSide {
     const stack: unknown = error.stack;
     if (typeof stack === 'string') record.stack = walk.from === 'guest' || hasServiceStack(error) ? stack : stackHeader(stack);
     if (walk.from === 'host' ? error instanceof SnapshotError : isLibraryError(error)) record.library = true;
+    else if (isDOMException(error)) record.dom = true;
     const props: Array<[string, Wire]> = [];
     for (const name of keys(error)) {
       if (name === 'stack' || name === 'message') continue;
@@ -1287,6 +1288,18 @@ const stackHeader = (stack: string): string => {
   return at < 0 ? stack : stack.slice(0, at);
 };
 
+const domExceptionCode = typeof DOMException === 'function' ? getOwnPropertyDescriptor(DOMException.prototype, 'code')?.get : undefined;
+/** Whether `value` is a DOMException: its class's own getter accepts it (a look-alike's prototype does not make one). */
+const isDOMException = (value: object): boolean => {
+  if (domExceptionCode === undefined) return false;
+  try {
+    apply(domExceptionCode, value, []);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const errorConstructors: Record<string, ErrorConstructor> = {
   Error,
   TypeError,
@@ -1306,6 +1319,12 @@ const reviveError = (record: ErrorRecord): Error => {
   if (record.library && record.name.startsWith('SnapshotError[')) {
     const code = record.name.slice('SnapshotError['.length, -1) as SnapshotErrorCode;
     const error = new SnapshotError(code, record.message);
+    defineProperty(error, 'stack', { value: record.stack ?? `${record.name}: ${record.message}`, writable: true, configurable: true });
+    return error;
+  }
+  if (record.dom && typeof DOMException === 'function') {
+    // Its name gives its code (DOMException's table), as the host's had.
+    const error = new DOMException(record.message, record.name) as unknown as Error;
     defineProperty(error, 'stack', { value: record.stack ?? `${record.name}: ${record.message}`, writable: true, configurable: true });
     return error;
   }

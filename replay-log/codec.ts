@@ -79,11 +79,12 @@ const readTagged = (data: unknown): Tagged => {
       break;
     case 'error': {
       shape(isRecord(payload), 'an error is a record');
-      const { name, message, stack, props, library } = payload as Record<string, unknown>;
+      const { name, message, stack, props, library, dom } = payload as Record<string, unknown>;
       shape(typeof name === 'string' && typeof message === 'string', 'an error has a string name and message');
       shape(stack === undefined || typeof stack === 'string', 'an error stack is a string');
       shape(props === undefined || objectEntries(props) !== undefined, 'error properties are a record or an object tag');
       shape(library === undefined || library === true, 'an error library mark is true');
+      shape(dom === undefined || dom === true, 'an error DOMException mark is true');
       break;
     }
     case 'sealed':

@@ -81,6 +81,8 @@ export interface ErrorRecord {
    * only then is it revived as a SnapshotError. A service cannot forge it.
    */
   library?: true;
+  /** Set when the error is a DOMException (crypto.subtle's OperationError...): revived as one, its name giving its code. */
+  dom?: true;
 }
 
 /** The code units of a string: the payload of a `utf16` tag (UTF-8 would lose lone surrogates). */
