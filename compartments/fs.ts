@@ -50,9 +50,13 @@ const plainOps = [
   'realpath',
   'readlink',
   'symlink',
+  'link',
   'chmod',
+  'chown',
+  'lchown',
   'truncate',
   'utimes',
+  'lutimes',
   'cp',
 ] as const;
 
@@ -85,6 +89,11 @@ const pathRoles: Record<string, readonly ('r' | 'w' | 'R' | 'W' | 'wW' | '-')[]>
   copyFile: ['r', 'w'],
   cp: ['r', 'wW'],
   symlink: ['-', 'W'],
+  // A hard link: of the path itself (Linux does not follow a link there), a new name that is written.
+  link: ['R', 'W'],
+  chown: ['w'],
+  lchown: ['W'],
+  lutimes: ['W'],
 };
 
 /**
@@ -113,6 +122,10 @@ const callbackAt: Record<string, readonly [required: number, position: number]> 
   chmod: [2, 2],
   truncate: [1, 2],
   utimes: [3, 3],
+  link: [2, 2],
+  chown: [3, 3],
+  lchown: [3, 3],
+  lutimes: [3, 3],
   cp: [2, 3],
   stat: [1, 2],
   lstat: [1, 2],
@@ -462,7 +475,7 @@ export const makeFs = (
     // Node's recursive readdir goes into the directories links lead to (found by the adversarial review): each is checked.
     if (op === 'readdir' && typeof args[1] === 'object' && args[1] !== null && (args[1] as { recursive?: unknown }).recursive) reach.checkTree(args[0], undefined, 'list, recursively (fs.readdir)');
     // A copy or a new name of a secret file is as secret (its contents are read later under that name).
-    if (op === 'copyFile' || op === 'cp' || op === 'rename') secrets.deriveFile(args[0], args[1]);
+    if (op === 'copyFile' || op === 'cp' || op === 'rename' || op === 'link') secrets.deriveFile(args[0], args[1]);
   };
   const guardOpen = (op: string, target: unknown, flags: unknown): void => {
     if (opensForRead(flags)) reach.checkPath(target, false, `open (fs.${op})`);

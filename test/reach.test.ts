@@ -138,12 +138,14 @@ t.test('fetch beyond the policy is refused before any request leaves', async t =
 });
 
 t.test('files beyond the policy are refused, however they are named', async t => {
-  for (const key of ['readOutside', 'readAsyncOutside', 'readDotDot', 'readFileLink', 'readDirLink', 'readDirLinkDotDot', 'copyIn']) {
+  for (const key of ['readOutside', 'readAsyncOutside', 'readDotDot', 'readFileLink', 'readDirLink', 'readDirLinkDotDot', 'copyIn', 'hardLinkIn', 'hardLinkInAsync', 'hardLinkInCallback', 'hardLinkOut']) {
     t.match(results[key], { code: 'REACH_DENIED' }, key);
   }
   for (const key of ['writeOutside', 'writeReadOnly', 'writeThroughLink', 'openForWrite', 'renameOut']) {
     t.match(results[key], { code: 'REACH_DENIED' }, key);
   }
+  for (const name of ['hard-sync', 'hard-promises', 'hard-callback']) t.notOk(fs.existsSync(path.join(root, 'out', name)), `${name}: no hard link made`);
+  t.notOk(fs.existsSync(path.join(root, 'outside', 'hard-out')), 'no hard link made outside');
   for (const [key, copy] of [['copyFollowingOut', 'tree-sync'], ['copyFollowingOutAsync', 'tree-promises'], ['copyFollowingOutCallback', 'tree-callback']]) {
     t.match(results[key], { code: 'REACH_DENIED', message: /inner-link/ }, `${key}: fs.cp following a link in the tree it reads`);
     t.notOk(fs.existsSync(path.join(root, 'out', copy)), `${key}: nothing copied`);
