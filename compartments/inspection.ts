@@ -14,25 +14,32 @@
  * Two repairs, made between SES's `repairIntrinsics()` and
  * `hardenIntrinsics()`:
  *
- * - `Promise.prototype.constructor`, and that of `%Generator%` (the
- *   prototype of generator functions), stay data properties (SES enables
- *   the first for core-js, which on Node finds the native Promise good and
- *   leaves it). Node's inspect then reads a Promise's state itself
- *   (`Promise { 3 }`) and names generator functions as it does.
- * - `Error.prototype`, `Map.prototype` and `Set.prototype` get a
- *   `[Symbol.for('nodejs.util.inspect.custom')]` hook (as an override
- *   accessor, so a subclass may still assign its own). When Node would find
- *   no data constructor, the hook hands inspect a stand-in: an object of the
- *   same kind (a native error, a Map, a Set) with the same own properties
- *   and entries, whose prototype sits on the original's and carries the
- *   data `constructor` Node looks for, named after the intrinsic. Node
+ * - `Promise.prototype.constructor`, and those of `Map.prototype`,
+ *   `Set.prototype` and `%Generator%` (the prototype of generator
+ *   functions), stay data properties (SES enables the first for core-js,
+ *   which on Node finds the native Promise good and leaves it; no code
+ *   subclasses a Map or a Set the ES5 way, whose constructors need `new`).
+ *   Node's inspect then reads a Promise's state itself (`Promise { 3 }`)
+ *   and names Maps, Sets and generator functions as it does. (Maps and
+ *   Sets had a hook like errors' before: object-inspect, which qs and
+ *   side-channel use, hands any object with such a hook to util.inspect,
+ *   and printed them Node's way, not its own, found by the fidelity
+ *   review.)
+ * - `Error.prototype` gets a `[Symbol.for('nodejs.util.inspect.custom')]`
+ *   hook (as an override accessor, so a subclass may still assign its
+ *   own): ES5 error subclasses assign `constructor`, which must stay an
+ *   accessor. When Node would find no data constructor, the hook hands
+ *   inspect a stand-in: a native error with the same own properties, whose
+ *   prototype sits on the original's and carries the data `constructor`
+ *   Node looks for, named after the intrinsic. Node
  *   formats the stand-in in the same pass (same depth, indentation and
  *   circular references: a value's stand-in is reused while it still
  *   matches). Otherwise the hook returns its receiver and Node prints as
  *   usual.
  *
  * What still differs from Node: the hook is visible
- * (`Reflect.ownKeys(Error.prototype)` lists it); with `showHidden`, an ES5
+ * (`Reflect.ownKeys(Error.prototype)` lists it, and object-inspect prints
+ * errors with util.inspect for it); with `showHidden`, an ES5
  * error subclass without its own `constructor` does not list its
  * prototype's properties; `customInspect: false` prints the old way; an
  * error whose `cause` shares its stack frames lists them all (a service's
@@ -44,12 +51,6 @@ import { types } from 'node:util';
 const { create, defineProperty, freeze, getOwnPropertyDescriptor, getPrototypeOf, setPrototypeOf } = Object;
 const { apply, construct, ownKeys } = Reflect;
 const custom = Symbol.for('nodejs.util.inspect.custom');
-const mapEntries = Map.prototype.entries;
-const setValues = Set.prototype.values;
-const mapSet = Map.prototype.set;
-const setAdd = Set.prototype.add;
-
-type Kind = 'error' | 'map' | 'set';
 
 /** Node's `isInstanceof`: a throwing `Symbol.hasInstance` answers false. */
 const isInstance = (value: object, ctor: Function): boolean => {
@@ -103,10 +104,7 @@ const standInPrototype = (proto: object, name: string): object => {
   return standIn;
 };
 
-const contents = (kind: Kind, value: object): unknown[][] =>
-  kind === 'map' ? [...(apply(mapEntries, value, []) as Iterable<[unknown, unknown]>)] : kind === 'set' ? [...(apply(setValues, value, []) as Iterable<unknown>)].map(v => [v]) : [];
-
-const sameAs = (kind: Kind, value: object, standIn: object): boolean => {
+const sameAs = (value: object, standIn: object): boolean => {
   if (getPrototypeOf(getPrototypeOf(standIn)) !== getPrototypeOf(value)) return false;
   const keys = ownKeys(value);
   if (keys.length !== ownKeys(standIn).length) return false;
@@ -115,16 +113,13 @@ const sameAs = (kind: Kind, value: object, standIn: object): boolean => {
     const b = getOwnPropertyDescriptor(standIn, key);
     if (!a || !b || a.value !== b.value || a.get !== b.get || a.set !== b.set || a.enumerable !== b.enumerable) return false;
   }
-  const left = contents(kind, value);
-  const right = contents(kind, standIn);
-  return left.length === right.length && left.every((entry, i) => entry.every((item, j) => item === right[i][j]));
+  return true;
 };
 
-const makeStandIn = (kind: Kind, value: object, name: string): object => {
+const makeStandIn = (value: object, name: string): object => {
   // An error that is not a native one (an ES5 subclass that never called Error) stays an ordinary object.
-  const standIn: object = kind === 'error' ? (types.isNativeError(value) ? construct(Error, []) : {}) : kind === 'map' ? new Map() : new Set();
+  const standIn: object = types.isNativeError(value) ? construct(Error, []) : {};
   if (types.isNativeError(standIn)) delete (standIn as { stack?: unknown }).stack;
-  for (const entry of contents(kind, value)) apply(kind === 'map' ? mapSet : setAdd, standIn, entry);
   for (const key of ownKeys(value)) defineProperty(standIn, key, getOwnPropertyDescriptor(value, key) as PropertyDescriptor);
   setPrototypeOf(standIn, standInPrototype(getPrototypeOf(value) as object, name));
   return freeze(standIn);
@@ -133,20 +128,18 @@ const makeStandIn = (kind: Kind, value: object, name: string): object => {
 /** The stand-in last made for a value, reused while it matches (circular references print as Node prints them). */
 const standIns = new WeakMap<object, object>();
 
-const hookFor = (kind: Kind) =>
-  function inspectAsNode(this: unknown): unknown {
-    if (typeof this !== 'object' || this === null || types.isProxy(this)) return this;
-    // Node's isError(): a native error, or any object inheriting from Error.prototype.
-    const isKind = kind === 'error' ? types.isNativeError(this) || isInstance(this, Error) : kind === 'map' ? types.isMap(this) : types.isSet(this);
-    if (!isKind) return this;
-    const name = hiddenConstructorName(this);
-    if (name === undefined) return this;
-    const previous = standIns.get(this);
-    if (previous && sameAs(kind, this, previous)) return previous;
-    const standIn = makeStandIn(kind, this, name);
-    standIns.set(this, standIn);
-    return standIn;
-  };
+const inspectAsNode = function inspectAsNode(this: unknown): unknown {
+  if (typeof this !== 'object' || this === null || types.isProxy(this)) return this;
+  // Node's isError(): a native error, or any object inheriting from Error.prototype.
+  if (!types.isNativeError(this) && !isInstance(this, Error)) return this;
+  const name = hiddenConstructorName(this);
+  if (name === undefined) return this;
+  const previous = standIns.get(this);
+  if (previous && sameAs(this, previous)) return previous;
+  const standIn = makeStandIn(this, name);
+  standIns.set(this, standIn);
+  return standIn;
+};
 
 /**
  * An override accessor (SES's shape: the getter carries `originalValue`), so
@@ -188,12 +181,11 @@ export const repairInspection = (): void => {
   // freeze it next): redefining its `constructor` invalidated V8's PromiseSpeciesProtector, and every
   // `then` looked its species up (a chain of `then`s: 84 -> 112 ns each).
   Object.freeze(Promise.prototype);
-  const generatorPrototype = getPrototypeOf(function* () {}) as object;
-  const descriptor = getOwnPropertyDescriptor(generatorPrototype, 'constructor');
-  if (descriptor && 'value' in descriptor && descriptor.configurable) defineProperty(generatorPrototype, 'constructor', { ...descriptor, configurable: false });
-  defineOverridable(Error.prototype, custom, hookFor('error'), 'Error.prototype');
-  defineOverridable(Map.prototype, custom, hookFor('map'), 'Map.prototype');
-  defineOverridable(Set.prototype, custom, hookFor('set'), 'Set.prototype');
+  for (const proto of [getPrototypeOf(function* () {}) as object, Map.prototype, Set.prototype]) {
+    const descriptor = getOwnPropertyDescriptor(proto, 'constructor');
+    if (descriptor && 'value' in descriptor && descriptor.configurable) defineProperty(proto, 'constructor', { ...descriptor, configurable: false });
+  }
+  defineOverridable(Error.prototype, custom, inspectAsNode, 'Error.prototype');
   for (const [proto, inspector] of nodeInspectors) {
     if (typeof inspector === 'function' && getOwnPropertyDescriptor(proto, custom) === undefined) {
       defineOverridable(proto, custom, inspector, `${(proto as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] ?? 'Text'}.prototype`);
