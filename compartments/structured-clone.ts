@@ -79,9 +79,20 @@ const nativeBrands: ReadonlyArray<(value: object) => boolean> = [
   value => branded(getterOf(wasm?.Table.prototype, 'length'), value),
   value => branded(getterOf(wasm?.Global.prototype, 'value'), value),
   value => branded(getterOf(wasm?.Instance.prototype, 'exports'), value),
-  ...(['Collator', 'DateTimeFormat', 'DisplayNames', 'ListFormat', 'NumberFormat', 'PluralRules', 'RelativeTimeFormat', 'Segmenter'] as const).map(name => {
+  // resolvedOptions checks the internal slot, except NumberFormat's and DateTimeFormat's, which accept any object
+  // Intl.NumberFormat.call(object) marked (ECMA-402's legacy constructor: found by the adversarial review, a Blob
+  // so marked passed for a NumberFormat); their formatToParts checks it.
+  ...(['Collator', 'DisplayNames', 'ListFormat', 'PluralRules', 'RelativeTimeFormat', 'Segmenter'] as const).map(name => {
     const resolvedOptions = (Intl as unknown as Record<string, { prototype: { resolvedOptions?: () => unknown } } | undefined>)[name]?.prototype.resolvedOptions;
     return (value: object) => resolvedOptions !== undefined && branded(resolvedOptions, value);
+  }),
+  ...(['NumberFormat', 'DateTimeFormat'] as const).map(name => {
+    const formatToParts = (Intl as unknown as Record<string, { prototype: { formatToParts?: (n: number) => unknown } } | undefined>)[name]?.prototype.formatToParts;
+    return (value: object) =>
+      formatToParts !== undefined &&
+      branded(function (this: unknown) {
+        return apply(formatToParts, this, [0]);
+      }, value);
   }),
   value => branded(getterOf(Intl.Locale?.prototype, 'baseName'), value),
   value => typeof WeakRef === 'function' && branded(WeakRef.prototype.deref, value),
@@ -126,6 +137,13 @@ const copyForClone = (root: unknown): unknown => {
     // Functions and proxies: V8 refuses them (DataCloneError) without calling them or their traps.
     if (typeof value === 'function' || isProxy(value)) return value;
     if (copies.has(value)) return copies.get(value);
+    // Refused first: whatever it also passes for (found by the adversarial review, with a forged brand).
+    if ((kClone !== undefined && kClone in value) || (kTransfer !== undefined && kTransfer in value) || value instanceof KeyObject) {
+      const tag = typeof (value as { constructor?: { name?: unknown } }).constructor?.name === 'string' ? (value as { constructor: { name: string } }).constructor.name : 'object';
+      throw dataCloneError(
+        `${tag} could not be cloned: inside a service, structuredClone copies plain data (objects, arrays, Maps, Sets, errors, buffers, dates), not Node's platform objects (Blob, CryptoKey, KeyObject, streams), which Node clones by asking the object itself`,
+      );
+    }
     if (isNative(value)) {
       copies.set(value, value);
       return value;
@@ -146,12 +164,6 @@ const copyForClone = (root: unknown): unknown => {
       return out;
     }
     if (isNativeError(value)) return copyError(value as Error);
-    if ((kClone !== undefined && kClone in value) || (kTransfer !== undefined && kTransfer in value) || value instanceof KeyObject) {
-      const tag = typeof (value as { constructor?: { name?: unknown } }).constructor?.name === 'string' ? (value as { constructor: { name: string } }).constructor.name : 'object';
-      throw dataCloneError(
-        `${tag} could not be cloned: inside a service, structuredClone copies plain data (objects, arrays, Maps, Sets, errors, buffers, dates), not Node's platform objects (Blob, CryptoKey, KeyObject, streams), which Node clones by asking the object itself`,
-      );
-    }
     const out: Record<string, unknown> | unknown[] = Array.isArray(value) ? new Array((value as unknown[]).length) : {};
     copies.set(value, out);
     for (const key of keys(value)) {
@@ -200,14 +212,20 @@ export const guardedStructuredClone = (hostClone: HostClone, value: unknown, opt
     if (list !== undefined && list !== null) {
       if (typeof list !== 'object' && typeof list !== 'function') return hostClone(value, { transfer: list as unknown[] });
       transfer = Array.from(list as Iterable<unknown>);
-      // Node asks a transferable object of its own (a web stream) for what to send, as it asks a cloneable one.
-      for (const item of transfer) {
-        if (((typeof item === 'object' && item !== null) || typeof item === 'function') && !isArrayBuffer(item) && !isProxy(item) && ((kTransfer !== undefined && kTransfer in item) || (kClone !== undefined && kClone in item))) {
-          throw dataCloneError('inside a service only ArrayBuffers can be transferred: a stream or another platform object of Node would be asked, by itself, what to send');
-        }
-      }
     }
   }
   const copied = copyForClone(value);
+  // The transfer list is checked after the copy, whose getters could change what it holds (found by the
+  // adversarial review: a stream given its own transfer method by a getter). Node asks a transferable
+  // object of its own (a web stream) what to send, as it asks a cloneable one: only ArrayBuffers (V8's
+  // own, which it detaches itself) reach it; other objects are refused as Node refuses a plain object.
+  for (const item of transfer ?? []) {
+    if (((typeof item === 'object' && item !== null) || typeof item === 'function') && !isArrayBuffer(item)) {
+      if (!isProxy(item) && ((kTransfer !== undefined && kTransfer in item) || (kClone !== undefined && kClone in item))) {
+        throw dataCloneError('inside a service only ArrayBuffers can be transferred: a stream or another platform object of Node would be asked, by itself, what to send');
+      }
+      throw Object.assign(new TypeError('Found invalid object in transferList'), { code: 'ERR_INVALID_TRANSFER_OBJECT' });
+    }
+  }
   return transfer === undefined ? hostClone(copied) : hostClone(copied, { transfer });
 };
