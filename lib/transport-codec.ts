@@ -35,12 +35,26 @@
  * membrane, once, as for any crossing. encodeCall/decodeReply (host values)
  * remain for callers that are not a membrane (the CLI, a benchmark).
  */
+import { types } from 'node:util';
 import { addExtension } from 'msgpackr';
 import { SnapshotError, Slot, Tagged, packr, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
 
 const { getPrototypeOf, keys, defineProperty } = Object;
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
+const { isBoxedPrimitive } = types;
+
+/** Whether `value` is a DOMException: its class's own getter accepts it. */
+const domExceptionCode = typeof DOMException === 'function' ? Object.getOwnPropertyDescriptor(DOMException.prototype, 'code')?.get : undefined;
+const isDOMException = (value: object): boolean => {
+  if (domExceptionCode === undefined) return false;
+  try {
+    Reflect.apply(domExceptionCode, value, []);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const objectPrototype = Object.prototype;
 const MAX_DEPTH = 100;
 /** A reference's strings (host id, interface label, service name): longer ones are refused (characters). */
@@ -190,6 +204,12 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
   if (isArray(object)) {
     remember(walk, object);
     const indices = keys(object).filter(isIndex);
+    const named = keys(object).filter(key => !isIndex(key));
+    if (named.length > 0) {
+      // Its own named properties cross too, as structuredClone keeps them (a RegExp match's index, input, groups).
+      const values = indices.map(i => toWire((object as unknown as Record<string, unknown>)[i], walk, depth + 1));
+      return new Tagged('array', [object.length, indices.map(Number), values, objectWire(named.map(name => [name, toWire((object as unknown as Record<string, unknown>)[name], walk, depth + 1)]))]);
+    }
     if (indices.length === object.length) return object.map(v => toWire(v, walk, depth + 1));
     return new Tagged('sparse', [object.length, indices.map(Number), indices.map(i => toWire((object as unknown as Record<string, unknown>)[i], walk, depth + 1))]);
   }
@@ -234,13 +254,25 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
     remember(walk, object);
     const record: ErrorRecord = { name: String(object.name), message: String(object.message) };
     if (isSnapshotError(object)) record.library = true;
+    else if (isDOMException(object)) record.dom = true;
     const props: Array<[string, unknown]> = [];
     for (const name of keys(object)) {
       const v = (object as unknown as Record<string, unknown>)[name];
       if (name !== 'stack' && name !== 'message' && typeof v !== 'function') props.push([name, toWire(v, walk, depth + 1)]);
     }
     if (props.length > 0) record.props = objectWire(props);
+    // Its own cause, as structuredClone keeps it (not enumerable, so not among the properties above).
+    const cause = Object.getOwnPropertyDescriptor(object, 'cause');
+    if (cause && 'value' in cause) record.cause = toWire(cause.value, walk, depth + 1);
     return new Tagged('error', record);
+  }
+  if (isBoxedPrimitive(object)) {
+    // Read through the intrinsics, not the object's own valueOf.
+    const valueOf = types.isNumberObject(object) ? Number.prototype.valueOf : types.isStringObject(object) ? String.prototype.valueOf : types.isBooleanObject(object) ? Boolean.prototype.valueOf : types.isBigIntObject(object) ? BigInt.prototype.valueOf : Symbol.prototype.valueOf;
+    const primitive: unknown = Reflect.apply(valueOf, object, []);
+    if (typeof primitive === 'symbol') throw notPassable('a Symbol object (structuredClone refuses it too)');
+    remember(walk, object);
+    return new Tagged('boxed', primitiveWire(primitive));
   }
   if (typeof (object as { then?: unknown }).then === 'function') throw notPassable('a promise inside a value; await it first');
   return walk.refs.toRef(object);
@@ -289,6 +321,25 @@ const fromWire = (wire: unknown, walk: InWalk, depth: number): unknown => {
         out.length = length;
         objects.push(out);
         for (let i = 0; i < indices.length; i += 1) out[indices[i]] = fromWire(values[i], walk, depth + 1);
+        return out;
+      }
+      case 'array': {
+        const [length, indices, values, named] = (isArray(payload) ? payload : []) as unknown as [number, number[], unknown[], unknown];
+        if (!isArray(indices) || !isArray(values) || typeof length !== 'number' || length > 2 ** 32 - 1 || indices.length !== values.length) throw malformed('a bad array');
+        const entries = objectEntries(named);
+        if (entries === undefined) throw malformed("a bad array's named properties");
+        const out: unknown[] = [];
+        out.length = length;
+        objects.push(out);
+        for (let i = 0; i < indices.length; i += 1) out[indices[i]] = fromWire(values[i], walk, depth + 1);
+        for (const [name, v] of entries) defineProperty(out, name, { value: fromWire(v, walk, depth + 1), enumerable: true, writable: true, configurable: true });
+        return out;
+      }
+      case 'boxed': {
+        const primitive = fromWire(payload, walk, depth + 1);
+        if (!['number', 'string', 'boolean', 'bigint'].includes(typeof primitive)) throw malformed('a bad boxed primitive');
+        const out = Object(primitive) as object;
+        objects.push(out);
         return out;
       }
       case 'object': {
@@ -352,6 +403,8 @@ const reviveError = (record: ErrorRecord, walk: InWalk, depth: number): Error =>
   let error: Error;
   if (library) {
     error = new SnapshotError(code as SnapshotErrorCode, message);
+  } else if (record?.dom === true && typeof DOMException === 'function') {
+    error = new DOMException(message, name) as unknown as Error;
   } else {
     const Ctor = errorConstructors[name] ?? Error;
     error = new Ctor(message);
@@ -366,12 +419,15 @@ const reviveError = (record: ErrorRecord, walk: InWalk, depth: number): Error =>
     // Own enumerable data properties, as they were (an own `__proto__` too).
     for (const [key, value] of props) defineProperty(error, key, { value, writable: true, enumerable: true, configurable: true });
   }
+  if (record !== null && typeof record === 'object' && Object.hasOwn(record, 'cause')) {
+    defineProperty(error, 'cause', { value: fromWire(record.cause, walk, depth + 1), writable: true, enumerable: false, configurable: true });
+  }
   return error;
 };
 
 // ---- the membrane's wire values, as they are -------------------------------------
 
-const WIRE_TAGS = new Set(['bigint', '-0', 'symbol', 'utf16', 'ref', 'sparse', 'object', 'view', 'map', 'error']);
+const WIRE_TAGS = new Set(['bigint', '-0', 'symbol', 'utf16', 'ref', 'sparse', 'array', 'boxed', 'object', 'view', 'map', 'error']);
 
 /**
  * A call `[target, method, args]` from another host, decoded into the
@@ -470,6 +526,22 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number,
         checkIn(values, toSlot, depth + 1, keepLibrary);
         break;
       }
+      case 'array': {
+        const [length, indices, values, named] = (isArray(payload) && payload.length === 4 ? payload : []) as [unknown, unknown, unknown, unknown];
+        if (typeof length !== 'number' || !isArray(indices) || !isArray(values) || length > 2 ** 32 - 1 || indices.length !== values.length || !indices.every(i => typeof i === 'number' && i >= 0 && i < length)) {
+          throw malformed('a bad array');
+        }
+        if (objectEntries(named) === undefined) throw malformed("a bad array's named properties");
+        checkIn(values, toSlot, depth + 1, keepLibrary);
+        (payload as unknown[])[3] = checkIn(named, toSlot, depth + 1, keepLibrary);
+        break;
+      }
+      case 'boxed':
+        if (!(typeof payload === 'number' || typeof payload === 'string' || typeof payload === 'boolean' || (payload instanceof Tagged && (payload.tag === 'bigint' || payload.tag === '-0' || payload.tag === 'utf16')))) {
+          throw malformed('a bad boxed primitive');
+        }
+        checkIn(payload, toSlot, depth + 1, keepLibrary);
+        break;
       case 'object':
       case 'map':
         if (!isArray(payload) || !payload.every(entry => isArray(entry) && entry.length === 2) || (wire.tag === 'object' && objectEntries(wire) === undefined)) throw malformed(`a bad ${wire.tag}`);
@@ -486,10 +558,15 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number,
         const record = payload as ErrorRecord | null;
         if (typeof record !== 'object' || record === null || typeof record.name !== 'string' || typeof record.message !== 'string') throw malformed('a bad error');
         if (!keepLibrary || record.library !== true) delete record.library; // a call's arguments: only this host's membrane and library mark errors as ours
+        if (record.dom !== true) delete record.dom;
+        if (record.stack !== undefined && typeof record.stack !== 'string') throw malformed("a bad error's stack");
         if (record.props !== undefined) {
           if (objectEntries(record.props) === undefined) throw malformed('bad error properties');
-          checkIn(record.props, toSlot, depth + 1, keepLibrary);
+          record.props = checkIn(record.props, toSlot, depth + 1, keepLibrary) as ErrorRecord['props'];
         }
+        // Its cause is a value like any other: checked, its references made this host's (a Slot in it, left as it
+        // came, named an object of this host's membrane by number).
+        if (Object.hasOwn(record, 'cause')) record.cause = checkIn(record.cause, toSlot, depth + 1, keepLibrary);
         break;
       }
       default:
@@ -545,7 +622,10 @@ const swapSlots = (wire: unknown, toRef: (slot: Slot) => RemoteRef, depth: numbe
       const props = record.props === undefined ? undefined : swapSlots(record.props, toRef, depth + 1, sealedFallsBack);
       // The service's stack stays on its host: the caller's error is its own.
       const { stack: _stack, ...rest } = record;
-      return new Tagged('error', props === record.props ? rest : { ...rest, props: props as ErrorRecord['props'] });
+      const out: ErrorRecord = props === record.props ? rest : { ...rest, props: props as ErrorRecord['props'] };
+      // Its cause holds references too (a function in it is a Slot of this host's membrane).
+      if (Object.hasOwn(record, 'cause')) out.cause = swapSlots(record.cause, toRef, depth + 1, sealedFallsBack);
+      return new Tagged('error', out);
     }
     const payload = swapSlots(wire.payload, toRef, depth + 1, sealedFallsBack);
     return payload === wire.payload ? wire : new Tagged(wire.tag, payload);

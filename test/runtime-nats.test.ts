@@ -105,6 +105,9 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
     ['a Slot of an import', new Slot('host', 1)],
     ['a sealed value', new Tagged('sealed', new Uint8Array(40))],
     ['an unknown tag', new Tagged('nonsense' as never, 1)],
+    // An error's cause was not checked: a Slot in it named an object of this host's membrane by number.
+    ["a Slot in an error's cause", new Tagged('error', { name: 'Error', message: 'x', cause: { deep: new Slot('host', 1) } })],
+    ["a Slot in an array's named properties", new Tagged('array', [1, [0], [1], { named: new Slot('guest', 0) }])],
   ] as const) {
     const [ok, error] = await call([{ inside: [hostile] }]);
     t.equal(ok, false, `${what}: refused`);
@@ -129,6 +132,12 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
   const back = (await echo({ error: forged })) as { error: Error };
   t.notOk(isSnapshotError(back.error), 'an error named like ours, made by a service, stays a plain Error');
   t.equal(back.error.name, 'SnapshotError[SERVICE_UNAVAILABLE]');
+  // What structuredClone keeps crosses hosts too: an array's named properties (a RegExp match's), boxed primitives, an error's cause.
+  const match = 'say hello'.match(/(?<word>h\w+)/) as RegExpMatchArray;
+  const echoed = (await echo({ match, boxed: [Object(5), Object('s')], caused: new Error('outer', { cause: { code: 'INNER' } }) })) as { match: RegExpMatchArray; boxed: unknown[]; caused: Error };
+  t.same([echoed.match.index, echoed.match.input, { ...echoed.match.groups }, [...echoed.match]], [4, 'say hello', { word: 'hello' }, ['hello', 'hello']]);
+  t.same(echoed.boxed.map(b => [typeof b, (b as { valueOf(): unknown }).valueOf()]), [['object', 5], ['object', 's']]);
+  t.same(echoed.caused.cause, { code: 'INNER' });
 
   // A call over the server's max_payload (1 MiB here) fails at once with TRANSPORT_FAILED, not a raw error or a timeout.
   const started = Date.now();
