@@ -437,13 +437,14 @@ export class Membrane implements WireSide {
   }
 
   #namespaceToWire(namespace: object): Wire {
-    const out: Record<string, Wire> = {};
+    // objectWire: an export named '__proto__' (export * as '__proto__' from) is an own key, not the record's prototype.
+    const entries: Array<[string, Wire]> = [];
     for (const key of keys(namespace)) {
       const value = (namespace as Record<string, unknown>)[key];
       if (typeof value === 'function') this.#receivers.set(value, namespace);
-      out[key] = this.#toWire(value, 'guest', 0, `export ${key}`);
+      entries.push([key, this.#toWire(value, 'guest', 0, `export ${key}`)]);
     }
-    return out;
+    return objectWire(entries) as Wire;
   }
 
   // ---- host side of syscalls -----------------------------------------------------
