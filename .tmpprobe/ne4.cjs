@@ -1,2 +1,0 @@
-require("ses"); lockdown({ errorTaming: "unsafe", overrideTaming: "moderate", stackFiltering: "verbose", consoleTaming: "unsafe" });
-const src = require('fs').readFileSync(__dirname + '/ne3.cjs', 'utf8');
