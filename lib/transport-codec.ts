@@ -37,24 +37,13 @@
  */
 import { types } from 'node:util';
 import { addExtension } from 'msgpackr';
-import { SnapshotError, Slot, Tagged, packr, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, packr, isDOMException, boxedValue, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
 
 const { getPrototypeOf, keys, defineProperty } = Object;
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const { isBoxedPrimitive } = types;
 
-/** Whether `value` is a DOMException: its class's own getter accepts it. */
-const domExceptionCode = typeof DOMException === 'function' ? Object.getOwnPropertyDescriptor(DOMException.prototype, 'code')?.get : undefined;
-const isDOMException = (value: object): boolean => {
-  if (domExceptionCode === undefined) return false;
-  try {
-    Reflect.apply(domExceptionCode, value, []);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const objectPrototype = Object.prototype;
 const MAX_DEPTH = 100;
 /** A reference's strings (host id, interface label, service name): longer ones are refused (characters). */
@@ -267,9 +256,7 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
     return new Tagged('error', record);
   }
   if (isBoxedPrimitive(object)) {
-    // Read through the intrinsics, not the object's own valueOf.
-    const valueOf = types.isNumberObject(object) ? Number.prototype.valueOf : types.isStringObject(object) ? String.prototype.valueOf : types.isBooleanObject(object) ? Boolean.prototype.valueOf : types.isBigIntObject(object) ? BigInt.prototype.valueOf : Symbol.prototype.valueOf;
-    const primitive: unknown = Reflect.apply(valueOf, object, []);
+    const primitive = boxedValue(object);
     if (typeof primitive === 'symbol') throw notPassable('a Symbol object (structuredClone refuses it too)');
     remember(walk, object);
     return new Tagged('boxed', primitiveWire(primitive));
@@ -280,7 +267,8 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
 
 
 
-const errorConstructors: Record<string, ErrorConstructor> = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+/** By name, own keys only (a record named 'constructor' is an Error of that name, not Object). */
+const errorConstructors: Readonly<Record<string, ErrorConstructor>> = Object.assign(Object.create(null) as Record<string, ErrorConstructor>, { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError });
 
 const malformed = (why: string): SnapshotError => new SnapshotError('TRANSPORT_FAILED', `a message from another host is malformed: ${why}`);
 
@@ -327,7 +315,7 @@ const fromWire = (wire: unknown, walk: InWalk, depth: number): unknown => {
         const [length, indices, values, named] = (isArray(payload) ? payload : []) as unknown as [number, number[], unknown[], unknown];
         if (!isArray(indices) || !isArray(values) || typeof length !== 'number' || length > 2 ** 32 - 1 || indices.length !== values.length) throw malformed('a bad array');
         const entries = objectEntries(named);
-        if (entries === undefined) throw malformed("a bad array's named properties");
+        if (entries === undefined || !entries.every(([name]) => !isIndex(name) && name !== 'length')) throw malformed("a bad array's named properties");
         const out: unknown[] = [];
         out.length = length;
         objects.push(out);
@@ -531,7 +519,7 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number,
         if (typeof length !== 'number' || !isArray(indices) || !isArray(values) || length > 2 ** 32 - 1 || indices.length !== values.length || !indices.every(i => typeof i === 'number' && i >= 0 && i < length)) {
           throw malformed('a bad array');
         }
-        if (objectEntries(named) === undefined) throw malformed("a bad array's named properties");
+        if (objectEntries(named)?.every(([name]) => !isIndex(name) && name !== 'length') !== true) throw malformed("a bad array's named properties");
         checkIn(values, toSlot, depth + 1, keepLibrary);
         (payload as unknown[])[3] = checkIn(named, toSlot, depth + 1, keepLibrary);
         break;

@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, describeWire, fromCodeUnits, viewConstructors, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, describeWire, isDOMException, boxedValue, fromCodeUnits, viewConstructors, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
@@ -353,6 +353,11 @@ export class Membrane implements WireSide {
         };
         this.#answerWith(entry.answer, () => {
           if (target === undefined) throw new TypeError(`service "${this.name}" has no object #${entry.target}`);
+          // What a service may not read of an object it holds, no caller may call on one of its own: a caller on
+          // another host named __defineGetter__ and redefined the service's methods (found by the adversarial review).
+          if (entry.method !== null && UNREACHABLE_THROUGH_REFERENCES.has(entry.method)) {
+            throw new TypeError(`${entry.method} of an object of service "${this.name}" cannot be called through a reference: a reference gives the object's methods and data, not its class or prototype`);
+          }
           const args = this.#fromWireArray(entry.args, 'guest');
           if (entry.method === null) return apply(target as (...a: unknown[]) => unknown, this.#receivers.get(target), args);
           const fn = (target as Record<string, unknown>)[entry.method];
@@ -1223,20 +1228,8 @@ const setValues = Set.prototype.values;
 const regexpSource = getter(RegExp.prototype, 'source');
 const regexpFlags = getter(RegExp.prototype, 'flags');
 const { isBuffer } = Buffer;
-const { isProxy, isBoxedPrimitive, isNumberObject, isStringObject, isBooleanObject, isBigIntObject } = types;
-const numberValueOf = Number.prototype.valueOf;
-const stringValueOf = String.prototype.valueOf;
-const booleanValueOf = Boolean.prototype.valueOf;
-const bigintValueOf = BigInt.prototype.valueOf;
-const symbolValueOf = Symbol.prototype.valueOf;
+const { isProxy, isBoxedPrimitive } = types;
 
-/** The primitive a boxed primitive holds, read through the intrinsics (not the object's own valueOf). */
-const boxedValue = (object: object): unknown =>
-  apply(
-    isNumberObject(object) ? numberValueOf : isStringObject(object) ? stringValueOf : isBooleanObject(object) ? booleanValueOf : isBigIntObject(object) ? bigintValueOf : symbolValueOf,
-    object,
-    [],
-  );
 
 
 
@@ -1289,19 +1282,8 @@ const stackHeader = (stack: string): string => {
   return at < 0 ? stack : stack.slice(0, at);
 };
 
-const domExceptionCode = typeof DOMException === 'function' ? getOwnPropertyDescriptor(DOMException.prototype, 'code')?.get : undefined;
-/** Whether `value` is a DOMException: its class's own getter accepts it (a look-alike's prototype does not make one). */
-const isDOMException = (value: object): boolean => {
-  if (domExceptionCode === undefined) return false;
-  try {
-    apply(domExceptionCode, value, []);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const errorConstructors: Record<string, ErrorConstructor> = {
+/** By name, own keys only (a record named 'constructor' or 'toString' is an Error of that name, not Object or a function). */
+const errorConstructors: Readonly<Record<string, ErrorConstructor>> = Object.assign(Object.create(null) as Record<string, ErrorConstructor>, {
   Error,
   TypeError,
   RangeError,
@@ -1309,7 +1291,7 @@ const errorConstructors: Record<string, ErrorConstructor> = {
   ReferenceError,
   EvalError,
   URIError,
-};
+});
 
 /**
  * An Error equal to the recorded one, including its stack text, on every

@@ -47,6 +47,8 @@
  * transport can use the same model with another codec.
  */
 
+import { types } from 'node:util';
+
 export type Side = 'guest' | 'host';
 
 export class Slot {
@@ -169,6 +171,37 @@ export const objectEntries = (wire: unknown): Array<[string, unknown]> | undefin
 };
 
 /** What primitiveWire returns for an object or a function: not a primitive. */
+const domExceptionCode = typeof DOMException === 'function' ? Object.getOwnPropertyDescriptor(DOMException.prototype, 'code')?.get : undefined;
+
+/**
+ * Whether `value` is a DOMException (an error record's `dom` mark): its class's own `code` getter
+ * accepts it, which a look-alike with DOMException.prototype does not pass.
+ */
+export const isDOMException = (value: object): boolean => {
+  if (domExceptionCode === undefined) return false;
+  try {
+    apply(domExceptionCode, value, []);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const { isNumberObject, isStringObject, isBooleanObject, isBigIntObject } = types;
+const numberValueOf = Number.prototype.valueOf;
+const stringValueOf = String.prototype.valueOf;
+const booleanValueOf = Boolean.prototype.valueOf;
+const bigintValueOf = BigInt.prototype.valueOf;
+const symbolValueOf = Symbol.prototype.valueOf;
+
+/** The primitive a boxed primitive (util.types.isBoxedPrimitive) holds, read through the intrinsics, not the object's own valueOf. */
+export const boxedValue = (object: object): unknown =>
+  apply(
+    isNumberObject(object) ? numberValueOf : isStringObject(object) ? stringValueOf : isBooleanObject(object) ? booleanValueOf : isBigIntObject(object) ? bigintValueOf : symbolValueOf,
+    object,
+    [],
+  );
+
 export const NOT_PRIMITIVE: unique symbol = Symbol('not a primitive');
 /** What primitiveWire returns for a symbol not in the registry: it cannot cross (the caller says why, in its context). */
 export const UNIQUE_SYMBOL: unique symbol = Symbol('a unique symbol');

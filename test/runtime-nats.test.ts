@@ -113,6 +113,25 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
     t.equal(ok, false, `${what}: refused`);
     t.match(error, { payload: { name: 'SnapshotError[TRANSPORT_FAILED]', message: /a message from another host (is malformed|could not be decoded)/ } }, what);
   }
+  // A caller on another host names a method: never one that reaches an object's class or redefines it (__defineGetter__
+  // let a peer replace a live service's methods, found by the adversarial review).
+  for (const method of ['__defineGetter__', '__defineSetter__', '__lookupGetter__', 'constructor', '__proto__']) {
+    const inbox = createInbox();
+    const replies = nc.subscribe(inbox, { max: 2 });
+    nc.publish(serviceSubject('live-fixture', 'db'), packr.pack([echoRef.export, method, ['name', 1]]), { reply: inbox });
+    const out: unknown[] = [];
+    for await (const msg of replies) out.push(packr.unpack(msg.data));
+    const [ok, error] = out[1] as [boolean, { payload?: { message?: string } }];
+    t.equal(ok, false, `${method}: refused`);
+    t.match(error, { payload: { message: /cannot be called through a reference/ } }, method);
+  }
+  // An error record named like a property of Object.prototype is an Error of that name (it was Object('...') or a TypeError).
+  const [namedOk, named] = await call([new Tagged('error', { name: 'constructor', message: 'hello' })]);
+  t.equal(namedOk, true);
+  t.match(named, { tag: 'error', payload: { name: 'constructor', message: 'hello' } }, 'echoed as an error named constructor');
+  const [lengthOk, lengthError] = await call([new Tagged('array', [1, [0], [1], { length: 5 }])]);
+  t.equal(lengthOk, false, "an array whose named properties hold its length: refused");
+  t.match(lengthError, { payload: { name: 'SnapshotError[TRANSPORT_FAILED]', message: /a message from another host (is malformed|could not be decoded)/ } });
   // References in a message become stubs the host keeps: their number and their names are bounded.
   const many = Array.from({ length: 1001 }, (_, i) => new RemoteRef(`host-${i}`, i, 'function f'));
   const [manyOk, manyError] = await call([many]);
