@@ -387,6 +387,8 @@ const makeFacades = (loadTransform: TransformLoader) => {
   const hosts = new WeakMap<object, object>();
   /** The raw digest of a Hash or Hmac whose digest() was called. */
   const digests = new WeakMap<object, Buffer>();
+  /** The raw digest a Hash's stream side pushed when it ended (its digest() not called yet). */
+  const flushed = new WeakMap<object, Buffer>();
   const hostOf = (facade: object, what: string): Record<string, (...a: unknown[]) => unknown> => {
     const host = hosts.get(facade);
     if (!host) throw new TypeError(`${what} called on an object that is not a Hash or Cipher of this service`);
@@ -421,8 +423,11 @@ const makeFacades = (loadTransform: TransformLoader) => {
       methods[method] = function (this: object, ...args: unknown[]) {
         const host = hostOf(this, `${kind}.${method}()`);
         if (method === 'digest') {
-          // The raw digest, kept: Node's handle gives it again to a stream that ends after digest() (_flush).
-          const raw = apply(host.digest, host, []) as Buffer;
+          // A Hash whose stream ended (_flush) gives the digest its native handle gave the stream, once: Node's
+          // _flush asks the handle, not digest(), so digest() still works after pipeline(source, hash) (found by
+          // the fidelity review). An Hmac's handle gives nothing the second time, as the host's does.
+          const streamed = kind === 'Hash' && !digests.has(this) ? flushed.get(this) : undefined;
+          const raw = streamed ?? (apply(host.digest, host, []) as Buffer);
           digests.set(this, raw);
           // As Node's digest(encoding): a falsy one or one Buffer does not know ('buffer') gives the bytes.
           const encoding = args[0] ? String(args[0]) : '';
@@ -449,7 +454,12 @@ const makeFacades = (loadTransform: TransformLoader) => {
         };
         methods._flush = function (this: { push(chunk: unknown): boolean }, callback: (error?: unknown) => void) {
           const host = hostOf(this, `${kind}.end()`);
-          this.push(digests.get(this) ?? apply(host.digest, host, []));
+          let raw = digests.get(this);
+          if (raw === undefined) {
+            raw = apply(host.digest, host, []) as Buffer;
+            flushed.set(this, raw);
+          }
+          this.push(raw);
           callback();
         };
       } else {
