@@ -443,27 +443,35 @@ const isArrayBufferLike = (value: unknown): boolean => value instanceof ArrayBuf
 export const guestBuffer = (): typeof HostBuffer => {
   // One stand-in for the process: the global Buffer and buffer.Buffer are the same (each call wrapped it again).
   if (bufferFacade) return bufferFacade;
-  // Zeroed, and with Node's shape: one parameter, so a second argument is not a fill as alloc's would be.
-  const zeroed = {
-    allocUnsafe(size: number): Buffer {
-      return HostBuffer.alloc(size);
-    },
-    allocUnsafeSlow(size: number): Buffer {
-      return HostBuffer.alloc(size);
-    },
+  // Plain functions, as Node's are, with their names and lengths: `new Buffer.allocUnsafeSlow(n)` gives the Buffer
+  // (cbor-x allocates so; arrows and methods cannot be constructed, found by the fidelity review). Zeroed, and
+  // allocUnsafe with one parameter, so a second argument is not a fill as alloc's would be.
+  const allocUnsafe = function allocUnsafe(size: number): Buffer {
+    return HostBuffer.alloc(size);
+  };
+  const allocUnsafeSlow = function allocUnsafeSlow(size: number): Buffer {
+    return HostBuffer.alloc(size);
+  };
+  const from = function from(value: unknown, encodingOrOffset?: unknown, length?: unknown): Buffer {
+    const rest = [encodingOrOffset, length].slice(0, Math.max(0, arguments.length - 1));
+    return isArrayBufferLike(value) ? HostBuffer.from(value as ArrayBuffer, ...(rest as [number, number])) : unpooled(HostBuffer.from(value as string, ...(rest as [BufferEncoding])));
+  };
+  const concat = function concat(list: readonly Uint8Array[], totalLength?: number): Buffer {
+    return unpooled(HostBuffer.concat(list, totalLength));
+  };
+  const copyBytesFrom = function copyBytesFrom(view: unknown, offset?: unknown, length?: unknown): Buffer {
+    return unpooled(Reflect.apply(HostBuffer.copyBytesFrom, HostBuffer, [view, offset, length].slice(0, arguments.length)) as Buffer);
   };
   bufferFacade = facade(HostBuffer, {
-    allocUnsafe: harden(zeroed.allocUnsafe),
-    allocUnsafeSlow: harden(zeroed.allocUnsafeSlow),
-    from: (value: unknown, ...rest: unknown[]) =>
-      isArrayBufferLike(value) ? HostBuffer.from(value as ArrayBuffer, ...(rest as [number, number])) : unpooled(HostBuffer.from(value as string, ...(rest as [BufferEncoding]))),
-    concat: (list: readonly Uint8Array[], totalLength?: number) => unpooled(HostBuffer.concat(list, totalLength)),
-    copyBytesFrom: (...args: unknown[]) => unpooled(Reflect.apply(HostBuffer.copyBytesFrom, HostBuffer, args) as Buffer),
+    allocUnsafe: harden(allocUnsafe),
+    allocUnsafeSlow: harden(allocUnsafeSlow),
+    from: harden(from),
+    concat: harden(concat),
+    copyBytesFrom: harden(copyBytesFrom),
   });
   // Buffer(...) called as a function (long deprecated): as Buffer.from / Buffer.alloc, never pooled.
-  const from = (bufferFacade as unknown as { from: (...a: unknown[]) => Buffer }).from;
   bufferFacade = new Proxy(bufferFacade, {
-    apply: (_target, _this, args: unknown[]) => (typeof args[0] === 'number' ? HostBuffer.alloc(args[0]) : from(...args)),
+    apply: (_target, _this, args: unknown[]) => (typeof args[0] === 'number' ? HostBuffer.alloc(args[0]) : Reflect.apply(from, undefined, args)),
   });
   return bufferFacade;
 };
