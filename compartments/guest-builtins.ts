@@ -30,6 +30,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import hostEvents from 'node:events';
 import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
 import { addWebAdapters } from './stream-web.js';
 
@@ -236,13 +237,16 @@ const completeEvents = (EventEmitter: EventEmitterClass, util: { inspect?: (valu
     if (isEventTarget(emitter)) throw new TypeError('getEventListeners on an EventTarget is not supported inside a service');
     return emitter.listeners(name);
   };
-  EventEmitter.getMaxListeners = (emitter: { getMaxListeners(): number }) => emitter.getMaxListeners();
+  // An EventTarget's (an AbortSignal's) limit is Node's to keep: a number on the object (lib/events.js), read
+  // and set with Node's own functions (found by the fidelity review: setMaxListeners(n, signal) threw).
+  EventEmitter.getMaxListeners = (emitter: { getMaxListeners(): number }) => (isEventTarget(emitter) ? hostEvents.getMaxListeners(emitter) : emitter.getMaxListeners());
   EventEmitter.setMaxListeners = (n = EventEmitter.defaultMaxListeners, ...targets: Array<{ setMaxListeners(n: number): unknown }>) => {
     validateNumber(n, 'setMaxListeners', 0);
     if (targets.length === 0) EventEmitter.defaultMaxListeners = n;
     for (const target of targets) {
-      if (typeof target?.setMaxListeners !== 'function') throw invalidArgType('eventTargets', 'an instance of EventEmitter or EventTarget', target);
-      target.setMaxListeners(n);
+      if (isEventTarget(target)) hostEvents.setMaxListeners(n, target);
+      else if (typeof target?.setMaxListeners !== 'function') throw invalidArgType('eventTargets', 'an instance of EventEmitter or EventTarget', target);
+      else target.setMaxListeners(n);
     }
   };
   // Node's checks and messages where the port has its own ("must be of type Function", "a non-negative number").
