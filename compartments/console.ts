@@ -4,10 +4,55 @@
  * and when live, absorbed silently on replay, and checked like any other
  * syscall, so a service that logs something different on replay diverges.
  */
+import { Console as HostConsole } from 'node:console';
 import type { Membrane } from '../membrane/index.js';
 import { nodeError } from './node-style-errors.js';
 
 type Printer = (text: string) => void;
+
+/** The service's own util functions a console formats with (guest-util.ts), read when first used. */
+export interface ConsoleUtil {
+  readonly format: (...args: unknown[]) => string;
+  readonly formatWithOptions: (options: object, ...args: unknown[]) => string;
+  readonly inspect: (value: unknown, options?: object) => string;
+}
+
+/**
+ * How a console turns a call into text: `format` for log and the others, `dir`
+ * as Node's dir (util.inspect with customInspect off, the console's inspect
+ * options, then the call's), `table` as Node's table (lib/internal/cli_table.js,
+ * rendered by a Console of Node's writing into a string).
+ */
+interface Formatters {
+  readonly format: (...args: unknown[]) => string;
+  readonly dir: (object: unknown, options: unknown) => string;
+  readonly table: (data: unknown, properties: unknown) => string;
+}
+
+/** Formatters with a Console's `inspectOptions` (none for the global console), over the service's util. */
+const formatters = (util: () => ConsoleUtil, inspectOptions?: object): Formatters => {
+  let tableConsole: HostConsole | undefined;
+  let captured = '';
+  return {
+    format: (...args) => (inspectOptions ? util().formatWithOptions(inspectOptions, ...args) : util().format(...args)),
+    dir: (object, options) => util().inspect(object, { customInspect: false, ...inspectOptions, ...(typeof options === 'object' && options !== null ? options : {}) }),
+    table: (data, properties) => {
+      tableConsole ??= new HostConsole({
+        stdout: { write: (text: string) => ((captured += text), true) } as unknown as NodeJS.WritableStream,
+        ignoreErrors: false,
+        colorMode: false,
+        ...(inspectOptions ? { inspectOptions } : {}),
+      });
+      captured = '';
+      const table = tableConsole.table as (...args: unknown[]) => void;
+      Reflect.apply(table, tableConsole, properties === undefined ? [data] : [data, properties]);
+      // Node writes the table and a newline: the newline is the console's own.
+      const text = captured.endsWith('\n') ? captured.slice(0, -1) : captured;
+      captured = '';
+      return text;
+    },
+  };
+};
 
 /**
  * Print a service's line on stderr: every line of it prefixed with the
@@ -29,9 +74,10 @@ export const defaultPrinter =
  * over `emit(level, text)`: `text` formatted by `format` (the service's own
  * util.format) and indented by group(), without its trailing newline.
  */
-const consoleMethods = (emit: (level: string, text: string) => void, perfNow: () => number, format: (...args: unknown[]) => string): Record<string, (...args: never[]) => unknown> => {
+const consoleMethods = (emit: (level: string, text: string) => void, perfNow: () => number, text: Formatters, groupIndentation = 2): Record<string, (...args: never[]) => unknown> => {
   let indent = '';
-  const say = (level: string, args: unknown[]) => emit(level, indent + format(...args).split('\n').join(`\n${indent}`));
+  const indented = (line: string) => indent + line.split('\n').join(`\n${indent}`);
+  const say = (level: string, args: unknown[]) => emit(level, indented(text.format(...args)));
   const timers = new Map<string, number>();
   const counts = new Map<string, number>();
   const methods = {
@@ -41,8 +87,8 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
     warn: (...args: unknown[]) => say('warn', args),
     error: (...args: unknown[]) => say('error', args),
     trace: (...args: unknown[]) => say('trace', args),
-    dir: (...args: unknown[]) => say('log', args.slice(0, 1)),
-    table: (...args: unknown[]) => say('log', args.slice(0, 1)),
+    dir: (...args: unknown[]) => emit('log', indented(text.dir(args[0], args[1]))),
+    table: (...args: unknown[]) => emit('log', indented(text.table(args[0], args[1]))),
     // As Node's: the first argument joins 'Assertion failed: ' as text, and the rest format against it (%s...).
     assert: (...all: unknown[]) => {
       const [ok, ...args] = all;
@@ -52,7 +98,7 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
     },
     group: (...args: unknown[]) => {
       if (args.length) say('log', args);
-      indent += '  ';
+      indent += ' '.repeat(groupIndentation);
     },
     groupCollapsed: (...args: unknown[]) => methods.group(...args),
     dirxml: (...args: unknown[]) => say('log', args),
@@ -60,7 +106,7 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
     clear: () => {},
 
     groupEnd: () => {
-      indent = indent.slice(2);
+      indent = indent.slice(groupIndentation);
     },
     count: (label = 'default') => {
       const n = (counts.get(label) ?? 0) + 1;
@@ -123,7 +169,7 @@ const toStderr = new Set(['warn', 'error', 'trace']);
  * throws or emits as an error is ignored. Callable without `new`, as
  * Node's. A stream without `write` is Node's ERR_CONSOLE_WRITABLE_STREAM.
  */
-const makeConsoleClass = (perfNow: () => number, format: (...args: unknown[]) => string) => {
+const makeConsoleClass = (perfNow: () => number, util: () => ConsoleUtil) => {
   type Writable = { write: (text: string, callback?: () => void) => unknown };
   const writable = (stream: unknown): stream is Writable => typeof stream === 'object' && stream !== null && typeof (stream as { write?: unknown }).write === 'function';
   type Listening = Writable & { once: (event: string, listener: () => void) => unknown; removeListener: (event: string, listener: () => void) => unknown };
@@ -132,7 +178,12 @@ const makeConsoleClass = (perfNow: () => number, format: (...args: unknown[]) =>
     if (!new.target) return Reflect.construct(Console, [stdoutOrOptions, stderrArg, ignoreErrorsArg]);
     const options = writable(stdoutOrOptions)
       ? { stdout: stdoutOrOptions, stderr: stderrArg, ignoreErrors: ignoreErrorsArg }
-      : ((stdoutOrOptions ?? {}) as { stdout?: unknown; stderr?: unknown; ignoreErrors?: unknown });
+      : ((stdoutOrOptions ?? {}) as { stdout?: unknown; stderr?: unknown; ignoreErrors?: unknown; inspectOptions?: unknown; groupIndentation?: unknown; colorMode?: unknown });
+    // Node's inspectOptions (its colors, when colorMode is true) and groupIndentation (lib/internal/console/constructor.js).
+    const given = options as { inspectOptions?: unknown; groupIndentation?: unknown; colorMode?: unknown };
+    let inspectOptions = typeof given.inspectOptions === 'object' && given.inspectOptions !== null ? { ...(given.inspectOptions as object) } : undefined;
+    if (given.colorMode === true) inspectOptions = { ...inspectOptions, colors: true };
+    const groupIndentation = typeof given.groupIndentation === 'number' ? given.groupIndentation : 2;
     const { stdout } = options;
     const stderr = options.stderr ?? stdout;
     for (const [name, stream] of [['stdout', stdout], ['stderr', stderr]] as const) {
@@ -155,8 +206,16 @@ const makeConsoleClass = (perfNow: () => number, format: (...args: unknown[]) =>
         stream.removeListener('error', noop);
       }
     };
-    const methods = consoleMethods((level, text) => write((toStderr.has(level) ? stderr : stdout) as Listening, `${level === 'trace' ? 'Trace: ' : ''}${text}\n`), perfNow, format);
+    const methods = consoleMethods(
+      (level, text) => write((toStderr.has(level) ? stderr : stdout) as Listening, `${level === 'trace' ? 'Trace: ' : ''}${text}\n`),
+      perfNow,
+      formatters(util, inspectOptions),
+      groupIndentation,
+    );
     for (const [name, method] of Object.entries(methods)) {
+      // With the lengths of Node's Console methods (dir(object, options) is 2), where the global console's are 0.
+      const length = (HostConsole.prototype as unknown as Record<string, { length?: unknown } | undefined>)[name]?.length;
+      if (typeof length === 'number') Object.defineProperty(method, 'length', { value: length, configurable: true });
       Object.defineProperty(this, name, { value: method, writable: true, enumerable: true, configurable: true });
     }
     return this;
@@ -164,10 +223,10 @@ const makeConsoleClass = (perfNow: () => number, format: (...args: unknown[]) =>
   return Console;
 };
 
-/** `format` is the service's own util.format (its own inspect options). */
-export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Printer, format: (...args: unknown[]) => string): Record<string, unknown> => {
+/** The service's console. `util` gives its own util (format, formatWithOptions, inspect: its own inspect defaults). */
+export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Printer, util: () => ConsoleUtil): Record<string, unknown> => {
   const emit = (level: string, text: string) => {
     membrane.syscall(`console.${level}`, [text], t => print(level === 'log' || level === 'info' ? (t as string) : `${level}: ${t as string}`));
   };
-  return harden({ ...consoleMethods(emit, perfNow, format), ...v8Methods(), Console: makeConsoleClass(perfNow, format) });
+  return harden({ ...consoleMethods(emit, perfNow, formatters(util)), ...v8Methods(), Console: makeConsoleClass(perfNow, util) });
 };

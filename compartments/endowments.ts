@@ -33,7 +33,7 @@ import { createRequire } from 'node:module';
 import type { Membrane } from '../membrane/index.js';
 import { makeClock } from './clock.js';
 import { hardenNodeErrorPrototypes } from './node-errors.js';
-import { makeConsole, defaultPrinter } from './console.js';
+import { makeConsole, type ConsoleUtil, defaultPrinter } from './console.js';
 import { guestWebAssembly } from './wasm.js';
 import { cryptoConstants, makeCrypto } from './crypto.js';
 import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
@@ -338,8 +338,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const print = options.print ?? defaultPrinter(membrane.name);
   const clock = makeClock(membrane);
   membrane.guestDatePrototype = clock.datePrototype;
-  let guestUtilFormat: ((...args: unknown[]) => string) | undefined;
-  const guestConsole = makeConsole(membrane, clock.perfNow, print, (...args) => (guestUtilFormat as (...a: unknown[]) => string)(...args));
+  // The service's util, made below (it prints with this console's methods).
+  let consoleUtil: ConsoleUtil | undefined;
+  const guestConsole = makeConsole(membrane, clock.perfNow, print, () => consoleUtil as ConsoleUtil);
   const guestConsoleError = (...args: unknown[]) => (guestConsole.error as (...a: unknown[]) => void)(...args);
   const onUncaught = (error: unknown, where: string) => (guestConsole.error as (...a: unknown[]) => void)(`uncaught exception in ${where}:`, error);
   const timers = makeTimers(membrane, onUncaught);
@@ -436,7 +437,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   let assertNs: Namespace | undefined;
   const getAssert = () => (assertNs ??= namespaceOf(lazyAssert()));
   for (const spelling of spellings('assert')) Object.defineProperty(modules, spelling, { get: getAssert, enumerable: true, configurable: true });
-  guestUtilFormat = guestUtil.format as (...args: unknown[]) => string;
+  consoleUtil = guestUtil as unknown as ConsoleUtil;
   add('util', namespaceOf(guestUtil));
   // events, stream and string_decoder: the service's own instances, built on first import.
   // node:buffer as the service sees it: its Buffer, and its File (the global, on the recorded clock: Node's
