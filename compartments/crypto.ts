@@ -57,14 +57,15 @@ export interface GuestCrypto {
 }
 
 /**
- * The service's stream Transform (its own `stream` module, loaded when a
- * Hash or a Cipher is first used as a stream), or undefined where there is
- * none (the facades then have no stream methods).
+ * The service's stream Transform and Writable (its own `stream` module,
+ * loaded when a Hash or a Cipher is first used as a stream, or a Sign or
+ * Verify made), or undefined where there is none (the facades then have no
+ * stream methods).
  */
-export type TransformLoader = () => (new (options?: object) => object) | undefined;
+export type StreamLoader = () => { Transform: new (options?: object) => object; Writable: new (options?: object) => object } | undefined;
 
-export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = () => undefined): GuestCrypto => {
-  const facades = makeFacades(loadTransform);
+export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => undefined): GuestCrypto => {
+  const facades = makeFacades(() => loadStream()?.Transform);
   const fill = (target: Uint8Array): Uint8Array => {
     membrane.randomFill(target, hostFill);
     return target;
@@ -204,22 +205,79 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
       rest => apply(hostCrypto.verify, hostCrypto, rest) as boolean,
       invalid => apply(hostCrypto.verify, hostCrypto, invalid),
     );
-  const createSign = (algorithm: string) => {
-    const chunks: Buffer[] = [];
-    const signer = {
-      update(data: string | ArrayBufferView, encoding?: BufferEncoding) {
-        chunks.push(typeof data === 'string' ? Buffer.from(data, encoding) : Buffer.from(byteView(data)));
-        return signer;
-      },
-      sign(key: KeyArg, outputEncoding?: BufferEncoding) {
-        const signature = signNow(algorithm, Buffer.concat(chunks), key);
-        return outputEncoding ? signature.toString(outputEncoding) : signature;
-      },
-      end() {
-        return signer;
-      },
+  /**
+   * Node's Sign and Verify (lib/internal/crypto/sig.js): Writables of the service's own stream module, whose
+   * writes are updates (`pipeline(file, createSign('sha256'))`, `sign.write(a); sign.end(b)`; found by the
+   * fidelity review: a Sign had no stream side). A Sign keeps what it is given and signs it with the recorded
+   * signNow; a Verify updates the host's.
+   */
+  const signing = new WeakMap<object, { algorithm: string; chunks: Buffer[] }>();
+  const verifying = new WeakMap<object, { update: (...a: unknown[]) => unknown; verify: (...a: unknown[]) => unknown; host: object }>();
+  let signClasses: { Sign: (this: object, options?: unknown) => void; Verify: (this: object, options?: unknown) => void } | undefined;
+  const signClassesOf = () => {
+    if (signClasses) return signClasses;
+    const Writable = loadStream()?.Writable as unknown as ((this: object, options?: unknown) => void) & { prototype: object } | undefined;
+    const Sign = function Sign(this: object, options?: unknown) {
+      if (Writable) apply(Writable, this, [options]);
     };
+    const Verify = function Verify(this: object, options?: unknown) {
+      if (Writable) apply(Writable, this, [options]);
+    };
+    for (const Class of [Sign, Verify]) {
+      if (Writable) {
+        Object.setPrototypeOf(Class.prototype, Writable.prototype);
+        Object.setPrototypeOf(Class, Writable);
+      }
+      Object.defineProperty(Class.prototype, '_write', {
+        value: function _write(this: { update(chunk: unknown, encoding: unknown): unknown }, chunk: unknown, encoding: unknown, callback: () => void) {
+          this.update(chunk, encoding);
+          callback();
+        },
+        writable: true,
+        configurable: true,
+      });
+    }
+    const method = (proto: object, name: string, fn: (...args: never[]) => unknown) => Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true });
+    method(Sign.prototype, 'update', function update(this: object, data: string | ArrayBufferView, encoding?: BufferEncoding) {
+      const state = signing.get(this);
+      if (!state) throw new TypeError('Value of "this" must be of type Sign');
+      state.chunks.push(typeof data === 'string' ? Buffer.from(data, encoding) : Buffer.from(byteView(data)));
+      return this;
+    });
+    method(Sign.prototype, 'sign', function sign(this: object, key: KeyArg, outputEncoding?: BufferEncoding) {
+      const state = signing.get(this);
+      if (!state) throw new TypeError('Value of "this" must be of type Sign');
+      const signature = signNow(state.algorithm, Buffer.concat(state.chunks), key);
+      return outputEncoding ? signature.toString(outputEncoding) : signature;
+    });
+    method(Verify.prototype, 'update', function update(this: object, ...args: unknown[]) {
+      const state = verifying.get(this);
+      if (!state) throw new TypeError('Value of "this" must be of type Verify');
+      apply(state.update, state.host, args);
+      return this;
+    });
+    method(Verify.prototype, 'verify', function verify(this: object, ...args: unknown[]) {
+      const state = verifying.get(this);
+      if (!state) throw new TypeError('Value of "this" must be of type Verify');
+      return apply(state.verify, state.host, args);
+    });
+    signClasses = { Sign, Verify };
+    return signClasses;
+  };
+  const createSign = function createSign(algorithm: string, options?: unknown): object {
+    // The host's checks of the algorithm (its errors), its signer left unused: signNow signs, recorded.
+    hostCrypto.createSign(algorithm);
+    const { Sign } = signClassesOf();
+    const signer = Reflect.construct(Sign, [options]) as object;
+    signing.set(signer, { algorithm, chunks: [] });
     return signer;
+  };
+  const createVerify = function createVerify(algorithm: string, options?: unknown): object {
+    const host = hostCrypto.createVerify(algorithm) as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const { Verify } = signClassesOf();
+    const verifier = Reflect.construct(Verify, [options]) as object;
+    verifying.set(verifier, { update: host.update, verify: host.verify, host });
+    return verifier;
   };
 
   /**
@@ -254,7 +312,7 @@ export const makeCrypto = (membrane: Membrane, loadTransform: TransformLoader = 
     createSign,
     sign,
     verify,
-    createVerify: (...args: unknown[]) => plainFacade('Verify', apply(hostCrypto.createVerify, undefined, args) as object, ['update', 'verify']),
+    createVerify,
     createPublicKey: keyMaker('createPublicKey'),
     createPrivateKey: keyMaker('createPrivateKey'),
     createSecretKey: keyMaker('createSecretKey'),
@@ -383,7 +441,7 @@ type FacadeKind = 'Hash' | 'Hmac' | 'Cipheriv' | 'Decipheriv';
  * Hash written to pushes its digest when it ends (pipeline(file, hash),
  * hash.end(); hash.read()); a Cipher pushes what update() and final() give.
  */
-const makeFacades = (loadTransform: TransformLoader) => {
+const makeFacades = (loadTransform: () => (new (options?: object) => object) | undefined) => {
   const hosts = new WeakMap<object, object>();
   /** The raw digest of a Hash or Hmac whose digest() was called. */
   const digests = new WeakMap<object, Buffer>();
@@ -492,21 +550,6 @@ const makeFacades = (loadTransform: TransformLoader) => {
     return facade;
   };
   return { make };
-};
-
-/** A host object's methods on an object of the service's own (Verify: its stream side is not offered). */
-const plainFacade = (kind: string, host: object, methods: readonly string[]): object => {
-  const facade: Record<string, unknown> = {};
-  for (const method of methods) {
-    const fn = (host as Record<string, unknown>)[method];
-    if (typeof fn !== 'function') continue;
-    facade[method] = (...args: unknown[]) => {
-      const result = apply(fn as (...a: unknown[]) => unknown, host, args);
-      return result === host ? facade : result;
-    };
-  }
-  Object.defineProperty(facade, Symbol.toStringTag, { value: kind, configurable: true });
-  return facade;
 };
 
 let constantsCopy: Readonly<Record<string, unknown>> | undefined;

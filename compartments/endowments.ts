@@ -344,8 +344,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const guestConsoleError = (...args: unknown[]) => (guestConsole.error as (...a: unknown[]) => void)(...args);
   const onUncaught = (error: unknown, where: string) => (guestConsole.error as (...a: unknown[]) => void)(`uncaught exception in ${where}:`, error);
   const timers = makeTimers(membrane, onUncaught);
-  // A Hash or Cipher is a lazy Transform of the service's own stream module (builtins is made below).
-  const crypto = makeCrypto(membrane, () => (builtins.load('stream') as { Transform: new (options?: object) => object }).Transform);
+  // A Hash or Cipher is a lazy Transform, a Sign or Verify a Writable, of the service's own stream module (builtins is made below).
+  const crypto = makeCrypto(membrane, () => builtins.load('stream') as { Transform: new (options?: object) => object; Writable: new (options?: object) => object });
   const reach = makeReach(membrane.name, options.reach);
   const secrets = makeSecretMatcher(options.secrets);
   // The file streams are made of the service's own stream module, loaded when first used (builtins is made below).
