@@ -205,6 +205,9 @@ const BUILD_STOP_MS = 3000;
 /** A usage error: the message, then the help of `command` (that command's options) or, without one, the usage of all commands. */
 const usage = (message: string, command?: string): never => fail(new SnapshotError('USAGE', `${message}\n\n${help[command !== undefined && command in help ? command : 'main']}`));
 
+/** A usage error about one option's value: the message, and where the options are told (the help would bury it). */
+const badValue = (message: string, command: string): never => fail(new SnapshotError('USAGE', `${message} (\`snapshot ${command} --help\` lists the options)`));
+
 /**
  * Run the command line `argv` (process.argv without node and the script).
  * `entry` is the file Node started (cli.js), run again when the locale must
@@ -271,7 +274,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
   switch (command) {
     case 'build': {
       const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
-      if (timeoutMs !== undefined && !(timeoutMs > 0)) usage('--timeout takes a positive number of milliseconds', command);
+      if (timeoutMs !== undefined && !(timeoutMs > 0)) badValue('--timeout takes a positive number of milliseconds', command);
       const { buildSnapshot } = await library();
       const { currentSession } = await import('./session.js');
       const view = startProgressView({
@@ -321,7 +324,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
     }
     case 'restore': {
       const inputs = restoreInputs(target, values);
-      if ('usage' in inputs) return usage(inputs.usage, command);
+      if ('usage' in inputs) return badValue(inputs.usage, command);
       // Restore loads only what restore needs (restore-entry.ts), bundled when `npm run build` made
       // the bundle; a restore that joins NATS loads the modules (the bundle does not carry the client).
       const bundle = isNatsRestore(target, values) ? undefined : (await import('./restore-bundle.cjs')).loadRestoreBundle();
@@ -332,7 +335,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
       if (values.html !== undefined || values.json) await library(); // the streamed text dump needs no lockdown
       if (values.html !== undefined) {
         const mark = values.mark === undefined ? undefined : Number(values.mark);
-        if (mark !== undefined && !(Number.isInteger(mark) && mark >= 0)) usage('--mark takes an event index (0, 1, ...)', command);
+        if (mark !== undefined && !(Number.isInteger(mark) && mark >= 0)) badValue('--mark takes an event index (0, 1, ...)', command);
         const fs = await import('node:fs');
         if (!fs.statSync(target).isFile()) usage(`--html draws one replay log: give a log file (<dir>/<service>/replay.log), not ${target}`, command);
         const { logToHtml } = await import('./inspect-html.js');

@@ -121,8 +121,43 @@ const missingManifestAdvice = (dir: string, file: string): string => {
   if (fs.existsSync(`${path.resolve(dir)}.partial`)) {
     return `the last build to ${dir} failed (its partial recording is in ${path.resolve(dir)}.partial). Fix the build script and run \`snapshot build <script> --out ${dir}\` again.`;
   }
-  if (!stat) return `${dir} does not exist. Give the directory \`snapshot build\` wrote (build one with \`snapshot build <script> --out ${dir}\`).`;
-  return `${file} is missing. Give the directory \`snapshot build\` wrote (build one with \`snapshot build <script> --out ${dir}\`).`;
+  const near = nearbySnapshots(dir);
+  const meant = near.length > 0 ? ` Snapshots next to it: ${near.join(', ')}.` : '';
+  if (!stat) return `${dir} does not exist. Give the directory \`snapshot build\` wrote (build one with \`snapshot build <script> --out ${dir}\`).${meant}`;
+  // An existing directory that no build wrote: building into it would be refused (session.ts), so that is not the advice.
+  return `${file} is missing: no \`snapshot build\` wrote this directory. Give the directory it wrote, or build one into a new directory (\`snapshot build <script> --out <dir>\`).${meant}`;
+};
+
+/**
+ * Snapshot directories (holding a manifest.json) beside `dir`, the names
+ * closest to its first (a typo: `snapshto` for `snapshot`); at most three,
+ * from the first 200 entries of its parent. Empty when there is none or the
+ * parent cannot be read.
+ */
+const nearbySnapshots = (dir: string): string[] => {
+  const parent = path.dirname(path.resolve(dir));
+  const wanted = path.basename(path.resolve(dir));
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent).slice(0, 200);
+  } catch {
+    return [];
+  }
+  const distance = (a: string, b: string): number => {
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i += 1) {
+      const current = [i];
+      for (let j = 1; j <= b.length; j += 1) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+    return previous[b.length];
+  };
+  const found = names.filter(name => name !== wanted && fs.existsSync(path.join(parent, name, 'manifest.json')));
+  const shown = (name: string) => (path.isAbsolute(dir) ? path.join(parent, name) : path.join(path.dirname(dir), name));
+  return found
+    .sort((a, b) => distance(a, wanted) - distance(b, wanted) || a.localeCompare(b))
+    .slice(0, 3)
+    .map(shown);
 };
 
 /**

@@ -186,6 +186,15 @@ t.test('damaged snapshots are refused with their own codes', async t => {
   run = await snapshot(['restore', path.join(work, 'nowhere')]);
   t.equal(run.code, 1);
   t.match(run.stderr, /SNAPSHOT_INVALID: .* is not a snapshot/);
+  // A typo names the snapshot beside it; a directory no build wrote is not offered as --out (a build there is refused).
+  run = await snapshot(['restore', path.join(work, 'bsae')]);
+  t.match(run.stderr, /bsae does not exist\. [^\n]*Snapshots next to it: [^\n,]*base[,.]/, 'a typo: the snapshot next to it is named first');
+  const plain = path.join(work, 'plain-dir');
+  fs.mkdirSync(plain, { recursive: true });
+  fs.writeFileSync(path.join(plain, 'notes.txt'), 'x');
+  run = await snapshot(['restore', plain]);
+  t.match(run.stderr, /manifest\.json is missing: no `snapshot build` wrote this directory\. .*--out <dir>/, 'a directory of something else');
+  t.notMatch(run.stderr, /--out .*plain-dir/, 'not offered as the --out of a build');
 });
 
 t.test('a build that ends while a service still waits is refused with NOT_QUIESCENT, naming what it waits on', async t => {
@@ -232,6 +241,10 @@ t.test('the CLI explains itself', async t => {
   const longWait = await snapshot(['restore', 'snap', '--shutdown-timeout', '3000000000']);
   t.equal(longWait.code, 2);
   t.match(longWait.stderr, /USAGE: --shutdown-timeout takes a number of milliseconds from 1 to 2147483647/, 'a timeout no timer can hold is refused');
+  // An option's bad value is one line, pointing at --help, not buried under the help (found by the new-user trial).
+  const badArgs = await snapshot(['restore', 'snap', '--call', 'svc.f', '--args', 'x']);
+  t.equal(badArgs.code, 2);
+  t.match(badArgs.stderr, /^snapshot: USAGE: --args takes a JSON array, and "x" is not JSON \(.*\) \(`snapshot restore --help` lists the options\)\n$/, 'one line');
   const typo = await snapshot(['build', 'build.mjs', '--ouy', 'snap']);
   t.equal(typo.code, 2);
   t.match(typo.stderr, /^snapshot: USAGE: build has no option --ouy; did you mean --out\?\n[\s\S]*snapshot build <script>/, 'a mistyped option is named, with the nearest one and the command\'s own help');
