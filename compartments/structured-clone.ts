@@ -35,6 +35,7 @@
  */
 import util from 'node:util';
 import { KeyObject } from 'node:crypto';
+import { branded } from '../replay-log/index.js';
 
 const { isProxy, isArrayBuffer, isSharedArrayBuffer, isDate, isRegExp, isBoxedPrimitive, isMap, isSet, isNativeError, isPromise, isWeakMap, isWeakSet, isMapIterator, isSetIterator, isGeneratorObject, isModuleNamespaceObject, isArgumentsObject, isExternal } =
   util.types;
@@ -48,16 +49,6 @@ const messagingSymbol = (proto: object | undefined, name: string): symbol | unde
 const kClone = messagingSymbol(globalThis.Blob?.prototype, 'messaging_clone_symbol');
 const kTransfer = messagingSymbol(globalThis.ReadableStream?.prototype, 'messaging_transfer_symbol');
 
-/** A brand check: whether V8 or Node's own getter accepts `value` as `this` (no code of the value's runs). */
-const branded = (getter: ((this: unknown) => unknown) | undefined, value: object): boolean => {
-  if (getter === undefined) return false;
-  try {
-    apply(getter, value, []);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const getterOf = (proto: object | undefined, key: string): ((this: unknown) => unknown) | undefined =>
   proto === undefined ? undefined : (getOwnPropertyDescriptor(proto, key)?.get as ((this: unknown) => unknown) | undefined);
 

@@ -170,22 +170,25 @@ export const objectEntries = (wire: unknown): Array<[string, unknown]> | undefin
   return Object.keys(wire).map(key => [key, (wire as Record<string, unknown>)[key]]);
 };
 
-/** What primitiveWire returns for an object or a function: not a primitive. */
-const domExceptionCode = typeof DOMException === 'function' ? Object.getOwnPropertyDescriptor(DOMException.prototype, 'code')?.get : undefined;
-
 /**
- * Whether `value` is a DOMException (an error record's `dom` mark): its class's own `code` getter
- * accepts it, which a look-alike with DOMException.prototype does not pass.
+ * A brand check: whether `check` (a getter or method of V8's or Node's own that tests an internal
+ * slot) accepts `value` as `this`. No code of the value's runs; a look-alike with the right
+ * prototype does not pass.
  */
-export const isDOMException = (value: object): boolean => {
-  if (domExceptionCode === undefined) return false;
+export const branded = (check: ((this: unknown, ...args: never[]) => unknown) | undefined, value: object, args: readonly unknown[] = []): boolean => {
+  if (check === undefined) return false;
   try {
-    apply(domExceptionCode, value, []);
+    apply(check, value, args);
     return true;
   } catch {
     return false;
   }
 };
+
+const domExceptionCode = typeof DOMException === 'function' ? (Object.getOwnPropertyDescriptor(DOMException.prototype, 'code')?.get as (this: unknown) => unknown) : undefined;
+
+/** Whether `value` is a DOMException (an error record's `dom` mark): its class's own `code` getter accepts it. */
+export const isDOMException = (value: object): boolean => branded(domExceptionCode, value);
 
 const { isNumberObject, isStringObject, isBooleanObject, isBigIntObject } = types;
 const numberValueOf = Number.prototype.valueOf;
@@ -202,6 +205,7 @@ export const boxedValue = (object: object): unknown =>
     [],
   );
 
+/** What primitiveWire returns for an object or a function: not a primitive. */
 export const NOT_PRIMITIVE: unique symbol = Symbol('not a primitive');
 /** What primitiveWire returns for a symbol not in the registry: it cannot cross (the caller says why, in its context). */
 export const UNIQUE_SYMBOL: unique symbol = Symbol('a unique symbol');
