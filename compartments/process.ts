@@ -252,7 +252,23 @@ export const makeProcess = (
         }
       });
     },
-    emitWarning: (warning: unknown) => write(`warning: ${String(warning instanceof Error ? warning.message : warning)}`),
+    // As Node prints one (lib/internal/process/warning.js), without the pid a service does not have: `[code] Type: message`,
+    // then its detail; a warning neither a string nor an Error is Node's ERR_INVALID_ARG_TYPE (found by the fidelity review).
+    emitWarning: (warning: unknown, typeOrOptions?: unknown, codeArg?: unknown): void => {
+      let type: unknown = 'Warning';
+      let code: unknown = codeArg;
+      let detail: unknown;
+      if (typeof typeOrOptions === 'object' && typeOrOptions !== null) {
+        ({ type = 'Warning', code, detail } = typeOrOptions as { type?: unknown; code?: unknown; detail?: unknown });
+      } else if (typeof typeOrOptions === 'string') type = typeOrOptions;
+      let message: string;
+      if (warning instanceof Error) {
+        message = String(warning.message);
+        type = warning.name;
+      } else if (typeof warning === 'string') message = warning;
+      else throw invalidArgType('warning', 'of type string or an instance of Error', warning);
+      write(`${typeof code === 'string' ? `[${code}] ` : ''}${String(type)}: ${message}${typeof detail === 'string' ? `\n${detail}` : ''}`);
+    },
     on: noop,
     once: noop,
     off: noop,

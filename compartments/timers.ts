@@ -64,6 +64,10 @@ class Timeout extends TimerHandle {
   [Symbol.toPrimitive](): number {
     return this.#id;
   }
+  /** Node 20's `using`: clears the timer (lib/internal/timers.js). */
+  [Symbol.dispose](): void {
+    this.#clear(this.#id);
+  }
   static idOf(value: unknown): number {
     return value instanceof Timeout ? value.#id : Number(value);
   }
@@ -73,9 +77,15 @@ harden(Timeout);
 /** What `setImmediate` returns inside a service: Node's `Immediate` (no number when coerced, no refresh or close). */
 class Immediate extends TimerHandle {
   readonly #id: number;
-  constructor(id: number) {
+  readonly #clear: (id: number) => void;
+  constructor(id: number, clear: (id: number) => void) {
     super();
     this.#id = id;
+    this.#clear = clear;
+  }
+  /** Node 20's `using`: clears the immediate (lib/timers.js). */
+  [Symbol.dispose](): void {
+    this.#clear(this.#id);
   }
   static idOf(value: Immediate): number {
     return value.#id;
@@ -144,7 +154,7 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     const after = Number(delay);
     const ms = kind === 'immediate' ? 0 : after >= 1 && after <= 2 ** 31 - 1 ? after : 1;
     const id = nextId++;
-    const handle = kind === 'immediate' ? new Immediate(id) : new Timeout(id, clearId);
+    const handle = kind === 'immediate' ? new Immediate(id, clearId) : new Timeout(id, clearId);
     table.set(id, { fn: fn as (...a: unknown[]) => unknown, handle, args, kind, delay: ms });
     membrane.syscall('timer.set', [id, kind, ms], () => arm(id));
     return handle;
