@@ -5,6 +5,7 @@
  * with an error that says why.
  */
 import { Blob as HostBlob, Buffer as HostBuffer } from 'node:buffer';
+import { inspect as nodeInspect } from 'node:util';
 import { determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream } from './readable-stream.js';
 import { hardenSharedInternals } from './host-internals.js';
@@ -145,6 +146,21 @@ const guardEventStamps = (): void => {
     },
   };
   Object.defineProperty(eventProto, 'timeStamp', { ...descriptor, get: Object.getOwnPropertyDescriptor(timeStamp, 'timeStamp')?.get });
+  // Node's inspect of an Event prints its internal stamp (the host's clock), not timeStamp: a service that printed
+  // an Event held another text after a restore, which diverged (found by the fidelity review). As Node's
+  // (lib/internal/event_target.js), with timeStamp read through the getter above (a service's Event: its own).
+  const custom = Symbol.for('nodejs.util.inspect.custom');
+  if (typeof (eventProto as unknown as Record<symbol, unknown>)[custom] === 'function') {
+    const inspectEvent = {
+      [custom](this: Event, depth: number, options: Record<string, unknown>, inspect: (value: unknown, options: object) => string = nodeInspect) {
+        const name = (this.constructor as { name?: unknown } | undefined)?.name;
+        if (depth < 0) return name;
+        const opts = { ...options, depth: Number.isInteger(options?.depth) ? (options.depth as number) - 1 : options?.depth };
+        return `${String(name)} ${inspect({ type: this.type, defaultPrevented: this.defaultPrevented, cancelable: this.cancelable, timeStamp: this.timeStamp }, opts)}`;
+      },
+    }[custom];
+    redefine(eventProto, custom, inspectEvent);
+  }
 };
 guardEventStamps();
 

@@ -92,6 +92,7 @@ t.test('host state the membrane once missed is recorded: cwd, Event timestamps, 
   t.equal(state.keygen, 'DETERMINISM_VIOLATION', 'key generation is refused');
   t.same(state.utc, ['UTC', 0], 'TZ may be set to UTC');
   t.same(state.tokyo, ['DETERMINISM_VIOLATION', 'UTC', 0], 'TZ set to another zone is refused, not silently ignored');
+  t.match(state.printedEvent, /^Event \{\n  type: 'printed',[\s\S]*timeStamp: [\d.]+\n\}$/, "an Event prints as Node's (restored below: the same text)");
   t.match(state.resolved, /fixtures\/misc\/rel$/);
   t.equal(state.isFormat, true, 'Intl.DateTimeFormat() is callable without new, and its instances are instances of it');
   t.match(state.formatted, /^\d{1,2}:\d{2}:\d{2}\.\d{3} [AP]M$/);
