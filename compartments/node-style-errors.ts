@@ -228,6 +228,13 @@ export const validateInt32 = (value: unknown, name: string, min: number = -(2 **
   if (value < min || value > 2 ** 31 - 1) throw outOfRange(name, `>= ${min} && <= ${2 ** 31 - 1}`, value);
 };
 
+/** Node's validateUint32(value, name): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE for one that is not an integer from 0 to 2^32-1. */
+export const validateUint32 = (value: unknown, name: string): void => {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < 0 || value > 4_294_967_295) throw outOfRange(name, '>= 0 && <= 4294967295', value);
+};
+
 /** Node's validateNumber(value, name, min, max): ERR_INVALID_ARG_TYPE for a value that is not a number, ERR_OUT_OF_RANGE outside [min, max] (NaN included). */
 export const validateNumber = (value: unknown, name: string, min?: number, max?: number): void => {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);

@@ -35,7 +35,7 @@
  */
 import util from 'node:util';
 import { KeyObject } from 'node:crypto';
-import { branded } from '../replay-log/index.js';
+import { branded, isArrayIndex } from '../replay-log/index.js';
 
 const { isProxy, isArrayBuffer, isSharedArrayBuffer, isDate, isRegExp, isBoxedPrimitive, isMap, isSet, isNativeError, isPromise, isWeakMap, isWeakSet, isMapIterator, isSetIterator, isGeneratorObject, isModuleNamespaceObject, isArgumentsObject, isExternal } =
   util.types;
@@ -43,7 +43,6 @@ const { apply, defineProperty, getOwnPropertyDescriptor, ownKeys } = Reflect;
 const { hasOwn, keys, getPrototypeOf } = Object;
 const objectPrototype = Object.prototype;
 const arrayPrototype = Array.prototype;
-const isIndex = (key: string): boolean => /^(0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1;
 
 /** One of Node's messaging symbols, found on a host prototype that has it (they are not registered: Symbol.for cannot name them). */
 const messagingSymbol = (proto: object | undefined, name: string): symbol | undefined =>
@@ -183,7 +182,7 @@ const copyForClone = (root: unknown): unknown => {
       const copied = copy((value as Record<string, unknown>)[key]);
       // An index of a fresh array, or an ordinary key of a fresh object, is assigned (the fast way); an own
       // '__proto__' or a key an override accessor of Object.prototype answers is defined.
-      if ((isArray && isIndex(key)) || (!isArray && key !== '__proto__' && !(key in objectPrototype))) (out as Record<string, unknown>)[key] = copied;
+      if ((isArray && isArrayIndex(key)) || (!isArray && key !== '__proto__' && !(key in objectPrototype))) (out as Record<string, unknown>)[key] = copied;
       else defineProperty(out, key, { value: copied, writable: true, enumerable: true, configurable: true });
     }
     return out;

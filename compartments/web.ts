@@ -10,7 +10,7 @@ import { determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream } from './readable-stream.js';
 import { hardenSharedInternals } from './host-internals.js';
 import { hardenHostValue } from './guest-errors.js';
-import { invalidArgType, laterError, outOfRange } from './node-style-errors.js';
+import { laterError, validateUint32 } from './node-style-errors.js';
 import { deterministicWeakRefs } from './weak.js';
 
 let shared: Record<string, unknown> | undefined;
@@ -636,10 +636,8 @@ export const clockedWeb = (
   nameAs(GuestCustomEvent, 'CustomEvent', false);
   harden(GuestCustomEvent);
   const timeout = (ms: number): AbortSignal => {
-    // Node's validateUint32(delay, 'delay'): a bad delay throws, where the timer would have made it 1 ms (found by the fidelity review).
-    if (typeof ms !== 'number') throw invalidArgType('delay', 'of type number', ms);
-    if (!Number.isInteger(ms)) throw outOfRange('delay', 'an integer', ms);
-    if (ms < 0 || ms > 4_294_967_295) throw outOfRange('delay', '>= 0 && <= 4294967295', ms);
+    // As Node's: a bad delay throws, where the timer would have made it 1 ms (found by the fidelity review).
+    validateUint32(ms, 'delay');
     const controller = new AbortController();
     setTimeout(() => withEventStamps(perfNow, () => controller.abort(laterError(new DOMException('The operation was aborted due to timeout', 'TimeoutError')))), ms);
     return controller.signal;

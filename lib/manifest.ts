@@ -356,32 +356,37 @@ const rethrowOurs = (error: unknown, file?: string): void => {
 
 /** Read a file named by the manifest (no hash check yet; with `size`, a file of another size is refused unread). */
 export const readSnapshotFile = (dir: string, relative: string, what: string, size?: number): { file: string; bytes: Uint8Array } => {
-  const file = path.resolve(dir, relative);
-  if (!file.startsWith(path.resolve(dir) + path.sep)) {
-    throw new SnapshotError('SNAPSHOT_INVALID', `the manifest names ${relative}, outside the snapshot directory`, { details: { file: relative } });
-  }
-  let bytes: Uint8Array;
+  const file = namedFile(dir, relative);
   try {
-    bytes = readInsideSnapshot(dir, file, what, { size });
+    return { file, bytes: readInsideSnapshot(dir, file, what, { size }) };
   } catch (cause) {
-    rethrowOurs(cause, file);
-    throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });
+    return unreadFile(cause, file, what);
   }
-  return { file, bytes };
 };
 
 /** `readSnapshotFile`, the bytes read on Node's thread pool (readInsideSnapshotAsync); rejects with what it throws. */
 export const readSnapshotFileAsync = async (dir: string, relative: string, what: string, size?: number): Promise<{ file: string; bytes: Uint8Array }> => {
+  const file = namedFile(dir, relative);
+  try {
+    return { file, bytes: await readInsideSnapshotAsync(dir, file, what, { size }) };
+  } catch (cause) {
+    return unreadFile(cause, file, what);
+  }
+};
+
+/** The file the manifest names `relative`, inside `dir` (SNAPSHOT_INVALID when its name leads outside). */
+const namedFile = (dir: string, relative: string): string => {
   const file = path.resolve(dir, relative);
   if (!file.startsWith(path.resolve(dir) + path.sep)) {
     throw new SnapshotError('SNAPSHOT_INVALID', `the manifest names ${relative}, outside the snapshot directory`, { details: { file: relative } });
   }
-  try {
-    return { file, bytes: await readInsideSnapshotAsync(dir, file, what, { size }) };
-  } catch (cause) {
-    rethrowOurs(cause, file);
-    throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });
-  }
+  return file;
+};
+
+/** What a failed read of a snapshot file throws: our own errors as they are, anything else as the file missing. */
+const unreadFile = (cause: unknown, file: string, what: string): never => {
+  rethrowOurs(cause, file);
+  throw new SnapshotError('SNAPSHOT_INVALID', `${what} ${file} is missing: copy the whole snapshot directory.`, { cause, details: { file } });
 };
 
 export const verifyHash = (file: string, bytes: Uint8Array, expected: string, what: string): void => {

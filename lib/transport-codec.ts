@@ -37,7 +37,7 @@
  */
 import { types } from 'node:util';
 import { addExtension } from 'msgpackr';
-import { SnapshotError, Slot, Tagged, packr, isDOMException, boxedValue, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, packr, isDOMException, boxedValue, isArrayIndex, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, fromCodeUnits, viewConstructors, isSnapshotError, type ErrorRecord, type SnapshotErrorCode } from '../replay-log/index.js';
 
 const { getPrototypeOf, keys, defineProperty } = Object;
 const { isArray } = Array;
@@ -178,7 +178,6 @@ const remember = (walk: OutWalk, object: object): void => {
   walk.seen.set(object, walk.seen.size);
 };
 
-const isIndex = (key: string): boolean => /^(0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1;
 
 const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
   if (typeof value === 'function') return walk.refs.toRef(value);
@@ -192,8 +191,8 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
   if (again !== undefined) return new Tagged('ref', again);
   if (isArray(object)) {
     remember(walk, object);
-    const indices = keys(object).filter(isIndex);
-    const named = keys(object).filter(key => !isIndex(key));
+    const indices = keys(object).filter(isArrayIndex);
+    const named = keys(object).filter(key => !isArrayIndex(key));
     if (named.length > 0) {
       // Its own named properties cross too, as structuredClone keeps them (a RegExp match's index, input, groups).
       const values = indices.map(i => toWire((object as unknown as Record<string, unknown>)[i], walk, depth + 1));
@@ -315,7 +314,7 @@ const fromWire = (wire: unknown, walk: InWalk, depth: number): unknown => {
         const [length, indices, values, named] = (isArray(payload) ? payload : []) as unknown as [number, number[], unknown[], unknown];
         if (!isArray(indices) || !isArray(values) || typeof length !== 'number' || length > 2 ** 32 - 1 || indices.length !== values.length) throw malformed('a bad array');
         const entries = objectEntries(named);
-        if (entries === undefined || !entries.every(([name]) => !isIndex(name) && name !== 'length')) throw malformed("a bad array's named properties");
+        if (entries === undefined || !entries.every(([name]) => !isArrayIndex(name) && name !== 'length')) throw malformed("a bad array's named properties");
         const out: unknown[] = [];
         out.length = length;
         objects.push(out);
@@ -519,7 +518,7 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number,
         if (typeof length !== 'number' || !isArray(indices) || !isArray(values) || length > 2 ** 32 - 1 || indices.length !== values.length || !indices.every(i => typeof i === 'number' && i >= 0 && i < length)) {
           throw malformed('a bad array');
         }
-        if (objectEntries(named)?.every(([name]) => !isIndex(name) && name !== 'length') !== true) throw malformed("a bad array's named properties");
+        if (objectEntries(named)?.every(([name]) => !isArrayIndex(name) && name !== 'length') !== true) throw malformed("a bad array's named properties");
         checkIn(values, toSlot, depth + 1, keepLibrary);
         (payload as unknown[])[3] = checkIn(named, toSlot, depth + 1, keepLibrary);
         break;

@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, describeWire, isDOMException, boxedValue, fromCodeUnits, viewConstructors, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { SnapshotError, Slot, Tagged, describeWire, isDOMException, boxedValue, isArrayIndex, fromCodeUnits, viewConstructors, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
@@ -740,7 +740,7 @@ export class Membrane implements WireSide {
       let own = 0;
       let named = false;
       for (const key of keys(object)) {
-        if (isIndex(key)) own += 1;
+        if (isArrayIndex(key)) own += 1;
         else named = true;
       }
       if (named) {
@@ -749,11 +749,11 @@ export class Membrane implements WireSide {
         const values: Wire[] = [];
         const entries: Array<[string, Wire]> = [];
         for (const key of keys(object)) {
-          if (!isIndex(key)) continue;
+          if (!isArrayIndex(key)) continue;
           indices.push(Number(key));
           values.push(this.#copyOut((object as unknown as Record<string, unknown>)[key], walk, depth + 1));
         }
-        for (const key of keys(object)) if (!isIndex(key)) entries.push([key, this.#copyOut((object as unknown as Record<string, unknown>)[key], walk, depth + 1)]);
+        for (const key of keys(object)) if (!isArrayIndex(key)) entries.push([key, this.#copyOut((object as unknown as Record<string, unknown>)[key], walk, depth + 1)]);
         return new Tagged('array', [length, indices, values, objectWire(entries)]);
       }
       if (own === length) {
@@ -765,7 +765,7 @@ export class Membrane implements WireSide {
       const indices: number[] = [];
       const values: Wire[] = [];
       for (const key of keys(object)) {
-        if (!isIndex(key)) continue;
+        if (!isArrayIndex(key)) continue;
         indices.push(Number(key));
         values.push(this.#copyOut((object as unknown as Record<string, unknown>)[key], walk, depth + 1));
       }
@@ -1202,10 +1202,6 @@ const remember = (walk: OutWalk, object: object): void => {
   walk.count += 1;
 };
 
-const isIndex = (key: string): boolean => {
-  const n = Number(key);
-  return n >>> 0 === n && n !== 4294967295 && String(n) === key;
-};
 
 // Intrinsics captured once: copies read internal slots, never what a service
 // defined on the object itself (a `slice` of its own, a getter for `source`).

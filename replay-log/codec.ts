@@ -8,7 +8,7 @@
  * payload]).
  */
 import { Packr, addExtension } from 'msgpackr';
-import { Slot, Tagged, objectEntries, type Side, type TagName } from './wire.js';
+import { Slot, Tagged, isArrayIndex, objectEntries, type Side, type TagName } from './wire.js';
 import type { Entry, Outcome } from './entries.js';
 
 export const packr = new Packr({ useRecords: false, moreTypes: true, int64AsType: 'number' });
@@ -115,7 +115,7 @@ const readTagged = (data: unknown): Tagged => {
       shape(isArray(indices) && isArray(values) && indices.length === values.length, 'an array has one value per index');
       shape((indices as unknown[]).every(i => isId(i) && (i as number) < (length as number)), 'an array index is inside its length');
       shape(objectEntries(named) !== undefined, "an array's named properties are a record or an object tag");
-      shape(objectEntries(named)?.every(([name]) => name !== 'length' && !/^(0|[1-9][0-9]*)$/.test(name)) === true, "an array's named properties are neither its length nor an index");
+      shape(objectEntries(named)?.every(([name]) => name !== 'length' && !isArrayIndex(name)) === true, "an array's named properties are neither its length nor an index");
       break;
     }
     case 'boxed':

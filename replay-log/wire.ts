@@ -170,6 +170,12 @@ export const objectEntries = (wire: unknown): Array<[string, unknown]> | undefin
   return Object.keys(wire).map(key => [key, (wire as Record<string, unknown>)[key]]);
 };
 
+/** Whether `key` is an array index (a canonical integer string below 2^32 - 1), as ECMA-262 counts them. */
+export const isArrayIndex = (key: string): boolean => {
+  const n = Number(key);
+  return n >>> 0 === n && n !== 4294967295 && String(n) === key;
+};
+
 /**
  * A brand check: whether `check` (a getter or method of V8's or Node's own that tests an internal
  * slot) accepts `value` as `this`. No code of the value's runs; a look-alike with the right
@@ -187,8 +193,12 @@ export const branded = (check: ((this: unknown, ...args: never[]) => unknown) | 
 
 const domExceptionCode = typeof DOMException === 'function' ? (Object.getOwnPropertyDescriptor(DOMException.prototype, 'code')?.get as (this: unknown) => unknown) : undefined;
 
-/** Whether `value` is a DOMException (an error record's `dom` mark): its class's own `code` getter accepts it. */
-export const isDOMException = (value: object): boolean => branded(domExceptionCode, value);
+/**
+ * Whether `value` is a DOMException (an error record's `dom` mark): its class's own `code` getter
+ * accepts it. Asked only of what inherits from DOMException.prototype: the getter throws for every
+ * other error, and every error crossing the membrane is asked.
+ */
+export const isDOMException = (value: object): boolean => typeof DOMException === 'function' && value instanceof DOMException && branded(domExceptionCode, value);
 
 const { isNumberObject, isStringObject, isBooleanObject, isBigIntObject } = types;
 const numberValueOf = Number.prototype.valueOf;
