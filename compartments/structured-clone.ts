@@ -146,13 +146,12 @@ const copyForClone = (root: unknown): unknown => {
       );
     }
     // The brand checks (each an exception for what it refuses) only for objects whose prototype is neither
-    // Object.prototype, null nor Array.prototype: plain objects and arrays are most of what is cloned (an
-    // object of V8's whose prototype was made one of those is copied as plain data, never handed to Node).
+    // Object.prototype, null nor Array.prototype: plain objects and arrays are most of what is cloned.
     const proto = getPrototypeOf(value);
     const plain = proto === objectPrototype || proto === null;
-    // Of V8's own objects, only an arguments object or a module namespace has such a prototype unless a service
-    // changed it; an array is none of them.
-    const native = plain ? isArgumentsObject(value) || isModuleNamespaceObject(value) : !Array.isArray(value) && isNative(value, proto !== arrayPrototype);
+    // V8's own objects are told by util.types whatever their prototype (a Date made to inherit from null is still
+    // cloned as a Date, found by the adversarial review); an array is none of them.
+    const native = !Array.isArray(value) && isNative(value, !plain && proto !== arrayPrototype);
     if (native) {
       copies.set(value, value);
       return value;

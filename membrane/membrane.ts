@@ -912,11 +912,16 @@ export class Membrane implements WireSide {
    * its first line. `library` only for errors this library raised.
    */
   #errorRecord(error: Error, walk: OutWalk, depth: number): ErrorRecord {
-    const record: ErrorRecord = { name: String(error.name), message: String(error.message) };
-    const stack: unknown = error.stack;
+    // An object that inherits from DOMException.prototype without being one: DOMException's getters throw Node's
+    // ERR_INVALID_THIS for it (a build then sealed a snapshot whose replay diverged, found by the adversarial review),
+    // so only its own data properties are read.
+    const lookAlike = typeof DOMException === 'function' && error instanceof DOMException && !isDOMException(error);
+    const own = (key: string): unknown => getOwnPropertyDescriptor(error, key)?.value;
+    const record: ErrorRecord = lookAlike ? { name: String(own('name') ?? 'Error'), message: String(own('message') ?? '') } : { name: String(error.name), message: String(error.message) };
+    const stack: unknown = lookAlike ? own('stack') : error.stack;
     if (typeof stack === 'string') record.stack = walk.from === 'guest' || hasServiceStack(error) ? stack : stackHeader(stack);
     if (walk.from === 'host' ? error instanceof SnapshotError : isLibraryError(error)) record.library = true;
-    else if (isDOMException(error)) record.dom = true;
+    else if (!lookAlike && isDOMException(error)) record.dom = true;
     const props: Array<[string, Wire]> = [];
     for (const name of keys(error)) {
       if (name === 'stack' || name === 'message') continue;
