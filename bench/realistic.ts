@@ -94,7 +94,7 @@ const PHASES: Record<string, string> = {
   manifest: 'the manifest read and checked; the archive and log start being read, on the thread pool',
   'node-errors-hardened': "Node's internal error classes found (inspector protocol) and frozen",
   'host-modules-hardened': 'pure host modules frozen',
-  'web-classes-hardened': 'web classes (streams, Blob, URL, encoders, events) and the internals they share with the host frozen',
+  'web-classes-hardened': "web classes frozen, and what Blob, URL, the encoders and events share with the host (the streams' internals wait for a service that reaches a stream)",
   'late-internals-hardened': "Node's pipeTo internals frozen (one event-loop turn)",
   'files-verified': "archive and log read (what the hardening did not hide), SHA-256 checked, the log's frames checked",
   'archive-loaded': 'the archive parsed, the compartments laid out',

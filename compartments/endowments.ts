@@ -44,7 +44,9 @@ import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
 import { makeSecretMatcher, type SecretsPolicy } from './secrets.js';
 import { makeTimers, type GuestTimers } from './timers.js';
-import { pureGlobals, guestBuffer, guestSlowBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled, hardenLateInternals } from './web.js';
+import { pureGlobals, guestBuffer, guestSlowBuffer, guestSegmenter, clockedWeb, clockedDateTimeFormat, webStreams, unpooled, hardenLateInternals, STREAM_GLOBALS } from './web.js';
+import { readyStreams } from './readable-stream.js';
+import { defineLazyGlobal } from './lazy-globals.js';
 import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue, hardenHostValues } from './guest-errors.js';
 import { makeGuestAssert } from './guest-assert.js';
@@ -313,8 +315,9 @@ let hostHardened: Promise<void> | undefined;
  * Freeze what services share with the host, once per process, before the
  * first service is evaluated: Node's internal error classes
  * (node-errors.ts), the pure host modules, the web classes and the
- * internals they share with the host (web.ts), and the stream internals
- * Node makes only a turn later (hardenLateInternals). The synchronous part
+ * internals they share with the host (web.ts; those of the web streams when
+ * a service first reaches a stream: readyStreams), and the stream
+ * internals Node makes only a turn later (hardenLateInternals). The synchronous part
  * (about 15 ms) runs in the call, so a caller's reads on Node's thread pool
  * go on meanwhile; resolves a turn later. Idempotent. Throws what the
  * hardening throws (a host whose internals cannot be frozen).
@@ -415,6 +418,17 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     ...web,
     FormData: form.FormData,
   };
+  // Lazy, as Node's own are: the first read readies the streams (readable-stream.ts), which a service that never
+  // touches one does not wait for.
+  for (const name of STREAM_GLOBALS) {
+    if (!Object.prototype.hasOwnProperty.call(globals, name)) continue;
+    const value = globals[name];
+    delete globals[name];
+    defineLazyGlobal(globals, name, () => {
+      readyStreams();
+      return value;
+    });
+  }
 
   const modules: Record<string, Namespace> = {};
   // Node 20.16's process.getBuiltinModule(id): the builtin modules this service is given, as its require finds them;
@@ -533,7 +547,10 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   lazy(['https'], () => namespaceOf(guestHttp().https));
   lazy(['zlib'], () => namespaceOf(makeGuestZlib(builtins.load('stream') as Parameters<typeof makeGuestZlib>[0])));
   // stream/web's classes are the globals (its ReadableStream is the service's, with tee() and from() in the turn).
-  lazy(['stream/web'], () => namespaceOf(Object.freeze({ ...webStreams(), ReadableStream: globals.ReadableStream })));
+  lazy(['stream/web'], () => {
+    readyStreams();
+    return namespaceOf(Object.freeze({ ...webStreams(), ReadableStream: globals.ReadableStream }));
+  });
   lazy(['diagnostics_channel'], () => namespaceOf(makeDiagnosticsChannel(onUncaught)));
   let socketModules: ReturnType<typeof makeSocketModules> | undefined;
   for (const name of ['net', 'tls', 'dns', 'http2'] as const) lazy([name], () => namespaceOf((socketModules ??= makeSocketModules(membrane))[name]));

@@ -33,6 +33,7 @@ import { createRequire } from 'node:module';
 import hostEvents from 'node:events';
 import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
 import { addWebAdapters } from './stream-web.js';
+import { installLazyGlobals } from './lazy-globals.js';
 
 const hostRequire = createRequire(import.meta.url);
 
@@ -117,7 +118,10 @@ export const makeGuestBuiltins = (
   const evaluate = (file: string, pkg: string): CjsModule => {
     const cached = cache.get(file);
     if (cached) return cached;
-    compartment ??= new Compartment({ __options__: true, globals: { ...globals } } as never);
+    if (compartment === undefined) {
+      compartment = new Compartment({ __options__: true, globals: { ...globals } } as never);
+      installLazyGlobals(compartment.globalThis, globals); // the spread copies no lazy global (lazy-globals.ts)
+    }
     const display = `node:membrane-snapshot/${pkg}/${path.relative(packageRoot(pkg), file).split(path.sep).join('/')}`;
     const functor = compartment.evaluate(`(function (exports, require, module, __filename, __dirname) { ${readSource(file)}\n})\n//# sourceURL=${display}\n`) as (
       ...args: unknown[]

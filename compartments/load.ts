@@ -18,6 +18,7 @@ import { exitModuleNames } from './endowments.js';
 import { libraryDoc } from './docs.js';
 import { preCjsParser, moduleRoots, exitModulesOf } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
+import { installLazyGlobals } from './lazy-globals.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
 
@@ -315,6 +316,8 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
     packageRoots !== undefined && Object.prototype.hasOwnProperty.call(packageRoots, name) ? packageRoots[name] : undefined;
   // The builtin modules given to the service, once evaluate() has them (its compartments are made after).
   let exitModules: Record<string, object> | undefined;
+  // The globals evaluate() was given: their lazy ones (lazy-globals.ts) are each compartment's own.
+  let serviceGlobals: object | undefined;
   class ServiceCompartment extends Compartment {
     constructor(opts: Record<string, unknown> = {}) {
       const name = String(opts.name ?? '');
@@ -338,6 +341,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       // Object.prototype.toString.call(globalThis) is '[object global]' in Node (a Node check some packages make).
       Object.defineProperty(global, Symbol.toStringTag, { value: 'global', writable: false, enumerable: false, configurable: true });
       installSloppyThis(global);
+      if (serviceGlobals !== undefined) installLazyGlobals(global, serviceGlobals);
     }
   }
   let application: Awaited<ReturnType<typeof parseArchive>>;
@@ -364,6 +368,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
   return {
     evaluate: async (globals, modules) => {
       exitModules = modules;
+      serviceGlobals = globals;
       try {
         const { namespace } = await application.import({ globals, modules, Compartment: ServiceCompartment as typeof Compartment });
         return namespace as object;

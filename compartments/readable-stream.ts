@@ -10,8 +10,76 @@
  * that its `tee()` is this one too.
  */
 import { nameAs } from './errors.js';
+import type { QueuingStrategy, UnderlyingByteSource, UnderlyingDefaultSource } from 'node:stream/web';
+import { hardenSharedInternals } from './host-internals.js';
 
 const HostReadableStream = ReadableStream;
+
+let streams: 'cold' | 'hardening' | 'ready' = 'cold';
+
+/**
+ * Freeze what Node's web streams share with the host (host-internals.ts):
+ * the internal classes of their read requests, async iterators, tees and
+ * pipes, a TransformStream's internal sides, a TextDecoderStream's
+ * decoder, found from samples. The stream classes themselves, and what
+ * a pipe makes only a turn later, are frozen before any service runs
+ * (web.ts: pureGlobals, hardenLateInternals); this part waits for the
+ * first service that can hold a stream, as making the samples has V8
+ * compile Node's stream code (about 10 ms of a restore that never reads
+ * a stream).
+ *
+ * Everything that can hand a service a stream or a stream class calls it
+ * first: the stream globals of every compartment (endowments.ts:
+ * `lazyGlobal`), `stream/web`, Blob#stream (web.ts), and every
+ * GuestReadableStream (fetch bodies, `Readable.toWeb`, `ReadableStream.from`,
+ * requests served). Once per process; synchronous; throws what the
+ * hardening throws, and is tried again at the next call then.
+ */
+export const readyStreams = (): void => {
+  if (streams !== 'cold') return; // 'hardening': the samples themselves make streams
+  streams = 'hardening';
+  try {
+    hardenSharedInternals(streamSamples);
+    streams = 'ready';
+  } finally {
+    if (streams === 'hardening') streams = 'cold';
+  }
+};
+
+/** The samples of readyStreams: what a stream, its readers and controllers, and the streams made of it hand out. */
+const streamSamples: ReadonlyArray<() => unknown> = [
+  () => new Blob(['x']).stream(),
+  () => new Blob(['x']).stream().getReader(),
+  () => new HostReadableStream({ start: controller => controller.enqueue(1) }),
+  () => new HostReadableStream().values(),
+  () => new HostReadableStream().tee(),
+  () => new HostReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' }),
+  // Readers with a read pending hold Node's internal read requests (DefaultReadRequest, ReadIntoRequest,
+  // the async iterator's), whose [kChunk] every read of the host's own streams calls.
+  () => {
+    const reader = new HostReadableStream().getReader();
+    void reader.read();
+    return reader;
+  },
+  () => {
+    const reader = new HostReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' });
+    void reader.read(new Uint8Array(1));
+    return reader;
+  },
+  () => {
+    const stream = new HostReadableStream();
+    const iterator = stream.values();
+    void iterator.next();
+    return [stream, iterator];
+  },
+  () => new WritableStream().getWriter(),
+  () => new TransformStream(),
+  () => new HostReadableStream().pipeThrough(new TransformStream()),
+  // A strategy's size is a getter (not walked) returning one function for the whole process.
+  () => [new CountQueuingStrategy({ highWaterMark: 1 }).size, new ByteLengthQueuingStrategy({ highWaterMark: 1 }).size],
+  () => new TextEncoderStream(),
+  () => new TextDecoderStream(),
+];
 
 /**
  * Two streams that each yield every chunk of `stream` (the same chunk
@@ -62,6 +130,14 @@ type Source<T> = AsyncIterable<T> | Iterable<T | PromiseLike<T>>;
 
 /** The ReadableStream class services get (hardened with the other globals, web.ts). */
 export class GuestReadableStream<T = unknown> extends HostReadableStream<T> {
+  // Node's parameters (ReadableStream.length is 0), after readyStreams: every stream this library makes for a service is one.
+  constructor(underlyingSource?: UnderlyingDefaultSource<T>, strategy?: QueuingStrategy<T>);
+  constructor(underlyingSource: UnderlyingByteSource, strategy?: { highWaterMark?: number });
+  constructor(...args: unknown[]) {
+    readyStreams();
+    super(...(args as [UnderlyingDefaultSource<T>, QueuingStrategy<T>?]));
+  }
+
   /**
    * Every ReadableStream is one: those Node makes for a service (a Blob's
    * stream(), a TransformStream's readable side, a TextDecoderStream's) are

@@ -7,7 +7,7 @@
 import { Blob as HostBlob, Buffer as HostBuffer } from 'node:buffer';
 import { inspect as nodeInspect } from 'node:util';
 import { determinismViolation, nameAs } from './errors.js';
-import { GuestReadableStream } from './readable-stream.js';
+import { GuestReadableStream, readyStreams } from './readable-stream.js';
 import { hardenSharedInternals } from './host-internals.js';
 import { hardenHostValue } from './guest-errors.js';
 import { laterError, validateUint32 } from './node-style-errors.js';
@@ -53,6 +53,24 @@ const guardBlobSlice = (): void => {
   redefine(proto, 'slice', slice);
 };
 guardBlobSlice();
+
+/**
+ * Blob#stream, which hands out a ReadableStream of Node's, after
+ * readyStreams (readable-stream.ts): a Blob is no stream class, and a
+ * service that has one can reach the stream internals through it. Changed
+ * on the host's class once, before anything freezes it.
+ */
+const guardBlobStream = (): void => {
+  const proto = HostBlob.prototype as unknown as Record<string, unknown>;
+  if (Object.isFrozen(proto)) return;
+  const original = proto.stream as (this: unknown) => ReadableStream;
+  const stream = function stream(this: unknown): ReadableStream {
+    readyStreams();
+    return Reflect.apply(original, this, []);
+  };
+  redefine(proto, 'stream', stream);
+};
+guardBlobStream();
 
 /**
  * Node's web streams and AbortSignal are transferable (structuredClone with
@@ -210,15 +228,21 @@ export const pureGlobals = (): Record<string, unknown> => {
   return shared;
 };
 
-/** The WHATWG stream classes of Node's globals (`stream/web`), the deterministic ones. */
+/**
+ * The WHATWG stream classes of Node's globals (`stream/web`), the
+ * deterministic ones: a service's globals of these names are lazy, as
+ * Node's are, and reading one first readies the streams (readyStreams).
+ */
+export const STREAM_GLOBALS: readonly string[] = [
+  'ReadableStream', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest', 'ReadableByteStreamController',
+  'ReadableStreamDefaultController', 'WritableStream', 'WritableStreamDefaultWriter', 'WritableStreamDefaultController', 'TransformStream',
+  'TransformStreamDefaultController', 'ByteLengthQueuingStrategy', 'CountQueuingStrategy', 'TextEncoderStream', 'TextDecoderStream',
+];
+
+/** The classes of STREAM_GLOBALS that this Node has, hardened. */
 export const webStreams = (): Record<string, unknown> => {
-  const names = [
-    'ReadableStream', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest', 'ReadableByteStreamController',
-    'ReadableStreamDefaultController', 'WritableStream', 'WritableStreamDefaultWriter', 'WritableStreamDefaultController', 'TransformStream',
-    'TransformStreamDefaultController', 'ByteLengthQueuingStrategy', 'CountQueuingStrategy', 'TextEncoderStream', 'TextDecoderStream',
-  ];
   const out: Record<string, unknown> = {};
-  for (const name of names) {
+  for (const name of STREAM_GLOBALS) {
     const value = (globalThis as Record<string, unknown>)[name];
     if (typeof value === 'function') out[name] = harden(value);
   }
@@ -232,16 +256,16 @@ const refusedStatic = (name: string) =>
 
 /**
  * The host classes services get return objects of other host classes
- * (iterators of Headers and URLSearchParams, the ReadableStream of a Blob
- * and its reader, Intl.Segmenter's segments): their prototypes are the
- * host's too, shared with the host's own fetch and streams. Each is frozen
- * once, found from a sample object, walking up its prototype chain: here
- * for the cheap ones, on first use for Headers (hostHeaders) and
- * Intl.Segmenter (guestSegmenter).
+ * (iterators of Headers and URLSearchParams, a Blob's native handle,
+ * Intl.Segmenter's segments): their prototypes are the host's too, shared
+ * with the host's own fetch and streams. Each is frozen once, found from a
+ * sample object, walking up its prototype chain: here for the cheap ones,
+ * on first use for the web streams (readyStreams, readable-stream.ts),
+ * Headers (hostHeaders) and Intl.Segmenter (guestSegmenter).
  */
 const hardenReturnedPrototypes = (): void => {
   // What a ReadableStream hands the code that makes or reads it: its
-  // controllers, readers and BYOB requests (Node's globals), its async iterator.
+  // controllers, readers and BYOB requests (Node's globals); what they share inside, readyStreams.
   for (const name of ['ReadableStreamDefaultController', 'ReadableByteStreamController', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest']) {
     const hostClass = (globalThis as Record<string, unknown>)[name];
     if (typeof hostClass === 'function') harden(hostClass);
@@ -256,37 +280,6 @@ const hardenReturnedPrototypes = (): void => {
     () => new Blob(['x']),
     () => new Blob([new Blob(['x'])]).slice(1),
     () => new File(['x'], 'n'),
-    () => new Blob(['x']).stream(),
-    () => new Blob(['x']).stream().getReader(),
-    () => new ReadableStream({ start: controller => controller.enqueue(1) }),
-    () => new ReadableStream().values(),
-    () => new ReadableStream().tee(),
-    () => new ReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' }),
-    // Readers with a read pending hold Node's internal read requests (DefaultReadRequest, ReadIntoRequest,
-    // the async iterator's), whose [kChunk] every read of the host's own streams calls.
-    () => {
-      const reader = new ReadableStream().getReader();
-      void reader.read();
-      return reader;
-    },
-    () => {
-      const reader = new ReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' });
-      void reader.read(new Uint8Array(1));
-      return reader;
-    },
-    () => {
-      const stream = new ReadableStream();
-      const iterator = stream.values();
-      void iterator.next();
-      return [stream, iterator];
-    },
-    () => new WritableStream().getWriter(),
-    () => new TransformStream(),
-    () => new ReadableStream().pipeThrough(new TransformStream()),
-    // A strategy's size is a getter (not walked) returning one function for the whole process.
-    () => [new CountQueuingStrategy({ highWaterMark: 1 }).size, new ByteLengthQueuingStrategy({ highWaterMark: 1 }).size],
-    () => new TextEncoderStream(),
-    () => new TextDecoderStream(),
     () => new TextEncoder(),
     () => new TextDecoder(),
     () => new TextDecoder('utf-8', { fatal: true }),
