@@ -21,6 +21,7 @@ import { installSloppyThis } from './sloppy-this.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
+import { readStoredZipFile } from './zip-read.js';
 
 /** The package.json nearest above `file` (a path), or undefined. */
 const nearestPackageJson = (file: string): string | undefined => {
@@ -60,21 +61,18 @@ const unnamedPackageJson = (entry: string | undefined): string | undefined => {
  * are written by our linear zip writer (zip.ts).
  */
 const loadArchiver = async () => {
-  const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeArchiveReadPowers }, { typescriptOptions }, { evasiveTransforms }, { readStoredZipFile }] = await Promise.all([
+  const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeArchiveReadPowers }, { typescriptOptions }, { evasiveTransforms }] = await Promise.all([
     import('@endo/compartment-mapper/archive-lite.js'),
     import('@endo/compartment-mapper/archive-parsers.js'),
     import('@endo/compartment-mapper/node-modules.js'),
     import('./archive-powers.js'),
     import('./typescript.js'),
     import('./evasion.js'),
-    import('./zip.js').then(async zip => {
-      await zip.installLinearZipWriter();
-      return zip;
-    }),
+    import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
   const [{ withNodeStarExports, withStringExportNames, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
   await esmLexerReady;
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, readStoredZipFile };
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
@@ -124,7 +122,7 @@ export const archiveServiceWithRoots = async (
 ): Promise<{ archive: Uint8Array; packageRoots: Record<string, string> }> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
-    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, readStoredZipFile } = await (archiver ??= loadArchiver());
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames } = await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
@@ -160,9 +158,7 @@ export const archiveServiceWithRoots = async (
       if (typeof compartment.label === 'string' && location.startsWith('file:')) locationOfLabel.set(compartment.label, location.endsWith('/') ? location : `${location}/`);
     }
     const packageRoots: Record<string, string> = {};
-    // The compartment map alone, from the archive just written (ZipReader would check every file's CRC).
-    const mapBytes = readStoredZipFile(archive, 'compartment-map.json');
-    for (const [name, compartment] of Object.entries(mapBytes === undefined ? compartmentsOf(archive) : compartmentsOfMap(mapBytes))) {
+    for (const [name, compartment] of Object.entries(compartmentsOf(archive))) {
       const location = compartment.label === undefined ? undefined : locationOfLabel.get(compartment.label);
       if (location !== undefined && compartment.label !== '$root$') packageRoots[name] = location;
     }
@@ -383,7 +379,9 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
 /** An archive's compartment map, or an empty one when it cannot be read (parseArchive reports a damaged archive). */
 const compartmentMapOf = (archive: Uint8Array): { entry?: { compartment?: unknown }; compartments?: unknown } => {
   try {
-    const map = JSON.parse(new TextDecoder().decode(new ZipReader(archive).read('compartment-map.json'))) as unknown;
+    // One file read, not the whole archive checked: parseArchive reads it whole, with its CRCs, right after.
+    const bytes = readStoredZipFile(archive, 'compartment-map.json') ?? new ZipReader(archive).read('compartment-map.json');
+    const map = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
     return typeof map === 'object' && map !== null ? map : {};
   } catch {
     return {};
@@ -392,16 +390,6 @@ const compartmentMapOf = (archive: Uint8Array): { entry?: { compartment?: unknow
 
 /** The compartments of an archive's compartment map, by name. */
 const compartmentsOf = (archive: Uint8Array): Record<string, { label?: string }> => compartmentsIn(compartmentMapOf(archive));
-
-/** The compartments of a compartment map's bytes (compartment-map.json), by name; none when they do not parse. */
-const compartmentsOfMap = (bytes: Uint8Array): Record<string, { label?: string }> => {
-  try {
-    const map = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
-    return compartmentsIn(typeof map === 'object' && map !== null ? map : {});
-  } catch {
-    return {};
-  }
-};
 
 const compartmentsIn = ({ compartments }: { compartments?: unknown }): Record<string, { label?: string }> =>
   typeof compartments === 'object' && compartments !== null ? (compartments as Record<string, { label?: string }>) : {};

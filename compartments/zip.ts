@@ -29,6 +29,9 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
+import { CENTRAL, CENTRAL_FIXED, END, END_FIXED, LOCAL, LOCAL_FIXED } from './zip-read.js';
+
+export { readStoredZipFile } from './zip-read.js';
 
 /** One file of an archive. */
 export interface ZipFile {
@@ -42,12 +45,6 @@ export interface ZipFile {
   readonly comment?: string;
 }
 
-const LOCAL = 0x04034b50;
-const CENTRAL = 0x02014b50;
-const END = 0x06054b50;
-const LOCAL_FIXED = 30;
-const CENTRAL_FIXED = 46;
-const END_FIXED = 22;
 
 const crc32 = (zlib as unknown as { crc32: (data: Uint8Array) => number }).crc32;
 const encoder = new TextEncoder();
@@ -131,40 +128,6 @@ export const writeStoredZip = (files: readonly ZipFile[], comment = ''): Uint8Ar
   view.setUint16(pos + 20, archiveComment.byteLength, true);
   bytes.set(archiveComment, pos + END_FIXED);
   return bytes;
-};
-
-/**
- * The content of the file `name` in a zip that `writeStoredZip` wrote (an
- * archive this process just made: sizes and offsets are trusted, and no
- * CRC is checked), found through the central directory; undefined when the
- * archive has no such file or is not one of ours (compressed, zip64, cut
- * short). Untrusted archives go through @endo/zip's ZipReader instead.
- */
-export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array | undefined => {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // The end record is the last 22 bytes, before an archive comment of at most 65,535 bytes.
-  let end = bytes.byteLength - END_FIXED;
-  const lowest = Math.max(0, end - 0xffff);
-  while (end >= lowest && !(view.getUint32(end, true) === END && end + END_FIXED + view.getUint16(end + 20, true) === bytes.byteLength)) end -= 1;
-  if (end < lowest) return undefined;
-  const wanted = encoder.encode(name);
-  const count = view.getUint16(end + 10, true);
-  let pos = view.getUint32(end + 16, true);
-  for (let i = 0; i < count; i += 1) {
-    if (pos + CENTRAL_FIXED > end || view.getUint32(pos, true) !== CENTRAL) return undefined;
-    const nameLength = view.getUint16(pos + 28, true);
-    const entryLength = CENTRAL_FIXED + nameLength + view.getUint16(pos + 30, true) + view.getUint16(pos + 32, true);
-    if (nameLength === wanted.byteLength && Buffer.compare(bytes.subarray(pos + CENTRAL_FIXED, pos + CENTRAL_FIXED + nameLength), wanted) === 0) {
-      if (view.getUint16(pos + 10, true) !== 0) return undefined; // not STORE
-      const size = view.getUint32(pos + 20, true);
-      const local = view.getUint32(pos + 42, true);
-      if (local + LOCAL_FIXED > end || view.getUint32(local, true) !== LOCAL) return undefined;
-      const start = local + LOCAL_FIXED + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-      return start + size <= end ? bytes.subarray(start, start + size) : undefined;
-    }
-    pos += entryLength;
-  }
-  return undefined;
 };
 
 interface EndoZipWriter {

@@ -1,0 +1,51 @@
+/**
+ * Reading one file of a stored zip (the format zip.ts writes) without the
+ * archiving code: what a restore needs of an archive before
+ * compartment-mapper reads it (load.ts: its compartment map's entry).
+ */
+
+export const LOCAL = 0x04034b50;
+export const CENTRAL = 0x02014b50;
+export const END = 0x06054b50;
+export const LOCAL_FIXED = 30;
+export const CENTRAL_FIXED = 46;
+export const END_FIXED = 22;
+
+const encoder = new TextEncoder();
+
+/**
+ * The content of the file `name` in a zip that `writeStoredZip` (zip.ts)
+ * wrote, found through the central directory, without reading the other
+ * files or checking any CRC; undefined when the archive has no such file
+ * or is not one of ours (compressed, zip64, cut short). Every offset and
+ * size is checked against the archive's bounds, so damaged bytes give
+ * undefined (or a RangeError), never bytes from outside the archive; what
+ * it returns is only as trustworthy as the archive, and a loader still
+ * reads the archive whole through @endo/zip's ZipReader, which checks it.
+ */
+export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array | undefined => {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // The end record is the last 22 bytes, before an archive comment of at most 65,535 bytes.
+  let end = bytes.byteLength - END_FIXED;
+  const lowest = Math.max(0, end - 0xffff);
+  while (end >= lowest && !(view.getUint32(end, true) === END && end + END_FIXED + view.getUint16(end + 20, true) === bytes.byteLength)) end -= 1;
+  if (end < lowest) return undefined;
+  const wanted = encoder.encode(name);
+  const count = view.getUint16(end + 10, true);
+  let pos = view.getUint32(end + 16, true);
+  for (let i = 0; i < count; i += 1) {
+    if (pos + CENTRAL_FIXED > end || view.getUint32(pos, true) !== CENTRAL) return undefined;
+    const nameLength = view.getUint16(pos + 28, true);
+    const entryLength = CENTRAL_FIXED + nameLength + view.getUint16(pos + 30, true) + view.getUint16(pos + 32, true);
+    if (nameLength === wanted.byteLength && Buffer.compare(bytes.subarray(pos + CENTRAL_FIXED, pos + CENTRAL_FIXED + nameLength), wanted) === 0) {
+      if (view.getUint16(pos + 10, true) !== 0) return undefined; // not STORE
+      const size = view.getUint32(pos + 20, true);
+      const local = view.getUint32(pos + 42, true);
+      if (local + LOCAL_FIXED > end || view.getUint32(local, true) !== LOCAL) return undefined;
+      const start = local + LOCAL_FIXED + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+      return start + size <= end ? bytes.subarray(start, start + size) : undefined;
+    }
+    pos += entryLength;
+  }
+  return undefined;
+};
