@@ -53,6 +53,9 @@ const streamSamples: ReadonlyArray<() => unknown> = [
   () => new HostReadableStream({ start: controller => controller.enqueue(1) }),
   () => new HostReadableStream().values(),
   () => new HostReadableStream().tee(),
+  // A byte stream's tee (a Blob's stream is one) makes its branches of Node's InternalReadableByteStream, which no
+  // other sample reaches (found by the adversarial review: its getReader hooked, every byte tee in the process read).
+  () => new HostReadableStream({ type: 'bytes' }).tee(),
   () => new HostReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' }),
   // Readers with a read pending hold Node's internal read requests (DefaultReadRequest, ReadIntoRequest,
   // the async iterator's), whose [kChunk] every read of the host's own streams calls.
