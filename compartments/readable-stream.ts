@@ -56,6 +56,9 @@ const streamSamples: ReadonlyArray<() => unknown> = [
   // A byte stream's tee (a Blob's stream is one) makes its branches of Node's InternalReadableByteStream, which no
   // other sample reaches (found by the adversarial review: its getReader hooked, every byte tee in the process read).
   () => new HostReadableStream({ type: 'bytes' }).tee(),
+  // Node's own ReadableStream.from (Node 20.6; a service reaches it as the parent class's), over an array and an async iterable.
+  () => (HostReadableStream as unknown as { from?: (source: unknown) => unknown }).from?.(['x']),
+  () => (HostReadableStream as unknown as { from?: (source: unknown) => unknown }).from?.((async function* () {})()),
   () => new HostReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' }),
   // Readers with a read pending hold Node's internal read requests (DefaultReadRequest, ReadIntoRequest,
   // the async iterator's), whose [kChunk] every read of the host's own streams calls.
