@@ -13,7 +13,7 @@
  * (`installLazyGlobals`), whose first read calls the endowment's getter.
  */
 
-const { defineProperty, freeze } = Object;
+const { defineProperty } = Object;
 
 /** The lazy globals of each endowments object: name, and what gives the value. */
 const lazyOf = new WeakMap<object, Map<string, () => unknown>>();
@@ -28,25 +28,24 @@ export const defineLazyGlobal = (globals: Record<string, unknown>, name: string,
 
 /**
  * Give `target` (a compartment's globalThis) a lazy property for every
- * lazy global of `globals` (defineLazyGlobal), in Node's shape. Its
- * accessors are frozen arrow functions (no prototype object): nothing a
- * service could change for another compartment.
+ * lazy global of `globals` (defineLazyGlobal), in Node's shape: its
+ * accessors are plain functions named `get <name>` and `set <name>`, as
+ * Node's are, and as unfrozen: each compartment's own (what they reach,
+ * the value, is the endowment's, hardened).
  */
 export const installLazyGlobals = (target: object, globals: object): void => {
   for (const [name, read] of lazyOf.get(globals) ?? []) {
-    // Named as Node names them (`get ReadableStream`); `set` keeps the property's other attributes, as Node's does.
-    const { [`set ${name}`]: set } = {
-      [`set ${name}`]: (value: unknown): void => {
-        defineProperty(target, name, { value, writable: true });
-      },
+    // Node's set keeps the property's other attributes (not enumerable, configurable).
+    const set = function set(value: unknown): void {
+      defineProperty(target, name, { value, writable: true });
     };
-    const { [`get ${name}`]: get } = {
-      [`get ${name}`]: (): unknown => {
-        const value = read();
-        set(value);
-        return value;
-      },
+    const get = function get(): unknown {
+      const value = read();
+      set(value);
+      return value;
     };
-    defineProperty(target, name, { get: freeze(get), set: freeze(set), enumerable: false, configurable: true });
+    defineProperty(get, 'name', { value: `get ${name}` });
+    defineProperty(set, 'name', { value: `set ${name}` });
+    defineProperty(target, name, { get, set, enumerable: false, configurable: true });
   }
 };
