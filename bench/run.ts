@@ -402,7 +402,7 @@ await section('(f) multi-service apps: a live call across two membranes, and res
   out(`    runs (ms, sorted): restore ${spread(restores)}, build ${spread(builds)}`);
 });
 
-// ---- (e) log size ------------------------------------------------------------------
+// ---- (i) what lockdown costs ------------------------------------------------------
 
 await section('(i) what lockdown costs V8: everyday operations in plain Node and under the library\'s lockdown (ns per operation, best of 5)', async () => {
   const script = path.join(benchDir, 'fixtures', 'lockdown-ops.mjs');
@@ -414,7 +414,11 @@ await section('(i) what lockdown costs V8: everyday operations in plain Node and
   out('    V8 leaves its fast paths for intrinsics that lockdown freezes or reconfigures: any change to RegExp.prototype (replace, split),');
   out('    Array.prototype[Symbol.iterator] made an override accessor (spreads), a non-extensible Array.prototype (arrays grown by index).');
   out('    Typed arrays, Buffers and nextTick keep theirs because their prototypes are frozen in place (compartments/overrides.ts).');
+  out("    A service's code reads a global through SES's scope, a `with` over its compartment's globalThis: its globals are writable,");
+  out("    as Node's are, so SES cannot bind them once (its scope constants are the immutable ones), and every read is a lookup.");
 });
+
+// ---- (e) log size ------------------------------------------------------------------
 
 await section('(e) log size: the log file against the raw payload of its entries and against JSON lines', async () => {
   const logs = new Map<string, string>();
