@@ -44,10 +44,13 @@ export const node = (args: string[], options: { cwd?: string; env?: Record<strin
 /** Run the `snapshot` CLI. */
 export const snapshot = (args: string[], options: Parameters<typeof node>[1] = {}): Promise<Run> => node([cliPath, ...args], options);
 
+/** The temporary directories this process made, removed by one exit listener (one each made Node warn of a leak past ten). */
+const tempDirs: string[] = [];
+
 /** A fresh temporary directory, removed when the process exits. */
 export const tempDir = (prefix: string): string => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `msnap-${prefix}-`));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  if (tempDirs.push(dir) === 1) process.once('exit', () => tempDirs.forEach(made => fs.rmSync(made, { recursive: true, force: true })));
   return dir;
 };
 
