@@ -105,12 +105,6 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
     markPhase('exit');
     process.exit(0);
   }
-  const names = [...restored.services.keys()];
-  for (const server of live.http) process.stdout.write(`http: ${server.service} listening on ${server.url}\n`);
-  const over = values.nats !== undefined || live.app !== undefined ? `, joined app ${live.app} over NATS` : '';
-  process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live${over}\n`);
-  markPhase('live');
-  saveCache();
   const keepAlive = setInterval(() => {}, 1 << 30);
   const { shutdownMs } = inputs;
   let stopping = false;
@@ -133,6 +127,14 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
       error => fail(error),
     );
   };
+  // Before "ready:": an orchestrator may stop the host as soon as it reads that line (it was killed by the
+  // signal, not stopped, when one came within the few ms after it; found by the new-user review).
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  const names = [...restored.services.keys()];
+  for (const server of live.http) process.stdout.write(`http: ${server.service} listening on ${server.url}\n`);
+  const over = values.nats !== undefined || live.app !== undefined ? `, joined app ${live.app} over NATS` : '';
+  process.stdout.write(`ready: ${names.length} service${names.length === 1 ? '' : 's'} (${names.join(', ')}) restored in ${restored.ms.toFixed(1)} ms, live${over}\n`);
+  markPhase('live');
+  saveCache();
 };

@@ -2,6 +2,7 @@
 // fetch handler in one process (no NATS): the README's first command.
 import t from 'tap';
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { readManifest } from '../lib/index.js';
@@ -264,6 +265,37 @@ const collect = (res: http.IncomingMessage) => {
   };
   return { waitFor, ended, text: () => text };
 };
+
+t.test('a SIGTERM that comes as "ready:" is printed stops the host gracefully (exit 0)', async t => {
+  // The host signals itself in the very write of its "ready:" line (a preloaded hook on stdout): an orchestrator that
+  // stops it as soon as it reads that line. Before, the handlers came after the line, and the signal killed the process.
+  const hook = path.join(work, 'signal-on-ready.cjs');
+  fs.writeFileSync(
+    hook,
+    `const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = (chunk, ...rest) => {
+  const written = write(chunk, ...rest);
+  if (String(chunk).startsWith('ready: ')) process.kill(process.pid, 'SIGTERM');
+  return written;
+};
+`,
+  );
+  const target = moveToTarget(out);
+  // Through env(1), without NODE_OPTIONS: tap's process-info hook, which it adds to every node child, brings a
+  // SIGTERM listener of its own (signal-exit), with which a signal no longer ends the process at once.
+  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, '--require', hook, cliPath, 'restore', target, '--port', 'api=0'], {
+    env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'C.UTF-8', TZ: 'UTC', MEMBRANE_SNAPSHOT_PINNED: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => void child.kill('SIGKILL'));
+  let output = '';
+  child.stdout.on('data', chunk => (output += chunk));
+  child.stderr.on('data', chunk => (output += chunk));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>(resolve => child.on('exit', (c, s) => resolve([c, s])));
+  t.equal(signal, null, `not killed by the signal: ${output}`);
+  t.equal(code, 0, 'exit 0');
+  t.match(output, /^ready: [^]*^SIGTERM: stopping/m, 'ready, then the graceful stop');
+});
 
 t.test('request and response bodies stream: each chunk reaches the handler as it arrives, each chunk it produces is sent at once', async t => {
   const target = moveToTarget(out);
