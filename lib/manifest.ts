@@ -115,17 +115,54 @@ const missingManifestAdvice = (dir: string, file: string): string => {
   } catch {
     stat = undefined;
   }
+  // A file or a service's directory inside a snapshot (its replay.log, its archive.zip): the snapshot that holds it.
+  const enclosing = enclosingSnapshot(dir);
   if (stat?.isFile()) {
-    return `${dir} is a file; give the snapshot directory that holds manifest.json (${path.dirname(dir)}, if this is one of its files).`;
+    const inspect = /\.log$/.test(dir) ? ` To read this replay log, run \`snapshot inspect ${dir}\`.` : '';
+    return enclosing === undefined
+      ? `${dir} is a file; give the snapshot directory that holds manifest.json (${path.dirname(dir)}, if this is one of its files).${inspect}`
+      : `${dir} is a file of the snapshot ${asGiven(dir, enclosing)}; give that directory.${inspect}`;
   }
   if (fs.existsSync(`${path.resolve(dir)}.partial`)) {
     return `the last build to ${dir} failed (its partial recording is in ${path.resolve(dir)}.partial). Fix the build script and run \`snapshot build <script> --out ${dir}\` again.`;
   }
+  if (stat && enclosing !== undefined) return `${dir} is inside the snapshot ${asGiven(dir, enclosing)}; give that directory.`;
+  const inside = stat ? snapshotsIn(dir) : [];
   const near = nearbySnapshots(dir);
-  const meant = near.length > 0 ? ` Snapshots next to it: ${near.join(', ')}.` : '';
+  const meant = (inside.length > 0 ? ` Snapshots in it: ${inside.join(', ')}.` : '') + (near.length > 0 ? ` Snapshots next to it: ${near.join(', ')}.` : '');
   if (!stat) return `${dir} does not exist. Give the directory \`snapshot build\` wrote (build one with \`snapshot build <script> --out ${dir}\`).${meant}`;
   // An existing directory that no build wrote: building into it would be refused (session.ts), so that is not the advice.
   return `${file} is missing: no \`snapshot build\` wrote this directory. Give the directory it wrote, or build one into a new directory (\`snapshot build <script> --out <dir>\`).${meant}`;
+};
+
+/** `target` (absolute) as the user would write it next to `given`: relative when `given` was. */
+const asGiven = (given: string, target: string): string => (path.isAbsolute(given) ? target : path.relative(process.cwd(), target) || '.');
+
+/** The nearest directory above `dir` (at most four levels) that holds a manifest.json: the snapshot `dir` is part of. */
+const enclosingSnapshot = (dir: string): string | undefined => {
+  let current = path.resolve(dir);
+  for (let level = 0; level < 4; level += 1) {
+    const parent = path.dirname(current);
+    if (parent === current) return undefined;
+    current = parent;
+    if (fs.existsSync(path.join(current, 'manifest.json'))) return current;
+  }
+  return undefined;
+};
+
+/** Snapshot directories directly inside `dir` (a project whose build wrote `--out snap`): at most three, from its first 200 entries. */
+const snapshotsIn = (dir: string): string[] => {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).slice(0, 200);
+  } catch {
+    return [];
+  }
+  return names
+    .filter(name => fs.existsSync(path.join(dir, name, 'manifest.json')))
+    .sort()
+    .slice(0, 3)
+    .map(name => path.join(dir, name));
 };
 
 /**

@@ -162,7 +162,7 @@ t.test('usage errors: a missing build script, a manifest path given for a direct
   const manifestPath = path.join(out, 'manifest.json');
   const restore = await snapshot(['restore', manifestPath]);
   t.equal(restore.code, 1);
-  t.match(restore.stderr, /SNAPSHOT_INVALID: .*manifest\.json is a file; give the snapshot directory that holds manifest\.json \(.*advice, if this is one of its files\)/);
+  t.match(restore.stderr, /SNAPSHOT_INVALID: .*manifest\.json is a file of the snapshot .*advice; give that directory\./);
   t.notMatch(restore.stderr, /--out .*manifest\.json/, 'no advice to build into manifest.json');
   const nowhere = await snapshot(['restore', path.join(work, 'nowhere')]);
   t.match(nowhere.stderr, /SNAPSHOT_INVALID: .*nowhere does not exist\./);

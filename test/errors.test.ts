@@ -195,6 +195,15 @@ t.test('damaged snapshots are refused with their own codes', async t => {
   run = await snapshot(['restore', plain]);
   t.match(run.stderr, /manifest\.json is missing: no `snapshot build` wrote this directory\. .*--out <dir>/, 'a directory of something else');
   t.notMatch(run.stderr, /--out .*plain-dir/, 'not offered as the --out of a build');
+  // A path inside a snapshot (a service's log, its directory) names the snapshot; a project holding one names it.
+  const service = fs.readdirSync(base).find(name => fs.existsSync(path.join(base, name, 'replay.log'))) as string;
+  run = await snapshot(['restore', path.join(base, service, 'replay.log')]);
+  t.equal(run.code, 1);
+  t.ok(run.stderr.includes(`replay.log is a file of the snapshot ${base}; give that directory. To read this replay log, run \`snapshot inspect `), `a log names its snapshot, and inspect: ${run.stderr}`);
+  run = await snapshot(['restore', path.join(base, service)]);
+  t.match(run.stderr, /is inside the snapshot [^\n]*; give that directory\./, "a service's directory names its snapshot");
+  run = await snapshot(['restore', work]);
+  t.match(run.stderr, /Snapshots in it: [^\n]*base/, 'a directory holding snapshots names them');
 });
 
 t.test('a build that ends while a service still waits is refused with NOT_QUIESCENT, naming what it waits on', async t => {
