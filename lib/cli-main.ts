@@ -224,7 +224,10 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
     process.stdout.write(`${libraryVersion}\n`);
     return;
   }
-  if (!(command in help) || command === 'main') usage(`unknown command "${command}"`);
+  if (!(command in help) || command === 'main') {
+    const near = closestWord(command, Object.keys(help).filter(name => name !== 'main'));
+    usage(`unknown command "${command}"${near ? `; did you mean "${near}"?` : ''}`);
+  }
   const { needsPinnedLocale, needsWatchedChild, parseCommandLine, reexecPinned, restoreInputs, isNatsRestore, watchParent } = await import('./cli-start.cjs');
   watchParent(); // in a re-executed child (a no-op when cli.cts already watches)
   let parsed: CommandLine;

@@ -244,7 +244,10 @@ t.test('the CLI explains itself', async t => {
   }
   const unknown = await snapshot(['frobnicate']);
   t.equal(unknown.code, 2);
-  t.match(unknown.stderr, /USAGE: unknown command "frobnicate"/);
+  t.match(unknown.stderr, /USAGE: unknown command "frobnicate"\n/, 'nothing near it: no guess');
+  const mistyped = await snapshot(['restor', 'snap']);
+  t.equal(mistyped.code, 2);
+  t.match(mistyped.stderr, /USAGE: unknown command "restor"; did you mean "restore"\?/, 'a mistyped command names the nearest one');
   const missing = await snapshot(['restore']);
   t.equal(missing.code, 2);
   const longWait = await snapshot(['restore', 'snap', '--shutdown-timeout', '3000000000']);
