@@ -4,6 +4,7 @@
  * operation, 2 for a usage error). Shared by the CLI's modules and the
  * restore bundle (which carries its own copy of this module).
  */
+import { inspect } from 'node:util';
 import { causeLines, describeError, isSnapshotError } from '../replay-log/errors.js';
 
 /**
@@ -26,7 +27,8 @@ export const fail = (error: unknown): never => {
 
 /** An error a service threw: its message and the service's own frames, not ours. */
 export const describeThrown = (error: unknown): string => {
-  if (!(error instanceof Error)) return describeError(error);
+  // A thrown object that is no Error prints as Node prints it uncaught (`{ code: 'E_CUSTOM', detail: 42 }`), not `[object Object]`.
+  if (!(error instanceof Error)) return typeof error === 'object' && error !== null ? inspected(error) : describeError(error);
   let stack: string;
   try {
     stack = error.stack ?? '';
@@ -37,7 +39,24 @@ export const describeThrown = (error: unknown): string => {
     .split('\n')
     .slice(1)
     .filter(line => /^\s+at /.test(line) && !/\/dist\/(membrane|compartments|lib|replay-log)\/|node:internal/.test(line));
-  return [describeError(error), ...frames, ...causeLines(error)].join('\n');
+  // Its own fields (`code: 'ENOENT'`, a validation error's `field`), as Node prints them after the stack.
+  const fields: Record<string, unknown> = {};
+  try {
+    for (const key of Object.keys(error)) if (key !== 'stack' && key !== 'message' && key !== 'cause') fields[key] = (error as unknown as Record<string, unknown>)[key];
+  } catch {
+    // a field that cannot be read: left out
+  }
+  const extra = Object.keys(fields).length > 0 ? [`    ${inspected(fields)}`] : [];
+  return [describeError(error), ...frames, ...extra, ...causeLines(error)].join('\n');
+};
+
+/** `value` as util.inspect prints it on one line, without running its own inspect hook; never throws. */
+const inspected = (value: unknown): string => {
+  try {
+    return inspect(value, { depth: 4, breakLength: Infinity, customInspect: false });
+  } catch {
+    return describeError(value);
+  }
 };
 
 /** JSON.stringify's replacer for results printed by the CLI: bigints as their decimal text, a Map as an object (or as [key, value] pairs when a key is neither a string nor a number), a Set as a list. */

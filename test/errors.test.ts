@@ -278,6 +278,13 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   const called = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.get', '--args', JSON.stringify([closed])]);
   t.equal(called.code, 1);
   t.match(called.stderr, /^snapshot: fetcher\.get\(\.\.\.\) threw TypeError: fetch failed\n(?:.*\n)*?\s+\[cause\]: Error: connect ECONNREFUSED 127\.0\.0\.1:\d+/m);
+  // What a service's own code throws prints as Node prints it: a plain object whole, an error's own fields after it.
+  const object = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsObject']);
+  t.equal(object.code, 1);
+  t.match(object.stderr, /^snapshot: fetcher\.rejectsObject\(\.\.\.\) threw \{ code: 'E_CUSTOM', detail: 42 \}$/m);
+  const coded = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsCoded']);
+  t.equal(coded.code, 1);
+  t.match(coded.stderr, /^snapshot: fetcher\.rejectsCoded\(\.\.\.\) threw RangeError: email is not valid\n(?:.*\n)*?\s+\{ code: 'E_INVALID', field: 'email' \}$/m);
 });
 
 t.test("a service's output cannot pass for the library's own lines: control characters are shown escaped, every line prefixed", async t => {
