@@ -59,11 +59,22 @@ const inspected = (value: unknown): string => {
   }
 };
 
-/** JSON.stringify's replacer for results printed by the CLI: bigints as their decimal text, a Map as an object (or as [key, value] pairs when a key is neither a string nor a number), a Set as a list. */
+/**
+ * JSON.stringify's replacer for results printed by the CLI: bigints as
+ * their decimal text; a Map as an object when every key is a string, else
+ * as [key, value] pairs (number keys keep their type and order); a Set as
+ * a list; a typed array as a list of its numbers (a Buffer keeps its own
+ * toJSON); a RegExp as
+ * its text (`/a+/g`) (JSON.stringify writes these as {} or an object of
+ * indices, found by the new-user trials). An error stays as JSON writes it
+ * (its own enumerable fields), as a build script's JSON.stringify of the
+ * same value does.
+ */
 export const jsonReplacer = (_key: string, value: unknown): unknown => {
   if (typeof value === 'bigint') return value.toString();
-  // JSON.stringify writes a Map or a Set as {} (found by the new-user trial: kept state looked lost).
-  if (value instanceof Map) return [...value.entries()].every(([key]) => typeof key === 'string' || typeof key === 'number') ? Object.fromEntries(value) : [...value.entries()];
+  if (value instanceof Map) return [...value.keys()].every(key => typeof key === 'string') ? Object.fromEntries(value) : [...value.entries()];
   if (value instanceof Set) return [...value];
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number | bigint>);
+  if (value instanceof RegExp) return String(value);
   return value;
 };

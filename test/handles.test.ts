@@ -74,6 +74,18 @@ t.test('--call prints a Map, a Set and a bigint in its JSON, not as {}, and call
     tags: ['fresh', 'local'],
     total: '100000000000000000000',
   });
+  // A Map with number keys keeps them, and their order; a RegExp and bytes print as what they hold; an error as JSON writes it.
+  const odd = await snapshot(['restore', moveToTarget(out), '--call', 'collections.odd']);
+  t.equal(odd.code, 0, odd.stderr);
+  t.same(lastJson(odd), {
+    numbered: [
+      [2, 'b'],
+      [1, 'a'],
+    ],
+    failure: { code: 'E_STOCK' },
+    pattern: '/a+/g',
+    bytes: [1, 2, 3],
+  });
   const nested = await snapshot(['restore', moveToTarget(out), '--call', 'collections.shelf.count']);
   t.equal(nested.code, 0, nested.stderr);
   t.same(lastJson(nested), 3, 'a method of an exported object');
