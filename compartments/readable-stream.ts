@@ -30,7 +30,7 @@ let streams: 'cold' | 'hardening' | 'ready' = 'cold';
  *
  * Everything that can hand a service a stream or a stream class calls it
  * first: the stream globals of every compartment (endowments.ts:
- * `lazyGlobal`), `stream/web`, Blob#stream (web.ts), and every
+ * `defineLazyGlobal`), `stream/web`, Blob#stream (web.ts), and every
  * GuestReadableStream (fetch bodies, `Readable.toWeb`, `ReadableStream.from`,
  * requests served). Once per process; synchronous; throws what the
  * hardening throws, and is tried again at the next call then.

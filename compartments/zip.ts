@@ -31,8 +31,6 @@ import { pathToFileURL } from 'node:url';
 import zlib from 'node:zlib';
 import { CENTRAL, CENTRAL_FIXED, END, END_FIXED, LOCAL, LOCAL_FIXED } from './zip-read.js';
 
-export { readStoredZipFile } from './zip-read.js';
-
 /** One file of an archive. */
 export interface ZipFile {
   /** Path inside the archive ("/" separated; "\" is turned into "/"). */
@@ -44,7 +42,6 @@ export interface ZipFile {
   readonly date?: Date;
   readonly comment?: string;
 }
-
 
 const crc32 = (zlib as unknown as { crc32: (data: Uint8Array) => number }).crc32;
 const encoder = new TextEncoder();

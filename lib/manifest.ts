@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { SnapshotError } from '../replay-log/index.js';
-import { checkStringArgument } from '../replay-log/errors.js';
+import { checkStringArgument, editDistance } from '../replay-log/errors.js';
 import type { ServiceReference } from '../membrane/index.js';
 import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from '../compartments/index.js';
 import { MAX_SIGNATURE_BYTES, SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
@@ -180,19 +180,10 @@ const nearbySnapshots = (dir: string): string[] => {
   } catch {
     return [];
   }
-  const distance = (a: string, b: string): number => {
-    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i += 1) {
-      const current = [i];
-      for (let j = 1; j <= b.length; j += 1) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-    return previous[b.length];
-  };
   const found = names.filter(name => name !== wanted && fs.existsSync(path.join(parent, name, 'manifest.json')));
   const shown = (name: string) => (path.isAbsolute(dir) ? path.join(parent, name) : path.join(path.dirname(dir), name));
   return found
-    .sort((a, b) => distance(a, wanted) - distance(b, wanted) || a.localeCompare(b))
+    .sort((a, b) => editDistance(a, wanted) - editDistance(b, wanted) || a.localeCompare(b))
     .slice(0, 3)
     .map(shown);
 };

@@ -109,27 +109,29 @@ export const causeLines = (error: unknown): string[] => {
   return lines;
 };
 
+/** The Levenshtein edit distance between `a` and `b`: insertions, deletions and substitutions, one each. */
+export const editDistance = (a: string, b: string): number => {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    let previous = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j += 1) {
+      const saved = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = saved;
+    }
+  }
+  return row[b.length];
+};
+
 /**
  * The candidate within edit distance 2 of `word` (the nearest; Levenshtein),
  * if any: for "did you mean" in usage errors.
  */
 export const closestWord = (word: string, candidates: readonly string[]): string | undefined => {
-  const distance = (a: string, b: string): number => {
-    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i += 1) {
-      let previous = row[0];
-      row[0] = i;
-      for (let j = 1; j <= b.length; j += 1) {
-        const saved = row[j];
-        row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-        previous = saved;
-      }
-    }
-    return row[b.length];
-  };
   let best: { candidate: string; d: number } | undefined;
   for (const candidate of candidates) {
-    const d = distance(word, candidate);
+    const d = editDistance(word, candidate);
     if (d <= 2 && (!best || d < best.d)) best = { candidate, d };
   }
   return best?.candidate;
