@@ -17,7 +17,7 @@ const encoder = new TextEncoder();
  * The content of the file `name` in a zip that `writeStoredZip` (zip.ts)
  * wrote, found through the central directory, without reading the other
  * files or checking any CRC; undefined when the archive has no such file
- * or is not one of ours (compressed, zip64, cut short). Every offset and
+ * or is not one of ours (compressed, zip64, cut short, the name twice). Every offset and
  * size is checked against the archive's bounds, so damaged bytes give
  * undefined (or a RangeError), never bytes from outside the archive; what
  * it returns is only as trustworthy as the archive, and a loader still
@@ -33,19 +33,22 @@ export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array |
   const wanted = encoder.encode(name);
   const count = view.getUint16(end + 10, true);
   let pos = view.getUint32(end + 16, true);
+  let found: Uint8Array | undefined;
   for (let i = 0; i < count; i += 1) {
     if (pos + CENTRAL_FIXED > end || view.getUint32(pos, true) !== CENTRAL) return undefined;
     const nameLength = view.getUint16(pos + 28, true);
     const entryLength = CENTRAL_FIXED + nameLength + view.getUint16(pos + 30, true) + view.getUint16(pos + 32, true);
     if (nameLength === wanted.byteLength && Buffer.compare(bytes.subarray(pos + CENTRAL_FIXED, pos + CENTRAL_FIXED + nameLength), wanted) === 0) {
-      if (view.getUint16(pos + 10, true) !== 0) return undefined; // not STORE
+      // Named twice: none of ours (@endo/zip's reader would take the last, this one the first; found by the adversarial review).
+      if (found !== undefined || view.getUint16(pos + 10, true) !== 0) return undefined; // or not STORE
       const size = view.getUint32(pos + 20, true);
       const local = view.getUint32(pos + 42, true);
       if (local + LOCAL_FIXED > end || view.getUint32(local, true) !== LOCAL) return undefined;
       const start = local + LOCAL_FIXED + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-      return start + size <= end ? bytes.subarray(start, start + size) : undefined;
+      if (start + size > end) return undefined;
+      found = bytes.subarray(start, start + size);
     }
     pos += entryLength;
   }
-  return undefined;
+  return found;
 };

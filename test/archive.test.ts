@@ -58,6 +58,7 @@ t.test('readStoredZipFile finds a file of an archive writeStoredZip wrote, and n
       t.same(misread.map(file => file.name), [], `${label}${comment && ', commented'}: every file reads back`);
       t.equal(readStoredZipFile(archive, 'absent.js'), undefined, `${label}${comment && ', commented'}: no such file`);
       t.equal(readStoredZipFile(archive.subarray(0, archive.byteLength - 1), files[0]?.name ?? 'x'), undefined, `${label}${comment && ', commented'}: cut short`);
+      if (files.length > 0) t.equal(readStoredZipFile(writeStoredZip([...files, files[0]], comment), files[0].name.replace(/\\/g, '/')), undefined, `${label}${comment && ', commented'}: a name twice`);
     }
   }
 });
