@@ -774,8 +774,11 @@ export class Membrane implements WireSide {
     const proto = getPrototypeOf(object);
     if (proto === objectPrototype || proto === null) {
       const names = keys(object);
+      // Data or behaviour is decided from the descriptors, so that no getter runs for it: each getter then runs
+      // once, when its property is copied, as structuredClone runs it (it ran twice, and a getter counting its
+      // reads gave the host 2 where Node gives 1).
       for (const name of names) {
-        const v = (object as Record<string, unknown>)[name];
+        const v = getOwnPropertyDescriptor(object, name)?.value;
         // A record of references (a service's exports) is data; a method is behaviour.
         if (typeof v === 'function' && !this.#isReference(v, from)) {
           if (walk.noRefs) throw NEEDS_REFERENCE;
@@ -783,13 +786,20 @@ export class Membrane implements WireSide {
         }
       }
       remember(walk, object);
+      const read = (name: string): Wire => {
+        const v = (object as Record<string, unknown>)[name];
+        if (typeof v === 'function' && !this.#isReference(v, from)) {
+          throw notPassable(this.name, contextText(walk.context), `the getter of its property "${name}" returned a function, which cannot be copied (structuredClone refuses it too); make it a method or a data property`);
+        }
+        return this.#copyOut(v, walk, depth + 1);
+      };
       if (!names.every(isRecordKey)) {
         const entries: Array<[string, Wire]> = [];
-        for (const name of names) entries.push([name, this.#copyOut((object as Record<string, unknown>)[name], walk, depth + 1)]);
+        for (const name of names) entries.push([name, read(name)]);
         return objectWire(entries) as Wire;
       }
       const out: Record<string, Wire> = {};
-      for (const name of names) out[name] = this.#copyOut((object as Record<string, unknown>)[name], walk, depth + 1);
+      for (const name of names) out[name] = read(name);
       return out;
     }
     if (isView(object)) {

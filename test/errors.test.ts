@@ -325,6 +325,7 @@ t.test('an answer that cannot cross whole is a typed error or crosses without it
     ['getterCause', ['g', false, null]],
     ['plainCause', ['c', true, { at: 1 }]],
     ['blobLikeBody', 'x/y'],
+    ['getterFunction', 'threw', 'NOT_PASSABLE', 'service "answers": result of getterFunction(): the getter of its property "handler" returned a function, which cannot be copied (structuredClone refuses it too); make it a method or a data property'],
   ]);
   const log = fs.readFileSync(path.join(out, 'answers', 'replay.log'));
   t.notOk(log.includes(Buffer.from(repo)), "no path of this library's install is in the log");
