@@ -90,7 +90,8 @@ export const describeError = (error: unknown): string => {
 /**
  * The causes of `error` (its `cause`, that one's, up to 5), a line each as
  * Node prints them, `[cause]: Name: message` (a failed fetch says why in
- * its cause: `Error: connect ECONNREFUSED 127.0.0.1:8080`). None for a
+ * its cause: `Error: connect ECONNREFUSED 127.0.0.1:8080`); a cause met
+ * before (a cycle) is `[cause]: [Circular]`, the last line. None for a
  * SnapshotError: its message already says what its cause meant, in words
  * for this library's user. Never throws.
  */
@@ -98,7 +99,14 @@ export const causeLines = (error: unknown): string[] => {
   const lines: string[] = [];
   if (isSnapshotError(error)) return lines;
   try {
+    const seen = new Set<unknown>([error]);
     for (let cause = (error as { cause?: unknown } | null)?.cause, depth = 0; cause !== undefined && depth < 5; cause = (cause as { cause?: unknown } | null)?.cause, depth += 1) {
+      // A cause that is the error itself or one of the causes above it: said once, as util.inspect says it.
+      if (typeof cause === 'object' && cause !== null && seen.has(cause)) {
+        lines.push('[cause]: [Circular]');
+        break;
+      }
+      seen.add(cause);
       const code = (cause as { code?: unknown } | null)?.code;
       const text = describeError(cause);
       lines.push(`[cause]: ${text}${typeof code === 'string' && !text.includes(code) ? ` (${code})` : ''}`);

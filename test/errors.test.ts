@@ -285,6 +285,9 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   const coded = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsCoded']);
   t.equal(coded.code, 1);
   t.match(coded.stderr, /^snapshot: fetcher\.rejectsCoded\(\.\.\.\) threw RangeError: email is not valid\n(?:.*\n)*?\s+\{ code: 'E_INVALID', field: 'email' \}$/m);
+  const cycle = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsCycle']);
+  t.equal(cycle.code, 1);
+  t.match(cycle.stderr, /^snapshot: fetcher\.rejectsCycle\(\.\.\.\) threw Error: outer\n(?:\s+at .*\n)*\s+\[cause\]: Error: inner\n\s+\[cause\]: \[Circular\]$/m, 'a cause cycle ends at the first cause met again');
 });
 
 t.test("a service's output cannot pass for the library's own lines: control characters are shown escaped, every line prefixed", async t => {
