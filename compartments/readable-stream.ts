@@ -14,6 +14,9 @@ import type { QueuingStrategy, UnderlyingByteSource, UnderlyingDefaultSource } f
 import { hardenSharedInternals } from './host-internals.js';
 
 const HostReadableStream = ReadableStream;
+// The tee reads its source through these, never through methods a service may have put on its stream.
+const { getReader } = HostReadableStream.prototype as unknown as { getReader: (this: ReadableStream, options?: { mode: 'byob' }) => AnyReader };
+const isLocked = Object.getOwnPropertyDescriptor(HostReadableStream.prototype, 'locked')?.get as (this: ReadableStream) => boolean;
 
 let streams: 'cold' | 'hardening' | 'ready' = 'cold';
 
@@ -87,49 +90,246 @@ const streamSamples: ReadonlyArray<() => unknown> = [
   () => new TextDecoderStream(),
 ];
 
+/** A promise and what settles it (the Streams standard's "a new promise"). */
+const deferred = <T>(): { promise: Promise<T>; resolve: (value: T | PromiseLike<T>) => void } => {
+  let resolve!: (value: T | PromiseLike<T>) => void;
+  const promise = new Promise<T>(r => (resolve = r));
+  return { promise, resolve };
+};
+
+/** Whether `stream` is a readable byte stream (only those give a BYOB reader). `stream` is not locked. */
+const isByteStream = (stream: ReadableStream): boolean => {
+  try {
+    getReader.call(stream, { mode: 'byob' }).releaseLock();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /**
- * Two streams that each yield every chunk of `stream` (the same chunk
- * objects, as the Streams standard's tee does), read from it as the faster
- * branch asks; a branch cancelled stops receiving, both cancelled cancel
- * the source.
+ * `stream.tee()` as Node 20 has it (lib/internal/webstreams/readablestream.js:
+ * readableStreamDefaultTee, and readableByteStreamTee for a byte stream,
+ * which follow https://streams.spec.whatwg.org/#readable-stream-tee), on the
+ * public API, with promises only: Node's default tee closes its branches on
+ * a `process.nextTick`, which no service's turn sees (see above).
+ *
+ * As the standard and Node: the branches are of `Make` (byte streams for a
+ * byte stream, which give BYOB readers; the second branch of a byte tee
+ * gets copies of the chunks), they pull as soon as they are made (a default
+ * branch's high-water mark is 1), an error of the source errors both at
+ * once, and a branch's `cancel()` settles only when both are cancelled, the
+ * source then cancelled with the reasons of both (`[reason1, reason2]`).
+ * Throws Node's TypeError when `stream` is locked.
  */
 export const teeStream = <T>(stream: ReadableStream<T>, Make: typeof ReadableStream = HostReadableStream): [ReadableStream<T>, ReadableStream<T>] => {
-  const reader = stream.getReader();
-  const queues: [T[], T[]] = [[], []];
-  const cancelled = [false, false];
-  let ended = false;
-  let failure: { error: unknown } | undefined;
-  let reading: Promise<void> | undefined;
-  const readMore = (): Promise<void> =>
-    (reading ??= reader.read().then(
+  if (!isLocked.call(stream) && isByteStream(stream)) return byteTee(stream as unknown as ReadableStream<Uint8Array>, Make) as unknown as [ReadableStream<T>, ReadableStream<T>];
+  return defaultTee(stream, Make);
+};
+
+const defaultTee = <T>(stream: ReadableStream<T>, Make: typeof ReadableStream): [ReadableStream<T>, ReadableStream<T>] => {
+  const reader = getReader.call(stream) as unknown as ReadableStreamDefaultReader<T>;
+  // Node's readableStreamDefaultTee, which has no readAgain flag (a pull while a read is on its way is dropped,
+  // the branch pulls again when it is read) and frees the read before the branches get the chunk.
+  let reading = false;
+  const canceled = [false, false];
+  const reasons: unknown[] = [undefined, undefined];
+  const controllers: Array<ReadableStreamDefaultController<T>> = [];
+  const cancelled = deferred<void>();
+  const pull = (): Promise<void> => {
+    if (reading) return Promise.resolve();
+    reading = true;
+    reader.read().then(
       ({ done, value }) => {
-        reading = undefined;
-        if (done) ended = true;
-        else for (const i of [0, 1]) if (!cancelled[i]) queues[i].push(value);
+        reading = false;
+        if (done) {
+          // Node closes the branches on a process.nextTick (nodejs/node#39758); a microtask keeps it in the turn.
+          for (const i of [0, 1]) if (!canceled[i]) controllers[i].close();
+          if (!canceled[0] || !canceled[1]) cancelled.resolve();
+          return;
+        }
+        for (const i of [0, 1]) if (!canceled[i]) controllers[i].enqueue(value);
       },
-      (error: unknown) => {
-        reading = undefined;
-        failure = { error };
+      () => {
+        reading = false; // the source's error reaches the branches through reader.closed
       },
-    ));
-  const branch = (i: 0 | 1): ReadableStream<T> =>
-    new Make<T>(
-      {
-        async pull(controller) {
-          while (queues[i].length === 0 && !ended && !failure) await readMore();
-          if (queues[i].length > 0) controller.enqueue(queues[i].shift() as T);
-          else if (failure) controller.error(failure.error);
-          else controller.close();
-        },
-        cancel(reason) {
-          cancelled[i] = true;
-          queues[i].length = 0;
-          return cancelled[0] && cancelled[1] ? reader.cancel(reason) : undefined;
-        },
-      },
-      { highWaterMark: 0 },
     );
-  return [branch(0), branch(1)];
+    return Promise.resolve();
+  };
+  const cancel = (i: 0 | 1) => (reason: unknown): Promise<void> => {
+    canceled[i] = true;
+    reasons[i] = reason;
+    if (canceled[1 - i]) cancelled.resolve(reader.cancel([reasons[0], reasons[1]]));
+    return cancelled.promise;
+  };
+  const branch = (i: 0 | 1): ReadableStream<T> =>
+    new Make<T>({
+      start: controller => {
+        controllers[i] = controller;
+      },
+      pull,
+      cancel: cancel(i),
+    });
+  const branches: [ReadableStream<T>, ReadableStream<T>] = [branch(0), branch(1)];
+  reader.closed.then(undefined, (error: unknown) => {
+    for (const controller of controllers) controller.error(error);
+    if (!canceled[0] || !canceled[1]) cancelled.resolve();
+  });
+  return branches;
+};
+
+/** The byte stream's controller and reader shapes the byte tee uses (lib ES2022 does not declare them). */
+interface ByteController {
+  readonly byobRequest: { readonly view: Uint8Array | null; respond(bytes: number): void; respondWithNewView(view: Uint8Array): void } | null;
+  enqueue(chunk: Uint8Array): void;
+  close(): void;
+  error(error: unknown): void;
+}
+interface AnyReader {
+  read(view?: Uint8Array): Promise<{ done: boolean; value: Uint8Array | undefined }>;
+  releaseLock(): void;
+  cancel(reason: unknown): Promise<void>;
+  readonly closed: Promise<void>;
+}
+
+/** A copy of a chunk's bytes, in a buffer of its own (the standard's CloneAsUint8Array). */
+const cloneBytes = (chunk: Uint8Array): Uint8Array => new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength).slice();
+
+const byteTee = (stream: ReadableStream<Uint8Array>, Make: typeof ReadableStream): [ReadableStream<Uint8Array>, ReadableStream<Uint8Array>] => {
+  let reader = getReader.call(stream);
+  let byob = false;
+  let reading = false;
+  const readAgain = [false, false];
+  const canceled = [false, false];
+  const reasons: unknown[] = [undefined, undefined];
+  const controllers: ByteController[] = [];
+  const cancelled = deferred<void>();
+  const errorBoth = (error: unknown): void => {
+    for (const controller of controllers) controller.error(error);
+  };
+  const forwardReaderError = (thisReader: AnyReader): void => {
+    thisReader.closed.then(undefined, (error: unknown) => {
+      if (thisReader !== reader) return;
+      errorBoth(error);
+      if (!canceled[0] || !canceled[1]) cancelled.resolve();
+    });
+  };
+  /** Copies the chunk for the other branch; an error copying errors both branches and cancels the source. */
+  const cloneOrFail = (chunk: Uint8Array): Uint8Array | undefined => {
+    try {
+      return cloneBytes(chunk);
+    } catch (error) {
+      errorBoth(error);
+      cancelled.resolve(reader.cancel(error));
+      return undefined;
+    }
+  };
+  const readAgainIfAsked = (): void => {
+    if (readAgain[0]) void pull(0);
+    else if (readAgain[1]) void pull(1);
+  };
+  const pullWithDefaultReader = (): void => {
+    if (byob) {
+      reader.releaseLock();
+      reader = getReader.call(stream);
+      byob = false;
+      forwardReaderError(reader);
+    }
+    reader.read().then(
+      ({ done, value }) => {
+        reading = false;
+        if (done) {
+          for (const i of [0, 1]) if (!canceled[i]) controllers[i].close();
+          for (const i of [0, 1]) controllers[i].byobRequest?.respond(0);
+          if (!canceled[0] || !canceled[1]) cancelled.resolve();
+          return;
+        }
+        readAgain[0] = readAgain[1] = false;
+        const chunk = value as Uint8Array;
+        let second = chunk;
+        if (!canceled[0] && !canceled[1]) {
+          const copy = cloneOrFail(chunk);
+          if (copy === undefined) return;
+          second = copy;
+        }
+        if (!canceled[0]) controllers[0].enqueue(chunk);
+        if (!canceled[1]) controllers[1].enqueue(second);
+        readAgainIfAsked();
+      },
+      () => {
+        reading = false;
+      },
+    );
+  };
+  const pullWithByobReader = (view: Uint8Array, forBranch: 0 | 1): void => {
+    if (!byob) {
+      reader.releaseLock();
+      reader = getReader.call(stream, { mode: 'byob' });
+      byob = true;
+      forwardReaderError(reader);
+    }
+    const other = (1 - forBranch) as 0 | 1;
+    reader.read(view).then(
+      ({ done, value }) => {
+        reading = false;
+        const byobCanceled = canceled[forBranch];
+        const otherCanceled = canceled[other];
+        if (done) {
+          if (!byobCanceled) controllers[forBranch].close();
+          if (!otherCanceled) controllers[other].close();
+          if (value !== undefined) {
+            if (!byobCanceled) controllers[forBranch].byobRequest?.respondWithNewView(value);
+            if (!otherCanceled) controllers[other].byobRequest?.respond(0);
+          }
+          if (!byobCanceled || !otherCanceled) cancelled.resolve();
+          return;
+        }
+        readAgain[0] = readAgain[1] = false;
+        const chunk = value as Uint8Array;
+        if (!otherCanceled) {
+          const copy = cloneOrFail(chunk);
+          if (copy === undefined) return;
+          if (!byobCanceled) controllers[forBranch].byobRequest?.respondWithNewView(chunk);
+          controllers[other].enqueue(copy);
+        } else if (!byobCanceled) {
+          controllers[forBranch].byobRequest?.respondWithNewView(chunk);
+        }
+        readAgainIfAsked();
+      },
+      () => {
+        reading = false;
+      },
+    );
+  };
+  const pull = (i: 0 | 1): Promise<void> => {
+    if (reading) {
+      readAgain[i] = true;
+      return Promise.resolve();
+    }
+    reading = true;
+    const view = controllers[i].byobRequest?.view;
+    if (view) pullWithByobReader(view, i);
+    else pullWithDefaultReader();
+    return Promise.resolve();
+  };
+  const cancel = (i: 0 | 1) => (reason: unknown): Promise<void> => {
+    canceled[i] = true;
+    reasons[i] = reason;
+    if (canceled[1 - i]) cancelled.resolve(reader.cancel([reasons[0], reasons[1]]));
+    return cancelled.promise;
+  };
+  const branch = (i: 0 | 1): ReadableStream<Uint8Array> =>
+    new (Make as unknown as new (source: object) => ReadableStream<Uint8Array>)({
+      type: 'bytes',
+      start: (controller: ByteController) => {
+        controllers[i] = controller;
+      },
+      pull: () => pull(i),
+      cancel: cancel(i),
+    });
+  const branches: [ReadableStream<Uint8Array>, ReadableStream<Uint8Array>] = [branch(0), branch(1)];
+  forwardReaderError(reader);
+  return branches;
 };
 
 type Source<T> = AsyncIterable<T> | Iterable<T | PromiseLike<T>>;
