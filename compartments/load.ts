@@ -21,7 +21,7 @@ import { installSloppyThis } from './sloppy-this.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
-import { readStoredZipFile } from './zip-read.js';
+import { readStoredZipFile, repeatedZipName } from './zip-read.js';
 
 /** The package.json nearest above `file` (a path), or undefined. */
 const nearestPackageJson = (file: string): string | undefined => {
@@ -307,6 +307,16 @@ export interface LoadedService {
  */
 export const loadService = async (options: LoadOptions): Promise<LoadedService> => {
   const { service, archive, entryRoot, packageRoots } = options;
+  // Two files of one name: readers of the archive could disagree on which is meant (the compartment map read
+  // for the entry's identity, and the one compartment-mapper loads), so none is trusted.
+  const twice = repeatedZipName(archive);
+  if (twice !== undefined) {
+    throw new SnapshotError(
+      'SNAPSHOT_INVALID',
+      `service "${service}": its archive holds two files named ${JSON.stringify(twice)}, which no build writes: the archive was altered after the build. Rebuild the snapshot or copy it again from the build host.`,
+      { details: { service, file: twice } },
+    );
+  }
   const entryCompartment = entryCompartmentOf(archive);
   const packageRootOfCompartment = (name: string): string | undefined =>
     packageRoots !== undefined && Object.prototype.hasOwnProperty.call(packageRoots, name) ? packageRoots[name] : undefined;

@@ -11,44 +11,79 @@ export const LOCAL_FIXED = 30;
 export const CENTRAL_FIXED = 46;
 export const END_FIXED = 22;
 
-const encoder = new TextEncoder();
+/** Names decoded as @endo/zip decodes them (a leading byte-order mark dropped, bad UTF-8 as U+FFFD), so both readers agree. */
+const decoder = new TextDecoder();
+
+interface CentralEntry {
+  /** The name, decoded. */
+  readonly name: string;
+  /** Offset of the central directory record. */
+  readonly at: number;
+}
 
 /**
- * The content of the file `name` in a zip that `writeStoredZip` (zip.ts)
- * wrote, found through the central directory, without reading the other
- * files or checking any CRC; undefined when the archive has no such file
- * or is not one of ours (compressed, zip64, cut short, the name twice). Every offset and
- * size is checked against the archive's bounds, so damaged bytes give
- * undefined (or a RangeError), never bytes from outside the archive; what
- * it returns is only as trustworthy as the archive, and a loader still
- * reads the archive whole through @endo/zip's ZipReader, which checks it.
+ * The records of a stored zip's central directory, or undefined when the
+ * bytes are no zip of ours (no end record, a record out of bounds).
  */
-export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array | undefined => {
+const centralDirectory = (bytes: Uint8Array): { view: DataView; end: number; entries: CentralEntry[] } | undefined => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // The end record is the last 22 bytes, before an archive comment of at most 65,535 bytes.
   let end = bytes.byteLength - END_FIXED;
   const lowest = Math.max(0, end - 0xffff);
   while (end >= lowest && !(view.getUint32(end, true) === END && end + END_FIXED + view.getUint16(end + 20, true) === bytes.byteLength)) end -= 1;
   if (end < lowest) return undefined;
-  const wanted = encoder.encode(name);
   const count = view.getUint16(end + 10, true);
   let pos = view.getUint32(end + 16, true);
-  let found: Uint8Array | undefined;
+  const entries: CentralEntry[] = [];
   for (let i = 0; i < count; i += 1) {
     if (pos + CENTRAL_FIXED > end || view.getUint32(pos, true) !== CENTRAL) return undefined;
     const nameLength = view.getUint16(pos + 28, true);
-    const entryLength = CENTRAL_FIXED + nameLength + view.getUint16(pos + 30, true) + view.getUint16(pos + 32, true);
-    if (nameLength === wanted.byteLength && Buffer.compare(bytes.subarray(pos + CENTRAL_FIXED, pos + CENTRAL_FIXED + nameLength), wanted) === 0) {
-      // Named twice: none of ours (@endo/zip's reader would take the last, this one the first; found by the adversarial review).
-      if (found !== undefined || view.getUint16(pos + 10, true) !== 0) return undefined; // or not STORE
-      const size = view.getUint32(pos + 20, true);
-      const local = view.getUint32(pos + 42, true);
-      if (local + LOCAL_FIXED > end || view.getUint32(local, true) !== LOCAL) return undefined;
-      const start = local + LOCAL_FIXED + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-      if (start + size > end) return undefined;
-      found = bytes.subarray(start, start + size);
-    }
-    pos += entryLength;
+    if (pos + CENTRAL_FIXED + nameLength > end) return undefined;
+    entries.push({ name: decoder.decode(bytes.subarray(pos + CENTRAL_FIXED, pos + CENTRAL_FIXED + nameLength)), at: pos });
+    pos += CENTRAL_FIXED + nameLength + view.getUint16(pos + 30, true) + view.getUint16(pos + 32, true);
   }
-  return found;
+  return { view, end, entries };
+};
+
+/**
+ * The content of the file `name` in a zip that `writeStoredZip` (zip.ts)
+ * wrote, found through the central directory, without reading the other
+ * files or checking any CRC; undefined when the archive has no such file
+ * or is not one of ours (compressed, zip64, cut short, the name twice,
+ * names compared as @endo/zip decodes them). Every offset and
+ * size is checked against the archive's bounds, so damaged bytes give
+ * undefined (or a RangeError), never bytes from outside the archive; what
+ * it returns is only as trustworthy as the archive, and a loader still
+ * reads the archive whole through @endo/zip's ZipReader, which checks it.
+ */
+export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array | undefined => {
+  const directory = centralDirectory(bytes);
+  if (directory === undefined) return undefined;
+  const { view, end, entries } = directory;
+  const matches = entries.filter(entry => entry.name === name);
+  // Named twice: none of ours (@endo/zip's reader would take the last, this one the first; found by the adversarial
+  // reviews, the second time with a copy of the name behind a byte-order mark, which @endo/zip's decoding drops).
+  if (matches.length !== 1) return undefined;
+  const { at } = matches[0];
+  if (view.getUint16(at + 10, true) !== 0) return undefined; // not STORE
+  const size = view.getUint32(at + 20, true);
+  const local = view.getUint32(at + 42, true);
+  if (local + LOCAL_FIXED > end || view.getUint32(local, true) !== LOCAL) return undefined;
+  const start = local + LOCAL_FIXED + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+  if (start + size > end) return undefined;
+  return bytes.subarray(start, start + size);
+};
+
+/**
+ * A file name that appears more than once in a zip's central directory,
+ * the names decoded as @endo/zip decodes them, or undefined. Our writer
+ * never repeats a name; @endo/zip's reader keeps the last copy silently.
+ */
+export const repeatedZipName = (bytes: Uint8Array): string | undefined => {
+  const seen = new Set<string>();
+  for (const { name } of centralDirectory(bytes)?.entries ?? []) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
 };

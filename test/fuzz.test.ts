@@ -21,6 +21,8 @@ import {
   type Entry,
   type LogHeader,
 } from '../replay-log/index.js';
+import { ZipReader } from '@endo/zip';
+import { writeStoredZip } from '../compartments/zip.js';
 import { fixture, moveToTarget, snapshot, tempDir } from './helpers.js';
 
 const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -577,7 +579,7 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
   t.ok(m >= 30, `at least thirty mutated archives were loaded (${m})`);
   t.ok(process.memoryUsage().rss < 1024 * 1024 * 1024, 'memory stayed bounded (rss < 1 GiB)');
   const archiveCodes = new Set(Object.entries(outcomes).filter(([k]) => k.startsWith('archive:')).flatMap(([, v]) => Object.keys(v)));
-  for (const code of archiveCodes) t.ok(code === 'restored' || code === 'SERVICE_LOAD_FAILED' || code === 'REPLAY_DIVERGED' || code === 'MODULE_NOT_GRANTED', `archive damage ends as ${code}`);
+  for (const code of archiveCodes) t.ok(code === 'restored' || code === 'SERVICE_LOAD_FAILED' || code === 'SNAPSHOT_INVALID' || code === 'REPLAY_DIVERGED' || code === 'MODULE_NOT_GRANTED', `archive damage ends as ${code}`);
 
   // A sample through the real CLI: the same typed line and exit code 1, never "unexpected error".
   const cliSamples = [...samples.filter(s => s.log).slice(0, 2), ...samples.filter(s => s.archive).slice(0, 1)];
@@ -599,4 +601,34 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
       }
     }
   }
+});
+
+t.test('an archive that holds a file name twice (also once behind a byte-order mark) is refused, whichever copy comes first', async t => {
+  const base = await buildBase();
+  const { restoreSnapshot } = await import('../lib/index.js');
+  const reader = new ZipReader(base.archive);
+  const files = [...reader.files.values()].map(file => ({ name: file.name, content: file.content }));
+  const map = files.find(file => file.name === 'compartment-map.json');
+  if (!map) throw new Error('the archive has no compartment map');
+  // A map that names another compartment as the entry: read by whichever reader takes that copy.
+  const forged = { name: 'compartment-map.json', content: new TextEncoder().encode(JSON.stringify({ ...JSON.parse(new TextDecoder().decode(map.content)), entry: { compartment: 'elsewhere', module: './x.js' } })) };
+  const rest = files.filter(file => file !== map);
+  const cases: Array<[string, typeof files]> = [
+    ['the name twice', [forged, ...files]],
+    ['the forged copy first, the real one behind a byte-order mark', [forged, ...rest, { ...map, name: '\uFEFFcompartment-map.json' }]],
+    ['the real copy first, the forged one behind a byte-order mark', [...files, { ...forged, name: '\uFEFFcompartment-map.json' }]],
+    ['a module twice, once behind a byte-order mark', [...files, { ...rest[rest.length - 1], name: `\uFEFF${rest[rest.length - 1].name}` }]],
+  ];
+  for (const [what, entries] of cases) {
+    const dir = path.join(work, `twice-${cases.findIndex(c => c[0] === what)}`);
+    writeCase(base, dir, { archive: writeStoredZip(entries) });
+    const error = await restoreSnapshot({ dir }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.match(error, { code: 'SNAPSHOT_INVALID', message: /^service "counter": its archive holds two files named ".+", which no build writes: the archive was altered after the build/ }, `${what}: refused, saying what happened`);
+  }
+  const verified = await snapshot(['verify', moveToTarget(path.join(work, 'twice-1'))]);
+  t.equal(verified.code, 1, 'verify refuses it too');
+  t.match(verified.stdout + verified.stderr, /SNAPSHOT_INVALID/);
 });
