@@ -732,8 +732,9 @@ export class Membrane implements WireSide {
     }
     const again = walk.seen?.get(object);
     if (again !== undefined) return new Tagged('ref', again);
-    // A data read by the host runs no service code: no Proxy traps, no getters.
-    if (walk.noRefs && (isProxy(object) || !dataOnly(object))) throw NEEDS_REFERENCE;
+    // A data read by the host runs no service code: no Proxy traps (of the object, or of a Proxy in its prototype
+    // chain, which `instanceof` and a `then` lookup would run: found by the adversarial review), no getters.
+    if (walk.noRefs && (isProxy(object) || proxyInChain(object) || !dataOnly(object))) throw NEEDS_REFERENCE;
     if (isArray(object)) {
       remember(walk, object);
       const length = object.length;
@@ -1191,6 +1192,12 @@ interface OutWalk {
 }
 
 const NEEDS_REFERENCE = Symbol('needs a reference');
+
+/** Whether a Proxy is in the prototype chain of `object` (itself no Proxy): found without running any trap. */
+const proxyInChain = (object: object): boolean => {
+  for (let proto = getPrototypeOf(object); proto !== null; proto = getPrototypeOf(proto)) if (isProxy(proto)) return true;
+  return false;
+};
 
 /** Every own property is a data property (reading them runs no code). */
 const dataOnly = (object: object): boolean => {

@@ -70,6 +70,10 @@ t.test("a service cannot pass its errors off as the library's", async t => {
   t.equal(report.forged.genuine.library, true, 'a library error passed through unchanged keeps its type');
 });
 
+t.test("the host reads a service object's data without running its code, also when a Proxy is in a value's prototype chain", async t => {
+  t.same(report.proxyChain, { plain: 1, x: 'function', deep: 'function', json: '{"plain":1}', trapRuns: 0 }, 'no trap ran; what is not plain data is reached by a call');
+});
+
 t.test("a service's prepareStackTrace sees no host object", async t => {
   t.ok(report.callSites.seen.length > 0, 'it was called');
   for (const site of report.callSites.seen) t.match(site, /^undefined\/undefined\//, 'getThis() and getFunction() give nothing');
