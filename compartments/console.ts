@@ -7,6 +7,7 @@
 import { Console as HostConsole } from 'node:console';
 import type { Membrane } from '../membrane/index.js';
 import { nodeError } from './node-style-errors.js';
+import { escapeControls } from '../replay-log/errors.js';
 
 type Printer = (text: string) => void;
 
@@ -65,7 +66,7 @@ export const defaultPrinter =
   (service: string): Printer =>
   (text: string) => {
     // Every control character but the newline and tab, C1 included (\b erased the prefix on a terminal, \u009b is a CSI).
-    const safe = text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, c => (c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+    const safe = escapeControls(text);
     process.stderr.write(`${safe.split('\n').map(line => `[${service}] ${line}`).join('\n')}\n`);
   };
 

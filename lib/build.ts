@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SnapshotError, isSnapshotError } from '../replay-log/index.js';
-import { causeLines, readCheckedOptions } from '../replay-log/errors.js';
+import { block, causeLines, readCheckedOptions } from '../replay-log/errors.js';
 import { beginSession, endSession, type BuildSession } from './session.js';
 import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
@@ -185,7 +185,7 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
   const onRejection = (reason: unknown, promise: Promise<unknown>): void => {
     if (isScriptRejection(reason, script)) rejections.push(reason);
     else {
-      process.stderr.write(`snapshot: a service left a promise rejection unhandled: ${describeFailure(reason)}\n`);
+      process.stderr.write(`snapshot: a service left a promise rejection unhandled: ${block(describeFailure(reason))}\n`);
       // Reported: handled now, so that SES's own report of what is still unhandled at exit does not say it again.
       promise.catch(() => {});
     }

@@ -5,15 +5,9 @@
  * restore bundle (which carries its own copy of this module).
  */
 import { inspect } from 'node:util';
-import { causeLines, describeError, isSnapshotError } from '../replay-log/errors.js';
+import { block, causeLines, describeError, isSnapshotError } from '../replay-log/errors.js';
 
-/**
- * Text that may carry a service's words (its error messages, names quoted in
- * ours), as one block: continuation lines indented, carriage returns and
- * escape sequences made visible, so that no line of it can pass for a line
- * of ours (`snapshot: CODE: ...`) or rewrite the terminal.
- */
-export const block = (text: string): string => text.replace(/\r/g, '\\r').replace(/\x1b/g, '\\x1b').split('\n').join('\n  ');
+export { block };
 
 /** Print `error` as the CLI's failure and exit: 2 for a USAGE error, 1 for any other. */
 export const fail = (error: unknown): never => {

@@ -21,6 +21,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SnapshotError, describeError, isSnapshotError } from '../replay-log/index.js';
+import { block } from '../replay-log/errors.js';
 import type { HttpIo, RequestRecord, ResponseHead, ResponseRecord } from '../compartments/index.js';
 import type { RestoredService } from './service.js';
 
@@ -59,7 +60,8 @@ export const serveHttp = async (service: RestoredService, declaredPort: number |
   const handler = typeof service.exports.fetch === 'function' ? service.exports.fetch : service.exports.default;
   const adapter = service.membrane.exportProxy(adapterId, 'function httpAdapter') as (target: unknown, record: RequestRecord, io: HttpIo) => Promise<ResponseRecord>;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const report = options.report ?? ((text: string) => process.stderr.write(`${text}\n`));
+  // A service's error text in it: shown as one block, its control characters escaped (a line of it cannot pass for ours).
+  const report = options.report ?? ((text: string) => process.stderr.write(`${block(text)}\n`));
   const tooLarge = () => new Response(`request body over ${maxBodyBytes} bytes\n`, { status: 413 });
   const inFlight = new Map<number, InFlight>();
   const { io, abort } = makeIo(service.name, inFlight, maxBodyBytes);

@@ -117,6 +117,24 @@ export const causeLines = (error: unknown): string[] => {
   return lines;
 };
 
+/**
+ * `text` with every control character but the newline and the tab shown
+ * escaped (`\\r`, `\\x1b`, `\\x08`, C1 controls such as `\\x9b` too): text
+ * a service wrote cannot rewrite a terminal line, erase a prefix with
+ * backspaces or start an escape sequence where it is printed.
+ */
+export const escapeControls = (text: string): string =>
+  text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, c => (c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+
+/**
+ * Text that may carry a service's words (its error messages, names quoted in
+ * ours), as one block: continuation lines indented, every control character
+ * but newline and tab made visible (escapeControls: carriage returns, escape
+ * sequences, backspaces, C1), so that no line of it can pass for a line of
+ * ours (`snapshot: CODE: ...`) or rewrite the terminal.
+ */
+export const block = (text: string): string => escapeControls(text).split('\n').join('\n  ');
+
 /** The Levenshtein edit distance between `a` and `b`: insertions, deletions and substitutions, one each. */
 export const editDistance = (a: string, b: string): number => {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);

@@ -287,6 +287,10 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   t.match(coded.stderr, /^snapshot: fetcher\.rejectsCoded\(\.\.\.\) threw RangeError: email is not valid\n(?:.*\n)*?\s+\{ code: 'E_INVALID', field: 'email' \}$/m);
   const cycle = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsCycle']);
   t.equal(cycle.code, 1);
+  const spoofing = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsSpoofing']);
+  t.equal(spoofing.code, 1);
+  t.notMatch(spoofing.stderr, /[\x08\x85\x9b]/, 'no backspace, CSI or other C1 control of the message reaches the terminal');
+  t.match(spoofing.stderr, /^snapshot: fetcher\.rejectsSpoofing\(\.\.\.\) threw Error: bad input\n {2}\\x08\\x08\\x08snapshot: all checks passed\n {2}\\x9b2Kok\\x85$/m, 'every line of it indented, its controls escaped');
   t.match(cycle.stderr, /^snapshot: fetcher\.rejectsCycle\(\.\.\.\) threw Error: outer\n(?:\s+at .*\n)*\s+\[cause\]: Error: inner\n\s+\[cause\]: \[Circular\]$/m, 'a cause cycle ends at the first cause met again');
 });
 
