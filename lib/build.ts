@@ -183,12 +183,11 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
   scriptBuilds.set(key, { builds: (scriptBuilds.get(key)?.builds ?? 0) + 1, callers: session.callers });
   const rejections: unknown[] = [];
   const onRejection = (reason: unknown, promise: Promise<unknown>): void => {
-    if (isScriptRejection(reason, script)) rejections.push(reason);
-    else {
-      process.stderr.write(`snapshot: a service left a promise rejection unhandled: ${block(describeFailure(reason))}\n`);
-      // Reported: handled now, so that SES's own report of what is still unhandled at exit does not say it again.
-      promise.catch(() => {});
-    }
+    if (isScriptRejection(reason, script)) rejections.push(reason); // reported as the build's failure
+    else process.stderr.write(`snapshot: a service left a promise rejection unhandled: ${block(describeFailure(reason))}\n`);
+    // Reported: handled now, so that SES's own report of what is still unhandled at exit (SES_UNHANDLED_REJECTION)
+    // does not say it again.
+    promise.catch(() => {});
   };
   process.on('unhandledRejection', onRejection);
   const failed = (error: unknown, phase: string): SnapshotError => {

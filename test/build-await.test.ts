@@ -39,6 +39,7 @@ t.test('a build script that does not await its work', async t => {
     const run = await build(out, 'rejection');
     t.equal(run.code, 1);
     t.match(run.stderr, /^snapshot: BUILD_FAILED: the build script .* failed; no snapshot was sealed\..*\n\s*Error: a promise the build script forgot/m);
+    t.equal(run.stderr.match(/a promise the build script forgot/g)?.length, 1, 'said once (SES did not report it again at exit)');
     t.same(fingerprint(out), before);
   });
 
