@@ -138,19 +138,39 @@ const missingManifestAdvice = (dir: string, file: string): string => {
 /** `target` (absolute) as the user would write it next to `given`: relative when `given` was. */
 const asGiven = (given: string, target: string): string => (path.isAbsolute(given) ? target : path.relative(process.cwd(), target) || '.');
 
-/** The nearest directory above `dir` (at most four levels) that holds a manifest.json: the snapshot `dir` is part of. */
+/**
+ * Whether `dir` holds a manifest.json that `snapshot build` wrote (it starts
+ * with `"format": "membrane-snapshot"`): a package's own manifest.json, a web
+ * app manifest or a Chrome extension's is no snapshot. Reads at most 512
+ * bytes; never throws.
+ */
+const holdsSnapshot = (dir: string): boolean => {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(path.join(dir, 'manifest.json'), 'r');
+    const head = Buffer.alloc(512);
+    const read = fs.readSync(fd, head, 0, head.length, 0);
+    return /^\s*\{\s*"format"\s*:\s*"membrane-snapshot"/.test(head.subarray(0, read).toString('utf8'));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+};
+
+/** The nearest directory above `dir` (at most four levels) that holds a snapshot's manifest.json: the snapshot `dir` is part of. */
 const enclosingSnapshot = (dir: string): string | undefined => {
   let current = path.resolve(dir);
   for (let level = 0; level < 4; level += 1) {
     const parent = path.dirname(current);
     if (parent === current) return undefined;
     current = parent;
-    if (fs.existsSync(path.join(current, 'manifest.json'))) return current;
+    if (holdsSnapshot(current)) return current;
   }
   return undefined;
 };
 
-/** Snapshot directories directly inside `dir` (a project whose build wrote `--out snap`): at most three, from its first 200 entries. */
+/** Snapshot directories directly inside `dir` (a project whose build wrote `--out snap`): at most three, from its first 200 entries (holdsSnapshot). */
 const snapshotsIn = (dir: string): string[] => {
   let names: string[];
   try {
@@ -159,14 +179,14 @@ const snapshotsIn = (dir: string): string[] => {
     return [];
   }
   return names
-    .filter(name => fs.existsSync(path.join(dir, name, 'manifest.json')))
+    .filter(name => holdsSnapshot(path.join(dir, name)))
     .sort()
     .slice(0, 3)
     .map(name => path.join(dir, name));
 };
 
 /**
- * Snapshot directories (holding a manifest.json) beside `dir`, the names
+ * Snapshot directories (holdsSnapshot) beside `dir`, the names
  * closest to its first (a typo: `snapshto` for `snapshot`); at most three,
  * from the first 200 entries of its parent. Empty when there is none or the
  * parent cannot be read.
@@ -180,7 +200,7 @@ const nearbySnapshots = (dir: string): string[] => {
   } catch {
     return [];
   }
-  const found = names.filter(name => name !== wanted && fs.existsSync(path.join(parent, name, 'manifest.json')));
+  const found = names.filter(name => name !== wanted && holdsSnapshot(path.join(parent, name)));
   const shown = (name: string) => (path.isAbsolute(dir) ? path.join(parent, name) : path.join(path.dirname(dir), name));
   return found
     .sort((a, b) => editDistance(a, wanted) - editDistance(b, wanted) || a.localeCompare(b))

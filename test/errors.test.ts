@@ -204,6 +204,14 @@ t.test('damaged snapshots are refused with their own codes', async t => {
   t.match(run.stderr, /is inside the snapshot [^\n]*; give that directory\./, "a service's directory names its snapshot");
   run = await snapshot(['restore', work]);
   t.match(run.stderr, /Snapshots in it: [^\n]*base/, 'a directory holding snapshots names them');
+  // A manifest.json no build wrote (a web app's, a package's) makes no snapshot of its directory.
+  const webApp = path.join(work, 'web-app');
+  fs.mkdirSync(path.join(webApp, 'icons'), { recursive: true });
+  fs.writeFileSync(path.join(webApp, 'manifest.json'), JSON.stringify({ name: 'An app', icons: [] }));
+  run = await snapshot(['restore', path.join(webApp, 'icons')]);
+  t.notMatch(run.stderr, /inside the snapshot/, 'a web app manifest above it is not named as its snapshot');
+  run = await snapshot(['restore', work]);
+  t.notMatch(run.stderr, /Snapshots in it: [^\n]*web-app/, 'nor listed as a snapshot');
 });
 
 t.test('a build that ends while a service still waits is refused with NOT_QUIESCENT, naming what it waits on', async t => {
