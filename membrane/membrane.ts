@@ -318,6 +318,9 @@ export class Membrane implements WireSide {
       return this.#performHost(what, () => {
         if (method === null) return apply(target as (...a: unknown[]) => unknown, undefined, this.#fromWireArray(args, 'host'));
         if (method === '[[get]]') return this.#hostGet(target, args[0] as string);
+        if (method === '[[keys]]') return this.#hostKeys(target);
+        if (method === '[[has]]') return (args[0] as string) in (target as object);
+        if (method === '[[tag]]') return this.#hostTag(target);
         const fn = (target as Record<string, unknown>)[method];
         if (typeof fn !== 'function') throw new TypeError(`${what}: not a function`);
         return apply(fn, target, this.#fromWireArray(args, 'host'));
@@ -567,6 +570,29 @@ export class Membrane implements WireSide {
     return bound.proxy;
   }
 
+  /**
+   * The keys a service lists on a host object it holds by reference
+   * (`Object.keys`, `JSON.stringify`, spread, `for...in`): its own
+   * enumerable string keys, as Node lists them, but those no reference
+   * gives (see #hostGet).
+   */
+  #hostKeys(target: object): string[] {
+    return keys(target).filter(key => !UNREACHABLE_THROUGH_REFERENCES.has(key));
+  }
+
+  /**
+   * The `Symbol.toStringTag` a host object held by reference shows a
+   * service (`Object.prototype.toString`, jose's CryptoKey check): its own,
+   * a string, or none (`[object Object]`, as Node prints a class instance
+   * without one). Another service's object shows none: its proxy's tag
+   * names the service, for the host.
+   */
+  #hostTag(target: object): string | undefined {
+    if (this.#directory?.originOf(target) || this.#hostProxyIds.has(target)) return undefined;
+    const tag = (target as Record<symbol, unknown>)[Symbol.toStringTag];
+    return typeof tag === 'string' ? tag : undefined;
+  }
+
   // ---- proxies --------------------------------------------------------------------
 
   #hostProxyFor(id: number, iface: string): object {
@@ -658,11 +684,20 @@ export class Membrane implements WireSide {
       apply: (_t, _this, args) => membrane.send(slot, null, args),
       get: (_t, key) => {
         if (key === 'then' || typeof key === 'symbol') {
-          // The host object's class as its tag (jose recognises a CryptoKey by Symbol.toStringTag).
-          return key === Symbol.toStringTag ? (/^[A-Z][\w$]*/.exec(iface)?.[0] ?? `Host ${iface}`) : undefined;
+          // The host object's own tag (jose recognises a CryptoKey by Symbol.toStringTag), or none, as in Node.
+          return key === Symbol.toStringTag ? membrane.send(slot, '[[tag]]', []) : undefined;
         }
         return membrane.send(slot, '[[get]]', [key]);
       },
+      // Its keys and data as the host object has them (Object.keys, JSON.stringify, spread, `in`), each read a
+      // syscall of the log as a property read is. A frozen view (harden) lists what its own empty target holds.
+      ownKeys: t => (Reflect.isExtensible(t) ? [...new Set([...(membrane.send(slot, '[[keys]]', []) as string[]), ...Reflect.ownKeys(t)])] : Reflect.ownKeys(t)),
+      getOwnPropertyDescriptor: (t, key) => {
+        const own = Reflect.getOwnPropertyDescriptor(t, key);
+        if (own || typeof key !== 'string' || !Reflect.isExtensible(t) || !(membrane.send(slot, '[[keys]]', []) as string[]).includes(key)) return own;
+        return { value: membrane.send(slot, '[[get]]', [key]), writable: false, enumerable: true, configurable: true };
+      },
+      has: (t, key) => (typeof key === 'string' && Reflect.isExtensible(t) && !Reflect.getOwnPropertyDescriptor(t, key) ? (membrane.send(slot, '[[has]]', [key]) as boolean) : Reflect.has(t, key)),
       set: () => {
         throw new TypeError(`cannot set properties of ${iface || 'a host object'} from inside service "${membrane.name}"`);
       },

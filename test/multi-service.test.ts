@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LogReader, LogWriter, fileSink } from '../replay-log/index.js';
 import { restoreSnapshot, isSnapshotError, type RestoredSnapshot } from '../lib/index.js';
-import { lastJson, moveToTarget, repo, snapshot, tempDir } from './helpers.js';
+import { fixture, lastJson, moveToTarget, node, repo, snapshot, tempDir } from './helpers.js';
 
 const app = path.join(repo, 'examples', 'app');
 const work = tempDir('app');
@@ -111,4 +111,18 @@ t.test('a divergence in one service names that service', async t => {
   );
   t.ok(isSnapshotError(error) && error.code === 'REPLAY_DIVERGED');
   t.match((error as Error).message, /^service "db" diverged from its replay log at event \d+:\n\s+expected: fs\.readFileSync\(".*seed\.json\.moved"/);
+});
+
+t.test("a service lists the keys, data and tag of another service's object it holds by reference, as Node does, at build and after restore", async t => {
+  const plain = await node(['build-references.mjs'], { cwd: fixture('misc'), env: { MISC_PLAIN: '1' } });
+  t.equal(plain.code, 0, plain.stderr);
+  const expected = lastJson(plain);
+  t.same(expected, [['{"items":2,"total":3}', ['items', 'total'], '{"items":2,"total":3}', ['items', 'total'], true, true, false, '[object Object]']], 'what plain Node lists');
+  const dir = path.join(work, 'references');
+  const built = await snapshot(['build', 'build-references.mjs', '--out', dir], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  t.same(lastJson(built), expected, 'at build time (it listed nothing: an empty object)');
+  const restored = await snapshot(['restore', moveToTarget(dir), '--call', 'lister.describe']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), expected, 'after restore, replayed');
 });
