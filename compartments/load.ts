@@ -294,6 +294,26 @@ export interface LoadOptions {
   readonly granted?: readonly string[];
 }
 
+/**
+ * Give a compartment's globalThis, before compartment-mapper assigns it the
+ * service's globals (`globalThis[name] = value`, which keeps a property's
+ * attributes), a property for each global Node has, in Node's order and with
+ * Node's enumerability: `Object.keys(globalThis)` is Node's fourteen names
+ * (global, the timers, queueMicrotask, structuredClone, atob, btoa,
+ * performance, fetch, crypto), not every global a service is given (URL,
+ * Buffer, console... listed too, found by the fidelity review). A property
+ * SES already defined (the intrinsics) keeps its own attributes.
+ */
+const shapeLikeNodeGlobals = (target: object, globals: object): void => {
+  const given = new Set(Object.keys(globals)); // what compartment-mapper copies: the enumerable ones
+  const host = globalThis as object;
+  for (const key of Reflect.ownKeys(host)) {
+    if (typeof key !== 'string' || !given.has(key) || Object.prototype.hasOwnProperty.call(target, key)) continue;
+    const { enumerable = false } = Object.getOwnPropertyDescriptor(host, key) ?? {};
+    Object.defineProperty(target, key, { value: undefined, writable: true, enumerable, configurable: true });
+  }
+};
+
 export interface LoadedService {
   /** Evaluate the modules with these endowments; resolves to the entry's namespace. */
   evaluate(globals: Record<string, unknown>, modules: Record<string, object>): Promise<object>;
@@ -347,7 +367,10 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       // Object.prototype.toString.call(globalThis) is '[object global]' in Node (a Node check some packages make).
       Object.defineProperty(global, Symbol.toStringTag, { value: 'global', writable: false, enumerable: false, configurable: true });
       installSloppyThis(global);
-      if (serviceGlobals !== undefined) installLazyGlobals(global, serviceGlobals);
+      if (serviceGlobals !== undefined) {
+        shapeLikeNodeGlobals(global, serviceGlobals);
+        installLazyGlobals(global, serviceGlobals);
+      }
     }
   }
   let application: Awaited<ReturnType<typeof parseArchive>>;
