@@ -18,6 +18,10 @@ type Outcome = { result?: string; state?: string; error?: string };
  */
 const KNOWN: Record<string, string> = {
   'direct-eval-locals': "a direct eval runs as an indirect one (SES cannot run direct eval: compartments/evasion.ts), so it does not see the caller's local variables",
+  'eval-var-declarations':
+    "SES evaluates every text in strict mode, so the top-level `var` and function declarations of an indirect eval's text stay that evaluation's own, where Node's sloppy script code makes them globals (`typeof globalThis.declaredByEval` is 'undefined')",
+  'date-prototype-chain':
+    "a service's Date.prototype is its own (so that `date.constructor === Date` holds with the service's virtual-clock Date) and inherits from the shared Date.prototype (so that the shared Date's instanceof, which the membrane and Node's code use, holds for the service's dates): a date's prototype chain has one link more than Node's, and Object.getPrototypeOf(Date.prototype) is not Object.prototype",
   'global-members':
     "SES's lockdown adds ArrayBuffer.prototype.transfer, transferToFixedLength and detached (Node 21's) and transferToImmutable, sliceToImmutable and immutable (a proposal) to the intrinsics every service and the host share, and a service has no Performance, Crypto, SubtleCrypto or performance timeline classes (docs/environment.md, Absent)",
   'intrinsic-constructors':
