@@ -11,16 +11,12 @@
  * The rewrite is a full Babel pass (moment.js, 183 KB: about 0.7 s without
  * the source map we used to have it make and then dropped), so it
  * is cached on disk by the sha256 of its input, beside the package that
- * does it (`node_modules/.cache/membrane-snapshot/evasion/`): a rebuild of
- * the same dependencies rewrites nothing. Whoever can write that directory
- * can also write node_modules, so the cache trusts what it finds there;
- * a cache that cannot be read or written is skipped, never an error.
+ * does it (build-cache.ts: `node_modules/.cache/membrane-snapshot/evasion-*`):
+ * a rebuild of the same dependencies rewrites nothing.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { evadeCensorSync } from '@endo/evasive-transform';
+import { buildCache } from './build-cache.js';
 
 /** SES's rejection patterns (html comments, import expressions, direct eval), as one test. */
 const censored = /<!--|-->|(^|[^.]|\.\.\.)\bimport(\s*(?:\(|\/[/*]))|(^|[^.])\beval(\s*\()/;
@@ -75,40 +71,9 @@ const encoder = new TextEncoder();
 /** Bump when the rewrite's output may change for the same input. */
 const CACHE_FORMAT = 3;
 
-/** Where rewrites are cached (undefined when there is no node_modules to keep them in). */
-export const evasionCacheDir = ((): string | undefined => {
-  try {
-    const transform = createRequire(import.meta.url).resolve('@endo/evasive-transform');
-    const at = transform.lastIndexOf(`${path.sep}node_modules${path.sep}`);
-    if (at < 0) return undefined;
-    const version = (JSON.parse(fs.readFileSync(path.join(path.dirname(transform), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-    return path.join(transform.slice(0, at), 'node_modules', '.cache', 'membrane-snapshot', `evasion-${version}-${CACHE_FORMAT}`);
-  } catch {
-    return undefined;
-  }
-})();
-
-const cached = (key: string): string | undefined => {
-  if (!evasionCacheDir) return undefined;
-  try {
-    return fs.readFileSync(path.join(evasionCacheDir, key), 'utf8');
-  } catch {
-    return undefined;
-  }
-};
-
-const remember = (key: string, code: string): void => {
-  if (!evasionCacheDir) return;
-  try {
-    fs.mkdirSync(evasionCacheDir, { recursive: true, mode: 0o700 });
-    const file = path.join(evasionCacheDir, key);
-    const temporary = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(temporary, code, { mode: 0o600 });
-    fs.renameSync(temporary, file);
-  } catch {
-    // A read-only or full disk: the next build rewrites again.
-  }
-};
+/** Where rewrites are cached (build-cache.ts; undefined when there is no node_modules to keep them in). */
+const cache = buildCache('evasion', '@endo/evasive-transform', CACHE_FORMAT, import.meta.url);
+export const evasionCacheDir = cache?.dir;
 
 /** The cache file name of a rewrite: sha256 of the source type and the source. */
 export const evasionCacheKey = (source: string, sourceType: 'module' | 'script'): string => createHash('sha256').update(`${sourceType}\0`).update(source).digest('hex');
@@ -123,8 +88,8 @@ export const wouldReject = (source: string): boolean => censored.test(source);
 export const evade = (source: string, sourceType: 'module' | 'script', location: string): string => {
   if (!censored.test(source)) return source;
   const key = evasionCacheKey(source, sourceType);
-  const hit = cached(key);
-  if (hit !== undefined) return hit;
+  const hit = cache?.read(key);
+  if (hit !== undefined) return hit.toString('utf8');
   let code: string;
   try {
     // No sourceUrl: it would make a source map we do not keep (a third of the time).
@@ -132,7 +97,7 @@ export const evade = (source: string, sourceType: 'module' | 'script', location:
   } catch (cause) {
     throw new Error(`${location}: the rewrite of text SES refuses (<!--, -->, import, eval) failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
-  remember(key, code);
+  cache?.write(key, code);
   return code;
 };
 

@@ -70,9 +70,13 @@ const loadArchiver = async () => {
     import('./evasion.js'),
     import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
-  const [{ withNodeStarExports, withStringExportNames, esmLexerReady }, { withNodeCjsExports }] = await Promise.all([import('./esm-archive.js'), import('./cjs-archive.js')]);
+  const [{ withNodeStarExports, withStringExportNames, esmLexerReady }, { withNodeCjsExports }, { withModuleSourceCache }] = await Promise.all([
+    import('./esm-archive.js'),
+    import('./cjs-archive.js'),
+    import('./module-source-cache.js'),
+  ]);
   await esmLexerReady;
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames };
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, withModuleSourceCache };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
@@ -122,7 +126,8 @@ export const archiveServiceWithRoots = async (
 ): Promise<{ archive: Uint8Array; packageRoots: Record<string, string> }> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
-    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames } = await (archiver ??= loadArchiver());
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, withModuleSourceCache } =
+      await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
@@ -130,7 +135,10 @@ export const archiveServiceWithRoots = async (
     const typescript = typescriptOptions();
     const { powers, readAhead } = makeArchiveReadPowers();
     const readPowers = skipNamelessPackages(powers);
-    const parserForLanguage = reportingParsers(withNodeStarExports(withNodeCjsExports(withStringExportNames({ ...defaultParserForLanguage, ...typescript.parserForLanguage })), readAhead), syntaxErrors);
+    const parserForLanguage = reportingParsers(
+      withNodeStarExports(withNodeCjsExports(withStringExportNames(withModuleSourceCache({ ...defaultParserForLanguage, ...typescript.parserForLanguage }))), readAhead),
+      syntaxErrors,
+    );
     const map = await mapNodeModules(readPowers, entry, {
       ...typescript,
       dev: false,
