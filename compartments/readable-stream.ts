@@ -97,6 +97,28 @@ const deferred = <T>(): { promise: Promise<T>; resolve: (value: T | PromiseLike<
   return { promise, resolve };
 };
 
+/**
+ * The cancel algorithms of a tee's two branches: each settles only once
+ * both branches are cancelled, the source then cancelled with both reasons,
+ * `[reason1, reason2]`, through `cancelSource` (the tee's reader of that
+ * moment). `canceled[i]` says whether branch i was; `cancelled` settles the
+ * branches' promise early (the source closed or errored).
+ */
+const teeCancellation = (cancelSource: (reasons: unknown[]) => Promise<void>) => {
+  const canceled = [false, false];
+  const reasons: unknown[] = [undefined, undefined];
+  const cancelled = deferred<void>();
+  const cancel =
+    (i: 0 | 1) =>
+    (reason: unknown): Promise<void> => {
+      canceled[i] = true;
+      reasons[i] = reason;
+      if (canceled[1 - i]) cancelled.resolve(cancelSource([reasons[0], reasons[1]]));
+      return cancelled.promise;
+    };
+  return { canceled, cancelled, cancel };
+};
+
 /** Whether `stream` is a readable byte stream (only those give a BYOB reader). `stream` is not locked. */
 const isByteStream = (stream: ReadableStream): boolean => {
   try {
@@ -132,10 +154,8 @@ const defaultTee = <T>(stream: ReadableStream<T>, Make: typeof ReadableStream): 
   // Node's readableStreamDefaultTee, which has no readAgain flag (a pull while a read is on its way is dropped,
   // the branch pulls again when it is read) and frees the read before the branches get the chunk.
   let reading = false;
-  const canceled = [false, false];
-  const reasons: unknown[] = [undefined, undefined];
+  const { canceled, cancelled, cancel } = teeCancellation(reasons => reader.cancel(reasons));
   const controllers: Array<ReadableStreamDefaultController<T>> = [];
-  const cancelled = deferred<void>();
   const pull = (): Promise<void> => {
     if (reading) return Promise.resolve();
     reading = true;
@@ -155,12 +175,6 @@ const defaultTee = <T>(stream: ReadableStream<T>, Make: typeof ReadableStream): 
       },
     );
     return Promise.resolve();
-  };
-  const cancel = (i: 0 | 1) => (reason: unknown): Promise<void> => {
-    canceled[i] = true;
-    reasons[i] = reason;
-    if (canceled[1 - i]) cancelled.resolve(reader.cancel([reasons[0], reasons[1]]));
-    return cancelled.promise;
   };
   const branch = (i: 0 | 1): ReadableStream<T> =>
     new Make<T>({
@@ -200,10 +214,8 @@ const byteTee = (stream: ReadableStream<Uint8Array>, Make: typeof ReadableStream
   let byob = false;
   let reading = false;
   const readAgain = [false, false];
-  const canceled = [false, false];
-  const reasons: unknown[] = [undefined, undefined];
+  const { canceled, cancelled, cancel } = teeCancellation(reasons => reader.cancel(reasons));
   const controllers: ByteController[] = [];
-  const cancelled = deferred<void>();
   const errorBoth = (error: unknown): void => {
     for (const controller of controllers) controller.error(error);
   };
@@ -311,12 +323,6 @@ const byteTee = (stream: ReadableStream<Uint8Array>, Make: typeof ReadableStream
     if (view) pullWithByobReader(view, i);
     else pullWithDefaultReader();
     return Promise.resolve();
-  };
-  const cancel = (i: 0 | 1) => (reason: unknown): Promise<void> => {
-    canceled[i] = true;
-    reasons[i] = reason;
-    if (canceled[1 - i]) cancelled.resolve(reader.cancel([reasons[0], reasons[1]]));
-    return cancelled.promise;
   };
   const branch = (i: 0 | 1): ReadableStream<Uint8Array> =>
     new (Make as unknown as new (source: object) => ReadableStream<Uint8Array>)({
