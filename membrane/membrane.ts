@@ -653,7 +653,7 @@ export class Membrane implements WireSide {
     const object = this.#exports[id];
     if (!readable(object)) return undefined;
     const descriptor = getOwnPropertyDescriptor(object, key);
-    if (!descriptor) return readable(getPrototypeOf(object)) && !(key in object) ? null : undefined;
+    if (!descriptor) return hasWithoutTraps(object, key) === false ? null : undefined;
     if (!('value' in descriptor) || typeof descriptor.value === 'function') return undefined;
     try {
       return { value: this.#copyIn(this.#copyOut(descriptor.value, { from: 'guest', context: `.${key}`, seen: undefined, count: 0, noRefs: true }, 0), { to: 'host', objects: [] }, 0) };
@@ -669,9 +669,14 @@ export class Membrane implements WireSide {
     return readable(object) ? keys(object) : [];
   }
 
+  /**
+   * `key in object` for a service object, answered without running its
+   * code: false when a Proxy in its prototype chain would have to be asked
+   * (its `has` trap would run outside the service's turn, on the host's
+   * stack; found by the adversarial review).
+   */
   #has(id: number, key: string): boolean {
-    const object = this.#exports[id];
-    return readable(object) && key in object;
+    return hasWithoutTraps(this.#exports[id], key) === true;
   }
 
   #guestProxyFor(id: number, iface: string): object {
@@ -808,6 +813,12 @@ export class Membrane implements WireSide {
       return new Tagged('sparse', [length, indices, values]);
     }
     const proto = getPrototypeOf(object);
+    // A Proxy in its prototype chain: `instanceof` and a `then` lookup below would run its traps. A reference,
+    // whose reads run the service's code in the service's turns.
+    if (proto !== objectPrototype && proto !== null && proxyInChain(object)) {
+      if (walk.noRefs) throw NEEDS_REFERENCE;
+      return this.#ref(object, from, walk.context);
+    }
     if (proto === objectPrototype || proto === null) {
       const names = keys(object);
       // Data or behaviour is decided from the descriptors, so that no getter runs for it: each getter then runs
@@ -1228,6 +1239,20 @@ interface OutWalk {
 
 const NEEDS_REFERENCE = Symbol('needs a reference');
 
+/**
+ * `key in object`, found by walking the prototype chain with own property
+ * lookups, so that no Proxy trap runs: true or false, or undefined when a
+ * Proxy (the object itself, or one in its chain) would have to be asked.
+ */
+const hasWithoutTraps = (object: unknown, key: PropertyKey): boolean | undefined => {
+  for (let current: unknown = object; current !== null; current = getPrototypeOf(current as object)) {
+    if ((typeof current !== 'object' && typeof current !== 'function') || current === undefined) return false;
+    if (isProxy(current)) return undefined;
+    if (getOwnPropertyDescriptor(current as object, key) !== undefined) return true;
+  }
+  return false;
+};
+
 /** Whether a Proxy is in the prototype chain of `object` (itself no Proxy): found without running any trap. */
 const proxyInChain = (object: object): boolean => {
   for (let proto = getPrototypeOf(object); proto !== null; proto = getPrototypeOf(proto)) if (isProxy(proto)) return true;
@@ -1389,10 +1414,23 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 const ifaceOf = (object: object): string => {
-  if (typeof object === 'function') return `function ${object.name || 'anonymous'}`;
-  const proto = getPrototypeOf(object);
-  const name = proto && proto !== objectPrototype ? (proto.constructor as { name?: string } | undefined)?.name : undefined;
-  return name ? `${name}` : 'object';
+  // Read from descriptors, asking no Proxy and running no getter of the service's (its prototype's `constructor`
+  // read through a Proxy in the chain ran the trap: found by the adversarial review).
+  const nameOf = (fn: unknown): unknown => (typeof fn === 'function' && !isProxy(fn) ? getOwnPropertyDescriptor(fn, 'name')?.value : undefined);
+  if (typeof object === 'function') {
+    const name = nameOf(object);
+    return `function ${typeof name === 'string' && name ? name : 'anonymous'}`;
+  }
+  if (isProxy(object)) return 'object';
+  for (let proto = getPrototypeOf(object); proto !== null && proto !== objectPrototype && !isProxy(proto); proto = getPrototypeOf(proto)) {
+    const ctor = getOwnPropertyDescriptor(proto, 'constructor');
+    if (ctor === undefined) continue;
+    // Lockdown makes an intrinsic prototype's `constructor` an accessor (override taming): asked on a frozen prototype only.
+    const value = 'value' in ctor ? ctor.value : ctor.get && Object.isFrozen(proto) ? apply(ctor.get, proto, []) : undefined;
+    const name = nameOf(value);
+    return typeof name === 'string' && name ? name : 'object';
+  }
+  return 'object';
 };
 
 const notPassable = (service: string, context: string, why: string): SnapshotError =>

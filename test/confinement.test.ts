@@ -71,7 +71,11 @@ t.test("a service cannot pass its errors off as the library's", async t => {
 });
 
 t.test("the host reads a service object's data without running its code, also when a Proxy is in a value's prototype chain", async t => {
-  t.same(report.proxyChain, { plain: 1, x: 'function', deep: 'function', json: '{"plain":1}', trapRuns: 0 }, 'no trap ran; what is not plain data is reached by a call');
+  t.same(
+    report.proxyChain,
+    { plain: 1, x: 'function', deep: 'function', json: '{"plain":1}', hostIn: false, hostMissing: 'function', victimIn: [false, false], trapRuns: 0 },
+    "no trap ran, for the host's reads and `in` or another service's `in`; what is not plain data is reached by a call",
+  );
 });
 
 t.test("a service's prepareStackTrace sees no host object", async t => {
