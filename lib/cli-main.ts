@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { SnapshotError, closestWord, isSnapshotError } from '../replay-log/errors.js';
+import { SnapshotError, block, closestWord, escapeControls, isSnapshotError } from '../replay-log/errors.js';
 import { libraryVersion } from './version.js';
 import { withNats } from './nats-modules.js';
 import { formatBytes, startProgressView } from './progress-view.js';
@@ -356,7 +356,8 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
         // Streamed, each chunk written before the next is made: memory stays bounded.
         const { inspectTo, writeFully } = await import('./inspect.js');
         try {
-          inspectTo(target, text => writeFully(text));
+          // What a log holds is the service's (keys, RegExp sources, error names): its control characters shown escaped.
+          inspectTo(target, text => writeFully(escapeControls(text)));
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0); // `snapshot inspect log | head`
           throw error;
@@ -408,7 +409,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
         ? () => {}
         : onProgress(e => {
             if (e.phase !== 'verified') return;
-            view.line(e.ok ? `ok    ${e.service}: ${e.events} events replayed (${(e.ms ?? 0).toFixed(0)} ms, ${values.sources === undefined ? "fresh process" : "through the current sources"})` : `FAIL  ${e.service}: ${e.error?.code}: ${e.error?.message}`);
+            view.line(e.ok ? `ok    ${e.service}: ${e.events} events replayed (${(e.ms ?? 0).toFixed(0)} ms, ${values.sources === undefined ? "fresh process" : "through the current sources"})` : `FAIL  ${e.service}: ${e.error?.code}: ${block(e.error?.message ?? '')}`);
           });
       let reports: Awaited<ReturnType<typeof verifySnapshot>>;
       try {

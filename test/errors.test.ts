@@ -25,20 +25,14 @@ const buildCounter = async (cwd: string, out: string): Promise<void> => {
 const readManifest = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
 const writeManifest = (dir: string, manifest: unknown) => fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
 
-t.test('a service whose code changed diverges from its log, with the event, both syscalls and its stack', async t => {
-  const app = editableMisc();
-  const v1 = path.join(work, 'v1');
-  const v2 = path.join(work, 'v2');
-  await buildCounter(app, v1);
-  const source = path.join(app, 'services', 'counter.js');
-  fs.writeFileSync(source, fs.readFileSync(source, 'utf8').replace("console.log('count is', count);", "console.log('the count is now', count);"));
-  await buildCounter(app, v2);
-
-  // Keep v1's log, take v2's code: rewrite the log's header for the new archive, as a
-  // rebuild of the archive alone would.
-  const target = moveToTarget(v1);
+/**
+ * A copy of the snapshot `logFrom` (moved elsewhere) with the archive of `codeFrom`: the log's header rewritten
+ * for the new archive and the manifest's hashes with it, as a rebuild of the archive alone would.
+ */
+const withCodeOf = (logFrom: string, codeFrom: string): string => {
+  const target = moveToTarget(logFrom);
   const manifest = readManifest(target);
-  const newArchive = fs.readFileSync(path.join(v2, 'counter', 'archive.zip'));
+  const newArchive = fs.readFileSync(path.join(codeFrom, 'counter', 'archive.zip'));
   fs.writeFileSync(path.join(target, 'counter', 'archive.zip'), newArchive);
   const logFile = path.join(target, 'counter', 'replay.log');
   const old = LogReader.open(fs.readFileSync(logFile), logFile);
@@ -50,6 +44,19 @@ t.test('a service whose code changed diverges from its log, with the event, both
   manifest.services.counter.archiveBytes = newArchive.byteLength;
   manifest.services.counter.logBytes = sealed.bytes;
   writeManifest(target, manifest);
+  return target;
+};
+
+t.test('a service whose code changed diverges from its log, with the event, both syscalls and its stack', async t => {
+  const app = editableMisc();
+  const v1 = path.join(work, 'v1');
+  const v2 = path.join(work, 'v2');
+  await buildCounter(app, v1);
+  const source = path.join(app, 'services', 'counter.js');
+  fs.writeFileSync(source, fs.readFileSync(source, 'utf8').replace("console.log('count is', count);", "console.log('the count is now', count);"));
+  await buildCounter(app, v2);
+
+  const target = withCodeOf(v1, v2);
 
   const restored = await snapshot(['restore', target, '--call', 'counter.bump']);
   t.equal(restored.code, 1);
@@ -63,6 +70,29 @@ t.test('a service whose code changed diverges from its log, with the event, both
   const verified = await snapshot(['verify', target]);
   t.equal(verified.code, 1);
   t.match(verified.stdout, /FAIL\s+counter: REPLAY_DIVERGED/);
+});
+
+t.test("what a service or its log says reaches the terminal escaped: verify's FAIL line and inspect's timeline", async t => {
+  const app = editableMisc();
+  const v1 = path.join(work, 'escape-v1');
+  const v2 = path.join(work, 'escape-v2');
+  const source = path.join(app, 'services', 'counter.js');
+  const original = fs.readFileSync(source, 'utf8');
+  // An answer whose key has control characters (describeWire prints keys as they are, strings JSON-escaped).
+  const answer = 'return { count, random: Math.random(), elapsed: Date.now() - started };';
+  fs.writeFileSync(source, original.replace(answer, "return { ['\\x1b[1A\\x1b[2K\\rok\\x9b']: count, random: Math.random() };"));
+  await buildCounter(app, v1);
+  const inspected = await snapshot(['inspect', path.join(v1, 'counter', 'replay.log')]);
+  t.equal(inspected.code, 0, inspected.stderr);
+  t.notMatch(inspected.stdout, /[\x1b\r\x9b]/, "inspect writes none of the log's control characters");
+  t.match(inspected.stdout, /returns \{\\x1b\[1A\\x1b\[2K\\rok\\x9b: 1/, 'they are shown escaped');
+  fs.writeFileSync(source, original);
+  await buildCounter(app, v2);
+  // The log of the spoofing code, the code of the plain one: the divergence message quotes the log.
+  const verified = await snapshot(['verify', withCodeOf(v1, v2)]);
+  t.equal(verified.code, 1);
+  t.match(verified.stdout, /FAIL\s+counter: REPLAY_DIVERGED/);
+  t.notMatch(verified.stdout + verified.stderr, /[\x1b\r\x9b]/, "verify's FAIL line writes none of them");
 });
 
 t.test('links out of the snapshot and files that are not regular are refused, never followed or read forever', async t => {
