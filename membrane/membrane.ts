@@ -1015,14 +1015,14 @@ export class Membrane implements WireSide {
         this.#exports.push(object);
         this.#exportIds.set(object, id);
       }
-      return new Slot('guest', id, ifaceOf(object));
+      return new Slot('guest', id, ifaceOf(object, 'guest'));
     }
     let id = this.#importIds.get(object);
     if (id === undefined) {
       id = this.#nextImport++;
       this.#importIds.set(object, id);
       const origin = this.#directory?.originOf(object);
-      this.#imports.set(id, origin ? { value: object, iface: serviceIface(origin), origin } : { value: object, iface: `${ifaceOf(object)} (${contextText(context)})` });
+      this.#imports.set(id, origin ? { value: object, iface: serviceIface(origin), origin } : { value: object, iface: `${ifaceOf(object, 'host')} (${contextText(context)})` });
     }
     return new Slot('host', id, this.#imports.get(id)?.iface ?? '');
   }
@@ -1413,9 +1413,16 @@ const serviceIface = (origin: ExportRef): string => `${origin.iface || `object #
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
-const ifaceOf = (object: object): string => {
-  // Read from descriptors, asking no Proxy and running no getter of the service's (its prototype's `constructor`
-  // read through a Proxy in the chain ran the trap: found by the adversarial review).
+const ifaceOf = (object: object, from: Side): string => {
+  if (from === 'host') {
+    // The host's own object (a FileHandle behind the host's Proxy): its traps and getters are the host's.
+    if (typeof object === 'function') return `function ${object.name || 'anonymous'}`;
+    const proto = getPrototypeOf(object);
+    const name = proto && proto !== objectPrototype ? (proto.constructor as { name?: string } | undefined)?.name : undefined;
+    return name ? `${name}` : 'object';
+  }
+  // A service's: read from descriptors, asking no Proxy and running no getter (its prototype's `constructor` read
+  // through a Proxy in the chain ran the trap: found by the adversarial review).
   const nameOf = (fn: unknown): unknown => (typeof fn === 'function' && !isProxy(fn) ? getOwnPropertyDescriptor(fn, 'name')?.value : undefined);
   if (typeof object === 'function') {
     const name = nameOf(object);
