@@ -15,7 +15,10 @@
  * | ------------------ | ---------------------------------------------- |
  * | `events`           | `events` (Node's EventEmitter, browserify)     |
  * | `stream`, `stream/promises` | `readable-stream` 4 (Node's own streams)   |
- * | `string_decoder`   | `string_decoder` (Node's, ported)              |
+ *
+ * `string_decoder` is Node's own decoder behind a class of the service's
+ * (string-decoder.ts): the port decoded a Uint8Array as the text of its
+ * numbers.
  *
  * Each is built the first time the service imports it. Frames of their code
  * are named `node:membrane-snapshot/<package>/<file>`, so stacks do not
@@ -34,6 +37,7 @@ import hostEvents from 'node:events';
 import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
 import { addWebAdapters } from './stream-web.js';
 import { installLazyGlobals } from './lazy-globals.js';
+import { makeStringDecoderModule } from './string-decoder.js';
 
 const hostRequire = createRequire(import.meta.url);
 
@@ -42,11 +46,10 @@ const PORTS = {
   events: { pkg: 'events', entry: 'events.js' },
   stream: { pkg: 'readable-stream', entry: 'lib/stream.js' },
   'stream/promises': { pkg: 'readable-stream', entry: 'lib/stream/promises.js' },
-  string_decoder: { pkg: 'string_decoder', entry: 'lib/string_decoder.js' },
 } as const;
 
-export type GuestBuiltinName = keyof typeof PORTS;
-export const guestBuiltinNames = Object.keys(PORTS) as GuestBuiltinName[];
+export type GuestBuiltinName = keyof typeof PORTS | 'string_decoder';
+export const guestBuiltinNames = [...Object.keys(PORTS), 'string_decoder'] as GuestBuiltinName[];
 
 const packageRoots = new Map<string, string>();
 const packageRoot = (pkg: string): string => {
@@ -58,30 +61,12 @@ const packageRoot = (pkg: string): string => {
   return root;
 };
 
-/**
- * Where a port throws what Node's module does not: Node 20's StringDecoder refuses an unknown
- * encoding with its TypeError ERR_UNKNOWN_ENCODING (lib/internal/util.js normalizeEncoding), the
- * string_decoder package with a plain Error (found by the fidelity review). Applied where the text
- * is found (another version of the package is left as it is).
- */
-const SOURCE_FIXES: ReadonlyArray<[file: RegExp, find: string, replace: string]> = [
-  [
-    /[\\/]string_decoder[\\/]lib[\\/]string_decoder\.js$/,
-    "throw new Error('Unknown encoding: ' + enc);",
-    // As Node's NodeError shows itself: its code an own property, and in String(error) and the stack's first line.
-    "throw (function () { var e = new TypeError('Unknown encoding: ' + enc); e.code = 'ERR_UNKNOWN_ENCODING'; var s = e.stack; " +
-      "if (typeof s === 'string') Object.defineProperty(e, 'stack', { value: s.replace(/^TypeError/, 'TypeError [ERR_UNKNOWN_ENCODING]'), writable: true, configurable: true }); " +
-      "Object.defineProperty(e, 'toString', { value: function toString() { return this.name + ' [' + this.code + ']: ' + this.message; }, writable: true, configurable: true }); return e; })();",
-  ],
-];
-
 /** Sources are read once per process: every service evaluates the same text. */
 const sources = new Map<string, string>();
 const readSource = (file: string): string => {
   let text = sources.get(file);
   if (text === undefined) {
     text = fs.readFileSync(file, 'utf8');
-    for (const [pattern, find, replace] of SOURCE_FIXES) if (pattern.test(file)) text = text.replace(find, replace);
     sources.set(file, text);
   }
   return text;
@@ -135,7 +120,7 @@ export const makeGuestBuiltins = (
         return evaluate(target, pkg).exports;
       }
       const bare = specifier.replace(/^node:/, '').replace(/\/$/, '');
-      if (bare in PORTS) return load(bare as GuestBuiltinName);
+      if (bare in PORTS || bare === 'string_decoder') return load(bare as GuestBuiltinName);
       if (bare in exits) return exits[bare];
       throw new Error(`Cannot find module '${specifier}' from ${display}`);
     };
@@ -144,7 +129,9 @@ export const makeGuestBuiltins = (
   };
 
   const adapted = new WeakSet<object>();
+  let stringDecoder: unknown;
   const load = (name: GuestBuiltinName): unknown => {
+    if (name === 'string_decoder') return (stringDecoder ??= makeStringDecoderModule((exits.buffer as { Buffer: Parameters<typeof makeStringDecoderModule>[0] }).Buffer));
     const { pkg, entry } = PORTS[name];
     const exports = evaluate(path.join(packageRoot(pkg), entry), pkg).exports;
     if (name === 'events') completeEvents(exports as EventEmitterClass, exits.util as { inspect?: (value: unknown) => string } | undefined);
