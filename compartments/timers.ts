@@ -311,11 +311,11 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
   const custom = Symbol.for('nodejs.util.promisify.custom');
   Object.defineProperty(setTimeout, custom, {
     enumerable: true,
-    get: () => Object.defineProperty((delay?: number, value?: unknown, options?: unknown) => promiseTimeout(delay, value, options), 'name', { value: 'setTimeout' }),
+    get: () => Object.defineProperty((delay?: number, value?: unknown, options: unknown = {}) => promiseTimeout(delay, value, options), 'name', { value: 'setTimeout' }),
   });
   Object.defineProperty(setImmediate, custom, {
     enumerable: true,
-    get: () => Object.defineProperty((value?: unknown, options?: unknown) => promiseImmediate(value, options), 'name', { value: 'setImmediate' }),
+    get: () => Object.defineProperty((value?: unknown, options: unknown = {}) => promiseImmediate(value, options), 'name', { value: 'setImmediate' }),
   });
 
   return {

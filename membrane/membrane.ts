@@ -100,6 +100,9 @@ export class Membrane implements WireSide {
   readonly #boundMethods = new WeakMap<object, Map<string, { fn: unknown; proxy: object }>>();
   /** Exported functions of the service's namespace: called as `ns.f()`, their `this` is the namespace (as in Node). */
   readonly #receivers = new WeakMap<object, object>();
+  /** The service's module namespace (#namespaceToWire), read through SES's own Proxy by #readData; and its export id. */
+  readonly #namespaces = new WeakSet<object>();
+  #namespaceId: number | undefined;
   #nextImport = 1;
   #nextPromise = 1;
   #nextAnswer = 1;
@@ -130,13 +133,14 @@ export class Membrane implements WireSide {
   /**
    * Evaluate the service (the first delivery) and resolve to its exports as
    * the host sees them: functions and objects with behaviour as proxies,
-   * data as copies taken when evaluation finished.
+   * data exports read as they are at the time of reading (a copy at each
+   * read), as live bindings (#liveExports).
    */
   startService(): Promise<Record<string, unknown>> {
-    const promise = this.#awaitAnswer(0);
+    const promise = this.#awaitAnswer(0).then(record => this.#liveExports(record as Record<string, unknown>));
     // On replay the start delivery comes from the log like every other one.
     if (!this.journal.replaying) this.turns.enqueue({ kind: 'start' });
-    return promise as Promise<Record<string, unknown>>;
+    return promise;
   }
 
   /** Deliver a call on a guest object; always eventual. */
@@ -444,6 +448,13 @@ export class Membrane implements WireSide {
     });
   }
 
+  /**
+   * The service's module namespace as the outside first receives it: a
+   * record, functions and objects with behaviour by reference, data
+   * copied (a promise export is NOT_PASSABLE). The namespace itself also
+   * gets an id in the export table, in this start turn, so that the host
+   * reads its data exports live afterwards (#liveExports).
+   */
   #namespaceToWire(namespace: object): Wire {
     // objectWire: an export named '__proto__' (export * as '__proto__' from) is an own key, not the record's prototype.
     const entries: Array<[string, Wire]> = [];
@@ -452,7 +463,36 @@ export class Membrane implements WireSide {
       if (typeof value === 'function') this.#receivers.set(value, namespace);
       entries.push([key, this.#toWire(value, 'guest', 0, `export ${key}`)]);
     }
+    this.#namespaces.add(namespace);
+    this.#namespaceId = this.#ref(namespace, 'guest', 'the namespace').id;
     return objectWire(entries) as Wire;
+  }
+
+  /**
+   * The host's record of the service's exports, its data exports made
+   * live: each an accessor that reads the export as it is now (a copy at
+   * each read), as a live binding reads in Node (`svc.count` after
+   * `await svc.increment()` was the count when the modules were evaluated:
+   * found by the fidelity review). A data export holding references (an
+   * array of functions) keeps the copy made at start. Runs no service code
+   * and records nothing (#readData).
+   */
+  #liveExports(record: Record<string, unknown>): Record<string, unknown> {
+    const id = this.#namespaceId;
+    if (id === undefined || typeof record !== 'object' || record === null) return record;
+    for (const key of keys(record)) {
+      const atStart = record[key];
+      if ((typeof atStart === 'object' || typeof atStart === 'function') && atStart !== null && this.#hostProxyIds.has(atStart)) continue;
+      defineProperty(record, key, {
+        get: () => {
+          const data = this.#readData(id, key);
+          return data === undefined ? atStart : data === null ? undefined : data.value;
+        },
+        enumerable: true,
+        configurable: false,
+      });
+    }
+    return record;
   }
 
   // ---- host side of syscalls -----------------------------------------------------
@@ -651,8 +691,19 @@ export class Membrane implements WireSide {
    */
   #readData(id: number, key: string): { value: unknown } | null | undefined {
     const object = this.#exports[id];
-    if (!readable(object)) return undefined;
-    const descriptor = getOwnPropertyDescriptor(object, key);
+    let descriptor: PropertyDescriptor | undefined;
+    if (this.#namespaces.has(object as object)) {
+      // SES's module namespace is a Proxy of SES's own whose traps read the bindings (no service code): the value of
+      // the export now. One that has its reference (made at start) is that reference, as `svc.fn` always was.
+      if (!keys(object as object).includes(key)) return null;
+      const value = (object as Record<string, unknown>)[key];
+      const exported = typeof value === 'object' || typeof value === 'function' ? this.#exportIds.get(value as object) : undefined;
+      if (exported !== undefined) return { value: this.#hostProxyFor(exported, ifaceOf(value as object, 'guest')) };
+      descriptor = { value };
+    } else {
+      if (!readable(object)) return undefined;
+      descriptor = getOwnPropertyDescriptor(object, key);
+    }
     if (!descriptor) return hasWithoutTraps(object, key) === false ? null : undefined;
     if (!('value' in descriptor) || typeof descriptor.value === 'function') return undefined;
     try {
@@ -666,7 +717,7 @@ export class Membrane implements WireSide {
   /** Own enumerable string keys of a service object, when it can be read without running its code. */
   #dataKeys(id: number): string[] {
     const object = this.#exports[id];
-    return readable(object) ? keys(object) : [];
+    return readable(object) || this.#namespaces.has(object as object) ? keys(object as object) : [];
   }
 
   /**
@@ -676,7 +727,9 @@ export class Membrane implements WireSide {
    * stack; found by the adversarial review).
    */
   #has(id: number, key: string): boolean {
-    return hasWithoutTraps(this.#exports[id], key) === true;
+    const object = this.#exports[id];
+    if (this.#namespaces.has(object as object)) return keys(object as object).includes(key); // SES's own traps
+    return hasWithoutTraps(object, key) === true;
   }
 
   #guestProxyFor(id: number, iface: string): object {
