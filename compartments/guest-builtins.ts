@@ -34,7 +34,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import hostEvents from 'node:events';
-import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
+import { abortError, invalidArgType, listenerError, nodeError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
 import { addWebAdapters } from './stream-web.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { makeStringDecoderModule } from './string-decoder.js';
@@ -61,12 +61,40 @@ const packageRoot = (pkg: string): string => {
   return root;
 };
 
+/** The name under which a port's compartment finds nodeError (node-style-errors.ts): no service compartment has it. */
+const NODE_ERROR = '__membraneSnapshotNodeError';
+
+/**
+ * Where a port does what Node 20's module does otherwise (found by the fidelity review), each fix applied
+ * where its text is found (another version of the package is left as it is):
+ * - readable-stream's errors are instances of a class of its own (`NodeError`, `code` on its prototype);
+ *   Node's are instances of TypeError, RangeError or Error with `code` their own (Object.keys, JSON) and
+ *   printed `TypeError [ERR_...]: ...`, as nodeError makes them.
+ * - Node's streams take any TypedArray or DataView as a chunk (Stream._isArrayBufferView), the port only a
+ *   Uint8Array, with another message.
+ */
+const SOURCE_FIXES: ReadonlyArray<[file: RegExp, find: string, replace: string]> = [
+  [
+    /[\\/]readable-stream[\\/]lib[\\/]ours[\\/]errors\.js$/,
+    '      super(getMessage(code, message, args))\n    }',
+    `      super(getMessage(code, message, args))\n      return ${NODE_ERROR}(Base, code, this.message)\n    }`,
+  ],
+  [
+    /[\\/]readable-stream[\\/]lib[\\/]stream\.js$/,
+    'Stream._uint8ArrayToBuffer = function',
+    'Stream._isArrayBufferView = function isArrayBufferView(value) {\n  return ArrayBuffer.isView(value)\n}\nStream._uint8ArrayToBuffer = function',
+  ],
+  [/[\\/]readable-stream[\\/]lib[\\/]internal[\\/]streams[\\/](?:readable|writable)\.js$/, 'Stream._isUint8Array(chunk)', 'Stream._isArrayBufferView(chunk)'],
+  [/[\\/]readable-stream[\\/]lib[\\/]internal[\\/]streams[\\/](?:readable|writable)\.js$/, "['string', 'Buffer', 'Uint8Array']", "['string', 'Buffer', 'TypedArray', 'DataView']"],
+];
+
 /** Sources are read once per process: every service evaluates the same text. */
 const sources = new Map<string, string>();
 const readSource = (file: string): string => {
   let text = sources.get(file);
   if (text === undefined) {
     text = fs.readFileSync(file, 'utf8');
+    for (const [pattern, find, replace] of SOURCE_FIXES) if (pattern.test(file)) text = text.split(find).join(replace);
     sources.set(file, text);
   }
   return text;
@@ -104,7 +132,7 @@ export const makeGuestBuiltins = (
     const cached = cache.get(file);
     if (cached) return cached;
     if (compartment === undefined) {
-      compartment = new Compartment({ __options__: true, globals: { ...globals } } as never);
+      compartment = new Compartment({ __options__: true, globals: { ...globals, [NODE_ERROR]: harden(nodeError) } } as never);
       installLazyGlobals(compartment.globalThis, globals); // the spread copies no lazy global (lazy-globals.ts)
     }
     const display = `node:membrane-snapshot/${pkg}/${path.relative(packageRoot(pkg), file).split(path.sep).join('/')}`;
