@@ -22,7 +22,7 @@ import type { Membrane } from '../membrane/index.js';
 import { makeReach, type Reach } from './reach.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { makeFileStreams, type StreamFs, type StreamModule } from './fs-streams.js';
-import { invalidArgType, invalidArgValue, nodeError, outOfRange, validateFunction, validateInt32, validateInteger } from './node-style-errors.js';
+import { abortError, invalidArgType, invalidArgValue, nodeError, outOfRange, validateFunction, validateInt32, validateInteger } from './node-style-errors.js';
 
 /** A descriptor no process has open (past every RLIMIT_NOFILE): a host call on it fails with EBADF, Node's own error for its syscall. */
 const BAD_FD = 2 ** 31 - 1;
@@ -401,10 +401,6 @@ const collected = async (data: unknown, options: unknown): Promise<Buffer> => {
   return Buffer.concat(chunks);
 };
 
-/** An options object whose `signal` is already aborted. */
-const abortedSignal = (value: unknown): boolean =>
-  typeof value === 'object' && value !== null && typeof (value as { signal?: { aborted?: unknown } }).signal === 'object' && (value as { signal: { aborted?: unknown } }).signal?.aborted === true;
-
 /** The key under which fs.cp's options carry to the host the entries the service's filter left out (skipping). */
 const cpLeftOut = 'membraneSnapshotLeftOut';
 
@@ -624,18 +620,31 @@ export const makeFs = (
     // the file is opened later on the thread pool, and a service that moved a directory in between had its
     // checked path lead elsewhere (the last good snapshot's manifest, found by the adversarial review). Node's
     // promise call only where it fails before it opens anything: a number in place of a path (Node's own
-    // argument error), a signal already aborted given to an operation that takes one (readFile, writeFile,
-    // appendFile: Node's AbortError; the others ignore a signal, and a service gave one to send them to the
-    // thread pool, found by the adversarial review). Data to write that is neither a string nor bytes is
+    // argument error). A signal given to an operation that takes none is ignored, as Node ignores it (a service
+    // gave one to send an operation to the thread pool, found by the adversarial review). Data to write that is neither a string nor bytes is
     // collected first (promises.writeFile below), or refused by the sync call as Node's callback API does.
-    const promised = asynchronous(
+    const performed = asynchronous(
       `fs.promises.${name}`,
-      a =>
-        typeof a[0] === 'number' || (signalAt[name] !== undefined && abortedSignal(a[signalAt[name]]))
-          ? (apply(host.promise, host, a) as Promise<unknown>)
-          : new Promise(resolve => resolve(apply(host.sync, host, a))),
+      a => (typeof a[0] === 'number' ? (apply(host.promise, host, a) as Promise<unknown>) : new Promise(resolve => resolve(apply(host.sync, host, a)))),
       () => tripsOf(name, false),
     );
+    // readFile, writeFile and appendFile take a `signal` (signalAt), checked here, on the service's side, where
+    // it is the service's own AbortSignal (on the host's it is a reference, whose `aborted` getter a data read
+    // does not run: an aborted signal was ignored and the file read or written, found by the fidelity review).
+    // As Node's checkAborted (`signal?.aborted`, whatever the signal is): an aborted one is Node's AbortError (its
+    // reason the cause) before anything is opened; one aborted while the operation is on its way rejects it too,
+    // as Node's does between its steps.
+    const promised = (...args: unknown[]): Promise<unknown> => {
+      const at = signalAt[name];
+      const options = at === undefined ? undefined : args[at];
+      const signal = typeof options === 'object' && options !== null ? (options as { signal?: { aborted?: unknown; reason?: unknown } | null }).signal : undefined;
+      if (signal === undefined || signal === null) return performed(...args);
+      if (signal.aborted) return Promise.reject(abortError(signal.reason));
+      return performed(...args).then(value => {
+        if (signal.aborted) throw abortError(signal.reason);
+        return value;
+      });
+    };
     // The callback API does (fs.readFile(fd, cb)): the host's sync call on the real descriptor, answered as
     // any asynchronous call is, in a later turn.
     const byDescriptor = asynchronous(`fs.${name}`, a => new Promise(resolve => resolve(apply(host.sync, host, descriptorArgs(name, a)))), () => tripsOf(name, true));
