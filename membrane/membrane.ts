@@ -367,6 +367,12 @@ export class Membrane implements WireSide {
           }
           const args = this.#fromWireArray(entry.args, 'guest');
           if (entry.method === null) return apply(target as (...a: unknown[]) => unknown, this.#receivers.get(target), args);
+          if (entry.method === '[[get]]') {
+            // A getter read by the outside (#hostProxyFor): run here, in the service's turn.
+            const key = args[0];
+            if (typeof key !== 'string' || UNREACHABLE_THROUGH_REFERENCES.has(key)) throw new TypeError(`${String(key)} of an object of service "${this.name}" cannot be read through a reference`);
+            return (target as Record<string, unknown>)[key];
+          }
           const fn = (target as Record<string, unknown>)[entry.method];
           if (typeof fn !== 'function') throw new TypeError(`${entry.method} is not a function of service "${this.name}"`);
           return apply(fn, target, args);
@@ -652,6 +658,9 @@ export class Membrane implements WireSide {
         const data = this.#readData(id, key);
         if (data) return data.value;
         if (data === null) return undefined; // the object has no such property
+        // A getter (a Response's status, a class's `get size()`): its value, read in a turn of the service as a
+        // call is, so a promise of it (`await res.status`); it was a method that threw, found by the new-user trial.
+        if (this.#isGetter(id, key)) return membrane.deliverCall(id, '[[get]]', [key]);
         let method = methods.get(key);
         if (!method) {
           method = (...args: unknown[]) => membrane.deliverCall(id, key, args);
@@ -712,6 +721,16 @@ export class Membrane implements WireSide {
       if (error === NEEDS_REFERENCE) return undefined;
       throw error;
     }
+  }
+
+  /** Whether `key` of a service object is an accessor with a getter, found on its prototype chain without running any trap. */
+  #isGetter(id: number, key: string): boolean {
+    for (let current: unknown = this.#exports[id]; typeof current === 'object' || typeof current === 'function'; current = getPrototypeOf(current as object)) {
+      if (current === null || isProxy(current)) return false;
+      const descriptor = getOwnPropertyDescriptor(current as object, key);
+      if (descriptor) return typeof descriptor.get === 'function';
+    }
+    return false;
   }
 
   /** Own enumerable string keys of a service object, when it can be read without running its code. */
