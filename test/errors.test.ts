@@ -225,6 +225,9 @@ t.test('damaged snapshots are refused with their own codes', async t => {
   run = await snapshot(['restore', plain]);
   t.match(run.stderr, /manifest\.json is missing: no `snapshot build` wrote this directory\. .*--out <dir>/, 'a directory of something else');
   t.notMatch(run.stderr, /--out .*plain-dir/, 'not offered as the --out of a build');
+  // Given as `.`, its neighbours are named from where the command runs: ../base, a path that leads there.
+  run = await snapshot(['restore', '.'], { cwd: plain });
+  t.match(run.stderr, /Snapshots next to it: [^\n]*\.\.\/base[,.]/, 'the snapshot beside the current directory, as ../base');
   // A path inside a snapshot (a service's log, its directory) names the snapshot; a project holding one names it.
   const service = fs.readdirSync(base).find(name => fs.existsSync(path.join(base, name, 'replay.log'))) as string;
   run = await snapshot(['restore', path.join(base, service, 'replay.log')]);
