@@ -216,7 +216,13 @@ const badValue = (message: string, command: string): never => fail(new SnapshotE
  */
 export const main = async (argv: string[], entry: string): Promise<void> => {
   const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
+  if (!command) {
+    // No command: the usage on stderr and exit 2, as any usage error (git and npm say so too; it exited 0).
+    process.stderr.write(`${help.main}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${help.main}\n`);
     return;
   }

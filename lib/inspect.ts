@@ -11,15 +11,16 @@ const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 /**
  * Stream a log's timeline to `write` (see dumpLogFile: bounded memory; a
  * damaged log shows what comes before the damage, then throws LOG_CORRUPT
- * or LOG_TRUNCATED), or describe a snapshot directory. Throws USAGE when
- * `target` does not exist.
+ * or LOG_TRUNCATED), or describe a snapshot directory. Throws
+ * SNAPSHOT_INVALID when `target` does not exist.
  */
 export const inspectTo = (target: string, write: (text: string) => void): void => {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(target);
   } catch (cause) {
-    throw new SnapshotError('USAGE', `${target} does not exist: give a replay log (<snapshot>/<service>/replay.log) or a snapshot directory.`, { cause });
+    // A path that leads nowhere is bad input, as restore and verify say (exit 1), not a usage error (exit 2).
+    throw new SnapshotError('SNAPSHOT_INVALID', `${target} does not exist: give a replay log (<snapshot>/<service>/replay.log) or a snapshot directory.`, { cause });
   }
   if (stat.isFile()) return dumpLogFile(target, write);
   const { text, files } = describeSnapshot(target);

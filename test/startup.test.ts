@@ -65,6 +65,7 @@ t.test('--help, --version and usage errors load neither SES nor compartment-mapp
   for (const [args, code] of [
     [['--version'], 0],
     [['--help'], 0],
+    [[], 2],
     [['restore', '--help'], 0],
     [['frobnicate'], 2],
     [['restore'], 2],
