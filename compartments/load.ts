@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import url from 'node:url';
 import crypto from 'node:crypto';
 import path from 'node:path';
+import vm from 'node:vm';
 import { isBuiltin } from 'node:module';
 import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
 import { SnapshotError } from '../replay-log/index.js';
@@ -136,7 +137,7 @@ export const archiveServiceWithRoots = async (
     const { powers, readAhead } = makeArchiveReadPowers();
     const readPowers = skipNamelessPackages(powers);
     const parserForLanguage = reportingParsers(
-      withNodeStarExports(withNodeCjsExports(withStringExportNames(withModuleSourceCache({ ...defaultParserForLanguage, ...typescript.parserForLanguage }))), readAhead),
+      withTopLevelAwaitCheck(withNodeStarExports(withNodeCjsExports(withStringExportNames(withModuleSourceCache({ ...defaultParserForLanguage, ...typescript.parserForLanguage }))), readAhead)),
       syntaxErrors,
     );
     const map = await mapNodeModules(readPowers, entry, {
@@ -181,6 +182,45 @@ export const archiveServiceWithRoots = async (
 };
 
 type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
+
+/**
+ * The same parsers, the `mjs` one compiling each module's functor (the
+ * synchronous function SES evaluates the module as) once at build time
+ * when its text has `await`: a top-level await, which Node allows and a
+ * service cannot have (endojs/endo#306), fails here as SERVICE_LOAD_FAILED
+ * naming its file and line and what to do, where it failed when the
+ * modules were evaluated with V8's bare `missing ) after argument list`
+ * (found by the new-user trial). The functor keeps the module's lines.
+ */
+const withTopLevelAwaitCheck = <T extends ParserTable>(parsers: T): T => {
+  const mjs = parsers.mjs;
+  if (!mjs) return parsers;
+  const parse = (...args: never[]): unknown => {
+    const parsed = mjs.parse(...args) as { record?: { __syncModuleProgram__?: unknown } };
+    const [bytes, , location] = args as unknown as [Uint8Array, string, string];
+    const program = parsed.record?.__syncModuleProgram__;
+    if (typeof program !== 'string' || !Buffer.from(bytes).includes('await')) return parsed;
+    try {
+      new vm.Script(`(${program})`, { filename: 'functor' });
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      const line = Number(/^functor:(\d+)/.exec(String(error.stack))?.[1]) || undefined;
+      const file = typeof location === 'string' && location.startsWith('file:') ? url.fileURLToPath(location) : String(location);
+      const text = line === undefined ? '' : (new TextDecoder().decode(bytes).split('\n')[line - 1] ?? '').trim();
+      const awaits = /\bawait\b/.test(text) || line === undefined;
+      throw new SnapshotError(
+        'SERVICE_LOAD_FAILED',
+        `${file}${line === undefined ? '' : `:${line}`}: ${awaits ? 'a top-level await' : `SyntaxError: ${error.message}`}${text ? ` (${text.length > 80 ? `${text.slice(0, 77)}...` : text})` : ''}. ` +
+          (awaits
+            ? 'Top-level await is not supported inside a service (SES runs each module body as a synchronous function; endojs/endo#306): move the awaited work into an exported async function (init()) that the build script calls, or into a promise the module exports.'
+            : 'The module does not compile as SES evaluates it.'),
+        { cause: error, details: { file, line } },
+      );
+    }
+    return parsed;
+  };
+  return { ...parsers, mjs: { ...mjs, parse } };
+};
 
 /**
  * The same parsers, each noting a syntax error with the module's file, line

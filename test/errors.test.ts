@@ -351,8 +351,12 @@ t.test('a service that cannot load says where and why', async t => {
   t.match(browserish.stderr, /SERVICE_LOAD_FAILED: service "browserish": \S*\/services\/browserish\.js threw while its modules were evaluated: TypeError: Cannot read properties of undefined \(reading 'location'\)\n\s+at .*browserish\.js:2:\d+\)?\n\s*"window" is a global services do not get/);
   const awaits = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'awaits')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'awaits' } });
   t.equal(awaits.code, 1);
-  t.match(awaits.stderr, /SERVICE_LOAD_FAILED: service "awaits".*SyntaxError: await is only valid .* Top-level await is not supported inside a service .*move the awaited work into an exported async function/s);
+  t.match(awaits.stderr, /SERVICE_LOAD_FAILED: service "awaits" does not load: \S*\/services\/awaits\.js:2: a top-level await \(const config = await Promise\.resolve.*\)\. Top-level await is not supported inside a service .*move the awaited work into an exported async function/s);
   t.notOk(fs.existsSync(path.join(work, 'awaits', 'manifest.json')), 'nothing was sealed');
+  // Inside a call's arguments V8 says only "missing ) after argument list": the file, the line and the cause.
+  const inside = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'awaits-inside')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'awaits-inside' } });
+  t.equal(inside.code, 1);
+  t.match(inside.stderr, /SERVICE_LOAD_FAILED: service "awaits-inside" does not load: \S*\/services\/awaits-inside\.js:4: a top-level await \(const config = JSON\.parse\(await readFile.*Top-level await is not supported inside a service/s);
 });
 
 t.test('a direct eval loads and runs as an indirect eval: it does not see the local variables of its caller', async t => {
