@@ -5,8 +5,9 @@
  * `node_modules/.cache/membrane-snapshot/<name>-<version>-<format>/<key>`,
  * where `version` is that package's and `format` ours, so that a new
  * version of either starts a new cache. Entries are files named by the
- * sha256 of their input, written whole or not at all (a temporary file
- * renamed), readable by the owner only. Whoever can write that directory
+ * sha256 of their input, written in the background, whole or not at all
+ * (a temporary file renamed), readable by the owner only; the directory is
+ * listed once per process. Whoever can write that directory
  * can also write node_modules, so a cache trusts what it finds there; a
  * cache that cannot be read or written is skipped, never an error. Nothing
  * is ever evicted: delete the directory to empty it.
@@ -20,7 +21,7 @@ export interface BuildCache {
   readonly dir: string;
   /** The entry `key`, or undefined when there is none or it cannot be read. */
   read(key: string): Buffer | undefined;
-  /** Keep `bytes` as the entry `key` (whole, or not at all); never throws. */
+  /** Keep `bytes` as the entry `key` (whole, or not at all), written in the background; never throws. */
   write(key: string, bytes: string | Uint8Array): void;
 }
 
@@ -41,25 +42,61 @@ export const buildCache = (name: string, packageName: string, format: number, fr
   } catch {
     return undefined;
   }
+  // The names in the directory, listed once: a miss costs no failed read (on a slow disk, 800 of them took
+  // as long as the work they save).
+  let known: Set<string> | undefined;
+  const has = (key: string): boolean => {
+    if (known === undefined) {
+      try {
+        known = new Set(fs.readdirSync(dir));
+      } catch {
+        known = new Set();
+      }
+    }
+    return known.has(key);
+  };
+  // Written off the build's thread (a synchronous write per module doubled a first build's archive time on a
+  // slow disk); a temporary file still being written when the process exits is removed then.
+  const writing = new Set<string>();
+  const writtenHere = new Set<string>();
+  let cleanup = false;
   return {
     dir,
     read: key => {
+      if (!has(key)) return undefined;
       try {
         return fs.readFileSync(path.join(dir, key));
       } catch {
+        known?.delete(key); // removed since the listing: written again
         return undefined;
       }
     },
     write: (key, bytes) => {
+      // Called for an entry absent or damaged (its reader found nothing usable): written, once per process.
+      if (writtenHere.has(key)) return;
+      writtenHere.add(key);
+      known?.add(key);
       const file = path.join(dir, key);
       const temporary = `${file}.${process.pid}.tmp`;
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        fs.writeFileSync(temporary, bytes, { mode: 0o600 });
-        fs.renameSync(temporary, file);
       } catch {
-        fs.rmSync(temporary, { force: true }); // a read-only or full disk: the next build does the work again
+        return; // a read-only disk: the next build does the work again
       }
+      if (!cleanup) {
+        cleanup = true;
+        process.once('exit', () => {
+          for (const left of writing) fs.rmSync(left, { force: true });
+        });
+      }
+      writing.add(temporary);
+      const done = (): void => {
+        writing.delete(temporary);
+      };
+      fs.writeFile(temporary, bytes, { mode: 0o600 }, written => {
+        if (written) return fs.rm(temporary, { force: true }, done); // a full disk: the next build does the work again
+        fs.rename(temporary, file, renamed => (renamed ? fs.rm(temporary, { force: true }, done) : done()));
+      });
     },
   };
 };
