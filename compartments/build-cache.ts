@@ -23,6 +23,8 @@ export interface BuildCache {
   read(key: string): Buffer | undefined;
   /** Keep `bytes` as the entry `key` (whole, or not at all), written in the background; never throws. */
   write(key: string, bytes: string | Uint8Array): void;
+  /** Resolves once the writes under way have ended. */
+  flushed(): Promise<void>;
 }
 
 /**
@@ -58,7 +60,7 @@ export const buildCache = (name: string, packageName: string, format: number, fr
   // Written off the build's thread (a synchronous write per module doubled a first build's archive time on a
   // slow disk); a temporary file still being written when the process exits is removed then.
   const writing = new Set<string>();
-  const writtenHere = new Set<string>();
+  const waiters: Array<() => void> = [];
   let cleanup = false;
   return {
     dir,
@@ -72,12 +74,11 @@ export const buildCache = (name: string, packageName: string, format: number, fr
       }
     },
     write: (key, bytes) => {
-      // Called for an entry absent or damaged (its reader found nothing usable): written, once per process.
-      if (writtenHere.has(key)) return;
-      writtenHere.add(key);
-      known?.add(key);
+      // Called for an entry absent or damaged (its reader found nothing usable): written, unless it is being written.
       const file = path.join(dir, key);
       const temporary = `${file}.${process.pid}.tmp`;
+      if (writing.has(temporary)) return;
+      known?.add(key);
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       } catch {
@@ -92,11 +93,13 @@ export const buildCache = (name: string, packageName: string, format: number, fr
       writing.add(temporary);
       const done = (): void => {
         writing.delete(temporary);
+        if (writing.size === 0) for (const resolve of waiters.splice(0)) resolve();
       };
       fs.writeFile(temporary, bytes, { mode: 0o600 }, written => {
         if (written) return fs.rm(temporary, { force: true }, done); // a full disk: the next build does the work again
         fs.rename(temporary, file, renamed => (renamed ? fs.rm(temporary, { force: true }, done) : done()));
       });
     },
+    flushed: () => (writing.size === 0 ? Promise.resolve() : new Promise<void>(resolve => waiters.push(resolve))),
   };
 };

@@ -32,6 +32,9 @@ const cache = ((): BuildCache | undefined => {
 /** Where analyses are cached (undefined: nowhere, every build analyses every module). */
 export const moduleSourceCacheDir = cache?.dir;
 
+/** Resolves once the analyses being written to the cache are written (they are written in the background). */
+export const moduleSourceCacheFlushed = (): Promise<void> => cache?.flushed() ?? Promise.resolve();
+
 interface ParseResult {
   parser: string;
   bytes: Uint8Array;
