@@ -234,7 +234,9 @@ export class BuildSession {
       const recorded = fs.existsSync(this.workDir) && fs.readdirSync(this.workDir).some(name => name !== MARKER);
       if (options.keep && recorded) {
         fs.renameSync(this.workDir, partial);
-        return lines.map(line => line.split(this.workDir).join(partial));
+        // A service that failed while it loaded is no service of the session, but its log is kept too: say where
+        // (the message named the partial recording only when a service had loaded; found by the new-user trial).
+        return lines.length > 0 ? lines.map(line => line.split(this.workDir).join(partial)) : [`the logs as far as they got are kept in ${partial}`];
       }
       fs.rmSync(this.workDir, { recursive: true, force: true });
     } catch {

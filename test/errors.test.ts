@@ -348,6 +348,8 @@ t.test("a service's output cannot pass for the library's own lines: control char
 t.test('a service that cannot load says where and why', async t => {
   const browserish = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'browserish')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'browserish' } });
   t.equal(browserish.code, 1);
+  t.match(browserish.stderr, /Recorded so far:\n\s+the logs as far as they got are kept in \S+browserish\.partial$/m, 'the partial recording is named, though no service finished loading');
+  t.ok(fs.existsSync(path.join(`${path.join(work, 'browserish')}.partial`, 'browserish', 'replay.log')), 'and it is there');
   t.match(browserish.stderr, /SERVICE_LOAD_FAILED: service "browserish": \S*\/services\/browserish\.js threw while its modules were evaluated: TypeError: Cannot read properties of undefined \(reading 'location'\)\n\s+at .*browserish\.js:2:\d+\)?\n\s*"window" is a global services do not get/);
   const awaits = await snapshot(['build', 'build-load.mjs', '--out', path.join(work, 'awaits')], { cwd: fixture('misc'), env: { MISC_SERVICE: 'awaits' } });
   t.equal(awaits.code, 1);
