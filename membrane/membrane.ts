@@ -323,6 +323,7 @@ export class Membrane implements WireSide {
         if (method === null) return apply(target as (...a: unknown[]) => unknown, undefined, this.#fromWireArray(args, 'host'));
         if (method === '[[get]]') return this.#hostGet(target, args[0] as string);
         if (method === '[[keys]]') return this.#hostKeys(target);
+        if (method === '[[own]]') return this.#hostOwn(target, args[0] as string);
         if (method === '[[has]]') return (args[0] as string) in (target as object);
         if (method === '[[tag]]') return this.#hostTag(target);
         const fn = (target as Record<string, unknown>)[method];
@@ -627,6 +628,16 @@ export class Membrane implements WireSide {
   }
 
   /**
+   * An own property a service reads the descriptor of, on a host object it
+   * holds by reference: `[value]` (read as #hostGet reads it) when `key` is
+   * one of the keys #hostKeys lists, else null.
+   */
+  #hostOwn(target: object, key: string): [unknown] | null {
+    if (UNREACHABLE_THROUGH_REFERENCES.has(key) || getOwnPropertyDescriptor(target, key)?.enumerable !== true) return null;
+    return [this.#hostGet(target, key)];
+  }
+
+  /**
    * The `Symbol.toStringTag` a host object held by reference shows a
    * service (`Object.prototype.toString`, jose's CryptoKey check): its own,
    * a string, or none (`[object Object]`, as Node prints a class instance
@@ -725,12 +736,8 @@ export class Membrane implements WireSide {
 
   /** Whether `key` of a service object is an accessor with a getter, found on its prototype chain without running any trap. */
   #isGetter(id: number, key: string): boolean {
-    for (let current: unknown = this.#exports[id]; typeof current === 'object' || typeof current === 'function'; current = getPrototypeOf(current as object)) {
-      if (current === null || isProxy(current)) return false;
-      const descriptor = getOwnPropertyDescriptor(current as object, key);
-      if (descriptor) return typeof descriptor.get === 'function';
-    }
-    return false;
+    const found = descriptorWithoutTraps(this.#exports[id], key);
+    return typeof found === 'object' && typeof found.get === 'function';
   }
 
   /** Own enumerable string keys of a service object, when it can be read without running its code. */
@@ -771,8 +778,10 @@ export class Membrane implements WireSide {
       ownKeys: t => (Reflect.isExtensible(t) ? [...new Set([...(membrane.send(slot, '[[keys]]', []) as string[]), ...Reflect.ownKeys(t)])] : Reflect.ownKeys(t)),
       getOwnPropertyDescriptor: (t, key) => {
         const own = Reflect.getOwnPropertyDescriptor(t, key);
-        if (own || typeof key !== 'string' || !Reflect.isExtensible(t) || !(membrane.send(slot, '[[keys]]', []) as string[]).includes(key)) return own;
-        return { value: membrane.send(slot, '[[get]]', [key]), writable: false, enumerable: true, configurable: true };
+        if (own || typeof key !== 'string' || !Reflect.isExtensible(t)) return own;
+        // One syscall: whether it is an own key the object lists, and its value.
+        const found = membrane.send(slot, '[[own]]', [key]) as [unknown] | null;
+        return found === null ? undefined : { value: found[0], writable: false, enumerable: true, configurable: true };
       },
       has: (t, key) => (typeof key === 'string' && Reflect.isExtensible(t) && !Reflect.getOwnPropertyDescriptor(t, key) ? (membrane.send(slot, '[[has]]', [key]) as boolean) : Reflect.has(t, key)),
       set: () => {
@@ -1317,12 +1326,25 @@ const NEEDS_REFERENCE = Symbol('needs a reference');
  * Proxy (the object itself, or one in its chain) would have to be asked.
  */
 const hasWithoutTraps = (object: unknown, key: PropertyKey): boolean | undefined => {
-  for (let current: unknown = object; current !== null; current = getPrototypeOf(current as object)) {
-    if ((typeof current !== 'object' && typeof current !== 'function') || current === undefined) return false;
-    if (isProxy(current)) return undefined;
-    if (getOwnPropertyDescriptor(current as object, key) !== undefined) return true;
+  const found = descriptorWithoutTraps(object, key);
+  return found === PROXY_IN_CHAIN ? undefined : found !== undefined;
+};
+
+const PROXY_IN_CHAIN = Symbol('a Proxy would have to be asked');
+
+/**
+ * The descriptor of `key` on `object` or the nearest object of its
+ * prototype chain that has one, found with own property lookups only, so
+ * that no Proxy trap runs: undefined when none has it, PROXY_IN_CHAIN when
+ * a Proxy (the object itself, or one in its chain) would have to be asked.
+ */
+const descriptorWithoutTraps = (object: unknown, key: PropertyKey): PropertyDescriptor | typeof PROXY_IN_CHAIN | undefined => {
+  for (let current: unknown = object; (typeof current === 'object' || typeof current === 'function') && current !== null; current = getPrototypeOf(current)) {
+    if (isProxy(current)) return PROXY_IN_CHAIN;
+    const descriptor = getOwnPropertyDescriptor(current, key);
+    if (descriptor !== undefined) return descriptor;
   }
-  return false;
+  return undefined;
 };
 
 /** Whether a Proxy is in the prototype chain of `object` (itself no Proxy): found without running any trap. */
