@@ -137,7 +137,8 @@ export const archiveServiceWithRoots = async (
     const { powers, readAhead } = makeArchiveReadPowers();
     const readPowers = skipNamelessPackages(powers);
     const parserForLanguage = reportingParsers(
-      withTopLevelAwaitCheck(withNodeStarExports(withNodeCjsExports(withStringExportNames(withModuleSourceCache({ ...defaultParserForLanguage, ...typescript.parserForLanguage }))), readAhead)),
+      // The check inside the cache: an analysis in the cache was checked when it was made.
+      withNodeStarExports(withNodeCjsExports(withStringExportNames(withModuleSourceCache(withTopLevelAwaitCheck({ ...defaultParserForLanguage, ...typescript.parserForLanguage })))), readAhead),
       syntaxErrors,
     );
     const map = await mapNodeModules(readPowers, entry, {
@@ -199,7 +200,7 @@ const withTopLevelAwaitCheck = <T extends ParserTable>(parsers: T): T => {
     const parsed = mjs.parse(...args) as { record?: { __syncModuleProgram__?: unknown } };
     const [bytes, , location] = args as unknown as [Uint8Array, string, string];
     const program = parsed.record?.__syncModuleProgram__;
-    if (typeof program !== 'string' || !Buffer.from(bytes).includes('await')) return parsed;
+    if (typeof program !== 'string' || !Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes('await')) return parsed;
     try {
       new vm.Script(`(${program})`, { filename: 'functor' });
     } catch (error) {

@@ -25,7 +25,19 @@ interface CentralEntry {
  * The records of a stored zip's central directory, or undefined when the
  * bytes are no zip of ours (no end record, a record out of bounds).
  */
-const centralDirectory = (bytes: Uint8Array): { view: DataView; end: number; entries: CentralEntry[] } | undefined => {
+type CentralDirectory = { view: DataView; end: number; entries: CentralEntry[] } | undefined;
+
+/** Each archive's directory, read once: a restore asks it for repeated names, then for the compartment map. */
+const directories = new WeakMap<Uint8Array, CentralDirectory>();
+
+const centralDirectory = (bytes: Uint8Array): CentralDirectory => {
+  if (directories.has(bytes)) return directories.get(bytes);
+  const directory = readCentralDirectory(bytes);
+  directories.set(bytes, directory);
+  return directory;
+};
+
+const readCentralDirectory = (bytes: Uint8Array): CentralDirectory => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // The end record is the last 22 bytes, before an archive comment of at most 65,535 bytes.
   let end = bytes.byteLength - END_FIXED;

@@ -203,11 +203,10 @@ const nearbySnapshots = (dir: string): string[] => {
   const found = names.filter(name => name !== wanted && holdsSnapshot(path.join(parent, name)));
   // Relative to where the command runs when `dir` was given relative: `.` names the current directory, whose
   // neighbours are ../name (they were shown as name, a path that leads nowhere: found by the new-user trial).
-  const shown = (name: string) => (path.isAbsolute(dir) ? path.join(parent, name) : path.relative(process.cwd(), path.join(parent, name)));
   return found
     .sort((a, b) => editDistance(a, wanted) - editDistance(b, wanted) || a.localeCompare(b))
     .slice(0, 3)
-    .map(shown);
+    .map(name => asGiven(dir, path.join(parent, name)));
 };
 
 /**
