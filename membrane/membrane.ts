@@ -487,13 +487,23 @@ export class Membrane implements WireSide {
   #liveExports(record: Record<string, unknown>): Record<string, unknown> {
     const id = this.#namespaceId;
     if (id === undefined || typeof record !== 'object' || record === null) return record;
+    const namespace = this.#exports[id] as Record<string, unknown>;
     for (const key of keys(record)) {
       const atStart = record[key];
       if ((typeof atStart === 'object' || typeof atStart === 'function') && atStart !== null && this.#hostProxyIds.has(atStart)) continue;
+      const startValue = namespace[key]; // SES's namespace Proxy reads the binding: no service code
       defineProperty(record, key, {
         get: () => {
           const data = this.#readData(id, key);
-          return data === undefined ? atStart : data === null ? undefined : data.value;
+          if (data === null) return undefined;
+          if (data !== undefined) return data.value;
+          // Not data a read outside the service's turns can hand out (a function, an object with methods): the copy
+          // made at start while the binding still holds that value, else said, never an old value passed off as the
+          // current one (found by the adversarial review).
+          if (namespace[key] === startValue) return atStart;
+          throw new TypeError(
+            `export "${key}" of service "${this.name}" now holds a function or an object with methods, which the outside can only receive as the result of a call: export a function that returns it`,
+          );
         },
         enumerable: true,
         configurable: false,
@@ -734,10 +744,18 @@ export class Membrane implements WireSide {
     }
   }
 
+  /** Whether `proto` is the prototype of a class whose instances a host data read copies (#readData): one of the intrinsics'. */
+  #dataPrototype(proto: object | null): boolean {
+    return proto === null || DATA_PROTOTYPES.has(proto) || proto === this.guestDatePrototype;
+  }
+
   /** Whether `key` of a service object is an accessor with a getter, found on its prototype chain without running any trap. */
   #isGetter(id: number, key: string): boolean {
     const found = descriptorWithoutTraps(this.#exports[id], key);
-    return typeof found === 'object' && typeof found.get === 'function';
+    // Lockdown's override accessors (toString, call, hasOwnProperty... of the shared prototypes; SES's and
+    // overrides.ts's getters carry `originalValue`) stand for data: a method, reached as methods are (they were
+    // read as getters, and `ref.toString()` threw; found by the adversarial review).
+    return typeof found === 'object' && typeof found.get === 'function' && !hasOwn(found.get, 'originalValue');
   }
 
   /** Own enumerable string keys of a service object, when it can be read without running its code. */
@@ -855,7 +873,10 @@ export class Membrane implements WireSide {
     if (again !== undefined) return new Tagged('ref', again);
     // A data read by the host runs no service code: no Proxy traps (of the object, or of a Proxy in its prototype
     // chain, which `instanceof` and a `then` lookup would run: found by the adversarial review), no getters.
-    if (walk.noRefs && (isProxy(object) || proxyInChain(object) || !dataOnly(object))) throw NEEDS_REFERENCE;
+    // Nor getters on its prototype: only an object whose prototype is one of the intrinsic data classes' (whose
+    // getters are the shared intrinsics') is read as data (a class instance's `get then`, read by the thenable check,
+    // or a RegExp subclass's `get global`, read by `flags`, ran: found by the adversarial review).
+    if (walk.noRefs && (isProxy(object) || !this.#dataPrototype(getPrototypeOf(object)) || !dataOnly(object))) throw NEEDS_REFERENCE;
     if (isArray(object)) {
       remember(walk, object);
       const length = object.length;
@@ -1331,6 +1352,24 @@ const hasWithoutTraps = (object: unknown, key: PropertyKey): boolean | undefined
 };
 
 const PROXY_IN_CHAIN = Symbol('a Proxy would have to be asked');
+
+/** The prototypes of the classes whose instances a host data read copies: plain objects, arrays, the collections, dates, RegExps, bytes, boxed primitives. */
+const DATA_PROTOTYPES = new Set<object>([
+  Object.prototype,
+  Array.prototype,
+  Date.prototype,
+  Map.prototype,
+  Set.prototype,
+  RegExp.prototype,
+  ArrayBuffer.prototype,
+  DataView.prototype,
+  Buffer.prototype,
+  Number.prototype,
+  String.prototype,
+  Boolean.prototype,
+  BigInt.prototype,
+  ...[Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map(C => C.prototype as object),
+]);
 
 /**
  * The descriptor of `key` on `object` or the nearest object of its

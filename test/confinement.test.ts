@@ -73,7 +73,7 @@ t.test("a service cannot pass its errors off as the library's", async t => {
 t.test("the host reads a service object's data without running its code, also when a Proxy is in a value's prototype chain", async t => {
   t.same(
     report.proxyChain,
-    { plain: 1, x: 'function', deep: 'function', json: '{"plain":1}', hostIn: false, hostMissing: 'function', victimIn: [false, false], trapRuns: 0 },
+    { plain: 1, x: 'function', deep: 'function', json: '{"plain":1}', hostIn: false, hostMissing: 'function', classGetters: ['function', 'function'], victimIn: [false, false], trapRuns: 0 },
     "no trap ran, for the host's reads and `in` or another service's `in`; what is not plain data is reached by a call",
   );
 });
