@@ -64,6 +64,14 @@ const inspected = (value: unknown): string => {
  * (its own enumerable fields), as a build script's JSON.stringify of the
  * same value does.
  */
+/**
+ * A `--call` result as one line of JSON on stdout (jsonReplacer), its DEL and
+ * C1 controls written as \u escapes, which JSON.stringify leaves raw (a \u009b
+ * is a terminal's CSI; found by the adversarial review): still the same JSON.
+ */
+export const resultJson = (value: unknown): string =>
+  (JSON.stringify(value, jsonReplacer) ?? 'null').replace(/[\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 export const jsonReplacer = (_key: string, value: unknown): unknown => {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Map) return [...value.keys()].every(key => typeof key === 'string') ? Object.fromEntries(value) : [...value.entries()];

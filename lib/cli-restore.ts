@@ -11,7 +11,7 @@ import { restoreSnapshot, callService } from './restore.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { checkPorts, goLive, openSource } from './live.js';
 import { startProgressView } from './progress-view.js';
-import { block, describeThrown, fail, jsonReplacer } from './cli-report.js';
+import { block, describeThrown, fail, resultJson } from './cli-report.js';
 import type { RestoreInputs } from './cli-start.cjs';
 
 /**
@@ -100,7 +100,7 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
       process.exit(1);
     }
     await live.stop();
-    process.stdout.write(`${JSON.stringify(result, jsonReplacer) ?? 'null'}\n`);
+    process.stdout.write(`${resultJson(result)}\n`);
     saveCache();
     markPhase('exit');
     process.exit(0);

@@ -147,7 +147,10 @@ const asGiven = (given: string, target: string): string => (path.isAbsolute(give
 const holdsSnapshot = (dir: string): boolean => {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(path.join(dir, 'manifest.json'), 'r');
+    // Non-blocking, and a regular file only: a FIFO named manifest.json beside a wrong path hung the advice forever
+    // (found by the adversarial review).
+    fd = fs.openSync(path.join(dir, 'manifest.json'), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) return false;
     const head = Buffer.alloc(512);
     const read = fs.readSync(fd, head, 0, head.length, 0);
     return /^\s*\{\s*"format"\s*:\s*"membrane-snapshot"/.test(head.subarray(0, read).toString('utf8'));

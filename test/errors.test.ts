@@ -1,6 +1,7 @@
 // Bad input gets a clear, typed error from the CLI, and a non-zero exit.
 import t from 'tap';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { LogReader, LogWriter, fileSink } from '../replay-log/index.js';
@@ -225,6 +226,15 @@ t.test('damaged snapshots are refused with their own codes', async t => {
   run = await snapshot(['restore', plain]);
   t.match(run.stderr, /manifest\.json is missing: no `snapshot build` wrote this directory\. .*--out <dir>/, 'a directory of something else');
   t.notMatch(run.stderr, /--out .*plain-dir/, 'not offered as the --out of a build');
+  // A FIFO named manifest.json beside a wrong path: the advice does not wait on it.
+  const fifoSnap = path.join(work, 'fifo-snap');
+  fs.mkdirSync(fifoSnap, { recursive: true });
+  execFileSync('mkfifo', [path.join(fifoSnap, 'manifest.json')]);
+  run = await snapshot(['restore', path.join(work, 'fifo-snao')], { timeoutMs: 30_000 });
+  t.equal(run.code, 1, 'the advice was given, not waited for');
+  run = await snapshot(['inspect', path.join(fifoSnap, 'sub')], { timeoutMs: 30_000 });
+  t.equal(run.code, 1, 'nor the enclosing snapshot waited for');
+  fs.rmSync(fifoSnap, { recursive: true, force: true });
   // Given as `.`, its neighbours are named from where the command runs: ../base, a path that leads there.
   run = await snapshot(['restore', '.'], { cwd: plain });
   t.match(run.stderr, /Snapshots next to it: [^\n]*\.\.\/base[,.]/, 'the snapshot beside the current directory, as ../base');
@@ -326,6 +336,10 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   const coded = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsCoded']);
   t.equal(coded.code, 1);
   t.match(coded.stderr, /^snapshot: fetcher\.rejectsCoded\(\.\.\.\) threw RangeError: email is not valid\n(?:.*\n)*?\s+\{ code: 'E_INVALID', field: 'email' \}$/m);
+  const controls = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.controls']);
+  t.equal(controls.code, 0, controls.stderr);
+  t.equal(controls.stdout.trim().split('\n').pop(), '"a\\u009b2Kb\\u007f"', 'a result on stdout is JSON with its DEL and C1 controls escaped');
+  t.equal(JSON.parse(controls.stdout.trim().split('\n').pop() as string), 'a\u009b2Kb\u007f', 'and still the same JSON');
   const cycle = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsCycle']);
   t.equal(cycle.code, 1);
   const spoofing = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsSpoofing']);
