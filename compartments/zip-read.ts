@@ -1,7 +1,8 @@
 /**
- * Reading one file of a stored zip (the format zip.ts writes) without the
+ * Reading the files of a stored zip (the format zip.ts writes) without the
  * archiving code: what a restore needs of an archive before
- * compartment-mapper reads it (load.ts: its compartment map's entry).
+ * compartment-mapper reads it (load.ts: its compartment map's entry, and
+ * each module checked against the sha512 the map records).
  */
 
 export const LOCAL = 0x04034b50;
@@ -76,7 +77,11 @@ export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array |
   // Named twice: none of ours (@endo/zip's reader would take the last, this one the first; found by the adversarial
   // reviews, the second time with a copy of the name behind a byte-order mark, which @endo/zip's decoding drops).
   if (matches.length !== 1) return undefined;
-  const { at } = matches[0];
+  return contentAt(bytes, view, end, matches[0].at);
+};
+
+/** The content of the file whose central directory record is at `at`; undefined when it is not stored (STORE) or out of bounds. */
+const contentAt = (bytes: Uint8Array, view: DataView, end: number, at: number): Uint8Array | undefined => {
   if (view.getUint16(at + 10, true) !== 0) return undefined; // not STORE
   const size = view.getUint32(at + 20, true);
   const local = view.getUint32(at + 42, true);
@@ -84,6 +89,25 @@ export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array |
   const start = local + LOCAL_FIXED + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
   if (start + size > end) return undefined;
   return bytes.subarray(start, start + size);
+};
+
+/**
+ * Every file of a stored zip that `writeStoredZip` (zip.ts) wrote, by name
+ * (the content a view of `bytes`, no CRC checked), or undefined under the
+ * same conditions as readStoredZipFile (not one of ours, a name twice,
+ * an offset or size out of bounds).
+ */
+export const storedZipFiles = (bytes: Uint8Array): Map<string, Uint8Array> | undefined => {
+  const directory = centralDirectory(bytes);
+  if (directory === undefined) return undefined;
+  const { view, end, entries } = directory;
+  const files = new Map<string, Uint8Array>();
+  for (const { name, at } of entries) {
+    const content = files.has(name) ? undefined : contentAt(bytes, view, end, at);
+    if (content === undefined) return undefined;
+    files.set(name, content);
+  }
+  return files;
 };
 
 /**
