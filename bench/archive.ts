@@ -27,7 +27,7 @@ const endoSnapshot = ZipWriter.prototype.snapshot;
 const MODULE_BYTES = 4096;
 
 /** A package of `n` modules of about 4 KB each and an entry that imports them all. */
-const makePackage = (n: number): string => {
+export const makePackage = (n: number): string => {
   const dir = tempDir(`archive-${n}`);
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `bench-archive-${n}`, type: 'module', private: true }));
   fs.mkdirSync(path.join(dir, 'lib'));

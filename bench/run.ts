@@ -61,6 +61,14 @@
  *     ours against @endo/zip's own writer. Goal: 800 modules <= 0.5 s on a
  *     first build, linear.
  *
+ * (j) Restore of a large service (many-modules.ts): the 800-module package
+ *     of (g) built once, `snapshot restore --call` against plain Node
+ *     importing the same modules and `node -e 0`, cold processes,
+ *     interleaved. No goal: where a restore's per-module cost stands.
+ *
+ * (k) The live runtime over NATS (nats.ts): a cross-host call against bare
+ *     request/reply, and calls/s with one and two replicas.
+ *
  * (h) Memory (memory.ts): peak RSS of restore and build of a service that
  *     fetches a 50 MiB body, minus the same with 1 KiB, per payload byte;
  *     plain Node reading the bytes from a file beside it. Goal: restore
@@ -343,6 +351,13 @@ await section('(g) archive writing: N generated modules of 4 KB, our zip writer 
   await measureArchive({ out, archiveService, reps: 3, cacheDir: moduleSourceCacheDir, cacheFlushed: moduleSourceCacheFlushed });
 });
 
+// ---- (j) restore of a large service ----------------------------------------------------------
+
+await section('(j) restore of a large service: 800 generated ES modules, whole cold processes', async () => {
+  const { measureManyModules } = await import('./many-modules.js');
+  await measureManyModules({ out, rounds: CHILD_REPS });
+});
+
 // ---- (h) memory with a large payload ----------------------------------------------------
 
 await section('(h) memory: a service that fetches a 50 MiB body and keeps it, peak RSS of whole processes', async () => {
@@ -471,7 +486,7 @@ await section('(e) log size: the log file against the raw payload of its entries
   out(table(kindRows, '      '));
 });
 
-await section('(g) the live runtime over NATS: a cross-host call vs bare request/reply; calls/s with one and two replicas', async () => (await import('./nats.js')).benchNats(out));
+await section('(k) the live runtime over NATS: a cross-host call vs bare request/reply; calls/s with one and two replicas', async () => (await import('./nats.js')).benchNats(out));
 
 out();
 out(`done in ${((performance.now() - started) / 1000).toFixed(1)} s, load average at the end: ${loadAverage()}${failures ? `; ${failures} section(s) FAILED to measure` : ''}`);
