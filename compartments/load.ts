@@ -14,6 +14,7 @@ import vm from 'node:vm';
 import { isBuiltin } from 'node:module';
 import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
 import { SnapshotError } from '../replay-log/index.js';
+import { crc32 } from '../replay-log/crc.js';
 import { isLibraryError } from '../membrane/marks.js';
 import { exitModuleNames } from './endowments.js';
 import { libraryDoc } from './docs.js';
@@ -465,7 +466,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
  * of the compartment map (`<compartment>/<location>`) against the sha512 it
  * records, and every file of the archive but the map used by one. Returns
  * false when the archive is not a stored zip of ours (readable by
- * storedZipFiles), left to parseArchive's own check. Throws parseArchive's
+ * storedZipFiles) or its map is damaged, left to parseArchive's own check. Throws parseArchive's
  * errors, worded as it words them (loadService reports them):
  * `Module "<location>" of package "<compartment>" ... failed a SHA-512
  * integrity check` for a module whose bytes differ, `Archive contains
@@ -473,17 +474,21 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
  */
 const checkArchiveModules = (service: string, archive: Uint8Array): boolean => {
   const files = storedZipFiles(archive);
-  if (files === undefined) return false;
+  const map = files?.get('compartment-map.json');
+  // A damaged map (its CRC-32) is left to parseArchive, which says so; one that names no compartments, too.
+  if (files === undefined || map === undefined || crc32(map.content) !== map.crc32) return false;
+  const { compartments } = compartmentMapOf(archive);
+  if (typeof compartments !== 'object' || compartments === null) return false;
   const unused = new Set(files.keys());
   unused.delete('compartment-map.json');
-  for (const [compartment, descriptor] of Object.entries(compartmentsIn(compartmentMapOf(archive)))) {
+  for (const [compartment, descriptor] of Object.entries(compartments)) {
     const modules = (descriptor as { modules?: unknown }).modules;
     if (typeof modules !== 'object' || modules === null) continue;
     for (const module of Object.values(modules as Record<string, { location?: unknown; sha512?: unknown }>)) {
       if (typeof module !== 'object' || module === null || typeof module.location !== 'string') continue;
       const file = `${compartment}/${module.location}`;
       unused.delete(file);
-      const bytes = files.get(file);
+      const bytes = files.get(file)?.content;
       // A file the map names and the archive lacks: parseArchive says which when the service's load reaches it.
       if (bytes === undefined || module.sha512 === undefined || sha512Hex(bytes) === module.sha512) continue;
       throw new Error(`Module "${module.location}" of package "${compartment}" in archive "${service}.zip" failed a SHA-512 integrity check`);

@@ -91,21 +91,27 @@ const contentAt = (bytes: Uint8Array, view: DataView, end: number, at: number): 
   return bytes.subarray(start, start + size);
 };
 
+/** A file of a stored zip: its content (a view of the zip's bytes) and the CRC-32 its central directory records. */
+export interface StoredZipFile {
+  readonly content: Uint8Array;
+  readonly crc32: number;
+}
+
 /**
  * Every file of a stored zip that `writeStoredZip` (zip.ts) wrote, by name
- * (the content a view of `bytes`, no CRC checked), or undefined under the
- * same conditions as readStoredZipFile (not one of ours, a name twice,
+ * (no CRC checked: each file's recorded one is given), or undefined under
+ * the same conditions as readStoredZipFile (not one of ours, a name twice,
  * an offset or size out of bounds).
  */
-export const storedZipFiles = (bytes: Uint8Array): Map<string, Uint8Array> | undefined => {
+export const storedZipFiles = (bytes: Uint8Array): Map<string, StoredZipFile> | undefined => {
   const directory = centralDirectory(bytes);
   if (directory === undefined) return undefined;
   const { view, end, entries } = directory;
-  const files = new Map<string, Uint8Array>();
+  const files = new Map<string, StoredZipFile>();
   for (const { name, at } of entries) {
     const content = files.has(name) ? undefined : contentAt(bytes, view, end, at);
     if (content === undefined) return undefined;
-    files.set(name, content);
+    files.set(name, { content, crc32: view.getUint32(at + 16, true) });
   }
   return files;
 };
