@@ -481,8 +481,10 @@ const checkArchiveModules = (service: string, archive: Uint8Array): boolean => {
   if (typeof compartments !== 'object' || compartments === null) return false;
   const unused = new Set(files.keys());
   unused.delete('compartment-map.json');
+  // Each file hashed once, however many module descriptors name it.
+  const hashes = new Map<string, string>();
   for (const [compartment, descriptor] of Object.entries(compartments)) {
-    const modules = (descriptor as { modules?: unknown }).modules;
+    const modules = typeof descriptor === 'object' && descriptor !== null ? (descriptor as { modules?: unknown }).modules : undefined;
     if (typeof modules !== 'object' || modules === null) continue;
     for (const module of Object.values(modules as Record<string, { location?: unknown; sha512?: unknown }>)) {
       if (typeof module !== 'object' || module === null || typeof module.location !== 'string') continue;
@@ -490,11 +492,17 @@ const checkArchiveModules = (service: string, archive: Uint8Array): boolean => {
       unused.delete(file);
       const bytes = files.get(file)?.content;
       // A file the map names and the archive lacks: parseArchive says which when the service's load reaches it.
-      if (bytes === undefined || module.sha512 === undefined || sha512Hex(bytes) === module.sha512) continue;
+      if (bytes === undefined || module.sha512 === undefined) continue;
+      let hash = hashes.get(file);
+      if (hash === undefined) hashes.set(file, (hash = sha512Hex(bytes)));
+      if (hash === module.sha512) continue;
       throw new Error(`Module "${module.location}" of package "${compartment}" in archive "${service}.zip" failed a SHA-512 integrity check`);
     }
   }
-  if (unused.size > 0) throw new Error(`Archive contains extraneous files: ${JSON.stringify([...unused])} in "${service}.zip"`);
+  if (unused.size > 0) {
+    const names = [...unused];
+    throw new Error(`Archive contains extraneous files: ${JSON.stringify(names.slice(0, 10))}${names.length > 10 ? ` and ${names.length - 10} more` : ''} in "${service}.zip"`);
+  }
   return true;
 };
 
