@@ -465,13 +465,18 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
  * made on the archive's bytes without loading its modules: each file module
  * of the compartment map (`<compartment>/<location>`) against the sha512 it
  * records, and every file of the archive but the map used by one. Returns
- * false when the archive is not a stored zip of ours (readable by
- * storedZipFiles) or its map is damaged, left to parseArchive's own check. Throws parseArchive's
+ * false, leaving the archive to parseArchive's own check, when it is not
+ * laid out as our writer lays one out (storedZipFiles), its map is damaged,
+ * or a module of the map is not a plain file module of ours (its file
+ * missing, its parser unknown, no sha512). Throws parseArchive's
  * errors, worded as it words them (loadService reports them):
  * `Module "<location>" of package "<compartment>" ... failed a SHA-512
  * integrity check` for a module whose bytes differ, `Archive contains
  * extraneous files` for a file no module uses.
  */
+/** The parsers parseArchive has (compartment-mapper's import-archive-parsers.js, ours replacing pre-cjs-json). */
+const ARCHIVE_PARSERS: ReadonlySet<string> = new Set(['pre-cjs-json', 'pre-mjs-json', 'json', 'text', 'bytes']);
+
 const checkArchiveModules = (service: string, archive: Uint8Array): boolean => {
   const files = storedZipFiles(archive);
   const map = files?.get('compartment-map.json');
@@ -486,13 +491,20 @@ const checkArchiveModules = (service: string, archive: Uint8Array): boolean => {
   for (const [compartment, descriptor] of Object.entries(compartments)) {
     const modules = typeof descriptor === 'object' && descriptor !== null ? (descriptor as { modules?: unknown }).modules : undefined;
     if (typeof modules !== 'object' || modules === null) continue;
-    for (const module of Object.values(modules as Record<string, { location?: unknown; sha512?: unknown }>)) {
-      if (typeof module !== 'object' || module === null || typeof module.location !== 'string') continue;
+    for (const module of Object.values(modules as Record<string, Record<string, unknown>>)) {
+      if (typeof module !== 'object' || module === null) return false;
+      if (!('location' in module)) {
+        // A link to another compartment's module, a builtin (exit) or an error deferred to the import: no file.
+        if ('compartment' in module || 'exit' in module || 'deferredError' in module) continue;
+        return false;
+      }
+      // A module whose file, parser or hash is missing or odd: compartment-mapper's load says what is wrong with
+      // it (SERVICE_LOAD_FAILED) before the service runs, where the service's load would fail in its replay.
+      if (typeof module.location !== 'string' || typeof module.sha512 !== 'string' || typeof module.parser !== 'string' || !ARCHIVE_PARSERS.has(module.parser)) return false;
       const file = `${compartment}/${module.location}`;
       unused.delete(file);
       const bytes = files.get(file)?.content;
-      // A file the map names and the archive lacks: parseArchive says which when the service's load reaches it.
-      if (bytes === undefined || module.sha512 === undefined) continue;
+      if (bytes === undefined) return false;
       let hash = hashes.get(file);
       if (hash === undefined) hashes.set(file, (hash = sha512Hex(bytes)));
       if (hash === module.sha512) continue;

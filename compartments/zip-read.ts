@@ -26,7 +26,7 @@ interface CentralEntry {
  * The records of a stored zip's central directory, or undefined when the
  * bytes are no zip of ours (no end record, a record out of bounds).
  */
-type CentralDirectory = { view: DataView; end: number; entries: CentralEntry[] } | undefined;
+type CentralDirectory = { view: DataView; end: number; start: number; entries: CentralEntry[] } | undefined;
 
 /** Each archive's directory, read once: a restore asks it for repeated names, then for the compartment map. */
 const directories = new WeakMap<Uint8Array, CentralDirectory>();
@@ -46,7 +46,12 @@ const readCentralDirectory = (bytes: Uint8Array): CentralDirectory => {
   while (end >= lowest && !(view.getUint32(end, true) === END && end + END_FIXED + view.getUint16(end + 20, true) === bytes.byteLength)) end -= 1;
   if (end < lowest) return undefined;
   const count = view.getUint16(end + 10, true);
-  let pos = view.getUint32(end + 16, true);
+  const start = view.getUint32(end + 16, true);
+  // The directory ends where the end record starts. @endo/zip's reader (compartment-mapper's) takes a gap between
+  // them for bytes put in front of the zip and shifts every offset by it: both readers would then read other
+  // files under the same names (found by the adversarial review), so such a zip is none of ours.
+  if (start + view.getUint32(end + 12, true) !== end) return undefined;
+  let pos = start;
   const entries: CentralEntry[] = [];
   for (let i = 0; i < count; i += 1) {
     if (pos + CENTRAL_FIXED > end || view.getUint32(pos, true) !== CENTRAL) return undefined;
@@ -55,7 +60,9 @@ const readCentralDirectory = (bytes: Uint8Array): CentralDirectory => {
     entries.push({ name: decoder.decode(bytes.subarray(pos + CENTRAL_FIXED, pos + CENTRAL_FIXED + nameLength)), at: pos });
     pos += CENTRAL_FIXED + nameLength + view.getUint16(pos + 30, true) + view.getUint16(pos + 32, true);
   }
-  return { view, end, entries };
+  // Its records fill it exactly (@endo/zip's reader reads records for as long as their signature follows).
+  if (pos !== end) return undefined;
+  return { view, end, start, entries };
 };
 
 /**
@@ -98,22 +105,39 @@ export interface StoredZipFile {
 }
 
 /**
- * Every file of a stored zip that `writeStoredZip` (zip.ts) wrote, by name
- * (no CRC checked: each file's recorded one is given), or undefined under
- * the same conditions as readStoredZipFile (not one of ours, a name twice,
- * an offset or size out of bounds).
+ * Every file of a zip laid out exactly as `writeStoredZip` (zip.ts) writes
+ * one, by name (no CRC checked: each file's recorded one is given), or
+ * undefined for any other zip. The layout: the files stored (STORE, its
+ * two sizes equal), end to end from byte 0 in the order of the central
+ * directory, without extra fields, each local name the bytes of its
+ * central one; the central directory right after the last file, its
+ * records filling it; the end record last, with no archive comment; no
+ * name twice. In such a zip @endo/zip's reader, with which
+ * compartment-mapper loads the modules, finds under each name the very
+ * bytes returned here (load.ts checks them against the compartment map's
+ * sha512s for it); any other zip is left to compartment-mapper's own check.
  */
 export const storedZipFiles = (bytes: Uint8Array): Map<string, StoredZipFile> | undefined => {
   const directory = centralDirectory(bytes);
-  if (directory === undefined) return undefined;
-  const { view, end, entries } = directory;
+  if (directory === undefined || directory.end !== bytes.byteLength - END_FIXED) return undefined;
+  const { view, start: directoryStart, entries } = directory;
   const files = new Map<string, StoredZipFile>();
+  let expected = 0;
   for (const { name, at } of entries) {
-    const content = files.has(name) ? undefined : contentAt(bytes, view, end, at);
-    if (content === undefined) return undefined;
-    files.set(name, { content, crc32: view.getUint32(at + 16, true) });
+    const size = view.getUint32(at + 20, true);
+    const nameLength = view.getUint16(at + 28, true);
+    if (files.has(name) || view.getUint16(at + 10, true) !== 0 || view.getUint32(at + 24, true) !== size || view.getUint16(at + 30, true) !== 0) return undefined;
+    const local = view.getUint32(at + 42, true);
+    if (local !== expected || local + LOCAL_FIXED + nameLength > directoryStart || view.getUint32(local, true) !== LOCAL) return undefined;
+    if (view.getUint16(local + 8, true) !== 0 || view.getUint32(local + 18, true) !== size || view.getUint32(local + 22, true) !== size) return undefined;
+    if (view.getUint16(local + 26, true) !== nameLength || view.getUint16(local + 28, true) !== 0) return undefined;
+    for (let i = 0; i < nameLength; i += 1) if (bytes[local + LOCAL_FIXED + i] !== bytes[at + CENTRAL_FIXED + i]) return undefined;
+    const contentStart = local + LOCAL_FIXED + nameLength;
+    if (contentStart + size > directoryStart) return undefined;
+    files.set(name, { content: bytes.subarray(contentStart, contentStart + size), crc32: view.getUint32(at + 16, true) });
+    expected = contentStart + size;
   }
-  return files;
+  return expected === directoryStart ? files : undefined;
 };
 
 /**

@@ -635,6 +635,34 @@ t.test('an archive that holds a file name twice (also once behind a byte-order m
   t.match(verified.stdout + verified.stderr, /SNAPSHOT_INVALID/);
 });
 
+/**
+ * `second` placed behind `first` so that @endo/zip's reader reads `second`'s files under their names: the end
+ * record gives `first`'s central directory offset, and a size that leaves a gap before the end record, which that
+ * reader takes for bytes put in front of the zip and shifts every offset by (to `second`). Both are stored zips of
+ * ours without comments.
+ */
+const behindFirst = (first: Uint8Array, second: Uint8Array): Uint8Array => {
+  const parts = (bytes: Uint8Array) => {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const end = bytes.length - 22;
+    const size = view.getUint32(end + 12, true);
+    const offset = view.getUint32(end + 16, true);
+    return { files: bytes.subarray(0, offset), directory: bytes.subarray(offset, offset + size), end: bytes.subarray(end), offset };
+  };
+  const a = parts(first);
+  const b = parts(second);
+  const at = Math.max(a.offset, b.offset); // both central directories at this offset, each from its own start
+  const firstPart = Buffer.concat([a.files, Buffer.alloc(at - a.offset), a.directory]);
+  const secondPart = Buffer.concat([b.files, Buffer.alloc(at - b.offset), b.directory]);
+  const shift = firstPart.length;
+  // @endo/zip's BufferReader counts its offset twice in its bounds checks: room behind the second zip.
+  const total = shift + secondPart.length + shift + 22;
+  const end = Buffer.from(b.end);
+  end.writeUInt32LE(total - 22 - at - shift, 12);
+  end.writeUInt32LE(at, 16);
+  return new Uint8Array(Buffer.concat([firstPart, secondPart, Buffer.alloc(shift), end]));
+};
+
 t.test('an archive rewritten (its hashes in the manifest recomputed) with a module changed, a file added or its map damaged is refused before anything runs', async t => {
   const base = await buildBase();
   const { restoreSnapshot } = await import('../lib/index.js');
@@ -642,13 +670,32 @@ t.test('an archive rewritten (its hashes in the manifest recomputed) with a modu
   const module = files.find(file => file.name.endsWith('.js'));
   if (!module) throw new Error('the archive has no module');
   const changed = files.map(file => (file === module ? { ...file, content: new TextEncoder().encode(`${new TextDecoder().decode(file.content)}\n// changed\n`) } : file));
-  const cases: Array<[string, typeof files, RegExp]> = [
-    ['a module changed', changed, /^INTEGRITY_MISMATCH: service "counter": module \S+\.js of package \S+ in its archive does not match the sha512 its compartment map records: the archive was altered after the build/],
-    ['a file no module uses', [...files, { name: 'extra/x.js', content: new TextEncoder().encode('globalThis.x = 1;') }], /^SERVICE_LOAD_FAILED: service "counter": its archive does not load: Archive contains extraneous files: \["extra\/x\.js"\]/],
+  const integrity = /^INTEGRITY_MISMATCH: service "counter": module \S+\.js of package \S+ in its archive does not match the sha512 its compartment map records: the archive was altered after the build/;
+  // The map with one file module changed: its location to a file the archive lacks, or its parser to none there is.
+  const mapFile = files.find(file => file.name === 'compartment-map.json') as (typeof files)[number];
+  const withModule = (change: (descriptor: Record<string, unknown>) => void): typeof files => {
+    const map = JSON.parse(new TextDecoder().decode(mapFile.content)) as { compartments: Record<string, { modules: Record<string, Record<string, unknown>> }> };
+    const descriptor = Object.values(map.compartments)
+      .flatMap(compartment => Object.values(compartment.modules))
+      .find(candidate => typeof candidate.location === 'string' && module.name.endsWith(candidate.location));
+    if (!descriptor) throw new Error('no module descriptor names the module');
+    change(descriptor);
+    return files.map(file => (file === mapFile ? { ...file, content: new TextEncoder().encode(JSON.stringify(map)) } : file));
+  };
+  const cases: Array<[string, Uint8Array, RegExp]> = [
+    ['a module changed', writeStoredZip(changed), integrity],
+    ['a file no module uses', writeStoredZip([...files, { name: 'extra/x.js', content: new TextEncoder().encode('globalThis.x = 1;') }]), /^SERVICE_LOAD_FAILED: service "counter": its archive does not load: Archive contains extraneous files: \["extra\/x\.js"\]/],
+    // Found by the adversarial review: a second zip after the real one, its central directory placed so that
+    // @endo/zip's reader takes the real one for bytes put in front of it; it read the changed module, where a
+    // reader taking the offsets as written read the real one (and its sha512 matched).
+    ['a second zip behind the first, holding the module changed', behindFirst(writeStoredZip(files), writeStoredZip(changed)), integrity],
+    // Before the service runs, not as a divergence of its replay (found by the adversarial review).
+    ['a module whose file the archive lacks', writeStoredZip(withModule(descriptor => (descriptor.location = 'services/missing.js'))), /^SERVICE_LOAD_FAILED: service "counter": its archive does not load: .*Cannot find file \S+\/services\/missing\.js/],
+    ['a module with a parser there is none of', writeStoredZip(withModule(descriptor => (descriptor.parser = 'nope'))), /^SERVICE_LOAD_FAILED: service "counter": its archive does not load: .*unknown parser \("nope"\)/],
   ];
-  for (const [what, entries, expected] of cases) {
+  for (const [what, archive, expected] of cases) {
     const dir = path.join(work, `rewritten-${cases.findIndex(c => c[0] === what)}`);
-    writeCase(base, dir, { archive: writeStoredZip(entries) });
+    writeCase(base, dir, { archive });
     const error = (await restoreSnapshot({ dir }).then(
       () => undefined,
       (e: unknown) => e,
