@@ -64,14 +64,6 @@ const inspected = (value: unknown): string => {
  * (its own enumerable fields), as a build script's JSON.stringify of the
  * same value does.
  */
-/**
- * A `--call` result as one line of JSON on stdout (jsonReplacer), its DEL and
- * C1 controls written as \u escapes, which JSON.stringify leaves raw (a \u009b
- * is a terminal's CSI; found by the adversarial review): still the same JSON.
- */
-export const resultJson = (value: unknown): string =>
-  (JSON.stringify(value, jsonReplacer) ?? 'null').replace(/[\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
 export const jsonReplacer = (_key: string, value: unknown): unknown => {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Map) return [...value.keys()].every(key => typeof key === 'string') ? Object.fromEntries(value) : [...value.entries()];
@@ -79,4 +71,61 @@ export const jsonReplacer = (_key: string, value: unknown): unknown => {
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number | bigint>);
   if (value instanceof RegExp) return String(value);
   return value;
+};
+
+/**
+ * A `--call` result as one line of JSON on stdout (jsonReplacer), its DEL and
+ * C1 controls written as \u escapes, which JSON.stringify leaves raw (a \u009b
+ * is a terminal's CSI; found by the adversarial review): still the same JSON.
+ * Give it what `settleToJSON` resolved to.
+ */
+export const resultJson = (value: unknown): string =>
+  (JSON.stringify(value, jsonReplacer) ?? 'null').replace(/[\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/**
+ * `value` with the `toJSON` calls JSON.stringify would make already made and
+ * awaited, so that JSON.stringify then writes what it writes in plain Node.
+ * Another service's object (a URL, a class instance with a toJSON) is held by
+ * reference, and its methods answer with promises: JSON.stringify alone
+ * called its toJSON, got a promise and wrote `{}` (found by the new-user
+ * trial). As JSON.stringify does (ECMA-262 SerializeJSONProperty): each
+ * value's toJSON, own or inherited, is called once with its key, and the
+ * properties of what it returns are then walked, not the value returned
+ * itself again. Arrays, plain objects, Maps and Sets are copied with their
+ * values settled; anything else is left as it is (a cycle too, which
+ * JSON.stringify then refuses as in Node). Resolves to the settled value;
+ * rejects with what a toJSON throws.
+ */
+export const settleToJSON = async (value: unknown, key = '', path: Set<object> = new Set()): Promise<unknown> => {
+  if (typeof value !== 'object' || value === null) return value;
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') value = await Reflect.apply(toJSON, value, [key]);
+  if (typeof value !== 'object' || value === null || path.has(value)) return value;
+  path.add(value);
+  try {
+    if (Array.isArray(value)) {
+      const out: unknown[] = [];
+      for (let i = 0; i < value.length; i += 1) out.push(await settleToJSON(value[i], String(i), path));
+      return out;
+    }
+    if (value instanceof Map) {
+      // As jsonReplacer writes it: an object (each value under its key), or [key, value] pairs.
+      const named = [...value.keys()].every(k => typeof k === 'string');
+      const out = new Map<unknown, unknown>();
+      for (const [k, v] of value) out.set(named ? k : await settleToJSON(k, '0', path), await settleToJSON(v, named ? (k as string) : '1', path));
+      return out;
+    }
+    if (value instanceof Set) {
+      const out = new Set<unknown>();
+      for (const v of value) out.add(await settleToJSON(v, String(out.size), path));
+      return out;
+    }
+    const proto = Object.getPrototypeOf(value) as object | null;
+    if (proto !== Object.prototype && proto !== null) return value;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value)) out[k] = await settleToJSON((value as Record<string, unknown>)[k], k, path);
+    return out;
+  } finally {
+    path.delete(value);
+  }
 };

@@ -11,7 +11,7 @@ import { restoreSnapshot, callService } from './restore.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { checkPorts, goLive, openSource } from './live.js';
 import { startProgressView } from './progress-view.js';
-import { block, describeThrown, fail, resultJson } from './cli-report.js';
+import { block, describeThrown, fail, resultJson, settleToJSON } from './cli-report.js';
 import type { RestoreInputs } from './cli-start.cjs';
 
 /**
@@ -91,7 +91,8 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
   if (values.call !== undefined) {
     let result: unknown;
     try {
-      result = await callService(restored, values.call, args);
+      // Its toJSON methods answered while the services are live (JSON.stringify would get promises of them).
+      result = await settleToJSON(await callService(restored, values.call, args));
       markPhase('called');
     } catch (error) {
       await live.stop();

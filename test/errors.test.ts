@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { LogReader, LogWriter, fileSink } from '../replay-log/index.js';
 import { sha256 } from '../lib/manifest.js';
 import { fixture, moveToTarget, repo, snapshot, tempDir } from './helpers.js';
@@ -308,6 +309,9 @@ t.test('the CLI explains itself', async t => {
   const badArgs = await snapshot(['restore', 'snap', '--call', 'svc.f', '--args', 'x']);
   t.equal(badArgs.code, 2);
   t.match(badArgs.stderr, /^snapshot: USAGE: --args takes a JSON array, and "x" is not JSON \(.*\) \(`snapshot restore --help` lists the options\)\n$/, 'one line');
+  const argsAlone = await snapshot(['restore', 'snap', '--args', '[1]']);
+  t.equal(argsAlone.code, 2);
+  t.match(argsAlone.stderr, /^snapshot: USAGE: --args gives the arguments of --call: add --call service\.method/, '--args without --call is refused, not dropped (found by the new-user trial)');
   const typo = await snapshot(['build', 'build.mjs', '--ouy', 'snap']);
   t.equal(typo.code, 2);
   t.match(typo.stderr, /^snapshot: USAGE: build has no option --ouy; did you mean --out\?\n[\s\S]*snapshot build <script>/, 'a mistyped option is named, with the nearest one and the command\'s own help');
@@ -340,6 +344,15 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   t.equal(controls.code, 0, controls.stderr);
   t.equal(controls.stdout.trim().split('\n').pop(), '"a\\u009b2Kb\\u007f"', 'a result on stdout is JSON with its DEL and C1 controls escaped');
   t.equal(JSON.parse(controls.stdout.trim().split('\n').pop() as string), 'a\u009b2Kb\u007f', 'and still the same JSON');
+  // What a toJSON answers, the service's own or its URL's, as JSON.stringify writes it in plain Node (found by the
+  // new-user trial: a URL printed {}). The same module run in plain Node is the oracle.
+  const { home, priced } = (await import(pathToFileURL(fixture('misc', 'services', 'fetcher.js')).href)) as Record<string, () => unknown>;
+  const plainJson = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v));
+  for (const [name, fn] of [['home', home], ['priced', priced]] as const) {
+    const result = await snapshot(['restore', moveToTarget(out), '--call', `fetcher.${name}`]);
+    t.equal(result.code, 0, result.stderr);
+    t.equal(result.stdout.trim().split('\n').pop(), plainJson(fn()), `--call fetcher.${name}: what JSON.stringify writes in plain Node`);
+  }
   const cycle = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsCycle']);
   t.equal(cycle.code, 1);
   const spoofing = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.rejectsSpoofing']);
