@@ -74,8 +74,9 @@ Rebuilds each service from its archive by replaying its log (no network, no
 sources, no node_modules needed), then lets it go live on this host.
 
   --service name  restore only this service (repeatable)
-  --call s.m      once live, call method m of service s, print the result as
-                  JSON on stdout and exit
+  --call s.m      once live, call method m of service s (s.o.m: method m of
+                  the object o that s exports; a data export is read), print
+                  the result as JSON on stdout and exit
   --args json     the arguments of --call, as a JSON array (default: [])
   --replay-only   replay, report, and exit before going live
   --json          with --replay-only: print the report as JSON

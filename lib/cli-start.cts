@@ -59,6 +59,8 @@ export interface RestoreInputs {
 /** Check `restore`'s options: the inputs, or the message of the usage error to report. */
 export const restoreInputs = (target: string, values: OptionValues): RestoreInputs | { usage: string } => {
   let args: unknown[] = [];
+  // Without --call nothing would take them: the services would go live and the arguments be dropped unsaid.
+  if (values.args !== undefined && values.call === undefined) return { usage: '--args gives the arguments of --call: add --call service.method' };
   if (values.args !== undefined) {
     try {
       args = JSON.parse(values.args) as unknown[];
