@@ -107,6 +107,13 @@ export const writeManifest = (dir: string, manifest: Manifest, signer?: SigningK
   fs.renameSync(`${file}.tmp`, file);
 };
 
+/**
+ * What a failed build's manifest (and signature) are renamed with in its
+ * `<out>.partial` directory (session.ts: discard), when it failed after
+ * sealing its logs: `manifest.json.failed-build`.
+ */
+export const FAILED_SUFFIX = '.failed-build';
+
 /** Why `<dir>/manifest.json` cannot be read, and what to give instead. */
 const missingManifestAdvice = (dir: string, file: string): string => {
   let stat: fs.Stats | undefined;
@@ -122,6 +129,10 @@ const missingManifestAdvice = (dir: string, file: string): string => {
     return enclosing === undefined
       ? `${dir} is a file; give the snapshot directory that holds manifest.json (${path.dirname(dir)}, if this is one of its files).${inspect}`
       : `${dir} is a file of the snapshot ${asGiven(dir, enclosing)}; give that directory.${inspect}`;
+  }
+  if (stat?.isDirectory() && /\.partial$/.test(path.resolve(dir))) {
+    const base = path.resolve(dir).slice(0, -'.partial'.length);
+    return `it is what a failed build to ${asGiven(dir, base)} recorded (${fs.existsSync(`${file}${FAILED_SUFFIX}`) ? 'sealed, but the build failed after' : 'as far as it got'}), kept to be read, not restored: read a service's log with \`snapshot inspect ${path.join(dir, '<service>', 'replay.log')}\`, fix the build script and run \`snapshot build <script> --out ${asGiven(dir, base)}\` again.`;
   }
   if (fs.existsSync(`${path.resolve(dir)}.partial`)) {
     return `the last build to ${dir} failed (its partial recording is in ${path.resolve(dir)}.partial). Fix the build script and run \`snapshot build <script> --out ${dir}\` again.`;

@@ -13,9 +13,9 @@ import { Directory } from '../membrane/index.js';
 import { RecordedService, type ServiceExports } from './service.js';
 import { resolveSpecifier } from './resolve.js';
 import { isServiceName } from './manifest-shape.js';
-import { writeManifest, MANIFEST_FORMAT, MANIFEST_VERSION, DIR_MODE, FILE_MODE, type Manifest, type ServiceManifest } from './manifest.js';
+import { writeManifest, FAILED_SUFFIX, MANIFEST_FORMAT, MANIFEST_VERSION, DIR_MODE, FILE_MODE, type Manifest, type ServiceManifest } from './manifest.js';
 import { realPath, reachPolicy, secretsPolicy, type ReachPolicy, type SecretsOptions, type SecretsPolicy } from '../compartments/index.js';
-import type { SigningKey } from './signing.js';
+import { SIGNATURE_FILE, type SigningKey } from './signing.js';
 import { libraryVersion } from './version.js';
 import { checkDeclarations } from './runtime.js';
 import { keepWritesFromServices } from '../compartments/reach.js';
@@ -234,6 +234,12 @@ export class BuildSession {
       const recorded = fs.existsSync(this.workDir) && fs.readdirSync(this.workDir).some(name => name !== MARKER);
       if (options.keep && recorded) {
         fs.renameSync(this.workDir, partial);
+        // A build that failed after its logs were sealed (a rejection the script never handled, found by the
+        // new-user trial) left a whole manifest: restore, verify and the wrong-path advice took the failed build for
+        // a snapshot. Kept for reading under a name no command takes for a snapshot's.
+        for (const name of ['manifest.json', SIGNATURE_FILE]) {
+          if (fs.existsSync(path.join(partial, name))) fs.renameSync(path.join(partial, name), path.join(partial, `${name}${FAILED_SUFFIX}`));
+        }
         // A service that failed while it loaded is no service of the session, but its log is kept too: say where
         // (the message named the partial recording only when a service had loaded; found by the new-user trial).
         return lines.length > 0 ? lines.map(line => line.split(this.workDir).join(partial)) : [`the logs as far as they got are kept in ${partial}`];

@@ -1,6 +1,7 @@
 // A build waits for the work its script started, and fails (keeping the last good
 // snapshot) when the script leaves work it cannot wait for or a rejection unhandled.
 import t from 'tap';
+import fs from 'node:fs';
 import path from 'node:path';
 import { snapshot, tempDir } from './helpers.js';
 import { build, fingerprint, goodKeep, leftovers, misc, restoresCounter } from './build-helpers.js';
@@ -51,6 +52,16 @@ t.test('a build script that does not await its work', async t => {
     t.notMatch(run.stderr, /a service left a promise rejection unhandled/);
     t.notMatch(run.stderr, /^built /m, 'no "built" line');
     t.same(fingerprint(out), before);
+    // The logs were sealed before the failure: the partial recording holds them, and no manifest a command takes for
+    // a snapshot's (restore, verify and the wrong-path advice took it for one; found by the new-user trial).
+    t.ok(fs.existsSync(path.join(`${out}.partial`, 'manifest.json.failed-build')), 'the failed build\'s manifest is kept, renamed');
+    for (const command of ['restore', 'verify']) {
+      const refused = await snapshot([command, `${out}.partial`]);
+      t.equal(refused.code, 1, `${command} refuses the partial recording`);
+      t.match(refused.stderr, /^snapshot: SNAPSHOT_INVALID: \S+call-rejection\.partial is not a snapshot: it is what a failed build to \S+call-rejection recorded \(sealed, but the build failed after\), kept to be read, not restored: read a service's log with `snapshot inspect \S+replay\.log`/m, 'saying what it is and what to do');
+    }
+    const nearby = await snapshot(['restore', path.join(work, 'no-such-snapshot')]);
+    t.notMatch(nearby.stderr, /call-rejection\.partial/, 'the wrong-path advice names no failed build as a snapshot');
   });
 
   await t.test("a service's own unhandled rejection is reported once, and the build goes on", async t => {
