@@ -50,3 +50,20 @@ t.test('replay runs the same turns', async t => {
   t.equal(restored.code, 0, restored.stderr);
   t.same(lastJson(restored), JSON.parse(fs.readFileSync(path.join(work, 'build-trace.json'), 'utf8')), 'the build\'s very trace');
 });
+
+t.test('a call into an idle service starts its turn after the caller has returned, on the tick queue, at build time, on replay and live', async t => {
+  const idleOut = path.join(work, 'idle-snapshot');
+  const idleResult = path.join(work, 'idle.json');
+  const built = await snapshot(['build', 'build.mjs', '--out', idleOut], { cwd: fixture('turns-idle'), env: { TURNS_IDLE_OUT: idleResult } });
+  t.equal(built.code, 0, built.stderr);
+  const { order, callee } = JSON.parse(fs.readFileSync(idleResult, 'utf8')) as { order: string[]; callee: string[] };
+  const labels = ['a', 'b', 'c', 'd'];
+  t.same(order, labels.flatMap(label => [`caller ${label}:called`, `callee ${label}:start`]), 'the callee ran each call after the calling code had gone on');
+  const ticksFirst = (labels: string[]) => labels.flatMap(label => [`${label}:start`, `${label}:tick`, `${label}:promise`]);
+  t.same(callee, ticksFirst(labels), 'its process.nextTick callbacks ran before its promise jobs, as in Node');
+  const restored = await snapshot(['restore', moveToTarget(idleOut), '--call', 'caller.liveCheck']);
+  t.equal(restored.code, 0, restored.stderr);
+  const live = lastJson(restored) as { caller: string[]; callee: string[] };
+  t.same(live.callee, ticksFirst([...labels, 'live']), 'replayed as built, and the same live');
+  t.same(live.caller.slice(-3), ['live:called', 'live:own microtask', 'live:answer live']);
+});
