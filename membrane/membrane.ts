@@ -37,6 +37,8 @@ const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const objectPrototype = Object.prototype;
 const MAX_DEPTH = 1000;
+/** A settled promise: `then` on it queues a promise job and nothing else. */
+const settled = Promise.resolve();
 
 /** What a pending async syscall is, for NOT_QUIESCENT messages. */
 interface PendingPromise {
@@ -403,6 +405,11 @@ export class Membrane implements WireSide {
       result = run();
     } catch (error) {
       this.#ret(answer, false, error, false, called);
+      return;
+    }
+    if ((typeof result !== 'object' && typeof result !== 'function') || result === null) {
+      // A primitive: answered in the very promise job Promise.resolve(result).then would run, without making that promise.
+      void settled.then(() => this.#ret(answer, true, result, preWired, called));
       return;
     }
     Promise.resolve(result).then(
