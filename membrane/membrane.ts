@@ -98,7 +98,8 @@ export class Membrane implements WireSide {
   readonly #hostProxyIds = new WeakMap<object, number>();
   readonly #promises = new Map<number, PendingPromise>();
   readonly #answers = new Map<number, Answer>();
-  readonly #hostSettlers = new Set<() => void>();
+  /** Counts detachHost calls: an async syscall's host settlement is dropped when one happened since it started. */
+  #hostEpoch = 0;
   readonly #boundMethods = new WeakMap<object, Map<string, { fn: unknown; proxy: object }>>();
   /** Exported functions of the service's namespace: called as `ns.f()`, their `this` is the namespace (as in Node). */
   readonly #receivers = new WeakMap<object, object>();
@@ -241,8 +242,7 @@ export class Membrane implements WireSide {
 
   /** Forget host-side settlement of pending async syscalls (the build is sealing). */
   detachHost(): void {
-    for (const cancel of this.#hostSettlers) cancel();
-    this.#hostSettlers.clear();
+    this.#hostEpoch += 1;
   }
 
   // ---- the guest's view: syscalls ------------------------------------------
@@ -539,19 +539,13 @@ export class Membrane implements WireSide {
   /** An async syscall answered in wire values (a WireCall): settled with them as they are. */
   #performWire(what: string, answer: Promise<WireAnswer>): Outcome {
     const promise = this.#nextPromise++;
-    let cancelled = false;
-    const cancel = () => {
-      cancelled = true;
-    };
-    this.#hostSettlers.add(cancel);
+    const epoch = this.#hostEpoch;
     answer.then(
       ({ ok, value }) => {
-        this.#hostSettlers.delete(cancel);
-        if (!cancelled) this.turns.enqueue({ kind: 'settle', promise, ok, value });
+        if (epoch === this.#hostEpoch) this.turns.enqueue({ kind: 'settle', promise, ok, value });
       },
       (error: unknown) => {
-        this.#hostSettlers.delete(cancel);
-        if (cancelled) return;
+        if (epoch !== this.#hostEpoch) return;
         let wire: Wire;
         try {
           wire = this.#toWire(error, 'host', 0, `error of ${what}`);
@@ -565,14 +559,10 @@ export class Membrane implements WireSide {
   }
 
   #settleLater(promise: number, hostPromise: PromiseLike<unknown>, what: string): void {
-    let cancelled = false;
-    const cancel = () => {
-      cancelled = true;
-    };
-    this.#hostSettlers.add(cancel);
+    // A counter, not a set of cancellers: adding to a Set and deleting cost ~0.2 us, on every async syscall.
+    const epoch = this.#hostEpoch;
     const settle = (ok: boolean, value: unknown) => {
-      this.#hostSettlers.delete(cancel);
-      if (cancelled) return;
+      if (epoch !== this.#hostEpoch) return;
       let wire: Wire;
       try {
         wire = this.#toWire(value, 'host', 0, () => `result of ${what}`);
