@@ -28,6 +28,7 @@ import { SnapshotError, Slot, Tagged, describeWire, isDOMException, boxedValue, 
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
+import { IdTable } from './id-table.js';
 import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
 
@@ -96,8 +97,8 @@ export class Membrane implements WireSide {
   readonly #guestProxyIds = new WeakMap<object, number>();
   readonly #hostProxies = new Map<number, object>();
   readonly #hostProxyIds = new WeakMap<object, number>();
-  readonly #promises = new Map<number, PendingPromise>();
-  readonly #answers = new Map<number, Answer>();
+  readonly #promises = new IdTable<PendingPromise>();
+  readonly #answers = new IdTable<Answer>();
   /** Counts detachHost calls: an async syscall's host settlement is dropped when one happened since it started. */
   #hostEpoch = 0;
   readonly #boundMethods = new WeakMap<object, Map<string, { fn: unknown; proxy: object }>>();
@@ -199,7 +200,7 @@ export class Membrane implements WireSide {
     this.#failure = error;
     for (const listener of this.#failureListeners) listener(error);
     this.turns.stop(error);
-    for (const answer of this.#answers.values()) answer.reject(error);
+    for (const [, answer] of this.#answers.entries()) answer.reject(error);
     this.#answers.clear();
   }
 
