@@ -11,6 +11,13 @@
  * one hands it the arguments as they crossed and settles the service's
  * promise with the wire answer, so no copy walk runs on this host between
  * the service and the network.
+ *
+ * And it knows which host objects are another service of this process (a
+ * membrane's proxy of an export, its methods, the bound methods a service
+ * read off one): a membrane calling one hands it host arguments and gets the
+ * answer through a callback, when the other service gives it, instead of
+ * through a promise that a then-callback one promise job later turns into
+ * the settle delivery (two promises and a promise job on every call).
  */
 import type { Slot, Wire } from '../replay-log/index.js';
 
@@ -42,9 +49,28 @@ export interface WireSide {
  */
 export type WireCall = (args: readonly Wire[], side: WireSide) => Promise<WireAnswer> | undefined;
 
+/**
+ * Call a service of this process with host arguments, as calling the
+ * object would (its `this` is not used), and hand its outcome to `settle`:
+ * once, as a host value, never before the call has returned (a refusal,
+ * such as an argument that cannot cross, one promise job later, as the
+ * rejected promise of a call would have come).
+ */
+export type LocalCall = (hostArgs: readonly unknown[], settle: (ok: boolean, value: unknown) => void) => void;
+
 export class Directory {
   readonly #origins = new WeakMap<object, ExportRef>();
   readonly #wireCalls = new WeakMap<object, WireCall>();
+  readonly #localCalls = new WeakMap<object, LocalCall>();
+
+  /** `object`, when called, is a call on a service of this process, which `call` makes directly. */
+  registerLocalCall(object: object, call: LocalCall): void {
+    this.#localCalls.set(object, call);
+  }
+
+  localCallOf(value: unknown): LocalCall | undefined {
+    return (typeof value === 'object' || typeof value === 'function') && value !== null ? this.#localCalls.get(value) : undefined;
+  }
 
   /** `object`, when called, takes its arguments as wire values through `call`. */
   registerWireCall(object: object, call: WireCall): void {

@@ -26,7 +26,7 @@
  */
 import { SnapshotError, Slot, Tagged, describeWire, isDOMException, boxedValue, isArrayIndex, fromCodeUnits, viewConstructors, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
-import type { Directory, ExportRef, WireAnswer, WireSide } from './directory.js';
+import type { Directory, ExportRef, LocalCall, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
 import { IdTable } from './id-table.js';
 import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, noteServiceLoaded } from './marks.js';
@@ -160,6 +160,26 @@ export class Membrane implements WireSide {
     const promise = this.#awaitAnswer(answer);
     this.turns.enqueue({ kind: 'call', target, method, args, answer });
     return promise;
+  }
+
+  /**
+   * Deliver a call from another service of this process (its LocalCall, see
+   * directory.ts): as deliverCall, the answer handed to `settle` when the
+   * service gives it rather than through a promise.
+   */
+  #deliverLocal(target: number, method: string | null, hostArgs: readonly unknown[], label: string, settle: (ok: boolean, value: unknown) => void): void {
+    let args: Wire[];
+    try {
+      if (this.#failure) throw this.#failure;
+      args = this.#toWireArray(hostArgs, 'host', () => `argument of ${method ?? label.replace(/^function /, '')}()`);
+    } catch (error) {
+      // In the promise job where the rejection of deliverCall's promise would have been seen.
+      void settled.then(() => settle(false, error));
+      return;
+    }
+    const answer = this.#nextAnswer++;
+    this.#answers.set(answer, { resolve: value => settle(true, value), reject: reason => settle(false, reason) });
+    this.turns.enqueue({ kind: 'call', target, method, args, answer });
   }
 
   /**
@@ -321,6 +341,9 @@ export class Membrane implements WireSide {
         // A stand-in for an object elsewhere (a transport's) takes the arguments as they crossed.
         const answer = this.#directory?.wireCallOf(target)?.(args, this);
         if (answer) return this.#performWire(what, answer);
+        // Another service of this process: its answer comes straight to the settle delivery.
+        const local = this.#directory?.localCallOf(target);
+        if (local) return this.#performLocal(what, local, args);
       }
       return this.#performHost(what, () => {
         if (method === null) return apply(target as (...a: unknown[]) => unknown, undefined, this.#fromWireArray(args, 'host'));
@@ -559,10 +582,32 @@ export class Membrane implements WireSide {
     return { type: 'async', promise };
   }
 
+  /** An async syscall that calls another service of this process: settled when that service answers. */
+  #performLocal(what: string, local: LocalCall, args: readonly Wire[]): Outcome {
+    let hostArgs: unknown[];
+    try {
+      hostArgs = this.#fromWireArray(args, 'host');
+    } catch (error) {
+      return { type: 'throw', value: this.#toWire(error, 'host', 0, 'error') };
+    }
+    const promise = this.#nextPromise++;
+    local(hostArgs, this.#settler(promise, what));
+    return { type: 'async', promise };
+  }
+
   #settleLater(promise: number, hostPromise: PromiseLike<unknown>, what: string): void {
+    const settle = this.#settler(promise, what);
+    Promise.resolve(hostPromise).then(
+      value => settle(true, value),
+      error => settle(false, error),
+    );
+  }
+
+  /** Settles the service's promise #promise with a host outcome: queues its settle delivery. */
+  #settler(promise: number, what: string): (ok: boolean, value: unknown) => void {
     // A counter, not a set of cancellers: adding to a Set and deleting cost ~0.2 us, on every async syscall.
     const epoch = this.#hostEpoch;
-    const settle = (ok: boolean, value: unknown) => {
+    return (ok: boolean, value: unknown) => {
       if (epoch !== this.#hostEpoch) return;
       let wire: Wire;
       try {
@@ -573,10 +618,6 @@ export class Membrane implements WireSide {
       }
       this.turns.enqueue({ kind: 'settle', promise, ok, value: wire });
     };
-    Promise.resolve(hostPromise).then(
-      value => settle(true, value),
-      error => settle(false, error),
-    );
   }
 
   #guestOutcome(outcome: Outcome, what: string, args: readonly Wire[]): unknown {
@@ -621,6 +662,8 @@ export class Membrane implements WireSide {
       methods.set(key, bound);
       const wireCall = this.#directory?.wireCallOf(value);
       if (wireCall) this.#directory?.registerWireCall(bound.proxy, wireCall); // bound to nothing it needs: it names its target itself
+      const local = this.#directory?.localCallOf(value);
+      if (local) this.#directory?.registerLocalCall(bound.proxy, local); // nor does a service's method or function (its `this` is not used)
     }
     return bound.proxy;
   }
@@ -684,6 +727,7 @@ export class Membrane implements WireSide {
         if (!method) {
           method = (...args: unknown[]) => membrane.deliverCall(id, key, args);
           methods.set(key, method);
+          this.#directory?.registerLocalCall(method, (args, settle) => membrane.#deliverLocal(id, key, args, `#${id}`, settle));
         }
         return method;
       },
@@ -705,6 +749,7 @@ export class Membrane implements WireSide {
     this.#hostProxies.set(id, proxy);
     this.#hostProxyIds.set(proxy, id);
     this.#directory?.register(proxy, { service: this.name, export: id, iface });
+    if (isFunction) this.#directory?.registerLocalCall(proxy, (args, settle) => membrane.#deliverLocal(id, null, args, iface, settle));
     return proxy;
   }
 

@@ -56,14 +56,16 @@ t.test('a call into an idle service starts its turn after the caller has returne
   const idleResult = path.join(work, 'idle.json');
   const built = await snapshot(['build', 'build.mjs', '--out', idleOut], { cwd: fixture('turns-idle'), env: { TURNS_IDLE_OUT: idleResult } });
   t.equal(built.code, 0, built.stderr);
-  const { order, callee } = JSON.parse(fs.readFileSync(idleResult, 'utf8')) as { order: string[]; callee: string[] };
+  const { order, callee, other } = JSON.parse(fs.readFileSync(idleResult, 'utf8')) as { order: string[]; callee: string[]; other: unknown[] };
   const labels = ['a', 'b', 'c', 'd'];
   t.same(order, labels.flatMap(label => [`caller ${label}:called`, `callee ${label}:start`]), 'the callee ran each call after the calling code had gone on');
   const ticksFirst = (labels: string[]) => labels.flatMap(label => [`${label}:start`, `${label}:tick`, `${label}:promise`]);
   t.same(callee, ticksFirst(labels), 'its process.nextTick callbacks ran before its promise jobs, as in Node');
+  t.same(other, [2, 5, 'TypeError: boom from the callee'], "a method of the callee's object, and the callee's error, reach the caller");
   const restored = await snapshot(['restore', moveToTarget(idleOut), '--call', 'caller.liveCheck']);
   t.equal(restored.code, 0, restored.stderr);
-  const live = lastJson(restored) as { caller: string[]; callee: string[] };
+  const live = lastJson(restored) as { caller: string[]; callee: string[]; other: unknown[] };
   t.same(live.callee, ticksFirst([...labels, 'live']), 'replayed as built, and the same live');
   t.same(live.caller.slice(-3), ['live:called', 'live:own microtask', 'live:answer live']);
+  t.same(live.other, [7, 10, 'TypeError: boom from the callee'], 'and live, from the replayed state');
 });
