@@ -262,6 +262,7 @@ export class Turns {
   };
 
   #notifyIdle(): void {
+    if (this.#idleWaiters.length === 0) return; // as after most turns: no list made for nobody
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
