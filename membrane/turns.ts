@@ -5,7 +5,7 @@
  * reproduces it.
  *
  * How a turn's end is found: after a delivery runs, a microtask queued
- * behind the service's own asks for a `process.nextTick`. Node runs
+ * once it has run asks for a `process.nextTick`. Node runs
  * nextTick callbacks only once V8's microtask queue is empty (its tick loop
  * is "run every queued tick, then drain every microtask, then again if a
  * tick was queued meanwhile"), so when that tick runs every microtask of
@@ -19,6 +19,11 @@
  * starts right there: a turn costs a microtask and a tick, not a trip round
  * the event loop (setImmediate, ~20 us per call across two membranes). To
  * let I/O in, every `BURST` turns the next one waits for setImmediate.
+ * Where that microtask sits in the queue does not matter, only that it is
+ * one: the tick it asks for runs after the whole queue has drained, and
+ * if it ran before some of the service's microtasks, those that queued a
+ * tick only make the check go round again. So the services whose turns
+ * ran in one tick share one (afterMicrotask), as they share the tick.
  *
  * A delivery to an idle service (its last turn over, nothing queued) needs
  * no such check: none of its code has run since its last turn ended, so it
@@ -80,6 +85,37 @@ const runDrainAskers = (): void => {
 
 const rethrow = (error: unknown): never => {
   throw error;
+};
+
+/**
+ * One promise job serves every Turns that asks for the check of its turn's
+ * end in the same tick: each asks after its delivery has run, and the job
+ * runs in the microtask queue that follows (see the header).
+ */
+let microtaskAskers: Array<() => void> = [];
+let spareMicrotaskAskers: Array<() => void> = [];
+let microtaskQueued = false;
+
+const runMicrotaskAskers = (): void => {
+  microtaskQueued = false;
+  const askers = microtaskAskers;
+  microtaskAskers = spareMicrotaskAskers;
+  spareMicrotaskAskers = askers;
+  for (let asker = askers.shift(); asker !== undefined; asker = askers.shift()) {
+    try {
+      asker();
+    } catch (error) {
+      process.nextTick(rethrow, error);
+    }
+  }
+};
+
+/** Run `callback` in a promise job (with any other asker before that job runs). */
+const afterMicrotask = (callback: () => void): void => {
+  microtaskAskers.push(callback);
+  if (microtaskQueued) return;
+  microtaskQueued = true;
+  void settled.then(runMicrotaskAskers);
 };
 
 /** Run `callback` on the tick queue once the microtask queue has drained (with any other asker of this drain). */
@@ -167,7 +203,7 @@ export class Turns {
     this.#scheduled = true;
     if (this.#inTurn) {
       // Asked by the running delivery itself (a call back into the service): its microtasks come first.
-      void settled.then(this.#afterMicrotasks);
+      afterMicrotask(this.#afterMicrotasks);
       return;
     }
     // Idle: nothing of the service is pending (see the header), so the delivery only waits for a tick.
@@ -199,7 +235,7 @@ export class Turns {
   readonly #drained = (): void => {
     if (this.#ticksQueued !== this.#ticksRun || this.#ticksRunAtCheck !== this.#ticksRun) {
       // A service tick is still queued behind ours, or one ran and its microtasks may not have: check again.
-      void settled.then(this.#afterMicrotasks);
+      afterMicrotask(this.#afterMicrotasks);
       return;
     }
     if (this.#burst < BURST) {
@@ -258,7 +294,7 @@ export class Turns {
       return;
     }
     this.#scheduled = true;
-    void settled.then(this.#afterMicrotasks);
+    afterMicrotask(this.#afterMicrotasks);
   };
 
   #notifyIdle(): void {
