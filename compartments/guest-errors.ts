@@ -34,6 +34,7 @@
  * host's limit (10) and Node's formatting, not the service's own statics.
  */
 
+import { fileURLToPath } from 'node:url';
 import { anyServiceLoaded, hasServiceStack, markServiceStack } from '../membrane/marks.js';
 import { nodeErrorMark, nodeStackHeader } from './node-style-errors.js';
 
@@ -88,6 +89,43 @@ const errorToString = Error.prototype.toString;
  * A host frame is one of a file on disk or of Node's internals.
  */
 const isHostSite = (site: CallSite): boolean => !site.isEval() && typeof site.getFileName() === 'string';
+
+/** The directory this library's code is in (dist/, or the sources under tsx): its frames are skipped below. */
+const libraryRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Whether the function that calls `fn` is `JSON.stringify`, this library's
+ * own frames in between skipped (a service's JSON.stringify reaches another
+ * service's method through a syscall of its membrane, on the same stack).
+ * The membrane asks it when a `toJSON` of another service's object is called
+ * (membrane.ts): JSON.stringify would write the promise that method answers
+ * with as `{}`. Looks at most 64 frames; false when it cannot tell.
+ */
+export const calledByJsonStringify = (fn: (...args: never[]) => unknown): boolean => {
+  const statics = host();
+  const savedLimit = statics.stackTraceLimit;
+  const savedPrepare = statics.prepareStackTrace;
+  let sites: CallSite[] = [];
+  const holder: { stack?: unknown } = {};
+  try {
+    statics.stackTraceLimit = 64;
+    statics.prepareStackTrace = (_error, callSites) => {
+      sites = callSites;
+      return '';
+    };
+    statics.captureStackTrace(holder, fn as never);
+    void holder.stack;
+  } finally {
+    statics.stackTraceLimit = savedLimit;
+    statics.prepareStackTrace = savedPrepare;
+  }
+  for (const site of sites) {
+    if (site.getTypeName() === 'JSON' && site.getFunctionName() === 'stringify' && !site.getFileName()) return true;
+    const file = site.getFileName();
+    if (!isHostSite(site) || typeof file !== 'string' || !(file.startsWith(libraryRoot) || file.startsWith(`file://${libraryRoot}`))) return false;
+  }
+  return false;
+};
 
 /** One frame the way V8 prints it, without the eval origin (which names where SES is installed). */
 const renderSite = (site: CallSite): string => {

@@ -29,6 +29,7 @@ import type { Journal } from './journal.js';
 import type { Directory, ExportRef, LocalCall, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
 import { IdTable } from './id-table.js';
+import { calledByJsonStringify } from '../compartments/guest-errors.js';
 import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
 
@@ -591,7 +592,12 @@ export class Membrane implements WireSide {
       return { type: 'throw', value: this.#toWire(error, 'host', 0, 'error') };
     }
     const promise = this.#nextPromise++;
-    local(hostArgs, this.#settler(promise, what));
+    try {
+      local(hostArgs, this.#settler(promise, what));
+    } catch (error) {
+      // Refused before any delivery (a toJSON called by JSON.stringify): a throw of the syscall, in the log as such.
+      return { type: 'throw', value: this.#toWire(error, 'host', 0, 'error') };
+    }
     return { type: 'async', promise };
   }
 
@@ -725,9 +731,24 @@ export class Membrane implements WireSide {
         if (this.#isGetter(id, key)) return membrane.deliverCall(id, '[[get]]', [key]);
         let method = methods.get(key);
         if (!method) {
-          method = (...args: unknown[]) => membrane.deliverCall(id, key, args);
+          if (key === 'toJSON') {
+            // JSON.stringify would write the promise it answers with as {}: a wrong value, so refused, saying what to do
+            // (found by the new-user trial: a URL a service returned was written {}). A call of its own is a call.
+            const toJSON = (...args: unknown[]): Promise<unknown> => {
+              if (calledByJsonStringify(toJSON)) throw this.#jsonRefusal(iface || `#${id}`);
+              return membrane.deliverCall(id, key, args);
+            };
+            const local: LocalCall = (args, settle) => {
+              if (calledByJsonStringify(local)) throw this.#jsonRefusal(iface || `#${id}`);
+              membrane.#deliverLocal(id, key, args, `#${id}`, settle);
+            };
+            method = toJSON;
+            this.#directory?.registerLocalCall(method, local);
+          } else {
+            method = (...args: unknown[]) => membrane.deliverCall(id, key, args);
+            this.#directory?.registerLocalCall(method, (args, settle) => membrane.#deliverLocal(id, key, args, `#${id}`, settle));
+          }
           methods.set(key, method);
-          this.#directory?.registerLocalCall(method, (args, settle) => membrane.#deliverLocal(id, key, args, `#${id}`, settle));
         }
         return method;
       },
@@ -751,6 +772,14 @@ export class Membrane implements WireSide {
     this.#directory?.register(proxy, { service: this.name, export: id, iface });
     if (isFunction) this.#directory?.registerLocalCall(proxy, (args, settle) => membrane.#deliverLocal(id, null, args, iface, settle));
     return proxy;
+  }
+
+  /** JSON.stringify of a service object with a toJSON, refused: what happened and what to do. */
+  #jsonRefusal(what: string): TypeError {
+    return new TypeError(
+      `JSON.stringify of an object of service "${this.name}" (${what}): its toJSON() runs in that service and answers with a promise, which JSON.stringify would write as {}. ` +
+        'Await it first (JSON.stringify(await value.toJSON())), or have the service return plain data.',
+    );
   }
 
   /**

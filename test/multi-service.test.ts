@@ -126,3 +126,19 @@ t.test("a service lists the keys, data and tag of another service's object it ho
   t.equal(restored.code, 0, restored.stderr);
   t.same(lastJson(restored), expected, 'after restore, replayed');
 });
+
+t.test("JSON.stringify of another service's object with a toJSON (a URL) is refused with what to do, where it wrote {}; its awaited toJSON is Node's", async t => {
+  const refusal = /^TypeError: JSON\.stringify of an object of service "giver" \(URL\): its toJSON\(\) runs in that service and answers with a promise, which JSON\.stringify would write as \{\}\. Await it first/;
+  const awaited = JSON.stringify(JSON.stringify(new URL('https://example.com/docs?page=2').toJSON()));
+  const dir = path.join(work, 'to-json');
+  const built = await snapshot(['build', 'build-to-json.mjs', '--out', dir], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  const [host, service] = built.stdout.trim().split('\n').slice(-2).map(line => JSON.parse(line) as { direct: string; awaited: string });
+  t.match(host.direct, refusal, 'in the build script: refused, saying what to do');
+  t.equal(JSON.stringify(host.awaited), awaited, 'in the build script: the awaited toJSON is the URL as in Node');
+  t.match(service.direct, refusal, 'in another service: refused (a TypeError it can catch)');
+  t.equal(JSON.stringify(service.awaited), awaited, 'in another service: the awaited toJSON');
+  const restored = await snapshot(['restore', moveToTarget(dir), '--call', 'holder.show']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), service, 'after restore: replayed, then the same live');
+});
