@@ -4,7 +4,10 @@
  *
  * - the whole `archiveService` (crawl, parse, write), as a first build
  *   does, with the module analysis cache empty (module-source-cache.ts,
- *   emptied before each run): wall time, and the process's CPU time (user +
+ *   emptied before each run through the cache itself, which then forgets
+ *   its listing too: a directory removed behind its back left it naming the
+ *   entries of the run before, and every module of a later "first build"
+ *   cost a failed read): wall time, and the process's CPU time (user +
  *   system) over the same calls, which other work on the machine disturbs
  *   less; and as a rebuild of unchanged modules does, the cache filled;
  * - writing the zip alone: our writer (compartments/zip.ts) against
@@ -51,12 +54,15 @@ export const measureArchive = async ({
   reps,
   cacheDir,
   cacheFlushed,
+  emptyCache,
 }: {
   out: (text?: string) => void;
   archiveService: ArchiveService;
   reps: number;
   cacheDir: string | undefined;
   cacheFlushed: () => Promise<void>;
+  /** Empties the module analysis cache (after the writes under way), listing included. */
+  emptyCache: () => Promise<void>;
 }): Promise<void> => {
   const rows: string[][] = [['modules', 'archive bytes', 'first build', 'its CPU', 'per module', 'rebuild (cached)', 'zip write: ours', '@endo/zip (baseline)', 'baseline / ours']];
   let at800 = Number.NaN;
@@ -64,10 +70,6 @@ export const measureArchive = async ({
   const perModule: number[] = [];
   // The generated modules are new text: their analyses are in no cache, but each run of the same package would
   // find those of the run before. Emptied before every cold run.
-  const emptyCache = async () => {
-    await cacheFlushed(); // no write of the run before lands in the emptied directory
-    if (cacheDir) fs.rmSync(cacheDir, { recursive: true, force: true });
-  };
   for (const n of [100, 200, 400, 800]) {
     const entry = pathToFileURL(makePackage(n)).href;
     const whole: number[] = [];

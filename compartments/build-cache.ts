@@ -25,6 +25,14 @@ export interface BuildCache {
   write(key: string, bytes: string | Uint8Array): void;
   /** Resolves once the writes under way have ended. */
   flushed(): Promise<void>;
+  /**
+   * Removes every entry (the directory, once the writes under way have
+   * ended) and forgets the listing, so that the next build in this process
+   * is a first build (a directory removed behind the cache's back leaves
+   * the listing naming entries that are gone: each is a failed read). For
+   * benchmarks and tests.
+   */
+  clear(): Promise<void>;
 }
 
 /**
@@ -62,6 +70,7 @@ export const buildCache = (name: string, packageName: string, format: number, fr
   const writing = new Set<string>();
   const waiters: Array<() => void> = [];
   let cleanup = false;
+  const flushed = (): Promise<void> => (writing.size === 0 ? Promise.resolve() : new Promise<void>(resolve => waiters.push(resolve)));
   return {
     dir,
     read: key => {
@@ -100,6 +109,11 @@ export const buildCache = (name: string, packageName: string, format: number, fr
         fs.rename(temporary, file, renamed => (renamed ? fs.rm(temporary, { force: true }, done) : done()));
       });
     },
-    flushed: () => (writing.size === 0 ? Promise.resolve() : new Promise<void>(resolve => waiters.push(resolve))),
+    flushed,
+    clear: async () => {
+      await flushed();
+      fs.rmSync(dir, { recursive: true, force: true });
+      known = undefined;
+    },
   };
 };
