@@ -199,13 +199,11 @@ export class Turns {
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#stopped) return;
+    // In a turn whose code is running (a host function it called calls the service back): #tick asks for the check
+    // of the turn's end once that code returns. A second check asked here ended the next turn as soon as the first
+    // had started it, its microtasks still pending (found by the adversarial review: the replay diverged).
+    if (this.#scheduled || this.#stopped || this.#inTurn) return;
     this.#scheduled = true;
-    if (this.#inTurn) {
-      // Asked by the running delivery itself (a call back into the service): its microtasks come first.
-      afterMicrotask(this.#afterMicrotasks);
-      return;
-    }
     // Idle: nothing of the service is pending (see the header), so the delivery only waits for a tick.
     this.#ticksRunAtCheck = this.#ticksRun;
     inTick(this.#drained);
