@@ -34,6 +34,9 @@ import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, note
 import { types } from 'node:util';
 
 const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
+
+/** The first answer number of the calls made to a restored service, far above any a log holds (2^48). */
+const LIVE_ANSWERS_FROM = 2 ** 48;
 const { keys, defineProperty, hasOwn } = Object;
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
@@ -131,6 +134,10 @@ export class Membrane implements WireSide {
     this.#sealer = options.sealer;
     this.turns = new Turns(this.journal, entry => this.#perform(entry), error => this.fail(error));
     this.journal.onDivergence(error => this.fail(error));
+    // Calls made while the log replays (another service gone live first, a timer re-armed) wait for the replay to
+    // end; their answers are numbered apart from those the log's deliveries carry, or a replayed answer settled the
+    // live call given its number (found by the adversarial review: a service got answers to the build's calls).
+    if (this.journal.replaying) this.#nextAnswer = LIVE_ANSWERS_FROM;
   }
 
   // ---- the host's view ---------------------------------------------------
