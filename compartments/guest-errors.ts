@@ -120,7 +120,9 @@ export const calledByJsonStringify = (fn: (...args: never[]) => unknown): boolea
     statics.prepareStackTrace = savedPrepare;
   }
   for (const site of sites) {
-    if (site.getTypeName() === 'JSON' && site.getFunctionName() === 'stringify' && !site.getFileName()) return true;
+    // A builtin (no file, not evaluated code: a service's own `stringify` is evaluated code), called on JSON or, passed
+    // around (`values.map(JSON.stringify)`), on nothing.
+    if (site.getFunctionName() === 'stringify' && !site.getFileName() && !site.isEval() && [null, undefined, 'JSON'].includes(site.getTypeName() as never)) return true;
     const file = site.getFileName();
     if (!isHostSite(site) || typeof file !== 'string' || !(file.startsWith(libraryRoot) || file.startsWith(`file://${libraryRoot}`))) return false;
   }
