@@ -120,10 +120,10 @@ export const calledByJsonStringify = (fn: (...args: never[]) => unknown): boolea
     statics.prepareStackTrace = savedPrepare;
   }
   for (const site of sites) {
+    const file = site.getFileName();
     // A builtin (no file, not evaluated code: a service's own `stringify` is evaluated code), called on JSON or, passed
     // around (`values.map(JSON.stringify)`), on nothing.
-    if (site.getFunctionName() === 'stringify' && !site.getFileName() && !site.isEval() && [null, undefined, 'JSON'].includes(site.getTypeName() as never)) return true;
-    const file = site.getFileName();
+    if (site.getFunctionName() === 'stringify' && !file && !site.isEval() && [null, undefined, 'JSON'].includes(site.getTypeName() as never)) return true;
     if (!isHostSite(site) || typeof file !== 'string' || !(file.startsWith(libraryRoot) || file.startsWith(`file://${libraryRoot}`))) return false;
   }
   return false;

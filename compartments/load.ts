@@ -460,6 +460,9 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
   };
 };
 
+/** The parsers parseArchive has (compartment-mapper's import-archive-parsers.js, ours replacing pre-cjs-json). */
+const ARCHIVE_PARSERS: ReadonlySet<string> = new Set(['pre-cjs-json', 'pre-mjs-json', 'json', 'text', 'bytes']);
+
 /**
  * The check compartment-mapper's parseArchive makes with `computeSha512`,
  * made on the archive's bytes without loading its modules: each file module
@@ -474,9 +477,6 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
  * integrity check` for a module whose bytes differ, `Archive contains
  * extraneous files` for a file no module uses.
  */
-/** The parsers parseArchive has (compartment-mapper's import-archive-parsers.js, ours replacing pre-cjs-json). */
-const ARCHIVE_PARSERS: ReadonlySet<string> = new Set(['pre-cjs-json', 'pre-mjs-json', 'json', 'text', 'bytes']);
-
 const checkArchiveModules = (service: string, archive: Uint8Array): boolean => {
   const files = storedZipFiles(archive);
   const map = files?.get('compartment-map.json');

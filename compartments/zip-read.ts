@@ -84,11 +84,7 @@ export const readStoredZipFile = (bytes: Uint8Array, name: string): Uint8Array |
   // Named twice: none of ours (@endo/zip's reader would take the last, this one the first; found by the adversarial
   // reviews, the second time with a copy of the name behind a byte-order mark, which @endo/zip's decoding drops).
   if (matches.length !== 1) return undefined;
-  return contentAt(bytes, view, end, matches[0].at);
-};
-
-/** The content of the file whose central directory record is at `at`; undefined when it is not stored (STORE) or out of bounds. */
-const contentAt = (bytes: Uint8Array, view: DataView, end: number, at: number): Uint8Array | undefined => {
+  const { at } = matches[0];
   if (view.getUint16(at + 10, true) !== 0) return undefined; // not STORE
   const size = view.getUint32(at + 20, true);
   const local = view.getUint32(at + 42, true);

@@ -34,14 +34,13 @@ import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, note
 import { types } from 'node:util';
 
 const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
-
-/** The first answer number of the calls made to a restored service, far above any a log holds (2^48). */
-const LIVE_ANSWERS_FROM = 2 ** 48;
 const { keys, defineProperty, hasOwn } = Object;
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const objectPrototype = Object.prototype;
 const MAX_DEPTH = 1000;
+/** The first answer number of the calls made to a restored service, far above any a log holds (2^48). */
+const LIVE_ANSWERS_FROM = 2 ** 48;
 /** A settled promise: `then` on it queues a promise job and nothing else. */
 const settled = Promise.resolve();
 
@@ -738,23 +737,21 @@ export class Membrane implements WireSide {
         if (this.#isGetter(id, key)) return membrane.deliverCall(id, '[[get]]', [key]);
         let method = methods.get(key);
         if (!method) {
-          if (key === 'toJSON') {
-            // JSON.stringify would write the promise it answers with as {}: a wrong value, so refused, saying what to do
-            // (found by the new-user trial: a URL a service returned was written {}). A call of its own is a call.
-            const toJSON = (...args: unknown[]): Promise<unknown> => {
-              if (calledByJsonStringify(toJSON)) throw this.#jsonRefusal(iface || `#${id}`);
-              return membrane.deliverCall(id, key, args);
-            };
-            const local: LocalCall = (args, settle) => {
-              if (calledByJsonStringify(local)) throw this.#jsonRefusal(iface || `#${id}`);
-              membrane.#deliverLocal(id, key, args, `#${id}`, settle);
-            };
-            method = toJSON;
-            this.#directory?.registerLocalCall(method, local);
-          } else {
-            method = (...args: unknown[]) => membrane.deliverCall(id, key, args);
-            this.#directory?.registerLocalCall(method, (args, settle) => membrane.#deliverLocal(id, key, args, `#${id}`, settle));
-          }
+          // A toJSON called by JSON.stringify would have the promise it answers with written as {}: a wrong value, so
+          // refused, saying what to do (found by the new-user trial: a URL a service returned was written {}).
+          const refuseJson = key === 'toJSON' ? (caller: (...a: never[]) => unknown) => {
+            if (calledByJsonStringify(caller)) throw this.#jsonRefusal(iface || `#${id}`);
+          } : undefined;
+          const stub = (...args: unknown[]): Promise<unknown> => {
+            refuseJson?.(stub);
+            return membrane.deliverCall(id, key, args);
+          };
+          const local: LocalCall = (args, settle) => {
+            refuseJson?.(local);
+            membrane.#deliverLocal(id, key, args, `#${id}`, settle);
+          };
+          method = stub;
+          this.#directory?.registerLocalCall(method, local);
           methods.set(key, method);
         }
         return method;

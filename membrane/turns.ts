@@ -70,17 +70,24 @@ const runDrainAskers = (): void => {
   drainAskers = spareAskers;
   spareAskers = askers;
   runningAskers = askers;
-  // Taken off one by one, which leaves the list empty for its next use (`length = 0` costs ~0.2 us), and runs
-  // those inTick appends meanwhile.
+  runAll(askers); // with those inTick appends meanwhile
+  runningAskers = undefined;
+};
+
+/**
+ * Run and remove every callback of `askers`. Taken off one by one, which
+ * leaves the list empty for its next use (`length = 0` costs ~0.2 us under
+ * lockdown) and runs those appended meanwhile. One that throws does not stop
+ * the others: its error surfaces as it would have from a tick of its own.
+ */
+const runAll = (askers: Array<() => void>): void => {
   for (let asker = askers.shift(); asker !== undefined; asker = askers.shift()) {
     try {
       asker();
     } catch (error) {
-      // The others still run; the error surfaces as it would have from a tick of its own.
       process.nextTick(rethrow, error);
     }
   }
-  runningAskers = undefined;
 };
 
 const rethrow = (error: unknown): never => {
@@ -101,13 +108,7 @@ const runMicrotaskAskers = (): void => {
   const askers = microtaskAskers;
   microtaskAskers = spareMicrotaskAskers;
   spareMicrotaskAskers = askers;
-  for (let asker = askers.shift(); asker !== undefined; asker = askers.shift()) {
-    try {
-      asker();
-    } catch (error) {
-      process.nextTick(rethrow, error);
-    }
-  }
+  runAll(askers);
 };
 
 /** Run `callback` in a promise job (with any other asker before that job runs). */
