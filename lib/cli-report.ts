@@ -123,7 +123,8 @@ export const settleToJSON = async (value: unknown, key = '', path: Set<object> =
     const proto = Object.getPrototypeOf(value) as object | null;
     if (proto !== Object.prototype && proto !== null) return value;
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value)) out[k] = await settleToJSON((value as Record<string, unknown>)[k], k, path);
+    // Defined, not assigned: a key named __proto__ is a key, as JSON.stringify writes it (found by the adversarial review).
+    for (const k of Object.keys(value)) Object.defineProperty(out, k, { value: await settleToJSON((value as Record<string, unknown>)[k], k, path), enumerable: true, writable: true, configurable: true });
     return out;
   } finally {
     path.delete(value);

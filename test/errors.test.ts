@@ -346,9 +346,9 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   t.equal(JSON.parse(controls.stdout.trim().split('\n').pop() as string), 'a\u009b2Kb\u007f', 'and still the same JSON');
   // What a toJSON answers, the service's own or its URL's, as JSON.stringify writes it in plain Node (found by the
   // new-user trial: a URL printed {}). The same module run in plain Node is the oracle.
-  const { home, priced } = (await import(pathToFileURL(fixture('misc', 'services', 'fetcher.js')).href)) as Record<string, () => unknown>;
+  const { home, priced, protoKey } = (await import(pathToFileURL(fixture('misc', 'services', 'fetcher.js')).href)) as Record<string, () => unknown>;
   const plainJson = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v));
-  for (const [name, fn] of [['home', home], ['priced', priced]] as const) {
+  for (const [name, fn] of [['home', home], ['priced', priced], ['protoKey', protoKey]] as const) {
     const result = await snapshot(['restore', moveToTarget(out), '--call', `fetcher.${name}`]);
     t.equal(result.code, 0, result.stderr);
     t.equal(result.stdout.trim().split('\n').pop(), plainJson(fn()), `--call fetcher.${name}: what JSON.stringify writes in plain Node`);
