@@ -24,7 +24,7 @@
  * Guest-to-host operations are syscalls (checked on replay); host-to-guest
  * operations are deliveries (queued, one per turn, replayed from the log).
  */
-import { SnapshotError, Slot, Tagged, describeWire, isDOMException, boxedValue, isArrayIndex, fromCodeUnits, viewConstructors, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
+import { LIVE_ANSWERS_FROM, SnapshotError, Slot, Tagged, describeWire, isDOMException, boxedValue, isArrayIndex, fromCodeUnits, viewConstructors, isRecordKey, objectEntries, objectWire, primitiveWire, NOT_PRIMITIVE, UNIQUE_SYMBOL, isSecret, packr, type Sealer, type SnapshotErrorCode, type DeliveryEntry, type ErrorRecord, type Outcome, type Side, type Wire } from '../replay-log/index.js';
 import type { Journal } from './journal.js';
 import type { Directory, ExportRef, LocalCall, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
@@ -39,8 +39,6 @@ const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const objectPrototype = Object.prototype;
 const MAX_DEPTH = 1000;
-/** The first answer number of the calls made to a restored service, far above any a log holds (2^48). */
-const LIVE_ANSWERS_FROM = 2 ** 48;
 /** A settled promise: `then` on it queues a promise job and nothing else. */
 const settled = Promise.resolve();
 

@@ -10,6 +10,7 @@
 import { Packr, addExtension } from 'msgpackr';
 import { Slot, Tagged, isArrayIndex, objectEntries, type Side, type TagName } from './wire.js';
 import type { Entry, Outcome } from './entries.js';
+import { LIVE_ANSWERS_FROM } from './format.js';
 
 export const packr = new Packr({ useRecords: false, moreTypes: true, int64AsType: 'number' });
 
@@ -35,6 +36,9 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 
 /** An id: a non-negative safe integer. */
 export const isId = (v: unknown): v is number => typeof v === 'number' && isSafeInteger(v) && v >= 0;
+
+/** A logged call's answer number: an id below LIVE_ANSWERS_FROM (format.ts). */
+const isAnswer = (v: unknown): v is number => isId(v) && v < LIVE_ANSWERS_FROM;
 
 const readSlot = (data: unknown): Slot => {
   shape(isArray(data) && (data.length === 2 || data.length === 3), 'a slot is [side, id, iface?]');
@@ -286,7 +290,7 @@ const decodeTuple = (t: unknown[]): Entry | undefined => {
     case 'start':
       return t.length === 1 ? { kind: 'start' } : undefined;
     case 'call':
-      return t.length === 5 && isId(a) && isMethod(b) && isArray(c) && isId(d) ? { kind: 'call', target: a, method: b, args: c, answer: d } : undefined;
+      return t.length === 5 && isId(a) && isMethod(b) && isArray(c) && isAnswer(d) ? { kind: 'call', target: a, method: b, args: c, answer: d } : undefined;
     case 'settle':
       return t.length === 4 && isId(a) && a > 0 && typeof b === 'boolean' ? { kind: 'settle', promise: a, ok: b, value: c } : undefined;
     case 'timer':
@@ -296,7 +300,7 @@ const decodeTuple = (t: unknown[]): Entry | undefined => {
         ? { kind: 'send', target: a, method: b, args: c, outcome: unpackOutcome(d, e) }
         : undefined;
     case 'ret':
-      return t.length === 4 && isId(a) && typeof b === 'boolean' ? { kind: 'ret', answer: a, ok: b, value: c } : undefined;
+      return t.length === 4 && isAnswer(a) && typeof b === 'boolean' ? { kind: 'ret', answer: a, ok: b, value: c } : undefined;
     default:
       return undefined;
   }

@@ -46,6 +46,13 @@
 
 export const MAGIC = Uint8Array.from(Buffer.from('MSNPLOG\n', 'latin1'));
 export const FORMAT_NAME = 'membrane-snapshot/replay-log';
+/**
+ * Answer numbers of calls (call and ret entries) stay below 2^48: no build
+ * makes that many calls, and a restored service numbers the calls made to
+ * it while it replays from there on (membrane.ts), so that no answer a log
+ * replays can settle one of them. A log with a larger one is refused.
+ */
+export const LIVE_ANSWERS_FROM = 2 ** 48;
 /** The version written. Version 2 added kept and repeat entries (0x13, 0x14). */
 export const FORMAT_VERSION = 2;
 /** The versions read: version 1 is version 2 without kept and repeat entries. */

@@ -29,7 +29,7 @@ export type {
 export { packr } from './codec.js';
 export { Secret, secret, isSecret, revealSecret, makeSealer, bindSealer, parseSealKey, sealKeyId, SEAL_KEY_BYTES } from './seal.js';
 export type { Sealer, SealKey } from './seal.js';
-export { MAX_FRAME_BYTES, FORMAT_NAME, FORMAT_VERSION, TAG_NOW, TAG_PERF, TAG_SEED, TAG_RANDOM, TAG_MSG, SEED_BYTES } from './format.js';
+export { MAX_FRAME_BYTES, FORMAT_NAME, FORMAT_VERSION, LIVE_ANSWERS_FROM, TAG_NOW, TAG_PERF, TAG_SEED, TAG_RANDOM, TAG_MSG, SEED_BYTES } from './format.js';
 export { LogWriter, fileSink, memorySink } from './writer.js';
 export type { LogSink } from './writer.js';
 export { LogReader, LogCursor, cursorEntries } from './reader.js';

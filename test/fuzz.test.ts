@@ -717,3 +717,28 @@ t.test('an archive rewritten (its hashes in the manifest recomputed) with a modu
   const restored = await restoreSnapshot({ dir: unchanged });
   t.match(await (restored.services.get('counter')?.exports.bump as () => Promise<unknown>)(), { count: 4 }, 'the same files rewritten restore, with the state the build left');
 });
+
+t.test("a log whose call answers a number from those of a restored service's live calls (2^48 on) is refused", async t => {
+  // Such a logged answer settled the live call given that number (found by the adversarial review): refused as damage.
+  const base = await buildBase();
+  const { restoreSnapshot } = await import('../lib/index.js');
+  const reader = LogReader.open(base.log, 'base.log');
+  const sink = memorySink();
+  const writer = new LogWriter(sink, reader.header);
+  let renumbered = 0;
+  for (const { entry } of reader.entries()) {
+    if ((entry.kind === 'call' || entry.kind === 'ret') && entry.answer === 1) {
+      writer.entry({ ...entry, answer: 2 ** 48 });
+      renumbered += 1;
+    } else writer.entry(entry);
+  }
+  writer.seal();
+  t.equal(renumbered, 2, 'the call of answer 1 and its ret renumbered');
+  const dir = path.join(work, 'live-answer');
+  writeCase(base, dir, { log: sink.bytes() });
+  const error = await restoreSnapshot({ dir }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.match(error, { code: 'LOG_CORRUPT' }, 'refused as a damaged log');
+});
