@@ -347,8 +347,16 @@ await section('(d) restore of the realistic service (2,000 records fetched in 20
 // ---- (g) archive writing ------------------------------------------------------------
 
 await section('(g) archive writing: N generated modules of 4 KB, our zip writer vs @endo/zip 1.1.0', async () => {
-  const { moduleSourceCacheDir, moduleSourceCacheFlushed, emptyModuleSourceCache } = await import('../dist/compartments/module-source-cache.js');
-  await measureArchive({ out, archiveService, reps: 3, cacheDir: moduleSourceCacheDir, cacheFlushed: moduleSourceCacheFlushed, emptyCache: emptyModuleSourceCache });
+  const { moduleSourceCacheDir, moduleSourceCacheFlushed, rereadModuleSourceCache, emptyModuleSourceCache } = await import('../dist/compartments/module-source-cache.js');
+  await measureArchive({
+    out,
+    archiveService,
+    reps: 3,
+    cacheDir: moduleSourceCacheDir,
+    cacheFlushed: moduleSourceCacheFlushed,
+    rereadCache: rereadModuleSourceCache,
+    emptyCache: emptyModuleSourceCache,
+  });
 });
 
 // ---- (j) restore of a large service ----------------------------------------------------------

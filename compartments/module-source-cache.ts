@@ -35,6 +35,9 @@ export const moduleSourceCacheDir = cache?.dir;
 /** Resolves once the analyses being written to the cache are written (they are written in the background). */
 export const moduleSourceCacheFlushed = (): Promise<void> => cache?.flushed() ?? Promise.resolve();
 
+/** Writes what is not written yet and forgets what was read (build-cache.ts `reread`): the next archive reads the cache from disk, as a new process does. For benchmarks. */
+export const rereadModuleSourceCache = (): Promise<void> => cache?.reread() ?? Promise.resolve();
+
 /** Empties the cache (build-cache.ts `clear`): the next archive in this process is a first build. For benchmarks and tests. */
 export const emptyModuleSourceCache = (): Promise<void> => cache?.clear() ?? Promise.resolve();
 

@@ -1,22 +1,66 @@
 // A rebuild does not analyse again the ES modules it analysed before: the
 // analysis (compartment-mapper's mjs parse, a Babel pass) is cached by the
-// sha256 of the module's text (compartments/module-source-cache.ts). The
-// cache is what the rebuild archives; a damaged entry is analysed again.
+// sha256 of the module's text (compartments/module-source-cache.ts), in the
+// pack files of build-cache.ts. The cache is what the rebuild archives; a
+// damaged entry or pack is analysed again.
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { decodePack, encodePack } from '../compartments/build-cache.js';
 import { moduleSourceCacheDir } from '../compartments/module-source-cache.js';
 import { lastJson, moveToTarget, projectFrom, snapshot } from './helpers.js';
 
+const packsOf = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir).filter(file => file.endsWith('.pack')).sort() : []);
+/** The entry `key` as the cache reads it (the last pack in name order that has it wins), and the packs that have it. */
+const lookUp = (dir: string, key: string, except?: string): { value?: string; packs: string[] } => {
+  let value: string | undefined;
+  const packs: string[] = [];
+  for (const file of packsOf(dir)) {
+    if (file === except) continue;
+    let found: Buffer | undefined;
+    try {
+      found = decodePack(fs.readFileSync(path.join(dir, file)))?.get(key);
+    } catch {
+      continue; // merged away by a build running beside this test
+    }
+    if (found) {
+      value = found.toString('utf8');
+      packs.push(file);
+    }
+  }
+  return { value, packs };
+};
+/** Remove `key` from every pack (other builds run beside this test: each pack is rewritten whole, then renamed). */
+const drop = (dir: string, key: string): void => {
+  for (const file of lookUp(dir, key).packs) {
+    const full = path.join(dir, file);
+    try {
+      const kept = [...(decodePack(fs.readFileSync(full)) ?? [])].filter(([name]) => name !== key);
+      fs.writeFileSync(`${full}.test.tmp`, encodePack(kept));
+      fs.renameSync(`${full}.test.tmp`, full);
+    } catch {
+      // merged away meanwhile: the merged pack is looked at below
+    }
+  }
+};
+/** A pack named to be read after any a build writes (names begin with the time in base 36). */
+const plant = (dir: string, name: string, bytes: Buffer): string => {
+  const file = path.join(dir, `zzzzzzzzz-${name}.pack`);
+  fs.writeFileSync(file, bytes, { mode: 0o600 });
+  return file;
+};
+
 t.test('the analysis of an ES module is cached by its text, read by the next build, and made again when damaged', async t => {
-  if (!moduleSourceCacheDir) {
+  const dir = moduleSourceCacheDir;
+  if (!dir) {
     t.fail('no cache directory: the library is not in a node_modules tree');
     return;
   }
   const project = projectFrom('cache');
-  const entry = path.join(moduleSourceCacheDir, createHash('sha256').update(fs.readFileSync(path.join(project, 'word.js'))).digest('hex'));
-  fs.rmSync(entry, { force: true });
+  const key = createHash('sha256').update(fs.readFileSync(path.join(project, 'word.js'))).digest('hex');
+  for (let tries = 0; tries < 5 && lookUp(dir, key).value !== undefined; tries += 1) drop(dir, key);
+  t.equal(lookUp(dir, key).value, undefined, 'the entry is not in the cache before the first build');
   const build = async (name: string) => {
     const out = path.join(project, name);
     const run = await snapshot(['build', 'build.mjs', '--out', out], { cwd: project });
@@ -26,24 +70,35 @@ t.test('the analysis of an ES module is cached by its text, read by the next bui
 
   const first = await build('first');
   t.equal(first.printed, 'original');
-  t.ok(fs.existsSync(entry), 'the first build cached the analysis under the sha256 of the text');
-  t.equal((fs.statSync(entry).mode & 0o777).toString(8), '600', 'readable by its owner only');
-  const analysis = fs.readFileSync(entry, 'utf8');
+  const cached = lookUp(dir, key);
+  t.ok(cached.value, 'the first build cached the analysis under the sha256 of the text');
+  t.equal((fs.statSync(path.join(dir, cached.packs[0] as string)).mode & 0o777).toString(8), '600', 'readable by its owner only');
+  const analysis = cached.value as string;
   t.match(JSON.parse(analysis), { imports: [], exports: ['word'], __syncModuleProgram__: /original/ });
 
   const again = await build('again');
   t.same(fs.readFileSync(path.join(again.out, 'word', 'archive.zip')), fs.readFileSync(path.join(first.out, 'word', 'archive.zip')), 'a rebuild from the cache archives the same bytes');
 
   // What the cache holds is what a rebuild archives: an entry changed on purpose shows through.
-  fs.writeFileSync(entry, analysis.replace("'original'", "'from the cache'"));
-  const planted = await build('planted');
-  t.equal(planted.printed, 'from the cache', 'the rebuild took the analysis from the cache');
-  const restored = await snapshot(['restore', moveToTarget(planted.out), '--call', 'word.word']);
+  const planted = plant(dir, 'planted', encodePack([[key, Buffer.from(analysis.replace("'original'", "'from the cache'"))]]));
+  const fromCache = await build('planted');
+  t.equal(fromCache.printed, 'from the cache', 'the rebuild took the analysis from the cache');
+  const restored = await snapshot(['restore', moveToTarget(fromCache.out), '--call', 'word.word']);
   t.equal(lastJson(restored), 'from the cache', 'and archived it');
+  fs.rmSync(planted, { force: true });
 
-  // A damaged entry (cut short) is not used: the module is analysed again and the entry made whole.
-  fs.writeFileSync(entry, analysis.slice(0, 40));
+  // A damaged entry (cut short) is not used: the module is analysed again and the entry written again.
+  const damaged = plant(dir, 'damaged-entry', encodePack([[key, Buffer.from(analysis.slice(0, 40))]]));
   const repaired = await build('repaired');
   t.equal(repaired.printed, 'original', 'a damaged entry is analysed again');
-  t.equal(fs.readFileSync(entry, 'utf8'), analysis, 'and written again');
+  t.equal(lookUp(dir, key, path.basename(damaged)).value, analysis, 'and written again');
+  fs.rmSync(damaged, { force: true });
+
+  // A damaged pack (its CRC-32 wrong) is not read, and is removed.
+  const pack = encodePack([[key, Buffer.from(analysis.replace("'original'", "'from a damaged pack'"))]]);
+  pack[pack.length - 1] ^= 1;
+  const broken = plant(dir, 'damaged-pack', pack);
+  const unharmed = await build('unharmed');
+  t.equal(unharmed.printed, 'original', 'a damaged pack is not read');
+  t.notOk(fs.existsSync(broken), 'and is removed');
 });
