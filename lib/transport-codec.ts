@@ -94,8 +94,9 @@ export interface RefTable {
  *
  * | message | shape                    | numbering of `ref` tags                        |
  * | ------- | ------------------------ | ---------------------------------------------- |
- * | call    | [target, method, [args]] | each argument its own value, as the membrane   |
- * |         |                          | numbers the arguments of a delivery            |
+ * | call    | [target, method, [args]] | the arguments as one clone, as the membrane    |
+ * |         |                          | numbers them: `ref` from the argument's first  |
+ * |         |                          | object, `argref` from the first argument's     |
  * | reply   | [ok, value]              | the value alone                                |
  * | ack     | [2, host]                | -                                              |
  *
@@ -113,9 +114,16 @@ const unpack = (bytes: Uint8Array): unknown => {
   }
 };
 
-const revive = (wire: unknown, refs: RefTable): unknown => {
+const revive = (wire: unknown, refs: RefTable): unknown => reviveArgs([wire], refs)[0];
+
+/** Arguments, as one clone: an object an earlier one holds is the same object again (Tagged('argref', n)). */
+const reviveArgs = (args: readonly unknown[], refs: RefTable): unknown[] => {
+  const walk: InWalk = { refs, objects: [], base: 0 };
   try {
-    return fromWire(wire, { refs, objects: [] }, 0);
+    return args.map(arg => {
+      walk.base = walk.objects.length;
+      return fromWire(arg, walk, 0);
+    });
   } catch (cause) {
     if (cause instanceof SnapshotError) throw cause;
     throw new SnapshotError('TRANSPORT_FAILED', `a message from another host is malformed: ${(cause as Error)?.message}`, { cause });
@@ -128,7 +136,11 @@ const isCall = (call: unknown): call is [number, string | null, unknown[]] =>
 /** Encode a call of host values: `target` (an object id), `method` (null: call the target itself). Throws NOT_PASSABLE. */
 export const encodeCall = (target: number, method: string | null, args: readonly unknown[], refs: RefTable): Uint8Array => {
   const wired: unknown[] = [];
-  for (const arg of args) wired.push(toWire(arg, { refs, seen: new Map() }, 0));
+  const walk: OutWalk = { refs, seen: new Map(), base: 0 };
+  for (const arg of args) {
+    walk.base = walk.seen.size;
+    wired.push(toWire(arg, walk, 0));
+  }
   return packr.pack([target, method, wired]);
 };
 
@@ -136,11 +148,11 @@ export const encodeCall = (target: number, method: string | null, args: readonly
 export const decodeCall = (bytes: Uint8Array, refs: RefTable): { target: number; method: string | null; args: unknown[] } => {
   const call = unpack(bytes);
   if (!isCall(call)) throw new SnapshotError('TRANSPORT_FAILED', 'a malformed call arrived over NATS');
-  return { target: call[0], method: call[1], args: call[2].map(arg => revive(arg, refs)) };
+  return { target: call[0], method: call[1], args: reviveArgs(call[2], refs) };
 };
 
 /** Encode a reply: what the call returned (`ok`) or threw. Throws NOT_PASSABLE. */
-export const encodeReply = (ok: boolean, value: unknown, refs: RefTable): Uint8Array => packr.pack([ok, toWire(value, { refs, seen: new Map() }, 0)]);
+export const encodeReply = (ok: boolean, value: unknown, refs: RefTable): Uint8Array => packr.pack([ok, toWire(value, { refs, seen: new Map(), base: 0 }, 0)]);
 
 /** A decoded reply, or the acknowledgement of the host that took the call. */
 export type Reply = { readonly ok: boolean; readonly value: unknown } | { readonly ack: string };
@@ -167,11 +179,15 @@ const notPassable = (why: string): SnapshotError => new SnapshotError('NOT_PASSA
 interface OutWalk {
   readonly refs: RefTable;
   readonly seen: Map<object, number>;
+  /** The number of the argument's first object (0 outside a call's arguments). */
+  base: number;
 }
 
 interface InWalk {
   readonly refs: RefTable;
   readonly objects: unknown[];
+  /** Where the argument starts in `objects` (0 outside a call's arguments). */
+  base: number;
 }
 
 const remember = (walk: OutWalk, object: object): void => {
@@ -188,7 +204,7 @@ const toWire = (value: unknown, walk: OutWalk, depth: number): unknown => {
   if (depth > MAX_DEPTH) throw notPassable(`a value nested more than ${MAX_DEPTH} deep`);
   if (walk.refs.isRef(object)) return walk.refs.toRef(object);
   const again = walk.seen.get(object);
-  if (again !== undefined) return new Tagged('ref', again);
+  if (again !== undefined) return again >= walk.base ? new Tagged('ref', again - walk.base) : new Tagged('argref', again);
   if (isArray(object)) {
     remember(walk, object);
     const indices = keys(object).filter(isArrayIndex);
@@ -297,8 +313,13 @@ const fromWire = (wire: unknown, walk: InWalk, depth: number): unknown => {
         return fromCodeUnits(units);
       }
       case 'ref': {
+        const n = walk.base + (payload as number);
+        if (!(typeof payload === 'number' && n >= walk.base && n < objects.length)) throw malformed(`a reference to object #${String(payload)}, which it does not hold`);
+        return objects[n];
+      }
+      case 'argref': {
         const n = payload as number;
-        if (!(typeof n === 'number' && n >= 0 && n < objects.length)) throw malformed(`a reference to object #${String(n)}, which it does not hold`);
+        if (!(typeof n === 'number' && n >= 0 && n < walk.base)) throw malformed(`a reference to object #${String(n)} of the arguments before, which they do not hold`);
         return objects[n];
       }
       case 'sparse': {
@@ -414,7 +435,7 @@ const reviveError = (record: ErrorRecord, walk: InWalk, depth: number): Error =>
 
 // ---- the membrane's wire values, as they are -------------------------------------
 
-const WIRE_TAGS = new Set(['bigint', '-0', 'symbol', 'utf16', 'ref', 'sparse', 'array', 'boxed', 'object', 'view', 'map', 'error']);
+const WIRE_TAGS = new Set(['bigint', '-0', 'symbol', 'utf16', 'ref', 'argref', 'sparse', 'array', 'boxed', 'object', 'view', 'map', 'error']);
 
 /**
  * A call `[target, method, args]` from another host, decoded into the
@@ -447,7 +468,7 @@ export const decodeCallFor = (
     return { target, method, args, wire: true };
   }
   if (!refs) throw new SnapshotError('TRANSPORT_FAILED', `a call for object #${target}, which takes no call here`);
-  return { target, method, args: args.map(arg => revive(arg, refs)), wire: false };
+  return { target, method, args: reviveArgs(args, refs), wire: false };
 };
 
 /**
@@ -503,6 +524,7 @@ const checkIn = (wire: unknown, toSlot: (ref: RemoteRef) => Slot, depth: number,
         if (!(payload instanceof Uint16Array)) throw malformed('a string without code units');
         break;
       case 'ref':
+      case 'argref':
         if (typeof payload !== 'number') throw malformed('a reference without its number');
         break;
       case 'sparse': {

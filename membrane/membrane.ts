@@ -397,7 +397,7 @@ export class Membrane implements WireSide {
           if (entry.method !== null && UNREACHABLE_THROUGH_REFERENCES.has(entry.method)) {
             throw new TypeError(`${entry.method} of an object of service "${this.name}" cannot be called through a reference: a reference gives the object's methods and data, not its class or prototype`);
           }
-          const args = this.#fromWireArray(entry.args, 'guest');
+          const args = this.#argumentsOf(entry.args, entry.answer);
           if (entry.method === null) return apply(target as (...a: unknown[]) => unknown, this.#receivers.get(target), args);
           if (entry.method === '[[get]]') {
             // A getter read by the outside (#hostProxyFor): run here, in the service's turn.
@@ -811,7 +811,7 @@ export class Membrane implements WireSide {
     if (!descriptor) return hasWithoutTraps(object, key) === false ? null : undefined;
     if (!('value' in descriptor) || typeof descriptor.value === 'function') return undefined;
     try {
-      return { value: this.#copyIn(this.#copyOut(descriptor.value, { from: 'guest', context: `.${key}`, seen: undefined, count: 0, noRefs: true }, 0), { to: 'host', objects: [] }, 0) };
+      return { value: this.#copyIn(this.#copyOut(descriptor.value, { from: 'guest', context: `.${key}`, seen: undefined, count: 0, base: 0, noRefs: true }, 0), { to: 'host', objects: [], base: 0 }, 0) };
     } catch (error) {
       if (error === NEEDS_REFERENCE) return undefined;
       throw error;
@@ -895,32 +895,56 @@ export class Membrane implements WireSide {
 
   // Arrays are built with push: under lockdown, `new Array(n)` filled by
   // index is two orders of magnitude slower on Node 20.
+  //
+  // An argument list is copied as one structured clone (as postMessage copies one message): an object met
+  // in an earlier argument is the same object again, Tagged('argref', n) with n its number counted from the
+  // first argument; within an argument, Tagged('ref', n) counts from that argument's first object, as when
+  // each argument was a clone of its own (logs before format version 3 have no argref).
   #toWireArray(values: readonly unknown[], from: Side, context: Context): Wire[] {
-    const walk: OutWalk = { from, context, seen: undefined, count: 0 };
+    const walk: OutWalk = { from, context, seen: undefined, count: 0, base: 0 };
     const out: Wire[] = [];
     for (let i = 0; i < values.length; i += 1) {
-      walk.seen = undefined;
-      walk.count = 0;
+      walk.base = walk.count;
       out.push(this.#copyOut(values[i], walk, 0));
     }
     return out;
   }
 
+  /**
+   * A delivered call's arguments, made in the service. Those of a call from another host (deliverWireCall) come
+   * from its message, not from a log: what does not hold together in them is a malformed message (TRANSPORT_FAILED).
+   */
+  #argumentsOf(args: readonly Wire[], answer: number): unknown[] {
+    try {
+      return this.#fromWireArray(args, 'guest');
+    } catch (error) {
+      if (error instanceof SnapshotError && error.code === 'LOG_CORRUPT' && this.#answers.get(answer)?.wire) {
+        throw new SnapshotError('TRANSPORT_FAILED', `a message from another host is malformed: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
   #fromWireArray(values: readonly Wire[], to: Side): unknown[] {
+    const walk: InWalk = { to, objects: [], base: 0 };
     const out: unknown[] = [];
-    for (let i = 0; i < values.length; i += 1) out.push(this.#fromWire(values[i], to, 0));
+    for (let i = 0; i < values.length; i += 1) {
+      walk.base = walk.objects.length;
+      const wire = values[i];
+      out.push(typeof wire !== 'object' || wire === null ? wire : this.#copyIn(wire, walk, 0));
+    }
     return out;
   }
 
   /** Copy a value leaving side `from`: data by copy (structured clone), behaviour by reference. */
   #toWire(value: unknown, from: Side, _depth: number, context: Context): Wire {
-    return this.#copyOut(value, { from, context, seen: undefined, count: 0 }, 0);
+    return this.#copyOut(value, { from, context, seen: undefined, count: 0, base: 0 }, 0);
   }
 
   /** Materialise a wire value on side `to`. Always returns fresh copies of data. */
   #fromWire(wire: Wire, to: Side, _depth: number): unknown {
     if (typeof wire !== 'object' || wire === null) return wire;
-    return this.#copyIn(wire, { to, objects: [] }, 0);
+    return this.#copyIn(wire, { to, objects: [], base: 0 }, 0);
   }
 
   #copyOut(value: unknown, walk: OutWalk, depth: number): Wire {
@@ -944,7 +968,7 @@ export class Membrane implements WireSide {
       if (this.#directory?.originOf(object)) return this.#ref(object, from, walk.context);
     }
     const again = walk.seen?.get(object);
-    if (again !== undefined) return new Tagged('ref', again);
+    if (again !== undefined) return again >= walk.base ? new Tagged('ref', again - walk.base) : new Tagged('argref', again);
     // A data read by the host runs no service code: no Proxy traps (of the object, or of a Proxy in its prototype
     // chain, which `instanceof` and a `then` lookup would run: found by the adversarial review), no getters.
     // Nor getters on its prototype: only an object whose prototype is one of the intrinsic data classes' (whose
@@ -1070,7 +1094,7 @@ export class Membrane implements WireSide {
       throw notPassable(this.name, contextText(walk.context), 'a promise cannot be passed inside a value; await it first, or return it as the result of a call');
     }
     // A secret is sealed on its own: its objects are numbered apart from the value around it.
-    if (isSecret(object)) return this.#seal(this.#copyOut(object.reveal(), { from, context: walk.context, seen: undefined, count: 0 }, depth + 1), object.label);
+    if (isSecret(object)) return this.#seal(this.#copyOut(object.reveal(), { from, context: walk.context, seen: undefined, count: 0, base: 0 }, depth + 1), object.label);
     if (walk.noRefs) throw NEEDS_REFERENCE;
     return this.#ref(object, from, walk.context);
   }
@@ -1292,10 +1316,15 @@ export class Membrane implements WireSide {
         return fromCodeUnits(tagged.payload as Uint16Array);
       case 'sealed':
         // Its objects are numbered apart, as #copyOut sealed them.
-        return this.#copyIn(this.#unseal(tagged.payload), { to: walk.to, objects: [] }, depth + 1);
+        return this.#copyIn(this.#unseal(tagged.payload), { to: walk.to, objects: [], base: 0 }, depth + 1);
       case 'ref': {
+        const n = walk.base + (tagged.payload as number);
+        if (!(n >= walk.base && n < objects.length)) throw new SnapshotError('LOG_CORRUPT', `a copied value refers to object #${String(tagged.payload)}, which it does not hold`);
+        return objects[n];
+      }
+      case 'argref': {
         const n = tagged.payload as number;
-        if (!(n >= 0 && n < objects.length)) throw new SnapshotError('LOG_CORRUPT', `a copied value refers to object #${String(n)}, which it does not hold`);
+        if (!(n >= 0 && n < walk.base)) throw new SnapshotError('LOG_CORRUPT', `an argument refers to object #${String(n)} of the arguments before it, which they do not hold`);
         return objects[n];
       }
       case 'map': {
@@ -1409,6 +1438,8 @@ interface OutWalk {
   readonly context: Context;
   seen: Map<object, number> | undefined;
   count: number;
+  /** The number of the first object of the argument being copied (0 outside an argument list). */
+  base: number;
   /** Copy data only: a value that would need a new reference throws NEEDS_REFERENCE instead. */
   readonly noRefs?: boolean;
 }
@@ -1484,6 +1515,8 @@ const readable = (object: unknown): object is object =>
 interface InWalk {
   readonly to: Side;
   readonly objects: unknown[];
+  /** Where the argument being copied starts in `objects` (0 outside an argument list). */
+  base: number;
 }
 
 const remember = (walk: OutWalk, object: object): void => {

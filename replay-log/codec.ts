@@ -100,6 +100,9 @@ const readTagged = (data: unknown): Tagged => {
     case 'ref':
       shape(isId(payload), 'a ref names an object by its pre-order number');
       break;
+    case 'argref':
+      shape(isId(payload), 'an argref names an object of the arguments before by its pre-order number');
+      break;
     case 'object':
       // Its keys: strings, or utf16 tags (decoded, and so checked, before this one).
       shape(objectEntries(new Tagged('object', payload)) !== undefined, 'an object is a list of [key, value] pairs, each key a string or a utf16 tag');

@@ -53,10 +53,15 @@ export const FORMAT_NAME = 'membrane-snapshot/replay-log';
  * replays can settle one of them. A log with a larger one is refused.
  */
 export const LIVE_ANSWERS_FROM = 2 ** 48;
-/** The version written. Version 2 added kept and repeat entries (0x13, 0x14). */
-export const FORMAT_VERSION = 2;
-/** The versions read: version 1 is version 2 without kept and repeat entries. */
-export const READ_VERSIONS: readonly number[] = [1, 2];
+/**
+ * The version written. Version 2 added kept and repeat entries (0x13,
+ * 0x14); version 3 copies a call's arguments as one clone: an object an
+ * earlier argument holds is the tag `argref` (its pre-order number counted
+ * from the first argument's first object), where version 2 copied it again.
+ */
+export const FORMAT_VERSION = 3;
+/** The versions read: version 1 is version 2 without kept and repeat entries, version 2 is version 3 without argref. */
+export const READ_VERSIONS: readonly number[] = [1, 2, 3];
 
 export const FRAME_HEADER = 1;
 export const FRAME_ENTRIES = 2;

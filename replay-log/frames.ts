@@ -186,7 +186,7 @@ const decodeHeader = (payload: Uint8Array, source: string, offset: number): LogH
   if (typeof h.version !== 'number' || !READ_VERSIONS.includes(h.version)) {
     throw new SnapshotError(
       'LOG_VERSION_UNSUPPORTED',
-      `${source}: replay log format version ${String(h.version)} is not supported by this membrane-snapshot (it reads versions ${READ_VERSIONS.join(' and ')}; the log was written by membrane-snapshot ${String(h.libraryVersion)}). Restore it with that version, or rebuild the snapshot.`,
+      `${source}: replay log format version ${String(h.version)} is not supported by this membrane-snapshot (it reads versions ${READ_VERSIONS.slice(0, -1).join(', ')} and ${String(READ_VERSIONS.at(-1))}; the log was written by membrane-snapshot ${String(h.libraryVersion)}). Restore it with that version, or rebuild the snapshot.`,
       { details: { file: source, version: h.version, supported: READ_VERSIONS } },
     );
   }

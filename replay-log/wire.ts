@@ -59,7 +59,7 @@ export class Slot {
   ) {}
 }
 
-export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol' | 'utf16' | 'sparse' | 'array' | 'boxed' | 'object' | 'view' | 'ref' | 'sealed';
+export type TagName = 'bigint' | '-0' | 'map' | 'error' | 'symbol' | 'utf16' | 'sparse' | 'array' | 'boxed' | 'object' | 'view' | 'ref' | 'argref' | 'sealed';
 
 export class Tagged {
   constructor(
@@ -310,6 +310,7 @@ const render = (v: unknown, depth: number, cap: number): string => {
     }
     if (v.tag === 'utf16' && v.payload instanceof Uint16Array) return JSON.stringify(String.fromCharCode(...v.payload.subarray(0, cap)));
     if (v.tag === 'ref') return `<same as object #${String(v.payload)}>`;
+    if (v.tag === 'argref') return `<same as object #${String(v.payload)} of the arguments before>`;
     return `${v.tag}(${depth > 0 ? render(v.payload, depth - 1, cap) : '…'})`;
   }
   if (isView(v)) return `${v.constructor.name}(${v.byteLength} bytes)`;

@@ -145,6 +145,30 @@ t.test("JSON.stringify of another service's object with a toJSON (a URL) is refu
   t.same(lastJson(restored), service, 'after restore: replayed, then the same live');
 });
 
+t.test("one object in several arguments of a call is one object, as in plain Node: from the build script, between services, after restore", async t => {
+  // Plain Node: the same modules, the caller given the taker itself.
+  const taker = await import(fixture('misc', 'services', 'alias-taker.js'));
+  const caller = await import(fixture('misc', 'services', 'alias-caller.js'));
+  caller.wire(taker);
+  const shared: Record<string, unknown> = { n: 1 };
+  shared.self = shared;
+  const plainTake = taker.take(shared, shared, { inner: shared, map: new Map([['key', shared]]) });
+  const plainRun = await caller.run();
+  t.same(plainTake, { same: true, writeSeenThroughOther: true, nested: true, inMap: true, cycle: true }, 'plain Node');
+  t.same(plainRun.views, { sameBuffer: true, word: 511 });
+  t.same(plainRun.order, { secondHoldsFirst: true, firstHoldsSecond: true });
+
+  const dir = path.join(work, 'aliases');
+  const built = await snapshot(['build', 'build-aliases.mjs', '--out', dir], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  const [fromHost, fromService] = built.stdout.trim().split('\n').slice(-2).map(line => JSON.parse(line) as unknown);
+  t.same(fromHost, plainTake, 'from the build script: one object in two arguments and inside a third');
+  t.same(fromService, plainRun, 'from another service: objects, a Map value, two views of one buffer, an argument held by the one before');
+  const restored = await snapshot(['restore', moveToTarget(dir), '--call', 'caller.run']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), plainRun, 'after restore: replayed, then the same live');
+});
+
 t.test('calls into a service that still replays its log get their own answers, not those the log replays', async t => {
   const dir = path.join(work, 'replay-race');
   const built = await snapshot(['build', 'build.mjs', '--out', dir], { cwd: fixture('replay-race') });

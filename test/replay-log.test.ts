@@ -288,7 +288,7 @@ t.test('an unknown format version is refused clearly', async t => {
     error = e;
   }
   t.ok(isSnapshotError(error) && error.code === 'LOG_VERSION_UNSUPPORTED');
-  t.match((error as Error).message, /version 99 is not supported .* reads versions 1 and 2\b.* written by membrane-snapshot 0\.0\.0-test/);
+  t.match((error as Error).message, /version 99 is not supported .* reads versions 1, 2 and 3\b.* written by membrane-snapshot 0\.0\.0-test/);
 });
 
 t.test('an object or error whose keys are not a record or a list of string and utf16 keys is LOG_CORRUPT', async t => {

@@ -32,7 +32,7 @@ t.test('calls cross hosts: a cursor handed across stays a reference, callbacks c
   const local = await snapshot(['restore', app.target, '--call', 'api.roundTrip']);
   t.equal(local.code, 0, local.stderr);
   t.same(checks.roundTrip, lastJson(local), 'values cross hosts with the same copy semantics as in one process');
-  t.match(checks.roundTrip, { big: true, negZero: true, date: 86400000, sym: true, fresh: true, twiceSameObject: true, cycle: true, holes: true, lone: true, loneKey: true, errorKey: true, selfError: true });
+  t.match(checks.roundTrip, { big: true, negZero: true, date: 86400000, sym: true, fresh: true, twiceSameObject: true, argsShared: true, cycle: true, holes: true, lone: true, loneKey: true, errorKey: true, selfError: true });
   await db.stop();
 });
 
@@ -54,6 +54,26 @@ t.test('a reply of host values decodes to the same graph: an error whose own pro
   t.equal(back.me, back, 'the property that was the error is the revived error');
   t.equal(reply.value.list[0], back, 'and so is a later reference to it');
   t.same([back.code, (back as unknown as Record<string, unknown>)['k\uDC00']], ['E_SELF', 1]);
+});
+
+t.test("a call's arguments of host values cross as one clone: one object in two arguments is one object", async t => {
+  const { encodeCall, decodeCall } = await import('../lib/transport-codec.js');
+  const refs = {
+    toRef: () => {
+      throw new Error('no reference expected');
+    },
+    isRef: () => false,
+    fromRef: () => ({}),
+  };
+  const shared: Record<string, unknown> = { n: 1 };
+  shared.self = shared;
+  const buffer = new ArrayBuffer(4);
+  const { args } = decodeCall(encodeCall(1, 'm', [shared, shared, { inner: shared }, new Uint8Array(buffer), new Uint16Array(buffer)], refs), refs) as { args: [Record<string, unknown>, unknown, { inner: unknown }, Uint8Array, Uint16Array] };
+  t.not(args[0], shared, 'a copy');
+  t.equal(args[1], args[0], 'the second argument is the first');
+  t.equal(args[2].inner, args[0], 'and so is what the third holds');
+  t.equal(args[0].self, args[0], 'its cycle kept');
+  t.equal(args[4].buffer, args[3].buffer, 'two views of one buffer share it');
 });
 
 t.test('a call with no reply within --call-timeout fails with CALL_TIMEOUT', async t => {
@@ -108,6 +128,9 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
     // An error's cause was not checked: a Slot in it named an object of this host's membrane by number.
     ["a Slot in an error's cause", new Tagged('error', { name: 'Error', message: 'x', cause: { deep: new Slot('host', 1) } })],
     ["a Slot in an array's named properties", new Tagged('array', [1, [0], [1], { named: new Slot('guest', 0) }])],
+    // An argref names an object of the arguments before its own: here there is none.
+    ['an argref in the first argument', new Tagged('argref', 0)],
+    ['a ref to an object the value does not hold', new Tagged('ref', 3)],
   ] as const) {
     const [ok, error] = await call([{ inside: [hostile] }]);
     t.equal(ok, false, `${what}: refused`);
@@ -140,6 +163,9 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
   const [longOk, longError] = await call([new RemoteRef('h', 1, `function ${'x'.repeat(300)}`)]);
   t.equal(longOk, false, 'a reference with a 300-character interface name: refused');
   t.match(longError, { payload: { message: /a reference with a name over 256 characters/ } });
+  const [pastOk, pastError] = await call([{ one: 1 }, new Tagged('argref', 1)]);
+  t.equal(pastOk, false, 'an argref past the objects of the arguments before it: refused');
+  t.match(pastError, { payload: { name: 'SnapshotError[TRANSPORT_FAILED]', message: /a message from another host is malformed: .*of the arguments before/ } });
   t.same(await call([{ fine: [1, 'two'] }]), [true, { fine: [1, 'two'] }], 'the replica still answers');
 
   // A service cannot pass its error off as the library's to another host either.
