@@ -114,7 +114,7 @@ t.test('golden log shape: a small service records exactly this sequence', async 
 t.test('inspect and verify', async t => {
   const inspected = await snapshot(['inspect', path.join(out, 'kitchen', 'replay.log')]);
   t.equal(inspected.code, 0);
-  t.match(inspected.stdout, /service kitchen, format v2/);
+  t.match(inspected.stdout, /service kitchen, format v3/);
   t.match(inspected.stdout, /deliver start \(module evaluation\)/);
   t.match(inspected.stdout, /fetch\(\{url: "http:\/\/127\.0\.0\.1:\d+\/forecast"/);
   t.match(inspected.stdout, /totals by kind:/);
