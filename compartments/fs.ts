@@ -89,8 +89,11 @@ const pathRoles: Record<string, readonly ('r' | 'w' | 'R' | 'W' | 'wW' | '-')[]>
   copyFile: ['r', 'w'],
   cp: ['r', 'wW'],
   symlink: ['-', 'W'],
-  // A hard link: of the path itself (Linux does not follow a link there), a new name that is written.
-  link: ['R', 'W'],
+  // A hard link: of the path itself (Linux does not follow a link there), a new name that is written. The file
+  // linked is written too: its new name writes it (a snapshot's manifest, linked into a directory a service may
+  // write, was rewritten through the link: found by the adversarial review). Linux's protected_hardlinks asks as
+  // much of a user who does not own the file.
+  link: ['W', 'W'],
   chown: ['w'],
   lchown: ['W'],
   lutimes: ['W'],
