@@ -2,10 +2,10 @@
  * Content-addressed caches of build-time work (the evasive rewrite,
  * evasion.ts; the ES module analysis, module-source-cache.ts), kept beside
  * the package that does the work, in the node_modules tree that holds it:
- * `node_modules/.cache/membrane-snapshot/<name>-<version>-<format>-packs/`,
- * where `version` is that package's and `format` ours, so that a new
- * version of either starts a new cache. Entries are keyed by the sha256 of
- * their input.
+ * `node_modules/.cache/membrane-snapshot/<name>-<version>-<format>-pack<P>/`,
+ * where `version` is that package's, `format` the entries' and P the pack
+ * layout's (PACK_LAYOUT), so that a new version of any starts a new cache.
+ * Entries are keyed by the sha256 of their input.
  *
  * Entries live in pack files, many to a file: a process keeps the entries
  * it makes in memory and writes them as one pack (`<time>-<pid>-<random>.pack`,
@@ -17,16 +17,29 @@
  * The first read of a process reads every pack of the directory (a later
  * pack's entry wins over an earlier one's), removes those whose CRC-32 is
  * wrong (damaged), and merges them into one when there are more than
- * MAX_PACKS. Whoever can write that directory can also write node_modules,
- * so a cache trusts what it finds there; a cache that cannot be read or
- * written is skipped, never an error. Nothing is ever evicted: delete the
- * directory to empty it.
+ * MAX_PACKS; a temporary file left by a build that was killed is removed
+ * an hour later.
+ *
+ * What a later build archives comes from there, so:
+ * - no service writes there, whatever its reach policy (reach.ts refuses
+ *   any path inside a `node_modules/.cache/membrane-snapshot`, and a
+ *   rename of a directory above a cache this process uses);
+ * - a cache is used only when its directory and the one above it belong
+ *   to this process's user and no one else may write them, and a pack only
+ *   when it is a regular file of that user's, no one else may write it,
+ *   and it is at most MAX_PACK_BYTES (a directory made by another user, a
+ *   link to a shared place, a FIFO, a file the size of the disk: skipped).
+ * Past that, a cache trusts what it finds: whoever can write there as this
+ * user can also write node_modules. A cache that cannot be read or written
+ * is skipped, never an error (nor is a damaged pack it cannot remove).
+ * Nothing is ever evicted: delete the directory to empty it.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { crc32 } from '../replay-log/crc.js';
+import { keepBuildCacheFromServices } from './reach.js';
 
 export interface BuildCache {
   /** The directory of the pack files. */
@@ -55,6 +68,12 @@ export interface BuildCache {
 export const PACK_DELAY_MS = 200;
 /** More packs than this are merged into one when a process first reads the cache. */
 export const MAX_PACKS = 64;
+/** A larger pack file is not read, in bytes. */
+export const MAX_PACK_BYTES = 512 * 1024 * 1024;
+/** The pack layout (encodePack), part of the directory's name. */
+export const PACK_LAYOUT = 1;
+/** A temporary file older than this was left by a build that died, in ms. */
+const STALE_TEMPORARY_MS = 60 * 60 * 1000;
 
 const MAGIC = Buffer.from('MSBCACHE1\n');
 const KEY_BYTES = 2;
@@ -122,9 +141,33 @@ export const buildCache = (name: string, packageName: string, format: number, fr
     if (at < 0) return undefined;
     const packageDir = path.join(entry.slice(0, at), 'node_modules', ...packageName.split('/'));
     const version = (JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-    return openBuildCache(path.join(entry.slice(0, at), 'node_modules', '.cache', 'membrane-snapshot', `${name}-${version}-${format}-packs`));
+    const root = path.join(entry.slice(0, at), 'node_modules', '.cache', 'membrane-snapshot');
+    keepBuildCacheFromServices(root);
+    return openBuildCache(path.join(root, `${name}-${version}-${format}-pack${PACK_LAYOUT}`));
   } catch {
     return undefined;
+  }
+};
+
+/** This process's user, or undefined where there are no user ids (Windows). */
+const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+/** Whether a file's owner is this user and no one else may write it (always true without user ids). */
+const owned = (stat: fs.Stats): boolean => uid === undefined || (stat.uid === uid && (stat.mode & 0o022) === 0);
+/** Whether `dir` is absent, or a directory this user owns that no one else may write. */
+const ownedOrAbsent = (dir: string): boolean => {
+  try {
+    const stat = fs.statSync(dir);
+    return stat.isDirectory() && owned(stat);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+};
+/** Remove `file` if it can be; never throws (a file another user owns, a directory that is read-only). */
+const removeQuietly = (file: string): void => {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // left where it is
   }
 };
 
@@ -137,6 +180,8 @@ export const openBuildCache = (dir: string): BuildCache => {
   const writing = new Set<string>();
   const waiters: Array<() => void> = [];
   let exitHook = false;
+  // Set by load(): the directory is not this user's alone.
+  let disabled = false;
 
   // As the process exits, what is left is written at once, and a pack still being written is removed.
   const hookExit = (): void => {
@@ -144,7 +189,7 @@ export const openBuildCache = (dir: string): BuildCache => {
     exitHook = true;
     process.once('exit', () => {
       flushSync();
-      for (const left of writing) fs.rmSync(left, { force: true });
+      for (const left of writing) removeQuietly(left);
     });
   };
   const written = (temporary: string) => (): void => {
@@ -153,6 +198,7 @@ export const openBuildCache = (dir: string): BuildCache => {
   };
   /** Write `pack` as a new pack file in the background; `then` runs once it is in place. */
   const writePack = (pack: Buffer, then?: () => void): void => {
+    if (disabled) return;
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch {
@@ -181,14 +227,14 @@ export const openBuildCache = (dir: string): BuildCache => {
     writePack(pack);
   };
   const flushSync = (): void => {
-    if (pending.size === 0) return;
+    if (pending.size === 0 || disabled) return;
     const file = path.join(dir, packName());
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       fs.writeFileSync(`${file}.tmp`, encodePack(pending), { mode: 0o600 });
       fs.renameSync(`${file}.tmp`, file);
     } catch {
-      fs.rmSync(`${file}.tmp`, { force: true });
+      removeQuietly(`${file}.tmp`); // a directory another user made, a read-only disk: the next build does the work again
     }
     pending.clear();
   };
@@ -199,22 +245,38 @@ export const openBuildCache = (dir: string): BuildCache => {
   const load = (): Map<string, Buffer> => {
     if (entries) return entries;
     entries = new Map();
+    // A directory another user made or may write (or one above it): not used, neither read nor written.
+    disabled = !ownedOrAbsent(dir) || !ownedOrAbsent(path.dirname(dir));
+    if (disabled) return entries;
     let names: string[];
     try {
-      names = fs.readdirSync(dir).filter(file => file.endsWith('.pack')).sort();
+      names = fs.readdirSync(dir).sort();
     } catch {
       return entries;
     }
     const read: string[] = [];
     for (const file of names) {
+      const full = path.join(dir, file);
+      let stat: fs.Stats;
+      try {
+        stat = fs.lstatSync(full);
+      } catch {
+        continue; // removed since the listing (merged by another build)
+      }
+      if (!stat.isFile() || !owned(stat)) continue;
+      if (file.endsWith('.tmp')) {
+        if (Date.now() - stat.mtimeMs > STALE_TEMPORARY_MS) removeQuietly(full); // left by a build that was killed
+        continue;
+      }
+      if (!file.endsWith('.pack') || stat.size > MAX_PACK_BYTES) continue;
       let pack: Map<string, Buffer> | undefined;
       try {
-        pack = decodePack(fs.readFileSync(path.join(dir, file)));
+        pack = decodePack(fs.readFileSync(full));
       } catch {
         continue; // removed since the listing (merged by another build)
       }
       if (!pack) {
-        fs.rmSync(path.join(dir, file), { force: true }); // damaged: its entries are made and written again
+        removeQuietly(full); // damaged: its entries are made and written again
         continue;
       }
       read.push(file);
@@ -222,7 +284,7 @@ export const openBuildCache = (dir: string): BuildCache => {
     }
     if (read.length > MAX_PACKS) {
       writePack(encodePack(entries), () => {
-        for (const file of read) fs.rmSync(path.join(dir, file), { force: true });
+        for (const file of read) removeQuietly(path.join(dir, file));
       });
     }
     return entries;

@@ -226,8 +226,33 @@ const leftoverOf = (real: string): string | undefined => {
  */
 const treeOps = /\(fs\.(?:rm|rmdir|rename|cp|chmod)\)$/;
 
-/** Why a write by `op` to the path whose real path is `real` reaches into a snapshot directory, or undefined. */
+/**
+ * The library's build caches (build-cache.ts), wherever a node_modules tree holds them: what a later build
+ * archives comes from there, so a service that could write there could choose another service's code for
+ * that build, its sources unchanged (found by the adversarial review).
+ */
+const buildCacheDir = /(?:^|[\\/])node_modules[\\/]\.cache[\\/]membrane-snapshot(?=$|[\\/])/;
+/** The build caches this process uses (keepBuildCacheFromServices), by real path. */
+const buildCaches = new Set<string>();
+
+/**
+ * Keep the build cache `dir` out of every service's writes, whatever its
+ * policy. Any path inside a `node_modules/.cache/membrane-snapshot` is
+ * refused anyway; this also refuses a rename of a directory above `dir`
+ * (moved away, its packs changed, moved back).
+ */
+export const keepBuildCacheFromServices = (dir: string): void => {
+  buildCaches.add(realPath(dir));
+};
+
+const cacheRefusal = (dir: string, holds: boolean): string =>
+  `it ${holds ? 'holds' : 'is inside'} ${dir}, a build cache of membrane-snapshot (what later builds archive), which no service writes to, whatever its policy`;
+
+/** Why a write by `op` to the path whose real path is `real` reaches into a snapshot directory or a build cache, or undefined. */
 const intoSnapshot = (real: string, op: string): string | undefined => {
+  const cache = buildCacheDir.exec(real);
+  if (cache) return cacheRefusal(real.slice(0, cache.index + cache[0].length), false);
+  if (op.endsWith('(fs.rename)')) for (const dir of buildCaches) if (within(dir, real)) return cacheRefusal(dir, true);
   if (snapshotDirs.size === 0) return undefined;
   for (const dir of snapshotDirs) {
     if (within(real, dir) || (treeOps.test(op) && within(dir, real))) {

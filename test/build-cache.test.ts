@@ -2,13 +2,15 @@
 // rewrites) keep their entries in pack files, many entries to a file: a
 // build writes what it made as one pack, a later process reads them all;
 // a damaged pack is removed and its entries made again; many packs are
-// merged into one.
+// merged into one. What a later build archives comes from there: a cache
+// that is not this user's alone is not used, and no service writes to one.
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MAX_PACKS, decodePack, encodePack, openBuildCache } from '../compartments/build-cache.js';
-import { node, repo, tempDir } from './helpers.js';
+import { MAX_PACKS, MAX_PACK_BYTES, decodePack, encodePack, openBuildCache } from '../compartments/build-cache.js';
+import { fixture, lastJson, node, repo, snapshot, tempDir } from './helpers.js';
 
 const packs = (dir: string): string[] => fs.readdirSync(dir).filter(file => file.endsWith('.pack')).sort();
 const entriesOf = (dir: string): Map<string, string> => {
@@ -92,4 +94,80 @@ t.test('clear() removes the entries, those still to be written included', async 
   t.equal(cache.read('a'), undefined);
   await cache.flushed();
   t.notOk(fs.existsSync(dir), 'nothing written after clear()');
+});
+
+t.test("a cache directory this user does not own alone is neither read nor written; odd files in it are skipped", async t => {
+  const pack = encodePack([['k', Buffer.from('v')]]);
+  const make = (name: string): string => {
+    const dir = path.join(tempDir(`build-cache-${name}`), 'cache');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.writeFileSync(path.join(dir, '1.pack'), pack, { mode: 0o600 });
+    return dir;
+  };
+  const groupWritable = make('group');
+  fs.chmodSync(groupWritable, 0o770);
+  t.equal(openBuildCache(groupWritable).read('k'), undefined, 'a directory others may write: not read');
+  const parentOpen = make('parent');
+  fs.chmodSync(path.dirname(parentOpen), 0o777);
+  t.equal(openBuildCache(parentOpen).read('k'), undefined, 'a directory above it others may write: not read');
+  const unwritten = openBuildCache(groupWritable);
+  unwritten.write('new', 'entry');
+  await unwritten.flushed();
+  t.same(packs(groupWritable), ['1.pack'], 'nor written');
+  if (typeof process.getuid === 'function' && process.getuid() === 0) {
+    const foreign = make('foreign');
+    fs.chownSync(foreign, 65534, 65534);
+    t.equal(openBuildCache(foreign).read('k'), undefined, "another user's directory: not read");
+  }
+
+  const dir = make('odd');
+  fs.writeFileSync(path.join(dir, '2.pack'), encodePack([['shared', Buffer.from('theirs')]]));
+  fs.chmodSync(path.join(dir, '2.pack'), 0o666);
+  fs.symlinkSync(path.join(dir, '1.pack'), path.join(dir, '3.pack'));
+  execFileSync('mkfifo', [path.join(dir, '4.pack')]);
+  fs.writeFileSync(path.join(dir, '5.pack'), '');
+  fs.truncateSync(path.join(dir, '5.pack'), MAX_PACK_BYTES + 1);
+  fs.writeFileSync(path.join(dir, 'old.pack.tmp'), 'left by a killed build', { mode: 0o600 });
+  fs.utimesSync(path.join(dir, 'old.pack.tmp'), new Date(Date.now() - 2 * 3600_000), new Date(Date.now() - 2 * 3600_000));
+  fs.writeFileSync(path.join(dir, 'new.pack.tmp'), 'being written', { mode: 0o600 });
+  const cache = openBuildCache(dir);
+  t.equal(cache.read('k')?.toString(), 'v', 'its own pack is read (a FIFO did not stop it, a pack over MAX_PACK_BYTES was not read)');
+  t.equal(cache.read('shared'), undefined, 'a pack others may write is not read');
+  t.ok(fs.existsSync(path.join(dir, '5.pack')), 'the large file is left alone');
+  t.notOk(fs.existsSync(path.join(dir, 'old.pack.tmp')), 'a temporary file over an hour old is removed');
+  t.ok(fs.existsSync(path.join(dir, 'new.pack.tmp')), 'a recent one is left to its build');
+});
+
+t.test('a build whose cache cannot be written exits as it would without one', async t => {
+  // The cache's directory cannot be made (a file where a directory should be): entries made just before exit.
+  const parent = tempDir('build-cache-blocked');
+  fs.writeFileSync(path.join(parent, 'file'), '');
+  const dir = path.join(parent, 'file', 'cache');
+  const module = pathToFileURL(path.join(repo, 'dist', 'compartments', 'build-cache.js')).href;
+  const run = await node(['--input-type=module', '-e', `const { openBuildCache } = await import(${JSON.stringify(module)}); const c = openBuildCache(${JSON.stringify(dir)}); c.write('late', 'lost'); console.log('done');`]);
+  t.equal(run.code, 0, run.stderr);
+  t.equal(run.stderr, '');
+  t.equal(run.stdout.trim(), 'done');
+});
+
+t.test('no service writes into a build cache, whatever its policy', async t => {
+  const dot = path.join(repo, 'node_modules', '.cache');
+  const root = path.join(dot, 'membrane-snapshot');
+  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(root, 'before.txt'), 'made by the user');
+  t.teardown(() => {
+    fs.rmSync(path.join(root, 'before.txt'), { force: true });
+    fs.rmSync(path.join(dot, 'other-tool.txt'), { force: true });
+  });
+  const out = path.join(tempDir('build-cache-reach'), 'snapshot');
+  const run = await snapshot(['build', 'build-cache-reach.mjs', '--out', out], { cwd: fixture('trust'), env: { CACHE_DOT: dot, CACHE_ROOT: root } });
+  t.equal(run.code, 0, run.stderr);
+  const results = lastJson(run) as Record<string, { ok?: unknown; code?: string; message?: string }>;
+  t.same(results.besideCache, {}, 'the policy is in force: beside the cache, a write is allowed');
+  t.equal(fs.readFileSync(path.join(dot, 'other-tool.txt'), 'utf8'), 'fine');
+  for (const key of ['plantPack', 'plantDeeper', 'hardLinkOut', 'renameAbove', 'renameCache', 'unlimitedPlant']) {
+    t.match(results[key], { code: 'REACH_DENIED', message: /a build cache of membrane-snapshot \(what later builds archive\), which no service writes to, whatever its policy/ }, key);
+  }
+  t.same(results.readCache, { ok: 'made by the user' }, 'reading it stays as the policy says');
+  t.ok(fs.existsSync(root), 'the cache is where it was');
 });
