@@ -423,6 +423,16 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       }
     }
   }
+  // compartment-mapper checks a module only if its descriptor has a sha512: one without is an altered archive.
+  const unhashed = unhashedModule(archive);
+  if (unhashed) {
+    const [pkg, module] = unhashed;
+    throw new SnapshotError(
+      'INTEGRITY_MISMATCH',
+      `service "${service}": module ${module} of package ${pkg} has no sha512 in its archive's compartment map, which every archive a build writes has: the archive was altered after the build. Rebuild the snapshot or copy it again.`,
+      { details: { service, module, package: pkg } },
+    );
+  }
   let application: Awaited<ReturnType<typeof parseArchive>>;
   try {
     // Every module against the sha512 its compartment map records, and no file the map does not use: checked here
@@ -522,6 +532,20 @@ const checkArchiveModules = (service: string, archive: Uint8Array): boolean => {
 const compartmentMaps = new WeakMap<Uint8Array, { entry?: { compartment?: unknown }; compartments?: unknown }>();
 
 /** An archive's compartment map, or an empty one when it cannot be read (parseArchive reports a damaged archive). */
+/** The first module of the archive's compartment map that names a file but no sha512, as [package, module], or undefined. */
+const unhashedModule = (archive: Uint8Array): [string, string] | undefined => {
+  const { compartments } = compartmentMapOf(archive);
+  if (typeof compartments !== 'object' || compartments === null) return undefined;
+  for (const [compartment, descriptor] of Object.entries(compartments)) {
+    const modules = typeof descriptor === 'object' && descriptor !== null ? (descriptor as { modules?: unknown }).modules : undefined;
+    if (typeof modules !== 'object' || modules === null) continue;
+    for (const module of Object.values(modules as Record<string, unknown>)) {
+      if (typeof module === 'object' && module !== null && 'location' in module && !('sha512' in module)) return [compartment, String(module.location)];
+    }
+  }
+  return undefined;
+};
+
 const compartmentMapOf = (archive: Uint8Array): { entry?: { compartment?: unknown }; compartments?: unknown } => {
   let map = compartmentMaps.get(archive);
   if (map === undefined) {

@@ -605,6 +605,45 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
   }
 });
 
+t.test('a module whose descriptor lost its sha512 is refused, its bytes changed or not, whatever the zip layout', async t => {
+  const base = await buildBase();
+  const { restoreSnapshot } = await import('../lib/index.js');
+  const reader = new ZipReader(base.archive);
+  const files = [...reader.files.values()].map(file => ({ name: file.name, content: file.content }));
+  const mapFile = files.find(file => file.name === 'compartment-map.json');
+  if (!mapFile) throw new Error('the archive has no compartment map');
+  const map = JSON.parse(new TextDecoder().decode(mapFile.content)) as { compartments: Record<string, { modules: Record<string, { location?: string; sha512?: string }> }> };
+  const [compartment, modules] = Object.entries(map.compartments).find(([, c]) => Object.values(c.modules ?? {}).some(m => m.location?.endsWith('counter.js'))) ?? [];
+  const module = Object.values(modules?.modules ?? {}).find(m => m.location?.endsWith('counter.js'));
+  if (!compartment || !module?.location) throw new Error('no counter.js module in the map');
+  delete module.sha512;
+  const moduleName = `${compartment}/${module.location}`;
+  const altered = files.map(file => {
+    if (file.name === 'compartment-map.json') return { name: file.name, content: new TextEncoder().encode(JSON.stringify(map)) };
+    if (file.name === moduleName) return { name: file.name, content: new TextEncoder().encode(new TextDecoder().decode(file.content).replace('count += 1', 'count += 1000')) };
+    return file;
+  });
+  // The same files with a zip comment after the end record: a layout no build writes, which load.ts leaves to
+  // compartment-mapper's own check (computeSha512).
+  const ours = writeStoredZip(altered);
+  const comment = Buffer.from('a comment');
+  const commented = Buffer.concat([ours, comment]);
+  commented.writeUInt16LE(comment.length, ours.length - 2);
+  const layouts = [['the layout a build writes', ours], ['a zip with a comment', commented]] as const;
+  for (const [what, archive] of layouts) {
+    const dir = path.join(work, `unhashed-${what.length}`);
+    writeCase(base, dir, { archive });
+    const error = await restoreSnapshot({ dir }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.match(error, { code: 'INTEGRITY_MISMATCH', message: /module .*counter\.js of package .* has no sha512 in its archive's compartment map, which every archive a build writes has: the archive was altered after the build/ }, `${what}: refused`);
+  }
+  const verified = await snapshot(['verify', moveToTarget(path.join(work, `unhashed-${layouts[1][0].length}`))]);
+  t.equal(verified.code, 1, 'verify refuses it too');
+  t.match(verified.stdout + verified.stderr, /INTEGRITY_MISMATCH/);
+});
+
 t.test('an archive that holds a file name twice (also once behind a byte-order mark) is refused, whichever copy comes first', async t => {
   const base = await buildBase();
   const { restoreSnapshot } = await import('../lib/index.js');
