@@ -4,8 +4,11 @@
  * - `Date.now()`, `new Date()`, `Date()` read the recorded clock.
  * - `performance.now()` (and `process.hrtime`) read the recorded monotonic clock.
  * - `Math.random()` is a sfc32 generator seeded from one recorded 16-byte
- *   seed: a million calls cost one log entry. When the service goes live it
- *   is reseeded from the host's entropy, never from anything in the log.
+ *   seed: a million calls cost one log entry. Each value takes two of its
+ *   32-bit outputs and holds 52 random bits, a multiple of 2^-52 in [0, 1),
+ *   as V8's does (one output, as before log format version 3, left the low
+ *   bits of `Math.random() * 2 ** 52` always 0). When the service goes live
+ *   it is reseeded from the host's entropy, never from anything in the log.
  * - Crypto randomness is recorded byte for byte (crypto.ts).
  */
 import { randomFillSync } from 'node:crypto';
@@ -76,6 +79,9 @@ export const makeClock = (membrane: Membrane): Clock => {
   // Math with a recorded-seed generator: sfc32, its state in closure
   // variables (typed-array stores are slow under lockdown).
   let seeded = false;
+  // 52 random bits a value (two steps), as V8's Math.random gives (multiples of 2^-52); a log of format
+  // version 1 or 2 was made with 32 (one step), and is replayed so (Journal#formatVersion).
+  let wide = true;
   let a = 0;
   let b = 0;
   let c = 0;
@@ -97,9 +103,10 @@ export const makeClock = (membrane: Membrane): Clock => {
       d = seed.getUint32(12, true) | 0;
       if ((a | b | c | d) === 0) d = 1;
       seeded = true;
+      wide = membrane.journal.formatVersion >= 3;
       for (let i = 0; i < 12; i += 1) step();
     }
-    return step() / 4294967296;
+    return wide ? ((step() >>> 6) * 67108864 + (step() >>> 6)) / 4503599627370496 : step() / 4294967296;
   };
   membrane.journal.onLive(() => {
     seeded = false;

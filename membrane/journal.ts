@@ -18,6 +18,7 @@ import {
   TAG_PERF,
   TAG_RANDOM,
   TAG_SEED,
+  FORMAT_VERSION,
   describeEntry,
   isDelivery,
   wireEqual,
@@ -45,6 +46,8 @@ export interface JournalOptions {
 export class Journal {
   readonly service: string;
   #cursor: LogCursor | undefined;
+  /** The format version of the log replayed (its header's), if it says. */
+  readonly #replayVersion: number | undefined;
   #writer: LogWriter | undefined;
   #divergence: SnapshotError | undefined;
   #liveListeners: Array<() => void> = [];
@@ -59,7 +62,18 @@ export class Journal {
   constructor(options: JournalOptions) {
     this.service = options.service;
     this.#cursor = options.replay && !options.replay.done ? options.replay : undefined;
+    this.#replayVersion = options.replay?.reader.header?.version;
     this.#writer = options.record;
+  }
+
+  /**
+   * The log format version the service's own nondeterminism must follow:
+   * while it replays, the replayed log's (a log of an older version is
+   * replayed as that version's build made it: clock.ts's Math.random), and
+   * FORMAT_VERSION otherwise (recording, live).
+   */
+  get formatVersion(): number {
+    return this.#cursor ? (this.#replayVersion ?? FORMAT_VERSION) : FORMAT_VERSION;
   }
 
   /** True while entries are answered from the log. */

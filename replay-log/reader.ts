@@ -17,6 +17,8 @@ import type { Entry, LogHeader, LogTrailer } from './entries.js';
 export interface CursorSource {
   /** Where the log came from, for messages. */
   readonly source: string;
+  /** The log's header (a LogReader's): its format version tells how some entries are read (format.ts). */
+  readonly header?: { readonly version: number };
   /** Entry payloads, concatenated. */
   readonly body: Uint8Array;
   /** The file offset of a body offset. */
