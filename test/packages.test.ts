@@ -135,6 +135,13 @@ t.test('immer: its NODE_ENV read is replayed from the log, not read on the targe
   t.equal(restored.immer.producerError, immer.producerError, 'and still does after a restore under NODE_ENV=production');
   t.match(immer, { frozen: true, assignError: 'TypeError', unchanged: true });
   t.same(immer.back, immer.next, 'inverse patches undo the change');
+  // A documented difference (docs/environment.md, the override mistake): keys named like Object.prototype's methods
+  // in a plain object's draft; a Map or a null-prototype object holds them as in Node.
+  t.same(immer.reservedKeys, {
+    plain: 'Error: [Immer] Object.defineProperty() cannot be used on an Immer draft',
+    nullPrototype: '{"constructor":1,"toString":2}',
+    map: '[["constructor",1],["toString",2]]',
+  });
 });
 
 t.test('known limits, pinned so a change is noticed', async t => {
