@@ -377,21 +377,33 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
 
     // In CommonJS, the top-level `this` is the original `module.exports`.
     const cache = requireCache(compartment) as Record<string, unknown>;
-    // Running the module again (after `delete require.cache[file]`): a fresh module and exports, as Node's Module._load.
+    // Running the module's body. One that throws leaves require.cache and the children of the module that required
+    // it, as in Node's Module._load: its next require runs it again (below), where it stayed loaded with what it
+    // had exported so far.
+    const runBody = (target: CjsModule, exports: object, requirer: CjsModule | undefined): void => {
+      try {
+        apply(functor, exports, [require, exports, target, filename, dirname]);
+      } catch (error) {
+        if (cache[cacheKey] === target) delete cache[cacheKey];
+        const index = requirer === undefined ? -1 : requirer.children.indexOf(target);
+        if (index !== -1) requirer?.children.splice(index, 1);
+        throw error;
+      }
+      target.loaded = true;
+    };
+    // Running the module again (after `delete require.cache[file]`, or after it threw): a fresh module and exports, as Node's Module._load.
     const rerun = (requirer: CjsModule): CjsModule => {
       const exports = create(compartment.globalThis.Object.prototype) as object;
       const again = makeModule(compartment, { id: cacheKey, filename, dirname, parent: requirer, require: requireOf }, { value: exports, writable: true });
       self = again;
       cache[cacheKey] = again;
       registry.set(referrer, { key: cacheKey, module: again, rerun });
-      apply(functor, exports, [require, exports, again, filename, dirname]);
-      again.loaded = true;
+      runBody(again, exports, requirer);
       return again;
     };
     cache[cacheKey] = module;
     registry.set(referrer, { key: cacheKey, module, rerun });
-    apply(functor, originalExports, [require, originalExports, module, filename, dirname]);
-    module.loaded = true;
+    runBody(module, originalExports, requirer);
 
     // Once the module has run, each named export is what Node gives it: the own property of the final
     // module.exports, read once, or undefined (a name written on the original exports object, which

@@ -1,0 +1,40 @@
+// CommonJS loading against plain Node, the oracle: each module of
+// test/fixtures/cjs-loading runs (1) in plain Node, (2) as a service at build
+// time, (3) restored from a copy of only the snapshot directory, where its
+// call runs live. The build's call must return what Node's first call
+// returns, the restored service's call what Node's second returns.
+import t from 'tap';
+import path from 'node:path';
+import { lastJson, moveToTarget, node, projectFrom, snapshot } from './helpers.js';
+
+type Results = Record<string, unknown>;
+
+const project = projectFrom('cjs-loading');
+/** Per module, what its first and second calls of run() return in plain Node. */
+let plain: Record<string, { first: Results; second: Results }>;
+/** Per service, what its call of run() returned at build time. */
+let built: Record<string, Results>;
+/** Per service, what `snapshot restore <copy> --call <service>.run` printed. */
+const restored: Record<string, Results> = {};
+
+t.before(async () => {
+  const ran = await node(['plain.mjs'], { cwd: project });
+  if (ran.code !== 0) throw new Error(`plain Node run failed:\n${ran.stderr}`);
+  plain = lastJson(ran) as typeof plain;
+  const build = await snapshot(['build', 'build.mjs', '--out', 'snapshot'], { cwd: project, timeoutMs: 120_000 });
+  if (build.code !== 0) throw new Error(`build failed:\n${build.stderr}`);
+  built = lastJson(build) as typeof built;
+  // Restored elsewhere: no sources and no node_modules beside the snapshot.
+  const target = moveToTarget(path.join(project, 'snapshot'));
+  for (const service of Object.keys(plain)) {
+    const restore = await snapshot(['restore', target, '--call', `${service}.run`], { cwd: path.dirname(target), timeoutMs: 120_000 });
+    if (restore.code !== 0) throw new Error(`restore of ${service} failed:\n${restore.stderr}`);
+    restored[service] = lastJson(restore) as Results;
+  }
+});
+
+t.test('a module that throws while it loads runs again at its next require, as in Node', async t => {
+  t.same(plain.reruns.first.attempts, ['run 1 failed', 'run 2 failed', 'run 3', 'run 3'], 'plain Node runs it again until it loads');
+  t.same(built.reruns, plain.reruns.first, 'at build time');
+  t.same(restored.reruns, plain.reruns.second, 'after restore');
+});
