@@ -156,6 +156,36 @@ const computedRequireTargets = (source: string, file: string, packageRoot: strin
   });
 };
 
+/** `require.resolve('./x')` with a literal name and no options: the name. */
+const literalResolve = /(?<![\w$.])require\.resolve\s*\(\s*(['"])([^'"\\\n]+)\1\s*\)/g;
+
+/**
+ * What Node's require.resolve answers, from `file` in the package at
+ * `root`, for each literal name of `source` (`require.resolve('./x')`):
+ * the package-relative file (`./lib/x.js`) for a relative name Node finds
+ * inside the package, null for a name Node finds nowhere (it throws
+ * MODULE_NOT_FOUND then). A package name Node finds, or a file outside the
+ * package, is left out: cjs.ts answers those as before.
+ */
+const literalResolutions = (source: string, file: string, root: string): Record<string, string | null> => {
+  const resolves: Record<string, string | null> = {};
+  const nodeRequire = createRequire(file);
+  for (const [, , name] of source.matchAll(literalResolve)) {
+    if (Object.prototype.hasOwnProperty.call(resolves, name)) continue;
+    let found: string;
+    try {
+      found = nodeRequire.resolve(name);
+    } catch {
+      resolves[name] = null;
+      continue;
+    }
+    if (!name.startsWith('./') && !name.startsWith('../')) continue;
+    const relative = path.relative(root, found).split(path.sep).join('/');
+    if (path.isAbsolute(found) && !relative.startsWith('../') && !path.isAbsolute(relative)) resolves[name] = `./${relative}`;
+  }
+  return resolves;
+};
+
 /** Is this file an ES module to Node: `.mjs`, or `.js` under a package.json whose type is "module"? */
 const isEsmFile = (file: string): boolean => {
   if (!path.isAbsolute(file)) return false; // a builtin
@@ -198,12 +228,14 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   // require.resolve names it, and require.cache keeps the module under it (cjs.ts).
   const files: Record<string, string> = {};
   const esm: string[] = [];
+  let resolves: Record<string, string | null> = {};
   if (typeof location === 'string' && location.startsWith('file:')) {
     const file = url.fileURLToPath(location);
     for (const specifier of found.reexports) reexportedNames(specifier, file, new Set([file]), names);
     const root = typeof packageLocation === 'string' && packageLocation.startsWith('file:') ? url.fileURLToPath(packageLocation) : path.dirname(file);
     const extra = computedRequireTargets(source, file, root).filter(specifier => !imports.includes(specifier));
     if (extra.length > 0) imports = [...imports, ...extra];
+    resolves = literalResolutions(source, file, root);
     const nodeRequire = createRequire(file);
     for (const specifier of imports) {
       // A require Node resolves to an ES module (Node 20.19's require(esm)) returns its namespace, not its default.
@@ -228,7 +260,19 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   return {
     ...result,
     // `preparse`: the re-exports as written, which Node's ESM loader preparses (cjs.ts: their module.parent).
-    bytes: encoder.encode(JSON.stringify({ ...pre, imports, exports, reexports: [], files, preparse: found.reexports, ...(esm.length > 0 ? { esm } : {}) })),
+    // `resolves`: what Node's require.resolve answers for the literal names the source gives it.
+    bytes: encoder.encode(
+      JSON.stringify({
+        ...pre,
+        imports,
+        exports,
+        reexports: [],
+        files,
+        preparse: found.reexports,
+        ...(esm.length > 0 ? { esm } : {}),
+        ...(Object.keys(resolves).length > 0 ? { resolves } : {}),
+      }),
+    ),
     record: Object.freeze({ ...result.record, imports: Object.freeze(imports), exports: Object.freeze(exports), reexports: Object.freeze([]) }),
   };
 };

@@ -54,6 +54,8 @@ interface ParsedPreCjs {
   preparse?: string[];
   /** The requires Node resolves to an ES module (cjs-archive.ts): they return its namespace, as Node 20.19's require(esm). */
   esm?: string[];
+  /** What Node's require.resolve answers for each literal name the source gives it: a package-relative file, or null for none (cjs-archive.ts). */
+  resolves?: Record<string, string | null>;
 }
 
 interface CompartmentLike {
@@ -198,6 +200,33 @@ const makeModule = (
   return module;
 };
 
+/**
+ * The error Node's require and require.resolve throw for a module they
+ * cannot find (Module._resolveFilename): code MODULE_NOT_FOUND, the message
+ * `Cannot find module '<specifier>'` and the require stack (the requiring
+ * module's file, then the file of the module that first required that one,
+ * and so on), also as the error's `requireStack`. The files are the ones
+ * `__filename` names, the build-time paths, so the message is Node's at
+ * build time and the same on every host. A `note` goes on a line of its
+ * own after the stack.
+ */
+const moduleNotFound = (specifier: string, from: CjsModule, note?: string): Error => {
+  const requireStack: string[] = [];
+  for (let cursor: CjsModule | undefined = from; cursor !== undefined; cursor = moduleLinks.get(cursor)?.parent) requireStack.push(cursor.filename || cursor.id);
+  const stack = requireStack.length > 0 ? `\nRequire stack:\n- ${requireStack.join('\n- ')}` : '';
+  const error = new Error(`Cannot find module '${specifier}'${stack}${note === undefined ? '' : `\n${note}`}`) as Error & { code: string; requireStack: string[] };
+  error.code = 'MODULE_NOT_FOUND';
+  error.requireStack = requireStack;
+  return error;
+};
+
+/** What a service's require of a name computed at run time adds to Node's message when it finds no module. */
+const COMPUTED_NOTE =
+  "(inside a service, a require reaches only the modules its archive holds: a name computed at run time reaches those the build found for it: 'Computed require' in docs/environment.md)";
+
+/** What a service's require.resolve adds to Node's message for a name it cannot answer. */
+const RESOLVE_NOTE = '(inside a service, require.resolve answers for the relative modules its archive holds and the names the source gives it literally)';
+
 /** Per compartment, each CommonJS module that has run: its require.cache key, its module object, and how to run it again. */
 const registries = new WeakMap<object, Map<string, { key: string; module: CjsModule; rerun: (requirer: CjsModule) => CjsModule }>>();
 const moduleRegistry = (compartment: object) => {
@@ -226,7 +255,10 @@ const requireCache = (compartment: object): object => {
  * packageLocation) => { parser, bytes, record }.
  */
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
-  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [] } = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
+  const parsed = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
+  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [], resolves = {} } = parsed;
+  // An archive that records `files` has every relative require Node resolved there: one it lacks, Node did not find.
+  const filesRecorded = parsed.files !== undefined;
   const esmImports = new Set(esm);
   const referrer = specifier.startsWith('./') ? specifier : `./${specifier}`;
   const namedStrings = exports.filter(name => name !== 'default');
@@ -304,12 +336,15 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
         if (!self.children.includes(cached)) self.children.push(cached);
         return cached.exports;
       }
-      // A module the archive does not hold fails as Node's require fails for a missing one.
+      // A module the archive does not hold fails as Node's require fails for a missing one. A builtin Node has but
+      // services are not given says so: Node would load it.
+      // A name no require of the module's source named when the archive was made (computed at run time) may be a
+      // module Node finds on this host that the archive does not hold: the message says so after Node's.
       const notFound = () => {
-        const why = isBuiltin(spec)
-          ? `the Node builtin is not given to services (grant it with importService(specifier, { modules: { '${spec}': ... } }), or see docs/environment.md)`
-          : "a service's require reaches only the modules its archive holds (a package that was not installed at build time is not there)";
-        const missing = new Error(`Cannot find module '${spec}': ${why}`);
+        if (!isBuiltin(spec)) return moduleNotFound(spec, self, imported === undefined ? COMPUTED_NOTE : undefined);
+        const missing = new Error(
+          `Cannot find module '${spec}': the Node builtin is not given to services (grant it with importService(specifier, { modules: { '${spec}': ... } }), or see docs/environment.md)`,
+        );
         defineProperty(missing, 'code', { value: 'MODULE_NOT_FOUND', writable: true, enumerable: true, configurable: true });
         return missing;
       };
@@ -333,10 +368,17 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       try {
         namespace = compartment.importNow(candidate);
       } catch (error) {
-        // Not in the archive (a relative path, or a package or builtin it does not hold): Node's MODULE_NOT_FOUND,
-        // which optional-dependency code tests for. An error the module threw while running passes as it is.
+        // Not in the archive (a package or builtin it does not hold), or a file Node did not find when the archive was
+        // made (compartment-mapper deferred that error to this import: `./local-config`, `dep/lib/missing`): Node's
+        // MODULE_NOT_FOUND, which optional-dependency code tests for. The deferred error is the candidate's own: a
+        // module that ran and required a missing one threw this require's error, not compartment-mapper's.
+        // An error the module threw while running passes as it is.
         const message = error instanceof Error ? error.message : '';
-        if (!message.startsWith(`Failed to load module ${JSON.stringify(candidate)}`) && !message.startsWith(`Cannot find external module ${JSON.stringify(candidate)}`)) throw error;
+        const missing =
+          message.startsWith(`Failed to load module ${JSON.stringify(candidate)}`) ||
+          message.startsWith(`Cannot find external module ${JSON.stringify(candidate)}`) ||
+          message.startsWith('Cannot find file for internal module "');
+        if (!missing) throw error;
         throw notFound();
       } finally {
         requiring = outer;
@@ -350,14 +392,22 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       value: freeze((spec: string) => {
         const name = `${String(spec)}`;
         const imported = importedAs(name);
-        const target = imported === undefined ? undefined : (files[imported] ?? resolvedImports[imported]);
+        // Only a file Node found when the archive was made (`files`; older archives lack it, and name every import).
+        const target = imported === undefined ? undefined : filesRecorded ? files[imported] : (files[imported] ?? resolvedImports[imported]);
         if (target !== undefined && target.startsWith('./') && root !== undefined && (imported as string).startsWith('.')) {
           // The file it resolves to (./lib/counter -> .../lib/counter.js), the key require.cache has it under.
           return fileURLToPath(new URL(target, root));
         }
-        const error = new Error(`Cannot find module '${name}': inside a service, require.resolve finds only relative modules the archive holds`);
-        defineProperty(error, 'code', { value: 'MODULE_NOT_FOUND' });
-        throw error;
+        // A literal name: what Node answered when the archive was made (a file need not be a module the archive holds).
+        if (has(resolves, name)) {
+          const file = resolves[name];
+          if (file === null) throw moduleNotFound(name, self);
+          if (root !== undefined) return fileURLToPath(new URL(file, root));
+        }
+        // A relative require of the source Node did not find when the archive was made.
+        if (imported === name && filesRecorded && name.startsWith('.')) throw moduleNotFound(name, self);
+        // Any other name (computed at run time, or a package): Node may find it, a service does not.
+        throw moduleNotFound(name, self, RESOLVE_NOTE);
       }),
     });
     // Packages register loaders here (handlebars adds '.handlebars'): writable, as in Node, and without effect.

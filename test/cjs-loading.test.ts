@@ -38,3 +38,36 @@ t.test('a module that throws while it loads runs again at its next require, as i
   t.same(built.reruns, plain.reruns.first, 'at build time');
   t.same(restored.reruns, plain.reruns.second, 'after restore');
 });
+
+/**
+ * Requires whose name is computed at run time: after Node's message (its
+ * first line and require stack), the service's adds a line saying that a
+ * service reaches only the modules its archive holds.
+ */
+const COMPUTED = new Set(['computed']);
+
+type Failure = { code?: unknown; message?: string; requireStack?: unknown };
+
+t.test('a require of a missing module fails as in Node, in every form: code, message, require stack', async t => {
+  for (const [where, results, oracle] of [
+    ['at build time', built.missing, plain.missing.first],
+    ['after restore', restored.missing, plain.missing.second],
+  ] as const) {
+    t.ok(Object.keys(oracle).length >= 15, `plain Node ran every case (${where})`);
+    for (const [name, expected] of Object.entries(oracle)) {
+      const actual = results[name];
+      if (!COMPUTED.has(name)) {
+        t.same(actual, expected, `${name}, ${where}`);
+        continue;
+      }
+      const { message, ...rest } = actual as Failure;
+      const { message: nodeMessage, ...nodeRest } = expected as Failure;
+      t.same(rest, nodeRest, `${name}, ${where}: code and require stack`);
+      t.ok(message?.startsWith(`${nodeMessage}\n(inside a service`), `${name}, ${where}: Node's message, then why: ${message}`);
+    }
+  }
+  // The require stack names the files as __filename does: the build-time paths, which are Node's there.
+  t.equal((built.missing.relative as Failure).code, 'MODULE_NOT_FOUND');
+  t.match((built.missing.relative as Failure).message, /^Cannot find module '\.\/local-config'\nRequire stack:\n- \/.*\/missing\/index\.cjs$/);
+  t.same(built.missing.optionalConfig, { fallback: true }, 'the optional-dependency pattern takes its fallback');
+});
