@@ -17,6 +17,10 @@
  * record. The lexer is Node's own (nodejs/cjs-module-lexer, the 1.x line
  * that Node 20 bundles), in its pure-JavaScript build; a restore does not
  * load it. cjs.ts then publishes only these names.
+ *
+ * A CommonJS file's hashbang line (`#!/usr/bin/env node`) becomes a line
+ * comment: Node's loader skips it, and inside the functor compartment-mapper
+ * wraps the source in, it would be a SyntaxError.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -222,6 +226,10 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   if (!pre.source.startsWith(functorHead) || !pre.source.endsWith(functorTail)) return result;
   const found = lex(pre.source.slice(functorHead.length, -functorTail.length));
   const source = pre.source.slice(functorHead.length, -functorTail.length);
+  // A hashbang line (`#!/usr/bin/env node`, a bin file's first) is allowed only at the very start of a script or
+  // module, so inside the functor it is a SyntaxError; Node's CommonJS loader skips it. A comment in its place keeps
+  // every line, and so the line numbers of stacks, where they are in the file.
+  if (source.startsWith('#!')) pre.source = `${functorHead}//${source.slice(2)}${functorTail}`;
   const names = new Set(found.exports);
   let imports = pre.imports;
   // Each relative require's file, as Node resolves it ('./lib/counter' -> './lib/counter.js', package-relative):

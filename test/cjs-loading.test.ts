@@ -71,3 +71,9 @@ t.test('a require of a missing module fails as in Node, in every form: code, mes
   t.match((built.missing.relative as Failure).message, /^Cannot find module '\.\/local-config'\nRequire stack:\n- \/.*\/missing\/index\.cjs$/);
   t.same(built.missing.optionalConfig, { fallback: true }, 'the optional-dependency pattern takes its fallback');
 });
+
+t.test('a CommonJS file with a hashbang line loads as in Node, its own and a package bin file required as a library', async t => {
+  t.same(plain.hashbang.first, { line: 13, tool: [42, false, 4], cli: [{ name: 'x', verbose: true }, false, 13] }, 'plain Node');
+  t.same(built.hashbang, plain.hashbang.first, 'at build time, line numbers those of the file');
+  t.same(restored.hashbang, plain.hashbang.second, 'after restore');
+});
