@@ -103,7 +103,7 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
     },
     groupCollapsed: (...args: unknown[]) => methods.group(...args),
     dirxml: (...args: unknown[]) => say('log', args),
-    // A service's output is no terminal (its process.stdout.isTTY is false): Node's clear() does nothing there.
+    // A service's output is no terminal (its process.stdout has no isTTY): Node's clear() does nothing there.
     clear: () => {},
 
     groupEnd: () => {

@@ -95,6 +95,11 @@ export const makeProcess = (
     }
     overlay.set(name, value);
   };
+  /** A value set, as Node stores it: ToString, which refuses a Symbol (String() would write "Symbol(v)"). */
+  const envValue = (value: unknown): string => {
+    if (typeof value === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
+    return String(value);
+  };
   const accessors = new Map<string, PropertyDescriptor>();
   const accessor = (key: string): PropertyDescriptor => {
     let descriptor = accessors.get(key);
@@ -102,7 +107,7 @@ export const makeProcess = (
       descriptor = {
         get: () => envGet(key),
         set: (value: unknown) => {
-          setVariable(key, String(value));
+          setVariable(key, envValue(value));
         },
         enumerable: true,
         configurable: true,
@@ -134,7 +139,7 @@ export const makeProcess = (
     has: (target, key) => (typeof key === 'string' && envHas(key)) || Reflect.has(target, key),
     set: (_t, key, value) => {
       if (typeof key === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
-      setVariable(key, String(value));
+      setVariable(key, envValue(value));
       return true;
     },
     deleteProperty: (_t, key) => {
@@ -285,8 +290,9 @@ export const makeProcess = (
     kill: refuse('kill'),
     chdir: refuse('chdir'),
     umask: () => 0o022,
-    stdout: { write, isTTY: false, fd: 1 },
-    stderr: { write, isTTY: false, fd: 2 },
+    // No isTTY, as Node's streams when they are no terminal (a pipe, a file): a service's output is none.
+    stdout: { write, fd: 1 },
+    stderr: { write, fd: 2 },
   });
   return self;
 };
