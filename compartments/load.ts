@@ -433,6 +433,13 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       { details: { service, module, package: pkg } },
     );
   }
+  // What compartment-mapper would find missing only while the service loads (a divergence then, not a damaged archive).
+  const broken = mapLinkProblem(archive);
+  if (broken) {
+    throw new SnapshotError('SERVICE_LOAD_FAILED', `service "${service}": its archive does not load: its compartment map ${broken}, which no build writes: the archive was altered after the build. Rebuild the snapshot or copy it again.`, {
+      details: { service },
+    });
+  }
   let application: Awaited<ReturnType<typeof parseArchive>>;
   try {
     // Every module against the sha512 its compartment map records, and no file the map does not use: checked here
@@ -532,6 +539,39 @@ const checkArchiveModules = (service: string, archive: Uint8Array): boolean => {
 const compartmentMaps = new WeakMap<Uint8Array, { entry?: { compartment?: unknown }; compartments?: unknown }>();
 
 /** An archive's compartment map, or an empty one when it cannot be read (parseArchive reports a damaged archive). */
+/**
+ * What in the archive's compartment map links to nothing, as a build never writes it, or undefined: an
+ * entry whose compartment or module is not in the map, a compartment whose location is not its name, a
+ * module that links to a compartment or module the map does not hold. (A map that does not parse, or names
+ * no compartments, is left to compartment-mapper, which says so.)
+ */
+const mapLinkProblem = (archive: Uint8Array): string | undefined => {
+  const { entry, compartments } = compartmentMapOf(archive) as { entry?: { compartment?: unknown; module?: unknown }; compartments?: unknown };
+  if (typeof compartments !== 'object' || compartments === null) return undefined;
+  const all = compartments as Record<string, unknown>;
+  const modulesOf = (name: unknown): Record<string, unknown> | undefined => {
+    if (typeof name !== 'string' || !Object.hasOwn(all, name)) return undefined;
+    const modules = (all[name] as { modules?: unknown } | null)?.modules;
+    return typeof modules === 'object' && modules !== null ? (modules as Record<string, unknown>) : undefined;
+  };
+  const entryModules = modulesOf(entry?.compartment);
+  if (!entryModules) return `names ${JSON.stringify(entry?.compartment)} as the entry's compartment, which it does not hold`;
+  if (typeof entry?.module !== 'string' || !Object.hasOwn(entryModules, entry.module)) return `names ${JSON.stringify(entry?.module)} as the entry module, which its compartment does not hold`;
+  for (const [name, descriptor] of Object.entries(all)) {
+    const location = (descriptor as { location?: unknown } | null)?.location;
+    if (location !== name) return `gives compartment ${JSON.stringify(name)} the location ${JSON.stringify(location)}`;
+    for (const [specifier, module] of Object.entries(modulesOf(name) ?? {})) {
+      if (typeof module !== 'object' || module === null || !('compartment' in module)) continue;
+      const target = modulesOf((module as { compartment: unknown }).compartment);
+      const linked = (module as { module?: unknown }).module;
+      if (!target || typeof linked !== 'string' || !Object.hasOwn(target, linked)) {
+        return `links module ${JSON.stringify(specifier)} of compartment ${JSON.stringify(name)} to ${JSON.stringify(linked)} of ${JSON.stringify((module as { compartment: unknown }).compartment)}, which it does not hold`;
+      }
+    }
+  }
+  return undefined;
+};
+
 /** The first module of the archive's compartment map that names a file but no sha512, as [package, module], or undefined. */
 const unhashedModule = (archive: Uint8Array): [string, string] | undefined => {
   const { compartments } = compartmentMapOf(archive);

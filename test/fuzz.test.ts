@@ -644,6 +644,38 @@ t.test('a module whose descriptor lost its sha512 is refused, its bytes changed 
   t.match(verified.stdout + verified.stderr, /INTEGRITY_MISMATCH/);
 });
 
+t.test("a compartment map whose links lead nowhere is refused before the service runs, not taken for a divergence", async t => {
+  const base = await buildBase();
+  const { restoreSnapshot } = await import('../lib/index.js');
+  const reader = new ZipReader(base.archive);
+  const files = [...reader.files.values()].map(file => ({ name: file.name, content: file.content }));
+  const mapFile = files.find(file => file.name === 'compartment-map.json');
+  if (!mapFile) throw new Error('the archive has no compartment map');
+  type Map = { entry: { compartment: string; module: string }; compartments: Record<string, { location: string; modules: Record<string, unknown> }> };
+  const original = JSON.parse(new TextDecoder().decode(mapFile.content)) as Map;
+  const root = original.entry.compartment;
+  const cases: Array<[string, (map: Map) => void, RegExp]> = [
+    ['an entry compartment not in the map', map => (map.entry.compartment = 'nowhere'), /names "nowhere" as the entry's compartment/],
+    ['an entry compartment named hasOwnProperty', map => (map.entry.compartment = 'hasOwnProperty'), /names "hasOwnProperty" as the entry's compartment/],
+    ['an entry module not in its compartment', map => (map.entry.module = './gone.js'), /names "\.\/gone\.js" as the entry module/],
+    ["a compartment's location not its name", map => (map.compartments[root].location = 'elsewhere'), /gives compartment ".+" the location "elsewhere"/],
+    ['a link to a compartment not in the map', map => (map.compartments[root].modules['./linked.js'] = { compartment: 'nowhere', module: './x.js' }), /links module "\.\/linked\.js" .* to "\.\/x\.js" of "nowhere"/],
+    ['a link to a module its compartment does not hold', map => (map.compartments[root].modules['./linked.js'] = { compartment: root, module: './gone.js' }), /links module "\.\/linked\.js" .* to "\.\/gone\.js"/],
+  ];
+  for (const [what, change, says] of cases) {
+    const map = structuredClone(original);
+    change(map);
+    const dir = path.join(work, `links-${cases.findIndex(c => c[0] === what)}`);
+    writeCase(base, dir, { archive: writeStoredZip(files.map(file => (file === mapFile ? { name: file.name, content: new TextEncoder().encode(JSON.stringify(map)) } : file))) });
+    const error = await restoreSnapshot({ dir }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.match(error, { code: 'SERVICE_LOAD_FAILED', message: says }, `${what}: refused, saying what`);
+    t.match(error, { message: /which no build writes: the archive was altered after the build/ });
+  }
+});
+
 t.test('an archive that holds a file name twice (also once behind a byte-order mark) is refused, whichever copy comes first', async t => {
   const base = await buildBase();
   const { restoreSnapshot } = await import('../lib/index.js');
