@@ -34,6 +34,14 @@ const checkNamedServices = (manifest: Manifest, selected: readonly string[] | un
 };
 
 /**
+ * Write `text` to stdout, then exit with `code` once it is written: process.exit does not wait for a pipe
+ * to take what was written, so a result of --call over 64 KiB was cut off, with exit code 0.
+ */
+const writeThenExit = (text: string, code: number): void => {
+  process.stdout.write(text, () => process.exit(code));
+};
+
+/**
  * Run `snapshot restore` with checked inputs. `saveCache` is called once
  * the restore has run (the restore bundle writes its code cache then).
  * Resolves when the command is done or serving; exits the process itself
@@ -101,10 +109,11 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
       process.exit(1);
     }
     await live.stop();
-    process.stdout.write(`${resultJson(result)}\n`);
+    const text = resultJson(result);
     saveCache();
     markPhase('exit');
-    process.exit(0);
+    writeThenExit(`${text}\n`, 0);
+    return;
   }
   const keepAlive = setInterval(() => {}, 1 << 30);
   const { shutdownMs } = inputs;

@@ -360,6 +360,10 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   t.notMatch(spoofing.stderr, /[\x08\x85\x9b]/, 'no backspace, CSI or other C1 control of the message reaches the terminal');
   t.match(spoofing.stderr, /^snapshot: fetcher\.rejectsSpoofing\(\.\.\.\) threw Error: bad input\n {2}\\x08\\x08\\x08snapshot: all checks passed\n {2}\\x9b2Kok\\x85$/m, 'every line of it indented, its controls escaped');
   t.match(cycle.stderr, /^snapshot: fetcher\.rejectsCycle\(\.\.\.\) threw Error: outer\n(?:\s+at .*\n)*\s+\[cause\]: Error: inner\n\s+\[cause\]: \[Circular\]$/m, 'a cause cycle ends at the first cause met again');
+  // A result larger than a pipe takes at once is printed whole before the process exits (it was cut at 64 KiB, exit 0).
+  const large = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.large']);
+  t.equal(large.code, 0, large.stderr);
+  t.same(JSON.parse(large.stdout.trim().split('\n').pop() as string), { text: 'x'.repeat(1 << 20), end: true }, 'all of it on stdout');
 });
 
 t.test("a service's output cannot pass for the library's own lines: control characters are shown escaped, every line prefixed", async t => {
