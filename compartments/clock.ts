@@ -15,6 +15,7 @@ import { randomFillSync } from 'node:crypto';
 import { SEED_BYTES } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
 import { guardedStructuredClone } from './structured-clone.js';
+import { likeHostAll } from './host-shape.js';
 
 const HostDate = Date;
 const hostNow = Date.now;
@@ -166,6 +167,7 @@ export const makeClock = (membrane: Membrane): Clock => {
     },
   }.structuredClone;
 
+  likeHostAll(guestPerformance, performance);
   return harden({
     now,
     perfNow,

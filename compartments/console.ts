@@ -8,6 +8,7 @@ import { Console as HostConsole } from 'node:console';
 import type { Membrane } from '../membrane/index.js';
 import { nodeError } from './node-style-errors.js';
 import { escapeControls } from '../replay-log/errors.js';
+import { likeHostAll } from './host-shape.js';
 
 type Printer = (text: string) => void;
 
@@ -229,5 +230,5 @@ export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Pr
   const emit = (level: string, text: string) => {
     membrane.syscall(`console.${level}`, [text], t => print(level === 'log' || level === 'info' ? (t as string) : `${level}: ${t as string}`));
   };
-  return harden({ ...consoleMethods(emit, perfNow, formatters(util)), ...v8Methods(), Console: makeConsoleClass(perfNow, util) });
+  return harden(likeHostAll({ ...consoleMethods(emit, perfNow, formatters(util)), ...v8Methods(), Console: makeConsoleClass(perfNow, util) }, console));
 };

@@ -9,6 +9,7 @@ import hostCrypto from 'node:crypto';
 import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
 import { hardenSharedInternals } from './host-internals.js';
+import { likeHostAll } from './host-shape.js';
 
 const hostFill = (target: Uint8Array): void => {
   hostCrypto.randomFillSync(target);
@@ -173,7 +174,8 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
       return membrane.syscall(`crypto.subtle.${op}`, args, (...hostArgs) => apply(hostSubtle[op], hostSubtle, hostArgs));
     };
   }
-  const webcrypto = { getRandomValues, randomUUID, subtle };
+  // randomUUID of its own: Node's web one takes no options (length 0), the module's does (length 1).
+  const webcrypto = { getRandomValues, randomUUID: () => randomUUID(), subtle };
 
   // Signatures may be randomised (ECDSA, RSA-PSS): a recorded syscall. The
   // key itself never enters the log, only its sha256 (replay checks that
@@ -342,6 +344,9 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
     generateKeySync: refusedKeygen('generateKeySync'),
   };
 
+  likeHostAll(webcrypto, hostCrypto.webcrypto);
+  likeHostAll(subtle, hostCrypto.webcrypto.subtle);
+  likeHostAll(nodeCrypto, hostCrypto);
   return { webcrypto: harden(webcrypto), nodeCrypto: harden(nodeCrypto) };
 };
 

@@ -59,6 +59,7 @@ import { makeSocketModules } from './sockets.js';
 import { makeDiagnosticsChannel } from './diagnostics-channel.js';
 import { invalidArgType, validateFunction } from './node-style-errors.js';
 import { markPhase } from './phases.cjs';
+import { likeHost, likeHostAll } from './host-shape.js';
 
 type Namespace = Record<string, unknown>;
 
@@ -85,11 +86,14 @@ const hostUnescapeBuffer = (querystring as unknown as { unescapeBuffer: (s: stri
 const pureModules: Record<string, Record<string, unknown>> = {
   // unescapeBuffer slices its result from Node's shared 8 KB pool, whose other bytes are the host's
   // (found by the adversarial review): the service gets a copy that owns its memory.
-  querystring: { ...querystring, unescapeBuffer: harden((s: string, decodeSpaces?: boolean) => unpooled(hostUnescapeBuffer(s, decodeSpaces))) },
+  querystring: { ...querystring, unescapeBuffer: harden(likeHost((s: string, decodeSpaces?: boolean) => unpooled(hostUnescapeBuffer(s, decodeSpaces)), hostUnescapeBuffer)) },
 };
 
 /** Node builtins loaded when first used: node:assert and node:tty cost more to load than most endowments. */
 const hostRequire = createRequire(import.meta.url);
+
+/** Node's own module that a service's builtin `name` stands for (`sys` is util, whose deprecation warning its require prints). */
+const hostBuiltin = (name: string): unknown => (name === 'sys' ? util : name === 'process' ? process : name === 'console' ? console : hostRequire(`node:${name}`));
 let hostAssert: Record<string, unknown> | undefined;
 
 /**
@@ -418,6 +422,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     ...web,
     FormData: form.FormData,
   };
+  likeHostAll(globals, globalThis);
   // Lazy, as Node's own are: the first read readies the streams (readable-stream.ts), which a service that never
   // touches one does not wait for.
   for (const name of STREAM_GLOBALS) {
@@ -444,6 +449,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     return Object.prototype.hasOwnProperty.call(ns, 'default') ? ns.default : ns;
   };
   const add = (name: string, ns: Namespace) => {
+    likeHostAll(ns.default as object, hostBuiltin(name));
     modules[name] = ns;
     modules[`node:${name}`] = ns;
   };
@@ -511,7 +517,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   add('timers', namespaceOf(timers.timersModule));
   add('timers/promises', namespaceOf(timers.timersPromisesModule));
   add('process', namespaceOf(guestProcess));
-  add('os', namespaceOf(harden(os)));
+  add('os', namespaceOf(harden(likeHostAll(os, hostOs))));
   // tty: whether a descriptor is a terminal is host state (recorded); terminal streams are the host's own.
   const refusedStream = (name: string) => refusedConstructor(`tty.${name}`, 'a service does not own the terminal of the process it runs in', 'Write through console instead.');
   add(
@@ -527,7 +533,13 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   // The HTTP client and what clients import beside it: built on first import, on the service's own stream and events.
   const lazy = (names: readonly string[], make: () => Namespace) => {
     let ns: Namespace | undefined;
-    const get = () => (ns ??= make());
+    const get = () => {
+      if (ns === undefined) {
+        ns = make();
+        likeHostAll(ns.default as object, hostBuiltin(names[0]));
+      }
+      return ns;
+    };
     for (const name of names) for (const spelling of spellings(name)) Object.defineProperty(modules, spelling, { get, enumerable: true, configurable: true });
   };
   let httpModules: ReturnType<typeof makeGuestHttp> | undefined;
@@ -583,7 +595,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
       refusedConstructor(`worker_threads.${name}`, 'a service runs on the thread its host gives it, and cannot start or talk to another', 'Do the work in the service itself, or in a service of its own.', length);
     const environmentData = new Map<unknown, unknown>();
     return namespaceOf(
-      harden({
+      harden(likeHostAll({
         isMainThread: membrane.syscall('worker_threads.isMainThread', [], () => host.isMainThread),
         threadId: membrane.syscall('worker_threads.threadId', [], () => host.threadId),
         parentPort: null,
@@ -604,7 +616,7 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
           else environmentData.set(key, value);
         },
         getEnvironmentData: (key: unknown) => environmentData.get(key),
-      }),
+      }, host)),
     );
   });
   // module: createRequire for the builtins a service is given (pino makes one as it loads); a service's other
@@ -634,14 +646,14 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     };
     Object.defineProperty(guestCreateRequire, 'name', { value: 'createRequire' });
     return namespaceOf(
-      harden({
+      harden(likeHostAll({
         createRequire: guestCreateRequire,
         builtinModules: [...builtinModules],
         // The service's own function (the host's stays unfrozen): Node's answer.
         isBuiltin: (id: unknown) => isBuiltin(id as string),
         syncBuiltinESMExports: () => {},
         findSourceMap: () => undefined,
-      }),
+      }, hostBuiltin('module'))),
     );
   });
   const hostImportService = options.importService;

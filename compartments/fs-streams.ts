@@ -21,6 +21,8 @@
  */
 import type { Readable as ReadableType, Writable as WritableType } from 'node:stream';
 import { inspect } from 'node:util';
+import hostFs from 'node:fs';
+import { likeHostPrototype } from './host-shape.js';
 import { describeReceived, invalidArgType, nodeError, outOfRange, validateInteger } from './node-style-errors.js';
 
 type Fn = (...args: unknown[]) => unknown;
@@ -296,6 +298,9 @@ export const makeFileStreams = (fs: StreamFs, stream: () => StreamModule, toPath
         configurable: true,
       },
     });
+    // Node's names and lengths (its _construct is named, its close and _destroy are not).
+    likeHostPrototype(ReadStream.prototype, hostFs.ReadStream.prototype);
+    likeHostPrototype(WriteStream.prototype, hostFs.WriteStream.prototype);
     return { ReadStream, WriteStream };
   };
   const get = () => (classes ??= make());

@@ -23,6 +23,7 @@ import { makeReach, type Reach } from './reach.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { makeFileStreams, type StreamFs, type StreamModule } from './fs-streams.js';
 import { abortError, invalidArgType, invalidArgValue, nodeError, outOfRange, validateFunction, validateInt32, validateInteger } from './node-style-errors.js';
+import { likeHost, likeHostAll, likeHostPrototype } from './host-shape.js';
 
 /** A descriptor no process has open (past every RLIMIT_NOFILE): a host call on it fails with EBADF, Node's own error for its syscall. */
 const BAD_FD = 2 ** 31 - 1;
@@ -274,10 +275,45 @@ class Dirent extends KindMethods {
     this.parentPath = record.parentPath;
     this.path = record.parentPath;
   }
+  // Dirent's own, as Node's (Node's Stats inherit theirs from StatsBase, as KindMethods here, except isFile).
+  isFile(): boolean {
+    return super.isFile();
+  }
+  isDirectory(): boolean {
+    return super.isDirectory();
+  }
+  isSymbolicLink(): boolean {
+    return super.isSymbolicLink();
+  }
+  isFIFO(): boolean {
+    return super.isFIFO();
+  }
+  isSocket(): boolean {
+    return super.isSocket();
+  }
+  isCharacterDevice(): boolean {
+    return super.isCharacterDevice();
+  }
+  isBlockDevice(): boolean {
+    return super.isBlockDevice();
+  }
 }
-harden(Stats);
+// Stats.prototype has its own isFile, as Node's (an anonymous function there, as the others of StatsBase).
+const kindIsFile = KindMethods.prototype.isFile;
+Object.defineProperty(Stats.prototype, 'isFile', {
+  value: function (this: Stats) {
+    return Reflect.apply(kindIsFile, this, []);
+  },
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
+likeHostPrototype(KindMethods.prototype, Object.getPrototypeOf(hostFs.Stats.prototype) as object);
+likeHostPrototype(Stats.prototype, hostFs.Stats.prototype);
+likeHostPrototype(Dirent.prototype, hostFs.Dirent.prototype);
+harden(likeHost(Stats, hostFs.Stats));
 harden(BigIntStats);
-harden(Dirent);
+harden(likeHost(Dirent, hostFs.Dirent));
 
 /**
  * fs.Dir as a service sees it (fs.opendir, opendirSync, promises.opendir):
@@ -1137,6 +1173,8 @@ export const makeFs = (
   fs.Dirent = Dirent;
   // The module objects are the service's own, and stay open to it as Node's are (graceful-fs defines a symbol on
   // fs and wraps fs.close as it loads); what they hold is hardened (fs.constants, the Stats classes are shared).
+  likeHostAll(fs, hostFs, 0);
+  likeHostAll(promises, hostFs.promises, 0);
   hardenMembers(fs, promises);
   hardenMembers(promises);
   return { fs, promises };

@@ -38,6 +38,7 @@ import { abortError, invalidArgType, listenerError, nodeError, validateAbortSign
 import { addWebAdapters } from './stream-web.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { makeStringDecoderModule } from './string-decoder.js';
+import { likeHostAll } from './host-shape.js';
 
 const hostRequire = createRequire(import.meta.url);
 
@@ -157,12 +158,18 @@ export const makeGuestBuiltins = (
   };
 
   const adapted = new WeakSet<object>();
+  const shaped = new WeakSet<object>();
   let stringDecoder: unknown;
   const load = (name: GuestBuiltinName): unknown => {
-    if (name === 'string_decoder') return (stringDecoder ??= makeStringDecoderModule((exits.buffer as { Buffer: Parameters<typeof makeStringDecoderModule>[0] }).Buffer));
+    if (name === 'string_decoder') return (stringDecoder ??= likeHostAll(makeStringDecoderModule((exits.buffer as { Buffer: Parameters<typeof makeStringDecoderModule>[0] }).Buffer), hostRequire('node:string_decoder')));
     const { pkg, entry } = PORTS[name];
     const exports = evaluate(path.join(packageRoot(pkg), entry), pkg).exports;
     if (name === 'events') completeEvents(exports as EventEmitterClass, exits.util as { inspect?: (value: unknown) => string } | undefined);
+    // Node's names and lengths, once, as soon as the module is made (before anything can harden it).
+    if (!shaped.has(exports as object)) {
+      shaped.add(exports as object);
+      likeHostAll(exports as object, hostRequire(`node:${name}`));
+    }
     if (name === 'stream' && !adapted.has(exports as object)) {
       adapted.add(exports as object);
       addWebAdapters(exports as Parameters<typeof addWebAdapters>[0], (exits.buffer as { Buffer: Parameters<typeof addWebAdapters>[1] }).Buffer);

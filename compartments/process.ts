@@ -17,7 +17,9 @@
  * Values of secret names (compartments/secrets.ts) are sealed in the log.
  */
 import type { Membrane } from '../membrane/index.js';
+import { Writable } from 'node:stream';
 import { determinismViolation } from './errors.js';
+import { likeHost } from './host-shape.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { invalidArgType, nodeError, outOfRange, validateFunction } from './node-style-errors.js';
 
@@ -214,14 +216,18 @@ export const makeProcess = (
   hrtime.bigint = () => BigInt(Math.round(perfNow() * 1e6));
 
   const self: Record<string, unknown> = {};
-  const noop = () => self;
+  // Listening does nothing: each its own function, named as Node's (on is addListener and off removeListener, as in Node).
+  const ignored = () => () => self;
+  const addListener = ignored();
+  const removeListener = ignored();
   const refuse = (what: string) => () => {
     throw determinismViolation(`process.${what}`, 'a service does not own the process it runs in', 'Return from your function or throw an error instead.');
   };
-  const write = (text: unknown) => {
+  // Shaped as Node's process.stdout.write, a Writable's.
+  const write = likeHost((text: unknown) => {
     membrane.syscall('console.log', [String(text).replace(/\n$/, '')], t => print(t as string));
     return true;
-  };
+  }, Writable.prototype.write);
   Object.defineProperties(self, {
     env: { value: env, enumerable: true },
     platform: { get: platform, enumerable: true },
@@ -274,13 +280,13 @@ export const makeProcess = (
       else throw invalidArgType('warning', 'of type string or an instance of Error', warning);
       write(`${typeof code === 'string' ? `[${code}] ` : ''}${String(type)}: ${message}${typeof detail === 'string' ? `\n${detail}` : ''}`);
     },
-    on: noop,
-    once: noop,
-    off: noop,
-    addListener: noop,
-    removeListener: noop,
-    removeAllListeners: noop,
-    prependListener: noop,
+    on: addListener,
+    once: ignored(),
+    off: removeListener,
+    addListener,
+    removeListener,
+    removeAllListeners: ignored(),
+    prependListener: ignored(),
     listeners: () => [],
     listenerCount: () => 0,
     emit: () => false,

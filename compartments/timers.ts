@@ -9,6 +9,7 @@ import hostTimers from 'node:timers';
 import { addAbortListener } from 'node:events';
 import type { Membrane } from '../membrane/index.js';
 import { abortError, invalidArgType, listenerError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
+import { likeHostAll } from './host-shape.js';
 
 /** Not `fn(...args)`: under lockdown a spread call runs through the (frozen) array iterator, about 0.5 us a call. */
 const { apply } = Reflect;
@@ -318,6 +319,8 @@ export const makeTimers = (membrane: Membrane, onUncaught: (error: unknown, wher
     get: () => Object.defineProperty((value?: unknown, options: unknown = {}) => promiseImmediate(value, options), 'name', { value: 'setImmediate' }),
   });
 
+  likeHostAll(globals, hostTimers);
+  likeHostAll(timersPromisesModule, hostTimers.promises);
   return {
     globals: harden(globals),
     // timers.promises is timers/promises, as in Node.

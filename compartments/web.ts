@@ -12,6 +12,7 @@ import { hardenSharedInternals } from './host-internals.js';
 import { hardenHostValue } from './guest-errors.js';
 import { laterError, validateUint32 } from './node-style-errors.js';
 import { deterministicWeakRefs } from './weak.js';
+import { likeHost, likeHostPrototype } from './host-shape.js';
 
 let shared: Record<string, unknown> | undefined;
 
@@ -609,7 +610,7 @@ export const clockedWeb = (
     }
   }
   nameAs(GuestEvent, 'Event', false);
-  harden(GuestEvent);
+  harden(likeHost(GuestEvent, Event));
   // Node's CustomEvent (a global since Node 19), on the service's Event: its timeStamp is recorded too.
   class GuestCustomEvent extends GuestEvent {
     readonly #detail: unknown;
@@ -627,7 +628,7 @@ export const clockedWeb = (
     }
   }
   nameAs(GuestCustomEvent, 'CustomEvent', false);
-  harden(GuestCustomEvent);
+  harden(likeHost(GuestCustomEvent, CustomEvent));
   const timeout = (ms: number): AbortSignal => {
     // As Node's: a bad delay throws, where the timer would have made it 1 ms (found by the fidelity review).
     validateUint32(ms, 'delay');
@@ -689,6 +690,7 @@ export const clockedDateTimeFormat = (now: () => number): typeof Intl.DateTimeFo
     enumerable: false,
     configurable: true,
   });
+  likeHostPrototype(GuestDateTimeFormat.prototype, Host.prototype);
   // Called or constructed, as Node's (length 0); a subclass's `new` makes an instance of the subclass.
   const DateTimeFormat = function DateTimeFormat(this: unknown, ...args: [(string | string[])?, Intl.DateTimeFormatOptions?]) {
     return Reflect.construct(GuestDateTimeFormat, args, new.target ?? GuestDateTimeFormat) as Intl.DateTimeFormat;

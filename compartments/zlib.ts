@@ -22,6 +22,7 @@ import hostZlib from 'node:zlib';
 import { Buffer as HostBuffer } from 'node:buffer';
 import { unpooled } from './web.js';
 import { invalidArgType, nodeError, outOfRange, validateFunction } from './node-style-errors.js';
+import { likeHostPrototype } from './host-shape.js';
 
 type SyncFn = (buffer: Uint8Array | string, options?: Record<string, unknown>) => Buffer;
 
@@ -344,6 +345,8 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
     // The stream: Node's (lib/zlib.js ZlibBase), its engine driven synchronously (see ZlibStream).
     const Stream = class extends zlibStream(stream, HostEngine, className.startsWith('Brotli')) {};
     Object.defineProperty(Stream, 'name', { value: className });
+    // The members of the service's zlib stream, shaped as those Node's stream inherits (Zlib's, ZlibBase's).
+    likeHostPrototype(Object.getPrototypeOf(Stream.prototype) as object, HostEngine.prototype);
     zlib[className] = Stream;
     zlib[`create${className}`] = (options?: Record<string, unknown>) => new Stream(options);
     zlib[name] = callback;
