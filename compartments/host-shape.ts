@@ -1,6 +1,6 @@
 /**
  * The shape of a Node function, given to the service's function that
- * stands in for it: its `name` and `length`.
+ * stands in for it: its `name` and `length`; and the tag of a Node object.
  *
  * A service gets its own versions of Node's builtin modules and globals
  * (wrappers that record, stand-ins that refuse, ports evaluated inside the
@@ -11,9 +11,14 @@
  * `zlib.gzipSync.name` 'syncBufferWrapper'). Node's side is read by
  * descriptor, never by running a getter, so reading it loads nothing.
  *
+ * Objects that stand in for Node's (`crypto`, `performance`, `console`)
+ * get the `Symbol.toStringTag` of Node's, which `Object.prototype.toString`
+ * reports (`[object Crypto]`).
+ *
  * `likeHost` shapes one function where it is made; `likeHostAll` shapes
  * every function of a module (or of an object a module exports), the
- * members of its classes' prototypes, and objects one level down. Both run
+ * members of its classes' prototypes, and objects one level down, and tags
+ * the objects as Node's are tagged. Both run
  * before the service's objects are hardened; a property that is already
  * frozen is left as it is (test/shapes.test.ts finds any such function).
  */
@@ -66,6 +71,22 @@ export const likeHostPrototype = (guest: object, host: object): void => {
 };
 
 /**
+ * Give `guest` (an object standing in for one of Node's) the `Symbol.toStringTag` of `host`, so that
+ * `Object.prototype.toString` says what it says in Node (`[object Crypto]`): where Node's object has the tag
+ * itself (`console`), as its own; where Node's inherits it from its class (`crypto`, `performance`), on a
+ * prototype of its own between the guest and the one it had. Returns `guest`.
+ */
+export const tagLikeHost = <T extends object>(guest: T, host: unknown): T => {
+  if (host === null || typeof host !== 'object' || (guest as unknown) === host || isProxy(guest) || !Object.isExtensible(guest)) return guest;
+  const tag = Reflect.get(host, Symbol.toStringTag) as unknown;
+  if (typeof tag !== 'string' || Reflect.get(guest, Symbol.toStringTag) === tag) return guest;
+  const descriptor = { value: tag, writable: false, enumerable: false, configurable: true };
+  if (getOwnPropertyDescriptor(host, Symbol.toStringTag)) defineProperty(guest, Symbol.toStringTag, descriptor);
+  else Object.setPrototypeOf(guest, Object.create(getPrototypeOf(guest) as object | null, { [Symbol.toStringTag]: descriptor }));
+  return guest;
+};
+
+/**
  * `likeHost` for every function `guest` holds in an own data property that
  * `host` has a function for, and for its own prototype's members when it is a
  * class; `depth` more levels of objects (`fs.promises`, `crypto.webcrypto`).
@@ -75,6 +96,7 @@ export const likeHostAll = <T extends object>(guest: T, host: unknown, depth = 1
   // A proxy is left alone: its traps may be recorded reads (process.env's keys are syscalls).
   if (host === null || (typeof host !== 'object' && typeof host !== 'function') || (guest as unknown) === host || isProxy(guest)) return guest;
   if (typeof guest === 'function') likeHost(guest as AnyFunction, host); // a module that is a function (events)
+  else tagLikeHost(guest, host);
   for (const key of ownKeys(guest)) {
     const descriptor = getOwnPropertyDescriptor(guest, key) as PropertyDescriptor;
     if (!('value' in descriptor)) continue;

@@ -627,7 +627,7 @@ export const clockedWeb = (
       return this.#detail;
     }
   }
-  nameAs(GuestCustomEvent, 'CustomEvent', false);
+  nameAs(GuestCustomEvent, 'CustomEvent'); // tagged, as Node's CustomEvent.prototype is
   harden(likeHost(GuestCustomEvent, CustomEvent));
   const timeout = (ms: number): AbortSignal => {
     // As Node's: a bad delay throws, where the timer would have made it 1 ms (found by the fidelity review).

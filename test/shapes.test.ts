@@ -28,10 +28,6 @@ const KNOWN: ReadonlyArray<{ keys: RegExp; why: string; same?: (shape: string) =
     why: "a function Node writes `async` is a plain function returning a promise here (the membrane's promise of a recorded call: an async function would settle a turn of microtasks later, an order the replay must then repeat), and the body readers of Request and Response and WebAssembly's streaming functions are async where Node's are not: Object.prototype.toString says [object Function] for [object AsyncFunction] (or the reverse); names and lengths are Node's",
   },
   {
-    keys: /^((globalThis\.)?crypto|crypto\.webcrypto)(\.subtle)?$|^(globalThis\.|perf_hooks\.)performance$|^(globalThis\.console|module console)$|^globalThis\.CustomEvent\.prototype$/,
-    why: "the service's crypto, crypto.subtle, performance and console are plain objects and its CustomEvent.prototype has no tag of its own: Object.prototype.toString says [object Object] (or [object Event])",
-  },
-  {
     keys: /^globalThis\.ArrayBuffer\.prototype\.(slice|resize|transfer|transferToFixedLength|detached:get|transferToImmutable|sliceToImmutable|immutable:get)$|^globalThis\.RegExp\.prototype\.compile$/,
     why: "SES's lockdown, on the intrinsics the service shares with the host (the build script sees the same): its ArrayBuffer.prototype.slice and resize have length 0, it adds transfer, transferToFixedLength, detached and the immutable members, and removes RegExp.prototype.compile (docs/environment.md)",
   },
