@@ -42,6 +42,28 @@ const writeThenExit = (text: string, code: number): void => {
 };
 
 /**
+ * The JSON --call prints for `result`, or NOT_PASSABLE when JSON cannot write it: a result that holds
+ * itself (JSON.stringify's TypeError said only "Converting circular structure to JSON", as an unexpected
+ * error of the CLI's).
+ */
+const printable = (call: string, result: unknown): string => {
+  try {
+    return resultJson(result);
+  } catch (error) {
+    if (!(error instanceof TypeError) || !/circular/i.test(error.message)) throw error;
+    // V8's path round the cycle, one step a line ("    |     property 'children' -> object ..."), on one line.
+    const where = error.message.split('\n').slice(1).map(line => line.replace(/^[\s|>-]+/, '').trim()).filter(Boolean).join(', ');
+    throw new SnapshotError(
+      'NOT_PASSABLE',
+      `the result of ${call} cannot be printed as JSON: it is cyclic (an object in it holds itself${where ? `: ${where}` : ''}). ` +
+        'The value itself is fine (the service returns it whole, as at build time; code that calls it through restoreSnapshot and callService gets it); ' +
+        'only --call must print it as JSON. To print it, call a function that returns something JSON can write (the fields you need, without the back-references).',
+      { cause: error },
+    );
+  }
+};
+
+/**
  * Run `snapshot restore` with checked inputs. `saveCache` is called once
  * the restore has run (the restore bundle writes its code cache then).
  * Resolves when the command is done or serving; exits the process itself
@@ -109,7 +131,7 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
       process.exit(1);
     }
     await live.stop();
-    const text = resultJson(result);
+    const text = printable(values.call, result);
     saveCache();
     markPhase('exit');
     writeThenExit(`${text}\n`, 0);

@@ -360,6 +360,11 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   t.notMatch(spoofing.stderr, /[\x08\x85\x9b]/, 'no backspace, CSI or other C1 control of the message reaches the terminal');
   t.match(spoofing.stderr, /^snapshot: fetcher\.rejectsSpoofing\(\.\.\.\) threw Error: bad input\n {2}\\x08\\x08\\x08snapshot: all checks passed\n {2}\\x9b2Kok\\x85$/m, 'every line of it indented, its controls escaped');
   t.match(cycle.stderr, /^snapshot: fetcher\.rejectsCycle\(\.\.\.\) threw Error: outer\n(?:\s+at .*\n)*\s+\[cause\]: Error: inner\n\s+\[cause\]: \[Circular\]$/m, 'a cause cycle ends at the first cause met again');
+  // A result that holds itself is the service's to return; only JSON cannot print it: a typed error that says so and what to do.
+  const cyclic = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.cyclic']);
+  t.equal(cyclic.code, 1);
+  t.notMatch(cyclic.stderr, /unexpected error/, 'not an unexpected error of the CLI');
+  t.match(cyclic.stderr, /^snapshot: NOT_PASSABLE: the result of fetcher\.cyclic cannot be printed as JSON: it is cyclic \(.*'parent'.*\)\. The value itself is fine .* call a function that returns something JSON can write/m);
   // A result larger than a pipe takes at once is printed whole before the process exits (it was cut at 64 KiB, exit 0).
   const large = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.large']);
   t.equal(large.code, 0, large.stderr);
