@@ -15,7 +15,7 @@ import { randomFillSync } from 'node:crypto';
 import { SEED_BYTES } from '../replay-log/index.js';
 import type { Membrane } from '../membrane/index.js';
 import { guardedStructuredClone } from './structured-clone.js';
-import { likeHostAll } from './host-shape.js';
+import { inheritTag } from './host-shape.js';
 
 const HostDate = Date;
 const hostNow = Date.now;
@@ -167,7 +167,8 @@ export const makeClock = (membrane: Membrane): Clock => {
     },
   }.structuredClone;
 
-  likeHostAll(guestPerformance, performance);
+  // Node's is a Performance (its names are the methods' own): tagged without reading the global, which loads perf_hooks.
+  inheritTag(guestPerformance, 'Performance');
   return harden({
     now,
     perfNow,

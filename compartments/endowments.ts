@@ -512,24 +512,11 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   );
   add('buffer', namespaceOf(Object.freeze({ ...guestBufferModule })));
   add('fs', namespaceOf(fs));
-  add('fs/promises', namespaceOf(promises));
   add('crypto', namespaceOf(crypto.nodeCrypto));
   add('timers', namespaceOf(timers.timersModule));
   add('timers/promises', namespaceOf(timers.timersPromisesModule));
   add('process', namespaceOf(guestProcess));
   add('os', namespaceOf(harden(likeHostAll(os, hostOs))));
-  // tty: whether a descriptor is a terminal is host state (recorded); terminal streams are the host's own.
-  const refusedStream = (name: string) => refusedConstructor(`tty.${name}`, 'a service does not own the terminal of the process it runs in', 'Write through console instead.');
-  add(
-    'tty',
-    namespaceOf(
-      harden({
-        isatty: (fd: unknown) => membrane.syscall('tty.isatty', [fd], f => (hostRequire('node:tty') as typeof import('node:tty')).isatty(f as number)),
-        ReadStream: refusedStream('ReadStream'),
-        WriteStream: refusedStream('WriteStream'),
-      }),
-    ),
-  );
   // The HTTP client and what clients import beside it: built on first import, on the service's own stream and events.
   const lazy = (names: readonly string[], make: () => Namespace) => {
     let ns: Namespace | undefined;
@@ -542,6 +529,20 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     };
     for (const name of names) for (const spelling of spellings(name)) Object.defineProperty(modules, spelling, { get, enumerable: true, configurable: true });
   };
+  // Made when first imported: shaped like Node's modules (likeHostAll), which loads Node's (fs/promises, tty:
+  // about 4 ms of every restore where made at once).
+  lazy(['fs/promises'], () => namespaceOf(promises));
+  // tty: whether a descriptor is a terminal is host state (recorded); terminal streams are the host's own.
+  const refusedStream = (name: string) => refusedConstructor(`tty.${name}`, 'a service does not own the terminal of the process it runs in', 'Write through console instead.');
+  lazy(['tty'], () =>
+    namespaceOf(
+      harden({
+        isatty: (fd: unknown) => membrane.syscall('tty.isatty', [fd], f => (hostRequire('node:tty') as typeof import('node:tty')).isatty(f as number)),
+        ReadStream: refusedStream('ReadStream'),
+        WriteStream: refusedStream('WriteStream'),
+      }),
+    ),
+  );
   let httpModules: ReturnType<typeof makeGuestHttp> | undefined;
   const guestHttp = () =>
     (httpModules ??= makeGuestHttp({

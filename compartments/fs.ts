@@ -1173,8 +1173,9 @@ export const makeFs = (
   fs.Dirent = Dirent;
   // The module objects are the service's own, and stay open to it as Node's are (graceful-fs defines a symbol on
   // fs and wraps fs.close as it loads); what they hold is hardened (fs.constants, the Stats classes are shared).
+  // Not fs.promises: Node's loads a module as it is first read (2.4 ms of every restore), for the names and lengths
+  // of its functions (docs/environment.md).
   likeHostAll(fs, hostFs, 0);
-  likeHostAll(promises, hostFs.promises, 0);
   hardenMembers(fs, promises);
   hardenMembers(promises);
   return { fs, promises };

@@ -71,6 +71,17 @@ export const likeHostPrototype = (guest: object, host: object): void => {
 };
 
 /**
+ * Give `guest` the `Object.prototype.toString` tag `tag` as Node's objects
+ * have theirs, from their class: on a prototype of its own, between it and
+ * its prototype. For a stand-in whose Node object is costly to reach (the
+ * `performance` global loads perf_hooks). Call before hardening.
+ */
+export const inheritTag = <T extends object>(guest: T, tag: string): T => {
+  Object.setPrototypeOf(guest, Object.create(getPrototypeOf(guest) as object | null, { [Symbol.toStringTag]: { value: tag, writable: false, enumerable: false, configurable: true } }));
+  return guest;
+};
+
+/**
  * Give `guest` (an object standing in for one of Node's) the `Symbol.toStringTag` of `host`, so that
  * `Object.prototype.toString` says what it says in Node (`[object Crypto]`): where Node's object has the tag
  * itself (`console`), as its own; where Node's inherits it from its class (`crypto`, `performance`), on a
@@ -80,9 +91,8 @@ export const tagLikeHost = <T extends object>(guest: T, host: unknown): T => {
   if (host === null || typeof host !== 'object' || (guest as unknown) === host || isProxy(guest) || !Object.isExtensible(guest)) return guest;
   const tag = Reflect.get(host, Symbol.toStringTag) as unknown;
   if (typeof tag !== 'string' || Reflect.get(guest, Symbol.toStringTag) === tag) return guest;
-  const descriptor = { value: tag, writable: false, enumerable: false, configurable: true };
-  if (getOwnPropertyDescriptor(host, Symbol.toStringTag)) defineProperty(guest, Symbol.toStringTag, descriptor);
-  else Object.setPrototypeOf(guest, Object.create(getPrototypeOf(guest) as object | null, { [Symbol.toStringTag]: descriptor }));
+  if (getOwnPropertyDescriptor(host, Symbol.toStringTag)) defineProperty(guest, Symbol.toStringTag, { value: tag, writable: false, enumerable: false, configurable: true });
+  else inheritTag(guest, tag);
   return guest;
 };
 
@@ -103,6 +113,9 @@ export const likeHostAll = <T extends object>(guest: T, host: unknown, depth = 1
     const value = descriptor.value as unknown;
     const counterpart = hostValue(host, key);
     if (typeof value === 'function') {
+      // A lazy facade (a Proxy that loads its host class when first used) answers with the host's own name,
+      // length and prototype: reading its prototype here would load it in every service (60 ms of a restore).
+      if (isProxy(value)) continue;
       likeHost(value as AnyFunction, counterpart);
       const prototype = (value as { prototype?: unknown }).prototype;
       const hostPrototype = typeof counterpart === 'function' ? (counterpart as { prototype?: unknown }).prototype : undefined;

@@ -23,6 +23,11 @@ type Sweep = { given: string[]; shapes: Record<string, string> };
  */
 const KNOWN: ReadonlyArray<{ keys: RegExp; why: string; same?: (shape: string) => string }> = [
   {
+    keys: /^fs(\/promises|\.promises)\.\w+$/,
+    same: shape => shape.replace(/^function "[^"]*"\/\d+/, 'function').replace('[object AsyncFunction]', '[object Function]'),
+    why: "fs.promises: the names and lengths of its functions are not Node's (Node's fs.promises loads a module as it is first read, 2.4 ms of every restore to read them; docs/environment.md), nor are they async functions (see below)",
+  },
+  {
     keys: /^(assert(\/strict)?\.(rejects|doesNotReject)|fs(\/promises|\.promises)\.\w+|(globalThis\.)?crypto\.subtle\.\w+|globalThis\.(Request|Response)\.prototype\.(arrayBuffer|blob|bytes|formData|json|text)|globalThis\.WebAssembly\.(compile|instantiate)Streaming|worker_threads\.postMessageToThread)$/,
     same: shape => shape.replace('[object AsyncFunction]', '[object Function]'),
     why: "a function Node writes `async` is a plain function returning a promise here (the membrane's promise of a recorded call: an async function would settle a turn of microtasks later, an order the replay must then repeat), and the body readers of Request and Response and WebAssembly's streaming functions are async where Node's are not: Object.prototype.toString says [object Function] for [object AsyncFunction] (or the reverse); names and lengths are Node's",
