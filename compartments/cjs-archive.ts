@@ -26,6 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import url from 'node:url';
 import { createRequire } from 'node:module';
+import { NODE_FUNCTOR_HEAD } from './cjs.js';
 
 type Lexer = { parse(source: string, name?: string): { exports: string[]; reexports: string[] } };
 let lexer: Lexer | undefined;
@@ -214,6 +215,7 @@ const encoder = new TextEncoder();
 const functorHead = "(function (require, exports, module, __filename, __dirname) { 'use strict'; ";
 const functorTail = ' //*/\n})\n';
 
+
 interface PreCjsResult {
   parser: string;
   bytes: Uint8Array;
@@ -229,7 +231,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   // A hashbang line (`#!/usr/bin/env node`, a bin file's first) is allowed only at the very start of a script or
   // module, so inside the functor it is a SyntaxError; Node's CommonJS loader skips it. A comment in its place keeps
   // every line, and so the line numbers of stacks, where they are in the file.
-  if (source.startsWith('#!')) pre.source = `${functorHead}//${source.slice(2)}${functorTail}`;
+  pre.source = `${NODE_FUNCTOR_HEAD}${source.startsWith('#!') ? `//${source.slice(2)}` : source}${functorTail}`;
   const names = new Set(found.exports);
   let imports = pre.imports;
   // Each relative require's file, as Node resolves it ('./lib/counter' -> './lib/counter.js', package-relative):

@@ -254,6 +254,13 @@ const requireCache = (compartment: object): object => {
  * compartment-mapper's `ParseFn`: (bytes, specifier, location,
  * packageLocation) => { parser, bytes, record }.
  */
+/**
+ * The head of a CommonJS module's functor in an archive: compartment-mapper's wrapper with its parameters in
+ * Node's order (Module.wrap), called with Node's arguments (a module reading `arguments[0]` gets its exports).
+ * Archives made before it have compartment-mapper's order (require first), and are called so.
+ */
+export const NODE_FUNCTOR_HEAD = "(function (exports, require, module, __filename, __dirname) { 'use strict'; ";
+
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
   const parsed = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
   const { source, imports, exports, reexports, files = {}, preparse = [], esm = [], resolves = {} } = parsed;
@@ -261,6 +268,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
   const filesRecorded = parsed.files !== undefined;
   const esmImports = new Set(esm);
   const referrer = specifier.startsWith('./') ? specifier : `./${specifier}`;
+  const nodeOrder = source.startsWith(NODE_FUNCTOR_HEAD);
   const namedStrings = exports.filter(name => name !== 'default');
 
   const execute = (moduleEnvironmentRecord: ModuleEnvironmentRecord, compartment: CompartmentLike, resolvedImports: Record<string, string>) => {
@@ -432,7 +440,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     // had exported so far.
     const runBody = (target: CjsModule, exports: object, requirer: CjsModule | undefined): void => {
       try {
-        apply(functor, exports, [require, exports, target, filename, dirname]);
+        apply(functor, exports, nodeOrder ? [exports, require, target, filename, dirname] : [require, exports, target, filename, dirname]);
       } catch (error) {
         if (cache[cacheKey] === target) delete cache[cacheKey];
         const index = requirer === undefined ? -1 : requirer.children.indexOf(target);

@@ -77,3 +77,9 @@ t.test('a CommonJS file with a hashbang line loads as in Node, its own and a pac
   t.same(built.hashbang, plain.hashbang.first, 'at build time, line numbers those of the file');
   t.same(restored.hashbang, plain.hashbang.second, 'after restore');
 });
+
+t.test("a CommonJS module's wrapper gets Node's arguments, in Node's order", async t => {
+  t.same(plain.wrapper.first, { length: 5, order: [true, true, true, true, true], thisIsExports: true }, 'plain Node');
+  t.same(built.wrapper, plain.wrapper.first, 'at build time');
+  t.same(restored.wrapper, plain.wrapper.second, 'after restore');
+});
