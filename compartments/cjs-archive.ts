@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import url from 'node:url';
 import { createRequire } from 'node:module';
-import { NODE_FUNCTOR_HEAD } from './cjs.js';
+import { NODE_FUNCTOR_HEAD, REQUIRE_LINK } from './cjs.js';
 
 type Lexer = { parse(source: string, name?: string): { exports: string[]; reexports: string[] } };
 let lexer: Lexer | undefined;
@@ -222,7 +222,7 @@ interface PreCjsResult {
   record: { imports: readonly string[]; exports: readonly string[]; reexports: readonly string[]; [key: string]: unknown };
 }
 
-const withLexerExports = (result: PreCjsResult, location: unknown, packageLocation: unknown): PreCjsResult => {
+const withLexerExports = (result: PreCjsResult, location: unknown, packageLocation: unknown, requireLinks?: ReadonlyMap<string, ReadonlySet<string>>): PreCjsResult => {
   if (result?.parser !== 'pre-cjs-json') return result;
   const pre = JSON.parse(decoder.decode(result.bytes)) as { source: string; imports: string[]; exports: string[]; reexports: string[] };
   if (!pre.source.startsWith(functorHead) || !pre.source.endsWith(functorTail)) return result;
@@ -263,6 +263,13 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
       }
     }
   }
+  // A dual package's require target, where its compartment links one (node-resolution.ts): the module imports it.
+  const links = typeof packageLocation === 'string' ? requireLinks?.get(packageLocation.endsWith('/') ? packageLocation : `${packageLocation}/`) : undefined;
+  if (links !== undefined) {
+    const linked = (specifier: string): string => (links.has(specifier) ? `${specifier}${REQUIRE_LINK}` : specifier);
+    imports = imports.map(linked);
+    esm.splice(0, esm.length, ...esm.map(linked));
+  }
   names.add('default');
   // Re-exported names are plain named exports here: their values are read from module.exports, as Node reads them.
   // Sorted: a module namespace lists its names in code-unit order (ECMA-262, [[OwnPropertyKeys]]).
@@ -289,8 +296,13 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
 
 type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
 
-/** The same parsers, each CommonJS result carrying Node's named exports. */
-export const withNodeCjsExports = <T extends ParserTable>(parsers: T): T => {
+/**
+ * The same parsers, each CommonJS result carrying Node's named exports, and
+ * importing the `require` links of its package (`requireLinks`, by package
+ * location; filled by node-resolution.ts's applyNodeResolution before any
+ * module is parsed).
+ */
+export const withNodeCjsExports = <T extends ParserTable>(parsers: T, requireLinks?: ReadonlyMap<string, ReadonlySet<string>>): T => {
   const out: ParserTable = {};
   for (const [language, parser] of Object.entries(parsers)) {
     out[language] = {
@@ -299,8 +311,8 @@ export const withNodeCjsExports = <T extends ParserTable>(parsers: T): T => {
         const result = parser.parse(...args);
         const [, , location, packageLocation] = args as unknown[];
         return result instanceof Promise
-          ? result.then(r => withLexerExports(r as PreCjsResult, location, packageLocation))
-          : withLexerExports(result as PreCjsResult, location, packageLocation);
+          ? result.then(r => withLexerExports(r as PreCjsResult, location, packageLocation, requireLinks))
+          : withLexerExports(result as PreCjsResult, location, packageLocation, requireLinks);
       },
     };
   }

@@ -259,6 +259,13 @@ const requireCache = (compartment: object): object => {
  * Node's order (Module.wrap), called with Node's arguments (a module reading `arguments[0]` gets its exports).
  * Archives made before it have compartment-mapper's order (require first), and are called so.
  */
+/**
+ * What a package's compartment map adds to a specifier to link it to the file Node's `require` loads where its
+ * `import` target differs (a dual package: node-resolution.ts); the archive's CommonJS modules import that link
+ * (cjs-archive.ts), and require() takes it first.
+ */
+export const REQUIRE_LINK = '\u0000require';
+
 export const NODE_FUNCTOR_HEAD = "(function (exports, require, module, __filename, __dirname) { 'use strict'; ";
 
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
@@ -317,7 +324,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     // imports name files ('./prism-python.js', cjs-archive.ts), so Node's extensions are tried.
     const importedAs = (spec: string): string | undefined => {
       // Node's order (Module._findPath): the name, then .js, .json (and .node), then a directory's index.
-      for (const candidate of [spec, `${spec}.js`, `${spec}.json`, `${spec}/index.js`, `${spec}/index.json`]) {
+      for (const candidate of [`${spec}${REQUIRE_LINK}`, spec, `${spec}.js`, `${spec}.json`, `${spec}/index.js`, `${spec}/index.json`]) {
         if (has(resolvedImports, candidate)) return candidate;
       }
       return undefined;

@@ -137,9 +137,11 @@ export const archiveServiceWithRoots = async (
     const typescript = typescriptOptions();
     const { powers, readAhead } = makeArchiveReadPowers();
     const readPowers = skipNamelessPackages(powers);
+    // A dual package's require targets, by the location of the package that requires it (applyNodeResolution).
+    const requireLinks = new Map<string, Set<string>>();
     const parserForLanguage = reportingParsers(
       // The check inside the cache: an analysis in the cache was checked when it was made.
-      withNodeStarExports(withNodeCjsExports(withStringExportNames(withModuleSourceCache(withTopLevelAwaitCheck({ ...defaultParserForLanguage, ...typescript.parserForLanguage })))), readAhead),
+      withNodeStarExports(withNodeCjsExports(withStringExportNames(withModuleSourceCache(withTopLevelAwaitCheck({ ...defaultParserForLanguage, ...typescript.parserForLanguage }))), requireLinks), readAhead),
       syntaxErrors,
     );
     const map = await mapNodeModules(readPowers, entry, {
@@ -148,7 +150,7 @@ export const archiveServiceWithRoots = async (
       conditions: nodeConditions(),
       languages: Object.keys(parserForLanguage),
     } as unknown as Parameters<typeof mapNodeModules>[2]);
-    applyNodeResolution(map as unknown as Parameters<typeof applyNodeResolution>[0]);
+    applyNodeResolution(map as unknown as Parameters<typeof applyNodeResolution>[0], requireLinks);
     const open = { globals: 'any', packages: 'any', builtins: 'any', noGlobalFreeze: true } as const;
     const resources: Record<string, typeof open> = {};
     const exits = exitModuleNames(granted);

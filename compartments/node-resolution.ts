@@ -13,6 +13,11 @@
  * | (`buffer`) replaces the builtin               | package only as `buffer/`                   |
  * | `.js` files take the package's language (or   | a `.js` file's language is the `type` of    |
  * | the `module` field's)                         | its nearest package.json (`es/package.json`)|
+ * | one condition set for every importer: a       | `require` resolves with `require`, `import` |
+ * | CommonJS `require` of a dual package got its  | with `import`: a package whose targets      |
+ * | `import` target (its ESM build)               | differ gets a second link for `require`     |
+ * |                                               | (`<specifier>` + REQUIRE_LINK, cjs.ts)      |
+ * | no `module-sync` condition                    | `module-sync` where Node has require(esm)   |
  * | a package's own `exports` patterns            | patterns apply to bare specifiers only      |
  * | (`"./es/*": "./es/*.js"`) rewrite its relative| (`ramda/es/add`): relative imports resolve  |
  * | imports, again and again (`add.js.js.js`...): | by path                                     |
@@ -33,11 +38,18 @@
  * Node builtins shadow the builtin exit modules".
  */
 import fs from 'node:fs';
-import { isBuiltin } from 'node:module';
+import path from 'node:path';
+import { createRequire, isBuiltin } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { REQUIRE_LINK } from './cjs.js';
 
-/** Conditions for `mapNodeModules`: the mapper adds import, default and endo. */
-export const nodeConditions = (): Set<string> => new Set(['node']);
+/**
+ * Conditions for `mapNodeModules` (the mapper adds import, default and
+ * endo): `node`, and `module-sync` where this Node loads ES modules with
+ * require() (Node 20.19 on), as Node then resolves both import and require.
+ */
+export const nodeConditions = (): Set<string> =>
+  new Set(['node', ...((process.features as { require_module?: boolean }).require_module ? ['module-sync'] : [])]);
 
 interface ModuleDescriptor {
   compartment?: string;
@@ -138,11 +150,56 @@ const languageOf = (packageLocation: string, file: string, pkg: PackageJson): 'c
   return pkg.type === 'module' ? 'mjs' : 'cjs';
 };
 
+/** A directory URL with its final slash. */
+const asDirectory = (location: string): string => (location.endsWith('/') ? location : `${location}/`);
+
+/**
+ * For each dependency `compartment` links by a bare specifier whose
+ * `require` target is not its `import` target (a dual package's exports:
+ * `{ import: './index.mjs', require: './index.cjs' }`), a second link,
+ * `<specifier>` + REQUIRE_LINK, to the file Node's require loads (resolved
+ * by Node itself, from the compartment's directory). Returns the specifiers
+ * it linked so. Exports patterns (`./*`) are not expanded: their requires
+ * keep the import target.
+ */
+const linkRequireTargets = (compartment: CompartmentDescriptor, compartments: Record<string, CompartmentDescriptor>): Set<string> => {
+  const linked = new Set<string>();
+  const modules = compartment.modules;
+  if (!modules) return linked;
+  let nodeRequire: NodeJS.Require;
+  try {
+    nodeRequire = createRequire(new URL('package.json', asDirectory(compartment.location)));
+  } catch {
+    return linked;
+  }
+  for (const [specifier, descriptor] of Object.entries(modules)) {
+    if (specifier.startsWith('.') || specifier.endsWith(REQUIRE_LINK) || descriptor.compartment === undefined || descriptor.compartment === compartment.location || descriptor.module === undefined) continue;
+    const target = compartments[descriptor.compartment];
+    if (!target || readPackage(asDirectory(target.location))?.exports === undefined) continue;
+    let required: string;
+    try {
+      required = nodeRequire.resolve(specifier);
+    } catch {
+      continue; // no require target: Node's require fails, and so does the service's
+    }
+    const root = fileURLToPath(asDirectory(target.location));
+    const imported = path.resolve(root, descriptor.module);
+    const relative = path.relative(root, required);
+    if (required === imported || relative.startsWith('..') || path.isAbsolute(relative)) continue;
+    modules[`${specifier}${REQUIRE_LINK}`] = { compartment: descriptor.compartment, module: `./${relative.split(path.sep).join('/')}` };
+    linked.add(specifier);
+  }
+  return linked;
+};
+
 /**
  * Correct `map` (as returned by `mapNodeModules`) in place to Node's
- * resolution rules, for the differences listed above.
+ * resolution rules, for the differences listed above. Fills
+ * `requireLinks` with the specifiers each compartment (by location, with
+ * its final slash) has a `require` link for (cjs-archive.ts points the
+ * requires of its CommonJS modules at them).
  */
-export const applyNodeResolution = (map: { compartments: Record<string, CompartmentDescriptor> }): void => {
+export const applyNodeResolution = (map: { compartments: Record<string, CompartmentDescriptor> }, requireLinks?: Map<string, Set<string>>): void => {
   const compartments = Object.values(map.compartments);
   // Entries the mapper took from a `module` field, per package location: what Node would load instead.
   const redirect = new Map<string, { from: string; to: string }>();
@@ -180,5 +237,7 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
       const target = descriptor.compartment === undefined ? undefined : redirect.get(descriptor.compartment);
       if (target && descriptor.module === target.from) descriptor.module = target.to;
     }
+    const linked = linkRequireTargets(compartment, map.compartments);
+    if (linked.size > 0) requireLinks?.set(asDirectory(compartment.location), linked);
   }
 };

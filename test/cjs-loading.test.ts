@@ -83,3 +83,17 @@ t.test("a CommonJS module's wrapper gets Node's arguments, in Node's order", asy
   t.same(built.wrapper, plain.wrapper.first, 'at build time');
   t.same(restored.wrapper, plain.wrapper.second, 'after restore');
 });
+
+t.test("a package whose exports answer require and import with different files: require gets Node's require target", async t => {
+  t.same(
+    plain.dual.first,
+    {
+      required: ['{"flavor":"cjs","instance":{}}', '"feature cjs"', '"node require"', '{"__esModule":true,"default":"module-sync"}'],
+      imported: ['{"flavor":"esm default"}', 'esm', 'feature esm', 'node default', 'module-sync'],
+      twoInstances: true,
+    },
+    'plain Node: require and import conditions, nested under node, module-sync for both',
+  );
+  t.same(built.dual, plain.dual.first, 'at build time');
+  t.same(restored.dual, plain.dual.second, 'after restore');
+});
