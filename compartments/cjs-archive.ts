@@ -238,6 +238,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   // require.resolve names it, and require.cache keeps the module under it (cjs.ts).
   const files: Record<string, string> = {};
   const esm: string[] = [];
+  const targets: Record<string, string> = {};
   let resolves: Record<string, string | null> = {};
   if (typeof location === 'string' && location.startsWith('file:')) {
     const file = url.fileURLToPath(location);
@@ -255,13 +256,24 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
         // not found, or a builtin: not an ES module
       }
       if (!specifier.startsWith('./') && !specifier.startsWith('../')) continue;
+      let resolved: string;
       try {
-        const relative = path.relative(root, nodeRequire.resolve(specifier)).split(path.sep).join('/');
-        if (!relative.startsWith('../') && !path.isAbsolute(relative)) files[specifier] = `./${relative}`;
+        resolved = nodeRequire.resolve(specifier);
       } catch {
-        // Node would not find it either: require fails then.
+        continue; // Node would not find it either: require fails then.
+      }
+      const relative = path.relative(root, resolved).split(path.sep).join('/');
+      if (relative.startsWith('../') || path.isAbsolute(relative)) continue;
+      files[specifier] = `./${relative}`;
+      // A file Node finds where compartment-mapper does not look (a directory's package.json `main`, or index.js
+      // when that main is missing): imported by its own name, and required through it (cjs.ts).
+      const here = path.dirname(file);
+      if (![specifier, `${specifier}.js`, `${specifier}.json`, `${specifier}/index.js`, `${specifier}/index.json`].some(candidate => path.resolve(here, candidate) === resolved)) {
+        const target = path.relative(here, resolved).split(path.sep).join('/');
+        targets[specifier] = target.startsWith('../') ? target : `./${target}`;
       }
     }
+    for (const target of Object.values(targets)) if (!imports.includes(target)) imports = [...imports, target];
   }
   // A dual package's require target, where its compartment links one (node-resolution.ts): the module imports it.
   const links = typeof packageLocation === 'string' ? requireLinks?.get(packageLocation.endsWith('/') ? packageLocation : `${packageLocation}/`) : undefined;
@@ -288,6 +300,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
         preparse: found.reexports,
         ...(esm.length > 0 ? { esm } : {}),
         ...(Object.keys(resolves).length > 0 ? { resolves } : {}),
+        ...(Object.keys(targets).length > 0 ? { targets } : {}),
       }),
     ),
     record: Object.freeze({ ...result.record, imports: Object.freeze(imports), exports: Object.freeze(exports), reexports: Object.freeze([]) }),

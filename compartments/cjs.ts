@@ -56,6 +56,8 @@ interface ParsedPreCjs {
   esm?: string[];
   /** What Node's require.resolve answers for each literal name the source gives it: a package-relative file, or null for none (cjs-archive.ts). */
   resolves?: Record<string, string | null>;
+  /** Relative requires Node resolves where compartment-mapper does not look (a directory's package.json main): the import of the file, by module-relative name. */
+  targets?: Record<string, string>;
 }
 
 interface CompartmentLike {
@@ -270,7 +272,7 @@ export const NODE_FUNCTOR_HEAD = "(function (exports, require, module, __filenam
 
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
   const parsed = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
-  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [], resolves = {} } = parsed;
+  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [], resolves = {}, targets = {} } = parsed;
   // An archive that records `files` has every relative require Node resolved there: one it lacks, Node did not find.
   const filesRecorded = parsed.files !== undefined;
   const esmImports = new Set(esm);
@@ -323,6 +325,8 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     // A computed require names a module as Node would find it ('./prism-python'): the archive's
     // imports name files ('./prism-python.js', cjs-archive.ts), so Node's extensions are tried.
     const importedAs = (spec: string): string | undefined => {
+      // The file Node found for it when the archive was made, where compartment-mapper does not look.
+      if (has(targets, spec) && has(resolvedImports, targets[spec])) return targets[spec];
       // Node's order (Module._findPath): the name, then .js, .json (and .node), then a directory's index.
       for (const candidate of [`${spec}${REQUIRE_LINK}`, spec, `${spec}.js`, `${spec}.json`, `${spec}/index.js`, `${spec}/index.json`]) {
         if (has(resolvedImports, candidate)) return candidate;

@@ -97,3 +97,13 @@ t.test("a package whose exports answer require and import with different files: 
   t.same(built.dual, plain.dual.first, 'at build time');
   t.same(restored.dual, plain.dual.second, 'after restore');
 });
+
+t.test("a directory required by path resolves through its package.json as in Node: its main, or index.js when that main is missing", async t => {
+  t.same(
+    plain.folders.first,
+    { main: 'dir-main entry', mainSlash: 'dir-main entry', badMain: 'dir-bad-main index', resolved: ['/folders/dir-main/lib/entry.js', '/folders/dir-bad-main/index.js'] },
+    'plain Node',
+  );
+  t.same(built.folders, plain.folders.first, 'at build time');
+  t.same(restored.folders, plain.folders.second, 'after restore');
+});
