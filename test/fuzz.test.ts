@@ -605,14 +605,31 @@ t.test('replay and archives: mutated snapshots (hashes recomputed) restore or fa
   }
 });
 
-t.test('a module whose descriptor lost its sha512 is refused, its bytes changed or not, whatever the zip layout', async t => {
-  const base = await buildBase();
-  const { restoreSnapshot } = await import('../lib/index.js');
-  const reader = new ZipReader(base.archive);
-  const files = [...reader.files.values()].map(file => ({ name: file.name, content: file.content }));
+type ArchiveMap = {
+  entry: { compartment: string; module: string };
+  compartments: Record<string, { location: string; modules: Record<string, { location?: string; sha512?: string } & Record<string, unknown>> }>;
+};
+
+/** The base snapshot's archive as files, its compartment map's file, and the map parsed. */
+const archiveFiles = (base: Snapshot): { files: Array<{ name: string; content: Uint8Array }>; mapFile: { name: string; content: Uint8Array }; map: ArchiveMap } => {
+  const files = [...new ZipReader(base.archive).files.values()].map(file => ({ name: file.name, content: file.content }));
   const mapFile = files.find(file => file.name === 'compartment-map.json');
   if (!mapFile) throw new Error('the archive has no compartment map');
-  const map = JSON.parse(new TextDecoder().decode(mapFile.content)) as { compartments: Record<string, { modules: Record<string, { location?: string; sha512?: string }> }> };
+  return { files, mapFile, map: JSON.parse(new TextDecoder().decode(mapFile.content)) as ArchiveMap };
+};
+
+/** What restoring `dir` in this process throws (undefined when it restores). */
+const restoreError = async (dir: string): Promise<unknown> => {
+  const { restoreSnapshot } = await import('../lib/index.js');
+  return restoreSnapshot({ dir }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+};
+
+t.test('a module whose descriptor lost its sha512 is refused, its bytes changed or not, whatever the zip layout', async t => {
+  const base = await buildBase();
+  const { files, map } = archiveFiles(base);
   const [compartment, modules] = Object.entries(map.compartments).find(([, c]) => Object.values(c.modules ?? {}).some(m => m.location?.endsWith('counter.js'))) ?? [];
   const module = Object.values(modules?.modules ?? {}).find(m => m.location?.endsWith('counter.js'));
   if (!compartment || !module?.location) throw new Error('no counter.js module in the map');
@@ -633,10 +650,7 @@ t.test('a module whose descriptor lost its sha512 is refused, its bytes changed 
   for (const [what, archive] of layouts) {
     const dir = path.join(work, `unhashed-${what.length}`);
     writeCase(base, dir, { archive });
-    const error = await restoreSnapshot({ dir }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await restoreError(dir);
     t.match(error, { code: 'INTEGRITY_MISMATCH', message: /module .*counter\.js of package .* has no sha512 in its archive's compartment map, which every archive a build writes has: the archive was altered after the build/ }, `${what}: refused`);
   }
   const verified = await snapshot(['verify', moveToTarget(path.join(work, `unhashed-${layouts[1][0].length}`))]);
@@ -646,15 +660,9 @@ t.test('a module whose descriptor lost its sha512 is refused, its bytes changed 
 
 t.test("a compartment map whose links lead nowhere is refused before the service runs, not taken for a divergence", async t => {
   const base = await buildBase();
-  const { restoreSnapshot } = await import('../lib/index.js');
-  const reader = new ZipReader(base.archive);
-  const files = [...reader.files.values()].map(file => ({ name: file.name, content: file.content }));
-  const mapFile = files.find(file => file.name === 'compartment-map.json');
-  if (!mapFile) throw new Error('the archive has no compartment map');
-  type Map = { entry: { compartment: string; module: string }; compartments: Record<string, { location: string; modules: Record<string, unknown> }> };
-  const original = JSON.parse(new TextDecoder().decode(mapFile.content)) as Map;
+  const { files, mapFile, map: original } = archiveFiles(base);
   const root = original.entry.compartment;
-  const cases: Array<[string, (map: Map) => void, RegExp]> = [
+  const cases: Array<[string, (map: ArchiveMap) => void, RegExp]> = [
     ['an entry compartment not in the map', map => (map.entry.compartment = 'nowhere'), /names "nowhere" as the entry's compartment/],
     ['an entry compartment named hasOwnProperty', map => (map.entry.compartment = 'hasOwnProperty'), /names "hasOwnProperty" as the entry's compartment/],
     ['an entry module not in its compartment', map => (map.entry.module = './gone.js'), /names "\.\/gone\.js" as the entry module/],
@@ -667,10 +675,7 @@ t.test("a compartment map whose links lead nowhere is refused before the service
     change(map);
     const dir = path.join(work, `links-${cases.findIndex(c => c[0] === what)}`);
     writeCase(base, dir, { archive: writeStoredZip(files.map(file => (file === mapFile ? { name: file.name, content: new TextEncoder().encode(JSON.stringify(map)) } : file))) });
-    const error = await restoreSnapshot({ dir }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await restoreError(dir);
     t.match(error, { code: 'SERVICE_LOAD_FAILED', message: says }, `${what}: refused, saying what`);
     t.match(error, { message: /which no build writes: the archive was altered after the build/ });
   }
