@@ -900,10 +900,17 @@ export class Membrane implements WireSide {
   // in an earlier argument is the same object again, Tagged('argref', n) with n its number counted from the
   // first argument; within an argument, Tagged('ref', n) counts from that argument's first object, as when
   // each argument was a clone of its own (logs before format version 3 have no argref).
+  // While a log of format version 1 or 2 replays, each argument is a clone of its own, as that build made them
+  // (the log's sys and send entries are compared with them; found by the adversarial review).
   #toWireArray(values: readonly unknown[], from: Side, context: Context): Wire[] {
     const walk: OutWalk = { from, context, seen: undefined, count: 0, base: 0 };
+    const apart = this.journal.formatVersion < 3;
     const out: Wire[] = [];
     for (let i = 0; i < values.length; i += 1) {
+      if (apart) {
+        walk.seen = undefined;
+        walk.count = 0;
+      }
       walk.base = walk.count;
       out.push(this.#copyOut(values[i], walk, 0));
     }

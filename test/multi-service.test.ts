@@ -169,6 +169,20 @@ t.test("one object in several arguments of a call is one object, as in plain Nod
   t.same(lastJson(restored), plainRun, 'after restore: replayed, then the same live');
 });
 
+t.test('a snapshot of log format version 2 (each argument its own clone) restores: its calls are replayed as that build made them', async t => {
+  // test/fixtures/format-v2/aliases: build-aliases.mjs built by the library before format version 3 (commit 3d1239d).
+  const dir = fixture('format-v2', 'aliases');
+  const header = LogReader.open(fs.readFileSync(path.join(dir, 'caller', 'replay.log')), 'replay.log').header;
+  t.equal(header.version, 2);
+  const restored = await snapshot(['restore', moveToTarget(dir), '--call', 'caller.run']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(
+    lastJson(restored),
+    { take: { same: true, writeSeenThroughOther: true, nested: true, inMap: true, cycle: true }, views: { sameBuffer: true, word: 511 }, order: { secondHoldsFirst: true, firstHoldsSecond: true } },
+    'replayed without diverging, then live: one object in two arguments is one object',
+  );
+});
+
 t.test('calls into a service that still replays its log get their own answers, not those the log replays', async t => {
   const dir = path.join(work, 'replay-race');
   const built = await snapshot(['build', 'build.mjs', '--out', dir], { cwd: fixture('replay-race') });
