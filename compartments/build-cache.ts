@@ -153,11 +153,23 @@ export const buildCache = (name: string, packageName: string, format: number, fr
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
 /** Whether a file's owner is this user and no one else may write it (always true without user ids). */
 const owned = (stat: fs.Stats): boolean => uid === undefined || (stat.uid === uid && (stat.mode & 0o022) === 0);
-/** Whether `dir` is absent, or a directory this user owns that no one else may write. */
+/**
+ * Whether `dir` is absent, or a directory (itself, not a link to one) this user owns that no one else may
+ * write. A link in its place (node_modules/.cache removed and linked to a directory of a service's choosing,
+ * found by the adversarial review) is not used.
+ */
 const ownedOrAbsent = (dir: string): boolean => {
   try {
-    const stat = fs.statSync(dir);
+    const stat = fs.lstatSync(dir);
     return stat.isDirectory() && owned(stat);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+};
+/** Whether `dir` is absent or not a link (node_modules/.cache, which other tools share, may be anyone's). */
+const notALink = (dir: string): boolean => {
+  try {
+    return !fs.lstatSync(dir).isSymbolicLink();
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ENOENT';
   }
@@ -245,8 +257,9 @@ export const openBuildCache = (dir: string): BuildCache => {
   const load = (): Map<string, Buffer> => {
     if (entries) return entries;
     entries = new Map();
-    // A directory another user made or may write (or one above it): not used, neither read nor written.
-    disabled = !ownedOrAbsent(dir) || !ownedOrAbsent(path.dirname(dir));
+    // A directory another user made or may write, or a link (it or one of the two above it, up to node_modules/.cache):
+    // not used, neither read nor written.
+    disabled = !ownedOrAbsent(dir) || !ownedOrAbsent(path.dirname(dir)) || !notALink(path.dirname(path.dirname(dir)));
     if (disabled) return entries;
     let names: string[];
     try {

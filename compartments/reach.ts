@@ -238,8 +238,9 @@ const buildCaches = new Set<string>();
 /**
  * Keep the build cache `dir` out of every service's writes, whatever its
  * policy. Any path inside a `node_modules/.cache/membrane-snapshot` is
- * refused anyway; this also refuses a rename of a directory above `dir`
- * (moved away, its packs changed, moved back).
+ * refused anyway; this also refuses an rm, rename, cp or chmod of a
+ * directory above `dir` (moved away or removed and its packs planted,
+ * copied into).
  */
 export const keepBuildCacheFromServices = (dir: string): void => {
   buildCaches.add(realPath(dir));
@@ -252,7 +253,8 @@ const cacheRefusal = (dir: string, holds: boolean): string =>
 const intoSnapshot = (real: string, op: string): string | undefined => {
   const cache = buildCacheDir.exec(real);
   if (cache) return cacheRefusal(real.slice(0, cache.index + cache[0].length), false);
-  if (op.endsWith('(fs.rename)')) for (const dir of buildCaches) if (within(dir, real)) return cacheRefusal(dir, true);
+  // A tree above it: moved, copied into, removed (and put back as a link elsewhere): found by the adversarial review.
+  if (treeOps.test(op)) for (const dir of buildCaches) if (within(dir, real)) return cacheRefusal(dir, true);
   if (snapshotDirs.size === 0) return undefined;
   for (const dir of snapshotDirs) {
     if (within(real, dir) || (treeOps.test(op) && within(dir, real))) {

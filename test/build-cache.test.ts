@@ -138,6 +138,24 @@ t.test("a cache directory this user does not own alone is neither read nor writt
   t.ok(fs.existsSync(path.join(dir, 'new.pack.tmp')), 'a recent one is left to its build');
 });
 
+t.test('a cache reached through a link (node_modules/.cache replaced by a link elsewhere) is not used', async t => {
+  const project = tempDir('build-cache-link');
+  const elsewhere = path.join(tempDir('build-cache-elsewhere'), 'shared');
+  const packs = path.join(elsewhere, 'membrane-snapshot', 'name-1-1-pack1');
+  fs.mkdirSync(packs, { recursive: true, mode: 0o700 });
+  fs.chmodSync(path.join(elsewhere, 'membrane-snapshot'), 0o700);
+  fs.writeFileSync(path.join(packs, '1.pack'), encodePack([['k', Buffer.from('planted')]]), { mode: 0o600 });
+  fs.mkdirSync(path.join(project, 'node_modules'));
+  fs.symlinkSync(elsewhere, path.join(project, 'node_modules', '.cache'));
+  const cache = openBuildCache(path.join(project, 'node_modules', '.cache', 'membrane-snapshot', 'name-1-1-pack1'));
+  t.equal(cache.read('k'), undefined, 'not read through the link');
+  cache.write('new', 'entry');
+  await cache.flushed();
+  t.same(fs.readdirSync(packs), ['1.pack'], 'nor written');
+  const direct = openBuildCache(packs);
+  t.equal(direct.read('k')?.toString(), 'planted', 'the same directory, not through a link, is used');
+});
+
 t.test('a build whose cache cannot be written exits as it would without one', async t => {
   // The cache's directory cannot be made (a file where a directory should be): entries made just before exit.
   const parent = tempDir('build-cache-blocked');
@@ -165,9 +183,10 @@ t.test('no service writes into a build cache, whatever its policy', async t => {
   const results = lastJson(run) as Record<string, { ok?: unknown; code?: string; message?: string }>;
   t.same(results.besideCache, {}, 'the policy is in force: beside the cache, a write is allowed');
   t.equal(fs.readFileSync(path.join(dot, 'other-tool.txt'), 'utf8'), 'fine');
-  for (const key of ['plantPack', 'plantDeeper', 'hardLinkOut', 'renameAbove', 'renameCache', 'unlimitedPlant']) {
+  for (const key of ['plantPack', 'plantDeeper', 'hardLinkOut', 'renameAbove', 'renameCache', 'copyIntoAbove', 'removeAbove', 'unlimitedPlant']) {
     t.match(results[key], { code: 'REACH_DENIED', message: /a build cache of membrane-snapshot \(what later builds archive\), which no service writes to, whatever its policy/ }, key);
   }
   t.same(results.readCache, { ok: 'made by the user' }, 'reading it stays as the policy says');
+  t.notOk(fs.existsSync(path.join(root, 'module-source-0.0.0-1-pack1', 'zzzzzzzzz-planted.pack')), 'nothing was copied into it');
   t.ok(fs.existsSync(root), 'the cache is where it was');
 });
