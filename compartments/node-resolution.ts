@@ -173,7 +173,7 @@ const linkRequireTargets = (compartment: CompartmentDescriptor, compartments: Re
     return linked;
   }
   for (const [specifier, descriptor] of Object.entries(modules)) {
-    if (specifier.startsWith('.') || specifier.endsWith(REQUIRE_LINK) || descriptor.compartment === undefined || descriptor.compartment === compartment.location || descriptor.module === undefined) continue;
+    if (specifier.startsWith('.') || specifier.endsWith(REQUIRE_LINK) || descriptor.compartment === undefined || descriptor.module === undefined) continue;
     const target = compartments[descriptor.compartment];
     if (!target || readPackage(asDirectory(target.location))?.exports === undefined) continue;
     let required: string;

@@ -88,7 +88,7 @@ t.test("a package whose exports answer require and import with different files: 
   t.same(
     plain.dual.first,
     {
-      required: ['{"flavor":"cjs","instance":{}}', '"feature cjs"', '"node require"', '{"__esModule":true,"default":"module-sync"}'],
+      required: ['{"flavor":"cjs","instance":{},"selfFeature":"feature cjs"}', '"feature cjs"', '"node require"', '{"__esModule":true,"default":"module-sync"}'],
       imported: ['{"flavor":"esm default"}', 'esm', 'feature esm', 'node default', 'module-sync'],
       twoInstances: true,
     },
