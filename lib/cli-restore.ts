@@ -42,6 +42,34 @@ const writeThenExit = (text: string, code: number): void => {
 };
 
 /**
+ * `answer`, or NOT_QUIESCENT when the process runs out of work first: the call (or a toJSON it answers)
+ * returned a promise nothing is left to settle. Node would exit with code 13 (an unsettled top-level await);
+ * the CLI printed nothing and exited 0 (found by the adversarial review).
+ */
+const untilSettled = <T>(call: string, answer: Promise<T>): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const stuck = (): void =>
+      reject(
+        new SnapshotError(
+          'NOT_QUIESCENT',
+          `--call ${call}: its result never settled: the call (or a toJSON() of its result) answered with a promise that nothing is left to settle (no timer, request or call is pending). Call a function whose promise settles.`,
+          { details: { call } },
+        ),
+      );
+    process.once('beforeExit', stuck);
+    answer.then(
+      value => {
+        process.off('beforeExit', stuck);
+        resolve(value);
+      },
+      (error: unknown) => {
+        process.off('beforeExit', stuck);
+        reject(error);
+      },
+    );
+  });
+
+/**
  * The JSON --call prints for `result`, or NOT_PASSABLE when JSON cannot write it: a result that holds
  * itself (JSON.stringify's TypeError said only "Converting circular structure to JSON", as an unexpected
  * error of the CLI's).
@@ -122,7 +150,7 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
     let result: unknown;
     try {
       // Its toJSON methods answered while the services are live (JSON.stringify would get promises of them).
-      result = await settleToJSON(await callService(restored, values.call, args));
+      result = await untilSettled(values.call, callService(restored, values.call, args).then(settleToJSON));
       markPhase('called');
     } catch (error) {
       await live.stop();

@@ -369,6 +369,13 @@ t.test("a failed fetch says why (its cause), at build time and from a call after
   const large = await snapshot(['restore', moveToTarget(out), '--call', 'fetcher.large']);
   t.equal(large.code, 0, large.stderr);
   t.same(JSON.parse(large.stdout.trim().split('\n').pop() as string), { text: 'x'.repeat(1 << 20), end: true }, 'all of it on stdout');
+  // A result that never settles, once nothing is left to run, fails (it exited 0 with nothing printed).
+  for (const call of ['fetcher.never', 'fetcher.neverJSON']) {
+    const run = await snapshot(['restore', moveToTarget(out), '--call', call]);
+    t.equal(run.code, 1, `${call}: exit code 1`);
+    t.equal(run.stdout.trim(), '', `${call}: nothing printed`);
+    t.match(run.stderr, new RegExp(`^snapshot: NOT_QUIESCENT: --call ${call.replace('.', '\\.')}: its result never settled`, 'm'), call);
+  }
 });
 
 t.test("a service's output cannot pass for the library's own lines: control characters are shown escaped, every line prefixed", async t => {
