@@ -34,7 +34,7 @@ const help: Record<string, string> = {
 
 Usage:
   snapshot build <script> [--out dir] [--timeout ms] [--sign key.pem] [--seal-key file] [--json] [--quiet]
-  snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]] [--replay-only [--json]] [--port service=port] [--http-host h] [--call-timeout ms] [--shutdown-timeout ms] [--trust pub.pem] [--seal-key file] [--quiet]
+  snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url [--app name]] [--call service.method [--args json-array]] [--replay-only [--json]] [--port service=port] [--http-host h] [--call-timeout ms] [--shutdown-timeout ms] [--trust pub.pem] [--seal-key file] [--quiet]
   snapshot inspect <log-file | snapshot-dir> [--json | --html out.html [--mark event]]
   snapshot verify <dir | nats://host:port/app> [--sources dir] [--trust pub.pem] [--seal-key file] [--json] [--quiet]
   snapshot plan <dir> [--out dir] [--app name]
@@ -68,7 +68,7 @@ writes <dir>/manifest.json and, per service, <dir>/<name>/archive.zip and
 
 Stdout is the build script's own; progress (a line per service as it is
 archived and recorded) and the summary go to stderr.`,
-  restore: `snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url] [--call service.method [--args json-array]] [--replay-only [--json]] [--port service=port] [--http-host h] [--call-timeout ms] [--shutdown-timeout ms] [--trust pub.pem] [--seal-key file] [--quiet]
+  restore: `snapshot restore <dir | nats://host:port/app> [--service name...] [--nats url [--app name]] [--call service.method [--args json-array]] [--replay-only [--json]] [--port service=port] [--http-host h] [--call-timeout ms] [--shutdown-timeout ms] [--trust pub.pem] [--seal-key file] [--quiet]
 
 Rebuilds each service from its archive by replaying its log (no network, no
 sources, no node_modules needed), then lets it go live on this host.

@@ -61,6 +61,10 @@ export const restoreInputs = (target: string, values: OptionValues): RestoreInpu
   let args: unknown[] = [];
   // Without --call nothing would take them: the services would go live and the arguments be dropped unsaid.
   if (values.args !== undefined && values.call === undefined) return { usage: '--args gives the arguments of --call: add --call service.method' };
+  // Likewise --replay-only stops before anything goes live (a --call was never made, and said nothing), and --json
+  // is --replay-only's report.
+  if (values['replay-only'] && values.call !== undefined) return { usage: '--call needs the services live, and --replay-only stops before: use one or the other' };
+  if (values.json && !values['replay-only']) return { usage: '--json formats the report of --replay-only: add --replay-only, or leave --json out (--call prints JSON)' };
   if (values.args !== undefined) {
     try {
       args = JSON.parse(values.args) as unknown[];

@@ -312,6 +312,13 @@ t.test('the CLI explains itself', async t => {
   const argsAlone = await snapshot(['restore', 'snap', '--args', '[1]']);
   t.equal(argsAlone.code, 2);
   t.match(argsAlone.stderr, /^snapshot: USAGE: --args gives the arguments of --call: add --call service\.method/, '--args without --call is refused, not dropped (found by the new-user trial)');
+  // --replay-only stops before anything goes live: a --call with it was never made, and said nothing (new-user trial).
+  const replayCall = await snapshot(['restore', 'snap', '--replay-only', '--call', 'svc.f']);
+  t.equal(replayCall.code, 2);
+  t.match(replayCall.stderr, /^snapshot: USAGE: --call needs the services live, and --replay-only stops before: use one or the other/);
+  const jsonAlone = await snapshot(['restore', 'snap', '--json']);
+  t.equal(jsonAlone.code, 2);
+  t.match(jsonAlone.stderr, /^snapshot: USAGE: --json formats the report of --replay-only/);
   const typo = await snapshot(['build', 'build.mjs', '--ouy', 'snap']);
   t.equal(typo.code, 2);
   t.match(typo.stderr, /^snapshot: USAGE: build has no option --ouy; did you mean --out\?\n[\s\S]*snapshot build <script>/, 'a mistyped option is named, with the nearest one and the command\'s own help');
