@@ -415,7 +415,17 @@ export class Membrane implements WireSide {
         const pending = this.#promises.get(entry.promise);
         if (!pending) throw new SnapshotError('LOG_CORRUPT', `service "${this.name}": the log settles promise #${entry.promise} at event ${this.journal.index - 1}, but the service waits on no such promise. The log is damaged or does not belong to this archive; rebuild the snapshot.`, { details: { service: this.name, promise: entry.promise } });
         this.#promises.delete(entry.promise);
-        const value = this.#fromWire(entry.value, 'guest', 0);
+        let value: unknown;
+        try {
+          value = this.#fromWire(entry.value, 'guest', 0);
+        } catch (error) {
+          // Live, a value that does not hold together came in a reply from another host (a log's is refused when
+          // read): the call fails, the service goes on (it failed as a whole, its promise left unsettled).
+          if (this.journal.replaying || !(error instanceof SnapshotError) || error.code !== 'LOG_CORRUPT') throw error;
+          const malformed = new SnapshotError('TRANSPORT_FAILED', `a reply from another host is malformed: ${error.message}`, { cause: error });
+          pending.reject(this.#fromWire(this.#toWire(malformed, 'host', 0, 'error'), 'guest', 0));
+          return;
+        }
         if (entry.ok) pending.resolve(value);
         else pending.reject(value);
         return;

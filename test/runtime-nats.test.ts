@@ -191,6 +191,26 @@ t.test('a hostile call message is refused with TRANSPORT_FAILED and the replica 
   await db.stop();
 });
 
+// A reply from another host whose references name no object (a malformed message, or a hostile host): the
+// call fails with TRANSPORT_FAILED; the calling service goes on (it failed as a whole: found by the adversarial review).
+t.test('a malformed reply from another host fails that call, not the service that made it', async t => {
+  const nc = await connect({ servers: app.nats.url });
+  t.teardown(() => nc.close());
+  // A stand-in for db's replica: it takes every call, and answers with a value that refers to object #7 of nothing.
+  const replica = nc.subscribe(serviceSubject('live-fixture', 'db'));
+  void (async () => {
+    for await (const msg of replica) {
+      msg.respond(packr.pack([2, 'stand-in']));
+      msg.respond(packr.pack([true, { list: [new Tagged('ref', 7)] }]));
+    }
+  })();
+  t.teardown(() => replica.unsubscribe());
+  await nc.flush();
+  const { run, value } = await app.callApi('tryGet', [1]);
+  t.equal(run.code, 0, run.stderr);
+  t.match(value, { ok: false, code: 'TRANSPORT_FAILED', message: /a reply from another host is malformed: a copied value refers to object #7/ });
+});
+
 // A NATS server that asks for credentials: they come from the URL (never printed), or a .creds file
 // named by NATS_CREDS; the wrong ones fail with TRANSPORT_FAILED, not a raw error.
 t.test('credentials in the NATS URL reach the server and are not printed', async t => {
