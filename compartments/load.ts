@@ -630,6 +630,16 @@ const packageNameOf = (specifier: string): string => specifier.split('/').slice(
 /** A directory from a compartment-mapper package location (a file URL) or path. */
 const directoryOf = (location: string): string => (location.startsWith('file:') ? url.fileURLToPath(location) : location);
 
+/**
+ * A package as a message names it: its directory, or for an archive's compartment name (`<name>-v<version>`)
+ * `name@version` (`name` alone without a version), where it said `errs-v` (found by the new-user trial).
+ */
+const packageText = (importer: string): string => {
+  if (importer.startsWith('file:')) return directoryOf(importer);
+  const named = /^(.+)-v([^/]*)$/.exec(importer);
+  return named ? `${named[1]}${named[2] ? `@${named[2]}` : ''}` : importer;
+};
+
 /** Is `name` installed where Node would look for it from `dir` (any node_modules above it)? Its package.json then. */
 const installedFrom = (dir: string, name: string): string | undefined => {
   for (let at = dir; ; at = path.dirname(at)) {
@@ -746,7 +756,7 @@ export const explainLoadError = (service: string, entry: string | undefined, err
     if (isBuiltin(name) || exitModuleNames().includes(name)) {
       return new SnapshotError(
         'MODULE_NOT_GRANTED',
-        `service "${service}" imports "${name}"${importer ? ` (in package ${directoryOf(importer)})` : ''}, a Node builtin services are not given. ` +
+        `service "${service}" imports "${name}"${importer ? ` (in package ${packageText(importer)})` : ''}, a Node builtin services are not given. ` +
           `Grant it with importService(specifier, { modules: { '${name}': await import('${name}') } }) (its calls are then recorded), or remove the import. ` +
           `The builtins every service gets are listed in ${environmentDoc}.`,
         { cause: error, details: { service, module: name } },

@@ -268,7 +268,7 @@ t.test('a build that ends while a service still waits is refused with NOT_QUIESC
 t.test('a service that imports a module it was not given is told how to grant it', async t => {
   const run = await snapshot(['build', 'build-greedy.mjs', '--out', path.join(work, 'greedy')], { cwd: fixture('misc') });
   t.equal(run.code, 1);
-  t.match(run.stderr, /MODULE_NOT_GRANTED: service "greedy" imports "node:child_process"/);
+  t.match(run.stderr, /MODULE_NOT_GRANTED: service "greedy" imports "node:child_process" \(in package misc-fixture\),/, 'the package by its name (no version: none in its package.json)');
   t.match(run.stderr, /Grant it with importService\(specifier, \{ modules: \{ 'node:child_process': await import\('node:child_process'\) \} \}\)/);
 });
 
