@@ -248,6 +248,9 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
       const near = closestWord(unknown.split('=')[0], known);
       return fail(new SnapshotError('USAGE', `${command} has no option ${unknown}${near ? `; did you mean ${near}?` : ''}\n\n${help[command as keyof typeof help]}`));
     }
+    // An option without its value: said as the other usage errors say it (parseArgs: "Option '-o, --out <value>' argument missing").
+    const bare = /^Option '(?:-\w, )?(--[a-z-]+) <value>' argument missing/.exec(error instanceof Error ? error.message : '');
+    if (bare) return badValue(`${bare[1]} takes a value: ${bare[1]} <value>`, command);
     return usage(error instanceof Error ? error.message : String(error), command);
   }
   const { values, positionals } = parsed;

@@ -319,6 +319,9 @@ t.test('the CLI explains itself', async t => {
   const jsonAlone = await snapshot(['restore', 'snap', '--json']);
   t.equal(jsonAlone.code, 2);
   t.match(jsonAlone.stderr, /^snapshot: USAGE: --json formats the report of --replay-only/);
+  const bareOut = await snapshot(['build', 'build.mjs', '--out']);
+  t.equal(bareOut.code, 2);
+  t.match(bareOut.stderr, /^snapshot: USAGE: --out takes a value: --out <value> \(`snapshot build --help` lists the options\)\n$/, "an option without its value, said as other usage errors are (it was parseArgs' \"Option '-o, --out <value>' argument missing\")");
   const typo = await snapshot(['build', 'build.mjs', '--ouy', 'snap']);
   t.equal(typo.code, 2);
   t.match(typo.stderr, /^snapshot: USAGE: build has no option --ouy; did you mean --out\?\n[\s\S]*snapshot build <script>/, 'a mistyped option is named, with the nearest one and the command\'s own help');
