@@ -17,6 +17,7 @@ import type { Manifest } from './manifest.js';
 import { appNameOf } from './runtime.js';
 import { loadSigningKey } from './signing.js';
 import { loadSealer } from './seal-key.js';
+import { settledBeforeExit } from './before-exit.js';
 import { hostAnswerCall, isHostAnswer } from '../membrane/index.js';
 
 export interface BuildOptions {
@@ -252,27 +253,15 @@ export const buildSnapshot = async (given: BuildOptions): Promise<BuildResult> =
  * nothing else (the CLI, `awaitScript`).
  */
 const importScript = (script: string, url: string): Promise<unknown> =>
-  new Promise((resolve, reject) => {
-    const stuck = (): void =>
-      reject(
-        new SnapshotError(
-          'BUILD_FAILED',
-          `the build script ${script} never finished: its top-level await waits for a promise that nothing is left to settle (no timer, request or service call is pending). Make sure every promise it awaits settles (a service call that returns one that never does, an event that never comes).`,
-          { details: { script } },
-        ),
-      );
-    process.once('beforeExit', stuck);
-    import(url).then(
-      module => {
-        process.off('beforeExit', stuck);
-        resolve(module);
-      },
-      (error: unknown) => {
-        process.off('beforeExit', stuck);
-        reject(error);
-      },
-    );
-  });
+  settledBeforeExit(
+    import(url),
+    () =>
+      new SnapshotError(
+        'BUILD_FAILED',
+        `the build script ${script} never finished: its top-level await waits for a promise that nothing is left to settle (no timer, request or service call is pending). Make sure every promise it awaits settles (a service call that returns one that never does, an event that never comes).`,
+        { details: { script } },
+      ),
+  );
 
 /**
  * A rejection the build script left unhandled: when it is a service's

@@ -12,6 +12,7 @@ import { readManifest, type Manifest } from './manifest.js';
 import { checkPorts, goLive, openSource } from './live.js';
 import { startProgressView } from './progress-view.js';
 import { block, describeThrown, fail, resultJson, settleToJSON } from './cli-report.js';
+import { settledBeforeExit } from './before-exit.js';
 import type { RestoreInputs } from './cli-start.cjs';
 
 /**
@@ -47,27 +48,15 @@ const writeThenExit = (text: string, code: number): void => {
  * the CLI printed nothing and exited 0 (found by the adversarial review).
  */
 const untilSettled = <T>(call: string, answer: Promise<T>): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const stuck = (): void =>
-      reject(
-        new SnapshotError(
-          'NOT_QUIESCENT',
-          `--call ${call}: its result never settled: the call (or a toJSON() of its result) answered with a promise that nothing is left to settle (no timer, request or call is pending). Call a function whose promise settles.`,
-          { details: { call } },
-        ),
-      );
-    process.once('beforeExit', stuck);
-    answer.then(
-      value => {
-        process.off('beforeExit', stuck);
-        resolve(value);
-      },
-      (error: unknown) => {
-        process.off('beforeExit', stuck);
-        reject(error);
-      },
-    );
-  });
+  settledBeforeExit(
+    answer,
+    () =>
+      new SnapshotError(
+        'NOT_QUIESCENT',
+        `--call ${call}: its result never settled: the call (or a toJSON() of its result) answered with a promise that nothing is left to settle (no timer, request or call is pending). Call a function whose promise settles.`,
+        { details: { call } },
+      ),
+  );
 
 /**
  * The JSON --call prints for `result`, or NOT_PASSABLE when JSON cannot write it: a result that holds
