@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import url from 'node:url';
 import { createRequire } from 'node:module';
-import { NODE_FUNCTOR_HEAD, REQUIRE_LINK } from './cjs.js';
+import { NODE_FUNCTOR_HEAD, REQUIRE_LINK, requireCandidates } from './cjs.js';
 
 type Lexer = { parse(source: string, name?: string): { exports: string[]; reexports: string[] } };
 let lexer: Lexer | undefined;
@@ -268,7 +268,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
       // A file Node finds where compartment-mapper does not look (a directory's package.json `main`, or index.js
       // when that main is missing): imported by its own name, and required through it (cjs.ts).
       const here = path.dirname(file);
-      if (![specifier, `${specifier}.js`, `${specifier}.json`, `${specifier}/index.js`, `${specifier}/index.json`].some(candidate => path.resolve(here, candidate) === resolved)) {
+      if (!requireCandidates(specifier).some(candidate => path.resolve(here, candidate) === resolved)) {
         const target = path.relative(here, resolved).split(path.sep).join('/');
         targets[specifier] = target.startsWith('../') ? target : `./${target}`;
       }

@@ -268,6 +268,9 @@ const requireCache = (compartment: object): object => {
  */
 export const REQUIRE_LINK = '\u0000require';
 
+/** The names a require of `spec` is found under in an archive, in Node's order (Module._findPath): the name, then .js, .json, then a directory's index. */
+export const requireCandidates = (spec: string): string[] => [spec, `${spec}.js`, `${spec}.json`, `${spec}/index.js`, `${spec}/index.json`];
+
 export const NODE_FUNCTOR_HEAD = "(function (exports, require, module, __filename, __dirname) { 'use strict'; ";
 
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
@@ -327,8 +330,8 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     const importedAs = (spec: string): string | undefined => {
       // The file Node found for it when the archive was made, where compartment-mapper does not look.
       if (has(targets, spec) && has(resolvedImports, targets[spec])) return targets[spec];
-      // Node's order (Module._findPath): the name, then .js, .json (and .node), then a directory's index.
-      for (const candidate of [`${spec}${REQUIRE_LINK}`, spec, `${spec}.js`, `${spec}.json`, `${spec}/index.js`, `${spec}/index.json`]) {
+      // A dual package's require target first (node-resolution.ts), then Node's order.
+      for (const candidate of [`${spec}${REQUIRE_LINK}`, ...requireCandidates(spec)]) {
         if (has(resolvedImports, candidate)) return candidate;
       }
       return undefined;

@@ -162,7 +162,7 @@ const asDirectory = (location: string): string => (location.endsWith('/') ? loca
  * it linked so. Exports patterns (`./*`) are not expanded: their requires
  * keep the import target.
  */
-const linkRequireTargets = (compartment: CompartmentDescriptor, compartments: Record<string, CompartmentDescriptor>): Set<string> => {
+const linkRequireTargets = (compartment: CompartmentDescriptor, compartments: Record<string, CompartmentDescriptor>, hasExports: (location: string) => boolean): Set<string> => {
   const linked = new Set<string>();
   const modules = compartment.modules;
   if (!modules) return linked;
@@ -175,7 +175,7 @@ const linkRequireTargets = (compartment: CompartmentDescriptor, compartments: Re
   for (const [specifier, descriptor] of Object.entries(modules)) {
     if (specifier.startsWith('.') || specifier.endsWith(REQUIRE_LINK) || descriptor.compartment === undefined || descriptor.module === undefined) continue;
     const target = compartments[descriptor.compartment];
-    if (!target || readPackage(asDirectory(target.location))?.exports === undefined) continue;
+    if (!target || !hasExports(target.location)) continue;
     let required: string;
     try {
       required = nodeRequire.resolve(specifier);
@@ -203,6 +203,13 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
   const compartments = Object.values(map.compartments);
   // Entries the mapper took from a `module` field, per package location: what Node would load instead.
   const redirect = new Map<string, { from: string; to: string }>();
+  // Whether a package's package.json has exports, read once per package (every package that requires it asks).
+  const exportsOf = new Map<string, boolean>();
+  const hasExports = (location: string): boolean => {
+    let answer = exportsOf.get(location);
+    if (answer === undefined) exportsOf.set(location, (answer = readPackage(asDirectory(location))?.exports !== undefined));
+    return answer;
+  };
   for (const compartment of compartments) {
     walkPackage(compartment);
     const pkg = readPackage(compartment.location);
@@ -237,7 +244,7 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
       const target = descriptor.compartment === undefined ? undefined : redirect.get(descriptor.compartment);
       if (target && descriptor.module === target.from) descriptor.module = target.to;
     }
-    const linked = linkRequireTargets(compartment, map.compartments);
+    const linked = linkRequireTargets(compartment, map.compartments, hasExports);
     if (linked.size > 0) requireLinks?.set(asDirectory(compartment.location), linked);
   }
 };
