@@ -37,6 +37,7 @@ import hostEvents from 'node:events';
 import { abortError, invalidArgType, listenerError, nodeError, validateAbortSignal, validateFunction, validateNumber } from './node-style-errors.js';
 import { addWebAdapters } from './stream-web.js';
 import { installLazyGlobals } from './lazy-globals.js';
+import { fixGlobals } from './fixed-globals.js';
 import { makeStringDecoderModule } from './string-decoder.js';
 import { likeHostAll } from './host-shape.js';
 
@@ -135,6 +136,7 @@ export const makeGuestBuiltins = (
     if (compartment === undefined) {
       compartment = new Compartment({ __options__: true, globals: { ...globals, [NODE_ERROR]: harden(nodeError) } } as never);
       installLazyGlobals(compartment.globalThis, globals); // the spread copies no lazy global (lazy-globals.ts)
+      fixGlobals(compartment.globalThis);
     }
     const display = `node:membrane-snapshot/${pkg}/${path.relative(packageRoot(pkg), file).split(path.sep).join('/')}`;
     const functor = compartment.evaluate(`(function (exports, require, module, __filename, __dirname) { ${readSource(file)}\n})\n//# sourceURL=${display}\n`) as (

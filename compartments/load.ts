@@ -21,6 +21,7 @@ import { libraryDoc } from './docs.js';
 import { preCjsParser, moduleRoots, exitModulesOf } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { installLazyGlobals } from './lazy-globals.js';
+import { fixGlobals, withoutFixedGlobals } from './fixed-globals.js';
 import { applyNodeResolution, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
 import { readStoredZipFile, repeatedZipName, storedZipFiles } from './zip-read.js';
@@ -422,6 +423,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       if (serviceGlobals !== undefined) {
         shapeLikeNodeGlobals(global, serviceGlobals);
         installLazyGlobals(global, serviceGlobals);
+        fixGlobals(global, serviceGlobals as Record<string, unknown>); // what compartment-mapper then assigns leaves them out
       }
     }
   }
@@ -470,7 +472,7 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       exitModules = modules;
       serviceGlobals = globals;
       try {
-        const { namespace } = await application.import({ globals, modules, Compartment: ServiceCompartment as typeof Compartment });
+        const { namespace } = await application.import({ globals: withoutFixedGlobals(globals), modules, Compartment: ServiceCompartment as typeof Compartment });
         return namespace as object;
       } catch (error) {
         throw explainLoadError(service, undefined, error, entryRoot);

@@ -24,6 +24,8 @@ const KNOWN: Record<string, string> = {
     "a service's Date.prototype is its own (so that `date.constructor === Date` holds with the service's virtual-clock Date) and inherits from the shared Date.prototype (so that the shared Date's instanceof, which the membrane and Node's code use, holds for the service's dates): a date's prototype chain has one link more than Node's, and Object.getPrototypeOf(Date.prototype) is not Object.prototype",
   'export-becomes-function':
     "a data export that later holds a function (or an object with methods) cannot be handed out by a read outside the service's turns: the build script's read throws a TypeError saying so (Node gives the function), never the old value",
+  'fixed-global-bindings':
+    "ECMAScript's own global bindings (Object, Math, Date, Promise, globalThis... compartments/fixed-globals.ts) are non-writable and non-configurable in a service, so that SES resolves them once per module instead of through its `with` scopes on every read (0.4 µs each): assigning, redefining or deleting one throws TypeError where Node replaces it (a fake clock's `globalThis.Date = FakeDate`); Node's and the web's globals stay replaceable",
   'global-members':
     "SES's lockdown adds ArrayBuffer.prototype.transfer, transferToFixedLength and detached (Node 21's) and transferToImmutable, sliceToImmutable and immutable (a proposal) to the intrinsics every service and the host share, and a service has no Performance, Crypto, SubtleCrypto or performance timeline classes (docs/environment.md, Absent)",
   'intrinsic-constructors':
