@@ -421,9 +421,9 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
       Object.defineProperty(global, Symbol.toStringTag, { value: 'global', writable: false, enumerable: false, configurable: true });
       installSloppyThis(global);
       if (serviceGlobals !== undefined) {
+        fixGlobals(global, serviceGlobals as Record<string, unknown>); // what compartment-mapper then assigns leaves them out
         shapeLikeNodeGlobals(global, serviceGlobals);
         installLazyGlobals(global, serviceGlobals);
-        fixGlobals(global, serviceGlobals as Record<string, unknown>); // what compartment-mapper then assigns leaves them out
       }
     }
   }
