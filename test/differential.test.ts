@@ -25,7 +25,7 @@ const KNOWN: Record<string, string> = {
   'export-becomes-function':
     "a data export that later holds a function (or an object with methods) cannot be handed out by a read outside the service's turns: the build script's read throws a TypeError saying so (Node gives the function), never the old value",
   'fixed-global-bindings':
-    "ECMAScript's own global bindings (Object, Math, Date, Promise, globalThis... compartments/fixed-globals.ts) are non-writable and non-configurable in a service, so that SES resolves them once per module instead of through its `with` scopes on every read (0.4 µs each): assigning, redefining or deleting one throws TypeError where Node replaces it (a fake clock's `globalThis.Date = FakeDate`); Node's and the web's globals stay replaceable",
+    "ECMAScript's core global bindings (Object, Array, Math, Date, JSON, the typed arrays... compartments/fixed-globals.ts) are non-writable and non-configurable in a service, so that SES resolves them once per module instead of through its `with` scopes on every read (0.4 µs each): assigning one (even the value it holds), redefining or deleting it throws TypeError, and Reflect.set answers false, where Node replaces it; the bindings polyfills write (Promise, Symbol, Map, Reflect...) and Node's stay replaceable",
   'global-members':
     "SES's lockdown adds ArrayBuffer.prototype.transfer, transferToFixedLength and detached (Node 21's) and transferToImmutable, sliceToImmutable and immutable (a proposal) to the intrinsics every service and the host share, and a service has no Performance, Crypto, SubtleCrypto or performance timeline classes (docs/environment.md, Absent)",
   'intrinsic-constructors':
