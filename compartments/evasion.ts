@@ -15,7 +15,7 @@
  * a rebuild of the same dependencies rewrites nothing.
  */
 import { createHash } from 'node:crypto';
-import { evadeCensorSync } from '@endo/evasive-transform';
+import { createRequire } from 'node:module';
 import { buildCache } from './build-cache.js';
 
 /** SES's rejection patterns (html comments, import expressions, direct eval), as one test. */
@@ -78,6 +78,20 @@ export const evasionCacheDir = cache?.dir;
 /** The cache file name of a rewrite: sha256 of the source type and the source. */
 export const evasionCacheKey = (source: string, sourceType: 'module' | 'script'): string => createHash('sha256').update(`${sourceType}\0`).update(source).digest('hex');
 
+type EvasiveTransform = typeof import('@endo/evasive-transform');
+let evasive: EvasiveTransform | undefined;
+/**
+ * @endo/evasive-transform, loaded (with Babel) when a rewrite first misses
+ * the cache: Node's require of an ES module where it has one (20.19 and
+ * later), else preloadEvasiveTransform loaded it (archive-parsers.ts says why).
+ */
+const evasiveTransform = (): EvasiveTransform => (evasive ??= createRequire(import.meta.url)('@endo/evasive-transform') as EvasiveTransform);
+
+/** Load @endo/evasive-transform now, where Node cannot require an ES module (before Node 20.19). */
+export const preloadEvasiveTransform = async (): Promise<void> => {
+  if (!(process.features as { require_module?: boolean }).require_module) evasive ??= await import('@endo/evasive-transform');
+};
+
 /** Whether SES would refuse this source text (its own patterns). */
 export const wouldReject = (source: string): boolean => censored.test(source);
 
@@ -93,7 +107,7 @@ export const evade = (source: string, sourceType: 'module' | 'script', location:
   let code: string;
   try {
     // No sourceUrl: it would make a source map we do not keep (a third of the time).
-    ({ code } = evadeCensorSync(source, { sourceType, customVisitor: evadeEval as never }));
+    ({ code } = evasiveTransform().evadeCensorSync(source, { sourceType, customVisitor: evadeEval as never }));
   } catch (cause) {
     throw new Error(`${location}: the rewrite of text SES refuses (<!--, -->, import, eval) failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }

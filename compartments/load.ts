@@ -64,13 +64,14 @@ const unnamedPackageJson = (entry: string | undefined): string | undefined => {
  * are written by our linear zip writer (zip.ts).
  */
 const loadArchiver = async () => {
-  const [{ makeArchiveFromMap }, { defaultParserForLanguage }, { mapNodeModules }, { makeArchiveReadPowers }, { typescriptOptions }, { evasiveTransforms }] = await Promise.all([
+  const [{ makeArchiveFromMap }, defaultParserForLanguage, { mapNodeModules }, { makeArchiveReadPowers }, { typescriptOptions }, { evasiveTransforms }] = await Promise.all([
     import('@endo/compartment-mapper/archive-lite.js'),
-    import('@endo/compartment-mapper/archive-parsers.js'),
+    // Babel only when a module is not in the build cache (archive-parsers.ts).
+    import('./archive-parsers.js').then(parsers => parsers.loadArchiveParsers()),
     import('@endo/compartment-mapper/node-modules.js'),
     import('./archive-powers.js'),
     import('./typescript.js'),
-    import('./evasion.js'),
+    import('./evasion.js').then(async evasion => (await evasion.preloadEvasiveTransform(), evasion)),
     import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
   const [{ withNodeStarExports, withStringExportNames, esmLexerReady }, { withNodeCjsExports }, { withModuleSourceCache }] = await Promise.all([
@@ -135,7 +136,7 @@ export const archiveServiceWithRoots = async (
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
-    const typescript = typescriptOptions();
+    const typescript = typescriptOptions(defaultParserForLanguage);
     const { powers, readAhead } = makeArchiveReadPowers();
     const readPowers = skipNamelessPackages(powers);
     // A dual package's require targets, by the location of the package that requires it (applyNodeResolution).

@@ -30,11 +30,11 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import vm from 'node:vm';
-import { defaultParserForLanguage } from '@endo/compartment-mapper/archive-parsers.js';
+import type { ArchiveParser, ArchiveParsers } from './archive-parsers.js';
 import { SnapshotError } from '../replay-log/index.js';
 import { evade } from './evasion.js';
 
-type Parser = (typeof defaultParserForLanguage)['mjs'];
+type Parser = ArchiveParser;
 type ParseArgs = Parameters<Parser['parse']>;
 
 interface Stripper {
@@ -138,20 +138,20 @@ export const stripTypes = (source: string, filename: string): string => {
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-const typescriptParser = (base: Parser): Parser => ({
+const typescriptParser = (base: Parser, sourceType: 'module' | 'script'): Parser => ({
   ...base,
   parse: (...args: ParseArgs) => {
     const [bytes, specifier, location, ...rest] = args;
-    const javascript = encoder.encode(evade(stripTypes(decoder.decode(bytes), location), base === defaultParserForLanguage.cjs ? 'script' : 'module', location));
+    const javascript = encoder.encode(evade(stripTypes(decoder.decode(bytes), location), sourceType, location));
     return base.parse(javascript, specifier, location, ...rest);
   },
 });
 
-/** Parsers and extension mappings for compartment-mapper's archive options. */
-export const typescriptOptions = () => ({
+/** Parsers and extension mappings for compartment-mapper's archive options, over its archive parsers (archive-parsers.ts). */
+export const typescriptOptions = (parsers: ArchiveParsers) => ({
   parserForLanguage: {
-    'ts-mjs': typescriptParser(defaultParserForLanguage.mjs),
-    'ts-cjs': typescriptParser(defaultParserForLanguage.cjs),
+    'ts-mjs': typescriptParser(parsers.mjs, 'module'),
+    'ts-cjs': typescriptParser(parsers.cjs, 'script'),
   },
   languageForExtension: { mts: 'ts-mjs', cts: 'ts-cjs' },
   moduleLanguageForExtension: { ts: 'ts-mjs' },

@@ -1,8 +1,9 @@
 // A rebuild does not analyse again the ES modules it analysed before: the
 // analysis (compartment-mapper's mjs parse, a Babel pass) is cached by the
 // sha256 of the module's text (compartments/module-source-cache.ts), in the
-// pack files of build-cache.ts. The cache is what the rebuild archives; a
-// damaged entry or pack is analysed again.
+// pack files of build-cache.ts, and Babel is not even loaded when every
+// analysis is cached (compartments/archive-parsers.ts). The cache is what
+// the rebuild archives; a damaged entry or pack is analysed again.
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -61,15 +62,31 @@ t.test('the analysis of an ES module is cached by its text, read by the next bui
   const key = createHash('sha256').update(fs.readFileSync(path.join(project, 'word.js'))).digest('hex');
   for (let tries = 0; tries < 5 && lookUp(dir, key).value !== undefined; tries += 1) drop(dir, key);
   t.equal(lookUp(dir, key).value, undefined, 'the entry is not in the cache before the first build');
+  // Which of Babel's modules each process of a build loaded, written as it exits (a --require preload), one
+  // file per process (the CLI may start another, and the build script runs in one of its own).
+  const probe = path.join(project, 'babel-probe.cjs');
+  fs.writeFileSync(
+    probe,
+    "process.on('exit', () => require('fs').writeFileSync(`${process.env.BABEL_PROBE_OUT}.${process.pid}`, JSON.stringify(Object.keys(require.cache).filter(f => f.includes('/@babel/')))));\n",
+  );
+  const babelLoaded = (dir: string): { processes: number; modules: number } => {
+    const files = fs.readdirSync(dir).map(file => path.join(dir, file));
+    return { processes: files.length, modules: files.reduce((sum, file) => sum + (JSON.parse(fs.readFileSync(file, 'utf8')) as string[]).length, 0) };
+  };
   const build = async (name: string) => {
     const out = path.join(project, name);
-    const run = await snapshot(['build', 'build.mjs', '--out', out], { cwd: project });
+    const probeDir = path.join(project, `${name}.babel`);
+    fs.mkdirSync(probeDir);
+    const run = await snapshot(['build', 'build.mjs', '--out', out], { cwd: project, env: { NODE_OPTIONS: `--require ${probe}`, BABEL_PROBE_OUT: path.join(probeDir, 'loaded') } });
     t.equal(run.code, 0, run.stderr);
-    return { out, printed: lastJson(run) };
+    const babel = babelLoaded(probeDir);
+    t.ok(babel.processes > 0, 'the probe ran in the build');
+    return { out, printed: lastJson(run), babel: babel.modules };
   };
 
   const first = await build('first');
   t.equal(first.printed, 'original');
+  t.ok(first.babel > 0, 'the first build loaded Babel to analyse the module');
   const cached = lookUp(dir, key);
   t.ok(cached.value, 'the first build cached the analysis under the sha256 of the text');
   t.equal((fs.statSync(path.join(dir, cached.packs[0] as string)).mode & 0o777).toString(8), '600', 'readable by its owner only');
@@ -77,6 +94,7 @@ t.test('the analysis of an ES module is cached by its text, read by the next bui
   t.match(JSON.parse(analysis), { imports: [], exports: ['word'], __syncModuleProgram__: /original/ });
 
   const again = await build('again');
+  t.equal(again.babel, 0, 'a rebuild that finds every analysis in the cache loads no Babel (compartments/archive-parsers.ts)');
   t.same(fs.readFileSync(path.join(again.out, 'word', 'archive.zip')), fs.readFileSync(path.join(first.out, 'word', 'archive.zip')), 'a rebuild from the cache archives the same bytes');
 
   // What the cache holds is what a rebuild archives: an entry changed on purpose shows through.
