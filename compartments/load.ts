@@ -136,14 +136,16 @@ export const archiveServiceWithRoots = async (
     // package may use and extend its globals, as in Node: compartment-mapper
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
-    const typescript = typescriptOptions(defaultParserForLanguage);
+    // A TypeScript module, its types stripped, is analysed as the JavaScript is: with the same cache and checks.
+    const javascript = withModuleSourceCache(withTopLevelAwaitCheck({ ...defaultParserForLanguage }));
+    const typescript = typescriptOptions(javascript);
     const { powers, readAhead } = makeArchiveReadPowers();
     const readPowers = skipNamelessPackages(powers);
     // A dual package's require targets, by the location of the package that requires it (applyNodeResolution).
     const requireLinks = new Map<string, Set<string>>();
     const parserForLanguage = reportingParsers(
       // The check inside the cache: an analysis in the cache was checked when it was made.
-      withNodeStarExports(withNodeCjsExports(withStringExportNames(withModuleSourceCache(withTopLevelAwaitCheck({ ...defaultParserForLanguage, ...typescript.parserForLanguage }))), requireLinks), readAhead),
+      withNodeStarExports(withNodeCjsExports(withStringExportNames({ ...javascript, ...typescript.parserForLanguage }), requireLinks), readAhead),
       syntaxErrors,
     );
     const map = await mapNodeModules(readPowers, entry, {

@@ -120,3 +120,45 @@ t.test('the analysis of an ES module is cached by its text, read by the next bui
   t.equal(unharmed.printed, 'original', 'a damaged pack is not read');
   t.notOk(fs.existsSync(broken), 'and is removed');
 });
+
+t.test('a TypeScript module is cached as JavaScript is: an unchanged rebuild strips no types and loads neither swc nor Babel', async t => {
+  const project = projectFrom('cache');
+  // Text no earlier build has seen (the caches live as long as node_modules), with types and an enum.
+  const token = `${process.pid}-${Date.now()}`;
+  fs.writeFileSync(path.join(project, 'word.ts'), `enum Kind { Plain = 'plain' }\nexport const word = (): string => \`typed ${token} \${Kind.Plain}\`;\n`);
+  fs.writeFileSync(path.join(project, 'build-ts.mjs'), "import { importService } from 'membrane-snapshot';\nconst svc = await importService('./word.ts', { name: 'word' });\nconsole.log(JSON.stringify(await svc.word()));\n");
+  // What each process of a build loaded of Babel and esbuild (require.cache), and whether it read swc's glue
+  // (typescript.ts evaluates it in a realm of its own, from the file's text).
+  const probe = path.join(project, 'load-probe.cjs');
+  fs.writeFileSync(
+    probe,
+    [
+      "const fs = require('fs'); const read = fs.readFileSync; const seen = [];",
+      "fs.readFileSync = function (file, ...rest) { if (String(file).endsWith('/@swc/wasm-typescript/wasm.js')) seen.push(String(file)); return read.call(this, file, ...rest); };",
+      "process.on('exit', () => read.call(fs, '/dev/null') && fs.writeFileSync(`${process.env.LOAD_PROBE_OUT}.${process.pid}`, JSON.stringify([...Object.keys(require.cache).filter(f => /[/]@babel[/]|[/]esbuild[/]/.test(f)), ...seen])));",
+      '',
+    ].join('\n'),
+  );
+  const build = async (name: string) => {
+    const probeDir = path.join(project, `${name}.loaded`);
+    fs.mkdirSync(probeDir);
+    const out = path.join(project, name);
+    const run = await snapshot(['build', 'build-ts.mjs', '--out', out], { cwd: project, env: { NODE_OPTIONS: `--require ${probe}`, LOAD_PROBE_OUT: path.join(probeDir, 'loaded') } });
+    t.equal(run.code, 0, run.stderr);
+    const files = fs.readdirSync(probeDir);
+    t.ok(files.length > 0, 'the probe ran in the build');
+    const loaded = files.flatMap(file => JSON.parse(fs.readFileSync(path.join(probeDir, file), 'utf8')) as string[]);
+    return { out, printed: lastJson(run), swc: loaded.some(f => f.includes('wasm-typescript')), esbuild: loaded.some(f => f.includes('/esbuild/')), babel: loaded.some(f => f.includes('@babel')) };
+  };
+  const first = await build('ts-first');
+  t.equal(first.printed, `typed ${token} plain`);
+  t.ok(first.swc, 'the first build stripped the types (swc)');
+  t.ok(first.esbuild, 'compiled the enum (esbuild)');
+  t.ok(first.babel, 'and analysed the module (Babel)');
+  const again = await build('ts-again');
+  t.equal(again.printed, first.printed);
+  t.notOk(again.swc, 'the rebuild loads no type stripper');
+  t.notOk(again.esbuild, 'no compiler');
+  t.notOk(again.babel, 'nor Babel');
+  t.same(fs.readFileSync(path.join(again.out, 'word', 'archive.zip')), fs.readFileSync(path.join(first.out, 'word', 'archive.zip')), 'and archives the same bytes');
+});
