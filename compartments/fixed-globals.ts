@@ -29,8 +29,12 @@
  * strict), including an assignment of the value it holds (`global.Math =
  * Math`, which test setups write); `Reflect.set` and `Reflect.defineProperty`
  * on one return false; their descriptors say `writable: false,
- * configurable: false`. Replacing `Date` never worked in a service anyway
- * (lockdown freezes `Date.prototype`; fake clocks fail on it). What they
+ * configurable: false`; a Proxy of `globalThis` answering another `Date`
+ * breaks the Proxy invariants. A hand-made clock swapped in for `Date`
+ * (`globalThis.Date = class extends Date {}`) throws where it worked; the
+ * fake-clock packages (mockdate, timekeeper, @sinonjs/fake-timers) failed
+ * in a service before (lockdown freezes `Date.prototype`). `Date` is fixed
+ * all the same: it is the clock, the hottest read of a replay. What they
  * hold is unchanged, and a package may add globals of its own.
  * docs/environment.md lists this.
  */
