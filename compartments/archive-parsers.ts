@@ -13,8 +13,9 @@
  * Node's `require` of an ES module (Node 20.19 and later,
  * `process.features.require_module`). The others are compartment-mapper's
  * own modules, read from its `src/` (they import no Babel). On a Node
- * without `require(esm)`, or a compartment-mapper laid out otherwise, the
- * table is archive-parsers.js's, loaded at once, as before.
+ * without `require(esm)`, under a require hook that compiles ES modules
+ * (requiresEsmNatively), or with a compartment-mapper laid out otherwise,
+ * the table is archive-parsers.js's, loaded at once, as before.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -33,6 +34,27 @@ export type ArchiveParsers = Readonly<Record<'mjs' | 'pre-mjs-json' | 'cjs' | 'p
 
 const require = createRequire(import.meta.url);
 const ARCHIVE_PARSERS = '@endo/compartment-mapper/archive-parsers.js';
+
+/**
+ * Whether `require` of an ES module gives its module namespace, as Node's
+ * own does (20.19 and later): not where Node has no `require(esm)`, nor
+ * under a require hook that compiles ES modules to CommonJS (tsx's, with
+ * `node --import tsx`; found by the benchmark, which runs so: Babel then
+ * failed in the copy the hook made). Asked once, of require-esm-probe.ts.
+ */
+export const requiresEsmNatively = ((): (() => boolean) => {
+  let answer: boolean | undefined;
+  return () => {
+    if (answer === undefined) {
+      try {
+        answer = Boolean((process.features as { require_module?: boolean }).require_module) && Object.prototype.toString.call(require('./require-esm-probe.js')) === '[object Module]';
+      } catch {
+        answer = false;
+      }
+    }
+    return answer;
+  };
+})();
 
 const allAtOnce = async (): Promise<ArchiveParsers> => ((await import(ARCHIVE_PARSERS)) as { defaultParserForLanguage: ArchiveParsers }).defaultParserForLanguage;
 
@@ -57,7 +79,7 @@ const lazyMjs = (): ArchiveParser => {
  * table; throws what importing compartment-mapper's modules throws.
  */
 export const loadArchiveParsers = async (): Promise<ArchiveParsers> => {
-  if (!(process.features as { require_module?: boolean }).require_module) return allAtOnce();
+  if (!requiresEsmNatively()) return allAtOnce();
   let parsers: ArchiveParser[];
   try {
     const src = path.join(path.dirname(require.resolve('@endo/compartment-mapper')), 'src');

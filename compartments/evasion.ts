@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { buildCache } from './build-cache.js';
+import { requiresEsmNatively } from './archive-parsers.js';
 
 /** SES's rejection patterns (html comments, import expressions, direct eval), as one test. */
 const censored = /<!--|-->|(^|[^.]|\.\.\.)\bimport(\s*(?:\(|\/[/*]))|(^|[^.])\beval(\s*\()/;
@@ -82,14 +83,14 @@ type EvasiveTransform = typeof import('@endo/evasive-transform');
 let evasive: EvasiveTransform | undefined;
 /**
  * @endo/evasive-transform, loaded (with Babel) when a rewrite first misses
- * the cache: Node's require of an ES module where it has one (20.19 and
- * later), else preloadEvasiveTransform loaded it (archive-parsers.ts says why).
+ * the cache: Node's require of an ES module where it loads one as Node does
+ * (archive-parsers.ts says why), else preloadEvasiveTransform loaded it.
  */
 const evasiveTransform = (): EvasiveTransform => (evasive ??= createRequire(import.meta.url)('@endo/evasive-transform') as EvasiveTransform);
 
-/** Load @endo/evasive-transform now, where Node cannot require an ES module (before Node 20.19). */
+/** Load @endo/evasive-transform now, where `require` cannot load an ES module as Node does (archive-parsers.ts, requiresEsmNatively). */
 export const preloadEvasiveTransform = async (): Promise<void> => {
-  if (!(process.features as { require_module?: boolean }).require_module) evasive ??= await import('@endo/evasive-transform');
+  if (!requiresEsmNatively()) evasive ??= await import('@endo/evasive-transform');
 };
 
 /** Whether SES would refuse this source text (its own patterns). */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { decodePack, encodePack } from '../compartments/build-cache.js';
 import { moduleSourceCacheDir } from '../compartments/module-source-cache.js';
-import { lastJson, moveToTarget, projectFrom, snapshot } from './helpers.js';
+import { lastJson, moveToTarget, node, projectFrom, repo, snapshot } from './helpers.js';
 
 const packsOf = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir).filter(file => file.endsWith('.pack')).sort() : []);
 /** The entry `key` as the cache reads it (the last pack in name order that has it wins), and the packs that have it. */
@@ -161,4 +161,25 @@ t.test('a TypeScript module is cached as JavaScript is: an unchanged rebuild str
   t.notOk(again.esbuild, 'no compiler');
   t.notOk(again.babel, 'nor Babel');
   t.same(fs.readFileSync(path.join(again.out, 'word', 'archive.zip')), fs.readFileSync(path.join(first.out, 'word', 'archive.zip')), 'and archives the same bytes');
+});
+
+t.test('a build script run under a require hook that compiles ES modules (node --import tsx) analyses a new module', async t => {
+  // Node's require of an ES module goes through tsx's hook there, which would give a copy of Babel's users wired
+  // otherwise: the parsers are then loaded at once, by import (compartments/archive-parsers.ts).
+  const project = projectFrom('cache');
+  const token = `${process.pid}-${Date.now()}`;
+  fs.writeFileSync(path.join(project, 'fresh.js'), `// eval( in a comment, rewritten for SES\nexport const word = () => 'fresh ${token}';\n`);
+  fs.writeFileSync(
+    path.join(project, 'build-hooked.mjs'),
+    "import { importService } from 'membrane-snapshot';\nconst svc = await importService(new URL('./fresh.js', import.meta.url).href, { name: 'fresh' });\nconsole.log(JSON.stringify(await svc.word()));\n",
+  );
+  // The build run in process (buildSnapshot), by a script Node runs with tsx's hooks (resolved from the repository).
+  const driver = path.join(project, 'drive.mjs');
+  fs.writeFileSync(
+    driver,
+    "import { buildSnapshot } from 'membrane-snapshot';\nawait buildSnapshot({ script: new URL('./build-hooked.mjs', import.meta.url).pathname, out: new URL('./hooked', import.meta.url).pathname });\n",
+  );
+  const run = await node(['--import', 'tsx', driver], { cwd: repo });
+  t.equal(run.code, 0, run.stderr);
+  t.equal(lastJson(run), `fresh ${token}`, 'the module was analysed (no cache entry had it) and runs');
 });
