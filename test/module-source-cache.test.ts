@@ -4,7 +4,7 @@
 // pack files of build-cache.ts, and Babel is not even loaded when every
 // analysis is cached (compartments/archive-parsers.ts). The cache is what
 // the rebuild archives; a damaged entry or pack is analysed again.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -52,6 +52,35 @@ const plant = (dir: string, name: string, bytes: Buffer): string => {
   return file;
 };
 
+/**
+ * Run `snapshot build <script>` in `project` into `<project>/<name>`, and say what each of its processes (the
+ * CLI may start another, and the build script runs in one of its own) loaded: Babel's and esbuild's modules
+ * (require.cache at exit), and swc's glue (typescript.ts evaluates it in a realm of its own, from the file's
+ * text: its read is watched). A --require preload writes one file per process.
+ */
+const watchedBuild = async (t: Test, project: string, script: string, name: string) => {
+  const probe = path.join(project, 'load-probe.cjs');
+  fs.writeFileSync(
+    probe,
+    [
+      "const fs = require('fs'); const read = fs.readFileSync; const seen = [];",
+      "fs.readFileSync = function (file, ...rest) { if (String(file).endsWith('/@swc/wasm-typescript/wasm.js')) seen.push(String(file)); return read.call(this, file, ...rest); };",
+      "process.on('exit', () => fs.writeFileSync(`${process.env.LOAD_PROBE_OUT}.${process.pid}`, JSON.stringify([...Object.keys(require.cache).filter(f => /[/]@babel[/]|[/]esbuild[/]/.test(f)), ...seen])));",
+      '',
+    ].join('\n'),
+  );
+  const probeDir = path.join(project, `${name}.loaded`);
+  fs.mkdirSync(probeDir);
+  const out = path.join(project, name);
+  const run = await snapshot(['build', script, '--out', out], { cwd: project, env: { NODE_OPTIONS: `--require ${probe}`, LOAD_PROBE_OUT: path.join(probeDir, 'loaded') } });
+  t.equal(run.code, 0, run.stderr);
+  const files = fs.readdirSync(probeDir);
+  t.ok(files.length > 0, 'the probe ran in the build');
+  const loaded = files.flatMap(file => JSON.parse(fs.readFileSync(path.join(probeDir, file), 'utf8')) as string[]);
+  const count = (part: string): number => loaded.filter(file => file.includes(part)).length;
+  return { out, printed: lastJson(run), babel: count('/@babel/'), esbuild: count('/esbuild/'), swc: count('wasm-typescript') };
+};
+
 t.test('the analysis of an ES module is cached by its text, read by the next build, and made again when damaged', async t => {
   const dir = moduleSourceCacheDir;
   if (!dir) {
@@ -62,27 +91,7 @@ t.test('the analysis of an ES module is cached by its text, read by the next bui
   const key = createHash('sha256').update(fs.readFileSync(path.join(project, 'word.js'))).digest('hex');
   for (let tries = 0; tries < 5 && lookUp(dir, key).value !== undefined; tries += 1) drop(dir, key);
   t.equal(lookUp(dir, key).value, undefined, 'the entry is not in the cache before the first build');
-  // Which of Babel's modules each process of a build loaded, written as it exits (a --require preload), one
-  // file per process (the CLI may start another, and the build script runs in one of its own).
-  const probe = path.join(project, 'babel-probe.cjs');
-  fs.writeFileSync(
-    probe,
-    "process.on('exit', () => require('fs').writeFileSync(`${process.env.BABEL_PROBE_OUT}.${process.pid}`, JSON.stringify(Object.keys(require.cache).filter(f => f.includes('/@babel/')))));\n",
-  );
-  const babelLoaded = (dir: string): { processes: number; modules: number } => {
-    const files = fs.readdirSync(dir).map(file => path.join(dir, file));
-    return { processes: files.length, modules: files.reduce((sum, file) => sum + (JSON.parse(fs.readFileSync(file, 'utf8')) as string[]).length, 0) };
-  };
-  const build = async (name: string) => {
-    const out = path.join(project, name);
-    const probeDir = path.join(project, `${name}.babel`);
-    fs.mkdirSync(probeDir);
-    const run = await snapshot(['build', 'build.mjs', '--out', out], { cwd: project, env: { NODE_OPTIONS: `--require ${probe}`, BABEL_PROBE_OUT: path.join(probeDir, 'loaded') } });
-    t.equal(run.code, 0, run.stderr);
-    const babel = babelLoaded(probeDir);
-    t.ok(babel.processes > 0, 'the probe ran in the build');
-    return { out, printed: lastJson(run), babel: babel.modules };
-  };
+  const build = (name: string) => watchedBuild(t, project, 'build.mjs', name);
 
   const first = await build('first');
   t.equal(first.printed, 'original');
@@ -127,39 +136,17 @@ t.test('a TypeScript module is cached as JavaScript is: an unchanged rebuild str
   const token = `${process.pid}-${Date.now()}`;
   fs.writeFileSync(path.join(project, 'word.ts'), `enum Kind { Plain = 'plain' }\nexport const word = (): string => \`typed ${token} \${Kind.Plain}\`;\n`);
   fs.writeFileSync(path.join(project, 'build-ts.mjs'), "import { importService } from 'membrane-snapshot';\nconst svc = await importService('./word.ts', { name: 'word' });\nconsole.log(JSON.stringify(await svc.word()));\n");
-  // What each process of a build loaded of Babel and esbuild (require.cache), and whether it read swc's glue
-  // (typescript.ts evaluates it in a realm of its own, from the file's text).
-  const probe = path.join(project, 'load-probe.cjs');
-  fs.writeFileSync(
-    probe,
-    [
-      "const fs = require('fs'); const read = fs.readFileSync; const seen = [];",
-      "fs.readFileSync = function (file, ...rest) { if (String(file).endsWith('/@swc/wasm-typescript/wasm.js')) seen.push(String(file)); return read.call(this, file, ...rest); };",
-      "process.on('exit', () => read.call(fs, '/dev/null') && fs.writeFileSync(`${process.env.LOAD_PROBE_OUT}.${process.pid}`, JSON.stringify([...Object.keys(require.cache).filter(f => /[/]@babel[/]|[/]esbuild[/]/.test(f)), ...seen])));",
-      '',
-    ].join('\n'),
-  );
-  const build = async (name: string) => {
-    const probeDir = path.join(project, `${name}.loaded`);
-    fs.mkdirSync(probeDir);
-    const out = path.join(project, name);
-    const run = await snapshot(['build', 'build-ts.mjs', '--out', out], { cwd: project, env: { NODE_OPTIONS: `--require ${probe}`, LOAD_PROBE_OUT: path.join(probeDir, 'loaded') } });
-    t.equal(run.code, 0, run.stderr);
-    const files = fs.readdirSync(probeDir);
-    t.ok(files.length > 0, 'the probe ran in the build');
-    const loaded = files.flatMap(file => JSON.parse(fs.readFileSync(path.join(probeDir, file), 'utf8')) as string[]);
-    return { out, printed: lastJson(run), swc: loaded.some(f => f.includes('wasm-typescript')), esbuild: loaded.some(f => f.includes('/esbuild/')), babel: loaded.some(f => f.includes('@babel')) };
-  };
+  const build = (name: string) => watchedBuild(t, project, 'build-ts.mjs', name);
   const first = await build('ts-first');
   t.equal(first.printed, `typed ${token} plain`);
-  t.ok(first.swc, 'the first build stripped the types (swc)');
-  t.ok(first.esbuild, 'compiled the enum (esbuild)');
-  t.ok(first.babel, 'and analysed the module (Babel)');
+  t.ok(first.swc > 0, 'the first build stripped the types (swc)');
+  t.ok(first.esbuild > 0, 'compiled the enum (esbuild)');
+  t.ok(first.babel > 0, 'and analysed the module (Babel)');
   const again = await build('ts-again');
   t.equal(again.printed, first.printed);
-  t.notOk(again.swc, 'the rebuild loads no type stripper');
-  t.notOk(again.esbuild, 'no compiler');
-  t.notOk(again.babel, 'nor Babel');
+  t.equal(again.swc, 0, 'the rebuild loads no type stripper');
+  t.equal(again.esbuild, 0, 'no compiler');
+  t.equal(again.babel, 0, 'nor Babel');
   t.same(fs.readFileSync(path.join(again.out, 'word', 'archive.zip')), fs.readFileSync(path.join(first.out, 'word', 'archive.zip')), 'and archives the same bytes');
 });
 
