@@ -37,18 +37,20 @@ t.test('calls cross hosts: a cursor handed across stays a reference, callbacks c
 });
 
 
+/** References for host values that hold none (the codec is asked for none). */
+const noRefs = {
+  toRef: () => {
+    throw new Error('no reference expected');
+  },
+  isRef: () => false,
+  fromRef: () => ({}),
+};
+
 t.test('a reply of host values decodes to the same graph: an error whose own property is itself, odd keys', async t => {
   const { encodeReply, decodeReply } = await import('../lib/transport-codec.js');
-  const refs = {
-    toRef: () => {
-      throw new Error('no reference expected');
-    },
-    isRef: () => false,
-    fromRef: () => ({}),
-  };
   const error = Object.assign(new RangeError('self'), { code: 'E_SELF', 'k\uDC00': 1 });
   (error as unknown as { me: unknown }).me = error;
-  const reply = decodeReply(encodeReply(false, { error, list: [error] }, refs), refs) as { ok: boolean; value: { error: Error & { me: unknown; code: string }; list: unknown[] } };
+  const reply = decodeReply(encodeReply(false, { error, list: [error] }, noRefs), noRefs) as { ok: boolean; value: { error: Error & { me: unknown; code: string }; list: unknown[] } };
   const back = reply.value.error;
   t.ok(back instanceof RangeError);
   t.equal(back.me, back, 'the property that was the error is the revived error');
@@ -58,17 +60,10 @@ t.test('a reply of host values decodes to the same graph: an error whose own pro
 
 t.test("a call's arguments of host values cross as one clone: one object in two arguments is one object", async t => {
   const { encodeCall, decodeCall } = await import('../lib/transport-codec.js');
-  const refs = {
-    toRef: () => {
-      throw new Error('no reference expected');
-    },
-    isRef: () => false,
-    fromRef: () => ({}),
-  };
   const shared: Record<string, unknown> = { n: 1 };
   shared.self = shared;
   const buffer = new ArrayBuffer(4);
-  const { args } = decodeCall(encodeCall(1, 'm', [shared, shared, { inner: shared }, new Uint8Array(buffer), new Uint16Array(buffer)], refs), refs) as { args: [Record<string, unknown>, unknown, { inner: unknown }, Uint8Array, Uint16Array] };
+  const { args } = decodeCall(encodeCall(1, 'm', [shared, shared, { inner: shared }, new Uint8Array(buffer), new Uint16Array(buffer)], noRefs), noRefs) as { args: [Record<string, unknown>, unknown, { inner: unknown }, Uint8Array, Uint16Array] };
   t.not(args[0], shared, 'a copy');
   t.equal(args[1], args[0], 'the second argument is the first');
   t.equal(args[2].inner, args[0], 'and so is what the third holds');
