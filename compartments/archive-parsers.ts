@@ -61,14 +61,14 @@ const allAtOnce = async (): Promise<ArchiveParsers> => ((await import(ARCHIVE_PA
 /** compartment-mapper's ESM archive parser, loaded (with Babel) on the first call. */
 const lazyMjs = (): ArchiveParser => {
   let parser: ArchiveParser | undefined;
-  const loaded = (): ArchiveParser => (parser ??= (require(ARCHIVE_PARSERS) as { defaultParserForLanguage: ArchiveParsers }).defaultParserForLanguage.mjs);
-  // parse-archive-mjs.js's flags (checked against it when it loads: see below).
+  const load = (): ArchiveParser => {
+    const real = (require(ARCHIVE_PARSERS) as { defaultParserForLanguage: ArchiveParsers }).defaultParserForLanguage.mjs;
+    // The flags given below stand for parse-archive-mjs.js's own: checked once, as it loads.
+    if (real.heuristicImports !== false || real.synchronous !== true) throw new Error(`${ARCHIVE_PARSERS}: its mjs parser is not the synchronous one this build expects`);
+    return real;
+  };
   return Object.freeze({
-    parse: (...args: Parameters<ArchiveParser['parse']>): unknown => {
-      const real = loaded();
-      if (real.heuristicImports !== false || real.synchronous !== true) throw new Error(`${ARCHIVE_PARSERS}: its mjs parser is not the synchronous one this build expects`);
-      return real.parse(...args);
-    },
+    parse: (...args: Parameters<ArchiveParser['parse']>): unknown => (parser ??= load()).parse(...args),
     heuristicImports: false,
     synchronous: true,
   });
