@@ -507,6 +507,8 @@ export const makeFs = (
     if (op === 'cp') reach.checkLinkTarget(args[0], undefined, 'copy (fs.cp)');
     // Links followed (Node's `stat` in place of `lstat`, on both sides): the files of the tree must be checked one by one.
     if (op === 'cp' && typeof args[2] === 'object' && args[2] !== null && (args[2] as { dereference?: unknown }).dereference) reach.checkTree(args[0], args[1], 'copy, links followed (fs.cp)');
+    // Where each directory of a tree moved or copied lands is a write there (a build cache planted so, found by the adversarial review).
+    else if (op === 'cp' || op === 'rename') reach.checkTreeInto(args[0], args[1], `write (fs.${op})`);
     // Node's recursive readdir goes into the directories links lead to (found by the adversarial review): each is checked.
     if (op === 'readdir' && typeof args[1] === 'object' && args[1] !== null && (args[1] as { recursive?: unknown }).recursive) reach.checkTree(args[0], undefined, 'list, recursively (fs.readdir)');
     // A copy or a new name of a secret file is as secret (its contents are read later under that name).

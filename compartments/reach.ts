@@ -349,6 +349,16 @@ export interface Reach {
    * walked twice. Without a `target`, only the reads are checked (a recursive readdir).
    */
   checkTree(source: unknown, target: unknown | undefined, op: string): void;
+  /**
+   * Throws REACH_DENIED when moving or copying the tree `source` to `target`
+   * (fs.rename, fs.cp) would put one of its directories where no service
+   * writes whatever its policy (checkPath as a write for each, links inside
+   * the source not followed): a directory staged elsewhere, holding
+   * `node_modules/.cache/membrane-snapshot/...` below it, copied or moved
+   * over a project, plants a build cache as a write into it would (found by
+   * the adversarial review), at build as at restore.
+   */
+  checkTreeInto(source: unknown, target: unknown, op: string): void;
 }
 
 /** The path a string, file URL or bytes name, or undefined (a descriptor, something fs refuses, or what uncheckable says). */
@@ -471,6 +481,23 @@ export const makeReach = (service: string, policy: ReachPolicy | undefined): Rea
         }
         for (const name of names) visit(path.join(file, name), copy === undefined ? undefined : path.join(copy, name));
         branch.delete(key);
+      };
+      visit(from, to);
+    },
+    checkTreeInto(source: unknown, target: unknown, op: string): void {
+      const from = pathText(source);
+      const to = pathText(target);
+      if (from === undefined || to === undefined) return;
+      const visit = (dir: string, copy: string): void => {
+        let entries: fs.Dirent[];
+        try {
+          if (!fs.lstatSync(dir).isDirectory()) return;
+          entries = fs.readdirSync(dir, { withFileTypes: true });
+        } catch {
+          return; // fs fails on it itself
+        }
+        reach.checkPath(copy, true, op);
+        for (const entry of entries) if (entry.isDirectory()) visit(path.join(dir, entry.name), path.join(copy, entry.name));
       };
       visit(from, to);
     },

@@ -189,4 +189,14 @@ t.test('no service writes into a build cache, whatever its policy', async t => {
   t.same(results.readCache, { ok: 'made by the user' }, 'reading it stays as the policy says');
   t.notOk(fs.existsSync(path.join(root, 'module-source-0.0.0-1-pack1', 'zzzzzzzzz-planted.pack')), 'nothing was copied into it');
   t.ok(fs.existsSync(root), 'the cache is where it was');
+  // Another project's node_modules, which holds no cache of this build's: a tree staged with .cache/membrane-snapshot
+  // in it, copied (each of fs.cp's forms) or moved there, would be a cache a later build there reads.
+  for (const key of ['copyIntoOtherProject', 'copyIntoOtherProjectAsync', 'copyIntoOtherProjectCallback', 'renameIntoOtherProject']) {
+    t.match(results[key], { code: 'REACH_DENIED', message: /is inside .*node_modules[/]\.cache[/]membrane-snapshot, a build cache of membrane-snapshot/ }, key);
+  }
+  const [other, bare] = results.otherProjects as unknown as [string, string];
+  t.notOk(fs.existsSync(path.join(other, 'node_modules', '.cache')), 'nothing was copied there');
+  t.notOk(fs.existsSync(path.join(bare, 'node_modules')), 'nor moved there');
+  fs.rmSync(other, { recursive: true, force: true });
+  fs.rmSync(bare, { recursive: true, force: true });
 });
