@@ -664,41 +664,58 @@ export const clockedWeb = (
  * A service's `Intl.DateTimeFormat`: `format()` and `formatToParts()`
  * without a date format the recorded wall clock (`now`), where Node's read
  * the host's. Callable with or without `new`, as Node's; instances are
- * `instanceof` it.
+ * `instanceof` it. Its prototype inherits from Object.prototype, as Node's
+ * does, and holds Node's members (the host's own functions, which read no
+ * clock, but those two): not the host's prototype, whose `constructor`, the
+ * host's class, formatted the host's clock (found by the adversarial review).
+ * Instances are made by the host's constructor (they have its internal
+ * slots), with this prototype.
  */
 export const clockedDateTimeFormat = (now: () => number): typeof Intl.DateTimeFormat => {
   const Host = Intl.DateTimeFormat;
-  class GuestDateTimeFormat extends Host {
-    formatToParts(date?: Date | number): Intl.DateTimeFormatPart[] {
-      return super.formatToParts(date === undefined ? now() : date);
-    }
-  }
+  const hostPrototype = Host.prototype;
   // `format` is an accessor that returns a bound function (ECMA-402), the same one at every read.
-  const hostFormat = Object.getOwnPropertyDescriptor(Host.prototype, 'format')?.get as (this: Intl.DateTimeFormat) => (date?: Date | number) => string;
+  const hostFormat = Object.getOwnPropertyDescriptor(hostPrototype, 'format')?.get as (this: Intl.DateTimeFormat) => (date?: Date | number) => string;
+  const hostFormatToParts = hostPrototype.formatToParts;
   const boundFormats = new WeakMap<object, (date?: Date | number) => string>();
-  Object.defineProperty(GuestDateTimeFormat.prototype, 'format', {
-    get(this: Intl.DateTimeFormat) {
-      let bound = boundFormats.get(this);
+  // Called or constructed, as Node's (length 0); a subclass's `new` makes an instance of the subclass.
+  const DateTimeFormat = function DateTimeFormat(this: unknown, ...args: [(string | string[])?, Intl.DateTimeFormatOptions?]) {
+    return Reflect.construct(Host, args, new.target ?? DateTimeFormat) as Intl.DateTimeFormat;
+  } as unknown as typeof Intl.DateTimeFormat;
+  // Node's attributes (lockdown froze the host's: the copy is made writable and configurable, then hardened).
+  const copied = Object.getOwnPropertyDescriptors(hostPrototype) as Record<PropertyKey, PropertyDescriptor>;
+  for (const key of Reflect.ownKeys(copied)) {
+    const descriptor = copied[key as string];
+    if ('value' in descriptor) descriptor.writable = key !== Symbol.toStringTag;
+    descriptor.configurable = true;
+  }
+  const prototype = Object.create(Object.prototype, copied) as Intl.DateTimeFormat;
+  const members = {
+    formatToParts(this: Intl.DateTimeFormat, date?: Date | number): Intl.DateTimeFormatPart[] {
+      return Reflect.apply(hostFormatToParts, this, [date === undefined ? now() : date]) as Intl.DateTimeFormatPart[];
+    },
+    get format() {
+      const self = this as unknown as Intl.DateTimeFormat;
+      let bound = boundFormats.get(self);
       if (!bound) {
-        const format = hostFormat.call(this);
+        const format = hostFormat.call(self);
         bound = (date?: Date | number) => format(date === undefined ? now() : date);
         Object.defineProperty(bound, 'name', { value: '' }); // anonymous, as ECMA-402's bound format
-        boundFormats.set(this, bound);
+        boundFormats.set(self, bound);
       }
       return bound;
     },
-    enumerable: false,
-    configurable: true,
+  };
+  const own = Object.getOwnPropertyDescriptors(members);
+  Object.defineProperties(prototype, {
+    constructor: { value: DateTimeFormat, writable: true, enumerable: false, configurable: true },
+    formatToParts: { ...own.formatToParts, enumerable: false },
+    format: { ...own.format, enumerable: false },
   });
-  likeHostPrototype(GuestDateTimeFormat.prototype, Host.prototype);
-  // Called or constructed, as Node's (length 0); a subclass's `new` makes an instance of the subclass.
-  const DateTimeFormat = function DateTimeFormat(this: unknown, ...args: [(string | string[])?, Intl.DateTimeFormatOptions?]) {
-    return Reflect.construct(GuestDateTimeFormat, args, new.target ?? GuestDateTimeFormat) as Intl.DateTimeFormat;
-  } as unknown as typeof Intl.DateTimeFormat;
+  likeHostPrototype(prototype, hostPrototype);
   Object.defineProperties(DateTimeFormat, {
-    prototype: { value: GuestDateTimeFormat.prototype, writable: false, enumerable: false, configurable: false },
+    prototype: { value: prototype, writable: false, enumerable: false, configurable: false },
     supportedLocalesOf: { value: Host.supportedLocalesOf, writable: true, enumerable: false, configurable: true },
   });
-  Object.defineProperty(GuestDateTimeFormat.prototype, 'constructor', { value: DateTimeFormat, writable: true, enumerable: false, configurable: true });
   return harden(DateTimeFormat);
 };
