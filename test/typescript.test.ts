@@ -78,3 +78,15 @@ t.test('a large TypeScript module, then more TypeScript, still load', async t =>
   t.equal(restored.code, 0, restored.stderr);
   t.same(lastJson(restored), 4498500);
 });
+
+t.test('a .cts service written with export, in a "type": "module" package, is refused with what to do', async t => {
+  // .cts is CommonJS whatever the package says (tsc compiles its export to exports.x; only types are stripped here).
+  const project = projectFrom('cache');
+  fs.writeFileSync(path.join(project, 'counter.cts'), 'export const count = (n: number): number => n + 1;\n');
+  fs.writeFileSync(path.join(project, 'build-cts.mjs'), "import { importService } from 'membrane-snapshot';\nconst svc = await importService('./counter.cts', { name: 'counter' });\nconsole.log(await svc.count(1));\n");
+  const run = await snapshot(['build', 'build-cts.mjs', '--out', path.join(project, 'out')], { cwd: project });
+  t.not(run.code, 0);
+  t.match(run.stderr, /SERVICE_LOAD_FAILED/);
+  t.match(run.stderr, /A \.cts file is CommonJS whatever its package\.json says.*write require\(\) and module\.exports \(exports\.x = \.\.\.\), or name the file \.mts/s);
+  t.notMatch(run.stderr, /Add "type": "module"/, 'not the hint for a package without "type": "module"');
+});
