@@ -438,9 +438,11 @@ await section('(i) what lockdown costs V8: everyday operations in plain Node and
   const rows: string[][] = [['operation', 'plain Node', 'locked down', 'ratio']];
   for (const name of Object.keys(plain)) rows.push([name, `${plain[name].toFixed(0)} ns`, `${locked[name].toFixed(0)} ns`, ratio(locked[name] / plain[name])]);
   out(table(rows));
-  out('    V8 leaves its fast paths for intrinsics that lockdown freezes or reconfigures: any change to RegExp.prototype (replace, split),');
-  out('    Array.prototype[Symbol.iterator] made an override accessor (spreads), a non-extensible Array.prototype (arrays grown by index).');
-  out('    Typed arrays, Buffers and nextTick keep theirs because their prototypes are frozen in place (compartments/overrides.ts).');
+  out('    V8 leaves its fast paths for intrinsics that lockdown freezes or reconfigures: any change to RegExp.prototype (replace, split:');
+  out('    the library splits and replaces in JavaScript instead, compartments/regexp-methods.ts, where V8 went through every position');
+  out('    of the text), Array.prototype[Symbol.iterator] made an override accessor (spreads), a non-extensible Array.prototype (arrays');
+  out('    grown by index). Typed arrays, Buffers, nextTick and string spreads keep theirs: their prototypes are frozen in place, and');
+  out('    String.prototype[Symbol.iterator] stays a data property (compartments/overrides.ts).');
   out("    A service's code reads a global through SES's scope, a `with` over its compartment's globalThis: its globals are writable,");
   out("    as Node's are, so SES cannot bind them once (its scope constants are the immutable ones), and every read is a lookup.");
 });

@@ -24,6 +24,9 @@
  *   same treatment to the methods of the other intrinsic prototypes, and
  *   inspection.ts keeps Node's util.inspect naming Maps, Sets, Promises and
  *   errors as it does without lockdown.
+ * - RegExp.prototype's split and replace are the library's
+ *   (regexp-methods.ts): locked down, V8's own take their generic paths
+ *   (split: one `exec` per character of the text).
  * - The process runs in UTC, so that a service's local-time output is the
  *   same on the build host and on every target.
  * - localeTaming 'unsafe': `toLocaleString`, `localeCompare`,
@@ -37,6 +40,7 @@ import { hardenHostValue, installStackFormatter, installUncaughtHandler, neuterS
 import { SnapshotError } from '../replay-log/errors.js';
 import { enableMoreOverrides, freezeElementPrototypes, refastenPrototypes } from './overrides.js';
 import { repairInspection } from './inspection.js';
+import { installRegExpMethods } from './regexp-methods.js';
 import { markPhase } from './phases.cjs';
 
 const already = Symbol.for('membrane-snapshot.lockdown');
@@ -57,6 +61,7 @@ if (!realm[already]) {
       localeTaming: 'unsafe',
     });
     neuterSharedErrorStatics();
+    installRegExpMethods();
     enableMoreOverrides();
     repairInspection();
     freezeElementPrototypes();
