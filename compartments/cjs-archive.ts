@@ -27,6 +27,7 @@ import path from 'node:path';
 import url from 'node:url';
 import { createRequire } from 'node:module';
 import { NODE_FUNCTOR_HEAD, REQUIRE_LINK, requireCandidates } from './cjs.js';
+import { commonJsOfTypeScript } from './typescript.js';
 
 type Lexer = { parse(source: string, name?: string): { exports: string[]; reexports: string[] } };
 let lexer: Lexer | undefined;
@@ -39,26 +40,56 @@ const lex = (source: string): { exports: string[]; reexports: string[] } => {
   }
 };
 
+/** Whether `file` runs as an ES module by its package's "type" (the nearest package.json's, as Node reads it). */
+const isInModulePackage = (file: string): boolean => {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    try {
+      return (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { type?: unknown }).type === 'module';
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+    if (path.dirname(dir) === dir) return false;
+  }
+};
+
+/**
+ * `specifier` resolved from `from` as Node's `require` resolves it, then,
+ * for a relative one Node does not find, as tsx resolves TypeScript: the
+ * `.ts`/`.cts` source of a `.js`/`.cjs` name, or the name with `.ts`, `.cts`
+ * or `/index.ts` added. Undefined when neither finds a file.
+ */
+const resolveRequire = (specifier: string, from: string): string | undefined => {
+  try {
+    return createRequire(from).resolve(specifier);
+  } catch {
+    if (!specifier.startsWith('./') && !specifier.startsWith('../')) return undefined;
+  }
+  const base = path.resolve(path.dirname(from), specifier);
+  const candidates = /\.c?js$/.test(base) ? [base.replace(/js$/, 'ts')] : [`${base}.ts`, `${base}.cts`, path.join(base, 'index.ts')];
+  return candidates.find(candidate => fs.statSync(candidate, { throwIfNoEntry: false })?.isFile());
+};
+
 /**
  * The names a re-exported module adds (Node's `cjsPreparseModuleExports`):
  * its lexer names and, recursively, those of its own re-exports; only
  * CommonJS files (`.js`, `.cjs` or an unknown extension) count, and a
  * specifier Node cannot resolve from `from` (or a builtin) adds nothing.
+ * A TypeScript file that runs as CommonJS (`.cts`, or `.ts` outside a
+ * `"type": "module"` package), which tsx resolves and compiles, counts with
+ * the names of its compiled JavaScript (typescript.ts).
  */
 const reexportedNames = (specifier: string, from: string, seen: Set<string>, into: Set<string>): void => {
-  let file: string;
-  try {
-    file = createRequire(from).resolve(specifier);
-  } catch {
-    return;
-  }
-  if (!path.isAbsolute(file) || seen.has(file)) return;
+  const file = resolveRequire(specifier, from);
+  if (file === undefined || !path.isAbsolute(file) || seen.has(file)) return;
   const ext = path.extname(file);
   if (ext === '.mjs' || ext === '.json' || ext === '.node' || ext === '.mts') return;
+  const typescript = ext === '.cts' || ext === '.ts';
+  if (ext === '.ts' && isInModulePackage(file)) return;
   seen.add(file);
   let source: string;
   try {
     source = fs.readFileSync(file, 'utf8');
+    if (typescript) source = commonJsOfTypeScript(source, file);
   } catch {
     return;
   }

@@ -847,10 +847,11 @@ export const explainLoadError = (service: string, entry: string | undefined, err
     const unnamed = file ? nearestPackageJson(url.fileURLToPath(file)) : undefined;
     // A TypeScript file's ES module name is .mts, a JavaScript file's .mjs.
     const esmExtension = file && /\.[cm]?tsx?$/.test(file) ? '.mts' : '.mjs';
-    // .cjs and .cts are CommonJS whatever the package says (tsc compiles a .cts's `export` to exports.x; only
-    // types are stripped here: found by the adversarial review, where the hint said to add what was there).
-    if (file && /\.c[jt]s$/.test(file)) {
-      hint = ` A ${file.slice(file.lastIndexOf('.'))} file is CommonJS whatever its package.json says, and its import/export are not compiled to require() and exports here: write require() and module.exports (exports.x = ...), or name the file ${esmExtension}.`;
+    // .cjs is CommonJS whatever the package says, and Node refuses its import/export too (found by the
+    // adversarial review, where the hint said to add what was there). TypeScript that runs as CommonJS is
+    // compiled to it (typescript.ts), as tsx compiles it.
+    if (file && /\.cjs$/.test(file)) {
+      hint = ` A .cjs file is CommonJS whatever its package.json says, and Node refuses its import/export too: write require() and module.exports (exports.x = ...), or name the file ${esmExtension}.`;
     } else hint = ` The file uses import/export in a package without "type": "module", so it is loaded as CommonJS (Node 20 reparses it as an ES module, with a warning). Add "type": "module" to ${unnamed ?? 'its package.json'}, or name the file ${esmExtension}.`;
   } else if (error instanceof TypeError || error instanceof ReferenceError) {
     const named = /^([\w$]+) is not (?:defined|a function|a constructor)/.exec(message)?.[1];

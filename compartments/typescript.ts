@@ -36,6 +36,7 @@
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import url from 'node:url';
 import vm from 'node:vm';
 import type { ArchiveParser, ArchiveParsers } from './archive-parsers.js';
 import { SnapshotError } from '../replay-log/index.js';
@@ -50,7 +51,10 @@ interface Stripper {
 }
 
 interface Compiler {
-  transformSync(code: string, options: { loader: 'ts'; sourcefile: string }): { code: string };
+  transformSync(
+    code: string,
+    options: { loader: 'ts'; sourcefile: string; format?: 'cjs'; platform?: 'node'; target?: string; keepNames?: boolean; supported?: Record<string, boolean> },
+  ): { code: string };
 }
 
 const require = createRequire(import.meta.url);
@@ -147,7 +151,7 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Bump when what is cached for the same text may change. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 /** The JavaScript made from TypeScript sources (undefined when there is no node_modules to keep it in). */
 const cache = buildCache('typescript', '@swc/wasm-typescript', CACHE_FORMAT, import.meta.url);
@@ -164,22 +168,82 @@ const fallbackVersion = (): string => {
   return esbuildVersion;
 };
 
-/** stripTypes, answered from the cache when it can (what fails to parse is not cached: it throws each time). */
-const cachedStripTypes = (source: string, location: string): string => {
-  if (!cache) return stripTypes(source, location);
-  const key = createHash('sha256').update(`${fallbackVersion()}\0`).update(source).digest('hex');
+/**
+ * Whether JavaScript meant to run as CommonJS uses import/export: V8
+ * compiles it as a function body (as Node's CommonJS loader does) and
+ * refuses those statements. Not `import()`, which CommonJS may use.
+ */
+const usesModuleSyntax = (javascript: string): boolean => {
+  if (!/\b(?:import|export)\b/.test(javascript)) return false;
+  try {
+    vm.compileFunction(javascript, ['exports', 'require', 'module', '__filename', '__dirname']);
+    return false;
+  } catch (error) {
+    return error instanceof SyntaxError && /Cannot use import statement outside a module|Unexpected token 'export'/.test(error.message);
+  }
+};
+
+/**
+ * A TypeScript module that runs as CommonJS (a `.cts`, or a `.ts` in a
+ * package without `"type": "module"`) but is written with import/export:
+ * compiled to CommonJS by esbuild as tsx compiles it (its options for
+ * CommonJS: `format: 'cjs'`, `platform: 'node'`, which annotates the export
+ * names for Node's and compartment-mapper's CommonJS export analysis, and
+ * `keepNames`), so that it computes what it computes under tsx: imports
+ * become `require()` calls (extensionless relative paths resolve as tsx
+ * resolves them, to the `.ts` file), exports `exports` getters with
+ * `__esModule`. Lines move (esbuild prints the module anew). Throws
+ * SnapshotError `SERVICE_LOAD_FAILED` when esbuild refuses it.
+ */
+const compileToCommonJS = (source: string, filename: string): string => {
+  try {
+    return loadCompiler().transformSync(source, {
+      loader: 'ts',
+      sourcefile: displayPath(filename),
+      format: 'cjs',
+      platform: 'node',
+      target: `node${process.versions.node}`,
+      keepNames: true,
+      supported: { 'dynamic-import': true },
+    }).code;
+  } catch (error) {
+    throw new SnapshotError('SERVICE_LOAD_FAILED', `${displayPath(filename)}: TypeScript does not compile to CommonJS: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+      details: { file: displayPath(filename) },
+    });
+  }
+};
+
+/** A module's JavaScript: its types stripped, and compiled to CommonJS where it runs as CommonJS with import/export. */
+const toJavaScript = (source: string, location: string, sourceType: 'module' | 'script'): string => {
+  const stripped = stripTypes(source, location);
+  return sourceType === 'script' && usesModuleSyntax(stripped) ? compileToCommonJS(source, location) : stripped;
+};
+
+/** toJavaScript, answered from the cache when it can (what fails to parse is not cached: it throws each time). */
+const cachedJavaScript = (source: string, location: string, sourceType: 'module' | 'script'): string => {
+  if (!cache) return toJavaScript(source, location, sourceType);
+  const key = createHash('sha256').update(`${fallbackVersion()}\0${sourceType}\0`).update(source).digest('hex');
   const hit = cache.read(key);
   if (hit !== undefined) return hit.toString('utf8');
-  const javascript = stripTypes(source, location);
+  const javascript = toJavaScript(source, location, sourceType);
   cache.write(key, javascript);
   return javascript;
 };
+
+/**
+ * The JavaScript of TypeScript module `file` (a path) run as CommonJS, as
+ * its archive holds it: the names Node's lexer finds in it are the names it
+ * exports to a module that re-exports it (cjs-archive.ts). Throws what
+ * stripping or compiling throws.
+ */
+export const commonJsOfTypeScript = (source: string, file: string): string => cachedJavaScript(source, url.pathToFileURL(file).href, 'script');
 
 const typescriptParser = (base: Parser, sourceType: 'module' | 'script'): Parser => ({
   ...base,
   parse: (...args: ParseArgs) => {
     const [bytes, specifier, location, ...rest] = args;
-    const javascript = encoder.encode(evade(cachedStripTypes(decoder.decode(bytes), location), sourceType, location));
+    const javascript = encoder.encode(evade(cachedJavaScript(decoder.decode(bytes), location, sourceType), sourceType, location));
     return base.parse(javascript, specifier, location, ...rest);
   },
 });

@@ -1038,6 +1038,12 @@ export class Membrane implements WireSide {
     }
     if (proto === objectPrototype || proto === null) {
       const names = keys(object);
+      // A CommonJS module's exports that a compiler made from an ES module (esbuild, tsc, Babel: marked
+      // `__esModule`) hold its exports as getters, live bindings that may give functions: behaviour.
+      if (getOwnPropertyDescriptor(object, '__esModule')?.value === true && names.some(name => getOwnPropertyDescriptor(object, name)?.get)) {
+        if (walk.noRefs) throw NEEDS_REFERENCE;
+        return this.#ref(object, from, walk.context);
+      }
       // Data or behaviour is decided from the descriptors, so that no getter runs for it: each getter then runs
       // once, when its property is copied, as structuredClone runs it (it ran twice, and a getter counting its
       // reads gave the host 2 where Node gives 1).

@@ -2,7 +2,10 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fixture, lastJson, moveToTarget, node, projectFrom, snapshot, tempDir } from './helpers.js';
+import { fixture, lastJson, moveToTarget, node, projectFrom, repo, snapshot, tempDir } from './helpers.js';
+
+/** tsx's command line (which runs a .cts written with export; `node --import tsx` hands it to Node's ESM parser). */
+const tsx = path.join(repo, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 const work = tempDir('typed');
 const out = path.join(work, 'snapshot');
@@ -79,14 +82,49 @@ t.test('a large TypeScript module, then more TypeScript, still load', async t =>
   t.same(lastJson(restored), 4498500);
 });
 
-t.test('a .cts service written with export, in a "type": "module" package, is refused with what to do', async t => {
-  // .cts is CommonJS whatever the package says (tsc compiles its export to exports.x; only types are stripped here).
+// TypeScript that runs as CommonJS (no "type": "module" in its package, or a .cts) written with import/export,
+// extensionless relative imports and `export *`: tsx compiles it to CommonJS with esbuild (test/fixtures/typed-commonjs).
+t.test('TypeScript with import/export that runs as CommonJS computes what it computes under tsx', async t => {
+  const dir = fixture('typed-commonjs');
+  const reference = await node([tsx, 'facts.mts'], { cwd: dir });
+  t.equal(reference.code, 0, reference.stderr);
+  const [first, second] = lastJson(reference) as [unknown, unknown];
+  const commonjsOut = path.join(work, 'commonjs');
+  const commonjsState = path.join(work, 'commonjs.json');
+  const built = await snapshot(['build', 'build.mts', '--out', commonjsOut], { cwd: dir, env: { TYPED_STATE_FILE: commonjsState } });
+  t.equal(built.code, 0, built.stderr);
+  if (built.code !== 0) return;
+  t.same(JSON.parse(fs.readFileSync(commonjsState, 'utf8')), first, 'at build time');
+  const restored = await snapshot(['restore', moveToTarget(commonjsOut), '--call', 'main.facts']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), second, 'after restore elsewhere: its second call');
+});
+
+t.test("the names such a module re-exports (export * from './more', extensionless) are its exports, as Node's lexer finds them in the compiled module", async t => {
+  const project = projectFrom('typed-commonjs');
+  fs.writeFileSync(
+    path.join(project, 'build-names.mts'),
+    "import { importService } from 'membrane-snapshot';\n" +
+      "const main = await importService('./services/main.ts', { name: 'main' });\n" +
+      'console.log(JSON.stringify([Object.keys(main).filter(k => k !== "default" && k !== "__esModule").sort(), await main.more, await main.answer, await main.double(4)]));\n',
+  );
+  const built = await snapshot(['build', 'build-names.mts', '--out', 'snap'], { cwd: project });
+  t.equal(built.code, 0, built.stderr);
+  fs.writeFileSync(path.join(project, 'names.mts'), "const m = await import('./services/main.ts');\nconsole.log(JSON.stringify([Object.keys(m).filter(k => k !== 'default' && k !== '__esModule').sort(), m.more, m.answer, m.double(4)]));\n");
+  const reference = await node([tsx, 'names.mts'], { cwd: project });
+  t.equal(reference.code, 0, reference.stderr);
+  t.same(lastJson(built), lastJson(reference));
+  t.same(lastJson(built), [['Counter', 'answer', 'double', 'facts', 'more'], 'more', 42, 8]);
+});
+
+t.test('a .cjs service written with export is refused with what to do, as Node refuses it', async t => {
+  // .cjs is CommonJS whatever the package says, and JavaScript is not compiled: Node throws the same SyntaxError.
   const project = projectFrom('cache');
-  fs.writeFileSync(path.join(project, 'counter.cts'), 'export const count = (n: number): number => n + 1;\n');
-  fs.writeFileSync(path.join(project, 'build-cts.mjs'), "import { importService } from 'membrane-snapshot';\nconst svc = await importService('./counter.cts', { name: 'counter' });\nconsole.log(await svc.count(1));\n");
-  const run = await snapshot(['build', 'build-cts.mjs', '--out', path.join(project, 'out')], { cwd: project });
+  fs.writeFileSync(path.join(project, 'counter.cjs'), 'export const count = n => n + 1;\n');
+  fs.writeFileSync(path.join(project, 'build-cjs.mjs'), "import { importService } from 'membrane-snapshot';\nconst svc = await importService('./counter.cjs', { name: 'counter' });\nconsole.log(await svc.count(1));\n");
+  const run = await snapshot(['build', 'build-cjs.mjs', '--out', path.join(project, 'out')], { cwd: project });
   t.not(run.code, 0);
   t.match(run.stderr, /SERVICE_LOAD_FAILED/);
-  t.match(run.stderr, /A \.cts file is CommonJS whatever its package\.json says.*write require\(\) and module\.exports \(exports\.x = \.\.\.\), or name the file \.mts/s);
+  t.match(run.stderr, /A \.cjs file is CommonJS whatever its package\.json says.*write require\(\) and module\.exports \(exports\.x = \.\.\.\), or name the file \.mjs/s);
   t.notMatch(run.stderr, /Add "type": "module"/, 'not the hint for a package without "type": "module"');
 });
