@@ -480,7 +480,9 @@ export const makeGuestErrors = (): Record<string, unknown> => {
       getOwnPropertyDescriptor: (target, key) => getOwnPropertyDescriptor(target, key),
       construct: (target, args, newTarget) => {
         const error = constructUncaptured(target, args, newTarget);
-        capture(error, handler.construct);
+        // As V8's Error constructor: the frames up to the topmost call of new.target are left out (a subclass's
+        // `new MyError` and its `super()` chain), or all of them when new.target is not on the stack.
+        capture(error, newTarget === out[name] ? handler.construct : newTarget);
         return error;
       },
       apply: (target, _this, args) => {
