@@ -104,6 +104,10 @@ t.test('--port or --call naming no restored service, and --port for one without 
   t.equal(call.code, 2, '--call naming no restored service: exit 2');
   t.match(call.stderr, /USAGE: --call apj\.fetch: no service "apj" is restored here \(restored: .*api/);
   t.notMatch(call.stderr, /replayed/, 'refused before any replay');
+  const bare = await snapshot(['restore', target, '--call', 'fetch']);
+  t.equal(bare.code, 2, '--call without a service: exit 2');
+  t.match(bare.stderr, /USAGE: --call takes service\.method, got "fetch" \(services: .*api.*; --call \w+\.fetch\)/, 'names the services and the form');
+  t.notMatch(bare.stderr, /replayed/, 'refused before any replay');
 });
 
 t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight finish and exits 0', async t => {
