@@ -5,6 +5,8 @@
  * restore-entry.ts: from the restore bundle, or as modules when there is
  * none (and for NATS, which the bundle does not carry).
  */
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { markPhase } from '../compartments/phases.cjs';
 import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { restoreSnapshot, callService } from './restore.js';
@@ -32,6 +34,29 @@ const checkNamedServices = (manifest: Manifest, selected: readonly string[] | un
     }
   }
   checkPorts(manifest, restored, ports);
+};
+
+/**
+ * A hint for a live call that failed to find a file (ENOENT, ENOTDIR) at a
+ * path under the directory the called service was built in (its manifest's
+ * `entryRoot`), which this host does not have: such a path was made from
+ * `import.meta.url` or `__dirname`, which still name the build host's
+ * directory. An empty string otherwise. Reads only the thrown value's
+ * `code` and `path`, as Node's fs errors carry them.
+ */
+const buildHostPathHint = (manifest: Manifest | undefined, call: string, error: unknown): string => {
+  const service = manifest?.services[call.slice(0, call.indexOf('.'))];
+  if (!service?.entryRoot?.startsWith('file:') || typeof error !== 'object' || error === null) return '';
+  const { code, path: missing } = error as { code?: unknown; path?: unknown };
+  if ((code !== 'ENOENT' && code !== 'ENOTDIR') || typeof missing !== 'string') return '';
+  let root: string;
+  try {
+    root = fileURLToPath(service.entryRoot);
+  } catch {
+    return '';
+  }
+  if (!missing.startsWith(root) || fs.existsSync(root)) return '';
+  return `hint: ${missing} is under ${root}, where service "${service.name}" was built; this host has no such directory. A live service reads this host's files at the paths it names, and a path made from import.meta.url or __dirname names the build host's: ship the file to that path, or give the service its location (an environment variable).\n`;
 };
 
 /**
@@ -144,7 +169,7 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
     } catch (error) {
       await live.stop();
       if (isSnapshotError(error)) throw error;
-      process.stderr.write(`snapshot: ${values.call}(...) threw ${block(describeThrown(error))}\n`);
+      process.stderr.write(`snapshot: ${values.call}(...) threw ${block(describeThrown(error))}\n${buildHostPathHint(manifest, values.call, error)}`);
       process.exit(1);
     }
     await live.stop();

@@ -7,7 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { LogReader } from '../replay-log/index.js';
 import { restoreSnapshot, type RestoredSnapshot } from '../lib/index.js';
-import { fixture, moveToTarget, snapshot, tempDir } from './helpers.js';
+import { fixture, moveToTarget, projectFrom, snapshot, tempDir } from './helpers.js';
 
 const work = tempDir('live');
 const out = path.join(work, 'snapshot');
@@ -80,4 +80,23 @@ t.test('syscalls reach the real host once live', async t => {
   fs.writeFileSync(file, 'written after the build');
   const address = server.address() as { port: number };
   t.same(await kitchen().live(`http://127.0.0.1:${address.port}/`, file), { body: 'live answer', file: 'written after the build' });
+});
+
+t.test("a live call that misses a file under the build host's directory says why", async t => {
+  const project = projectFrom('build-host-path');
+  const built = await snapshot(['build', 'build.mjs', '--out', path.join(project, '..', 'snap')], { cwd: project });
+  t.equal(built.code, 0, built.stderr);
+  const target = moveToTarget(path.join(project, '..', 'snap'));
+  // This host has no such directory: the build project is gone.
+  fs.renameSync(project, `${project}-gone`);
+  const run = await snapshot(['restore', target, '--call', 'svc.read']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, /svc\.read\(\.\.\.\) threw Error: ENOENT: no such file or directory/);
+  t.match(run.stderr, new RegExp(`hint: \\S+/project/data\\.txt is under \\S+/project/, where service "svc" was built; this host has no such directory\\..*import\\.meta\\.url or __dirname`));
+  // With the directory there (the files shipped to the same path), the same call reads them.
+  fs.renameSync(`${project}-gone`, project);
+  const shipped = await snapshot(['restore', target, '--call', 'svc.read']);
+  t.equal(shipped.code, 0, shipped.stderr);
+  t.match(shipped.stdout, /"hello from the build host"/);
+  t.notMatch(shipped.stderr, /hint:/);
 });
