@@ -96,16 +96,20 @@ const exec = (rx: RegExp, text: string): RegExpExecArray | null => apply(nativeE
 /**
  * Search copies by flags and source: two expressions with the same source
  * and flags match alike (ECMA-262 EscapeRegExpPattern). Bounded: emptied
- * when full, so that a service making endless patterns holds no more.
+ * when full, and a long pattern is not kept, so that a service making
+ * endless or huge patterns holds at most MAX_SEARCHES short ones.
  */
 const searches = new Map<string, RegExp>();
 const MAX_SEARCHES = 512;
+/** Characters of flags and source (UTF-16 code units) beyond which a pattern's copy is made for each split. */
+const MAX_KEPT_SOURCE = 1024;
 
 /** The spec's splitter without `y`, with `g` (and without `d`, which only adds indices). */
 const searchFor = (rx: RegExp): RegExp => {
   let flags = 'g';
   for (const [read, flag] of matchingFlags) if (apply(read, rx, [])) flags += flag;
   const key = `${flags}/${apply(sourceOf, rx, [])}`;
+  if (key.length > MAX_KEPT_SOURCE) return new NativeRegExp(rx, flags);
   let found = searches.get(key);
   if (found === undefined) {
     if (searches.size >= MAX_SEARCHES) searches.clear();
