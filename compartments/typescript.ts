@@ -10,7 +10,10 @@
  * Syntax that needs code generation (enum, namespace, parameter
  * properties) is compiled by esbuild, the compiler tsx runs (tsx is a
  * dependency: build scripts run through it), so such a module computes
- * what it computes under tsx; its lines may shift. swc's own transform
+ * what it computes under tsx; its lines may shift. So is a module that
+ * runs as CommonJS (`.cts`, or `.ts` outside a `"type": "module"` package)
+ * written with import/export: to CommonJS, as tsx compiles it
+ * (compileToCommonJS). swc's own transform
  * mode is not used: it leaves a merged namespace's references to members
  * of its other declarations unqualified (`pi` instead of `Geometry.pi`).
  *
