@@ -40,7 +40,7 @@ const lex = (source: string): { exports: string[]; reexports: string[] } => {
   }
 };
 
-/** Whether `file` runs as an ES module by its package's "type" (the nearest package.json's, as Node reads it). */
+/** Whether the package.json nearest above `file` says `"type": "module"` (as Node reads it; an unreadable one: no). */
 const isInModulePackage = (file: string): boolean => {
   for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
     try {
@@ -226,18 +226,7 @@ const literalResolutions = (source: string, file: string, root: string): Record<
 const isEsmFile = (file: string): boolean => {
   if (!path.isAbsolute(file)) return false; // a builtin
   if (file.endsWith('.mjs')) return true;
-  if (!file.endsWith('.js')) return false;
-  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest)) {
-      try {
-        return (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { type?: unknown }).type === 'module';
-      } catch {
-        return false;
-      }
-    }
-    if (path.dirname(dir) === dir) return false;
-  }
+  return file.endsWith('.js') && isInModulePackage(file);
 };
 
 const decoder = new TextDecoder();

@@ -49,7 +49,6 @@ const getter = (name: string): ((this: unknown) => unknown) | undefined => Objec
 const sourceOf = getter('source') as (this: unknown) => string;
 const globalOf = getter('global') as (this: unknown) => boolean;
 const stickyOf = getter('sticky') as (this: unknown) => boolean;
-const unicodeFlagOf = getter('unicode') as (this: unknown) => boolean;
 /** The flags that change what a search matches, and their getters (`unicodeSets` where V8 has the `v` flag). */
 const matchingFlags = (
   [
@@ -106,19 +105,22 @@ const MAX_SEARCHES = 512;
 /** Characters of flags and source (UTF-16 code units) beyond which a pattern's copy is made for each split. */
 const MAX_KEPT_SOURCE = 1024;
 
-/** The spec's splitter without `y`, with `g` (and without `d`, which only adds indices). */
-const searchFor = (rx: RegExp): RegExp => {
+/**
+ * The spec's splitter without `y`, with `g` (and without `d`, which only
+ * adds indices), and its flags (`g` then those of `matchingFlags` it has).
+ */
+const searchFor = (rx: RegExp): { search: RegExp; flags: string } => {
   let flags = 'g';
   for (const [read, flag] of matchingFlags) if (apply(read, rx, [])) flags += flag;
   const key = `${flags}/${apply(sourceOf, rx, [])}`;
-  if (key.length > MAX_KEPT_SOURCE) return new NativeRegExp(rx, flags);
-  let found = searches.get(key);
-  if (found === undefined) {
+  if (key.length > MAX_KEPT_SOURCE) return { search: new NativeRegExp(rx, flags), flags };
+  let search = searches.get(key);
+  if (search === undefined) {
     if (searches.size >= MAX_SEARCHES) searches.clear();
-    found = new NativeRegExp(rx, flags);
-    searches.set(key, found);
+    search = new NativeRegExp(rx, flags);
+    searches.set(key, search);
   }
-  return found;
+  return { search, flags };
 };
 
 /** A value V8 holds as a small integer (a Smi: 31 bits and a sign on 64-bit Node) that is not negative. */
@@ -152,11 +154,11 @@ const splitsPair = (text: string, index: number): boolean => {
 };
 
 const split = (rx: RegExp, text: string, limit: number | undefined): string[] => {
-  const search = searchFor(rx);
-  const unicode = isUnicode(rx);
+  const { search, flags } = searchFor(rx);
+  const unicode = flags.includes('u') || flags.includes('v');
   // Under u, where V8 would not take its fast path, a match found inside a surrogate pair is one the spec's steps
   // never try: the search goes on past it. (Not under v: V8 11's generic path steps a v expression by code units.)
-  const betweenCodePoints = apply(unicodeFlagOf, rx, []) === true && !splitsFastInNode(rx, limit);
+  const betweenCodePoints = flags.includes('u') && !splitsFastInNode(rx, limit);
   const result: string[] = [];
   const lim = limit === undefined ? MAX_LENGTH : limit >>> 0;
   if (lim === 0) return result;
