@@ -27,7 +27,7 @@ const checkNamedServices = (manifest: Manifest, selected: readonly string[] | un
   const restored = selected ?? Object.keys(manifest.services);
   if (call !== undefined) {
     const dot = call.indexOf('.');
-    if (dot <= 0) throw new SnapshotError('USAGE', `--call takes service.method, got "${call}" (services: ${restored.join(', ') || 'none'}; --call ${restored[0] ?? 'service'}.${call || 'method'})`);
+    if (dot <= 0) throw new SnapshotError('USAGE', `--call takes service.method, got "${call}" (services: ${restored.join(', ') || 'none'}; --call ${restored[0] ?? 'service'}.${call.replace(/^\.+/, '') || 'method'})`);
     const name = call.slice(0, dot);
     if (!restored.includes(name) || !Object.hasOwn(manifest.services, name)) {
       throw new SnapshotError('USAGE', `--call ${call}: no service "${name}" is restored here (restored: ${restored.join(', ') || 'none'})`);

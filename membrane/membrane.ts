@@ -1039,8 +1039,10 @@ export class Membrane implements WireSide {
     if (proto === objectPrototype || proto === null) {
       const names = keys(object);
       // A CommonJS module's exports that a compiler made from an ES module (esbuild, tsc, Babel: marked
-      // `__esModule`) hold its exports as getters, live bindings that may give functions: behaviour.
-      if (getOwnPropertyDescriptor(object, '__esModule')?.value === true && names.some(name => getOwnPropertyDescriptor(object, name)?.get)) {
+      // `__esModule`, a `true` or, on esbuild's namespace of `import * as x`, a getter, not run here) hold its
+      // exports as getters, live bindings that may give functions: behaviour.
+      const esModule = getOwnPropertyDescriptor(object, '__esModule');
+      if (esModule && (esModule.value === true || typeof esModule.get === 'function') && names.some(name => getOwnPropertyDescriptor(object, name)?.get)) {
         if (walk.noRefs) throw NEEDS_REFERENCE;
         return this.#ref(object, from, walk.context);
       }

@@ -108,6 +108,8 @@ t.test('--port or --call naming no restored service, and --port for one without 
   t.equal(bare.code, 2, '--call without a service: exit 2');
   t.match(bare.stderr, /USAGE: --call takes service\.method, got "fetch" \(services: .*api.*; --call \w+\.fetch\)/, 'names the services and the form');
   t.notMatch(bare.stderr, /replayed/, 'refused before any replay');
+  const dotted = await snapshot(['restore', target, '--call', '.fetch']);
+  t.match(dotted.stderr, /got "\.fetch" \(services: .*; --call \w+\.fetch\)/, 'the form to write has one dot');
 });
 
 t.test('a restored fetch handler serves HTTP; SIGTERM lets the request in flight finish and exits 0', async t => {

@@ -117,6 +117,21 @@ t.test("the names such a module re-exports (export * from './more', extensionles
   t.same(lastJson(built), [['Counter', 'answer', 'double', 'facts', 'more'], 'more', 42, 8]);
 });
 
+t.test('a namespace import handed out by such a module is a reference, as its getters are live bindings', async t => {
+  const project = projectFrom('typed-commonjs');
+  fs.writeFileSync(
+    path.join(project, 'build-ns.mts'),
+    "import { importService } from 'membrane-snapshot';\nconst ns = await importService('./services/ns.ts', { name: 'ns' });\nconst util = await ns.getUtil();\n// A reference's properties are read in the service's turns: each read is awaited.\nconst twice = await util.twice;\nconsole.log(JSON.stringify([await twice(4), (await util.Color).Blue]));\n",
+  );
+  const built = await snapshot(['build', 'build-ns.mts', '--out', 'snap'], { cwd: project });
+  t.equal(built.code, 0, built.stderr);
+  fs.writeFileSync(path.join(project, 'ns-plain.mts'), "const { getUtil } = await import('./services/ns.ts');\nconst util = getUtil();\nconsole.log(JSON.stringify([util.twice(4), util.Color.Blue]));\n");
+  const reference = await node([tsx, 'ns-plain.mts'], { cwd: project });
+  t.equal(reference.code, 0, reference.stderr);
+  t.same(lastJson(built), lastJson(reference));
+  t.same(lastJson(built), [8, 2]);
+});
+
 t.test('a .cjs service written with export is refused with what to do, as Node refuses it', async t => {
   // .cjs is CommonJS whatever the package says, and JavaScript is not compiled: Node throws the same SyntaxError.
   const project = projectFrom('cache');
