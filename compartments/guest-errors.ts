@@ -264,6 +264,37 @@ export const neuterSharedErrorStatics = (): void => {
 };
 
 /**
+ * Make `proto.constructor` (an own, writable, configurable data property)
+ * an accessor before `proto` is frozen, as SES's overrideTaming does for
+ * the intrinsics: reading gives `value`; assigning on `proto` itself
+ * throws; assigning on an object that inherits it defines (or sets) that
+ * object's own property, as it did before the freeze. Node's own code
+ * assigns `constructor` on instances of some of its classes, which throws
+ * "Cannot assign to read only property 'constructor'" once the data
+ * property they inherit is frozen (the override mistake). Only for those:
+ * Node's util.inspect names an object by the first `constructor` data
+ * property of its prototype chain, and prints the getters of every
+ * prototype it skips (a DOMException's prototype would throw). Returns
+ * whether it changed `proto`.
+ */
+export const overridableConstructor = (proto: object, value: unknown): boolean => {
+  const descriptor = getOwnPropertyDescriptor(proto, 'constructor');
+  if (!descriptor || !('value' in descriptor) || !descriptor.writable || !descriptor.configurable) return false;
+  defineProperty(proto, 'constructor', {
+    get: () => value,
+    set(this: object, replacement: unknown) {
+      if (this === proto) throw new TypeError("Cannot assign to read only property 'constructor' of a frozen prototype");
+      if (Object.prototype.hasOwnProperty.call(this, 'constructor')) {
+        if (!Reflect.set(this, 'constructor', replacement)) throw new TypeError("Cannot assign to read only property 'constructor'");
+      } else defineProperty(this, 'constructor', { value: replacement, writable: true, enumerable: true, configurable: true });
+    },
+    enumerable: descriptor.enumerable,
+    configurable: false,
+  });
+  return true;
+};
+
+/**
  * Harden a host value handed to services (a function, a class, a plain
  * object of them), first re-parenting every class reachable from it that
  * extends V8's original Error (Node's `AssertionError`, defined before

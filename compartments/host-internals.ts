@@ -16,11 +16,10 @@
  */
 
 import { types as utilTypes } from 'node:util';
-import { hardenHostValue, isV8Error } from './guest-errors.js';
+import { hardenHostValue, isV8Error, overridableConstructor } from './guest-errors.js';
 
-const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, isFrozen, prototype: objectPrototype } = Object;
+const { getPrototypeOf, getOwnPropertyDescriptor, isFrozen } = Object;
 const { ownKeys, apply } = Reflect;
-const { hasOwnProperty } = objectPrototype;
 const { isMap, isSet } = utilTypes;
 const mapEntries = Map.prototype.entries;
 const setValues = Set.prototype.values;
@@ -42,33 +41,20 @@ const collectionEntries = (value: object): unknown[] => {
 };
 
 /**
- * Make a prototype's `constructor` an accessor before freezing it, as SES's
- * overrideTaming does for the intrinsics: Node's own code assigns
+ * Make a prototype's `constructor` an accessor before freezing it
+ * (overridableConstructor, guest-errors.ts): Node's own code assigns
  * `stream.constructor = WritableStream` on instances of its internal
- * classes, which throws once the data property it shadows is frozen (the
- * "override mistake"). Reading gives the same value; assigning on an
- * instance defines the instance's own property, as it did.
+ * classes.
  */
 const tameConstructor = (object: object): void => {
   const descriptor = getOwnPropertyDescriptor(object, 'constructor');
-  if (!descriptor || !('value' in descriptor) || !descriptor.writable || !descriptor.configurable) return;
+  if (!descriptor || !('value' in descriptor)) return;
   // The class itself is hardened too: harden calls no getter, so the accessor would hand out a class no one
   // froze (found by the adversarial review: Node's key classes re-parented to steal every key made later, an
   // internal stream class's prototype replaced). The host's own Error (Node's errors are made from it, and its
   // stack settings are the process's) is never handed out: the shared Error stands for it.
   const value = isV8Error(descriptor.value) ? sharedError : descriptor.value;
-  defineProperty(object, 'constructor', {
-    get: () => value,
-    set(this: object, replacement: unknown) {
-      if (this === object) throw new TypeError('Cannot assign to read only property \'constructor\' of a frozen prototype');
-      if (apply(hasOwnProperty, this, ['constructor'])) {
-        if (!Reflect.set(this, 'constructor', replacement)) throw new TypeError('Cannot assign to read only property \'constructor\'');
-      }
-      else defineProperty(this, 'constructor', { value: replacement, writable: true, enumerable: true, configurable: true });
-    },
-    enumerable: descriptor.enumerable,
-    configurable: false,
-  });
+  if (!overridableConstructor(object, value)) return;
   // After the accessor: hardening the class freezes its prototype, this object.
   if (isObject(value) && value !== sharedError) hardenHostValue(value);
 };

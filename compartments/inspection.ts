@@ -104,6 +104,9 @@ const standInPrototype = (proto: object, name: string): object => {
   return standIn;
 };
 
+/** V8's own `stack` getter, which every error has as an own accessor from Node 22 on (undefined before: a data property). */
+const v8StackGetter = getOwnPropertyDescriptor(new Error(), 'stack')?.get;
+
 const sameAs = (value: object, standIn: object): boolean => {
   if (getPrototypeOf(getPrototypeOf(standIn)) !== getPrototypeOf(value)) return false;
   const keys = ownKeys(value);
@@ -111,7 +114,11 @@ const sameAs = (value: object, standIn: object): boolean => {
   for (const key of keys) {
     const a = getOwnPropertyDescriptor(value, key);
     const b = getOwnPropertyDescriptor(standIn, key);
-    if (!a || !b || a.value !== b.value || a.get !== b.get || a.set !== b.set || a.enumerable !== b.enumerable) return false;
+    if (!a || !b || a.enumerable !== b.enumerable) return false;
+    // V8's stack accessor was copied as its text (makeStandIn): the same while the text is.
+    if (key === 'stack' && a.get !== undefined && a.get === v8StackGetter) {
+      if (!('value' in b) || apply(a.get, value, []) !== b.value) return false;
+    } else if (a.value !== b.value || a.get !== b.get || a.set !== b.set) return false;
   }
   return true;
 };
@@ -120,7 +127,14 @@ const makeStandIn = (value: object, name: string): object => {
   // An error that is not a native one (an ES5 subclass that never called Error) stays an ordinary object.
   const standIn: object = types.isNativeError(value) ? construct(Error, []) : {};
   if (types.isNativeError(standIn)) delete (standIn as { stack?: unknown }).stack;
-  for (const key of ownKeys(value)) defineProperty(standIn, key, getOwnPropertyDescriptor(value, key) as PropertyDescriptor);
+  for (const key of ownKeys(value)) {
+    const descriptor = getOwnPropertyDescriptor(value, key) as PropertyDescriptor;
+    // From Node 22 (V8 12.4) an error's own `stack` is V8's accessor, which renders the stack of the error it is
+    // read on: on the stand-in it gave the stand-in's, captured here, the host's frames (found on Node 24: a
+    // printed service error showed the library's paths, and the restore diverged). Its text instead.
+    if (key === 'stack' && descriptor.get !== undefined && descriptor.get === v8StackGetter) defineProperty(standIn, key, { value: apply(descriptor.get, value, []), writable: true, enumerable: descriptor.enumerable, configurable: true });
+    else defineProperty(standIn, key, descriptor);
+  }
   setPrototypeOf(standIn, standInPrototype(getPrototypeOf(value) as object, name));
   return freeze(standIn);
 };

@@ -9,7 +9,7 @@ import { inspect as nodeInspect } from 'node:util';
 import { determinismViolation, nameAs } from './errors.js';
 import { GuestReadableStream, readyStreams } from './readable-stream.js';
 import { hardenSharedInternals } from './host-internals.js';
-import { hardenHostValue } from './guest-errors.js';
+import { hardenHostValue, overridableConstructor } from './guest-errors.js';
 import { laterError, validateUint32 } from './node-style-errors.js';
 import { deterministicWeakRefs } from './weak.js';
 import { likeHost, likeHostPrototype } from './host-shape.js';
@@ -72,6 +72,28 @@ const guardBlobStream = (): void => {
   redefine(proto, 'stream', stream);
 };
 guardBlobStream();
+
+/**
+ * The host classes on whose instances Node's own code assigns
+ * `constructor`, each made an override accessor (overridableConstructor)
+ * before anything freezes them: Node makes a Blob (createBlob, every
+ * `blob.slice()`) or a transferable web stream (newReadableStream...) with
+ * an internal constructor, then writes `stream.constructor =
+ * ReadableStream`; from Node 24 on that object's prototype is the public
+ * class's own, whose frozen data property made the assignment throw (a
+ * service's Blob#slice, Response#body, stream pipes: every restore on Node
+ * 24 failed). Found by listing the `.constructor = ` writes of Node 20, 22
+ * and 24's own modules; RecordableHistogram, the only other, is not given
+ * to services.
+ */
+const overridableConstructors = (): void => {
+  const host = globalThis as Record<string, unknown>;
+  for (const klass of [HostBlob, host.ReadableStream, host.WritableStream, host.TransformStream]) {
+    const proto = (klass as { prototype?: object } | undefined)?.prototype;
+    if (proto && !Object.isFrozen(proto)) overridableConstructor(proto, klass);
+  }
+};
+overridableConstructors();
 
 /**
  * Node's web streams and AbortSignal are transferable (structuredClone with
