@@ -2,7 +2,7 @@
  * Test helpers: run the real `snapshot` CLI in child processes, so builds
  * and restores never share memory with each other or with the test.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,10 +21,10 @@ export interface Run {
   stderr: string;
 }
 
-/** Run `node <args>` and collect its output. */
-export const node = (args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<Run> =>
+/** Run `node <args>` (the Node of `execPath`, default this process's) and collect its output. */
+export const node = (args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number; execPath?: string } = {}): Promise<Run> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(options.execPath ?? process.execPath, args, {
       cwd: options.cwd ?? repo,
       env: { ...process.env, NODE_OPTIONS: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -43,6 +43,18 @@ export const node = (args: string[], options: { cwd?: string; env?: Record<strin
 
 /** Run the `snapshot` CLI. */
 export const snapshot = (args: string[], options: Parameters<typeof node>[1] = {}): Promise<Run> => node([cliPath, ...args], options);
+
+/**
+ * The other Node binaries a snapshot must build and restore on, from
+ * `MEMBRANE_SNAPSHOT_OTHER_NODES` (paths separated by `:`): .ci/run fetches
+ * Node 22 and 24 from the npm registry (the node-linux-<arch> packages) and
+ * sets it. Each with its version (`v24.22.3`).
+ */
+export const otherNodes = (): Array<{ version: string; execPath: string }> =>
+  (process.env.MEMBRANE_SNAPSHOT_OTHER_NODES ?? '')
+    .split(':')
+    .filter(Boolean)
+    .map(execPath => ({ execPath, version: execFileSync(execPath, ['--version'], { encoding: 'utf8' }).trim() }));
 
 /** The temporary directories this process made, removed by one exit listener (one each made Node warn of a leak past ten). */
 const tempDirs: string[] = [];
