@@ -229,7 +229,12 @@ export const pureGlobals = (): Record<string, unknown> => {
   // as deterministic as the pinned locale and time zone (see lockdown.ts).
   // Intl's constructors are the host's: frozen here; its namespace object is each service's own (endowments.ts).
   for (const value of Object.values(Object.getOwnPropertyDescriptors(Intl))) if (typeof value.value === 'function') harden(value.value);
-  const more: Record<string, unknown> = { Float32Array, Float64Array };
+  // SES leaves SharedArrayBuffer out of compartments (with Atomics, a timer for side channels across
+  // threads); a service has no threads, and packages read it as they load (webidl-conversions 7+, so
+  // whatwg-url, jsdom and the mongodb driver: `SharedArrayBuffer.prototype`), so it has the host's, frozen
+  // (its prototype is the one a shared WebAssembly memory's buffer has). Atomics stays absent: waitAsync
+  // settles on the host's clock.
+  const more: Record<string, unknown> = { Float32Array, Float64Array, SharedArrayBuffer: hardenHostValue(SharedArrayBuffer) };
   const float16 = (globalThis as Record<string, unknown>).Float16Array;
   if (typeof float16 === 'function') more.Float16Array = float16;
   for (const value of Object.values(classes)) harden(value);

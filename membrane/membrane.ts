@@ -1075,9 +1075,11 @@ export class Membrane implements WireSide {
       return out;
     }
     if (isView(object)) {
+      if (isSharedArrayBuffer(isTypedArray(object) ? apply(typedArrayBuffer, object, []) : apply(dataViewBuffer, object, []))) throw sharedMemory(this.name, walk, `a ${isTypedArray(object) ? (apply(typedArrayTag, object, []) as string) : 'DataView'} over a SharedArrayBuffer`);
       remember(walk, object);
       return this.#copyView(object, walk, depth);
     }
+    if (isSharedArrayBuffer(object)) throw sharedMemory(this.name, walk, 'a SharedArrayBuffer');
     if (isArrayBuffer(object)) {
       remember(walk, object);
       return from === 'guest' ? copyBuffer(object) : object;
@@ -1571,7 +1573,7 @@ const setValues = Set.prototype.values;
 const regexpSource = getter(RegExp.prototype, 'source');
 const regexpFlags = getter(RegExp.prototype, 'flags');
 const { isBuffer } = Buffer;
-const { isProxy, isBoxedPrimitive } = types;
+const { isProxy, isBoxedPrimitive, isSharedArrayBuffer, isTypedArray } = types;
 
 
 
@@ -1704,6 +1706,14 @@ const ifaceOf = (object: object, from: Side): string => {
   }
   return 'object';
 };
+
+/**
+ * NOT_PASSABLE for shared memory: parties share no memory (a write to it after the crossing would reach
+ * the other side with no delivery, outside the log), as structured clone refuses a SharedArrayBuffer
+ * across agent clusters (HTML, StructuredSerializeInternal).
+ */
+const sharedMemory = (service: string, walk: { context: Context }, what: string): SnapshotError =>
+  notPassable(service, contextText(walk.context), `${what} cannot be copied: services and the host share no memory. Copy its bytes first (new Uint8Array(shared).slice(), whose buffer is an ArrayBuffer)`);
 
 const notPassable = (service: string, context: string, why: string): SnapshotError =>
   new SnapshotError('NOT_PASSABLE', `service "${service}": ${context}: ${why}`, { details: { service, context } });

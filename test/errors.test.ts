@@ -433,6 +433,9 @@ t.test('an answer that cannot cross whole is a typed error or crosses without it
     ['plainCause', ['c', true, { at: 1 }]],
     ['blobLikeBody', 'x/y'],
     ['getterFunction', 'threw', 'NOT_PASSABLE', 'service "answers": result of getterFunction(): the getter of its property "handler" returned a function, which cannot be copied (structuredClone refuses it too); make it a method or a data property'],
+    ['sharedBuffer', 'threw', 'NOT_PASSABLE', 'service "answers": result of sharedBuffer(): a SharedArrayBuffer cannot be copied: services and the host share no memory. Copy its bytes first (new Uint8Array(shared).slice(), whose buffer is an ArrayBuffer)'],
+    ['sharedView', 'threw', 'NOT_PASSABLE', 'service "answers": result of sharedView(): a Uint8Array over a SharedArrayBuffer cannot be copied: services and the host share no memory. Copy its bytes first (new Uint8Array(shared).slice(), whose buffer is an ArrayBuffer)'],
+    ['sharedCopied', ['ArrayBuffer', 3, 3, 3, 3]],
   ]);
   const log = fs.readFileSync(path.join(out, 'answers', 'replay.log'));
   t.notOk(log.includes(Buffer.from(repo)), "no path of this library's install is in the log");
