@@ -46,7 +46,8 @@ export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 const MAX_SERVICES = 1024;
 const MAX_TEXT = 4096;
 const MAX_LIST = 100_000;
-const MAX_FILE_BYTES = bufferConstants.MAX_LENGTH;
+/** The largest archive or log a manifest may declare: Node 20's largest Buffer (4 GiB), on every Node line (Node 22's V8 allows 2^53 - 1, which let a manifest declare a petabyte). */
+const MAX_FILE_BYTES = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
 
 /** Control characters (C0, DEL, C1) and bidirectional overrides: never in a name, path or version. */
 const unsafeCharacters = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;

@@ -1443,10 +1443,19 @@ const isPlainData = (value: unknown, depth = 0, budget = { left: 256 }): boolean
   if (!plain) return false;
   for (const key of Reflect.ownKeys(value)) {
     const descriptor = getOwnPropertyDescriptor(value, key) as PropertyDescriptor;
-    if (!('value' in descriptor) || !isPlainData(descriptor.value, depth + 1, budget)) return false;
+    // From Node 22 an error's own `stack` is V8's accessor: its text is data (a network error's cause crossed
+    // without it, found on Node 24).
+    if (!('value' in descriptor)) {
+      if (key === 'stack' && descriptor.get !== undefined && descriptor.get === v8StackGetter) continue;
+      return false;
+    }
+    if (!isPlainData(descriptor.value, depth + 1, budget)) return false;
   }
   return true;
 };
+
+/** V8's own `stack` getter, every error's own accessor from Node 22 on (undefined on Node 20: a data property). */
+const v8StackGetter = getOwnPropertyDescriptor(new Error(), 'stack')?.get;
 
 /** Keys a service may not read through a reference to a host object (see #hostGet). */
 const UNREACHABLE_THROUGH_REFERENCES = new Set(['constructor', 'prototype', '__proto__', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
