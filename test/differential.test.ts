@@ -97,6 +97,8 @@ interface Runs {
   restored: Record<string, Outcome>;
   /** The snapshot directory, as the build left it. */
   snapshotDir: string;
+  /** What the build printed on stderr. */
+  buildStderr: string;
 }
 
 /** Restore `snapshotDir` with Node `execPath`, from a copy of only that directory, the library installed at another path. */
@@ -125,7 +127,7 @@ const runAll = async (execPath?: string): Promise<Runs> => {
   if (build.code !== 0) throw new Error(`build failed:\n${build.stderr}`);
   const built = JSON.parse(fs.readFileSync(buildFile, 'utf8')) as Record<string, Outcome>;
   const snapshotDir = path.join(project, 'snapshot');
-  return { plain, built, restored: await restoreElsewhere(project, snapshotDir, execPath), snapshotDir };
+  return { plain, built, restored: await restoreElsewhere(project, snapshotDir, execPath), snapshotDir, buildStderr: build.stderr };
 };
 
 /** Each case's three outcomes agree (or, for a KNOWN case, still differ) on Node `version`. */
@@ -164,6 +166,13 @@ t.test('the library restores from another install path', async t => {
 
 t.test(`on this Node (${process.version})`, async t => compare(t, runs));
 
+const NODE_LINE_NOTICE = /^snapshot: on Node v\d+\.\d+\.\d+, some builtins inside a service still behave as Node 20's .*Node versions\.$/m;
+
+t.test('a build on Node 20 prints no notice about the Node line', async t => {
+  if (!process.version.startsWith('v20.')) return t.skip(`this is Node ${process.version}`);
+  t.notMatch(runs.buildStderr, NODE_LINE_NOTICE);
+});
+
 /*
  * The other Node lines the package supports (engines: >= 20.15), when
  * MEMBRANE_SNAPSHOT_OTHER_NODES names their binaries (.ci/run fetches
@@ -181,7 +190,11 @@ if (others.length === 0) {
 for (const other of others) {
   let there: Promise<Runs> | undefined;
   const onThatNode = (): Promise<Runs> => (there ??= runAll(other.execPath));
-  t.test(`on Node ${other.version}`, async t => compare(t, await onThatNode(), other.version));
+  t.test(`on Node ${other.version}`, async t => {
+    const there = await onThatNode();
+    if (!other.version.startsWith('v20.')) t.match(there.buildStderr, NODE_LINE_NOTICE, 'the build says which builtins still behave as Node 20\'s, and where the list is');
+    compare(t, there, other.version);
+  });
   t.test(`built on ${process.version}, restored on Node ${other.version}`, async t => {
     const { plain } = await onThatNode();
     const restored = await restoreElsewhere(projectFrom('differential'), runs.snapshotDir, other.execPath);
