@@ -225,10 +225,17 @@ const makeConsoleClass = (perfNow: () => number, util: () => ConsoleUtil) => {
   return Console;
 };
 
-/** The service's console. `util` gives its own util (format, formatWithOptions, inspect: its own inspect defaults). */
+/**
+ * The service's console. `util` gives its own util (format, formatWithOptions, inspect: its own inspect
+ * defaults). The object is the service's own, as Node's is the process's: its methods can be replaced
+ * (`console.warn = () => {}` silences a package, as in Node; found by helper-93), and each method itself
+ * is hardened.
+ */
 export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Printer, util: () => ConsoleUtil): Record<string, unknown> => {
   const emit = (level: string, text: string) => {
     membrane.syscall(`console.${level}`, [text], t => print(level === 'log' || level === 'info' ? (t as string) : `${level}: ${t as string}`));
   };
-  return harden(likeHostAll({ ...consoleMethods(emit, perfNow, formatters(util)), ...v8Methods(), Console: makeConsoleClass(perfNow, util) }, console));
+  const guest = likeHostAll({ ...consoleMethods(emit, perfNow, formatters(util)), ...v8Methods(), Console: makeConsoleClass(perfNow, util) }, console);
+  for (const value of Object.values(guest)) harden(value);
+  return guest;
 };
