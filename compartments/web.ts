@@ -65,11 +65,91 @@ const guardBlobStream = (): void => {
   const proto = HostBlob.prototype as unknown as Record<string, unknown>;
   if (Object.isFrozen(proto)) return;
   const original = proto.stream as (this: unknown) => ReadableStream;
+  const inTurns = blobStreamInTurns();
   const stream = function stream(this: unknown): ReadableStream {
     readyStreams();
-    return Reflect.apply(original, this, []);
+    return inTurns?.(this) ?? Reflect.apply(original, this, []);
   };
   redefine(proto, 'stream', stream);
+};
+
+/** The native reader of a Blob's bytes (Node's internal `blob[kHandle].getReader()`). */
+interface BlobReader {
+  pull(callback: (status: number, buffer?: ArrayBuffer) => void): void;
+  setWakeup?: unknown;
+}
+
+/**
+ * Blob#stream as Node 20 and 22 make it (lib/internal/blob.js), for a Node
+ * whose own waits for the event loop between two reads: from Node 24 its
+ * reader (with `setWakeup`) goes on in a `setImmediate`, outside the turn
+ * of the service that reads, so the chunks arrived at build time in one
+ * order of the service's deliveries and at replay in another (a restore
+ * on Node 24 of any service reading a Blob's stream diverged). Here the
+ * next read is a microtask, as in Node 20: the reads stay in the turn.
+ * Undefined on a Node whose own is that already; the function returns
+ * undefined for what is not a Blob (Node's then throws its
+ * ERR_INVALID_THIS).
+ */
+const blobStreamInTurns = (): ((blob: unknown) => ReadableStream | undefined) | undefined => {
+  const handleKey = Object.getOwnPropertySymbols(new HostBlob([])).find(symbol => symbol.description === 'kHandle');
+  if (handleKey === undefined) return undefined;
+  const handleOf = (blob: unknown): { getReader(): BlobReader } | undefined =>
+    typeof blob === 'object' && blob !== null ? ((blob as Record<symbol, { getReader(): BlobReader } | undefined>)[handleKey] ?? undefined) : undefined;
+  const probe = handleOf(new HostBlob([]))?.getReader();
+  if (typeof probe?.setWakeup !== 'function') return undefined;
+  const HostReadableStream = ReadableStream;
+  return blob => {
+    const handle = handleOf(blob);
+    if (handle === undefined || !(blob instanceof HostBlob)) return undefined;
+    const reader = handle.getReader();
+    let pendingPulls: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+    return new HostReadableStream(
+      {
+        type: 'bytes',
+        pull(controller: { close(): void; enqueue(chunk: Uint8Array): void; error(error: unknown): void; byobRequest?: { respond(bytes: number): void } | null; desiredSize: number | null }) {
+          return new Promise<void>((resolve, reject) => {
+            pendingPulls.push({ resolve, reject });
+            const readNext = (): void => {
+              reader.pull((status, buffer) => {
+                // Cancelled meanwhile: the result is of no use.
+                if (pendingPulls.length === 0) return;
+                if (status === 0) {
+                  controller.close();
+                  controller.byobRequest?.respond(0);
+                  pendingPulls.shift()?.resolve();
+                  return;
+                }
+                if (status < 0 || status === 2) {
+                  // A part that is not in memory (a file's): unreadable here, as Node 20 says when a read fails.
+                  const error = new DOMException('The blob could not be read', 'NotReadableError');
+                  const pending = pendingPulls.shift();
+                  controller.error(error);
+                  pending?.reject(error);
+                  return;
+                }
+                if (buffer !== undefined && buffer.byteLength !== 0) controller.enqueue(new Uint8Array(buffer));
+                queueMicrotask(() => {
+                  if ((controller.desiredSize ?? 0) < 0) {
+                    pendingPulls.shift()?.resolve();
+                    return;
+                  }
+                  readNext();
+                });
+              });
+            };
+            readNext();
+          });
+        },
+        cancel(reason: unknown) {
+          for (const pending of pendingPulls) pending.reject(reason);
+          pendingPulls = [];
+        },
+      } as unknown as ConstructorParameters<typeof ReadableStream>[0],
+      // No reads before the first read() (Node's highWaterMark 0); a byte stream takes no size function.
+      { highWaterMark: 0 } as ConstructorParameters<typeof ReadableStream>[1],
+    ) as ReadableStream;
+  };
 };
 guardBlobStream();
 

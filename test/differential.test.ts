@@ -70,7 +70,6 @@ const KNOWN_ON_NODE: Record<number, Record<string, string>> = {
     'fs-callbacks': "fs.symlink checks its type argument before its callback",
     'env-members': 'console.assert(false, Symbol()) no longer throws',
     'stream-web': 'a destroyed web stream adapter rejects with an AbortError',
-    'stream-tee': "tee()'s branches pull in another order (the restore of a Node 20 build diverges)",
     'crypto-streams': 'a write to a finalized Hash stream reports its error otherwise',
     'web-classes': "Node's own undici words its WebIDL errors otherwise",
     'builtin-members': 'SlowBuffer is deprecated (a function named deprecated)',
@@ -83,7 +82,6 @@ const KNOWN_ON_NODE: Record<number, Record<string, string>> = {
     'form-data': "FormData's length is 0",
     'zlib-chunks': "the case's own zlib call throws in plain Node 24 (the kind argument)",
     'structured-clone': 'URL and Headers are refused (DataCloneError); the library clones them as empty objects',
-    'fetch-form': "a multipart body is sent otherwise (the restore of a Node 20 build diverges)",
     'lazy-globals': "the web stream classes' globals are data properties; a service's are Node 20's lazy accessors",
   },
 };
