@@ -290,11 +290,6 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
       if (timeoutMs !== undefined && !(timeoutMs > 0)) badValue('--timeout takes a positive number of milliseconds', command);
       const { buildSnapshot } = await library();
       const { currentSession } = await import('./session.js');
-      const line = Number(/^v(\d+)\./.exec(process.version)?.[1]);
-      if (line !== 20 && !values.quiet && !values.json) {
-        const { libraryDoc } = await import('../compartments/docs.js');
-        process.stderr.write(`snapshot: on Node ${process.version}, some builtins inside a service still behave as Node 20's (fs.Stats, fetch's errors, structuredClone, web streams...); Node 20 is the line checked against plain Node: ${libraryDoc('docs/environment.md')}, Node versions.\n`);
-      }
       const view = startProgressView({
         quiet: values.quiet as boolean | undefined,
         activity: 'building',
@@ -337,6 +332,12 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
           `built ${result.dir} (${services.length} service${services.length === 1 ? '' : 's'}, ${sum(s => s.events)} events, ` +
             `logs ${formatBytes(sum(s => s.logBytes))}, archives ${formatBytes(sum(s => s.archiveBytes))}) in ${result.ms.toFixed(0)} ms\n`,
         );
+        // After the build, not before: a build that fails at once (a bad key) says only why.
+        const line = Number(/^v(\d+)\./.exec(process.version)?.[1]);
+        if (line !== 20 && !values.json) {
+          const { libraryDoc } = await import('../compartments/docs.js');
+          process.stderr.write(`snapshot: on Node ${process.version}, some builtins inside a service still behave as Node 20's (fs.Stats, fetch's errors, structuredClone, web streams...); Node 20 is the line checked against plain Node: ${libraryDoc('docs/environment.md')}, Node versions.\n`);
+        }
       }
       return;
     }
