@@ -286,7 +286,9 @@ export const overridableConstructor = (proto: object, value: unknown): boolean =
       if (this === proto) throw new TypeError("Cannot assign to read only property 'constructor' of a frozen prototype");
       if (Object.prototype.hasOwnProperty.call(this, 'constructor')) {
         if (!Reflect.set(this, 'constructor', replacement)) throw new TypeError("Cannot assign to read only property 'constructor'");
-      } else defineProperty(this, 'constructor', { value: replacement, writable: true, enumerable: true, configurable: true });
+        // Object.defineProperty, as SES's override setter: an heir that is not extensible (frozen) throws, where
+        // Reflect's would fail silently (found by helper-94).
+      } else Object.defineProperty(this, 'constructor', { value: replacement, writable: true, enumerable: true, configurable: true });
     },
     enumerable: descriptor.enumerable,
     configurable: false,
