@@ -76,10 +76,28 @@ export const defaultPrinter =
  * over `emit(level, text)`: `text` formatted by `format` (the service's own
  * util.format) and indented by group(), without its trailing newline.
  */
-const consoleMethods = (emit: (level: string, text: string) => void, perfNow: () => number, text: Formatters, groupIndentation = 2): Record<string, (...args: never[]) => unknown> => {
+const consoleMethods = (
+  emit: (level: string, text: string) => void,
+  perfNow: () => number,
+  text: Formatters,
+  groupIndentation = 2,
+  self?: () => Record<string, unknown> | undefined,
+): Record<string, (...args: never[]) => unknown> => {
   let indent = '';
   const indented = (line: string) => indent + line.split('\n').join(`\n${indent}`);
   const say = (level: string, args: unknown[]) => emit(level, indented(text.format(...args)));
+  /**
+   * Node's composite methods (group, count, table, time*, assert, trace) call `this.log`, `this.warn` or
+   * `this.error` (lib/internal/console/constructor.js): one the service replaced on its console gets Node's
+   * arguments; true when it did.
+   */
+  const via = (name: 'log' | 'warn' | 'error', args: unknown[]): boolean => {
+    const target = self?.();
+    const method = target?.[name];
+    if (target === undefined || typeof method !== 'function' || method === methods[name]) return false;
+    Reflect.apply(method, target, args);
+    return true;
+  };
   const timers = new Map<string, number>();
   const counts = new Map<string, number>();
   const methods = {
@@ -88,18 +106,24 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
     debug: (...args: unknown[]) => say('debug', args),
     warn: (...args: unknown[]) => say('warn', args),
     error: (...args: unknown[]) => say('error', args),
-    trace: (...args: unknown[]) => say('trace', args),
+    trace: (...args: unknown[]) => {
+      if (!via('error', [`Trace: ${text.format(...args)}`])) say('trace', args);
+    },
     dir: (...args: unknown[]) => emit('log', indented(text.dir(args[0], args[1]))),
-    table: (...args: unknown[]) => emit('log', indented(text.table(args[0], args[1]))),
+    table: (...args: unknown[]) => {
+      const table = text.table(args[0], args[1]);
+      if (!via('log', [table])) emit('log', indented(table));
+    },
     // As Node's: the first argument joins 'Assertion failed: ' as text, and the rest format against it (%s...).
     assert: (...all: unknown[]) => {
       const [ok, ...args] = all;
       if (ok) return;
       // A template literal, as Node's: a Symbol throws.
-      say('warn', args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${args[0] as string}`, ...args.slice(1)]);
+      const failed = args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${args[0] as string}`, ...args.slice(1)];
+      if (!via('warn', failed)) say('warn', failed);
     },
     group: (...args: unknown[]) => {
-      if (args.length) say('log', args);
+      if (args.length && !via('log', args)) say('log', args);
       indent += ' '.repeat(groupIndentation);
     },
     groupCollapsed: (...args: unknown[]) => methods.group(...args),
@@ -113,7 +137,7 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
     count: (label = 'default') => {
       const n = (counts.get(label) ?? 0) + 1;
       counts.set(label, n);
-      say('log', [`${label}: ${n}`]);
+      if (!via('log', [`${label}: ${n}`])) say('log', [`${label}: ${n}`]);
     },
     countReset: (label = 'default') => counts.delete(label),
     time: (label = 'default') => {
@@ -123,11 +147,14 @@ const consoleMethods = (emit: (level: string, text: string) => void, perfNow: ()
       const start = timers.get(label);
       if (start === undefined) return;
       timers.delete(label);
-      say('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`]);
+      const took = `${(perfNow() - start).toFixed(3)}ms`;
+      if (!via('log', ['%s: %s', label, took])) say('log', [`${label}: ${took}`]);
     },
     timeLog: (label = 'default', ...args: unknown[]) => {
       const start = timers.get(label);
-      if (start !== undefined) say('log', [`${label}: ${(perfNow() - start).toFixed(3)}ms`, ...args]);
+      if (start === undefined) return;
+      const took = `${(perfNow() - start).toFixed(3)}ms`;
+      if (!via('log', ['%s: %s', label, took, ...args])) say('log', [`${label}: ${took}`, ...args]);
     },
   };
   return methods;
@@ -213,6 +240,7 @@ const makeConsoleClass = (perfNow: () => number, util: () => ConsoleUtil) => {
       perfNow,
       formatters(util, inspectOptions),
       groupIndentation,
+      () => this as unknown as Record<string, unknown>,
     );
     for (const [name, method] of Object.entries(methods)) {
       // With the lengths of Node's Console methods (dir(object, options) is 2), where the global console's are 0.
@@ -235,7 +263,8 @@ export const makeConsole = (membrane: Membrane, perfNow: () => number, print: Pr
   const emit = (level: string, text: string) => {
     membrane.syscall(`console.${level}`, [text], t => print(level === 'log' || level === 'info' ? (t as string) : `${level}: ${t as string}`));
   };
-  const guest = likeHostAll({ ...consoleMethods(emit, perfNow, formatters(util)), ...v8Methods(), Console: makeConsoleClass(perfNow, util) }, console);
+  let guest: Record<string, unknown> | undefined;
+  guest = likeHostAll({ ...consoleMethods(emit, perfNow, formatters(util), 2, () => guest), ...v8Methods(), Console: makeConsoleClass(perfNow, util) }, console);
   for (const value of Object.values(guest)) harden(value);
   return guest;
 };

@@ -348,10 +348,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   // The service's util, made below (it prints with this console's methods).
   let consoleUtil: ConsoleUtil | undefined;
   const guestConsole = makeConsole(membrane, clock.perfNow, print, () => consoleUtil as ConsoleUtil);
-  // The console's own methods, kept: the service may replace them on its console (Node prints uncaught errors
-  // and warnings itself, whatever console.error now is).
+  // The console's own error method, kept: the service may replace it on its console, and Node prints uncaught
+  // errors itself, whatever console.error now is.
   const consoleError = guestConsole.error as (...a: unknown[]) => void;
-  const consoleLog = guestConsole.log as (...a: unknown[]) => void;
   const guestConsoleError = (...args: unknown[]) => consoleError(...args);
   const onUncaught = (error: unknown, where: string) => consoleError(`uncaught exception in ${where}:`, error);
   const timers = makeTimers(membrane, onUncaught);
@@ -388,7 +387,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   }
 
   hardenHostModules();
-  const guestUtil = makeGuestUtil(guestProcess, guestConsoleError, (...args) => consoleLog(...args), () => clock.Date.now());
+  // util.log prints through console.log as it is when called, as Node's does.
+  const guestUtil = makeGuestUtil(guestProcess, guestConsoleError, (...args) => (guestConsole.log as (...a: unknown[]) => void)(...args), () => clock.Date.now());
   const webGlobals = pureGlobals();
   const web = clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms), () => clock.Date.now());
   // The service's FormData: its File, its recorded crypto.randomInt for a multipart boundary (form-data.ts).

@@ -79,6 +79,7 @@ const KNOWN_ON_NODE: Record<number, Record<string, string>> = {
     'timer-signals': 'an AbortError from a recorded timer prints without its stack ([AbortError: ...])',
     'fs-descriptors': 'a read of a closed Dir rejects where Node 20 throws',
     'console-class': "console's methods are listed in another order (timeLog)",
+    'console-replaced': "util.log is gone from Node 23's util; a service's util still has it (and it prints through the replaced console.log)",
     'form-data': "FormData's length is 0",
     'zlib-chunks': "the case's own zlib call throws in plain Node 24 (the kind argument)",
     'structured-clone': 'URL and Headers are refused (DataCloneError); the library clones them as empty objects',
