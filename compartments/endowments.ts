@@ -350,9 +350,8 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   const guestConsole = makeConsole(membrane, clock.perfNow, print, () => consoleUtil as ConsoleUtil);
   // The console's own error method, kept: the service may replace it on its console, and Node prints uncaught
   // errors itself, whatever console.error now is.
-  const consoleError = guestConsole.error as (...a: unknown[]) => void;
-  const guestConsoleError = (...args: unknown[]) => consoleError(...args);
-  const onUncaught = (error: unknown, where: string) => consoleError(`uncaught exception in ${where}:`, error);
+  const guestConsoleError = guestConsole.error as (...a: unknown[]) => void;
+  const onUncaught = (error: unknown, where: string) => guestConsoleError(`uncaught exception in ${where}:`, error);
   const timers = makeTimers(membrane, onUncaught);
   // A Hash or Cipher is a lazy Transform, a Sign or Verify a Writable, of the service's own stream module (builtins is made below).
   const crypto = makeCrypto(membrane, () => builtins.load('stream') as { Transform: new (options?: object) => object; Writable: new (options?: object) => object });

@@ -263,6 +263,12 @@ export const neuterSharedErrorStatics = (): void => {
   });
 };
 
+/** V8's own `stack` getter: from Node 22 (V8 12.4) every error's `stack` is this own accessor; undefined on Node 20 (a data property). */
+const v8StackGetter = getOwnPropertyDescriptor(new Error(), 'stack')?.get;
+
+/** Whether `descriptor`, the own property `key` of an error, is V8's `stack` accessor: its text is data, read with the getter. */
+export const isV8StackAccessor = (key: PropertyKey, descriptor: PropertyDescriptor): descriptor is PropertyDescriptor & { get: () => unknown } => key === 'stack' && descriptor.get !== undefined && descriptor.get === v8StackGetter;
+
 /**
  * Make `proto.constructor` (an own, writable, configurable data property)
  * an accessor before `proto` is frozen, as SES's overrideTaming does for

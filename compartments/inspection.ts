@@ -47,6 +47,7 @@
  * cause stack trace ...`).
  */
 import { types } from 'node:util';
+import { isV8StackAccessor } from './guest-errors.js';
 
 const { create, defineProperty, freeze, getOwnPropertyDescriptor, getPrototypeOf, setPrototypeOf } = Object;
 const { apply, construct, ownKeys } = Reflect;
@@ -104,9 +105,6 @@ const standInPrototype = (proto: object, name: string): object => {
   return standIn;
 };
 
-/** V8's own `stack` getter, which every error has as an own accessor from Node 22 on (undefined before: a data property). */
-const v8StackGetter = getOwnPropertyDescriptor(new Error(), 'stack')?.get;
-
 const sameAs = (value: object, standIn: object): boolean => {
   if (getPrototypeOf(getPrototypeOf(standIn)) !== getPrototypeOf(value)) return false;
   const keys = ownKeys(value);
@@ -116,7 +114,7 @@ const sameAs = (value: object, standIn: object): boolean => {
     const b = getOwnPropertyDescriptor(standIn, key);
     if (!a || !b || a.enumerable !== b.enumerable) return false;
     // V8's stack accessor was copied as its text (makeStandIn): the same while the text is.
-    if (key === 'stack' && a.get !== undefined && a.get === v8StackGetter) {
+    if (isV8StackAccessor(key, a)) {
       if (!('value' in b) || apply(a.get, value, []) !== b.value) return false;
     } else if (a.value !== b.value || a.get !== b.get || a.set !== b.set) return false;
   }
@@ -132,7 +130,7 @@ const makeStandIn = (value: object, name: string): object => {
     // From Node 22 (V8 12.4) an error's own `stack` is V8's accessor, which renders the stack of the error it is
     // read on: on the stand-in it gave the stand-in's, captured here, the host's frames (found on Node 24: a
     // printed service error showed the library's paths, and the restore diverged). Its text instead.
-    if (key === 'stack' && descriptor.get !== undefined && descriptor.get === v8StackGetter) defineProperty(standIn, key, { value: apply(descriptor.get, value, []), writable: true, enumerable: descriptor.enumerable, configurable: true });
+    if (isV8StackAccessor(key, descriptor)) defineProperty(standIn, key, { value: apply(descriptor.get, value, []), writable: true, enumerable: descriptor.enumerable, configurable: true });
     else defineProperty(standIn, key, descriptor);
   }
   setPrototypeOf(standIn, standInPrototype(getPrototypeOf(value) as object, name));

@@ -29,7 +29,7 @@ import type { Journal } from './journal.js';
 import type { Directory, ExportRef, LocalCall, WireAnswer, WireSide } from './directory.js';
 import { Turns } from './turns.js';
 import { IdTable } from './id-table.js';
-import { calledByJsonStringify } from '../compartments/guest-errors.js';
+import { calledByJsonStringify, isV8StackAccessor } from '../compartments/guest-errors.js';
 import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
 
@@ -1075,7 +1075,6 @@ export class Membrane implements WireSide {
       return out;
     }
     if (isView(object)) {
-      if (isSharedArrayBuffer(isTypedArray(object) ? apply(typedArrayBuffer, object, []) : apply(dataViewBuffer, object, []))) throw sharedMemory(this.name, walk, `a ${isTypedArray(object) ? (apply(typedArrayTag, object, []) as string) : 'DataView'} over a SharedArrayBuffer`);
       remember(walk, object);
       return this.#copyView(object, walk, depth);
     }
@@ -1133,12 +1132,13 @@ export class Membrane implements WireSide {
    * buffer, offset and length, as structured clone does.
    */
   #copyView(view: ArrayBufferView, walk: OutWalk, depth: number): Wire {
+    const isTyped = apply(typedArrayTag, view, []) !== undefined;
+    const buffer = (isTyped ? apply(typedArrayBuffer, view, []) : apply(dataViewBuffer, view, [])) as ArrayBuffer;
+    if (isSharedArrayBuffer(buffer)) throw sharedMemory(this.name, walk, `a ${isTyped ? (apply(typedArrayTag, view, []) as string) : 'DataView'} over a SharedArrayBuffer`);
     if (isBuffer(view)) {
       // A Buffer is its own bytes (small ones share Node's 8 KB pool, which never crosses).
       return walk.from === 'host' ? view : unpooledCopy(view);
     }
-    const isTyped = apply(typedArrayTag, view, []) !== undefined;
-    const buffer = (isTyped ? apply(typedArrayBuffer, view, []) : apply(dataViewBuffer, view, [])) as ArrayBuffer;
     const offset = (isTyped ? apply(typedArrayByteOffset, view, []) : apply(dataViewByteOffset, view, [])) as number;
     const bytes = (isTyped ? apply(typedArrayByteLength, view, []) : apply(dataViewByteLength, view, [])) as number;
     const name = isTyped ? (apply(typedArrayTag, view, []) as string) : 'DataView';
@@ -1446,16 +1446,13 @@ const isPlainData = (value: unknown, depth = 0, budget = { left: 256 }): boolean
     // From Node 22 an error's own `stack` is V8's accessor: its text is data (a network error's cause crossed
     // without it, found on Node 24).
     if (!('value' in descriptor)) {
-      if (key === 'stack' && descriptor.get !== undefined && descriptor.get === v8StackGetter) continue;
+      if (isV8StackAccessor(key, descriptor)) continue;
       return false;
     }
     if (!isPlainData(descriptor.value, depth + 1, budget)) return false;
   }
   return true;
 };
-
-/** V8's own `stack` getter, every error's own accessor from Node 22 on (undefined on Node 20: a data property). */
-const v8StackGetter = getOwnPropertyDescriptor(new Error(), 'stack')?.get;
 
 /** Keys a service may not read through a reference to a host object (see #hostGet). */
 const UNREACHABLE_THROUGH_REFERENCES = new Set(['constructor', 'prototype', '__proto__', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
@@ -1582,7 +1579,7 @@ const setValues = Set.prototype.values;
 const regexpSource = getter(RegExp.prototype, 'source');
 const regexpFlags = getter(RegExp.prototype, 'flags');
 const { isBuffer } = Buffer;
-const { isProxy, isBoxedPrimitive, isSharedArrayBuffer, isTypedArray } = types;
+const { isProxy, isBoxedPrimitive, isSharedArrayBuffer } = types;
 
 
 
