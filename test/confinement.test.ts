@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { installElsewhere, moveToTarget, node, otherNodes, projectFrom, snapshot } from './helpers.js';
+import { installElsewhere, moveToTarget, node, noOtherNodes, otherNodes, projectFrom, snapshot } from './helpers.js';
 import { attacks } from './fixtures/confinement/attacks.js';
 
 type Report = Record<string, any>;
@@ -124,4 +124,6 @@ const confinement = (t: Test, execPath?: string): void => {
 confinement(t);
 
 // The other Node lines the package supports, when MEMBRANE_SNAPSHOT_OTHER_NODES names them (.ci/run sets it).
-for (const other of otherNodes()) t.test(`on Node ${other.version}`, async t => confinement(t, other.execPath));
+const others = otherNodes();
+if (others.length === 0) t.test('on the other supported Node lines', async t => noOtherNodes(t));
+for (const other of others) t.test(`on Node ${other.version}`, async t => confinement(t, other.execPath));

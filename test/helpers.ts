@@ -56,6 +56,18 @@ export const otherNodes = (): Array<{ version: string; execPath: string }> =>
     .filter(Boolean)
     .map(execPath => ({ execPath, version: execFileSync(execPath, ['--version'], { encoding: 'utf8' }).trim() }));
 
+/**
+ * What a test of the other Node lines does when `MEMBRANE_SNAPSHOT_OTHER_NODES`
+ * names none: under CI (`CI` set, as .ci/run runs), a failure, since CI must
+ * check them; elsewhere (a developer's `npm test` without the binaries), a
+ * skip that says how to run them.
+ */
+export const noOtherNodes = (t: { fail(message: string): unknown; skip(message: string): unknown }): void => {
+  const how = 'MEMBRANE_SNAPSHOT_OTHER_NODES names no other Node binary: .ci/run fetches Node 22 and 24 from the npm registry and sets it';
+  if (process.env.CI) t.fail(`CI must check the other Node lines. ${how}`);
+  else t.skip(how);
+};
+
 /** The temporary directories this process made, removed by one exit listener (one each made Node warn of a leak past ten). */
 const tempDirs: string[] = [];
 
