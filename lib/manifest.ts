@@ -13,6 +13,9 @@ import type { GrantShape, ReachPolicy, RuntimeDeclaration, SecretsPolicy } from 
 import { MAX_SIGNATURE_BYTES, SIGNATURE_FILE, signManifest, verifyManifestSignature, type SigningKey, type TrustedKey } from './signing.js';
 import { MAX_MANIFEST_BYTES, checkManifest, isLibraryVersion, kind, shown } from './manifest-shape.js';
 
+/** The most one read of a snapshot file asks for, in bytes (1 GiB): Node refuses a read length past 2^31 - 1. */
+const READ_CHUNK_BYTES = 2 ** 30;
+
 export const MANIFEST_FORMAT = 'membrane-snapshot';
 export const MANIFEST_VERSION = 1;
 
@@ -82,7 +85,13 @@ export interface Manifest {
   readonly seal?: ManifestSeal;
 }
 
-export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+/** The sha256 of `bytes`, hex. */
+export const sha256 = (bytes: Uint8Array): string => {
+  const hash = createHash('sha256');
+  // By chunks: Hash#update refuses more than 2 GiB at once ("data is too long"), which a manifest allows.
+  for (let at = 0; at < bytes.byteLength; at += READ_CHUNK_BYTES) hash.update(bytes.subarray(at, at + READ_CHUNK_BYTES));
+  return hash.digest('hex');
+};
 
 /** Snapshot files are readable by their owner only; directories are 0700. */
 export const FILE_MODE = 0o600;
@@ -318,9 +327,17 @@ export const readVerified = (dir: string, relative: string, expected: string, wh
  * Node's ENOENT error, for the caller to say what is missing.
  */
 export const readInsideSnapshot = (dir: string, file: string, what: string, limits: { maxBytes?: number; size?: number } = {}): Buffer => {
-  const { fd } = openInsideSnapshot(dir, file, what, limits);
+  const { fd, size } = openInsideSnapshot(dir, file, what, limits);
   try {
-    return fs.readFileSync(fd);
+    // readFileSync refuses a file past 2 GiB (ERR_FS_FILE_TOO_LARGE), which the manifest allows: read by chunks.
+    if (size <= READ_CHUNK_BYTES) return fs.readFileSync(fd);
+    const bytes = Buffer.allocUnsafe(size);
+    for (let filled = 0; filled < size; ) {
+      const read = fs.readSync(fd, bytes, filled, Math.min(size - filled, READ_CHUNK_BYTES), filled);
+      if (read === 0) throw new SnapshotError('INTEGRITY_MISMATCH', `${what} ${file} shrank while it was read (${size} bytes when opened, ${filled} there): copy the snapshot again, and restore when nothing writes to it.`, { details: { file, bytes: size, read: filled } });
+      filled += read;
+    }
+    return bytes;
   } finally {
     fs.closeSync(fd);
   }
@@ -347,7 +364,9 @@ export const readInsideSnapshotAsync = (dir: string, file: string, what: string,
     const done = (error: unknown): void => fs.close(fd, () => (error ? reject(error) : resolve(bytes)));
     const step = (): void => {
       if (filled === size) return done(undefined);
-      fs.read(fd, bytes, filled, size - filled, filled, (error, read) => {
+      // At most READ_CHUNK_BYTES a read: Node takes a read's length as a 32-bit int (a 3 GiB log failed with
+      // ERR_OUT_OF_RANGE, reported as missing; one of 4 GiB read 0 bytes, reported as shrunk: helper-95).
+      fs.read(fd, bytes, filled, Math.min(size - filled, READ_CHUNK_BYTES), filled, (error, read) => {
         if (error) return done(error);
         if (read === 0) {
           return done(
