@@ -111,6 +111,8 @@ const consoleMethods = (
     },
     dir: (...args: unknown[]) => emit('log', indented(text.dir(args[0], args[1]))),
     table: (...args: unknown[]) => {
+      // Node's logs what is no object as it is (this.log(tabularData)).
+      if ((args[0] === null || typeof args[0] !== 'object') && via('log', [args[0]])) return;
       const table = text.table(args[0], args[1]);
       if (!via('log', [table])) emit('log', indented(table));
     },
@@ -134,23 +136,27 @@ const consoleMethods = (
     groupEnd: () => {
       indent = indent.slice(groupIndentation);
     },
-    count: (label = 'default') => {
+    // Labels are text, as Node's (`${label}`): count(1) and count('1') count together.
+    count: (given: unknown = 'default') => {
+      const label = `${given as string}`;
       const n = (counts.get(label) ?? 0) + 1;
       counts.set(label, n);
       if (!via('log', [`${label}: ${n}`])) say('log', [`${label}: ${n}`]);
     },
-    countReset: (label = 'default') => counts.delete(label),
-    time: (label = 'default') => {
-      timers.set(label, perfNow());
+    countReset: (label: unknown = 'default') => counts.delete(`${label as string}`),
+    time: (label: unknown = 'default') => {
+      timers.set(`${label as string}`, perfNow());
     },
-    timeEnd: (label = 'default') => {
+    timeEnd: (given: unknown = 'default') => {
+      const label = `${given as string}`;
       const start = timers.get(label);
       if (start === undefined) return;
       timers.delete(label);
       const took = `${(perfNow() - start).toFixed(3)}ms`;
       if (!via('log', ['%s: %s', label, took])) say('log', [`${label}: ${took}`]);
     },
-    timeLog: (label = 'default', ...args: unknown[]) => {
+    timeLog: (given: unknown = 'default', ...args: unknown[]) => {
+      const label = `${given as string}`;
       const start = timers.get(label);
       if (start === undefined) return;
       const took = `${(perfNow() - start).toFixed(3)}ms`;
