@@ -1,9 +1,10 @@
 // Plain Node is the oracle. Each case of test/fixtures/differential runs
 // (1) in plain Node, (2) as a service at build time, (3) restored in another
 // process from a copy of only the snapshot directory, with the library
-// installed at another path. All three must agree: the values the calls
-// return to the caller, and the state the module holds (described inside
-// the module itself, with canon.cjs).
+// installed at another path, once by its modules (what the API imports) and
+// once by its restore bundle (what `snapshot restore` runs). All must agree:
+// the values the calls return to the caller, and the state the module holds
+// (described inside the module itself, with canon.cjs).
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -94,19 +95,24 @@ interface Runs {
   plain: Record<string, Outcome>;
   built: Record<string, Outcome>;
   restored: Record<string, Outcome>;
+  /** The same restore by the restore bundle (dist/lib/restore-bundle.cjs), as `snapshot restore` runs it. */
+  restoredFromBundle: Record<string, Outcome>;
   /** The snapshot directory, as the build left it. */
   snapshotDir: string;
   /** What the build printed on stderr. */
   buildStderr: string;
 }
 
-/** Restore `snapshotDir` with Node `execPath`, from a copy of only that directory, the library installed at another path. */
-const restoreElsewhere = async (project: string, snapshotDir: string, execPath?: string): Promise<Record<string, Outcome>> => {
+/**
+ * Restore `snapshotDir` with Node `execPath`, from a copy of only that directory, the library installed at another
+ * path: by its modules, or by its restore bundle (`from`).
+ */
+const restoreElsewhere = async (project: string, snapshotDir: string, execPath?: string, from: 'modules' | 'bundle' = 'modules'): Promise<Record<string, Outcome>> => {
   const target = moveToTarget(snapshotDir);
   const runner = path.join(path.dirname(target), 'restore.mjs');
   fs.copyFileSync(path.join(project, 'restore.mjs'), runner);
   const { index } = installElsewhere();
-  const restore = await node([runner, index, target], { cwd: path.dirname(target), timeoutMs: 120_000, execPath });
+  const restore = await node([runner, index, target, from], { cwd: path.dirname(target), timeoutMs: 120_000, execPath });
   if (restore.code !== 0) throw new Error(`restore failed:\n${restore.stderr}`);
   return JSON.parse(restore.stdout.trim().split('\n').pop() as string) as Record<string, Outcome>;
 };
@@ -126,11 +132,13 @@ const runAll = async (execPath?: string): Promise<Runs> => {
   if (build.code !== 0) throw new Error(`build failed:\n${build.stderr}`);
   const built = JSON.parse(fs.readFileSync(buildFile, 'utf8')) as Record<string, Outcome>;
   const snapshotDir = path.join(project, 'snapshot');
-  return { plain, built, restored: await restoreElsewhere(project, snapshotDir, execPath), snapshotDir, buildStderr: build.stderr };
+  const restored = await restoreElsewhere(project, snapshotDir, execPath);
+  const restoredFromBundle = await restoreElsewhere(project, snapshotDir, execPath, 'bundle');
+  return { plain, built, restored, restoredFromBundle, snapshotDir, buildStderr: build.stderr };
 };
 
 /** Each case's three outcomes agree (or, for a KNOWN case, still differ) on Node `version`. */
-const compare = (t: Test, { plain, built, restored }: Runs, version = process.version): void => {
+const compare = (t: Test, { plain, built, restored, restoredFromBundle }: Runs, version = process.version): void => {
   const onThisLine = knownOn(version);
   for (const { name } of scenarios) {
     t.test(name, async t => {
@@ -148,6 +156,7 @@ const compare = (t: Test, { plain, built, restored }: Runs, version = process.ve
       }
       t.same(atBuild, oracle, 'the service at build time computes what plain Node computes');
       t.same(afterRestore, { state: oracle.state }, 'the restored service holds what plain Node holds');
+      t.same(restoredFromBundle[name], { state: oracle.state }, 'restored by the restore bundle (snapshot restore), it holds what plain Node holds');
     });
   }
 };
@@ -195,12 +204,14 @@ for (const other of others) {
   t.test(`built on ${process.version}, restored on Node ${other.version}`, async t => {
     const { plain } = await onThatNode();
     const restored = await restoreElsewhere(projectFrom('differential'), runs.snapshotDir, other.execPath);
+    const restoredFromBundle = await restoreElsewhere(projectFrom('differential'), runs.snapshotDir, other.execPath, 'bundle');
     const onThatLine = knownOn(other.version);
     for (const { name } of scenarios) {
       if (name in KNOWN || name in onThatLine) continue;
       // Where plain Node itself computes another state on that Node (its globals, V8's messages), so may the restore.
       if (JSON.stringify(plain[name]) !== JSON.stringify(runs.plain[name])) continue;
       t.same(restored[name], { state: runs.plain[name]?.state }, `${name}: the restored service holds what plain Node holds`);
+      t.same(restoredFromBundle[name], { state: runs.plain[name]?.state }, `${name}: restored by the restore bundle, it holds what plain Node holds`);
     }
   });
 }
