@@ -109,6 +109,84 @@ const nativeCrc = {
   },
 };
 
+/**
+ * compartment-mapper checks an archive's compartment map (parseArchive, assertFileCompartmentMap) by
+ * trying each kind a module may be (file, compartment, error) and collecting the failures; every
+ * module of an archive fails at least one kind, and each failure is an SES assertion error, whose
+ * stack is captured and formatted (SES reads it as it sanitizes the error) and its message quoted:
+ * about 0.1 ms per module, 80 ms of restoring a service of 800 modules. In the bundle the check
+ * stops at the first kind the module is: the checks are pure, a map they accept is accepted, and one
+ * they refuse gets the same error (every kind is then tried, as before). The run fails if the module
+ * no longer has the four checks this plugin expects.
+ */
+let kindsShortened = false;
+const firstMatchingKind = {
+  name: 'first-matching-kind',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@endo[\\/]compartment-mapper[\\/]src[\\/]compartment-map\.js$/ }, args => {
+      const original = fs.readFileSync(args.path, 'utf8');
+      const check = /(\btry \{\s*assert(?:Compartment|File|Exit|Error)ModuleConfiguration\(allegedModule, keypath, url\);)(\s*\} catch \(error\) \{\s*errors\.push\()/g;
+      const found = original.match(check)?.length ?? 0;
+      if (found !== 4) throw new Error(`${args.path}: assertModuleConfiguration is not the one tools/bundle-restore.mjs shortens (${found} of its 4 kind checks found)`);
+      kindsShortened = true;
+      return { contents: original.replace(check, '$1 return;$2'), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * SES evaluates each module of a service through an evaluator made for it (ses/src/make-evaluate.js),
+ * which binds the global object's constants (its non-writable, non-configurable data properties:
+ * fixed-globals.ts makes 41 of a service's 111 globals so) as `const`s; ses/src/scope-constants.js
+ * finds them by testing every name of the global object, once per module: 0.1 ms a module, 80 ms of
+ * restoring a service of 800 modules. In the bundle the global object's constants are listed once
+ * and listed again only when its number of properties changes. What the evaluators bind is what they
+ * bound: a constant stays one with the same value (ECMA-262's invariants of a non-configurable,
+ * non-writable property of an ordinary object), the module's own names still shadow it, and a
+ * constant that appears without that number changing is read through the scopes, as any other
+ * global is, holding the same value. The run fails if the module no longer has the function this
+ * plugin replaces.
+ */
+let constantsListedOnce = false;
+const globalConstantsOnce = {
+  name: 'global-constants-once',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]ses[\\/]src[\\/]scope-constants\.js$/ }, args => {
+      const original = fs.readFileSync(args.path, 'utf8');
+      const names = '  const globalObjectNames = getOwnPropertyNames(globalObject);\n';
+      const test = `      !arrayIncludes(moduleLexicalNames, name) &&
+      isValidIdentifierName(name) &&
+      isImmutableDataProperty(globalObject, name),`;
+      const imports = '  setHas,\n} from \'./commons.js\';';
+      if (![names, test, imports].every(text => original.split(text).length === 2)) throw new Error(`${args.path}: getScopeConstants is not the one tools/bundle-restore.mjs lists once: check the global-constants-once plugin`);
+      constantsListedOnce = true;
+      const contents = original
+        .replace(imports, '  setHas,\n  WeakMap,\n  weakmapGet,\n  weakmapSet,\n} from \'./commons.js\';')
+        .replace(
+          names,
+          '  const globalObjectNames = globalObjectConstantsOf(globalObject);\n',
+        )
+        .replace(test, '      !arrayIncludes(moduleLexicalNames, name),')
+        .replace(
+          'export const getScopeConstants =',
+          `/** Per global object: its number of own names, and which of them were constants then (membrane-snapshot's bundle). */
+const listedConstants = new WeakMap();
+const globalObjectConstantsOf = globalObject => {
+  const names = getOwnPropertyNames(globalObject);
+  const listed = weakmapGet(listedConstants, globalObject);
+  if (listed !== undefined && listed.count === names.length) return listed.constants;
+  const constants = arrayFilter(names, name => isValidIdentifierName(name) && isImmutableDataProperty(globalObject, name));
+  weakmapSet(listedConstants, globalObject, { count: names.length, constants });
+  return constants;
+};
+
+export const getScopeConstants =`,
+        );
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run tsc first`);
 // Code caches of an earlier bundle (lib/restore-bundle.cts names them after a hash of the bundle).
 for (const name of fs.readdirSync(path.dirname(outfile))) if (name.startsWith(`${path.basename(outfile)}.`) && name.endsWith('.cache')) fs.rmSync(path.join(path.dirname(outfile), name), { force: true });
@@ -120,7 +198,7 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   external,
-  plugins: [leaveOut, nativeCrc],
+  plugins: [leaveOut, nativeCrc, firstMatchingKind, globalConstantsOnce],
   // The modules read their own location (version.ts, docs.ts, ...): the bundle's, which sits beside them in dist/lib.
   define: { 'import.meta.url': '__bundleUrl' },
   // Node 20 gives a vm.Script no working import(): the bundle's dynamic imports of externals
@@ -138,6 +216,14 @@ const result = await build({
 if (!crcReplaced) {
   fs.rmSync(outfile, { force: true });
   throw new Error("the restore bundle no longer holds @endo/zip's src/crc32.js: check the native-crc32 plugin of tools/bundle-restore.mjs");
+}
+if (!constantsListedOnce) {
+  fs.rmSync(outfile, { force: true });
+  throw new Error("the restore bundle no longer holds SES's src/scope-constants.js: check the global-constants-once plugin of tools/bundle-restore.mjs");
+}
+if (!kindsShortened) {
+  fs.rmSync(outfile, { force: true });
+  throw new Error("the restore bundle no longer holds compartment-mapper's src/compartment-map.js: check the first-matching-kind plugin of tools/bundle-restore.mjs");
 }
 
 const [output] = Object.values(result.metafile.outputs);
