@@ -35,7 +35,7 @@
  */
 
 import { fileURLToPath } from 'node:url';
-import { anyServiceLoaded, hasServiceStack, markServiceStack } from '../membrane/marks.js';
+import { anyServiceLoaded, hasServiceStack, markHostStack, markServiceStack } from '../membrane/marks.js';
 import { nodeErrorMark, nodeStackHeader } from './node-style-errors.js';
 
 const { apply, construct, defineProperty, getOwnPropertyDescriptor } = Reflect;
@@ -187,6 +187,7 @@ export const installStackFormatter = (): void => {
       }
     }
     if (!service) {
+      if (typeof error === 'object' && error !== null) markHostStack(error);
       if (typeof nodePrepare === 'function') return nodePrepare(error, sites);
       return `${header(error)}${sites.map(site => `\n    at ${String(site)}`).join('')}`;
     }

@@ -9,9 +9,15 @@
  * - *Service stacks*: errors whose `stack` was rendered from service frames
  *   only (see compartments/guest-errors.ts), so it holds no host path and
  *   may be recorded as it is.
+ * - *Host stacks*: errors whose `stack` was rendered with no service frame
+ *   at all (Node's own formatting: this library's paths, where it is
+ *   installed), though raised in a service's turn: the membrane's TypeError
+ *   for a method a reference's object lacks. Only their first line may be
+ *   recorded.
  */
 const libraryErrors = new WeakSet<object>();
 const serviceStacks = new WeakSet<object>();
+const hostStacks = new WeakSet<object>();
 
 /**
  * Mark `error` as raised by this library into a service, and freeze it (a
@@ -53,6 +59,12 @@ export const markServiceStack = (error: object): void => {
 };
 
 export const hasServiceStack = (error: object): boolean => serviceStacks.has(error);
+
+export const markHostStack = (error: object): void => {
+  hostStacks.add(error);
+};
+
+export const hasHostStack = (error: object): boolean => hostStacks.has(error);
 
 let loadedServices = 0;
 

@@ -30,7 +30,7 @@ import type { Directory, ExportRef, LocalCall, WireAnswer, WireSide } from './di
 import { Turns } from './turns.js';
 import { IdTable } from './id-table.js';
 import { calledByJsonStringify, isV8StackAccessor } from '../compartments/guest-errors.js';
-import { hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, noteServiceLoaded } from './marks.js';
+import { hasHostStack, hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
 
 const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
@@ -992,6 +992,8 @@ export class Membrane implements WireSide {
     // getters are the shared intrinsics') is read as data (a class instance's `get then`, read by the thenable check,
     // or a RegExp subclass's `get global`, read by `flags`, ran: found by the adversarial review).
     if (walk.noRefs && (isProxy(object) || !this.#dataPrototype(getPrototypeOf(object)) || !dataOnly(object))) throw NEEDS_REFERENCE;
+    // A revoked Proxy: every operation on it throws V8's TypeError, `isArray` first.
+    if (isProxy(object) && isRevoked(object)) throw notPassable(this.name, contextText(walk.context), 'a revoked Proxy cannot be passed: every operation on it throws (structuredClone refuses it too)');
     if (isArray(object)) {
       remember(walk, object);
       const length = object.length;
@@ -1084,6 +1086,7 @@ export class Membrane implements WireSide {
       return from === 'guest' ? copyBuffer(object) : object;
     }
     if (object instanceof Date) {
+      if (!isDate(object)) return this.#withoutSlots(object, 'Date', walk);
       remember(walk, object);
       return new Date(apply(dateGetTime, object, []) as number);
     }
@@ -1092,6 +1095,7 @@ export class Membrane implements WireSide {
       return new Tagged('error', this.#errorRecord(object, walk, depth));
     }
     if (object instanceof Map) {
+      if (!isMap(object)) return this.#withoutSlots(object, 'Map', walk);
       remember(walk, object);
       const entries: Array<[Wire, Wire]> = [];
       for (const [k, v] of iterate(apply(mapEntries, object, []) as Iterator<[unknown, unknown]>)) {
@@ -1100,12 +1104,14 @@ export class Membrane implements WireSide {
       return new Tagged('map', entries);
     }
     if (object instanceof Set) {
+      if (!isSet(object)) return this.#withoutSlots(object, 'Set', walk);
       remember(walk, object);
       const out = new Set<Wire>();
       for (const v of iterate(apply(setValues, object, []) as Iterator<unknown>)) out.add(this.#copyOut(v, walk, depth + 1));
       return out;
     }
     if (object instanceof RegExp) {
+      if (!isRegExp(object)) return this.#withoutSlots(object, 'RegExp', walk);
       remember(walk, object);
       return new RegExp(apply(regexpSource, object, []) as string, apply(regexpFlags, object, []) as string);
     }
@@ -1123,6 +1129,20 @@ export class Membrane implements WireSide {
     if (isSecret(object)) return this.#seal(this.#copyOut(object.reveal(), { from, context: walk.context, seen: undefined, count: 0, base: 0 }, depth + 1), object.label);
     if (walk.noRefs) throw NEEDS_REFERENCE;
     return this.#ref(object, from, walk.context);
+  }
+
+  /**
+   * An object `instanceof` takes for a Date, Map, Set or RegExp without being
+   * one: it has none of the internal data its copy is read from (the
+   * intrinsics would throw V8's "this is not a Date object"). A Proxy of one
+   * is NOT_PASSABLE, as structuredClone refuses a Proxy; an object that only
+   * inherits from its prototype (`Object.create(Map.prototype)`) is a class
+   * instance, by reference.
+   */
+  #withoutSlots(object: object, kind: string, walk: OutWalk): Slot {
+    if (isProxy(object)) throw notPassable(this.name, contextText(walk.context), `a Proxy of a ${kind} cannot be copied: it holds none of the ${kind}'s own data (structuredClone refuses a Proxy too); pass the ${kind} itself`);
+    if (walk.noRefs) throw NEEDS_REFERENCE;
+    return this.#ref(object, walk.from, walk.context);
   }
 
   /**
@@ -1191,9 +1211,12 @@ export class Membrane implements WireSide {
 
   /**
    * What a copied Error keeps. Its stack: a service's own stack as it is
-   * (rendered from service frames only, so free of host paths); a host
-   * error's stack only when it was rendered from service frames, otherwise
-   * its first line. `library` only for errors this library raised.
+   * (rendered from service frames only, so free of host paths), but its
+   * first line when it was rendered with no service frame (the membrane's
+   * TypeError for a method a reference's object lacks: this library's
+   * paths, which differ where the restore runs); a host error's stack only
+   * when it was rendered from service frames, otherwise its first line.
+   * `library` only for errors this library raised.
    */
   #errorRecord(error: Error, walk: OutWalk, depth: number): ErrorRecord {
     // An object that inherits from DOMException.prototype without being one: DOMException's getters throw Node's
@@ -1203,7 +1226,7 @@ export class Membrane implements WireSide {
     const own = (key: string): unknown => getOwnPropertyDescriptor(error, key)?.value;
     const record: ErrorRecord = lookAlike ? { name: String(own('name') ?? 'Error'), message: String(own('message') ?? '') } : { name: String(error.name), message: String(error.message) };
     const stack: unknown = lookAlike ? own('stack') : error.stack;
-    if (typeof stack === 'string') record.stack = walk.from === 'guest' || hasServiceStack(error) ? stack : stackHeader(stack);
+    if (typeof stack === 'string') record.stack = (walk.from === 'guest' && !hasHostStack(error)) || hasServiceStack(error) ? stack : stackHeader(stack);
     if (walk.from === 'host' ? error instanceof SnapshotError : isLibraryError(error)) record.library = true;
     else if (!lookAlike && isDOMException(error)) record.dom = true;
     const props: Array<[string, Wire]> = [];
@@ -1579,7 +1602,17 @@ const setValues = Set.prototype.values;
 const regexpSource = getter(RegExp.prototype, 'source');
 const regexpFlags = getter(RegExp.prototype, 'flags');
 const { isBuffer } = Buffer;
-const { isProxy, isBoxedPrimitive, isSharedArrayBuffer } = types;
+const { isProxy, isBoxedPrimitive, isSharedArrayBuffer, isDate, isMap, isSet, isRegExp } = types;
+
+/** Whether `proxy` (a Proxy) is revoked, or holds a revoked one: `isArray` runs no trap and throws only then. */
+const isRevoked = (proxy: object): boolean => {
+  try {
+    isArray(proxy);
+    return false;
+  } catch {
+    return true;
+  }
+};
 
 
 
