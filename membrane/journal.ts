@@ -22,6 +22,7 @@ import {
   describeEntry,
   isDelivery,
   wireEqual,
+  wireDifference,
   type DeliveryEntry,
   type Entry,
   type LogCursor,
@@ -248,20 +249,25 @@ export class Journal {
     if (this.#divergence) throw this.#divergence;
     const cursor = this.#cursor;
     let expected = 'the end of the log';
+    let expectedEntry: Entry | undefined;
     if (cursor && !cursor.done) {
       try {
-        expected = describeEntry(cursor.peek(), true);
+        expectedEntry = cursor.peek();
+        expected = describeEntry(expectedEntry, true);
       } catch (cause) {
         expected = `an undecodable entry (${String(cause)})`;
       }
     }
     const actualText = typeof actual === 'string' ? actual : describeEntry(actual, true);
     const [shownExpected, shownActual] = focus(expected, actualText);
+    // Two renderings that read the same (an error's stack, what the rendering leaves out): where the entries differ.
+    const difference = shownExpected === shownActual && expectedEntry !== undefined && typeof actual !== 'string' ? wireDifference(expectedEntry, actual) : undefined;
+    const differs = difference ? `  they differ at ${difference.path || 'the entry itself'}: expected ${difference.expected}, actual ${difference.actual}\n` : '';
     const index = cursor?.index ?? this.index;
     const stack = serviceStack(new Error('here').stack ?? '');
     const error = new SnapshotError(
       'REPLAY_DIVERGED',
-      `service "${this.service}" diverged from its replay log at event ${index}:\n  expected: ${shownExpected}\n  actual:   ${shownActual}\n  last delivery: ${this.#lastDelivery()}\n` +
+      `service "${this.service}" diverged from its replay log at event ${index}:\n  expected: ${shownExpected}\n  actual:   ${shownActual}\n${differs}  last delivery: ${this.#lastDelivery()}\n` +
         `The service's code or inputs differ from the build (changed sources, a different archive, or nondeterminism the membrane does not see). Rebuild the snapshot.` +
         (stack ? `\n  service stack:\n${stack}` : ''),
       { details: { service: this.service, index, expected, actual: actualText, stack } },

@@ -6,7 +6,7 @@
  */
 export { SnapshotError, isSnapshotError, describeError } from './errors.js';
 export type { SnapshotErrorCode } from './errors.js';
-export { Slot, Tagged, wireEqual, describeWire, codeUnits, fromCodeUnits, viewConstructors, isWellFormed, isRecordKey, objectWire, objectEntries, primitiveWire, isDOMException, boxedValue, branded, isArrayIndex, NOT_PRIMITIVE, UNIQUE_SYMBOL } from './wire.js';
+export { Slot, Tagged, wireEqual, wireDifference, describeWire, codeUnits, fromCodeUnits, viewConstructors, isWellFormed, isRecordKey, objectWire, objectEntries, primitiveWire, isDOMException, boxedValue, branded, isArrayIndex, NOT_PRIMITIVE, UNIQUE_SYMBOL } from './wire.js';
 export type { Side, TagName, ErrorRecord } from './wire.js';
 export { isDelivery } from './entries.js';
 export type {

@@ -287,6 +287,38 @@ export const wireEqual = (a: unknown, b: unknown): boolean => {
   return true;
 };
 
+/**
+ * Where two wire values first differ, as wireEqual compares them: the path
+ * to it (`.value.payload.stack`, `[2]`; empty for the values themselves)
+ * and each side there, rendered; undefined when they are equal. For a
+ * divergence whose two renderings read the same (an error's stack, a long
+ * string's end, what describeWire leaves out).
+ */
+export const wireDifference = (a: unknown, b: unknown, at = ''): { path: string; expected: string; actual: string } | undefined => {
+  if (wireEqual(a, b)) return undefined;
+  const here = () => ({ path: at, expected: render(a, 1, 300), actual: render(b, 1, 300) });
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || a instanceof Slot || isView(a) || a instanceof ArrayBuffer || a instanceof Date || a instanceof RegExp) return here();
+  if (Array.isArray(a) || a instanceof Set) {
+    const x = a instanceof Set ? [...a] : a;
+    const y = b instanceof Set ? [...b] : b;
+    if (!Array.isArray(y) || x.length !== y.length || Array.isArray(a) !== Array.isArray(b)) return here();
+    for (let i = 0; i < x.length; i += 1) {
+      const inner = wireDifference(x[i], y[i], `${at}[${i}]`);
+      if (inner) return inner;
+    }
+    return here();
+  }
+  if (a instanceof Tagged) return b instanceof Tagged && a.tag === b.tag ? wireDifference(a.payload, b.payload, `${at}.payload`) : here();
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length || ka.some(k => !Object.prototype.hasOwnProperty.call(b, k))) return here();
+  for (const k of ka) {
+    const inner = wireDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}.${k}`);
+    if (inner) return inner;
+  }
+  return here();
+};
+
 const toBytes = (v: ArrayBufferView | ArrayBuffer): Uint8Array =>
   v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 

@@ -9,6 +9,7 @@ import {
   Tagged,
   describeEntry,
   dumpLog,
+  wireDifference,
   isSnapshotError,
   memorySink,
   packr,
@@ -142,6 +143,18 @@ t.test('strings of every header size and encoding decode back, in arguments and 
     if (/^a*$/.test(text) && text.length < 255) t.ok(size <= 2 * text.length + 12, `entry ${i}: ${size} bytes for two ASCII strings of ${text.length}`);
   }
   t.equal(mismatches, 0, `all ${entries.length} entries round-trip`);
+});
+
+t.test('wireDifference names where two entries first differ, for a divergence whose two renderings read the same', async t => {
+  const answer = (stack: string): Entry => ({ kind: 'ret', answer: 3, ok: false, value: new Tagged('error', { name: 'TypeError', message: 'm', stack }) }) as unknown as Entry;
+  const recorded = answer('TypeError: m\n    at file:///build/host/membrane.js:1:1');
+  const replayed = answer('TypeError: m');
+  t.equal(describeEntry(recorded, true), describeEntry(replayed, true), 'the renderings read the same');
+  t.same(wireDifference(recorded, replayed), { path: '.value.payload.stack', expected: JSON.stringify('TypeError: m\n    at file:///build/host/membrane.js:1:1'), actual: JSON.stringify('TypeError: m') });
+  t.equal(wireDifference(recorded, answer('TypeError: m\n    at file:///build/host/membrane.js:1:1')), undefined, 'equal entries: no difference');
+  t.same(wireDifference([1, [2, 3]], [1, [2, 4]]), { path: '[1][1]', expected: '3', actual: '4' }, 'inside arrays');
+  t.same(wireDifference({ a: 1 }, { a: 1, b: 2 }), { path: '', expected: '{a: 1}', actual: '{a: 1, b: 2}' }, 'another set of keys: the objects themselves');
+  t.same(wireDifference(new Slot('guest', 1), new Slot('guest', 2)), { path: '', expected: '<service ref #1>', actual: '<service ref #2>' }, 'another reference');
 });
 
 t.test('a truncated log is refused with LOG_TRUNCATED and the offset', async t => {
