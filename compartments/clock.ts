@@ -169,6 +169,8 @@ export const makeClock = (membrane: Membrane): Clock => {
 
   // Node's is a Performance (its names are the methods' own): tagged without reading the global, which loads perf_hooks.
   inheritTag(guestPerformance, 'Performance');
+  // Node's clone of its performance copies its own enumerable properties: it has none (its methods are inherited).
+  clonedAs.set(guestPerformance, () => ({}));
   return harden({
     now,
     perfNow,

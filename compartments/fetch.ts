@@ -16,6 +16,7 @@ import type { FormKit } from './form-data.js';
 import { makeSecretMatcher, type SecretMatcher } from './secrets.js';
 import { nameAs } from './errors.js';
 import { hostHeaders, markImmutable, withEventStamps } from './web.js';
+import { clonedAsHostClass } from './structured-clone.js';
 import { formatWithOptions, type InspectOptions } from 'node:util';
 import { createHash } from 'node:crypto';
 
@@ -185,6 +186,8 @@ export class GuestResponse extends FetchBody {
   }
 
   static {
+    // structuredClone treats a service's Response as Node's clone treats Node's (refused since Node 22).
+    clonedAsHostClass({ prototype: this.prototype, is: value => #status in value, sample: () => new (globalThis as unknown as { Response: new () => object }).Response() });
     responseHeaders = response => (#headers in response ? (response.#headers ??= headersFrom(response.#headerList, response.#immutable)) : undefined);
   }
 
@@ -466,6 +469,8 @@ export class GuestRequest extends FetchBody {
     return this.#headers;
   }
   static {
+    // structuredClone treats a service's Request as Node's clone treats Node's (refused since Node 22).
+    clonedAsHostClass({ prototype: this.prototype, is: value => #method in value, sample: () => new (globalThis as unknown as { Request: new (url: string) => object }).Request('http://x/') });
     requestHeaders = request => (#headers in request ? request.#headers : undefined);
     requestFieldsOf = request => request.#fields;
   }

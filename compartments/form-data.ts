@@ -16,6 +16,7 @@
 import { Blob, File } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { formatWithOptions } from 'node:util';
+import { clonedAsHostClass } from './structured-clone.js';
 
 /** The classes and randomness of one service's forms. */
 export interface FormKit {
@@ -27,6 +28,10 @@ export interface FormKit {
 
 /** The kit of each form a service made (its FormData), so a body made of it knows the service. */
 const kits = new WeakMap<object, FormKit>();
+
+// structuredClone treats a service's FormData (each service has its own class) as Node's clone treats Node's
+// (refused since Node 22): a form is one its constructor registered.
+clonedAsHostClass({ is: value => kits.has(value), sample: () => new (globalThis as unknown as { FormData: new () => object }).FormData() });
 
 /** The kit of a form made by a service's FormData, or undefined. */
 export const kitOf = (form: unknown): FormKit | undefined => (typeof form === 'object' && form !== null ? kits.get(form) : undefined);

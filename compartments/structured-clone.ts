@@ -120,6 +120,110 @@ const isNative = (value: object, branding: boolean): boolean =>
 
 const dataCloneError = (message: string): DOMException => new DOMException(message, 'DataCloneError');
 
+/** Node's own structuredClone, given only objects the host made (platformClasses' samples and equivalents). */
+const hostStructuredClone = structuredClone as (value: unknown, options?: unknown) => unknown;
+
+/**
+ * A class of Node's platform objects that a service can hold (or a service's
+ * own class standing for one: its Request, Response, FormData). What Node's
+ * clone does with an instance depends on the Node line, and is decided by a
+ * private mark its constructor puts on every instance (markTransferMode,
+ * lib/internal/worker/js_transferable.js), which JavaScript cannot read: on
+ * Node 22 and 24 a URL, URLSearchParams, Headers, Request, Response or
+ * FormData is refused ('Cannot clone object of unsupported type.'), on Node
+ * 20 it is copied as a plain object; a web stream not in the transfer list
+ * is refused on every line, with a TypeError on 20 and a DataCloneError
+ * since; a DOMException is copied as a plain object on 20 and cloned as a
+ * DOMException since. So the host's clone is asked, once, about a sample of
+ * the class that the host made (no service code runs), and each instance is
+ * then treated as that sample was: copied as plain data, refused with the
+ * error Node's clone throws for the sample (made again, at the point where
+ * Node would reach the instance), or replaced by an equivalent the host made
+ * (from what Node's clone reads of it) for Node to clone. An instance is
+ * told by its prototype chain and confirmed by a brand check of the host's
+ * class (or the service class's private field), never by what it says of
+ * itself.
+ */
+export interface PlatformClass {
+  /** The prototype instances inherit from (a quick test before `is`); none when `is` costs no exception. */
+  readonly prototype?: object;
+  /** A brand check: `value` is an instance (runs no service code). */
+  readonly is: (value: object) => boolean;
+  /** A new instance made by the host. */
+  readonly sample: () => object;
+  /** An object made by the host that Node clones as it clones `value`, for a class Node clones as a platform object. */
+  readonly equivalent?: (value: object) => object;
+}
+type CloneOutcome = 'plain' | 'refused' | 'cloned';
+const platformClasses: PlatformClass[] = [];
+const outcomes = new Map<PlatformClass, CloneOutcome>();
+
+/** Register a class of platform objects (see PlatformClass). */
+export const clonedAsHostClass = (platform: PlatformClass): void => {
+  platformClasses.push(platform);
+};
+
+/** What Node's clone does with instances of `platform` on this Node line, asked of its sample once. */
+const outcomeOf = (platform: PlatformClass): CloneOutcome => {
+  let outcome = outcomes.get(platform);
+  if (outcome === undefined) {
+    try {
+      const copied = hostStructuredClone(platform.sample());
+      const proto = typeof copied === 'object' && copied !== null ? getPrototypeOf(copied) : undefined;
+      outcome = proto === objectPrototype ? 'plain' : 'cloned';
+    } catch {
+      outcome = 'refused';
+    }
+    outcomes.set(platform, outcome);
+  }
+  return outcome;
+};
+
+/** The registered class `value` is a genuine instance of, if any. */
+const platformOf = (value: object): PlatformClass | undefined => {
+  for (const platform of platformClasses) if ((platform.prototype === undefined || apply(isPrototypeOf, platform.prototype, [value])) && platform.is(value)) return platform;
+  return undefined;
+};
+const isPrototypeOf = Object.prototype.isPrototypeOf;
+
+/** Throw what Node's clone throws for an instance of `platform` (its sample's error, made again). */
+const refuseAsNode = (platform: PlatformClass): never => {
+  hostStructuredClone(platform.sample());
+  throw dataCloneError('Cannot clone object of unsupported type.');
+};
+
+const hostGetter = (klass: unknown, key: string): ((this: unknown) => unknown) | undefined =>
+  getterOf((klass as { prototype?: object } | undefined)?.prototype, key);
+const hostMethod = (klass: unknown, key: string): ((this: unknown, ...args: never[]) => unknown) | undefined => {
+  const method = (klass as { prototype?: Record<string, unknown> } | undefined)?.prototype?.[key];
+  return typeof method === 'function' ? (method as (this: unknown, ...args: never[]) => unknown) : undefined;
+};
+const registerHost = (klass: unknown, is: ((this: unknown, ...args: never[]) => unknown) | undefined, sample: () => object, extra: { args?: unknown[]; equivalent?: (value: object) => object } = {}): void => {
+  const prototype = (klass as { prototype?: object } | undefined)?.prototype;
+  if (typeof klass !== 'function' || prototype === undefined || is === undefined) return;
+  clonedAsHostClass({ prototype, is: value => branded(is, value, extra.args), sample, equivalent: extra.equivalent });
+};
+{
+  const host = globalThis as Record<string, unknown>;
+  registerHost(URL, hostGetter(URL, 'href'), () => new URL('http://x/'));
+  registerHost(URLSearchParams, hostMethod(URLSearchParams, 'toString'), () => new URLSearchParams());
+  registerHost(AbortSignal, hostGetter(AbortSignal, 'aborted'), () => new AbortController().signal);
+  registerHost(host.ReadableStream, hostGetter(host.ReadableStream, 'locked'), () => new (host.ReadableStream as new () => object)());
+  registerHost(host.WritableStream, hostGetter(host.WritableStream, 'locked'), () => new (host.WritableStream as new () => object)());
+  registerHost(host.TransformStream, hostGetter(host.TransformStream, 'readable'), () => new (host.TransformStream as new () => object)());
+  // Node 22's clone of a DOMException: its name, message and stack (read as `this.stack`), a DOMException again.
+  const domMessage = hostGetter(DOMException, 'message');
+  const domName = hostGetter(DOMException, 'name');
+  registerHost(DOMException, domMessage, () => new DOMException('m', 'DataCloneError'), {
+    equivalent: value => {
+      const out = new DOMException(apply(domMessage as () => string, value, []), apply(domName as () => string, value, []));
+      const stack = (value as { stack?: unknown }).stack;
+      defineProperty(out, 'stack', { value: stack, writable: true, enumerable: false, configurable: true });
+      return out;
+    },
+  });
+}
+
 /** Error classes V8 gives a copied error, by the name it reads (value-serializer.cc: WriteJSError). */
 const errorClasses: Record<string, ErrorConstructor> = { EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
 
@@ -138,8 +242,19 @@ const copyForClone = (root: unknown): unknown => {
     // Functions and proxies: V8 refuses them (DataCloneError) without calling them or their traps.
     if (typeof value === 'function' || isProxy(value)) return value;
     if (copies.has(value)) return copies.get(value);
+    // A platform object of Node's (or a service's class standing for one): as Node's clone treats its kind on this line.
+    // Plain objects and arrays, most of what a clone copies, are none: their prototype is not a platform class's.
+    const proto = getPrototypeOf(value);
+    const platform = proto === objectPrototype || proto === null || proto === arrayPrototype ? undefined : platformOf(value);
+    const outcome = platform === undefined ? undefined : outcomeOf(platform);
+    if (platform !== undefined && outcome === 'refused') refuseAsNode(platform);
+    if (platform?.equivalent !== undefined && outcome === 'cloned') {
+      const equivalent = platform.equivalent(value);
+      copies.set(value, equivalent);
+      return equivalent;
+    }
     // Refused first: whatever it also passes for (found by the adversarial review, with a forged brand).
-    if ((kClone !== undefined && kClone in value) || (kTransfer !== undefined && kTransfer in value) || value instanceof KeyObject) {
+    if (outcome !== 'plain' && ((kClone !== undefined && kClone in value) || (kTransfer !== undefined && kTransfer in value) || value instanceof KeyObject)) {
       const tag = typeof (value as { constructor?: { name?: unknown } }).constructor?.name === 'string' ? (value as { constructor: { name: string } }).constructor.name : 'object';
       throw dataCloneError(
         `${tag} could not be cloned: inside a service, structuredClone copies plain data (objects, arrays, Maps, Sets, errors, buffers, dates), not Node's platform objects (Blob, CryptoKey, KeyObject, streams), which Node clones by asking the object itself`,
@@ -147,7 +262,6 @@ const copyForClone = (root: unknown): unknown => {
     }
     // The brand checks (each an exception for what it refuses) only for objects whose prototype is neither
     // Object.prototype, null nor Array.prototype: plain objects and arrays are most of what is cloned.
-    const proto = getPrototypeOf(value);
     const plain = proto === objectPrototype || proto === null;
     // V8's own objects are told by util.types whatever their prototype (a Date made to inherit from null is still
     // cloned as a Date, found by the adversarial review); an array is none of them.
@@ -217,6 +331,21 @@ const copyForClone = (root: unknown): unknown => {
  */
 type HostClone = (value: unknown, options?: unknown) => unknown;
 
+let blobTransfer: boolean | undefined;
+/** Whether Node accepts a Blob in a transfer list (Node 20 does, and clones it), asked of a Blob the host made. */
+const blobTransferAccepted = (): boolean => {
+  if (blobTransfer === undefined) {
+    try {
+      const blob = new Blob([]);
+      hostStructuredClone(undefined, { transfer: [blob] });
+      blobTransfer = true;
+    } catch {
+      blobTransfer = false;
+    }
+  }
+  return blobTransfer;
+};
+
 export const guardedStructuredClone = (hostClone: HostClone, value: unknown, options?: unknown): unknown => {
   let transfer: unknown[] | undefined;
   if (options !== undefined && options !== null) {
@@ -232,13 +361,25 @@ export const guardedStructuredClone = (hostClone: HostClone, value: unknown, opt
   // adversarial review: a stream given its own transfer method by a getter). Node asks a transferable
   // object of its own (a web stream) what to send, as it asks a cloneable one: only ArrayBuffers (V8's
   // own, which it detaches itself) reach it; other objects are refused as Node refuses a plain object.
+  // What Node cannot transfer it refuses with its own error, which differs by line (a TypeError on 20, a
+  // DataCloneError since): the host's clone is given a plain object to transfer, to throw it. A platform object
+  // that Node would copy as a plain object (an AbortSignal, a URL) is as invalid there as a plain one. Node 20
+  // accepts a Blob in the list (and clones it): it is left out of the list given to Node then.
+  const kept: unknown[] = [];
   for (const item of transfer ?? []) {
     if (((typeof item === 'object' && item !== null) || typeof item === 'function') && !isArrayBuffer(item)) {
-      if (!isProxy(item) && ((kTransfer !== undefined && kTransfer in item) || (kClone !== undefined && kClone in item))) {
-        throw dataCloneError('inside a service only ArrayBuffers can be transferred: a stream or another platform object of Node would be asked, by itself, what to send');
+      const platform = isProxy(item) ? undefined : platformOf(item as object);
+      const plainThere = platform !== undefined && outcomeOf(platform) !== 'refused';
+      if (!isProxy(item) && !plainThere && ((kTransfer !== undefined && kTransfer in item) || (kClone !== undefined && kClone in item))) {
+        if (item instanceof Blob && blobTransferAccepted() && branded(getterOf(Blob.prototype, 'size'), item as object)) continue;
+        if (kTransfer !== undefined && kTransfer in item) {
+          throw dataCloneError('inside a service only ArrayBuffers can be transferred: a stream or another platform object of Node would be asked, by itself, what to send');
+        }
       }
+      hostClone(undefined, { transfer: [{}] });
       throw Object.assign(new TypeError('Found invalid object in transferList'), { code: 'ERR_INVALID_TRANSFER_OBJECT' });
     }
+    kept.push(item);
   }
-  return transfer === undefined ? hostClone(copied) : hostClone(copied, { transfer });
+  return transfer === undefined ? hostClone(copied) : hostClone(copied, { transfer: kept });
 };

@@ -12,6 +12,8 @@ import { hardenSharedInternals } from './host-internals.js';
 import { hardenHostValue, overridableConstructor } from './guest-errors.js';
 import { laterError, validateUint32 } from './node-style-errors.js';
 import { deterministicWeakRefs } from './weak.js';
+import { clonedAsHostClass } from './structured-clone.js';
+import { branded } from '../replay-log/index.js';
 import { likeHost, likeHostPrototype } from './host-shape.js';
 
 let shared: Record<string, unknown> | undefined;
@@ -510,6 +512,9 @@ export const hostHeaders = (): typeof Headers => {
   guardForEach(headers.prototype as unknown as Record<string, unknown>);
   harden(headers);
   hardenSharedInternals([() => new headers({ a: '1' }), () => new headers({ a: '1' }).entries()]);
+  // structuredClone treats a service's Headers as Node's clone treats Node's (refused since Node 22).
+  const has = headers.prototype.has as (this: unknown, name: string) => boolean;
+  clonedAsHostClass({ prototype: headers.prototype, is: value => branded(has as (this: unknown, ...args: never[]) => unknown, value, ['a']), sample: () => new headers() });
   hostHeadersClass = headers;
   return headers;
 };

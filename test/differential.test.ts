@@ -59,7 +59,6 @@ const KNOWN_ON_NODE: Record<number, Record<string, string>> = {
     'builtin-members': 'SlowBuffer is deprecated (a function named deprecated)',
     'timer-signals': 'an AbortError from a recorded timer prints without its stack ([AbortError: ...])',
     'fs-descriptors': 'a read of a closed Dir rejects where Node 20 throws',
-    'structured-clone': 'URL and Headers are refused (DataCloneError); the library clones them as empty objects',
     'lazy-globals': "the web stream classes' globals are data properties; a service's are Node 20's lazy accessors",
   },
   24: {
@@ -83,7 +82,6 @@ const KNOWN_ON_NODE: Record<number, Record<string, string>> = {
     'console-replaced': "util.log is gone from Node 23's util; a service's util still has it (and it prints through the replaced console.log)",
     'form-data': "FormData's length is 0",
     'zlib-chunks': "the case's own zlib call throws in plain Node 24 (the kind argument)",
-    'structured-clone': 'URL and Headers are refused (DataCloneError); the library clones them as empty objects',
     'lazy-globals': "the web stream classes' globals are data properties; a service's are Node 20's lazy accessors",
   },
 };
