@@ -443,8 +443,9 @@ await section('(i) what lockdown costs V8: everyday operations in plain Node and
   out('    of the text), Array.prototype[Symbol.iterator] made an override accessor (spreads), a non-extensible Array.prototype (arrays');
   out('    grown by index). Typed arrays, Buffers, nextTick and string spreads keep theirs: their prototypes are frozen in place, and');
   out('    String.prototype[Symbol.iterator] stays a data property (compartments/overrides.ts).');
-  out("    A service's code reads a global through SES's scope, a `with` over its compartment's globalThis: its globals are writable,");
-  out("    as Node's are, so SES cannot bind them once (its scope constants are the immutable ones), and every read is a lookup.");
+  out("    A service's code reads a global through SES's scope, a `with` over its compartment's globalThis: SES binds once the globals");
+  out('    that can never change (the ECMAScript core bindings, Math, JSON, Date..., which the library fixes: compartments/fixed-globals.ts);');
+  out("    any other (Symbol, Promise, Buffer, process), writable as Node's are, is looked up at every read.");
 });
 
 // ---- (e) log size ------------------------------------------------------------------
