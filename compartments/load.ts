@@ -22,7 +22,7 @@ import { preCjsParser, moduleRoots, exitModulesOf } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { fixGlobals, withoutFixedGlobals } from './fixed-globals.js';
-import { applyNodeResolution, nodeConditions } from './node-resolution.js';
+import { applyNodeResolution, makeImportLinker, nodeConditions } from './node-resolution.js';
 import { ZipReader } from '@endo/zip';
 import { readStoredZipFile, repeatedZipName, storedZipFiles } from './zip-read.js';
 
@@ -143,9 +143,16 @@ export const archiveServiceWithRoots = async (
     const readPowers = skipNamelessPackages(powers);
     // A dual package's require targets, by the location of the package that requires it (applyNodeResolution).
     const requireLinks = new Map<string, Set<string>>();
+    // What Node resolves that the map cannot list beforehand (undeclared dependencies Node finds in a node_modules
+    // folder above a package, the require targets of exports patterns: node-resolution.ts), linked as each module's
+    // imports are parsed, once the map is made, and before its require links are read (withNodeCjsExports).
+    let linkImports: ReturnType<typeof makeImportLinker> | undefined;
     const parserForLanguage = reportingParsers(
       // The check inside the cache: an analysis in the cache was checked when it was made.
-      withNodeStarExports(withNodeCjsExports(withStringExportNames({ ...javascript, ...typescript.parserForLanguage }), requireLinks), readAhead),
+      withNodeStarExports(
+        withNodeCjsExports(withStringExportNames(withImportLinks({ ...javascript, ...typescript.parserForLanguage }, (...args) => linkImports?.(...args))), requireLinks),
+        readAhead,
+      ),
       syntaxErrors,
     );
     const map = await mapNodeModules(readPowers, entry, {
@@ -155,6 +162,7 @@ export const archiveServiceWithRoots = async (
       languages: Object.keys(parserForLanguage),
     } as unknown as Parameters<typeof mapNodeModules>[2]);
     applyNodeResolution(map as unknown as Parameters<typeof applyNodeResolution>[0], requireLinks);
+    linkImports = makeImportLinker(map as unknown as Parameters<typeof makeImportLinker>[0], requireLinks);
     const open = { globals: 'any', packages: 'any', builtins: 'any', noGlobalFreeze: true } as const;
     const resources: Record<string, typeof open> = {};
     const exits = exitModuleNames(granted);
@@ -190,6 +198,33 @@ export const archiveServiceWithRoots = async (
 };
 
 type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
+
+/**
+ * The same parsers, each result's bare imports handed to `link` (the
+ * module's package location, the specifier, whether it is a CommonJS
+ * require) before compartment-mapper resolves them: makeImportLinker.
+ */
+const withImportLinks = <T extends ParserTable>(parsers: T, link: (packageLocation: string, specifier: string, required: boolean) => void): T => {
+  const out: ParserTable = {};
+  const linked = (result: unknown, packageLocation: unknown): unknown => {
+    const { parser, record } = (result ?? {}) as { parser?: unknown; record?: { imports?: unknown } };
+    if (typeof packageLocation === 'string' && Array.isArray(record?.imports)) {
+      for (const specifier of record.imports) if (typeof specifier === 'string') link(packageLocation, specifier, parser === 'pre-cjs-json');
+    }
+    return result;
+  };
+  for (const [language, parser] of Object.entries(parsers)) {
+    out[language] = {
+      ...parser,
+      parse: (...args: never[]) => {
+        const result = parser.parse(...args);
+        const packageLocation = (args as unknown[])[3];
+        return result instanceof Promise ? result.then(r => linked(r, packageLocation)) : linked(result, packageLocation);
+      },
+    };
+  }
+  return out as T;
+};
 
 /**
  * The same parsers, the `mjs` one compiling each module's functor (the

@@ -18,6 +18,8 @@
  * | `import` target (its ESM build)               | differ gets a second link for `require`     |
  * |                                               | (`<specifier>` + REQUIRE_LINK, cjs.ts)      |
  * | no `module-sync` condition                    | `module-sync` where Node has require(esm)   |
+ * | a package links only the packages it declares | a package finds any package in a node_modules|
+ * |                                               | folder above it (makeImportLinker)          |
  * | a package's own `exports` patterns            | patterns apply to bare specifiers only      |
  * | (`"./es/*": "./es/*.js"`) rewrite its relative| (`ramda/es/add`): relative imports resolve  |
  * | imports, again and again (`add.js.js.js`...): | by path                                     |
@@ -159,8 +161,8 @@ const asDirectory = (location: string): string => (location.endsWith('/') ? loca
  * `{ import: './index.mjs', require: './index.cjs' }`), a second link,
  * `<specifier>` + REQUIRE_LINK, to the file Node's require loads (resolved
  * by Node itself, from the compartment's directory). Returns the specifiers
- * it linked so. Exports patterns (`./*`) are not expanded: their requires
- * keep the import target.
+ * it linked so. Exports patterns (`./*`) are linked as a module requires
+ * them (makeImportLinker).
  */
 const linkRequireTargets = (compartment: CompartmentDescriptor, compartments: Record<string, CompartmentDescriptor>, hasExports: (location: string) => boolean): Set<string> => {
   const linked = new Set<string>();
@@ -211,6 +213,9 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
     return answer;
   };
   for (const compartment of compartments) {
+    // compartment-mapper reads these objects as it links: phantom links (makeImportLinker) are added to them later.
+    compartment.modules ??= {};
+    compartment.scopes ??= {};
     walkPackage(compartment);
     const pkg = readPackage(compartment.location);
     if (!pkg || typeof pkg.module !== 'string') continue;
@@ -247,4 +252,158 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
     const linked = linkRequireTargets(compartment, map.compartments, hasExports);
     if (linked.size > 0) requireLinks?.set(asDirectory(compartment.location), linked);
   }
+};
+
+/** The package name a bare specifier starts with (`@scope/name/sub` -> `@scope/name`, `name/sub` -> `name`). */
+const packageNameOf = (specifier: string): string => {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+};
+
+/**
+ * The longest-prefix match of `specifier` among `patterns` (one `*` each), as
+ * Node orders subpath patterns: its target (null where the pattern excludes
+ * it) and compartment; undefined when none matches.
+ */
+const matchPatterns = (
+  patterns: ReadonlyArray<{ from: string; to: string | null; compartment?: string }>,
+  specifier: string,
+): { to: string | null; compartment?: string } | undefined => {
+  let best: { prefix: string; suffix: string; to: string | null; compartment?: string } | undefined;
+  for (const { from, to, compartment } of patterns) {
+    const star = from.indexOf('*');
+    if (star < 0 || from.indexOf('*', star + 1) >= 0) continue;
+    const prefix = from.slice(0, star);
+    const suffix = from.slice(star + 1);
+    if (!specifier.startsWith(prefix) || !specifier.endsWith(suffix) || specifier.length < prefix.length + suffix.length) continue;
+    if (!best || prefix.length > best.prefix.length || (prefix.length === best.prefix.length && suffix.length > best.suffix.length)) best = { prefix, suffix, to, compartment };
+  }
+  if (!best) return undefined;
+  const to = best.to === null ? null : best.to.replace('*', specifier.slice(best.prefix.length, specifier.length - best.suffix.length));
+  return { to, compartment: best.compartment };
+};
+
+/**
+ * Links, as each module's imports are parsed, what Node resolves where the
+ * map cannot say it beforehand:
+ *
+ * - Undeclared ("phantom") dependencies. Node looks a bare specifier up in
+ *   every `node_modules` folder from the importing package's directory to
+ *   the file system's root
+ *   (https://nodejs.org/api/modules.html#loading-from-node_modules-folders),
+ *   so a package can load one it does not declare, installed (hoisted) there
+ *   for another package that declares it; compartment-mapper links each
+ *   package to what its package.json declares only, so such a module loaded
+ *   in Node and failed in a service (`Cannot find module 'b'`). When a
+ *   package does not link the specifier's package, and the folder Node
+ *   would find it in holds a package of the map, the package gets that
+ *   package's links, copied from one that has them (its exports, its subpath
+ *   pattern's target for this specifier, or its whole directory where it has
+ *   no exports). A package no other package declares stays unlinked (the map
+ *   has no compartment for it), as does a specifier Node would resolve to a
+ *   file (`node_modules/b.js`) or nothing.
+ * - The `require` targets of exports patterns (`"./*": { "require":
+ *   "./cjs/*.cjs", "import": "./esm/*.mjs" }`), which applyNodeResolution
+ *   cannot list, and those of phantom dependencies: a CommonJS require whose
+ *   target Node resolves otherwise than the import the package links gets
+ *   the `require` link (`<specifier>` + REQUIRE_LINK, added to
+ *   `requireLinks`), where it got the import target (the package's ES build).
+ *
+ * Returns `link(packageLocation, specifier, required)`, to call for each bare
+ * specifier a module imports (`required` for a CommonJS require) before
+ * compartment-mapper resolves it and before the require links are read
+ * (cjs-archive.ts). Mutates the map's descriptors, which compartment-mapper
+ * reads as it links (their `modules` and `scopes` objects must exist before
+ * it links: applyNodeResolution makes them).
+ */
+export const makeImportLinker = (map: { compartments: Record<string, CompartmentDescriptor> }, requireLinks: Map<string, Set<string>>): ((packageLocation: string, specifier: string, required: boolean) => void) => {
+  const compartments = map.compartments;
+  const settled = new Set<string>();
+  /** Whether `compartment` links anything of package `name` (declared: compartment-mapper's own links stand). */
+  const links = (compartment: CompartmentDescriptor, name: string): boolean =>
+    compartment.scopes?.[name] !== undefined ||
+    Object.keys(compartment.modules ?? {}).some(key => key === name || key.startsWith(`${name}/`)) ||
+    (compartment.patterns ?? []).some(p => p.compartment !== undefined && p.from.startsWith(`${name}/`));
+  /** The package directory Node finds `name` in from `location` (a directory URL), or undefined. */
+  const nodeFinds = (location: string, name: string): string | undefined => {
+    let dir = fileURLToPath(location).replace(/\/+$/, '');
+    for (;;) {
+      if (path.basename(dir) !== 'node_modules') {
+        const candidate = path.join(dir, 'node_modules', name);
+        const stat = fs.statSync(candidate, { throwIfNoEntry: false });
+        if (stat?.isDirectory()) return candidate;
+        // LOAD_AS_FILE before LOAD_AS_DIRECTORY: a file of that name is what Node loads (not a package).
+        if (['', '.js', '.json', '.node'].some(ext => fs.statSync(`${candidate}${ext}`, { throwIfNoEntry: false })?.isFile())) return undefined;
+      }
+      const parent = path.dirname(dir);
+      if (parent === dir) return undefined;
+      dir = parent;
+    }
+  };
+  /**
+   * A require whose target Node resolves otherwise than the import the package links (a dual package's
+   * exports), through an exact link (a phantom's, made here; a declared package's has one from
+   * applyNodeResolution already) or an exports pattern (`"./*": { "require": ... }`, which
+   * applyNodeResolution cannot list): the `require` link (`<specifier>` + REQUIRE_LINK) to Node's target.
+   */
+  const linkRequireTarget = (compartment: CompartmentDescriptor, location: string, specifier: string, name: string): void => {
+    const modules = compartment.modules as Record<string, ModuleDescriptor>;
+    if (requireLinks.get(location)?.has(specifier)) return;
+    const exact = modules[specifier];
+    const phantom = settled.has(`${location}\u0000${name}`);
+    let imported: { compartment?: string; to?: string | null } | undefined;
+    if (exact !== undefined) imported = phantom ? { compartment: exact.compartment, to: exact.module } : undefined;
+    else imported = matchPatterns((compartment.patterns ?? []).filter(p => p.compartment !== undefined && p.from.startsWith(`${name}/`)), specifier);
+    if (imported?.compartment === undefined || typeof imported.to !== 'string') return;
+    let resolved: string;
+    try {
+      resolved = createRequire(new URL('package.json', location)).resolve(specifier);
+    } catch {
+      return;
+    }
+    const root = fileURLToPath(imported.compartment);
+    const relative = path.relative(root, resolved);
+    if (resolved === path.resolve(root, imported.to) || relative.startsWith('..') || path.isAbsolute(relative)) return;
+    modules[`${specifier}${REQUIRE_LINK}`] = { compartment: imported.compartment, module: `./${relative.split(path.sep).join('/')}` };
+    let linked = requireLinks.get(location);
+    if (!linked) requireLinks.set(location, (linked = new Set()));
+    linked.add(specifier);
+  };
+  return (packageLocation, specifier, required) => {
+    if (specifier.startsWith('.') || specifier.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(specifier) || isBuiltin(specifier) || specifier.endsWith(REQUIRE_LINK)) return;
+    const location = asDirectory(packageLocation);
+    const compartment = compartments[location];
+    if (!compartment?.modules || !compartment.scopes) return;
+    const name = packageNameOf(specifier);
+    const key = `${location}\u0000${specifier}\u0000${required ? 'r' : 'i'}`;
+    if (settled.has(key)) return;
+    settled.add(key);
+    if (compartment.modules[specifier] === undefined && (settled.has(`${location}\u0000${name}`) || !links(compartment, name))) {
+      settled.add(`${location}\u0000${name}`); // this package's links for `name` are ours from now on
+      const found = nodeFinds(location, name);
+      if (found === undefined) return;
+      let real: string;
+      try {
+        real = fs.realpathSync(found);
+      } catch {
+        return;
+      }
+      const target = asDirectory(pathToFileURL(real).href);
+      if (target === location || compartments[target] === undefined) return;
+      // A package that links `name` to that directory (one that declares it, or the package itself: its self-reference).
+      const donor = Object.values(compartments).find(
+        c => c.modules?.[name]?.compartment === target || c.scopes?.[name]?.compartment === target || (c.patterns ?? []).some(p => p.compartment === target && p.from.startsWith(`${name}/`)),
+      );
+      if (donor === undefined) return;
+      for (const [k, descriptor] of Object.entries(donor.modules ?? {})) {
+        if ((k === name || k.startsWith(`${name}/`)) && descriptor.compartment === target && descriptor.module !== undefined) compartment.modules[k] ??= { compartment: target, module: descriptor.module };
+      }
+      if (donor.scopes?.[name]?.compartment === target) compartment.scopes[name] ??= { compartment: target };
+      if (compartment.modules[specifier] === undefined && compartment.scopes[name] === undefined) {
+        const match = matchPatterns((donor.patterns ?? []).filter(p => p.compartment === target), specifier);
+        if (typeof match?.to === 'string') compartment.modules[specifier] = { compartment: target, module: match.to };
+      }
+    }
+    if (required) linkRequireTarget(compartment, location, specifier, name);
+  };
 };
