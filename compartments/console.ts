@@ -72,6 +72,31 @@ export const defaultPrinter =
   };
 
 /**
+ * Whether the host's console.assert joins only a string first argument to
+ * 'Assertion failed: ' and passes any other on as an argument of its own
+ * (Node 22 and later, lib/internal/console/constructor.js: `if (args.length
+ * && typeof args[0] === 'string') ... else ArrayPrototypeUnshift(args,
+ * 'Assertion failed')`: `assert(false, Symbol())` warns the Symbol) or
+ * joins any first argument as a template literal does (Node 20: a Symbol
+ * throws, an object reads `[object Object]`). Asked of the host's own
+ * assert, with a `this` whose warn keeps what it is given.
+ */
+const assertKeepsNonStrings = ((): boolean => {
+  let warned: unknown[] = [];
+  const probe = { warn: (...args: unknown[]) => (warned = args) };
+  Reflect.apply(HostConsole.prototype.assert, probe, [false, 5]);
+  return warned.length === 2 && warned[1] === 5;
+})();
+
+/** What console.assert(false, ...args) hands to warn, as the host's assert does (assertKeepsNonStrings). */
+const assertFailure = (args: unknown[]): unknown[] => {
+  if (args.length === 0) return ['Assertion failed'];
+  if (assertKeepsNonStrings && typeof args[0] !== 'string') return ['Assertion failed', ...args];
+  // A template literal, as Node's: on Node 20 a Symbol throws.
+  return [`Assertion failed: ${args[0] as string}`, ...args.slice(1)];
+};
+
+/**
  * The methods of a console, as Node's (lib/internal/console/constructor.js),
  * over `emit(level, text)`: `text` formatted by `format` (the service's own
  * util.format) and indented by group(), without its trailing newline.
@@ -116,12 +141,11 @@ const consoleMethods = (
       const table = text.table(args[0], args[1]);
       if (!via('log', [table])) emit('log', indented(table));
     },
-    // As Node's: the first argument joins 'Assertion failed: ' as text, and the rest format against it (%s...).
+    // As the host's (assertFailure): the message Node's assert hands to warn.
     assert: (...all: unknown[]) => {
       const [ok, ...args] = all;
       if (ok) return;
-      // A template literal, as Node's: a Symbol throws.
-      const failed = args.length === 0 ? ['Assertion failed'] : [`Assertion failed: ${args[0] as string}`, ...args.slice(1)];
+      const failed = assertFailure(args);
       if (!via('warn', failed)) say('warn', failed);
     },
     group: (...args: unknown[]) => {
@@ -187,11 +211,22 @@ const v8Methods = () => ({
   },
 });
 
+/**
+ * The methods of a console.context(name), in the host's order: V8's own
+ * (src/inspector/v8-console.cc), whose order its versions change (Node 24's
+ * V8 lists timeLog after time, Node 20's and 22's after profileEnd). Read
+ * from a context of the host's console, which reaches only an inspector.
+ */
+const inspectorContextNames: readonly string[] = (() => {
+  const context = (console as unknown as { context?: (name?: string) => object }).context;
+  const names = typeof context === 'function' ? Object.keys(Reflect.apply(context, console, [])) : [];
+  return names.length > 0
+    ? names
+    : ['dir', 'dirXml', 'table', 'groupEnd', 'clear', 'count', 'countReset', 'profile', 'profileEnd', 'timeLog', 'debug', 'error', 'info', 'log', 'warn', 'trace', 'group', 'groupCollapsed', 'assert', 'time', 'timeEnd', 'timeStamp'];
+})();
+
 /** What V8's console.context(name) answers: a console whose methods reach an inspector only (none here: they do nothing, as in Node without one). */
-const inspectorContext = (): Record<string, () => void> => {
-  const names = ['dir', 'dirXml', 'table', 'groupEnd', 'clear', 'count', 'countReset', 'profile', 'profileEnd', 'timeLog', 'debug', 'error', 'info', 'log', 'warn', 'trace', 'group', 'groupCollapsed', 'assert', 'time', 'timeEnd', 'timeStamp'];
-  return Object.fromEntries(names.map(name => [name, Object.defineProperty(() => {}, 'name', { value: name })]));
-};
+const inspectorContext = (): Record<string, () => void> => Object.fromEntries(inspectorContextNames.map(name => [name, Object.defineProperty(() => {}, 'name', { value: name })]));
 
 /** The levels Node's Console writes to its stderr stream. */
 const toStderr = new Set(['warn', 'error', 'trace']);

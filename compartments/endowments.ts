@@ -51,7 +51,7 @@ import { refusedConstructor } from './errors.js';
 import { makeGuestErrors, hardenHostValue, hardenHostValues } from './guest-errors.js';
 import { makeGuestAssert } from './guest-assert.js';
 import { makeGuestBuiltins, guestBuiltinNames } from './guest-builtins.js';
-import { makeGuestUtil } from './guest-util.js';
+import { isDeprecated, makeGuestUtil } from './guest-util.js';
 import { makeRuntime, type DeclareHost } from './runtime.js';
 import { makeGuestHttp, type GuestStreamModule, type GuestEventEmitter } from './http.js';
 import { makeGuestZlib } from './zlib.js';
@@ -465,7 +465,14 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   // events, stream and string_decoder: the service's own instances, built on first import.
   // node:buffer as the service sees it: its Buffer, and its File (the global, on the recorded clock: Node's
   // buffer.File is the global File, and the host's reads the host's clock, which diverged on replay).
-  const guestBufferModule = { ...buffer, Buffer: guestBuffer(), SlowBuffer: guestSlowBuffer(), File: globals.File };
+  // buffer.SlowBuffer as the host has it: none where the host has none; deprecated where the host's is (Node 24's
+  // lib/buffer.js: `deprecate(SlowBuffer, 'SlowBuffer() is deprecated. Please use Buffer.allocUnsafeSlow()', 'DEP0030')`),
+  // a wrapper named `deprecated` of the host's length that warns once through the service's process.
+  const hostSlowBuffer = (buffer as unknown as Record<string, unknown>).SlowBuffer;
+  const slowBuffer = isDeprecated(hostSlowBuffer)
+    ? (guestUtil.deprecate as (fn: unknown, message: string, code: string) => unknown)(guestSlowBuffer(), 'SlowBuffer() is deprecated. Please use Buffer.allocUnsafeSlow()', 'DEP0030')
+    : guestSlowBuffer();
+  const guestBufferModule: Record<string, unknown> = { ...buffer, Buffer: guestBuffer(), ...(typeof hostSlowBuffer === 'function' ? { SlowBuffer: slowBuffer } : {}), File: globals.File };
   const builtins = makeGuestBuiltins(globals, {
     buffer: guestBufferModule,
     'safe-buffer': { Buffer: guestBuffer() },

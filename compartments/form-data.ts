@@ -17,6 +17,7 @@ import { Blob, File } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { formatWithOptions } from 'node:util';
 import { clonedAsHostClass } from './structured-clone.js';
+import { likeHost } from './host-shape.js';
 
 /** The classes and randomness of one service's forms. */
 export interface FormKit {
@@ -227,6 +228,11 @@ export const makeFormData = (GuestFile: typeof File, randomInt: (min: number, ma
   for (const name of ['append', 'delete', 'get', 'getAll', 'has', 'set']) Object.defineProperty(proto, name, { enumerable: true });
   Object.defineProperty(proto, Symbol.toStringTag, { value: 'FormData', writable: false, enumerable: false, configurable: true });
   Object.defineProperty(_FormData, 'name', { value: 'FormData' });
+  // The length of the host's FormData where it is loaded (Node 24's undici declares `constructor (form = undefined)`:
+  // 0), read by descriptor: where the global is still Node's lazy accessor (Node 20), reading it would load undici,
+  // and the class keeps the length of that line's (`constructor (form)`: 1).
+  const hostFormData = Object.getOwnPropertyDescriptor(globalThis, 'FormData');
+  if (hostFormData && 'value' in hostFormData) likeHost(_FormData, hostFormData.value);
   harden(FormDataIterator);
   harden(_FormData);
 

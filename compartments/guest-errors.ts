@@ -129,6 +129,52 @@ export const calledByJsonStringify = (fn: (...args: never[]) => unknown): boolea
   return false;
 };
 
+/** Whether `site` is a frame of this library's own code (dist/, or the sources under tsx, or the restore bundle). */
+const isLibrarySite = (site: CallSite): boolean => {
+  if (!isHostSite(site)) return false;
+  const file = site.getFileName() as string;
+  return file.startsWith(libraryRoot) || file.startsWith(`file://${libraryRoot}`);
+};
+
+/**
+ * Capture `error`'s stack again, from the caller of `below` down, with as
+ * many frames as the host's `Error.stackTraceLimit` counts when none of them
+ * is this library's: an error this library makes for a service stands where
+ * Node's own code makes it, whose frames (Node's internals) V8 counts, but
+ * this library's are more and are not shown. Counting them cut the service's
+ * own frame off the stack of an AbortError made in an abort listener on Node
+ * 22 and 24, whose AbortController#abort is one frame deeper (runAbort,
+ * lib/internal/abort_controller.js): it printed as `[AbortError: ...]`.
+ */
+export const captureBeyondLibrary = (error: object, below: (...args: never[]) => unknown): void => {
+  const statics = host();
+  const savedLimit = statics.stackTraceLimit;
+  const savedPrepare = statics.prepareStackTrace;
+  if (typeof savedLimit !== 'number' || savedLimit <= 0) return;
+  let sites: CallSite[] = [];
+  const holder: { stack?: unknown } = {};
+  try {
+    statics.stackTraceLimit = savedLimit + 64;
+    statics.prepareStackTrace = (_error, callSites) => {
+      sites = callSites;
+      return '';
+    };
+    statics.captureStackTrace(holder, below as never);
+    void holder.stack;
+  } finally {
+    statics.prepareStackTrace = savedPrepare;
+  }
+  try {
+    let counted = 0;
+    let limit = 0;
+    while (limit < sites.length && counted < savedLimit) if (!isLibrarySite(sites[limit++])) counted++;
+    statics.stackTraceLimit = limit;
+    statics.captureStackTrace(error, below as never);
+  } finally {
+    statics.stackTraceLimit = savedLimit;
+  }
+};
+
 /** One frame the way V8 prints it, without the eval origin (which names where SES is installed). */
 const renderSite = (site: CallSite): string => {
   const file = site.getScriptNameOrSourceURL() || (site.isNative() ? 'native' : '<anonymous>');

@@ -71,6 +71,32 @@ const inspectForS = (options: InspectOptions, args: unknown[]): unknown[] => {
   return out ?? args;
 };
 
+/**
+ * Whether `fn`, a function of the host's, is wrapped by Node's deprecate
+ * (lib/internal/util.js): the wrapper is named `deprecated`. Node 22 wraps
+ * util.log and the util.is* functions, Node 24 buffer.SlowBuffer.
+ */
+export const isDeprecated = (fn: unknown): boolean => typeof fn === 'function' && fn.name === 'deprecated';
+
+/**
+ * Whether the host's util.deprecate gives its wrapper the length of the
+ * function it wraps (Node 22 and later: `ObjectDefineProperty(deprecated,
+ * 'length', ...)`; Node 20's keeps the wrapper's 0). Asked of the host's own
+ * deprecate, which warns only when its wrapper is called.
+ */
+const deprecateKeepsLength = util.deprecate(function wrapped(_a: unknown) {}, 'probe').length === 1;
+
+/**
+ * Whether the host's util.deprecate takes options as its fourth argument
+ * (Node 24: `deprecate(fn, msg, code, { modifyPrototype })`, false leaving
+ * the wrapper's prototype chain its own).
+ */
+const deprecateTakesOptions = (() => {
+  const wrapped = function wrapped() {};
+  const deprecated = (util.deprecate as (fn: () => void, msg: string, code?: string, options?: object) => () => void)(wrapped, 'probe', undefined, { modifyPrototype: false });
+  return getPrototypeOf(deprecated) !== wrapped;
+})();
+
 export const makeGuestUtil = (
   guestProcess: Record<string, unknown>,
   printError: (...args: unknown[]) => void,
@@ -134,8 +160,9 @@ export const makeGuestUtil = (
 
   // As Node's: a code is a string, and a code warns once however many functions carry it.
   const codesWarned = new Set<string>();
-  const deprecate = <F extends (...args: unknown[]) => unknown>(fn: F, message: string, code?: string): F => {
+  const deprecate = <F extends (...args: unknown[]) => unknown>(fn: F, message: string, code?: string, options?: unknown): F => {
     if (code !== undefined && typeof code !== 'string') throw invalidArgType('code', 'of type string', code);
+    const modifyPrototype = !(deprecateTakesOptions && typeof options === 'object' && options !== null && !(options as { modifyPrototype?: unknown }).modifyPrototype);
     let warned = false;
     function deprecated(this: unknown, ...args: unknown[]): unknown {
       if (!warned && !guestProcess.noDeprecation) {
@@ -147,8 +174,10 @@ export const makeGuestUtil = (
       }
       return new.target ? Reflect.construct(fn, args, new.target) : Reflect.apply(fn, this, args);
     }
+    if (!modifyPrototype) return deprecated as unknown as F;
     Object.setPrototypeOf(deprecated, fn);
     if (fn.prototype) deprecated.prototype = fn.prototype;
+    if (deprecateKeepsLength) Object.defineProperty(deprecated, 'length', { ...Object.getOwnPropertyDescriptor(fn, 'length') });
     return deprecated as unknown as F;
   };
 
@@ -183,13 +212,18 @@ export const makeGuestUtil = (
     return callbackified;
   };
 
-  // util.log: Node's format (`30 Nov 06:41:32 - message`) on the recorded clock, through the service's console.
+  // util.log: Node's format (`30 Nov 06:41:32 - message`) on the recorded clock, through the service's console;
+  // where the host's warns (Node 22's, DEP0059), warning once through the service's process as Node's does; none
+  // where the host has none (Node 23 removed it).
   const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const log = (...args: unknown[]) => {
+  const logNow = function log(...args: unknown[]): void {
     const d = new Date(now());
     const pad = (n: number) => String(n).padStart(2, '0');
     printLog('%s - %s', `${d.getDate()} ${months[d.getMonth()]} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`, format(...args));
   };
+  const hostLog = (util as unknown as Record<string, unknown>).log;
+  // Node 22's message (lib/util.js), its missing backquote included.
+  const log = typeof hostLog !== 'function' ? undefined : isDeprecated(hostLog) ? deprecate(logNow, 'The `util.log API is deprecated. Please use console.log() with a custom formatter or a third-party logger instead.', 'DEP0059') : logNow;
 
   // Node's promisify, except for a function whose promisified form is frozen with the service's module
   // (fs.exists): Node's marks that form with defineProperty, which a frozen one refuses; it is marked already.
@@ -219,7 +253,7 @@ export const makeGuestUtil = (
     debug: debuglog,
     deprecate,
     callbackify,
-    log,
+    ...(log ? { log } : {}),
     promisify,
     transferableAbortSignal: noTransfer('transferableAbortSignal', 1),
     transferableAbortController: noTransfer('transferableAbortController', 0),

@@ -6,6 +6,10 @@
  * writable data property holding the value, and that an assignment
  * replaces as it would replace a data property.
  *
+ * Only where the host's own global is such an accessor: Node 22 and 24
+ * define the web stream classes as data properties, and so is a service's
+ * there (installLazyGlobals), its value read as the compartment is made.
+ *
  * A service's endowments carry them as non-enumerable getters
  * (`defineLazyGlobal`), which compartment-mapper's copy of the globals
  * into each compartment skips (it copies enumerable properties, reading
@@ -13,7 +17,15 @@
  * (`installLazyGlobals`), whose first read calls the endowment's getter.
  */
 
-const { defineProperty } = Object;
+const { defineProperty, getOwnPropertyDescriptor } = Object;
+
+/**
+ * The host's globals that are accessors as this module loads: the globals
+ * Node itself defines lazily on this line, those not read yet (a read leaves
+ * one a data property; this library's modules read some of the web stream
+ * classes as they load, and Node defines them all lazily or none).
+ */
+const hostLazy: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(globalThis).filter(name => 'get' in (getOwnPropertyDescriptor(globalThis, name) ?? {})));
 
 /** The lazy globals of each endowments object: name, and what gives the value. */
 const lazyOf = new WeakMap<object, Map<string, () => unknown>>();
@@ -34,7 +46,18 @@ export const defineLazyGlobal = (globals: Record<string, unknown>, name: string,
  * the value, is the endowment's, hardened).
  */
 export const installLazyGlobals = (target: object, globals: object): void => {
-  for (const [name, read] of lazyOf.get(globals) ?? []) {
+  const lazy = lazyOf.get(globals) ?? new Map<string, () => unknown>();
+  // Node defines its lazy globals together (one defineLazyProperties call for the web streams): one still an
+  // accessor tells the line.
+  const hostIsLazy = [...lazy.keys()].some(name => hostLazy.has(name));
+  for (const [name, read] of lazy) {
+    // Where the host's global is a data property already (Node 22 and 24 define the web stream classes as
+    // plain globals, lib/internal/bootstrap/web/exposed-window-or-worker.js; Node 20 lazily), the service's is
+    // one too, holding the value from the start.
+    if (!hostIsLazy) {
+      defineProperty(target, name, { value: read(), writable: true, enumerable: false, configurable: true });
+      continue;
+    }
     // Node's set keeps the property's other attributes (not enumerable, configurable).
     const set = function set(value: unknown): void {
       defineProperty(target, name, { value, writable: true });

@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { hasServiceStack } from '../membrane/marks.js';
+import { captureBeyondLibrary } from './guest-errors.js';
 
 let mark: symbol | null | undefined;
 
@@ -135,9 +136,12 @@ export const laterError = <E extends Error>(error: E): E => {
  * `error`, made for a service in a listener (an abort): its stack as it is
  * when it shows a frame of the service's (the service's own call led here,
  * `controller.abort()`), as Node's shows that call; otherwise its first line
- * only (laterError), never this library's frames.
+ * only (laterError), never this library's frames. The stack is captured
+ * again from the listener down, this library's frames not counted against
+ * the frame limit (captureBeyondLibrary), as Node's own listener's are none.
  */
 export const listenerError = <E extends Error>(error: E): E => {
+  captureBeyondLibrary(error, listenerError);
   void error.stack; // formatted now, which marks a stack with service frames
   return hasServiceStack(error) ? error : laterError(error);
 };

@@ -70,7 +70,8 @@ export const makeSocketModules = (membrane: Membrane): Record<'net' | 'tls' | 'd
     createServer: refused('tls.createServer', NO_SOCKETS, USE_RUNTIME),
   };
   const dnsRefused = (name: string) => refused(`dns.${name}`, NO_DNS, USE_HTTP);
-  const resolvers = ['lookup', 'lookupService', 'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCaa', 'resolveCname', 'resolveMx', 'resolveNaptr', 'resolveNs', 'resolvePtr', 'resolveSoa', 'resolveSrv', 'resolveTxt', 'reverse'];
+  // Every resolver the host's dns has: Node 22.15 and 23.9 added resolveTlsa (lib/dns.js), later lines may add others.
+  const resolvers = Object.keys(hostDns).filter(name => typeof (hostDns as unknown as Record<string, unknown>)[name] === 'function' && /^(lookup|lookupService|resolve[A-Za-z0-9]*|reverse)$/.test(name));
   // Host configuration (--dns-result-order, /etc/resolv.conf): recorded.
   const getDefaultResultOrder = () => membrane.syscall('dns.getDefaultResultOrder', [], () => hostDns.getDefaultResultOrder());
   const getServers = () => membrane.syscall('dns.getServers', [], () => hostDns.getServers());
