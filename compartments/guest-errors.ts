@@ -213,6 +213,9 @@ const header = (error: unknown): string => {
 
 let installed = false;
 
+/** The objects a service captured a stack on (makeGuestErrors' capture): never rendered with host frames alone. */
+const serviceCaptures = new WeakSet<object>();
+
 /**
  * Install the host-wide stack formatter (once). Stacks with no service
  * frame keep Node's own formatting (source maps included).
@@ -231,6 +234,14 @@ export const installStackFormatter = (): void => {
         service = true;
         break;
       }
+    }
+    // A service's capture with no frame of its own (Error.captureStackTrace(error, itsOutermostFunction), the
+    // frames below being the membrane's): its first line only, as a capture that found no frame. Node's rendering
+    // named this library's files and functions to the service, and differed where the restore runs (REPLAY_DIVERGED;
+    // found by the adversarial review).
+    if (!service && typeof error === 'object' && error !== null && serviceCaptures.has(error) && !keepHostFrames) {
+      markServiceStack(error);
+      return header(error);
     }
     if (!service) {
       if (typeof error === 'object' && error !== null) markHostStack(error);
@@ -522,6 +533,7 @@ export const makeGuestErrors = (): Record<string, unknown> => {
           return '';
         };
       }
+      serviceCaptures.add(target);
       host().captureStackTrace(target, above as never);
       if (typeof prepare === 'function') void (target as { stack?: unknown }).stack; // formats now, with the capture above
     } finally {

@@ -151,8 +151,12 @@ export interface PlatformClass {
   readonly is: (value: object) => boolean;
   /** A new instance made by the host. */
   readonly sample: () => object;
-  /** An object made by the host that Node clones as it clones `value`, for a class Node clones as a platform object. */
-  readonly equivalent?: (value: object) => object;
+  /**
+   * An object made by the host that Node clones as it clones `value`, for a class Node clones as a platform object.
+   * What it holds of `value` beyond the host's own data (a DOMException's stack, any value) is given to `copy`,
+   * never to Node as it is; `remember` is called with the equivalent before, so a cycle through it ends there.
+   */
+  readonly equivalent?: (value: object, copy: (part: unknown) => unknown, remember: (equivalent: object) => void) => object;
 }
 type CloneOutcome = 'plain' | 'refused' | 'cloned';
 const platformClasses: PlatformClass[] = [];
@@ -179,12 +183,26 @@ const outcomeOf = (platform: PlatformClass): CloneOutcome => {
   return outcome;
 };
 
-/** The registered class `value` is a genuine instance of, if any. */
+/**
+ * Whether a Proxy is on `value`'s prototype chain (`value` none). The chain is read up to it, never through it: its
+ * traps are a service's code, which Node's clone does not run (it reads an object's own properties and its marks).
+ */
+const proxiedChain = (value: object): boolean => {
+  for (let current = getPrototypeOf(value); current !== null; current = getPrototypeOf(current)) if (isProxy(current)) return true;
+  return false;
+};
+
+/** Whether `proto` is on the prototype chain of `value` (no Proxy on it: proxiedChain). */
+const inherits = (value: object, proto: object): boolean => {
+  for (let current = getPrototypeOf(value); current !== null; current = getPrototypeOf(current)) if (current === proto) return true;
+  return false;
+};
+
+/** The registered class `value` is a genuine instance of, if any (no Proxy on its prototype chain: proxiedChain). */
 const platformOf = (value: object): PlatformClass | undefined => {
-  for (const platform of platformClasses) if ((platform.prototype === undefined || apply(isPrototypeOf, platform.prototype, [value])) && platform.is(value)) return platform;
+  for (const platform of platformClasses) if ((platform.prototype === undefined || inherits(value, platform.prototype)) && platform.is(value)) return platform;
   return undefined;
 };
-const isPrototypeOf = Object.prototype.isPrototypeOf;
 
 /** Throw what Node's clone throws for an instance of `platform` (its sample's error, made again). */
 const refuseAsNode = (platform: PlatformClass): never => {
@@ -198,7 +216,7 @@ const hostMethod = (klass: unknown, key: string): ((this: unknown, ...args: neve
   const method = (klass as { prototype?: Record<string, unknown> } | undefined)?.prototype?.[key];
   return typeof method === 'function' ? (method as (this: unknown, ...args: never[]) => unknown) : undefined;
 };
-const registerHost = (klass: unknown, is: ((this: unknown, ...args: never[]) => unknown) | undefined, sample: () => object, extra: { args?: unknown[]; equivalent?: (value: object) => object } = {}): void => {
+const registerHost = (klass: unknown, is: ((this: unknown, ...args: never[]) => unknown) | undefined, sample: () => object, extra: { args?: unknown[]; equivalent?: PlatformClass['equivalent'] } = {}): void => {
   const prototype = (klass as { prototype?: object } | undefined)?.prototype;
   if (typeof klass !== 'function' || prototype === undefined || is === undefined) return;
   clonedAsHostClass({ prototype, is: value => branded(is, value, extra.args), sample, equivalent: extra.equivalent });
@@ -215,10 +233,14 @@ const registerHost = (klass: unknown, is: ((this: unknown, ...args: never[]) => 
   const domMessage = hostGetter(DOMException, 'message');
   const domName = hostGetter(DOMException, 'name');
   registerHost(DOMException, domMessage, () => new DOMException('m', 'DataCloneError'), {
-    equivalent: value => {
-      const out = new DOMException(apply(domMessage as () => string, value, []), apply(domName as () => string, value, []));
+    // The stack is any value a service chose (an own property or getter): copied as the rest of the value is, or a
+    // service's object with its own clone method reached Node's serializer inside it (found by the adversarial review:
+    // `structuredClone` of a DOMException whose stack held such a Blob built Node's BlockList, on Node 22 and 24).
+    equivalent: (value, copy, remember) => {
       const stack = (value as { stack?: unknown }).stack;
-      defineProperty(out, 'stack', { value: stack, writable: true, enumerable: false, configurable: true });
+      const out = new DOMException(apply(domMessage as () => string, value, []), apply(domName as () => string, value, []));
+      remember(out);
+      defineProperty(out, 'stack', { value: copy(stack), writable: true, enumerable: false, configurable: true });
       return out;
     },
   });
@@ -245,16 +267,17 @@ const copyForClone = (root: unknown): unknown => {
     // A platform object of Node's (or a service's class standing for one): as Node's clone treats its kind on this line.
     // Plain objects and arrays, most of what a clone copies, are none: their prototype is not a platform class's.
     const proto = getPrototypeOf(value);
-    const platform = proto === objectPrototype || proto === null || proto === arrayPrototype ? undefined : platformOf(value);
+    // An object with a Proxy on its prototype chain: copied as the data it holds, as Node copies an ordinary object,
+    // without asking its chain anything (the traps would run a service's code where Node's clone runs none).
+    const proxied = proto !== objectPrototype && proto !== null && proto !== arrayPrototype && proxiedChain(value);
+    const platform = proto === objectPrototype || proto === null || proto === arrayPrototype || proxied ? undefined : platformOf(value);
     const outcome = platform === undefined ? undefined : outcomeOf(platform);
     if (platform !== undefined && outcome === 'refused') refuseAsNode(platform);
     if (platform?.equivalent !== undefined && outcome === 'cloned') {
-      const equivalent = platform.equivalent(value);
-      copies.set(value, equivalent);
-      return equivalent;
+      return platform.equivalent(value, copy, equivalent => copies.set(value, equivalent));
     }
     // Refused first: whatever it also passes for (found by the adversarial review, with a forged brand).
-    if (outcome !== 'plain' && ((kClone !== undefined && kClone in value) || (kTransfer !== undefined && kTransfer in value) || value instanceof KeyObject)) {
+    if (outcome !== 'plain' && !proxied && ((kClone !== undefined && kClone in value) || (kTransfer !== undefined && kTransfer in value) || value instanceof KeyObject)) {
       const tag = typeof (value as { constructor?: { name?: unknown } }).constructor?.name === 'string' ? (value as { constructor: { name: string } }).constructor.name : 'object';
       throw dataCloneError(
         `${tag} could not be cloned: inside a service, structuredClone copies plain data (objects, arrays, Maps, Sets, errors, buffers, dates), not Node's platform objects (Blob, CryptoKey, KeyObject, streams), which Node clones by asking the object itself`,
@@ -265,7 +288,7 @@ const copyForClone = (root: unknown): unknown => {
     const plain = proto === objectPrototype || proto === null;
     // V8's own objects are told by util.types whatever their prototype (a Date made to inherit from null is still
     // cloned as a Date, found by the adversarial review); an array is none of them.
-    const native = !Array.isArray(value) && isNative(value, !plain && proto !== arrayPrototype);
+    const native = !Array.isArray(value) && isNative(value, !plain && proto !== arrayPrototype && !proxied);
     if (native) {
       copies.set(value, value);
       return value;
@@ -366,12 +389,23 @@ export const guardedStructuredClone = (hostClone: HostClone, value: unknown, opt
   // that Node would copy as a plain object (an AbortSignal, a URL) is as invalid there as a plain one. Node 20
   // accepts a Blob in the list (and clones it): it is left out of the list given to Node then.
   const kept: unknown[] = [];
+  const blobs = new Set<unknown>();
   for (const item of transfer ?? []) {
     if (((typeof item === 'object' && item !== null) || typeof item === 'function') && !isArrayBuffer(item)) {
-      const platform = isProxy(item) ? undefined : platformOf(item as object);
+      // A Proxy, or an object with one on its prototype chain, is invalid there, and asked nothing (no trap runs).
+      const asked = !isProxy(item) && !proxiedChain(item as object);
+      const platform = asked ? platformOf(item as object) : undefined;
       const plainThere = platform !== undefined && outcomeOf(platform) !== 'refused';
-      if (!isProxy(item) && !plainThere && ((kTransfer !== undefined && kTransfer in item) || (kClone !== undefined && kClone in item))) {
-        if (item instanceof Blob && blobTransferAccepted() && branded(getterOf(Blob.prototype, 'size'), item as object)) continue;
+      if (asked && !plainThere && ((kTransfer !== undefined && kTransfer in item) || (kClone !== undefined && kClone in item))) {
+        if (item instanceof Blob && blobTransferAccepted() && branded(getterOf(Blob.prototype, 'size'), item as object)) {
+          // Node 20 refuses a Blob listed twice: its own error, asked of a Blob the host made.
+          if (blobs.has(item)) {
+            const blob = new Blob([]);
+            hostStructuredClone(undefined, { transfer: [blob, blob] });
+          }
+          blobs.add(item);
+          continue;
+        }
         if (kTransfer !== undefined && kTransfer in item) {
           throw dataCloneError('inside a service only ArrayBuffers can be transferred: a stream or another platform object of Node would be asked, by itself, what to send');
         }

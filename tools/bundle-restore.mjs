@@ -139,12 +139,14 @@ const firstMatchingKind = {
  * which binds the global object's constants (its non-writable, non-configurable data properties:
  * fixed-globals.ts makes 41 of a service's 111 globals so) as `const`s; ses/src/scope-constants.js
  * finds them by testing every name of the global object, once per module: 0.1 ms a module, 80 ms of
- * restoring a service of 800 modules. In the bundle the global object's constants are listed once
- * and listed again only when its number of properties changes. What the evaluators bind is what they
- * bound: a constant stays one with the same value (ECMA-262's invariants of a non-configurable,
- * non-writable property of an ordinary object), the module's own names still shadow it, and a
- * constant that appears without that number changing is read through the scopes, as any other
- * global is, holding the same value. The run fails if the module no longer has the function this
+ * restoring a service of 800 modules. In the bundle the global object's names are kept with the
+ * list, which is made again when they change; while they are the same, only the names that were not
+ * constants are tested again (a constant stays one with the same value: ECMA-262's invariants of a
+ * non-configurable, non-writable property of an ordinary object). The evaluators bind what SES's
+ * would: a constant that appeared without the number of properties changing (a global redefined,
+ * or one deleted and another added) was read through the scopes, where assigning it throws V8's
+ * "Cannot assign to read only property" instead of "Assignment to constant variable": a restore then
+ * diverged from its build, which runs SES's own module (found by the adversarial review). The run fails if the module no longer has the function this
  * plugin replaces.
  */
 let constantsListedOnce = false;
@@ -169,14 +171,25 @@ const globalConstantsOnce = {
         .replace(test, '      !arrayIncludes(moduleLexicalNames, name),')
         .replace(
           'export const getScopeConstants =',
-          `/** Per global object: its number of own names, and which of them were constants then (membrane-snapshot's bundle). */
+          `/**
+ * Per global object: its own names when last listed, which of them were constants, and which others could become
+ * constants (membrane-snapshot's bundle). The list is the one SES would make while the names are the same ones in the
+ * same order (none added or deleted: a constant stays one) and none of the others has become a constant since.
+ */
 const listedConstants = new WeakMap();
 const globalObjectConstantsOf = globalObject => {
   const names = getOwnPropertyNames(globalObject);
   const listed = weakmapGet(listedConstants, globalObject);
-  if (listed !== undefined && listed.count === names.length) return listed.constants;
-  const constants = arrayFilter(names, name => isValidIdentifierName(name) && isImmutableDataProperty(globalObject, name));
-  weakmapSet(listedConstants, globalObject, { count: names.length, constants });
+  if (listed !== undefined && listed.names.length === names.length) {
+    let same = true;
+    for (let i = 0; same && i < names.length; i += 1) same = listed.names[i] === names[i];
+    for (let i = 0; same && i < listed.others.length; i += 1) same = !isImmutableDataProperty(globalObject, listed.others[i]);
+    if (same) return listed.constants;
+  }
+  const candidates = arrayFilter(names, name => isValidIdentifierName(name));
+  const constants = arrayFilter(candidates, name => isImmutableDataProperty(globalObject, name));
+  const others = arrayFilter(candidates, name => !arrayIncludes(constants, name));
+  weakmapSet(listedConstants, globalObject, { names, constants, others });
   return constants;
 };
 
