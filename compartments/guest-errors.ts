@@ -445,14 +445,14 @@ export const hardenHostValues = (values: readonly unknown[]): void => {
   }
 };
 
-/** A copy of a call site that leads back to no object: what a service's prepareStackTrace receives. */
+/** A copy of a service's call site that leads back to no object: what a service's prepareStackTrace receives. */
 const copySite = (site: CallSite): CallSite => {
-  const text = isHostSite(site) ? '<host>' : renderSite(site);
+  const text = renderSite(site);
   const fixed = {
     typeName: site.getTypeName(),
     functionName: site.getFunctionName(),
     methodName: site.getMethodName(),
-    fileName: isHostSite(site) ? '<host>' : (site.getScriptNameOrSourceURL() ?? undefined),
+    fileName: site.getScriptNameOrSourceURL() ?? undefined,
     line: site.getLineNumber(),
     column: site.getColumnNumber(),
     toplevel: site.isToplevel(),
@@ -529,7 +529,10 @@ export const makeGuestErrors = (): Record<string, unknown> => {
       host().stackTraceLimit = limit;
       if (typeof prepare === 'function') {
         host().prepareStackTrace = (_error, callSites) => {
-          sites = callSites.map(copySite);
+          // The service's frames only, as its stacks hold: a host frame's name and line are this library's (they
+          // differ where the restore runs, and a prepareStackTrace that printed them diverged), and how many lie
+          // below the service's first frame depends on who called it (found by the adversarial review).
+          sites = callSites.filter(site => !isHostSite(site)).map(copySite);
           return '';
         };
       }

@@ -237,3 +237,17 @@ t.test('globals a service made constants while running are bound as SES binds th
   t.equal(restored.code, 0, restored.stderr);
   t.same(lastJson(restored), atBuild, 'replayed without diverging, then the same live');
 });
+
+t.test("a service's prepareStackTrace receives its own call sites only, the same at build time and after a restore", async t => {
+  const dir = path.join(work, 'own-frames');
+  const built = await snapshot(['build', 'build-own-frames.mjs', '--out', dir], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  const atBuild = JSON.parse(built.stdout.trim().split('\n').at(-1) as string) as Array<[string | null, string, number, string]>;
+  t.same(atBuild.map(([name]) => name), ['describe', 'inner', 'run'], "the service's frames, innermost first, and no other");
+  t.notMatch(JSON.stringify(atBuild), /membrane|dist\/|<host>|node:/, "no frame of this library's or Node's");
+  // The host frames below the service's (named by this library's functions and lines) were passed as `<host>`
+  // sites: the restore bundle's lines differ from the modules', and the restore diverged (adversarial review).
+  const restored = await snapshot(['restore', moveToTarget(dir), '--call', 'frames.run']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), atBuild, 'replayed without diverging, then the same live');
+});
