@@ -26,8 +26,33 @@ import fs from 'node:fs';
 import path from 'node:path';
 import url from 'node:url';
 import { createRequire } from 'node:module';
-import { NODE_FUNCTOR_HEAD, REQUIRE_LINK, requireCandidates } from './cjs.js';
+import { MODULE_EXPORTS, NODE_FUNCTOR_HEAD, REQUIRE_LINK, requireCandidates } from './cjs.js';
 import { commonJsOfTypeScript } from './typescript.js';
+
+let addsModuleExports: boolean | undefined;
+/**
+ * Does this Node give a CommonJS module's namespace a name 'module.exports' (its module.exports, as `default`)?
+ * Node 23 and later do, whatever the module's source (lib/internal/modules/esm/translators.js,
+ * createCJSModuleWrap: `wrapperNames` gets 'module.exports', and `this.setExport('module.exports', exports)`
+ * once the module has run, also where the lexer found a name so); Node 20 and 22 do not (22 only for an addon,
+ * which a service cannot load). Asked once of a sample the host makes: cjs-namespace-probe.mts imports a
+ * CommonJS module and lists its namespace's names, required here (require(esm)). A Node that cannot require an
+ * ES module (20.15 to 20.18, 22 before 22.12, without --experimental-require-module) has no such name either.
+ *
+ * Decided when the archive is made and recorded in each record (`moduleExports`), as the lexer's names are: the
+ * namespace is part of what the build recorded (a service's namespace crosses the membrane when it loads), so a
+ * snapshot restored on another line links its modules as they were built.
+ */
+export const hostAddsModuleExports = (): boolean => {
+  if (addsModuleExports === undefined) {
+    addsModuleExports = false;
+    if ((process.features as { require_module?: boolean }).require_module) {
+      const probe = createRequire(import.meta.url)('./cjs-namespace-probe.mjs') as { names: string[]; sameAsDefault: boolean };
+      addsModuleExports = probe.names.includes(MODULE_EXPORTS) && probe.sameAsDefault;
+    }
+  }
+  return addsModuleExports;
+};
 
 type Lexer = { parse(source: string, name?: string): { exports: string[]; reexports: string[] } };
 let lexer: Lexer | undefined;
@@ -303,6 +328,9 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
     esm.splice(0, esm.length, ...esm.map(linked));
   }
   names.add('default');
+  // On Node 23 and later, 'module.exports' too (hostAddsModuleExports; cjs.ts gives it module.exports).
+  const moduleExports = hostAddsModuleExports();
+  if (moduleExports) names.add(MODULE_EXPORTS);
   // Re-exported names are plain named exports here: their values are read from module.exports, as Node reads them.
   // Sorted: a module namespace lists its names in code-unit order (ECMA-262, [[OwnPropertyKeys]]).
   const exports = [...names].sort();
@@ -321,6 +349,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
         ...(esm.length > 0 ? { esm } : {}),
         ...(Object.keys(resolves).length > 0 ? { resolves } : {}),
         ...(Object.keys(targets).length > 0 ? { targets } : {}),
+        ...(moduleExports ? { moduleExports } : {}),
       }),
     ),
     record: Object.freeze({ ...result.record, imports: Object.freeze(imports), exports: Object.freeze(exports), reexports: Object.freeze([]) }),

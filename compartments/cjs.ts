@@ -12,7 +12,9 @@
  *   reassigned exports only when the module has finished, so the cycle saw
  *   `{}` and `semver.satisfies('1.2.3', '^1.0.0')` answered false.
  * - Only the module's named exports (those Node's cjs-module-lexer finds,
- *   recorded at archive time by cjs-archive.ts) reach its namespace.
+ *   recorded at archive time by cjs-archive.ts) reach its namespace, with
+ *   `default` and, where the building Node adds it, `'module.exports'`
+ *   (cjs-archive.ts, hostAddsModuleExports).
  * - `__filename` and `__dirname` name the module's file as `import.meta.url`
  *   does (the build-time path in the service's own package,
  *   `/node_modules/<package>/...` in a dependency): the same on every host.
@@ -58,6 +60,8 @@ interface ParsedPreCjs {
   resolves?: Record<string, string | null>;
   /** Relative requires Node resolves where compartment-mapper does not look (a directory's package.json main): the import of the file, by module-relative name. */
   targets?: Record<string, string>;
+  /** Built on a Node that gives every CommonJS namespace the name 'module.exports' (cjs-archive.ts); absent before. */
+  moduleExports?: boolean;
 }
 
 interface CompartmentLike {
@@ -273,15 +277,21 @@ export const requireCandidates = (spec: string): string[] => [spec, `${spec}.js`
 
 export const NODE_FUNCTOR_HEAD = "(function (exports, require, module, __filename, __dirname) { 'use strict'; ";
 
+/** The name Node 23 and later add to a CommonJS module's namespace, holding its module.exports (cjs-archive.ts). */
+export const MODULE_EXPORTS = 'module.exports';
+
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
   const parsed = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
-  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [], resolves = {}, targets = {} } = parsed;
+  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [], resolves = {}, targets = {}, moduleExports = false } = parsed;
+  // Built on a Node that names 'module.exports' in every CommonJS namespace (cjs-archive.ts): that name, listed in
+  // `exports`, is module.exports itself, set below with `default`, whatever the lexer found under it.
+  const withModuleExports = moduleExports;
   // An archive that records `files` has every relative require Node resolved there: one it lacks, Node did not find.
   const filesRecorded = parsed.files !== undefined;
   const esmImports = new Set(esm);
   const referrer = specifier.startsWith('./') ? specifier : `./${specifier}`;
   const nodeOrder = source.startsWith(NODE_FUNCTOR_HEAD);
-  const namedStrings = exports.filter(name => name !== 'default');
+  const namedStrings = exports.filter(name => name !== 'default' && !(withModuleExports && name === MODULE_EXPORTS));
 
   const execute = (moduleEnvironmentRecord: ModuleEnvironmentRecord, compartment: CompartmentLike, resolvedImports: Record<string, string>) => {
     const functor = compartment.evaluate(`${source}//# sourceURL=${location}\n`) as (...args: unknown[]) => void;
@@ -496,6 +506,8 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       }
       if (moduleEnvironmentRecord[prop] !== value) moduleEnvironmentRecord[prop] = value;
     }
+    // Node 23 and later: 'module.exports' is module.exports as the module left it, as `default` (translators.js).
+    if (withModuleExports) moduleEnvironmentRecord[MODULE_EXPORTS] = finalExports;
   };
 
   return {

@@ -38,7 +38,7 @@ import { guestWebAssembly } from './wasm.js';
 import { cryptoConstants, makeCrypto } from './crypto.js';
 import { makeFetch, GuestResponse, GuestRequest } from './fetch.js';
 import { makeFormData } from './form-data.js';
-import { makeFs } from './fs.js';
+import { makeFs, statsConstructorDeprecated } from './fs.js';
 import type { StreamModule } from './fs-streams.js';
 import { makeProcess } from './process.js';
 import { makeReach, type ReachPolicy } from './reach.js';
@@ -388,6 +388,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
   hardenHostModules();
   // util.log prints through console.log as it is when called, as Node's does.
   const guestUtil = makeGuestUtil(guestProcess, guestConsoleError, (...args) => (guestConsole.log as (...a: unknown[]) => void)(...args), () => clock.Date.now());
+  // Node 22 and later deprecate the Stats constructor (fs.ts, statsConstructorDeprecated): the service's warns
+  // through its own util.deprecate, once, as Node's does.
+  if (statsConstructorDeprecated) fs.Stats = harden((guestUtil.deprecate as (fn: unknown, message: string, code: string) => unknown)(fs.Stats, statsConstructorDeprecated.message, statsConstructorDeprecated.code));
   const webGlobals = pureGlobals();
   const web = clockedWeb(clock.perfNow, (fn, ms) => (timers.globals.setTimeout as (f: () => void, m: number) => unknown)(fn, ms), () => clock.Date.now());
   // The service's FormData: its File, its recorded crypto.randomInt for a multipart boundary (form-data.ts).

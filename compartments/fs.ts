@@ -35,6 +35,67 @@ const { defineProperty } = Object;
 
 type Fn = (...args: unknown[]) => unknown;
 
+/**
+ * How this Node's readSync and read check their `position` (lib/fs.js, lib/internal/fs/utils.js validatePosition),
+ * asked once of the host's readSync, on a descriptor no process has open:
+ * - `checkedFirst`: Node 24 checks it before it returns 0 for a read of length 0 (Node 20 and 22 return 0 first,
+ *   whatever the position): readSync(BAD_FD, buffer, 0, 0, 'x') throws ERR_INVALID_ARG_TYPE there, and reads
+ *   nothing anywhere;
+ * - `fromMinusOne`: Node 22 and later take a bigint position from -1n to 2n ** 63n - 1n - length (`>= -1 && <= ...`
+ *   in its RangeError), Node 20 any 64-bit one: -2n is refused at once there, and reaches the descriptor (EBADF)
+ *   on Node 20.
+ */
+let positionRules: { checkedFirst: boolean; fromMinusOne: boolean } | undefined;
+const readPositionRules = (): { checkedFirst: boolean; fromMinusOne: boolean } => {
+  if (positionRules === undefined) {
+    const refusal = (position: unknown, length: number): unknown => {
+      try {
+        hostFs.readSync(BAD_FD, Buffer.alloc(1), 0, length, position as number);
+        return undefined;
+      } catch (error) {
+        return (error as { code?: unknown }).code;
+      }
+    };
+    positionRules = { checkedFirst: refusal('x', 0) === 'ERR_INVALID_ARG_TYPE', fromMinusOne: refusal(-2n, 1) === 'ERR_OUT_OF_RANGE' };
+  }
+  return positionRules;
+};
+
+/** Node's validatePosition for a read of `length` bytes: an integer from -1, or a bigint in this Node's range (readPositionRules). */
+const validatePosition = (position: unknown, length: number, fromMinusOne: boolean): void => {
+  if (typeof position === 'number') validateInteger(position, 'position', -1);
+  else if (typeof position === 'bigint') {
+    const [min, max] = fromMinusOne ? [-1n, 2n ** 63n - 1n - BigInt(length)] : [-(2n ** 63n), 2n ** 63n - 1n];
+    if (!(position >= min && position <= max)) throw outOfRange('position', `>= ${min} && <= ${max}`, position);
+  } else throw invalidArgType('position', 'of type bigint or integer', position);
+};
+
+/**
+ * Does this Node check fs.symlink's `type` before anything else? Node 24 does, in symlink, symlinkSync and
+ * promises.symlink: `validateOneOf(type, 'type', ['dir', 'file', 'junction', null, undefined])`, before the paths,
+ * and in the callback form only when a callback is given (without one, the type is taken as the callback); Node
+ * 20 and 22 take the last argument as the callback, and a type that is no string as null. Asked once of the
+ * host's callback form, with a function as type and a string as callback: Node 24 refuses the type
+ * (ERR_INVALID_ARG_VALUE), the others the callback (ERR_INVALID_ARG_TYPE), both before any path is looked at.
+ */
+let symlinkTypeChecked: boolean | undefined;
+const symlinkTypeFirst = (): boolean => {
+  if (symlinkTypeChecked === undefined) {
+    try {
+      (hostFs.symlink as unknown as (...args: unknown[]) => void)('', '', () => undefined, 'a sample');
+      symlinkTypeChecked = false;
+    } catch (error) {
+      symlinkTypeChecked = (error as { code?: unknown }).code === 'ERR_INVALID_ARG_VALUE';
+    }
+  }
+  return symlinkTypeChecked;
+};
+
+/** Node 24's check of a symlink type (validateOneOf). */
+const validateSymlinkType = (type: unknown): void => {
+  if (!['dir', 'file', 'junction', null, undefined].includes(type as string)) throw invalidArgValue('type', type, "must be one of: 'dir', 'file', 'junction', null, undefined");
+};
+
 /** Operations whose arguments and results are plain data. */
 const plainOps = [
   'readFile',
@@ -235,45 +296,130 @@ const dateFromMs = (ms: unknown, prototype: object | undefined): Date => {
   return date;
 };
 
-/** A Stats's fields from its record, in Node's order: `fields`, then the four Dates (rounded as Node's). */
+/** The four Dates of a Stats, each from its `...Ms` field. */
+const dateFields = ['atime', 'mtime', 'ctime', 'birthtime'] as const;
+
+/**
+ * How this Node gives a Stats its Dates, asked of the host's own Stats class (no Stats is made, nothing is read):
+ * - Node 20: as own data properties, set by the constructor (lib/internal/fs/utils.js, Stats);
+ * - Node 22 and later: as accessors on Stats.prototype and BigIntStats.prototype (`lazyDateFields`, enumerable and
+ *   configurable), whose getter, when first read, makes the Date from the `...Ms` field as it is then and defines it
+ *   on the Stats itself, and whose setter defines the value given there. The own property they define differs by
+ *   line: Node 22's getter assigns it through the setter, `ObjectDefineProperty(this, 'atime', { value, writable:
+ *   true })`, neither enumerable nor configurable; Node 24's `setOwnProperty` makes one enumerable and configurable.
+ *   So the shape of each is taken from the host's getter and setter, run on a sample object inheriting the host's
+ *   Stats.prototype (the getter reads only its `atimeMs`).
+ * null when the Dates are own properties from the start.
+ */
+const lazyDates = ((): { got: PropertyDescriptor; set: PropertyDescriptor } | null => {
+  const accessor = Object.getOwnPropertyDescriptor(hostFs.Stats.prototype, 'atime');
+  if (typeof accessor?.get !== 'function') return null;
+  const shapeOf = (make: (sample: Record<string, unknown>) => void): PropertyDescriptor => {
+    const sample = Object.create(hostFs.Stats.prototype) as Record<string, unknown>;
+    sample.atimeMs = 0;
+    make(sample);
+    const { writable, enumerable, configurable } = Object.getOwnPropertyDescriptor(sample, 'atime') ?? {};
+    return { writable, enumerable, configurable };
+  };
+  return { got: shapeOf(sample => void sample.atime), set: shapeOf(sample => void (sample.atime = 0)) };
+})();
+
+/**
+ * Node 22 and later: `fs.Stats` is the Stats class wrapped by util.deprecate (lib/fs.js: `Stats: deprecate(Stats,
+ * 'fs.Stats constructor is deprecated.', 'DEP0180')`), which warns when called; the Stats that fs makes are of the
+ * class itself (their `constructor` is named Stats). Seen on the host's: its prototype's constructor is another
+ * function. endowments.ts wraps the service's fs.Stats with the service's own util.deprecate then.
+ */
+export const statsConstructorDeprecated: { message: string; code: string } | null =
+  hostFs.Stats.prototype.constructor !== hostFs.Stats ? { message: 'fs.Stats constructor is deprecated.', code: 'DEP0180' } : null;
+
+/** The Date.prototype each Stats's Dates get (the service's), for the accessors of `lazyDates` that make them later. */
+const statsDatePrototypes = new WeakMap<object, object | undefined>();
+
+/**
+ * A Stats's fields from its record, in Node's order: `fields`, then, where this Node sets them at once
+ * (`lazyDates`), the four Dates (rounded as Node's).
+ */
 const fillStats = (stats: Record<string, unknown>, record: StatsRecord, fields: readonly string[], datePrototype: object | undefined): void => {
   for (const f of fields) stats[f] = record[f];
-  stats.atime = dateFromMs(record.atimeMs, datePrototype);
-  stats.mtime = dateFromMs(record.mtimeMs, datePrototype);
-  stats.ctime = dateFromMs(record.ctimeMs, datePrototype);
-  stats.birthtime = dateFromMs(record.birthtimeMs, datePrototype);
+  if (lazyDates) {
+    statsDatePrototypes.set(stats, datePrototype);
+    return;
+  }
+  for (const f of dateFields) stats[f] = dateFromMs(record[`${f}Ms`], datePrototype);
 };
 
-/** fs.Stats as a service sees it: Node's fields in Node's order, its Dates rounded as Node's. */
+/** The first argument reviveStats gives the Stats classes: a Stats made from a record, not Node's arguments. */
+const FROM_RECORD = Symbol('a Stats from its record');
+
+/** The kind of file a Stats's `mode` says, as Node's isFile()... read it (lib/internal/fs/utils.js, _checkModeProperty). */
+const kindOfMode = (mode: unknown): string => {
+  const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK } = hostFs.constants;
+  const kinds: Record<number, string> = { [S_IFREG]: 'file', [S_IFDIR]: 'directory', [S_IFLNK]: 'symlink', [S_IFIFO]: 'fifo', [S_IFSOCK]: 'socket', [S_IFCHR]: 'char', [S_IFBLK]: 'block' };
+  return kinds[(mode as number) & S_IFMT] ?? 'unknown';
+};
+
+/**
+ * fs.Stats as a service sees it: Node's fields in Node's order, its Dates rounded as Node's. Made from a record
+ * (reviveStats), or by the service with Node's arguments (`new fs.Stats(dev, mode, ..., birthtimeMs)`, each field
+ * as given, the kind from `mode`), as Node's constructor takes them.
+ */
 class Stats extends KindMethods {
   [key: string]: unknown;
-  constructor(record: StatsRecord, datePrototype?: object) {
+  constructor(...args: unknown[]) {
+    const record: StatsRecord = args[0] === FROM_RECORD ? (args[1] as StatsRecord) : { kind: kindOfMode(args[1]) };
+    if (args[0] !== FROM_RECORD) statFields.forEach((field, i) => (record[field] = args[i] as number));
     super(record.kind);
-    fillStats(this, record, statFields, datePrototype);
+    fillStats(this, record, statFields, args[0] === FROM_RECORD ? (args[2] as object | undefined) : undefined);
   }
 }
 
 /** fs.BigIntStats: bigint fields, the nanosecond ones too. */
 class BigIntStats extends KindMethods {
   [key: string]: unknown;
-  constructor(record: StatsRecord, datePrototype?: object) {
+  constructor(from: typeof FROM_RECORD, record: StatsRecord, datePrototype?: object) {
     super(record.kind);
     fillStats(this, record, [...statFields, ...nsFields], datePrototype);
   }
 }
 
+if (lazyDates) {
+  // Node's `lazyDateFields`, shared by Stats.prototype and BigIntStats.prototype as Node shares them: the getter
+  // makes the Date from the `...Ms` field as it is when read, and both define the own property as the host's do.
+  for (const field of dateFields) {
+    const msField = `${field}Ms`;
+    const accessors = {
+      get(this: Record<string, unknown>): unknown {
+        defineProperty(this, field, { ...lazyDates.got, value: dateFromMs(this[msField], statsDatePrototypes.get(this)) });
+        return this[field];
+      },
+      set(this: Record<string, unknown>, value: unknown): void {
+        defineProperty(this, field, { ...lazyDates.set, value });
+      },
+    };
+    for (const prototype of [Stats.prototype, BigIntStats.prototype]) defineProperty(prototype, field, { get: accessors.get, set: accessors.set, enumerable: true, configurable: true });
+  }
+}
+
 const reviveStats = (record: unknown, datePrototype: object | undefined): Stats | BigIntStats | undefined =>
-  record === undefined ? undefined : (record as StatsRecord).bigint === true ? new BigIntStats(record as StatsRecord, datePrototype) : new Stats(record as StatsRecord, datePrototype);
+  record === undefined ? undefined : (record as StatsRecord).bigint === true ? new BigIntStats(FROM_RECORD, record as StatsRecord, datePrototype) : new Stats(FROM_RECORD, record, datePrototype);
+
+/**
+ * Does this Node's Dirent have `path` (the same as `parentPath`)? Node 20 and 22 do; Node 24 removed it
+ * (lib/internal/fs/utils.js, Dirent's constructor). Asked of a Dirent the host makes.
+ */
+const direntHasPath = Object.hasOwn(new (hostFs.Dirent as unknown as new (name: string, type: number, path: string) => object)('sample', (hostFs.constants as { UV_DIRENT_FILE?: number }).UV_DIRENT_FILE ?? 1, '/'), 'path');
 
 class Dirent extends KindMethods {
   readonly name: string;
   readonly parentPath: string;
-  readonly path: string;
+  /** Own where this Node's Dirent has it (direntHasPath): declared only, or every Dirent would get one. */
+  declare readonly path: string;
   constructor(record: { name: string; kind: string; parentPath: string }) {
     super(record.kind);
     this.name = record.name;
     this.parentPath = record.parentPath;
-    this.path = record.parentPath;
+    if (direntHasPath) (this as { path: string }).path = record.parentPath;
   }
   // Dirent's own, as Node's (Node's Stats inherit theirs from StatsBase, as KindMethods here, except isFile).
   isFile(): boolean {
@@ -310,10 +456,38 @@ Object.defineProperty(Stats.prototype, 'isFile', {
 });
 likeHostPrototype(KindMethods.prototype, Object.getPrototypeOf(hostFs.Stats.prototype) as object);
 likeHostPrototype(Stats.prototype, hostFs.Stats.prototype);
+likeHostPrototype(BigIntStats.prototype, hostFs.Stats.prototype);
 likeHostPrototype(Dirent.prototype, hostFs.Dirent.prototype);
-harden(likeHost(Stats, hostFs.Stats));
+// Named after the host's class itself (Stats, 14), not after the fs.Stats that wraps it from Node 22 on ('deprecated').
+harden(likeHost(Stats, hostFs.Stats.prototype.constructor));
 harden(BigIntStats);
 harden(likeHost(Dirent, hostFs.Dirent));
+
+/**
+ * Does this Node's `dir.read()` (no argument) reject when the Dir is closed? Node 22 and later do: read() with no
+ * argument is `this.#readPromisified()`, whose ERR_DIR_CLOSED rejects (lib/internal/fs/dir.js); Node 20 runs
+ * `this[kDirReadImpl](true)`, which throws it at once (read(undefined) still throws on every line). Asked once, when
+ * a closed Dir is first read, of a host Dir made on a handle of this module's that opens nothing (Node's Dir
+ * only calls its close(), then its read() refuses); a Dir that cannot be made so answers as Node 20's.
+ */
+let closedDirRejects: boolean | undefined;
+const closedDirReadRejects = (): boolean => {
+  if (closedDirRejects === undefined) {
+    closedDirRejects = false;
+    try {
+      const sample = Reflect.construct(hostFs.Dir, [{ read: () => null, close: () => undefined }, '/', undefined]) as hostFs.Dir;
+      sample.closeSync();
+      const answer = (sample.read as () => unknown)();
+      if (answer instanceof Promise) {
+        closedDirRejects = true;
+        answer.catch(() => undefined);
+      }
+    } catch {
+      // Thrown at once, as Node 20's.
+    }
+  }
+  return closedDirRejects;
+};
 
 /**
  * fs.Dir as a service sees it (fs.opendir, opendirSync, promises.opendir):
@@ -355,7 +529,8 @@ class Dir {
     return this.#next < this.#entries.length ? this.#entries[this.#next++] : null;
   }
   read(callback?: unknown): Promise<unknown> | undefined {
-    // As Node's: a closed handle throws at once, whichever form.
+    // A closed handle: Node 20 throws at once, whichever form; Node 22 and later reject read() (closedDirReadRejects).
+    if (arguments.length === 0 && closedDirReadRejects()) return new Promise((resolve, reject) => this.read((error: unknown, entry: unknown) => (error ? reject(error) : resolve(entry))));
     this.#checkOpen();
     if (callback === undefined) return new Promise((resolve, reject) => this.read((error: unknown, entry: unknown) => (error ? reject(error) : resolve(entry))));
     validateFunction(callback, 'callback');
@@ -717,6 +892,38 @@ export const makeFs = (
       addAll(name, { sync: (...a: unknown[]) => hostFs.cpSync(a[0] as string, a[1] as string, skipping(a[2]) as hostFs.CopySyncOptions | undefined), promise: (...a: unknown[]) => hostFs.promises.cp(a[0] as string, a[1] as string, skipping(a[2])) }, undefined, undefined, preparePaths);
     } else if (typeof sync === 'function') addAll(name, { sync: sync.bind(hostFs), promise: hostPromise(name) }, undefined, undefined, preparePaths);
   }
+  if (symlinkTypeFirst()) {
+    // Node 24's symlink, symlinkSync and promises.symlink (lib/fs.js, lib/internal/fs/promises.js): the type first.
+    const [callbackSymlink, syncSymlink, promisedSymlink] = [fs.symlink, fs.symlinkSync, promises.symlink] as Fn[];
+    fs.symlinkSync = named((...args: unknown[]) => (validateSymlinkType(args[2]), apply(syncSymlink, undefined, args)), 'symlinkSync', 3);
+    promises.symlink = named((...args: unknown[]) => {
+      try {
+        validateSymlinkType(args[2]);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return apply(promisedSymlink, undefined, args);
+    }, 'symlink', 3);
+    // symlink(target, path, type, callback): with no callback the type is it (makeCallback(type)); with one, the type
+    // is checked, and the callback is not (one that is no function is never called, the link made all the same).
+    fs.symlink = named((target: unknown, path: unknown, type: unknown, callback: unknown) => {
+      if (callback === undefined) {
+        validateFunction(type, 'cb');
+        [type, callback] = [undefined, type];
+      } else validateSymlinkType(type);
+      return apply(callbackSymlink, undefined, [target, path, type, typeof callback === 'function' ? callback : () => {}]);
+    }, 'symlink', 4);
+  } else {
+    // Node 20's and 22's symlink (lib/fs.js): the callback is the last argument, whatever comes before it
+    // (`makeCallback(arguments[arguments.length - 1])`: symlink(target, path) names the path in its error), and a
+    // type that is no string is null.
+    const callbackSymlink = fs.symlink as Fn;
+    fs.symlink = named((...args: unknown[]) => {
+      const callback = args[args.length - 1];
+      validateFunction(callback, 'cb');
+      return apply(callbackSymlink, undefined, [args[0], args[1], typeof args[2] === 'string' ? args[2] : null, callback]);
+    }, 'symlink', 4);
+  }
   for (const name of ['stat', 'lstat'] as const) {
     addAll(
       name,
@@ -888,17 +1095,16 @@ export const makeFs = (
     if (offset === undefined) offset = 0;
     else validateInteger(offset, 'offset', 0);
     const len = (length as number) | 0;
+    const rules = readPositionRules();
+    let from = position;
+    if (from === null || from === undefined) from = -1;
+    else if (rules.checkedFirst) validatePosition(from, len, rules.fromMinusOne);
     if (len === 0) return 0;
     if (buffer.byteLength === 0) throw invalidArgValue('buffer', buffer, 'is empty and cannot be written');
     const at = offset as number;
     if (len < 0) throw outOfRange('length', '>= 0', len);
     if (at + len > buffer.byteLength) throw outOfRange('length', `<= ${buffer.byteLength - at}`, len);
-    let from = position;
-    if (from === null || from === undefined) from = -1;
-    if (typeof from === 'number') validateInteger(from, 'position', -1);
-    else if (typeof from === 'bigint') {
-      if (!(from >= -(2n ** 63n) && from <= 2n ** 63n - 1n)) throw outOfRange('position', `>= ${-(2n ** 63n)} && <= ${2n ** 63n - 1n}`, from);
-    } else throw invalidArgType('position', 'of type bigint or integer', from);
+    if (from !== -1 && !rules.checkedFirst) validatePosition(from, len, rules.fromMinusOne);
     // Recorded as before: null for the current position.
     const { bytesRead, bytes } = call('fs.readSync', [fd, len, position ?? null], () => {
       const tmp = Buffer.alloc(len);

@@ -336,7 +336,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
         const line = Number(/^v(\d+)\./.exec(process.version)?.[1]);
         if (line !== 20 && !values.json) {
           const { libraryDoc } = await import('../compartments/docs.js');
-          process.stderr.write(`snapshot: on Node ${process.version}, some builtins inside a service still behave as Node 20's (fs.Stats, fetch's errors, structuredClone, web streams...); Node 20 is the line checked against plain Node: ${libraryDoc('docs/environment.md')}, Node versions.\n`);
+          process.stderr.write(`snapshot: on Node ${process.version}, some builtins inside a service still behave as Node 20's (fetch's error messages, web stream adapters...); Node 20 is the line checked against plain Node: ${libraryDoc('docs/environment.md')}, Node versions.\n`);
         }
       }
       return;
