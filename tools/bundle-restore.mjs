@@ -143,11 +143,12 @@ const firstMatchingKind = {
  * list, which is made again when they change; while they are the same, only the names that were not
  * constants are tested again (a constant stays one with the same value: ECMA-262's invariants of a
  * non-configurable, non-writable property of an ordinary object). The evaluators bind what SES's
- * would: a constant that appeared without the number of properties changing (a global redefined,
- * or one deleted and another added) was read through the scopes, where assigning it throws V8's
- * "Cannot assign to read only property" instead of "Assignment to constant variable": a restore then
- * diverged from its build, which runs SES's own module (found by the adversarial review). The run fails if the module no longer has the function this
- * plugin replaces.
+ * would: a first version, which listed again only when the number of properties changed, missed a
+ * constant that appeared without it changing (a global redefined, or one deleted and another added),
+ * which was then read through the scopes, where assigning it throws V8's "Cannot assign to read only
+ * property" instead of "Assignment to constant variable": a restore diverged from its build, which
+ * runs SES's own module (found by the adversarial review). The run fails if the module no longer has
+ * the function this plugin replaces.
  */
 let constantsListedOnce = false;
 const globalConstantsOnce = {
