@@ -93,6 +93,38 @@ const isHostSite = (site: CallSite): boolean => !site.isEval() && typeof site.ge
 /** The directory this library's code is in (dist/, or the sources under tsx): its frames are skipped below. */
 const libraryRoot = fileURLToPath(new URL('..', import.meta.url));
 
+/** Whether `site` is a frame of this library's own code (dist/, or the sources under tsx, or the restore bundle). */
+const isLibrarySite = (site: CallSite): boolean => {
+  if (!isHostSite(site)) return false;
+  const file = site.getFileName() as string;
+  return file.startsWith(libraryRoot) || file.startsWith(`file://${libraryRoot}`);
+};
+
+/**
+ * The host's call sites from the caller of `below` down, at most `limit`
+ * (V8's own, captured with the host's statics set for it and put back).
+ */
+const hostCallSites = (below: (...args: never[]) => unknown, limit: number): CallSite[] => {
+  const statics = host();
+  const savedLimit = statics.stackTraceLimit;
+  const savedPrepare = statics.prepareStackTrace;
+  let sites: CallSite[] = [];
+  const holder: { stack?: unknown } = {};
+  try {
+    statics.stackTraceLimit = limit;
+    statics.prepareStackTrace = (_error, callSites) => {
+      sites = callSites;
+      return '';
+    };
+    statics.captureStackTrace(holder, below as never);
+    void holder.stack;
+  } finally {
+    statics.stackTraceLimit = savedLimit;
+    statics.prepareStackTrace = savedPrepare;
+  }
+  return sites;
+};
+
 /**
  * Whether the function that calls `fn` is `JSON.stringify`, this library's
  * own frames in between skipped (a service's JSON.stringify reaches another
@@ -102,38 +134,14 @@ const libraryRoot = fileURLToPath(new URL('..', import.meta.url));
  * with as `{}`. Looks at most 64 frames; false when it cannot tell.
  */
 export const calledByJsonStringify = (fn: (...args: never[]) => unknown): boolean => {
-  const statics = host();
-  const savedLimit = statics.stackTraceLimit;
-  const savedPrepare = statics.prepareStackTrace;
-  let sites: CallSite[] = [];
-  const holder: { stack?: unknown } = {};
-  try {
-    statics.stackTraceLimit = 64;
-    statics.prepareStackTrace = (_error, callSites) => {
-      sites = callSites;
-      return '';
-    };
-    statics.captureStackTrace(holder, fn as never);
-    void holder.stack;
-  } finally {
-    statics.stackTraceLimit = savedLimit;
-    statics.prepareStackTrace = savedPrepare;
-  }
-  for (const site of sites) {
+  for (const site of hostCallSites(fn, 64)) {
     const file = site.getFileName();
     // A builtin (no file, not evaluated code: a service's own `stringify` is evaluated code), called on JSON or, passed
     // around (`values.map(JSON.stringify)`), on nothing.
     if (site.getFunctionName() === 'stringify' && !file && !site.isEval() && [null, undefined, 'JSON'].includes(site.getTypeName() as never)) return true;
-    if (!isHostSite(site) || typeof file !== 'string' || !(file.startsWith(libraryRoot) || file.startsWith(`file://${libraryRoot}`))) return false;
+    if (!isLibrarySite(site)) return false;
   }
   return false;
-};
-
-/** Whether `site` is a frame of this library's own code (dist/, or the sources under tsx, or the restore bundle). */
-const isLibrarySite = (site: CallSite): boolean => {
-  if (!isHostSite(site)) return false;
-  const file = site.getFileName() as string;
-  return file.startsWith(libraryRoot) || file.startsWith(`file://${libraryRoot}`);
 };
 
 /**
@@ -149,21 +157,8 @@ const isLibrarySite = (site: CallSite): boolean => {
 export const captureBeyondLibrary = (error: object, below: (...args: never[]) => unknown): void => {
   const statics = host();
   const savedLimit = statics.stackTraceLimit;
-  const savedPrepare = statics.prepareStackTrace;
   if (typeof savedLimit !== 'number' || savedLimit <= 0) return;
-  let sites: CallSite[] = [];
-  const holder: { stack?: unknown } = {};
-  try {
-    statics.stackTraceLimit = savedLimit + 64;
-    statics.prepareStackTrace = (_error, callSites) => {
-      sites = callSites;
-      return '';
-    };
-    statics.captureStackTrace(holder, below as never);
-    void holder.stack;
-  } finally {
-    statics.prepareStackTrace = savedPrepare;
-  }
+  const sites = hostCallSites(below, savedLimit + 64);
   try {
     let counted = 0;
     let limit = 0;

@@ -1,6 +1,6 @@
 // A three-service app (db, cache, api) with a nested service (metrics):
 // references both ways, callbacks across services, one log per service.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LogReader, LogWriter, fileSink } from '../replay-log/index.js';
@@ -225,29 +225,33 @@ t.test('a Proxy passed to another service: of an object with behaviour, a refere
   t.same(lastJson(restored), expected, 'replayed without diverging, then the same live');
 });
 
-t.test('globals a service made constants while running are bound as SES binds them, by the build and by the restore bundle', async t => {
-  const dir = path.join(work, 'late-constant');
-  const built = await snapshot(['build', 'build-late-constant.mjs', '--out', dir], { cwd: fixture('misc') });
+/**
+ * Build test/fixtures/misc/`script` into `name` under the work directory, then restore a copy of only the snapshot
+ * in another process with `--call call`: asserts both succeed and the restore returns what the build script
+ * printed last (one JSON line), which it returns.
+ */
+const builtThenRestored = async (t: Test, script: string, name: string, call: string): Promise<unknown> => {
+  const dir = path.join(work, name);
+  const built = await snapshot(['build', script, '--out', dir], { cwd: fixture('misc') });
   t.equal(built.code, 0, built.stderr);
-  const atBuild = JSON.parse(built.stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+  const atBuild = JSON.parse(built.stdout.trim().split('\n').at(-1) as string) as unknown;
+  const restored = await snapshot(['restore', moveToTarget(dir), '--call', call]);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), atBuild, 'replayed without diverging, then the same live');
+  return atBuild;
+};
+
+t.test('globals a service made constants while running are bound as SES binds them, by the build and by the restore bundle', async t => {
+  const atBuild = (await builtThenRestored(t, 'build-late-constant.mjs', 'late-constant', 'constants.run')) as Record<string, unknown>;
   t.match(atBuild, { redefined: /^TypeError: /, swapped: /^TypeError: /, read: ['function', 'undefined', 'swapped'] }, 'a global made a constant is one');
   // The restore bundle listed the global object's constants once per number of properties: these two were read
   // through the scopes there ("Cannot assign to read only property"), and the restore diverged (adversarial review).
-  const restored = await snapshot(['restore', moveToTarget(dir), '--call', 'constants.run']);
-  t.equal(restored.code, 0, restored.stderr);
-  t.same(lastJson(restored), atBuild, 'replayed without diverging, then the same live');
 });
 
 t.test("a service's prepareStackTrace receives its own call sites only, the same at build time and after a restore", async t => {
-  const dir = path.join(work, 'own-frames');
-  const built = await snapshot(['build', 'build-own-frames.mjs', '--out', dir], { cwd: fixture('misc') });
-  t.equal(built.code, 0, built.stderr);
-  const atBuild = JSON.parse(built.stdout.trim().split('\n').at(-1) as string) as Array<[string | null, string, number, string]>;
-  t.same(atBuild.map(([name]) => name), ['describe', 'inner', 'run'], "the service's frames, innermost first, and no other");
-  t.notMatch(JSON.stringify(atBuild), /membrane|dist\/|<host>|node:/, "no frame of this library's or Node's");
   // The host frames below the service's (named by this library's functions and lines) were passed as `<host>`
   // sites: the restore bundle's lines differ from the modules', and the restore diverged (adversarial review).
-  const restored = await snapshot(['restore', moveToTarget(dir), '--call', 'frames.run']);
-  t.equal(restored.code, 0, restored.stderr);
-  t.same(lastJson(restored), atBuild, 'replayed without diverging, then the same live');
+  const atBuild = (await builtThenRestored(t, 'build-own-frames.mjs', 'own-frames', 'frames.run')) as Array<[string | null, string, number, string]>;
+  t.same(atBuild.map(([name]) => name), ['describe', 'inner', 'run'], "the service's frames, innermost first, and no other");
+  t.notMatch(JSON.stringify(atBuild), /membrane|dist\/|<host>|node:/, "no frame of this library's or Node's");
 });
