@@ -162,7 +162,19 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
   const subtle: Record<string, unknown> = {};
   for (const op of ['digest', 'encrypt', 'decrypt', 'sign', 'verify', 'importKey', 'exportKey', 'generateKey', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey'] as const) {
     subtle[op] = (...args: unknown[]) => {
-      if (op === 'digest' && args.length > 1 && ArrayBuffer.isView(args[1])) args[1] = byteView(args[1]); // bytes, not a view of a larger buffer
+      // The data an operation reads (a token hashed for a fingerprint, a secret encrypted or signed) never enters the
+      // log either: its sha256 does, which replay compares; the host reads the service's own copy of it (found by
+      // the new-user trial: a sealed env value given to digest was in the log as written).
+      const at = DATA_ARGUMENT[op];
+      if (at !== undefined && args.length > at) {
+        const data = bufferSource(args[at]);
+        const recorded = [...args];
+        recorded[at] = { sha256: data.sha256 };
+        return membrane.syscall(`crypto.subtle.${op}`, recorded, (...hostArgs) => {
+          hostArgs[at] = data.data;
+          return apply(hostSubtle[op], hostSubtle, hostArgs);
+        });
+      }
       if (op === 'importKey' && args.length > 1) {
         // The key material (a JWT secret from a sealed env value...) never enters the log: its sha256 does,
         // as crypto.sign records its key's; the host imports the service's own copy of it.
@@ -351,6 +363,20 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
 };
 
 const { apply } = Reflect;
+
+/** Where each Web Crypto operation takes the data it reads: recorded as its sha256 (bufferSource). */
+const DATA_ARGUMENT: Partial<Record<string, number>> = { digest: 1, encrypt: 2, decrypt: 2, sign: 2, verify: 3 };
+
+/**
+ * A BufferSource a Web Crypto operation reads, copied (its bytes, not a
+ * view of a larger buffer), with the sha256 the log records in its place;
+ * anything else is passed on as it is, for the host to refuse as Node does
+ * (the log then records its type).
+ */
+const bufferSource = (data: unknown): { data: unknown; sha256: string } => {
+  const bytes = ArrayBuffer.isView(data) ? new Uint8Array(byteView(data)) : data instanceof ArrayBuffer ? new Uint8Array(data.slice(0)) : undefined;
+  return bytes ? { data: bytes, sha256: hostCrypto.createHash('sha256').update(bytes).digest('hex') } : { data, sha256: typeof data };
+};
 
 /**
  * The key data of `crypto.subtle.importKey`, copied (bytes, or a JWK as

@@ -32,6 +32,9 @@ const secrets = {
   DOTENV_SECRET: unique('dotenv'),
   JWT_SECRET: unique('jwt'),
   JWK_SECRET: unique('jwk'),
+  DIGEST_SECRET: unique('digest'),
+  ENCRYPT_SECRET: unique('encrypt'),
+  SIGN_SECRET: unique('sign'),
 };
 const plain = unique('plain');
 const unread = unique('unread');
