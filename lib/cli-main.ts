@@ -431,7 +431,7 @@ export const main = async (argv: string[], entry: string): Promise<void> => {
       try {
         if (values.sources !== undefined) {
           const { verifySources } = await import('./verify-sources.js');
-          reports = await verifySources(dir, values.sources as string);
+          reports = await verifySources(dir, values.sources as string, { sealKeyFile: values['seal-key'] as string | undefined });
         } else reports = await verifySnapshot(dir, { trust: values.trust as string[] | undefined, sealKeyFile: values['seal-key'] as string | undefined });
       } finally {
         stopLines();

@@ -1,5 +1,5 @@
 /** `snapshot restore`: rebuild services from a snapshot directory and let them go live. */
-import { SnapshotError } from '../replay-log/index.js';
+import { SnapshotError, type SealKey } from '../replay-log/index.js';
 import { checkStringArgument, readCheckedOptions } from '../replay-log/errors.js';
 import { Directory } from '../membrane/index.js';
 import { readManifest, type Manifest } from './manifest.js';
@@ -39,6 +39,37 @@ export interface RestoredSnapshot {
   readonly ms: number;
 }
 
+/**
+ * The seal key to replay services `names` of `manifest` with: the one in
+ * `sealKeyFile`, else SNAPSHOT_SEAL_KEY (undefined when neither is set and
+ * none of them holds a sealed value). Throws SEAL_KEY_MISSING when one holds
+ * sealed values and no key is set, SEAL_KEY_INVALID when the key is not the
+ * one the snapshot was sealed with (its key id), and what loadSealer throws
+ * for an unreadable or malformed key.
+ */
+export const checkedSealer = (manifest: Manifest, names: readonly string[], sealKeyFile: string | undefined): SealKey | undefined => {
+  const sealer = loadSealer(sealKeyFile);
+  const sealedIn = names.filter(name => (manifest.services[name].sealedValues ?? 0) > 0);
+  if (sealedIn.length > 0) {
+    if (!sealer) {
+      throw new SnapshotError(
+        'SEAL_KEY_MISSING',
+        `the replay logs of ${sealedIn.map(n => `"${n}"`).join(', ')} hold sealed secrets; restore needs the seal key they were built with (${manifest.seal?.keyId ?? 'unknown key id'}): ` +
+          'set SNAPSHOT_SEAL_KEY or pass --seal-key <file>. No service was loaded.',
+        { details: { services: sealedIn, keyId: manifest.seal?.keyId } },
+      );
+    }
+    if (manifest.seal?.keyId !== sealer.keyId) {
+      throw new SnapshotError(
+        'SEAL_KEY_INVALID',
+        `the snapshot was sealed with key ${manifest.seal?.keyId ?? '(none recorded)'}, and the seal key given is ${sealer.keyId}: give the key it was built with. No service was loaded.`,
+        { details: { expected: manifest.seal?.keyId, actual: sealer.keyId } },
+      );
+    }
+  }
+  return sealer;
+};
+
 export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<RestoredSnapshot> => {
   // process.uptime(), not performance.now(): the first read of Node's performance global loads its perf_hooks.
   const started = process.uptime();
@@ -61,25 +92,7 @@ export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<Re
     }
   }
   // The seal key is checked before any service is loaded.
-  const sealer = loadSealer(options.sealKeyFile);
-  const sealedIn = names.filter(name => (manifest.services[name].sealedValues ?? 0) > 0);
-  if (sealedIn.length > 0) {
-    if (!sealer) {
-      throw new SnapshotError(
-        'SEAL_KEY_MISSING',
-        `the replay logs of ${sealedIn.map(n => `"${n}"`).join(', ')} hold sealed secrets; restore needs the seal key they were built with (${manifest.seal?.keyId ?? 'unknown key id'}): ` +
-          'set SNAPSHOT_SEAL_KEY or pass --seal-key <file>. No service was loaded.',
-        { details: { services: sealedIn, keyId: manifest.seal?.keyId } },
-      );
-    }
-    if (manifest.seal?.keyId !== sealer.keyId) {
-      throw new SnapshotError(
-        'SEAL_KEY_INVALID',
-        `the snapshot was sealed with key ${manifest.seal?.keyId ?? '(none recorded)'}, and the seal key given is ${sealer.keyId}: give the key it was built with. No service was loaded.`,
-        { details: { expected: manifest.seal?.keyId, actual: sealer.keyId } },
-      );
-    }
-  }
+  const sealer = checkedSealer(manifest, names, options.sealKeyFile);
   markPhase('manifest');
   // Load every service first, bind the references between them, then replay
   // them all: a reference is alive the moment its holder goes live.

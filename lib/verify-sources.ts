@@ -15,6 +15,7 @@ import { checkStringArgument } from '../replay-log/errors.js';
 import { Directory } from '../membrane/index.js';
 import { archiveService } from '../compartments/index.js';
 import { readManifest } from './manifest.js';
+import { checkedSealer } from './restore.js';
 import { prepareService } from './service.js';
 import { InProcessTransport } from './transport.js';
 import { reportProgress } from './progress.js';
@@ -24,14 +25,18 @@ import type { VerifyReport } from './verify.js';
  * Replay every service of the snapshot in `dir` through archives rebuilt
  * from `sourcesDir`, in this process, one service at a time. Never throws
  * for a service that fails: its report says why (`ok: false`, `error`).
+ * Logs that hold sealed secrets are opened with the seal key in
+ * `sealKeyFile`, else SNAPSHOT_SEAL_KEY, as restore opens them.
  * Throws what `readManifest` throws for a bad snapshot directory, USAGE
- * for an argument that is not a non-empty string.
+ * for an argument that is not a non-empty string, SEAL_KEY_MISSING or
+ * SEAL_KEY_INVALID (checkedSealer) before any service is replayed.
  * Replayed services go live in this process: callers exit when done.
  */
-export const verifySources = async (dir: string, sourcesDir: string): Promise<VerifyReport[]> => {
+export const verifySources = async (dir: string, sourcesDir: string, options: { readonly sealKeyFile?: string } = {}): Promise<VerifyReport[]> => {
   checkStringArgument(dir, 'verifySources()', 'the snapshot directory');
   checkStringArgument(sourcesDir, 'verifySources()', 'the sources directory');
   const manifest = readManifest(dir);
+  const sealer = checkedSealer(manifest, Object.keys(manifest.services), options.sealKeyFile);
   const reports: VerifyReport[] = [];
   for (const service of Object.values(manifest.services)) {
     const started = performance.now();
@@ -45,7 +50,7 @@ export const verifySources = async (dir: string, sourcesDir: string): Promise<Ve
         });
       }
       const archive = await archiveService(service.name, pathToFileURL(entry).href, Object.keys(service.granted));
-      const prepared = await prepareService({ dir, manifest: service, archive, directory: new Directory(), print: () => {} });
+      const prepared = await prepareService({ dir, manifest: service, archive, directory: new Directory(), print: () => {}, sealer });
       // Other services are not restored here: their references are bound but never reached while replaying.
       const transport = new InProcessTransport();
       for (const ref of service.references ?? []) prepared.membrane.bindImport(ref.import, transport.connect(ref), ref);

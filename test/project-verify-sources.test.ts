@@ -3,6 +3,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { freshProject, packTarball, projectSnapshot } from './helpers.js';
 
 const original = `let calls = [];
@@ -59,4 +60,31 @@ t.test('sources that do not hold the service say so', async t => {
   const run = await projectSnapshot(project, ['verify', 'snap', '--sources', path.join(project, 'node_modules')]);
   t.equal(run.code, 1);
   t.match(run.stdout, /^FAIL {2}clock: USAGE: its entry module services\/clock\.js is not in \S+node_modules \(give the directory of the package that holds it\)/m);
+});
+
+t.test('a service whose log holds sealed secrets verifies with the seal key, given as restore takes it', async t => {
+  fs.mkdirSync(path.join(project, 'sealed', 'services'), { recursive: true });
+  fs.writeFileSync(path.join(project, 'sealed', 'package.json'), JSON.stringify({ name: 'sealed', type: 'module', private: true }));
+  fs.writeFileSync(path.join(project, 'sealed', 'services', 'vault.js'), 'export const tokenLength = () => (process.env.API_TOKEN ?? "").length;\n');
+  fs.writeFileSync(
+    path.join(project, 'sealed', 'build.mjs'),
+    "import { importService } from 'membrane-snapshot';\nconst vault = await importService('./services/vault.js');\nawait vault.tokenLength();\n",
+  );
+  fs.symlinkSync(path.join(project, 'node_modules'), path.join(project, 'sealed', 'node_modules'));
+  const key = randomBytes(32).toString('base64');
+  const keyFile = path.join(project, 'seal.key');
+  fs.writeFileSync(keyFile, key);
+  const env = { API_TOKEN: 'a-token-to-seal' };
+  const cli = (args: string[], extra: Record<string, string> = {}) => projectSnapshot(project, args, { cwd: path.join(project, 'sealed'), env: { ...env, ...extra } });
+  const built = await cli(['build', 'build.mjs', '--out', 'snap', '--quiet', '--seal-key', keyFile]);
+  t.equal(built.code, 0, built.stderr);
+  // verify --sources passed no key to the replay: every service that had read a secret failed SEAL_KEY_MISSING (found by the new-user trial).
+  const withFile = await cli(['verify', 'snap', '--sources', '.', '--seal-key', keyFile]);
+  t.equal(withFile.code, 0, withFile.stdout + withFile.stderr);
+  t.match(withFile.stdout, /^ok {4}vault: \d+ events replayed \(\d+ ms, through the current sources\)$/m);
+  const withEnv = await cli(['verify', 'snap', '--sources', '.'], { SNAPSHOT_SEAL_KEY: key });
+  t.equal(withEnv.code, 0, withEnv.stdout + withEnv.stderr);
+  const without = await cli(['verify', 'snap', '--sources', '.']);
+  t.equal(without.code, 1);
+  t.match(without.stderr + without.stdout, /SEAL_KEY_MISSING: .*set SNAPSHOT_SEAL_KEY or pass --seal-key <file>/);
 });
