@@ -202,14 +202,16 @@ type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
 /**
  * The same parsers, each result's bare imports handed to `link` (the
  * module's package location, the specifier, whether it is a CommonJS
- * require) before compartment-mapper resolves them: makeImportLinker.
+ * require, the module's location) before compartment-mapper resolves them:
+ * makeImportLinker.
  */
-const withImportLinks = <T extends ParserTable>(parsers: T, link: (packageLocation: string, specifier: string, required: boolean) => void): T => {
+const withImportLinks = <T extends ParserTable>(parsers: T, link: (packageLocation: string, specifier: string, required: boolean, moduleLocation?: string) => void): T => {
   const out: ParserTable = {};
-  const linked = (result: unknown, packageLocation: unknown): unknown => {
+  const linked = (result: unknown, packageLocation: unknown, moduleLocation: unknown): unknown => {
     const { parser, record } = (result ?? {}) as { parser?: unknown; record?: { imports?: unknown } };
     if (typeof packageLocation === 'string' && Array.isArray(record?.imports)) {
-      for (const specifier of record.imports) if (typeof specifier === 'string') link(packageLocation, specifier, parser === 'pre-cjs-json');
+      const at = typeof moduleLocation === 'string' ? moduleLocation : undefined;
+      for (const specifier of record.imports) if (typeof specifier === 'string') link(packageLocation, specifier, parser === 'pre-cjs-json', at);
     }
     return result;
   };
@@ -218,8 +220,8 @@ const withImportLinks = <T extends ParserTable>(parsers: T, link: (packageLocati
       ...parser,
       parse: (...args: never[]) => {
         const result = parser.parse(...args);
-        const packageLocation = (args as unknown[])[3];
-        return result instanceof Promise ? result.then(r => linked(r, packageLocation)) : linked(result, packageLocation);
+        const [, , moduleLocation, packageLocation] = args as unknown[];
+        return result instanceof Promise ? result.then(r => linked(r, packageLocation, moduleLocation)) : linked(result, packageLocation, moduleLocation);
       },
     };
   }

@@ -309,14 +309,18 @@ const matchPatterns = (
  *   the `require` link (`<specifier>` + REQUIRE_LINK, added to
  *   `requireLinks`), where it got the import target (the package's ES build).
  *
- * Returns `link(packageLocation, specifier, required)`, to call for each bare
- * specifier a module imports (`required` for a CommonJS require) before
+ * Returns `link(packageLocation, specifier, required, moduleLocation)`, to
+ * call for each bare specifier a module imports (`required` for a CommonJS
+ * require; `moduleLocation` the module's file URL) before
  * compartment-mapper resolves it and before the require links are read
  * (cjs-archive.ts). Mutates the map's descriptors, which compartment-mapper
  * reads as it links (their `modules` and `scopes` objects must exist before
  * it links: applyNodeResolution makes them).
  */
-export const makeImportLinker = (map: { compartments: Record<string, CompartmentDescriptor> }, requireLinks: Map<string, Set<string>>): ((packageLocation: string, specifier: string, required: boolean) => void) => {
+export const makeImportLinker = (
+  map: { compartments: Record<string, CompartmentDescriptor> },
+  requireLinks: Map<string, Set<string>>,
+): ((packageLocation: string, specifier: string, required: boolean, moduleLocation?: string) => void) => {
   const compartments = map.compartments;
   const settled = new Set<string>();
   /** Whether `compartment` links anything of package `name` (declared: compartment-mapper's own links stand). */
@@ -324,21 +328,55 @@ export const makeImportLinker = (map: { compartments: Record<string, Compartment
     compartment.scopes?.[name] !== undefined ||
     Object.keys(compartment.modules ?? {}).some(key => key === name || key.startsWith(`${name}/`)) ||
     (compartment.patterns ?? []).some(p => p.compartment !== undefined && p.from.startsWith(`${name}/`));
-  /** The package directory Node finds `name` in from `location` (a directory URL), or undefined. */
-  const nodeFinds = (location: string, name: string): string | undefined => {
-    let dir = fileURLToPath(location).replace(/\/+$/, '');
+  /** A file's stat, or undefined for any failure (ELOOP, EACCES, ENAMETOOLONG, a NUL): Node's own (internalModuleStat) takes each as "nothing there". */
+  const statOf = (file: string): fs.Stats | undefined => {
+    try {
+      return fs.statSync(file, { throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+  };
+  /** The package directory Node finds `name` in from the directory `from` (a path), or undefined. */
+  const nodeFinds = (from: string, name: string): string | undefined => {
+    let dir = from.replace(/\/+$/, '');
     for (;;) {
       if (path.basename(dir) !== 'node_modules') {
         const candidate = path.join(dir, 'node_modules', name);
-        const stat = fs.statSync(candidate, { throwIfNoEntry: false });
-        if (stat?.isDirectory()) return candidate;
+        if (statOf(candidate)?.isDirectory()) return candidate;
         // LOAD_AS_FILE before LOAD_AS_DIRECTORY: a file of that name is what Node loads (not a package).
-        if (['', '.js', '.json', '.node'].some(ext => fs.statSync(`${candidate}${ext}`, { throwIfNoEntry: false })?.isFile())) return undefined;
+        if (['', '.js', '.json', '.node'].some(ext => statOf(`${candidate}${ext}`)?.isFile())) return undefined;
       }
       const parent = path.dirname(dir);
       if (parent === dir) return undefined;
       dir = parent;
     }
+  };
+  /** Per package directory: the node_modules folders inside it, but its own (not descending into any). */
+  const nestedFolders = new Map<string, string[]>();
+  /** Whether a node_modules folder inside package `location` (lib/node_modules) holds `name`, as a directory or a file. */
+  const nestedHas = (location: string, name: string): boolean => {
+    let folders = nestedFolders.get(location);
+    if (folders === undefined) {
+      folders = [];
+      const root = fileURLToPath(location).replace(/\/+$/, '');
+      const walk = (dir: string): void => {
+        let entries: fs.Dirent[];
+        try {
+          entries = fs.readdirSync(dir, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const entry of entries) {
+          if (!entry.isDirectory()) continue;
+          if (entry.name === 'node_modules') {
+            if (dir !== root) folders?.push(path.join(dir, entry.name));
+          } else if (!entry.name.startsWith('.')) walk(path.join(dir, entry.name));
+        }
+      };
+      walk(root);
+      nestedFolders.set(location, folders);
+    }
+    return folders.some(folder => ['', '.js', '.json', '.node'].some(ext => statOf(path.join(folder, `${name}${ext}`)) !== undefined));
   };
   /**
    * A require whose target Node resolves otherwise than the import the package links (a dual package's
@@ -346,7 +384,7 @@ export const makeImportLinker = (map: { compartments: Record<string, Compartment
    * applyNodeResolution already) or an exports pattern (`"./*": { "require": ... }`, which
    * applyNodeResolution cannot list): the `require` link (`<specifier>` + REQUIRE_LINK) to Node's target.
    */
-  const linkRequireTarget = (compartment: CompartmentDescriptor, location: string, specifier: string, name: string): void => {
+  const linkRequireTarget = (compartment: CompartmentDescriptor, location: string, specifier: string, name: string, moduleLocation: string | undefined): void => {
     const modules = compartment.modules as Record<string, ModuleDescriptor>;
     if (requireLinks.get(location)?.has(specifier)) return;
     const exact = modules[specifier];
@@ -357,7 +395,8 @@ export const makeImportLinker = (map: { compartments: Record<string, Compartment
     if (imported?.compartment === undefined || typeof imported.to !== 'string') return;
     let resolved: string;
     try {
-      resolved = createRequire(new URL('package.json', location)).resolve(specifier);
+      // As the requiring module's require resolves it (from its own directory).
+      resolved = createRequire(moduleLocation?.startsWith('file:') ? moduleLocation : new URL('package.json', location)).resolve(specifier);
     } catch {
       return;
     }
@@ -369,18 +408,25 @@ export const makeImportLinker = (map: { compartments: Record<string, Compartment
     if (!linked) requireLinks.set(location, (linked = new Set()));
     linked.add(specifier);
   };
-  return (packageLocation, specifier, required) => {
+  return (packageLocation, specifier, required, moduleLocation) => {
     if (specifier.startsWith('.') || specifier.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(specifier) || isBuiltin(specifier) || specifier.endsWith(REQUIRE_LINK)) return;
     const location = asDirectory(packageLocation);
     const compartment = compartments[location];
     if (!compartment?.modules || !compartment.scopes) return;
     const name = packageNameOf(specifier);
+    // A package named like a builtin (`buffer/`, `events/`): its links would shadow the builtin the package's
+    // other modules import by that name (applyNodeResolution keeps them apart for declared packages only).
+    if (isBuiltin(name)) return;
     const key = `${location}\u0000${specifier}\u0000${required ? 'r' : 'i'}`;
     if (settled.has(key)) return;
     settled.add(key);
     if (compartment.modules[specifier] === undefined && (settled.has(`${location}\u0000${name}`) || !links(compartment, name))) {
       settled.add(`${location}\u0000${name}`); // this package's links for `name` are ours from now on
-      const found = nodeFinds(location, name);
+      // Node walks up from the importing module's directory; one compartment links `name` to one package, so
+      // where a node_modules folder inside the package (lib/node_modules/y) gives some of its modules another
+      // one than its root gives, nothing is linked, for any of them: Cannot find module, not a different module.
+      if (nestedHas(location, name)) return;
+      const found = nodeFinds(fileURLToPath(location), name);
       if (found === undefined) return;
       let real: string;
       try {
@@ -404,6 +450,6 @@ export const makeImportLinker = (map: { compartments: Record<string, Compartment
         if (typeof match?.to === 'string') compartment.modules[specifier] = { compartment: target, module: match.to };
       }
     }
-    if (required) linkRequireTarget(compartment, location, specifier, name);
+    if (required) linkRequireTarget(compartment, location, specifier, name, moduleLocation);
   };
 };
