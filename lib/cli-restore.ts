@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { markPhase } from '../compartments/phases.cjs';
 import { SnapshotError, isSnapshotError } from '../replay-log/errors.js';
 import { restoreSnapshot, callService } from './restore.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { otherNodeLine, readManifest, type Manifest } from './manifest.js';
 import { checkPorts, goLive, openSource } from './live.js';
 import { startProgressView } from './progress-view.js';
 import { block, describeThrown, fail, resultJson, settleToJSON } from './cli-report.js';
@@ -105,6 +105,12 @@ const printable = (call: string, result: unknown): string => {
   }
 };
 
+/** Say on stderr, unless `quiet`, that `manifest` was built on another Node line (otherNodeLine). */
+const noteOtherLine = (manifest: Manifest, quiet: unknown): void => {
+  const note = otherNodeLine(manifest);
+  if (note && !quiet) process.stderr.write(`snapshot: ${note}\n`);
+};
+
 /**
  * Run `snapshot restore` with checked inputs. `saveCache` is called once
  * the restore has run (the restore bundle writes its code cache then).
@@ -119,7 +125,9 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
     try {
       // A nats://host:port/app source is pulled (and checked) into a temporary directory first.
       const source = await openSource(target, { services: selected, trust: values.trust });
-      const total = selected?.length ?? Object.keys(readManifest(source.dir).services).length;
+      const sourceManifest = readManifest(source.dir);
+      noteOtherLine(sourceManifest, values.quiet || values.json);
+      const total = selected?.length ?? Object.keys(sourceManifest.services).length;
       const view = startProgressView({ quiet: values.quiet, activity: 'replaying', total });
       const restored = await restoreSnapshot({ dir: source.dir, services: selected, trust: values.trust, sealKeyFile: values['seal-key'] }).finally(() => {
         view.stop();
@@ -142,6 +150,7 @@ export const runRestore = async (inputs: RestoreInputs, saveCache: () => void = 
   const manifest = local ? readManifest(target) : undefined;
   // What names services is checked against the manifest before anything is replayed.
   if (manifest) checkNamedServices(manifest, selected, values.call, ports);
+  if (manifest) noteOtherLine(manifest, values.quiet);
   const view = startProgressView({
     quiet: values.quiet,
     activity: 'replaying',

@@ -190,6 +190,9 @@ const checkService = (file: string, key: string, service: unknown, names: Readon
 export const checkManifest = (file: string, manifest: Record<string, unknown>): void => {
   if (!isLibraryVersion(manifest.libraryVersion)) throw invalid(file, 'libraryVersion', manifest.libraryVersion, 'a version such as "0.1.0"');
   if (!isoDate(manifest.createdAt)) throw invalid(file, 'createdAt', manifest.createdAt, 'a date such as "2026-11-30T08:00:00.000Z"');
+  if (manifest.node !== undefined && !(typeof manifest.node === 'string' && /^v\d{1,4}\.\d{1,6}\.\d{1,6}$/.test(manifest.node))) {
+    throw invalid(file, 'node', manifest.node, 'a Node version such as "v20.20.2"');
+  }
   if (manifest.app !== undefined && !(typeof manifest.app === 'string' && APP_NAME.test(manifest.app))) {
     throw invalid(file, 'app', manifest.app, '1 to 64 letters, digits, "-" and "_"');
   }

@@ -78,6 +78,8 @@ export interface Manifest {
   readonly version: number;
   readonly libraryVersion: string;
   readonly createdAt: string;
+  /** The Node version the build ran on (`process.version`, "v20.20.2"); absent in snapshots of earlier versions. */
+  readonly node?: string;
   /** The app's name (subjects and object store bucket): the build project's package name, or --app. */
   readonly app?: string;
   readonly services: Readonly<Record<string, ServiceManifest>>;
@@ -508,4 +510,24 @@ export const checkLogBelongs = (file: string, header: { readonly service: string
       details: { file, logEvents: events, manifestEvents: service.events },
     });
   }
+};
+
+/**
+ * When `manifest` was built on another Node line (major version) than this
+ * process runs: one sentence saying so and what it means for a replay,
+ * else undefined. A service's builtins behave as the line it runs on
+ * (docs/environment.md, Node versions), so a service whose code met one
+ * that changed between the two lines (a Stats's own properties, a message,
+ * structuredClone of a URL) replays otherwise than it was built, and the
+ * restore stops at the first difference (REPLAY_DIVERGED).
+ */
+export const otherNodeLine = (manifest: Manifest): string | undefined => {
+  const major = (version: string | undefined): number | undefined => (version === undefined ? undefined : Number(/^v(\d+)\./.exec(version)?.[1]));
+  const built = major(manifest.node);
+  if (built === undefined || built === major(process.version)) return undefined;
+  return (
+    `The snapshot was built on Node ${manifest.node} and is restored on Node ${process.version}: a service whose code met a builtin that ` +
+    `behaves otherwise on the two lines (docs/environment.md, Node versions) replays otherwise than it was built, and stops at the first ` +
+    `difference (REPLAY_DIVERGED). Restore it on Node ${built}, or rebuild it on this line.`
+  );
 };

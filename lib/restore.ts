@@ -1,8 +1,8 @@
 /** `snapshot restore`: rebuild services from a snapshot directory and let them go live. */
-import { SnapshotError, type SealKey } from '../replay-log/index.js';
+import { SnapshotError, isSnapshotError, type SealKey } from '../replay-log/index.js';
 import { checkStringArgument, readCheckedOptions } from '../replay-log/errors.js';
 import { Directory } from '../membrane/index.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { otherNodeLine, readManifest, type Manifest } from './manifest.js';
 import { loadTrustedKeys } from './signing.js';
 import { loadSealer } from './seal-key.js';
 import { prepareService, type PreparedService, type RestoredService } from './service.js';
@@ -112,7 +112,12 @@ export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<Re
       service.membrane.bindImport(ref.import, transport.connect(ref), ref);
     }
   }
-  const restored = await Promise.all(prepared.map(service => service.replay()));
+  // A divergence of a snapshot built on another Node line says so (otherNodeLine).
+  const onOtherLine = otherNodeLine(manifest);
+  const restored = await Promise.all(prepared.map(service => service.replay())).catch((error: unknown) => {
+    if (onOtherLine === undefined || !isSnapshotError(error) || error.code !== 'REPLAY_DIVERGED') throw error;
+    throw new SnapshotError('REPLAY_DIVERGED', `${error.message}\n${onOtherLine}`, { cause: error, details: error.details });
+  });
   const services = new Map<string, RestoredService>(restored.map(service => [service.name, service]));
   await options.transport?.serve?.(new Map(restored.map(service => [service.name, service.membrane])));
   return { manifest, services, ms: (process.uptime() - started) * 1000 };

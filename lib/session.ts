@@ -185,6 +185,7 @@ export class BuildSession {
       version: MANIFEST_VERSION,
       libraryVersion,
       createdAt: new Date().toISOString(),
+      node: process.version,
       ...(app ? { app } : {}),
       services,
       ...seal,

@@ -181,11 +181,19 @@ for (const other of others) {
     compare(t, there, other.version);
   });
   t.test(`built on ${process.version}, restored on Node ${other.version}`, async t => {
+    const notice = await snapshot(['restore', moveToTarget(runs.snapshotDir), '--service', 'timers', '--replay-only'], { execPath: other.execPath });
+    if (!process.version.startsWith(`${other.version.split('.')[0]}.`)) {
+      t.match(notice.stderr, /^snapshot: The snapshot was built on Node v\d+\.\d+\.\d+ and is restored on Node v\d+\.\d+\.\d+: .*REPLAY_DIVERGED.*Restore it on Node \d+, or rebuild it on this line\.$/m, 'snapshot restore says the snapshot was built on another line');
+    }
     const { plain } = await onThatNode();
     const restored = await restoreElsewhere(projectFrom('differential'), runs.snapshotDir, other.execPath);
     const restoredFromBundle = await restoreElsewhere(projectFrom('differential'), runs.snapshotDir, other.execPath, 'bundle');
     const onThatLine = knownOn(other.version);
     for (const { name } of scenarios) {
+      // A replay that meets a builtin the two lines differ on stops, and says the snapshot was built on another line.
+      for (const outcome of [restored[name], restoredFromBundle[name]].map(o => JSON.stringify(o ?? null))) {
+        if (outcome.includes('REPLAY_DIVERGED')) t.match(outcome, /The snapshot was built on Node v20\.\d+\.\d+ and is restored on Node v\d+\.\d+\.\d+/, `${name}: its divergence says the snapshot was built on another line`);
+      }
       if (name in KNOWN || name in onThatLine) continue;
       // Where plain Node itself computes another state on that Node (its globals, V8's messages), so may the restore.
       if (JSON.stringify(plain[name]) !== JSON.stringify(runs.plain[name])) continue;
