@@ -224,6 +224,9 @@ const result = await build({
   // and a renamed one (Error4) changed what services computed after a CLI restore.
   keepNames: true,
   logLevel: 'warning',
+  // The left-out modules (leaveOut) export nothing, so a name imported from one is undefined in the bundle, as
+  // intended (a restore never reaches the code that reads it); esbuild's warning for each read as a bug to users.
+  logOverride: { 'import-is-undefined': 'silent' },
   metafile: true,
 });
 
