@@ -28,6 +28,7 @@ import url from 'node:url';
 import { createRequire } from 'node:module';
 import { MODULE_EXPORTS, NODE_FUNCTOR_HEAD, REQUIRE_LINK, requireCandidates } from './cjs.js';
 import { commonJsOfTypeScript } from './typescript.js';
+import { readDirEntries } from './node-resolution.js';
 
 let addsModuleExports: boolean | undefined;
 /**
@@ -149,13 +150,7 @@ const templateRequire = /^\s*`[^`$\\]*`\s*\)/;
 const computedPrefix = /^\s*(?:(['"])((?:\.\.?\/)[^'"\\\n]*)\1\s*\+|`((?:\.\.?\/)[^`$\\]*)\$\{)/;
 
 const contextFiles = (dir: string, filePrefix: string, recursive: boolean, into: Set<string>, extensions: ReadonlySet<string>): void => {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
+  for (const entry of readDirEntries(dir)) {
     if (into.size >= MAX_CONTEXT_FILES) return;
     if (!entry.name.startsWith(filePrefix)) continue;
     const full = path.join(dir, entry.name);

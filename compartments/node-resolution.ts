@@ -94,6 +94,15 @@ const readPackage = (location: string): PackageJson | undefined => {
   }
 };
 
+/** The entries of directory `dir`, or none when it cannot be read (absent, not a directory, not readable). */
+export const readDirEntries = (dir: string): fs.Dirent[] => {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+};
+
 /**
  * Record, in the compartment's `types`, the language of every `.js` file
  * that a nested package.json governs (Node's rule: the nearest package.json
@@ -110,12 +119,7 @@ const walkPackage = (compartment: CompartmentDescriptor): void => {
     return;
   }
   const walk = (dir: string, relative: string, language: 'cjs' | 'mjs' | undefined): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
+    const entries = readDirEntries(dir);
     let here = language;
     if (relative !== '' && entries.some(e => e.name === 'package.json' && e.isFile())) {
       const nested = readPackage(pathToFileURL(`${dir}/`).href);
@@ -360,13 +364,7 @@ export const makeImportLinker = (
       folders = [];
       const root = fileURLToPath(location).replace(/\/+$/, '');
       const walk = (dir: string): void => {
-        let entries: fs.Dirent[];
-        try {
-          entries = fs.readdirSync(dir, { withFileTypes: true });
-        } catch {
-          return;
-        }
-        for (const entry of entries) {
+        for (const entry of readDirEntries(dir)) {
           if (!entry.isDirectory()) continue;
           if (entry.name === 'node_modules') {
             if (dir !== root) folders?.push(path.join(dir, entry.name));
