@@ -29,6 +29,7 @@ import { createRequire } from 'node:module';
 import { MODULE_EXPORTS, NODE_FUNCTOR_HEAD, REQUIRE_LINK, requireCandidates } from './cjs.js';
 import { commonJsOfTypeScript } from './typescript.js';
 import { readDirEntries } from './node-resolution.js';
+import { afterParse, type ParserTable } from './parser-table.js';
 
 let addsModuleExports: boolean | undefined;
 /**
@@ -351,7 +352,6 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   };
 };
 
-type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
 
 /**
  * The same parsers, each CommonJS result carrying Node's named exports, and
@@ -359,19 +359,5 @@ type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
  * location; filled by node-resolution.ts's applyNodeResolution before any
  * module is parsed).
  */
-export const withNodeCjsExports = <T extends ParserTable>(parsers: T, requireLinks?: ReadonlyMap<string, ReadonlySet<string>>): T => {
-  const out: ParserTable = {};
-  for (const [language, parser] of Object.entries(parsers)) {
-    out[language] = {
-      ...parser,
-      parse: (...args: never[]) => {
-        const result = parser.parse(...args);
-        const [, , location, packageLocation] = args as unknown[];
-        return result instanceof Promise
-          ? result.then(r => withLexerExports(r as PreCjsResult, location, packageLocation, requireLinks))
-          : withLexerExports(result as PreCjsResult, location, packageLocation, requireLinks);
-      },
-    };
-  }
-  return out as T;
-};
+export const withNodeCjsExports = <T extends ParserTable>(parsers: T, requireLinks?: ReadonlyMap<string, ReadonlySet<string>>): T =>
+  afterParse(parsers, (result, [, , location, packageLocation]) => withLexerExports(result as PreCjsResult, location, packageLocation, requireLinks));

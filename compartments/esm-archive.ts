@@ -30,6 +30,7 @@ import path from 'node:path';
 import url from 'node:url';
 import { createRequire } from 'node:module';
 import { init, parse } from 'es-module-lexer';
+import type { ParserTable } from './parser-table.js';
 
 /** es-module-lexer's WebAssembly start: await it once before parsing. */
 export const esmLexerReady: Promise<void> = init;
@@ -357,7 +358,6 @@ export const linkStarExports = (source: string, file: string, facts: Facts = mak
   return out;
 };
 
-type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();

@@ -23,6 +23,7 @@ import { installSloppyThis } from './sloppy-this.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { fixGlobals, withoutFixedGlobals } from './fixed-globals.js';
 import { applyNodeResolution, makeImportLinker, nodeConditions } from './node-resolution.js';
+import { afterParse, type ParserTable } from './parser-table.js';
 import { ZipReader } from '@endo/zip';
 import { readStoredZipFile, repeatedZipName, storedZipFiles } from './zip-read.js';
 
@@ -197,7 +198,6 @@ export const archiveServiceWithRoots = async (
   }
 };
 
-type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
 
 /**
  * The same parsers, each result's bare imports handed to `link` (the
@@ -205,28 +205,15 @@ type ParserTable = Record<string, { parse: (...args: never[]) => unknown }>;
  * require, the module's location) before compartment-mapper resolves them:
  * makeImportLinker.
  */
-const withImportLinks = <T extends ParserTable>(parsers: T, link: (packageLocation: string, specifier: string, required: boolean, moduleLocation?: string) => void): T => {
-  const out: ParserTable = {};
-  const linked = (result: unknown, packageLocation: unknown, moduleLocation: unknown): unknown => {
+const withImportLinks = <T extends ParserTable>(parsers: T, link: (packageLocation: string, specifier: string, required: boolean, moduleLocation?: string) => void): T =>
+  afterParse(parsers, (result, [, , moduleLocation, packageLocation]) => {
     const { parser, record } = (result ?? {}) as { parser?: unknown; record?: { imports?: unknown } };
     if (typeof packageLocation === 'string' && Array.isArray(record?.imports)) {
       const at = typeof moduleLocation === 'string' ? moduleLocation : undefined;
       for (const specifier of record.imports) if (typeof specifier === 'string') link(packageLocation, specifier, parser === 'pre-cjs-json', at);
     }
     return result;
-  };
-  for (const [language, parser] of Object.entries(parsers)) {
-    out[language] = {
-      ...parser,
-      parse: (...args: never[]) => {
-        const result = parser.parse(...args);
-        const [, , moduleLocation, packageLocation] = args as unknown[];
-        return result instanceof Promise ? result.then(r => linked(r, packageLocation, moduleLocation)) : linked(result, packageLocation, moduleLocation);
-      },
-    };
-  }
-  return out as T;
-};
+  });
 
 /**
  * The same parsers, the `mjs` one compiling each module's functor (the
