@@ -165,13 +165,33 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
       // The data an operation reads (a token hashed for a fingerprint, a secret encrypted or signed) never enters the
       // log either: its sha256 does, which replay compares; the host reads the service's own copy of it (found by
       // the new-user trial: a sealed env value given to digest was in the log as written).
-      const at = DATA_ARGUMENT[op];
-      if (at !== undefined && args.length > at) {
+      // So do the BufferSource members of its algorithm parameters (a PBKDF2 or HKDF salt, HKDF info, an AES-GCM
+      // iv or additionalData, an RSA-OAEP label) and verify's signature, unwrapKey's wrapped key.
+      const replaced = new Map<number, unknown>();
+      const recorded = [...args];
+      for (const at of DATA_ARGUMENTS[op] ?? []) {
+        if (args.length <= at) continue;
         const data = bufferSource(args[at]);
-        const recorded = [...args];
         recorded[at] = { sha256: data.sha256 };
+        replaced.set(at, data.data);
+      }
+      for (const at of ALGORITHM_ARGUMENTS[op] ?? []) {
+        const algorithm = args[at];
+        if (algorithm === null || typeof algorithm !== 'object' || ArrayBuffer.isView(algorithm) || algorithm instanceof ArrayBuffer) continue;
+        const forLog: Record<string, unknown> = { ...(algorithm as Record<string, unknown>) };
+        const forHost: Record<string, unknown> = { ...(algorithm as Record<string, unknown>) };
+        for (const [name, value] of Object.entries(forLog)) {
+          if (!ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) continue;
+          const data = bufferSource(value);
+          forLog[name] = { sha256: data.sha256 };
+          forHost[name] = data.data;
+        }
+        recorded[at] = forLog;
+        replaced.set(at, forHost);
+      }
+      if (replaced.size > 0 && op !== 'importKey') {
         return membrane.syscall(`crypto.subtle.${op}`, recorded, (...hostArgs) => {
-          hostArgs[at] = data.data;
+          for (const [at, value] of replaced) hostArgs[at] = value;
           return apply(hostSubtle[op], hostSubtle, hostArgs);
         });
       }
@@ -365,7 +385,9 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
 const { apply } = Reflect;
 
 /** Where each Web Crypto operation takes the data it reads: recorded as its sha256 (bufferSource). */
-const DATA_ARGUMENT: Partial<Record<string, number>> = { digest: 1, encrypt: 2, decrypt: 2, sign: 2, verify: 3 };
+const DATA_ARGUMENTS: Partial<Record<string, number[]>> = { digest: [1], encrypt: [2], decrypt: [2], sign: [2], verify: [2, 3], unwrapKey: [1] };
+/** Where each takes algorithm parameters, whose BufferSource members are recorded as their sha256 too. */
+const ALGORITHM_ARGUMENTS: Partial<Record<string, number[]>> = { encrypt: [0], decrypt: [0], sign: [0], verify: [0], deriveBits: [0], deriveKey: [0, 2], wrapKey: [3], unwrapKey: [3, 4] };
 
 /**
  * A BufferSource a Web Crypto operation reads, copied (its bytes, not a

@@ -35,6 +35,8 @@ const secrets = {
   DIGEST_SECRET: unique('digest'),
   ENCRYPT_SECRET: unique('encrypt'),
   SIGN_SECRET: unique('sign'),
+  AAD_SECRET: unique('aad'),
+  PEPPER_SECRET: unique('pepper'),
 };
 const plain = unique('plain');
 const unread = unique('unread');
