@@ -22,6 +22,7 @@ import { preCjsParser, moduleRoots, exitModulesOf } from './cjs.js';
 import { installSloppyThis } from './sloppy-this.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { fixGlobals, withoutFixedGlobals } from './fixed-globals.js';
+import { makeSharedGlobals, type SharedGlobals } from './shared-globals.js';
 import { applyNodeResolution, makeImportLinker, nodeConditions } from './node-resolution.js';
 import { afterParse, type ParserTable } from './parser-table.js';
 import { ZipReader } from '@endo/zip';
@@ -424,6 +425,8 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
   let exitModules: Record<string, object> | undefined;
   // The globals evaluate() was given: their lazy ones (lazy-globals.ts) are each compartment's own.
   let serviceGlobals: object | undefined;
+  // The service's one set of globals its packages assign (shared-globals.ts), made with its endowments' names.
+  let shared: SharedGlobals | undefined;
   class ServiceCompartment extends Compartment {
     constructor(opts: Record<string, unknown> = {}) {
       const name = String(opts.name ?? '');
@@ -451,6 +454,8 @@ export const loadService = async (options: LoadOptions): Promise<LoadedService> 
         fixGlobals(global, serviceGlobals as Record<string, unknown>); // what compartment-mapper then assigns leaves them out
         shapeLikeNodeGlobals(global, serviceGlobals);
         installLazyGlobals(global, serviceGlobals);
+        shared ??= makeSharedGlobals(new Set(Reflect.ownKeys(serviceGlobals)));
+        shared.adopt(global);
       }
     }
   }

@@ -255,3 +255,14 @@ t.test("a service's prepareStackTrace receives its own call sites only, the same
   t.same(atBuild.map(([name]) => name), ['describe', 'inner', 'run'], "the service's frames, innermost first, and no other");
   t.notMatch(JSON.stringify(atBuild), /membrane|dist\/|<host>|node:/, "no frame of this library's or Node's");
 });
+
+t.test('the globals the packages of a service share are that service\'s own: another service and the host never see them', async t => {
+  // compartments/shared-globals.ts: one set per service, as each service stands for a process of its own.
+  const dir = path.join(work, 'global-isolation');
+  const built = await snapshot(['build', 'build-global-isolation.mjs', '--out', dir], { cwd: fixture('misc') });
+  t.equal(built.code, 0, built.stderr);
+  t.same(lastJson(built), { writer: ['writer', 'writer'], reader: ['undefined', false, 'reader'], host: ['undefined', null] });
+  const restored = await snapshot(['restore', moveToTarget(dir), '--call', 'reader.look']);
+  t.equal(restored.code, 0, restored.stderr);
+  t.same(lastJson(restored), ['undefined', false, 'reader'], 'after a restore of both, in one process');
+});
