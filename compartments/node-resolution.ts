@@ -156,6 +156,35 @@ const languageOf = (packageLocation: string, file: string, pkg: PackageJson): 'c
   return pkg.type === 'module' ? 'mjs' : 'cjs';
 };
 
+/**
+ * The "import" condition's string targets in a package's "exports" (any depth, as compartment-mapper reads them).
+ */
+const importTargets = (exports: unknown, into: string[] = []): string[] => {
+  if (Array.isArray(exports)) for (const item of exports) importTargets(item, into);
+  else if (typeof exports === 'object' && exports !== null) {
+    for (const [key, value] of Object.entries(exports)) {
+      if (key === 'import' && typeof value === 'string') into.push(value);
+      else importTargets(value, into);
+    }
+  }
+  return into;
+};
+
+/**
+ * compartment-mapper takes a `.js` file an "exports" `import` condition names
+ * for an ES module; Node gives it the language of its nearest package.json
+ * (`{ "import": "./lib/x.js" }` in a package without "type" is CommonJS,
+ * which the service then ran as a module: `exports` undefined). Sets each
+ * such file's type in `compartment.types` to Node's.
+ */
+const importTargetLanguages = (compartment: CompartmentDescriptor, pkg: PackageJson): void => {
+  for (const target of importTargets(pkg.exports)) {
+    if (!target.startsWith('./') || !target.endsWith('.js')) continue;
+    const language = languageOf(compartment.location, target, pkg);
+    if (language !== undefined && compartment.types?.[target] !== undefined) compartment.types[target] = language;
+  }
+};
+
 /** A directory URL with its final slash. */
 const asDirectory = (location: string): string => (location.endsWith('/') ? location : `${location}/`);
 
@@ -222,6 +251,7 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
     compartment.scopes ??= {};
     walkPackage(compartment);
     const pkg = readPackage(compartment.location);
+    if (pkg) importTargetLanguages(compartment, pkg);
     if (!pkg || typeof pkg.module !== 'string') continue;
     const moduleEntry = relativize(pkg.module);
     if (pkg.type !== 'module') {
