@@ -243,6 +243,42 @@ const literalResolutions = (source: string, file: string, root: string): Record<
   return resolves;
 };
 
+/**
+ * What Node's require throws for a specifier it refuses as it resolves it,
+ * as cjs.ts throws it again: its class's name (`Error`, `TypeError`), its
+ * code and its message, which names the build-time files (as `__filename`
+ * does), and the `path` Node gives some (the package.json).
+ */
+export interface NodeRefusal {
+  name: string;
+  code: string;
+  message: string;
+  path?: string;
+}
+
+/**
+ * Node's error for `specifier` required from `file`, when Node's resolution
+ * refuses it for a reason other than a module it looks for and does not
+ * find: a subpath a package's "exports" does not offer or excludes with null
+ * (ERR_PACKAGE_PATH_NOT_EXPORTED), a `#name` its "imports" does not define
+ * (ERR_PACKAGE_IMPORT_NOT_DEFINED), an invalid target
+ * (ERR_INVALID_PACKAGE_TARGET), or a target the exports name that is not
+ * there (MODULE_NOT_FOUND without a require stack). Undefined when Node
+ * resolves it, or fails as cjs.ts's own MODULE_NOT_FOUND does (with the
+ * require stack, which depends on who requires the module at run time).
+ */
+const nodeRefusal = (nodeRequire: NodeJS.Require, specifier: string): NodeRefusal | undefined => {
+  try {
+    nodeRequire.resolve(specifier);
+    return undefined;
+  } catch (error) {
+    const { name, code, message, path: file, requireStack } = error as { name?: unknown; code?: unknown; message?: unknown; path?: unknown; requireStack?: unknown };
+    if (typeof code !== 'string' || typeof message !== 'string' || typeof name !== 'string') return undefined;
+    if (code === 'MODULE_NOT_FOUND' && requireStack !== undefined) return undefined;
+    return { name, code, message, ...(typeof file === 'string' ? { path: file } : {}) };
+  }
+};
+
 /** Is this file an ES module to Node: `.mjs`, or `.js` under a package.json whose type is "module"? */
 const isEsmFile = (file: string): boolean => {
   if (!path.isAbsolute(file)) return false; // a builtin
@@ -281,6 +317,8 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
   const esm: string[] = [];
   const targets: Record<string, string> = {};
   let resolves: Record<string, string | null> = {};
+  // The literal names (required or resolved) Node's resolution refuses: cjs.ts throws Node's error for them.
+  const refusals: Record<string, NodeRefusal> = {};
   if (typeof location === 'string' && location.startsWith('file:')) {
     const file = url.fileURLToPath(location);
     for (const specifier of found.reexports) reexportedNames(specifier, file, new Set([file]), names);
@@ -289,6 +327,11 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
     if (extra.length > 0) imports = [...imports, ...extra];
     resolves = literalResolutions(source, file, root);
     const nodeRequire = createRequire(file);
+    for (const specifier of new Set([...imports, ...Object.keys(resolves)])) {
+      if (specifier.startsWith('./') || specifier.startsWith('../')) continue;
+      const refusal = nodeRefusal(nodeRequire, specifier);
+      if (refusal !== undefined) refusals[specifier] = refusal;
+    }
     for (const specifier of imports) {
       // A require Node resolves to an ES module (Node 20.19's require(esm)) returns its namespace, not its default.
       try {
@@ -334,6 +377,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
     ...result,
     // `preparse`: the re-exports as written, which Node's ESM loader preparses (cjs.ts: their module.parent).
     // `resolves`: what Node's require.resolve answers for the literal names the source gives it.
+    // `refusals`: Node's errors for the literal names its resolution refuses (nodeRefusal).
     bytes: encoder.encode(
       JSON.stringify({
         ...pre,
@@ -345,6 +389,7 @@ const withLexerExports = (result: PreCjsResult, location: unknown, packageLocati
         ...(esm.length > 0 ? { esm } : {}),
         ...(Object.keys(resolves).length > 0 ? { resolves } : {}),
         ...(Object.keys(targets).length > 0 ? { targets } : {}),
+        ...(Object.keys(refusals).length > 0 ? { refusals } : {}),
         ...(moduleExports ? { moduleExports } : {}),
       }),
     ),

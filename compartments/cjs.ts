@@ -36,6 +36,7 @@
 import { isBuiltin } from 'node:module';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeError } from './node-style-errors.js';
 
 const { apply } = Reflect;
 const { freeze, create, defineProperty, prototype: objectPrototype } = Object;
@@ -62,7 +63,41 @@ interface ParsedPreCjs {
   targets?: Record<string, string>;
   /** Built on a Node that gives every CommonJS namespace the name 'module.exports' (cjs-archive.ts); absent before. */
   moduleExports?: boolean;
+  /** Node's error for each literal name its resolution refuses (cjs-archive.ts, nodeRefusal); absent in older archives. */
+  refusals?: Record<string, Refusal>;
 }
+
+/** Node's refusal of a name as cjs-archive.ts records it: its error's class name, code, message, and `path` where Node gives one. */
+interface Refusal {
+  name: string;
+  code: string;
+  message: string;
+  path?: string;
+}
+
+/** The error classes a refusal may name (Node's resolution raises Error and TypeError ones). */
+const refusalClasses: Readonly<Record<string, new (message: string) => Error>> = freeze({ Error, TypeError, RangeError, SyntaxError });
+
+/**
+ * The error Node's require (and require.resolve) throws for a name its
+ * resolution refuses, made again from what the archive recorded (a
+ * Refusal): an instance of the recorded class (Error when the record names
+ * another), shaped as Node's own (`Error [ERR_PACKAGE_PATH_NOT_EXPORTED]:
+ * ...`, code own and enumerable; a MODULE_NOT_FOUND a plain Error with its
+ * code, as Node's), with its message, and its `path` when Node gave one.
+ * Returns the error; never throws.
+ */
+const refusedError = ({ name, code, message, path }: Refusal): Error => {
+  const Base = has(refusalClasses, name) ? refusalClasses[name] : Error;
+  let error: Error;
+  if (code === 'MODULE_NOT_FOUND') {
+    // Node's MODULE_NOT_FOUND is a plain Error with a code (`Error: Cannot find module '...'`), not one of its NodeErrors.
+    error = new Base(String(message));
+    defineProperty(error, 'code', { value: code, writable: true, enumerable: true, configurable: true });
+  } else error = nodeError(Base, String(code), String(message));
+  if (typeof path === 'string') defineProperty(error, 'path', { value: path, writable: true, enumerable: true, configurable: true });
+  return error;
+};
 
 interface CompartmentLike {
   evaluate(source: string): unknown;
@@ -282,7 +317,7 @@ export const MODULE_EXPORTS = 'module.exports';
 
 export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: string) => {
   const parsed = JSON.parse(decoder.decode(bytes)) as ParsedPreCjs;
-  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [], resolves = {}, targets = {}, moduleExports = false } = parsed;
+  const { source, imports, exports, reexports, files = {}, preparse = [], esm = [], resolves = {}, targets = {}, moduleExports = false, refusals = {} } = parsed;
   // Built on a Node that names 'module.exports' in every CommonJS namespace (cjs-archive.ts): that name, listed in
   // `exports`, is module.exports itself, set below with `default`, whatever the lexer found under it.
   const withModuleExports = moduleExports;
@@ -357,6 +392,8 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
     }
     require = ((importSpecifier: unknown) => {
       const spec = `${String(importSpecifier)}`;
+      // A name Node's resolution refused when the archive was made (a subpath the package's exports exclude): Node's error.
+      if (has(refusals, spec)) throw refusedError(refusals[spec]);
       let namespace: Record<string, unknown>;
       const imported = importedAs(spec);
       // A CommonJS module of this package that has run: from require.cache, run again if its entry was deleted (as Node).
@@ -423,6 +460,7 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       enumerable: true,
       value: freeze((spec: string) => {
         const name = `${String(spec)}`;
+        if (has(refusals, name)) throw refusedError(refusals[name]);
         const imported = importedAs(name);
         // Only a file Node found when the archive was made (`files`; older archives lack it, and name every import).
         const target = imported === undefined ? undefined : filesRecorded ? files[imported] : (files[imported] ?? resolvedImports[imported]);

@@ -11,7 +11,7 @@ import url from 'node:url';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import vm from 'node:vm';
-import { isBuiltin } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { parseArchive } from '@endo/compartment-mapper/import-archive.js';
 import { SnapshotError } from '../replay-log/index.js';
 import { crc32 } from '../replay-log/crc.js';
@@ -23,7 +23,7 @@ import { installSloppyThis } from './sloppy-this.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { fixGlobals, withoutFixedGlobals } from './fixed-globals.js';
 import { makeSharedGlobals, type SharedGlobals } from './shared-globals.js';
-import { applyNodeResolution, makeImportLinker, nodeConditions } from './node-resolution.js';
+import { applyNodeResolution, exitDescriptor, exportsExclude, makeImportLinker, nodeConditions, validExportTargetPowers } from './node-resolution.js';
 import { afterParse, type ParserTable } from './parser-table.js';
 import { ZipReader } from '@endo/zip';
 import { readStoredZipFile, repeatedZipName, storedZipFiles } from './zip-read.js';
@@ -157,7 +157,7 @@ export const archiveServiceWithRoots = async (
       ),
       syntaxErrors,
     );
-    const map = await mapNodeModules(readPowers, entry, {
+    const map = await mapNodeModules(validExportTargetPowers(readPowers), entry, {
       ...typescript,
       dev: false,
       conditions: nodeConditions(),
@@ -319,14 +319,8 @@ interface MappedCompartment {
  * (MODULE_NOT_GRANTED) instead of loading a package of that name.
  *
  * The `{ exit }` descriptor makes the linker fall through to the exit-module
- * hook. It must not reach the archive: compartment-mapper 2.4 writes every
- * descriptor marked `retained`, and `parseArchive` then fails on an exit
- * descriptor ("missing parser"), so this one stays unretained (an exit
- * module needs no entry in the archive: it is offered again at load time).
+ * hook (node-resolution.ts, exitDescriptor, which stays out of the archive).
  */
-const exitDescriptor = (name: string): object =>
-  Object.defineProperty({ exit: name }, 'retained', { get: () => false, set: () => {}, enumerable: true });
-
 const preferExitModules = (compartment: MappedCompartment, exits: readonly string[]): void => {
   const modules = (compartment.modules ??= {});
   const names = new Set([...exits, ...Object.keys(modules), ...Object.keys(compartment.scopes ?? {})].filter(n => exits.includes(n) || isBuiltin(n)));
@@ -712,6 +706,31 @@ const exportedSubpaths = (packageJson: string): string[] | undefined => {
   }
 };
 
+/** A package.json's "exports" (undefined when it has none or cannot be read). */
+const packageExports = (packageJson: string): unknown => {
+  try {
+    return (JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { exports?: unknown }).exports;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Node's own refusal of `name` required from the package in `dir`, for a build error to quote: its code and
+ * its text (`Error [ERR_PACKAGE_PATH_NOT_EXPORTED]: Package subpath ...`), or undefined when Node's require
+ * resolves it or does not find it (MODULE_NOT_FOUND).
+ */
+const nodeRefuses = (dir: string, name: string): { code: string; text: string } | undefined => {
+  try {
+    createRequire(path.join(dir, 'package.json')).resolve(name);
+    return undefined;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== 'string' || code === 'MODULE_NOT_FOUND') return undefined;
+    return { code, text: `${(error as Error).name} [${code}]: ${(error as Error).message}` };
+  }
+};
+
 /**
  * Globals a package may reach for that services do not get: the browser's,
  * and Node's that are not deterministic or not offered. Inside a compartment
@@ -775,7 +794,10 @@ const entryPackageBase = (root: string): string | undefined => {
  * - `MODULE_NOT_INSTALLED`: a package is imported but not installed, or
  *   installed but not in the importing package's dependencies;
  * - `MODULE_NOT_GRANTED`: a Node builtin services are not given;
- * - `SERVICE_LOAD_FAILED`: anything else (missing file, SES rejection,
+ * - `SERVICE_LOAD_FAILED`: a subpath a package's "exports" does not offer
+ *   or excludes with null, or a `#name` its "imports" do not map (quoting
+ *   Node's own error, `details.nodeCode` its code, where Node's require
+ *   refuses it too), and anything else (missing file, SES rejection,
  *   an error thrown while the modules evaluated, with the module's frame).
  */
 export const explainLoadError = (service: string, entry: string | undefined, error: unknown, entryRoot?: string): Error => {
@@ -800,15 +822,25 @@ export const explainLoadError = (service: string, entry: string | undefined, err
     const dir = importer ? directoryOf(importer) : undefined;
     const installed = dir ? installedFrom(dir, pkg) : undefined;
     const importerText = dir ? `the package in ${dir}` : 'one of its packages';
+    const refused = dir ? nodeRefuses(dir, name) : undefined;
+    if (name.startsWith('#') && dir) {
+      // A name of the package's own "imports" (Node: ERR_PACKAGE_IMPORT_NOT_DEFINED).
+      return new SnapshotError(
+        'SERVICE_LOAD_FAILED',
+        `service "${service}": ${importerText} imports "${name}", which the "imports" of ${path.join(dir, 'package.json')} do not map to a module.${refused ? ` Node says: ${refused.text}` : ''}`,
+        { cause: error, details: { service, module: name, ...(refused ? { nodeCode: refused.code } : {}) } },
+      );
+    }
     if (installed && dir && declaresDependency(dir, pkg)) {
-      // Installed and declared: the subpath is what is missing (Node: ERR_PACKAGE_PATH_NOT_EXPORTED).
+      // Installed and declared: the subpath is what is missing (Node: ERR_PACKAGE_PATH_NOT_EXPORTED), or excluded with null.
       const subpath = name === pkg ? '.' : `./${name.slice(pkg.length + 1)}`;
       const offered = exportedSubpaths(installed);
-      if (offered && !offered.includes(subpath)) {
+      if (offered && (!offered.includes(subpath) || exportsExclude(packageExports(installed), subpath))) {
+        const open = offered.filter(key => !exportsExclude(packageExports(installed), key));
         return new SnapshotError(
           'SERVICE_LOAD_FAILED',
-          `service "${service}": ${importerText} imports "${name}", and the package "${pkg}" (${path.dirname(installed)}) does not export "${subpath}": its package.json "exports" offers ${offered.map(key => `"${key}"`).join(', ')}. Import one of those.`,
-          { cause: error, details: { service, module: name, package: pkg, subpath, exports: offered } },
+          `service "${service}": ${importerText} imports "${name}", and the package "${pkg}" (${path.dirname(installed)}) does not export "${subpath}": its package.json "exports" offers ${open.map(key => `"${key}"`).join(', ')}. Import one of those.${refused ? ` Node says: ${refused.text}` : ''}`,
+          { cause: error, details: { service, module: name, package: pkg, subpath, exports: open, ...(refused ? { nodeCode: refused.code } : {}) } },
         );
       }
       return new SnapshotError(

@@ -288,6 +288,119 @@ export const applyNodeResolution = (map: { compartments: Record<string, Compartm
   }
 };
 
+/**
+ * A module descriptor under which compartment-mapper links `name` to no
+ * module: its link falls through to the exit-module hook, which does not
+ * have it, so a CommonJS require of it fails when it runs ("Cannot find
+ * external module", which cjs.ts turns into Node's error) and an ES import
+ * fails the build (load.ts, explainLoadError). It must not reach the
+ * archive: compartment-mapper 2.4 writes every descriptor marked
+ * `retained`, and `parseArchive` then fails on an exit descriptor
+ * ("missing parser"), so this one stays unretained (an exit module needs no
+ * entry in the archive: it is offered again at load time; a failed require
+ * is archived as the error it defers).
+ */
+export const exitDescriptor = (name: string): ModuleDescriptor =>
+  Object.defineProperty({ exit: name }, 'retained', { get: () => false, set: () => {}, enumerable: true }) as ModuleDescriptor;
+
+/**
+ * Node's PATTERN_KEY_COMPARE order over the keys of an "exports" or
+ * "imports" table that hold one `*`: the key whose pattern matches
+ * `subpath` with the longest part before its `*` (then the longest key),
+ * or undefined when none matches.
+ */
+const bestPatternKey = (keys: readonly string[], subpath: string): string | undefined => {
+  let best: string | undefined;
+  for (const key of keys) {
+    const star = key.indexOf('*');
+    if (star < 0 || key.indexOf('*', star + 1) >= 0) continue;
+    const prefix = key.slice(0, star);
+    const suffix = key.slice(star + 1);
+    if (subpath === prefix || !subpath.startsWith(prefix) || !subpath.endsWith(suffix) || subpath.length < key.length) continue;
+    const bestStar = best?.indexOf('*') ?? -1;
+    if (best === undefined || star > bestStar || (star === bestStar && key.length > best.length)) best = key;
+  }
+  return best;
+};
+
+/**
+ * Whether a package's "exports" (its package.json field, any shape) maps
+ * `subpath` ('./internal/x') to null, as Node reads them: an exact key
+ * first (`"./public/secret": null` beside `"./public/*": ...`), else the
+ * best pattern (`"./internal/*": null`). Node refuses such a subpath
+ * (ERR_PACKAGE_PATH_NOT_EXPORTED); compartment-mapper drops an exact null
+ * and then links the pattern's target, and throws for a null pattern when it
+ * links (a guarded require of it failed the whole build). A subpath the
+ * exports do not name at all is not linked by the mapper either, so is not
+ * counted here.
+ */
+export const exportsExclude = (exports: unknown, subpath: string): boolean => {
+  if (typeof exports !== 'object' || exports === null || Array.isArray(exports)) return false;
+  const table = exports as Record<string, unknown>;
+  const keys = Object.keys(table);
+  if (!keys.some(key => key.startsWith('.'))) return false;
+  if (Object.hasOwn(table, subpath) && !subpath.includes('*')) return table[subpath] === null;
+  const key = bestPatternKey(keys, subpath);
+  return key !== undefined && table[key] === null;
+};
+
+/**
+ * Node's rule for a target string of "exports" (resolvePackageTargetString):
+ * it starts with './' and no segment after that is '', '.', '..' or
+ * 'node_modules' (percent-encoded or not). Any other is
+ * ERR_INVALID_PACKAGE_TARGET when a specifier reaches it.
+ */
+const invalidSegment = /(^|\\|\/)((\.|%2e)(\.|%2e)?|(n|%6e|%4e)(o|%6f|%4f)(d|%64|%44)(e|%65|%45)(_|%5f)(m|%6d|%4d)(o|%6f|%4f)(d|%64|%44)(u|%75|%55)(l|%6c|%4c)(e|%65|%45)(s|%73|%53))?(\\|\/|$)/i;
+const validExportTarget = (target: string): boolean => target.startsWith('./') && !invalidSegment.test(target.slice(2));
+
+/**
+ * "exports" with each target Node refuses as invalid made null (in an
+ * array of fallbacks, left out, as Node passes over it): compartment-mapper
+ * throws for some (`"../x.js"`: "must not traverse behind an empty path",
+ * which failed the mapping of every package, used or not) and links others
+ * Node refuses (`"lib/x.js"`, without './'). Null, the subpath is not
+ * linked (exportsExclude), and a require of it throws Node's error
+ * (cjs-archive.ts). Returns `exports` itself when nothing changes.
+ */
+export const withValidExportTargets = (exports: unknown): unknown => {
+  if (typeof exports === 'string') return validExportTarget(exports) ? exports : null;
+  if (Array.isArray(exports)) {
+    const kept = exports.map(withValidExportTargets).filter(target => target !== null);
+    return kept.length === exports.length && kept.every((target, i) => target === exports[i]) ? exports : kept.length === 0 ? null : kept;
+  }
+  if (typeof exports !== 'object' || exports === null) return exports;
+  let changed = false;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(exports)) {
+    out[key] = withValidExportTargets(value);
+    if (out[key] !== value) changed = true;
+  }
+  return changed ? out : exports;
+};
+
+/**
+ * Read powers for mapNodeModules under which each package.json's "exports"
+ * hold only targets Node accepts (withValidExportTargets). Only the mapping
+ * reads through them: a module that reads its package.json
+ * (`require('./package.json')`) gets its bytes as they are.
+ */
+export const validExportTargetPowers = <P extends { maybeRead: (location: string) => Promise<Uint8Array | undefined> }>(powers: P): P => ({
+  ...powers,
+  maybeRead: async (location: string) => {
+    const bytes = await powers.maybeRead(location);
+    if (bytes === undefined || !location.endsWith('/package.json')) return bytes;
+    let json: { exports?: unknown };
+    try {
+      json = JSON.parse(new TextDecoder().decode(bytes)) as { exports?: unknown };
+    } catch {
+      return bytes; // compartment-mapper reports an unreadable package.json itself
+    }
+    if (typeof json !== 'object' || json === null || json.exports === undefined) return bytes;
+    const exports = withValidExportTargets(json.exports);
+    return exports === json.exports ? bytes : new TextEncoder().encode(JSON.stringify({ ...json, exports }));
+  },
+});
+
 /** The package name a bare specifier starts with (`@scope/name/sub` -> `@scope/name`, `name/sub` -> `name`). */
 const packageNameOf = (specifier: string): string => {
   const parts = specifier.split('/');
@@ -436,6 +549,22 @@ export const makeImportLinker = (
     if (!linked) requireLinks.set(location, (linked = new Set()));
     linked.add(specifier);
   };
+  /**
+   * Whether Node refuses `specifier` for a null its package gives it where compartment-mapper would link it
+   * (exportsExclude), or throw as it links it: a subpath of a dependency `compartment` links by name, whose
+   * "exports" map it to null, or a `#name` whose pattern in the package's own "imports" is null.
+   */
+  const excluded = (compartment: CompartmentDescriptor, specifier: string, name: string): boolean => {
+    if (compartment.modules?.[specifier] !== undefined) return false;
+    if (specifier.startsWith('#')) return matchPatterns((compartment.patterns ?? []).filter(p => p.from.startsWith('#')), specifier)?.to === null;
+    const target =
+      compartment.modules?.[name]?.compartment ??
+      compartment.scopes?.[name]?.compartment ??
+      (compartment.patterns ?? []).find(p => p.compartment !== undefined && p.from.startsWith(`${name}/`))?.compartment;
+    if (target === undefined) return false;
+    const subpath = specifier === name ? '.' : `./${specifier.slice(name.length + 1)}`;
+    return exportsExclude(readPackage(asDirectory(target))?.exports, subpath);
+  };
   return (packageLocation, specifier, required, moduleLocation) => {
     if (specifier.startsWith('.') || specifier.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(specifier) || isBuiltin(specifier) || specifier.endsWith(REQUIRE_LINK)) return;
     const location = asDirectory(packageLocation);
@@ -448,6 +577,10 @@ export const makeImportLinker = (
     const key = `${location}\u0000${specifier}\u0000${required ? 'r' : 'i'}`;
     if (settled.has(key)) return;
     settled.add(key);
+    if (excluded(compartment, specifier, name)) {
+      compartment.modules[specifier] = exitDescriptor(specifier);
+      return;
+    }
     if (compartment.modules[specifier] === undefined && (settled.has(`${location}\u0000${name}`) || !links(compartment, name))) {
       settled.add(`${location}\u0000${name}`); // this package's links for `name` are ours from now on
       // Node walks up from the importing module's directory; one compartment links `name` to one package, so
