@@ -345,12 +345,14 @@ export const exportsExclude = (exports: unknown, subpath: string): boolean => {
 };
 
 /**
- * Node's rule for a target string of "exports" (resolvePackageTargetString):
- * it starts with './' and no segment after that is '', '.', '..' or
- * 'node_modules' (percent-encoded or not). Any other is
- * ERR_INVALID_PACKAGE_TARGET when a specifier reaches it.
+ * Node's rule for a target string of "exports" (resolvePackageTargetString,
+ * lib/internal/modules/esm/resolve.js): it starts with './' and no segment
+ * after that is '.', '..' or 'node_modules' (percent-encoded or not). Any
+ * other is ERR_INVALID_PACKAGE_TARGET when a specifier reaches it. An empty
+ * segment (`./lib//a.js`) is only deprecated there (DEP0166): Node still
+ * resolves it, and so does a service.
  */
-const invalidSegment = /(^|\\|\/)((\.|%2e)(\.|%2e)?|(n|%6e|%4e)(o|%6f|%4f)(d|%64|%44)(e|%65|%45)(_|%5f)(m|%6d|%4d)(o|%6f|%4f)(d|%64|%44)(u|%75|%55)(l|%6c|%4c)(e|%65|%45)(s|%73|%53))?(\\|\/|$)/i;
+const invalidSegment = /(^|\\|\/)((\.|%2e)(\.|%2e)?|(n|%6e|%4e)(o|%6f|%4f)(d|%64|%44)(e|%65|%45)(_|%5f)(m|%6d|%4d)(o|%6f|%4f)(d|%64|%44)(u|%75|%55)(l|%6c|%4c)(e|%65|%45)(s|%73|%53))(\\|\/|$)/i;
 const validExportTarget = (target: string): boolean => target.startsWith('./') && !invalidSegment.test(target.slice(2));
 
 /**

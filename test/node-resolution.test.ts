@@ -108,12 +108,15 @@ t.test('exportsExclude and withValidExportTargets read "exports" as Node does', 
   t.equal(exportsExclude(exports, './internal/open'), false, 'an exact key wins over a null pattern');
   t.equal(exportsExclude(exports, './nothing'), false, 'a subpath the exports do not name is not counted');
   t.equal(exportsExclude('./i.js', './x'), false, 'a string exports');
-  t.same(withValidExportTargets({ '.': './i.js', './a': '../a.js', './b': 'b.js', './c': { node: './node_modules/x.js', default: './c.js' }, './d': ['../x.js', './d.js'] }), {
+  t.same(withValidExportTargets({ '.': './i.js', './a': '../a.js', './b': 'b.js', './c': { node: './node_modules/x.js', default: './c.js' }, './d': ['../x.js', './d.js'], './e': './lib/./e.js', './f': './lib//f.js' }), {
     '.': './i.js',
     './a': null,
     './b': null,
     './c': { node: null, default: './c.js' },
     './d': ['./d.js'],
+    './e': null,
+    // Node resolves an empty segment, with a deprecation warning (DEP0166).
+    './f': './lib//f.js',
   });
   const same = { '.': { import: './i.mjs', require: './i.cjs' } };
   t.equal(withValidExportTargets(same), same, 'valid exports are returned as they are');
