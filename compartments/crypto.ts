@@ -48,6 +48,8 @@ const fillRegion = (target: unknown, offset: unknown, size: unknown): Uint8Array
 };
 
 /** The bytes of a view: a Uint8Array as it is (no new view per call), others wrapped. */
+/** The sha256 (hex) the log records in place of bytes a service keeps out of it. */
+const sha256Hex = (bytes: Uint8Array): string => hostCrypto.createHash('sha256').update(bytes).digest('hex');
 const byteView = (value: ArrayBufferView): Uint8Array => (value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
 
 const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -224,10 +226,12 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
           : String(key);
     return hostCrypto.createHash('sha256').update(material).digest('hex');
   };
-  const signNow = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer =>
-    membrane.syscall('crypto.sign', [algorithm ?? null, Buffer.from(byteView(data)), keyFingerprint(key)], (alg, bytes) =>
-      hostCrypto.sign(alg as string | null, bytes as Buffer, key),
-    ) as Buffer;
+  // The data signed (a token with a secret in it) never enters the log either, as Web Crypto's sign's does not: its
+  // sha256 does, which replay compares; the host signs the service's own copy of it.
+  const signNow = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer => {
+    const bytes = Buffer.from(byteView(data));
+    return membrane.syscall('crypto.sign', [algorithm ?? null, { sha256: sha256Hex(bytes) }, keyFingerprint(key)], alg => hostCrypto.sign(alg as string | null, bytes, key)) as Buffer;
+  };
   /** `crypto.sign(algorithm, data, key[, callback])`: with a callback, signed now and called back in a microtask (see withCallback). */
   const sign = (...args: unknown[]): Buffer | undefined =>
     withCallback(args, 3, rest => signNow(...(rest as Parameters<typeof signNow>)), invalid => apply(hostCrypto.sign, hostCrypto, invalid));
@@ -321,8 +325,12 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
   const publicEncrypt = (key: Parameters<typeof hostCrypto.publicEncrypt>[0], data: string | ArrayBufferView): Buffer => {
     const options = typeof key === 'object' && key !== null && 'key' in key ? (key as { padding?: unknown; oaepHash?: unknown; oaepLabel?: unknown; encoding?: unknown }) : {};
     const bytes = typeof data === 'string' ? Buffer.from(data, (options.encoding as BufferEncoding | undefined) ?? 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(byteView(data)) : data;
-    const shown = { padding: options.padding ?? null, oaepHash: options.oaepHash ?? null, oaepLabel: ArrayBuffer.isView(options.oaepLabel) ? Buffer.from(byteView(options.oaepLabel)) : null };
-    return membrane.syscall('crypto.publicEncrypt', [shown, bytes, keyFingerprint(key as KeyArg)], () => hostCrypto.publicEncrypt(key, bytes as Buffer)) as Buffer;
+    // The plaintext (a password sent encrypted to a server's key) and the OAEP label never enter the log: their
+    // sha256 does, as for Web Crypto's encrypt; the host encrypts the service's own copy. What is not bytes goes as
+    // it is, for the host to refuse as Node does.
+    const shown = { padding: options.padding ?? null, oaepHash: options.oaepHash ?? null, oaepLabel: ArrayBuffer.isView(options.oaepLabel) ? { sha256: sha256Hex(byteView(options.oaepLabel)) } : null };
+    const recorded = Buffer.isBuffer(bytes) ? { sha256: sha256Hex(bytes) } : bytes;
+    return membrane.syscall('crypto.publicEncrypt', [shown, recorded, keyFingerprint(key as KeyArg)], () => hostCrypto.publicEncrypt(key, bytes as Buffer)) as Buffer;
   };
 
   const refusedKeygen = (name: string) => () => {

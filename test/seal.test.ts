@@ -37,6 +37,9 @@ const secrets = {
   SIGN_SECRET: unique('sign'),
   AAD_SECRET: unique('aad'),
   PEPPER_SECRET: unique('pepper'),
+  NODE_ENCRYPT_SECRET: unique('node-encrypt'),
+  NODE_LABEL_SECRET: unique('node-label'),
+  NODE_SIGN_SECRET: unique('node-sign'),
 };
 const plain = unique('plain');
 const unread = unique('unread');
