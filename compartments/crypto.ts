@@ -48,8 +48,6 @@ const fillRegion = (target: unknown, offset: unknown, size: unknown): Uint8Array
 };
 
 /** The bytes of a view: a Uint8Array as it is (no new view per call), others wrapped. */
-/** The sha256 (hex) the log records in place of bytes a service keeps out of it. */
-const sha256Hex = (bytes: Uint8Array): string => hostCrypto.createHash('sha256').update(bytes).digest('hex');
 const byteView = (value: ArrayBufferView): Uint8Array => (value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
 
 const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -165,7 +163,8 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
   for (const op of ['digest', 'encrypt', 'decrypt', 'sign', 'verify', 'importKey', 'exportKey', 'generateKey', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey'] as const) {
     subtle[op] = (...args: unknown[]) => {
       // The data an operation reads (a token hashed for a fingerprint, a secret encrypted or signed) never enters the
-      // log either: its sha256 does, which replay compares; the host reads the service's own copy of it (found by
+      // log either: its fingerprint does (Membrane#fingerprint: keyed with the seal key when there is one), which
+      // replay compares; the host reads the service's own copy of it (found by
       // the new-user trial: a sealed env value given to digest was in the log as written).
       // So do the BufferSource members of its algorithm parameters (a PBKDF2 or HKDF salt, HKDF info, an AES-GCM
       // iv or additionalData, an RSA-OAEP label) and verify's signature, unwrapKey's wrapped key.
@@ -174,7 +173,7 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
       for (const at of DATA_ARGUMENTS[op] ?? []) {
         if (args.length <= at) continue;
         const data = bufferSource(args[at]);
-        recorded[at] = { sha256: data.sha256 };
+        recorded[at] = fingerprintOf(data);
         replaced.set(at, data.data);
       }
       for (const at of ALGORITHM_ARGUMENTS[op] ?? []) {
@@ -185,7 +184,7 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
         for (const [name, value] of Object.entries(forLog)) {
           if (!ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) continue;
           const data = bufferSource(value);
-          forLog[name] = { sha256: data.sha256 };
+          forLog[name] = fingerprintOf(data);
           forHost[name] = data.data;
         }
         recorded[at] = forLog;
@@ -198,10 +197,10 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
         });
       }
       if (op === 'importKey' && args.length > 1) {
-        // The key material (a JWT secret from a sealed env value...) never enters the log: its sha256 does,
+        // The key material (a JWT secret from a sealed env value...) never enters the log: its fingerprint does,
         // as crypto.sign records its key's; the host imports the service's own copy of it.
         const material = keyMaterial(args[1]);
-        return membrane.syscall(`crypto.subtle.${op}`, [args[0], { sha256: material.sha256 }, ...args.slice(2)], (format, _fingerprint, ...rest) =>
+        return membrane.syscall(`crypto.subtle.${op}`, [args[0], fingerprintOf(material), ...args.slice(2)], (format, _fingerprint, ...rest) =>
           apply(hostSubtle[op], hostSubtle, [format, material.data, ...rest]),
         );
       }
@@ -212,25 +211,30 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
   const webcrypto = { getRandomValues, randomUUID: () => randomUUID(), subtle };
 
   // Signatures may be randomised (ECDSA, RSA-PSS): a recorded syscall. The
-  // key itself never enters the log, only its sha256 (replay checks that
+  // key itself never enters the log, only its fingerprint (replay checks that
   // the same key signs).
   type KeyArg = Parameters<typeof hostCrypto.sign>[2];
-  const keyFingerprint = (key: KeyArg): string => {
+  const keyFingerprint = (key: KeyArg): object => {
+    // A key given as `{ key, passphrase, ... }` is its `key`: a KeyObject there was String()ed, "[object KeyObject]"
+    // for every key, which a replay could not tell from another (found by the adversarial review).
+    const inner = typeof key === 'object' && key !== null && !(key instanceof hostCrypto.KeyObject) && !ArrayBuffer.isView(key) && 'key' in key ? (key as { key: unknown }).key : key;
     const material =
-      key instanceof hostCrypto.KeyObject
-        ? key.type === 'secret'
-          ? key.export()
-          : key.export({ format: 'pem', type: key.type === 'private' ? 'pkcs8' : 'spki' })
-        : typeof key === 'object' && key !== null && 'key' in key
-          ? String((key as { key: unknown }).key)
-          : String(key);
-    return hostCrypto.createHash('sha256').update(material).digest('hex');
+      inner instanceof hostCrypto.KeyObject
+        ? inner.type === 'secret'
+          ? inner.export()
+          : inner.export({ format: 'pem', type: inner.type === 'private' ? 'pkcs8' : 'spki' })
+        : ArrayBuffer.isView(inner)
+          ? byteView(inner)
+          : String(inner);
+    return membrane.fingerprint(typeof material === 'string' ? Buffer.from(material) : material);
   };
+  /** What the log records for a copied BufferSource or key: the bytes' fingerprint (Membrane#fingerprint), or the type of what is not bytes. */
+  const fingerprintOf = ({ data, bytes }: { data: unknown; bytes?: Uint8Array }): object => (bytes ? membrane.fingerprint(bytes) : { type: typeof data });
   // The data signed (a token with a secret in it) never enters the log either, as Web Crypto's sign's does not: its
-  // sha256 does, which replay compares; the host signs the service's own copy of it.
+  // fingerprint does, which replay compares; the host signs the service's own copy of it.
   const signNow = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer => {
     const bytes = Buffer.from(byteView(data));
-    return membrane.syscall('crypto.sign', [algorithm ?? null, { sha256: sha256Hex(bytes) }, keyFingerprint(key)], alg => hostCrypto.sign(alg as string | null, bytes, key)) as Buffer;
+    return membrane.syscall('crypto.sign', [algorithm ?? null, membrane.fingerprint(bytes), keyFingerprint(key)], alg => hostCrypto.sign(alg as string | null, bytes, key)) as Buffer;
   };
   /** `crypto.sign(algorithm, data, key[, callback])`: with a callback, signed now and called back in a microtask (see withCallback). */
   const sign = (...args: unknown[]): Buffer | undefined =>
@@ -320,16 +324,16 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
 
   /**
    * `crypto.publicEncrypt(key, data)`: its padding is random (OAEP, PKCS#1 v1.5), so the ciphertext is
-   * recorded (syscall `crypto.publicEncrypt`: the padding options, the data and a sha256 of the key, as sign's).
+   * recorded (syscall `crypto.publicEncrypt`: the padding options, fingerprints of the data and of the key, as sign's).
    */
   const publicEncrypt = (key: Parameters<typeof hostCrypto.publicEncrypt>[0], data: string | ArrayBufferView): Buffer => {
     const options = typeof key === 'object' && key !== null && 'key' in key ? (key as { padding?: unknown; oaepHash?: unknown; oaepLabel?: unknown; encoding?: unknown }) : {};
     const bytes = typeof data === 'string' ? Buffer.from(data, (options.encoding as BufferEncoding | undefined) ?? 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(byteView(data)) : data;
     // The plaintext (a password sent encrypted to a server's key) and the OAEP label never enter the log: their
-    // sha256 does, as for Web Crypto's encrypt; the host encrypts the service's own copy. What is not bytes goes as
+    // fingerprint does, as for Web Crypto's encrypt; the host encrypts the service's own copy. What is not bytes goes as
     // it is, for the host to refuse as Node does.
-    const shown = { padding: options.padding ?? null, oaepHash: options.oaepHash ?? null, oaepLabel: ArrayBuffer.isView(options.oaepLabel) ? { sha256: sha256Hex(byteView(options.oaepLabel)) } : null };
-    const recorded = Buffer.isBuffer(bytes) ? { sha256: sha256Hex(bytes) } : bytes;
+    const shown = { padding: options.padding ?? null, oaepHash: options.oaepHash ?? null, oaepLabel: ArrayBuffer.isView(options.oaepLabel) ? membrane.fingerprint(byteView(options.oaepLabel)) : null };
+    const recorded = Buffer.isBuffer(bytes) ? membrane.fingerprint(bytes) : bytes;
     return membrane.syscall('crypto.publicEncrypt', [shown, recorded, keyFingerprint(key as KeyArg)], () => hostCrypto.publicEncrypt(key, bytes as Buffer)) as Buffer;
   };
 
@@ -392,29 +396,29 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
 
 const { apply } = Reflect;
 
-/** Where each Web Crypto operation takes the data it reads: recorded as its sha256 (bufferSource). */
+/** Where each Web Crypto operation takes the data it reads: recorded as its fingerprint (bufferSource). */
 const DATA_ARGUMENTS: Partial<Record<string, number[]>> = { digest: [1], encrypt: [2], decrypt: [2], sign: [2], verify: [2, 3], unwrapKey: [1] };
-/** Where each takes algorithm parameters, whose BufferSource members are recorded as their sha256 too. */
+/** Where each takes algorithm parameters, whose BufferSource members are recorded as their fingerprints too. */
 const ALGORITHM_ARGUMENTS: Partial<Record<string, number[]>> = { encrypt: [0], decrypt: [0], sign: [0], verify: [0], deriveBits: [0], deriveKey: [0, 2], wrapKey: [3], unwrapKey: [3, 4] };
 
 /**
  * A BufferSource a Web Crypto operation reads, copied (its bytes, not a
- * view of a larger buffer), with the sha256 the log records in its place;
+ * view of a larger buffer), with the bytes whose fingerprint the log records in its place;
  * anything else is passed on as it is, for the host to refuse as Node does
  * (the log then records its type).
  */
-const bufferSource = (data: unknown): { data: unknown; sha256: string } => {
+const bufferSource = (data: unknown): { data: unknown; bytes?: Uint8Array } => {
   const bytes = ArrayBuffer.isView(data) ? new Uint8Array(byteView(data)) : data instanceof ArrayBuffer ? new Uint8Array(data.slice(0)) : undefined;
-  return bytes ? { data: bytes, sha256: hostCrypto.createHash('sha256').update(bytes).digest('hex') } : { data, sha256: typeof data };
+  return bytes ? { data: bytes, bytes } : { data };
 };
 
 /**
  * The key data of `crypto.subtle.importKey`, copied (bytes, or a JWK as
- * JSON has it), with the sha256 that the log records in its place: of the
+ * JSON has it), with the bytes whose fingerprint the log records in its place: of the
  * bytes, or of the JWK's JSON text. Anything else is passed on as it is,
  * for the host to refuse as Node does.
  */
-const keyMaterial = (data: unknown): { data: unknown; sha256: string } => {
+const keyMaterial = (data: unknown): { data: unknown; bytes?: Uint8Array } => {
   let copy: unknown = data;
   let bytes: Uint8Array | undefined;
   if (ArrayBuffer.isView(data)) bytes = copy = new Uint8Array(byteView(data));
@@ -424,7 +428,7 @@ const keyMaterial = (data: unknown): { data: unknown; sha256: string } => {
     copy = JSON.parse(text);
     bytes = Buffer.from(text);
   }
-  return { data: copy, sha256: bytes ? hostCrypto.createHash('sha256').update(bytes).digest('hex') : typeof data };
+  return bytes ? { data: copy, bytes } : { data: copy };
 };
 
 /**

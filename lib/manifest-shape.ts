@@ -125,6 +125,7 @@ const fields: ReadonlyArray<[name: string, check: Check, what: string, optional?
   ['reach', reach, 'a record { fetch, read, write } of lists (read and write of absolute paths)', true],
   ['secrets', secrets, 'a record of env, headers, hosts (and files, absolute paths, and fileNames) lists', true],
   ['sealedValues', count, 'a count', true],
+  ['keyedFingerprints', count, 'a count', true],
 ];
 
 /** The runtime declaration of a service record, as `runtime.declare()` takes it plus the export id of its HTTP adapter. */

@@ -55,6 +55,12 @@ export interface ServiceManifest {
   readonly secrets?: SecretsPolicy;
   /** How many values were sealed in this service's log; restore needs the seal key when this is not 0. */
   readonly sealedValues?: number;
+  /**
+   * How many keyed fingerprints (seal.ts `fingerprint`: the data and keys of
+   * crypto calls) this service's log holds; restore needs the seal key to
+   * compare them when this is not 0. Absent: none.
+   */
+  readonly keyedFingerprints?: number;
 }
 
 /** A service's runtime declaration as the manifest keeps it. */

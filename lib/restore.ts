@@ -42,19 +42,19 @@ export interface RestoredSnapshot {
 /**
  * The seal key to replay services `names` of `manifest` with: the one in
  * `sealKeyFile`, else SNAPSHOT_SEAL_KEY (undefined when neither is set and
- * none of them holds a sealed value). Throws SEAL_KEY_MISSING when one holds
- * sealed values and no key is set, SEAL_KEY_INVALID when the key is not the
+ * none of them holds a sealed value or a keyed fingerprint). Throws
+ * SEAL_KEY_MISSING when one holds either and no key is set, SEAL_KEY_INVALID when the key is not the
  * one the snapshot was sealed with (its key id), and what loadSealer throws
  * for an unreadable or malformed key.
  */
 export const checkedSealer = (manifest: Manifest, names: readonly string[], sealKeyFile: string | undefined): SealKey | undefined => {
   const sealer = loadSealer(sealKeyFile);
-  const sealedIn = names.filter(name => (manifest.services[name].sealedValues ?? 0) > 0);
+  const sealedIn = names.filter(name => (manifest.services[name].sealedValues ?? 0) > 0 || (manifest.services[name].keyedFingerprints ?? 0) > 0);
   if (sealedIn.length > 0) {
     if (!sealer) {
       throw new SnapshotError(
         'SEAL_KEY_MISSING',
-        `the replay logs of ${sealedIn.map(n => `"${n}"`).join(', ')} hold sealed secrets; restore needs the seal key they were built with (${manifest.seal?.keyId ?? 'unknown key id'}): ` +
+        `the replay logs of ${sealedIn.map(n => `"${n}"`).join(', ')} hold sealed secrets (or fingerprints of crypto data keyed with the seal key); restore needs the seal key they were built with (${manifest.seal?.keyId ?? 'unknown key id'}): ` +
           'set SNAPSHOT_SEAL_KEY or pass --seal-key <file>. No service was loaded.',
         { details: { services: sealedIn, keyId: manifest.seal?.keyId } },
       );
@@ -67,7 +67,9 @@ export const checkedSealer = (manifest: Manifest, names: readonly string[], seal
       );
     }
   }
-  return sealer;
+  // Only the key the snapshot was built with: another (a host's SNAPSHOT_SEAL_KEY for other snapshots) would key
+  // the fingerprints a replay compares otherwise than the build did (Membrane#fingerprint).
+  return sealer !== undefined && manifest.seal?.keyId === sealer.keyId ? sealer : undefined;
 };
 
 export const restoreSnapshot = async (given: RestoreSnapshotOptions): Promise<RestoredSnapshot> => {

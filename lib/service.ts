@@ -28,13 +28,24 @@ import { reportProgress } from './progress.js';
 import { markPhase } from '../compartments/phases.cjs';
 import { checkLogBelongs, readSnapshotFileAsync, sha256, verifyHash, DIR_MODE, FILE_MODE, type ServiceManifest, type ServiceRuntime } from './manifest.js';
 
-/** A sealer that counts what it seals (the manifest says whether restore needs the key). */
-const countingSealer = (sealer: SealKey | undefined): { sealer: SealKey | undefined; count: () => number } => {
-  if (!sealer) return { sealer, count: () => 0 };
+/**
+ * A sealer that counts what it seals and the keyed fingerprints it makes
+ * (the manifest says whether restore needs the key: both need it to be read
+ * or compared).
+ */
+const countingSealer = (sealer: SealKey | undefined): { sealer: SealKey | undefined; count: () => number; fingerprints: () => number } => {
+  if (!sealer) return { sealer, count: () => 0, fingerprints: () => 0 };
   let sealed = 0;
+  let fingerprinted = 0;
   return {
-    sealer: { keyId: sealer.keyId, open: (bytes, context) => sealer.open(bytes, context), seal: (bytes, context) => ((sealed += 1), sealer.seal(bytes, context)) },
+    sealer: {
+      keyId: sealer.keyId,
+      open: (bytes, context) => sealer.open(bytes, context),
+      seal: (bytes, context) => ((sealed += 1), sealer.seal(bytes, context)),
+      fingerprint: (bytes, context) => ((fingerprinted += 1), sealer.fingerprint(bytes, context)),
+    },
     count: () => sealed,
+    fingerprints: () => fingerprinted,
   };
 };
 
@@ -110,11 +121,13 @@ export class RecordedService {
   readonly #reach: ReachPolicy | undefined;
   readonly #secrets: SecretsPolicy | undefined;
   readonly #sealedValues: () => number;
+  readonly #keyedFingerprints: () => number;
 
   private constructor(init: {
     reach: ReachPolicy | undefined;
     secrets: SecretsPolicy | undefined;
     sealedValues: () => number;
+    keyedFingerprints: () => number;
     name: string;
     membrane: Membrane;
     exports: ServiceExports;
@@ -147,6 +160,7 @@ export class RecordedService {
     this.#reach = init.reach;
     this.#secrets = init.secrets;
     this.#sealedValues = init.sealedValues;
+    this.#keyedFingerprints = init.keyedFingerprints;
   }
 
   static async record(options: RecordOptions): Promise<RecordedService> {
@@ -196,6 +210,7 @@ export class RecordedService {
       reach: options.reach,
       secrets: options.secrets,
       sealedValues: sealing.count,
+      keyedFingerprints: sealing.fingerprints,
       name,
       membrane,
       exports,
@@ -275,6 +290,7 @@ export class RecordedService {
         ...(this.#reach ? { reach: this.#reach } : {}),
         ...(this.#secrets ? { secrets: this.#secrets } : {}),
         sealedValues: this.#sealedValues(),
+        ...(this.#keyedFingerprints() > 0 ? { keyedFingerprints: this.#keyedFingerprints() } : {}),
       },
     };
   }

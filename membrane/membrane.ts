@@ -32,6 +32,7 @@ import { IdTable } from './id-table.js';
 import { calledByJsonStringify, isV8StackAccessor } from '../compartments/guest-errors.js';
 import { hasHostStack, hasServiceStack, isLibraryError, markHostAnswer, markLibraryError, noteServiceLoaded } from './marks.js';
 import { types } from 'node:util';
+import { createHash } from 'node:crypto';
 
 const { apply, getPrototypeOf, getOwnPropertyDescriptor, ownKeys } = Reflect;
 const { keys, defineProperty, hasOwn } = Object;
@@ -307,6 +308,20 @@ export class Membrane implements WireSide {
     } catch (error) {
       throw markLibraryError(error);
     }
+  }
+
+  /**
+   * What a syscall's recorded arguments hold in place of bytes the service
+   * may keep secret (the data and keys of its crypto calls; compartments/
+   * crypto.ts): `{ hmac }`, a fingerprint keyed with the seal key and bound
+   * to this service (seal.ts `fingerprint`), when a seal key is set, so that
+   * a weak secret cannot be guessed from the log; else `{ sha256 }`, as no
+   * secret can be in play (a build that meets one without a key fails
+   * SEAL_KEY_MISSING). Hex. The build and its replays compute the same for
+   * the same bytes. Never throws.
+   */
+  fingerprint(bytes: Uint8Array): { hmac: string } | { sha256: string } {
+    return this.#sealer ? { hmac: this.#sealer.fingerprint(bytes) } : { sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
   /**
