@@ -39,7 +39,7 @@ import { anyServiceLoaded, hasServiceStack, markHostStack, markServiceStack } fr
 import { nodeErrorMark, nodeStackHeader } from './node-style-errors.js';
 
 const { apply, construct, defineProperty, getOwnPropertyDescriptor } = Reflect;
-const { freeze } = Object;
+const { freeze, setPrototypeOf } = Object;
 
 /** V8's call-site object (https://v8.dev/docs/stack-trace-api#customizing-stack-traces). */
 interface CallSite {
@@ -496,29 +496,49 @@ const constructUncaptured = (target: object, args: unknown[], newTarget: unknown
 const NATIVE_ERRORS = ['Error', 'TypeError', 'RangeError', 'SyntaxError', 'ReferenceError', 'EvalError', 'URIError', 'AggregateError'] as const;
 
 /**
- * One service's error constructors, each a proxy of the shared intrinsic
- * (so `instanceof`, prototypes and subclassing are Node's), with the V8
- * statics held per service:
+ * One service's error constructors, each a proxy (so `instanceof`,
+ * prototypes and subclassing are Node's: `prototype` is the shared
+ * intrinsic's, constructing one constructs the intrinsic) of a function of
+ * the service's own that holds its statics as Node's Error does:
  *
- * - `stackTraceLimit` (default 10, as in Node) bounds the frames of the
+ * - `stackTraceLimit` (default 10, as in Node: an enumerable data property
+ *   of Error, which `Object.keys(Error)` lists) bounds the frames of the
  *   errors the service constructs and of `captureStackTrace`;
  * - `prepareStackTrace`, when the service sets one, is called for those
  *   errors with copies of the call sites (see `copySite`);
  * - `captureStackTrace(target, fn)` is V8's, with both of the above.
+ *
+ * Each has Node's own properties in Node's order, is extensible (a package
+ * may add a static), and TypeError and the others inherit from the
+ * service's Error, as in Node (`Object.getPrototypeOf(TypeError) ===
+ * Error`). Found by the fidelity hunt: the statics were accessors of the
+ * shared, frozen Error, `{ ...Error }` was `{}`, and adding one threw.
  *
  * Shapes: `{ Error, TypeError, RangeError, SyntaxError, ReferenceError,
  * EvalError, URIError, AggregateError }`, to be installed as the service's
  * globals.
  */
 export const makeGuestErrors = (): Record<string, unknown> => {
-  const state: { limit: unknown; prepare: unknown } = { limit: 10, prepare: undefined };
+  /** The service's Error's own function, which holds its statics (made below, first). */
+  let statics: object | undefined;
+  /** A static as V8 reads it from Error, taken from its data property (a service's getter is not run here, inside the host's capture). */
+  const staticOf = (key: string): unknown => {
+    const descriptor = statics === undefined ? undefined : getOwnPropertyDescriptor(statics, key);
+    return descriptor !== undefined && 'value' in descriptor ? descriptor.value : undefined;
+  };
 
   /** Capture `target`'s stack as of the caller of `above`, with this service's statics. */
   const capture = (target: object, above: unknown): void => {
     const savedLimit = host().stackTraceLimit;
     const savedPrepare = host().prepareStackTrace;
-    const limit = typeof state.limit === 'number' ? state.limit : 0;
-    const prepare = state.prepare;
+    const stackTraceLimit = staticOf('stackTraceLimit');
+    if (typeof stackTraceLimit !== 'number') {
+      // V8 captures nothing when Error.stackTraceLimit is not a number (deleted, a string): `stack` is undefined.
+      defineProperty(target, 'stack', { value: undefined, writable: true, enumerable: false, configurable: true });
+      return;
+    }
+    const limit = stackTraceLimit;
+    const prepare = staticOf('prepareStackTrace');
     let sites: CallSite[] | undefined;
     try {
       host().stackTraceLimit = limit;
@@ -557,40 +577,58 @@ export const makeGuestErrors = (): Record<string, unknown> => {
     const intrinsic = (globalThis as Record<string, unknown>)[name] as (new (...args: unknown[]) => object) | undefined;
     if (typeof intrinsic !== 'function') continue;
     const shared = name === 'Error' ? (Object.getPrototypeOf(TypeError) as typeof intrinsic) : intrinsic;
+    const own = ownStatics(name, shared, captureStackTrace);
+    if (name === 'Error') statics = own;
+    else setPrototypeOf(own, out.Error as object);
     const handler: ProxyHandler<typeof shared> = {
-      get: (target, key) => {
-        if (key === 'stackTraceLimit') return state.limit;
-        if (key === 'prepareStackTrace') return state.prepare;
-        if (key === 'captureStackTrace') return captureStackTrace;
-        return Reflect.get(target, key);
-      },
-      set: (target, key, value, receiver) => {
-        // A subclass's own static (`AxiosError.ERR_NETWORK = ...` reaches here through the
-        // subclass's prototype chain): set on the subclass, as in Node.
-        if (receiver !== out[name]) return Reflect.set(target, key, value, receiver);
-        if (key === 'stackTraceLimit') state.limit = value;
-        else if (key === 'prepareStackTrace') state.prepare = value;
-        else return Reflect.set(target, key, value);
-        return true;
-      },
-      getOwnPropertyDescriptor: (target, key) => getOwnPropertyDescriptor(target, key),
-      construct: (target, args, newTarget) => {
-        const error = constructUncaptured(target, args, newTarget);
+      construct: (_own, args, newTarget) => {
+        const error = constructUncaptured(shared, args, newTarget);
         // As V8's Error constructor: the frames up to the topmost call of new.target are left out (a subclass's
         // `new MyError` and its `super()` chain), or all of them when new.target is not on the stack.
         capture(error, newTarget === out[name] ? handler.construct : newTarget);
         return error;
       },
-      apply: (target, _this, args) => {
-        const error = constructUncaptured(target, args, target);
+      apply: (_own, _this, args) => {
+        const error = constructUncaptured(shared, args, shared);
         capture(error, handler.apply);
         return error;
       },
     };
-    out[name] = new Proxy(shared, handler);
+    out[name] = new Proxy(own as typeof shared, handler);
     errorConstructors.add(out[name] as object);
   }
   return out;
+};
+
+/**
+ * A service's own function for the error class `name`: the own properties
+ * of V8's constructor of that name, in its order and with its attributes
+ * (`length`, `name`, `prototype`, and Error's `captureStackTrace`,
+ * `prepareStackTrace`, `stackTraceLimit`), holding `shared`'s prototype,
+ * the service's `captureStackTrace`, no `prepareStackTrace` and a
+ * `stackTraceLimit` of 10, as Node starts with. A static function the
+ * shared intrinsic does not have is V8's, hardened (Node 24's
+ * `Error.isError`); any other property it lacks is left out.
+ */
+const ownStatics = (name: string, shared: object, captureStackTrace: unknown): object => {
+  // V8's Error as this module saw it before lockdown (SES's shared Error holds accessors); the others are V8's own.
+  const model = (name === 'Error' ? feralError : shared) as object;
+  const own = function () {} as unknown as object;
+  for (const key of Reflect.ownKeys(model)) {
+    const descriptor = getOwnPropertyDescriptor(model, key) as PropertyDescriptor;
+    let value: unknown;
+    if (key === 'prototype') value = (shared as { prototype: unknown }).prototype;
+    else if (key === 'captureStackTrace') value = captureStackTrace;
+    else if (key === 'prepareStackTrace') value = undefined;
+    else if (key === 'stackTraceLimit') value = 10;
+    else if (key === 'length' || key === 'name' || Object.prototype.hasOwnProperty.call(shared, key)) value = (shared as Record<PropertyKey, unknown>)[key];
+    // A static function SES's shared Error lacks (Node 24's Error.isError, a brand check): V8's own, frozen.
+    else if (typeof descriptor.value === 'function') value = harden(descriptor.value);
+    else continue;
+    const { writable = true, enumerable, configurable } = descriptor;
+    defineProperty(own, key, { value, writable, enumerable, configurable });
+  }
+  return own;
 };
 
 /** Every service's Error constructors (makeGuestErrors), and the shared ones they stand for. */
