@@ -244,17 +244,10 @@ const completeEvents = (EventEmitter: EventEmitterClass, util: { inspect?: (valu
         } catch {
           text = error;
         }
-        const unhandled = new Error(`Unhandled error. (${String(text)})`) as Error & { code: string; context: unknown };
-        unhandled.code = 'ERR_UNHANDLED_ERROR';
+        // One of Node's errors (nodeError): its stack reads `Error [ERR_UNHANDLED_ERROR]: ...` as Node's, where an
+        // own toString left the stack's first line without the code (found by the fidelity hunt).
+        const unhandled = nodeError(Error, 'ERR_UNHANDLED_ERROR', `Unhandled error. (${String(text)})`) as Error & { context: unknown };
         unhandled.context = error;
-        Object.defineProperty(unhandled, 'toString', {
-          value: function toString(this: Error & { code: string }) {
-            return `${this.name} [${this.code}]: ${this.message}`;
-          },
-          writable: true,
-          enumerable: false,
-          configurable: true,
-        });
         throw unhandled;
       }
     }
