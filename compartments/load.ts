@@ -23,7 +23,7 @@ import { installSloppyThis } from './sloppy-this.js';
 import { installLazyGlobals } from './lazy-globals.js';
 import { fixGlobals, withoutFixedGlobals } from './fixed-globals.js';
 import { makeSharedGlobals, type SharedGlobals } from './shared-globals.js';
-import { applyNodeResolution, exitDescriptor, exportsExclude, makeImportLinker, nodeConditions, validExportTargetPowers } from './node-resolution.js';
+import { applyNodeResolution, exitDescriptor, exportsExclude, makeImportLinker, nodeConditions, readDirEntries, validExportTargetPowers } from './node-resolution.js';
 import { afterParse, type ParserTable } from './parser-table.js';
 import { ZipReader } from '@endo/zip';
 import { readStoredZipFile, repeatedZipName, storedZipFiles } from './zip-read.js';
@@ -677,6 +677,68 @@ const installedFrom = (dir: string, name: string): string | undefined => {
   }
 };
 
+/**
+ * Packages that exist to patch the intrinsics (add what an older engine
+ * lacks to Function.prototype, Array.prototype...), by the first segment of
+ * a module's name in a stack (`core-js-pure/modules/...`; @babel/polyfill's
+ * is `polyfill`). Lockdown froze the intrinsics every service shares: they
+ * fail to load (docs/environment.md, "Polyfills that patch the intrinsics").
+ */
+const intrinsicPolyfills: ReadonlySet<string> = new Set(['core-js', 'core-js-pure', 'core-js-bundle', 'es5-shim', 'es6-shim', 'polyfill', 'babel-polyfill']);
+
+/** What V8 says when code changes a frozen or non-extensible object (SES's override setters say the first too). */
+const frozenWrite = /^Cannot (?:assign to read only property|define property|add property|redefine property|delete property)/;
+
+/**
+ * The installed packages under `root` (its own package and those in its
+ * node_modules, scoped ones too; one level) whose package.json depends on
+ * `name`, by name. Empty when none can be read.
+ */
+const dependentsOf = (root: string, name: string): string[] => {
+  const out: string[] = [];
+  const check = (dir: string): void => {
+    if (!declaresDependency(dir, name)) return;
+    try {
+      const own = (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name;
+      if (typeof own === 'string' && own !== name && !out.includes(own)) out.push(own);
+    } catch {
+      // unreadable: not named
+    }
+  };
+  check(root);
+  const modules = path.join(root, 'node_modules');
+  for (const entry of readDirEntries(modules)) {
+    if (!entry.isDirectory() && !entry.isSymbolicLink()) continue;
+    if (entry.name.startsWith('@')) for (const scoped of readDirEntries(path.join(modules, entry.name))) check(path.join(modules, entry.name, scoped.name));
+    else if (!entry.name.startsWith('.')) check(path.join(modules, entry.name));
+  }
+  return out;
+};
+
+/**
+ * Why a polyfill package `pkg` failed (a write to a frozen intrinsic), and
+ * who brought it: the packages under `root` that depend on it, and for
+ * Babel's runtime with core-js (@babel/runtime-corejs2/3) those that depend
+ * on that. Returns the hint's text.
+ */
+const polyfillHint = (pkg: string, root: string | undefined, environmentDoc: string): string => {
+  const display = pkg === 'polyfill' ? '@babel/polyfill' : pkg;
+  let brought = '';
+  if (root !== undefined) {
+    const direct = dependentsOf(root, display);
+    const described = direct.map(dependent => {
+      if (!dependent.startsWith('@babel/runtime-corejs')) return dependent;
+      const users = dependentsOf(root, dependent);
+      return users.length > 0 ? `${dependent} (a dependency of ${users.join(', ')})` : dependent;
+    });
+    if (described.length > 0) brought = ` It is loaded by ${described.join(', ')}.`;
+  }
+  return (
+    ` ${display} adds to the intrinsics (Function.prototype, Array.prototype...) what older engines lack; every service shares them and lockdown froze them, so it cannot load in a service, and Node 20 has what it adds.${brought}` +
+    ` Leave it out of the service: a package built with @babel/runtime instead of @babel/runtime-corejs2/3, or without polyfills, or another package (${environmentDoc}, "Polyfills that patch the intrinsics").`
+  );
+};
+
 /** Does the package.json in `dir` list `name` among the dependencies a service's packages may load? */
 const declaresDependency = (dir: string, name: string): boolean => {
   try {
@@ -923,6 +985,9 @@ export const explainLoadError = (service: string, entry: string | undefined, err
     }
     if (culprit) {
       hint = ` "${culprit}" is a global services do not get (${environmentDoc} lists what they get); a package that reaches for it needs another build of the package, or grant what it needs with importService(spec, { modules }).`;
+    } else if (frame && frozenWrite.test(message) && intrinsicPolyfills.has(frame.module.split('/')[0])) {
+      // A polyfill that a service's dependency brings along (xregexp, through @babel/runtime-corejs3: found by the fidelity hunt).
+      hint = polyfillHint(frame.module.split('/')[0], entryRoot ? directoryOf(entryRoot) : undefined, environmentDoc);
     }
   }
   return new SnapshotError(

@@ -16,6 +16,7 @@ const services: Record<string, string> = {
   'bug.js': 'export const f = () => 1;\nconst settings = undefined;\nconst port = settings.port;\n',
   'browser.js': "export const f = () => 1;\nconst el = document.createElement('div');\n",
   'throws.js': "export const f = () => 1;\nfunction check(config) {\n  if (!config.ok) throw new Error('bad config');\n}\n  check({ ok: false });\n",
+  'regex.js': "import { pattern } from 'regex-kit';\nexport const f = () => pattern;\n",
   'throws.ts': "type Config = { ok: boolean };\nexport const f = (): number => 1;\nfunction check(config: Config): void {\n  if (!config.ok)   throw new Error('bad ts config');\n}\ncheck({ ok: false } as Config);\n",
 };
 
@@ -27,6 +28,13 @@ const files: Record<string, string> = {
   // A declared dependency that itself imports a package nobody installed.
   'node_modules/uses-missing/package.json': JSON.stringify({ name: 'uses-missing', version: '1.0.0', type: 'module', exports: './index.js', dependencies: { 'not-here': '1' } }),
   'node_modules/uses-missing/index.js': "import x from 'not-here';\nexport const g = x;\n",
+  // A package whose build uses Babel's runtime with core-js (xregexp): core-js-pure patches Function.prototype.
+  'node_modules/regex-kit/package.json': JSON.stringify({ name: 'regex-kit', version: '1.0.0', main: 'index.js', dependencies: { '@babel/runtime-corejs3': '7.0.0' } }),
+  'node_modules/regex-kit/index.js': "require('@babel/runtime-corejs3/core-js/symbol');\nexports.pattern = 'ok';\n",
+  'node_modules/@babel/runtime-corejs3/package.json': JSON.stringify({ name: '@babel/runtime-corejs3', version: '7.0.0', dependencies: { 'core-js-pure': '3.0.0' } }),
+  'node_modules/@babel/runtime-corejs3/core-js/symbol.js': "module.exports = require('core-js-pure/modules/esnext.function.metadata.js');\n",
+  'node_modules/core-js-pure/package.json': JSON.stringify({ name: 'core-js-pure', version: '3.0.0' }),
+  'node_modules/core-js-pure/modules/esnext.function.metadata.js': "var METADATA = Symbol('Symbol.metadata');\nObject.defineProperty(Function.prototype, METADATA, { value: null });\nmodule.exports = METADATA;\n",
 };
 for (const [name, text] of Object.entries(services)) files[`services/${name}`] = text;
 // A package without "type": "module" whose file uses export (Node 20 reparses it as an ES module).
@@ -40,7 +48,7 @@ t.before(async () => {
   project = await freshProject('errors', await packTarball(), files);
   const pkgFile = path.join(project, 'package.json');
   const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
-  pkg.dependencies = { ...pkg.dependencies, 'uses-missing': '1.0.0' };
+  pkg.dependencies = { ...pkg.dependencies, 'uses-missing': '1.0.0', 'regex-kit': '1.0.0' };
   fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2));
 });
 
@@ -96,6 +104,15 @@ t.test('a TypeScript service in such a package runs as CommonJS, compiled as tsx
   const script = await node([path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.cjs'), 'build', 'build.ts', '--out', 'snap'], { cwd: path.join(project, 'notype') });
   t.equal(script.code, 1, script.stderr);
   t.match(script.stderr, new RegExp(`${q(path.join(project, 'notype', 'build.ts'))} is an ES module \\(import/export\\) in a package without "type": "module", so Node loads it as CommonJS: add "type": "module" to the package\\.json beside it, or name it \\.mts\\.`));
+});
+
+t.test('a polyfill a dependency brings along is named, with who brought it and what to do', async t => {
+  // It writes to Function.prototype, which lockdown froze: the build fails, as documented; the message said only
+  // "object is not extensible" (found by the fidelity hunt: xregexp through @babel/runtime-corejs3).
+  const run = await build('regex.js');
+  t.equal(run.code, 1);
+  t.match(run.stderr, /SERVICE_LOAD_FAILED: service "regex": core-js-pure\/modules\/esnext\.function\.metadata\.js threw while its modules were evaluated: TypeError: Cannot define property Symbol\(Symbol\.metadata\), object is not extensible/);
+  t.match(run.stderr, /core-js-pure adds to the intrinsics \(Function\.prototype, Array\.prototype\.\.\.\) what older engines lack; every service shares them and lockdown froze them, so it cannot load in a service, and Node 20 has what it adds\. It is loaded by @babel\/runtime-corejs3 \(a dependency of regex-kit\)\. Leave it out of the service: a package built with @babel\/runtime instead of @babel\/runtime-corejs2\/3, or without polyfills, or another package/);
 });
 
 t.test('syntax errors name the file, line and column', async t => {
