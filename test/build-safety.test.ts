@@ -4,7 +4,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { cliPath, command, snapshot, tempDir } from './helpers.js';
+import { cliPath, command, snapshot, tempDir, withoutTapHooks } from './helpers.js';
 import { build, fingerprint, goodKeep, leftovers, misc, restoresCounter } from './build-helpers.js';
 
 const work = tempDir('build-safety');
@@ -91,7 +91,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   t.test(`a build stopped by ${signal} removes its work directory, says so, and leaves the previous snapshot as it was`, async t => {
     const { out, before } = await goodKeep(work, `stopped-${signal}`);
     // build-hang.mjs records a service that waits for an answer that never comes: the build waits on it.
-    const child = spawn(process.execPath, [cliPath, 'build', 'build-hang.mjs', '--out', out, '--timeout', '60000'], { cwd: misc, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...withoutTapHooks(process.execPath, [cliPath, 'build', 'build-hang.mjs', '--out', out, '--timeout', '60000']), { cwd: misc, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', d => (stderr += d));
     const exited = new Promise<number | null>(resolve => child.on('close', resolve));
@@ -108,7 +108,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 t.test('a build whose service never returns to the event loop is killed 3 s after SIGINT, and the previous snapshot stays', async t => {
   const { out, before } = await goodKeep(work, 'spun');
-  const child = spawn(process.execPath, [cliPath, 'build', 'build-modes.mjs', '--out', out], { cwd: misc, env: { ...process.env, MISC_MODE: 'spin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...withoutTapHooks(process.execPath, [cliPath, 'build', 'build-modes.mjs', '--out', out]), { cwd: misc, env: { ...process.env, MISC_MODE: 'spin' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', d => (stdout += d));

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { FORMAT_NAME, FORMAT_VERSION, LogReader, LogWriter, fileSink, isSnapshotError, memorySink, packr, Slot, Tagged, type Entry, type LogHeader } from '../replay-log/index.js';
-import { cliPath, fixture, moveToTarget, snapshot, tempDir } from './helpers.js';
+import { cliPath, fixture, moveToTarget, snapshot, tempDir, withoutTapHooks } from './helpers.js';
 
 const work = tempDir('damaged');
 const header: LogHeader = { format: FORMAT_NAME, version: 1, service: 'damaged', archiveSha256: 'ab'.repeat(32), libraryVersion: '0.0.0-test' };
@@ -217,7 +217,7 @@ t.test('a writer whose sink failed never writes or seals again (a half-written f
 const runInspect = (file: string, nodeArgs: string[] = []): Promise<{ code: number | null; lines: number; head: string; tail: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     // Count the output instead of keeping it: it may be hundreds of megabytes.
-    const child = spawn(process.execPath, [...nodeArgs, cliPath, 'inspect', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(...withoutTapHooks(process.execPath, [...nodeArgs, cliPath, 'inspect', file]), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
     let lines = 0;
     let head = '';
     let tail = '';
@@ -293,7 +293,7 @@ t.test('inspect piped into a reader that stops early (| head) exits quietly', as
   for (let i = 1; i < 50_000; i += 1) writer.now(1795000000000 + i);
   writer.seal();
   const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, 'inspect', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(...withoutTapHooks(process.execPath, [cliPath, 'inspect', file]), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
     let stderr = '';
     child.stdout.once('data', () => child.stdout.destroy());
     child.stderr.on('data', d => (stderr += d));

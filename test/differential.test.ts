@@ -53,11 +53,8 @@ const KNOWN: Record<string, string> = {
  * that each fix removes its entry. docs/environment.md (Node versions).
  */
 const KNOWN_ON_NODE: Record<number, Record<string, string>> = {
-  22: {
-    'cjs-export-shapes': "under this test, plain Node gives the CommonJS modules that re-export another (reexport.cjs: module.exports = require(...); typescript.cjs: __exportStar) none of its names, where a service gives them; the same plain run outside the test gives them (not explained yet)",
-  },
+  22: {},
   24: {
-    'cjs-export-shapes': "under this test, plain Node gives the CommonJS modules that re-export another (reexport.cjs: module.exports = require(...); typescript.cjs: __exportStar) none of its names, where a service gives them; the same plain run outside the test gives them (not explained yet)",
     'stream-web': 'a destroyed web stream adapter rejects with an AbortError',
     'crypto-streams': 'a write to a finalized Hash stream reports its error otherwise',
     'web-classes': "Node's own undici words its WebIDL errors otherwise",

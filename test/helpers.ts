@@ -21,10 +21,24 @@ export interface Run {
   stderr: string;
 }
 
+/**
+ * `[file, args]` that run `program args` as a user's shell would, without
+ * tap's hooks: tap's process-info module adds its loader to the
+ * NODE_OPTIONS of every process the tests spawn, whatever their env says
+ * (`NODE_OPTIONS: ''` too; process-on-spawn), so every plain Node run, build
+ * and restore ran under a module loader hook, and on Node 22 and 24 plain
+ * Node's CommonJS re-exports then differed (the oracle was wrong:
+ * cjs-export-shapes). env(1) drops it, then sets `nodeOptions` if given.
+ */
+export const withoutTapHooks = (program: string, args: readonly string[], nodeOptions?: string): [string, string[]] => [
+  '/usr/bin/env',
+  ['-u', 'NODE_OPTIONS', ...(nodeOptions ? [`NODE_OPTIONS=${nodeOptions}`] : []), program, ...args],
+];
+
 /** Run `node <args>` (the Node of `execPath`, default this process's) and collect its output. */
 export const node = (args: string[], options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number; execPath?: string } = {}): Promise<Run> =>
   new Promise((resolve, reject) => {
-    const child = spawn(options.execPath ?? process.execPath, args, {
+    const child = spawn(...withoutTapHooks(options.execPath ?? process.execPath, args, options.env?.NODE_OPTIONS), {
       cwd: options.cwd ?? repo,
       env: { ...process.env, NODE_OPTIONS: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -146,7 +160,7 @@ export const repairLogFrames = (log: Uint8Array): Buffer => {
 /** Run a command (npm, npx, bash, ...) in `cwd` without tap's NODE_OPTIONS or npm's audit and fund chatter, `env` added; resolves whatever its exit code. */
 export const command = (name: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> =>
   new Promise((resolve, reject) => {
-    const child = spawn(name, args, { cwd, env: { ...process.env, NODE_OPTIONS: '', npm_config_audit: 'false', npm_config_fund: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...withoutTapHooks(name, args, env.NODE_OPTIONS), { cwd, env: { ...process.env, NODE_OPTIONS: '', npm_config_audit: 'false', npm_config_fund: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', d => (stdout += d));

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { cliPath, fixture, lastJson, moveToTarget, repo, snapshot, tempDir, type Run } from './helpers.js';
+import { cliPath, fixture, lastJson, moveToTarget, repo, snapshot, tempDir, withoutTapHooks, type Run } from './helpers.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -76,7 +76,7 @@ export interface Host {
 /** Run `snapshot restore <args>` and wait for its "ready:" line (at most 30 s); killed at teardown. */
 export const startHost = async (t: Teardown, args: string[]): Promise<Host> => {
   // Pinned locale: the CLI runs in this very process (no re-exec), so a kill reaches the host itself.
-  const child = spawn(process.execPath, [cliPath, 'restore', ...args], {
+  const child = spawn(...withoutTapHooks(process.execPath, [cliPath, 'restore', ...args]), {
     cwd: repo,
     env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'C.UTF-8', TZ: 'UTC', MEMBRANE_SNAPSHOT_PINNED: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

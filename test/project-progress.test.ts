@@ -5,7 +5,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { freshProject, packTarball, projectSnapshot, type Run } from './helpers.js';
+import { freshProject, packTarball, projectSnapshot, withoutTapHooks, type Run } from './helpers.js';
 
 const files: Record<string, string> = {
   'build.mjs': `import { importService } from 'membrane-snapshot';
@@ -101,7 +101,7 @@ const onTerminal = (args: string[]): Promise<Run> =>
   new Promise((resolve, reject) => {
     const cli = path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.cjs');
     const command = [process.execPath, cli, ...args].map(a => `'${a}'`).join(' ');
-    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: project, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...withoutTapHooks('script', ['-qfec', command, '/dev/null']), { cwd: project, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', d => (stdout += d));
     child.on('error', reject);
@@ -128,7 +128,7 @@ t.test('on a terminal, a live status line is drawn and erased around the lines',
 t.test('a build that waits on a busy service says on what', async t => {
   // Run without the locale re-exec so that the signal reaches the build script's process.
   const cli = path.join(project, 'node_modules', 'membrane-snapshot', 'dist', 'lib', 'cli.cjs');
-  const child = spawn(process.execPath, [cli, 'build', 'build-busy.mjs', '--out', 'snap-busy'], {
+  const child = spawn(...withoutTapHooks(process.execPath, [cli, 'build', 'build-busy.mjs', '--out', 'snap-busy']), {
     cwd: project,
     env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'C.UTF-8', TZ: 'UTC', MEMBRANE_SNAPSHOT_PINNED: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cliPath, fixture, lastJson, moveToTarget, node, projectFrom, snapshot, tempDir } from './helpers.js';
+import { cliPath, fixture, lastJson, moveToTarget, node, projectFrom, snapshot, tempDir, withoutTapHooks } from './helpers.js';
 
 const work = tempDir('startup');
 
@@ -168,7 +168,7 @@ const running = (pid: number): boolean => {
 
 t.test('a build runs in one child of the CLI whatever the locale (the CLI stops it when a service never returns to the event loop)', async t => {
   const out = path.join(work, 'one-process');
-  const child = spawn(process.execPath, [cliPath, 'build', 'build.mjs', '--out', out], {
+  const child = spawn(...withoutTapHooks(process.execPath, [cliPath, 'build', 'build.mjs', '--out', out]), {
     cwd: fixture('locale'),
     env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'C.UTF-8', LOCALE_PID_FILE: path.join(work, 'one-pid') },
     stdio: 'ignore',
@@ -180,7 +180,7 @@ t.test('a build runs in one child of the CLI whatever the locale (the CLI stops 
 
 t.test('kill -9 of the CLI ends its build child, even one whose service never returns to the event loop', { skip: process.platform !== 'linux' && 'reads /proc' }, async t => {
   const out = path.join(work, 'orphan');
-  const parent = spawn(process.execPath, [cliPath, 'build', 'build-modes.mjs', '--out', out], {
+  const parent = spawn(...withoutTapHooks(process.execPath, [cliPath, 'build', 'build-modes.mjs', '--out', out]), {
     cwd: fixture('misc'),
     env: { ...process.env, NODE_OPTIONS: '', MISC_MODE: 'spin' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -195,7 +195,7 @@ t.test('kill -9 of the CLI ends its build child, even one whose service never re
 });
 
 t.test('kill -9 of the CLI also ends the child it re-executed to pin the locale', { skip: process.platform !== 'linux' && 'reads /proc' }, async t => {
-  const parent = spawn(process.execPath, [cliPath, 'restore', moveToTarget(snapshotDir)], {
+  const parent = spawn(...withoutTapHooks(process.execPath, [cliPath, 'restore', moveToTarget(snapshotDir)]), {
     env: { ...process.env, NODE_OPTIONS: '', LC_ALL: 'de_DE.UTF-8' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
