@@ -28,10 +28,11 @@
  *
  * What stays each package's own (docs/environment.md): a global deleted
  * (`delete globalThis.x`) is gone from its package's global object only,
- * until a package assigns it again; a global given to every service (`fetch`, `Promise`, `URL`...) that a package assigns over
- * (each compartment holds its own copy of the endowments), and a global
- * defined with `Object.defineProperty(globalThis, ...)` (core-js's
- * polyfills), which no trap sees.
+ * until a package assigns it again; a global given to every service
+ * (`fetch`, `Promise`, `URL`...) that a package assigns over (each
+ * compartment holds its own copy of the endowments); and a global defined
+ * with `Object.defineProperty(globalThis, ...)` (core-js's polyfills),
+ * which no trap sees.
  *
  * Per service: two services never share a global, nor the host.
  */
