@@ -6,6 +6,7 @@
  * thread pool.
  */
 import hostCrypto from 'node:crypto';
+import { types } from 'node:util';
 import type { Membrane } from '../membrane/index.js';
 import { determinismViolation } from './errors.js';
 import { hardenSharedInternals } from './host-internals.js';
@@ -49,6 +50,20 @@ const fillRegion = (target: unknown, offset: unknown, size: unknown): Uint8Array
 
 /** The bytes of a view: a Uint8Array as it is (no new view per call), others wrapped. */
 const byteView = (value: ArrayBufferView): Uint8Array => (value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+
+/**
+ * A copy of the bytes Node's one-shot crypto functions (`sign`, `publicEncrypt`) read from `data`, as Node's
+ * getArrayBufferOrView takes it: a string in `encoding` (utf8 by default), a view, or an ArrayBuffer or
+ * SharedArrayBuffer as a whole. Undefined for anything else, which the host refuses with Node's own error.
+ * (A string or an ArrayBuffer was read as a view before: no bytes, so `crypto.sign` signed the empty message,
+ * and `publicEncrypt` recorded an ArrayBuffer's plaintext in the log; found by the adversarial review.)
+ */
+const dataBytes = (data: unknown, encoding?: unknown): Buffer | undefined => {
+  if (typeof data === 'string') return Buffer.from(data, typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8');
+  if (ArrayBuffer.isView(data)) return Buffer.from(byteView(data));
+  if (isAnyArrayBuffer(data)) return Buffer.from(new Uint8Array(data as ArrayBuffer));
+  return undefined;
+};
 
 const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -232,8 +247,13 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
   const fingerprintOf = ({ data, bytes }: { data: unknown; bytes?: Uint8Array }): object => (bytes ? membrane.fingerprint(bytes) : { type: typeof data });
   // The data signed (a token with a secret in it) never enters the log either, as Web Crypto's sign's does not: its
   // fingerprint does, which replay compares; the host signs the service's own copy of it.
-  const signNow = (algorithm: string | null | undefined, data: ArrayBufferView, key: KeyArg): Buffer => {
-    const bytes = Buffer.from(byteView(data));
+  const signNow = (algorithm: string | null | undefined, data: unknown, key: KeyArg): Buffer => {
+    const bytes = dataBytes(data);
+    // Not data Node signs: the host throws its error (ERR_INVALID_ARG_TYPE) before it signs anything.
+    if (bytes === undefined) {
+      hostCrypto.sign(algorithm as string | null, data as Buffer, key);
+      throw new TypeError('The "data" argument must be of type string or an instance of ArrayBuffer, Buffer, TypedArray, or DataView.'); // not reached: the host threw
+    }
     return membrane.syscall('crypto.sign', [algorithm ?? null, membrane.fingerprint(bytes), keyFingerprint(key)], alg => hostCrypto.sign(alg as string | null, bytes, key)) as Buffer;
   };
   /** `crypto.sign(algorithm, data, key[, callback])`: with a callback, signed now and called back in a microtask (see withCallback). */
@@ -283,6 +303,11 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
     method(Sign.prototype, 'update', function update(this: object, data: string | ArrayBufferView, encoding?: BufferEncoding) {
       const state = signing.get(this);
       if (!state) throw new TypeError('Value of "this" must be of type Sign');
+      // Node's Sign#update takes a string or a view (not an ArrayBuffer): anything else gets the host's error.
+      if (typeof data !== 'string' && !ArrayBuffer.isView(data)) {
+        hostCrypto.createSign(state.algorithm).update(data as never);
+        throw new TypeError('The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView.'); // not reached: the host threw
+      }
       state.chunks.push(typeof data === 'string' ? Buffer.from(data, encoding) : Buffer.from(byteView(data)));
       return this;
     });
@@ -328,7 +353,7 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
    */
   const publicEncrypt = (key: Parameters<typeof hostCrypto.publicEncrypt>[0], data: string | ArrayBufferView): Buffer => {
     const options = typeof key === 'object' && key !== null && 'key' in key ? (key as { padding?: unknown; oaepHash?: unknown; oaepLabel?: unknown; encoding?: unknown }) : {};
-    const bytes = typeof data === 'string' ? Buffer.from(data, (options.encoding as BufferEncoding | undefined) ?? 'utf8') : ArrayBuffer.isView(data) ? Buffer.from(byteView(data)) : data;
+    const bytes = dataBytes(data, options.encoding) ?? data;
     // The plaintext (a password sent encrypted to a server's key) and the OAEP label never enter the log: their
     // fingerprint does, as for Web Crypto's encrypt; the host encrypts the service's own copy. What is not bytes goes as
     // it is, for the host to refuse as Node does.
@@ -395,6 +420,7 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
 };
 
 const { apply } = Reflect;
+const { isAnyArrayBuffer } = types;
 
 /** Where each Web Crypto operation takes the data it reads: recorded as its fingerprint (bufferSource). */
 const DATA_ARGUMENTS: Partial<Record<string, number[]>> = { digest: [1], encrypt: [2], decrypt: [2], sign: [2], verify: [2, 3], unwrapKey: [1] };
