@@ -65,6 +65,16 @@ const dataBytes = (data: unknown, encoding?: unknown): Buffer | undefined => {
   return undefined;
 };
 
+/** An object's JSON text (a JWK), or undefined for what is not an object or has none (a cycle: the host refuses it). */
+const jsonText = (value: unknown): string | undefined => {
+  if (typeof value !== 'object' || value === null) return undefined;
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+};
+
 const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 export interface GuestCrypto {
@@ -233,14 +243,12 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
     // A key given as `{ key, passphrase, ... }` is its `key`: a KeyObject there was String()ed, "[object KeyObject]"
     // for every key, which a replay could not tell from another (found by the adversarial review).
     const inner = typeof key === 'object' && key !== null && !(key instanceof hostCrypto.KeyObject) && !ArrayBuffer.isView(key) && 'key' in key ? (key as { key: unknown }).key : key;
-    const material =
-      inner instanceof hostCrypto.KeyObject
-        ? inner.type === 'secret'
-          ? inner.export()
-          : inner.export({ format: 'pem', type: inner.type === 'private' ? 'pkcs8' : 'spki' })
-        : ArrayBuffer.isView(inner)
-          ? byteView(inner)
-          : String(inner);
+    // Likewise a CryptoKey (by its material), an ArrayBuffer (its bytes) and a JWK (its JSON text), each of which
+    // String() gave one text for every key (found by the second review).
+    const keyObject = inner instanceof hostCrypto.KeyObject ? inner : types.isCryptoKey(inner) ? hostCrypto.KeyObject.from(inner as never) : undefined;
+    let material: string | Uint8Array;
+    if (keyObject) material = keyObject.type === 'secret' ? keyObject.export() : keyObject.export({ format: 'pem', type: keyObject.type === 'private' ? 'pkcs8' : 'spki' });
+    else material = dataBytes(inner) ?? jsonText(inner) ?? String(inner);
     return membrane.fingerprint(typeof material === 'string' ? Buffer.from(material) : material);
   };
   /** What the log records for a copied BufferSource or key: the bytes' fingerprint (Membrane#fingerprint), or the type of what is not bytes. */
@@ -357,7 +365,8 @@ export const makeCrypto = (membrane: Membrane, loadStream: StreamLoader = () => 
     // The plaintext (a password sent encrypted to a server's key) and the OAEP label never enter the log: their
     // fingerprint does, as for Web Crypto's encrypt; the host encrypts the service's own copy. What is not bytes goes as
     // it is, for the host to refuse as Node does.
-    const shown = { padding: options.padding ?? null, oaepHash: options.oaepHash ?? null, oaepLabel: ArrayBuffer.isView(options.oaepLabel) ? membrane.fingerprint(byteView(options.oaepLabel)) : null };
+    const label = dataBytes(options.oaepLabel, options.encoding);
+    const shown = { padding: options.padding ?? null, oaepHash: options.oaepHash ?? null, oaepLabel: label ? membrane.fingerprint(label) : null };
     const recorded = Buffer.isBuffer(bytes) ? membrane.fingerprint(bytes) : bytes;
     return membrane.syscall('crypto.publicEncrypt', [shown, recorded, keyFingerprint(key as KeyArg)], () => hostCrypto.publicEncrypt(key, bytes as Buffer)) as Buffer;
   };

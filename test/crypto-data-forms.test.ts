@@ -15,7 +15,7 @@ const SECRET = 'AB-SECRET-8d1f07c2e4';
 const service = `
 import crypto from 'node:crypto';
 const tried = f => { try { return f(); } catch (error) { return 'threw ' + error.code; } };
-export const run = (edPem, rsaPem) => {
+export const run = (edPem, rsaPem, jwks) => {
   const secret = process.env.AB_SECRET;
   const buffer = new TextEncoder().encode(secret).buffer;
   return {
@@ -24,6 +24,8 @@ export const run = (edPem, rsaPem) => {
     signUpdateArrayBuffer: tried(() => crypto.createSign('sha256').update(new ArrayBuffer(2))),
     signNumber: tried(() => crypto.sign(null, 42, edPem)),
     encrypted: crypto.publicEncrypt(rsaPem, buffer).toString('base64'),
+    // Two keys as JWKs: each is recorded by its own fingerprint (String() made them one).
+    jwks: jwks.map(jwk => crypto.sign(null, Buffer.from('same data'), { key: jwk, format: 'jwk' }).toString('base64')),
   };
 };
 `;
@@ -35,7 +37,8 @@ import { importService } from 'membrane-snapshot';
 const ed = crypto.generateKeyPairSync('ed25519');
 const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
 const svc = await importService('./services/svc.js');
-const r = await svc.run(ed.privateKey.export({ type: 'pkcs8', format: 'pem' }), rsa.publicKey.export({ type: 'spki', format: 'pem' }));
+const jwks = [crypto.generateKeyPairSync('ed25519'), crypto.generateKeyPairSync('ed25519')];
+const r = await svc.run(ed.privateKey.export({ type: 'pkcs8', format: 'pem' }), rsa.publicKey.export({ type: 'spki', format: 'pem' }), jwks.map(pair => pair.privateKey.export({ format: 'jwk' })));
 const verifies = (sig, text) => crypto.verify(null, Buffer.from(text), ed.publicKey, Buffer.from(sig, 'base64'));
 fs.writeFileSync(process.env.REPORT, JSON.stringify({
   string: verifies(r.string, 'hello world'),
@@ -44,6 +47,7 @@ fs.writeFileSync(process.env.REPORT, JSON.stringify({
   signUpdateArrayBuffer: r.signUpdateArrayBuffer,
   signNumber: r.signNumber,
   decrypted: crypto.privateDecrypt(rsa.privateKey, Buffer.from(r.encrypted, 'base64')).toString(),
+  jwks: r.jwks.map((sig, i) => crypto.verify(null, Buffer.from('same data'), jwks[i].publicKey, Buffer.from(sig, 'base64'))),
 }));
 `;
 
@@ -68,6 +72,12 @@ t.test('crypto.sign and publicEncrypt take strings and ArrayBuffers as Node does
   t.equal(r.decrypted, SECRET, 'publicEncrypt encrypted the ArrayBuffer');
   const log = fs.readFileSync(path.join(dir, 'snap', 'svc', 'replay.log')).toString('latin1');
   t.notOk(log.includes(SECRET), 'the secret given to publicEncrypt as an ArrayBuffer is not in the log');
+  t.same(r.jwks, [true, true], 'each JWK signs');
+  const inspected = await snapshot(['inspect', path.join(dir, 'snap', 'svc', 'replay.log')], { env: { SNAPSHOT_SEAL_KEY: sealKey } });
+  // Each line: crypto.sign(null, {hmac: "<data>…, {hmac: "<key>…) (inspect shortens long values).
+  const keys = [...inspected.stdout.matchAll(/crypto\.sign\(null, \{hmac: "[0-9a-f]+[^,]*, \{hmac: "([0-9a-f]+)/g)].map(m => m[1]);
+  t.equal(keys.length, 4, `four signatures recorded:\n${inspected.stdout}`);
+  t.not(keys[2], keys[3], 'the two JWKs are recorded by different fingerprints');
   const restored = await snapshot(['restore', path.join(dir, 'snap'), '--replay-only'], { env: { SNAPSHOT_SEAL_KEY: sealKey }, timeoutMs: 120_000 });
   t.equal(restored.code, 0, restored.stderr);
 });
