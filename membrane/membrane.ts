@@ -1204,7 +1204,7 @@ export class Membrane implements WireSide {
 
   #unseal(sealed: unknown): Wire {
     if (!this.#sealer) {
-      const error = new SnapshotError('SEAL_KEY_MISSING', `service "${this.name}": its replay log holds sealed secrets and no seal key is set: set SNAPSHOT_SEAL_KEY or pass --seal-key <file>.`, {
+      const error = new SnapshotError('SEAL_KEY_MISSING', `service "${this.name}": its replay log holds sealed secrets, and no seal key is set, or the key set is not the one the manifest names (seal.keyId; a manifest that counts no sealed values for this service was altered): set SNAPSHOT_SEAL_KEY or pass --seal-key <file> with the key the snapshot was built with.`, {
         details: { service: this.name },
       });
       this.fail(error);
