@@ -571,7 +571,9 @@ export const makeEndowments = (membrane: Membrane, options: EndowmentOptions = {
     }));
   lazy(['http'], () => namespaceOf(guestHttp().http));
   lazy(['https'], () => namespaceOf(guestHttp().https));
-  lazy(['zlib'], () => namespaceOf(makeGuestZlib(builtins.load('stream') as Parameters<typeof makeGuestZlib>[0])));
+  lazy(['zlib'], () =>
+    namespaceOf(makeGuestZlib(builtins.load('stream') as Parameters<typeof makeGuestZlib>[0], work => (timers.globals.setImmediate as (f: () => void) => unknown)(work))),
+  );
   // stream/web's classes are the globals (its ReadableStream is the service's, with tee() and from() in the turn).
   lazy(['stream/web'], () => {
     readyStreams();

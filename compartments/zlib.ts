@@ -121,12 +121,13 @@ const checkRange = (value: unknown, name: string, lower: number, upper: number):
  * chunks at the same points (each piece the engine writes into a 16 KiB
  * output buffer, one chunk; the 2-byte header of a deflate stream before
  * its body), flush(kind), params(), reset() and close(). Node runs the
- * engine on its thread pool; here it runs synchronously in the service's
- * turn, a microtask after the write (the same bytes, nothing to record).
+ * engine on its thread pool; here it runs synchronously in a later turn of
+ * the service's, an immediate after the write (the same bytes; the
+ * immediate is recorded as the service's own are).
  * Each chunk is a copy (Node's are slices of a buffer from allocUnsafe,
  * whose other bytes are the host's).
  */
-const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<string, unknown>) => HostEngine, brotli: boolean): new (options?: Record<string, unknown>) => object =>
+const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<string, unknown>) => HostEngine, brotli: boolean, later: (work: () => void) => void): new (options?: Record<string, unknown>) => object =>
   class ZlibStream extends stream.Transform {
     #handle: ZlibHandle | null;
     readonly #state: Uint32Array;
@@ -181,20 +182,13 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
       // A zlib flush value Brotli has no operation for (flush(Z_FINISH) on a Brotli stream): Node's engine
       // never answers that write, and the stream stalls; so does this one (the engine would spin).
       if (brotli && !brotliOperations.has(flushFlag)) return;
-      // Node's engine works on the chunk on its thread pool and the write is done when that comes back:
-      // after the code that wrote (a reset() right after it acts first; its next write(), flush(), end()
-      // queue behind it and decide their flush then). Here the work, its output and the write's end
-      // come a microtask later, the flush decided now as Node decides it.
-      queueMicrotask(() => {
-        try {
-          this.#process(chunk, length, flushFlag);
-        } catch (error) {
-          // Node's zlibOnError: the stream is destroyed with the error, and the write's callback is never called.
-          (this as unknown as { destroy(error: Error): void }).destroy(error as Error);
-          return;
-        }
-        done();
-      });
+      // Node's engine works on the chunk on its thread pool and the write is done when that comes back, in a
+      // later turn of the event loop: after the code that wrote (a reset() right after it acts first; its next
+      // write(), flush(), end() queue behind it and decide their flush then), and after a reader has taken the
+      // output of the write before (a `for await` reads each piece apart). Here the work, its output and the
+      // write's end come in a later turn too (`later`: the service's setImmediate, recorded as its timers
+      // are), the flush decided now as Node decides it.
+      later(() => this.#process(chunk, flushFlag, 0, length, this.#chunkSize - this.#outOffset, done));
     }
 
     _flush(done: (error?: Error | null) => void): void {
@@ -211,14 +205,17 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
       done(error);
     }
 
-    /** Node's processCallback loop, run to its end: each piece of output pushed as one chunk. */
-    #process(chunk: Uint8Array, length: number, flushFlag: number): void {
-      let inOffset = 0;
-      let availInBefore = length;
-      let availOutBefore = this.#chunkSize - this.#outOffset;
-      for (;;) {
-        // Each time: a 'data' listener may have destroyed, closed or reset the stream, or shrunk the
-        // chunk's resizable buffer, since the last piece (the engine would end the process on either).
+    /**
+     * One round of Node's processCallback: the engine fills the output buffer once, that piece is pushed as one
+     * chunk, and while the engine has more (the buffer came back full) the next round comes in a later turn, as
+     * Node's next trip to its thread pool does (a reader takes each piece apart); then the write is `done`. On an
+     * error (Node's zlibOnError) the stream is destroyed with it, and `done` is never called.
+     */
+    #process(chunk: Uint8Array, flushFlag: number, inOffset: number, availInBefore: number, availOutBefore: number, done: (error?: Error | null) => void): void {
+      let more: (() => void) | undefined;
+      try {
+        // A 'data' listener may have destroyed, closed or reset the stream, or shrunk the chunk's resizable
+        // buffer, since the last piece (the engine would end the process on either).
         const handle = this.#handle;
         if (!handle || (this as unknown as { destroyed: boolean }).destroyed) return;
         const byteLength = Reflect.apply(byteLengthOf, chunk, []);
@@ -241,20 +238,24 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
           this.#outOffset += have;
           this.push(piece);
         }
+        let nextOut = availOutBefore;
         if (availOutAfter === 0 || this.#outOffset >= this.#chunkSize) {
-          availOutBefore = this.#chunkSize;
+          nextOut = this.#chunkSize;
           this.#outOffset = 0;
         }
         if (availOutAfter === 0) {
           if (have === 0 && inDelta === 0) throw new Error('zlib: the engine took no input and gave no output');
-          inOffset += inDelta;
-          availInBefore = availInAfter;
-          continue;
+          more = () => this.#process(chunk, flushFlag, inOffset + inDelta, availInAfter, nextOut, done);
+        } else if (availInAfter > 0) {
+          // Input left over with room to write: the compressed stream ended early (Node ends the readable side).
+          this.push(null);
         }
-        // Input left over with room to write: the compressed stream ended early (Node ends the readable side).
-        if (availInAfter > 0) this.push(null);
+      } catch (error) {
+        (this as unknown as { destroy(error: Error): void }).destroy(error as Error);
         return;
       }
+      if (more) later(more);
+      else done();
     }
 
     flush(kind?: unknown, callback?: unknown): void {
@@ -313,9 +314,10 @@ const zlibStream = (stream: StreamModule, HostEngine: new (options?: Record<stri
 
 /**
  * A service's `zlib` namespace. `stream` is the service's own stream
- * module (guest-builtins.ts), loaded when zlib is first imported.
+ * module (guest-builtins.ts), loaded when zlib is first imported; `later`
+ * runs a stream's engine work in a later turn (the service's setImmediate).
  */
-export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => {
+export const makeGuestZlib = (stream: StreamModule, later: (work: () => void) => void): Record<string, unknown> => {
   const zlib: Record<string, unknown> = {
     constants: { ...hostZlib.constants },
     codes: Object.freeze({ ...(hostZlib as unknown as { codes: Record<string, unknown> }).codes }),
@@ -343,7 +345,7 @@ export const makeGuestZlib = (stream: StreamModule): Record<string, unknown> => 
     Object.defineProperty(callback, 'name', { value: name });
     const HostEngine = (hostZlib as unknown as Record<string, new (options?: Record<string, unknown>) => HostEngine>)[className];
     // The stream: Node's (lib/zlib.js ZlibBase), its engine driven synchronously (see ZlibStream).
-    const Stream = class extends zlibStream(stream, HostEngine, className.startsWith('Brotli')) {};
+    const Stream = class extends zlibStream(stream, HostEngine, className.startsWith('Brotli'), later) {};
     Object.defineProperty(Stream, 'name', { value: className });
     // The members of the service's zlib stream, shaped as those Node's stream inherits (Zlib's, ZlibBase's).
     likeHostPrototype(Object.getPrototypeOf(Stream.prototype) as object, HostEngine.prototype);
