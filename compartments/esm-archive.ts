@@ -490,3 +490,55 @@ export const withStringExportNames = <T extends ParserTable>(parsers: T): T => {
   }
   return out as T;
 };
+
+/** `X=$c͏_X;`: @endo/module-source's assignment of an exported `var` from the variable it declares in its place. */
+const exportedVarAssignment = /;([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)=\$c\u034f_\1;/gu;
+
+/**
+ * The functor text with the name Node gives each function or class an
+ * exported `var` is initialised with. @endo/module-source compiles
+ * `export var X = class {}` (and `var X = ...; export { X }`, what bundlers
+ * emit, and a default in `export var { x = () => {} } = o`) into
+ * `var $c͏_X = class {}; X = $c͏_X;`, so the class was named `$c͏_X`
+ * (`X.name`, `new X().constructor.name`, util.inspect, stacks) where Node
+ * names it `X` (found by the fidelity hunt: hono's Hono and Context,
+ * immer's Immer, intl-messageformat's error classes). Before each such
+ * assignment, a function still named `$c͏_X` is renamed `X`, as
+ * module-source itself names its hoisted functions
+ * (`Object.defineProperty(f, 'name', ...)`); a named class or function, or
+ * one with a `name` of its own, keeps it. On the same line: the module's
+ * lines do not move.
+ */
+export const nameExportedVars = (program: string): string =>
+  program.includes('=$c\u034f_')
+    ? program.replace(exportedVarAssignment, (assignment, name: string) => {
+        const local = `$c\u034f_${name}`;
+        return `;typeof ${local}==="function"&&Object.getOwnPropertyDescriptor(${local},"name")?.value===${JSON.stringify(local)}&&Object.defineProperty(${local},"name",{value:${JSON.stringify(name)}})${assignment}`;
+      })
+    : program;
+
+/**
+ * The same parsers, the ES module ones (`mjs`, `ts-mjs`) giving records
+ * whose functor names the functions of exported `var`s as Node does
+ * (nameExportedVars), in the record compartment-mapper links and in the
+ * bytes the archive keeps. Throws what the parser throws.
+ */
+export const withExportedVarNames = <T extends ParserTable>(parsers: T): T => {
+  const out: ParserTable = { ...parsers };
+  for (const language of ['mjs', 'ts-mjs']) {
+    const base = parsers[language];
+    if (!base) continue;
+    const parse = (...args: never[]) => {
+      const parsed = base.parse(...args) as { parser: string; bytes: Uint8Array; record: { __syncModuleProgram__?: unknown } };
+      const program = parsed.record?.__syncModuleProgram__;
+      if (parsed.parser !== 'pre-mjs-json' || typeof program !== 'string') return parsed;
+      const named = nameExportedVars(program);
+      if (named === program) return parsed;
+      const record = { ...(JSON.parse(decoder.decode(parsed.bytes)) as object), __syncModuleProgram__: named };
+      const live = Object.assign(Object.create(Object.getPrototypeOf(parsed.record) as object | null) as object, { ...parsed.record, __syncModuleProgram__: named });
+      return { ...parsed, bytes: encoder.encode(JSON.stringify(record)), record: live };
+    };
+    out[language] = { ...base, parse };
+  }
+  return out as T;
+};

@@ -76,13 +76,13 @@ const loadArchiver = async () => {
     import('./evasion.js').then(async evasion => (await evasion.preloadEvasiveTransform(), evasion)),
     import('./zip.js').then(zip => zip.installLinearZipWriter()),
   ]);
-  const [{ withNodeStarExports, withStringExportNames, esmLexerReady }, { withNodeCjsExports }, { withModuleSourceCache }] = await Promise.all([
+  const [{ withNodeStarExports, withStringExportNames, withExportedVarNames, esmLexerReady }, { withNodeCjsExports }, { withModuleSourceCache }] = await Promise.all([
     import('./esm-archive.js'),
     import('./cjs-archive.js'),
     import('./module-source-cache.js'),
   ]);
   await esmLexerReady;
-  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, withModuleSourceCache };
+  return { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, withExportedVarNames, withModuleSourceCache };
 };
 let archiver: ReturnType<typeof loadArchiver> | undefined;
 
@@ -132,7 +132,7 @@ export const archiveServiceWithRoots = async (
 ): Promise<{ archive: Uint8Array; packageRoots: Record<string, string> }> => {
   const syntaxErrors: SnapshotError[] = [];
   try {
-    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, withModuleSourceCache } =
+    const { makeArchiveFromMap, defaultParserForLanguage, mapNodeModules, makeArchiveReadPowers, typescriptOptions, evasiveTransforms, withNodeStarExports, withNodeCjsExports, withStringExportNames, withExportedVarNames, withModuleSourceCache } =
       await (archiver ??= loadArchiver());
     // One crawl of node_modules, then the archive from that map. Every
     // package may use and extend its globals, as in Node: compartment-mapper
@@ -152,7 +152,7 @@ export const archiveServiceWithRoots = async (
     const parserForLanguage = reportingParsers(
       // The check inside the cache: an analysis in the cache was checked when it was made.
       withNodeStarExports(
-        withNodeCjsExports(withStringExportNames(withImportLinks({ ...javascript, ...typescript.parserForLanguage }, (...args) => linkImports?.(...args))), requireLinks),
+        withNodeCjsExports(withExportedVarNames(withStringExportNames(withImportLinks({ ...javascript, ...typescript.parserForLanguage }, (...args) => linkImports?.(...args)))), requireLinks),
         readAhead,
       ),
       syntaxErrors,
