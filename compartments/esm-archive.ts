@@ -517,10 +517,70 @@ export const nameExportedVars = (program: string): string =>
       })
     : program;
 
+interface BabelRange {
+  type: string;
+  start: number;
+  end: number;
+}
+interface BabelDeclaration extends BabelRange {
+  kind: string;
+  declarations: Array<BabelRange & { id: BabelRange & { name?: string } }>;
+}
+type BabelParse = (text: string, options: object) => { program: { body: Array<BabelRange & { expression?: { body?: { callee?: { body?: { body?: BabelRange[] } } } } }> } };
+
+/** @babel/parser as @endo/module-source has it, loaded on first use (a build that archives ES modules has loaded it). */
+let babelParse: BabelParse | undefined;
+const parseScript = (text: string) => {
+  babelParse ??= (createRequire(createRequire(import.meta.url).resolve('@endo/module-source'))('@babel/parser') as { parse: BabelParse }).parse;
+  return babelParse(text, { sourceType: 'script', allowReturnOutsideFunction: true });
+};
+
+/** A declarator that follows another on a line of its own, as the functor prints a `var` list (`,\n  b=`). */
+const laterDeclarator = /,\n\s*[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*=/u;
+
+/**
+ * The functor text with each top-level `var` statement that declares an
+ * exported name among several split into one statement per declarator,
+ * each exported one assigned as soon as it is declared. module-source
+ * assigns an exported `var` (`x = $c͏_x`) only after the whole statement,
+ * so in `export var a = f, b = a` (minifiers join var statements so) `b`
+ * read `a` before it was assigned: `undefined`, where Node gives `f`
+ * (found while fixing nameExportedVars). The split is made in place: the
+ * comma between two declarators becomes `;a=$c͏_a;var `, and no line moves.
+ * A destructuring default that reads another name of its own pattern is
+ * left as it is. Returns `program` itself when nothing changes.
+ */
+export const splitExportedVarLists = (program: string): string => {
+  if (!program.includes('var $c\u034f_') || !laterDeclarator.test(program)) return program;
+  let body: BabelRange[] | undefined;
+  try {
+    body = parseScript(program).program.body[0]?.expression?.body?.callee?.body?.body;
+  } catch {
+    return program;
+  }
+  const edits: Array<{ at: number; end: number; text: string }> = [];
+  for (const statement of body ?? []) {
+    if (statement.type !== 'VariableDeclaration') continue;
+    const { declarations, kind } = statement as BabelDeclaration;
+    if (declarations.length < 2 || !declarations.some(d => d.id.name?.startsWith('$c\u034f_'))) continue;
+    for (let i = 0; i + 1 < declarations.length; i += 1) {
+      const between = program.slice(declarations[i].end, declarations[i + 1].start);
+      const comma = between.indexOf(',');
+      if (comma < 0) return program;
+      const local = declarations[i].id.name;
+      const assigned = local?.startsWith('$c\u034f_') ? `${local.slice('$c\u034f_'.length)}=${local};` : '';
+      edits.push({ at: declarations[i].end + comma, end: declarations[i].end + comma + 1, text: `;${assigned}${kind} ` });
+    }
+  }
+  let out = program;
+  for (const { at, end, text } of edits.reverse()) out = out.slice(0, at) + text + out.slice(end);
+  return out;
+};
+
 /**
  * The same parsers, the ES module ones (`mjs`, `ts-mjs`) giving records
  * whose functor names the functions of exported `var`s as Node does
- * (nameExportedVars), in the record compartment-mapper links and in the
+ * (nameExportedVars), and declares them as Node does (splitExportedVarLists), in the record compartment-mapper links and in the
  * bytes the archive keeps. Throws what the parser throws.
  */
 export const withExportedVarNames = <T extends ParserTable>(parsers: T): T => {
@@ -532,7 +592,7 @@ export const withExportedVarNames = <T extends ParserTable>(parsers: T): T => {
       const parsed = base.parse(...args) as { parser: string; bytes: Uint8Array; record: { __syncModuleProgram__?: unknown } };
       const program = parsed.record?.__syncModuleProgram__;
       if (parsed.parser !== 'pre-mjs-json' || typeof program !== 'string') return parsed;
-      const named = nameExportedVars(program);
+      const named = nameExportedVars(splitExportedVarLists(program));
       if (named === program) return parsed;
       const record = { ...(JSON.parse(decoder.decode(parsed.bytes)) as object), __syncModuleProgram__: named };
       const live = Object.assign(Object.create(Object.getPrototypeOf(parsed.record) as object | null) as object, { ...parsed.record, __syncModuleProgram__: named });

@@ -42,7 +42,7 @@ const KNOWN: Record<string, string> = {
   'resolution-errors-dynamic':
     "a dynamic import() reaches only the modules the archive holds (docs/environment.md, Source text SES rejects), so one that Node refuses rejects with compartment-mapper's `Cannot find external module \"...\" in package ... in archive ...`, an Error without a code, where Node's error has ERR_PACKAGE_PATH_NOT_EXPORTED, ERR_MODULE_NOT_FOUND, ERR_UNSUPPORTED_DIR_IMPORT or ERR_PACKAGE_IMPORT_NOT_DEFINED (a TypeError); a require of the same names throws Node's errors (resolution-errors)",
   'export-var-list':
-    "@endo/module-source compiles an exported `var a = ..., b = a` into `var $c͏_a = ..., $c͏_b = a; a = $c͏_a; b = $c͏_b;`: a later declarator (or a destructuring default) reads the exported binding before it is assigned, so `b` is undefined where Node gives it `a`'s value (minifiers join var statements so); not fixed here: an upstream module-source issue",
+    "@endo/module-source compiles an exported `var { left = 1, right = left } = {}` into a pattern of `$c͏_left` and `$c͏_right` and assigns `left` after the statement, so the default reads `left` before it is assigned: `right` is undefined where Node gives 1 (a list of declarators is split at build: esm-archive.ts splitExportedVarLists; a pattern is not)",
   'star-export-cycle-order':
     "inside an import cycle, a name imported through `export *` is imported from the module that declares it (SES wires `export *` names only after a barrel's imports have run: compartments/esm-archive.ts), so that module runs before the importer, where Node runs it after",
 };
