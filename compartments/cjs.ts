@@ -38,6 +38,14 @@ import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeError } from './node-style-errors.js';
 
+/**
+ * The key a CommonJS module's `require` holds its `import()` under: a script's dynamic `import(x)`, which SES
+ * refuses in a script (SES_IMPORT_REJECTED: a whole module failed to load for an `import()` in a function it
+ * never called, OpenTelemetry's getMachineId, found by the fidelity hunt), is rewritten at build
+ * `require[Symbol.for(CJS_IMPORT)](x)` (evasion.ts).
+ */
+export const CJS_IMPORT = 'membrane-snapshot.cjs-import';
+
 const { apply } = Reflect;
 const { freeze, create, defineProperty, prototype: objectPrototype } = Object;
 const { hasOwnProperty } = objectPrototype;
@@ -102,6 +110,7 @@ const refusedError = ({ name, code, message, path }: Refusal): Error => {
 interface CompartmentLike {
   evaluate(source: string): unknown;
   importNow(specifier: string): Record<string, unknown>;
+  import(specifier: string): Promise<{ namespace: Record<string, unknown> }>;
   import(specifier: string): Promise<{ namespace: unknown } | Record<string, unknown>>;
   globalThis: { Object: ObjectConstructor };
   __noNamespaceBox__?: boolean;
@@ -455,6 +464,20 @@ export const parsePreCjs = (bytes: Uint8Array, specifier: string, location: stri
       if (esmImports.has(imported ?? spec)) return requiredEsm(namespace);
       return has(namespace, 'default') ? namespace.default : namespace;
     }) as typeof require;
+    // A dynamic import() in this module (evasion.ts rewrites it to require[Symbol.for(CJS_IMPORT)](x)): as an ES
+    // module's import() in a service, the namespace of a module the archive holds (one this module also requires
+    // or imports); any other rejects (docs/environment.md). Not enumerable, as require has no such key in Node.
+    const dynamicImport = (specifier: unknown): Promise<unknown> => {
+      try {
+        const spec = `${String(specifier)}`;
+        const imported = importedAs(spec);
+        const candidate = imported !== undefined ? resolvedImports[imported] : spec.startsWith('./') || spec.startsWith('../') ? resolveRelative(spec, referrer) : spec;
+        return compartment.import(candidate).then(({ namespace }) => namespace);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    defineProperty(require, Symbol.for(CJS_IMPORT), { value: dynamicImport });
     // require.resolve of a relative module the archive has: its path under the module root (as __filename).
     defineProperty(require, 'resolve', {
       enumerable: true,

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { buildCache } from './build-cache.js';
 import { requiresEsmNatively } from './archive-parsers.js';
+import { CJS_IMPORT } from './cjs.js';
 
 /** SES's rejection patterns (html comments, import expressions, direct eval), as one test. */
 const censored = /<!--|-->|(^|[^.]|\.\.\.)\bimport(\s*(?:\(|\/[/*]))|(^|[^.])\beval(\s*\()/;
@@ -66,11 +67,31 @@ const evadeEval = (path: BabelPath): void => {
   }
   evalText.lastIndex = 0;
 };
+/** evadeEval, and in a script (a CommonJS module) a dynamic `import(x)` made a call of its require's import (CJS_IMPORT). */
+const evadeFor =
+  (sourceType: 'module' | 'script') =>
+  (path: BabelPath): void => {
+    const { node } = path;
+    if (sourceType === 'script' && node.type === 'CallExpression' && node.callee?.type === 'Import') {
+      node.callee = {
+        type: 'MemberExpression',
+        object: { type: 'Identifier', name: 'require' },
+        property: {
+          type: 'CallExpression',
+          callee: { type: 'MemberExpression', object: { type: 'Identifier', name: 'Symbol' }, property: { type: 'Identifier', name: 'for' }, computed: false },
+          arguments: [{ type: 'StringLiteral', value: CJS_IMPORT }],
+        },
+        computed: true,
+      } as unknown as BabelNode;
+    }
+    evadeEval(path);
+  };
+
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Bump when the rewrite's output may change for the same input. */
-const CACHE_FORMAT = 3;
+const CACHE_FORMAT = 4;
 
 /** Where rewrites are cached (build-cache.ts; undefined when there is no node_modules to keep them in). */
 const cache = buildCache('evasion', '@endo/evasive-transform', CACHE_FORMAT, import.meta.url);
@@ -108,7 +129,7 @@ export const evade = (source: string, sourceType: 'module' | 'script', location:
   let code: string;
   try {
     // No sourceUrl: it would make a source map we do not keep (a third of the time).
-    ({ code } = evasiveTransform().evadeCensorSync(source, { sourceType, customVisitor: evadeEval as never }));
+    ({ code } = evasiveTransform().evadeCensorSync(source, { sourceType, customVisitor: evadeFor(sourceType) as never }));
   } catch (cause) {
     throw new Error(`${location}: the rewrite of text SES refuses (<!--, -->, import, eval) failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
