@@ -507,13 +507,16 @@ const exportedVarAssignment = /;([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*
  * module-source itself names its hoisted functions
  * (`Object.defineProperty(f, 'name', ...)`); a named class or function, or
  * one with a `name` of its own, keeps it. On the same line: the module's
- * lines do not move.
+ * lines do not move. The intrinsic Object is reached as `({}).constructor`:
+ * a module may declare an `Object` of its own (typebox exports one, and
+ * failed to load with the name `Object` here).
  */
 export const nameExportedVars = (program: string): string =>
   program.includes('=$c\u034f_')
     ? program.replace(exportedVarAssignment, (assignment, name: string) => {
         const local = `$c\u034f_${name}`;
-        return `;typeof ${local}==="function"&&Object.getOwnPropertyDescriptor(${local},"name")?.value===${JSON.stringify(local)}&&Object.defineProperty(${local},"name",{value:${JSON.stringify(name)}})${assignment}`;
+        // ({}).constructor, not Object: a module may declare its own `Object` (typebox exports one).
+        return `;typeof ${local}==="function"&&({}).constructor.getOwnPropertyDescriptor(${local},"name")?.value===${JSON.stringify(local)}&&({}).constructor.defineProperty(${local},"name",{value:${JSON.stringify(name)}})${assignment}`;
       })
     : program;
 
