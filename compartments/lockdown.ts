@@ -35,6 +35,8 @@
  *   depends on the ICU default locale, as `Intl`'s does, and the CLI pins
  *   that (locale.cts). They hold no authority, and they stay frozen.
  */
+// Before ses: it reads ArrayBuffer.prototype as Node made it, ahead of SES's immutable-ArrayBuffer shim.
+import { restoreNativeArrayBuffer } from './native-array-buffer.js';
 import 'ses';
 import { hardenHostValue, installStackFormatter, installUncaughtHandler, neuterSharedErrorStatics } from './guest-errors.js';
 import { SnapshotError } from '../replay-log/errors.js';
@@ -60,6 +62,7 @@ if (!realm[already]) {
       evalTaming: 'unsafe-eval',
       localeTaming: 'unsafe',
     });
+    restoreNativeArrayBuffer();
     neuterSharedErrorStatics();
     installRegExpMethods();
     enableMoreOverrides();

@@ -18,12 +18,13 @@
  * of its other declarations unqualified (`pi` instead of `Geometry.pi`).
  *
  * Two things of the environment the compilers run in:
- * - After lockdown on Node 20, SES's `ArrayBuffer.prototype.detached` shim
- *   answers false even for a detached buffer, and wasm-bindgen's glue
- *   trusts it: once swc's memory grows (a large module, or a syntax
- *   error), every later call reads a detached buffer. swc's glue is
- *   therefore evaluated in a realm of its own (`node:vm`), whose
- *   intrinsics lockdown never touched.
+ * - swc's wasm-bindgen glue is evaluated in a realm of its own
+ *   (`node:vm`), whose intrinsics lockdown never touched: after lockdown on
+ *   Node 20, SES's `ArrayBuffer.prototype.detached` shim answered false
+ *   even for a detached buffer, and the glue trusted it (once swc's memory
+ *   grew, every later call read a detached buffer). The shim is now kept
+ *   out (native-array-buffer.ts); the realm stays, as the glue needs no
+ *   frozen intrinsics.
  * - SES's module transform (@endo/module-source) initialises an exported
  *   `var` where its declaration stands, not at the top of the module as
  *   JavaScript does: esbuild's `export var Geometry;` for a namespace would

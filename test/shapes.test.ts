@@ -33,8 +33,13 @@ const KNOWN: ReadonlyArray<{ keys: RegExp; why: string; same?: (shape: string) =
     why: "a function Node writes `async` is a plain function returning a promise here (the membrane's promise of a recorded call: an async function would settle a turn of microtasks later, an order the replay must then repeat), and the body readers of Request and Response and WebAssembly's streaming functions are async where Node's are not: Object.prototype.toString says [object Function] for [object AsyncFunction] (or the reverse); names and lengths are Node's",
   },
   {
-    keys: /^globalThis\.ArrayBuffer\.prototype\.(slice|resize|transfer|transferToFixedLength|detached:get|transferToImmutable|sliceToImmutable|immutable:get)$|^globalThis\.RegExp\.prototype\.compile$/,
-    why: "SES's lockdown, on the intrinsics the service shares with the host (the build script sees the same): its ArrayBuffer.prototype.slice and resize have length 0, it adds transfer, transferToFixedLength, detached and the immutable members, and removes RegExp.prototype.compile (docs/environment.md)",
+    keys: /^globalThis\.RegExp\.prototype\.compile$/,
+    why: "SES's lockdown, on the intrinsics the service shares with the host (the build script sees the same): it removes RegExp.prototype.compile (docs/environment.md)",
+  },
+  {
+    keys: /^(globalThis\.)?process\.chdir$/,
+    same: shape => shape.replace(/^function "[^"]*"/, 'function'),
+    why: "process.chdir's name: Node names it wrappedChdir until node:inspector or node:worker_threads is loaded, then it is anonymous (the sweep itself loads both, so plain Node's name depends on the order it reads them in); a service's refusal is named as the host's is, and the library loads both before a service runs",
   },
   {
     keys: /^(net\.(Socket|Stream|Server)|tls\.(Server|TLSSocket)|tty\.(ReadStream|WriteStream)|https?\.Server|http\.ServerResponse|http2\.Http2Server(Request|Response)|worker_threads\.(Worker|MessagePort|BroadcastChannel)|dns(\.promises|\/promises)?\.Resolver)\.prototype\./,
