@@ -529,7 +529,7 @@ interface BabelDeclaration extends BabelRange {
   kind: string;
   declarations: Array<BabelRange & { id: BabelRange & { name?: string } }>;
 }
-type BabelParse = (text: string, options: object) => { program: { body: Array<BabelRange & { expression?: { body?: { callee?: { body?: { body?: BabelRange[] } } } } }> } };
+type BabelParse = (text: string, options: object) => { comments?: BabelRange[]; program: { body: Array<BabelRange & { expression?: { body?: { callee?: { body?: { body?: BabelRange[] } } } } }> } };
 
 /** @babel/parser as @endo/module-source has it, loaded on first use (a build that archives ES modules has loaded it). */
 let babelParse: BabelParse | undefined;
@@ -538,8 +538,41 @@ const parseScript = (text: string) => {
   return babelParse(text, { sourceType: 'script', allowReturnOutsideFunction: true });
 };
 
-/** A declarator that follows another on a line of its own, as the functor prints a `var` list (`,\n  b=`). */
-const laterDeclarator = /,\n\s*[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*=/u;
+/**
+ * A declarator that follows another, as the functor prints a `var` list: on the same line as module-source keeps
+ * the module's lines (`, $c͏_b=`, what minifiers emit), or on a line of its own, maybe after a comment.
+ */
+const laterDeclarator = /,(?:\s|\/\*[\s\S]*?\*\/|\/\/[^\n]*\n)*(?:[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*=|[{[])/u;
+
+/** The names a declarator's pattern binds (`{ h: $c͏_h, i: $c͏_i = h }`, `[a, ...b]`). */
+interface BabelPattern {
+  type: string;
+  name?: string;
+  left?: BabelPattern;
+  argument?: BabelPattern;
+  value?: BabelPattern;
+  properties?: BabelPattern[];
+  elements?: Array<BabelPattern | null>;
+}
+const boundNames = (pattern: BabelPattern | null | undefined): string[] => {
+  if (!pattern) return [];
+  switch (pattern.type) {
+    case 'Identifier':
+      return [pattern.name ?? ''];
+    case 'AssignmentPattern':
+      return boundNames(pattern.left);
+    case 'RestElement':
+      return boundNames(pattern.argument);
+    case 'ObjectProperty':
+      return boundNames(pattern.value);
+    case 'ObjectPattern':
+      return (pattern.properties ?? []).flatMap(boundNames);
+    case 'ArrayPattern':
+      return (pattern.elements ?? []).flatMap(boundNames);
+    default:
+      return [];
+  }
+};
 
 /**
  * The functor text with each top-level `var` statement that declares an
@@ -554,25 +587,35 @@ const laterDeclarator = /,\n\s*[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*=/
  * left as it is. Returns `program` itself when nothing changes.
  */
 export const splitExportedVarLists = (program: string): string => {
-  if (!program.includes('var $c\u034f_') || !laterDeclarator.test(program)) return program;
+  if (!program.includes('$c\u034f_') || !laterDeclarator.test(program)) return program;
   let body: BabelRange[] | undefined;
+  let comments: BabelRange[] = [];
   try {
-    body = parseScript(program).program.body[0]?.expression?.body?.callee?.body?.body;
+    const parsed = parseScript(program);
+    body = parsed.program.body[0]?.expression?.body?.callee?.body?.body;
+    comments = parsed.comments ?? [];
   } catch {
     return program;
   }
+  // The comma between two declarators: the first one outside a comment (`a = 1 /* , */, b = a`).
+  const commaBetween = (from: number, to: number): number => {
+    for (let at = program.indexOf(',', from); at >= 0 && at < to; at = program.indexOf(',', at + 1)) {
+      if (!comments.some(c => c.start <= at && at < c.end)) return at;
+    }
+    return -1;
+  };
   const edits: Array<{ at: number; end: number; text: string }> = [];
   for (const statement of body ?? []) {
     if (statement.type !== 'VariableDeclaration') continue;
     const { declarations, kind } = statement as BabelDeclaration;
-    if (declarations.length < 2 || !declarations.some(d => d.id.name?.startsWith('$c\u034f_'))) continue;
+    if (declarations.length < 2) continue;
+    const exported = declarations.map(d => boundNames(d.id).filter(name => name.startsWith('$c\u034f_')));
+    if (!exported.some(names => names.length > 0)) continue;
     for (let i = 0; i + 1 < declarations.length; i += 1) {
-      const between = program.slice(declarations[i].end, declarations[i + 1].start);
-      const comma = between.indexOf(',');
+      const comma = commaBetween(declarations[i].end, declarations[i + 1].start);
       if (comma < 0) return program;
-      const local = declarations[i].id.name;
-      const assigned = local?.startsWith('$c\u034f_') ? `${local.slice('$c\u034f_'.length)}=${local};` : '';
-      edits.push({ at: declarations[i].end + comma, end: declarations[i].end + comma + 1, text: `;${assigned}${kind} ` });
+      const assigned = exported[i].map(local => `${local.slice('$c\u034f_'.length)}=${local};`).join('');
+      edits.push({ at: comma, end: comma + 1, text: `;${assigned}${kind} ` });
     }
   }
   let out = program;
