@@ -38,7 +38,8 @@ type BabelNode = {
   innerComments?: Comment[];
   trailingComments?: Comment[];
 };
-type BabelPath = { node: BabelNode; parent: BabelNode; replaceWith(node: unknown): void };
+type BabelScope = { getBinding(name: string): { scope: BabelScope } | undefined; rename(name: string): void };
+type BabelPath = { node: BabelNode; parent: BabelNode; scope?: BabelScope; replaceWith(node: unknown): void };
 
 /**
  * What @endo/evasive-transform leaves to SES's direct-eval test, rewritten:
@@ -73,6 +74,10 @@ const evadeFor =
   (path: BabelPath): void => {
     const { node } = path;
     if (sourceType === 'script' && node.type === 'CallExpression' && node.callee?.type === 'Import') {
+      // The rewrite reads the module's require and the global Symbol: a binding of the module's own that shadows
+      // either where import() is (function (require) {...}, a bundle's module wrapper, a local Symbol) is renamed
+      // (with its references), or the call reached the module's binding (found by the adversarial review, h9adv).
+      for (const name of ['require', 'Symbol']) path.scope?.getBinding(name)?.scope.rename(name);
       node.callee = {
         type: 'MemberExpression',
         object: { type: 'Identifier', name: 'require' },
@@ -91,7 +96,7 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Bump when the rewrite's output may change for the same input. */
-const CACHE_FORMAT = 4;
+const CACHE_FORMAT = 5;
 
 /** Where rewrites are cached (build-cache.ts; undefined when there is no node_modules to keep them in). */
 const cache = buildCache('evasion', '@endo/evasive-transform', CACHE_FORMAT, import.meta.url);
