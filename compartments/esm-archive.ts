@@ -491,8 +491,12 @@ export const withStringExportNames = <T extends ParserTable>(parsers: T): T => {
   return out as T;
 };
 
-/** `X=$c͏_X;`: @endo/module-source's assignment of an exported `var` from the variable it declares in its place. */
-const exportedVarAssignment = /;([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)=\$c\u034f_\1;/gu;
+/**
+ * `X=$c͏_X;`: @endo/module-source's assignment of an exported `var` from the variable it declares in its place,
+ * right after the declaration or after the comments between it and its export (`var X = class {}; //#endregion`,
+ * as rolldown emits: found by the new-user trial, where every class of hono kept the name `$c͏_X`).
+ */
+const exportedVarAssignment = /(?<![\p{ID_Continue}$\u200c\u200d.])([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)=\$c\u034f_\1;/gu;
 
 /**
  * The functor text with the name Node gives each function or class an
@@ -516,7 +520,7 @@ export const nameExportedVars = (program: string): string =>
     ? program.replace(exportedVarAssignment, (assignment, name: string) => {
         const local = `$c\u034f_${name}`;
         // ({}).constructor, not Object: a module may declare its own `Object` (typebox exports one).
-        return `;typeof ${local}==="function"&&({}).constructor.getOwnPropertyDescriptor(${local},"name")?.value===${JSON.stringify(local)}&&({}).constructor.defineProperty(${local},"name",{value:${JSON.stringify(name)}})${assignment}`;
+        return `;typeof ${local}==="function"&&({}).constructor.getOwnPropertyDescriptor(${local},"name")?.value===${JSON.stringify(local)}&&({}).constructor.defineProperty(${local},"name",{value:${JSON.stringify(name)}});${assignment}`;
       })
     : program;
 
@@ -611,6 +615,11 @@ export const splitExportedVarLists = (program: string): string => {
     if (declarations.length < 2) continue;
     const exported = declarations.map(d => boundNames(d.id).filter(name => name.startsWith('$c\u034f_')));
     if (!exported.some(names => names.length > 0)) continue;
+    // Only where module-source assigns each exported name after the statement (`x=$c͏_x;`): a declaration without
+    // an initialiser (`export var A, B;`, esbuild's namespaces) initialises its binding with `$h͏_live.A($c͏_A)`,
+    // which an assignment before it would meet uninitialised, and no declarator there reads another.
+    const after = program.slice(statement.end, statement.end + 64 * exported.flat().length + 64);
+    if (!exported.flat().every(local => after.includes(`${local.slice('$c\u034f_'.length)}=${local};`))) continue;
     for (let i = 0; i + 1 < declarations.length; i += 1) {
       const comma = commaBetween(declarations[i].end, declarations[i + 1].start);
       if (comma < 0) return program;

@@ -139,7 +139,8 @@ export const archiveServiceWithRoots = async (
     // freezes a package's globalThis unless its policy says otherwise (zod
     // keeps its configuration there), so each compartment gets an open policy.
     // A TypeScript module, its types stripped, is analysed as the JavaScript is: with the same cache and checks.
-    const javascript = withModuleSourceCache(withTopLevelAwaitCheck({ ...defaultParserForLanguage }));
+    // The functor's fixes for exported vars (esm-archive.ts) inside the cache: a rebuild parses nothing again.
+    const javascript = withModuleSourceCache(withExportedVarNames(withTopLevelAwaitCheck({ ...defaultParserForLanguage })));
     const typescript = typescriptOptions(javascript);
     const { powers, readAhead } = makeArchiveReadPowers();
     const readPowers = skipNamelessPackages(powers);
@@ -152,7 +153,7 @@ export const archiveServiceWithRoots = async (
     const parserForLanguage = reportingParsers(
       // The check inside the cache: an analysis in the cache was checked when it was made.
       withNodeStarExports(
-        withNodeCjsExports(withExportedVarNames(withStringExportNames(withImportLinks({ ...javascript, ...typescript.parserForLanguage }, (...args) => linkImports?.(...args)))), requireLinks),
+        withNodeCjsExports(withStringExportNames(withImportLinks({ ...javascript, ...typescript.parserForLanguage }, (...args) => linkImports?.(...args))), requireLinks),
         readAhead,
       ),
       syntaxErrors,

@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { buildCache, type BuildCache } from './build-cache.js';
 
 /** Bump when what is cached for the same text may change. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2; // 2: the functor names and declares exported vars as Node does (esm-archive.ts withExportedVarNames)
 
 /** @endo/module-source, as compartment-mapper resolves it (it may be nested under compartment-mapper). */
 const cache = ((): BuildCache | undefined => {
