@@ -457,6 +457,18 @@ const withNamesBack = (value: unknown, names: ReadonlyMap<string, string>): unkn
   return value;
 };
 
+type Parser = ParserTable[string];
+
+/** The same parsers, each ES module one (`mjs`, `ts-mjs`) with the `parse` that `wrap` makes of it. */
+const withEsmParsers = <T extends ParserTable>(parsers: T, wrap: (base: Parser, language: string) => Parser['parse']): T => {
+  const out: ParserTable = { ...parsers };
+  for (const language of ['mjs', 'ts-mjs']) {
+    const base = parsers[language];
+    if (base) out[language] = { ...base, parse: wrap(base, language) };
+  }
+  return out as T;
+};
+
 /**
  * The same parsers, the `mjs` one reading strings used as import and export
  * names (ES2022) as Node does. @endo/module-source 1.x reads such a name as
@@ -467,29 +479,21 @@ const withNamesBack = (value: unknown, names: ReadonlyMap<string, string>): unkn
  * replaced by an identifier of ours before the module is transformed, and
  * put back, as the string it was, in the record the archive keeps.
  */
-export const withStringExportNames = <T extends ParserTable>(parsers: T): T => {
-  const out: ParserTable = { ...parsers };
-  for (const language of ['mjs', 'ts-mjs']) {
-    const base = parsers[language];
-    if (!base) continue;
-    const parse = (...args: never[]) => {
-      const [bytes, ...rest] = args as unknown as [Uint8Array, ...unknown[]];
-      const source = decoder.decode(bytes);
-      if (!mayUseStringNames.test(source) || source.includes(STRING_NAME)) return base.parse(...args);
-      const renamed = renameStringNames(source, language === 'ts-mjs');
-      if (renamed === undefined) return base.parse(...args);
-      const parsed = base.parse(...([encoder.encode(renamed.source), ...rest] as unknown as never[])) as { parser: string; bytes: Uint8Array; record: object };
-      if (parsed.parser !== 'pre-mjs-json') {
-        throw new Error(`${String(rest[1])}: a module that uses strings as import or export names is archived as pre-mjs-json, not ${parsed.parser}`);
-      }
-      const record = withNamesBack(JSON.parse(decoder.decode(parsed.bytes)), renamed.names);
-      const live = Object.assign(Object.create(Object.getPrototypeOf(parsed.record) as object | null) as object, withNamesBack({ ...parsed.record }, renamed.names));
-      return { ...parsed, bytes: encoder.encode(JSON.stringify(record)), record: live };
-    };
-    out[language] = { ...base, parse };
-  }
-  return out as T;
-};
+export const withStringExportNames = <T extends ParserTable>(parsers: T): T =>
+  withEsmParsers(parsers, (base, language) => (...args: never[]) => {
+    const [bytes, ...rest] = args as unknown as [Uint8Array, ...unknown[]];
+    const source = decoder.decode(bytes);
+    if (!mayUseStringNames.test(source) || source.includes(STRING_NAME)) return base.parse(...args);
+    const renamed = renameStringNames(source, language === 'ts-mjs');
+    if (renamed === undefined) return base.parse(...args);
+    const parsed = base.parse(...([encoder.encode(renamed.source), ...rest] as unknown as never[])) as { parser: string; bytes: Uint8Array; record: object };
+    if (parsed.parser !== 'pre-mjs-json') {
+      throw new Error(`${String(rest[1])}: a module that uses strings as import or export names is archived as pre-mjs-json, not ${parsed.parser}`);
+    }
+    const record = withNamesBack(JSON.parse(decoder.decode(parsed.bytes)), renamed.names);
+    const live = Object.assign(Object.create(Object.getPrototypeOf(parsed.record) as object | null) as object, withNamesBack({ ...parsed.record }, renamed.names));
+    return { ...parsed, bytes: encoder.encode(JSON.stringify(record)), record: live };
+  });
 
 /**
  * `X=$c͏_X;`: @endo/module-source's assignment of an exported `var` from the variable it declares in its place,
@@ -635,25 +639,18 @@ export const splitExportedVarLists = (program: string): string => {
 /**
  * The same parsers, the ES module ones (`mjs`, `ts-mjs`) giving records
  * whose functor names the functions of exported `var`s as Node does
- * (nameExportedVars), and declares them as Node does (splitExportedVarLists), in the record compartment-mapper links and in the
- * bytes the archive keeps. Throws what the parser throws.
+ * (nameExportedVars) and declares them as Node does
+ * (splitExportedVarLists), in the record compartment-mapper links and in
+ * the bytes the archive keeps. Throws what the parser throws.
  */
-export const withExportedVarNames = <T extends ParserTable>(parsers: T): T => {
-  const out: ParserTable = { ...parsers };
-  for (const language of ['mjs', 'ts-mjs']) {
-    const base = parsers[language];
-    if (!base) continue;
-    const parse = (...args: never[]) => {
-      const parsed = base.parse(...args) as { parser: string; bytes: Uint8Array; record: { __syncModuleProgram__?: unknown } };
-      const program = parsed.record?.__syncModuleProgram__;
-      if (parsed.parser !== 'pre-mjs-json' || typeof program !== 'string') return parsed;
-      const named = nameExportedVars(splitExportedVarLists(program));
-      if (named === program) return parsed;
-      const record = { ...(JSON.parse(decoder.decode(parsed.bytes)) as object), __syncModuleProgram__: named };
-      const live = Object.assign(Object.create(Object.getPrototypeOf(parsed.record) as object | null) as object, { ...parsed.record, __syncModuleProgram__: named });
-      return { ...parsed, bytes: encoder.encode(JSON.stringify(record)), record: live };
-    };
-    out[language] = { ...base, parse };
-  }
-  return out as T;
-};
+export const withExportedVarNames = <T extends ParserTable>(parsers: T): T =>
+  withEsmParsers(parsers, base => (...args: never[]) => {
+    const parsed = base.parse(...args) as { parser: string; bytes: Uint8Array; record: { __syncModuleProgram__?: unknown } };
+    const program = parsed.record?.__syncModuleProgram__;
+    if (parsed.parser !== 'pre-mjs-json' || typeof program !== 'string') return parsed;
+    const named = nameExportedVars(splitExportedVarLists(program));
+    if (named === program) return parsed;
+    const record = { ...(JSON.parse(decoder.decode(parsed.bytes)) as object), __syncModuleProgram__: named };
+    const live = Object.assign(Object.create(Object.getPrototypeOf(parsed.record) as object | null) as object, { ...parsed.record, __syncModuleProgram__: named });
+    return { ...parsed, bytes: encoder.encode(JSON.stringify(record)), record: live };
+  });
