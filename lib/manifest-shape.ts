@@ -215,6 +215,14 @@ export const checkManifest = (file: string, manifest: Record<string, unknown>): 
   }
   if (names.size > MAX_SERVICES) throw invalid(file, 'services', `${names.size} services`, `at most ${MAX_SERVICES} services`);
   for (const [key, service] of Object.entries(services)) checkService(file, key, service, names);
+  // Sealed values and keyed fingerprints exist only under a seal key, which the manifest then names: counts
+  // without it were edited in (found by the final review: the restore asked for a key that never existed).
+  if (manifest.seal === undefined) {
+    for (const [key, service] of Object.entries(services)) {
+      const { sealedValues = 0, keyedFingerprints = 0 } = service as { sealedValues?: number; keyedFingerprints?: number };
+      if (sealedValues > 0 || keyedFingerprints > 0) throw invalid(file, 'seal', undefined, `a seal record: service ${shown(key)} counts sealed values or keyed fingerprints, which only a build with a seal key makes`);
+    }
+  }
   const ports = new Map<number, string>();
   for (const [name, service] of Object.entries(services)) {
     const port = ((service as { runtime?: { http?: { port?: number } } }).runtime?.http?.port);
